@@ -1,0 +1,66 @@
+/* cella: the command-line entry point. Dispatches to one file per command family. */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../util/selfexec.h"
+#include "commands.h"
+
+#ifndef CELLA_VERSION
+#define CELLA_VERSION "0.1.0"
+#endif
+
+struct command {
+  const char *name;
+  int (*fn) (int argc, char **argv);
+  bool starts_containers; /* runs code inside a container: re-exec from a sealed copy first */
+  const char *help;
+};
+
+static const struct command commands[] = {
+  { "run", cmd_run, true, "Run a command in a new container" },
+  { NULL, NULL, false, NULL },
+};
+
+static void
+usage (FILE *f)
+{
+  fprintf (f, "Usage: cella COMMAND [OPTIONS]\n\ncella runs Linux workloads isolated from the host.\n\nCommands:\n");
+  for (const struct command *c = commands; c->name; c++)
+    fprintf (f, "  %-10s %s\n", c->name, c->help);
+  fprintf (f, "  %-10s %s\n", "version", "Print the version");
+  fprintf (f, "\nRun `cella COMMAND --help` for a command's options.\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 2)
+    {
+      usage (stderr);
+      return 125;
+    }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "help") == 0)
+    {
+      usage (stdout);
+      return 0;
+    }
+  if (strcmp (argv[1], "version") == 0 || strcmp (argv[1], "--version") == 0)
+    {
+      printf ("cella version %s\n", CELLA_VERSION);
+      return 0;
+    }
+  for (const struct command *c = commands; c->name; c++)
+    if (strcmp (argv[1], c->name) == 0)
+      {
+        if (c->starts_containers && selfexec_sealed (argv) < 0)
+          {
+            perror ("cella: re-execute from a sealed copy of the binary");
+            return 125;
+          }
+        return c->fn (argc - 1, argv + 1);
+      }
+  fprintf (stderr, "cella: unknown command `%s` (see cella --help)\n", argv[1]);
+  return 125;
+}

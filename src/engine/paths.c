@@ -1,0 +1,119 @@
+#define _GNU_SOURCE
+#include "engine/paths.h"
+
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* Only absolute values count: the XDG base-directory spec says a relative one is invalid
+ * and must be ignored, and a relative root would move with the caller's cwd. */
+static const char *
+getenv_abs (const char *name)
+{
+  const char *v = getenv (name);
+  return v != NULL && v[0] == '/' ? v : NULL;
+}
+
+static char *
+home_dir (void)
+{
+  const char *home = getenv_abs ("HOME");
+  struct passwd *pw;
+  if (home != NULL)
+    return xstrdup (home);
+  pw = getpwuid (geteuid ());
+  if (pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/')
+    return xstrdup (pw->pw_dir);
+  return NULL;
+}
+
+static char *
+compute_data_root (void)
+{
+  const char *v = getenv_abs ("CELLA_ROOT");
+  cleanup_free char *home = NULL;
+  if (v != NULL)
+    return xstrdup (v);
+  if (geteuid () == 0)
+    return xstrdup ("/var/lib/cella");
+  v = getenv_abs ("XDG_DATA_HOME");
+  if (v != NULL)
+    return xasprintf ("%s/cella", v);
+  home = home_dir ();
+  if (home != NULL)
+    return xasprintf ("%s/.local/share/cella", home);
+  /* No home at all (a bare service account): still somewhere private to the uid. */
+  return xasprintf ("/var/tmp/cella-data-%u", (unsigned) geteuid ());
+}
+
+static char *
+compute_run_root (void)
+{
+  const char *v = getenv_abs ("CELLA_RUN_ROOT");
+  if (v != NULL)
+    return xstrdup (v);
+  if (geteuid () == 0)
+    return xstrdup ("/run/cella");
+  v = getenv_abs ("XDG_RUNTIME_DIR");
+  if (v != NULL)
+    return xasprintf ("%s/cella", v);
+  return xasprintf ("/tmp/cella-run-%u", (unsigned) geteuid ());
+}
+
+const char *
+paths_data_root (void)
+{
+  static char *cached;
+  if (cached == NULL)
+    cached = compute_data_root ();
+  return cached;
+}
+
+const char *
+paths_run_root (void)
+{
+  static char *cached;
+  if (cached == NULL)
+    cached = compute_run_root ();
+  return cached;
+}
+
+static int
+random_bytes (unsigned char *buf, size_t len)
+{
+  size_t n = 0;
+  while (n < len)
+    {
+      ssize_t r = getrandom (buf + n, len - n, 0);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return -1;
+      n += r;
+    }
+  return 0;
+}
+
+char *
+paths_new_id (void)
+{
+  static const char hex[] = "0123456789abcdef";
+  unsigned char raw[32];
+  char *id;
+  if (random_bytes (raw, sizeof raw) < 0)
+    return NULL;
+  id = xmalloc (2 * sizeof raw + 1);
+  for (size_t i = 0; i < sizeof raw; i++)
+    {
+      id[2 * i] = hex[raw[i] >> 4];
+      id[2 * i + 1] = hex[raw[i] & 0xf];
+    }
+  id[2 * sizeof raw] = '\0';
+  return id;
+}

@@ -1,0 +1,58 @@
+/* Shared between the parent (spawn.c) and the child (child.c, mount_ops.c) of the ns backend. */
+#ifndef CELLA_NS_INTERNAL_H
+#define CELLA_NS_INTERNAL_H
+
+#include "../plan/plan.h"
+
+/* Stages of the parent/child protocol over the SOCK_SEQPACKET sync socket. */
+enum sync_msg {
+  SYNC_GO = 1,        /* parent → child: maps written, set yourself up */
+  SYNC_PTY = 2,       /* child → parent: the pty master (SCM_RIGHTS) */
+  SYNC_ERROR = 3,     /* child → parent: setup failed; status, errno and text follow */
+};
+
+struct sync_error {
+  int type;           /* SYNC_ERROR */
+  int status;         /* exit status to use: 125, 126, 127 */
+  int errno_;
+  char msg[1024];
+};
+
+/* Per-op handles the child holds while it builds the root. */
+struct op_rt {
+  int fd;             /* detached mount (open_tree / fsmount) or O_PATH source; -1 none */
+  int fds[8];         /* dev: host device trees; overlay: lower/upper/work O_PATH fds */
+  size_t nfds;
+};
+
+struct mount_ctx {
+  const struct plan *plan;
+  int rootfd;         /* the container root mount, attached at <staging>/root */
+  int stagingfd;      /* the private tmpfs that holds root/, overlay uppers and placed files */
+  const char *staging;
+  unsigned seq;
+};
+
+/* host side, before clone: resolve sources once and fail early with a clear message */
+int mount_op_prepare (struct op *op, const struct plan *p, cella_error_t *err);
+/* child, in its new mount namespace, before the staging tmpfs hides anything */
+int mount_op_acquire (const struct op *op, struct op_rt *rt, const struct plan *p, cella_error_t *err);
+/* child, relative to the new root */
+int mount_op_apply (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err);
+void op_rt_close (struct op_rt *rt);
+/* A detached overlay mount for op (lower fds in rt, ephemeral upper in the staging tmpfs). */
+int overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err);
+
+/* Build the root: staging tmpfs, the root mount, every op, pivot_root. */
+int root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err);
+
+/* Open (creating what is missing when create is set) a path inside the root without ever
+ * leaving it: every lookup is openat2 RESOLVE_IN_ROOT. Returns an O_PATH fd. */
+int root_open (int rootfd, const char *path, bool create, bool dir, cella_error_t *err);
+
+/* child.c */
+__attribute__ ((noreturn)) void ns_child_main (const struct plan *p, int syncfd);
+/* init.c: PID 1 reaper for --init; returns the exit status to exit with */
+int ns_init_run (pid_t workload);
+
+#endif

@@ -1,0 +1,634 @@
+/* The mount ops: prepare (host), acquire (child, before the staging tmpfs), apply (in the root).
+ * Mounts are made with the new mount API: a detached mount (open_tree / fsmount) is configured
+ * first and then attached with move_mount onto a target opened with RESOLVE_IN_ROOT, so no
+ * path inside the container is ever resolved outside it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int
+openat2_ (int dirfd, const char *path, int flags, unsigned long long resolve)
+{
+  struct open_how how = { .flags = flags, .resolve = resolve };
+  return (int) syscall (SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+#define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+void
+op_rt_close (struct op_rt *rt)
+{
+  if (rt->fd >= 0)
+    close (rt->fd);
+  rt->fd = -1;
+  for (size_t i = 0; i < rt->nfds; i++)
+    if (rt->fds[i] >= 0)
+      close (rt->fds[i]);
+  rt->nfds = 0;
+}
+
+int
+root_open (int rootfd, const char *path, bool create, bool dir, cella_error_t *err)
+{
+  cleanup_free char *buf = xstrdup (path);
+  cleanup_close int parent = -1;
+  char *slash, *name;
+  int fd;
+
+  fd = openat2_ (rootfd, path, O_PATH | O_CLOEXEC, IN_ROOT);
+  if (fd >= 0 || errno != ENOENT || !create)
+    return fd >= 0 ? fd : cella_error (err, errno, "open `%s` in the container", path);
+
+  /* Create the missing parent first (recursively), then the entry itself. */
+  slash = strrchr (buf, '/');
+  name = slash + 1;
+  if (slash == buf)
+    parent = openat2_ (rootfd, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, IN_ROOT);
+  else
+    {
+      *slash = '\0';
+      parent = root_open (rootfd, buf, true, true, err);
+      if (parent < 0)
+        return -1;
+    }
+  if (parent < 0)
+    return cella_error (err, errno, "open the parent of `%s` in the container", path);
+  if (dir)
+    {
+      if (mkdirat (parent, name, 0755) < 0 && errno != EEXIST)
+        return cella_error (err, errno, "create directory `%s` in the container", path);
+    }
+  else
+    {
+      int f = openat (parent, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (f < 0 && errno != EEXIST)
+        return cella_error (err, errno, "create file `%s` in the container", path);
+      if (f >= 0)
+        close (f);
+    }
+  fd = openat2_ (rootfd, path, O_PATH | O_CLOEXEC, IN_ROOT);
+  if (fd < 0)
+    return cella_error (err, errno, "open `%s` in the container", path);
+  return fd;
+}
+
+/* A mount target for a kernel filesystem (proc, sysfs, dev...) must be a real directory of the
+ * root: a symlink there is how a hostile image points a mount at the host (CVE-2019-19921). */
+static int
+open_fs_target (int rootfd, const char *path, cella_error_t *err)
+{
+  struct stat st;
+  cleanup_close int fd = openat2_ (rootfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, IN_ROOT);
+  if (fd < 0 && errno == ENOENT)
+    return root_open (rootfd, path, true, true, err);
+  if (fd < 0)
+    return cella_error (err, errno, "open `%s` in the container", path);
+  if (fstat (fd, &st) < 0)
+    return cella_error (err, errno, "stat `%s` in the container", path);
+  if (S_ISLNK (st.st_mode))
+    {
+      char link[256] = "";
+      ssize_t n = readlinkat (fd, "", link, sizeof link - 1);
+      if (n > 0)
+        link[n] = '\0';
+      return cella_error (err, 0, "`%s` in the root filesystem is a symlink (to `%s`): refusing to mount over it; "
+                                  "make it a directory in the image", path, link);
+    }
+  if (!S_ISDIR (st.st_mode))
+    return cella_error (err, 0, "`%s` in the root filesystem is not a directory", path);
+  return steal_fd (&fd);
+}
+
+static int
+attach (int mntfd, int targetfd, const char *what, const char *target, cella_error_t *err)
+{
+  if (move_mount (mntfd, "", targetfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return cella_error (err, errno, "mount %s on `%s`", what, target);
+  return 0;
+}
+
+static int
+set_attr (int mntfd, unsigned long long set, bool recursive, const char *what, cella_error_t *err)
+{
+  struct mount_attr attr = { .attr_set = set };
+  if (set == 0)
+    return 0;
+  if (mount_setattr (mntfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+    return cella_error (err, errno, "set mount flags on %s", what);
+  return 0;
+}
+
+/* fsopen + options + fsmount: a detached filesystem mount the caller owns. */
+static int
+new_fs (const char *type, const char *const *opts, unsigned long long attrs, cella_error_t *err)
+{
+  cleanup_close int fs = fsopen (type, FSOPEN_CLOEXEC);
+  int m;
+  if (fs < 0)
+    return cella_error (err, errno, "create a %s filesystem", type);
+  for (size_t i = 0; opts && opts[i]; i += 2)
+    {
+      int r = opts[i + 1] ? fsconfig (fs, FSCONFIG_SET_STRING, opts[i], opts[i + 1], 0)
+                          : fsconfig (fs, FSCONFIG_SET_FLAG, opts[i], NULL, 0);
+      if (r < 0)
+        return cella_error (err, errno, "%s option `%s%s%s`", type, opts[i], opts[i + 1] ? "=" : "",
+                            opts[i + 1] ? opts[i + 1] : "");
+    }
+  if (fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return cella_error (err, errno, "create the %s filesystem", type);
+  m = fsmount (fs, FSMOUNT_CLOEXEC, attrs);
+  if (m < 0)
+    return cella_error (err, errno, "mount the %s filesystem", type);
+  return m;
+}
+
+static unsigned long long
+remount_attrs (unsigned flags)
+{
+  return ((flags & REMOUNT_RDONLY) ? MOUNT_ATTR_RDONLY : 0) | ((flags & REMOUNT_NOSUID) ? MOUNT_ATTR_NOSUID : 0)
+         | ((flags & REMOUNT_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & REMOUNT_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+}
+
+/* ---- prepare: host side ---- */
+
+static int
+prepare_host_path (const char *what, const char *path, bool optional, char **resolved, struct stat *st,
+                   cella_error_t *err)
+{
+  char *r = realpath (path, NULL);
+  if (r == NULL)
+    {
+      if (errno == ENOENT && optional)
+        return 1;
+      return cella_error (err, errno, "%s `%s`", what, path);
+    }
+  if (stat (r, st) < 0)
+    {
+      int e = errno;
+      free (r);
+      return cella_error (err, e, "%s `%s`", what, path);
+    }
+  *resolved = r;
+  return 0;
+}
+
+int
+mount_op_prepare (struct op *op, const struct plan *p, cella_error_t *err)
+{
+  struct stat st;
+  int r;
+  (void) p;
+  switch (op->kind)
+    {
+    case OP_BIND:
+      r = prepare_host_path ("bind source", op->source, op->flags & BIND_OPTIONAL, &op->resolved, &st, err);
+      if (r < 0)
+        return r;
+      if (r > 0)
+        {
+          op->skip = true;
+          return 0;
+        }
+      op->src_dev = st.st_dev;
+      op->src_ino = st.st_ino;
+      op->src_is_dir = S_ISDIR (st.st_mode);
+      return 0;
+    case OP_OVERLAY:
+      for (size_t i = 0; op->lower[i]; i++)
+        {
+          cleanup_free char *res = NULL;
+          if (prepare_host_path ("overlay lower", op->lower[i], false, &res, &st, err) < 0)
+            return -1;
+          if (!S_ISDIR (st.st_mode))
+            return cella_error (err, ENOTDIR, "overlay lower `%s`", op->lower[i]);
+        }
+      if (op->ov_mode == OVERLAY_PERSISTENT)
+        {
+          cleanup_free char *a = NULL, *b = NULL;
+          if (prepare_host_path ("overlay upper", op->upper, false, &a, &st, err) < 0
+              || prepare_host_path ("overlay work", op->work, false, &b, &st, err) < 0)
+            return -1;
+        }
+      return 0;
+    default:
+      return 0;
+    }
+}
+
+/* ---- acquire: child, new mount namespace, host paths still visible ---- */
+
+static int
+acquire_tree (const char *path, bool recursive, cella_error_t *err)
+{
+  int fd = open_tree (AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+  if (fd < 0)
+    return cella_error (err, errno, "clone mount of `%s`", path);
+  return fd;
+}
+
+static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+
+int
+mount_op_acquire (const struct op *op, struct op_rt *rt, const struct plan *p, cella_error_t *err)
+{
+  struct stat st;
+  rt->fd = -1;
+  rt->nfds = 0;
+  switch (op->kind)
+    {
+    case OP_BIND:
+      {
+        unsigned long long attrs = 0;
+        if (op->skip)
+          return 0;
+        rt->fd = acquire_tree (op->resolved, op->flags & BIND_RECURSIVE, err);
+        if (rt->fd < 0)
+          return cella_error_wrap (err, "bind source `%s`", op->source);
+        /* the object mounted must be the one checked on the host, not a swapped-in one */
+        if (fstat (rt->fd, &st) < 0 || st.st_dev != op->src_dev || st.st_ino != op->src_ino)
+          return cella_error (err, 0, "bind source `%s`: changed while the container was being set up", op->source);
+        if (!(op->flags & BIND_WRITABLE))
+          attrs |= MOUNT_ATTR_RDONLY;
+        if (!(op->flags & BIND_DEVICE))
+          attrs |= MOUNT_ATTR_NODEV;
+        return set_attr (rt->fd, attrs, op->flags & BIND_RECURSIVE, op->source, err);
+      }
+    case OP_DEV:
+      for (size_t i = 0; i < sizeof dev_nodes / sizeof dev_nodes[0]; i++)
+        {
+          cleanup_free char *path = xasprintf ("/dev/%s", dev_nodes[i]);
+          rt->fds[rt->nfds] = acquire_tree (path, false, err);
+          if (rt->fds[rt->nfds] < 0)
+            return -1;
+          rt->nfds++;
+        }
+      return 0;
+    case OP_SYSFS:
+      /* A fresh sysfs needs a network namespace we own; without one (host network in a user
+       * namespace) the host's /sys is bound read-only instead, like podman does. */
+      if (p->rootless && !(p->ns & PLAN_NS_NET))
+        {
+          rt->fd = acquire_tree ("/sys", true, err);
+          if (rt->fd < 0)
+            return -1;
+          return set_attr (rt->fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, true,
+                           "/sys", err);
+        }
+      return 0;
+    case OP_OVERLAY:
+      for (size_t i = 0; op->lower[i]; i++)
+        {
+          if (rt->nfds >= 6)
+            return cella_error (err, 0, "overlay on `%s`: at most 6 lower layers", op->target);
+          rt->fds[rt->nfds] = open (op->lower[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+          if (rt->fds[rt->nfds] < 0)
+            return cella_error (err, errno, "overlay lower `%s`", op->lower[i]);
+          rt->nfds++;
+        }
+      if (op->ov_mode == OVERLAY_PERSISTENT)
+        {
+          rt->fds[6] = open (op->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+          rt->fds[7] = open (op->work, O_PATH | O_DIRECTORY | O_CLOEXEC);
+          if (rt->fds[6] < 0 || rt->fds[7] < 0)
+            return cella_error (err, errno, "overlay upper `%s` or work `%s`", op->upper, op->work);
+        }
+      return 0;
+    default:
+      return 0;
+    }
+}
+
+/* ---- apply: child, relative to the new root ---- */
+
+static int
+apply_bind (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
+{
+  cleanup_close int target = -1;
+  if (op->skip)
+    return 0;
+  target = root_open (c->rootfd, op->target, true, op->src_is_dir, err);
+  if (target < 0)
+    return -1;
+  if (attach (rt->fd, target, op->source, op->target, err) < 0)
+    return -1;
+  return 0;
+}
+
+static int
+apply_proc (struct mount_ctx *c, const struct op *op, cella_error_t *err)
+{
+  cleanup_close int target = open_fs_target (c->rootfd, op->target, err);
+  cleanup_close int m = -1;
+  if (target < 0)
+    return -1;
+  m = new_fs ("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+  if (m < 0)
+    return -1;
+  return attach (m, target, "proc", op->target, err);
+}
+
+static int
+apply_sysfs (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
+{
+  cleanup_close int target = open_fs_target (c->rootfd, op->target, err);
+  cleanup_close int m = -1;
+  if (target < 0)
+    return -1;
+  if (rt->fd >= 0)
+    return attach (rt->fd, target, "sysfs (host, read-only)", op->target, err);
+  m = new_fs ("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+  if (m < 0)
+    return -1;
+  return attach (m, target, "sysfs", op->target, err);
+}
+
+static int
+mount_sub_fs (int parentfd, const char *name, const char *type, const char *const *opts, unsigned long long attrs,
+              const char *where, cella_error_t *err)
+{
+  cleanup_close int dir = -1, m = -1;
+  if (mkdirat (parentfd, name, 0755) < 0 && errno != EEXIST)
+    return cella_error (err, errno, "mkdir `%s`", where);
+  dir = openat (parentfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0)
+    return cella_error (err, errno, "open `%s`", where);
+  m = new_fs (type, opts, attrs, err);
+  if (m < 0)
+    return -1;
+  return attach (m, dir, type, where, err);
+}
+
+static int
+apply_dev (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
+{
+  static const char *const tmpfs_opts[] = { "mode", "755", "size", "65536k", NULL };
+  static const char *const shm_opts[] = { "mode", "1777", "size", "65536k", NULL };
+  static const struct { const char *name, *to; } links[] = {
+    { "fd", "/proc/self/fd" },       { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
+    { "stderr", "/proc/self/fd/2" }, { "ptmx", "pts/ptmx" },         { "core", "/proc/kcore" },
+  };
+  cleanup_close int target = open_fs_target (c->rootfd, op->target, err);
+  cleanup_close int m = -1;
+  bool gid5 = true;
+  if (target < 0)
+    return -1;
+  m = new_fs ("tmpfs", tmpfs_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
+  if (m < 0 || attach (m, target, "tmpfs", op->target, err) < 0)
+    return -1;
+  for (size_t i = 0; i < rt->nfds; i++)
+    {
+      cleanup_close int node = -1;
+      int f = openat (m, dev_nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+      if (f < 0)
+        return cella_error (err, errno, "create `/dev/%s`", dev_nodes[i]);
+      close (f);
+      node = openat (m, dev_nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (node < 0 || attach (rt->fds[i], node, dev_nodes[i], dev_nodes[i], err) < 0)
+        return node < 0 ? cella_error (err, errno, "open `/dev/%s`", dev_nodes[i]) : -1;
+    }
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    if (symlinkat (links[i].to, m, links[i].name) < 0)
+      return cella_error (err, errno, "symlink `/dev/%s`", links[i].name);
+
+  /* gid=5 (tty) only exists inside when the user namespace maps it */
+  if (c->plan->rootless)
+    {
+      gid5 = false;
+      for (size_t i = 0; i < c->plan->ngid_map; i++)
+        if (c->plan->gid_map[i].inside <= 5 && 5 - c->plan->gid_map[i].inside < c->plan->gid_map[i].count)
+          gid5 = true;
+    }
+  {
+    const char *pts_opts[] = { "newinstance", NULL, "ptmxmode", "0666", "mode", "0620", gid5 ? "gid" : NULL, "5", NULL };
+    if (mount_sub_fs (m, "pts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts", err) < 0)
+      return -1;
+  }
+  if (mount_sub_fs (m, "shm", "tmpfs", shm_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/dev/shm",
+                    err)
+      < 0)
+    return -1;
+  if (op->mqueue
+      && mount_sub_fs (m, "mqueue", "mqueue", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                       "/dev/mqueue", err)
+             < 0)
+    return -1;
+  /* only the tmpfs itself: pts, shm and mqueue stay writable */
+  return set_attr (m, MOUNT_ATTR_RDONLY, false, "/dev", err);
+}
+
+static int
+apply_tmpfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
+{
+  char size[32], mode[16];
+  const char *opts[] = { "mode", mode, op->size ? "size" : NULL, size, NULL };
+  cleanup_close int target = root_open (c->rootfd, op->target, true, true, err);
+  cleanup_close int m = -1;
+  if (target < 0)
+    return -1;
+  snprintf (size, sizeof size, "%lld", op->size);
+  snprintf (mode, sizeof mode, "%o", op->mode ? op->mode : 01777);
+  m = new_fs ("tmpfs", opts, remount_attrs (op->flags), err);
+  if (m < 0)
+    return cella_error_wrap (err, "tmpfs on `%s`", op->target);
+  return attach (m, target, "tmpfs", op->target, err);
+}
+
+int
+overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
+{
+  cleanup_free char *lower = xstrdup (""), *upper = NULL, *work = NULL;
+  const char *opts[10];
+  size_t n = 0;
+  for (size_t i = 0; i < rt->nfds; i++)
+    {
+      char *l = xasprintf ("%s%s/proc/self/fd/%d", lower, i ? ":" : "", rt->fds[i]);
+      free (lower);
+      lower = l;
+    }
+  opts[n++] = "lowerdir";
+  opts[n++] = lower;
+  if (op->ov_mode == OVERLAY_PERSISTENT)
+    {
+      upper = xasprintf ("/proc/self/fd/%d", rt->fds[6]);
+      work = xasprintf ("/proc/self/fd/%d", rt->fds[7]);
+    }
+  else if (op->ov_mode == OVERLAY_EPHEMERAL)
+    {
+      unsigned k = c->seq++;
+      cleanup_free char *u = xasprintf ("ov%u.upper", k), *w = xasprintf ("ov%u.work", k);
+      if (mkdirat (c->stagingfd, u, 0755) < 0 || mkdirat (c->stagingfd, w, 0700) < 0)
+        return cella_error (err, errno, "overlay on `%s`: create upper and work dirs", op->target);
+      upper = xasprintf ("%s/%s", c->staging, u);
+      work = xasprintf ("%s/%s", c->staging, w);
+    }
+  if (upper)
+    {
+      opts[n++] = "upperdir";
+      opts[n++] = upper;
+      opts[n++] = "workdir";
+      opts[n++] = work;
+    }
+  if (c->plan->rootless)
+    {
+      opts[n++] = "userxattr";
+      opts[n++] = NULL;
+    }
+  opts[n] = NULL;
+  return new_fs ("overlay", opts, op->ov_mode == OVERLAY_READONLY ? MOUNT_ATTR_RDONLY : 0, err);
+}
+
+static int
+apply_overlay (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
+{
+  cleanup_close int target = root_open (c->rootfd, op->target, true, true, err);
+  cleanup_close int m = -1;
+  if (target < 0)
+    return -1;
+  m = overlay_mount (c, op, rt, err);
+  if (m < 0)
+    return cella_error_wrap (err, "overlay on `%s`", op->target);
+  return attach (m, target, "overlay", op->target, err);
+}
+
+static int
+apply_symlink (struct mount_ctx *c, const struct op *op, cella_error_t *err)
+{
+  cleanup_free char *dir = xstrdup (op->target);
+  char *slash = strrchr (dir, '/');
+  cleanup_close int parent = -1;
+  char buf[4096];
+  ssize_t n;
+  *slash = '\0';
+  parent = root_open (c->rootfd, *dir ? dir : "/", true, true, err);
+  if (parent < 0)
+    return -1;
+  if (symlinkat (op->source, parent, slash + 1) == 0)
+    return 0;
+  if (errno == EEXIST && (n = readlinkat (parent, slash + 1, buf, sizeof buf - 1)) >= 0)
+    {
+      buf[n] = '\0';
+      if (strcmp (buf, op->source) == 0)
+        return 0;
+    }
+  return cella_error (err, errno, "symlink `%s` -> `%s`", op->target, op->source);
+}
+
+static int
+apply_file (struct mount_ctx *c, const struct op *op, cella_error_t *err)
+{
+  cleanup_free char *name = xasprintf ("file%u", c->seq++);
+  cleanup_free char *path = xasprintf ("%s/%s", c->staging, name);
+  cleanup_close int f = openat (c->stagingfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, op->mode);
+  cleanup_close int tree = -1, target = -1;
+  if (f < 0 || write_all (f, op->data, op->data_len) < 0)
+    return cella_error (err, errno, "file `%s`: write its contents", op->target);
+  fchmod (f, op->mode);
+  tree = open_tree (AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0)
+    return cella_error (err, errno, "file `%s`: clone mount", op->target);
+  if (set_attr (tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, false, op->target,
+                err)
+      < 0)
+    return -1;
+  target = root_open (c->rootfd, op->target, true, false, err);
+  if (target < 0)
+    return -1;
+  return attach (tree, target, "file", op->target, err);
+}
+
+/* Bind a path onto itself with new flags (readonly op, or remount of something not a mount). */
+static int
+rebind_with (struct mount_ctx *c, const char *path, unsigned long long attrs, bool optional, cella_error_t *err)
+{
+  cleanup_close int target = -1, tree = -1;
+  struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = IN_ROOT };
+  target = (int) syscall (SYS_openat2, c->rootfd, path, &how, sizeof how);
+  if (target < 0)
+    return (optional && errno == ENOENT) ? 0 : cella_error (err, errno, "open `%s` in the container", path);
+  tree = open_tree (target, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+  if (tree < 0)
+    return cella_error (err, errno, "clone mount of `%s`", path);
+  if (set_attr (tree, attrs, true, path, err) < 0)
+    return -1;
+  return attach (tree, target, path, path, err);
+}
+
+static int
+apply_mask (struct mount_ctx *c, const struct op *op, cella_error_t *err)
+{
+  static const char *const opts[] = { "size", "0", "mode", "555", NULL };
+  cleanup_close int target = openat2_ (c->rootfd, op->target, O_PATH | O_CLOEXEC, IN_ROOT);
+  cleanup_close int m = -1, null = -1;
+  struct stat st;
+  if (target < 0)
+    return errno == ENOENT ? 0 : cella_error (err, errno, "mask `%s`", op->target);
+  if (fstat (target, &st) < 0)
+    return cella_error (err, errno, "mask `%s`", op->target);
+  if (S_ISDIR (st.st_mode))
+    {
+      m = new_fs ("tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+      if (m < 0)
+        return -1;
+      return attach (m, target, "empty tmpfs", op->target, err);
+    }
+  null = openat2_ (c->rootfd, "/dev/null", O_PATH | O_CLOEXEC, IN_ROOT);
+  if (null < 0)
+    return cella_error (err, errno, "mask `%s`: needs /dev/null in the container", op->target);
+  m = open_tree (null, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (m < 0)
+    return cella_error (err, errno, "mask `%s`: clone /dev/null", op->target);
+  if (set_attr (m, MOUNT_ATTR_RDONLY, false, op->target, err) < 0)
+    return -1;
+  return attach (m, target, "/dev/null", op->target, err);
+}
+
+int
+mount_op_apply (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
+{
+  switch (op->kind)
+    {
+    case OP_BIND:
+      return apply_bind (c, op, rt, err);
+    case OP_PROC:
+      return apply_proc (c, op, err);
+    case OP_DEV:
+      return apply_dev (c, op, rt, err);
+    case OP_SYSFS:
+      return apply_sysfs (c, op, rt, err);
+    case OP_TMPFS:
+      return apply_tmpfs (c, op, err);
+    case OP_OVERLAY:
+      return apply_overlay (c, op, rt, err);
+    case OP_SYMLINK:
+      return apply_symlink (c, op, err);
+    case OP_MKDIR:
+      {
+        int fd = root_open (c->rootfd, op->target, true, true, err);
+        if (fd < 0)
+          return -1;
+        close (fd);
+        return 0;
+      }
+    case OP_FILE:
+      return apply_file (c, op, err);
+    case OP_REMOUNT:
+      return rebind_with (c, op->target, remount_attrs (op->flags), false, err);
+    case OP_MASK:
+      return apply_mask (c, op, err);
+    case OP_READONLY:
+      return rebind_with (c, op->target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                          true, err);
+    case OP__COUNT:
+    default:
+      return cella_error (err, 0, "unknown mount op %d", (int) op->kind);
+    }
+}

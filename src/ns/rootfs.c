@@ -1,0 +1,156 @@
+/* Building the container's root: staging tmpfs, root mount, ops in order, pivot_root. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The staging tmpfs is mounted over an existing directory of our private copy of the host's
+ * mount tree; nothing is created on the host and everything vanishes with the namespace.
+ * Every host source was cloned or opened before this point, so hiding /tmp hides nothing. */
+static const char *
+staging_dir (void)
+{
+  static const char *const candidates[] = { "/tmp", "/mnt", "/run", "/var/tmp" };
+  struct stat st;
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+    if (lstat (candidates[i], &st) == 0 && S_ISDIR (st.st_mode))
+      return candidates[i];
+  return NULL;
+}
+
+static int
+mount_staging (const char *dir, cella_error_t *err)
+{
+  cleanup_close int fs = fsopen ("tmpfs", FSOPEN_CLOEXEC);
+  int m;
+  if (fs < 0 || fsconfig (fs, FSCONFIG_SET_STRING, "mode", "700", 0) < 0
+      || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return cella_error (err, errno, "create the staging tmpfs");
+  m = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+  if (m < 0)
+    return cella_error (err, errno, "mount the staging tmpfs");
+  if (move_mount (m, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    {
+      close (m);
+      return cella_error (err, errno, "mount the staging tmpfs on `%s`", dir);
+    }
+  return m;
+}
+
+static int
+pivot (int rootfd, cella_error_t *err)
+{
+  /* pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
+   * removes the old root and every host mount under it from our view. */
+  if (fchdir (rootfd) < 0)
+    return cella_error (err, errno, "chdir to the new root");
+  if (syscall (SYS_pivot_root, ".", ".") < 0)
+    return cella_error (err, errno, "pivot_root");
+  if (umount2 (".", MNT_DETACH) < 0)
+    return cella_error (err, errno, "detach the old root");
+  if (chdir ("/") < 0)
+    return cella_error (err, errno, "chdir /");
+  return 0;
+}
+
+int
+root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
+{
+  struct mount_ctx c = { .plan = p, .rootfd = -1, .stagingfd = -1 };
+  struct op root_op = { .kind = OP_OVERLAY, .target = (char *) "/", .ov_mode = OVERLAY_EPHEMERAL };
+  struct op_rt root_rt = { .fd = -1 };
+  cleanup_close int rootdir = -1;
+  int r = -1;
+
+  /* Nothing we mount may propagate back to the host. */
+  if (mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+    return cella_error (err, errno, "make the mount tree private");
+
+  if (p->root_overlay)
+    {
+      root_rt.fds[0] = open (p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      root_rt.nfds = 1;
+      if (root_rt.fds[0] < 0)
+        return cella_error (err, errno, "root `%s`", p->rootfs);
+    }
+  else
+    {
+      root_rt.fd = open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+      if (root_rt.fd < 0)
+        return cella_error (err, errno, "root `%s`: clone mount", p->rootfs);
+    }
+  for (size_t i = 0; i < p->nops; i++)
+    if (mount_op_acquire (&p->ops[i], &rts[i], p, err) < 0)
+      goto out;
+
+  c.staging = staging_dir ();
+  if (c.staging == NULL)
+    {
+      cella_error (err, 0, "no directory to stage the root on (looked for /tmp, /mnt, /run)");
+      goto out;
+    }
+  c.stagingfd = mount_staging (c.staging, err);
+  if (c.stagingfd < 0)
+    goto out;
+  if (mkdirat (c.stagingfd, "root", 0755) < 0
+      || (rootdir = openat (c.stagingfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+    {
+      cella_error (err, errno, "create the root mount point");
+      goto out;
+    }
+  if (p->root_overlay)
+    {
+      c.rootfd = overlay_mount (&c, &root_op, &root_rt, err);
+      if (c.rootfd < 0)
+        {
+          cella_error_wrap (err, "root overlay on `%s`", p->rootfs);
+          goto out;
+        }
+    }
+  else
+    c.rootfd = steal_fd (&root_rt.fd);
+  if (move_mount (c.rootfd, "", rootdir, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    {
+      cella_error (err, errno, "mount the root `%s`", p->rootfs);
+      goto out;
+    }
+
+  for (size_t i = 0; i < p->nops; i++)
+    {
+      if (p->debug)
+        {
+          cleanup_free char *d = op_describe (&p->ops[i]);
+          fprintf (stderr, "cella: debug: %s\n", d);
+        }
+      if (mount_op_apply (&c, &p->ops[i], &rts[i], err) < 0)
+        goto out;
+      op_rt_close (&rts[i]);
+    }
+
+  if (pivot (c.rootfd, err) < 0)
+    goto out;
+  if (p->readonly)
+    {
+      struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+      if (mount_setattr (AT_FDCWD, "/", 0, &attr, sizeof attr) < 0)
+        {
+          cella_error (err, errno, "make the root read-only");
+          goto out;
+        }
+    }
+  r = 0;
+out:
+  op_rt_close (&root_rt);
+  if (c.rootfd >= 0)
+    close (c.rootfd);
+  if (c.stagingfd >= 0)
+    close (c.stagingfd);
+  return r;
+}

@@ -1,0 +1,21 @@
+/* The default seccomp filter: docker's default profile turned around, allow by default and
+ * EPERM for what docker blocks, relaxed per capability the container keeps. */
+#ifndef CELLA_SECCOMP_H
+#define CELLA_SECCOMP_H
+
+#include <stdint.h>
+
+#include "../util/util.h"
+
+/* Build and load the filter into the calling thread.  `caps` is the container's capability set
+ * (bit n = capability n): a blocked group is allowed when the container holds a capability that
+ * docker lets it through with (CAP_SYS_ADMIN: mount, unshare, setns, clone with namespace flags;
+ * CAP_SYS_PTRACE: ptrace; ...).  clone3 fails with ENOSYS so that libc falls back to clone,
+ * whose flags the filter can see.  The filter covers the native ABI and the compat ABIs of the
+ * same machine (x86 and x32 on x86_64), so a 32-bit syscall cannot go around it.
+ *
+ * The filter does not set no_new_privs: loading needs either no_new_privs already set by the
+ * caller or CAP_SYS_ADMIN in the effective set (see caps_apply_keep_admin in caps.h). */
+int seccomp_load_default (uint64_t caps, cella_error_t *err);
+
+#endif

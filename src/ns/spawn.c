@@ -1,0 +1,382 @@
+/* The parent side of the ns backend: prepare the ops, clone the child into its namespaces,
+ * write its id maps, then forward signals (and the terminal) until it exits. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "ns.h"
+
+/* Signals `cella run` passes on to the workload, like docker's sig-proxy. */
+static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT };
+
+static unsigned long long
+clone_flags (const struct plan *p)
+{
+  static const struct { unsigned ns; unsigned long long flag; } map[] = {
+    { PLAN_NS_MNT, CLONE_NEWNS },   { PLAN_NS_PID, CLONE_NEWPID }, { PLAN_NS_UTS, CLONE_NEWUTS },
+    { PLAN_NS_IPC, CLONE_NEWIPC },  { PLAN_NS_NET, CLONE_NEWNET }, { PLAN_NS_CGROUP, CLONE_NEWCGROUP },
+    { PLAN_NS_USER, CLONE_NEWUSER },
+  };
+  unsigned long long f = 0;
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (p->ns & map[i].ns)
+      f |= map[i].flag;
+  return f;
+}
+
+static int
+write_proc_file (pid_t pid, const char *name, const char *text, cella_error_t *err)
+{
+  cleanup_free char *path = xasprintf ("/proc/%d/%s", (int) pid, name);
+  cleanup_close int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write_all (fd, text, strlen (text)) < 0)
+    return cella_error (err, errno, "write `%s`", path);
+  return 0;
+}
+
+static int
+run_helper (char **argv, cella_error_t *err)
+{
+  int status;
+  pid_t pid = fork ();
+  if (pid < 0)
+    return cella_error (err, errno, "fork %s", argv[0]);
+  if (pid == 0)
+    {
+      execv (argv[0], argv);
+      _exit (127);
+    }
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return cella_error (err, errno, "wait for %s", argv[0]);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return cella_error (err, 0, "%s failed (status %d): check /etc/subuid and /etc/subgid for your user", argv[0],
+                        WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status));
+  return 0;
+}
+
+static int
+write_map (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_error_t *err)
+{
+  if (n > 1)
+    {
+      /* ranges beyond our own id need the setuid helpers (shadow's newuidmap/newgidmap) */
+      char **argv = NULL;
+      char buf[32];
+      int r;
+      strv_push (&argv, strcmp (kind, "uid_map") == 0 ? "/usr/bin/newuidmap" : "/usr/bin/newgidmap");
+      snprintf (buf, sizeof buf, "%d", (int) pid);
+      strv_push (&argv, buf);
+      for (size_t i = 0; i < n; i++)
+        {
+          snprintf (buf, sizeof buf, "%u", m[i].inside);
+          strv_push (&argv, buf);
+          snprintf (buf, sizeof buf, "%u", m[i].outside);
+          strv_push (&argv, buf);
+          snprintf (buf, sizeof buf, "%u", m[i].count);
+          strv_push (&argv, buf);
+        }
+      r = run_helper (argv, err);
+      strv_free (argv);
+      return r;
+    }
+  else
+    {
+      char text[64];
+      snprintf (text, sizeof text, "%u %u %u\n", m[0].inside, m[0].outside, m[0].count);
+      if (strcmp (kind, "gid_map") == 0 && write_proc_file (pid, "setgroups", "deny", err) < 0)
+        return -1;
+      return write_proc_file (pid, kind, text, err);
+    }
+}
+
+static ssize_t
+recv_msg (int sock, void *buf, size_t len, int *fd_out)
+{
+  char cbuf[CMSG_SPACE (sizeof (int))];
+  struct iovec iov = { .iov_base = buf, .iov_len = len };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+  ssize_t n;
+  do
+    n = recvmsg (sock, &mh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n > 0 && fd_out)
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR (&mh); cm; cm = CMSG_NXTHDR (&mh, cm))
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+        memcpy (fd_out, CMSG_DATA (cm), sizeof (int));
+  return n;
+}
+
+struct session {
+  pid_t pid;
+  int pidfd;
+  int sigfd;
+  int master;              /* pty master, -1 without -t */
+  bool raw;                /* the caller's terminal was put in raw mode */
+  struct termios saved;
+};
+
+static void
+tty_restore (struct session *s)
+{
+  if (s->raw)
+    tcsetattr (0, TCSADRAIN, &s->saved);
+  s->raw = false;
+}
+
+static void
+tty_start (struct session *s, const struct plan *p)
+{
+  struct termios raw;
+  struct winsize ws;
+  if (p->process.stdin_open && isatty (0) && tcgetattr (0, &s->saved) == 0)
+    {
+      raw = s->saved;
+      cfmakeraw (&raw);
+      if (tcsetattr (0, TCSADRAIN, &raw) == 0)
+        s->raw = true;
+    }
+  if (ioctl (isatty (1) ? 1 : 0, TIOCGWINSZ, &ws) == 0)
+    ioctl (s->master, TIOCSWINSZ, &ws);
+}
+
+/* Copy what is readable from `from` to `to`; false at EOF or error. */
+static bool
+pump (int from, int to)
+{
+  char buf[16384];
+  ssize_t n = read (from, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0)
+    return false;
+  return write_all (to, buf, n) == 0;
+}
+
+static int
+exit_status (const siginfo_t *si)
+{
+  if (si->si_code == CLD_EXITED)
+    return si->si_status;
+  return 128 + si->si_status;
+}
+
+static int
+supervise (struct session *s, const struct plan *p)
+{
+  bool stdin_open = p->process.stdin_open && s->master >= 0;
+  bool master_open = s->master >= 0;
+  siginfo_t si;
+
+  for (;;)
+    {
+      struct pollfd fds[4] = {
+        { .fd = s->sigfd, .events = POLLIN },
+        { .fd = s->pidfd, .events = POLLIN },
+        { .fd = master_open ? s->master : -1, .events = POLLIN },
+        { .fd = stdin_open ? 0 : -1, .events = POLLIN },
+      };
+      if (poll (fds, 4, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      if (fds[0].revents & POLLIN)
+        {
+          struct signalfd_siginfo ssi;
+          if (read (s->sigfd, &ssi, sizeof ssi) == sizeof ssi)
+            {
+              if (ssi.ssi_signo == SIGWINCH && s->master >= 0)
+                {
+                  struct winsize ws;
+                  if (ioctl (isatty (1) ? 1 : 0, TIOCGWINSZ, &ws) == 0)
+                    ioctl (s->master, TIOCSWINSZ, &ws);
+                }
+              else if (ssi.ssi_signo != SIGCHLD)
+                syscall (SYS_pidfd_send_signal, s->pidfd, ssi.ssi_signo, NULL, 0);
+            }
+        }
+      if (master_open && (fds[2].revents & (POLLIN | POLLHUP | POLLERR)))
+        master_open = pump (s->master, 1);
+      if (stdin_open && (fds[3].revents & (POLLIN | POLLHUP | POLLERR)))
+        {
+          if (!pump (0, s->master))
+            {
+              /* end of input: the pty's EOF character, as typing ^D would */
+              struct termios t;
+              char eof = (tcgetattr (s->master, &t) == 0) ? (char) t.c_cc[VEOF] : 4;
+              if (write_all (s->master, &eof, 1) < 0)
+                master_open = false;
+              stdin_open = false;
+            }
+        }
+      if (fds[1].revents & POLLIN)
+        break;
+    }
+  /* the workload is gone; print what its terminal still holds */
+  while (master_open)
+    {
+      struct pollfd pf = { .fd = s->master, .events = POLLIN };
+      if (poll (&pf, 1, 100) <= 0 || !pump (s->master, 1))
+        break;
+    }
+  memset (&si, 0, sizeof si);
+  while (waitid (P_PIDFD, s->pidfd, &si, WEXITED) < 0)
+    if (errno != EINTR)
+      return EXIT_CELLA_ERROR;
+  return exit_status (&si);
+}
+
+static pid_t
+clone_child (unsigned long long flags, int *pidfd)
+{
+  struct clone_args args = { .flags = flags | CLONE_PIDFD, .pidfd = (uint64_t) (uintptr_t) pidfd,
+                             .exit_signal = SIGCHLD };
+  return (pid_t) syscall (SYS_clone3, &args, sizeof args);
+}
+
+/* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. */
+static int
+await_child (struct session *s, int sock, cella_error_t *err)
+{
+  for (;;)
+    {
+      struct sync_error e;
+      int fd = -1;
+      ssize_t n = recv_msg (sock, &e, sizeof e, &fd);
+      if (n == 0)
+        return 0;
+      if (n < 0)
+        return cella_error (err, errno, "read from the container's setup");
+      if (e.type == SYNC_PTY && fd >= 0)
+        s->master = fd;
+      else if (e.type == SYNC_ERROR)
+        {
+          e.msg[sizeof e.msg - 1] = '\0';
+          return cella_error_status (err, e.status, e.errno_, "%s", e.msg);
+        }
+    }
+}
+
+int
+ns_run (struct plan *p, cella_error_t *err)
+{
+  struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
+  sigset_t mask, old;
+  int sv[2], go = SYNC_GO, status = -1;
+
+  for (size_t i = 0; i < p->nops; i++)
+    if (mount_op_prepare (&p->ops[i], p, err) < 0)
+      return -1;
+  {
+    struct stat st;
+    if (stat (p->rootfs, &st) < 0)
+      return cella_error (err, errno, "root `%s`", p->rootfs);
+    if (!S_ISDIR (st.st_mode))
+      return cella_error (err, ENOTDIR, "root `%s`", p->rootfs);
+  }
+
+  sigemptyset (&mask);
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaddset (&mask, forwarded[i]);
+  sigaddset (&mask, SIGCHLD);
+  if (p->process.tty)
+    sigaddset (&mask, SIGWINCH);
+  sigprocmask (SIG_BLOCK, &mask, &old);
+
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      sigprocmask (SIG_SETMASK, &old, NULL);
+      return cella_error (err, errno, "socketpair");
+    }
+  fflush (NULL);
+  s.pid = clone_child (clone_flags (p), &s.pidfd);
+  if (s.pid < 0)
+    {
+      int e = errno;
+      close (sv[0]);
+      close (sv[1]);
+      sigprocmask (SIG_SETMASK, &old, NULL);
+      if (e == EPERM || e == ENOSPC || e == EUSERS)
+        return cella_error (err, e, "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
+      return cella_error (err, e, "clone");
+    }
+  if (s.pid == 0)
+    {
+      close (sv[0]);
+      sigprocmask (SIG_SETMASK, &old, NULL);
+      ns_child_main (p, sv[1]);
+    }
+  close (sv[1]);
+
+  if (p->ns & PLAN_NS_USER)
+    {
+      if (write_map (s.pid, "uid_map", p->uid_map, p->nuid_map, err) < 0
+          || write_map (s.pid, "gid_map", p->gid_map, p->ngid_map, err) < 0)
+        goto fail;
+    }
+  if (send (sv[0], &go, sizeof go, MSG_NOSIGNAL) < 0)
+    {
+      cella_error (err, errno, "start the container");
+      goto fail;
+    }
+  if (await_child (&s, sv[0], err) < 0)
+    {
+      siginfo_t si;
+      waitid (P_PIDFD, s.pidfd, &si, WEXITED);
+      goto out;
+    }
+  s.sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  if (s.master >= 0)
+    tty_start (&s, p);
+  status = supervise (&s, p);
+  goto out;
+
+fail:
+  syscall (SYS_pidfd_send_signal, s.pidfd, SIGKILL, NULL, 0);
+  {
+    siginfo_t si;
+    waitid (P_PIDFD, s.pidfd, &si, WEXITED);
+  }
+out:
+  tty_restore (&s);
+  close (sv[0]);
+  if (s.master >= 0)
+    close (s.master);
+  if (s.sigfd >= 0)
+    close (s.sigfd);
+  if (s.pidfd >= 0)
+    close (s.pidfd);
+  sigprocmask (SIG_SETMASK, &old, NULL);
+  return status;
+}
+
+bool
+ns_available (char **why)
+{
+  if (access ("/proc/self/ns/user", F_OK) < 0)
+    {
+      if (why)
+        *why = xstrdup ("the kernel has no namespace support (/proc/self/ns/user missing)");
+      return false;
+    }
+  if (why)
+    *why = NULL;
+  return true;
+}

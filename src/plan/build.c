@@ -1,0 +1,273 @@
+/* `cella run` options → plan. The defaults follow docker: what a container gets without asking. */
+#define _GNU_SOURCE
+#include "build.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../engine/paths.h"
+#include "../ns/caps.h"
+#include "idmap.h"
+
+/* docker's masked and read-only paths */
+static const char *const masked_paths[] = {
+  "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+  "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+};
+static const char *const readonly_paths[] = {
+  "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+void
+run_options_free (struct run_options *o)
+{
+  strv_free (o->env);
+  strv_free (o->env_files);
+  free (o->workdir);
+  free (o->user);
+  strv_free (o->volumes);
+  strv_free (o->tmpfs);
+  strv_free (o->mounts);
+  strv_free (o->cap_add);
+  strv_free (o->cap_drop);
+  strv_free (o->security_opts);
+  free (o->hostname);
+  free (o->network);
+  free (o->backend);
+  free (o->name);
+  free (o->image);
+  strv_free (o->command);
+  memset (o, 0, sizeof *o);
+}
+
+static int
+build_caps (const struct run_options *o, uint64_t *caps, cella_error_t *err)
+{
+  *caps = caps_default ();
+  for (size_t i = 0; o->cap_add && o->cap_add[i]; i++)
+    if (strcasecmp (o->cap_add[i], "ALL") == 0)
+      caps_modify (caps, "ALL", true, NULL);
+  for (size_t i = 0; o->cap_drop && o->cap_drop[i]; i++)
+    if (strcasecmp (o->cap_drop[i], "ALL") == 0)
+      *caps = 0;
+  for (size_t i = 0; o->cap_add && o->cap_add[i]; i++)
+    if (strcasecmp (o->cap_add[i], "ALL") != 0 && caps_modify (caps, o->cap_add[i], true, err) < 0)
+      return cella_error_wrap (err, "--cap-add");
+  for (size_t i = 0; o->cap_drop && o->cap_drop[i]; i++)
+    if (strcasecmp (o->cap_drop[i], "ALL") != 0 && caps_modify (caps, o->cap_drop[i], false, err) < 0)
+      return cella_error_wrap (err, "--cap-drop");
+  return 0;
+}
+
+static int
+build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  p->process.seccomp = true;
+  for (size_t i = 0; o->security_opts && o->security_opts[i]; i++)
+    {
+      const char *s = o->security_opts[i];
+      if (strcmp (s, "no-new-privileges") == 0 || strcmp (s, "no-new-privileges=true") == 0
+          || strcmp (s, "no-new-privileges:true") == 0)
+        p->process.no_new_privs = true;
+      else if (strcmp (s, "no-new-privileges=false") == 0 || strcmp (s, "no-new-privileges:false") == 0)
+        p->process.no_new_privs = false;
+      else if (strcmp (s, "seccomp=unconfined") == 0 || strcmp (s, "seccomp:unconfined") == 0)
+        p->process.seccomp = false;
+      else if (has_prefix (s, "seccomp=") || has_prefix (s, "seccomp:"))
+        return cella_error (err, 0, "--security-opt `%s`: seccomp profiles from files are not supported yet; use "
+                                    "seccomp=unconfined or leave the default filter", s);
+      else if (has_prefix (s, "label") || has_prefix (s, "apparmor"))
+        ; /* no LSM integration: accepted like podman on hosts without it */
+      else
+        return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges or seccomp=unconfined)", s);
+    }
+  return 0;
+}
+
+static void
+add_host_file (struct plan *p, const char *target, const char *host_path, const char *fallback)
+{
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  if (host_path && read_file (host_path, &buf, &len, NULL) == 0)
+    plan_add_file (p, target, buf, len, 0644);
+  else
+    plan_add_file (p, target, fallback, strlen (fallback), 0644);
+}
+
+static void
+add_default_ops (struct plan *p)
+{
+  struct op *op;
+  cleanup_free char *hosts = NULL, *hostname_line = xasprintf ("%s\n", p->hostname);
+
+  plan_add_op (p, OP_PROC, "/proc");
+  op = plan_add_op (p, OP_DEV, "/dev");
+  op->mqueue = true;
+  plan_add_op (p, OP_SYSFS, "/sys");
+
+  plan_add_file (p, "/etc/hostname", hostname_line, strlen (hostname_line), 0644);
+  if (p->net == NET_HOST)
+    add_host_file (p, "/etc/hosts", "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+  else
+    {
+      hosts = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t%s\n",
+                         p->hostname);
+      plan_add_file (p, "/etc/hosts", hosts, strlen (hosts), 0644);
+    }
+  if (p->net == NET_HOST)
+    {
+      /* systemd-resolved's stub listens on the host's loopback; give the real servers */
+      cleanup_free char *rc = NULL;
+      const char *src = "/etc/resolv.conf";
+      if (read_file (src, &rc, NULL, NULL) == 0 && strstr (rc, "nameserver 127.0.0.53")
+          && access ("/run/systemd/resolve/resolv.conf", R_OK) == 0)
+        src = "/run/systemd/resolve/resolv.conf";
+      add_host_file (p, "/etc/resolv.conf", src, "");
+    }
+  else
+    plan_add_file (p, "/etc/resolv.conf", "# no network\n", strlen ("# no network\n"), 0644);
+}
+
+static void
+add_mask_ops (struct plan *p)
+{
+  for (size_t i = 0; i < sizeof masked_paths / sizeof masked_paths[0]; i++)
+    plan_add_op (p, OP_MASK, masked_paths[i]);
+  for (size_t i = 0; i < sizeof readonly_paths / sizeof readonly_paths[0]; i++)
+    plan_add_op (p, OP_READONLY, readonly_paths[i]);
+}
+
+static int
+add_user_mounts (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  for (size_t i = 0; o->volumes && o->volumes[i]; i++)
+    {
+      cleanup_free char *src = NULL, *dst = NULL;
+      unsigned flags;
+      if (parse_volume (o->volumes[i], &src, &dst, &flags, err) < 0)
+        return -1;
+      plan_add_bind (p, src, dst, flags);
+    }
+  for (size_t i = 0; o->tmpfs && o->tmpfs[i]; i++)
+    {
+      cleanup_free char *dst = NULL;
+      long long size;
+      mode_t mode;
+      unsigned flags;
+      if (parse_tmpfs (o->tmpfs[i], &dst, &size, &mode, &flags, err) < 0)
+        return -1;
+      plan_add_tmpfs (p, dst, size, mode)->flags = flags;
+    }
+  for (size_t i = 0; o->mounts && o->mounts[i]; i++)
+    if (parse_mount (o->mounts[i], p, err) < 0)
+      return -1;
+  return 0;
+}
+
+static int
+build_process (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  struct plan_process *pr = &p->process;
+  cleanup_free char *home = NULL;
+  cleanup_close int rootfd = -1;
+  char **env = NULL;
+
+  pr->argv = strv_dup (o->command);
+  pr->cwd = xstrdup (o->workdir ? o->workdir : "/");
+  pr->tty = o->tty;
+  pr->stdin_open = o->interactive;
+  pr->init = o->init;
+  if (pr->cwd[0] != '/')
+    return cella_error (err, 0, "--workdir `%s`: must be an absolute path", pr->cwd);
+
+  rootfd = open (p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return cella_error (err, errno, "root `%s`", p->rootfs);
+  pr->user = xstrdup (o->user ? o->user : "0");
+  if (user_resolve (rootfd, pr->user, &pr->uid, &pr->gid, &pr->groups, &pr->ngroups, &home, err) < 0)
+    return -1;
+  if (o->user == NULL)
+    {
+      free (pr->user);
+      pr->user = NULL;
+    }
+
+  strv_push (&env, "PATH=" DEFAULT_PATH);
+  {
+    cleanup_free char *h = xasprintf ("HOSTNAME=%s", p->hostname);
+    cleanup_free char *hm = xasprintf ("HOME=%s", home);
+    strv_push (&env, h);
+    strv_push (&env, hm);
+  }
+  if (pr->tty)
+    strv_push (&env, "TERM=xterm");
+  pr->env = env;
+  for (size_t i = 0; o->env_files && o->env_files[i]; i++)
+    if (parse_env_file (o->env_files[i], &pr->env, err) < 0)
+      return -1;
+  for (size_t i = 0; o->env && o->env[i]; i++)
+    if (parse_env_line (o->env[i], &pr->env, err) < 0)
+      return cella_error_wrap (err, "--env");
+  if (build_caps (o, &pr->caps, err) < 0)
+    return -1;
+  return build_security (o, p, err);
+}
+
+int
+plan_from_run_options (const struct run_options *o, const char *rootfs, bool from_image, struct plan **out,
+                       cella_error_t *err)
+{
+  cleanup_plan struct plan *p = plan_new ();
+
+  p->id = paths_new_id ();
+  p->rootfs = xstrdup (rootfs);
+  p->image = from_image ? xstrdup (o->image) : NULL;
+  p->root_overlay = from_image;
+  p->readonly = o->read_only;
+  p->debug = o->debug;
+  p->rootless = geteuid () != 0;
+  p->hostname = o->hostname ? xstrdup (o->hostname) : strndup (p->id, 12);
+  if (o->hostname && (o->hostname[0] == '\0' || strlen (o->hostname) > 64))
+    return cella_error (err, 0, "--hostname `%s`: must be 1 to 64 characters", o->hostname);
+
+  if (o->backend && strcmp (o->backend, "ns") != 0)
+    return cella_error (err, 0, "--backend `%s`: unknown or not built yet (available: ns)", o->backend);
+  if (o->network == NULL || strcmp (o->network, "host") == 0)
+    p->net = NET_HOST;
+  else if (strcmp (o->network, "none") == 0)
+    p->net = NET_NONE;
+  else
+    return cella_error (err, 0, "--network `%s`: unknown mode (expected none or host)", o->network);
+
+  p->ns = PLAN_NS_MNT | PLAN_NS_PID | PLAN_NS_UTS | PLAN_NS_IPC | PLAN_NS_CGROUP;
+  if (p->net == NET_NONE)
+    p->ns |= PLAN_NS_NET;
+  if (p->rootless)
+    {
+      p->ns |= PLAN_NS_USER;
+      if (idmap_default (p, err) < 0)
+        return -1;
+    }
+
+  if (build_process (o, p, err) < 0)
+    return -1;
+  add_default_ops (p);
+  if (add_user_mounts (o, p, err) < 0)
+    return -1;
+  if (strcmp (p->process.cwd, "/") != 0)
+    plan_add_op (p, OP_MKDIR, p->process.cwd)->mode = 0755;
+  add_mask_ops (p);
+  if (plan_validate (p, err) < 0)
+    return -1;
+  *out = steal_pointer (&p);
+  return 0;
+}

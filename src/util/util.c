@@ -1,0 +1,357 @@
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int
+error_vset (cella_error_t *err, int status, int errno_, const char *fmt, va_list ap)
+{
+  cella_error_t e;
+  if (err == NULL)
+    return -1;
+  e = xzalloc (sizeof *e);
+  e->errno_ = errno_;
+  e->status = status;
+  if (vasprintf (&e->msg, fmt, ap) < 0)
+    abort ();
+  cella_error_free (err);
+  *err = e;
+  return errno_ > 0 ? -errno_ : -1;
+}
+
+int
+cella_error (cella_error_t *err, int errno_, const char *fmt, ...)
+{
+  va_list ap;
+  int r;
+  va_start (ap, fmt);
+  r = error_vset (err, EXIT_CELLA_ERROR, errno_, fmt, ap);
+  va_end (ap);
+  return r;
+}
+
+int
+cella_error_status (cella_error_t *err, int status, int errno_, const char *fmt, ...)
+{
+  va_list ap;
+  int r;
+  va_start (ap, fmt);
+  r = error_vset (err, status, errno_, fmt, ap);
+  va_end (ap);
+  return r;
+}
+
+int
+cella_error_wrap (cella_error_t *err, const char *fmt, ...)
+{
+  va_list ap;
+  char *ctx, *msg;
+  if (err == NULL || *err == NULL)
+    return -1;
+  va_start (ap, fmt);
+  if (vasprintf (&ctx, fmt, ap) < 0)
+    abort ();
+  va_end (ap);
+  msg = xasprintf ("%s: %s", ctx, (*err)->msg);
+  free (ctx);
+  free ((*err)->msg);
+  (*err)->msg = msg;
+  return (*err)->errno_ > 0 ? -(*err)->errno_ : -1;
+}
+
+void
+cella_error_free (cella_error_t *err)
+{
+  if (err == NULL || *err == NULL)
+    return;
+  free ((*err)->msg);
+  free (*err);
+  *err = NULL;
+}
+
+int
+cella_error_print (cella_error_t *err)
+{
+  int status = EXIT_CELLA_ERROR;
+  if (err == NULL || *err == NULL)
+    {
+      fprintf (stderr, "cella: unknown error\n");
+      return status;
+    }
+  if ((*err)->errno_ > 0)
+    fprintf (stderr, "cella: %s: %s\n", (*err)->msg, strerror ((*err)->errno_));
+  else
+    fprintf (stderr, "cella: %s\n", (*err)->msg);
+  status = (*err)->status;
+  cella_error_free (err);
+  return status;
+}
+
+void *
+xmalloc (size_t n)
+{
+  void *p = malloc (n ? n : 1);
+  if (p == NULL)
+    abort ();
+  return p;
+}
+
+void *
+xzalloc (size_t n)
+{
+  void *p = calloc (1, n ? n : 1);
+  if (p == NULL)
+    abort ();
+  return p;
+}
+
+void *
+xrealloc (void *p, size_t n)
+{
+  p = realloc (p, n ? n : 1);
+  if (p == NULL)
+    abort ();
+  return p;
+}
+
+char *
+xstrdup (const char *s)
+{
+  char *p;
+  if (s == NULL)
+    return NULL;
+  p = strdup (s);
+  if (p == NULL)
+    abort ();
+  return p;
+}
+
+char *
+xasprintf (const char *fmt, ...)
+{
+  va_list ap;
+  char *s;
+  va_start (ap, fmt);
+  if (vasprintf (&s, fmt, ap) < 0)
+    abort ();
+  va_end (ap);
+  return s;
+}
+
+void
+cleanup_closep (int *fd)
+{
+  if (*fd >= 0)
+    {
+      int saved = errno;
+      close (*fd);
+      errno = saved;
+      *fd = -1;
+    }
+}
+
+void
+cleanup_fclosep (void *f)
+{
+  FILE **fp = f;
+  if (*fp)
+    fclose (*fp);
+}
+
+void
+cleanup_strvp (char ***v)
+{
+  strv_free (*v);
+  *v = NULL;
+}
+
+size_t
+strv_len (char *const *v)
+{
+  size_t n = 0;
+  while (v && v[n])
+    n++;
+  return n;
+}
+
+void
+strv_push (char ***v, const char *s)
+{
+  size_t n = strv_len (*v);
+  *v = xrealloc (*v, (n + 2) * sizeof (char *));
+  (*v)[n] = xstrdup (s);
+  (*v)[n + 1] = NULL;
+}
+
+void
+strv_free (char **v)
+{
+  for (size_t i = 0; v && v[i]; i++)
+    free (v[i]);
+  free (v);
+}
+
+char **
+strv_dup (char *const *v)
+{
+  char **r = NULL;
+  size_t n = strv_len (v);
+  r = xzalloc ((n + 1) * sizeof (char *));
+  for (size_t i = 0; i < n; i++)
+    r[i] = xstrdup (v[i]);
+  return r;
+}
+
+int
+read_all_fd (int fd, char **out, size_t *len, cella_error_t *err)
+{
+  size_t cap = 4096, n = 0;
+  char *buf = xmalloc (cap + 1);
+  for (;;)
+    {
+      ssize_t r = read (fd, buf + n, cap - n);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        {
+          free (buf);
+          return cella_error (err, errno, "read");
+        }
+      if (r == 0)
+        break;
+      n += r;
+      if (n == cap)
+        {
+          cap *= 2;
+          buf = xrealloc (buf, cap + 1);
+        }
+    }
+  buf[n] = '\0';
+  *out = buf;
+  if (len)
+    *len = n;
+  return 0;
+}
+
+int
+read_file (const char *path, char **out, size_t *len, cella_error_t *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cella_error (err, errno, "open `%s`", path);
+  if (read_all_fd (fd, out, len, err) < 0)
+    return cella_error_wrap (err, "`%s`", path);
+  return 0;
+}
+
+int
+write_all (int fd, const void *buf, size_t len)
+{
+  const char *p = buf;
+  while (len > 0)
+    {
+      ssize_t w = write (fd, p, len);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        return -1;
+      p += w;
+      len -= w;
+    }
+  return 0;
+}
+
+int
+write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err)
+{
+  cleanup_free char *tmp = xasprintf ("%s.tmp.%d", path, (int) getpid ());
+  cleanup_close int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0)
+    return cella_error (err, errno, "create `%s`", tmp);
+  if (write_all (fd, buf, len) < 0 || fsync (fd) < 0)
+    {
+      int e = errno;
+      unlink (tmp);
+      return cella_error (err, e, "write `%s`", tmp);
+    }
+  if (rename (tmp, path) < 0)
+    {
+      int e = errno;
+      unlink (tmp);
+      return cella_error (err, e, "rename `%s` to `%s`", tmp, path);
+    }
+  return 0;
+}
+
+int
+mkdir_p (const char *path, mode_t mode, cella_error_t *err)
+{
+  cleanup_free char *p = xstrdup (path);
+  for (char *s = p + 1; *s; s++)
+    {
+      if (*s != '/')
+        continue;
+      *s = '\0';
+      if (mkdir (p, mode) < 0 && errno != EEXIST)
+        return cella_error (err, errno, "mkdir `%s`", p);
+      *s = '/';
+    }
+  if (mkdir (p, mode) < 0 && errno != EEXIST)
+    return cella_error (err, errno, "mkdir `%s`", p);
+  return 0;
+}
+
+bool
+has_prefix (const char *s, const char *prefix)
+{
+  return strncmp (s, prefix, strlen (prefix)) == 0;
+}
+
+long long
+parse_uint (const char *s, unsigned long long max)
+{
+  char *end;
+  unsigned long long v;
+  if (s == NULL || !isdigit ((unsigned char) *s))
+    return -1;
+  errno = 0;
+  v = strtoull (s, &end, 10);
+  if (errno || *end || v > max || v > LLONG_MAX)
+    return -1;
+  return (long long) v;
+}
+
+long long
+parse_size (const char *s)
+{
+  char *end;
+  unsigned long long v, mult = 1;
+  if (s == NULL || !isdigit ((unsigned char) *s))
+    return -1;
+  errno = 0;
+  v = strtoull (s, &end, 10);
+  if (errno)
+    return -1;
+  switch (tolower ((unsigned char) *end))
+    {
+    case '\0': break;
+    case 'b': mult = 1; end++; break;
+    case 'k': mult = 1ULL << 10; end++; break;
+    case 'm': mult = 1ULL << 20; end++; break;
+    case 'g': mult = 1ULL << 30; end++; break;
+    case 't': mult = 1ULL << 40; end++; break;
+    default: return -1;
+    }
+  if (mult > 1 && (*end == 'b' || *end == 'B'))
+    end++;
+  if (*end != '\0' || (v && mult > ULLONG_MAX / v) || v * mult > LLONG_MAX)
+    return -1;
+  return (long long) (v * mult);
+}

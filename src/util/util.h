@@ -1,0 +1,76 @@
+/* Small helpers shared by every module: cleanup attributes, errors, strings, files. */
+#ifndef CELLA_UTIL_H
+#define CELLA_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+/* Exit codes, docker's convention (docs/errors.md lists them). */
+enum {
+  EXIT_CELLA_ERROR = 125,  /* cella itself failed: bad input, setup error */
+  EXIT_CANNOT_EXEC = 126,  /* the command exists but cannot be executed */
+  EXIT_NOT_FOUND = 127,    /* the command was not found */
+};
+
+/* Error contract (docs/error-handling.md): a library function returns 0 on success or
+ * a negative value on failure and fills *err; the CLI prints it once at the top. */
+typedef struct cella_error {
+  int errno_;   /* errno that caused it, 0 for none */
+  int status;   /* exit status the CLI should use (125 unless set otherwise) */
+  char *msg;    /* "<object>: <action/why>" */
+} *cella_error_t;
+
+int cella_error (cella_error_t *err, int errno_, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+int cella_error_status (cella_error_t *err, int status, int errno_, const char *fmt, ...)
+  __attribute__ ((format (printf, 4, 5)));
+/* Prefix an existing error with more context: "<context>: <old message>". */
+int cella_error_wrap (cella_error_t *err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+void cella_error_free (cella_error_t *err);
+/* Print "cella: <msg>[: <strerror>]" to stderr and return the status to exit with. */
+int cella_error_print (cella_error_t *err);
+
+void *xmalloc (size_t n);
+void *xzalloc (size_t n);
+void *xrealloc (void *p, size_t n);
+char *xstrdup (const char *s);
+char *xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+static inline void cleanup_freep (void *p) { free (*(void **) p); }
+void cleanup_closep (int *fd);
+void cleanup_fclosep (void *f);
+void cleanup_strvp (char ***v);
+#define cleanup_free __attribute__ ((cleanup (cleanup_freep)))
+#define cleanup_close __attribute__ ((cleanup (cleanup_closep)))
+#define cleanup_fclose __attribute__ ((cleanup (cleanup_fclosep)))
+#define cleanup_strv __attribute__ ((cleanup (cleanup_strvp)))
+
+static inline void *steal_ptr_ (void **pp) { void *p = *pp; *pp = NULL; return p; }
+#define steal_pointer(pp) steal_ptr_ ((void **) (pp))
+static inline int steal_fd (int *fd) { int r = *fd; *fd = -1; return r; }
+
+/* NULL-terminated string vectors. */
+size_t strv_len (char *const *v);
+void strv_push (char ***v, const char *s);   /* copies s */
+void strv_free (char **v);
+char **strv_dup (char *const *v);
+
+/* Files. */
+int read_all_fd (int fd, char **out, size_t *len, cella_error_t *err);
+int read_file (const char *path, char **out, size_t *len, cella_error_t *err);
+/* Write a whole buffer, retrying on EINTR/short writes. */
+int write_all (int fd, const void *buf, size_t len);
+/* Write a file crash-safely: temp file, fsync, rename. */
+int write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err);
+int mkdir_p (const char *path, mode_t mode, cella_error_t *err);
+bool has_prefix (const char *s, const char *prefix);
+/* Parse a non-negative decimal integer that fits in `max`; -1 on error. */
+long long parse_uint (const char *s, unsigned long long max);
+/* Parse a size like 64m, 1g, 512k, 4096 into bytes; -1 on error. */
+long long parse_size (const char *s);
+
+#endif
