@@ -7,7 +7,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 -Isrc $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE $(CFLAGS) \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lseccomp -lcap -ljansson)
-LDFLAGS ?= -pie -Wl,-z,relro,-z,now,--as-needed
+LDFLAGS ?= -static-pie -Wl,-z,relro,-z,now
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 B := build
@@ -28,8 +28,25 @@ $(B)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 $(B)/libcella.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/cella: $(B)/obj/cli/main.o $(B)/libcella.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The default seccomp filter is compiled at build time (tools/gen-seccomp.c) and linked in.
+$(B)/gen-seccomp: tools/gen-seccomp.c $(B)/libcella.a
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(B)/libcella.a $(LDLIBS)
+
+$(B)/gen/seccomp_prebuilt.c: $(B)/gen-seccomp
+	@mkdir -p $(dir $@)
+	$(B)/gen-seccomp > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/gen/seccomp_prebuilt.o: $(B)/gen/seccomp_prebuilt.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Linked statically: a container start pays for no dynamic loading (measured in
+# docs/benchmarks.md), and the copy it re-executes from is one self-contained file.
+# Debug info goes to cella.debug: the binary is what a rootless start copies into a memfd.
+$(B)/cella: $(B)/obj/cli/main.o $(B)/obj/gen/seccomp_prebuilt.o $(B)/libcella.a
+	$(CC) $(LDFLAGS) -o $@.full $^ $(LDLIBS)
+	objcopy --only-keep-debug $@.full $@.debug
+	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@.tmp && rm $@.full && mv $@.tmp $@
 
 # Unit tests link the library with its internal symbols; a second build runs them under ASan+UBSan.
 $(B)/unit/%: tests/unit/%.c $(B)/libcella.a

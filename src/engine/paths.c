@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -24,12 +23,13 @@ static char *
 home_dir (void)
 {
   const char *home = getenv_abs ("HOME");
-  struct passwd *pw;
+  char *dir;
   if (home != NULL)
     return xstrdup (home);
-  pw = getpwuid (geteuid ());
-  if (pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/')
-    return xstrdup (pw->pw_dir);
+  dir = host_passwd_field (geteuid (), 5);
+  if (dir != NULL && dir[0] == '/')
+    return dir;
+  free (dir);
   return NULL;
 }
 

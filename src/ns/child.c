@@ -177,7 +177,7 @@ lock_down (const struct plan *p, cella_error_t *err)
     return cella_error (err, errno, "set no_new_privs");
   if (pr->seccomp && seccomp_load_default (pr->caps, err) < 0)
     return -1;
-  return caps_drop_admin_if_absent (pr->caps, err);
+  return caps_drop_admin_if_absent (pr->uid == 0 ? pr->caps : 0, err);
 }
 
 __attribute__ ((noreturn)) void

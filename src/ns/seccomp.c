@@ -4,7 +4,11 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CAP(c) (UINT64_C (1) << CAP_##c)
 
@@ -163,7 +167,7 @@ static int
 add_rule (scmp_filter_ctx ctx, const struct rule *r, cella_error_t *err)
 {
   int nr = seccomp_syscall_resolve_name (r->name);
-  uint32_t action = SCMP_ACT_ERRNO (r->errno_);
+  uint32_t action = SCMP_ACT_ERRNO ((uint32_t) r->errno_);
   int rc;
 
   /* A name too new for this libseccomp: skipped, as docker does; a newer libseccomp closes
@@ -187,8 +191,9 @@ add_rule (scmp_filter_ctx ctx, const struct rule *r, cella_error_t *err)
   return 0;
 }
 
-int
-seccomp_load_default (uint64_t caps, cella_error_t *err)
+/* The filter for `caps`, not loaded. */
+static int
+seccomp_build (uint64_t caps, scmp_filter_ctx *out, cella_error_t *err)
 {
   cleanup_seccomp scmp_filter_ctx ctx = seccomp_init (SCMP_ACT_ALLOW);
   int rc;
@@ -211,6 +216,52 @@ seccomp_load_default (uint64_t caps, cella_error_t *err)
       if (add_rule (ctx, &rules[i], err) < 0)
         return -1;
     }
+  *out = ctx;
+  ctx = NULL;
+  return 0;
+}
+
+int
+seccomp_export_default (uint64_t caps, int fd, cella_error_t *err)
+{
+  cleanup_seccomp scmp_filter_ctx ctx = NULL;
+  int rc;
+  if (seccomp_build (caps, &ctx, err) < 0)
+    return -1;
+  rc = seccomp_export_bpf (ctx, fd);
+  if (rc < 0)
+    return cella_error (err, -rc, "seccomp: export the filter");
+  return 0;
+}
+
+/* Compiling the filter with libseccomp costs more than the rest of a container start, so the
+ * build compiles the default one ahead of time (tools/gen-seccomp.c → build/gen/seccomp_prebuilt.c,
+ * linked into the cella binary only) and it is loaded as is when the capabilities match. */
+extern const struct sock_filter seccomp_prebuilt_prog[] __attribute__ ((weak));
+extern const unsigned short seccomp_prebuilt_len __attribute__ ((weak));
+extern const uint64_t seccomp_prebuilt_caps __attribute__ ((weak));
+
+bool
+seccomp_have_prebuilt (uint64_t caps)
+{
+  return &seccomp_prebuilt_len != NULL && &seccomp_prebuilt_caps != NULL && seccomp_prebuilt_caps == caps;
+}
+
+int
+seccomp_load_default (uint64_t caps, cella_error_t *err)
+{
+  cleanup_seccomp scmp_filter_ctx ctx = NULL;
+  int rc;
+
+  if (seccomp_have_prebuilt (caps))
+    {
+      struct sock_fprog prog = { .len = seccomp_prebuilt_len, .filter = (struct sock_filter *) seccomp_prebuilt_prog };
+      if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        return cella_error (err, errno, "seccomp: load the filter");
+      return 0;
+    }
+  if (seccomp_build (caps, &ctx, err) < 0)
+    return -1;
   rc = seccomp_load (ctx);
   if (rc < 0)
     return cella_error (err, -rc, "seccomp: load the filter");

@@ -3,6 +3,7 @@
 #ifndef CELLA_SECCOMP_H
 #define CELLA_SECCOMP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../util/util.h"
@@ -17,5 +18,9 @@
  * The filter does not set no_new_privs: loading needs either no_new_privs already set by the
  * caller or CAP_SYS_ADMIN in the effective set (see caps_apply_keep_admin in caps.h). */
 int seccomp_load_default (uint64_t caps, cella_error_t *err);
+/* Write the filter for `caps` as raw BPF (struct sock_filter array) to fd. */
+int seccomp_export_default (uint64_t caps, int fd, cella_error_t *err);
+/* Whether a build-time compiled filter for exactly `caps` is linked in. */
+bool seccomp_have_prebuilt (uint64_t caps);
 
 #endif

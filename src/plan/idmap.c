@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "idmap.h"
 
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,8 +62,7 @@ idmap_default (struct plan *p, cella_error_t *err)
 {
   uid_t uid = geteuid ();
   gid_t gid = getegid ();
-  struct passwd *pw = getpwuid (uid);
-  const char *name = pw ? pw->pw_name : NULL;
+  cleanup_free char *name = host_passwd_field (uid, 0);
   uint32_t us, uc, gs, gc;
   bool helpers = access ("/usr/bin/newuidmap", X_OK) == 0 && access ("/usr/bin/newgidmap", X_OK) == 0;
   (void) err;

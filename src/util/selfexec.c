@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -16,42 +18,70 @@
 
 static const int all_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 
+/* Safe already: a sealed memfd, or a file on a read-only mount (a write through
+ * /proc/PID/exe then fails with EROFS, whoever asks). */
 static bool
-running_sealed (int exe)
+running_safe (int exe)
 {
+  struct statvfs sv;
   int seals = fcntl (exe, F_GET_SEALS);
-  return seals >= 0 && (seals & all_seals) == all_seals;
+  if (seals >= 0 && (seals & all_seals) == all_seals)
+    return true;
+  return fstatvfs (exe, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+}
+
+/* Cheapest: a detached read-only bind mount of the binary itself, no copy. Needs
+ * CAP_SYS_ADMIN over our mount namespace, so only when cella runs as root. */
+static void
+exec_from_ro_bind (char **argv)
+{
+  extern char **environ;
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+  cleanup_close int tree = open_tree (AT_FDCWD, "/proc/self/exe", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0)
+    return;
+  if (mount_setattr (tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+    return;
+  execveat (tree, "", argv, environ, AT_EMPTY_PATH);
+}
+
+static void
+exec_from_memfd (int exe, char **argv)
+{
+  extern char **environ;
+  cleanup_close int mfd = -1;
+  struct stat st;
+  off_t off = 0;
+
+  if (fstat (exe, &st) < 0)
+    return;
+  mfd = memfd_create ("cella", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (mfd < 0 && errno == EINVAL) /* kernels before 6.3 know no MFD_EXEC */
+    mfd = memfd_create ("cella", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0)
+    return;
+  while (off < st.st_size)
+    {
+      ssize_t n = sendfile (mfd, exe, NULL, st.st_size - off);
+      if (n <= 0)
+        return;
+      off += n;
+    }
+  if (fcntl (mfd, F_ADD_SEALS, all_seals) < 0)
+    return;
+  fexecve (mfd, argv, environ);
 }
 
 int
 selfexec_sealed (char **argv)
 {
-  extern char **environ;
   cleanup_close int exe = open ("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-  cleanup_close int mfd = -1;
-  struct stat st;
-  off_t off = 0;
-
   if (exe < 0)
     return -1;
-  if (running_sealed (exe))
+  if (running_safe (exe))
     return 0;
-  if (fstat (exe, &st) < 0)
-    return -1;
-  mfd = memfd_create ("cella", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
-  if (mfd < 0 && errno == EINVAL) /* kernels before 6.3 know no MFD_EXEC */
-    mfd = memfd_create ("cella", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (mfd < 0)
-    return -1;
-  while (off < st.st_size)
-    {
-      ssize_t n = sendfile (mfd, exe, NULL, st.st_size - off);
-      if (n <= 0)
-        return -1;
-      off += n;
-    }
-  if (fcntl (mfd, F_ADD_SEALS, all_seals) < 0)
-    return -1;
-  fexecve (mfd, argv, environ);
+  if (geteuid () == 0)
+    exec_from_ro_bind (argv);
+  exec_from_memfd (exe, argv);
   return -1;
 }

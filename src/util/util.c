@@ -355,3 +355,29 @@ parse_size (const char *s)
     return -1;
   return (long long) (v * mult);
 }
+
+char *
+host_passwd_field (uid_t uid, int field)
+{
+  cleanup_free char *text = NULL;
+  if (read_file ("/etc/passwd", &text, NULL, NULL) < 0)
+    return NULL;
+  for (char *line = text, *next; line && *line; line = next)
+    {
+      char *f[7];
+      int n = 0;
+      next = strchr (line, '\n');
+      if (next)
+        *next++ = '\0';
+      for (char *s = line; n < 7 && s; n++)
+        {
+          f[n] = s;
+          s = strchr (s, ':');
+          if (s)
+            *s++ = '\0';
+        }
+      if (n == 7 && field >= 0 && field < 7 && parse_uint (f[2], UINT32_MAX) == (long long) uid)
+        return xstrdup (f[field]);
+    }
+  return NULL;
+}
