@@ -92,15 +92,20 @@ build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
   return 0;
 }
 
+/* The host's file, with `extra` appended; `fallback` when the host has none. */
 static void
-add_host_file (struct plan *p, const char *target, const char *host_path, const char *fallback)
+add_host_file (struct plan *p, const char *target, const char *host_path, const char *fallback, const char *extra)
 {
-  cleanup_free char *buf = NULL;
+  cleanup_free char *buf = NULL, *all = NULL;
   size_t len = 0;
-  if (host_path && read_file (host_path, &buf, &len, NULL) == 0)
-    plan_add_file (p, target, buf, len, 0644);
-  else
-    plan_add_file (p, target, fallback, strlen (fallback), 0644);
+  if (host_path == NULL || read_file (host_path, &buf, &len, NULL) < 0)
+    {
+      free (buf);
+      buf = xstrdup (fallback);
+      len = strlen (buf);
+    }
+  all = xasprintf ("%s%s%s", buf, len && buf[len - 1] != '\n' ? "\n" : "", extra ? extra : "");
+  plan_add_file (p, target, all, strlen (all), 0644);
 }
 
 static void
@@ -116,7 +121,12 @@ add_default_ops (struct plan *p)
 
   plan_add_file (p, "/etc/hostname", hostname_line, strlen (hostname_line), 0644);
   if (p->net == NET_HOST)
-    add_host_file (p, "/etc/hosts", "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    {
+      /* the host's names, and ours: the container has its own host name even here */
+      hosts = xasprintf ("127.0.0.1\t%s\n", p->hostname);
+      add_host_file (p, "/etc/hosts", "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                     hosts);
+    }
   else
     {
       hosts = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t%s\n",
@@ -131,7 +141,7 @@ add_default_ops (struct plan *p)
       if (read_file (src, &rc, NULL, NULL) == 0 && strstr (rc, "nameserver 127.0.0.53")
           && access ("/run/systemd/resolve/resolv.conf", R_OK) == 0)
         src = "/run/systemd/resolve/resolv.conf";
-      add_host_file (p, "/etc/resolv.conf", src, "");
+      add_host_file (p, "/etc/resolv.conf", src, "", NULL);
     }
   else
     plan_add_file (p, "/etc/resolv.conf", "# no network\n", strlen ("# no network\n"), 0644);

@@ -138,12 +138,12 @@ user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **grou
     return cella_error (err, 0, "user `%s`: no such user in the container's /etc/passwd", spec);
   *uid = pq.found ? pq.r_uid : (uid_t) n;
   *gid = pq.found ? pq.r_gid : 0;
-  *home = pq.home ? steal_pointer (&pq.home) : xstrdup ("/");
   if (g)
     {
       if (*g == '\0')
         {
           free (pq.user_name);
+          free (pq.home);
           return cella_error (err, 0, "user `%s`: empty group name", spec);
         }
       n = parse_uint (g, UINT32_MAX - 1);
@@ -156,6 +156,7 @@ user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **grou
   if (db_each (rootfd, "etc/group", gr_match, &gq, err) < 0)
     {
       free (pq.user_name);
+      free (pq.home);
       free (gq.groups);
       return -1;
     }
@@ -163,11 +164,13 @@ user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **grou
   if (gq.name && !gq.found)
     {
       free (gq.groups);
+      free (pq.home);
       return cella_error (err, 0, "user `%s`: no such group `%s` in the container's /etc/group", spec, gq.name);
     }
   if (gq.name)
     *gid = gq.gid;
   *groups = gq.groups;
   *ngroups = gq.ngroups;
+  *home = pq.home ? pq.home : xstrdup ("/");
   return 0;
 }

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Every test: the C unit tests (plain, then under ASan+UBSan), then the integration tests
+# against the real binary (as root and as an unprivileged user). Last line: "N passed, N failed".
+cd "$(dirname "$0")/.." || exit 1
+passed=0 failed=0 skipped=0
+log=$(mktemp) || exit 1
+trap 'rm -f "$log"' EXIT
+
+count_tap() { # $1: label, rest: command
+	label=$1; shift
+	"$@" >"$log" 2>&1
+	rc=$?
+	sed "s/^/[$label] /" "$log"
+	p=$(grep -c '^ok ' "$log" | tr -d ' ')
+	s=$(grep -ci '^ok .*# skip' "$log" | tr -d ' ')
+	f=$(grep -c '^not ok ' "$log" | tr -d ' ')
+	p=$((p - s))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - [$label] exited with status $rc"
+		f=1
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+for t in build/unit/test_*; do
+	count_tap "unit $(basename "$t")" "$t"
+done
+for t in build/unit-san/test_*; do
+	count_tap "asan+ubsan $(basename "$t")" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 "$t"
+done
+
+# The integration runner prints its own TAP and a summary line; fold its counts into ours.
+bash tests/run-integration.sh >"$log" 2>&1
+rc=$?
+grep -v -E '^[0-9]+ passed, [0-9]+ failed' "$log"
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+if [ -z "$summary" ]; then
+	echo "not ok - integration runner printed no summary (status $rc)"
+	failed=$((failed + 1))
+else
+	ip=$(echo "$summary" | sed -E 's/^([0-9]+) passed.*/\1/')
+	if_=$(echo "$summary" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+	is=$(echo "$summary" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
+	passed=$((passed + ip)) failed=$((failed + if_)) skipped=$((skipped + ${is:-0}))
+	if [ "$rc" -ne 0 ] && [ "$if_" -eq 0 ]; then
+		echo "not ok - integration runner exited with status $rc"
+		failed=$((failed + 1))
+	fi
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,205 @@
+#!/bin/bash
+# Run the integration tests (tests/integration/t_*.sh) against the real cella binary.
+#
+#   tests/run-integration.sh [--only root|user] [-k REGEX] [t_name ...]
+#
+#   CELLA=path/to/cella   binary under test (default: $PWD/build/cella)
+#   TEST_TIMEOUT=30       seconds per test
+#   CELLA_TEST_USER=cellatest  the unprivileged user (created when missing, as root)
+#   CELLA_TEST_COPY=1     always copy the binary and the tests for the unprivileged pass
+#
+# As root, every file runs twice: as root, then as the unprivileged user (files with a line
+# "# root-only" are not run the second time). As an ordinary user, only the unprivileged pass runs.
+# Output is TAP-like ("ok - …", "not ok - …", "ok - … # skip why"); the last line is
+# "N passed, N failed, N skipped"; the exit status is 1 when anything failed.
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ITEST=$HERE/integration
+RUNNER=$HERE/$(basename "$0")
+TEST_TIMEOUT=${TEST_TIMEOUT:-30}
+CMD_TIMEOUT=${CMD_TIMEOUT:-20}
+TEST_USER=${CELLA_TEST_USER:-cellatest}
+CELLA=${CELLA:-$PWD/build/cella}
+case "$CELLA" in /*) ;; *) CELLA=$PWD/$CELLA ;; esac
+
+inner="" only="" kpat="" base="" files=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--inner) inner=$2; shift 2 ;;
+	--base) base=$2; shift 2 ;;
+	--only) only=$2; shift 2 ;;
+	-k) kpat=$2; shift 2 ;;
+	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "run-integration.sh: unknown option $1" >&2; exit 2 ;;
+	*) files+=("$(basename "${1%.sh}").sh"); shift ;;
+	esac
+done
+if [ ${#files[@]} = 0 ]; then
+	for f in "$ITEST"/t_*.sh; do files+=("$(basename "$f")"); done
+fi
+
+passed=0 failed=0 skipped=0
+
+# The names of the test functions of a file, in the order they are defined.
+test_functions() {
+	sed -n 's/^\(test_[A-Za-z0-9_]*\)[[:space:]]*()[[:space:]]*{\{0,1\}[[:space:]]*$/\1/p' "$1"
+}
+
+# run_one PASS FILE FUNCTION
+run_one() {
+	local pass=$1 file=$2 fn=$3 tmp log skipf rc name reason
+	name="$pass: $(basename "$file" .sh): ${fn#test_}"
+	tmp=$(mktemp -d "$base/t.XXXXXX") || { echo "not ok - $name # cannot create temp dir"; failed=$((failed + 1)); return; }
+	log=$tmp.log
+	skipf=$tmp.skip
+	(
+		cd "$tmp" || exit 1
+		export CELLA TEST_TMP="$tmp" T_SKIPFILE="$skipf" CELLA_PASS="$pass" CMD_TIMEOUT
+		exec timeout -k 5 "$TEST_TIMEOUT" bash -c '. "$1" && . "$2" && "$3"' _ "$ITEST/lib.sh" "$file" "$fn"
+	) </dev/null >"$log" 2>&1
+	rc=$?
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		echo "not ok - $name # timed out after ${TEST_TIMEOUT}s"
+		sed 's/^/#   /' "$log"
+		failed=$((failed + 1))
+	elif [ -s "$skipf" ] && [ "$rc" = 0 ]; then
+		reason=$(head -n1 "$skipf")
+		echo "ok - $name # skip $reason"
+		skipped=$((skipped + 1))
+	elif [ "$rc" = 0 ]; then
+		echo "ok - $name"
+		passed=$((passed + 1))
+	else
+		echo "not ok - $name"
+		grep -q '^FAIL: ' "$log" || echo "#   (test exited with status $rc)"
+		sed 's/^/#   /' "$log"
+		failed=$((failed + 1))
+	fi
+	rm -rf "$tmp" "$log" "$skipf" 2>/dev/null
+}
+
+# run_pass PASS: every selected test of every file, as the current user.
+run_pass() {
+	local pass=$1 f path fn
+	for f in "${files[@]}"; do
+		path=$ITEST/$f
+		if [ ! -r "$path" ]; then
+			echo "not ok - $pass: ${f%.sh} # no such test file $path"
+			failed=$((failed + 1))
+			continue
+		fi
+		if [ "$pass" = user ] && grep -q '^# root-only' "$path"; then
+			echo "# $f is root-only: not run unprivileged"
+			continue
+		fi
+		for fn in $(test_functions "$path"); do
+			if [ -n "$kpat" ] && ! printf '%s\n' "${f%.sh}:${fn#test_}" | grep -Eq -- "$kpat"; then
+				continue
+			fi
+			run_one "$pass" "$path" "$fn"
+		done
+	done
+}
+
+summary() {
+	echo "$passed passed, $failed failed, $skipped skipped"
+	[ "$failed" = 0 ]
+}
+
+# --- the unprivileged pass, run as root ---------------------------------------------------------
+
+# Creates the user, its subordinate ids and runtime dir; runs this script as that user.
+run_user_pass() {
+	local uid gid home rundir datadir src ubase ucella urunner counts p f s
+	if ! id -u "$TEST_USER" >/dev/null 2>&1; then
+		useradd -m -s /bin/bash "$TEST_USER" || { echo "not ok - create user $TEST_USER"; failed=$((failed + 1)); return; }
+	fi
+	for s in /etc/subuid /etc/subgid; do
+		grep -q "^$TEST_USER:" "$s" 2>/dev/null || echo "$TEST_USER:200000:65536" >>"$s"
+	done
+	uid=$(id -u "$TEST_USER")
+	gid=$(id -g "$TEST_USER")
+	home=$(getent passwd "$TEST_USER" | cut -d: -f6)
+	rundir=/tmp/cellatest-run-$uid
+	if [ -L "$rundir" ] || { [ -e "$rundir" ] && [ ! -d "$rundir" ]; }; then
+		echo "not ok - $rundir is not a directory (refusing to use it)"
+		failed=$((failed + 1))
+		return
+	fi
+	mkdir -p "$rundir" && chown "$uid:$gid" "$rundir" && chmod 0700 "$rundir"
+	datadir=$home/.local/share
+	runuser -u "$TEST_USER" -- mkdir -p "$datadir"
+
+	ucella=$CELLA urunner=$RUNNER src=""
+	if [ "${CELLA_TEST_COPY:-0}" = 1 ] ||
+		! runuser -u "$TEST_USER" -- sh -c 'test -x "$1" && test -r "$2" && test -r "$3/lib.sh"' _ \
+			"$CELLA" "$RUNNER" "$ITEST"; then
+		# The checkout (e.g. under /work or /root) is not reachable by the user: copy what it runs.
+		src=$(mktemp -d /tmp/itest-src.XXXXXX)
+		mkdir -p "$src/integration" "$src/bin"
+		cp "$RUNNER" "$src/run-integration.sh"
+		cp "$ITEST"/*.sh "$src/integration/"
+		cp "$CELLA" "$src/bin/cella"
+		chmod -R a+rX "$src"
+		ucella=$src/bin/cella urunner=$src/run-integration.sh
+		echo "# unprivileged pass uses a copy of the binary and tests in $src"
+	fi
+
+	ubase=$(mktemp -d /tmp/itest-user.XXXXXX)
+	chown "$uid:$gid" "$ubase"
+	counts=$ubase/counts
+	p=()
+	[ -n "$kpat" ] && p=(-k "$kpat")
+	(
+		cd "$ubase" &&
+			runuser -u "$TEST_USER" -- env -i \
+				PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+				HOME="$home" USER="$TEST_USER" LOGNAME="$TEST_USER" LANG=C.UTF-8 \
+				XDG_DATA_HOME="$datadir" XDG_RUNTIME_DIR="$rundir" \
+				CELLA="$ucella" TEST_TIMEOUT="$TEST_TIMEOUT" CMD_TIMEOUT="$CMD_TIMEOUT" \
+				COUNTS_FILE="$counts" \
+				bash "$urunner" --inner user --base "$ubase" "${p[@]}" "${files[@]}"
+	) </dev/null
+	if [ -r "$counts" ]; then
+		read -r p f s <"$counts"
+		passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	else
+		echo "not ok - unprivileged pass as $TEST_USER did not report its results"
+		failed=$((failed + 1))
+	fi
+	rm -rf "$ubase" 2>/dev/null
+	[ -z "$src" ] || rm -rf "$src"
+}
+
+# --- main ---------------------------------------------------------------------------------------
+
+if [ -n "$inner" ]; then
+	run_pass "$inner"
+	echo "$passed $failed $skipped" >"${COUNTS_FILE:-/dev/null}"
+	exit 0
+fi
+
+if [ ! -x "$CELLA" ]; then
+	echo "not ok - cella binary at $CELLA (build it with make, or set CELLA)"
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
+echo "# cella: $CELLA"
+
+if [ "$(id -u)" = 0 ]; then
+	if [ "$only" != user ]; then
+		base=$(mktemp -d /tmp/itest-root.XXXXXX)
+		run_pass root
+		rm -rf "$base"
+	fi
+	if [ "$only" != root ]; then
+		run_user_pass
+	fi
+else
+	echo "# not root: running the unprivileged pass only, as $(id -un)"
+	base=$(mktemp -d /tmp/itest-user.XXXXXX)
+	run_pass user
+	rm -rf "$base" 2>/dev/null
+fi
+summary
