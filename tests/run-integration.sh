@@ -41,9 +41,12 @@ fi
 
 passed=0 failed=0 skipped=0
 
-# The names of the test functions of a file, in the order they are defined.
+# The names of the test functions of a file, in the order they are defined. Asked of bash itself
+# (extdebug makes `declare -F NAME` print the line), so that any way of writing a function counts.
 test_functions() {
-	sed -n 's/^\(test_[A-Za-z0-9_]*\)[[:space:]]*()[[:space:]]*{\{0,1\}[[:space:]]*$/\1/p' "$1"
+	bash -c 'shopt -s extdebug; . "$1" >/dev/null 2>&1; . "$2" >/dev/null 2>&1 || exit 1
+		for f in $(compgen -A function test_); do declare -F "$f"; done' _ "$ITEST/lib.sh" "$1" |
+		sort -k2,2n | awk '{ print $1 }'
 }
 
 # run_one PASS FILE FUNCTION
@@ -81,7 +84,7 @@ run_one() {
 
 # run_pass PASS: every selected test of every file, as the current user.
 run_pass() {
-	local pass=$1 f path fn
+	local pass=$1 f path fn fns
 	for f in "${files[@]}"; do
 		path=$ITEST/$f
 		if [ ! -r "$path" ]; then
@@ -93,7 +96,13 @@ run_pass() {
 			echo "# $f is root-only: not run unprivileged"
 			continue
 		fi
-		for fn in $(test_functions "$path"); do
+		fns=$(test_functions "$path")
+		if [ -z "$fns" ]; then
+			echo "not ok - $pass: ${f%.sh} # no test_ functions found (does the file source cleanly?)"
+			failed=$((failed + 1))
+			continue
+		fi
+		for fn in $fns; do
 			if [ -n "$kpat" ] && ! printf '%s\n' "${f%.sh}:${fn#test_}" | grep -Eq -- "$kpat"; then
 				continue
 			fi
@@ -139,7 +148,7 @@ run_user_pass() {
 		src=$(mktemp -d /tmp/itest-src.XXXXXX)
 		mkdir -p "$src/integration" "$src/bin"
 		cp "$RUNNER" "$src/run-integration.sh"
-		cp "$ITEST"/*.sh "$src/integration/"
+		cp "$ITEST"/*.sh "$ITEST"/*.c "$src/integration/"
 		cp "$CELLA" "$src/bin/cella"
 		chmod -R a+rX "$src"
 		ucella=$src/bin/cella urunner=$src/run-integration.sh

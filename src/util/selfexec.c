@@ -18,16 +18,24 @@
 
 static const int all_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 
-/* Safe already: a sealed memfd, or a file on a read-only mount (a write through
- * /proc/PID/exe then fails with EROFS, whoever asks). */
+/* Safe already: a sealed memfd; a file on a read-only mount (a write through /proc/PID/exe
+ * then fails with EROFS, whoever asks); or, for an ordinary user, a binary that user can
+ * neither write nor chmod: the container runs as that user (and its subordinate ids) in a
+ * user namespace, with no capability over the host's files, so it cannot write it either. */
 static bool
 running_safe (int exe)
 {
   struct statvfs sv;
+  struct stat st;
   int seals = fcntl (exe, F_GET_SEALS);
   if (seals >= 0 && (seals & all_seals) == all_seals)
     return true;
-  return fstatvfs (exe, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+  if (fstatvfs (exe, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+    return true;
+  if (geteuid () != 0 && fstat (exe, &st) == 0 && st.st_uid != geteuid () && !(st.st_mode & (S_IWGRP | S_IWOTH))
+      && faccessat (AT_FDCWD, "/proc/self/exe", W_OK, AT_EACCESS) < 0)
+    return true;
+  return false;
 }
 
 /* Cheapest: a detached read-only bind mount of the binary itself, no copy. Needs

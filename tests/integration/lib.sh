@@ -11,7 +11,7 @@
 #   T_SKIPFILE where skip() writes its reason
 
 : "${CELLA:=$PWD/build/cella}"
-: "${TEST_TMP:=$(mktemp -d /tmp/itest.XXXXXX)}"
+: "${TEST_TMP:=${TMPDIR:-/tmp}}"
 : "${CELLA_PASS:=$( [ "$(id -u)" = 0 ] && echo root || echo user)}"
 # Seconds one cella invocation may take inside a test (the whole test has 30 s).
 : "${CMD_TIMEOUT:=20}"
@@ -155,12 +155,15 @@ assert_cella_error() {
 
 _snap_mounts() { awk '{ print $5 }' /proc/self/mountinfo | sort; }
 
-# Processes that look like cella: comm, argv[0] or executable named cella (a re-exec from a
-# memfd shows as "memfd:cella…" or a bare fd number in comm, hence the exe check).
+# Processes that look like cella (comm, argv[0] or executable named cella; a re-exec from a memfd
+# shows as "memfd:cella…") and that nobody waits for: their parent is PID 1 (a leftover is
+# reparented there once cella exits) or another such process. That leaves out the cella
+# processes of test runs that other sessions may be doing at the same time.
+# Each line: PID PPID COMM ARGV...
 _snap_procs() {
 	# Builtins only in the loop (a fork per process makes this take seconds); one find for exe.
-	local d pid comm arg0 exe
-	declare -A exes=()
+	local d pid ppid comm exe k v args
+	declare -A exes=() parent=() line=()
 	while read -r d exe; do
 		exes[${d#/proc/}]=$exe
 	done < <(find /proc -mindepth 2 -maxdepth 2 -name exe -printf '%h %l\n' 2>/dev/null)
@@ -168,13 +171,25 @@ _snap_procs() {
 		pid=${d#/proc/}
 		[ "$pid" = "$BASHPID" ] && continue
 		read -r comm 2>/dev/null <"$d/comm" || continue
-		arg0=""
-		IFS= read -r -d "" arg0 2>/dev/null <"$d/cmdline"
+		args=()
+		mapfile -d '' args 2>/dev/null <"$d/cmdline"
 		exe=${exes[$pid]:-}
-		case "$comm|${arg0##*/}|${exe##*/}" in
-		cella\|* | *\|cella\|* | *\|cella | *\|cella\ * | *memfd:cella*)
-			printf '%s %s %s\n' "$pid" "$comm" "$arg0" ;;
+		case "$comm|${args[0]##*/}|${exe##*/}" in
+		cella\|* | *\|cella\|* | *\|cella | *\|cella\ * | *memfd:cella*) ;;
+		*) continue ;;
 		esac
+		ppid=""
+		while read -r k v; do
+			[ "$k" = PPid: ] && { ppid=$v; break; }
+		done 2>/dev/null <"$d/status"
+		parent[$pid]=$ppid
+		line[$pid]="$pid $ppid $comm ${args[*]}"
+	done
+	for pid in "${!line[@]}"; do
+		ppid=${parent[$pid]}
+		if [ "$ppid" = 1 ] || [ -n "${line[$ppid]:-}" ]; then
+			printf '%s\n' "${line[$pid]}"
+		fi
 	done | sort
 }
 
@@ -182,14 +197,23 @@ _snap_tmp() {
 	find /tmp /var/tmp /dev/shm -maxdepth 1 -name 'cella*' 2>/dev/null | sort
 }
 
+# What the harness's own self-tests leak on purpose (t_harness.sh), possibly from a concurrent run
+# of the suite: ignored, except by the self-tests, which clear it.
+LEFTOVER_IGNORE=${LEFTOVER_IGNORE-harness-selftest}
+
 _leftovers() { # BEFORE-DIR AFTER-DIR
-	local b=$1 a=$2 new
-	new=$(comm -13 "$b/mounts" "$a/mounts")
-	[ -z "$new" ] || printf 'new mounts:\n%s\n' "$new"
-	new=$(comm -13 "$b/procs" "$a/procs")
-	[ -z "$new" ] || printf 'new cella processes:\n%s\n' "$new"
-	new=$(comm -13 "$b/tmp" "$a/tmp")
-	[ -z "$new" ] || printf 'new temp entries:\n%s\n' "$new"
+	local b=$1 a=$2 new what
+	for what in mounts procs tmp; do
+		new=$(comm -13 "$b/$what" "$a/$what")
+		if [ -n "$LEFTOVER_IGNORE" ]; then
+			new=$(printf '%s\n' "$new" | grep -v -- "$LEFTOVER_IGNORE")
+		fi
+		[ -z "$new" ] || case $what in
+			mounts) printf 'new mounts:\n%s\n' "$new" ;;
+			procs) printf 'new cella processes (PID PPID COMM ARGV):\n%s\n' "$new" ;;
+			tmp) printf 'new temp entries:\n%s\n' "$new" ;;
+		esac
+	done
 }
 
 # check_no_leftovers CMD ARGS...: run CMD (usually run_cella …, in this shell so that OUT, ERR
@@ -215,6 +239,20 @@ check_no_leftovers() {
 	[ -z "$report" ] || fail "left behind after the command:
 $report"
 	return 0
+}
+
+# --- host protection --------------------------------------------------------------------------
+
+# For tests whose failure would change the host: call save_host_hostname before running cella and
+# check_host_hostname after it; a changed hostname is put back (as root) and fails the test.
+save_host_hostname() { _HOST_HOSTNAME=$(hostname); }
+
+check_host_hostname() {
+	local now
+	now=$(hostname)
+	[ "$now" = "$_HOST_HOSTNAME" ] && return 0
+	is_root && hostname "$_HOST_HOSTNAME"
+	fail "the host's hostname was changed from '$_HOST_HOSTNAME' to '$now'"
 }
 
 # --- fixtures ---------------------------------------------------------------------------------

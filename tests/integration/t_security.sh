@@ -1,0 +1,52 @@
+# Security properties that need no extra tool: the cella binary cannot be written from inside,
+# host descriptors do not leak, the sealed copy is what stays in the container under --init.
+
+# CVE-2019-5736 class: with --init, PID 1 of the container is cella itself. Its /proc/1/exe must
+# be a sealed memfd or a read-only detached mount ("/"), never the host's binary, unless (as an
+# ordinary user) the binary is one the user can neither write nor chmod, which the container,
+# running as that user in a user namespace, cannot write either.
+test_cella_binary_not_writable_from_inside() {
+	run_cella run --init busybox readlink /proc/1/exe
+	assert_rc 0
+	case "$OUT" in
+	/ | /memfd:*) return 0 ;;
+	esac
+	[ "$CELLA_PASS" = user ] || fail "as root, /proc/1/exe in the container is the host binary: $OUT"
+	[ "$OUT" = "$CELLA" ] || fail "unexpected /proc/1/exe: $OUT"
+	[ ! -w "$CELLA" ] && [ "$(stat -c %u "$CELLA")" != "$(id -u)" ] ||
+		fail "a binary this user can write ran without a sealed copy"
+}
+
+# A descriptor the caller left open (without close-on-exec) must not reach the container.
+test_no_host_fd_leaks() {
+	exec 7</etc/hostname
+	run_cella run busybox sh -c 'ls /proc/self/fd'
+	exec 7<&-
+	assert_rc 0
+	# ls itself opens one fd (3) to read the directory; 0 1 2 are stdio
+	assert_eq "0 1 2 3" "$(echo $OUT)" "fds seen in the container"
+}
+
+# The workload's view of the host's mounts: no host mount point outside /proc, /dev and /sys
+# (the latter bound from the host when rootless with the host network) is visible.
+test_host_mounts_not_visible() {
+	local m leaked=""
+	run_cella run busybox sh -c 'cut -d" " -f5 /proc/self/mountinfo'
+	assert_rc 0
+	for m in $(cut -d' ' -f5 /proc/self/mountinfo | sort -u); do
+		case "$m" in / | /proc | /proc/* | /dev | /dev/* | /sys | /sys/*) continue ;; esac
+		if printf '%s\n' "$OUT" | grep -qx -- "$m"; then leaked="$leaked $m"; fi
+	done
+	[ -z "$leaked" ] || fail "host mount points visible in the container:$leaked"
+}
+
+# Mount propagation: a mount made in the container does not appear on the host.
+test_mounts_do_not_propagate_to_host() {
+	local before after
+	before=$(wc -l </proc/self/mountinfo)
+	run_cella run --cap-add SYS_ADMIN --security-opt seccomp=unconfined busybox sh -c 'mount -t tmpfs none /mnt && echo mounted'
+	after=$(wc -l </proc/self/mountinfo)
+	assert_rc 0
+	assert_contains "$OUT" mounted
+	assert_eq "$before" "$after" "host mount count"
+}
