@@ -60,10 +60,12 @@ $(B)/unit-san/%: tests/unit/%.c $(LIB_SRC) $(wildcard src/*/*.h)
 deps:
 	sh scripts/deps.sh
 
+DEMO_CMD := echo "hello from a cella container"; echo "pid $$$$, host name $$(hostname), $$(id)"; head -1 /etc/os-release
+
 demo: deps
 	$(MAKE) all
-	@echo '$$ build/cella run busybox sh -c "echo hello from a cella container; uname -a; id; ls /"'
-	@build/cella run busybox sh -c 'echo hello from a cella container; uname -a; id; ls /'
+	@echo '$$ build/cella run busybox sh -c '"'"'$(DEMO_CMD)'"'"
+	@build/cella run busybox sh -c '$(DEMO_CMD)'
 
 unit: $(UNIT_BIN) $(UNIT_SAN)
 

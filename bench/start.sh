@@ -51,7 +51,7 @@ add() { # NAME CMD... (CMD's first word decides whether it is installed)
 }
 
 add "cella (busybox image)" "$CELLA" run busybox true
-add "cella (rootfs dir)" "$CELLA" run "$ROOTFS" /bin/true
+add "cella (rootfs dir)" "$CELLA" run "$ROOTFS" true
 add "bwrap" bwrap --unshare-all --ro-bind "$ROOTFS" / --proc /proc --dev /dev true
 add "unshare+chroot" unshare -Urmpf --mount-proc chroot "$ROOTFS" true
 if command -v runc >/dev/null 2>&1; then

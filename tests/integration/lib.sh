@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Helpers for the integration tests; sourced by run-integration.sh into a fresh bash for each test.
 #
 # A test is a shell function named test_* in a tests/integration/t_*.sh file. It passes when it

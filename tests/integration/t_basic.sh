@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # cella run: output, exit codes, namespaces, PID 1, stdin, signals, --init, --dry-run.
 
 test_echo_hello() {

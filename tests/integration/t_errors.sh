@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Bad input: each gets one clear "cella: <what>: <why>" line naming the input, exit 125 (126/127
 # for what cannot be executed or found), and leaves no mount, temp dir or process behind.
 

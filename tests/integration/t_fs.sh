@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # File system: volumes, tmpfs, read-only root, masked and read-only /proc paths, /dev, /etc files,
 # and running from a root file system directory.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Self-tests of lib.sh: an assertion or leftover check that cannot fail would hide bugs.
 # These use a fake cella (a shell script), not the real binary.
 

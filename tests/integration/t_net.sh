@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Networking: --network none (a new netns with only lo, up) and --network host.
 
 _ifaces() { # interface names from /proc/net/dev text on stdin, sorted, one per line

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # The process: environment, workdir, user, capabilities, no_new_privs, seccomp.
 
 # Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Security properties that need no extra tool: the cella binary cannot be written from inside,
 # host descriptors do not leak, the sealed copy is what stays in the container under --init.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # -t: a real pty for the workload, window size passed, the caller's terminal restored on exit.
 # `script` gives cella a pty as its controlling terminal, like an interactive shell would.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # User namespaces: none as root (by default); as an ordinary user always one, with the caller
 # mapped to 0 and, when /etc/subuid and /etc/subgid give a range and newuidmap/newgidmap exist,
 # the whole range mapped after it.
