@@ -196,14 +196,21 @@ if [ ! -x "$CELLA" ]; then
 fi
 echo "# cella: $CELLA"
 
+real_root=1
+[ "$(awk '{ print $1, $2, $3 }' /proc/self/uid_map)" = "0 0 4294967295" ] || real_root=0
 if [ "$(id -u)" = 0 ]; then
 	if [ "$only" != user ]; then
 		base=$(mktemp -d /tmp/itest-root.XXXXXX)
-		run_pass root
+		if [ "$real_root" = 1 ]; then run_pass root; else run_pass userns-root; fi
 		rm -rf "$base"
 	fi
 	if [ "$only" != root ]; then
-		run_user_pass
+		if [ "$real_root" = 0 ]; then
+			# e.g. under `unshare -r`: root in name only, cannot create users or switch to them.
+			echo "# root in a user namespace: the unprivileged pass needs real root, not run"
+		else
+			run_user_pass
+		fi
 	fi
 else
 	echo "# not root: running the unprivileged pass only, as $(id -un)"

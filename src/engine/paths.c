@@ -40,7 +40,9 @@ compute_data_root (void)
   cleanup_free char *home = NULL;
   if (v != NULL)
     return xstrdup (v);
-  if (geteuid () == 0)
+  /* root, unless it is the fake root of a user namespace that cannot write the system's
+   * store (`unshare -r`): that one is treated like the user it really is */
+  if (geteuid () == 0 && (access ("/var/lib/cella", W_OK) == 0 || (errno == ENOENT && access ("/var/lib", W_OK) == 0)))
     return xstrdup ("/var/lib/cella");
   v = getenv_abs ("XDG_DATA_HOME");
   if (v != NULL)

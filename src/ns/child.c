@@ -114,7 +114,9 @@ switch_user (const struct plan *p, cella_error_t *err)
 {
   const struct plan_process *pr = &p->process;
   bool can_setgroups = !p->rootless || p->ngid_map > 1;
-  if (can_setgroups && setgroups (pr->ngroups, pr->groups) < 0)
+  /* setgroups is denied in a user namespace whose gid map was written without the helper
+   * (ours with one id, or `unshare -r` around cella): only an error when groups were asked for */
+  if (can_setgroups && setgroups (pr->ngroups, pr->groups) < 0 && !(errno == EPERM && pr->ngroups == 0))
     return cella_error (err, errno, "setgroups for user `%s`", pr->user ? pr->user : "0");
   if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
     return cella_error (err, errno, "keep capabilities");

@@ -346,6 +346,19 @@ apply_sysfs (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_e
   if (rt->fd >= 0)
     return attach (rt->fd, target, "sysfs (host, read-only)", op->target, err);
   m = new_fs ("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+  if (m < 0 && (*err)->errno_ == EPERM)
+    {
+      /* cella itself in a user namespace it does not own the network of (`unshare -r`): the
+       * host's /sys is still reachable here, before pivot_root */
+      cella_error_free (err);
+      rt->fd = acquire_tree ("/sys", true, err);
+      if (rt->fd < 0
+          || set_attr (rt->fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, true, "/sys",
+                       err)
+                 < 0)
+        return -1;
+      return attach (rt->fd, target, "sysfs (host, read-only)", op->target, err);
+    }
   if (m < 0)
     return -1;
   return attach (m, target, "sysfs", op->target, err);
@@ -399,7 +412,9 @@ apply_dev (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_err
     if (symlinkat (links[i].to, m, links[i].name) < 0)
       return cella_error (err, errno, "symlink `/dev/%s`", links[i].name);
 
-  /* gid=5 (tty) only exists inside when the user namespace maps it */
+  /* gid=5 (tty) exists only where the user namespace maps it: not in our own rootless one with a
+   * single id, nor when cella itself runs in someone else's (`unshare -r`); then devpts keeps
+   * the caller's group. */
   if (c->plan->rootless)
     {
       gid5 = false;
@@ -409,7 +424,14 @@ apply_dev (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_err
     }
   {
     const char *pts_opts[] = { "newinstance", NULL, "ptmxmode", "0666", "mode", "0620", gid5 ? "gid" : NULL, "5", NULL };
-    if (mount_sub_fs (m, "pts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts", err) < 0)
+    int r = mount_sub_fs (m, "pts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts", err);
+    if (r < 0 && gid5 && (*err)->errno_ == EINVAL)
+      {
+        cella_error_free (err);
+        pts_opts[6] = NULL;
+        r = mount_sub_fs (m, "pts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts", err);
+      }
+    if (r < 0)
       return -1;
   }
   if (mount_sub_fs (m, "shm", "tmpfs", shm_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/dev/shm",

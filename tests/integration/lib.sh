@@ -289,3 +289,16 @@ make_rootfs() {
 status_field() {
 	printf '%s\n' "$1" | awk -v k="$2:" '$1 == k { print $2; exit }'
 }
+
+# Skip when cella itself runs inside a user namespace that maps a single id (`unshare -r`):
+# container users other than root cannot exist there, and cella says so (tested elsewhere).
+require_id_range() {
+	local n
+	n=$(awk '{s += $3} END {print s + 0}' /proc/self/uid_map)
+	[ "$n" -gt 1 ] || skip "only $n id is mapped in the user namespace cella runs in (unshare -r)"
+}
+
+# Skip what needs the real root of the machine (the initial user namespace).
+require_real_root() {
+	is_root && grep -qE '^ +0 +0 +4294967295' /proc/self/uid_map || skip "needs root in the initial user namespace"
+}

@@ -76,7 +76,7 @@ test_leftovers_detect_a_temp_dir() {
 }
 
 test_leftovers_detect_a_mount() {
-	is_root || skip "creating a host mount needs root"
+	require_real_root
 	local mnt=$TEST_TMP/harness-selftest-mnt
 	mkdir "$mnt"
 	_fake_cella "mount -t tmpfs cella-selftest $mnt"

@@ -81,24 +81,28 @@ test_default_workdir_is_root() {
 }
 
 test_user_uid_gid() {
+	require_id_range
 	run_cella run -u 1000:1000 busybox sh -c 'id -u; id -g'
 	assert_rc 0
 	assert_eq "1000 1000" "$(echo $OUT)" "uid gid"
 }
 
 test_user_name_nobody() {
+	require_id_range
 	run_cella run -u nobody busybox id -u
 	assert_rc 0
 	assert_eq 65534 "$OUT"
 }
 
 test_user_name_sets_primary_group() {
+	require_id_range
 	run_cella run --user cella busybox sh -c 'id -u; id -g'
 	assert_rc 0
 	assert_eq "1000 1000" "$(echo $OUT)" "uid gid of user cella"
 }
 
 test_user_uid_only_gets_gid_from_passwd() {
+	require_id_range
 	run_cella run -u 1000 busybox id -g
 	assert_rc 0
 	assert_eq 1000 "$OUT" "gid of uid 1000 (cella's primary group)"
@@ -158,6 +162,7 @@ test_caps_drop_all_add_one() {
 }
 
 test_caps_non_root_user() {
+	require_id_range
 	_caps -u 1000
 	assert_eq "$NO_CAPS" "$(status_field "$OUT" CapEff)" CapEff
 	assert_eq "$NO_CAPS" "$(status_field "$OUT" CapPrm)" CapPrm
@@ -195,6 +200,7 @@ test_seccomp_unconfined() {
 }
 
 test_seccomp_filter_also_for_non_root_user() {
+	require_id_range
 	run_cella run -u 1000 busybox grep Seccomp: /proc/self/status
 	assert_rc 0
 	assert_eq 2 "$(status_field "$OUT" Seccomp)" "Seccomp mode"
@@ -265,6 +271,7 @@ test_mount_denied_without_sys_admin() {
 }
 
 test_chown_allowed_with_default_caps() {
+	require_id_range
 	run_cella run --tmpfs /t busybox sh -c 'touch /t/f && chown 1000:1000 /t/f && stat -c %u:%g /t/f'
 	assert_rc 0
 	assert_eq 1000:1000 "$OUT"
