@@ -5,7 +5,7 @@
 #   ROUNDS=50 CELLA=build/cella bench/start.sh
 #
 # Runs `true` in a busybox root file system with cella and with the tools it is compared to,
-# interleaved round by round on the same machine, and prints a markdown table: median and p90
+# interleaved round by round (each round starting one command later) on the same machine, and prints a markdown table: median and p90
 # wall time per invocation and the ratio of each median to cella's. Timing is done by
 # bench/timeit.c (compiled here): clock read right before posix_spawn and right after waitpid.
 # Tools that are missing are listed as "not installed"; ones that fail are listed with the error.

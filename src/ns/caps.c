@@ -197,10 +197,9 @@ drop_bounding (uint64_t set, cella_error_t *err)
     {
       if (set & CAP_BIT (i))
         continue;
-      /* Only what is still there: dropping needs CAP_SETPCAP even when it changes nothing. */
-      if (prctl (PR_CAPBSET_READ, i, 0, 0, 0) != 1)
-        continue;
-      if (prctl (PR_CAPBSET_DROP, i, 0, 0, 0) < 0)
+      /* Dropping needs CAP_SETPCAP even when it changes nothing: without it (a runtime above us
+       * took it), what is already gone is fine. Asking first would cost a syscall per cap. */
+      if (prctl (PR_CAPBSET_DROP, i, 0, 0, 0) < 0 && !(errno == EPERM && prctl (PR_CAPBSET_READ, i, 0, 0, 0) == 0))
         {
           int e = errno;
           cleanup_free char *name = caps_to_string (CAP_BIT (i));

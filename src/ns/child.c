@@ -191,7 +191,8 @@ ns_child_main (const struct plan *p, int syncfd)
   sigset_t none;
 
   prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  wait_go (syncfd, &err);
+  if (p->ns & PLAN_NS_USER)
+    wait_go (syncfd, &err);
 
   if (p->process.tty)
     host_tty = isatty (1) ? 1 : isatty (0) ? 0 : -1;

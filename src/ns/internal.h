@@ -6,7 +6,7 @@
 
 /* Stages of the parent/child protocol over the SOCK_SEQPACKET sync socket. */
 enum sync_msg {
-  SYNC_GO = 1,        /* parent → child: maps written, set yourself up */
+  SYNC_GO = 1,        /* parent → child: id maps written, set yourself up (user ns only) */
   SYNC_PTY = 2,       /* child → parent: the pty master (SCM_RIGHTS) */
   SYNC_ERROR = 3,     /* child → parent: setup failed; status, errno and text follow */
 };

@@ -263,14 +263,7 @@ mount_op_acquire (const struct op *op, struct op_rt *rt, const struct plan *p, c
         return set_attr (rt->fd, attrs, op->flags & BIND_RECURSIVE, op->source, err);
       }
     case OP_DEV:
-      for (size_t i = 0; i < sizeof dev_nodes / sizeof dev_nodes[0]; i++)
-        {
-          cleanup_free char *path = xasprintf ("/dev/%s", dev_nodes[i]);
-          rt->fds[rt->nfds] = acquire_tree (path, false, err);
-          if (rt->fds[rt->nfds] < 0)
-            return -1;
-          rt->nfds++;
-        }
+      /* nothing to take early: the host's /dev is still reachable when the op is applied */
       return 0;
     case OP_SYSFS:
       /* A fresh sysfs needs a network namespace we own; without one (host network in a user
@@ -380,8 +373,42 @@ mount_sub_fs (int parentfd, const char *name, const char *type, const char *cons
   return attach (m, dir, type, where, err);
 }
 
+/* A device node in the container's /dev (dirfd): mknod where we may (real root), else a bind
+ * of the host's node (user namespaces may not create devices). Before pivot_root the host's
+ * /dev is still reachable. */
 static int
-apply_dev (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
+make_dev_node (int dirfd, const char *name, cella_error_t *err)
+{
+  cleanup_free char *host = xasprintf ("/dev/%s", name);
+  cleanup_close int tree = -1, node = -1;
+  struct stat st;
+  int f;
+  if (stat (host, &st) < 0)
+    return cella_error (err, errno, "`%s` on the host", host);
+  if (mknodat (dirfd, name, S_IFCHR | 0666, st.st_rdev) == 0)
+    {
+      /* mknod applied the umask; the workload's umask must stay untouched */
+      if (fchmodat (dirfd, name, 0666, 0) < 0)
+        return cella_error (err, errno, "chmod `/dev/%s`", name);
+      return 0;
+    }
+  if (errno != EPERM)
+    return cella_error (err, errno, "create `/dev/%s`", name);
+  tree = open_tree (AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0)
+    return cella_error (err, errno, "clone mount of `%s`", host);
+  f = openat (dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+  if (f < 0)
+    return cella_error (err, errno, "create `/dev/%s`", name);
+  close (f);
+  node = openat (dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (node < 0)
+    return cella_error (err, errno, "open `/dev/%s`", name);
+  return attach (tree, node, name, host, err);
+}
+
+static int
+apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
 {
   static const char *const tmpfs_opts[] = { "mode", "755", "size", "65536k", NULL };
   static const char *const shm_opts[] = { "mode", "1777", "size", "65536k", NULL };
@@ -397,17 +424,9 @@ apply_dev (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_err
   m = new_fs ("tmpfs", tmpfs_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
   if (m < 0 || attach (m, target, "tmpfs", op->target, err) < 0)
     return -1;
-  for (size_t i = 0; i < rt->nfds; i++)
-    {
-      cleanup_close int node = -1;
-      int f = openat (m, dev_nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
-      if (f < 0)
-        return cella_error (err, errno, "create `/dev/%s`", dev_nodes[i]);
-      close (f);
-      node = openat (m, dev_nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
-      if (node < 0 || attach (rt->fds[i], node, dev_nodes[i], dev_nodes[i], err) < 0)
-        return node < 0 ? cella_error (err, errno, "open `/dev/%s`", dev_nodes[i]) : -1;
-    }
+  for (size_t i = 0; i < sizeof dev_nodes / sizeof dev_nodes[0]; i++)
+    if (make_dev_node (m, dev_nodes[i], err) < 0)
+      return -1;
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
     if (symlinkat (links[i].to, m, links[i].name) < 0)
       return cella_error (err, errno, "symlink `/dev/%s`", links[i].name);
@@ -623,7 +642,7 @@ mount_op_apply (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cell
     case OP_PROC:
       return apply_proc (c, op, err);
     case OP_DEV:
-      return apply_dev (c, op, rt, err);
+      return apply_dev (c, op, err);
     case OP_SYSFS:
       return apply_sysfs (c, op, rt, err);
     case OP_TMPFS:

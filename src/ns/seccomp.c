@@ -205,6 +205,10 @@ seccomp_build (uint64_t caps, scmp_filter_ctx *out, cella_error_t *err)
   rc = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0);
   if (rc == 0)
     rc = seccomp_attr_set (ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
+  /* A binary tree of syscall numbers instead of a list: the kernel runs the filter once per
+   * syscall number when it is attached (its action cache), and the tree halves that cost. */
+  if (rc == 0)
+    rc = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
   if (rc < 0)
     return cella_error (err, -rc, "seccomp: set the filter attributes");
   if (add_arches (ctx, err) < 0)
