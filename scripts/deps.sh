@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libseccomp-dev libcap-dev libjansson-dev busybox-static
-uidmap util-linux procps bubblewrap runc proot strace"
+uidmap util-linux procps bubblewrap runc proot strace jq"
 BENCH_PKGS="hyperfine"
 
 bench=0
