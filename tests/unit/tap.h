@@ -21,6 +21,18 @@ tap_check (bool ok, const char *fmt, ...)
     tap_failed++;
 }
 
+/* An "ok" that says why it did not run: only for what the machine lacks. */
+static void __attribute__ ((format (printf, 2, 3), unused))
+tap_skip (const char *why, const char *fmt, ...)
+{
+  va_list ap;
+  printf ("ok %d - ", ++tap_n);
+  va_start (ap, fmt);
+  vprintf (fmt, ap);
+  va_end (ap);
+  printf (" # SKIP %s\n", why);
+}
+
 #define CHECK(cond, ...) tap_check ((cond), __VA_ARGS__)
 #define CHECK_STR(got, want, what)                                                                                     \
   do                                                                                                                   \

@@ -14,29 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tap.h"
+
 #define BIT(c) (UINT64_C (1) << (c))
 #define CHILD_SKIP 77
-
-static int tests, failures;
-
-static void __attribute__ ((format (printf, 2, 3)))
-check (bool ok, const char *fmt, ...)
-{
-  va_list ap;
-  printf ("%sok %d - ", ok ? "" : "not ", ++tests);
-  va_start (ap, fmt);
-  vprintf (fmt, ap);
-  va_end (ap);
-  putchar ('\n');
-  if (!ok)
-    failures++;
-}
-
-static void
-skip (const char *what, const char *why)
-{
-  printf ("ok %d - %s # SKIP %s\n", ++tests, what, why);
-}
 
 /* One of the Cap* lines of /proc/self/status; UINT64_MAX if missing. */
 static uint64_t
@@ -70,9 +51,9 @@ static void
 test_default (void)
 {
   uint64_t d = caps_default ();
-  check (__builtin_popcountll (d) == 14, "caps_default has 14 capabilities (%d)",
+  tap_check (__builtin_popcountll (d) == 14, "caps_default has 14 capabilities (%d)",
          __builtin_popcountll (d));
-  check ((d & BIT (CAP_CHOWN)) && (d & BIT (CAP_AUDIT_WRITE)) && (d & BIT (CAP_SETFCAP))
+  tap_check ((d & BIT (CAP_CHOWN)) && (d & BIT (CAP_AUDIT_WRITE)) && (d & BIT (CAP_SETFCAP))
              && !(d & BIT (CAP_SYS_ADMIN)) && !(d & BIT (CAP_NET_ADMIN)),
          "caps_default has CHOWN, AUDIT_WRITE, SETFCAP and not SYS_ADMIN, NET_ADMIN");
 }
@@ -81,9 +62,9 @@ static void
 test_last_cap (void)
 {
   int last = caps_last_cap ();
-  check (last >= CAP_AUDIT_READ && last < 64, "caps_last_cap is plausible (%d)", last);
-  check (caps_last_cap () == last, "caps_last_cap is stable");
-  check (__builtin_popcountll (caps_all ()) == last + 1 && (caps_all () & 1),
+  tap_check (last >= CAP_AUDIT_READ && last < 64, "caps_last_cap is plausible (%d)", last);
+  tap_check (caps_last_cap () == last, "caps_last_cap is stable");
+  tap_check (__builtin_popcountll (caps_all ()) == last + 1 && (caps_all () & 1),
          "caps_all is 0..last_cap");
 }
 
@@ -101,17 +82,17 @@ test_modify_names (void)
     { "chown", CAP_CHOWN },             { "bpf", CAP_BPF },
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    check (modified (0, names[i].name, true) == BIT (names[i].cap),
+    tap_check (modified (0, names[i].name, true) == BIT (names[i].cap),
            "caps_modify adds \"%s\" as capability %d", names[i].name, names[i].cap);
 
-  check (modified (caps_default (), "CAP_CHOWN", false) == (caps_default () & ~BIT (CAP_CHOWN)),
+  tap_check (modified (caps_default (), "CAP_CHOWN", false) == (caps_default () & ~BIT (CAP_CHOWN)),
          "caps_modify drops CAP_CHOWN");
-  check (modified (caps_default (), "chown", true) == caps_default (),
+  tap_check (modified (caps_default (), "chown", true) == caps_default (),
          "caps_modify adding a capability already there changes nothing");
-  check (modified (0, "sys_admin", false) == 0, "caps_modify dropping an absent capability");
-  check (modified (BIT (CAP_KILL), "ALL", true) == caps_all (), "caps_modify adds ALL");
-  check (modified (0, "all", true) == caps_all (), "caps_modify adds \"all\"");
-  check (modified (caps_all (), "ALL", false) == 0, "caps_modify drops ALL");
+  tap_check (modified (0, "sys_admin", false) == 0, "caps_modify dropping an absent capability");
+  tap_check (modified (BIT (CAP_KILL), "ALL", true) == caps_all (), "caps_modify adds ALL");
+  tap_check (modified (0, "all", true) == caps_all (), "caps_modify adds \"all\"");
+  tap_check (modified (caps_all (), "ALL", false) == 0, "caps_modify drops ALL");
 }
 
 static void
@@ -128,7 +109,7 @@ test_modify_errors (void)
       cleanup_free char *want
           = xasprintf ("unknown capability \"%s\": see capabilities(7) for names", bad[i]);
       int r = caps_modify (&set, bad[i], true, &err);
-      check (r < 0 && err && strcmp (err->msg, want) == 0 && err->status == EXIT_CELLA_ERROR
+      tap_check (r < 0 && err && strcmp (err->msg, want) == 0 && err->status == EXIT_CELLA_ERROR
                  && err->errno_ == 0 && set == caps_default (),
              "caps_modify rejects \"%s\" (%s)", bad[i], err ? err->msg : "no error");
       cella_error_free (&err);
@@ -149,12 +130,12 @@ test_to_string (void)
   cleanup_free char *copy = xstrdup (all);
   char *save = NULL;
 
-  check (strcmp (empty, "") == 0, "caps_to_string (0) is \"\"");
-  check (strcmp (two, "CAP_CHOWN,CAP_KILL") == 0, "caps_to_string of CHOWN|KILL (%s)", two);
-  check (strcmp (def, want_def) == 0, "caps_to_string of the default set (%s)", def);
+  tap_check (strcmp (empty, "") == 0, "caps_to_string (0) is \"\"");
+  tap_check (strcmp (two, "CAP_CHOWN,CAP_KILL") == 0, "caps_to_string of CHOWN|KILL (%s)", two);
+  tap_check (strcmp (def, want_def) == 0, "caps_to_string of the default set (%s)", def);
   for (char *tok = strtok_r (copy, ",", &save); tok; tok = strtok_r (NULL, ",", &save))
     round = modified (round, tok, true);
-  check (round == caps_all (), "caps_to_string (caps_all) parses back with caps_modify");
+  tap_check (round == caps_all (), "caps_to_string (caps_all) parses back with caps_modify");
 }
 
 /* The caps_apply checks, each in a child given the sets it started with: 0 = pass, CHILD_SKIP,
@@ -325,14 +306,14 @@ run_child (const char *what, int (*fn) (uint64_t prm0, uint64_t bnd0))
 
   if ((proc_caps ("CapEff") & need) != need)
     {
-      skip (what, "needs CAP_SETPCAP, CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN");
+      tap_skip ("needs CAP_SETPCAP, CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN", "%s", what);
       return;
     }
   fflush (stdout);
   pid = fork ();
   if (pid < 0)
     {
-      check (false, "%s: fork: %s", what, strerror (errno));
+      tap_check (false, "%s: fork: %s", what, strerror (errno));
       return;
     }
   if (pid == 0)
@@ -340,9 +321,9 @@ run_child (const char *what, int (*fn) (uint64_t prm0, uint64_t bnd0))
   if (waitpid (pid, &status, 0) < 0)
     status = -1;
   if (WIFEXITED (status) && WEXITSTATUS (status) == CHILD_SKIP)
-    skip (what, "uid 65534 is not mapped");
+    tap_skip ("uid 65534 is not mapped", "%s", what);
   else
-    check (WIFEXITED (status) && WEXITSTATUS (status) == 0, "%s (status %d)", what, status);
+    tap_check (WIFEXITED (status) && WEXITSTATUS (status) == 0, "%s (status %d)", what, status);
 }
 
 int
@@ -361,6 +342,5 @@ main (void)
              child_keep_admin_wanted);
   run_child ("caps_apply_keep_admin + caps_drop_admin_if_absent (0) as nobody",
              child_keep_admin_nobody);
-  printf ("1..%d\n", tests);
-  return failures ? 1 : 0;
+  return tap_done ();
 }

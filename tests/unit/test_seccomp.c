@@ -22,34 +22,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tap.h"
+
 #define BIT(c) (UINT64_C (1) << (c))
 #define LOAD_FAILED 255
 
-static int tests, failures;
-
-static void __attribute__ ((format (printf, 2, 3)))
-check (bool ok, const char *fmt, ...)
-{
-  va_list ap;
-  printf ("%sok %d - ", ok ? "" : "not ", ++tests);
-  va_start (ap, fmt);
-  vprintf (fmt, ap);
-  va_end (ap);
-  putchar ('\n');
-  if (!ok)
-    failures++;
-}
-
-static void __attribute__ ((format (printf, 2, 3)))
-skip (const char *why, const char *fmt, ...)
-{
-  va_list ap;
-  printf ("ok %d - ", ++tests);
-  va_start (ap, fmt);
-  vprintf (fmt, ap);
-  va_end (ap);
-  printf (" # SKIP %s\n", why);
-}
 
 /* A probe returns 0 when the call succeeded, else its errno. */
 static int
@@ -250,9 +227,9 @@ expect_blocked (const char *what, int (*fn) (void), uint64_t caps, int want)
   int got = probe (&caps, fn);
 
   if (base == want || base < 0)
-    skip ("the kernel already answers that", "%s: %s without a filter", what, name (base, b1));
+    tap_skip ("the kernel already answers that", "%s: %s without a filter", what, name (base, b1));
   else
-    check (got == want, "%s: %s under the filter (got %s, %s without)", what, name (want, b3),
+    tap_check (got == want, "%s: %s under the filter (got %s, %s without)", what, name (want, b3),
            name (got, b1), name (base, b2));
 }
 
@@ -263,7 +240,7 @@ expect_allowed (const char *what, int (*fn) (void), uint64_t caps)
   char b1[32], b2[32];
   int base = probe (NULL, fn);
   int got = probe (&caps, fn);
-  check (got == base && got != LOAD_FAILED, "%s: not filtered (got %s, %s without)", what,
+  tap_check (got == base && got != LOAD_FAILED, "%s: not filtered (got %s, %s without)", what,
          name (got, b1), name (base, b2));
 }
 
@@ -315,7 +292,7 @@ test_compat_abis (void)
   int base = probe (NULL, probe_i386_getpid);
 
   if (base != 0)
-    skip ("no ia32 emulation", "i386 ABI: getpid (%s without a filter)", name (base, b));
+    tap_skip ("no ia32 emulation", "i386 ABI: getpid (%s without a filter)", name (base, b));
   else
     {
       expect_allowed ("i386 ABI: getpid", probe_i386_getpid, caps_default ());
@@ -323,7 +300,7 @@ test_compat_abis (void)
     }
   expect_blocked ("x32 ABI: keyctl", probe_x32_keyctl, caps_default (), EPERM);
 #else
-  skip ("not x86_64", "compat ABIs");
+  tap_skip ("not x86_64", "compat ABIs");
 #endif
 }
 
@@ -373,14 +350,14 @@ test_without_nnp (void)
 
   if (syscall (SYS_capget, &h, d) < 0 || (d[0].effective & need) != need)
     {
-      skip ("needs CAP_SYS_ADMIN and CAP_SETPCAP", "caps_apply_keep_admin, load, drop admin");
-      skip ("needs CAP_SYS_ADMIN and CAP_SETPCAP", "load without no_new_privs or SYS_ADMIN");
+      tap_skip ("needs CAP_SYS_ADMIN and CAP_SETPCAP", "caps_apply_keep_admin, load, drop admin");
+      tap_skip ("needs CAP_SYS_ADMIN and CAP_SETPCAP", "load without no_new_privs or SYS_ADMIN");
       return;
     }
   r = probe (NULL, sequence_without_nnp);
-  check (r == 0, "caps_apply_keep_admin, load without no_new_privs, drop admin (step %d)", r);
+  tap_check (r == 0, "caps_apply_keep_admin, load without no_new_privs, drop admin (step %d)", r);
   r = probe (NULL, load_refused);
-  check (r == 0, "load without no_new_privs or SYS_ADMIN fails with EACCES (step %d)", r);
+  tap_check (r == 0, "load without no_new_privs or SYS_ADMIN fails with EACCES (step %d)", r);
 }
 
 int
@@ -390,6 +367,5 @@ main (void)
   test_sys_admin ();
   test_compat_abis ();
   test_without_nnp ();
-  printf ("1..%d\n", tests);
-  return failures ? 1 : 0;
+  return tap_done ();
 }
