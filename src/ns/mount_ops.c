@@ -329,28 +329,35 @@ apply_proc (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   return attach (m, target, "proc", op->target, err);
 }
 
+static const unsigned long long sysfs_attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+
+/* The host's /sys, read-only: reachable here because the old root is still attached. */
 static int
-apply_sysfs (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
+bind_host_sys (int target, const char *where, cella_error_t *err)
+{
+  cleanup_close int tree = acquire_tree ("/sys", true, err);
+  if (tree < 0 || set_attr (tree, sysfs_attrs, true, "/sys", err) < 0)
+    return -1;
+  return attach (tree, target, "sysfs (host, read-only)", where, err);
+}
+
+/* A fresh sysfs needs a network namespace owned by our user namespace. Without one (host
+ * network in our rootless user namespace, or cella itself inside `unshare -r`) the host's
+ * /sys is bound read-only instead, like podman does. */
+static int
+apply_sysfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
 {
   cleanup_close int target = open_fs_target (c->rootfd, op->target, err);
   cleanup_close int m = -1;
   if (target < 0)
     return -1;
-  if (rt->fd >= 0)
-    return attach (rt->fd, target, "sysfs (host, read-only)", op->target, err);
-  m = new_fs ("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+  if (c->plan->rootless && !(c->plan->ns & PLAN_NS_NET))
+    return bind_host_sys (target, op->target, err);
+  m = new_fs ("sysfs", NULL, sysfs_attrs, err);
   if (m < 0 && (*err)->errno_ == EPERM)
     {
-      /* cella itself in a user namespace it does not own the network of (`unshare -r`): the
-       * host's /sys is still reachable here, before pivot_root */
       cella_error_free (err);
-      rt->fd = acquire_tree ("/sys", true, err);
-      if (rt->fd < 0
-          || set_attr (rt->fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, true, "/sys",
-                       err)
-                 < 0)
-        return -1;
-      return attach (rt->fd, target, "sysfs (host, read-only)", op->target, err);
+      return bind_host_sys (target, op->target, err);
     }
   if (m < 0)
     return -1;
@@ -644,7 +651,7 @@ mount_op_apply (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cell
     case OP_DEV:
       return apply_dev (c, op, err);
     case OP_SYSFS:
-      return apply_sysfs (c, op, rt, err);
+      return apply_sysfs (c, op, err);
     case OP_TMPFS:
       return apply_tmpfs (c, op, err);
     case OP_OVERLAY:
