@@ -5,39 +5,42 @@
 #include <string.h>
 #include <unistd.h>
 
+struct range_query {
+  const char *name;
+  char id[16];
+  bool found;
+  uint32_t start, count;
+};
+
+static int
+range_match (char **f, size_t n, void *ud)
+{
+  struct range_query *q = ud;
+  long long s, c;
+  if (n < 3 || !((q->name && strcmp (f[0], q->name) == 0) || strcmp (f[0], q->id) == 0))
+    return 0;
+  s = parse_uint (f[1], UINT32_MAX);
+  c = parse_uint (f[2], UINT32_MAX);
+  if (s < 0 || c <= 0)
+    return 0;
+  q->found = true;
+  q->start = s;
+  q->count = c;
+  return 1;
+}
+
 int
 idmap_find_range (const char *text, const char *name, unsigned id, uint32_t *start, uint32_t *count)
 {
-  char idbuf[16];
-  snprintf (idbuf, sizeof idbuf, "%u", id);
-  for (const char *line = text; line && *line;)
-    {
-      const char *nl = strchr (line, '\n');
-      size_t len = nl ? (size_t) (nl - line) : strlen (line);
-      char buf[256], *c1, *c2;
-      if (len < sizeof buf)
-        {
-          memcpy (buf, line, len);
-          buf[len] = '\0';
-          c1 = strchr (buf, ':');
-          c2 = c1 ? strchr (c1 + 1, ':') : NULL;
-          if (c1 && c2)
-            {
-              long long s, n;
-              *c1 = *c2 = '\0';
-              s = parse_uint (c1 + 1, UINT32_MAX);
-              n = parse_uint (c2 + 1, UINT32_MAX);
-              if (s >= 0 && n > 0 && ((name && strcmp (buf, name) == 0) || strcmp (buf, idbuf) == 0))
-                {
-                  *start = s;
-                  *count = n;
-                  return 0;
-                }
-            }
-        }
-      line = nl ? nl + 1 : NULL;
-    }
-  return 1;
+  cleanup_free char *copy = xstrdup (text);
+  struct range_query q = { .name = name };
+  snprintf (q.id, sizeof q.id, "%u", id);
+  colon_db_each (copy, range_match, &q);
+  if (!q.found)
+    return 1;
+  *start = q.start;
+  *count = q.count;
+  return 0;
 }
 
 static void

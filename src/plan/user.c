@@ -27,24 +27,7 @@ db_each (int rootfd, const char *path, int (*fn) (char **f, size_t n, void *ud),
     return errno == ENOENT ? 0 : cella_error (err, errno, "open `/%s` in the container", path);
   if (read_all_fd (fd, &buf, NULL, err) < 0)
     return -1;
-  for (char *line = buf, *next; line && *line; line = next)
-    {
-      char *f[8];
-      size_t n = 0;
-      next = strchr (line, '\n');
-      if (next)
-        *next++ = '\0';
-      for (char *s = line; n < 8;)
-        {
-          f[n++] = s;
-          s = strchr (s, ':');
-          if (s == NULL)
-            break;
-          *s++ = '\0';
-        }
-      if (fn (f, n, ud) > 0)
-        break;
-    }
+  colon_db_each (buf, fn, ud);
   return 0;
 }
 

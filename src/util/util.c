@@ -356,28 +356,52 @@ parse_size (const char *s)
   return (long long) (v * mult);
 }
 
+void
+colon_db_each (char *text, int (*fn) (char **f, size_t n, void *ud), void *ud)
+{
+  for (char *line = text, *next; line && *line; line = next)
+    {
+      char *f[8];
+      size_t n = 0;
+      next = strchr (line, '\n');
+      if (next)
+        *next++ = '\0';
+      for (char *s = line; n < 8;)
+        {
+          f[n++] = s;
+          s = strchr (s, ':');
+          if (s == NULL)
+            break;
+          *s++ = '\0';
+        }
+      if (fn (f, n, ud) > 0)
+        return;
+    }
+}
+
+struct passwd_query {
+  uid_t uid;
+  int field;
+  char *found;
+};
+
+static int
+passwd_match (char **f, size_t n, void *ud)
+{
+  struct passwd_query *q = ud;
+  if (n < 7 || parse_uint (f[2], UINT32_MAX) != (long long) q->uid)
+    return 0;
+  q->found = xstrdup (f[q->field]);
+  return 1;
+}
+
 char *
 host_passwd_field (uid_t uid, int field)
 {
   cleanup_free char *text = NULL;
-  if (read_file ("/etc/passwd", &text, NULL, NULL) < 0)
+  struct passwd_query q = { .uid = uid, .field = field };
+  if (field < 0 || field > 6 || read_file ("/etc/passwd", &text, NULL, NULL) < 0)
     return NULL;
-  for (char *line = text, *next; line && *line; line = next)
-    {
-      char *f[7];
-      int n = 0;
-      next = strchr (line, '\n');
-      if (next)
-        *next++ = '\0';
-      for (char *s = line; n < 7 && s; n++)
-        {
-          f[n] = s;
-          s = strchr (s, ':');
-          if (s)
-            *s++ = '\0';
-        }
-      if (n == 7 && field >= 0 && field < 7 && parse_uint (f[2], UINT32_MAX) == (long long) uid)
-        return xstrdup (f[field]);
-    }
-  return NULL;
+  colon_db_each (text, passwd_match, &q);
+  return q.found;
 }

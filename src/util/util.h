@@ -73,6 +73,10 @@ long long parse_uint (const char *s, unsigned long long max);
 /* Parse a size like 64m, 1g, 512k, 4096 into bytes; -1 on error. */
 long long parse_size (const char *s);
 
+/* Colon-separated databases (passwd, group, subuid): split `text` in place, line by line, and
+ * call fn with each line's fields (at most 8); fn returns > 0 to stop. */
+void colon_db_each (char *text, int (*fn) (char **f, size_t n, void *ud), void *ud);
+
 /* Field `field` (0 name … 5 home, 6 shell) of uid's line in the host's /etc/passwd, read
  * directly: cella is linked statically, where glibc's NSS would need shared libraries. */
 char *host_passwd_field (uid_t uid, int field);
