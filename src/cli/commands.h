@@ -2,4 +2,23 @@
 #define CELLA_CLI_COMMANDS_H
 /* Each returns the process exit status. argv[0] is the command name. */
 int cmd_run (int argc, char **argv);
+int cmd_create (int argc, char **argv);
+int cmd_start (int argc, char **argv);
+int cmd_stop (int argc, char **argv);
+int cmd_restart (int argc, char **argv);
+int cmd_kill (int argc, char **argv);
+int cmd_rm (int argc, char **argv);
+int cmd_wait (int argc, char **argv);
+int cmd_rename (int argc, char **argv);
+int cmd_monitor (int argc, char **argv);
+int cmd_ps (int argc, char **argv);
+int cmd_inspect (int argc, char **argv);
+int cmd_logs (int argc, char **argv);
+int cmd_top (int argc, char **argv);
+int cmd_port (int argc, char **argv);
+int cmd_exec (int argc, char **argv);
+int cmd_cp (int argc, char **argv);
+int cmd_attach (int argc, char **argv);
+/* A signal by name (TERM, SIGTERM) or number; -1 if unknown. */
+int signal_parse (const char *s);
 #endif

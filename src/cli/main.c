@@ -20,6 +20,23 @@ struct command {
 
 static const struct command commands[] = {
   { "run", cmd_run, true, "Run a command in a new container" },
+  { "create", cmd_create, false, "Create a container without starting it" },
+  { "start", cmd_start, true, "Start containers" },
+  { "stop", cmd_stop, false, "Stop running containers (TERM, then KILL)" },
+  { "restart", cmd_restart, true, "Stop and start containers" },
+  { "kill", cmd_kill, false, "Send a signal to containers" },
+  { "rm", cmd_rm, false, "Remove containers" },
+  { "ps", cmd_ps, false, "List containers" },
+  { "inspect", cmd_inspect, false, "Show containers' configuration and state (JSON)" },
+  { "logs", cmd_logs, false, "Print a container's output" },
+  { "wait", cmd_wait, false, "Wait for containers to stop; print their exit codes" },
+  { "exec", cmd_exec, true, "Run a command in a running container" },
+  { "cp", cmd_cp, false, "Copy files between a container and the host" },
+  { "attach", cmd_attach, false, "Attach to a running container" },
+  { "top", cmd_top, false, "List a container's processes" },
+  { "rename", cmd_rename, false, "Rename a container" },
+  { "port", cmd_port, false, "List a container's published ports" },
+  { "__monitor", cmd_monitor, true, NULL },
   { NULL, NULL, false, NULL },
 };
 
@@ -28,7 +45,8 @@ usage (FILE *f)
 {
   fprintf (f, "Usage: cella COMMAND [OPTIONS]\n\ncella runs Linux workloads isolated from the host.\n\nCommands:\n");
   for (const struct command *c = commands; c->name; c++)
-    fprintf (f, "  %-10s %s\n", c->name, c->help);
+    if (c->help)
+      fprintf (f, "  %-10s %s\n", c->name, c->help);
   fprintf (f, "  %-10s %s\n", "version", "Print the version");
   fprintf (f, "\nRun `cella COMMAND --help` for a command's options.\n");
 }

@@ -6,6 +6,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../engine/attach.h"
+#include "../engine/container.h"
 #include "../image/default_image.h"
 #include "../ns/ns.h"
 #include "../plan/build.h"
@@ -31,8 +36,11 @@ static const struct cli_option run_table[] = {
   { "cap-drop", 0, OPT_LIST, O (cap_drop), "CAP", "Drop a capability (or ALL)" },
   { "security-opt", 0, OPT_LIST, O (security_opts), "OPT", "no-new-privileges, seccomp=unconfined" },
   { "init", 0, OPT_FLAG, O (init), NULL, "Run a small init as PID 1 that reaps zombies and forwards signals" },
-  { "rm", 0, OPT_FLAG, O (rm), NULL, "Remove the container when it exits (foreground runs keep nothing)" },
-  { "name", 0, OPT_STRING, O (name), "NAME", "Container name" },
+  { "detach", 'd', OPT_FLAG, O (detach), NULL, "Run in the background under a monitor; print the container id" },
+  { "name", 0, OPT_STRING, O (name), "NAME", "Name the container (kept until `cella rm`; see `cella ps -a`)" },
+  { "rm", 0, OPT_FLAG, O (rm), NULL, "Remove the container when it exits" },
+  { "restart", 0, OPT_STRING, O (restart), "POLICY", "no, on-failure[:MAX], always or unless-stopped" },
+  { "log-opt", 0, OPT_LIST, O (log_opts), "max-size=SIZE", "Rotate the container's log at this size (default 10m)" },
   { "backend", 0, OPT_STRING, O (backend), "NAME", "Backend: ns (default)" },
   { "dry-run", 0, OPT_FLAG, O (dry_run), NULL, "Print the plan as JSON and run nothing" },
   { "debug", 0, OPT_FLAG, O (debug), NULL, "Print each setup step as it is applied" },
@@ -42,10 +50,18 @@ static const struct cli_option run_table[] = {
 
 static const char run_usage[] = "cella run [OPTIONS] IMAGE|ROOTFS-DIR [COMMAND [ARG...]]";
 static const char run_summary[]
-    = "Run a command in a new container, in the foreground. IMAGE is an image name (the embedded\n"
-      "`busybox` always works offline); a path starting with `/` or `.` is used as the root directory.\n"
+    = "Run a command in a new container. IMAGE is an image name (the embedded `busybox` always works\n"
+      "offline); a path starting with `/` or `.` is used as the root directory. Without a COMMAND the\n"
+      "first of /init, /usr/sbin/nginx, /docker-entrypoint.sh, python3, /bin/sh in the root runs.\n"
+      "With --name, -d, --restart or --rm the container is kept by the engine (a monitor owns it; `cella\n"
+      "ps`, `logs`, `exec`, `stop` ... work on it); without them a foreground run keeps nothing.\n"
       "Exit status: the command's own; 125 when cella fails; 126 when the command cannot be executed;\n"
       "127 when it is not found; 128+N when it is killed by signal N.";
+
+static const char create_usage[] = "cella create [OPTIONS] IMAGE|ROOTFS-DIR [COMMAND [ARG...]]";
+static const char create_summary[]
+    = "Create a container without starting it; print its id. `cella start` runs it. Takes the options\n"
+      "of `cella run` (-d is ignored).";
 
 /* An argument that starts with / or . is a directory; anything else names an image. */
 static int
@@ -78,14 +94,80 @@ resolve_root (const char *arg, char **rootfs, bool *from_image, cella_error_t *e
   return 0;
 }
 
-int
-cmd_run (int argc, char **argv)
+static int
+engine_options (const struct run_options *o, const struct plan *p, struct ctr_create_opts *c, cella_error_t *err)
+{
+  memset (c, 0, sizeof *c);
+  c->name = o->name;
+  c->image = o->image;
+  c->auto_remove = o->rm;
+  if (o->restart && restart_policy_parse (o->restart, &c->restart, &c->restart_max, err) < 0)
+    return -1;
+  if (o->rm && c->restart != RESTART_NO)
+    return cella_error (err, 0, "--rm and --restart %s conflict: a removed container cannot be restarted", o->restart);
+  if (o->name && !ctr_name_valid (o->name))
+    return cella_error (err, 0, "invalid container name `%s`: use letters, digits and _ . - (starting with a letter or digit)",
+                        o->name);
+  for (size_t i = 0; o->log_opts && o->log_opts[i]; i++)
+    {
+      if (!has_prefix (o->log_opts[i], "max-size=") || (c->log_max_size = parse_size (o->log_opts[i] + 9)) <= 0)
+        return cella_error (err, 0, "--log-opt `%s`: expected max-size=SIZE (like 10m)", o->log_opts[i]);
+    }
+  (void) p;
+  return 0;
+}
+
+/* run -d / --name / create: the engine keeps the container; a monitor runs it. */
+static int
+run_in_engine (struct run_options *o, struct plan *p, bool create_only, const char *detected, cella_error_t *err)
+{
+  struct ctr_create_opts c;
+  cleanup_free char *id = NULL;
+  int sv[2], status;
+  if (engine_options (o, p, &c, err) < 0)
+    return -1;
+  c.entrypoint = detected;
+  if (ctr_create (p, &c, &id, err) < 0)
+    return -1;
+  if (create_only)
+    {
+      puts (id);
+      return 0;
+    }
+  if (o->detach)
+    {
+      if (ctr_start (id, NULL, err) < 0)
+        return -1;
+      puts (id);
+      return 0;
+    }
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return cella_error (err, errno, "socketpair");
+  {
+    struct ctr_start_opts so = { .attach_fd = sv[1] };
+    int r = ctr_start (id, &so, err);
+    close (sv[1]);
+    if (r < 0)
+      {
+        close (sv[0]);
+        return -1;
+      }
+  }
+  status = attach_client (sv[0], p->process.tty, p->process.stdin_open);
+  close (sv[0]);
+  if (status < 0)
+    status = ctr_wait (id, err);
+  return status < 0 ? -1 : status;
+}
+
+static int
+run_or_create (int argc, char **argv, bool create_only)
 {
   struct run_options o = { 0 };
   cleanup_plan struct plan *p = NULL;
-  cleanup_free char *rootfs = NULL;
+  cleanup_free char *rootfs = NULL, *detected = NULL;
   cella_error_t err = NULL;
-  bool from_image = false;
+  bool from_image = false, engine;
   int help, first, status;
 
   first = cli_parse (run_table, &o, argc - 1, argv + 1, &help, &err);
@@ -93,27 +175,33 @@ cmd_run (int argc, char **argv)
     goto error;
   if (help)
     {
-      cli_print_help (run_usage, run_summary, run_table);
+      if (create_only)
+        cli_print_help (create_usage, create_summary, run_table);
+      else
+        cli_print_help (run_usage, run_summary, run_table);
       run_options_free (&o);
       return 0;
     }
   first += 1;
   if (first >= argc)
     {
-      cella_error (&err, 0, "run: an IMAGE or ROOTFS-DIR is required (usage: %s)", run_usage);
+      cella_error (&err, 0, "%s: an IMAGE or ROOTFS-DIR is required (usage: %s)", argv[0],
+                   create_only ? create_usage : run_usage);
       goto error;
     }
   o.image = xstrdup (argv[first]);
   o.command = strv_dup (argv + first + 1);
-  if (o.command[0] == NULL)
-    {
-      /* no image config yet: the embedded image runs a shell, like docker's busybox */
-      strv_free (o.command);
-      o.command = NULL;
-      strv_push (&o.command, "sh");
-    }
   if (resolve_root (o.image, &rootfs, &from_image, &err) < 0)
     goto error;
+  if (o.command[0] == NULL)
+    {
+      /* no image config yet: look for a command in the root */
+      strv_free (o.command);
+      o.command = NULL;
+      if (entrypoint_detect (rootfs, &o.command, &err) < 0)
+        goto error;
+      detected = xstrdup (o.command[0]);
+    }
   if (plan_from_run_options (&o, rootfs, from_image, &p, &err) < 0)
     goto error;
   if (o.dry_run)
@@ -122,6 +210,13 @@ cmd_run (int argc, char **argv)
       puts (json);
       run_options_free (&o);
       return 0;
+    }
+  engine = create_only || o.detach || o.name || o.restart || o.rm;
+  if (engine)
+    {
+      status = run_in_engine (&o, p, create_only, detected, &err);
+      run_options_free (&o);
+      return status < 0 ? cella_error_print (&err) : status;
     }
   run_options_free (&o);
   status = ns_run (p, &err);
@@ -132,4 +227,16 @@ cmd_run (int argc, char **argv)
 error:
   run_options_free (&o);
   return cella_error_print (&err);
+}
+
+int
+cmd_run (int argc, char **argv)
+{
+  return run_or_create (argc, argv, false);
+}
+
+int
+cmd_create (int argc, char **argv)
+{
+  return run_or_create (argc, argv, true);
 }

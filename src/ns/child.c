@@ -253,3 +253,55 @@ ns_child_main (const struct plan *p, int syncfd)
   exec_workload (p, &err);
   child_fail (syncfd, &err);
 }
+
+/* An exec'd process resolves -u against the container's own passwd now that "/" is its root. */
+static int
+exec_resolve_user (struct plan *p, cella_error_t *err)
+{
+  struct plan_process *pr = &p->process;
+  cleanup_close int rootfd = -1;
+  cleanup_free char *home = NULL;
+  if (pr->user == NULL)
+    return 0;
+  rootfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  free (pr->groups);
+  pr->groups = NULL;
+  pr->ngroups = 0;
+  if (rootfd < 0 || user_resolve (rootfd, pr->user, &pr->uid, &pr->gid, &pr->groups, &pr->ngroups, &home, err) < 0)
+    return rootfd < 0 ? cella_error (err, errno, "open the container's root") : -1;
+  return 0;
+}
+
+__attribute__ ((noreturn)) void
+ns_exec_child_main (struct plan *p, int syncfd)
+{
+  cella_error_t err = NULL;
+  int host_tty = p->process.tty ? (isatty (1) ? 1 : isatty (0) ? 0 : -1) : -1;
+  sigset_t none;
+
+  if (!p->process.stdin_open && !p->process.tty)
+    {
+      int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (null >= 0)
+        {
+          dup2 (null, 0);
+          close (null);
+        }
+    }
+  if (exec_resolve_user (p, &err) < 0)
+    child_fail (syncfd, &err);
+  if (p->process.tty && setup_tty (syncfd, host_tty, &err) < 0)
+    child_fail (syncfd, &err);
+  if (chdir (p->process.cwd) < 0)
+    {
+      cella_error (&err, errno, "working directory `%s`", p->process.cwd);
+      child_fail (syncfd, &err);
+    }
+  if (switch_user (p, &err) < 0 || lock_down (p, &err) < 0)
+    child_fail (syncfd, &err);
+  close_range (3, ~0U, CLOSE_RANGE_CLOEXEC);
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  exec_workload (p, &err);
+  child_fail (syncfd, &err);
+}

@@ -9,6 +9,7 @@ enum sync_msg {
   SYNC_GO = 1,        /* parent → child: id maps written, set yourself up (user ns only) */
   SYNC_PTY = 2,       /* child → parent: the pty master (SCM_RIGHTS) */
   SYNC_ERROR = 3,     /* child → parent: setup failed; status, errno and text follow */
+  SYNC_PID = 4,       /* exec's joiner → cella: the pid of the process it started (in .status) */
 };
 
 struct sync_error {
@@ -52,6 +53,9 @@ int root_open (int rootfd, const char *path, bool create, bool dir, cella_error_
 
 /* child.c */
 __attribute__ ((noreturn)) void ns_child_main (const struct plan *p, int syncfd);
+/* exec: the joined process (already in every namespace of the container): terminal, user,
+ * working directory, capabilities, seccomp, then exec. */
+__attribute__ ((noreturn)) void ns_exec_child_main (struct plan *p, int syncfd);
 /* init.c: PID 1 reaper for --init; returns the exit status to exit with */
 int ns_init_run (pid_t workload);
 

@@ -79,6 +79,15 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
       root_rt.nfds = 1;
       if (root_rt.fds[0] < 0)
         return cella_error (err, errno, "root `%s`", p->rootfs);
+      if (p->root_upper)
+        {
+          /* an engine container: its changes persist in its own directory */
+          root_op.ov_mode = OVERLAY_PERSISTENT;
+          root_rt.fds[6] = open (p->root_upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+          root_rt.fds[7] = open (p->root_work, O_PATH | O_DIRECTORY | O_CLOEXEC);
+          if (root_rt.fds[6] < 0 || root_rt.fds[7] < 0)
+            return cella_error (err, errno, "root overlay: upper `%s` or work `%s`", p->root_upper, p->root_work);
+        }
     }
   else
     {

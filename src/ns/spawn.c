@@ -266,6 +266,8 @@ await_child (struct session *s, int sock, cella_error_t *err)
         return cella_error (err, errno, "read from the container's setup");
       if (e.type == SYNC_PTY && fd >= 0)
         s->master = fd;
+      else if (e.type == SYNC_PID)
+        s->pid = e.status;
       else if (e.type == SYNC_ERROR)
         {
           e.msg[sizeof e.msg - 1] = '\0';
@@ -274,37 +276,36 @@ await_child (struct session *s, int sock, cella_error_t *err)
     }
 }
 
+static int
+prepare_plan (struct plan *p, cella_error_t *err)
+{
+  struct stat st;
+  for (size_t i = 0; i < p->nops; i++)
+    {
+      free (p->ops[i].resolved); /* a restart prepares again */
+      p->ops[i].resolved = NULL;
+      if (mount_op_prepare (&p->ops[i], p, err) < 0)
+        return -1;
+    }
+  if (stat (p->rootfs, &st) < 0)
+    return cella_error (err, errno, "root `%s`", p->rootfs);
+  if (!S_ISDIR (st.st_mode))
+    return cella_error (err, ENOTDIR, "root `%s`", p->rootfs);
+  return 0;
+}
+
 int
-ns_run (struct plan *p, cella_error_t *err)
+ns_start (struct plan *p, const sigset_t *child_mask, struct ns_proc *out, cella_error_t *err)
 {
   struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
-  sigset_t mask, old;
-  int sv[2], go = SYNC_GO, status = -1;
+  int sv[2], go = SYNC_GO;
 
-  for (size_t i = 0; i < p->nops; i++)
-    if (mount_op_prepare (&p->ops[i], p, err) < 0)
-      return -1;
-  {
-    struct stat st;
-    if (stat (p->rootfs, &st) < 0)
-      return cella_error (err, errno, "root `%s`", p->rootfs);
-    if (!S_ISDIR (st.st_mode))
-      return cella_error (err, ENOTDIR, "root `%s`", p->rootfs);
-  }
-
-  sigemptyset (&mask);
-  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-    sigaddset (&mask, forwarded[i]);
-  sigaddset (&mask, SIGCHLD);
-  if (p->process.tty)
-    sigaddset (&mask, SIGWINCH);
-  sigprocmask (SIG_BLOCK, &mask, &old);
-
+  out->pid = -1;
+  out->pidfd = out->master = -1;
+  if (prepare_plan (p, err) < 0)
+    return -1;
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-    {
-      sigprocmask (SIG_SETMASK, &old, NULL);
-      return cella_error (err, errno, "socketpair");
-    }
+    return cella_error (err, errno, "socketpair");
   fflush (NULL);
   s.pid = clone_child (clone_flags (p), &s.pidfd);
   if (s.pid < 0)
@@ -312,15 +313,16 @@ ns_run (struct plan *p, cella_error_t *err)
       int e = errno;
       close (sv[0]);
       close (sv[1]);
-      sigprocmask (SIG_SETMASK, &old, NULL);
       if (e == EPERM || e == ENOSPC || e == EUSERS)
         return cella_error (err, e, "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
       return cella_error (err, e, "clone");
     }
   if (s.pid == 0)
     {
+      sigset_t none;
       close (sv[0]);
-      sigprocmask (SIG_SETMASK, &old, NULL);
+      sigemptyset (&none);
+      sigprocmask (SIG_SETMASK, child_mask ? child_mask : &none, NULL);
       ns_child_main (p, sv[1]);
     }
   close (sv[1]);
@@ -331,34 +333,165 @@ ns_run (struct plan *p, cella_error_t *err)
     {
       if (write_map (s.pid, "uid_map", p->uid_map, p->nuid_map, err) < 0
           || write_map (s.pid, "gid_map", p->gid_map, p->ngid_map, err) < 0)
-        goto fail;
+        goto kill;
       if (send (sv[0], &go, sizeof go, MSG_NOSIGNAL) < 0)
         {
           cella_error (err, errno, "start the container");
-          goto fail;
+          goto kill;
         }
     }
   if (await_child (&s, sv[0], err) < 0)
+    goto reap;
+  close (sv[0]);
+  out->pid = s.pid;
+  out->pidfd = s.pidfd;
+  out->master = s.master;
+  return 0;
+
+kill:
+  syscall (SYS_pidfd_send_signal, s.pidfd, SIGKILL, NULL, 0);
+reap:
+  {
+    siginfo_t si;
+    waitid (P_PIDFD, s.pidfd, &si, WEXITED);
+  }
+  close (sv[0]);
+  close (s.pidfd);
+  if (s.master >= 0)
+    close (s.master);
+  return -1;
+}
+
+int
+ns_run (struct plan *p, cella_error_t *err)
+{
+  struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
+  struct ns_proc proc;
+  sigset_t mask, old;
+  int status = -1;
+
+  sigemptyset (&mask);
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaddset (&mask, forwarded[i]);
+  sigaddset (&mask, SIGCHLD);
+  if (p->process.tty)
+    sigaddset (&mask, SIGWINCH);
+  sigprocmask (SIG_BLOCK, &mask, &old);
+
+  if (ns_start (p, &old, &proc, err) < 0)
+    goto out;
+  s.pid = proc.pid;
+  s.pidfd = proc.pidfd;
+  s.master = proc.master;
+  s.sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  if (s.master >= 0)
+    tty_start (&s, p);
+  status = supervise (&s, p);
+
+out:
+  tty_restore (&s);
+  if (s.master >= 0)
+    close (s.master);
+  if (s.sigfd >= 0)
+    close (s.sigfd);
+  if (s.pidfd >= 0)
+    close (s.pidfd);
+  sigprocmask (SIG_SETMASK, &old, NULL);
+  return status;
+}
+
+/* The joiner (a fork of cella): enter the container's namespaces through its pidfd, then
+ * start the process as a child of cella itself (CLONE_PARENT) inside the pid namespace, which
+ * only a new child can enter; report its pid and go. */
+__attribute__ ((noreturn)) static void
+exec_joiner (struct plan *p, pid_t target, unsigned long long flags, int syncfd)
+{
+  struct sync_error e = { .type = SYNC_ERROR, .status = EXIT_CELLA_ERROR };
+  int pidfd = (int) syscall (SYS_pidfd_open, target, 0);
+  struct clone_args args = { .flags = CLONE_PARENT, .exit_signal = 0 };
+  pid_t pid;
+  if (pidfd < 0 || setns (pidfd, (int) flags) < 0)
     {
-      siginfo_t si;
-      waitid (P_PIDFD, s.pidfd, &si, WEXITED);
+      e.errno_ = errno;
+      snprintf (e.msg, sizeof e.msg, "join the namespaces of the container's process %d", (int) target);
+      send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
+      _exit (EXIT_CELLA_ERROR);
+    }
+  pid = (pid_t) syscall (SYS_clone3, &args, sizeof args);
+  if (pid == 0)
+    ns_exec_child_main (p, syncfd);
+  if (pid < 0)
+    {
+      e.errno_ = errno;
+      snprintf (e.msg, sizeof e.msg, "start a process in the container");
+      send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
+      _exit (EXIT_CELLA_ERROR);
+    }
+  e.type = SYNC_PID;
+  e.status = pid;
+  send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
+  _exit (0);
+}
+
+int
+ns_exec (struct plan *p, pid_t target, cella_error_t *err)
+{
+  struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
+  unsigned long long flags = clone_flags (p);
+  sigset_t mask, old;
+  int sv[2], status = -1, r;
+  pid_t joiner;
+
+  sigemptyset (&mask);
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaddset (&mask, forwarded[i]);
+  sigaddset (&mask, SIGCHLD);
+  if (p->process.tty)
+    sigaddset (&mask, SIGWINCH);
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return cella_error (err, errno, "socketpair");
+  sigprocmask (SIG_BLOCK, &mask, &old);
+  fflush (NULL);
+  joiner = fork ();
+  if (joiner < 0)
+    {
+      close (sv[0]);
+      close (sv[1]);
+      sigprocmask (SIG_SETMASK, &old, NULL);
+      return cella_error (err, errno, "fork");
+    }
+  if (joiner == 0)
+    {
+      close (sv[0]);
+      sigprocmask (SIG_SETMASK, &old, NULL);
+      exec_joiner (p, target, flags, sv[1]);
+    }
+  close (sv[1]);
+  r = await_child (&s, sv[0], err);
+  close (sv[0]);
+  while (waitpid (joiner, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (s.pid > 0)
+    s.pidfd = (int) syscall (SYS_pidfd_open, s.pid, 0);
+  if (r < 0)
+    {
+      /* reap the process that failed to exec (it is our child) */
+      if (s.pid > 0)
+        while (waitpid (s.pid, NULL, __WALL) < 0 && errno == EINTR)
+          ;
+      goto out;
+    }
+  if (s.pidfd < 0)
+    {
+      cella_error (err, errno, "exec in the container: no process was started");
       goto out;
     }
   s.sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
   if (s.master >= 0)
     tty_start (&s, p);
   status = supervise (&s, p);
-  goto out;
-
-fail:
-  syscall (SYS_pidfd_send_signal, s.pidfd, SIGKILL, NULL, 0);
-  {
-    siginfo_t si;
-    waitid (P_PIDFD, s.pidfd, &si, WEXITED);
-  }
 out:
   tty_restore (&s);
-  close (sv[0]);
   if (s.master >= 0)
     close (s.master);
   if (s.sigfd >= 0)

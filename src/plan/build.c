@@ -43,6 +43,8 @@ run_options_free (struct run_options *o)
   free (o->network);
   free (o->backend);
   free (o->name);
+  free (o->restart);
+  strv_free (o->log_opts);
   free (o->image);
   strv_free (o->command);
   memset (o, 0, sizeof *o);

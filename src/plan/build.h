@@ -19,10 +19,17 @@ struct run_options {
   char *network;       /* none | host */
   char *backend;
   char *name;
-  bool read_only, interactive, tty, init, rm, dry_run, debug;
+  char *restart;       /* engine: --restart */
+  char **log_opts;     /* engine: --log-opt max-size=.. */
+  bool read_only, interactive, tty, init, rm, dry_run, debug, detach;
   char *image;         /* IMAGE or ROOTFS-DIR as given */
   char **command;      /* COMMAND [ARG...] */
 };
+
+/* The command for a root that has none from the command line or image: the first of /init,
+ * /usr/sbin/nginx (with -g 'daemon off; master_process off;'), /docker-entrypoint.sh,
+ * /usr/local/bin/python3, /usr/bin/python3, /bin/sh that is an executable file in it. */
+int entrypoint_detect (const char *rootfs, char ***argv, cella_error_t *err);
 
 void run_options_free (struct run_options *o);
 

@@ -48,6 +48,8 @@ plan_free (struct plan *p)
   free (p->id);
   free (p->image);
   free (p->rootfs);
+  free (p->root_upper);
+  free (p->root_work);
   free (p->hostname);
   free (p->uid_map);
   free (p->gid_map);
@@ -261,6 +263,8 @@ op_json (const struct op *op)
     json_object_set_new (o, "size", json_integer (op->size));
   if (op->kind == OP_TMPFS || op->kind == OP_FILE || op->kind == OP_MKDIR)
     json_object_set_new (o, "mode", json_integer (op->mode));
+  if (op->kind == OP_DEV && op->mqueue)
+    json_object_set_new (o, "mqueue", json_true ());
   if (op->kind == OP_OVERLAY)
     {
       static const char *const modes[] = { "persistent", "ephemeral", "read-only" };
@@ -307,6 +311,13 @@ plan_to_json (const struct plan *p)
                     pr->init, "capabilities", caps, "seccomp", pr->seccomp);
   if (pr->user)
     json_object_set_new (proc, "user", json_string (pr->user));
+  if (pr->ngroups)
+    {
+      json_t *g = json_array ();
+      for (size_t i = 0; i < pr->ngroups; i++)
+        json_array_append_new (g, json_integer (pr->groups[i]));
+      json_object_set_new (proc, "additionalGids", g);
+    }
 
   for (size_t i = 0; i < p->nops; i++)
     json_array_append_new (ops, op_json (&p->ops[i]));
@@ -317,8 +328,16 @@ plan_to_json (const struct plan *p)
   json_object_set_new (root, "id", json_string (p->id ? p->id : ""));
   if (p->image)
     json_object_set_new (root, "image", json_string (p->image));
-  json_object_set_new (root, "root", json_pack ("{s:s, s:b, s:s}", "path", p->rootfs ? p->rootfs : "", "readonly",
-                                                p->readonly, "mode", p->root_overlay ? "ephemeral-overlay" : "bind"));
+  {
+    json_t *r = json_pack ("{s:s, s:b, s:s}", "path", p->rootfs ? p->rootfs : "", "readonly", p->readonly, "mode",
+                           !p->root_overlay ? "bind" : p->root_upper ? "overlay" : "ephemeral-overlay");
+    if (p->root_overlay && p->root_upper)
+      {
+        json_object_set_new (r, "upper", json_string (p->root_upper));
+        json_object_set_new (r, "work", json_string (p->root_work ? p->root_work : ""));
+      }
+    json_object_set_new (root, "root", r);
+  }
   json_object_set_new (root, "process", proc);
   json_object_set_new (root, "ops", ops);
   json_object_set_new (root, "namespaces", ns);

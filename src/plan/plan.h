@@ -107,7 +107,9 @@ struct plan {
   char *id;            /* 64 hex */
   char *image;         /* image name when run from an image */
   char *rootfs;        /* host path of the root (lowest layer when overlay) */
-  bool root_overlay;   /* container root = ephemeral overlay on rootfs */
+  bool root_overlay;   /* container root = an overlay on rootfs ... */
+  char *root_upper;    /* ... persistent in these host dirs when set (engine containers), */
+  char *root_work;     /* ... else ephemeral */
   bool readonly;       /* read-only root */
   struct op *ops;
   size_t nops;
@@ -138,8 +140,11 @@ char *op_describe (const struct op *op);
 /* Static checks that need no filesystem: absolute paths, no "..", overlay lower count... */
 int plan_validate (const struct plan *p, cella_error_t *err);
 
-/* The plan as JSON text (for --dry-run, inspect). Caller frees. */
+/* The plan as JSON text (for --dry-run, inspect, and saved with a container). Caller frees. */
 char *plan_to_json (const struct plan *p);
+/* Read back what plan_to_json wrote (a container's saved plan). Unknown keys are ignored;
+ * a missing or mistyped required key is an error naming it. */
+int plan_from_json (const char *text, struct plan **out, cella_error_t *err);
 
 /* Docker's default capability set, as a bit mask. */
 uint64_t caps_default (void);

@@ -287,7 +287,26 @@ write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, c
       unlink (tmp);
       return cella_error (err, e, "rename `%s` to `%s`", tmp, path);
     }
+  fsync_parent (path);
   return 0;
+}
+
+void
+fsync_parent (const char *path)
+{
+  /* the rename itself is only durable once the directory is */
+  cleanup_free char *dir = xstrdup (path);
+  char *slash = strrchr (dir, '/');
+  cleanup_close int dfd = -1;
+  if (slash == NULL)
+    dfd = open (".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  else
+    {
+      *(slash == dir ? slash + 1 : slash) = '\0';
+      dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+  if (dfd >= 0)
+    fsync (dfd);
 }
 
 int

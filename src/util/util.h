@@ -66,6 +66,8 @@ int read_file (const char *path, char **out, size_t *len, cella_error_t *err);
 int write_all (int fd, const void *buf, size_t len);
 /* Write a file crash-safely: temp file, fsync, rename. */
 int write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err);
+/* fsync the directory that holds path (after a rename or an unlink in it). */
+void fsync_parent (const char *path);
 int mkdir_p (const char *path, mode_t mode, cella_error_t *err);
 bool has_prefix (const char *s, const char *prefix);
 /* Parse a non-negative decimal integer that fits in `max`; -1 on error. */

@@ -1,0 +1,172 @@
+/* cella exec: run a command in a running container, and cella cp. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../engine/container.h"
+#include "../engine/copy.h"
+#include "../ns/ns.h"
+#include "../plan/build.h"
+#include "commands.h"
+#include "options.h"
+
+struct exec_opts {
+  bool interactive, tty;
+  char **env;
+  char *workdir, *user;
+};
+
+#define O(f) offsetof (struct exec_opts, f)
+static const struct cli_option exec_table[] = {
+  { "interactive", 'i', OPT_FLAG, O (interactive), NULL, "Keep stdin open and pass it to the command" },
+  { "tty", 't', OPT_FLAG, O (tty), NULL, "Allocate a pseudo-terminal" },
+  { "env", 'e', OPT_LIST, O (env), "KEY=VALUE", "Set an environment variable (on top of the container's)" },
+  { "workdir", 'w', OPT_STRING, O (workdir), "DIR", "Working directory (default: the container's)" },
+  { "user", 'u', OPT_STRING, O (user), "USER[:GROUP]", "Run as this user (default: the container's)" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+#undef O
+
+static const char exec_usage[] = "cella exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]";
+static const char exec_summary[]
+    = "Run a command in a running container: in all its namespaces, with its capabilities, seccomp\n"
+      "filter and environment. Exit status: the command's, or 125/126/127 as for `cella run`.";
+
+static void
+exec_opts_free (struct exec_opts *o)
+{
+  strv_free (o->env);
+  free (o->workdir);
+  free (o->user);
+}
+
+/* The container's process, changed by the exec flags. */
+static int
+exec_process (struct plan *p, const struct exec_opts *o, char **argv, cella_error_t *err)
+{
+  struct plan_process *pr = &p->process;
+  strv_free (pr->argv);
+  pr->argv = strv_dup (argv);
+  for (size_t i = 0; o->env && o->env[i]; i++)
+    if (parse_env_line (o->env[i], &pr->env, err) < 0)
+      return -1;
+  if (o->workdir)
+    {
+      if (o->workdir[0] != '/')
+        return cella_error (err, 0, "exec: -w `%s`: must be an absolute path", o->workdir);
+      free (pr->cwd);
+      pr->cwd = xstrdup (o->workdir);
+    }
+  if (o->user)
+    {
+      free (pr->user);
+      pr->user = xstrdup (o->user);
+    }
+  else
+    {
+      /* already resolved at create: keep uid/gid/groups, no lookup */
+      free (pr->user);
+      pr->user = NULL;
+    }
+  pr->tty = o->tty;
+  pr->stdin_open = o->interactive;
+  pr->init = false;
+  return 0;
+}
+
+int
+cmd_exec (int argc, char **argv)
+{
+  struct exec_opts o = { 0 };
+  cella_error_t err = NULL;
+  cleanup_free char *id = NULL;
+  cleanup_plan struct plan *p = NULL;
+  struct ctr_state st = { 0 };
+  int help, first, status = -1;
+
+  first = cli_parse (exec_table, &o, argc - 1, argv + 1, &help, &err);
+  if (first < 0)
+    goto out;
+  if (help)
+    {
+      cli_print_help (exec_usage, exec_summary, exec_table);
+      exec_opts_free (&o);
+      return 0;
+    }
+  first += 1;
+  if (argc - first < 2)
+    {
+      cella_error (&err, 0, "exec: a container and a command are required (usage: %s)", exec_usage);
+      goto out;
+    }
+  if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)
+    goto out;
+  if (st.status != CTR_RUNNING || !proc_alive (st.pid, st.pid_start))
+    {
+      cella_error (&err, 0, "container `%s` is not running (status: %s): start it first with `cella start %s`",
+                   argv[first], ctr_status_name (st.status), argv[first]);
+      goto out;
+    }
+  if (ctr_plan_load (id, &p, &err) < 0 || exec_process (p, &o, argv + first + 1, &err) < 0)
+    goto out;
+  status = ns_exec (p, st.pid, &err);
+out:
+  ctr_state_clear (&st);
+  exec_opts_free (&o);
+  return status < 0 ? cella_error_print (&err) : status;
+}
+
+/* NAME:PATH names a container path when NAME is a container reference (no `/` before the
+ * colon); anything else is a host path, like docker's rule. */
+static char *
+split_container (const char *arg, const char **path)
+{
+  const char *colon = strchr (arg, ':');
+  const char *slash = strchr (arg, '/');
+  if (colon == NULL || colon == arg || (slash && slash < colon))
+    return NULL;
+  *path = colon + 1;
+  return strndup (arg, (size_t) (colon - arg));
+}
+
+int
+cmd_cp (int argc, char **argv)
+{
+  static const struct cli_option no_options[] = { { NULL, 0, 0, 0, NULL, NULL } };
+  static const char usage[] = "cella cp CONTAINER:SRC-PATH HOST-DEST | cella cp HOST-SRC CONTAINER:DEST-PATH";
+  cella_error_t err = NULL;
+  cleanup_free char *src_ref = NULL, *dst_ref = NULL, *id = NULL;
+  const char *src_path = NULL, *dst_path = NULL;
+  int help, first = cli_parse (no_options, NULL, argc - 1, argv + 1, &help, &err);
+  if (first < 0)
+    return cella_error_print (&err);
+  if (help)
+    {
+      cli_print_help (usage,
+                      "Copy files between a container and the host (docker's rules for files, dirs and `dir/.`).\n"
+                      "Works on running and stopped containers; never writes outside the container's root.",
+                      no_options);
+      return 0;
+    }
+  first += 1;
+  if (argc - first != 2)
+    {
+      cella_error (&err, 0, "cp: a source and a destination are required (usage: %s)", usage);
+      return cella_error_print (&err);
+    }
+  src_ref = split_container (argv[first], &src_path);
+  dst_ref = split_container (argv[first + 1], &dst_path);
+  if ((src_ref == NULL) == (dst_ref == NULL))
+    {
+      cella_error (&err, 0, "cp: exactly one of `%s` and `%s` must be CONTAINER:PATH", argv[first], argv[first + 1]);
+      return cella_error_print (&err);
+    }
+  if (ctr_lookup (src_ref ? src_ref : dst_ref, &id, &err) < 0
+      || ctr_copy (id, dst_ref != NULL, src_ref ? src_path : dst_path, src_ref ? argv[first + 1] : argv[first], &err) < 0)
+    return cella_error_print (&err);
+  return 0;
+}

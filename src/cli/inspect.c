@@ -1,0 +1,508 @@
+/* cella ps | inspect | logs | top | port: reading containers, never changing them. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../engine/container.h"
+#include "../engine/logfile.h"
+#include "commands.h"
+#include "options.h"
+
+struct ro_opts {
+  bool all, quiet, no_trunc, follow, timestamps;
+  char *format, *tail, *since, *until;
+  char **filters;
+};
+
+#define O(f) offsetof (struct ro_opts, f)
+static const struct cli_option ps_table[] = {
+  { "all", 'a', OPT_FLAG, O (all), NULL, "Show all containers (default: running ones)" },
+  { "quiet", 'q', OPT_FLAG, O (quiet), NULL, "Only print ids" },
+  { "no-trunc", 0, OPT_FLAG, O (no_trunc), NULL, "Do not shorten ids and commands" },
+  { "format", 0, OPT_STRING, O (format), "table|json", "Output format (json: one array of objects)" },
+  { "filter", 'f', OPT_LIST, O (filters), "KEY=VALUE", "name=SUBSTRING, status=created|running|restarting|exited|removing, id=PREFIX" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option inspect_table[] = {
+  { "format", 'f', OPT_STRING, O (format), "TEMPLATE", "Print {{.Path.To.Field}} of each container instead of JSON" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option logs_table[] = {
+  { "follow", 'f', OPT_FLAG, O (follow), NULL, "Keep printing new output until the container stops" },
+  { "tail", 'n', OPT_STRING, O (tail), "N", "Only the last N lines (all: everything)" },
+  { "since", 0, OPT_STRING, O (since), "TIME", "Only output since TIME (RFC3339, unix seconds, or a duration like 10m)" },
+  { "until", 0, OPT_STRING, O (until), "TIME", "Only output before TIME" },
+  { "timestamps", 't', OPT_FLAG, O (timestamps), NULL, "Prefix each line with its time" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option no_options[] = { { NULL, 0, 0, 0, NULL, NULL } };
+#undef O
+
+static void
+ro_opts_free (struct ro_opts *o)
+{
+  free (o->format);
+  free (o->tail);
+  free (o->since);
+  free (o->until);
+  strv_free (o->filters);
+}
+
+static int
+parse (const struct cli_option *t, struct ro_opts *o, int argc, char **argv, const char *usage, const char *summary,
+       int min_args, int *status)
+{
+  cella_error_t err = NULL;
+  int help, first = cli_parse (t, o, argc - 1, argv + 1, &help, &err);
+  if (first < 0)
+    {
+      *status = cella_error_print (&err);
+      return -1;
+    }
+  if (help)
+    {
+      cli_print_help (usage, summary, t);
+      *status = 0;
+      return 0;
+    }
+  first += 1;
+  if (argc - first < min_args)
+    {
+      cella_error (&err, 0, "%s: a container is required (usage: %s)", argv[0], usage);
+      *status = cella_error_print (&err);
+      return -1;
+    }
+  *status = 0;
+  return first;
+}
+
+static char *
+rfc3339 (long long ns)
+{
+  char buf[64];
+  if (ns <= 0)
+    return xstrdup ("0001-01-01T00:00:00Z");
+  log_format_time (ns, buf, sizeof buf);
+  return xstrdup (buf);
+}
+
+/* "5 seconds", "3 minutes", "2 hours", "4 days" */
+static char *
+human_since (long long ns)
+{
+  long long s = (now_ns () - ns) / 1000000000LL;
+  if (s < 1)
+    return xstrdup ("Less than a second");
+  if (s < 60)
+    return xasprintf ("%lld second%s", s, s == 1 ? "" : "s");
+  if (s < 3600)
+    return xasprintf ("%lld minute%s", s / 60, s / 60 == 1 ? "" : "s");
+  if (s < 86400)
+    return xasprintf ("%lld hour%s", s / 3600, s / 3600 == 1 ? "" : "s");
+  return xasprintf ("%lld day%s", s / 86400, s / 86400 == 1 ? "" : "s");
+}
+
+static char *
+status_text (const struct ctr_state *st)
+{
+  cleanup_free char *ago = NULL;
+  switch (st->status)
+    {
+    case CTR_RUNNING:
+      ago = human_since (st->started_ns);
+      return xasprintf ("Up %s", ago);
+    case CTR_RESTARTING:
+      ago = human_since (st->finished_ns);
+      return xasprintf ("Restarting (%d) %s ago", st->exit_code, ago);
+    case CTR_EXITED:
+      ago = human_since (st->finished_ns);
+      return xasprintf ("Exited (%d) %s ago", st->exit_code, ago);
+    case CTR_REMOVING:
+      return xstrdup ("Removing");
+    case CTR_CREATED:
+    default:
+      return xstrdup ("Created");
+    }
+}
+
+static bool
+matches (const struct ctr_state *st, char *const *filters, bool all)
+{
+  for (size_t i = 0; filters && filters[i]; i++)
+    {
+      const char *f = filters[i];
+      if (has_prefix (f, "name=") && (st->name == NULL || strstr (st->name, f + 5) == NULL))
+        return false;
+      if (has_prefix (f, "status=") && strcmp (ctr_status_name (st->status), f + 7) != 0)
+        return false;
+      if (has_prefix (f, "id=") && !has_prefix (st->id, f + 3))
+        return false;
+    }
+  return all || st->status == CTR_RUNNING || st->status == CTR_RESTARTING
+         || (filters && filters[0] && has_prefix (filters[0], "status="));
+}
+
+static int
+check_filters (char *const *filters, cella_error_t *err)
+{
+  static const char *const statuses[] = { "created", "running", "restarting", "exited", "removing" };
+  for (size_t i = 0; filters && filters[i]; i++)
+    {
+      const char *f = filters[i];
+      bool ok = has_prefix (f, "name=") || has_prefix (f, "id=");
+      for (size_t k = 0; k < 5 && !ok; k++)
+        ok = has_prefix (f, "status=") && strcmp (f + 7, statuses[k]) == 0;
+      if (!ok)
+        return cella_error (err, 0, "ps: filter `%s`: expected name=.., id=.. or status=created|running|restarting|exited|removing",
+                            f);
+    }
+  return 0;
+}
+
+static json_t *
+ps_json (const struct ctr_state *st)
+{
+  cleanup_free char *created = rfc3339 (st->created_ns), *status = status_text (st);
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "Id", st->id, "Names", st->name ? st->name : "",
+                    "Image", st->image ? st->image : "", "Command", st->command ? st->command : "", "CreatedAt", created,
+                    "State", ctr_status_name (st->status), "Status", status, "ExitCode", st->exit_code, "Pid",
+                    st->status == CTR_RUNNING ? st->pid : 0, "RestartCount", st->restart_count);
+}
+
+static void
+ps_row (const struct ctr_state *st, bool no_trunc)
+{
+  cleanup_free char *since = human_since (st->created_ns), *status = status_text (st);
+  cleanup_free char *created = xasprintf ("%s ago", since);
+  cleanup_free char *cmd = xasprintf ("\"%s\"", st->command ? st->command : "");
+  if (!no_trunc && strlen (cmd) > 22)
+    strcpy (cmd + 18, "...\"");
+  printf ("%-14.*s %-15s %-22s %-16s %-26s %s\n", no_trunc ? 64 : 12, st->id, st->image ? st->image : "", cmd, created,
+          status, st->name ? st->name : "");
+}
+
+int
+cmd_ps (int argc, char **argv)
+{
+  struct ro_opts o = { 0 };
+  cella_error_t err = NULL;
+  struct ctr_state *v = NULL;
+  size_t n = 0;
+  bool json;
+  int status, first = parse (ps_table, &o, argc, argv, "cella ps [-a] [-q] [--format table|json] [--filter K=V]",
+                             "List containers (running ones; -a: all).", 0, &status);
+  if (first <= 0)
+    goto out;
+  json = o.format && strcmp (o.format, "json") == 0;
+  if (o.format && !json && strcmp (o.format, "table") != 0)
+    {
+      cella_error (&err, 0, "ps: --format `%s`: expected table or json", o.format);
+      status = cella_error_print (&err);
+      goto out;
+    }
+  if (check_filters (o.filters, &err) < 0 || ctr_list (&v, &n, &err) < 0)
+    {
+      status = cella_error_print (&err);
+      goto out;
+    }
+  if (json)
+    {
+      json_t *a = json_array ();
+      char *text;
+      for (size_t i = 0; i < n; i++)
+        if (matches (&v[i], o.filters, o.all))
+          json_array_append_new (a, o.quiet ? json_string (v[i].id) : ps_json (&v[i]));
+      text = json_dumps (a, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+      puts (text);
+      free (text);
+      json_decref (a);
+    }
+  else
+    {
+      if (!o.quiet)
+        printf ("%-14s %-15s %-22s %-16s %-26s %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES");
+      for (size_t i = 0; i < n; i++)
+        if (matches (&v[i], o.filters, o.all))
+          {
+            if (o.quiet)
+              printf ("%.*s\n", o.no_trunc ? 64 : 12, v[i].id);
+            else
+              ps_row (&v[i], o.no_trunc);
+          }
+    }
+out:
+  ctr_list_free (v, n);
+  ro_opts_free (&o);
+  return status;
+}
+
+static json_t *
+inspect_json (const char *id, const struct ctr_state *st)
+{
+  cleanup_free char *created = rfc3339 (st->created_ns), *started = rfc3339 (st->started_ns);
+  cleanup_free char *finished = rfc3339 (st->finished_ns), *log = ctr_log_path (id), *dir = ctr_dir (id);
+  struct plan *p = NULL;
+  json_t *o, *state, *plan_json = json_null ();
+  if (ctr_plan_load (id, &p, NULL) == 0)
+    {
+      char *text = plan_to_json (p);
+      plan_json = json_loads (text, 0, NULL);
+      free (text);
+    }
+  state = json_pack ("{s:s, s:b, s:b, s:b, s:i, s:i, s:s?, s:s, s:s, s:i}", "Status", ctr_status_name (st->status),
+                     "Running", st->status == CTR_RUNNING, "Restarting", st->status == CTR_RESTARTING, "Dead", false,
+                     "Pid", st->status == CTR_RUNNING ? st->pid : 0, "ExitCode", st->exit_code < 0 ? 0 : st->exit_code,
+                     "Error", st->error, "StartedAt", started, "FinishedAt", finished, "MonitorPid",
+                     st->status == CTR_RUNNING || st->status == CTR_RESTARTING ? st->monitor_pid : 0);
+  o = json_pack ("{s:s, s:s, s:s, s:o, s:s, s:s}", "Id", id, "Name", st->name ? st->name : "", "Created", created,
+                 "State", state, "Image", st->image ? st->image : "", "Backend", "ns");
+  if (p)
+    {
+      json_t *args = json_array ();
+      for (size_t i = 1; p->process.argv && p->process.argv[i]; i++)
+        json_array_append_new (args, json_string (p->process.argv[i]));
+      json_object_set_new (o, "Path", json_string (p->process.argv ? p->process.argv[0] : ""));
+      json_object_set_new (o, "Args", args);
+      json_object_set_new (o, "Rootfs", json_string (p->rootfs ? p->rootfs : ""));
+      json_object_set_new (o, "UpperDir", p->root_upper ? json_string (p->root_upper) : json_null ());
+    }
+  json_object_set_new (o, "Entrypoint", json_pack ("{s:s?, s:b}", "Detected", st->entrypoint, "FromCommandLine",
+                                                   st->entrypoint == NULL));
+  json_object_set_new (o, "LogPath", json_string (log));
+  json_object_set_new (o, "Dir", json_string (dir));
+  json_object_set_new (o, "RestartCount", json_integer (st->restart_count));
+  json_object_set_new (o, "HostConfig",
+                       json_pack ("{s:{s:s, s:i}, s:b, s:I}", "RestartPolicy", "Name", restart_policy_name (st->restart),
+                                  "MaximumRetryCount", st->restart_max, "AutoRemove", st->auto_remove, "LogMaxSize",
+                                  (json_int_t) st->log_max_size));
+  json_object_set_new (o, "Config", json_pack ("{s:b}", "Tty", st->tty));
+  json_object_set_new (o, "Plan", plan_json ? plan_json : json_null ());
+  plan_free (p);
+  return o;
+}
+
+/* {{.A.B}} placeholders replaced by the value at that path (strings bare, the rest as JSON). */
+static void
+print_template (const char *tpl, json_t *o)
+{
+  const char *s = tpl;
+  while (*s)
+    {
+      const char *open = strstr (s, "{{"), *close;
+      if (open == NULL || (close = strstr (open, "}}")) == NULL)
+        {
+          fputs (s, stdout);
+          break;
+        }
+      fwrite (s, 1, (size_t) (open - s), stdout);
+      {
+        cleanup_free char *path = strndup (open + 2, (size_t) (close - open - 2));
+        char *p = path, *save = NULL;
+        json_t *v = o;
+        while (*p == ' ')
+          p++;
+        for (char *k = strtok_r (p, ". ", &save); k && v; k = strtok_r (NULL, ". ", &save))
+          v = json_object_get (v, k);
+        if (json_is_string (v))
+          fputs (json_string_value (v), stdout);
+        else if (v)
+          {
+            char *t = json_dumps (v, JSON_ENCODE_ANY | JSON_COMPACT);
+            fputs (t, stdout);
+            free (t);
+          }
+        else
+          fputs ("<no value>", stdout);
+      }
+      s = close + 2;
+    }
+  putchar ('\n');
+}
+
+int
+cmd_inspect (int argc, char **argv)
+{
+  struct ro_opts o = { 0 };
+  json_t *all = json_array ();
+  int status, first = parse (inspect_table, &o, argc, argv, "cella inspect [-f TEMPLATE] CONTAINER...",
+                             "Print containers' configuration and state as a JSON array.", 1, &status);
+  for (int i = first; first > 0 && i < argc; i++)
+    {
+      cella_error_t err = NULL;
+      cleanup_free char *id = NULL;
+      struct ctr_state st;
+      json_t *j;
+      if (ctr_lookup (argv[i], &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)
+        {
+          status = cella_error_print (&err);
+          continue;
+        }
+      j = inspect_json (id, &st);
+      ctr_state_clear (&st);
+      if (o.format)
+        {
+          print_template (o.format, j);
+          json_decref (j);
+        }
+      else
+        json_array_append_new (all, j);
+    }
+  if (first > 0 && !o.format)
+    {
+      char *text = json_dumps (all, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+      puts (text);
+      free (text);
+    }
+  json_decref (all);
+  ro_opts_free (&o);
+  return status;
+}
+
+static bool
+still_running (void *ud)
+{
+  struct ctr_state st;
+  bool r;
+  if (ctr_state_read (ud, &st, -1, NULL) < 0)
+    return false;
+  r = st.status == CTR_RUNNING || st.status == CTR_RESTARTING;
+  ctr_state_clear (&st);
+  return r;
+}
+
+int
+cmd_logs (int argc, char **argv)
+{
+  struct ro_opts o = { 0 };
+  cella_error_t err = NULL;
+  cleanup_free char *id = NULL, *path = NULL;
+  struct log_read_opts r = { .tail = -1 };
+  struct ctr_state st;
+  int status, first = parse (logs_table, &o, argc, argv, "cella logs [-f] [--tail N] [--since T] [--until T] [-t] CONTAINER",
+                             "Print a container's output (kept by its monitor, rotated at --log-opt max-size).", 1, &status);
+  if (first <= 0)
+    goto out;
+  if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)
+    goto fail;
+  if (st.started_ns == 0)
+    {
+      cella_error (&err, 0, "container `%s` has never run, so it has no logs (start it with `cella start %s`)",
+                   argv[first], argv[first]);
+      ctr_state_clear (&st);
+      goto fail;
+    }
+  ctr_state_clear (&st);
+  if (o.tail && strcmp (o.tail, "all") != 0 && (r.tail = parse_uint (o.tail, 1LL << 40)) < 0)
+    {
+      cella_error (&err, 0, "logs: --tail `%s`: expected a number of lines or `all`", o.tail);
+      goto fail;
+    }
+  if ((o.since && log_parse_time (o.since, now_ns (), &r.since_ns, &err) < 0)
+      || (o.until && log_parse_time (o.until, now_ns (), &r.until_ns, &err) < 0))
+    goto fail;
+  r.timestamps = o.timestamps;
+  r.follow = o.follow;
+  r.keep_following = still_running;
+  r.ud = id;
+  path = ctr_log_path (id);
+  if (log_read (path, &r, 1, 2, &err) < 0)
+    goto fail;
+  goto out;
+fail:
+  status = cella_error_print (&err);
+out:
+  ro_opts_free (&o);
+  return status;
+}
+
+/* Processes in the container: those in its pid namespace. */
+int
+cmd_top (int argc, char **argv)
+{
+  struct ro_opts o = { 0 };
+  cella_error_t err = NULL;
+  cleanup_free char *id = NULL, *ns_path = NULL;
+  char want[64], got[64];
+  struct ctr_state st;
+  DIR *d;
+  struct dirent *e;
+  ssize_t n;
+  int status, first = parse (no_options, &o, argc, argv, "cella top CONTAINER", "List the processes of a running container.",
+                             1, &status);
+  if (first <= 0)
+    return status;
+  if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)
+    return cella_error_print (&err);
+  if (st.status != CTR_RUNNING)
+    {
+      cella_error (&err, 0, "container `%s` is not running (status: %s)", argv[first], ctr_status_name (st.status));
+      ctr_state_clear (&st);
+      return cella_error_print (&err);
+    }
+  ns_path = xasprintf ("/proc/%d/ns/pid", (int) st.pid);
+  ctr_state_clear (&st);
+  n = readlink (ns_path, want, sizeof want - 1);
+  if (n < 0)
+    {
+      cella_error (&err, errno, "read `%s`", ns_path);
+      return cella_error_print (&err);
+    }
+  want[n] = '\0';
+  printf ("%-8s %-8s %s\n", "PID", "UID", "CMD");
+  d = opendir ("/proc");
+  while (d && (e = readdir (d)) != NULL)
+    {
+      char path[300], cmd[512];
+      struct stat sb;
+      ssize_t len;
+      int fd;
+      if (parse_uint (e->d_name, 1 << 30) <= 0)
+        continue;
+      snprintf (path, sizeof path, "/proc/%s/ns/pid", e->d_name);
+      if ((len = readlink (path, got, sizeof got - 1)) < 0)
+        continue;
+      got[len] = '\0';
+      if (strcmp (got, want) != 0)
+        continue;
+      snprintf (path, sizeof path, "/proc/%s/cmdline", e->d_name);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      len = fd >= 0 ? read (fd, cmd, sizeof cmd - 1) : -1;
+      if (fd >= 0)
+        close (fd);
+      if (len < 0)
+        len = 0;
+      cmd[len] = '\0';
+      for (ssize_t i = 0; i + 1 < len; i++)
+        if (cmd[i] == '\0')
+          cmd[i] = ' ';
+      snprintf (path, sizeof path, "/proc/%s", e->d_name);
+      printf ("%-8s %-8u %s\n", e->d_name, stat (path, &sb) == 0 ? (unsigned) sb.st_uid : 0u, cmd);
+    }
+  if (d)
+    closedir (d);
+  return 0;
+}
+
+int
+cmd_port (int argc, char **argv)
+{
+  struct ro_opts o = { 0 };
+  cella_error_t err = NULL;
+  cleanup_free char *id = NULL;
+  int status, first = parse (no_options, &o, argc, argv, "cella port CONTAINER",
+                             "List a container's published ports (none until private networks exist).", 1, &status);
+  if (first <= 0)
+    return status;
+  if (ctr_lookup (argv[first], &id, &err) < 0)
+    return cella_error_print (&err);
+  /* published ports come with private networks (the networking issue); no container has any yet */
+  return 0;
+}

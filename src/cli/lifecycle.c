@@ -1,0 +1,381 @@
+/* cella start | stop | restart | kill | rm | wait | rename, and the hidden __monitor. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../engine/attach.h"
+#include "../engine/container.h"
+#include "commands.h"
+#include "options.h"
+
+struct lc_opts {
+  bool attach, interactive, force, volumes;
+  char *timeout, *signal;
+};
+
+#define O(f) offsetof (struct lc_opts, f)
+static const struct cli_option start_table[] = {
+  { "attach", 'a', OPT_FLAG, O (attach), NULL, "Attach to the output and wait; exit with the container's status" },
+  { "interactive", 'i', OPT_FLAG, O (interactive), NULL, "Also pass stdin (with -a)" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option stop_table[] = {
+  { "time", 't', OPT_STRING, O (timeout), "SECONDS", "Seconds to wait after SIGTERM before SIGKILL (default 10)" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option kill_table[] = {
+  { "signal", 's', OPT_STRING, O (signal), "SIGNAL", "Signal to send: name (TERM, SIGHUP) or number (default KILL)" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option rm_table[] = {
+  { "force", 'f', OPT_FLAG, O (force), NULL, "Kill a running container first" },
+  { "volumes", 'v', OPT_FLAG, O (volumes), NULL, "Also remove anonymous volumes (cella creates none; accepted for docker)" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option no_options[] = { { NULL, 0, 0, 0, NULL, NULL } };
+#undef O
+
+static void
+lc_opts_free (struct lc_opts *o)
+{
+  free (o->timeout);
+  free (o->signal);
+}
+
+/* Parse; print help; check the operand count. Returns the first operand's index, 0 after
+ * --help, -1 after an error (printed; *status set). */
+static int
+parse (const struct cli_option *t, struct lc_opts *o, int argc, char **argv, const char *usage, const char *summary,
+       int min_args, int *status)
+{
+  cella_error_t err = NULL;
+  int help, first = cli_parse (t, o, argc - 1, argv + 1, &help, &err);
+  if (first < 0)
+    {
+      *status = cella_error_print (&err);
+      return -1;
+    }
+  if (help)
+    {
+      cli_print_help (usage, summary, t);
+      *status = 0;
+      return 0;
+    }
+  first += 1;
+  if (argc - first < min_args)
+    {
+      cella_error (&err, 0, "%s: %s (usage: %s)", argv[0], min_args > 1 ? "more arguments are required" : "a container is required",
+                   usage);
+      *status = cella_error_print (&err);
+      return -1;
+    }
+  return first;
+}
+
+/* Apply fn to each named container; report each failure; 125 if any failed. */
+static int
+each (int argc, char **argv, int first, bool print, int (*fn) (const char *id, void *ud, cella_error_t *err), void *ud)
+{
+  int status = 0;
+  for (int i = first; i < argc; i++)
+    {
+      cella_error_t err = NULL;
+      cleanup_free char *id = NULL;
+      if (ctr_lookup (argv[i], &id, &err) < 0 || fn (id, ud, &err) < 0)
+        {
+          status = cella_error_print (&err);
+          continue;
+        }
+      if (print)
+        puts (argv[i]);
+    }
+  return status;
+}
+
+static int
+do_start (const char *id, void *ud, cella_error_t *err)
+{
+  (void) ud;
+  return ctr_start (id, NULL, err);
+}
+
+static int
+start_attached (const char *ref, bool interactive)
+{
+  cella_error_t err = NULL;
+  cleanup_free char *id = NULL;
+  struct ctr_state st;
+  int sv[2], status;
+  if (ctr_lookup (ref, &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)
+    return cella_error_print (&err);
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    {
+      ctr_state_clear (&st);
+      cella_error (&err, errno, "socketpair");
+      return cella_error_print (&err);
+    }
+  {
+    struct ctr_start_opts so = { .attach_fd = sv[1] };
+    int r = ctr_start (id, &so, &err);
+    close (sv[1]);
+    if (r < 0)
+      {
+        close (sv[0]);
+        ctr_state_clear (&st);
+        return cella_error_print (&err);
+      }
+  }
+  status = attach_client (sv[0], st.tty, interactive);
+  ctr_state_clear (&st);
+  close (sv[0]);
+  if (status < 0 && (status = ctr_wait (id, &err)) < 0)
+    return cella_error_print (&err);
+  return status;
+}
+
+int
+cmd_start (int argc, char **argv)
+{
+  struct lc_opts o = { 0 };
+  int status, first = parse (start_table, &o, argc, argv, "cella start [-a [-i]] CONTAINER...",
+                             "Start created or stopped containers (each under a new monitor).", 1, &status);
+  if (first > 0)
+    {
+      if (o.attach)
+        {
+          if (argc - first != 1)
+            {
+              fprintf (stderr, "cella: start -a: give exactly one container\n");
+              status = EXIT_CELLA_ERROR;
+            }
+          else
+            status = start_attached (argv[first], o.interactive);
+        }
+      else
+        status = each (argc, argv, first, true, do_start, NULL);
+    }
+  lc_opts_free (&o);
+  return status;
+}
+
+static int
+parse_timeout (const char *s, int *t, cella_error_t *err)
+{
+  long long v = s ? parse_uint (s, 1000000) : 10;
+  if (v < 0)
+    return cella_error (err, 0, "stop: -t `%s`: not a number of seconds", s);
+  *t = (int) v;
+  return 0;
+}
+
+static int
+do_stop (const char *id, void *ud, cella_error_t *err)
+{
+  return ctr_stop (id, *(int *) ud, err);
+}
+
+static int
+do_restart (const char *id, void *ud, cella_error_t *err)
+{
+  if (ctr_stop (id, *(int *) ud, err) < 0)
+    return -1;
+  return ctr_start (id, NULL, err);
+}
+
+static int
+stop_or_restart (int argc, char **argv, bool restart)
+{
+  struct lc_opts o = { 0 };
+  cella_error_t err = NULL;
+  int t, status,
+      first = parse (stop_table, &o, argc, argv,
+                     restart ? "cella restart [-t SECONDS] CONTAINER..." : "cella stop [-t SECONDS] CONTAINER...",
+                     restart ? "Stop, then start again, each container."
+                             : "Stop containers: SIGTERM, then SIGKILL after the timeout. The restart policy is not applied.",
+                     1, &status);
+  if (first > 0)
+    {
+      if (parse_timeout (o.timeout, &t, &err) < 0)
+        status = cella_error_print (&err);
+      else
+        status = each (argc, argv, first, true, restart ? do_restart : do_stop, &t);
+    }
+  lc_opts_free (&o);
+  return status;
+}
+
+int
+cmd_stop (int argc, char **argv)
+{
+  return stop_or_restart (argc, argv, false);
+}
+
+int
+cmd_restart (int argc, char **argv)
+{
+  return stop_or_restart (argc, argv, true);
+}
+
+static const struct {
+  const char *name;
+  int num;
+} signals[] = {
+  { "HUP", SIGHUP },   { "INT", SIGINT },     { "QUIT", SIGQUIT }, { "ILL", SIGILL },   { "TRAP", SIGTRAP },
+  { "ABRT", SIGABRT }, { "BUS", SIGBUS },     { "FPE", SIGFPE },   { "KILL", SIGKILL }, { "USR1", SIGUSR1 },
+  { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },   { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
+  { "CHLD", SIGCHLD }, { "CONT", SIGCONT },   { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
+  { "TTOU", SIGTTOU }, { "URG", SIGURG },     { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM },
+  { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },     { "PWR", SIGPWR },   { "SYS", SIGSYS },
+};
+
+int
+signal_parse (const char *s)
+{
+  long long n = parse_uint (s, 64);
+  if (n > 0)
+    return (int) n;
+  if (strncasecmp (s, "SIG", 3) == 0)
+    s += 3;
+  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+    if (strcasecmp (s, signals[i].name) == 0)
+      return signals[i].num;
+  return -1;
+}
+
+static int
+do_kill (const char *id, void *ud, cella_error_t *err)
+{
+  return ctr_kill (id, *(int *) ud, err);
+}
+
+int
+cmd_kill (int argc, char **argv)
+{
+  struct lc_opts o = { 0 };
+  int sig, status = 0, first = parse (kill_table, &o, argc, argv, "cella kill [-s SIGNAL] CONTAINER...",
+                                      "Send a signal (default KILL) to the main process of running containers.", 1,
+                                      &status);
+  if (first > 0)
+    {
+      sig = signal_parse (o.signal ? o.signal : "KILL");
+      if (sig < 0)
+        {
+          fprintf (stderr, "cella: kill: unknown signal `%s` (a name like TERM or a number)\n", o.signal);
+          status = EXIT_CELLA_ERROR;
+        }
+      else
+        status = each (argc, argv, first, true, do_kill, &sig);
+    }
+  lc_opts_free (&o);
+  return status;
+}
+
+static int
+do_rm (const char *id, void *ud, cella_error_t *err)
+{
+  return ctr_rm (id, *(bool *) ud, err);
+}
+
+int
+cmd_rm (int argc, char **argv)
+{
+  struct lc_opts o = { 0 };
+  int status, first = parse (rm_table, &o, argc, argv, "cella rm [-f] [-v] CONTAINER...",
+                             "Remove containers: their record, writable layer and log.", 1, &status);
+  if (first > 0)
+    status = each (argc, argv, first, true, do_rm, &o.force);
+  lc_opts_free (&o);
+  return status;
+}
+
+static int
+do_wait (const char *id, void *ud, cella_error_t *err)
+{
+  int code = ctr_wait (id, err);
+  (void) ud;
+  if (code < 0)
+    return -1;
+  printf ("%d\n", code);
+  fflush (stdout);
+  return 0;
+}
+
+int
+cmd_wait (int argc, char **argv)
+{
+  struct lc_opts o = { 0 };
+  int status, first = parse (no_options, &o, argc, argv, "cella wait CONTAINER...",
+                             "Wait until containers stop; print each exit code.", 1, &status);
+  if (first > 0)
+    status = each (argc, argv, first, false, do_wait, NULL);
+  return status;
+}
+
+int
+cmd_rename (int argc, char **argv)
+{
+  struct lc_opts o = { 0 };
+  cella_error_t err = NULL;
+  cleanup_free char *id = NULL;
+  int status, first = parse (no_options, &o, argc, argv, "cella rename CONTAINER NEW-NAME", "Rename a container.", 2,
+                             &status);
+  if (first <= 0)
+    return status;
+  if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_rename (id, argv[first + 1], &err) < 0)
+    return cella_error_print (&err);
+  return 0;
+}
+
+int
+cmd_monitor (int argc, char **argv)
+{
+  if (argc != 2)
+    {
+      fprintf (stderr, "cella: __monitor is started by cella itself\n");
+      return EXIT_CELLA_ERROR;
+    }
+  {
+    struct stat st;
+    bool attached = fstat (4, &st) == 0 && S_ISSOCK (st.st_mode);
+    return monitor_main (argv[1], 3, attached ? 4 : -1, 5);
+  }
+}
+
+int
+cmd_attach (int argc, char **argv)
+{
+  struct lc_opts o = { 0 };
+  cella_error_t err = NULL;
+  cleanup_free char *id = NULL;
+  struct ctr_state st;
+  int fd, status, first = parse (no_options, &o, argc, argv, "cella attach CONTAINER",
+                                 "Attach to a running container's output (and input, and terminal with -t).", 1, &status);
+  if (first <= 0)
+    return status;
+  if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)
+    return cella_error_print (&err);
+  if (st.status != CTR_RUNNING)
+    {
+      cella_error (&err, 0, "container `%s` is not running (status: %s)", argv[first], ctr_status_name (st.status));
+      ctr_state_clear (&st);
+      return cella_error_print (&err);
+    }
+  fd = attach_connect (id, &err);
+  if (fd < 0)
+    {
+      ctr_state_clear (&st);
+      return cella_error_print (&err);
+    }
+  status = attach_client (fd, st.tty, true);
+  ctr_state_clear (&st);
+  close (fd);
+  if (status < 0 && (status = ctr_wait (id, &err)) < 0)
+    return cella_error_print (&err);
+  return status;
+}

@@ -1,0 +1,135 @@
+/* Named containers: the on-disk record (store.c), the lifecycle (lifecycle.c) and the monitor
+ * that owns a running container (monitor.c). DESIGN.md "On disk" and "Processes".
+ *
+ *   $data/containers/<id>/plan.json   the plan, written once at create
+ *                         state.json  everything that changes (status, pids, times, name)
+ *                         upper/ work/  the root overlay's writable layer
+ *                         ctr.log (+ ctr.log.1)
+ *   $data/names/<name>    symlink → <id>: made with symlink(2), so a name is claimed atomically
+ *
+ * Every state.json write is temp file + fsync + rename + fsync of the directory; transitions
+ * hold flock() on the container's directory. A running container cannot outlive its monitor
+ * (the workload has PDEATHSIG from it), so "running" means "the monitor is alive", checked by
+ * pid and process start time, which also catches a reused pid. */
+#ifndef CELLA_CONTAINER_H
+#define CELLA_CONTAINER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../plan/plan.h"
+
+enum ctr_status { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED, CTR_REMOVING };
+
+enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_UNLESS_STOPPED };
+
+struct ctr_state {
+  char *id, *name;
+  char *image;              /* image name or root directory as given */
+  char *command;            /* the command line, for ps */
+  char *entrypoint;         /* set when the command was detected, not given */
+  enum ctr_status status;
+  pid_t pid;                /* the workload (host pid) while running */
+  unsigned long long pid_start;
+  pid_t monitor_pid;
+  unsigned long long monitor_start;
+  int exit_code;            /* -1: never exited */
+  char *error;              /* why the last start failed, or why the exit code is unknown */
+  long long created_ns, started_ns, finished_ns;
+  int restart_count;
+  bool stop_requested;      /* stop/kill/rm asked for it: no restart */
+  enum restart_policy restart;
+  int restart_max;          /* on-failure:N, 0 = no limit */
+  bool auto_remove;         /* --rm */
+  bool tty;
+  long long log_max_size;
+};
+
+void ctr_state_clear (struct ctr_state *s);
+const char *ctr_status_name (enum ctr_status s);
+int restart_policy_parse (const char *s, enum restart_policy *p, int *max, cella_error_t *err);
+const char *restart_policy_name (enum restart_policy p);
+
+/* Directory of a container, of its log, of the names. Caller frees. */
+char *ctr_dir (const char *id);
+char *ctr_log_path (const char *id);
+char *ctr_run_dir (const char *id);   /* $run/containers/<id>: sockets */
+
+/* Names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 characters. */
+bool ctr_name_valid (const char *name);
+char *ctr_name_generate (void);
+
+/* A container by name, full id or unique id prefix; *id is malloc'd. The error says which
+ * (no such container, ambiguous prefix) and exits 125. */
+int ctr_lookup (const char *ref, char **id, cella_error_t *err);
+
+/* Serialise transitions: flock on the container's directory; returns the fd to close. */
+int ctr_lock (const char *id, cella_error_t *err);
+
+/* Read state.json and reconcile it with the processes it names (a dead monitor means the
+ * container exited). With lockfd >= 0 (held by the caller) a reconciled state is written back. */
+int ctr_state_read (const char *id, struct ctr_state *st, int lockfd, cella_error_t *err);
+int ctr_state_write (const struct ctr_state *st, cella_error_t *err);
+
+/* Every container, reconciled, newest first. */
+int ctr_list (struct ctr_state **out, size_t *n, cella_error_t *err);
+void ctr_list_free (struct ctr_state *v, size_t n);
+
+/* The saved plan. */
+int ctr_plan_load (const char *id, struct plan **p, cella_error_t *err);
+
+/* Process identity: start time (clock ticks since boot, /proc/PID/stat field 22); 0 if gone. */
+unsigned long long proc_start_time (pid_t pid);
+bool proc_alive (pid_t pid, unsigned long long start);
+
+long long now_ns (void);
+
+struct ctr_create_opts {
+  const char *name;          /* NULL: generate */
+  const char *image;         /* for ps/inspect */
+  const char *entrypoint;    /* detected command, or NULL */
+  enum restart_policy restart;
+  int restart_max;
+  bool auto_remove;
+  long long log_max_size;
+};
+
+/* Create the record: claims the name, writes plan.json and state.json (status created), makes
+ * the overlay dirs when the plan's root is an image. p->id and p->root_upper/work are set. */
+int ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id, cella_error_t *err);
+
+/* Remove the record and everything under it (the caller has stopped it). */
+int ctr_remove_files (const char *id, const char *name, cella_error_t *err);
+
+/* rm -rf without following symlinks; -1 if something stayed. */
+int remove_tree (const char *path);
+
+/* Clean what crashed creates/removes left: containers/.tmp-* and .rm-* nobody holds. */
+void ctr_gc (void);
+
+/* lifecycle.c */
+struct ctr_start_opts {
+  int attach_fd;             /* a SOCK_SEQPACKET end that gets the output (attach.h), or -1 */
+};
+int ctr_start (const char *id, const struct ctr_start_opts *o, cella_error_t *err);
+int ctr_stop (const char *id, int timeout_s, cella_error_t *err);
+int ctr_kill (const char *id, int sig, cella_error_t *err);
+int ctr_rm (const char *id, bool force, cella_error_t *err);
+/* Wait until the container is not running; returns its exit code (or -1 with *err). */
+int ctr_wait (const char *id, cella_error_t *err);
+int ctr_rename (const char *id, const char *new_name, cella_error_t *err);
+
+/* What the monitor tells the starting CLI over the ready socket. */
+struct monitor_ready {
+  int status;            /* 0: the workload runs; else the exit status for the CLI (125/126/127) */
+  int errno_;
+  char msg[1024];
+};
+
+/* ctr_copy.c: `cella cp` with one side in the container (into: host_path → ctr_path). */
+int ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path, cella_error_t *err);
+
+/* monitor.c: the body of `cella __monitor` */
+int monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd);
+
+#endif

@@ -1,0 +1,156 @@
+/* `cella cp` on a container: find its root (a running one's through /proc/PID/root, a stopped
+ * one's by mounting its overlay detached, in a user namespace when rootless), then copy with
+ * copy.c, which never leaves that root. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "container.h"
+#include "copy.h"
+
+static int
+do_copy (int rootfd, bool into, const char *ctr_path, const char *host_path, cella_error_t *err)
+{
+  struct copy_opts o = { .chown = into && geteuid () == 0, .uid = 0, .gid = 0 };
+  if (into)
+    return copy_into_root (host_path, rootfd, ctr_path, &o, err);
+  return copy_out_of_root (rootfd, ctr_path, host_path, &o, err);
+}
+
+static int
+write_self_map (const char *file, unsigned id)
+{
+  char buf[64];
+  int fd = open (file, O_WRONLY | O_CLOEXEC), r;
+  snprintf (buf, sizeof buf, "0 %u 1\n", id);
+  if (fd < 0)
+    return -1;
+  r = write_all (fd, buf, strlen (buf));
+  close (fd);
+  return r;
+}
+
+/* A rootless caller mounts the overlay as root of a user namespace of its own, its id as 0:
+ * the same owner the container's root has, so what it creates belongs to the container. */
+static int
+enter_userns (cella_error_t *err)
+{
+  unsigned uid = geteuid (), gid = getegid ();
+  if (unshare (CLONE_NEWUSER | CLONE_NEWNS) < 0)
+    return cella_error (err, errno, "create a user namespace to mount the container's root");
+  if (write_self_map ("/proc/self/setgroups", 0) < 0)
+    {
+      int fd = open ("/proc/self/setgroups", O_WRONLY | O_CLOEXEC);
+      if (fd >= 0)
+        {
+          write_all (fd, "deny", 4);
+          close (fd);
+        }
+    }
+  if (write_self_map ("/proc/self/uid_map", uid) < 0 || write_self_map ("/proc/self/gid_map", gid) < 0)
+    return cella_error (err, errno, "write the user namespace's id maps");
+  return 0;
+}
+
+static int
+mount_root (const struct plan *p, cella_error_t *err)
+{
+  cleanup_close int fs = fsopen ("overlay", FSOPEN_CLOEXEC);
+  int m;
+  if (fs < 0 || fsconfig (fs, FSCONFIG_SET_STRING, "lowerdir", p->rootfs, 0) < 0
+      || fsconfig (fs, FSCONFIG_SET_STRING, "upperdir", p->root_upper, 0) < 0
+      || fsconfig (fs, FSCONFIG_SET_STRING, "workdir", p->root_work, 0) < 0
+      || (p->rootless && fsconfig (fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+      || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return cella_error (err, errno, "mount the container's root overlay");
+  m = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
+  if (m < 0)
+    return cella_error (err, errno, "mount the container's root overlay");
+  return m;
+}
+
+/* In a child: the mount and the user namespace go away with it. Errors come back over a pipe. */
+static int
+copy_stopped (const struct plan *p, bool into, const char *ctr_path, const char *host_path, cella_error_t *err)
+{
+  int sv[2], status;
+  pid_t pid;
+  char msg[1024];
+  ssize_t n;
+  if (!p->root_overlay)
+    {
+      cleanup_close int rootfd = open (p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (rootfd < 0)
+        return cella_error (err, errno, "root `%s`", p->rootfs);
+      return do_copy (rootfd, into, ctr_path, host_path, err);
+    }
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return cella_error (err, errno, "socketpair");
+  fflush (NULL);
+  pid = fork ();
+  if (pid < 0)
+    return cella_error (err, errno, "fork");
+  if (pid == 0)
+    {
+      cella_error_t e = NULL;
+      int rootfd;
+      close (sv[0]);
+      if ((p->rootless && enter_userns (&e) < 0) || (rootfd = mount_root (p, &e)) < 0
+          || do_copy (rootfd, into, ctr_path, host_path, &e) < 0)
+        {
+          snprintf (msg, sizeof msg, "%s%s%s", e->msg, e->errno_ ? ": " : "", e->errno_ ? strerror (e->errno_) : "");
+          send (sv[1], msg, strlen (msg), MSG_NOSIGNAL);
+          _exit (1);
+        }
+      _exit (0);
+    }
+  close (sv[1]);
+  n = recv (sv[0], msg, sizeof msg - 1, 0);
+  close (sv[0]);
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (n > 0)
+    {
+      msg[n] = '\0';
+      return cella_error (err, 0, "%s", msg);
+    }
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return cella_error (err, 0, "cp: the copy process failed");
+  return 0;
+}
+
+int
+ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path, cella_error_t *err)
+{
+  cleanup_plan struct plan *p = NULL;
+  cleanup_close int lock = -1;
+  struct ctr_state st;
+  if (ctr_path[0] != '/')
+    return cella_error (err, 0, "cp: `%s`: a container path must be absolute", ctr_path);
+  /* held while a stopped container's root is mounted here: it cannot start meanwhile */
+  lock = ctr_lock (id, err);
+  if (lock < 0 || ctr_state_read (id, &st, lock, err) < 0)
+    return -1;
+  if (st.status == CTR_RUNNING)
+    {
+      cleanup_free char *proc_root = xasprintf ("/proc/%d/root", (int) st.pid);
+      cleanup_close int rootfd = open (proc_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      bool alive = proc_alive (st.pid, st.pid_start);
+      ctr_state_clear (&st);
+      close (steal_fd (&lock)); /* a long copy must not hold up stop */
+      if (rootfd < 0 || !alive)
+        return cella_error (err, errno, "cp: cannot reach the root of container %.12s through `%s`", id, proc_root);
+      return do_copy (rootfd, into, ctr_path, host_path, err);
+    }
+  ctr_state_clear (&st);
+  if (ctr_plan_load (id, &p, err) < 0)
+    return -1;
+  return copy_stopped (p, into, ctr_path, host_path, err);
+}

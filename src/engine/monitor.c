@@ -1,0 +1,519 @@
+/* The monitor: one small process per running container (`cella __monitor ID`, started by
+ * ctr_start in its own session). It starts the workload, keeps its output (the log, attached
+ * clients), waits for its exit, records it, applies the restart policy and removes --rm
+ * containers. The workload dies with it (PDEATHSIG), so the state can never claim a container
+ * runs when nobody watches it. Kept small: its peak RSS is measured in bench/monitor.sh. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../ns/ns.h"
+#include "attach.h"
+#include "container.h"
+#include "logfile.h"
+
+#define MAX_CLIENTS 16
+
+struct mon {
+  const char *id;
+  struct plan *plan;
+  struct log_writer *log;
+  struct ns_proc proc;
+  int out, errp;          /* read ends of the workload's stdout/stderr (or out = pty master) */
+  int in;                 /* write end of its stdin pipe, -1 when none */
+  int listen;             /* attach socket */
+  int sigfd;
+  int clients[MAX_CLIENTS];
+  size_t nclients;
+};
+
+static void
+mon_broadcast (struct mon *m, int type, const void *buf, size_t len)
+{
+  for (size_t i = 0; i < m->nclients;)
+    if (attach_send (m->clients[i], type, buf, len) < 0)
+      {
+        close (m->clients[i]);
+        m->clients[i] = m->clients[--m->nclients];
+      }
+    else
+      i++;
+}
+
+static void
+mon_add_client (struct mon *m, int fd)
+{
+  if (fd < 0)
+    return;
+  if (m->nclients == MAX_CLIENTS)
+    {
+      close (fd);
+      return;
+    }
+  m->clients[m->nclients++] = fd;
+}
+
+static int
+mon_listen (const char *id)
+{
+  cleanup_free char *dir = ctr_run_dir (id);
+  cleanup_free char *path = xasprintf ("%s/attach.sock", dir);
+  cleanup_close int dfd = -1;
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  int fd;
+  if (mkdir_p (dir, 0700, NULL) < 0 || (dfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return -1;
+  /* through the directory's fd: the full path may pass sun_path's 108 bytes */
+  snprintf (sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/attach.sock", dfd);
+  unlink (path);
+  fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -1;
+  if (bind (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || chmod (path, 0600) < 0 || listen (fd, 8) < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+/* Output of the workload: to the log and to every attached client. */
+static bool
+mon_pump_output (struct mon *m, int fd, int stream)
+{
+  char buf[ATT_MAX_PAYLOAD];
+  ssize_t n = read (fd, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0)
+    return false;
+  log_writer_write (m->log, stream, buf, (size_t) n);
+  mon_broadcast (m, stream == LOG_STDERR ? ATT_STDERR : ATT_STDOUT, buf, (size_t) n);
+  return true;
+}
+
+static void
+mon_close_stdin (struct mon *m)
+{
+  if (m->proc.master >= 0 && m->plan->process.tty)
+    {
+      struct termios t;
+      char eof = tcgetattr (m->proc.master, &t) == 0 ? (char) t.c_cc[VEOF] : 4;
+      write_all (m->proc.master, &eof, 1);
+    }
+  if (m->in >= 0)
+    close (m->in);
+  m->in = -1;
+}
+
+static void
+mon_client_packet (struct mon *m, size_t i)
+{
+  char pkt[1 + ATT_MAX_PAYLOAD];
+  ssize_t n = recv (m->clients[i], pkt, sizeof pkt, MSG_DONTWAIT);
+  int in = m->plan->process.tty ? m->proc.master : m->in;
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
+  if (n <= 0)
+    {
+      close (m->clients[i]);
+      m->clients[i] = m->clients[--m->nclients];
+      return;
+    }
+  if (pkt[0] == ATT_STDIN && in >= 0)
+    write_all (in, pkt + 1, (size_t) n - 1);
+  else if (pkt[0] == ATT_STDIN_EOF)
+    mon_close_stdin (m);
+  else if (pkt[0] == ATT_RESIZE && n >= 5 && m->proc.master >= 0)
+    {
+      unsigned short rc[2];
+      struct winsize ws = { 0 };
+      memcpy (rc, pkt + 1, sizeof rc);
+      ws.ws_row = rc[0];
+      ws.ws_col = rc[1];
+      ioctl (m->proc.master, TIOCSWINSZ, &ws);
+    }
+  else if (pkt[0] == ATT_SIGNAL && n >= 1 + (ssize_t) sizeof (int))
+    {
+      int sig;
+      memcpy (&sig, pkt + 1, sizeof sig);
+      syscall (SYS_pidfd_send_signal, m->proc.pidfd, sig, NULL, 0);
+    }
+}
+
+/* Wait for the workload, moving its output; returns its docker-style exit status. */
+static int
+mon_loop (struct mon *m)
+{
+  bool out_open = m->out >= 0, err_open = m->errp >= 0;
+  siginfo_t si;
+  for (;;)
+    {
+      struct pollfd fds[4 + MAX_CLIENTS] = {
+        { .fd = m->proc.pidfd, .events = POLLIN },
+        { .fd = out_open ? m->out : -1, .events = POLLIN },
+        { .fd = err_open ? m->errp : -1, .events = POLLIN },
+        { .fd = m->listen, .events = POLLIN },
+      };
+      size_t nc = m->nclients;
+      for (size_t i = 0; i < nc; i++)
+        fds[4 + i] = (struct pollfd) { .fd = m->clients[i], .events = POLLIN };
+      if (poll (fds, 4 + nc, -1) < 0 && errno != EINTR)
+        break;
+      if (out_open && fds[1].revents)
+        out_open = mon_pump_output (m, m->out, LOG_STDOUT);
+      if (err_open && fds[2].revents)
+        err_open = mon_pump_output (m, m->errp, LOG_STDERR);
+      if (fds[3].revents & POLLIN)
+        mon_add_client (m, accept4 (m->listen, NULL, NULL, SOCK_CLOEXEC));
+      for (size_t i = nc; i-- > 0;)
+        if (fds[4 + i].revents)
+          mon_client_packet (m, i);
+      if (fds[0].revents & POLLIN)
+        break;
+    }
+  /* what the pipes (or the terminal) still hold */
+  while (out_open || err_open)
+    {
+      struct pollfd fds[2] = { { .fd = out_open ? m->out : -1, .events = POLLIN },
+                               { .fd = err_open ? m->errp : -1, .events = POLLIN } };
+      if (poll (fds, 2, 100) <= 0)
+        break;
+      if (out_open && fds[0].revents)
+        out_open = mon_pump_output (m, m->out, LOG_STDOUT);
+      if (err_open && fds[1].revents)
+        err_open = mon_pump_output (m, m->errp, LOG_STDERR);
+    }
+  log_writer_flush (m->log);
+  memset (&si, 0, sizeof si);
+  while (waitid (P_PIDFD, m->proc.pidfd, &si, WEXITED) < 0)
+    if (errno != EINTR)
+      return 255;
+  return si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+}
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+/* Give the workload pipes (or, with -t, let ns_start make its terminal) as fds 0-2. */
+static int
+mon_spawn (struct mon *m, cella_error_t *err)
+{
+  int o[2] = { -1, -1 }, e[2] = { -1, -1 }, i[2] = { -1, -1 };
+  int null = open ("/dev/null", O_RDWR | O_CLOEXEC), r;
+  bool tty = m->plan->process.tty;
+  if (!tty && (pipe2 (o, O_CLOEXEC) < 0 || pipe2 (e, O_CLOEXEC) < 0))
+    return cella_error (err, errno, "pipes for the container's output");
+  if (m->plan->process.stdin_open && !tty && pipe2 (i, O_CLOEXEC) < 0)
+    return cella_error (err, errno, "pipe for the container's input");
+  dup2 (i[0] >= 0 ? i[0] : null, 0);
+  dup2 (o[1] >= 0 ? o[1] : null, 1);
+  dup2 (e[1] >= 0 ? e[1] : null, 2);
+  r = ns_start (m->plan, NULL, &m->proc, err);
+  dup2 (null, 0);
+  dup2 (null, 1);
+  dup2 (null, 2);
+  close (null);
+  close_fd (&o[1]);
+  close_fd (&e[1]);
+  close_fd (&i[0]);
+  m->out = tty ? m->proc.master : o[0];
+  m->errp = e[0];
+  m->in = i[1];
+  if (r < 0)
+    {
+      close_fd (&o[0]);
+      close_fd (&e[0]);
+      close_fd (&i[1]);
+      m->out = m->errp = m->in = -1;
+    }
+  return r;
+}
+
+static void
+mon_release (struct mon *m)
+{
+  if (m->proc.master >= 0)
+    close (m->proc.master);
+  else
+    close_fd (&m->out);
+  m->proc.master = -1;
+  m->out = -1;
+  close_fd (&m->errp);
+  close_fd (&m->in);
+  close_fd (&m->proc.pidfd);
+}
+
+static void
+report (int *ready_fd, int status, cella_error_t *err)
+{
+  struct monitor_ready r = { .status = status };
+  if (*ready_fd < 0)
+    return;
+  if (err && *err)
+    {
+      r.errno_ = (*err)->errno_;
+      snprintf (r.msg, sizeof r.msg, "%s", (*err)->msg);
+    }
+  send (*ready_fd, &r, sizeof r, MSG_NOSIGNAL);
+  close (*ready_fd);
+  *ready_fd = -1;
+}
+
+/* After an exit: record it and say whether to start again. */
+static bool
+mon_record_exit (struct mon *m, int status, long long ran_ns)
+{
+  cella_error_t err = NULL;
+  struct ctr_state st;
+  bool again = false;
+  int lock = ctr_lock (m->id, &err);
+  if (lock < 0 || ctr_state_read (m->id, &st, -1, &err) < 0)
+    {
+      cella_error_free (&err);
+      if (lock >= 0)
+        close (lock);
+      return false;
+    }
+  if (!st.stop_requested)
+    switch (st.restart)
+      {
+      case RESTART_ON_FAILURE:
+        again = status != 0 && (st.restart_max == 0 || st.restart_count < st.restart_max);
+        break;
+      case RESTART_ALWAYS:
+      case RESTART_UNLESS_STOPPED:
+        again = true;
+        break;
+      case RESTART_NO:
+      default:
+        break;
+      }
+  (void) ran_ns;
+  st.exit_code = status;
+  st.finished_ns = now_ns ();
+  st.pid = 0;
+  st.pid_start = 0;
+  st.status = again ? CTR_RESTARTING : CTR_EXITED;
+  if (!again)
+    {
+      st.monitor_pid = 0;
+      st.monitor_start = 0;
+    }
+  ctr_state_write (&st, NULL);
+  ctr_state_clear (&st);
+  close (lock);
+  return again;
+}
+
+/* docker's back-off: 100 ms doubling up to a minute, back to 100 ms after 10 s of running.
+ * Sleeps in short steps so a stop during the back-off is seen at once. */
+static bool
+mon_backoff (struct mon *m, long long *delay_ms)
+{
+  for (long long slept = 0; slept < *delay_ms; slept += 50)
+    {
+      struct ctr_state st;
+      struct timespec ts = { 0, 50 * 1000000L };
+      bool stop;
+      if (ctr_state_read (m->id, &st, -1, NULL) < 0)
+        return false;
+      stop = st.stop_requested || st.status == CTR_REMOVING;
+      ctr_state_clear (&st);
+      if (stop)
+        return false;
+      nanosleep (&ts, NULL);
+    }
+  *delay_ms = *delay_ms * 2 > 60000 ? 60000 : *delay_ms * 2;
+  return true;
+}
+
+static int
+mon_mark_running (struct mon *m, bool first, cella_error_t *err)
+{
+  struct ctr_state st;
+  int r, lock = -1;
+  /* the first start runs under the lock the starting CLI took and handed down */
+  if (!first && (lock = ctr_lock (m->id, err)) < 0)
+    return -1;
+  if (ctr_state_read (m->id, &st, -1, err) < 0)
+    {
+      if (lock >= 0)
+        close (lock);
+      return -1;
+    }
+  st.status = CTR_RUNNING;
+  st.pid = m->proc.pid;
+  st.pid_start = proc_start_time (m->proc.pid);
+  st.monitor_pid = getpid ();
+  st.monitor_start = proc_start_time (getpid ());
+  st.started_ns = now_ns ();
+  st.exit_code = -1;
+  free (st.error);
+  st.error = NULL;
+  if (first)
+    st.stop_requested = false;
+  else
+    st.restart_count++;
+  r = ctr_state_write (&st, err);
+  ctr_state_clear (&st);
+  if (lock >= 0)
+    close (lock);
+  return r;
+}
+
+/* A failed start: the first one leaves the container created with the error (docker's way);
+ * a failed restart leaves it exited. */
+static void
+mon_record_failure (struct mon *m, bool first, cella_error_t *err)
+{
+  struct ctr_state st;
+  if (ctr_state_read (m->id, &st, -1, NULL) < 0)
+    return;
+  st.status = first ? CTR_CREATED : CTR_EXITED;
+  st.exit_code = (*err)->status;
+  free (st.error);
+  st.error = xstrdup ((*err)->msg);
+  st.pid = 0;
+  st.monitor_pid = 0;
+  st.monitor_start = 0;
+  st.finished_ns = now_ns ();
+  ctr_state_write (&st, NULL);
+  ctr_state_clear (&st);
+}
+
+static int
+mon_init (struct mon *m, const char *id, cella_error_t *err)
+{
+  struct ctr_state st;
+  cleanup_free char *log = ctr_log_path (id);
+  long long max = 0;
+  memset (m, 0, sizeof *m);
+  m->id = id;
+  m->out = m->errp = m->in = -1;
+  m->proc.pidfd = m->proc.master = -1;
+  if (ctr_plan_load (id, &m->plan, err) < 0 || ctr_state_read (id, &st, -1, err) < 0)
+    return -1;
+  max = st.log_max_size;
+  ctr_state_clear (&st);
+  m->log = log_writer_open (log, max, err);
+  if (m->log == NULL)
+    return -1;
+  m->listen = mon_listen (id);
+  return 0;
+}
+
+int
+monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
+{
+  struct mon m;
+  cella_error_t err = NULL;
+  long long delay_ms = 100;
+  bool first = true, again, auto_remove = false;
+  int status = 0;
+
+  signal (SIGPIPE, SIG_IGN);
+  signal (SIGHUP, SIG_IGN);
+  signal (SIGINT, SIG_IGN);
+  if (mon_init (&m, id, &err) < 0)
+    {
+      report (&ready_fd, 125, &err);
+      return 125;
+    }
+  mon_add_client (&m, attach_fd);
+  do
+    {
+      long long started;
+      if (mon_spawn (&m, &err) < 0)
+        {
+          mon_record_failure (&m, first, &err);
+          report (&ready_fd, err->status ? err->status : 125, &err);
+          status = err->status;
+          mon_broadcast (&m, ATT_EXIT, &status, sizeof status);
+          cella_error_free (&err);
+          break;
+        }
+      if (mon_mark_running (&m, first, &err) < 0)
+        {
+          syscall (SYS_pidfd_send_signal, m.proc.pidfd, SIGKILL, NULL, 0);
+          report (&ready_fd, 125, &err);
+          cella_error_free (&err);
+          break;
+        }
+      if (first)
+        {
+          report (&ready_fd, 0, NULL);
+          if (lock_fd >= 0)
+            {
+              flock (lock_fd, LOCK_UN);
+              close (lock_fd);
+              lock_fd = -1;
+            }
+        }
+      first = false;
+      started = now_ns ();
+      status = mon_loop (&m);
+      mon_release (&m);
+      again = mon_record_exit (&m, status, now_ns () - started);
+      mon_broadcast (&m, ATT_EXIT, &status, sizeof status);
+      if (now_ns () - started > 10 * 1000000000LL)
+        delay_ms = 100;
+    }
+  while (again && mon_backoff (&m, &delay_ms));
+
+  {
+    struct ctr_state st;
+    if (ctr_state_read (id, &st, -1, NULL) == 0)
+      {
+        auto_remove = st.auto_remove;
+        /* stopped during the back-off: say so */
+        if (st.status == CTR_RESTARTING)
+          {
+            st.status = CTR_EXITED;
+            st.monitor_pid = 0;
+            st.monitor_start = 0;
+            ctr_state_write (&st, NULL);
+          }
+        if (auto_remove)
+          {
+            int lock = ctr_lock (id, NULL);
+            ctr_remove_files (id, st.name, NULL);
+            if (lock >= 0)
+              close (lock);
+          }
+        ctr_state_clear (&st);
+      }
+  }
+  if (m.listen >= 0)
+    {
+      cleanup_free char *dir = ctr_run_dir (id);
+      cleanup_free char *path = xasprintf ("%s/attach.sock", dir);
+      unlink (path);
+      rmdir (dir);
+    }
+  log_writer_close (m.log);
+  plan_free (m.plan);
+  for (size_t i = 0; i < m.nclients; i++)
+    close (m.clients[i]);
+  return 0;
+}

@@ -1,0 +1,702 @@
+/* Container records on disk: names, ids, state.json, locks (container.h has the layout). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "container.h"
+#include "paths.h"
+
+static const char *const status_names[] = { "created", "running", "restarting", "exited", "removing" };
+static const char *const policy_names[] = { "no", "on-failure", "always", "unless-stopped" };
+
+const char *
+ctr_status_name (enum ctr_status s)
+{
+  return (unsigned) s < sizeof status_names / sizeof status_names[0] ? status_names[s] : "unknown";
+}
+
+const char *
+restart_policy_name (enum restart_policy p)
+{
+  return (unsigned) p < sizeof policy_names / sizeof policy_names[0] ? policy_names[p] : "no";
+}
+
+int
+restart_policy_parse (const char *s, enum restart_policy *p, int *max, cella_error_t *err)
+{
+  const char *colon = strchr (s, ':');
+  size_t n = colon ? (size_t) (colon - s) : strlen (s);
+  *max = 0;
+  for (size_t i = 0; i < sizeof policy_names / sizeof policy_names[0]; i++)
+    if (strlen (policy_names[i]) == n && strncmp (s, policy_names[i], n) == 0)
+      {
+        *p = (enum restart_policy) i;
+        if (colon == NULL)
+          return 0;
+        if (i == RESTART_ON_FAILURE)
+          {
+            long long m = parse_uint (colon + 1, 1000000);
+            if (m >= 0)
+              {
+                *max = (int) m;
+                return 0;
+              }
+          }
+        break;
+      }
+  return cella_error (err, 0, "--restart `%s`: expected no, on-failure[:MAX-RETRIES], always or unless-stopped", s);
+}
+
+void
+ctr_state_clear (struct ctr_state *s)
+{
+  free (s->id);
+  free (s->name);
+  free (s->image);
+  free (s->command);
+  free (s->entrypoint);
+  free (s->error);
+  memset (s, 0, sizeof *s);
+}
+
+long long
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+char *
+ctr_dir (const char *id)
+{
+  return xasprintf ("%s/containers/%s", paths_data_root (), id);
+}
+
+char *
+ctr_log_path (const char *id)
+{
+  return xasprintf ("%s/containers/%s/ctr.log", paths_data_root (), id);
+}
+
+char *
+ctr_run_dir (const char *id)
+{
+  return xasprintf ("%s/containers/%s", paths_run_root (), id);
+}
+
+static char *
+names_dir (void)
+{
+  return xasprintf ("%s/names", paths_data_root ());
+}
+
+bool
+ctr_name_valid (const char *name)
+{
+  size_t n = strlen (name);
+  if (n == 0 || n > 128)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    {
+      char c = name[i];
+      bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+        return false;
+    }
+  return true;
+}
+
+char *
+ctr_name_generate (void)
+{
+  static const char *const adj[] = { "brisk", "calm", "eager", "fond", "gentle", "happy", "keen",  "lucid",
+                                     "merry", "nimble", "proud", "quiet", "rapid", "sly",   "tidy", "witty" };
+  static const char *const noun[] = { "otter", "heron", "lynx",  "marten", "puffin", "badger", "ibis",  "gecko",
+                                      "tapir", "wren",  "bison", "koala",  "okapi",  "shrew",  "stoat", "vole" };
+  unsigned char r[3];
+  cleanup_free char *id = paths_new_id ();
+  for (int i = 0; i < 3; i++)
+    r[i] = (unsigned char) (id ? strtoul ((char[]) { id[2 * i], id[2 * i + 1], 0 }, NULL, 16) : (unsigned) rand ());
+  return xasprintf ("%s_%s_%02x", adj[r[0] % 16], noun[r[1] % 16], r[2]);
+}
+
+/* Process start time in clock ticks since boot: with the pid, it names one process for good. */
+unsigned long long
+proc_start_time (pid_t pid)
+{
+  char path[64], buf[1024];
+  cleanup_close int fd = -1;
+  ssize_t n;
+  char *p;
+  unsigned long long start = 0;
+  if (pid <= 0)
+    return 0;
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || (n = read (fd, buf, sizeof buf - 1)) <= 0)
+    return 0;
+  buf[n] = '\0';
+  /* the command name may hold spaces and parentheses: fields restart after the last ')' */
+  p = strrchr (buf, ')');
+  if (p == NULL || p[1] != ' ')
+    return 0;
+  if (p[2] == 'Z' || p[2] == 'X') /* a zombie has finished */
+    return 0;
+  if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
+    return 0;
+  return start;
+}
+
+bool
+proc_alive (pid_t pid, unsigned long long start)
+{
+  return pid > 0 && start != 0 && proc_start_time (pid) == start;
+}
+
+/* --- state.json ----------------------------------------------------------------------------- */
+
+static json_t *
+state_json (const struct ctr_state *s)
+{
+  json_t *o = json_object ();
+#define SETS(k, v) json_object_set_new (o, k, (v) ? json_string (v) : json_null ())
+#define SETI(k, v) json_object_set_new (o, k, json_integer (v))
+  SETS ("id", s->id);
+  SETS ("name", s->name);
+  SETS ("image", s->image);
+  SETS ("command", s->command);
+  SETS ("entrypoint", s->entrypoint);
+  SETS ("status", ctr_status_name (s->status));
+  SETI ("pid", s->pid);
+  SETI ("pidStart", (json_int_t) s->pid_start);
+  SETI ("monitorPid", s->monitor_pid);
+  SETI ("monitorStart", (json_int_t) s->monitor_start);
+  SETI ("exitCode", s->exit_code);
+  SETS ("error", s->error);
+  SETI ("created", s->created_ns);
+  SETI ("started", s->started_ns);
+  SETI ("finished", s->finished_ns);
+  SETI ("restartCount", s->restart_count);
+  json_object_set_new (o, "stopRequested", json_boolean (s->stop_requested));
+  SETS ("restartPolicy", restart_policy_name (s->restart));
+  SETI ("restartMax", s->restart_max);
+  json_object_set_new (o, "autoRemove", json_boolean (s->auto_remove));
+  json_object_set_new (o, "tty", json_boolean (s->tty));
+  SETI ("logMaxSize", s->log_max_size);
+#undef SETS
+#undef SETI
+  return o;
+}
+
+static char *
+jstr (json_t *o, const char *k)
+{
+  const char *v = json_string_value (json_object_get (o, k));
+  return v ? xstrdup (v) : NULL;
+}
+
+static long long
+jint (json_t *o, const char *k)
+{
+  return json_integer_value (json_object_get (o, k));
+}
+
+static int
+lookup_name (const char *const *names, size_t n, const char *s)
+{
+  for (size_t i = 0; s && i < n; i++)
+    if (strcmp (names[i], s) == 0)
+      return (int) i;
+  return -1;
+}
+
+static int
+state_from_json (json_t *o, struct ctr_state *s)
+{
+  const char *st = json_string_value (json_object_get (o, "status"));
+  const char *rp = json_string_value (json_object_get (o, "restartPolicy"));
+  int k = lookup_name (status_names, 5, st);
+  if (k < 0)
+    return -1;
+  s->status = (enum ctr_status) k;
+  k = lookup_name (policy_names, 4, rp);
+  s->restart = k < 0 ? RESTART_NO : (enum restart_policy) k;
+  s->id = jstr (o, "id");
+  s->name = jstr (o, "name");
+  s->image = jstr (o, "image");
+  s->command = jstr (o, "command");
+  s->entrypoint = jstr (o, "entrypoint");
+  s->error = jstr (o, "error");
+  s->pid = (pid_t) jint (o, "pid");
+  s->pid_start = (unsigned long long) jint (o, "pidStart");
+  s->monitor_pid = (pid_t) jint (o, "monitorPid");
+  s->monitor_start = (unsigned long long) jint (o, "monitorStart");
+  s->exit_code = (int) jint (o, "exitCode");
+  s->created_ns = jint (o, "created");
+  s->started_ns = jint (o, "started");
+  s->finished_ns = jint (o, "finished");
+  s->restart_count = (int) jint (o, "restartCount");
+  s->stop_requested = json_is_true (json_object_get (o, "stopRequested"));
+  s->restart_max = (int) jint (o, "restartMax");
+  s->auto_remove = json_is_true (json_object_get (o, "autoRemove"));
+  s->tty = json_is_true (json_object_get (o, "tty"));
+  s->log_max_size = jint (o, "logMaxSize");
+  return s->id ? 0 : -1;
+}
+
+int
+ctr_state_write (const struct ctr_state *st, cella_error_t *err)
+{
+  cleanup_free char *dir = ctr_dir (st->id);
+  cleanup_free char *path = xasprintf ("%s/state.json", dir);
+  json_t *o = state_json (st);
+  char *text = json_dumps (o, JSON_COMPACT);
+  int r;
+  json_decref (o);
+  r = write_file_atomic (path, text, strlen (text), 0644, err);
+  free (text);
+  return r;
+}
+
+/* A running or restarting container whose monitor is gone has exited; if its workload
+ * outlived the monitor (a set-uid workload drops PDEATHSIG), it is still running. */
+static bool
+reconcile (struct ctr_state *s)
+{
+  if (s->status != CTR_RUNNING && s->status != CTR_RESTARTING)
+    return false;
+  if (proc_alive (s->monitor_pid, s->monitor_start))
+    return false;
+  if (s->status == CTR_RUNNING && proc_alive (s->pid, s->pid_start))
+    return false;
+  s->status = CTR_EXITED;
+  if (s->exit_code < 0 || s->finished_ns < s->started_ns)
+    {
+      s->exit_code = 255;
+      free (s->error);
+      s->error = xstrdup ("the container's monitor died; the exit status is unknown");
+    }
+  s->finished_ns = now_ns ();
+  s->pid = 0;
+  s->monitor_pid = 0;
+  return true;
+}
+
+int
+ctr_state_read (const char *id, struct ctr_state *st, int lockfd, cella_error_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/containers/%s/state.json", paths_data_root (), id);
+  cleanup_free char *text = NULL;
+  json_t *o;
+  size_t len;
+  int r;
+  memset (st, 0, sizeof *st);
+  if (read_file (path, &text, &len, err) < 0)
+    return -1;
+  o = json_loadb (text, len, 0, NULL);
+  r = o ? state_from_json (o, st) : -1;
+  json_decref (o);
+  if (r < 0)
+    {
+      ctr_state_clear (st);
+      return cella_error (err, 0, "container %.12s: state file `%s` is damaged (remove it with `cella rm -f %.12s`)",
+                          id, path, id);
+    }
+  if (reconcile (st) && lockfd >= 0)
+    ctr_state_write (st, NULL);
+  return 0;
+}
+
+int
+ctr_lock (const char *id, cella_error_t *err)
+{
+  cleanup_free char *dir = ctr_dir (id);
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return cella_error (err, errno, "container %.12s", id);
+  while (flock (fd, LOCK_EX) < 0)
+    if (errno != EINTR)
+      {
+        close (fd);
+        return cella_error (err, errno, "lock container %.12s", id);
+      }
+  return fd;
+}
+
+int
+ctr_plan_load (const char *id, struct plan **p, cella_error_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/containers/%s/plan.json", paths_data_root (), id);
+  cleanup_free char *text = NULL;
+  size_t len;
+  if (read_file (path, &text, &len, err) < 0)
+    return -1;
+  if (plan_from_json (text, p, err) < 0)
+    return cella_error_wrap (err, "container %.12s", id);
+  return 0;
+}
+
+/* --- lookup --------------------------------------------------------------------------------- */
+
+static bool
+is_hex_id (const char *s, size_t min)
+{
+  size_t n = strspn (s, "0123456789abcdef");
+  return s[n] == '\0' && n >= min && n <= 64;
+}
+
+/* The id a name links to, when the link is live: it names an existing container whose
+ * state still carries that name (a crash between claim and create leaves a dead link). */
+static char *
+name_target (const char *name)
+{
+  cleanup_free char *link = xasprintf ("%s/names/%s", paths_data_root (), name);
+  char buf[80];
+  struct ctr_state st;
+  ssize_t n = readlink (link, buf, sizeof buf - 1);
+  if (n <= 0)
+    return NULL;
+  buf[n] = '\0';
+  if (!is_hex_id (buf, 64) || ctr_state_read (buf, &st, -1, NULL) < 0)
+    return NULL;
+  if (st.name == NULL || strcmp (st.name, name) != 0)
+    {
+      ctr_state_clear (&st);
+      return NULL;
+    }
+  ctr_state_clear (&st);
+  return xstrdup (buf);
+}
+
+int
+ctr_lookup (const char *ref, char **id, cella_error_t *err)
+{
+  cleanup_free char *dir = xasprintf ("%s/containers", paths_data_root ());
+  DIR *d;
+  struct dirent *e;
+  size_t matches = 0, n = strlen (ref);
+  char *t;
+
+  if (*ref == '\0')
+    return cella_error (err, 0, "a container name or id is required");
+  if (ctr_name_valid (ref) && (t = name_target (ref)) != NULL)
+    {
+      *id = t;
+      return 0;
+    }
+  *id = NULL;
+  if (is_hex_id (ref, 1) && (d = opendir (dir)) != NULL)
+    {
+      while ((e = readdir (d)) != NULL)
+        if (strncmp (e->d_name, ref, n) == 0 && is_hex_id (e->d_name, 64))
+          {
+            if (matches++ == 0)
+              *id = xstrdup (e->d_name);
+          }
+      closedir (d);
+    }
+  if (matches == 1)
+    return 0;
+  free (*id);
+  *id = NULL;
+  if (matches > 1)
+    return cella_error (err, 0, "container id prefix `%s` is ambiguous: %zu containers match (give more characters or the name)",
+                        ref, matches);
+  return cella_error (err, 0, "no such container: `%s` (see `cella ps -a`)", ref);
+}
+
+/* --- list ----------------------------------------------------------------------------------- */
+
+static int
+by_created_desc (const void *a, const void *b)
+{
+  const struct ctr_state *x = a, *y = b;
+  return x->created_ns < y->created_ns ? 1 : x->created_ns > y->created_ns ? -1 : 0;
+}
+
+int
+ctr_list (struct ctr_state **out, size_t *n, cella_error_t *err)
+{
+  cleanup_free char *dir = xasprintf ("%s/containers", paths_data_root ());
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  size_t cap = 0;
+  *out = NULL;
+  *n = 0;
+  if (d == NULL)
+    return errno == ENOENT ? 0 : cella_error (err, errno, "list `%s`", dir);
+  while ((e = readdir (d)) != NULL)
+    {
+      struct ctr_state st;
+      if (!is_hex_id (e->d_name, 64) || ctr_state_read (e->d_name, &st, -1, NULL) < 0)
+        continue;
+      if (*n == cap)
+        {
+          cap = cap ? cap * 2 : 64;
+          *out = xrealloc (*out, cap * sizeof **out);
+        }
+      (*out)[(*n)++] = st;
+    }
+  closedir (d);
+  if (*n)
+    qsort (*out, *n, sizeof **out, by_created_desc);
+  return 0;
+}
+
+void
+ctr_list_free (struct ctr_state *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    ctr_state_clear (&v[i]);
+  free (v);
+}
+
+/* --- create and remove ---------------------------------------------------------------------- */
+
+/* symlink(2) fails with EEXIST if the name exists: of two racing creates exactly one wins.
+ * A dead link (its container gone or renamed) is replaced. */
+static int
+claim_name (const char *name, const char *id, cella_error_t *err)
+{
+  cleanup_free char *dir = names_dir ();
+  cleanup_free char *link = xasprintf ("%s/%s", dir, name);
+  for (int attempt = 0; attempt < 3; attempt++)
+    {
+      cleanup_free char *owner = NULL;
+      if (symlink (id, link) == 0)
+        {
+          fsync_parent (link);
+          return 0;
+        }
+      if (errno != EEXIST)
+        return cella_error (err, errno, "claim the name `%s`", name);
+      owner = name_target (name);
+      if (owner)
+        return cella_error (err, 0, "the name `%s` is already in use by container %.12s (remove it or choose another name)",
+                            name, owner);
+      /* a dead link: take it over with a rename, atomic against other claimers */
+      {
+        cleanup_free char *tmp = xasprintf ("%s/.claim-%s-%d", dir, name, (int) getpid ());
+        if (symlink (id, tmp) == 0 && rename (tmp, link) == 0)
+          {
+            /* someone else may have done the same; whoever's link is there now wins */
+            char buf[80];
+            ssize_t n = readlink (link, buf, sizeof buf - 1);
+            if (n == 64 && strncmp (buf, id, 64) == 0)
+              return 0;
+          }
+        unlink (tmp);
+      }
+    }
+  return cella_error (err, 0, "the name `%s` is already in use (remove that container or choose another name)", name);
+}
+
+static void
+release_name (const char *name, const char *id)
+{
+  cleanup_free char *link = xasprintf ("%s/names/%s", paths_data_root (), name);
+  char buf[80];
+  ssize_t n = readlink (link, buf, sizeof buf - 1);
+  if (n == 64 && strncmp (buf, id, 64) == 0)
+    unlink (link);
+}
+
+static char *
+command_line (char *const *argv)
+{
+  size_t len = 1;
+  char *s;
+  for (size_t i = 0; argv && argv[i]; i++)
+    len += strlen (argv[i]) + 1;
+  s = xzalloc (len);
+  for (size_t i = 0; argv && argv[i]; i++)
+    {
+      if (i)
+        strcat (s, " ");
+      strcat (s, argv[i]);
+    }
+  return s;
+}
+
+static int
+write_new_dir (const char *tmp, struct plan *p, const struct ctr_state *st, cella_error_t *err)
+{
+  cleanup_free char *plan_path = xasprintf ("%s/plan.json", tmp);
+  cleanup_free char *json = NULL;
+  if (p->root_overlay)
+    {
+      cleanup_free char *u = xasprintf ("%s/upper", tmp), *w = xasprintf ("%s/work", tmp);
+      if (mkdir (u, 0755) < 0 || mkdir (w, 0700) < 0)
+        return cella_error (err, errno, "create the container's overlay directories in `%s`", tmp);
+    }
+  json = plan_to_json (p);
+  if (write_file_atomic (plan_path, json, strlen (json), 0600, err) < 0)
+    return -1;
+  {
+    /* ctr_state_write writes under the final path; write this first state by hand */
+    cleanup_free char *sp = xasprintf ("%s/state.json", tmp);
+    json_t *o = state_json (st);
+    char *text = json_dumps (o, JSON_COMPACT);
+    int r = write_file_atomic (sp, text, strlen (text), 0644, err);
+    json_decref (o);
+    free (text);
+    return r;
+  }
+}
+
+int
+ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cella_error_t *err)
+{
+  cleanup_free char *base = xasprintf ("%s/containers", paths_data_root ());
+  cleanup_free char *names = names_dir ();
+  cleanup_free char *id = p->id && is_hex_id (p->id, 64) ? xstrdup (p->id) : paths_new_id ();
+  cleanup_free char *name = o->name ? xstrdup (o->name) : ctr_name_generate ();
+  cleanup_free char *tmp = NULL, *final = NULL;
+  struct ctr_state st = { 0 };
+  int r;
+
+  if (id == NULL)
+    return cella_error (err, errno, "generate a container id");
+  if (!ctr_name_valid (name))
+    return cella_error (err, 0, "invalid container name `%s`: use letters, digits and _ . - (starting with a letter or digit)",
+                        name);
+  if (mkdir_p (base, 0700, err) < 0 || mkdir_p (names, 0700, err) < 0)
+    return -1;
+  ctr_gc ();
+  if (claim_name (name, id, err) < 0)
+    return -1;
+
+  tmp = xasprintf ("%s/.tmp-%s", base, id);
+  final = xasprintf ("%s/%s", base, id);
+  free (p->id);
+  p->id = xstrdup (id);
+  if (p->root_overlay)
+    {
+      free (p->root_upper);
+      free (p->root_work);
+      p->root_upper = xasprintf ("%s/upper", final);
+      p->root_work = xasprintf ("%s/work", final);
+    }
+  st.id = id;
+  st.name = name;
+  st.image = (char *) o->image;
+  st.command = command_line (p->process.argv);
+  st.entrypoint = (char *) o->entrypoint;
+  st.status = CTR_CREATED;
+  st.exit_code = -1;
+  st.created_ns = now_ns ();
+  st.restart = o->restart;
+  st.restart_max = o->restart_max;
+  st.auto_remove = o->auto_remove;
+  st.tty = p->process.tty;
+  st.log_max_size = o->log_max_size;
+
+  /* built aside and renamed into place: a crash leaves either nothing or the whole record */
+  r = mkdir (tmp, 0711) < 0 ? cella_error (err, errno, "create `%s`", tmp) : write_new_dir (tmp, p, &st, err);
+  if (r == 0 && rename (tmp, final) < 0)
+    r = cella_error (err, errno, "rename `%s` into place", tmp);
+  free (st.command);
+  if (r < 0)
+    {
+      release_name (name, id);
+      return -1;
+    }
+  fsync_parent (final);
+  *id_out = steal_pointer (&id);
+  return 0;
+}
+
+static int
+remove_tree_at (int dfd, const char *name)
+{
+  cleanup_close int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d;
+  struct dirent *e;
+  int r = 0;
+  if (fd < 0 && errno == EACCES && fchmodat (dfd, name, 0700, 0) == 0)
+    fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); /* overlay's work/work is 000 */
+  if (fd < 0)
+    return unlinkat (dfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+  d = fdopendir (dup (fd));
+  if (d == NULL)
+    return -1;
+  while ((e = readdir (d)) != NULL)
+    {
+      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+        continue;
+      if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
+        {
+          if (remove_tree_at (fd, e->d_name) < 0)
+            r = -1;
+        }
+      else if (unlinkat (fd, e->d_name, 0) < 0 && errno != ENOENT)
+        r = -1;
+    }
+  closedir (d);
+  if (unlinkat (dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    r = -1;
+  return r;
+}
+
+int
+remove_tree (const char *path)
+{
+  return remove_tree_at (AT_FDCWD, path);
+}
+
+int
+ctr_remove_files (const char *id, const char *name, cella_error_t *err)
+{
+  cleanup_free char *dir = ctr_dir (id);
+  cleanup_free char *gone = xasprintf ("%s/containers/.rm-%s", paths_data_root (), id);
+  cleanup_free char *run = ctr_run_dir (id);
+  if (name)
+    release_name (name, id);
+  /* out of sight first (ps never lists a half-removed container), then deleted */
+  if (rename (dir, gone) < 0 && errno != ENOENT)
+    return cella_error (err, errno, "remove container %.12s: rename `%s`", id, dir);
+  fsync_parent (dir);
+  remove_tree (run);
+  if (remove_tree (gone) < 0)
+    return cella_error (err, errno, "remove `%s` (files the container created under other ids may need root)", gone);
+  return 0;
+}
+
+/* A leftover .tmp-<id> or .rm-<id> is garbage once nobody holds its lock. */
+void
+ctr_gc (void)
+{
+  cleanup_free char *base = xasprintf ("%s/containers", paths_data_root ());
+  DIR *d = opendir (base);
+  struct dirent *e;
+  if (d == NULL)
+    return;
+  while ((e = readdir (d)) != NULL)
+    {
+      cleanup_free char *path = NULL;
+      cleanup_close int fd = -1;
+      if (!has_prefix (e->d_name, ".tmp-") && !has_prefix (e->d_name, ".rm-"))
+        continue;
+      path = xasprintf ("%s/%s", base, e->d_name);
+      fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0 || flock (fd, LOCK_EX | LOCK_NB) < 0)
+        continue;
+      /* a create in progress has its .tmp dir for milliseconds: leave young ones alone */
+      {
+        struct stat st;
+        if (has_prefix (e->d_name, ".tmp-") && fstat (fd, &st) == 0 && time (NULL) - st.st_mtime < 60)
+          continue;
+      }
+      remove_tree (path);
+    }
+  closedir (d);
+}

@@ -1,0 +1,318 @@
+/* Reading a plan back from the JSON that plan_to_json writes: a container's saved plan is
+ * loaded by its monitor (start, restart) and by exec, cp and inspect. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "plan.h"
+
+struct reader {
+  cella_error_t *err;
+  const char *where;   /* "process", "ops[3]" … for error messages */
+  int failed;
+};
+
+static int
+bad (struct reader *r, const char *key, const char *want)
+{
+  if (!r->failed)
+    cella_error (r->err, 0, "saved plan: `%s%s%s` must be %s", r->where, *r->where ? "." : "", key, want);
+  r->failed = 1;
+  return -1;
+}
+
+static char *
+get_str (struct reader *r, json_t *o, const char *key, bool required)
+{
+  json_t *v = json_object_get (o, key);
+  if (v == NULL && !required)
+    return NULL;
+  if (!json_is_string (v))
+    {
+      bad (r, key, "a string");
+      return NULL;
+    }
+  return xstrdup (json_string_value (v));
+}
+
+static long long
+get_int (struct reader *r, json_t *o, const char *key, long long dflt)
+{
+  json_t *v = json_object_get (o, key);
+  if (v == NULL)
+    return dflt;
+  if (!json_is_integer (v))
+    return bad (r, key, "an integer");
+  return json_integer_value (v);
+}
+
+static bool
+get_bool (struct reader *r, json_t *o, const char *key)
+{
+  json_t *v = json_object_get (o, key);
+  if (v == NULL)
+    return false;
+  if (!json_is_boolean (v))
+    {
+      bad (r, key, "true or false");
+      return false;
+    }
+  return json_is_true (v);
+}
+
+static char **
+get_strv (struct reader *r, json_t *o, const char *key)
+{
+  json_t *a = json_object_get (o, key), *v;
+  char **out = NULL;
+  size_t i;
+  if (a == NULL)
+    return NULL;
+  if (!json_is_array (a))
+    {
+      bad (r, key, "an array of strings");
+      return NULL;
+    }
+  out = xzalloc (sizeof *out);
+  json_array_foreach (a, i, v)
+    {
+      if (!json_is_string (v))
+        {
+          strv_free (out);
+          bad (r, key, "an array of strings");
+          return NULL;
+        }
+      strv_push (&out, json_string_value (v));
+    }
+  return out;
+}
+
+static int
+lookup (const char *const *names, size_t n, const char *s)
+{
+  for (size_t i = 0; i < n; i++)
+    if (names[i] && s && strcmp (names[i], s) == 0)
+      return (int) i;
+  return -1;
+}
+
+static unsigned
+parse_flags (enum op_kind kind, const char *s)
+{
+  static const struct { const char *name; unsigned bind, remount; } words[] = {
+    { "rw", BIND_WRITABLE, 0 },        { "optional", BIND_OPTIONAL, 0 }, { "dev", BIND_DEVICE, 0 },
+    { "rec", BIND_RECURSIVE, 0 },      { "ro", 0, REMOUNT_RDONLY },      { "nosuid", 0, REMOUNT_NOSUID },
+    { "nodev", 0, REMOUNT_NODEV },     { "noexec", 0, REMOUNT_NOEXEC },
+  };
+  cleanup_free char *copy = xstrdup (s ? s : "");
+  char *save = NULL;
+  unsigned f = 0;
+  for (char *w = strtok_r (copy, ",", &save); w; w = strtok_r (NULL, ",", &save))
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+      if (strcmp (w, words[i].name) == 0)
+        f |= kind == OP_BIND ? words[i].bind : words[i].remount;
+  return f;
+}
+
+static void
+read_op (struct reader *r, struct plan *p, json_t *o)
+{
+  static const char *const ov_modes[] = { "persistent", "ephemeral", "read-only" };
+  cleanup_free char *kind_s = get_str (r, o, "op", true), *target = get_str (r, o, "target", true);
+  const char *names[OP__COUNT];
+  struct op *op;
+  int kind;
+  for (int k = 0; k < OP__COUNT; k++)
+    names[k] = op_kind_name ((enum op_kind) k);
+  if (r->failed)
+    return;
+  kind = lookup (names, OP__COUNT, kind_s);
+  if (kind < 0)
+    {
+      bad (r, "op", "a known mount op");
+      return;
+    }
+  op = plan_add_op (p, (enum op_kind) kind, target);
+  op->source = get_str (r, o, kind == OP_SYMLINK ? "link" : "source", false);
+  {
+    cleanup_free char *fl = get_str (r, o, "flags", false);
+    op->flags = parse_flags (op->kind, fl);
+  }
+  op->size = get_int (r, o, "size", 0);
+  op->mqueue = get_bool (r, o, "mqueue");
+  if (op->kind != OP_OVERLAY)
+    op->mode = (mode_t) get_int (r, o, "mode", 0);
+  else
+    {
+      cleanup_free char *m = get_str (r, o, "mode", true);
+      int mi = lookup (ov_modes, 3, m);
+      if (mi < 0)
+        bad (r, "mode", "persistent, ephemeral or read-only");
+      op->ov_mode = mi < 0 ? OVERLAY_EPHEMERAL : (enum overlay_mode) mi;
+      op->lower = get_strv (r, o, "lower");
+      op->upper = get_str (r, o, "upper", false);
+      op->work = get_str (r, o, "work", false);
+    }
+  if (op->kind == OP_FILE)
+    {
+      json_t *d = json_object_get (o, "data");
+      if (!json_is_string (d))
+        bad (r, "data", "a string");
+      else
+        {
+          op->data_len = json_string_length (d);
+          op->data = xmalloc (op->data_len + 1);
+          memcpy (op->data, json_string_value (d), op->data_len);
+          op->data[op->data_len] = '\0';
+        }
+    }
+}
+
+static void
+read_maps (struct reader *r, json_t *a, struct id_map **out, size_t *n)
+{
+  json_t *v;
+  size_t i;
+  if (a == NULL)
+    return;
+  if (!json_is_array (a))
+    {
+      bad (r, "uidMappings", "an array");
+      return;
+    }
+  *out = xzalloc ((json_array_size (a) + 1) * sizeof **out);
+  json_array_foreach (a, i, v)
+    {
+      (*out)[i].inside = (uint32_t) get_int (r, v, "inside", 0);
+      (*out)[i].outside = (uint32_t) get_int (r, v, "outside", 0);
+      (*out)[i].count = (uint32_t) get_int (r, v, "count", 0);
+    }
+  *n = json_array_size (a);
+}
+
+static void
+read_process (struct reader *r, struct plan_process *pr, json_t *o)
+{
+  json_t *caps = json_object_get (o, "capabilities"), *groups = json_object_get (o, "additionalGids"), *v;
+  size_t i;
+  r->where = "process";
+  if (!json_is_object (o))
+    {
+      bad (r, "", "an object");
+      return;
+    }
+  pr->argv = get_strv (r, o, "args");
+  pr->env = get_strv (r, o, "env");
+  pr->cwd = get_str (r, o, "cwd", true);
+  pr->user = get_str (r, o, "user", false);
+  pr->uid = (uid_t) get_int (r, o, "uid", 0);
+  pr->gid = (gid_t) get_int (r, o, "gid", 0);
+  pr->tty = get_bool (r, o, "terminal");
+  pr->stdin_open = get_bool (r, o, "stdin");
+  pr->no_new_privs = get_bool (r, o, "noNewPrivileges");
+  pr->init = get_bool (r, o, "init");
+  pr->seccomp = get_bool (r, o, "seccomp");
+  json_array_foreach (caps, i, v)
+    if (json_is_integer (v) && json_integer_value (v) >= 0 && json_integer_value (v) < 64)
+      pr->caps |= 1ULL << json_integer_value (v);
+  if (json_is_array (groups) && json_array_size (groups) > 0)
+    {
+      pr->groups = xzalloc (json_array_size (groups) * sizeof *pr->groups);
+      json_array_foreach (groups, i, v)
+        pr->groups[pr->ngroups++] = (gid_t) json_integer_value (v);
+    }
+}
+
+static void
+read_root (struct reader *r, struct plan *p, json_t *o)
+{
+  static const char *const modes[] = { "bind", "ephemeral-overlay", "overlay" };
+  cleanup_free char *mode = NULL;
+  int m;
+  r->where = "root";
+  if (!json_is_object (o))
+    {
+      bad (r, "", "an object");
+      return;
+    }
+  p->rootfs = get_str (r, o, "path", true);
+  p->readonly = get_bool (r, o, "readonly");
+  mode = get_str (r, o, "mode", true);
+  m = lookup (modes, 3, mode);
+  if (m < 0)
+    {
+      bad (r, "mode", "bind, ephemeral-overlay or overlay");
+      return;
+    }
+  p->root_overlay = m > 0;
+  if (m == 2)
+    {
+      p->root_upper = get_str (r, o, "upper", true);
+      p->root_work = get_str (r, o, "work", true);
+    }
+}
+
+static void
+read_plan (struct reader *r, struct plan *p, json_t *root)
+{
+  static const char *const nets[] = { "none", "host", "private" };
+  static const char *const nss[] = { "mount", "pid", "uts", "ipc", "network", "cgroup", "user" };
+  cleanup_free char *net = NULL;
+  json_t *ops = json_object_get (root, "ops"), *ns = json_object_get (root, "namespaces"), *v;
+  size_t i;
+  int k;
+
+  p->id = get_str (r, root, "id", false);
+  p->image = get_str (r, root, "image", false);
+  p->hostname = get_str (r, root, "hostname", false);
+  p->rootless = get_bool (r, root, "rootless");
+  net = get_str (r, root, "network", false);
+  k = lookup (nets, 3, net ? net : "none");
+  if (k < 0)
+    bad (r, "network", "none, host or private");
+  p->net = k < 0 ? NET_NONE : (enum net_mode) k;
+  json_array_foreach (ns, i, v)
+    if ((k = lookup (nss, 7, json_string_value (v))) >= 0)
+      p->ns |= 1u << k;
+  read_maps (r, json_object_get (root, "uidMappings"), &p->uid_map, &p->nuid_map);
+  read_maps (r, json_object_get (root, "gidMappings"), &p->gid_map, &p->ngid_map);
+  read_root (r, p, json_object_get (root, "root"));
+  read_process (r, &p->process, json_object_get (root, "process"));
+  r->where = "ops";
+  if (ops && !json_is_array (ops))
+    bad (r, "", "an array");
+  json_array_foreach (ops, i, v)
+    {
+      if (r->failed)
+        break;
+      if (!json_is_object (v))
+        bad (r, "", "an array of objects");
+      else
+        read_op (r, p, v);
+    }
+}
+
+int
+plan_from_json (const char *text, struct plan **out, cella_error_t *err)
+{
+  struct reader r = { .err = err, .where = "" };
+  json_error_t je;
+  json_t *root = json_loads (text, 0, &je);
+  struct plan *p;
+  if (root == NULL || !json_is_object (root))
+    {
+      json_decref (root);
+      return cella_error (err, 0, "saved plan: not JSON (line %d: %s)", je.line, je.text);
+    }
+  p = plan_new ();
+  read_plan (&r, p, root);
+  json_decref (root);
+  if (r.failed)
+    {
+      plan_free (p);
+      return -1;
+    }
+  *out = p;
+  return 0;
+}
