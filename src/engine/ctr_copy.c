@@ -102,7 +102,10 @@ copy_stopped (const struct plan *p, bool into, const char *ctr_path, const char 
       cella_error_t e = NULL;
       int rootfd;
       close (sv[0]);
-      if ((p->rootless && enter_userns (&e) < 0) || (rootfd = mount_root (p, &e)) < 0
+      /* a mount namespace of our own: under `unshare -r` the one we are in is not ours */
+      if ((p->rootless ? enter_userns (&e) < 0
+                       : unshare (CLONE_NEWNS) < 0 && cella_error (&e, errno, "create a mount namespace") < 0)
+          || (rootfd = mount_root (p, &e)) < 0
           || do_copy (rootfd, into, ctr_path, host_path, &e) < 0)
         {
           snprintf (msg, sizeof msg, "%s%s%s", e->msg, e->errno_ ? ": " : "", e->errno_ ? strerror (e->errno_) : "");

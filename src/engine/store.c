@@ -427,11 +427,13 @@ int
 ctr_list (struct ctr_state **out, size_t *n, cella_error_t *err)
 {
   cleanup_free char *dir = xasprintf ("%s/containers", paths_data_root ());
-  DIR *d = opendir (dir);
+  DIR *d;
   struct dirent *e;
   size_t cap = 0;
   *out = NULL;
   *n = 0;
+  ctr_gc ();
+  d = opendir (dir);
   if (d == NULL)
     return errno == ENOENT ? 0 : cella_error (err, errno, "list `%s`", dir);
   while ((e = readdir (d)) != NULL)
@@ -462,6 +464,15 @@ ctr_list_free (struct ctr_state *v, size_t n)
 
 /* --- create and remove ---------------------------------------------------------------------- */
 
+/* A create holds flock on its .tmp-<id> directory until the record is in place. */
+static bool
+create_in_progress (const char *id)
+{
+  cleanup_free char *tmp = xasprintf ("%s/containers/.tmp-%s", paths_data_root (), id);
+  cleanup_close int fd = open (tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  return fd >= 0 && flock (fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+}
+
 /* symlink(2) fails with EEXIST if the name exists: of two racing creates exactly one wins.
  * A dead link (its container gone or renamed) is replaced. */
 static int
@@ -480,6 +491,17 @@ claim_name (const char *name, const char *id, cella_error_t *err)
       if (errno != EEXIST)
         return cella_error (err, errno, "claim the name `%s`", name);
       owner = name_target (name);
+      if (owner == NULL)
+        {
+          char buf[80];
+          ssize_t n = readlink (link, buf, sizeof buf - 1);
+          if (n == 64)
+            {
+              buf[n] = '\0';
+              if (create_in_progress (buf))
+                owner = xstrdup (buf);
+            }
+        }
       if (owner)
         return cella_error (err, 0, "the name `%s` is already in use by container %.12s (remove it or choose another name)",
                             name, owner);
@@ -561,6 +583,7 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
   cleanup_free char *id = p->id && is_hex_id (p->id, 64) ? xstrdup (p->id) : paths_new_id ();
   cleanup_free char *name = o->name ? xstrdup (o->name) : ctr_name_generate ();
   cleanup_free char *tmp = NULL, *final = NULL;
+  cleanup_close int tmplock = -1;
   struct ctr_state st = { 0 };
   int r;
 
@@ -572,11 +595,27 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
   if (mkdir_p (base, 0700, err) < 0 || mkdir_p (names, 0700, err) < 0)
     return -1;
   ctr_gc ();
-  if (claim_name (name, id, err) < 0)
-    return -1;
-
+  /* the record is built aside, locked while we work on it: a create killed at any point
+   * leaves an unlocked .tmp dir (garbage) and at most a dead name link (reclaimable) */
   tmp = xasprintf ("%s/.tmp-%s", base, id);
   final = xasprintf ("%s/%s", base, id);
+  {
+    /* made and locked under a name gc ignores, then renamed: gc never sees it unlocked */
+    cleanup_free char *mk = xasprintf ("%s/.mk-%s", base, id);
+    if (mkdir (mk, 0711) < 0 || (tmplock = open (mk, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
+        || flock (tmplock, LOCK_EX) < 0 || rename (mk, tmp) < 0)
+      {
+        int e = errno;
+        rmdir (mk);
+        return cella_error (err, e, "create `%s`", tmp);
+      }
+  }
+  if (claim_name (name, id, err) < 0)
+    {
+      remove_tree (tmp);
+      return -1;
+    }
+
   free (p->id);
   p->id = xstrdup (id);
   if (p->root_overlay)
@@ -601,13 +640,14 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
   st.log_max_size = o->log_max_size;
 
   /* built aside and renamed into place: a crash leaves either nothing or the whole record */
-  r = mkdir (tmp, 0711) < 0 ? cella_error (err, errno, "create `%s`", tmp) : write_new_dir (tmp, p, &st, err);
+  r = write_new_dir (tmp, p, &st, err);
   if (r == 0 && rename (tmp, final) < 0)
     r = cella_error (err, errno, "rename `%s` into place", tmp);
   free (st.command);
   if (r < 0)
     {
       release_name (name, id);
+      remove_tree (tmp);
       return -1;
     }
   fsync_parent (final);
@@ -684,18 +724,21 @@ ctr_gc (void)
     {
       cleanup_free char *path = NULL;
       cleanup_close int fd = -1;
+      if (has_prefix (e->d_name, ".mk-"))
+        {
+          /* a create killed between its mkdir and its rename, microseconds apart */
+          struct stat st;
+          path = xasprintf ("%s/%s", base, e->d_name);
+          if (stat (path, &st) == 0 && time (NULL) - st.st_mtime > 60)
+            rmdir (path);
+          continue;
+        }
       if (!has_prefix (e->d_name, ".tmp-") && !has_prefix (e->d_name, ".rm-"))
         continue;
       path = xasprintf ("%s/%s", base, e->d_name);
       fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0 || flock (fd, LOCK_EX | LOCK_NB) < 0)
-        continue;
-      /* a create in progress has its .tmp dir for milliseconds: leave young ones alone */
-      {
-        struct stat st;
-        if (has_prefix (e->d_name, ".tmp-") && fstat (fd, &st) == 0 && time (NULL) - st.st_mtime < 60)
-          continue;
-      }
+        continue; /* a create or rm at work */
       remove_tree (path);
     }
   closedir (d);

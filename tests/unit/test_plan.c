@@ -309,6 +309,58 @@ test_cli_parse (void)
   strv_free (o.list);
 }
 
+/* A container's saved plan reads back to the same plan (the monitor and exec rely on it). */
+static void
+test_json_round_trip (void)
+{
+  struct plan *p = plan_new (), *q = NULL;
+  cella_error_t err = NULL;
+  cleanup_free char *a = NULL, *b = NULL;
+  struct op *op;
+  p->id = xstrdup ("0123");
+  p->rootfs = xstrdup ("/img");
+  p->root_overlay = true;
+  p->root_upper = xstrdup ("/c/upper");
+  p->root_work = xstrdup ("/c/work");
+  p->ns = PLAN_NS_MNT | PLAN_NS_PID | PLAN_NS_USER;
+  p->rootless = true;
+  p->uid_map = xzalloc (sizeof *p->uid_map);
+  p->uid_map[0] = (struct id_map) { 0, 1000, 1 };
+  p->nuid_map = 1;
+  strv_push (&p->process.argv, "sh");
+  strv_push (&p->process.env, "A=b");
+  p->process.cwd = xstrdup ("/w");
+  p->process.caps = 0xa80425fbULL;
+  p->process.tty = p->process.seccomp = true;
+  p->process.groups = xzalloc (2 * sizeof (gid_t));
+  p->process.groups[0] = 10;
+  p->process.groups[1] = 20;
+  p->process.ngroups = 2;
+  plan_add_bind (p, "/src", "/dst", BIND_WRITABLE | BIND_OPTIONAL);
+  plan_add_file (p, "/etc/hostname", "box\n", 4, 0644);
+  op = plan_add_op (p, OP_OVERLAY, "/o");
+  strv_push (&op->lower, "/l1");
+  strv_push (&op->lower, "/l2");
+  op->ov_mode = OVERLAY_READONLY;
+  op = plan_add_op (p, OP_REMOUNT, "/r");
+  op->flags = REMOUNT_RDONLY | REMOUNT_NOEXEC;
+  plan_add_op (p, OP_DEV, "/dev")->mqueue = true;
+  a = plan_to_json (p);
+  CHECK (plan_from_json (a, &q, &err) == 0, "the saved plan reads back");
+  if (q)
+    {
+      b = plan_to_json (q);
+      CHECK_STR (b, a, "plan → JSON → plan → JSON is the same text");
+      CHECK (q->process.ngroups == 2 && q->process.groups[1] == 20, "supplementary groups survive");
+      CHECK (q->ops[0].flags == (BIND_WRITABLE | BIND_OPTIONAL), "bind flags survive");
+      plan_free (q);
+    }
+  CHECK (plan_from_json ("{\"root\": 3}", &q, &err) < 0 && err_has (&err, "root"), "a damaged plan names the bad key");
+  CHECK (plan_from_json ("not json", &q, &err) < 0, "text that is not JSON is refused");
+  cella_error_free (&err);
+  plan_free (p);
+}
+
 int
 main (void)
 {
@@ -321,5 +373,6 @@ main (void)
   test_user ();
   test_builder ();
   test_cli_parse ();
+  test_json_round_trip ();
   return tap_done ();
 }

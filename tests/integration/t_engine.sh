@@ -1,0 +1,518 @@
+# shellcheck shell=bash disable=SC2034
+# The engine: named containers, their monitor, their state on disk, and the commands on them.
+# Every test keeps its containers in its own data and run roots, so none sees another's.
+
+engine_env() {
+	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
+}
+
+# field NAME TEMPLATE: one value from `cella inspect -f`
+field() {
+	"$CELLA" inspect -f "$2" "$1" 2>/dev/null
+}
+
+# wait_status NAME STATUS: poll (up to 10 s) until the container has that status
+wait_status() {
+	local i
+	for i in $(seq 100); do
+		[ "$(field "$1" '{{.State.Status}}')" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "container $1 never reached status $2 (now: $(field "$1" '{{.State.Status}}'))"
+}
+
+# wait_log NAME TEXT: poll (up to 10 s) until the container's log holds TEXT
+wait_log() {
+	local i
+	for i in $(seq 100); do
+		case "$("$CELLA" logs "$1" 2>&1)" in *"$2"*) return 0 ;; esac
+		sleep 0.1
+	done
+	fail "log of $1 never showed '$2'"
+}
+
+# no container's monitor or workload left: nothing in the run root, no monitor process
+assert_engine_empty() {
+	run_cella ps -a -q
+	assert_ok
+	assert_eq "" "$OUT" "containers left"
+	local left
+	left=$(find "$CELLA_ROOT/containers" -mindepth 1 -maxdepth 1 2>/dev/null)
+	assert_eq "" "$left" "container directories left"
+	left=$(pgrep -f "__monitor .*" -a | grep -F -- "$CELLA_ROOT" || true)
+	[ -z "$(ls "$CELLA_RUN_ROOT/containers" 2>/dev/null)" ] || fail "run directories left: $(ls "$CELLA_RUN_ROOT/containers")"
+}
+
+monitor_count() { # monitors whose environment names our data root
+	local p n=0
+	for p in $(pgrep -f '__monitor' 2>/dev/null); do
+		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "CELLA_ROOT=$CELLA_ROOT" && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+test_run_detached_lifecycle() {
+	engine_env
+	run_cella run -d --name web busybox sh -c 'echo hello; echo oops >&2; sleep 60'
+	assert_ok
+	assert_match "$OUT" '^[0-9a-f]{64}$' "run -d prints the id"
+	local id=$OUT
+	run_cella ps
+	assert_ok
+	assert_match "$OUT" "^${id:0:12} +busybox .* Up .* web$" "ps lists it running"
+	wait_log web hello
+	run_cella logs web
+	assert_eq hello "$OUT" "stdout in the log"
+	assert_eq oops "$ERR" "stderr in the log, on stderr"
+	assert_ne 0 "$(field web '{{.State.Pid}}')" "inspect has the pid"
+	run_cella stop -t 1 web
+	assert_ok
+	assert_eq exited "$(field web '{{.State.Status}}')"
+	assert_eq 137 "$(field web '{{.State.ExitCode}}')" "sh as PID 1 ignores TERM: killed after -t"
+	run_cella ps
+	assert_not_contains "$OUT" web "ps without -a"
+	run_cella ps -a
+	assert_match "$OUT" 'Exited \(137\) .* web$' "ps -a"
+	check_no_leftovers run_cella rm web
+	assert_ok
+	assert_engine_empty
+}
+
+test_create_start_wait() {
+	engine_env
+	run_cella create --name job busybox sh -c 'echo ran; exit 4'
+	assert_ok
+	assert_eq created "$(field job '{{.State.Status}}')"
+	run_cella start job
+	assert_ok
+	run_cella wait job
+	assert_eq 4 "$OUT" "wait prints the exit code"
+	run_cella logs job
+	assert_eq ran "$OUT"
+	run_cella start -a job
+	assert_rc 4 "start -a returns the exit code"
+	assert_eq ran "$OUT" "start -a shows the output"
+	run_cella logs job
+	assert_eq "ran
+ran" "$OUT" "the log keeps both runs"
+}
+
+test_foreground_named_run() {
+	engine_env
+	run_cella run --name fg busybox sh -c 'echo out; echo err >&2; exit 3'
+	assert_rc 3
+	assert_eq out "$OUT"
+	assert_eq err "$ERR"
+	assert_eq exited "$(field fg '{{.State.Status}}')"
+	assert_eq 3 "$(field fg '{{.State.ExitCode}}')"
+	printf 'one\ntwo\n' | "$CELLA" run -i --name in busybox sh -c 'cat; echo end' >"$TEST_TMP/o"
+	assert_eq "one
+two
+end" "$(cat "$TEST_TMP/o")" "stdin reaches a foreground named run"
+}
+
+test_rm_flag_removes() {
+	engine_env
+	run_cella run --rm --name gone busybox echo bye
+	assert_ok
+	assert_eq bye "$OUT"
+	run_cella run -d --rm --name gone2 busybox true
+	assert_ok
+	local i
+	for i in $(seq 50); do
+		[ -z "$("$CELLA" ps -a -q)" ] && break
+		sleep 0.1
+	done
+	assert_engine_empty
+}
+
+test_restart_on_failure() {
+	engine_env
+	run_cella run -d --name rs --restart on-failure:2 busybox sh -c 'echo try; exit 1'
+	assert_ok
+	wait_status rs exited
+	assert_eq 2 "$(field rs '{{.RestartCount}}')" "restarted twice, then given up"
+	assert_eq 1 "$(field rs '{{.State.ExitCode}}')"
+	run_cella logs rs
+	assert_eq "try
+try
+try" "$OUT"
+}
+
+test_restart_always_and_stop() {
+	engine_env
+	run_cella run -d --name al --restart always busybox sh -c 'sleep 0.2'
+	assert_ok
+	sleep 1.2
+	local n
+	n=$(field al '{{.RestartCount}}')
+	[ "$n" -ge 1 ] || fail "an always container was not restarted (count $n)"
+	run_cella stop -t 1 al
+	assert_ok
+	assert_eq exited "$(field al '{{.State.Status}}')" "stopped by hand: no restart"
+	n=$(field al '{{.RestartCount}}')
+	sleep 0.6
+	assert_eq "$n" "$(field al '{{.RestartCount}}')" "no restart after stop"
+	assert_eq 0 "$(monitor_count)" "the monitor is gone"
+}
+
+test_restart_and_kill_commands() {
+	engine_env
+	run_cella run -d --name k busybox sh -c 'trap "echo got-usr1" USR1; echo up; while :; do sleep 0.1; done'
+	assert_ok
+	wait_log k up
+	run_cella kill -s USR1 k
+	assert_ok
+	wait_log k got-usr1
+	local pid1
+	pid1=$(field k '{{.State.Pid}}')
+	run_cella restart -t 1 k
+	assert_ok
+	assert_eq running "$(field k '{{.State.Status}}')"
+	assert_ne "$pid1" "$(field k '{{.State.Pid}}')" "a new process after restart"
+	run_cella kill k
+	assert_ok
+	wait_status k exited
+	assert_eq 137 "$(field k '{{.State.ExitCode}}')" "kill sends KILL by default"
+	run_cella kill -s NOPE k
+	assert_cella_error 125 NOPE
+}
+
+test_exec_joins_the_container() {
+	engine_env
+	run_cella run -d --name ex --hostname exhost -e FROM=ctr busybox sleep 60
+	assert_ok
+	run_cella exec ex sh -c 'hostname; cat /proc/1/cmdline | tr "\0" " "; echo; echo $FROM; grep CapEff /proc/self/status'
+	assert_ok
+	assert_eq exhost "$(printf '%s\n' "$OUT" | sed -n 1p)" "same UTS namespace"
+	assert_eq "sleep 60 " "$(printf '%s\n' "$OUT" | sed -n 2p)" "same PID namespace: PID 1 is the workload"
+	assert_eq ctr "$(printf '%s\n' "$OUT" | sed -n 3p)" "the container's environment"
+	assert_match "$OUT" 'CapEff:.*a80425fb' "the container's capabilities"
+	run_cella exec -e X=1 -w /tmp ex sh -c 'echo $X; pwd'
+	assert_ok
+	assert_eq "1
+/tmp" "$OUT"
+	run_cella exec ex sh -c 'exit 7'
+	assert_rc 7
+	run_cella exec ex nosuchcmd
+	assert_rc 127
+	echo piped | "$CELLA" exec -i ex cat >"$TEST_TMP/o"
+	assert_eq piped "$(cat "$TEST_TMP/o")" "exec -i passes stdin"
+	run_cella exec ex sh -c 'grep Seccomp: /proc/self/status'
+	assert_match "$OUT" 'Seccomp:[[:space:]]+2' "the container's seccomp filter"
+	run_cella top ex
+	assert_ok
+	assert_match "$OUT" 'sleep 60' "top lists the workload"
+}
+
+test_exec_as_another_user() {
+	require_id_range
+	engine_env
+	run_cella run -d --name exu busybox sleep 60
+	assert_ok
+	run_cella exec -u nobody exu id -un
+	assert_ok
+	assert_eq nobody "$OUT"
+}
+
+test_cp_both_ways_and_stopped() {
+	engine_env
+	echo host-data >"$TEST_TMP/hf"
+	mkdir -p "$TEST_TMP/tree/sub" && echo deep >"$TEST_TMP/tree/sub/f"
+	run_cella run -d --name cp busybox sleep 60
+	assert_ok
+	run_cella cp "$TEST_TMP/hf" cp:/tmp/
+	assert_ok
+	run_cella exec cp cat /tmp/hf
+	assert_eq host-data "$OUT"
+	run_cella cp "$TEST_TMP/tree" cp:/t
+	assert_ok
+	run_cella exec cp cat /t/sub/f
+	assert_eq deep "$OUT"
+	run_cella exec cp sh -c 'echo made-inside > /made'
+	run_cella cp cp:/made "$TEST_TMP/out"
+	assert_ok
+	assert_eq made-inside "$(cat "$TEST_TMP/out")"
+	run_cella stop -t 0 cp
+	run_cella cp "$TEST_TMP/hf" cp:/while-stopped
+	assert_ok "cp into a stopped container"
+	run_cella cp cp:/made "$TEST_TMP/out2"
+	assert_ok "cp out of a stopped container"
+	assert_eq made-inside "$(cat "$TEST_TMP/out2")"
+	run_cella start cp
+	run_cella exec cp cat /while-stopped
+	assert_eq host-data "$OUT" "a copy into a stopped container is there after start"
+	run_cella cp cp:/nonexistent "$TEST_TMP/x"
+	assert_cella_error 125 /nonexistent
+}
+
+test_cp_never_leaves_the_root() {
+	engine_env
+	mkdir -p "$TEST_TMP/outside"
+	echo secret >"$TEST_TMP/secret"
+	run_cella run -d --name esc busybox sleep 60
+	assert_ok
+	run_cella exec esc sh -c "ln -s / /abs; ln -s $TEST_TMP/outside /host; ln -s ../../../../../../$TEST_TMP/outside /rel; ln -s $TEST_TMP/secret /s"
+	assert_ok
+	echo payload >"$TEST_TMP/p"
+	run_cella cp "$TEST_TMP/p" "esc:/host/"
+	run_cella cp "$TEST_TMP/p" "esc:/rel/p"
+	run_cella cp "$TEST_TMP/p" "esc:/abs$TEST_TMP/outside/"
+	assert_eq "" "$(ls -A "$TEST_TMP/outside")" "nothing written outside the container's root"
+	run_cella cp esc:/s "$TEST_TMP/got"
+	if [ -L "$TEST_TMP/got" ]; then :; elif [ -e "$TEST_TMP/got" ]; then
+		assert_ne secret "$(cat "$TEST_TMP/got")" "a planted symlink must not read a host file"
+	fi
+	run_cella stop -t 0 esc
+	run_cella cp "$TEST_TMP/p" "esc:/host/"
+	assert_eq "" "$(ls -A "$TEST_TMP/outside")" "nor when the container is stopped"
+}
+
+test_names_and_ids() {
+	engine_env
+	run_cella create --name 'bad name' busybox true
+	assert_cella_error 125 'bad name'
+	run_cella create --name -x busybox true
+	assert_rc 125
+	run_cella create --name a.b_c-1 busybox true
+	assert_ok
+	local id=$OUT
+	run_cella create --name a.b_c-1 busybox true
+	assert_cella_error 125 'already in use'
+	run_cella inspect -f '{{.Name}}' "${id:0:6}"
+	assert_eq a.b_c-1 "$OUT" "a unique id prefix finds the container"
+	run_cella rename a.b_c-1 renamed
+	assert_ok
+	run_cella inspect -f '{{.Id}}' renamed
+	assert_eq "$id" "$OUT"
+	run_cella inspect a.b_c-1
+	assert_cella_error 125 a.b_c-1
+	run_cella create busybox true
+	assert_ok
+	assert_match "$(field "$OUT" '{{.Name}}')" '^[a-z]+_[a-z]+_[0-9a-f]{2}$' "a generated name"
+	# 17 containers: two share a first hex digit, which is then ambiguous
+	local i
+	for i in $(seq 15); do "$CELLA" create busybox true >/dev/null; done
+	local dup
+	dup=$("$CELLA" ps -a -q --no-trunc | cut -c1 | sort | uniq -d | head -1)
+	run_cella inspect "$dup"
+	assert_cella_error 125 ambiguous
+}
+
+test_parallel_create_same_name() {
+	engine_env
+	local i
+	for i in 1 2 3 4 5 6; do
+		("$CELLA" create --name same busybox true >"$TEST_TMP/o$i" 2>"$TEST_TMP/e$i"; echo $? >"$TEST_TMP/rc$i") &
+	done
+	wait
+	local ok=0 bad=0
+	for i in 1 2 3 4 5 6; do
+		if [ "$(cat "$TEST_TMP/rc$i")" = 0 ]; then ok=$((ok + 1)); else
+			bad=$((bad + 1))
+			grep -q "^cella: the name \`same\` is already in use" "$TEST_TMP/e$i" || fail "loser's error: $(cat "$TEST_TMP/e$i")"
+		fi
+	done
+	assert_eq 1 "$ok" "exactly one create wins"
+	run_cella ps -a -q
+	assert_eq 1 "$(printf '%s\n' "$OUT" | grep -c .)" "one container exists"
+}
+
+test_fifty_parallel_detached_runs() {
+	engine_env
+	"$CELLA" run busybox true >/dev/null # the image, once
+	local i
+	for i in $(seq 50); do
+		("$CELLA" run -d --name p$i busybox sleep 30 >/dev/null 2>"$TEST_TMP/e$i"; echo $? >"$TEST_TMP/rc$i") &
+	done
+	wait
+	for i in $(seq 50); do
+		[ "$(cat "$TEST_TMP/rc$i")" = 0 ] || fail "run -d --name p$i failed: $(cat "$TEST_TMP/e$i")"
+	done
+	run_cella ps -q
+	assert_eq 50 "$(printf '%s\n' "$OUT" | grep -c .)" "50 running"
+	run_cella rm -f $(seq -f 'p%g' 50)
+	assert_ok
+	assert_engine_empty
+}
+
+test_bad_input() {
+	engine_env
+	run_cella start nothere
+	assert_cella_error 125 "no such container: \`nothere\`"
+	run_cella run -d --name busy busybox sleep 60
+	run_cella start busy
+	assert_cella_error 125 "\`busy\` is already running"
+	run_cella rm busy
+	assert_cella_error 125 "\`busy\` is running"
+	assert_eq running "$(field busy '{{.State.Status}}')" "a refused rm changes nothing"
+	run_cella stop -t soon busy
+	assert_cella_error 125 "\`soon\`"
+	assert_eq running "$(field busy '{{.State.Status}}')"
+	run_cella create --name never busybox true
+	run_cella logs never
+	assert_cella_error 125 "\`never\` has never run"
+	run_cella exec never true
+	assert_cella_error 125 "\`never\` is not running"
+	run_cella run -d --restart sometimes busybox true
+	assert_cella_error 125 sometimes
+	run_cella ps --filter colour=red
+	assert_cella_error 125 colour=red
+	run_cella run -d --name nf busybox nosuchcmd
+	assert_rc 127
+	assert_contains "$ERR" nosuchcmd
+	assert_eq created "$(field nf '{{.State.Status}}')" "a failed start leaves the container created"
+}
+
+test_kill_9_monitor() {
+	engine_env
+	run_cella run -d --name victim busybox sleep 60
+	assert_ok
+	local mon pid
+	mon=$(field victim '{{.State.MonitorPid}}')
+	pid=$(field victim '{{.State.Pid}}')
+	kill -9 "$mon"
+	sleep 0.3
+	run_cella ps -a
+	assert_match "$OUT" 'Exited \(255\).* victim$' "ps reconciles a dead monitor to exited"
+	[ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat")" = Z ] || fail "the workload outlived its monitor"
+	assert_contains "$(field victim '{{.State.Error}}')" "monitor died"
+	check_no_leftovers run_cella rm -f victim
+	assert_ok
+	assert_engine_empty
+}
+
+# kill -9 the CLI at many moments of create/start/stop/rm: whatever state it leaves, ps lists
+# every container with a valid status and rm -f removes all of it.
+test_kill_9_cli_at_every_step() {
+	engine_env
+	"$CELLA" run busybox true >/dev/null
+	local d i cmd p
+	for d in 0 0.002 0.005 0.01 0.02 0.04 0.08; do
+		i=${d#0.}
+		for cmd in "create --name c$i busybox sleep 30" "run -d --name r$i busybox sleep 30"; do
+			# shellcheck disable=SC2086
+			"$CELLA" $cmd >/dev/null 2>&1 &
+			p=$!
+			sleep "$d"
+			kill -9 "$p" 2>/dev/null
+			wait "$p" 2>/dev/null
+		done
+		"$CELLA" start "c$i" >/dev/null 2>&1 &
+		p=$!
+		sleep "$d"
+		kill -9 "$p" 2>/dev/null
+		"$CELLA" stop -t 0 "r$i" >/dev/null 2>&1 &
+		p=$!
+		sleep "$d"
+		kill -9 "$p" 2>/dev/null
+		wait 2>/dev/null
+	done
+	run_cella ps -a --format json
+	assert_ok
+	local bad
+	bad=$(printf '%s' "$OUT" | jq -r '.[] | select(.State != "created" and .State != "running" and .State != "exited") | .Names')
+	assert_eq "" "$bad" "every container has a valid status"
+	run_cella ps -a -q --no-trunc
+	# shellcheck disable=SC2086
+	[ -z "$OUT" ] || check_no_leftovers run_cella rm -f $OUT
+	assert_ok
+	assert_engine_empty
+	assert_eq 0 "$(monitor_count)" "no monitor left"
+}
+
+test_rm_half_removed_container() {
+	engine_env
+	run_cella create --name half busybox true
+	local id=$OUT
+	# a crash in the middle of rm: renamed aside, partly deleted
+	mv "$CELLA_ROOT/containers/$id" "$CELLA_ROOT/containers/.rm-$id"
+	run_cella ps -a -q
+	assert_eq "" "$OUT" "ps does not list a container being removed"
+	run_cella create busybox true
+	assert_ok
+	[ ! -e "$CELLA_ROOT/containers/.rm-$id" ] || fail "the next create cleans up the remains"
+}
+
+test_entrypoint_detection() {
+	engine_env
+	run_cella run -d --name auto busybox
+	assert_ok
+	assert_eq /bin/sh "$(field auto '{{.Entrypoint.Detected}}')" "busybox: /bin/sh"
+	local rootfs
+	rootfs=$(field auto '{{.Rootfs}}')
+	cp -a "$rootfs" "$TEST_TMP/r"
+	printf '#!/bin/sh\necho from-init\n' >"$TEST_TMP/r/init"
+	chmod 755 "$TEST_TMP/r/init"
+	run_cella run --name withinit "$TEST_TMP/r"
+	assert_ok
+	assert_eq from-init "$OUT" "/init comes first"
+	assert_eq /init "$(field withinit '{{.Entrypoint.Detected}}')"
+	run_cella run -d --name given busybox true
+	assert_eq null "$(field given '{{.Entrypoint.Detected}}')" "a given command is not detected"
+}
+
+test_logs_options() {
+	engine_env
+	run_cella run --name lg busybox sh -c 'for i in 1 2 3 4 5; do echo line$i; done'
+	assert_ok
+	run_cella logs --tail 2 lg
+	assert_eq "line4
+line5" "$OUT"
+	run_cella logs -t lg
+	assert_match "$OUT" '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z line1$' "timestamps"
+	run_cella logs --since 1h lg
+	assert_eq 5 "$(printf '%s\n' "$OUT" | grep -c line)"
+	run_cella logs --since "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" lg
+	assert_eq "" "$OUT" "nothing after a future --since"
+	run_cella logs --tail many lg
+	assert_cella_error 125 many
+	run_cella run -d --name fl busybox sh -c 'echo a; sleep 1; echo b'
+	run_cella logs -f fl
+	assert_ok
+	assert_eq "a
+b" "$OUT" "logs -f follows until the container stops"
+	run_cella run -d --name big --log-opt max-size=4k busybox sh -c 'i=0; while [ $i -lt 400 ]; do echo "line $i of the rotation test"; i=$((i+1)); done'
+	wait_status big exited
+	[ -e "$(field big '{{.LogPath}}').1" ] || fail "the log was not rotated at max-size"
+	run_cella logs --tail 1 big
+	assert_eq "line 399 of the rotation test" "$OUT"
+}
+
+test_tty_container() {
+	engine_env
+	run_cella run -d -t --name tt busybox sh -c 'tty; sleep 60'
+	assert_ok
+	wait_log tt /dev/pts/
+	run_cella exec -t tt tty
+	assert_ok
+	assert_match "$OUT" '^/dev/pts/[0-9]+' "exec -t gets a terminal"
+}
+
+test_ps_formats_and_filters() {
+	engine_env
+	run_cella run -d --name up1 busybox sleep 60
+	run_cella create --name cr1 busybox true
+	run_cella ps --format json
+	assert_ok
+	assert_eq up1 "$(printf '%s' "$OUT" | jq -r '.[].Names')" "ps --format json: running only"
+	run_cella ps -a --filter status=created -q
+	assert_eq "$(field cr1 '{{.Id}}' | cut -c1-12)" "$OUT"
+	run_cella ps -a --filter name=up --format json
+	assert_eq running "$(printf '%s' "$OUT" | jq -r '.[0].State')"
+	run_cella inspect up1
+	assert_ok
+	assert_eq ns "$(printf '%s' "$OUT" | jq -r '.[0].Backend')"
+	assert_eq "$CELLA_ROOT/containers/$(field up1 '{{.Id}}')/ctr.log" "$(printf '%s' "$OUT" | jq -r '.[0].LogPath')"
+	assert_match "$(printf '%s' "$OUT" | jq -r '.[0].State.StartedAt')" '^20[0-9]{2}-' "started time"
+	assert_eq sleep "$(printf '%s' "$OUT" | jq -r '.[0].Plan.process.args[0]')" "the plan is in inspect"
+}
+
+test_every_command_has_help() {
+	local c
+	for c in create start stop restart kill rm ps inspect logs wait top rename port exec cp attach; do
+		run_cella "$c" --help
+		assert_ok "$c --help"
+		assert_contains "$OUT" "Usage: cella $c" "$c --help"
+	done
+}
