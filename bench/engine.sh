@@ -68,9 +68,9 @@ CC=${CC:-cc}
 "$CC" -O2 -Wall -o "$WORK/timeit" "$REPO/bench/timeit.c"
 mkdir -p "${ROOTS[@]}" "$CELLA_RUN_ROOT"
 
-# stats FILE -> "median min" in ms, from timeit's lines (NAME NANOSECONDS STATUS)
+# stats FILE -> "median min" in ms of the successful runs, from timeit's lines (NAME NANOSECONDS STATUS)
 stats() {
-	awk '{ print $2 }' "$1" | sort -n | awk '
+	awk '$3 == 0 { print $2 }' "$1" | sort -n | awk '
 		{ v[NR] = $1 }
 		END {
 			if (NR == 0) { print "- -"; exit }
@@ -82,7 +82,7 @@ stats() {
 failures() {
 	local n
 	n=$(awk '$3 != 0' "$1" | wc -l)
-	[ "$n" = 0 ] || echo " ($n runs failed)"
+	[ "$n" = 0 ] || echo " ($n of them failed: not counted)"
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }

@@ -575,6 +575,31 @@ write_new_dir (const char *tmp, struct plan *p, const struct ctr_state *st, cell
   }
 }
 
+/* mkdir .mk-<id>, lock it, rename it to .tmp-<id>: gc only removes an unlocked .mk- dir with
+ * rmdir, so if it struck between our mkdir and our flock, a step fails with ENOENT: again. */
+static int
+make_locked_dir (const char *base, const char *id, const char *tmp, int *lockfd, cella_error_t *err)
+{
+  cleanup_free char *mk = xasprintf ("%s/.mk-%s", base, id);
+  for (int attempt = 0; attempt < 10; attempt++)
+    {
+      int e;
+      if (mkdir (mk, 0711) == 0 && (*lockfd = open (mk, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0
+          && flock (*lockfd, LOCK_EX) == 0 && rename (mk, tmp) == 0)
+        return 0;
+      e = errno;
+      if (*lockfd >= 0)
+        close (*lockfd);
+      *lockfd = -1;
+      if (e != ENOENT)
+        {
+          rmdir (mk);
+          return cella_error (err, e, "create `%s`", tmp);
+        }
+    }
+  return cella_error (err, ENOENT, "create `%s`", tmp);
+}
+
 int
 ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cella_error_t *err)
 {
@@ -599,17 +624,8 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
    * leaves an unlocked .tmp dir (garbage) and at most a dead name link (reclaimable) */
   tmp = xasprintf ("%s/.tmp-%s", base, id);
   final = xasprintf ("%s/%s", base, id);
-  {
-    /* made and locked under a name gc ignores, then renamed: gc never sees it unlocked */
-    cleanup_free char *mk = xasprintf ("%s/.mk-%s", base, id);
-    if (mkdir (mk, 0711) < 0 || (tmplock = open (mk, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
-        || flock (tmplock, LOCK_EX) < 0 || rename (mk, tmp) < 0)
-      {
-        int e = errno;
-        rmdir (mk);
-        return cella_error (err, e, "create `%s`", tmp);
-      }
-  }
+  if (make_locked_dir (base, id, tmp, &tmplock, err) < 0)
+    return -1;
   if (claim_name (name, id, err) < 0)
     {
       remove_tree (tmp);
@@ -724,22 +740,17 @@ ctr_gc (void)
     {
       cleanup_free char *path = NULL;
       cleanup_close int fd = -1;
-      if (has_prefix (e->d_name, ".mk-"))
-        {
-          /* a create killed between its mkdir and its rename, microseconds apart */
-          struct stat st;
-          path = xasprintf ("%s/%s", base, e->d_name);
-          if (stat (path, &st) == 0 && time (NULL) - st.st_mtime > 60)
-            rmdir (path);
-          continue;
-        }
-      if (!has_prefix (e->d_name, ".tmp-") && !has_prefix (e->d_name, ".rm-"))
+      bool mk = has_prefix (e->d_name, ".mk-");
+      if (!mk && !has_prefix (e->d_name, ".tmp-") && !has_prefix (e->d_name, ".rm-"))
         continue;
       path = xasprintf ("%s/%s", base, e->d_name);
       fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0 || flock (fd, LOCK_EX | LOCK_NB) < 0)
         continue; /* a create or rm at work */
-      remove_tree (path);
+      if (mk)
+        rmdir (path); /* empty; a creator that loses it starts again (make_locked_dir) */
+      else
+        remove_tree (path);
     }
   closedir (d);
 }
