@@ -122,11 +122,11 @@ ctr_name_generate (void)
                                      "merry", "nimble", "proud", "quiet", "rapid", "sly",   "tidy", "witty" };
   static const char *const noun[] = { "otter", "heron", "lynx",  "marten", "puffin", "badger", "ibis",  "gecko",
                                       "tapir", "wren",  "bison", "koala",  "okapi",  "shrew",  "stoat", "vole" };
-  unsigned char r[3];
+  unsigned char r[4];
   cleanup_free char *id = paths_new_id ();
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     r[i] = (unsigned char) (id ? strtoul ((char[]) { id[2 * i], id[2 * i + 1], 0 }, NULL, 16) : (unsigned) rand ());
-  return xasprintf ("%s_%s_%02x", adj[r[0] % 16], noun[r[1] % 16], r[2]);
+  return xasprintf ("%s_%s_%02x%02x", adj[r[0] % 16], noun[r[1] % 16], r[2], r[3]);
 }
 
 /* Process start time in clock ticks since boot: with the pid, it names one process for good. */
@@ -626,10 +626,17 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
   final = xasprintf ("%s/%s", base, id);
   if (make_locked_dir (base, id, tmp, &tmplock, err) < 0)
     return -1;
-  if (claim_name (name, id, err) < 0)
+  /* a generated name that happens to be taken: draw another */
+  for (int attempt = 0; claim_name (name, id, err) < 0; attempt++)
     {
-      remove_tree (tmp);
-      return -1;
+      if (o->name || attempt == 8)
+        {
+          remove_tree (tmp);
+          return -1;
+        }
+      cella_error_free (err);
+      free (name);
+      name = ctr_name_generate ();
     }
 
   free (p->id);

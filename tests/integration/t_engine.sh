@@ -289,7 +289,7 @@ test_names_and_ids() {
 	assert_cella_error 125 a.b_c-1
 	run_cella create busybox true
 	assert_ok
-	assert_match "$(field "$OUT" '{{.Name}}')" '^[a-z]+_[a-z]+_[0-9a-f]{2}$' "a generated name"
+	assert_match "$(field "$OUT" '{{.Name}}')" '^[a-z]+_[a-z]+_[0-9a-f]{4}$' "a generated name"
 	# 17 containers: two share a first hex digit, which is then ambiguous
 	local i
 	for i in $(seq 15); do "$CELLA" create busybox true >/dev/null; done
