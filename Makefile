@@ -4,26 +4,48 @@ PKGS := libseccomp libcap jansson
 WARN := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat-nonliteral -Wformat-security \
         -Wswitch-default -Wpointer-arith -Wundef -Wvla
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 -Isrc $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE $(CFLAGS) \
+PREFIX ?= /usr/local
+LIBEXECDIR ?= $(PREFIX)/libexec
+ALL_CFLAGS := -std=gnu11 -Isrc $(WARN) -DLIBEXECDIR='"$(LIBEXECDIR)"'  -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE $(CFLAGS) \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lseccomp -lcap -ljansson)
 LDFLAGS ?= -static-pie -Wl,-z,relro,-z,now
+# The image tool (pull, import, save, export, login, build) needs libcurl, libarchive and
+# OpenSSL, which Debian ships only as shared libraries: it is a second, dynamically linked
+# executable (build/cella-image) that `cella` runs for those commands, so the static `cella`
+# that starts containers loads nothing.
+IMG_PKGS := libcurl libarchive libcrypto
+IMG_CFLAGS := $(shell pkg-config --cflags $(IMG_PKGS) 2>/dev/null)
+IMG_LDLIBS := $(shell pkg-config --libs $(IMG_PKGS) 2>/dev/null || echo -lcurl -larchive -lcrypto) -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 B := build
 LIB_SRC := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
 CLI_SRC := src/cli/main.c
 LIB_OBJ := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRC))
+IMG_SRC := $(wildcard src/image/tool/*.c)
+IMG_OBJ := $(patsubst src/%.c,$(B)/obj/%.o,$(IMG_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,$(B)/unit-san/%,$(UNIT_SRC))
 
 .PHONY: all deps demo check test unit integration clean format bench
-all: $(B)/cella
+all: $(B)/cella $(B)/cella-image
+
+$(B)/obj/image/tool/%.o: src/image/tool/%.c $(wildcard src/*/*.h src/image/tool/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -c $< -o $@
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libcella-image.a: $(IMG_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# The image tool: src/image/tool/ (and its main, src/image/tool/main.c's cella_image_main) over the library.
+$(B)/cella-image: $(B)/libcella-image.a $(B)/libcella.a
+	$(CC) -pie -Wl,-z,relro,-z,now -o $@ $(B)/libcella-image.a $(B)/libcella.a $(LDLIBS) $(IMG_LDLIBS)
 
 $(B)/libcella.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -49,13 +71,13 @@ $(B)/cella: $(B)/obj/cli/main.o $(B)/obj/gen/seccomp_prebuilt.o $(B)/libcella.a
 	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@.tmp && rm $@.full && mv $@.tmp $@
 
 # Unit tests link the library with its internal symbols; a second build runs them under ASan+UBSan.
-$(B)/unit/%: tests/unit/%.c $(B)/libcella.a
+$(B)/unit/%: tests/unit/%.c $(B)/libcella.a $(B)/libcella-image.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc $< -o $@ $(B)/libcella.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -Isrc $< -o $@ $(B)/libcella-image.a $(B)/libcella.a $(LDLIBS) $(IMG_LDLIBS)
 
-$(B)/unit-san/%: tests/unit/%.c $(LIB_SRC) $(wildcard src/*/*.h)
+$(B)/unit-san/%: tests/unit/%.c $(LIB_SRC) $(IMG_SRC) $(wildcard src/*/*.h src/image/tool/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Isrc $< $(LIB_SRC) -o $@ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -O1 $(SAN) -Isrc $< $(filter-out src/image/tool/main.c,$(IMG_SRC)) $(LIB_SRC) -o $@ $(LDLIBS) $(IMG_LDLIBS)
 
 deps:
 	sh scripts/deps.sh
@@ -82,7 +104,7 @@ bench: all
 	bash bench/start.sh
 
 format:
-	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
+	clang-format -i src/*/*.c src/*/*.h src/image/tool/*.[ch] tests/unit/*.c
 
 clean:
 	rm -rf $(B)

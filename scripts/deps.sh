@@ -4,8 +4,10 @@
 set -eu
 
 PKGS="build-essential pkg-config libseccomp-dev libcap-dev libjansson-dev busybox-static
-uidmap util-linux procps bubblewrap runc proot strace jq"
-BENCH_PKGS="hyperfine"
+uidmap util-linux procps bubblewrap runc proot strace jq
+libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev zstd xz-utils curl
+docker-registry skopeo apache2-utils openssl python3"
+BENCH_PKGS="hyperfine umoci"
 
 bench=0
 for arg in "$@"; do

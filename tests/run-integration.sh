@@ -148,8 +148,10 @@ run_user_pass() {
 		src=$(mktemp -d /tmp/itest-src.XXXXXX)
 		mkdir -p "$src/integration" "$src/bin"
 		cp "$RUNNER" "$src/run-integration.sh"
-		cp "$ITEST"/*.sh "$ITEST"/*.c "$src/integration/"
+		cp "$ITEST"/*.sh "$ITEST"/*.c "$ITEST"/*.py "$src/integration/"
 		cp "$CELLA" "$src/bin/cella"
+		# the image tool lives next to cella
+		if [ -x "$(dirname "$CELLA")/cella-image" ]; then cp "$(dirname "$CELLA")/cella-image" "$src/bin/"; fi
 		chmod -R a+rX "$src"
 		ucella=$src/bin/cella urunner=$src/run-integration.sh
 		echo "# unprivileged pass uses a copy of the binary and tests in $src"

@@ -1,5 +1,6 @@
 #ifndef CELLA_CLI_COMMANDS_H
 #define CELLA_CLI_COMMANDS_H
+#include "../util/util.h"
 /* Each returns the process exit status. argv[0] is the command name. */
 int cmd_run (int argc, char **argv);
 int cmd_create (int argc, char **argv);
@@ -19,6 +20,15 @@ int cmd_port (int argc, char **argv);
 int cmd_exec (int argc, char **argv);
 int cmd_cp (int argc, char **argv);
 int cmd_attach (int argc, char **argv);
+int cmd_images (int argc, char **argv);
+int cmd_image (int argc, char **argv);
+int cmd_rmi (int argc, char **argv);
+int cmd_tag (int argc, char **argv);
+/* pull, import, save, export, login, logout, build: carried out by the image tool. */
+int cmd_image_tool (int argc, char **argv);
+/* Run the image tool with argv (argv[0] is its command); its exit status, or -1 with *err. */
+int image_tool_run (char *const *argv, cella_error_t *err);
+void image_tool_path_init (void);
 /* A signal by name (TERM, SIGTERM) or number; -1 if unknown. */
 int signal_parse (const char *s);
 #endif

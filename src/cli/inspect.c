@@ -60,28 +60,7 @@ static int
 parse (const struct cli_option *t, struct ro_opts *o, int argc, char **argv, const char *usage, const char *summary,
        int min_args, int *status)
 {
-  cella_error_t err = NULL;
-  int help, first = cli_parse (t, o, argc - 1, argv + 1, &help, &err);
-  if (first < 0)
-    {
-      *status = cella_error_print (&err);
-      return -1;
-    }
-  if (help)
-    {
-      cli_print_help (usage, summary, t);
-      *status = 0;
-      return 0;
-    }
-  first += 1;
-  if (argc - first < min_args)
-    {
-      cella_error (&err, 0, "%s: a container is required (usage: %s)", argv[0], usage);
-      *status = cella_error_print (&err);
-      return -1;
-    }
-  *status = 0;
-  return first;
+  return cli_parse_command (t, o, argc, argv, usage, summary, min_args, "a container is required", status);
 }
 
 static char *
@@ -289,43 +268,6 @@ inspect_json (const char *id, const struct ctr_state *st)
   return o;
 }
 
-/* {{.A.B}} placeholders replaced by the value at that path (strings bare, the rest as JSON). */
-static void
-print_template (const char *tpl, json_t *o)
-{
-  const char *s = tpl;
-  while (*s)
-    {
-      const char *open = strstr (s, "{{"), *close;
-      if (open == NULL || (close = strstr (open, "}}")) == NULL)
-        {
-          fputs (s, stdout);
-          break;
-        }
-      fwrite (s, 1, (size_t) (open - s), stdout);
-      {
-        cleanup_free char *path = strndup (open + 2, (size_t) (close - open - 2));
-        char *p = path, *save = NULL;
-        json_t *v = o;
-        while (*p == ' ')
-          p++;
-        for (char *k = strtok_r (p, ". ", &save); k && v; k = strtok_r (NULL, ". ", &save))
-          v = json_object_get (v, k);
-        if (json_is_string (v))
-          fputs (json_string_value (v), stdout);
-        else if (v)
-          {
-            char *t = json_dumps (v, JSON_ENCODE_ANY | JSON_COMPACT);
-            fputs (t, stdout);
-            free (t);
-          }
-        else
-          fputs ("<no value>", stdout);
-      }
-      s = close + 2;
-    }
-  putchar ('\n');
-}
 
 int
 cmd_inspect (int argc, char **argv)
@@ -349,7 +291,7 @@ cmd_inspect (int argc, char **argv)
       ctr_state_clear (&st);
       if (o.format)
         {
-          print_template (o.format, j);
+          cli_print_template (o.format, j);
           json_decref (j);
         }
       else

@@ -54,28 +54,7 @@ static int
 parse (const struct cli_option *t, struct lc_opts *o, int argc, char **argv, const char *usage, const char *summary,
        int min_args, int *status)
 {
-  cella_error_t err = NULL;
-  int help, first = cli_parse (t, o, argc - 1, argv + 1, &help, &err);
-  if (first < 0)
-    {
-      *status = cella_error_print (&err);
-      return -1;
-    }
-  if (help)
-    {
-      cli_print_help (usage, summary, t);
-      *status = 0;
-      return 0;
-    }
-  first += 1;
-  if (argc - first < min_args)
-    {
-      cella_error (&err, 0, "%s: %s (usage: %s)", argv[0], min_args > 1 ? "more arguments are required" : "a container is required",
-                   usage);
-      *status = cella_error_print (&err);
-      return -1;
-    }
-  return first;
+  return cli_parse_command (t, o, argc, argv, usage, summary, min_args, "a container is required", status);
 }
 
 /* Apply fn to each named container; report each failure; 125 if any failed. */

@@ -36,6 +36,16 @@ static const struct command commands[] = {
   { "top", cmd_top, false, "List a container's processes" },
   { "rename", cmd_rename, false, "Rename a container" },
   { "port", cmd_port, false, "List a container's published ports" },
+  { "images", cmd_images, false, "List images" },
+  { "image", cmd_image, false, "Manage images (ls, inspect, rm, prune, tag, pull, import, save, build)" },
+  { "pull", cmd_image_tool, false, "Pull an image from a registry" },
+  { "rmi", cmd_rmi, false, "Remove images" },
+  { "tag", cmd_tag, false, "Give an image another name" },
+  { "import", cmd_image_tool, false, "Import an image (same as `image import`)" },
+  { "save", cmd_image_tool, false, "Write images to an OCI archive" },
+  { "export", cmd_image_tool, false, "Write a container's root as an image to an OCI archive" },
+  { "login", cmd_image_tool, false, "Store credentials for a registry" },
+  { "logout", cmd_image_tool, false, "Remove stored credentials for a registry" },
   { "__monitor", cmd_monitor, true, NULL },
   { NULL, NULL, false, NULL },
 };
@@ -72,6 +82,8 @@ main (int argc, char **argv)
   for (const struct command *c = commands; c->name; c++)
     if (strcmp (argv[1], c->name) == 0)
       {
+        if (c->fn == cmd_run || c->fn == cmd_create || c->fn == cmd_image_tool || c->fn == cmd_image)
+          image_tool_path_init ();
         if (c->starts_containers && selfexec_sealed (argv) < 0)
           {
             perror ("cella: re-execute from a sealed copy of the binary");

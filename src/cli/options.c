@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 static int
 set_value (const struct cli_option *o, void *opts, const char *val)
 {
@@ -123,4 +125,69 @@ cli_print_help (const char *usage, const char *summary, const struct cli_option 
       printf ("  %-30s %s\n", left, t->help);
     }
   printf ("  %-30s %s\n", "-h, --help", "Show this help");
+}
+
+int
+cli_parse_command (const struct cli_option *t, void *opts, int argc, char **argv, const char *usage, const char *summary,
+                   int min_args, const char *what, int *status)
+{
+  cella_error_t err = NULL;
+  int help, first = cli_parse (t, opts, argc - 1, argv + 1, &help, &err);
+  if (first < 0)
+    {
+      *status = cella_error_print (&err);
+      return -1;
+    }
+  if (help)
+    {
+      cli_print_help (usage, summary, t);
+      *status = 0;
+      return 0;
+    }
+  first += 1;
+  if (argc - first < min_args)
+    {
+      cella_error (&err, 0, "%s: %s (usage: %s)", argv[0], min_args > 1 ? "more arguments are required" : what, usage);
+      *status = cella_error_print (&err);
+      return -1;
+    }
+  *status = 0;
+  return first;
+}
+
+void
+cli_print_template (const char *tpl, json_t *o)
+{
+  const char *s = tpl;
+  while (*s)
+    {
+      const char *open = strstr (s, "{{"), *close;
+      if (open == NULL || (close = strstr (open, "}}")) == NULL)
+        {
+          fputs (s, stdout);
+          break;
+        }
+      fwrite (s, 1, (size_t) (open - s), stdout);
+      {
+        cleanup_free char *path = strndup (open + 2, (size_t) (close - open - 2));
+        char *p = path, *save = NULL;
+        json_t *v = o;
+        while (*p == ' ')
+          p++;
+        for (char *k = strtok_r (p, ". ", &save); k && v; k = strtok_r (NULL, ". ", &save))
+          v = json_object_get (v, k);
+        if (json_is_string (v))
+          fputs (json_string_value (v), stdout);
+        else if (v)
+          {
+            char *t = json_dumps (v, JSON_ENCODE_ANY | JSON_COMPACT);
+            fputs (t, stdout);
+            free (t);
+          }
+        else
+          fputs ("<no value>", stdout);
+      }
+      s = close + 2;
+    }
+  putchar ('\n');
 }

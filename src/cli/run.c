@@ -12,6 +12,7 @@
 #include "../engine/attach.h"
 #include "../engine/container.h"
 #include "../image/default_image.h"
+#include "../image/store.h"
 #include "../ns/ns.h"
 #include "../plan/build.h"
 #include "commands.h"
@@ -42,6 +43,8 @@ static const struct cli_option run_table[] = {
   { "restart", 0, OPT_STRING, O (restart), "POLICY", "no, on-failure[:MAX], always or unless-stopped" },
   { "log-opt", 0, OPT_LIST, O (log_opts), "max-size=SIZE", "Rotate the container's log at this size (default 10m)" },
   { "backend", 0, OPT_STRING, O (backend), "NAME", "Backend: ns (default)" },
+  { "entrypoint", 0, OPT_STRING, O (entrypoint), "CMD", "Run CMD instead of the image's Entrypoint (\"\" clears it)" },
+  { "pull", 0, OPT_STRING, O (pull), "POLICY", "missing (default): pull an image not in the store; always; never" },
   { "dry-run", 0, OPT_FLAG, O (dry_run), NULL, "Print the plan as JSON and run nothing" },
   { "debug", 0, OPT_FLAG, O (debug), NULL, "Print each setup step as it is applied" },
   { NULL, 0, 0, 0, NULL, NULL },
@@ -63,34 +66,138 @@ static const char create_summary[]
     = "Create a container without starting it; print its id. `cella start` runs it. Takes the options\n"
       "of `cella run` (-d is ignored).";
 
-/* An argument that starts with / or . is a directory; anything else names an image. */
+/* What IMAGE|ROOTFS-DIR resolved to. */
+struct resolved {
+  char *rootfs;              /* the directory, or the image's bottom layer */
+  char **layers;             /* the image's other layers, top-most first */
+  bool from_image;
+  struct image_record *rec;  /* a store image */
+  struct image_config cfg;
+};
+
+static void
+resolved_clear (struct resolved *r)
+{
+  free (r->rootfs);
+  strv_free (r->layers);
+  image_record_free (r->rec);
+  image_config_clear (&r->cfg);
+  memset (r, 0, sizeof *r);
+}
+
 static int
-resolve_root (const char *arg, char **rootfs, bool *from_image, cella_error_t *err)
+use_record (struct resolved *out, struct image_record *rec, cella_error_t *err)
+{
+  cleanup_strv char **dirs = NULL;
+  size_t n;
+  out->rec = rec;
+  if (image_config_load (rec, &out->cfg, err) < 0 || image_layer_dirs (rec, &dirs, err) < 0)
+    return -1;
+  n = strv_len (dirs);
+  if (n == 0)
+    return cella_error (err, 0, "image %.19s has no layers", rec->id);
+  out->rootfs = dirs[n - 1];
+  dirs[n - 1] = NULL;
+  out->layers = steal_pointer (&dirs);
+  out->from_image = true;
+  return 0;
+}
+
+/* An argument that starts with / or . is a directory; anything else names an image: one in the
+ * store, else the embedded busybox, else (with --pull missing, the default) it is pulled. */
+static int
+resolve_root (const char *arg, const char *pull, struct resolved *out, cella_error_t *err)
 {
   struct stat st;
+  struct image_record *rec = NULL;
+  int r;
+  memset (out, 0, sizeof *out);
   if (arg[0] == '/' || arg[0] == '.')
     {
-      char *r = realpath (arg, NULL);
-      if (r == NULL)
+      char *path = realpath (arg, NULL);
+      if (path == NULL)
         return cella_error (err, errno, "root directory `%s`", arg);
-      if (stat (r, &st) < 0 || !S_ISDIR (st.st_mode))
+      if (stat (path, &st) < 0 || !S_ISDIR (st.st_mode))
         {
-          free (r);
+          free (path);
           return cella_error (err, ENOTDIR, "root directory `%s`", arg);
         }
-      *rootfs = r;
-      *from_image = false;
+      out->rootfs = path;
       return 0;
     }
+  if (pull == NULL)
+    pull = "missing";
+  if (strcmp (pull, "missing") != 0 && strcmp (pull, "always") != 0 && strcmp (pull, "never") != 0)
+    return cella_error (err, 0, "--pull `%s`: expected missing, always or never", pull);
+  if (strcmp (pull, "always") != 0)
+    {
+      r = image_lookup (arg, &rec, err);
+      if (r < 0)
+        return -1;
+      if (r == 0)
+        return use_record (out, rec, err);
+      r = default_image_ensure (arg, &out->rootfs, err);
+      if (r < 0)
+        return -1;
+      if (r == 0)
+        {
+          out->from_image = true;
+          return 0;
+        }
+      if (strcmp (pull, "never") == 0)
+        return cella_error (err, 0, "image `%s`: not found locally, and --pull never (see `cella images`; `cella pull %s`)",
+                            arg, arg);
+    }
   {
-    int r = default_image_ensure (arg, rootfs, err);
-    if (r < 0)
+    char *const pargv[] = { (char *) "pull", (char *) "--quiet-if-present", (char *) arg, NULL };
+    int status = image_tool_run (pargv, err);
+    if (status < 0)
       return -1;
-    if (r > 0)
-      return cella_error (err, 0, "image `%s`: not found (available offline: busybox; a root directory must start with `/` or `.`)",
-                          arg);
+    if (status != 0)
+      return cella_error (err, 0, "image `%s`: not found locally and the pull failed (see above)", arg);
   }
-  *from_image = true;
+  r = image_lookup (arg, &rec, err);
+  if (r < 0)
+    return -1;
+  if (r > 0)
+    return cella_error (err, 0, "image `%s`: pulled, but the store does not name it", arg);
+  return use_record (out, rec, err);
+}
+
+/* The command: --entrypoint or the image's Entrypoint, then COMMAND or the image's Cmd; when that
+ * gives nothing, detection in the root. */
+static int
+resolve_command (struct run_options *o, struct resolved *res, char **detected, cella_error_t *err)
+{
+  char **argv = NULL;
+  if (o->entrypoint)
+    {
+      if (*o->entrypoint)
+        strv_push (&argv, o->entrypoint);
+    }
+  else
+    for (size_t i = 0; res->cfg.entrypoint && res->cfg.entrypoint[i]; i++)
+      strv_push (&argv, res->cfg.entrypoint[i]);
+  if (o->command && o->command[0])
+    for (size_t i = 0; o->command[i]; i++)
+      strv_push (&argv, o->command[i]);
+  else if (o->entrypoint == NULL || !*o->entrypoint || argv == NULL)
+    for (size_t i = 0; res->cfg.cmd && res->cfg.cmd[i]; i++)
+      strv_push (&argv, res->cfg.cmd[i]);
+  strv_free (o->command);
+  o->command = argv;
+  if (argv == NULL)
+    {
+      struct root_view view;
+      int r;
+      if (root_view_open (&view, res->layers, res->rootfs, err) < 0)
+        return -1;
+      r = entrypoint_detect (&view, &o->command, err);
+      root_view_close (&view);
+      if (r < 0)
+        return -1;
+      *detected = xstrdup (o->command[0]);
+    }
   return 0;
 }
 
@@ -165,9 +272,11 @@ run_or_create (int argc, char **argv, bool create_only)
 {
   struct run_options o = { 0 };
   cleanup_plan struct plan *p = NULL;
-  cleanup_free char *rootfs = NULL, *detected = NULL;
+  cleanup_free char *detected = NULL;
+  struct resolved res = { 0 };
+  struct image_defaults img = { 0 };
   cella_error_t err = NULL;
-  bool from_image = false, engine;
+  bool engine;
   int help, first, status;
 
   first = cli_parse (run_table, &o, argc - 1, argv + 1, &help, &err);
@@ -191,19 +300,24 @@ run_or_create (int argc, char **argv, bool create_only)
     }
   o.image = xstrdup (argv[first]);
   o.command = strv_dup (argv + first + 1);
-  if (resolve_root (o.image, &rootfs, &from_image, &err) < 0)
+  if (resolve_root (o.image, o.pull, &res, &err) < 0 || resolve_command (&o, &res, &detected, &err) < 0)
     goto error;
-  if (o.command[0] == NULL)
+  if (res.rec)
     {
-      /* no image config yet: look for a command in the root */
-      strv_free (o.command);
-      o.command = NULL;
-      if (entrypoint_detect (rootfs, &o.command, &err) < 0)
-        goto error;
-      detected = xstrdup (o.command[0]);
+      img.id = res.rec->id;
+      img.layers = res.layers;
+      img.env = res.cfg.env;
+      img.workdir = res.cfg.workdir;
+      img.user = res.cfg.user;
+      img.labels = res.cfg.labels;
+      img.exposed_ports = res.cfg.exposed_ports;
+      img.volumes = res.cfg.volumes;
+      o.img = &img;
     }
-  if (plan_from_run_options (&o, rootfs, from_image, &p, &err) < 0)
+  if (plan_from_run_options (&o, res.rootfs, res.from_image, &p, &err) < 0)
     goto error;
+  resolved_clear (&res);
+  o.img = NULL;
   if (o.dry_run)
     {
       cleanup_free char *json = plan_to_json (p);
@@ -225,6 +339,8 @@ run_or_create (int argc, char **argv, bool create_only)
   return status;
 
 error:
+  resolved_clear (&res);
+  o.img = NULL;
   run_options_free (&o);
   return cella_error_print (&err);
 }

@@ -101,9 +101,6 @@ int ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id, cell
 /* Remove the record and everything under it (the caller has stopped it). */
 int ctr_remove_files (const char *id, const char *name, cella_error_t *err);
 
-/* rm -rf without following symlinks; -1 if something stayed. */
-int remove_tree (const char *path);
-
 /* Clean what crashed creates/removes left: containers/.tmp-* and .rm-* nobody holds. */
 void ctr_gc (void);
 

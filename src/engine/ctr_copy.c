@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "ns/ns.h"
 #include "copy.h"
 
 static int
@@ -63,11 +64,16 @@ static int
 mount_root (const struct plan *p, cella_error_t *err)
 {
   cleanup_close int fs = fsopen ("overlay", FSOPEN_CLOEXEC);
+  cleanup_strv char **lowers = strv_dup (p->root_layers);
   int m;
-  if (fs < 0 || fsconfig (fs, FSCONFIG_SET_STRING, "lowerdir", p->rootfs, 0) < 0
-      || fsconfig (fs, FSCONFIG_SET_STRING, "upperdir", p->root_upper, 0) < 0
+  strv_push (&lowers, p->rootfs);
+  if (fs < 0)
+    return cella_error (err, errno, "mount the container's root overlay");
+  if (overlay_set_lowers (fs, lowers, strv_len (lowers), err) < 0)
+    return -1;
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "upperdir", p->root_upper, 0) < 0
       || fsconfig (fs, FSCONFIG_SET_STRING, "workdir", p->root_work, 0) < 0
-      || (p->rootless && fsconfig (fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+      || ((p->rootless || !in_initial_userns ()) && fsconfig (fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
       || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return cella_error (err, errno, "mount the container's root overlay");
   m = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);

@@ -678,44 +678,6 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
   return 0;
 }
 
-static int
-remove_tree_at (int dfd, const char *name)
-{
-  cleanup_close int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  DIR *d;
-  struct dirent *e;
-  int r = 0;
-  if (fd < 0 && errno == EACCES && fchmodat (dfd, name, 0700, 0) == 0)
-    fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); /* overlay's work/work is 000 */
-  if (fd < 0)
-    return unlinkat (dfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
-  d = fdopendir (dup (fd));
-  if (d == NULL)
-    return -1;
-  while ((e = readdir (d)) != NULL)
-    {
-      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
-        continue;
-      if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
-        {
-          if (remove_tree_at (fd, e->d_name) < 0)
-            r = -1;
-        }
-      else if (unlinkat (fd, e->d_name, 0) < 0 && errno != ENOENT)
-        r = -1;
-    }
-  closedir (d);
-  if (unlinkat (dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    r = -1;
-  return r;
-}
-
-int
-remove_tree (const char *path)
-{
-  return remove_tree_at (AT_FDCWD, path);
-}
-
 int
 ctr_remove_files (const char *id, const char *name, cella_error_t *err)
 {

@@ -24,6 +24,8 @@ struct op_rt {
   int fd;             /* detached mount (open_tree / fsmount) or O_PATH source; -1 none */
   int fds[8];         /* dev: host device trees; overlay: lower/upper/work O_PATH fds */
   size_t nfds;
+  int *lfds;          /* the root overlay: its (many) lower layers, top-most first; NULL otherwise */
+  size_t nlfds;
 };
 
 struct mount_ctx {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ns.h"
 
 static int
 openat2_ (int dirfd, const char *path, int flags, unsigned long long resolve)
@@ -34,6 +35,42 @@ op_rt_close (struct op_rt *rt)
     if (rt->fds[i] >= 0)
       close (rt->fds[i]);
   rt->nfds = 0;
+  for (size_t i = 0; i < rt->nlfds; i++)
+    if (rt->lfds[i] >= 0)
+      close (rt->lfds[i]);
+  free (rt->lfds);
+  rt->lfds = NULL;
+  rt->nlfds = 0;
+}
+
+int
+overlay_set_lowers (int fs, char *const *lowers, size_t n, cella_error_t *err)
+{
+  cleanup_free char *joined = NULL;
+  size_t len = 0;
+  /* Linux 6.8+: one layer per "lowerdir+", so no limit on the option's length */
+  for (size_t i = 0; i < n; i++)
+    if (fsconfig (fs, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0) < 0)
+      {
+        if (i > 0 || errno != EINVAL)
+          return cella_error (err, errno, "overlay layer `%s`", lowers[i]);
+        break;
+      }
+    else if (i + 1 == n)
+      return 0;
+  for (size_t i = 0; i < n; i++)
+    len += strlen (lowers[i]) + 1;
+  joined = xzalloc (len + 1);
+  for (size_t i = 0; i < n; i++)
+    {
+      if (i)
+        strcat (joined, ":");
+      strcat (joined, lowers[i]);
+    }
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "lowerdir", joined, 0) < 0)
+    return cella_error (err, errno, "overlay with %zu layers (this kernel takes them in one option of at most 256 bytes; "
+                                    "Linux 6.8 lifts that)", n);
+  return 0;
 }
 
 int
@@ -493,17 +530,21 @@ apply_tmpfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
 int
 overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
 {
-  cleanup_free char *lower = xstrdup (""), *upper = NULL, *work = NULL;
-  const char *opts[10];
-  size_t n = 0;
-  for (size_t i = 0; i < rt->nfds; i++)
+  cleanup_free char *upper = NULL, *work = NULL;
+  cleanup_strv char **lowers = NULL;
+  cleanup_close int fs = fsopen ("overlay", FSOPEN_CLOEXEC);
+  const int *lfds = rt->lfds ? rt->lfds : rt->fds;
+  size_t nl = rt->lfds ? rt->nlfds : rt->nfds;
+  int m;
+  if (fs < 0)
+    return cella_error (err, errno, "create an overlay filesystem");
+  for (size_t i = 0; i < nl; i++)
     {
-      char *l = xasprintf ("%s%s/proc/self/fd/%d", lower, i ? ":" : "", rt->fds[i]);
-      free (lower);
-      lower = l;
+      cleanup_free char *l = xasprintf ("/proc/self/fd/%d", lfds[i]);
+      strv_push (&lowers, l);
     }
-  opts[n++] = "lowerdir";
-  opts[n++] = lower;
+  if (overlay_set_lowers (fs, lowers, nl, err) < 0)
+    return -1;
   if (op->ov_mode == OVERLAY_PERSISTENT)
     {
       upper = xasprintf ("/proc/self/fd/%d", rt->fds[6]);
@@ -518,20 +559,18 @@ overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella
       upper = xasprintf ("%s/%s", c->staging, u);
       work = xasprintf ("%s/%s", c->staging, w);
     }
-  if (upper)
-    {
-      opts[n++] = "upperdir";
-      opts[n++] = upper;
-      opts[n++] = "workdir";
-      opts[n++] = work;
-    }
-  if (c->plan->rootless)
-    {
-      opts[n++] = "userxattr";
-      opts[n++] = NULL;
-    }
-  opts[n] = NULL;
-  return new_fs ("overlay", opts, op->ov_mode == OVERLAY_READONLY ? MOUNT_ATTR_RDONLY : 0, err);
+  if (upper
+      && (fsconfig (fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0
+          || fsconfig (fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0))
+    return cella_error (err, errno, "overlay option upperdir=%s,workdir=%s", upper, work);
+  if ((c->plan->rootless || !in_initial_userns ()) && fsconfig (fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+    return cella_error (err, errno, "overlay option userxattr");
+  if (fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return cella_error (err, errno, "create the overlay filesystem");
+  m = fsmount (fs, FSMOUNT_CLOEXEC, op->ov_mode == OVERLAY_READONLY ? MOUNT_ATTR_RDONLY : 0);
+  if (m < 0)
+    return cella_error (err, errno, "mount the overlay filesystem");
+  return m;
 }
 
 static int

@@ -27,6 +27,10 @@ int ns_start (struct plan *p, const sigset_t *child_mask, struct ns_proc *out, c
  * running process `target` (a container's workload); returns its exit status like ns_run. */
 int ns_exec (struct plan *p, pid_t target, cella_error_t *err);
 
+/* On an fsopen("overlay") context: the lower layers, top-most first ("lowerdir+" each on Linux
+ * 6.8+, else one joined "lowerdir"). */
+int overlay_set_lowers (int fs, char *const *lowers, size_t n, cella_error_t *err);
+
 /* Why the backend cannot run here (NULL when it can); used by doctor and auto choice. */
 bool ns_available (char **why);
 

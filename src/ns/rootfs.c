@@ -75,10 +75,20 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
 
   if (p->root_overlay)
     {
-      root_rt.fds[0] = open (p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-      root_rt.nfds = 1;
-      if (root_rt.fds[0] < 0)
-        return cella_error (err, errno, "root `%s`", p->rootfs);
+      size_t nl = strv_len (p->root_layers);
+      root_rt.lfds = xmalloc (sizeof (int) * (nl + 1));
+      for (size_t i = 0; i <= nl; i++)
+        {
+          const char *layer = i < nl ? p->root_layers[i] : p->rootfs;
+          root_rt.lfds[i] = open (layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
+          if (root_rt.lfds[i] < 0)
+            {
+              cella_error (err, errno, "root layer `%s`", layer);
+              op_rt_close (&root_rt);
+              return -1;
+            }
+          root_rt.nlfds++;
+        }
       if (p->root_upper)
         {
           /* an engine container: its changes persist in its own directory */

@@ -45,6 +45,8 @@ run_options_free (struct run_options *o)
   free (o->name);
   free (o->restart);
   strv_free (o->log_opts);
+  free (o->entrypoint);
+  free (o->pull);
   free (o->image);
   strv_free (o->command);
   memset (o, 0, sizeof *o);
@@ -190,24 +192,27 @@ build_process (const struct run_options *o, struct plan *p, cella_error_t *err)
 {
   struct plan_process *pr = &p->process;
   cleanup_free char *home = NULL;
-  cleanup_close int rootfd = -1;
+  const struct image_defaults *img = o->img;
+  struct root_view view;
   char **env = NULL;
+  int r;
 
   pr->argv = strv_dup (o->command);
-  pr->cwd = xstrdup (o->workdir ? o->workdir : "/");
+  pr->cwd = xstrdup (o->workdir ? o->workdir : (img && img->workdir) ? img->workdir : "/");
   pr->tty = o->tty;
   pr->stdin_open = o->interactive;
   pr->init = o->init;
   if (pr->cwd[0] != '/')
     return cella_error (err, 0, "--workdir `%s`: must be an absolute path", pr->cwd);
 
-  rootfd = open (p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0)
-    return cella_error (err, errno, "root `%s`", p->rootfs);
-  pr->user = xstrdup (o->user ? o->user : "0");
-  if (user_resolve (rootfd, pr->user, &pr->uid, &pr->gid, &pr->groups, &pr->ngroups, &home, err) < 0)
+  if (root_view_open (&view, p->root_layers, p->rootfs, err) < 0)
     return -1;
-  if (o->user == NULL)
+  pr->user = xstrdup (o->user ? o->user : (img && img->user) ? img->user : "0");
+  r = user_resolve_view (&view, pr->user, &pr->uid, &pr->gid, &pr->groups, &pr->ngroups, &home, err);
+  root_view_close (&view);
+  if (r < 0)
+    return -1;
+  if (o->user == NULL && (img == NULL || img->user == NULL))
     {
       free (pr->user);
       pr->user = NULL;
@@ -222,6 +227,9 @@ build_process (const struct run_options *o, struct plan *p, cella_error_t *err)
   }
   if (pr->tty)
     strv_push (&env, "TERM=xterm");
+  for (size_t i = 0; img && img->env && img->env[i]; i++)
+    if (strchr (img->env[i], '='))
+      env_set (&env, img->env[i]);
   pr->env = env;
   for (size_t i = 0; o->env_files && o->env_files[i]; i++)
     if (parse_env_file (o->env_files[i], &pr->env, err) < 0)
@@ -243,6 +251,14 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   p->id = paths_new_id ();
   p->rootfs = xstrdup (rootfs);
   p->image = from_image ? xstrdup (o->image) : NULL;
+  if (o->img)
+    {
+      p->image_id = o->img->id ? xstrdup (o->img->id) : NULL;
+      p->root_layers = o->img->layers && o->img->layers[0] ? strv_dup (o->img->layers) : NULL;
+      p->labels = o->img->labels ? strv_dup (o->img->labels) : NULL;
+      p->exposed_ports = o->img->exposed_ports ? strv_dup (o->img->exposed_ports) : NULL;
+      p->volumes = o->img->volumes ? strv_dup (o->img->volumes) : NULL;
+    }
   p->root_overlay = from_image;
   p->readonly = o->read_only;
   p->debug = o->debug;

@@ -5,6 +5,15 @@
 
 #include "plan.h"
 
+/* What an image from the store gives a container (NULL fields: nothing). */
+struct image_defaults {
+  const char *id;             /* config digest */
+  char *const *layers;        /* layer dirs above the plan's rootfs, top-most first */
+  char *const *env;           /* Env: before --env-file and -e */
+  const char *workdir, *user; /* WorkingDir, User: unless -w / -u */
+  char *const *labels, *const *exposed_ports, *const *volumes;
+};
+
 struct run_options {
   char **env;          /* -e, in order */
   char **env_files;    /* --env-file */
@@ -22,14 +31,30 @@ struct run_options {
   char *restart;       /* engine: --restart */
   char **log_opts;     /* engine: --log-opt max-size=.. */
   bool read_only, interactive, tty, init, rm, dry_run, debug, detach;
+  char *entrypoint;    /* --entrypoint */
+  char *pull;          /* --pull missing|always|never */
+  const struct image_defaults *img; /* set by the caller once the image is resolved */
   char *image;         /* IMAGE or ROOTFS-DIR as given */
   char **command;      /* COMMAND [ARG...] */
 };
 
+/* A root made of overlay layers (or one directory), searched as overlayfs would merge them: the
+ * first layer (top-most first) that has a path wins; a whiteout or an opaque directory in a layer
+ * hides the layers below. Lookups stay inside each layer (RESOLVE_IN_ROOT). */
+struct root_view {
+  int *fds;
+  size_t n;
+};
+/* layers: top-most first, above bottom (may be NULL for a single directory). */
+int root_view_open (struct root_view *v, char *const *layers, const char *bottom, cella_error_t *err);
+void root_view_close (struct root_view *v);
+/* openat2 of path in the view; -1 with errno (ENOENT when hidden by a whiteout). */
+int root_view_openat (const struct root_view *v, const char *path, int flags);
+
 /* The command for a root that has none from the command line or image: the first of /init,
  * /usr/sbin/nginx (with -g 'daemon off; master_process off;'), /docker-entrypoint.sh,
  * /usr/local/bin/python3, /usr/bin/python3, /bin/sh that is an executable file in it. */
-int entrypoint_detect (const char *rootfs, char ***argv, cella_error_t *err);
+int entrypoint_detect (const struct root_view *root, char ***argv, cella_error_t *err);
 
 void run_options_free (struct run_options *o);
 
@@ -50,6 +75,8 @@ const char *env_get (char *const *env, const char *key);
 
 /* Resolve a docker --user value against the passwd/group files of the root at rootfd
  * (read with RESOLVE_IN_ROOT, so a symlinked /etc/passwd cannot point at the host). */
+int user_resolve_view (const struct root_view *root, const char *spec, uid_t *uid, gid_t *gid, gid_t **groups,
+                       size_t *ngroups, char **home, cella_error_t *err);
 int user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **groups, size_t *ngroups,
                   char **home, cella_error_t *err);
 

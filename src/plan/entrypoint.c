@@ -25,11 +25,10 @@ static const struct {
 
 /* An executable regular file at path, looked up without leaving the root. */
 static bool
-root_has_exec (int rootfd, const char *path)
+root_has_exec (const struct root_view *root, const char *path)
 {
-  struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
   struct stat st;
-  int fd = (int) syscall (SYS_openat2, rootfd, path, &how, sizeof how);
+  int fd = root_view_openat (root, path, O_PATH);
   bool ok;
   if (fd < 0)
     return false;
@@ -39,13 +38,10 @@ root_has_exec (int rootfd, const char *path)
 }
 
 int
-entrypoint_detect (const char *rootfs, char ***argv, cella_error_t *err)
+entrypoint_detect (const struct root_view *root, char ***argv, cella_error_t *err)
 {
-  cleanup_close int rootfd = open (rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0)
-    return cella_error (err, errno, "root `%s`", rootfs);
   for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
-    if (root_has_exec (rootfd, candidates[i].path))
+    if (root_has_exec (root, candidates[i].path))
       {
         char **v = NULL;
         strv_push (&v, candidates[i].path);

@@ -237,6 +237,7 @@ read_root (struct reader *r, struct plan *p, json_t *o)
       return;
     }
   p->rootfs = get_str (r, o, "path", true);
+  p->root_layers = get_strv (r, o, "layers");
   p->readonly = get_bool (r, o, "readonly");
   mode = get_str (r, o, "mode", true);
   m = lookup (modes, 3, mode);
@@ -265,6 +266,10 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
 
   p->id = get_str (r, root, "id", false);
   p->image = get_str (r, root, "image", false);
+  p->image_id = get_str (r, root, "image_id", false);
+  p->labels = get_strv (r, root, "labels");
+  p->exposed_ports = get_strv (r, root, "exposed_ports");
+  p->volumes = get_strv (r, root, "volumes");
   p->hostname = get_str (r, root, "hostname", false);
   p->rootless = get_bool (r, root, "rootless");
   net = get_str (r, root, "network", false);

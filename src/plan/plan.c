@@ -47,7 +47,12 @@ plan_free (struct plan *p)
   free (p->ops);
   free (p->id);
   free (p->image);
+  free (p->image_id);
   free (p->rootfs);
+  strv_free (p->root_layers);
+  strv_free (p->labels);
+  strv_free (p->exposed_ports);
+  strv_free (p->volumes);
   free (p->root_upper);
   free (p->root_work);
   free (p->hostname);
@@ -328,9 +333,19 @@ plan_to_json (const struct plan *p)
   json_object_set_new (root, "id", json_string (p->id ? p->id : ""));
   if (p->image)
     json_object_set_new (root, "image", json_string (p->image));
+  if (p->image_id)
+    json_object_set_new (root, "image_id", json_string (p->image_id));
+  if (p->labels)
+    json_object_set_new (root, "labels", strv_json (p->labels));
+  if (p->exposed_ports)
+    json_object_set_new (root, "exposed_ports", strv_json (p->exposed_ports));
+  if (p->volumes)
+    json_object_set_new (root, "volumes", strv_json (p->volumes));
   {
     json_t *r = json_pack ("{s:s, s:b, s:s}", "path", p->rootfs ? p->rootfs : "", "readonly", p->readonly, "mode",
                            !p->root_overlay ? "bind" : p->root_upper ? "overlay" : "ephemeral-overlay");
+    if (p->root_layers)
+      json_object_set_new (r, "layers", strv_json (p->root_layers));
     if (p->root_overlay && p->root_upper)
       {
         json_object_set_new (r, "upper", json_string (p->root_upper));

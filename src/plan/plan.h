@@ -106,7 +106,12 @@ struct plan_process {
 struct plan {
   char *id;            /* 64 hex */
   char *image;         /* image name when run from an image */
+  char *image_id;      /* its id (config digest) when it came from the image store */
   char *rootfs;        /* host path of the root (lowest layer when overlay) */
+  char **root_layers;  /* more overlay lowers above rootfs, top-most first (multi-layer images) */
+  char **labels;       /* from the image: "key=value" */
+  char **exposed_ports;/* from the image: "80/tcp" */
+  char **volumes;      /* from the image: paths it declares as volumes */
   bool root_overlay;   /* container root = an overlay on rootfs ... */
   char *root_upper;    /* ... persistent in these host dirs when set (engine containers), */
   char *root_work;     /* ... else ephemeral */

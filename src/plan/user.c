@@ -10,18 +10,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int
-open_in_root (int rootfd, const char *path)
-{
-  struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-  return (int) syscall (SYS_openat2, rootfd, path, &how, sizeof how);
-}
-
 /* Read a colon-separated database; calls fn for each line split into fields. Missing file: 0. */
 static int
-db_each (int rootfd, const char *path, int (*fn) (char **f, size_t n, void *ud), void *ud, cella_error_t *err)
+db_each (const struct root_view *root, const char *path, int (*fn) (char **f, size_t n, void *ud), void *ud,
+         cella_error_t *err)
 {
-  cleanup_close int fd = open_in_root (rootfd, path);
+  cleanup_close int fd = root_view_openat (root, path, O_RDONLY);
   cleanup_free char *buf = NULL;
   if (fd < 0)
     return errno == ENOENT ? 0 : cella_error (err, errno, "open `/%s` in the container", path);
@@ -100,6 +94,14 @@ int
 user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **groups, size_t *ngroups, char **home,
               cella_error_t *err)
 {
+  struct root_view v = { .fds = &rootfd, .n = 1 };
+  return user_resolve_view (&v, spec, uid, gid, groups, ngroups, home, err);
+}
+
+int
+user_resolve_view (const struct root_view *root, const char *spec, uid_t *uid, gid_t *gid, gid_t **groups, size_t *ngroups, char **home,
+              cella_error_t *err)
+{
   cleanup_free char *u = xstrdup (spec);
   char *g = strchr (u, ':');
   struct pw_query pq = { .uid = -1 };
@@ -115,7 +117,7 @@ user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **grou
     pq.uid = n;
   else
     pq.name = u;
-  if (db_each (rootfd, "etc/passwd", pw_match, &pq, err) < 0)
+  if (db_each (root, "etc/passwd", pw_match, &pq, err) < 0)
     return -1;
   if (!pq.found && pq.name)
     return cella_error (err, 0, "user `%s`: no such user in the container's /etc/passwd", spec);
@@ -136,7 +138,7 @@ user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **grou
         *gid = n;
     }
   gq.member = pq.user_name;
-  if (db_each (rootfd, "etc/group", gr_match, &gq, err) < 0)
+  if (db_each (root, "etc/group", gr_match, &gq, err) < 0)
     {
       free (pq.user_name);
       free (pq.home);

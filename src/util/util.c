@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -423,4 +424,60 @@ host_passwd_field (uid_t uid, int field)
     return NULL;
   colon_db_each (text, passwd_match, &q);
   return q.found;
+}
+
+/* rm -rf without following symlinks (engine containers, image layers). */
+int
+remove_tree_at (int dfd, const char *name)
+{
+  cleanup_close int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d;
+  struct dirent *e;
+  int r = 0;
+  if (fd < 0 && errno == EACCES && fchmodat (dfd, name, 0700, 0) == 0)
+    fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); /* overlay's work/work is 000 */
+  if (fd < 0)
+    return unlinkat (dfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+  d = fdopendir (dup (fd));
+  if (d == NULL)
+    return -1;
+  while ((e = readdir (d)) != NULL)
+    {
+      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+        continue;
+      if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
+        {
+          if (remove_tree_at (fd, e->d_name) < 0)
+            r = -1;
+        }
+      else if (unlinkat (fd, e->d_name, 0) < 0 && errno != ENOENT)
+        r = -1;
+    }
+  closedir (d);
+  if (unlinkat (dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    r = -1;
+  return r;
+}
+
+int
+remove_tree (const char *path)
+{
+  return remove_tree_at (AT_FDCWD, path);
+}
+
+bool
+in_initial_userns (void)
+{
+  static int cached = -1;
+  if (cached < 0)
+    {
+      char buf[128] = "";
+      int fd = open ("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+      ssize_t n = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
+      unsigned a, b, c;
+      if (fd >= 0)
+        close (fd);
+      cached = n > 0 && sscanf (buf, "%u %u %u", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295u;
+    }
+  return cached;
 }

@@ -1,0 +1,96 @@
+/* The image store (DESIGN.md "On disk"), the part every cella command may need: reading image
+ * records and configs, names, tags, removal and pruning. Writing blobs and layers (pull, import)
+ * happens in the image tool (src/image/tool/), through the functions marked "writer" here.
+ *
+ *   $data/blobs/sha256/<hex>      manifests, configs and layer blobs, verified before named
+ *   $data/layers/<hex>/           each layer blob unpacked once (hex of the blob's digest)
+ *   $data/images/records/<hex>.json  one per image (hex of its config digest = the image id)
+ *   $data/images/index.json       {"names": {"docker.io/library/busybox:latest": "sha256:<id>"}}
+ *   $data/images/gc.lock          writers hold it shared, prune and rm hold it exclusive
+ *   $data/images/index.lock       held while index.json is rewritten
+ *
+ * Everything appears by rename(2) of a finished temp file or directory (".tmp-*"), so a crash leaves
+ * either nothing or a whole object; leftovers are removed by the next prune or pull. */
+#ifndef CELLA_IMAGE_STORE_H
+#define CELLA_IMAGE_STORE_H
+
+#include <stdint.h>
+
+#include "util/util.h"
+
+struct image_layer {
+  char *digest;     /* blob digest "sha256:…" */
+  char *media_type; /* OCI or Docker layer media type */
+  int64_t size;     /* compressed size */
+};
+
+struct image_record {
+  char *id;                  /* config digest, "sha256:…" */
+  char *manifest_digest;     /* the manifest we stored, "sha256:…" */
+  char *manifest_media_type;
+  char *repo_digest;         /* the digest the registry knows it by (a manifest list's, when pulled via one) */
+  struct image_layer *layers; /* bottom first, as in the manifest */
+  size_t nlayers;
+  int64_t created;           /* when it entered the store, unix seconds */
+  int64_t size;              /* sum of the layer blobs */
+  char *source;              /* "pull docker.io/library/busybox:latest", "import FILE" */
+  char **names;              /* names pointing at it (filled by the readers below) */
+};
+
+struct image_config {
+  char **entrypoint, **cmd, **env; /* NULL when absent */
+  char *workdir, *user;
+  char **exposed_ports;            /* "80/tcp" */
+  char **volumes;                  /* "/data" */
+  char **labels;                   /* "key=value" */
+  char *os, *arch, *created, *author;
+  char **diff_ids;
+};
+
+void image_record_free (struct image_record *r);
+void image_config_clear (struct image_config *c);
+
+/* $data/blobs/sha256/<hex>, $data/layers/<hex> (malloc'd); digest "sha256:<hex>". */
+char *store_blob_path (const char *digest);
+char *store_layer_path (const char *digest);
+
+/* Create the store's directories. */
+int store_init (cella_error_t *err);
+
+/* gc.lock: shared for writers (pull, import), exclusive for rm and prune. Returns the fd. */
+int store_lock (bool exclusive, cella_error_t *err);
+
+/* Look an image up by name (any form `image_ref_parse` takes), by id or unique id prefix (≥ 4 hex
+ * digits, with or without "sha256:"), or by NAME@DIGEST. 0 found, 1 not found, -1 error. */
+int image_lookup (const char *ref, struct image_record **out, cella_error_t *err);
+int image_record_read (const char *id, struct image_record **out, cella_error_t *err);
+/* Every record, with its names, newest first. */
+int image_list (struct image_record ***out, size_t *n, cella_error_t *err);
+void image_list_free (struct image_record **v, size_t n);
+
+/* The image's config blob, parsed. */
+int image_config_load (const struct image_record *r, struct image_config *c, cella_error_t *err);
+/* The unpacked layer dirs, top-most first (for overlay's lowerdir); errors if one is missing. */
+int image_layer_dirs (const struct image_record *r, char ***dirs, cella_error_t *err);
+
+/* writer: store the record, then point each name at it (a name moves from its old image). */
+int image_record_write (const struct image_record *r, cella_error_t *err);
+int image_name_set (const char *name, const char *id, cella_error_t *err);
+/* Remove one name; 1 if it was not there. */
+int image_name_remove (const char *name, cella_error_t *err);
+
+/* `image rm`: a name removes that name (and the image when it was its last name and no container
+ * uses it); an id removes the image with all its names (refused if it has several names or a
+ * container uses it, unless force: then the names go and the record stays while in use). Prints
+ * "Untagged: …" / "Deleted: …" lines to stdout. */
+int image_remove (const char *ref, bool force, cella_error_t *err);
+
+/* `image prune`: records without names that no container uses (all: every record no container
+ * uses), then blobs and layers no record references, then leftovers of interrupted writes.
+ * Prints what was removed; reclaimed bytes in *freed. */
+int image_prune (bool all, int64_t *freed, cella_error_t *err);
+
+/* Ids of images some container uses (from every container's plan), NULL-terminated. */
+char **image_ids_in_use (void);
+
+#endif

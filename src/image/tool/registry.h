@@ -1,0 +1,93 @@
+/* A client for the OCI distribution API (v2) over libcurl: manifests, blobs, the login check.
+ *
+ * Authentication follows the registry: the first request goes out anonymous; a 401 names a
+ * scheme in WWW-Authenticate. Basic → the credentials are sent on every later request. Bearer →
+ * a token is fetched from the challenge's realm (scope repository:REPO:pull, with the basic
+ * credentials when there are some) and reused for the session; a 401 on a later request fetches
+ * a fresh one once (tokens expire during long pulls). Credentials come from reg_opts, else
+ * auth.json (auth.h) for the host, else none. */
+#ifndef CELLA_IMAGE_REGISTRY_H
+#define CELLA_IMAGE_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+struct reg_opts {
+  bool tls_verify;         /* default true; false = accept any cert */
+  bool plain_http;         /* talk http:// (insecure registry); the caller sets it for localhost/127.0.0.1/::1
+                              hosts automatically unless told otherwise (registry_host_is_local); with
+                              tls_verify false, https is tried first, then http */
+  int retries;             /* on 5xx, 429, connection reset/timeouts: default 4, back-off 200 ms doubling
+                              (Retry-After honoured); 0 = no retry */
+  const char *user, *pass; /* basic credentials (from login); NULL = look up auth.json for the host, else anonymous */
+};
+/* The defaults; a zeroed struct would mean tls_verify = false, so start from this one. */
+#define REG_OPTS_INIT { .tls_verify = true, .plain_http = false, .retries = 4, .user = NULL, .pass = NULL }
+
+/* localhost, 127.0.0.1, ::1 with or without a port: registries one talks to over plain http. */
+bool registry_host_is_local (const char *host);
+
+struct registry;
+/* host: "docker.io" (mapped to registry-1.docker.io), "quay.io", "127.0.0.1:5000"; repo: "library/busybox".
+ * o NULL = REG_OPTS_INIT. Strings are copied. */
+struct registry *registry_new (const char *host, const char *repo, const struct reg_opts *o);
+void registry_free (struct registry *r);
+
+/* Media types of the manifests we ask for. */
+#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+
+/* GET /v2/REPO/manifests/REF (tag or digest), accepting the four types above. Returns the body
+ * (malloc'd, NUL-terminated, at most 4 MiB), its media type (Content-Type, or mediaType in the body
+ * when the header is generic; malloc'd) and its digest (sha256 of the body; when REF is a digest it
+ * must equal REF, else a "digest mismatch" error). Errors: "manifest unknown: REPO:REF not found on
+ * HOST" (404), "unsupported manifest media type X", the auth and network errors below. */
+int registry_get_manifest (struct registry *r, const char *ref, char **body, size_t *len, char **media_type,
+                           char digest[72], cella_error_t *err);
+
+struct blob_req {
+  const char *digest; /* expected "sha256:..." */
+  int64_t size;       /* expected size, -1 unknown */
+  int fd;             /* written from offset 0 (truncated first); the caller owns it */
+  /* results */
+  int64_t done;       /* bytes received and verified: == size only for a blob whose digest matched */
+};
+/* Throttled, ≥ 100 ms apart per blob, plus a final call with done == total; done goes back to 0
+ * when a blob restarts after an error. total is -1 when unknown. */
+typedef void (*reg_progress_fn) (size_t index, int64_t done, int64_t total, void *ud);
+
+/* Download the blobs, up to `parallel` at once, following redirects to storage (the Authorization
+ * header is not sent to another host), verifying the size and sha256 of every byte. A mismatch is
+ * "blob sha256:… : digest mismatch (got sha256:…)"; the fd of a blob that failed is truncated to 0
+ * and its done is 0. A blob that fails on a transient error restarts from 0 after a back-off. */
+int registry_get_blobs (struct registry *r, struct blob_req *reqs, size_t n, int parallel, reg_progress_fn cb,
+                        void *ud, cella_error_t *err);
+
+/* GET /v2/ with the credentials: 0 when accepted; "… unauthorized: wrong user name or password"
+ * when the registry (or its token server) refuses them. */
+int registry_check_login (struct registry *r, cella_error_t *err);
+
+/* ---- internals, declared for the unit tests ---- */
+
+enum reg_auth_scheme {
+  REG_AUTH_NONE,
+  REG_AUTH_BASIC,
+  REG_AUTH_BEARER,
+};
+
+struct reg_challenge {
+  enum reg_auth_scheme scheme;
+  char *realm, *service, *scope, *error; /* malloc'd or NULL */
+};
+
+/* Parse a WWW-Authenticate value (several challenges may be joined with commas: a Bearer one wins
+ * over a Basic one; unknown schemes are skipped). 0 when a Basic or Bearer challenge was found. */
+int reg_challenge_parse (const char *header, struct reg_challenge *c);
+void reg_challenge_clear (struct reg_challenge *c);
+
+#endif

@@ -1,0 +1,399 @@
+# Images: pull from a real registry (Debian's docker-registry on 127.0.0.1, images pushed by
+# skopeo), token and basic auth, digests, import of every format, save/export, tag/rm/prune.
+# shellcheck disable=SC2154
+
+img_env() {
+	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
+	export XDG_CONFIG_HOME="$TEST_TMP/config"
+	unset REGISTRY_AUTH_FILE DOCKER_CONFIG
+	. "$(dirname "${BASH_SOURCE[0]}")/registry_lib.sh"
+}
+
+# The store must hold no half-written object: no .tmp leftovers in blobs/ or layers/.
+assert_store_clean() {
+	local left
+	left=$(find "$CELLA_ROOT/blobs" "$CELLA_ROOT/layers" -maxdepth 2 -name '.tmp-*' 2>/dev/null)
+	[ -z "$left" ] || fail "temp files left in the store: $left"
+}
+
+test_pull_and_run_gzip_image() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/bb v1 gzip >/dev/null
+	local digest=$REG_DIGEST
+	run_cella pull "$REG_HOST/test/bb:v1"
+	assert_ok
+	assert_match "$OUT" '^sha256:[0-9a-f]{64}$' "pull prints the image id"
+	assert_contains "$ERR" "$digest" "pull reports the manifest digest"
+	run_cella images
+	assert_ok
+	assert_match "$OUT" "$REG_HOST/test/bb +v1 +[0-9a-f]{12} " "images lists it"
+	run_cella image inspect -f '{{.RepoDigests}}' "$REG_HOST/test/bb:v1"
+	assert_contains "$OUT" "$REG_HOST/test/bb@$digest" "inspect has the repo digest"
+	run_cella run --rm "$REG_HOST/test/bb:v1"
+	assert_ok
+	assert_eq "hello from test/bb" "$OUT" "the image's Cmd runs"
+	run_cella run "$REG_HOST/test/bb:v1" sh -c 'echo $FOO $PATH; pwd'
+	assert_ok
+	assert_eq "bar /bin
+/tmp" "$OUT" "Env and WorkingDir from the image config"
+	run_cella image inspect -f '{{.Config.Labels}} {{.Config.ExposedPorts}}' "$REG_HOST/test/bb:v1"
+	assert_eq '{"org.test":"yes"} {"80/tcp":{}}' "$OUT" "labels and ports from the config"
+	assert_store_clean
+}
+
+test_pull_zstd_layer() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/z v1 zstd >/dev/null
+	run_cella pull -q "$REG_HOST/test/z:v1"
+	assert_ok
+	run_cella run "$REG_HOST/test/z:v1" cat /etc/passwd
+	assert_ok
+	assert_contains "$OUT" "root:x:0:0" "files of a zstd layer"
+	run_cella image inspect -f '{{.Store.Layers}}' "$REG_HOST/test/z:v1"
+	assert_contains "$OUT" "tar+zstd" "the layer's media type is kept"
+}
+
+test_pull_multi_layer_whiteouts() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/multi v1 multi >/dev/null
+	run_cella pull -q "$REG_HOST/test/multi:v1"
+	assert_ok
+	run_cella run "$REG_HOST/test/multi:v1" sh -c 'cat /etc/motd /etc/layer3 >/dev/null && echo files; ls /etc/removeme 2>&1 || echo gone; ls /opq'
+	assert_ok
+	assert_eq "files
+ls: /etc/removeme: No such file or directory
+gone
+c" "$OUT" "layers merged: whiteout removes, opaque dir hides the lower ones"
+	run_cella image inspect -f '{{.Store.Layers}}' "$REG_HOST/test/multi:v1"
+	assert_eq 3 "$(printf '%s' "$OUT" | grep -o '"Digest"' | wc -l)" "three layers"
+	# a second container of the same image: the layers are shared, not copied
+	local before after
+	before=$(du -sk "$CELLA_ROOT/layers" | cut -f1)
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		run_cella create "$REG_HOST/test/multi:v1" true
+		assert_ok
+	done
+	after=$(du -sk "$CELLA_ROOT/containers" | cut -f1)
+	[ "$after" -lt $((before / 4 + 200)) ] || fail "10 containers use ${after} kB next to ${before} kB of layers"
+}
+
+test_pull_manifest_list_picks_platform() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/multiarch v1 index >/dev/null
+	local index_digest=$REG_DIGEST
+	run_cella pull "$REG_HOST/test/multiarch:v1"
+	assert_ok
+	local arch
+	case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) skip "no test image for $(uname -m)" ;; esac
+	run_cella image inspect -f '{{.Architecture}}' "$REG_HOST/test/multiarch:v1"
+	assert_eq "$arch" "$OUT" "this machine's image was chosen"
+	run_cella run "$REG_HOST/test/multiarch:v1" echo runs
+	assert_eq runs "$OUT"
+	run_cella image inspect -f '{{.RepoDigests}}' "$REG_HOST/test/multiarch:v1"
+	assert_contains "$OUT" "$index_digest" "the repo digest is the index's"
+	local other=arm64
+	[ "$arch" = arm64 ] && other=amd64
+	run_cella pull --platform "linux/$other" "$REG_HOST/test/multiarch:v1"
+	assert_ok
+	run_cella image inspect -f '{{.Architecture}}' "$REG_HOST/test/multiarch:v1"
+	assert_eq "$other" "$OUT" "--platform picks the other image"
+	run_cella pull --platform linux/s390x "$REG_HOST/test/multiarch:v1"
+	assert_cella_error 125 "linux/s390x"
+	assert_contains "$ERR" "--platform" "the error says how to choose"
+}
+
+test_pull_by_digest_and_errors() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/bb v1 gzip >/dev/null
+	local digest=$REG_DIGEST
+	run_cella pull -q "$REG_HOST/test/bb@$digest"
+	assert_ok
+	run_cella run "$REG_HOST/test/bb@$digest" echo by-digest
+	assert_eq by-digest "$OUT"
+	run_cella pull "$REG_HOST/test/bb@sha256:$(printf '%064d' 0)"
+	assert_cella_error 125 "not found"
+	run_cella pull "$REG_HOST/test/nosuch:v1"
+	assert_cella_error 125 "test/nosuch"
+	run_cella pull "$REG_HOST/Test/BAD:v1"
+	assert_cella_error 125 "not a valid repository name"
+	run_cella pull "127.0.0.1:1/test/bb:v1"
+	assert_cella_error 125 "127.0.0.1:1"
+	run_cella run --pull never "$REG_HOST/test/notpulled:v1" true
+	assert_cella_error 125 "not found locally"
+}
+
+test_pull_short_name_default_registry() {
+	img_env
+	registry_start plain
+	registry_push_busybox tiny latest gzip >/dev/null
+	CELLA_DEFAULT_REGISTRY=$REG_HOST run_cella pull -q tiny
+	assert_ok
+	# run pulls what is missing by itself (--pull missing)
+	registry_push_busybox other/app v2 gzip >/dev/null
+	CELLA_DEFAULT_REGISTRY=$REG_HOST run_cella run other/app:v2 echo auto
+	assert_ok
+	assert_eq auto "$OUT" "run pulled the image"
+	assert_contains "$ERR" "Unable to find image" "and said so"
+	CELLA_DEFAULT_REGISTRY=$REG_HOST run_cella images --format json
+	assert_contains "$OUT" "$REG_HOST/tiny:latest" "stored under the full name"
+}
+
+test_pull_token_auth() {
+	img_env
+	registry_start token alice s3cret
+	registry_push_busybox priv/app v1 gzip >/dev/null
+	run_cella pull "$REG_HOST/priv/app:v1"
+	assert_cella_error 125 "login"
+	run_cella login -u alice -p wrong "$REG_HOST"
+	assert_cella_error 125 "unauthorized"
+	run_cmd sh -c "echo s3cret | '$CELLA' login -u alice --password-stdin '$REG_HOST'"
+	assert_ok
+	local f=$XDG_CONFIG_HOME/cella/auth.json
+	[ -f "$f" ] || fail "no $f"
+	assert_eq 600 "$(stat -c %a "$f")" "auth.json is private"
+	run_cella pull -q "$REG_HOST/priv/app:v1"
+	assert_ok
+	run_cella run "$REG_HOST/priv/app:v1" echo private
+	assert_eq private "$OUT"
+	run_cella logout "$REG_HOST"
+	assert_ok
+	run_cella image rm "$REG_HOST/priv/app:v1"
+	assert_ok
+	run_cella pull "$REG_HOST/priv/app:v1"
+	assert_cella_error 125 "login"
+}
+
+test_pull_basic_auth() {
+	img_env
+	registry_start htpasswd bob pw123
+	registry_push_busybox priv/b v1 gzip >/dev/null
+	run_cella pull "$REG_HOST/priv/b:v1"
+	assert_cella_error 125 "login"
+	run_cella pull -q --creds bob:pw123 "$REG_HOST/priv/b:v1"
+	assert_ok
+	run_cella run "$REG_HOST/priv/b:v1" echo basic
+	assert_eq basic "$OUT"
+}
+
+test_pull_tampered_blob_refused() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/bb v1 gzip >/dev/null
+	# flip a byte of the layer blob inside the registry's storage
+	local layer data
+	layer=$(skopeo inspect --raw --tls-verify=false "docker://$REG_HOST/test/bb:v1" | jq -r '.layers[0].digest')
+	data=$(find "$REG_DIR" -path "*blobs/sha256/*/${layer#sha256:}/data" | head -1)
+	[ -f "$data" ] || fail "no blob file for $layer under $REG_DIR"
+	printf 'X' | dd of="$data" bs=1 seek=100 conv=notrunc status=none
+	run_cella pull "$REG_HOST/test/bb:v1"
+	assert_cella_error 125 "digest mismatch"
+	[ ! -e "$CELLA_ROOT/blobs/sha256/${layer#sha256:}" ] || fail "the tampered blob was stored"
+	run_cella images -q
+	assert_eq "" "$OUT" "no image was recorded"
+	assert_store_clean
+}
+
+test_pull_killed_then_again() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/multi v1 multi >/dev/null
+	local ms pid
+	for ms in 5 20 40 80 150; do
+		"$CELLA" pull -q "$REG_HOST/test/multi:v1" >/dev/null 2>&1 &
+		pid=$!
+		sleep "0.$(printf '%03d' "$ms")"
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		# what the store holds is whole or absent: any named layer dir is complete
+		run_cella images -q
+		assert_ok
+		if [ -n "$OUT" ]; then
+			run_cella run --rm --pull never "$REG_HOST/test/multi:v1" cat /etc/motd
+			assert_ok
+		fi
+		run_cella image rm -f "$REG_HOST/test/multi:v1" >/dev/null 2>&1
+	done
+	run_cella pull -q "$REG_HOST/test/multi:v1"
+	assert_ok
+	assert_store_clean
+	run_cella run "$REG_HOST/test/multi:v1" cat /etc/layer3
+	assert_ok
+}
+
+test_import_rootfs_dir_and_tarballs() {
+	img_env
+	make_rootfs "$TEST_TMP/rootfs"
+	echo imported >"$TEST_TMP/rootfs/etc/motd"
+	run_cella image import "$TEST_TMP/rootfs" local/dir:v1
+	assert_ok
+	assert_match "$OUT" '^sha256:[0-9a-f]{64}$' "import prints the id"
+	run_cella run local/dir:v1 cat /etc/motd
+	assert_eq imported "$OUT"
+	tar -C "$TEST_TMP/rootfs" -czf "$TEST_TMP/r.tar.gz" .
+	run_cella image import "$TEST_TMP/r.tar.gz" local/tgz
+	assert_ok
+	run_cella run local/tgz cat /etc/motd
+	assert_eq imported "$OUT"
+	tar -C "$TEST_TMP/rootfs" -cf - . | zstd -q -o "$TEST_TMP/r.tar.zst"
+	run_cella import "$TEST_TMP/r.tar.zst" local/zst
+	assert_ok
+	run_cella run local/zst cat /etc/motd
+	assert_eq imported "$OUT"
+	tar -C "$TEST_TMP/rootfs" -cJf "$TEST_TMP/r.tar.xz" .
+	run_cella import "$TEST_TMP/r.tar.xz" local/xz
+	assert_cella_error 125 "gzip or zstd"
+	run_cella import "$TEST_TMP/nosuch.tar" x
+	assert_cella_error 125 "nosuch.tar"
+}
+
+test_import_oci_and_docker_archives() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/bb v1 multi >/dev/null
+	registry_push_busybox test/gz v1 gzip >/dev/null
+	skopeo copy -q --src-tls-verify=false "docker://$REG_HOST/test/bb:v1" "oci:$TEST_TMP/layout:v1" || fail "skopeo to oci"
+	skopeo copy -q --src-tls-verify=false "docker://$REG_HOST/test/bb:v1" "oci-archive:$TEST_TMP/oci.tar:v1" || fail "skopeo to oci-archive"
+	skopeo copy -q --src-tls-verify=false "docker://$REG_HOST/test/gz:v1" "docker-archive:$TEST_TMP/docker.tar:example.com/saved/bb:v9" ||
+		fail "skopeo to docker-archive"
+	run_cella image import "$TEST_TMP/layout" local/layout:v1
+	assert_ok
+	run_cella run local/layout:v1 cat /etc/layer3
+	assert_ok
+	run_cella image import "$TEST_TMP/oci.tar" local/ociarch:v1
+	assert_ok
+	run_cella run local/ociarch:v1
+	assert_eq "hello from test/bb" "$OUT" "the config came along"
+	run_cella image import "$TEST_TMP/docker.tar"
+	assert_ok
+	run_cella run example.com/saved/bb:v9 sh -c 'cat /etc/passwd; echo $FOO'
+	assert_contains "$OUT" "root:x:0:0" "docker-archive: the layer"
+	assert_contains "$OUT" "bar" "docker-archive: the config"
+}
+
+test_save_and_export_round_trip() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/bb v1 gzip >/dev/null
+	run_cella pull -q "$REG_HOST/test/bb:v1"
+	local id=$OUT
+	run_cella save -o "$TEST_TMP/saved.tar" "$REG_HOST/test/bb:v1"
+	assert_ok
+	skopeo inspect "oci-archive:$TEST_TMP/saved.tar" >/dev/null 2>&1 || fail "skopeo cannot read the saved archive"
+	run_cella image rm "$REG_HOST/test/bb:v1"
+	assert_ok
+	run_cella image import "$TEST_TMP/saved.tar"
+	assert_ok
+	assert_eq "$id" "$OUT" "the same image id after save and import"
+	run_cella run "$REG_HOST/test/bb:v1" echo back
+	assert_eq back "$OUT" "the saved name came back"
+	run_cella run --name c1 "$REG_HOST/test/bb:v1" sh -c 'echo changed >/etc/motd; rm /bin/ls'
+	assert_ok
+	run_cella export -o "$TEST_TMP/c1.tar" c1
+	assert_ok
+	run_cella image import "$TEST_TMP/c1.tar" local/c1:snap
+	assert_ok
+	run_cella run local/c1:snap sh -c 'cat /etc/motd; test -e /bin/ls || echo no-ls'
+	assert_eq "changed
+no-ls" "$OUT" "the container's changes, deletions included"
+	run_cella save "$REG_HOST/test/bb:v1" /dev/null
+	assert_cella_error 125 "/dev/null"
+}
+
+test_tag_rm_prune() {
+	img_env
+	make_rootfs "$TEST_TMP/rootfs"
+	run_cella image import "$TEST_TMP/rootfs" local/a:v1
+	assert_ok
+	local id=$OUT
+	run_cella tag local/a:v1 local/b:v2
+	assert_ok
+	run_cella image inspect -f '{{.Id}}' local/b:v2
+	assert_eq "$id" "$OUT" "the tag names the same image"
+	run_cella image rm "$id"
+	assert_cella_error 125 "2 names"
+	run_cella image rm local/a:v1
+	assert_ok
+	assert_eq "Untagged: local/a:v1" "$OUT" "only the name went"
+	run_cella create --name user1 local/b:v2 true
+	assert_ok
+	run_cella image rm local/b:v2
+	assert_cella_error 125 "used by a container"
+	run_cella rm user1
+	assert_ok
+	run_cella image rm local/b:v2
+	assert_ok
+	assert_contains "$OUT" "Deleted: $id" "its last name removes the image"
+	run_cella image prune
+	assert_ok
+	[ -z "$(ls "$CELLA_ROOT/layers")" ] || fail "layers left after prune: $(ls "$CELLA_ROOT/layers")"
+	[ -z "$(ls "$CELLA_ROOT/blobs/sha256")" ] || fail "blobs left after prune"
+	run_cella image rm local/nosuch
+	assert_cella_error 125 "local/nosuch"
+}
+
+test_image_config_feeds_the_plan() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/bb v1 gzip >/dev/null
+	run_cella pull -q "$REG_HOST/test/bb:v1"
+	run_cella run --entrypoint /bin/echo "$REG_HOST/test/bb:v1" a b
+	assert_eq "a b" "$OUT" "--entrypoint with arguments"
+	run_cella run -w / -e FOO=override "$REG_HOST/test/bb:v1" sh -c 'pwd; echo $FOO'
+	assert_eq "/
+override" "$OUT" "-w and -e win over the image"
+	run_cella run -d --name web "$REG_HOST/test/bb:v1" sleep 30
+	assert_ok
+	run_cella inspect -f '{{.Image}}' web
+	assert_contains "$OUT" "test/bb" "inspect names the image"
+	run_cella rm -f web
+}
+
+test_image_user_from_its_passwd() {
+	img_env
+	require_id_range
+	make_rootfs "$TEST_TMP/rootfs"
+	echo 'svc:x:4321:4321::/home/svc:/bin/sh' >>"$TEST_TMP/rootfs/etc/passwd"
+	echo 'svc:x:4321:' >>"$TEST_TMP/rootfs/etc/group"
+	run_cella image import "$TEST_TMP/rootfs" local/users
+	assert_ok
+	run_cella run -u svc local/users sh -c 'id -u; echo $HOME'
+	assert_eq "4321
+/home/svc" "$OUT" "-u resolved in the image's /etc/passwd"
+}
+
+test_malicious_tarball_refused() {
+	img_env
+	require_cmd python3
+	local out=$TEST_TMP/outside
+	mkdir -p "$out"
+	python3 - "$TEST_TMP" <<'EOF'
+import io, sys, tarfile
+d = sys.argv[1]
+def mk(name, entries):
+    with tarfile.open(f"{d}/{name}", "w") as t:
+        for kind, n, arg in entries:
+            ti = tarfile.TarInfo(n)
+            if kind == "file":
+                ti.size = len(arg); t.addfile(ti, io.BytesIO(arg))
+            elif kind == "sym":
+                ti.type = tarfile.SYMTYPE; ti.linkname = arg; t.addfile(ti)
+            elif kind == "hard":
+                ti.type = tarfile.LNKTYPE; ti.linkname = arg; t.addfile(ti)
+mk("dotdot.tar", [("file", "../outside/evil", b"x")])
+mk("symlink.tar", [("sym", "link", d + "/outside"), ("file", "link/evil", b"x")])
+mk("hardlink.tar", [("hard", "pw", "../../../../../etc/passwd")])
+mk("longname.tar", [("file", "a" * 300, b"x")])
+EOF
+	for t in dotdot symlink hardlink longname; do
+		run_cella image import "$TEST_TMP/$t.tar" "local/$t"
+		assert_rc 125
+		[ -z "$(ls -A "$out")" ] || fail "$t.tar wrote outside the store: $(ls -A "$out")"
+	done
+	run_cella images -q
+	assert_eq "" "$OUT" "no image from a bad tarball"
+}
