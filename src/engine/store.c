@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "../ns/ns.h"
 #include "paths.h"
 
 static const char *const status_names[] = { "created", "running", "restarting", "exited", "removing" };
@@ -691,8 +692,8 @@ ctr_remove_files (const char *id, const char *name, cella_error_t *err)
     return cella_error (err, errno, "remove container %.12s: rename `%s`", id, dir);
   fsync_parent (dir);
   remove_tree (run);
-  if (remove_tree (gone) < 0)
-    return cella_error (err, errno, "remove `%s` (files the container created under other ids may need root)", gone);
+  if (remove_tree_mapped (gone) < 0)
+    return cella_error (err, errno, "remove `%s`", gone);
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/paths.h"
+#include "ns/ns.h"
 #include "ref.h"
 #include "store.h"
 
@@ -822,8 +823,12 @@ sweep_dir (const char *dir, char *const *keep, const char *what, int64_t *freed)
       if (!tmp && strv_has (keep, e->d_name))
         continue;
       *freed += tree_bytes_at (dirfd (d), e->d_name);
-      if (remove_tree_at (dirfd (d), e->d_name) == 0 && !tmp)
-        printf ("Deleted %s: sha256:%s\n", what, e->d_name);
+      {
+        cleanup_free char *p = xasprintf ("%s/%s", dir, e->d_name);
+        if (remove_tree_mapped (p) < 0 || tmp)
+          continue;
+      }
+      printf ("Deleted %s: sha256:%s\n", what, e->d_name);
     }
   closedir (d);
 }

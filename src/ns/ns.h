@@ -31,6 +31,16 @@ int ns_exec (struct plan *p, pid_t target, cella_error_t *err);
  * 6.8+, else one joined "lowerdir"). */
 int overlay_set_lowers (int fs, char *const *lowers, size_t n, cella_error_t *err);
 
+/* Call fn as root (0:0) of a new user namespace that maps ids the way rootless containers get
+ * them (0 → the caller, 1.. → its /etc/subuid range), in a child, so that files owned by the
+ * container's ids can be made (image layers) and removed. As root, or with no subordinate range,
+ * fn runs in this process as it is. Its error comes back in *err. */
+int ns_run_mapped (int (*fn) (void *ud, cella_error_t *err), void *ud, cella_error_t *err);
+
+/* remove_tree, and when that leaves something (files of subordinate ids), again inside
+ * ns_run_mapped. -1 if something stayed. */
+int remove_tree_mapped (const char *path);
+
 /* Why the backend cannot run here (NULL when it can); used by doctor and auto choice. */
 bool ns_available (char **why);
 

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -18,6 +19,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../plan/idmap.h"
 #include "internal.h"
 #include "ns.h"
 
@@ -514,4 +516,117 @@ ns_available (char **why)
   if (why)
     *why = NULL;
   return true;
+}
+
+/* ---- running a function as root of a user namespace with the container's id maps ---- */
+
+int
+ns_run_mapped (int (*fn) (void *ud, cella_error_t *err), void *ud, cella_error_t *err)
+{
+  cleanup_plan struct plan *p = plan_new ();
+  int ready[2], go[2], status;
+  char msg[1024], c = 0;
+  ssize_t n;
+  pid_t pid;
+  p->rootless = true;
+  if (geteuid () == 0 || idmap_default (p, NULL) < 0 || p->nuid_map < 2 || p->ngid_map < 2)
+    return fn (ud, err); /* nothing to map beyond our own id: as we are */
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ready) < 0 || pipe2 (go, O_CLOEXEC) < 0)
+    return cella_error (err, errno, "socketpair");
+  fflush (NULL);
+  pid = fork ();
+  if (pid < 0)
+    return cella_error (err, errno, "fork");
+  if (pid == 0)
+    {
+      cella_error_t e = NULL;
+      int r;
+      close (ready[0]);
+      close (go[1]);
+      if (unshare (CLONE_NEWUSER) < 0)
+        {
+          snprintf (msg, sizeof msg, "%d\ncreate a user namespace", errno);
+          send (ready[1], msg, strlen (msg), MSG_NOSIGNAL);
+          _exit (1);
+        }
+      send (ready[1], "", 1, MSG_NOSIGNAL);
+      if (read (go[0], &c, 1) != 1 || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
+        {
+          snprintf (msg, sizeof msg, "%d\nbecome root of the user namespace", errno);
+          send (ready[1], msg, strlen (msg), MSG_NOSIGNAL);
+          _exit (1);
+        }
+      r = fn (ud, &e);
+      if (r < 0)
+        {
+          snprintf (msg, sizeof msg, "%d\n%s", e ? e->errno_ : 0, e && e->msg ? e->msg : "failed");
+          send (ready[1], msg, strlen (msg), MSG_NOSIGNAL);
+          _exit (1);
+        }
+      _exit (0);
+    }
+  close (ready[1]);
+  close (go[0]);
+  n = recv (ready[0], msg, sizeof msg - 1, 0);
+  if (n == 1)
+    {
+      cella_error_t me = NULL;
+      if (write_map (pid, "uid_map", p->uid_map, p->nuid_map, &me) < 0
+          || write_map (pid, "gid_map", p->gid_map, p->ngid_map, &me) < 0)
+        {
+          kill (pid, SIGKILL);
+          close (go[1]);
+          close (ready[0]);
+          waitpid (pid, NULL, 0);
+          *err = me;
+          return -1;
+        }
+      if (write (go[1], "g", 1) != 1)
+        {
+          close (go[1]);
+          close (ready[0]);
+          waitpid (pid, NULL, 0);
+          return cella_error (err, errno, "start the mapped child");
+        }
+      n = recv (ready[0], msg, sizeof msg - 1, 0);
+    }
+  close (go[1]);
+  close (ready[0]);
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return cella_error (err, errno, "wait for the mapped child");
+  if (n > 1)
+    {
+      char *nl;
+      msg[n] = '\0';
+      nl = strchr (msg, '\n');
+      return cella_error (err, nl ? atoi (msg) : 0, "%s", nl ? nl + 1 : msg);
+    }
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return cella_error (err, 0, "the mapped child failed (status %d)", WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status));
+  return 0;
+}
+
+static int
+remove_fn (void *ud, cella_error_t *err)
+{
+  const char *path = ud;
+  if (remove_tree (path) < 0)
+    return cella_error (err, errno, "remove `%s`", path);
+  return 0;
+}
+
+int
+remove_tree_mapped (const char *path)
+{
+  cella_error_t err = NULL;
+  int r;
+  if (remove_tree (path) == 0)
+    return 0;
+  if (geteuid () == 0)
+    return -1;
+  /* files of the container's other ids (subordinate ids on the host): remove them as those ids */
+  r = ns_run_mapped (remove_fn, (void *) path, &err);
+  cella_error_free (&err);
+  return r;
 }

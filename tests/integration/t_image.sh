@@ -366,6 +366,30 @@ test_image_user_from_its_passwd() {
 /home/svc" "$OUT" "-u resolved in the image's /etc/passwd"
 }
 
+test_layer_owners_kept_and_pruned() {
+	img_env
+	require_id_range
+	require_cmd python3
+	make_rootfs "$TEST_TMP/rootfs"
+	tar -C "$TEST_TMP/rootfs" -cf "$TEST_TMP/base.tar" --owner=0 --group=0 .
+	python3 - "$TEST_TMP/base.tar" <<'EOF2'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "a") as t:
+    d = tarfile.TarInfo("srv"); d.type = tarfile.DIRTYPE; d.uid = d.gid = 33; d.mode = 0o750; t.addfile(d)
+    f = tarfile.TarInfo("srv/data"); f.size = 3; f.uid = 33; f.gid = 34; f.mode = 0o640; t.addfile(f, io.BytesIO(b"abc"))
+EOF2
+	run_cella image import "$TEST_TMP/base.tar" local/owners
+	assert_ok
+	run_cella run local/owners stat -c '%u:%g %a' /srv /srv/data
+	assert_eq "33:33 750
+33:34 640" "$OUT" "owners and modes from the layer"
+	run_cella image rm local/owners
+	assert_ok
+	run_cella image prune
+	assert_ok
+	[ -z "$(ls "$CELLA_ROOT/layers")" ] || fail "layers left after prune: $(ls "$CELLA_ROOT/layers")"
+}
+
 test_malicious_tarball_refused() {
 	img_env
 	require_cmd python3

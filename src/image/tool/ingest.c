@@ -15,6 +15,7 @@
 #include "digest.h"
 #include "engine/paths.h"
 #include "ingest.h"
+#include "ns/ns.h"
 #include "unpack.h"
 
 static char *
@@ -52,7 +53,10 @@ sweep_tmp (const char *dir)
       if (fd < 0)
         continue;
       if (flock (fd, LOCK_EX | LOCK_NB) == 0)
-        remove_tree_at (dirfd (d), e->d_name);
+        {
+          cleanup_free char *p = xasprintf ("%s/%s", dir, e->d_name);
+          remove_tree_mapped (p);
+        }
       close (fd);
     }
   closedir (d);
@@ -217,6 +221,19 @@ layer_media_type_ok (const char *mt)
   return false;
 }
 
+struct unpack_job {
+  int bfd, dfd;
+  const struct unpack_opts *o;
+  struct unpack_stats *st;
+};
+
+static int
+unpack_fn (void *ud, cella_error_t *err)
+{
+  struct unpack_job *j = ud;
+  return layer_unpack (j->bfd, j->dfd, j->o, j->st, err);
+}
+
 int
 layer_ensure (const char *digest, cella_error_t *err)
 {
@@ -245,17 +262,24 @@ layer_ensure (const char *digest, cella_error_t *err)
   o.user_xattr = !ingest_privileged ();
   o.set_owner = ingest_privileged ();
   o.skip_devices = !ingest_privileged ();
-  if (layer_unpack (bfd, dfd, &o, &st, err) < 0)
-    {
-      remove_tree (tmp);
-      return cella_error_wrap (err, "unpack layer %s", digest);
-    }
+  {
+    /* rootless with a subordinate id range: unpack as root of a user namespace mapped like the
+     * containers', so that files keep their owners */
+    struct unpack_job job = { bfd, dfd, &o, &st };
+    if (geteuid () != 0)
+      o.set_owner = true;
+    if (ns_run_mapped (unpack_fn, &job, err) < 0)
+      {
+        remove_tree_mapped (tmp);
+        return cella_error_wrap (err, "unpack layer %s", digest);
+      }
+  }
   fchmod (dfd, 0755);
   syncfs (dfd);
   if (rename (tmp, final) < 0)
     {
       int e = errno;
-      remove_tree (tmp);
+      remove_tree_mapped (tmp);
       if ((e == ENOTEMPTY || e == EEXIST) && stat (final, &sb) == 0)
         return 0; /* another pull unpacked it first */
       return cella_error (err, e, "store layer %s", digest);

@@ -426,8 +426,7 @@ read_names (struct pack *p, int dfd, const char *rel, char ***names)
         close (fd);
       return path_error (p, *rel ? rel : ".", errno, "read the directory");
     }
-  errno = 0;
-  while ((de = readdir (d)) != NULL)
+  while ((errno = 0, de = readdir (d)) != NULL)
     if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
       strv_push (names, de->d_name);
   if (errno != 0)

@@ -357,7 +357,8 @@ cmp_fixup (const void *a, const void *b)
 static int
 finish_dirs (struct unpack *u)
 {
-  qsort (u->dirs, u->n_dirs, sizeof *u->dirs, cmp_fixup);
+  if (u->n_dirs > 0)
+    qsort (u->dirs, u->n_dirs, sizeof *u->dirs, cmp_fixup);
   for (size_t i = 0; i < u->n_dirs; i++)
     {
       struct dir_fixup *d = &u->dirs[i];
@@ -406,6 +407,8 @@ layer_wrote (struct unpack *u, const char *path)
 {
   cleanup_free char *below = xasprintf ("%s/", path);
   size_t lo = 0, hi = u->n_written;
+  if (u->n_written == 0)
+    return false;
   if (!u->written_sorted)
     {
       qsort (u->written, u->n_written, sizeof *u->written, cmp_str);
