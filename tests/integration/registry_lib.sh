@@ -14,11 +14,15 @@
 #                   access, so the registry answers 401; REG_TOKEN_ANON_PULL=1 grants anonymous
 #                   pulls); without, everybody gets everything. REG_TOKEN_FIELD=token|access_token|both
 #                   picks the JSON field(s) of the token reply (default both).
+#       REG_TLS=1: https with a self-signed certificate for 127.0.0.1 (REG_CA, its file); clients
+#       need --tls-verify=false (or the CA). REG_SCHEME is http or https.
 #       Do not call it inside $(...): the registry would hold the substitution's pipe open.
 #   registry_push_busybox REPO TAG [gzip|zstd|multi|index|docker]
 #       Build an OCI image layout from the host's busybox-static and push it to $REG_HOST/REPO:TAG
 #       (with the credentials when the registry has auth). Prints the pushed manifest's digest
-#       (the index's for `index`) on stdout; also sets REG_DIGEST when not run in a subshell.
+#       (the index's for `index`) on stdout and sets REG_DIGEST. Prefer `registry_push_busybox … >/dev/null;
+#       d=$REG_DIGEST` to `d=$(registry_push_busybox …)`: in $(...) a failure or a skip only ends
+#       the subshell.
 #         gzip    one gzip layer (the default)
 #         zstd    one zstd layer (application/vnd.oci.image.layer.v1.tar+zstd)
 #         multi   three layers: 1 gzip busybox + /etc/removeme + /opq/{a,b};
@@ -38,6 +42,7 @@
 # htpasswd; openssl for token. A missing one skips the test (skip from lib.sh when sourced).
 
 REG_HOST="" REG_MODE="" REG_DIR="" REG_LOG="" REG_USER="" REG_PASS="" REG_TOKEN_URL="" REG_DIGEST=""
+REG_SCHEME=http REG_CA=""
 _REG_PID="" _REG_TOKEN_PID="" _REG_WATCH_PID=""
 _REG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -70,7 +75,7 @@ _reg_free_port() {
 
 # The HTTP status of GET URL, 000 when nothing answers.
 _reg_http_status() {
-	curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" 2>/dev/null || true
+	curl -k -s -o /dev/null -m 2 -w '%{http_code}' "$1" 2>/dev/null || true
 }
 
 _reg_htpasswd() { # FILE USER PASS
@@ -79,7 +84,7 @@ _reg_htpasswd() { # FILE USER PASS
 }
 
 _reg_token_server_start() { # USER PASS
-	local args=() i port
+	local args=() port
 	_reg_require openssl
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=cella-test-token \
 		-keyout "$REG_DIR/token.key" -out "$REG_DIR/token.crt" >/dev/null 2>&1 ||
@@ -90,7 +95,7 @@ _reg_token_server_start() { # USER PASS
 	[ "${REG_TOKEN_ANON_PULL:-0}" = 0 ] || args+=(--anonymous-pull)
 	python3 "$_REG_LIB_DIR/token_server.py" "${args[@]}" >>"$REG_DIR/token.log" 2>&1 &
 	_REG_TOKEN_PID=$!
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		[ -s "$REG_DIR/token.port" ] && break
 		kill -0 "$_REG_TOKEN_PID" 2>/dev/null || break
 		sleep 0.1
@@ -119,6 +124,9 @@ _reg_config() { # PORT
 		  headers:
 		    X-Content-Type-Options: [nosniff]
 	EOF
+	if [ "$REG_SCHEME" = https ]; then
+		printf '  tls:\n    certificate: %s\n    key: %s\n' "$REG_DIR/tls.crt" "$REG_DIR/tls.key"
+	fi
 	case $REG_MODE in
 	htpasswd)
 		printf 'auth:\n  htpasswd:\n    realm: cella-test\n    path: %s\n' "$REG_DIR/htpasswd"
@@ -144,7 +152,7 @@ _reg_watchdog() {
 }
 
 registry_start() {
-	local mode=${1:-plain} i try port st
+	local mode=${1:-plain} port st
 	[ -z "$_REG_PID" ] || _reg_fail "registry_start: a registry is already running ($REG_HOST)"
 	case $mode in plain | htpasswd | token) ;; *) _reg_fail "registry_start: unknown mode '$mode'" ;; esac
 	_reg_require docker-registry python3 curl
@@ -158,14 +166,22 @@ registry_start() {
 	mkdir -p "$REG_DIR/storage"
 	[ "$mode" != htpasswd ] || _reg_htpasswd "$REG_DIR/htpasswd" "$REG_USER" "$REG_PASS"
 	[ "$mode" != token ] || _reg_token_server_start "$REG_USER" "$REG_PASS"
-	for try in 1 2 3; do
+	REG_SCHEME=http REG_CA=""
+	if [ "${REG_TLS:-0}" = 1 ]; then
+		_reg_require openssl
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+			-keyout "$REG_DIR/tls.key" -out "$REG_DIR/tls.crt" >/dev/null 2>&1 ||
+			_reg_fail "openssl could not make the registry's certificate"
+		REG_SCHEME=https REG_CA=$REG_DIR/tls.crt
+	fi
+	for _ in 1 2 3; do
 		port=$(_reg_free_port)
 		_reg_config "$port" >"$REG_DIR/config.yml"
 		docker-registry serve "$REG_DIR/config.yml" >>"$REG_LOG" 2>&1 </dev/null &
 		_REG_PID=$!
 		REG_HOST=127.0.0.1:$port
-		for i in $(seq 100); do
-			st=$(_reg_http_status "http://$REG_HOST/v2/")
+		for _ in $(seq 100); do
+			st=$(_reg_http_status "$REG_SCHEME://$REG_HOST/v2/")
 			case $st in 200 | 401) break ;; esac
 			kill -0 "$_REG_PID" 2>/dev/null || break
 			sleep 0.1
@@ -178,16 +194,16 @@ registry_start() {
 	[ -n "$_REG_PID" ] || { registry_stop; _reg_fail "docker-registry did not start: $(tail -5 "$REG_LOG")"; }
 	_reg_watchdog
 	[ -n "$(trap -p EXIT)" ] || trap registry_stop EXIT
-	export REG_HOST REG_MODE REG_DIR REG_LOG REG_USER REG_PASS REG_TOKEN_URL
+	export REG_HOST REG_MODE REG_DIR REG_LOG REG_USER REG_PASS REG_TOKEN_URL REG_SCHEME REG_CA
 }
 
 registry_stop() {
-	local p i
+	local p
 	for p in $_REG_PID $_REG_TOKEN_PID $_REG_WATCH_PID; do
 		kill "$p" 2>/dev/null
 	done
 	for p in $_REG_PID $_REG_TOKEN_PID $_REG_WATCH_PID; do
-		for i in $(seq 30); do
+		for _ in $(seq 30); do
 			kill -0 "$p" 2>/dev/null || break
 			sleep 0.1
 		done
@@ -362,7 +378,7 @@ _reg_index() { # LAYOUT WORK BUSYBOX REPO
 
 registry_push_busybox() {
 	local repo=$1 tag=$2 variant=${3:-gzip} bb work layout mt=application/vnd.oci.image.manifest.v1+json
-	local args=(--insecure-policy copy --quiet --dest-tls-verify=false) iargs=(--insecure-policy inspect --raw --tls-verify=false)
+	local args=(--insecure-policy copy --quiet --dest-tls-verify=false)
 	[ -n "$REG_HOST" ] || _reg_fail "registry_push_busybox: no registry (call registry_start first)"
 	_reg_require skopeo
 	# the same bytes whatever the caller's umask: the digests stay stable
@@ -391,7 +407,6 @@ registry_push_busybox() {
 	fi
 	if [ -n "$REG_USER" ]; then
 		args+=(--dest-creds "$REG_USER:$REG_PASS")
-		iargs+=(--creds "$REG_USER:$REG_PASS")
 	fi
 	skopeo "${args[@]}" --digestfile "$work/digest" "oci:$layout:$tag" "docker://$REG_HOST/$repo:$tag" >"$work/push.log" 2>&1 ||
 		_reg_fail "skopeo copy to $REG_HOST/$repo:$tag failed: $(cat "$work/push.log")"

@@ -421,3 +421,24 @@ EOF
 	run_cella images -q
 	assert_eq "" "$OUT" "no image from a bad tarball"
 }
+
+test_image_build_maps_names() {
+	img_env
+	run_cella image build --from ubuntu --dry-run
+	assert_ok
+	assert_contains "$OUT" "debootstrap --variant=minbase noble ROOTFS http://archive.ubuntu.com/ubuntu" "ubuntu → noble"
+	assert_contains "$OUT" "image name: localhost/ubuntu:noble" "default name"
+	run_cella image build --from debian:trixie -t my/deb:13 --dry-run
+	assert_ok
+	assert_contains "$OUT" "minbase trixie ROOTFS http://deb.debian.org/debian" "a codename"
+	run_cella image build --from bookworm --dry-run
+	assert_contains "$OUT" "bookworm" "a bare suite name"
+	run_cella image build --from debian:nosuch
+	assert_cella_error 125 "unknown debian suite"
+	run_cella image build
+	assert_cella_error 125 "--from is required"
+	if ! is_root && [ -x /usr/sbin/debootstrap ]; then
+		run_cella image build --from debian
+		assert_cella_error 125 "needs root"
+	fi
+}

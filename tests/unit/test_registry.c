@@ -378,7 +378,8 @@ test_digest (void)
   h = sha256_new ();
   sha256_update (h, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56);
   sha256_final (h, d);
-  CHECK_STR (d, "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1", "sha256: FIPS 180-2 vector 2");
+  CHECK_STR (d, "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+             "sha256: FIPS 180-2 vector 2");
   sha256_free (sha256_new ()); /* ASan: no leak */
   sha256_free (NULL);
 
@@ -423,7 +424,8 @@ test_base64 (void)
     CHECK_STR (nopad, "foob", "base64: padding may be left out");
   }
   {
-    char *bad1 = base64_decode ("Zm9v!", NULL), *bad2 = base64_decode ("Z", NULL), *bad3 = base64_decode ("Zg===", NULL);
+    char *bad1 = base64_decode ("Zm9v!", NULL), *bad2 = base64_decode ("Z", NULL);
+    char *bad3 = base64_decode ("Zg===", NULL);
     CHECK (!bad1 && !bad2 && !bad3, "base64: bad input refused");
     free (bad1), free (bad2), free (bad3);
   }
@@ -642,7 +644,8 @@ fake_serve (void *ud)
         f->log = nl;
       }
       /* a copy: once the client has its answer, the test may reset the script under us */
-      out = xstrdup (f->next < f->n ? f->script[f->next++].raw : "HTTP/1.1 500 Script Ended\r\nContent-Length: 0\r\n\r\n");
+      out = xstrdup (f->next < f->n ? f->script[f->next++].raw
+                                    : "HTTP/1.1 500 Script Ended\r\nContent-Length: 0\r\n\r\n");
       pthread_mutex_unlock (&f->lock);
       if (write_all (c, out, strlen (out)) < 0)
         {
@@ -805,7 +808,8 @@ test_fake_manifests (struct fake *f)
   fake_add (f, "200 OK", "Content-Type: application/vnd.docker.distribution.manifest.v1+prettyjws\r\n",
             "{\"schemaVersion\":1}");
   CHECK (registry_get_manifest (r, "v1", &body, &len, &mt, d, &err) < 0
-             && err_has (&err, "unsupported manifest media type application/vnd.docker.distribution.manifest.v1+prettyjws"),
+             && err_has (&err, "unsupported manifest media type "
+                               "application/vnd.docker.distribution.manifest.v1+prettyjws"),
          "fake: schema 1 refused");
   fake_reset (f);
   fake_add (f, "200 OK", "", "{\"schemaVersion\":2,\"manifests\":[],\"layers\":[]}");
@@ -813,7 +817,8 @@ test_fake_manifests (struct fake *f)
          "fake: a document both index and manifest refused");
   fake_reset (f);
   fake_add (f, "200 OK", "Content-Type: " MT_OCI_MANIFEST "\r\n", OCI_MANIFEST_BODY " ");
-  CHECK (registry_get_manifest (r, want, &body, &len, &mt, d, &err) < 0 && err_has (&err, "digest mismatch (got sha256:"),
+  CHECK (registry_get_manifest (r, want, &body, &len, &mt, d, &err) < 0
+             && err_has (&err, "digest mismatch (got sha256:"),
          "fake: by digest, other bytes → digest mismatch");
   CHECK (registry_get_manifest (r, "sha256:abc", &body, &len, &mt, d, &err) < 0 && err_has (&err, "invalid reference"),
          "fake: a malformed digest refused before any request");
@@ -903,7 +908,8 @@ test_fake_auth (struct fake *f)
   fake_reset (f);
   fake_add (f, "401 Unauthorized", "WWW-Authenticate: Negotiate\r\n", "");
   r = fake_registry (f, NULL, NULL, 0);
-  CHECK (registry_get_manifest (r, "latest", &body, &len, &mt, d, &err) < 0 && err_has (&err, "without a challenge we know"),
+  CHECK (registry_get_manifest (r, "latest", &body, &len, &mt, d, &err) < 0
+             && err_has (&err, "without a challenge we know"),
          "fake: an unknown challenge is an error");
   registry_free (r);
 }
@@ -964,7 +970,8 @@ test_fake_blobs (struct fake *f)
   fake_reset (f);
   fake_add (f, "200 OK", "", "blob content for the redirect tesT");
   rc = registry_get_blobs (r, &req, 1, 1, NULL, NULL, &err);
-  CHECK (rc < 0 && req.done == 0 && err_has (&err, "digest mismatch (got sha256:"), "fake: other bytes → digest mismatch");
+  CHECK (rc < 0 && req.done == 0 && err_has (&err, "digest mismatch (got sha256:"),
+         "fake: other bytes → digest mismatch");
   registry_free (r);
   close (fd);
 }
@@ -1112,11 +1119,13 @@ image_make (struct image *im)
   for (size_t i = 0; i < im->layer_len; i++)
     im->layer[i] = (char) (i * 7 + i / 1000);
   im->layer_d = digest_of (im->layer, im->layer_len);
-  im->config = xstrdup ("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}");
+  im->config = xstrdup ("{\"architecture\":\"amd64\",\"os\":\"linux\","
+                        "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}");
   im->config_d = digest_of (im->config, strlen (im->config));
   im->manifest = xasprintf ("{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\",\"config\":{\"mediaType\":"
                             "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu},\"layers\":"
-                            "[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":%zu}]}",
+                            "[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+                            "\"digest\":\"%s\",\"size\":%zu}]}",
                             im->config_d, strlen (im->config), im->layer_d, im->layer_len);
   im->manifest_d = digest_of (im->manifest, strlen (im->manifest));
 }
@@ -1187,7 +1196,8 @@ test_live_plain (const struct image *im)
 
   rc = registry_get_manifest (r, "v1", &body, &len, &mt, d, &err);
   no_err (rc, &err, "live: manifest by tag");
-  CHECK (rc == 0 && len == strlen (im->manifest) && strcmp (body, im->manifest) == 0, "live: manifest bytes round trip");
+  CHECK (rc == 0 && len == strlen (im->manifest) && strcmp (body, im->manifest) == 0,
+         "live: manifest bytes round trip");
   CHECK_STR (d, im->manifest_d, "live: manifest digest");
   CHECK_STR (mt, MT_OCI_MANIFEST, "live: manifest media type");
   free (body), free (mt);
@@ -1231,14 +1241,16 @@ test_live_plain (const struct image *im)
       CHECK (ok, "live: tampered with the stored layer (%s)", stored);
     }
     want = (free (want), xasprintf ("%s/test/img: blob %s: digest mismatch (got sha256:", l.host, im->layer_d));
-    CHECK (registry_get_blobs (r, reqs, 2, 2, NULL, NULL, &err) < 0 && err_has (&err, want), "live: tampered blob → digest mismatch");
+    CHECK (registry_get_blobs (r, reqs, 2, 2, NULL, NULL, &err) < 0 && err_has (&err, want),
+           "live: tampered blob → digest mismatch");
     CHECK (reqs[0].done == 0 && lseek (fd1, 0, SEEK_END) == 0, "live: nothing claimed for the tampered blob");
 
     missing = digest_of ("not pushed", 10);
     reqs[0].digest = missing;
     reqs[0].size = 10;
     want = (free (want), xasprintf ("blob %s not found in %s/test/img", missing, l.host));
-    CHECK (registry_get_blobs (r, reqs, 1, 1, NULL, NULL, &err) < 0 && err_has (&err, want), "live: unknown blob → not found");
+    CHECK (registry_get_blobs (r, reqs, 1, 1, NULL, NULL, &err) < 0 && err_has (&err, want),
+           "live: unknown blob → not found");
   }
   close (fd1);
   close (fd2);

@@ -75,13 +75,16 @@ registry_host_is_local (const char *host)
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     {
       size_t n = strlen (names[i]);
-      if (strncasecmp (host, names[i], n) == 0 && (host[n] == '\0' || (host[n] == ':' && strcmp (names[i], "::1") != 0)))
+      if (strncasecmp (host, names[i], n) != 0)
+        continue;
+      /* "::1:5000" is not a host and a port: a bare IPv6 address takes no port */
+      if (host[n] == '\0' || (host[n] == ':' && strcmp (names[i], "::1") != 0))
         return true;
     }
   return false;
 }
 
-/* "sha256:0123456789ab" style short form is for people; errors keep the full digest. */
+/* "HOST/REPO:TAG" or "HOST/REPO@DIGEST": what an error is about. */
 static char *
 ref_display (const struct registry *r, const char *ref)
 {
@@ -1019,7 +1022,8 @@ registry_get_manifest (struct registry *r, const char *ref, char **body, size_t 
       return ret;
     }
   if (x.status == 404)
-    ret = cella_error (err, 0, "manifest unknown: %s%s%s not found on %s", r->repo, by_digest ? "@" : ":", ref, r->host);
+    ret = cella_error (err, 0, "manifest unknown: %s%s%s not found on %s", r->repo, by_digest ? "@" : ":", ref,
+                       r->host);
   else if (x.status != 200)
     {
       cleanup_free char *why = error_body_text (x.errbody, x.errbody_len);
@@ -1088,8 +1092,9 @@ registry_get_blobs (struct registry *r, struct blob_req *reqs, size_t n, int par
         ret = cella_error (err, 0, "%s/%s: invalid blob digest `%s`", r->host, r->repo, reqs[i].digest);
       paths[i] = xasprintf ("/v2/%s/blobs/%s", r->repo, reqs[i].digest);
       whats[i] = xasprintf ("%s/%s: blob %s", r->host, r->repo, reqs[i].digest);
-      xs[i] = (struct xfer) { .what = whats[i], .path = paths[i], .digest = reqs[i].digest, .reg_auth = true, .fd = reqs[i].fd,
-                              .expect_size = reqs[i].size, .finish = blob_finish, .index = i, .cb = cb, .ud = ud };
+      xs[i] = (struct xfer) { .what = whats[i], .path = paths[i], .digest = reqs[i].digest, .reg_auth = true,
+                              .fd = reqs[i].fd, .expect_size = reqs[i].size, .finish = blob_finish, .index = i,
+                              .cb = cb, .ud = ud };
     }
   if (ret == 0)
     ret = xfers_run (r, r->multi, xs, n, parallel, err);

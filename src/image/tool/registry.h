@@ -63,8 +63,10 @@ typedef void (*reg_progress_fn) (size_t index, int64_t done, int64_t total, void
 
 /* Download the blobs, up to `parallel` at once, following redirects to storage (the Authorization
  * header is not sent to another host), verifying the size and sha256 of every byte. A mismatch is
- * "blob sha256:… : digest mismatch (got sha256:…)"; the fd of a blob that failed is truncated to 0
- * and its done is 0. A blob that fails on a transient error restarts from 0 after a back-off. */
+ * "HOST/REPO: blob sha256:…: digest mismatch (got sha256:…)" (or "…: size mismatch (…)"), a 404
+ * "blob sha256:… not found in HOST/REPO"; on any error nothing is claimed: every fd is truncated
+ * to 0 and every done is 0. A blob that fails on a transient error restarts from 0 after a back-off.
+ * fd must be a regular file (written with pwrite). */
 int registry_get_blobs (struct registry *r, struct blob_req *reqs, size_t n, int parallel, reg_progress_fn cb,
                         void *ud, cella_error_t *err);
 
