@@ -10,6 +10,7 @@
 #include "../engine/container.h"
 #include "../engine/copy.h"
 #include "../ns/ns.h"
+#include "../proot/backend.h"
 #include "../plan/build.h"
 #include "commands.h"
 #include "options.h"
@@ -113,7 +114,13 @@ cmd_exec (int argc, char **argv)
     }
   if (ctr_plan_load (id, &p, &err) < 0 || exec_process (p, &o, argv + first + 1, &err) < 0)
     goto out;
-  status = ns_exec (p, st.pid, &err);
+  if (p->backend == BACKEND_PROOT)
+    {
+      cleanup_free char *dir = ctr_dir (id), *state = xasprintf ("%s/proot", dir);
+      status = proot_exec (p, state, &err);
+    }
+  else
+    status = ns_exec (p, st.pid, &err);
 out:
   ctr_state_clear (&st);
   exec_opts_free (&o);

@@ -246,6 +246,10 @@ inspect_json (const char *id, const struct ctr_state *st)
   if (p)
     {
       json_t *args = json_array ();
+      json_object_set_new (o, "Backend", json_string (p->backend == BACKEND_PROOT ? "proot" : "ns"));
+      if (p->backend == BACKEND_PROOT)
+        json_object_set_new (o, "Proot", json_pack ("{s:s?, s:s?, s:s?}", "Path", p->proot_path, "KernelRelease",
+                                                    p->kernel_release, "RootCopy", p->root_copy));
       for (size_t i = 1; p->process.argv && p->process.argv[i]; i++)
         json_array_append_new (args, json_string (p->process.argv[i]));
       json_object_set_new (o, "Path", json_string (p->process.argv ? p->process.argv[0] : ""));

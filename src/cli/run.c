@@ -13,7 +13,9 @@
 #include "../engine/container.h"
 #include "../image/default_image.h"
 #include "../image/store.h"
+#include "../engine/paths.h"
 #include "../ns/ns.h"
+#include "../proot/backend.h"
 #include "../plan/build.h"
 #include "commands.h"
 #include "options.h"
@@ -42,7 +44,9 @@ static const struct cli_option run_table[] = {
   { "rm", 0, OPT_FLAG, O (rm), NULL, "Remove the container when it exits" },
   { "restart", 0, OPT_STRING, O (restart), "POLICY", "no, on-failure[:MAX], always or unless-stopped" },
   { "log-opt", 0, OPT_LIST, O (log_opts), "max-size=SIZE", "Rotate the container's log at this size (default 10m)" },
-  { "backend", 0, OPT_STRING, O (backend), "NAME", "Backend: ns (default)" },
+  { "backend", 0, OPT_STRING, O (backend), "NAME", "ns (namespaces; the default where they work) or proot (ptrace; the fallback)" },
+  { "proot-path", 0, OPT_STRING, O (proot_path), "PATH", "proot backend: the proot program (default: PATH, then Android's places)" },
+  { "kernel-release", 0, OPT_STRING, O (kernel_release), "RELEASE", "proot backend: what `uname -r` says inside (default 5.15.0)" },
   { "entrypoint", 0, OPT_STRING, O (entrypoint), "CMD", "Run CMD instead of the image's Entrypoint (\"\" clears it)" },
   { "pull", 0, OPT_STRING, O (pull), "POLICY", "missing (default): pull an image not in the store; always; never" },
   { "dry-run", 0, OPT_FLAG, O (dry_run), NULL, "Print the plan as JSON and run nothing" },
@@ -267,6 +271,24 @@ run_in_engine (struct run_options *o, struct plan *p, bool create_only, const ch
   return status < 0 ? -1 : status;
 }
 
+/* A foreground proot run: an image gets a private copy of its layers, removed after. */
+static int
+run_proot_foreground (struct plan *p, cella_error_t *err)
+{
+  cleanup_free char *copy = NULL;
+  int status;
+  if (p->root_overlay)
+    {
+      copy = xasprintf ("%s/proot-root-%.12s", paths_data_root (), p->id);
+      if (mkdir_p (paths_data_root (), 0700, err) < 0 || proot_prepare_root (p, copy, err) < 0)
+        return -1;
+    }
+  status = proot_run (p, err);
+  if (copy)
+    remove_tree_mapped (copy);
+  return status;
+}
+
 static int
 run_or_create (int argc, char **argv, bool create_only)
 {
@@ -333,7 +355,10 @@ run_or_create (int argc, char **argv, bool create_only)
       return status < 0 ? cella_error_print (&err) : status;
     }
   run_options_free (&o);
-  status = ns_run (p, &err);
+  if (p->backend == BACKEND_PROOT)
+    status = run_proot_foreground (p, &err);
+  else
+    status = ns_run (p, &err);
   if (status < 0)
     return cella_error_print (&err);
   return status;

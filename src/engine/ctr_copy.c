@@ -145,9 +145,10 @@ ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path
     return cella_error (err, 0, "cp: `%s`: a container path must be absolute", ctr_path);
   /* held while a stopped container's root is mounted here: it cannot start meanwhile */
   lock = ctr_lock (id, err);
-  if (lock < 0 || ctr_state_read (id, &st, lock, err) < 0)
+  if (lock < 0 || ctr_state_read (id, &st, lock, err) < 0 || ctr_plan_load (id, &p, err) < 0)
     return -1;
-  if (st.status == CTR_RUNNING)
+  /* a proot container's root is a plain directory, running or not (/proc/PID/root is the host's) */
+  if (st.status == CTR_RUNNING && p->backend != BACKEND_PROOT)
     {
       cleanup_free char *proc_root = xasprintf ("/proc/%d/root", (int) st.pid);
       cleanup_close int rootfd = open (proc_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -159,7 +160,5 @@ ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path
       return do_copy (rootfd, into, ctr_path, host_path, err);
     }
   ctr_state_clear (&st);
-  if (ctr_plan_load (id, &p, err) < 0)
-    return -1;
   return copy_stopped (p, into, ctr_path, host_path, err);
 }

@@ -196,6 +196,17 @@ await_monitor (const char *id, const struct ctr_state *st)
   }
 }
 
+/* Signal the workload; when it leads a process group of its own (the proot backend runs proot so,
+ * and proot itself ignores SIGTERM), the whole group. The pidfd pins the pid against reuse. */
+static int
+signal_workload (int pfd, pid_t pid, int sig)
+{
+  int r = (int) syscall (SYS_pidfd_send_signal, pfd, sig, NULL, 0);
+  if (r == 0 && getpgid (pid) == pid)
+    kill (-pid, sig);
+  return r;
+}
+
 int
 ctr_stop (const char *id, int timeout_s, cella_error_t *err)
 {
@@ -211,10 +222,10 @@ ctr_stop (const char *id, int timeout_s, cella_error_t *err)
   pfd = pidfd_for (st.pid, st.pid_start);
   if (pfd >= 0)
     {
-      syscall (SYS_pidfd_send_signal, pfd, SIGTERM, NULL, 0);
+      signal_workload (pfd, st.pid, SIGTERM);
       if (!wait_pidfd (pfd, timeout_s * 1000))
         {
-          syscall (SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+          signal_workload (pfd, st.pid, SIGKILL);
           wait_pidfd (pfd, 10000);
         }
       close (pfd);
@@ -242,7 +253,7 @@ ctr_kill (const char *id, int sig, cella_error_t *err)
       goto out;
     }
   pfd = pidfd_for (st.pid, st.pid_start);
-  if (pfd < 0 || syscall (SYS_pidfd_send_signal, pfd, sig, NULL, 0) < 0)
+  if (pfd < 0 || signal_workload (pfd, st.pid, sig) < 0)
     cella_error (err, errno, "signal %d to container `%s`", sig, label (&st));
   else if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT)
     {
@@ -287,7 +298,7 @@ ctr_rm (const char *id, bool force, cella_error_t *err)
       pfd = pidfd_for (st.pid, st.pid_start);
       if (pfd >= 0)
         {
-          syscall (SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+          signal_workload (pfd, st.pid, SIGKILL);
           wait_pidfd (pfd, 10000);
           close (pfd);
         }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../ns/ns.h"
+#include "../proot/backend.h"
 #include "attach.h"
 #include "container.h"
 #include "logfile.h"
@@ -230,7 +231,13 @@ mon_spawn (struct mon *m, cella_error_t *err)
   dup2 (i[0] >= 0 ? i[0] : null, 0);
   dup2 (o[1] >= 0 ? o[1] : null, 1);
   dup2 (e[1] >= 0 ? e[1] : null, 2);
-  r = ns_start (m->plan, NULL, &m->proc, err);
+  if (m->plan->backend == BACKEND_PROOT)
+    {
+      cleanup_free char *dir = ctr_dir (m->id), *state = xasprintf ("%s/proot", dir);
+      r = proot_start (m->plan, state, &m->proc, err);
+    }
+  else
+    r = ns_start (m->plan, NULL, &m->proc, err);
   dup2 (null, 0);
   dup2 (null, 1);
   dup2 (null, 2);

@@ -13,6 +13,7 @@
 
 #include "container.h"
 #include "../ns/ns.h"
+#include "../proot/backend.h"
 #include "paths.h"
 
 static const char *const status_names[] = { "created", "running", "restarting", "exited", "removing" };
@@ -642,6 +643,19 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
 
   free (p->id);
   p->id = xstrdup (id);
+  if (p->backend == BACKEND_PROOT && p->root_overlay)
+    {
+      /* proot cannot mount: the container gets its own copy of the image */
+      cleanup_free char *copy = xasprintf ("%s/rootfs", tmp);
+      if (proot_prepare_root (p, copy, err) < 0)
+        {
+          release_name (name, id);
+          remove_tree_mapped (tmp);
+          return -1;
+        }
+      free (p->rootfs);
+      p->rootfs = xasprintf ("%s/rootfs", final);
+    }
   if (p->root_overlay)
     {
       free (p->root_upper);

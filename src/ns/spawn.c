@@ -504,20 +504,6 @@ out:
   return status;
 }
 
-bool
-ns_available (char **why)
-{
-  if (access ("/proc/self/ns/user", F_OK) < 0)
-    {
-      if (why)
-        *why = xstrdup ("the kernel has no namespace support (/proc/self/ns/user missing)");
-      return false;
-    }
-  if (why)
-    *why = NULL;
-  return true;
-}
-
 /* ---- running a function as root of a user namespace with the container's id maps ---- */
 
 int

@@ -1,6 +1,9 @@
 /* `cella run` options → plan. The defaults follow docker: what a container gets without asking. */
 #define _GNU_SOURCE
 #include "build.h"
+#include "../ns/ns.h"
+#include "../proot/backend.h"
+#include "../proot/proot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +50,8 @@ run_options_free (struct run_options *o)
   strv_free (o->log_opts);
   free (o->entrypoint);
   free (o->pull);
+  free (o->proot_path);
+  free (o->kernel_release);
   free (o->image);
   strv_free (o->command);
   memset (o, 0, sizeof *o);
@@ -242,6 +247,78 @@ build_process (const struct run_options *o, struct plan *p, cella_error_t *err)
   return build_security (o, p, err);
 }
 
+/* --backend, or the first that works here: ns, else proot (with one notice line). */
+static int
+choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  cleanup_free char *ns_why = NULL, *proot_why = NULL, *path = NULL, *version = NULL;
+  if (o->backend && strcmp (o->backend, "ns") == 0)
+    p->backend = BACKEND_NS;
+  else if (o->backend && strcmp (o->backend, "proot") == 0)
+    {
+      if (proot_find (o->proot_path, &path, &version, &proot_why) < 0)
+        return cella_error (err, 0, "--backend proot: %s", proot_why);
+      p->backend = BACKEND_PROOT;
+    }
+  else if (o->backend)
+    return cella_error (err, 0, "--backend `%s`: unknown (available: ns, proot; vm is not built yet)", o->backend);
+  else if (ns_available (&ns_why))
+    p->backend = BACKEND_NS;
+  else if (proot_find (o->proot_path, &path, &version, &proot_why) == 0)
+    {
+      p->backend = BACKEND_PROOT;
+      fprintf (stderr, "cella: namespaces are not available here (%s); using the proot backend\n", ns_why);
+    }
+  else
+    return cella_error (err, 0, "no backend can run here: %s; and %s (see `cella doctor`)", ns_why, proot_why);
+  if (p->backend != BACKEND_PROOT)
+    {
+      if (o->proot_path || o->kernel_release)
+        return cella_error (err, 0, "%s: only for the proot backend (--backend proot)",
+                            o->proot_path ? "--proot-path" : "--kernel-release");
+      return 0;
+    }
+  p->proot_path = steal_pointer (&path);
+  p->kernel_release = xstrdup (o->kernel_release ? o->kernel_release : PROOT_DEFAULT_KERNEL);
+  /* what proot cannot give is refused, never dropped */
+  if (o->network && strcmp (o->network, "host") != 0)
+    return cella_error (err, 0, "--network %s: the proot backend has no private network (it shares the host's); use "
+                                "--backend ns", o->network);
+  if (o->read_only)
+    return cella_error (err, 0, "--read-only: the proot backend cannot make the root read-only; use --backend ns");
+  if (o->init)
+    return cella_error (err, 0, "--init: the proot backend has no PID namespace to be init of; use --backend ns");
+  if (o->hostname)
+    return cella_error (err, 0, "--hostname: the proot backend cannot give the container a host name of its own (no UTS "
+                                "namespace); use --backend ns");
+  if (o->cap_add || o->cap_drop)
+    return cella_error (err, 0, "%s: the proot backend has no capabilities to grant or drop; use --backend ns",
+                        o->cap_add ? "--cap-add" : "--cap-drop");
+  if (o->security_opts)
+    return cella_error (err, 0, "--security-opt %s: the proot backend has no seccomp or no_new_privs of its own; use "
+                                "--backend ns", o->security_opts[0]);
+  return 0;
+}
+
+/* Mount ops proot has no equivalent for. A tmpfs is a bind of a fresh directory (proot_command). */
+static int
+proot_refuse_ops (const struct plan *p, cella_error_t *err)
+{
+  for (size_t i = 0; i < p->nops; i++)
+    {
+      const struct op *op = &p->ops[i];
+      if (op->kind == OP_OVERLAY)
+        return cella_error (err, 0, "overlay at `%s`: the proot backend cannot mount overlays; use --backend ns", op->target);
+      if (op->kind == OP_BIND && !(op->flags & BIND_WRITABLE))
+        return cella_error (err, 0, "read-only volume `%s`: the proot backend cannot make a bind read-only; use --backend ns",
+                            op->target);
+      if (op->kind == OP_TMPFS && op->size > 0)
+        return cella_error (err, 0, "tmpfs `%s` with a size: the proot backend gives a plain directory, without a size limit",
+                            op->target);
+    }
+  return 0;
+}
+
 int
 plan_from_run_options (const struct run_options *o, const char *rootfs, bool from_image, struct plan **out,
                        cella_error_t *err)
@@ -267,8 +344,8 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   if (o->hostname && (o->hostname[0] == '\0' || strlen (o->hostname) > 64))
     return cella_error (err, 0, "--hostname `%s`: must be 1 to 64 characters", o->hostname);
 
-  if (o->backend && strcmp (o->backend, "ns") != 0)
-    return cella_error (err, 0, "--backend `%s`: unknown or not built yet (available: ns)", o->backend);
+  if (choose_backend (o, p, err) < 0)
+    return -1;
   if (o->network == NULL || strcmp (o->network, "host") == 0)
     p->net = NET_HOST;
   else if (strcmp (o->network, "none") == 0)
@@ -279,7 +356,9 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   p->ns = PLAN_NS_MNT | PLAN_NS_PID | PLAN_NS_UTS | PLAN_NS_IPC | PLAN_NS_CGROUP;
   if (p->net == NET_NONE)
     p->ns |= PLAN_NS_NET;
-  if (p->rootless)
+  if (p->backend == BACKEND_PROOT)
+    p->ns = 0; /* ptrace, no namespace */
+  else if (p->rootless)
     {
       p->ns |= PLAN_NS_USER;
       if (idmap_default (p, err) < 0)
@@ -290,6 +369,8 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
     return -1;
   add_default_ops (p);
   if (add_user_mounts (o, p, err) < 0)
+    return -1;
+  if (p->backend == BACKEND_PROOT && proot_refuse_ops (p, err) < 0)
     return -1;
   if (strcmp (p->process.cwd, "/") != 0)
     plan_add_op (p, OP_MKDIR, p->process.cwd)->mode = 0755;

@@ -33,6 +33,8 @@ struct run_options {
   bool read_only, interactive, tty, init, rm, dry_run, debug, detach;
   char *entrypoint;    /* --entrypoint */
   char *pull;          /* --pull missing|always|never */
+  char *proot_path;    /* --proot-path */
+  char *kernel_release;/* --kernel-release (proot) */
   const struct image_defaults *img; /* set by the caller once the image is resolved */
   char *image;         /* IMAGE or ROOTFS-DIR as given */
   char **command;      /* COMMAND [ARG...] */

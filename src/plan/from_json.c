@@ -267,6 +267,19 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->id = get_str (r, root, "id", false);
   p->image = get_str (r, root, "image", false);
   p->image_id = get_str (r, root, "image_id", false);
+  {
+    cleanup_free char *b = get_str (r, root, "backend", false);
+    json_t *pr = json_object_get (root, "proot");
+    p->backend = b && strcmp (b, "proot") == 0 ? BACKEND_PROOT : BACKEND_NS;
+    if (b && strcmp (b, "proot") != 0 && strcmp (b, "ns") != 0)
+      bad (r, "backend", "ns or proot");
+    if (json_is_object (pr))
+      {
+        p->proot_path = get_str (r, pr, "path", false);
+        p->kernel_release = get_str (r, pr, "kernel_release", false);
+        p->root_copy = get_str (r, pr, "root_copy", false);
+      }
+  }
   p->labels = get_strv (r, root, "labels");
   p->exposed_ports = get_strv (r, root, "exposed_ports");
   p->volumes = get_strv (r, root, "volumes");

@@ -48,6 +48,9 @@ plan_free (struct plan *p)
   free (p->id);
   free (p->image);
   free (p->image_id);
+  free (p->proot_path);
+  free (p->kernel_release);
+  free (p->root_copy);
   free (p->rootfs);
   strv_free (p->root_layers);
   strv_free (p->labels);
@@ -335,6 +338,10 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "image", json_string (p->image));
   if (p->image_id)
     json_object_set_new (root, "image_id", json_string (p->image_id));
+  json_object_set_new (root, "backend", json_string (p->backend == BACKEND_PROOT ? "proot" : "ns"));
+  if (p->backend == BACKEND_PROOT)
+    json_object_set_new (root, "proot", json_pack ("{s:s?, s:s?, s:s?}", "path", p->proot_path, "kernel_release",
+                                                   p->kernel_release, "root_copy", p->root_copy));
   if (p->labels)
     json_object_set_new (root, "labels", strv_json (p->labels));
   if (p->exposed_ports)

@@ -74,6 +74,8 @@ struct op {
 
 enum net_mode { NET_NONE, NET_HOST, NET_PRIVATE };
 
+enum backend_kind { BACKEND_NS, BACKEND_PROOT };
+
 #define PLAN_NS_MNT (1u << 0)
 #define PLAN_NS_PID (1u << 1)
 #define PLAN_NS_UTS (1u << 2)
@@ -126,6 +128,10 @@ struct plan {
   enum net_mode net;
   struct plan_process process;
   bool debug;
+  enum backend_kind backend;
+  char *proot_path;     /* proot: the program */
+  char *kernel_release; /* proot: what uname -r says inside (-k) */
+  char *root_copy;      /* proot: how an image's layers were copied into rootfs (reflink, ...) */
 };
 
 struct plan *plan_new (void);

@@ -301,3 +301,13 @@ require_id_range() {
 require_real_root() {
 	is_root && grep -qE '^ +0 +0 +4294967295' /proc/self/uid_map || skip "needs root in the initial user namespace"
 }
+
+# wait_log NAME TEXT: poll (up to 10 s) until the container's log shows TEXT
+wait_log() {
+	local i
+	for i in $(seq 100); do
+		case "$("$CELLA" logs "$1" 2>&1)" in *"$2"*) return 0 ;; esac
+		sleep 0.1
+	done
+	fail "log of $1 never showed '$2'"
+}

@@ -21,16 +21,6 @@ wait_status() {
 	fail "container $1 never reached status $2 (now: $(field "$1" '{{.State.Status}}'))"
 }
 
-# wait_log NAME TEXT: poll (up to 10 s) until the container's log holds TEXT
-wait_log() {
-	local i
-	for i in $(seq 100); do
-		case "$("$CELLA" logs "$1" 2>&1)" in *"$2"*) return 0 ;; esac
-		sleep 0.1
-	done
-	fail "log of $1 never showed '$2'"
-}
-
 # no container's monitor or workload left: nothing in the run root, no monitor process
 assert_engine_empty() {
 	run_cella ps -a -q

@@ -1,0 +1,76 @@
+/* What this host can do, tried for real where that is cheap: the probes `cella doctor` reports.
+ * (The backends only need ns_available, in ns.h, which is built on probe_ns_backend.) */
+#ifndef CELLA_NS_PROBE_H
+#define CELLA_NS_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The ns backend's probe: a child tries to unshare the namespaces a container gets here (with a
+ * user namespace when not root). true when it can; else *reason ("creating a user namespace … is
+ * refused (EPERM): user.max_user_namespaces is 0") and *fix ("`sysctl -w …`"), both malloc'd.
+ * The sysctls and /proc/self/status are read only to explain a refusal. Cached per process. */
+bool probe_ns_backend (char **reason, char **fix);
+
+/* The kernel features, each its own attempt. */
+enum probe_id {
+  PROBE_MOUNT_NS,
+  PROBE_PID_NS,
+  PROBE_NET_NS,
+  PROBE_USER_NS,
+  PROBE_OVERLAY,      /* an overlay mounted (and written through) where the image store mounts it */
+  PROBE_SECCOMP,
+  PROBE_PIDFD,
+  PROBE_OPENAT2,
+  PROBE_MOUNT_API,
+  PROBE_KVM,
+  PROBE_COUNT
+};
+
+struct probe_result {
+  const char *key;    /* JSON name: "mount_ns", "overlay_userns", … */
+  const char *title;  /* for the table: "mount namespace", … */
+  bool ok;
+  int errno_;         /* what the attempt failed with; 0 when ok */
+  char *detail;       /* what was tried and what came back; the fix too when it failed */
+};
+
+/* Run every probe (those that change namespaces in a child each, one after the other: a few
+ * milliseconds in all). scratch: a directory where the overlay probe makes (and removes) a
+ * temporary directory; the overlay is tried on that directory's file system. */
+void probe_kernel (const char *scratch, struct probe_result res[PROBE_COUNT]);
+void probe_results_free (struct probe_result *res, size_t n);
+
+struct probe_cgroups {
+  const char *version;    /* "v2" (unified at /sys/fs/cgroup), "hybrid", "v1" or "none" */
+  char *v2_mount;         /* where cgroup2 is mounted; NULL without it */
+  char **v1_controllers;  /* enabled in /proc/cgroups and bound to a v1 hierarchy */
+  char **v2_controllers;  /* cgroup.controllers of the v2 root */
+  char *own;              /* this process's v2 cgroup directory; NULL without v2 */
+  bool delegated;         /* own (and its cgroup.procs) writable by this user */
+};
+void probe_cgroups (struct probe_cgroups *cg);
+void probe_cgroups_free (struct probe_cgroups *cg);
+
+/* Helper programs and their versions. */
+struct probe_program {
+  const char *name;         /* looked up on PATH (then the sbin dirs) when path is NULL */
+  const char *version_arg;  /* "--version", "-V" */
+  char *path;               /* malloc'd; NULL when not found */
+  char *version;            /* filled: probe_version_line of what it printed, or NULL */
+  bool timed_out;
+};
+
+/* name (or a path with a slash) as an executable regular file: $PATH, then /usr/local/sbin,
+ * /usr/sbin, /sbin. malloc'd, or NULL. */
+char *probe_find_program (const char *name);
+/* Run `path version_arg` of every program found, all at once, stdin /dev/null, stdout and stderr
+ * captured, in a session of its own (no terminal to block on); whatever still runs after
+ * timeout_ms is killed. */
+void probe_program_versions (struct probe_program *progs, size_t n, int timeout_ms);
+void probe_programs_free (struct probe_program *progs, size_t n);
+/* The first line of output that has a digit, trimmed; from its first word that starts with a
+ * digit when the line starts with neither a letter nor a digit (proot's ASCII-art banner). */
+char *probe_version_line (const char *output);
+
+#endif

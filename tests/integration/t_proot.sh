@@ -1,0 +1,130 @@
+# The proot backend: the same behaviour tests as the ns backend where they apply (env, workdir,
+# volumes, exit codes, logs, stop, exec, cp), the refusals, and the automatic fallback on a host
+# where namespaces are truly refused (a seccomp filter, tests/integration/nons.c).
+
+proot_env() {
+	require_cmd proot
+	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
+}
+
+test_proot_run_basics() {
+	proot_env
+	run_cella run --backend proot busybox sh -c 'echo hi; id -u; uname -r'
+	assert_ok
+	assert_eq "hi
+0
+5.15.0" "$OUT" "output, fake root, the default kernel release"
+	run_cella run --backend proot --kernel-release 6.1.0-cella busybox uname -r
+	assert_eq "6.1.0-cella" "$OUT" "--kernel-release"
+	run_cella run --backend proot busybox sh -c 'exit 3'
+	assert_rc 3
+	run_cella run --backend proot busybox nosuchcmd-xyz
+	assert_rc 127
+	assert_contains "$ERR" "nosuchcmd-xyz" "not found names the command"
+	run_cella run --backend proot -e FOO=bar -w /work busybox sh -c 'echo $FOO; pwd'
+	assert_eq "bar
+/work" "$OUT" "env and workdir (created)"
+	run_cella run --backend proot busybox cat /etc/hostname /etc/hosts
+	assert_ok
+	assert_contains "$OUT" "localhost" "placed files"
+	mkdir -p "$TEST_TMP/vol"
+	echo from-host >"$TEST_TMP/vol/in"
+	run_cella run --backend proot -v "$TEST_TMP/vol:/vol" busybox sh -c 'cat /vol/in; echo from-ctr >/vol/out'
+	assert_eq from-host "$OUT" "a volume is visible"
+	assert_eq from-ctr "$(cat "$TEST_TMP/vol/out")" "and writable"
+	run_cella run --backend proot --tmpfs /scratch busybox sh -c 'echo x >/scratch/f && cat /scratch/f'
+	assert_eq x "$OUT" "a tmpfs is a fresh directory"
+	run_cella run --backend proot busybox sh -c 'echo changed >/etc/motd'
+	assert_ok
+	run_cella run --backend proot busybox cat /etc/motd
+	assert_rc_ne 0 "a foreground run's changes do not reach the image"
+	[ -z "$(ls -d "$CELLA_ROOT"/proot-root-* "$CELLA_ROOT"/proot-run-* 2>/dev/null)" ] || fail "copies left: $(ls -d "$CELLA_ROOT"/proot-*)"
+}
+
+test_proot_refusals() {
+	proot_env
+	local args
+	for args in "--network none" "--read-only" "--init" "--hostname h" "--cap-add NET_ADMIN" "--cap-drop ALL" \
+		"--security-opt no-new-privileges" "-v /tmp:/t:ro" "--mount type=overlay,target=/o,lower=/tmp:/var"; do
+		# shellcheck disable=SC2086
+		run_cella run --backend proot $args busybox true
+		assert_cella_error 125 "proot backend"
+	done
+	run_cella run --backend proot --proot-path /nonexistent/proot busybox true
+	assert_cella_error 125 "/nonexistent/proot"
+	run_cella run --kernel-release 5.0 busybox true
+	assert_cella_error 125 "only for the proot backend"
+	run_cella run --backend bogus busybox true
+	assert_cella_error 125 "bogus"
+}
+
+test_proot_engine_lifecycle() {
+	proot_env
+	run_cella run -d --name pr --backend proot busybox sh -c 'echo started; echo data >/tmp/made; trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done'
+	assert_ok
+	wait_log pr started
+	run_cella ps
+	assert_match "$OUT" "Up .* pr$" "ps shows it running"
+	run_cella inspect -f '{{.Plan.backend}} {{.Plan.proot.kernel_release}}' pr
+	assert_eq "proot 5.15.0" "$OUT" "inspect: backend and kernel release"
+	run_cella inspect -f '{{.Plan.proot.root_copy}}' pr
+	assert_match "$OUT" '^(reflink|copy_file_range|read/write)$' "inspect: how the image was copied"
+	run_cella exec pr cat /tmp/made
+	assert_eq data "$OUT" "exec runs in the same root"
+	run_cella exec pr sh -c 'exit 7'
+	assert_rc 7
+	echo into >"$TEST_TMP/f"
+	run_cella cp "$TEST_TMP/f" pr:/tmp/f
+	assert_ok
+	run_cella exec pr cat /tmp/f
+	assert_eq into "$OUT" "cp into a running proot container"
+	run_cella cp pr:/tmp/made "$TEST_TMP/back"
+	assert_eq data "$(cat "$TEST_TMP/back")" "cp out of it"
+	local t0 t1
+	t0=$(date +%s%N)
+	run_cella stop -t 10 pr
+	assert_ok
+	t1=$(date +%s%N)
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "stop took $(((t1 - t0) / 1000000)) ms: SIGTERM did not reach the workload"
+	run_cella logs pr
+	assert_contains "$OUT" "bye" "the workload got SIGTERM"
+	[ -z "$(pgrep -f 'while :; do sleep 0.1' || true)" ] || fail "processes left after stop"
+	run_cella start pr
+	assert_ok
+	run_cella exec pr cat /tmp/made
+	assert_eq data "$OUT" "changes survive stop/start"
+	run_cella rm -f pr
+	assert_ok
+	[ -z "$(ls "$CELLA_ROOT/containers" 2>/dev/null)" ] || fail "container dir left: $(ls "$CELLA_ROOT/containers")"
+}
+
+test_proot_store_image() {
+	proot_env
+	make_rootfs "$TEST_TMP/rootfs"
+	echo layered >"$TEST_TMP/rootfs/etc/motd"
+	run_cella image import "$TEST_TMP/rootfs" local/pr
+	assert_ok
+	run_cella run --backend proot local/pr cat /etc/motd
+	assert_eq layered "$OUT" "an image from the store, copied"
+	run_cella create --backend proot --name c local/pr cat /etc/motd
+	assert_ok
+	run_cella start -a c
+	assert_eq layered "$OUT"
+	run_cella rm c
+	assert_ok
+}
+
+test_proot_auto_fallback_when_namespaces_are_refused() {
+	proot_env
+	require_cmd cc
+	cc -O2 -o "$TEST_TMP/nons" "$(dirname "${BASH_SOURCE[0]}")/nons.c" 2>"$TEST_TMP/cc.err" || fail "build nons.c: $(cat "$TEST_TMP/cc.err")"
+	run_cmd "$TEST_TMP/nons" unshare -U true
+	assert_rc_ne 0 "the filter really refuses namespaces"
+	run_cmd "$TEST_TMP/nons" "$CELLA" run busybox echo fallback
+	assert_ok
+	assert_eq fallback "$OUT" "the container ran"
+	assert_contains "$ERR" "using the proot backend" "with one notice line"
+	assert_eq 1 "$(printf '%s\n' "$ERR" | grep -c .)" "only one line"
+	run_cmd "$TEST_TMP/nons" "$CELLA" run --backend ns busybox echo no
+	assert_rc 125
+}
