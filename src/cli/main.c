@@ -62,6 +62,18 @@ usage (FILE *f)
   fprintf (f, "\nRun `cella COMMAND --help` for a command's options.\n");
 }
 
+/* `--backend proot` on the command line: the container runs as this user with no namespace at all
+ * (it can write whatever we can), so a sealed copy of the binary protects nothing; skip its cost. */
+static bool
+wants_proot (char **argv)
+{
+  for (size_t i = 2; argv[i]; i++)
+    if (strcmp (argv[i], "--backend=proot") == 0 || (strcmp (argv[i], "--backend") == 0 && argv[i + 1]
+                                                      && strcmp (argv[i + 1], "proot") == 0))
+      return true;
+  return false;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -85,7 +97,7 @@ main (int argc, char **argv)
       {
         if (c->fn == cmd_run || c->fn == cmd_create || c->fn == cmd_image_tool || c->fn == cmd_image)
           image_tool_path_init ();
-        if (c->starts_containers && selfexec_sealed (argv) < 0)
+        if (c->starts_containers && !wants_proot (argv) && selfexec_sealed (argv) < 0)
           {
             perror ("cella: re-execute from a sealed copy of the binary");
             return 125;

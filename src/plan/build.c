@@ -251,12 +251,12 @@ build_process (const struct run_options *o, struct plan *p, cella_error_t *err)
 static int
 choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
 {
-  cleanup_free char *ns_why = NULL, *proot_why = NULL, *path = NULL, *version = NULL;
+  cleanup_free char *ns_why = NULL, *proot_why = NULL, *path = NULL;
   if (o->backend && strcmp (o->backend, "ns") == 0)
     p->backend = BACKEND_NS;
   else if (o->backend && strcmp (o->backend, "proot") == 0)
     {
-      if (proot_find (o->proot_path, &path, &version, &proot_why) < 0)
+      if (proot_find (o->proot_path, &path, NULL, &proot_why) < 0)
         return cella_error (err, 0, "--backend proot: %s", proot_why);
       p->backend = BACKEND_PROOT;
     }
@@ -264,7 +264,7 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
     return cella_error (err, 0, "--backend `%s`: unknown (available: ns, proot; vm is not built yet)", o->backend);
   else if (ns_available (&ns_why))
     p->backend = BACKEND_NS;
-  else if (proot_find (o->proot_path, &path, &version, &proot_why) == 0)
+  else if (proot_find (o->proot_path, &path, NULL, &proot_why) == 0)
     {
       p->backend = BACKEND_PROOT;
       fprintf (stderr, "cella: namespaces are not available here (%s); using the proot backend\n", ns_why);

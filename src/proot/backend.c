@@ -232,13 +232,14 @@ wait_status (pid_t pid)
 static int
 make_state_dir (char **out, cella_error_t *err)
 {
-  char *d = xasprintf ("%s/proot-run-XXXXXX", paths_data_root ());
-  mkdir_p (paths_data_root (), 0700, NULL);
+  /* the run root: a tmpfs where there is one, and cleaned at boot */
+  char *d = xasprintf ("%s/proot-run-XXXXXX", paths_run_root ());
+  mkdir_p (paths_run_root (), 0700, NULL);
   if (mkdtemp (d) == NULL)
     {
       int e = errno;
       free (d);
-      return cella_error (err, e, "create a state dir under `%s`", paths_data_root ());
+      return cella_error (err, e, "create a state dir under `%s`", paths_run_root ());
     }
   *out = d;
   return 0;

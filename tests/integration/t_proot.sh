@@ -38,7 +38,8 @@ test_proot_run_basics() {
 	assert_ok
 	run_cella run --backend proot busybox cat /etc/motd
 	assert_rc_ne 0 "a foreground run's changes do not reach the image"
-	[ -z "$(ls -d "$CELLA_ROOT"/proot-root-* "$CELLA_ROOT"/proot-run-* 2>/dev/null)" ] || fail "copies left: $(ls -d "$CELLA_ROOT"/proot-*)"
+	[ -z "$(ls -d "$CELLA_ROOT"/proot-root-* "$CELLA_RUN_ROOT"/proot-run-* 2>/dev/null)" ] ||
+		fail "copies or state left: $(ls -d "$CELLA_ROOT"/proot-* "$CELLA_RUN_ROOT"/proot-*)"
 }
 
 test_proot_refusals() {
