@@ -75,9 +75,19 @@ $(B)/unit/%: tests/unit/%.c $(B)/libcella.a $(B)/libcella-image.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -Isrc $< -o $@ $(B)/libcella-image.a $(B)/libcella.a $(LDLIBS) $(IMG_LDLIBS)
 
-$(B)/unit-san/%: tests/unit/%.c $(LIB_SRC) $(IMG_SRC) $(wildcard src/*/*.h src/image/tool/*.h)
+# The sanitizer build compiles each library source once (build/san/), then links every test.
+SAN_OBJ := $(patsubst src/%.c,$(B)/san/%.o,$(LIB_SRC) $(filter-out src/image/tool/main.c,$(IMG_SRC)))
+
+$(B)/san/%.o: src/%.c $(wildcard src/*/*.h src/image/tool/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -O1 $(SAN) -Isrc $< $(filter-out src/image/tool/main.c,$(IMG_SRC)) $(LIB_SRC) -o $@ $(LDLIBS) $(IMG_LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -O1 $(SAN) -c $< -o $@
+
+$(B)/libcella-san.a: $(SAN_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/unit-san/%: tests/unit/%.c $(B)/libcella-san.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -O1 $(SAN) -Isrc $< -o $@ $(B)/libcella-san.a $(LDLIBS) $(IMG_LDLIBS)
 
 deps:
 	sh scripts/deps.sh
@@ -93,7 +103,7 @@ unit: $(UNIT_BIN) $(UNIT_SAN)
 
 # make check: install what is missing, build everything, run every test; last line "N passed, N failed".
 check: deps
-	$(MAKE) all unit
+	$(MAKE) -j$(shell nproc 2>/dev/null || echo 2) all unit
 	sh tests/check.sh
 
 test: all unit

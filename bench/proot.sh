@@ -4,10 +4,10 @@
 #   bash bench/proot.sh            ROUNDS=20 FILES=20000 bash bench/proot.sh
 #
 # Start-to-exit of `true` and of a syscall-heavy workload (`ls -lR` over a tree of FILES files: one
-# lstat each; busybox `find` fails under proot 5.1 with EINVAL) in the same busybox root, ROUNDS times each, interleaved:
+# lstat each) in the same busybox root, ROUNDS times each, interleaved:
 #   ns      cella run ROOTFS ...                   (namespaces)
 #   cella   cella run --backend proot ROOTFS ...   (the proot backend)
-#   proot   proot -v -1 -r ROOTFS -0 -k 5.15.0 -b /proc -b /dev -b /sys -w / ...  (plain proot)
+#   proot   proot -v -1 -r ROOTFS -0 -b /proc -b /dev -b /sys -w / ...  (plain proot)
 # Medians and the ratio cella/proot (goal: at most 1.10).
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +22,7 @@ gcc -O2 -o "$WORK/timeit" "$REPO/bench/timeit.c"
 make_rootfs "$WORK/root"
 mkdir -p "$WORK/root/tree"
 ( cd "$WORK/root/tree" && for d in $(seq 0 99); do mkdir "d$d"; for f in $(seq 1 $((FILES / 100))); do : >"d$d/f$f"; done; done )
-PROOT="proot -v -1 -r $WORK/root -0 -k 5.15.0 -b /proc -b /dev -b /sys -w /"
+PROOT="proot -v -1 -r $WORK/root -0 -b /proc -b /dev -b /sys -w /"
 for w in true ls-lR; do
 	if [ "$w" = true ]; then cmd="true"; else cmd="ls -lR /tree"; fi
 	# shellcheck disable=SC2086

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/utsname.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -248,8 +249,13 @@ inspect_json (const char *id, const struct ctr_state *st)
       json_t *args = json_array ();
       json_object_set_new (o, "Backend", json_string (p->backend == BACKEND_PROOT ? "proot" : "ns"));
       if (p->backend == BACKEND_PROOT)
-        json_object_set_new (o, "Proot", json_pack ("{s:s?, s:s?, s:s?}", "Path", p->proot_path, "KernelRelease",
-                                                    p->kernel_release, "RootCopy", p->root_copy));
+        {
+          struct utsname u;
+          const char *rel = p->kernel_release ? p->kernel_release : uname (&u) == 0 ? u.release : NULL;
+          json_object_set_new (o, "Proot", json_pack ("{s:s?, s:s?, s:b, s:s?}", "Path", p->proot_path, "KernelRelease", rel,
+                                                      "KernelReleaseFaked", p->kernel_release != NULL, "RootCopy",
+                                                      p->root_copy));
+        }
       for (size_t i = 1; p->process.argv && p->process.argv[i]; i++)
         json_array_append_new (args, json_string (p->process.argv[i]));
       json_object_set_new (o, "Path", json_string (p->process.argv ? p->process.argv[0] : ""));

@@ -46,7 +46,7 @@ static const struct cli_option run_table[] = {
   { "log-opt", 0, OPT_LIST, O (log_opts), "max-size=SIZE", "Rotate the container's log at this size (default 10m)" },
   { "backend", 0, OPT_STRING, O (backend), "NAME", "ns (namespaces; the default where they work) or proot (ptrace; the fallback)" },
   { "proot-path", 0, OPT_STRING, O (proot_path), "PATH", "proot backend: the proot program (default: PATH, then Android's places)" },
-  { "kernel-release", 0, OPT_STRING, O (kernel_release), "RELEASE", "proot backend: what `uname -r` says inside (default 5.15.0)" },
+  { "kernel-release", 0, OPT_STRING, O (kernel_release), "RELEASE", "proot backend: what `uname -r` says inside (default: the host's; proot 5.1's -k breaks directory reads)" },
   { "entrypoint", 0, OPT_STRING, O (entrypoint), "CMD", "Run CMD instead of the image's Entrypoint (\"\" clears it)" },
   { "pull", 0, OPT_STRING, O (pull), "POLICY", "missing (default): pull an image not in the store; always; never" },
   { "dry-run", 0, OPT_FLAG, O (dry_run), NULL, "Print the plan as JSON and run nothing" },

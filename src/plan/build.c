@@ -279,7 +279,8 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
       return 0;
     }
   p->proot_path = steal_pointer (&path);
-  p->kernel_release = xstrdup (o->kernel_release ? o->kernel_release : PROOT_DEFAULT_KERNEL);
+  /* no fake release unless asked: proot 5.1's -k breaks directory reads (see docs/proot.md) */
+  p->kernel_release = o->kernel_release ? xstrdup (o->kernel_release) : NULL;
   /* what proot cannot give is refused, never dropped */
   if (o->network && strcmp (o->network, "host") != 0)
     return cella_error (err, 0, "--network %s: the proot backend has no private network (it shares the host's); use "

@@ -340,7 +340,7 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "image_id", json_string (p->image_id));
   json_object_set_new (root, "backend", json_string (p->backend == BACKEND_PROOT ? "proot" : "ns"));
   if (p->backend == BACKEND_PROOT)
-    json_object_set_new (root, "proot", json_pack ("{s:s?, s:s?, s:s?}", "path", p->proot_path, "kernel_release",
+    json_object_set_new (root, "proot", json_pack ("{s:s*, s:s*, s:s*}", "path", p->proot_path, "kernel_release",
                                                    p->kernel_release, "root_copy", p->root_copy));
   if (p->labels)
     json_object_set_new (root, "labels", strv_json (p->labels));

@@ -94,8 +94,11 @@ proot_command (const struct plan *p, const struct plan_process *pr, const char *
       strv_push (&argv, "-i");
       strv_push (&argv, ids);
     }
-  strv_push (&argv, "-k");
-  strv_push (&argv, p->kernel_release ? p->kernel_release : PROOT_DEFAULT_KERNEL);
+  if (p->kernel_release)
+    {
+      strv_push (&argv, "-k");
+      strv_push (&argv, p->kernel_release);
+    }
   strv_push (&argv, "-w");
   strv_push (&argv, pr->cwd ? pr->cwd : "/");
   for (size_t i = 0; i < p->nops; i++)

@@ -1,6 +1,7 @@
 /* The proot backend: a plan run by the `proot` program (ptrace), for hosts that refuse
  * namespaces. The root is a plain directory (a copy of an image's layers; proot cannot mount),
- * fake root (-0), a fake kernel release (-k), binds for volumes, /dev, /proc, /sys and the files
+ * fake root (-0), a fake kernel release (-k, only when asked: proot 5.1's -k breaks directory
+ * reads), binds for volumes, /dev, /proc, /sys and the files
  * the plan places (hosts, hostname, resolv.conf). What proot cannot give was refused when the plan
  * was built (src/plan/build.c). */
 #ifndef CELLA_PROOT_BACKEND_H
@@ -11,7 +12,6 @@
 #include "ns/ns.h"
 #include "plan/plan.h"
 
-#define PROOT_DEFAULT_KERNEL "5.15.0"
 
 /* The proot command line and environment for p's process. state_dir: a private directory where the
  * placed files and tmpfs stand-ins are made (kept while the container runs). */

@@ -9,11 +9,12 @@ proot_env() {
 
 test_proot_run_basics() {
 	proot_env
-	run_cella run --backend proot busybox sh -c 'echo hi; id -u; uname -r'
+	run_cella run --backend proot busybox sh -c 'echo hi; id -u; uname -r; ls / | grep -c etc'
 	assert_ok
 	assert_eq "hi
 0
-5.15.0" "$OUT" "output, fake root, the default kernel release"
+$(uname -r)
+1" "$OUT" "output, fake root, the host's kernel release, directories readable"
 	run_cella run --backend proot --kernel-release 6.1.0-cella busybox uname -r
 	assert_eq "6.1.0-cella" "$OUT" "--kernel-release"
 	run_cella run --backend proot busybox sh -c 'exit 3'
@@ -66,9 +67,11 @@ test_proot_engine_lifecycle() {
 	wait_log pr started
 	run_cella ps
 	assert_match "$OUT" "Up .* pr$" "ps shows it running"
-	run_cella inspect -f '{{.Plan.backend}} {{.Plan.proot.kernel_release}}' pr
-	assert_eq "proot 5.15.0" "$OUT" "inspect: backend and kernel release"
-	run_cella inspect -f '{{.Plan.proot.root_copy}}' pr
+	run_cella inspect -f '{{.Backend}} {{.Proot.KernelRelease}} {{.Proot.KernelReleaseFaked}}' pr
+	assert_eq "proot $(uname -r) false" "$OUT" "inspect: backend and kernel release"
+	run_cella exec pr ls /tmp
+	assert_contains "$OUT" "made" "exec lists a directory"
+	run_cella inspect -f '{{.Proot.RootCopy}}' pr
 	assert_match "$OUT" '^(reflink|copy_file_range|read/write)$' "inspect: how the image was copied"
 	run_cella exec pr cat /tmp/made
 	assert_eq data "$OUT" "exec runs in the same root"
