@@ -137,9 +137,11 @@ gather_store (struct report *r)
   else if (!r->ns_ok)
     r->overlay_mode = "not used: the ns backend cannot run here (the proot backend copies an image's layers instead)";
   else if (real_root)
-    r->overlay_mode = "no overlay: the kernel refuses an overlay mount; images cannot be run here";
+    r->overlay_mode = "no overlay upper here: engine containers get a copy of their image (reflink where possible); "
+                      "foreground runs keep their changes on a tmpfs overlay";
   else
-    r->overlay_mode = "no overlay: fuse-overlayfs is not supported yet; images cannot be run rootless here";
+    r->overlay_mode = "no overlay upper here: engine containers get a copy of their image (reflink where possible); "
+                      "foreground runs keep their changes on a tmpfs overlay (fuse-overlayfs is not used)";
 }
 
 static void

@@ -248,6 +248,7 @@ inspect_json (const char *id, const struct ctr_state *st)
     {
       json_t *args = json_array ();
       json_object_set_new (o, "Backend", json_string (p->backend == BACKEND_PROOT ? "proot" : "ns"));
+      json_object_set_new (o, "RootCopy", p->root_copy ? json_string (p->root_copy) : json_null ());
       if (p->backend == BACKEND_PROOT)
         {
           struct utsname u;

@@ -88,7 +88,6 @@ copy_stopped (const struct plan *p, bool into, const char *ctr_path, const char 
 {
   int sv[2], status;
   pid_t pid;
-  char msg[1024];
   ssize_t n;
   if (!p->root_overlay)
     {
@@ -114,22 +113,18 @@ copy_stopped (const struct plan *p, bool into, const char *ctr_path, const char 
           || (rootfd = mount_root (p, &e)) < 0
           || do_copy (rootfd, into, ctr_path, host_path, &e) < 0)
         {
-          snprintf (msg, sizeof msg, "%s%s%s", e->msg, e->errno_ ? ": " : "", e->errno_ ? strerror (e->errno_) : "");
-          send (sv[1], msg, strlen (msg), MSG_NOSIGNAL);
+          error_send (sv[1], e);
           _exit (1);
         }
       _exit (0);
     }
   close (sv[1]);
-  n = recv (sv[0], msg, sizeof msg - 1, 0);
+  n = error_recv (sv[0], err);
   close (sv[0]);
   while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
     ;
-  if (n > 0)
-    {
-      msg[n] = '\0';
-      return cella_error (err, 0, "%s", msg);
-    }
+  if (n == 0)
+    return -1;
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
     return cella_error (err, 0, "cp: the copy process failed");
   return 0;

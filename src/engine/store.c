@@ -13,6 +13,7 @@
 
 #include "container.h"
 #include "../ns/ns.h"
+#include "../ns/probe.h"
 #include "../proot/backend.h"
 #include "paths.h"
 
@@ -602,6 +603,27 @@ make_locked_dir (const char *base, const char *id, const char *tmp, int *lockfd,
   return cella_error (err, ENOENT, "create `%s`", tmp);
 }
 
+/* Can container upper dirs live under dir? A real probe, its success remembered per file system
+ * ($data/.overlay-ok holds the device number), so a create pays for it once. */
+static bool
+overlay_upper_ok (const char *dir)
+{
+  cleanup_free char *stamp = xasprintf ("%s/.overlay-ok", paths_data_root ()), *text = NULL, *want = NULL;
+  struct stat st;
+  if (stat (dir, &st) < 0)
+    return true; /* let the mount say what is wrong */
+  want = xasprintf ("%llu\n", (unsigned long long) st.st_dev);
+  if (read_file (stamp, &text, NULL, NULL) == 0 && strcmp (text, want) == 0)
+    return true;
+  /* probed in the data root (same file system as dir, normally): a probe killed half way leaves
+   * its directory there, not among the containers; ctr_gc removes it */
+  (void) dir;
+  if (!probe_overlay_upper (paths_data_root (), NULL))
+    return false;
+  write_file_atomic (stamp, want, strlen (want), 0600, NULL);
+  return true;
+}
+
 int
 ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cella_error_t *err)
 {
@@ -653,6 +675,23 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
           remove_tree_mapped (tmp);
           return -1;
         }
+      free (p->rootfs);
+      p->rootfs = xasprintf ("%s/rootfs", final);
+    }
+  if (p->backend == BACKEND_NS && p->root_overlay && !overlay_upper_ok (base))
+    {
+      /* the kernel refuses an overlay whose upper dir is on this file system (e.g. a data root
+       * on overlayfs or NFS): the container gets its own copy of the image instead */
+      cleanup_free char *copy = xasprintf ("%s/rootfs", tmp), *why = NULL;
+      probe_overlay_upper (paths_data_root (), &why);
+      if (proot_prepare_root (p, copy, err) < 0)
+        {
+          release_name (name, id);
+          remove_tree_mapped (tmp);
+          return -1;
+        }
+      fprintf (stderr, "cella: no overlay on `%s` (%s); the container got a copy of its image (%s)\n", base,
+               why ? why : "refused", p->root_copy);
       free (p->rootfs);
       p->rootfs = xasprintf ("%s/rootfs", final);
     }
@@ -737,4 +776,15 @@ ctr_gc (void)
         remove_tree (path);
     }
   closedir (d);
+  /* overlay probes (overlay_upper_ok) that were killed: they take milliseconds, so a minute-old one is dead */
+  d = opendir (paths_data_root ());
+  while (d && (e = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (has_prefix (e->d_name, "cella-doctor-") && fstatat (dirfd (d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
+          && S_ISDIR (st.st_mode) && st.st_mtime < time (NULL) - 60)
+        remove_tree_at (dirfd (d), e->d_name);
+    }
+  if (d)
+    closedir (d);
 }

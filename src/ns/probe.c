@@ -375,6 +375,17 @@ probe_overlay (const char *scratch, struct probe_result *r)
   remove_tree (dir);
 }
 
+bool
+probe_overlay_upper (const char *dir, char **detail)
+{
+  struct probe_result r = { 0 };
+  probe_overlay (dir, &r);
+  if (detail)
+    *detail = r.ok ? NULL : steal_pointer (&r.detail);
+  free (r.detail);
+  return r.ok;
+}
+
 /* ---- the other kernel probes --------------------------------------------------------------------- */
 
 static int

@@ -39,6 +39,10 @@ struct probe_result {
  * milliseconds in all). scratch: a directory where the overlay probe makes (and removes) a
  * temporary directory; the overlay is tried on that directory's file system. */
 void probe_kernel (const char *scratch, struct probe_result res[PROBE_COUNT]);
+
+/* The overlay probe alone, on dir's file system (as the upper dir's): true when an overlay can be
+ * mounted and written there the way containers mount it; else *detail (malloc'd) says why. */
+bool probe_overlay_upper (const char *dir, char **detail);
 void probe_results_free (struct probe_result *res, size_t n);
 
 struct probe_cgroups {

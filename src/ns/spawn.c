@@ -545,8 +545,7 @@ ns_run_mapped (int (*fn) (void *ud, cella_error_t *err), void *ud, cella_error_t
       r = fn (ud, &e);
       if (r < 0)
         {
-          snprintf (msg, sizeof msg, "%d\n%s", e ? e->errno_ : 0, e && e->msg ? e->msg : "failed");
-          send (ready[1], msg, strlen (msg), MSG_NOSIGNAL);
+          error_send (ready[1], e);
           _exit (1);
         }
       _exit (0);

@@ -31,7 +31,8 @@ int proot_exec (struct plan *p, const char *state_dir, cella_error_t *err);
 
 /* Give the plan a root proot can use: a copy of an image's layers (reflink when the filesystem can)
  * at dest, recorded in p (rootfs = dest, root_copy = the copy method). A directory root is used as
- * it is. */
+ * it is. The engine uses it for ns containers too when the kernel refuses an overlay upper on the
+ * data root's file system. */
 int proot_prepare_root (struct plan *p, const char *dest, cella_error_t *err);
 
 #endif

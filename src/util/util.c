@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -480,4 +482,36 @@ in_initial_userns (void)
       cached = n > 0 && sscanf (buf, "%u %u %u", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295u;
     }
   return cached;
+}
+
+void
+error_send (int sock, const cella_error_t e)
+{
+  char msg[1024];
+  int n = snprintf (msg, sizeof msg, "%d\n%s", e ? e->errno_ : 0, e && e->msg ? e->msg : "failed");
+  if (n > (int) sizeof msg - 1)
+    n = (int) sizeof msg - 1;
+  send (sock, msg, (size_t) n, MSG_NOSIGNAL);
+}
+
+int
+error_recv (int sock, cella_error_t *err)
+{
+  char msg[1024], *nl;
+  ssize_t n;
+  do
+    n = recv (sock, msg, sizeof msg - 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0)
+    return 1;
+  msg[n] = '\0';
+  nl = strchr (msg, '\n');
+  if (nl == NULL)
+    cella_error (err, 0, "%s", msg);
+  else
+    {
+      *nl = '\0';
+      cella_error (err, atoi (msg), "%s", nl + 1);
+    }
+  return 0;
 }

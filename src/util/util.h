@@ -91,4 +91,9 @@ int remove_tree_at (int dfd, const char *name);
  * xattrs need it; elsewhere layers use user.overlay.* and mounts take `userxattr`. */
 bool in_initial_userns (void);
 
+/* A forked child's error, sent to its parent over a SEQPACKET socket as "<errno>\n<message>";
+ * error_recv: 1 when nothing came (the child had no error to report), 0 with *err rebuilt. */
+void error_send (int sock, const cella_error_t e);
+int error_recv (int sock, cella_error_t *err);
+
 #endif

@@ -442,3 +442,36 @@ test_image_build_maps_names() {
 		assert_cella_error 125 "needs root"
 	fi
 }
+
+# A data root where the kernel refuses an overlay upper dir (here: on an overlayfs itself, made in a
+# mount namespace of the test's own): engine containers get a copy of their image instead.
+test_engine_copy_when_overlay_upper_refused() {
+	img_env
+	local wrap="unshare -rm"
+	if is_root && grep -qE '^ +0 +0 +4294967295' /proc/self/uid_map; then wrap="unshare -m"; fi
+	$wrap true 2>/dev/null || skip "cannot make a mount namespace here"
+	make_rootfs "$TEST_TMP/rootfs"
+	echo image >"$TEST_TMP/rootfs/etc/motd"
+	mkdir -p "$TEST_TMP/ovl/l" "$TEST_TMP/ovl/u" "$TEST_TMP/ovl/w" "$TEST_TMP/ovl/m"
+	run_cmd $wrap bash -c '
+		set -e
+		mount -t overlay overlay -o "lowerdir=$1/l,upperdir=$1/u,workdir=$1/w" "$1/m"
+		export CELLA_ROOT=$1/m/data
+		"$2" image import "$3" local/cp >/dev/null
+		"$2" create --name c local/cp sh -c "echo changed >/etc/motd; cat /etc/motd"
+		"$2" start -a c
+		"$2" inspect -f "{{.RootCopy}} {{.UpperDir}}" c
+		"$2" start -a c
+		"$2" rm c
+		"$2" run --rm local/cp cat /etc/motd
+		ls "$1/m/data/containers"
+	' _ "$TEST_TMP/ovl" "$CELLA" "$TEST_TMP/rootfs"
+	assert_ok
+	assert_contains "$ERR" "no overlay on" "create says why it copies"
+	assert_match "$OUT" "^[0-9a-f]{64}
+changed
+(reflink|copy_file_range|read/write) null
+changed
+c?
+?image$" "the container runs on a copy; its changes stay with it; the image is untouched"
+}
