@@ -204,7 +204,6 @@ child_exec (char **argv, char **env, const char *proot_tmp)
   char **e = strv_dup (env);
   cleanup_free char *t = xasprintf ("PROOT_TMP_DIR=%s", proot_tmp);
   strv_push (&e, t);
-  strv_push (&e, "PROOT_NO_SECCOMP=0");
   execve (argv[0], argv, e);
   fprintf (stderr, "cella: run `%s`: %s\n", argv[0], strerror (errno));
   _exit (127);
