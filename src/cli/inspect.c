@@ -451,11 +451,26 @@ cmd_port (int argc, char **argv)
   cella_error_t err = NULL;
   cleanup_free char *id = NULL;
   int status, first = parse (no_options, &o, argc, argv, "cella port CONTAINER",
-                             "List a container's published ports (none until private networks exist).", 1, &status);
+                             "List a container's published ports.", 1, &status);
   if (first <= 0)
     return status;
   if (ctr_lookup (argv[first], &id, &err) < 0)
     return cella_error_print (&err);
-  /* published ports come with private networks (the networking issue); no container has any yet */
+  {
+    /* the proot backend's ports (the host's network); private networks are the networking issue's */
+    cleanup_plan struct plan *p = NULL;
+    if (ctr_plan_load (id, &p, &err) < 0)
+      return cella_error_print (&err);
+    for (size_t i = 0; p->ports && p->ports[i]; i++)
+      {
+        char ip[64] = "";
+        unsigned host = 0, ctr = 0;
+        char proto[8] = "tcp";
+        if (sscanf (p->ports[i], "%63[^:]:%u:%u/%7s", ip, &host, &ctr, proto) < 3
+            && sscanf (p->ports[i], ":%u:%u/%7s", &host, &ctr, proto) < 2)
+          continue;
+        printf ("%u/%s -> %s:%u\n", ctr, proto, *ip ? ip : "0.0.0.0", host);
+      }
+  }
   return 0;
 }

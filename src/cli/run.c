@@ -45,6 +45,7 @@ static const struct cli_option run_table[] = {
   { "restart", 0, OPT_STRING, O (restart), "POLICY", "no, on-failure[:MAX], always or unless-stopped" },
   { "log-opt", 0, OPT_LIST, O (log_opts), "max-size=SIZE", "Rotate the container's log at this size (default 10m)" },
   { "backend", 0, OPT_STRING, O (backend), "NAME", "ns (namespaces; the default where they work) or proot (ptrace; the fallback)" },
+  { "publish", 'p', OPT_LIST, O (publish), "[IP:]HOST:CTR[/PROTO]", "Publish a port (proot backend: same port, or nginx's listen rewritten)" },
   { "proot-path", 0, OPT_STRING, O (proot_path), "PATH", "proot backend: the proot program (default: PATH, then Android's places)" },
   { "kernel-release", 0, OPT_STRING, O (kernel_release), "RELEASE", "proot backend: what `uname -r` says inside (default: the host's; proot 5.1's -k breaks directory reads)" },
   { "entrypoint", 0, OPT_STRING, O (entrypoint), "CMD", "Run CMD instead of the image's Entrypoint (\"\" clears it)" },

@@ -51,6 +51,7 @@ run_options_free (struct run_options *o)
   free (o->entrypoint);
   free (o->pull);
   free (o->proot_path);
+  strv_free (o->publish);
   free (o->kernel_release);
   free (o->image);
   strv_free (o->command);
@@ -373,6 +374,17 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
     return -1;
   if (p->backend == BACKEND_PROOT && proot_refuse_ops (p, err) < 0)
     return -1;
+  for (size_t i = 0; o->publish && o->publish[i]; i++)
+    {
+      cleanup_free char *port = NULL;
+      if (parse_publish (o->publish[i], &port, err) < 0)
+        return -1;
+      if (p->backend != BACKEND_PROOT)
+        return cella_error (err, 0, "-p %s: published ports come with private networks, which the ns backend does not have "
+                                    "yet: the container shares the host's network, so its ports are the host's already",
+                            o->publish[i]);
+      strv_push (&p->ports, port);
+    }
   if (strcmp (p->process.cwd, "/") != 0)
     plan_add_op (p, OP_MKDIR, p->process.cwd)->mode = 0755;
   add_mask_ops (p);

@@ -33,6 +33,7 @@ struct run_options {
   bool read_only, interactive, tty, init, rm, dry_run, debug, detach;
   char *entrypoint;    /* --entrypoint */
   char *pull;          /* --pull missing|always|never */
+  char **publish;      /* -p [IP:]HOST:CTR[/tcp|udp] */
   char *proot_path;    /* --proot-path */
   char *kernel_release;/* --kernel-release (proot) */
   const struct image_defaults *img; /* set by the caller once the image is resolved */
@@ -71,6 +72,8 @@ int parse_tmpfs (const char *spec, char **dst, long long *size, mode_t *mode, un
 int parse_env_file (const char *path, char ***env, cella_error_t *err);
 int parse_env_line (const char *line, char ***env, cella_error_t *err);
 int parse_mount (const char *spec, struct plan *p, cella_error_t *err);
+/* -p [IP:]HOST:CTR[/tcp|udp] → "IP:HOST:CTR/PROTO" (malloc'd). */
+int parse_publish (const char *spec, char **out, cella_error_t *err);
 /* Add KEY=VALUE to env, replacing an earlier KEY. */
 void env_set (char ***env, const char *kv);
 const char *env_get (char *const *env, const char *key);

@@ -283,6 +283,7 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->labels = get_strv (r, root, "labels");
   p->exposed_ports = get_strv (r, root, "exposed_ports");
   p->volumes = get_strv (r, root, "volumes");
+  p->ports = get_strv (r, root, "ports");
   p->hostname = get_str (r, root, "hostname", false);
   p->rootless = get_bool (r, root, "rootless");
   net = get_str (r, root, "network", false);

@@ -275,3 +275,48 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
     return cella_error (err, 0, "mount `%s`: unknown type `%s` (expected bind, tmpfs or overlay)", spec, type);
   return 0;
 }
+
+static long long
+port_number (const char *s, size_t n)
+{
+  char buf[8];
+  if (n == 0 || n >= sizeof buf)
+    return -1;
+  memcpy (buf, s, n);
+  buf[n] = '\0';
+  return parse_uint (buf, 65535);
+}
+
+int
+parse_publish (const char *spec, char **out, cella_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (spec);
+  char *proto = strchr (copy, '/'), *last, *mid;
+  const char *ip = "";
+  long long host, ctr;
+  if (proto)
+    {
+      *proto++ = '\0';
+      if (strcmp (proto, "tcp") != 0 && strcmp (proto, "udp") != 0)
+        return cella_error (err, 0, "-p `%s`: the protocol must be tcp or udp", spec);
+    }
+  last = strrchr (copy, ':');
+  if (last == NULL)
+    return cella_error (err, 0, "-p `%s`: expected [IP:]HOST:CTR[/tcp|udp] (a random host port is for private networks, "
+                                "not built yet)", spec);
+  ctr = parse_uint (last + 1, 65535);
+  *last = '\0';
+  mid = strrchr (copy, ':');
+  if (mid)
+    {
+      *mid = '\0';
+      ip = copy;
+      host = port_number (mid + 1, strlen (mid + 1));
+    }
+  else
+    host = port_number (copy, strlen (copy));
+  if (host <= 0 || ctr <= 0)
+    return cella_error (err, 0, "-p `%s`: ports must be numbers from 1 to 65535", spec);
+  *out = xasprintf ("%s:%lld:%lld/%s", ip, host, ctr, proto ? proto : "tcp");
+  return 0;
+}

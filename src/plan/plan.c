@@ -56,6 +56,7 @@ plan_free (struct plan *p)
   strv_free (p->labels);
   strv_free (p->exposed_ports);
   strv_free (p->volumes);
+  strv_free (p->ports);
   free (p->root_upper);
   free (p->root_work);
   free (p->hostname);
@@ -348,6 +349,8 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "exposed_ports", strv_json (p->exposed_ports));
   if (p->volumes)
     json_object_set_new (root, "volumes", strv_json (p->volumes));
+  if (p->ports)
+    json_object_set_new (root, "ports", strv_json (p->ports));
   {
     json_t *r = json_pack ("{s:s, s:b, s:s}", "path", p->rootfs ? p->rootfs : "", "readonly", p->readonly, "mode",
                            !p->root_overlay ? "bind" : p->root_upper ? "overlay" : "ephemeral-overlay");

@@ -114,6 +114,7 @@ struct plan {
   char **labels;       /* from the image: "key=value" */
   char **exposed_ports;/* from the image: "80/tcp" */
   char **volumes;      /* from the image: paths it declares as volumes */
+  char **ports;        /* published: "IP:HOST:CTR/PROTO" (IP empty for all addresses) */
   bool root_overlay;   /* container root = an overlay on rootfs ... */
   char *root_upper;    /* ... persistent in these host dirs when set (engine containers), */
   char *root_work;     /* ... else ephemeral */

@@ -75,9 +75,54 @@ mkdir_in_root (const char *rootfs, const char *path, mode_t mode, cella_error_t 
   return 0;
 }
 
+/* Published ports. proot shares the host's network: a port published as itself needs nothing; an
+ * nginx container (the detected entrypoint /usr/sbin/nginx) gets its `listen CTR;` lines rewritten
+ * to the host port before nginx starts, as Android's container engines do; anything else cannot
+ * be remapped by Debian's proot (5.1 has no port option) and is refused. Appends the command. */
+static int
+port_command (const struct plan *p, const struct plan_process *pr, char ***argv, cella_error_t *err)
+{
+  cleanup_free char *script = xstrdup ("");
+  bool nginx = pr->argv && pr->argv[0] && strcmp (pr->argv[0], "/usr/sbin/nginx") == 0;
+  for (size_t i = 0; p->ports && p->ports[i]; i++)
+    {
+      unsigned host, ctr;
+      char *s;
+      const char *hp = strchr (p->ports[i], ':');
+      if (hp == NULL || sscanf (hp + 1, "%u:%u", &host, &ctr) != 2)
+        return cella_error (err, 0, "port `%s`: malformed", p->ports[i]);
+      if (host == ctr)
+        continue;
+      if (!nginx)
+        return cella_error (err, 0, "-p %u:%u: the proot backend shares the host's network and this proot cannot remap "
+                                    "ports: publish the port the container listens on (-p %u:%u), or use --backend ns",
+                            host, ctr, ctr, ctr);
+      s = xasprintf ("%ssed -i 's/listen[[:space:]]*%u;/listen %u;/g; s/listen[[:space:]]*\\[::\\]:%u;/listen [::]:%u;/g' "
+                     "/etc/nginx/conf.d/*.conf /etc/nginx/nginx.conf 2>/dev/null; ",
+                     script, ctr, host, ctr, host);
+      free (script);
+      script = s;
+    }
+  if (*script == '\0')
+    {
+      for (size_t i = 0; pr->argv && pr->argv[i]; i++)
+        strv_push (argv, pr->argv[i]);
+      return 0;
+    }
+  {
+    cleanup_free char *cmd = xasprintf ("%sexec \"$0\" \"$@\"", script);
+    strv_push (argv, "/bin/sh");
+    strv_push (argv, "-c");
+    strv_push (argv, cmd);
+    for (size_t i = 0; pr->argv && pr->argv[i]; i++)
+      strv_push (argv, pr->argv[i]);
+  }
+  return 0;
+}
+
 int
-proot_command (const struct plan *p, const struct plan_process *pr, const char *state_dir, char ***argv_out,
-               cella_error_t *err)
+proot_command (const struct plan *p, const struct plan_process *pr, const char *state_dir, bool main_process,
+               char ***argv_out, cella_error_t *err)
 {
   char **argv = NULL;
   unsigned n = 0;
@@ -149,8 +194,14 @@ proot_command (const struct plan *p, const struct plan_process *pr, const char *
           return -1;
         }
     }
-  for (size_t i = 0; pr->argv && pr->argv[i]; i++)
-    strv_push (&argv, pr->argv[i]);
+  if (!main_process)
+    for (size_t i = 0; pr->argv && pr->argv[i]; i++)
+      strv_push (&argv, pr->argv[i]);
+  else if (port_command (p, pr, &argv, err) < 0)
+    {
+      strv_free (argv);
+      return -1;
+    }
   *argv_out = argv;
   return 0;
 }
@@ -248,14 +299,15 @@ make_state_dir (char **out, cella_error_t *err)
 }
 
 static int
-run_foreground (struct plan *p, const struct plan_process *pr, const char *state_dir, cella_error_t *err)
+run_foreground (struct plan *p, const struct plan_process *pr, const char *state_dir, bool main_process,
+                cella_error_t *err)
 {
   cleanup_strv char **argv = NULL;
   cleanup_free char *tmp = proot_tmp_dir ();
   struct sigaction ign = { .sa_handler = SIG_IGN }, oldint, oldquit;
   pid_t pid;
   int status;
-  if (check_command (p, pr, err) < 0 || proot_command (p, pr, state_dir, &argv, err) < 0)
+  if (check_command (p, pr, err) < 0 || proot_command (p, pr, state_dir, main_process, &argv, err) < 0)
     return -1;
   fflush (NULL);
   pid = fork ();
@@ -279,7 +331,7 @@ proot_run (struct plan *p, cella_error_t *err)
   int status;
   if (make_state_dir (&state, err) < 0)
     return -1;
-  status = run_foreground (p, &p->process, state, err);
+  status = run_foreground (p, &p->process, state, true, err);
   remove_tree (state);
   return status;
 }
@@ -291,7 +343,7 @@ proot_exec (struct plan *p, const char *state_dir, cella_error_t *err)
   int status;
   if (mkdtemp (sub) == NULL)
     return cella_error (err, errno, "create `%s`", sub);
-  status = run_foreground (p, &p->process, sub, err);
+  status = run_foreground (p, &p->process, sub, false, err);
   remove_tree (sub);
   return status;
 }
@@ -305,7 +357,7 @@ proot_start (struct plan *p, const char *state_dir, struct ns_proc *out, cella_e
   pid_t pid;
   if (mkdir (state_dir, 0700) < 0 && errno != EEXIST)
     return cella_error (err, errno, "create `%s`", state_dir);
-  if (check_command (p, &p->process, err) < 0 || proot_command (p, &p->process, state_dir, &argv, err) < 0)
+  if (check_command (p, &p->process, err) < 0 || proot_command (p, &p->process, state_dir, true, &argv, err) < 0)
     return -1;
   if (p->process.tty && openpty (&master, &slave, NULL, NULL, NULL) < 0)
     return cella_error (err, errno, "open a pseudo-terminal");

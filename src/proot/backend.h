@@ -13,10 +13,11 @@
 #include "plan/plan.h"
 
 
-/* The proot command line and environment for p's process. state_dir: a private directory where the
- * placed files and tmpfs stand-ins are made (kept while the container runs). */
-int proot_command (const struct plan *p, const struct plan_process *pr, const char *state_dir, char ***argv,
-                   cella_error_t *err);
+/* The proot command line for p's process. state_dir: a private directory where the placed files
+ * and tmpfs stand-ins are made (kept while the container runs). main_process: the container's own
+ * command (published ports apply to it), not an exec. */
+int proot_command (const struct plan *p, const struct plan_process *pr, const char *state_dir, bool main_process,
+                   char ***argv, cella_error_t *err);
 
 /* Run p in the foreground: the exit status (127 not found, 128+N by signal when proot says so) or
  * -1 with *err. Makes its state dir and removes it after. */

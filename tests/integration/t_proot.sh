@@ -132,3 +132,50 @@ test_proot_auto_fallback_when_namespaces_are_refused() {
 	run_cmd "$TEST_TMP/nons" "$CELLA" run --backend ns busybox echo no
 	assert_rc 125
 }
+
+# -p with proot: the same port works as is (host network); an nginx container gets its listen
+# port rewritten (real traffic over loopback); anything else is refused clearly.
+test_proot_published_ports() {
+	proot_env
+	require_cmd curl
+	make_rootfs "$TEST_TMP/rootfs"
+	local r=$TEST_TMP/rootfs a
+	for a in sed httpd; do ln -sf busybox "$r/bin/$a"; done
+	mkdir -p "$r/usr/sbin" "$r/etc/nginx/conf.d" "$r/www"
+	printf 'server {\n\tlisten 80;\n\tlisten [::]:80;\n}\n' >"$r/etc/nginx/conf.d/default.conf"
+	# an "nginx" that serves /www on the port its config says
+	cat >"$r/usr/sbin/nginx" <<'SH'
+#!/bin/sh
+port=$(sed -n 's/^[[:space:]]*listen[[:space:]]*\([0-9]*\);.*/\1/p' /etc/nginx/conf.d/default.conf | head -1)
+exec httpd -f -p "127.0.0.1:$port" -h /www
+SH
+	chmod 755 "$r/usr/sbin/nginx"
+	echo "hello through proot" >"$r/www/index.html"
+	run_cella image import "$r" local/nginx-like
+	assert_ok
+	local port=$((20000 + RANDOM % 20000))
+	run_cella run -d --name web --backend proot -p "$port:80" local/nginx-like
+	assert_ok
+	local i body=""
+	for i in $(seq 50); do
+		body=$(curl -s --max-time 1 "http://127.0.0.1:$port/") && break
+		sleep 0.1
+	done
+	assert_eq "hello through proot" "$body" "the page on the published host port"
+	run_cella port web
+	assert_eq "80/tcp -> 0.0.0.0:$port" "$OUT" "cella port lists it"
+	run_cella exec web cat /etc/nginx/conf.d/default.conf
+	assert_contains "$OUT" "listen $port;" "the container's copy of the config was rewritten"
+	assert_contains "$(cat "$r/etc/nginx/conf.d/default.conf")" "listen 80;" "the image was not"
+	run_cella rm -f web
+	assert_ok
+	run_cella run --backend proot -p 8080:80 busybox true
+	assert_cella_error 125 "cannot remap"
+	run_cella run --backend proot -p 8080:8080 busybox echo same-port
+	assert_ok
+	assert_eq same-port "$OUT" "a port published as itself needs nothing"
+	run_cella run -p 8080:80 busybox true
+	assert_cella_error 125 "private networks"
+	run_cella run --backend proot -p 80 busybox true
+	assert_cella_error 125 "HOST:CTR"
+}
