@@ -284,7 +284,7 @@ run_proot_foreground (struct plan *p, cella_error_t *err)
       if (mkdir_p (paths_data_root (), 0700, err) < 0 || proot_prepare_root (p, copy, err) < 0)
         return -1;
     }
-  status = proot_run (p, err);
+  status = proot_run (p, copy == NULL, err);
   if (copy)
     remove_tree_mapped (copy);
   return status;

@@ -39,6 +39,28 @@ place_file (const struct op *op, const char *state_dir, unsigned n, char ***argv
   return 0;
 }
 
+/* The files a plan places for the network and host name: proot shares the host's network and
+ * UTS name, so the host's own files are the true ones (and binding them writes nothing). */
+static bool
+host_file (const struct op *op)
+{
+  static const char *const same[] = { "/etc/hostname", "/etc/hosts", "/etc/resolv.conf" };
+  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+    if (strcmp (op->target, same[i]) == 0)
+      return access (same[i], R_OK) == 0;
+  return false;
+}
+
+/* Does running p need a state dir (files to write, tmpfs stand-ins)? */
+static bool
+needs_state (const struct plan *p)
+{
+  for (size_t i = 0; i < p->nops; i++)
+    if (p->ops[i].kind == OP_TMPFS || (p->ops[i].kind == OP_FILE && !host_file (&p->ops[i])))
+      return true;
+  return false;
+}
+
 /* An empty directory of the state dir stands in for a tmpfs. */
 static int
 place_tmpfs (const struct op *op, const char *state_dir, unsigned n, char ***argv, cella_error_t *err)
@@ -167,7 +189,10 @@ proot_command (const struct plan *p, const struct plan_process *pr, const char *
           push_bind (&argv, op->resolved ? op->resolved : op->source, op->target);
           break;
         case OP_FILE:
-          r = place_file (op, state_dir, n++, &argv, err);
+          if (host_file (op))
+            push_bind (&argv, op->target, op->target);
+          else
+            r = place_file (op, state_dir, n++, &argv, err);
           break;
         case OP_TMPFS:
           r = place_tmpfs (op, state_dir, n++, &argv, err);
@@ -325,10 +350,20 @@ run_foreground (struct plan *p, const struct plan_process *pr, const char *state
 }
 
 int
-proot_run (struct plan *p, cella_error_t *err)
+proot_run (struct plan *p, bool may_exec, cella_error_t *err)
 {
   cleanup_free char *state = NULL;
   int status;
+  if (may_exec && !needs_state (p))
+    {
+      /* nothing to clean up afterwards: become proot (no fork, no wait) */
+      cleanup_strv char **argv = NULL;
+      cleanup_free char *tmp = proot_tmp_dir ();
+      if (check_command (p, &p->process, err) < 0 || proot_command (p, &p->process, NULL, true, &argv, err) < 0)
+        return -1;
+      fflush (NULL);
+      child_exec (argv, p->process.env, tmp);
+    }
   if (make_state_dir (&state, err) < 0)
     return -1;
   status = run_foreground (p, &p->process, state, true, err);

@@ -19,9 +19,10 @@
 int proot_command (const struct plan *p, const struct plan_process *pr, const char *state_dir, bool main_process,
                    char ***argv, cella_error_t *err);
 
-/* Run p in the foreground: the exit status (127 not found, 128+N by signal when proot says so) or
- * -1 with *err. Makes its state dir and removes it after. */
-int proot_run (struct plan *p, cella_error_t *err);
+/* Run p in the foreground: the exit status (127 not found, 126 not executable, else proot's) or
+ * -1 with *err. Makes its state dir and removes it after; with may_exec and nothing to clean up
+ * (no tmpfs, no file to place), execs proot in place of this process instead. */
+int proot_run (struct plan *p, bool may_exec, cella_error_t *err);
 
 /* Start p (for the monitor) with the caller's stdio (a pty of its own with process.tty), in a
  * process group of its own so that stop can signal the whole tree. */
