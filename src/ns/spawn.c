@@ -178,6 +178,20 @@ exit_status (const siginfo_t *si)
   return 128 + si->si_status;
 }
 
+/* After supervise: the terminal back as it was, the session's fds closed, the caller's signal mask. */
+static void
+session_end (struct session *s, const sigset_t *old)
+{
+  tty_restore (s);
+  if (s->master >= 0)
+    close (s->master);
+  if (s->sigfd >= 0)
+    close (s->sigfd);
+  if (s->pidfd >= 0)
+    close (s->pidfd);
+  sigprocmask (SIG_SETMASK, old, NULL);
+}
+
 static int
 supervise (struct session *s, const struct plan *p)
 {
@@ -391,14 +405,7 @@ ns_run (struct plan *p, cella_error_t *err)
   status = supervise (&s, p);
 
 out:
-  tty_restore (&s);
-  if (s.master >= 0)
-    close (s.master);
-  if (s.sigfd >= 0)
-    close (s.sigfd);
-  if (s.pidfd >= 0)
-    close (s.pidfd);
-  sigprocmask (SIG_SETMASK, &old, NULL);
+  session_end (&s, &old);
   return status;
 }
 
@@ -493,14 +500,7 @@ ns_exec (struct plan *p, pid_t target, cella_error_t *err)
     tty_start (&s, p);
   status = supervise (&s, p);
 out:
-  tty_restore (&s);
-  if (s.master >= 0)
-    close (s.master);
-  if (s.sigfd >= 0)
-    close (s.sigfd);
-  if (s.pidfd >= 0)
-    close (s.pidfd);
-  sigprocmask (SIG_SETMASK, &old, NULL);
+  session_end (&s, &old);
   return status;
 }
 
@@ -510,15 +510,17 @@ int
 ns_run_mapped (int (*fn) (void *ud, cella_error_t *err), void *ud, cella_error_t *err)
 {
   cleanup_plan struct plan *p = plan_new ();
-  int ready[2], go[2], status;
-  char msg[1024], c = 0;
-  ssize_t n;
+  int sv[2], ready[2], go[2], status;
+  char c = 0;
   pid_t pid;
   p->rootless = true;
   if (geteuid () == 0 || idmap_default (p, NULL) < 0 || p->nuid_map < 2 || p->ngid_map < 2)
     return fn (ud, err); /* nothing to map beyond our own id: as we are */
-  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ready) < 0 || pipe2 (go, O_CLOEXEC) < 0)
+  /* sv: the child's error (error_send), ready: it has unshared, go: its maps are written */
+  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cella_error (err, errno, "socketpair");
+  if (pipe2 (ready, O_CLOEXEC) < 0 || pipe2 (go, O_CLOEXEC) < 0)
+    return cella_error (err, errno, "pipe");
   fflush (NULL);
   pid = fork ();
   if (pid < 0)
@@ -526,69 +528,51 @@ ns_run_mapped (int (*fn) (void *ud, cella_error_t *err), void *ud, cella_error_t
   if (pid == 0)
     {
       cella_error_t e = NULL;
-      int r;
+      close (sv[0]);
       close (ready[0]);
       close (go[1]);
       if (unshare (CLONE_NEWUSER) < 0)
+        cella_error (&e, errno, "create a user namespace");
+      else if (write (ready[1], "r", 1) != 1 || read (go[0], &c, 1) != 1 || setresgid (0, 0, 0) < 0
+               || setresuid (0, 0, 0) < 0)
+        cella_error (&e, errno, "become root of the user namespace");
+      else
+        fn (ud, &e);
+      if (e)
         {
-          snprintf (msg, sizeof msg, "%d\ncreate a user namespace", errno);
-          send (ready[1], msg, strlen (msg), MSG_NOSIGNAL);
-          _exit (1);
-        }
-      send (ready[1], "", 1, MSG_NOSIGNAL);
-      if (read (go[0], &c, 1) != 1 || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
-        {
-          snprintf (msg, sizeof msg, "%d\nbecome root of the user namespace", errno);
-          send (ready[1], msg, strlen (msg), MSG_NOSIGNAL);
-          _exit (1);
-        }
-      r = fn (ud, &e);
-      if (r < 0)
-        {
-          error_send (ready[1], e);
+          error_send (sv[1], e);
           _exit (1);
         }
       _exit (0);
     }
+  close (sv[1]);
   close (ready[1]);
   close (go[0]);
-  n = recv (ready[0], msg, sizeof msg - 1, 0);
-  if (n == 1)
+  if (read (ready[0], &c, 1) == 1)
     {
       cella_error_t me = NULL;
       if (write_map (pid, "uid_map", p->uid_map, p->nuid_map, &me) < 0
           || write_map (pid, "gid_map", p->gid_map, p->ngid_map, &me) < 0)
         {
           kill (pid, SIGKILL);
-          close (go[1]);
-          close (ready[0]);
-          waitpid (pid, NULL, 0);
           *err = me;
-          return -1;
         }
-      if (write (go[1], "g", 1) != 1)
-        {
-          close (go[1]);
-          close (ready[0]);
-          waitpid (pid, NULL, 0);
-          return cella_error (err, errno, "start the mapped child");
-        }
-      n = recv (ready[0], msg, sizeof msg - 1, 0);
+      else if (write (go[1], "g", 1) != 1)
+        cella_error (err, errno, "start the mapped child");
     }
-  close (go[1]);
   close (ready[0]);
+  close (go[1]);
+  if (*err == NULL)
+    error_recv (sv[0], err); /* nothing comes when the child had no error */
+  close (sv[0]);
   while (waitpid (pid, &status, 0) < 0)
     if (errno != EINTR)
       return cella_error (err, errno, "wait for the mapped child");
-  if (n > 1)
-    {
-      char *nl;
-      msg[n] = '\0';
-      nl = strchr (msg, '\n');
-      return cella_error (err, nl ? atoi (msg) : 0, "%s", nl ? nl + 1 : msg);
-    }
+  if (*err)
+    return -1;
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return cella_error (err, 0, "the mapped child failed (status %d)", WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status));
+    return cella_error (err, 0, "the mapped child failed (status %d)",
+                        WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status));
   return 0;
 }
 
