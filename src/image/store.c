@@ -699,15 +699,8 @@ image_remove (const char *ref, bool force, cella_error_t *err)
   if (rc > 0)
     return cella_error (err, 0, "image `%s`: not found (see `cella images`)", ref);
   in_use = image_ids_in_use ();
-  by_name = !looks_like_id (ref) || strv_len (r->names) > 0;
-  if (by_name && looks_like_id (ref))
-    {
-      /* an id that is also a name prefix? ids win only when no name matches */
-      by_name = false;
-      for (size_t i = 0; r->names[i]; i++)
-        if (strcmp (r->names[i], ref) == 0)
-          by_name = true;
-    }
+  /* something that reads as an id is one, unless it is exactly one of the image's names */
+  by_name = !looks_like_id (ref) || strv_has (r->names, ref);
   if (by_name)
     {
       cleanup_free char *name = NULL;
