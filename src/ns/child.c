@@ -191,7 +191,7 @@ ns_child_main (const struct plan *p, int syncfd)
   sigset_t none;
 
   prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (p->ns & PLAN_NS_USER)
+  if (ns_child_waits (p))
     wait_go (syncfd, &err);
 
   if (p->process.tty)

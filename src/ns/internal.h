@@ -53,6 +53,10 @@ int root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err);
  * leaving it: every lookup is openat2 RESOLVE_IN_ROOT. Returns an O_PATH fd. */
 int root_open (int rootfd, const char *path, bool create, bool dir, cella_error_t *err);
 
+/* The child waits for SYNC_GO when the parent has work to do between clone and the child's
+ * setup: id maps (user namespace), the cgroup (src/ns/cgroup.c), the network (src/net/). */
+bool ns_child_waits (const struct plan *p);
+
 /* child.c */
 __attribute__ ((noreturn)) void ns_child_main (const struct plan *p, int syncfd);
 /* exec: the joined process (already in every namespace of the container): terminal, user,

@@ -19,7 +19,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../net/net.h"
 #include "../plan/idmap.h"
+#include "cgroup.h"
 #include "internal.h"
 #include "ns.h"
 
@@ -310,6 +312,29 @@ prepare_plan (struct plan *p, cella_error_t *err)
   return 0;
 }
 
+bool
+ns_child_waits (const struct plan *p)
+{
+  return (p->ns & PLAN_NS_USER) || cgroup_wanted (p) || net_wanted (p);
+}
+
+/* Between clone and the child's setup: what only the parent (in the host's namespaces) can do. */
+static int
+parent_setup (struct plan *p, pid_t pid, cella_error_t *err)
+{
+  if (p->ns & PLAN_NS_USER)
+    {
+      if (write_map (pid, "uid_map", p->uid_map, p->nuid_map, err) < 0
+          || write_map (pid, "gid_map", p->gid_map, p->ngid_map, err) < 0)
+        return -1;
+    }
+  if (cgroup_wanted (p) && cgroup_enter (p, pid, err) < 0)
+    return -1;
+  if (net_wanted (p) && net_attach (p, pid, err) < 0)
+    return -1;
+  return 0;
+}
+
 int
 ns_start (struct plan *p, const sigset_t *child_mask, struct ns_proc *out, cella_error_t *err)
 {
@@ -343,12 +368,11 @@ ns_start (struct plan *p, const sigset_t *child_mask, struct ns_proc *out, cella
     }
   close (sv[1]);
 
-  /* Only a user namespace needs the parent before the child may go on: its id maps. Without
-   * one the child starts at once (a round trip saved on every start). */
-  if (p->ns & PLAN_NS_USER)
+  /* Only id maps, a cgroup or a network need the parent before the child may go on. Without
+   * them the child starts at once (a round trip saved on every start). */
+  if (ns_child_waits (p))
     {
-      if (write_map (s.pid, "uid_map", p->uid_map, p->nuid_map, err) < 0
-          || write_map (s.pid, "gid_map", p->gid_map, p->ngid_map, err) < 0)
+      if (parent_setup (p, s.pid, err) < 0)
         goto kill;
       if (send (sv[0], &go, sizeof go, MSG_NOSIGNAL) < 0)
         {

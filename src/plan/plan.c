@@ -67,6 +67,9 @@ plan_free (struct plan *p)
   free (p->process.cwd);
   free (p->process.user);
   free (p->process.groups);
+  free (p->res.cpuset_cpus);
+  free (p->res.cpuset_mems);
+  free (p->res.cgroups_path);
   free (p);
 }
 

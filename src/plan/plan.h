@@ -105,6 +105,21 @@ struct plan_process {
   bool seccomp;        /* default filter on */
 };
 
+/* Resource limits (cgroups). Zero means "not set" everywhere; OCI `linux.resources` and the
+ * engine's --memory/--cpus/--cpu-shares/--pids-limit both land here (src/ns/cgroup.c applies them). */
+struct plan_resources {
+  long long memory;             /* bytes; -1 unlimited */
+  long long memory_reservation; /* bytes (soft limit) */
+  long long memory_swap;        /* memory + swap bytes (docker/OCI meaning); -1 unlimited */
+  unsigned long long cpu_shares;/* v1 shares (2..262144); v2 weight derived */
+  long long cpu_quota;          /* µs per period; -1 unlimited */
+  unsigned long long cpu_period;/* µs */
+  char *cpuset_cpus, *cpuset_mems;
+  long long pids_limit;         /* -1 unlimited */
+  unsigned io_weight;           /* blkio weight 10..1000 */
+  char *cgroups_path;           /* OCI cgroupsPath; NULL: cella's default for the container */
+};
+
 struct plan {
   char *id;            /* 64 hex */
   char *image;         /* image name when run from an image */
@@ -133,6 +148,7 @@ struct plan {
   char *proot_path;     /* proot: the program */
   char *kernel_release; /* proot: what uname -r says inside (-k) */
   char *root_copy;      /* proot: how an image's layers were copied into rootfs (reflink, ...) */
+  struct plan_resources res;
 };
 
 struct plan *plan_new (void);
