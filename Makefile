@@ -30,7 +30,15 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,$(B)/unit-san/%,$(UNIT_SRC))
 
 .PHONY: all deps demo check test unit integration clean format bench
-all: $(B)/cella $(B)/cella-image
+all: $(B)/cella $(B)/cella-image $(B)/cella-vminit
+
+# The vm backend's guest init (guest/, docs/vm.md): PID 1 in the microVM, put in the initramfs.
+# Static and non-PIE, stripped, libc only (no jansson/libseccomp): it is copied into every VM.
+GUEST_SRC := $(wildcard guest/*.c) src/vm/guestcfg.c
+$(B)/cella-vminit: $(GUEST_SRC) $(wildcard guest/*.h) src/vm/guest.h src/util/util.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Isrc -Iguest $(WARN) -Os -fno-pie -no-pie -static -s -ffunction-sections -fdata-sections \
+	  -Wl,--gc-sections -o $@ $(GUEST_SRC)
 
 $(B)/obj/image/tool/%.o: src/image/tool/%.c $(wildcard src/*/*.h src/image/tool/*.h)
 	@mkdir -p $(dir $@)

@@ -6,7 +6,10 @@ set -eu
 PKGS="build-essential pkg-config libseccomp-dev libcap-dev libjansson-dev busybox-static
 uidmap util-linux procps bubblewrap runc proot strace jq
 libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev zstd xz-utils curl
-docker-registry skopeo apache2-utils openssl python3"
+docker-registry skopeo apache2-utils openssl python3
+nftables iproute2 passt slirp4netns wget
+qemu-system-x86 linux-image-amd64 e2fsprogs
+podman conmon"
 BENCH_PKGS="hyperfine umoci"
 
 bench=0

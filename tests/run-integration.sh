@@ -4,7 +4,8 @@
 #   tests/run-integration.sh [--only root|user] [-k REGEX] [t_name ...]
 #
 #   CELLA=path/to/cella   binary under test (default: $PWD/build/cella)
-#   TEST_TIMEOUT=30       seconds per test
+#   TEST_TIMEOUT=30       seconds per test (a file may raise its own with a line "# test-timeout: N",
+#                         and run_cella's CMD_TIMEOUT with "# cmd-timeout: N": VM boots under TCG)
 #   CELLA_TEST_USER=cellatest  the unprivileged user (created when missing, as root)
 #   CELLA_TEST_COPY=1     always copy the binary and the tests for the unprivileged pass
 #
@@ -51,19 +52,24 @@ test_functions() {
 
 # run_one PASS FILE FUNCTION
 run_one() {
-	local pass=$1 file=$2 fn=$3 tmp log skipf rc name reason
+	local pass=$1 file=$2 fn=$3 tmp log skipf rc name reason limit cmd_limit n
+	limit=$TEST_TIMEOUT cmd_limit=$CMD_TIMEOUT
+	n=$(sed -n 's/^# test-timeout: *\([0-9][0-9]*\) *$/\1/p' "$file" | head -n1)
+	[ -n "$n" ] && [ "$n" -gt "$limit" ] && limit=$n
+	n=$(sed -n 's/^# cmd-timeout: *\([0-9][0-9]*\) *$/\1/p' "$file" | head -n1)
+	[ -n "$n" ] && [ "$n" -gt "$cmd_limit" ] && cmd_limit=$n
 	name="$pass: $(basename "$file" .sh): ${fn#test_}"
 	tmp=$(mktemp -d "$base/t.XXXXXX") || { echo "not ok - $name # cannot create temp dir"; failed=$((failed + 1)); return; }
 	log=$tmp.log
 	skipf=$tmp.skip
 	(
 		cd "$tmp" || exit 1
-		export CELLA TEST_TMP="$tmp" T_SKIPFILE="$skipf" CELLA_PASS="$pass" CMD_TIMEOUT
-		exec timeout -k 5 "$TEST_TIMEOUT" bash -c '. "$1" && . "$2" && "$3"' _ "$ITEST/lib.sh" "$file" "$fn"
+		export CELLA TEST_TMP="$tmp" T_SKIPFILE="$skipf" CELLA_PASS="$pass" CMD_TIMEOUT="$cmd_limit"
+		exec timeout -k 5 "$limit" bash -c '. "$1" && . "$2" && "$3"' _ "$ITEST/lib.sh" "$file" "$fn"
 	) </dev/null >"$log" 2>&1
 	rc=$?
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-		echo "not ok - $name # timed out after ${TEST_TIMEOUT}s"
+		echo "not ok - $name # timed out after ${limit}s"
 		sed 's/^/#   /' "$log"
 		failed=$((failed + 1))
 	elif [ -s "$skipf" ] && [ "$rc" = 0 ]; then

@@ -16,6 +16,7 @@ int cmd_ps (int argc, char **argv);
 int cmd_inspect (int argc, char **argv);
 int cmd_logs (int argc, char **argv);
 int cmd_top (int argc, char **argv);
+int cmd_stats (int argc, char **argv);
 int cmd_port (int argc, char **argv);
 int cmd_exec (int argc, char **argv);
 int cmd_cp (int argc, char **argv);
@@ -25,6 +26,7 @@ int cmd_image (int argc, char **argv);
 int cmd_rmi (int argc, char **argv);
 int cmd_tag (int argc, char **argv);
 int cmd_doctor (int argc, char **argv);
+int cmd_network (int argc, char **argv);
 /* pull, import, save, export, login, logout, build: carried out by the image tool. */
 int cmd_image_tool (int argc, char **argv);
 /* Run the image tool with argv (argv[0] is its command); its exit status, or -1 with *err. */
@@ -32,4 +34,11 @@ int image_tool_run (char *const *argv, cella_error_t *err);
 void image_tool_path_init (void);
 /* A signal by name (TERM, SIGTERM) or number; -1 if unknown. */
 int signal_parse (const char *s);
+/* The OCI runtime command line (src/oci/cli.c, docs/oci.md): whether this invocation is one
+ * (runc global option first, a runc-like program name, an OCI-only command, create/run with
+ * --bundle, ...), and its entry point (argv: [GLOBAL OPTIONS] COMMAND ...; full_argv: main's,
+ * for the sealed re-exec). */
+bool oci_cli_wanted (int argc, char **argv);
+int oci_main (int argc, char **argv, char **full_argv);
+void oci_print_version (void);
 #endif

@@ -13,10 +13,13 @@
 #include <unistd.h>
 
 #include "../engine/paths.h"
+#include "../util/json.h"
+#include "../net/internal.h"
 #include "../ns/ns.h"
 #include "../ns/probe.h"
 #include "../plan/idmap.h"
 #include "../proot/proot.h"
+#include "../vm/vm.h"
 #include "commands.h"
 #include "options.h"
 
@@ -73,6 +76,8 @@ struct report {
   bool proot_ok;
   char *proot_why;
   const char *vm_accel;         /* "KVM", "TCG (slow)", or NULL without qemu */
+  bool vm_ok;                   /* the vm backend can run (vm_available) */
+  char *vm_why;                 /* what it would use, or what is missing */
   char *release;
   char *scratch;                /* where the overlay probe ran */
   struct probe_result kernel[PROBE_COUNT];
@@ -167,6 +172,7 @@ gather (struct report *r)
   gather_store (r);
   if (r->programs[PG_QEMU].path)
     r->vm_accel = r->kernel[PROBE_KVM].ok ? "KVM" : "TCG (slow)";
+  r->vm_ok = vm_available (&r->vm_why);
   r->default_backend = r->ns_ok ? "ns" : r->proot_ok ? "proot" : "none";
 }
 
@@ -177,6 +183,7 @@ report_free (struct report *r)
   free (r->ns_fix);
   free (r->rl.user);
   free (r->proot_why);
+  free (r->vm_why);
   free (r->release);
   free (r->scratch);
   probe_results_free (r->kernel, PROBE_COUNT);
@@ -205,7 +212,10 @@ vm_detail (const struct report *r)
   const struct probe_program *q = &r->programs[PG_QEMU], *fc = &r->programs[PG_FIRECRACKER];
   cleanup_free char *qemu = q->path ? xasprintf ("qemu-system-x86_64 found (%s)", r->vm_accel)
                                     : xstrdup ("qemu-system-x86_64 not found");
-  return xasprintf ("the vm backend is not built yet; %s; firecracker %s", qemu, fc->path ? "found" : "not found");
+  if (r->vm_ok)
+    return xasprintf ("%s, %s; firecracker %s", r->vm_why, r->vm_accel ? r->vm_accel : "TCG (slow)",
+                      fc->path ? "found" : "not found");
+  return xasprintf ("%s; %s; firecracker %s", r->vm_why, qemu, fc->path ? "found" : "not found");
 }
 
 static void
@@ -223,7 +233,7 @@ print_backends (const struct report *r)
     row ("proot", "ok", "%s%s%s", pr->path, pr->version ? " " : "", pr->version ? pr->version : "");
   else
     row ("proot", "missing", "%s", r->proot_why);
-  row ("vm", "no", "%s", vm);
+  row ("vm", r->vm_ok ? "ok" : "no", "%s", vm);
 }
 
 static void
@@ -333,6 +343,40 @@ print_programs (const struct probe_program *pg)
            pg[i].timed_out ? "no answer to its version option within 2 s" : "prints no version");
 }
 
+/* Private networks: bridges and nft as root, else pasta or slirp4netns (src/net/). */
+static json_t *
+network_json (void)
+{
+  cleanup_free char *path = NULL;
+  const char *tool = net_rootless_tool (&path);
+  bool root = geteuid () == 0 && in_initial_userns ();
+  cleanup_free char *nft = root ? net_find_program ("nft") : NULL;
+  if (root && nft == NULL)
+    nft = net_find_program ("iptables");
+  const char *helper = root ? nft : path;
+  return json_pack ("{s:s, s:o, s:o}", "private", root ? "bridge" : tool ? tool : "none", "helper",
+                    helper ? json_string (helper) : json_null (), "fix",
+                    root ? (nft ? json_null () : json_string ("apt-get install nftables"))
+                         : (tool ? json_null () : json_string ("apt-get install passt (or slirp4netns)")));
+}
+
+static void
+print_network (void)
+{
+  json_t *n = network_json ();
+  const char *priv = json_string_value (json_object_get (n, "private"));
+  const char *helper = json_string_value (json_object_get (n, "helper"));
+  printf ("\nNetwork\n");
+  if (strcmp (priv, "bridge") == 0)
+    row ("private", helper ? "ok" : "missing", "a bridge per network, veth pairs, NAT with %s",
+         helper ? helper : "neither nft nor iptables found (apt-get install nftables)");
+  else if (strcmp (priv, "none") == 0)
+    row ("private", "missing", "rootless private networks need pasta (apt-get install passt) or slirp4netns");
+  else
+    row ("private", "ok", "rootless, through %s (%s)", priv, helper);
+  json_decref (n);
+}
+
 static void
 print_table (const struct report *r)
 {
@@ -343,6 +387,7 @@ print_table (const struct report *r)
   printf ("\nImage store\n");
   row ("overlay", r->overlay_ok ? "ok" : "no", "%s", r->overlay_mode);
   print_programs (r->programs);
+  print_network ();
 }
 
 /* ---- JSON --------------------------------------------------------------------------------------- */
@@ -384,8 +429,10 @@ backends_json (const struct report *r)
                              str_or_null (r->proot_why), "fix",
                              r->proot_ok ? json_null () : json_string ("apt-get install proot (or give --proot-path)"),
                              "path", str_or_null (pr->path), "version", str_or_null (pr->version));
-  json_t *vmj = json_pack ("{s:b, s:s, s:o, s:s, s:o, s:o, s:o}", "available", 0, "reason",
-                           "the vm backend is not built yet", "fix", json_null (), "detail", vm, "qemu",
+  json_t *vmj = json_pack ("{s:b, s:o, s:o, s:s, s:o, s:o, s:o}", "available", r->vm_ok, "reason",
+                           r->vm_ok ? json_null () : json_string (r->vm_why), "fix",
+                           r->vm_ok ? json_null () : json_string ("apt-get install qemu-system-x86 linux-image-amd64 e2fsprogs"),
+                           "detail", vm, "qemu",
                            str_or_null (r->programs[PG_QEMU].path), "accel", str_or_null (r->vm_accel), "firecracker",
                            str_or_null (r->programs[PG_FIRECRACKER].path));
   return json_pack ("{s:o, s:o, s:o}", "ns", ns, "proot", proot, "vm", vmj);
@@ -408,20 +455,11 @@ kernel_json (const struct report *r)
 }
 
 static json_t *
-strv_json (char *const *v)
-{
-  json_t *a = json_array ();
-  for (size_t i = 0; v && v[i]; i++)
-    json_array_append_new (a, json_string (v[i]));
-  return a;
-}
-
-static json_t *
 cgroups_json (const struct probe_cgroups *cg)
 {
   return json_pack ("{s:s, s:o, s:o, s:o, s:o, s:b}", "version", cg->version, "v2_mount", str_or_null (cg->v2_mount),
-                    "v1_controllers", strv_json (cg->v1_controllers), "v2_controllers",
-                    strv_json (cg->v2_controllers), "own_cgroup", str_or_null (cg->own), "delegated", cg->delegated);
+                    "v1_controllers", json_strv (cg->v1_controllers), "v2_controllers",
+                    json_strv (cg->v2_controllers), "own_cgroup", str_or_null (cg->own), "delegated", cg->delegated);
 }
 
 static json_t *
@@ -445,6 +483,7 @@ print_json (const struct report *r)
                          backends_json (r), "kernel", kernel_json (r), "cgroups", cgroups_json (&r->cg), "image_store",
                          json_pack ("{s:b, s:s}", "overlay", r->overlay_ok, "mode", r->overlay_mode), "programs",
                          programs_json (r->programs));
+  json_object_set_new (o, "network", network_json ());
   char *s = json_dumps (o, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   puts (s);
   free (s);
@@ -486,6 +525,7 @@ cmd_doctor (int argc, char **argv)
       cella_error (&err, 0, "--format `%s`: unknown (table or json)", format);
       return cella_error_print (&err);
     }
+  net_gc (); /* reconcile: rules and addresses of containers whose cella process died */
   gather (&r);
   if (format && strcmp (format, "json") == 0)
     print_json (&r);

@@ -114,7 +114,9 @@ cmd_exec (int argc, char **argv)
     }
   if (ctr_plan_load (id, &p, &err) < 0 || exec_process (p, &o, argv + first + 1, &err) < 0)
     goto out;
-  if (p->backend == BACKEND_PROOT)
+  if (p->backend == BACKEND_VM)
+    cella_error (&err, 0, "exec is not supported by the vm backend yet");
+  else if (p->backend == BACKEND_PROOT)
     {
       cleanup_free char *dir = ctr_dir (id), *state = xasprintf ("%s/proot", dir);
       status = proot_exec (p, state, &err);

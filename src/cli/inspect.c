@@ -12,13 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../net/net.h"
 #include "../engine/container.h"
 #include "../engine/logfile.h"
 #include "commands.h"
 #include "options.h"
 
 struct ro_opts {
-  bool all, quiet, no_trunc, follow, timestamps;
+  bool all, quiet, no_trunc, follow, timestamps, console;
   char *format, *tail, *since, *until;
   char **filters;
 };
@@ -42,6 +43,7 @@ static const struct cli_option logs_table[] = {
   { "since", 0, OPT_STRING, O (since), "TIME", "Only output since TIME (RFC3339, unix seconds, or a duration like 10m)" },
   { "until", 0, OPT_STRING, O (until), "TIME", "Only output before TIME" },
   { "timestamps", 't', OPT_FLAG, O (timestamps), NULL, "Prefix each line with its time" },
+  { "console", 0, OPT_FLAG, O (console), NULL, "vm backend: the guest kernel's console log instead" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option no_options[] = { { NULL, 0, 0, 0, NULL, NULL } };
@@ -224,6 +226,24 @@ out:
   return status;
 }
 
+/* docker's names for the cgroup limits (0: not set; PidsLimit null when not set) */
+static void
+host_config_resources (json_t *hc, const struct plan_resources *r)
+{
+  json_object_set_new (hc, "Memory", json_integer (r->memory));
+  json_object_set_new (hc, "MemoryReservation", json_integer (r->memory_reservation));
+  json_object_set_new (hc, "MemorySwap", json_integer (r->memory_swap));
+  json_object_set_new (hc, "NanoCpus", json_integer (r->nano_cpus));
+  json_object_set_new (hc, "CpuShares", json_integer ((json_int_t) r->cpu_shares));
+  json_object_set_new (hc, "CpuQuota", json_integer (r->nano_cpus ? 0 : r->cpu_quota));
+  json_object_set_new (hc, "CpuPeriod", json_integer (r->nano_cpus ? 0 : (json_int_t) r->cpu_period));
+  json_object_set_new (hc, "CpusetCpus", json_string (r->cpuset_cpus ? r->cpuset_cpus : ""));
+  json_object_set_new (hc, "CpusetMems", json_string (r->cpuset_mems ? r->cpuset_mems : ""));
+  json_object_set_new (hc, "PidsLimit", r->pids_limit ? json_integer (r->pids_limit) : json_null ());
+  json_object_set_new (hc, "BlkioWeight", json_integer (r->io_weight));
+  json_object_set_new (hc, "CgroupParent", json_string (r->cgroups_path ? r->cgroups_path : ""));
+}
+
 static json_t *
 inspect_json (const char *id, const struct ctr_state *st)
 {
@@ -242,12 +262,20 @@ inspect_json (const char *id, const struct ctr_state *st)
                      "Pid", st->status == CTR_RUNNING ? st->pid : 0, "ExitCode", st->exit_code < 0 ? 0 : st->exit_code,
                      "Error", st->error, "StartedAt", started, "FinishedAt", finished, "MonitorPid",
                      st->status == CTR_RUNNING || st->status == CTR_RESTARTING ? st->monitor_pid : 0);
+  json_object_set_new (state, "OOMKilled", json_boolean (st->oom_killed));
   o = json_pack ("{s:s, s:s, s:s, s:o, s:s, s:s}", "Id", id, "Name", st->name ? st->name : "", "Created", created,
                  "State", state, "Image", st->image ? st->image : "", "Backend", "ns");
   if (p)
     {
       json_t *args = json_array ();
-      json_object_set_new (o, "Backend", json_string (p->backend == BACKEND_PROOT ? "proot" : "ns"));
+      json_object_set_new (o, "Backend", json_string (p->backend == BACKEND_PROOT ? "proot" : p->backend == BACKEND_VM ? "vm" : "ns"));
+      if (p->backend == BACKEND_VM)
+        {
+          cleanup_free char *cdir = ctr_dir (id), *disk = xasprintf ("%s/vm/disk.ext4", cdir);
+          json_object_set_new (o, "VM", json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s, s:i}", "Engine", p->vm_engine, "Accel", p->vm_accel,
+                                                   "Kernel", p->vm_kernel, "KernelRelease", p->vm_kernel_release, "Disk", disk,
+                                                   "MemoryMiB", (int) (p->vm_memory_mib ? p->vm_memory_mib : 256)));
+        }
       json_object_set_new (o, "RootCopy", p->root_copy ? json_string (p->root_copy) : json_null ());
       if (p->backend == BACKEND_PROOT)
         {
@@ -273,6 +301,8 @@ inspect_json (const char *id, const struct ctr_state *st)
                        json_pack ("{s:{s:s, s:i}, s:b, s:I}", "RestartPolicy", "Name", restart_policy_name (st->restart),
                                   "MaximumRetryCount", st->restart_max, "AutoRemove", st->auto_remove, "LogMaxSize",
                                   (json_int_t) st->log_max_size));
+  if (p)
+    host_config_resources (json_object_get (o, "HostConfig"), &p->res);
   json_object_set_new (o, "Config", json_pack ("{s:b}", "Tty", st->tty));
   json_object_set_new (o, "Plan", plan_json ? plan_json : json_null ());
   plan_free (p);
@@ -353,6 +383,20 @@ cmd_logs (int argc, char **argv)
       goto fail;
     }
   ctr_state_clear (&st);
+  if (o.console)
+    {
+      /* the vm backend keeps the guest's console (ttyS0) apart from the workload's output */
+      cleanup_free char *dir = ctr_dir (id), *con = xasprintf ("%s/vm/console.log", dir), *text = NULL;
+      size_t len = 0;
+      if (read_file (con, &text, &len, NULL) < 0)
+        {
+          cella_error (&err, 0, "logs --console: container `%s` has no console log (only vm backend containers have one)",
+                       argv[first]);
+          goto fail;
+        }
+      fwrite (text, 1, len, stdout);
+      goto out;
+    }
   if (o.tail && strcmp (o.tail, "all") != 0 && (r.tail = parse_uint (o.tail, 1LL << 40)) < 0)
     {
       cella_error (&err, 0, "logs: --tail `%s`: expected a number of lines or `all`", o.tail);
@@ -457,10 +501,29 @@ cmd_port (int argc, char **argv)
   if (ctr_lookup (argv[first], &id, &err) < 0)
     return cella_error_print (&err);
   {
-    /* the proot backend's ports (the host's network); private networks are the networking issue's */
+    /* the proot backend's ports (the host's network), or a running private network's as leased */
     cleanup_plan struct plan *p = NULL;
+    cleanup_strv char **leased = net_ports_of (id);
     if (ctr_plan_load (id, &p, &err) < 0)
       return cella_error_print (&err);
+    if (p->backend == BACKEND_VM)
+      {
+        /* the VM's hostfwd rules as its supervisor set them up (random host ports resolved);
+         * nothing while it is not running */
+        struct ctr_state st = { 0 };
+        cleanup_free char *dir = ctr_dir (id), *path = xasprintf ("%s/vm/ports", dir), *text = NULL;
+        bool running = ctr_state_read (id, &st, -1, NULL) == 0 && st.status == CTR_RUNNING;
+        ctr_state_clear (&st);
+        if (running && read_file (path, &text, NULL, NULL) == 0)
+          fputs (text, stdout);
+        return 0;
+      }
+    if (leased)
+      {
+        for (size_t i = 0; leased[i]; i++)
+          puts (leased[i]);
+        return 0;
+      }
     for (size_t i = 0; p->ports && p->ports[i]; i++)
       {
         char ip[64] = "";

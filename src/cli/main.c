@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../util/selfexec.h"
 #include "commands.h"
@@ -34,8 +35,10 @@ static const struct command commands[] = {
   { "cp", cmd_cp, false, "Copy files between a container and the host" },
   { "attach", cmd_attach, false, "Attach to a running container" },
   { "top", cmd_top, false, "List a container's processes" },
+  { "stats", cmd_stats, false, "Show containers' cpu, memory, block I/O and process use" },
   { "rename", cmd_rename, false, "Rename a container" },
   { "port", cmd_port, false, "List a container's published ports" },
+  { "network", cmd_network, false, "Manage networks (create, ls, rm, inspect)" },
   { "images", cmd_images, false, "List images" },
   { "image", cmd_image, false, "Manage images (ls, inspect, rm, prune, tag, pull, import, save, build)" },
   { "pull", cmd_image_tool, false, "Pull an image from a registry" },
@@ -59,24 +62,54 @@ usage (FILE *f)
     if (c->help)
       fprintf (f, "  %-10s %s\n", c->name, c->help);
   fprintf (f, "  %-10s %s\n", "version", "Print the version");
+  fprintf (f, "  %-10s %s\n", "oci", "The OCI runtime command line (runc's: create, start, state, kill, delete ...)");
   fprintf (f, "\nRun `cella COMMAND --help` for a command's options.\n");
 }
 
 /* `--backend proot` on the command line: the container runs as this user with no namespace at all
- * (it can write whatever we can), so a sealed copy of the binary protects nothing; skip its cost. */
+ * (it can write whatever we can), so a sealed copy of the binary protects nothing; skip its cost.
+ * `--backend vm` likewise: the workload runs in a guest kernel and never sees this binary. */
 static bool
 wants_proot (char **argv)
 {
   for (size_t i = 2; argv[i]; i++)
-    if (strcmp (argv[i], "--backend=proot") == 0 || (strcmp (argv[i], "--backend") == 0 && argv[i + 1]
-                                                      && strcmp (argv[i + 1], "proot") == 0))
+    if (strcmp (argv[i], "--backend=proot") == 0 || strcmp (argv[i], "--backend=vm") == 0
+        || (strcmp (argv[i], "--backend") == 0 && argv[i + 1]
+            && (strcmp (argv[i + 1], "proot") == 0 || strcmp (argv[i + 1], "vm") == 0)))
       return true;
   return false;
+}
+
+/* The vm backend's guest init (cella-vminit) next to this binary, for the processes started from
+ * a sealed copy (their /proc/self/exe is a memfd): $CELLA_VMINIT, as $CELLA_IMAGE_TOOL. */
+static void
+vminit_path_init (void)
+{
+  char self[4096];
+  ssize_t n;
+  char *slash;
+  if (getenv ("CELLA_VMINIT"))
+    return;
+  n = readlink ("/proc/self/exe", self, sizeof self - 16);
+  if (n <= 0)
+    return;
+  self[n] = '\0';
+  slash = strrchr (self, '/');
+  if (slash == NULL || strncmp (self, "/memfd:", 7) == 0)
+    return;
+  strcpy (slash + 1, "cella-vminit");
+  if (access (self, X_OK) == 0)
+    setenv ("CELLA_VMINIT", self, 0);
 }
 
 int
 main (int argc, char **argv)
 {
+  /* the OCI runtime command line (runc's): `cella oci ...`, or recognised (docs/oci.md) */
+  if (argc >= 2 && strcmp (argv[1], "oci") == 0)
+    return oci_main (argc - 1, argv + 1, argv);
+  if (oci_cli_wanted (argc, argv))
+    return oci_main (argc, argv, argv);
   if (argc < 2)
     {
       usage (stderr);
@@ -87,9 +120,9 @@ main (int argc, char **argv)
       usage (stdout);
       return 0;
     }
-  if (strcmp (argv[1], "version") == 0 || strcmp (argv[1], "--version") == 0)
+  if (strcmp (argv[1], "version") == 0 || strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "-v") == 0)
     {
-      printf ("cella version %s\n", CELLA_VERSION);
+      oci_print_version (); /* "cella version X" first, then runc's spec line */
       return 0;
     }
   for (const struct command *c = commands; c->name; c++)
@@ -97,6 +130,7 @@ main (int argc, char **argv)
       {
         if (c->fn == cmd_run || c->fn == cmd_create || c->fn == cmd_image_tool || c->fn == cmd_image)
           image_tool_path_init ();
+        vminit_path_init ();
         if (c->starts_containers && !wants_proot (argv) && selfexec_sealed (argv) < 0)
           {
             perror ("cella: re-execute from a sealed copy of the binary");

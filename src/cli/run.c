@@ -16,6 +16,7 @@
 #include "../engine/paths.h"
 #include "../ns/ns.h"
 #include "../proot/backend.h"
+#include "../vm/vm.h"
 #include "../plan/build.h"
 #include "commands.h"
 #include "options.h"
@@ -33,7 +34,10 @@ static const struct cli_option run_table[] = {
   { "hostname", 0, OPT_STRING, O (hostname), "NAME", "Container host name (default: short id)" },
   { "interactive", 'i', OPT_FLAG, O (interactive), NULL, "Keep stdin open and pass it to the container" },
   { "tty", 't', OPT_FLAG, O (tty), NULL, "Allocate a pseudo-terminal" },
-  { "network", 0, OPT_STRING, O (network), "MODE", "none (own namespace, lo only) or host (default)" },
+  { "network", 0, OPT_STRING, O (network), "MODE", "host, none (lo only), private (own address, NAT out) or a network's name; default: private for -d/create/--name, else host" },
+  { "dns", 0, OPT_LIST, O (dns), "IP", "Name server for the container's resolv.conf" },
+  { "add-host", 0, OPT_LIST, O (add_hosts), "NAME:IP", "Add a line to the container's /etc/hosts" },
+  { "publish-all", 'P', OPT_FLAG, O (publish_all), NULL, "Publish every port the image exposes on a random host port" },
   { "net", 0, OPT_STRING, O (network), "MODE", "Same as --network" },
   { "cap-add", 0, OPT_LIST, O (cap_add), "CAP", "Add a capability (or ALL)" },
   { "cap-drop", 0, OPT_LIST, O (cap_drop), "CAP", "Drop a capability (or ALL)" },
@@ -44,10 +48,24 @@ static const struct cli_option run_table[] = {
   { "rm", 0, OPT_FLAG, O (rm), NULL, "Remove the container when it exits" },
   { "restart", 0, OPT_STRING, O (restart), "POLICY", "no, on-failure[:MAX], always or unless-stopped" },
   { "log-opt", 0, OPT_LIST, O (log_opts), "max-size=SIZE", "Rotate the container's log at this size (default 10m)" },
-  { "backend", 0, OPT_STRING, O (backend), "NAME", "ns (namespaces; the default where they work) or proot (ptrace; the fallback)" },
-  { "publish", 'p', OPT_LIST, O (publish), "[IP:]HOST:CTR[/PROTO]", "Publish a port (proot backend: same port, or nginx's listen rewritten)" },
+  { "backend", 0, OPT_STRING, O (backend), "NAME", "ns (namespaces; the default where they work), proot (ptrace; the fallback) or vm (a microVM)" },
+  { "publish", 'p', OPT_LIST, O (publish), "[IP:]HOST:CTR[/PROTO]", "Publish a port (CTR alone: a random host port; proot backend: same port, or nginx's listen rewritten)" },
   { "proot-path", 0, OPT_STRING, O (proot_path), "PATH", "proot backend: the proot program (default: PATH, then Android's places)" },
   { "kernel-release", 0, OPT_STRING, O (kernel_release), "RELEASE", "proot backend: what `uname -r` says inside (default: the host's; proot 5.1's -k breaks directory reads)" },
+  { "kernel", 0, OPT_STRING, O (vm_kernel), "PATH", "vm backend: the guest kernel (default: the host's newest /boot/vmlinuz-*)" },
+  { "vm-engine", 0, OPT_STRING, O (vm_engine), "ENGINE", "vm backend: qemu (default) or firecracker" },
+  { "vm-memory", 0, OPT_STRING, O (vm_memory), "SIZE", "vm backend: the guest's memory (default 256m)" },
+  { "memory", 'm', OPT_STRING, O (memory), "BYTES", "Memory limit (units b, k, m, g: 512m); beyond it the OOM killer ends the container" },
+  { "memory-reservation", 0, OPT_STRING, O (memory_reservation), "BYTES", "Memory soft limit (reclaimed first under pressure)" },
+  { "memory-swap", 0, OPT_STRING, O (memory_swap), "BYTES", "Memory plus swap limit (default: twice --memory; -1: unlimited swap)" },
+  { "cpus", 0, OPT_STRING, O (cpus), "N", "CPUs the container may use (1.5: 150 ms of cpu time per 100 ms)" },
+  { "cpu-shares", 'c', OPT_STRING, O (cpu_shares), "N", "Relative cpu weight (2..262144, default 1024)" },
+  { "cpu-quota", 0, OPT_STRING, O (cpu_quota), "US", "CFS quota: µs of cpu time per period (-1: none)" },
+  { "cpu-period", 0, OPT_STRING, O (cpu_period), "US", "CFS period in µs (1000..1000000, default 100000)" },
+  { "cpuset-cpus", 0, OPT_STRING, O (cpuset_cpus), "LIST", "CPUs the container may run on (0-2,4)" },
+  { "cpuset-mems", 0, OPT_STRING, O (cpuset_mems), "LIST", "Memory nodes the container may use (0-1)" },
+  { "pids-limit", 0, OPT_STRING, O (pids_limit), "N", "Most processes at once (-1: unlimited)" },
+  { "blkio-weight", 0, OPT_STRING, O (blkio_weight), "N", "Relative block I/O weight (10..1000)" },
   { "entrypoint", 0, OPT_STRING, O (entrypoint), "CMD", "Run CMD instead of the image's Entrypoint (\"\" clears it)" },
   { "pull", 0, OPT_STRING, O (pull), "POLICY", "missing (default): pull an image not in the store; always; never" },
   { "dry-run", 0, OPT_FLAG, O (dry_run), NULL, "Print the plan as JSON and run nothing" },
@@ -337,6 +355,7 @@ run_or_create (int argc, char **argv, bool create_only)
       img.volumes = res.cfg.volumes;
       o.img = &img;
     }
+  o.engine = create_only || o.detach || o.name || o.restart || o.rm;
   if (plan_from_run_options (&o, res.rootfs, res.from_image, &p, &err) < 0)
     goto error;
   resolved_clear (&res);
@@ -358,6 +377,8 @@ run_or_create (int argc, char **argv, bool create_only)
   run_options_free (&o);
   if (p->backend == BACKEND_PROOT)
     status = run_proot_foreground (p, &err);
+  else if (p->backend == BACKEND_VM)
+    status = vm_run (p, &err);
   else
     status = ns_run (p, &err);
   if (status < 0)

@@ -34,6 +34,7 @@ struct ctr_state {
   pid_t monitor_pid;
   unsigned long long monitor_start;
   int exit_code;            /* -1: never exited */
+  bool oom_killed;          /* the OOM killer struck in its cgroup during the last run */
   char *error;              /* why the last start failed, or why the exit code is unknown */
   long long created_ns, started_ns, finished_ns;
   int restart_count;

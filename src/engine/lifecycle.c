@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../net/net.h"
+#include "../ns/cgroup.h"
 #include "container.h"
 #include "paths.h"
 
@@ -313,6 +315,14 @@ ctr_rm (const char *id, bool force, cella_error_t *err)
       st.status = CTR_REMOVING;
       ctr_state_write (&st, NULL);
     }
+  net_cleanup (id); /* what a crashed monitor left: rules, interfaces, a network helper */
+  {
+    /* and its cgroup (normally gone with the workload, via the monitor) */
+    struct plan *p = NULL;
+    if (ctr_plan_load (id, &p, NULL) == 0)
+      cgroup_remove_plan (p);
+    plan_free (p);
+  }
   r = ctr_remove_files (id, st.name, err);
   ctr_state_clear (&st);
   close (lock);

@@ -23,8 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../net/net.h"
 #include "../ns/ns.h"
+#include "../ns/cgroup.h"
 #include "../proot/backend.h"
+#include "../vm/vm.h"
 #include "attach.h"
 #include "container.h"
 #include "logfile.h"
@@ -42,6 +45,7 @@ struct mon {
   int sigfd;
   int clients[MAX_CLIENTS];
   size_t nclients;
+  bool oom_killed;        /* the last run's cgroup counted an OOM kill */
 };
 
 static void
@@ -236,6 +240,12 @@ mon_spawn (struct mon *m, cella_error_t *err)
       cleanup_free char *dir = ctr_dir (m->id), *state = xasprintf ("%s/proot", dir);
       r = proot_start (m->plan, state, &m->proc, err);
     }
+  else if (m->plan->backend == BACKEND_VM)
+    {
+      /* the container's disk and console log stay in its directory between starts */
+      cleanup_free char *dir = ctr_dir (m->id), *work = xasprintf ("%s/vm", dir);
+      r = vm_start (m->plan, work, &m->proc, err);
+    }
   else
     r = ns_start (m->plan, NULL, &m->proc, err);
   dup2 (null, 0);
@@ -319,6 +329,7 @@ mon_record_exit (struct mon *m, int status, long long ran_ns)
       }
   (void) ran_ns;
   st.exit_code = status;
+  st.oom_killed = m->oom_killed;
   st.finished_ns = now_ns ();
   st.pid = 0;
   st.pid_start = 0;
@@ -377,6 +388,7 @@ mon_mark_running (struct mon *m, bool first, cella_error_t *err)
   st.monitor_start = proc_start_time (getpid ());
   st.started_ns = now_ns ();
   st.exit_code = -1;
+  st.oom_killed = false;
   free (st.error);
   st.error = NULL;
   if (first)
@@ -483,6 +495,9 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
       started = now_ns ();
       status = mon_loop (&m);
       mon_release (&m);
+      m.oom_killed = m.plan->backend == BACKEND_NS && cgroup_finish (m.plan);
+      if (net_wanted (m.plan))
+        net_detach (m.plan); /* the published ports are free once the container stopped */
       again = mon_record_exit (&m, status, now_ns () - started);
       mon_broadcast (&m, ATT_EXIT, &status, sizeof status);
       if (now_ns () - started > 10 * 1000000000LL)

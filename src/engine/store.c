@@ -15,6 +15,7 @@
 #include "../ns/ns.h"
 #include "../ns/probe.h"
 #include "../proot/backend.h"
+#include "../vm/vm.h"
 #include "paths.h"
 
 static const char *const status_names[] = { "created", "running", "restarting", "exited", "removing" };
@@ -184,6 +185,7 @@ state_json (const struct ctr_state *s)
   SETI ("monitorPid", s->monitor_pid);
   SETI ("monitorStart", (json_int_t) s->monitor_start);
   SETI ("exitCode", s->exit_code);
+  json_object_set_new (o, "oomKilled", json_boolean (s->oom_killed));
   SETS ("error", s->error);
   SETI ("created", s->created_ns);
   SETI ("started", s->started_ns);
@@ -244,6 +246,7 @@ state_from_json (json_t *o, struct ctr_state *s)
   s->monitor_pid = (pid_t) jint (o, "monitorPid");
   s->monitor_start = (unsigned long long) jint (o, "monitorStart");
   s->exit_code = (int) jint (o, "exitCode");
+  s->oom_killed = json_is_true (json_object_get (o, "oomKilled"));
   s->created_ns = jint (o, "created");
   s->started_ns = jint (o, "started");
   s->finished_ns = jint (o, "finished");
@@ -695,6 +698,7 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
       free (p->rootfs);
       p->rootfs = xasprintf ("%s/rootfs", final);
     }
+  p->res.want = true; /* a cgroup of its own even without limits: stats, pause, exec's join */
   if (p->root_overlay)
     {
       free (p->root_upper);
@@ -738,6 +742,13 @@ ctr_remove_files (const char *id, const char *name, cella_error_t *err)
   cleanup_free char *dir = ctr_dir (id);
   cleanup_free char *gone = xasprintf ("%s/containers/.rm-%s", paths_data_root (), id);
   cleanup_free char *run = ctr_run_dir (id);
+  {
+    /* a vm container's work dir (its disk): never removed through a symlink or with a mount in it */
+    cleanup_free char *vmdir = xasprintf ("%s/vm", dir);
+    struct stat vst;
+    if (lstat (vmdir, &vst) == 0 && vm_workdir_remove (vmdir, err) < 0)
+      return cella_error_wrap (err, "remove container %.12s", id);
+  }
   if (name)
     release_name (name, id);
   /* out of sight first (ps never lists a half-removed container), then deleted */

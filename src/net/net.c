@@ -1,18 +1,679 @@
-/* Networking: placeholder until the network work lands (see net.h). */
-#include "net.h"
+/* Private networks: as root a bridge per network, a veth pair per container, leases under a lock,
+ * DNAT rules for published ports; rootless, pasta or slirp4netns (rootless.c). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../engine/container.h"
+#include "internal.h"
+
+bool
+net_host_root (void)
+{
+  return geteuid () == 0 && in_initial_userns ();
+}
+
+/* Bridges and rules are host-wide, so is what describes them (not under $CELLA_ROOT). */
+const char *
+net_run_dir (void)
+{
+  const char *v = getenv ("CELLA_NET_RUN");
+  return v && *v == '/' ? v : "/run/cella-net";
+}
+
+const char *
+net_conf_dir (void)
+{
+  const char *v = getenv ("CELLA_NET_CONF");
+  return v && *v == '/' ? v : "/var/lib/cella-net";
+}
 
 bool
 net_wanted (const struct plan *p)
 {
-  (void) p;
-  return false;
+  return p->net == NET_PRIVATE && p->backend == BACKEND_NS;
+}
+
+static int
+plan_ports (const struct plan *p, struct net_port **out, size_t *n, cella_error_t *err)
+{
+  *n = strv_len (p->ports);
+  *out = xzalloc ((*n + 1) * sizeof **out);
+  for (size_t i = 0; i < *n; i++)
+    if (net_port_parse (p->ports[i], &(*out)[i], err) < 0)
+      return -1;
+  return 0;
+}
+
+/* ---- leases: one file per network, all under one host-wide lock ---- */
+
+int
+net_lock (cella_error_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/lock", net_run_dir ());
+  int fd;
+  if (mkdir_p (net_run_dir (), 0700, err) < 0)
+    return -1;
+  fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return cella_error (err, errno, "open `%s`", path);
+  while (flock (fd, LOCK_EX) < 0)
+    if (errno != EINTR)
+      {
+        int e = errno;
+        close (fd);
+        return cella_error (err, e, "lock `%s`", path);
+      }
+  return fd;
+}
+
+static char *
+leases_path (const char *net)
+{
+  return xasprintf ("%s/%s.leases", net_run_dir (), net);
+}
+
+void
+leases_load (const char *net, struct leases *l)
+{
+  cleanup_free char *path = leases_path (net), *text = NULL;
+  if (read_file (path, &text, NULL, NULL) < 0)
+    text = NULL;
+  leases_parse (text, l);
+}
+
+static int
+leases_store (const char *net, const struct leases *l, cella_error_t *err)
+{
+  cleanup_free char *path = leases_path (net), *text = leases_format (l);
+  if (l->n == 0)
+    {
+      unlink (path);
+      return 0;
+    }
+  return write_file_atomic (path, text, strlen (text), 0600, err);
+}
+
+static void
+lease_drop (struct leases *l, size_t i)
+{
+  free (l->v[i].ports);
+  free (l->v[i].names);
+  l->v[i] = l->v[--l->n];
+}
+
+/* What a dead lease leaves: its DNAT table and its host-side veth. */
+static void
+lease_cleanup (const struct lease *le)
+{
+  cleanup_free char *veth = xasprintf ("vc%.12s", le->id);
+  int fd = nl_open (NULL);
+  if (le->ports && strcmp (le->ports, "-") != 0)
+    nat_container_delete (le->id);
+  if (fd >= 0)
+    {
+      nl_link_del (fd, veth);
+      close (fd);
+    }
+}
+
+/* ---- /etc/hosts of the members of a user-defined network ----
+ * Each member's /etc/hosts is a bind of $net_run_dir/hosts/<id>: its own lines (<id>.base: the
+ * address, --add-host) and one line per other member. It is rewritten in place, not replaced:
+ * a rename would leave the container's bind on the old file. */
+
+static char *
+hosts_path (const char *id, const char *ext)
+{
+  return xasprintf ("%s/hosts/%.64s%s", net_run_dir (), id, ext);
+}
+
+static void
+hosts_sync (const char *net, const struct leases *l)
+{
+  if (strcmp (net, NET_DEFAULT_NAME) == 0)
+    return; /* like docker's default bridge: no names */
+  for (size_t i = 0; i < l->n; i++)
+    {
+      cleanup_free char *path = hosts_path (l->v[i].id, ""), *base_path = hosts_path (l->v[i].id, ".base");
+      cleanup_free char *base = NULL, *all = NULL;
+      cleanup_close int fd = -1;
+      if (read_file (base_path, &base, NULL, NULL) < 0)
+        continue;
+      all = xstrdup (base);
+      for (size_t j = 0; j < l->n; j++)
+        {
+          cleanup_free char *a = NULL;
+          char *next, *names;
+          if (j == i || !l->v[j].names || strcmp (l->v[j].names, "-") == 0)
+            continue;
+          a = net_addr_str (l->v[j].addr);
+          names = xstrdup (l->v[j].names);
+          for (char *c = names; *c; c++)
+            if (*c == ',')
+              *c = ' ';
+          next = xasprintf ("%s%s\t%s\n", all, a, names);
+          free (names);
+          free (all);
+          all = next;
+        }
+      fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+      if (fd >= 0)
+        write_all (fd, all, strlen (all));
+    }
+}
+
+/* Remove every lease matching (id, or a dead owner when id is NULL) from every network. */
+static void
+leases_reap (const char *id)
+{
+  struct net_def *defs = NULL;
+  size_t ndefs = 0;
+  struct leases dead = { 0 };
+  cleanup_close int lock = net_lock (NULL);
+  if (lock < 0 || net_def_list (&defs, &ndefs, NULL) < 0)
+    return;
+  for (size_t d = 0; d < ndefs; d++)
+    {
+      struct leases l;
+      bool changed = false;
+      leases_load (defs[d].name, &l);
+      for (size_t i = 0; i < l.n;)
+        if (id ? strcmp (l.v[i].id, id) == 0 : !proc_alive (l.v[i].owner, l.v[i].owner_start))
+          {
+            dead.v = xrealloc (dead.v, (dead.n + 1) * sizeof *dead.v);
+            dead.v[dead.n++] = l.v[i];
+            l.v[i].ports = l.v[i].names = NULL;
+            lease_drop (&l, i);
+            changed = true;
+          }
+        else
+          i++;
+      if (changed)
+        {
+          leases_store (defs[d].name, &l, NULL);
+          hosts_sync (defs[d].name, &l);
+        }
+      leases_clear (&l);
+    }
+  free (defs);
+  for (size_t i = 0; i < dead.n; i++)
+    {
+      cleanup_free char *h = hosts_path (dead.v[i].id, ""), *b = hosts_path (dead.v[i].id, ".base");
+      unlink (h);
+      unlink (b);
+      lease_cleanup (&dead.v[i]);
+    }
+  leases_clear (&dead);
+}
+
+void
+net_gc (void)
+{
+  if (net_host_root ())
+    leases_reap (NULL);
+}
+
+void
+net_cleanup (const char *id)
+{
+  if (net_host_root ())
+    leases_reap (id);
+  else
+    rootless_detach (id);
+}
+
+/* A host port must be free: no listening socket (bind succeeds) and no other container's rule. */
+static int
+port_check (const struct net_port *pt, struct net_def *defs, size_t ndefs, const char *id, cella_error_t *err)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (pt->host) };
+  bool tcp = strcmp (pt->proto, "tcp") == 0;
+  cleanup_close int s = socket (AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+  int one = 1;
+  char mine[80];
+  snprintf (mine, sizeof mine, "%s:%u", pt->proto, pt->host);
+  for (size_t d = 0; defs && d < ndefs; d++)
+    {
+      struct leases l;
+      leases_load (defs[d].name, &l);
+      for (size_t i = 0; i < l.n; i++)
+        {
+          char *copy, *save = NULL;
+          bool clash = false;
+          if (strcmp (l.v[i].id, id) == 0 || !proc_alive (l.v[i].owner, l.v[i].owner_start))
+            continue;
+          copy = xstrdup (l.v[i].ports);
+          for (char *t = strtok_r (copy, ",", &save); t && !clash; t = strtok_r (NULL, ",", &save))
+            {
+              char proto[4], ip[48] = "";
+              unsigned host;
+              if (sscanf (t, "%3[a-z]:%47[^:]:%u", proto, ip, &host) < 3 && sscanf (t, "%3[a-z]::%u", proto, &host) < 2)
+                continue;
+              clash = strcmp (proto, pt->proto) == 0 && host == pt->host
+                      && (!*ip || !*pt->ip || strcmp (ip, pt->ip) == 0);
+            }
+          free (copy);
+          if (clash)
+            {
+              cella_error (err, 0, "-p %s%s%u:%u/%s: host port %u is published by container %.12s already",
+                           pt->ip, *pt->ip ? ":" : "", pt->host, pt->ctr, pt->proto, pt->host, l.v[i].id);
+              leases_clear (&l);
+              return -1;
+            }
+        }
+      leases_clear (&l);
+    }
+  if (s < 0)
+    return cella_error (err, errno, "socket");
+  if (*pt->ip)
+    inet_pton (AF_INET, pt->ip, &sa.sin_addr);
+  if (tcp)
+    setsockopt (s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind (s, (struct sockaddr *) &sa, sizeof sa) < 0)
+    return cella_error (err, errno, "-p %s%s%u:%u/%s: host port %u is in use", pt->ip, *pt->ip ? ":" : "", pt->host,
+                        pt->ctr, pt->proto, pt->host);
+  return 0;
+}
+
+int
+net_port_check (const struct net_port *pt, const char *id, cella_error_t *err)
+{
+  struct net_def *defs = NULL;
+  size_t n = 0;
+  int r;
+  if (net_host_root () && net_def_list (&defs, &n, NULL) < 0)
+    {
+      free (defs);
+      defs = NULL;
+      n = 0;
+    }
+  r = port_check (pt, defs, n, id, err);
+  free (defs);
+  return r;
+}
+
+/* -p CTR: a free host port, chosen by the kernel for a socket bound to port 0. */
+static int
+port_pick (struct net_port *pt, cella_error_t *err)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET };
+  socklen_t len = sizeof sa;
+  cleanup_close int s = socket (AF_INET, (strcmp (pt->proto, "tcp") == 0 ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+  if (s < 0 || bind (s, (struct sockaddr *) &sa, sizeof sa) < 0 || getsockname (s, (struct sockaddr *) &sa, &len) < 0)
+    return cella_error (err, errno, "pick a free host port for %u/%s", pt->ctr, pt->proto);
+  pt->host = ntohs (sa.sin_port);
+  return 0;
+}
+
+static char *
+ports_string (const struct net_port *v, size_t n)
+{
+  char *out = xstrdup (n ? "" : "-");
+  for (size_t i = 0; i < n; i++)
+    {
+      char *next = xasprintf ("%s%s%s:%s:%u:%u", out, i ? "," : "", v[i].proto, v[i].ip, v[i].host, v[i].ctr);
+      free (out);
+      out = next;
+    }
+  return out;
+}
+
+static void
+set_hosts_file (struct plan *p, const char *addr)
+{
+  for (size_t i = 0; i < p->nops; i++)
+    if (p->ops[i].kind == OP_FILE && strcmp (p->ops[i].target, "/etc/hosts") == 0)
+      {
+        free (p->ops[i].data);
+        p->ops[i].data = net_hosts (addr, p->hostname, NULL, p->add_hosts);
+        p->ops[i].data_len = strlen (p->ops[i].data);
+      }
+}
+
+static const char *
+plan_network (const struct plan *p)
+{
+  return p->network ? p->network : NET_DEFAULT_NAME;
+}
+
+/* "name,hostname" of an engine container, "hostname" of a foreground one. */
+static char *
+lease_names (const struct plan *p)
+{
+  struct ctr_state st;
+  char *out;
+  if (ctr_state_read (p->id, &st, -1, NULL) < 0)
+    return xstrdup (p->hostname ? p->hostname : "-");
+  out = st.name && p->hostname && strcmp (st.name, p->hostname) != 0 ? xasprintf ("%s,%s", st.name, p->hostname)
+                                                                      : xstrdup (st.name ? st.name : p->hostname);
+  ctr_state_clear (&st);
+  return out;
+}
+
+/* A member of a user-defined network: its /etc/hosts becomes a bind of the file kept in sync. */
+static int
+hosts_attach (struct plan *p, uint32_t addr, const struct leases *l, cella_error_t *err)
+{
+  cleanup_free char *dir = xasprintf ("%s/hosts", net_run_dir ()), *path = hosts_path (p->id, "");
+  cleanup_free char *base_path = hosts_path (p->id, ".base"), *a = net_addr_str (addr), *base = NULL;
+  cleanup_free char *names = lease_names (p), *alias = NULL;
+  char *comma = strchr (names, ',');
+  if (comma)
+    *comma = '\0';
+  alias = xstrdup (names);
+  base = net_hosts (a, p->hostname, alias, p->add_hosts);
+  if (mkdir_p (dir, 0755, err) < 0 || write_file_atomic (base_path, base, strlen (base), 0644, err) < 0)
+    return -1;
+  {
+    cleanup_close int fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+      return cella_error (err, errno, "create `%s`", path);
+  }
+  hosts_sync (p->network, l);
+  for (size_t i = 0; i < p->nops; i++)
+    if (strcmp (p->ops[i].target, "/etc/hosts") == 0)
+      {
+        struct op *op = &p->ops[i];
+        free (op->data);
+        op->data = NULL;
+        op->data_len = 0;
+        free (op->source);
+        op->kind = OP_BIND;
+        op->source = xstrdup (path);
+        op->flags = 0; /* read-only */
+      }
+  return 0;
+}
+
+/* Under the lock: reap dead leases, check the ports, take an address. */
+static int
+lease_take (struct plan *p, struct net_port *ports, size_t nports, uint32_t *addr, cella_error_t *err)
+{
+  struct net_def *defs = NULL, d;
+  size_t ndefs = 0;
+  struct leases l;
+  cleanup_free char *ps = NULL;
+  int r = -1;
+  if (net_def_load (plan_network (p), &d, err) < 0 || net_def_list (&defs, &ndefs, err) < 0)
+    return -1;
+  leases_load (d.name, &l);
+  for (size_t i = 0; i < l.n;)
+    if (strcmp (l.v[i].id, p->id) == 0)
+      lease_drop (&l, i); /* a restart: the old lease is ours */
+    else
+      i++;
+  for (size_t i = 0; i < nports; i++)
+    if ((ports[i].host == 0 ? port_pick (&ports[i], err) : port_check (&ports[i], defs, ndefs, p->id, err)) < 0)
+      goto out;
+  for (size_t i = 0; i < l.n;)
+    if (!proc_alive (l.v[i].owner, l.v[i].owner_start))
+      lease_drop (&l, i); /* stale; its rules go in net_gc */
+    else
+      i++;
+  *addr = ipam_pick (&d, &l);
+  if (*addr == 0)
+    {
+      cella_error (err, 0, "network `%s`: no free address left in its subnet", d.name);
+      goto out;
+    }
+  ps = ports_string (ports, nports);
+  l.v = xrealloc (l.v, (l.n + 1) * sizeof *l.v);
+  l.v[l.n] = (struct lease) { .addr = *addr, .owner = getpid (), .owner_start = proc_start_time (getpid ()),
+                              .ports = xstrdup (ps), .names = lease_names (p) };
+  snprintf (l.v[l.n].id, sizeof l.v[l.n].id, "%s", p->id);
+  l.n++;
+  r = leases_store (d.name, &l, err);
+  if (r == 0 && p->network)
+    r = hosts_attach (p, *addr, &l, err);
+out:
+  leases_clear (&l);
+  free (defs);
+  return r;
+}
+
+int
+net_prepare (struct plan *p, cella_error_t *err)
+{
+  cleanup_free struct net_port *ports = NULL;
+  cleanup_free char *a = NULL;
+  size_t n;
+  uint32_t addr;
+  int lock;
+  if (plan_ports (p, &ports, &n, err) < 0)
+    return -1;
+  free (p->net_addr);
+  p->net_addr = NULL;
+  if (!net_host_root ())
+    {
+      for (size_t i = 0; i < n; i++)
+        if (ports[i].host && port_check (&ports[i], NULL, 0, p->id, err) < 0)
+          return -1;
+      return 0;
+    }
+  net_gc ();
+  lock = net_lock (err);
+  if (lock < 0)
+    return -1;
+  if (lease_take (p, ports, n, &addr, err) < 0)
+    {
+      close (lock);
+      return -1;
+    }
+  close (lock);
+  a = net_addr_str (addr);
+  set_hosts_file (p, a);
+  p->net_addr = steal_pointer (&a);
+  return 0;
+}
+
+/* The bridge of the network, made (with its address and rules) when it is not there. */
+static int
+bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error_t *err)
+{
+  cleanup_free char *sysctl = NULL;
+  int r;
+  *index = if_nametoindex (d->bridge);
+  if (*index)
+    return 0;
+  r = nl_bridge_add (nl, d->bridge);
+  if (r < 0 && r != -EEXIST)
+    return cella_error (err, -r, "create the bridge `%s`", d->bridge);
+  *index = if_nametoindex (d->bridge);
+  if (*index == 0)
+    return cella_error (err, errno, "bridge `%s`", d->bridge);
+  if ((r = nl_addr_add (nl, *index, htonl (d->gateway), d->prefix)) < 0 && r != -EEXIST)
+    return cella_error (err, -r, "give the bridge `%s` its address", d->bridge);
+  if ((r = nl_link_up (nl, *index)) < 0)
+    return cella_error (err, -r, "bring the bridge `%s` up", d->bridge);
+  /* forwarding for the way out; route_localnet lets the host's 127.0.0.1:PORT be DNAT'd here */
+  sysctl = xasprintf ("/proc/sys/net/ipv4/conf/%s/route_localnet", d->bridge);
+  if (write_file_atomic ("/proc/sys/net/ipv4/ip_forward", "1", 1, 0644, NULL) < 0)
+    {
+      cleanup_close int fd = open ("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write (fd, "1", 1) != 1)
+        return cella_error (err, errno, "turn IP forwarding on");
+    }
+  {
+    cleanup_close int fd = open (sysctl, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write (fd, "1", 1) != 1)
+      return cella_error (err, errno, "write `%s`", sysctl);
+  }
+  return nat_network_setup (d, err);
+}
+
+/* eth0 in the child's namespace: up, its address, the default route through the gateway. */
+static int
+configure_inside (int nsfd, const struct net_def *d, uint32_t addr, cella_error_t *err)
+{
+  cleanup_close int self = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), nl = -1;
+  unsigned idx;
+  int r;
+  if (self < 0 || setns (nsfd, CLONE_NEWNET) < 0)
+    return cella_error (err, errno, "enter the container's network namespace");
+  /* a netlink socket stays in the namespace it was opened in */
+  nl = nl_open (err);
+  idx = if_nametoindex ("eth0");
+  if (setns (self, CLONE_NEWNET) < 0)
+    return cella_error (err, errno, "return to the host's network namespace");
+  if (nl < 0)
+    return -1;
+  if (idx == 0)
+    return cella_error (err, ENODEV, "eth0 in the container");
+  if ((r = nl_addr_add (nl, idx, htonl (addr), d->prefix)) < 0)
+    return cella_error (err, -r, "give eth0 its address");
+  if ((r = nl_link_up (nl, idx)) < 0)
+    return cella_error (err, -r, "bring eth0 up");
+  if ((r = nl_route_default (nl, idx, htonl (d->gateway))) < 0)
+    return cella_error (err, -r, "add the default route of the container");
+  return 0;
+}
+
+static int
+root_attach (struct plan *p, pid_t pid, cella_error_t *err)
+{
+  struct net_def d;
+  struct in_addr in;
+  cleanup_free char *veth = xasprintf ("vc%.12s", p->id), *nspath = xasprintf ("/proc/%d/ns/net", (int) pid);
+  cleanup_free struct net_port *ports = NULL;
+  cleanup_close int nl = -1, nsfd = -1;
+  unsigned br, vidx;
+  size_t n;
+  int r;
+  if (p->net_addr == NULL || inet_pton (AF_INET, p->net_addr, &in) != 1)
+    return cella_error (err, EINVAL, "the container has no address (net_prepare was not called)");
+  if (net_def_load (plan_network (p), &d, err) < 0 || (nl = nl_open (err)) < 0 || bridge_ensure (nl, &d, &br, err) < 0)
+    return -1;
+  nsfd = open (nspath, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0)
+    return cella_error (err, errno, "open `%s`", nspath);
+  r = nl_veth_add (nl, veth, br, "eth0", nsfd);
+  if (r == -EEXIST)
+    {
+      nl_link_del (nl, veth); /* left by a crash */
+      r = nl_veth_add (nl, veth, br, "eth0", nsfd);
+    }
+  if (r < 0)
+    return cella_error (err, -r, "create the veth pair `%s`", veth);
+  vidx = if_nametoindex (veth);
+  if (vidx == 0 || (r = nl_link_up (nl, vidx)) < 0)
+    return cella_error (err, vidx ? -r : errno, "bring `%s` up", veth);
+  if (configure_inside (nsfd, &d, ntohl (in.s_addr), err) < 0)
+    return -1;
+  {
+    /* the ports as leased: a random host port (-p CTR) was chosen by net_prepare */
+    struct leases l;
+    leases_load (d.name, &l);
+    for (size_t i = 0; i < l.n; i++)
+      if (strcmp (l.v[i].id, p->id) == 0 && strcmp (l.v[i].ports, "-") != 0)
+        {
+          char *copy = xstrdup (l.v[i].ports), *save = NULL;
+          n = 0;
+          for (char *t = strtok_r (copy, ",", &save); t; t = strtok_r (NULL, ",", &save))
+            {
+              struct net_port pt = { 0 };
+              if (sscanf (t, "%3[a-z]:%47[^:]:%u:%u", pt.proto, pt.ip, &pt.host, &pt.ctr) < 4
+                  && (pt.ip[0] = '\0', sscanf (t, "%3[a-z]::%u:%u", pt.proto, &pt.host, &pt.ctr) < 3))
+                continue;
+              ports = xrealloc (ports, (n + 1) * sizeof *ports);
+              ports[n++] = pt;
+            }
+          free (copy);
+          if (nat_container_setup (p->id, ports, n, ntohl (in.s_addr), err) < 0)
+            {
+              leases_clear (&l);
+              return -1;
+            }
+        }
+    leases_clear (&l);
+  }
+  return 0;
 }
 
 int
 net_attach (struct plan *p, pid_t pid, cella_error_t *err)
 {
-  (void) p;
-  (void) pid;
-  (void) err;
+  if (net_host_root ())
+    return root_attach (p, pid, err);
+  return rootless_attach (p, pid, err);
+}
+
+void
+net_detach (const struct plan *p)
+{
+  net_cleanup (p->id);
+}
+
+char **
+net_ports_of (const char *id)
+{
+  struct net_def *defs = NULL;
+  size_t n = 0;
+  char **out = NULL;
+  if (net_def_list (&defs, &n, NULL) < 0)
+    return NULL;
+  for (size_t d = 0; d < n; d++)
+    {
+      struct leases l;
+      leases_load (defs[d].name, &l);
+      for (size_t i = 0; i < l.n; i++)
+        {
+          char *copy, *save = NULL;
+          if (strcmp (l.v[i].id, id) != 0 || !proc_alive (l.v[i].owner, l.v[i].owner_start))
+            continue;
+          copy = xstrdup (l.v[i].ports);
+          for (char *t = strtok_r (copy, ",", &save); t; t = strtok_r (NULL, ",", &save))
+            {
+              struct net_port pt = { 0 };
+              cleanup_free char *line = NULL;
+              if (sscanf (t, "%3[a-z]:%47[^:]:%u:%u", pt.proto, pt.ip, &pt.host, &pt.ctr) < 4
+                  && (pt.ip[0] = '\0', sscanf (t, "%3[a-z]::%u:%u", pt.proto, &pt.host, &pt.ctr) < 3))
+                continue;
+              line = xasprintf ("%u/%s -> %s:%u", pt.ctr, pt.proto, *pt.ip ? pt.ip : "0.0.0.0", pt.host);
+              strv_push (&out, line);
+            }
+          free (copy);
+        }
+      leases_clear (&l);
+    }
+  free (defs);
+  return out;
+}
+
+int
+net_join_resolve (struct plan *p, cella_error_t *err)
+{
+  cleanup_free char *id = NULL;
+  struct ctr_state st;
+  pid_t pid;
+  bool running;
+  if (p->net != NET_CONTAINER)
+    return 0;
+  if (p->ns & PLAN_NS_USER)
+    return cella_error (err, 0, "--network container:%s: a rootless container cannot join another one's network "
+                                "namespace yet (it belongs to that container's user namespace); run both as root, or "
+                                "publish ports", p->network);
+  if (ctr_lookup (p->network, &id, err) < 0)
+    return cella_error_wrap (err, "--network container:%s", p->network);
+  if (ctr_state_read (id, &st, -1, err) < 0)
+    return -1;
+  running = st.status == CTR_RUNNING && st.pid > 0;
+  pid = st.pid;
+  ctr_state_clear (&st);
+  if (!running)
+    return cella_error (err, 0, "--network container:%s: that container is not running", p->network);
+  /* the child joins it first thing (ns_join_paths), as an OCI config's path would be */
+  free (p->ns_path[4]);
+  p->ns_path[4] = xasprintf ("/proc/%d/ns/net", (int) pid);
   return 0;
 }

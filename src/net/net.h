@@ -1,16 +1,83 @@
-/* Networking for the ns backend: private networks, published ports, resolv.conf/hosts. */
+/* Networking for the ns backend: private networks, published ports, resolv.conf/hosts.
+ * docs/network.md describes what a user sees. */
 #ifndef CELLA_NET_H
 #define CELLA_NET_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "../plan/plan.h"
 
+#define NET_DEFAULT_NAME "cella"
+#define NET_DEFAULT_BRIDGE "cella0"
+#define NET_DEFAULT_SUBNET "10.209.0.0/16"
+
+/* A network: a bridge with the first address of its subnet (the gateway). Addresses in host order. */
+struct net_def {
+  char name[64];
+  uint32_t subnet;
+  int prefix;
+  uint32_t gateway;
+  char bridge[16];
+};
+
+/* A published port, from the plan's "IP:HOST:CTR/PROTO". */
+struct net_port {
+  char ip[48];          /* "" for every address */
+  unsigned host, ctr;
+  char proto[4];        /* tcp | udp */
+};
+
+/* Pure parsers (unit tests). */
+int net_cidr_parse (const char *s, uint32_t *addr, int *prefix, cella_error_t *err);
+char *net_addr_str (uint32_t addr);   /* dotted quad, malloc'd */
+int net_port_parse (const char *plan_port, struct net_port *out, cella_error_t *err);
+/* /etc/resolv.conf for a container of its own network: `dns` when given, else the host's name
+ * servers without loopback ones (they answer only in the host's namespace), else docker's public
+ * fallback. host_text: the host's resolv.conf (NULL: none). */
+char *net_resolv_conf (const char *host_text, char *const *dns);
+/* /etc/hosts: localhost, `addr hostname [aliases]`, then --add-host NAME:IP lines. */
+char *net_hosts (const char *addr, const char *hostname, const char *alias, char *const *add_hosts);
+/* --add-host NAME:IP check. */
+int net_add_host_check (const char *spec, cella_error_t *err);
+
+/* --network container:NAME: the running container's network namespace becomes the one the child
+ * joins (plan.ns_path, by /proc/PID/ns/net); nothing for other modes. Root (or unshare -r) only. */
+int net_join_resolve (struct plan *p, cella_error_t *err);
+
 /* Whether the parent must set up the network of the child (a private network). */
 bool net_wanted (const struct plan *p);
-
+/* Before clone: the address (a lease), the host ports (free?), the container's /etc/hosts. */
+int net_prepare (struct plan *p, cella_error_t *err);
 /* After clone, before the child goes on: give the child's network namespace its interfaces. */
 int net_attach (struct plan *p, pid_t pid, cella_error_t *err);
+/* After the workload exited (or a failed start): rules, interfaces, helpers and lease gone. */
+void net_detach (const struct plan *p);
+/* What a crash left of a container (by id): `rm -f`, and net_gc for every dead owner. */
+void net_cleanup (const char *id);
+/* Leases whose owner died: their rules and helpers removed, addresses freed. */
+void net_gc (void);
+
+/* Is the host port of pt free (no listening socket, no other container's published port)? An
+ * error naming the port when not; id: the asking container (its own lease is not a clash). For
+ * backends that publish ports without a lease (the vm backend's QEMU hostfwd). */
+int net_port_check (const struct net_port *pt, const char *id, cella_error_t *err);
+
+/* A running container's published ports as leased (random ones resolved): "80/tcp -> 0.0.0.0:8080"
+ * lines; NULL when it has none (or no lease: rootless, stopped). */
+char **net_ports_of (const char *id);
+
+/* Networks (root): the default one always exists; user-defined ones in net_conf_dir. */
+int net_def_load (const char *name, struct net_def *d, cella_error_t *err);
+int net_def_create (const char *name, const char *subnet, struct net_def *out, cella_error_t *err);
+int net_def_remove (const char *name, cella_error_t *err);
+/* Every network, the default first. */
+int net_def_list (struct net_def **out, size_t *n, cella_error_t *err);
+/* Containers with a lease on the network: "id addr" strings. */
+char **net_def_members (const char *name);
+
+/* Rootless: which helper runs (pasta or slirp4netns) and its path; NULL when none is installed. */
+const char *net_rootless_tool (char **path);
 
 #endif

@@ -267,3 +267,53 @@ caps_drop_admin_if_absent (uint64_t set, cella_error_t *err)
     return cella_error (err, errno, "drop CAP_SYS_ADMIN from the effective and permitted sets");
   return 0;
 }
+
+/* effective, permitted and inheritable as given (each limited to what we hold). */
+static int
+set_three (uint64_t eff, uint64_t prm, uint64_t inh, cella_error_t *err)
+{
+  cleanup_cap cap_t c = cap_init ();
+  int last = caps_last_cap ();
+  if (c == NULL)
+    return cella_error (err, errno, "allocate a capability set");
+  for (int i = 0; i <= last; i++)
+    {
+      cap_value_t v = i;
+      if (((eff & CAP_BIT (i)) && cap_set_flag (c, CAP_EFFECTIVE, 1, &v, CAP_SET) < 0)
+          || ((prm & CAP_BIT (i)) && cap_set_flag (c, CAP_PERMITTED, 1, &v, CAP_SET) < 0)
+          || ((inh & CAP_BIT (i)) && cap_set_flag (c, CAP_INHERITABLE, 1, &v, CAP_SET) < 0))
+        return cella_error (err, errno, "build a capability set");
+    }
+  if (cap_set_proc (c) < 0)
+    {
+      int e = errno;
+      cleanup_free char *p = caps_to_string (prm), *i = caps_to_string (inh);
+      return cella_error (err, e, "set permitted capabilities `%s`, inheritable `%s`", p, i);
+    }
+  return 0;
+}
+
+int
+caps_apply_sets (uint64_t bounding, uint64_t effective, uint64_t permitted, uint64_t inheritable, uint64_t ambient,
+                 bool keep_admin, cella_error_t *err)
+{
+  uint64_t held = 0, admin = keep_admin ? CAP_BIT (CAP_SYS_ADMIN) : 0;
+  int last = caps_last_cap ();
+  if (get_permitted (&held, err) < 0 || set_eff_prm (held, err) < 0 || drop_bounding (bounding, err) < 0)
+    return -1;
+  if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    return cella_error (err, errno, "clear the ambient capabilities");
+  /* inheritable may only grow within the bounding set; permitted only shrink */
+  if (set_three ((effective | admin) & held, (permitted | admin) & held, inheritable & (held | bounding), err) < 0)
+    return -1;
+  for (int i = 0; i <= last; i++)
+    if ((ambient & CAP_BIT (i)) && prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, 0, 0) < 0)
+      {
+        int e = errno;
+        cleanup_free char *name = caps_to_string (CAP_BIT (i));
+        return cella_error (err, e, "raise %s in the ambient set", name);
+      }
+  if (prctl (PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+    return cella_error (err, errno, "clear PR_SET_KEEPCAPS");
+  return 0;
+}

@@ -52,4 +52,11 @@ int caps_apply (uint64_t set, bool root_user, cella_error_t *err);
 int caps_apply_keep_admin (uint64_t set, bool root_user, cella_error_t *err);
 int caps_drop_admin_if_absent (uint64_t set, cella_error_t *err);
 
+/* OCI's five sets, after the user switch with PR_SET_KEEPCAPS (as caps_apply): the bounding set
+ * dropped to `bounding`, then effective/permitted/inheritable set, then each ambient capability
+ * raised (it must be permitted and inheritable). keep_admin: CAP_SYS_ADMIN stays in effective
+ * and permitted for a seccomp load without no_new_privs (then caps_drop_admin_if_absent). */
+int caps_apply_sets (uint64_t bounding, uint64_t effective, uint64_t permitted, uint64_t inheritable, uint64_t ambient,
+                     bool keep_admin, cella_error_t *err);
+
 #endif

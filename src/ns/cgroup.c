@@ -1,18 +1,755 @@
-/* cgroups: placeholder until the cgroup work lands (see cgroup.h). */
+/* A container's cgroup: the host's layout, where the container's directories go, creating them, applying the
+ * plan's limits, joining, removing. Reading back and controlling a running container's cgroup (stats, freeze,
+ * signal, pids) is in cgroup_ctl.c. docs/resources.md. */
+#define _GNU_SOURCE
 #include "cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup_internal.h"
+
+/* ---- the pure parts ---------------------------------------------------------------------------------- */
+
+long long
+cgroup_parse_bytes (const char *s)
+{
+  static const char units[] = "bkmgtp";
+  char *end = NULL;
+  const char *u;
+  double v;
+  long double mult = 1;
+  if (s == NULL || *s < '0' || *s > '9')
+    return errno = EINVAL, -1;
+  errno = 0;
+  v = strtod (s, &end);
+  if (errno || end == s)
+    return errno = EINVAL, -1;
+  if (*end == ' ')
+    end++;
+  if (*end && (u = strchr (units, *end | 0x20)) != NULL)
+    {
+      for (long i = 0; i < u - units; i++)
+        mult *= 1024;
+      end++;
+      /* 32mb, 32MiB; "b" alone was the unit already */
+      if (u != units && (*end | 0x20) == 'i')
+        end++;
+      if (u != units && (*end | 0x20) == 'b')
+        end++;
+    }
+  if (*end)
+    return errno = EINVAL, -1;
+  if ((long double) v * mult >= 9.2e18L)
+    return errno = ERANGE, -1;
+  return (long long) ((long double) v * mult);
+}
+
+long long
+cgroup_parse_cpus (const char *s)
+{
+  long long whole = 0, frac = 0, scale = 1000000000LL;
+  const char *c = s;
+  if (s == NULL || *s == '\0')
+    return -1;
+  for (; *c >= '0' && *c <= '9'; c++)
+    {
+      whole = whole * 10 + (*c - '0');
+      if (whole > 1000000)
+        return -1;
+    }
+  if (*c == '.')
+    for (c++; *c >= '0' && *c <= '9'; c++)
+      if (scale > 1)
+        {
+          scale /= 10;
+          frac += (*c - '0') * scale;
+        }
+  if (*c || c == s || (whole == 0 && frac == 0))
+    return -1;
+  return whole * 1000000000LL + frac;
+}
+
+long long
+cgroup_cpus_to_quota (long long nano_cpus, unsigned long long period)
+{
+  return (long long) ((__int128) nano_cpus * (long long) period / 1000000000LL);
+}
+
+unsigned long long
+cgroup_shares_to_weight (unsigned long long shares)
+{
+  if (shares == 0)
+    return 0;
+  if (shares < 2)
+    shares = 2;
+  if (shares > 262144)
+    shares = 262144;
+  return 1 + ((shares - 2) * 9999) / 262142;
+}
+
+/* "a-b-c.slice" → "/a.slice/a-b.slice/a-b-c.slice" (systemd's nesting of dashed slice names); "-.slice" is
+ * the root. */
+static int
+expand_slice (const char *slice, char **out, cella_error_t *err)
+{
+  size_t n = strlen (slice);
+  char *acc = xstrdup ("");
+  if (n < 6 || strcmp (slice + n - 6, ".slice") != 0 || strchr (slice, '/'))
+    {
+      free (acc);
+      return cella_error (err, 0, "cgroupsPath slice `%s`: must be a name ending in .slice", slice);
+    }
+  if (strcmp (slice, "-.slice") != 0)
+    for (const char *d = slice;; d++)
+      {
+        d = strchr (d, '-');
+        size_t len = d ? (size_t) (d - slice) : n - 6;
+        char *next;
+        if (len == 0 || (d && d[1] == '-'))
+          {
+            free (acc);
+            return cella_error (err, 0, "cgroupsPath slice `%s`: empty part between dashes", slice);
+          }
+        next = xasprintf ("%s/%.*s.slice", acc, (int) len, slice);
+        free (acc);
+        acc = next;
+        if (d == NULL)
+          break;
+      }
+  *out = acc;
+  return 0;
+}
+
+/* Collapse "//", drop a trailing "/" and refuse ".." (it would leave the hierarchy). */
+static int
+clean_path (const char *in, char **out, cella_error_t *err)
+{
+  char *r = xmalloc (strlen (in) + 2), *w = r;
+  for (const char *c = in; *c;)
+    {
+      const char *e = strchrnul (c, '/');
+      size_t len = (size_t) (e - c);
+      if (len == 2 && c[0] == '.' && c[1] == '.')
+        {
+          free (r);
+          return cella_error (err, 0, "cgroupsPath `%s`: `..` is not allowed", in);
+        }
+      if (len && !(len == 1 && c[0] == '.'))
+        {
+          *w++ = '/';
+          memcpy (w, c, len);
+          w += len;
+        }
+      c = *e ? e + 1 : e;
+    }
+  *w = '\0';
+  *out = r;
+  return 0;
+}
+
+int
+cgroup_rel_path (const char *cgroups_path, const char *id, const char *base, char **out, cella_error_t *err)
+{
+  cleanup_free char *raw = NULL;
+  if (base == NULL)
+    base = "";
+  if (cgroups_path == NULL || *cgroups_path == '\0')
+    {
+      if (id == NULL || *id == '\0')
+        return cella_error (err, 0, "cgroup: the container has no id");
+      raw = xasprintf ("%s/cella/%s", base, id);
+    }
+  else if (cgroups_path[0] == '/')
+    raw = xstrdup (cgroups_path);
+  else if (strchr (cgroups_path, ':'))
+    {
+      /* systemd's "slice:prefix:name", as the cgroupfs path systemd would give it */
+      cleanup_free char *copy = xstrdup (cgroups_path), *slice_dir = NULL;
+      char *prefix = strchr (copy, ':'), *name;
+      name = strchr (prefix + 1, ':');
+      if (name == NULL || strchr (name + 1, ':') || name[1] == '\0')
+        return cella_error (err, 0, "cgroupsPath `%s`: expected slice:prefix:name or a path", cgroups_path);
+      *prefix++ = '\0';
+      *name++ = '\0';
+      if (expand_slice (*copy ? copy : "system.slice", &slice_dir, err) < 0)
+        return -1;
+      if (strchr (prefix, '/') || strchr (name, '/'))
+        return cella_error (err, 0, "cgroupsPath `%s`: prefix and name cannot hold `/`", cgroups_path);
+      if (strlen (name) > 6 && strcmp (name + strlen (name) - 6, ".slice") == 0)
+        raw = xasprintf ("%s%s/%s", base, slice_dir, name);
+      else
+        raw = xasprintf ("%s%s/%s%s%s.scope", base, slice_dir, prefix, *prefix ? "-" : "", name);
+    }
+  else
+    raw = xasprintf ("%s/%s", base, cgroups_path);
+  if (clean_path (raw, out, err) < 0)
+    return -1;
+  if (**out == '\0')
+    {
+      free (*out);
+      *out = NULL;
+      return cella_error (err, 0,
+                          "cgroupsPath `%s`: names the root cgroup; a container "
+                          "needs one of its own",
+                          cgroups_path);
+    }
+  return 0;
+}
+
+bool
+cgroup_res_any (const struct plan_resources *r)
+{
+  return r->memory || r->memory_reservation || r->memory_swap || r->cpu_shares || r->cpu_quota || r->cpu_period
+         || r->cpuset_cpus || r->cpuset_mems || r->pids_limit || r->io_weight || r->has_swappiness
+         || r->disable_oom_killer || r->nhugepage_limits || r->nio_throttle || r->ndev_rules
+         || (r->unified && r->unified[0]);
+}
+
+const char *
+cgroup_res_first_flag (const struct plan_resources *r)
+{
+  return r->memory               ? "--memory"
+         : r->memory_reservation ? "--memory-reservation"
+         : r->memory_swap        ? "--memory-swap"
+         : r->nano_cpus          ? "--cpus"
+         : r->cpu_shares         ? "--cpu-shares"
+         : r->cpu_quota          ? "--cpu-quota"
+         : r->cpu_period         ? "--cpu-period"
+         : r->cpuset_cpus        ? "--cpuset-cpus"
+         : r->cpuset_mems        ? "--cpuset-mems"
+         : r->pids_limit         ? "--pids-limit"
+         : r->io_weight          ? "--blkio-weight"
+         : cgroup_res_any (r)    ? "linux.resources"
+                                 : NULL;
+}
+
+/* ---- files ------------------------------------------------------------------------------------------- */
+
+int
+cg_write (const char *dir, const char *file, const char *value, cella_error_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/%s", dir, file);
+  cleanup_close int fd = open (path, O_WRONLY | O_CLOEXEC);
+  ssize_t n;
+  if (fd < 0)
+    return cella_error (err, errno, "cgroup: open `%s` to write `%s`", path, value);
+  do
+    n = write (fd, value, strlen (value));
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return cella_error (err, errno, "cgroup: write `%s` to `%s`", value, path);
+  return 0;
+}
+
+char *
+cg_read (const char *dir, const char *file)
+{
+  cleanup_free char *path = xasprintf ("%s/%s", dir, file);
+  char *text = NULL;
+  if (read_file (path, &text, NULL, NULL) < 0)
+    {
+      free (text);
+      return NULL;
+    }
+  return text;
+}
+
+bool
+cg_has (const char *dir, const char *file)
+{
+  cleanup_free char *path = xasprintf ("%s/%s", dir, file);
+  return access (path, F_OK) == 0;
+}
+
+/* ---- the layout -------------------------------------------------------------------------------------- */
+
+static const char *const v1_names[CG_V1__COUNT] = {
+  [CG_MEMORY] = "memory",   [CG_CPU] = "cpu",         [CG_CPUACCT] = "cpuacct",
+  [CG_CPUSET] = "cpuset",   [CG_PIDS] = "pids",       [CG_BLKIO] = "blkio",
+  [CG_FREEZER] = "freezer", [CG_DEVICES] = "devices", [CG_HUGETLB] = "hugetlb",
+};
+
+struct layout_cache {
+  bool done;
+  enum cgroup_layout layout;
+  char *v2_mount; /* v2; hybrid: the unified tree (only for hugetlb where v1 lacks it) */
+  char *v1_mount[CG_V1__COUNT];
+};
+static struct layout_cache cache;
+
+static bool
+is_fs (const char *path, unsigned long magic)
+{
+  struct statfs s;
+  return statfs (path, &s) == 0 && (unsigned long) s.f_type == magic;
+}
+
+/* cgroup v1 mounts from /proc/self/mountinfo: "... MOUNTPOINT OPTS ... - cgroup SRC rw,cpu,cpuacct" */
+static void
+find_v1_mounts (void)
+{
+  cleanup_free char *text = NULL;
+  char *save = NULL;
+  if (read_file ("/proc/self/mountinfo", &text, NULL, NULL) < 0)
+    return;
+  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    {
+      char *sep = strstr (line, " - "), *mnt, *opts, *s2 = NULL;
+      char fstype[32];
+      int off = 0;
+      if (sep == NULL || sscanf (sep + 3, "%31s %*s %n", fstype, &off) < 1 || strcmp (fstype, "cgroup") != 0 || !off)
+        continue;
+      opts = sep + 3 + off;
+      /* field 5 is the mount point */
+      mnt = line;
+      for (int f = 0; f < 4 && mnt; f++)
+        mnt = strchr (mnt, ' ') ? strchr (mnt, ' ') + 1 : NULL;
+      if (mnt == NULL)
+        continue;
+      *strchrnul (mnt, ' ') = '\0';
+      for (char *o = strtok_r (opts, ",", &s2); o; o = strtok_r (NULL, ",", &s2))
+        for (int c = 0; c < CG_V1__COUNT; c++)
+          if (strcmp (o, v1_names[c]) == 0 && cache.v1_mount[c] == NULL)
+            cache.v1_mount[c] = xstrdup (mnt);
+    }
+}
+
+static void
+layout_probe (void)
+{
+  bool any_v1 = false;
+  if (cache.done)
+    return;
+  cache.done = true;
+  if (is_fs ("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC))
+    {
+      cache.layout = CGROUP_V2;
+      cache.v2_mount = xstrdup ("/sys/fs/cgroup");
+      return;
+    }
+  find_v1_mounts ();
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    any_v1 |= cache.v1_mount[c] != NULL;
+  if (!any_v1)
+    cache.layout = CGROUP_NONE;
+  else if (is_fs ("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC))
+    {
+      cache.layout = CGROUP_HYBRID;
+      cache.v2_mount = xstrdup ("/sys/fs/cgroup/unified");
+    }
+  else
+    cache.layout = CGROUP_V1;
+}
+
+enum cgroup_layout
+cgroup_layout (void)
+{
+  layout_probe ();
+  return cache.layout;
+}
+
+const char *
+cgroup_layout_name (enum cgroup_layout l)
+{
+  static const char *const names[] = { "none", "v1", "hybrid", "v2" };
+  return names[l];
+}
+
+const char *
+cg_v1_name (enum cgroup_v1 c)
+{
+  return v1_names[c];
+}
+
+/* Root of the host (euid 0 in the initial user namespace): the hierarchies' roots are ours. */
+static bool
+host_root (void)
+{
+  return geteuid () == 0 && in_initial_userns ();
+}
+
+/* This process's v2 cgroup, relative to the mount ("" for the root); NULL when unknown. */
+static char *
+own_v2_cgroup (void)
+{
+  cleanup_free char *text = NULL;
+  char *save = NULL;
+  if (read_file ("/proc/self/cgroup", &text, NULL, NULL) < 0)
+    return NULL;
+  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    if (has_prefix (line, "0::/"))
+      return xstrdup (strcmp (line + 3, "/") == 0 ? "" : line + 3);
+  return NULL;
+}
+
+static bool
+writable_cgroup (const char *dir)
+{
+  cleanup_free char *procs = xasprintf ("%s/cgroup.procs", dir);
+  cleanup_free char *sub = xasprintf ("%s/cgroup.subtree_control", dir);
+  return access (dir, W_OK) == 0 && access (procs, W_OK) == 0 && access (sub, W_OK) == 0;
+}
+
+/* Rootless: the highest ancestor of our own v2 cgroup that we may write (a delegated subtree), relative to
+ * the mount, whose controllers can be handed down (it holds no process itself, or already delegates them).
+ * NULL with *why when there is none. */
+static char *
+delegated_base (char **why)
+{
+  cleanup_free char *own = NULL, *best = NULL;
+  if (cgroup_layout () != CGROUP_V2)
+    {
+      *why = xasprintf ("cgroup %s: only cgroup v2 can be delegated to a user", cgroup_layout_name (cgroup_layout ()));
+      return NULL;
+    }
+  own = own_v2_cgroup ();
+  if (own == NULL)
+    {
+      *why = xstrdup ("this process's cgroup is unknown");
+      return NULL;
+    }
+  for (char *cur = xstrdup (own); cur;)
+    {
+      cleanup_free char *abs = xasprintf ("%s%s", cache.v2_mount, cur);
+      char *slash = strrchr (cur, '/');
+      if (*cur == '\0' || !writable_cgroup (abs))
+        {
+          free (cur);
+          break;
+        }
+      free (best);
+      best = xstrdup (cur);
+      if (slash == NULL)
+        {
+          free (cur);
+          break;
+        }
+      *slash = '\0';
+    }
+  if (best == NULL)
+    {
+      *why = xasprintf ("its cgroup %s is not delegated to it", *own ? own : "/");
+      return NULL;
+    }
+  {
+    cleanup_free char *abs = xasprintf ("%s%s", cache.v2_mount, best);
+    cleanup_free char *procs = cg_read (abs, "cgroup.procs"), *ctl = cg_read (abs, "cgroup.controllers");
+    cleanup_free char *sub = cg_read (abs, "cgroup.subtree_control");
+    if (ctl == NULL || strstr (ctl, "memory") == NULL || strstr (ctl, "pids") == NULL)
+      {
+        *why = xasprintf ("its delegated cgroup %s has no memory and pids controllers", best);
+        return NULL;
+      }
+    if (procs && *procs && (sub == NULL || strstr (sub, "memory") == NULL))
+      {
+        *why = xasprintf ("its delegated cgroup %s holds processes, so it cannot "
+                          "hand controllers down",
+                          best);
+        return NULL;
+      }
+  }
+  return steal_pointer (&best);
+}
+
+/* The directory under every hierarchy that cella works under ("" for the root); NULL + *why. */
+static char *
+work_base (char **why)
+{
+  if (cgroup_layout () == CGROUP_NONE)
+    {
+      *why = xstrdup ("no cgroup file system is mounted");
+      return NULL;
+    }
+  if (host_root ())
+    return xstrdup ("");
+  return delegated_base (why);
+}
+
+bool
+cgroup_usable (char **why)
+{
+  char *w = NULL, *base = work_base (&w);
+  bool ok = base != NULL;
+  free (base);
+  if (why)
+    *why = w;
+  else
+    free (w);
+  return ok;
+}
+
+void
+cgroup_notice_unapplied (const struct plan *p)
+{
+  static bool said;
+  cleanup_free char *why = NULL;
+  const char *flag = cgroup_res_first_flag (&p->res);
+  if (said || flag == NULL || p->backend != BACKEND_NS || cgroup_usable (&why))
+    return;
+  said = true;
+  fprintf (stderr, "cella: no writable cgroup for this user: %s is not applied (%s)\n", flag, why);
+}
 
 bool
 cgroup_wanted (const struct plan *p)
 {
-  (void) p;
-  return false;
+  if (p->backend != BACKEND_NS)
+    return false;
+  if (!cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL)
+    return false;
+  return cgroup_usable (NULL);
+}
+
+void
+cgroup_dirs_clear (struct cgroup_dirs *d)
+{
+  free (d->v2);
+  free (d->unified);
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    free (d->v1[c]);
+  memset (d, 0, sizeof *d);
+}
+
+int
+cgroup_path_of (const struct plan *p, struct cgroup_dirs *out, cella_error_t *err)
+{
+  cleanup_free char *why = NULL, *base = NULL, *rel = NULL;
+  memset (out, 0, sizeof *out);
+  base = work_base (&why);
+  if (base == NULL)
+    return cella_error (err, 0, "cgroup: none for this container: %s", why);
+  if (cgroup_rel_path (p->res.cgroups_path, p->id, base, &rel, err) < 0)
+    return -1;
+  out->layout = cgroup_layout ();
+  if (out->layout == CGROUP_V2)
+    out->v2 = xasprintf ("%s%s", cache.v2_mount, rel);
+  else
+    for (int c = 0; c < CG_V1__COUNT; c++)
+      if (cache.v1_mount[c])
+        out->v1[c] = xasprintf ("%s%s", cache.v1_mount[c], rel);
+  if (out->layout == CGROUP_HYBRID)
+    out->unified = xasprintf ("%s%s", cache.v2_mount, rel);
+  return 0;
+}
+
+/* ---- creating ---------------------------------------------------------------------------------------- */
+
+/* v1 cpuset: a new cgroup starts with empty cpus/mems and refuses tasks until they are set. */
+static int
+cpuset_inherit (const char *dir, cella_error_t *err)
+{
+  static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+  cleanup_free char *parent = xstrdup (dir);
+  *strrchr (parent, '/') = '\0';
+  for (size_t i = 0; i < 2; i++)
+    {
+      cleanup_free char *mine = cg_read (dir, files[i]), *theirs = NULL;
+      if (mine && mine[0] != '\n' && mine[0] != '\0')
+        continue;
+      theirs = cg_read (parent, files[i]);
+      if (theirs == NULL)
+        return cella_error (err, errno, "cgroup: read `%s/%s`", parent, files[i]);
+      if (cg_write (dir, files[i], theirs, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+/* mkdir every level of dir below mount; each new v1 cpuset level copies its parent's sets. */
+static int
+make_levels (const char *mount, const char *dir, bool cpuset, cella_error_t *err)
+{
+  cleanup_free char *path = xstrdup (dir);
+  for (char *s = path + strlen (mount) + 1;; s++)
+    {
+      char save;
+      s = strchrnul (s, '/');
+      save = *s;
+      *s = '\0';
+      if (mkdir (path, 0755) < 0 && errno != EEXIST)
+        return cella_error (err, errno, "cgroup: create `%s`", path);
+      if (cpuset && cpuset_inherit (path, err) < 0)
+        return -1;
+      *s = save;
+      if (save == '\0')
+        break;
+    }
+  return 0;
+}
+
+/* v2: hand the controllers down every level from the mount to the container's parent. The intermediate levels
+ * hold no process ("no internal processes"), only the leaf does. */
+static int
+v2_make (const char *mount, const char *dir, const struct plan_resources *r, cella_error_t *err)
+{
+  static const char *const ctls[] = { "memory", "pids", "cpu", "cpuset", "io", "hugetlb" };
+  cleanup_free char *path = xstrdup (dir);
+  if (make_levels (mount, dir, false, err) < 0)
+    return -1;
+  for (char *s = path + strlen (mount);;)
+    {
+      cleanup_free char *avail = NULL, *on = NULL;
+      char save = *s;
+      *s = '\0';
+      avail = cg_read (*path ? path : "/", "cgroup.controllers");
+      on = cg_read (*path ? path : "/", "cgroup.subtree_control");
+      for (size_t i = 0; avail && on && i < sizeof ctls / sizeof ctls[0]; i++)
+        {
+          cleanup_free char *plus = xasprintf ("+%s", ctls[i]);
+          cella_error_t e = NULL;
+          if (!cg_word (avail, ctls[i]) || cg_word (on, ctls[i]))
+            continue;
+          if (cg_write (path, "cgroup.subtree_control", plus, &e) < 0 && cg_v2_needed (r, ctls[i]))
+            {
+              *err = e;
+              return -1;
+            }
+          cella_error_free (&e);
+        }
+      *s = save;
+      if (save == '\0')
+        break;
+      s = strchrnul (s + 1, '/');
+      if (*s == '\0')
+        break; /* the leaf itself keeps its subtree_control empty */
+    }
+  return 0;
+}
+
+static int
+dirs_make (const struct cgroup_dirs *d, const struct plan_resources *r, cella_error_t *err)
+{
+  if (d->layout == CGROUP_V2)
+    return v2_make (cache.v2_mount, d->v2, r, err);
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    if (d->v1[c] && make_levels (cache.v1_mount[c], d->v1[c], c == CG_CPUSET, err) < 0)
+      return -1;
+  if (cg_unified_used (d, r))
+    return v2_make (cache.v2_mount, d->unified, r, err);
+  return 0;
+}
+
+int
+cgroup_join (const struct cgroup_dirs *d, pid_t pid, cella_error_t *err)
+{
+  char buf[32];
+  snprintf (buf, sizeof buf, "%d", (int) pid);
+  if (d->layout == CGROUP_V2)
+    return cg_write (d->v2, "cgroup.procs", buf, err);
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    if (d->v1[c] && cg_write (d->v1[c], "cgroup.procs", buf, err) < 0)
+      return -1;
+  if (d->unified && access (d->unified, F_OK) == 0 && cg_write (d->unified, "cgroup.procs", buf, err) < 0)
+    return -1;
+  return 0;
 }
 
 int
 cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
 {
-  (void) p;
-  (void) pid;
-  (void) err;
-  return 0;
+  struct cgroup_dirs d;
+  int r;
+  if (cgroup_path_of (p, &d, err) < 0)
+    return -1;
+  r = dirs_make (&d, &p->res, err);
+  if (r == 0)
+    r = cgroup_update (&d, &p->res, err);
+  if (r == 0)
+    r = cgroup_join (&d, pid, err);
+  if (r < 0)
+    cgroup_remove (&d, NULL);
+  cgroup_dirs_clear (&d);
+  return r;
+}
+
+/* ---- removing ---------------------------------------------------------------------------------------- */
+
+static int
+rmdir_retry (const char *dir, cella_error_t *err)
+{
+  for (int i = 0; i < 200; i++)
+    {
+      struct timespec ts = { 0, 10 * 1000000L };
+      if (rmdir (dir) == 0 || errno == ENOENT)
+        return 0;
+      if (errno != EBUSY)
+        break;
+      nanosleep (&ts, NULL);
+    }
+  return cella_error (err, errno, "cgroup: remove `%s`", dir);
+}
+
+int
+cgroup_remove (const struct cgroup_dirs *d, cella_error_t *err)
+{
+  int r = 0;
+  cella_error_t e = NULL;
+  if (cgroup_signal_all (d, SIGKILL, &e) < 0)
+    cella_error_free (&e);
+  if (d->layout == CGROUP_V2)
+    return d->v2 ? rmdir_retry (d->v2, err) : 0;
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    if (d->v1[c] && rmdir_retry (d->v1[c], r < 0 ? NULL : err) < 0)
+      r = -1;
+  if (d->unified && rmdir_retry (d->unified, r < 0 ? NULL : err) < 0)
+    r = -1;
+  return r;
+}
+
+void
+cgroup_remove_plan (const struct plan *p)
+{
+  struct cgroup_dirs d;
+  if (p->backend != BACKEND_NS || cgroup_path_of (p, &d, NULL) < 0)
+    return;
+  cgroup_remove (&d, NULL);
+  cgroup_dirs_clear (&d);
+}
+
+static bool
+dirs_exist (const struct cgroup_dirs *d)
+{
+  if (d->layout == CGROUP_V2)
+    return d->v2 && access (d->v2, F_OK) == 0;
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    if (d->v1[c] && access (d->v1[c], F_OK) < 0)
+      return false;
+  return true;
+}
+
+int
+cgroup_join_plan (const struct plan *p, pid_t pid, cella_error_t *err)
+{
+  struct cgroup_dirs d;
+  int r = 0;
+  if (!cgroup_wanted (p))
+    return 0;
+  if (cgroup_path_of (p, &d, err) < 0)
+    return -1;
+  if (dirs_exist (&d)) /* a container made before it had a cgroup has none to join */
+    r = cgroup_join (&d, pid, err);
+  cgroup_dirs_clear (&d);
+  return r;
+}
+
+bool
+cgroup_finish (const struct plan *p)
+{
+  struct cgroup_dirs d;
+  bool oom;
+  if (!cgroup_wanted (p) || cgroup_path_of (p, &d, NULL) < 0)
+    return false;
+  oom = cgroup_oom_kills (&d) > 0;
+  cgroup_remove (&d, NULL);
+  cgroup_dirs_clear (&d);
+  return oom;
 }

@@ -1,4 +1,17 @@
-/* cgroups for the ns backend: v2, v1, and hybrid layouts (src/ns/cgroup.c). */
+/* cgroups for the ns backend: v2, v1, and hybrid layouts (src/ns/cgroup.c; reading back and
+ * controlling a running container's cgroup: src/ns/cgroup_ctl.c). docs/resources.md.
+ *
+ * Where a container's cgroup lives (relative to the root of each hierarchy we use):
+ *   as root of the host (euid 0 in the initial user namespace): /cella/<id>, like docker's
+ *     cgroupfs driver (/docker/<id>);
+ *   otherwise (rootless, `unshare -r`): v2 only, under the highest ancestor of this process's own
+ *     cgroup that this user may write (a delegated subtree): <that>/cella/<id>; without one the
+ *     container runs without a cgroup of its own (and limits are reported as not applied);
+ *   an OCI cgroupsPath replaces /cella/<id>: absolute as is, relative under the base above, the
+ *     systemd form "slice:prefix:name" as the cgroupfs path systemd would use
+ *     (/a.slice/a-b.slice/prefix-name.scope).
+ * On a hybrid host (v1 controllers plus a cgroup2 at /sys/fs/cgroup/unified) the v1 controllers
+ * are used; the unified tree only for hugepage limits when no v1 hugetlb hierarchy exists. */
 #ifndef CELLA_CGROUP_H
 #define CELLA_CGROUP_H
 
@@ -7,11 +20,120 @@
 
 #include "../plan/plan.h"
 
-/* Whether a container of this plan gets a cgroup of its own (the parent then moves the child
- * into it before the child sets itself up). */
+/* Whether a container of this plan gets a cgroup of its own (the parent then moves the child into it before
+ * the child sets itself up): an ns-backend plan with a limit, a cgroupsPath, or res.want (engine containers,
+ * so that stats, pause and exec's join work), when this process can make cgroups (cgroup_usable). A plain
+ * foreground `cella run` without limits gets none. */
 bool cgroup_wanted (const struct plan *p);
 
 /* Create the container's cgroup, apply p->res, move pid into it. */
 int cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err);
+
+/* ---- the pure parts (exported for the unit tests) ---- */
+
+/* Docker's memory units: "512", "64k", "32m", "1g", "1.5g", "2t", optional trailing b/ib
+ * ("32mb", "32MiB"), case-insensitive; powers of 1024. -1 on a bad value (errno EINVAL/ERANGE). */
+long long cgroup_parse_bytes (const char *s);
+/* --cpus "1.5" → nano cpus (1500000000); -1 when bad or not positive. */
+long long cgroup_parse_cpus (const char *s);
+/* nano cpus → cfs quota in µs for the given period (µs). */
+long long cgroup_cpus_to_quota (long long nano_cpus, unsigned long long period);
+/* cpu.shares (2..262144) → cgroup v2 cpu.weight (1..10000), the OCI/runc conversion. */
+unsigned long long cgroup_shares_to_weight (unsigned long long shares);
+/* A cgroupsPath (NULL: cella's default) → the container's path relative to a hierarchy's root (starts with
+ * '/', no trailing '/'). base: the directory cella works under ("" for the root). */
+int cgroup_rel_path (const char *cgroups_path, const char *id, const char *base, char **out, cella_error_t *err);
+/* Any limit set in r? */
+bool cgroup_res_any (const struct plan_resources *r);
+/* The first flag name of a set limit ("--memory"), for notices; NULL when none. */
+const char *cgroup_res_first_flag (const struct plan_resources *r);
+
+/* ---- the layout and a container's directories ---- */
+
+enum cgroup_layout { CGROUP_NONE, CGROUP_V1, CGROUP_HYBRID, CGROUP_V2 };
+
+/* The v1 controllers cella uses (each may be co-mounted with others, e.g. cpu,cpuacct). */
+enum cgroup_v1 {
+  CG_MEMORY,
+  CG_CPU,
+  CG_CPUACCT,
+  CG_CPUSET,
+  CG_PIDS,
+  CG_BLKIO,
+  CG_FREEZER,
+  CG_DEVICES,
+  CG_HUGETLB,
+  CG_V1__COUNT
+};
+
+struct cgroup_dirs {
+  enum cgroup_layout layout;
+  char *v2;               /* v2: the container's directory (absolute) */
+  char *v1[CG_V1__COUNT]; /* v1/hybrid: per controller, NULL where the host lacks it */
+  char *unified;          /* hybrid: the same path in the cgroup2 tree, used only for
+                           * what no v1 hierarchy has (hugetlb on this kind of host);
+                           * NULL otherwise */
+};
+void cgroup_dirs_clear (struct cgroup_dirs *d);
+
+/* The layout of this host (cached per process). */
+enum cgroup_layout cgroup_layout (void);
+const char *cgroup_layout_name (enum cgroup_layout l);
+
+/* Whether this process can make cgroups for containers (see the top comment); *why (malloc'd, when given)
+ * says why not. */
+bool cgroup_usable (char **why);
+
+/* When limits are set but cannot be applied (cgroup_usable false): print once per process on stderr "cella:
+ * no writable cgroup for this user: --memory is not applied (<why>)". */
+void cgroup_notice_unapplied (const struct plan *p);
+
+/* The directories of the container of plan p (they need not exist). -1 when it has none here. */
+int cgroup_path_of (const struct plan *p, struct cgroup_dirs *out, cella_error_t *err);
+
+/* Move pid (0: the caller) into the container's cgroup in every hierarchy (exec's join). */
+int cgroup_join (const struct cgroup_dirs *d, pid_t pid, cella_error_t *err);
+
+/* Apply new limits to an existing cgroup (runc update): only the fields set in r. */
+int cgroup_update (const struct cgroup_dirs *d, const struct plan_resources *r, cella_error_t *err);
+
+/* Pause (freeze true) or resume; returns once the kernel says FROZEN / THAWED. */
+int cgroup_freeze (const struct cgroup_dirs *d, bool freeze, cella_error_t *err);
+
+/* The pids in the cgroup (malloc'd array, *n entries). */
+int cgroup_pids (const struct cgroup_dirs *d, pid_t **pids, size_t *n, cella_error_t *err);
+
+/* Send sig to every process in the cgroup (kill --all); SIGKILL uses cgroup.kill on v2. */
+int cgroup_signal_all (const struct cgroup_dirs *d, int sig, cella_error_t *err);
+
+/* What a container uses; -1 in a field the host does not report. */
+struct cgroup_stats {
+  long long mem_usage;                /* bytes, inactive file cache left out (as docker stats) */
+  long long mem_limit;                /* bytes; the host's memory when unlimited */
+  long long mem_max_usage;            /* peak bytes */
+  long long cpu_ns;                   /* cpu time used, ns */
+  long long pids_current, pids_limit; /* limit -1: unlimited */
+  long long io_read, io_write;        /* bytes */
+  long long oom_kills;
+};
+int cgroup_stats (const struct cgroup_dirs *d, struct cgroup_stats *st, cella_error_t *err);
+
+/* The OOM kills counted in the cgroup (0 when none or unknown). */
+long long cgroup_oom_kills (const struct cgroup_dirs *d);
+
+/* Kill what is left in the cgroup and remove its directories (rmdir retried while EBUSY). A cgroup already
+ * gone is no error. */
+int cgroup_remove (const struct cgroup_dirs *d, cella_error_t *err);
+
+/* Remove the cgroup of plan p, if it has one; errors are dropped (cleanup paths). */
+void cgroup_remove_plan (const struct plan *p);
+
+/* exec: move pid into the cgroup of the container of plan p, when it has one (cgroup_wanted and its directory
+ * exists); 0 when there is nothing to join. */
+int cgroup_join_plan (const struct plan *p, pid_t pid, cella_error_t *err);
+
+/* After the container's workload is gone (foreground run's end, the engine monitor): whether the OOM killer
+ * struck in its cgroup; then the cgroup is removed. false when it had none. */
+bool cgroup_finish (const struct plan *p);
 
 #endif

@@ -2,12 +2,15 @@
  * Runs after clone() with no one to return to: errors go back to the parent over the sync
  * socket (struct sync_error) and the process exits. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -20,6 +23,7 @@
 #include "../plan/build.h"
 #include "caps.h"
 #include "internal.h"
+#include "ns.h"
 #include "seccomp.h"
 
 __attribute__ ((noreturn)) static void
@@ -34,8 +38,8 @@ child_fail (int syncfd, cella_error_t *err)
     }
   else
     snprintf (e.msg, sizeof e.msg, "container setup failed");
-  if (send (syncfd, &e, sizeof e, MSG_NOSIGNAL) < 0)
-    fprintf (stderr, "cella: %s\n", e.msg);
+  if (send (syncfd, &e, sizeof e, MSG_NOSIGNAL) < 0) /* nobody listens (OCI: after create) */
+    fprintf (stderr, "cella: %s%s%s\n", e.msg, e.errno_ ? ": " : "", e.errno_ ? strerror (e.errno_) : "");
   _exit (e.status);
 }
 
@@ -47,9 +51,10 @@ wait_go (int syncfd, cella_error_t *err)
   do
     n = recv (syncfd, &msg, sizeof msg, 0);
   while (n < 0 && errno == EINTR);
-  if (n != sizeof msg || msg != SYNC_GO)
+  if (n != sizeof msg || (msg != SYNC_GO && msg != SYNC_GO_CGROUPNS))
     _exit (EXIT_CELLA_ERROR); /* the parent is gone: nobody to report to */
-  (void) err;
+  if (msg == SYNC_GO_CGROUPNS && unshare (CLONE_NEWCGROUP) < 0)
+    return cella_error (err, errno, "create the cgroup namespace");
   return 0;
 }
 
@@ -69,11 +74,12 @@ loopback_up (cella_error_t *err)
   return 0;
 }
 
+/* One message: `payload` with fd attached as SCM_RIGHTS. */
 static int
-send_fd (int sock, int type, int fd)
+send_fd_with (int sock, void *payload, size_t len, int fd)
 {
   char cbuf[CMSG_SPACE (sizeof (int))] = { 0 };
-  struct iovec iov = { .iov_base = &type, .iov_len = sizeof type };
+  struct iovec iov = { .iov_base = payload, .iov_len = len };
   struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
   struct cmsghdr *cm = CMSG_FIRSTHDR (&mh);
   cm->cmsg_level = SOL_SOCKET;
@@ -83,9 +89,24 @@ send_fd (int sock, int type, int fd)
   return sendmsg (sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
-/* A pty from the container's own devpts instance; the master goes to the parent. */
 static int
-setup_tty (int syncfd, int host_tty, cella_error_t *err)
+send_fd (int sock, int type, int fd)
+{
+  return send_fd_with (sock, &type, sizeof type, fd);
+}
+
+/* runc's console-socket protocol: one message, the pty master as SCM_RIGHTS, its name as payload. */
+static int
+send_console (int sock, int fd)
+{
+  char name[] = "/dev/ptmx";
+  return send_fd_with (sock, name, sizeof name - 1, fd);
+}
+
+/* A pty from the container's own devpts instance; the master goes to the parent, or to the
+ * console socket when the launch has one. */
+static int
+setup_tty (int syncfd, const struct ns_launch *l, int host_tty, cella_error_t *err)
 {
   struct winsize ws;
   cleanup_close int master = open ("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -100,7 +121,12 @@ setup_tty (int syncfd, int host_tty, cella_error_t *err)
     return cella_error (err, errno, "open the pty peer");
   if (host_tty >= 0 && ioctl (host_tty, TIOCGWINSZ, &ws) == 0)
     ioctl (slave, TIOCSWINSZ, &ws);
-  if (send_fd (syncfd, SYNC_PTY, master) < 0)
+  if (l && l->console_socket >= 0)
+    {
+      if (send_console (l->console_socket, master) < 0)
+        return cella_error (err, errno, "send the pty master to the console socket");
+    }
+  else if (send_fd (syncfd, SYNC_PTY, master) < 0)
     return cella_error (err, errno, "send the pty to cella");
   if (setsid () < 0 || ioctl (slave, TIOCSCTTY, 0) < 0)
     return cella_error (err, errno, "make the pty the controlling terminal");
@@ -110,14 +136,20 @@ setup_tty (int syncfd, int host_tty, cella_error_t *err)
 }
 
 static int
-switch_user (const struct plan *p, cella_error_t *err)
+switch_user (const struct plan *p, bool pdeathsig, cella_error_t *err)
 {
   const struct plan_process *pr = &p->process;
   bool can_setgroups = !p->rootless || p->ngid_map > 1;
   /* setgroups is denied in a user namespace whose gid map was written without the helper
    * (ours with one id, or `unshare -r` around cella): only an error when groups were asked for */
   if (can_setgroups && setgroups (pr->ngroups, pr->groups) < 0 && !(errno == EPERM && pr->ngroups == 0))
-    return cella_error (err, errno, "setgroups for user `%s`", pr->user ? pr->user : "0");
+    {
+      if (errno == EPERM && !in_initial_userns ())
+        return cella_error (err, errno, "setgroups for user `%s`: cella runs in a user namespace that denies "
+                                        "supplementary groups (like `unshare -r`); drop additionalGids/--group-add",
+                            pr->user ? pr->user : "0");
+      return cella_error (err, errno, "setgroups for user `%s`", pr->user ? pr->user : "0");
+    }
   if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
     return cella_error (err, errno, "keep capabilities");
   if (setresgid (pr->gid, pr->gid, pr->gid) < 0)
@@ -131,7 +163,8 @@ switch_user (const struct plan *p, cella_error_t *err)
                         errno == EINVAL ? "not mapped in the user namespace (give your user a range in /etc/subuid)"
                                         : "setresuid failed");
   /* a credential change clears the parent-death signal */
-  prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (pdeathsig)
+    prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   return 0;
 }
 
@@ -169,10 +202,36 @@ exec_workload (const struct plan *p, cella_error_t *err)
     cella_error_status (err, EXIT_CANNOT_EXEC, saved, "exec `%s`", argv[0]);
 }
 
+/* OCI: five capability sets and/or a seccomp profile. Without no_new_privs the filter is
+ * loaded while CAP_SYS_ADMIN is still held (caps.h). */
+static int
+lock_down_oci (const struct plan *p, cella_error_t *err)
+{
+  const struct plan_process *pr = &p->process;
+  struct plan_capsets s = pr->capsets;
+  bool filter = pr->seccomp_profile || pr->seccomp, keep_admin = filter && !pr->no_new_privs;
+  if (!s.set)
+    {
+      s.bounding = pr->caps;
+      s.effective = s.permitted = pr->uid == 0 ? pr->caps : 0;
+    }
+  if (caps_apply_sets (s.bounding, s.effective, s.permitted, s.inheritable, s.ambient, keep_admin, err) < 0)
+    return -1;
+  if (pr->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return cella_error (err, errno, "set no_new_privs");
+  if (pr->seccomp_profile && seccomp_load_profile (pr->seccomp_profile, err) < 0)
+    return -1;
+  if (!pr->seccomp_profile && pr->seccomp && seccomp_load_default (s.bounding, err) < 0)
+    return -1;
+  return keep_admin ? caps_drop_admin_if_absent (s.permitted, err) : 0;
+}
+
 static int
 lock_down (const struct plan *p, cella_error_t *err)
 {
   const struct plan_process *pr = &p->process;
+  if (pr->capsets.set || pr->seccomp_profile)
+    return lock_down_oci (p, err);
   if (caps_apply_keep_admin (pr->caps, pr->uid == 0, err) < 0)
     return -1;
   if (pr->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -182,17 +241,117 @@ lock_down (const struct plan *p, cella_error_t *err)
   return caps_drop_admin_if_absent (pr->uid == 0 ? pr->caps : 0, err);
 }
 
+/* Every fd from 3 up closes at exec, but the launch's preserved ones (3 .. 3+n-1). */
+static void
+keep_fds (const struct ns_launch *l)
+{
+  unsigned n = l ? l->preserve_fds : 0;
+  close_range (3 + n, ~0U, CLOSE_RANGE_CLOEXEC);
+  for (unsigned fd = 3; fd < 3 + n; fd++)
+    {
+      int fl = fcntl ((int) fd, F_GETFD);
+      if (fl >= 0)
+        fcntl ((int) fd, F_SETFD, fl & ~FD_CLOEXEC);
+    }
+}
+
+/* The program exec will run: found now, so that `create` reports a missing command (runc does). */
+static int
+exec_precheck (const struct plan *p, cella_error_t *err)
+{
+  const char *a0 = p->process.argv[0];
+  const char *path = env_get (p->process.env, "PATH");
+  cleanup_free char *dirs = NULL;
+  char *save = NULL;
+  if (strchr (a0, '/'))
+    {
+      if (access (a0, F_OK) == 0)
+        return 0;
+      return cella_error_status (err, EXIT_NOT_FOUND, 0, "exec `%s`: no such file or directory in the container", a0);
+    }
+  dirs = xstrdup (path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  for (char *d = strtok_r (dirs, ":", &save); d; d = strtok_r (NULL, ":", &save))
+    {
+      cleanup_free char *full = xasprintf ("%s/%s", *d ? d : ".", a0);
+      if (access (full, F_OK) == 0)
+        return 0;
+    }
+  return cella_error_status (err, EXIT_NOT_FOUND, 0, "exec `%s`: executable file not found in $PATH", a0);
+}
+
+/* Close now what exec would close (fds from 3 + preserved, but the sync socket and the fifo):
+ * the container waits long before it execs, and must not hold the creating command's fds
+ * (its lock, its caller's pipes) while it does. */
+static void
+close_inherited (int syncfd, int fifo, unsigned preserve)
+{
+  int fds[256];
+  size_t n = 0;
+  DIR *d = opendir ("/proc/self/fd");
+  struct dirent *e;
+  if (d == NULL)
+    return;
+  while ((e = readdir (d)) && n < sizeof fds / sizeof fds[0])
+    {
+      int fd = atoi (e->d_name);
+      if (e->d_name[0] != '.' && fd >= 3 + (int) preserve && fd != syncfd && fd != fifo && fd != dirfd (d))
+        fds[n++] = fd;
+    }
+  closedir (d);
+  for (size_t i = 0; i < n; i++)
+    close (fds[i]);
+}
+
+/* OCI create: tell the parent the container is created, then block until `start` opens the
+ * exec fifo for read (the O_PATH fd reopened through /proc: the fifo is outside our root now).
+ * Runs as the container's root, before the user switch, so that the fifo's mode cannot stop it. */
+static void
+wait_start (const struct plan *p, int syncfd, int fifo, unsigned preserve)
+{
+  cella_error_t err = NULL;
+  struct sync_error e = { .type = SYNC_CREATED };
+  char path[64];
+  int fd;
+  if (exec_precheck (p, &err) < 0)
+    child_fail (syncfd, &err);
+  snprintf (path, sizeof path, "/proc/self/fd/%d", fifo);
+  if (access (path, F_OK) < 0)
+    {
+      cella_error (&err, errno, "reopen the exec fifo through `%s` (the container needs /proc)", path);
+      child_fail (syncfd, &err);
+    }
+  close_inherited (syncfd, fifo, preserve);
+  if (send (syncfd, &e, sizeof e, MSG_NOSIGNAL) < 0)
+    _exit (EXIT_CELLA_ERROR);
+  do
+    fd = open (path, O_WRONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0 || write (fd, "0", 1) != 1)
+    {
+      cella_error (&err, errno, "open the exec fifo");
+      child_fail (syncfd, &err);
+    }
+  close (fd);
+  close (fifo);
+}
+
 __attribute__ ((noreturn)) void
-ns_child_main (const struct plan *p, int syncfd)
+ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
 {
   cella_error_t err = NULL;
   struct op_rt *rts = xzalloc ((p->nops + 1) * sizeof *rts);
   int host_tty = -1, null = -1;
+  pid_t host_pid = 0;
   sigset_t none;
 
-  prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (ns_child_waits (p))
-    wait_go (syncfd, &err);
+  if (!(l && l->detached))
+    prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (ns_launch_waits (p, l) && wait_go (syncfd, &err) < 0)
+    child_fail (syncfd, &err);
+  if (ns_join_paths (p, &err) < 0 || ns_oci_before_root (p, &err) < 0)
+    child_fail (syncfd, &err);
+  if (p->nhooks[HOOK_START_CONTAINER])
+    host_pid = ns_host_pid ();
 
   if (p->process.tty)
     host_tty = isatty (1) ? 1 : isatty (0) ? 0 : -1;
@@ -214,18 +373,26 @@ ns_child_main (const struct plan *p, int syncfd)
       cella_error (&err, errno, "stdin");
       child_fail (syncfd, &err);
     }
-  if (p->process.tty && setup_tty (syncfd, host_tty, &err) < 0)
+  if (p->process.tty && setup_tty (syncfd, l, host_tty, &err) < 0)
     child_fail (syncfd, &err);
   if (chdir (p->process.cwd) < 0)
     {
       cella_error (&err, errno, "working directory `%s`", p->process.cwd);
       child_fail (syncfd, &err);
     }
-  if (switch_user (p, &err) < 0 || lock_down (p, &err) < 0)
+  if (ns_oci_process (p, &err) < 0)
+    child_fail (syncfd, &err);
+  if (l && l->exec_fifo >= 0)
+    wait_start (p, syncfd, l->exec_fifo, l->preserve_fds);
+  /* OCI startContainer: after `start`, in the container, before the user's program */
+  if (ns_oci_hooks (p, HOOK_START_CONTAINER, "created", host_pid, &err) < 0)
+    child_fail (syncfd, &err);
+  if (switch_user (p, !(l && l->detached), &err) < 0 || lock_down (p, &err) < 0)
     child_fail (syncfd, &err);
 
-  /* No descriptor of the host survives exec; the sync socket closes itself on success. */
-  close_range (3, ~0U, CLOSE_RANGE_CLOEXEC);
+  /* No descriptor of the host survives exec (but --preserve-fds); the sync socket closes
+   * itself on success. */
+  keep_fds (l);
   sigemptyset (&none);
 
   if (p->process.init)
@@ -273,7 +440,7 @@ exec_resolve_user (struct plan *p, cella_error_t *err)
 }
 
 __attribute__ ((noreturn)) void
-ns_exec_child_main (struct plan *p, int syncfd)
+ns_exec_child_main (struct plan *p, int syncfd, const struct ns_launch *l)
 {
   cella_error_t err = NULL;
   int host_tty = p->process.tty ? (isatty (1) ? 1 : isatty (0) ? 0 : -1) : -1;
@@ -290,16 +457,18 @@ ns_exec_child_main (struct plan *p, int syncfd)
     }
   if (exec_resolve_user (p, &err) < 0)
     child_fail (syncfd, &err);
-  if (p->process.tty && setup_tty (syncfd, host_tty, &err) < 0)
+  if (p->process.tty && setup_tty (syncfd, l, host_tty, &err) < 0)
     child_fail (syncfd, &err);
   if (chdir (p->process.cwd) < 0)
     {
       cella_error (&err, errno, "working directory `%s`", p->process.cwd);
       child_fail (syncfd, &err);
     }
-  if (switch_user (p, &err) < 0 || lock_down (p, &err) < 0)
+  if (ns_oci_exec_process (p, &err) < 0)
     child_fail (syncfd, &err);
-  close_range (3, ~0U, CLOSE_RANGE_CLOEXEC);
+  if (switch_user (p, !(l && l->detached), &err) < 0 || lock_down (p, &err) < 0)
+    child_fail (syncfd, &err);
+  keep_fds (l);
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
   exec_workload (p, &err);

@@ -10,6 +10,9 @@ enum sync_msg {
   SYNC_PTY = 2,       /* child → parent: the pty master (SCM_RIGHTS) */
   SYNC_ERROR = 3,     /* child → parent: setup failed; status, errno and text follow */
   SYNC_PID = 4,       /* exec's joiner → cella: the pid of the process it started (in .status) */
+  SYNC_CREATED = 5,   /* child → parent: set up, now blocked on the exec fifo (OCI create) */
+  SYNC_GO_CGROUPNS = 6, /* parent → child: as SYNC_GO, and you are in your cgroup now: create the
+                         * cgroup namespace (left out of clone so that its root is that cgroup) */
 };
 
 struct sync_error {
@@ -56,13 +59,34 @@ int root_open (int rootfd, const char *path, bool create, bool dir, cella_error_
 /* The child waits for SYNC_GO when the parent has work to do between clone and the child's
  * setup: id maps (user namespace), the cgroup (src/ns/cgroup.c), the network (src/net/). */
 bool ns_child_waits (const struct plan *p);
+struct ns_launch;
+/* ... or when the launch has a parent_hook */
+bool ns_launch_waits (const struct plan *p, const struct ns_launch *l);
 
-/* child.c */
-__attribute__ ((noreturn)) void ns_child_main (const struct plan *p, int syncfd);
+/* child.c (l: NULL for a plain run) */
+__attribute__ ((noreturn)) void ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l);
 /* exec: the joined process (already in every namespace of the container): terminal, user,
  * working directory, capabilities, seccomp, then exec. */
-__attribute__ ((noreturn)) void ns_exec_child_main (struct plan *p, int syncfd);
+__attribute__ ((noreturn)) void ns_exec_child_main (struct plan *p, int syncfd, const struct ns_launch *l);
 /* init.c: PID 1 reaper for --init; returns the exit status to exit with */
 int ns_init_run (pid_t workload);
+
+/* oci_apply.c: what an OCI config adds (every step is a no-op for an engine plan) */
+int ns_join_paths (const struct plan *p, cella_error_t *err);             /* child, first */
+int ns_enter_for_children (const struct plan *p, int saved[2], cella_error_t *err); /* parent, before clone */
+void ns_leave_for_children (int saved[2]);                                 /* parent, after clone */
+int ns_oci_before_root (const struct plan *p, cella_error_t *err);         /* sysctl, oom, time ns, LSM */
+int ns_oci_process (const struct plan *p, cella_error_t *err);             /* rlimits, umask, personality, domainname */
+int ns_oci_exec_process (const struct plan *p, cella_error_t *err);        /* the same for exec, but domainname */
+pid_t ns_host_pid (void);                                                  /* while the host's /proc is mounted */
+int ns_oci_hooks (const struct plan *p, enum plan_hook_kind kind, const char *status, pid_t pid, cella_error_t *err);
+/* oci_mounts.c: linux.devices in the container's /dev tmpfs (dirfd); a mount's or the root's
+ * propagation; tmpcopyup of what the root has at path into the detached tmpfs m */
+int ns_make_devices (const struct plan *p, int devfd, cella_error_t *err);
+int mount_set_propagation (int dirfd, const char *path, enum plan_propagation prop, cella_error_t *err);
+int mount_tmpcopyup (int rootfd, const char *path, int m, cella_error_t *err);
+/* an idmapped bind: its user namespace made on the host (prepare), set on the detached mount */
+int idmap_prepare (struct op *op, cella_error_t *err);
+int idmap_apply (const struct op *op, int mntfd, cella_error_t *err);
 
 #endif

@@ -238,6 +238,8 @@ mount_op_prepare (struct op *op, const struct plan *p, cella_error_t *err)
       op->src_dev = st.st_dev;
       op->src_ino = st.st_ino;
       op->src_is_dir = S_ISDIR (st.st_mode);
+      if (op->nidmap_uid)
+        return idmap_prepare (op, err);
       return 0;
     case OP_OVERLAY:
       for (size_t i = 0; op->lower[i]; i++)
@@ -297,6 +299,12 @@ mount_op_acquire (const struct op *op, struct op_rt *rt, const struct plan *p, c
           attrs |= MOUNT_ATTR_RDONLY;
         if (!(op->flags & BIND_DEVICE))
           attrs |= MOUNT_ATTR_NODEV;
+        if (op->flags & BIND_NOSUID)
+          attrs |= MOUNT_ATTR_NOSUID;
+        if (op->flags & BIND_NOEXEC)
+          attrs |= MOUNT_ATTR_NOEXEC;
+        if (idmap_apply (op, rt->fd, err) < 0)
+          return -1;
         return set_attr (rt->fd, attrs, op->flags & BIND_RECURSIVE, op->source, err);
       }
     case OP_DEV:
@@ -350,7 +358,7 @@ apply_bind (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_er
     return -1;
   if (attach (rt->fd, target, op->source, op->target, err) < 0)
     return -1;
-  return 0;
+  return mount_set_propagation (c->rootfd, op->target, op->propagation, err);
 }
 
 static int
@@ -474,6 +482,8 @@ apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
     if (symlinkat (links[i].to, m, links[i].name) < 0)
       return cella_error (err, errno, "symlink `/dev/%s`", links[i].name);
+  if (ns_make_devices (c->plan, m, err) < 0)
+    return -1;
 
   /* gid=5 (tty) exists only where the user namespace maps it: not in our own rootless one with a
    * single id, nor when cella itself runs in someone else's (`unshare -r`); then devpts keeps
@@ -507,24 +517,92 @@ apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
              < 0)
     return -1;
   /* only the tmpfs itself: pts, shm and mqueue stay writable */
+  if (op->dev_writable)
+    return 0;
   return set_attr (m, MOUNT_ATTR_RDONLY, false, "/dev", err);
+}
+
+/* OCI data options ("key=value" or a bare flag) as new_fs's name/value pairs, after `fixed`;
+ * *keep owns the strings. */
+static const char **
+fs_options (const char *const *fixed, char *const *extra, char ***keep)
+{
+  size_t n = 0, k;
+  const char **opts;
+  while (fixed && fixed[n])
+    n += 2;
+  opts = xzalloc ((n + 2 * strv_len (extra) + 1) * sizeof *opts);
+  for (k = 0; k < n; k++)
+    opts[k] = fixed[k];
+  *keep = strv_dup (extra);
+  for (size_t i = 0; *keep && (*keep)[i]; i++)
+    {
+      char *eq = strchr ((*keep)[i], '=');
+      if (eq)
+        *eq = '\0';
+      opts[k++] = (*keep)[i];
+      opts[k++] = eq ? eq + 1 : NULL;
+    }
+  opts[k] = NULL;
+  return opts;
 }
 
 static int
 apply_tmpfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
 {
   char size[32], mode[16];
-  const char *opts[] = { "mode", mode, op->size ? "size" : NULL, size, NULL };
+  const char *fixed[] = { "mode", mode, op->size ? "size" : NULL, size, NULL };
+  cleanup_strv char **keep = NULL;
+  cleanup_free const char **opts = NULL;
   cleanup_close int target = root_open (c->rootfd, op->target, true, true, err);
   cleanup_close int m = -1;
   if (target < 0)
     return -1;
   snprintf (size, sizeof size, "%lld", op->size);
   snprintf (mode, sizeof mode, "%o", op->mode ? op->mode : 01777);
-  m = new_fs ("tmpfs", opts, remount_attrs (op->flags), err);
+  opts = op->fsopts ? fs_options (fixed, op->fsopts, &keep) : NULL;
+  m = new_fs ("tmpfs", opts ? opts : fixed, remount_attrs (op->flags), err);
   if (m < 0)
     return cella_error_wrap (err, "tmpfs on `%s`", op->target);
-  return attach (m, target, "tmpfs", op->target, err);
+  if (op->tmpcopyup && mount_tmpcopyup (c->rootfd, op->target, m, err) < 0)
+    return -1;
+  if (attach (m, target, "tmpfs", op->target, err) < 0)
+    return -1;
+  return mount_set_propagation (c->rootfd, op->target, op->propagation, err);
+}
+
+/* OCI mounts of other kernel filesystems (devpts, mqueue): type, data options, flags. */
+static int
+apply_mount (struct mount_ctx *c, const struct op *op, cella_error_t *err)
+{
+  cleanup_strv char **keep = NULL;
+  cleanup_free const char **opts = fs_options (NULL, op->fsopts, &keep);
+  cleanup_close int target = open_fs_target (c->rootfd, op->target, err);
+  cleanup_close int m = -1;
+  if (target < 0)
+    return -1;
+  m = new_fs (op->fstype, opts, remount_attrs (op->flags), err);
+  if (m < 0 && strcmp (op->fstype, "devpts") == 0 && (*err)->errno_ == EINVAL)
+    {
+      /* A config's devpts gid=5 (tty) names a group the user namespace may not map (a rootless
+       * bundle run by root of a one-id namespace, `unshare -r`): like crun, mount it without the
+       * gid then, so the pts keep the caller's group. */
+      size_t k = 0;
+      for (size_t i = 0; opts[i]; i += 2)
+        if (strcmp (opts[i], "gid") != 0)
+          {
+            opts[k++] = opts[i];
+            opts[k++] = opts[i + 1];
+          }
+      opts[k] = NULL;
+      cella_error_free (err);
+      m = new_fs (op->fstype, opts, remount_attrs (op->flags), err);
+    }
+  if (m < 0)
+    return cella_error_wrap (err, "%s on `%s`", op->fstype, op->target);
+  if (attach (m, target, op->fstype, op->target, err) < 0)
+    return -1;
+  return mount_set_propagation (c->rootfd, op->target, op->propagation, err);
 }
 
 int
@@ -714,6 +792,8 @@ mount_op_apply (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cell
     case OP_READONLY:
       return rebind_with (c, op->target, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
                           true, err);
+    case OP_MOUNT:
+      return apply_mount (c, op, err);
     case OP__COUNT:
     default:
       return cella_error (err, 0, "unknown mount op %d", (int) op->kind);

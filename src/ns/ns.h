@@ -23,6 +23,30 @@ struct ns_proc {
  * child_mask: the signal mask the workload starts with (NULL: none blocked). */
 int ns_start (struct plan *p, const sigset_t *child_mask, struct ns_proc *out, cella_error_t *err);
 
+/* How an OCI runtime command (src/oci/) starts a container, beyond what the plan says. */
+struct ns_launch {
+  int exec_fifo;          /* O_PATH fd of the exec fifo: the child, set up, says SYNC_CREATED and
+                             blocks opening it for write until `start` opens it for read; -1: exec */
+  int console_socket;     /* connected unix socket: the pty master goes there (runc's protocol) */
+  unsigned preserve_fds;  /* the caller's fds 3 .. 3+n-1 stay open in the workload */
+  bool detached;          /* the container outlives this process: no parent-death signal */
+  /* in the parent, after id maps and cgroup, before the child builds its root (createRuntime and
+   * prestart hooks); the child waits for it. Returns 0 or -1 with *err. */
+  int (*parent_hook) (pid_t pid, void *ud, cella_error_t *err);
+  void *ud;
+  /* ns_run_launch: called once the workload runs (the OCI state is written there) */
+  void (*started) (const struct ns_proc *proc, void *ud);
+};
+#define NS_LAUNCH_INIT { .exec_fifo = -1, .console_socket = -1 }
+
+/* ns_start / ns_run with a launch description (NULL: as ns_start / ns_run). */
+int ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_launch *l, struct ns_proc *out,
+                     cella_error_t *err);
+int ns_run_launch (struct plan *p, const struct ns_launch *l, cella_error_t *err);
+/* ns_exec with a launch description: console_socket, preserve_fds; detached: return as soon as
+ * the process runs, its pid in *pid (the caller's subreaper reaps it). */
+int ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *pid, cella_error_t *err);
+
 /* Run p's process (argv, env, cwd, user, tty, caps, seccomp) inside the namespaces of the
  * running process `target` (a container's workload); returns its exit status like ns_run. */
 int ns_exec (struct plan *p, pid_t target, cella_error_t *err);

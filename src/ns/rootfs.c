@@ -109,6 +109,10 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
     if (mount_op_acquire (&p->ops[i], &rts[i], p, err) < 0)
       goto out;
 
+  /* OCI createContainer: in the container's namespaces, before pivot_root, while its path
+   * still resolves in the host's tree (before the staging tmpfs covers /tmp) */
+  if (p->nhooks[HOOK_CREATE_CONTAINER] && ns_oci_hooks (p, HOOK_CREATE_CONTAINER, "creating", ns_host_pid (), err) < 0)
+    goto out;
   c.staging = staging_dir ();
   if (c.staging == NULL)
     {
@@ -163,6 +167,17 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
           cella_error (err, errno, "make the root read-only");
           goto out;
         }
+    }
+  /* rootfsPropagation after pivot_root (which refuses a shared root), then each mount's own
+   * propagation again: an r* root setting must not override what a mount asked for */
+  if (p->rootfs_propagation)
+    {
+      if (mount_set_propagation (AT_FDCWD, "/", p->rootfs_propagation, err) < 0)
+        goto out;
+      for (size_t i = 0; i < p->nops; i++)
+        if (p->ops[i].propagation && !p->ops[i].skip
+            && mount_set_propagation (AT_FDCWD, p->ops[i].target, p->ops[i].propagation, err) < 0)
+          goto out;
     }
   r = 0;
 out:

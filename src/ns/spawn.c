@@ -43,6 +43,19 @@ clone_flags (const struct plan *p)
   return f;
 }
 
+/* The namespaces an OCI config joined by path: exec enters them like the created ones. */
+static unsigned long long
+joined_flags (const struct plan *p)
+{
+  static const unsigned long long flag[PLAN_NS_COUNT] = { CLONE_NEWNS,  CLONE_NEWPID,    CLONE_NEWUTS,  CLONE_NEWIPC,
+                                                          CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWUSER, 0 };
+  unsigned long long f = 0;
+  for (unsigned i = 0; i < PLAN_NS_COUNT; i++)
+    if (p->ns_path[i])
+      f |= flag[i];
+  return f;
+}
+
 static int
 write_proc_file (pid_t pid, const char *name, const char *text, cella_error_t *err)
 {
@@ -269,6 +282,63 @@ clone_child (unsigned long long flags, int *pidfd)
   return (pid_t) syscall (SYS_clone3, &args, sizeof args);
 }
 
+/* OCI: a user namespace joined by path. The container's new namespaces must belong to it, so an
+ * intermediate process joins it and clones the container as our child (CLONE_PARENT, as exec's
+ * joiner does). Returns like clone_child: 0 in the container's process, its pid here. */
+static pid_t
+clone_in_userns (const struct plan *p, unsigned long long flags, int *pidfd)
+{
+  int pp[2], r = -EIO;
+  pid_t mid;
+  if (pipe2 (pp, O_CLOEXEC) < 0)
+    return -1;
+  mid = fork ();
+  if (mid < 0)
+    {
+      close (pp[0]);
+      close (pp[1]);
+      return -1;
+    }
+  if (mid == 0)
+    {
+      struct clone_args args = { .flags = flags | CLONE_PARENT };
+      int fd = open (p->ns_path[6], O_RDONLY | O_CLOEXEC);
+      pid_t c;
+      close (pp[0]);
+      if (fd < 0 || setns (fd, CLONE_NEWUSER) < 0)
+        c = -errno;
+      else if ((c = (pid_t) syscall (SYS_clone3, &args, sizeof args)) == 0)
+        {
+          close (pp[1]);
+          close (fd);
+          return 0;
+        }
+      else if (c < 0)
+        c = -errno;
+      if (write (pp[1], &c, sizeof c) < 0)
+        _exit (1);
+      _exit (0);
+    }
+  close (pp[1]);
+  if (read (pp[0], &r, sizeof r) != sizeof r)
+    r = -EIO;
+  close (pp[0]);
+  while (waitpid (mid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (r < 0)
+    {
+      errno = -r;
+      return -1;
+    }
+  *pidfd = (int) syscall (SYS_pidfd_open, r, 0);
+  if (*pidfd < 0)
+    {
+      kill (r, SIGKILL);
+      return -1;
+    }
+  return r;
+}
+
 /* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. */
 static int
 await_child (struct session *s, int sock, cella_error_t *err)
@@ -286,6 +356,8 @@ await_child (struct session *s, int sock, cella_error_t *err)
         s->master = fd;
       else if (e.type == SYNC_PID)
         s->pid = e.status;
+      else if (e.type == SYNC_CREATED)
+        return 0; /* OCI create: set up, waiting on the exec fifo */
       else if (e.type == SYNC_ERROR)
         {
           e.msg[sizeof e.msg - 1] = '\0';
@@ -318,6 +390,23 @@ ns_child_waits (const struct plan *p)
   return (p->ns & PLAN_NS_USER) || cgroup_wanted (p) || net_wanted (p);
 }
 
+/* The child must decide to wait as the parent did, but what it would probe itself (a cgroup it
+ * can write) may differ in its namespaces (a joined user namespace): the parent decides before
+ * clone and the child inherits the answer. */
+static struct {
+  const struct plan *p;
+  const struct ns_launch *l;
+  bool waits;
+} launch_decision;
+
+bool
+ns_launch_waits (const struct plan *p, const struct ns_launch *l)
+{
+  if (launch_decision.p == p && launch_decision.l == l)
+    return launch_decision.waits;
+  return ns_child_waits (p) || (l && l->parent_hook);
+}
+
 /* Between clone and the child's setup: what only the parent (in the host's namespaces) can do. */
 static int
 parent_setup (struct plan *p, pid_t pid, cella_error_t *err)
@@ -338,22 +427,62 @@ parent_setup (struct plan *p, pid_t pid, cella_error_t *err)
 int
 ns_start (struct plan *p, const sigset_t *child_mask, struct ns_proc *out, cella_error_t *err)
 {
+  return ns_start_launch (p, child_mask, NULL, out, err);
+}
+
+int
+ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_launch *l, struct ns_proc *out,
+                 cella_error_t *err)
+{
   struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
   int sv[2], go = SYNC_GO;
 
   out->pid = -1;
   out->pidfd = out->master = -1;
-  if (prepare_plan (p, err) < 0)
+  /* the network first: it may turn /etc/hosts into a bind of a file it keeps up to date, or
+   * name another container's namespace for the child to join (--network container:NAME) */
+  if (net_join_resolve (p, err) < 0 || (net_wanted (p) && net_prepare (p, err) < 0))
     return -1;
+  if (prepare_plan (p, err) < 0)
+    {
+      if (net_wanted (p))
+        net_detach (p);
+      return -1;
+    }
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cella_error (err, errno, "socketpair");
   fflush (NULL);
-  s.pid = clone_child (clone_flags (p), &s.pidfd);
+  {
+    /* namespaces joined by path (OCI): pid and time around clone here, a user namespace by
+     * clone_in_userns, the rest in the child */
+    int saved[2];
+    launch_decision.p = NULL;
+    launch_decision.waits = ns_launch_waits (p, l);
+    launch_decision.p = p;
+    launch_decision.l = l;
+    if (ns_enter_for_children (p, saved, err) < 0)
+      {
+        ns_leave_for_children (saved);
+        close (sv[0]);
+        close (sv[1]);
+        return -1;
+      }
+    /* the cgroup namespace after the move into the container's cgroup (SYNC_GO_CGROUPNS), so that
+     * its root is that cgroup, as runc does */
+    if (!p->ns_path[6] && (clone_flags (p) & CLONE_NEWCGROUP) && launch_decision.waits && cgroup_wanted (p))
+      go = SYNC_GO_CGROUPNS;
+    s.pid = p->ns_path[6] ? clone_in_userns (p, clone_flags (p), &s.pidfd)
+                          : clone_child (clone_flags (p) & ~(go == SYNC_GO_CGROUPNS ? CLONE_NEWCGROUP : 0ULL), &s.pidfd);
+    if (s.pid != 0)
+      ns_leave_for_children (saved);
+  }
   if (s.pid < 0)
     {
       int e = errno;
       close (sv[0]);
       close (sv[1]);
+      if (net_wanted (p))
+        net_detach (p);
       if (e == EPERM || e == ENOSPC || e == EUSERS)
         return cella_error (err, e, "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
       return cella_error (err, e, "clone");
@@ -364,15 +493,17 @@ ns_start (struct plan *p, const sigset_t *child_mask, struct ns_proc *out, cella
       close (sv[0]);
       sigemptyset (&none);
       sigprocmask (SIG_SETMASK, child_mask ? child_mask : &none, NULL);
-      ns_child_main (p, sv[1]);
+      ns_child_main (p, sv[1], l);
     }
   close (sv[1]);
 
   /* Only id maps, a cgroup or a network need the parent before the child may go on. Without
    * them the child starts at once (a round trip saved on every start). */
-  if (ns_child_waits (p))
+  if (ns_launch_waits (p, l))
     {
       if (parent_setup (p, s.pid, err) < 0)
+        goto kill;
+      if (l && l->parent_hook && l->parent_hook (s.pid, l->ud, err) < 0)
         goto kill;
       if (send (sv[0], &go, sizeof go, MSG_NOSIGNAL) < 0)
         {
@@ -395,6 +526,10 @@ reap:
     siginfo_t si;
     waitid (P_PIDFD, s.pidfd, &si, WEXITED);
   }
+  if (net_wanted (p))
+    net_detach (p);
+  if (cgroup_wanted (p))
+    cgroup_remove_plan (p);
   close (sv[0]);
   close (s.pidfd);
   if (s.master >= 0)
@@ -404,6 +539,12 @@ reap:
 
 int
 ns_run (struct plan *p, cella_error_t *err)
+{
+  return ns_run_launch (p, NULL, err);
+}
+
+int
+ns_run_launch (struct plan *p, const struct ns_launch *l, cella_error_t *err)
 {
   struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
   struct ns_proc proc;
@@ -418,8 +559,10 @@ ns_run (struct plan *p, cella_error_t *err)
     sigaddset (&mask, SIGWINCH);
   sigprocmask (SIG_BLOCK, &mask, &old);
 
-  if (ns_start (p, &old, &proc, err) < 0)
+  if (ns_start_launch (p, &old, l, &proc, err) < 0)
     goto out;
+  if (l && l->started)
+    l->started (&proc, l->ud);
   s.pid = proc.pid;
   s.pidfd = proc.pidfd;
   s.master = proc.master;
@@ -427,6 +570,10 @@ ns_run (struct plan *p, cella_error_t *err)
   if (s.master >= 0)
     tty_start (&s, p);
   status = supervise (&s, p);
+  if (net_wanted (p))
+    net_detach (p);
+  if (cgroup_finish (p) && status == 128 + SIGKILL)
+    fprintf (stderr, "cella: the container was killed by the OOM killer (memory limit %lld bytes)\n", p->res.memory);
 
 out:
   session_end (&s, &old);
@@ -437,12 +584,22 @@ out:
  * start the process as a child of cella itself (CLONE_PARENT) inside the pid namespace, which
  * only a new child can enter; report its pid and go. */
 __attribute__ ((noreturn)) static void
-exec_joiner (struct plan *p, pid_t target, unsigned long long flags, int syncfd)
+exec_joiner (struct plan *p, pid_t target, unsigned long long flags, int syncfd, const struct ns_launch *l)
 {
   struct sync_error e = { .type = SYNC_ERROR, .status = EXIT_CELLA_ERROR };
   int pidfd = (int) syscall (SYS_pidfd_open, target, 0);
   struct clone_args args = { .flags = CLONE_PARENT, .exit_signal = 0 };
   pid_t pid;
+  cella_error_t cgerr = NULL;
+  /* the container's cgroup first, while still in the host's namespaces: the process cloned below
+   * is born in it */
+  if (cgroup_join_plan (p, getpid (), &cgerr) < 0)
+    {
+      e.errno_ = cgerr->errno_;
+      snprintf (e.msg, sizeof e.msg, "exec: join the container's cgroup: %s", cgerr->msg);
+      send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
+      _exit (EXIT_CELLA_ERROR);
+    }
   if (pidfd < 0 || setns (pidfd, (int) flags) < 0)
     {
       e.errno_ = errno;
@@ -452,7 +609,7 @@ exec_joiner (struct plan *p, pid_t target, unsigned long long flags, int syncfd)
     }
   pid = (pid_t) syscall (SYS_clone3, &args, sizeof args);
   if (pid == 0)
-    ns_exec_child_main (p, syncfd);
+    ns_exec_child_main (p, syncfd, l);
   if (pid < 0)
     {
       e.errno_ = errno;
@@ -469,8 +626,15 @@ exec_joiner (struct plan *p, pid_t target, unsigned long long flags, int syncfd)
 int
 ns_exec (struct plan *p, pid_t target, cella_error_t *err)
 {
+  return ns_exec_launch (p, target, NULL, NULL, err);
+}
+
+int
+ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *pid, cella_error_t *err)
+{
   struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
-  unsigned long long flags = clone_flags (p);
+  /* --network container:NAME: the workload's network namespace is that container's */
+  unsigned long long flags = clone_flags (p) | joined_flags (p) | (p->net == NET_CONTAINER ? CLONE_NEWNET : 0);
   sigset_t mask, old;
   int sv[2], status = -1, r;
   pid_t joiner;
@@ -497,7 +661,7 @@ ns_exec (struct plan *p, pid_t target, cella_error_t *err)
     {
       close (sv[0]);
       sigprocmask (SIG_SETMASK, &old, NULL);
-      exec_joiner (p, target, flags, sv[1]);
+      exec_joiner (p, target, flags, sv[1], l);
     }
   close (sv[1]);
   r = await_child (&s, sv[0], err);
@@ -517,6 +681,18 @@ ns_exec (struct plan *p, pid_t target, cella_error_t *err)
   if (s.pidfd < 0)
     {
       cella_error (err, errno, "exec in the container: no process was started");
+      goto out;
+    }
+  if (pid)
+    *pid = s.pid;
+  if (l && l->started)
+    {
+      struct ns_proc started = { .pid = s.pid, .pidfd = s.pidfd, .master = s.master };
+      l->started (&started, l->ud);
+    }
+  if (l && l->detached)
+    {
+      status = 0; /* it runs on; whoever reaps our orphans (conmon) waits for it */
       goto out;
     }
   s.sigfd = signalfd (-1, &mask, SFD_CLOEXEC);

@@ -4,7 +4,9 @@
 #include "../ns/ns.h"
 #include "../proot/backend.h"
 #include "../proot/proot.h"
+#include "../vm/vm.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -14,7 +16,9 @@
 #include <unistd.h>
 
 #include "../engine/paths.h"
+#include "../net/net.h"
 #include "../ns/caps.h"
+#include "../ns/cgroup.h"
 #include "idmap.h"
 
 /* docker's masked and read-only paths */
@@ -52,7 +56,23 @@ run_options_free (struct run_options *o)
   free (o->pull);
   free (o->proot_path);
   strv_free (o->publish);
+  strv_free (o->dns);
+  strv_free (o->add_hosts);
   free (o->kernel_release);
+  free (o->vm_kernel);
+  free (o->vm_engine);
+  free (o->vm_memory);
+  free (o->memory);
+  free (o->memory_reservation);
+  free (o->memory_swap);
+  free (o->cpus);
+  free (o->cpu_shares);
+  free (o->cpu_quota);
+  free (o->cpu_period);
+  free (o->cpuset_cpus);
+  free (o->cpuset_mems);
+  free (o->pids_limit);
+  free (o->blkio_weight);
   free (o->image);
   strv_free (o->command);
   memset (o, 0, sizeof *o);
@@ -133,14 +153,15 @@ add_default_ops (struct plan *p)
   if (p->net == NET_HOST)
     {
       /* the host's names, and ours: the container has its own host name even here */
-      hosts = xasprintf ("127.0.0.1\t%s\n", p->hostname);
+      hosts = net_hosts ("127.0.0.1", p->hostname, NULL, p->add_hosts);
+      memmove (hosts, strstr (hosts, "\n127.0.0.1\t") + 1, strlen (strstr (hosts, "\n127.0.0.1\t") + 1) + 1);
       add_host_file (p, "/etc/hosts", "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
                      hosts);
     }
   else
     {
-      hosts = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t%s\n",
-                         p->hostname);
+      /* a private network's address replaces 127.0.0.1 when net_prepare leases it */
+      hosts = net_hosts ("127.0.0.1", p->hostname, NULL, p->add_hosts);
       plan_add_file (p, "/etc/hosts", hosts, strlen (hosts), 0644);
     }
   if (p->net == NET_HOST)
@@ -152,6 +173,15 @@ add_default_ops (struct plan *p)
           && access ("/run/systemd/resolve/resolv.conf", R_OK) == 0)
         src = "/run/systemd/resolve/resolv.conf";
       add_host_file (p, "/etc/resolv.conf", src, "", NULL);
+    }
+  else if (p->net == NET_PRIVATE || p->net == NET_CONTAINER || p->dns)
+    {
+      /* as the host's, without its loopback servers (systemd-resolved's real ones when it is the stub) */
+      cleanup_free char *rc = NULL, *text = NULL;
+      if (read_file ("/run/systemd/resolve/resolv.conf", &rc, NULL, NULL) < 0 && read_file ("/etc/resolv.conf", &rc, NULL, NULL) < 0)
+        rc = NULL;
+      text = net_resolv_conf (rc, p->dns);
+      plan_add_file (p, "/etc/resolv.conf", text, strlen (text), 0644);
     }
   else
     plan_add_file (p, "/etc/resolv.conf", "# no network\n", strlen ("# no network\n"), 0644);
@@ -248,6 +278,169 @@ build_process (const struct run_options *o, struct plan *p, cella_error_t *err)
   return build_security (o, p, err);
 }
 
+/* --backend vm: what a guest of ours cannot give yet is refused, never dropped. */
+static int
+vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  if (o->vm_memory)
+    {
+      long long m = parse_size (o->vm_memory);
+      if (m <= 0)
+        return cella_error (err, 0, "--vm-memory `%s`: expected a size like 512m or 1g", o->vm_memory);
+      if (m < 64LL << 20 || m > 1LL << 40)
+        return cella_error (err, 0, "--vm-memory `%s`: between 64m and 1t", o->vm_memory);
+      p->vm_memory_mib = (unsigned) (m >> 20);
+    }
+  p->vm_kernel = o->vm_kernel ? xstrdup (o->vm_kernel) : NULL;
+  p->vm_engine = xstrdup (o->vm_engine ? o->vm_engine : "qemu");
+  /* the guest's NIC is QEMU's user-mode network (docs/vm.md "Networking"), or none */
+  if (o->network && strcmp (o->network, "none") != 0 && strcmp (o->network, "private") != 0
+      && strcmp (o->network, "bridge") != 0 && strcmp (o->network, NET_DEFAULT_NAME) != 0)
+    return cella_error (err, 0, "--network %s: the vm backend gives the guest QEMU's user-mode network (--network "
+                                "private, the default) or none (--network none); use --backend ns for others", o->network);
+  if (o->tmpfs)
+    return cella_error (err, 0, "--tmpfs %s: not supported by the vm backend yet", o->tmpfs[0]);
+  if (o->cap_add || o->cap_drop)
+    return cella_error (err, 0, "%s: the vm backend's workload keeps its user's capabilities (the VM is the boundary); "
+                                "not supported yet", o->cap_add ? "--cap-add" : "--cap-drop");
+  if (o->security_opts)
+    return cella_error (err, 0, "--security-opt %s: not supported by the vm backend yet (the VM is the boundary)",
+                        o->security_opts[0]);
+  return vm_plan_prepare (p, err);
+}
+
+/* The binds a VM can give are 9p shares of directories. */
+static int
+vm_refuse_ops (const struct plan *p, cella_error_t *err)
+{
+  for (size_t i = 0; i < p->nops; i++)
+    {
+      const struct op *op = &p->ops[i];
+      struct stat st;
+      if (op->kind == OP_OVERLAY || op->kind == OP_TMPFS)
+        return cella_error (err, 0, "%s at `%s`: not supported by the vm backend yet", op->kind == OP_OVERLAY ? "overlay" : "tmpfs",
+                            op->target);
+      if (op->kind == OP_BIND && stat (op->source, &st) < 0)
+        return cella_error (err, errno, "volume `%s`", op->source);
+      if (op->kind == OP_BIND && !S_ISDIR (st.st_mode))
+        return cella_error (err, 0, "volume `%s`: the vm backend shares directories only (9p), not files", op->source);
+    }
+  return 0;
+}
+
+/* "0-3,6": cpu or memory node lists, as the kernel takes them */
+static bool
+cpu_list_valid (const char *s)
+{
+  bool digit = false;
+  for (const char *c = s; *c; c++)
+    {
+      if (*c >= '0' && *c <= '9')
+        digit = true;
+      else if ((*c == '-' || *c == ',') && digit)
+        digit = false;
+      else
+        return false;
+    }
+  return digit;
+}
+
+static int
+limit_int (const char *flag, const char *v, long long lo, long long hi, long long *out, cella_error_t *err)
+{
+  char *end = NULL;
+  long long n;
+  errno = 0;
+  n = v && *v ? strtoll (v, &end, 10) : 0;
+  if (v == NULL || *v == '\0' || errno || *end || n < lo || n > hi)
+    return cella_error (err, 0, "%s %s: expected an integer from %lld to %lld", flag, v ? v : "", lo, hi);
+  *out = n;
+  return 0;
+}
+
+/* --memory, --cpus, ... → p->res, with docker's checks and defaults (memory-swap twice memory). */
+static int
+build_resources (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  struct plan_resources *r = &p->res;
+  long long n;
+  if (o->memory && (r->memory = cgroup_parse_bytes (o->memory)) <= 0)
+    return cella_error (err, 0, "--memory %s: expected a size like 512m or 2g (units b, k, m, g)", o->memory);
+  if (o->memory_reservation && (r->memory_reservation = cgroup_parse_bytes (o->memory_reservation)) <= 0)
+    return cella_error (err, 0, "--memory-reservation %s: expected a size like 256m (units b, k, m, g)",
+                        o->memory_reservation);
+  if (o->memory_swap)
+    {
+      if (strcmp (o->memory_swap, "-1") == 0)
+        r->memory_swap = -1;
+      else if ((r->memory_swap = cgroup_parse_bytes (o->memory_swap)) <= 0)
+        return cella_error (err, 0, "--memory-swap %s: expected a size like 1g, or -1 for unlimited swap", o->memory_swap);
+      if (!r->memory)
+        return cella_error (err, 0, "--memory-swap %s: needs --memory too (it is memory plus swap)", o->memory_swap);
+      if (r->memory_swap > 0 && r->memory_swap < r->memory)
+        return cella_error (err, 0, "--memory-swap %s: must be at least --memory %s (it is memory plus swap)",
+                            o->memory_swap, o->memory);
+    }
+  else if (r->memory)
+    r->memory_swap = r->memory * 2; /* docker's default: as much swap as memory */
+  if (r->memory && r->memory_reservation > r->memory)
+    return cella_error (err, 0, "--memory-reservation %s: must not be above --memory %s", o->memory_reservation, o->memory);
+  if (o->cpus)
+    {
+      long ncpu = sysconf (_SC_NPROCESSORS_ONLN);
+      if ((r->nano_cpus = cgroup_parse_cpus (o->cpus)) <= 0)
+        return cella_error (err, 0, "--cpus %s: expected a positive number of cpus like 1.5", o->cpus);
+      if (ncpu > 0 && r->nano_cpus > ncpu * 1000000000LL)
+        return cella_error (err, 0, "--cpus %s: this host has only %ld cpus", o->cpus, ncpu);
+      if (o->cpu_quota || o->cpu_period)
+        return cella_error (err, 0, "--cpus %s: conflicts with %s (use one or the other)", o->cpus,
+                            o->cpu_quota ? "--cpu-quota" : "--cpu-period");
+      r->cpu_period = 100000;
+      r->cpu_quota = cgroup_cpus_to_quota (r->nano_cpus, r->cpu_period);
+      if (r->cpu_quota < 1000)
+        return cella_error (err, 0, "--cpus %s: below the smallest quota the kernel takes (0.01)", o->cpus);
+    }
+  if (o->cpu_shares && limit_int ("--cpu-shares", o->cpu_shares, 2, 262144, &n, err) < 0)
+    return -1;
+  r->cpu_shares = o->cpu_shares ? (unsigned long long) n : 0;
+  if (o->cpu_period)
+    {
+      if (limit_int ("--cpu-period", o->cpu_period, 1000, 1000000, &n, err) < 0)
+        return -1;
+      r->cpu_period = (unsigned long long) n;
+    }
+  if (o->cpu_quota)
+    {
+      if (strcmp (o->cpu_quota, "-1") == 0)
+        n = -1;
+      else if (limit_int ("--cpu-quota", o->cpu_quota, 1000, 1000000000LL, &n, err) < 0)
+        return -1;
+      r->cpu_quota = n;
+    }
+  if (o->cpuset_cpus && !cpu_list_valid (o->cpuset_cpus))
+    return cella_error (err, 0, "--cpuset-cpus %s: expected a cpu list like 0-2,4", o->cpuset_cpus);
+  if (o->cpuset_mems && !cpu_list_valid (o->cpuset_mems))
+    return cella_error (err, 0, "--cpuset-mems %s: expected a memory node list like 0 or 0-1", o->cpuset_mems);
+  r->cpuset_cpus = o->cpuset_cpus ? xstrdup (o->cpuset_cpus) : NULL;
+  r->cpuset_mems = o->cpuset_mems ? xstrdup (o->cpuset_mems) : NULL;
+  if (o->pids_limit)
+    {
+      if (limit_int ("--pids-limit", o->pids_limit, -1, 4194304, &n, err) < 0)
+        return -1;
+      r->pids_limit = n <= 0 ? -1 : n; /* docker: 0 or -1 is unlimited */
+    }
+  if (o->blkio_weight)
+    {
+      if (limit_int ("--blkio-weight", o->blkio_weight, 10, 1000, &n, err) < 0)
+        return -1;
+      r->io_weight = (unsigned) n;
+    }
+  if (p->backend == BACKEND_PROOT && cgroup_res_any (r))
+    return cella_error (err, 0, "%s: the proot backend cannot limit resources (no cgroup); use --backend ns",
+                        cgroup_res_first_flag (r));
+  return 0;
+}
+
 /* --backend, or the first that works here: ns, else proot (with one notice line). */
 static int
 choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
@@ -261,8 +454,10 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
         return cella_error (err, 0, "--backend proot: %s", proot_why);
       p->backend = BACKEND_PROOT;
     }
+  else if (o->backend && strcmp (o->backend, "vm") == 0)
+    p->backend = BACKEND_VM;
   else if (o->backend)
-    return cella_error (err, 0, "--backend `%s`: unknown (available: ns, proot; vm is not built yet)", o->backend);
+    return cella_error (err, 0, "--backend `%s`: unknown (available: ns, proot, vm)", o->backend);
   else if (ns_available (&ns_why))
     p->backend = BACKEND_NS;
   else if (proot_find (o->proot_path, &path, NULL, &proot_why) == 0)
@@ -272,6 +467,16 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
     }
   else
     return cella_error (err, 0, "no backend can run here: %s; and %s (see `cella doctor`)", ns_why, proot_why);
+  if (p->backend != BACKEND_VM && (o->vm_kernel || o->vm_engine || o->vm_memory))
+    return cella_error (err, 0, "%s: only for the vm backend (--backend vm)",
+                        o->vm_kernel ? "--kernel" : o->vm_engine ? "--vm-engine" : "--vm-memory");
+  if (p->backend == BACKEND_VM)
+    {
+      if (o->proot_path || o->kernel_release)
+        return cella_error (err, 0, "%s: only for the proot backend (--backend proot)",
+                            o->proot_path ? "--proot-path" : "--kernel-release");
+      return vm_choose (o, p, err);
+    }
   if (p->backend != BACKEND_PROOT)
     {
       if (o->proot_path || o->kernel_release)
@@ -299,6 +504,106 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
   if (o->security_opts)
     return cella_error (err, 0, "--security-opt %s: the proot backend has no seccomp or no_new_privs of its own; use "
                                 "--backend ns", o->security_opts[0]);
+  return 0;
+}
+
+/* --network: host, none, private (the default network) or a network's name. Without it: private
+ * for a container the engine keeps (docker's bridge), else the host's (the faster start). */
+static int
+build_network (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  const char *n = o->network;
+  struct net_def d;
+  if (n == NULL)
+    {
+      char *tool = NULL;
+      p->net = NET_HOST;
+      /* rootless without pasta or slirp4netns: the host's network, as before */
+      if (o->engine && p->backend == BACKEND_NS && (geteuid () == 0 || net_rootless_tool (&tool)))
+        p->net = NET_PRIVATE;
+      free (tool);
+    }
+  else if (strcmp (n, "host") == 0)
+    p->net = NET_HOST;
+  else if (strcmp (n, "none") == 0)
+    p->net = NET_NONE;
+  else if (strcmp (n, "private") == 0 || strcmp (n, "bridge") == 0 || strcmp (n, NET_DEFAULT_NAME) == 0)
+    p->net = NET_PRIVATE;
+  else if (has_prefix (n, "container:"))
+    {
+      /* resolved when the container starts (net_join_begin): the other one runs by then */
+      if (n[10] == '\0')
+        return cella_error (err, 0, "--network container: needs a container's name or id");
+      if (geteuid () != 0)
+        return cella_error (err, 0, "--network %s: a rootless container cannot join another one's network namespace "
+                                    "yet (it belongs to that container's user namespace); run both as root, or publish "
+                                    "ports", n);
+      p->net = NET_CONTAINER;
+      p->network = xstrdup (n + 10);
+    }
+  else if (net_def_load (n, &d, NULL) == 0)
+    {
+      if (geteuid () != 0 || !in_initial_userns ())
+        return cella_error (err, 0, "--network %s: user-defined networks need root (rootless containers get pasta or "
+                                    "slirp4netns with --network private)", n);
+      p->net = NET_PRIVATE;
+      p->network = xstrdup (n);
+    }
+  else
+    return cella_error (err, 0, "--network `%s`: unknown mode or network (expected none, host, private or a network "
+                                "from `cella network ls`)", n);
+  for (size_t i = 0; o->add_hosts && o->add_hosts[i]; i++)
+    if (net_add_host_check (o->add_hosts[i], err) < 0)
+      return -1;
+  for (size_t i = 0; o->dns && o->dns[i]; i++)
+    {
+      unsigned char buf[16];
+      if (inet_pton (AF_INET, o->dns[i], buf) != 1 && inet_pton (AF_INET6, o->dns[i], buf) != 1)
+        return cella_error (err, 0, "--dns `%s`: not an IP address", o->dns[i]);
+    }
+  p->dns = strv_dup (o->dns);
+  p->add_hosts = strv_dup (o->add_hosts);
+  return 0;
+}
+
+/* -p and -P: published ports need a network of the container's own (or proot's shared one). */
+static int
+build_ports (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  for (size_t i = 0; o->publish && o->publish[i]; i++)
+    {
+      cleanup_free char *port = NULL;
+      if (parse_publish (o->publish[i], &port, err) < 0)
+        return -1;
+      if (p->backend != BACKEND_PROOT && p->net == NET_CONTAINER)
+        return cella_error (err, 0, "-p %s: a container on another container's network publishes nothing of its own; "
+                                    "publish the port on `%s`", o->publish[i], p->network);
+      if (p->backend != BACKEND_PROOT && p->net != NET_PRIVATE)
+        return cella_error (err, 0, "-p %s: published ports are for private networks (--network private or a network's "
+                                    "name); with --network %s the container's ports %s", o->publish[i], p->net == NET_HOST ? "host" : "none",
+                            p->net == NET_HOST ? "are the host's already" : "cannot be reached");
+      if (p->backend == BACKEND_NS && p->rootless && strstr (port, ":0:"))
+        return cella_error (err, 0, "-p %s: a random host port needs root (pasta and slirp4netns take HOST:CTR)",
+                            o->publish[i]);
+      if (p->backend == BACKEND_PROOT && strstr (port, ":0:"))
+        return cella_error (err, 0, "-p %s: the proot backend cannot pick a random host port; give HOST:CTR", o->publish[i]);
+      strv_push (&p->ports, port);
+    }
+  if (o->publish_all)
+    {
+      if (p->net != NET_PRIVATE)
+        return cella_error (err, 0, "-P: published ports are for private networks (--network private or a network's name)");
+      for (size_t i = 0; p->exposed_ports && p->exposed_ports[i]; i++)
+        {
+          unsigned port;
+          char proto[8] = "tcp";
+          cleanup_free char *s = NULL;
+          if (sscanf (p->exposed_ports[i], "%u/%7s", &port, proto) < 1 || port == 0 || port > 65535)
+            continue;
+          s = xasprintf (":0:%u/%s", port, proto);
+          strv_push (&p->ports, s);
+        }
+    }
   return 0;
 }
 
@@ -348,17 +653,19 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
 
   if (choose_backend (o, p, err) < 0)
     return -1;
-  if (o->network == NULL || strcmp (o->network, "host") == 0)
-    p->net = NET_HOST;
-  else if (strcmp (o->network, "none") == 0)
-    p->net = NET_NONE;
-  else
-    return cella_error (err, 0, "--network `%s`: unknown mode (expected none or host)", o->network);
+  if (build_network (o, p, err) < 0)
+    return -1;
 
   p->ns = PLAN_NS_MNT | PLAN_NS_PID | PLAN_NS_UTS | PLAN_NS_IPC | PLAN_NS_CGROUP;
-  if (p->net == NET_NONE)
+  if (p->net == NET_NONE || p->net == NET_PRIVATE)
     p->ns |= PLAN_NS_NET;
-  if (p->backend == BACKEND_PROOT)
+  if (p->backend == BACKEND_VM)
+    {
+      p->ns = 0; /* a VM: no host namespace */
+      /* its NIC on QEMU's user-mode network unless --network none */
+      p->net = p->net == NET_NONE ? NET_NONE : NET_PRIVATE;
+    }
+  else if (p->backend == BACKEND_PROOT)
     p->ns = 0; /* ptrace, no namespace */
   else if (p->rootless)
     {
@@ -367,6 +674,8 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
         return -1;
     }
 
+  if (build_resources (o, p, err) < 0)
+    return -1;
   if (build_process (o, p, err) < 0)
     return -1;
   add_default_ops (p);
@@ -374,22 +683,16 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
     return -1;
   if (p->backend == BACKEND_PROOT && proot_refuse_ops (p, err) < 0)
     return -1;
-  for (size_t i = 0; o->publish && o->publish[i]; i++)
-    {
-      cleanup_free char *port = NULL;
-      if (parse_publish (o->publish[i], &port, err) < 0)
-        return -1;
-      if (p->backend != BACKEND_PROOT)
-        return cella_error (err, 0, "-p %s: published ports come with private networks, which the ns backend does not have "
-                                    "yet: the container shares the host's network, so its ports are the host's already",
-                            o->publish[i]);
-      strv_push (&p->ports, port);
-    }
+  if (p->backend == BACKEND_VM && vm_refuse_ops (p, err) < 0)
+    return -1;
+  if (build_ports (o, p, err) < 0)
+    return -1;
   if (strcmp (p->process.cwd, "/") != 0)
     plan_add_op (p, OP_MKDIR, p->process.cwd)->mode = 0755;
   add_mask_ops (p);
   if (plan_validate (p, err) < 0)
     return -1;
+  cgroup_notice_unapplied (p);
   *out = steal_pointer (&p);
   return 0;
 }

@@ -25,7 +25,7 @@ struct run_options {
   char **cap_add, **cap_drop;
   char **security_opts;
   char *hostname;
-  char *network;       /* none | host */
+  char *network;       /* none | host | private | NAME (a network) */
   char *backend;
   char *name;
   char *restart;       /* engine: --restart */
@@ -34,8 +34,18 @@ struct run_options {
   char *entrypoint;    /* --entrypoint */
   char *pull;          /* --pull missing|always|never */
   char **publish;      /* -p [IP:]HOST:CTR[/tcp|udp] */
+  bool publish_all;    /* -P: every ExposedPort of the image on a random host port */
+  char **dns;          /* --dns */
+  char **add_hosts;    /* --add-host NAME:IP */
+  bool engine;         /* kept by the engine (create, -d, --name, --rm, --restart): private network by default */
   char *proot_path;    /* --proot-path */
   char *kernel_release;/* --kernel-release (proot) */
+  char *vm_kernel;     /* --kernel (vm) */
+  char *vm_engine;     /* --vm-engine qemu|firecracker (vm) */
+  char *vm_memory;     /* --vm-memory SIZE (vm) */
+  /* cgroup limits, as given (parsed by build_resources): --memory, --cpus, ... */
+  char *memory, *memory_reservation, *memory_swap, *cpus, *cpu_shares, *cpu_quota, *cpu_period;
+  char *cpuset_cpus, *cpuset_mems, *pids_limit, *blkio_weight;
   const struct image_defaults *img; /* set by the caller once the image is resolved */
   char *image;         /* IMAGE or ROOTFS-DIR as given */
   char **command;      /* COMMAND [ARG...] */

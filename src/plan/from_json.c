@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "plan.h"
+#include "../oci/oci.h"
 
 struct reader {
   cella_error_t *err;
@@ -88,22 +89,13 @@ get_strv (struct reader *r, json_t *o, const char *key)
   return out;
 }
 
-static int
-lookup (const char *const *names, size_t n, const char *s)
-{
-  for (size_t i = 0; i < n; i++)
-    if (names[i] && s && strcmp (names[i], s) == 0)
-      return (int) i;
-  return -1;
-}
-
 static unsigned
 parse_flags (enum op_kind kind, const char *s)
 {
   static const struct { const char *name; unsigned bind, remount; } words[] = {
     { "rw", BIND_WRITABLE, 0 },        { "optional", BIND_OPTIONAL, 0 }, { "dev", BIND_DEVICE, 0 },
-    { "rec", BIND_RECURSIVE, 0 },      { "ro", 0, REMOUNT_RDONLY },      { "nosuid", 0, REMOUNT_NOSUID },
-    { "nodev", 0, REMOUNT_NODEV },     { "noexec", 0, REMOUNT_NOEXEC },
+    { "rec", BIND_RECURSIVE, 0 },      { "ro", 0, REMOUNT_RDONLY },      { "nosuid", BIND_NOSUID, REMOUNT_NOSUID },
+    { "nodev", 0, REMOUNT_NODEV },     { "noexec", BIND_NOEXEC, REMOUNT_NOEXEC },
   };
   cleanup_free char *copy = xstrdup (s ? s : "");
   char *save = NULL;
@@ -114,6 +106,8 @@ parse_flags (enum op_kind kind, const char *s)
         f |= kind == OP_BIND ? words[i].bind : words[i].remount;
   return f;
 }
+
+static void read_maps (struct reader *r, json_t *a, struct id_map **out, size_t *n);
 
 static void
 read_op (struct reader *r, struct plan *p, json_t *o)
@@ -127,7 +121,7 @@ read_op (struct reader *r, struct plan *p, json_t *o)
     names[k] = op_kind_name ((enum op_kind) k);
   if (r->failed)
     return;
-  kind = lookup (names, OP__COUNT, kind_s);
+  kind = str_index (names, OP__COUNT, kind_s);
   if (kind < 0)
     {
       bad (r, "op", "a known mount op");
@@ -141,12 +135,31 @@ read_op (struct reader *r, struct plan *p, json_t *o)
   }
   op->size = get_int (r, o, "size", 0);
   op->mqueue = get_bool (r, o, "mqueue");
+  op->dev_writable = op->kind == OP_DEV && get_bool (r, o, "writable");
+  op->tmpcopyup = get_bool (r, o, "tmpcopyup");
+  {
+    json_t *im = json_object_get (o, "idmap");
+    if (json_is_object (im))
+      {
+        read_maps (r, json_object_get (im, "uidMappings"), &op->idmap_uid, &op->nidmap_uid);
+        read_maps (r, json_object_get (im, "gidMappings"), &op->idmap_gid, &op->nidmap_gid);
+        op->idmap_recursive = json_is_true (json_object_get (im, "recursive"));
+      }
+  }
+  op->fstype = get_str (r, o, "fstype", false);
+  op->fsopts = get_strv (r, o, "fsopts");
+  {
+    cleanup_free char *pr = get_str (r, o, "propagation", false);
+    for (int k = 1; pr && k < PROP__COUNT; k++)
+      if (strcmp (plan_propagation_name ((enum plan_propagation) k), pr) == 0)
+        op->propagation = (enum plan_propagation) k;
+  }
   if (op->kind != OP_OVERLAY)
     op->mode = (mode_t) get_int (r, o, "mode", 0);
   else
     {
       cleanup_free char *m = get_str (r, o, "mode", true);
-      int mi = lookup (ov_modes, 3, m);
+      int mi = str_index (ov_modes, 3, m);
       if (mi < 0)
         bad (r, "mode", "persistent, ephemeral or read-only");
       op->ov_mode = mi < 0 ? OVERLAY_EPHEMERAL : (enum overlay_mode) mi;
@@ -240,7 +253,7 @@ read_root (struct reader *r, struct plan *p, json_t *o)
   p->root_layers = get_strv (r, o, "layers");
   p->readonly = get_bool (r, o, "readonly");
   mode = get_str (r, o, "mode", true);
-  m = lookup (modes, 3, mode);
+  m = str_index (modes, 3, mode);
   if (m < 0)
     {
       bad (r, "mode", "bind, ephemeral-overlay or overlay");
@@ -254,11 +267,39 @@ read_root (struct reader *r, struct plan *p, json_t *o)
     }
 }
 
+/* what resources_json (plan.c) wrote */
+static void
+read_resources (struct reader *r, struct plan_resources *res, json_t *o)
+{
+  if (o == NULL)
+    return;
+  r->where = "resources";
+  if (!json_is_object (o))
+    {
+      bad (r, "", "an object");
+      return;
+    }
+  res->memory = get_int (r, o, "memory", 0);
+  res->memory_reservation = get_int (r, o, "memoryReservation", 0);
+  res->memory_swap = get_int (r, o, "memorySwap", 0);
+  res->cpu_shares = (unsigned long long) get_int (r, o, "cpuShares", 0);
+  res->cpu_quota = get_int (r, o, "cpuQuota", 0);
+  res->cpu_period = (unsigned long long) get_int (r, o, "cpuPeriod", 0);
+  res->nano_cpus = get_int (r, o, "nanoCpus", 0);
+  res->cpuset_cpus = get_str (r, o, "cpusetCpus", false);
+  res->cpuset_mems = get_str (r, o, "cpusetMems", false);
+  res->pids_limit = get_int (r, o, "pidsLimit", 0);
+  res->io_weight = (unsigned) get_int (r, o, "ioWeight", 0);
+  res->cgroups_path = get_str (r, o, "cgroupsPath", false);
+  res->want = get_bool (r, o, "want");
+  r->where = "";
+}
+
 static void
 read_plan (struct reader *r, struct plan *p, json_t *root)
 {
-  static const char *const nets[] = { "none", "host", "private" };
-  static const char *const nss[] = { "mount", "pid", "uts", "ipc", "network", "cgroup", "user" };
+  static const char *const nets[] = { "none", "host", "private", "container" };
+  static const char *const nss[] = { "mount", "pid", "uts", "ipc", "network", "cgroup", "user", "time" };
   cleanup_free char *net = NULL;
   json_t *ops = json_object_get (root, "ops"), *ns = json_object_get (root, "namespaces"), *v;
   size_t i;
@@ -270,9 +311,20 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   {
     cleanup_free char *b = get_str (r, root, "backend", false);
     json_t *pr = json_object_get (root, "proot");
-    p->backend = b && strcmp (b, "proot") == 0 ? BACKEND_PROOT : BACKEND_NS;
-    if (b && strcmp (b, "proot") != 0 && strcmp (b, "ns") != 0)
-      bad (r, "backend", "ns or proot");
+    json_t *vm = json_object_get (root, "vm");
+    p->backend = b && strcmp (b, "proot") == 0 ? BACKEND_PROOT : b && strcmp (b, "vm") == 0 ? BACKEND_VM : BACKEND_NS;
+    if (b && strcmp (b, "proot") != 0 && strcmp (b, "ns") != 0 && strcmp (b, "vm") != 0)
+      bad (r, "backend", "ns, proot or vm");
+    if (json_is_object (vm))
+      {
+        json_t *mem = json_object_get (vm, "memory_mib");
+        p->vm_engine = get_str (r, vm, "engine", false);
+        p->vm_kernel = get_str (r, vm, "kernel", false);
+        p->vm_kernel_release = get_str (r, vm, "kernel_release", false);
+        p->vm_accel = get_str (r, vm, "accel", false);
+        if (json_is_integer (mem) && json_integer_value (mem) >= 0 && json_integer_value (mem) <= 1048576)
+          p->vm_memory_mib = (unsigned) json_integer_value (mem);
+      }
     if (json_is_object (pr))
       {
         p->proot_path = get_str (r, pr, "path", false);
@@ -287,17 +339,21 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->hostname = get_str (r, root, "hostname", false);
   p->rootless = get_bool (r, root, "rootless");
   net = get_str (r, root, "network", false);
-  k = lookup (nets, 3, net ? net : "none");
+  p->network = get_str (r, root, "network_name", false);
+  p->dns = get_strv (r, root, "dns");
+  p->add_hosts = get_strv (r, root, "add_hosts");
+  k = str_index (nets, 4, net ? net : "none");
   if (k < 0)
-    bad (r, "network", "none, host or private");
+    bad (r, "network", "none, host, private or container");
   p->net = k < 0 ? NET_NONE : (enum net_mode) k;
   json_array_foreach (ns, i, v)
-    if ((k = lookup (nss, 7, json_string_value (v))) >= 0)
+    if ((k = str_index (nss, 8, json_string_value (v))) >= 0)
       p->ns |= 1u << k;
   read_maps (r, json_object_get (root, "uidMappings"), &p->uid_map, &p->nuid_map);
   read_maps (r, json_object_get (root, "gidMappings"), &p->gid_map, &p->ngid_map);
   read_root (r, p, json_object_get (root, "root"));
   read_process (r, &p->process, json_object_get (root, "process"));
+  read_resources (r, &p->res, json_object_get (root, "resources"));
   r->where = "ops";
   if (ops && !json_is_array (ops))
     bad (r, "", "an array");
@@ -326,6 +382,8 @@ plan_from_json (const char *text, struct plan **out, cella_error_t *err)
     }
   p = plan_new ();
   read_plan (&r, p, root);
+  if (!r.failed && oci_plan_extras_from_json (root, p, err) < 0)
+    r.failed = 1;
   json_decref (root);
   if (r.failed)
     {

@@ -302,8 +302,14 @@ parse_publish (const char *spec, char **out, cella_error_t *err)
     }
   last = strrchr (copy, ':');
   if (last == NULL)
-    return cella_error (err, 0, "-p `%s`: expected [IP:]HOST:CTR[/tcp|udp] (a random host port is for private networks, "
-                                "not built yet)", spec);
+    {
+      /* -p CTR: a random host port (chosen when the container starts) */
+      ctr = parse_uint (copy, 65535);
+      if (ctr <= 0)
+        return cella_error (err, 0, "-p `%s`: ports must be numbers from 1 to 65535", spec);
+      *out = xasprintf (":0:%lld/%s", ctr, proto ? proto : "tcp");
+      return 0;
+    }
   ctr = parse_uint (last + 1, 65535);
   *last = '\0';
   mid = strrchr (copy, ':');

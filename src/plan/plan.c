@@ -1,14 +1,18 @@
 #define _GNU_SOURCE
 #include "plan.h"
+#include "../util/json.h"
 
 #include <jansson.h>
 #include <string.h>
+
+#include "../oci/oci.h"
 
 static const char *const op_names[OP__COUNT] = {
   [OP_BIND] = "bind",       [OP_PROC] = "proc",       [OP_DEV] = "dev",
   [OP_SYSFS] = "sysfs",     [OP_TMPFS] = "tmpfs",     [OP_OVERLAY] = "overlay",
   [OP_SYMLINK] = "symlink", [OP_MKDIR] = "mkdir",     [OP_FILE] = "file",
   [OP_REMOUNT] = "remount", [OP_MASK] = "mask",       [OP_READONLY] = "readonly",
+  [OP_MOUNT] = "mount",
 };
 
 const char *
@@ -35,6 +39,10 @@ op_clear (struct op *op)
   free (op->work);
   free (op->data);
   free (op->resolved);
+  free (op->fstype);
+  strv_free (op->fsopts);
+  free (op->idmap_uid);
+  free (op->idmap_gid);
 }
 
 void
@@ -51,12 +59,20 @@ plan_free (struct plan *p)
   free (p->proot_path);
   free (p->kernel_release);
   free (p->root_copy);
+  free (p->vm_engine);
+  free (p->vm_kernel);
+  free (p->vm_kernel_release);
+  free (p->vm_accel);
   free (p->rootfs);
   strv_free (p->root_layers);
   strv_free (p->labels);
   strv_free (p->exposed_ports);
   strv_free (p->volumes);
   strv_free (p->ports);
+  free (p->network);
+  strv_free (p->dns);
+  strv_free (p->add_hosts);
+  free (p->net_addr);
   free (p->root_upper);
   free (p->root_work);
   free (p->hostname);
@@ -70,6 +86,7 @@ plan_free (struct plan *p)
   free (p->res.cpuset_cpus);
   free (p->res.cpuset_mems);
   free (p->res.cgroups_path);
+  oci_plan_extras_free (p);
   free (p);
 }
 
@@ -135,6 +152,10 @@ flags_string (const struct op *op)
         strcat (buf, ",dev");
       if (op->flags & BIND_RECURSIVE)
         strcat (buf, ",rec");
+      if (op->flags & BIND_NOSUID)
+        strcat (buf, ",nosuid");
+      if (op->flags & BIND_NOEXEC)
+        strcat (buf, ",noexec");
     }
   else
     {
@@ -194,6 +215,8 @@ op_describe (const struct op *op)
       return xasprintf ("mask %s", op->target);
     case OP_READONLY:
       return xasprintf ("read-only %s", op->target);
+    case OP_MOUNT:
+      return xasprintf ("%s on %s (%s)", op->fstype ? op->fstype : "?", op->target, fl);
     case OP__COUNT:
     default:
       return xstrdup ("?");
@@ -253,15 +276,6 @@ plan_validate (const struct plan *p, cella_error_t *err)
 }
 
 static json_t *
-strv_json (char *const *v)
-{
-  json_t *a = json_array ();
-  for (size_t i = 0; v && v[i]; i++)
-    json_array_append_new (a, json_string (v[i]));
-  return a;
-}
-
-static json_t *
 op_json (const struct op *op)
 {
   cleanup_free char *desc = op_describe (op);
@@ -277,10 +291,12 @@ op_json (const struct op *op)
     json_object_set_new (o, "mode", json_integer (op->mode));
   if (op->kind == OP_DEV && op->mqueue)
     json_object_set_new (o, "mqueue", json_true ());
+  if (op->kind == OP_DEV && op->dev_writable)
+    json_object_set_new (o, "writable", json_true ());
   if (op->kind == OP_OVERLAY)
     {
       static const char *const modes[] = { "persistent", "ephemeral", "read-only" };
-      json_object_set_new (o, "lower", strv_json (op->lower));
+      json_object_set_new (o, "lower", json_strv (op->lower));
       json_object_set_new (o, "mode", json_string (modes[op->ov_mode]));
       if (op->upper)
         json_object_set_new (o, "upper", json_string (op->upper));
@@ -289,6 +305,26 @@ op_json (const struct op *op)
     }
   if (op->kind == OP_FILE)
     json_object_set_new (o, "data", json_stringn (op->data, op->data_len));
+  if (op->propagation)
+    json_object_set_new (o, "propagation", json_string (plan_propagation_name (op->propagation)));
+  if (op->tmpcopyup)
+    json_object_set_new (o, "tmpcopyup", json_true ());
+  if (op->fstype)
+    json_object_set_new (o, "fstype", json_string (op->fstype));
+  if (op->fsopts)
+    json_object_set_new (o, "fsopts", json_strv (op->fsopts));
+  if (op->nidmap_uid)
+    {
+      json_t *u = json_array (), *g = json_array ();
+      for (size_t i = 0; i < op->nidmap_uid; i++)
+        json_array_append_new (u, json_pack ("{s:I, s:I, s:I}", "inside", (json_int_t) op->idmap_uid[i].inside, "outside",
+                                             (json_int_t) op->idmap_uid[i].outside, "count", (json_int_t) op->idmap_uid[i].count));
+      for (size_t i = 0; i < op->nidmap_gid; i++)
+        json_array_append_new (g, json_pack ("{s:I, s:I, s:I}", "inside", (json_int_t) op->idmap_gid[i].inside, "outside",
+                                             (json_int_t) op->idmap_gid[i].outside, "count", (json_int_t) op->idmap_gid[i].count));
+      json_object_set_new (o, "idmap", json_pack ("{s:o, s:o, s:b}", "uidMappings", u, "gidMappings", g, "recursive",
+                                                  op->idmap_recursive));
+    }
   return o;
 }
 
@@ -302,13 +338,43 @@ maps_json (const struct id_map *m, size_t n)
   return a;
 }
 
+/* linux.resources-like keys; only what is set (0 = unset is never written). */
+static json_t *
+resources_json (const struct plan_resources *r)
+{
+  json_t *o = json_object ();
+#define RES_INT(k, v)                                                                                                  \
+  if (v)                                                                                                               \
+    json_object_set_new (o, k, json_integer ((json_int_t) (v)))
+#define RES_STR(k, v)                                                                                                  \
+  if (v)                                                                                                               \
+    json_object_set_new (o, k, json_string (v))
+  RES_INT ("memory", r->memory);
+  RES_INT ("memoryReservation", r->memory_reservation);
+  RES_INT ("memorySwap", r->memory_swap);
+  RES_INT ("cpuShares", r->cpu_shares);
+  RES_INT ("cpuQuota", r->cpu_quota);
+  RES_INT ("cpuPeriod", r->cpu_period);
+  RES_INT ("nanoCpus", r->nano_cpus);
+  RES_STR ("cpusetCpus", r->cpuset_cpus);
+  RES_STR ("cpusetMems", r->cpuset_mems);
+  RES_INT ("pidsLimit", r->pids_limit);
+  RES_INT ("ioWeight", r->io_weight);
+  RES_STR ("cgroupsPath", r->cgroups_path);
+#undef RES_INT
+#undef RES_STR
+  if (r->want)
+    json_object_set_new (o, "want", json_true ());
+  return o;
+}
+
 char *
 plan_to_json (const struct plan *p)
 {
-  static const char *const nets[] = { "none", "host", "private" };
+  static const char *const nets[] = { "none", "host", "private", "container" };
   static const struct { unsigned bit; const char *name; } nss[] = {
     { PLAN_NS_MNT, "mount" }, { PLAN_NS_PID, "pid" }, { PLAN_NS_UTS, "uts" }, { PLAN_NS_IPC, "ipc" },
-    { PLAN_NS_NET, "network" }, { PLAN_NS_CGROUP, "cgroup" }, { PLAN_NS_USER, "user" },
+    { PLAN_NS_NET, "network" }, { PLAN_NS_CGROUP, "cgroup" }, { PLAN_NS_USER, "user" }, { PLAN_NS_TIME, "time" },
   };
   const struct plan_process *pr = &p->process;
   json_t *root = json_object (), *proc, *ops = json_array (), *ns = json_array (), *caps = json_array ();
@@ -317,8 +383,8 @@ plan_to_json (const struct plan *p)
   for (int c = 0; c < 64; c++)
     if (pr->caps & (1ULL << c))
       json_array_append_new (caps, json_integer (c));
-  proc = json_pack ("{s:o, s:o, s:s, s:i, s:i, s:b, s:b, s:b, s:b, s:o, s:b}", "args", strv_json (pr->argv), "env",
-                    strv_json (pr->env), "cwd", pr->cwd ? pr->cwd : "/", "uid", (int) pr->uid, "gid", (int) pr->gid,
+  proc = json_pack ("{s:o, s:o, s:s, s:i, s:i, s:b, s:b, s:b, s:b, s:o, s:b}", "args", json_strv (pr->argv), "env",
+                    json_strv (pr->env), "cwd", pr->cwd ? pr->cwd : "/", "uid", (int) pr->uid, "gid", (int) pr->gid,
                     "terminal", pr->tty, "stdin", pr->stdin_open, "noNewPrivileges", pr->no_new_privs, "init",
                     pr->init, "capabilities", caps, "seccomp", pr->seccomp);
   if (pr->user)
@@ -342,23 +408,27 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "image", json_string (p->image));
   if (p->image_id)
     json_object_set_new (root, "image_id", json_string (p->image_id));
-  json_object_set_new (root, "backend", json_string (p->backend == BACKEND_PROOT ? "proot" : "ns"));
+  json_object_set_new (root, "backend", json_string (p->backend == BACKEND_PROOT ? "proot" : p->backend == BACKEND_VM ? "vm" : "ns"));
+  if (p->backend == BACKEND_VM)
+    json_object_set_new (root, "vm", json_pack ("{s:s*, s:s*, s:s*, s:s*, s:I}", "engine", p->vm_engine, "kernel", p->vm_kernel,
+                                                "kernel_release", p->vm_kernel_release, "accel", p->vm_accel,
+                                                "memory_mib", (json_int_t) p->vm_memory_mib));
   if (p->backend == BACKEND_PROOT)
     json_object_set_new (root, "proot", json_pack ("{s:s*, s:s*, s:s*}", "path", p->proot_path, "kernel_release",
                                                    p->kernel_release, "root_copy", p->root_copy));
   if (p->labels)
-    json_object_set_new (root, "labels", strv_json (p->labels));
+    json_object_set_new (root, "labels", json_strv (p->labels));
   if (p->exposed_ports)
-    json_object_set_new (root, "exposed_ports", strv_json (p->exposed_ports));
+    json_object_set_new (root, "exposed_ports", json_strv (p->exposed_ports));
   if (p->volumes)
-    json_object_set_new (root, "volumes", strv_json (p->volumes));
+    json_object_set_new (root, "volumes", json_strv (p->volumes));
   if (p->ports)
-    json_object_set_new (root, "ports", strv_json (p->ports));
+    json_object_set_new (root, "ports", json_strv (p->ports));
   {
     json_t *r = json_pack ("{s:s, s:b, s:s}", "path", p->rootfs ? p->rootfs : "", "readonly", p->readonly, "mode",
                            !p->root_overlay ? "bind" : p->root_upper ? "overlay" : "ephemeral-overlay");
     if (p->root_layers)
-      json_object_set_new (r, "layers", strv_json (p->root_layers));
+      json_object_set_new (r, "layers", json_strv (p->root_layers));
     if (p->root_overlay && p->root_upper)
       {
         json_object_set_new (r, "upper", json_string (p->root_upper));
@@ -374,6 +444,14 @@ plan_to_json (const struct plan *p)
   json_object_set_new (root, "uidMappings", maps_json (p->uid_map, p->nuid_map));
   json_object_set_new (root, "gidMappings", maps_json (p->gid_map, p->ngid_map));
   json_object_set_new (root, "network", json_string (nets[p->net]));
+  if (p->network)
+    json_object_set_new (root, "network_name", json_string (p->network));
+  if (p->dns)
+    json_object_set_new (root, "dns", json_strv (p->dns));
+  if (p->add_hosts)
+    json_object_set_new (root, "add_hosts", json_strv (p->add_hosts));
+  json_object_set_new (root, "resources", resources_json (&p->res));
+  oci_plan_extras_to_json (p, root);
   out = json_dumps (root, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (root);
   return out;

@@ -22,6 +22,7 @@ enum op_kind {
   OP_REMOUNT,
   OP_MASK,
   OP_READONLY,
+  OP_MOUNT,     /* a kernel filesystem of any type (OCI mounts: devpts, mqueue, tmpfs with options...) */
   OP__COUNT
 };
 
@@ -31,7 +32,19 @@ enum {
   BIND_WRITABLE = 1 << 1,
   BIND_DEVICE = 1 << 2,    /* device nodes usable (no nodev) */
   BIND_RECURSIVE = 1 << 3,
+  BIND_NOSUID = 1 << 4,    /* OCI bind options */
+  BIND_NOEXEC = 1 << 5,
 };
+
+/* mount propagation (OCI mount options, rootfsPropagation) */
+enum plan_propagation {
+  PROP_UNSET,
+  PROP_PRIVATE, PROP_RPRIVATE, PROP_SLAVE, PROP_RSLAVE, PROP_SHARED, PROP_RSHARED,
+  PROP_UNBINDABLE, PROP_RUNBINDABLE,
+  PROP__COUNT
+};
+/* "private", "rprivate" ... ; NULL for PROP_UNSET */
+const char *plan_propagation_name (enum plan_propagation p);
 
 /* overlay modes */
 enum overlay_mode {
@@ -57,6 +70,7 @@ struct op {
   long long size;       /* bytes, 0 = kernel default */
   mode_t mode;          /* tmpfs mode, file mode, mkdir mode; 0 = default */
   bool mqueue;          /* dev: also mount /dev/mqueue */
+  bool dev_writable;    /* dev: the tmpfs stays writable (OCI, as runc's /dev) */
   /* overlay */
   enum overlay_mode ov_mode;
   char **lower;         /* host dirs, top-most first */
@@ -70,11 +84,22 @@ struct op {
   ino_t src_ino;
   bool src_is_dir;
   bool skip;            /* optional source missing */
+  /* OCI mounts */
+  enum plan_propagation propagation;
+  bool tmpcopyup;       /* tmpfs: copy what the root has at target into it */
+  char *fstype;         /* mount: filesystem type */
+  char **fsopts;        /* mount: "key=value" or "flag" data options */
+  /* bind: an idmapped mount (OCI "idmap"/"ridmap"): ids seen through these maps */
+  struct id_map *idmap_uid, *idmap_gid;
+  size_t nidmap_uid, nidmap_gid;
+  bool idmap_recursive;
+  bool idmap_ready;     /* filled by prepare: idmap_fd is a user namespace with those maps */
+  int idmap_fd;
 };
 
-enum net_mode { NET_NONE, NET_HOST, NET_PRIVATE };
+enum net_mode { NET_NONE, NET_HOST, NET_PRIVATE, NET_CONTAINER /* another container's (plan.network names it) */ };
 
-enum backend_kind { BACKEND_NS, BACKEND_PROOT };
+enum backend_kind { BACKEND_NS, BACKEND_PROOT, BACKEND_VM };
 
 #define PLAN_NS_MNT (1u << 0)
 #define PLAN_NS_PID (1u << 1)
@@ -83,6 +108,82 @@ enum backend_kind { BACKEND_NS, BACKEND_PROOT };
 #define PLAN_NS_NET (1u << 4)
 #define PLAN_NS_CGROUP (1u << 5)
 #define PLAN_NS_USER (1u << 6)
+#define PLAN_NS_TIME (1u << 7)
+#define PLAN_NS_COUNT 8
+/* "mount", "pid", ... "time": the OCI names, by bit number */
+const char *plan_ns_name (unsigned bit_index);
+
+/* OCI process.rlimits: resource is the RLIMIT_* number */
+struct plan_rlimit {
+  int resource;
+  unsigned long long soft, hard;
+};
+
+/* OCI process.capabilities: the five sets (bit n = capability n); used when `set` is true,
+ * else plan_process.caps applies as it always did. */
+struct plan_capsets {
+  bool set;
+  uint64_t bounding, effective, permitted, inheritable, ambient;
+};
+
+/* OCI hooks */
+enum plan_hook_kind {
+  HOOK_PRESTART, HOOK_CREATE_RUNTIME, HOOK_CREATE_CONTAINER, HOOK_START_CONTAINER,
+  HOOK_POSTSTART, HOOK_POSTSTOP,
+  HOOK__COUNT
+};
+struct plan_hook {
+  char *path;
+  char **args;          /* argv, argv[0] included; NULL: { path } */
+  char **env;
+  int timeout;          /* seconds; 0: none */
+};
+const char *plan_hook_name (enum plan_hook_kind k); /* "prestart", "createRuntime" ... */
+
+/* OCI linux.devices: a node made in the container's /dev */
+struct plan_device {
+  char *path;
+  char type;            /* 'c', 'b' (u is c), 'p' */
+  long long major, minor;
+  mode_t mode;          /* permission bits; 0: 0666 */
+  uid_t uid;
+  gid_t gid;
+};
+
+/* OCI linux.seccomp, kept as a rule list and compiled with libseccomp in the child */
+enum plan_scmp_action {
+  SCMPA_KILL, SCMPA_KILL_PROCESS, SCMPA_KILL_THREAD, SCMPA_TRAP, SCMPA_ERRNO, SCMPA_TRACE,
+  SCMPA_ALLOW, SCMPA_LOG, SCMPA_NOTIFY,
+  SCMPA__COUNT
+};
+enum plan_scmp_op {
+  SCMPO_NE, SCMPO_LT, SCMPO_LE, SCMPO_EQ, SCMPO_GE, SCMPO_GT, SCMPO_MASKED_EQ,
+  SCMPO__COUNT
+};
+struct plan_scmp_arg {
+  unsigned index;
+  unsigned long long value, value_two;
+  enum plan_scmp_op op;
+};
+struct plan_scmp_rule {
+  char **names;
+  enum plan_scmp_action action;
+  int errno_ret;        /* -1: not given (EPERM for errno/trace) */
+  struct plan_scmp_arg *args;
+  size_t nargs;
+};
+struct plan_seccomp {
+  enum plan_scmp_action default_action;
+  int default_errno;    /* -1: not given */
+  char **arches;        /* "SCMP_ARCH_X86_64" ... */
+  char **flags;         /* "SECCOMP_FILTER_FLAG_LOG" ... */
+  struct plan_scmp_rule *rules;
+  size_t nrules;
+};
+const char *plan_scmp_action_name (enum plan_scmp_action a); /* "SCMP_ACT_ERRNO" ... */
+const char *plan_scmp_op_name (enum plan_scmp_op o);         /* "SCMP_CMP_EQ" ... */
+
+enum plan_personality { PERSONALITY_UNSET, PERSONALITY_LINUX, PERSONALITY_LINUX32 };
 
 struct id_map {
   uint32_t inside, outside, count;
@@ -103,6 +204,18 @@ struct plan_process {
   bool init;           /* --init: a reaper as PID 1 */
   uint64_t caps;       /* bit n = capability n; applied to bnd, and eff/prm for root */
   bool seccomp;        /* default filter on */
+  /* OCI additions; zero/NULL/false: not set, the engine's behaviour */
+  struct plan_rlimit *rlimits;
+  size_t nrlimits;
+  bool has_umask;
+  mode_t umask;
+  struct plan_capsets capsets;
+  bool has_oom_score_adj;
+  int oom_score_adj;
+  struct plan_seccomp *seccomp_profile; /* an OCI profile instead of the default filter */
+  char *apparmor_profile;
+  char *selinux_label;
+  unsigned console_height, console_width; /* the terminal's first size; 0: the caller's */
 };
 
 /* Resource limits (cgroups). Zero means "not set" everywhere; OCI `linux.resources` and the
@@ -118,6 +231,28 @@ struct plan_resources {
   long long pids_limit;         /* -1 unlimited */
   unsigned io_weight;           /* blkio weight 10..1000 */
   char *cgroups_path;           /* OCI cgroupsPath; NULL: cella's default for the container */
+  long long nano_cpus;          /* --cpus as given (1e9 = one cpu), shown by inspect; quota/period hold it */
+  bool want;                    /* a cgroup even without limits (engine containers: stats, pause, exec) */
+  /* OCI linux.resources beyond the above (src/oci/config.c fills them) */
+  bool has_swappiness;
+  unsigned long long memory_swappiness;
+  bool disable_oom_killer;
+  struct plan_hugepage_limit { char *page_size; unsigned long long limit; } *hugepage_limits; /* "2MB" */
+  size_t nhugepage_limits;
+  struct plan_io_throttle {
+    enum { IO_READ_BPS, IO_WRITE_BPS, IO_READ_IOPS, IO_WRITE_IOPS } kind;
+    long long major, minor;
+    unsigned long long rate;
+  } *io_throttle;
+  size_t nio_throttle;
+  struct plan_dev_rule {
+    bool allow;
+    char type;                  /* 'a', 'c', 'b' */
+    long long major, minor;     /* -1: any */
+    char access[4];             /* "rwm" subset; "" = all */
+  } *dev_rules;
+  size_t ndev_rules;
+  char **unified;               /* cgroup v2 files: "key=value" */
 };
 
 struct plan {
@@ -142,13 +277,36 @@ struct plan {
   size_t nuid_map, ngid_map;
   bool rootless;       /* caller is not root: user ns, fake root */
   enum net_mode net;
+  char *network;       /* NET_PRIVATE: the network's name (NULL: the default, "cella") */
+  char **dns;          /* --dns: name servers of the container's resolv.conf */
+  char **add_hosts;    /* --add-host NAME:IP */
+  char *net_addr;      /* runtime, not saved: the address net_prepare leased */
   struct plan_process process;
   bool debug;
   enum backend_kind backend;
   char *proot_path;     /* proot: the program */
   char *kernel_release; /* proot: what uname -r says inside (-k) */
   char *root_copy;      /* proot: how an image's layers were copied into rootfs (reflink, ...) */
+  char *vm_engine;      /* vm: "qemu" or "firecracker" */
+  char *vm_kernel;      /* vm: the guest kernel (--kernel, else the host's newest /boot/vmlinuz-*) */
+  char *vm_kernel_release; /* vm: its release (for the initramfs' modules), NULL when unknown */
+  char *vm_accel;       /* vm: "kvm" or "tcg", as decided when the plan was made */
+  unsigned vm_memory_mib; /* vm: guest RAM (--vm-memory), 0: 256 */
   struct plan_resources res;
+  /* OCI additions; zero/NULL: not set */
+  char *bundle;         /* OCI bundle directory */
+  char **annotations;   /* "key=value" */
+  char *domainname;
+  char *ns_path[PLAN_NS_COUNT];  /* namespaces to join instead of creating, by PLAN_NS_* bit index */
+  char **sysctl;        /* "key=value" */
+  struct plan_device *devices;
+  size_t ndevices;
+  enum plan_personality personality;
+  enum plan_propagation rootfs_propagation;
+  struct plan_hook *hooks[HOOK__COUNT];
+  size_t nhooks[HOOK__COUNT];
+  bool has_time_offsets;
+  long long time_offset[2][2];  /* [0] monotonic, [1] boottime: { seconds, nanoseconds } */
 };
 
 struct plan *plan_new (void);

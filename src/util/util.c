@@ -175,6 +175,15 @@ cleanup_strvp (char ***v)
   *v = NULL;
 }
 
+int
+str_index (const char *const *names, size_t n, const char *s)
+{
+  for (size_t i = 0; i < n; i++)
+    if (names[i] && s && strcmp (names[i], s) == 0)
+      return (int) i;
+  return -1;
+}
+
 size_t
 strv_len (char *const *v)
 {

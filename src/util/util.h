@@ -55,6 +55,8 @@ static inline int steal_fd (int *fd) { int r = *fd; *fd = -1; return r; }
 
 /* NULL-terminated string vectors. */
 size_t strv_len (char *const *v);
+/* The index of s among names[0..n) (NULL entries skipped), or -1. */
+int str_index (const char *const *names, size_t n, const char *s);
 void strv_push (char ***v, const char *s);   /* copies s */
 void strv_free (char **v);
 char **strv_dup (char *const *v);

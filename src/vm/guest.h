@@ -1,19 +1,61 @@
-/* The contract between the host side of the vm backend (src/vm/) and our guest init (guest/init.c).
+/* The contract between the host side of the vm backend (src/vm/) and our guest
+ * init (guest/, built as cella-vminit; docs/vm.md "Guest init" has the tested
+ * QEMU command line).
  *
- * Boot: the host builds an initramfs (newc cpio, uncompressed) holding /init (guest/init, static),
- * /cella/config (vm_guest_config as text, see guestcfg_format) and the kernel modules the guest
- * kernel needs when they are not built in (/lib/modules/<release>/..., loaded by init in order
- * from /cella/modules.order). Kernel command line from the host:
- *   console=ttyS0 quiet panic=-1 reboot=t rdinit=/init   (+ QEMU microvm's virtio_mmio.device=...)
- * Devices (QEMU -M microvm, all virtio-mmio; Firecracker has the same blk/vsock/serial):
- *   ttyS0                 kernel console -> the host's console log (never the workload's output)
- *   /dev/vda              the root disk (ext4), when config root_dev is set
- *   hvc0 (virtconsole 0)  the workload's stdin/stdout/stderr
- *   virtserialport named "cella.ctl" (found via /sys/class/virtio-ports/vport*/name)
- *       guest -> host lines: "ready\n" once the workload runs, "exit N\n" (N = 0..255, 128+sig)
- *       host -> guest lines: "signal N\n" (init forwards signal N to the workload)
- *   virtio-9p devices with mount_tag = vm_mount.tag, mounted by init at vm_mount.target.
- * Power off: init calls reboot(RB_AUTOBOOT); the host runs QEMU with -no-reboot so it exits.
+ * Boot: the host builds an initramfs (newc cpio, uncompressed; initramfs_build)
+ * holding /init (cella-vminit, static), /cella/config (vm_guest_config as text,
+ * see guestcfg_format), and the kernel modules the guest kernel needs when they
+ * are not built in, as /cella/modules/<name>.ko, loaded by init in the order of
+ * /cella/modules.order (absolute paths, dependencies first).
+ * `module.param=value` words of the kernel command line are passed to that
+ * module (no modprobe). Kernel command line from the host: console=ttyS0 quiet
+ * panic=-1 reboot=t rdinit=/init
+ *   + under TCG: tsc_early_khz=<host TSC kHz> (else the PIT calibration can
+ * fail on a busy host and the boot hangs after "tsc: Marking TSC unstable"),
+ * with -M microvm,pit=on,pic=on,rtc=on. QEMU microvm describes its virtio-mmio
+ * devices by ACPI (keep microvm's default acpi=on): the Debian kernel has no
+ * VIRTIO_MMIO_CMDLINE_DEVICES, so virtio_mmio.device= would not work. Devices
+ * (QEMU -M microvm, all virtio-mmio: -device virtio-serial-device,
+ * virtio-blk-device, virtio-9p-device; Firecracker has the same
+ * blk/vsock/serial): ttyS0                 kernel console -> the host's console
+ * log (never the workload's output) /dev/vda              the root disk (ext4),
+ * when config root_dev is set; mounted rw unless root_ro; left clean (remounted
+ * ro before power off) hvc0 (the first -device virtconsole) the workload's
+ * stdout/stderr, and stdin: without tty: raw bytes (no echo, no \n -> \r\n);
+ * stdin is a pipe init feeds from hvc0, closed when the host sends "eof" (a
+ * console has no end of file). The host must send "eof" at once when the
+ * workload has no stdin (else a read of stdin waits forever). with tty: hvc0 is
+ * the workload's controlling terminal in the kernel's cooked mode. The host
+ * must not write to hvc0 before "ready": hvc0 echoes input until init has made
+ *       it raw.
+ *   -device virtserialport,name=cella.ctl (init finds it via
+ * /sys/class/virtio-ports/vportNpM/name and waits up to 5 s for it and for
+ * hvc0; missing: the setup fails) guest -> host lines: "ready\n" once the
+ * workload is forked, "exit N\n" when it has exited (N = 0..255; 128+sig when
+ * killed; 125 setup failure in init or before exec, 126 cannot exec, 127 not
+ * found), written after sync; init waits up to 2 s for the host to take it (the
+ * port is not readable without a connected host end). host -> guest lines:
+ * "signal N\n" (init forwards signal N to the workload), "eof\n" (see hvc0).
+ * Other lines are ignored. virtio-9p devices with mount_tag = vm_mount.tag,
+ * mounted by init at vm_mount.target
+ *       (trans=virtio,version=9p2000.L,msize=262144,cache=none; ro when asked;
+ * the mount point is created, no symlinks followed). Signals: init forwards
+ * SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 it receives to the
+ * workload; Ctrl-Alt-Del (Firecracker SendCtrlAltDel) reaches init as a kernel
+ * SIGINT and is forwarded as SIGTERM. When the workload exits, whatever it left
+ * is SIGKILLed. Setup failure: "cella-init: <what>: <why>" on ttyS0 and hvc0,
+ * "exit 125" on cella.ctl. Power off: init calls reboot(RB_AUTOBOOT); the host
+ * runs QEMU with -no-reboot so it exits. Network: lo is always brought up;
+ * with a `net` config line, -device virtio-net-device (virtio_net and its
+ * dependencies net_failover, failover in the initramfs when modules) is the
+ * guest's eth0, which init waits up to 5 s for and configures with the static
+ * address, netmask and default route given (QEMU user-mode networking:
+ * 10.0.2.15/24 via 10.0.2.2, DNS 10.0.2.3); `nameserver` lines make init
+ * write /etc/resolv.conf in the container's root (else init writes nothing
+ * there). A failure to configure the network is a setup failure (exit 125).
+ * Root without root_dev: the initramfs
+ * holds the container's tree too (initramfs_build_with_tree); init copies it
+ * into a tmpfs (RAM: give the VM enough -m) and runs the workload there.
  */
 #ifndef CELLA_VM_GUEST_H
 #define CELLA_VM_GUEST_H
@@ -25,37 +67,82 @@
 #include "../util/util.h"
 
 struct vm_mount {
-  char *tag;     /* 9p mount_tag */
-  char *target;  /* absolute path in the container */
+  char *tag;    /* 9p mount_tag */
+  char *target; /* absolute path in the container */
   bool ro;
 };
 
 struct vm_guest_config {
-  char **argv;        /* NULL-terminated */
-  char **env;         /* KEY=VALUE, NULL-terminated */
+  char **argv; /* NULL-terminated */
+  char **env;  /* KEY=VALUE, NULL-terminated */
   char *cwd;
   uid_t uid;
   gid_t gid;
   gid_t *groups;
   size_t ngroups;
   char *hostname;
-  char *root_dev;     /* "/dev/vda"; NULL: the initramfs itself holds the root (copy to tmpfs) */
-  char *root_fstype;  /* "ext4" */
+  char *root_dev; /* "/dev/vda"; NULL: the initramfs itself holds the root (copy
+                     to tmpfs) */
+  char *root_fstype; /* "ext4" */
   bool root_ro;
   struct vm_mount *mounts;
   size_t nmounts;
   bool tty;
+  /* Network (additive): with net_addr, init configures net_ifname (default
+   * eth0, the virtio-net device) with it and a default route via net_gateway;
+   * lo is brought up always. nameservers (NULL-terminated, NULL: none): init
+   * writes /etc/resolv.conf in the container's root with them, and writes it
+   * only then. */
+  char *net_ifname;  /* "eth0" */
+  char *net_addr;    /* "10.0.2.15/24" (IPv4 address/prefix length) */
+  char *net_gateway; /* "10.0.2.2"; NULL: no default route */
+  char **nameservers;
 };
 
-/* The config as text (malloc'd, *len set); guestcfg_parse reads it back. */
-char *guestcfg_format (const struct vm_guest_config *c, size_t *len);
-int guestcfg_parse (const char *text, size_t len, struct vm_guest_config *c, cella_error_t *err);
-void guestcfg_free (struct vm_guest_config *c);
+/* Limits guestcfg_parse enforces (the format itself is described in
+ * guestcfg.c). */
+#define GUESTCFG_MAX_BYTES (4 << 20)
+#define GUESTCFG_MAX_STRINGS 65536 /* argv entries, env entries (each) */
+#define GUESTCFG_MAX_GROUPS 65536  /* NGROUPS_MAX */
+#define GUESTCFG_MAX_MOUNTS 256
+#define GUESTCFG_MAX_HOSTNAME 64 /* HOST_NAME_MAX */
+#define GUESTCFG_MAX_NAMESERVERS 8
+#define GUESTCFG_MAX_IFNAME 15 /* IFNAMSIZ - 1 */
 
-/* Write the initramfs to `out` (created 0600, replaced atomically): /init from init_path,
- * /cella/config, and the modules kernel_release needs for virtio-mmio, virtio-blk, virtio-console,
- * 9p over virtio, vsock and ext4 (none when they are built in or kernel_release is NULL). */
-int initramfs_build (const char *out, const char *init_path, const char *kernel_release, const char *config,
-                     size_t config_len, cella_error_t *err);
+/* The config as text (malloc'd, *len set); guestcfg_parse reads it back.
+ * guestcfg_parse checks: argv non-empty, env entries KEY=VALUE, cwd and mount
+ * targets absolute without `..` components, ids below 2^32-1, hostname 1..64
+ * bytes, modes ro|rw, the limits above, a final `end` line (truncation). On
+ * success c->env is never NULL (maybe empty); a `root` line sets
+ * root_dev/root_fstype/root_ro together; a `net` line (IFNAME ADDR/PREFIX
+ * GATEWAY|-, IPv4) sets net_ifname/net_addr/net_gateway together;
+ * `nameserver` lines (IPv4 or IPv6 addresses) fill nameservers. On error *c is
+ * left zeroed. */
+char *guestcfg_format(const struct vm_guest_config *c, size_t *len);
+int guestcfg_parse(const char *text, size_t len, struct vm_guest_config *c,
+                   cella_error_t *err);
+void guestcfg_free(struct vm_guest_config *c);
+
+/* Write the initramfs to `out` (created 0600, replaced atomically): /init from
+ * init_path, /cella/config, and the modules kernel_release needs for
+ * virtio-mmio, virtio-blk, virtio-console, 9p over virtio, vsock, ext4 and
+ * virtio-net (none
+ * when they are built in or kernel_release is NULL). */
+int initramfs_build(const char *out, const char *init_path,
+                    const char *kernel_release, const char *config,
+                    size_t config_len, cella_error_t *err);
+/* The same, plus the whole tree at `tree` (entries owned by root, modes and
+ * times kept, sockets left out; top-level `init` and `cella` skipped): for a
+ * config without root_dev, the guest init copies this tree into a tmpfs and
+ * runs the workload there. */
+int initramfs_build_with_tree(const char *out, const char *init_path,
+                              const char *kernel_release, const char *config,
+                              size_t config_len, const char *tree,
+                              cella_error_t *err);
+/* The modules under `moddir` (/lib/modules/<release>) the guest needs,
+ * dependencies first, as absolute paths (*out NULL-terminated, NULL when none
+ * are needed or moddir does not exist). Fails on a required module that is
+ * neither built in nor listed, and on compressed modules. */
+int initramfs_modules(const char *moddir, char ***out, cella_error_t *err);
 
 #endif

@@ -1,0 +1,62 @@
+#!/bin/bash
+# OCI runtime benchmark (not a test; not part of make check): the create + start + delete loop of
+# youki's and crun's READMEs, with hyperfine, for cella and runc (and crun when it runs here) on
+# the same bundle (`cella spec`, args `true`, no terminal).
+#
+#   sudo bench/oci.sh                 # RUNS=100 by default
+#   RUNS=30 CELLA=build/cella bench/oci.sh
+#
+# Prints hyperfine's markdown table (mean ± σ, and each mean relative to the fastest).
+set -eu
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-100}
+CELLA=${CELLA:-$REPO/build/cella}
+case "$CELLA" in /*) ;; *) CELLA=$PWD/$CELLA ;; esac
+command -v hyperfine >/dev/null || { echo "bench: needs hyperfine (scripts/deps.sh --bench)" >&2; exit 1; }
+command -v jq >/dev/null || { echo "bench: needs jq" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "bench: run it as root (runc's bundle and cgroups)" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/bench-oci.XXXXXX)
+cleanup() {
+	for rt in cella runc crun; do
+		[ -d "$WORK/$rt-root" ] || continue
+		case $rt in cella) "$CELLA" --root "$WORK/$rt-root" delete --force bench >/dev/null 2>&1 ;;
+		*) "$rt" --root "$WORK/$rt-root" delete --force bench >/dev/null 2>&1 ;; esac
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+BUSYBOX=""
+for b in /bin/busybox /usr/bin/busybox; do
+	if [ -x "$b" ] && LC_ALL=C ldd "$b" 2>&1 | grep -q 'not a dynamic'; then BUSYBOX=$b; break; fi
+done
+[ -n "$BUSYBOX" ] || { echo "bench: needs a static busybox (apt-get install busybox-static)" >&2; exit 1; }
+B=$WORK/bundle
+mkdir -p "$B"/rootfs/bin "$B"/rootfs/proc "$B"/rootfs/dev "$B"/rootfs/sys "$B"/rootfs/tmp
+cp "$BUSYBOX" "$B/rootfs/bin/busybox"
+for a in sh true; do ln -s busybox "$B/rootfs/bin/$a"; done
+(cd "$B" && "$CELLA" spec)
+jq '.process.terminal = false | .process.args = ["true"]' "$B/config.json" >"$B/c.json" && mv "$B/c.json" "$B/config.json"
+
+cmds=() names=()
+add() { # NAME PROGRAM
+	local root=$WORK/$1-root
+	if ! "$2" --root "$root" run --bundle "$B" bench >/dev/null 2>"$WORK/$1.err"; then
+		echo "bench: $1 fails here, left out: $(head -c 300 "$WORK/$1.err")" >&2
+		"$2" --root "$root" delete --force bench >/dev/null 2>&1 || true
+		return 0
+	fi
+	names+=("$1")
+	cmds+=("$2 --root $root create --bundle $B bench && $2 --root $root start bench && $2 --root $root delete --force bench")
+}
+add cella "$CELLA"
+command -v runc >/dev/null && add runc "$(command -v runc)"
+command -v crun >/dev/null && add crun "$(command -v crun)"
+
+args=()
+for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+echo "create + start + delete of a busybox \`true\` bundle, $RUNS runs each ($(uname -r), $(nproc) CPUs, $(date -u +%F))"
+hyperfine --warmup 5 --runs "$RUNS" --export-markdown "$WORK/table.md" "${args[@]}" >&2
+cat "$WORK/table.md"

@@ -1,0 +1,51 @@
+#!/bin/bash
+# vm backend benchmark (not a test; not part of make check).
+#
+#   bash bench/vm.sh            ROUNDS=10 bash bench/vm.sh
+#
+# Boot-to-exit of busybox `true`: from `cella run --backend vm busybox true` to its exit, ROUNDS
+# times, under KVM when /dev/kvm is usable and always under TCG (CELLA's kvm detection is forced
+# off for that series by hiding /dev/kvm with CELLA_NO_KVM=1); the image's disk is built once
+# before the rounds (cached). Then the memory of a running VM: QEMU's RSS and the supervisor's.
+set -eu
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-5}
+CELLA=${CELLA:-$REPO/build/cella}
+WORK=$(mktemp -d /tmp/bench-vm.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT INT TERM
+export CELLA_ROOT=$WORK/data CELLA_RUN_ROOT=$WORK/run
+gcc -O2 -o "$WORK/timeit" "$REPO/bench/timeit.c"
+
+median() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] / 1e6 }'; }
+min() { sort -n | awk 'NR == 1 { printf "%.1f", $1 / 1e6 }'; }
+
+"$CELLA" run --backend vm busybox true 2>/dev/null # builds and caches the disk
+series=()
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then series+=(kvm); fi
+series+=(tcg)
+for s in "${series[@]}"; do
+	if [ "$s" = tcg ]; then export CELLA_NO_KVM=1; else unset CELLA_NO_KVM; fi
+	"$WORK/timeit" "$ROUNDS" -- "$s" "$CELLA" run --backend vm busybox true >"$WORK/$s.txt"
+	bad=$(awk '$3 != 0' "$WORK/$s.txt" | wc -l)
+	echo "boot-to-exit $s ($ROUNDS rounds, $bad failed): median $(awk '{ print $2 }' "$WORK/$s.txt" | median) ms, min $(awk '{ print $2 }' "$WORK/$s.txt" | min) ms"
+done
+unset CELLA_NO_KVM
+
+# memory: a VM that sleeps, its QEMU (child of the cella-vm supervisor) measured once booted
+id=$("$CELLA" run -d --backend vm busybox sh -c 'echo up; exec sleep 100' 2>/dev/null)
+for _ in $(seq 240); do
+	case "$("$CELLA" logs "$id" 2>&1)" in *up*) break ;; esac
+	sleep 0.5
+done
+sup=$("$CELLA" inspect -f '{{.State.Pid}}' "$id")
+qemu=$(pgrep -P "$sup" qemu-system || true)
+mem=$("$CELLA" inspect -f '{{.VM.MemoryMiB}}' "$id")
+if [ -n "$qemu" ]; then
+	echo "guest RAM ${mem} MiB; QEMU VmRSS $(awk '/^VmRSS/ { print $2 / 1024 }' "/proc/$qemu/status") MiB," \
+		"VmHWM $(awk '/^VmHWM/ { print $2 / 1024 }' "/proc/$qemu/status") MiB; supervisor VmRSS" \
+		"$(awk '/^VmRSS/ { print $2 / 1024 }' "/proc/$sup/status") MiB"
+	# QEMU's own memory: its RSS less what the guest touched of its RAM (anonymous guest pages)
+	echo "QEMU RssAnon $(awk '/^RssAnon/ { print $2 / 1024 }' "/proc/$qemu/status") MiB, RssFile" \
+		"$(awk '/^RssFile/ { print $2 / 1024 }' "/proc/$qemu/status") MiB"
+fi
+"$CELLA" rm -f "$id" >/dev/null

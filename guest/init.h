@@ -1,0 +1,69 @@
+/* cella-vminit: our PID 1 inside the microVM (see src/vm/guest.h for the host
+ * contract). */
+#ifndef CELLA_GUEST_INIT_H
+#define CELLA_GUEST_INIT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vm/guest.h"
+
+#define CONFIG_PATH "/cella/config"
+#define MODULES_ORDER_PATH "/cella/modules.order"
+#define NEWROOT "/newroot"
+#define CTL_PORT_NAME "cella.ctl"
+
+/* The two channels to the host, kept open across the switch to the new root
+ * (O_CLOEXEC). */
+struct guest_io {
+  int hvc; /* /dev/hvc0: the workload's stdio, -1 until found */
+  int ctl; /* the cella.ctl virtio port, -1 until found */
+};
+extern struct guest_io guest_io;
+
+/* "cella-init: ..." on the kernel console and on hvc0 when it is open. */
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report a setup failure (console, hvc0, "exit 125" on cella.ctl) and power
+ * off. */
+void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* fail() with the cella_error's message (and strerror). */
+void fail_err(cella_error_t *err) __attribute__((noreturn));
+/* Flush, sync and reboot(RB_AUTOBOOT): the host runs QEMU with -no-reboot, so
+ * the VM ends. */
+void power_off(void) __attribute__((noreturn));
+
+/* modules.c */
+void modules_load(const char *order_path);
+
+/* root.c */
+int mount_basics(cella_error_t *err);
+int root_mount_disk(const struct vm_guest_config *c, cella_error_t *err);
+int root_copy_initramfs(cella_error_t *err);
+int mount_volumes(const struct vm_guest_config *c, cella_error_t *err);
+int switch_to_newroot(cella_error_t *err);
+
+/* io.c */
+int find_hvc(cella_error_t *err); /* opens it raw */
+/* The workload's terminal mode: raw bytes without a tty, the kernel's cooked
+ * default with one. */
+void hvc_set_mode(bool tty);
+int find_ctl(cella_error_t *err);
+/* Queue a line for the host on cella.ctl; ctl_flush writes what it can without
+ * blocking. */
+void ctl_send(const char *line);
+void ctl_flush(void);
+bool ctl_pending(void);
+/* Write everything queued, waiting up to timeout_ms for the host to read it. */
+void ctl_flush_wait(int timeout_ms);
+
+/* net.c: lo up, and the `net` interface configured (before the workload);
+ * /etc/resolv.conf from `nameserver` lines (after the switch to the root). */
+int net_setup(const struct vm_guest_config *c, cella_error_t *err);
+int net_write_resolv(const struct vm_guest_config *c, cella_error_t *err);
+
+/* workload.c: run the workload to its end; returns its exit code (0..255,
+ * 128+signal). */
+int workload_run(const struct vm_guest_config *c);
+
+#endif

@@ -1,0 +1,314 @@
+/* Firewall rules through nft, fed a ruleset on its stdin (argv only, no shell).
+ * One table per network (masquerade out, forwarding) and one per container that publishes
+ * ports (its DNAT rules): removing a container's rules is deleting its table, which also works
+ * after a crash, knowing only the container's id. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+char *
+net_find_program (const char *name)
+{
+  static const char *const dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin" };
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+    {
+      char *p = xasprintf ("%s/%s", dirs[i], name);
+      if (access (p, X_OK) == 0)
+        return p;
+      free (p);
+    }
+  return NULL;
+}
+
+int
+net_run_program (char *const argv[], const char *input, cella_error_t *err)
+{
+  /* stderr goes to a memfd, not a pipe: a helper that daemonizes (pasta) keeps it open */
+  cleanup_close int errfd = memfd_create ("cella-helper-stderr", MFD_CLOEXEC);
+  int in[2], status;
+  char msg[512] = "";
+  ssize_t len;
+  pid_t pid;
+  if (errfd < 0 || pipe2 (in, O_CLOEXEC) < 0)
+    return cella_error (err, errno, "pipe");
+  pid = fork ();
+  if (pid < 0)
+    return cella_error (err, errno, "fork %s", argv[0]);
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_WRONLY);
+      dup2 (in[0], 0);
+      dup2 (null >= 0 ? null : errfd, 1);
+      dup2 (errfd, 2);
+      signal (SIGPIPE, SIG_DFL);
+      execv (argv[0], argv);
+      dprintf (2, "exec: %s\n", strerror (errno));
+      _exit (127);
+    }
+  close (in[0]);
+  if (input)
+    {
+      void (*old) (int) = signal (SIGPIPE, SIG_IGN);
+      write_all (in[1], input, strlen (input));
+      signal (SIGPIPE, old);
+    }
+  close (in[1]);
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return cella_error (err, errno, "wait for %s", argv[0]);
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+    return 0;
+  len = pread (errfd, msg, sizeof msg - 1, 0);
+  msg[len > 0 ? len : 0] = '\0';
+  while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+    msg[--len] = '\0';
+  return cella_error (err, 0, "%s failed (status %d)%s%s", argv[0], WIFEXITED (status) ? WEXITSTATUS (status) : 128,
+                      *msg ? ": " : "", msg);
+}
+
+char *
+nat_container_table (const char *id)
+{
+  return xasprintf ("cella_c_%.12s", id);
+}
+
+char *
+nat_network_ruleset (const struct net_def *d)
+{
+  cleanup_free char *sub = net_addr_str (d->subnet);
+  /* add + delete + define in one transaction: the table is replaced whole, never doubled */
+  return xasprintf ("add table ip cella_n_%s\n"
+                    "delete table ip cella_n_%s\n"
+                    "table ip cella_n_%s {\n"
+                    "  chain postrouting {\n"
+                    "    type nat hook postrouting priority srcnat; policy accept;\n"
+                    "    ip saddr %s/%d oifname != \"%s\" masquerade\n"
+                    /* the host's own connections to 127.0.0.1:PORT, DNAT'd onto the bridge */
+                    "    oifname \"%s\" ip saddr 127.0.0.0/8 masquerade\n"
+                    "  }\n"
+                    "  chain forward {\n"
+                    "    type filter hook forward priority filter; policy accept;\n"
+                    "    iifname \"%s\" accept\n"
+                    "    oifname \"%s\" ct state established,related accept\n"
+                    "    oifname \"%s\" ct status dnat accept\n"
+                    "  }\n"
+                    "}\n",
+                    d->name, d->name, d->name, sub, d->prefix, d->bridge, d->bridge, d->bridge, d->bridge, d->bridge);
+}
+
+char *
+nat_container_ruleset (const char *id, const struct net_port *ports, size_t n, uint32_t addr)
+{
+  cleanup_free char *table = nat_container_table (id), *a = net_addr_str (addr), *rules = xstrdup ("");
+  if (n == 0)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    {
+      cleanup_free char *match
+          = ports[i].ip[0] ? xasprintf ("ip daddr %s", ports[i].ip) : xstrdup ("fib daddr type local");
+      char *next = xasprintf ("%s    %s %s dport %u dnat to %s:%u\n", rules, match, ports[i].proto, ports[i].host, a,
+                              ports[i].ctr);
+      free (rules);
+      rules = next;
+    }
+  return xasprintf ("add table ip %s\n"
+                    "delete table ip %s\n"
+                    "table ip %s {\n"
+                    "  chain prerouting {\n"
+                    "    type nat hook prerouting priority dstnat; policy accept;\n%s"
+                    "  }\n"
+                    "  chain output {\n"
+                    "    type nat hook output priority -100; policy accept;\n%s"
+                    "  }\n"
+                    "}\n",
+                    table, table, table, rules, rules);
+}
+
+int
+nat_apply (const char *ruleset, cella_error_t *err)
+{
+  cleanup_free char *nft = net_find_program ("nft");
+  char *argv[] = { nft, (char *) "-f", (char *) "-", NULL };
+  if (nft == NULL)
+    return cella_error (err, ENOENT, "nft (nftables) is needed for private networks as root: install nftables");
+  if (net_run_program (argv, ruleset, err) < 0)
+    return cella_error_wrap (err, "set the firewall rules");
+  return 0;
+}
+
+int
+nat_delete_table (const char *table, cella_error_t *err)
+{
+  /* add first: deleting a table that is not there is then not an error */
+  cleanup_free char *rs = xasprintf ("add table ip %s\ndelete table ip %s\n", table, table);
+  return nat_apply (rs, err);
+}
+
+/* ---- the firewall in use: nft, else iptables (CELLA_FIREWALL=nft|iptables picks one) ---- */
+
+static char *
+firewall (bool *nft)
+{
+  const char *want = getenv ("CELLA_FIREWALL");
+  char *p = NULL;
+  if (want == NULL || strcmp (want, "iptables") != 0)
+    p = net_find_program ("nft");
+  *nft = p != NULL;
+  if (p == NULL && (want == NULL || strcmp (want, "nft") != 0))
+    p = net_find_program ("iptables");
+  return p;
+}
+
+/* iptables ARGS... (table first); errors only when `err` is given. */
+static int
+ipt (const char *prog, cella_error_t *err, const char *table, ...)
+{
+  char *argv[24] = { (char *) prog, (char *) "-w", (char *) "-t", (char *) table };
+  size_t n = 4;
+  va_list ap;
+  cella_error_t e = NULL;
+  int r;
+  va_start (ap, table);
+  for (char *a; n < 23 && (a = va_arg (ap, char *)); n++)
+    argv[n] = a;
+  va_end (ap);
+  argv[n] = NULL;
+  r = net_run_program (argv, NULL, err ? err : &e);
+  cella_error_free (&e);
+  return r;
+}
+
+/* A chain of our own, emptied, with one jump to it from `from` (not doubled). */
+static int
+ipt_chain (const char *prog, const char *table, const char *chain, const char *from, cella_error_t *err)
+{
+  ipt (prog, NULL, table, "-N", chain, NULL);
+  if (ipt (prog, err, table, "-F", chain, NULL) < 0)
+    return -1;
+  if (ipt (prog, NULL, table, "-C", from, "-j", chain, NULL) < 0)
+    return ipt (prog, err, table, "-I", from, "-j", chain, NULL);
+  return 0;
+}
+
+static void
+ipt_chain_delete (const char *prog, const char *table, const char *chain, const char *const *froms)
+{
+  for (size_t i = 0; froms[i]; i++)
+    while (ipt (prog, NULL, table, "-D", froms[i], "-j", chain, NULL) == 0)
+      ;
+  ipt (prog, NULL, table, "-F", chain, NULL);
+  ipt (prog, NULL, table, "-X", chain, NULL);
+}
+
+int
+nat_network_setup (const struct net_def *d, cella_error_t *err)
+{
+  bool nft;
+  cleanup_free char *prog = firewall (&nft), *sub = NULL, *cidr = NULL, *nat = NULL, *fwd = NULL;
+  if (prog == NULL)
+    return cella_error (err, ENOENT, "nft (nftables) or iptables is needed for private networks as root: install nftables");
+  if (nft)
+    {
+      cleanup_free char *rules = nat_network_ruleset (d);
+      return nat_apply (rules, err);
+    }
+  sub = net_addr_str (d->subnet);
+  cidr = xasprintf ("%s/%d", sub, d->prefix);
+  nat = xasprintf ("CELLA-N-%s", d->bridge);
+  fwd = xasprintf ("CELLA-F-%s", d->bridge);
+  if (ipt_chain (prog, "nat", nat, "POSTROUTING", err) < 0
+      || ipt (prog, err, "nat", "-A", nat, "-s", cidr, "!", "-o", d->bridge, "-j", "MASQUERADE", NULL) < 0
+      || ipt (prog, err, "nat", "-A", nat, "-o", d->bridge, "-s", "127.0.0.0/8", "-j", "MASQUERADE", NULL) < 0
+      || ipt_chain (prog, "filter", fwd, "FORWARD", err) < 0
+      || ipt (prog, err, "filter", "-A", fwd, "-i", d->bridge, "-j", "ACCEPT", NULL) < 0
+      || ipt (prog, err, "filter", "-A", fwd, "-o", d->bridge, "-m", "conntrack", "--ctstate",
+              "ESTABLISHED,RELATED,DNAT", "-j", "ACCEPT", NULL) < 0)
+    return cella_error_wrap (err, "set the firewall rules of network `%s` (iptables)", d->name);
+  return 0;
+}
+
+void
+nat_network_delete (const struct net_def *d)
+{
+  bool nft;
+  cleanup_free char *prog = firewall (&nft), *nat = NULL, *fwd = NULL;
+  static const char *const post[] = { "POSTROUTING", NULL }, *const forward[] = { "FORWARD", NULL };
+  if (prog == NULL)
+    return;
+  if (nft)
+    {
+      cleanup_free char *table = xasprintf ("cella_n_%s", d->name);
+      cella_error_t e = NULL;
+      nat_delete_table (table, &e);
+      cella_error_free (&e);
+      return;
+    }
+  nat = xasprintf ("CELLA-N-%s", d->bridge);
+  fwd = xasprintf ("CELLA-F-%s", d->bridge);
+  ipt_chain_delete (prog, "nat", nat, post);
+  ipt_chain_delete (prog, "filter", fwd, forward);
+}
+
+int
+nat_container_setup (const char *id, const struct net_port *ports, size_t n, uint32_t addr, cella_error_t *err)
+{
+  bool nft;
+  cleanup_free char *prog = firewall (&nft), *chain = NULL, *a = NULL;
+  if (n == 0)
+    return 0;
+  if (prog == NULL)
+    return cella_error (err, ENOENT, "nft (nftables) or iptables is needed for published ports: install nftables");
+  if (nft)
+    {
+      cleanup_free char *rules = nat_container_ruleset (id, ports, n, addr);
+      return nat_apply (rules, err);
+    }
+  chain = xasprintf ("CELLA-%.12s", id);
+  a = net_addr_str (addr);
+  if (ipt_chain (prog, "nat", chain, "PREROUTING", err) < 0 || ipt_chain (prog, "nat", chain, "OUTPUT", err) < 0)
+    return cella_error_wrap (err, "publish the container's ports (iptables)");
+  for (size_t i = 0; i < n; i++)
+    {
+      char host[8];
+      cleanup_free char *to = xasprintf ("%s:%u", a, ports[i].ctr);
+      snprintf (host, sizeof host, "%u", ports[i].host);
+      if ((ports[i].ip[0] ? ipt (prog, err, "nat", "-A", chain, "-p", ports[i].proto, "-d", ports[i].ip, "--dport", host,
+                                 "-j", "DNAT", "--to-destination", to, NULL)
+                          : ipt (prog, err, "nat", "-A", chain, "-p", ports[i].proto, "-m", "addrtype", "--dst-type",
+                                 "LOCAL", "--dport", host, "-j", "DNAT", "--to-destination", to, NULL))
+          < 0)
+        return cella_error_wrap (err, "publish port %u (iptables)", ports[i].host);
+    }
+  return 0;
+}
+
+void
+nat_container_delete (const char *id)
+{
+  bool nft;
+  cleanup_free char *prog = firewall (&nft), *chain = NULL;
+  static const char *const froms[] = { "PREROUTING", "OUTPUT", NULL };
+  if (prog == NULL)
+    return;
+  if (nft)
+    {
+      cleanup_free char *table = nat_container_table (id);
+      cella_error_t e = NULL;
+      nat_delete_table (table, &e);
+      cella_error_free (&e);
+      return;
+    }
+  chain = xasprintf ("CELLA-%.12s", id);
+  ipt_chain_delete (prog, "nat", chain, froms);
+}

@@ -1,0 +1,285 @@
+/* Rootless private networks: a user-mode network stack joins the container's namespace.
+ * pasta (package passt) by default, slirp4netns where pasta is missing; CELLA_ROOTLESS_NET=
+ * pasta|slirp4netns picks one. The helper's pid is kept in $run/net/<id>.pid to stop it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../engine/container.h"
+#include "../engine/paths.h"
+#include "internal.h"
+
+const char *
+net_rootless_tool (char **path)
+{
+  static const char *const tools[] = { "pasta", "slirp4netns" };
+  const char *want = getenv ("CELLA_ROOTLESS_NET");
+  for (size_t i = 0; i < 2; i++)
+    {
+      char *p;
+      if (want && *want && strcmp (want, tools[i]) != 0)
+        continue;
+      p = net_find_program (tools[i]);
+      if (p == NULL)
+        continue;
+      if (path)
+        *path = p;
+      else
+        free (p);
+      return tools[i];
+    }
+  if (path)
+    *path = NULL;
+  return NULL;
+}
+
+static char *
+state_path (const char *id, const char *ext)
+{
+  return xasprintf ("%s/net/%.64s.%s", paths_run_root (), id, ext);
+}
+
+static int
+record_helper (const char *id, pid_t pid, cella_error_t *err)
+{
+  cleanup_free char *dir = xasprintf ("%s/net", paths_run_root ()), *path = state_path (id, "pid");
+  cleanup_free char *text = xasprintf ("%d %llu\n", (int) pid, proc_start_time (pid));
+  if (mkdir_p (dir, 0700, err) < 0)
+    return -1;
+  return write_file_atomic (path, text, strlen (text), 0600, err);
+}
+
+static char *
+port_spec (const struct plan *p, const char *proto)
+{
+  char *out = NULL;
+  for (size_t i = 0; p->ports && p->ports[i]; i++)
+    {
+      struct net_port pt;
+      char *next;
+      if (net_port_parse (p->ports[i], &pt, NULL) < 0 || strcmp (pt.proto, proto) != 0 || pt.host == 0)
+        continue;
+      next = xasprintf ("%s%s%s%s%u:%u", out ? out : "", out ? "," : "", pt.ip, *pt.ip ? "/" : "", pt.host, pt.ctr);
+      free (out);
+      out = next;
+    }
+  return out;
+}
+
+/* pasta gets the namespaces as fds this process opened (its path to them is /proc/self/fd/N):
+ * as root of a user namespace (unshare -r) pasta would switch to nobody and could not open the
+ * container's /proc/PID/ns files itself. It runs in the foreground (-f) as our child with
+ * PDEATHSIG: it ends with the cella process that runs the container, like the workload, even when
+ * that one is killed (a daemonized pasta would outlive it: with a namespace given as a path of
+ * ours it cannot watch it go). Ready when it has written its pid file. */
+static int
+pasta_attach (struct plan *p, const char *prog, pid_t pid, cella_error_t *err)
+{
+  cleanup_free char *tcp = port_spec (p, "tcp"), *udp = port_spec (p, "udp");
+  cleanup_free char *pidfile = state_path (p->id, "pasta"), *dir = xasprintf ("%s/net", paths_run_root ());
+  cleanup_free char *runas = xasprintf ("%u:%u", (unsigned) geteuid (), (unsigned) getegid ());
+  cleanup_free char *netp = xasprintf ("/proc/%d/ns/net", (int) pid), *userp = xasprintf ("/proc/%d/ns/user", (int) pid);
+  cleanup_free char *netns = NULL, *userns = NULL;
+  cleanup_close int netfd = open (netp, O_RDONLY), userfd = open (userp, O_RDONLY);
+  cleanup_close int errfd = memfd_create ("cella-pasta-stderr", MFD_CLOEXEC);
+  pid_t parent = getpid (), helper;
+  if (netfd < 0 || userfd < 0 || errfd < 0)
+    return cella_error (err, errno, "open the namespaces of the container's process %d", (int) pid);
+  netns = xasprintf ("/proc/self/fd/%d", netfd);
+  userns = xasprintf ("/proc/self/fd/%d", userfd);
+  if (mkdir_p (dir, 0700, err) < 0)
+    return -1;
+  unlink (pidfile);
+  helper = fork ();
+  if (helper < 0)
+    return cella_error (err, errno, "fork pasta");
+  if (helper == 0)
+    {
+      char *argv[] = { (char *) prog, (char *) "-f", (char *) "--config-net", (char *) "--quiet", (char *) "--runas",
+                       runas, (char *) "--pid", pidfile, (char *) "--no-netns-quit", (char *) "--netns", netns,
+                       (char *) "-t", tcp ? tcp : (char *) "none", (char *) "-u", udp ? udp : (char *) "none",
+                       (char *) "-T", (char *) "none", (char *) "-U", (char *) "none",
+                       /* the container's own user namespace; without one (unshare -r) it is ours already */
+                       (p->ns & PLAN_NS_USER) ? (char *) "--userns" : NULL, userns, NULL };
+      int null = open ("/dev/null", O_RDWR);
+      sigset_t none;
+      prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      if (getppid () != parent)
+        _exit (1);
+      setsid (); /* no terminal signals: a ^C is for the workload */
+      /* the monitor ignores some signals and blocks others: pasta installs its own handlers */
+      for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+          signal (sig, SIG_DFL);
+      sigemptyset (&none);
+      sigprocmask (SIG_SETMASK, &none, NULL);
+      dup2 (null, 0);
+      dup2 (null, 1);
+      dup2 (errfd, 2);
+      execv (prog, argv);
+      _exit (127);
+    }
+  for (int i = 0; i < 10000; i++)
+    {
+      struct timespec ts = { 0, 2 * 1000000L };
+      char msg[512] = "";
+      ssize_t len;
+      if (access (pidfile, F_OK) == 0)
+        {
+          unlink (pidfile);
+          return record_helper (p->id, helper, err);
+        }
+      if (waitpid (helper, NULL, WNOHANG) == helper)
+        {
+          len = pread (errfd, msg, sizeof msg - 1, 0);
+          msg[len > 0 ? len : 0] = '\0';
+          while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+            msg[--len] = '\0';
+          return cella_error (err, 0, "start pasta for the container's network: pasta exited%s%s", *msg ? ": " : "", msg);
+        }
+      nanosleep (&ts, NULL);
+    }
+  kill (helper, SIGKILL);
+  waitpid (helper, NULL, 0);
+  return cella_error (err, ETIMEDOUT, "start pasta for the container's network: not ready after 20 s");
+}
+
+/* One request on slirp4netns's API socket; its answer must carry "return". */
+static int
+slirp_api (const char *sock, const char *req, cella_error_t *err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  cleanup_close int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  char buf[1024];
+  ssize_t n;
+  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", sock);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || write_all (fd, req, strlen (req)) < 0)
+    return cella_error (err, errno, "slirp4netns API socket `%s`", sock);
+  shutdown (fd, SHUT_WR);
+  n = read (fd, buf, sizeof buf - 1);
+  buf[n > 0 ? n : 0] = '\0';
+  if (n <= 0 || strstr (buf, "\"return\"") == NULL)
+    return cella_error (err, 0, "slirp4netns refused `%s`: %s", req, buf);
+  return 0;
+}
+
+static int
+slirp_attach (struct plan *p, const char *prog, pid_t pid, cella_error_t *err)
+{
+  cleanup_free char *sock = state_path (p->id, "sock"), *dir = xasprintf ("%s/net", paths_run_root ());
+  cleanup_free char *target = xasprintf ("%d", (int) pid), *userns = xasprintf ("--userns-path=/proc/%d/ns/user", (int) pid);
+  cleanup_free char *api = NULL, *rfd = NULL, *efd = NULL;
+  int ready[2], ex[2];
+  char c;
+  pid_t helper;
+  if (mkdir_p (dir, 0700, err) < 0 || pipe2 (ready, O_CLOEXEC) < 0)
+    return cella_error (err, errno, "pipe");
+  if (pipe2 (ex, O_CLOEXEC) < 0)
+    return cella_error (err, errno, "pipe");
+  unlink (sock);
+  api = xasprintf ("--api-socket=%s", sock);
+  rfd = xasprintf ("--ready-fd=%d", ready[1]);
+  efd = xasprintf ("--exit-fd=%d", ex[0]);
+  helper = fork ();
+  if (helper < 0)
+    return cella_error (err, errno, "fork slirp4netns");
+  if (helper == 0)
+    {
+      char *argv[] = { (char *) prog, (char *) "--configure", (char *) "--mtu=65520", (char *) "--disable-host-loopback",
+                       api, rfd, efd, (p->ns & PLAN_NS_USER) ? userns : NULL, NULL, NULL, NULL };
+      size_t k = (p->ns & PLAN_NS_USER) ? 7 : 6;
+      int null = open ("/dev/null", O_RDWR);
+      argv[k++] = target;
+      argv[k++] = (char *) "tap0";
+      argv[k] = NULL;
+      prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      fcntl (ready[1], F_SETFD, 0);
+      fcntl (ex[0], F_SETFD, 0);
+      dup2 (null, 0);
+      dup2 (null, 1);
+      dup2 (null, 2);
+      setsid ();
+      execv (prog, argv);
+      _exit (127);
+    }
+  close (ready[1]);
+  close (ex[0]);
+  /* the write end of the exit pipe stays open in this process: slirp4netns ends when it dies */
+  if (read (ready[0], &c, 1) != 1)
+    {
+      close (ready[0]);
+      waitpid (helper, NULL, 0);
+      return cella_error (err, 0, "slirp4netns did not start for the container's network");
+    }
+  close (ready[0]);
+  if (record_helper (p->id, helper, err) < 0)
+    return -1;
+  for (size_t i = 0; p->ports && p->ports[i]; i++)
+    {
+      struct net_port pt;
+      cleanup_free char *req = NULL;
+      if (net_port_parse (p->ports[i], &pt, err) < 0)
+        return -1;
+      req = xasprintf ("{\"execute\": \"add_hostfwd\", \"arguments\": {\"proto\": \"%s\", \"host_addr\": \"%s\", "
+                       "\"host_port\": %u, \"guest_port\": %u}}",
+                       pt.proto, *pt.ip ? pt.ip : "0.0.0.0", pt.host, pt.ctr);
+      if (slirp_api (sock, req, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+int
+rootless_attach (struct plan *p, pid_t pid, cella_error_t *err)
+{
+  cleanup_free char *prog = NULL;
+  const char *tool = net_rootless_tool (&prog);
+  if (tool == NULL)
+    return cella_error (err, 0, "a private network without root needs pasta (package passt) or slirp4netns; "
+                                     "install one, or use --network host|none");
+  for (size_t i = 0; p->ports && p->ports[i]; i++)
+    {
+      struct net_port pt;
+      if (net_port_parse (p->ports[i], &pt, err) < 0)
+        return -1;
+      if (pt.host == 0)
+        return cella_error (err, 0, "-p %u: a random host port needs root (give HOST:%u)", pt.ctr, pt.ctr);
+    }
+  if (strcmp (tool, "pasta") == 0)
+    return pasta_attach (p, prog, pid, err);
+  return slirp_attach (p, prog, pid, err);
+}
+
+void
+rootless_detach (const char *id)
+{
+  cleanup_free char *path = state_path (id, "pid"), *sock = state_path (id, "sock"), *text = NULL;
+  int pid = 0;
+  unsigned long long start = 0;
+  if (read_file (path, &text, NULL, NULL) == 0 && sscanf (text, "%d %llu", &pid, &start) == 2
+      && proc_alive (pid, start))
+    {
+      /* a user-mode network stack has nothing to save: KILL (slirp4netns does not end on TERM) */
+      kill (pid, SIGKILL);
+      if (waitpid (pid, NULL, 0) < 0) /* slirp4netns is our child; pasta (daemonized) is not */
+        for (int i = 0; i < 100 && proc_alive (pid, start); i++)
+          {
+            struct timespec ts = { 0, 10 * 1000000L };
+            nanosleep (&ts, NULL);
+          }
+    }
+  unlink (path);
+  unlink (sock);
+}

@@ -1,0 +1,277 @@
+/* Mount steps an OCI config adds: propagation of a mount or of the root, tmpcopyup, and the
+ * device nodes of linux.devices. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int
+write_maps (const char *dir, const char *file, const struct id_map *m, size_t n)
+{
+  cleanup_free char *path = xasprintf ("%s/%s", dir, file);
+  cleanup_free char *text = xstrdup ("");
+  cleanup_close int fd = -1;
+  for (size_t i = 0; i < n; i++)
+    {
+      char *t = xasprintf ("%s%u %u %u\n", text, m[i].inside, m[i].outside, m[i].count);
+      free (text);
+      text = t;
+    }
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write_all (fd, text, strlen (text)) < 0)
+    return -1;
+  return 0;
+}
+
+int
+mount_set_propagation (int dirfd, const char *path, enum plan_propagation prop, cella_error_t *err)
+{
+  static const struct { unsigned long long type; bool rec; } map[PROP__COUNT] = {
+    [PROP_PRIVATE] = { MS_PRIVATE, false },       [PROP_RPRIVATE] = { MS_PRIVATE, true },
+    [PROP_SLAVE] = { MS_SLAVE, false },           [PROP_RSLAVE] = { MS_SLAVE, true },
+    [PROP_SHARED] = { MS_SHARED, false },         [PROP_RSHARED] = { MS_SHARED, true },
+    [PROP_UNBINDABLE] = { MS_UNBINDABLE, false }, [PROP_RUNBINDABLE] = { MS_UNBINDABLE, true },
+  };
+  struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+  struct mount_attr attr = { 0 };
+  cleanup_close int fd = -1;
+  if (prop == PROP_UNSET || prop >= PROP__COUNT)
+    return 0;
+  fd = (int) syscall (SYS_openat2, dirfd, path, &how, sizeof how);
+  if (fd < 0)
+    return cella_error (err, errno, "open `%s` to set its propagation", path);
+  attr.propagation = map[prop].type;
+  if (mount_setattr (fd, "", AT_EMPTY_PATH | (map[prop].rec ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+    return cella_error (err, errno, "make `%s` %s", path, plan_propagation_name (prop));
+  return 0;
+}
+
+static int
+copy_file (int sfd, int dfd, const char *name, const struct stat *st)
+{
+  cleanup_close int in = openat (sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int out = -1;
+  char buf[65536];
+  ssize_t n;
+  if (in < 0)
+    return -1;
+  out = openat (dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st->st_mode & 07777);
+  if (out < 0)
+    return -1;
+  while ((n = read (in, buf, sizeof buf)) > 0)
+    if (write_all (out, buf, (size_t) n) < 0)
+      return -1;
+  return n < 0 ? -1 : 0;
+}
+
+/* Directory sfd's contents into dfd: directories, regular files, symlinks; owners and modes
+ * kept (an owner we cannot set stays ours). */
+static int
+copy_tree (int sfd, int dfd, cella_error_t *err)
+{
+  DIR *d;
+  struct dirent *e;
+  int r = 0, fd = openat (sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || (d = fdopendir (fd)) == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return cella_error (err, errno, "tmpcopyup: read a directory");
+    }
+  while (r == 0 && (e = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+        continue;
+      if (fstatat (sfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        r = cella_error (err, errno, "tmpcopyup: stat `%s`", e->d_name);
+      else if (S_ISDIR (st.st_mode))
+        {
+          cleanup_close int s2 = -1, d2 = -1;
+          if (mkdirat (dfd, e->d_name, st.st_mode & 07777) < 0
+              || (s2 = openat (sfd, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0
+              || (d2 = openat (dfd, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            r = cella_error (err, errno, "tmpcopyup: directory `%s`", e->d_name);
+          else
+            r = copy_tree (s2, d2, err);
+        }
+      else if (S_ISREG (st.st_mode))
+        {
+          if (copy_file (sfd, dfd, e->d_name, &st) < 0)
+            r = cella_error (err, errno, "tmpcopyup: file `%s`", e->d_name);
+        }
+      else if (S_ISLNK (st.st_mode))
+        {
+          char link[4096];
+          ssize_t n = readlinkat (sfd, e->d_name, link, sizeof link - 1);
+          if (n < 0 || (link[n] = '\0', symlinkat (link, dfd, e->d_name) < 0))
+            r = cella_error (err, errno, "tmpcopyup: symlink `%s`", e->d_name);
+        }
+      else
+        continue; /* devices, fifos, sockets: not copied */
+      if (r == 0)
+        (void) !fchownat (dfd, e->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+    }
+  closedir (d);
+  return r;
+}
+
+/* What the root holds at `path` (if anything) into the detached tmpfs m, before it hides it. */
+int
+mount_tmpcopyup (int rootfd, const char *path, int m, cella_error_t *err)
+{
+  struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+  cleanup_close int src = (int) syscall (SYS_openat2, rootfd, path, &how, sizeof how);
+  struct stat st;
+  if (src < 0)
+    return errno == ENOENT ? 0 : cella_error (err, errno, "tmpcopyup: open `%s`", path);
+  if (fstat (src, &st) == 0)
+    {
+      (void) !fchmodat (m, ".", st.st_mode & 07777, 0);
+      (void) !fchownat (m, "", st.st_uid, st.st_gid, AT_EMPTY_PATH);
+    }
+  if (copy_tree (src, m, err) < 0)
+    return cella_error_wrap (err, "tmpfs on `%s`", path);
+  return 0;
+}
+
+static int
+make_parents (int devfd, const char *rel, cella_error_t *err)
+{
+  cleanup_free char *dir = xstrdup (rel);
+  for (char *s = strchr (dir, '/'); s; s = strchr (s + 1, '/'))
+    {
+      *s = '\0';
+      if (mkdirat (devfd, dir, 0755) < 0 && errno != EEXIST)
+        return cella_error (err, errno, "mkdir `/dev/%s`", dir);
+      *s = '/';
+    }
+  return 0;
+}
+
+/* No mknod in a user namespace: the host's node of the same path, bound. */
+static int
+bind_host_device (int devfd, const struct plan_device *d, cella_error_t *err)
+{
+  const char *rel = d->path + 5;
+  cleanup_close int tree = open_tree (AT_FDCWD, d->path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  cleanup_close int node = -1;
+  int f;
+  if (tree < 0)
+    return cella_error (err, errno, "device `%s`: cannot mknod here and the host has none to bind", d->path);
+  f = openat (devfd, rel, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+  if (f < 0)
+    return cella_error (err, errno, "create `%s`", d->path);
+  close (f);
+  node = openat (devfd, rel, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (node < 0 || move_mount (tree, "", node, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return cella_error (err, errno, "bind the host's `%s`", d->path);
+  return 0;
+}
+
+int
+ns_make_devices (const struct plan *p, int devfd, cella_error_t *err)
+{
+  for (size_t i = 0; i < p->ndevices; i++)
+    {
+      const struct plan_device *d = &p->devices[i];
+      const char *rel = d->path + 5; /* under /dev/, checked by the loader */
+      mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+      mode_t perm = d->mode ? d->mode : 0666;
+      if (make_parents (devfd, rel, err) < 0)
+        return -1;
+      unlinkat (devfd, rel, 0); /* a config may replace a default node (/dev/null ...) */
+      if (mknodat (devfd, rel, type | perm, makedev ((unsigned) d->major, (unsigned) d->minor)) < 0)
+        {
+          if (errno != EPERM || type == S_IFIFO)
+            return cella_error (err, errno, "mknod `%s`", d->path);
+          if (bind_host_device (devfd, d, err) < 0)
+            return -1;
+          continue;
+        }
+      if (fchmodat (devfd, rel, perm, 0) < 0 || fchownat (devfd, rel, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+        return cella_error (err, errno, "set the owner and mode of `%s`", d->path);
+    }
+  return 0;
+}
+
+/* Host side (prepare): a user namespace holding an idmapped bind's mappings, for
+ * MOUNT_ATTR_IDMAP. A helper unshares it, we write its maps (root may map any range) and keep
+ * a descriptor of it; the helper exits, the namespace lives on through the descriptor. */
+int
+idmap_prepare (struct op *op, cella_error_t *err)
+{
+  int ready[2], go[2], status;
+  char c = 0;
+  pid_t pid;
+  cleanup_free char *dir = NULL;
+  if (op->idmap_ready)
+    close (op->idmap_fd);
+  op->idmap_ready = false;
+  if (geteuid () != 0)
+    return cella_error (err, EPERM, "idmapped mount on `%s`: needs root (its mappings are written from the host)",
+                        op->target);
+  if (pipe2 (ready, O_CLOEXEC) < 0)
+    return cella_error (err, errno, "pipe");
+  if (pipe2 (go, O_CLOEXEC) < 0)
+    {
+      close (ready[0]);
+      close (ready[1]);
+      return cella_error (err, errno, "pipe");
+    }
+  pid = fork ();
+  if (pid == 0)
+    {
+      close (ready[0]);
+      close (go[1]);
+      if (unshare (CLONE_NEWUSER) < 0 || write (ready[1], "r", 1) != 1 || read (go[0], &c, 1) < 0)
+        _exit (1);
+      _exit (0);
+    }
+  close (ready[1]);
+  close (go[0]);
+  if (pid > 0 && read (ready[0], &c, 1) == 1)
+    {
+      dir = xasprintf ("/proc/%d", (int) pid);
+      if (write_maps (dir, "uid_map", op->idmap_uid, op->nidmap_uid) == 0
+          && write_maps (dir, "gid_map", op->idmap_gid, op->nidmap_gid) == 0)
+        {
+          cleanup_free char *ns = xasprintf ("%s/ns/user", dir);
+          op->idmap_fd = open (ns, O_RDONLY | O_CLOEXEC);
+          op->idmap_ready = op->idmap_fd >= 0;
+        }
+    }
+  close (ready[0]);
+  close (go[1]);
+  if (pid > 0)
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+      ;
+  if (!op->idmap_ready)
+    return cella_error (err, errno, "idmapped mount on `%s`: make a user namespace with its mappings", op->target);
+  return 0;
+}
+
+/* Child (acquire): the detached bind seen through the mappings. */
+int
+idmap_apply (const struct op *op, int mntfd, cella_error_t *err)
+{
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) op->idmap_fd };
+  if (!op->idmap_ready)
+    return 0;
+  if (mount_setattr (mntfd, "", AT_EMPTY_PATH | (op->idmap_recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+    return cella_error (err, errno, "idmapped mount of `%s` on `%s`%s", op->source, op->target,
+                        errno == EINVAL ? ": its file system does not support idmapped mounts here" : "");
+  return 0;
+}

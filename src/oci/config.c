@@ -1,0 +1,1727 @@
+/* config.json → plan. One function per section of the OCI runtime spec (config.md,
+ * config-linux.md); each reads its JSON value, checks it and fills the plan. The first error
+ * wins and names the JSON path: "config.json: linux.resources.memory.limit: must be an integer".
+ * The loader has no side effects: the bundle's config.json is read, nothing is created.
+ *
+ * A saved plan keeps these additions in the same OCI form (oci_plan_extras_to_json), read back
+ * by the same functions, so what is checked here is what a reloaded plan holds. */
+#define _GNU_SOURCE
+#include "oci.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <seccomp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct rd {
+  const char *what;     /* "config.json", "saved plan" */
+  cella_error_t *err;
+  bool failed;
+};
+
+static int __attribute__ ((format (printf, 3, 4)))
+fail (struct rd *r, const char *path, const char *fmt, ...)
+{
+  va_list ap;
+  cleanup_free char *msg = NULL;
+  if (r->failed)
+    return -1;
+  va_start (ap, fmt);
+  if (vasprintf (&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end (ap);
+  r->failed = true;
+  return cella_error (r->err, 0, "%s: %s: %s", r->what, path, msg ? msg : "invalid");
+}
+
+static char *
+key_path (const char *base, const char *key)
+{
+  return *base ? xasprintf ("%s.%s", base, key) : xstrdup (key);
+}
+
+static char *
+idx_path (const char *base, size_t i)
+{
+  return xasprintf ("%s[%zu]", base, i);
+}
+
+/* ---- typed getters: absent → default, wrong type → error naming base.key ---- */
+
+static int
+get_obj (struct rd *r, json_t *o, const char *base, const char *key, json_t **out)
+{
+  json_t *v = json_object_get (o, key);
+  *out = NULL;
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (!json_is_object (v))
+    {
+      cleanup_free char *p = key_path (base, key);
+      return fail (r, p, "must be an object");
+    }
+  *out = v;
+  return 0;
+}
+
+static int
+get_arr (struct rd *r, json_t *o, const char *base, const char *key, json_t **out)
+{
+  json_t *v = json_object_get (o, key);
+  *out = NULL;
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (!json_is_array (v))
+    {
+      cleanup_free char *p = key_path (base, key);
+      return fail (r, p, "must be an array");
+    }
+  *out = v;
+  return 0;
+}
+
+/* *out is borrowed from the JSON (NULL when absent). */
+static int
+get_str (struct rd *r, json_t *o, const char *base, const char *key, const char **out)
+{
+  json_t *v = json_object_get (o, key);
+  *out = NULL;
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (!json_is_string (v))
+    {
+      cleanup_free char *p = key_path (base, key);
+      return fail (r, p, "must be a string");
+    }
+  *out = json_string_value (v);
+  return 0;
+}
+
+static int
+get_bool (struct rd *r, json_t *o, const char *base, const char *key, bool *out)
+{
+  json_t *v = json_object_get (o, key);
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (!json_is_boolean (v))
+    {
+      cleanup_free char *p = key_path (base, key);
+      return fail (r, p, "must be true or false");
+    }
+  *out = json_is_true (v);
+  return 0;
+}
+
+/* 1 when present, 0 when absent, -1 on error */
+static int
+get_int (struct rd *r, json_t *o, const char *base, const char *key, long long min, long long max, long long *out)
+{
+  json_t *v = json_object_get (o, key);
+  cleanup_free char *p = NULL;
+  if (v == NULL || json_is_null (v))
+    return 0;
+  p = key_path (base, key);
+  if (!json_is_integer (v))
+    return fail (r, p, "must be an integer");
+  if (json_integer_value (v) < min || json_integer_value (v) > max)
+    return fail (r, p, "must be between %lld and %lld", min, max);
+  *out = json_integer_value (v);
+  return 1;
+}
+
+/* unsigned 64-bit values arrive as integers (jansson reads up to LLONG_MAX) */
+static int
+get_u64 (struct rd *r, json_t *o, const char *base, const char *key, unsigned long long *out)
+{
+  long long v;
+  int k = get_int (r, o, base, key, 0, LLONG_MAX, &v);
+  if (k > 0)
+    *out = (unsigned long long) v;
+  return k;
+}
+
+static int
+get_strv (struct rd *r, json_t *o, const char *base, const char *key, char ***out)
+{
+  json_t *a, *v;
+  size_t i;
+  if (get_arr (r, o, base, key, &a) < 0)
+    return -1;
+  if (a == NULL)
+    return 0;
+  *out = xzalloc (sizeof **out);
+  json_array_foreach (a, i, v)
+    {
+      if (!json_is_string (v))
+        {
+          cleanup_free char *p = key_path (base, key);
+          cleanup_free char *pi = idx_path (p, i);
+          return fail (r, pi, "must be a string");
+        }
+      strv_push (out, json_string_value (v));
+    }
+  return 0;
+}
+
+static bool
+is_abs_clean (const char *p)
+{
+  const char *s;
+  if (p == NULL || p[0] != '/')
+    return false;
+  for (s = p; (s = strstr (s, "..")) != NULL; s += 2)
+    if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
+      return false;
+  return true;
+}
+
+/* ---- names shared with the writer ---- */
+
+static const char *const rlimit_names[RLIM_NLIMITS] = {
+  [RLIMIT_CPU] = "RLIMIT_CPU",         [RLIMIT_FSIZE] = "RLIMIT_FSIZE",   [RLIMIT_DATA] = "RLIMIT_DATA",
+  [RLIMIT_STACK] = "RLIMIT_STACK",     [RLIMIT_CORE] = "RLIMIT_CORE",     [RLIMIT_RSS] = "RLIMIT_RSS",
+  [RLIMIT_NPROC] = "RLIMIT_NPROC",     [RLIMIT_NOFILE] = "RLIMIT_NOFILE", [RLIMIT_MEMLOCK] = "RLIMIT_MEMLOCK",
+  [RLIMIT_AS] = "RLIMIT_AS",           [RLIMIT_LOCKS] = "RLIMIT_LOCKS",   [RLIMIT_SIGPENDING] = "RLIMIT_SIGPENDING",
+  [RLIMIT_MSGQUEUE] = "RLIMIT_MSGQUEUE", [RLIMIT_NICE] = "RLIMIT_NICE",   [RLIMIT_RTPRIO] = "RLIMIT_RTPRIO",
+  [RLIMIT_RTTIME] = "RLIMIT_RTTIME",
+};
+
+static const char *const ns_names[PLAN_NS_COUNT] = { "mount", "pid", "uts", "ipc", "network", "cgroup", "user", "time" };
+
+const char *
+plan_ns_name (unsigned bit_index)
+{
+  return bit_index < PLAN_NS_COUNT ? ns_names[bit_index] : "?";
+}
+
+static const char *const hook_names[HOOK__COUNT] = {
+  [HOOK_PRESTART] = "prestart",         [HOOK_CREATE_RUNTIME] = "createRuntime",
+  [HOOK_CREATE_CONTAINER] = "createContainer", [HOOK_START_CONTAINER] = "startContainer",
+  [HOOK_POSTSTART] = "poststart",       [HOOK_POSTSTOP] = "poststop",
+};
+
+const char *
+plan_hook_name (enum plan_hook_kind k)
+{
+  return k < HOOK__COUNT ? hook_names[k] : "?";
+}
+
+static const char *const prop_names[PROP__COUNT] = {
+  [PROP_PRIVATE] = "private", [PROP_RPRIVATE] = "rprivate",       [PROP_SLAVE] = "slave",
+  [PROP_RSLAVE] = "rslave",   [PROP_SHARED] = "shared",           [PROP_RSHARED] = "rshared",
+  [PROP_UNBINDABLE] = "unbindable", [PROP_RUNBINDABLE] = "runbindable",
+};
+
+const char *
+plan_propagation_name (enum plan_propagation p)
+{
+  return p < PROP__COUNT ? prop_names[p] : NULL;
+}
+
+static const char *const action_names[SCMPA__COUNT] = {
+  [SCMPA_KILL] = "SCMP_ACT_KILL",   [SCMPA_KILL_PROCESS] = "SCMP_ACT_KILL_PROCESS",
+  [SCMPA_KILL_THREAD] = "SCMP_ACT_KILL_THREAD", [SCMPA_TRAP] = "SCMP_ACT_TRAP",
+  [SCMPA_ERRNO] = "SCMP_ACT_ERRNO", [SCMPA_TRACE] = "SCMP_ACT_TRACE",
+  [SCMPA_ALLOW] = "SCMP_ACT_ALLOW", [SCMPA_LOG] = "SCMP_ACT_LOG",
+  [SCMPA_NOTIFY] = "SCMP_ACT_NOTIFY",
+};
+
+const char *
+plan_scmp_action_name (enum plan_scmp_action a)
+{
+  return a < SCMPA__COUNT ? action_names[a] : "?";
+}
+
+static const char *const op_names[SCMPO__COUNT] = {
+  [SCMPO_NE] = "SCMP_CMP_NE", [SCMPO_LT] = "SCMP_CMP_LT", [SCMPO_LE] = "SCMP_CMP_LE", [SCMPO_EQ] = "SCMP_CMP_EQ",
+  [SCMPO_GE] = "SCMP_CMP_GE", [SCMPO_GT] = "SCMP_CMP_GT", [SCMPO_MASKED_EQ] = "SCMP_CMP_MASKED_EQ",
+};
+
+const char *
+plan_scmp_op_name (enum plan_scmp_op o)
+{
+  return o < SCMPO__COUNT ? op_names[o] : "?";
+}
+
+static const char *const seccomp_flags[] = { "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                                             "SECCOMP_FILTER_FLAG_SPEC_ALLOW" };
+
+/* ---- process ---- */
+
+static int
+read_rlimits (struct rd *r, json_t *pro, const char *base, struct plan_process *pr)
+{
+  json_t *a, *v;
+  size_t i;
+  cleanup_free char *p = key_path (base, "rlimits");
+  if (get_arr (r, pro, base, "rlimits", &a) < 0 || a == NULL)
+    return r->failed ? -1 : 0;
+  pr->rlimits = xzalloc ((json_array_size (a) + 1) * sizeof *pr->rlimits);
+  json_array_foreach (a, i, v)
+    {
+      cleanup_free char *pi = idx_path (p, i);
+      const char *type = NULL;
+      struct plan_rlimit *rl = &pr->rlimits[pr->nrlimits];
+      int k;
+      if (!json_is_object (v))
+        return fail (r, pi, "must be an object");
+      if (get_str (r, v, pi, "type", &type) < 0)
+        return -1;
+      k = str_index (rlimit_names, RLIM_NLIMITS, type);
+      if (k < 0)
+        {
+          cleanup_free char *pt = key_path (pi, "type");
+          return type ? fail (r, pt, "unknown resource limit `%s`", type) : fail (r, pt, "is required");
+        }
+      for (size_t j = 0; j < pr->nrlimits; j++)
+        if (pr->rlimits[j].resource == k)
+          return fail (r, pi, "%s given twice", type);
+      rl->resource = k;
+      if (get_u64 (r, v, pi, "soft", &rl->soft) <= 0 || get_u64 (r, v, pi, "hard", &rl->hard) <= 0)
+        return r->failed ? -1 : fail (r, pi, "needs soft and hard");
+      if (rl->soft > rl->hard)
+        return fail (r, pi, "soft limit %llu is above the hard limit %llu", rl->soft, rl->hard);
+      pr->nrlimits++;
+    }
+  return 0;
+}
+
+static int
+cap_set_from (struct rd *r, json_t *caps, const char *base, const char *key, uint64_t *out)
+{
+  json_t *a, *v;
+  size_t i;
+  cleanup_free char *p = key_path (base, key);
+  *out = 0;
+  if (get_arr (r, caps, base, key, &a) < 0 || a == NULL)
+    return r->failed ? -1 : 0;
+  json_array_foreach (a, i, v)
+    {
+      cleanup_free char *pi = idx_path (p, i);
+      cap_value_t c;
+      if (!json_is_string (v))
+        return fail (r, pi, "must be a string");
+      if (strncmp (json_string_value (v), "CAP_", 4) != 0 || cap_from_name (json_string_value (v), &c) < 0)
+        return fail (r, pi, "unknown capability `%s`", json_string_value (v));
+      /* a capability this kernel does not know cannot be held: left out, as runc does */
+      if (c >= 0 && c < 64)
+        *out |= UINT64_C (1) << c;
+    }
+  return 0;
+}
+
+static int
+read_caps (struct rd *r, json_t *pro, const char *base, struct plan_process *pr)
+{
+  json_t *caps;
+  cleanup_free char *p = key_path (base, "capabilities");
+  struct plan_capsets *s = &pr->capsets;
+  if (get_obj (r, pro, base, "capabilities", &caps) < 0)
+    return -1;
+  s->set = true; /* absent: no capabilities at all (runc) */
+  if (caps == NULL)
+    return 0;
+  if (cap_set_from (r, caps, p, "bounding", &s->bounding) < 0 || cap_set_from (r, caps, p, "effective", &s->effective) < 0
+      || cap_set_from (r, caps, p, "permitted", &s->permitted) < 0
+      || cap_set_from (r, caps, p, "inheritable", &s->inheritable) < 0
+      || cap_set_from (r, caps, p, "ambient", &s->ambient) < 0)
+    return -1;
+  if (s->ambient & ~(s->permitted & s->inheritable))
+    {
+      cleanup_free char *pa = key_path (p, "ambient");
+      return fail (r, pa, "an ambient capability must also be permitted and inheritable");
+    }
+  pr->caps = s->bounding;
+  return 0;
+}
+
+static int
+read_user (struct rd *r, json_t *pro, const char *base, struct plan_process *pr)
+{
+  json_t *u, *g, *v;
+  long long uid = 0, gid = 0, umask_ = 0;
+  size_t i;
+  cleanup_free char *p = key_path (base, "user");
+  if (get_obj (r, pro, base, "user", &u) < 0)
+    return -1;
+  if (u == NULL)
+    return 0;
+  if (get_int (r, u, p, "uid", 0, UINT32_MAX - 1, &uid) < 0 || get_int (r, u, p, "gid", 0, UINT32_MAX - 1, &gid) < 0)
+    return -1;
+  switch (get_int (r, u, p, "umask", 0, 0777, &umask_))
+    {
+    case -1:
+      return -1;
+    case 1:
+      pr->has_umask = true;
+      pr->umask = (mode_t) umask_;
+      break;
+    default:
+      break;
+    }
+  pr->uid = (uid_t) uid;
+  pr->gid = (gid_t) gid;
+  free (pr->user);
+  pr->user = xasprintf ("%lld:%lld", uid, gid);
+  if (get_arr (r, u, p, "additionalGids", &g) < 0)
+    return -1;
+  if (g && json_array_size (g))
+    {
+      cleanup_free char *pg = key_path (p, "additionalGids");
+      free (pr->groups);
+      pr->groups = xzalloc (json_array_size (g) * sizeof *pr->groups);
+      pr->ngroups = 0;
+      json_array_foreach (g, i, v)
+        {
+          cleanup_free char *pi = idx_path (pg, i);
+          if (!json_is_integer (v) || json_integer_value (v) < 0 || json_integer_value (v) >= UINT32_MAX)
+            return fail (r, pi, "must be a group id (an integer)");
+          pr->groups[pr->ngroups++] = (gid_t) json_integer_value (v);
+        }
+    }
+  return 0;
+}
+
+static bool
+host_has (const char *path)
+{
+  return access (path, F_OK) == 0;
+}
+
+static int
+read_lsm (struct rd *r, json_t *pro, const char *base, struct plan_process *pr)
+{
+  const char *aa = NULL, *se = NULL;
+  if (get_str (r, pro, base, "apparmorProfile", &aa) < 0 || get_str (r, pro, base, "selinuxLabel", &se) < 0)
+    return -1;
+  if (aa && *aa)
+    {
+      cleanup_free char *p = key_path (base, "apparmorProfile");
+      if (!host_has ("/sys/kernel/security/apparmor"))
+        return fail (r, p, "`%s`: this host has no AppArmor", aa);
+      pr->apparmor_profile = xstrdup (aa);
+    }
+  if (se && *se)
+    {
+      cleanup_free char *p = key_path (base, "selinuxLabel");
+      if (!host_has ("/sys/fs/selinux/enforce"))
+        return fail (r, p, "`%s`: this host has no SELinux", se);
+      pr->selinux_label = xstrdup (se);
+    }
+  return 0;
+}
+
+/* The process fields that a saved plan keeps in OCI form too (extras): rlimits, caps, umask ... */
+static int
+read_process_extras (struct rd *r, json_t *pro, const char *base, struct plan_process *pr)
+{
+  json_t *cs;
+  long long v;
+  if (read_rlimits (r, pro, base, pr) < 0 || read_lsm (r, pro, base, pr) < 0)
+    return -1;
+  switch (get_int (r, pro, base, "oomScoreAdj", -1000, 1000, &v))
+    {
+    case -1:
+      return -1;
+    case 1:
+      pr->has_oom_score_adj = true;
+      pr->oom_score_adj = (int) v;
+      break;
+    default:
+      break;
+    }
+  if (get_obj (r, pro, base, "consoleSize", &cs) < 0)
+    return -1;
+  if (cs)
+    {
+      cleanup_free char *p = key_path (base, "consoleSize");
+      long long h = 0, w = 0;
+      if (get_int (r, cs, p, "height", 0, 65535, &h) < 0 || get_int (r, cs, p, "width", 0, 65535, &w) < 0)
+        return -1;
+      pr->console_height = (unsigned) h;
+      pr->console_width = (unsigned) w;
+    }
+  return 0;
+}
+
+static int
+read_process (struct rd *r, json_t *pro, const char *base, struct plan_process *pr)
+{
+  const char *cwd = NULL;
+  static const char *const unsupported[] = { "ioPriority", "scheduler", "execCPUAffinity" };
+  if (get_strv (r, pro, base, "args", &pr->argv) < 0 || get_strv (r, pro, base, "env", &pr->env) < 0
+      || get_str (r, pro, base, "cwd", &cwd) < 0 || get_bool (r, pro, base, "terminal", &pr->tty) < 0
+      || get_bool (r, pro, base, "noNewPrivileges", &pr->no_new_privs) < 0)
+    return -1;
+  if (pr->argv == NULL || pr->argv[0] == NULL)
+    {
+      cleanup_free char *p = key_path (base, "args");
+      return fail (r, p, "must name the program to run");
+    }
+  for (size_t i = 0; pr->env && pr->env[i]; i++)
+    if (strchr (pr->env[i], '=') == NULL)
+      {
+        cleanup_free char *p = key_path (base, "env");
+        cleanup_free char *pi = idx_path (p, i);
+        return fail (r, pi, "`%s`: must be KEY=VALUE", pr->env[i]);
+      }
+  if (cwd == NULL || cwd[0] != '/')
+    {
+      cleanup_free char *p = key_path (base, "cwd");
+      return fail (r, p, cwd ? "`%s`: must be an absolute path" : "is required%s", cwd ? cwd : "");
+    }
+  pr->cwd = xstrdup (cwd);
+  for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+    if (json_object_get (pro, unsupported[i]))
+      {
+        cleanup_free char *p = key_path (base, unsupported[i]);
+        return fail (r, p, "not supported");
+      }
+  /* OCI stdio is the caller's as is */
+  pr->stdin_open = true;
+  if (read_user (r, pro, base, pr) < 0 || read_caps (r, pro, base, pr) < 0)
+    return -1;
+  return read_process_extras (r, pro, base, pr);
+}
+
+/* ---- mounts ---- */
+
+enum opt_kind { OPT_ATTR, OPT_NOT_ATTR, OPT_BIND, OPT_RBIND, OPT_PROP, OPT_COPYUP, OPT_IGNORE, OPT_IDMAP };
+
+static const struct mount_opt {
+  const char *name;
+  enum opt_kind kind;
+  unsigned value;      /* REMOUNT_* for attrs; propagation */
+} mount_opts[] = {
+  { "ro", OPT_ATTR, REMOUNT_RDONLY },        { "rw", OPT_NOT_ATTR, REMOUNT_RDONLY },
+  { "nosuid", OPT_ATTR, REMOUNT_NOSUID },    { "suid", OPT_NOT_ATTR, REMOUNT_NOSUID },
+  { "nodev", OPT_ATTR, REMOUNT_NODEV },      { "dev", OPT_NOT_ATTR, REMOUNT_NODEV },
+  { "noexec", OPT_ATTR, REMOUNT_NOEXEC },    { "exec", OPT_NOT_ATTR, REMOUNT_NOEXEC },
+  { "bind", OPT_BIND, 0 },                   { "rbind", OPT_RBIND, 0 },
+  { "private", OPT_PROP, PROP_PRIVATE },     { "rprivate", OPT_PROP, PROP_RPRIVATE },
+  { "slave", OPT_PROP, PROP_SLAVE },         { "rslave", OPT_PROP, PROP_RSLAVE },
+  { "shared", OPT_PROP, PROP_SHARED },       { "rshared", OPT_PROP, PROP_RSHARED },
+  { "unbindable", OPT_PROP, PROP_UNBINDABLE }, { "runbindable", OPT_PROP, PROP_RUNBINDABLE },
+  { "tmpcopyup", OPT_COPYUP, 0 },
+  /* atime and sync flags change nothing a container can rely on: accepted, not applied */
+  { "defaults", OPT_IGNORE, 0 },  { "atime", OPT_IGNORE, 0 },    { "noatime", OPT_IGNORE, 0 },
+  { "relatime", OPT_IGNORE, 0 },  { "norelatime", OPT_IGNORE, 0 }, { "strictatime", OPT_IGNORE, 0 },
+  { "nostrictatime", OPT_IGNORE, 0 }, { "diratime", OPT_IGNORE, 0 }, { "nodiratime", OPT_IGNORE, 0 },
+  { "sync", OPT_IGNORE, 0 },      { "async", OPT_IGNORE, 0 },    { "dirsync", OPT_IGNORE, 0 },
+  { "mand", OPT_IGNORE, 0 },      { "nomand", OPT_IGNORE, 0 },
+  { "idmap", OPT_IDMAP, 1 },      { "ridmap", OPT_IDMAP, 2 },
+};
+
+/* bare words a filesystem takes as data (not mount flags) */
+static bool
+fs_takes_flag (const char *type, const char *word)
+{
+  if (strcmp (type, "devpts") == 0)
+    return strcmp (word, "newinstance") == 0;
+  if (strcmp (type, "cgroup") == 0 || strcmp (type, "cgroup2") == 0)
+    return true; /* controller names, nsdelegate ... */
+  return false;
+}
+
+struct mount_spec {
+  unsigned attrs, not_attrs;
+  bool bind, rbind, copyup;
+  int idmap;          /* 1 idmap, 2 ridmap */
+  struct id_map *uid_map, *gid_map;   /* the mount's own uidMappings/gidMappings */
+  size_t nuid_map, ngid_map;
+  enum plan_propagation prop;
+  char **data;        /* key=value and fs words */
+  long long size;
+  mode_t mode;
+};
+
+static long long
+tmpfs_size (const char *s)
+{
+  char *end;
+  unsigned long long v;
+  errno = 0;
+  v = strtoull (s, &end, 10);
+  if (errno || end == s)
+    return -1;
+  switch (*end)
+    {
+    case 'k':
+    case 'K':
+      v <<= 10, end++;
+      break;
+    case 'm':
+    case 'M':
+      v <<= 20, end++;
+      break;
+    case 'g':
+    case 'G':
+      v <<= 30, end++;
+      break;
+    default:
+      break;
+    }
+  return *end || v > LLONG_MAX ? -1 : (long long) v;
+}
+
+static int
+read_mount_options (struct rd *r, json_t *m, const char *base, const char *type, struct mount_spec *ms)
+{
+  cleanup_strv char **opts = NULL;
+  cleanup_free char *p = key_path (base, "options");
+  if (get_strv (r, m, base, "options", &opts) < 0)
+    return -1;
+  for (size_t i = 0; opts && opts[i]; i++)
+    {
+      const char *o = opts[i], *eq = strchr (o, '=');
+      cleanup_free char *pi = idx_path (p, i);
+      size_t j;
+      if (eq)
+        {
+          bool tmpfs = strcmp (type, "tmpfs") == 0;
+          if (strcmp (type, "bind") == 0 || strcmp (type, "proc") == 0 || strcmp (type, "sysfs") == 0)
+            return fail (r, pi, "unknown option `%s` for a %s mount", o, type);
+          if (tmpfs && strncmp (o, "size=", 5) == 0 && !strchr (o, '%'))
+            {
+              if ((ms->size = tmpfs_size (o + 5)) < 0)
+                return fail (r, pi, "`%s`: size must be a number of bytes (with k, m or g)", o);
+              continue;
+            }
+          if (tmpfs && strncmp (o, "mode=", 5) == 0)
+            {
+              char *end;
+              unsigned long v = strtoul (o + 5, &end, 8);
+              if (*end || end == o + 5 || v > 07777)
+                return fail (r, pi, "`%s`: mode must be octal", o);
+              ms->mode = (mode_t) v;
+              continue;
+            }
+          strv_push (&ms->data, o);
+          continue;
+        }
+      for (j = 0; j < sizeof mount_opts / sizeof mount_opts[0]; j++)
+        if (strcmp (mount_opts[j].name, o) == 0)
+          break;
+      if (j == sizeof mount_opts / sizeof mount_opts[0])
+        {
+          if (fs_takes_flag (type, o))
+            {
+              strv_push (&ms->data, o);
+              continue;
+            }
+          return fail (r, pi, "unknown option `%s`", o);
+        }
+      switch (mount_opts[j].kind)
+        {
+        case OPT_ATTR:
+          ms->attrs |= mount_opts[j].value;
+          ms->not_attrs &= ~mount_opts[j].value;
+          break;
+        case OPT_NOT_ATTR:
+          ms->not_attrs |= mount_opts[j].value;
+          ms->attrs &= ~mount_opts[j].value;
+          break;
+        case OPT_BIND:
+          ms->bind = true;
+          break;
+        case OPT_RBIND:
+          ms->bind = ms->rbind = true;
+          break;
+        case OPT_PROP:
+          ms->prop = (enum plan_propagation) mount_opts[j].value;
+          break;
+        case OPT_COPYUP:
+          ms->copyup = true;
+          break;
+        case OPT_IDMAP:
+          ms->idmap = (int) mount_opts[j].value;
+          break;
+        case OPT_IGNORE:
+        default:
+          break;
+        }
+    }
+  return 0;
+}
+
+static struct op *
+find_dev_op (struct plan *p)
+{
+  for (size_t i = 0; i < p->nops; i++)
+    if (p->ops[i].kind == OP_DEV && strcmp (p->ops[i].target, "/dev") == 0)
+      return &p->ops[i];
+  return NULL;
+}
+
+/* An idmapped bind: the mount's own mappings, else the container's user namespace's. */
+static int
+set_idmap (struct rd *r, struct plan *p, const char *pi, struct op *op, struct mount_spec *ms)
+{
+  if (ms->idmap == 0 && ms->nuid_map == 0 && ms->ngid_map == 0)
+    return 0;
+  if ((ms->nuid_map == 0) != (ms->ngid_map == 0))
+    return fail (r, pi, "an idmapped mount needs both uidMappings and gidMappings");
+  if (ms->nuid_map)
+    {
+      op->idmap_uid = steal_pointer (&ms->uid_map);
+      op->idmap_gid = steal_pointer (&ms->gid_map);
+      op->nidmap_uid = ms->nuid_map;
+      op->nidmap_gid = ms->ngid_map;
+    }
+  else
+    {
+      if (!(p->ns & PLAN_NS_USER))
+        return fail (r, pi, "idmap without uidMappings and gidMappings on the mount needs a new user namespace");
+      op->idmap_uid = xmalloc (p->nuid_map * sizeof *op->idmap_uid);
+      op->idmap_gid = xmalloc (p->ngid_map * sizeof *op->idmap_gid);
+      memcpy (op->idmap_uid, p->uid_map, p->nuid_map * sizeof *op->idmap_uid);
+      memcpy (op->idmap_gid, p->gid_map, p->ngid_map * sizeof *op->idmap_gid);
+      op->nidmap_uid = p->nuid_map;
+      op->nidmap_gid = p->ngid_map;
+    }
+  op->idmap_recursive = ms->idmap == 2 || (op->flags & BIND_RECURSIVE);
+  return 0;
+}
+
+static int
+add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, const char *source,
+                struct mount_spec *ms)
+{
+  cleanup_free char *src = NULL;
+  unsigned flags = 0;
+  struct op *op;
+  if (source == NULL || *source == '\0')
+    {
+      cleanup_free char *ps = key_path (pi, "source");
+      return fail (r, ps, "a bind mount needs a source");
+    }
+  /* a relative source is relative to the bundle (runc runs in it) */
+  src = source[0] == '/' || p->bundle == NULL ? xstrdup (source) : xasprintf ("%s/%s", p->bundle, source);
+  if (!(ms->attrs & REMOUNT_RDONLY))
+    flags |= BIND_WRITABLE;
+  if (!(ms->attrs & REMOUNT_NODEV))
+    flags |= BIND_DEVICE;
+  if (ms->attrs & REMOUNT_NOSUID)
+    flags |= BIND_NOSUID;
+  if (ms->attrs & REMOUNT_NOEXEC)
+    flags |= BIND_NOEXEC;
+  if (ms->rbind)
+    flags |= BIND_RECURSIVE;
+  if (ms->data)
+    {
+      cleanup_free char *po = key_path (pi, "options");
+      return fail (r, po, "unknown option `%s` for a bind mount", ms->data[0]);
+    }
+  if (ms->copyup)
+    {
+      cleanup_free char *po = key_path (pi, "options");
+      return fail (r, po, "tmpcopyup is for tmpfs mounts");
+    }
+  op = plan_add_bind (p, src, dest, flags);
+  op->propagation = ms->prop;
+  return set_idmap (r, p, pi, op, ms);
+}
+
+static int
+add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, const char *type,
+              struct mount_spec *ms)
+{
+  struct op *op;
+  if (ms->idmap || ms->nuid_map || ms->ngid_map)
+    return fail (r, pi, "idmapped mounts are for bind mounts only");
+  if (ms->copyup && strcmp (type, "tmpfs") != 0)
+    {
+      cleanup_free char *po = key_path (pi, "options");
+      return fail (r, po, "tmpcopyup is for tmpfs mounts");
+    }
+  if (strcmp (type, "proc") == 0)
+    op = plan_add_op (p, OP_PROC, dest);
+  else if (strcmp (type, "sysfs") == 0)
+    op = plan_add_op (p, OP_SYSFS, dest);
+  else if (strcmp (type, "tmpfs") == 0 && strcmp (dest, "/dev") == 0 && ms->data == NULL)
+    {
+      /* /dev: the minimal dev op also makes the devices and links the spec requires */
+      op = plan_add_op (p, OP_DEV, dest);
+      op->size = ms->size;
+      op->dev_writable = !(ms->attrs & REMOUNT_RDONLY);
+      return 0;
+    }
+  else if (strcmp (type, "tmpfs") == 0)
+    {
+      op = plan_add_tmpfs (p, dest, ms->size, ms->mode);
+      op->tmpcopyup = ms->copyup;
+      op->fsopts = steal_pointer (&ms->data);
+    }
+  else if (strcmp (type, "mqueue") == 0 && strcmp (dest, "/dev/mqueue") == 0 && find_dev_op (p))
+    {
+      find_dev_op (p)->mqueue = true;
+      return 0;
+    }
+  else if (strcmp (type, "cgroup") == 0 || strcmp (type, "cgroup2") == 0)
+    {
+      /* the host's hierarchy (v1, v2 or hybrid as it is), read-only unless rw was asked */
+      unsigned f = BIND_RECURSIVE | BIND_NOSUID | BIND_NOEXEC;
+      if (!(ms->attrs & REMOUNT_RDONLY))
+        f |= BIND_WRITABLE;
+      op = plan_add_bind (p, "/sys/fs/cgroup", dest, f | BIND_OPTIONAL);
+      op->propagation = ms->prop;
+      return 0;
+    }
+  else if (strcmp (type, "devpts") == 0 || strcmp (type, "mqueue") == 0)
+    {
+      op = plan_add_op (p, OP_MOUNT, dest);
+      op->fstype = xstrdup (type);
+      op->fsopts = steal_pointer (&ms->data);
+    }
+  else
+    {
+      cleanup_free char *pt = key_path (pi, "type");
+      return fail (r, pt, "mount type `%s` is not supported (bind, proc, sysfs, tmpfs, devpts, mqueue, cgroup, cgroup2)",
+                   type);
+    }
+  op->flags = ms->attrs;
+  op->propagation = ms->prop;
+  return 0;
+}
+
+static int read_idmaps (struct rd *r, json_t *lx, const char *base, const char *key, struct id_map **out, size_t *n);
+
+static int
+read_mounts (struct rd *r, json_t *root, struct plan *p)
+{
+  json_t *a, *m;
+  size_t i;
+  if (get_arr (r, root, "", "mounts", &a) < 0)
+    return -1;
+  json_array_foreach (a, i, m)
+    {
+      cleanup_free char *pi = idx_path ("mounts", i);
+      struct mount_spec ms = { 0 };
+      const char *dest = NULL, *type = NULL, *source = NULL;
+      int rc;
+      if (!json_is_object (m))
+        return fail (r, pi, "must be an object");
+      if (get_str (r, m, pi, "destination", &dest) < 0 || get_str (r, m, pi, "type", &type) < 0
+          || get_str (r, m, pi, "source", &source) < 0)
+        return -1;
+      if (!is_abs_clean (dest))
+        {
+          cleanup_free char *pd = key_path (pi, "destination");
+          return fail (r, pd, dest ? "`%s`: must be an absolute path without `..`" : "is required%s", dest ? dest : "");
+        }
+      if (type == NULL || *type == '\0' || strcmp (type, "none") == 0)
+        type = "bind";
+      if (read_idmaps (r, m, pi, "uidMappings", &ms.uid_map, &ms.nuid_map) < 0
+          || read_idmaps (r, m, pi, "gidMappings", &ms.gid_map, &ms.ngid_map) < 0
+          || read_mount_options (r, m, pi, type, &ms) < 0)
+        rc = -1;
+      else if (ms.bind || strcmp (type, "bind") == 0)
+        rc = add_bind_mount (r, p, pi, dest, source, &ms);
+      else
+        rc = add_fs_mount (r, p, pi, dest, type, &ms);
+      strv_free (ms.data);
+      free (ms.uid_map);
+      free (ms.gid_map);
+      if (rc < 0)
+        return -1;
+    }
+  return 0;
+}
+
+/* ---- hooks ---- */
+
+static int
+read_hook (struct rd *r, json_t *h, const char *pi, struct plan_hook *out)
+{
+  const char *path = NULL;
+  long long t = 0;
+  if (!json_is_object (h))
+    return fail (r, pi, "must be an object");
+  if (get_str (r, h, pi, "path", &path) < 0 || get_strv (r, h, pi, "args", &out->args) < 0
+      || get_strv (r, h, pi, "env", &out->env) < 0 || get_int (r, h, pi, "timeout", 1, INT_MAX, &t) < 0)
+    return -1;
+  if (path == NULL || path[0] != '/')
+    {
+      cleanup_free char *pp = key_path (pi, "path");
+      return fail (r, pp, path ? "`%s`: must be an absolute path" : "is required%s", path ? path : "");
+    }
+  out->path = xstrdup (path);
+  out->timeout = (int) t;
+  return 0;
+}
+
+static int
+read_hooks (struct rd *r, json_t *root, struct plan *p)
+{
+  json_t *hooks;
+  if (get_obj (r, root, "", "hooks", &hooks) < 0 || hooks == NULL)
+    return r->failed ? -1 : 0;
+  for (int k = 0; k < HOOK__COUNT; k++)
+    {
+      cleanup_free char *pk = key_path ("hooks", hook_names[k]);
+      json_t *a, *h;
+      size_t i;
+      if (get_arr (r, hooks, "hooks", hook_names[k], &a) < 0)
+        return -1;
+      if (a == NULL)
+        continue;
+      p->hooks[k] = xzalloc ((json_array_size (a) + 1) * sizeof *p->hooks[k]);
+      json_array_foreach (a, i, h)
+        {
+          cleanup_free char *pi = idx_path (pk, i);
+          if (read_hook (r, h, pi, &p->hooks[k][i]) < 0)
+            return -1;
+          p->nhooks[k]++;
+        }
+    }
+  return 0;
+}
+
+static int
+read_annotations (struct rd *r, json_t *root, struct plan *p)
+{
+  json_t *o, *v;
+  const char *k;
+  if (get_obj (r, root, "", "annotations", &o) < 0 || o == NULL)
+    return r->failed ? -1 : 0;
+  p->annotations = xzalloc (sizeof *p->annotations);
+  json_object_foreach (o, k, v)
+    {
+      cleanup_free char *pk = key_path ("annotations", k);
+      cleanup_free char *kv = NULL;
+      if (!json_is_string (v))
+        return fail (r, pk, "must be a string");
+      kv = xasprintf ("%s=%s", k, json_string_value (v));
+      strv_push (&p->annotations, kv);
+    }
+  return 0;
+}
+
+/* ---- linux ---- */
+
+static int
+read_namespaces (struct rd *r, json_t *lx, struct plan *p)
+{
+  json_t *a, *n;
+  size_t i;
+  p->net = NET_HOST;
+  if (get_arr (r, lx, "linux", "namespaces", &a) < 0)
+    return -1;
+  json_array_foreach (a, i, n)
+    {
+      cleanup_free char *pi = idx_path ("linux.namespaces", i);
+      const char *type = NULL, *path = NULL;
+      int k;
+      if (!json_is_object (n))
+        return fail (r, pi, "must be an object");
+      if (get_str (r, n, pi, "type", &type) < 0 || get_str (r, n, pi, "path", &path) < 0)
+        return -1;
+      k = str_index (ns_names, PLAN_NS_COUNT, type);
+      if (k < 0)
+        {
+          cleanup_free char *pt = key_path (pi, "type");
+          return type ? fail (r, pt, "unknown namespace type `%s`", type) : fail (r, pt, "is required");
+        }
+      if ((p->ns & (1u << k)) || p->ns_path[k])
+        return fail (r, pi, "namespace `%s` given twice", type);
+      if (path && *path)
+        {
+          if (path[0] != '/')
+            {
+              cleanup_free char *pp = key_path (pi, "path");
+              return fail (r, pp, "`%s`: must be an absolute path", path);
+            }
+          p->ns_path[k] = xstrdup (path);
+        }
+      else
+        p->ns |= 1u << k;
+      if (k == 4)
+        p->net = NET_NONE;
+    }
+  if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0])
+    return fail (r, "linux.namespaces", "cella needs a mount namespace (add {\"type\": \"mount\"})");
+  if ((p->ns & PLAN_NS_TIME) && !host_has ("/proc/self/ns/time"))
+    return fail (r, "linux.namespaces", "this kernel has no time namespaces");
+  return 0;
+}
+
+static int
+read_idmaps (struct rd *r, json_t *lx, const char *base, const char *key, struct id_map **out, size_t *n)
+{
+  json_t *a, *m;
+  size_t i;
+  cleanup_free char *p = key_path (base, key);
+  if (get_arr (r, lx, base, key, &a) < 0 || a == NULL)
+    return r->failed ? -1 : 0;
+  *out = xzalloc ((json_array_size (a) + 1) * sizeof **out);
+  json_array_foreach (a, i, m)
+    {
+      cleanup_free char *pi = idx_path (p, i);
+      long long c = 0, h = 0, s = 0;
+      if (!json_is_object (m))
+        return fail (r, pi, "must be an object");
+      if (get_int (r, m, pi, "containerID", 0, UINT32_MAX - 1, &c) <= 0 || get_int (r, m, pi, "hostID", 0, UINT32_MAX - 1, &h) <= 0
+          || get_int (r, m, pi, "size", 1, UINT32_MAX, &s) <= 0)
+        return r->failed ? -1 : fail (r, pi, "needs containerID, hostID and size");
+      (*out)[i] = (struct id_map){ .inside = (uint32_t) c, .outside = (uint32_t) h, .count = (uint32_t) s };
+      (*n)++;
+    }
+  return 0;
+}
+
+static int
+read_devices (struct rd *r, json_t *lx, struct plan *p)
+{
+  json_t *a, *d;
+  size_t i;
+  if (get_arr (r, lx, "linux", "devices", &a) < 0 || a == NULL)
+    return r->failed ? -1 : 0;
+  p->devices = xzalloc ((json_array_size (a) + 1) * sizeof *p->devices);
+  json_array_foreach (a, i, d)
+    {
+      cleanup_free char *pi = idx_path ("linux.devices", i);
+      struct plan_device *dev = &p->devices[p->ndevices];
+      const char *path = NULL, *type = NULL;
+      long long maj = 0, min = 0, mode = 0666, uid = 0, gid = 0;
+      if (!json_is_object (d))
+        return fail (r, pi, "must be an object");
+      if (get_str (r, d, pi, "path", &path) < 0 || get_str (r, d, pi, "type", &type) < 0)
+        return -1;
+      if (!is_abs_clean (path) || strncmp (path, "/dev/", 5) != 0)
+        {
+          cleanup_free char *pp = key_path (pi, "path");
+          return fail (r, pp, "`%s`: must be an absolute path under /dev", path ? path : "");
+        }
+      if (type == NULL || strlen (type) != 1 || !strchr ("cbup", type[0]))
+        {
+          cleanup_free char *pt = key_path (pi, "type");
+          return fail (r, pt, "must be c, b, u or p");
+        }
+      if (type[0] != 'p'
+          && (get_int (r, d, pi, "major", 0, UINT32_MAX, &maj) <= 0 || get_int (r, d, pi, "minor", 0, UINT32_MAX, &min) <= 0))
+        return r->failed ? -1 : fail (r, pi, "a %s device needs major and minor", type[0] == 'b' ? "block" : "character");
+      if (get_int (r, d, pi, "fileMode", 0, 07777, &mode) < 0 || get_int (r, d, pi, "uid", 0, UINT32_MAX - 1, &uid) < 0
+          || get_int (r, d, pi, "gid", 0, UINT32_MAX - 1, &gid) < 0)
+        return -1;
+      dev->path = xstrdup (path);
+      dev->type = type[0] == 'u' ? 'c' : type[0];
+      dev->major = maj;
+      dev->minor = min;
+      dev->mode = (mode_t) (mode & 07777);
+      dev->uid = (uid_t) uid;
+      dev->gid = (gid_t) gid;
+      p->ndevices++;
+    }
+  return 0;
+}
+
+/* Only sysctls the container's own namespaces scope may be set (runc's rule). */
+static int
+check_sysctl (struct rd *r, const struct plan *p, const char *pk, const char *key)
+{
+  static const char *const ipc[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                                     "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced" };
+  bool own_ipc = (p->ns & PLAN_NS_IPC) || p->ns_path[3], own_net = (p->ns & PLAN_NS_NET) || p->ns_path[4];
+  bool own_uts = (p->ns & PLAN_NS_UTS) || p->ns_path[2];
+  if (*key == '\0' || strstr (key, "..") || strchr (key, '/') || key[0] == '.')
+    return fail (r, pk, "not a sysctl name");
+  if (str_index (ipc, sizeof ipc / sizeof ipc[0], key) >= 0 || strncmp (key, "fs.mqueue.", 10) == 0)
+    return own_ipc ? 0 : fail (r, pk, "needs an IPC namespace of the container's own");
+  if (strncmp (key, "net.", 4) == 0)
+    return own_net ? 0 : fail (r, pk, "needs a network namespace of the container's own");
+  if (strcmp (key, "kernel.domainname") == 0 || strcmp (key, "kernel.hostname") == 0)
+    return own_uts ? 0 : fail (r, pk, "needs a UTS namespace of the container's own");
+  return fail (r, pk, "not a namespaced sysctl: it would change the host");
+}
+
+static int
+read_sysctl (struct rd *r, json_t *lx, struct plan *p)
+{
+  json_t *o, *v;
+  const char *k;
+  if (get_obj (r, lx, "linux", "sysctl", &o) < 0 || o == NULL)
+    return r->failed ? -1 : 0;
+  p->sysctl = xzalloc (sizeof *p->sysctl);
+  json_object_foreach (o, k, v)
+    {
+      cleanup_free char *pk = key_path ("linux.sysctl", k);
+      cleanup_free char *kv = NULL;
+      if (!json_is_string (v))
+        return fail (r, pk, "must be a string");
+      if (check_sysctl (r, p, pk, k) < 0)
+        return -1;
+      kv = xasprintf ("%s=%s", k, json_string_value (v));
+      strv_push (&p->sysctl, kv);
+    }
+  return 0;
+}
+
+static int
+read_action (struct rd *r, json_t *o, const char *base, const char *key, bool required, enum plan_scmp_action *out)
+{
+  const char *s = NULL;
+  cleanup_free char *p = key_path (base, key);
+  int k;
+  if (get_str (r, o, base, key, &s) < 0)
+    return -1;
+  if (s == NULL)
+    return required ? fail (r, p, "is required") : 0;
+  k = str_index (action_names, SCMPA__COUNT, s);
+  if (k < 0)
+    return fail (r, p, "unknown action `%s`", s);
+  if (k == SCMPA_NOTIFY)
+    return fail (r, p, "SCMP_ACT_NOTIFY needs a seccomp listener: not supported by cella");
+  *out = (enum plan_scmp_action) k;
+  return 0;
+}
+
+static int
+read_scmp_rule (struct rd *r, json_t *s, const char *pi, struct plan_scmp_rule *rule)
+{
+  json_t *args, *a;
+  long long e = -1;
+  size_t i;
+  cleanup_free char *pa = key_path (pi, "args");
+  if (!json_is_object (s))
+    return fail (r, pi, "must be an object");
+  if (get_strv (r, s, pi, "names", &rule->names) < 0 || read_action (r, s, pi, "action", true, &rule->action) < 0
+      || get_int (r, s, pi, "errnoRet", 0, 4095, &e) < 0 || get_arr (r, s, pi, "args", &args) < 0)
+    return -1;
+  rule->errno_ret = (int) e;
+  if (rule->names == NULL || rule->names[0] == NULL)
+    {
+      cleanup_free char *pn = key_path (pi, "names");
+      return fail (r, pn, "must name at least one system call");
+    }
+  if (args == NULL)
+    return 0;
+  rule->args = xzalloc ((json_array_size (args) + 1) * sizeof *rule->args);
+  json_array_foreach (args, i, a)
+    {
+      cleanup_free char *pai = idx_path (pa, i);
+      struct plan_scmp_arg *arg = &rule->args[i];
+      const char *op = NULL;
+      long long idx = 0;
+      int k;
+      if (!json_is_object (a))
+        return fail (r, pai, "must be an object");
+      if (get_int (r, a, pai, "index", 0, 5, &idx) <= 0 || get_u64 (r, a, pai, "value", &arg->value) < 0
+          || get_u64 (r, a, pai, "valueTwo", &arg->value_two) < 0 || get_str (r, a, pai, "op", &op) < 0)
+        return r->failed ? -1 : fail (r, pai, "needs an index (0 to 5)");
+      k = str_index (op_names, SCMPO__COUNT, op);
+      if (k < 0)
+        {
+          cleanup_free char *po = key_path (pai, "op");
+          return op ? fail (r, po, "unknown operator `%s`", op) : fail (r, po, "is required");
+        }
+      arg->index = (unsigned) idx;
+      arg->op = (enum plan_scmp_op) k;
+      rule->nargs++;
+    }
+  return 0;
+}
+
+static int
+read_seccomp (struct rd *r, json_t *lx, struct plan *p)
+{
+  json_t *sc, *sys, *s;
+  struct plan_seccomp *prof;
+  const char *listener = NULL;
+  long long e = -1;
+  size_t i;
+  if (get_obj (r, lx, "linux", "seccomp", &sc) < 0 || sc == NULL)
+    return r->failed ? -1 : 0;
+  prof = p->process.seccomp_profile = xzalloc (sizeof *prof);
+  if (get_str (r, sc, "linux.seccomp", "listenerPath", &listener) < 0)
+    return -1;
+  if (listener && *listener)
+    return fail (r, "linux.seccomp.listenerPath", "seccomp listeners (user notification) are not supported by cella");
+  if (read_action (r, sc, "linux.seccomp", "defaultAction", true, &prof->default_action) < 0
+      || get_int (r, sc, "linux.seccomp", "defaultErrnoRet", 0, 4095, &e) < 0
+      || get_strv (r, sc, "linux.seccomp", "architectures", &prof->arches) < 0
+      || get_strv (r, sc, "linux.seccomp", "flags", &prof->flags) < 0
+      || get_arr (r, sc, "linux.seccomp", "syscalls", &sys) < 0)
+    return -1;
+  prof->default_errno = (int) e;
+  for (i = 0; prof->arches && prof->arches[i]; i++)
+    {
+      const char *a = prof->arches[i];
+      cleanup_free char *lower = NULL;
+      if (strncmp (a, "SCMP_ARCH_", 10) == 0)
+        {
+          lower = xstrdup (a + 10);
+          for (char *c = lower; *c; c++)
+            *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+        }
+      if (lower == NULL || seccomp_arch_resolve_name (lower) == 0)
+        {
+          cleanup_free char *pa = idx_path ("linux.seccomp.architectures", i);
+          return fail (r, pa, "unknown architecture `%s`", a);
+        }
+    }
+  for (i = 0; prof->flags && prof->flags[i]; i++)
+    if (str_index (seccomp_flags, sizeof seccomp_flags / sizeof seccomp_flags[0], prof->flags[i]) < 0)
+      {
+        cleanup_free char *pf = idx_path ("linux.seccomp.flags", i);
+        return fail (r, pf, "unknown or unsupported flag `%s`", prof->flags[i]);
+      }
+  if (sys == NULL)
+    return 0;
+  prof->rules = xzalloc ((json_array_size (sys) + 1) * sizeof *prof->rules);
+  json_array_foreach (sys, i, s)
+    {
+      cleanup_free char *pi = idx_path ("linux.seccomp.syscalls", i);
+      prof->nrules++;
+      if (read_scmp_rule (r, s, pi, &prof->rules[i]) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+static int
+read_paths_as_ops (struct rd *r, json_t *lx, const char *key, enum op_kind kind, struct plan *p)
+{
+  cleanup_strv char **v = NULL;
+  cleanup_free char *pk = key_path ("linux", key);
+  if (get_strv (r, lx, "linux", key, &v) < 0)
+    return -1;
+  for (size_t i = 0; v && v[i]; i++)
+    {
+      if (!is_abs_clean (v[i]))
+        {
+          cleanup_free char *pi = idx_path (pk, i);
+          return fail (r, pi, "`%s`: must be an absolute path without `..`", v[i]);
+        }
+      plan_add_op (p, kind, v[i]);
+    }
+  return 0;
+}
+
+static int
+read_propagation (struct rd *r, json_t *lx, struct plan *p)
+{
+  const char *s = NULL;
+  int k;
+  if (get_str (r, lx, "linux", "rootfsPropagation", &s) < 0 || s == NULL || *s == '\0')
+    return r->failed ? -1 : 0;
+  k = str_index (prop_names, PROP__COUNT, s);
+  if (k < 0)
+    return fail (r, "linux.rootfsPropagation", "unknown propagation `%s`", s);
+  p->rootfs_propagation = (enum plan_propagation) k;
+  return 0;
+}
+
+static int
+read_personality (struct rd *r, json_t *lx, struct plan *p)
+{
+  json_t *o, *flags;
+  const char *dom = NULL;
+  if (get_obj (r, lx, "linux", "personality", &o) < 0 || o == NULL)
+    return r->failed ? -1 : 0;
+  if (get_str (r, o, "linux.personality", "domain", &dom) < 0 || get_arr (r, o, "linux.personality", "flags", &flags) < 0)
+    return -1;
+  if (dom && strcmp (dom, "LINUX") == 0)
+    p->personality = PERSONALITY_LINUX;
+  else if (dom && strcmp (dom, "LINUX32") == 0)
+    p->personality = PERSONALITY_LINUX32;
+  else
+    return fail (r, "linux.personality.domain", "must be LINUX or LINUX32");
+  if (flags && json_array_size (flags))
+    return fail (r, "linux.personality.flags", "personality flags are not supported by cella");
+  return 0;
+}
+
+static int
+read_time_offsets (struct rd *r, json_t *lx, struct plan *p)
+{
+  static const char *const clocks[] = { "monotonic", "boottime" };
+  json_t *o, *c;
+  const char *k;
+  if (get_obj (r, lx, "linux", "timeOffsets", &o) < 0 || o == NULL)
+    return r->failed ? -1 : 0;
+  if (!(p->ns & PLAN_NS_TIME))
+    return fail (r, "linux.timeOffsets", "needs a new time namespace (add {\"type\": \"time\"} to linux.namespaces)");
+  json_object_foreach (o, k, c)
+    {
+      cleanup_free char *pk = key_path ("linux.timeOffsets", k);
+      long long s = 0, ns = 0;
+      int i = str_index (clocks, 2, k);
+      if (i < 0)
+        return fail (r, pk, "unknown clock (monotonic or boottime)");
+      if (!json_is_object (c))
+        return fail (r, pk, "must be an object");
+      if (get_int (r, c, pk, "secs", LLONG_MIN, LLONG_MAX, &s) < 0 || get_int (r, c, pk, "nanosecs", 0, 999999999, &ns) < 0)
+        return -1;
+      p->time_offset[i][0] = s;
+      p->time_offset[i][1] = ns;
+      p->has_time_offsets = true;
+    }
+  return 0;
+}
+
+/* ---- linux.resources ---- */
+
+static int
+read_memory (struct rd *r, json_t *res, struct plan_resources *pr)
+{
+  const char *b = "linux.resources.memory";
+  json_t *m;
+  long long v;
+  if (get_obj (r, res, "linux.resources", "memory", &m) < 0 || m == NULL)
+    return r->failed ? -1 : 0;
+  if (get_int (r, m, b, "limit", -1, LLONG_MAX, &pr->memory) < 0
+      || get_int (r, m, b, "reservation", -1, LLONG_MAX, &pr->memory_reservation) < 0
+      || get_int (r, m, b, "swap", -1, LLONG_MAX, &pr->memory_swap) < 0
+      || get_bool (r, m, b, "disableOOMKiller", &pr->disable_oom_killer) < 0)
+    return -1;
+  switch (get_int (r, m, b, "swappiness", 0, 100, &v))
+    {
+    case -1:
+      return -1;
+    case 1:
+      pr->has_swappiness = true;
+      pr->memory_swappiness = (unsigned long long) v;
+      break;
+    default:
+      break;
+    }
+  /* kernel, kernelTCP (deprecated, runc ignores them), useHierarchy, checkBeforeUpdate: accepted */
+  return 0;
+}
+
+static int
+read_cpu (struct rd *r, json_t *res, struct plan_resources *pr)
+{
+  const char *b = "linux.resources.cpu", *cpus = NULL, *mems = NULL;
+  static const char *const unsupported[] = { "realtimeRuntime", "realtimePeriod", "idle", "burst" };
+  json_t *c;
+  if (get_obj (r, res, "linux.resources", "cpu", &c) < 0 || c == NULL)
+    return r->failed ? -1 : 0;
+  if (get_u64 (r, c, b, "shares", &pr->cpu_shares) < 0 || get_int (r, c, b, "quota", -1, LLONG_MAX, &pr->cpu_quota) < 0
+      || get_u64 (r, c, b, "period", &pr->cpu_period) < 0 || get_str (r, c, b, "cpus", &cpus) < 0
+      || get_str (r, c, b, "mems", &mems) < 0)
+    return -1;
+  for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+    {
+      json_t *v = json_object_get (c, unsupported[i]);
+      if (v && !json_is_null (v) && !(json_is_integer (v) && json_integer_value (v) == 0))
+        {
+          cleanup_free char *pk = key_path (b, unsupported[i]);
+          return fail (r, pk, "not supported by cella");
+        }
+    }
+  if (cpus && *cpus)
+    pr->cpuset_cpus = xstrdup (cpus);
+  if (mems && *mems)
+    pr->cpuset_mems = xstrdup (mems);
+  return 0;
+}
+
+static int
+read_throttle (struct rd *r, json_t *bio, const char *key, int kind, struct plan_resources *pr)
+{
+  json_t *a, *d;
+  size_t i;
+  cleanup_free char *pk = key_path ("linux.resources.blockIO", key);
+  if (get_arr (r, bio, "linux.resources.blockIO", key, &a) < 0 || a == NULL)
+    return r->failed ? -1 : 0;
+  pr->io_throttle = xrealloc (pr->io_throttle, (pr->nio_throttle + json_array_size (a) + 1) * sizeof *pr->io_throttle);
+  json_array_foreach (a, i, d)
+    {
+      cleanup_free char *pi = idx_path (pk, i);
+      struct plan_io_throttle *t = &pr->io_throttle[pr->nio_throttle];
+      memset (t, 0, sizeof *t);
+      if (!json_is_object (d))
+        return fail (r, pi, "must be an object");
+      if (get_int (r, d, pi, "major", 0, UINT32_MAX, &t->major) <= 0 || get_int (r, d, pi, "minor", 0, UINT32_MAX, &t->minor) <= 0
+          || get_u64 (r, d, pi, "rate", &t->rate) <= 0)
+        return r->failed ? -1 : fail (r, pi, "needs major, minor and rate");
+      t->kind = kind;
+      pr->nio_throttle++;
+    }
+  return 0;
+}
+
+static int
+read_blkio (struct rd *r, json_t *res, struct plan_resources *pr)
+{
+  static const char *const keys[] = { "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
+                                      "throttleWriteIOPSDevice" };
+  const char *b = "linux.resources.blockIO";
+  json_t *bio, *wd;
+  long long w = 0, lw = 0;
+  if (get_obj (r, res, "linux.resources", "blockIO", &bio) < 0 || bio == NULL)
+    return r->failed ? -1 : 0;
+  if (get_int (r, bio, b, "weight", 0, 1000, &w) < 0 || get_int (r, bio, b, "leafWeight", 0, 1000, &lw) < 0
+      || get_arr (r, bio, b, "weightDevice", &wd) < 0)
+    return -1;
+  if (w && w < 10)
+    return fail (r, "linux.resources.blockIO.weight", "must be between 10 and 1000");
+  if (lw)
+    return fail (r, "linux.resources.blockIO.leafWeight", "not supported by cella");
+  if (wd && json_array_size (wd))
+    return fail (r, "linux.resources.blockIO.weightDevice", "per-device weights are not supported by cella");
+  if (w)
+    pr->io_weight = (unsigned) w;
+  for (int k = 0; k < 4; k++)
+    if (read_throttle (r, bio, keys[k], k, pr) < 0)
+      return -1;
+  return 0;
+}
+
+static int
+read_hugepages (struct rd *r, json_t *res, struct plan_resources *pr)
+{
+  json_t *a, *h;
+  size_t i;
+  if (get_arr (r, res, "linux.resources", "hugepageLimits", &a) < 0 || a == NULL)
+    return r->failed ? -1 : 0;
+  pr->hugepage_limits = xzalloc ((json_array_size (a) + 1) * sizeof *pr->hugepage_limits);
+  json_array_foreach (a, i, h)
+    {
+      cleanup_free char *pi = idx_path ("linux.resources.hugepageLimits", i);
+      struct plan_hugepage_limit *l = &pr->hugepage_limits[i];
+      const char *size = NULL;
+      if (!json_is_object (h))
+        return fail (r, pi, "must be an object");
+      if (get_str (r, h, pi, "pageSize", &size) < 0 || get_u64 (r, h, pi, "limit", &l->limit) < 0)
+        return -1;
+      if (size == NULL || strspn (size, "0123456789") == 0 || strspn (size, "0123456789KMGB") != strlen (size))
+        {
+          cleanup_free char *ps = key_path (pi, "pageSize");
+          return fail (r, ps, "must be a page size like 2MB or 1GB");
+        }
+      l->page_size = xstrdup (size);
+      pr->nhugepage_limits++;
+    }
+  return 0;
+}
+
+static int
+read_dev_rules (struct rd *r, json_t *res, struct plan_resources *pr)
+{
+  json_t *a, *d;
+  size_t i;
+  if (get_arr (r, res, "linux.resources", "devices", &a) < 0 || a == NULL)
+    return r->failed ? -1 : 0;
+  pr->dev_rules = xzalloc ((json_array_size (a) + 1) * sizeof *pr->dev_rules);
+  json_array_foreach (a, i, d)
+    {
+      cleanup_free char *pi = idx_path ("linux.resources.devices", i);
+      struct plan_dev_rule *rule = &pr->dev_rules[i];
+      const char *type = NULL, *access_ = NULL;
+      bool allow = false;
+      rule->major = rule->minor = -1;
+      if (!json_is_object (d))
+        return fail (r, pi, "must be an object");
+      if (!json_is_boolean (json_object_get (d, "allow")))
+        {
+          cleanup_free char *pa = key_path (pi, "allow");
+          return fail (r, pa, "is required (true or false)");
+        }
+      if (get_bool (r, d, pi, "allow", &allow) < 0 || get_str (r, d, pi, "type", &type) < 0
+          || get_int (r, d, pi, "major", -1, UINT32_MAX, &rule->major) < 0
+          || get_int (r, d, pi, "minor", -1, UINT32_MAX, &rule->minor) < 0 || get_str (r, d, pi, "access", &access_) < 0)
+        return -1;
+      if (type && (strlen (type) != 1 || !strchr ("acb", type[0])))
+        {
+          cleanup_free char *pt = key_path (pi, "type");
+          return fail (r, pt, "must be a, c or b");
+        }
+      if (access_ && (strlen (access_) > 3 || strspn (access_, "rwm") != strlen (access_)))
+        {
+          cleanup_free char *pa = key_path (pi, "access");
+          return fail (r, pa, "must be made of r, w and m");
+        }
+      rule->allow = allow;
+      rule->type = type ? type[0] : 'a';
+      snprintf (rule->access, sizeof rule->access, "%s", access_ ? access_ : "");
+      pr->ndev_rules++;
+    }
+  return 0;
+}
+
+static int
+read_resources (struct rd *r, json_t *lx, struct plan_resources *pr)
+{
+  json_t *res, *pids, *uni, *v;
+  const char *k;
+  if (get_obj (r, lx, "linux", "resources", &res) < 0 || res == NULL)
+    return r->failed ? -1 : 0;
+  if (read_memory (r, res, pr) < 0 || read_cpu (r, res, pr) < 0 || read_blkio (r, res, pr) < 0
+      || read_hugepages (r, res, pr) < 0 || read_dev_rules (r, res, pr) < 0)
+    return -1;
+  if (get_obj (r, res, "linux.resources", "pids", &pids) < 0)
+    return -1;
+  if (pids && get_int (r, pids, "linux.resources.pids", "limit", -1, LLONG_MAX, &pr->pids_limit) < 0)
+    return -1;
+  for (size_t i = 0; i < 2; i++)
+    {
+      static const char *const no[] = { "network", "rdma" };
+      v = json_object_get (res, no[i]);
+      if (v && !json_is_null (v) && !(json_is_object (v) && json_object_size (v) == 0))
+        {
+          cleanup_free char *pk = key_path ("linux.resources", no[i]);
+          return fail (r, pk, "not supported by cella");
+        }
+    }
+  if (get_obj (r, res, "linux.resources", "unified", &uni) < 0)
+    return -1;
+  json_object_foreach (uni, k, v)
+    {
+      cleanup_free char *pk = key_path ("linux.resources.unified", k);
+      cleanup_free char *kv = NULL;
+      if (!json_is_string (v))
+        return fail (r, pk, "must be a string");
+      if (strchr (k, '/') || k[0] == '.' || strchr (k, '.') == NULL)
+        return fail (r, pk, "not a cgroup file name (controller.file)");
+      kv = xasprintf ("%s=%s", k, json_string_value (v));
+      strv_push (&pr->unified, kv);
+    }
+  return 0;
+}
+
+static int
+read_linux_misc (struct rd *r, json_t *lx, struct plan *p)
+{
+  const char *label = NULL, *cg = NULL;
+  json_t *rdt = json_object_get (lx, "intelRdt");
+  if (rdt && !json_is_null (rdt))
+    return fail (r, "linux.intelRdt", "Intel RDT is not supported by cella");
+  if (get_str (r, lx, "linux", "mountLabel", &label) < 0)
+    return -1;
+  if (label && *label)
+    return fail (r, "linux.mountLabel", "`%s`: SELinux mount labels are not supported by cella", label);
+  if (get_str (r, lx, "linux", "cgroupsPath", &cg) < 0)
+    return -1;
+  if (cg && *cg)
+    p->res.cgroups_path = xstrdup (cg);
+  return 0;
+}
+
+static int
+read_linux (struct rd *r, json_t *root, struct plan *p)
+{
+  json_t *lx;
+  if (get_obj (r, root, "", "linux", &lx) < 0)
+    return -1;
+  if (lx == NULL)
+    return fail (r, "linux", "is required (cella runs Linux containers)");
+  if (read_namespaces (r, lx, p) < 0 || read_idmaps (r, lx, "linux", "uidMappings", &p->uid_map, &p->nuid_map) < 0
+      || read_idmaps (r, lx, "linux", "gidMappings", &p->gid_map, &p->ngid_map) < 0)
+    return -1;
+  if ((p->nuid_map || p->ngid_map) && !(p->ns & PLAN_NS_USER))
+    return fail (r, "linux.uidMappings", "id mappings need a new user namespace");
+  if ((p->ns & PLAN_NS_USER) && (!p->nuid_map || !p->ngid_map))
+    return fail (r, "linux.uidMappings", "a new user namespace needs uidMappings and gidMappings");
+  if (read_devices (r, lx, p) < 0 || read_sysctl (r, lx, p) < 0 || read_seccomp (r, lx, p) < 0
+      || read_propagation (r, lx, p) < 0 || read_personality (r, lx, p) < 0 || read_time_offsets (r, lx, p) < 0
+      || read_resources (r, lx, &p->res) < 0 || read_linux_misc (r, lx, p) < 0)
+    return -1;
+  return 0;
+}
+
+static int
+read_root_and_names (struct rd *r, json_t *root, struct plan *p)
+{
+  json_t *ro;
+  const char *path = NULL, *host = NULL, *dom = NULL, *ver = NULL;
+  if (get_str (r, root, "", "ociVersion", &ver) < 0)
+    return -1;
+  if (ver == NULL)
+    return fail (r, "ociVersion", "is required");
+  if (strncmp (ver, "1.", 2) != 0)
+    return fail (r, "ociVersion", "`%s`: cella runs version 1 configurations", ver);
+  if (get_obj (r, root, "", "root", &ro) < 0)
+    return -1;
+  if (ro == NULL)
+    return fail (r, "root", "is required");
+  if (get_str (r, ro, "root", "path", &path) < 0 || get_bool (r, ro, "root", "readonly", &p->readonly) < 0)
+    return -1;
+  if (path == NULL || *path == '\0')
+    return fail (r, "root.path", "is required");
+  p->rootfs = path[0] == '/' || p->bundle == NULL ? xstrdup (path) : xasprintf ("%s/%s", p->bundle, path);
+  if (get_str (r, root, "", "hostname", &host) < 0 || get_str (r, root, "", "domainname", &dom) < 0)
+    return -1;
+  if (host && *host)
+    p->hostname = xstrdup (host);
+  if (dom && *dom)
+    p->domainname = xstrdup (dom);
+  return 0;
+}
+
+static int
+check_names (struct rd *r, struct plan *p)
+{
+  bool own_uts = (p->ns & PLAN_NS_UTS) || p->ns_path[2];
+  if (p->hostname && !own_uts)
+    return fail (r, "hostname", "needs a UTS namespace of the container's own");
+  if (p->domainname && !own_uts)
+    return fail (r, "domainname", "needs a UTS namespace of the container's own");
+  return 0;
+}
+
+int
+oci_config_parse (const char *text, const char *bundle, const char *what, struct plan **out, cella_error_t *err)
+{
+  struct rd r = { .what = what ? what : "config.json", .err = err };
+  json_error_t je;
+  json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &je), *pro;
+  cleanup_plan struct plan *p = NULL;
+  if (root == NULL || !json_is_object (root))
+    {
+      json_decref (root);
+      if (root)
+        return cella_error (err, 0, "%s: must be a JSON object", r.what);
+      return cella_error (err, 0, "%s: not valid JSON (line %d, column %d: %s)", r.what, je.line, je.column, je.text);
+    }
+  p = plan_new ();
+  p->backend = BACKEND_NS;
+  p->rootless = geteuid () != 0;
+  if (bundle)
+    p->bundle = xstrdup (bundle);
+  if (read_root_and_names (&r, root, p) < 0 || get_obj (&r, root, "", "process", &pro) < 0)
+    goto out;
+  if (pro == NULL)
+    {
+      fail (&r, "process", "is required");
+      goto out;
+    }
+  if (read_process (&r, pro, "process", &p->process) < 0 || read_annotations (&r, root, p) < 0
+      || read_linux (&r, root, p) < 0 || check_names (&r, p) < 0 || read_mounts (&r, root, p) < 0
+      || read_hooks (&r, root, p) < 0)
+    goto out;
+  /* after the mounts, as runc does: hide and freeze what the mounts brought */
+  {
+    json_t *lx = json_object_get (root, "linux");
+    if (read_paths_as_ops (&r, lx, "maskedPaths", OP_MASK, p) < 0
+        || read_paths_as_ops (&r, lx, "readonlyPaths", OP_READONLY, p) < 0)
+      goto out;
+    if (p->ndevices && find_dev_op (p) == NULL)
+      fail (&r, "linux.devices", "cella makes device nodes in a tmpfs mounted on /dev: add one to mounts");
+  }
+out:
+  json_decref (root);
+  if (r.failed)
+    return -1;
+  *out = steal_pointer (&p);
+  return 0;
+}
+
+int
+oci_config_load (const char *bundle, struct plan **out, cella_error_t *err)
+{
+  cleanup_free char *abs = realpath (bundle, NULL);
+  cleanup_free char *path = NULL, *text = NULL;
+  if (abs == NULL)
+    return cella_error (err, errno, "bundle `%s`", bundle);
+  path = xasprintf ("%s/config.json", abs);
+  if (read_file (path, &text, NULL, err) < 0)
+    return -1;
+  return oci_config_parse (text, abs, "config.json", out, err);
+}
+
+int
+oci_process_parse (const char *text, const char *what, struct plan_process *pr, cella_error_t *err)
+{
+  struct rd r = { .what = what ? what : "process.json", .err = err };
+  json_error_t je;
+  json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &je);
+  memset (pr, 0, sizeof *pr);
+  if (root == NULL || !json_is_object (root))
+    {
+      json_decref (root);
+      return cella_error (err, 0, "%s: not a JSON object (line %d: %s)", r.what, je.line, je.text);
+    }
+  read_process (&r, root, "", pr);
+  json_decref (root);
+  if (r.failed)
+    {
+      oci_process_clear (pr);
+      return -1;
+    }
+  return 0;
+}
+
+/* ---- a saved plan's OCI additions (written by oci_plan_extras_to_json) ---- */
+
+static int
+read_ns_paths (struct rd *r, json_t *lx, struct plan *p)
+{
+  json_t *o, *v;
+  const char *k;
+  if (get_obj (r, lx, "linux", "namespacePaths", &o) < 0 || o == NULL)
+    return r->failed ? -1 : 0;
+  json_object_foreach (o, k, v)
+    {
+      cleanup_free char *pk = key_path ("linux.namespacePaths", k);
+      int i = str_index (ns_names, PLAN_NS_COUNT, k);
+      if (i < 0 || !json_is_string (v))
+        return fail (r, pk, "must be a namespace type with a path");
+      p->ns_path[i] = xstrdup (json_string_value (v));
+    }
+  return 0;
+}
+
+static int
+read_extras_process (struct rd *r, json_t *pro, struct plan_process *pr)
+{
+  long long um;
+  if (read_process_extras (r, pro, "oci.process", pr) < 0)
+    return -1;
+  switch (get_int (r, pro, "oci.process", "umask", 0, 0777, &um))
+    {
+    case -1:
+      return -1;
+    case 1:
+      pr->has_umask = true;
+      pr->umask = (mode_t) um;
+      break;
+    default:
+      break;
+    }
+  if (json_object_get (pro, "capabilities"))
+    {
+      uint64_t keep = pr->caps;
+      if (read_caps (r, pro, "oci.process", pr) < 0)
+        return -1;
+      pr->caps = keep;
+    }
+  return 0;
+}
+
+int
+oci_plan_extras_from_json (json_t *root, struct plan *p, cella_error_t *err)
+{
+  struct rd r = { .what = "saved plan", .err = err };
+  json_t *x = json_object_get (root, "oci"), *pro, *lx;
+  const char *bundle = NULL, *dom = NULL;
+  if (x == NULL)
+    return 0;
+  if (!json_is_object (x))
+    return fail (&r, "oci", "must be an object");
+  if (get_str (&r, x, "oci", "bundle", &bundle) < 0 || get_str (&r, x, "oci", "domainname", &dom) < 0)
+    return -1;
+  p->bundle = bundle ? xstrdup (bundle) : NULL;
+  p->domainname = dom ? xstrdup (dom) : NULL;
+  if (read_annotations (&r, x, p) < 0 || read_hooks (&r, x, p) < 0 || get_obj (&r, x, "oci", "process", &pro) < 0
+      || get_obj (&r, x, "oci", "linux", &lx) < 0)
+    return -1;
+  if (pro && read_extras_process (&r, pro, &p->process) < 0)
+    return -1;
+  if (lx
+      && (read_ns_paths (&r, lx, p) < 0 || read_devices (&r, lx, p) < 0 || read_sysctl (&r, lx, p) < 0
+          || read_seccomp (&r, lx, p) < 0 || read_propagation (&r, lx, p) < 0 || read_personality (&r, lx, p) < 0
+          || read_time_offsets (&r, lx, p) < 0 || read_resources (&r, lx, &p->res) < 0
+          || read_linux_misc (&r, lx, p) < 0))
+    return -1;
+  return 0;
+}

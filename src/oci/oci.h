@@ -1,0 +1,47 @@
+/* The OCI runtime side of cella: config.json → plan (config.c), hooks (hooks.c).
+ * The runc-compatible command line (src/cli/) uses these. */
+#ifndef CELLA_OCI_H
+#define CELLA_OCI_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "../plan/plan.h"
+
+/* Read BUNDLE/config.json into a new plan (root.path made absolute against the bundle, which
+ * is saved in plan->bundle). Every invalid or unsupported value is an error naming its JSON
+ * path ("config.json: mounts[3].options[1]: unknown option `rwx`"). No side effects: nothing
+ * is created, only files are read (and the host is probed for AppArmor/SELinux/time
+ * namespaces when the config asks for them). */
+int oci_config_load (const char *bundle, struct plan **out, cella_error_t *err);
+
+/* The same from JSON text; `bundle` (may be NULL) resolves a relative root.path and names the
+ * bundle; `what` prefixes messages ("config.json"). */
+int oci_config_parse (const char *text, const char *bundle, const char *what, struct plan **out, cella_error_t *err);
+
+/* An OCI `process` object (runc exec --process FILE): fills *pr (cleared first; free with
+ * oci_process_clear). */
+int oci_process_parse (const char *text, const char *what, struct plan_process *pr, cella_error_t *err);
+void oci_process_clear (struct plan_process *pr);
+
+/* The state JSON hooks get on stdin (runtime.md "state"): ociVersion, id, status, pid, bundle,
+ * annotations. Caller frees. */
+char *oci_state_json (const struct plan *p, const char *status, pid_t pid);
+
+/* Run one hook: fork, exec h->path with h->args and h->env (an empty environment when none),
+ * state_json on its stdin, wait at most h->timeout seconds (then SIGKILL). A non-zero exit,
+ * a signal or a timeout is an error naming the hook. */
+int oci_hook_run (const struct plan_hook *h, const char *state_json, cella_error_t *err);
+
+/* Run every hook of one kind in order; the first failure stops and is the error. */
+int oci_hooks_run (const struct plan *p, enum plan_hook_kind kind, const char *state_json, cella_error_t *err);
+
+/* The plan's OCI additions (rlimits, capability sets, hooks, devices, seccomp profile, sysctl,
+ * namespace paths, resources ...) as keys of a saved plan, and back (src/plan/plan.c and
+ * from_json.c call these; the JSON form of each is the OCI one). */
+void oci_plan_extras_to_json (const struct plan *p, json_t *root);
+int oci_plan_extras_from_json (json_t *root, struct plan *p, cella_error_t *err);
+void oci_plan_extras_free (struct plan *p);
+void oci_process_extras_free (struct plan_process *pr);
+
+#endif

@@ -1,0 +1,785 @@
+/* The vm backend (vm.h): a plan → guest config, initramfs, root disk, QEMU; and the supervisor
+ * that stands for the workload on the host. The supervisor is the process the CLI waits for (or
+ * the monitor watches): it relays the workload's stdio to hvc0, turns signals into "signal N"
+ * lines on cella.ctl, and exits with the code of the guest's "exit N" line. QEMU is its child in
+ * a process group of its own (a terminal's ^C or stop's group SIGTERM reach the supervisor, which
+ * forwards them to the guest's workload) and dies with it (PDEATHSIG). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include <utmp.h>
+
+#include "engine/container.h"
+#include "engine/paths.h"
+#include "guest.h"
+#include "vm.h"
+
+#define VM_CMDLINE "console=ttyS0 quiet panic=-1 reboot=t rdinit=/init"
+#define VM_CMDLINE_DEBUG "console=ttyS0 panic=-1 reboot=t rdinit=/init"
+
+/* Signals the supervisor forwards to the guest's workload. */
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+static bool
+on_path (const char *name)
+{
+  const char *pathv = getenv ("PATH");
+  cleanup_free char *dirs = xstrdup (pathv && *pathv ? pathv : "/usr/local/bin:/usr/bin:/bin");
+  char *save = NULL;
+  for (char *d = strtok_r (dirs, ":", &save); d; d = strtok_r (NULL, ":", &save))
+    {
+      cleanup_free char *full = xasprintf ("%s/%s", d, name);
+      if (access (full, X_OK) == 0)
+        return true;
+    }
+  return false;
+}
+
+int
+vm_plan_prepare (struct plan *p, cella_error_t *err)
+{
+  cleanup_free char *qemu = NULL;
+  if (p->vm_engine == NULL)
+    p->vm_engine = xstrdup ("qemu");
+  if (strcmp (p->vm_engine, "firecracker") == 0)
+    {
+      /* not shipped by Debian; its API-socket launch is not written yet */
+      if (!on_path ("firecracker"))
+        return cella_error (err, 0, "--vm-engine firecracker: firecracker not found on PATH (it is not packaged by Debian; "
+                                    "use --vm-engine qemu)");
+      return cella_error (err, 0, "--vm-engine firecracker: not supported by this build yet; use --vm-engine qemu");
+    }
+  if (strcmp (p->vm_engine, "qemu") != 0)
+    return cella_error (err, 0, "--vm-engine `%s`: unknown (expected qemu or firecracker)", p->vm_engine);
+  if (vm_qemu_find (&qemu, err) < 0)
+    return -1;
+  {
+    char *path = NULL, *release = NULL;
+    if (vm_kernel_find (p->vm_kernel, &path, &release, err) < 0)
+      return -1;
+    free (p->vm_kernel);
+    p->vm_kernel = path;
+    free (p->vm_kernel_release);
+    p->vm_kernel_release = release;
+  }
+  if (p->vm_memory_mib == 0)
+    p->vm_memory_mib = 256;
+  free (p->vm_accel);
+  p->vm_accel = xstrdup (vm_kvm_usable () ? "kvm" : "tcg");
+  if (strcmp (p->vm_accel, "tcg") == 0)
+    fprintf (stderr, "cella: no usable /dev/kvm: the VM runs under TCG emulation (slow)\n");
+  return 0;
+}
+
+/* ---- what the guest gets ---- */
+
+static bool
+is_share (const struct op *op)
+{
+  return op->kind == OP_BIND && !op->skip;
+}
+
+/* The plan's process and binds as the guest config; the binds also as QEMU's 9p shares. Pointers
+ * into p (freed by the caller: c->mounts and *shares arrays and their tags only). */
+static void
+guest_config (const struct plan *p, struct vm_guest_config *c, struct vm_share **shares, size_t *nshares)
+{
+  size_t n = 0;
+  memset (c, 0, sizeof *c);
+  c->argv = p->process.argv;
+  c->env = p->process.env;
+  c->cwd = p->process.cwd;
+  c->uid = p->process.uid;
+  c->gid = p->process.gid;
+  c->groups = p->process.groups;
+  c->ngroups = p->process.ngroups;
+  c->hostname = p->hostname;
+  c->root_dev = (char *) "/dev/vda";
+  c->root_fstype = (char *) "ext4";
+  c->root_ro = p->readonly;
+  c->tty = p->process.tty;
+  if (p->net == NET_PRIVATE)
+    {
+      /* QEMU's user-mode network (vm_netdev_user); its DNS unless --dns */
+      static char *slirp_dns[] = { (char *) VM_NET_DNS, NULL };
+      c->net_ifname = (char *) "eth0";
+      c->net_addr = (char *) VM_NET_GUEST_ADDR;
+      c->net_gateway = (char *) VM_NET_GATEWAY;
+      c->nameservers = p->dns && p->dns[0] ? p->dns : slirp_dns;
+    }
+  for (size_t i = 0; i < p->nops; i++)
+    n += is_share (&p->ops[i]);
+  c->mounts = n ? xzalloc (n * sizeof *c->mounts) : NULL;
+  *shares = n ? xzalloc (n * sizeof **shares) : NULL;
+  n = 0;
+  for (size_t i = 0; i < p->nops; i++)
+    {
+      const struct op *op = &p->ops[i];
+      if (!is_share (op))
+        continue;
+      c->mounts[n].tag = xasprintf ("vol%zu", n);
+      c->mounts[n].target = op->target;
+      c->mounts[n].ro = !(op->flags & BIND_WRITABLE);
+      (*shares)[n].host = op->resolved ? op->resolved : op->source;
+      (*shares)[n].tag = c->mounts[n].tag;
+      (*shares)[n].ro = c->mounts[n].ro;
+      n++;
+    }
+  c->nmounts = n;
+  *nshares = n;
+}
+
+/* Where our guest init is: $CELLA_VMINIT (set by the CLI from its own directory), else the
+ * installed one. */
+static const char *
+vminit_path (void)
+{
+  const char *e = getenv ("CELLA_VMINIT");
+  if (e && *e)
+    return e;
+  return LIBEXECDIR "/cella/cella-vminit";
+}
+
+bool
+vm_available (char **why)
+{
+  cella_error_t e = NULL;
+  cleanup_free char *qemu = NULL, *kernel = NULL, *release = NULL;
+  if (vm_qemu_find (&qemu, &e) < 0 || vm_kernel_find (NULL, &kernel, &release, &e) < 0)
+    {
+      if (why)
+        *why = xstrdup (e->msg);
+      cella_error_free (&e);
+      return false;
+    }
+  if (access (vminit_path (), X_OK) != 0)
+    {
+      if (why)
+        *why = xasprintf ("the guest init `%s` is missing (make builds cella-vminit next to cella)", vminit_path ());
+      return false;
+    }
+  if (why)
+    *why = xasprintf ("%s, kernel %s", qemu, kernel);
+  return true;
+}
+
+/* ---- one VM ---- */
+
+struct vm_session {
+  struct plan *p;
+  char *work;        /* its directory: initramfs, disk, console log, QMP socket */
+  int work_fd;
+  char *disk, *initrd, *console, *qemu_log, *qmp_path;
+  char *netdev;      /* -netdev user,... (NULL: no NIC) */
+  const char *disk_method;
+  char **argv;
+  int hvc[2], ctl[2]; /* [0] ours, [1] QEMU's */
+  int qmp;            /* listening socket, QEMU's */
+};
+
+static void
+session_clear (struct vm_session *s)
+{
+  free (s->work);
+  free (s->disk);
+  free (s->initrd);
+  free (s->console);
+  free (s->qemu_log);
+  free (s->qmp_path);
+  free (s->netdev);
+  strv_free (s->argv);
+  for (int i = 0; i < 2; i++)
+    {
+      if (s->hvc[i] >= 0)
+        close (s->hvc[i]);
+      if (s->ctl[i] >= 0)
+        close (s->ctl[i]);
+    }
+  if (s->qmp >= 0)
+    close (s->qmp);
+  if (s->work_fd >= 0)
+    close (s->work_fd);
+  memset (s, 0, sizeof *s);
+  s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = -1;
+}
+
+static int
+make_initramfs (struct vm_session *s, cella_error_t *err)
+{
+  struct vm_guest_config c;
+  struct vm_share *shares = NULL;
+  size_t nshares = 0, len = 0;
+  cleanup_free char *text = NULL;
+  int r;
+  guest_config (s->p, &c, &shares, &nshares);
+  text = guestcfg_format (&c, &len);
+  r = initramfs_build (s->initrd, vminit_path (), s->p->vm_kernel_release, text, len, err);
+  for (size_t i = 0; i < c.nmounts; i++)
+    free (c.mounts[i].tag);
+  free (c.mounts);
+  free (shares);
+  if (r < 0)
+    return cella_error_wrap (err, "the vm's initramfs");
+  return 0;
+}
+
+/* The container's disk: kept in the work dir (a restarted container keeps its writes), else a
+ * clone of the image's cached disk (or a fresh one for a plain root directory). */
+static int
+make_disk (struct vm_session *s, cella_error_t *err)
+{
+  cleanup_free char *src = NULL;
+  s->disk = xasprintf ("%s/disk.ext4", s->work);
+  if (access (s->disk, R_OK | W_OK) == 0)
+    {
+      s->disk_method = "kept";
+      return 0;
+    }
+  if (vm_disk_for_plan (s->p, s->disk, &src, err) < 0)
+    return -1;
+  if (strcmp (src, s->disk) == 0)
+    {
+      s->disk_method = "built";
+      return 0;
+    }
+  return vm_disk_clone (src, s->disk, &s->disk_method, err);
+}
+
+/* The NIC: QEMU's user-mode network, the published ports as its hostfwd rules (host ports checked
+ * free before QEMU starts), listed in <work>/ports for `cella port`. --network none: no NIC. */
+static int
+make_net (struct vm_session *s, cella_error_t *err)
+{
+  cleanup_free char *lines = NULL, *path = xasprintf ("%s/ports", s->work);
+  unlink (path);
+  if (s->p->net != NET_PRIVATE)
+    return 0;
+  if (vm_netdev_user (s->p->ports, s->p->id, &s->netdev, &lines, err) < 0)
+    return -1;
+  return write_file_atomic (path, lines, strlen (lines), 0644, err);
+}
+
+/* QEMU's QMP socket, bound by us through the work dir's fd (the full path may pass sun_path's
+ * 108 bytes) and handed to QEMU listening. */
+static int
+make_qmp (struct vm_session *s, cella_error_t *err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  s->qmp_path = xasprintf ("/proc/self/fd/%d/qmp.sock", s->work_fd);
+  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", s->qmp_path);
+  unlinkat (s->work_fd, "qmp.sock", 0);
+  s->qmp = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s->qmp < 0 || bind (s->qmp, (struct sockaddr *) &sa, sizeof sa) < 0 || listen (s->qmp, 4) < 0)
+    return cella_error (err, errno, "QMP socket in `%s`", s->work);
+  return 0;
+}
+
+static int
+session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_error_t *err)
+{
+  cleanup_free char *qemu = NULL;
+  struct vm_guest_config c;
+  struct vm_share *shares = NULL;
+  size_t nshares = 0;
+  s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = -1;
+  s->p = p;
+  s->work = xstrdup (work);
+  if (mkdir (work, 0700) < 0 && errno != EEXIST)
+    return cella_error (err, errno, "create the vm work dir `%s`", work);
+  s->work_fd = open (work, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (s->work_fd < 0)
+    return cella_error (err, errno, "vm work dir `%s`", work);
+  if (p->vm_kernel == NULL && vm_plan_prepare (p, err) < 0)
+    return -1;
+  if (vm_qemu_find (&qemu, err) < 0)
+    return -1;
+  s->initrd = xasprintf ("%s/initramfs.cpio", work);
+  s->console = xasprintf ("%s/console.log", work);
+  s->qemu_log = xasprintf ("%s/qemu.log", work);
+  if (make_net (s, err) < 0 || make_initramfs (s, err) < 0 || make_disk (s, err) < 0 || make_qmp (s, err) < 0)
+    return -1;
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->hvc) < 0
+      || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->ctl) < 0)
+    return cella_error (err, errno, "socketpair");
+  guest_config (p, &c, &shares, &nshares);
+  {
+    bool kvm = vm_kvm_usable ();
+    cleanup_free char *extra = kvm ? xstrdup ("") : vm_tcg_cmdline ();
+    cleanup_free char *cmdline = xasprintf ("%s%s", p->debug ? VM_CMDLINE_DEBUG : VM_CMDLINE, extra);
+    struct vm_launch l = {
+      .qemu = qemu,
+      .kernel = p->vm_kernel,
+      .initrd = s->initrd,
+      .cmdline = cmdline,
+      .disk = s->disk,
+      .kvm = kvm,
+      .memory_mib = p->vm_memory_mib ? p->vm_memory_mib : 256,
+      .cpus = 1,
+      .console_log = s->console,
+      .hvc_fd = s->hvc[1],
+      .ctl_fd = s->ctl[1],
+      .qmp_fd = s->qmp,
+      .shares = shares,
+      .nshares = nshares,
+      .netdev = s->netdev,
+    };
+    s->argv = vm_qemu_argv (&l);
+  }
+  for (size_t i = 0; i < c.nmounts; i++)
+    free (c.mounts[i].tag);
+  free (c.mounts);
+  free (shares);
+  if (p->debug)
+    {
+      fprintf (stderr, "cella: vm: disk %s (%s), kernel %s\ncella: vm:", s->disk, s->disk_method, p->vm_kernel);
+      for (size_t i = 0; s->argv[i]; i++)
+        fprintf (stderr, " %s", s->argv[i]);
+      fputc ('\n', stderr);
+    }
+  return 0;
+}
+
+/* ---- the supervisor ---- */
+
+struct sup {
+  struct vm_session *s;
+  int in, out;          /* the workload's stdin (-1: none) and stdout on the host */
+  int sigfd, qemu_pidfd;
+  pid_t qemu;
+  bool ready, have_exit, eof_sent;
+  int exit_code;
+  int signalled;        /* a terminating signal that made us end the VM ourselves */
+  int pending_sig;      /* came before "ready" */
+  unsigned terms;
+  long long t_start, t_ready, t_exit; /* for --debug */
+  char line[256];
+  size_t linelen;
+};
+
+static int
+qemu_spawn (struct sup *u, cella_error_t *err)
+{
+  struct vm_session *s = u->s;
+  int logfd = open (s->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  pid_t pid;
+  if (logfd < 0)
+    return cella_error (err, errno, "create `%s`", s->qemu_log);
+  fflush (NULL);
+  pid = fork ();
+  if (pid < 0)
+    {
+      close (logfd);
+      return cella_error (err, errno, "fork");
+    }
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+      sigset_t none;
+      sigemptyset (&none);
+      sigprocmask (SIG_SETMASK, &none, NULL);
+      for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        signal (forwarded[i], SIG_DFL);
+      setpgid (0, 0); /* the terminal's and stop's signals are the supervisor's to forward */
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      dup2 (null, 0);
+      dup2 (logfd, 1);
+      dup2 (logfd, 2);
+      fcntl (s->hvc[1], F_SETFD, 0);
+      fcntl (s->ctl[1], F_SETFD, 0);
+      fcntl (s->qmp, F_SETFD, 0);
+      execv (s->argv[0], s->argv);
+      dprintf (2, "exec %s: %s\n", s->argv[0], strerror (errno));
+      _exit (127);
+    }
+  close (logfd);
+  close (s->hvc[1]);
+  close (s->ctl[1]);
+  s->hvc[1] = s->ctl[1] = -1;
+  u->qemu = pid;
+  u->qemu_pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  if (u->qemu_pidfd < 0)
+    {
+      kill (pid, SIGKILL);
+      waitpid (pid, NULL, 0);
+      return cella_error (err, errno, "pidfd_open");
+    }
+  return 0;
+}
+
+static void
+send_signal (struct sup *u, int sig)
+{
+  char msg[32];
+  int n = snprintf (msg, sizeof msg, "signal %d\n", sig);
+  write_all (u->s->ctl[0], msg, (size_t) n);
+}
+
+/* Ask QEMU to end the VM now: QMP quit, else SIGKILL. */
+static void
+qemu_quit (struct sup *u)
+{
+  cella_error_t e = NULL;
+  if (vm_qmp (u->s->qmp_path, "quit", &e) < 0)
+    {
+      cella_error_free (&e);
+      kill (u->qemu, SIGKILL);
+    }
+}
+
+static void
+on_signal (struct sup *u, int sig)
+{
+  bool terminating = sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT;
+  if (terminating)
+    u->terms++;
+  if (!u->ready)
+    {
+      /* nothing runs yet: a stop ends the VM; other signals wait for the workload */
+      if (terminating)
+        {
+          u->signalled = sig;
+          qemu_quit (u);
+        }
+      else
+        u->pending_sig = sig;
+      return;
+    }
+  if (terminating && u->terms >= 3)
+    {
+      /* asked three times: the guest does not answer */
+      u->signalled = sig;
+      qemu_quit (u);
+      return;
+    }
+  send_signal (u, sig);
+}
+
+/* A console has no end of file to pass on: say it on cella.ctl (see src/vm/guest.h). */
+static void
+send_eof (struct sup *u)
+{
+  static const char eof[] = "eof\n";
+  if (u->eof_sent)
+    return;
+  write_all (u->s->ctl[0], eof, sizeof eof - 1);
+  u->eof_sent = true;
+}
+
+static void
+on_ctl_line (struct sup *u, const char *line)
+{
+  int code;
+  if (strcmp (line, "ready") == 0)
+    {
+      u->ready = true;
+      u->t_ready = now_ns ();
+      if (u->pending_sig)
+        send_signal (u, u->pending_sig);
+      u->pending_sig = 0;
+      if (u->in < 0)
+        send_eof (u); /* no stdin: the workload's reads end at once, as with </dev/null */
+    }
+  else if (sscanf (line, "exit %d", &code) == 1 && code >= 0 && code <= 255)
+    {
+      u->have_exit = true;
+      u->exit_code = code;
+      u->t_exit = now_ns ();
+    }
+}
+
+static bool
+read_ctl (struct sup *u)
+{
+  char buf[256];
+  ssize_t n = read (u->s->ctl[0], buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0)
+    return false;
+  for (ssize_t i = 0; i < n; i++)
+    {
+      if (buf[i] == '\n' || u->linelen == sizeof u->line - 1)
+        {
+          u->line[u->linelen] = '\0';
+          on_ctl_line (u, u->line);
+          u->linelen = 0;
+        }
+      else if (buf[i] != '\r')
+        u->line[u->linelen++] = buf[i];
+    }
+  return true;
+}
+
+static bool
+pump (int from, int to)
+{
+  char buf[16384];
+  ssize_t n = read (from, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0)
+    return false;
+  if (to >= 0)
+    write_all (to, buf, (size_t) n);
+  return true;
+}
+
+/* Relay until QEMU exits; then the rest of the workload's output. */
+static void
+sup_loop (struct sup *u)
+{
+  bool hvc_open = true, ctl_open = true;
+  long long exit_seen = 0;
+  for (;;)
+    {
+      struct pollfd f[5] = {
+        { .fd = u->qemu_pidfd, .events = POLLIN },
+        { .fd = hvc_open ? u->s->hvc[0] : -1, .events = POLLIN },
+        { .fd = ctl_open ? u->s->ctl[0] : -1, .events = POLLIN },
+        { .fd = u->sigfd, .events = POLLIN },
+        /* stdin only once the guest's hvc0 is in raw mode ("ready"): earlier input is echoed */
+        { .fd = u->ready ? u->in : -1, .events = POLLIN },
+      };
+      int r = poll (f, 5, u->have_exit ? 1000 : -1);
+      if (r < 0 && errno != EINTR)
+        break;
+      if (f[1].revents && !pump (u->s->hvc[0], u->out))
+        hvc_open = false;
+      if (f[2].revents)
+        ctl_open = read_ctl (u);
+      if (f[3].revents)
+        {
+          struct signalfd_siginfo si;
+          if (read (u->sigfd, &si, sizeof si) == (ssize_t) sizeof si)
+            on_signal (u, (int) si.ssi_signo);
+        }
+      if (f[4].revents && !pump (u->in, u->s->hvc[0]))
+        {
+          send_eof (u);
+          u->in = -1;
+        }
+      if (f[0].revents & POLLIN)
+        break;
+      if (u->have_exit)
+        {
+          /* the guest said its exit and powers off; a VM that does not is ended */
+          if (exit_seen == 0)
+            exit_seen = now_ns ();
+          else if (now_ns () - exit_seen > 5000000000LL)
+            {
+              qemu_quit (u);
+              exit_seen = now_ns ();
+            }
+        }
+    }
+  /* what hvc0 still holds once QEMU is gone: its end closes with it */
+  while (hvc_open)
+    {
+      struct pollfd f = { .fd = u->s->hvc[0], .events = POLLIN };
+      if (poll (&f, 1, 200) <= 0 || !pump (u->s->hvc[0], u->out))
+        break;
+    }
+  while (ctl_open && read_ctl (u))
+    {
+      struct pollfd f = { .fd = u->s->ctl[0], .events = POLLIN };
+      if (poll (&f, 1, 0) <= 0)
+        break;
+    }
+}
+
+/* The last lines of a file, for an error. */
+static char *
+tail_of (const char *path, size_t max)
+{
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  if (read_file (path, &buf, &len, NULL) < 0 || len == 0)
+    return NULL;
+  while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+    buf[--len] = '\0';
+  return xstrdup (len > max ? buf + len - max : buf);
+}
+
+/* Run the VM of s to its end with the workload's stdio at in/out: the workload's exit status,
+ * or -1 with *err. Signals in `forwarded` must be blocked by the caller. */
+static int
+supervise (struct vm_session *s, int in, int out, cella_error_t *err)
+{
+  struct sup u = { .s = s, .in = in, .out = out, .sigfd = -1, .qemu_pidfd = -1 };
+  struct termios saved;
+  bool raw = false;
+  siginfo_t si;
+  sigset_t mask;
+  sigemptyset (&mask);
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaddset (&mask, forwarded[i]);
+  u.sigfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (u.sigfd < 0)
+    return cella_error (err, errno, "signalfd");
+  u.t_start = now_ns ();
+  if (qemu_spawn (&u, err) < 0)
+    {
+      close (u.sigfd);
+      return -1;
+    }
+  /* the guest's hvc0 is the terminal (echo, line editing): ours passes bytes through */
+  if (s->p->process.tty && in >= 0 && isatty (in) && tcgetattr (in, &saved) == 0)
+    {
+      struct termios t = saved;
+      cfmakeraw (&t);
+      raw = tcsetattr (in, TCSANOW, &t) == 0;
+    }
+  sup_loop (&u);
+  if (raw)
+    tcsetattr (in, TCSANOW, &saved);
+  memset (&si, 0, sizeof si);
+  while (waitid (P_PIDFD, u.qemu_pidfd, &si, WEXITED) < 0 && errno == EINTR)
+    ;
+  close (u.qemu_pidfd);
+  close (u.sigfd);
+  if (s->p->debug)
+    fprintf (stderr, "cella: vm: workload ready %.1f ms after QEMU's start, exit reported at %.1f ms, QEMU gone at %.1f ms\n",
+             u.t_ready ? (double) (u.t_ready - u.t_start) / 1e6 : -1.0, u.t_exit ? (double) (u.t_exit - u.t_start) / 1e6 : -1.0,
+             (double) (now_ns () - u.t_start) / 1e6);
+  if (u.have_exit)
+    return u.exit_code;
+  if (u.signalled)
+    return 128 + u.signalled;
+  {
+    cleanup_free char *q = tail_of (s->qemu_log, 600), *c = tail_of (s->console, 1500);
+    return cella_error (err, 0,
+                        "the vm ended without reporting the workload's exit (QEMU %s %d)%s%s%s%s",
+                        si.si_code == CLD_EXITED ? "exit status" : "killed by signal", si.si_status,
+                        q ? "; QEMU said: " : "", q ? q : "", c ? "\n--- kernel console (last lines) ---\n" : "",
+                        c ? c : "");
+  }
+}
+
+static void
+block_forwarded (sigset_t *old)
+{
+  sigset_t mask;
+  sigemptyset (&mask);
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaddset (&mask, forwarded[i]);
+  sigprocmask (SIG_BLOCK, &mask, old);
+}
+
+int
+vm_run (struct plan *p, cella_error_t *err)
+{
+  cleanup_free char *base = xasprintf ("%s/vm", paths_data_root ());
+  cleanup_free char *work = xasprintf ("%s/run-XXXXXX", base);
+  struct vm_session s = { 0 };
+  sigset_t old;
+  int status;
+  if (mkdir_p (base, 0700, err) < 0)
+    return -1;
+  if (mkdtemp (work) == NULL)
+    return cella_error (err, errno, "create `%s`", work);
+  /* from here a ^C or a TERM is the VM's to handle (before the boot: it ends the VM), so that
+   * the work dir is always removed */
+  block_forwarded (&old);
+  if (session_prepare (p, work, &s, err) < 0)
+    status = -1;
+  else
+    status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, err);
+  session_clear (&s);
+  {
+    cella_error_t e = NULL;
+    if (vm_workdir_remove (work, &e) < 0)
+      {
+        fprintf (stderr, "cella: warning: %s\n", e->msg);
+        cella_error_free (&e);
+      }
+  }
+  sigprocmask (SIG_SETMASK, &old, NULL);
+  return status;
+}
+
+int
+vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error_t *err)
+{
+  struct vm_session s = { 0 };
+  int master = -1, slave = -1;
+  pid_t pid;
+  if (session_prepare (p, work_dir, &s, err) < 0)
+    {
+      session_clear (&s);
+      return -1;
+    }
+  if (p->process.tty && openpty (&master, &slave, NULL, NULL, NULL) < 0)
+    {
+      session_clear (&s);
+      return cella_error (err, errno, "open a pseudo-terminal");
+    }
+  if (master >= 0)
+    fcntl (master, F_SETFD, FD_CLOEXEC);
+  fflush (NULL);
+  pid = fork ();
+  if (pid < 0)
+    {
+      session_clear (&s);
+      return cella_error (err, errno, "fork");
+    }
+  if (pid == 0)
+    {
+      cella_error_t e = NULL;
+      int status;
+      if (slave >= 0)
+        {
+          if (login_tty (slave) < 0)
+            _exit (125);
+        }
+      else
+        setsid (); /* a process group of its own: stop signals it, not QEMU's */
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      prctl (PR_SET_NAME, "cella-vm", 0, 0, 0);
+      block_forwarded (NULL);
+      for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        signal (forwarded[i], SIG_DFL);
+      status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, &e);
+      {
+        /* the VM is gone: its ports are published no more */
+        cleanup_free char *ports = xasprintf ("%s/ports", work_dir);
+        unlink (ports);
+      }
+      if (status < 0)
+        {
+          dprintf (2, "cella: %s\n", e->msg);
+          status = 125;
+        }
+      _exit (status);
+    }
+  if (slave >= 0)
+    close (slave);
+  session_clear (&s);
+  out->pid = pid;
+  out->master = master;
+  out->pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  if (out->pidfd < 0)
+    {
+      kill (pid, SIGKILL);
+      waitpid (pid, NULL, 0);
+      if (master >= 0)
+        close (master);
+      return cella_error (err, errno, "pidfd_open");
+    }
+  return 0;
+}

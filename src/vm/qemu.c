@@ -1,0 +1,284 @@
+/* QEMU for the vm backend (vm.h): the microvm command line, /dev/kvm, QMP. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "net/net.h"
+#include "vm.h"
+
+bool
+vm_kvm_usable (void)
+{
+  const char *no = getenv ("CELLA_NO_KVM"); /* benchmarks and tests: TCG on a KVM host */
+  int fd = no && *no && strcmp (no, "0") != 0 ? -1 : open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  close (fd);
+  return true;
+}
+
+static bool
+executable (const char *path)
+{
+  struct stat st;
+  return stat (path, &st) == 0 && S_ISREG (st.st_mode) && access (path, X_OK) == 0;
+}
+
+int
+vm_qemu_find (char **path, cella_error_t *err)
+{
+  const char *env = getenv ("CELLA_QEMU"), *pathv = getenv ("PATH");
+  cleanup_free char *dirs = xstrdup (pathv && *pathv ? pathv : "/usr/local/bin:/usr/bin:/bin");
+  char *save = NULL;
+  if (env && *env)
+    {
+      if (!executable (env))
+        return cella_error (err, errno ? errno : EACCES, "$CELLA_QEMU `%s`: not an executable file", env);
+      *path = xstrdup (env);
+      return 0;
+    }
+  for (char *d = strtok_r (dirs, ":", &save); d; d = strtok_r (NULL, ":", &save))
+    {
+      cleanup_free char *p = xasprintf ("%s/qemu-system-x86_64", *d ? d : ".");
+      if (executable (p))
+        {
+          *path = steal_pointer (&p);
+          return 0;
+        }
+    }
+  if (executable ("/usr/bin/qemu-system-x86_64"))
+    {
+      *path = xstrdup ("/usr/bin/qemu-system-x86_64");
+      return 0;
+    }
+  return cella_error (err, 0, "the vm backend needs QEMU: qemu-system-x86_64 not found on PATH (apt-get install "
+                              "qemu-system-x86, or set $CELLA_QEMU)");
+}
+
+char *
+vm_tcg_cmdline (void)
+{
+  cleanup_fclose FILE *f = fopen ("/proc/cpuinfo", "re");
+  char line[256];
+  double mhz = 0;
+  while (f && fgets (line, sizeof line, f))
+    if (has_prefix (line, "cpu MHz") && sscanf (strchr (line, ':') ? strchr (line, ':') + 1 : "", "%lf", &mhz) == 1)
+      break;
+  if (mhz < 100 || mhz > 100000)
+    return xstrdup ("");
+  return xasprintf (" tsc_early_khz=%lu", (unsigned long) (mhz * 1000));
+}
+
+/* QEMU's option values separate with ','; a ',' in a value is written ",,". */
+static char *
+qemu_escape (const char *s)
+{
+  size_t n = 0;
+  char *out, *w;
+  for (const char *c = s; *c; c++)
+    n += *c == ',' ? 2 : 1;
+  w = out = xmalloc (n + 1);
+  for (const char *c = s; *c; c++)
+    {
+      *w++ = *c;
+      if (*c == ',')
+        *w++ = ',';
+    }
+  *w = '\0';
+  return out;
+}
+
+static void
+push2 (char ***argv, const char *opt, const char *val)
+{
+  strv_push (argv, opt);
+  strv_push (argv, val);
+}
+
+static void
+pushf (char ***argv, const char *opt, char *val)
+{
+  push2 (argv, opt, val);
+  free (val);
+}
+
+char **
+vm_qemu_argv (const struct vm_launch *l)
+{
+  char **argv = NULL;
+  cleanup_free char *con = qemu_escape (l->console_log);
+  strv_push (&argv, l->qemu ? l->qemu : "qemu-system-x86_64");
+  /* microvm: no PCI, no firmware tables beyond what Linux needs, virtio-mmio devices */
+  /* under TCG the guest kernel calibrates its clock against the PIT, which microvm leaves out
+   * unless asked (without it the boot stops at "tsc: Marking TSC unstable") */
+  push2 (&argv, "-M", l->kvm ? "microvm" : "microvm,pit=on,pic=on,rtc=on");
+  push2 (&argv, "-accel", l->kvm ? "kvm" : "tcg");
+  if (l->kvm)
+    push2 (&argv, "-cpu", "host");
+  pushf (&argv, "-m", xasprintf ("%uM", l->memory_mib));
+  pushf (&argv, "-smp", xasprintf ("%u", l->cpus ? l->cpus : 1));
+  strv_push (&argv, "-nodefaults");
+  strv_push (&argv, "-no-user-config");
+  strv_push (&argv, "-nographic");
+  strv_push (&argv, "-no-reboot"); /* the guest's reboot (init's power off) ends QEMU */
+  push2 (&argv, "-kernel", l->kernel);
+  push2 (&argv, "-initrd", l->initrd);
+  push2 (&argv, "-append", l->cmdline);
+  /* ttyS0: the kernel's console, to the console log, never to the workload's output */
+  pushf (&argv, "-chardev", xasprintf ("file,id=con,path=%s", con));
+  push2 (&argv, "-serial", "chardev:con");
+  push2 (&argv, "-device", "virtio-serial-device,max_ports=4");
+  /* the first virtconsole is the guest's hvc0: the workload's stdio */
+  pushf (&argv, "-chardev", xasprintf ("socket,id=hvc,fd=%d", l->hvc_fd));
+  push2 (&argv, "-device", "virtconsole,chardev=hvc");
+  pushf (&argv, "-chardev", xasprintf ("socket,id=ctl,fd=%d", l->ctl_fd));
+  push2 (&argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl");
+  pushf (&argv, "-chardev", xasprintf ("socket,id=qmp,fd=%d,server=on,wait=off", l->qmp_fd));
+  push2 (&argv, "-mon", "chardev=qmp,mode=control");
+  if (l->disk)
+    {
+      cleanup_free char *d = qemu_escape (l->disk);
+      /* the container's own copy: written back to the host file, never shared */
+      pushf (&argv, "-drive", xasprintf ("id=root,file=%s,format=raw,if=none,cache=writeback,discard=unmap", d));
+      push2 (&argv, "-device", "virtio-blk-device,drive=root");
+    }
+  if (l->netdev)
+    {
+      /* the guest's eth0 (virtio_net); no -netdev: no NIC, the guest has lo only */
+      push2 (&argv, "-netdev", l->netdev);
+      push2 (&argv, "-device", "virtio-net-device,netdev=n0");
+    }
+  for (size_t i = 0; i < l->nshares; i++)
+    {
+      cleanup_free char *h = qemu_escape (l->shares[i].host), *t = qemu_escape (l->shares[i].tag);
+      /* security_model=none: the guest sees the host's owners and modes, and its writes are the
+       * caller's (no privileges needed, nothing stored in xattrs) */
+      pushf (&argv, "-fsdev", xasprintf ("local,id=fs%zu,path=%s,security_model=none%s", i, h,
+                                         l->shares[i].ro ? ",readonly=on" : ""));
+      pushf (&argv, "-device", xasprintf ("virtio-9p-device,fsdev=fs%zu,mount_tag=%s", i, t));
+    }
+  return argv;
+}
+
+/* A free host port for pt (the kernel's choice for a socket bound to port 0 on pt's address). */
+static int
+pick_port (struct net_port *pt, cella_error_t *err)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET };
+  socklen_t len = sizeof sa;
+  cleanup_close int s = socket (AF_INET, (strcmp (pt->proto, "tcp") == 0 ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+  if (*pt->ip)
+    inet_pton (AF_INET, pt->ip, &sa.sin_addr);
+  if (s < 0 || bind (s, (struct sockaddr *) &sa, sizeof sa) < 0 || getsockname (s, (struct sockaddr *) &sa, &len) < 0)
+    return cella_error (err, errno, "pick a free host port for %u/%s", pt->ctr, pt->proto);
+  pt->host = ntohs (sa.sin_port);
+  return 0;
+}
+
+int
+vm_netdev_user (char *const *ports, const char *id, char **netdev, char **lines, cella_error_t *err)
+{
+  size_t n = strv_len ((char **) ports);
+  cleanup_free struct net_port *v = xzalloc ((n + 1) * sizeof *v);
+  char *nd = xstrdup ("user,id=n0,net=10.0.2.0/24,host=" VM_NET_GATEWAY ",dns=" VM_NET_DNS ",ipv6=off");
+  char *ls = xstrdup ("");
+  for (size_t i = 0; i < n; i++)
+    {
+      char *next;
+      if (net_port_parse (ports[i], &v[i], err) < 0)
+        goto fail;
+      if (v[i].host == 0 ? pick_port (&v[i], err) < 0 : net_port_check (&v[i], id, err) < 0)
+        goto fail;
+      for (size_t j = 0; j < i; j++)
+        if (v[j].host == v[i].host && strcmp (v[j].proto, v[i].proto) == 0
+            && (!*v[j].ip || !*v[i].ip || strcmp (v[j].ip, v[i].ip) == 0))
+          {
+            cella_error (err, 0, "-p %s%s%u:%u/%s: host port %u is published twice", v[i].ip, *v[i].ip ? ":" : "",
+                         v[i].host, v[i].ctr, v[i].proto, v[i].host);
+            goto fail;
+          }
+      next = xasprintf ("%s,hostfwd=%s:%s:%u-:%u", nd, v[i].proto, v[i].ip, v[i].host, v[i].ctr);
+      free (nd);
+      nd = next;
+      next = xasprintf ("%s%u/%s -> %s:%u\n", ls, v[i].ctr, v[i].proto, *v[i].ip ? v[i].ip : "0.0.0.0", v[i].host);
+      free (ls);
+      ls = next;
+    }
+  *netdev = nd;
+  *lines = ls;
+  return 0;
+fail:
+  free (nd);
+  free (ls);
+  return -1;
+}
+
+/* One line of QMP (a JSON object per line); false on timeout or close. */
+static bool
+qmp_line (int fd, char *buf, size_t cap)
+{
+  size_t n = 0;
+  while (n + 1 < cap)
+    {
+      struct pollfd p = { .fd = fd, .events = POLLIN };
+      ssize_t r;
+      if (poll (&p, 1, 3000) <= 0)
+        return false;
+      r = read (fd, buf + n, 1);
+      if (r <= 0)
+        return false;
+      if (buf[n] == '\n')
+        break;
+      n++;
+    }
+  buf[n] = '\0';
+  return true;
+}
+
+/* Read lines until the reply (not an event). */
+static int
+qmp_reply (int fd, const char *what, cella_error_t *err)
+{
+  char buf[4096];
+  for (int i = 0; i < 64; i++)
+    {
+      if (!qmp_line (fd, buf, sizeof buf))
+        return cella_error (err, ETIMEDOUT, "QMP: no reply to %s", what);
+      if (strstr (buf, "\"return\""))
+        return 0;
+      if (strstr (buf, "\"error\""))
+        return cella_error (err, 0, "QMP %s: %s", what, buf);
+    }
+  return cella_error (err, 0, "QMP: no reply to %s", what);
+}
+
+int
+vm_qmp (const char *qmp_path, const char *command, cella_error_t *err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  cleanup_close int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  cleanup_free char *cmd = xasprintf ("{\"execute\":\"%s\"}\n", command);
+  char greeting[4096];
+  static const char caps[] = "{\"execute\":\"qmp_capabilities\"}\n";
+  if (strlen (qmp_path) >= sizeof sa.sun_path)
+    return cella_error (err, ENAMETOOLONG, "QMP socket `%s`", qmp_path);
+  strcpy (sa.sun_path, qmp_path);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+    return cella_error (err, errno, "connect to QMP at `%s`", qmp_path);
+  if (!qmp_line (fd, greeting, sizeof greeting) || strstr (greeting, "\"QMP\"") == NULL)
+    return cella_error (err, EPROTO, "QMP at `%s`: no greeting", qmp_path);
+  if (write_all (fd, caps, sizeof caps - 1) < 0 || qmp_reply (fd, "qmp_capabilities", err) < 0)
+    return -1;
+  if (write_all (fd, cmd, strlen (cmd)) < 0)
+    return cella_error (err, errno, "QMP %s", command);
+  return qmp_reply (fd, command, err);
+}

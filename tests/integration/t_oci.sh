@@ -1,0 +1,421 @@
+# shellcheck shell=bash
+# The OCI runtime command line (runc's): create/start/state/kill/delete, run, list, ps, exec,
+# console socket, --preserve-fds, --pid-file, spec, features, errors, and how OCI mode is chosen.
+# Bundles are made here: the busybox tree, `cella spec`, then jq.
+
+# oci ARGS...: cella with a state root of the test's own.
+oci() { run_cella --root "$TEST_TMP/state" "$@"; }
+
+# bundle DIR ARGS-JSON [JQ-FILTER]: a bundle whose process runs ARGS (no terminal, writable root).
+bundle() {
+	local dir=$1 args=$2 extra=${3:-.} rl=""
+	require_cmd jq
+	make_rootfs "$dir/rootfs"
+	is_root || rl=--rootless
+	(cd "$dir" && "$CELLA" spec $rl) || fail "cella spec"
+	jq --argjson a "$args" ".process.terminal = false | .process.args = \$a | .root.readonly = false | $extra" \
+		"$dir/config.json" >"$dir/c.json" && mv "$dir/c.json" "$dir/config.json" || fail "jq"
+}
+
+status_of() {
+	oci state "$1"
+	assert_rc 0
+	jq -r .status <<<"$OUT"
+}
+
+test_oci_create_start_state_kill_delete() {
+	bundle b '["sh","-c","touch /tmp/started; exec sleep 100"]'
+	oci create --bundle b c1
+	assert_rc 0
+	oci state c1
+	assert_rc 0
+	assert_eq created "$(jq -r .status <<<"$OUT")" status
+	assert_eq c1 "$(jq -r .id <<<"$OUT")" id
+	assert_eq "$(cd b && pwd -P)" "$(jq -r .bundle <<<"$OUT")" bundle
+	pid=$(jq -r .pid <<<"$OUT")
+	[ -d "/proc/$pid" ] || fail "the container's init $pid is not alive after create"
+	[ ! -e b/rootfs/tmp/started ] || fail "the workload ran before start"
+	oci start c1
+	assert_rc 0
+	for _ in $(seq 50); do [ -e b/rootfs/tmp/started ] && break; sleep 0.05; done
+	[ -e b/rootfs/tmp/started ] || fail "the workload did not run after start"
+	assert_eq running "$(status_of c1)" status
+	oci start c1
+	assert_rc 1
+	assert_contains "$ERR" "not created" stderr
+	oci kill c1 KILL
+	assert_rc 0
+	for _ in $(seq 50); do [ "$(status_of c1)" = stopped ] && break; sleep 0.05; done
+	assert_eq stopped "$(status_of c1)" status
+	oci delete c1
+	assert_rc 0
+	oci state c1
+	assert_rc 1
+	assert_contains "$ERR" 'container `c1` does not exist' stderr
+}
+
+test_oci_run_foreground_exit_code() {
+	bundle b '["sh","-c","echo out; echo err >&2; exit 7"]'
+	oci run --bundle b r1
+	assert_rc 7
+	assert_eq out "$OUT" stdout
+	assert_contains "$ERR" err stderr
+	oci list -q
+	assert_eq "" "$OUT" "list after run (removed without --keep)"
+}
+
+test_oci_run_keep() {
+	bundle b '["true"]'
+	oci run --keep --bundle b r2
+	assert_rc 0
+	assert_eq stopped "$(status_of r2)" status
+	oci delete r2
+	assert_rc 0
+	# runc's default bundle: the current directory (explicit OCI forms)
+	cd b || fail "cd"
+	run_cella oci --root "$TEST_TMP/state" run r3
+	assert_rc 0
+	cd "$TEST_TMP" || fail "cd"
+}
+
+test_oci_run_detach_and_delete_force() {
+	bundle b '["sleep","100"]'
+	oci run -d --bundle b d1
+	assert_rc 0
+	assert_eq running "$(status_of d1)" status
+	oci delete d1
+	assert_rc 1
+	assert_contains "$ERR" "not stopped" stderr
+	pid=$(jq -r .pid <<<"$(oci state d1; echo "$OUT")")
+	oci delete --force d1
+	assert_rc 0
+	[ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" || fail "the container's init $pid survived delete --force"
+	oci list -q
+	assert_eq "" "$OUT" list
+	oci delete --force d1
+	assert_rc 0
+}
+
+test_oci_list_formats() {
+	bundle b '["sleep","100"]'
+	oci run -d --bundle b l1
+	assert_rc 0
+	oci list
+	assert_rc 0
+	assert_match "$OUT" '^ID +PID +STATUS' "table header"
+	assert_match "$OUT" 'l1 +[0-9]+ +running' "table row"
+	oci list --format json
+	assert_rc 0
+	assert_eq l1 "$(jq -r '.[0].id' <<<"$OUT")" "json id"
+	assert_eq running "$(jq -r '.[0].status' <<<"$OUT")" "json status"
+	oci list -q
+	assert_eq l1 "$OUT" "-q"
+	oci ps --format json l1
+	assert_rc 0
+	assert_eq 1 "$(jq length <<<"$OUT")" "ps json"
+	oci ps l1
+	assert_contains "$OUT" "sleep 100" "ps table"
+	oci delete --force l1
+	assert_rc 0
+}
+
+test_oci_exec_args_and_process_file() {
+	bundle b '["sleep","100"]'
+	oci run -d --bundle b e1
+	assert_rc 0
+	oci exec e1 sh -c 'echo exec-$((6*7)); exit 3'
+	assert_rc 3
+	assert_eq exec-42 "$OUT" stdout
+	oci exec --env FOO=bar --cwd /tmp e1 sh -c 'echo $FOO $(pwd)'
+	assert_rc 0
+	assert_eq "bar /tmp" "$OUT" "env and cwd"
+	cat >proc.json <<-'EOF'
+	{"terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["sh", "-c", "echo from-file $X"],
+	 "env": ["PATH=/bin", "X=yes"], "cwd": "/"}
+	EOF
+	oci exec --process proc.json e1
+	assert_rc 0
+	assert_eq "from-file yes" "$OUT" "--process"
+	oci exec --detach --pid-file "$TEST_TMP/exec.pid" e1 sleep 50
+	assert_rc 0
+	epid=$(cat exec.pid)
+	[ -d "/proc/$epid" ] || fail "the detached exec's pid $epid is not alive"
+	oci ps --format json e1
+	assert_eq 2 "$(jq length <<<"$OUT")" "ps after exec -d"
+	oci delete --force e1
+	assert_rc 0
+	oci exec e1 true
+	assert_rc 1
+	assert_contains "$ERR" 'container `e1` does not exist' stderr
+}
+
+test_oci_pid_file() {
+	bundle b '["sleep","100"]'
+	oci create --bundle b --pid-file "$TEST_TMP/ctr.pid" p1
+	assert_rc 0
+	oci state p1
+	assert_eq "$(jq -r .pid <<<"$OUT")" "$(cat ctr.pid)" "pid file"
+	oci delete p1
+	assert_rc 0
+	oci list -q
+	assert_eq "" "$OUT" "a created container is deleted without --force"
+}
+
+test_oci_kill_signal_names_and_numbers() {
+	bundle b '["sh","-c","trap \"echo usr1 >> /tmp/sigs\" USR1; trap \"echo usr2 >> /tmp/sigs\" USR2; trap \"echo hup >> /tmp/sigs\" HUP; while :; do sleep 0.05; done"]'
+	oci run -d --bundle b k1
+	assert_rc 0
+	sleep 0.2
+	for s in USR1 SIGUSR2 1; do
+		oci kill k1 "$s"
+		assert_rc 0
+		sleep 0.3
+	done
+	assert_eq "usr1 usr2 hup" "$(tr '\n' ' ' <b/rootfs/tmp/sigs | sed 's/ $//')" "signals received"
+	oci kill k1 NOSUCHSIG
+	assert_rc 1
+	assert_contains "$ERR" "unknown signal" stderr
+	oci kill --all k1 KILL
+	assert_rc 0
+	for _ in $(seq 50); do [ "$(status_of k1)" = stopped ] && break; sleep 0.05; done
+	assert_eq stopped "$(status_of k1)" status
+	oci kill k1 TERM
+	assert_rc 1
+	assert_contains "$ERR" "not running" stderr
+	oci delete k1
+	assert_rc 0
+}
+
+test_oci_preserve_fds() {
+	bundle b '["sh","-c","cat <&3; cat <&4"]'
+	echo three >f3
+	echo four >f4
+	run_cmd "$CELLA" --root "$TEST_TMP/state" run --preserve-fds 2 --bundle b pf 3<f3 4<f4
+	assert_rc 0
+	assert_eq "three
+four" "$OUT" "fds 3 and 4 in the container"
+	bundle b2 '["sh","-c","ls /proc/self/fd | wc -l"]'
+	run_cmd "$CELLA" --root "$TEST_TMP/state" run --bundle b2 pf2 3<f3
+	assert_rc 0
+	# 0 1 2 and the fd of ls's own directory read: 3 is not passed without --preserve-fds
+	assert_eq 4 "$(echo $OUT)" "fd count without --preserve-fds"
+	# systemd's socket activation: LISTEN_FDS fds pass, the workload is told it is PID 1's
+	bundle b3 '["sh","-c","echo $LISTEN_FDS $LISTEN_PID; cat <&3"]'
+	run_cmd env LISTEN_FDS=1 "$CELLA" --root "$TEST_TMP/state" run --bundle b3 pf3 3<f3
+	assert_rc 0
+	assert_eq "1 1
+three" "$OUT" "LISTEN_FDS"
+}
+
+test_oci_console_socket() {
+	require_cmd python3
+	bundle b '["sh","-c","tty; read line; echo got:$line"]' '.process.terminal = true'
+	cat >recv.py <<-'EOF'
+	import os, socket, sys, time
+	path = sys.argv[1]
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+	s.bind(path); s.listen(1)
+	open(path + ".ready", "w").close()
+	c, _ = s.accept()
+	msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+	master = fds[0]
+	os.write(master, b"hello\n")
+	out = b""
+	deadline = time.time() + 10
+	while b"got:hello" not in out and time.time() < deadline:
+	    try:
+	        out += os.read(master, 1024)
+	    except OSError:
+	        break
+	sys.stdout.write(msg.decode() + "|" + out.decode().replace("\r", ""))
+	EOF
+	python3 recv.py "$TEST_TMP/console.sock" >recv.out 2>recv.err &
+	rpid=$!
+	for _ in $(seq 100); do [ -e console.sock.ready ] && break; sleep 0.05; done
+	oci create --bundle b --console-socket "$TEST_TMP/console.sock" t1
+	assert_rc 0
+	oci start t1
+	assert_rc 0
+	wait "$rpid"
+	out=$(cat recv.out)
+	assert_contains "$out" "/dev/ptmx|" "the name payload"
+	assert_contains "$out" "/dev/pts/0" "tty in the container"
+	assert_contains "$out" "got:hello" "input through the pty"
+	oci delete --force t1
+	assert_rc 0
+}
+
+test_oci_terminal_needs_console_socket() {
+	bundle b '["true"]' '.process.terminal = true'
+	oci create --bundle b t2
+	assert_rc 1
+	assert_contains "$ERR" "--console-socket is required" stderr
+	oci list -q
+	assert_eq "" "$OUT" "nothing left"
+}
+
+test_oci_errors() {
+	bundle b '["sleep","100"]'
+	oci create --bundle "$TEST_TMP/nosuch" x1
+	assert_rc 1
+	assert_contains "$ERR" nosuch stderr
+	oci state nosuch
+	assert_rc 1
+	assert_eq 'cella: container `nosuch` does not exist' "$ERR" stderr
+	oci kill nosuch
+	assert_rc 1
+	assert_contains "$ERR" 'container `nosuch` does not exist' stderr
+	oci delete nosuch
+	assert_rc 1
+	assert_contains "$ERR" 'container `nosuch` does not exist' stderr
+	oci create --bundle b dup
+	assert_rc 0
+	oci create --bundle b dup
+	assert_rc 1
+	assert_contains "$ERR" 'container `dup` already exists' stderr
+	oci create --bundle b '../evil'
+	assert_rc 1
+	assert_contains "$ERR" "invalid container id" stderr
+	oci delete dup
+	assert_rc 0
+	bundle b2 '["/no/such/program"]'
+	oci create --bundle b2 x2
+	assert_rc 1
+	assert_contains "$ERR" /no/such/program stderr
+	oci list -q
+	assert_eq "" "$OUT" "nothing left after failed creates"
+	oci frobnicate
+	assert_rc 1
+	assert_contains "$ERR" "unknown command" stderr
+}
+
+test_oci_spec_and_features() {
+	require_cmd jq
+	mkdir s
+	oci spec --bundle s
+	assert_rc 0
+	jq -e '.ociVersion and .process.args == ["sh"] and .root.path == "rootfs"' s/config.json >/dev/null || fail "spec: $(cat s/config.json)"
+	oci spec --bundle s
+	assert_rc 1
+	assert_contains "$ERR" exists stderr
+	mkdir s2
+	oci spec --rootless --bundle s2
+	assert_rc 0
+	jq -e '[.linux.namespaces[].type] | index("user")' s2/config.json >/dev/null || fail "spec --rootless has no user namespace"
+	oci features
+	assert_rc 0
+	jq -e '.ociVersionMax and (.hooks | index("poststop")) and (.linux.namespaces | index("pid")) and .linux.seccomp.enabled' <<<"$OUT" >/dev/null ||
+		fail "features: $OUT"
+}
+
+test_oci_version_and_mode() {
+	run_cella --version
+	assert_rc 0
+	assert_match "$OUT" '^cella version ' "first line"
+	assert_contains "$OUT" "spec: 1." "spec line"
+	# an OCI-only command, a global option first, `cella oci`, a runc-like name: all OCI
+	run_cella --root "$TEST_TMP/state" list -q
+	assert_rc 0
+	run_cella oci --root "$TEST_TMP/state" list -q
+	assert_rc 0
+	ln -s "$CELLA" cella-runc
+	run_cmd ./cella-runc --root "$TEST_TMP/state" list --format json
+	assert_rc 0
+	assert_eq "[]" "$OUT" "list through cella-runc"
+	for c in create start run state kill delete list ps exec pause resume update events spec features; do
+		run_cella oci "$c" --help
+		assert_rc 0
+		assert_match "$OUT" "^Usage: cella $c" "$c --help"
+	done
+	# the engine's commands stay the engine's
+	run_cella ps --help
+	assert_contains "$OUT" "--all" "engine ps help"
+}
+
+test_oci_hooks_poststart_poststop() {
+	bundle b '["sleep","100"]' '.hooks = {"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > '"$TEST_TMP"'/poststart.json"]}], "poststop": [{"path": "/bin/sh", "args": ["sh", "-c", "echo stopped > '"$TEST_TMP"'/poststop"]}]}'
+	oci run -d --bundle b h1
+	assert_rc 0
+	[ -s poststart.json ] || fail "poststart hook did not run"
+	assert_eq h1 "$(jq -r .id poststart.json)" "poststart state id"
+	oci delete --force h1
+	assert_rc 0
+	[ -s poststop ] || fail "poststop hook did not run"
+}
+
+# skip when this user gets no cgroup for containers (rootless without a delegated subtree)
+require_oci_cgroup() { # ID
+	oci pause "$1"
+	if [ "$RC" != 0 ] && [[ "$ERR" == *"has no cgroup"* ]]; then
+		local why=$ERR
+		oci delete --force "$1"
+		skip "no cgroup for containers here: $why"
+	fi
+	assert_rc 0
+	oci resume "$1"
+	assert_rc 0
+}
+
+test_oci_pause_resume() {
+	bundle b '["sh","-c","while :; do echo x >> /tmp/ticks; sleep 0.05; done"]'
+	oci run -d --bundle b pr
+	assert_rc 0
+	require_oci_cgroup pr
+	sleep 0.3
+	oci pause pr
+	assert_rc 0
+	assert_eq paused "$(status_of pr)" status
+	a=$(wc -l <b/rootfs/tmp/ticks)
+	sleep 0.4
+	b=$(wc -l <b/rootfs/tmp/ticks)
+	assert_eq "$a" "$b" "no tick while paused"
+	oci pause pr
+	assert_rc 1
+	assert_contains "$ERR" "it is paused" stderr
+	oci resume pr
+	assert_rc 0
+	assert_eq running "$(status_of pr)" status
+	sleep 0.4
+	c=$(wc -l <b/rootfs/tmp/ticks)
+	[ "$c" -gt "$b" ] || fail "no tick after resume ($b then $c)"
+	oci pause pr
+	assert_rc 0
+	pid=$(jq -r .pid <<<"$(oci state pr; echo "$OUT")")
+	oci delete --force pr
+	assert_rc 0
+	[ ! -d "/proc/$pid" ] || grep -q '^State:.*Z' "/proc/$pid/status" || fail "a paused container survived delete --force"
+}
+
+test_oci_update_and_events() {
+	bundle b '["sleep","100"]'
+	oci run -d --bundle b up
+	assert_rc 0
+	require_oci_cgroup up
+	oci update --memory 32m --pids-limit 20 up
+	assert_rc 0
+	oci events --stats up
+	assert_rc 0
+	assert_eq stats "$(jq -r .type <<<"$OUT")" "event type"
+	assert_eq 20 "$(jq -r .data.pids.limit <<<"$OUT")" "pids limit after update"
+	assert_eq 33554432 "$(jq -r .data.memory.usage.limit <<<"$OUT")" "memory limit after update"
+	echo '{"memory": {"limit": 50331648}}' >res.json
+	oci update --resources res.json up
+	assert_rc 0
+	oci events --stats up
+	assert_eq 50331648 "$(jq -r .data.memory.usage.limit <<<"$OUT")" "memory limit after --resources"
+	oci update --memory lots up
+	assert_rc 1
+	assert_contains "$ERR" "--memory" stderr
+	oci delete --force up
+	assert_rc 0
+}
+
+test_oci_log_json() {
+	run_cella --root "$TEST_TMP/state" --log "$TEST_TMP/log.json" --log-format json state nosuch
+	assert_rc 1
+	jq -e 'select(.level == "error" and (.msg | contains("does not exist")) and .time)' log.json >/dev/null ||
+		fail "log: $(cat log.json)"
+	run_cella --root "$TEST_TMP/state" --log-format yaml list
+	assert_rc 1
+	assert_contains "$ERR" "--log-format" stderr
+}

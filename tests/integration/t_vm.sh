@@ -1,0 +1,199 @@
+# The vm backend (docs/vm.md): busybox in a QEMU microVM. Without /dev/kvm (this machine) the VM
+# runs under TCG, which boots in seconds: each file's tests share the image's cached disk, and the
+# file raises the per-test and per-command limits.
+# test-timeout: 150
+# cmd-timeout: 100
+
+vm_require() {
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+	ls /boot/vmlinuz-* >/dev/null 2>&1 || skip "no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
+	[ -x /usr/sbin/mkfs.ext4 ] || skip "mkfs.ext4 not installed (apt-get install e2fsprogs)"
+	[ -x "$(dirname "$CELLA")/cella-vminit" ] || skip "no cella-vminit next to $CELLA (make builds it)"
+}
+
+kvm_usable() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+
+# One boot for both: the output reaches the user, and the exit code comes back.
+test_echo_and_exit_code() {
+	vm_require
+	check_no_leftovers run_cella run --backend vm busybox sh -c 'echo hi; exit 3'
+	assert_rc 3 "the workload's exit code"
+	assert_eq "hi" "$OUT" "the workload's output"
+	if kvm_usable; then
+		assert_not_contains "$ERR" "TCG"
+	else
+		assert_contains "$ERR" "cella: no usable /dev/kvm: the VM runs under TCG emulation (slow)" "the TCG notice"
+	fi
+	# the kernel's console is not the workload's output
+	assert_not_contains "$OUT" "Linux version"
+}
+
+test_volume_is_visible() {
+	vm_require
+	mkdir -p "$TEST_TMP/vol" "$TEST_TMP/ro"
+	echo "from the host" >"$TEST_TMP/vol/in.txt"
+	echo "read only" >"$TEST_TMP/ro/f"
+	# (the image's disk was built by an earlier test or run: this one only clones it)
+	run_cella run --debug --backend vm -v "$TEST_TMP/vol:/data" -v "$TEST_TMP/ro:/ro:ro" busybox \
+		sh -c 'cat /data/in.txt; echo "from the guest" >/data/out.txt; echo x >/ro/g 2>/dev/null || echo ro-refused; id -u'
+	assert_ok
+	assert_contains "$OUT" "from the host"
+	assert_contains "$OUT" "ro-refused" "a :ro volume refuses writes"
+	assert_eq "from the guest" "$(cat "$TEST_TMP/vol/out.txt")" "the guest's write on the host"
+	[ ! -e "$TEST_TMP/ro/g" ] || fail "the guest wrote into a read-only volume"
+	assert_match "$ERR" "cella: vm: disk .* \((copy|reflink)\)" "the cached disk is cloned, not rebuilt"
+}
+
+test_refusals_name_the_option() {
+	vm_require
+	run_cella run --backend vm --network none -p 8080:80 busybox true
+	assert_cella_error 125 "-p 8080:80"
+	run_cella run --backend vm --tmpfs /x busybox true
+	assert_cella_error 125 "--tmpfs"
+	run_cella run --backend vm --network host busybox true
+	assert_cella_error 125 "--network host"
+	run_cella run --kernel /boot/none busybox true
+	assert_cella_error 125 "--kernel: only for the vm backend"
+	run_cella run --backend vm --kernel "$TEST_TMP/no-such-kernel" busybox true
+	assert_cella_error 125 "--kernel"
+	run_cella run --backend vm --vm-memory lots busybox true
+	assert_cella_error 125 "--vm-memory"
+	if ! command -v firecracker >/dev/null 2>&1; then
+		run_cella run --backend vm --vm-engine firecracker busybox true
+		assert_cella_error 125 "firecracker not found"
+	fi
+	echo data >"$TEST_TMP/file"
+	run_cella run --backend vm -v "$TEST_TMP/file:/f" busybox true
+	assert_cella_error 125 "shares directories only"
+}
+
+# run -d, logs, inspect, exec (refused), a graceful stop, the disk, logs --console, rm.
+test_detached_stop_is_graceful() {
+	vm_require
+	local id i start elapsed disk dir
+	run_cella run -d --backend vm busybox sh -c 'echo up; exec sleep 1000'
+	assert_ok "run -d"
+	id=$OUT
+	for i in $(seq 120); do
+		case "$("$CELLA" logs "$id" 2>&1)" in *up*) break ;; esac
+		sleep 0.5
+	done
+	run_cella logs "$id"
+	assert_eq "up" "$OUT" "the log holds the workload's output only"
+	run_cella ps
+	assert_contains "$OUT" "${id:0:12}"
+	run_cella inspect -f '{{.VM.Engine}} {{.VM.Accel}} {{.Backend}}' "$id"
+	if kvm_usable; then assert_eq "qemu kvm vm" "$OUT"; else assert_eq "qemu tcg vm" "$OUT"; fi
+	run_cella exec "$id" true
+	assert_cella_error 125 "exec is not supported by the vm backend yet"
+	start=$(date +%s)
+	run_cella stop -t 30 "$id"
+	elapsed=$(($(date +%s) - start))
+	assert_ok "stop"
+	[ "$elapsed" -lt 30 ] || fail "stop took ${elapsed}s: the workload was killed at the timeout, not stopped"
+	run_cella inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$id"
+	assert_eq "exited 143" "$OUT" "sleep ended by the forwarded SIGTERM"
+	run_cella logs --console "$id"
+	assert_contains "$OUT" "reboot" "the console log (the guest's power off)"
+	run_cella inspect -f '{{.VM.Disk}}' "$id"
+	disk=$OUT
+	[ -f "$disk" ] || fail "no disk at $disk"
+	run_cmd /usr/sbin/e2fsck -fn "$disk"
+	assert_ok "e2fsck -fn of the container's disk"
+	run_cmd /usr/sbin/debugfs -R 'stat /bin/busybox' "$disk"
+	assert_contains "$OUT" "User:     0" "/bin/busybox owned by root"
+	assert_contains "$OUT" "Mode:  0755" "/bin/busybox keeps its mode"
+	run_cmd /usr/sbin/debugfs -R 'stat /tmp' "$disk"
+	assert_contains "$OUT" "Mode:  01777" "/tmp keeps its sticky bit"
+
+	# the removal refuses a work dir reached through a symlink, and one with a mount in it
+	dir=$(dirname "$disk")
+	mv "$dir" "$dir.real" && ln -s vm.real "$dir"
+	run_cella rm "$id"
+	assert_rc 125
+	assert_contains "$ERR" "symbolic link"
+	[ -f "$dir.real/disk.ext4" ] || fail "the symlink's target lost its disk"
+	rm "$dir" && mv "$dir.real" "$dir"
+	if is_root && grep -qE '^ +0 +0 +4294967295' /proc/self/uid_map; then
+		mkdir -p "$dir/mnt"
+		mount -t tmpfs cella-vmtest "$dir/mnt" || fail "mount a tmpfs"
+		echo keep >"$dir/mnt/f"
+		run_cella rm "$id"
+		umount "$dir/mnt"
+		assert_rc 125
+		assert_contains "$ERR" "still mounted"
+	fi
+	run_cella rm "$id"
+	assert_ok "rm"
+	[ ! -e "$dir" ] || fail "rm left $dir"
+}
+
+# A TCP port nothing listens on (a range t_netpriv.sh does not pick from).
+vm_free_port() {
+	local p i
+	for i in $(seq 100); do
+		p=$((42000 + RANDOM % 10000))
+		grep -qi -- "$(printf ':%04X ' "$p")" /proc/net/tcp /proc/net/tcp6 2>/dev/null || { echo "$p"; return 0; }
+	done
+	fail "no free port found"
+}
+
+# Is anything listening on TCP port $1 (state 0A in /proc/net/tcp)?
+vm_port_listened() {
+	grep -qiE -- "^ *[0-9]+: [0-9A-F]+:$(printf '%04X' "$1") [0-9A-F]+:[0-9A-F]+ 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# -p through QEMU's user-mode network (hostfwd): the guest's httpd answers on the host's port,
+# the guest has its address, route and resolv.conf, a taken port is refused before a boot, and
+# stop frees the port.
+test_published_port_reaches_the_guest() {
+	vm_require
+	local id port i got=""
+	port=$(vm_free_port)
+	run_cella run -d --backend vm -p "$port:80" busybox sh -c \
+		'echo hello-from-the-vm >/tmp/index.html; ip -4 addr show eth0 | grep inet; ip route; cat /etc/resolv.conf; exec httpd -f -p 80 -h /tmp'
+	assert_ok "run -d -p $port:80"
+	id=$OUT
+	for i in $(seq 60); do
+		got=$(wget -qO- -T 2 "http://127.0.0.1:$port/" 2>/dev/null) && break
+		sleep 0.5
+	done
+	assert_eq "hello-from-the-vm" "$got" "the guest's httpd through host port $port"
+	run_cella port "$id"
+	assert_eq "80/tcp -> 0.0.0.0:$port" "$OUT" "cella port"
+	run_cella logs "$id"
+	assert_contains "$OUT" "inet 10.0.2.15/24" "eth0's address"
+	assert_contains "$OUT" "default via 10.0.2.2 dev eth0" "the default route"
+	assert_contains "$OUT" "nameserver 10.0.2.3" "resolv.conf from the host's config"
+	# the port is taken: a clear error before QEMU starts
+	run_cella run --backend vm -p "$port:80" busybox true
+	assert_cella_error 125 "host port $port is in use"
+	run_cella stop -t 20 "$id"
+	assert_ok "stop"
+	for i in $(seq 20); do vm_port_listened "$port" || break; sleep 0.25; done
+	vm_port_listened "$port" && fail "port $port is still listened on after stop"
+	run_cella port "$id"
+	assert_eq "" "$OUT" "no ports once stopped"
+	run_cella rm "$id"
+	assert_ok "rm"
+}
+
+# --network none: no NIC, lo only (up), and init writes no resolv.conf.
+test_network_none_has_lo_only() {
+	vm_require
+	run_cella run --backend vm --network none busybox sh -c \
+		'ls /sys/class/net; ip -o link show lo | grep -o "<[^>]*>"; echo "resolv: $(cat /etc/resolv.conf 2>/dev/null | grep -c cella-init)"'
+	assert_ok
+	assert_eq "lo
+<LOOPBACK,UP,LOWER_UP>
+resolv: 0" "$OUT" "lo only, up; no resolv.conf written"
+}
+
+test_kvm_boot() {
+	vm_require
+	kvm_usable || skip "no usable /dev/kvm on this machine (the VM tests above ran under TCG)"
+	run_cella run --backend vm busybox echo kvm
+	assert_ok
+	assert_eq "kvm" "$OUT"
+	assert_not_contains "$ERR" "TCG"
+}

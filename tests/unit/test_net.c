@@ -1,0 +1,132 @@
+/* The pure parts of src/net/: CIDR and address math, leases, published ports, resolv.conf and
+ * hosts text, the nft rulesets. Nothing here touches the host's network. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/internal.h"
+#include "plan/build.h"
+#include "tap.h"
+
+static void
+test_cidr (void)
+{
+  cella_error_t err = NULL;
+  uint32_t a;
+  int pl;
+  char *s;
+  CHECK (net_cidr_parse ("10.209.0.0/16", &a, &pl, &err) == 0 && a == 0x0ad10000u && pl == 16, "cidr 10.209.0.0/16");
+  CHECK (net_cidr_parse ("10.209.0.1/16", &a, &pl, &err) < 0 && strstr (err->msg, "host bits"), "host bits refused");
+  cella_error_free (&err);
+  CHECK (net_cidr_parse ("10.209.0.0", &a, &pl, &err) < 0 && strstr (err->msg, "ADDRESS/PREFIX"), "no prefix refused");
+  cella_error_free (&err);
+  CHECK (net_cidr_parse ("10.0.0.0/31", &a, &pl, &err) < 0 && strstr (err->msg, "8 to 30"), "/31 refused");
+  cella_error_free (&err);
+  CHECK (net_cidr_parse ("300.0.0.0/8", &a, &pl, &err) < 0, "bad address refused");
+  cella_error_free (&err);
+  s = net_addr_str (0x0ad10002u);
+  CHECK_STR (s, "10.209.0.2", "addr to text");
+  free (s);
+}
+
+static void
+test_ipam (void)
+{
+  struct net_def d = { .name = "t", .bridge = "cella9" };
+  struct leases l = { 0 };
+  char *text;
+  net_cidr_parse ("192.168.77.0/30", &d.subnet, &d.prefix, NULL);
+  d.gateway = d.subnet + 1;
+  CHECK (ipam_pick (&d, &l) == d.subnet + 2, "first address after the gateway");
+  leases_parse ("192.168.77.2 abc 12 34 tcp::8080:80\ngarbage line\n", &l);
+  CHECK (l.n == 1 && l.v[0].owner == 12 && l.v[0].owner_start == 34 && strcmp (l.v[0].id, "abc") == 0,
+         "lease parsed, garbage dropped");
+  CHECK (ipam_pick (&d, &l) == 0, "a /30 with its one address taken is full");
+  text = leases_format (&l);
+  CHECK_STR (text, "192.168.77.2 abc 12 34 tcp::8080:80 -\n", "lease round trip");
+  free (text);
+  leases_clear (&l);
+}
+
+static void
+test_ports (void)
+{
+  cella_error_t err = NULL;
+  struct net_port pt;
+  char *s = NULL;
+  CHECK (net_port_parse (":8080:80/tcp", &pt, &err) == 0 && pt.host == 8080 && pt.ctr == 80 && !*pt.ip
+             && strcmp (pt.proto, "tcp") == 0,
+         "plan port without address");
+  CHECK (net_port_parse ("127.0.0.1:53:5353/udp", &pt, &err) == 0 && pt.host == 53 && pt.ctr == 5353
+             && strcmp (pt.ip, "127.0.0.1") == 0 && strcmp (pt.proto, "udp") == 0,
+         "plan port with address and udp");
+  CHECK (net_port_parse (":0:80/tcp", &pt, &err) == 0 && pt.host == 0, "random host port");
+  CHECK (net_port_parse ("bad:1:2/tcp", &pt, &err) < 0, "bad address refused");
+  cella_error_free (&err);
+  CHECK (parse_publish ("8080:80", &s, &err) == 0, "-p 8080:80");
+  CHECK_STR (s, ":8080:80/tcp", "-p 8080:80 in the plan");
+  free (s);
+  CHECK (parse_publish ("80/udp", &s, &err) == 0, "-p 80/udp");
+  CHECK_STR (s, ":0:80/udp", "-p CTR is a random host port");
+  free (s);
+  CHECK (parse_publish ("0", &s, &err) < 0, "-p 0 refused");
+  cella_error_free (&err);
+}
+
+static void
+test_files (void)
+{
+  cella_error_t err = NULL;
+  char *dns[] = { (char *) "192.0.2.53", NULL };
+  char *add[] = { (char *) "db:192.0.2.7", NULL };
+  char *r = net_resolv_conf ("nameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch example.org\n", NULL);
+  CHECK (strstr (r, "127.0.0.53") == NULL && strstr (r, "nameserver 192.0.2.1\n") && strstr (r, "search example.org"),
+         "loopback resolvers skipped, others and search kept");
+  free (r);
+  r = net_resolv_conf ("nameserver 127.0.0.53\nnameserver ::1\n", NULL);
+  CHECK (strstr (r, "nameserver 8.8.8.8") != NULL, "only loopback resolvers: public fallback");
+  free (r);
+  r = net_resolv_conf ("nameserver 192.0.2.1\n", dns);
+  CHECK (strstr (r, "192.0.2.53") && !strstr (r, "192.0.2.1\n"), "--dns replaces the host's servers");
+  free (r);
+  r = net_hosts ("10.209.0.2", "web", NULL, add);
+  CHECK (strstr (r, "10.209.0.2\tweb\n") && strstr (r, "192.0.2.7\tdb\n") && strstr (r, "127.0.0.1\tlocalhost"),
+         "hosts: own address and --add-host");
+  free (r);
+  CHECK (net_add_host_check ("db:192.0.2.7", &err) == 0, "--add-host NAME:IP");
+  CHECK (net_add_host_check ("db", &err) < 0 && strstr (err->msg, "NAME:IP"), "--add-host without IP refused");
+  cella_error_free (&err);
+  CHECK (net_add_host_check ("db:nope", &err) < 0, "--add-host with a bad IP refused");
+  cella_error_free (&err);
+}
+
+static void
+test_rulesets (void)
+{
+  struct net_def d = { .name = "cella", .bridge = "cella0" };
+  struct net_port p[2] = { { .ip = "", .host = 8080, .ctr = 80, .proto = "tcp" },
+                           { .ip = "127.0.0.1", .host = 5353, .ctr = 53, .proto = "udp" } };
+  char *r;
+  net_cidr_parse ("10.209.0.0/16", &d.subnet, &d.prefix, NULL);
+  r = nat_network_ruleset (&d);
+  CHECK (strstr (r, "ip saddr 10.209.0.0/16 oifname != \"cella0\" masquerade") != NULL, "network: masquerade out");
+  CHECK (strstr (r, "add table ip cella_n_cella\ndelete table ip cella_n_cella\n") == r, "network: replaced whole");
+  free (r);
+  CHECK (nat_container_ruleset ("0123456789abcdef", p, 0, 0x0ad10002u) == NULL, "no ports, no table");
+  r = nat_container_ruleset ("0123456789abcdef", p, 2, 0x0ad10002u);
+  CHECK (strstr (r, "table ip cella_c_0123456789ab {") != NULL, "container table named by id");
+  CHECK (strstr (r, "fib daddr type local tcp dport 8080 dnat to 10.209.0.2:80") != NULL, "DNAT on every local address");
+  CHECK (strstr (r, "ip daddr 127.0.0.1 udp dport 5353 dnat to 10.209.0.2:53") != NULL, "DNAT on one address");
+  CHECK (strstr (r, "hook output") != NULL, "the host's own connections DNAT'd too");
+  free (r);
+}
+
+int
+main (void)
+{
+  test_cidr ();
+  test_ipam ();
+  test_ports ();
+  test_files ();
+  test_rulesets ();
+  return tap_done ();
+}

@@ -1,0 +1,386 @@
+/* Unit tests for the vm backend's host side (src/vm/): the disk size rule, an ext4 disk built from
+ * a tree without privileges (e2fsck accepts it; debugfs shows root-owned entries, modes kept, a
+ * symlink and a hard link), the clone, the work dir removal that refuses a symlink and a mounted
+ * tree, the bzImage release, and QEMU's command line. Runs as root and unprivileged. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vm/vm.h"
+#include "tap.h"
+
+#define MIB (1024ULL * 1024ULL)
+
+/* argv's output (stdout+stderr) and exit status. */
+static int
+run_out (char *const *argv, char **out)
+{
+  int p[2], st;
+  size_t len;
+  pid_t pid;
+  if (pipe (p) < 0)
+    return -1;
+  pid = fork ();
+  if (pid == 0)
+    {
+      dup2 (p[1], 1);
+      dup2 (p[1], 2);
+      close (p[0]);
+      execv (argv[0], argv);
+      _exit (127);
+    }
+  close (p[1]);
+  *out = NULL;
+  read_all_fd (p[0], out, &len, NULL);
+  close (p[0]);
+  waitpid (pid, &st, 0);
+  return WIFEXITED (st) ? WEXITSTATUS (st) : 128;
+}
+
+static char *
+debugfs (const char *img, const char *req)
+{
+  char *out = NULL;
+  char *const argv[] = { (char *) "/usr/sbin/debugfs", (char *) "-R", (char *) req, (char *) img, NULL };
+  run_out (argv, &out);
+  return out;
+}
+
+static void
+put (const char *path, const char *data, mode_t mode)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  if (fd >= 0)
+    {
+      write_all (fd, data, strlen (data));
+      close (fd);
+    }
+  chmod (path, mode);
+}
+
+static void
+test_size (void)
+{
+  CHECK (vm_disk_size (0) == 64 * MIB, "an empty tree gets the 64 MiB floor");
+  CHECK (vm_disk_size (10 * MIB) == 64 * MIB, "10 MiB used: still the floor");
+  CHECK (vm_disk_size (100 * MIB) == 240 * MIB, "100 MiB used: 2 x used + 32 MiB = 232, rounded to 240 MiB");
+  CHECK (vm_disk_size (100 * MIB) % (16 * MIB) == 0, "sizes are multiples of 16 MiB");
+}
+
+static void
+test_build (const char *tmp)
+{
+  cleanup_free char *tree = xasprintf ("%s/tree", tmp), *img = xasprintf ("%s/disk.ext4", tmp);
+  cleanup_free char *clone = xasprintf ("%s/clone.ext4", tmp);
+  char *p = NULL, *out = NULL;
+  cella_error_t err = NULL;
+  const char *method = NULL;
+  struct stat st;
+  int r;
+  if (access ("/usr/sbin/mkfs.ext4", X_OK) != 0 || access ("/usr/sbin/debugfs", X_OK) != 0)
+    {
+      tap_skip ("no e2fsprogs (mkfs.ext4, debugfs)", "disk build");
+      return;
+    }
+  mkdir (tree, 0755);
+  p = xasprintf ("%s/bin", tree);
+  mkdir (p, 0755);
+  free (p);
+  p = xasprintf ("%s/bin/tool", tree);
+  put (p, "#!/bin/sh\necho tool\n", 04755);
+  free (p);
+  p = xasprintf ("%s/secret", tree);
+  put (p, "s\n", 0600);
+  free (p);
+  p = xasprintf ("%s/private", tree);
+  mkdir (p, 0700);
+  free (p);
+  p = xasprintf ("%s/tmp", tree);
+  mkdir (p, 01777);
+  chmod (p, 01777);
+  free (p);
+  p = xasprintf ("%s/bin/sh", tree);
+  CHECK (symlink ("tool", p) == 0, "symlink in the tree");
+  free (p);
+  {
+    cleanup_free char *a = xasprintf ("%s/bin/tool", tree), *b = xasprintf ("%s/bin/tool2", tree);
+    CHECK (link (a, b) == 0, "hard link in the tree");
+  }
+  r = vm_disk_build (tree, img, &err);
+  CHECK (r == 0, "vm_disk_build: %s", err ? err->msg : "ok");
+  cella_error_free (&err);
+  if (r < 0)
+    return;
+  CHECK (stat (img, &st) == 0 && (uint64_t) st.st_size == 64 * MIB && (st.st_mode & 07777) == 0600,
+         "the disk is 64 MiB (the floor), mode 0600");
+  {
+    char *const argv[] = { (char *) "/usr/sbin/e2fsck", (char *) "-fn", img, NULL };
+    int rc = run_out (argv, &out);
+    CHECK (rc == 0, "e2fsck -fn accepts the disk (status %d)", rc);
+    if (rc != 0)
+      printf ("# %s\n", out);
+    free (out);
+  }
+  out = debugfs (img, "stat /bin/tool");
+  CHECK (out && strstr (out, "User:     0") && strstr (out, "Group:     0"), "/bin/tool is owned by 0:0");
+  CHECK (out && strstr (out, "Mode:  04755"), "/bin/tool keeps mode 4755");
+  CHECK (out && strstr (out, "Links: 2"), "/bin/tool and /bin/tool2 stay one inode with two links");
+  free (out);
+  out = debugfs (img, "stat /secret");
+  CHECK (out && strstr (out, "User:     0") && strstr (out, "Mode:  0600"), "/secret: 0:0, mode 0600");
+  free (out);
+  out = debugfs (img, "stat /tmp");
+  CHECK (out && strstr (out, "Mode:  01777"), "/tmp keeps its sticky bit");
+  free (out);
+  out = debugfs (img, "stat /");
+  CHECK (out && strstr (out, "User:     0") && strstr (out, "Mode:  0755"), "the root directory: 0:0, 0755");
+  free (out);
+  out = debugfs (img, "stat /bin/sh");
+  CHECK (out && strstr (out, "Type: symlink") && strstr (out, "Fast link dest: \"tool\""), "/bin/sh is the symlink to tool");
+  free (out);
+  out = NULL;
+
+  r = vm_disk_clone (img, clone, &method, &err);
+  CHECK (r == 0 && method && (strcmp (method, "reflink") == 0 || strcmp (method, "copy") == 0), "clone by %s",
+         method ? method : "(failed)");
+  cella_error_free (&err);
+  {
+    struct stat a, b;
+    CHECK (stat (img, &a) == 0 && stat (clone, &b) == 0 && a.st_size == b.st_size && b.st_blocks <= a.st_blocks + 8,
+           "the clone has the same size and keeps the holes");
+    char *const argv[] = { (char *) "/usr/sbin/e2fsck", (char *) "-fn", clone, NULL };
+    CHECK (run_out (argv, &out) == 0, "e2fsck accepts the clone");
+    free (out);
+  }
+  CHECK (vm_disk_clone (img, clone, &method, &err) < 0 && err && err->errno_ == EEXIST, "cloning onto an existing file is refused");
+  cella_error_free (&err);
+}
+
+static void
+test_workdir_remove (const char *tmp)
+{
+  cleanup_free char *dir = xasprintf ("%s/work", tmp), *link_ = xasprintf ("%s/worklink", tmp);
+  cleanup_free char *sub = xasprintf ("%s/work/mnt", tmp), *f = xasprintf ("%s/work/file", tmp);
+  cella_error_t err = NULL;
+  mkdir (dir, 0700);
+  mkdir (sub, 0700);
+  put (f, "x", 0644);
+  CHECK (symlink (dir, link_) == 0, "a symlink to the work dir");
+  CHECK (vm_workdir_remove (link_, &err) < 0 && err && strstr (err->msg, "symbolic link") && access (f, F_OK) == 0,
+         "a work dir reached through a symlink is refused, its target kept");
+  cella_error_free (&err);
+  unlink (link_);
+  if (geteuid () != 0)
+    tap_skip ("mounting needs root", "a work dir with a mount under it is refused");
+  else
+    {
+      pid_t pid = fork ();
+      int st;
+      if (pid == 0)
+        {
+          /* a private mount namespace: the tmpfs goes away with this child */
+          cella_error_t e = NULL;
+          if (unshare (CLONE_NEWNS) < 0 || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0
+              || mount ("tmpfs", sub, "tmpfs", 0, "size=1m") < 0)
+            _exit (2);
+          if (vm_workdir_remove (dir, &e) < 0 && e && strstr (e->msg, "still mounted") && access (f, F_OK) == 0)
+            _exit (0);
+          _exit (1);
+        }
+      waitpid (pid, &st, 0);
+      CHECK (WIFEXITED (st) && WEXITSTATUS (st) == 0, "a work dir with a mount under it is refused, nothing removed (%d)",
+             WIFEXITED (st) ? WEXITSTATUS (st) : -1);
+    }
+  CHECK (vm_workdir_remove (dir, &err) == 0 && access (dir, F_OK) < 0, "a plain work dir is removed");
+  cella_error_free (&err);
+  CHECK (vm_workdir_remove (dir, &err) == 0, "a missing work dir is nothing to do");
+}
+
+static void
+test_kernel (void)
+{
+  cleanup_free char *path = NULL, *rel = NULL, *hdr = NULL;
+  cella_error_t err = NULL;
+  if (vm_kernel_find (NULL, &path, &rel, &err) < 0)
+    {
+      path = rel = NULL;
+      CHECK (err && strstr (err->msg, "linux-image-amd64"), "no kernel: the error names the package");
+      cella_error_free (&err);
+      tap_skip ("no readable /boot/vmlinuz-*", "the kernel's release");
+      return;
+    }
+  hdr = vm_kernel_release_of (path);
+  CHECK (rel && hdr && strcmp (rel, hdr) == 0, "the release from the file name (%s) is the bzImage header's (%s)", rel,
+         hdr ? hdr : "(none)");
+  {
+    char *p2 = NULL, *r2 = NULL;
+    CHECK (vm_kernel_find ("/nonexistent/vmlinuz", &p2, &r2, &err) < 0 && err && strstr (err->msg, "--kernel"),
+           "a missing --kernel is an error naming the option");
+    free (p2);
+    free (r2);
+  }
+  cella_error_free (&err);
+}
+
+static bool
+has_pair (char **argv, const char *opt, const char *val)
+{
+  for (size_t i = 0; argv[i] && argv[i + 1]; i++)
+    if (strcmp (argv[i], opt) == 0 && strcmp (argv[i + 1], val) == 0)
+      return true;
+  return false;
+}
+
+static void
+test_qemu_argv (void)
+{
+  struct vm_share sh[] = { { "/srv/da,ta", "vol0", true } };
+  struct vm_launch l = { .qemu = "/usr/bin/qemu-system-x86_64", .kernel = "/boot/k", .initrd = "/w/i", .cmdline = "console=ttyS0",
+                         .disk = "/w/disk.ext4", .kvm = false, .memory_mib = 256, .cpus = 1, .console_log = "/w/console.log",
+                         .hvc_fd = 5, .ctl_fd = 6, .qmp_fd = 7, .shares = sh, .nshares = 1 };
+  cleanup_strv char **argv = vm_qemu_argv (&l);
+  CHECK (has_pair (argv, "-M", "microvm,pit=on,pic=on,rtc=on") && has_pair (argv, "-accel", "tcg") && has_pair (argv, "-m", "256M"),
+         "microvm with the PIT, tcg, 256M");
+  CHECK (has_pair (argv, "-chardev", "socket,id=hvc,fd=5") && has_pair (argv, "-device", "virtconsole,chardev=hvc"),
+         "hvc0 on the given socket");
+  CHECK (has_pair (argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl"), "the cella.ctl port");
+  CHECK (has_pair (argv, "-fsdev", "local,id=fs0,path=/srv/da,,ta,security_model=none,readonly=on")
+             && has_pair (argv, "-device", "virtio-9p-device,fsdev=fs0,mount_tag=vol0"),
+         "a read-only 9p share, its comma escaped");
+  CHECK (strv_len (argv) > 0 && !has_pair (argv, "-cpu", "host"), "no -cpu host under tcg");
+  l.kvm = true;
+  strv_free (argv);
+  argv = vm_qemu_argv (&l);
+  CHECK (has_pair (argv, "-accel", "kvm") && has_pair (argv, "-cpu", "host"), "kvm: -accel kvm -cpu host");
+  CHECK (!has_pair (argv, "-device", "virtio-net-device,netdev=n0"), "no netdev: no NIC");
+  l.netdev = "user,id=n0";
+  strv_free (argv);
+  argv = vm_qemu_argv (&l);
+  CHECK (has_pair (argv, "-netdev", "user,id=n0") && has_pair (argv, "-device", "virtio-net-device,netdev=n0"),
+         "a netdev: the virtio-net NIC on it");
+}
+
+/* -p as QEMU hostfwd rules: random host ports picked, a taken port refused, a port given twice. */
+static void
+test_netdev_user (void)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof sa;
+  cleanup_close int busy = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  cleanup_free char *nd = NULL, *lines = NULL, *want = NULL, *taken = NULL;
+  cella_error_t err = NULL;
+  unsigned udp = 0;
+  char *none[] = { NULL };
+  if (busy < 0 || bind (busy, (struct sockaddr *) &sa, sizeof sa) < 0 || listen (busy, 1) < 0
+      || getsockname (busy, (struct sockaddr *) &sa, &len) < 0)
+    {
+      tap_skip ("no loopback socket", "netdev: hostfwd rules");
+      return;
+    }
+  CHECK (vm_netdev_user (none, "x", &nd, &lines, &err) == 0
+             && strcmp (nd, "user,id=n0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3,ipv6=off") == 0 && strcmp (lines, "") == 0,
+         "netdev: user-mode network without ports");
+  free (nd);
+  free (lines);
+  nd = lines = NULL;
+  {
+    char *ports[] = { (char *) ":0:53/udp", NULL };
+    const char *h;
+    int r = vm_netdev_user (ports, "x", &nd, &lines, &err);
+    CHECK (r == 0 && (h = strstr (nd, ",hostfwd=udp::")) != NULL && sscanf (h, ",hostfwd=udp::%u-:53", &udp) == 1 && udp > 0,
+           "netdev: -p 53/udp gets a random host port: %s", r == 0 ? nd : err->msg);
+    cella_error_free (&err);
+    want = xasprintf ("53/udp -> 0.0.0.0:%u\n", udp);
+    CHECK_STR (lines ? lines : "", want, "netdev: its line for cella port");
+  }
+  free (nd);
+  free (lines);
+  nd = lines = NULL;
+  taken = xasprintf ("127.0.0.1:%u:80/tcp", ntohs (sa.sin_port));
+  {
+    char *ports[] = { taken, NULL };
+    cleanup_free char *msg = xasprintf ("host port %u is in use", ntohs (sa.sin_port));
+    CHECK (vm_netdev_user (ports, "x", &nd, &lines, &err) < 0 && err && strstr (err->msg, msg) && nd == NULL,
+           "netdev: a taken host port is an error");
+    cella_error_free (&err);
+  }
+  close (busy);
+  busy = -1;
+  {
+    char *ports[] = { taken, NULL };
+    cleanup_free char *rule = xasprintf (",hostfwd=tcp:127.0.0.1:%u-:80", ntohs (sa.sin_port));
+    CHECK (vm_netdev_user (ports, "x", &nd, &lines, &err) == 0 && strstr (nd, rule),
+           "netdev: IP:HOST:CTR as hostfwd=tcp:IP:HOST-:CTR");
+    free (nd);
+    free (lines);
+    nd = lines = NULL;
+    cella_error_free (&err);
+  }
+  {
+    char *ports[] = { taken, taken, NULL };
+    CHECK (vm_netdev_user (ports, "x", &nd, &lines, &err) < 0 && err && strstr (err->msg, "published twice"),
+           "netdev: the same host port twice is an error");
+    cella_error_free (&err);
+  }
+}
+
+/* The plan's vm fields survive its JSON form (a container's saved plan). */
+static void
+test_plan_json (void)
+{
+  cleanup_plan struct plan *p = plan_new ();
+  cleanup_plan struct plan *q = NULL;
+  cleanup_free char *json = NULL;
+  cella_error_t err = NULL;
+  p->id = xstrdup ("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+  p->rootfs = xstrdup ("/tmp/root");
+  p->hostname = xstrdup ("h");
+  p->backend = BACKEND_VM;
+  p->vm_engine = xstrdup ("qemu");
+  p->vm_kernel = xstrdup ("/boot/vmlinuz-6.1.0-56-amd64");
+  p->vm_kernel_release = xstrdup ("6.1.0-56-amd64");
+  p->vm_accel = xstrdup ("tcg");
+  p->vm_memory_mib = 512;
+  strv_push (&p->process.argv, "true");
+  p->process.cwd = xstrdup ("/");
+  json = plan_to_json (p);
+  CHECK (plan_from_json (json, &q, &err) == 0, "the vm plan reads back: %s", err ? err->msg : "ok");
+  cella_error_free (&err);
+  if (q == NULL)
+    return;
+  CHECK (q->backend == BACKEND_VM, "backend vm");
+  CHECK_STR (q->vm_engine, "qemu", "vm engine");
+  CHECK_STR (q->vm_kernel, "/boot/vmlinuz-6.1.0-56-amd64", "vm kernel");
+  CHECK_STR (q->vm_kernel_release, "6.1.0-56-amd64", "vm kernel release");
+  CHECK_STR (q->vm_accel, "tcg", "vm accel");
+  CHECK (q->vm_memory_mib == 512, "vm memory");
+}
+
+int
+main (void)
+{
+  char tmpl[] = "/tmp/cella-vmdisk-XXXXXX";
+  const char *base = getenv ("TMPDIR");
+  cleanup_free char *tmp = xasprintf ("%s/cella-vmdisk-XXXXXX", base && *base ? base : "/tmp");
+  (void) tmpl;
+  if (mkdtemp (tmp) == NULL)
+    return 1;
+  test_size ();
+  test_build (tmp);
+  test_workdir_remove (tmp);
+  test_kernel ();
+  test_qemu_argv ();
+  test_netdev_user ();
+  test_plan_json ();
+  remove_tree (tmp);
+  return tap_done ();
+}
