@@ -659,10 +659,6 @@ net_join_resolve (struct plan *p, cella_error_t *err)
   bool running;
   if (p->net != NET_CONTAINER)
     return 0;
-  if (p->ns & PLAN_NS_USER)
-    return cella_error (err, 0, "--network container:%s: a rootless container cannot join another one's network "
-                                "namespace yet (it belongs to that container's user namespace); run both as root, or "
-                                "publish ports", p->network);
   if (ctr_lookup (p->network, &id, err) < 0)
     return cella_error_wrap (err, "--network container:%s", p->network);
   if (ctr_state_read (id, &st, -1, err) < 0)
@@ -675,5 +671,14 @@ net_join_resolve (struct plan *p, cella_error_t *err)
   /* the child joins it first thing (ns_join_paths), as an OCI config's path would be */
   free (p->ns_path[4]);
   p->ns_path[4] = xasprintf ("/proc/%d/ns/net", (int) pid);
+  if (p->ns & PLAN_NS_USER)
+    {
+      /* rootless: that network namespace belongs to the other container's user namespace, which
+       * maps ids as ours would; the container is made inside it (spawn.c clone_in_userns) instead
+       * of in a new one, so there are no id maps to write */
+      free (p->ns_path[6]);
+      p->ns_path[6] = xasprintf ("/proc/%d/ns/user", (int) pid);
+      p->ns &= ~PLAN_NS_USER;
+    }
   return 0;
 }

@@ -534,10 +534,6 @@ build_network (const struct run_options *o, struct plan *p, cella_error_t *err)
       /* resolved when the container starts (net_join_begin): the other one runs by then */
       if (n[10] == '\0')
         return cella_error (err, 0, "--network container: needs a container's name or id");
-      if (geteuid () != 0)
-        return cella_error (err, 0, "--network %s: a rootless container cannot join another one's network namespace "
-                                    "yet (it belongs to that container's user namespace); run both as root, or publish "
-                                    "ports", n);
       p->net = NET_CONTAINER;
       p->network = xstrdup (n + 10);
     }
