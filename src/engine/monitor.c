@@ -496,7 +496,7 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
       status = mon_loop (&m);
       mon_release (&m);
       m.oom_killed = m.plan->backend == BACKEND_NS && cgroup_finish (m.plan);
-      if (net_wanted (m.plan))
+      if (net_wanted (m.plan) || net_vm_tap_wanted (m.plan))
         net_detach (m.plan); /* the published ports are free once the container stopped */
       again = mon_record_exit (&m, status, now_ns () - started);
       mon_broadcast (&m, ATT_EXIT, &status, sizeof status);

@@ -15,6 +15,7 @@ int nl_bridge_add (int fd, const char *name);
 int nl_veth_add (int fd, const char *host, unsigned master, const char *peer, int peer_netns_fd);
 int nl_link_up (int fd, unsigned index);
 int nl_link_del (int fd, const char *name);
+int nl_link_master (int fd, unsigned index, unsigned master);
 int nl_addr_add (int fd, unsigned index, uint32_t addr_be, int prefix);
 int nl_route_default (int fd, unsigned index, uint32_t gw_be);
 
@@ -62,6 +63,16 @@ void nat_container_delete (const char *id);
 /* rootless.c */
 int rootless_attach (struct plan *p, pid_t pid, cella_error_t *err);
 void rootless_detach (const char *id);
+/* The host ports a rootless container publishes (random ones resolved by net_prepare), as a
+ * lease's "tcp:IP:HOST:CTR,..." string, kept in $run/net/<id>.ports with its owner (this
+ * process); _load gives NULL when there is none or its owner is gone. */
+int rootless_ports_save (const char *id, const char *ports, cella_error_t *err);
+char *rootless_ports_load (const char *id);
+/* One "tcp:IP:HOST:CTR" item of a ports string (lease or record); -1 when malformed. */
+int net_port_item_parse (const char *item, struct net_port *pt);
+
+/* net.c: the bridge of a network, made (address, sysctls, rules) when missing (tap.c). */
+int net_bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error_t *err);
 
 /* Run argv with `input` on its stdin; its stderr is kept for the error. */
 int net_run_program (char *const argv[], const char *input, cella_error_t *err);

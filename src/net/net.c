@@ -116,13 +116,14 @@ lease_drop (struct leases *l, size_t i)
 static void
 lease_cleanup (const struct lease *le)
 {
-  cleanup_free char *veth = xasprintf ("vc%.12s", le->id);
+  cleanup_free char *veth = xasprintf ("vc%.12s", le->id), *tap = xasprintf ("vt%.12s", le->id);
   int fd = nl_open (NULL);
   if (le->ports && strcmp (le->ports, "-") != 0)
     nat_container_delete (le->id);
   if (fd >= 0)
     {
       nl_link_del (fd, veth);
+      nl_link_del (fd, tap); /* a vm's (tap.c), normally gone with QEMU */
       close (fd);
     }
 }
@@ -316,6 +317,16 @@ port_pick (struct net_port *pt, cella_error_t *err)
   return 0;
 }
 
+int
+net_port_item_parse (const char *item, struct net_port *pt)
+{
+  *pt = (struct net_port) { 0 };
+  if (sscanf (item, "%3[a-z]:%47[^:]:%u:%u", pt->proto, pt->ip, &pt->host, &pt->ctr) == 4)
+    return 0;
+  pt->ip[0] = '\0';
+  return sscanf (item, "%3[a-z]::%u:%u", pt->proto, &pt->host, &pt->ctr) == 3 ? 0 : -1;
+}
+
 static char *
 ports_string (const struct net_port *v, size_t n)
 {
@@ -456,10 +467,30 @@ net_prepare (struct plan *p, cella_error_t *err)
   p->net_addr = NULL;
   if (!net_host_root ())
     {
+      /* rootless: the same checks, a random host port picked the same way (-p CTR, -P), and a
+       * record of them for pasta / slirp4netns (rootless_attach) and `cella port` */
+      cleanup_free char *ps = NULL;
       for (size_t i = 0; i < n; i++)
-        if (ports[i].host && port_check (&ports[i], NULL, 0, p->id, err) < 0)
-          return -1;
-      return 0;
+        {
+          if (ports[i].host)
+            {
+              if (port_check (&ports[i], NULL, 0, p->id, err) < 0)
+                return -1;
+              continue;
+            }
+          for (int tries = 0;; tries++)
+            {
+              bool dup = false;
+              if (port_pick (&ports[i], err) < 0)
+                return -1;
+              for (size_t j = 0; j < i; j++)
+                dup |= ports[j].host == ports[i].host && strcmp (ports[j].proto, ports[i].proto) == 0;
+              if (!dup || tries == 20)
+                break;
+            }
+        }
+      ps = ports_string (ports, n);
+      return rootless_ports_save (p->id, ps, err);
     }
   net_gc ();
   lock = net_lock (err);
@@ -510,6 +541,12 @@ bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error_t *
       return cella_error (err, errno, "write `%s`", sysctl);
   }
   return nat_network_setup (d, err);
+}
+
+int
+net_bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error_t *err)
+{
+  return bridge_ensure (nl, d, index, err);
 }
 
 /* eth0 in the child's namespace: up, its address, the default route through the gateway. */
@@ -620,6 +657,22 @@ net_ports_of (const char *id)
   struct net_def *defs = NULL;
   size_t n = 0;
   char **out = NULL;
+  if (!net_host_root ())
+    {
+      /* rootless: the record net_prepare wrote, while the cella process that runs it lives */
+      cleanup_free char *ps = rootless_ports_load (id);
+      char *save = NULL;
+      for (char *t = ps ? strtok_r (ps, ",", &save) : NULL; t; t = strtok_r (NULL, ",", &save))
+        {
+          struct net_port pt;
+          cleanup_free char *line = NULL;
+          if (net_port_item_parse (t, &pt) < 0)
+            continue;
+          line = xasprintf ("%u/%s -> %s:%u", pt.ctr, pt.proto, *pt.ip ? pt.ip : "0.0.0.0", pt.host);
+          strv_push (&out, line);
+        }
+      return out;
+    }
   if (net_def_list (&defs, &n, NULL) < 0)
     return NULL;
   for (size_t d = 0; d < n; d++)

@@ -64,8 +64,8 @@ void net_gc (void);
  * backends that publish ports without a lease (the vm backend's QEMU hostfwd). */
 int net_port_check (const struct net_port *pt, const char *id, cella_error_t *err);
 
-/* A running container's published ports as leased (random ones resolved): "80/tcp -> 0.0.0.0:8080"
- * lines; NULL when it has none (or no lease: rootless, stopped). */
+/* A running container's published ports as leased, or rootless as recorded (random ones
+ * resolved): "80/tcp -> 0.0.0.0:8080" lines; NULL when it has none (or is stopped). */
 char **net_ports_of (const char *id);
 
 /* Networks (root): the default one always exists; user-defined ones in net_conf_dir. */
@@ -76,6 +76,21 @@ int net_def_remove (const char *name, cella_error_t *err);
 int net_def_list (struct net_def **out, size_t *n, cella_error_t *err);
 /* Containers with a lease on the network: "id addr" strings. */
 char **net_def_members (const char *name);
+
+/* The vm backend as root (net_vm_tap_wanted): a tap device on the network's bridge (named
+ * vt<id:12>), attached and up, an address leased (net_prepare), the published ports as DNAT rules.
+ * The tap goes away with the last fd on it (QEMU's); the lease and rules with net_detach. */
+struct net_vm_nic {
+  int fd;              /* the tap (O_CLOEXEC): QEMU's -netdev tap,fd=N */
+  char *cidr;          /* the guest's "10.209.0.2/16" */
+  char *gateway;       /* the bridge's address */
+  char *mac;           /* 02:42:<address> */
+  char **nameservers;  /* --dns, else the host's without loopback ones */
+  char *port_lines;    /* "80/tcp -> 0.0.0.0:8080\n" per published port ("" when none) */
+};
+bool net_vm_tap_wanted (const struct plan *p);
+int net_vm_tap (struct plan *p, struct net_vm_nic *nic, cella_error_t *err);
+void net_vm_nic_clear (struct net_vm_nic *nic);
 
 /* Rootless: which helper runs (pasta or slirp4netns) and its path; NULL when none is installed. */
 const char *net_rootless_tool (char **path);

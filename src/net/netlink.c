@@ -166,6 +166,16 @@ nl_link_del (int fd, const char *name)
 }
 
 int
+nl_link_master (int fd, unsigned index, unsigned master)
+{
+  struct nlreq r;
+  struct ifinfomsg *ifi = nl_begin (&r, RTM_NEWLINK, 0, sizeof (struct ifinfomsg));
+  ifi->ifi_index = (int) index;
+  nl_put_u32 (&r, IFLA_MASTER, master);
+  return nl_talk (fd, &r);
+}
+
+int
 nl_addr_add (int fd, unsigned index, uint32_t addr_be, int prefix)
 {
   struct nlreq r;

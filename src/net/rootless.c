@@ -51,6 +51,14 @@ state_path (const char *id, const char *ext)
   return xasprintf ("%s/net/%.64s.%s", paths_run_root (), id, ext);
 }
 
+/* slirp4netns's API socket: the id's first 12 characters, as a socket's path must fit in
+ * sun_path (108 bytes) and a run root under a test's temp directory is long already. */
+static char *
+sock_path (const char *id)
+{
+  return xasprintf ("%s/net/%.12s.sock", paths_run_root (), id);
+}
+
 static int
 record_helper (const char *id, pid_t pid, cella_error_t *err)
 {
@@ -61,17 +69,61 @@ record_helper (const char *id, pid_t pid, cella_error_t *err)
   return write_file_atomic (path, text, strlen (text), 0600, err);
 }
 
-static char *
-port_spec (const struct plan *p, const char *proto)
+int
+rootless_ports_save (const char *id, const char *ports, cella_error_t *err)
 {
-  char *out = NULL;
-  for (size_t i = 0; p->ports && p->ports[i]; i++)
+  cleanup_free char *dir = xasprintf ("%s/net", paths_run_root ()), *path = state_path (id, "ports");
+  cleanup_free char *text = xasprintf ("%d %llu\n%s\n", (int) getpid (), proc_start_time (getpid ()), ports);
+  if (mkdir_p (dir, 0700, err) < 0)
+    return -1;
+  return write_file_atomic (path, text, strlen (text), 0600, err);
+}
+
+char *
+rootless_ports_load (const char *id)
+{
+  cleanup_free char *path = state_path (id, "ports"), *text = NULL;
+  char *nl;
+  int pid = 0;
+  unsigned long long start = 0;
+  if (read_file (path, &text, NULL, NULL) < 0 || sscanf (text, "%d %llu", &pid, &start) != 2
+      || !proc_alive (pid, start) || (nl = strchr (text, '\n')) == NULL)
+    return NULL;
+  nl++;
+  nl[strcspn (nl, "\n")] = '\0';
+  return xstrdup (nl);
+}
+
+/* The ports net_prepare resolved for this start (random host ports chosen). */
+static size_t
+resolved_ports (const struct plan *p, struct net_port **out)
+{
+  cleanup_free char *ps = rootless_ports_load (p->id);
+  char *save = NULL;
+  size_t n = 0;
+  *out = NULL;
+  for (char *t = ps ? strtok_r (ps, ",", &save) : NULL; t; t = strtok_r (NULL, ",", &save))
     {
       struct net_port pt;
-      char *next;
-      if (net_port_parse (p->ports[i], &pt, NULL) < 0 || strcmp (pt.proto, proto) != 0 || pt.host == 0)
+      if (net_port_item_parse (t, &pt) < 0 || pt.host == 0)
         continue;
-      next = xasprintf ("%s%s%s%s%u:%u", out ? out : "", out ? "," : "", pt.ip, *pt.ip ? "/" : "", pt.host, pt.ctr);
+      *out = xrealloc (*out, (n + 1) * sizeof **out);
+      (*out)[n++] = pt;
+    }
+  return n;
+}
+
+static char *
+port_spec (const struct net_port *v, size_t n, const char *proto)
+{
+  char *out = NULL;
+  for (size_t i = 0; i < n; i++)
+    {
+      char *next;
+      if (strcmp (v[i].proto, proto) != 0)
+        continue;
+      next = xasprintf ("%s%s%s%s%u:%u", out ? out : "", out ? "," : "", v[i].ip, *v[i].ip ? "/" : "", v[i].host,
+                        v[i].ctr);
       free (out);
       out = next;
     }
@@ -85,9 +137,10 @@ port_spec (const struct plan *p, const char *proto)
  * that one is killed (a daemonized pasta would outlive it: with a namespace given as a path of
  * ours it cannot watch it go). Ready when it has written its pid file. */
 static int
-pasta_attach (struct plan *p, const char *prog, pid_t pid, cella_error_t *err)
+pasta_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port *ports, size_t nports,
+              cella_error_t *err)
 {
-  cleanup_free char *tcp = port_spec (p, "tcp"), *udp = port_spec (p, "udp");
+  cleanup_free char *tcp = port_spec (ports, nports, "tcp"), *udp = port_spec (ports, nports, "udp");
   cleanup_free char *pidfile = state_path (p->id, "pasta"), *dir = xasprintf ("%s/net", paths_run_root ());
   cleanup_free char *runas = xasprintf ("%u:%u", (unsigned) geteuid (), (unsigned) getegid ());
   cleanup_free char *netp = xasprintf ("/proc/%d/ns/net", (int) pid), *userp = xasprintf ("/proc/%d/ns/user", (int) pid);
@@ -176,14 +229,17 @@ slirp_api (const char *sock, const char *req, cella_error_t *err)
 }
 
 static int
-slirp_attach (struct plan *p, const char *prog, pid_t pid, cella_error_t *err)
+slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port *ports, size_t nports,
+              cella_error_t *err)
 {
-  cleanup_free char *sock = state_path (p->id, "sock"), *dir = xasprintf ("%s/net", paths_run_root ());
+  cleanup_free char *sock = sock_path (p->id), *dir = xasprintf ("%s/net", paths_run_root ());
   cleanup_free char *target = xasprintf ("%d", (int) pid), *userns = xasprintf ("--userns-path=/proc/%d/ns/user", (int) pid);
   cleanup_free char *api = NULL, *rfd = NULL, *efd = NULL;
   int ready[2], ex[2];
   char c;
   pid_t helper;
+  if (strlen (sock) >= sizeof ((struct sockaddr_un *) 0)->sun_path)
+    return cella_error (err, ENAMETOOLONG, "slirp4netns API socket `%s`: the path is too long for a socket", sock);
   if (mkdir_p (dir, 0700, err) < 0 || pipe2 (ready, O_CLOEXEC) < 0)
     return cella_error (err, errno, "pipe");
   if (pipe2 (ex, O_CLOEXEC) < 0)
@@ -226,12 +282,10 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, cella_error_t *err)
   close (ready[0]);
   if (record_helper (p->id, helper, err) < 0)
     return -1;
-  for (size_t i = 0; p->ports && p->ports[i]; i++)
+  for (size_t i = 0; i < nports; i++)
     {
-      struct net_port pt;
+      const struct net_port pt = ports[i];
       cleanup_free char *req = NULL;
-      if (net_port_parse (p->ports[i], &pt, err) < 0)
-        return -1;
       req = xasprintf ("{\"execute\": \"add_hostfwd\", \"arguments\": {\"proto\": \"%s\", \"host_addr\": \"%s\", "
                        "\"host_port\": %u, \"guest_port\": %u}}",
                        pt.proto, *pt.ip ? pt.ip : "0.0.0.0", pt.host, pt.ctr);
@@ -245,27 +299,25 @@ int
 rootless_attach (struct plan *p, pid_t pid, cella_error_t *err)
 {
   cleanup_free char *prog = NULL;
+  cleanup_free struct net_port *ports = NULL;
   const char *tool = net_rootless_tool (&prog);
+  size_t n;
   if (tool == NULL)
     return cella_error (err, 0, "a private network without root needs pasta (package passt) or slirp4netns; "
                                      "install one, or use --network host|none");
-  for (size_t i = 0; p->ports && p->ports[i]; i++)
-    {
-      struct net_port pt;
-      if (net_port_parse (p->ports[i], &pt, err) < 0)
-        return -1;
-      if (pt.host == 0)
-        return cella_error (err, 0, "-p %u: a random host port needs root (give HOST:%u)", pt.ctr, pt.ctr);
-    }
+  n = resolved_ports (p, &ports);
+  if (n < strv_len (p->ports))
+    return cella_error (err, 0, "the container's published ports were not prepared (net_prepare was not called)");
   if (strcmp (tool, "pasta") == 0)
-    return pasta_attach (p, prog, pid, err);
-  return slirp_attach (p, prog, pid, err);
+    return pasta_attach (p, prog, pid, ports, n, err);
+  return slirp_attach (p, prog, pid, ports, n, err);
 }
 
 void
 rootless_detach (const char *id)
 {
-  cleanup_free char *path = state_path (id, "pid"), *sock = state_path (id, "sock"), *text = NULL;
+  cleanup_free char *path = state_path (id, "pid"), *sock = sock_path (id), *text = NULL;
+  cleanup_free char *ports = state_path (id, "ports");
   int pid = 0;
   unsigned long long start = 0;
   if (read_file (path, &text, NULL, NULL) == 0 && sscanf (text, "%d %llu", &pid, &start) == 2
@@ -282,4 +334,5 @@ rootless_detach (const char *id)
     }
   unlink (path);
   unlink (sock);
+  unlink (ports);
 }

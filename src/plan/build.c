@@ -293,11 +293,15 @@ vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
     }
   p->vm_kernel = o->vm_kernel ? xstrdup (o->vm_kernel) : NULL;
   p->vm_engine = xstrdup (o->vm_engine ? o->vm_engine : "qemu");
-  /* the guest's NIC is QEMU's user-mode network (docs/vm.md "Networking"), or none */
+  /* the guest's NIC is QEMU's user-mode network (docs/vm.md "Networking"), or none; as real root
+   * a tap on the bridge of the default or a user-defined network (build_network checks the name) */
   if (o->network && strcmp (o->network, "none") != 0 && strcmp (o->network, "private") != 0
-      && strcmp (o->network, "bridge") != 0 && strcmp (o->network, NET_DEFAULT_NAME) != 0)
+      && strcmp (o->network, "bridge") != 0 && strcmp (o->network, NET_DEFAULT_NAME) != 0
+      && (geteuid () != 0 || !in_initial_userns () || strcmp (o->network, "host") == 0
+          || has_prefix (o->network, "container:")))
     return cella_error (err, 0, "--network %s: the vm backend gives the guest QEMU's user-mode network (--network "
-                                "private, the default) or none (--network none); use --backend ns for others", o->network);
+                                "private, the default) or none (--network none)%s; use --backend ns for others", o->network,
+                        geteuid () == 0 && in_initial_userns () ? ", or as root a network from `cella network ls`" : "");
   if (o->tmpfs)
     return cella_error (err, 0, "--tmpfs %s: not supported by the vm backend yet", o->tmpfs[0]);
   if (o->cap_add || o->cap_drop)
@@ -578,9 +582,6 @@ build_ports (const struct run_options *o, struct plan *p, cella_error_t *err)
         return cella_error (err, 0, "-p %s: published ports are for private networks (--network private or a network's "
                                     "name); with --network %s the container's ports %s", o->publish[i], p->net == NET_HOST ? "host" : "none",
                             p->net == NET_HOST ? "are the host's already" : "cannot be reached");
-      if (p->backend == BACKEND_NS && p->rootless && strstr (port, ":0:"))
-        return cella_error (err, 0, "-p %s: a random host port needs root (pasta and slirp4netns take HOST:CTR)",
-                            o->publish[i]);
       if (p->backend == BACKEND_PROOT && strstr (port, ":0:"))
         return cella_error (err, 0, "-p %s: the proot backend cannot pick a random host port; give HOST:CTR", o->publish[i]);
       strv_push (&p->ports, port);

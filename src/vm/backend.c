@@ -27,6 +27,7 @@
 
 #include "engine/container.h"
 #include "engine/paths.h"
+#include "net/net.h"
 #include "guest.h"
 #include "vm.h"
 
@@ -186,7 +187,8 @@ struct vm_session {
   char *work;        /* its directory: initramfs, disk, console log, QMP socket */
   int work_fd;
   char *disk, *initrd, *console, *qemu_log, *qmp_path;
-  char *netdev;      /* -netdev user,... (NULL: no NIC) */
+  char *netdev;      /* -netdev user,... or tap,... (NULL: no NIC) */
+  struct net_vm_nic nic; /* as root: the tap on the network's bridge (nic.fd -1: none) */
   const char *disk_method;
   char **argv;
   int hvc[2], ctl[2]; /* [0] ours, [1] QEMU's */
@@ -203,6 +205,7 @@ session_clear (struct vm_session *s)
   free (s->qemu_log);
   free (s->qmp_path);
   free (s->netdev);
+  net_vm_nic_clear (&s->nic);
   strv_free (s->argv);
   for (int i = 0; i < 2; i++)
     {
@@ -216,7 +219,7 @@ session_clear (struct vm_session *s)
   if (s->work_fd >= 0)
     close (s->work_fd);
   memset (s, 0, sizeof *s);
-  s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = -1;
+  s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
 }
 
 static int
@@ -228,6 +231,13 @@ make_initramfs (struct vm_session *s, cella_error_t *err)
   cleanup_free char *text = NULL;
   int r;
   guest_config (s->p, &c, &shares, &nshares);
+  if (s->nic.fd >= 0)
+    {
+      /* the tap: the leased address on the network's bridge, the bridge as gateway */
+      c.net_addr = s->nic.cidr;
+      c.net_gateway = s->nic.gateway;
+      c.nameservers = s->nic.nameservers;
+    }
   text = guestcfg_format (&c, &len);
   r = initramfs_build (s->initrd, vminit_path (), s->p->vm_kernel_release, text, len, err);
   for (size_t i = 0; i < c.nmounts; i++)
@@ -261,8 +271,10 @@ make_disk (struct vm_session *s, cella_error_t *err)
   return vm_disk_clone (src, s->disk, &s->disk_method, err);
 }
 
-/* The NIC: QEMU's user-mode network, the published ports as its hostfwd rules (host ports checked
- * free before QEMU starts), listed in <work>/ports for `cella port`. --network none: no NIC. */
+/* The NIC: as root (initial user namespace) a tap on the network's bridge with a leased address
+ * and the ports as DNAT rules (src/net/tap.c); otherwise QEMU's user-mode network, the published
+ * ports as its hostfwd rules (host ports checked free before QEMU starts). Either way listed in
+ * <work>/ports for `cella port`. --network none: no NIC. */
 static int
 make_net (struct vm_session *s, cella_error_t *err)
 {
@@ -270,6 +282,13 @@ make_net (struct vm_session *s, cella_error_t *err)
   unlink (path);
   if (s->p->net != NET_PRIVATE)
     return 0;
+  if (net_vm_tap_wanted (s->p))
+    {
+      if (net_vm_tap (s->p, &s->nic, err) < 0)
+        return -1;
+      s->netdev = xasprintf ("tap,id=n0,fd=%d", s->nic.fd);
+      return write_file_atomic (path, s->nic.port_lines, strlen (s->nic.port_lines), 0644, err);
+    }
   if (vm_netdev_user (s->p->ports, s->p->id, &s->netdev, &lines, err) < 0)
     return -1;
   return write_file_atomic (path, lines, strlen (lines), 0644, err);
@@ -297,7 +316,7 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
   struct vm_guest_config c;
   struct vm_share *shares = NULL;
   size_t nshares = 0;
-  s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = -1;
+  s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
   s->p = p;
   s->work = xstrdup (work);
   if (mkdir (work, 0700) < 0 && errno != EEXIST)
@@ -338,6 +357,7 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
       .shares = shares,
       .nshares = nshares,
       .netdev = s->netdev,
+      .net_mac = s->nic.mac,
     };
     s->argv = vm_qemu_argv (&l);
   }
@@ -403,6 +423,8 @@ qemu_spawn (struct sup *u, cella_error_t *err)
       fcntl (s->hvc[1], F_SETFD, 0);
       fcntl (s->ctl[1], F_SETFD, 0);
       fcntl (s->qmp, F_SETFD, 0);
+      if (s->nic.fd >= 0)
+        fcntl (s->nic.fd, F_SETFD, 0); /* -netdev tap,fd=N */
       execv (s->argv[0], s->argv);
       dprintf (2, "exec %s: %s\n", s->argv[0], strerror (errno));
       _exit (127);
@@ -411,6 +433,12 @@ qemu_spawn (struct sup *u, cella_error_t *err)
   close (s->hvc[1]);
   close (s->ctl[1]);
   s->hvc[1] = s->ctl[1] = -1;
+  if (s->nic.fd >= 0)
+    {
+      /* QEMU holds the tap now: it goes away with QEMU */
+      close (s->nic.fd);
+      s->nic.fd = -1;
+    }
   u->qemu = pid;
   u->qemu_pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
   if (u->qemu_pidfd < 0)
@@ -701,6 +729,8 @@ vm_run (struct plan *p, cella_error_t *err)
   else
     status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, err);
   session_clear (&s);
+  if (net_vm_tap_wanted (p))
+    net_detach (p); /* the lease and the DNAT rules (the tap went with QEMU) */
   {
     cella_error_t e = NULL;
     if (vm_workdir_remove (work, &e) < 0)
@@ -722,6 +752,8 @@ vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error
   if (session_prepare (p, work_dir, &s, err) < 0)
     {
       session_clear (&s);
+      if (net_vm_tap_wanted (p))
+        net_detach (p);
       return -1;
     }
   if (p->process.tty && openpty (&master, &slave, NULL, NULL, NULL) < 0)

@@ -155,7 +155,10 @@ vm_qemu_argv (const struct vm_launch *l)
     {
       /* the guest's eth0 (virtio_net); no -netdev: no NIC, the guest has lo only */
       push2 (&argv, "-netdev", l->netdev);
-      push2 (&argv, "-device", "virtio-net-device,netdev=n0");
+      if (l->net_mac)
+        pushf (&argv, "-device", xasprintf ("virtio-net-device,netdev=n0,mac=%s", l->net_mac));
+      else
+        push2 (&argv, "-device", "virtio-net-device,netdev=n0");
     }
   for (size_t i = 0; i < l->nshares; i++)
     {

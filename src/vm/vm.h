@@ -76,6 +76,7 @@ struct vm_launch {
   const struct vm_share *shares;
   size_t nshares;
   const char *netdev;      /* -netdev value of the NIC ("user,id=n0,..."), NULL: no NIC */
+  const char *net_mac;     /* the NIC's MAC address (a tap on a bridge), NULL: QEMU's default */
 };
 
 /* Can this process use /dev/kvm (open read-write)? Never with $CELLA_NO_KVM set (not "0"). */

@@ -180,26 +180,85 @@ test_engine_default_is_private() {
 	assert_eq "$(readlink /proc/self/ns/net)" "$OUT" "a foreground run keeps the host's network"
 }
 
-test_random_host_port() {
-	need_private
-	if ! real_root; then
-		# not built for rootless: pasta and slirp4netns are given HOST:CTR
-		run_cella run -d --name rnd --network private -p 80 busybox true
-		is_root || assert_cella_error 125 "random host port needs root"
-		run_cella rm -f rnd
-		return 0
-	fi
-	np_env
-	local port
-	run_cella run -d --init --name rnd -p 80 busybox sh -c "$httpd_cmd"
+# random_port NAME CTR/PROTO: the host port `cella port NAME` lists for CTR/PROTO (0.0.0.0:N)
+random_port() {
+	run_cella port "$1"
 	assert_ok
-	run_cella port rnd
+	PORT=$(printf '%s\n' "$OUT" | sed -n "s|^$2 -> 0\.0\.0\.0:\([0-9]*\)\$|\1|p")
+	[ -n "$PORT" ] && [ "$PORT" != 0 ] || fail "no random port for $2 in \`cella port $1\`: $OUT"
+}
+
+# -p CTR: a free host port picked at start; as root a DNAT rule, rootless pasta's (or
+# slirp4netns's) forward. rm -f frees it.
+random_port_case() {
+	local id
+	run_cella run -d --init --name rnd -p 80 -p 53/udp busybox sh -c "$httpd_cmd"
 	assert_ok
-	port=$(printf '%s\n' "$OUT" | sed -n 's/^80\/tcp -> 0\.0\.0\.0:\([0-9]*\)$/\1/p')
-	[ -n "$port" ] && [ "$port" != 0 ] || fail "no random port in \`cella port\`: $OUT"
-	http_get "$port" || fail "no answer on the random port $port"
+	id=$OUT
+	random_port rnd 53/udp
+	random_port rnd 80/tcp
+	http_get "$PORT" || fail "no answer on the random port $PORT"
+	assert_eq hello-from-cella "$OUT" "page through the random port"
 	run_cella rm -f rnd
 	assert_ok
+	wget -qO- -T 1 "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && fail "port $PORT still answers after rm -f"
+	assert_net_clean "$id"
+	[ ! -e "$CELLA_RUN_ROOT/net/$id.ports" ] || fail "the ports record of ${id:0:12} left"
+}
+
+test_random_host_port() {
+	need_private
+	np_env
+	random_port_case
+}
+
+test_random_host_port_slirp4netns() {
+	real_root && skip "slirp4netns is the rootless network (root uses a bridge)"
+	need_private
+	require_cmd slirp4netns
+	np_env
+	export CELLA_ROOTLESS_NET=slirp4netns
+	random_port_case
+}
+
+# -P: every ExposedPorts entry of the image on a free host port. The image: a docker-archive
+# directory (as `docker save` writes, unpacked) around a busybox rootfs that serves a page.
+test_publish_all_exposed_ports() {
+	need_private
+	require_cmd python3
+	np_env
+	local d=$TEST_TMP/img id
+	make_rootfs "$d/rootfs"
+	mkdir -p "$d/rootfs/www" "$d/arch"
+	echo hello-from-exposed >"$d/rootfs/www/index.html"
+	tar -C "$d/rootfs" -cf "$d/arch/layer.tar" --owner=0 --group=0 .
+	python3 - "$d/arch" <<'EOF2'
+import hashlib, json, sys
+d = sys.argv[1]
+diff = "sha256:" + hashlib.sha256(open(d + "/layer.tar", "rb").read()).hexdigest()
+cfg = {"architecture": "amd64", "os": "linux",
+       "config": {"ExposedPorts": {"80/tcp": {}}, "Cmd": ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]},
+       "rootfs": {"type": "layers", "diff_ids": [diff]}}
+json.dump(cfg, open(d + "/config.json", "w"))
+json.dump([{"Config": "config.json", "RepoTags": ["local/web:exposed"], "Layers": ["layer.tar"]}],
+          open(d + "/manifest.json", "w"))
+EOF2
+	run_cella image import "$d/arch"
+	assert_ok
+	run_cella image inspect -f '{{.Config.ExposedPorts}}' local/web:exposed
+	assert_ok
+	assert_contains "$OUT" "80/tcp"
+	run_cella run -d --init --name pall -P local/web:exposed
+	assert_ok
+	id=$OUT
+	random_port pall 80/tcp
+	http_get "$PORT" || fail "no answer on the -P port $PORT"
+	assert_eq hello-from-exposed "$OUT" "page through the port -P picked"
+	run_cella rm -f pall
+	assert_ok
+	wget -qO- -T 1 "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && fail "port $PORT still answers after rm -f"
+	assert_net_clean "$id"
+	[ ! -e "$CELLA_RUN_ROOT/net/$id.ports" ] || fail "the ports record of ${id:0:12} left"
 }
 
 test_user_network_by_name_and_none_isolated() {

@@ -143,17 +143,23 @@ vm_port_listened() {
 	grep -qiE -- "^ *[0-9]+: [0-9A-F]+:$(printf '%04X' "$1") [0-9A-F]+:[0-9A-F]+ 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
-# -p through QEMU's user-mode network (hostfwd): the guest's httpd answers on the host's port,
-# the guest has its address, route and resolv.conf, a taken port is refused before a boot, and
-# stop frees the port.
+# Root of the initial user namespace: the vm's NIC is a tap on the network's bridge (src/net/tap.c).
+vm_real_root() { is_root && grep -qE '^ +0 +0 +4294967295' /proc/self/uid_map; }
+
+# -p: rootless (and under unshare -r) through QEMU's user-mode network (hostfwd); as real root
+# through a tap on cella0 with a leased address and DNAT rules. Either way the guest's httpd
+# answers on the host's port, the guest has its address, route and resolv.conf, a taken port is
+# refused before a boot, and stop frees the port. As real root also: an ns container on the same
+# network reaches the VM by its address, and stop + rm leave no tap, lease or nft table.
 test_published_port_reaches_the_guest() {
 	vm_require
-	local id port i got=""
+	local id port i got="" addr short
 	port=$(vm_free_port)
 	run_cella run -d --backend vm -p "$port:80" busybox sh -c \
 		'echo hello-from-the-vm >/tmp/index.html; ip -4 addr show eth0 | grep inet; ip route; cat /etc/resolv.conf; exec httpd -f -p 80 -h /tmp'
 	assert_ok "run -d -p $port:80"
 	id=$OUT
+	short=${id:0:12}
 	for i in $(seq 60); do
 		got=$(wget -qO- -T 2 "http://127.0.0.1:$port/" 2>/dev/null) && break
 		sleep 0.5
@@ -162,12 +168,26 @@ test_published_port_reaches_the_guest() {
 	run_cella port "$id"
 	assert_eq "80/tcp -> 0.0.0.0:$port" "$OUT" "cella port"
 	run_cella logs "$id"
-	assert_contains "$OUT" "inet 10.0.2.15/24" "eth0's address"
-	assert_contains "$OUT" "default via 10.0.2.2 dev eth0" "the default route"
-	assert_contains "$OUT" "nameserver 10.0.2.3" "resolv.conf from the host's config"
-	# the port is taken: a clear error before QEMU starts
-	run_cella run --backend vm -p "$port:80" busybox true
-	assert_cella_error 125 "host port $port is in use"
+	if vm_real_root; then
+		addr=$(awk -v id="$id" '$2 == id { print $1 }' /run/cella-net/cella.leases 2>/dev/null)
+		assert_match "$addr" '^10\.209\.[0-9]+\.[0-9]+$' "the vm's lease on the default network"
+		assert_contains "$OUT" "inet $addr/16" "eth0's address (the lease)"
+		assert_contains "$OUT" "default via 10.209.0.1 dev eth0" "the default route via the bridge"
+		assert_contains "$OUT" "nameserver " "resolv.conf"
+		ip -br link show "vt$short" >/dev/null 2>&1 || fail "no tap vt$short while the vm runs"
+		# an ns container on the same network reaches the VM by its address
+		run_cella run --rm busybox sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 $addr 80"
+		assert_contains "$OUT" "hello-from-the-vm" "an ns container reaches the vm at $addr"
+		run_cella run --backend vm -p "$port:80" busybox true
+		assert_cella_error 125 "host port $port is published by container $short already"
+	else
+		assert_contains "$OUT" "inet 10.0.2.15/24" "eth0's address"
+		assert_contains "$OUT" "default via 10.0.2.2 dev eth0" "the default route"
+		assert_contains "$OUT" "nameserver 10.0.2.3" "resolv.conf from the host's config"
+		# the port is taken: a clear error before QEMU starts
+		run_cella run --backend vm -p "$port:80" busybox true
+		assert_cella_error 125 "host port $port is in use"
+	fi
 	run_cella stop -t 20 "$id"
 	assert_ok "stop"
 	for i in $(seq 20); do vm_port_listened "$port" || break; sleep 0.25; done
@@ -176,6 +196,13 @@ test_published_port_reaches_the_guest() {
 	assert_eq "" "$OUT" "no ports once stopped"
 	run_cella rm "$id"
 	assert_ok "rm"
+	if vm_real_root; then
+		ip -br link show "vt$short" >/dev/null 2>&1 && fail "tap vt$short left after stop + rm"
+		grep -qs "$id" /run/cella-net/*.leases && fail "lease of $short left after stop + rm"
+		nft list tables 2>/dev/null | grep -q "cella_c_$short" && fail "nft table cella_c_$short left after stop + rm"
+	fi
+	wget -qO- -T 1 "http://127.0.0.1:$port/" >/dev/null 2>&1 && fail "port $port still answers after stop + rm"
+	true
 }
 
 # --network none: no NIC, lo only (up), and init writes no resolv.conf.

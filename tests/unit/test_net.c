@@ -62,6 +62,14 @@ test_ports (void)
   CHECK (net_port_parse (":0:80/tcp", &pt, &err) == 0 && pt.host == 0, "random host port");
   CHECK (net_port_parse ("bad:1:2/tcp", &pt, &err) < 0, "bad address refused");
   cella_error_free (&err);
+  /* the items of a lease's (or a rootless record's) ports string */
+  CHECK (net_port_item_parse ("tcp::34999:80", &pt) == 0 && pt.host == 34999 && pt.ctr == 80 && !*pt.ip
+             && strcmp (pt.proto, "tcp") == 0,
+         "ports item without address");
+  CHECK (net_port_item_parse ("udp:127.0.0.1:53:5353", &pt) == 0 && pt.host == 53 && pt.ctr == 5353
+             && strcmp (pt.ip, "127.0.0.1") == 0 && strcmp (pt.proto, "udp") == 0,
+         "ports item with address");
+  CHECK (net_port_item_parse ("-", &pt) < 0, "no ports (\"-\") is no item");
   CHECK (parse_publish ("8080:80", &s, &err) == 0, "-p 8080:80");
   CHECK_STR (s, ":8080:80/tcp", "-p 8080:80 in the plan");
   free (s);

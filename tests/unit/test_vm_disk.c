@@ -267,6 +267,13 @@ test_qemu_argv (void)
   argv = vm_qemu_argv (&l);
   CHECK (has_pair (argv, "-netdev", "user,id=n0") && has_pair (argv, "-device", "virtio-net-device,netdev=n0"),
          "a netdev: the virtio-net NIC on it");
+  l.netdev = "tap,id=n0,fd=7";
+  l.net_mac = "02:42:0a:d1:00:02";
+  strv_free (argv);
+  argv = vm_qemu_argv (&l);
+  CHECK (has_pair (argv, "-netdev", "tap,id=n0,fd=7")
+             && has_pair (argv, "-device", "virtio-net-device,netdev=n0,mac=02:42:0a:d1:00:02"),
+         "a tap netdev: the NIC with its MAC address");
 }
 
 /* -p as QEMU hostfwd rules: random host ports picked, a taken port refused, a port given twice. */
