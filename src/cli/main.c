@@ -51,6 +51,7 @@ static const struct command commands[] = {
   { "logout", cmd_image_tool, false, "Remove stored credentials for a registry" },
   { "doctor", cmd_doctor, false, "Check what this host can run: backends, kernel features, helper programs" },
   { "__monitor", cmd_monitor, true, NULL },
+  { "__netdns", cmd_netdns, false, NULL },
   { NULL, NULL, false, NULL },
 };
 

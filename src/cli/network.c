@@ -190,3 +190,11 @@ cmd_network (int argc, char **argv)
   fprintf (stderr, "cella: network %s: unknown command (create, ls, rm, inspect)\n", argv[1]);
   return EXIT_CELLA_ERROR;
 }
+
+int
+cmd_netdns (int argc, char **argv)
+{
+  if (argc != 2)
+    return 125;
+  return net_dns_main (argv[1]);
+}

@@ -71,6 +71,21 @@ char *rootless_ports_load (const char *id);
 /* One "tcp:IP:HOST:CTR" item of a ports string (lease or record); -1 when malformed. */
 int net_port_item_parse (const char *item, struct net_port *pt);
 
+/* dns.c: the embedded name server of a user-defined network. A message's header and its one
+ * question (the name lower-cased, dotted; "." for the root), the first A answer's address. */
+struct dns_msg {
+  uint16_t id, flags, qdcount, ancount, qtype, qclass;
+  char qname[256];
+  size_t qend;       /* the offset after the question */
+  uint32_t first_a;  /* host order; 0 when none */
+};
+/* 0, or -1 for a malformed message (truncated, not one question, a bad label, a compression loop). */
+int dns_parse (const uint8_t *pkt, size_t len, struct dns_msg *m);
+/* The answer to `query` (parsed in q): its question, rcode, an A record when addr; its length, 0
+ * when it does not fit in cap. */
+size_t dns_reply (const uint8_t *query, const struct dns_msg *q, int rcode, uint32_t addr, unsigned ttl, uint8_t *out,
+                  size_t cap);
+
 /* net.c: the bridge of a network, made (address, sysctls, rules) when missing (tap.c). */
 int net_bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error_t *err);
 

@@ -352,6 +352,26 @@ set_hosts_file (struct plan *p, const char *addr)
       }
 }
 
+/* A member of a user-defined network asks the network's name server (the gateway) only, with
+ * the host's search and options lines; --dns replaces it (those servers only, as elsewhere). */
+static void
+set_resolv_file (struct plan *p, uint32_t gateway)
+{
+  cleanup_free char *rc = NULL, *gw = net_addr_str (gateway);
+  char *dns[] = { gw, NULL };
+  if (p->dns && p->dns[0])
+    return;
+  if (read_file ("/run/systemd/resolve/resolv.conf", &rc, NULL, NULL) < 0 && read_file ("/etc/resolv.conf", &rc, NULL, NULL) < 0)
+    rc = NULL;
+  for (size_t i = 0; i < p->nops; i++)
+    if (p->ops[i].kind == OP_FILE && strcmp (p->ops[i].target, "/etc/resolv.conf") == 0)
+      {
+        free (p->ops[i].data);
+        p->ops[i].data = net_resolv_conf (rc, dns);
+        p->ops[i].data_len = strlen (p->ops[i].data);
+      }
+}
+
 static const char *
 plan_network (const struct plan *p)
 {
@@ -447,6 +467,8 @@ lease_take (struct plan *p, struct net_port *ports, size_t nports, uint32_t *add
   r = leases_store (d.name, &l, err);
   if (r == 0 && p->network)
     r = hosts_attach (p, *addr, &l, err);
+  if (r == 0 && p->network && strcmp (p->network, NET_DEFAULT_NAME) != 0)
+    set_resolv_file (p, d.gateway);
 out:
   leases_clear (&l);
   free (defs);
@@ -641,7 +663,13 @@ int
 net_attach (struct plan *p, pid_t pid, cella_error_t *err)
 {
   if (net_host_root ())
-    return root_attach (p, pid, err);
+    {
+      if (root_attach (p, pid, err) < 0)
+        return -1;
+      if (p->network && strcmp (p->network, NET_DEFAULT_NAME) != 0)
+        net_dns_start (p->network); /* a no-op when the network's server runs already */
+      return 0;
+    }
   return rootless_attach (p, pid, err);
 }
 

@@ -92,6 +92,13 @@ bool net_vm_tap_wanted (const struct plan *p);
 int net_vm_tap (struct plan *p, struct net_vm_nic *nic, cella_error_t *err);
 void net_vm_nic_clear (struct net_vm_nic *nic);
 
+/* The name server of a user-defined network (dns.c): `cella __netdns NET` runs net_dns_main (one
+ * per network, it ends when no member ran for 10 s); _start re-executes cella as that daemon,
+ * _stop kills it (network rm). */
+int net_dns_main (const char *net);
+void net_dns_start (const char *net);
+void net_dns_stop (const char *net);
+
 /* Rootless: which helper runs (pasta or slirp4netns) and its path; NULL when none is installed. */
 const char *net_rootless_tool (char **path);
 

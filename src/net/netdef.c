@@ -199,6 +199,8 @@ net_def_remove (const char *name, cella_error_t *err)
     return cella_error (err, 0, "network `%s` is used by %zu running container(s), like %.12s", name,
                         strv_len (members), members[0]);
   path = xasprintf ("%s/%s.conf", net_conf_dir (), name);
+  if (!dflt)
+    net_dns_stop (name);
   if (net_host_root ())
     {
       int fd = nl_open (NULL);

@@ -293,6 +293,42 @@ test_user_network_by_name_and_none_isolated() {
 	return 0
 }
 
+test_user_network_dns() {
+	real_root || skip "user-defined networks need root"
+	need_private
+	np_env
+	local net=td$$ gw addr i
+	run_cella network create "$net"
+	assert_ok
+	gw=$("$CELLA" network inspect "$net" | sed -n 's/.*"gateway": *"\([0-9.]*\)".*/\1/p' | head -n1)
+	[ -n "$gw" ] || fail "no gateway in network inspect: $("$CELLA" network inspect "$net")"
+	run_cella run -d --init --name dnsa$$ --network "$net" busybox sleep 60
+	assert_ok
+	addr=$("$CELLA" exec "dnsa$$" hostname -i)
+	run_cella run --rm --network "$net" busybox cat /etc/resolv.conf
+	assert_ok
+	assert_match "$OUT" "^nameserver $gw\$" "resolv.conf names the gateway"
+	assert_not_contains "$OUT" "nameserver 8.8." "only the gateway"
+	run_cella run --rm --network "$net" busybox nslookup "DNSA$$" "$gw"
+	assert_ok
+	assert_contains "$OUT" "Address: $addr" "the member's address by name over DNS (case-insensitive)"
+	run_cella run --rm --network "$net" busybox nslookup "nosuch$$.invalid" "$gw"
+	assert_rc 1
+	assert_match "$OUT" "NXDOMAIN|can't find" "an unknown name fails"
+	pgrep -f "__netdns $net\$" >/dev/null || fail "no __netdns for $net"
+	run_cella rm -f "dnsa$$"
+	assert_ok
+	run_cella network rm "$net"
+	assert_ok
+	for i in $(seq 150); do
+		pgrep -f "__netdns $net\$" >/dev/null || break
+		sleep 0.1
+	done
+	pgrep -f "__netdns $net\$" >/dev/null && fail "__netdns of $net left"
+	[ ! -e "/run/cella-net/$net.dns" ] || fail "pid file of $net's name server left"
+	return 0
+}
+
 test_network_cli_errors() {
 	np_env
 	if real_root; then

@@ -128,11 +128,59 @@ test_rulesets (void)
   free (r);
 }
 
+/* The embedded name server's packets (dns.c): a query as busybox nslookup sends it. */
+static void
+test_dns (void)
+{
+  /* id 0x1234, RD, one question: Alpha.Example A IN */
+  static const uint8_t q[] = { 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 5, 'A', 'l', 'p', 'h', 'a', 7, 'E',
+                               'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1 };
+  uint8_t out[512], bad[64];
+  struct dns_msg m, a;
+  size_t n;
+  CHECK (dns_parse (q, sizeof q, &m) == 0, "a query parses");
+  CHECK (m.id == 0x1234 && m.qtype == 1 && m.qclass == 1 && m.qend == sizeof q, "id, type, class, end");
+  CHECK_STR (m.qname, "alpha.example", "the name, lower-cased");
+  n = dns_reply (q, &m, 0, 0x0ad20002u, 5, out, sizeof out);
+  CHECK (n == sizeof q + 16, "an answer with one A record");
+  CHECK (dns_parse (out, n, &a) == 0 && a.id == 0x1234 && (a.flags & 0x8000) && (a.flags & 0x0f) == 0
+             && a.ancount == 1 && a.first_a == 0x0ad20002u && strcmp (a.qname, "alpha.example") == 0,
+         "the answer parses back: id, QR, NOERROR, the address");
+  n = dns_reply (q, &m, 3, 0, 0, out, sizeof out);
+  CHECK (dns_parse (out, n, &a) == 0 && (a.flags & 0x0f) == 3 && a.ancount == 0, "NXDOMAIN, no answer");
+  CHECK (dns_reply (q, &m, 0, 1, 5, out, sizeof q + 4) == 0, "an answer that does not fit: none");
+  for (size_t len = 0; len < sizeof q; len++)
+    CHECK (dns_parse (q, len, &m) < 0, "truncated at %zu: refused", len);
+  memcpy (bad, q, sizeof q);
+  bad[5] = 2;
+  CHECK (dns_parse (bad, sizeof q, &m) < 0, "two questions: refused");
+  memcpy (bad, q, sizeof q);
+  bad[12] = 0x45; /* label type 01 */
+  CHECK (dns_parse (bad, sizeof q, &m) < 0, "a reserved label type: refused");
+  memcpy (bad, q, sizeof q);
+  bad[12] = 60; /* a label past the end */
+  CHECK (dns_parse (bad, sizeof q, &m) < 0, "a label past the end: refused");
+  /* compression: a pointer to itself, a pointer loop through an earlier name, a forward one */
+  memcpy (bad, q, 12);
+  bad[12] = 0xc0, bad[13] = 12, bad[14] = 0, bad[15] = 1, bad[16] = 0, bad[17] = 1;
+  CHECK (dns_parse (bad, 18, &m) < 0, "a pointer to itself: refused");
+  bad[12] = 1, bad[13] = 'x', bad[14] = 0xc0, bad[15] = 12, bad[16] = 0, bad[17] = 1, bad[18] = 0, bad[19] = 1;
+  CHECK (dns_parse (bad, 20, &m) < 0, "a compression loop: refused");
+  bad[12] = 0xc0, bad[13] = 16, bad[14] = 0, bad[15] = 1, bad[16] = 1, bad[17] = 'x', bad[18] = 0, bad[19] = 1,
+  bad[20] = 0, bad[21] = 1;
+  CHECK (dns_parse (bad, 22, &m) < 0, "a forward pointer: refused");
+  /* a good pointer in an answer: the reply's own 0xc00c parses (above); the root name */
+  memcpy (bad, q, 12);
+  bad[12] = 0, bad[13] = 0, bad[14] = 1, bad[15] = 0, bad[16] = 1;
+  CHECK (dns_parse (bad, 17, &m) == 0 && strcmp (m.qname, ".") == 0, "the root name");
+}
+
 int
 main (void)
 {
   test_cidr ();
   test_ipam ();
+  test_dns ();
   test_ports ();
   test_files ();
   test_rulesets ();
