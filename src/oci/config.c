@@ -171,18 +171,6 @@ get_strv (struct rd *r, json_t *o, const char *base, const char *key, char ***ou
   return 0;
 }
 
-static bool
-is_abs_clean (const char *p)
-{
-  const char *s;
-  if (p == NULL || p[0] != '/')
-    return false;
-  for (s = p; (s = strstr (s, "..")) != NULL; s += 2)
-    if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/'))
-      return false;
-  return true;
-}
-
 /* ---- names shared with the writer ---- */
 
 static const char *const rlimit_names[RLIM_NLIMITS] = {
@@ -812,7 +800,7 @@ read_mounts (struct rd *r, json_t *root, struct plan *p)
       if (get_str (r, m, pi, "destination", &dest) < 0 || get_str (r, m, pi, "type", &type) < 0
           || get_str (r, m, pi, "source", &source) < 0)
         return -1;
-      if (!is_abs_clean (dest))
+      if (!path_is_clean_abs (dest))
         {
           cleanup_free char *pd = key_path (pi, "destination");
           return fail (r, pd, dest ? "`%s`: must be an absolute path without `..`" : "is required%s", dest ? dest : "");
@@ -995,7 +983,7 @@ read_devices (struct rd *r, json_t *lx, struct plan *p)
         return fail (r, pi, "must be an object");
       if (get_str (r, d, pi, "path", &path) < 0 || get_str (r, d, pi, "type", &type) < 0)
         return -1;
-      if (!is_abs_clean (path) || strncmp (path, "/dev/", 5) != 0)
+      if (!path_is_clean_abs (path) || strncmp (path, "/dev/", 5) != 0)
         {
           cleanup_free char *pp = key_path (pi, "path");
           return fail (r, pp, "`%s`: must be an absolute path under /dev", path ? path : "");
@@ -1195,7 +1183,7 @@ read_paths_as_ops (struct rd *r, json_t *lx, const char *key, enum op_kind kind,
     return -1;
   for (size_t i = 0; v && v[i]; i++)
     {
-      if (!is_abs_clean (v[i]))
+      if (!path_is_clean_abs (v[i]))
         {
           cleanup_free char *pi = idx_path (pk, i);
           return fail (r, pi, "`%s`: must be an absolute path without `..`", v[i]);

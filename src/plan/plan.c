@@ -225,7 +225,7 @@ op_describe (const struct op *op)
 
 /* A container path must be absolute and free of ".." so it cannot name anything outside
  * the root even before RESOLVE_IN_ROOT gets a say. */
-static bool
+bool
 path_is_clean_abs (const char *p)
 {
   const char *s;

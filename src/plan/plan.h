@@ -325,6 +325,9 @@ char *op_describe (const struct op *op);
 
 /* Static checks that need no filesystem: absolute paths, no "..", overlay lower count... */
 int plan_validate (const struct plan *p, cella_error_t *err);
+/* Absolute and free of ".." components: a container path that cannot name anything outside the
+ * root even before RESOLVE_IN_ROOT gets a say. */
+bool path_is_clean_abs (const char *p);
 
 /* The plan as JSON text (for --dry-run, inspect, and saved with a container). Caller frees. */
 char *plan_to_json (const struct plan *p);
