@@ -171,7 +171,19 @@ gather (struct report *r)
   probe_cgroups (&r->cg);
   gather_store (r);
   if (r->programs[PG_QEMU].path)
-    r->vm_accel = r->kernel[PROBE_KVM].ok ? "KVM" : "TCG (slow)";
+    {
+      struct probe_result *k = &r->kernel[PROBE_KVM];
+      cleanup_free char *dir = xasprintf ("%s/vm", paths_data_root ());
+      char *why = k->ok ? vm_kvm_problem (dir) : NULL;
+      if (why)
+        { /* /dev/kvm opens, but QEMU cannot run a guest on it */
+          k->ok = false;
+          k->errno_ = 0;
+          free (k->detail);
+          k->detail = why;
+        }
+      r->vm_accel = k->ok ? "KVM" : "TCG (slow)";
+    }
   r->vm_ok = vm_available (&r->vm_why);
   r->default_backend = r->ns_ok ? "ns" : r->proot_ok ? "proot" : "none";
 }
