@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -43,13 +44,28 @@ op_rt_close (struct op_rt *rt)
   rt->nlfds = 0;
 }
 
+/* Does overlayfs take "lowerdir+" (Linux 6.8+)? Asked of the release, not of fsconfig: before 6.5
+ * overlayfs parses its options the legacy way, where fsconfig accepts any key and only
+ * FSCONFIG_CMD_CREATE refuses it ("unrecognized mount option"), too late to fall back. */
+static bool
+overlay_has_lowerdir_plus (void)
+{
+  static int known = -1;
+  struct utsname u;
+  unsigned major = 0, minor = 0;
+  if (known < 0)
+    known = uname (&u) == 0 && sscanf (u.release, "%u.%u", &major, &minor) == 2
+            && (major > 6 || (major == 6 && minor >= 8));
+  return known == 1;
+}
+
 int
 overlay_set_lowers (int fs, char *const *lowers, size_t n, cella_error_t *err)
 {
   cleanup_free char *joined = NULL;
   size_t len = 0;
   /* Linux 6.8+: one layer per "lowerdir+", so no limit on the option's length */
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; overlay_has_lowerdir_plus () && i < n; i++)
     if (fsconfig (fs, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0) < 0)
       {
         if (i > 0 || errno != EINVAL)
