@@ -710,7 +710,8 @@ static int
 write_file (struct unpack *u, struct archive *a, struct archive_entry *e, int parent, const char *leaf)
 {
   cleanup_close int fd = -1;
-  int r = count_file_bytes (u, archive_entry_size_is_set (e) && archive_entry_size (e) > 0 ? (uint64_t) archive_entry_size (e) : 0);
+  la_int64_t size = archive_entry_size_is_set (e) ? archive_entry_size (e) : 0;
+  int r = count_file_bytes (u, size > 0 ? (uint64_t) size : 0);
   if (r < 0)
     return r;
   r = make_room (u, parent, leaf, false);
@@ -1015,7 +1016,7 @@ layer_list (int fd, uint64_t max_bytes, uint64_t max_entries, int (*fn) (const c
                            archive_error_string (a) ?: "bad header");
           break;
         }
-      if (max_entries && ++stats->entries > max_entries)
+      if (++stats->entries > max_entries && max_entries)
         {
           stats->over = UNPACK_OVER_ENTRIES;
           r = cella_error (err, 0, "read the archive: more than %llu entries", (unsigned long long) max_entries);
