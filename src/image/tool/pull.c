@@ -95,15 +95,20 @@ manifest_check (const struct oci_manifest *m, const char *mt, const struct inges
   uint64_t total = 0;
   if (!manifest_type_ok (mt))
     return cella_error (err, 0, "unsupported manifest media type %s", mt);
+  /* sizes are required (OCI image spec, Docker schema2): a download is bounded by them */
+  if (m->config.size < 0)
+    return cella_error (err, 0, "config %s: the manifest gives no size", m->config.digest);
   if (m->config.size > INGEST_JSON_MAX)
     return cella_error (err, 0, "config %s: %lld bytes, more than the %d an image config may have", m->config.digest,
                         (long long) m->config.size, INGEST_JSON_MAX);
   for (size_t i = 0; i < m->nlayers; i++)
     {
       const struct oci_descriptor *l = &m->layers[i];
-      uint64_t size = l->size > 0 ? (uint64_t) l->size : 0;
+      uint64_t size = (uint64_t) l->size;
       if (!layer_media_type_ok (l->media_type))
         return cella_error (err, 0, "layer %zu has unsupported media type %s", i + 1, l->media_type);
+      if (l->size < 0)
+        return cella_error (err, 0, "layer %s: the manifest gives no size", l->digest);
       total += size;
       if (lim->layer_bytes && size > lim->layer_bytes)
         return cella_error (err, 0, "layer %s: its blob alone is %llu bytes, more than the limit per layer (--max-layer-size or "

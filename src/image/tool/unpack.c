@@ -188,6 +188,21 @@ stream_close (struct stream *s)
   sha256_free (s->h);
 }
 
+/* The tar reader over the stream of fd; *a NULL on an error ("WHAT: why"). */
+static int
+tar_open (struct stream *s, int fd, uint64_t max, bool hash, const char *what, struct archive **a, cella_error_t *err)
+{
+  *a = NULL;
+  if (stream_open (s, fd, max, hash, err) < 0)
+    return -1;
+  if ((*a = archive_read_new ()) == NULL)
+    return cella_error (err, ENOMEM, "%s", what);
+  archive_read_support_format_tar (*a);
+  if (archive_read_open2 (*a, s, NULL, stream_read, NULL, NULL) != ARCHIVE_OK)
+    return cella_error (err, 0, "%s: %s", what, archive_error_string (*a) ?: "cannot open");
+  return 0;
+}
+
 /* ---------------------------------------------------------------- names */
 
 /* An archive name as a clean path relative to the layer root: a leading `/` (OCI: names are
@@ -942,17 +957,9 @@ layer_unpack (int fd, int dirfd, const struct unpack_opts *opts, struct unpack_s
   struct archive *a = NULL;
   int r;
   *u.stats = (struct unpack_stats) { 0 };
-  r = stream_open (&s, fd, opts->max_bytes, true, err);
-  if (r == 0 && (a = archive_read_new ()) == NULL)
-    r = cella_error (err, ENOMEM, "read layer");
+  r = tar_open (&s, fd, opts->max_bytes, true, "read layer", &a, err);
   if (r == 0)
-    {
-      archive_read_support_format_tar (a);
-      if (archive_read_open2 (a, &s, NULL, stream_read, NULL, NULL) != ARCHIVE_OK)
-        r = cella_error (err, 0, "read layer: %s", archive_error_string (a) ?: "cannot open");
-      else
-        r = unpack_all (&u, a);
-    }
+    r = unpack_all (&u, a);
   if (r == 0)
     r = finish_dirs (&u);
   if (r == 0 || s.over)
@@ -995,15 +1002,7 @@ layer_list (int fd, uint64_t max_bytes, uint64_t max_entries, int (*fn) (const c
   *stats = (struct unpack_stats) { 0 };
   if (lseek (fd, 0, SEEK_SET) < 0)
     return cella_error (err, errno, "rewind the archive");
-  r = stream_open (&s, fd, max_bytes, false, err);
-  if (r == 0 && (a = archive_read_new ()) == NULL)
-    r = cella_error (err, ENOMEM, "read the archive");
-  if (r == 0)
-    {
-      archive_read_support_format_tar (a);
-      if (archive_read_open2 (a, &s, NULL, stream_read, NULL, NULL) != ARCHIVE_OK)
-        r = cella_error (err, 0, "not a tar archive: %s", archive_error_string (a) ?: "cannot open");
-    }
+  r = tar_open (&s, fd, max_bytes, false, "not a tar archive", &a, err);
   while (r == 0)
     {
       int h = archive_read_next_header (a, &e);
