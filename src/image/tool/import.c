@@ -499,21 +499,25 @@ enum archive_kind { KIND_ROOTFS, KIND_OCI, KIND_DOCKER };
 
 struct sniff {
   bool oci, index, manifest;
+  unsigned n;
 };
 
+/* An image archive names its few files up front or among a few thousand; a docker-archive may
+ * name manifest.json last, so the scan goes on until the OCI layout is seen, or for 4096 entries. */
 static int
 sniff_entry (const char *name, void *ud)
 {
   struct sniff *k = ud;
-  if (has_prefix (name, "./"))
+  while (has_prefix (name, "./"))
     name += 2;
   k->oci |= strcmp (name, "oci-layout") == 0;
   k->index |= strcmp (name, "index.json") == 0;
   k->manifest |= strcmp (name, "manifest.json") == 0;
-  return 0;
+  return (k->oci && k->index) || ++k->n >= 4096;
 }
 
-/* What the archive holds, from its names (read within the limits: a bomb stops at them). */
+/* What the archive holds, from its names, read within the limits: the data between them is
+ * decompressed and dropped, so a bomb costs time up to the image limit, never disk. */
 static int
 sniff_archive (int fd, const char *src, const struct ingest_limits *lim, enum archive_kind *kind, cella_error_t *err)
 {
