@@ -530,9 +530,9 @@ EOF
 	assert_store_clean
 }
 
-# NAME@DIGEST is an image of repository NAME with that digest (docker's reference store, and
-# podman's lookup since containers/common 0.56): another repository's image with the digest is
-# not used, and a tag next to the digest does not override it.
+# NAME@DIGEST is an image of repository NAME with that digest (docker's reference store, current
+# containers/common; podman 4.3 took any image with the digest): another repository's image with
+# the digest is not used, and a tag next to the digest does not override it.
 test_digest_reference_stays_in_its_repository() {
 	img_env
 	import_a_and_b
