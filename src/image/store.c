@@ -374,30 +374,24 @@ digest_ok (const char *d)
   return d && has_prefix (d, "sha256:") && hex64 (d + 7);
 }
 
-static int
-record_parse (json_t *o, const char *key, const char *path, struct image_record **out, cella_error_t *err)
+int
+image_record_parse (json_t *o, const char *path, struct image_record **out, cella_error_t *err)
 {
   struct image_record *r = xzalloc (sizeof *r);
   json_t *layers = json_object_get (o, "layers"), *l;
   size_t i;
-  r->key = xstrdup (key);
   r->id = jstr (o, "id");
   r->manifest_digest = jstr (o, "manifest");
   r->manifest_media_type = jstr (o, "manifest_media_type");
   r->repo_digest = jstr (o, "repo_digest");
   r->source = jstr (o, "source");
   r->created = json_integer_value (json_object_get (o, "created"));
-  if (!digest_ok (r->id) || !json_is_array (layers))
+  if (!digest_ok (r->id) || !json_is_array (layers) || (r->manifest_digest && !digest_ok (r->manifest_digest)))
     {
       image_record_free (r);
-      return cella_error (err, 0, "image record `%s`: no valid id or layers", path);
+      return cella_error (err, 0, "image record `%s`: no valid id, manifest or layers", path);
     }
-  /* its file is named by its manifest digest (by its id in stores from before) */
-  if (strcmp (key, r->id) != 0 && (r->manifest_digest == NULL || strcmp (key, r->manifest_digest) != 0))
-    {
-      image_record_free (r);
-      return cella_error (err, 0, "image record `%s`: it is not the record of %s", path, key);
-    }
+  r->key = xstrdup (r->manifest_digest ? r->manifest_digest : r->id);
   r->layers = xzalloc (sizeof *r->layers * (json_array_size (layers) + 1));
   json_array_foreach (layers, i, l)
     {
@@ -431,9 +425,20 @@ record_read_nonames (const char *key, struct image_record **out, cella_error_t *
         return 1;
       return cella_error (err, 0, "image record `%s`: %s", p, je.text);
     }
-  r = record_parse (o, key, p, out, err);
+  r = image_record_parse (o, p, out, err);
   json_decref (o);
-  return r;
+  if (r < 0)
+    return r;
+  /* its file is named by its manifest digest (by its id in stores from before) */
+  if (strcmp (key, (*out)->key) != 0 && strcmp (key, (*out)->id) != 0)
+    {
+      image_record_free (*out);
+      *out = NULL;
+      return cella_error (err, 0, "image record `%s`: it is not the record of %s", p, key);
+    }
+  free ((*out)->key);
+  (*out)->key = xstrdup (key);
+  return 0;
 }
 
 int
@@ -759,28 +764,32 @@ image_config_load (const struct image_record *r, struct image_config *c, cella_e
   cleanup_free char *p = store_blob_path (r->id), *buf = NULL;
   cleanup_close int fd = open (p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
+  json_error_t je;
+  json_t *o;
   size_t len;
   memset (c, 0, sizeof *c);
   if (fd < 0)
     return cella_error (err, errno, "image %.19s: config blob `%s`", r->id, p);
   if (fstat (fd, &st) < 0 || st.st_size > CONFIG_MAX)
     return cella_error (err, EFBIG, "image %.19s: config blob `%s`", r->id, p);
-  if (read_all_fd (fd, &buf, &len, err) < 0 || image_config_parse (buf, len, c, err) < 0)
+  if (read_all_fd (fd, &buf, &len, err) < 0)
     return cella_error_wrap (err, "image %.19s: config blob `%s`", r->id, p);
-  return 0;
-}
-
-int
-image_config_parse (const void *buf, size_t len, struct image_config *c, cella_error_t *err)
-{
-  json_error_t je;
-  json_t *o = json_loadb (buf, len, 0, &je), *cfg, *rootfs;
-  memset (c, 0, sizeof *c);
+  o = json_loadb (buf, len, 0, &je);
   if (!json_is_object (o))
     {
       json_decref (o);
-      return cella_error (err, 0, "not a JSON object%s%s", o ? "" : ": ", o ? "" : je.text);
+      return cella_error (err, 0, "image %.19s: config blob `%s`: %s", r->id, p, o ? "not a JSON object" : je.text);
     }
+  image_config_from_json (o, c);
+  json_decref (o);
+  return 0;
+}
+
+void
+image_config_from_json (json_t *o, struct image_config *c)
+{
+  json_t *cfg, *rootfs;
+  memset (c, 0, sizeof *c);
   cfg = json_object_get (o, "config");
   if (!json_is_object (cfg))
     cfg = json_object_get (o, "container_config");
@@ -812,8 +821,6 @@ image_config_parse (const void *buf, size_t len, struct image_config *c, cella_e
   rootfs = json_object_get (o, "rootfs");
   if (json_is_object (rootfs))
     c->diff_ids = jstrv (json_object_get (rootfs, "diff_ids"));
-  json_decref (o);
-  return 0;
 }
 
 int
