@@ -345,7 +345,7 @@ run_or_create (int argc, char **argv, bool create_only)
     goto error;
   if (res.rec)
     {
-      img.id = res.rec->id;
+      img.id = res.rec->key;
       img.layers = res.layers;
       img.env = res.cfg.env;
       img.workdir = res.cfg.workdir;

@@ -8,8 +8,8 @@
 
 #include "ref.h"
 
-static char *
-config_default_registry (void)
+char *
+image_setting (const char *key)
 {
   const char *xdg = getenv ("XDG_CONFIG_HOME"), *home = getenv ("HOME");
   cleanup_free char *path = NULL;
@@ -26,9 +26,11 @@ config_default_registry (void)
   root = json_load_file (path, 0, NULL);
   if (root == NULL)
     return NULL;
-  v = json_object_get (root, "default_registry");
+  v = json_object_get (root, key);
   if (json_is_string (v) && json_string_length (v) > 0)
     r = xstrdup (json_string_value (v));
+  else if (json_is_integer (v))
+    r = xasprintf ("%lld", (long long) json_integer_value (v));
   json_decref (root);
   return r;
 }
@@ -43,7 +45,7 @@ image_default_registry (void)
   e = getenv ("CELLA_DEFAULT_REGISTRY");
   if (e && *e)
     cached = xstrdup (e);
-  else if ((cached = config_default_registry ()) == NULL)
+  else if ((cached = image_setting ("default_registry")) == NULL)
     cached = xstrdup ("docker.io");
   return cached;
 }
@@ -204,6 +206,24 @@ image_ref_name (const struct image_ref *r)
   if (r->tag)
     return xasprintf ("%s/%s:%s", r->registry, r->repo, r->tag);
   return xasprintf ("%s/%s@%s", r->registry, r->repo, r->digest);
+}
+
+char *
+image_ref_repo (const struct image_ref *r)
+{
+  return xasprintf ("%s/%s", r->registry, r->repo);
+}
+
+char *
+image_name_repo (const char *name)
+{
+  const char *at = strchr (name, '@'), *slash, *colon;
+  size_t n = at ? (size_t) (at - name) : strlen (name);
+  slash = memrchr (name, '/', n);
+  colon = memrchr (name, ':', n);
+  if (colon && (slash == NULL || colon > slash))
+    n = (size_t) (colon - name);
+  return strndup (name, n);
 }
 
 char *

@@ -7,7 +7,7 @@
 
 /* What an image from the store gives a container (NULL fields: nothing). */
 struct image_defaults {
-  const char *id;             /* config digest */
+  const char *id;             /* the store key of the image (its manifest digest; docs/images.md) */
   char *const *layers;        /* layer dirs above the plan's rootfs, top-most first */
   char *const *env;           /* Env: before --env-file and -e */
   const char *workdir, *user; /* WorkingDir, User: unless -w / -u */

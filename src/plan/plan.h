@@ -258,7 +258,7 @@ struct plan_resources {
 struct plan {
   char *id;            /* 64 hex */
   char *image;         /* image name when run from an image */
-  char *image_id;      /* its id (config digest) when it came from the image store */
+  char *image_id;      /* its image store key (manifest digest) when it came from the store */
   char *rootfs;        /* host path of the root (lowest layer when overlay) */
   char **root_layers;  /* more overlay lowers above rootfs, top-most first (multi-layer images) */
   char **labels;       /* from the image: "key=value" */

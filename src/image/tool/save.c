@@ -346,12 +346,13 @@ cmd_export (int argc, char **argv)
     goto done;
   if (p->image_id)
     {
-      cleanup_free char *cp = store_blob_path (p->image_id);
+      cleanup_free char *cp = NULL;
       int rc = image_record_read (p->image_id, &r, &err);
       if (rc > 0)
         cella_error (&err, 0, "export: the image %.19s of container %.12s is no longer in the store", p->image_id, id);
       if (rc != 0)
         goto done;
+      cp = store_blob_path (r->id);
       config = json_load_file (cp, 0, NULL);
     }
   if (config == NULL)
