@@ -319,7 +319,7 @@ send_mode (const char *what, int port, const char *dst_text)
       fprintf (stderr, "netprobe: bad probe %s to %s\n", what, dst_text);
       return 2;
     }
-  if (default_route (&r) < 0 || iface_info (&r) < 0 || gateway_mac (&r) < 0)
+  if (default_route (&r) != 0 || iface_info (&r) != 0 || gateway_mac (&r) != 0)
     return 1;
   inet_ntop (AF_INET, &r.gw, gw, sizeof gw);
   fprintf (stderr, "netprobe: %s to %s:%d via %s (gateway %s %02x:%02x:%02x:%02x:%02x:%02x)\n", what, dst_text, port,
