@@ -5,6 +5,8 @@
 #   . "$(dirname "${BASH_SOURCE[0]}")/netprobe_lib.sh"
 
 NETPROBE_SRC=$(dirname "${BASH_SOURCE[0]}")/netprobe.c
+# ip (host_address, the tests' own namespaces) is in sbin, which an ordinary user's PATH may lack
+PATH=$PATH:/usr/sbin:/sbin
 
 # build_netprobe [DIR]: NETPROBE=DIR/netprobe ($TEST_TMP by default; a VM shares directories
 # only), readable by every container user.
