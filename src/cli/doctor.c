@@ -355,21 +355,23 @@ print_programs (const struct probe_program *pg)
            pg[i].timed_out ? "no answer to its version option within 2 s" : "prints no version");
 }
 
-/* Private networks: bridges and nft as root, else pasta or slirp4netns (src/net/). */
+/* Private networks: bridges and nft (or iptables) as root, else pasta or slirp4netns with nft
+ * for the loopback guard (src/net/). */
 static json_t *
 network_json (void)
 {
-  cleanup_free char *path = NULL;
-  const char *tool = net_rootless_tool (&path);
+  cleanup_free char *path = NULL, *nft = net_find_program ("nft"), *fw = NULL;
+  const char *tool = net_rootless_tool (&path), *fix;
   bool root = geteuid () == 0 && in_initial_userns ();
-  cleanup_free char *nft = root ? net_find_program ("nft") : NULL;
-  if (root && nft == NULL)
-    nft = net_find_program ("iptables");
-  const char *helper = root ? nft : path;
+  if (root)
+    fw = nft ? xstrdup (nft) : net_find_program ("iptables");
+  fix = root ? (fw ? NULL : "apt-get install nftables")
+        : !tool ? "apt-get install passt (or slirp4netns)"
+        : !nft  ? "apt-get install nftables (the loopback guard), or run with --cap-drop NET_RAW"
+                : NULL;
   return json_pack ("{s:s, s:o, s:o}", "private", root ? "bridge" : tool ? tool : "none", "helper",
-                    helper ? json_string (helper) : json_null (), "fix",
-                    root ? (nft ? json_null () : json_string ("apt-get install nftables"))
-                         : (tool ? json_null () : json_string ("apt-get install passt (or slirp4netns)")));
+                    (root ? fw : path) ? json_string (root ? fw : path) : json_null (), "fix",
+                    fix ? json_string (fix) : json_null ());
 }
 
 static void
@@ -384,6 +386,9 @@ print_network (void)
          helper ? helper : "neither nft nor iptables found (apt-get install nftables)");
   else if (strcmp (priv, "none") == 0)
     row ("private", "missing", "rootless private networks need pasta (apt-get install passt) or slirp4netns");
+  else if (json_is_string (json_object_get (n, "fix")))
+    row ("private", "missing", "rootless through %s, but no nft for the guard of the host's loopback: %s", priv,
+         json_string_value (json_object_get (n, "fix")));
   else
     row ("private", "ok", "rootless, through %s (%s)", priv, helper);
   json_decref (n);

@@ -113,11 +113,28 @@ test_rulesets (void)
   struct net_def d = { .name = "cella", .bridge = "cella0" };
   struct net_port p[2] = { { .ip = "", .host = 8080, .ctr = 80, .proto = "tcp" },
                            { .ip = "127.0.0.1", .host = 5353, .ctr = 53, .proto = "udp" } };
-  char *r;
+  char *r, *g;
   net_cidr_parse ("10.209.0.0/16", &d.subnet, &d.prefix, NULL);
   r = nat_network_ruleset (&d);
   CHECK (strstr (r, "ip saddr 10.209.0.0/16 oifname != \"cella0\" masquerade") != NULL, "network: masquerade out");
   CHECK (strstr (r, "add table ip cella_n_cella\ndelete table ip cella_n_cella\n") == r, "network: replaced whole");
+  /* the loopback guard: before NAT and conntrack, both directions */
+  g = strstr (r, "type filter hook prerouting priority raw;");
+  CHECK (g != NULL && strstr (g, "iifname \"cella0\" ip daddr 127.0.0.0/8 drop") != NULL
+             && strstr (g, "iifname \"cella0\" ip saddr 127.0.0.0/8 drop") != NULL,
+         "network: loopback sources and destinations from the bridge dropped at priority raw");
+  /* isolation: published ports (DNAT) first, then nothing to another cella bridge */
+  g = strstr (r, "iifname \"cella0\" ct status dnat accept");
+  CHECK (g != NULL && strstr (g, "iifname \"cella0\" oifname \"cella*\" oifname != \"cella0\" drop") != NULL
+             && strstr (g, "iifname \"cella0\" accept") > strstr (g, "drop"),
+         "network: no forwarding to other networks' bridges but to their published ports");
+  free (r);
+  r = nat_guard_ruleset ("eth0");
+  CHECK (strstr (r, "table netdev cella_guard {") != NULL && strstr (r, "hook egress device \"eth0\"") != NULL,
+         "rootless guard: the egress hook of the device");
+  CHECK (strstr (r, "ip daddr 127.0.0.0/8 drop") != NULL && strstr (r, "ip saddr 127.0.0.0/8 drop") != NULL
+             && strstr (r, "ip6 daddr { ::1, ::ffff:127.0.0.0/104 } drop") != NULL,
+         "rootless guard: IPv4 and IPv6 loopback dropped");
   free (r);
   CHECK (nat_container_ruleset ("0123456789abcdef", p, 0, 0x0ad10002u) == NULL, "no ports, no table");
   r = nat_container_ruleset ("0123456789abcdef", p, 2, 0x0ad10002u);
