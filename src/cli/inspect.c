@@ -272,9 +272,11 @@ inspect_json (const char *id, const struct ctr_state *st)
       if (p->backend == BACKEND_VM)
         {
           cleanup_free char *cdir = ctr_dir (id), *disk = xasprintf ("%s/vm/disk.ext4", cdir);
-          json_object_set_new (o, "VM", json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s, s:i}", "Engine", p->vm_engine, "Accel", p->vm_accel,
-                                                   "Kernel", p->vm_kernel, "KernelRelease", p->vm_kernel_release, "Disk", disk,
-                                                   "MemoryMiB", (int) (p->vm_memory_mib ? p->vm_memory_mib : 256)));
+          json_object_set_new (o, "VM", json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "Engine", p->vm_engine, "Accel",
+                                                   p->vm_accel, "Kernel", p->vm_kernel, "KernelRelease",
+                                                   p->vm_kernel_release, "Disk", disk, "MemoryMiB",
+                                                   (int) (p->vm_memory_mib ? p->vm_memory_mib : 256), "CPUs",
+                                                   (int) (p->vm_cpus ? p->vm_cpus : 1)));
         }
       json_object_set_new (o, "RootCopy", p->root_copy ? json_string (p->root_copy) : json_null ());
       if (p->backend == BACKEND_PROOT)

@@ -55,6 +55,7 @@ static const struct cli_option run_table[] = {
   { "kernel", 0, OPT_STRING, O (vm_kernel), "PATH", "vm backend: the guest kernel (default: the host's newest /boot/vmlinuz-*)" },
   { "vm-engine", 0, OPT_STRING, O (vm_engine), "ENGINE", "vm backend: qemu (default) or firecracker" },
   { "vm-memory", 0, OPT_STRING, O (vm_memory), "SIZE", "vm backend: the guest's memory (default 256m)" },
+  { "vm-cpus", 0, OPT_STRING, O (vm_cpus), "N", "vm backend: the guest's virtual CPUs (default 1)" },
   { "memory", 'm', OPT_STRING, O (memory), "BYTES", "Memory limit (units b, k, m, g: 512m); beyond it the OOM killer ends the container" },
   { "memory-reservation", 0, OPT_STRING, O (memory_reservation), "BYTES", "Memory soft limit (reclaimed first under pressure)" },
   { "memory-swap", 0, OPT_STRING, O (memory_swap), "BYTES", "Memory plus swap limit (default: twice --memory; -1: unlimited swap)" },

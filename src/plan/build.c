@@ -62,6 +62,7 @@ run_options_free (struct run_options *o)
   free (o->vm_kernel);
   free (o->vm_engine);
   free (o->vm_memory);
+  free (o->vm_cpus);
   free (o->memory);
   free (o->memory_reservation);
   free (o->memory_swap);
@@ -291,6 +292,14 @@ vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
         return cella_error (err, 0, "--vm-memory `%s`: between 64m and 1t", o->vm_memory);
       p->vm_memory_mib = (unsigned) (m >> 20);
     }
+  if (o->vm_cpus)
+    {
+      char *end = NULL;
+      long n = strtol (o->vm_cpus, &end, 10);
+      if (end == o->vm_cpus || *end || n < 1 || n > 255)
+        return cella_error (err, 0, "--vm-cpus `%s`: expected a number of virtual CPUs from 1 to 255", o->vm_cpus);
+      p->vm_cpus = (unsigned) n;
+    }
   p->vm_kernel = o->vm_kernel ? xstrdup (o->vm_kernel) : NULL;
   p->vm_engine = xstrdup (o->vm_engine ? o->vm_engine : "qemu");
   /* the guest's NIC is QEMU's user-mode network (docs/vm.md "Networking"), or none; as real root
@@ -471,9 +480,12 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
     }
   else
     return cella_error (err, 0, "no backend can run here: %s; and %s (see `cella doctor`)", ns_why, proot_why);
-  if (p->backend != BACKEND_VM && (o->vm_kernel || o->vm_engine || o->vm_memory))
+  if (p->backend != BACKEND_VM && (o->vm_kernel || o->vm_engine || o->vm_memory || o->vm_cpus))
     return cella_error (err, 0, "%s: only for the vm backend (--backend vm)",
-                        o->vm_kernel ? "--kernel" : o->vm_engine ? "--vm-engine" : "--vm-memory");
+                        o->vm_kernel   ? "--kernel"
+                        : o->vm_engine ? "--vm-engine"
+                        : o->vm_memory ? "--vm-memory"
+                                       : "--vm-cpus");
   if (p->backend == BACKEND_VM)
     {
       if (o->proot_path || o->kernel_release)

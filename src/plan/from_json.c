@@ -324,6 +324,9 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
         p->vm_accel = get_str (r, vm, "accel", false);
         if (json_is_integer (mem) && json_integer_value (mem) >= 0 && json_integer_value (mem) <= 1048576)
           p->vm_memory_mib = (unsigned) json_integer_value (mem);
+        json_t *cpus = json_object_get (vm, "cpus");
+        if (json_is_integer (cpus) && json_integer_value (cpus) >= 0 && json_integer_value (cpus) <= 255)
+          p->vm_cpus = (unsigned) json_integer_value (cpus);
       }
     if (json_is_object (pr))
       {

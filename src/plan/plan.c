@@ -410,9 +410,10 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "image_id", json_string (p->image_id));
   json_object_set_new (root, "backend", json_string (p->backend == BACKEND_PROOT ? "proot" : p->backend == BACKEND_VM ? "vm" : "ns"));
   if (p->backend == BACKEND_VM)
-    json_object_set_new (root, "vm", json_pack ("{s:s*, s:s*, s:s*, s:s*, s:I}", "engine", p->vm_engine, "kernel", p->vm_kernel,
-                                                "kernel_release", p->vm_kernel_release, "accel", p->vm_accel,
-                                                "memory_mib", (json_int_t) p->vm_memory_mib));
+    json_object_set_new (root, "vm", json_pack ("{s:s*, s:s*, s:s*, s:s*, s:I, s:I}", "engine", p->vm_engine, "kernel",
+                                                p->vm_kernel, "kernel_release", p->vm_kernel_release, "accel",
+                                                p->vm_accel, "memory_mib", (json_int_t) p->vm_memory_mib, "cpus",
+                                                (json_int_t) p->vm_cpus));
   if (p->backend == BACKEND_PROOT)
     json_object_set_new (root, "proot", json_pack ("{s:s*, s:s*, s:s*}", "path", p->proot_path, "kernel_release",
                                                    p->kernel_release, "root_copy", p->root_copy));

@@ -292,6 +292,7 @@ struct plan {
   char *vm_kernel_release; /* vm: its release (for the initramfs' modules), NULL when unknown */
   char *vm_accel;       /* vm: "kvm" or "tcg", as decided when the plan was made */
   unsigned vm_memory_mib; /* vm: guest RAM (--vm-memory), 0: 256 */
+  unsigned vm_cpus;       /* vm: virtual CPUs (--vm-cpus), 0: 1 */
   struct plan_resources res;
   /* OCI additions; zero/NULL: not set */
   char *bundle;         /* OCI bundle directory */

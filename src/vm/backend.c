@@ -353,7 +353,7 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
       .disk = s->disk,
       .kvm = kvm,
       .memory_mib = p->vm_memory_mib ? p->vm_memory_mib : 256,
-      .cpus = 1,
+      .cpus = p->vm_cpus ? p->vm_cpus : 1,
       .console_log = s->console,
       .hvc_fd = s->hvc[1],
       .ctl_fd = s->ctl[1],

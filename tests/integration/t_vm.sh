@@ -69,6 +69,10 @@ test_refusals_name_the_option() {
 	assert_cella_error 125 "--kernel"
 	run_cella run --backend vm --vm-memory lots busybox true
 	assert_cella_error 125 "--vm-memory"
+	run_cella run --backend vm --vm-cpus 0 busybox true
+	assert_cella_error 125 "--vm-cpus \`0\`: expected a number of virtual CPUs from 1 to 255"
+	run_cella run --vm-cpus 2 busybox true
+	assert_cella_error 125 "--vm-cpus: only for the vm backend"
 	if ! command -v firecracker >/dev/null 2>&1; then
 		run_cella run --backend vm --vm-engine firecracker busybox true
 		assert_cella_error 125 "firecracker not found"
@@ -250,12 +254,13 @@ test_crafted_frames_from_root_vm_do_not_reach_host_loopback() {
 # --network none: no NIC, lo only (up), and init writes no resolv.conf.
 test_network_none_has_lo_only() {
 	vm_require
-	run_cella run --backend vm --network none busybox sh -c \
-		'ls /sys/class/net; ip -o link show lo | grep -o "<[^>]*>"; echo "resolv: $(cat /etc/resolv.conf 2>/dev/null | grep -c cella-init)"'
+	run_cella run --backend vm --network none --vm-cpus 2 busybox sh -c \
+		'ls /sys/class/net; ip -o link show lo | grep -o "<[^>]*>"; echo "resolv: $(cat /etc/resolv.conf 2>/dev/null | grep -c cella-init)"; echo "cpus: $(nproc)"'
 	assert_ok
 	assert_eq "lo
 <LOOPBACK,UP,LOWER_UP>
-resolv: 0" "$OUT" "lo only, up; no resolv.conf written"
+resolv: 0
+cpus: 2" "$OUT" "lo only, up; no resolv.conf written; the --vm-cpus 2 guest's CPUs"
 }
 
 test_kvm_boot() {

@@ -13,6 +13,7 @@ repo=$PWD
 CELLA=${CELLA:-$repo/build/cella}
 V2_FILES=${V2_FILES:-"t_cgroup t_devices"}
 V2_MEMORY=${V2_MEMORY:-3g}
+V2_CPUS=${V2_CPUS:-2}
 for f in "$CELLA" "$(dirname "$CELLA")/cella-vminit"; do
 	[ -x "$f" ] || { echo "not ok - v2 lane: $f is missing (make all)"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 done
@@ -30,7 +31,7 @@ fi
 log=$(mktemp) || exit 1
 trap 'rm -f "$log"' EXIT
 # A VM of our own: root in the guest, every controller of the guest kernel's cgroup v2.
-"$CELLA" run --rm --backend vm --vm-memory "$V2_MEMORY" --network none -v /:/host:ro busybox \
+"$CELLA" run --rm --backend vm --vm-memory "$V2_MEMORY" --vm-cpus "$V2_CPUS" --network none -v /:/host:ro busybox \
 	sh "/host$repo/tests/v2/guest.sh" "$repo" "${args[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 [ "${1:-}" = --cmd ] && exit "$rc"
