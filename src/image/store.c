@@ -295,8 +295,8 @@ fill_names (struct image_record *r, json_t *names)
       strv_push (&r->names, k);
 }
 
-static int
-record_parse (json_t *o, const char *path, struct image_record **out, cella_error_t *err)
+int
+image_record_parse (json_t *o, const char *path, struct image_record **out, cella_error_t *err)
 {
   struct image_record *r = xzalloc (sizeof *r);
   json_t *layers = json_object_get (o, "layers"), *l;
@@ -346,7 +346,7 @@ record_read_nonames (const char *id, struct image_record **out, cella_error_t *e
         return 1;
       return cella_error (err, 0, "image record `%s`: %s", p, je.text);
     }
-  r = record_parse (o, p, out, err);
+  r = image_record_parse (o, p, out, err);
   json_decref (o);
   return r;
 }
@@ -570,15 +570,11 @@ image_lookup (const char *ref, struct image_record **out, cella_error_t *err)
 
 /* ---- config ------------------------------------------------------------------------------------ */
 
-int
-image_config_load (const struct image_record *r, struct image_config *c, cella_error_t *err)
+void
+image_config_from_json (json_t *o, struct image_config *c)
 {
-  cleanup_free char *p = store_blob_path (r->id);
-  json_error_t je;
-  json_t *o = json_load_file (p, 0, &je), *cfg, *rootfs;
+  json_t *cfg, *rootfs;
   memset (c, 0, sizeof *c);
-  if (o == NULL)
-    return cella_error (err, 0, "image %.19s: config blob `%s`: %s", r->id, p, je.text);
   cfg = json_object_get (o, "config");
   if (!json_is_object (cfg))
     cfg = json_object_get (o, "container_config");
@@ -610,6 +606,18 @@ image_config_load (const struct image_record *r, struct image_config *c, cella_e
   rootfs = json_object_get (o, "rootfs");
   if (json_is_object (rootfs))
     c->diff_ids = jstrv (json_object_get (rootfs, "diff_ids"));
+}
+
+int
+image_config_load (const struct image_record *r, struct image_config *c, cella_error_t *err)
+{
+  cleanup_free char *p = store_blob_path (r->id);
+  json_error_t je;
+  json_t *o = json_load_file (p, 0, &je);
+  memset (c, 0, sizeof *c);
+  if (o == NULL)
+    return cella_error (err, 0, "image %.19s: config blob `%s`: %s", r->id, p, je.text);
+  image_config_from_json (o, c);
   json_decref (o);
   return 0;
 }

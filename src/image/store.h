@@ -14,6 +14,7 @@
 #ifndef CELLA_IMAGE_STORE_H
 #define CELLA_IMAGE_STORE_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "util/util.h"
@@ -70,6 +71,11 @@ void image_list_free (struct image_record **v, size_t n);
 
 /* The image's config blob, parsed. */
 int image_config_load (const struct image_record *r, struct image_config *c, cella_error_t *err);
+/* The same from the config blob's JSON (any value: what is missing or of another type stays NULL).
+ * fuzz/fuzz_image_json.c calls it. */
+void image_config_from_json (json_t *o, struct image_config *c);
+/* A record file's JSON (`path` names it in messages) into a new record (names not filled). */
+int image_record_parse (json_t *o, const char *path, struct image_record **out, cella_error_t *err);
 /* The unpacked layer dirs, top-most first (for overlay's lowerdir); errors if one is missing. */
 int image_layer_dirs (const struct image_record *r, char ***dirs, cella_error_t *err);
 
