@@ -9,6 +9,7 @@
 #include "fuzz.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -22,13 +23,40 @@
 
 static char base[64];
 static int base_fd = -1;
-static unsigned junk;
+
+/* Directories the layer made 0555 or 0000 (an unprivileged run cannot empty them): made 0700
+ * first, top down, symlinks not followed. */
+static void
+open_up (int dfd, const char *name)
+{
+  struct stat st;
+  DIR *d;
+  struct dirent *e;
+  int fd;
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode))
+    return;
+  if (fchmodat (dfd, name, 0700, 0) < 0 && errno != EPERM)
+    return;
+  fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || (d = fdopendir (fd)) == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return;
+    }
+  while ((e = readdir (d)) != NULL)
+    if (e->d_type == DT_DIR && strcmp (e->d_name, ".") != 0 && strcmp (e->d_name, "..") != 0)
+      open_up (dirfd (d), e->d_name);
+  closedir (d);
+}
 
 static void
 remove_base (void)
 {
-  if (base[0])
-    remove_tree (base);
+  if (base[0] == '\0')
+    return;
+  open_up (AT_FDCWD, base);
+  remove_tree (base);
 }
 
 static void
@@ -108,13 +136,8 @@ unpack_once (int memfd, enum unpack_mode mode)
   cella_error_free (&err);
   close (dfd);
   check_outside (name);
-  if (remove_tree_at (base_fd, name) < 0)
-    {
-      /* a 0555 directory an unprivileged run cannot empty: move it aside (removed at exit) */
-      char aside[32];
-      snprintf (aside, sizeof aside, "junk.%u", junk++);
-      FUZZ_CHECK (renameat (base_fd, name, base_fd, aside) == 0, "move %s aside", name);
-    }
+  open_up (base_fd, name);
+  FUZZ_CHECK (remove_tree_at (base_fd, name) == 0, "remove %s/%s", base, name);
 }
 
 int
