@@ -115,10 +115,10 @@ $(B)/fuzz/obj/%.o: src/%.c $(wildcard src/*/*.h src/image/tool/*.h)
 $(B)/fuzz/libcella-fuzz.a: $(FUZZ_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(B)/fuzz/libcella-fuzz.a
+$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(B)/fuzz/libcella-fuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< -o $@ $(B)/fuzz/libcella-fuzz.a $(LDLIBS) $(IMG_LDLIBS)
 
-$(B)/fuzz-replay/fuzz_%: fuzz/fuzz_%.c fuzz/replay.c fuzz/fuzz.h $(B)/libcella-san.a
+$(B)/fuzz-replay/fuzz_%: fuzz/fuzz_%.c fuzz/replay.c $(wildcard fuzz/*.h) $(B)/libcella-san.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -O1 $(SAN) -Ifuzz $< fuzz/replay.c -o $@ $(B)/libcella-san.a $(LDLIBS) $(IMG_LDLIBS)
 
