@@ -260,6 +260,19 @@ state_from_json (json_t *o, struct ctr_state *s)
 }
 
 int
+ctr_state_parse (const char *text, size_t len, struct ctr_state *st)
+{
+  json_t *o = json_loadb (text, len, 0, NULL);
+  int r;
+  memset (st, 0, sizeof *st);
+  r = o ? state_from_json (o, st) : -1;
+  json_decref (o);
+  if (r < 0)
+    ctr_state_clear (st);
+  return r;
+}
+
+int
 ctr_state_write (const struct ctr_state *st, cella_error_t *err)
 {
   cleanup_free char *dir = ctr_dir (st->id);
@@ -302,21 +315,13 @@ ctr_state_read (const char *id, struct ctr_state *st, int lockfd, cella_error_t 
 {
   cleanup_free char *path = xasprintf ("%s/containers/%s/state.json", paths_data_root (), id);
   cleanup_free char *text = NULL;
-  json_t *o;
   size_t len;
-  int r;
   memset (st, 0, sizeof *st);
   if (read_file (path, &text, &len, err) < 0)
     return -1;
-  o = json_loadb (text, len, 0, NULL);
-  r = o ? state_from_json (o, st) : -1;
-  json_decref (o);
-  if (r < 0)
-    {
-      ctr_state_clear (st);
-      return cella_error (err, 0, "container %.12s: state file `%s` is damaged (remove it with `cella rm -f %.12s`)",
-                          id, path, id);
-    }
+  if (ctr_state_parse (text, len, st) < 0)
+    return cella_error (err, 0, "container %.12s: state file `%s` is damaged (remove it with `cella rm -f %.12s`)", id,
+                        path, id);
   if (reconcile (st) && lockfd >= 0)
     ctr_state_write (st, NULL);
   return 0;

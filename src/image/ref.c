@@ -122,7 +122,8 @@ image_ref_parse (const char *s, struct image_ref *out, cella_error_t *err)
 
   if (*s == '\0')
     return cella_error (err, 0, "empty image reference");
-  if (strlen (s) > 255 + 128 + 72)
+  /* the longest full form: a name of 255, ":" a tag of 128, "@" a digest of 71 */
+  if (strlen (s) > 255 + 1 + 128 + 1 + 71)
     return cella_error (err, 0, "image reference `%.40s…`: too long", s);
   if ((at = strchr (copy, '@')) != NULL)
     {
@@ -186,6 +187,12 @@ image_ref_parse (const char *s, struct image_ref *out, cella_error_t *err)
     r.repo = xasprintf ("library/%s", name);
   else
     r.repo = xstrdup (name);
+  /* as docker's: the name an image is stored under (registry/repo) must read back */
+  if (strlen (r.registry) + 1 + strlen (r.repo) > 255)
+    {
+      image_ref_clear (&r);
+      return cella_error (err, 0, "image reference `%.40s…`: the name with its registry is longer than 255 characters", s);
+    }
   *out = r;
   return 0;
 }

@@ -826,6 +826,17 @@ read_mounts (struct rd *r, json_t *root, struct plan *p)
 
 /* ---- hooks ---- */
 
+/* A hook that is refused is not counted in nhooks, so plan_free does not see it: free what it
+ * got so far. Returns -1. */
+static int
+hook_clear (struct plan_hook *h)
+{
+  strv_free (h->args);
+  strv_free (h->env);
+  h->args = h->env = NULL;
+  return -1;
+}
+
 static int
 read_hook (struct rd *r, json_t *h, const char *pi, struct plan_hook *out)
 {
@@ -835,11 +846,12 @@ read_hook (struct rd *r, json_t *h, const char *pi, struct plan_hook *out)
     return fail (r, pi, "must be an object");
   if (get_str (r, h, pi, "path", &path) < 0 || get_strv (r, h, pi, "args", &out->args) < 0
       || get_strv (r, h, pi, "env", &out->env) < 0 || get_int (r, h, pi, "timeout", 1, INT_MAX, &t) < 0)
-    return -1;
+    return hook_clear (out);
   if (path == NULL || path[0] != '/')
     {
       cleanup_free char *pp = key_path (pi, "path");
-      return fail (r, pp, path ? "`%s`: must be an absolute path" : "is required%s", path ? path : "");
+      fail (r, pp, path ? "`%s`: must be an absolute path" : "is required%s", path ? path : "");
+      return hook_clear (out);
     }
   out->path = xstrdup (path);
   out->timeout = (int) t;

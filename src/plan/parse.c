@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "build.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -184,6 +185,14 @@ parse_env_file (const char *path, char ***env, cella_error_t *err)
   return 0;
 }
 
+/* A key given twice: the last value wins, as in docker. */
+static void
+replace_str (char **slot, const char *v)
+{
+  free (*slot);
+  *slot = xstrdup (v);
+}
+
 /* --mount type=bind|tmpfs|overlay,key=value,... (docker's syntax, plus overlay). */
 int
 parse_mount (const char *spec, struct plan *p, cella_error_t *err)
@@ -204,11 +213,11 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
       if (eq)
         *eq = '\0';
       if (strcmp (kv, "type") == 0 && v)
-        type = xstrdup (v);
+        replace_str (&type, v);
       else if ((strcmp (kv, "source") == 0 || strcmp (kv, "src") == 0) && v)
-        src = xstrdup (v);
+        replace_str (&src, v);
       else if ((strcmp (kv, "target") == 0 || strcmp (kv, "dst") == 0 || strcmp (kv, "destination") == 0) && v)
-        dst = xstrdup (v);
+        replace_str (&dst, v);
       else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0)
         ro = v == NULL || strcmp (v, "true") == 0 || strcmp (v, "1") == 0;
       else if (strcmp (kv, "optional") == 0)
@@ -233,9 +242,9 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
             strv_push (&lower, x);
         }
       else if (strcmp (kv, "upper") == 0 && v)
-        upper = xstrdup (v);
+        replace_str (&upper, v);
       else if (strcmp (kv, "work") == 0 && v)
-        work = xstrdup (v);
+        replace_str (&work, v);
       else
         return cella_error (err, 0, "mount `%s`: unknown key `%s`", spec, kv);
     }
@@ -294,6 +303,7 @@ parse_publish (const char *spec, char **out, cella_error_t *err)
   char *proto = strchr (copy, '/'), *last, *mid;
   const char *ip = "";
   long long host, ctr;
+  struct in_addr in;
   if (proto)
     {
       *proto++ = '\0';
@@ -323,6 +333,10 @@ parse_publish (const char *spec, char **out, cella_error_t *err)
     host = port_number (copy, strlen (copy));
   if (host <= 0 || ctr <= 0)
     return cella_error (err, 0, "-p `%s`: ports must be numbers from 1 to 65535", spec);
+  /* the network code reads the address back when the container starts (net_port_parse): one it
+   * cannot read is refused here, naming the option */
+  if (*ip && inet_pton (AF_INET, ip, &in) != 1)
+    return cella_error (err, 0, "-p `%s`: `%s` is not an IPv4 address", spec, ip);
   *out = xasprintf ("%s:%lld:%lld/%s", ip, host, ctr, proto ? proto : "tcp");
   return 0;
 }

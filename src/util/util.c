@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int
+static int __attribute__ ((format (printf, 4, 0)))
 error_vset (cella_error_t *err, int status, int errno_, const char *fmt, va_list ap)
 {
   cella_error_t e;

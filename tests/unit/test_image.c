@@ -72,6 +72,23 @@ test_refs (void)
   CHECK (image_ref_parse ("x@sha256:123", &r, &err) < 0 && err_has (&err, "not a digest"), "short digest refused");
   CHECK (image_ref_parse ("", &r, &err) < 0 && err_has (&err, "empty"), "empty refused");
   CHECK (image_ref_parse ("-x", &r, &err) < 0 && err_has (&err, "-x"), "leading separator refused");
+  /* found by fuzz/fuzz_options.c: a short name of 450 characters was accepted, and the name it
+   * is stored under (docker.io/ and library/ added) was then too long to be read back */
+  {
+    char longname[451], *canon;
+    memset (longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    CHECK (image_ref_parse (longname, &r, &err) < 0 && err_has (&err, "longer than 255"),
+           "a name longer than 255 characters with its registry refused");
+    memset (longname, 'a', 255 - strlen ("docker.io/library/"));
+    longname[255 - strlen ("docker.io/library/")] = '\0';
+    CHECK (image_ref_parse (longname, &r, &err) == 0, "a name of 255 characters with its registry");
+    canon = image_ref_string (&r);
+    image_ref_clear (&r);
+    CHECK (image_ref_parse (canon, &r, &err) == 0, "its full form reads back");
+    image_ref_clear (&r);
+    free (canon);
+  }
   setenv ("CELLA_DEFAULT_REGISTRY", "reg.local:5000", 1);
   /* the default is read once per process: a fresh parse after the first keeps docker.io */
   CHECK (strcmp (image_default_registry (), "docker.io") == 0, "the default registry is cached per process");

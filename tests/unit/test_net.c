@@ -78,6 +78,16 @@ test_ports (void)
   free (s);
   CHECK (parse_publish ("0", &s, &err) < 0, "-p 0 refused");
   cella_error_free (&err);
+  /* found by fuzz/fuzz_options.c: an address the network code cannot read back is refused here,
+   * not when the container starts */
+  s = NULL;
+  CHECK (parse_publish ("bad host:8080:80", &s, &err) < 0 && s == NULL && err && strstr (err->msg, "-p `bad host:8080:80`")
+             && strstr (err->msg, "IPv4"),
+         "-p with an address that is not IPv4 refused, naming -p");
+  cella_error_free (&err);
+  CHECK (parse_publish ("127.0.0.1:8080:80/udp", &s, &err) == 0, "-p 127.0.0.1:8080:80/udp");
+  CHECK_STR (s, "127.0.0.1:8080:80/udp", "-p IP:HOST:CTR/PROTO in the plan");
+  free (s);
 }
 
 static void
@@ -186,6 +196,12 @@ test_dns (void)
   bad[12] = 0xc0, bad[13] = 16, bad[14] = 0, bad[15] = 1, bad[16] = 1, bad[17] = 'x', bad[18] = 0, bad[19] = 1,
   bad[20] = 0, bad[21] = 1;
   CHECK (dns_parse (bad, 22, &m) < 0, "a forward pointer: refused");
+  /* found by fuzz/fuzz_dns.c: a pointer into the header read the header's bytes as a name, and
+   * the reply (whose header differs) asked another question */
+  memcpy (bad, q, 12);
+  bad[1] = 1, bad[2] = 'h', bad[3] = 0;
+  bad[12] = 0xc0, bad[13] = 1, bad[14] = 0, bad[15] = 1, bad[16] = 0, bad[17] = 1;
+  CHECK (dns_parse (bad, 18, &m) < 0, "a pointer into the header: refused");
   /* a good pointer in an answer: the reply's own 0xc00c parses (above); the root name */
   memcpy (bad, q, 12);
   bad[12] = 0, bad[13] = 0, bad[14] = 1, bad[15] = 0, bad[16] = 1;

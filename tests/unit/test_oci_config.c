@@ -384,6 +384,10 @@ static const struct {
   { "{\"hooks\": {\"prestart\": [{\"path\": \"hook\"}]}}", "config.json: hooks.prestart[0].path: `hook`: must be an absolute path" },
   { "{\"hooks\": {\"poststop\": [{\"path\": \"/h\", \"timeout\": 0}]}}",
     "config.json: hooks.poststop[0].timeout: must be between 1 and 2147483647" },
+  /* found by fuzz/fuzz_oci_config.c: a refused hook leaked the args and env read before (ASan build) */
+  { "{\"hooks\": {\"poststop\": [{\"path\": \"/h\", \"args\": [\"h\", \"-x\"], \"env\": [\"A=1\"], \"timeout\": 0}]}}",
+    "config.json: hooks.poststop[0].timeout: must be between 1 and 2147483647" },
+  { "{\"hooks\": {\"prestart\": [{\"args\": [\"h\"], \"env\": [\"A=1\", 2]}]}}", "config.json: hooks.prestart[0].env[1]: must be a string" },
   { "{\"hooks\": {\"createContainer\": {}}}", "config.json: hooks.createContainer: must be an array" },
   { "{\"annotations\": {\"a\": 1}}", "config.json: annotations.a: must be a string" },
   { "{\"linux\": null}", "config.json: linux: is required (cella runs Linux containers)" },
