@@ -210,8 +210,7 @@ cgroup_res_any (const struct plan_resources *r)
 {
   return r->memory || r->memory_reservation || r->memory_swap || r->cpu_shares || r->cpu_quota || r->cpu_period
          || r->cpuset_cpus || r->cpuset_mems || r->pids_limit || r->io_weight || r->has_swappiness
-         || r->disable_oom_killer || r->nhugepage_limits || r->nio_throttle || r->ndev_rules
-         || (r->unified && r->unified[0]);
+         || r->disable_oom_killer || r->nhugepage_limits || r->nio_throttle || (r->unified && r->unified[0]);
 }
 
 const char *
@@ -500,11 +499,25 @@ cgroup_notice_unapplied (const struct plan *p)
 }
 
 bool
+cgroup_devices_confined (const struct plan *p)
+{
+  return p->backend == BACKEND_NS && !p->privileged && host_root ();
+}
+
+/* Nothing but device rules asked (a plain foreground run): the cgroup is made only where they go, the
+ * devices hierarchy (v1, hybrid) or the one directory (v2), which keeps the cost of a start small. */
+static bool
+devices_only (const struct plan *p)
+{
+  return !cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL;
+}
+
+bool
 cgroup_wanted (const struct plan *p)
 {
   if (p->backend != BACKEND_NS)
     return false;
-  if (!cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL)
+  if (devices_only (p) && !cgroup_devices_confined (p))
     return false;
   return cgroup_usable (NULL);
 }
@@ -534,7 +547,7 @@ cgroup_path_of (const struct plan *p, struct cgroup_dirs *out, cella_error_t *er
     out->v2 = xasprintf ("%s%s", cache.v2_mount, rel);
   else
     for (int c = 0; c < CG_V1__COUNT; c++)
-      if (cache.v1_mount[c])
+      if (cache.v1_mount[c] && (!devices_only (p) || c == CG_DEVICES))
         out->v1[c] = xasprintf ("%s%s", cache.v1_mount[c], rel);
   if (out->layout == CGROUP_HYBRID)
     out->unified = xasprintf ("%s%s", cache.v2_mount, rel);
@@ -625,15 +638,22 @@ v2_make (const char *mount, const char *dir, const struct plan_resources *r, cel
   return 0;
 }
 
+/* Hybrid without a v1 devices hierarchy: a confined container's device filter goes to the cgroup2 tree. */
+static bool
+devices_in_unified (const struct cgroup_dirs *d, bool confined)
+{
+  return confined && d->layout == CGROUP_HYBRID && d->unified && d->v1[CG_DEVICES] == NULL;
+}
+
 static int
-dirs_make (const struct cgroup_dirs *d, const struct plan_resources *r, cella_error_t *err)
+dirs_make (const struct cgroup_dirs *d, const struct plan_resources *r, bool confined, cella_error_t *err)
 {
   if (d->layout == CGROUP_V2)
     return v2_make (cache.v2_mount, d->v2, r, err);
   for (int c = 0; c < CG_V1__COUNT; c++)
     if (d->v1[c] && make_levels (cache.v1_mount[c], d->v1[c], c == CG_CPUSET, err) < 0)
       return -1;
-  if (cg_unified_used (d, r))
+  if (cg_unified_used (d, r) || devices_in_unified (d, confined))
     return v2_make (cache.v2_mount, d->unified, r, err);
   return 0;
 }
@@ -658,11 +678,15 @@ cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
 {
   struct cgroup_dirs d;
   int r;
+  bool confined = cgroup_devices_confined (p);
   if (cgroup_path_of (p, &d, err) < 0)
     return -1;
-  r = dirs_make (&d, &p->res, err);
+  r = dirs_make (&d, &p->res, confined, err);
   if (r == 0)
     r = cgroup_update (&d, &p->res, err);
+  /* the device rules before the move: nothing of the container runs unconfined */
+  if (r == 0 && confined)
+    r = cgroup_dev_apply (&d, &p->res, err);
   if (r == 0)
     r = cgroup_join (&d, pid, err);
   if (r < 0)

@@ -136,4 +136,28 @@ int cgroup_join_plan (const struct plan *p, pid_t pid, cella_error_t *err);
  * struck in its cgroup; then the cgroup is removed. false when it had none. */
 bool cgroup_finish (const struct plan *p);
 
+/* ---- devices (cgroup_dev.c) ---- */
+
+/* Whether the container's device access is limited by its cgroup here: an ns-backend plan without
+ * res.all_devices (--privileged), started by root of the host. Elsewhere (rootless, `unshare -r`) the user
+ * namespace does it: mknod needs CAP_MKNOD of the initial namespace, and what is mounted in a user namespace
+ * is nodev. Such a container always gets a cgroup (cgroup_wanted). */
+bool cgroup_devices_confined (const struct plan *p);
+
+/* The rules every confined container gets after its own (runc's list without /dev/console). */
+size_t cgroup_dev_default_rules (const struct plan_dev_rule **out);
+/* The effective list: deny all, r->dev_rules, the defaults (malloc'd, *n entries). Later rules win. */
+struct plan_dev_rule *cgroup_dev_rules (const struct plan_resources *r, size_t *n);
+/* "c 1:3 rwm", "b *:* m", "a *:* rwm" (malloc'd). */
+char *cgroup_dev_rule_text (const struct plan_dev_rule *r);
+/* The rules as a BPF_PROG_TYPE_CGROUP_DEVICE program (malloc'd, *ninsn instructions); -1 when too many. */
+struct bpf_insn;
+int cgroup_dev_bpf_build (const struct plan_dev_rule *rules, size_t n, struct bpf_insn **out, size_t *ninsn);
+/* bpf(BPF_PROG_LOAD) of such a program: its fd. */
+int cgroup_dev_bpf_load (const struct bpf_insn *insns, size_t n, cella_error_t *err);
+/* Limit the devices of cgroup d to cgroup_dev_rules (r): v1 devices.deny/devices.allow, v2 an eBPF program
+ * attached with BPF_F_ALLOW_MULTI (hybrid: v1, or the cgroup2 tree's program when v1 has no devices
+ * hierarchy). */
+int cgroup_dev_apply (const struct cgroup_dirs *d, const struct plan_resources *r, cella_error_t *err);
+
 #endif
