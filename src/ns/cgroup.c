@@ -504,8 +504,10 @@ cgroup_devices_confined (const struct plan *p)
   return p->backend == BACKEND_NS && !p->privileged && host_root ();
 }
 
-/* Nothing but device rules asked (a plain foreground run): the cgroup is made only where they go, the
- * devices hierarchy (v1, hybrid) or the one directory (v2), which keeps the cost of a start small. */
+/* Nothing but device rules asked (a plain foreground run): the cgroup is made only where they go, which keeps
+ * the cost of a start small: the one directory (v2), the cgroup2 tree (hybrid: the kernel runs its device
+ * programs too, and the child can be born there, see cgroup_create_for_clone), else the v1 devices
+ * hierarchy. */
 static bool
 devices_only (const struct plan *p)
 {
@@ -545,7 +547,7 @@ cgroup_path_of (const struct plan *p, struct cgroup_dirs *out, cella_error_t *er
   out->layout = cgroup_layout ();
   if (out->layout == CGROUP_V2)
     out->v2 = xasprintf ("%s%s", cache.v2_mount, rel);
-  else
+  else if (!devices_only (p) || out->layout != CGROUP_HYBRID)
     for (int c = 0; c < CG_V1__COUNT; c++)
       if (cache.v1_mount[c] && (!devices_only (p) || c == CG_DEVICES))
         out->v1[c] = xasprintf ("%s%s", cache.v1_mount[c], rel);
@@ -673,24 +675,62 @@ cgroup_join (const struct cgroup_dirs *d, pid_t pid, cella_error_t *err)
   return 0;
 }
 
+/* The directories made, the limits and the device rules applied: ready for the container's first process. */
+static int
+dirs_ready (const struct plan *p, const struct cgroup_dirs *d, cella_error_t *err)
+{
+  bool confined = cgroup_devices_confined (p);
+  if (dirs_make (d, &p->res, confined, err) < 0 || cgroup_update (d, &p->res, err) < 0)
+    return -1;
+  return confined ? cgroup_dev_apply (d, &p->res, err) : 0;
+}
+
 int
 cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
 {
   struct cgroup_dirs d;
   int r;
-  bool confined = cgroup_devices_confined (p);
   if (cgroup_path_of (p, &d, err) < 0)
     return -1;
-  r = dirs_make (&d, &p->res, confined, err);
-  if (r == 0)
-    r = cgroup_update (&d, &p->res, err);
   /* the device rules before the move: nothing of the container runs unconfined */
-  if (r == 0 && confined)
-    r = cgroup_dev_apply (&d, &p->res, err);
+  r = dirs_ready (p, &d, err);
   if (r == 0)
     r = cgroup_join (&d, pid, err);
   if (r < 0)
     cgroup_remove (&d, NULL);
+  cgroup_dirs_clear (&d);
+  return r;
+}
+
+/* One directory of a cgroup2 tree and nothing else: v2, or a hybrid host's devices-only cgroup. */
+static const char *
+single_v2_dir (const struct cgroup_dirs *d)
+{
+  if (d->layout == CGROUP_V2)
+    return d->v2;
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    if (d->v1[c])
+      return NULL;
+  return d->layout == CGROUP_HYBRID ? d->unified : NULL;
+}
+
+int
+cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err)
+{
+  struct cgroup_dirs d;
+  const char *dir;
+  int r = 0;
+  *fd = -1;
+  if (cgroup_path_of (p, &d, err) < 0)
+    return -1;
+  if ((dir = single_v2_dir (&d)) != NULL)
+    {
+      r = dirs_ready (p, &d, err);
+      if (r == 0 && (*fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        r = cella_error (err, errno, "cgroup: open `%s`", dir);
+      if (r < 0)
+        cgroup_remove (&d, NULL);
+    }
   cgroup_dirs_clear (&d);
   return r;
 }

@@ -377,7 +377,7 @@ procs_dir (const struct cgroup_dirs *d)
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
     if (d->v1[order[i]])
       return d->v1[order[i]];
-  return NULL;
+  return d->unified; /* hybrid, devices only: the cgroup2 tree's */
 }
 
 int

@@ -164,6 +164,16 @@ test_engine_container_and_exec_confined() {
 	assert_ok
 	run_cella exec devc sh -c "$PROBE" probe / /devt
 	assert_confined
+	if real_root && [ -d /sys/fs/cgroup/devices ]; then
+		# v1 and hybrid hosts: the devices controller holds the list
+		local pid path
+		pid=$("$CELLA" inspect -f '{{.State.Pid}}' devc)
+		path=$(awk -F: '$2 == "devices" { print $3 }' "/proc/$pid/cgroup")
+		run_cmd cat "/sys/fs/cgroup/devices$path/devices.list"
+		assert_contains "$OUT" "c 1:3 rwm" "devices.list of $path"
+		assert_not_contains "$OUT" "a *:* rwm" "devices.list of $path"
+		assert_not_contains "$OUT" "b 7:" "devices.list of $path"
+	fi
 	if awk '{s += $3} END {exit !(s > 1)}' /proc/self/uid_map; then
 		run_cella exec -u 65534 devc sh -c "$PROBE" probe /tmp
 		assert_confined
@@ -255,17 +265,23 @@ EOS
 	assert_contains "$OUT" exec-done "exec"
 }
 
-# Hybrid without a v1 devices hierarchy (unmounted in a private mount namespace): the filter goes to the
-# cgroup2 tree, which the kernel checks alongside the v1 controllers.
+# Hybrid without a v1 devices hierarchy (unmounted in a private mount namespace): an engine container's
+# filter goes to the cgroup2 tree too, which the kernel checks alongside the v1 controllers. (With it, engine
+# and OCI containers use the v1 controller; a plain run always uses the cgroup2 tree on a hybrid host.)
 test_hybrid_without_v1_devices_uses_the_unified_filter() {
 	require_real_root
 	require_cmd unshare
 	[ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ] && [ -d /sys/fs/cgroup/devices ] ||
 		skip "not a hybrid host with a v1 devices hierarchy"
+	engine_env
 	run_cmd unshare -m sh -c 'mount --make-rprivate / && umount /sys/fs/cgroup/devices || exit 99
-		"$0" run --rm --tmpfs /devt:dev busybox sh -c "$1" probe /devt' "$CELLA" "$PROBE"
+		"$0" run -d --name nodevs --tmpfs /devt:dev busybox sleep 30 >/dev/null || exit 98
+		"$0" exec nodevs sh -c "$1" probe /devt
+		pid=$("$0" inspect -f "{{.State.Pid}}" nodevs); grep "^0::" /proc/$pid/cgroup
+		"$0" rm -f nodevs >/dev/null' "$CELLA" "$PROBE"
 	assert_confined
 	assert_contains "$OUT" "OPEN-W:/devt/null" "an allowed device"
+	assert_match "$OUT" '^0::/cella/[0-9a-f]{64}$' "the container's cgroup2 directory"
 }
 
 # --- --device ----------------------------------------------------------------------------------------
