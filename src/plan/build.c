@@ -83,9 +83,7 @@ run_options_free (struct run_options *o)
 static int
 build_caps (const struct run_options *o, uint64_t *caps, cella_error_t *err)
 {
-  *caps = caps_default ();
-  if (o->privileged)
-    caps_modify (caps, "ALL", true, NULL);
+  *caps = o->privileged ? caps_all () : caps_default ();
   for (size_t i = 0; o->cap_add && o->cap_add[i]; i++)
     if (strcasecmp (o->cap_add[i], "ALL") == 0)
       caps_modify (caps, "ALL", true, NULL);

@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <linux/bpf.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "ns/caps.h"
 #include "ns/cgroup.h"
 #include "plan/build.h"
 #include "tap.h"
@@ -282,11 +284,113 @@ test_parse_device (void)
     }
 }
 
+static bool
+has_op (const struct plan *p, enum op_kind kind)
+{
+  for (size_t i = 0; i < p->nops; i++)
+    if (p->ops[i].kind == kind)
+      return true;
+  return false;
+}
+
+static const struct op *
+find_op (const struct plan *p, enum op_kind kind)
+{
+  for (size_t i = 0; i < p->nops; i++)
+    if (p->ops[i].kind == kind)
+      return &p->ops[i];
+  return NULL;
+}
+
+/* run options → plan → JSON → plan: --device's node and rule, --privileged's every part */
+static void
+test_plan_options (void)
+{
+  char tmpl[] = "/tmp/cella-devices-XXXXXX";
+  char *dir = mkdtemp (tmpl);
+  struct run_options o = { 0 };
+  struct plan *p = NULL, *q = NULL;
+  cella_error_t err = NULL;
+  cleanup_free char *etc = NULL, *passwd = NULL, *text = NULL;
+  FILE *f;
+  if (dir == NULL)
+    abort ();
+  etc = xasprintf ("%s/etc", dir);
+  passwd = xasprintf ("%s/etc/passwd", dir);
+  mkdir (etc, 0755);
+  f = fopen (passwd, "w");
+  fputs ("root:x:0:0:root:/root:/bin/sh\n", f);
+  fclose (f);
+  strv_push (&o.command, "true");
+  strv_push (&o.devices, "/dev/null:/dev/mynull:rw");
+  o.backend = xstrdup ("ns");
+  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0, "a plan with --device");
+  if (p)
+    {
+      CHECK (p->ndevices == 1 && strcmp (p->devices[0].path, "/dev/mynull") == 0
+                 && strcmp (p->devices[0].host_path, "/dev/null") == 0 && p->res.ndev_rules == 1
+                 && strcmp (p->res.dev_rules[0].access, "rw") == 0 && !p->privileged && p->process.seccomp
+                 && has_op (p, OP_MASK) && !find_op (p, OP_DEV)->dev_host && !find_op (p, OP_SYSFS)->dev_writable,
+             "--device: a node and its rule; nothing else lifted");
+      text = plan_to_json (p);
+      CHECK (plan_from_json (text, &q, &err) == 0 && q->ndevices == 1 && q->devices[0].host_path
+                 && strcmp (q->devices[0].host_path, "/dev/null") == 0 && q->res.ndev_rules == 1 && !q->privileged,
+             "--device round trip (hostPath kept)");
+      plan_free (q);
+      q = NULL;
+      free (text);
+      text = NULL;
+      plan_free (p);
+      p = NULL;
+    }
+  cella_error_free (&err);
+  o.privileged = true;
+  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0, "a plan with --privileged");
+  if (p)
+    {
+      uint64_t all = caps_all ();
+      CHECK (p->privileged && !p->process.seccomp && !has_op (p, OP_MASK) && !has_op (p, OP_READONLY)
+                 && p->process.caps == all,
+             "--privileged: every capability, no seccomp, no masked or read-only paths");
+      CHECK (find_op (p, OP_DEV)->dev_host && find_op (p, OP_DEV)->dev_writable && find_op (p, OP_SYSFS)->dev_writable,
+             "--privileged: host devices in a writable /dev, /sys read-write");
+      text = plan_to_json (p);
+      CHECK (plan_from_json (text, &q, &err) == 0 && q->privileged && find_op (q, OP_DEV)->dev_host
+                 && find_op (q, OP_DEV)->dev_writable && find_op (q, OP_SYSFS)->dev_writable,
+             "--privileged round trip");
+      plan_free (q);
+      plan_free (p);
+    }
+  cella_error_free (&err);
+  strv_push (&o.cap_drop, "NET_RAW");
+  p = NULL;
+  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0 && p && !(p->process.caps & (1ULL << 13)),
+         "--privileged --cap-drop NET_RAW drops it");
+  plan_free (p);
+  cella_error_free (&err);
+  free (o.backend);
+  o.backend = xstrdup ("proot");
+  p = NULL;
+  if (plan_from_run_options (&o, dir, false, &p, &err) < 0)
+    CHECK (err && (strstr (err->msg, "--device /dev/null:/dev/mynull:rw: the proot backend")
+                   || strstr (err->msg, "proot")),
+           "--backend proot refuses --device: %s", err ? err->msg : "");
+  else
+    CHECK (false, "--backend proot accepted --device");
+  plan_free (p);
+  cella_error_free (&err);
+  run_options_free (&o);
+  remove (passwd);
+  rmdir (etc);
+  rmdir (dir);
+}
+
 int
 main (void)
 {
   test_effective_rules ();
   test_programs ();
   test_parse_device ();
+  test_plan_options ();
   return tap_done ();
 }
