@@ -284,6 +284,21 @@ test_hybrid_without_v1_devices_uses_the_unified_filter() {
 	assert_match "$OUT" '^0::/cella/[0-9a-f]{64}$' "the container's cgroup2 directory"
 }
 
+# A v1-only host (the cgroup2 tree unmounted in a private mount namespace): a plain run's rules go to
+# the v1 devices controller, the child moved there after clone.
+test_v1_only_plain_run_uses_the_devices_controller() {
+	require_real_root
+	require_cmd unshare
+	[ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ] && [ -d /sys/fs/cgroup/devices ] ||
+		skip "not a hybrid host with a v1 devices hierarchy"
+	run_cmd unshare -m sh -c 'mount --make-rprivate / && umount /sys/fs/cgroup/unified || exit 99
+		"$0" run --rm --tmpfs /devt:dev busybox sh -c "$1
+grep :devices: /proc/self/cgroup" probe /devt' "$CELLA" "$PROBE"
+	assert_confined
+	assert_contains "$OUT" "OPEN-W:/devt/null" "an allowed device"
+	assert_match "$OUT" ':devices:/$' "the container's own devices cgroup (its namespace's root)"
+}
+
 # --- --device ----------------------------------------------------------------------------------------
 
 test_device_option_adds_a_node() {
@@ -398,6 +413,12 @@ test_dry_run_and_inspect_show_device_rules() {
 	assert_eq '[{"PathOnHost":"/dev/null","PathInContainer":"/dev/mynull","CgroupPermissions":"rw"}]' "$OUT" "HostConfig.Devices"
 	run_cella inspect -f '{{.HostConfig.Privileged}}' insp
 	assert_eq false "$OUT" "HostConfig.Privileged"
+	run_cella inspect -f '{{.HostConfig.DeviceRules}}' insp
+	if real_root; then
+		assert_contains "$OUT" '"deny a *:* rwm","allow c 1:3 rw","allow c *:* m"' "HostConfig.DeviceRules"
+	else
+		assert_eq null "$OUT" "HostConfig.DeviceRules (user namespace)"
+	fi
 	run_cella start -a insp
 	assert_ok
 	run_cella rm -f insp
