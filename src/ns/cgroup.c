@@ -486,22 +486,26 @@ cgroup_usable (char **why)
   return ok;
 }
 
+bool
+cgroup_devices_confined (const struct plan *p)
+{
+  return p->backend == BACKEND_NS && !p->privileged && host_root ();
+}
+
 void
 cgroup_notice_unapplied (const struct plan *p)
 {
   static bool said;
   cleanup_free char *why = NULL;
   const char *flag = cgroup_res_first_flag (&p->res);
-  if (said || flag == NULL || p->backend != BACKEND_NS || cgroup_usable (&why))
+  if (said || p->backend != BACKEND_NS || (flag == NULL && !cgroup_devices_confined (p)) || cgroup_usable (&why))
     return;
   said = true;
-  fprintf (stderr, "cella: no writable cgroup for this user: %s is not applied (%s)\n", flag, why);
-}
-
-bool
-cgroup_devices_confined (const struct plan *p)
-{
-  return p->backend == BACKEND_NS && !p->privileged && host_root ();
+  if (flag == NULL)
+    fprintf (stderr, "cella: %s: the container's device rules are not applied (nodev mounts still keep nodes on its "
+                     "root and tmpfs closed)\n", why);
+  else
+    fprintf (stderr, "cella: no writable cgroup for this user: %s is not applied (%s)\n", flag, why);
 }
 
 /* Nothing but device rules asked (a plain foreground run): the cgroup is made only where they go, which keeps

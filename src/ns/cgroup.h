@@ -90,7 +90,8 @@ const char *cgroup_layout_name (enum cgroup_layout l);
 bool cgroup_usable (char **why);
 
 /* When limits are set but cannot be applied (cgroup_usable false): print once per process on stderr "cella:
- * no writable cgroup for this user: --memory is not applied (<why>)". */
+ * no writable cgroup for this user: --memory is not applied (<why>)"; as root of the host without any cgroup
+ * file system, that the device rules are not applied. */
 void cgroup_notice_unapplied (const struct plan *p);
 
 /* The directories of the container of plan p (they need not exist). -1 when it has none here. */

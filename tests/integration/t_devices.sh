@@ -299,6 +299,18 @@ grep :devices: /proc/self/cgroup" probe /devt' "$CELLA" "$PROBE"
 	assert_match "$OUT" ':devices:/$' "the container's own devices cgroup (its namespace's root)"
 }
 
+# Root without any cgroup file system (unmounted in a private mount namespace): the run goes on, and says
+# that the rules are not applied; the nodev mounts still keep the image's and mknod'ed nodes closed.
+test_no_cgroup_fs_says_rules_are_not_applied() {
+	require_real_root
+	require_cmd unshare
+	make_node_rootfs "$TEST_TMP/root"
+	run_cmd unshare -m sh -c 'mount --make-rprivate / && umount -R /sys/fs/cgroup || exit 99
+		"$0" run --rm "$2" sh -c "$1" probe / /tmp' "$CELLA" "$PROBE" "$TEST_TMP/root"
+	assert_confined
+	assert_contains "$ERR" "cella: no cgroup file system is mounted: the container's device rules are not applied" "stderr"
+}
+
 # --- --device ----------------------------------------------------------------------------------------
 
 test_device_option_adds_a_node() {
