@@ -232,6 +232,25 @@ test_oci_bundle_config_node_does_not_open() {
 	fi
 }
 
+# cella inside a confined parent (an OCI cgroupsPath under a v1 devices cgroup that allows only null and
+# mknod): the defaults the parent does not allow are skipped, not an error; the parent's list still holds.
+test_oci_under_a_confined_parent_cgroup() {
+	require_real_root
+	[ -d /sys/fs/cgroup/devices ] || skip "no v1 devices hierarchy"
+	DEVT_PARENT=cella-devt-$$
+	mkdir "/sys/fs/cgroup/devices/$DEVT_PARENT" || fail "mkdir parent"
+	trap 'for h in /sys/fs/cgroup/*/; do rmdir "$h$DEVT_PARENT/c" "$h$DEVT_PARENT" 2>/dev/null; done' EXIT
+	echo a >"/sys/fs/cgroup/devices/$DEVT_PARENT/devices.deny"
+	for r in "c 1:3 rwm" "c *:* m" "b *:* m"; do echo "$r" >"/sys/fs/cgroup/devices/$DEVT_PARENT/devices.allow"; done
+	probe_bundle b
+	jq --arg c "/$DEVT_PARENT/c" '.linux.cgroupsPath = $c | .process.args = ["sh", "-c", "echo x >/dev/null && echo null-ok; head -c 1 /dev/zero >/dev/null && echo ZERO-OPENED; true"]' \
+		b/config.json >b/c.json && mv b/c.json b/config.json
+	run_cella --root "$TEST_TMP/state" run --bundle b devp
+	assert_ok
+	assert_contains "$OUT" null-ok "/dev/null (the parent allows it)"
+	assert_not_contains "$OUT" ZERO-OPENED "/dev/zero (a default the parent does not allow)"
+}
+
 # --- cgroup v2: the eBPF program ----------------------------------------------------------------------
 
 # The v2 code driven through this hybrid host's cgroup2 tree mounted at /sys/fs/cgroup in a private
