@@ -80,7 +80,7 @@ loop_setup() {
 # would do: the host's disk). Now the node can be made (docker allows mknod) but not opened.
 test_mknod_of_a_host_block_device_cannot_read_it() {
 	loop_setup
-	run_cella run --rm busybox sh -c "mknod /d b $LOOP_MAJ $LOOP_MIN && echo made; head -c 16 /d; mknod /dev/shm/d b $LOOP_MAJ $LOOP_MIN; head -c 16 /dev/shm/d; true"
+	run_cella run busybox sh -c "mknod /d b $LOOP_MAJ $LOOP_MIN && echo made; head -c 16 /d; mknod /dev/shm/d b $LOOP_MAJ $LOOP_MIN; head -c 16 /dev/shm/d; true"
 	assert_rc 0
 	assert_contains "$OUT" made "mknod (allowed, as docker does)"
 	assert_not_contains "$OUT" SECRET-HOST-DISK "what the container read"
@@ -89,7 +89,7 @@ test_mknod_of_a_host_block_device_cannot_read_it() {
 # The same with a tmpfs that allows device nodes (--tmpfs ...:dev): only the cgroup stands in the way.
 test_mknod_on_a_dev_tmpfs_cannot_read_a_host_device() {
 	loop_setup
-	run_cella run --rm --tmpfs /t:dev busybox sh -c "mknod /t/d b $LOOP_MAJ $LOOP_MIN && echo made; head -c 16 /t/d; mknod /t/n c 1 3 && echo null > /t/n && echo null-ok; true"
+	run_cella run --tmpfs /t:dev busybox sh -c "mknod /t/d b $LOOP_MAJ $LOOP_MIN && echo made; head -c 16 /t/d; mknod /t/n c 1 3 && echo null > /t/n && echo null-ok; true"
 	assert_rc 0
 	assert_contains "$OUT" made "mknod"
 	assert_contains "$OUT" null-ok "a node of an allowed device on the same tmpfs"
@@ -98,7 +98,7 @@ test_mknod_on_a_dev_tmpfs_cannot_read_a_host_device() {
 }
 
 test_default_container_opens_no_host_device() {
-	run_cella run --rm --tmpfs /devt:dev busybox sh -c "$PROBE" probe / /tmp /devt /dev/shm
+	run_cella run --tmpfs /devt:dev busybox sh -c "$PROBE" probe / /tmp /devt /dev/shm
 	assert_confined
 	if real_root; then
 		assert_contains "$OUT" "MKNOD:/devt/loop0" "mknod as root (allowed, as docker does)"
@@ -113,14 +113,14 @@ test_default_container_opens_no_host_device() {
 test_image_nodes_do_not_open_as_nobody_without_caps() {
 	require_real_root
 	make_node_rootfs "$TEST_TMP/root"
-	run_cella run --rm -u 65534 --cap-drop ALL "$TEST_TMP/root" sh -c "$PROBE" probe /tmp
+	run_cella run -u 65534 --cap-drop ALL "$TEST_TMP/root" sh -c "$PROBE" probe /tmp
 	assert_confined
 	engine_env
 	run_cella import "$TEST_TMP/root" devnodes:1
 	assert_ok
-	run_cella run --rm -u 65534 --cap-drop ALL devnodes:1 sh -c "$PROBE" probe /tmp
+	run_cella run -u 65534 --cap-drop ALL devnodes:1 sh -c "$PROBE" probe /tmp
 	assert_confined
-	run_cella run --rm devnodes:1 sh -c "$PROBE" probe /tmp
+	run_cella run devnodes:1 sh -c "$PROBE" probe /tmp
 	assert_confined
 }
 
@@ -129,7 +129,7 @@ test_image_nodes_do_not_open_as_nobody_without_caps() {
 test_all_caps_and_no_seccomp_still_confined() {
 	require_real_root
 	make_node_rootfs "$TEST_TMP/root"
-	run_cella run --rm --cap-add ALL --security-opt seccomp=unconfined --tmpfs /devt:dev "$TEST_TMP/root" sh -c \
+	run_cella run --cap-add ALL --security-opt seccomp=unconfined --tmpfs /devt:dev "$TEST_TMP/root" sh -c \
 		"mount -o remount,dev / && echo remounted; $PROBE" probe / /devt
 	assert_confined
 	assert_contains "$OUT" DEVTMPFS "the devtmpfs mount (CAP_SYS_ADMIN, no seccomp)"
@@ -151,7 +151,7 @@ test_rootless_run_of_a_root_made_rootfs_opens_no_node() {
 	mkdir -p "$d/home"
 	chown cellatest "$d/home"
 	run_cmd setpriv --reuid=cellatest --regid=cellatest --init-groups env HOME="$d/home" XDG_RUNTIME_DIR="$d/home" \
-		XDG_DATA_HOME="$d/home" "$d/cella" run --rm "$d/root" sh -c "$PROBE" probe /tmp
+		XDG_DATA_HOME="$d/home" "$d/cella" run "$d/root" sh -c "$PROBE" probe /tmp
 	assert_confined
 	assert_contains "$(stat -c %F "$d/root/probe-img-loop0")" "block" "the image's node (on the host)"
 }
@@ -160,7 +160,7 @@ test_rootless_run_of_a_root_made_rootfs_opens_no_node() {
 
 test_engine_container_and_exec_confined() {
 	engine_env
-	run_cella run -d --name devc --tmpfs /devt:dev busybox sleep 30
+	run_cella run -d --network none --name devc --tmpfs /devt:dev busybox sleep 30
 	assert_ok
 	run_cella exec devc sh -c "$PROBE" probe / /devt
 	assert_confined
@@ -264,10 +264,10 @@ test_v2_device_filter_on_hybrid_unified() {
 	engine_env
 	cat >"$TEST_TMP/v2.sh" <<EOS
 mount --make-rprivate / && mount -t cgroup2 none /sys/fs/cgroup || exit 99
-"\$CELLA" run --rm --tmpfs /devt:dev busybox sh -c "\$PROBE" probe / /devt
-"\$CELLA" run --rm --tmpfs /devt:dev busybox sh -c 'mknod /devt/l b $LOOP_MAJ $LOOP_MIN; echo "mknod-read:\$(head -c 16 /devt/l)"; cat /proc/self/cgroup' 2>&1
-"\$CELLA" run --rm --device $LOOP:/dev/xda:r busybox sh -c 'echo "device-read:\$(head -c 16 /dev/xda)"; (: >>/dev/xda) 2>/dev/null && echo WRITE-OPENED; true'
-"\$CELLA" run -d --name v2dev --tmpfs /devt:dev busybox sleep 30 >/dev/null || exit 98
+"\$CELLA" run --tmpfs /devt:dev busybox sh -c "\$PROBE" probe / /devt
+"\$CELLA" run --tmpfs /devt:dev busybox sh -c 'mknod /devt/l b $LOOP_MAJ $LOOP_MIN; echo "mknod-read:\$(head -c 16 /devt/l)"; cat /proc/self/cgroup' 2>&1
+"\$CELLA" run --device $LOOP:/dev/xda:r busybox sh -c 'echo "device-read:\$(head -c 16 /dev/xda)"; (: >>/dev/xda) 2>/dev/null && echo WRITE-OPENED; true'
+"\$CELLA" run -d --network none --name v2dev --tmpfs /devt:dev busybox sleep 30 >/dev/null || exit 98
 "\$CELLA" exec v2dev sh -c "\$PROBE" probe /devt
 echo exec-done
 "\$CELLA" rm -f v2dev >/dev/null
@@ -294,7 +294,7 @@ test_hybrid_without_v1_devices_uses_the_unified_filter() {
 		skip "not a hybrid host with a v1 devices hierarchy"
 	engine_env
 	run_cmd unshare -m sh -c 'mount --make-rprivate / && umount /sys/fs/cgroup/devices || exit 99
-		"$0" run -d --name nodevs --tmpfs /devt:dev busybox sleep 30 >/dev/null || exit 98
+		"$0" run -d --network none --name nodevs --tmpfs /devt:dev busybox sleep 30 >/dev/null || exit 98
 		"$0" exec nodevs sh -c "$1" probe /devt
 		pid=$("$0" inspect -f "{{.State.Pid}}" nodevs); grep "^0::" /proc/$pid/cgroup
 		"$0" rm -f nodevs >/dev/null' "$CELLA" "$PROBE"
@@ -311,7 +311,7 @@ test_v1_only_plain_run_uses_the_devices_controller() {
 	[ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ] && [ -d /sys/fs/cgroup/devices ] ||
 		skip "not a hybrid host with a v1 devices hierarchy"
 	run_cmd unshare -m sh -c 'mount --make-rprivate / && umount /sys/fs/cgroup/unified || exit 99
-		"$0" run --rm --tmpfs /devt:dev busybox sh -c "$1
+		"$0" run --tmpfs /devt:dev busybox sh -c "$1
 grep :devices: /proc/self/cgroup" probe /devt' "$CELLA" "$PROBE"
 	assert_confined
 	assert_contains "$OUT" "OPEN-W:/devt/null" "an allowed device"
@@ -325,7 +325,7 @@ test_no_cgroup_fs_says_rules_are_not_applied() {
 	require_cmd unshare
 	make_node_rootfs "$TEST_TMP/root"
 	run_cmd unshare -m sh -c 'mount --make-rprivate / && umount -R /sys/fs/cgroup || exit 99
-		"$0" run --rm "$2" sh -c "$1" probe / /tmp' "$CELLA" "$PROBE" "$TEST_TMP/root"
+		"$0" run "$2" sh -c "$1" probe / /tmp' "$CELLA" "$PROBE" "$TEST_TMP/root"
 	assert_confined
 	assert_contains "$ERR" "cella: no cgroup file system is mounted: the container's device rules are not applied" "stderr"
 }
@@ -333,32 +333,32 @@ test_no_cgroup_fs_says_rules_are_not_applied() {
 # --- --device ----------------------------------------------------------------------------------------
 
 test_device_option_adds_a_node() {
-	run_cella run --rm --device /dev/null:/dev/mynull busybox sh -c 'ls -l /dev/mynull && echo x >/dev/mynull && echo wrote'
+	run_cella run --device /dev/null:/dev/mynull busybox sh -c 'ls -l /dev/mynull && echo x >/dev/mynull && echo wrote'
 	assert_ok
 	assert_match "$OUT" '^c.* 1, +3 .*/dev/mynull$'
 	assert_contains "$OUT" wrote
-	run_cella run --rm --device /dev/zero busybox sh -c 'head -c 3 /dev/zero | wc -c'
+	run_cella run --device /dev/zero busybox sh -c 'head -c 3 /dev/zero | wc -c'
 	assert_ok
 	assert_eq 3 "$OUT" "bytes read from --device /dev/zero"
 }
 
 test_device_option_gives_a_host_block_device_with_its_permissions() {
 	loop_setup
-	run_cella run --rm --device "$LOOP" busybox sh -c "head -c 16 $LOOP"
+	run_cella run --device "$LOOP" busybox sh -c "head -c 16 $LOOP"
 	assert_ok
 	assert_eq SECRET-HOST-DISK "$OUT" "read through --device $LOOP"
-	run_cella run --rm --device "$LOOP:/dev/xda:r" busybox sh -c 'head -c 16 /dev/xda; echo; (: >>/dev/xda) && echo WRITE-OPENED; true'
+	run_cella run --device "$LOOP:/dev/xda:r" busybox sh -c 'head -c 16 /dev/xda; echo; (: >>/dev/xda) && echo WRITE-OPENED; true'
 	assert_ok
 	assert_contains "$OUT" SECRET-HOST-DISK "read through :r"
 	assert_not_contains "$OUT" WRITE-OPENED ":r opened for writing"
-	run_cella run --rm --device "$LOOP:/dev/xda:r" busybox sh -c "mknod /dev/shm/y b $LOOP_MAJ $LOOP_MIN; head -c 16 /dev/shm/y; true"
+	run_cella run --device "$LOOP:/dev/xda:r" busybox sh -c "mknod /dev/shm/y b $LOOP_MAJ $LOOP_MIN; head -c 16 /dev/shm/y; true"
 	assert_not_contains "$OUT" SECRET-HOST-DISK "another node of the same device on a nodev mount"
 }
 
 test_device_option_errors() {
 	local spec want
 	while IFS='|' read -r spec want; do
-		run_cella run --rm --device "$spec" busybox true
+		run_cella run --device "$spec" busybox true
 		assert_cella_error 125 "$want"
 	done <<'EOF'
 /dev/nope|--device `/dev/nope`: `/dev/nope` on the host
@@ -371,19 +371,19 @@ relative|`relative` must be an absolute host path
 /dev/null:/dev/a:r:w|too many `:`
 EOF
 	mkdir -p dir
-	run_cella run --rm --device "$TEST_TMP/dir:/dev/d" busybox true
+	run_cella run --device "$TEST_TMP/dir:/dev/d" busybox true
 	assert_cella_error 125 "is not a character or block device"
 }
 
 test_device_and_privileged_refused_by_proot_and_vm() {
 	command -v proot >/dev/null 2>&1 || skip "proot not installed"
-	run_cella run --rm --backend proot --device /dev/null busybox true
+	run_cella run --backend proot --device /dev/null busybox true
 	assert_cella_error 125 "--device /dev/null: the proot backend"
-	run_cella run --rm --backend proot --privileged busybox true
+	run_cella run --backend proot --privileged busybox true
 	assert_cella_error 125 "--privileged: the proot backend"
-	run_cella run --rm --backend vm --device /dev/null busybox true
+	run_cella run --backend vm --device /dev/null busybox true
 	assert_cella_error 125 "--device /dev/null: the vm backend"
-	run_cella run --rm --backend vm --privileged busybox true
+	run_cella run --backend vm --privileged busybox true
 	assert_cella_error 125 "--privileged: the vm backend"
 }
 
@@ -397,7 +397,7 @@ test_privileged_lifts_the_confinement() {
 		last=$(cat /proc/sys/kernel/cap_last_cap)
 		bnd=$(printf '%016x' $(((1 << (last + 1)) - 1)))
 	fi
-	run_cella run --rm --privileged busybox sh -c 'grep -E "^(CapEff|Seccomp):" /proc/self/status; grep -E " /sys | /proc/sys " /proc/self/mountinfo; ls /dev'
+	run_cella run --privileged busybox sh -c 'grep -E "^(CapEff|Seccomp):" /proc/self/status; grep -E " /sys | /proc/sys " /proc/self/mountinfo; ls /dev'
 	assert_ok
 	assert_eq "$bnd" "$(status_field "$OUT" CapEff)" "CapEff under --privileged (every capability cella's caller has)"
 	assert_eq 0 "$(status_field "$OUT" Seccomp)" "seccomp mode under --privileged"
@@ -414,7 +414,7 @@ test_privileged_lifts_the_confinement() {
 
 test_privileged_reads_a_host_block_device() {
 	loop_setup
-	run_cella run --rm --privileged busybox sh -c "head -c 16 $LOOP; echo; mknod /d b $LOOP_MAJ $LOOP_MIN && head -c 16 /d"
+	run_cella run --privileged busybox sh -c "head -c 16 $LOOP; echo; mknod /d b $LOOP_MAJ $LOOP_MIN && head -c 16 /d"
 	assert_ok
 	assert_eq "SECRET-HOST-DISK
 SECRET-HOST-DISK" "$OUT" "the host's device and a node of it, under --privileged"
@@ -438,7 +438,7 @@ test_dry_run_and_inspect_show_device_rules() {
 	assert_eq '["allow a *:* rwm"]' "$(jq -c '.deviceRules' <<<"$OUT")" "--privileged deviceRules"
 	assert_eq true "$(jq -r '.privileged' <<<"$OUT")" "plan.privileged"
 	engine_env
-	run_cella create --name insp --device /dev/null:/dev/mynull:rw busybox true
+	run_cella create --network none --name insp --device /dev/null:/dev/mynull:rw busybox true
 	assert_ok
 	run_cella inspect -f '{{.HostConfig.Devices}}' insp
 	assert_eq '[{"PathOnHost":"/dev/null","PathInContainer":"/dev/mynull","CgroupPermissions":"rw"}]' "$OUT" "HostConfig.Devices"
