@@ -19,6 +19,9 @@ grep -qw overlay /proc/filesystems || modprobe overlay
 # /dev/net/tun (rootless pasta) exists only once tun is loaded (no udev or static nodes here)
 [ -e /dev/net/tun ] || modprobe tun
 chmod 0666 /dev/net/tun # as udev makes it
+# loop devices (not loaded on demand without a node to open): t_devices.sh reads a host block device,
+# a loop over a file, to show it stays out
+grep -qw loop /proc/devices || modprobe loop || echo "# v2 lane: no loop module"
 
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 ctl=""
