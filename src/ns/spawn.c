@@ -23,6 +23,7 @@
 #include "../plan/idmap.h"
 #include "cgroup.h"
 #include "internal.h"
+#include "landlock.h"
 #include "ns.h"
 
 /* Signals `cella run` passes on to the workload, like docker's sig-proxy. */
@@ -377,6 +378,7 @@ prepare_plan (struct plan *p, cella_error_t *err)
       if (mount_op_prepare (&p->ops[i], p, err) < 0)
         return -1;
     }
+  p->landlock_now = landlock_scopes_for_start (p);
   if (stat (p->rootfs, &st) < 0)
     return cella_error (err, errno, "root `%s`", p->rootfs);
   if (!S_ISDIR (st.st_mode))
@@ -645,6 +647,8 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
   sigaddset (&mask, SIGCHLD);
   if (p->process.tty)
     sigaddset (&mask, SIGWINCH);
+  /* the container's processes were scoped as their namespaces asked: so is this one */
+  p->landlock_now = landlock_scopes_for_exec (p, target);
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cella_error (err, errno, "socketpair");
   sigprocmask (SIG_BLOCK, &mask, &old);
