@@ -52,14 +52,11 @@ landlock_try_scopes (void)
 }
 
 /* Two namespace files name the same namespace; true too when either cannot be read (the
- * process would be scoped rather than not). */
+ * process is scoped rather than not). */
 static bool
 same_ns (const char *a, const char *b)
 {
-  struct stat sa, sb;
-  if (stat (a, &sa) < 0 || stat (b, &sb) < 0)
-    return true;
-  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  return same_file (a, b) != 0;
 }
 
 /* Does the container's first process live in the host's namespace of this kind (bit index i,

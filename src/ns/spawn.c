@@ -640,6 +640,13 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
   sigset_t mask, old;
   int sv[2], status = -1, r;
   pid_t joiner;
+  char netns[64];
+
+  /* on the host's network after all (--network container: of a host-network container): stay in
+   * it, as the container did; a rootless one could not join it from the container's user namespace */
+  snprintf (netns, sizeof netns, "/proc/%d/ns/net", (int) target);
+  if ((flags & CLONE_NEWNET) && same_file (netns, "/proc/self/ns/net") == 1)
+    flags &= ~(unsigned long long) CLONE_NEWNET;
 
   sigemptyset (&mask);
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)

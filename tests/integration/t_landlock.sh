@@ -205,6 +205,12 @@ test_network_of_a_host_network_container_is_scoped() {
 	run_cella run --rm --network "container:$CTR" -v "$ABSTRACT:/abstract:ro" busybox /abstract connect "$ABS_NAME"
 	assert_rc 0
 	assert_eq EPERM "$(_probe_line stream)" "stream connect to the host from --network container:(host network)"
+	run_cella run -d --name "$CTR.b" --network "container:$CTR" -v "$ABSTRACT:/abstract:ro" busybox sleep 30
+	assert_rc 0
+	run_cella exec "$CTR.b" /abstract connect "$ABS_NAME"
+	"$CELLA" rm -f "$CTR.b" >/dev/null 2>&1
+	assert_rc 0 "cella exec in a container on a host-network container's network"
+	assert_eq EPERM "$(_probe_line stream)" "stream connect to the host from cella exec there"
 	assert_eq "" "$(_heard "$TEST_TMP/l.out")" "what the host's listener got"
 }
 
