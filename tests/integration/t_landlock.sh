@@ -180,15 +180,11 @@ test_landlock_option_errors() {
 # ANNOTATION (a JSON member, with a leading comma) or none. No /proc: as an ordinary user a proc
 # of the host's PID namespace cannot be mounted.
 _host_ns_bundle() {
-	local dir=$1 args=$2 ann=${3:-} userns="" usertype=""
+	local dir=$1 args=$2 ann=${3:-}
 	make_rootfs "$dir/rootfs"
 	cp "$ABSTRACT" "$dir/rootfs/bin/abstract"
 	ln -sf busybox "$dir/rootfs/bin/kill"
-	if ! is_root; then
-		usertype='{"type": "user"}, '
-		userns=", \"uidMappings\": [{\"containerID\": 0, \"hostID\": $(id -u), \"size\": 1}],
-		 \"gidMappings\": [{\"containerID\": 0, \"hostID\": $(id -g), \"size\": 1}]"
-	fi
+	oci_rootless_userns
 	cat >"$dir/config.json" <<EOF
 {
   "ociVersion": "1.0.2",
@@ -196,7 +192,7 @@ _host_ns_bundle() {
   "process": {"args": $args, "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0},
               "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}},
   "mounts": [],
-  "linux": {"namespaces": [$usertype{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}] $userns}
+  "linux": {"namespaces": [$OCI_USERNS_ENTRY{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}] $OCI_USERNS_MAPS}
   $ann
 }
 EOF
