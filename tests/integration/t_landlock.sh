@@ -178,9 +178,14 @@ test_landlock_option_errors() {
 
 # An OCI bundle in the host's network and PID namespaces (no "network", no "pid" entry), with
 # ANNOTATION (a JSON member, with a leading comma) or none. No /proc: as an ordinary user a proc
-# of the host's PID namespace cannot be mounted.
+# of the host's PID namespace cannot be mounted. With OWN_PID set: a PID namespace of its own and
+# its /proc (what `run -d`'s exec fifo needs).
 _host_ns_bundle() {
-	local dir=$1 args=$2 ann=${3:-}
+	local dir=$1 args=$2 ann=${3:-} pidns="" mounts=""
+	if [ -n "${OWN_PID:-}" ]; then
+		pidns=', {"type": "pid"}'
+		mounts='{"destination": "/proc", "type": "proc", "source": "proc"}'
+	fi
 	make_rootfs "$dir/rootfs"
 	cp "$ABSTRACT" "$dir/rootfs/bin/abstract"
 	ln -sf busybox "$dir/rootfs/bin/kill"
@@ -191,8 +196,8 @@ _host_ns_bundle() {
   "root": {"path": "rootfs"},
   "process": {"args": $args, "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0},
               "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}},
-  "mounts": [],
-  "linux": {"namespaces": [$OCI_USERNS_ENTRY{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}] $OCI_USERNS_MAPS}
+  "mounts": [$mounts],
+  "linux": {"namespaces": [$OCI_USERNS_ENTRY{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}$pidns] $OCI_USERNS_MAPS}
   $ann
 }
 EOF
@@ -227,6 +232,23 @@ test_oci_annotation_scopes_signals_and_abstract_sockets() {
 	run_cella run --bundle sock "oc-ll-$$-$RANDOM"
 	assert_rc 0
 	assert_eq EPERM "$(_probe_line stream)" "stream connect from an OCI container with the annotation"
+	assert_eq "" "$(_heard "$TEST_TMP/l.out")" "what the host's listener got"
+}
+
+# `exec` of the OCI command line into an annotated container (auto; the host's network, a PID
+# namespace of its own): a domain of its own, with the container's scopes.
+test_oci_exec_is_scoped() {
+	_build_abstract
+	_require_scoping
+	local id="oc-ll-$$-$RANDOM"
+	_listen "$TEST_TMP/l.out"
+	trap '"$CELLA" delete --force "$id" >/dev/null 2>&1; _stop_listeners >/dev/null 2>&1' EXIT
+	OWN_PID=1 _host_ns_bundle b '["sleep", "20"]' ', "annotations": {"io.github.cella.landlock": "auto"}'
+	run_cella run -d --bundle b "$id" </dev/null
+	assert_rc 0
+	run_cella exec "$id" /bin/abstract connect "$ABS_NAME"
+	assert_rc 0
+	assert_eq EPERM "$(_probe_line stream)" "stream connect to the host from an OCI exec"
 	assert_eq "" "$(_heard "$TEST_TMP/l.out")" "what the host's listener got"
 }
 
