@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,6 +46,8 @@ static const struct cli_option run_table[] = {
   { "security-opt", 0, OPT_LIST, O (security_opts), "OPT",
     "no-new-privileges, seccomp=unconfined, landlock=off|auto|abstract-unix-socket,signal (default auto: with the "
     "host's network the host's abstract unix sockets are out of reach, Linux 6.12+)" },
+  { "device", 0, OPT_LIST, O (devices), "HOST[:CTR][:PERMS]", "Give the container a host device (CTR under /dev, default HOST; PERMS of r, w, m, default rwm)" },
+  { "privileged", 0, OPT_FLAG, O (privileged), NULL, "Lift the confinement: every capability and host device, no seccomp, no masked paths, rw /sys, no Landlock scoping" },
   { "init", 0, OPT_FLAG, O (init), NULL, "Run a small init as PID 1 that reaps zombies and forwards signals" },
   { "detach", 'd', OPT_FLAG, O (detach), NULL, "Run in the background under a monitor; print the container id" },
   { "name", 0, OPT_STRING, O (name), "NAME", "Name the container (kept until `cella rm`; see `cella ps -a`)" },
@@ -365,7 +369,11 @@ run_or_create (int argc, char **argv, bool create_only)
   o.img = NULL;
   if (o.dry_run)
     {
-      cleanup_free char *json = plan_to_json (p);
+      cleanup_free char *text = plan_to_json (p), *json = NULL;
+      json_t *j = json_loads (text, 0, NULL);
+      json_object_set_new (j, "deviceRules", cli_device_rules_json (p));
+      json = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+      json_decref (j);
       puts (json);
       run_options_free (&o);
       return 0;

@@ -135,7 +135,8 @@ read_op (struct reader *r, struct plan *p, json_t *o)
   }
   op->size = get_int (r, o, "size", 0);
   op->mqueue = get_bool (r, o, "mqueue");
-  op->dev_writable = op->kind == OP_DEV && get_bool (r, o, "writable");
+  op->dev_writable = (op->kind == OP_DEV || op->kind == OP_SYSFS) && get_bool (r, o, "writable");
+  op->dev_host = op->kind == OP_DEV && get_bool (r, o, "hostDevices");
   op->tmpcopyup = get_bool (r, o, "tmpcopyup");
   {
     json_t *im = json_object_get (o, "idmap");
@@ -341,6 +342,7 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->ports = get_strv (r, root, "ports");
   p->hostname = get_str (r, root, "hostname", false);
   p->rootless = get_bool (r, root, "rootless");
+  p->privileged = get_bool (r, root, "privileged");
   net = get_str (r, root, "network", false);
   p->network = get_str (r, root, "network_name", false);
   p->dns = get_strv (r, root, "dns");

@@ -291,6 +291,17 @@ test_builder (void)
          "the last --security-opt landlock wins");
   plan_free (p);
   p = NULL;
+  o.privileged = true;
+  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0 && p->landlock == PLAN_LANDLOCK_SIGNAL,
+         "--privileged keeps a Landlock scope asked for by name");
+  plan_free (p);
+  p = NULL;
+  strv_free (o.security_opts);
+  o.security_opts = NULL;
+  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0 && p->landlock == 0, "--privileged: no Landlock scoping");
+  plan_free (p);
+  p = NULL;
+  o.privileged = false;
   strv_push (&o.security_opts, "landlock=nope");
   CHECK (plan_from_run_options (&o, dir, false, &p, &err) < 0 && err_has (&err, "--security-opt `landlock=nope`"),
          "a bad landlock value names the option");
