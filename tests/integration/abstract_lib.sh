@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # The abstract unix socket probes shared by t_landlock.sh and t_podman.sh: abstract.c (built
 # static: busybox cannot name abstract sockets), the host's listener, the kernel's Landlock ABI as
 # the helper asks it. Sourced by those files:
