@@ -15,6 +15,7 @@
 #include "../engine/paths.h"
 #include "../util/json.h"
 #include "../net/internal.h"
+#include "../ns/landlock.h"
 #include "../ns/ns.h"
 #include "../ns/probe.h"
 #include "../plan/idmap.h"
@@ -468,6 +469,8 @@ kernel_json (const struct report *r)
                                       "detail", str_or_null (p->detail)));
     }
   json_object_set_new (json_object_get (k, "overlay_userns"), "dir", str_or_null (r->scratch));
+  json_object_set_new (json_object_get (k, "landlock"), "abi",
+                       landlock_abi () > 0 ? json_integer (landlock_abi ()) : json_null ());
   return k;
 }
 

@@ -43,9 +43,11 @@ static const struct cli_option run_table[] = {
   { "net", 0, OPT_STRING, O (network), "MODE", "Same as --network" },
   { "cap-add", 0, OPT_LIST, O (cap_add), "CAP", "Add a capability (or ALL)" },
   { "cap-drop", 0, OPT_LIST, O (cap_drop), "CAP", "Drop a capability (or ALL)" },
-  { "security-opt", 0, OPT_LIST, O (security_opts), "OPT", "no-new-privileges, seccomp=unconfined" },
+  { "security-opt", 0, OPT_LIST, O (security_opts), "OPT",
+    "no-new-privileges, seccomp=unconfined, landlock=off|auto|abstract-unix-socket,signal (default auto: with the "
+    "host's network the host's abstract unix sockets are out of reach, Linux 6.12+)" },
   { "device", 0, OPT_LIST, O (devices), "HOST[:CTR][:PERMS]", "Give the container a host device (CTR under /dev, default HOST; PERMS of r, w, m, default rwm)" },
-  { "privileged", 0, OPT_FLAG, O (privileged), NULL, "Lift the confinement: every capability and host device, no seccomp, no masked paths, rw /sys" },
+  { "privileged", 0, OPT_FLAG, O (privileged), NULL, "Lift the confinement: every capability and host device, no seccomp, no masked paths, rw /sys, no Landlock scoping" },
   { "init", 0, OPT_FLAG, O (init), NULL, "Run a small init as PID 1 that reaps zombies and forwards signals" },
   { "detach", 'd', OPT_FLAG, O (detach), NULL, "Run in the background under a monitor; print the container id" },
   { "name", 0, OPT_STRING, O (name), "NAME", "Name the container (kept until `cella rm`; see `cella ps -a`)" },

@@ -23,6 +23,7 @@
 #include "../plan/build.h"
 #include "caps.h"
 #include "internal.h"
+#include "landlock.h"
 #include "ns.h"
 #include "seccomp.h"
 
@@ -203,13 +204,13 @@ exec_workload (const struct plan *p, cella_error_t *err)
 }
 
 /* OCI: five capability sets and/or a seccomp profile. Without no_new_privs the filter is
- * loaded while CAP_SYS_ADMIN is still held (caps.h). */
+ * loaded, and the Landlock domain made, while CAP_SYS_ADMIN is still held (caps.h). */
 static int
 lock_down_oci (const struct plan *p, cella_error_t *err)
 {
   const struct plan_process *pr = &p->process;
   struct plan_capsets s = pr->capsets;
-  bool filter = pr->seccomp_profile || pr->seccomp, keep_admin = filter && !pr->no_new_privs;
+  bool filter = pr->seccomp_profile || pr->seccomp, keep_admin = (filter || p->landlock_now) && !pr->no_new_privs;
   if (!s.set)
     {
       s.bounding = pr->caps;
@@ -219,6 +220,9 @@ lock_down_oci (const struct plan *p, cella_error_t *err)
     return -1;
   if (pr->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return cella_error (err, errno, "set no_new_privs");
+  /* before the filter, which may refuse the landlock calls (an OCI profile can) */
+  if (landlock_restrict (p->landlock_now, p->debug, err) < 0)
+    return -1;
   if (pr->seccomp_profile && seccomp_load_profile (pr->seccomp_profile, err) < 0)
     return -1;
   if (!pr->seccomp_profile && pr->seccomp && seccomp_load_default (s.bounding, err) < 0)
@@ -236,6 +240,8 @@ lock_down (const struct plan *p, cella_error_t *err)
     return -1;
   if (pr->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return cella_error (err, errno, "set no_new_privs");
+  if (landlock_restrict (p->landlock_now, p->debug, err) < 0)
+    return -1;
   if (pr->seccomp && seccomp_load_default (pr->caps, err) < 0)
     return -1;
   return caps_drop_admin_if_absent (pr->uid == 0 ? pr->caps : 0, err);

@@ -23,6 +23,7 @@
 #include "../plan/idmap.h"
 #include "cgroup.h"
 #include "internal.h"
+#include "landlock.h"
 #include "ns.h"
 
 /* Signals `cella run` passes on to the workload, like docker's sig-proxy. */
@@ -379,6 +380,7 @@ prepare_plan (struct plan *p, cella_error_t *err)
       if (mount_op_prepare (&p->ops[i], p, err) < 0)
         return -1;
     }
+  p->landlock_now = landlock_scopes_for_start (p);
   if (stat (p->rootfs, &st) < 0)
     return cella_error (err, errno, "root `%s`", p->rootfs);
   if (!S_ISDIR (st.st_mode))
@@ -656,6 +658,13 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
   sigset_t mask, old;
   int sv[2], status = -1, r;
   pid_t joiner;
+  char netns[64];
+
+  /* on the host's network after all (--network container: of a host-network container): stay in
+   * it, as the container did; a rootless one could not join it from the container's user namespace */
+  snprintf (netns, sizeof netns, "/proc/%d/ns/net", (int) target);
+  if ((flags & CLONE_NEWNET) && same_file (netns, "/proc/self/ns/net") == 1)
+    flags &= ~(unsigned long long) CLONE_NEWNET;
 
   sigemptyset (&mask);
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
@@ -663,6 +672,8 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
   sigaddset (&mask, SIGCHLD);
   if (p->process.tty)
     sigaddset (&mask, SIGWINCH);
+  /* the container's processes were scoped as their namespaces asked: so is this one */
+  p->landlock_now = landlock_scopes_for_exec (p, target);
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cella_error (err, errno, "socketpair");
   sigprocmask (SIG_BLOCK, &mask, &old);

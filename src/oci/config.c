@@ -905,6 +905,24 @@ read_annotations (struct rd *r, json_t *root, struct plan *p)
   return 0;
 }
 
+/* cella's own annotation: Landlock scoping on request */
+static int
+read_landlock_annotation (struct rd *r, json_t *root, struct plan *p)
+{
+  json_t *v = json_object_get (json_object_get (root, "annotations"), OCI_ANNOTATION_LANDLOCK);
+  cella_error_t e = NULL;
+  cleanup_free char *pk = key_path ("annotations", OCI_ANNOTATION_LANDLOCK);
+  if (!json_is_string (v))
+    return 0; /* absent, or refused by read_annotations */
+  if (plan_landlock_parse (json_string_value (v), &p->landlock, &e) < 0)
+    {
+      fail (r, pk, "%s", e->msg);
+      cella_error_free (&e);
+      return -1;
+    }
+  return 0;
+}
+
 /* ---- linux ---- */
 
 static int
@@ -1614,7 +1632,7 @@ oci_config_parse (const char *text, const char *bundle, const char *what, struct
       goto out;
     }
   if (read_process (&r, pro, "process", &p->process) < 0 || read_annotations (&r, root, p) < 0
-      || read_linux (&r, root, p) < 0 || check_names (&r, p) < 0 || read_mounts (&r, root, p) < 0
+      || read_landlock_annotation (&r, root, p) < 0 || read_linux (&r, root, p) < 0 || check_names (&r, p) < 0 || read_mounts (&r, root, p) < 0
       || read_hooks (&r, root, p) < 0)
     goto out;
   /* after the mounts, as runc does: hide and freeze what the mounts brought */

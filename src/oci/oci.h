@@ -8,6 +8,11 @@
 
 #include "../plan/plan.h"
 
+/* The annotation that asks cella for Landlock scoping (plan.h PLAN_LANDLOCK_*: "auto",
+ * "abstract-unix-socket,signal", "off"); without it an OCI container is not scoped, as with runc
+ * and crun (docs/oci.md). */
+#define OCI_ANNOTATION_LANDLOCK "io.github.cella.landlock"
+
 /* Read BUNDLE/config.json into a new plan (root.path made absolute against the bundle, which
  * is saved in plan->bundle). Every invalid or unsupported value is an error naming its JSON
  * path ("config.json: mounts[3].options[1]: unknown option `rwx`"). No side effects: nothing

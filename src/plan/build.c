@@ -103,9 +103,18 @@ static int
 build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
 {
   p->process.seccomp = true;
+  /* the ns backend scopes what the host's namespaces would share (docs/security.md); --privileged
+   * lifts it, unless asked for by name */
+  p->landlock = p->backend == BACKEND_NS && !p->privileged ? PLAN_LANDLOCK_AUTO : 0;
   for (size_t i = 0; o->security_opts && o->security_opts[i]; i++)
     {
       const char *s = o->security_opts[i];
+      if (has_prefix (s, "landlock=") || has_prefix (s, "landlock:"))
+        {
+          if (plan_landlock_parse (s + 9, &p->landlock, err) < 0)
+            return cella_error_wrap (err, "--security-opt `%s`", s);
+          continue;
+        }
       if (strcmp (s, "no-new-privileges") == 0 || strcmp (s, "no-new-privileges=true") == 0
           || strcmp (s, "no-new-privileges:true") == 0)
         p->process.no_new_privs = true;
@@ -119,7 +128,8 @@ build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
       else if (has_prefix (s, "label") || has_prefix (s, "apparmor"))
         ; /* no LSM integration: accepted like podman on hosts without it */
       else
-        return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges or seccomp=unconfined)", s);
+        return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges, "
+                                    "seccomp=unconfined or landlock=off|auto|SCOPES)", s);
     }
   if (p->privileged)
     p->process.seccomp = false;

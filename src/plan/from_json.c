@@ -347,6 +347,13 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->network = get_str (r, root, "network_name", false);
   p->dns = get_strv (r, root, "dns");
   p->add_hosts = get_strv (r, root, "add_hosts");
+  {
+    /* absent from plans saved before Landlock scoping existed: those containers run unscoped,
+     * and so do the processes exec'd in them */
+    cleanup_free char *ll = get_str (r, root, "landlock", false);
+    if (ll && plan_landlock_parse (ll, &p->landlock, NULL) < 0)
+      bad (r, "landlock", "off, auto, or a list of abstract-unix-socket and signal");
+  }
   k = str_index (nets, 4, net ? net : "none");
   if (k < 0)
     bad (r, "network", "none, host, private or container");

@@ -21,6 +21,58 @@ op_kind_name (enum op_kind k)
   return k < OP__COUNT ? op_names[k] : "?";
 }
 
+static const struct {
+  unsigned bit;
+  const char *name;
+} landlock_scopes[] = {
+  { PLAN_LANDLOCK_ABSTRACT_UNIX, "abstract-unix-socket" },
+  { PLAN_LANDLOCK_SIGNAL, "signal" },
+};
+
+int
+plan_landlock_parse (const char *text, unsigned *out, cella_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (text);
+  char *save = NULL;
+  unsigned v = 0;
+  if (strcmp (text, "off") == 0 || strcmp (text, "auto") == 0)
+    {
+      *out = text[0] == 'a' ? PLAN_LANDLOCK_AUTO : 0;
+      return 0;
+    }
+  for (char *t = strtok_r (copy, ",", &save); t; t = strtok_r (NULL, ",", &save))
+    {
+      size_t i = 0;
+      while (i < sizeof landlock_scopes / sizeof landlock_scopes[0] && strcmp (t, landlock_scopes[i].name) != 0)
+        i++;
+      if (i == sizeof landlock_scopes / sizeof landlock_scopes[0])
+        return cella_error (err, 0, "unknown Landlock scope `%s` (expected off, auto, or a comma-separated list of "
+                                    "abstract-unix-socket and signal)", t);
+      v |= landlock_scopes[i].bit;
+    }
+  if (v == 0)
+    return cella_error (err, 0, "`%s`: expected off, auto, or a comma-separated list of abstract-unix-socket and signal",
+                        text);
+  *out = v;
+  return 0;
+}
+
+char *
+plan_landlock_format (unsigned v)
+{
+  char *s = NULL;
+  if (v & PLAN_LANDLOCK_AUTO)
+    return xstrdup ("auto");
+  for (size_t i = 0; i < sizeof landlock_scopes / sizeof landlock_scopes[0]; i++)
+    if (v & landlock_scopes[i].bit)
+      {
+        char *next = xasprintf ("%s%s%s", s ? s : "", s ? "," : "", landlock_scopes[i].name);
+        free (s);
+        s = next;
+      }
+  return s ? s : xstrdup ("off");
+}
+
 struct plan *
 plan_new (void)
 {
@@ -457,6 +509,11 @@ plan_to_json (const struct plan *p)
   if (p->add_hosts)
     json_object_set_new (root, "add_hosts", json_strv (p->add_hosts));
   json_object_set_new (root, "resources", resources_json (&p->res));
+  if (p->landlock)
+    {
+      cleanup_free char *ll = plan_landlock_format (p->landlock);
+      json_object_set_new (root, "landlock", json_string (ll));
+    }
   oci_plan_extras_to_json (p, root);
   out = json_dumps (root, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (root);

@@ -191,6 +191,21 @@ struct id_map {
   uint32_t inside, outside, count;
 };
 
+/* Landlock scopes (ABI 6, Linux 6.12; src/ns/landlock.c): what the container's processes may not
+ * reach outside their Landlock domain. AUTO asks for each scope only where the container shares
+ * the namespace that would otherwise contain it: abstract unix sockets in the host's network
+ * namespace, signals in the host's PID namespace. 0: no scoping. */
+enum {
+  PLAN_LANDLOCK_ABSTRACT_UNIX = 1u << 0, /* connect/send to abstract unix sockets made outside */
+  PLAN_LANDLOCK_SIGNAL = 1u << 1,        /* signals to processes outside */
+  PLAN_LANDLOCK_AUTO = 1u << 2,
+};
+/* "off", "auto", or a comma-separated list of "abstract-unix-socket" and "signal" (the value of
+ * --security-opt landlock= and of the OCI annotation io.github.cella.landlock) */
+int plan_landlock_parse (const char *text, unsigned *out, cella_error_t *err);
+/* the inverse: "off", "auto", "abstract-unix-socket,signal"; caller frees */
+char *plan_landlock_format (unsigned v);
+
 struct plan_process {
   char **argv;
   char **env;          /* KEY=VALUE */
@@ -284,6 +299,9 @@ struct plan {
   char **add_hosts;    /* --add-host NAME:IP */
   char *net_addr;      /* runtime, not saved: the address net_prepare leased */
   struct plan_process process;
+  /* PLAN_LANDLOCK_*: what is asked for, for the container's processes and those exec'd in it */
+  unsigned landlock;
+  unsigned landlock_now; /* runtime, not saved: the scopes the process being started gets (AUTO resolved) */
   bool debug;
   enum backend_kind backend;
   char *proot_path;     /* proot: the program */

@@ -476,6 +476,15 @@ remove_tree (const char *path)
   return remove_tree_at (AT_FDCWD, path);
 }
 
+int
+same_file (const char *a, const char *b)
+{
+  struct stat sa, sb;
+  if (stat (a, &sa) < 0 || stat (b, &sb) < 0)
+    return -1;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 bool
 in_initial_userns (void)
 {

@@ -93,6 +93,10 @@ int remove_tree_at (int dfd, const char *name);
  * xattrs need it; elsewhere layers use user.overlay.* and mounts take `userxattr`. */
 bool in_initial_userns (void);
 
+/* Do two paths name one file (device and inode)? For namespace files: /proc/PID/ns/net and
+ * /proc/self/ns/net name the same namespace. 1 yes, 0 no, -1 when either cannot be read. */
+int same_file (const char *a, const char *b);
+
 /* A forked child's error, sent to its parent over a SEQPACKET socket as "<errno>\n<message>";
  * error_recv: 1 when nothing came (the child had no error to report), 0 with *err rebuilt. */
 void error_send (int sock, const cella_error_t e);

@@ -8,13 +8,9 @@
 # bundle DIR ARGS_JSON [PROCESS_EXTRA] [LINUX_EXTRA] [TOP_EXTRA] [MOUNTS_EXTRA]: a bundle whose
 # process runs ARGS_JSON (a JSON array); the extras are JSON members (with a leading comma).
 bundle() {
-	local dir=$1 args=$2 pex=${3:-} lex=${4:-} tex=${5:-} mex=${6:-} userns="" usertype=""
+	local dir=$1 args=$2 pex=${3:-} lex=${4:-} tex=${5:-} mex=${6:-}
 	make_rootfs "$dir/rootfs"
-	if ! is_root; then
-		usertype='{"type": "user"}, '
-		userns=", \"uidMappings\": [{\"containerID\": 0, \"hostID\": $(id -u), \"size\": 1}],
-		 \"gidMappings\": [{\"containerID\": 0, \"hostID\": $(id -g), \"size\": 1}]"
-	fi
+	oci_rootless_userns
 	cat >"$dir/config.json" <<EOF
 {
   "ociVersion": "1.0.2",
@@ -35,8 +31,8 @@ bundle() {
     $mex
   ],
   "linux": {
-    "namespaces": [$usertype{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]
-    $userns
+    "namespaces": [$OCI_USERNS_ENTRY{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]
+    $OCI_USERNS_MAPS
     $lex
   }
   $tex

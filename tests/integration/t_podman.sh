@@ -11,6 +11,8 @@
 # for limits below them.
 ULIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 
+. "$(dirname "${BASH_SOURCE[0]}")/abstract_lib.sh"
+
 setup_podman() {
 	require_real_root # podman as root mounts and owns its storage for real: not under unshare -r
 	require_cmd podman conmon jq
@@ -114,4 +116,26 @@ test_podman_memory_limit() {
 	run_pm rm -f -t 0 "$id"
 	assert_rc 0
 	[ ! -e "/sys/fs/cgroup/memory$cg" ] || fail "the container's cgroup $cg is left after podman rm"
+}
+
+# podman's --annotation reaches cella's config: io.github.cella.landlock=auto scopes a host-network
+# container from the host's abstract unix sockets (docs/security.md); without it, as with runc,
+# the container connects.
+test_podman_landlock_annotation() {
+	setup_podman
+	_build_abstract
+	_require_scoping
+	_listen "$TEST_TMP/l.out"
+	trap 'teardown_podman; _stop_listeners >/dev/null 2>&1' EXIT
+	run_pm run --rm --network host -v "$ABSTRACT:/abstract:ro" "${ULIMITS[@]}" localhost/cella-busybox \
+		/abstract connect "$ABS_NAME"
+	assert_rc 0
+	assert_eq ok "$(_probe_line stream)" "stream connect from podman's host-network container without the annotation"
+	run_pm run --rm --network host --annotation io.github.cella.landlock=auto -v "$ABSTRACT:/abstract:ro" \
+		"${ULIMITS[@]}" localhost/cella-busybox /abstract connect "$ABS_NAME"
+	assert_rc 0
+	assert_eq EPERM "$(_probe_line stream)" "stream connect with io.github.cella.landlock=auto"
+	assert_eq EPERM "$(_probe_line dgram)" "datagram with io.github.cella.landlock=auto"
+	assert_eq "conn
+got abstract-attack" "$(_heard "$TEST_TMP/l.out")" "what the host's listener got (the first container only)"
 }
