@@ -36,6 +36,9 @@ struct ns_launch {
   void *ud;
   /* ns_run_launch: called once the workload runs (the OCI state is written there) */
   void (*started) (const struct ns_proc *proc, void *ud);
+  /* a seccomp profile with SCMP_ACT_NOTIFY: hand the filter's listener fd (of process pid) to
+   * the agent; the process waits, and fails when this does. NULL: such a profile fails. */
+  int (*seccomp_listener) (int fd, pid_t pid, void *ud, cella_error_t *err);
 };
 #define NS_LAUNCH_INIT { .exec_fifo = -1, .console_socket = -1 }
 

@@ -147,6 +147,21 @@ mount_tmpcopyup (int rootfd, const char *path, int m, cella_error_t *err)
   return 0;
 }
 
+/* A detached mount of a node onto a new empty file at name in dirfd. */
+static int
+attach_node (int tree, int dirfd, const char *name, const char *what, cella_error_t *err)
+{
+  cleanup_close int node = -1;
+  int f = openat (dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+  if (f < 0)
+    return cella_error (err, errno, "create `%s`", what);
+  close (f);
+  node = openat (dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (node < 0 || move_mount (tree, "", node, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return cella_error (err, errno, "bind the node of `%s`", what);
+  return 0;
+}
+
 static int
 make_parents (int devfd, const char *rel, cella_error_t *err)
 {
@@ -163,22 +178,52 @@ make_parents (int devfd, const char *rel, cella_error_t *err)
 
 /* No mknod in a user namespace: the host's node (--device's, else the one of the same path), bound. */
 static int
-bind_host_device (int devfd, const struct plan_device *d, cella_error_t *err)
+bind_host_device (int dirfd, const char *name, const struct plan_device *d, cella_error_t *err)
 {
-  const char *rel = d->path + 5, *host = d->host_path ? d->host_path : d->path;
+  const char *host = d->host_path ? d->host_path : d->path;
   cleanup_close int tree = open_tree (AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-  cleanup_close int node = -1;
-  int f;
   if (tree < 0)
     return cella_error (err, errno, "device `%s`: cannot mknod here and the host has no `%s` to bind", d->path, host);
-  f = openat (devfd, rel, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
-  if (f < 0)
-    return cella_error (err, errno, "create `%s`", d->path);
-  close (f);
-  node = openat (devfd, rel, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  if (node < 0 || move_mount (tree, "", node, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-    return cella_error (err, errno, "bind the host's `%s`", d->path);
+  return attach_node (tree, dirfd, name, d->path, err);
+}
+
+static mode_t
+device_type (const struct plan_device *d)
+{
+  return d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+}
+
+/* One node at name in dirfd; `replace`: a node already there (/dev/null ...) gives way (in a user
+ * namespace that one is a bind of the host's node, detached first), else it stays as it is (runc
+ * leaves an existing file outside /dev alone). */
+static int
+make_device (const struct plan_device *d, int dirfd, const char *name, bool replace, cella_error_t *err)
+{
+  if (replace && unlinkat (dirfd, name, 0) < 0 && errno == EBUSY)
+    {
+      cleanup_free char *at = xasprintf ("/proc/self/fd/%d/%s", dirfd, name);
+      if (umount2 (at, MNT_DETACH) < 0 || unlinkat (dirfd, name, 0) < 0)
+        return cella_error (err, errno, "replace `%s`", d->path);
+    }
+  if (!replace && faccessat (dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    return 0;
+  if (d->host_tree_ready)
+    return attach_node (d->host_tree_fd, dirfd, name, d->path, err);
+  if (mknodat (dirfd, name, device_type (d) | d->mode, makedev ((unsigned) d->major, (unsigned) d->minor)) < 0)
+    {
+      if (errno != EPERM || d->type == 'p')
+        return cella_error (err, errno, "mknod `%s`", d->path);
+      return bind_host_device (dirfd, name, d, err);
+    }
+  if (fchmodat (dirfd, name, d->mode, 0) < 0 || fchownat (dirfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    return cella_error (err, errno, "set the owner and mode of `%s`", d->path);
   return 0;
+}
+
+static bool
+under_dev (const struct plan_device *d)
+{
+  return strncmp (d->path, "/dev/", 5) == 0;
 }
 
 int
@@ -187,31 +232,121 @@ ns_make_devices (const struct plan *p, int devfd, cella_error_t *err)
   for (size_t i = 0; i < p->ndevices; i++)
     {
       const struct plan_device *d = &p->devices[i];
-      const char *rel = d->path + 5; /* under /dev/, checked by the loader */
-      mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
-      mode_t perm = d->mode;
-      if (make_parents (devfd, rel, err) < 0)
+      if (!under_dev (d))
+        continue;
+      if (make_parents (devfd, d->path + 5, err) < 0 || make_device (d, devfd, d->path + 5, true, err) < 0)
         return -1;
-      /* a config or --device may replace a default node (/dev/null ...); in a user namespace that one is a
-       * bind of the host's node, detached first */
-      if (unlinkat (devfd, rel, 0) < 0 && errno == EBUSY)
-        {
-          cleanup_free char *at = xasprintf ("/proc/self/fd/%d/%s", devfd, rel);
-          if (umount2 (at, MNT_DETACH) < 0 || unlinkat (devfd, rel, 0) < 0)
-            return cella_error (err, errno, "replace `%s`", d->path);
-        }
-      if (mknodat (devfd, rel, type | perm, makedev ((unsigned) d->major, (unsigned) d->minor)) < 0)
-        {
-          if (errno != EPERM || type == S_IFIFO)
-            return cella_error (err, errno, "mknod `%s`", d->path);
-          if (bind_host_device (devfd, d, err) < 0)
-            return -1;
-          continue;
-        }
-      if (fchmodat (devfd, rel, perm, 0) < 0 || fchownat (devfd, rel, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
-        return cella_error (err, errno, "set the owner and mode of `%s`", d->path);
     }
   return 0;
+}
+
+/* Devices outside /dev (runtime-spec 1.1), once every mount is in place: in the root, parents
+ * made as needed, through RESOLVE_IN_ROOT. */
+int
+ns_make_devices_elsewhere (const struct plan *p, int rootfd, cella_error_t *err)
+{
+  for (size_t i = 0; i < p->ndevices; i++)
+    {
+      const struct plan_device *d = &p->devices[i];
+      cleanup_free char *dir = NULL;
+      cleanup_close int parent = -1;
+      const char *slash = strrchr (d->path, '/');
+      if (under_dev (d))
+        continue;
+      dir = slash == d->path ? xstrdup ("/") : strndup (d->path, (size_t) (slash - d->path));
+      parent = root_open (rootfd, dir, true, true, err);
+      if (parent < 0 || make_device (d, parent, slash + 1, false, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+static bool
+map_id (const struct id_map *m, size_t n, uint32_t id, uint32_t *out)
+{
+  for (size_t i = 0; i < n; i++)
+    if (id >= m[i].inside && id - m[i].inside < m[i].count)
+      {
+        *out = m[i].outside + (id - m[i].inside);
+        return true;
+      }
+  return false;
+}
+
+/* One node made on the host in dir, with the config's mode and owner as the host sees the
+ * container's ids, then its detached mount. */
+static int
+host_device_tree (const struct plan *p, const struct plan_device *d, int dir, cella_error_t *err)
+{
+  char name[32];
+  mode_t perm = d->mode;
+  uint32_t uid, gid;
+  int tree;
+  snprintf (name, sizeof name, "%zu", (size_t) (d - p->devices));
+  if (!map_id (p->uid_map, p->nuid_map, d->uid, &uid) || !map_id (p->gid_map, p->ngid_map, d->gid, &gid))
+    return cella_error (err, 0, "device `%s`: its owner %u:%u is not mapped in the container's user namespace",
+                        d->path, (unsigned) d->uid, (unsigned) d->gid);
+  if (mknodat (dir, name, device_type (d) | perm, makedev ((unsigned) d->major, (unsigned) d->minor)) < 0
+      || fchmodat (dir, name, perm, 0) < 0 || fchownat (dir, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+    {
+      int e = errno;
+      unlinkat (dir, name, 0);
+      return cella_error (err, e, "device `%s`: make its node on the host", d->path);
+    }
+  tree = open_tree (dir, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0)
+    return cella_error (err, errno, "device `%s`: clone its node", d->path);
+  return tree;
+}
+
+/* Host side, before clone, when root of the host makes a container with a user namespace: its
+ * root may not mknod, and a bound host node keeps the host's owner and mode. Each node is made
+ * here in a private directory of the host's /dev (a file system made for device nodes) and
+ * cloned as a detached mount, which the child attaches; the directory goes once the child is
+ * set up (ns_release_devices: a mount of an unlinked node cannot be attached). */
+int
+ns_prepare_devices (struct plan *p, cella_error_t *err)
+{
+  char tmpl[] = "/dev/.cella-dev.XXXXXX";
+  cleanup_close int dir = -1;
+  int r = 0;
+  ns_release_devices (p);
+  if (p->ndevices == 0 || !(p->ns & PLAN_NS_USER) || geteuid () != 0 || !in_initial_userns ())
+    return 0;
+  if (mkdtemp (tmpl) == NULL)
+    return cella_error (err, errno, "make a private directory for device nodes under /dev");
+  p->devices_host_dir = xstrdup (tmpl);
+  dir = open (tmpl, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  for (size_t i = 0; i < p->ndevices && r == 0; i++)
+    {
+      struct plan_device *d = &p->devices[i];
+      if (d->type == 'p')
+        continue; /* anyone may make a fifo */
+      if (dir < 0)
+        r = cella_error (err, errno, "open `%s`", tmpl);
+      else if ((d->host_tree_fd = host_device_tree (p, d, dir, err)) < 0)
+        r = -1;
+      else
+        d->host_tree_ready = true;
+    }
+  if (r < 0)
+    ns_release_devices (p);
+  return r;
+}
+
+void
+ns_release_devices (struct plan *p)
+{
+  for (size_t i = 0; i < p->ndevices; i++)
+    if (p->devices[i].host_tree_ready)
+      {
+        close (p->devices[i].host_tree_fd);
+        p->devices[i].host_tree_ready = false;
+      }
+  if (p->devices_host_dir)
+    remove_tree (p->devices_host_dir);
+  free (p->devices_host_dir);
+  p->devices_host_dir = NULL;
 }
 
 /* Host side (prepare): a user namespace holding an idmapped bind's mappings, for

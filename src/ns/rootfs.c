@@ -179,6 +179,8 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
         goto out;
       op_rt_close (&rts[i]);
     }
+  if (ns_make_devices_elsewhere (p, c.rootfd, err) < 0)
+    goto out;
 
   if (pivot (c.rootfd, err) < 0)
     goto out;

@@ -88,9 +88,26 @@ run_helper (char **argv, cella_error_t *err)
   return 0;
 }
 
+/* Root of the initial user namespace writes any map itself: newuidmap would want /etc/subuid
+ * lines for root, and a "deny" in setgroups would take additionalGids from the container. */
+static int
+write_map_privileged (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_error_t *err)
+{
+  cleanup_free char *text = xstrdup ("");
+  for (size_t i = 0; i < n; i++)
+    {
+      char *t = xasprintf ("%s%u %u %u\n", text, m[i].inside, m[i].outside, m[i].count);
+      free (text);
+      text = t;
+    }
+  return write_proc_file (pid, kind, text, err);
+}
+
 static int
 write_map (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_error_t *err)
 {
+  if (geteuid () == 0 && in_initial_userns ())
+    return write_map_privileged (pid, kind, m, n, err);
   if (n > 1)
     {
       /* ranges beyond our own id need the setuid helpers (shadow's newuidmap/newgidmap) */
@@ -342,9 +359,28 @@ clone_in_userns (const struct plan *p, unsigned long long flags, int *pidfd)
   return r;
 }
 
+/* SYNC_SECCOMP: the listener fd to the launch's agent, then the child's answer. */
+static int
+seccomp_handover (pid_t pid, int sock, const struct ns_launch *l, int fd, cella_error_t *err)
+{
+  int r, answer;
+  if (fd < 0)
+    r = cella_error (err, EIO, "seccomp listener: the container sent none");
+  else if (l == NULL || l->seccomp_listener == NULL)
+    r = cella_error (err, 0, "seccomp listener: nothing here to hand it to");
+  else
+    r = l->seccomp_listener (fd, pid, l->ud, err);
+  if (fd >= 0)
+    close (fd);
+  answer = r < 0 ? ((*err)->errno_ ? (*err)->errno_ : EIO) : 0;
+  if (send (sock, &answer, sizeof answer, MSG_NOSIGNAL) < 0 && r == 0)
+    return cella_error (err, errno, "seccomp listener: answer the container");
+  return r;
+}
+
 /* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. */
 static int
-await_child (struct session *s, int sock, cella_error_t *err)
+await_child (struct session *s, int sock, const struct ns_launch *l, cella_error_t *err)
 {
   for (;;)
     {
@@ -361,6 +397,8 @@ await_child (struct session *s, int sock, cella_error_t *err)
         s->pid = e.status;
       else if (e.type == SYNC_CREATED)
         return 0; /* OCI create: set up, waiting on the exec fifo */
+      else if (e.type == SYNC_SECCOMP && seccomp_handover (s->pid, sock, l, fd, err) < 0)
+        return -1;
       else if (e.type == SYNC_ERROR)
         {
           e.msg[sizeof e.msg - 1] = '\0';
@@ -381,11 +419,23 @@ prepare_plan (struct plan *p, cella_error_t *err)
         return -1;
     }
   p->landlock_now = landlock_scopes_for_start (p);
+  if (ns_prepare_devices (p, err) < 0)
+    return -1;
   if (stat (p->rootfs, &st) < 0)
     return cella_error (err, errno, "root `%s`", p->rootfs);
   if (!S_ISDIR (st.st_mode))
     return cella_error (err, ENOTDIR, "root `%s`", p->rootfs);
   return 0;
+}
+
+/* What prepare made on the host for the child (bind mounts, device nodes), once the child has
+ * attached them or is gone. */
+static void
+release_prepared (struct plan *p)
+{
+  for (size_t i = 0; i < p->nops; i++)
+    mount_op_release (&p->ops[i]);
+  ns_release_devices (p);
 }
 
 bool
@@ -454,6 +504,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
   if (prepare_plan (p, err) < 0
       || (!p->ns_path[6] && cgroup_wanted (p) && cgroup_create_for_clone (p, &cgfd, err) < 0))
     {
+      release_prepared (p);
       if (net_wanted (p))
         net_detach (p);
       return -1;
@@ -487,7 +538,9 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
                 ? clone_in_userns (p, clone_flags (p), &s.pidfd)
                 : clone_child (clone_flags (p) & ~(go == SYNC_GO_CGROUPNS ? CLONE_NEWCGROUP : 0ULL), cgfd, &s.pidfd);
     if (s.pid != 0)
-      ns_leave_for_children (saved);
+      {
+        ns_leave_for_children (saved);
+      }
   }
   if (s.pid < 0)
     {
@@ -524,8 +577,9 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
           goto kill;
         }
     }
-  if (await_child (&s, sv[0], err) < 0)
+  if (await_child (&s, sv[0], l, err) < 0)
     goto reap;
+  release_prepared (p);
   close (sv[0]);
   out->pid = s.pid;
   out->pidfd = s.pidfd;
@@ -539,6 +593,7 @@ reap:
     siginfo_t si;
     waitid (P_PIDFD, s.pidfd, &si, WEXITED);
   }
+  release_prepared (p);
   if (net_wanted (p))
     net_detach (p);
   if (cgroup_wanted (p))
@@ -693,7 +748,7 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
       exec_joiner (p, target, flags, sv[1], l);
     }
   close (sv[1]);
-  r = await_child (&s, sv[0], err);
+  r = await_child (&s, sv[0], l, err);
   close (sv[0]);
   while (waitpid (joiner, NULL, 0) < 0 && errno == EINTR)
     ;

@@ -91,6 +91,15 @@ oci_log (const struct oci_ctx *c, const char *level, const char *fmt, ...)
     fprintf (stderr, "cella: %s: %s\n", level, msg);
 }
 
+void
+oci_log_warnings (const struct oci_ctx *c, struct plan_process *pr)
+{
+  for (size_t i = 0; pr->warnings && pr->warnings[i]; i++)
+    oci_log (c, "warning", "%s", pr->warnings[i]);
+  strv_free (pr->warnings);
+  pr->warnings = NULL;
+}
+
 int
 oci_fail (const struct oci_ctx *c, cella_error_t *err)
 {
@@ -332,6 +341,7 @@ load_bundle (const struct oci_ctx *c, const char *bundle_arg, const char *id, ch
   *bundle = abs;
   if (oci_config_load (abs, &p, err) < 0)
     return -1;
+  oci_log_warnings (c, &p->process);
   free (p->id);
   p->id = xstrdup (id);
   p->debug = c->debug;
@@ -402,6 +412,7 @@ struct hook_ctx {
   struct plan *p;
   struct oci_state *st;
   const char *pid_file;
+  int notify;           /* foreground run: the NOTIFY_SOCKET listener, -1 none */
 };
 
 static int
@@ -412,6 +423,13 @@ parent_hooks (pid_t pid, void *ud, cella_error_t *err)
   if (oci_hooks_run (h->p, HOOK_PRESTART, state, err) < 0 || oci_hooks_run (h->p, HOOK_CREATE_RUNTIME, state, err) < 0)
     return -1;
   return 0;
+}
+
+static int
+init_listener (int fd, pid_t pid, void *ud, cella_error_t *err)
+{
+  struct hook_ctx *h = ud;
+  return oci_seccomp_listener_send (h->p, "creating", pid, fd, pid, err);
 }
 
 static bool
@@ -503,18 +521,18 @@ do_create (struct oci_ctx *c, const struct create_opts *o, const char *id, cella
   if (oci_dir_create (c->root, id, &dir, err) < 0)
     return -1;
   lock = oci_lock (dir, err);
-  if (lock < 0 || record_new (c, id, bundle, p, &st, err) < 0)
+  if (lock < 0 || oci_notify_prepare (dir, p, err) < 0 || record_new (c, id, bundle, p, &st, err) < 0)
     goto fail;
   l.console_socket = console;
   hc.c = c;
   hc.p = p;
   hc.st = &st;
   hc.pid_file = o->pid_file;
+  hc.notify = -1;
+  l.ud = &hc;
+  l.seccomp_listener = init_listener;
   if (has_hooks (p, HOOK_PRESTART) || has_hooks (p, HOOK_CREATE_RUNTIME))
-    {
-      l.parent_hook = parent_hooks;
-      l.ud = &hc;
-    }
+    l.parent_hook = parent_hooks;
   fifo = xasprintf ("%s/exec.fifo", dir);
   if (mkfifo (fifo, 0622) < 0 || (fifo_fd = open (fifo, O_PATH | O_CLOEXEC)) < 0)
     {
@@ -587,7 +605,7 @@ do_start (struct oci_ctx *c, const char *id, cella_error_t *err)
 {
   struct oci_state st;
   cleanup_free char *dir = NULL, *fifo = NULL;
-  cleanup_close int lock = -1;
+  cleanup_close int lock = -1, notify = -1;
   cleanup_plan struct plan *p = NULL;
   const char *status;
   int r = -1;
@@ -601,10 +619,14 @@ do_start (struct oci_ctx *c, const char *id, cella_error_t *err)
     }
   dir = xasprintf ("%s/%s", c->root, id);
   fifo = xasprintf ("%s/exec.fifo", dir);
-  if ((lock = oci_lock (dir, err)) < 0 || release_fifo (&st, fifo, err) < 0)
+  if ((lock = oci_lock (dir, err)) < 0 || oci_notify_listen (dir, &notify, err) < 0 || release_fifo (&st, fifo, err) < 0)
     goto out;
   if (oci_load_plan (c, id, &p, NULL) == 0)
     run_hooks_warn (c, p, HOOK_POSTSTART, "running", st.pid);
+  /* as runc: start returns once the container says READY (sd_notify), without holding the lock */
+  close (steal_fd (&lock));
+  if (notify >= 0 && oci_notify_relay (notify, st.pid, err) < 0)
+    goto out;
   r = 0;
 out:
   oci_state_clear (&st);
@@ -748,15 +770,17 @@ do_delete (struct oci_ctx *c, const char *id, bool force, cella_error_t *err)
           cella_error (err, 0, "cannot delete container `%s` that is not stopped: %s (use --force)", id, status);
           goto out;
         }
-      if (strcmp (status, "paused") == 0 && p)
+      kill_all (c, &st, SIGKILL, NULL);
+      kill (st.pid, SIGKILL);
+      /* a frozen process dies of SIGKILL only once thawed, whoever froze it (`pause`, or the
+       * freezer written directly): thawed whatever the recorded status says */
+      if (p)
         {
           struct cgroup_dirs cg = { 0 };
           if (cgroup_path_of (p, &cg, NULL) == 0)
             cgroup_freeze (&cg, false, NULL);
           cgroup_dirs_clear (&cg);
         }
-      kill_all (c, &st, SIGKILL, NULL);
-      kill (st.pid, SIGKILL);
       if (!wait_gone (&st, 5000))
         {
           cella_error (err, 0, "container `%s`: its init %d did not die on SIGKILL", id, (int) st.pid);
@@ -798,6 +822,25 @@ cmd_delete_ (struct oci_ctx *c, int argc, char **argv)
 
 /* ---- run ---- */
 
+/* Foreground run with NOTIFY_SOCKET: a child of ours waits for the container's READY and passes
+ * it on, while this process supervises the container. */
+static void
+notify_relay_child (const struct oci_ctx *c, int notify, pid_t pid)
+{
+  pid_t relay;
+  fflush (NULL);
+  relay = fork ();
+  if (relay == 0)
+    {
+      cella_error_t err = NULL;
+      if (oci_notify_relay (notify, pid, &err) < 0)
+        oci_fail (c, &err);
+      _exit (0);
+    }
+  if (relay < 0)
+    oci_log (c, "warning", "NOTIFY_SOCKET: fork the relay: %s", strerror (errno));
+}
+
 static void
 run_started (const struct ns_proc *proc, void *ud)
 {
@@ -809,6 +852,8 @@ run_started (const struct ns_proc *proc, void *ud)
       cella_error_free (&err);
     }
   run_hooks_warn (rc->c, rc->p, HOOK_POSTSTART, "running", proc->pid);
+  if (rc->notify >= 0)
+    notify_relay_child (rc->c, rc->notify, proc->pid);
 }
 
 static int
@@ -816,7 +861,7 @@ do_run_foreground (struct oci_ctx *c, const struct create_opts *o, const char *i
 {
   cleanup_free char *bundle = NULL, *dir = NULL;
   cleanup_plan struct plan *p = NULL;
-  cleanup_close int console = -1;
+  cleanup_close int console = -1, notify = -1;
   struct oci_state st = { 0 };
   struct ns_launch l = NS_LAUNCH_INIT;
   struct hook_ctx hc;
@@ -832,7 +877,8 @@ do_run_foreground (struct oci_ctx *c, const struct create_opts *o, const char *i
     return -1;
   if (oci_dir_create (c->root, id, &dir, err) < 0)
     return -1;
-  if (record_new (c, id, bundle, p, &st, err) < 0)
+  if (oci_notify_prepare (dir, p, err) < 0 || oci_notify_listen (dir, &notify, err) < 0
+      || record_new (c, id, bundle, p, &st, err) < 0)
     {
       cleanup_failed (c, id, p);
       oci_state_clear (&st);
@@ -843,9 +889,11 @@ do_run_foreground (struct oci_ctx *c, const struct create_opts *o, const char *i
   hc.p = p;
   hc.st = &st;
   hc.pid_file = o->pid_file;
+  hc.notify = notify;
   if (has_hooks (p, HOOK_PRESTART) || has_hooks (p, HOOK_CREATE_RUNTIME))
     l.parent_hook = parent_hooks;
   l.started = run_started;
+  l.seccomp_listener = init_listener;
   l.ud = &hc;
   status = ns_run_launch (p, &l, err);
   if (status < 0)

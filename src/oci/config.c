@@ -25,6 +25,7 @@ struct rd {
   const char *what;     /* "config.json", "saved plan" */
   cella_error_t *err;
   bool failed;
+  char ***warnings;     /* where warn() puts what is accepted but dropped; NULL: nowhere */
 };
 
 static int __attribute__ ((format (printf, 3, 4)))
@@ -40,6 +41,23 @@ fail (struct rd *r, const char *path, const char *fmt, ...)
   va_end (ap);
   r->failed = true;
   return cella_error (r->err, 0, "%s: %s: %s", r->what, path, msg ? msg : "invalid");
+}
+
+/* A value runc and crun accept with a warning and leave out (runtime-spec: "SHOULD log a warning"). */
+static void __attribute__ ((format (printf, 3, 4)))
+warn (struct rd *r, const char *path, const char *fmt, ...)
+{
+  va_list ap;
+  cleanup_free char *msg = NULL;
+  cleanup_free char *line = NULL;
+  if (r->warnings == NULL)
+    return;
+  va_start (ap, fmt);
+  if (vasprintf (&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end (ap);
+  line = xasprintf ("%s: %s: %s", r->what, path, msg ? msg : "ignored");
+  strv_push (r->warnings, line);
 }
 
 static char *
@@ -297,13 +315,37 @@ cap_set_from (struct rd *r, json_t *caps, const char *base, const char *key, uin
       cap_value_t c;
       if (!json_is_string (v))
         return fail (r, pi, "must be a string");
+      /* runtime-spec 1.1: an unknown name is logged and ignored (a newer config on an older host) */
       if (strncmp (json_string_value (v), "CAP_", 4) != 0 || cap_from_name (json_string_value (v), &c) < 0)
-        return fail (r, pi, "unknown capability `%s`", json_string_value (v));
+        {
+          warn (r, pi, "unknown capability `%s`: ignored", json_string_value (v));
+          continue;
+        }
       /* a capability this kernel does not know cannot be held: left out, as runc does */
       if (c >= 0 && c < 64)
         *out |= UINT64_C (1) << c;
     }
   return 0;
+}
+
+/* "CAP_A, CAP_B" for the capabilities in set */
+static char *
+caps_names (uint64_t set)
+{
+  char *out = xstrdup ("");
+  for (int c = 0; c < 64; c++)
+    if (set & (UINT64_C (1) << c))
+      {
+        char *name = cap_to_name (c), *n;
+        cleanup_free char *up = xstrdup (name ? name : "?");
+        cap_free (name);
+        for (char *q = up; *q; q++)
+          *q = (char) (*q >= 'a' && *q <= 'z' ? *q - 'a' + 'A' : *q);
+        n = xasprintf ("%s%s%s", out, *out ? ", " : "", up);
+        free (out);
+        out = n;
+      }
+  return out;
 }
 
 static int
@@ -324,8 +366,12 @@ read_caps (struct rd *r, json_t *pro, const char *base, struct plan_process *pr)
     return -1;
   if (s->ambient & ~(s->permitted & s->inheritable))
     {
+      /* the kernel refuses such an ambient capability; runc warns and leaves it out (buildah asks
+       * for ambient capabilities that are not inheritable on every RUN step) */
       cleanup_free char *pa = key_path (p, "ambient");
-      return fail (r, pa, "an ambient capability must also be permitted and inheritable");
+      cleanup_free char *names = caps_names (s->ambient & ~(s->permitted & s->inheritable));
+      warn (r, pa, "%s: not also permitted and inheritable, so the kernel would refuse it: left out", names);
+      s->ambient &= s->permitted & s->inheritable;
     }
   pr->caps = s->bounding;
   return 0;
@@ -482,7 +528,8 @@ read_process (struct rd *r, json_t *pro, const char *base, struct plan_process *
 
 /* ---- mounts ---- */
 
-enum opt_kind { OPT_ATTR, OPT_NOT_ATTR, OPT_BIND, OPT_RBIND, OPT_PROP, OPT_COPYUP, OPT_IGNORE, OPT_IDMAP };
+enum opt_kind { OPT_ATTR, OPT_NOT_ATTR, OPT_BIND, OPT_RBIND, OPT_PROP, OPT_COPYUP, OPT_IGNORE, OPT_IDMAP, OPT_ATIME,
+                OPT_DIRATIME, OPT_SB };
 
 static const struct mount_opt {
   const char *name;
@@ -499,12 +546,15 @@ static const struct mount_opt {
   { "shared", OPT_PROP, PROP_SHARED },       { "rshared", OPT_PROP, PROP_RSHARED },
   { "unbindable", OPT_PROP, PROP_UNBINDABLE }, { "runbindable", OPT_PROP, PROP_RUNBINDABLE },
   { "tmpcopyup", OPT_COPYUP, 0 },
-  /* atime and sync flags change nothing a container can rely on: accepted, not applied */
-  { "defaults", OPT_IGNORE, 0 },  { "atime", OPT_IGNORE, 0 },    { "noatime", OPT_IGNORE, 0 },
-  { "relatime", OPT_IGNORE, 0 },  { "norelatime", OPT_IGNORE, 0 }, { "strictatime", OPT_IGNORE, 0 },
-  { "nostrictatime", OPT_IGNORE, 0 }, { "diratime", OPT_IGNORE, 0 }, { "nodiratime", OPT_IGNORE, 0 },
-  { "sync", OPT_IGNORE, 0 },      { "async", OPT_IGNORE, 0 },    { "dirsync", OPT_IGNORE, 0 },
-  { "mand", OPT_IGNORE, 0 },      { "nomand", OPT_IGNORE, 0 },
+  /* the atime mode (relatime unless asked), on binds and filesystems alike */
+  { "atime", OPT_ATIME, 0 },      { "relatime", OPT_ATIME, 0 },  { "norelatime", OPT_ATIME, 0 },
+  { "nostrictatime", OPT_ATIME, 0 }, { "noatime", OPT_ATIME, MOUNTF_NOATIME },
+  { "strictatime", OPT_ATIME, MOUNTF_STRICTATIME },
+  { "diratime", OPT_DIRATIME, 0 }, { "nodiratime", OPT_DIRATIME, MOUNTF_NODIRATIME },
+  /* superblock flags: a new filesystem gets them; a bind shares its source's superblock, so
+   * there they change nothing (as with runc) */
+  { "sync", OPT_SB, 1 },          { "async", OPT_SB, 0 },        { "dirsync", OPT_SB, 2 },
+  { "defaults", OPT_IGNORE, 0 },  { "mand", OPT_IGNORE, 0 },     { "nomand", OPT_IGNORE, 0 },
   { "idmap", OPT_IDMAP, 1 },      { "ridmap", OPT_IDMAP, 2 },
 };
 
@@ -516,11 +566,15 @@ fs_takes_flag (const char *type, const char *word)
     return strcmp (word, "newinstance") == 0;
   if (strcmp (type, "cgroup") == 0 || strcmp (type, "cgroup2") == 0)
     return true; /* controller names, nsdelegate ... */
+  if (strcmp (type, "overlay") == 0)
+    return strcmp (word, "userxattr") == 0 || strcmp (word, "volatile") == 0;
   return false;
 }
 
 struct mount_spec {
   unsigned attrs, not_attrs;
+  unsigned atime;     /* MOUNTF_* */
+  bool sync, dirsync;
   bool bind, rbind, copyup;
   int idmap;          /* 1 idmap, 2 ridmap */
   struct id_map *uid_map, *gid_map;   /* the mount's own uidMappings/gidMappings */
@@ -632,6 +686,18 @@ read_mount_options (struct rd *r, json_t *m, const char *base, const char *type,
         case OPT_IDMAP:
           ms->idmap = (int) mount_opts[j].value;
           break;
+        case OPT_ATIME:
+          ms->atime = (ms->atime & ~(unsigned) (MOUNTF_NOATIME | MOUNTF_STRICTATIME)) | mount_opts[j].value;
+          break;
+        case OPT_DIRATIME:
+          ms->atime = (ms->atime & ~(unsigned) MOUNTF_NODIRATIME) | mount_opts[j].value;
+          break;
+        case OPT_SB:
+          if (mount_opts[j].value == 2)
+            ms->dirsync = true;
+          else
+            ms->sync = mount_opts[j].value == 1;
+          break;
         case OPT_IGNORE:
         default:
           break;
@@ -703,6 +769,7 @@ add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, 
     flags |= BIND_NOEXEC;
   if (ms->rbind)
     flags |= BIND_RECURSIVE;
+  flags |= ms->atime;
   if (ms->data)
     {
       cleanup_free char *po = key_path (pi, "options");
@@ -716,6 +783,46 @@ add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, 
   op = plan_add_bind (p, src, dest, flags);
   op->propagation = ms->prop;
   return set_idmap (r, p, pi, op, ms);
+}
+
+/* sync and dirsync as the new filesystem's flags (fsconfig), after its data options */
+static void
+push_sb_flags (struct mount_spec *ms)
+{
+  if (ms->sync)
+    strv_push (&ms->data, "sync");
+  if (ms->dirsync)
+    strv_push (&ms->data, "dirsync");
+}
+
+/* An overlay from the config (podman's --mount type=image, a read-only one with lowerdir only):
+ * its directories are host paths, opened before the root is built (src/ns/mount_ops.c). */
+static int
+check_overlay_options (struct rd *r, const char *pi, char *const *data)
+{
+  bool lower = false, upper = false, work = false;
+  cleanup_free char *po = key_path (pi, "options");
+  for (size_t i = 0; data && data[i]; i++)
+    {
+      const char *o = data[i];
+      const char *v = strchr (o, '=');
+      if (strncmp (o, "lowerdir=", 9) == 0)
+        lower = true;
+      else if (strncmp (o, "upperdir=", 9) == 0)
+        upper = true;
+      else if (strncmp (o, "workdir=", 8) == 0)
+        work = true;
+      else
+        continue;
+      for (const char *d = v + 1; d && *d; d = strchr (d, ':') ? strchr (d, ':') + 1 : NULL)
+        if (*d != '/')
+          return fail (r, po, "`%s`: overlay directories must be absolute host paths", o);
+    }
+  if (!lower)
+    return fail (r, po, "an overlay mount needs lowerdir=");
+  if (upper != work)
+    return fail (r, po, "an overlay mount needs both upperdir= and workdir=, or neither");
+  return 0;
 }
 
 static int
@@ -740,12 +847,15 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
       op = plan_add_op (p, OP_DEV, dest);
       op->size = ms->size;
       op->dev_writable = !(ms->attrs & REMOUNT_RDONLY);
+      op->flags = ms->atime;
+      op->dev_no_shm = true; /* /dev/shm is the config's to give (podman --ipc=none gives none) */
       return 0;
     }
   else if (strcmp (type, "tmpfs") == 0)
     {
       op = plan_add_tmpfs (p, dest, ms->size, ms->mode);
       op->tmpcopyup = ms->copyup;
+      push_sb_flags (ms);
       op->fsopts = steal_pointer (&ms->data);
     }
   else if (strcmp (type, "mqueue") == 0 && strcmp (dest, "/dev/mqueue") == 0 && find_dev_op (p))
@@ -755,27 +865,31 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
     }
   else if (strcmp (type, "cgroup") == 0 || strcmp (type, "cgroup2") == 0)
     {
-      /* the host's hierarchy (v1, v2 or hybrid as it is), read-only unless rw was asked */
-      unsigned f = BIND_RECURSIVE | BIND_NOSUID | BIND_NOEXEC;
-      if (!(ms->attrs & REMOUNT_RDONLY))
-        f |= BIND_WRITABLE;
-      op = plan_add_bind (p, "/sys/fs/cgroup", dest, f | BIND_OPTIONAL);
+      /* the container's own cgroups, in the host's layout (v1, v2 or hybrid), as runc and crun
+       * do (src/ns/cgroup_mount.c); the options are the host's */
+      op = plan_add_op (p, OP_MOUNT, dest);
+      op->fstype = xstrdup ("cgroup");
+      op->flags = ms->attrs & REMOUNT_RDONLY;
       op->propagation = ms->prop;
       return 0;
     }
-  else if (strcmp (type, "devpts") == 0 || strcmp (type, "mqueue") == 0)
+  else if (strcmp (type, "devpts") == 0 || strcmp (type, "mqueue") == 0 || strcmp (type, "overlay") == 0)
     {
+      if (strcmp (type, "overlay") == 0 && check_overlay_options (r, pi, ms->data) < 0)
+        return -1;
       op = plan_add_op (p, OP_MOUNT, dest);
       op->fstype = xstrdup (type);
+      push_sb_flags (ms);
       op->fsopts = steal_pointer (&ms->data);
     }
   else
     {
       cleanup_free char *pt = key_path (pi, "type");
-      return fail (r, pt, "mount type `%s` is not supported (bind, proc, sysfs, tmpfs, devpts, mqueue, cgroup, cgroup2)",
+      return fail (r, pt,
+                   "mount type `%s` is not supported (bind, proc, sysfs, tmpfs, devpts, mqueue, cgroup, cgroup2, overlay)",
                    type);
     }
-  op->flags = ms->attrs;
+  op->flags = ms->attrs | ms->atime;
   op->propagation = ms->prop;
   return 0;
 }
@@ -794,6 +908,7 @@ read_mounts (struct rd *r, json_t *root, struct plan *p)
       cleanup_free char *pi = idx_path ("mounts", i);
       struct mount_spec ms = { 0 };
       const char *dest = NULL, *type = NULL, *source = NULL;
+      cleanup_free char *clean = NULL;
       int rc;
       if (!json_is_object (m))
         return fail (r, pi, "must be an object");
@@ -805,6 +920,7 @@ read_mounts (struct rd *r, json_t *root, struct plan *p)
           cleanup_free char *pd = key_path (pi, "destination");
           return fail (r, pd, dest ? "`%s`: must be an absolute path without `..`" : "is required%s", dest ? dest : "");
         }
+      dest = clean = path_clean (dest); /* runc cleans it the same way */
       if (type == NULL || *type == '\0' || strcmp (type, "none") == 0)
         type = "bind";
       if (read_idmaps (r, m, pi, "uidMappings", &ms.uid_map, &ms.nuid_map) < 0
@@ -1029,10 +1145,11 @@ read_devices (struct rd *r, json_t *lx, struct plan *p)
         return fail (r, pi, "must be an object");
       if (get_str (r, d, pi, "path", &path) < 0 || get_str (r, d, pi, "type", &type) < 0)
         return -1;
-      if (!path_is_clean_abs (path) || strncmp (path, "/dev/", 5) != 0)
+      /* runtime-spec 1.1: a device may be anywhere in the container, not only under /dev */
+      if (!path_is_clean_abs (path) || strcmp (path, "/") == 0 || strcmp (path, "/dev") == 0)
         {
           cleanup_free char *pp = key_path (pi, "path");
-          return fail (r, pp, "`%s`: must be an absolute path under /dev", path ? path : "");
+          return fail (r, pp, "`%s`: must be an absolute path without `..`", path ? path : "");
         }
       if (type == NULL || strlen (type) != 1 || !strchr ("cbup", type[0]))
         {
@@ -1042,7 +1159,9 @@ read_devices (struct rd *r, json_t *lx, struct plan *p)
       if (type[0] != 'p'
           && (get_int (r, d, pi, "major", 0, UINT32_MAX, &maj) <= 0 || get_int (r, d, pi, "minor", 0, UINT32_MAX, &min) <= 0))
         return r->failed ? -1 : fail (r, pi, "a %s device needs major and minor", type[0] == 'b' ? "block" : "character");
-      if (get_int (r, d, pi, "fileMode", 0, 07777, &mode) < 0 || get_int (r, d, pi, "uid", 0, UINT32_MAX - 1, &uid) < 0
+      /* podman copies the host node's whole st_mode (0o20666): the type bits are `type`'s job
+       * and ignored, as runc and crun do */
+      if (get_int (r, d, pi, "fileMode", 0, 0177777, &mode) < 0 || get_int (r, d, pi, "uid", 0, UINT32_MAX - 1, &uid) < 0
           || get_int (r, d, pi, "gid", 0, UINT32_MAX - 1, &gid) < 0)
         return -1;
       if (strcmp (r->what, "saved plan") == 0 && read_host_path (r, d, pi, dev) < 0)
@@ -1073,7 +1192,10 @@ check_sysctl (struct rd *r, const struct plan *p, const char *pk, const char *ke
     return own_ipc ? 0 : fail (r, pk, "needs an IPC namespace of the container's own");
   if (strncmp (key, "net.", 4) == 0)
     return own_net ? 0 : fail (r, pk, "needs a network namespace of the container's own");
-  if (strcmp (key, "kernel.domainname") == 0 || strcmp (key, "kernel.hostname") == 0)
+  /* the hostname has a field of its own, and the two would fight (runc and crun refuse it too) */
+  if (strcmp (key, "kernel.hostname") == 0)
+    return fail (r, pk, "not allowed: it conflicts with the config's `hostname` field (set that instead)");
+  if (strcmp (key, "kernel.domainname") == 0)
     return own_uts ? 0 : fail (r, pk, "needs a UTS namespace of the container's own");
   return fail (r, pk, "not a namespaced sysctl: it would change the host");
 }
@@ -1113,8 +1235,6 @@ read_action (struct rd *r, json_t *o, const char *base, const char *key, bool re
   k = str_index (action_names, SCMPA__COUNT, s);
   if (k < 0)
     return fail (r, p, "unknown action `%s`", s);
-  if (k == SCMPA_NOTIFY)
-    return fail (r, p, "SCMP_ACT_NOTIFY needs a seccomp listener: not supported by cella");
   *out = (enum plan_scmp_action) k;
   return 0;
 }
@@ -1170,16 +1290,23 @@ read_seccomp (struct rd *r, json_t *lx, struct plan *p)
 {
   json_t *sc, *sys, *s;
   struct plan_seccomp *prof;
-  const char *listener = NULL;
+  const char *listener = NULL, *metadata = NULL;
   long long e = -1;
   size_t i;
   if (get_obj (r, lx, "linux", "seccomp", &sc) < 0 || sc == NULL)
     return r->failed ? -1 : 0;
   prof = p->process.seccomp_profile = xzalloc (sizeof *prof);
-  if (get_str (r, sc, "linux.seccomp", "listenerPath", &listener) < 0)
+  if (get_str (r, sc, "linux.seccomp", "listenerPath", &listener) < 0
+      || get_str (r, sc, "linux.seccomp", "listenerMetadata", &metadata) < 0)
     return -1;
   if (listener && *listener)
-    return fail (r, "linux.seccomp.listenerPath", "seccomp listeners (user notification) are not supported by cella");
+    {
+      if (listener[0] != '/')
+        return fail (r, "linux.seccomp.listenerPath", "`%s`: must be an absolute path", listener);
+      prof->listener_path = xstrdup (listener);
+    }
+  if (metadata && *metadata)
+    prof->listener_metadata = xstrdup (metadata);
   if (read_action (r, sc, "linux.seccomp", "defaultAction", true, &prof->default_action) < 0
       || get_int (r, sc, "linux.seccomp", "defaultErrnoRet", 0, 4095, &e) < 0
       || get_strv (r, sc, "linux.seccomp", "architectures", &prof->arches) < 0
@@ -1187,6 +1314,10 @@ read_seccomp (struct rd *r, json_t *lx, struct plan *p)
       || get_arr (r, sc, "linux.seccomp", "syscalls", &sys) < 0)
     return -1;
   prof->default_errno = (int) e;
+  /* runc refuses it too: every call of the container, cella's own last ones included, would
+   * wait on the agent */
+  if (prof->default_action == SCMPA_NOTIFY)
+    return fail (r, "linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action");
   for (i = 0; prof->arches && prof->arches[i]; i++)
     {
       const char *a = prof->arches[i];
@@ -1218,6 +1349,11 @@ read_seccomp (struct rd *r, json_t *lx, struct plan *p)
       prof->nrules++;
       if (read_scmp_rule (r, s, pi, &prof->rules[i]) < 0)
         return -1;
+      if (prof->rules[i].action == SCMPA_NOTIFY && prof->listener_path == NULL)
+        {
+          cleanup_free char *pa = key_path (pi, "action");
+          return fail (r, pa, "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent that gets the notifications)");
+        }
     }
   return 0;
 }
@@ -1620,6 +1756,7 @@ oci_config_parse (const char *text, const char *bundle, const char *what, struct
       return cella_error (err, 0, "%s: not valid JSON (line %d, column %d: %s)", r.what, je.line, je.column, je.text);
     }
   p = plan_new ();
+  r.warnings = &p->process.warnings;
   p->backend = BACKEND_NS;
   p->rootless = geteuid () != 0;
   if (bundle)
@@ -1641,8 +1778,9 @@ oci_config_parse (const char *text, const char *bundle, const char *what, struct
     if (read_paths_as_ops (&r, lx, "maskedPaths", OP_MASK, p) < 0
         || read_paths_as_ops (&r, lx, "readonlyPaths", OP_READONLY, p) < 0)
       goto out;
-    if (p->ndevices && find_dev_op (p) == NULL)
-      fail (&r, "linux.devices", "cella makes device nodes in a tmpfs mounted on /dev: add one to mounts");
+    for (size_t i = 0; i < p->ndevices && !r.failed; i++)
+      if (strncmp (p->devices[i].path, "/dev/", 5) == 0 && find_dev_op (p) == NULL)
+        fail (&r, "linux.devices", "cella makes the device nodes under /dev in a tmpfs mounted on /dev: add one to mounts");
   }
 out:
   json_decref (root);
@@ -1672,6 +1810,7 @@ oci_process_parse (const char *text, const char *what, struct plan_process *pr, 
   json_error_t je;
   json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &je);
   memset (pr, 0, sizeof *pr);
+  r.warnings = &pr->warnings;
   if (root == NULL || !json_is_object (root))
     {
       json_decref (root);

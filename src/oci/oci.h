@@ -33,7 +33,7 @@ void oci_process_clear (struct plan_process *pr);
  * annotations. Caller frees. */
 char *oci_state_json (const struct plan *p, const char *status, pid_t pid);
 
-/* Run one hook: fork, exec h->path with h->args and h->env (an empty environment when none),
+/* Run one hook: fork, exec h->path with h->args and h->env (cella's own environment when none),
  * state_json on its stdin, wait at most h->timeout seconds (then SIGKILL). A non-zero exit,
  * a signal or a timeout is an error naming the hook. */
 int oci_hook_run (const struct plan_hook *h, const char *state_json, cella_error_t *err);

@@ -101,6 +101,10 @@ seccomp_json (const struct plan_seccomp *s)
     json_object_set_new (o, "architectures", json_strv (s->arches));
   if (s->flags)
     json_object_set_new (o, "flags", json_strv (s->flags));
+  if (s->listener_path)
+    json_object_set_new (o, "listenerPath", json_string (s->listener_path));
+  if (s->listener_metadata)
+    json_object_set_new (o, "listenerMetadata", json_string (s->listener_metadata));
   for (size_t i = 0; i < s->nrules; i++)
     {
       const struct plan_scmp_rule *r = &s->rules[i];
@@ -272,6 +276,8 @@ seccomp_free (struct plan_seccomp *s)
   free (s->rules);
   strv_free (s->arches);
   strv_free (s->flags);
+  free (s->listener_path);
+  free (s->listener_metadata);
   free (s);
 }
 
@@ -286,6 +292,8 @@ oci_process_extras_free (struct plan_process *pr)
   free (pr->apparmor_profile);
   free (pr->selinux_label);
   pr->apparmor_profile = pr->selinux_label = NULL;
+  strv_free (pr->warnings);
+  pr->warnings = NULL;
 }
 
 void
@@ -316,6 +324,7 @@ oci_plan_extras_free (struct plan *p)
       free (p->devices[i].host_path);
     }
   free (p->devices);
+  free (p->devices_host_dir);
   for (int k = 0; k < HOOK__COUNT; k++)
     {
       for (size_t i = 0; i < p->nhooks[k]; i++)

@@ -96,6 +96,8 @@ parse_flags (enum op_kind kind, const char *s)
     { "rw", BIND_WRITABLE, 0 },        { "optional", BIND_OPTIONAL, 0 }, { "dev", BIND_DEVICE, 0 },
     { "rec", BIND_RECURSIVE, 0 },      { "ro", 0, REMOUNT_RDONLY },      { "nosuid", BIND_NOSUID, REMOUNT_NOSUID },
     { "nodev", 0, REMOUNT_NODEV },     { "noexec", BIND_NOEXEC, REMOUNT_NOEXEC },
+    { "noatime", MOUNTF_NOATIME, MOUNTF_NOATIME }, { "strictatime", MOUNTF_STRICTATIME, MOUNTF_STRICTATIME },
+    { "nodiratime", MOUNTF_NODIRATIME, MOUNTF_NODIRATIME },
   };
   cleanup_free char *copy = xstrdup (s ? s : "");
   char *save = NULL;
@@ -137,6 +139,7 @@ read_op (struct reader *r, struct plan *p, json_t *o)
   op->mqueue = get_bool (r, o, "mqueue");
   op->dev_writable = (op->kind == OP_DEV || op->kind == OP_SYSFS) && get_bool (r, o, "writable");
   op->dev_host = op->kind == OP_DEV && get_bool (r, o, "hostDevices");
+  op->dev_no_shm = op->kind == OP_DEV && get_bool (r, o, "noShm");
   op->tmpcopyup = get_bool (r, o, "tmpcopyup");
   {
     json_t *im = json_object_get (o, "idmap");

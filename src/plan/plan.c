@@ -222,6 +222,12 @@ flags_string (const struct op *op)
       if (*buf)
         buf[strlen (buf) - 1] = '\0';
     }
+  if (op->flags & MOUNTF_NOATIME)
+    strcat (buf, *buf ? ",noatime" : "noatime");
+  if (op->flags & MOUNTF_STRICTATIME)
+    strcat (buf, *buf ? ",strictatime" : "strictatime");
+  if (op->flags & MOUNTF_NODIRATIME)
+    strcat (buf, *buf ? ",nodiratime" : "nodiratime");
   return xstrdup (buf);
 }
 
@@ -348,6 +354,8 @@ op_json (const struct op *op)
     json_object_set_new (o, "writable", json_true ());
   if (op->kind == OP_DEV && op->dev_host)
     json_object_set_new (o, "hostDevices", json_true ());
+  if (op->kind == OP_DEV && op->dev_no_shm)
+    json_object_set_new (o, "noShm", json_true ());
   if (op->kind == OP_OVERLAY)
     {
       static const char *const modes[] = { "persistent", "ephemeral", "read-only" };

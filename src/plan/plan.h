@@ -61,6 +61,13 @@ enum {
   REMOUNT_NOEXEC = 1 << 3,
 };
 
+/* flags for binds and filesystem mounts alike (OCI mount options); none: relatime */
+enum {
+  MOUNTF_NOATIME = 1 << 8,
+  MOUNTF_STRICTATIME = 1 << 9,
+  MOUNTF_NODIRATIME = 1 << 10,
+};
+
 struct op {
   enum op_kind kind;
   char *target;         /* absolute path inside the container */
@@ -72,6 +79,7 @@ struct op {
   bool mqueue;          /* dev: also mount /dev/mqueue */
   bool dev_writable;    /* dev: the tmpfs stays writable (OCI, as runc's /dev); sysfs: read-write (--privileged) */
   bool dev_host;        /* dev: a node for every device of the host's /dev too (--privileged) */
+  bool dev_no_shm;      /* dev: no /dev/shm of its own (OCI: the config mounts one, or none) */
   /* overlay */
   enum overlay_mode ov_mode;
   char **lower;         /* host dirs, top-most first */
@@ -96,6 +104,10 @@ struct op {
   bool idmap_recursive;
   bool idmap_ready;     /* filled by prepare: idmap_fd is a user namespace with those maps */
   int idmap_fd;
+  /* bind, filled by prepare when root of the host makes a container with a user namespace: the
+   * detached mount, made on the host (whose root may traverse what the container's may not) */
+  bool host_tree_ready;
+  int host_tree_fd;
 };
 
 enum net_mode { NET_NONE, NET_HOST, NET_PRIVATE, NET_CONTAINER /* another container's (plan.network names it) */ };
@@ -150,6 +162,10 @@ struct plan_device {
   mode_t mode;          /* permission bits (config.json without fileMode: 0666) */
   uid_t uid;
   gid_t gid;
+  /* filled on the host before clone (a user namespace made by root): the node, made there
+   * with its owner, as a detached mount (src/ns/oci_mounts.c) */
+  bool host_tree_ready;
+  int host_tree_fd;
 };
 
 /* OCI linux.seccomp, kept as a rule list and compiled with libseccomp in the child */
@@ -181,6 +197,8 @@ struct plan_seccomp {
   char **flags;         /* "SECCOMP_FILTER_FLAG_LOG" ... */
   struct plan_scmp_rule *rules;
   size_t nrules;
+  char *listener_path;  /* SCMP_ACT_NOTIFY: the agent's unix socket (gets the notify fd) */
+  char *listener_metadata;
 };
 const char *plan_scmp_action_name (enum plan_scmp_action a); /* "SCMP_ACT_ERRNO" ... */
 const char *plan_scmp_op_name (enum plan_scmp_op o);         /* "SCMP_CMP_EQ" ... */
@@ -233,6 +251,7 @@ struct plan_process {
   char *apparmor_profile;
   char *selinux_label;
   unsigned console_height, console_width; /* the terminal's first size; 0: the caller's */
+  char **warnings;      /* OCI loader: what it accepted but left out, to be logged (not saved) */
 };
 
 /* Resource limits (cgroups). Zero means "not set" everywhere; OCI `linux.resources` and the
@@ -323,6 +342,7 @@ struct plan {
   struct plan_device *devices;
   size_t ndevices;
   bool privileged;      /* --privileged: every capability, every device, no seccomp, no masked paths, rw /sys */
+  char *devices_host_dir;  /* runtime, not saved: where the host made them (src/ns/oci_mounts.c) */
   enum plan_personality personality;
   enum plan_propagation rootfs_propagation;
   struct plan_hook *hooks[HOOK__COUNT];

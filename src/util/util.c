@@ -321,6 +321,32 @@ fsync_parent (const char *path)
     fsync (dfd);
 }
 
+char *
+path_clean (const char *path)
+{
+  char *out = xmalloc (strlen (path) + 2), *o = out;
+  for (const char *s = path; *s;)
+    {
+      size_t n;
+      while (*s == '/')
+        s++;
+      n = strcspn (s, "/");
+      if (n == 1 && s[0] == '.')
+        n = 0;
+      if (n)
+        {
+          *o++ = '/';
+          memcpy (o, s, n);
+          o += n;
+        }
+      s += n ? n : (*s == '.');
+    }
+  if (o == out)
+    *o++ = '/';
+  *o = '\0';
+  return out;
+}
+
 int
 mkdir_p (const char *path, mode_t mode, cella_error_t *err)
 {

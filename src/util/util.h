@@ -71,6 +71,9 @@ int write_file_atomic (const char *path, const void *buf, size_t len, mode_t mod
 /* fsync the directory that holds path (after a rename or an unlink in it). */
 void fsync_parent (const char *path);
 int mkdir_p (const char *path, mode_t mode, cella_error_t *err);
+/* An absolute path without empty or `.` components nor a trailing slash: "/a//b/./c/" → "/a/b/c"
+ * (`..` is kept: the caller decides). Caller frees. */
+char *path_clean (const char *path);
 bool has_prefix (const char *s, const char *prefix);
 /* Parse a non-negative decimal integer that fits in `max`; -1 on error. */
 long long parse_uint (const char *s, unsigned long long max);
