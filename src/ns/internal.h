@@ -45,6 +45,10 @@ struct mount_ctx {
 int mount_op_prepare (struct op *op, const struct plan *p, cella_error_t *err);
 /* host side, once the child has its copy: what prepare holds open for it (a bind's detached mount) */
 void mount_op_release (struct op *op);
+/* host side, before clone: the root's detached mount when the child could not reach it (root of
+ * the host, a user namespace); released like the ops' */
+int mount_root_prepare (struct plan *p, cella_error_t *err);
+void mount_root_release (struct plan *p);
 /* child, in its new mount namespace, before the staging tmpfs hides anything */
 int mount_op_acquire (const struct op *op, struct op_rt *rt, const struct plan *p, cella_error_t *err);
 /* child, relative to the new root */

@@ -282,12 +282,33 @@ prepare_host_path (const char *what, const char *path, bool optional, char **res
 static int bind_tree (const struct op *op, cella_error_t *err);
 
 /* Root of the host, making a container with a user namespace: its root may not reach what the
- * host's root binds in (a source under a directory only root may enter), so the bind's mount is
- * made here, before clone, and the child only attaches it. */
+ * host's root binds in (a source, or the bundle's root, under a directory only root may enter),
+ * so those mounts are made here, before clone, and the child only attaches them. */
 static bool
 bind_on_host (const struct plan *p)
 {
   return ((p->ns & PLAN_NS_USER) || p->ns_path[6]) && geteuid () == 0 && in_initial_userns ();
+}
+
+int
+mount_root_prepare (struct plan *p, cella_error_t *err)
+{
+  mount_root_release (p);
+  if (p->root_overlay || !bind_on_host (p))
+    return 0;
+  p->root_tree_fd = open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (p->root_tree_fd < 0)
+    return cella_error (err, errno, "root `%s`: clone mount", p->rootfs);
+  p->root_tree_ready = true;
+  return 0;
+}
+
+void
+mount_root_release (struct plan *p)
+{
+  if (p->root_tree_ready)
+    close (p->root_tree_fd);
+  p->root_tree_ready = false;
 }
 
 int
@@ -375,8 +396,18 @@ bind_tree (const struct op *op, cella_error_t *err)
     attrs |= MOUNT_ATTR_NOSUID;
   if (op->flags & BIND_NOEXEC)
     attrs |= MOUNT_ATTR_NOEXEC;
-  if (idmap_apply (op, fd, err) < 0 || mount_set_attr (fd, attrs, op->flags & BIND_RECURSIVE, op->source, err) < 0)
+  if (idmap_apply (op, fd, err) < 0)
     return -1;
+  if (mount_set_attr (fd, attrs, op->flags & BIND_RECURSIVE, op->source, err) < 0)
+    {
+      /* in a user namespace the source's atime mode is locked (it came from a more privileged
+       * mount namespace): it stays as it is, as with runc */
+      if ((*err)->errno_ != EPERM || !atime_attrs (op->flags))
+        return -1;
+      cella_error_free (err);
+      if (mount_set_attr (fd, attrs & ~atime_attrs (op->flags), op->flags & BIND_RECURSIVE, op->source, err) < 0)
+        return -1;
+    }
   return steal_fd (&fd);
 }
 

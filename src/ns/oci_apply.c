@@ -260,7 +260,7 @@ ns_oci_make_cwd (const struct plan *p, cella_error_t *err)
 }
 
 /* The environment the workload gets: the plan's, with HOME from the container's /etc/passwd for
- * the process's uid ("/" when it has no line) when the plan has none (runc and crun do this for
+ * the process's uid ("/" when it has no line) when the plan has none or an empty one (runc does this for
  * the container's process and for exec). Run before the user switch: /etc/passwd may be
  * readable by root only. */
 char **
@@ -274,8 +274,8 @@ ns_process_env (const struct plan *p)
   uid_t uid;
   gid_t gid;
   cella_error_t err = NULL;
-  if (env_get (env, "HOME"))
-    return env;
+  if (env_get (env, "HOME") && *env_get (env, "HOME"))
+    return env; /* an empty HOME counts as none, as with runc */
   rootfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   spec = xasprintf ("%u", (unsigned) p->process.uid);
   if (rootfd < 0 || user_resolve (rootfd, spec, &uid, &gid, &groups, &ngroups, &home, &err) < 0)

@@ -117,7 +117,8 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   else
     {
       struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
-      root_rt.fd = open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+      root_rt.fd = p->root_tree_ready ? fcntl (p->root_tree_fd, F_DUPFD_CLOEXEC, 3)
+                                      : open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
       if (root_rt.fd < 0)
         return cella_error (err, errno, "root `%s`: clone mount", p->rootfs);
       if (root_nodev (p)

@@ -419,13 +419,11 @@ prepare_plan (struct plan *p, cella_error_t *err)
         return -1;
     }
   p->landlock_now = landlock_scopes_for_start (p);
-  if (ns_prepare_devices (p, err) < 0)
-    return -1;
   if (stat (p->rootfs, &st) < 0)
     return cella_error (err, errno, "root `%s`", p->rootfs);
   if (!S_ISDIR (st.st_mode))
     return cella_error (err, ENOTDIR, "root `%s`", p->rootfs);
-  return 0;
+  return ns_prepare_devices (p, err) < 0 || mount_root_prepare (p, err) < 0 ? -1 : 0;
 }
 
 /* What prepare made on the host for the child (bind mounts, device nodes), once the child has
@@ -436,6 +434,7 @@ release_prepared (struct plan *p)
   for (size_t i = 0; i < p->nops; i++)
     mount_op_release (&p->ops[i]);
   ns_release_devices (p);
+  mount_root_release (p);
 }
 
 bool

@@ -305,6 +305,8 @@ struct plan {
   char *root_upper;    /* ... persistent in these host dirs when set (engine containers), */
   char *root_work;     /* ... else ephemeral */
   bool readonly;       /* read-only root */
+  bool root_tree_ready; /* runtime, not saved: root_tree_fd is rootfs's detached mount, made on */
+  int root_tree_fd;     /* the host (src/ns/mount_ops.c mount_root_prepare) */
   struct op *ops;
   size_t nops;
   unsigned ns;         /* PLAN_NS_* */
