@@ -494,6 +494,31 @@ cleanup_failed (const struct oci_ctx *c, const char *id, const struct plan *p)
   oci_dir_remove (c->root, id, NULL);
 }
 
+/* The exec fifo, 0622 whatever our umask, owned by the container's root as the host sees it
+ * (runc's way): the init opens it for write as that root, which need not be ours. */
+static int
+make_exec_fifo (const char *fifo, const struct plan *p, cella_error_t *err)
+{
+  cleanup_close int fd = -1;
+  if (mkfifo (fifo, 0622) < 0 || chmod (fifo, 0622) < 0)
+    return cella_error (err, errno, "make the exec fifo `%s`", fifo);
+  if ((p->ns & PLAN_NS_USER) && geteuid () == 0)
+    for (size_t i = 0; i < p->nuid_map; i++)
+      if (p->uid_map[i].inside == 0)
+        {
+          gid_t g = 0;
+          for (size_t j = 0; j < p->ngid_map; j++)
+            if (p->gid_map[j].inside == 0)
+              g = p->gid_map[j].outside;
+          if (chown (fifo, p->uid_map[i].outside, g) < 0)
+            return cella_error (err, errno, "chown the exec fifo `%s`", fifo);
+        }
+  fd = open (fifo, O_PATH | O_CLOEXEC);
+  if (fd < 0)
+    return cella_error (err, errno, "open the exec fifo `%s`", fifo);
+  return steal_fd (&fd);
+}
+
 /* create, and run -d: the container's init set up and blocked on the exec fifo; this process
  * then exits, leaving it to whoever reaps our orphans (conmon, a subreaper, or init). */
 static int
@@ -534,11 +559,8 @@ do_create (struct oci_ctx *c, const struct create_opts *o, const char *id, cella
   if (has_hooks (p, HOOK_PRESTART) || has_hooks (p, HOOK_CREATE_RUNTIME))
     l.parent_hook = parent_hooks;
   fifo = xasprintf ("%s/exec.fifo", dir);
-  if (mkfifo (fifo, 0622) < 0 || (fifo_fd = open (fifo, O_PATH | O_CLOEXEC)) < 0)
-    {
-      cella_error (err, errno, "make the exec fifo `%s`", fifo);
-      goto fail;
-    }
+  if ((fifo_fd = make_exec_fifo (fifo, p, err)) < 0)
+    goto fail;
   l.exec_fifo = fifo_fd;
   l.detached = true;
   if (ns_start_launch (p, NULL, &l, &proc, err) < 0)

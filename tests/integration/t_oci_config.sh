@@ -518,6 +518,16 @@ test_user_namespace_maps_as_root() {
 	oci_run b
 	assert_rc 0
 	assert_match "$OUT" "^ +0 +300000 +65536$" "uid_map"
+	# create + start: the exec fifo belongs to the container's root (host 300000), as runc makes it
+	run_cella create --bundle b "oc-u-$$" </dev/null
+	assert_rc 0
+	run_cella state "oc-u-$$"
+	assert_eq created "$(jq -r .status <<<"$OUT")" "status after create"
+	run_cella start "oc-u-$$"
+	local rc=$RC err=$ERR
+	"$CELLA" delete --force "oc-u-$$" >/dev/null 2>&1
+	RC=$rc ERR=$err
+	assert_rc 0 "start"
 	m='[{"containerID": 0, "hostID": 0, "size": 1}, {"containerID": 1, "hostID": 300001, "size": 1000}]'
 	userns_bundle c '["sh", "-c", "cat /proc/self/uid_map; id -G"]' "$m" "$m"
 	sed -i 's/"user": {"uid": 0, "gid": 0}/"user": {"uid": 0, "gid": 0, "additionalGids": [5, 10]}/' c/config.json
