@@ -110,6 +110,8 @@ int mount_set_propagation (int dirfd, const char *path, enum plan_propagation pr
 int mount_tmpcopyup (int rootfd, const char *path, int m, cella_error_t *err);
 /* an idmapped bind: its user namespace made on the host (prepare), set on the detached mount */
 int idmap_prepare (struct op *op, cella_error_t *err);
+/* Write every range of m to DIR/FILE (/proc/PID, uid_map or gid_map) in one write; -1 with errno. */
+int ns_write_id_map (const char *dir, const char *file, const struct id_map *m, size_t n);
 int idmap_apply (const struct op *op, int mntfd, cella_error_t *err);
 
 #endif

@@ -17,8 +17,8 @@
 
 #include "internal.h"
 
-static int
-write_maps (const char *dir, const char *file, const struct id_map *m, size_t n)
+int
+ns_write_id_map (const char *dir, const char *file, const struct id_map *m, size_t n)
 {
   cleanup_free char *path = xasprintf ("%s/%s", dir, file);
   cleanup_free char *text = xstrdup ("");
@@ -387,8 +387,8 @@ idmap_prepare (struct op *op, cella_error_t *err)
   if (pid > 0 && read (ready[0], &c, 1) == 1)
     {
       dir = xasprintf ("/proc/%d", (int) pid);
-      if (write_maps (dir, "uid_map", op->idmap_uid, op->nidmap_uid) == 0
-          && write_maps (dir, "gid_map", op->idmap_gid, op->nidmap_gid) == 0)
+      if (ns_write_id_map (dir, "uid_map", op->idmap_uid, op->nidmap_uid) == 0
+          && ns_write_id_map (dir, "gid_map", op->idmap_gid, op->nidmap_gid) == 0)
         {
           cleanup_free char *ns = xasprintf ("%s/ns/user", dir);
           op->idmap_fd = open (ns, O_RDONLY | O_CLOEXEC);

@@ -93,14 +93,10 @@ run_helper (char **argv, cella_error_t *err)
 static int
 write_map_privileged (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_error_t *err)
 {
-  cleanup_free char *text = xstrdup ("");
-  for (size_t i = 0; i < n; i++)
-    {
-      char *t = xasprintf ("%s%u %u %u\n", text, m[i].inside, m[i].outside, m[i].count);
-      free (text);
-      text = t;
-    }
-  return write_proc_file (pid, kind, text, err);
+  cleanup_free char *dir = xasprintf ("/proc/%d", (int) pid);
+  if (ns_write_id_map (dir, kind, m, n) < 0)
+    return cella_error (err, errno, "write `%s/%s`", dir, kind);
+  return 0;
 }
 
 static int
