@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -240,6 +241,29 @@ ns_make_devices (const struct plan *p, int devfd, cella_error_t *err)
   return 0;
 }
 
+/* A node made on a nodev mount (the root, when /dev is a mount of its own: docs/security.md
+ * "Devices") is bound onto itself without nodev, so that the config's device opens. A node
+ * attached from the host's /dev, or on a mount that is not nodev, is left as it is. */
+static int
+usable_node (int parent, const char *name, const struct plan_device *d, cella_error_t *err)
+{
+  struct mount_attr dev = { .attr_clr = MOUNT_ATTR_NODEV };
+  struct statvfs vfs;
+  cleanup_close int node = -1, tree = -1;
+  if (d->type == 'p' || d->host_tree_ready)
+    return 0;
+  node = openat (parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (node < 0 || fstatvfs (node, &vfs) < 0)
+    return cella_error (err, errno, "device `%s`", d->path);
+  if (!(vfs.f_flag & ST_NODEV))
+    return 0;
+  tree = open_tree (node, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0 || mount_setattr (tree, "", AT_EMPTY_PATH, &dev, sizeof dev) < 0
+      || move_mount (tree, "", node, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return cella_error (err, errno, "device `%s`: bind it without nodev", d->path);
+  return 0;
+}
+
 /* Devices outside /dev (runtime-spec 1.1), once every mount is in place: in the root, parents
  * made as needed, through RESOLVE_IN_ROOT. */
 int
@@ -255,7 +279,7 @@ ns_make_devices_elsewhere (const struct plan *p, int rootfd, cella_error_t *err)
         continue;
       dir = slash == d->path ? xstrdup ("/") : strndup (d->path, (size_t) (slash - d->path));
       parent = root_open (rootfd, dir, true, true, err);
-      if (parent < 0 || make_device (d, parent, slash + 1, false, err) < 0)
+      if (parent < 0 || make_device (d, parent, slash + 1, false, err) < 0 || usable_node (parent, slash + 1, d, err) < 0)
         return -1;
     }
   return 0;
