@@ -12,7 +12,7 @@
 
 setup_containerd() {
 	require_real_root # containerd mounts its snapshots and makes cgroups for real
-	require_cmd containerd ctr containerd-shim-runc-v2 script
+	require_cmd containerd ctr containerd-shim-runc-v2 script jq
 	D=$TEST_TMP/ctrd
 	NS=cella$$
 	mkdir -p "$D"
