@@ -519,14 +519,15 @@ test_user_namespace_maps_as_root() {
 	assert_rc 0
 	assert_match "$OUT" "^ +0 +300000 +65536$" "uid_map"
 	# create + start: the exec fifo belongs to the container's root (host 300000), as runc makes it
+	local status rc
 	run_cella create --bundle b "oc-u-$$" </dev/null
-	assert_rc 0
+	rc=$RC
 	run_cella state "oc-u-$$"
-	assert_eq created "$(jq -r .status <<<"$OUT")" "status after create"
+	status=$(jq -r .status <<<"$OUT")
 	run_cella start "oc-u-$$"
-	local rc=$RC err=$ERR
 	"$CELLA" delete --force "oc-u-$$" >/dev/null 2>&1
-	RC=$rc ERR=$err
+	[ "$rc" = 0 ] || fail "create failed"
+	assert_eq created "$status" "status after create"
 	assert_rc 0 "start"
 	m='[{"containerID": 0, "hostID": 0, "size": 1}, {"containerID": 1, "hostID": 300001, "size": 1000}]'
 	userns_bundle c '["sh", "-c", "cat /proc/self/uid_map; id -G"]' "$m" "$m"
