@@ -41,7 +41,7 @@ static const struct cli_option run_table[] = {
   { "net", 0, OPT_STRING, O (network), "MODE", "Same as --network" },
   { "cap-add", 0, OPT_LIST, O (cap_add), "CAP", "Add a capability (or ALL)" },
   { "cap-drop", 0, OPT_LIST, O (cap_drop), "CAP", "Drop a capability (or ALL)" },
-  { "security-opt", 0, OPT_LIST, O (security_opts), "OPT", "no-new-privileges, seccomp=unconfined" },
+  { "security-opt", 0, OPT_LIST, O (security_opts), "OPT", "no-new-privileges, seccomp=unconfined, or seccomp=PROFILE.json (a profile in docker's format)" },
   { "init", 0, OPT_FLAG, O (init), NULL, "Run a small init as PID 1 that reaps zombies and forwards signals" },
   { "detach", 'd', OPT_FLAG, O (detach), NULL, "Run in the background under a monitor; print the container id" },
   { "name", 0, OPT_STRING, O (name), "NAME", "Name the container (kept until `cella rm`; see `cella ps -a`)" },

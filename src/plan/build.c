@@ -17,6 +17,7 @@
 
 #include "../engine/paths.h"
 #include "../net/net.h"
+#include "../oci/oci.h"
 #include "../ns/caps.h"
 #include "../ns/cgroup.h"
 #include "idmap.h"
@@ -111,14 +112,27 @@ build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
       else if (strcmp (s, "no-new-privileges=false") == 0 || strcmp (s, "no-new-privileges:false") == 0)
         p->process.no_new_privs = false;
       else if (strcmp (s, "seccomp=unconfined") == 0 || strcmp (s, "seccomp:unconfined") == 0)
-        p->process.seccomp = false;
+        {
+          p->process.seccomp = false;
+          oci_seccomp_free (steal_pointer (&p->process.seccomp_profile));
+        }
       else if (has_prefix (s, "seccomp=") || has_prefix (s, "seccomp:"))
-        return cella_error (err, 0, "--security-opt `%s`: seccomp profiles from files are not supported yet; use "
-                                    "seccomp=unconfined or leave the default filter", s);
+        {
+          /* docker's profile format, read now: the plan (saved with an engine container, shown by
+           * --dry-run) holds the rules that apply to this container's capabilities */
+          struct plan_seccomp *prof = NULL;
+          if (s[8] == '\0')
+            return cella_error (err, 0, "--security-opt `%s`: name a profile file (docker's format) or unconfined", s);
+          if (oci_seccomp_profile_load (s + 8, p->process.caps, &prof, err) < 0)
+            return -1;
+          oci_seccomp_free (p->process.seccomp_profile);
+          p->process.seccomp_profile = prof;
+          p->process.seccomp = false; /* the profile replaces the default filter */
+        }
       else if (has_prefix (s, "label") || has_prefix (s, "apparmor"))
         ; /* no LSM integration: accepted like podman on hosts without it */
       else
-        return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges or seccomp=unconfined)", s);
+        return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json)", s);
     }
   return 0;
 }
