@@ -304,7 +304,11 @@ inspect_json (const char *id, const struct ctr_state *st)
                                   "MaximumRetryCount", st->restart_max, "AutoRemove", st->auto_remove, "LogMaxSize",
                                   (json_int_t) st->log_max_size));
   if (p)
-    host_config_resources (json_object_get (o, "HostConfig"), &p->res);
+    {
+      host_config_resources (json_object_get (o, "HostConfig"), &p->res);
+      /* docker's: "" when not asked for (the host's), else the mode */
+      json_object_set_new (json_object_get (o, "HostConfig"), "UsernsMode", json_string (p->userns_mode ? p->userns_mode : ""));
+    }
   json_object_set_new (o, "Config", json_pack ("{s:b}", "Tty", st->tty));
   json_object_set_new (o, "Plan", plan_json ? plan_json : json_null ());
   plan_free (p);

@@ -85,6 +85,9 @@ int ns_oci_hooks (const struct plan *p, enum plan_hook_kind kind, const char *st
 int ns_make_devices (const struct plan *p, int devfd, cella_error_t *err);
 int mount_set_propagation (int dirfd, const char *path, enum plan_propagation prop, cella_error_t *err);
 int mount_tmpcopyup (int rootfd, const char *path, int m, cella_error_t *err);
+/* a user namespace holding these maps (for MOUNT_ATTR_IDMAP), made from the host by root: its
+ * descriptor, or -1 with errno */
+int ns_userns_fd (const struct id_map *uid, size_t nuid, const struct id_map *gid, size_t ngid);
 /* an idmapped bind: its user namespace made on the host (prepare), set on the detached mount */
 int idmap_prepare (struct op *op, cella_error_t *err);
 int idmap_apply (const struct op *op, int mntfd, cella_error_t *err);

@@ -73,7 +73,9 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   if (mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
     return cella_error (err, errno, "make the mount tree private");
 
-  if (p->root_overlay)
+  if (p->root_premounted)
+    ; /* mounted by the parent (userns_root.c): the descriptor came with clone */
+  else if (p->root_overlay)
     {
       size_t nl = strv_len (p->root_layers);
       root_rt.lfds = xmalloc (sizeof (int) * (nl + 1));
@@ -128,7 +130,9 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
       cella_error (err, errno, "create the root mount point");
       goto out;
     }
-  if (p->root_overlay)
+  if (p->root_premounted)
+    c.rootfd = p->root_fd;
+  else if (p->root_overlay)
     {
       c.rootfd = overlay_mount (&c, &root_op, &root_rt, err);
       if (c.rootfd < 0)

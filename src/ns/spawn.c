@@ -116,7 +116,10 @@ write_map (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_
     {
       char text[64];
       snprintf (text, sizeof text, "%u %u %u\n", m[0].inside, m[0].outside, m[0].count);
-      if (strcmp (kind, "gid_map") == 0 && write_proc_file (pid, "setgroups", "deny", err) < 0)
+      /* an unprivileged writer must deny setgroups first; root of the machine maps any ids and
+       * leaves setgroups to the container (a --userns=auto container's users have groups) */
+      if (strcmp (kind, "gid_map") == 0 && !(geteuid () == 0 && in_initial_userns ())
+          && write_proc_file (pid, "setgroups", "deny", err) < 0)
         return -1;
       return write_proc_file (pid, kind, text, err);
     }
@@ -381,7 +384,24 @@ prepare_plan (struct plan *p, cella_error_t *err)
     return cella_error (err, errno, "root `%s`", p->rootfs);
   if (!S_ISDIR (st.st_mode))
     return cella_error (err, ENOTDIR, "root `%s`", p->rootfs);
+  if (ns_root_premount_wanted (p))
+    {
+      int fd = ns_root_premount (p, err);
+      if (fd < 0)
+        return -1;
+      p->root_fd = fd;
+      p->root_premounted = true;
+    }
   return 0;
+}
+
+/* The premounted root is the child's now (it got the descriptor with clone). */
+static void
+root_release (struct plan *p)
+{
+  if (p->root_premounted)
+    close (p->root_fd);
+  p->root_premounted = false;
 }
 
 bool
@@ -450,7 +470,10 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
       return -1;
     }
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-    return cella_error (err, errno, "socketpair");
+    {
+      root_release (p);
+      return cella_error (err, errno, "socketpair");
+    }
   fflush (NULL);
   {
     /* namespaces joined by path (OCI): pid and time around clone here, a user namespace by
@@ -463,6 +486,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
     if (ns_enter_for_children (p, saved, err) < 0)
       {
         ns_leave_for_children (saved);
+        root_release (p);
         close (sv[0]);
         close (sv[1]);
         return -1;
@@ -474,7 +498,10 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
     s.pid = p->ns_path[6] ? clone_in_userns (p, clone_flags (p), &s.pidfd)
                           : clone_child (clone_flags (p) & ~(go == SYNC_GO_CGROUPNS ? CLONE_NEWCGROUP : 0ULL), &s.pidfd);
     if (s.pid != 0)
-      ns_leave_for_children (saved);
+      {
+        ns_leave_for_children (saved);
+        root_release (p);
+      }
   }
   if (s.pid < 0)
     {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../engine/paths.h"
+#include "../engine/userns.h"
 #include "../net/net.h"
 #include "../oci/oci.h"
 #include "../ns/caps.h"
@@ -47,6 +48,7 @@ run_options_free (struct run_options *o)
   strv_free (o->cap_add);
   strv_free (o->cap_drop);
   strv_free (o->security_opts);
+  free (o->userns);
   free (o->hostname);
   free (o->network);
   free (o->backend);
@@ -134,6 +136,71 @@ build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
       else
         return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json)", s);
     }
+  return 0;
+}
+
+/* The caller's own id map (/proc/self/uid_map), copied for keep-id: the identity for the
+ * machine's root, one line. */
+static int
+keep_id_map (const char *file, struct id_map **m, size_t *n, cella_error_t *err)
+{
+  cleanup_free char *text = NULL;
+  unsigned in, out, count;
+  if (read_file (file, &text, NULL, err) < 0)
+    return cella_error_wrap (err, "--userns keep-id");
+  if (sscanf (text, "%u %u %u", &in, &out, &count) != 3 || strchr (text, '\n') != strrchr (text, '\n'))
+    return cella_error (err, 0, "--userns keep-id: `%s` is not one line of ids to copy", file);
+  *m = xmalloc (sizeof **m);
+  (*m)[0] = (struct id_map){ in, in, count };
+  *n = 1;
+  return 0;
+}
+
+/* --userns (the ns backend, run by root): host (the default: no user namespace), auto (a range
+ * of ids of its own, allocated last, in plan_from_run_options) or keep-id. */
+static int
+build_userns (const struct run_options *o, struct plan *p, struct userns_spec *spec, cella_error_t *err)
+{
+  if (userns_parse (o->userns, spec, err) < 0)
+    return -1;
+  if (spec->mode == USERNS_HOST)
+    return 0;
+  if (p->backend != BACKEND_NS)
+    return cella_error (err, 0, "--userns %s: the %s backend makes no user namespace; use --backend ns", o->userns,
+                        p->backend == BACKEND_PROOT ? "proot" : "vm");
+  if (p->rootless)
+    return cella_error (err, 0, "--userns %s: for containers run by root; a rootless container always runs in a user "
+                                "namespace of its own, with you as its root (--userns host)", o->userns);
+  if (!in_initial_userns ())
+    return cella_error (err, 0, "--userns %s: needs the machine's root (cella runs in a user namespace here, which "
+                                "cannot map other ids nor make idmapped mounts)", o->userns);
+  if (p->net == NET_CONTAINER)
+    return cella_error (err, 0, "--userns %s: not with --network container:%s (that network namespace belongs to "
+                                "another user namespace)", o->userns, p->network);
+  p->ns |= PLAN_NS_USER;
+  p->userns_mode = xstrdup (spec->mode == USERNS_AUTO ? "auto" : "keep-id");
+  if (spec->mode == USERNS_KEEP_ID)
+    return keep_id_map ("/proc/self/uid_map", &p->uid_map, &p->nuid_map, err) < 0
+               || keep_id_map ("/proc/self/gid_map", &p->gid_map, &p->ngid_map, err) < 0
+               ? -1
+               : 0;
+  return 0;
+}
+
+/* --userns=auto: the range, taken last so that nothing after it can fail (--dry-run only looks) */
+static int
+userns_take (const struct run_options *o, const struct userns_spec *spec, struct plan *p, cella_error_t *err)
+{
+  uint32_t uid, gid;
+  if (spec->mode != USERNS_AUTO)
+    return 0;
+  if (userns_allocate (p->id, spec->size, !o->dry_run, &uid, &gid, err) < 0)
+    return -1;
+  p->uid_map = xmalloc (sizeof *p->uid_map);
+  p->gid_map = xmalloc (sizeof *p->gid_map);
+  p->uid_map[0] = (struct id_map){ 0, uid, spec->size };
+  p->gid_map[0] = (struct id_map){ 0, gid, spec->size };
+  p->nuid_map = p->ngid_map = 1;
   return 0;
 }
 
@@ -654,6 +721,7 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
                        cella_error_t *err)
 {
   cleanup_plan struct plan *p = plan_new ();
+  struct userns_spec userns;
 
   p->id = paths_new_id ();
   p->rootfs = xstrdup (rootfs);
@@ -696,6 +764,8 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
       if (idmap_default (p, err) < 0)
         return -1;
     }
+  if (build_userns (o, p, &userns, err) < 0)
+    return -1;
 
   if (build_resources (o, p, err) < 0)
     return -1;
@@ -713,7 +783,7 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   if (strcmp (p->process.cwd, "/") != 0)
     plan_add_op (p, OP_MKDIR, p->process.cwd)->mode = 0755;
   add_mask_ops (p);
-  if (plan_validate (p, err) < 0)
+  if (plan_validate (p, err) < 0 || userns_take (o, &userns, p, err) < 0)
     return -1;
   cgroup_notice_unapplied (p);
   *out = steal_pointer (&p);
