@@ -1,7 +1,9 @@
 # shellcheck shell=bash disable=SC2034
-# User namespaces: none as root (by default); as an ordinary user always one, with the caller
-# mapped to 0 and, when /etc/subuid and /etc/subgid give a range and newuidmap/newgidmap exist,
-# the whole range mapped after it.
+# User namespaces: none as root (by default, --userns host); as an ordinary user always one, with
+# the caller mapped to 0 and, when /etc/subuid and /etc/subgid give a range and newuidmap/newgidmap
+# exist, the whole range mapped after it. As root, --userns auto (a range of ids of its own per
+# container, the image idmapped) and keep-id (the tests of those skip where cella does not run as
+# the machine's root).
 
 test_user_namespace_only_when_unprivileged() {
 	run_cella run busybox readlink /proc/self/ns/user
@@ -226,4 +228,24 @@ test_userns_refusals() {
 	fi
 	run_cella run --userns=host busybox true
 	assert_rc 0 "--userns=host is always accepted"
+}
+
+# Layers stored by root mark opaque directories with trusted.overlay.opaque, which an overlay
+# mounted inside a user namespace (`userxattr`) would not read: the root overlay of a
+# --userns container is the host's, so whiteouts and opaque directories still hide what is below.
+test_userns_auto_multi_layer_image_whiteouts() {
+	_require_real_root
+	_userns_env
+	. "$(dirname "${BASH_SOURCE[0]}")/registry_lib.sh"
+	registry_start plain
+	registry_push_busybox test/multi v1 multi >/dev/null
+	run_cella pull -q "$REG_HOST/test/multi:v1"
+	assert_ok
+	run_cella run --userns=auto "$REG_HOST/test/multi:v1" sh -c 'ls /etc/removeme 2>&1 || echo gone; ls /opq; stat -c %u /etc/motd /etc/layer3'
+	assert_ok
+	assert_eq "ls: /etc/removeme: No such file or directory
+gone
+c
+0
+0" "$OUT" "whiteout, opaque directory, and owners of every layer's files"
 }
