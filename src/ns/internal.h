@@ -63,6 +63,9 @@ struct ns_launch;
 /* ... or when the launch has a parent_hook */
 bool ns_launch_waits (const struct plan *p, const struct ns_launch *l);
 
+/* One message over sock: `payload` with fd attached as SCM_RIGHTS (child.c). */
+int send_fd_with (int sock, void *payload, size_t len, int fd);
+
 /* child.c (l: NULL for a plain run) */
 __attribute__ ((noreturn)) void ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l);
 /* exec: the joined process (already in every namespace of the container): terminal, user,

@@ -129,20 +129,6 @@ helper_overlay (const struct plan *p, const struct sources *src, const char *dir
   return m;
 }
 
-static int
-send_mount (int sock, int fd)
-{
-  char cbuf[CMSG_SPACE (sizeof (int))] = { 0 };
-  struct iovec iov = { .iov_base = (void *) "0\nok", .iov_len = 4 };
-  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-  struct cmsghdr *cm = CMSG_FIRSTHDR (&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cm), &fd, sizeof fd);
-  return sendmsg (sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
-}
-
 __attribute__ ((noreturn)) static void
 helper_main (const struct plan *p, int usernsfd, int sock)
 {
@@ -159,7 +145,7 @@ helper_main (const struct plan *p, int usernsfd, int sock)
   else
     m = helper_overlay (p, &src, dir, &err);
   sources_close (&src);
-  if (m < 0 || send_mount (sock, m) < 0)
+  if (m < 0 || send_fd_with (sock, (char[]) { "0\nok" }, 4, m) < 0)
     {
       error_send (sock, err);
       _exit (1);
