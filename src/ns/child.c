@@ -335,19 +335,6 @@ wait_start (const struct plan *p, int syncfd, int fifo, unsigned preserve)
   close (fifo);
 }
 
-/* --userns: the child starts as the host's root, whom the container's user namespace does not
- * map (files it made would fail with EOVERFLOW); once the maps are written it becomes that
- * namespace's root, the first id of its range. */
-static int
-become_userns_root (const struct plan *p, cella_error_t *err)
-{
-  if (!p->userns_mode || !(p->ns & PLAN_NS_USER) || p->rootless)
-    return 0;
-  if (setgroups (0, NULL) < 0 || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
-    return cella_error (err, errno, "become root of the container's user namespace");
-  return 0;
-}
-
 __attribute__ ((noreturn)) void
 ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
 {
@@ -360,8 +347,6 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   if (!(l && l->detached))
     prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (ns_launch_waits (p, l) && wait_go (syncfd, &err) < 0)
-    child_fail (syncfd, &err);
-  if (become_userns_root (p, &err) < 0)
     child_fail (syncfd, &err);
   if (ns_join_paths (p, &err) < 0 || ns_oci_before_root (p, &err) < 0)
     child_fail (syncfd, &err);

@@ -1,6 +1,7 @@
 /* Building the container's root: staging tmpfs, root mount, ops in order, pivot_root. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,6 +61,20 @@ pivot (int rootfd, cella_error_t *err)
   return 0;
 }
 
+/* --userns: the child starts as the host's root, whom the container's user namespace does not
+ * map. It takes the host's sources as that (volumes under directories only root may enter), then
+ * becomes the namespace's root, the first id of its range, before it creates anything (a file
+ * made by an unmapped id fails with EOVERFLOW). */
+static int
+become_userns_root (const struct plan *p, cella_error_t *err)
+{
+  if (!p->userns_mode || !(p->ns & PLAN_NS_USER) || p->rootless)
+    return 0;
+  if (setgroups (0, NULL) < 0 || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
+    return cella_error (err, errno, "become root of the container's user namespace");
+  return 0;
+}
+
 int
 root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
 {
@@ -110,6 +125,8 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   for (size_t i = 0; i < p->nops; i++)
     if (mount_op_acquire (&p->ops[i], &rts[i], p, err) < 0)
       goto out;
+  if (become_userns_root (p, err) < 0)
+    goto out;
 
   /* OCI createContainer: in the container's namespaces, before pivot_root, while its path
    * still resolves in the host's tree (before the staging tmpfs covers /tmp) */

@@ -140,6 +140,12 @@ test_userns_auto_files_written_belong_to_the_range_on_the_host() {
 	assert_contains "$OUT" "0:0
 0:0
 1000:1000" "owners seen by exec"
+	echo hi >"$TEST_TMP/cp.txt"
+	run_cella cp "$TEST_TMP/cp.txt" un1:/cp.txt
+	assert_ok
+	assert_eq "$base:$base" "$(stat -c %u:%g "$upper/cp.txt")" "a file cp put into the running container, on the host"
+	run_cella exec un1 stat -c %u:%g /cp.txt
+	assert_eq 0:0 "$OUT" "the same file inside"
 	run_cella inspect -f '{{.HostConfig.UsernsMode}}' un1
 	assert_eq auto "$OUT" "inspect shows the mode"
 	run_cella rm -f un1
@@ -248,4 +254,24 @@ gone
 c
 0
 0" "$OUT" "whiteout, opaque directory, and owners of every layer's files"
+}
+
+# What --userns=auto is for: root inside is nobody to the host's files. A root-owned file on a
+# volume cannot be written, nor chmod'ed, by the container's root; with --userns=host it can.
+test_userns_auto_root_inside_is_not_root_on_host_files() {
+	_require_real_root
+	mkdir "$TEST_TMP/vol"
+	echo host >"$TEST_TMP/vol/f"
+	chmod 644 "$TEST_TMP/vol/f"
+	chmod 755 "$TEST_TMP/vol"
+	run_cella run --userns=auto -v "$TEST_TMP/vol:/vol" busybox sh -c \
+		'stat -c %u /vol/f; echo x >>/vol/f || echo denied; chmod 666 /vol/f || echo chmod-denied; touch /vol/new || echo create-denied'
+	assert_rc 0
+	assert_eq "65534
+denied
+chmod-denied
+create-denied" "$(printf '%s\n' "$OUT" | grep -v '^$')" "the host's root-owned file from inside"
+	assert_eq host "$(cat "$TEST_TMP/vol/f")" "the file is unchanged"
+	run_cella run --userns=host -v "$TEST_TMP/vol:/vol" busybox sh -c 'echo x >>/vol/f && echo written'
+	assert_eq written "$OUT" "the control: root of --userns=host writes it"
 }
