@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,6 +46,8 @@ static const struct cli_option run_table[] = {
   { "cap-drop", 0, OPT_LIST, O (cap_drop), "CAP", "Drop a capability (or ALL)" },
   { "security-opt", 0, OPT_LIST, O (security_opts), "OPT", "no-new-privileges, seccomp=unconfined, or seccomp=PROFILE.json (a profile in docker's format)" },
   { "userns", 0, OPT_STRING, O (userns), "MODE", "As root: host (default: no user namespace), auto[:size=N] (a free range of subordinate ids, root inside is its first) or keep-id (a user namespace with the host's ids)" },
+  { "device", 0, OPT_LIST, O (devices), "HOST[:CTR][:PERMS]", "Give the container a host device (CTR under /dev, default HOST; PERMS of r, w, m, default rwm)" },
+  { "privileged", 0, OPT_FLAG, O (privileged), NULL, "Lift the confinement: every capability and host device, no seccomp, no masked paths, rw /sys" },
   { "init", 0, OPT_FLAG, O (init), NULL, "Run a small init as PID 1 that reaps zombies and forwards signals" },
   { "detach", 'd', OPT_FLAG, O (detach), NULL, "Run in the background under a monitor; print the container id" },
   { "name", 0, OPT_STRING, O (name), "NAME", "Name the container (kept until `cella rm`; see `cella ps -a`)" },
@@ -368,7 +372,11 @@ run_or_create (int argc, char **argv, bool create_only)
   o.img = NULL;
   if (o.dry_run)
     {
-      cleanup_free char *json = plan_to_json (p);
+      cleanup_free char *text = plan_to_json (p), *json = NULL;
+      json_t *j = json_loads (text, 0, NULL);
+      json_object_set_new (j, "deviceRules", cli_device_rules_json (p));
+      json = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+      json_decref (j);
       puts (json);
       run_options_free (&o);
       return 0;

@@ -49,6 +49,8 @@ void op_rt_close (struct op_rt *rt);
 /* A detached overlay mount for op (lower fds in rt, ephemeral upper in the staging tmpfs). */
 int overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err);
 
+/* Whether a root bound from a directory is made nodev (rootfs.c). */
+bool root_nodev (const struct plan *p);
 /* Build the root: staging tmpfs, the root mount, every op, pivot_root. */
 int root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err);
 

@@ -3,6 +3,7 @@
  * first and then attached with move_mount onto a target opened with RESOLVE_IN_ROOT, so no
  * path inside the container is ever resolved outside it. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -414,7 +415,7 @@ apply_sysfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
     return -1;
   if (c->plan->rootless && !(c->plan->ns & PLAN_NS_NET))
     return bind_host_sys (target, op->target, err);
-  m = new_fs ("sysfs", NULL, sysfs_attrs, err);
+  m = new_fs ("sysfs", NULL, op->dev_writable ? sysfs_attrs & ~MOUNT_ATTR_RDONLY : sysfs_attrs, err);
   if (m < 0 && (*err)->errno_ == EPERM)
     {
       cella_error_free (err);
@@ -445,19 +446,23 @@ mount_sub_fs (int parentfd, const char *name, const char *type, const char *cons
  * of the host's node (user namespaces may not create devices). Before pivot_root the host's
  * /dev is still reachable. */
 static int
-make_dev_node (int dirfd, const char *name, cella_error_t *err)
+make_dev_node (int dirfd, const char *name, bool host_mode, cella_error_t *err)
 {
   cleanup_free char *host = xasprintf ("/dev/%s", name);
   cleanup_close int tree = -1, node = -1;
   struct stat st;
+  mode_t perm;
   int f;
   if (stat (host, &st) < 0)
     return cella_error (err, errno, "`%s` on the host", host);
-  if (mknodat (dirfd, name, S_IFCHR | 0666, st.st_rdev) == 0)
+  perm = host_mode ? st.st_mode & 07777 : 0666;
+  if (mknodat (dirfd, name, (st.st_mode & S_IFMT) | perm, st.st_rdev) == 0)
     {
       /* mknod applied the umask; the workload's umask must stay untouched */
-      if (fchmodat (dirfd, name, 0666, 0) < 0)
+      if (fchmodat (dirfd, name, perm, 0) < 0)
         return cella_error (err, errno, "chmod `/dev/%s`", name);
+      if (host_mode && fchownat (dirfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        return cella_error (err, errno, "chown `/dev/%s`", name);
       return 0;
     }
   if (errno != EPERM)
@@ -473,6 +478,40 @@ make_dev_node (int dirfd, const char *name, cella_error_t *err)
   if (node < 0)
     return cella_error (err, errno, "open `/dev/%s`", name);
   return attach (tree, node, name, host, err);
+}
+
+/* --privileged: a node for each device of the host's /dev (reachable before pivot_root), made like the
+ * minimal ones; what /dev holds already stays. Not the host's console, nor the mounts of its own that every
+ * /dev has (pts, shm, mqueue) or links; at most `depth` directories down (/dev/net/tun, /dev/dri/card0 ...). */
+static int
+add_host_devices (int devfd, const char *rel, int depth, cella_error_t *err)
+{
+  static const char *const skip[] = { "pts", "shm", "mqueue", "fd", "console", "core" };
+  cleanup_free char *host = xasprintf ("/dev%s%s", *rel ? "/" : "", rel);
+  DIR *d = opendir (host);
+  struct dirent *e;
+  int r = 0;
+  if (d == NULL)
+    return cella_error (err, errno, "read the host's `%s`", host);
+  while (r == 0 && (e = readdir (d)) != NULL)
+    {
+      cleanup_free char *name = xasprintf ("%s%s%s", rel, *rel ? "/" : "", e->d_name);
+      struct stat st;
+      if (e->d_name[0] == '.' || (!*rel && str_index (skip, sizeof skip / sizeof skip[0], e->d_name) >= 0)
+          || fstatat (dirfd (d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        continue;
+      if (S_ISDIR (st.st_mode) && depth > 0)
+        {
+          if (mkdirat (devfd, name, 0755) < 0 && errno != EEXIST)
+            r = cella_error (err, errno, "mkdir `/dev/%s`", name);
+          else
+            r = add_host_devices (devfd, name, depth - 1, err);
+        }
+      else if ((S_ISCHR (st.st_mode) || S_ISBLK (st.st_mode)) && faccessat (devfd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+        r = make_dev_node (devfd, name, true, err);
+    }
+  closedir (d);
+  return r;
 }
 
 static int
@@ -493,11 +532,13 @@ apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   if (m < 0 || attach (m, target, "tmpfs", op->target, err) < 0)
     return -1;
   for (size_t i = 0; i < sizeof dev_nodes / sizeof dev_nodes[0]; i++)
-    if (make_dev_node (m, dev_nodes[i], err) < 0)
+    if (make_dev_node (m, dev_nodes[i], false, err) < 0)
       return -1;
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
     if (symlinkat (links[i].to, m, links[i].name) < 0)
       return cella_error (err, errno, "symlink `/dev/%s`", links[i].name);
+  if (op->dev_host && add_host_devices (m, "", 3, err) < 0)
+    return -1;
   if (ns_make_devices (c->plan, m, err) < 0)
     return -1;
 
@@ -661,7 +702,9 @@ overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella
     return cella_error (err, errno, "overlay option userxattr");
   if (fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return cella_error (err, errno, "create the overlay filesystem");
-  m = fsmount (fs, FSMOUNT_CLOEXEC, op->ov_mode == OVERLAY_READONLY ? MOUNT_ATTR_RDONLY : 0);
+  /* nodev: a node in an image layer or made with mknod in the upper dir is never a way to a device */
+  m = fsmount (fs, FSMOUNT_CLOEXEC,
+               (op->ov_mode == OVERLAY_READONLY ? MOUNT_ATTR_RDONLY : 0) | (c->plan->privileged ? 0 : MOUNT_ATTR_NODEV));
   if (m < 0)
     return cella_error (err, errno, "mount the overlay filesystem");
   return m;

@@ -161,16 +161,16 @@ make_parents (int devfd, const char *rel, cella_error_t *err)
   return 0;
 }
 
-/* No mknod in a user namespace: the host's node of the same path, bound. */
+/* No mknod in a user namespace: the host's node (--device's, else the one of the same path), bound. */
 static int
 bind_host_device (int devfd, const struct plan_device *d, cella_error_t *err)
 {
-  const char *rel = d->path + 5;
-  cleanup_close int tree = open_tree (AT_FDCWD, d->path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  const char *rel = d->path + 5, *host = d->host_path ? d->host_path : d->path;
+  cleanup_close int tree = open_tree (AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   cleanup_close int node = -1;
   int f;
   if (tree < 0)
-    return cella_error (err, errno, "device `%s`: cannot mknod here and the host has none to bind", d->path);
+    return cella_error (err, errno, "device `%s`: cannot mknod here and the host has no `%s` to bind", d->path, host);
   f = openat (devfd, rel, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
   if (f < 0)
     return cella_error (err, errno, "create `%s`", d->path);
@@ -189,10 +189,17 @@ ns_make_devices (const struct plan *p, int devfd, cella_error_t *err)
       const struct plan_device *d = &p->devices[i];
       const char *rel = d->path + 5; /* under /dev/, checked by the loader */
       mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
-      mode_t perm = d->mode ? d->mode : 0666;
+      mode_t perm = d->mode;
       if (make_parents (devfd, rel, err) < 0)
         return -1;
-      unlinkat (devfd, rel, 0); /* a config may replace a default node (/dev/null ...) */
+      /* a config or --device may replace a default node (/dev/null ...); in a user namespace that one is a
+       * bind of the host's node, detached first */
+      if (unlinkat (devfd, rel, 0) < 0 && errno == EBUSY)
+        {
+          cleanup_free char *at = xasprintf ("/proc/self/fd/%d/%s", devfd, rel);
+          if (umount2 (at, MNT_DETACH) < 0 || unlinkat (devfd, rel, 0) < 0)
+            return cella_error (err, errno, "replace `%s`", d->path);
+        }
       if (mknodat (devfd, rel, type | perm, makedev ((unsigned) d->major, (unsigned) d->minor)) < 0)
         {
           if (errno != EPERM || type == S_IFIFO)

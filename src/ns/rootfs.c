@@ -75,6 +75,21 @@ become_userns_root (const struct plan *p, cella_error_t *err)
   return 0;
 }
 
+/* A root bound from a directory is nodev when /dev is a mount of its own (cella's minimal dev, an OCI /dev
+ * tmpfs), so that no node on the root, shipped with it or made there with mknod, opens a device whatever the
+ * cgroup says; an OCI root without such a mount keeps its own /dev nodes usable, as runc does. An overlay root
+ * is always nodev (overlay_mount). Not under --privileged. */
+bool
+root_nodev (const struct plan *p)
+{
+  if (p->privileged)
+    return false;
+  for (size_t i = 0; i < p->nops; i++)
+    if (strcmp (p->ops[i].target, "/dev") == 0 && p->ops[i].kind != OP_MKDIR && p->ops[i].kind != OP_SYMLINK)
+      return true;
+  return false;
+}
+
 int
 root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
 {
@@ -118,9 +133,17 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
     }
   else
     {
+      struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
       root_rt.fd = open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
       if (root_rt.fd < 0)
         return cella_error (err, errno, "root `%s`: clone mount", p->rootfs);
+      if (root_nodev (p)
+          && mount_setattr (root_rt.fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev, sizeof nodev) < 0)
+        {
+          cella_error (err, errno, "root `%s`: make it nodev", p->rootfs);
+          op_rt_close (&root_rt);
+          return -1;
+        }
     }
   for (size_t i = 0; i < p->nops; i++)
     if (mount_op_acquire (&p->ops[i], &rts[i], p, err) < 0)

@@ -277,11 +277,13 @@ supervise (struct session *s, const struct plan *p)
   return exit_status (&si);
 }
 
+/* cgfd >= 0: the child is born in that cgroup (CLONE_INTO_CGROUP) */
 static pid_t
-clone_child (unsigned long long flags, int *pidfd)
+clone_child (unsigned long long flags, int cgfd, int *pidfd)
 {
-  struct clone_args args = { .flags = flags | CLONE_PIDFD, .pidfd = (uint64_t) (uintptr_t) pidfd,
-                             .exit_signal = SIGCHLD };
+  struct clone_args args = { .flags = flags | CLONE_PIDFD | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
+                             .pidfd = (uint64_t) (uintptr_t) pidfd, .exit_signal = SIGCHLD,
+                             .cgroup = cgfd >= 0 ? (uint64_t) cgfd : 0 };
   return (pid_t) syscall (SYS_clone3, &args, sizeof args);
 }
 
@@ -427,9 +429,10 @@ ns_launch_waits (const struct plan *p, const struct ns_launch *l)
   return ns_child_waits (p) || (l && l->parent_hook);
 }
 
-/* Between clone and the child's setup: what only the parent (in the host's namespaces) can do. */
+/* Between clone and the child's setup: what only the parent (in the host's namespaces) can do. born_in_cgroup:
+ * clone put the child in its cgroup already. */
 static int
-parent_setup (struct plan *p, pid_t pid, cella_error_t *err)
+parent_setup (struct plan *p, pid_t pid, bool born_in_cgroup, cella_error_t *err)
 {
   if (p->ns & PLAN_NS_USER)
     {
@@ -437,7 +440,7 @@ parent_setup (struct plan *p, pid_t pid, cella_error_t *err)
           || write_map (pid, "gid_map", p->gid_map, p->ngid_map, err) < 0)
         return -1;
     }
-  if (cgroup_wanted (p) && cgroup_enter (p, pid, err) < 0)
+  if (!born_in_cgroup && cgroup_wanted (p) && cgroup_enter (p, pid, err) < 0)
     return -1;
   if (net_wanted (p) && net_attach (p, pid, err) < 0)
     return -1;
@@ -456,6 +459,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
 {
   struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
   int sv[2], go = SYNC_GO;
+  cleanup_close int cgfd = -1;
 
   out->pid = -1;
   out->pidfd = out->master = -1;
@@ -463,16 +467,20 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
    * name another container's namespace for the child to join (--network container:NAME) */
   if (net_join_resolve (p, err) < 0 || (net_wanted (p) && net_prepare (p, err) < 0))
     return -1;
-  if (prepare_plan (p, err) < 0)
+  /* the cgroup before clone where the child can be born in it (a user namespace joined by path clones
+   * from another process: cgroup_enter after) */
+  if (prepare_plan (p, err) < 0
+      || (!p->ns_path[6] && cgroup_wanted (p) && cgroup_create_for_clone (p, &cgfd, err) < 0))
     {
+      root_release (p);
       if (net_wanted (p))
         net_detach (p);
       return -1;
     }
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     {
-      root_release (p);
-      return cella_error (err, errno, "socketpair");
+      cella_error (err, errno, "socketpair");
+      goto undo;
     }
   fflush (NULL);
   {
@@ -495,8 +503,9 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
      * its root is that cgroup, as runc does */
     if (!p->ns_path[6] && (clone_flags (p) & CLONE_NEWCGROUP) && launch_decision.waits && cgroup_wanted (p))
       go = SYNC_GO_CGROUPNS;
-    s.pid = p->ns_path[6] ? clone_in_userns (p, clone_flags (p), &s.pidfd)
-                          : clone_child (clone_flags (p) & ~(go == SYNC_GO_CGROUPNS ? CLONE_NEWCGROUP : 0ULL), &s.pidfd);
+    s.pid = p->ns_path[6]
+                ? clone_in_userns (p, clone_flags (p), &s.pidfd)
+                : clone_child (clone_flags (p) & ~(go == SYNC_GO_CGROUPNS ? CLONE_NEWCGROUP : 0ULL), cgfd, &s.pidfd);
     if (s.pid != 0)
       {
         ns_leave_for_children (saved);
@@ -508,11 +517,11 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
       int e = errno;
       close (sv[0]);
       close (sv[1]);
-      if (net_wanted (p))
-        net_detach (p);
       if (e == EPERM || e == ENOSPC || e == EUSERS)
-        return cella_error (err, e, "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
-      return cella_error (err, e, "clone");
+        cella_error (err, e, "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
+      else
+        cella_error (err, e, "clone");
+      goto undo;
     }
   if (s.pid == 0)
     {
@@ -528,7 +537,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
    * them the child starts at once (a round trip saved on every start). */
   if (ns_launch_waits (p, l))
     {
-      if (parent_setup (p, s.pid, err) < 0)
+      if (parent_setup (p, s.pid, cgfd >= 0, err) < 0)
         goto kill;
       if (l && l->parent_hook && l->parent_hook (s.pid, l->ud, err) < 0)
         goto kill;
@@ -561,6 +570,14 @@ reap:
   close (s.pidfd);
   if (s.master >= 0)
     close (s.master);
+  return -1;
+
+undo:
+  root_release (p);
+  if (net_wanted (p))
+    net_detach (p);
+  if (cgfd >= 0)
+    cgroup_remove_plan (p);
   return -1;
 }
 

@@ -123,7 +123,8 @@ helper_overlay (const struct plan *p, const struct sources *src, const char *dir
   if (fsconfig (fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 || fsconfig (fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0
       || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return cella_error (err, errno, "create the root overlay over `%s`", p->rootfs);
-  m = fsmount (fs, FSMOUNT_CLOEXEC, 0);
+  /* nodev as overlay_mount's: no node on the root opens a device, whatever the cgroup says */
+  m = fsmount (fs, FSMOUNT_CLOEXEC, p->privileged ? 0 : MOUNT_ATTR_NODEV);
   if (m < 0)
     return cella_error (err, errno, "mount the root overlay");
   return m;
@@ -207,6 +208,12 @@ ns_root_premount (const struct plan *p, cella_error_t *err)
     return cella_error (err, errno, "--userns %s: a user namespace with the container's maps", p->userns_mode);
   if (p->root_overlay)
     return premount_overlay (p, usernsfd, err);
-  /* a root directory: its recursive clone, idmapped as a whole */
-  return layer_tree (p->rootfs, usernsfd, true, err);
+  /* a root directory: its recursive clone, idmapped as a whole, nodev as rootfs.c makes it */
+  {
+    struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
+    cleanup_close int t = layer_tree (p->rootfs, usernsfd, true, err);
+    if (t >= 0 && root_nodev (p) && mount_setattr (t, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev, sizeof nodev) < 0)
+      return cella_error (err, errno, "root `%s`: make it nodev", p->rootfs);
+    return steal_fd (&t);
+  }
 }

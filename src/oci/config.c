@@ -978,6 +978,22 @@ read_idmaps (struct rd *r, json_t *lx, const char *base, const char *key, struct
   return 0;
 }
 
+/* A saved plan's --device node: the host's node it came from (cella's own key, not read from config.json). */
+static int
+read_host_path (struct rd *r, json_t *d, const char *pi, struct plan_device *dev)
+{
+  const char *hp = NULL;
+  if (get_str (r, d, pi, "hostPath", &hp) < 0)
+    return -1;
+  if (hp && !path_is_clean_abs (hp))
+    {
+      cleanup_free char *ph = key_path (pi, "hostPath");
+      return fail (r, ph, "`%s`: must be an absolute path", hp);
+    }
+  dev->host_path = hp ? xstrdup (hp) : NULL;
+  return 0;
+}
+
 static int
 read_devices (struct rd *r, json_t *lx, struct plan *p)
 {
@@ -1011,6 +1027,8 @@ read_devices (struct rd *r, json_t *lx, struct plan *p)
         return r->failed ? -1 : fail (r, pi, "a %s device needs major and minor", type[0] == 'b' ? "block" : "character");
       if (get_int (r, d, pi, "fileMode", 0, 07777, &mode) < 0 || get_int (r, d, pi, "uid", 0, UINT32_MAX - 1, &uid) < 0
           || get_int (r, d, pi, "gid", 0, UINT32_MAX - 1, &gid) < 0)
+        return -1;
+      if (strcmp (r->what, "saved plan") == 0 && read_host_path (r, d, pi, dev) < 0)
         return -1;
       dev->path = xstrdup (path);
       dev->type = type[0] == 'u' ? 'c' : type[0];

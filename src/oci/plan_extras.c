@@ -191,6 +191,8 @@ linux_json (const struct plan *p)
           json_array_append_new (a, json_pack ("{s:s, s:s, s:I, s:I, s:i, s:I, s:I}", "path", d->path, "type", t, "major",
                                                (json_int_t) d->major, "minor", (json_int_t) d->minor, "fileMode",
                                                (int) d->mode, "uid", (json_int_t) d->uid, "gid", (json_int_t) d->gid));
+          if (d->host_path)
+            json_object_set_new (json_array_get (a, json_array_size (a) - 1), "hostPath", json_string (d->host_path));
         }
       json_object_set_new (o, "devices", a);
     }
@@ -309,7 +311,10 @@ oci_plan_extras_free (struct plan *p)
     free (p->ns_path[i]);
   strv_free (p->sysctl);
   for (size_t i = 0; i < p->ndevices; i++)
-    free (p->devices[i].path);
+    {
+      free (p->devices[i].path);
+      free (p->devices[i].host_path);
+    }
   free (p->devices);
   for (int k = 0; k < HOOK__COUNT; k++)
     {

@@ -49,6 +49,7 @@ run_options_free (struct run_options *o)
   strv_free (o->cap_drop);
   strv_free (o->security_opts);
   free (o->userns);
+  strv_free (o->devices);
   free (o->hostname);
   free (o->network);
   free (o->backend);
@@ -85,7 +86,7 @@ run_options_free (struct run_options *o)
 static int
 build_caps (const struct run_options *o, uint64_t *caps, cella_error_t *err)
 {
-  *caps = caps_default ();
+  *caps = o->privileged ? caps_all () : caps_default ();
   for (size_t i = 0; o->cap_add && o->cap_add[i]; i++)
     if (strcasecmp (o->cap_add[i], "ALL") == 0)
       caps_modify (caps, "ALL", true, NULL);
@@ -136,6 +137,27 @@ build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
       else
         return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json)", s);
     }
+  if (p->privileged)
+    p->process.seccomp = false;
+  return 0;
+}
+
+/* --device: a node in the container's /dev and the cgroup rule that allows it. */
+static int
+build_devices (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  size_t n = strv_len (o->devices);
+  if (n == 0)
+    return 0;
+  p->devices = xzalloc ((n + 1) * sizeof *p->devices);
+  p->res.dev_rules = xzalloc ((n + 1) * sizeof *p->res.dev_rules);
+  for (size_t i = 0; i < n; i++)
+    {
+      if (parse_device (o->devices[i], &p->devices[i], &p->res.dev_rules[i], err) < 0)
+        return -1;
+      p->ndevices++;
+      p->res.ndev_rules++;
+    }
   return 0;
 }
 
@@ -174,6 +196,10 @@ build_userns (const struct run_options *o, struct plan *p, struct userns_spec *s
   if (!in_initial_userns ())
     return cella_error (err, 0, "--userns %s: needs the machine's root (cella runs in a user namespace here, which "
                                 "cannot map other ids nor make idmapped mounts)", o->userns);
+  if (o->privileged)
+    return cella_error (err, 0, "--userns %s: not with --privileged (the host's devices and capabilities over them, "
+                                "which a user namespace does not give; docker refuses it too): use --userns host",
+                        o->userns);
   if (p->net == NET_CONTAINER)
     return cella_error (err, 0, "--userns %s: not with --network container:%s (that network namespace belongs to "
                                 "another user namespace)", o->userns, p->network);
@@ -229,7 +255,9 @@ add_default_ops (struct plan *p)
   plan_add_op (p, OP_PROC, "/proc");
   op = plan_add_op (p, OP_DEV, "/dev");
   op->mqueue = true;
-  plan_add_op (p, OP_SYSFS, "/sys");
+  /* --privileged: the host's devices too, and a /dev the workload may add nodes to */
+  op->dev_host = op->dev_writable = p->privileged;
+  plan_add_op (p, OP_SYSFS, "/sys")->dev_writable = p->privileged;
 
   plan_add_file (p, "/etc/hostname", hostname_line, strlen (hostname_line), 0644);
   if (p->net == NET_HOST)
@@ -272,6 +300,8 @@ add_default_ops (struct plan *p)
 static void
 add_mask_ops (struct plan *p)
 {
+  if (p->privileged)
+    return; /* docker's --privileged: nothing masked, /proc/sys writable */
   for (size_t i = 0; i < sizeof masked_paths / sizeof masked_paths[0]; i++)
     plan_add_op (p, OP_MASK, masked_paths[i]);
   for (size_t i = 0; i < sizeof readonly_paths / sizeof readonly_paths[0]; i++)
@@ -400,6 +430,12 @@ vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
   if (o->security_opts)
     return cella_error (err, 0, "--security-opt %s: not supported by the vm backend yet (the VM is the boundary)",
                         o->security_opts[0]);
+  if (o->devices)
+    return cella_error (err, 0, "--device %s: the vm backend cannot pass a host device to the guest; use --backend ns",
+                        o->devices[0]);
+  if (o->privileged)
+    return cella_error (err, 0, "--privileged: the vm backend's guest has no host devices or capabilities to give; use "
+                                "--backend ns");
   return vm_plan_prepare (p, err);
 }
 
@@ -601,6 +637,12 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
   if (o->security_opts)
     return cella_error (err, 0, "--security-opt %s: the proot backend has no seccomp or no_new_privs of its own; use "
                                 "--backend ns", o->security_opts[0]);
+  if (o->devices)
+    return cella_error (err, 0, "--device %s: the proot backend has no /dev or device rules of its own (the workload "
+                                "sees the host's /dev as the calling user); use --backend ns", o->devices[0]);
+  if (o->privileged)
+    return cella_error (err, 0, "--privileged: the proot backend has no capabilities or device rules to lift; use "
+                                "--backend ns");
   return 0;
 }
 
@@ -737,6 +779,7 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   p->root_overlay = from_image;
   p->readonly = o->read_only;
   p->debug = o->debug;
+  p->privileged = o->privileged;
   p->rootless = geteuid () != 0;
   p->hostname = o->hostname ? xstrdup (o->hostname) : strndup (p->id, 12);
   if (o->hostname && (o->hostname[0] == '\0' || strlen (o->hostname) > 64))
@@ -769,7 +812,7 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
 
   if (build_resources (o, p, err) < 0)
     return -1;
-  if (build_process (o, p, err) < 0)
+  if (build_process (o, p, err) < 0 || build_devices (o, p, err) < 0)
     return -1;
   add_default_ops (p);
   if (add_user_mounts (o, p, err) < 0)

@@ -135,7 +135,8 @@ read_op (struct reader *r, struct plan *p, json_t *o)
   }
   op->size = get_int (r, o, "size", 0);
   op->mqueue = get_bool (r, o, "mqueue");
-  op->dev_writable = op->kind == OP_DEV && get_bool (r, o, "writable");
+  op->dev_writable = (op->kind == OP_DEV || op->kind == OP_SYSFS) && get_bool (r, o, "writable");
+  op->dev_host = op->kind == OP_DEV && get_bool (r, o, "hostDevices");
   op->tmpcopyup = get_bool (r, o, "tmpcopyup");
   {
     json_t *im = json_object_get (o, "idmap");
@@ -344,6 +345,7 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->userns_mode = get_str (r, root, "usernsMode", false);
   if (p->userns_mode && strcmp (p->userns_mode, "auto") != 0 && strcmp (p->userns_mode, "keep-id") != 0)
     bad (r, "usernsMode", "auto or keep-id");
+  p->privileged = get_bool (r, root, "privileged");
   net = get_str (r, root, "network", false);
   p->network = get_str (r, root, "network_name", false);
   p->dns = get_strv (r, root, "dns");

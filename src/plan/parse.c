@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 int
 parse_volume (const char *spec, char **src, char **dst, unsigned *flags, cella_error_t *err)
@@ -338,5 +339,66 @@ parse_publish (const char *spec, char **out, cella_error_t *err)
   if (*ip && inet_pton (AF_INET, ip, &in) != 1)
     return cella_error (err, 0, "-p `%s`: `%s` is not an IPv4 address", spec, ip);
   *out = xasprintf ("%s:%lld:%lld/%s", ip, host, ctr, proto ? proto : "tcp");
+  return 0;
+}
+/* r, w and m, each at most once, at least one */
+static bool
+device_perms_valid (const char *s)
+{
+  if (*s == '\0' || strlen (s) > 3 || strspn (s, "rwm") != strlen (s))
+    return false;
+  for (const char *c = s; *c; c++)
+    if (strchr (c + 1, *c))
+      return false;
+  return true;
+}
+
+int
+parse_device (const char *spec, struct plan_device *dev, struct plan_dev_rule *rule, cella_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (spec);
+  char *parts[3] = { NULL }, *rest = copy;
+  const char *host, *ctr, *perms = "rwm";
+  size_t n = 0;
+  struct stat st;
+  memset (dev, 0, sizeof *dev);
+  memset (rule, 0, sizeof *rule);
+  while (rest)
+    {
+      if (n == 3)
+        return cella_error (err, 0, "--device `%s`: too many `:` (expected HOST[:CONTAINER][:PERMISSIONS])", spec);
+      parts[n++] = strsep (&rest, ":");
+    }
+  host = parts[0];
+  ctr = parts[0];
+  if (n == 2 && device_perms_valid (parts[1]))
+    perms = parts[1];
+  else if (n >= 2)
+    ctr = parts[1];
+  if (n == 3)
+    perms = parts[2];
+  if (!path_is_clean_abs (host))
+    return cella_error (err, 0, "--device `%s`: `%s` must be an absolute host path", spec, host);
+  if (!path_is_clean_abs (ctr) || strncmp (ctr, "/dev/", 5) != 0 || ctr[5] == '\0')
+    return cella_error (err, 0, "--device `%s`: the container path `%s` must be an absolute path under /dev/", spec, ctr);
+  if (!device_perms_valid (perms))
+    return cella_error (err, 0, "--device `%s`: permissions `%s` must be made of r, w and m (like rw or rwm)", spec, perms);
+  if (stat (host, &st) < 0)
+    return cella_error (err, errno, "--device `%s`: `%s` on the host", spec, host);
+  if (!S_ISCHR (st.st_mode) && !S_ISBLK (st.st_mode))
+    return cella_error (err, 0, "--device `%s`: `%s` is not a character or block device", spec, host);
+  dev->path = xstrdup (ctr);
+  dev->host_path = xstrdup (host);
+  dev->type = S_ISBLK (st.st_mode) ? 'b' : 'c';
+  dev->major = major (st.st_rdev);
+  dev->minor = minor (st.st_rdev);
+  dev->mode = st.st_mode & 07777;
+  dev->uid = st.st_uid;
+  dev->gid = st.st_gid;
+  rule->allow = true;
+  rule->type = dev->type;
+  rule->major = dev->major;
+  rule->minor = dev->minor;
+  snprintf (rule->access, sizeof rule->access, "%s", perms);
   return 0;
 }

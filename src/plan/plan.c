@@ -185,9 +185,10 @@ op_describe (const struct op *op)
     case OP_PROC:
       return xasprintf ("proc on %s", op->target);
     case OP_DEV:
-      return xasprintf ("minimal dev on %s%s", op->target, op->mqueue ? " (with mqueue)" : "");
+      return xasprintf ("%s dev on %s%s", op->dev_host ? "host devices'" : "minimal", op->target,
+                        op->mqueue ? " (with mqueue)" : "");
     case OP_SYSFS:
-      return xasprintf ("sysfs on %s (ro)", op->target);
+      return xasprintf ("sysfs on %s (%s)", op->target, op->dev_writable ? "rw" : "ro");
     case OP_TMPFS:
       return xasprintf ("tmpfs on %s (size=%lld, mode=%04o)", op->target, op->size, op->mode ? op->mode : 01777);
     case OP_OVERLAY:
@@ -292,8 +293,10 @@ op_json (const struct op *op)
     json_object_set_new (o, "mode", json_integer (op->mode));
   if (op->kind == OP_DEV && op->mqueue)
     json_object_set_new (o, "mqueue", json_true ());
-  if (op->kind == OP_DEV && op->dev_writable)
+  if ((op->kind == OP_DEV || op->kind == OP_SYSFS) && op->dev_writable)
     json_object_set_new (o, "writable", json_true ());
+  if (op->kind == OP_DEV && op->dev_host)
+    json_object_set_new (o, "hostDevices", json_true ());
   if (op->kind == OP_OVERLAY)
     {
       static const char *const modes[] = { "persistent", "ephemeral", "read-only" };
@@ -445,6 +448,8 @@ plan_to_json (const struct plan *p)
   json_object_set_new (root, "rootless", json_boolean (p->rootless));
   if (p->userns_mode)
     json_object_set_new (root, "usernsMode", json_string (p->userns_mode));
+  if (p->privileged)
+    json_object_set_new (root, "privileged", json_true ());
   json_object_set_new (root, "uidMappings", maps_json (p->uid_map, p->nuid_map));
   json_object_set_new (root, "gidMappings", maps_json (p->gid_map, p->ngid_map));
   json_object_set_new (root, "network", json_string (nets[p->net]));

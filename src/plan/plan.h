@@ -70,7 +70,8 @@ struct op {
   long long size;       /* bytes, 0 = kernel default */
   mode_t mode;          /* tmpfs mode, file mode, mkdir mode; 0 = default */
   bool mqueue;          /* dev: also mount /dev/mqueue */
-  bool dev_writable;    /* dev: the tmpfs stays writable (OCI, as runc's /dev) */
+  bool dev_writable;    /* dev: the tmpfs stays writable (OCI, as runc's /dev); sysfs: read-write (--privileged) */
+  bool dev_host;        /* dev: a node for every device of the host's /dev too (--privileged) */
   /* overlay */
   enum overlay_mode ov_mode;
   char **lower;         /* host dirs, top-most first */
@@ -140,12 +141,13 @@ struct plan_hook {
 };
 const char *plan_hook_name (enum plan_hook_kind k); /* "prestart", "createRuntime" ... */
 
-/* OCI linux.devices: a node made in the container's /dev */
+/* OCI linux.devices, --device: a node made in the container's /dev */
 struct plan_device {
   char *path;
+  char *host_path;      /* --device: the host's node, bound where mknod is refused (user namespaces); NULL: path */
   char type;            /* 'c', 'b' (u is c), 'p' */
   long long major, minor;
-  mode_t mode;          /* permission bits; 0: 0666 */
+  mode_t mode;          /* permission bits (config.json without fileMode: 0666) */
   uid_t uid;
   gid_t gid;
 };
@@ -305,6 +307,7 @@ struct plan {
   char **sysctl;        /* "key=value" */
   struct plan_device *devices;
   size_t ndevices;
+  bool privileged;      /* --privileged: every capability, every device, no seccomp, no masked paths, rw /sys */
   enum plan_personality personality;
   enum plan_propagation rootfs_propagation;
   struct plan_hook *hooks[HOOK__COUNT];
