@@ -231,6 +231,11 @@ test_userns_refusals() {
 	elif [ "$(echo $(cat /proc/self/uid_map))" != "0 0 4294967295" ]; then
 		run_cella run --userns=auto busybox true
 		assert_cella_error 125 "--userns auto: needs the machine's root"
+	else
+		run_cella run --userns=auto --privileged busybox true
+		assert_cella_error 125 "--userns auto: not with --privileged"
+		run_cella run -d --userns=keep-id --network container:nosuch busybox true
+		assert_cella_error 125 "--userns keep-id: not with --network container:nosuch"
 	fi
 	run_cella run --userns=host busybox true
 	assert_rc 0 "--userns=host is always accepted"
