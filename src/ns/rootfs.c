@@ -61,17 +61,20 @@ pivot (int rootfd, cella_error_t *err)
   return 0;
 }
 
-/* --userns: the child starts as the host's root, whom the container's user namespace does not
- * map. It takes the host's sources as that (volumes under directories only root may enter), then
- * becomes the namespace's root, the first id of its range, before it creates anything (a file
- * made by an unmapped id fails with EOVERFLOW). */
+/* A user namespace made for a container root runs (--userns, or an OCI bundle's mappings): the
+ * child starts as the host's root, whom the namespace need not map. It takes the host's sources as
+ * that (volumes under directories only root may enter), then becomes the namespace's root, as runc
+ * does, before it creates anything (a file made by an unmapped id fails with EOVERFLOW). Rootless,
+ * the caller is that root already. setgroups may be denied there (cella itself in a user
+ * namespace): the user switch sets the groups then. */
 static int
 become_userns_root (const struct plan *p, cella_error_t *err)
 {
-  if (!p->userns_mode || !(p->ns & PLAN_NS_USER) || p->rootless)
+  if (!(p->ns & PLAN_NS_USER) || p->ns_path[6] || p->rootless)
     return 0;
-  if (setgroups (0, NULL) < 0 || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
-    return cella_error (err, errno, "become root of the container's user namespace");
+  if ((setgroups (0, NULL) < 0 && errno != EPERM) || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
+    return cella_error (err, errno, "become root of the container's user namespace%s",
+                        errno == EINVAL ? " (its maps give no id for root)" : "");
   return 0;
 }
 
