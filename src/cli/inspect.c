@@ -355,6 +355,8 @@ inspect_json (const char *id, const struct ctr_state *st)
       json_object_set_new (hc, "Privileged", json_boolean (p->privileged));
       json_object_set_new (hc, "Devices", host_config_devices (p));
       json_object_set_new (hc, "DeviceRules", cli_device_rules_json (p));
+      /* docker's: "" when not asked for (the host's), else the mode */
+      json_object_set_new (hc, "UsernsMode", json_string (p->userns_mode ? p->userns_mode : ""));
     }
   json_object_set_new (o, "Config", json_pack ("{s:b}", "Tty", st->tty));
   json_object_set_new (o, "Plan", plan_json ? plan_json : json_null ());

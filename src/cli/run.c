@@ -16,6 +16,7 @@
 #include "../image/default_image.h"
 #include "../image/store.h"
 #include "../engine/paths.h"
+#include "../engine/userns.h"
 #include "../ns/ns.h"
 #include "../proot/backend.h"
 #include "../vm/vm.h"
@@ -44,8 +45,12 @@ static const struct cli_option run_table[] = {
   { "cap-add", 0, OPT_LIST, O (cap_add), "CAP", "Add a capability (or ALL)" },
   { "cap-drop", 0, OPT_LIST, O (cap_drop), "CAP", "Drop a capability (or ALL)" },
   { "security-opt", 0, OPT_LIST, O (security_opts), "OPT",
-    "no-new-privileges, seccomp=unconfined, landlock=off|auto|abstract-unix-socket,signal (default auto: with the "
-    "host's network the host's abstract unix sockets are out of reach, Linux 6.12+)" },
+    "no-new-privileges, seccomp=unconfined, seccomp=PROFILE.json (a profile in docker's format), "
+    "landlock=off|auto|abstract-unix-socket,signal (default auto: with the host's network the host's abstract unix "
+    "sockets are out of reach, Linux 6.12+)" },
+  { "userns", 0, OPT_STRING, O (userns), "MODE",
+    "As root: host (default: no user namespace), auto[:size=N] (a free range of subordinate ids, root inside is its "
+    "first) or keep-id (a user namespace with the host's ids)" },
   { "device", 0, OPT_LIST, O (devices), "HOST[:CTR][:PERMS]", "Give the container a host device (CTR under /dev, default HOST; PERMS of r, w, m, default rwm)" },
   { "privileged", 0, OPT_FLAG, O (privileged), NULL, "Lift the confinement: every capability and host device, no seccomp, no masked paths, rw /sys, no Landlock scoping" },
   { "init", 0, OPT_FLAG, O (init), NULL, "Run a small init as PID 1 that reaps zombies and forwards signals" },
@@ -265,7 +270,10 @@ run_in_engine (struct run_options *o, struct plan *p, bool create_only, const ch
     return -1;
   c.entrypoint = detected;
   if (ctr_create (p, &c, &id, err) < 0)
-    return -1;
+    {
+      userns_release (p->id); /* --userns=auto: the range taken for it */
+      return -1;
+    }
   if (create_only)
     {
       puts (id);
@@ -391,7 +399,11 @@ run_or_create (int argc, char **argv, bool create_only)
   else if (p->backend == BACKEND_VM)
     status = vm_run (p, &err);
   else
-    status = ns_run (p, &err);
+    {
+      status = ns_run (p, &err);
+      if (p->userns_mode)
+        userns_release (p->id); /* a foreground run keeps nothing, its ids neither */
+    }
   if (status < 0)
     return cella_error_print (&err);
   return status;

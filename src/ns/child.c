@@ -92,7 +92,7 @@ loopback_up (cella_error_t *err)
 }
 
 /* One message: `payload` with fd attached as SCM_RIGHTS. */
-static int
+int
 send_fd_with (int sock, void *payload, size_t len, int fd)
 {
   char cbuf[CMSG_SPACE (sizeof (int))] = { 0 };

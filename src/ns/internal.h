@@ -66,6 +66,8 @@ int mount_cgroups (struct mount_ctx *c, const struct op *op, cella_error_t *err)
 /* A detached overlay mount for op (lower fds in rt, ephemeral upper in the staging tmpfs). */
 int overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err);
 
+/* Whether a root bound from a directory is made nodev (rootfs.c). */
+bool root_nodev (const struct plan *p);
 /* Build the root: staging tmpfs, the root mount, every op, pivot_root. */
 int root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err);
 
@@ -79,6 +81,9 @@ bool ns_child_waits (const struct plan *p);
 struct ns_launch;
 /* ... or when the launch has a parent_hook */
 bool ns_launch_waits (const struct plan *p, const struct ns_launch *l);
+
+/* One message over sock: `payload` with fd attached as SCM_RIGHTS (child.c). */
+int send_fd_with (int sock, void *payload, size_t len, int fd);
 
 /* child.c (l: NULL for a plain run) */
 __attribute__ ((noreturn)) void ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l);
@@ -108,6 +113,9 @@ int ns_prepare_devices (struct plan *p, cella_error_t *err); /* host, before clo
 void ns_release_devices (struct plan *p);                     /* host, after clone */
 int mount_set_propagation (int dirfd, const char *path, enum plan_propagation prop, cella_error_t *err);
 int mount_tmpcopyup (int rootfd, const char *path, int m, cella_error_t *err);
+/* a user namespace holding these maps (for MOUNT_ATTR_IDMAP), made from the host by root: its
+ * descriptor, or -1 with errno */
+int ns_userns_fd (const struct id_map *uid, size_t nuid, const struct id_map *gid, size_t ngid);
 /* an idmapped bind: its user namespace made on the host (prepare), set on the detached mount */
 int idmap_prepare (struct op *op, cella_error_t *err);
 /* Write every range of m to DIR/FILE (/proc/PID, uid_map or gid_map) in one write; -1 with errno. */

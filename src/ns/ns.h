@@ -58,6 +58,12 @@ int ns_exec (struct plan *p, pid_t target, cella_error_t *err);
  * 6.8+, else one joined "lowerdir"). */
 int overlay_set_lowers (int fs, char *const *lowers, size_t n, cella_error_t *err);
 
+/* A container that root runs in a user namespace of its own (--userns auto or keep-id) gets its
+ * root mounted before clone by ns_root_premount (src/ns/userns_root.c): a detached mount (the
+ * overlay over its layers, idmapped for auto; or its root directory), its descriptor returned. */
+bool ns_root_premount_wanted (const struct plan *p);
+int ns_root_premount (const struct plan *p, cella_error_t *err);
+
 /* Call fn as root (0:0) of a new user namespace that maps ids the way rootless containers get
  * them (0 → the caller, 1.. → its /etc/subuid range), in a child, so that files owned by the
  * container's ids can be made (image layers) and removed. As root, or with no subordinate range,

@@ -373,29 +373,23 @@ ns_release_devices (struct plan *p)
   p->devices_host_dir = NULL;
 }
 
-/* Host side (prepare): a user namespace holding an idmapped bind's mappings, for
- * MOUNT_ATTR_IDMAP. A helper unshares it, we write its maps (root may map any range) and keep
- * a descriptor of it; the helper exits, the namespace lives on through the descriptor. */
+/* Host side: a user namespace with these maps, for MOUNT_ATTR_IDMAP. A helper unshares it, we
+ * write its maps (root may map any range) and keep a descriptor of it; the helper exits, the
+ * namespace lives on through the descriptor. Returns the descriptor, or -1 with errno. */
 int
-idmap_prepare (struct op *op, cella_error_t *err)
+ns_userns_fd (const struct id_map *uid, size_t nuid, const struct id_map *gid, size_t ngid)
 {
-  int ready[2], go[2], status;
+  int ready[2], go[2], status, fd = -1, e = EPERM;
   char c = 0;
   pid_t pid;
   cleanup_free char *dir = NULL;
-  if (op->idmap_ready)
-    close (op->idmap_fd);
-  op->idmap_ready = false;
-  if (geteuid () != 0)
-    return cella_error (err, EPERM, "idmapped mount on `%s`: needs root (its mappings are written from the host)",
-                        op->target);
   if (pipe2 (ready, O_CLOEXEC) < 0)
-    return cella_error (err, errno, "pipe");
+    return -1;
   if (pipe2 (go, O_CLOEXEC) < 0)
     {
       close (ready[0]);
       close (ready[1]);
-      return cella_error (err, errno, "pipe");
+      return -1;
     }
   pid = fork ();
   if (pid == 0)
@@ -411,19 +405,34 @@ idmap_prepare (struct op *op, cella_error_t *err)
   if (pid > 0 && read (ready[0], &c, 1) == 1)
     {
       dir = xasprintf ("/proc/%d", (int) pid);
-      if (ns_write_id_map (dir, "uid_map", op->idmap_uid, op->nidmap_uid) == 0
-          && ns_write_id_map (dir, "gid_map", op->idmap_gid, op->nidmap_gid) == 0)
+      if (ns_write_id_map (dir, "uid_map", uid, nuid) == 0 && ns_write_id_map (dir, "gid_map", gid, ngid) == 0)
         {
           cleanup_free char *ns = xasprintf ("%s/ns/user", dir);
-          op->idmap_fd = open (ns, O_RDONLY | O_CLOEXEC);
-          op->idmap_ready = op->idmap_fd >= 0;
+          fd = open (ns, O_RDONLY | O_CLOEXEC);
         }
+      e = errno;
     }
   close (ready[0]);
   close (go[1]);
   if (pid > 0)
     while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
       ;
+  errno = e;
+  return fd;
+}
+
+/* Host side (prepare): the user namespace of an idmapped bind's mappings. */
+int
+idmap_prepare (struct op *op, cella_error_t *err)
+{
+  if (op->idmap_ready)
+    close (op->idmap_fd);
+  op->idmap_ready = false;
+  if (geteuid () != 0)
+    return cella_error (err, EPERM, "idmapped mount on `%s`: needs root (its mappings are written from the host)",
+                        op->target);
+  op->idmap_fd = ns_userns_fd (op->idmap_uid, op->nidmap_uid, op->idmap_gid, op->nidmap_gid);
+  op->idmap_ready = op->idmap_fd >= 0;
   if (!op->idmap_ready)
     return cella_error (err, errno, "idmapped mount on `%s`: make a user namespace with its mappings", op->target);
   return 0;

@@ -130,7 +130,10 @@ write_map (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_
     {
       char text[64];
       snprintf (text, sizeof text, "%u %u %u\n", m[0].inside, m[0].outside, m[0].count);
-      if (strcmp (kind, "gid_map") == 0 && write_proc_file (pid, "setgroups", "deny", err) < 0)
+      /* an unprivileged writer must deny setgroups first; root of the machine maps any ids and
+       * leaves setgroups to the container (a --userns=auto container's users have groups) */
+      if (strcmp (kind, "gid_map") == 0 && !(geteuid () == 0 && in_initial_userns ())
+          && write_proc_file (pid, "setgroups", "deny", err) < 0)
         return -1;
       return write_proc_file (pid, kind, text, err);
     }
@@ -419,7 +422,18 @@ prepare_plan (struct plan *p, cella_error_t *err)
     return cella_error (err, errno, "root `%s`", p->rootfs);
   if (!S_ISDIR (st.st_mode))
     return cella_error (err, ENOTDIR, "root `%s`", p->rootfs);
-  return ns_prepare_devices (p, err) < 0 || mount_root_prepare (p, err) < 0 ? -1 : 0;
+  if (ns_prepare_devices (p, err) < 0)
+    return -1;
+  if (ns_root_premount_wanted (p))
+    {
+      int fd = ns_root_premount (p, err);
+      if (fd < 0)
+        return -1;
+      p->root_fd = fd;
+      p->root_premounted = true;
+      return 0;
+    }
+  return mount_root_prepare (p, err);
 }
 
 /* What prepare made on the host for the child (bind mounts, device nodes), once the child has
@@ -431,6 +445,15 @@ release_prepared (struct plan *p)
     mount_op_release (&p->ops[i]);
   ns_release_devices (p);
   mount_root_release (p);
+}
+
+/* The premounted root is the child's now (it got the descriptor with clone). */
+static void
+root_release (struct plan *p)
+{
+  if (p->root_premounted)
+    close (p->root_fd);
+  p->root_premounted = false;
 }
 
 bool
@@ -500,6 +523,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
       || (!p->ns_path[6] && cgroup_wanted (p) && cgroup_create_for_clone (p, &cgfd, err) < 0))
     {
       release_prepared (p);
+      root_release (p);
       if (net_wanted (p))
         net_detach (p);
       return -1;
@@ -521,6 +545,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
     if (ns_enter_for_children (p, saved, err) < 0)
       {
         ns_leave_for_children (saved);
+        root_release (p);
         close (sv[0]);
         close (sv[1]);
         return -1;
@@ -535,6 +560,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
     if (s.pid != 0)
       {
         ns_leave_for_children (saved);
+        root_release (p);
       }
   }
   if (s.pid < 0)
@@ -600,6 +626,8 @@ reap:
   return -1;
 
 undo:
+  release_prepared (p);
+  root_release (p);
   if (net_wanted (p))
     net_detach (p);
   if (cgfd >= 0)

@@ -19,6 +19,7 @@
 #include <sys/capability.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 struct rd {
@@ -1239,26 +1240,140 @@ read_action (struct rd *r, json_t *o, const char *base, const char *key, bool re
   return 0;
 }
 
-static int
-read_scmp_rule (struct rd *r, json_t *s, const char *pi, struct plan_scmp_rule *rule)
+/* ---- seccomp: a config's linux.seccomp, and docker's profile format (--security-opt
+ * seccomp=FILE). Docker's is the same object plus `archMap`, a rule's `name`, `includes`,
+ * `excludes` and `comment`; its conditional rules are kept or dropped here, for one container,
+ * as moby's setupSeccomp does, so what reaches the plan (and the child) is an OCI profile. ---- */
+
+/* a docker rule's "includes" or "excludes" */
+struct scmp_cond {
+  char **caps, **arches;
+  bool has_kernel;
+  unsigned kernel[2];
+};
+
+static void
+scmp_cond_clear (struct scmp_cond *c)
 {
-  json_t *args, *a;
-  long long e = -1;
-  size_t i;
-  cleanup_free char *pa = key_path (pi, "args");
-  if (!json_is_object (s))
-    return fail (r, pi, "must be an object");
-  if (get_strv (r, s, pi, "names", &rule->names) < 0 || read_action (r, s, pi, "action", true, &rule->action) < 0
-      || get_int (r, s, pi, "errnoRet", 0, 4095, &e) < 0 || get_arr (r, s, pi, "args", &args) < 0)
+  strv_free (c->caps);
+  strv_free (c->arches);
+}
+
+/* "4.8", as moby reads it: major.minor, whatever follows */
+static bool
+parse_kernel_version (const char *s, unsigned v[2])
+{
+  char *end = NULL;
+  unsigned long a, b;
+  if (*s < '0' || *s > '9')
+    return false;
+  a = strtoul (s, &end, 10);
+  if (*end != '.' || end[1] < '0' || end[1] > '9')
+    return false;
+  b = strtoul (end + 1, &end, 10);
+  if (a > 65535 || b > 65535 || (*end && *end != '.' && *end != '-' && *end != '+'))
+    return false;
+  v[0] = (unsigned) a;
+  v[1] = (unsigned) b;
+  return true;
+}
+
+static int
+read_scmp_cond (struct rd *r, json_t *s, const char *pi, const char *key, struct scmp_cond *c)
+{
+  json_t *o;
+  const char *mk = NULL;
+  cleanup_free char *pk = key_path (pi, key);
+  if (get_obj (r, s, pi, key, &o) < 0 || o == NULL)
+    return r->failed ? -1 : 0;
+  if (get_strv (r, o, pk, "caps", &c->caps) < 0 || get_strv (r, o, pk, "arches", &c->arches) < 0
+      || get_str (r, o, pk, "minKernel", &mk) < 0)
     return -1;
-  rule->errno_ret = (int) e;
-  if (rule->names == NULL || rule->names[0] == NULL)
+  for (size_t i = 0; c->caps && c->caps[i]; i++)
+    {
+      cap_value_t cv;
+      if (strncmp (c->caps[i], "CAP_", 4) != 0 || cap_from_name (c->caps[i], &cv) < 0)
+        {
+          cleanup_free char *pc = key_path (pk, "caps");
+          cleanup_free char *pci = idx_path (pc, i);
+          return fail (r, pci, "unknown capability `%s`", c->caps[i]);
+        }
+    }
+  if (mk && !(c->has_kernel = parse_kernel_version (mk, c->kernel)))
+    {
+      cleanup_free char *pm = key_path (pk, "minKernel");
+      return fail (r, pm, "`%s`: expected a kernel version like 4.8", mk);
+    }
+  return 0;
+}
+
+static bool
+cap_held (uint64_t caps, const char *name)
+{
+  cap_value_t c;
+  return cap_from_name (name, &c) == 0 && c >= 0 && c < 64 && (caps & (UINT64_C (1) << c));
+}
+
+static bool
+kernel_at_least (const unsigned have[2], const unsigned want[2])
+{
+  return have[0] > want[0] || (have[0] == want[0] && have[1] >= want[1]);
+}
+
+/* moby's rule: an exclude that matches drops the rule, so does an include that does not; every
+ * capability an include names must be held (in the bounding set), any one an exclude names
+ * drops it */
+static bool
+scmp_rule_applies (const struct oci_seccomp_host *h, const struct scmp_cond *inc, const struct scmp_cond *exc)
+{
+  if (exc->arches && str_index ((const char *const *) exc->arches, strv_len (exc->arches), h->arch) >= 0)
+    return false;
+  for (size_t i = 0; exc->caps && exc->caps[i]; i++)
+    if (cap_held (h->caps, exc->caps[i]))
+      return false;
+  if (exc->has_kernel && kernel_at_least (h->kernel, exc->kernel))
+    return false;
+  if (inc->arches && inc->arches[0]
+      && str_index ((const char *const *) inc->arches, strv_len (inc->arches), h->arch) < 0)
+    return false;
+  for (size_t i = 0; inc->caps && inc->caps[i]; i++)
+    if (!cap_held (h->caps, inc->caps[i]))
+      return false;
+  return !inc->has_kernel || kernel_at_least (h->kernel, inc->kernel);
+}
+
+/* "names", or (docker) "name" */
+static int
+read_scmp_names (struct rd *r, json_t *s, const char *pi, bool docker, char ***names)
+{
+  const char *one = NULL;
+  if (get_strv (r, s, pi, "names", names) < 0 || (docker && get_str (r, s, pi, "name", &one) < 0))
+    return -1;
+  if (one && *one)
+    {
+      cleanup_free char *pn = key_path (pi, "name");
+      if (*names && (*names)[0])
+        return fail (r, pn, "give either name or names, not both");
+      strv_free (*names);
+      *names = xzalloc (sizeof **names);
+      strv_push (names, one);
+    }
+  if (*names == NULL || (*names)[0] == NULL)
     {
       cleanup_free char *pn = key_path (pi, "names");
       return fail (r, pn, "must name at least one system call");
     }
-  if (args == NULL)
-    return 0;
+  return 0;
+}
+
+static int
+read_scmp_args (struct rd *r, json_t *s, const char *pi, struct plan_scmp_rule *rule)
+{
+  json_t *args, *a;
+  size_t i;
+  cleanup_free char *pa = key_path (pi, "args");
+  if (get_arr (r, s, pi, "args", &args) < 0 || args == NULL)
+    return r->failed ? -1 : 0;
   rule->args = xzalloc ((json_array_size (args) + 1) * sizeof *rule->args);
   json_array_foreach (args, i, a)
     {
@@ -1285,77 +1400,243 @@ read_scmp_rule (struct rd *r, json_t *s, const char *pi, struct plan_scmp_rule *
   return 0;
 }
 
+/* One rule; with a docker host (h), *keep says whether its includes/excludes let it apply. */
 static int
-read_seccomp (struct rd *r, json_t *lx, struct plan *p)
+read_scmp_rule (struct rd *r, json_t *s, const char *pi, const struct oci_seccomp_host *h, struct plan_scmp_rule *rule,
+                bool *keep)
 {
-  json_t *sc, *sys, *s;
-  struct plan_seccomp *prof;
+  __attribute__ ((cleanup (scmp_cond_clear))) struct scmp_cond inc = { 0 }, exc = { 0 };
+  long long e = -1;
+  *keep = true;
+  if (!json_is_object (s))
+    return fail (r, pi, "must be an object");
+  if (read_scmp_names (r, s, pi, h != NULL, &rule->names) < 0 || read_action (r, s, pi, "action", true, &rule->action) < 0
+      || get_int (r, s, pi, "errnoRet", 0, 4095, &e) < 0 || read_scmp_args (r, s, pi, rule) < 0)
+    return -1;
+  rule->errno_ret = (int) e;
+  if (h == NULL)
+    return 0;
+  if (read_scmp_cond (r, s, pi, "includes", &inc) < 0 || read_scmp_cond (r, s, pi, "excludes", &exc) < 0)
+    return -1;
+  *keep = scmp_rule_applies (h, &inc, &exc);
+  return 0;
+}
+
+static int
+check_scmp_arch (struct rd *r, const char *path, const char *a)
+{
+  cleanup_free char *lower = NULL;
+  if (strncmp (a, "SCMP_ARCH_", 10) == 0)
+    {
+      lower = xstrdup (a + 10);
+      for (char *c = lower; *c; c++)
+        *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    }
+  if (lower == NULL || seccomp_arch_resolve_name (lower) == 0)
+    return fail (r, path, "unknown architecture `%s`", a);
+  return 0;
+}
+
+static int
+check_scmp_arches (struct rd *r, const char *base, const char *key, char *const *v)
+{
+  cleanup_free char *pk = key_path (base, key);
+  for (size_t i = 0; v && v[i]; i++)
+    {
+      cleanup_free char *pi = idx_path (pk, i);
+      if (check_scmp_arch (r, pi, v[i]) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+/* docker's archMap: the entry of this machine's architecture gives it and its sub-architectures */
+static int
+read_scmp_arch_map (struct rd *r, json_t *sc, const char *base, const struct oci_seccomp_host *h,
+                    struct plan_seccomp *prof)
+{
+  json_t *map, *m;
+  size_t i;
+  cleanup_free char *pm = key_path (base, "archMap");
+  if (get_arr (r, sc, base, "archMap", &map) < 0 || map == NULL || json_array_size (map) == 0)
+    return r->failed ? -1 : 0;
+  if (prof->arches && prof->arches[0])
+    return fail (r, pm, "give either architectures or archMap, not both");
+  json_array_foreach (map, i, m)
+    {
+      cleanup_free char *pmi = idx_path (pm, i), *pa = key_path (pmi, "architecture");
+      cleanup_strv char **subs = NULL;
+      const char *arch = NULL;
+      if (!json_is_object (m))
+        return fail (r, pmi, "must be an object");
+      if (get_str (r, m, pmi, "architecture", &arch) < 0 || get_strv (r, m, pmi, "subArchitectures", &subs) < 0)
+        return -1;
+      if (arch == NULL)
+        return fail (r, pa, "is required");
+      if (check_scmp_arch (r, pa, arch) < 0 || check_scmp_arches (r, pmi, "subArchitectures", subs) < 0)
+        return -1;
+      if (h->scmp_arch && strcmp (arch, h->scmp_arch) == 0 && prof->arches == NULL)
+        {
+          prof->arches = xzalloc (sizeof *prof->arches);
+          strv_push (&prof->arches, arch);
+          for (size_t j = 0; subs && subs[j]; j++)
+            strv_push (&prof->arches, subs[j]);
+        }
+    }
+  return 0;
+}
+
+static void
+scmp_rule_clear (struct plan_scmp_rule *rule)
+{
+  strv_free (rule->names);
+  free (rule->args);
+  memset (rule, 0, sizeof *rule);
+}
+
+static int
+read_scmp_profile (struct rd *r, json_t *sc, const char *base, const struct oci_seccomp_host *h, struct plan_seccomp *prof)
+{
+  json_t *sys, *s;
   const char *listener = NULL, *metadata = NULL;
   long long e = -1;
   size_t i;
-  if (get_obj (r, lx, "linux", "seccomp", &sc) < 0 || sc == NULL)
-    return r->failed ? -1 : 0;
-  prof = p->process.seccomp_profile = xzalloc (sizeof *prof);
-  if (get_str (r, sc, "linux.seccomp", "listenerPath", &listener) < 0
-      || get_str (r, sc, "linux.seccomp", "listenerMetadata", &metadata) < 0)
+  cleanup_free char *pl = key_path (base, "listenerPath"), *ps = key_path (base, "syscalls"),
+                    *pf = key_path (base, "flags"), *pd = key_path (base, "defaultAction");
+  if (get_str (r, sc, base, "listenerPath", &listener) < 0 || get_str (r, sc, base, "listenerMetadata", &metadata) < 0)
     return -1;
   if (listener && *listener)
     {
+      if (h != NULL)
+        return fail (r, pl, "a seccomp listener is for OCI bundles, not for a profile of `cella run`");
       if (listener[0] != '/')
-        return fail (r, "linux.seccomp.listenerPath", "`%s`: must be an absolute path", listener);
+        return fail (r, pl, "`%s`: must be an absolute path", listener);
       prof->listener_path = xstrdup (listener);
     }
   if (metadata && *metadata)
     prof->listener_metadata = xstrdup (metadata);
-  if (read_action (r, sc, "linux.seccomp", "defaultAction", true, &prof->default_action) < 0
-      || get_int (r, sc, "linux.seccomp", "defaultErrnoRet", 0, 4095, &e) < 0
-      || get_strv (r, sc, "linux.seccomp", "architectures", &prof->arches) < 0
-      || get_strv (r, sc, "linux.seccomp", "flags", &prof->flags) < 0
-      || get_arr (r, sc, "linux.seccomp", "syscalls", &sys) < 0)
+  if (read_action (r, sc, base, "defaultAction", true, &prof->default_action) < 0
+      || get_int (r, sc, base, "defaultErrnoRet", 0, 4095, &e) < 0 || get_strv (r, sc, base, "architectures", &prof->arches) < 0
+      || get_strv (r, sc, base, "flags", &prof->flags) < 0 || get_arr (r, sc, base, "syscalls", &sys) < 0)
     return -1;
   prof->default_errno = (int) e;
   /* runc refuses it too: every call of the container, cella's own last ones included, would
    * wait on the agent */
   if (prof->default_action == SCMPA_NOTIFY)
-    return fail (r, "linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action");
-  for (i = 0; prof->arches && prof->arches[i]; i++)
-    {
-      const char *a = prof->arches[i];
-      cleanup_free char *lower = NULL;
-      if (strncmp (a, "SCMP_ARCH_", 10) == 0)
-        {
-          lower = xstrdup (a + 10);
-          for (char *c = lower; *c; c++)
-            *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-        }
-      if (lower == NULL || seccomp_arch_resolve_name (lower) == 0)
-        {
-          cleanup_free char *pa = idx_path ("linux.seccomp.architectures", i);
-          return fail (r, pa, "unknown architecture `%s`", a);
-        }
-    }
+    return fail (r, pd, "SCMP_ACT_NOTIFY cannot be the default action");
+  if (check_scmp_arches (r, base, "architectures", prof->arches) < 0 || (h && read_scmp_arch_map (r, sc, base, h, prof) < 0))
+    return -1;
   for (i = 0; prof->flags && prof->flags[i]; i++)
     if (str_index (seccomp_flags, sizeof seccomp_flags / sizeof seccomp_flags[0], prof->flags[i]) < 0)
       {
-        cleanup_free char *pf = idx_path ("linux.seccomp.flags", i);
-        return fail (r, pf, "unknown or unsupported flag `%s`", prof->flags[i]);
+        cleanup_free char *pfi = idx_path (pf, i);
+        return fail (r, pfi, "unknown or unsupported flag `%s`", prof->flags[i]);
       }
   if (sys == NULL)
     return 0;
   prof->rules = xzalloc ((json_array_size (sys) + 1) * sizeof *prof->rules);
   json_array_foreach (sys, i, s)
     {
-      cleanup_free char *pi = idx_path ("linux.seccomp.syscalls", i);
-      prof->nrules++;
-      if (read_scmp_rule (r, s, pi, &prof->rules[i]) < 0)
+      cleanup_free char *pi = idx_path (ps, i);
+      bool keep;
+      if (read_scmp_rule (r, s, pi, h, &prof->rules[prof->nrules++], &keep) < 0)
         return -1;
-      if (prof->rules[i].action == SCMPA_NOTIFY && prof->listener_path == NULL)
+      if (!keep)
+        {
+          scmp_rule_clear (&prof->rules[--prof->nrules]);
+          continue;
+        }
+      if (prof->rules[prof->nrules - 1].action == SCMPA_NOTIFY && prof->listener_path == NULL)
         {
           cleanup_free char *pa = key_path (pi, "action");
-          return fail (r, pa, "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent that gets the notifications)");
+          return h ? fail (r, pa, "SCMP_ACT_NOTIFY needs a seccomp listener, which only an OCI bundle can name")
+                   : fail (r, pa, "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent that gets the "
+                                  "notifications)");
         }
     }
   return 0;
+}
+
+static int
+read_seccomp (struct rd *r, json_t *lx, struct plan *p)
+{
+  json_t *sc;
+  if (get_obj (r, lx, "linux", "seccomp", &sc) < 0 || sc == NULL)
+    return r->failed ? -1 : 0;
+  p->process.seccomp_profile = xzalloc (sizeof *p->process.seccomp_profile);
+  return read_scmp_profile (r, sc, "linux.seccomp", NULL, p->process.seccomp_profile);
+}
+
+/* docker's names of the native architectures (GOARCH, as moby's includes/excludes match them) */
+static const struct {
+  uint32_t token;
+  const char *docker, *scmp;
+} native_arches[] = {
+  { SCMP_ARCH_X86_64, "amd64", "SCMP_ARCH_X86_64" }, { SCMP_ARCH_X86, "x86", "SCMP_ARCH_X86" },
+  { SCMP_ARCH_AARCH64, "arm64", "SCMP_ARCH_AARCH64" }, { SCMP_ARCH_ARM, "arm", "SCMP_ARCH_ARM" },
+  { SCMP_ARCH_S390X, "s390x", "SCMP_ARCH_S390X" },    { SCMP_ARCH_S390, "s390", "SCMP_ARCH_S390" },
+  { SCMP_ARCH_PPC64LE, "ppc64le", "SCMP_ARCH_PPC64LE" }, { SCMP_ARCH_PPC64, "ppc64", "SCMP_ARCH_PPC64" },
+  { SCMP_ARCH_PPC, "ppc", "SCMP_ARCH_PPC" },          { SCMP_ARCH_MIPS64, "mips64", "SCMP_ARCH_MIPS64" },
+  { SCMP_ARCH_MIPSEL64, "mipsel64", "SCMP_ARCH_MIPSEL64" },
+#ifdef SCMP_ARCH_RISCV64
+  { SCMP_ARCH_RISCV64, "riscv64", "SCMP_ARCH_RISCV64" },
+#endif
+};
+
+void
+oci_seccomp_host_native (uint64_t caps, struct oci_seccomp_host *h)
+{
+  uint32_t native = seccomp_arch_native ();
+  struct utsname u;
+  memset (h, 0, sizeof *h);
+  h->caps = caps;
+  h->arch = "";
+  for (size_t i = 0; i < sizeof native_arches / sizeof native_arches[0]; i++)
+    if (native_arches[i].token == native)
+      {
+        h->arch = native_arches[i].docker;
+        h->scmp_arch = native_arches[i].scmp;
+      }
+  if (uname (&u) == 0)
+    parse_kernel_version (u.release, h->kernel);
+}
+
+int
+oci_seccomp_profile_parse (const char *text, const char *what, const struct oci_seccomp_host *h,
+                           struct plan_seccomp **out, cella_error_t *err)
+{
+  struct rd r = { .what = what, .err = err };
+  json_error_t je;
+  json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &je);
+  struct plan_seccomp *prof;
+  if (root == NULL || !json_is_object (root))
+    {
+      json_decref (root);
+      if (root)
+        return cella_error (err, 0, "%s: must be a JSON object", what);
+      return cella_error (err, 0, "%s: not valid JSON (line %d, column %d: %s)", what, je.line, je.column, je.text);
+    }
+  prof = xzalloc (sizeof *prof);
+  read_scmp_profile (&r, root, "", h, prof);
+  json_decref (root);
+  if (r.failed)
+    {
+      oci_seccomp_free (prof);
+      return -1;
+    }
+  *out = prof;
+  return 0;
+}
+
+int
+oci_seccomp_profile_load (const char *path, uint64_t caps, struct plan_seccomp **out, cella_error_t *err)
+{
+  cleanup_free char *text = NULL, *what = xasprintf ("seccomp profile `%s`", path);
+  struct oci_seccomp_host h;
+  if (read_file (path, &text, NULL, err) < 0)
+    return cella_error_wrap (err, "seccomp profile");
+  oci_seccomp_host_native (caps, &h);
+  return oci_seccomp_profile_parse (text, what, &h, out, err);
 }
 
 static int

@@ -49,4 +49,23 @@ int oci_plan_extras_from_json (json_t *root, struct plan *p, cella_error_t *err)
 void oci_plan_extras_free (struct plan *p);
 void oci_process_extras_free (struct plan_process *pr);
 
+/* A seccomp profile in docker's format (`--security-opt seccomp=FILE`, moby's
+ * profiles/seccomp/default.json): the OCI linux.seccomp object plus `archMap`, a rule's `name`,
+ * `includes`/`excludes` (caps, arches, minKernel) and `comment`. Rules are kept or dropped for
+ * the container described by `h` (its bounding set, this machine's architecture and kernel), as
+ * docker does, and the result is an OCI profile, loaded like a config's. Errors name the file
+ * (`what`) and the JSON path ("profile.json: syscalls[3].args[0].op: unknown operator `X`"). */
+struct oci_seccomp_host {
+  uint64_t caps;         /* the container's bounding set: includes/excludes.caps */
+  const char *arch;      /* docker's (Go's) name of this architecture: "amd64", "arm64" ... */
+  const char *scmp_arch; /* "SCMP_ARCH_X86_64": the archMap entry that applies; NULL: none */
+  unsigned kernel[2];    /* major, minor: minKernel */
+};
+void oci_seccomp_host_native (uint64_t caps, struct oci_seccomp_host *h);
+int oci_seccomp_profile_parse (const char *text, const char *what, const struct oci_seccomp_host *h,
+                               struct plan_seccomp **out, cella_error_t *err);
+/* The file at `path`, for a container with bounding set `caps` on this machine. */
+int oci_seccomp_profile_load (const char *path, uint64_t caps, struct plan_seccomp **out, cella_error_t *err);
+void oci_seccomp_free (struct plan_seccomp *s);
+
 #endif

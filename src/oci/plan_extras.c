@@ -263,8 +263,8 @@ oci_plan_extras_to_json (const struct plan *p, json_t *root)
 
 /* ---- freeing ---- */
 
-static void
-seccomp_free (struct plan_seccomp *s)
+void
+oci_seccomp_free (struct plan_seccomp *s)
 {
   if (s == NULL)
     return;
@@ -287,7 +287,7 @@ oci_process_extras_free (struct plan_process *pr)
   free (pr->rlimits);
   pr->rlimits = NULL;
   pr->nrlimits = 0;
-  seccomp_free (pr->seccomp_profile);
+  oci_seccomp_free (pr->seccomp_profile);
   pr->seccomp_profile = NULL;
   free (pr->apparmor_profile);
   free (pr->selinux_label);

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "../engine/paths.h"
+#include "../engine/userns.h"
 #include "../net/net.h"
+#include "../oci/oci.h"
 #include "../ns/caps.h"
 #include "../ns/cgroup.h"
 #include "idmap.h"
@@ -46,6 +48,7 @@ run_options_free (struct run_options *o)
   strv_free (o->cap_add);
   strv_free (o->cap_drop);
   strv_free (o->security_opts);
+  free (o->userns);
   strv_free (o->devices);
   free (o->hostname);
   free (o->network);
@@ -121,15 +124,28 @@ build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
       else if (strcmp (s, "no-new-privileges=false") == 0 || strcmp (s, "no-new-privileges:false") == 0)
         p->process.no_new_privs = false;
       else if (strcmp (s, "seccomp=unconfined") == 0 || strcmp (s, "seccomp:unconfined") == 0)
-        p->process.seccomp = false;
+        {
+          p->process.seccomp = false;
+          oci_seccomp_free (steal_pointer (&p->process.seccomp_profile));
+        }
       else if (has_prefix (s, "seccomp=") || has_prefix (s, "seccomp:"))
-        return cella_error (err, 0, "--security-opt `%s`: seccomp profiles from files are not supported yet; use "
-                                    "seccomp=unconfined or leave the default filter", s);
+        {
+          /* docker's profile format, read now: the plan (saved with an engine container, shown by
+           * --dry-run) holds the rules that apply to this container's capabilities */
+          struct plan_seccomp *prof = NULL;
+          if (s[8] == '\0')
+            return cella_error (err, 0, "--security-opt `%s`: name a profile file (docker's format) or unconfined", s);
+          if (oci_seccomp_profile_load (s + 8, p->process.caps, &prof, err) < 0)
+            return -1;
+          oci_seccomp_free (p->process.seccomp_profile);
+          p->process.seccomp_profile = prof;
+          p->process.seccomp = false; /* the profile replaces the default filter */
+        }
       else if (has_prefix (s, "label") || has_prefix (s, "apparmor"))
         ; /* no LSM integration: accepted like podman on hosts without it */
       else
         return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges, "
-                                    "seccomp=unconfined or landlock=off|auto|SCOPES)", s);
+                                    "seccomp=unconfined, seccomp=PROFILE.json or landlock=off|auto|SCOPES)", s);
     }
   if (p->privileged)
     p->process.seccomp = false;
@@ -152,6 +168,75 @@ build_devices (const struct run_options *o, struct plan *p, cella_error_t *err)
       p->ndevices++;
       p->res.ndev_rules++;
     }
+  return 0;
+}
+
+/* The caller's own id map (/proc/self/uid_map), copied for keep-id: the identity for the
+ * machine's root, one line. */
+static int
+keep_id_map (const char *file, struct id_map **m, size_t *n, cella_error_t *err)
+{
+  cleanup_free char *text = NULL;
+  unsigned in, out, count;
+  if (read_file (file, &text, NULL, err) < 0)
+    return cella_error_wrap (err, "--userns keep-id");
+  if (sscanf (text, "%u %u %u", &in, &out, &count) != 3 || strchr (text, '\n') != strrchr (text, '\n'))
+    return cella_error (err, 0, "--userns keep-id: `%s` is not one line of ids to copy", file);
+  *m = xmalloc (sizeof **m);
+  (*m)[0] = (struct id_map){ in, in, count };
+  *n = 1;
+  return 0;
+}
+
+/* --userns (the ns backend, run by root): host (the default: no user namespace), auto (a range
+ * of ids of its own, allocated last, in plan_from_run_options) or keep-id. */
+static int
+build_userns (const struct run_options *o, struct plan *p, struct userns_spec *spec, cella_error_t *err)
+{
+  if (userns_parse (o->userns, spec, err) < 0)
+    return -1;
+  if (spec->mode == USERNS_HOST)
+    return 0;
+  if (p->backend != BACKEND_NS)
+    return cella_error (err, 0, "--userns %s: the %s backend makes no user namespace; use --backend ns", o->userns,
+                        p->backend == BACKEND_PROOT ? "proot" : "vm");
+  if (p->rootless)
+    return cella_error (err, 0, "--userns %s: for containers run by root; a rootless container always runs in a user "
+                                "namespace of its own, with you as its root (--userns host)", o->userns);
+  if (!in_initial_userns ())
+    return cella_error (err, 0, "--userns %s: needs the machine's root (cella runs in a user namespace here, which "
+                                "cannot map other ids nor make idmapped mounts)", o->userns);
+  if (o->privileged)
+    return cella_error (err, 0, "--userns %s: not with --privileged (the host's devices and capabilities over them, "
+                                "which a user namespace does not give; docker refuses it too): use --userns host",
+                        o->userns);
+  if (p->net == NET_CONTAINER)
+    return cella_error (err, 0, "--userns %s: not with --network container:%s (that network namespace belongs to "
+                                "another user namespace)", o->userns, p->network);
+  p->ns |= PLAN_NS_USER;
+  p->userns_mode = xstrdup (spec->mode == USERNS_AUTO ? "auto" : "keep-id");
+  if (spec->mode == USERNS_KEEP_ID)
+    return keep_id_map ("/proc/self/uid_map", &p->uid_map, &p->nuid_map, err) < 0
+               || keep_id_map ("/proc/self/gid_map", &p->gid_map, &p->ngid_map, err) < 0
+               ? -1
+               : 0;
+  return 0;
+}
+
+/* --userns=auto: the range, taken last so that nothing after it can fail (--dry-run only looks) */
+static int
+userns_take (const struct run_options *o, const struct userns_spec *spec, struct plan *p, cella_error_t *err)
+{
+  uint32_t uid, gid;
+  if (spec->mode != USERNS_AUTO)
+    return 0;
+  if (userns_allocate (p->id, spec->size, !o->dry_run, &uid, &gid, err) < 0)
+    return -1;
+  p->uid_map = xmalloc (sizeof *p->uid_map);
+  p->gid_map = xmalloc (sizeof *p->gid_map);
+  p->uid_map[0] = (struct id_map){ 0, uid, spec->size };
+  p->gid_map[0] = (struct id_map){ 0, gid, spec->size };
+  p->nuid_map = p->ngid_map = 1;
   return 0;
 }
 
@@ -688,6 +773,7 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
                        cella_error_t *err)
 {
   cleanup_plan struct plan *p = plan_new ();
+  struct userns_spec userns;
 
   p->id = paths_new_id ();
   p->rootfs = xstrdup (rootfs);
@@ -731,6 +817,8 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
       if (idmap_default (p, err) < 0)
         return -1;
     }
+  if (build_userns (o, p, &userns, err) < 0)
+    return -1;
 
   if (build_resources (o, p, err) < 0)
     return -1;
@@ -748,7 +836,7 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   if (strcmp (p->process.cwd, "/") != 0)
     plan_add_op (p, OP_MKDIR, p->process.cwd)->mode = 0755;
   add_mask_ops (p);
-  if (plan_validate (p, err) < 0)
+  if (plan_validate (p, err) < 0 || userns_take (o, &userns, p, err) < 0)
     return -1;
   cgroup_notice_unapplied (p);
   *out = steal_pointer (&p);

@@ -24,6 +24,7 @@ struct run_options {
   char **mounts;       /* --mount */
   char **cap_add, **cap_drop;
   char **security_opts;
+  char *userns;        /* --userns host|auto[:size=N]|keep-id */
   char **devices;      /* --device HOST[:CTR][:PERMS] */
   bool privileged;     /* --privileged */
   char *hostname;

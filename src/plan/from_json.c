@@ -345,6 +345,9 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->ports = get_strv (r, root, "ports");
   p->hostname = get_str (r, root, "hostname", false);
   p->rootless = get_bool (r, root, "rootless");
+  p->userns_mode = get_str (r, root, "usernsMode", false);
+  if (p->userns_mode && strcmp (p->userns_mode, "auto") != 0 && strcmp (p->userns_mode, "keep-id") != 0)
+    bad (r, "usernsMode", "auto or keep-id");
   p->privileged = get_bool (r, root, "privileged");
   net = get_str (r, root, "network", false);
   p->network = get_str (r, root, "network_name", false);

@@ -130,6 +130,7 @@ plan_free (struct plan *p)
   free (p->hostname);
   free (p->uid_map);
   free (p->gid_map);
+  free (p->userns_mode);
   strv_free (p->process.argv);
   strv_free (p->process.env);
   free (p->process.cwd);
@@ -505,6 +506,8 @@ plan_to_json (const struct plan *p)
   json_object_set_new (root, "namespaces", ns);
   json_object_set_new (root, "hostname", json_string (p->hostname ? p->hostname : ""));
   json_object_set_new (root, "rootless", json_boolean (p->rootless));
+  if (p->userns_mode)
+    json_object_set_new (root, "usernsMode", json_string (p->userns_mode));
   if (p->privileged)
     json_object_set_new (root, "privileged", json_true ());
   json_object_set_new (root, "uidMappings", maps_json (p->uid_map, p->nuid_map));

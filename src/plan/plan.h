@@ -314,6 +314,9 @@ struct plan {
   struct id_map *uid_map, *gid_map;
   size_t nuid_map, ngid_map;
   bool rootless;       /* caller is not root: user ns, fake root */
+  char *userns_mode;   /* --userns auto or keep-id (a user namespace for a root-run container); NULL: host */
+  bool root_premounted;/* runtime, not saved: root_fd is the root, mounted by the parent (src/ns/userns_root.c) */
+  int root_fd;
   enum net_mode net;
   char *network;       /* NET_PRIVATE: the network's name (NULL: the default, "cella") */
   char **dns;          /* --dns: name servers of the container's resolv.conf */

@@ -239,6 +239,27 @@ test_join_user_namespace_by_path() {
 	assert_match "$OUT" "^ +0 +$(id -u) +1$"
 }
 
+# Root runs a bundle whose user namespace maps its root to a range (the rootfs owned by that
+# range, as podman or a userns-remapped docker prepare it): the container's first process becomes
+# root of the namespace before it builds anything, as runc does (before, the staging directory
+# failed with EOVERFLOW: cella's own root is not mapped there).
+test_root_runs_a_bundle_with_a_shifted_user_namespace() {
+	is_root || skip "a user namespace of mapped ranges is written by root"
+	[ "$(echo $(cat /proc/self/uid_map))" = "0 0 4294967295" ] || skip "root of a user namespace here: it maps one id"
+	bundle b '["sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u:%g /etc/passwd; touch /tmp/new && stat -c %u:%g /tmp/new"]'
+	sed -i -e 's/"namespaces": \[/"namespaces": [{"type": "user"}, /' \
+		-e 's/"linux": {/"linux": {"uidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}], "gidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}],/' \
+		b/config.json
+	chown -R 300000:300000 b/rootfs
+	oci_run b
+	assert_rc 0
+	assert_eq "0" "$(printf '%s\n' "$OUT" | head -1)" "root inside"
+	assert_match "$OUT" "^ +0 +300000 +65536$"
+	assert_contains "$OUT" "0:0
+0:0" "owners inside: the rootfs's and a new file's"
+	assert_eq "300000:300000" "$(stat -c %u:%g b/rootfs/tmp/new)" "the new file on the host"
+}
+
 test_hooks_create_and_start_container() {
 	local log=$PWD/hooks.log
 	bundle b '["true"]' '' '' \
