@@ -61,23 +61,6 @@ pivot (int rootfd, cella_error_t *err)
   return 0;
 }
 
-/* A user namespace made for a container root runs (--userns, or an OCI bundle's mappings): the
- * child starts as the host's root, whom the namespace need not map. It takes the host's sources as
- * that (volumes under directories only root may enter), then becomes the namespace's root, as runc
- * does, before it creates anything (a file made by an unmapped id fails with EOVERFLOW). Rootless,
- * the caller is that root already. setgroups may be denied there (cella itself in a user
- * namespace): the user switch sets the groups then. */
-static int
-become_userns_root (const struct plan *p, cella_error_t *err)
-{
-  if (!(p->ns & PLAN_NS_USER) || p->ns_path[6] || p->rootless)
-    return 0;
-  if ((setgroups (0, NULL) < 0 && errno != EPERM) || setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
-    return cella_error (err, errno, "become root of the container's user namespace%s",
-                        errno == EINVAL ? " (its maps give no id for root)" : "");
-  return 0;
-}
-
 /* A root bound from a directory is nodev when /dev is a mount of its own (cella's minimal dev, an OCI /dev
  * tmpfs), so that no node on the root, shipped with it or made there with mknod, opens a device whatever the
  * cgroup says; an OCI root without such a mount keeps its own /dev nodes usable, as runc does. An overlay root
@@ -152,8 +135,6 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   for (size_t i = 0; i < p->nops; i++)
     if (mount_op_acquire (&p->ops[i], &rts[i], p, err) < 0)
       goto out;
-  if (become_userns_root (p, err) < 0)
-    goto out;
 
   /* OCI createContainer: in the container's namespaces, before pivot_root, while its path
    * still resolves in the host's tree (before the staging tmpfs covers /tmp) */
