@@ -548,16 +548,13 @@ static char *
 command_line (char *const *argv)
 {
   size_t len = 1;
-  char *s;
+  char *s, *end;
   for (size_t i = 0; argv && argv[i]; i++)
     len += strlen (argv[i]) + 1;
-  s = xzalloc (len);
+  end = s = xzalloc (len);
+  /* stpcpy, not strcat: strcat walks what is there already, quadratic in the arguments */
   for (size_t i = 0; argv && argv[i]; i++)
-    {
-      if (i)
-        strcat (s, " ");
-      strcat (s, argv[i]);
-    }
+    end = stpcpy (i ? stpcpy (end, " ") : end, argv[i]);
   return s;
 }
 

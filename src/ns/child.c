@@ -193,6 +193,7 @@ exec_workload (const struct plan *p, char *const *env, cella_error_t *err)
   const char *path = env_get (env, "PATH");
   int saved = ENOENT;
 
+  signals_default (); /* a SIG_IGN of our caller's or the monitor's survives execve */
   if (strchr (argv[0], '/'))
     {
       execve (argv[0], argv, env);
@@ -471,6 +472,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
     {
       sigset_t all;
       pid_t pid;
+      signals_default (); /* the init too: a signal it ignores is never forwarded */
       sigfillset (&all);
       sigprocmask (SIG_SETMASK, &all, NULL);
       pid = fork ();

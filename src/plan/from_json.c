@@ -75,7 +75,7 @@ get_strv (struct reader *r, json_t *o, const char *key)
       bad (r, key, "an array of strings");
       return NULL;
     }
-  out = xzalloc (sizeof *out);
+  out = strv_new (json_array_size (a));
   json_array_foreach (a, i, v)
     {
       if (!json_is_string (v))
@@ -84,7 +84,7 @@ get_strv (struct reader *r, json_t *o, const char *key)
           bad (r, key, "an array of strings");
           return NULL;
         }
-      strv_push (&out, json_string_value (v));
+      out[i] = xstrdup (json_string_value (v));
     }
   return out;
 }

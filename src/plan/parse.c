@@ -9,6 +9,28 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+/* A target that names the container's root itself ("/", "//", "/.", "/a/.."): a mount there
+ * would hide the whole root, and the setup used to skip it without a word. */
+static bool
+target_is_root (const char *t)
+{
+  int depth = 0;
+  for (const char *c = t; *c;)
+    {
+      size_t n = strcspn (c, "/");
+      if (n == 2 && strncmp (c, "..", 2) == 0)
+        depth = depth > 0 ? depth - 1 : 0;
+      else if (n > 0 && !(n == 1 && *c == '.'))
+        depth++;
+      c += n;
+      while (*c == '/')
+        c++;
+    }
+  return depth == 0;
+}
+
+#define ROOT_TARGET_HINT "the container's root `/` cannot be a mount target (the root comes from IMAGE or ROOTFS-DIR)"
+
 int
 parse_volume (const char *spec, char **src, char **dst, unsigned *flags, cella_error_t *err)
 {
@@ -30,6 +52,8 @@ parse_volume (const char *spec, char **src, char **dst, unsigned *flags, cella_e
                         spec, parts[0]);
   if (parts[1][0] != '/')
     return cella_error (err, 0, "volume `%s`: target `%s` must be an absolute path in the container", spec, parts[1]);
+  if (target_is_root (parts[1]))
+    return cella_error (err, 0, "volume `%s`: " ROOT_TARGET_HINT, spec);
   *flags = BIND_WRITABLE | BIND_RECURSIVE;
   if (n == 3)
     {
@@ -65,6 +89,9 @@ parse_tmpfs (const char *spec, char **dst, long long *size, mode_t *mode, unsign
   *flags = REMOUNT_NOSUID | REMOUNT_NODEV | REMOUNT_NOEXEC;
   if (target[0] != '/')
     return cella_error (err, 0, "tmpfs `%s`: target `%s` must be an absolute path in the container", spec, target);
+  if (target_is_root (target))
+    return cella_error (err, 0, "tmpfs `%s`: " ROOT_TARGET_HINT " (--read-only with --tmpfs for the places that must be writable)",
+                        spec);
   if (colon)
     {
       cleanup_free char *opts = xstrdup (colon + 1);
@@ -194,6 +221,22 @@ replace_str (char **slot, const char *v)
   *slot = xstrdup (v);
 }
 
+/* A --mount flag's value, as docker reads it (Go's strconv.ParseBool): 1 when true, 0 when
+ * false, -1 for anything else. A key given without a value is true. */
+static int
+mount_bool (const char *v)
+{
+  static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
+  static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+  if (v == NULL)
+    return 1;
+  if (str_index (yes, sizeof yes / sizeof yes[0], v) >= 0)
+    return 1;
+  if (str_index (no, sizeof no / sizeof no[0], v) >= 0)
+    return 0;
+  return -1;
+}
+
 /* --mount type=bind|tmpfs|overlay,key=value,... (docker's syntax, plus overlay). */
 int
 parse_mount (const char *spec, struct plan *p, cella_error_t *err)
@@ -219,10 +262,17 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
         replace_str (&src, v);
       else if ((strcmp (kv, "target") == 0 || strcmp (kv, "dst") == 0 || strcmp (kv, "destination") == 0) && v)
         replace_str (&dst, v);
-      else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0)
-        ro = v == NULL || strcmp (v, "true") == 0 || strcmp (v, "1") == 0;
-      else if (strcmp (kv, "optional") == 0)
-        optional = v == NULL || strcmp (v, "true") == 0;
+      else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0 || strcmp (kv, "optional") == 0)
+        {
+          int b = mount_bool (v);
+          if (b < 0)
+            return cella_error (err, 0, "mount `%s`: `%s=%s`: expected true or false (1, t, TRUE, 0, f, FALSE ...)",
+                                spec, kv, v);
+          if (strcmp (kv, "optional") == 0)
+            optional = b;
+          else
+            ro = b;
+        }
       else if (strcmp (kv, "tmpfs-size") == 0 && v)
         {
           if ((size = parse_size (v)) <= 0)
@@ -253,6 +303,8 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
     return cella_error (err, 0, "mount `%s`: type= and target= are required", spec);
   if (dst[0] != '/')
     return cella_error (err, 0, "mount `%s`: target `%s` must be an absolute path in the container", spec, dst);
+  if (target_is_root (dst))
+    return cella_error (err, 0, "mount `%s`: " ROOT_TARGET_HINT, spec);
   if (strcmp (type, "bind") == 0)
     {
       if (src == NULL || src[0] != '/')
