@@ -4,6 +4,9 @@
 /* Each returns the process exit status. argv[0] is the command name. */
 int cmd_run (int argc, char **argv);
 int cmd_create (int argc, char **argv);
+/* Whether `run`'s own options (argv as for cmd_run) choose a backend whose workload never sees
+ * this binary (proot, vm): main skips the sealed re-exec then. Unparsable options: false. */
+bool run_skips_seal (int argc, char **argv);
 int cmd_start (int argc, char **argv);
 int cmd_stop (int argc, char **argv);
 int cmd_restart (int argc, char **argv);

@@ -211,14 +211,11 @@ resolve_command (struct run_options *o, struct resolved *res, char **detected, c
         strv_push (&argv, o->entrypoint);
     }
   else
-    for (size_t i = 0; res->cfg.entrypoint && res->cfg.entrypoint[i]; i++)
-      strv_push (&argv, res->cfg.entrypoint[i]);
+    strv_append_all (&argv, res->cfg.entrypoint);
   if (o->command && o->command[0])
-    for (size_t i = 0; o->command[i]; i++)
-      strv_push (&argv, o->command[i]);
+    strv_append_all (&argv, o->command);
   else if (o->entrypoint == NULL || !*o->entrypoint || argv == NULL)
-    for (size_t i = 0; res->cfg.cmd && res->cfg.cmd[i]; i++)
-      strv_push (&argv, res->cfg.cmd[i]);
+    strv_append_all (&argv, res->cfg.cmd);
   strv_free (o->command);
   o->command = argv;
   if (argv == NULL)
@@ -413,6 +410,16 @@ error:
   o.img = NULL;
   run_options_free (&o);
   return cella_error_print (&err);
+}
+
+bool
+run_skips_seal (int argc, char **argv)
+{
+  struct run_options o = { 0 };
+  int help, first = cli_parse (run_table, &o, argc - 1, argv + 1, &help, NULL);
+  bool skip = first >= 0 && !help && o.backend && (strcmp (o.backend, "proot") == 0 || strcmp (o.backend, "vm") == 0);
+  run_options_free (&o);
+  return skip;
 }
 
 int

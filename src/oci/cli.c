@@ -276,6 +276,24 @@ oci_write_pid_file (const char *file, pid_t pid, cella_error_t *err)
 }
 
 int
+oci_pid_file_check (const char *file, cella_error_t *err)
+{
+  cleanup_free char *dir = NULL;
+  const char *slash = file ? strrchr (file, '/') : NULL;
+  struct stat st;
+  if (file == NULL)
+    return 0;
+  dir = slash == NULL ? xstrdup (".") : slash == file ? xstrdup ("/") : strndup (file, (size_t) (slash - file));
+  if (dir == NULL)
+    abort ();
+  if (stat (dir, &st) < 0)
+    return cella_error (err, errno, "--pid-file `%s`: directory `%s`", file, dir);
+  if (!S_ISDIR (st.st_mode))
+    return cella_error (err, ENOTDIR, "--pid-file `%s`: `%s`", file, dir);
+  return 0;
+}
+
+int
 oci_parse_count (const char *opt, const char *v, unsigned *out, cella_error_t *err)
 {
   long long n = parse_uint (v, 65536);
@@ -534,6 +552,8 @@ do_create (struct oci_ctx *c, const struct create_opts *o, const char *id, cella
   int r = -1;
 
   if (o->preserve_fds && oci_parse_count ("--preserve-fds", o->preserve_fds, &l.preserve_fds, err) < 0)
+    return -1;
+  if (oci_pid_file_check (o->pid_file, err) < 0)
     return -1;
   oci_plug_fds (l.preserve_fds);
   if (load_bundle (c, o->bundle, id, &bundle, &p, err) < 0)
@@ -890,6 +910,8 @@ do_run_foreground (struct oci_ctx *c, const struct create_opts *o, const char *i
   int status;
 
   if (o->preserve_fds && oci_parse_count ("--preserve-fds", o->preserve_fds, &l.preserve_fds, err) < 0)
+    return -1;
+  if (oci_pid_file_check (o->pid_file, err) < 0)
     return -1;
   oci_plug_fds (l.preserve_fds);
   if (load_bundle (c, o->bundle, id, &bundle, &p, err) < 0)
@@ -1270,6 +1292,12 @@ oci_main (int argc, char **argv, char **full_argv)
           {
             cella_error (&err, errno, "re-execute from a sealed copy of the binary");
             return oci_fail (&c, &err);
+          }
+        /* the state root is checked before anything in it is read: spec and features use none */
+        if (cmd->fn != oci_cmd_spec && cmd->fn != oci_cmd_features && state_dir_ensure (c.root, &err) < 0)
+          {
+            status = oci_fail (&c, &err);
+            goto out;
           }
         status = cmd->fn (&c, argc - i, argv + i);
         goto out;

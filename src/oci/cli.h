@@ -34,6 +34,8 @@ int oci_load_plan (const struct oci_ctx *c, const char *id, struct plan **p, cel
 int oci_pidfd (const struct oci_state *st, cella_error_t *err);
 /* Write PID to FILE, crash-safely (runc writes it through a temp file and a rename too). */
 int oci_write_pid_file (const char *file, pid_t pid, cella_error_t *err);
+/* Before anything starts: FILE's directory exists (runc fails when it cannot write the pid file). */
+int oci_pid_file_check (const char *file, cella_error_t *err);
 /* The pids of a container: its cgroup's, else every process in its init's pid namespace. */
 int oci_container_pids (const struct oci_ctx *c, const struct oci_state *st, pid_t **pids, size_t *n,
                         cella_error_t *err);

@@ -176,7 +176,7 @@ get_strv (struct rd *r, json_t *o, const char *base, const char *key, char ***ou
     return -1;
   if (a == NULL)
     return 0;
-  *out = xzalloc (sizeof **out);
+  *out = strv_new (json_array_size (a));
   json_array_foreach (a, i, v)
     {
       if (!json_is_string (v))
@@ -185,7 +185,7 @@ get_strv (struct rd *r, json_t *o, const char *base, const char *key, char ***ou
           cleanup_free char *pi = idx_path (p, i);
           return fail (r, pi, "must be a string");
         }
-      strv_push (out, json_string_value (v));
+      (*out)[i] = xstrdup (json_string_value (v));
     }
   return 0;
 }
@@ -2071,6 +2071,34 @@ out:
   return 0;
 }
 
+/* runc's rule: no component of root.path may be a symlink (one to "/" ran the container on the
+ * host's root). Walked from "/" with O_NOFOLLOW, one component at a time. */
+static int
+check_root_path (const char *rootfs, cella_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (rootfs);
+  cleanup_close int dir = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  char *save = NULL;
+  for (char *c = strtok_r (copy, "/", &save); c; c = strtok_r (NULL, "/", &save))
+    {
+      struct stat st;
+      int next;
+      if (strcmp (c, ".") == 0)
+        continue;
+      if (fstatat (dir, c, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return cella_error (err, errno, "root.path `%s`", rootfs);
+      if (S_ISLNK (st.st_mode))
+        return cella_error (err, 0, "root.path `%s`: `%s` is a symlink; give the real path (runc refuses it too)",
+                            rootfs, c);
+      next = openat (dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0)
+        return cella_error (err, errno, "root.path `%s`", rootfs);
+      close (dir);
+      dir = next;
+    }
+  return 0;
+}
+
 int
 oci_config_load (const char *bundle, struct plan **out, cella_error_t *err)
 {
@@ -2081,7 +2109,15 @@ oci_config_load (const char *bundle, struct plan **out, cella_error_t *err)
   path = xasprintf ("%s/config.json", abs);
   if (read_file (path, &text, NULL, err) < 0)
     return -1;
-  return oci_config_parse (text, abs, "config.json", out, err);
+  if (oci_config_parse (text, abs, "config.json", out, err) < 0)
+    return -1;
+  if (check_root_path ((*out)->rootfs, err) < 0)
+    {
+      plan_free (*out);
+      *out = NULL;
+      return -1;
+    }
+  return 0;
 }
 
 int

@@ -374,6 +374,8 @@ do_exec (struct oci_ctx *c, const struct exec_opts *o, const char *id, char **ar
 
   if (o->preserve_fds && oci_parse_count ("--preserve-fds", o->preserve_fds, &l.preserve_fds, err) < 0)
     return -1;
+  if (oci_pid_file_check (o->pid_file, err) < 0)
+    return -1;
   oci_plug_fds (l.preserve_fds);
   if (oci_load (c, id, &st, err) < 0)
     return -1;
