@@ -560,3 +560,99 @@ test_oci_cgroup_mount_is_the_containers_own() {
 		assert_eq 33554432 "$OUT" "$file in the container ($ns)"
 	done
 }
+
+# --pid-file in a directory another user (daemon) can write: that user sprays symlinks at every
+# temp name cella could pick next (the old PATH.tmp.PID), pointing at a root-owned file. Root's
+# pid file must be written without following any of them.
+test_oci_pid_file_temp_name_not_predictable() {
+	require_real_root
+	require_cmd runuser python3
+	id -u daemon >/dev/null 2>&1 || skip "needs the account daemon"
+	local dir last
+	dir=$(mktemp -d /tmp/itest-pid.XXXXXX) || fail mktemp
+	# shellcheck disable=SC2064
+	trap "rm -rf '$dir'; '$CELLA' --root '$TEST_TMP/state' delete --force sp2 >/dev/null 2>&1" EXIT
+	chmod 0755 "$dir"
+	chown daemon "$dir"
+	echo precious >"$TEST_TMP/victim"
+	bundle b '["true"]'
+	last=$(cat /proc/sys/kernel/ns_last_pid)
+	runuser -u daemon -- python3 -c '
+import os, sys
+d, target, first = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for pid in range(first, first + 6000):
+    os.symlink(target, "%s/pid.tmp.%d" % (d, pid))
+' "$dir" "$TEST_TMP/victim" "$((last + 1))" || fail "spray the symlinks as daemon"
+	oci run --bundle b --pid-file "$dir/pid" sp1
+	assert_rc 0
+	assert_eq precious "$(cat "$TEST_TMP/victim")" "the root-owned file the symlinks point at"
+	[ -f "$dir/pid" ] && [ ! -L "$dir/pid" ] || fail "the pid file is not a regular file"
+	oci create --bundle b --pid-file "$dir/pid2" sp2
+	assert_rc 0
+	assert_eq precious "$(cat "$TEST_TMP/victim")" "the root-owned file after create"
+	oci delete --force sp2
+}
+
+# --pid-file in a directory that does not exist: an error before anything runs, for exec as for create.
+test_oci_pid_file_missing_directory() {
+	trap '"$CELLA" --root "$TEST_TMP/state" delete --force pm2 >/dev/null 2>&1' EXIT
+	bundle b '["sleep","100"]'
+	oci create --bundle b --pid-file "$TEST_TMP/nosuch/ctr.pid" pm1
+	assert_rc 1
+	assert_contains "$ERR" "$TEST_TMP/nosuch"
+	oci list -q
+	assert_eq "" "$OUT" "nothing is left of the refused create"
+	oci run -d --bundle b pm2
+	assert_rc 0
+	oci exec --pid-file "$TEST_TMP/nosuch/exec.pid" pm2 touch /exec-ran
+	assert_rc 1
+	assert_contains "$ERR" "$TEST_TMP/nosuch"
+	[ ! -e b/rootfs/exec-ran ] || fail "the exec ran although its pid file cannot be written"
+	oci delete --force pm2
+}
+
+# root.path that is a symlink (here to the host's /) is refused, as runc does: it used to be
+# followed, and the workload ran on the host's root.
+test_oci_root_path_symlink_refused() {
+	local mark=/tmp/itest-rootlink.$$.$RANDOM
+	bundle b "[\"/bin/sh\",\"-c\",\"echo ESCAPED >$mark\"]"
+	rm -rf b/rootfs
+	ln -s / b/rootfs
+	oci run --bundle b rl1
+	[ ! -e "$mark" ] || { rm -f "$mark"; fail "the workload ran on the host's root"; }
+	assert_rc_ne 0 "run with a symlinked root.path"
+	assert_contains "$ERR" "root.path"
+	# a symlink in the middle of the path is refused as well
+	mkdir -p real
+	make_rootfs real/rootfs
+	ln -s real link
+	jq '.root.path = "link/rootfs"' b/config.json >c.json && mv c.json b/config.json
+	oci run --bundle b rl2
+	assert_rc_ne 0 "run with a symlink inside root.path"
+	assert_contains "$ERR" "root.path"
+	oci list -q
+	assert_eq "" "$OUT" "nothing is left of the refused runs"
+}
+
+# OCI run and exec: the process starts with default signal dispositions and an empty mask,
+# whatever its caller ignored.
+test_oci_processes_start_with_default_signals() {
+	trap '"$CELLA" --root "$TEST_TMP/state" delete --force sg1 >/dev/null 2>&1' EXIT
+	bundle b '["sh","-c","grep -E \"^Sig(Ign|Blk)\" /proc/self/status; exec sleep 100"]'
+	trap '' HUP INT PIPE QUIT TERM USR1
+	oci run -d --bundle b sg1
+	assert_rc 0
+	oci exec sg1 grep -E '^Sig(Ign|Blk)' /proc/self/status
+	assert_rc 0
+	trap - HUP INT PIPE QUIT TERM USR1
+	assert_eq "SigBlk:0000000000000000 SigIgn:0000000000000000 " \
+		"$(printf '%s\n' "$OUT" | awk '$1 == "SigIgn:" || $1 == "SigBlk:" { printf "%s%s ", $1, $2 }')" "oci exec"
+	bundle b2 '["grep","-E","^Sig(Ign|Blk)","/proc/self/status"]'
+	trap '' HUP INT PIPE QUIT TERM USR1
+	oci run --bundle b2 sg2
+	assert_rc 0
+	trap - HUP INT PIPE QUIT TERM USR1
+	assert_eq "SigBlk:0000000000000000 SigIgn:0000000000000000 " \
+		"$(printf '%s\n' "$OUT" | awk '$1 == "SigIgn:" || $1 == "SigBlk:" { printf "%s%s ", $1, $2 }')" "oci run"
+	oci delete --force sg1
+}

@@ -208,3 +208,157 @@ test_seccomp_profile_engine_container_and_exec() {
 	run_cella rm -f scmp
 	assert_ok
 }
+
+# --- state directories (docs/security.md "Another local user") -----------------------------------
+
+# _need_personas: the accounts daemon and nobody exist and root can act as them (runuser, the initial user namespace).
+_need_personas() {
+	require_real_root
+	require_cmd runuser
+	id -u daemon >/dev/null 2>&1 && id -u nobody >/dev/null 2>&1 || skip "needs the accounts daemon and nobody"
+}
+
+# Without XDG_RUNTIME_DIR (su, sudo -u, cron) the OCI state root is /tmp/cella-oci-UID. Another
+# local user (daemon) creates it first and plants a container record whose plan has a poststop
+# hook; the victim (nobody) runs `cella oci delete --force`. The directory must be refused with
+# an error that names it, and the hook must never run as the victim.
+test_oci_state_dir_planted_by_another_user() {
+	_need_personas
+	local vuid dir shared id=planted
+	vuid=$(id -u nobody)
+	dir=/tmp/cella-oci-$vuid
+	shared=$(mktemp -d /tmp/itest-plant.XXXXXX) || fail mktemp
+	chmod 0777 "$shared"
+	# shellcheck disable=SC2064
+	trap "rm -rf '$dir' '$shared'" EXIT
+	if [ -e "$dir" ] || [ -L "$dir" ]; then
+		owner=$(stat -c %U "$dir")
+		case $owner in daemon | nobody) rm -rf "$dir" ;; *) skip "$dir exists and belongs to $owner" ;; esac
+	fi
+	# a real record to plant: made by root in a root of its own, with a poststop hook that
+	# appends the id of whoever runs it to a file
+	require_cmd jq
+	make_rootfs "$TEST_TMP/b/rootfs"
+	(cd "$TEST_TMP/b" && "$CELLA" spec) || fail "cella spec"
+	jq --arg m "$shared/hook-ran" '.process.terminal = false | .process.args = ["sleep", "100"]
+		| .hooks.poststop = [{"path": "/bin/sh", "args": ["sh", "-c", ("id -u >>" + $m)]}]' \
+		"$TEST_TMP/b/config.json" >"$TEST_TMP/c.json" && mv "$TEST_TMP/c.json" "$TEST_TMP/b/config.json" || fail jq
+	run_cella --root "$TEST_TMP/gen" create --bundle "$TEST_TMP/b" "$id"
+	assert_ok
+	cp "$TEST_TMP/gen/$id/plan.json" "$TEST_TMP/gen/$id/state.json" "$TEST_TMP/"
+	run_cella --root "$TEST_TMP/gen" delete --force "$id"
+	assert_ok
+	rm -f "$shared/hook-ran"
+	# the attacker plants it
+	runuser -u daemon -- mkdir -m 0777 "$dir" "$dir/$id" || fail "plant the directory as daemon"
+	runuser -u daemon -- tee "$dir/$id/plan.json" <"$TEST_TMP/plan.json" >/dev/null || fail "plant plan.json"
+	runuser -u daemon -- tee "$dir/$id/state.json" <"$TEST_TMP/state.json" >/dev/null || fail "plant state.json"
+	# the victim
+	run_cmd runuser -u nobody -- env -u XDG_RUNTIME_DIR HOME=/nonexistent "$CELLA" oci delete --force "$id"
+	[ ! -s "$shared/hook-ran" ] || fail "the planted poststop hook ran as uid $(cat "$shared/hook-ran")"
+	assert_rc_ne 0 "delete in a planted state root"
+	assert_contains "$ERR" "$dir" "the error names the directory"
+	assert_contains "$ERR" "belongs to" "the error says why"
+	run_cmd runuser -u nobody -- env -u XDG_RUNTIME_DIR HOME=/nonexistent "$CELLA" oci list
+	assert_rc_ne 0 "list in a planted state root"
+}
+
+# The engine's run root without XDG_RUNTIME_DIR is /tmp/cella-run-UID (pid files of network
+# helpers that `rm` kills, attach sockets): one planted by another user is refused.
+test_engine_run_dir_planted_by_another_user() {
+	_need_personas
+	local vuid dir data
+	vuid=$(id -u nobody)
+	dir=/tmp/cella-run-$vuid
+	data=$(mktemp -d /tmp/itest-data.XXXXXX) || fail mktemp
+	chown nobody "$data"
+	# shellcheck disable=SC2064
+	trap "rm -rf '$dir' '$data'" EXIT
+	if [ -e "$dir" ] || [ -L "$dir" ]; then
+		owner=$(stat -c %U "$dir")
+		case $owner in daemon | nobody) rm -rf "$dir" ;; *) skip "$dir exists and belongs to $owner" ;; esac
+	fi
+	runuser -u daemon -- mkdir -m 0777 "$dir" || fail "plant the directory as daemon"
+	run_cmd runuser -u nobody -- env -u XDG_RUNTIME_DIR HOME=/nonexistent CELLA_ROOT="$data" "$CELLA" ps -a
+	assert_rc 125 "ps with a planted run root"
+	assert_contains "$ERR" "$dir" "the error names the directory"
+	# a symlink planted there (to a directory the victim owns) is refused too
+	rm -rf "$dir"
+	runuser -u nobody -- mkdir -m 0700 "$data/real" || fail mkdir
+	ln -s "$data/real" "$dir" || fail "ln"
+	chown -h daemon "$dir"
+	run_cmd runuser -u nobody -- env -u XDG_RUNTIME_DIR HOME=/nonexistent CELLA_ROOT="$data" "$CELLA" ps -a
+	assert_rc 125 "ps with a symlink planted as the run root"
+	assert_contains "$ERR" "$dir" "the error names the directory"
+	# and when nobody planted anything, it is made private to the user
+	rm -f "$dir"
+	run_cmd runuser -u nobody -- env -u XDG_RUNTIME_DIR HOME=/nonexistent CELLA_ROOT="$data" "$CELLA" ps -a
+	assert_rc 0 "ps with no run root yet"
+	assert_eq "nobody 700" "$(stat -c '%U %a' "$dir")" "owner and mode of the run root it made"
+}
+
+# Every state directory, whoever runs cella: a symlink, or one others may write, is refused
+# with an error naming it; one that does not exist is made with mode 0700.
+test_state_dirs_must_be_private() {
+	mkdir -m 0777 "$TEST_TMP/open"
+	mkdir -m 0700 "$TEST_TMP/real"
+	ln -s "$TEST_TMP/real" "$TEST_TMP/link"
+	CELLA_RUN_ROOT=$TEST_TMP/open CELLA_ROOT=$TEST_TMP/data run_cella ps -a
+	assert_cella_error 125 "$TEST_TMP/open"
+	CELLA_RUN_ROOT=$TEST_TMP/run CELLA_ROOT=$TEST_TMP/open run_cella images
+	assert_cella_error 125 "$TEST_TMP/open"
+	CELLA_RUN_ROOT=$TEST_TMP/link CELLA_ROOT=$TEST_TMP/data run_cella ps -a
+	assert_cella_error 125 "$TEST_TMP/link"
+	run_cella --root "$TEST_TMP/open" list
+	assert_rc_ne 0 "oci list in a root others may write"
+	assert_contains "$ERR" "$TEST_TMP/open"
+	run_cella --root "$TEST_TMP/link" list
+	assert_rc_ne 0 "oci list in a symlinked root"
+	assert_contains "$ERR" "$TEST_TMP/link"
+	CELLA_RUN_ROOT=$TEST_TMP/new/run CELLA_ROOT=$TEST_TMP/new/data run_cella ps -a
+	assert_ok
+	assert_eq 700 "$(stat -c %a "$TEST_TMP/new/run")" "mode of a new run root"
+	assert_eq 700 "$(stat -c %a "$TEST_TMP/new/data")" "mode of a new data root"
+}
+
+# --- the sealed re-exec (CVE-2019-5736 class) -------------------------------------------------------
+
+# _exe_sealed PID: /proc/PID/exe is a sealed memfd or a read-only detached mount ("/"), or (an
+# ordinary user only) the binary itself when that user can neither write nor chmod it.
+_exe_sealed() {
+	local exe
+	exe=$(readlink "/proc/$1/exe") || fail "no process $1"
+	case "$exe" in / | /memfd:*) return 0 ;; esac
+	[ "$CELLA_PASS" = user ] && [ ! -w "$CELLA" ] && [ "$(stat -c %u "$CELLA")" != "$(id -u)" ] && return 0
+	fail "cella process $1 runs from $exe, not from a sealed copy"
+}
+
+# _started_then_check MARKER PID: wait until the workload wrote MARKER, then check the cella process.
+_started_then_check() {
+	local i
+	for i in $(seq 100); do [ -e "$1" ] && break; sleep 0.1; done
+	[ -e "$1" ] || { kill "$2" 2>/dev/null; fail "the workload never started"; }
+	_exe_sealed "$2"
+	wait "$2"
+}
+
+# Whether to skip the sealed copy is decided from cella's own parsed options: a workload's
+# argument that reads like `--backend=vm` or `--backend proot` must not turn it off.
+test_sealed_reexec_not_skipped_by_workload_args() {
+	local before pid
+	before=$(sha256sum "$CELLA" | cut -d' ' -f1)
+	mkdir "$TEST_TMP/s"
+	"$CELLA" run -v "$TEST_TMP/s:/s" busybox sh -c 'touch /s/run1; sleep 3' --backend=vm &
+	_started_then_check "$TEST_TMP/s/run1" $!
+	"$CELLA" run -v "$TEST_TMP/s:/s" busybox sh -c 'touch /s/run2; sleep 3' x --backend proot &
+	_started_then_check "$TEST_TMP/s/run2" $!
+	export CELLA_ROOT=$TEST_TMP/data CELLA_RUN_ROOT=$TEST_TMP/run
+	trap '"$CELLA" rm -f sealed >/dev/null 2>&1' EXIT
+	run_cella run -d --name sealed -v "$TEST_TMP/s:/s" busybox sleep 60
+	assert_ok
+	"$CELLA" exec sealed sh -c 'touch /s/exec1; sleep 3' x --backend=proot &
+	pid=$!
+	_started_then_check "$TEST_TMP/s/exec1" $pid
+	"$CELLA" rm -f sealed >/dev/null
+	assert_eq "$before" "$(sha256sum "$CELLA" | cut -d' ' -f1)" "sha256 of the cella binary"
+}
