@@ -198,9 +198,11 @@ nat_delete_table (const char *table, cella_error_t *err)
  * 127.0.0.1 (or ::1) that leaves the container's interface, whether forged with CAP_NET_RAW on an
  * AF_PACKET socket or sent by any process from a UDP socket whose IP_UNICAST_IF or IP_PKTINFO names
  * that interface, reaches the host's loopback services through them (both forward it, whatever
- * --no-map-gw or --disable-host-loopback say of the gateway). The egress hook of the device the
- * helper made sees every frame that leaves it, AF_PACKET's included (with PACKET_QDISC_BYPASS
- * too); the container cannot remove the table without CAP_NET_ADMIN. */
+ * --no-map-gw or --disable-host-loopback say of the gateway). So does a packet for 0.0.0.0 (or ::):
+ * the helper's socket connects there, which Linux reads as the local host, 127.0.0.1 (or ::1).
+ * The egress hook of the device the helper made sees every frame that leaves it, AF_PACKET's
+ * included (with PACKET_QDISC_BYPASS too); the container cannot remove the table without
+ * CAP_NET_ADMIN. */
 
 char *
 nat_guard_ruleset (const char *dev)
@@ -208,9 +210,9 @@ nat_guard_ruleset (const char *dev)
   return xasprintf ("table netdev cella_guard {\n"
                     "  chain egress {\n"
                     "    type filter hook egress device \"%s\" priority filter; policy accept;\n"
-                    "    ip daddr 127.0.0.0/8 drop\n"
+                    "    ip daddr { 0.0.0.0/8, 127.0.0.0/8 } drop\n"
                     "    ip saddr 127.0.0.0/8 drop\n"
-                    "    ip6 daddr { ::1, ::ffff:127.0.0.0/104 } drop\n"
+                    "    ip6 daddr { ::, ::1, ::ffff:0.0.0.0/104, ::ffff:127.0.0.0/104 } drop\n"
                     "    ip6 saddr { ::1, ::ffff:127.0.0.0/104 } drop\n"
                     "  }\n"
                     "}\n",

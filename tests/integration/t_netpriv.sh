@@ -385,7 +385,9 @@ test_network_container_shares_netns() {
 # A container on the default private network forges frames to the gateway's MAC: a UDP datagram
 # and a TCP SYN for 127.0.0.1, each through the qdisc and with PACKET_QDISC_BYPASS. Host
 # listeners on 127.0.0.1 must hear nothing and no answer may come back; the same frames for a
-# host address (the control) arrive, so the probe works and only loopback is refused. Then a
+# host address (the control) arrive, so the probe works and only loopback is refused. The same
+# for 0.0.0.0, which a helper's socket connects to the host's own loopback (Linux reads a connect to
+# 0.0.0.0 as one to 127.0.0.1: pasta and slirp4netns delivered it there). Then a
 # container without any capability sends UDP datagrams out of eth0 with IP_UNICAST_IF and
 # IP_PKTINFO (no raw socket needed): the same holds.
 crafted_frames_case() {
@@ -397,7 +399,7 @@ crafted_frames_case() {
 	listen lo-tcp tcp "$t"
 	listen ctl udp "$c" 0.0.0.0
 	run_cella run --rm --network private -v "$NETPROBE:/np:ro" busybox \
-		sh -c "/np send udp $u && /np send syn $t && /np send udp $c $host"
+		sh -c "/np send udp $u && /np send syn $t && /np send udp $u 0.0.0.0 && /np send syn $t 0.0.0.0 && /np send udp $c $host"
 	assert_ok
 	# without any capability: a UDP socket whose IP_UNICAST_IF / IP_PKTINFO names eth0 (no guard
 	# was applied rootless under --cap-drop NET_RAW, and these reached 127.0.0.1 through the helper)
@@ -458,7 +460,7 @@ test_bridge_gateway_is_not_host_loopback() {
 # Rootless (pasta, slirp4netns), in a network namespace of the test's own: a veth pair stands
 # for the host's network (198.51.100.2, and .3 for the control; the default gateway .1 answers
 # nothing), so that nothing the container sends leaves the test. The container tries the
-# gateway, crafted frames to 127.0.0.1, and (with no capability at all) UDP datagrams sent out of
+# gateway, crafted frames to 127.0.0.1 and to 0.0.0.0, and (with no capability at all) UDP datagrams sent out of
 # its interface by IP_UNICAST_IF and IP_PKTINFO, for host services bound to 127.0.0.1.
 rootless_netns_case() {
 	local p c script=$TEST_TMP/inner.sh
@@ -481,7 +483,8 @@ set +e
 sleep 0.5
 timeout 20 "$CELLA" run --rm --network private -v "$NETPROBE:/np:ro" busybox sh -c \\
 	"ip route; gw=\\\$(ip route | awk '/^default/ { print \\\$3 }'); echo x | nc -w 2 198.51.100.3 $c && echo control-ok
-	echo x | nc -w 2 \\\$gw $p && echo GATEWAY-REACHED-LOOPBACK; /np send syn $p; /np send udp $p"
+	echo x | nc -w 2 \\\$gw $p && echo GATEWAY-REACHED-LOOPBACK; /np send syn $p; /np send udp $p
+	/np send syn $p 0.0.0.0; /np send udp $p 0.0.0.0"
 echo "cella rc=\$?"
 timeout 20 "$CELLA" run --rm --network private --cap-drop ALL -v "$NETPROBE:/np:ro" busybox /np send ifudp $p
 echo "cella capless rc=\$?"
