@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int __attribute__ ((format (printf, 4, 0)))
@@ -424,13 +425,21 @@ state_dir_ensure (const char *path, cella_error_t *err)
 void
 signals_default (void)
 {
-  struct sigaction dfl = { .sa_handler = SIG_DFL };
+  /* the kernel's struct sigaction: glibc's sigaction() refuses signals 32 and 33 (its own), so a
+   * SIG_IGN of theirs (GNU make sets both) would reach the workload */
+  struct
+  {
+    void (*handler) (int);
+    unsigned long flags;
+    void (*restorer) (void);
+    uint64_t mask;
+  } dfl = { .handler = SIG_DFL };
   sigset_t none;
   /* a disposition of SIG_IGN survives execve: the caller's (nohup, a shell's `trap ''`) or the
    * monitor's own would reach the workload */
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP)
-      sigaction (sig, &dfl, NULL);
+      syscall (SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
 }
