@@ -656,13 +656,19 @@ cgroup_join (const struct cgroup_dirs *d, pid_t pid, cella_error_t *err)
 int
 cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
 {
+  return cgroup_enter_res (p, &p->res, pid, err);
+}
+
+int
+cgroup_enter_res (const struct plan *p, const struct plan_resources *res, pid_t pid, cella_error_t *err)
+{
   struct cgroup_dirs d;
   int r;
   if (cgroup_path_of (p, &d, err) < 0)
     return -1;
-  r = dirs_make (&d, &p->res, err);
+  r = dirs_make (&d, res, err);
   if (r == 0)
-    r = cgroup_update (&d, &p->res, err);
+    r = cgroup_update (&d, res, err);
   if (r == 0)
     r = cgroup_join (&d, pid, err);
   if (r < 0)
@@ -709,7 +715,7 @@ void
 cgroup_remove_plan (const struct plan *p)
 {
   struct cgroup_dirs d;
-  if (p->backend != BACKEND_NS || cgroup_path_of (p, &d, NULL) < 0)
+  if (p->backend == BACKEND_PROOT || cgroup_path_of (p, &d, NULL) < 0)
     return;
   cgroup_remove (&d, NULL);
   cgroup_dirs_clear (&d);

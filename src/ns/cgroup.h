@@ -28,6 +28,8 @@ bool cgroup_wanted (const struct plan *p);
 
 /* Create the container's cgroup, apply p->res, move pid into it. */
 int cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err);
+/* The same with other limits than p's (the vm backend: QEMU's memory limit). */
+int cgroup_enter_res (const struct plan *p, const struct plan_resources *res, pid_t pid, cella_error_t *err);
 
 /* ---- the pure parts (exported for the unit tests) ---- */
 
@@ -125,7 +127,7 @@ long long cgroup_oom_kills (const struct cgroup_dirs *d);
  * gone is no error. */
 int cgroup_remove (const struct cgroup_dirs *d, cella_error_t *err);
 
-/* Remove the cgroup of plan p, if it has one; errors are dropped (cleanup paths). */
+/* Remove the cgroup of plan p (ns, and vm: QEMU's), if it has one; errors are dropped (cleanup paths). */
 void cgroup_remove_plan (const struct plan *p);
 
 /* exec: move pid into the cgroup of the container of plan p, when it has one (cgroup_wanted and its directory

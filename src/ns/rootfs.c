@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ns.h"
 
 /* The staging tmpfs is mounted over an existing directory of our private copy of the host's
  * mount tree; nothing is created on the host and everything vanishes with the namespace.
@@ -44,8 +45,8 @@ mount_staging (const char *dir, cella_error_t *err)
   return m;
 }
 
-static int
-pivot (int rootfd, cella_error_t *err)
+int
+ns_pivot_root (int rootfd, cella_error_t *err)
 {
   /* pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
    * removes the old root and every host mount under it from our view. */
@@ -157,7 +158,7 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
       op_rt_close (&rts[i]);
     }
 
-  if (pivot (c.rootfd, err) < 0)
+  if (ns_pivot_root (c.rootfd, err) < 0)
     goto out;
   if (p->readonly)
     {

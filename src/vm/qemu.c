@@ -211,17 +211,34 @@ pushf (char ***argv, const char *opt, char *val)
   free (val);
 }
 
+long long
+vm_memory_limit (unsigned memory_mib, bool kvm)
+{
+  return ((long long) memory_mib + 128 + (kvm ? 0 : VM_TCG_TB_MIB)) << 20;
+}
+
+/* QEMU's own seccomp filter on top of the jail: no obsolete system calls, no set*id, no
+ * fork/exec, no scheduler or priority changes. */
+#define VM_QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
+/* Files QEMU gets as fds (its jail has no path to them): -add-fd into an fd set, opened as
+ * /dev/fdset/N, which QEMU serves by dup'ing the set's fd with the access mode it asks for. */
+enum { FDSET_DISK = 1, FDSET_CONSOLE = 2 };
+
 char **
 vm_qemu_argv (const struct vm_launch *l)
 {
   char **argv = NULL;
-  cleanup_free char *con = qemu_escape (l->console_log);
   strv_push (&argv, l->qemu ? l->qemu : "qemu-system-x86_64");
+  push2 (&argv, "-sandbox", VM_QEMU_SANDBOX);
   /* microvm: no PCI, no firmware tables beyond what Linux needs, virtio-mmio devices */
   /* under TCG the guest kernel calibrates its clock against the PIT, which microvm leaves out
    * unless asked (without it the boot stops at "tsc: Marking TSC unstable") */
   push2 (&argv, "-M", l->kvm ? "microvm" : "microvm,pit=on,pic=on,rtc=on");
-  push2 (&argv, "-accel", l->kvm ? "kvm" : "tcg");
+  if (l->kvm)
+    push2 (&argv, "-accel", "kvm");
+  else
+    pushf (&argv, "-accel", xasprintf ("tcg,tb-size=%u", VM_TCG_TB_MIB));
   if (l->kvm)
     push2 (&argv, "-cpu", "host");
   pushf (&argv, "-m", xasprintf ("%uM", l->memory_mib));
@@ -234,7 +251,8 @@ vm_qemu_argv (const struct vm_launch *l)
   push2 (&argv, "-initrd", l->initrd);
   push2 (&argv, "-append", l->cmdline);
   /* ttyS0: the kernel's console, to the console log, never to the workload's output */
-  pushf (&argv, "-chardev", xasprintf ("file,id=con,path=%s", con));
+  pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->console_fd, FDSET_CONSOLE));
+  pushf (&argv, "-chardev", xasprintf ("file,id=con,path=/dev/fdset/%d", FDSET_CONSOLE));
   push2 (&argv, "-serial", "chardev:con");
   push2 (&argv, "-device", "virtio-serial-device,max_ports=4");
   /* the first virtconsole is the guest's hvc0: the workload's stdio */
@@ -244,11 +262,13 @@ vm_qemu_argv (const struct vm_launch *l)
   push2 (&argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl");
   pushf (&argv, "-chardev", xasprintf ("socket,id=qmp,fd=%d,server=on,wait=off", l->qmp_fd));
   push2 (&argv, "-mon", "chardev=qmp,mode=control");
-  if (l->disk)
+  if (l->disk_fd >= 0)
     {
-      cleanup_free char *d = qemu_escape (l->disk);
+      pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->disk_fd, FDSET_DISK));
+      pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->disk_ro_fd, FDSET_DISK));
       /* the container's own copy: written back to the host file, never shared */
-      pushf (&argv, "-drive", xasprintf ("id=root,file=%s,format=raw,if=none,cache=writeback,discard=unmap", d));
+      pushf (&argv, "-drive", xasprintf ("id=root,file=/dev/fdset/%d,format=raw,if=none,cache=writeback,discard=unmap",
+                                         FDSET_DISK));
       push2 (&argv, "-device", "virtio-blk-device,drive=root");
     }
   if (l->netdev)
