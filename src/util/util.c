@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static int __attribute__ ((format (printf, 4, 0)))
@@ -437,34 +438,81 @@ host_passwd_field (uid_t uid, int field)
   return q.found;
 }
 
-/* rm -rf without following symlinks (engine containers, image layers). */
-int
-remove_tree_at (int dfd, const char *name)
+/* The directory name in dfd, opened for reading without following a symlink. A directory we may
+ * not read (overlay's work/work is 000) is made 0700 first, through an O_PATH fd of it: its name
+ * may be swapped for a symlink meanwhile, the chmod still reaches only the pinned inode. */
+static int
+open_dir_nofollow (int dfd, const char *name)
 {
-  cleanup_close int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  DIR *d;
+  int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES)
+    {
+      cleanup_close int pin = openat (dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      char self[64];
+      snprintf (self, sizeof self, "/proc/self/fd/%d", pin);
+      if (pin >= 0 && chmod (self, 0700) == 0)
+        fd = openat (pin, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      else
+        errno = EACCES;
+    }
+  return fd;
+}
+
+/* Is the directory fd the root of a mount (another file system, or a bind mount, below us)? */
+static bool
+is_mount_root (int fd, dev_t parent_dev)
+{
+  struct statx sx;
+  if (statx (fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) < 0)
+    return true; /* unknown: do not enter */
+  if (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+    return (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+  return makedev (sx.stx_dev_major, sx.stx_dev_minor) != parent_dev;
+}
+
+int
+remove_dir_contents (int fd)
+{
+  DIR *d = fdopendir (dup (fd));
   struct dirent *e;
+  struct stat st;
   int r = 0;
-  if (fd < 0 && errno == EACCES && fchmodat (dfd, name, 0700, 0) == 0)
-    fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); /* overlay's work/work is 000 */
-  if (fd < 0)
-    return unlinkat (dfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
-  d = fdopendir (dup (fd));
-  if (d == NULL)
-    return -1;
+  if (d == NULL || fstat (fd, &st) < 0)
+    {
+      if (d)
+        closedir (d);
+      return -1;
+    }
   while ((e = readdir (d)) != NULL)
     {
+      cleanup_close int sub = -1;
       if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
         continue;
       if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
+        sub = open_dir_nofollow (fd, e->d_name);
+      if (sub >= 0 && is_mount_root (sub, st.st_dev))
         {
-          if (remove_tree_at (fd, e->d_name) < 0)
-            r = -1;
+          r = -1; /* a mount under the tree: its files are not ours to delete */
+          continue;
         }
-      else if (unlinkat (fd, e->d_name, 0) < 0 && errno != ENOENT)
+      if (sub >= 0 && remove_dir_contents (sub) < 0)
+        r = -1;
+      if (unlinkat (fd, e->d_name, sub >= 0 ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
         r = -1;
     }
   closedir (d);
+  return r;
+}
+
+/* rm -rf without following symlinks or entering mounts (engine containers, image layers). */
+int
+remove_tree_at (int dfd, const char *name)
+{
+  cleanup_close int fd = open_dir_nofollow (dfd, name);
+  int r;
+  if (fd < 0)
+    return unlinkat (dfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+  r = remove_dir_contents (fd);
   if (unlinkat (dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
     r = -1;
   return r;

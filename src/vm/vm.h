@@ -43,7 +43,9 @@ int vm_disk_clone (const char *src, const char *dst, const char **method, cella_
 
 /* Remove a VM's work directory, refusing (nothing removed) when path is a symbolic link or when a
  * mount (this process's /proc/self/mountinfo) is at or below it: a tree with a mount in it would
- * lose the mounted file system's contents. */
+ * lose the mounted file system's contents. The directory is pinned by an fd once checked, and
+ * emptied relative to it (remove_dir_contents): no symlink in it is followed, no mount that
+ * appears under it later is entered. */
 int vm_workdir_remove (const char *path, cella_error_t *err);
 
 /* ---- kernel.c ---- */

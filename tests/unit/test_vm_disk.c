@@ -193,14 +193,38 @@ test_workdir_remove (const char *tmp)
               || mount ("tmpfs", sub, "tmpfs", 0, "size=1m") < 0)
             _exit (2);
           if (vm_workdir_remove (dir, &e) < 0 && e && strstr (e->msg, "still mounted") && access (f, F_OK) == 0)
-            _exit (0);
+            {
+              /* and rm -rf itself never enters the mount: its file stays (so does the path to it) */
+              cleanup_free char *inside = xasprintf ("%s/in-the-mount", sub);
+              put (inside, "keep", 0600);
+              _exit (remove_tree (dir) < 0 && access (inside, F_OK) == 0 ? 0 : 3);
+            }
           _exit (1);
         }
       waitpid (pid, &st, 0);
-      CHECK (WIFEXITED (st) && WEXITSTATUS (st) == 0, "a work dir with a mount under it is refused, nothing removed (%d)",
+      CHECK (WIFEXITED (st) && WEXITSTATUS (st) == 0, "a work dir with a mount under it is refused, nothing removed; remove_tree does not enter the mount (%d)",
              WIFEXITED (st) ? WEXITSTATUS (st) : -1);
     }
-  CHECK (vm_workdir_remove (dir, &err) == 0 && access (dir, F_OK) < 0, "a plain work dir is removed");
+  {
+    /* what a planted link points at survives: a file, a directory, a link in a 000 directory */
+    cleanup_free char *victim = xasprintf ("%s/victim", tmp), *vdir = xasprintf ("%s/victim-dir", tmp);
+    cleanup_free char *vf = xasprintf ("%s/victim-dir/f", tmp), *l1 = xasprintf ("%s/work/l1", tmp);
+    cleanup_free char *l2 = xasprintf ("%s/work/l2", tmp), *closed = xasprintf ("%s/work/closed", tmp);
+    cleanup_free char *l3 = xasprintf ("%s/work/closed/l3", tmp);
+    put (victim, "keep", 0600);
+    mkdir (vdir, 0700);
+    put (vf, "keep", 0600);
+    mkdir (closed, 0700);
+    CHECK (symlink (victim, l1) == 0 && symlink (vdir, l2) == 0 && symlink (vdir, l3) == 0 && chmod (closed, 0) == 0,
+           "links planted in the work dir");
+    CHECK (vm_workdir_remove (dir, &err) == 0 && access (dir, F_OK) < 0, "a plain work dir is removed: %s",
+           err ? err->msg : "ok");
+    {
+      struct stat st;
+      CHECK (access (victim, F_OK) == 0 && access (vf, F_OK) == 0 && stat (vdir, &st) == 0 && (st.st_mode & 07777) == 0700,
+             "the links' targets are kept, the linked directory's mode untouched");
+    }
+  }
   cella_error_free (&err);
   CHECK (vm_workdir_remove (dir, &err) == 0, "a missing work dir is nothing to do");
 }
