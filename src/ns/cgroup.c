@@ -653,19 +653,19 @@ cgroup_join (const struct cgroup_dirs *d, pid_t pid, cella_error_t *err)
   return 0;
 }
 
-int
-cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
-{
-  return cgroup_enter_res (p, &p->res, pid, err);
-}
-
-int
-cgroup_enter_res (const struct plan *p, const struct plan_resources *res, pid_t pid, cella_error_t *err)
+static int
+enter (const struct plan *p, const struct plan_resources *res, bool limited_only, pid_t pid, cella_error_t *err)
 {
   struct cgroup_dirs d;
   int r;
   if (cgroup_path_of (p, &d, err) < 0)
     return -1;
+  for (int c = 0; limited_only && c < CG_V1__COUNT; c++)
+    if (d.v1[c] && !cg_v2_needed (res, c == CG_BLKIO ? "io" : cg_v1_name (c)))
+      {
+        free (d.v1[c]);
+        d.v1[c] = NULL;
+      }
   r = dirs_make (&d, res, err);
   if (r == 0)
     r = cgroup_update (&d, res, err);
@@ -675,6 +675,18 @@ cgroup_enter_res (const struct plan *p, const struct plan_resources *res, pid_t 
     cgroup_remove (&d, NULL);
   cgroup_dirs_clear (&d);
   return r;
+}
+
+int
+cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
+{
+  return enter (p, &p->res, false, pid, err);
+}
+
+int
+cgroup_enter_limited (const struct plan *p, const struct plan_resources *res, pid_t pid, cella_error_t *err)
+{
+  return enter (p, res, true, pid, err);
 }
 
 /* ---- removing ---------------------------------------------------------------------------------------- */

@@ -28,8 +28,10 @@ bool cgroup_wanted (const struct plan *p);
 
 /* Create the container's cgroup, apply p->res, move pid into it. */
 int cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err);
-/* The same with other limits than p's (the vm backend: QEMU's memory limit). */
-int cgroup_enter_res (const struct plan *p, const struct plan_resources *res, pid_t pid, cella_error_t *err);
+/* The same with the limits in res instead of p's, and on v1 only in the hierarchies of those limits
+ * (each other one would cost a mkdir and hold nothing used): the vm backend's QEMU, with its memory
+ * limit. */
+int cgroup_enter_limited (const struct plan *p, const struct plan_resources *res, pid_t pid, cella_error_t *err);
 
 /* ---- the pure parts (exported for the unit tests) ---- */
 

@@ -430,6 +430,7 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
   struct vm_share *shares = NULL;
   size_t nshares = 0;
   bool kvm = p->vm_accel && strcmp (p->vm_accel, "kvm") == 0;
+  long long t_jail;
   int r;
   session_init (s);
   s->p = p;
@@ -453,7 +454,9 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
       || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->ctl) < 0)
     return cella_error (err, errno, "socketpair");
   guest_config (p, &c, &shares, &nshares);
+  t_jail = now_ns ();
   r = make_jail (s, qemu, shares, nshares, kvm, err);
+  t_jail = now_ns () - t_jail;
   if (r == 0)
     make_argv (s, shares, nshares, kvm);
   for (size_t i = 0; i < c.nmounts; i++)
@@ -464,8 +467,8 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
     return -1;
   if (p->debug)
     {
-      fprintf (stderr, "cella: vm: disk %s (%s), kernel %s\ncella: vm: jail of %zu entries, %s\ncella: vm:", s->disk,
-               s->disk_method, p->vm_kernel, s->jail.nentries,
+      fprintf (stderr, "cella: vm: disk %s (%s), kernel %s\ncella: vm: QEMU's jail: %zu entries (found in %.1f ms), %s\ncella: vm:",
+               s->disk, s->disk_method, p->vm_kernel, s->jail.nentries, (double) t_jail / 1e6,
                s->jail.drop_uid ? "an unprivileged uid of its own" : "the caller's ids in a user namespace");
       for (size_t i = 0; s->argv[i]; i++)
         fprintf (stderr, " %s", s->argv[i]);
@@ -486,7 +489,7 @@ struct sup {
   int signalled;        /* a terminating signal that made us end the VM ourselves */
   int pending_sig;      /* came before "ready" */
   unsigned terms;
-  long long t_start, t_ready, t_exit; /* for --debug */
+  long long t_start, t_jailed, t_ready, t_exit; /* for --debug */
   char line[256];
   size_t linelen;
 };
@@ -506,6 +509,7 @@ qemu_spawn (struct sup *u, cella_error_t *err)
   if (vm_jail_spawn (&s->jail, s->argv, keep, sizeof keep / sizeof keep[0] - (s->nic.fd < 0), null, logfd, &u->qemu,
                      &u->qemu_pidfd, err) < 0)
     return -1;
+  u->t_jailed = now_ns (); /* its jail built and QEMU exec'd */
   /* QEMU holds these now (the tap goes away with it) */
   close_fd (&s->hvc[1]);
   close_fd (&s->ctl[1]);
@@ -750,9 +754,10 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
   vm_jail_release (&s->jail);
   close (u.sigfd);
   if (s->p->debug)
-    fprintf (stderr, "cella: vm: workload ready %.1f ms after QEMU's start, exit reported at %.1f ms, QEMU gone at %.1f ms\n",
-             u.t_ready ? (double) (u.t_ready - u.t_start) / 1e6 : -1.0, u.t_exit ? (double) (u.t_exit - u.t_start) / 1e6 : -1.0,
-             (double) (now_ns () - u.t_start) / 1e6);
+    fprintf (stderr, "cella: vm: QEMU jailed and exec'd after %.1f ms, workload ready %.1f ms after QEMU's start, exit "
+                     "reported at %.1f ms, QEMU gone at %.1f ms\n",
+             (double) (u.t_jailed - u.t_start) / 1e6, u.t_ready ? (double) (u.t_ready - u.t_start) / 1e6 : -1.0,
+             u.t_exit ? (double) (u.t_exit - u.t_start) / 1e6 : -1.0, (double) (now_ns () - u.t_start) / 1e6);
   if (u.have_exit)
     return u.exit_code;
   if (u.signalled)

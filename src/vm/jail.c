@@ -529,8 +529,9 @@ drop_ids (const struct vm_jail *j, cella_error_t *err)
   return caps_apply_sets (j->caps, j->caps, j->caps, j->caps, j->caps, false, err);
 }
 
-/* The child, in its new namespaces: wait for the cgroup, build the root, drop what it may not
- * keep. Its stdio and the fds QEMU keeps are in place; every other fd closes at exec. */
+/* The child, in its new namespaces: its root built (while the parent makes its cgroup), then in
+ * that cgroup (a namespace of it), its ids and privileges dropped. Its stdio and the fds QEMU keeps
+ * are in place; every other fd closes at exec. */
 static int
 child_setup (const struct vm_jail *j, int sync, int parent_pidfd, cella_error_t *err)
 {
@@ -541,10 +542,6 @@ child_setup (const struct vm_jail *j, int sync, int parent_pidfd, cella_error_t 
   int r = -1;
   if (j->userns && map_self (j, err) < 0)
     return -1;
-  if (read (sync, &go, 1) != 1)
-    return cella_error (err, errno ? errno : EPIPE, "wait for the cgroup");
-  if (unshare (CLONE_NEWCGROUP) < 0)
-    return cella_error (err, errno, "a cgroup namespace");
   if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
     return cella_error (err, errno, "make the mounts private");
   for (size_t i = 0; i < j->nentries; i++)
@@ -555,7 +552,13 @@ child_setup (const struct vm_jail *j, int sync, int parent_pidfd, cella_error_t 
   for (size_t i = 0; i < j->nentries; i++)
     if (src[i].fd >= 0)
       close (src[i].fd);
-  if (r < 0 || (j->drop_uid && drop_ids (j, err) < 0))
+  if (r < 0)
+    return -1;
+  if (read (sync, &go, 1) != 1)
+    return cella_error (err, errno ? errno : EPIPE, "wait for the cgroup");
+  if (unshare (CLONE_NEWCGROUP) < 0)
+    return cella_error (err, errno, "a cgroup namespace");
+  if (j->drop_uid && drop_ids (j, err) < 0)
     return -1;
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return cella_error (err, errno, "PR_SET_NO_NEW_PRIVS");
@@ -609,7 +612,7 @@ enter_cgroup (const struct vm_jail *j, pid_t pid, cella_error_t *err)
   struct plan_resources r = { .memory = j->memory_limit };
   if (j->cgroup_plan == NULL)
     return 0;
-  return cgroup_enter_res (j->cgroup_plan, &r, pid, err);
+  return cgroup_enter_limited (j->cgroup_plan, &r, pid, err);
 }
 
 int
