@@ -360,7 +360,8 @@ make_jail (struct vm_session *s, const char *qemu, const struct vm_share *shares
 {
   struct vm_jail *j = &s->jail;
   bool real_root = geteuid () == 0 && in_initial_userns ();
-  if (vm_jail_init (j, qemu, err) < 0)
+  cleanup_free char *cache = xasprintf ("%s/vm", paths_data_root ());
+  if (vm_jail_init (j, qemu, cache, err) < 0)
     return -1;
   vm_jail_add (j, s->p->vm_kernel, VM_JAIL_KERNEL, VM_JAIL_RO);
   vm_jail_add (j, s->initrd, VM_JAIL_INITRD, VM_JAIL_OWNED);

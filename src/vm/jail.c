@@ -216,20 +216,14 @@ beside (const char *dir, const char *rel)
   return xasprintf ("%s/%s", d, rel);
 }
 
-int
-vm_jail_init (struct vm_jail *j, const char *qemu, cella_error_t *err)
+/* QEMU's files, found anew: the program, its libraries, its TCG module, microvm's firmware. */
+static int
+find_files (struct vm_jail *j, const char *real, cella_error_t *err)
 {
-  cleanup_free char *interp = NULL, *real = realpath (qemu, NULL), *bindir = NULL;
-  memset (j, 0, sizeof *j);
-  j->uid_lock = -1;
-  if (real == NULL)
-    return cella_error (err, errno, "QEMU `%s`", qemu);
-  /* its real path: QEMU finds its data and modules relative to where it runs from */
-  j->qemu = xstrdup (real);
-  bindir = xstrdup (real);
+  cleanup_free char *interp = NULL, *bindir = xstrdup (real);
   *strrchr (bindir, '/') = '\0';
   if (elf_interp (real, &interp, err) < 0 || add_elf (j, real, interp, err) < 0)
-    return cella_error_wrap (err, "QEMU's jail");
+    return -1;
   for (size_t i = 0; i < sizeof module_dirs / sizeof module_dirs[0]; i++)
     {
       cleanup_free char *dir = beside (bindir, module_dirs[i]);
@@ -237,7 +231,7 @@ vm_jail_init (struct vm_jail *j, const char *qemu, cella_error_t *err)
       if (access (m, R_OK) != 0)
         continue;
       if (add_elf (j, m, interp, err) < 0)
-        return cella_error_wrap (err, "QEMU's jail");
+        return -1;
       break;
     }
   for (size_t i = 0; i < sizeof firmware / sizeof firmware[0]; i++)
@@ -247,6 +241,77 @@ vm_jail_init (struct vm_jail *j, const char *qemu, cella_error_t *err)
       if (access (f, R_OK) == 0)
         vm_jail_add (j, f, f, VM_JAIL_RO);
     }
+  return 0;
+}
+
+/* What the found files hold until: the same QEMU program and the same ld.so.cache (ldconfig runs
+ * whenever a package brings or changes a library). */
+static char *
+files_key (const char *real)
+{
+  struct stat q, c;
+  if (stat (real, &q) < 0)
+    return NULL;
+  if (stat ("/etc/ld.so.cache", &c) < 0)
+    memset (&c, 0, sizeof c);
+  return xasprintf ("jail-files-1 %s %lu:%lu:%lld:%lld.%09ld %lu:%lu:%lld.%09ld", real, (unsigned long) q.st_dev,
+                    (unsigned long) q.st_ino, (long long) q.st_size, (long long) q.st_mtim.tv_sec, q.st_mtim.tv_nsec,
+                    (unsigned long) c.st_dev, (unsigned long) c.st_ino, (long long) c.st_mtim.tv_sec, c.st_mtim.tv_nsec);
+}
+
+/* The cached list: LD_LIBRARY_PATH's line, then one path per line. */
+static char *
+files_text (const struct vm_jail *j)
+{
+  char *text = xasprintf ("%s\n", j->ld_path ? j->ld_path : "");
+  for (size_t i = 0; i < j->nentries; i++)
+    {
+      char *next = xasprintf ("%s%s\n", text, j->entries[i].path);
+      free (text);
+      text = next;
+    }
+  return text;
+}
+
+static void
+files_from_text (struct vm_jail *j, char *text)
+{
+  char *save = NULL, *nl = strchr (text, '\n');
+  if (nl == NULL)
+    return;
+  *nl = '\0';
+  j->ld_path = *text ? xstrdup (text) : NULL;
+  for (char *line = strtok_r (nl + 1, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    if (*line == '/')
+      vm_jail_add (j, line, line, VM_JAIL_RO);
+}
+
+int
+vm_jail_init (struct vm_jail *j, const char *qemu, const char *cache_dir, cella_error_t *err)
+{
+  cleanup_free char *real = realpath (qemu, NULL), *key = NULL, *cache = NULL, *text = NULL;
+  memset (j, 0, sizeof *j);
+  j->uid_lock = -1;
+  if (real == NULL)
+    return cella_error (err, errno, "QEMU `%s`", qemu);
+  /* its real path: QEMU finds its data and modules relative to where it runs from */
+  j->qemu = xstrdup (real);
+  key = files_key (real);
+  cache = cache_dir ? xasprintf ("%s/jail-files", cache_dir) : NULL;
+  text = vm_cache_get (cache, key);
+  if (text)
+    {
+      files_from_text (j, text);
+      if (j->nentries > 0 && strcmp (j->entries[0].path, real) == 0)
+        return 0;
+      vm_jail_clear (j); /* not what we wrote: found anew */
+      j->qemu = xstrdup (real);
+    }
+  if (find_files (j, real, err) < 0)
+    return cella_error_wrap (err, "QEMU's jail");
+  free (text);
+  text = files_text (j);
+  vm_cache_put (cache, key, text);
   return 0;
 }
 

@@ -91,6 +91,29 @@ kvm_probe_key (const char *qemu)
 }
 
 char *
+vm_cache_get (const char *file, const char *key)
+{
+  cleanup_free char *text = NULL;
+  char *nl;
+  if (file == NULL || key == NULL || read_file (file, &text, NULL, NULL) < 0)
+    return NULL;
+  nl = strchr (text, '\n');
+  if (nl == NULL || (size_t) (nl - text) != strlen (key) || strncmp (text, key, (size_t) (nl - text)) != 0)
+    return NULL;
+  return xstrdup (nl + 1);
+}
+
+void
+vm_cache_put (const char *file, const char *key, const char *value)
+{
+  cleanup_free char *text = NULL;
+  if (file == NULL || key == NULL)
+    return;
+  text = xasprintf ("%s\n%s", key, value);
+  (void) write_file_atomic (file, text, strlen (text), 0600, NULL); /* kept only where the dir exists */
+}
+
+char *
 vm_kvm_problem (const char *cache_dir)
 {
   const char *no = getenv ("CELLA_NO_KVM"); /* benchmarks and tests: TCG on a KVM host */
@@ -107,22 +130,18 @@ vm_kvm_problem (const char *cache_dir)
     return xstrdup ("qemu-system-x86_64 not found");
   /* The answer holds until the next boot or another QEMU binary: cached in CACHE_DIR/kvm-probe. */
   key = kvm_probe_key (qemu);
-  cache = cache_dir && key ? xasprintf ("%s/kvm-probe", cache_dir) : NULL;
-  if (cache && read_file (cache, &text, NULL, NULL) == 0)
+  cache = cache_dir ? xasprintf ("%s/kvm-probe", cache_dir) : NULL;
+  text = vm_cache_get (cache, key);
+  if (text)
     {
-      char *nl = strchr (text, '\n');
-      if (nl && (size_t) (nl - text) == strlen (key) && strncmp (text, key, (size_t) (nl - text)) == 0)
-        {
-          nl[1 + strcspn (nl + 1, "\n")] = '\0';
-          return strcmp (nl + 1, "ok") == 0 ? NULL : xstrdup (nl + 1);
-        }
+      text[strcspn (text, "\n")] = '\0';
+      return strcmp (text, "ok") == 0 ? NULL : xstrdup (text);
     }
   why = kvm_try_qemu (qemu);
-  if (cache)
-    {
-      cleanup_free char *line = xasprintf ("%s\n%s\n", key, why ? why : "ok");
-      (void) write_file_atomic (cache, line, strlen (line), 0600, NULL); /* kept only where the dir exists */
-    }
+  {
+    cleanup_free char *line = xasprintf ("%s\n", why ? why : "ok");
+    vm_cache_put (cache, key, line);
+  }
   return why;
 }
 

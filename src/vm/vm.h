@@ -92,6 +92,12 @@ struct vm_launch {
  * another QEMU binary. */
 char *vm_kvm_problem (const char *cache_dir);
 
+/* What a probe found, kept in file until its key changes: "KEY\nVALUE". vm_cache_get: VALUE
+ * (malloc'd) when the file's key is key, else NULL; vm_cache_put writes it (0600, atomically;
+ * nothing when the directory is missing). file or key NULL: nothing kept. */
+char *vm_cache_get (const char *file, const char *key);
+void vm_cache_put (const char *file, const char *key, const char *value);
+
 /* Kernel arguments a guest under TCG needs: the TSC's rate (the host's, which TCG's rdtsc
  * returns), so that the guest need not calibrate it against the emulated PIT, which fails on a
  * busy host and stalls the boot ("tsc: Unable to calibrate against PIT"). "" when unknown. */
@@ -173,8 +179,9 @@ struct vm_jail {
 
 /* Start j with QEMU's program, the ELF loader and the libraries the host's loader resolves for
  * it (`LOADER --list`), its TCG module and the firmware microvm loads (bios-microvm.bin,
- * linuxboot_dma.bin from <prefix>/share/qemu); each at its host path. */
-int vm_jail_init (struct vm_jail *j, const char *qemu, cella_error_t *err);
+ * linuxboot_dma.bin from <prefix>/share/qemu); each at its host path. The list is kept in
+ * CACHE_DIR/jail-files (NULL: not kept) until QEMU's program or /etc/ld.so.cache changes. */
+int vm_jail_init (struct vm_jail *j, const char *qemu, const char *cache_dir, cella_error_t *err);
 /* Add host at path (absolute) in the jail; a path already there is kept as it is. */
 void vm_jail_add (struct vm_jail *j, const char *host, const char *path, enum vm_jail_kind kind);
 /* Start QEMU (argv, with argv[0] j->qemu) in the jail, with in as stdin, out as stdout and

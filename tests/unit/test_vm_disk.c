@@ -419,14 +419,14 @@ jail_find (const struct vm_jail *j, const char *part)
 /* What QEMU's jail starts with: the program, its loader and libraries as the host's loader
  * resolves them (asked of a dynamic program the host surely has, /bin/true, and of QEMU). */
 static void
-test_jail_files (void)
+test_jail_files (const char *tmp)
 {
   struct vm_jail j;
   cella_error_t err = NULL;
   cleanup_free char *truth = realpath ("/bin/true", NULL), *qemu = NULL;
   const struct vm_jail_entry *e;
   bool all_there = true;
-  CHECK (vm_jail_init (&j, "/bin/true", &err) == 0, "jail of /bin/true: %s", err ? err->msg : "ok");
+  CHECK (vm_jail_init (&j, "/bin/true", NULL, &err) == 0, "jail of /bin/true: %s", err ? err->msg : "ok");
   CHECK (j.nentries >= 3 && truth && strcmp (j.entries[0].path, truth) == 0 && strcmp (j.qemu, truth) == 0,
          "the program first, at its real path");
   e = jail_find (&j, "/ld-linux");
@@ -440,7 +440,30 @@ test_jail_files (void)
   vm_jail_add (&j, "/etc/hostname", j.entries[0].path, VM_JAIL_RW);
   CHECK (strcmp (j.entries[0].host, truth) == 0, "a path already in the jail keeps its entry");
   vm_jail_clear (&j);
-  CHECK (vm_jail_init (&j, "/nonexistent/qemu", &err) < 0 && err && strstr (err->msg, "/nonexistent/qemu"),
+  {
+    /* kept in the cache dir: the second look-up reads the same list back; a list that does not
+     * start with the program is not trusted */
+    cleanup_free char *file = xasprintf ("%s/jail-files", tmp), *text = NULL, *key = NULL;
+    struct vm_jail k;
+    size_t n;
+    CHECK (vm_jail_init (&j, "/bin/true", tmp, &err) == 0 && access (file, F_OK) == 0, "the list kept in jail-files");
+    CHECK (vm_jail_init (&k, "/bin/true", tmp, &err) == 0 && k.nentries == j.nentries && k.ld_path && j.ld_path
+               && strcmp (k.ld_path, j.ld_path) == 0 && strcmp (k.entries[k.nentries - 1].path, j.entries[j.nentries - 1].path) == 0,
+           "read back the same");
+    vm_jail_clear (&k);
+    n = j.nentries;
+    vm_jail_clear (&j);
+    if (read_file (file, &text, NULL, NULL) == 0 && strchr (text, '\n'))
+      {
+        key = xstrdup (text);
+        key[strcspn (key, "\n")] = '\0';
+        vm_cache_put (file, key, "/lib\n/etc/shadow\n");
+      }
+    CHECK (key && vm_jail_init (&j, "/bin/true", tmp, &err) == 0 && j.nentries == n && !jail_find (&j, "/etc/shadow"),
+           "a kept list that does not start with the program is found anew");
+    vm_jail_clear (&j);
+  }
+  CHECK (vm_jail_init (&j, "/nonexistent/qemu", NULL, &err) < 0 && err && strstr (err->msg, "/nonexistent/qemu"),
          "a missing QEMU is named");
   cella_error_free (&err);
   vm_jail_clear (&j);
@@ -449,7 +472,7 @@ test_jail_files (void)
       tap_skip ("QEMU not installed", "QEMU's own jail");
       return;
     }
-  CHECK (vm_jail_init (&j, qemu, &err) == 0 && jail_find (&j, "/libglib-2.0.so"), "QEMU's jail has its libraries: %s",
+  CHECK (vm_jail_init (&j, qemu, NULL, &err) == 0 && jail_find (&j, "/libglib-2.0.so"), "QEMU's jail has its libraries: %s",
          err ? err->msg : "ok");
   CHECK (jail_find (&j, "/qemu/accel-tcg-x86_64.so") || access ("/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so", F_OK) != 0,
          "its TCG module where Debian has one");
@@ -472,7 +495,7 @@ main (void)
   test_workdir_remove (tmp);
   test_kernel ();
   test_qemu_argv ();
-  test_jail_files ();
+  test_jail_files (tmp);
   test_netdev_user ();
   test_plan_json ();
   remove_tree (tmp);
