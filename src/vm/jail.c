@@ -187,7 +187,8 @@ add_listed (struct vm_jail *j, char *text, const char *of, cella_error_t *err)
   return 0;
 }
 
-/* The program, its loader and libraries; with lib (a module QEMU loads), that and its libraries. */
+/* The ELF file prog (QEMU, or a module it loads), and the loader and libraries the host's loader
+ * resolves for it. */
 static int
 add_elf (struct vm_jail *j, const char *prog, const char *interp, cella_error_t *err)
 {
@@ -715,10 +716,14 @@ vm_jail_spawn (struct vm_jail *j, char *const *argv, const int *keep, size_t nke
   close (sync[1]);
   if (r == 0 && enter_cgroup (j, *pid, err) < 0)
     r = cella_error_wrap (err, "QEMU's jail");
-  /* go (a child that failed before reading it has said why), then the child's error, or end of
-   * file once QEMU runs (the socket closes at exec) */
-  if (r == 0 && (send (sync[0], "g", 1, MSG_NOSIGNAL), error_recv (sync[0], err) == 0))
-    r = -1;
+  if (r == 0)
+    {
+      /* go (a child that failed before reading it has said why already), then the child's error,
+       * or end of file once QEMU runs (the socket closes at exec) */
+      (void) send (sync[0], "g", 1, MSG_NOSIGNAL);
+      if (error_recv (sync[0], err) == 0)
+        r = -1;
+    }
   close (sync[0]);
   if (r < 0 && *pid > 0)
     {

@@ -80,6 +80,11 @@ test_refusals_name_the_option() {
 	echo data >"$TEST_TMP/file"
 	run_cella run --backend vm -v "$TEST_TMP/file:/f" busybox true
 	assert_cella_error 125 "shares directories only"
+	if vm_real_root; then
+		# the base of QEMU's uids (its jail), read as real root only
+		CELLA_VM_UID_BASE=0 run_cella run --backend vm --network none busybox true
+		assert_cella_error 125 "\$CELLA_VM_UID_BASE \`0\`: expected a uid from 1 to"
+	fi
 }
 
 # run -d, logs, inspect, exec (refused), a graceful stop, the disk, logs --console, rm.
