@@ -69,6 +69,12 @@ int remove_tree_mapped (const char *path);
  * and SIGCHLD at its end: 0 in the child, its pid in the caller, -1 with errno. */
 pid_t ns_clone (unsigned long long flags, int *pidfd);
 
+/* In a private mount namespace: a directory of the host's tree a fresh tmpfs may cover (/tmp, /mnt,
+ * /run or /var/tmp), NULL if none; and that tmpfs (nosuid, nodev, its root of `mode`) mounted over
+ * dir: its mount fd, or -1 with *err naming `what`. */
+const char *ns_staging_dir (void);
+int ns_tmpfs_over (const char *dir, const char *mode, const char *what, cella_error_t *err);
+
 /* Make the mount whose root directory rootfd is the root of this mount namespace (pivot_root);
  * the old root and every mount under it are detached. The caller's cwd becomes "/". */
 int ns_pivot_root (int rootfd, cella_error_t *err);

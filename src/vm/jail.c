@@ -463,19 +463,10 @@ acquire (const struct vm_jail *j, struct source *src, cella_error_t *err)
 static int
 mount_root (cella_error_t *err)
 {
-  static const char *const over[] = { "/tmp", "/mnt", "/run", "/var/tmp" };
-  cleanup_close int fs = fsopen ("tmpfs", FSOPEN_CLOEXEC);
-  cleanup_close int m = -1;
-  if (fs < 0 || fsconfig (fs, FSCONFIG_SET_STRING, "mode", "755", 0) < 0
-      || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-    return cella_error (err, errno, "create the root tmpfs");
-  m = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-  if (m < 0)
-    return cella_error (err, errno, "mount the root tmpfs");
-  for (size_t i = 0; i < sizeof over / sizeof over[0]; i++)
-    if (move_mount (m, "", AT_FDCWD, over[i], MOVE_MOUNT_F_EMPTY_PATH) == 0)
-      return steal_fd (&m);
-  return cella_error (err, errno, "mount the root tmpfs (over /tmp, /mnt, /run or /var/tmp)");
+  const char *over = ns_staging_dir ();
+  if (over == NULL)
+    return cella_error (err, ENOENT, "no directory to mount the root on (looked for /tmp, /mnt, /run, /var/tmp)");
+  return ns_tmpfs_over (over, "755", "root", err);
 }
 
 /* Create path (absolute) in the jail's root: its directories, then an empty directory or file to
