@@ -172,17 +172,20 @@ run_user_pass() {
 	p=()
 	[ -n "$kpat" ] && p=(-k "$kpat")
 	# In a delegated cgroup (DIR/tests.scope, so that DIR holds no process and can hand its
-	# controllers down), else where the runner is.
-	local into=()
+	# controllers down), else where the runner is. setpriv, not runuser, there: runuser stays as a
+	# root parent in the subtree, and the kernel refuses the user to move a root process when it
+	# enables cpuset (cap_safe_nice) -- as systemd keeps login sessions out of user@UID.service.
+	local asuser=(runuser -u "$TEST_USER" --)
 	if [ -n "${CELLA_TEST_USER_CGROUP:-}" ]; then
 		# made by the user, as a delegated subtree's owner makes its own children
 		{ [ -d "$CELLA_TEST_USER_CGROUP/tests.scope" ] || runuser -u "$TEST_USER" -- mkdir "$CELLA_TEST_USER_CGROUP/tests.scope"; } ||
 			{ echo "not ok - delegate $CELLA_TEST_USER_CGROUP/tests.scope to $TEST_USER"; failed=$((failed + 1)); return; }
-		into=(sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$CELLA_TEST_USER_CGROUP/tests.scope")
+		asuser=(sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$CELLA_TEST_USER_CGROUP/tests.scope"
+			setpriv --reuid="$uid" --regid="$gid" --init-groups)
 	fi
 	(
 		cd "$ubase" &&
-			"${into[@]}" runuser -u "$TEST_USER" -- env -i \
+			"${asuser[@]}" env -i \
 				PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 				HOME="$home" USER="$TEST_USER" LOGNAME="$TEST_USER" LANG=C.UTF-8 \
 				XDG_DATA_HOME="$datadir" XDG_RUNTIME_DIR="$rundir" \

@@ -15,6 +15,7 @@
 #include "../engine/paths.h"
 #include "../util/json.h"
 #include "../net/internal.h"
+#include "../ns/landlock.h"
 #include "../ns/ns.h"
 #include "../ns/probe.h"
 #include "../plan/idmap.h"
@@ -367,7 +368,7 @@ network_json (void)
     fw = nft ? xstrdup (nft) : net_find_program ("iptables");
   fix = root ? (fw ? NULL : "apt-get install nftables")
         : !tool ? "apt-get install passt (or slirp4netns)"
-        : !nft  ? "apt-get install nftables (the loopback guard), or run with --cap-drop NET_RAW"
+        : !nft  ? "apt-get install nftables (the loopback guard)"
                 : NULL;
   return json_pack ("{s:s, s:o, s:o}", "private", root ? "bridge" : tool ? tool : "none", "helper",
                     (root ? fw : path) ? json_string (root ? fw : path) : json_null (), "fix",
@@ -468,6 +469,8 @@ kernel_json (const struct report *r)
                                       "detail", str_or_null (p->detail)));
     }
   json_object_set_new (json_object_get (k, "overlay_userns"), "dir", str_or_null (r->scratch));
+  json_object_set_new (json_object_get (k, "landlock"), "abi",
+                       landlock_abi () > 0 ? json_integer (landlock_abi ()) : json_null ());
   return k;
 }
 

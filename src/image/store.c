@@ -121,10 +121,11 @@ jstrv (json_t *a)
   json_t *e;
   if (!json_is_array (a))
     return NULL;
-  v = xzalloc (sizeof *v);
+  size_t n = 0;
+  v = strv_new (json_array_size (a));
   json_array_foreach (a, i, e)
     if (json_is_string (e))
-      strv_push (&v, json_string_value (e));
+      v[n++] = xstrdup (json_string_value (e));
   return v;
 }
 
@@ -1013,14 +1014,16 @@ tree_bytes_at (int dfd, const char *name)
 }
 
 /* Remove the entries of dir that are not in keep (names are hex digests) and any ".tmp-*"; each
- * removal is printed as "Deleted WHAT: sha256:…" unless what is NULL. */
-static void
-sweep_dir (const char *dir, char *const *keep, const char *what, int64_t *freed)
+ * removal is printed as "Deleted WHAT: sha256:…" unless what is NULL. What cannot be removed is
+ * an error (the first one is reported), after the rest is swept. */
+static int
+sweep_dir (const char *dir, char *const *keep, const char *what, int64_t *freed, cella_error_t *err)
 {
   DIR *d = opendir (dir);
   struct dirent *e;
+  int r = 0;
   if (d == NULL)
-    return;
+    return 0;
   while ((e = readdir (d)) != NULL)
     {
       bool tmp = has_prefix (e->d_name, ".tmp-");
@@ -1031,12 +1034,19 @@ sweep_dir (const char *dir, char *const *keep, const char *what, int64_t *freed)
       *freed += tree_bytes_at (dirfd (d), e->d_name);
       {
         cleanup_free char *p = xasprintf ("%s/%s", dir, e->d_name);
-        if (remove_tree_mapped (p) < 0 || tmp || what == NULL)
+        if (remove_tree_mapped (p) < 0)
+          {
+            if (r == 0)
+              r = cella_error (err, errno, "prune: remove %s `%s`", what ? what : "entry", p);
+            continue;
+          }
+        if (tmp || what == NULL)
           continue;
       }
       printf ("Deleted %s: sha256:%s\n", what, e->d_name);
     }
   closedir (d);
+  return r;
 }
 
 int
@@ -1048,6 +1058,7 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
   cleanup_strv char **in_use = NULL, **keep_blobs = NULL, **keep_layers = NULL, **keep_keys = NULL;
   cleanup_free char *blobs = NULL, *layers = NULL, *diffids = NULL;
   struct refs_drop gone = { 0 };
+  int swept;
   *freed = 0;
   if (lock < 0)
     return -1;
@@ -1093,11 +1104,13 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
   blobs = xasprintf ("%s/blobs/sha256", paths_data_root ());
   layers = xasprintf ("%s/layers", paths_data_root ());
   diffids = xasprintf ("%s/diffids", paths_data_root ());
-  sweep_dir (blobs, keep_blobs, "blob", freed);
-  sweep_dir (layers, keep_layers, "layer", freed);
-  sweep_dir (diffids, keep_layers, NULL, freed);
+  swept = sweep_dir (blobs, keep_blobs, "blob", freed, err);
+  if (sweep_dir (layers, keep_layers, "layer", freed, swept < 0 ? NULL : err) < 0)
+    swept = -1;
+  if (sweep_dir (diffids, keep_layers, NULL, freed, swept < 0 ? NULL : err) < 0)
+    swept = -1;
   gone.keep = keep_keys;
-  if (index_update (do_digests_drop, &gone, err) < 0)
+  if (index_update (do_digests_drop, &gone, swept < 0 ? NULL : err) < 0)
     return -1;
   {
     /* records whose write was interrupted */
@@ -1110,5 +1123,5 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
     if (d)
       closedir (d);
   }
-  return 0;
+  return swept;
 }

@@ -807,6 +807,14 @@ net_join_resolve (struct plan *p, cella_error_t *err)
   /* the child joins it first thing (ns_join_paths), as an OCI config's path would be */
   free (p->ns_path[4]);
   p->ns_path[4] = xasprintf ("/proc/%d/ns/net", (int) pid);
+  if (same_file (p->ns_path[4], "/proc/self/ns/net") == 1)
+    {
+      /* that container is on the host's network: so is this one, by staying in it (from another
+       * container's user namespace the host's network namespace could not be joined: EPERM) */
+      free (p->ns_path[4]);
+      p->ns_path[4] = NULL;
+      return 0;
+    }
   if (p->ns & PLAN_NS_USER)
     {
       /* rootless: that network namespace belongs to the other container's user namespace, which

@@ -29,7 +29,8 @@ char *
 oci_root_default (void)
 {
   const char *xdg = getenv ("XDG_RUNTIME_DIR");
-  if (geteuid () == 0)
+  /* root, unless the fake root of `unshare -r`, which cannot write /run */
+  if (geteuid () == 0 && (access ("/run/cella-oci", W_OK) == 0 || (errno == ENOENT && access ("/run", W_OK) == 0)))
     return xstrdup ("/run/cella-oci");
   if (xdg && xdg[0] == '/')
     return xasprintf ("%s/cella-oci", xdg);

@@ -632,11 +632,7 @@ child_run (const struct vm_jail *j, char *const *argv, const int *keep, size_t n
   cella_error_t e = NULL;
   cleanup_free char *ld = j->ld_path ? xasprintf ("LD_LIBRARY_PATH=%s", j->ld_path) : NULL;
   char *envp[] = { ld, NULL };
-  sigset_t none;
-  sigemptyset (&none);
-  sigprocmask (SIG_SETMASK, &none, NULL);
-  for (int sig = 1; sig < NSIG; sig++)
-    signal (sig, SIG_DFL);
+  signals_default ();
   setpgid (0, 0); /* the terminal's and stop's signals are the supervisor's to forward */
   if (dup2 (in, 0) < 0 || dup2 (out, 1) < 0 || dup2 (out, 2) < 0)
     _exit (125);
@@ -697,7 +693,7 @@ vm_jail_spawn (struct vm_jail *j, char *const *argv, const int *keep, size_t nke
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0)
     return cella_error (err, errno, "socketpair");
   fflush (NULL);
-  *pid = ns_clone (clone_flags (j), pidfd);
+  *pid = ns_clone (clone_flags (j), -1, pidfd);
   if (*pid == 0)
     {
       close (sync[0]);

@@ -674,3 +674,24 @@ changed
 c?
 ?image$" "the container runs on a copy; its changes stay with it; the image is untouched"
 }
+
+# A layer 1,539 directories deep (layer entries are at most 4095 bytes long: a tar holds no
+# deeper one): prune removes all of it, without a descriptor per level (it used to report
+# success and leave the layer).
+test_prune_removes_a_deep_layer() {
+	img_env
+	local p=d _
+	for _ in 1 2 3 4 5 6 7 8 9; do p=$p/$p; done
+	mkdir -p "$TEST_TMP/root/etc"
+	(cd "$TEST_TMP/root" && mkdir -p "t/$p" && for _ in 1 2; do mkdir -p "c/$p" && mv t "c/$p/t" && mv c t || exit 1; done) ||
+		fail "make a deep tree"
+	tar -C "$TEST_TMP/root" -cf "$TEST_TMP/deep.tar" . || fail "tar the deep tree"
+	run_cella import "$TEST_TMP/deep.tar" deep:1
+	assert_ok
+	[ -n "$(ls "$CELLA_ROOT/layers")" ] || fail "the import stored no layer"
+	run_cella rmi deep:1
+	assert_ok
+	(ulimit -n 1024 && run_cella image prune && [ "$RC" = 0 ]) || fail "image prune failed: $ERR"
+	[ -z "$(ls "$CELLA_ROOT/layers")" ] || fail "layers left after prune: $(ls -A "$CELLA_ROOT/layers")"
+	assert_store_clean
+}

@@ -365,3 +365,15 @@ test_kvm_boot() {
 	assert_eq "kvm" "$OUT"
 	assert_not_contains "$ERR" "TCG"
 }
+
+# The guest's workload starts with default signal dispositions and an empty mask, whatever the
+# caller of cella ignored (the guest init starts it; nothing of the host's is inherited).
+test_guest_workload_default_signals() {
+	vm_require
+	trap '' HUP INT PIPE QUIT TERM USR1
+	run_cella run --backend vm busybox grep -E '^Sig(Ign|Blk)' /proc/self/status
+	trap - HUP INT PIPE QUIT TERM USR1
+	assert_ok
+	assert_eq "SigBlk:0000000000000000 SigIgn:0000000000000000 " \
+		"$(printf '%s\n' "$OUT" | awk '$1 == "SigIgn:" || $1 == "SigBlk:" { printf "%s%s ", $1, $2 }')" "the guest's workload"
+}

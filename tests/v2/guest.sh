@@ -16,6 +16,12 @@ kmod=/host/lib/modules/$(uname -r)/kernel
 # with /sbin/modprobe as its root sees it: this disk's busybox, given the host's modules.
 [ -e /lib/modules ] || { mkdir -p /lib && ln -s /host/lib/modules /lib/modules; }
 grep -qw overlay /proc/filesystems || modprobe overlay
+# /dev/net/tun (rootless pasta) exists only once tun is loaded (no udev or static nodes here)
+[ -e /dev/net/tun ] || modprobe tun
+chmod 0666 /dev/net/tun # as udev makes it
+# loop devices (not loaded on demand without a node to open): t_devices.sh reads a host block device,
+# a loop over a file, to show it stays out
+grep -qw loop /proc/devices || modprobe loop || echo "# v2 lane: no loop module"
 
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 ctl=""
@@ -62,6 +68,9 @@ exec unshare -m sh -c '
 	pivot_root . .lane-old
 	cd /
 	umount -l /.lane-old
+	# A default route, as any machine has: rootless pasta copies the host'"'"'s routable interface.
+	ip link add lane0 type dummy && ip addr add 10.254.0.2/24 dev lane0 && ip link set lane0 up &&
+		ip route add default via 10.254.0.1
 	exec "$@"' _ "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	HOME=/root LANG=C.UTF-8 TEST_TIMEOUT="${TEST_TIMEOUT:-180}" CMD_TIMEOUT="${CMD_TIMEOUT:-150}" \
 	CELLA_TEST_USER="$user" CELLA_TEST_USER_CGROUP="$cg" CELLA_TEST_COPY=1 \

@@ -45,9 +45,17 @@ out_open (struct oci_out *o, const char *path, cella_error_t *err)
   else
     {
       o->path = xstrdup (path);
-      o->tmp = xasprintf ("%s.tmp-%d", path, (int) getpid ());
-      o->fd = open (o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      /* an unpredictable name made with O_EXCL: -o may name a directory others can write */
+      o->tmp = xasprintf ("%s.tmp-XXXXXX", path);
+      o->fd = mkostemp (o->tmp, O_CLOEXEC);
       if (o->fd < 0)
+        {
+          int e = errno;
+          free (o->tmp);
+          o->tmp = NULL; /* nothing of ours to remove */
+          return cella_error (err, e, "create a temp file next to `%s`", path);
+        }
+      if (fchmod (o->fd, 0644) < 0)
         return cella_error (err, errno, "create `%s`", o->tmp);
     }
   o->a = archive_write_new ();
