@@ -3,7 +3,7 @@
  * the monitor watches): it relays the workload's stdio to hvc0, turns signals into "signal N"
  * lines on cella.ctl, and exits with the code of the guest's "exit N" line. QEMU is its child in
  * a process group of its own (a terminal's ^C or stop's group SIGTERM reach the supervisor, which
- * forwards them to the guest's workload) and dies with it (PDEATHSIG). */
+ * forwards them to the guest's workload) and dies with it (PDEATHSIG); it runs in its jail (jail.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/capability.h>
@@ -417,9 +417,8 @@ make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool k
     {
       cleanup_free char *at = xasprintf (VM_JAIL_VOLUMES "/%zu", i);
       strv_push (&vols, at);
+      shares[i].host = vols[i]; /* the string, not the array, which strv_push may move */
     }
-  for (size_t i = 0; i < nshares; i++)
-    shares[i].host = vols[i];
   s->argv = vm_qemu_argv (&l);
 }
 
