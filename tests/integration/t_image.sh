@@ -413,9 +413,16 @@ mk("symlink.tar", [("sym", "link", d + "/outside"), ("file", "link/evil", b"x")]
 mk("hardlink.tar", [("hard", "pw", "../../../../../etc/passwd")])
 mk("longname.tar", [("file", "a" * 300, b"x")])
 EOF
+	local why
 	for t in dotdot symlink hardlink longname; do
+		case $t in
+		dotdot) why="layer entry \`../outside/evil\`: path leaves the layer" ;;
+		symlink) why="layer entry \`link/evil\`: \`link\` is a symlink, which is not followed" ;;
+		hardlink) why="layer entry \`pw\`: hard link target \`../../../../../etc/passwd\` leaves the layer" ;;
+		longname) why="path: name too long (a component of 300 bytes, at most 255)" ;;
+		esac
 		run_cella image import "$TEST_TMP/$t.tar" "local/$t"
-		assert_rc 125
+		assert_cella_error 125 "$why"
 		[ -z "$(ls -A "$out")" ] || fail "$t.tar wrote outside the store: $(ls -A "$out")"
 	done
 	run_cella images -q
