@@ -51,6 +51,26 @@ test_functions() {
 		sort -k2,2n | awk '{ print $1 }'
 }
 
+# reap_containers TMP: containers a test left in its own data root (CELLA_ROOT=$TEST_TMP/data) or
+# OCI state root ($TEST_TMP/state) would outlive it, running, with their monitors: removed here,
+# and named in the test's log.
+reap_containers() {
+	local tmp=$1 ids id
+	if [ -d "$tmp/data/containers" ]; then
+		ids=$(CELLA_ROOT=$tmp/data CELLA_RUN_ROOT=$tmp/run timeout 20 "$CELLA" ps -a -q --no-trunc 2>/dev/null)
+		if [ -n "$ids" ]; then
+			echo "# the test left containers in its data root: removed $(echo $ids | wc -w)"
+			# shellcheck disable=SC2086
+			CELLA_ROOT=$tmp/data CELLA_RUN_ROOT=$tmp/run timeout 30 "$CELLA" rm -f $ids >/dev/null 2>&1
+		fi
+	fi
+	for id in $(ls "$tmp/state" 2>/dev/null); do
+		[ -e "$tmp/state/$id/state.json" ] || continue
+		echo "# the test left OCI container $id: deleted"
+		timeout 20 "$CELLA" --root "$tmp/state" delete --force "$id" >/dev/null 2>&1
+	done
+}
+
 # run_one PASS FILE FUNCTION
 run_one() {
 	local pass=$1 file=$2 fn=$3 tmp log skipf asserts rc name reason limit cmd_limit n
@@ -70,6 +90,7 @@ run_one() {
 		exec timeout -k 5 "$limit" bash -c '. "$1" && . "$2" && "$3"' _ "$ITEST/lib.sh" "$file" "$fn"
 	) </dev/null >"$log" 2>&1
 	rc=$?
+	reap_containers "$tmp" >>"$log" 2>&1
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 		echo "not ok - $name # timed out after ${limit}s"
 		sed 's/^/#   /' "$log"

@@ -199,11 +199,17 @@ _subuid_range() {
 }
 
 # Each line: PID PPID COMM ARGV...
+#
+# Only what is this test's counts, on a machine where other runs start and stop containers too: a
+# process whose environment has this test's TEST_TMP (cella and what it starts with its own
+# environment); else (a workload, a helper that clears its environment) one that started after
+# leftovers_snapshot. A process another run started is skipped; so is, as a user, one of other
+# users.
 _snap_procs() {
 	# Builtins only in the loop (a fork per process makes this take seconds); one find for the
 	# links of every process.
-	local d pid ppid comm exe k v args uid mypidns me root sub_lo sub_n env
-	declare -A exes=() pidns=() parent=() line=()
+	local d pid ppid comm exe k v args uid mypidns me root sub_lo sub_n env st t0=${_LEFTOVER_T0:-0} ours
+	declare -A exes=() pidns=() parent=() line=() orphan=()
 	me=$(id -u)
 	root=0
 	is_root && root=1
@@ -219,6 +225,11 @@ _snap_procs() {
 		pid=${d#/proc/}
 		[ "$pid" = "$BASHPID" ] && continue
 		read -r comm 2>/dev/null <"$d/comm" || continue
+		read -r st 2>/dev/null <"$d/stat" || continue
+		st=${st##*) }
+		read -ra st <<<"$st" # state ppid pgrp ... (field 3 onwards): starttime is the 20th
+		ppid=${st[1]:-}
+		[ -n "$ppid" ] || continue
 		args=()
 		mapfile -d '' args 2>/dev/null <"$d/cmdline"
 		exe=${exes[$d]:-}
@@ -229,55 +240,73 @@ _snap_procs() {
 			[ -n "${pidns[$d]:-}" ] && [ "${pidns[$d]}" != "$mypidns" ] || continue
 			;;
 		esac
-		ppid="" uid=""
-		while read -r k v; do
-			case "$k" in
-			PPid:) ppid=$v ;;
-			Uid:)
-				uid=${v%%[[:space:]]*}
-				break
-				;;
-			esac
-		done 2>/dev/null <"$d/status"
-		if [ "$root" = 0 ] && [ "$uid" != "$me" ] && ! { [ "$uid" -ge "$sub_lo" ] && [ "$uid" -lt $((sub_lo + sub_n)) ]; } 2>/dev/null; then
-			continue
+		if [ "$root" = 0 ]; then
+			uid=""
+			while read -r k v; do
+				[ "$k" = Uid: ] && { uid=${v%%[[:space:]]*}; break; }
+			done 2>/dev/null <"$d/status"
+			if [ "$uid" != "$me" ] && ! { [ "$uid" -ge "$sub_lo" ] && [ "$uid" -lt $((sub_lo + sub_n)) ]; } 2>/dev/null; then
+				continue
+			fi
 		fi
-		env=""
+		env="" ours=0
 		{ mapfile -d '' -t env_a <"$d/environ"; } 2>/dev/null && for env in "${env_a[@]}"; do
 			case "$env" in TEST_TMP=*) break ;; esac
 			env=""
 		done
 		unset env_a
-		if [ -n "$env" ] && [ "$env" != "TEST_TMP=${TEST_TMP:-}" ]; then
-			continue # another test's (a concurrent run of the suite)
+		if [ -n "$env" ]; then
+			[ "$env" = "TEST_TMP=${TEST_TMP:-}" ] || continue # another test's (a concurrent run of the suite)
+			ours=1
 		fi
+		[ "$ours" = 1 ] || [ "${st[19]:-0}" -ge "$t0" ] || continue
 		parent[$pid]=$ppid
 		line[$pid]="$pid $ppid $comm ${args[*]}"
+		[ "$ppid" = 1 ] && orphan[$pid]=1
 	done
-	for pid in "${!line[@]}"; do
-		ppid=${parent[$pid]}
-		if [ "$ppid" = 1 ] || [ -n "${line[$ppid]:-}" ]; then
-			printf '%s\n' "${line[$pid]}"
-		fi
-	done | sort
+	# and the descendants of such an orphan (a workload under its leaked init)
+	local changed=1
+	while [ "$changed" = 1 ]; do
+		changed=0
+		for pid in "${!line[@]}"; do
+			[ -z "${orphan[$pid]:-}" ] && [ -n "${orphan[${parent[$pid]}]:-}" ] && { orphan[$pid]=1; changed=1; }
+		done
+	done
+	for pid in "${!orphan[@]}"; do
+		printf '%s\n' "${line[$pid]}"
+	done
 }
 
 _snap_tmp() {
 	find /tmp /var/tmp /dev/shm -maxdepth 1 -name 'cella*' 2>/dev/null | sort
 }
 
-_snap_links() { ls /sys/class/net 2>/dev/null | sort; }
+# Per-container network objects carry the container's short id (veth vc<ID>, nft table
+# cella_c_<ID>, iptables chain CELLA-<ID>, a lease line): one whose container still has a monitor
+# is a live container's (another test's, on a shared machine), not a leftover. Bridges and
+# per-network tables belong to `network create`/`rm`, checked by t_netpriv.sh.
+_live_ids() {
+	pgrep -af '__monitor [0-9a-f]{64}' 2>/dev/null | grep -oE '[0-9a-f]{64}' | cut -c1-12
+}
+
+_without_live() { # stdin: items; drops those naming the short id of a live container ($_LIVE)
+	if [ -n "${_LIVE:-}" ]; then grep -vE -- "$_LIVE"; else cat; fi
+}
+
+_snap_links() { ls /sys/class/net 2>/dev/null | grep -E '[0-9a-f]{12}' | _without_live; }
 
 _snap_nft() {
 	is_real_root || return 0
-	if command -v nft >/dev/null 2>&1; then
-		nft list chains 2>/dev/null | awk '$1 == "table" { t = $2 " " $3; if ($3 ~ /^cella/) print "nft table " t } $1 == "chain" && t ~ / cella/ { print "nft table " t " chain " $2 }'
-	fi
-	local t
-	for t in iptables ip6tables; do
-		command -v "$t-save" >/dev/null 2>&1 || continue
-		"$t-save" 2>/dev/null | grep -i cella | sed "s/^/$t: /"
-	done | sort
+	{
+		if command -v nft >/dev/null 2>&1; then
+			nft list chains 2>/dev/null | awk '$1 == "table" { t = $2 " " $3; if ($3 ~ /^cella_c_/) print "nft table " t } $1 == "chain" && t ~ / cella_c_/ { print "nft table " t " chain " $2 }'
+		fi
+		local t
+		for t in iptables ip6tables; do
+			command -v "$t-save" >/dev/null 2>&1 || continue
+			"$t-save" 2>/dev/null | grep -E 'CELLA-[0-9a-f]{12}' | sed "s/^/$t: /"
+		done
+	} | _without_live
 }
 
 _snap_cgroups() {
@@ -289,7 +318,7 @@ _snap_cgroups() {
 
 _snap_leases() {
 	local run
-	cat /run/cella-net/*.leases 2>/dev/null | sed 's/^/lease: /'
+	cat /run/cella-net/*.leases 2>/dev/null | sed 's/^/lease: /' | _without_live
 	run=${CELLA_RUN_ROOT:-}
 	if [ -z "$run" ]; then
 		if is_root; then run=/run/cella; else run=${XDG_RUNTIME_DIR:-/tmp/cella-run-$(id -u)}/cella; fi
@@ -306,15 +335,16 @@ LEFTOVER_IGNORE=${LEFTOVER_IGNORE-selftest}
 
 _snap_all() { # DIR
 	local what
+	_LIVE=$(_live_ids | paste -sd'|')
 	for what in $_LEFTOVER_KINDS; do
-		"_snap_$what" >"$1/$what"
+		"_snap_$what" | LC_ALL=C sort >"$1/$what"
 	done
 }
 
 _leftovers() { # BEFORE-DIR AFTER-DIR
 	local b=$1 a=$2 new what
 	for what in $_LEFTOVER_KINDS; do
-		new=$(comm -13 "$b/$what" "$a/$what")
+		new=$(LC_ALL=C comm -13 "$b/$what" "$a/$what")
 		if [ -n "$LEFTOVER_IGNORE" ]; then
 			new=$(printf '%s\n' "$new" | grep -v -- "$LEFTOVER_IGNORE")
 		fi
@@ -333,6 +363,10 @@ _leftovers() { # BEFORE-DIR AFTER-DIR
 # leftovers_snapshot: remember what exists now (before a command, or before a whole sequence such
 # as a kill -9 sweep, whose own leftovers must not end up in the "before" picture).
 leftovers_snapshot() {
+	local up
+	read -r up _ </proc/uptime
+	# (clock ticks since boot, as /proc/PID/stat counts a process's start; a second of slack)
+	_LEFTOVER_T0=$(( (${up%.*} - 1) * $(getconf CLK_TCK) ))
 	_LEFTOVER_SNAP="$TEST_TMP/.snap.$BASHPID.$RANDOM"
 	mkdir -p "$_LEFTOVER_SNAP/before" "$_LEFTOVER_SNAP/after"
 	_snap_all "$_LEFTOVER_SNAP/before"
@@ -341,12 +375,12 @@ leftovers_snapshot() {
 # assert_no_leftovers: fail if anything of the kinds above appeared since leftovers_snapshot.
 # What is only transient (another test run on the machine) is filtered by re-checking for ~3 s.
 assert_no_leftovers() {
-	local snap=${_LEFTOVER_SNAP:?leftovers_snapshot was not called} i report
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		[ "$i" = 1 ] || sleep 0.3
+	local snap=${_LEFTOVER_SNAP:?leftovers_snapshot was not called} report end=$((SECONDS + 3))
+	while :; do
 		_snap_all "$snap/after"
 		report=$(_leftovers "$snap/before" "$snap/after")
-		[ -n "$report" ] || break
+		[ -n "$report" ] && [ "$SECONDS" -lt "$end" ] || break
+		sleep 0.3
 	done
 	rm -rf "$snap"
 	_LEFTOVER_SNAP=""

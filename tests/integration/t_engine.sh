@@ -31,9 +31,8 @@ assert_engine_empty() {
 	assert_eq "" "$left" "container directories left"
 	[ -z "$(ls "$CELLA_RUN_ROOT/containers" 2>/dev/null)" ] || fail "run directories left: $(ls "$CELLA_RUN_ROOT/containers")"
 	# a monitor ends with its container (rm waits for it, but give it a moment to be reaped)
-	local i
-	for i in $(seq 20); do
-		[ "$(monitor_count)" = 0 ] && break
+	local end=$((SECONDS + 2))
+	while [ "$(monitor_count)" != 0 ] && [ "$SECONDS" -le "$end" ]; do
 		sleep 0.1
 	done
 	assert_eq 0 "$(monitor_count)" "monitors of this data root still running ($(monitor_pids | tr '\n' ' '))"

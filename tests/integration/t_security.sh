@@ -48,26 +48,32 @@ test_host_mounts_not_visible() {
 test_mounts_do_not_propagate_to_host() {
 	mkdir -p "$TEST_TMP/sig"
 	cat >"$TEST_TMP/prop.sh" <<'EOS'
+[ -z "$BEFORE" ] || awk '{ print $5 }' /proc/self/mountinfo | sort >"$BEFORE"
 "$CELLA" run --cap-add SYS_ADMIN --security-opt seccomp=unconfined -v "$SIG:/sig" busybox sh -c \
 	'mount -t tmpfs cella-proptest /mnt && grep -c " cella-proptest " /proc/self/mountinfo && touch /sig/ready &&
 	 while [ ! -e /sig/go ]; do sleep 0.05; done' &
 pid=$!
 for i in $(seq 200); do [ -e "$SIG/ready" ] && break; sleep 0.05; done
 echo "during: $(grep -c ' cella-proptest ' /proc/self/mountinfo)"
+[ -z "$BEFORE" ] || echo "new mount points during the run: $(awk '{ print $5 }' /proc/self/mountinfo | sort | comm -13 "$BEFORE" - | tr '\n' ' ')."
 echo "/ is $(awk '$5 == "/" { print ($7 ~ /^shared:/ ? "shared" : "not shared") }' /proc/self/mountinfo)"
 touch "$SIG/go"
 wait $pid
 echo "rc=$?"
 echo "after: $(grep -c ' cella-proptest ' /proc/self/mountinfo)"
 EOS
-	local wrap=()
-	is_real_root && wrap=(unshare -m --propagation shared)
-	run_cmd env CELLA="$CELLA" SIG="$TEST_TMP/sig" "${wrap[@]}" bash "$TEST_TMP/prop.sh"
+	# (in that namespace of its own, nobody else's mounts come and go: any new one is this run's)
+	local wrap=() before=""
+	is_real_root && wrap=(unshare -m --propagation shared) before=$TEST_TMP/before
+	run_cmd env CELLA="$CELLA" SIG="$TEST_TMP/sig" BEFORE="$before" "${wrap[@]}" bash "$TEST_TMP/prop.sh"
 	assert_ok
 	assert_eq "1" "$(printf '%s\n' "$OUT" | head -n1)" "the container sees its own mount"
 	assert_contains "$OUT" "during: 0" "the container's mount on the host while it runs"
 	assert_contains "$OUT" "rc=0"
 	assert_contains "$OUT" "after: 0" "the container's mount on the host after it exits"
-	is_real_root && assert_contains "$OUT" "/ is shared" "the wrapper's / (so that a leak would show)"
+	if is_real_root; then
+		assert_contains "$OUT" "/ is shared" "the wrapper's / (so that a leak would show)"
+		assert_contains "$OUT" "new mount points during the run: ." "the wrapper's mounts while the container runs"
+	fi
 	return 0
 }
