@@ -185,11 +185,16 @@ assert_cella_error() {
 #   links    network interfaces (host veths, bridges, taps)
 #   nft      nft tables named cella* and their chains; iptables chains and rules naming CELLA
 #            (root of the machine only: nobody else can read them)
-#   cgroups  empty cgroup directories under a cella/ directory of any hierarchy (a cgroup that
-#            still holds processes belongs to a live container; leaked processes are in procs)
+#   cgroups  empty container cgroups (cella/<ID>) of any hierarchy, where this user makes cgroups
+#            (one that still holds processes, or whose container has a monitor, is a live
+#            container's; leaked processes are in procs)
 #   leases   lines of the private networks' lease files, and rootless network helper records
 
-_snap_mounts() { awk '{ print $5 }' /proc/self/mountinfo | sort; }
+# (mounts under another test's temp directory, of a concurrent run of the suite, are its own)
+_snap_mounts() {
+	awk -v mine="${TEST_TMP:-/nonexistent}/" '
+		$5 !~ /^\/tmp\/itest-(root|user)\.[^\/]+\/t\.[^\/]+\// || index($5, mine) == 1 { print $5 }' /proc/self/mountinfo
+}
 
 # Subordinate uid range of this user: "START COUNT" (none: "0 0").
 _subuid_range() {
@@ -229,7 +234,7 @@ _snap_procs() {
 		st=${st##*) }
 		read -ra st <<<"$st" # state ppid pgrp ... (field 3 onwards): starttime is the 20th
 		ppid=${st[1]:-}
-		[ -n "$ppid" ] || continue
+		[ -n "$ppid" ] && [ "${st[0]}" != Z ] || continue # (a zombie holds nothing; PID 1 reaps it)
 		args=()
 		mapfile -d '' args 2>/dev/null <"$d/cmdline"
 		exe=${exes[$d]:-}
@@ -311,9 +316,11 @@ _snap_nft() {
 
 _snap_cgroups() {
 	local d
-	find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -path '*/cella/*' 2>/dev/null | while read -r d; do
-		[ -s "$d/cgroup.procs" ] || printf '%s\n' "$d"
-	done | sort
+	cgroup_probe || return 0 # (this user makes none)
+	find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -regextype posix-extended -type d -path '*/cella/*' -regex '.*/[0-9a-f]{64}' 2>/dev/null |
+		while read -r d; do
+			[ -s "$d/cgroup.procs" ] || printf '%s\n' "$d"
+		done | _without_live
 }
 
 _snap_leases() {

@@ -287,8 +287,10 @@ test_leftovers_detect_network_and_cgroup_remains() {
 		# per-container names (a short id): a veth vc<ID>, a table cella_c_<ID>
 		link=vc5e1f7e57$(printf '%04x' $((RANDOM % 65536)))
 		table=cella_c_5e1f7e57$(printf '%04x' $((RANDOM % 65536)))
-		cg=/sys/fs/cgroup/cella/selftest-$$
-		[ -d /sys/fs/cgroup/pids ] && cg=/sys/fs/cgroup/pids/cella/selftest-$$
+		local id
+		id=5e1f7e57$(printf '%056x' $$)
+		cg=/sys/fs/cgroup/cella/$id
+		[ -d /sys/fs/cgroup/pids ] && cg=/sys/fs/cgroup/pids/cella/$id
 	fi
 	_fake_cella "mkdir -p $CELLA_RUN_ROOT/net && echo 1 >$CELLA_RUN_ROOT/net/selftest.pid
 		${link:+ip link add $link type bridge}
