@@ -281,3 +281,52 @@ EOS
 	assert_match "$OUT" 'stats=.*"PIDs":"1"'
 	assert_contains "$OUT" "removed"
 }
+
+# --cpu-quota/--cpu-period, --cpuset-mems, -c (--cpu-shares), --memory-swap with a value and -1:
+# each in the container's cgroup files and in inspect.
+test_cpu_quota_period_cpuset_mems_shares_swap() {
+	require_cgroups
+	engine_env
+	run_cella run -d --name qp --cpu-quota 25000 --cpu-period 50000 --cpuset-mems 0 -c 300 -m 32m --memory-swap 64m \
+		busybox sleep 30
+	assert_ok
+	local pid d
+	pid=$(field qp '{{.State.Pid}}')
+	if is_v2; then
+		d=$(cg_dir "$pid" memory)
+		assert_eq "25000 50000" "$(cat "$d/cpu.max")" "cpu.max"
+		assert_eq "0" "$(cat "$d/cpuset.mems")" "cpuset.mems"
+		assert_eq "12" "$(cat "$d/cpu.weight")" "cpu.weight from shares 300"
+		assert_eq "33554432" "$(cat "$d/memory.swap.max")" "memory.swap.max: --memory-swap less --memory"
+	else
+		assert_eq "25000" "$(cat "$(cg_dir "$pid" cpu)/cpu.cfs_quota_us")" "cpu.cfs_quota_us"
+		assert_eq "50000" "$(cat "$(cg_dir "$pid" cpu)/cpu.cfs_period_us")" "cpu.cfs_period_us"
+		assert_eq "0" "$(cat "$(cg_dir "$pid" cpuset)/cpuset.mems")" "cpuset.mems"
+		assert_eq "300" "$(cat "$(cg_dir "$pid" cpu)/cpu.shares")" "cpu.shares from -c"
+		d=$(cg_dir "$pid" memory)
+		[ -e "$d/memory.memsw.limit_in_bytes" ] &&
+			assert_eq "67108864" "$(cat "$d/memory.memsw.limit_in_bytes")" "memory.memsw.limit_in_bytes"
+	fi
+	assert_eq "25000 50000 0 300 67108864" \
+		"$(field qp '{{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpusetMems}} {{.HostConfig.CpuShares}} {{.HostConfig.MemorySwap}}')" \
+		"inspect's CpuQuota CpuPeriod CpusetMems CpuShares MemorySwap"
+	run_cella rm -f qp
+	assert_ok
+	# -1: swap without limit
+	run_cella run -d --name sw -m 32m --memory-swap -1 busybox sleep 30
+	assert_ok
+	pid=$(field sw '{{.State.Pid}}')
+	d=$(cg_dir "$pid" memory)
+	if is_v2; then
+		assert_eq max "$(cat "$d/memory.swap.max")" "memory.swap.max with --memory-swap -1"
+	elif [ -e "$d/memory.memsw.limit_in_bytes" ]; then
+		assert_eq 9223372036854771712 "$(cat "$d/memory.memsw.limit_in_bytes")" "memsw with --memory-swap -1"
+	fi
+	assert_eq "-1" "$(field sw '{{.HostConfig.MemorySwap}}')" "inspect's MemorySwap"
+	run_cella rm -f sw
+	assert_ok
+	run_cella run --cpuset-mems 99 busybox true
+	assert_cella_error 125 "--cpuset-mems"
+	run_cella run --cpu-period 10 busybox true
+	assert_cella_error 125 "--cpu-period 10"
+}
