@@ -129,17 +129,8 @@ tool_pull (const char *refstr, bool quiet, const char *tls_verify, const char *p
   if (store_init (err) < 0 || (lock = store_lock (false, err)) < 0)
     goto out;
   ingest_sweep ();
-  if (tls_verify)
-    {
-      if (strcmp (tls_verify, "false") == 0)
-        ro.tls_verify = false;
-      else if (strcmp (tls_verify, "true") != 0)
-        {
-          cella_error (err, 0, "--tls-verify `%s`: expected true or false", tls_verify);
-          goto out;
-        }
-    }
-  ro.plain_http = registry_host_is_local (ref.registry);
+  if (registry_opts_tls (ref.registry, tls_verify, &ro, err) < 0)
+    goto out;
   if (creds)
     {
       char *colon;
