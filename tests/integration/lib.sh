@@ -185,9 +185,10 @@ assert_cella_error() {
 #   links    network interfaces (host veths, bridges, taps)
 #   nft      nft tables named cella* and their chains; iptables chains and rules naming CELLA
 #            (root of the machine only: nobody else can read them)
-#   cgroups  empty container cgroups (cella/<ID>) of any hierarchy, where this user makes cgroups
-#            (one that still holds processes, or whose container has a monitor, is a live
-#            container's; leaked processes are in procs)
+#   cgroups  empty container cgroups (cella/<ID>) of any hierarchy, where this user makes cgroups,
+#            of the containers in the test's own data root or OCI state root (a foreground run's
+#            cgroup cannot be told from another run's; one that still holds processes, or whose
+#            container has a monitor, is a live container's; leaked processes are in procs)
 #   leases   lines of the private networks' lease files, and rootless network helper records
 
 # (mounts under another test's temp directory, of a concurrent run of the suite, are its own)
@@ -314,10 +315,16 @@ _snap_nft() {
 	} | _without_live
 }
 
+# The containers of this test: those of its own data root and OCI state root (under TEST_TMP).
+_snap_ids() {
+	case "${CELLA_ROOT:-}" in "${TEST_TMP:-/nonexistent}"/*) ls "$CELLA_ROOT/containers" 2>/dev/null | sed 's/^\.rm-//' ;; esac
+	ls "${TEST_TMP:-/nonexistent}/state" 2>/dev/null
+}
+
 _snap_cgroups() {
 	local d
 	cgroup_probe || return 0 # (this user makes none)
-	find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -regextype posix-extended -type d -path '*/cella/*' -regex '.*/[0-9a-f]{64}' 2>/dev/null |
+	find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -path '*/cella/*' 2>/dev/null |
 		while read -r d; do
 			[ -s "$d/cgroup.procs" ] || printf '%s\n' "$d"
 		done | _without_live
@@ -334,7 +341,7 @@ _snap_leases() {
 	find "$run/net" -maxdepth 1 -name '*.pid' 2>/dev/null | sed 's/^/network helper record: /'
 }
 
-_LEFTOVER_KINDS="mounts procs tmp links nft cgroups leases"
+_LEFTOVER_KINDS="mounts procs tmp links nft cgroups leases ids"
 
 # What the harness's own self-tests leak on purpose (t_harness.sh: every name holds "selftest"),
 # possibly from a concurrent run of the suite: ignored, except by the self-tests, which clear it.
@@ -349,9 +356,14 @@ _snap_all() { # DIR
 }
 
 _leftovers() { # BEFORE-DIR AFTER-DIR
-	local b=$1 a=$2 new what
+	local b=$1 a=$2 new what ids
+	ids=$(cat "$b/ids" "$a/ids" | sort -u | paste -sd'|')
 	for what in $_LEFTOVER_KINDS; do
+		[ "$what" != ids ] || continue
 		new=$(LC_ALL=C comm -13 "$b/$what" "$a/$what")
+		# (a cgroup of another run's container: only the cgroups of this test's containers count,
+		# where it keeps them in roots of its own)
+		[ "$what" != cgroups ] || new=$(printf '%s\n' "$new" | grep -E -- "/(${ids:-^\$})\$")
 		if [ -n "$LEFTOVER_IGNORE" ]; then
 			new=$(printf '%s\n' "$new" | grep -v -- "$LEFTOVER_IGNORE")
 		fi

@@ -292,10 +292,12 @@ test_leftovers_detect_network_and_cgroup_remains() {
 		cg=/sys/fs/cgroup/cella/$id
 		[ -d /sys/fs/cgroup/pids ] && cg=/sys/fs/cgroup/pids/cella/$id
 	fi
+	# the cgroup of a container of the test's own data root
+	export CELLA_ROOT=$TEST_TMP/data
 	_fake_cella "mkdir -p $CELLA_RUN_ROOT/net && echo 1 >$CELLA_RUN_ROOT/net/selftest.pid
 		${link:+ip link add $link type bridge}
 		${table:+nft add table ip $table}
-		${cg:+mkdir -p $cg}"
+		${cg:+mkdir -p $cg $CELLA_ROOT/containers/${cg##*/}}"
 	(check_no_leftovers run_cella) >"$TEST_TMP/log" 2>&1
 	rc=$?
 	[ -z "$link" ] || ip link del "$link" 2>/dev/null
