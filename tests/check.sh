@@ -15,7 +15,7 @@ trap 'rm -f "$log"' EXIT
 UNIT_SRC=${CHECK_UNIT_SRC:-tests/unit}
 UNIT_DIRS=${CHECK_UNIT_DIRS-build/unit build/unit-san}
 RUNNER=${CHECK_RUNNER:-tests/run-integration.sh}
-COVERAGE=${CHECK_COVERAGE-tests/option-coverage.sh}
+COVERAGE=${CHECK_COVERAGE-tests/option-coverage.py}
 
 # tap_counts LABEL RC: fold the TAP in $log into the totals. The plan ("1..N", first or last) must be
 # there once and match the tests printed; "1..0 # skip WHY" is one skip.
@@ -135,9 +135,9 @@ for pass in $passes; do
 	esac
 done
 
-# Every option of every command is named by some test (tests/option-coverage.sh).
+# Every option of every command is named by some test (tests/option-coverage.py).
 if [ -n "$COVERAGE" ]; then
-	sh "$COVERAGE" >"$log" 2>&1
+	python3 "$COVERAGE" >"$log" 2>&1
 	tap_counts "option coverage" $?
 fi
 

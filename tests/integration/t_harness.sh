@@ -58,11 +58,7 @@ test_leftovers_pass_when_clean() {
 
 test_leftovers_detect_a_process() {
 	_fake_cella "(exec -a /harness-selftest/cella sleep 25) </dev/null >/dev/null 2>&1 & echo \$! >$TEST_TMP/pid"
-	(check_no_leftovers run_cella) >"$TEST_TMP/log" 2>&1
-	rc=$?
-	kill "$(cat "$TEST_TMP/pid")" 2>/dev/null
-	[ "$rc" != 0 ] || fail "a leftover process named cella went unnoticed"
-	grep -q 'new processes of cella' "$TEST_TMP/log" || fail "report does not name the process: $(cat "$TEST_TMP/log")"
+	_leak_reported "process named cella" "new processes of cella"
 }
 
 test_leftovers_detect_a_temp_dir() {
@@ -254,16 +250,22 @@ test_helpers_are_next_to_the_binary() {
 	assert_eq "$n" "$(echo $CELLA_HELPERS | wc -w)" "helpers found next to $CELLA"
 }
 
+# _leak_reported WHAT NEEDLE: the fake cella leaked a process (its pid in $TEST_TMP/pid): the check
+# around it must fail and name it; the process is killed either way.
+_leak_reported() {
+	(check_no_leftovers run_cella) >"$TEST_TMP/log" 2>&1
+	local rc=$?
+	kill "$(cat "$TEST_TMP/pid")" 2>/dev/null
+	assert_ne 0 "$rc" "a leaked $1 went unnoticed"
+	assert_contains "$(cat "$TEST_TMP/log")" "$2"
+}
+
 test_leftovers_detect_a_helper_process() {
 	# a leaked pasta (or qemu, slirp4netns, proot) is not named cella
 	mkdir -p "$TEST_TMP/selftest"
 	cp "$(command -v sleep)" "$TEST_TMP/selftest/pasta"
 	_fake_cella "(exec $TEST_TMP/selftest/pasta 25) </dev/null >/dev/null 2>&1 & echo \$! >$TEST_TMP/pid"
-	(check_no_leftovers run_cella) >"$TEST_TMP/log" 2>&1
-	rc=$?
-	kill "$(cat "$TEST_TMP/pid")" 2>/dev/null
-	assert_ne 0 "$rc" "a leaked helper process went unnoticed"
-	assert_contains "$(cat "$TEST_TMP/log")" "selftest/pasta 25"
+	_leak_reported "helper process" "selftest/pasta 25"
 }
 
 test_leftovers_detect_a_workload() {
@@ -272,11 +274,7 @@ test_leftovers_detect_a_workload() {
 	is_real_root || u="unshare -r -p -f"
 	$u true 2>/dev/null || skip "cannot make a PID namespace here (unshare -p fails)"
 	_fake_cella "$u bash -c 'exec -a selftest-workload sleep 25' </dev/null >/dev/null 2>&1 & u=\$!; sleep 0.3; echo \$(pgrep -P \$u) >$TEST_TMP/pid; kill -9 \$u"
-	(check_no_leftovers run_cella) >"$TEST_TMP/log" 2>&1
-	rc=$?
-	kill "$(cat "$TEST_TMP/pid")" 2>/dev/null
-	assert_ne 0 "$rc" "a leaked workload went unnoticed"
-	assert_contains "$(cat "$TEST_TMP/log")" "selftest-workload 25"
+	_leak_reported workload "selftest-workload 25"
 }
 
 test_leftovers_detect_network_and_cgroup_remains() {
