@@ -210,15 +210,16 @@ _subuid_range() {
 # process whose environment has this test's TEST_TMP (cella and what it starts with its own
 # environment); else (a workload, a helper that clears its environment) one that started after
 # leftovers_snapshot. A process another run started is skipped; so is, as a user, one of other
-# users.
+# users, or one whose environment this user cannot read (another user namespace's).
 _snap_procs() {
 	# Builtins only in the loop (a fork per process makes this take seconds); one find for the
 	# links of every process.
-	local d pid ppid comm exe k v args uid mypidns me root sub_lo sub_n env st t0=${_LEFTOVER_T0:-0} ours
+	local d pid ppid comm exe k v args uid mypidns me root realroot sub_lo sub_n env st t0=${_LEFTOVER_T0:-0} ours
 	declare -A exes=() pidns=() parent=() line=() orphan=()
 	me=$(id -u)
-	root=0
+	root=0 realroot=0
 	is_root && root=1
+	is_real_root && realroot=1
 	read -r sub_lo sub_n < <(_subuid_range)
 	mypidns=$(readlink /proc/self/ns/pid)
 	while read -r d exe; do
@@ -256,10 +257,14 @@ _snap_procs() {
 			fi
 		fi
 		env="" ours=0
-		{ mapfile -d '' -t env_a <"$d/environ"; } 2>/dev/null && for env in "${env_a[@]}"; do
-			case "$env" in TEST_TMP=*) break ;; esac
-			env=""
-		done
+		if { mapfile -d '' -t env_a <"$d/environ"; } 2>/dev/null; then
+			for env in "${env_a[@]}"; do
+				case "$env" in TEST_TMP=*) break ;; esac
+				env=""
+			done
+		elif [ "$realroot" = 0 ]; then
+			continue # (a process of another user namespace, e.g. another `unshare -r` run's)
+		fi
 		unset env_a
 		if [ -n "$env" ]; then
 			[ "$env" = "TEST_TMP=${TEST_TMP:-}" ] || continue # another test's (a concurrent run of the suite)
