@@ -1,12 +1,12 @@
 #!/bin/sh
-# Every test: the C unit tests (plain, then under ASan+UBSan), then the integration tests
-# against the real binary (as root, as an unprivileged user, and as root of a user namespace),
-# then the option coverage check. Last line: "N passed, N failed, N skipped".
+# Every test: the C unit tests (plain, then under ASan+UBSan), the fuzz corpora, then the
+# integration tests against the real binary (as root, as an unprivileged user, and as root of a
+# user namespace), then the option coverage check. Last line: "N passed, N failed, N skipped".
 #
 # Nothing may vanish without a word: a unit program whose TAP plan does not match what it printed,
 # an integration pass that does not print its summary, a pass that cannot start: each counts as
-# failed. (For t_harness.sh's self-tests the parts can be replaced: CHECK_UNIT_SRC, CHECK_UNIT_DIRS, CHECK_RUNNER,
-# CHECK_PASSES, CHECK_COVERAGE.)
+# failed. (For t_harness.sh's self-tests the parts can be replaced: CHECK_UNIT_SRC,
+# CHECK_UNIT_DIRS, CHECK_FUZZ, CHECK_RUNNER, CHECK_PASSES, CHECK_COVERAGE.)
 cd "$(dirname "$0")/.." || exit 1
 passed=0 failed=0 skipped=0
 log=$(mktemp) || exit 1
@@ -14,6 +14,7 @@ trap 'rm -f "$log"' EXIT
 
 UNIT_SRC=${CHECK_UNIT_SRC:-tests/unit}
 UNIT_DIRS=${CHECK_UNIT_DIRS-build/unit build/unit-san}
+FUZZ=${CHECK_FUZZ-fuzz}
 RUNNER=${CHECK_RUNNER:-tests/run-integration.sh}
 COVERAGE=${CHECK_COVERAGE-tests/option-coverage.py}
 
@@ -70,6 +71,31 @@ unit_tests() {
 	done
 }
 
+# Fuzz corpora (fuzz/corpus/NAME/, docs/testing.md "Fuzzing"): every file once through its
+# target, built with ASan+UBSan (build/fuzz-replay/, `make fuzz-replay`); one line per target.
+fuzz_corpora() {
+	[ -n "$FUZZ" ] || return 0
+	for src in "$FUZZ"/fuzz_*.c; do
+		[ -e "$src" ] || continue
+		name=$(basename "$src" .c)
+		corpus=$FUZZ/corpus/${name#fuzz_}
+		bin=build/fuzz-replay/$name
+		if [ ! -x "$bin" ]; then
+			echo "not ok - [fuzz] $name: $bin is not built (make fuzz-replay)"
+			failed=$((failed + 1))
+			continue
+		fi
+		if env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 "$bin" "$corpus" >"$log" 2>&1; then
+			echo "ok - [fuzz] $name: $(sed -n 's/^replayed //p' "$log") from $corpus"
+			passed=$((passed + 1))
+		else
+			grep -v '^replay: fuzz/' "$log" | tail -20 | sed "s/^/[fuzz $name] /"
+			echo "not ok - [fuzz] $name: the input above failed (last: $(grep '^replay: ' "$log" | tail -1 | cut -c9-))"
+			failed=$((failed + 1))
+		fi
+	done
+}
+
 # integration_pass NAME COMMAND...: one pass of the integration runner. Its last line must be its
 # summary; a pass that dies before it, or exits non-zero with 0 failed, counts as failed.
 integration_pass() {
@@ -110,6 +136,7 @@ else
 fi
 
 unit_tests
+fuzz_corpora
 for pass in $passes; do
 	case "$pass" in
 	root) integration_pass root bash "$RUNNER" --only root ;;

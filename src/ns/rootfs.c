@@ -1,6 +1,7 @@
 /* Building the container's root: staging tmpfs, root mount, ops in order, pivot_root. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,6 +61,21 @@ pivot (int rootfd, cella_error_t *err)
   return 0;
 }
 
+/* A root bound from a directory is nodev when /dev is a mount of its own (cella's minimal dev, an OCI /dev
+ * tmpfs), so that no node on the root, shipped with it or made there with mknod, opens a device whatever the
+ * cgroup says; an OCI root without such a mount keeps its own /dev nodes usable, as runc does. An overlay root
+ * is always nodev (overlay_mount). Not under --privileged. */
+bool
+root_nodev (const struct plan *p)
+{
+  if (p->privileged)
+    return false;
+  for (size_t i = 0; i < p->nops; i++)
+    if (strcmp (p->ops[i].target, "/dev") == 0 && p->ops[i].kind != OP_MKDIR && p->ops[i].kind != OP_SYMLINK)
+      return true;
+  return false;
+}
+
 int
 root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
 {
@@ -73,7 +89,9 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   if (mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
     return cella_error (err, errno, "make the mount tree private");
 
-  if (p->root_overlay)
+  if (p->root_premounted)
+    ; /* mounted by the parent (userns_root.c): the descriptor came with clone */
+  else if (p->root_overlay)
     {
       size_t nl = strv_len (p->root_layers);
       root_rt.lfds = xmalloc (sizeof (int) * (nl + 1));
@@ -101,9 +119,18 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
     }
   else
     {
-      root_rt.fd = open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+      struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
+      root_rt.fd = p->root_tree_ready ? fcntl (p->root_tree_fd, F_DUPFD_CLOEXEC, 3)
+                                      : open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
       if (root_rt.fd < 0)
         return cella_error (err, errno, "root `%s`: clone mount", p->rootfs);
+      if (root_nodev (p)
+          && mount_setattr (root_rt.fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev, sizeof nodev) < 0)
+        {
+          cella_error (err, errno, "root `%s`: make it nodev", p->rootfs);
+          op_rt_close (&root_rt);
+          return -1;
+        }
     }
   for (size_t i = 0; i < p->nops; i++)
     if (mount_op_acquire (&p->ops[i], &rts[i], p, err) < 0)
@@ -128,7 +155,9 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
       cella_error (err, errno, "create the root mount point");
       goto out;
     }
-  if (p->root_overlay)
+  if (p->root_premounted)
+    c.rootfd = p->root_fd;
+  else if (p->root_overlay)
     {
       c.rootfd = overlay_mount (&c, &root_op, &root_rt, err);
       if (c.rootfd < 0)
@@ -156,6 +185,8 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
         goto out;
       op_rt_close (&rts[i]);
     }
+  if (ns_make_devices_elsewhere (p, c.rootfd, err) < 0)
+    goto out;
 
   if (pivot (c.rootfd, err) < 0)
     goto out;
