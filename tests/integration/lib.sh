@@ -304,7 +304,8 @@ _without_live() { # stdin: items; drops those naming the short id of a live cont
 	if [ -n "${_LIVE:-}" ]; then grep -vE -- "$_LIVE"; else cat; fi
 }
 
-_snap_links() { ls /sys/class/net 2>/dev/null | grep -E '[0-9a-f]{12}' | _without_live; }
+# (only the root of the machine makes host interfaces: rootless networks live in user namespaces)
+_snap_links() { is_real_root && ls /sys/class/net 2>/dev/null | grep -E '[0-9a-f]{12}' | _without_live; }
 
 _snap_nft() {
 	is_real_root || return 0
@@ -337,7 +338,7 @@ _snap_cgroups() {
 
 _snap_leases() {
 	local run
-	cat /run/cella-net/*.leases 2>/dev/null | sed 's/^/lease: /' | _without_live
+	is_real_root && cat /run/cella-net/*.leases 2>/dev/null | sed 's/^/lease: /' | _without_live
 	run=${CELLA_RUN_ROOT:-}
 	if [ -z "$run" ]; then
 		if is_root; then run=/run/cella; else run=${XDG_RUNTIME_DIR:-/tmp/cella-run-$(id -u)}/cella; fi
