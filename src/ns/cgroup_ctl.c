@@ -330,10 +330,11 @@ cgroup_update (const struct cgroup_dirs *d, const struct plan_resources *r, cell
     {
       if ((dir = ctl_dir (d, CG_CPUSET, "a cpuset", err)) == NULL)
         return -1;
+      /* a list the host's cpus or memory nodes do not cover: the kernel says EINVAL; name the option */
       if (r->cpuset_cpus && cg_write (dir, "cpuset.cpus", r->cpuset_cpus, err) < 0)
-        return -1;
+        return cella_error_wrap (err, "--cpuset-cpus %s", r->cpuset_cpus);
       if (r->cpuset_mems && cg_write (dir, "cpuset.mems", r->cpuset_mems, err) < 0)
-        return -1;
+        return cella_error_wrap (err, "--cpuset-mems %s", r->cpuset_mems);
     }
   if (r->pids_limit)
     {

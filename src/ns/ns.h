@@ -30,6 +30,8 @@ struct ns_launch {
   int console_socket;     /* connected unix socket: the pty master goes there (runc's protocol) */
   unsigned preserve_fds;  /* the caller's fds 3 .. 3+n-1 stay open in the workload */
   bool detached;          /* the container outlives this process: no parent-death signal */
+  bool cgroup_later;      /* ns_exec_launch: the container's cgroup is frozen (paused); the caller
+                             moves the process in once it runs (`started`), or this one would freeze */
   /* in the parent, after id maps and cgroup, before the child builds its root (createRuntime and
    * prestart hooks); the child waits for it. Returns 0 or -1 with *err. */
   int (*parent_hook) (pid_t pid, void *ud, cella_error_t *err);

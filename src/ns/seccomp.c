@@ -170,11 +170,12 @@ add_rule (scmp_filter_ctx ctx, const struct rule *r, cella_error_t *err)
   uint32_t action = SCMP_ACT_ERRNO ((uint32_t) r->errno_);
   int rc;
 
-  /* A name too new for this libseccomp: skipped, as docker does; a newer libseccomp closes
-   * the gap.  Names it knows but the arch lacks (vm86 on x86_64) resolve to pseudo numbers
-   * that libseccomp maps per arch and never match natively. */
+  /* A name this libseccomp does not know would leave the call open: refused (the build runs
+   * seccomp_check_names first, so such a table never makes a binary).  Names it knows but the
+   * arch lacks (vm86 on x86_64) resolve to pseudo numbers that never match natively. */
   if (nr == __NR_SCMP_ERROR)
-    return 0;
+    return cella_error (err, ENOSYS, "seccomp: libseccomp %u.%u.%u does not know the syscall `%s`",
+                        seccomp_version ()->major, seccomp_version ()->minor, seccomp_version ()->micro, r->name);
   switch (r->match)
     {
     case MATCH_CLONE_FLAG:
@@ -188,6 +189,17 @@ add_rule (scmp_filter_ctx ctx, const struct rule *r, cella_error_t *err)
     }
   if (rc < 0)
     return cella_error (err, -rc, "seccomp: add the rule for `%s`", r->name);
+  return 0;
+}
+
+int
+seccomp_check_names (cella_error_t *err)
+{
+  for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+    if (seccomp_syscall_resolve_name (rules[i].name) == __NR_SCMP_ERROR)
+      return cella_error (err, ENOSYS, "seccomp: libseccomp %u.%u.%u does not know the syscall `%s` of the default filter's table",
+                          seccomp_version ()->major, seccomp_version ()->minor, seccomp_version ()->micro,
+                          rules[i].name);
   return 0;
 }
 

@@ -20,6 +20,9 @@
 int seccomp_load_default (uint64_t caps, cella_error_t *err);
 /* Write the filter for `caps` as raw BPF (struct sock_filter array) to fd. */
 int seccomp_export_default (uint64_t caps, int fd, cella_error_t *err);
+/* Every syscall name of the default filter's table resolves with the libseccomp linked in; else
+ * an error naming the first that does not (tools/gen-seccomp.c fails the build on it). */
+int seccomp_check_names (cella_error_t *err);
 /* Whether a build-time compiled filter for exactly `caps` is linked in. */
 bool seccomp_have_prebuilt (uint64_t caps);
 

@@ -690,7 +690,7 @@ exec_joiner (struct plan *p, pid_t target, unsigned long long flags, int syncfd,
   cella_error_t cgerr = NULL;
   /* the container's cgroup first, while still in the host's namespaces: the process cloned below
    * is born in it */
-  if (cgroup_join_plan (p, getpid (), &cgerr) < 0)
+  if (!(l && l->cgroup_later) && cgroup_join_plan (p, getpid (), &cgerr) < 0)
     {
       e.errno_ = cgerr->errno_;
       snprintf (e.msg, sizeof e.msg, "exec: join the container's cgroup: %s", cgerr->msg);

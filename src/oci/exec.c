@@ -336,6 +336,7 @@ process_from_file (const struct oci_ctx *c, const char *file, struct plan *p, ce
 struct exec_started {
   const struct oci_ctx *c;
   const char *pid_file;
+  struct cgroup_dirs *late_cgroup; /* --ignore-paused: joined by the started process, not by us */
   const struct plan *p;
   pid_t init_pid;
 };
@@ -352,6 +353,11 @@ exec_started_cb (const struct ns_proc *proc, void *ud)
 {
   struct exec_started *es = ud;
   cella_error_t err = NULL;
+  if (es->late_cgroup && cgroup_join (es->late_cgroup, proc->pid, &err) < 0)
+    {
+      oci_log (es->c, "warning", "exec: not in the container's cgroup: %s", err->msg);
+      cella_error_free (&err);
+    }
   if (es->pid_file && oci_write_pid_file (es->pid_file, proc->pid, &err) < 0)
     {
       oci_log (es->c, "warning", "%s", err->msg);
@@ -366,7 +372,7 @@ do_exec (struct oci_ctx *c, const struct exec_opts *o, const char *id, char **ar
   cleanup_plan struct plan *p = NULL;
   cleanup_close int console = -1;
   struct ns_launch l = NS_LAUNCH_INIT;
-  struct exec_started es = { c, o->pid_file, NULL, 0 };
+  struct exec_started es = { c, o->pid_file, NULL, NULL, 0 };
   struct cgroup_dirs cg = { 0 };
   const char *status;
   pid_t pid = -1;
@@ -418,8 +424,13 @@ do_exec (struct oci_ctx *c, const struct exec_opts *o, const char *id, char **ar
   es.p = p;
   es.init_pid = st.pid;
   l.ud = &es;
-  /* the new process is a child of this one: joining the cgroup here puts it there too */
-  if (cgroup_path_of (p, &cg, NULL) == 0)
+  /* the new process is a child of this one: joining the cgroup here puts it there too. Not in a
+   * paused container (--ignore-paused): its frozen cgroup would freeze this process, which must
+   * start the new one and return; that one joins once it runs, and is frozen with the rest. */
+  l.cgroup_later = strcmp (status, "paused") == 0;
+  if (l.cgroup_later && cgroup_path_of (p, &cg, NULL) == 0)
+    es.late_cgroup = &cg;
+  else if (!l.cgroup_later && cgroup_path_of (p, &cg, NULL) == 0)
     {
       cella_error_t e2 = NULL;
       if (cgroup_join (&cg, 0, &e2) < 0)
@@ -428,8 +439,10 @@ do_exec (struct oci_ctx *c, const struct exec_opts *o, const char *id, char **ar
           cella_error_free (&e2);
         }
     }
-  cgroup_dirs_clear (&cg);
+  if (es.late_cgroup == NULL)
+    cgroup_dirs_clear (&cg);
   r = ns_exec_launch (p, st.pid, &l, &pid, err);
+  cgroup_dirs_clear (&cg);
 out:
   oci_state_clear (&st);
   return r;

@@ -301,6 +301,8 @@ _reg_image() { # LAYOUT REPO ARCH
 	done <<<"$_LAYERS"
 	cfg=$1/config.json
 	printf '{"created":"%s","architecture":"%s","os":"linux","config":{"Env":["PATH=/bin","FOO=bar"],' "$created" "$3" >"$cfg"
+	# REG_ENTRYPOINT: an Entrypoint for the image, as a JSON array (default: none)
+	[ -z "${REG_ENTRYPOINT:-}" ] || printf '"Entrypoint":%s,' "$REG_ENTRYPOINT" >>"$cfg"
 	printf '"Cmd":["/bin/sh","-c","echo hello from %s"],"WorkingDir":"/tmp","Labels":{"org.test":"yes"},' "$2" >>"$cfg"
 	printf '"ExposedPorts":{"80/tcp":{}}},"rootfs":{"type":"layers","diff_ids":[%s]},"history":[%s]}' "$diffs" "$hist" >>"$cfg"
 	_reg_blob "$1" "$cfg"

@@ -153,8 +153,16 @@ test_proc_sys_read_only() {
 
 test_proc_sysrq_trigger_read_only() {
 	[ -e /proc/sysrq-trigger ] || skip "host has no /proc/sysrq-trigger"
-	run_cella run busybox sh -c 'echo h > /proc/sysrq-trigger'
-	assert_rc_ne 0 "write to /proc/sysrq-trigger"
+	run_cella run busybox sh -c 'cat /proc/self/mountinfo; echo h > /proc/sysrq-trigger'
+	assert_rc 1 "write to /proc/sysrq-trigger"
+	local opts
+	opts=$(_mount_opts /proc/sysrq-trigger)
+	[ -n "$opts" ] || fail "/proc/sysrq-trigger is not a mount point"
+	assert_match "$(printf '%s\n' "$opts" | tr , '\n')" '^ro$' "/proc/sysrq-trigger mount options ($opts)"
+	# as a user the kernel refuses first (the file is the real root's)
+	assert_match "$ERR" "^sh: can't create /proc/sysrq-trigger: (Read-only file system|Permission denied)$" "the workload's error"
+	is_real_root && assert_contains "$ERR" "Read-only file system"
+	return 0
 }
 
 test_sys_read_only() {

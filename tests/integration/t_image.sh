@@ -413,9 +413,16 @@ mk("symlink.tar", [("sym", "link", d + "/outside"), ("file", "link/evil", b"x")]
 mk("hardlink.tar", [("hard", "pw", "../../../../../etc/passwd")])
 mk("longname.tar", [("file", "a" * 300, b"x")])
 EOF
+	local why
 	for t in dotdot symlink hardlink longname; do
+		case $t in
+		dotdot) why="layer entry \`../outside/evil\`: path leaves the layer" ;;
+		symlink) why="layer entry \`link/evil\`: \`link\` is a symlink, which is not followed" ;;
+		hardlink) why="layer entry \`pw\`: hard link target \`../../../../../etc/passwd\` leaves the layer" ;;
+		longname) why="path: name too long (a component of 300 bytes, at most 255)" ;;
+		esac
 		run_cella image import "$TEST_TMP/$t.tar" "local/$t"
-		assert_rc 125
+		assert_cella_error 125 "$why"
 		[ -z "$(ls -A "$out")" ] || fail "$t.tar wrote outside the store: $(ls -A "$out")"
 	done
 	run_cella images -q
@@ -673,6 +680,129 @@ changed
 changed
 c?
 ?image$" "the container runs on a copy; its changes stay with it; the image is untouched"
+}
+
+# images / image ls / image list and their options; rmi; image prune -a -f.
+test_image_listing_options_rmi_prune_all() {
+	img_env
+	make_rootfs "$TEST_TMP/rootfs"
+	run_cella image import "$TEST_TMP/rootfs" local/a:v1
+	assert_ok
+	local old=$OUT new
+	echo changed >"$TEST_TMP/rootfs/etc/changed"
+	run_cella image import "$TEST_TMP/rootfs" local/a:v1 # the name moves: the first image has none now
+	assert_ok
+	new=$OUT
+	run_cella images
+	assert_ok
+	assert_match "$OUT" "^local/a +v1 +${new:7:12} " "images"
+	assert_not_contains "$OUT" "${old:7:12}" "an image without a name, without -a"
+	run_cella images -a
+	assert_match "$OUT" "^<none> +<none> +${old:7:12} " "images -a lists the image without a name"
+	run_cella image ls --all
+	assert_match "$OUT" "^<none> +<none> +${old:7:12} " "image ls --all"
+	run_cella image list -a -q
+	assert_eq "$(printf '%s\n' "${old:7:12}" "${new:7:12}" | sort)" "$(printf '%s\n' "$OUT" | sort)" "image list -a -q"
+	run_cella images --no-trunc
+	assert_match "$OUT" "^local/a +v1 +$new " "--no-trunc: the whole id"
+	run_cella images --digests
+	assert_match "$OUT" "^local/a +v1 +sha256:[0-9a-f]{64} +${new:7:12} " "--digests: the manifest digest"
+	assert_match "$OUT" "DIGEST" "--digests: its column"
+	# prune removes the image without a name; prune -a also the named one no container uses
+	run_cella create --name user local/a:v1 true
+	assert_ok
+	run_cella image prune
+	assert_ok
+	assert_contains "$OUT" "Deleted: $old"
+	run_cella image prune -a -f
+	assert_ok
+	run_cella images -q
+	assert_eq "${new:7:12}" "$OUT" "prune -a keeps an image a container uses"
+	run_cella rm user
+	assert_ok
+	run_cella image prune --all --force
+	assert_ok
+	assert_contains "$OUT" "Untagged: local/a:v1"
+	assert_contains "$OUT" "Deleted: $new"
+	run_cella images -a -q
+	assert_eq "" "$OUT" "nothing left after prune -a"
+	run_cella image import "$TEST_TMP/rootfs" local/b:v1
+	assert_ok
+	run_cella rmi local/b:v1
+	assert_ok
+	assert_contains "$OUT" "Untagged: local/b:v1"
+	run_cella images -a -q
+	assert_eq "" "$OUT" "rmi removed it"
+	run_cella rmi local/b:v1
+	assert_cella_error 125 "image \`local/b:v1\`: not found"
+}
+
+# --entrypoint "" clears the image's Entrypoint: the command runs as given.
+test_entrypoint_empty_clears_the_images() {
+	img_env
+	registry_start plain
+	REG_ENTRYPOINT='["/bin/echo","from-entrypoint"]' registry_push_busybox test/ep v1 gzip >/dev/null
+	run_cella pull -q "$REG_HOST/test/ep:v1"
+	assert_ok
+	run_cella run "$REG_HOST/test/ep:v1" sh -c 'echo direct'
+	assert_ok
+	assert_eq "from-entrypoint sh -c echo direct" "$OUT" "the image's Entrypoint runs with the command as its arguments"
+	run_cella run --entrypoint "" "$REG_HOST/test/ep:v1" sh -c 'echo direct'
+	assert_ok
+	assert_eq "direct" "$OUT" "--entrypoint \"\": the command alone"
+	run_cella run --entrypoint= "$REG_HOST/test/ep:v1" echo plain
+	assert_eq "plain" "$OUT" "--entrypoint="
+}
+
+# --pull always fetches the tag again; missing (the default) uses what the store has; never
+# does not pull.
+test_pull_always_fetches_the_tag_again() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/pa v1 gzip >/dev/null
+	run_cella run --pull always "$REG_HOST/test/pa:v1" cat /etc/motd
+	assert_rc 1 "the first image has no /etc/motd"
+	assert_contains "$ERR" "Pulling"
+	# the tag now names another image (three layers, one of them with /etc/motd)
+	registry_push_busybox test/pa v1 multi >/dev/null
+	run_cella run "$REG_HOST/test/pa:v1" cat /etc/motd
+	assert_rc 1 "--pull missing: the stored image"
+	assert_not_contains "$ERR" "Pulling" "no pull when the store has the tag"
+	run_cella run --pull never "$REG_HOST/test/pa:v1" cat /etc/motd
+	assert_rc 1 "--pull never: the stored image"
+	run_cella run --pull always "$REG_HOST/test/pa:v1" cat /etc/motd
+	assert_ok
+	assert_eq "welcome to the cella test image" "$OUT" "--pull always: the tag's new image"
+	run_cella run --pull always "$REG_HOST/test/nosuch:v1" true
+	assert_cella_error 125 "test/nosuch:v1"
+}
+
+# A registry over TLS with a certificate nobody signed, on 127.0.0.1: a local registry is docker's
+# insecure one (https without a certificate check, then http), unless --tls-verify=true, which
+# refuses it; --tls-verify=false takes it (pull and login).
+test_tls_verify() {
+	img_env
+	REG_TLS=1 registry_start htpasswd alice pw123
+	registry_push_busybox test/tls v1 gzip >/dev/null
+	run_cella login --tls-verify=true -u alice -p pw123 "$REG_HOST"
+	assert_rc 125 "login to a registry whose certificate is not trusted, with --tls-verify=true"
+	assert_contains "$ERR" "certificate"
+	run_cella login --tls-verify=false -u alice -p pw123 "$REG_HOST"
+	assert_ok
+	run_cella pull -q --tls-verify=true "$REG_HOST/test/tls:v1"
+	assert_rc 125
+	assert_contains "$ERR" "certificate"
+	run_cella pull -q --tls-verify=false "$REG_HOST/test/tls:v1"
+	assert_ok
+	assert_match "$OUT" '^sha256:[0-9a-f]{64}$'
+	run_cella image rm "$REG_HOST/test/tls:v1"
+	assert_ok
+	run_cella pull -q "$REG_HOST/test/tls:v1"
+	assert_ok "a local registry over TLS, without --tls-verify"
+	run_cella pull --tls-verify maybe "$REG_HOST/test/tls:v1"
+	assert_cella_error 125 "--tls-verify \`maybe\`"
+	run_cella login --tls-verify maybe -u alice -p pw123 "$REG_HOST"
+	assert_cella_error 125 "--tls-verify \`maybe\`"
 }
 
 # A layer 1,539 directories deep (layer entries are at most 4095 bytes long: a tar holds no

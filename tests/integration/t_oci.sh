@@ -207,9 +207,11 @@ four" "$OUT" "fds 3 and 4 in the container"
 three" "$OUT" "LISTEN_FDS"
 }
 
-test_oci_console_socket() {
+# console_receiver SOCKET: a python3 listener on SOCKET (in the background, pid in RECV_PID) that
+# takes the pty master runc's way, writes "hello" to it and prints "NAME-PAYLOAD|OUTPUT" to
+# recv.out once the output holds got:hello.
+console_receiver() {
 	require_cmd python3
-	bundle b '["sh","-c","tty; read line; echo got:$line"]' '.process.terminal = true'
 	cat >recv.py <<-'EOF'
 	import os, socket, sys, time
 	path = sys.argv[1]
@@ -229,14 +231,20 @@ test_oci_console_socket() {
 	        break
 	sys.stdout.write(msg.decode() + "|" + out.decode().replace("\r", ""))
 	EOF
-	python3 recv.py "$TEST_TMP/console.sock" >recv.out 2>recv.err &
-	rpid=$!
-	for _ in $(seq 100); do [ -e console.sock.ready ] && break; sleep 0.05; done
+	rm -f "$1" "$1.ready"
+	python3 recv.py "$1" >recv.out 2>recv.err &
+	RECV_PID=$!
+	for _ in $(seq 100); do [ -e "$1.ready" ] && break; sleep 0.05; done
+}
+
+test_oci_console_socket() {
+	bundle b '["sh","-c","tty; read line; echo got:$line"]' '.process.terminal = true'
+	console_receiver "$TEST_TMP/console.sock"
 	oci create --bundle b --console-socket "$TEST_TMP/console.sock" t1
 	assert_rc 0
 	oci start t1
 	assert_rc 0
-	wait "$rpid"
+	wait "$RECV_PID"
 	out=$(cat recv.out)
 	assert_contains "$out" "/dev/ptmx|" "the name payload"
 	assert_contains "$out" "/dev/pts/0" "tty in the container"
@@ -343,24 +351,12 @@ test_oci_hooks_poststart_poststop() {
 	[ -s poststop ] || fail "poststop hook did not run"
 }
 
-# skip when this user gets no cgroup for containers (rootless without a delegated subtree)
-require_oci_cgroup() { # ID
-	oci pause "$1"
-	if [ "$RC" != 0 ] && [[ "$ERR" == *"has no cgroup"* ]]; then
-		local why=$ERR
-		oci delete --force "$1"
-		skip "no cgroup for containers here: $why"
-	fi
-	assert_rc 0
-	oci resume "$1"
-	assert_rc 0
-}
 
 test_oci_pause_resume() {
+	require_cgroups # (pause needs the freezer of the container's own cgroup)
 	bundle b '["sh","-c","while :; do echo x >> /tmp/ticks; sleep 0.05; done"]'
 	oci run -d --bundle b pr
 	assert_rc 0
-	require_oci_cgroup pr
 	sleep 0.3
 	oci pause pr
 	assert_rc 0
@@ -387,10 +383,10 @@ test_oci_pause_resume() {
 }
 
 test_oci_update_and_events() {
+	require_cgroups
 	bundle b '["sleep","100"]'
 	oci run -d --bundle b up
 	assert_rc 0
-	require_oci_cgroup up
 	oci update --memory 32m --pids-limit 20 up
 	assert_rc 0
 	oci events --stats up
@@ -420,6 +416,244 @@ test_oci_log_json() {
 	assert_contains "$ERR" "--log-format" stderr
 }
 
+# runc's exec options, each against what the process sees: --cap, --no-new-privs, -u, -g, --cwd,
+# -e, --preserve-fds, -d with --pid-file, and the accepted-only --process-label, --apparmor,
+# --cgroup.
+test_oci_exec_options() {
+	bundle b '["sleep","100"]'
+	oci run -d --bundle b xo
+	assert_rc 0
+	oci exec xo grep -E '^(CapEff|NoNewPrivs)' /proc/self/status
+	assert_rc 0
+	local eff
+	eff=$(status_field "$OUT" CapEff)
+	[ $((0x$eff & 0x1000)) = 0 ] || fail "CAP_NET_ADMIN without --cap: $eff"
+	oci exec --cap CAP_NET_ADMIN -c NET_RAW xo grep -E '^CapEff' /proc/self/status
+	assert_rc 0
+	eff=$(status_field "$OUT" CapEff)
+	[ $((0x$eff & 0x3000)) = $((0x3000)) ] || fail "--cap CAP_NET_ADMIN -c NET_RAW: CapEff $eff"
+	# the default spec sets noNewPrivileges: without it, --no-new-privs is what sets it
+	jq '.process.noNewPrivileges = false' b/config.json >c.json && mv c.json b/config.json
+	oci run -d --bundle b xn
+	assert_rc 0
+	oci exec xn grep NoNewPrivs /proc/self/status
+	assert_eq 0 "$(status_field "$OUT" NoNewPrivs)" "NoNewPrivs without --no-new-privs"
+	oci exec --no-new-privs xn grep NoNewPrivs /proc/self/status
+	assert_eq 1 "$(status_field "$OUT" NoNewPrivs)" "NoNewPrivs with --no-new-privs"
+	oci exec --cwd /tmp -e X=1 --env Y=2 xo sh -c 'pwd; echo $X$Y'
+	assert_eq "/tmp
+12" "$OUT" "--cwd, -e, --env"
+	if awk '{s += $3} END {exit !(s > 1)}' /proc/self/uid_map && is_root; then
+		oci exec -u 1000:1000 -g 10 --additional-gids 20 xo id
+		assert_rc 0
+		assert_eq "uid=1000 gid=1000 groups=10,20" "$OUT" "-u, -g, --additional-gids"
+		oci exec --user 1000 xo id -u
+		assert_eq 1000 "$OUT" "--user"
+	else # one id mapped (the rootless bundle, unshare -r): no other user or group exists
+		oci exec -u 0:0 xo id -u
+		assert_eq 0 "$OUT" "-u 0:0"
+		oci exec -u 1000 xo id
+		assert_rc_ne 0 "-u of an id the namespace does not map"
+	fi
+	echo from-fd-3 >f3
+	run_cmd "$CELLA" --root "$TEST_TMP/state" exec --preserve-fds 1 xo sh -c 'cat <&3' 3<f3
+	assert_ok
+	assert_eq from-fd-3 "$OUT" "--preserve-fds 1 passes fd 3"
+	run_cmd "$CELLA" --root "$TEST_TMP/state" exec xo sh -c 'cat <&3' 3<f3
+	assert_rc 1 "fd 3 without --preserve-fds"
+	oci exec -d --pid-file "$TEST_TMP/x.pid" xo sh -c 'sleep 0.3; touch /tmp/detached'
+	assert_ok
+	[ -s x.pid ] || fail "no --pid-file"
+	for _ in $(seq 50); do [ -e b/rootfs/tmp/detached ] && break; sleep 0.1; done
+	[ -e b/rootfs/tmp/detached ] || fail "the detached process did not run"
+	oci exec --process-label system_u:system_r:container_t:s0 --apparmor unconfined --cgroup / xo echo accepted
+	assert_ok
+	assert_eq accepted "$OUT" "--process-label, --apparmor, --cgroup are accepted"
+	oci delete --force xo
+	oci delete --force xn
+}
+
+test_oci_exec_tty_console_socket() {
+	bundle b '["sleep","100"]'
+	oci run -d --bundle b xt
+	assert_rc 0
+	console_receiver "$TEST_TMP/exec.sock"
+	oci exec -t -d --console-socket "$TEST_TMP/exec.sock" xt sh -c 'tty; read line; echo got:$line'
+	assert_rc 0
+	wait "$RECV_PID"
+	out=$(cat recv.out)
+	assert_contains "$out" "/dev/ptmx|" "the name payload"
+	assert_contains "$out" "/dev/pts/" "tty of the exec'd process (the receiver got: $out)"
+	assert_contains "$out" "got:hello" "input through the exec's pty"
+	oci exec --tty --detach xt true
+	assert_rc 1
+	assert_contains "$ERR" "--console-socket is required"
+	oci delete --force xt
+}
+
+# --ignore-paused: the process starts (exec -d returns), joins the frozen cgroup, runs on resume.
+test_oci_exec_ignore_paused() {
+	require_cgroups
+	bundle b '["sleep","100"]'
+	oci run -d --bundle b xp
+	assert_rc 0
+	oci pause xp
+	assert_rc 0
+	oci exec xp true
+	assert_rc 1
+	assert_contains "$ERR" "cannot exec in container \`xp\`: it is paused"
+	oci exec -d --ignore-paused --pid-file "$TEST_TMP/p.pid" xp sh -c 'sleep 1; touch /tmp/ran'
+	assert_rc 0 "exec --ignore-paused returns"
+	local pid init
+	pid=$(cat p.pid)
+	init=$(jq -r .pid <<<"$(oci state xp; echo "$OUT")")
+	assert_eq "$(grep -E ':freezer:|^0::' "/proc/$init/cgroup")" "$(grep -E ':freezer:|^0::' "/proc/$pid/cgroup")" \
+		"the exec'd process is in the container's (frozen) cgroup"
+	oci resume xp
+	assert_rc 0
+	for _ in $(seq 50); do [ -e b/rootfs/tmp/ran ] && break; sleep 0.1; done
+	[ -e b/rootfs/tmp/ran ] || fail "the process did not run after resume"
+	oci delete --force xp
+	assert_rc 0
+}
+
+test_oci_events_streams() {
+	require_cgroups
+	bundle b '["sleep","100"]'
+	oci run -d --bundle b ev
+	assert_rc 0
+	timeout 2 "$CELLA" --root "$TEST_TMP/state" events --interval 300ms ev >ev.out 2>ev.err
+	RC=$? OUT=$(cat ev.out) ERR=$(cat ev.err) LAST_CMD="cella events --interval 300ms ev (for 2 s)"
+	assert_rc 124 "events streams until stopped"
+	local n
+	n=$(jq -r .type ev.out | grep -c stats)
+	[ "$n" -ge 3 ] || fail "$n stats events in 2 s at --interval 300ms"
+	assert_eq ev "$(jq -r .id ev.out | sort -u)" "the events' id"
+	oci events --interval soon ev
+	assert_rc 1
+	assert_contains "$ERR" "--interval"
+	# the stream ends when the container does
+	timeout 10 "$CELLA" --root "$TEST_TMP/state" events --interval 200ms ev >ev2.out 2>&1 &
+	local epid=$!
+	sleep 0.5
+	oci kill ev KILL
+	wait "$epid"
+	RC=$?
+	[ "$RC" != 124 ] || fail "events went on after the container stopped"
+	oci delete --force ev
+}
+
+# update beyond --memory and --pids-limit: each value in the container's cgroup files.
+test_oci_update_every_limit() {
+	require_cgroups
+	bundle b '["sleep","100"]'
+	oci run -d --bundle b ul
+	assert_rc 0
+	oci update --memory 64m --memory-reservation 16m --memory-swap 128m --kernel-memory 8m --cpu-shares 300 \
+		--cpu-quota 20000 --cpu-period 40000 --cpuset-cpus 0 --cpuset-mems 0 ul
+	assert_rc 0
+	local pid cg
+	pid=$(jq -r .pid <<<"$(oci state ul; echo "$OUT")")
+	cg() { # CONTROLLER FILE
+		local line
+		line=$(grep -E "^[0-9]+:([^:]*,)?$1(,[^:]*)?:" "/proc/$pid/cgroup")
+		cat "/sys/fs/cgroup/$1${line##*:}/$2"
+	}
+	if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+		local d
+		d=/sys/fs/cgroup$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+		assert_eq "16777216 20000 40000 0 0" "$(cat "$d/memory.low" "$d/cpu.max" "$d/cpuset.cpus" "$d/cpuset.mems" | tr '\n' ' ' | sed 's/ $//')"
+	else
+		assert_eq 16777216 "$(cg memory memory.soft_limit_in_bytes)" "--memory-reservation"
+		[ -e "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes" ] &&
+			assert_eq 134217728 "$(cg memory memory.memsw.limit_in_bytes)" "--memory-swap"
+		assert_eq 300 "$(cg cpu cpu.shares)" "--cpu-shares"
+		assert_eq 20000 "$(cg cpu cpu.cfs_quota_us)" "--cpu-quota"
+		assert_eq 40000 "$(cg cpu cpu.cfs_period_us)" "--cpu-period"
+		assert_eq 0 "$(cg cpuset cpuset.cpus)" "--cpuset-cpus"
+		assert_eq 0 "$(cg cpuset cpuset.mems)" "--cpuset-mems"
+	fi
+	oci update --blkio-weight 300 ul
+	if [ "$RC" = 0 ]; then
+		assert_match "$(cg blkio blkio.bfq.weight 2>/dev/null || cg blkio blkio.weight)" '(^|default )300$' "--blkio-weight"
+	else
+		assert_contains "$ERR" "has no weight file" "--blkio-weight where the I/O controller has no weights"
+	fi
+	oci update --cpu-shares many ul
+	assert_rc 1
+	assert_contains "$ERR" "--cpu-shares"
+	oci delete --force ul
+}
+
+# runc's global options: --debug says what it does, --systemd-cgroup is accepted (and says so),
+# --criu is accepted, --rootless false is refused to an ordinary user.
+test_oci_global_options() {
+	bundle b '["true"]'
+	oci --debug run --bundle b g1
+	assert_rc 0
+	assert_contains "$ERR" "proc" "--debug describes the setup steps"
+	run_cella --root "$TEST_TMP/state" --log "$TEST_TMP/g.log" --systemd-cgroup run --bundle b g2
+	assert_rc 0
+	assert_contains "$(cat g.log)" "--systemd-cgroup: cella drives cgroupfs directly" "--systemd-cgroup"
+	oci --criu /usr/sbin/criu run --bundle b g3
+	assert_rc 0 "--criu is accepted"
+	oci --rootless true run --bundle b g4
+	assert_rc 0 "--rootless true"
+	oci --rootless maybe list
+	assert_rc 1
+	assert_contains "$ERR" "--rootless \`maybe\`: expected auto, true or false"
+	if ! is_root; then
+		oci --rootless false run --bundle b g5
+		assert_rc 1
+		assert_contains "$ERR" "--rootless false: cella is not running as root"
+	fi
+}
+
+# create and run options runc has that change nothing here are accepted; --preserve-fds,
+# --pid-file and --console-socket work on create and run both.
+test_oci_create_and_run_flags() {
+	bundle b '["sh","-c","cat <&3; echo $$"]'
+	echo fd3 >f3
+	run_cmd "$CELLA" --root "$TEST_TMP/state" create --no-pivot --no-new-keyring --preserve-fds 1 --pid-file c.pid --bundle b cf 3<f3
+	assert_ok
+	[ -s c.pid ] || fail "create --pid-file"
+	oci start cf
+	assert_ok
+	for _ in $(seq 50); do [ "$(status_of cf)" = stopped ] && break; sleep 0.1; done
+	oci delete cf
+	assert_ok
+	run_cmd "$CELLA" --root "$TEST_TMP/state" run --no-pivot --no-new-keyring --no-subreaper --preserve-fds 1 --pid-file r.pid --bundle b rf 3<f3
+	assert_ok
+	assert_eq "fd3
+1" "$OUT" "run with --preserve-fds: fd 3, and the workload is PID 1"
+	[ -s r.pid ] || fail "run --pid-file"
+	bundle t '["sh","-c","tty; read line; echo got:$line"]' '.process.terminal = true'
+	console_receiver "$TEST_TMP/run.sock"
+	oci run -d --console-socket "$TEST_TMP/run.sock" --bundle t rt
+	assert_rc 0
+	wait "$RECV_PID"
+	assert_contains "$(cat recv.out)" "got:hello" "run --console-socket"
+	oci delete --force rt
+}
+
+# A create that fails (a createRuntime hook, a missing cwd) leaves no state, process, cgroup,
+# mount or temp entry, and no container in list.
+test_oci_create_failure_leaves_nothing() {
+	bundle b '["true"]' '.hooks = {"createRuntime": [{"path": "/bin/false"}]}'
+	check_no_leftovers oci create --bundle b bad1
+	assert_rc 1
+	assert_contains "$ERR" "createRuntime hook 0"
+	bundle c '["true"]' '.process.cwd = "/no/such/dir"'
+	jq '.root.readonly = true' c/config.json >c.json && mv c.json c/config.json
+	check_no_leftovers oci create --bundle c bad2
+	assert_rc 1
+	assert_contains "$ERR" "/no/such/dir"
+	oci list -q
+	assert_ok
+	assert_eq "" "$OUT" "no container after the failed creates"
+	assert_eq "" "$(ls -A state 2>/dev/null)" "nothing in the state root"
+}
+
 # --- issue 15 (2b): what podman and conmon need ------------------------------------------------
 
 # A program that cannot run (a directory, a file without x) fails `create` with the runtime's
@@ -440,10 +674,10 @@ test_oci_create_fails_on_non_executable() {
 # A container frozen behind the runtime's back (the freezer written directly, its status still
 # `running`): delete --force thaws it so that SIGKILL can end it.
 test_oci_delete_force_frozen() {
+	require_cgroups
 	bundle b '["sleep","100"]'
 	oci run -d --bundle b fz
 	assert_rc 0
-	require_oci_cgroup fz
 	local pid cg f
 	pid=$(jq -r .pid <<<"$(oci state fz; echo "$OUT")")
 	if cg=$(awk -F: '$2 == "freezer" { print $3 }' "/proc/$pid/cgroup") && [ -n "$cg" ]; then
@@ -538,6 +772,7 @@ BARRIER=1" "$(cat "$TEST_TMP/n.out")" "what the host's NOTIFY_SOCKET got"
 # namespace: a limit `update` sets is what the container reads at /sys/fs/cgroup, not the root of
 # the host's hierarchy (which also showed every other container).
 test_oci_cgroup_mount_is_the_containers_own() {
+	require_cgroups
 	local ns file mnt='if any(.mounts[]; .type == "cgroup") then . else .mounts += [{"destination": "/sys/fs/cgroup",
 		"type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "ro"]}] end'
 	for ns in with-cgroupns without-cgroupns; do
@@ -548,7 +783,6 @@ test_oci_cgroup_mount_is_the_containers_own() {
 		fi
 		oci run -d --bundle "b-$ns" "cg-$ns"
 		assert_rc 0
-		require_oci_cgroup "cg-$ns"
 		oci update --memory 33554432 "cg-$ns"
 		assert_rc 0
 		if [ -e /sys/fs/cgroup/cgroup.controllers ]; then file=/sys/fs/cgroup/memory.max; else file=/sys/fs/cgroup/memory/memory.limit_in_bytes; fi

@@ -100,26 +100,56 @@ test_capabilities_five_sets_and_no_new_privs() {
 }
 
 test_hostname_domainname_sysctl() {
-	bundle b '["sh", "-c", "hostname; cat /proc/sys/kernel/domainname /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni"]' '' \
-		', "sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"}' ', "domainname": "example.org"'
+	# a net sysctl and an ipc one, each set to a value the host does not have: written in the
+	# host's namespaces instead of the container's, the host's value would change
+	local host_somaxconn host_shmmni
+	host_somaxconn=$(cat /proc/sys/net/core/somaxconn) host_shmmni=$(cat /proc/sys/kernel/shmmni)
+	assert_ne 1234 "$host_somaxconn" "the host's net.core.somaxconn (pick another test value)"
+	bundle b '["sh", "-c", "hostname; cat /proc/sys/kernel/domainname /proc/sys/net/core/somaxconn /proc/sys/kernel/shmmni"]' '' \
+		', "sysctl": {"net.core.somaxconn": "1234", "kernel.shmmni": "1235"}' ', "domainname": "example.org"'
 	oci_run b
+	local now_somaxconn now_shmmni
+	now_somaxconn=$(cat /proc/sys/net/core/somaxconn) now_shmmni=$(cat /proc/sys/kernel/shmmni)
+	if is_real_root; then # put the host back before failing
+		[ "$now_somaxconn" = "$host_somaxconn" ] || echo "$host_somaxconn" >/proc/sys/net/core/somaxconn
+		[ "$now_shmmni" = "$host_shmmni" ] || echo "$host_shmmni" >/proc/sys/kernel/shmmni
+	fi
 	assert_rc 0
 	assert_eq "ocibox
 example.org
-1
-1234" "$OUT" "hostname, domainname, sysctls"
-	assert_eq "$(cat /proc/sys/kernel/shmmni)" "$(cat /proc/sys/kernel/shmmni)" "host untouched"
-	[ "$(cat /proc/sys/kernel/shmmni)" != 1234 ] || fail "the host's kernel.shmmni was changed"
+1234
+1235" "$OUT" "hostname, domainname, sysctls in the container"
+	assert_eq "$host_somaxconn" "$now_somaxconn" "the host's net.core.somaxconn"
+	assert_eq "$host_shmmni" "$now_shmmni" "the host's kernel.shmmni"
 }
 
+# Each masked path is a mount point in the container (an empty read-only tmpfs on a directory,
+# /dev/null on a file) and /proc/sys is mounted read-only: asked of mountinfo, because as a user
+# the kernel already hides /proc/kcore and refuses writes to /proc/sys, mask or not.
 test_masked_and_readonly_paths() {
-	bundle b '["sh", "-c", "cat /proc/kcore | wc -c; ls /proc/acpi 2>/dev/null | wc -l; echo 1 >/proc/sys/kernel/domainname 2>/dev/null && echo writable || echo ro"]' '' \
-		', "maskedPaths": ["/proc/kcore", "/proc/acpi", "/proc/nothere"], "readonlyPaths": ["/proc/sys"]'
+	local f
+	for f in /proc/kcore /proc/keys /proc/timer_list ""; do [ -f "$f" ] && break; done
+	[ -n "$f" ] || skip "the host's /proc has none of kcore, keys, timer_list to mask"
+	[ -d /proc/acpi ] || skip "the host's /proc has no acpi directory to mask"
+	bundle b '["sh", "-c", "cat '"$f"' | wc -c; ls /proc/acpi 2>/dev/null | wc -l; echo 1 >/proc/sys/kernel/domainname 2>/dev/null && echo writable || echo ro; cat /proc/self/mountinfo"]' '' \
+		', "maskedPaths": ["'"$f"'", "/proc/acpi", "/proc/nothere"], "readonlyPaths": ["/proc/sys"]'
 	oci_run b
 	assert_rc 0
 	assert_eq "0
 0
-ro" "$OUT" "masked file, masked dir, read-only /proc/sys"
+ro" "$(printf '%s\n' "$OUT" | head -n3)" "masked file, masked dir, read-only /proc/sys"
+	local mi
+	mi=$(printf '%s\n' "$OUT" | tail -n +4)
+	assert_match "$mi" "^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ $f [^ ]+.* - (devtmpfs|tmpfs) " "$f masked by a bind of /dev/null"
+	assert_match "$mi" '^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ /proc/acpi ro,.* - tmpfs ' "/proc/acpi masked by a read-only tmpfs"
+	assert_match "$mi" '^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ /proc/sys ro,' "/proc/sys mounted read-only"
+	assert_not_contains "$mi" " /proc/nothere " "a masked path that does not exist"
+	# without the keys: none of these mounts
+	bundle c '["cat", "/proc/self/mountinfo"]'
+	oci_run c
+	assert_rc 0
+	assert_not_contains "$OUT" " $f " "mountinfo without maskedPaths"
+	assert_not_contains "$OUT" " /proc/sys " "mountinfo without readonlyPaths"
 }
 
 test_devices() {
@@ -196,8 +226,12 @@ test_idmapped_bind() {
 		", {\"destination\": \"/idm\", \"type\": \"bind\", \"source\": \"$PWD/idm\", \"options\": [\"bind\", \"idmap\"],
 		   \"uidMappings\": [{\"containerID\": 1000, \"hostID\": 0, \"size\": 1}],
 		   \"gidMappings\": [{\"containerID\": 1000, \"hostID\": 0, \"size\": 1}]}"
+	# whether the kernel and this file system take an idmapped mount: asked of the kernel itself
+	require_cmd cc
+	cc -O -o idmap_probe "$(dirname "${BASH_SOURCE[0]}")/idmap_probe.c" 2>cc.err || fail "cannot build idmap_probe.c: $(cat cc.err)"
+	local why
+	why=$(./idmap_probe "$PWD/idm") || skip "no idmapped mount of $PWD/idm here ($(stat -f -c %T idm)): $why"
 	oci_run b
-	[ "$RC" != 0 ] && case "$ERR" in *"does not support idmapped mounts"*) skip "this file system has no idmapped mounts" ;; esac
 	assert_rc 0
 	assert_eq "0:0" "$OUT" "a file of 1000:1000 seen through the mount's mappings"
 	assert_eq "1000:1000" "$(stat -c %u:%g idm/f)" "the host's file is unchanged"

@@ -114,9 +114,12 @@ test_podman_memory_limit() {
 		lim=$(cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes")
 	fi
 	assert_eq 67108864 "$lim" "the container's memory limit"
+	local dir=/sys/fs/cgroup/memory$cg
+	[ -e /sys/fs/cgroup/cgroup.controllers ] && dir=/sys/fs/cgroup$cg
+	[ -d "$dir" ] || fail "the container's cgroup $dir does not exist while it runs"
 	run_pm rm -f -t 0 "$id"
 	assert_rc 0
-	[ ! -e "/sys/fs/cgroup/memory$cg" ] || fail "the container's cgroup $cg is left after podman rm"
+	[ ! -e "$dir" ] || fail "the container's cgroup $dir is left after podman rm"
 }
 
 # podman's --annotation reaches cella's config: io.github.cella.landlock=auto scopes a host-network

@@ -180,6 +180,27 @@ SH
 	assert_cella_error 125 "HOST:CTR"
 }
 
+# --proot-path: that program runs the container (a wrapper that says so, then runs proot); a path
+# that is not there, or the option without the proot backend, is refused naming it.
+test_proot_path() {
+	proot_env
+	local real
+	real=$(command -v proot)
+	printf '#!/bin/sh\necho wrapper-ran >&2\nexec %s "$@"\n' "$real" >"$TEST_TMP/my-proot"
+	chmod +x "$TEST_TMP/my-proot"
+	run_cella run --backend proot --proot-path "$TEST_TMP/my-proot" busybox echo hi
+	assert_ok
+	assert_eq hi "$OUT"
+	assert_contains "$ERR" "wrapper-ran" "the program given by --proot-path ran"
+	run_cella run --backend proot busybox echo hi
+	assert_ok
+	assert_not_contains "$ERR" "wrapper-ran" "without --proot-path"
+	run_cella run --backend proot --proot-path "$TEST_TMP/nosuch" busybox true
+	assert_cella_error 125 "--proot-path \`$TEST_TMP/nosuch\`: No such file or directory"
+	run_cella run --backend ns --proot-path "$TEST_TMP/my-proot" busybox true
+	assert_cella_error 125 "--proot-path: only for the proot backend"
+}
+
 # The proot backend's workload starts with default signal dispositions and an empty mask, in the
 # foreground and under the monitor, whatever its caller ignored.
 test_proot_workload_default_signals() {

@@ -41,15 +41,41 @@ test_host_mounts_not_visible() {
 	[ -z "$leaked" ] || fail "host mount points visible in the container:$leaked"
 }
 
-# Mount propagation: a mount made in the container does not appear on the host.
+# Mount propagation: a mount made in the container does not appear on the host, checked while the
+# container runs (teardown would undo a leak before a check after exit). As the real root, cella
+# runs in a mount namespace whose / is shared, as on systemd hosts, so a missing slave/private
+# step shows here whatever the machine's own / is.
 test_mounts_do_not_propagate_to_host() {
-	local before after
-	before=$(wc -l </proc/self/mountinfo)
-	run_cella run --cap-add SYS_ADMIN --security-opt seccomp=unconfined busybox sh -c 'mount -t tmpfs none /mnt && echo mounted'
-	after=$(wc -l </proc/self/mountinfo)
-	assert_rc 0
-	assert_contains "$OUT" mounted
-	assert_eq "$before" "$after" "host mount count"
+	mkdir -p "$TEST_TMP/sig"
+	cat >"$TEST_TMP/prop.sh" <<'EOS'
+[ -z "$BEFORE" ] || awk '{ print $5 }' /proc/self/mountinfo | sort >"$BEFORE"
+"$CELLA" run --cap-add SYS_ADMIN --security-opt seccomp=unconfined -v "$SIG:/sig" busybox sh -c \
+	'mount -t tmpfs cella-proptest /mnt && grep -c " cella-proptest " /proc/self/mountinfo && touch /sig/ready &&
+	 while [ ! -e /sig/go ]; do sleep 0.05; done' &
+pid=$!
+for i in $(seq 200); do [ -e "$SIG/ready" ] && break; sleep 0.05; done
+echo "during: $(grep -c ' cella-proptest ' /proc/self/mountinfo)"
+[ -z "$BEFORE" ] || echo "new mount points during the run: $(awk '{ print $5 }' /proc/self/mountinfo | sort | comm -13 "$BEFORE" - | tr '\n' ' ')."
+echo "/ is $(awk '$5 == "/" { print ($7 ~ /^shared:/ ? "shared" : "not shared") }' /proc/self/mountinfo)"
+touch "$SIG/go"
+wait $pid
+echo "rc=$?"
+echo "after: $(grep -c ' cella-proptest ' /proc/self/mountinfo)"
+EOS
+	# (in that namespace of its own, nobody else's mounts come and go: any new one is this run's)
+	local wrap=() before=""
+	is_real_root && wrap=(unshare -m --propagation shared) before=$TEST_TMP/before
+	run_cmd env CELLA="$CELLA" SIG="$TEST_TMP/sig" BEFORE="$before" "${wrap[@]}" bash "$TEST_TMP/prop.sh"
+	assert_ok
+	assert_eq "1" "$(printf '%s\n' "$OUT" | head -n1)" "the container sees its own mount"
+	assert_contains "$OUT" "during: 0" "the container's mount on the host while it runs"
+	assert_contains "$OUT" "rc=0"
+	assert_contains "$OUT" "after: 0" "the container's mount on the host after it exits"
+	if is_real_root; then
+		assert_contains "$OUT" "/ is shared" "the wrapper's / (so that a leak would show)"
+		assert_contains "$OUT" "new mount points during the run: ." "the wrapper's mounts while the container runs"
+	fi
+	return 0
 }
 
 # --- --security-opt seccomp=PROFILE.json: docker's profile format -----------------------------

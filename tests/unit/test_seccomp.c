@@ -10,7 +10,9 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/kexec.h>
 #include <linux/keyctl.h>
+#include <linux/userfaultfd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -96,6 +98,87 @@ probe_clone3 (void)
 {
   return result (syscall (SYS_clone3, NULL, 0));
 }
+
+/* Each of the following gets an answer other than EPERM from the kernel itself (where the caller
+ * may make the call at all: root of the machine for some), from bad flags, a bad fd or a NULL
+ * pointer checked before anything happens. */
+
+/* "Shocker": a NULL handle, EFAULT once CAP_DAC_READ_SEARCH is checked. */
+static int
+probe_open_by_handle_at (void)
+{
+  return result (syscall (SYS_open_by_handle_at, -1, NULL, 0));
+}
+
+static int
+probe_fsopen (void)
+{
+  return result (syscall (SYS_fsopen, NULL, ~0U)); /* bad flags: EINVAL */
+}
+
+static int
+probe_open_tree (void)
+{
+  return result (syscall (SYS_open_tree, -1, NULL, ~0U)); /* bad flags: EINVAL */
+}
+
+static int
+probe_move_mount (void)
+{
+  return result (syscall (SYS_move_mount, -1, NULL, -1, NULL, ~0U)); /* bad flags: EINVAL */
+}
+
+static int
+probe_io_uring_setup (void)
+{
+  return result (syscall (SYS_io_uring_setup, 1, NULL)); /* NULL params: EFAULT */
+}
+
+static int
+probe_io_uring_enter (void)
+{
+  return result (syscall (SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0)); /* EBADF */
+}
+
+static int
+probe_io_uring_register (void)
+{
+  return result (syscall (SYS_io_uring_register, -1, 0, NULL, 0)); /* EBADF */
+}
+
+/* UFFD_USER_MODE_ONLY passes the sysctl check; the unknown flag then gives EINVAL. */
+static int
+probe_userfaultfd (void)
+{
+  return result (syscall (SYS_userfaultfd, UFFD_USER_MODE_ONLY | 0x40000000));
+}
+
+static int
+probe_perf_event_open (void)
+{
+  return result (syscall (SYS_perf_event_open, NULL, 0, -1, -1, ~0UL)); /* bad flags: EINVAL */
+}
+
+/* An undefined flag (not the arch byte): EINVAL once CAP_SYS_BOOT is checked; nothing is loaded
+ * or unloaded. */
+static int
+probe_kexec_load (void)
+{
+  return result (syscall (SYS_kexec_load, 0, 0, NULL, 0x8000UL));
+}
+
+/* What docker's profile refuses without a capability the default set has: each a way out of the
+ * container or into the host's kernel. */
+static const struct {
+  const char *name;
+  int (*fn) (void);
+} escapes[] = {
+  { "open_by_handle_at", probe_open_by_handle_at }, { "fsopen", probe_fsopen },
+  { "open_tree", probe_open_tree },                 { "move_mount", probe_move_mount },
+  { "io_uring_setup", probe_io_uring_setup },       { "io_uring_enter", probe_io_uring_enter },
+  { "io_uring_register", probe_io_uring_register }, { "userfaultfd", probe_userfaultfd },
+  { "perf_event_open", probe_perf_event_open },     { "kexec_load", probe_kexec_load },
+};
 
 /* clone with a namespace flag and CLONE_SIGHAND without CLONE_VM: the kernel refuses the
  * combination (EINVAL) before it looks at namespaces, so nothing is ever created. */
@@ -259,6 +342,12 @@ test_default_caps (void)
   expect_blocked ("default: mount", probe_mount, d, EPERM);
   expect_blocked ("default: reboot", probe_reboot, d, EPERM);
   expect_blocked ("default: clone3", probe_clone3, d, ENOSYS);
+  for (size_t i = 0; i < sizeof escapes / sizeof escapes[0]; i++)
+    {
+      char what[64];
+      snprintf (what, sizeof what, "default: %s", escapes[i].name);
+      expect_blocked (what, escapes[i].fn, d, EPERM);
+    }
   for (clone_index = 0; clone_index < sizeof ns_flags / sizeof ns_flags[0]; clone_index++)
     {
       char what[64];
@@ -282,6 +371,26 @@ test_sys_admin (void)
   expect_blocked ("SYS_ADMIN: keyctl", probe_keyctl, caps, EPERM);
   expect_blocked ("SYS_ADMIN: reboot", probe_reboot, caps, EPERM);
   expect_allowed ("SYS_BOOT: reboot", probe_reboot, caps_default () | BIT (CAP_SYS_BOOT));
+  expect_allowed ("SYS_ADMIN: fsopen", probe_fsopen, caps);
+  expect_allowed ("SYS_ADMIN: open_tree", probe_open_tree, caps);
+  expect_allowed ("SYS_ADMIN: move_mount", probe_move_mount, caps);
+  expect_allowed ("SYS_ADMIN: perf_event_open", probe_perf_event_open, caps);
+  expect_blocked ("SYS_ADMIN: io_uring_setup", probe_io_uring_setup, caps, EPERM);
+  expect_blocked ("SYS_ADMIN: userfaultfd", probe_userfaultfd, caps, EPERM);
+  expect_blocked ("SYS_ADMIN: kexec_load", probe_kexec_load, caps, EPERM);
+  expect_allowed ("DAC_READ_SEARCH: open_by_handle_at", probe_open_by_handle_at,
+                  caps_default () | BIT (CAP_DAC_READ_SEARCH));
+}
+
+/* Every name of the table resolves: an unknown one would be a hole, not a rule. */
+static void
+test_names_resolve (void)
+{
+  cella_error_t err = NULL;
+  int r = seccomp_check_names (&err);
+  tap_check (r == 0, "every syscall of the default filter's table is known to libseccomp%s%s", err ? ": " : "",
+             err ? err->msg : "");
+  cella_error_free (&err);
 }
 
 static void
@@ -363,6 +472,7 @@ test_without_nnp (void)
 int
 main (void)
 {
+  test_names_resolve ();
   test_default_caps ();
   test_sys_admin ();
   test_compat_abis ();

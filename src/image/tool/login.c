@@ -77,9 +77,8 @@ cmd_login (int argc, char **argv)
       cella_error (&err, 0, "login: a user name and a password are required (-u USER, --password-stdin)");
       goto fail;
     }
-  if (o.tls_verify && strcmp (o.tls_verify, "false") == 0)
-    ro.tls_verify = false;
-  ro.plain_http = registry_host_is_local (argv[first]);
+  if (registry_opts_tls (argv[first], o.tls_verify, &ro, &err) < 0)
+    goto fail;
   ro.user = user;
   ro.pass = pass;
   reg = registry_new (argv[first], "", &ro);

@@ -143,14 +143,8 @@ registry_opts (const char *tls_verify, const char *creds, const struct image_ref
                cella_error_t *err)
 {
   char *colon;
-  if (tls_verify)
-    {
-      if (strcmp (tls_verify, "false") == 0)
-        ro->tls_verify = false;
-      else if (strcmp (tls_verify, "true") != 0)
-        return cella_error (err, 0, "--tls-verify `%s`: expected true or false", tls_verify);
-    }
-  ro->plain_http = registry_host_is_local (ref->registry);
+  if (registry_opts_tls (ref->registry, tls_verify, ro, err) < 0)
+    return -1;
   if (creds == NULL)
     return 0;
   *user = xstrdup (creds);

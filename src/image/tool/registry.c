@@ -84,6 +84,16 @@ registry_host_is_local (const char *host)
   return false;
 }
 
+int
+registry_opts_tls (const char *host, const char *tls_verify, struct reg_opts *ro, cella_error_t *err)
+{
+  if (tls_verify && strcmp (tls_verify, "true") != 0 && strcmp (tls_verify, "false") != 0)
+    return cella_error (err, 0, "--tls-verify `%s`: expected true or false", tls_verify);
+  ro->tls_verify = tls_verify ? strcmp (tls_verify, "true") == 0 : !registry_host_is_local (host);
+  ro->plain_http = false; /* without verification, https falls back to http by itself */
+  return 0;
+}
+
 /* "HOST/REPO:TAG" or "HOST/REPO@DIGEST": what an error is about. */
 static char *
 ref_display (const struct registry *r, const char *ref)

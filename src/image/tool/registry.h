@@ -27,6 +27,11 @@ struct reg_opts {
 /* The defaults; a zeroed struct would mean tls_verify = false, so start from this one. */
 #define REG_OPTS_INIT { .tls_verify = true, .plain_http = false, .retries = 4, .user = NULL, .pass = NULL }
 
+/* --tls-verify (NULL: not given; else true or false, *err otherwise) for a registry on `host`.
+ * A local one (registry_host_is_local) is docker's insecure registry unless --tls-verify=true:
+ * https without checking its certificate first, then plain http. */
+int registry_opts_tls (const char *host, const char *tls_verify, struct reg_opts *ro, cella_error_t *err);
+
 /* localhost, 127.0.0.1, ::1 with or without a port: registries one talks to over plain http. */
 bool registry_host_is_local (const char *host);
 
