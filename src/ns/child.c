@@ -304,7 +304,8 @@ close_inherited (int syncfd, int fifo, unsigned preserve)
 
 /* OCI create: tell the parent the container is created, then block until `start` opens the
  * exec fifo for read (the O_PATH fd reopened through /proc: the fifo is outside our root now).
- * Runs as the container's root, before the user switch, so that the fifo's mode cannot stop it. */
+ * Runs with the workload's credentials: `create` made the fifo writable by anyone (it is
+ * reachable only through this fd) and /proc lets a process reopen its own fds. */
 static void
 wait_start (const struct plan *p, int syncfd, int fifo, unsigned preserve)
 {
@@ -382,12 +383,16 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
     }
   if (ns_oci_process (p, &err) < 0)
     child_fail (syncfd, &err);
+  if (switch_user (p, !(l && l->detached), &err) < 0 || lock_down (p, &err) < 0)
+    child_fail (syncfd, &err);
+  /* OCI create: every step above (the user, capabilities and seccomp included) is done before
+   * `create` returns, so that its errors fail `create`; the exec fifo is the last wait before
+   * execve (runc's order), so that a signal sent right after `start` finds the program. */
   if (l && l->exec_fifo >= 0)
     wait_start (p, syncfd, l->exec_fifo, l->preserve_fds);
-  /* OCI startContainer: after `start`, in the container, before the user's program */
+  /* OCI startContainer: after `start`, in the container, before the user's program, with its
+   * credentials (as runc) */
   if (ns_oci_hooks (p, HOOK_START_CONTAINER, "created", host_pid, &err) < 0)
-    child_fail (syncfd, &err);
-  if (switch_user (p, !(l && l->detached), &err) < 0 || lock_down (p, &err) < 0)
     child_fail (syncfd, &err);
 
   /* No descriptor of the host survives exec (but --preserve-fds); the sync socket closes

@@ -339,15 +339,18 @@ clone_in_userns (const struct plan *p, unsigned long long flags, int *pidfd)
   return r;
 }
 
-/* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. */
+/* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. With an
+ * exec fifo (OCI create) the end is SYNC_CREATED: EOF before it means the child died. */
 static int
-await_child (struct session *s, int sock, cella_error_t *err)
+await_child (struct session *s, int sock, bool fifo, cella_error_t *err)
 {
   for (;;)
     {
       struct sync_error e;
       int fd = -1;
       ssize_t n = recv_msg (sock, &e, sizeof e, &fd);
+      if (n == 0 && fifo)
+        return cella_error (err, 0, "the container's init exited during its setup, before it was created");
       if (n == 0)
         return 0;
       if (n < 0)
@@ -511,7 +514,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
           goto kill;
         }
     }
-  if (await_child (&s, sv[0], err) < 0)
+  if (await_child (&s, sv[0], l && l->exec_fifo >= 0, err) < 0)
     goto reap;
   close (sv[0]);
   out->pid = s.pid;
@@ -664,7 +667,7 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
       exec_joiner (p, target, flags, sv[1], l);
     }
   close (sv[1]);
-  r = await_child (&s, sv[0], err);
+  r = await_child (&s, sv[0], false, err);
   close (sv[0]);
   while (waitpid (joiner, NULL, 0) < 0 && errno == EINTR)
     ;

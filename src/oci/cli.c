@@ -146,8 +146,10 @@ first_operand (int argc, char **argv, const char *const *value_opts)
   return NULL;
 }
 
+/* One of `opts` among the options before the first operand; the values of `value_opts` (given
+ * as a separate argument) are skipped, not taken for that operand. */
 static bool
-has_option (int argc, char **argv, const char *const *opts)
+has_option (int argc, char **argv, const char *const *opts, const char *const *value_opts)
 {
   for (int i = 1; i < argc; i++)
     {
@@ -155,6 +157,8 @@ has_option (int argc, char **argv, const char *const *opts)
         return false;
       if (in_list (opts, argv[i], strcspn (argv[i], "=")))
         return true;
+      if (strchr (argv[i], '=') == NULL && in_list (value_opts, argv[i], strlen (argv[i])))
+        i++;
     }
   return false;
 }
@@ -173,6 +177,7 @@ bool
 oci_cli_wanted (int argc, char **argv)
 {
   static const char *const bundle_opts[] = { "--bundle", "-b", NULL };
+  static const char *const create_values[] = { "--pid-file", "--console-socket", "--preserve-fds", NULL };
   static const char *const exec_only[] = { "--process", "-p", "--pid-file", "--console-socket", "--detach", "-d",
                                            "--preserve-fds", "--cwd", "--cap", "-c", "--no-new-privs",
                                            "--additional-gids", "-g", "--process-label", "--apparmor", NULL };
@@ -202,12 +207,12 @@ oci_cli_wanted (int argc, char **argv)
   /* (d) create/run with a bundle; exec with options only runc's exec has; or the operand names
    * a container in the default OCI state root */
   if (strcmp (cmd, "create") == 0 || strcmp (cmd, "run") == 0)
-    return has_option (argc - 1, argv + 1, bundle_opts);
+    return has_option (argc - 1, argv + 1, bundle_opts, create_values);
   if (strcmp (cmd, "exec") == 0)
-    return has_option (argc - 1, argv + 1, exec_only)
+    return has_option (argc - 1, argv + 1, exec_only, exec_values)
            || oci_container_exists (first_operand (argc - 1, argv + 1, exec_values));
   if (strcmp (cmd, "kill") == 0)
-    return has_option (argc - 1, argv + 1, kill_all)
+    return has_option (argc - 1, argv + 1, kill_all, kill_values)
            || oci_container_exists (first_operand (argc - 1, argv + 1, kill_values));
   if (strcmp (cmd, "start") == 0)
     return oci_container_exists (first_operand (argc - 1, argv + 1, NULL));
@@ -516,7 +521,9 @@ do_create (struct oci_ctx *c, const struct create_opts *o, const char *id, cella
       l.ud = &hc;
     }
   fifo = xasprintf ("%s/exec.fifo", dir);
-  if (mkfifo (fifo, 0622) < 0 || (fifo_fd = open (fifo, O_PATH | O_CLOEXEC)) < 0)
+  /* 0622 whatever the umask: the init opens it once it is the workload's user (it reaches the
+   * fifo only through fifo_fd, the state directory stays closed to it) */
+  if (mkfifo (fifo, 0600) < 0 || chmod (fifo, 0622) < 0 || (fifo_fd = open (fifo, O_PATH | O_CLOEXEC)) < 0)
     {
       cella_error (err, errno, "make the exec fifo `%s`", fifo);
       goto fail;

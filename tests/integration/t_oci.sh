@@ -419,3 +419,94 @@ test_oci_log_json() {
 	assert_rc 1
 	assert_contains "$ERR" "--log-format" stderr
 }
+
+# `create` does all of the setup and the container then waits on the exec fifo as its very last
+# step before execve (runc's order): the created init already has the config's user,
+# capabilities, no_new_privs and seccomp filter, so a signal sent right after `start` reaches
+# the program, not the runtime's setup.
+test_oci_create_leaves_the_init_fully_set_up() {
+	require_id_range
+	is_root || skip "the rootless bundle maps one id"
+	bundle b '["sleep","100"]' '.process.user = {"uid": 1000, "gid": 1000} | .process.noNewPrivileges = true
+		| .process.capabilities = {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
+		| .linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]}'
+	oci create --bundle b su
+	assert_rc 0
+	pid=$(jq -r .pid <<<"$(oci state su; echo "$OUT")")
+	local st
+	st=$(cat "/proc/$pid/status")
+	oci delete --force su
+	assert_match "$st" "^Uid:[[:space:]]+1000[[:space:]]+1000[[:space:]]+1000[[:space:]]+1000$" "the created init's uid"
+	assert_eq 0000000000000020 "$(status_field "$st" CapBnd)" "the created init's bounding set"
+	assert_eq 1 "$(status_field "$st" NoNewPrivs)" "the created init's no_new_privs"
+	assert_eq 2 "$(status_field "$st" Seccomp)" "the created init's seccomp mode"
+}
+
+# runtime-tools' killsig: a signal sent right after `start` is the program's to handle.
+test_oci_signal_right_after_start() {
+	local i got=0
+	bundle b '["sh","-c","trap \"touch /tmp/term\" TERM; sleep 10 & wait $!"]'
+	for i in 1 2 3 4 5 6; do
+		rm -f b/rootfs/tmp/term
+		oci create --bundle b ks
+		assert_rc 0
+		oci start ks
+		assert_rc 0
+		oci kill ks TERM
+		assert_rc 0
+		for _ in $(seq 50); do [ "$(status_of ks)" = stopped ] && break; sleep 0.05; done
+		[ -e b/rootfs/tmp/term ] && got=$((got + 1))
+		oci delete --force ks
+		assert_rc 0
+	done
+	assert_eq 6 "$got" "TERM handled by the program's trap (of 6)"
+}
+
+# A setup error in the container's init fails `create` with the error on its stderr, and nothing
+# is left: a user the user namespace does not map, and (as root, where the host's bounding set
+# lacks one) a capability cella does not hold.
+test_oci_setup_error_fails_create() {
+	bundle b '["true"]' '.process.user = {"uid": 4242, "gid": 0}
+		| .linux.namespaces += (if any(.linux.namespaces[]; .type == "user") then [] else [{"type": "user"}] end)
+		| .linux.uidMappings = [{"containerID": 0, "hostID": '"$(id -u)"', "size": 1}]
+		| .linux.gidMappings = [{"containerID": 0, "hostID": '"$(id -g)"', "size": 1}]'
+	oci create --bundle b se
+	assert_rc 1
+	assert_contains "$ERR" "uid 4242" "create's stderr names the unmapped user"
+	oci list -q
+	assert_eq "" "$OUT" "nothing left after the failed create"
+
+	local capbnd missing="" n name
+	is_root || return 0 # as a user the container's user namespace holds every capability
+	capbnd=$((0x$(awk '/^CapBnd/ { print $2 }' /proc/self/status)))
+	for n in $(seq 0 "$(cat /proc/sys/kernel/cap_last_cap)"); do
+		(((capbnd >> n) & 1)) || { missing=$n; break; }
+	done
+	[ -n "$missing" ] || return 0 # this host's bounding set has every capability
+	name=$(capsh --decode="$(printf '%x' $((1 << missing)))" 2>/dev/null | sed 's/.*=//' | tr a-z A-Z)
+	[ -n "$name" ] || fail "capsh cannot name capability $missing"
+	bundle c '["true"]' ".process.capabilities = {\"bounding\": [\"$name\"], \"effective\": [\"$name\"], \"permitted\": [\"$name\"]}"
+	oci create --bundle c se2
+	assert_rc 1
+	assert_contains "$ERR" "$name" "create's stderr names the capability"
+	oci list -q
+	assert_eq "" "$OUT" "nothing left after the failed create"
+}
+
+# Every mount option `features` advertises is one config.json takes.
+test_oci_features_mount_options_are_accepted() {
+	oci features
+	assert_rc 0
+	local opts o
+	opts=$(jq -r '.mountOptions[]' <<<"$OUT")
+	[ -n "$opts" ] || fail "features lists no mount options"
+	bundle b '["true"]'
+	cp b/config.json base.json
+	for o in $opts; do
+		jq ".mounts += [{\"destination\": \"/mnt\", \"type\": \"tmpfs\", \"source\": \"tmpfs\", \"options\": [\"$o\"]}]" \
+			base.json >b/config.json || fail jq
+		oci run --bundle b mo
+		case "$ERR" in *"unknown option"*) fail "advertised mount option \`$o\` is refused: $ERR" ;; esac
+		oci delete --force mo
+	done
+}
