@@ -359,7 +359,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   if (!p->process.stdin_open && !p->process.tty)
     null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
 
-  if (root_setup (p, rts, &err) < 0)
+  if (root_setup (p, rts, !(l && l->detached), &err) < 0)
     child_fail (syncfd, &err);
   free (rts);
   if ((p->ns & PLAN_NS_UTS) && p->hostname && sethostname (p->hostname, strlen (p->hostname)) < 0)

@@ -49,8 +49,10 @@ void op_rt_close (struct op_rt *rt);
 /* A detached overlay mount for op (lower fds in rt, ephemeral upper in the staging tmpfs). */
 int overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err);
 
-/* Build the root: staging tmpfs, the root mount, every op, pivot_root. */
-int root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err);
+/* Build the root: staging tmpfs, the root mount, every op, pivot_root. In a user namespace of
+ * its own, the child becomes its root once the host's sources are taken (pdeathsig: set the
+ * parent-death signal again after that credential change). */
+int root_setup (const struct plan *p, struct op_rt *rts, bool pdeathsig, cella_error_t *err);
 
 /* Open (creating what is missing when create is set) a path inside the root without ever
  * leaving it: every lookup is openat2 RESOLVE_IN_ROOT. Returns an O_PATH fd. */

@@ -164,14 +164,17 @@ set_attr (int mntfd, unsigned long long set, bool recursive, const char *what, c
   return 0;
 }
 
-/* fsopen + options + fsmount: a detached filesystem mount the caller owns. */
+/* fsopen + options + fsmount: a detached filesystem mount the caller owns. `source` is what
+ * mountinfo shows as its source (mount(2)'s first argument; fsopen has none unless told). */
 static int
-new_fs (const char *type, const char *const *opts, unsigned long long attrs, cella_error_t *err)
+new_fs (const char *type, const char *source, const char *const *opts, unsigned long long attrs, cella_error_t *err)
 {
   cleanup_close int fs = fsopen (type, FSOPEN_CLOEXEC);
   int m;
   if (fs < 0)
     return cella_error (err, errno, "create a %s filesystem", type);
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "source", source, 0) < 0)
+    return cella_error (err, errno, "%s source `%s`", type, source);
   for (size_t i = 0; opts && opts[i]; i += 2)
     {
       int r = opts[i + 1] ? fsconfig (fs, FSCONFIG_SET_STRING, opts[i], opts[i + 1], 0)
@@ -368,7 +371,8 @@ apply_proc (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   cleanup_close int m = -1;
   if (target < 0)
     return -1;
-  m = new_fs ("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+  m = new_fs ("proc", op->source ? op->source : "proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+              err);
   if (m < 0)
     return -1;
   return attach (m, target, "proc", op->target, err);
@@ -398,7 +402,7 @@ apply_sysfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
     return -1;
   if (c->plan->rootless && !(c->plan->ns & PLAN_NS_NET))
     return bind_host_sys (target, op->target, err);
-  m = new_fs ("sysfs", NULL, sysfs_attrs, err);
+  m = new_fs ("sysfs", op->source ? op->source : "sysfs", NULL, sysfs_attrs, err);
   if (m < 0 && (*err)->errno_ == EPERM)
     {
       cella_error_free (err);
@@ -409,9 +413,10 @@ apply_sysfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   return attach (m, target, "sysfs", op->target, err);
 }
 
+/* A filesystem on the directory `name` of /dev (made here); source: as docker shows it */
 static int
-mount_sub_fs (int parentfd, const char *name, const char *type, const char *const *opts, unsigned long long attrs,
-              const char *where, cella_error_t *err)
+mount_sub_fs (int parentfd, const char *name, const char *type, const char *source, const char *const *opts,
+              unsigned long long attrs, const char *where, cella_error_t *err)
 {
   cleanup_close int dir = -1, m = -1;
   if (mkdirat (parentfd, name, 0755) < 0 && errno != EEXIST)
@@ -419,7 +424,7 @@ mount_sub_fs (int parentfd, const char *name, const char *type, const char *cons
   dir = openat (parentfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir < 0)
     return cella_error (err, errno, "open `%s`", where);
-  m = new_fs (type, opts, attrs, err);
+  m = new_fs (type, source, opts, attrs, err);
   if (m < 0)
     return -1;
   return attach (m, dir, type, where, err);
@@ -459,31 +464,19 @@ make_dev_node (int dirfd, const char *name, cella_error_t *err)
   return attach (tree, node, name, host, err);
 }
 
+/* devpts, shm and (asked for) mqueue in the new /dev (devfd). What the plan's own later ops
+ * mount (an OCI config's /dev/pts, /dev/shm, /dev/mqueue: op->dev_later) only gets its
+ * directory here, so that each mount point has one mount, as the config says. */
 static int
-apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
+dev_sub_mounts (struct mount_ctx *c, const struct op *op, int devfd, cella_error_t *err)
 {
-  static const char *const tmpfs_opts[] = { "mode", "755", "size", "65536k", NULL };
   static const char *const shm_opts[] = { "mode", "1777", "size", "65536k", NULL };
-  static const struct { const char *name, *to; } links[] = {
-    { "fd", "/proc/self/fd" },       { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
-    { "stderr", "/proc/self/fd/2" }, { "ptmx", "pts/ptmx" },         { "core", "/proc/kcore" },
-  };
-  cleanup_close int target = open_fs_target (c->rootfd, op->target, err);
-  cleanup_close int m = -1;
+  static const char *const later[] = { "pts", "shm", "mqueue" };
+  const unsigned long long noexec = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
   bool gid5 = true;
-  if (target < 0)
-    return -1;
-  m = new_fs ("tmpfs", tmpfs_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
-  if (m < 0 || attach (m, target, "tmpfs", op->target, err) < 0)
-    return -1;
-  for (size_t i = 0; i < sizeof dev_nodes / sizeof dev_nodes[0]; i++)
-    if (make_dev_node (m, dev_nodes[i], err) < 0)
-      return -1;
-  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
-    if (symlinkat (links[i].to, m, links[i].name) < 0)
-      return cella_error (err, errno, "symlink `/dev/%s`", links[i].name);
-  if (ns_make_devices (c->plan, m, err) < 0)
-    return -1;
+  for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
+    if ((op->dev_later & (1u << i)) && mkdirat (devfd, later[i], 0755) < 0 && errno != EEXIST)
+      return cella_error (err, errno, "mkdir `/dev/%s`", later[i]);
 
   /* gid=5 (tty) exists only where the user namespace maps it: not in our own rootless one with a
    * single id, nor when cella itself runs in someone else's (`unshare -r`); then devpts keeps
@@ -495,26 +488,50 @@ apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
         if (c->plan->gid_map[i].inside <= 5 && 5 - c->plan->gid_map[i].inside < c->plan->gid_map[i].count)
           gid5 = true;
     }
-  {
-    const char *pts_opts[] = { "newinstance", NULL, "ptmxmode", "0666", "mode", "0620", gid5 ? "gid" : NULL, "5", NULL };
-    int r = mount_sub_fs (m, "pts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts", err);
-    if (r < 0 && gid5 && (*err)->errno_ == EINVAL)
-      {
-        cella_error_free (err);
-        pts_opts[6] = NULL;
-        r = mount_sub_fs (m, "pts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts", err);
-      }
-    if (r < 0)
-      return -1;
-  }
-  if (mount_sub_fs (m, "shm", "tmpfs", shm_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/dev/shm",
-                    err)
-      < 0)
+  if (!(op->dev_later & PLAN_DEV_PTS))
+    {
+      const char *pts_opts[] = { "newinstance", NULL, "ptmxmode", "0666", "mode", "0620", gid5 ? "gid" : NULL, "5", NULL };
+      int r = mount_sub_fs (devfd, "pts", "devpts", "devpts", pts_opts, noexec, "/dev/pts", err);
+      if (r < 0 && gid5 && (*err)->errno_ == EINVAL)
+        {
+          cella_error_free (err);
+          pts_opts[6] = NULL;
+          r = mount_sub_fs (devfd, "pts", "devpts", "devpts", pts_opts, noexec, "/dev/pts", err);
+        }
+      if (r < 0)
+        return -1;
+    }
+  if (!(op->dev_later & PLAN_DEV_SHM)
+      && mount_sub_fs (devfd, "shm", "tmpfs", "shm", shm_opts, noexec | MOUNT_ATTR_NODEV, "/dev/shm", err) < 0)
     return -1;
-  if (op->mqueue
-      && mount_sub_fs (m, "mqueue", "mqueue", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                       "/dev/mqueue", err)
-             < 0)
+  if (op->mqueue && !(op->dev_later & PLAN_DEV_MQUEUE)
+      && mount_sub_fs (devfd, "mqueue", "mqueue", "mqueue", NULL, noexec | MOUNT_ATTR_NODEV, "/dev/mqueue", err) < 0)
+    return -1;
+  return 0;
+}
+
+static int
+apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
+{
+  static const char *const tmpfs_opts[] = { "mode", "755", "size", "65536k", NULL };
+  static const struct { const char *name, *to; } links[] = {
+    { "fd", "/proc/self/fd" },       { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
+    { "stderr", "/proc/self/fd/2" }, { "ptmx", "pts/ptmx" },         { "core", "/proc/kcore" },
+  };
+  cleanup_close int target = open_fs_target (c->rootfd, op->target, err);
+  cleanup_close int m = -1;
+  if (target < 0)
+    return -1;
+  m = new_fs ("tmpfs", op->source ? op->source : "tmpfs", tmpfs_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
+  if (m < 0 || attach (m, target, "tmpfs", op->target, err) < 0)
+    return -1;
+  for (size_t i = 0; i < sizeof dev_nodes / sizeof dev_nodes[0]; i++)
+    if (make_dev_node (m, dev_nodes[i], err) < 0)
+      return -1;
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    if (symlinkat (links[i].to, m, links[i].name) < 0)
+      return cella_error (err, errno, "symlink `/dev/%s`", links[i].name);
+  if (ns_make_devices (c->plan, m, err) < 0 || dev_sub_mounts (c, op, m, err) < 0)
     return -1;
   /* only the tmpfs itself: pts, shm and mqueue stay writable */
   if (op->dev_writable)
@@ -561,7 +578,7 @@ apply_tmpfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   snprintf (size, sizeof size, "%lld", op->size);
   snprintf (mode, sizeof mode, "%o", op->mode ? op->mode : 01777);
   opts = op->fsopts ? fs_options (fixed, op->fsopts, &keep) : NULL;
-  m = new_fs ("tmpfs", opts ? opts : fixed, remount_attrs (op->flags), err);
+  m = new_fs ("tmpfs", op->source ? op->source : "tmpfs", opts ? opts : fixed, remount_attrs (op->flags), err);
   if (m < 0)
     return cella_error_wrap (err, "tmpfs on `%s`", op->target);
   if (op->tmpcopyup && mount_tmpcopyup (c->rootfd, op->target, m, err) < 0)
@@ -581,7 +598,7 @@ apply_mount (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   cleanup_close int m = -1;
   if (target < 0)
     return -1;
-  m = new_fs (op->fstype, opts, remount_attrs (op->flags), err);
+  m = new_fs (op->fstype, op->source ? op->source : op->fstype, opts, remount_attrs (op->flags), err);
   if (m < 0 && strcmp (op->fstype, "devpts") == 0 && (*err)->errno_ == EINVAL)
     {
       /* A config's devpts gid=5 (tty) names a group the user namespace may not map (a rootless
@@ -596,7 +613,7 @@ apply_mount (struct mount_ctx *c, const struct op *op, cella_error_t *err)
           }
       opts[k] = NULL;
       cella_error_free (err);
-      m = new_fs (op->fstype, opts, remount_attrs (op->flags), err);
+      m = new_fs (op->fstype, op->source ? op->source : op->fstype, opts, remount_attrs (op->flags), err);
     }
   if (m < 0)
     return cella_error_wrap (err, "%s on `%s`", op->fstype, op->target);
@@ -616,6 +633,8 @@ overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella
   int m;
   if (fs < 0)
     return cella_error (err, errno, "create an overlay filesystem");
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0)
+    return cella_error (err, errno, "overlay source");
   for (size_t i = 0; i < nl; i++)
     {
       cleanup_free char *l = xasprintf ("/proc/self/fd/%d", lfds[i]);
@@ -740,7 +759,8 @@ apply_mask (struct mount_ctx *c, const struct op *op, cella_error_t *err)
     return cella_error (err, errno, "mask `%s`", op->target);
   if (S_ISDIR (st.st_mode))
     {
-      m = new_fs ("tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+      m = new_fs ("tmpfs", "tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                  err);
       if (m < 0)
         return -1;
       return attach (m, target, "empty tmpfs", op->target, err);

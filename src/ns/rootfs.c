@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,7 +32,8 @@ mount_staging (const char *dir, cella_error_t *err)
 {
   cleanup_close int fs = fsopen ("tmpfs", FSOPEN_CLOEXEC);
   int m;
-  if (fs < 0 || fsconfig (fs, FSCONFIG_SET_STRING, "mode", "700", 0) < 0
+  if (fs < 0 || fsconfig (fs, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0
+      || fsconfig (fs, FSCONFIG_SET_STRING, "mode", "700", 0) < 0
       || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return cella_error (err, errno, "create the staging tmpfs");
   m = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
@@ -60,8 +63,22 @@ pivot (int rootfd, cella_error_t *err)
   return 0;
 }
 
+/* In a user namespace of its own, the child still has the host ids clone left it. Where the map
+ * gives the namespace's root to another host id (0 → 1000), those ids are unmapped there and
+ * nothing could be created (EOVERFLOW): become its root, as runc does, once the host's sources
+ * are taken with the host ids' access (a no-op where the caller is that root already; a map
+ * without 0 leaves the ids as they are). */
+static void
+become_userns_root (const struct plan *p, bool pdeathsig)
+{
+  if (!(p->ns & PLAN_NS_USER) || p->ns_path[6] || geteuid () == 0)
+    return;
+  if (setresgid (0, 0, 0) == 0 && setresuid (0, 0, 0) == 0 && pdeathsig)
+    prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* a credential change clears it */
+}
+
 int
-root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
+root_setup (const struct plan *p, struct op_rt *rts, bool pdeathsig, cella_error_t *err)
 {
   struct mount_ctx c = { .plan = p, .rootfd = -1, .stagingfd = -1 };
   struct op root_op = { .kind = OP_OVERLAY, .target = (char *) "/", .ov_mode = OVERLAY_EPHEMERAL };
@@ -108,6 +125,7 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   for (size_t i = 0; i < p->nops; i++)
     if (mount_op_acquire (&p->ops[i], &rts[i], p, err) < 0)
       goto out;
+  become_userns_root (p, pdeathsig);
 
   /* OCI createContainer: in the container's namespaces, before pivot_root, while its path
    * still resolves in the host's tree (before the staging tmpfs covers /tmp) */

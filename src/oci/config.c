@@ -504,9 +504,21 @@ static const struct mount_opt {
   { "relatime", OPT_IGNORE, 0 },  { "norelatime", OPT_IGNORE, 0 }, { "strictatime", OPT_IGNORE, 0 },
   { "nostrictatime", OPT_IGNORE, 0 }, { "diratime", OPT_IGNORE, 0 }, { "nodiratime", OPT_IGNORE, 0 },
   { "sync", OPT_IGNORE, 0 },      { "async", OPT_IGNORE, 0 },    { "dirsync", OPT_IGNORE, 0 },
-  { "mand", OPT_IGNORE, 0 },      { "nomand", OPT_IGNORE, 0 },
+  { "mand", OPT_IGNORE, 0 },      { "nomand", OPT_IGNORE, 0 },  { "lazytime", OPT_IGNORE, 0 },
+  { "nolazytime", OPT_IGNORE, 0 }, { "iversion", OPT_IGNORE, 0 }, { "noiversion", OPT_IGNORE, 0 },
+  /* mount(2) itself ignores these */
+  { "silent", OPT_IGNORE, 0 },    { "loud", OPT_IGNORE, 0 },
   { "idmap", OPT_IDMAP, 1 },      { "ridmap", OPT_IDMAP, 2 },
 };
+
+json_t *
+oci_mount_option_names (void)
+{
+  json_t *a = json_array ();
+  for (size_t i = 0; i < sizeof mount_opts / sizeof mount_opts[0]; i++)
+    json_array_append_new (a, json_string (mount_opts[i].name));
+  return a;
+}
 
 /* bare words a filesystem takes as data (not mount flags) */
 static bool
@@ -575,7 +587,7 @@ read_mount_options (struct rd *r, json_t *m, const char *base, const char *type,
       if (eq)
         {
           bool tmpfs = strcmp (type, "tmpfs") == 0;
-          if (strcmp (type, "bind") == 0 || strcmp (type, "proc") == 0 || strcmp (type, "sysfs") == 0)
+          if (strcmp (type, "proc") == 0 || strcmp (type, "sysfs") == 0)
             return fail (r, pi, "unknown option `%s` for a %s mount", o, type);
           if (tmpfs && strncmp (o, "size=", 5) == 0 && !strchr (o, '%'))
             {
@@ -703,11 +715,8 @@ add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, 
     flags |= BIND_NOEXEC;
   if (ms->rbind)
     flags |= BIND_RECURSIVE;
-  if (ms->data)
-    {
-      cleanup_free char *po = key_path (pi, "options");
-      return fail (r, po, "unknown option `%s` for a bind mount", ms->data[0]);
-    }
+  /* data options (mode=755 ...) mean nothing to a bind mount: mount(2) ignores them with
+   * MS_BIND, and so do runc and crun */
   if (ms->copyup)
     {
       cleanup_free char *po = key_path (pi, "options");
@@ -718,8 +727,22 @@ add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, 
   return set_idmap (r, p, pi, op, ms);
 }
 
+/* An OCI config's own /dev/pts, /dev/shm or /dev/mqueue under a dev op's /dev: the dev op only
+ * makes its directory, the config's entry mounts it (one mount per mount point). */
+static void
+dev_mounted_later (struct plan *p, const char *dest, const char *type)
+{
+  static const struct { const char *dest, *type; unsigned bit; } sub[] = {
+    { "/dev/pts", "devpts", PLAN_DEV_PTS }, { "/dev/shm", "tmpfs", PLAN_DEV_SHM }, { "/dev/mqueue", "mqueue", PLAN_DEV_MQUEUE },
+  };
+  struct op *dev = find_dev_op (p);
+  for (size_t i = 0; dev && i < sizeof sub / sizeof sub[0]; i++)
+    if (strcmp (dest, sub[i].dest) == 0 && strcmp (type, sub[i].type) == 0)
+      dev->dev_later |= sub[i].bit;
+}
+
 static int
-add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, const char *type,
+add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, const char *type, const char *source,
               struct mount_spec *ms)
 {
   struct op *op;
@@ -740,6 +763,7 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
       op = plan_add_op (p, OP_DEV, dest);
       op->size = ms->size;
       op->dev_writable = !(ms->attrs & REMOUNT_RDONLY);
+      op->source = source && *source ? xstrdup (source) : NULL;
       return 0;
     }
   else if (strcmp (type, "tmpfs") == 0)
@@ -747,11 +771,6 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
       op = plan_add_tmpfs (p, dest, ms->size, ms->mode);
       op->tmpcopyup = ms->copyup;
       op->fsopts = steal_pointer (&ms->data);
-    }
-  else if (strcmp (type, "mqueue") == 0 && strcmp (dest, "/dev/mqueue") == 0 && find_dev_op (p))
-    {
-      find_dev_op (p)->mqueue = true;
-      return 0;
     }
   else if (strcmp (type, "cgroup") == 0 || strcmp (type, "cgroup2") == 0)
     {
@@ -777,6 +796,9 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
     }
   op->flags = ms->attrs;
   op->propagation = ms->prop;
+  /* what mountinfo shows as the source, as with runc's mount(2) */
+  op->source = source && *source ? xstrdup (source) : NULL;
+  dev_mounted_later (p, dest, type);
   return 0;
 }
 
@@ -814,7 +836,7 @@ read_mounts (struct rd *r, json_t *root, struct plan *p)
       else if (ms.bind || strcmp (type, "bind") == 0)
         rc = add_bind_mount (r, p, pi, dest, source, &ms);
       else
-        rc = add_fs_mount (r, p, pi, dest, type, &ms);
+        rc = add_fs_mount (r, p, pi, dest, type, source, &ms);
       strv_free (ms.data);
       free (ms.uid_map);
       free (ms.gid_map);

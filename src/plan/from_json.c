@@ -136,6 +136,8 @@ read_op (struct reader *r, struct plan *p, json_t *o)
   op->size = get_int (r, o, "size", 0);
   op->mqueue = get_bool (r, o, "mqueue");
   op->dev_writable = op->kind == OP_DEV && get_bool (r, o, "writable");
+  op->dev_later = op->kind == OP_DEV ? (unsigned) get_int (r, o, "later", 0)
+                                       & (PLAN_DEV_PTS | PLAN_DEV_SHM | PLAN_DEV_MQUEUE) : 0;
   op->tmpcopyup = get_bool (r, o, "tmpcopyup");
   {
     json_t *im = json_object_get (o, "idmap");

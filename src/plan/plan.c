@@ -293,6 +293,8 @@ op_json (const struct op *op)
     json_object_set_new (o, "mqueue", json_true ());
   if (op->kind == OP_DEV && op->dev_writable)
     json_object_set_new (o, "writable", json_true ());
+  if (op->kind == OP_DEV && op->dev_later)
+    json_object_set_new (o, "later", json_integer (op->dev_later));
   if (op->kind == OP_OVERLAY)
     {
       static const char *const modes[] = { "persistent", "ephemeral", "read-only" };

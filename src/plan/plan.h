@@ -61,6 +61,11 @@ enum {
   REMOUNT_NOEXEC = 1 << 3,
 };
 
+/* op.dev_later: /dev/pts, /dev/shm, /dev/mqueue */
+#define PLAN_DEV_PTS (1u << 0)
+#define PLAN_DEV_SHM (1u << 1)
+#define PLAN_DEV_MQUEUE (1u << 2)
+
 struct op {
   enum op_kind kind;
   char *target;         /* absolute path inside the container */
@@ -71,6 +76,7 @@ struct op {
   mode_t mode;          /* tmpfs mode, file mode, mkdir mode; 0 = default */
   bool mqueue;          /* dev: also mount /dev/mqueue */
   bool dev_writable;    /* dev: the tmpfs stays writable (OCI, as runc's /dev) */
+  unsigned dev_later;   /* dev: PLAN_DEV_* that later ops mount (an OCI config's own): only their directory */
   /* overlay */
   enum overlay_mode ov_mode;
   char **lower;         /* host dirs, top-most first */

@@ -130,7 +130,7 @@ test_mounts (void)
     " {\"destination\": \"/dev\", \"type\": \"tmpfs\", \"options\": [\"mode=755\"]},"
     " {\"destination\": \"/dev/pts\", \"type\": \"devpts\", \"options\": [\"nosuid\", \"noexec\", \"newinstance\","
     "   \"ptmxmode=0666\", \"mode=0620\"]},"
-    " {\"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"options\": [\"nosuid\"]},"
+    " {\"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"source\": \"mqueue\", \"options\": [\"nosuid\"]},"
     " {\"destination\": \"/sys\", \"type\": \"sysfs\", \"options\": [\"ro\"]},"
     " {\"destination\": \"/sys/fs/cgroup\", \"type\": \"cgroup\", \"options\": [\"ro\", \"nosuid\"]},"
     " {\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"/srv/data\","
@@ -148,8 +148,14 @@ test_mounts (void)
   CHECK (op && strcmp (op->fstype, "devpts") == 0 && op->flags == (REMOUNT_NOSUID | REMOUNT_NOEXEC)
            && strv_len (op->fsopts) == 3 && strcmp (op->fsopts[0], "newinstance") == 0,
          "devpts: type, flags and data options");
-  CHECK (find_op (p, OP_DEV, "/dev")->mqueue && find_op (p, OP_MOUNT, "/dev/mqueue") == NULL,
-         "mqueue on /dev/mqueue: the dev op's own");
+  /* the config's own /dev/pts and /dev/mqueue: one mount each, the dev op makes only their
+   * directories; the source is what mountinfo will show */
+  op = find_op (p, OP_MOUNT, "/dev/mqueue");
+  CHECK (op && strcmp (op->fstype, "mqueue") == 0 && op->source && strcmp (op->source, "mqueue") == 0,
+         "mqueue on /dev/mqueue: a mount of its own, with its source");
+  CHECK (!find_op (p, OP_DEV, "/dev")->mqueue
+             && find_op (p, OP_DEV, "/dev")->dev_later == (PLAN_DEV_PTS | PLAN_DEV_MQUEUE),
+         "the dev op leaves /dev/pts and /dev/mqueue to the config's mounts");
   CHECK (find_op (p, OP_SYSFS, "/sys") != NULL, "sysfs");
   op = find_op (p, OP_BIND, "/sys/fs/cgroup");
   CHECK (op && strcmp (op->source, "/sys/fs/cgroup") == 0 && !(op->flags & BIND_WRITABLE), "cgroup: the host's, ro");
@@ -530,6 +536,38 @@ test_hook_run (void)
   cella_error_free (&err);
 }
 
+/* `features` advertises what the parse table takes: every name loads on a tmpfs mount (or, for
+ * bind-only ones, on a bind) */
+static void
+test_advertised_mount_options (void)
+{
+  json_t *names = oci_mount_option_names (), *n;
+  size_t i, refused = 0;
+  CHECK (json_array_size (names) > 20, "features lists the mount options");
+  json_array_foreach (names, i, n)
+    {
+      const char *o = json_string_value (n);
+      bool bind_only = strcmp (o, "idmap") == 0 || strcmp (o, "ridmap") == 0;
+      cleanup_free char *patch = xasprintf (
+        "{\"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"uts\"}, {\"type\": \"user\"}],"
+        " \"uidMappings\": [{\"containerID\": 0, \"hostID\": 1000, \"size\": 1}],"
+        " \"gidMappings\": [{\"containerID\": 0, \"hostID\": 1000, \"size\": 1}]},"
+        " \"mounts\": [{\"destination\": \"/m\", \"type\": \"%s\", \"source\": \"%s\", \"options\": [\"%s\"]}]}",
+        bind_only ? "bind" : "tmpfs", bind_only ? "/srv" : "tmpfs", o);
+      cella_error_t err = NULL;
+      struct plan *p = NULL;
+      if (load (patch, &p, &err) < 0)
+        {
+          printf ("#   `%s`: %s\n", o, err->msg);
+          cella_error_free (&err);
+          refused++;
+        }
+      plan_free (p);
+    }
+  CHECK (refused == 0, "every advertised mount option is accepted (%zu refused)", refused);
+  json_decref (names);
+}
+
 int
 main (void)
 {
@@ -544,5 +582,6 @@ main (void)
   test_errors ();
   test_lsm_and_json ();
   test_hook_run ();
+  test_advertised_mount_options ();
   return tap_done ();
 }
