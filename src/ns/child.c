@@ -58,6 +58,24 @@ wait_go (int syncfd, cella_error_t *err)
   return 0;
 }
 
+/* No mount namespace: the parent learns which mount is the container's root bind, to detach it
+ * when the container goes (or its setup fails). */
+static void
+report_root_mount (int syncfd)
+{
+  struct sync_error e = { .type = SYNC_ROOT_MOUNT };
+  unsigned long long id;
+  cella_error_t err = NULL;
+  if (ns_mount_id (AT_FDCWD, "/", &id) < 0)
+    {
+      cella_error (&err, errno, "the id of the root mount");
+      child_fail (syncfd, &err);
+    }
+  snprintf (e.msg, sizeof e.msg, "%llu", id);
+  if (send (syncfd, &e, sizeof e, MSG_NOSIGNAL) < 0)
+    _exit (EXIT_CELLA_ERROR);
+}
+
 static int
 loopback_up (cella_error_t *err)
 {
@@ -362,6 +380,8 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   if (root_setup (p, rts, !(l && l->detached), &err) < 0)
     child_fail (syncfd, &err);
   free (rts);
+  if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0])
+    report_root_mount (syncfd);
   if ((p->ns & PLAN_NS_UTS) && p->hostname && sethostname (p->hostname, strlen (p->hostname)) < 0)
     {
       cella_error (&err, errno, "set hostname `%s`", p->hostname);

@@ -13,6 +13,8 @@ enum sync_msg {
   SYNC_CREATED = 5,   /* child → parent: set up, now blocked on the exec fifo (OCI create) */
   SYNC_GO_CGROUPNS = 6, /* parent → child: as SYNC_GO, and you are in your cgroup now: create the
                          * cgroup namespace (left out of clone so that its root is that cgroup) */
+  SYNC_ROOT_MOUNT = 7,  /* child → parent: no mount namespace of its own, its root is a bind in the
+                         * runtime's; the mount's id (decimal, in msg) for ns_host_root_release */
 };
 
 struct sync_error {
@@ -53,6 +55,8 @@ int overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, c
  * its own, the child becomes its root once the host's sources are taken (pdeathsig: set the
  * parent-death signal again after that credential change). */
 int root_setup (const struct plan *p, struct op_rt *rts, bool pdeathsig, cella_error_t *err);
+/* The id of the mount at dirfd/path (statx; the unique 64-bit one on Linux 6.8+). */
+int ns_mount_id (int dirfd, const char *path, unsigned long long *id);
 
 /* Open (creating what is missing when create is set) a path inside the root without ever
  * leaving it: every lookup is openat2 RESOLVE_IN_ROOT. Returns an O_PATH fd. */

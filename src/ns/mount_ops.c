@@ -350,17 +350,37 @@ mount_op_acquire (const struct op *op, struct op_rt *rt, const struct plan *p, c
 
 /* ---- apply: child, relative to the new root ---- */
 
+/* Linux 6.8+ lists a mount namespace's mounts (mountinfo) in the order they were made, not
+ * attached: a bind taken early (acquire) is copied again here, flags and idmap included, so
+ * that it shows in the plan's order, as the OCI spec's "mounts in order" asks. A kernel that
+ * cannot copy a detached mount lists them in attach order anyway: the early copy then serves. */
+static int
+bind_in_order (const struct op *op, const struct op_rt *rt)
+{
+  int fresh = open_tree (rt->fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH
+                                         | ((op->flags & BIND_RECURSIVE) ? AT_RECURSIVE : 0));
+  return fresh >= 0 ? fresh : rt->fd;
+}
+
 static int
 apply_bind (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
 {
   cleanup_close int target = -1;
+  int m;
   if (op->skip)
     return 0;
   target = root_open (c->rootfd, op->target, true, op->src_is_dir, err);
   if (target < 0)
     return -1;
-  if (attach (rt->fd, target, op->source, op->target, err) < 0)
-    return -1;
+  m = bind_in_order (op, rt);
+  if (attach (m, target, op->source, op->target, err) < 0)
+    {
+      if (m != rt->fd)
+        close (m);
+      return -1;
+    }
+  if (m != rt->fd)
+    close (m);
   return mount_set_propagation (c->rootfd, op->target, op->propagation, err);
 }
 

@@ -144,6 +144,7 @@ struct session {
   int pidfd;
   int sigfd;
   int master;              /* pty master, -1 without -t */
+  unsigned long long root_mount; /* SYNC_ROOT_MOUNT */
   bool raw;                /* the caller's terminal was put in raw mode */
   struct termios saved;
 };
@@ -359,6 +360,8 @@ await_child (struct session *s, int sock, bool fifo, cella_error_t *err)
         s->master = fd;
       else if (e.type == SYNC_PID)
         s->pid = e.status;
+      else if (e.type == SYNC_ROOT_MOUNT)
+        s->root_mount = strtoull (e.msg, NULL, 10);
       else if (e.type == SYNC_CREATED)
         return 0; /* OCI create: set up, waiting on the exec fifo */
       else if (e.type == SYNC_ERROR)
@@ -442,6 +445,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
 
   out->pid = -1;
   out->pidfd = out->master = -1;
+  out->root_mount = 0;
   /* the network first: it may turn /etc/hosts into a bind of a file it keeps up to date, or
    * name another container's namespace for the child to join (--network container:NAME) */
   if (net_join_resolve (p, err) < 0 || (net_wanted (p) && net_prepare (p, err) < 0))
@@ -520,6 +524,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
   out->pid = s.pid;
   out->pidfd = s.pidfd;
   out->master = s.master;
+  out->root_mount = s.root_mount;
   return 0;
 
 kill:
@@ -529,6 +534,7 @@ reap:
     siginfo_t si;
     waitid (P_PIDFD, s.pidfd, &si, WEXITED);
   }
+  ns_host_root_release (p->rootfs, s.root_mount);
   if (net_wanted (p))
     net_detach (p);
   if (cgroup_wanted (p))
@@ -583,6 +589,18 @@ out:
   return status;
 }
 
+static int
+enter_root_of (pid_t target)
+{
+  char path[64];
+  cleanup_close int root = -1;
+  snprintf (path, sizeof path, "/proc/%d/root", (int) target);
+  root = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0 || fchdir (root) < 0 || chroot (".") < 0 || chdir ("/") < 0)
+    return -1;
+  return 0;
+}
+
 /* The joiner (a fork of cella): enter the container's namespaces through its pidfd, then
  * start the process as a child of cella itself (CLONE_PARENT) inside the pid namespace, which
  * only a new child can enter; report its pid and go. */
@@ -603,10 +621,18 @@ exec_joiner (struct plan *p, pid_t target, unsigned long long flags, int syncfd,
       send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
       _exit (EXIT_CELLA_ERROR);
     }
-  if (pidfd < 0 || setns (pidfd, (int) flags) < 0)
+  if (pidfd < 0 || (flags && setns (pidfd, (int) flags) < 0))
     {
       e.errno_ = errno;
       snprintf (e.msg, sizeof e.msg, "join the namespaces of the container's process %d", (int) target);
+      send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
+      _exit (EXIT_CELLA_ERROR);
+    }
+  /* no mount namespace of its own: the container's root is a chroot in ours */
+  if (!(flags & CLONE_NEWNS) && enter_root_of (target) < 0)
+    {
+      e.errno_ = errno;
+      snprintf (e.msg, sizeof e.msg, "enter the root of the container's process %d", (int) target);
       send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
       _exit (EXIT_CELLA_ERROR);
     }

@@ -413,8 +413,9 @@ static int
 parent_hooks (pid_t pid, void *ud, cella_error_t *err)
 {
   struct hook_ctx *h = ud;
-  cleanup_free char *state = oci_state_json (h->p, "creating", pid);
-  if (oci_hooks_run (h->p, HOOK_PRESTART, state, err) < 0 || oci_hooks_run (h->p, HOOK_CREATE_RUNTIME, state, err) < 0)
+  /* the (deprecated) prestart hooks see the status crun gives them, and runtime-tools expects */
+  cleanup_free char *created = oci_state_json (h->p, "created", pid), *creating = oci_state_json (h->p, "creating", pid);
+  if (oci_hooks_run (h->p, HOOK_PRESTART, created, err) < 0 || oci_hooks_run (h->p, HOOK_CREATE_RUNTIME, creating, err) < 0)
     return -1;
   return 0;
 }
@@ -433,11 +434,13 @@ run_hooks_warn (const struct oci_ctx *c, struct plan *p, enum plan_hook_kind k, 
   if (!has_hooks (p, k))
     return;
   state = oci_state_json (p, status, pid);
-  if (oci_hooks_run (p, k, state, &err) < 0)
-    {
-      oci_log (c, "warning", "%s hooks: %s", plan_hook_name (k), err->msg);
-      cella_error_free (&err);
-    }
+  /* runtime.md: a failed poststart or poststop hook is a warning, and the others still run */
+  for (size_t i = 0; i < p->nhooks[k]; i++)
+    if (oci_hook_run (&p->hooks[k][i], state, &err) < 0)
+      {
+        oci_log (c, "warning", "%s hook %zu: %s", plan_hook_name (k), i, err->msg);
+        cella_error_free (&err);
+      }
 }
 
 /* The record of a container being made: written before anything runs, so that `delete` can
@@ -533,9 +536,11 @@ do_create (struct oci_ctx *c, const struct create_opts *o, const char *id, cella
   if (ns_start_launch (p, NULL, &l, &proc, err) < 0)
     goto fail;
   close (proc.pidfd);
+  st.root_mount = proc.root_mount;
   if (record_started (c, &st, proc.pid, o->pid_file, err) < 0)
     {
       kill (proc.pid, SIGKILL);
+      ns_host_root_release (p->rootfs, proc.root_mount);
       goto fail;
     }
   oci_log (c, "debug", "container `%s` created, pid %d", id, (int) proc.pid);
@@ -770,6 +775,7 @@ do_delete (struct oci_ctx *c, const char *id, bool force, cella_error_t *err)
           goto out;
         }
     }
+  ns_host_root_release (st.rootfs, st.root_mount);
   if (p)
     {
       cgroup_remove_plan (p);
@@ -810,6 +816,7 @@ run_started (const struct ns_proc *proc, void *ud)
 {
   struct hook_ctx *rc = ud;
   cella_error_t err = NULL;
+  rc->st->root_mount = proc->root_mount;
   if (record_started (rc->c, rc->st, proc->pid, rc->pid_file, &err) < 0)
     {
       oci_log (rc->c, "warning", "%s", err->msg);

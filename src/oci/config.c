@@ -956,8 +956,10 @@ read_namespaces (struct rd *r, json_t *lx, struct plan *p)
       if (k == 4)
         p->net = NET_NONE;
     }
-  if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0])
-    return fail (r, "linux.namespaces", "cella needs a mount namespace (add {\"type\": \"mount\"})");
+  /* Without a mount namespace the container shares cella's (docs/oci.md): its mounts are made
+   * there, which a user namespace of its own has no right to do. */
+  if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0] && (p->ns & PLAN_NS_USER))
+    return fail (r, "linux.namespaces", "a new user namespace needs a new mount namespace too (add {\"type\": \"mount\"})");
   if ((p->ns & PLAN_NS_TIME) && !host_has ("/proc/self/ns/time"))
     return fail (r, "linux.namespaces", "this kernel has no time namespaces");
   return 0;
@@ -1508,7 +1510,9 @@ read_linux_misc (struct rd *r, json_t *lx, struct plan *p)
     return fail (r, "linux.intelRdt", "Intel RDT is not supported by cella");
   if (get_str (r, lx, "linux", "mountLabel", &label) < 0)
     return -1;
-  if (label && *label)
+  /* A mount label is an SELinux context for the container's files: without SELinux on the host
+   * there is nothing to label (runc and crun then ignore it too); with it, cella cannot apply one. */
+  if (label && *label && host_has ("/sys/fs/selinux/enforce"))
     return fail (r, "linux.mountLabel", "`%s`: SELinux mount labels are not supported by cella", label);
   if (get_str (r, lx, "linux", "cgroupsPath", &cg) < 0)
     return -1;

@@ -421,4 +421,33 @@ test_no_mount_namespace() {
 	assert_rc 0
 	assert_eq "$(readlink /proc/self/ns/mnt)
 proc" "$OUT" "the runtime's mount namespace, /proc mounted in the root"
+	# created, exec'd into (in its root), deleted: its mounts go with it
+	sed -i 's/"args": \[[^]]*\]/"args": ["sleep", "30"]/' b/config.json
+	touch b/rootfs/in-the-root
+	check_no_leftovers created_exec_deleted b
+	assert_eq "in-the-root" "$EXEC_OUT" "exec sees the container's root"
+}
+
+created_exec_deleted() { # BUNDLE
+	local id="oc-nomnt-$$"
+	run_cella create --bundle "$1" "$id"
+	assert_rc 0 "create"
+	run_cella exec "$id" ls /in-the-root
+	assert_rc 0 "exec"
+	EXEC_OUT=${OUT##*/}
+	run_cella delete --force "$id"
+	assert_rc 0 "delete"
+}
+
+# Mounts appear in mountinfo in the config's order (runtime-tools' "mounts in order"), binds
+# included: Linux 6.8+ lists mounts in the order they were made.
+test_mountinfo_in_config_order() {
+	mkdir -p data
+	bundle b '["cat", "/proc/self/mountinfo"]' '' '' '' \
+		", {\"destination\": \"/m1\", \"type\": \"tmpfs\", \"source\": \"tmpfs\"},
+		   {\"destination\": \"/m2\", \"type\": \"bind\", \"source\": \"$PWD/data\", \"options\": [\"bind\"]},
+		   {\"destination\": \"/m3\", \"type\": \"tmpfs\", \"source\": \"tmpfs\"}"
+	oci_run b
+	assert_rc 0
+	assert_eq "/m1 /m2 /m3" "$(printf '%s\n' "$OUT" | awk '$5 ~ /^\/m[0-9]$/ { printf "%s%s", s, $5; s = " " }')" "mount order"
 }
