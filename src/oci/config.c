@@ -1292,6 +1292,7 @@ read_memory (struct rd *r, json_t *res, struct plan_resources *pr)
   if (get_int (r, m, b, "limit", -1, LLONG_MAX, &pr->memory) < 0
       || get_int (r, m, b, "reservation", -1, LLONG_MAX, &pr->memory_reservation) < 0
       || get_int (r, m, b, "swap", -1, LLONG_MAX, &pr->memory_swap) < 0
+      || get_int (r, m, b, "kernelTCP", -1, LLONG_MAX, &pr->memory_kernel_tcp) < 0
       || get_bool (r, m, b, "disableOOMKiller", &pr->disable_oom_killer) < 0)
     return -1;
   switch (get_int (r, m, b, "swappiness", 0, 100, &v))
@@ -1305,7 +1306,8 @@ read_memory (struct rd *r, json_t *res, struct plan_resources *pr)
     default:
       break;
     }
-  /* kernel, kernelTCP (deprecated, runc ignores them), useHierarchy, checkBeforeUpdate: accepted */
+  /* kernel (deprecated: Linux 6 takes memory.kmem.limit_in_bytes and ignores it), useHierarchy,
+   * checkBeforeUpdate: accepted, not applied */
   return 0;
 }
 

@@ -242,6 +242,7 @@ struct plan_resources {
   /* OCI linux.resources beyond the above (src/oci/config.c fills them) */
   bool has_swappiness;
   unsigned long long memory_swappiness;
+  long long memory_kernel_tcp;  /* bytes, -1 unlimited: cgroup v1 memory.kmem.tcp.limit_in_bytes (v2: none) */
   bool disable_oom_killer;
   struct plan_hugepage_limit { char *page_size; unsigned long long limit; } *hugepage_limits; /* "2MB" */
   size_t nhugepage_limits;

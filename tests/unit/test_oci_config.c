@@ -197,7 +197,7 @@ static const char *const linux_patch =
   " \"devices\": [{\"path\": \"/dev/fuse\", \"type\": \"c\", \"major\": 10, \"minor\": 229, \"fileMode\": 438, \"uid\": 0, \"gid\": 0},"
   "              {\"path\": \"/dev/myfifo\", \"type\": \"p\"}],"
   " \"resources\": {\"memory\": {\"limit\": 67108864, \"reservation\": 33554432, \"swap\": 134217728, \"swappiness\": 10,"
-  "                            \"disableOOMKiller\": false, \"kernel\": 1},"
+  "                            \"disableOOMKiller\": false, \"kernel\": 1, \"kernelTCP\": 2097152},"
   "   \"cpu\": {\"shares\": 512, \"quota\": 50000, \"period\": 100000, \"cpus\": \"0\", \"mems\": \"0\"},"
   "   \"pids\": {\"limit\": 64},"
   "   \"blockIO\": {\"weight\": 500, \"throttleReadBpsDevice\": [{\"major\": 8, \"minor\": 0, \"rate\": 1048576}]},"
@@ -225,7 +225,7 @@ test_linux (void)
            && p->devices[0].mode == 0666 && p->devices[1].type == 'p',
          "devices");
   CHECK (p->res.memory == 67108864 && p->res.memory_reservation == 33554432 && p->res.memory_swap == 134217728
-           && p->res.has_swappiness && p->res.memory_swappiness == 10,
+           && p->res.has_swappiness && p->res.memory_swappiness == 10 && p->res.memory_kernel_tcp == 2097152,
          "resources.memory");
   CHECK (p->res.cpu_shares == 512 && p->res.cpu_quota == 50000 && p->res.cpu_period == 100000
            && strcmp (p->res.cpuset_cpus, "0") == 0,
@@ -313,7 +313,7 @@ test_round_trip (void)
   CHECK (strcmp (a, b) == 0, "plan_to_json → plan_from_json → plan_to_json is the same text");
   CHECK (q->process.seccomp_profile && q->process.seccomp_profile->nrules == 2 && q->ndevices == 2
            && q->process.capsets.set && q->process.capsets.permitted == 3 && q->process.umask == 027
-           && q->res.nio_throttle == 1 && strcmp (q->ns_path[4], "/run/netns/y") == 0,
+           && q->res.nio_throttle == 1 && q->res.memory_kernel_tcp == 2097152 && strcmp (q->ns_path[4], "/run/netns/y") == 0,
          "the reloaded plan has the OCI fields");
   if (strcmp (a, b) != 0)
     printf ("# first:\n%s\n# second:\n%s\n", a, b);
