@@ -323,8 +323,10 @@ close_inherited (int syncfd, int fifo, unsigned preserve)
 /* OCI create: tell the parent the container is created, then block until `start` opens the
  * exec fifo for read (the O_PATH fd reopened through /proc: the fifo is outside our root now).
  * Runs with the workload's credentials: `create` made the fifo writable by anyone (it is
- * reachable only through this fd) and /proc lets a process reopen its own fds. */
-static void
+ * reachable only through this fd) and /proc lets a process reopen its own fds. Returns the
+ * fifo's write end, left open: it closes at execve (O_CLOEXEC), which is how `start` knows the
+ * program runs (poststart hooks come after that). */
+static int
 wait_start (const struct plan *p, int syncfd, int fifo, unsigned preserve)
 {
   cella_error_t err = NULL;
@@ -350,8 +352,8 @@ wait_start (const struct plan *p, int syncfd, int fifo, unsigned preserve)
       cella_error (&err, errno, "open the exec fifo");
       child_fail (syncfd, &err);
     }
-  close (fd);
   close (fifo);
+  return fd;
 }
 
 __attribute__ ((noreturn)) void
@@ -359,7 +361,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
 {
   cella_error_t err = NULL;
   struct op_rt *rts = xzalloc ((p->nops + 1) * sizeof *rts);
-  int host_tty = -1, null = -1;
+  int host_tty = -1, null = -1, started = -1;
   pid_t host_pid = 0;
   sigset_t none;
 
@@ -409,7 +411,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
    * `create` returns, so that its errors fail `create`; the exec fifo is the last wait before
    * execve (runc's order), so that a signal sent right after `start` finds the program. */
   if (l && l->exec_fifo >= 0)
-    wait_start (p, syncfd, l->exec_fifo, l->preserve_fds);
+    started = wait_start (p, syncfd, l->exec_fifo, l->preserve_fds);
   /* OCI startContainer: after `start`, in the container, before the user's program, with its
    * credentials (as runc) */
   if (ns_oci_hooks (p, HOOK_START_CONTAINER, "created", host_pid, &err) < 0)
@@ -435,6 +437,8 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
       if (pid > 0)
         {
           close (syncfd);
+          if (started >= 0)
+            close (started); /* the workload's copy closes at its execve */
           if (p->process.tty)
             tcsetpgrp (0, pid);
           _exit (ns_init_run (pid));

@@ -553,14 +553,17 @@ out:
   return r;
 }
 
-/* Open the exec fifo for read and take the byte the container's init writes once it opens it;
- * waits while the init lives (start must not hang on a dead container). */
+/* Open the exec fifo for read and take the byte the container's init writes once it opens it,
+ * then wait for the init to close its end, which it does at execve: the program runs when this
+ * returns (poststart hooks follow). Waits only while the init lives (start must not hang on a
+ * dead container). */
 static int
 release_fifo (const struct oci_state *st, const char *fifo, cella_error_t *err)
 {
   /* the pidfd first: once the fifo is open, the init may run and exit at once */
   cleanup_close int pidfd = oci_pidfd (st, err);
   cleanup_close int fd = -1;
+  bool got = false;
   if (pidfd < 0)
     return -1;
   fd = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -579,11 +582,16 @@ release_fifo (const struct oci_state *st, const char *fifo, cella_error_t *err)
       if (pf[0].revents & POLLIN)
         {
           ssize_t n = read (fd, &b, 1);
-          if (n == 1)
-            break;
+          if (n == 1 && !got)
+            {
+              got = true;
+              continue;
+            }
           if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         }
+      if (got && (pf[0].revents & (POLLHUP | POLLERR) || pf[1].revents & POLLIN))
+        break; /* the program was executed (or the init is gone: then it is stopped) */
       if (pf[1].revents & POLLIN)
         return cella_error (err, 0, "container `%s` exited before it was started", st->id);
       if (pf[0].revents & (POLLHUP | POLLERR))
