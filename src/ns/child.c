@@ -367,7 +367,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
 
   if (!(l && l->detached))
     prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (ns_launch_waits (p, l) && wait_go (syncfd, &err) < 0)
+  if (ns_launch_waits (p, l) && !ns_launch_go_late (p, l) && wait_go (syncfd, &err) < 0)
     child_fail (syncfd, &err);
   if (ns_join_paths (p, &err) < 0 || ns_oci_before_root (p, &err) < 0)
     child_fail (syncfd, &err);
@@ -382,6 +382,9 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   if (root_setup (p, rts, !(l && l->detached), &err) < 0)
     child_fail (syncfd, &err);
   free (rts);
+  /* in its cgroup from here on (the cgroup namespace made now has it as its root) */
+  if (ns_launch_waits (p, l) && ns_launch_go_late (p, l) && wait_go (syncfd, &err) < 0)
+    child_fail (syncfd, &err);
   if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0])
     report_root_mount (syncfd);
   if ((p->ns & PLAN_NS_UTS) && p->hostname && sethostname (p->hostname, strlen (p->hostname)) < 0)

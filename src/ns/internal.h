@@ -68,6 +68,8 @@ bool ns_child_waits (const struct plan *p);
 struct ns_launch;
 /* ... or when the launch has a parent_hook */
 bool ns_launch_waits (const struct plan *p, const struct ns_launch *l);
+/* ... and takes SYNC_GO only after building its root: when only the cgroup needs the parent */
+bool ns_launch_go_late (const struct plan *p, const struct ns_launch *l);
 
 /* child.c (l: NULL for a plain run) */
 __attribute__ ((noreturn)) void ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l);

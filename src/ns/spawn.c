@@ -402,7 +402,7 @@ ns_child_waits (const struct plan *p)
 static struct {
   const struct plan *p;
   const struct ns_launch *l;
-  bool waits;
+  bool waits, late;
 } launch_decision;
 
 bool
@@ -411,6 +411,19 @@ ns_launch_waits (const struct plan *p, const struct ns_launch *l)
   if (launch_decision.p == p && launch_decision.l == l)
     return launch_decision.waits;
   return ns_child_waits (p) || (l && l->parent_hook);
+}
+
+/* Only the cgroup needs the parent (no user namespace, network, parent hook, nor a createContainer
+ * hook that might look for the container's cgroup): the child builds
+ * its root meanwhile and takes SYNC_GO just after. Moving a process into a cgroup waits for an
+ * RCU grace period (milliseconds, more on a busy host); that wait and the root's mounts overlap. */
+bool
+ns_launch_go_late (const struct plan *p, const struct ns_launch *l)
+{
+  if (launch_decision.p == p && launch_decision.l == l)
+    return launch_decision.late;
+  return !(p->ns & PLAN_NS_USER) && !net_wanted (p) && !(l && l->parent_hook) && !p->nhooks[HOOK_CREATE_CONTAINER]
+         && cgroup_wanted (p);
 }
 
 /* Between clone and the child's setup: what only the parent (in the host's namespaces) can do. */
@@ -465,6 +478,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
     int saved[2];
     launch_decision.p = NULL;
     launch_decision.waits = ns_launch_waits (p, l);
+    launch_decision.late = launch_decision.waits && ns_launch_go_late (p, l);
     launch_decision.p = p;
     launch_decision.l = l;
     if (ns_enter_for_children (p, saved, err) < 0)

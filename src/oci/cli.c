@@ -268,7 +268,7 @@ oci_write_pid_file (const char *file, pid_t pid, cella_error_t *err)
       abs = xasprintf ("%s/%s", cwd ? cwd : ".", file);
       file = abs;
     }
-  return write_file_atomic (file, buf, (size_t) n, 0644, err);
+  return write_file_volatile (file, buf, (size_t) n, 0644, err);
 }
 
 int
@@ -458,7 +458,7 @@ record_new (const struct oci_ctx *c, const char *id, const char *bundle, const s
   st->created = xstrdup (t);
   st->annotations = annotations_of (bundle);
   st->owner = geteuid ();
-  if (write_file_atomic (path, plan_json, strlen (plan_json), 0600, err) < 0)
+  if (write_file_volatile (path, plan_json, strlen (plan_json), 0600, err) < 0)
     return -1;
   return oci_state_write (c->root, st, err);
 }

@@ -156,7 +156,7 @@ oci_state_write (const char *root, const struct oci_state *s, cella_error_t *err
     }
   text = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref (o);
-  r = write_file_atomic (path, text, strlen (text), 0600, err);
+  r = write_file_volatile (path, text, strlen (text), 0600, err);
   return r;
 }
 

@@ -280,14 +280,14 @@ write_all (int fd, const void *buf, size_t len)
   return 0;
 }
 
-int
-write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err)
+static int
+replace_file (const char *path, const void *buf, size_t len, mode_t mode, bool durable, cella_error_t *err)
 {
   cleanup_free char *tmp = xasprintf ("%s.tmp.%d", path, (int) getpid ());
   cleanup_close int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     return cella_error (err, errno, "create `%s`", tmp);
-  if (write_all (fd, buf, len) < 0 || fsync (fd) < 0)
+  if (write_all (fd, buf, len) < 0 || (durable && fsync (fd) < 0))
     {
       int e = errno;
       unlink (tmp);
@@ -299,8 +299,21 @@ write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, c
       unlink (tmp);
       return cella_error (err, e, "rename `%s` to `%s`", tmp, path);
     }
-  fsync_parent (path);
+  if (durable)
+    fsync_parent (path);
   return 0;
+}
+
+int
+write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err)
+{
+  return replace_file (path, buf, len, mode, true, err);
+}
+
+int
+write_file_volatile (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err)
+{
+  return replace_file (path, buf, len, mode, false, err);
 }
 
 void
