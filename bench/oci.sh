@@ -71,5 +71,28 @@ hyperfine --warmup 5 --runs "$RUNS" --export-markdown "$WORK/table.md" --export-
 cat "$WORK/table.md"
 for other in crun runc; do
 	jq -r --arg o "$other" '[.results[] | {(.command): .mean}] | add as $m
-		| if $m.cella and $m[$o] then "cella / \($o): \($m.cella / $m[$o] * 1000 | round / 1000)" else empty end' "$WORK/times.json"
+		| if $m.cella and $m[$o] then "cella / \($o) (means): \($m.cella / $m[$o] * 1000 | round / 1000)" else empty end' "$WORK/times.json"
+done
+
+# hyperfine runs one command's runs, then the next's: on a shared machine the load moves under
+# it. The same loops again interleaved, round by round (bench/timeit.c, as bench/start.sh), and
+# their medians, which a load spike moves less.
+"${CC:-cc}" -O2 -Wall -o "$WORK/timeit" "$REPO/bench/timeit.c"
+targs=()
+for i in "${!cmds[@]}"; do targs+=(-- "${names[$i]}" sh -c "${cmds[$i]}"); done
+"$WORK/timeit" "$RUNS" "${targs[@]}" >"$WORK/interleaved"
+echo
+echo "Interleaved, $RUNS rounds: median (p90) ms"
+pct() { # NAME FRACTION: that percentile of NAME's times, in ms
+	awk -v n="$1" '$1 == n { print $2 / 1e6 }' "$WORK/interleaved" | sort -n |
+		awk -v f="$2" '{ t[NR] = $1 } END { i = int(NR * f + 0.5); if (i < 1) i = 1; printf "%.1f", t[i] }'
+}
+for n in "${names[@]}"; do
+	bad=$(awk -v n="$n" '$1 == n && $3 != 0' "$WORK/interleaved" | wc -l)
+	printf '  %-6s %6s (%s)%s\n' "$n" "$(pct "$n" 0.5)" "$(pct "$n" 0.9)" "$([ "$bad" = 0 ] || echo " FAILED $bad times")"
+done
+for other in crun runc; do
+	printf '%s\n' "${names[@]}" | grep -qx "$other" || continue
+	awk -v a="$(pct cella 0.5)" -v b="$(pct "$other" 0.5)" -v o="$other" \
+		'BEGIN { printf "cella / %s (medians, interleaved): %.3f\n", o, a / b }'
 done
