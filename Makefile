@@ -29,7 +29,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,$(B)/unit-san/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check test unit integration clean format bench conformance
+.PHONY: all deps demo check check-v2 test unit integration clean format bench conformance
 all: $(B)/cella $(B)/cella-image $(B)/cella-vminit
 
 # The vm backend's guest init (guest/, docs/vm.md): PID 1 in the microVM, put in the initramfs.
@@ -97,6 +97,43 @@ $(B)/unit-san/%: tests/unit/%.c $(B)/libcella-san.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -O1 $(SAN) -Isrc $< -o $@ $(B)/libcella-san.a $(LDLIBS) $(IMG_LDLIBS)
 
+# Fuzz targets (fuzz/, docs/testing.md "Fuzzing"): fuzz/fuzz_NAME.c, corpus fuzz/corpus/NAME/.
+# `make fuzz` builds them with clang's libFuzzer (the library again, in build/fuzz/obj/, with the
+# same sanitizers) and runs each for FUZZ_SECONDS; `make check` replays every corpus file through
+# the targets built by $(CC) with ASan+UBSan over build/libcella-san.a (build/fuzz-replay/).
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=gnu11 -Isrc -Ifuzz $(filter-out -Werror,$(WARN)) -DLIBEXECDIR='"$(LIBEXECDIR)"' -g -O1 \
+               -fno-omit-frame-pointer -fno-sanitize-recover=undefined $(shell pkg-config --cflags $(PKGS) $(IMG_PKGS) 2>/dev/null)
+FUZZ_OBJ := $(patsubst src/%.c,$(B)/fuzz/obj/%.o,$(LIB_SRC) $(filter-out src/image/tool/main.c,$(IMG_SRC)))
+
+$(B)/fuzz/obj/%.o: src/%.c $(wildcard src/*/*.h src/image/tool/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(B)/fuzz/libcella-fuzz.a: $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(B)/fuzz/libcella-fuzz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< -o $@ $(B)/fuzz/libcella-fuzz.a $(LDLIBS) $(IMG_LDLIBS)
+
+$(B)/fuzz-replay/fuzz_%: fuzz/fuzz_%.c fuzz/replay.c $(wildcard fuzz/*.h) $(B)/libcella-san.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -O1 $(SAN) -Ifuzz $< fuzz/replay.c -o $@ $(B)/libcella-san.a $(LDLIBS) $(IMG_LDLIBS)
+
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-merge
+fuzz-build: $(addprefix $(B)/fuzz/fuzz_,$(FUZZ_NAMES))
+fuzz-replay: $(addprefix $(B)/fuzz-replay/fuzz_,$(FUZZ_NAMES))
+
+# FUZZ_SECONDS per target (FUZZ=NAME for one); new inputs go to build/fuzz/work/NAME/, not the repo.
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh $(FUZZ)
+
+# Add to fuzz/corpus/ the inputs of build/fuzz/work/ that reach new coverage (libFuzzer -merge=1).
+fuzz-merge: fuzz-build
+	sh fuzz/run.sh --merge $(FUZZ)
+
 deps:
 	sh scripts/deps.sh
 
@@ -111,10 +148,15 @@ unit: $(UNIT_BIN) $(UNIT_SAN)
 
 # make check: install what is missing, build everything, run every test; last line "N passed, N failed".
 check: deps
-	$(MAKE) -j$(shell nproc 2>/dev/null || echo 2) all unit
+	$(MAKE) -j$(shell nproc 2>/dev/null || echo 2) all unit fuzz-replay
 	sh tests/check.sh
 
-test: all unit
+# The pure cgroup v2 lane: cgroup tests in a microVM whose kernel has cgroup v2 only, with a subtree
+# delegated to the unprivileged test user (tests/v2/run.sh; TCG here, a few minutes).
+check-v2: all
+	bash tests/v2/run.sh
+
+test: all unit fuzz-replay
 	sh tests/check.sh
 
 bench: all

@@ -21,7 +21,9 @@ min() { sort -n | awk 'NR == 1 { printf "%.1f", $1 / 1e6 }'; }
 
 "$CELLA" run --backend vm busybox true 2>/dev/null # builds and caches the disk
 series=()
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then series+=(kvm); fi
+# KVM counts only where QEMU can start a guest on it (a nested /dev/kvm can refuse QEMU: docs/vm.md)
+if [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo quit | timeout 20 qemu-system-x86_64 -M microvm -accel kvm -cpu host \
+	-m 64M -nodefaults -no-user-config -display none -S -monitor stdio >/dev/null 2>&1; then series+=(kvm); fi
 series+=(tcg)
 for s in "${series[@]}"; do
 	if [ "$s" = tcg ]; then export CELLA_NO_KVM=1; else unset CELLA_NO_KVM; fi

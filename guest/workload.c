@@ -34,7 +34,12 @@ child_fail(int code, const char *what, const char *arg) {
 
 static void __attribute__((noreturn))
 child_exec(const struct vm_guest_config *c, int stdin_fd) {
+  struct sigaction dfl = {.sa_handler = SIG_DFL};
   sigset_t none;
+  /* the defaults whatever PID 1 did with its own signals (a SIG_IGN survives execve) */
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &dfl, NULL);
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   setsid();

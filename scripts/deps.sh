@@ -9,7 +9,8 @@ libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev zstd xz-ut
 docker-registry skopeo apache2-utils openssl python3
 nftables iproute2 passt slirp4netns wget
 qemu-system-x86 linux-image-amd64 e2fsprogs
-podman conmon golang-go"
+podman conmon containerd buildah golang-go
+clang libclang-rt-dev"
 BENCH_PKGS="hyperfine umoci crun"
 
 bench=0

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Every test: the C unit tests (plain, then under ASan+UBSan), then the integration tests
+# Every test: the C unit tests (plain, then under ASan+UBSan), the fuzz corpora, then the integration tests
 # against the real binary (as root and as an unprivileged user). Last line: "N passed, N failed".
 cd "$(dirname "$0")/.." || exit 1
 passed=0 failed=0 skipped=0
@@ -27,6 +27,27 @@ for t in build/unit/test_*; do
 done
 for t in build/unit-san/test_*; do
 	count_tap "asan+ubsan $(basename "$t")" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 "$t"
+done
+
+# Fuzz corpora (fuzz/corpus/NAME/, docs/testing.md "Fuzzing"): every file once through its
+# target, built with ASan+UBSan (build/fuzz-replay/, `make fuzz-replay`); one line per target.
+for src in fuzz/fuzz_*.c; do
+	name=$(basename "$src" .c)
+	corpus=fuzz/corpus/${name#fuzz_}
+	bin=build/fuzz-replay/$name
+	if [ ! -x "$bin" ]; then
+		echo "not ok - [fuzz] $name: $bin is not built (make fuzz-replay)"
+		failed=$((failed + 1))
+		continue
+	fi
+	if env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 "$bin" "$corpus" >"$log" 2>&1; then
+		echo "ok - [fuzz] $name: $(sed -n 's/^replayed //p' "$log") from $corpus"
+		passed=$((passed + 1))
+	else
+		grep -v '^replay: fuzz/' "$log" | tail -20 | sed "s/^/[fuzz $name] /"
+		echo "not ok - [fuzz] $name: the input above failed (last: $(grep '^replay: ' "$log" | tail -1 | cut -c9-))"
+		failed=$((failed + 1))
+	fi
 done
 
 # The integration runner prints its own TAP and a summary line; fold its counts into ours.

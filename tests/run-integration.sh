@@ -8,6 +8,9 @@
 #                         and run_cella's CMD_TIMEOUT with "# cmd-timeout: N": VM boots under TCG)
 #   CELLA_TEST_USER=cellatest  the unprivileged user (created when missing, as root)
 #   CELLA_TEST_COPY=1     always copy the binary and the tests for the unprivileged pass
+#   CELLA_TEST_USER_CGROUP=DIR  a cgroup v2 directory delegated to the user (as systemd's
+#                         Delegate=yes makes user@UID.service): the unprivileged pass runs in
+#                         DIR/tests.scope, so rootless limits can be applied (tests/v2/ sets it)
 #
 # As root, every file runs twice: as root, then as the unprivileged user (files with a line
 # "# root-only" are not run the second time). As an ordinary user, only the unprivileged pass runs.
@@ -168,9 +171,21 @@ run_user_pass() {
 	counts=$ubase/counts
 	p=()
 	[ -n "$kpat" ] && p=(-k "$kpat")
+	# In a delegated cgroup (DIR/tests.scope, so that DIR holds no process and can hand its
+	# controllers down), else where the runner is. setpriv, not runuser, there: runuser stays as a
+	# root parent in the subtree, and the kernel refuses the user to move a root process when it
+	# enables cpuset (cap_safe_nice) -- as systemd keeps login sessions out of user@UID.service.
+	local asuser=(runuser -u "$TEST_USER" --)
+	if [ -n "${CELLA_TEST_USER_CGROUP:-}" ]; then
+		# made by the user, as a delegated subtree's owner makes its own children
+		{ [ -d "$CELLA_TEST_USER_CGROUP/tests.scope" ] || runuser -u "$TEST_USER" -- mkdir "$CELLA_TEST_USER_CGROUP/tests.scope"; } ||
+			{ echo "not ok - delegate $CELLA_TEST_USER_CGROUP/tests.scope to $TEST_USER"; failed=$((failed + 1)); return; }
+		asuser=(sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$CELLA_TEST_USER_CGROUP/tests.scope"
+			setpriv --reuid="$uid" --regid="$gid" --init-groups)
+	fi
 	(
 		cd "$ubase" &&
-			runuser -u "$TEST_USER" -- env -i \
+			"${asuser[@]}" env -i \
 				PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 				HOME="$home" USER="$TEST_USER" LOGNAME="$TEST_USER" LANG=C.UTF-8 \
 				XDG_DATA_HOME="$datadir" XDG_RUNTIME_DIR="$rundir" \

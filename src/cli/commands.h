@@ -4,6 +4,9 @@
 /* Each returns the process exit status. argv[0] is the command name. */
 int cmd_run (int argc, char **argv);
 int cmd_create (int argc, char **argv);
+/* Whether `run`'s own options (argv as for cmd_run) choose a backend whose workload never sees
+ * this binary (proot, vm): main skips the sealed re-exec then. Unparsable options: false. */
+bool run_skips_seal (int argc, char **argv);
 int cmd_start (int argc, char **argv);
 int cmd_stop (int argc, char **argv);
 int cmd_restart (int argc, char **argv);
@@ -43,4 +46,10 @@ int signal_parse (const char *s);
 bool oci_cli_wanted (int argc, char **argv);
 int oci_main (int argc, char **argv, char **full_argv);
 void oci_print_version (void);
+/* The device rules a container of plan p gets here, as JSON strings ("deny a *:* rwm", "allow c 1:3 rwm" ...,
+ * later ones win; --privileged: "allow a *:* rwm"); null where none are applied (rootless: the user namespace
+ * keeps host devices out). For run --dry-run and inspect. */
+struct plan;
+struct json_t;
+struct json_t *cli_device_rules_json (const struct plan *p);
 #endif

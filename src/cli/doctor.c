@@ -15,6 +15,7 @@
 #include "../engine/paths.h"
 #include "../util/json.h"
 #include "../net/internal.h"
+#include "../ns/landlock.h"
 #include "../ns/ns.h"
 #include "../ns/probe.h"
 #include "../plan/idmap.h"
@@ -171,7 +172,19 @@ gather (struct report *r)
   probe_cgroups (&r->cg);
   gather_store (r);
   if (r->programs[PG_QEMU].path)
-    r->vm_accel = r->kernel[PROBE_KVM].ok ? "KVM" : "TCG (slow)";
+    {
+      struct probe_result *k = &r->kernel[PROBE_KVM];
+      cleanup_free char *dir = xasprintf ("%s/vm", paths_data_root ());
+      char *why = k->ok ? vm_kvm_problem (dir) : NULL;
+      if (why)
+        { /* /dev/kvm opens, but QEMU cannot run a guest on it */
+          k->ok = false;
+          k->errno_ = 0;
+          free (k->detail);
+          k->detail = why;
+        }
+      r->vm_accel = k->ok ? "KVM" : "TCG (slow)";
+    }
   r->vm_ok = vm_available (&r->vm_why);
   r->default_backend = r->ns_ok ? "ns" : r->proot_ok ? "proot" : "none";
 }
@@ -343,21 +356,23 @@ print_programs (const struct probe_program *pg)
            pg[i].timed_out ? "no answer to its version option within 2 s" : "prints no version");
 }
 
-/* Private networks: bridges and nft as root, else pasta or slirp4netns (src/net/). */
+/* Private networks: bridges and nft (or iptables) as root, else pasta or slirp4netns with nft
+ * for the loopback guard (src/net/). */
 static json_t *
 network_json (void)
 {
-  cleanup_free char *path = NULL;
-  const char *tool = net_rootless_tool (&path);
+  cleanup_free char *path = NULL, *nft = net_find_program ("nft"), *fw = NULL;
+  const char *tool = net_rootless_tool (&path), *fix;
   bool root = geteuid () == 0 && in_initial_userns ();
-  cleanup_free char *nft = root ? net_find_program ("nft") : NULL;
-  if (root && nft == NULL)
-    nft = net_find_program ("iptables");
-  const char *helper = root ? nft : path;
+  if (root)
+    fw = nft ? xstrdup (nft) : net_find_program ("iptables");
+  fix = root ? (fw ? NULL : "apt-get install nftables")
+        : !tool ? "apt-get install passt (or slirp4netns)"
+        : !nft  ? "apt-get install nftables (the loopback guard), or run with --cap-drop NET_RAW"
+                : NULL;
   return json_pack ("{s:s, s:o, s:o}", "private", root ? "bridge" : tool ? tool : "none", "helper",
-                    helper ? json_string (helper) : json_null (), "fix",
-                    root ? (nft ? json_null () : json_string ("apt-get install nftables"))
-                         : (tool ? json_null () : json_string ("apt-get install passt (or slirp4netns)")));
+                    (root ? fw : path) ? json_string (root ? fw : path) : json_null (), "fix",
+                    fix ? json_string (fix) : json_null ());
 }
 
 static void
@@ -372,6 +387,9 @@ print_network (void)
          helper ? helper : "neither nft nor iptables found (apt-get install nftables)");
   else if (strcmp (priv, "none") == 0)
     row ("private", "missing", "rootless private networks need pasta (apt-get install passt) or slirp4netns");
+  else if (json_is_string (json_object_get (n, "fix")))
+    row ("private", "missing", "rootless through %s, but no nft for the guard of the host's loopback: %s", priv,
+         json_string_value (json_object_get (n, "fix")));
   else
     row ("private", "ok", "rootless, through %s (%s)", priv, helper);
   json_decref (n);
@@ -451,6 +469,8 @@ kernel_json (const struct report *r)
                                       "detail", str_or_null (p->detail)));
     }
   json_object_set_new (json_object_get (k, "overlay_userns"), "dir", str_or_null (r->scratch));
+  json_object_set_new (json_object_get (k, "landlock"), "abi",
+                       landlock_abi () > 0 ? json_integer (landlock_abi ()) : json_null ());
   return k;
 }
 

@@ -454,7 +454,7 @@ cmd_tag (int argc, char **argv)
       else
         {
           name = image_ref_name (&ref);
-          if (image_name_set (name, r->id, &err) < 0)
+          if (image_name_set (name, r->key, &err) < 0)
             status = cella_error_print (&err);
         }
       image_ref_clear (&ref);

@@ -15,6 +15,7 @@
 #include "../net/net.h"
 #include "../engine/container.h"
 #include "../engine/logfile.h"
+#include "../ns/cgroup.h"
 #include "commands.h"
 #include "options.h"
 
@@ -226,6 +227,50 @@ out:
   return status;
 }
 
+json_t *
+cli_device_rules_json (const struct plan *p)
+{
+  json_t *a;
+  size_t n;
+  struct plan_dev_rule *rules;
+  if (p->backend != BACKEND_NS)
+    return json_null ();
+  if (p->privileged)
+    return json_pack ("[s]", "allow a *:* rwm");
+  if (!cgroup_devices_confined (p))
+    return json_null ();
+  a = json_array ();
+  rules = cgroup_dev_rules (&p->res, &n);
+  for (size_t i = 0; i < n; i++)
+    {
+      cleanup_free char *t = cgroup_dev_rule_text (&rules[i]);
+      json_array_append_new (a, json_sprintf ("%s %s", rules[i].allow ? "allow" : "deny", t));
+    }
+  free (rules);
+  return a;
+}
+
+/* docker's --device entries: the plan's nodes that came from a host path, with the permissions of their rule */
+static json_t *
+host_config_devices (const struct plan *p)
+{
+  json_t *a = json_array ();
+  for (size_t i = 0; i < p->ndevices; i++)
+    {
+      const struct plan_device *d = &p->devices[i];
+      const char *perms = "rwm";
+      if (d->host_path == NULL)
+        continue;
+      for (size_t k = 0; k < p->res.ndev_rules; k++)
+        if (p->res.dev_rules[k].allow && p->res.dev_rules[k].type == d->type && p->res.dev_rules[k].major == d->major
+            && p->res.dev_rules[k].minor == d->minor)
+          perms = p->res.dev_rules[k].access;
+      json_array_append_new (a, json_pack ("{s:s, s:s, s:s}", "PathOnHost", d->host_path, "PathInContainer", d->path,
+                                           "CgroupPermissions", perms));
+    }
+  return a;
+}
+
 /* docker's names for the cgroup limits (0: not set; PidsLimit null when not set) */
 static void
 host_config_resources (json_t *hc, const struct plan_resources *r)
@@ -272,9 +317,11 @@ inspect_json (const char *id, const struct ctr_state *st)
       if (p->backend == BACKEND_VM)
         {
           cleanup_free char *cdir = ctr_dir (id), *disk = xasprintf ("%s/vm/disk.ext4", cdir);
-          json_object_set_new (o, "VM", json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s, s:i}", "Engine", p->vm_engine, "Accel", p->vm_accel,
-                                                   "Kernel", p->vm_kernel, "KernelRelease", p->vm_kernel_release, "Disk", disk,
-                                                   "MemoryMiB", (int) (p->vm_memory_mib ? p->vm_memory_mib : 256)));
+          json_object_set_new (o, "VM", json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "Engine", p->vm_engine, "Accel",
+                                                   p->vm_accel, "Kernel", p->vm_kernel, "KernelRelease",
+                                                   p->vm_kernel_release, "Disk", disk, "MemoryMiB",
+                                                   (int) (p->vm_memory_mib ? p->vm_memory_mib : 256), "CPUs",
+                                                   (int) (p->vm_cpus ? p->vm_cpus : 1)));
         }
       json_object_set_new (o, "RootCopy", p->root_copy ? json_string (p->root_copy) : json_null ());
       if (p->backend == BACKEND_PROOT)
@@ -302,7 +349,15 @@ inspect_json (const char *id, const struct ctr_state *st)
                                   "MaximumRetryCount", st->restart_max, "AutoRemove", st->auto_remove, "LogMaxSize",
                                   (json_int_t) st->log_max_size));
   if (p)
-    host_config_resources (json_object_get (o, "HostConfig"), &p->res);
+    {
+      json_t *hc = json_object_get (o, "HostConfig");
+      host_config_resources (hc, &p->res);
+      json_object_set_new (hc, "Privileged", json_boolean (p->privileged));
+      json_object_set_new (hc, "Devices", host_config_devices (p));
+      json_object_set_new (hc, "DeviceRules", cli_device_rules_json (p));
+      /* docker's: "" when not asked for (the host's), else the mode */
+      json_object_set_new (hc, "UsernsMode", json_string (p->userns_mode ? p->userns_mode : ""));
+    }
   json_object_set_new (o, "Config", json_pack ("{s:b}", "Tty", st->tty));
   json_object_set_new (o, "Plan", plan_json ? plan_json : json_null ());
   plan_free (p);

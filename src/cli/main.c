@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../engine/paths.h"
 #include "../util/selfexec.h"
 #include "commands.h"
 
@@ -67,18 +68,27 @@ usage (FILE *f)
   fprintf (f, "\nRun `cella COMMAND --help` for a command's options.\n");
 }
 
-/* `--backend proot` on the command line: the container runs as this user with no namespace at all
- * (it can write whatever we can), so a sealed copy of the binary protects nothing; skip its cost.
- * `--backend vm` likewise: the workload runs in a guest kernel and never sees this binary. */
+/* Whether to re-execute from a sealed copy first. `run --backend proot` does not need it (the
+ * container runs as this user with no namespace at all: it can write whatever we can), nor
+ * `run --backend vm` (the workload runs in a guest kernel and never sees this binary). Decided
+ * from run's own parsed options, never from a scan of argv: the workload's arguments may read
+ * like `--backend=vm` too. */
 static bool
-wants_proot (char **argv)
+needs_seal (const struct command *c, int argc, char **argv)
 {
-  for (size_t i = 2; argv[i]; i++)
-    if (strcmp (argv[i], "--backend=proot") == 0 || strcmp (argv[i], "--backend=vm") == 0
-        || (strcmp (argv[i], "--backend") == 0 && argv[i + 1]
-            && (strcmp (argv[i + 1], "proot") == 0 || strcmp (argv[i + 1], "vm") == 0)))
-      return true;
-  return false;
+  if (!c->starts_containers)
+    return false;
+  return c->fn != cmd_run || !run_skips_seal (argc - 1, argv + 1);
+}
+
+/* Commands that keep or read state check their roots first (paths_check); doctor reports on a
+ * host as it is, and a command's --help touches nothing. */
+static bool
+needs_roots (const struct command *c, int argc, char **argv)
+{
+  if (c->fn == cmd_doctor)
+    return false;
+  return !(argc > 2 && (strcmp (argv[2], "--help") == 0 || strcmp (argv[2], "-h") == 0));
 }
 
 /* The vm backend's guest init (cella-vminit) next to this binary, for the processes started from
@@ -106,6 +116,7 @@ vminit_path_init (void)
 int
 main (int argc, char **argv)
 {
+  cella_error_t err = NULL;
   /* the OCI runtime command line (runc's): `cella oci ...`, or recognised (docs/oci.md) */
   if (argc >= 2 && strcmp (argv[1], "oci") == 0)
     return oci_main (argc - 1, argv + 1, argv);
@@ -132,11 +143,13 @@ main (int argc, char **argv)
         if (c->fn == cmd_run || c->fn == cmd_create || c->fn == cmd_image_tool || c->fn == cmd_image)
           image_tool_path_init ();
         vminit_path_init ();
-        if (c->starts_containers && !wants_proot (argv) && selfexec_sealed (argv) < 0)
+        if (needs_seal (c, argc, argv) && selfexec_sealed (argv) < 0)
           {
             perror ("cella: re-execute from a sealed copy of the binary");
             return 125;
           }
+        if (needs_roots (c, argc, argv) && paths_check (&err) < 0)
+          return cella_error_print (&err);
         return c->fn (argc - 1, argv + 1);
       }
   fprintf (stderr, "cella: unknown command `%s` (see cella --help)\n", argv[1]);

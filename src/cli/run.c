@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include "../image/default_image.h"
 #include "../image/store.h"
 #include "../engine/paths.h"
+#include "../engine/userns.h"
 #include "../ns/ns.h"
 #include "../proot/backend.h"
 #include "../vm/vm.h"
@@ -41,7 +44,15 @@ static const struct cli_option run_table[] = {
   { "net", 0, OPT_STRING, O (network), "MODE", "Same as --network" },
   { "cap-add", 0, OPT_LIST, O (cap_add), "CAP", "Add a capability (or ALL)" },
   { "cap-drop", 0, OPT_LIST, O (cap_drop), "CAP", "Drop a capability (or ALL)" },
-  { "security-opt", 0, OPT_LIST, O (security_opts), "OPT", "no-new-privileges, seccomp=unconfined" },
+  { "security-opt", 0, OPT_LIST, O (security_opts), "OPT",
+    "no-new-privileges, seccomp=unconfined, seccomp=PROFILE.json (a profile in docker's format), "
+    "landlock=off|auto|abstract-unix-socket,signal (default auto: with the host's network the host's abstract unix "
+    "sockets are out of reach, Linux 6.12+)" },
+  { "userns", 0, OPT_STRING, O (userns), "MODE",
+    "As root: host (default: no user namespace), auto[:size=N] (a free range of subordinate ids, root inside is its "
+    "first) or keep-id (a user namespace with the host's ids)" },
+  { "device", 0, OPT_LIST, O (devices), "HOST[:CTR][:PERMS]", "Give the container a host device (CTR under /dev, default HOST; PERMS of r, w, m, default rwm)" },
+  { "privileged", 0, OPT_FLAG, O (privileged), NULL, "Lift the confinement: every capability and host device, no seccomp, no masked paths, rw /sys, no Landlock scoping" },
   { "init", 0, OPT_FLAG, O (init), NULL, "Run a small init as PID 1 that reaps zombies and forwards signals" },
   { "detach", 'd', OPT_FLAG, O (detach), NULL, "Run in the background under a monitor; print the container id" },
   { "name", 0, OPT_STRING, O (name), "NAME", "Name the container (kept until `cella rm`; see `cella ps -a`)" },
@@ -55,6 +66,7 @@ static const struct cli_option run_table[] = {
   { "kernel", 0, OPT_STRING, O (vm_kernel), "PATH", "vm backend: the guest kernel (default: the host's newest /boot/vmlinuz-*)" },
   { "vm-engine", 0, OPT_STRING, O (vm_engine), "ENGINE", "vm backend: qemu (default) or firecracker" },
   { "vm-memory", 0, OPT_STRING, O (vm_memory), "SIZE", "vm backend: the guest's memory (default 256m)" },
+  { "vm-cpus", 0, OPT_STRING, O (vm_cpus), "N", "vm backend: the guest's virtual CPUs (default 1)" },
   { "memory", 'm', OPT_STRING, O (memory), "BYTES", "Memory limit (units b, k, m, g: 512m); beyond it the OOM killer ends the container" },
   { "memory-reservation", 0, OPT_STRING, O (memory_reservation), "BYTES", "Memory soft limit (reclaimed first under pressure)" },
   { "memory-swap", 0, OPT_STRING, O (memory_swap), "BYTES", "Memory plus swap limit (default: twice --memory; -1: unlimited swap)" },
@@ -199,14 +211,11 @@ resolve_command (struct run_options *o, struct resolved *res, char **detected, c
         strv_push (&argv, o->entrypoint);
     }
   else
-    for (size_t i = 0; res->cfg.entrypoint && res->cfg.entrypoint[i]; i++)
-      strv_push (&argv, res->cfg.entrypoint[i]);
+    strv_append_all (&argv, res->cfg.entrypoint);
   if (o->command && o->command[0])
-    for (size_t i = 0; o->command[i]; i++)
-      strv_push (&argv, o->command[i]);
+    strv_append_all (&argv, o->command);
   else if (o->entrypoint == NULL || !*o->entrypoint || argv == NULL)
-    for (size_t i = 0; res->cfg.cmd && res->cfg.cmd[i]; i++)
-      strv_push (&argv, res->cfg.cmd[i]);
+    strv_append_all (&argv, res->cfg.cmd);
   strv_free (o->command);
   o->command = argv;
   if (argv == NULL)
@@ -258,7 +267,10 @@ run_in_engine (struct run_options *o, struct plan *p, bool create_only, const ch
     return -1;
   c.entrypoint = detected;
   if (ctr_create (p, &c, &id, err) < 0)
-    return -1;
+    {
+      userns_release (p->id); /* --userns=auto: the range taken for it */
+      return -1;
+    }
   if (create_only)
     {
       puts (id);
@@ -345,7 +357,7 @@ run_or_create (int argc, char **argv, bool create_only)
     goto error;
   if (res.rec)
     {
-      img.id = res.rec->id;
+      img.id = res.rec->key;
       img.layers = res.layers;
       img.env = res.cfg.env;
       img.workdir = res.cfg.workdir;
@@ -362,7 +374,11 @@ run_or_create (int argc, char **argv, bool create_only)
   o.img = NULL;
   if (o.dry_run)
     {
-      cleanup_free char *json = plan_to_json (p);
+      cleanup_free char *text = plan_to_json (p), *json = NULL;
+      json_t *j = json_loads (text, 0, NULL);
+      json_object_set_new (j, "deviceRules", cli_device_rules_json (p));
+      json = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+      json_decref (j);
       puts (json);
       run_options_free (&o);
       return 0;
@@ -380,7 +396,11 @@ run_or_create (int argc, char **argv, bool create_only)
   else if (p->backend == BACKEND_VM)
     status = vm_run (p, &err);
   else
-    status = ns_run (p, &err);
+    {
+      status = ns_run (p, &err);
+      if (p->userns_mode)
+        userns_release (p->id); /* a foreground run keeps nothing, its ids neither */
+    }
   if (status < 0)
     return cella_error_print (&err);
   return status;
@@ -390,6 +410,16 @@ error:
   o.img = NULL;
   run_options_free (&o);
   return cella_error_print (&err);
+}
+
+bool
+run_skips_seal (int argc, char **argv)
+{
+  struct run_options o = { 0 };
+  int help, first = cli_parse (run_table, &o, argc - 1, argv + 1, &help, NULL);
+  bool skip = first >= 0 && !help && o.backend && (strcmp (o.backend, "proot") == 0 || strcmp (o.backend, "vm") == 0);
+  run_options_free (&o);
+  return skip;
 }
 
 int

@@ -71,6 +71,9 @@ int ctr_lock (const char *id, cella_error_t *err);
  * container exited). With lockfd >= 0 (held by the caller) a reconciled state is written back. */
 int ctr_state_read (const char *id, struct ctr_state *st, int lockfd, cella_error_t *err);
 int ctr_state_write (const struct ctr_state *st, cella_error_t *err);
+/* state.json's text (len bytes) into *st, without reconciling; -1 (and *st cleared) when it is
+ * not a state record. fuzz/fuzz_state.c calls it. */
+int ctr_state_parse (const char *text, size_t len, struct ctr_state *st);
 
 /* Every container, reconciled, newest first. */
 int ctr_list (struct ctr_state **out, size_t *n, cella_error_t *err);

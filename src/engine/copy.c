@@ -11,10 +11,18 @@
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+/* Each level of the walk holds three descriptors (source, destination, the directory stream):
+ * 256 levels stay under the usual limit of 1024. A container can make far deeper trees; cp
+ * refuses them with one short line, and removes what it had copied. */
+#define COPY_MAX_DEPTH 256
+/* Paths in messages are cut to their last components beyond this. */
+#define SHOWN_MAX 160
 
 /* One side's top-level resolution: inside a container root, or on the host (rootfd -1). */
 struct side {
@@ -31,6 +39,8 @@ struct ctx {
   bool skip_set;
   dev_t skip_dev;
   ino_t skip_ino;
+  unsigned depth;
+  const char *top; /* the source as given, for the messages about the whole copy */
 };
 
 /* An entry: a name (no slash, never "..") in a directory we hold, and how messages show it. */
@@ -136,6 +146,39 @@ path_join (const char *dir, const char *name)
 {
   size_t n = strlen (dir);
   return xasprintf ("%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/", name);
+}
+
+/* A path for messages: DIR/NAME, cut at a slash to its last SHOWN_MAX bytes or so ("…/a/b"), so
+ * that an error deep in a tree stays one readable line and memory stays linear in the depth. */
+static char *
+shown_join (const char *dir, const char *name)
+{
+  char *full = path_join (dir, name), *cut;
+  size_t n = strlen (full);
+  const char *tail;
+  if (n <= SHOWN_MAX)
+    return full;
+  tail = strchr (full + n - SHOWN_MAX, '/');
+  cut = xasprintf ("…%s", tail ? tail : full + n - SHOWN_MAX);
+  free (full);
+  return cut;
+}
+
+/* The kernel's own file systems: reading a file there can take something from the host
+ * (/proc/kmsg consumes the host's kernel log) and sizes mean nothing; cp copies none of it. */
+static bool
+kernel_fs (int fd)
+{
+  static const long magics[] = { 0x9fa0 /* proc */,         0x62656572 /* sysfs */,    0x64626720 /* debugfs */,
+                                 0x74726163 /* tracefs */,  0x73636673 /* securityfs */, 0x27e0eb /* cgroup */,
+                                 0x63677270 /* cgroup2 */,  (long) 0xcafe4a11 /* bpf */, 0x62656570 /* configfs */ };
+  struct statfs sf;
+  if (fstatfs (fd, &sf) < 0)
+    return false;
+  for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++)
+    if ((long) sf.f_type == magics[i])
+      return true;
+  return false;
 }
 
 static char *
@@ -252,7 +295,12 @@ copy_file (struct ctx *c, const struct at *s, const struct stat *st, const struc
   struct stat got;
   cleanup_close int in = open_verified (c, s, O_RDONLY, st, &got);
   cleanup_close int out = -1;
-  if (in < 0 || clear_slot (c, d) < 0)
+  if (in < 0)
+    return -1;
+  if (kernel_fs (in))
+    return cella_error (c->err, 0, "cp: `%s`: a file of the kernel's (/proc, /sys ...)%s: not copied", s->shown,
+                        c->swhere);
+  if (clear_slot (c, d) < 0)
     return -1;
   out = openat (d->dirfd, d->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0)
@@ -334,18 +382,32 @@ set_skip (struct ctx *c, int dirfd)
 
 static int copy_entry (struct ctx *c, const struct at *s, const struct at *d);
 
+/* A top-level entry of the copy: what it created is removed again when it fails, so a failed
+ * cp leaves nothing half-copied (an existing directory merged into keeps what it had). */
 static int
-copy_child (struct ctx *c, int in, int out, const char *name, const struct at *sdir, const struct at *ddir)
+copy_entry_whole (struct ctx *c, const struct at *s, const struct at *d)
 {
-  cleanup_free char *sshown = path_join (sdir->shown, name);
-  cleanup_free char *dshown = path_join (ddir->shown, name);
-  struct at s = { in, name, sshown }, d = { out, name, dshown };
-  return copy_entry (c, &s, &d);
+  struct stat st;
+  bool fresh = fstatat (d->dirfd, d->name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+  int r = copy_entry (c, s, d);
+  if (r < 0 && fresh)
+    remove_tree_at (d->dirfd, d->name);
+  return r;
 }
 
-/* Copy what directory `in` holds into `out`. `sdir` and `ddir` only name them in messages. */
 static int
-copy_children (struct ctx *c, int in, int out, const struct at *sdir, const struct at *ddir)
+copy_child (struct ctx *c, int in, int out, const char *name, const struct at *sdir, const struct at *ddir, bool top)
+{
+  cleanup_free char *sshown = shown_join (sdir->shown, name);
+  cleanup_free char *dshown = shown_join (ddir->shown, name);
+  struct at s = { in, name, sshown }, d = { out, name, dshown };
+  return top ? copy_entry_whole (c, &s, &d) : copy_entry (c, &s, &d);
+}
+
+/* Copy what directory `in` holds into `out`. `sdir` and `ddir` only name them in messages;
+ * `top`: these are the top-level entries of a "SRC/." copy. */
+static int
+copy_children (struct ctx *c, int in, int out, const struct at *sdir, const struct at *ddir, bool top)
 {
   cleanup_dir DIR *dir = NULL;
   struct dirent *e;
@@ -361,7 +423,7 @@ copy_children (struct ctx *c, int in, int out, const struct at *sdir, const stru
     {
       if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
         continue;
-      if (copy_child (c, in, out, e->d_name, sdir, ddir) < 0)
+      if (copy_child (c, in, out, e->d_name, sdir, ddir, top) < 0)
         return -1;
     }
   if (errno != 0)
@@ -376,12 +438,24 @@ copy_dir (struct ctx *c, const struct at *s, const struct stat *st, const struct
   cleanup_close int in = -1, out = -1;
   if (c->skip_set && st->st_dev == c->skip_dev && st->st_ino == c->skip_ino)
     return 0;
+  if (c->depth >= COPY_MAX_DEPTH)
+    return cella_error (c->err, 0, "cp: `%s`: more than %d directories deep%s; nothing was copied", c->top,
+                        COPY_MAX_DEPTH, c->swhere);
   in = open_verified (c, s, O_RDONLY | O_DIRECTORY, st, &got);
   if (in < 0 || (out = make_dir (c, d)) < 0)
     return -1;
   set_skip (c, out);
-  if (copy_children (c, in, out, s, d) < 0)
-    return -1;
+  /* a directory of the kernel's (a running container's /proc, /sys) is copied empty, as docker
+   * copies the root's own mount point */
+  if (!kernel_fs (in))
+    {
+      int r;
+      c->depth++;
+      r = copy_children (c, in, out, s, d, false);
+      c->depth--;
+      if (r < 0)
+        return -1;
+    }
   /* Mode and times last: adding entries changes the mtime, and a read-only mode would stop us. */
   return set_meta (c, out, &got, d);
 }
@@ -416,13 +490,15 @@ copy_into_dir (struct ctx *c, struct src *s, int dfd, const char *dst)
   struct at sa = { s->dirfd, s->name, s->shown }, da = { dfd, s->base, dshown };
   struct stat got;
   if (!s->contents)
-    return copy_entry (c, &sa, &da);
+    return copy_entry_whole (c, &sa, &da);
   da.name = ".", da.shown = dst;
   in = open_verified (c, &sa, O_RDONLY | O_DIRECTORY, &s->st, &got);
   if (in < 0)
     return -1;
   set_skip (c, dfd);
-  return copy_children (c, in, dfd, &sa, &da);
+  if (kernel_fs (in))
+    return 0;
+  return copy_children (c, in, dfd, &sa, &da, true);
 }
 
 /* DST does not name an existing directory: it names the copy itself, in a parent that exists. */
@@ -442,7 +518,7 @@ copy_as (struct ctx *c, struct src *s, const struct side *d, const char *path, c
       && !S_ISLNK (st.st_mode))
     return cella_error (c->err, 0, "cp: `%s`: not a directory%s, cannot copy directory `%s` onto it", dst, d->where,
                         s->shown);
-  return copy_entry (c, &sa, &da);
+  return copy_entry_whole (c, &sa, &da);
 }
 
 static int
@@ -530,7 +606,7 @@ copy_into_root (const char *host_src, int rootfd, const char *ctr_dst, const str
   static const struct copy_opts none;
   __attribute__ ((cleanup (src_free))) struct src s = { .dirfd = -1 };
   struct side d = { rootfd, " in the container" };
-  struct ctx c = { .o = o ? o : &none, .err = err, .swhere = " on the host", .dwhere = d.where };
+  struct ctx c = { .o = o ? o : &none, .err = err, .swhere = " on the host", .dwhere = d.where, .top = host_src };
   if (*host_src == '\0' || *ctr_dst == '\0')
     return cella_error (err, 0, "cp: empty path");
   if (src_open_host (&s, host_src, err) < 0)
@@ -545,7 +621,7 @@ copy_out_of_root (int rootfd, const char *ctr_src, const char *host_dst, const s
   static const struct copy_opts none;
   __attribute__ ((cleanup (src_free))) struct src s = { .dirfd = -1 };
   struct side d = { -1, " on the host" };
-  struct ctx c = { .o = o ? o : &none, .err = err, .swhere = " in the container", .dwhere = d.where };
+  struct ctx c = { .o = o ? o : &none, .err = err, .swhere = " in the container", .dwhere = d.where, .top = ctr_src };
   if (*ctr_src == '\0' || *host_dst == '\0')
     return cella_error (err, 0, "cp: empty path");
   if (src_open_ctr (&s, rootfd, ctr_src, err) < 0)

@@ -16,10 +16,14 @@
 #include "ns/ns.h"
 #include "copy.h"
 
+/* Copied in as root, a file belongs to the container's root: 0, or with --userns the first id
+ * of its range. */
 static int
-do_copy (int rootfd, bool into, const char *ctr_path, const char *host_path, cella_error_t *err)
+do_copy (const struct plan *p, int rootfd, bool into, const char *ctr_path, const char *host_path, cella_error_t *err)
 {
-  struct copy_opts o = { .chown = into && geteuid () == 0, .uid = 0, .gid = 0 };
+  bool shifted = p->userns_mode && p->nuid_map && p->ngid_map;
+  struct copy_opts o = { .chown = into && geteuid () == 0, .uid = shifted ? p->uid_map[0].outside : 0,
+                         .gid = shifted ? p->gid_map[0].outside : 0 };
   if (into)
     return copy_into_root (host_path, rootfd, ctr_path, &o, err);
   return copy_out_of_root (rootfd, ctr_path, host_path, &o, err);
@@ -94,7 +98,7 @@ copy_stopped (const struct plan *p, bool into, const char *ctr_path, const char 
       cleanup_close int rootfd = open (p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (rootfd < 0)
         return cella_error (err, errno, "root `%s`", p->rootfs);
-      return do_copy (rootfd, into, ctr_path, host_path, err);
+      return do_copy (p, rootfd, into, ctr_path, host_path, err);
     }
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cella_error (err, errno, "socketpair");
@@ -108,10 +112,11 @@ copy_stopped (const struct plan *p, bool into, const char *ctr_path, const char 
       int rootfd;
       close (sv[0]);
       /* a mount namespace of our own: under `unshare -r` the one we are in is not ours */
+      /* --userns: the overlay the container gets (idmapped layers), not one of its host ids */
       if ((p->rootless ? enter_userns (&e) < 0
                        : unshare (CLONE_NEWNS) < 0 && cella_error (&e, errno, "create a mount namespace") < 0)
-          || (rootfd = mount_root (p, &e)) < 0
-          || do_copy (rootfd, into, ctr_path, host_path, &e) < 0)
+          || (rootfd = ns_root_premount_wanted (p) ? ns_root_premount (p, &e) : mount_root (p, &e)) < 0
+          || do_copy (p, rootfd, into, ctr_path, host_path, &e) < 0)
         {
           error_send (sv[1], e);
           _exit (1);
@@ -152,7 +157,7 @@ ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path
       close (steal_fd (&lock)); /* a long copy must not hold up stop */
       if (rootfd < 0 || !alive)
         return cella_error (err, errno, "cp: cannot reach the root of container %.12s through `%s`", id, proc_root);
-      return do_copy (rootfd, into, ctr_path, host_path, err);
+      return do_copy (p, rootfd, into, ctr_path, host_path, err);
     }
   ctr_state_clear (&st);
   return copy_stopped (p, into, ctr_path, host_path, err);

@@ -453,6 +453,7 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
   int status = 0;
 
   prctl (PR_SET_NAME, "cella-monitor", 0, 0, 0); /* started as /proc/self/exe: comm would be "exe" */
+  /* the monitor's own: every backend starts its workload with the defaults (signals_default) */
   signal (SIGPIPE, SIG_IGN);
   signal (SIGHUP, SIG_IGN);
   signal (SIGINT, SIG_IGN);
@@ -520,7 +521,9 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
           }
         if (auto_remove)
           {
-            int lock = ctr_lock (id, NULL);
+            /* a first start that failed still holds the lock the CLI handed down: taking it
+             * again (another open file) would wait for ourselves forever */
+            int lock = lock_fd >= 0 ? steal_fd (&lock_fd) : ctr_lock (id, NULL);
             ctr_remove_files (id, st.name, NULL);
             if (lock >= 0)
               close (lock);
@@ -535,6 +538,8 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
       unlink (path);
       rmdir (dir);
     }
+  if (lock_fd >= 0)
+    close (lock_fd);
   log_writer_close (m.log);
   plan_free (m.plan);
   for (size_t i = 0; i < m.nclients; i++)

@@ -60,7 +60,8 @@ compute_run_root (void)
   const char *v = getenv_abs ("CELLA_RUN_ROOT");
   if (v != NULL)
     return xstrdup (v);
-  if (geteuid () == 0)
+  /* the fake root of `unshare -r` cannot write /run: like the data root, it is the user it is */
+  if (geteuid () == 0 && (access ("/run/cella", W_OK) == 0 || (errno == ENOENT && access ("/run", W_OK) == 0)))
     return xstrdup ("/run/cella");
   v = getenv_abs ("XDG_RUNTIME_DIR");
   if (v != NULL)
@@ -84,6 +85,16 @@ paths_run_root (void)
   if (cached == NULL)
     cached = compute_run_root ();
   return cached;
+}
+
+int
+paths_check (cella_error_t *err)
+{
+  if (state_dir_ensure (paths_data_root (), err) < 0)
+    return cella_error_wrap (err, "data root");
+  if (state_dir_ensure (paths_run_root (), err) < 0)
+    return cella_error_wrap (err, "run root");
+  return 0;
 }
 
 static int

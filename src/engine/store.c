@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "userns.h"
 #include "../ns/ns.h"
 #include "../ns/probe.h"
 #include "../proot/backend.h"
@@ -260,6 +261,19 @@ state_from_json (json_t *o, struct ctr_state *s)
 }
 
 int
+ctr_state_parse (const char *text, size_t len, struct ctr_state *st)
+{
+  json_t *o = json_loadb (text, len, 0, NULL);
+  int r;
+  memset (st, 0, sizeof *st);
+  r = o ? state_from_json (o, st) : -1;
+  json_decref (o);
+  if (r < 0)
+    ctr_state_clear (st);
+  return r;
+}
+
+int
 ctr_state_write (const struct ctr_state *st, cella_error_t *err)
 {
   cleanup_free char *dir = ctr_dir (st->id);
@@ -302,21 +316,13 @@ ctr_state_read (const char *id, struct ctr_state *st, int lockfd, cella_error_t 
 {
   cleanup_free char *path = xasprintf ("%s/containers/%s/state.json", paths_data_root (), id);
   cleanup_free char *text = NULL;
-  json_t *o;
   size_t len;
-  int r;
   memset (st, 0, sizeof *st);
   if (read_file (path, &text, &len, err) < 0)
     return -1;
-  o = json_loadb (text, len, 0, NULL);
-  r = o ? state_from_json (o, st) : -1;
-  json_decref (o);
-  if (r < 0)
-    {
-      ctr_state_clear (st);
-      return cella_error (err, 0, "container %.12s: state file `%s` is damaged (remove it with `cella rm -f %.12s`)",
-                          id, path, id);
-    }
+  if (ctr_state_parse (text, len, st) < 0)
+    return cella_error (err, 0, "container %.12s: state file `%s` is damaged (remove it with `cella rm -f %.12s`)", id,
+                        path, id);
   if (reconcile (st) && lockfd >= 0)
     ctr_state_write (st, NULL);
   return 0;
@@ -542,16 +548,13 @@ static char *
 command_line (char *const *argv)
 {
   size_t len = 1;
-  char *s;
+  char *s, *end;
   for (size_t i = 0; argv && argv[i]; i++)
     len += strlen (argv[i]) + 1;
-  s = xzalloc (len);
+  end = s = xzalloc (len);
+  /* stpcpy, not strcat: strcat walks what is there already, quadratic in the arguments */
   for (size_t i = 0; argv && argv[i]; i++)
-    {
-      if (i)
-        strcat (s, " ");
-      strcat (s, argv[i]);
-    }
+    end = stpcpy (i ? stpcpy (end, " ") : end, argv[i]);
   return s;
 }
 
@@ -565,6 +568,10 @@ write_new_dir (const char *tmp, struct plan *p, const struct ctr_state *st, cell
       cleanup_free char *u = xasprintf ("%s/upper", tmp), *w = xasprintf ("%s/work", tmp);
       if (mkdir (u, 0755) < 0 || mkdir (w, 0700) < 0)
         return cella_error (err, errno, "create the container's overlay directories in `%s`", tmp);
+      /* --userns: the top of the container's root belongs to its root, as the image's does
+       * through the idmapped layers (src/ns/userns_root.c) */
+      if (p->userns_mode && p->nuid_map && p->ngid_map && chown (u, p->uid_map[0].outside, p->gid_map[0].outside) < 0)
+        return cella_error (err, errno, "chown `%s` to the container's root", u);
     }
   json = plan_to_json (p);
   if (write_file_atomic (plan_path, json, strlen (json), 0600, err) < 0)
@@ -758,6 +765,7 @@ ctr_remove_files (const char *id, const char *name, cella_error_t *err)
   remove_tree (run);
   if (remove_tree_mapped (gone) < 0)
     return cella_error (err, errno, "remove `%s`", gone);
+  userns_release (id); /* after its files: the ids are free once nothing of theirs is left */
   return 0;
 }
 

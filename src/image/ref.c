@@ -8,8 +8,8 @@
 
 #include "ref.h"
 
-static char *
-config_default_registry (void)
+char *
+image_setting (const char *key)
 {
   const char *xdg = getenv ("XDG_CONFIG_HOME"), *home = getenv ("HOME");
   cleanup_free char *path = NULL;
@@ -26,9 +26,11 @@ config_default_registry (void)
   root = json_load_file (path, 0, NULL);
   if (root == NULL)
     return NULL;
-  v = json_object_get (root, "default_registry");
+  v = json_object_get (root, key);
   if (json_is_string (v) && json_string_length (v) > 0)
     r = xstrdup (json_string_value (v));
+  else if (json_is_integer (v))
+    r = xasprintf ("%lld", (long long) json_integer_value (v));
   json_decref (root);
   return r;
 }
@@ -43,7 +45,7 @@ image_default_registry (void)
   e = getenv ("CELLA_DEFAULT_REGISTRY");
   if (e && *e)
     cached = xstrdup (e);
-  else if ((cached = config_default_registry ()) == NULL)
+  else if ((cached = image_setting ("default_registry")) == NULL)
     cached = xstrdup ("docker.io");
   return cached;
 }
@@ -120,7 +122,8 @@ image_ref_parse (const char *s, struct image_ref *out, cella_error_t *err)
 
   if (*s == '\0')
     return cella_error (err, 0, "empty image reference");
-  if (strlen (s) > 255 + 128 + 72)
+  /* the longest full form: a name of 255, ":" a tag of 128, "@" a digest of 71 */
+  if (strlen (s) > 255 + 1 + 128 + 1 + 71)
     return cella_error (err, 0, "image reference `%.40s…`: too long", s);
   if ((at = strchr (copy, '@')) != NULL)
     {
@@ -184,6 +187,12 @@ image_ref_parse (const char *s, struct image_ref *out, cella_error_t *err)
     r.repo = xasprintf ("library/%s", name);
   else
     r.repo = xstrdup (name);
+  /* as docker's: the name an image is stored under (registry/repo) must read back */
+  if (strlen (r.registry) + 1 + strlen (r.repo) > 255)
+    {
+      image_ref_clear (&r);
+      return cella_error (err, 0, "image reference `%.40s…`: the name with its registry is longer than 255 characters", s);
+    }
   *out = r;
   return 0;
 }
@@ -204,6 +213,24 @@ image_ref_name (const struct image_ref *r)
   if (r->tag)
     return xasprintf ("%s/%s:%s", r->registry, r->repo, r->tag);
   return xasprintf ("%s/%s@%s", r->registry, r->repo, r->digest);
+}
+
+char *
+image_ref_repo (const struct image_ref *r)
+{
+  return xasprintf ("%s/%s", r->registry, r->repo);
+}
+
+char *
+image_name_repo (const char *name)
+{
+  const char *at = strchr (name, '@'), *slash, *colon;
+  size_t n = at ? (size_t) (at - name) : strlen (name);
+  slash = memrchr (name, '/', n);
+  colon = memrchr (name, ':', n);
+  if (colon && (slash == NULL || colon > slash))
+    n = (size_t) (colon - name);
+  return strndup (name, n);
 }
 
 char *

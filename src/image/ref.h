@@ -11,6 +11,10 @@ struct image_ref {
   char *digest;   /* "sha256:<64 hex>" or NULL */
 };
 
+/* A setting of cella's config.json: $XDG_CONFIG_HOME/cella/config.json (~/.config/cella/...),
+ * /etc/cella/config.json as root. A string, or a number as text (malloc'd); NULL when absent. */
+char *image_setting (const char *key);
+
 /* The registry a short name ("busybox", "user/app") is looked up on: $CELLA_DEFAULT_REGISTRY, else
  * "default_registry" in $XDG_CONFIG_HOME/cella/config.json (root: /etc/cella/config.json), else
  * docker.io. */
@@ -23,6 +27,10 @@ void image_ref_clear (struct image_ref *r);
 char *image_ref_string (const struct image_ref *r);
 /* "REGISTRY/REPO:TAG" — the name a pulled image is stored under (the digest alone when no tag). */
 char *image_ref_name (const struct image_ref *r);
+/* "REGISTRY/REPO": the repository a reference names (malloc'd). */
+char *image_ref_repo (const struct image_ref *r);
+/* The repository of a stored name: "REGISTRY/REPO:TAG" or "REGISTRY/REPO@DIGEST" → "REGISTRY/REPO". */
+char *image_name_repo (const char *name);
 /* docker.io/library/busybox:latest → busybox:latest, for display (malloc'd). */
 char *image_name_short (const char *full);
 

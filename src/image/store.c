@@ -27,6 +27,16 @@ hex64 (const char *s)
   return n == 64;
 }
 
+/* The first 64 characters are lowercase hex (a record file's name). */
+static bool
+hex64_prefix (const char *s)
+{
+  for (size_t i = 0; i < 64; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return false;
+  return true;
+}
+
 static const char *
 digest_hex (const char *digest)
 {
@@ -45,6 +55,12 @@ store_layer_path (const char *digest)
   return xasprintf ("%s/layers/%s", paths_data_root (), digest_hex (digest));
 }
 
+char *
+store_diff_id_path (const char *digest)
+{
+  return xasprintf ("%s/diffids/%s", paths_data_root (), digest_hex (digest));
+}
+
 static char *
 record_path (const char *id)
 {
@@ -54,7 +70,7 @@ record_path (const char *id)
 int
 store_init (cella_error_t *err)
 {
-  static const char *const dirs[] = { "blobs/sha256", "layers", "images/records" };
+  static const char *const dirs[] = { "blobs/sha256", "layers", "diffids", "images/records" };
   for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
     {
       cleanup_free char *p = xasprintf ("%s/%s", paths_data_root (), dirs[i]);
@@ -105,10 +121,11 @@ jstrv (json_t *a)
   json_t *e;
   if (!json_is_array (a))
     return NULL;
-  v = xzalloc (sizeof *v);
+  size_t n = 0;
+  v = strv_new (json_array_size (a));
   json_array_foreach (a, i, e)
     if (json_is_string (e))
-      strv_push (&v, json_string_value (e));
+      v[n++] = xstrdup (json_string_value (e));
   return v;
 }
 
@@ -139,6 +156,7 @@ image_record_free (struct image_record *r)
 {
   if (r == NULL)
     return;
+  free (r->key);
   free (r->id);
   free (r->manifest_digest);
   free (r->manifest_media_type);
@@ -147,6 +165,7 @@ image_record_free (struct image_record *r)
     {
       free (r->layers[i].digest);
       free (r->layers[i].media_type);
+      free (r->layers[i].diff_id);
     }
   free (r->layers);
   free (r->source);
@@ -181,93 +200,118 @@ index_path (void)
   return xasprintf ("%s/images/index.json", paths_data_root ());
 }
 
-/* The index's "names" object (a new reference); an empty one when there is no index yet. */
+/* The index: {"names": {...}, "digests": {...}}, both objects present (a new reference); empty
+ * ones when there is no index yet. */
 static json_t *
 index_read (cella_error_t *err)
 {
   cleanup_free char *p = index_path ();
   json_error_t je;
-  json_t *root, *names;
-  if (access (p, F_OK) < 0 && errno == ENOENT)
-    return json_object ();
-  root = json_load_file (p, 0, &je);
-  if (root == NULL)
+  json_t *root = NULL;
+  if (access (p, F_OK) == 0 || errno != ENOENT)
     {
-      cella_error (err, 0, "image index `%s`: %s (line %d)", p, je.text, je.line);
-      return NULL;
+      root = json_load_file (p, 0, &je);
+      if (root == NULL)
+        {
+          cella_error (err, 0, "image index `%s`: %s (line %d)", p, je.text, je.line);
+          return NULL;
+        }
     }
-  names = json_object_get (root, "names");
-  if (!json_is_object (names))
-    names = json_object ();
-  else
-    json_incref (names);
-  json_decref (root);
-  return names;
+  if (!json_is_object (root))
+    {
+      json_decref (root);
+      root = json_object ();
+    }
+  if (!json_is_object (json_object_get (root, "names")))
+    json_object_set_new (root, "names", json_object ());
+  if (!json_is_object (json_object_get (root, "digests")))
+    json_object_set_new (root, "digests", json_object ());
+  return root;
+}
+
+static json_t *
+index_names (json_t *root)
+{
+  return json_object_get (root, "names");
+}
+
+static json_t *
+index_digests (json_t *root)
+{
+  return json_object_get (root, "digests");
 }
 
 static int
-index_write (json_t *names, cella_error_t *err)
+index_write (json_t *root, cella_error_t *err)
 {
   cleanup_free char *p = index_path ();
-  json_t *root = json_pack ("{s:O}", "names", names);
   char *s = json_dumps (root, JSON_INDENT (2) | JSON_SORT_KEYS);
-  int r;
-  json_decref (root);
-  r = write_file_atomic (p, s, strlen (s), 0600, err);
+  int r = write_file_atomic (p, s, strlen (s), 0600, err);
   free (s);
   return r;
 }
 
-/* Change the index under its lock: fn edits `names`; returns <0 error, 0 write, 1 no change. */
+/* Change the index under its lock: fn edits it; returns <0 error, 0 write, 1 no change. */
 static int
-index_update (int (*fn) (json_t *names, void *ud, cella_error_t *err), void *ud, cella_error_t *err)
+index_update (int (*fn) (json_t *root, void *ud, cella_error_t *err), void *ud, cella_error_t *err)
 {
   cleanup_close int lock = lock_file ("index.lock", LOCK_EX, err);
-  json_t *names;
+  json_t *root;
   int r;
   if (lock < 0)
     return -1;
-  names = index_read (err);
-  if (names == NULL)
+  root = index_read (err);
+  if (root == NULL)
     return -1;
-  r = fn (names, ud, err);
+  r = fn (root, ud, err);
   if (r == 0)
-    r = index_write (names, err);
+    r = index_write (root, err);
   else if (r > 0)
     r = 0;
-  json_decref (names);
+  json_decref (root);
   return r;
 }
 
-struct name_set {
-  const char *name, *id;
+struct refs_set {
+  char *const *names, *const *digests;
+  const char *key;
   bool removed;
 };
 
 static int
-do_name_set (json_t *names, void *ud, cella_error_t *err)
+do_refs_set (json_t *root, void *ud, cella_error_t *err)
 {
-  struct name_set *q = ud;
+  struct refs_set *q = ud;
   (void) err;
-  json_object_set_new (names, q->name, json_string (q->id));
+  for (size_t i = 0; q->names && q->names[i]; i++)
+    json_object_set_new (index_names (root), q->names[i], json_string (q->key));
+  for (size_t i = 0; q->digests && q->digests[i]; i++)
+    json_object_set_new (index_digests (root), q->digests[i], json_string (q->key));
   return 0;
 }
 
 int
-image_name_set (const char *name, const char *id, cella_error_t *err)
+image_refs_set (char *const *names, char *const *digest_refs, const char *key, cella_error_t *err)
 {
-  struct name_set q = { .name = name, .id = id };
-  return index_update (do_name_set, &q, err);
+  struct refs_set q = { .names = names, .digests = digest_refs, .key = key };
+  return index_update (do_refs_set, &q, err);
+}
+
+int
+image_name_set (const char *name, const char *key, cella_error_t *err)
+{
+  char *const names[] = { (char *) name, NULL };
+  return image_refs_set (names, NULL, key, err);
 }
 
 static int
-do_name_remove (json_t *names, void *ud, cella_error_t *err)
+do_name_remove (json_t *root, void *ud, cella_error_t *err)
 {
-  struct name_set *q = ud;
+  struct refs_set *q = ud;
   (void) err;
-  if (json_object_get (names, q->name) == NULL)
+  if (json_object_get (index_names (root), q->names[0]) == NULL)
     return 1;
-  json_object_del (names, q->name);
+  json_object_del (index_names (root), q->names[0]);
   q->removed = true;
   return 0;
 }
@@ -275,28 +319,64 @@ do_name_remove (json_t *names, void *ud, cella_error_t *err)
 int
 image_name_remove (const char *name, cella_error_t *err)
 {
-  struct name_set q = { .name = name };
+  char *const names[] = { (char *) name, NULL };
+  struct refs_set q = { .names = names };
   if (index_update (do_name_remove, &q, err) < 0)
     return -1;
   return q.removed ? 0 : 1;
 }
 
+/* Digest references to an image that is gone (keep: the keys that stay; NULL: drop those to ud's key). */
+struct refs_drop {
+  const char *key;
+  char *const *keep;
+};
+
+static bool strv_has (char *const *v, const char *s);
+
+static int
+do_digests_drop (json_t *root, void *ud, cella_error_t *err)
+{
+  struct refs_drop *q = ud;
+  json_t *digests = index_digests (root), *v;
+  const char *k;
+  void *tmp;
+  bool changed = false;
+  (void) err;
+  json_object_foreach_safe (digests, tmp, k, v)
+    {
+      const char *to = json_string_value (v);
+      if (to == NULL || (q->key && strcmp (to, q->key) == 0) || (q->keep && !strv_has (q->keep, to)))
+        {
+          json_object_del (digests, k);
+          changed = true;
+        }
+    }
+  return changed ? 0 : 1;
+}
+
 /* ---- records ------------------------------------------------------------------------------------ */
 
 static void
-fill_names (struct image_record *r, json_t *names)
+fill_names (struct image_record *r, json_t *root)
 {
   const char *k;
   json_t *v;
   strv_free (r->names);
   r->names = xzalloc (sizeof *r->names);
-  json_object_foreach (names, k, v)
-    if (json_is_string (v) && strcmp (json_string_value (v), r->id) == 0)
+  json_object_foreach (index_names (root), k, v)
+    if (json_is_string (v) && strcmp (json_string_value (v), r->key) == 0)
       strv_push (&r->names, k);
 }
 
-static int
-record_parse (json_t *o, const char *path, struct image_record **out, cella_error_t *err)
+static bool
+digest_ok (const char *d)
+{
+  return d && has_prefix (d, "sha256:") && hex64 (d + 7);
+}
+
+int
+image_record_parse (json_t *o, const char *path, struct image_record **out, cella_error_t *err)
 {
   struct image_record *r = xzalloc (sizeof *r);
   json_t *layers = json_object_get (o, "layers"), *l;
@@ -307,36 +387,36 @@ record_parse (json_t *o, const char *path, struct image_record **out, cella_erro
   r->repo_digest = jstr (o, "repo_digest");
   r->source = jstr (o, "source");
   r->created = json_integer_value (json_object_get (o, "created"));
-  if (r->id == NULL || !has_prefix (r->id, "sha256:") || !hex64 (r->id + 7) || !json_is_array (layers))
+  if (!digest_ok (r->id) || !json_is_array (layers) || (r->manifest_digest && !digest_ok (r->manifest_digest)))
     {
       image_record_free (r);
-      return cella_error (err, 0, "image record `%s`: no valid id or layers", path);
+      return cella_error (err, 0, "image record `%s`: no valid id, manifest or layers", path);
     }
+  r->key = xstrdup (r->manifest_digest ? r->manifest_digest : r->id);
   r->layers = xzalloc (sizeof *r->layers * (json_array_size (layers) + 1));
   json_array_foreach (layers, i, l)
     {
       struct image_layer *il = &r->layers[r->nlayers];
       il->digest = jstr (l, "digest");
       il->media_type = jstr (l, "mediaType");
+      il->diff_id = jstr (l, "diff_id");
       il->size = json_integer_value (json_object_get (l, "size"));
-      if (il->digest == NULL || !has_prefix (il->digest, "sha256:") || !hex64 (il->digest + 7))
+      r->nlayers++;
+      if (!digest_ok (il->digest) || (il->diff_id && !digest_ok (il->diff_id)))
         {
-          free (il->digest);
-          free (il->media_type);
           image_record_free (r);
           return cella_error (err, 0, "image record `%s`: layer %zu has no valid digest", path, i);
         }
       r->size += il->size;
-      r->nlayers++;
     }
   *out = r;
   return 0;
 }
 
 static int
-record_read_nonames (const char *id, struct image_record **out, cella_error_t *err)
+record_read_nonames (const char *key, struct image_record **out, cella_error_t *err)
 {
-  cleanup_free char *p = record_path (id);
+  cleanup_free char *p = record_path (key);
   json_error_t je;
   json_t *o = json_load_file (p, 0, &je);
   int r;
@@ -346,55 +426,131 @@ record_read_nonames (const char *id, struct image_record **out, cella_error_t *e
         return 1;
       return cella_error (err, 0, "image record `%s`: %s", p, je.text);
     }
-  r = record_parse (o, p, out, err);
+  r = image_record_parse (o, p, out, err);
   json_decref (o);
-  return r;
+  if (r < 0)
+    return r;
+  /* its file is named by its manifest digest (by its id in stores from before) */
+  if (strcmp (key, (*out)->key) != 0 && strcmp (key, (*out)->id) != 0)
+    {
+      image_record_free (*out);
+      *out = NULL;
+      return cella_error (err, 0, "image record `%s`: it is not the record of %s", p, key);
+    }
+  free ((*out)->key);
+  (*out)->key = xstrdup (key);
+  return 0;
 }
 
 int
-image_record_read (const char *id, struct image_record **out, cella_error_t *err)
+image_record_read (const char *key, struct image_record **out, cella_error_t *err)
 {
-  json_t *names;
-  int r = record_read_nonames (id, out, err);
+  json_t *root;
+  int r = record_read_nonames (key, out, err);
   if (r != 0)
     return r;
-  names = index_read (err);
-  if (names == NULL)
+  root = index_read (err);
+  if (root == NULL)
     {
       image_record_free (*out);
       *out = NULL;
       return -1;
     }
-  fill_names (*out, names);
-  json_decref (names);
+  fill_names (*out, root);
+  json_decref (root);
+  return 0;
+}
+
+static bool
+str_eq (const char *a, const char *b)
+{
+  return a == b || (a && b && strcmp (a, b) == 0);
+}
+
+/* The same image: what the manifest decides (config, layers, their diff_ids). */
+static bool
+record_same (const struct image_record *a, const struct image_record *b)
+{
+  if (!str_eq (a->id, b->id) || !str_eq (a->manifest_digest, b->manifest_digest) || a->nlayers != b->nlayers)
+    return false;
+  for (size_t i = 0; i < a->nlayers; i++)
+    if (!str_eq (a->layers[i].digest, b->layers[i].digest) || !str_eq (a->layers[i].diff_id, b->layers[i].diff_id))
+      return false;
+  return true;
+}
+
+static char *
+record_json (const struct image_record *r)
+{
+  json_t *layers = json_array (), *o;
+  char *s;
+  for (size_t i = 0; i < r->nlayers; i++)
+    json_array_append_new (layers, json_pack ("{s:s, s:s?, s:I, s:s?}", "digest", r->layers[i].digest, "mediaType",
+                                              r->layers[i].media_type, "size", (json_int_t) r->layers[i].size,
+                                              "diff_id", r->layers[i].diff_id));
+  o = json_pack ("{s:s, s:s?, s:s?, s:s?, s:o, s:I, s:s?}", "id", r->id, "manifest", r->manifest_digest,
+                 "manifest_media_type", r->manifest_media_type, "repo_digest", r->repo_digest, "layers", layers,
+                 "created", (json_int_t) (r->created ? r->created : time (NULL)), "source", r->source);
+  if (o == NULL)
+    return NULL;
+  s = json_dumps (o, JSON_INDENT (2));
+  json_decref (o);
+  return s;
+}
+
+/* An existing record of this key: fine when it is the same image, which is then left as it is. */
+static int
+record_check_existing (const struct image_record *r, const char *path, cella_error_t *err)
+{
+  struct image_record *old = NULL;
+  int rc = record_read_nonames (r->key, &old, err);
+  bool same;
+  if (rc < 0)
+    return cella_error_wrap (err, "image %s is in the store already, but its record cannot be read", r->key);
+  if (rc > 0)
+    return cella_error (err, EEXIST, "image record `%s`: it was there a moment ago", path);
+  same = record_same (old, r);
+  image_record_free (old);
+  if (!same)
+    return cella_error (err, 0,
+                        "image %s is in the store already with other content (record `%s`): it was not replaced; "
+                        "the store is damaged: remove that image, then pull or import it again",
+                        r->key, path);
   return 0;
 }
 
 int
 image_record_write (const struct image_record *r, cella_error_t *err)
 {
-  cleanup_free char *p = record_path (r->id);
-  json_t *layers = json_array (), *o;
-  char *s;
-  int rc;
-  for (size_t i = 0; i < r->nlayers; i++)
-    json_array_append_new (layers, json_pack ("{s:s, s:s?, s:I}", "digest", r->layers[i].digest, "mediaType",
-                                              r->layers[i].media_type, "size", (json_int_t) r->layers[i].size));
-  o = json_pack ("{s:s, s:s?, s:s?, s:s?, s:o, s:I, s:s?}", "id", r->id, "manifest", r->manifest_digest,
-                 "manifest_media_type", r->manifest_media_type, "repo_digest", r->repo_digest, "layers", layers,
-                 "created", (json_int_t) (r->created ? r->created : time (NULL)), "source", r->source);
-  if (o == NULL)
+  cleanup_free char *p = NULL, *tmp = NULL, *s = NULL;
+  cleanup_close int fd = -1;
+  int e;
+  if (!digest_ok (r->key) || (strcmp (r->key, r->id) != 0 && !str_eq (r->key, r->manifest_digest)))
+    return cella_error (err, 0, "image record for `%s`: its key must be its manifest digest", r->id);
+  if ((s = record_json (r)) == NULL)
     return cella_error (err, 0, "image record for `%s`: cannot encode", r->id);
   if (store_init (err) < 0)
+    return -1;
+  p = record_path (r->key);
+  tmp = xasprintf ("%s.tmp.%d", p, (int) getpid ());
+  fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return cella_error (err, errno, "create `%s`", tmp);
+  if (write_all (fd, s, strlen (s)) < 0 || fsync (fd) < 0)
     {
-      json_decref (o);
-      return -1;
+      e = errno;
+      unlink (tmp);
+      return cella_error (err, e, "write `%s`", tmp);
     }
-  s = json_dumps (o, JSON_INDENT (2));
-  json_decref (o);
-  rc = write_file_atomic (p, s, strlen (s), 0600, err);
-  free (s);
-  return rc;
+  /* link(2), unlike rename(2), never replaces: a record, once there, stays what it is */
+  e = link (tmp, p) == 0 ? 0 : errno;
+  unlink (tmp);
+  if (e == EEXIST)
+    return record_check_existing (r, p, err);
+  if (e != 0)
+    return cella_error (err, e, "store image record `%s`", p);
+  fsync_parent (p);
+  return 0;
 }
 
 void
@@ -411,7 +567,7 @@ cmp_created (const void *a, const void *b)
   const struct image_record *x = *(struct image_record *const *) a, *y = *(struct image_record *const *) b;
   if (x->created != y->created)
     return x->created < y->created ? 1 : -1;
-  return strcmp (x->id, y->id);
+  return strcmp (x->key, y->key);
 }
 
 int
@@ -420,15 +576,15 @@ image_list (struct image_record ***out, size_t *n, cella_error_t *err)
   cleanup_free char *dir = xasprintf ("%s/images/records", paths_data_root ());
   struct image_record **v = NULL;
   size_t cnt = 0;
-  json_t *names;
+  json_t *root;
   DIR *d = opendir (dir);
   struct dirent *e;
   *out = NULL;
   *n = 0;
   if (d == NULL)
     return errno == ENOENT ? 0 : cella_error (err, errno, "read `%s`", dir);
-  names = index_read (err);
-  if (names == NULL)
+  root = index_read (err);
+  if (root == NULL)
     {
       closedir (d);
       return -1;
@@ -437,22 +593,22 @@ image_list (struct image_record ***out, size_t *n, cella_error_t *err)
     {
       size_t len = strlen (e->d_name);
       struct image_record *r = NULL;
-      cleanup_free char *id = NULL;
+      cleanup_free char *key = NULL;
       cella_error_t e2 = NULL;
       if (len != 69 || strcmp (e->d_name + 64, ".json") != 0)
         continue;
-      id = xasprintf ("sha256:%.64s", e->d_name);
-      if (record_read_nonames (id, &r, &e2) != 0)
+      key = xasprintf ("sha256:%.64s", e->d_name);
+      if (!hex64_prefix (e->d_name) || record_read_nonames (key, &r, &e2) != 0)
         {
           cella_error_free (&e2); /* a broken record is skipped; prune removes it */
           continue;
         }
-      fill_names (r, names);
+      fill_names (r, root);
       v = xrealloc (v, sizeof *v * (cnt + 1));
       v[cnt++] = r;
     }
   closedir (d);
-  json_decref (names);
+  json_decref (root);
   if (cnt)
     qsort (v, cnt, sizeof *v, cmp_created);
   *out = v;
@@ -482,21 +638,26 @@ lookup_id_prefix (const char *ref, struct image_record **out, cella_error_t *err
 {
   const char *pfx = has_prefix (ref, "sha256:") ? ref + 7 : ref;
   struct image_record **v;
-  size_t n, hit = SIZE_MAX, hits = 0;
+  size_t n, hit = SIZE_MAX;
+  bool ambiguous = false;
   if (image_list (&v, &n, err) < 0)
     return -1;
+  /* newest first: records of one config id (the same image in two manifests, gzip and zstd, say)
+   * are one image, and the newest stands for it */
   for (size_t i = 0; i < n; i++)
     if (has_prefix (v[i]->id + 7, pfx) || (v[i]->manifest_digest && has_prefix (v[i]->manifest_digest + 7, pfx)))
       {
-        hit = i;
-        hits++;
+        if (hit == SIZE_MAX)
+          hit = i;
+        else if (strcmp (v[i]->id, v[hit]->id) != 0)
+          ambiguous = true;
       }
-  if (hits > 1)
+  if (ambiguous)
     {
       image_list_free (v, n);
       return cella_error (err, 0, "image id prefix `%s` is ambiguous: give more digits", ref);
     }
-  if (hits == 0)
+  if (hit == SIZE_MAX)
     {
       image_list_free (v, n);
       return 1;
@@ -507,78 +668,129 @@ lookup_id_prefix (const char *ref, struct image_record **out, cella_error_t *err
   return 0;
 }
 
+/* Is one of r's names in repository repo ("REGISTRY/REPO")? */
+static bool
+named_in_repo (const struct image_record *r, const char *repo)
+{
+  for (size_t i = 0; r->names && r->names[i]; i++)
+    {
+      cleanup_free char *nr = image_name_repo (r->names[i]);
+      if (strcmp (nr, repo) == 0)
+        return true;
+    }
+  return false;
+}
+
+/* NAME@DIGEST in a store from before digest references: a record with that manifest or repo
+ * digest and a name in the repository. */
+static int
+lookup_digest_by_scan (const char *repo, const char *digest, struct image_record **out, cella_error_t *err)
+{
+  struct image_record **all;
+  size_t n;
+  int r = 1;
+  if (image_list (&all, &n, err) < 0)
+    return -1;
+  for (size_t i = 0; i < n && r == 1; i++)
+    if ((str_eq (all[i]->manifest_digest, digest) || str_eq (all[i]->repo_digest, digest)) && named_in_repo (all[i], repo))
+      {
+        *out = steal_pointer (&all[i]);
+        r = 0;
+      }
+  image_list_free (all, n);
+  return r;
+}
+
+static int
+lookup_key (const char *ref, const char *key, struct image_record **out, cella_error_t *err)
+{
+  int r = image_record_read (key, out, err);
+  if (r == 1)
+    return cella_error (err, 0, "image `%s` names %s, whose record is missing: run `cella image prune`", ref, key);
+  return r;
+}
+
+/* NAME[:TAG]@DIGEST: the digest reference REGISTRY/REPO@DIGEST (the tag plays no part, as in docker). */
+static int
+lookup_digest_ref (const struct image_ref *ir, json_t *root, struct image_record **out, cella_error_t *err)
+{
+  cleanup_free char *repo = image_ref_repo (ir);
+  cleanup_free char *dref = xasprintf ("%s@%s", repo, ir->digest);
+  json_t *v = json_object_get (index_digests (root), dref);
+  if (json_is_string (v))
+    return lookup_key (dref, json_string_value (v), out, err);
+  return lookup_digest_by_scan (repo, ir->digest, out, err);
+}
+
 int
 image_lookup (const char *ref, struct image_record **out, cella_error_t *err)
 {
   struct image_ref ir = { 0 };
-  cleanup_free char *name = NULL;
-  json_t *names, *v;
-  int r;
+  json_t *root, *v = NULL;
+  int r = 1;
   *out = NULL;
-  names = index_read (err);
-  if (names == NULL)
+  root = index_read (err);
+  if (root == NULL)
     return -1;
-  /* an exact stored name first, then the parsed form, then ids */
-  v = json_object_get (names, ref);
-  if (v == NULL && image_ref_parse (ref, &ir, NULL) == 0)
+  /* a digest in the reference decides; else an exact stored name, then the parsed form, then ids */
+  if (image_ref_parse (ref, &ir, NULL) == 0 && ir.digest)
     {
-      if (ir.tag)
-        {
-          name = image_ref_name (&ir);
-          v = json_object_get (names, name);
-        }
-      if (v == NULL && ir.digest)
-        {
-          /* NAME@DIGEST: an image of that repository whose manifest (or repo digest) it is */
-          struct image_record **all;
-          size_t n;
-          json_decref (names);
-          if (image_list (&all, &n, err) < 0)
-            {
-              image_ref_clear (&ir);
-              return -1;
-            }
-          r = 1;
-          for (size_t i = 0; i < n && r == 1; i++)
-            if ((all[i]->manifest_digest && strcmp (all[i]->manifest_digest, ir.digest) == 0)
-                || (all[i]->repo_digest && strcmp (all[i]->repo_digest, ir.digest) == 0))
-              {
-                *out = all[i];
-                all[i] = NULL;
-                r = 0;
-              }
-          image_list_free (all, n);
-          image_ref_clear (&ir);
-          return r;
-        }
+      r = lookup_digest_ref (&ir, root, out, err);
+      image_ref_clear (&ir);
+      json_decref (root);
+      return r;
+    }
+  v = json_object_get (index_names (root), ref);
+  if (v == NULL && ir.tag)
+    {
+      cleanup_free char *name = image_ref_name (&ir);
+      v = json_object_get (index_names (root), name);
     }
   image_ref_clear (&ir);
   if (json_is_string (v))
-    {
-      cleanup_free char *id = xstrdup (json_string_value (v));
-      json_decref (names);
-      r = image_record_read (id, out, err);
-      if (r == 1)
-        return cella_error (err, 0, "image `%s` names %s, whose record is missing: run `cella image prune`", ref, id);
-      return r;
-    }
-  json_decref (names);
-  if (looks_like_id (ref))
-    return lookup_id_prefix (ref, out, err);
-  return 1;
+    r = lookup_key (ref, json_string_value (v), out, err);
+  else if (looks_like_id (ref))
+    r = lookup_id_prefix (ref, out, err);
+  json_decref (root);
+  return r;
 }
 
 /* ---- config ------------------------------------------------------------------------------------ */
 
+#define CONFIG_MAX (16 << 20) /* as the image tool accepts them */
+
 int
 image_config_load (const struct image_record *r, struct image_config *c, cella_error_t *err)
 {
-  cleanup_free char *p = store_blob_path (r->id);
+  cleanup_free char *p = store_blob_path (r->id), *buf = NULL;
+  cleanup_close int fd = open (p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
   json_error_t je;
-  json_t *o = json_load_file (p, 0, &je), *cfg, *rootfs;
+  json_t *o;
+  size_t len;
   memset (c, 0, sizeof *c);
-  if (o == NULL)
-    return cella_error (err, 0, "image %.19s: config blob `%s`: %s", r->id, p, je.text);
+  if (fd < 0)
+    return cella_error (err, errno, "image %.19s: config blob `%s`", r->id, p);
+  if (fstat (fd, &st) < 0 || st.st_size > CONFIG_MAX)
+    return cella_error (err, EFBIG, "image %.19s: config blob `%s`", r->id, p);
+  if (read_all_fd (fd, &buf, &len, err) < 0)
+    return cella_error_wrap (err, "image %.19s: config blob `%s`", r->id, p);
+  o = json_loadb (buf, len, 0, &je);
+  if (!json_is_object (o))
+    {
+      json_decref (o);
+      return cella_error (err, 0, "image %.19s: config blob `%s`: %s", r->id, p, o ? "not a JSON object" : je.text);
+    }
+  image_config_from_json (o, c);
+  json_decref (o);
+  return 0;
+}
+
+void
+image_config_from_json (json_t *o, struct image_config *c)
+{
+  json_t *cfg, *rootfs;
+  memset (c, 0, sizeof *c);
   cfg = json_object_get (o, "config");
   if (!json_is_object (cfg))
     cfg = json_object_get (o, "container_config");
@@ -610,8 +822,6 @@ image_config_load (const struct image_record *r, struct image_config *c, cella_e
   rootfs = json_object_get (o, "rootfs");
   if (json_is_object (rootfs))
     c->diff_ids = jstrv (json_object_get (rootfs, "diff_ids"));
-  json_decref (o);
-  return 0;
 }
 
 int
@@ -675,12 +885,15 @@ strv_has (char *const *v, const char *s)
 
 /* ---- removal ----------------------------------------------------------------------------------- */
 
+/* The record goes, and the digest references to it with it. */
 static void
 record_delete (const struct image_record *r)
 {
-  cleanup_free char *p = record_path (r->id);
+  cleanup_free char *p = record_path (r->key);
+  struct refs_drop q = { .key = r->key };
   if (unlink (p) == 0)
     fsync_parent (p);
+  index_update (do_digests_drop, &q, NULL);
 }
 
 int
@@ -714,7 +927,7 @@ image_remove (const char *ref, bool force, cella_error_t *err)
       image_ref_clear (&ir);
       if (name && strv_has (r->names, name))
         {
-          if (strv_len (r->names) == 1 && strv_has (in_use, r->id) && !force)
+          if (strv_len (r->names) == 1 && strv_has (in_use, r->key) && !force)
             {
               cella_error (err, 0, "image `%s` is used by a container: remove the container first, or use -f to untag it",
                            ref);
@@ -730,7 +943,7 @@ image_remove (const char *ref, bool force, cella_error_t *err)
             cleanup_free char *s = image_name_short (name);
             printf ("Untagged: %s\n", s);
           }
-          if (strv_len (r->names) == 1 && !strv_has (in_use, r->id))
+          if (strv_len (r->names) == 1 && !strv_has (in_use, r->key))
             {
               record_delete (r);
               printf ("Deleted: %s\n", r->id);
@@ -747,7 +960,7 @@ image_remove (const char *ref, bool force, cella_error_t *err)
       image_record_free (r);
       return -1;
     }
-  if (strv_has (in_use, r->id) && !force)
+  if (strv_has (in_use, r->key) && !force)
     {
       cella_error (err, 0, "image %.19s is used by a container: remove the container first, or use -f to untag it", r->id);
       image_record_free (r);
@@ -763,7 +976,7 @@ image_remove (const char *ref, bool force, cella_error_t *err)
         }
       printf ("Untagged: %s\n", s);
     }
-  if (!strv_has (in_use, r->id))
+  if (!strv_has (in_use, r->key))
     {
       record_delete (r);
       printf ("Deleted: %s\n", r->id);
@@ -800,14 +1013,17 @@ tree_bytes_at (int dfd, const char *name)
   return total;
 }
 
-/* Remove the entries of dir that are not in keep (names are hex digests) and any ".tmp-*". */
-static void
-sweep_dir (const char *dir, char *const *keep, const char *what, int64_t *freed)
+/* Remove the entries of dir that are not in keep (names are hex digests) and any ".tmp-*"; each
+ * removal is printed as "Deleted WHAT: sha256:…" unless what is NULL. What cannot be removed is
+ * an error (the first one is reported), after the rest is swept. */
+static int
+sweep_dir (const char *dir, char *const *keep, const char *what, int64_t *freed, cella_error_t *err)
 {
   DIR *d = opendir (dir);
   struct dirent *e;
+  int r = 0;
   if (d == NULL)
-    return;
+    return 0;
   while ((e = readdir (d)) != NULL)
     {
       bool tmp = has_prefix (e->d_name, ".tmp-");
@@ -818,12 +1034,19 @@ sweep_dir (const char *dir, char *const *keep, const char *what, int64_t *freed)
       *freed += tree_bytes_at (dirfd (d), e->d_name);
       {
         cleanup_free char *p = xasprintf ("%s/%s", dir, e->d_name);
-        if (remove_tree_mapped (p) < 0 || tmp)
+        if (remove_tree_mapped (p) < 0)
+          {
+            if (r == 0)
+              r = cella_error (err, errno, "prune: remove %s `%s`", what ? what : "entry", p);
+            continue;
+          }
+        if (tmp || what == NULL)
           continue;
       }
       printf ("Deleted %s: sha256:%s\n", what, e->d_name);
     }
   closedir (d);
+  return r;
 }
 
 int
@@ -832,8 +1055,10 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
   cleanup_close int lock = store_lock (true, err);
   struct image_record **v = NULL;
   size_t n = 0;
-  cleanup_strv char **in_use = NULL, **keep_blobs = NULL, **keep_layers = NULL;
-  cleanup_free char *blobs = NULL, *layers = NULL;
+  cleanup_strv char **in_use = NULL, **keep_blobs = NULL, **keep_layers = NULL, **keep_keys = NULL;
+  cleanup_free char *blobs = NULL, *layers = NULL, *diffids = NULL;
+  struct refs_drop gone = { 0 };
+  int swept;
   *freed = 0;
   if (lock < 0)
     return -1;
@@ -842,10 +1067,11 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
     return -1;
   keep_blobs = xzalloc (sizeof (char *));
   keep_layers = xzalloc (sizeof (char *));
+  keep_keys = xzalloc (sizeof (char *));
   for (size_t i = 0; i < n; i++)
     {
       struct image_record *r = v[i];
-      bool used = strv_has (in_use, r->id);
+      bool used = strv_has (in_use, r->key);
       if (!used && (all || strv_len (r->names) == 0))
         {
           for (size_t j = 0; r->names[j]; j++)
@@ -862,6 +1088,7 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
           printf ("Deleted: %s\n", r->id);
           continue;
         }
+      strv_push (&keep_keys, r->key);
       strv_push (&keep_blobs, r->id + 7);
       if (r->manifest_digest)
         strv_push (&keep_blobs, r->manifest_digest + 7);
@@ -876,8 +1103,15 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
   image_list_free (v, n);
   blobs = xasprintf ("%s/blobs/sha256", paths_data_root ());
   layers = xasprintf ("%s/layers", paths_data_root ());
-  sweep_dir (blobs, keep_blobs, "blob", freed);
-  sweep_dir (layers, keep_layers, "layer", freed);
+  diffids = xasprintf ("%s/diffids", paths_data_root ());
+  swept = sweep_dir (blobs, keep_blobs, "blob", freed, err);
+  if (sweep_dir (layers, keep_layers, "layer", freed, swept < 0 ? NULL : err) < 0)
+    swept = -1;
+  if (sweep_dir (diffids, keep_layers, NULL, freed, swept < 0 ? NULL : err) < 0)
+    swept = -1;
+  gone.keep = keep_keys;
+  if (index_update (do_digests_drop, &gone, swept < 0 ? NULL : err) < 0)
+    return -1;
   {
     /* records whose write was interrupted */
     cleanup_free char *rec = xasprintf ("%s/images/records", paths_data_root ());
@@ -889,5 +1123,5 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
     if (d)
       closedir (d);
   }
-  return 0;
+  return swept;
 }

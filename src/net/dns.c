@@ -27,7 +27,7 @@
 /* ---- packets ---- */
 
 /* A name at off in pkt, as lower-case dotted text; compression pointers are followed (at most 16
- * jumps, each to an earlier offset, so no loop). *end: the offset after the name where it sits. */
+ * jumps, each to an earlier offset past the header, so no loop). *end: the offset after the name where it sits. */
 static int
 dns_name_read (const uint8_t *pkt, size_t len, size_t off, char *out, size_t cap, size_t *end)
 {
@@ -48,6 +48,8 @@ dns_name_read (const uint8_t *pkt, size_t len, size_t off, char *out, size_t cap
           to = ((size_t) (l & 0x3f) << 8) | pkt[o + 1];
           if (to >= o)
             return -1; /* forward or self: refuse (loops) */
+          if (to < 12)
+            return -1; /* into the header, which holds no name (and which a reply rewrites) */
           if (!jumped)
             *end = o + 2;
           jumped = true;

@@ -45,7 +45,7 @@ void leases_load (const char *net, struct leases *l);
 uint32_t ipam_pick (const struct net_def *d, const struct leases *l);
 
 /* nat.c */
-/* nft input: the network's table (masquerade out, forwarding, loopback DNAT's source). */
+/* nft input: the network's table (loopback guard, masquerade out, forwarding, isolation). */
 char *nat_network_ruleset (const struct net_def *d);
 /* nft input: the container's table of DNAT rules; NULL when it publishes nothing. */
 char *nat_container_ruleset (const char *id, const struct net_port *ports, size_t n, uint32_t addr);
@@ -53,12 +53,17 @@ char *nat_container_table (const char *id);   /* its table's name */
 /* Feed `ruleset` to nft; with delete_table: delete that table (missing is fine). */
 int nat_apply (const char *ruleset, cella_error_t *err);
 int nat_delete_table (const char *table, cella_error_t *err);
-/* What the rest of src/net/ calls: nft when installed, else iptables (chains CELLA-N-<bridge>,
- * CELLA-F-<bridge>, CELLA-<id:12> with jumps from the built-in chains). */
+/* What the rest of src/net/ calls: nft when installed, else iptables (chains CELLA-R-<bridge>,
+ * CELLA-N-<bridge>, CELLA-F-<bridge>, CELLA-<id:12> with jumps from the built-in chains).
+ * nat_network_delete removes both kinds. */
 int nat_network_setup (const struct net_def *d, cella_error_t *err);
 void nat_network_delete (const struct net_def *d);
 int nat_container_setup (const char *id, const struct net_port *ports, size_t n, uint32_t addr, cella_error_t *err);
 void nat_container_delete (const char *id);
+/* Rootless: nft input for the egress guard of the device `dev` (drops loopback sources and
+ * destinations), and nft run with it in the namespaces userfd (-1: none) and netfd. */
+char *nat_guard_ruleset (const char *dev);
+int nat_guard_apply (int userfd, int netfd, const char *dev, cella_error_t *err);
 
 /* rootless.c */
 int rootless_attach (struct plan *p, pid_t pid, cella_error_t *err);
@@ -86,8 +91,11 @@ int dns_parse (const uint8_t *pkt, size_t len, struct dns_msg *m);
 size_t dns_reply (const uint8_t *query, const struct dns_msg *q, int rcode, uint32_t addr, unsigned ttl, uint8_t *out,
                   size_t cap);
 
-/* net.c: the bridge of a network, made (address, sysctls, rules) when missing (tap.c). */
+/* net.c: the bridge of a network, made (address, sysctls, rules) when missing, its rules made
+ * again when an older cella (or the other firewall) wrote them (tap.c). */
 int net_bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error_t *err);
+/* Forget that the network's rules were written (network rm: its bridge and rules are gone). */
+void net_rules_forget (const char *net);
 
 /* Run argv with `input` on its stdin; its stderr is kept for the error. */
 int net_run_program (char *const argv[], const char *input, cella_error_t *err);

@@ -1,11 +1,13 @@
 /* Firewall rules through nft, fed a ruleset on its stdin (argv only, no shell).
- * One table per network (masquerade out, forwarding) and one per container that publishes
- * ports (its DNAT rules): removing a container's rules is deleting its table, which also works
- * after a crash, knowing only the container's id. */
+ * One table per network (the loopback guard, masquerade out, forwarding and isolation) and one
+ * per container that publishes ports (its DNAT rules): removing a container's rules is deleting
+ * its table, which also works after a crash, knowing only the container's id. Rootless, a guard
+ * table inside the container's own network namespace. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,8 +33,18 @@ net_find_program (const char *name)
   return NULL;
 }
 
-int
-net_run_program (char *const argv[], const char *input, cella_error_t *err)
+static void __attribute__ ((noreturn))
+child_die (const char *what)
+{
+  dprintf (2, "%s: %s\n", what, strerror (errno));
+  _exit (127);
+}
+
+/* argv with `input` on its stdin, its stderr kept for the error; inside the namespaces given as
+ * fds (-1: ours): a user namespace first (as its root, so that exec keeps the capabilities it
+ * gives), then a network namespace. */
+static int
+run_program (char *const argv[], const char *input, int userfd, int netfd, cella_error_t *err)
 {
   /* stderr goes to a memfd, not a pipe: a helper that daemonizes (pasta) keeps it open */
   cleanup_close int errfd = memfd_create ("cella-helper-stderr", MFD_CLOEXEC);
@@ -52,9 +64,14 @@ net_run_program (char *const argv[], const char *input, cella_error_t *err)
       dup2 (null >= 0 ? null : errfd, 1);
       dup2 (errfd, 2);
       signal (SIGPIPE, SIG_DFL);
+      if (userfd >= 0 && setns (userfd, CLONE_NEWUSER) < 0)
+        child_die ("enter the container's user namespace");
+      if (userfd >= 0 && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
+        child_die ("become root of the container's user namespace");
+      if (netfd >= 0 && setns (netfd, CLONE_NEWNET) < 0)
+        child_die ("enter the container's network namespace");
       execv (argv[0], argv);
-      dprintf (2, "exec: %s\n", strerror (errno));
-      _exit (127);
+      child_die ("exec");
     }
   close (in[0]);
   if (input)
@@ -77,20 +94,39 @@ net_run_program (char *const argv[], const char *input, cella_error_t *err)
                       *msg ? ": " : "", msg);
 }
 
+int
+net_run_program (char *const argv[], const char *input, cella_error_t *err)
+{
+  return run_program (argv, input, -1, -1, err);
+}
+
 char *
 nat_container_table (const char *id)
 {
   return xasprintf ("cella_c_%.12s", id);
 }
 
+/* route_localnet on the bridge (net.c) lets the host's own connections to 127.0.0.1:PORT be
+ * DNAT'd to a container, and would as well let a container address the host's loopback services
+ * (a frame for 127.0.0.1 sent to the gateway's MAC, CVE-2020-8558): the guard chain drops what
+ * comes in on the bridge with a loopback source or destination before any NAT (priority raw; the
+ * replies to the host's DNAT'd connections are addressed to the gateway until conntrack undoes
+ * the masquerade, after this hook). The forward chain keeps the networks apart: nothing from this
+ * bridge is routed to another cella bridge, except to the ports that one's containers publish. */
 char *
 nat_network_ruleset (const struct net_def *d)
 {
   cleanup_free char *sub = net_addr_str (d->subnet);
+  const char *br = d->bridge;
   /* add + delete + define in one transaction: the table is replaced whole, never doubled */
   return xasprintf ("add table ip cella_n_%s\n"
                     "delete table ip cella_n_%s\n"
                     "table ip cella_n_%s {\n"
+                    "  chain guard {\n"
+                    "    type filter hook prerouting priority raw; policy accept;\n"
+                    "    iifname \"%s\" ip daddr 127.0.0.0/8 drop\n"
+                    "    iifname \"%s\" ip saddr 127.0.0.0/8 drop\n"
+                    "  }\n"
                     "  chain postrouting {\n"
                     "    type nat hook postrouting priority srcnat; policy accept;\n"
                     "    ip saddr %s/%d oifname != \"%s\" masquerade\n"
@@ -99,12 +135,14 @@ nat_network_ruleset (const struct net_def *d)
                     "  }\n"
                     "  chain forward {\n"
                     "    type filter hook forward priority filter; policy accept;\n"
+                    "    iifname \"%s\" ct status dnat accept\n"
+                    "    iifname \"%s\" oifname \"" NET_BRIDGE_PREFIX "*\" oifname != \"%s\" drop\n"
                     "    iifname \"%s\" accept\n"
                     "    oifname \"%s\" ct state established,related accept\n"
                     "    oifname \"%s\" ct status dnat accept\n"
                     "  }\n"
                     "}\n",
-                    d->name, d->name, d->name, sub, d->prefix, d->bridge, d->bridge, d->bridge, d->bridge, d->bridge);
+                    d->name, d->name, d->name, br, br, sub, d->prefix, br, br, br, br, br, br, br, br);
 }
 
 char *
@@ -153,6 +191,42 @@ nat_delete_table (const char *table, cella_error_t *err)
   /* add first: deleting a table that is not there is then not an error */
   cleanup_free char *rs = xasprintf ("add table ip %s\ndelete table ip %s\n", table, table);
   return nat_apply (rs, err);
+}
+
+/* ---- rootless: the guard inside the container's own network namespace ----
+ * pasta and slirp4netns turn what the container sends into the host's own sockets: a frame for
+ * 127.0.0.1 (or ::1), forged with CAP_NET_RAW on an AF_PACKET socket past the container's
+ * routing, reaches the host's loopback services through them (both forward it, whatever
+ * --no-map-gw or --disable-host-loopback say of the gateway). The egress hook of the device the
+ * helper made sees every frame that leaves it, AF_PACKET's included (with PACKET_QDISC_BYPASS
+ * too); the container cannot remove the table without CAP_NET_ADMIN. */
+
+char *
+nat_guard_ruleset (const char *dev)
+{
+  return xasprintf ("table netdev cella_guard {\n"
+                    "  chain egress {\n"
+                    "    type filter hook egress device \"%s\" priority filter; policy accept;\n"
+                    "    ip daddr 127.0.0.0/8 drop\n"
+                    "    ip saddr 127.0.0.0/8 drop\n"
+                    "    ip6 daddr { ::1, ::ffff:127.0.0.0/104 } drop\n"
+                    "    ip6 saddr { ::1, ::ffff:127.0.0.0/104 } drop\n"
+                    "  }\n"
+                    "}\n",
+                    dev);
+}
+
+int
+nat_guard_apply (int userfd, int netfd, const char *dev, cella_error_t *err)
+{
+  cleanup_free char *nft = net_find_program ("nft"), *rules = nat_guard_ruleset (dev);
+  char *argv[] = { nft, (char *) "-f", (char *) "-", NULL };
+  if (nft == NULL)
+    return cella_error (err, ENOENT, "nft (nftables) is needed to keep the host's loopback services out of the "
+                                     "container's reach: install nftables, or --cap-drop NET_RAW");
+  if (run_program (argv, rules, userfd, netfd, err) < 0)
+    return cella_error_wrap (err, "guard the host's loopback from the container (nft egress hook on %s)", dev);
+  return 0;
 }
 
 /* ---- the firewall in use: nft, else iptables (CELLA_FIREWALL=nft|iptables picks one) ---- */
@@ -204,6 +278,8 @@ ipt_chain (const char *prog, const char *table, const char *chain, const char *f
 static void
 ipt_chain_delete (const char *prog, const char *table, const char *chain, const char *const *froms)
 {
+  if (ipt (prog, NULL, table, "-S", chain, NULL) < 0)
+    return; /* not there */
   for (size_t i = 0; froms[i]; i++)
     while (ipt (prog, NULL, table, "-D", froms[i], "-j", chain, NULL) == 0)
       ;
@@ -211,11 +287,36 @@ ipt_chain_delete (const char *prog, const char *table, const char *chain, const 
   ipt (prog, NULL, table, "-X", chain, NULL);
 }
 
+/* iptables: the chains of nat_network_ruleset, in the same order. */
+static int
+ipt_network_setup (const char *prog, const struct net_def *d, cella_error_t *err)
+{
+  cleanup_free char *sub = net_addr_str (d->subnet), *cidr = xasprintf ("%s/%d", sub, d->prefix);
+  cleanup_free char *guard = xasprintf ("CELLA-R-%s", d->bridge), *nat = xasprintf ("CELLA-N-%s", d->bridge);
+  cleanup_free char *fwd = xasprintf ("CELLA-F-%s", d->bridge);
+  const char *br = d->bridge;
+  if (ipt_chain (prog, "raw", guard, "PREROUTING", err) < 0
+      || ipt (prog, err, "raw", "-A", guard, "-i", br, "-d", "127.0.0.0/8", "-j", "DROP", NULL) < 0
+      || ipt (prog, err, "raw", "-A", guard, "-i", br, "-s", "127.0.0.0/8", "-j", "DROP", NULL) < 0
+      || ipt_chain (prog, "nat", nat, "POSTROUTING", err) < 0
+      || ipt (prog, err, "nat", "-A", nat, "-s", cidr, "!", "-o", br, "-j", "MASQUERADE", NULL) < 0
+      || ipt (prog, err, "nat", "-A", nat, "-o", br, "-s", "127.0.0.0/8", "-j", "MASQUERADE", NULL) < 0
+      || ipt_chain (prog, "filter", fwd, "FORWARD", err) < 0
+      || ipt (prog, err, "filter", "-A", fwd, "-i", br, "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT", NULL) < 0
+      || ipt (prog, err, "filter", "-A", fwd, "-i", br, "-o", br, "-j", "ACCEPT", NULL) < 0
+      || ipt (prog, err, "filter", "-A", fwd, "-i", br, "-o", NET_BRIDGE_PREFIX "+", "-j", "DROP", NULL) < 0
+      || ipt (prog, err, "filter", "-A", fwd, "-i", br, "-j", "ACCEPT", NULL) < 0
+      || ipt (prog, err, "filter", "-A", fwd, "-o", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED,DNAT",
+              "-j", "ACCEPT", NULL) < 0)
+    return cella_error_wrap (err, "set the firewall rules of network `%s` (iptables)", d->name);
+  return 0;
+}
+
 int
 nat_network_setup (const struct net_def *d, cella_error_t *err)
 {
   bool nft;
-  cleanup_free char *prog = firewall (&nft), *sub = NULL, *cidr = NULL, *nat = NULL, *fwd = NULL;
+  cleanup_free char *prog = firewall (&nft);
   if (prog == NULL)
     return cella_error (err, ENOENT, "nft (nftables) or iptables is needed for private networks as root: install nftables");
   if (nft)
@@ -223,41 +324,31 @@ nat_network_setup (const struct net_def *d, cella_error_t *err)
       cleanup_free char *rules = nat_network_ruleset (d);
       return nat_apply (rules, err);
     }
-  sub = net_addr_str (d->subnet);
-  cidr = xasprintf ("%s/%d", sub, d->prefix);
-  nat = xasprintf ("CELLA-N-%s", d->bridge);
-  fwd = xasprintf ("CELLA-F-%s", d->bridge);
-  if (ipt_chain (prog, "nat", nat, "POSTROUTING", err) < 0
-      || ipt (prog, err, "nat", "-A", nat, "-s", cidr, "!", "-o", d->bridge, "-j", "MASQUERADE", NULL) < 0
-      || ipt (prog, err, "nat", "-A", nat, "-o", d->bridge, "-s", "127.0.0.0/8", "-j", "MASQUERADE", NULL) < 0
-      || ipt_chain (prog, "filter", fwd, "FORWARD", err) < 0
-      || ipt (prog, err, "filter", "-A", fwd, "-i", d->bridge, "-j", "ACCEPT", NULL) < 0
-      || ipt (prog, err, "filter", "-A", fwd, "-o", d->bridge, "-m", "conntrack", "--ctstate",
-              "ESTABLISHED,RELATED,DNAT", "-j", "ACCEPT", NULL) < 0)
-    return cella_error_wrap (err, "set the firewall rules of network `%s` (iptables)", d->name);
-  return 0;
+  return ipt_network_setup (prog, d, err);
 }
 
+/* Both kinds: the network's rules may have been made under the other CELLA_FIREWALL. */
 void
 nat_network_delete (const struct net_def *d)
 {
-  bool nft;
-  cleanup_free char *prog = firewall (&nft), *nat = NULL, *fwd = NULL;
-  static const char *const post[] = { "POSTROUTING", NULL }, *const forward[] = { "FORWARD", NULL };
-  if (prog == NULL)
-    return;
+  cleanup_free char *nft = net_find_program ("nft"), *ipt_prog = net_find_program ("iptables");
   if (nft)
     {
       cleanup_free char *table = xasprintf ("cella_n_%s", d->name);
       cella_error_t e = NULL;
       nat_delete_table (table, &e);
       cella_error_free (&e);
-      return;
     }
-  nat = xasprintf ("CELLA-N-%s", d->bridge);
-  fwd = xasprintf ("CELLA-F-%s", d->bridge);
-  ipt_chain_delete (prog, "nat", nat, post);
-  ipt_chain_delete (prog, "filter", fwd, forward);
+  if (ipt_prog)
+    {
+      static const char *const pre[] = { "PREROUTING", NULL }, *const post[] = { "POSTROUTING", NULL },
+                               *const forward[] = { "FORWARD", NULL };
+      cleanup_free char *guard = xasprintf ("CELLA-R-%s", d->bridge), *nat = xasprintf ("CELLA-N-%s", d->bridge);
+      cleanup_free char *fwd = xasprintf ("CELLA-F-%s", d->bridge);
+      ipt_chain_delete (ipt_prog, "raw", guard, pre);
+      ipt_chain_delete (ipt_prog, "nat", nat, post);
+      ipt_chain_delete (ipt_prog, "filter", fwd, forward);
+    }
 }
 
 int

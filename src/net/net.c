@@ -530,16 +530,53 @@ net_prepare (struct plan *p, cella_error_t *err)
   return 0;
 }
 
-/* The bridge of the network, made (with its address and rules) when it is not there. */
-static int
-bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error_t *err)
+/* ---- bridges and their rules ---- */
+
+/* The version of a network's rules (nat.c): a bridge whose rules an older cella made (without
+ * the loopback guard), or a bridge made again since, gets them anew. The stamp,
+ * $net_run_dir/NAME.rules, names the version and the bridge's index. */
+#define NET_RULES_VERSION 2
+
+static char *
+rules_stamp_path (const char *net)
 {
-  cleanup_free char *sysctl = NULL;
-  int r;
-  *index = if_nametoindex (d->bridge);
-  if (*index)
-    return 0;
-  r = nl_bridge_add (nl, d->bridge);
+  return xasprintf ("%s/%s.rules", net_run_dir (), net);
+}
+
+static char *
+rules_stamp (unsigned index)
+{
+  return xasprintf ("v%d %u\n", NET_RULES_VERSION, index);
+}
+
+static bool
+rules_current (const struct net_def *d, unsigned index)
+{
+  cleanup_free char *path = rules_stamp_path (d->name), *want = rules_stamp (index), *have = NULL;
+  return read_file (path, &have, NULL, NULL) == 0 && strcmp (have, want) == 0;
+}
+
+void
+net_rules_forget (const char *net)
+{
+  cleanup_free char *path = rules_stamp_path (net);
+  unlink (path);
+}
+
+static int
+write_sysctl (const char *path, const char *value, cella_error_t *err)
+{
+  cleanup_close int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write (fd, value, strlen (value)) != (ssize_t) strlen (value))
+    return cella_error (err, errno, "write `%s`", path);
+  return 0;
+}
+
+/* A new bridge with the gateway's address, up. */
+static int
+bridge_make (int nl, const struct net_def *d, unsigned *index, cella_error_t *err)
+{
+  int r = nl_bridge_add (nl, d->bridge);
   if (r < 0 && r != -EEXIST)
     return cella_error (err, -r, "create the bridge `%s`", d->bridge);
   *index = if_nametoindex (d->bridge);
@@ -549,20 +586,38 @@ bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error_t *
     return cella_error (err, -r, "give the bridge `%s` its address", d->bridge);
   if ((r = nl_link_up (nl, *index)) < 0)
     return cella_error (err, -r, "bring the bridge `%s` up", d->bridge);
-  /* forwarding for the way out; route_localnet lets the host's 127.0.0.1:PORT be DNAT'd here */
-  sysctl = xasprintf ("/proc/sys/net/ipv4/conf/%s/route_localnet", d->bridge);
-  if (write_file_atomic ("/proc/sys/net/ipv4/ip_forward", "1", 1, 0644, NULL) < 0)
-    {
-      cleanup_close int fd = open ("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC);
-      if (fd < 0 || write (fd, "1", 1) != 1)
-        return cella_error (err, errno, "turn IP forwarding on");
-    }
-  {
-    cleanup_close int fd = open (sysctl, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write (fd, "1", 1) != 1)
-      return cella_error (err, errno, "write `%s`", sysctl);
-  }
-  return nat_network_setup (d, err);
+  return 0;
+}
+
+/* The bridge of the network with its rules: made when missing, the rules written again when
+ * their stamp is not current (under the host-wide lock: one writer at a time). */
+static int
+bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error_t *err)
+{
+  cleanup_free char *localnet = xasprintf ("/proc/sys/net/ipv4/conf/%s/route_localnet", d->bridge);
+  cleanup_free char *stamp_path = rules_stamp_path (d->name), *stamp = NULL;
+  cleanup_close int lock = -1;
+  *index = if_nametoindex (d->bridge);
+  if (*index && rules_current (d, *index))
+    return 0;
+  if ((lock = net_lock (err)) < 0)
+    return -1;
+  *index = if_nametoindex (d->bridge);
+  if (*index && rules_current (d, *index))
+    return 0; /* made meanwhile */
+  if (*index == 0 && bridge_make (nl, d, index, err) < 0)
+    return -1;
+  /* forwarding for the way out. route_localnet lets the host's own 127.0.0.1:PORT be DNAT'd
+   * here, and would let the containers reach the host's loopback: it is on only while the
+   * network's rules (their guard, nat.c) are there, so off while they are written (again). */
+  if (write_sysctl (localnet, "0", err) < 0)
+    return -1;
+  if (write_sysctl ("/proc/sys/net/ipv4/ip_forward", "1", err) < 0)
+    return cella_error_wrap (err, "turn IP forwarding on");
+  if (nat_network_setup (d, err) < 0 || write_sysctl (localnet, "1", err) < 0)
+    return -1;
+  stamp = rules_stamp (*index);
+  return write_file_atomic (stamp_path, stamp, strlen (stamp), 0600, err);
 }
 
 int
@@ -752,6 +807,14 @@ net_join_resolve (struct plan *p, cella_error_t *err)
   /* the child joins it first thing (ns_join_paths), as an OCI config's path would be */
   free (p->ns_path[4]);
   p->ns_path[4] = xasprintf ("/proc/%d/ns/net", (int) pid);
+  if (same_file (p->ns_path[4], "/proc/self/ns/net") == 1)
+    {
+      /* that container is on the host's network: so is this one, by staying in it (from another
+       * container's user namespace the host's network namespace could not be joined: EPERM) */
+      free (p->ns_path[4]);
+      p->ns_path[4] = NULL;
+      return 0;
+    }
   if (p->ns & PLAN_NS_USER)
     {
       /* rootless: that network namespace belongs to the other container's user namespace, which

@@ -10,7 +10,9 @@
 #include "../plan/plan.h"
 
 #define NET_DEFAULT_NAME "cella"
-#define NET_DEFAULT_BRIDGE "cella0"
+/* Every network's bridge is NET_BRIDGE_PREFIX + a number (the firewall matches them by it). */
+#define NET_BRIDGE_PREFIX "cella"
+#define NET_DEFAULT_BRIDGE NET_BRIDGE_PREFIX "0"
 #define NET_DEFAULT_SUBNET "10.209.0.0/16"
 
 /* A network: a bridge with the first address of its subnet (the gateway). Addresses in host order. */

@@ -144,7 +144,7 @@ net_def_create (const char *name, const char *subnet, struct net_def *out, cella
   for (unsigned k = 1; k < 100000; k++)
     {
       bool used = false;
-      snprintf (d.bridge, sizeof d.bridge, "cella%u", k);
+      snprintf (d.bridge, sizeof d.bridge, NET_BRIDGE_PREFIX "%u", k);
       for (size_t i = 0; i < n && !used; i++)
         used = strcmp (defs[i].bridge, d.bridge) == 0;
       if (!used)
@@ -192,6 +192,9 @@ net_def_remove (const char *name, cella_error_t *err)
   bool dflt = strcmp (name, NET_DEFAULT_NAME) == 0;
   if (net_def_load (name, &d, err) < 0)
     return -1;
+  /* the leases of dead members, their rules and veths with them: once the network is gone no
+   * later start would reap them (net_gc looks at the networks defined) */
+  net_gc ();
   if ((lock = net_lock (err)) < 0)
     return -1;
   members = net_def_members (name);
@@ -210,6 +213,7 @@ net_def_remove (const char *name, cella_error_t *err)
           close (fd);
         }
       nat_network_delete (&d);
+      net_rules_forget (name);
     }
   /* the default network stays defined: its bridge and rules come back on its next use */
   if (!dflt && unlink (path) < 0)

@@ -1,9 +1,12 @@
 /* Rootless private networks: a user-mode network stack joins the container's namespace.
  * pasta (package passt) by default, slirp4netns where pasta is missing; CELLA_ROOTLESS_NET=
- * pasta|slirp4netns picks one. The helper's pid is kept in $run/net/<id>.pid to stop it. */
+ * pasta|slirp4netns picks one. The helper's pid is kept in $run/net/<id>.pid to stop it. Neither
+ * may give the container the host's loopback: pasta without its gateway mapping, and an nft
+ * guard on the container's interface for frames addressed to loopback (nat.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +23,10 @@
 #include "../engine/container.h"
 #include "../engine/paths.h"
 #include "internal.h"
+
+/* The container's interface that each helper makes (the loopback guard is on it). */
+#define ROOTLESS_PASTA_DEV "eth0"
+#define ROOTLESS_SLIRP_DEV "tap0"
 
 const char *
 net_rootless_tool (char **path)
@@ -162,6 +169,8 @@ pasta_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
     {
       char *argv[] = { (char *) prog, (char *) "-f", (char *) "--config-net", (char *) "--quiet", (char *) "--runas",
                        runas, (char *) "--pid", pidfile, (char *) "--no-netns-quit", (char *) "--netns", netns,
+                       /* the gateway is not the host's loopback (docs/network.md); the guard's device */
+                       (char *) "--no-map-gw", (char *) "-I", (char *) ROOTLESS_PASTA_DEV,
                        (char *) "-t", tcp ? tcp : (char *) "none", (char *) "-u", udp ? udp : (char *) "none",
                        (char *) "-T", (char *) "none", (char *) "-U", (char *) "none",
                        /* the container's own user namespace; without one (unshare -r) it is ours already */
@@ -258,7 +267,7 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
       size_t k = (p->ns & PLAN_NS_USER) ? 7 : 6;
       int null = open ("/dev/null", O_RDWR);
       argv[k++] = target;
-      argv[k++] = (char *) "tap0";
+      argv[k++] = (char *) ROOTLESS_SLIRP_DEV;
       argv[k] = NULL;
       prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
       fcntl (ready[1], F_SETFD, 0);
@@ -295,12 +304,37 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
   return 0;
 }
 
+/* Whether the container's processes can ever hold CAP_NET_RAW (its bounding set). */
+static bool
+may_forge_frames (const struct plan *p)
+{
+  uint64_t bnd = p->process.capsets.set ? p->process.capsets.bounding : p->process.caps;
+  return (bnd >> CAP_NET_RAW) & 1;
+}
+
+/* The egress guard on the helper's device (nat.c): a container that can forge frames must not
+ * have the host's loopback services through pasta or slirp4netns. */
+static int
+guard_loopback (const struct plan *p, pid_t pid, const char *dev, cella_error_t *err)
+{
+  cleanup_free char *userp = xasprintf ("/proc/%d/ns/user", (int) pid), *netp = xasprintf ("/proc/%d/ns/net", (int) pid);
+  cleanup_close int userfd = -1, netfd = -1;
+  if (!may_forge_frames (p))
+    return 0;
+  /* without a user namespace of its own (unshare -r) the container's network namespace is ours */
+  if (((p->ns & PLAN_NS_USER) && (userfd = open (userp, O_RDONLY | O_CLOEXEC)) < 0)
+      || (netfd = open (netp, O_RDONLY | O_CLOEXEC)) < 0)
+    return cella_error (err, errno, "open the namespaces of the container's process %d", (int) pid);
+  return nat_guard_apply (userfd, netfd, dev, err);
+}
+
 int
 rootless_attach (struct plan *p, pid_t pid, cella_error_t *err)
 {
   cleanup_free char *prog = NULL;
   cleanup_free struct net_port *ports = NULL;
   const char *tool = net_rootless_tool (&prog);
+  bool pasta;
   size_t n;
   if (tool == NULL)
     return cella_error (err, 0, "a private network without root needs pasta (package passt) or slirp4netns; "
@@ -308,9 +342,10 @@ rootless_attach (struct plan *p, pid_t pid, cella_error_t *err)
   n = resolved_ports (p, &ports);
   if (n < strv_len (p->ports))
     return cella_error (err, 0, "the container's published ports were not prepared (net_prepare was not called)");
-  if (strcmp (tool, "pasta") == 0)
-    return pasta_attach (p, prog, pid, ports, n, err);
-  return slirp_attach (p, prog, pid, ports, n, err);
+  pasta = strcmp (tool, "pasta") == 0;
+  if ((pasta ? pasta_attach (p, prog, pid, ports, n, err) : slirp_attach (p, prog, pid, ports, n, err)) < 0)
+    return -1;
+  return guard_loopback (p, pid, pasta ? ROOTLESS_PASTA_DEV : ROOTLESS_SLIRP_DEV, err);
 }
 
 void

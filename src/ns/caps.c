@@ -293,23 +293,23 @@ set_three (uint64_t eff, uint64_t prm, uint64_t inh, cella_error_t *err)
   return 0;
 }
 
+uint64_t
+caps_held (void)
+{
+  uint64_t held = 0;
+  cella_error_t err = NULL;
+  if (get_permitted (&held, &err) < 0)
+    cella_error_free (&err);
+  return held;
+}
+
 int
 caps_apply_sets (uint64_t bounding, uint64_t effective, uint64_t permitted, uint64_t inheritable, uint64_t ambient,
                  bool keep_admin, cella_error_t *err)
 {
-  uint64_t held = 0, admin = keep_admin ? CAP_BIT (CAP_SYS_ADMIN) : 0, missing;
+  uint64_t held = 0, admin = keep_admin ? CAP_BIT (CAP_SYS_ADMIN) : 0;
   int last = caps_last_cap ();
-  if (get_permitted (&held, err) < 0)
-    return -1;
-  /* the config asks for them: an error (as runc and crun), not a quiet smaller set */
-  missing = (effective | permitted) & ~held;
-  if (missing)
-    {
-      cleanup_free char *names = caps_to_string (missing);
-      return cella_error (err, EPERM, "process.capabilities: %s not held by cella (the host's bounding set lacks it)",
-                          names);
-    }
-  if (set_eff_prm (held, err) < 0 || drop_bounding (bounding, err) < 0)
+  if (get_permitted (&held, err) < 0 || set_eff_prm (held, err) < 0 || drop_bounding (bounding, err) < 0)
     return -1;
   if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
     return cella_error (err, errno, "clear the ambient capabilities");

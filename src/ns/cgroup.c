@@ -210,8 +210,7 @@ cgroup_res_any (const struct plan_resources *r)
 {
   return r->memory || r->memory_reservation || r->memory_swap || r->cpu_shares || r->cpu_quota || r->cpu_period
          || r->cpuset_cpus || r->cpuset_mems || r->pids_limit || r->io_weight || r->has_swappiness || r->memory_kernel_tcp
-         || r->disable_oom_killer || r->nhugepage_limits || r->nio_throttle || r->ndev_rules
-         || (r->unified && r->unified[0]);
+         || r->disable_oom_killer || r->nhugepage_limits || r->nio_throttle || (r->unified && r->unified[0]);
 }
 
 const char *
@@ -487,16 +486,36 @@ cgroup_usable (char **why)
   return ok;
 }
 
+bool
+cgroup_devices_confined (const struct plan *p)
+{
+  return p->backend == BACKEND_NS && !p->privileged && host_root ();
+}
+
 void
 cgroup_notice_unapplied (const struct plan *p)
 {
   static bool said;
   cleanup_free char *why = NULL;
   const char *flag = cgroup_res_first_flag (&p->res);
-  if (said || flag == NULL || p->backend != BACKEND_NS || cgroup_usable (&why))
+  if (said || p->backend != BACKEND_NS || (flag == NULL && !cgroup_devices_confined (p)) || cgroup_usable (&why))
     return;
   said = true;
-  fprintf (stderr, "cella: no writable cgroup for this user: %s is not applied (%s)\n", flag, why);
+  if (flag == NULL)
+    fprintf (stderr, "cella: %s: the container's device rules are not applied (nodev mounts still keep nodes on its "
+                     "root and tmpfs closed)\n", why);
+  else
+    fprintf (stderr, "cella: no writable cgroup for this user: %s is not applied (%s)\n", flag, why);
+}
+
+/* Nothing but device rules asked (a plain foreground run): the cgroup is made only where they go, which keeps
+ * the cost of a start small: the one directory (v2), the cgroup2 tree (hybrid: the kernel runs its device
+ * programs too, and the child can be born there, see cgroup_create_for_clone), else the v1 devices
+ * hierarchy. */
+static bool
+devices_only (const struct plan *p)
+{
+  return !cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL;
 }
 
 bool
@@ -504,7 +523,7 @@ cgroup_wanted (const struct plan *p)
 {
   if (p->backend != BACKEND_NS)
     return false;
-  if (!cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL)
+  if (devices_only (p) && !cgroup_devices_confined (p))
     return false;
   return cgroup_usable (NULL);
 }
@@ -532,9 +551,9 @@ cgroup_path_of (const struct plan *p, struct cgroup_dirs *out, cella_error_t *er
   out->layout = cgroup_layout ();
   if (out->layout == CGROUP_V2)
     out->v2 = xasprintf ("%s%s", cache.v2_mount, rel);
-  else
+  else if (!devices_only (p) || out->layout != CGROUP_HYBRID)
     for (int c = 0; c < CG_V1__COUNT; c++)
-      if (cache.v1_mount[c])
+      if (cache.v1_mount[c] && (!devices_only (p) || c == CG_DEVICES))
         out->v1[c] = xasprintf ("%s%s", cache.v1_mount[c], rel);
   if (out->layout == CGROUP_HYBRID)
     out->unified = xasprintf ("%s%s", cache.v2_mount, rel);
@@ -625,15 +644,22 @@ v2_make (const char *mount, const char *dir, const struct plan_resources *r, cel
   return 0;
 }
 
+/* Hybrid without a v1 devices hierarchy: a confined container's device filter goes to the cgroup2 tree. */
+static bool
+devices_in_unified (const struct cgroup_dirs *d, bool confined)
+{
+  return confined && d->layout == CGROUP_HYBRID && d->unified && d->v1[CG_DEVICES] == NULL;
+}
+
 static int
-dirs_make (const struct cgroup_dirs *d, const struct plan_resources *r, cella_error_t *err)
+dirs_make (const struct cgroup_dirs *d, const struct plan_resources *r, bool confined, cella_error_t *err)
 {
   if (d->layout == CGROUP_V2)
     return v2_make (cache.v2_mount, d->v2, r, err);
   for (int c = 0; c < CG_V1__COUNT; c++)
     if (d->v1[c] && make_levels (cache.v1_mount[c], d->v1[c], c == CG_CPUSET, err) < 0)
       return -1;
-  if (cg_unified_used (d, r))
+  if (cg_unified_used (d, r) || devices_in_unified (d, confined))
     return v2_make (cache.v2_mount, d->unified, r, err);
   return 0;
 }
@@ -653,6 +679,16 @@ cgroup_join (const struct cgroup_dirs *d, pid_t pid, cella_error_t *err)
   return 0;
 }
 
+/* The directories made, the limits and the device rules applied: ready for the container's first process. */
+static int
+dirs_ready (const struct plan *p, const struct cgroup_dirs *d, cella_error_t *err)
+{
+  bool confined = cgroup_devices_confined (p);
+  if (dirs_make (d, &p->res, confined, err) < 0 || cgroup_update (d, &p->res, err) < 0)
+    return -1;
+  return confined ? cgroup_dev_apply (d, &p->res, err) : 0;
+}
+
 int
 cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
 {
@@ -660,13 +696,45 @@ cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
   int r;
   if (cgroup_path_of (p, &d, err) < 0)
     return -1;
-  r = dirs_make (&d, &p->res, err);
-  if (r == 0)
-    r = cgroup_update (&d, &p->res, err);
+  /* the device rules before the move: nothing of the container runs unconfined */
+  r = dirs_ready (p, &d, err);
   if (r == 0)
     r = cgroup_join (&d, pid, err);
   if (r < 0)
     cgroup_remove (&d, NULL);
+  cgroup_dirs_clear (&d);
+  return r;
+}
+
+/* One directory of a cgroup2 tree and nothing else: v2, or a hybrid host's devices-only cgroup. */
+static const char *
+single_v2_dir (const struct cgroup_dirs *d)
+{
+  if (d->layout == CGROUP_V2)
+    return d->v2;
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    if (d->v1[c])
+      return NULL;
+  return d->layout == CGROUP_HYBRID ? d->unified : NULL;
+}
+
+int
+cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err)
+{
+  struct cgroup_dirs d;
+  const char *dir;
+  int r = 0;
+  *fd = -1;
+  if (cgroup_path_of (p, &d, err) < 0)
+    return -1;
+  if ((dir = single_v2_dir (&d)) != NULL)
+    {
+      r = dirs_ready (p, &d, err);
+      if (r == 0 && (*fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        r = cella_error (err, errno, "cgroup: open `%s`", dir);
+      if (r < 0)
+        cgroup_remove (&d, NULL);
+    }
   cgroup_dirs_clear (&d);
   return r;
 }

@@ -26,8 +26,13 @@
  * foreground `cella run` without limits gets none. */
 bool cgroup_wanted (const struct plan *p);
 
-/* Create the container's cgroup, apply p->res, move pid into it. */
+/* Create the container's cgroup, apply p->res and the device rules, move pid into it. */
 int cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err);
+/* Before clone: when the container's cgroup is one directory of a cgroup2 tree (v2; a hybrid host's
+ * devices-only cgroup), create it as cgroup_enter would and set *fd to it, for clone3's CLONE_INTO_CGROUP:
+ * the child is born there, without a migration (whose RCU grace period cost 4-11 ms of every start here).
+ * *fd -1: cgroup_enter after clone, as before. */
+int cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err);
 
 /* ---- the pure parts (exported for the unit tests) ---- */
 
@@ -85,7 +90,8 @@ const char *cgroup_layout_name (enum cgroup_layout l);
 bool cgroup_usable (char **why);
 
 /* When limits are set but cannot be applied (cgroup_usable false): print once per process on stderr "cella:
- * no writable cgroup for this user: --memory is not applied (<why>)". */
+ * no writable cgroup for this user: --memory is not applied (<why>)"; as root of the host without any cgroup
+ * file system, that the device rules are not applied. */
 void cgroup_notice_unapplied (const struct plan *p);
 
 /* The directories of the container of plan p (they need not exist). -1 when it has none here. */
@@ -135,5 +141,29 @@ int cgroup_join_plan (const struct plan *p, pid_t pid, cella_error_t *err);
 /* After the container's workload is gone (foreground run's end, the engine monitor): whether the OOM killer
  * struck in its cgroup; then the cgroup is removed. false when it had none. */
 bool cgroup_finish (const struct plan *p);
+
+/* ---- devices (cgroup_dev.c) ---- */
+
+/* Whether the container's device access is limited by its cgroup here: an ns-backend plan without
+ * res.all_devices (--privileged), started by root of the host. Elsewhere (rootless, `unshare -r`) the user
+ * namespace does it: mknod needs CAP_MKNOD of the initial namespace, and what is mounted in a user namespace
+ * is nodev. Such a container always gets a cgroup (cgroup_wanted). */
+bool cgroup_devices_confined (const struct plan *p);
+
+/* The rules every confined container gets after its own (runc's list without /dev/console). */
+size_t cgroup_dev_default_rules (const struct plan_dev_rule **out);
+/* The effective list: deny all, r->dev_rules, the defaults (malloc'd, *n entries). Later rules win. */
+struct plan_dev_rule *cgroup_dev_rules (const struct plan_resources *r, size_t *n);
+/* "c 1:3 rwm", "b *:* m", "a *:* rwm" (malloc'd). */
+char *cgroup_dev_rule_text (const struct plan_dev_rule *r);
+/* The rules as a BPF_PROG_TYPE_CGROUP_DEVICE program (malloc'd, *ninsn instructions); -1 when too many. */
+struct bpf_insn;
+int cgroup_dev_bpf_build (const struct plan_dev_rule *rules, size_t n, struct bpf_insn **out, size_t *ninsn);
+/* bpf(BPF_PROG_LOAD) of such a program: its fd. */
+int cgroup_dev_bpf_load (const struct bpf_insn *insns, size_t n, cella_error_t *err);
+/* Limit the devices of cgroup d to cgroup_dev_rules (r): v1 devices.deny/devices.allow, v2 an eBPF program
+ * attached with BPF_F_ALLOW_MULTI (hybrid: v1, or the cgroup2 tree's program when v1 has no devices
+ * hierarchy). */
+int cgroup_dev_apply (const struct cgroup_dirs *d, const struct plan_resources *r, cella_error_t *err);
 
 #endif

@@ -300,49 +300,6 @@ apply_io_throttle (const struct cgroup_dirs *d, const char *dir, const struct pl
   return 0;
 }
 
-/* v1 devices.allow / devices.deny, rule by rule in order ("c 1:3 rwm", "a *:* rwm"). cgroup v2 filters
- * devices with an eBPF program, which cella does not load yet: there the rules are not applied
- * (docs/resources.md). */
-static int
-apply_devices (const struct cgroup_dirs *d, const struct plan_resources *r, cella_error_t *err)
-{
-  const char *dir = d->layout == CGROUP_V2 ? NULL : d->v1[CG_DEVICES];
-  if (d->layout == CGROUP_V2)
-    return 0;
-  if (dir == NULL)
-    return cella_error (err, 0,
-                        "cgroup: device rules were asked, but this host has no "
-                        "`devices` cgroup controller");
-  for (size_t i = 0; i < r->ndev_rules; i++)
-    {
-      const struct plan_dev_rule *rule = &r->dev_rules[i];
-      char maj[24] = "*", min[24] = "*";
-      cleanup_free char *v = NULL;
-      if (rule->major >= 0)
-        snprintf (maj, sizeof maj, "%lld", rule->major);
-      if (rule->minor >= 0)
-        snprintf (min, sizeof min, "%lld", rule->minor);
-      v = rule->type == 'a' && rule->major < 0 && rule->minor < 0
-                  && (!rule->access[0] || strcmp (rule->access, "rwm") == 0)
-              ? xstrdup ("a")
-              : xasprintf ("%c %s:%s %s", rule->type ? rule->type : 'a', maj, min,
-                           rule->access[0] ? rule->access : "rwm");
-      if (cg_write (dir, rule->allow ? "devices.allow" : "devices.deny", v, err) < 0)
-        return -1;
-    }
-  /* After the config's rules, the devices every container needs (the set runc and crun also
-   * allow whatever the config says): a config's usual lone "deny all" must not take away
-   * /dev/null or the terminal (podman run -t opens /dev/pts/ptmx). */
-  static const char *const always[] = {
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
-  };
-  for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
-    if (cg_write (dir, "devices.allow", always[i], err) < 0)
-      return -1;
-  return 0;
-}
-
 /* OCI linux.resources.unified: cgroup v2 file names and values, written as given */
 static int
 apply_unified (const struct cgroup_dirs *d, char *const *kv, cella_error_t *err)
@@ -411,8 +368,6 @@ cgroup_update (const struct cgroup_dirs *d, const struct plan_resources *r, cell
       if ((dir = ctl_dir (d, CG_BLKIO, "a block I/O throttle", err)) == NULL || apply_io_throttle (d, dir, r, err) < 0)
         return -1;
     }
-  if (r->ndev_rules && apply_devices (d, r, err) < 0)
-    return -1;
   if (r->unified && r->unified[0] && apply_unified (d, r->unified, err) < 0)
     return -1;
   return 0;
@@ -431,7 +386,7 @@ procs_dir (const struct cgroup_dirs *d)
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
     if (d->v1[order[i]])
       return d->v1[order[i]];
-  return NULL;
+  return d->unified; /* hybrid, devices only: the cgroup2 tree's */
 }
 
 int

@@ -23,6 +23,7 @@
 #include "../plan/build.h"
 #include "caps.h"
 #include "internal.h"
+#include "landlock.h"
 #include "ns.h"
 #include "seccomp.h"
 
@@ -55,6 +56,22 @@ wait_go (int syncfd, cella_error_t *err)
     _exit (EXIT_CELLA_ERROR); /* the parent is gone: nobody to report to */
   if (msg == SYNC_GO_CGROUPNS && unshare (CLONE_NEWCGROUP) < 0)
     return cella_error (err, errno, "create the cgroup namespace");
+  return 0;
+}
+
+/* In a user namespace (new or joined) we still carry the ids we had on the host, which it may
+ * not map (a root-run container whose map leaves out host uid 0): files we create would then
+ * fail with EOVERFLOW. Become the namespace's root, as runc does; a namespace without a root
+ * keeps us as we are. */
+static int
+become_userns_root (const struct plan *p, cella_error_t *err)
+{
+  if (!(p->ns & PLAN_NS_USER) && p->ns_path[6] == NULL)
+    return 0;
+  if (setresgid (0, 0, 0) < 0 && errno != EINVAL)
+    return cella_error (err, errno, "become root (gid 0) in the user namespace");
+  if (setresuid (0, 0, 0) < 0 && errno != EINVAL)
+    return cella_error (err, errno, "become root (uid 0) in the user namespace");
   return 0;
 }
 
@@ -93,7 +110,7 @@ loopback_up (cella_error_t *err)
 }
 
 /* One message: `payload` with fd attached as SCM_RIGHTS. */
-static int
+int
 send_fd_with (int sock, void *payload, size_t len, int fd)
 {
   char cbuf[CMSG_SPACE (sizeof (int))] = { 0 };
@@ -188,13 +205,13 @@ switch_user (const struct plan *p, bool pdeathsig, cella_error_t *err)
 
 /* execvpe with the container's PATH (glibc's would use ours). Returns only on failure. */
 static void
-exec_workload (const struct plan *p, cella_error_t *err)
+exec_workload (const struct plan *p, char *const *env, cella_error_t *err)
 {
   char *const *argv = p->process.argv;
-  char *const *env = p->process.env;
   const char *path = env_get (env, "PATH");
   int saved = ENOENT;
 
+  signals_default (); /* a SIG_IGN of our caller's or the monitor's survives execve */
   if (strchr (argv[0], '/'))
     {
       execve (argv[0], argv, env);
@@ -220,14 +237,38 @@ exec_workload (const struct plan *p, cella_error_t *err)
     cella_error_status (err, EXIT_CANNOT_EXEC, saved, "exec `%s`", argv[0]);
 }
 
-/* OCI: five capability sets and/or a seccomp profile. Without no_new_privs the filter is
- * loaded while CAP_SYS_ADMIN is still held (caps.h). */
+/* A filter with SCMP_ACT_NOTIFY rules: its listener goes to the agent at listenerPath through
+ * cella (a host path out of our reach now); we wait for cella's answer, so that a failed
+ * handover fails the container (runtime-spec). */
 static int
-lock_down_oci (const struct plan *p, cella_error_t *err)
+load_profile (const struct plan_seccomp *prof, int syncfd, cella_error_t *err)
+{
+  int fd, answer = EIO;
+  ssize_t n;
+  if (seccomp_load_profile (prof, &fd, err) < 0)
+    return -1;
+  if (fd < 0)
+    return 0;
+  n = send_fd (syncfd, SYNC_SECCOMP, fd);
+  close (fd);
+  if (n < 0)
+    return cella_error (err, errno, "seccomp listener: send it to cella");
+  do
+    n = recv (syncfd, &answer, sizeof answer, 0);
+  while (n < 0 && errno == EINTR);
+  if (n != sizeof answer)
+    return cella_error (err, n < 0 ? errno : 0, "seccomp listener: no answer from cella");
+  return answer ? cella_error (err, answer, "seccomp listener: hand it to the agent at `%s`", prof->listener_path) : 0;
+}
+
+/* OCI: five capability sets and/or a seccomp profile. Without no_new_privs the filter is
+ * loaded, and the Landlock domain made, while CAP_SYS_ADMIN is still held (caps.h). */
+static int
+lock_down_oci (const struct plan *p, int syncfd, cella_error_t *err)
 {
   const struct plan_process *pr = &p->process;
   struct plan_capsets s = pr->capsets;
-  bool filter = pr->seccomp_profile || pr->seccomp, keep_admin = filter && !pr->no_new_privs;
+  bool filter = pr->seccomp_profile || pr->seccomp, keep_admin = (filter || p->landlock_now) && !pr->no_new_privs;
   if (!s.set)
     {
       s.bounding = pr->caps;
@@ -237,7 +278,10 @@ lock_down_oci (const struct plan *p, cella_error_t *err)
     return -1;
   if (pr->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return cella_error (err, errno, "set no_new_privs");
-  if (pr->seccomp_profile && seccomp_load_profile (pr->seccomp_profile, err) < 0)
+  /* before the filter, which may refuse the landlock calls (an OCI profile can) */
+  if (landlock_restrict (p->landlock_now, p->debug, err) < 0)
+    return -1;
+  if (pr->seccomp_profile && load_profile (pr->seccomp_profile, syncfd, err) < 0)
     return -1;
   if (!pr->seccomp_profile && pr->seccomp && seccomp_load_default (s.bounding, err) < 0)
     return -1;
@@ -245,15 +289,17 @@ lock_down_oci (const struct plan *p, cella_error_t *err)
 }
 
 static int
-lock_down (const struct plan *p, cella_error_t *err)
+lock_down (const struct plan *p, int syncfd, cella_error_t *err)
 {
   const struct plan_process *pr = &p->process;
   if (pr->capsets.set || pr->seccomp_profile)
-    return lock_down_oci (p, err);
+    return lock_down_oci (p, syncfd, err);
   if (caps_apply_keep_admin (pr->caps, pr->uid == 0, err) < 0)
     return -1;
   if (pr->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return cella_error (err, errno, "set no_new_privs");
+  if (landlock_restrict (p->landlock_now, p->debug, err) < 0)
+    return -1;
   if (pr->seccomp && seccomp_load_default (pr->caps, err) < 0)
     return -1;
   return caps_drop_admin_if_absent (pr->uid == 0 ? pr->caps : 0, err);
@@ -273,7 +319,22 @@ keep_fds (const struct ns_launch *l)
     }
 }
 
-/* The program exec will run: found now, so that `create` reports a missing command (runc does). */
+/* 0 when exec could run path, else why not (ENOENT, EISDIR, EACCES) */
+static int
+exec_candidate (const char *path)
+{
+  struct stat st;
+  if (stat (path, &st) < 0)
+    return errno == ENOTDIR ? ENOENT : errno;
+  if (S_ISDIR (st.st_mode))
+    return EISDIR;
+  if (!S_ISREG (st.st_mode) || access (path, X_OK) < 0)
+    return EACCES;
+  return 0;
+}
+
+/* The program exec will run: found and runnable now, so that `create` reports a missing or
+ * non-executable command (runc does) instead of the container failing at `start`. */
 static int
 exec_precheck (const struct plan *p, cella_error_t *err)
 {
@@ -281,20 +342,28 @@ exec_precheck (const struct plan *p, cella_error_t *err)
   const char *path = env_get (p->process.env, "PATH");
   cleanup_free char *dirs = NULL;
   char *save = NULL;
+  int why = ENOENT;
   if (strchr (a0, '/'))
+    why = exec_candidate (a0);
+  else
     {
-      if (access (a0, F_OK) == 0)
-        return 0;
-      return cella_error_status (err, EXIT_NOT_FOUND, 0, "exec `%s`: no such file or directory in the container", a0);
+      dirs = xstrdup (path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+      for (char *d = strtok_r (dirs, ":", &save); d && why; d = strtok_r (NULL, ":", &save))
+        {
+          cleanup_free char *full = xasprintf ("%s/%s", *d ? d : ".", a0);
+          int w = exec_candidate (full);
+          /* as execvp: the first runnable one wins; a non-runnable match is remembered */
+          if (w == 0 || why == ENOENT)
+            why = w == EISDIR ? EACCES : w;
+        }
     }
-  dirs = xstrdup (path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  for (char *d = strtok_r (dirs, ":", &save); d; d = strtok_r (NULL, ":", &save))
-    {
-      cleanup_free char *full = xasprintf ("%s/%s", *d ? d : ".", a0);
-      if (access (full, F_OK) == 0)
-        return 0;
-    }
-  return cella_error_status (err, EXIT_NOT_FOUND, 0, "exec `%s`: executable file not found in $PATH", a0);
+  if (why == 0)
+    return 0;
+  if (why == ENOENT)
+    return cella_error_status (err, EXIT_NOT_FOUND, 0, "exec `%s`: %s", a0,
+                               strchr (a0, '/') ? "no such file or directory in the container"
+                                                : "executable file not found in $PATH");
+  return cella_error_status (err, EXIT_CANNOT_EXEC, why, "exec `%s`", a0);
 }
 
 /* Close now what exec would close (fds from 3 + preserved, but the sync socket and the fifo):
@@ -364,12 +433,13 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   int host_tty = -1, null = -1, started = -1;
   pid_t host_pid = 0;
   sigset_t none;
+  char **env;
 
   if (!(l && l->detached))
     prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (ns_launch_waits (p, l) && !ns_launch_go_late (p, l) && wait_go (syncfd, &err) < 0)
     child_fail (syncfd, &err);
-  if (ns_join_paths (p, &err) < 0 || ns_oci_before_root (p, &err) < 0)
+  if (become_userns_root (p, &err) < 0 || ns_join_paths (p, &err) < 0 || ns_oci_before_root (p, &err) < 0)
     child_fail (syncfd, &err);
   if (p->nhooks[HOOK_START_CONTAINER])
     host_pid = ns_host_pid ();
@@ -379,7 +449,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   if (!p->process.stdin_open && !p->process.tty)
     null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
 
-  if (root_setup (p, rts, !(l && l->detached), &err) < 0)
+  if (root_setup (p, rts, &err) < 0)
     child_fail (syncfd, &err);
   free (rts);
   /* in its cgroup from here on (the cgroup namespace made now has it as its root) */
@@ -401,6 +471,8 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
     }
   if (p->process.tty && setup_tty (syncfd, l, host_tty, &err) < 0)
     child_fail (syncfd, &err);
+  if (ns_oci_session (p, &err) < 0 || ns_oci_make_cwd (p, &err) < 0)
+    child_fail (syncfd, &err);
   if (chdir (p->process.cwd) < 0)
     {
       cella_error (&err, errno, "working directory `%s`", p->process.cwd);
@@ -408,7 +480,8 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
     }
   if (ns_oci_process (p, &err) < 0)
     child_fail (syncfd, &err);
-  if (switch_user (p, !(l && l->detached), &err) < 0 || lock_down (p, &err) < 0)
+  env = ns_process_env (p);
+  if (switch_user (p, !(l && l->detached), &err) < 0 || lock_down (p, syncfd, &err) < 0)
     child_fail (syncfd, &err);
   /* OCI create: every step above (the user, capabilities and seccomp included) is done before
    * `create` returns, so that its errors fail `create`; the exec fifo is the last wait before
@@ -429,6 +502,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
     {
       sigset_t all;
       pid_t pid;
+      signals_default (); /* the init too: a signal it ignores is never forwarded */
       sigfillset (&all);
       sigprocmask (SIG_SETMASK, &all, NULL);
       pid = fork ();
@@ -449,7 +523,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
       setpgid (0, 0);
     }
   sigprocmask (SIG_SETMASK, &none, NULL);
-  exec_workload (p, &err);
+  exec_workload (p, env, &err);
   child_fail (syncfd, &err);
 }
 
@@ -477,6 +551,7 @@ ns_exec_child_main (struct plan *p, int syncfd, const struct ns_launch *l)
   cella_error_t err = NULL;
   int host_tty = p->process.tty ? (isatty (1) ? 1 : isatty (0) ? 0 : -1) : -1;
   sigset_t none;
+  char **env;
 
   if (!p->process.stdin_open && !p->process.tty)
     {
@@ -491,6 +566,8 @@ ns_exec_child_main (struct plan *p, int syncfd, const struct ns_launch *l)
     child_fail (syncfd, &err);
   if (p->process.tty && setup_tty (syncfd, l, host_tty, &err) < 0)
     child_fail (syncfd, &err);
+  if (ns_oci_session (p, &err) < 0)
+    child_fail (syncfd, &err);
   if (chdir (p->process.cwd) < 0)
     {
       cella_error (&err, errno, "working directory `%s`", p->process.cwd);
@@ -498,11 +575,12 @@ ns_exec_child_main (struct plan *p, int syncfd, const struct ns_launch *l)
     }
   if (ns_oci_exec_process (p, &err) < 0)
     child_fail (syncfd, &err);
-  if (switch_user (p, !(l && l->detached), &err) < 0 || lock_down (p, &err) < 0)
+  env = ns_process_env (p);
+  if (switch_user (p, !(l && l->detached), &err) < 0 || lock_down (p, syncfd, &err) < 0)
     child_fail (syncfd, &err);
   keep_fds (l);
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
-  exec_workload (p, &err);
+  exec_workload (p, env, &err);
   child_fail (syncfd, &err);
 }

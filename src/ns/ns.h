@@ -42,6 +42,9 @@ struct ns_launch {
   void *ud;
   /* ns_run_launch: called once the workload runs (the OCI state is written there) */
   void (*started) (const struct ns_proc *proc, void *ud);
+  /* a seccomp profile with SCMP_ACT_NOTIFY: hand the filter's listener fd (of process pid) to
+   * the agent; the process waits, and fails when this does. NULL: such a profile fails. */
+  int (*seccomp_listener) (int fd, pid_t pid, void *ud, cella_error_t *err);
 };
 #define NS_LAUNCH_INIT { .exec_fifo = -1, .console_socket = -1 }
 
@@ -60,6 +63,12 @@ int ns_exec (struct plan *p, pid_t target, cella_error_t *err);
 /* On an fsopen("overlay") context: the lower layers, top-most first ("lowerdir+" each on Linux
  * 6.8+, else one joined "lowerdir"). */
 int overlay_set_lowers (int fs, char *const *lowers, size_t n, cella_error_t *err);
+
+/* A container that root runs in a user namespace of its own (--userns auto or keep-id) gets its
+ * root mounted before clone by ns_root_premount (src/ns/userns_root.c): a detached mount (the
+ * overlay over its layers, idmapped for auto; or its root directory), its descriptor returned. */
+bool ns_root_premount_wanted (const struct plan *p);
+int ns_root_premount (const struct plan *p, cella_error_t *err);
 
 /* Call fn as root (0:0) of a new user namespace that maps ids the way rootless containers get
  * them (0 → the caller, 1.. → its /etc/subuid range), in a child, so that files owned by the

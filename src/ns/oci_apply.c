@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../oci/oci.h"
+#include "../plan/build.h"
 #include "internal.h"
 
 #ifndef CLONE_NEWTIME
@@ -229,6 +230,59 @@ ns_oci_exec_process (const struct plan *p, cella_error_t *err)
   if (p->personality && personality (p->personality == PERSONALITY_LINUX32 ? PER_LINUX32 : PER_LINUX) < 0)
     return cella_error (err, errno, "set the personality");
   return 0;
+}
+
+/* runc makes every process of a container (init and exec) lead a session and process group of
+ * its own: conmon's `kill(-pid)` on --timeout must reach the container, not conmon. With a
+ * terminal, setup_tty has made the session already. */
+int
+ns_oci_session (const struct plan *p, cella_error_t *err)
+{
+  if (p->bundle == NULL || p->process.tty || getsid (0) == getpid ())
+    return 0;
+  if (setsid () < 0)
+    return cella_error (err, errno, "setsid");
+  return 0;
+}
+
+/* A process.cwd the root does not have is created (as runc does), inside the root, 0755. */
+int
+ns_oci_make_cwd (const struct plan *p, cella_error_t *err)
+{
+  cleanup_close int rootfd = -1, fd = -1;
+  if (p->bundle == NULL || access (p->process.cwd, F_OK) == 0 || errno != ENOENT)
+    return 0;
+  rootfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return cella_error (err, errno, "open the container's root");
+  fd = root_open (rootfd, p->process.cwd, true, true, err);
+  return fd < 0 ? cella_error_wrap (err, "create the working directory `%s`", p->process.cwd) : 0;
+}
+
+/* The environment the workload gets: the plan's, with HOME from the container's /etc/passwd for
+ * the process's uid ("/" when it has no line) when the plan has none or an empty one (runc does this for
+ * the container's process and for exec). Run before the user switch: /etc/passwd may be
+ * readable by root only. */
+char **
+ns_process_env (const struct plan *p)
+{
+  char **env = strv_dup (p->process.env);
+  cleanup_close int rootfd = -1;
+  cleanup_free char *spec = NULL, *home = NULL, *kv = NULL;
+  cleanup_free gid_t *groups = NULL;
+  size_t ngroups = 0;
+  uid_t uid;
+  gid_t gid;
+  cella_error_t err = NULL;
+  if (env_get (env, "HOME") && *env_get (env, "HOME"))
+    return env; /* an empty HOME counts as none, as with runc */
+  rootfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  spec = xasprintf ("%u", (unsigned) p->process.uid);
+  if (rootfd < 0 || user_resolve (rootfd, spec, &uid, &gid, &groups, &ngroups, &home, &err) < 0)
+    cella_error_free (&err);
+  kv = xasprintf ("HOME=%s", home && *home ? home : "/");
+  env_set (&env, kv);
+  return env;
 }
 
 pid_t

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -17,8 +18,8 @@
 
 #include "internal.h"
 
-static int
-write_maps (const char *dir, const char *file, const struct id_map *m, size_t n)
+int
+ns_write_id_map (const char *dir, const char *file, const struct id_map *m, size_t n)
 {
   cleanup_free char *path = xasprintf ("%s/%s", dir, file);
   cleanup_free char *text = xstrdup ("");
@@ -147,6 +148,21 @@ mount_tmpcopyup (int rootfd, const char *path, int m, cella_error_t *err)
   return 0;
 }
 
+/* A detached mount of a node onto a new empty file at name in dirfd. */
+static int
+attach_node (int tree, int dirfd, const char *name, const char *what, cella_error_t *err)
+{
+  cleanup_close int node = -1;
+  int f = openat (dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+  if (f < 0)
+    return cella_error (err, errno, "create `%s`", what);
+  close (f);
+  node = openat (dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (node < 0 || move_mount (tree, "", node, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return cella_error (err, errno, "bind the node of `%s`", what);
+  return 0;
+}
+
 static int
 make_parents (int devfd, const char *rel, cella_error_t *err)
 {
@@ -161,24 +177,54 @@ make_parents (int devfd, const char *rel, cella_error_t *err)
   return 0;
 }
 
-/* No mknod in a user namespace: the host's node of the same path, bound. */
+/* No mknod in a user namespace: the host's node (--device's, else the one of the same path), bound. */
 static int
-bind_host_device (int devfd, const struct plan_device *d, cella_error_t *err)
+bind_host_device (int dirfd, const char *name, const struct plan_device *d, cella_error_t *err)
 {
-  const char *rel = d->path + 5;
-  cleanup_close int tree = open_tree (AT_FDCWD, d->path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-  cleanup_close int node = -1;
-  int f;
+  const char *host = d->host_path ? d->host_path : d->path;
+  cleanup_close int tree = open_tree (AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   if (tree < 0)
-    return cella_error (err, errno, "device `%s`: cannot mknod here and the host has none to bind", d->path);
-  f = openat (devfd, rel, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
-  if (f < 0)
-    return cella_error (err, errno, "create `%s`", d->path);
-  close (f);
-  node = openat (devfd, rel, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  if (node < 0 || move_mount (tree, "", node, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-    return cella_error (err, errno, "bind the host's `%s`", d->path);
+    return cella_error (err, errno, "device `%s`: cannot mknod here and the host has no `%s` to bind", d->path, host);
+  return attach_node (tree, dirfd, name, d->path, err);
+}
+
+static mode_t
+device_type (const struct plan_device *d)
+{
+  return d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+}
+
+/* One node at name in dirfd; `replace`: a node already there (/dev/null ...) gives way (in a user
+ * namespace that one is a bind of the host's node, detached first), else it stays as it is (runc
+ * leaves an existing file outside /dev alone). */
+static int
+make_device (const struct plan_device *d, int dirfd, const char *name, bool replace, cella_error_t *err)
+{
+  if (replace && unlinkat (dirfd, name, 0) < 0 && errno == EBUSY)
+    {
+      cleanup_free char *at = xasprintf ("/proc/self/fd/%d/%s", dirfd, name);
+      if (umount2 (at, MNT_DETACH) < 0 || unlinkat (dirfd, name, 0) < 0)
+        return cella_error (err, errno, "replace `%s`", d->path);
+    }
+  if (!replace && faccessat (dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    return 0;
+  if (d->host_tree_ready)
+    return attach_node (d->host_tree_fd, dirfd, name, d->path, err);
+  if (mknodat (dirfd, name, device_type (d) | d->mode, makedev ((unsigned) d->major, (unsigned) d->minor)) < 0)
+    {
+      if (errno != EPERM || d->type == 'p')
+        return cella_error (err, errno, "mknod `%s`", d->path);
+      return bind_host_device (dirfd, name, d, err);
+    }
+  if (fchmodat (dirfd, name, d->mode, 0) < 0 || fchownat (dirfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    return cella_error (err, errno, "set the owner and mode of `%s`", d->path);
   return 0;
+}
+
+static bool
+under_dev (const struct plan_device *d)
+{
+  return strncmp (d->path, "/dev/", 5) == 0;
 }
 
 int
@@ -187,49 +233,163 @@ ns_make_devices (const struct plan *p, int devfd, cella_error_t *err)
   for (size_t i = 0; i < p->ndevices; i++)
     {
       const struct plan_device *d = &p->devices[i];
-      const char *rel = d->path + 5; /* under /dev/, checked by the loader */
-      mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
-      mode_t perm = d->mode ? d->mode : 0666;
-      if (make_parents (devfd, rel, err) < 0)
+      if (!under_dev (d))
+        continue;
+      if (make_parents (devfd, d->path + 5, err) < 0 || make_device (d, devfd, d->path + 5, true, err) < 0)
         return -1;
-      unlinkat (devfd, rel, 0); /* a config may replace a default node (/dev/null ...) */
-      if (mknodat (devfd, rel, type | perm, makedev ((unsigned) d->major, (unsigned) d->minor)) < 0)
-        {
-          if (errno != EPERM || type == S_IFIFO)
-            return cella_error (err, errno, "mknod `%s`", d->path);
-          if (bind_host_device (devfd, d, err) < 0)
-            return -1;
-          continue;
-        }
-      if (fchmodat (devfd, rel, perm, 0) < 0 || fchownat (devfd, rel, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
-        return cella_error (err, errno, "set the owner and mode of `%s`", d->path);
     }
   return 0;
 }
 
-/* Host side (prepare): a user namespace holding an idmapped bind's mappings, for
- * MOUNT_ATTR_IDMAP. A helper unshares it, we write its maps (root may map any range) and keep
- * a descriptor of it; the helper exits, the namespace lives on through the descriptor. */
-int
-idmap_prepare (struct op *op, cella_error_t *err)
+/* A node made on a nodev mount (the root, when /dev is a mount of its own: docs/security.md
+ * "Devices") is bound onto itself without nodev, so that the config's device opens. A node
+ * attached from the host's /dev, or on a mount that is not nodev, is left as it is. */
+static int
+usable_node (int parent, const char *name, const struct plan_device *d, cella_error_t *err)
 {
-  int ready[2], go[2], status;
+  struct mount_attr dev = { .attr_clr = MOUNT_ATTR_NODEV };
+  struct statvfs vfs;
+  cleanup_close int node = -1, tree = -1;
+  if (d->type == 'p' || d->host_tree_ready)
+    return 0;
+  node = openat (parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (node < 0 || fstatvfs (node, &vfs) < 0)
+    return cella_error (err, errno, "device `%s`", d->path);
+  if (!(vfs.f_flag & ST_NODEV))
+    return 0;
+  tree = open_tree (node, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0 || mount_setattr (tree, "", AT_EMPTY_PATH, &dev, sizeof dev) < 0
+      || move_mount (tree, "", node, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return cella_error (err, errno, "device `%s`: bind it without nodev", d->path);
+  return 0;
+}
+
+/* Devices outside /dev (runtime-spec 1.1), once every mount is in place: in the root, parents
+ * made as needed, through RESOLVE_IN_ROOT. */
+int
+ns_make_devices_elsewhere (const struct plan *p, int rootfd, cella_error_t *err)
+{
+  for (size_t i = 0; i < p->ndevices; i++)
+    {
+      const struct plan_device *d = &p->devices[i];
+      cleanup_free char *dir = NULL;
+      cleanup_close int parent = -1;
+      const char *slash = strrchr (d->path, '/');
+      if (under_dev (d))
+        continue;
+      dir = slash == d->path ? xstrdup ("/") : strndup (d->path, (size_t) (slash - d->path));
+      parent = root_open (rootfd, dir, true, true, err);
+      if (parent < 0 || make_device (d, parent, slash + 1, false, err) < 0 || usable_node (parent, slash + 1, d, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+static bool
+map_id (const struct id_map *m, size_t n, uint32_t id, uint32_t *out)
+{
+  for (size_t i = 0; i < n; i++)
+    if (id >= m[i].inside && id - m[i].inside < m[i].count)
+      {
+        *out = m[i].outside + (id - m[i].inside);
+        return true;
+      }
+  return false;
+}
+
+/* One node made on the host in dir, with the config's mode and owner as the host sees the
+ * container's ids, then its detached mount. */
+static int
+host_device_tree (const struct plan *p, const struct plan_device *d, int dir, cella_error_t *err)
+{
+  char name[32];
+  mode_t perm = d->mode;
+  uint32_t uid, gid;
+  int tree;
+  snprintf (name, sizeof name, "%zu", (size_t) (d - p->devices));
+  if (!map_id (p->uid_map, p->nuid_map, d->uid, &uid) || !map_id (p->gid_map, p->ngid_map, d->gid, &gid))
+    return cella_error (err, 0, "device `%s`: its owner %u:%u is not mapped in the container's user namespace",
+                        d->path, (unsigned) d->uid, (unsigned) d->gid);
+  if (mknodat (dir, name, device_type (d) | perm, makedev ((unsigned) d->major, (unsigned) d->minor)) < 0
+      || fchmodat (dir, name, perm, 0) < 0 || fchownat (dir, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+    {
+      int e = errno;
+      unlinkat (dir, name, 0);
+      return cella_error (err, e, "device `%s`: make its node on the host", d->path);
+    }
+  tree = open_tree (dir, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0)
+    return cella_error (err, errno, "device `%s`: clone its node", d->path);
+  return tree;
+}
+
+/* Host side, before clone, when root of the host makes a container with a user namespace: its
+ * root may not mknod, and a bound host node keeps the host's owner and mode. Each node is made
+ * here in a private directory of the host's /dev (a file system made for device nodes) and
+ * cloned as a detached mount, which the child attaches; the directory goes once the child is
+ * set up (ns_release_devices: a mount of an unlinked node cannot be attached). */
+int
+ns_prepare_devices (struct plan *p, cella_error_t *err)
+{
+  char tmpl[] = "/dev/.cella-dev.XXXXXX";
+  cleanup_close int dir = -1;
+  int r = 0;
+  ns_release_devices (p);
+  if (p->ndevices == 0 || !(p->ns & PLAN_NS_USER) || geteuid () != 0 || !in_initial_userns ())
+    return 0;
+  if (mkdtemp (tmpl) == NULL)
+    return cella_error (err, errno, "make a private directory for device nodes under /dev");
+  p->devices_host_dir = xstrdup (tmpl);
+  dir = open (tmpl, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  for (size_t i = 0; i < p->ndevices && r == 0; i++)
+    {
+      struct plan_device *d = &p->devices[i];
+      if (d->type == 'p')
+        continue; /* anyone may make a fifo */
+      if (dir < 0)
+        r = cella_error (err, errno, "open `%s`", tmpl);
+      else if ((d->host_tree_fd = host_device_tree (p, d, dir, err)) < 0)
+        r = -1;
+      else
+        d->host_tree_ready = true;
+    }
+  if (r < 0)
+    ns_release_devices (p);
+  return r;
+}
+
+void
+ns_release_devices (struct plan *p)
+{
+  for (size_t i = 0; i < p->ndevices; i++)
+    if (p->devices[i].host_tree_ready)
+      {
+        close (p->devices[i].host_tree_fd);
+        p->devices[i].host_tree_ready = false;
+      }
+  if (p->devices_host_dir)
+    remove_tree (p->devices_host_dir);
+  free (p->devices_host_dir);
+  p->devices_host_dir = NULL;
+}
+
+/* Host side: a user namespace with these maps, for MOUNT_ATTR_IDMAP. A helper unshares it, we
+ * write its maps (root may map any range) and keep a descriptor of it; the helper exits, the
+ * namespace lives on through the descriptor. Returns the descriptor, or -1 with errno. */
+int
+ns_userns_fd (const struct id_map *uid, size_t nuid, const struct id_map *gid, size_t ngid)
+{
+  int ready[2], go[2], status, fd = -1, e = EPERM;
   char c = 0;
   pid_t pid;
   cleanup_free char *dir = NULL;
-  if (op->idmap_ready)
-    close (op->idmap_fd);
-  op->idmap_ready = false;
-  if (geteuid () != 0)
-    return cella_error (err, EPERM, "idmapped mount on `%s`: needs root (its mappings are written from the host)",
-                        op->target);
   if (pipe2 (ready, O_CLOEXEC) < 0)
-    return cella_error (err, errno, "pipe");
+    return -1;
   if (pipe2 (go, O_CLOEXEC) < 0)
     {
       close (ready[0]);
       close (ready[1]);
-      return cella_error (err, errno, "pipe");
+      return -1;
     }
   pid = fork ();
   if (pid == 0)
@@ -245,19 +405,34 @@ idmap_prepare (struct op *op, cella_error_t *err)
   if (pid > 0 && read (ready[0], &c, 1) == 1)
     {
       dir = xasprintf ("/proc/%d", (int) pid);
-      if (write_maps (dir, "uid_map", op->idmap_uid, op->nidmap_uid) == 0
-          && write_maps (dir, "gid_map", op->idmap_gid, op->nidmap_gid) == 0)
+      if (ns_write_id_map (dir, "uid_map", uid, nuid) == 0 && ns_write_id_map (dir, "gid_map", gid, ngid) == 0)
         {
           cleanup_free char *ns = xasprintf ("%s/ns/user", dir);
-          op->idmap_fd = open (ns, O_RDONLY | O_CLOEXEC);
-          op->idmap_ready = op->idmap_fd >= 0;
+          fd = open (ns, O_RDONLY | O_CLOEXEC);
         }
+      e = errno;
     }
   close (ready[0]);
   close (go[1]);
   if (pid > 0)
     while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
       ;
+  errno = e;
+  return fd;
+}
+
+/* Host side (prepare): the user namespace of an idmapped bind's mappings. */
+int
+idmap_prepare (struct op *op, cella_error_t *err)
+{
+  if (op->idmap_ready)
+    close (op->idmap_fd);
+  op->idmap_ready = false;
+  if (geteuid () != 0)
+    return cella_error (err, EPERM, "idmapped mount on `%s`: needs root (its mappings are written from the host)",
+                        op->target);
+  op->idmap_fd = ns_userns_fd (op->idmap_uid, op->nidmap_uid, op->idmap_gid, op->nidmap_gid);
+  op->idmap_ready = op->idmap_fd >= 0;
   if (!op->idmap_ready)
     return cella_error (err, errno, "idmapped mount on `%s`: make a user namespace with its mappings", op->target);
   return 0;

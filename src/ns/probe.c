@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../util/util.h"
+#include "landlock.h"
 #include "ns.h"
 
 /* ---- a probe in a child ------------------------------------------------------------------------- */
@@ -462,6 +463,43 @@ probe_openat2 (struct probe_result *r)
 }
 
 static void
+probe_landlock (struct probe_result *r)
+{
+  int abi = landlock_abi (), made;
+  if (abi == -ENOSYS || abi == -EOPNOTSUPP)
+    {
+      r->errno_ = -abi;
+      r->detail = xasprintf ("%s (%s): containers that share the host's network namespace can reach its abstract unix "
+                             "sockets", abi == -ENOSYS ? "this kernel has no Landlock (CONFIG_SECURITY_LANDLOCK)"
+                                                       : "Landlock is built in but not enabled: add landlock to the lsm= "
+                                                         "boot parameter",
+                             errname (-abi));
+      return;
+    }
+  if (abi < 0)
+    {
+      r->errno_ = -abi;
+      r->detail = xasprintf ("landlock_create_ruleset(VERSION) fails (%s)", errname (-abi));
+      return;
+    }
+  if (abi < LANDLOCK_ABI_SCOPES)
+    {
+      r->detail = xasprintf ("ABI %d has no scopes (ABI %d, Linux 6.12+): containers that share the host's network "
+                             "namespace can reach its abstract unix sockets", abi, LANDLOCK_ABI_SCOPES);
+      return;
+    }
+  if ((made = landlock_try_scopes ()) < 0)
+    {
+      r->errno_ = -made;
+      r->detail = xasprintf ("ABI %d, but a ruleset of scopes is refused (%s)", abi, errname (-made));
+      return;
+    }
+  r->ok = true;
+  r->detail = xasprintf ("ABI %d: a container in the host's network namespace cannot reach its abstract unix "
+                         "sockets (opt out: --security-opt landlock=off)", abi);
+}
+
+static void
 probe_kvm (struct probe_result *r)
 {
   int fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -498,6 +536,7 @@ static const struct
   [PROBE_PIDFD] = { "pidfd_open", "pidfd_open" },
   [PROBE_OPENAT2] = { "openat2", "openat2" },
   [PROBE_MOUNT_API] = { "mount_api", "new mount API" },
+  [PROBE_LANDLOCK] = { "landlock", "Landlock scoping" },
   [PROBE_KVM] = { "kvm", "/dev/kvm" },
 };
 
@@ -569,6 +608,7 @@ probe_kernel (const char *scratch, struct probe_result res[PROBE_COUNT])
   probe_pidfd (&res[PROBE_PIDFD]);
   probe_openat2 (&res[PROBE_OPENAT2]);
   probe_mount_api (&res[PROBE_MOUNT_API]);
+  probe_landlock (&res[PROBE_LANDLOCK]);
   probe_kvm (&res[PROBE_KVM]);
 }
 

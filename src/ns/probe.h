@@ -23,6 +23,7 @@ enum probe_id {
   PROBE_PIDFD,
   PROBE_OPENAT2,
   PROBE_MOUNT_API,
+  PROBE_LANDLOCK,     /* Landlock scoping (ABI 6): the ABI version, and a ruleset of scopes made */
   PROBE_KVM,
   PROBE_COUNT
 };

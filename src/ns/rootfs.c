@@ -1,12 +1,11 @@
 /* Building the container's root: staging tmpfs, root mount, ops in order, pivot_root. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -64,30 +63,30 @@ pivot (int rootfd, cella_error_t *err)
   return 0;
 }
 
-/* In a user namespace of its own, the child still has the host ids clone left it. Where the map
- * gives the namespace's root to another host id (0 → 1000), those ids are unmapped there and
- * nothing could be created (EOVERFLOW): become its root, as runc does, once the host's sources
- * are taken with the host ids' access (a no-op where the caller is that root already; a map
- * without 0 leaves the ids as they are). */
-static void
-become_userns_root (const struct plan *p, bool pdeathsig)
+/* A root bound from a directory is nodev when /dev is a mount of its own (cella's minimal dev, an OCI /dev
+ * tmpfs), so that no node on the root, shipped with it or made there with mknod, opens a device whatever the
+ * cgroup says; an OCI root without such a mount keeps its own /dev nodes usable, as runc does. An overlay root
+ * is always nodev (overlay_mount). Not under --privileged. */
+bool
+root_nodev (const struct plan *p)
 {
-  if (!(p->ns & PLAN_NS_USER) || p->ns_path[6] || geteuid () == 0)
-    return;
-  if (setresgid (0, 0, 0) == 0 && setresuid (0, 0, 0) == 0 && pdeathsig)
-    prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* a credential change clears it */
+  if (p->privileged)
+    return false;
+  for (size_t i = 0; i < p->nops; i++)
+    if (strcmp (p->ops[i].target, "/dev") == 0 && p->ops[i].kind != OP_MKDIR && p->ops[i].kind != OP_SYMLINK)
+      return true;
+  return false;
 }
 
-/* Every op's host side taken (before anything is hidden), then the namespace's root become,
- * then the OCI createContainer hooks: in the container's namespaces, before pivot_root, while
- * their paths still resolve in the host's tree (before the staging tmpfs covers /tmp). */
+/* Every op's host side taken (before anything is hidden), then the OCI createContainer hooks:
+ * in the container's namespaces, before pivot_root, while their paths still resolve in the
+ * host's tree (before the staging tmpfs covers /tmp). */
 static int
-acquire_ops (const struct plan *p, struct op_rt *rts, bool pdeathsig, cella_error_t *err)
+acquire_ops (const struct plan *p, struct op_rt *rts, cella_error_t *err)
 {
   for (size_t i = 0; i < p->nops; i++)
     if (mount_op_acquire (&p->ops[i], &rts[i], p, err) < 0)
       return -1;
-  become_userns_root (p, pdeathsig);
   if (p->nhooks[HOOK_CREATE_CONTAINER] && ns_oci_hooks (p, HOOK_CREATE_CONTAINER, "creating", ns_host_pid (), err) < 0)
     return -1;
   return 0;
@@ -108,7 +107,7 @@ apply_ops (struct mount_ctx *c, struct op_rt *rts, cella_error_t *err)
         return -1;
       op_rt_close (&rts[i]);
     }
-  return 0;
+  return ns_make_devices_elsewhere (p, c->rootfd, err);
 }
 
 /* In the new root: read-only, then rootfsPropagation (after pivot_root, which refuses a shared
@@ -177,13 +176,13 @@ root_setup_shared (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   for (size_t i = 0; i < p->nops; i++)
     if (p->ops[i].kind == OP_FILE || p->ops[i].kind == OP_OVERLAY)
       return cella_error (err, 0, "mount op on `%s` needs a mount namespace of the container's own", p->ops[i].target);
-  if (p->root_overlay)
-    return cella_error (err, 0, "an image root needs a mount namespace of the container's own");
+  if (p->root_overlay || p->root_premounted)
+    return cella_error (err, 0, "this root needs a mount namespace of the container's own");
   target = open (p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   tree = open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
   if (target < 0 || tree < 0)
     return cella_error (err, errno, "root `%s`: clone mount", p->rootfs);
-  if (acquire_ops (p, rts, false, err) < 0)
+  if (acquire_ops (p, rts, err) < 0)
     return -1;
   if (move_mount (tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     return cella_error (err, errno, "mount the root `%s` on itself (no mount namespace in the config: cella mounts in "
@@ -203,7 +202,7 @@ root_setup_shared (const struct plan *p, struct op_rt *rts, cella_error_t *err)
 }
 
 int
-root_setup (const struct plan *p, struct op_rt *rts, bool pdeathsig, cella_error_t *err)
+root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
 {
   struct mount_ctx c = { .plan = p, .rootfd = -1, .stagingfd = -1 };
   struct op root_op = { .kind = OP_OVERLAY, .target = (char *) "/", .ov_mode = OVERLAY_EPHEMERAL };
@@ -217,7 +216,9 @@ root_setup (const struct plan *p, struct op_rt *rts, bool pdeathsig, cella_error
   if (mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
     return cella_error (err, errno, "make the mount tree private");
 
-  if (p->root_overlay)
+  if (p->root_premounted)
+    ; /* mounted by the parent (userns_root.c): the descriptor came with clone */
+  else if (p->root_overlay)
     {
       size_t nl = strv_len (p->root_layers);
       root_rt.lfds = xmalloc (sizeof (int) * (nl + 1));
@@ -245,11 +246,20 @@ root_setup (const struct plan *p, struct op_rt *rts, bool pdeathsig, cella_error
     }
   else
     {
-      root_rt.fd = open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+      struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
+      root_rt.fd = p->root_tree_ready ? fcntl (p->root_tree_fd, F_DUPFD_CLOEXEC, 3)
+                                      : open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
       if (root_rt.fd < 0)
         return cella_error (err, errno, "root `%s`: clone mount", p->rootfs);
+      if (root_nodev (p)
+          && mount_setattr (root_rt.fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev, sizeof nodev) < 0)
+        {
+          cella_error (err, errno, "root `%s`: make it nodev", p->rootfs);
+          op_rt_close (&root_rt);
+          return -1;
+        }
     }
-  if (acquire_ops (p, rts, pdeathsig, err) < 0)
+  if (acquire_ops (p, rts, err) < 0)
     goto out;
   c.staging = staging_dir ();
   if (c.staging == NULL)
@@ -266,7 +276,9 @@ root_setup (const struct plan *p, struct op_rt *rts, bool pdeathsig, cella_error
       cella_error (err, errno, "create the root mount point");
       goto out;
     }
-  if (p->root_overlay)
+  if (p->root_premounted)
+    c.rootfd = p->root_fd;
+  else if (p->root_overlay)
     {
       c.rootfd = overlay_mount (&c, &root_op, &root_rt, err);
       if (c.rootfd < 0)

@@ -23,8 +23,9 @@ int seccomp_export_default (uint64_t caps, int fd, cella_error_t *err);
 /* Whether a build-time compiled filter for exactly `caps` is linked in. */
 bool seccomp_have_prebuilt (uint64_t caps);
 
-/* An OCI profile (src/ns/seccomp_profile.c); needs no_new_privs or CAP_SYS_ADMIN as above. */
+/* An OCI profile (src/ns/seccomp_profile.c); needs no_new_privs or CAP_SYS_ADMIN as above.
+ * With SCMP_ACT_NOTIFY rules, *notify_fd is the filter's listener (else -1). */
 struct plan_seccomp;
-int seccomp_load_profile (const struct plan_seccomp *prof, cella_error_t *err);
+int seccomp_load_profile (const struct plan_seccomp *prof, int *notify_fd, cella_error_t *err);
 
 #endif

@@ -4,6 +4,7 @@
  * the default one adds nothing. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <string.h>
 
@@ -36,8 +37,9 @@ action (enum plan_scmp_action a, int errno_ret)
       return SCMP_ACT_TRACE ((uint16_t) e);
     case SCMPA_LOG:
       return SCMP_ACT_LOG;
+    case SCMPA_NOTIFY:
+      return SCMP_ACT_NOTIFY;
     case SCMPA_ALLOW:
-    case SCMPA_NOTIFY: /* refused by the loader */
     case SCMPA__COUNT:
     default:
       return SCMP_ACT_ALLOW;
@@ -123,11 +125,13 @@ add_rule (scmp_filter_ctx ctx, const struct plan_scmp_rule *r, int nr, uint32_t 
 }
 
 int
-seccomp_load_profile (const struct plan_seccomp *prof, cella_error_t *err)
+seccomp_load_profile (const struct plan_seccomp *prof, int *notify_fd, cella_error_t *err)
 {
   __attribute__ ((cleanup (release))) scmp_filter_ctx ctx = NULL;
   uint32_t def = action (prof->default_action, prof->default_errno);
+  bool notify = false;
   int r;
+  *notify_fd = -1;
   ctx = seccomp_init (def);
   if (ctx == NULL)
     return cella_error (err, 0, "seccomp: create the filter");
@@ -144,6 +148,7 @@ seccomp_load_profile (const struct plan_seccomp *prof, cella_error_t *err)
       uint32_t act = action (rule->action, rule->errno_ret);
       if (act == def)
         continue;
+      notify |= rule->action == SCMPA_NOTIFY;
       for (size_t n = 0; rule->names[n]; n++)
         {
           int nr = seccomp_syscall_resolve_name (rule->names[n]);
@@ -156,5 +161,10 @@ seccomp_load_profile (const struct plan_seccomp *prof, cella_error_t *err)
   r = seccomp_load (ctx);
   if (r < 0)
     return cella_error (err, -r, "load the seccomp profile");
+  /* a filter with SCMP_ACT_NOTIFY rules is loaded with a listener: its fd, ours to keep */
+  if (notify && (r = seccomp_notify_fd (ctx)) >= 0 && (*notify_fd = fcntl (r, F_DUPFD_CLOEXEC, 3)) < 0)
+    return cella_error (err, errno, "seccomp: the notification fd");
+  if (notify && *notify_fd < 0)
+    return cella_error (err, r < 0 ? -r : 0, "seccomp: the filter has no notification fd");
   return 0;
 }

@@ -23,6 +23,7 @@
 #include "../plan/idmap.h"
 #include "cgroup.h"
 #include "internal.h"
+#include "landlock.h"
 #include "ns.h"
 
 /* Signals `cella run` passes on to the workload, like docker's sig-proxy. */
@@ -87,9 +88,22 @@ run_helper (char **argv, cella_error_t *err)
   return 0;
 }
 
+/* Root of the initial user namespace writes any map itself: newuidmap would want /etc/subuid
+ * lines for root, and a "deny" in setgroups would take additionalGids from the container. */
+static int
+write_map_privileged (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_error_t *err)
+{
+  cleanup_free char *dir = xasprintf ("/proc/%d", (int) pid);
+  if (ns_write_id_map (dir, kind, m, n) < 0)
+    return cella_error (err, errno, "write `%s/%s`", dir, kind);
+  return 0;
+}
+
 static int
 write_map (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_error_t *err)
 {
+  if (geteuid () == 0 && in_initial_userns ())
+    return write_map_privileged (pid, kind, m, n, err);
   if (n > 1)
     {
       /* ranges beyond our own id need the setuid helpers (shadow's newuidmap/newgidmap) */
@@ -116,7 +130,10 @@ write_map (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_
     {
       char text[64];
       snprintf (text, sizeof text, "%u %u %u\n", m[0].inside, m[0].outside, m[0].count);
-      if (strcmp (kind, "gid_map") == 0 && write_proc_file (pid, "setgroups", "deny", err) < 0)
+      /* an unprivileged writer must deny setgroups first; root of the machine maps any ids and
+       * leaves setgroups to the container (a --userns=auto container's users have groups) */
+      if (strcmp (kind, "gid_map") == 0 && !(geteuid () == 0 && in_initial_userns ())
+          && write_proc_file (pid, "setgroups", "deny", err) < 0)
         return -1;
       return write_proc_file (pid, kind, text, err);
     }
@@ -275,11 +292,13 @@ supervise (struct session *s, const struct plan *p)
   return exit_status (&si);
 }
 
+/* cgfd >= 0: the child is born in that cgroup (CLONE_INTO_CGROUP) */
 static pid_t
-clone_child (unsigned long long flags, int *pidfd)
+clone_child (unsigned long long flags, int cgfd, int *pidfd)
 {
-  struct clone_args args = { .flags = flags | CLONE_PIDFD, .pidfd = (uint64_t) (uintptr_t) pidfd,
-                             .exit_signal = SIGCHLD };
+  struct clone_args args = { .flags = flags | CLONE_PIDFD | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
+                             .pidfd = (uint64_t) (uintptr_t) pidfd, .exit_signal = SIGCHLD,
+                             .cgroup = cgfd >= 0 ? (uint64_t) cgfd : 0 };
   return (pid_t) syscall (SYS_clone3, &args, sizeof args);
 }
 
@@ -340,17 +359,36 @@ clone_in_userns (const struct plan *p, unsigned long long flags, int *pidfd)
   return r;
 }
 
+/* SYNC_SECCOMP: the listener fd to the launch's agent, then the child's answer. */
+static int
+seccomp_handover (pid_t pid, int sock, const struct ns_launch *l, int fd, cella_error_t *err)
+{
+  int r, answer;
+  if (fd < 0)
+    r = cella_error (err, EIO, "seccomp listener: the container sent none");
+  else if (l == NULL || l->seccomp_listener == NULL)
+    r = cella_error (err, 0, "seccomp listener: nothing here to hand it to");
+  else
+    r = l->seccomp_listener (fd, pid, l->ud, err);
+  if (fd >= 0)
+    close (fd);
+  answer = r < 0 ? ((*err)->errno_ ? (*err)->errno_ : EIO) : 0;
+  if (send (sock, &answer, sizeof answer, MSG_NOSIGNAL) < 0 && r == 0)
+    return cella_error (err, errno, "seccomp listener: answer the container");
+  return r;
+}
+
 /* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. With an
  * exec fifo (OCI create) the end is SYNC_CREATED: EOF before it means the child died. */
 static int
-await_child (struct session *s, int sock, bool fifo, cella_error_t *err)
+await_child (struct session *s, int sock, const struct ns_launch *l, cella_error_t *err)
 {
   for (;;)
     {
       struct sync_error e;
       int fd = -1;
       ssize_t n = recv_msg (sock, &e, sizeof e, &fd);
-      if (n == 0 && fifo)
+      if (n == 0 && l && l->exec_fifo >= 0)
         return cella_error (err, 0, "the container's init exited during its setup, before it was created");
       if (n == 0)
         return 0;
@@ -364,6 +402,8 @@ await_child (struct session *s, int sock, bool fifo, cella_error_t *err)
         s->root_mount = strtoull (e.msg, NULL, 10);
       else if (e.type == SYNC_CREATED)
         return 0; /* OCI create: set up, waiting on the exec fifo */
+      else if (e.type == SYNC_SECCOMP && seccomp_handover (s->pid, sock, l, fd, err) < 0)
+        return -1;
       else if (e.type == SYNC_ERROR)
         {
           e.msg[sizeof e.msg - 1] = '\0';
@@ -383,11 +423,43 @@ prepare_plan (struct plan *p, cella_error_t *err)
       if (mount_op_prepare (&p->ops[i], p, err) < 0)
         return -1;
     }
+  p->landlock_now = landlock_scopes_for_start (p);
   if (stat (p->rootfs, &st) < 0)
     return cella_error (err, errno, "root `%s`", p->rootfs);
   if (!S_ISDIR (st.st_mode))
     return cella_error (err, ENOTDIR, "root `%s`", p->rootfs);
-  return 0;
+  if (ns_prepare_devices (p, err) < 0)
+    return -1;
+  if (ns_root_premount_wanted (p))
+    {
+      int fd = ns_root_premount (p, err);
+      if (fd < 0)
+        return -1;
+      p->root_fd = fd;
+      p->root_premounted = true;
+      return 0;
+    }
+  return mount_root_prepare (p, err);
+}
+
+/* What prepare made on the host for the child (bind mounts, device nodes), once the child has
+ * attached them or is gone. */
+static void
+release_prepared (struct plan *p)
+{
+  for (size_t i = 0; i < p->nops; i++)
+    mount_op_release (&p->ops[i]);
+  ns_release_devices (p);
+  mount_root_release (p);
+}
+
+/* The premounted root is the child's now (it got the descriptor with clone). */
+static void
+root_release (struct plan *p)
+{
+  if (p->root_premounted)
+    close (p->root_fd);
+  p->root_premounted = false;
 }
 
 bool
@@ -426,9 +498,10 @@ ns_launch_go_late (const struct plan *p, const struct ns_launch *l)
          && cgroup_wanted (p);
 }
 
-/* Between clone and the child's setup: what only the parent (in the host's namespaces) can do. */
+/* Between clone and the child's setup: what only the parent (in the host's namespaces) can do. born_in_cgroup:
+ * clone put the child in its cgroup already. */
 static int
-parent_setup (struct plan *p, pid_t pid, cella_error_t *err)
+parent_setup (struct plan *p, pid_t pid, bool born_in_cgroup, cella_error_t *err)
 {
   if (p->ns & PLAN_NS_USER)
     {
@@ -436,7 +509,7 @@ parent_setup (struct plan *p, pid_t pid, cella_error_t *err)
           || write_map (pid, "gid_map", p->gid_map, p->ngid_map, err) < 0)
         return -1;
     }
-  if (cgroup_wanted (p) && cgroup_enter (p, pid, err) < 0)
+  if (!born_in_cgroup && cgroup_wanted (p) && cgroup_enter (p, pid, err) < 0)
     return -1;
   if (net_wanted (p) && net_attach (p, pid, err) < 0)
     return -1;
@@ -455,6 +528,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
 {
   struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
   int sv[2], go = SYNC_GO;
+  cleanup_close int cgfd = -1;
 
   out->pid = -1;
   out->pidfd = out->master = -1;
@@ -463,14 +537,22 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
    * name another container's namespace for the child to join (--network container:NAME) */
   if (net_join_resolve (p, err) < 0 || (net_wanted (p) && net_prepare (p, err) < 0))
     return -1;
-  if (prepare_plan (p, err) < 0)
+  /* the cgroup before clone where the child can be born in it (a user namespace joined by path clones
+   * from another process: cgroup_enter after) */
+  if (prepare_plan (p, err) < 0
+      || (!p->ns_path[6] && cgroup_wanted (p) && cgroup_create_for_clone (p, &cgfd, err) < 0))
     {
+      release_prepared (p);
+      root_release (p);
       if (net_wanted (p))
         net_detach (p);
       return -1;
     }
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-    return cella_error (err, errno, "socketpair");
+    {
+      cella_error (err, errno, "socketpair");
+      goto undo;
+    }
   fflush (NULL);
   {
     /* namespaces joined by path (OCI): pid and time around clone here, a user namespace by
@@ -484,6 +566,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
     if (ns_enter_for_children (p, saved, err) < 0)
       {
         ns_leave_for_children (saved);
+        root_release (p);
         close (sv[0]);
         close (sv[1]);
         return -1;
@@ -492,21 +575,25 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
      * its root is that cgroup, as runc does */
     if (!p->ns_path[6] && (clone_flags (p) & CLONE_NEWCGROUP) && launch_decision.waits && cgroup_wanted (p))
       go = SYNC_GO_CGROUPNS;
-    s.pid = p->ns_path[6] ? clone_in_userns (p, clone_flags (p), &s.pidfd)
-                          : clone_child (clone_flags (p) & ~(go == SYNC_GO_CGROUPNS ? CLONE_NEWCGROUP : 0ULL), &s.pidfd);
+    s.pid = p->ns_path[6]
+                ? clone_in_userns (p, clone_flags (p), &s.pidfd)
+                : clone_child (clone_flags (p) & ~(go == SYNC_GO_CGROUPNS ? CLONE_NEWCGROUP : 0ULL), cgfd, &s.pidfd);
     if (s.pid != 0)
-      ns_leave_for_children (saved);
+      {
+        ns_leave_for_children (saved);
+        root_release (p);
+      }
   }
   if (s.pid < 0)
     {
       int e = errno;
       close (sv[0]);
       close (sv[1]);
-      if (net_wanted (p))
-        net_detach (p);
       if (e == EPERM || e == ENOSPC || e == EUSERS)
-        return cella_error (err, e, "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
-      return cella_error (err, e, "clone");
+        cella_error (err, e, "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
+      else
+        cella_error (err, e, "clone");
+      goto undo;
     }
   if (s.pid == 0)
     {
@@ -522,7 +609,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
    * them the child starts at once (a round trip saved on every start). */
   if (ns_launch_waits (p, l))
     {
-      if (parent_setup (p, s.pid, err) < 0)
+      if (parent_setup (p, s.pid, cgfd >= 0, err) < 0)
         goto kill;
       if (l && l->parent_hook && l->parent_hook (s.pid, l->ud, err) < 0)
         goto kill;
@@ -532,8 +619,9 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
           goto kill;
         }
     }
-  if (await_child (&s, sv[0], l && l->exec_fifo >= 0, err) < 0)
+  if (await_child (&s, sv[0], l, err) < 0)
     goto reap;
+  release_prepared (p);
   close (sv[0]);
   out->pid = s.pid;
   out->pidfd = s.pidfd;
@@ -548,6 +636,7 @@ reap:
     siginfo_t si;
     waitid (P_PIDFD, s.pidfd, &si, WEXITED);
   }
+  release_prepared (p);
   ns_host_root_release (p->rootfs, s.root_mount);
   if (net_wanted (p))
     net_detach (p);
@@ -557,6 +646,15 @@ reap:
   close (s.pidfd);
   if (s.master >= 0)
     close (s.master);
+  return -1;
+
+undo:
+  release_prepared (p);
+  root_release (p);
+  if (net_wanted (p))
+    net_detach (p);
+  if (cgfd >= 0)
+    cgroup_remove_plan (p);
   return -1;
 }
 
@@ -681,6 +779,13 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
   sigset_t mask, old;
   int sv[2], status = -1, r;
   pid_t joiner;
+  char netns[64];
+
+  /* on the host's network after all (--network container: of a host-network container): stay in
+   * it, as the container did; a rootless one could not join it from the container's user namespace */
+  snprintf (netns, sizeof netns, "/proc/%d/ns/net", (int) target);
+  if ((flags & CLONE_NEWNET) && same_file (netns, "/proc/self/ns/net") == 1)
+    flags &= ~(unsigned long long) CLONE_NEWNET;
 
   sigemptyset (&mask);
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
@@ -688,6 +793,8 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
   sigaddset (&mask, SIGCHLD);
   if (p->process.tty)
     sigaddset (&mask, SIGWINCH);
+  /* the container's processes were scoped as their namespaces asked: so is this one */
+  p->landlock_now = landlock_scopes_for_exec (p, target);
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cella_error (err, errno, "socketpair");
   sigprocmask (SIG_BLOCK, &mask, &old);
@@ -707,7 +814,7 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
       exec_joiner (p, target, flags, sv[1], l);
     }
   close (sv[1]);
-  r = await_child (&s, sv[0], false, err);
+  r = await_child (&s, sv[0], l, err);
   close (sv[0]);
   while (waitpid (joiner, NULL, 0) < 0 && errno == EINTR)
     ;

@@ -24,6 +24,7 @@
 
 #include "../cli/commands.h"
 #include "../cli/options.h"
+#include "../ns/caps.h"
 #include "../ns/cgroup.h"
 #include "../ns/ns.h"
 #include "../plan/build.h"
@@ -89,6 +90,15 @@ oci_log (const struct oci_ctx *c, const char *level, const char *fmt, ...)
     log_line (c, level, msg);
   else
     fprintf (stderr, "cella: %s: %s\n", level, msg);
+}
+
+void
+oci_log_warnings (const struct oci_ctx *c, struct plan_process *pr)
+{
+  for (size_t i = 0; pr->warnings && pr->warnings[i]; i++)
+    oci_log (c, "warning", "%s", pr->warnings[i]);
+  strv_free (pr->warnings);
+  pr->warnings = NULL;
 }
 
 int
@@ -272,6 +282,24 @@ oci_write_pid_file (const char *file, pid_t pid, cella_error_t *err)
 }
 
 int
+oci_pid_file_check (const char *file, cella_error_t *err)
+{
+  cleanup_free char *dir = NULL;
+  const char *slash = file ? strrchr (file, '/') : NULL;
+  struct stat st;
+  if (file == NULL)
+    return 0;
+  dir = slash == NULL ? xstrdup (".") : slash == file ? xstrdup ("/") : strndup (file, (size_t) (slash - file));
+  if (dir == NULL)
+    abort ();
+  if (stat (dir, &st) < 0)
+    return cella_error (err, errno, "--pid-file `%s`: directory `%s`", file, dir);
+  if (!S_ISDIR (st.st_mode))
+    return cella_error (err, ENOTDIR, "--pid-file `%s`: `%s`", file, dir);
+  return 0;
+}
+
+int
 oci_parse_count (const char *opt, const char *v, unsigned *out, cella_error_t *err)
 {
   long long n = parse_uint (v, 65536);
@@ -325,6 +353,31 @@ oci_connect_console (const char *path, cella_error_t *err)
 
 /* ---- loading a bundle ---- */
 
+/* runtime-spec 1.1: a capability the runtime cannot grant is a warning, not a failure ("SHOULD
+ * NOT fail"). Without a user namespace of its own the container gets at most what cella holds
+ * (this test host's bounding set lacks CAP_SYS_RESOURCE): the rest is left out of every set,
+ * said once here rather than failing, or vanishing, in the container's init. */
+void
+oci_drop_ungrantable_caps (const struct plan *p, struct plan_process *pr)
+{
+  struct plan_capsets *s = &pr->capsets;
+  uint64_t held, missing;
+  cleanup_free char *names = NULL, *line = NULL;
+  if (!s->set || (p->ns & PLAN_NS_USER) || p->ns_path[6])
+    return;
+  held = caps_held ();
+  missing = (s->effective | s->permitted | s->ambient) & ~held;
+  if (missing == 0)
+    return;
+  names = caps_to_string (missing);
+  line = xasprintf ("process.capabilities: %s: not held by cella (the host's bounding set lacks it), so it "
+                    "cannot be granted: left out", names);
+  strv_push (&pr->warnings, line);
+  s->effective &= held;
+  s->permitted &= held;
+  s->ambient &= held;
+}
+
 static int
 load_bundle (const struct oci_ctx *c, const char *bundle_arg, const char *id, char **bundle, struct plan **out,
              cella_error_t *err)
@@ -337,6 +390,8 @@ load_bundle (const struct oci_ctx *c, const char *bundle_arg, const char *id, ch
   *bundle = abs;
   if (oci_config_load (abs, &p, err) < 0)
     return -1;
+  oci_drop_ungrantable_caps (p, &p->process);
+  oci_log_warnings (c, &p->process);
   free (p->id);
   p->id = xstrdup (id);
   p->debug = c->debug;
@@ -407,6 +462,7 @@ struct hook_ctx {
   struct plan *p;
   struct oci_state *st;
   const char *pid_file;
+  int notify;           /* foreground run: the NOTIFY_SOCKET listener, -1 none */
 };
 
 static int
@@ -418,6 +474,13 @@ parent_hooks (pid_t pid, void *ud, cella_error_t *err)
   if (oci_hooks_run (h->p, HOOK_PRESTART, created, err) < 0 || oci_hooks_run (h->p, HOOK_CREATE_RUNTIME, creating, err) < 0)
     return -1;
   return 0;
+}
+
+static int
+init_listener (int fd, pid_t pid, void *ud, cella_error_t *err)
+{
+  struct hook_ctx *h = ud;
+  return oci_seccomp_listener_send (h->p, "creating", pid, fd, pid, err);
 }
 
 static bool
@@ -484,6 +547,33 @@ cleanup_failed (const struct oci_ctx *c, const char *id, const struct plan *p)
   oci_dir_remove (c->root, id, NULL);
 }
 
+/* The exec fifo, 0622 whatever our umask, owned by the container's root as the host sees it
+ * (runc's way): the init opens it for write once it is the workload's user, which need not be
+ * ours nor root (it reaches the fifo only through its O_PATH fd: the state directory stays
+ * closed to it). */
+static int
+make_exec_fifo (const char *fifo, const struct plan *p, cella_error_t *err)
+{
+  cleanup_close int fd = -1;
+  if (mkfifo (fifo, 0622) < 0 || chmod (fifo, 0622) < 0)
+    return cella_error (err, errno, "make the exec fifo `%s`", fifo);
+  if ((p->ns & PLAN_NS_USER) && geteuid () == 0)
+    for (size_t i = 0; i < p->nuid_map; i++)
+      if (p->uid_map[i].inside == 0)
+        {
+          gid_t g = 0;
+          for (size_t j = 0; j < p->ngid_map; j++)
+            if (p->gid_map[j].inside == 0)
+              g = p->gid_map[j].outside;
+          if (chown (fifo, p->uid_map[i].outside, g) < 0)
+            return cella_error (err, errno, "chown the exec fifo `%s`", fifo);
+        }
+  fd = open (fifo, O_PATH | O_CLOEXEC);
+  if (fd < 0)
+    return cella_error (err, errno, "open the exec fifo `%s`", fifo);
+  return steal_fd (&fd);
+}
+
 /* create, and run -d: the container's init set up and blocked on the exec fifo; this process
  * then exits, leaving it to whoever reaps our orphans (conmon, a subreaper, or init). */
 static int
@@ -500,6 +590,8 @@ do_create (struct oci_ctx *c, const struct create_opts *o, const char *id, cella
 
   if (o->preserve_fds && oci_parse_count ("--preserve-fds", o->preserve_fds, &l.preserve_fds, err) < 0)
     return -1;
+  if (oci_pid_file_check (o->pid_file, err) < 0)
+    return -1;
   oci_plug_fds (l.preserve_fds);
   if (load_bundle (c, o->bundle, id, &bundle, &p, err) < 0)
     return -1;
@@ -511,26 +603,21 @@ do_create (struct oci_ctx *c, const struct create_opts *o, const char *id, cella
   if (oci_dir_create (c->root, id, &dir, err) < 0)
     return -1;
   lock = oci_lock (dir, err);
-  if (lock < 0 || record_new (c, id, bundle, p, &st, err) < 0)
+  if (lock < 0 || oci_notify_prepare (dir, p, err) < 0 || record_new (c, id, bundle, p, &st, err) < 0)
     goto fail;
   l.console_socket = console;
   hc.c = c;
   hc.p = p;
   hc.st = &st;
   hc.pid_file = o->pid_file;
+  hc.notify = -1;
+  l.ud = &hc;
+  l.seccomp_listener = init_listener;
   if (has_hooks (p, HOOK_PRESTART) || has_hooks (p, HOOK_CREATE_RUNTIME))
-    {
-      l.parent_hook = parent_hooks;
-      l.ud = &hc;
-    }
+    l.parent_hook = parent_hooks;
   fifo = xasprintf ("%s/exec.fifo", dir);
-  /* 0622 whatever the umask: the init opens it once it is the workload's user (it reaches the
-   * fifo only through fifo_fd, the state directory stays closed to it) */
-  if (mkfifo (fifo, 0600) < 0 || chmod (fifo, 0622) < 0 || (fifo_fd = open (fifo, O_PATH | O_CLOEXEC)) < 0)
-    {
-      cella_error (err, errno, "make the exec fifo `%s`", fifo);
-      goto fail;
-    }
+  if ((fifo_fd = make_exec_fifo (fifo, p, err)) < 0)
+    goto fail;
   l.exec_fifo = fifo_fd;
   l.detached = true;
   if (ns_start_launch (p, NULL, &l, &proc, err) < 0)
@@ -607,7 +694,7 @@ do_start (struct oci_ctx *c, const char *id, cella_error_t *err)
 {
   struct oci_state st;
   cleanup_free char *dir = NULL, *fifo = NULL;
-  cleanup_close int lock = -1;
+  cleanup_close int lock = -1, notify = -1;
   cleanup_plan struct plan *p = NULL;
   const char *status;
   int r = -1;
@@ -621,10 +708,14 @@ do_start (struct oci_ctx *c, const char *id, cella_error_t *err)
     }
   dir = xasprintf ("%s/%s", c->root, id);
   fifo = xasprintf ("%s/exec.fifo", dir);
-  if ((lock = oci_lock (dir, err)) < 0 || release_fifo (&st, fifo, err) < 0)
+  if ((lock = oci_lock (dir, err)) < 0 || oci_notify_listen (dir, &notify, err) < 0 || release_fifo (&st, fifo, err) < 0)
     goto out;
   if (oci_load_plan (c, id, &p, NULL) == 0)
     run_hooks_warn (c, p, HOOK_POSTSTART, "running", st.pid);
+  /* as runc: start returns once the container says READY (sd_notify), without holding the lock */
+  close (steal_fd (&lock));
+  if (notify >= 0 && oci_notify_relay (notify, st.pid, err) < 0)
+    goto out;
   r = 0;
 out:
   oci_state_clear (&st);
@@ -768,15 +859,17 @@ do_delete (struct oci_ctx *c, const char *id, bool force, cella_error_t *err)
           cella_error (err, 0, "cannot delete container `%s` that is not stopped: %s (use --force)", id, status);
           goto out;
         }
-      if (strcmp (status, "paused") == 0 && p)
+      kill_all (c, &st, SIGKILL, NULL);
+      kill (st.pid, SIGKILL);
+      /* a frozen process dies of SIGKILL only once thawed, whoever froze it (`pause`, or the
+       * freezer written directly): thawed whatever the recorded status says */
+      if (p)
         {
           struct cgroup_dirs cg = { 0 };
           if (cgroup_path_of (p, &cg, NULL) == 0)
             cgroup_freeze (&cg, false, NULL);
           cgroup_dirs_clear (&cg);
         }
-      kill_all (c, &st, SIGKILL, NULL);
-      kill (st.pid, SIGKILL);
       if (!wait_gone (&st, 5000))
         {
           cella_error (err, 0, "container `%s`: its init %d did not die on SIGKILL", id, (int) st.pid);
@@ -819,6 +912,25 @@ cmd_delete_ (struct oci_ctx *c, int argc, char **argv)
 
 /* ---- run ---- */
 
+/* Foreground run with NOTIFY_SOCKET: a child of ours waits for the container's READY and passes
+ * it on, while this process supervises the container. */
+static void
+notify_relay_child (const struct oci_ctx *c, int notify, pid_t pid)
+{
+  pid_t relay;
+  fflush (NULL);
+  relay = fork ();
+  if (relay == 0)
+    {
+      cella_error_t err = NULL;
+      if (oci_notify_relay (notify, pid, &err) < 0)
+        oci_fail (c, &err);
+      _exit (0);
+    }
+  if (relay < 0)
+    oci_log (c, "warning", "NOTIFY_SOCKET: fork the relay: %s", strerror (errno));
+}
+
 static void
 run_started (const struct ns_proc *proc, void *ud)
 {
@@ -831,6 +943,8 @@ run_started (const struct ns_proc *proc, void *ud)
       cella_error_free (&err);
     }
   run_hooks_warn (rc->c, rc->p, HOOK_POSTSTART, "running", proc->pid);
+  if (rc->notify >= 0)
+    notify_relay_child (rc->c, rc->notify, proc->pid);
 }
 
 static int
@@ -838,13 +952,15 @@ do_run_foreground (struct oci_ctx *c, const struct create_opts *o, const char *i
 {
   cleanup_free char *bundle = NULL, *dir = NULL;
   cleanup_plan struct plan *p = NULL;
-  cleanup_close int console = -1;
+  cleanup_close int console = -1, notify = -1;
   struct oci_state st = { 0 };
   struct ns_launch l = NS_LAUNCH_INIT;
   struct hook_ctx hc;
   int status;
 
   if (o->preserve_fds && oci_parse_count ("--preserve-fds", o->preserve_fds, &l.preserve_fds, err) < 0)
+    return -1;
+  if (oci_pid_file_check (o->pid_file, err) < 0)
     return -1;
   oci_plug_fds (l.preserve_fds);
   if (load_bundle (c, o->bundle, id, &bundle, &p, err) < 0)
@@ -854,7 +970,8 @@ do_run_foreground (struct oci_ctx *c, const struct create_opts *o, const char *i
     return -1;
   if (oci_dir_create (c->root, id, &dir, err) < 0)
     return -1;
-  if (record_new (c, id, bundle, p, &st, err) < 0)
+  if (oci_notify_prepare (dir, p, err) < 0 || oci_notify_listen (dir, &notify, err) < 0
+      || record_new (c, id, bundle, p, &st, err) < 0)
     {
       cleanup_failed (c, id, p);
       oci_state_clear (&st);
@@ -865,9 +982,11 @@ do_run_foreground (struct oci_ctx *c, const struct create_opts *o, const char *i
   hc.p = p;
   hc.st = &st;
   hc.pid_file = o->pid_file;
+  hc.notify = notify;
   if (has_hooks (p, HOOK_PRESTART) || has_hooks (p, HOOK_CREATE_RUNTIME))
     l.parent_hook = parent_hooks;
   l.started = run_started;
+  l.seccomp_listener = init_listener;
   l.ud = &hc;
   status = ns_run_launch (p, &l, err);
   if (status < 0)
@@ -1222,6 +1341,12 @@ oci_main (int argc, char **argv, char **full_argv)
           {
             cella_error (&err, errno, "re-execute from a sealed copy of the binary");
             return oci_fail (&c, &err);
+          }
+        /* the state root is checked before anything in it is read: spec and features use none */
+        if (cmd->fn != oci_cmd_spec && cmd->fn != oci_cmd_features && state_dir_ensure (c.root, &err) < 0)
+          {
+            status = oci_fail (&c, &err);
+            goto out;
           }
         status = cmd->fn (&c, argc - i, argv + i);
         goto out;

@@ -23,6 +23,12 @@ int oci_fail (const struct oci_ctx *c, cella_error_t *err);
 /* A message at level "warning" or "debug" (debug only with --debug), to stderr and the log. */
 void oci_log (const struct oci_ctx *c, const char *level, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 
+/* What the config loader left out with a warning (pr->warnings), logged and then freed. */
+void oci_log_warnings (const struct oci_ctx *c, struct plan_process *pr);
+/* A container without a user namespace of its own gets at most the capabilities cella holds: the
+ * rest left out of pr's sets, with a warning in pr->warnings (runtime-spec 1.1). */
+void oci_drop_ungrantable_caps (const struct plan *p, struct plan_process *pr);
+
 /* The container's state, with the error "container `ID` does not exist" filled. */
 int oci_load (const struct oci_ctx *c, const char *id, struct oci_state *st, cella_error_t *err);
 /* The plan a container was created with (ROOT/ID/plan.json). */
@@ -31,6 +37,8 @@ int oci_load_plan (const struct oci_ctx *c, const char *id, struct plan **p, cel
 int oci_pidfd (const struct oci_state *st, cella_error_t *err);
 /* Write PID to FILE, crash-safely (runc writes it through a temp file and a rename too). */
 int oci_write_pid_file (const char *file, pid_t pid, cella_error_t *err);
+/* Before anything starts: FILE's directory exists (runc fails when it cannot write the pid file). */
+int oci_pid_file_check (const char *file, cella_error_t *err);
 /* The pids of a container: its cgroup's, else every process in its init's pid namespace. */
 int oci_container_pids (const struct oci_ctx *c, const struct oci_state *st, pid_t **pids, size_t *n,
                         cella_error_t *err);
@@ -43,6 +51,20 @@ void oci_listen_fds (struct plan_process *pr, unsigned *preserve);
 int oci_connect_console (const char *path, cella_error_t *err);
 /* Fill holes in 3 .. 3+n-1 with /dev/null, so that fds cella opens itself never land there. */
 void oci_plug_fds (unsigned n);
+
+/* NOTIFY_SOCKET (notify.c), when set in our environment. create/run: make ROOT/ID/notify, bind
+ * it read-only at /run/notify in p and point the workload's NOTIFY_SOCKET there. start/run:
+ * bind the socket in it (*fd -1 when there is nothing to listen for), then relay: wait for the
+ * container's READY=…, pass it on to the host's socket with MAINPID=pid (0 when pid exits
+ * first). */
+int oci_notify_prepare (const char *dir, struct plan *p, cella_error_t *err);
+int oci_notify_listen (const char *dir, int *fd, cella_error_t *err);
+int oci_notify_relay (int fd, pid_t pid, cella_error_t *err);
+
+/* linux.seccomp.listenerPath (listener.c): fd, the listener of process pid's filter, to the
+ * agent with the container's state (status, init_pid) as runtime-spec says. */
+int oci_seccomp_listener_send (const struct plan *p, const char *status, pid_t init_pid, int fd, pid_t pid,
+                               cella_error_t *err);
 
 /* the commands, argv[0] is the command name */
 int oci_cmd_exec (struct oci_ctx *c, int argc, char **argv);

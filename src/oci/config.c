@@ -19,12 +19,14 @@
 #include <sys/capability.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 struct rd {
   const char *what;     /* "config.json", "saved plan" */
   cella_error_t *err;
   bool failed;
+  char ***warnings;     /* where warn() puts what is accepted but dropped; NULL: nowhere */
 };
 
 static int __attribute__ ((format (printf, 3, 4)))
@@ -40,6 +42,23 @@ fail (struct rd *r, const char *path, const char *fmt, ...)
   va_end (ap);
   r->failed = true;
   return cella_error (r->err, 0, "%s: %s: %s", r->what, path, msg ? msg : "invalid");
+}
+
+/* A value runc and crun accept with a warning and leave out (runtime-spec: "SHOULD log a warning"). */
+static void __attribute__ ((format (printf, 3, 4)))
+warn (struct rd *r, const char *path, const char *fmt, ...)
+{
+  va_list ap;
+  cleanup_free char *msg = NULL;
+  cleanup_free char *line = NULL;
+  if (r->warnings == NULL)
+    return;
+  va_start (ap, fmt);
+  if (vasprintf (&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end (ap);
+  line = xasprintf ("%s: %s: %s", r->what, path, msg ? msg : "ignored");
+  strv_push (r->warnings, line);
 }
 
 static char *
@@ -157,7 +176,7 @@ get_strv (struct rd *r, json_t *o, const char *base, const char *key, char ***ou
     return -1;
   if (a == NULL)
     return 0;
-  *out = xzalloc (sizeof **out);
+  *out = strv_new (json_array_size (a));
   json_array_foreach (a, i, v)
     {
       if (!json_is_string (v))
@@ -166,7 +185,7 @@ get_strv (struct rd *r, json_t *o, const char *base, const char *key, char ***ou
           cleanup_free char *pi = idx_path (p, i);
           return fail (r, pi, "must be a string");
         }
-      strv_push (out, json_string_value (v));
+      (*out)[i] = xstrdup (json_string_value (v));
     }
   return 0;
 }
@@ -297,13 +316,37 @@ cap_set_from (struct rd *r, json_t *caps, const char *base, const char *key, uin
       cap_value_t c;
       if (!json_is_string (v))
         return fail (r, pi, "must be a string");
+      /* runtime-spec 1.1: an unknown name is logged and ignored (a newer config on an older host) */
       if (strncmp (json_string_value (v), "CAP_", 4) != 0 || cap_from_name (json_string_value (v), &c) < 0)
-        return fail (r, pi, "unknown capability `%s`", json_string_value (v));
+        {
+          warn (r, pi, "unknown capability `%s`: ignored", json_string_value (v));
+          continue;
+        }
       /* a capability this kernel does not know cannot be held: left out, as runc does */
       if (c >= 0 && c < 64)
         *out |= UINT64_C (1) << c;
     }
   return 0;
+}
+
+/* "CAP_A, CAP_B" for the capabilities in set */
+static char *
+caps_names (uint64_t set)
+{
+  char *out = xstrdup ("");
+  for (int c = 0; c < 64; c++)
+    if (set & (UINT64_C (1) << c))
+      {
+        char *name = cap_to_name (c), *n;
+        cleanup_free char *up = xstrdup (name ? name : "?");
+        cap_free (name);
+        for (char *q = up; *q; q++)
+          *q = (char) (*q >= 'a' && *q <= 'z' ? *q - 'a' + 'A' : *q);
+        n = xasprintf ("%s%s%s", out, *out ? ", " : "", up);
+        free (out);
+        out = n;
+      }
+  return out;
 }
 
 static int
@@ -324,8 +367,12 @@ read_caps (struct rd *r, json_t *pro, const char *base, struct plan_process *pr)
     return -1;
   if (s->ambient & ~(s->permitted & s->inheritable))
     {
+      /* the kernel refuses such an ambient capability; runc warns and leaves it out (buildah asks
+       * for ambient capabilities that are not inheritable on every RUN step) */
       cleanup_free char *pa = key_path (p, "ambient");
-      return fail (r, pa, "an ambient capability must also be permitted and inheritable");
+      cleanup_free char *names = caps_names (s->ambient & ~(s->permitted & s->inheritable));
+      warn (r, pa, "%s: not also permitted and inheritable, so the kernel would refuse it: left out", names);
+      s->ambient &= s->permitted & s->inheritable;
     }
   pr->caps = s->bounding;
   return 0;
@@ -482,7 +529,8 @@ read_process (struct rd *r, json_t *pro, const char *base, struct plan_process *
 
 /* ---- mounts ---- */
 
-enum opt_kind { OPT_ATTR, OPT_NOT_ATTR, OPT_BIND, OPT_RBIND, OPT_PROP, OPT_COPYUP, OPT_IGNORE, OPT_IDMAP };
+enum opt_kind { OPT_ATTR, OPT_NOT_ATTR, OPT_BIND, OPT_RBIND, OPT_PROP, OPT_COPYUP, OPT_IGNORE, OPT_IDMAP, OPT_ATIME,
+                OPT_DIRATIME, OPT_SB };
 
 static const struct mount_opt {
   const char *name;
@@ -499,15 +547,18 @@ static const struct mount_opt {
   { "shared", OPT_PROP, PROP_SHARED },       { "rshared", OPT_PROP, PROP_RSHARED },
   { "unbindable", OPT_PROP, PROP_UNBINDABLE }, { "runbindable", OPT_PROP, PROP_RUNBINDABLE },
   { "tmpcopyup", OPT_COPYUP, 0 },
-  /* atime and sync flags change nothing a container can rely on: accepted, not applied */
-  { "defaults", OPT_IGNORE, 0 },  { "atime", OPT_IGNORE, 0 },    { "noatime", OPT_IGNORE, 0 },
-  { "relatime", OPT_IGNORE, 0 },  { "norelatime", OPT_IGNORE, 0 }, { "strictatime", OPT_IGNORE, 0 },
-  { "nostrictatime", OPT_IGNORE, 0 }, { "diratime", OPT_IGNORE, 0 }, { "nodiratime", OPT_IGNORE, 0 },
-  { "sync", OPT_IGNORE, 0 },      { "async", OPT_IGNORE, 0 },    { "dirsync", OPT_IGNORE, 0 },
-  { "mand", OPT_IGNORE, 0 },      { "nomand", OPT_IGNORE, 0 },  { "lazytime", OPT_IGNORE, 0 },
-  { "nolazytime", OPT_IGNORE, 0 }, { "iversion", OPT_IGNORE, 0 }, { "noiversion", OPT_IGNORE, 0 },
-  /* mount(2) itself ignores these */
-  { "silent", OPT_IGNORE, 0 },    { "loud", OPT_IGNORE, 0 },
+  /* the atime mode (relatime unless asked), on binds and filesystems alike */
+  { "atime", OPT_ATIME, 0 },      { "relatime", OPT_ATIME, 0 },  { "norelatime", OPT_ATIME, 0 },
+  { "nostrictatime", OPT_ATIME, 0 }, { "noatime", OPT_ATIME, MOUNTF_NOATIME },
+  { "strictatime", OPT_ATIME, MOUNTF_STRICTATIME },
+  { "diratime", OPT_DIRATIME, 0 }, { "nodiratime", OPT_DIRATIME, MOUNTF_NODIRATIME },
+  /* superblock flags: a new filesystem gets them; a bind shares its source's superblock, so
+   * there they change nothing (as with runc) */
+  { "sync", OPT_SB, 1 },          { "async", OPT_SB, 0 },        { "dirsync", OPT_SB, 2 },
+  { "defaults", OPT_IGNORE, 0 },  { "mand", OPT_IGNORE, 0 },     { "nomand", OPT_IGNORE, 0 },
+  /* change nothing a container can see: accepted, not applied (mount(2) itself ignores the last two) */
+  { "lazytime", OPT_IGNORE, 0 },  { "nolazytime", OPT_IGNORE, 0 }, { "iversion", OPT_IGNORE, 0 },
+  { "noiversion", OPT_IGNORE, 0 }, { "silent", OPT_IGNORE, 0 },   { "loud", OPT_IGNORE, 0 },
   { "idmap", OPT_IDMAP, 1 },      { "ridmap", OPT_IDMAP, 2 },
 };
 
@@ -528,11 +579,15 @@ fs_takes_flag (const char *type, const char *word)
     return strcmp (word, "newinstance") == 0;
   if (strcmp (type, "cgroup") == 0 || strcmp (type, "cgroup2") == 0)
     return true; /* controller names, nsdelegate ... */
+  if (strcmp (type, "overlay") == 0)
+    return strcmp (word, "userxattr") == 0 || strcmp (word, "volatile") == 0;
   return false;
 }
 
 struct mount_spec {
   unsigned attrs, not_attrs;
+  unsigned atime;     /* MOUNTF_* */
+  bool sync, dirsync;
   bool bind, rbind, copyup;
   int idmap;          /* 1 idmap, 2 ridmap */
   struct id_map *uid_map, *gid_map;   /* the mount's own uidMappings/gidMappings */
@@ -644,6 +699,18 @@ read_mount_options (struct rd *r, json_t *m, const char *base, const char *type,
         case OPT_IDMAP:
           ms->idmap = (int) mount_opts[j].value;
           break;
+        case OPT_ATIME:
+          ms->atime = (ms->atime & ~(unsigned) (MOUNTF_NOATIME | MOUNTF_STRICTATIME)) | mount_opts[j].value;
+          break;
+        case OPT_DIRATIME:
+          ms->atime = (ms->atime & ~(unsigned) MOUNTF_NODIRATIME) | mount_opts[j].value;
+          break;
+        case OPT_SB:
+          if (mount_opts[j].value == 2)
+            ms->dirsync = true;
+          else
+            ms->sync = mount_opts[j].value == 1;
+          break;
         case OPT_IGNORE:
         default:
           break;
@@ -715,6 +782,7 @@ add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, 
     flags |= BIND_NOEXEC;
   if (ms->rbind)
     flags |= BIND_RECURSIVE;
+  flags |= ms->atime;
   /* data options (mode=755 ...) mean nothing to a bind mount: mount(2) ignores them with
    * MS_BIND, and so do runc and crun */
   if (ms->copyup)
@@ -727,18 +795,58 @@ add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, 
   return set_idmap (r, p, pi, op, ms);
 }
 
-/* An OCI config's own /dev/pts, /dev/shm or /dev/mqueue under a dev op's /dev: the dev op only
- * makes its directory, the config's entry mounts it (one mount per mount point). */
+/* An OCI config's own /dev/pts or /dev/mqueue under a dev op's /dev: the dev op only makes its
+ * directory, the config's entry mounts it (one mount per mount point, in the config's order). */
 static void
 dev_mounted_later (struct plan *p, const char *dest, const char *type)
 {
   static const struct { const char *dest, *type; unsigned bit; } sub[] = {
-    { "/dev/pts", "devpts", PLAN_DEV_PTS }, { "/dev/shm", "tmpfs", PLAN_DEV_SHM }, { "/dev/mqueue", "mqueue", PLAN_DEV_MQUEUE },
+    { "/dev/pts", "devpts", PLAN_DEV_PTS }, { "/dev/mqueue", "mqueue", PLAN_DEV_MQUEUE },
   };
   struct op *dev = find_dev_op (p);
   for (size_t i = 0; dev && i < sizeof sub / sizeof sub[0]; i++)
     if (strcmp (dest, sub[i].dest) == 0 && strcmp (type, sub[i].type) == 0)
       dev->dev_later |= sub[i].bit;
+}
+
+/* sync and dirsync as the new filesystem's flags (fsconfig), after its data options */
+static void
+push_sb_flags (struct mount_spec *ms)
+{
+  if (ms->sync)
+    strv_push (&ms->data, "sync");
+  if (ms->dirsync)
+    strv_push (&ms->data, "dirsync");
+}
+
+/* An overlay from the config (podman's --mount type=image, a read-only one with lowerdir only):
+ * its directories are host paths, opened before the root is built (src/ns/mount_ops.c). */
+static int
+check_overlay_options (struct rd *r, const char *pi, char *const *data)
+{
+  bool lower = false, upper = false, work = false;
+  cleanup_free char *po = key_path (pi, "options");
+  for (size_t i = 0; data && data[i]; i++)
+    {
+      const char *o = data[i];
+      const char *v = strchr (o, '=');
+      if (strncmp (o, "lowerdir=", 9) == 0)
+        lower = true;
+      else if (strncmp (o, "upperdir=", 9) == 0)
+        upper = true;
+      else if (strncmp (o, "workdir=", 8) == 0)
+        work = true;
+      else
+        continue;
+      for (const char *d = v + 1; d && *d; d = strchr (d, ':') ? strchr (d, ':') + 1 : NULL)
+        if (*d != '/')
+          return fail (r, po, "`%s`: overlay directories must be absolute host paths", o);
+    }
+  if (!lower)
+    return fail (r, po, "an overlay mount needs lowerdir=");
+  if (upper != work)
+    return fail (r, po, "an overlay mount needs both upperdir= and workdir=, or neither");
+  return 0;
 }
 
 static int
@@ -763,6 +871,8 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
       op = plan_add_op (p, OP_DEV, dest);
       op->size = ms->size;
       op->dev_writable = !(ms->attrs & REMOUNT_RDONLY);
+      op->flags = ms->atime;
+      op->dev_no_shm = true; /* /dev/shm is the config's to give (podman --ipc=none gives none) */
       op->source = source && *source ? xstrdup (source) : NULL;
       return 0;
     }
@@ -770,31 +880,36 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
     {
       op = plan_add_tmpfs (p, dest, ms->size, ms->mode);
       op->tmpcopyup = ms->copyup;
+      push_sb_flags (ms);
       op->fsopts = steal_pointer (&ms->data);
     }
   else if (strcmp (type, "cgroup") == 0 || strcmp (type, "cgroup2") == 0)
     {
-      /* the host's hierarchy (v1, v2 or hybrid as it is), read-only unless rw was asked */
-      unsigned f = BIND_RECURSIVE | BIND_NOSUID | BIND_NOEXEC;
-      if (!(ms->attrs & REMOUNT_RDONLY))
-        f |= BIND_WRITABLE;
-      op = plan_add_bind (p, "/sys/fs/cgroup", dest, f | BIND_OPTIONAL);
+      /* the container's own cgroups, in the host's layout (v1, v2 or hybrid), as runc and crun
+       * do (src/ns/cgroup_mount.c); the options are the host's */
+      op = plan_add_op (p, OP_MOUNT, dest);
+      op->fstype = xstrdup ("cgroup");
+      op->flags = ms->attrs & REMOUNT_RDONLY;
       op->propagation = ms->prop;
       return 0;
     }
-  else if (strcmp (type, "devpts") == 0 || strcmp (type, "mqueue") == 0)
+  else if (strcmp (type, "devpts") == 0 || strcmp (type, "mqueue") == 0 || strcmp (type, "overlay") == 0)
     {
+      if (strcmp (type, "overlay") == 0 && check_overlay_options (r, pi, ms->data) < 0)
+        return -1;
       op = plan_add_op (p, OP_MOUNT, dest);
       op->fstype = xstrdup (type);
+      push_sb_flags (ms);
       op->fsopts = steal_pointer (&ms->data);
     }
   else
     {
       cleanup_free char *pt = key_path (pi, "type");
-      return fail (r, pt, "mount type `%s` is not supported (bind, proc, sysfs, tmpfs, devpts, mqueue, cgroup, cgroup2)",
+      return fail (r, pt,
+                   "mount type `%s` is not supported (bind, proc, sysfs, tmpfs, devpts, mqueue, cgroup, cgroup2, overlay)",
                    type);
     }
-  op->flags = ms->attrs;
+  op->flags = ms->attrs | ms->atime;
   op->propagation = ms->prop;
   /* what mountinfo shows as the source, as with runc's mount(2) */
   op->source = source && *source ? xstrdup (source) : NULL;
@@ -816,6 +931,7 @@ read_mounts (struct rd *r, json_t *root, struct plan *p)
       cleanup_free char *pi = idx_path ("mounts", i);
       struct mount_spec ms = { 0 };
       const char *dest = NULL, *type = NULL, *source = NULL;
+      cleanup_free char *clean = NULL;
       int rc;
       if (!json_is_object (m))
         return fail (r, pi, "must be an object");
@@ -827,6 +943,7 @@ read_mounts (struct rd *r, json_t *root, struct plan *p)
           cleanup_free char *pd = key_path (pi, "destination");
           return fail (r, pd, dest ? "`%s`: must be an absolute path without `..`" : "is required%s", dest ? dest : "");
         }
+      dest = clean = path_clean (dest); /* runc cleans it the same way */
       if (type == NULL || *type == '\0' || strcmp (type, "none") == 0)
         type = "bind";
       if (read_idmaps (r, m, pi, "uidMappings", &ms.uid_map, &ms.nuid_map) < 0
@@ -848,6 +965,17 @@ read_mounts (struct rd *r, json_t *root, struct plan *p)
 
 /* ---- hooks ---- */
 
+/* A hook that is refused is not counted in nhooks, so plan_free does not see it: free what it
+ * got so far. Returns -1. */
+static int
+hook_clear (struct plan_hook *h)
+{
+  strv_free (h->args);
+  strv_free (h->env);
+  h->args = h->env = NULL;
+  return -1;
+}
+
 static int
 read_hook (struct rd *r, json_t *h, const char *pi, struct plan_hook *out)
 {
@@ -857,11 +985,12 @@ read_hook (struct rd *r, json_t *h, const char *pi, struct plan_hook *out)
     return fail (r, pi, "must be an object");
   if (get_str (r, h, pi, "path", &path) < 0 || get_strv (r, h, pi, "args", &out->args) < 0
       || get_strv (r, h, pi, "env", &out->env) < 0 || get_int (r, h, pi, "timeout", 1, INT_MAX, &t) < 0)
-    return -1;
+    return hook_clear (out);
   if (path == NULL || path[0] != '/')
     {
       cleanup_free char *pp = key_path (pi, "path");
-      return fail (r, pp, path ? "`%s`: must be an absolute path" : "is required%s", path ? path : "");
+      fail (r, pp, path ? "`%s`: must be an absolute path" : "is required%s", path ? path : "");
+      return hook_clear (out);
     }
   out->path = xstrdup (path);
   out->timeout = (int) t;
@@ -911,6 +1040,24 @@ read_annotations (struct rd *r, json_t *root, struct plan *p)
         return fail (r, pk, "must be a string");
       kv = xasprintf ("%s=%s", k, json_string_value (v));
       strv_push (&p->annotations, kv);
+    }
+  return 0;
+}
+
+/* cella's own annotation: Landlock scoping on request */
+static int
+read_landlock_annotation (struct rd *r, json_t *root, struct plan *p)
+{
+  json_t *v = json_object_get (json_object_get (root, "annotations"), OCI_ANNOTATION_LANDLOCK);
+  cella_error_t e = NULL;
+  cleanup_free char *pk = key_path ("annotations", OCI_ANNOTATION_LANDLOCK);
+  if (!json_is_string (v))
+    return 0; /* absent, or refused by read_annotations */
+  if (plan_landlock_parse (json_string_value (v), &p->landlock, &e) < 0)
+    {
+      fail (r, pk, "%s", e->msg);
+      cella_error_free (&e);
+      return -1;
     }
   return 0;
 }
@@ -989,6 +1136,22 @@ read_idmaps (struct rd *r, json_t *lx, const char *base, const char *key, struct
   return 0;
 }
 
+/* A saved plan's --device node: the host's node it came from (cella's own key, not read from config.json). */
+static int
+read_host_path (struct rd *r, json_t *d, const char *pi, struct plan_device *dev)
+{
+  const char *hp = NULL;
+  if (get_str (r, d, pi, "hostPath", &hp) < 0)
+    return -1;
+  if (hp && !path_is_clean_abs (hp))
+    {
+      cleanup_free char *ph = key_path (pi, "hostPath");
+      return fail (r, ph, "`%s`: must be an absolute path", hp);
+    }
+  dev->host_path = hp ? xstrdup (hp) : NULL;
+  return 0;
+}
+
 static int
 read_devices (struct rd *r, json_t *lx, struct plan *p)
 {
@@ -1007,10 +1170,11 @@ read_devices (struct rd *r, json_t *lx, struct plan *p)
         return fail (r, pi, "must be an object");
       if (get_str (r, d, pi, "path", &path) < 0 || get_str (r, d, pi, "type", &type) < 0)
         return -1;
-      if (!path_is_clean_abs (path) || strncmp (path, "/dev/", 5) != 0)
+      /* runtime-spec 1.1: a device may be anywhere in the container, not only under /dev */
+      if (!path_is_clean_abs (path) || strcmp (path, "/") == 0 || strcmp (path, "/dev") == 0)
         {
           cleanup_free char *pp = key_path (pi, "path");
-          return fail (r, pp, "`%s`: must be an absolute path under /dev", path ? path : "");
+          return fail (r, pp, "`%s`: must be an absolute path without `..`", path ? path : "");
         }
       if (type == NULL || strlen (type) != 1 || !strchr ("cbup", type[0]))
         {
@@ -1020,8 +1184,12 @@ read_devices (struct rd *r, json_t *lx, struct plan *p)
       if (type[0] != 'p'
           && (get_int (r, d, pi, "major", 0, UINT32_MAX, &maj) <= 0 || get_int (r, d, pi, "minor", 0, UINT32_MAX, &min) <= 0))
         return r->failed ? -1 : fail (r, pi, "a %s device needs major and minor", type[0] == 'b' ? "block" : "character");
-      if (get_int (r, d, pi, "fileMode", 0, 07777, &mode) < 0 || get_int (r, d, pi, "uid", 0, UINT32_MAX - 1, &uid) < 0
+      /* podman copies the host node's whole st_mode (0o20666): the type bits are `type`'s job
+       * and ignored, as runc and crun do */
+      if (get_int (r, d, pi, "fileMode", 0, 0177777, &mode) < 0 || get_int (r, d, pi, "uid", 0, UINT32_MAX - 1, &uid) < 0
           || get_int (r, d, pi, "gid", 0, UINT32_MAX - 1, &gid) < 0)
+        return -1;
+      if (strcmp (r->what, "saved plan") == 0 && read_host_path (r, d, pi, dev) < 0)
         return -1;
       dev->path = xstrdup (path);
       dev->type = type[0] == 'u' ? 'c' : type[0];
@@ -1049,7 +1217,10 @@ check_sysctl (struct rd *r, const struct plan *p, const char *pk, const char *ke
     return own_ipc ? 0 : fail (r, pk, "needs an IPC namespace of the container's own");
   if (strncmp (key, "net.", 4) == 0)
     return own_net ? 0 : fail (r, pk, "needs a network namespace of the container's own");
-  if (strcmp (key, "kernel.domainname") == 0 || strcmp (key, "kernel.hostname") == 0)
+  /* the hostname has a field of its own, and the two would fight (runc and crun refuse it too) */
+  if (strcmp (key, "kernel.hostname") == 0)
+    return fail (r, pk, "not allowed: it conflicts with the config's `hostname` field (set that instead)");
+  if (strcmp (key, "kernel.domainname") == 0)
     return own_uts ? 0 : fail (r, pk, "needs a UTS namespace of the container's own");
   return fail (r, pk, "not a namespaced sysctl: it would change the host");
 }
@@ -1089,32 +1260,144 @@ read_action (struct rd *r, json_t *o, const char *base, const char *key, bool re
   k = str_index (action_names, SCMPA__COUNT, s);
   if (k < 0)
     return fail (r, p, "unknown action `%s`", s);
-  if (k == SCMPA_NOTIFY)
-    return fail (r, p, "SCMP_ACT_NOTIFY needs a seccomp listener: not supported by cella");
   *out = (enum plan_scmp_action) k;
   return 0;
 }
 
-static int
-read_scmp_rule (struct rd *r, json_t *s, const char *pi, struct plan_scmp_rule *rule)
+/* ---- seccomp: a config's linux.seccomp, and docker's profile format (--security-opt
+ * seccomp=FILE). Docker's is the same object plus `archMap`, a rule's `name`, `includes`,
+ * `excludes` and `comment`; its conditional rules are kept or dropped here, for one container,
+ * as moby's setupSeccomp does, so what reaches the plan (and the child) is an OCI profile. ---- */
+
+/* a docker rule's "includes" or "excludes" */
+struct scmp_cond {
+  char **caps, **arches;
+  bool has_kernel;
+  unsigned kernel[2];
+};
+
+static void
+scmp_cond_clear (struct scmp_cond *c)
 {
-  json_t *args, *a;
-  long long e = -1;
-  size_t i;
-  cleanup_free char *pa = key_path (pi, "args");
-  if (!json_is_object (s))
-    return fail (r, pi, "must be an object");
-  if (get_strv (r, s, pi, "names", &rule->names) < 0 || read_action (r, s, pi, "action", true, &rule->action) < 0
-      || get_int (r, s, pi, "errnoRet", 0, 4095, &e) < 0 || get_arr (r, s, pi, "args", &args) < 0)
+  strv_free (c->caps);
+  strv_free (c->arches);
+}
+
+/* "4.8", as moby reads it: major.minor, whatever follows */
+static bool
+parse_kernel_version (const char *s, unsigned v[2])
+{
+  char *end = NULL;
+  unsigned long a, b;
+  if (*s < '0' || *s > '9')
+    return false;
+  a = strtoul (s, &end, 10);
+  if (*end != '.' || end[1] < '0' || end[1] > '9')
+    return false;
+  b = strtoul (end + 1, &end, 10);
+  if (a > 65535 || b > 65535 || (*end && *end != '.' && *end != '-' && *end != '+'))
+    return false;
+  v[0] = (unsigned) a;
+  v[1] = (unsigned) b;
+  return true;
+}
+
+static int
+read_scmp_cond (struct rd *r, json_t *s, const char *pi, const char *key, struct scmp_cond *c)
+{
+  json_t *o;
+  const char *mk = NULL;
+  cleanup_free char *pk = key_path (pi, key);
+  if (get_obj (r, s, pi, key, &o) < 0 || o == NULL)
+    return r->failed ? -1 : 0;
+  if (get_strv (r, o, pk, "caps", &c->caps) < 0 || get_strv (r, o, pk, "arches", &c->arches) < 0
+      || get_str (r, o, pk, "minKernel", &mk) < 0)
     return -1;
-  rule->errno_ret = (int) e;
-  if (rule->names == NULL || rule->names[0] == NULL)
+  for (size_t i = 0; c->caps && c->caps[i]; i++)
+    {
+      cap_value_t cv;
+      if (strncmp (c->caps[i], "CAP_", 4) != 0 || cap_from_name (c->caps[i], &cv) < 0)
+        {
+          cleanup_free char *pc = key_path (pk, "caps");
+          cleanup_free char *pci = idx_path (pc, i);
+          return fail (r, pci, "unknown capability `%s`", c->caps[i]);
+        }
+    }
+  if (mk && !(c->has_kernel = parse_kernel_version (mk, c->kernel)))
+    {
+      cleanup_free char *pm = key_path (pk, "minKernel");
+      return fail (r, pm, "`%s`: expected a kernel version like 4.8", mk);
+    }
+  return 0;
+}
+
+static bool
+cap_held (uint64_t caps, const char *name)
+{
+  cap_value_t c;
+  return cap_from_name (name, &c) == 0 && c >= 0 && c < 64 && (caps & (UINT64_C (1) << c));
+}
+
+static bool
+kernel_at_least (const unsigned have[2], const unsigned want[2])
+{
+  return have[0] > want[0] || (have[0] == want[0] && have[1] >= want[1]);
+}
+
+/* moby's rule: an exclude that matches drops the rule, so does an include that does not; every
+ * capability an include names must be held (in the bounding set), any one an exclude names
+ * drops it */
+static bool
+scmp_rule_applies (const struct oci_seccomp_host *h, const struct scmp_cond *inc, const struct scmp_cond *exc)
+{
+  if (exc->arches && str_index ((const char *const *) exc->arches, strv_len (exc->arches), h->arch) >= 0)
+    return false;
+  for (size_t i = 0; exc->caps && exc->caps[i]; i++)
+    if (cap_held (h->caps, exc->caps[i]))
+      return false;
+  if (exc->has_kernel && kernel_at_least (h->kernel, exc->kernel))
+    return false;
+  if (inc->arches && inc->arches[0]
+      && str_index ((const char *const *) inc->arches, strv_len (inc->arches), h->arch) < 0)
+    return false;
+  for (size_t i = 0; inc->caps && inc->caps[i]; i++)
+    if (!cap_held (h->caps, inc->caps[i]))
+      return false;
+  return !inc->has_kernel || kernel_at_least (h->kernel, inc->kernel);
+}
+
+/* "names", or (docker) "name" */
+static int
+read_scmp_names (struct rd *r, json_t *s, const char *pi, bool docker, char ***names)
+{
+  const char *one = NULL;
+  if (get_strv (r, s, pi, "names", names) < 0 || (docker && get_str (r, s, pi, "name", &one) < 0))
+    return -1;
+  if (one && *one)
+    {
+      cleanup_free char *pn = key_path (pi, "name");
+      if (*names && (*names)[0])
+        return fail (r, pn, "give either name or names, not both");
+      strv_free (*names);
+      *names = xzalloc (sizeof **names);
+      strv_push (names, one);
+    }
+  if (*names == NULL || (*names)[0] == NULL)
     {
       cleanup_free char *pn = key_path (pi, "names");
       return fail (r, pn, "must name at least one system call");
     }
-  if (args == NULL)
-    return 0;
+  return 0;
+}
+
+static int
+read_scmp_args (struct rd *r, json_t *s, const char *pi, struct plan_scmp_rule *rule)
+{
+  json_t *args, *a;
+  size_t i;
+  cleanup_free char *pa = key_path (pi, "args");
+  if (get_arr (r, s, pi, "args", &args) < 0 || args == NULL)
+    return r->failed ? -1 : 0;
   rule->args = xzalloc ((json_array_size (args) + 1) * sizeof *rule->args);
   json_array_foreach (args, i, a)
     {
@@ -1141,61 +1424,243 @@ read_scmp_rule (struct rd *r, json_t *s, const char *pi, struct plan_scmp_rule *
   return 0;
 }
 
+/* One rule; with a docker host (h), *keep says whether its includes/excludes let it apply. */
 static int
-read_seccomp (struct rd *r, json_t *lx, struct plan *p)
+read_scmp_rule (struct rd *r, json_t *s, const char *pi, const struct oci_seccomp_host *h, struct plan_scmp_rule *rule,
+                bool *keep)
 {
-  json_t *sc, *sys, *s;
-  struct plan_seccomp *prof;
-  const char *listener = NULL;
+  __attribute__ ((cleanup (scmp_cond_clear))) struct scmp_cond inc = { 0 }, exc = { 0 };
   long long e = -1;
-  size_t i;
-  if (get_obj (r, lx, "linux", "seccomp", &sc) < 0 || sc == NULL)
-    return r->failed ? -1 : 0;
-  prof = p->process.seccomp_profile = xzalloc (sizeof *prof);
-  if (get_str (r, sc, "linux.seccomp", "listenerPath", &listener) < 0)
+  *keep = true;
+  if (!json_is_object (s))
+    return fail (r, pi, "must be an object");
+  if (read_scmp_names (r, s, pi, h != NULL, &rule->names) < 0 || read_action (r, s, pi, "action", true, &rule->action) < 0
+      || get_int (r, s, pi, "errnoRet", 0, 4095, &e) < 0 || read_scmp_args (r, s, pi, rule) < 0)
     return -1;
-  if (listener && *listener)
-    return fail (r, "linux.seccomp.listenerPath", "seccomp listeners (user notification) are not supported by cella");
-  if (read_action (r, sc, "linux.seccomp", "defaultAction", true, &prof->default_action) < 0
-      || get_int (r, sc, "linux.seccomp", "defaultErrnoRet", 0, 4095, &e) < 0
-      || get_strv (r, sc, "linux.seccomp", "architectures", &prof->arches) < 0
-      || get_strv (r, sc, "linux.seccomp", "flags", &prof->flags) < 0
-      || get_arr (r, sc, "linux.seccomp", "syscalls", &sys) < 0)
+  rule->errno_ret = (int) e;
+  if (h == NULL)
+    return 0;
+  if (read_scmp_cond (r, s, pi, "includes", &inc) < 0 || read_scmp_cond (r, s, pi, "excludes", &exc) < 0)
     return -1;
-  prof->default_errno = (int) e;
-  for (i = 0; prof->arches && prof->arches[i]; i++)
+  *keep = scmp_rule_applies (h, &inc, &exc);
+  return 0;
+}
+
+static int
+check_scmp_arch (struct rd *r, const char *path, const char *a)
+{
+  cleanup_free char *lower = NULL;
+  if (strncmp (a, "SCMP_ARCH_", 10) == 0)
     {
-      const char *a = prof->arches[i];
-      cleanup_free char *lower = NULL;
-      if (strncmp (a, "SCMP_ARCH_", 10) == 0)
+      lower = xstrdup (a + 10);
+      for (char *c = lower; *c; c++)
+        *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    }
+  if (lower == NULL || seccomp_arch_resolve_name (lower) == 0)
+    return fail (r, path, "unknown architecture `%s`", a);
+  return 0;
+}
+
+static int
+check_scmp_arches (struct rd *r, const char *base, const char *key, char *const *v)
+{
+  cleanup_free char *pk = key_path (base, key);
+  for (size_t i = 0; v && v[i]; i++)
+    {
+      cleanup_free char *pi = idx_path (pk, i);
+      if (check_scmp_arch (r, pi, v[i]) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+/* docker's archMap: the entry of this machine's architecture gives it and its sub-architectures */
+static int
+read_scmp_arch_map (struct rd *r, json_t *sc, const char *base, const struct oci_seccomp_host *h,
+                    struct plan_seccomp *prof)
+{
+  json_t *map, *m;
+  size_t i;
+  cleanup_free char *pm = key_path (base, "archMap");
+  if (get_arr (r, sc, base, "archMap", &map) < 0 || map == NULL || json_array_size (map) == 0)
+    return r->failed ? -1 : 0;
+  if (prof->arches && prof->arches[0])
+    return fail (r, pm, "give either architectures or archMap, not both");
+  json_array_foreach (map, i, m)
+    {
+      cleanup_free char *pmi = idx_path (pm, i), *pa = key_path (pmi, "architecture");
+      cleanup_strv char **subs = NULL;
+      const char *arch = NULL;
+      if (!json_is_object (m))
+        return fail (r, pmi, "must be an object");
+      if (get_str (r, m, pmi, "architecture", &arch) < 0 || get_strv (r, m, pmi, "subArchitectures", &subs) < 0)
+        return -1;
+      if (arch == NULL)
+        return fail (r, pa, "is required");
+      if (check_scmp_arch (r, pa, arch) < 0 || check_scmp_arches (r, pmi, "subArchitectures", subs) < 0)
+        return -1;
+      if (h->scmp_arch && strcmp (arch, h->scmp_arch) == 0 && prof->arches == NULL)
         {
-          lower = xstrdup (a + 10);
-          for (char *c = lower; *c; c++)
-            *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-        }
-      if (lower == NULL || seccomp_arch_resolve_name (lower) == 0)
-        {
-          cleanup_free char *pa = idx_path ("linux.seccomp.architectures", i);
-          return fail (r, pa, "unknown architecture `%s`", a);
+          prof->arches = xzalloc (sizeof *prof->arches);
+          strv_push (&prof->arches, arch);
+          for (size_t j = 0; subs && subs[j]; j++)
+            strv_push (&prof->arches, subs[j]);
         }
     }
+  return 0;
+}
+
+static void
+scmp_rule_clear (struct plan_scmp_rule *rule)
+{
+  strv_free (rule->names);
+  free (rule->args);
+  memset (rule, 0, sizeof *rule);
+}
+
+static int
+read_scmp_profile (struct rd *r, json_t *sc, const char *base, const struct oci_seccomp_host *h, struct plan_seccomp *prof)
+{
+  json_t *sys, *s;
+  const char *listener = NULL, *metadata = NULL;
+  long long e = -1;
+  size_t i;
+  cleanup_free char *pl = key_path (base, "listenerPath"), *ps = key_path (base, "syscalls"),
+                    *pf = key_path (base, "flags"), *pd = key_path (base, "defaultAction");
+  if (get_str (r, sc, base, "listenerPath", &listener) < 0 || get_str (r, sc, base, "listenerMetadata", &metadata) < 0)
+    return -1;
+  if (listener && *listener)
+    {
+      if (h != NULL)
+        return fail (r, pl, "a seccomp listener is for OCI bundles, not for a profile of `cella run`");
+      if (listener[0] != '/')
+        return fail (r, pl, "`%s`: must be an absolute path", listener);
+      prof->listener_path = xstrdup (listener);
+    }
+  if (metadata && *metadata)
+    prof->listener_metadata = xstrdup (metadata);
+  if (read_action (r, sc, base, "defaultAction", true, &prof->default_action) < 0
+      || get_int (r, sc, base, "defaultErrnoRet", 0, 4095, &e) < 0 || get_strv (r, sc, base, "architectures", &prof->arches) < 0
+      || get_strv (r, sc, base, "flags", &prof->flags) < 0 || get_arr (r, sc, base, "syscalls", &sys) < 0)
+    return -1;
+  prof->default_errno = (int) e;
+  /* runc refuses it too: every call of the container, cella's own last ones included, would
+   * wait on the agent */
+  if (prof->default_action == SCMPA_NOTIFY)
+    return fail (r, pd, "SCMP_ACT_NOTIFY cannot be the default action");
+  if (check_scmp_arches (r, base, "architectures", prof->arches) < 0 || (h && read_scmp_arch_map (r, sc, base, h, prof) < 0))
+    return -1;
   for (i = 0; prof->flags && prof->flags[i]; i++)
     if (str_index (seccomp_flags, sizeof seccomp_flags / sizeof seccomp_flags[0], prof->flags[i]) < 0)
       {
-        cleanup_free char *pf = idx_path ("linux.seccomp.flags", i);
-        return fail (r, pf, "unknown or unsupported flag `%s`", prof->flags[i]);
+        cleanup_free char *pfi = idx_path (pf, i);
+        return fail (r, pfi, "unknown or unsupported flag `%s`", prof->flags[i]);
       }
   if (sys == NULL)
     return 0;
   prof->rules = xzalloc ((json_array_size (sys) + 1) * sizeof *prof->rules);
   json_array_foreach (sys, i, s)
     {
-      cleanup_free char *pi = idx_path ("linux.seccomp.syscalls", i);
-      prof->nrules++;
-      if (read_scmp_rule (r, s, pi, &prof->rules[i]) < 0)
+      cleanup_free char *pi = idx_path (ps, i);
+      bool keep;
+      if (read_scmp_rule (r, s, pi, h, &prof->rules[prof->nrules++], &keep) < 0)
         return -1;
+      if (!keep)
+        {
+          scmp_rule_clear (&prof->rules[--prof->nrules]);
+          continue;
+        }
+      if (prof->rules[prof->nrules - 1].action == SCMPA_NOTIFY && prof->listener_path == NULL)
+        {
+          cleanup_free char *pa = key_path (pi, "action");
+          return h ? fail (r, pa, "SCMP_ACT_NOTIFY needs a seccomp listener, which only an OCI bundle can name")
+                   : fail (r, pa, "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent that gets the "
+                                  "notifications)");
+        }
     }
   return 0;
+}
+
+static int
+read_seccomp (struct rd *r, json_t *lx, struct plan *p)
+{
+  json_t *sc;
+  if (get_obj (r, lx, "linux", "seccomp", &sc) < 0 || sc == NULL)
+    return r->failed ? -1 : 0;
+  p->process.seccomp_profile = xzalloc (sizeof *p->process.seccomp_profile);
+  return read_scmp_profile (r, sc, "linux.seccomp", NULL, p->process.seccomp_profile);
+}
+
+/* docker's names of the native architectures (GOARCH, as moby's includes/excludes match them) */
+static const struct {
+  uint32_t token;
+  const char *docker, *scmp;
+} native_arches[] = {
+  { SCMP_ARCH_X86_64, "amd64", "SCMP_ARCH_X86_64" }, { SCMP_ARCH_X86, "x86", "SCMP_ARCH_X86" },
+  { SCMP_ARCH_AARCH64, "arm64", "SCMP_ARCH_AARCH64" }, { SCMP_ARCH_ARM, "arm", "SCMP_ARCH_ARM" },
+  { SCMP_ARCH_S390X, "s390x", "SCMP_ARCH_S390X" },    { SCMP_ARCH_S390, "s390", "SCMP_ARCH_S390" },
+  { SCMP_ARCH_PPC64LE, "ppc64le", "SCMP_ARCH_PPC64LE" }, { SCMP_ARCH_PPC64, "ppc64", "SCMP_ARCH_PPC64" },
+  { SCMP_ARCH_PPC, "ppc", "SCMP_ARCH_PPC" },          { SCMP_ARCH_MIPS64, "mips64", "SCMP_ARCH_MIPS64" },
+  { SCMP_ARCH_MIPSEL64, "mipsel64", "SCMP_ARCH_MIPSEL64" },
+#ifdef SCMP_ARCH_RISCV64
+  { SCMP_ARCH_RISCV64, "riscv64", "SCMP_ARCH_RISCV64" },
+#endif
+};
+
+void
+oci_seccomp_host_native (uint64_t caps, struct oci_seccomp_host *h)
+{
+  uint32_t native = seccomp_arch_native ();
+  struct utsname u;
+  memset (h, 0, sizeof *h);
+  h->caps = caps;
+  h->arch = "";
+  for (size_t i = 0; i < sizeof native_arches / sizeof native_arches[0]; i++)
+    if (native_arches[i].token == native)
+      {
+        h->arch = native_arches[i].docker;
+        h->scmp_arch = native_arches[i].scmp;
+      }
+  if (uname (&u) == 0)
+    parse_kernel_version (u.release, h->kernel);
+}
+
+int
+oci_seccomp_profile_parse (const char *text, const char *what, const struct oci_seccomp_host *h,
+                           struct plan_seccomp **out, cella_error_t *err)
+{
+  struct rd r = { .what = what, .err = err };
+  json_error_t je;
+  json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &je);
+  struct plan_seccomp *prof;
+  if (root == NULL || !json_is_object (root))
+    {
+      json_decref (root);
+      if (root)
+        return cella_error (err, 0, "%s: must be a JSON object", what);
+      return cella_error (err, 0, "%s: not valid JSON (line %d, column %d: %s)", what, je.line, je.column, je.text);
+    }
+  prof = xzalloc (sizeof *prof);
+  read_scmp_profile (&r, root, "", h, prof);
+  json_decref (root);
+  if (r.failed)
+    {
+      oci_seccomp_free (prof);
+      return -1;
+    }
+  *out = prof;
+  return 0;
+}
+
+int
+oci_seccomp_profile_load (const char *path, uint64_t caps, struct plan_seccomp **out, cella_error_t *err)
+{
+  cleanup_free char *text = NULL, *what = xasprintf ("seccomp profile `%s`", path);
+  struct oci_seccomp_host h;
+  if (read_file (path, &text, NULL, err) < 0)
+    return cella_error_wrap (err, "seccomp profile");
+  oci_seccomp_host_native (caps, &h);
+  return oci_seccomp_profile_parse (text, what, &h, out, err);
 }
 
 static int
@@ -1600,6 +2065,7 @@ oci_config_parse (const char *text, const char *bundle, const char *what, struct
       return cella_error (err, 0, "%s: not valid JSON (line %d, column %d: %s)", r.what, je.line, je.column, je.text);
     }
   p = plan_new ();
+  r.warnings = &p->process.warnings;
   p->backend = BACKEND_NS;
   p->rootless = geteuid () != 0;
   if (bundle)
@@ -1612,7 +2078,7 @@ oci_config_parse (const char *text, const char *bundle, const char *what, struct
       goto out;
     }
   if (read_process (&r, pro, "process", &p->process) < 0 || read_annotations (&r, root, p) < 0
-      || read_linux (&r, root, p) < 0 || check_names (&r, p) < 0 || read_mounts (&r, root, p) < 0
+      || read_landlock_annotation (&r, root, p) < 0 || read_linux (&r, root, p) < 0 || check_names (&r, p) < 0 || read_mounts (&r, root, p) < 0
       || read_hooks (&r, root, p) < 0)
     goto out;
   /* after the mounts, as runc does: hide and freeze what the mounts brought */
@@ -1621,14 +2087,43 @@ oci_config_parse (const char *text, const char *bundle, const char *what, struct
     if (read_paths_as_ops (&r, lx, "maskedPaths", OP_MASK, p) < 0
         || read_paths_as_ops (&r, lx, "readonlyPaths", OP_READONLY, p) < 0)
       goto out;
-    if (p->ndevices && find_dev_op (p) == NULL)
-      fail (&r, "linux.devices", "cella makes device nodes in a tmpfs mounted on /dev: add one to mounts");
+    for (size_t i = 0; i < p->ndevices && !r.failed; i++)
+      if (strncmp (p->devices[i].path, "/dev/", 5) == 0 && find_dev_op (p) == NULL)
+        fail (&r, "linux.devices", "cella makes the device nodes under /dev in a tmpfs mounted on /dev: add one to mounts");
   }
 out:
   json_decref (root);
   if (r.failed)
     return -1;
   *out = steal_pointer (&p);
+  return 0;
+}
+
+/* runc's rule: no component of root.path may be a symlink (one to "/" ran the container on the
+ * host's root). Walked from "/" with O_NOFOLLOW, one component at a time. */
+static int
+check_root_path (const char *rootfs, cella_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (rootfs);
+  cleanup_close int dir = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  char *save = NULL;
+  for (char *c = strtok_r (copy, "/", &save); c; c = strtok_r (NULL, "/", &save))
+    {
+      struct stat st;
+      int next;
+      if (strcmp (c, ".") == 0)
+        continue;
+      if (fstatat (dir, c, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return cella_error (err, errno, "root.path `%s`", rootfs);
+      if (S_ISLNK (st.st_mode))
+        return cella_error (err, 0, "root.path `%s`: `%s` is a symlink; give the real path (runc refuses it too)",
+                            rootfs, c);
+      next = openat (dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0)
+        return cella_error (err, errno, "root.path `%s`", rootfs);
+      close (dir);
+      dir = next;
+    }
   return 0;
 }
 
@@ -1642,7 +2137,15 @@ oci_config_load (const char *bundle, struct plan **out, cella_error_t *err)
   path = xasprintf ("%s/config.json", abs);
   if (read_file (path, &text, NULL, err) < 0)
     return -1;
-  return oci_config_parse (text, abs, "config.json", out, err);
+  if (oci_config_parse (text, abs, "config.json", out, err) < 0)
+    return -1;
+  if (check_root_path ((*out)->rootfs, err) < 0)
+    {
+      plan_free (*out);
+      *out = NULL;
+      return -1;
+    }
+  return 0;
 }
 
 int
@@ -1652,6 +2155,7 @@ oci_process_parse (const char *text, const char *what, struct plan_process *pr, 
   json_error_t je;
   json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, &je);
   memset (pr, 0, sizeof *pr);
+  r.warnings = &pr->warnings;
   if (root == NULL || !json_is_object (root))
     {
       json_decref (root);

@@ -251,7 +251,7 @@ parse_id (const char *what, const char *s, unsigned *out, cella_error_t *err)
 
 /* The process from the command line: COMMAND ARGS with the container's env, cwd and caps. */
 static int
-process_from_args (const struct exec_opts *o, char **args, struct plan *p, cella_error_t *err)
+process_from_args (const struct oci_ctx *c, const struct exec_opts *o, char **args, struct plan *p, cella_error_t *err)
 {
   struct plan_process *pr = &p->process;
   strv_free (pr->argv);
@@ -293,8 +293,14 @@ process_from_args (const struct exec_opts *o, char **args, struct plan *p, cella
   for (size_t i = 0; o->caps && o->caps[i]; i++)
     {
       const char *name = strncasecmp (o->caps[i], "CAP_", 4) == 0 ? o->caps[i] + 4 : o->caps[i];
-      if (caps_modify (&pr->caps, name, true, err) < 0)
-        return -1;
+      cella_error_t unknown = NULL;
+      /* runtime-spec 1.1: an unknown capability is logged and ignored */
+      if (caps_modify (&pr->caps, name, true, &unknown) < 0)
+        {
+          oci_log (c, "warning", "exec --cap `%s`: %s: ignored", o->caps[i], unknown->msg);
+          cella_error_free (&unknown);
+          continue;
+        }
       if (pr->capsets.set)
         {
           uint64_t one = 0;
@@ -309,7 +315,7 @@ process_from_args (const struct exec_opts *o, char **args, struct plan *p, cella
 }
 
 static int
-process_from_file (const char *file, struct plan *p, cella_error_t *err)
+process_from_file (const struct oci_ctx *c, const char *file, struct plan *p, cella_error_t *err)
 {
   cleanup_free char *text = NULL;
   struct plan_process pr;
@@ -317,6 +323,12 @@ process_from_file (const char *file, struct plan *p, cella_error_t *err)
     return -1;
   if (oci_process_parse (text, file, &pr, err) < 0)
     return -1;
+  oci_drop_ungrantable_caps (p, &pr);
+  oci_log_warnings (c, &pr);
+  /* user.uid, gid and additionalGids are the whole answer: not looked up in the container's
+   * /etc/passwd and /etc/group as a name given to `exec --user` would be */
+  free (pr.user);
+  pr.user = NULL;
   oci_process_clear (&p->process);
   p->process = pr;
   return 0;
@@ -325,7 +337,16 @@ process_from_file (const char *file, struct plan *p, cella_error_t *err)
 struct exec_started {
   const struct oci_ctx *c;
   const char *pid_file;
+  const struct plan *p;
+  pid_t init_pid;
 };
+
+static int
+exec_listener (int fd, pid_t pid, void *ud, cella_error_t *err)
+{
+  struct exec_started *es = ud;
+  return oci_seccomp_listener_send (es->p, "running", es->init_pid, fd, pid, err);
+}
 
 static void
 exec_started_cb (const struct ns_proc *proc, void *ud)
@@ -346,13 +367,15 @@ do_exec (struct oci_ctx *c, const struct exec_opts *o, const char *id, char **ar
   cleanup_plan struct plan *p = NULL;
   cleanup_close int console = -1;
   struct ns_launch l = NS_LAUNCH_INIT;
-  struct exec_started es = { c, o->pid_file };
+  struct exec_started es = { c, o->pid_file, NULL, 0 };
   struct cgroup_dirs cg = { 0 };
   const char *status;
   pid_t pid = -1;
   int r = -1;
 
   if (o->preserve_fds && oci_parse_count ("--preserve-fds", o->preserve_fds, &l.preserve_fds, err) < 0)
+    return -1;
+  if (oci_pid_file_check (o->pid_file, err) < 0)
     return -1;
   oci_plug_fds (l.preserve_fds);
   if (oci_load (c, id, &st, err) < 0)
@@ -366,7 +389,7 @@ do_exec (struct oci_ctx *c, const struct exec_opts *o, const char *id, char **ar
     }
   if (oci_load_plan (c, id, &p, err) < 0)
     goto out;
-  if (o->process ? process_from_file (o->process, p, err) < 0 : process_from_args (o, args, p, err) < 0)
+  if (o->process ? process_from_file (c, o->process, p, err) < 0 : process_from_args (c, o, args, p, err) < 0)
     goto out;
   if (p->process.argv == NULL || p->process.argv[0] == NULL)
     {
@@ -392,6 +415,9 @@ do_exec (struct oci_ctx *c, const struct exec_opts *o, const char *id, char **ar
   l.console_socket = console;
   l.detached = o->detach;
   l.started = exec_started_cb;
+  l.seccomp_listener = exec_listener;
+  es.p = p;
+  es.init_pid = st.pid;
   l.ud = &es;
   /* the new process is a child of this one: joining the cgroup here puts it there too */
   if (cgroup_path_of (p, &cg, NULL) == 0)

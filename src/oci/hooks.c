@@ -40,11 +40,11 @@ __attribute__ ((noreturn)) static void
 hook_child (const struct plan_hook *h, int in)
 {
   char *fallback[] = { h->path, NULL };
-  char *noenv[] = { NULL };
   if (dup2 (in, 0) < 0)
     _exit (127);
   close_range (3, ~0U, 0);
-  execve (h->path, h->args && h->args[0] ? h->args : fallback, h->env ? h->env : noenv);
+  /* a hook without `env` gets the runtime's own environment, as with runc and crun */
+  execve (h->path, h->args && h->args[0] ? h->args : fallback, h->env ? h->env : environ);
   fprintf (stderr, "cella: hook `%s`: %s\n", h->path, strerror (errno));
   _exit (127);
 }

@@ -101,6 +101,10 @@ seccomp_json (const struct plan_seccomp *s)
     json_object_set_new (o, "architectures", json_strv (s->arches));
   if (s->flags)
     json_object_set_new (o, "flags", json_strv (s->flags));
+  if (s->listener_path)
+    json_object_set_new (o, "listenerPath", json_string (s->listener_path));
+  if (s->listener_metadata)
+    json_object_set_new (o, "listenerMetadata", json_string (s->listener_metadata));
   for (size_t i = 0; i < s->nrules; i++)
     {
       const struct plan_scmp_rule *r = &s->rules[i];
@@ -193,6 +197,8 @@ linux_json (const struct plan *p)
           json_array_append_new (a, json_pack ("{s:s, s:s, s:I, s:I, s:i, s:I, s:I}", "path", d->path, "type", t, "major",
                                                (json_int_t) d->major, "minor", (json_int_t) d->minor, "fileMode",
                                                (int) d->mode, "uid", (json_int_t) d->uid, "gid", (json_int_t) d->gid));
+          if (d->host_path)
+            json_object_set_new (json_array_get (a, json_array_size (a) - 1), "hostPath", json_string (d->host_path));
         }
       json_object_set_new (o, "devices", a);
     }
@@ -259,8 +265,8 @@ oci_plan_extras_to_json (const struct plan *p, json_t *root)
 
 /* ---- freeing ---- */
 
-static void
-seccomp_free (struct plan_seccomp *s)
+void
+oci_seccomp_free (struct plan_seccomp *s)
 {
   if (s == NULL)
     return;
@@ -272,6 +278,8 @@ seccomp_free (struct plan_seccomp *s)
   free (s->rules);
   strv_free (s->arches);
   strv_free (s->flags);
+  free (s->listener_path);
+  free (s->listener_metadata);
   free (s);
 }
 
@@ -281,11 +289,13 @@ oci_process_extras_free (struct plan_process *pr)
   free (pr->rlimits);
   pr->rlimits = NULL;
   pr->nrlimits = 0;
-  seccomp_free (pr->seccomp_profile);
+  oci_seccomp_free (pr->seccomp_profile);
   pr->seccomp_profile = NULL;
   free (pr->apparmor_profile);
   free (pr->selinux_label);
   pr->apparmor_profile = pr->selinux_label = NULL;
+  strv_free (pr->warnings);
+  pr->warnings = NULL;
 }
 
 void
@@ -311,8 +321,12 @@ oci_plan_extras_free (struct plan *p)
     free (p->ns_path[i]);
   strv_free (p->sysctl);
   for (size_t i = 0; i < p->ndevices; i++)
-    free (p->devices[i].path);
+    {
+      free (p->devices[i].path);
+      free (p->devices[i].host_path);
+    }
   free (p->devices);
+  free (p->devices_host_dir);
   for (int k = 0; k < HOOK__COUNT; k++)
     {
       for (size_t i = 0; i < p->nhooks[k]; i++)

@@ -29,7 +29,8 @@ char *
 oci_root_default (void)
 {
   const char *xdg = getenv ("XDG_RUNTIME_DIR");
-  if (geteuid () == 0)
+  /* root, unless the fake root of `unshare -r`, which cannot write /run */
+  if (geteuid () == 0 && (access ("/run/cella-oci", W_OK) == 0 || (errno == ENOENT && access ("/run", W_OK) == 0)))
     return xstrdup ("/run/cella-oci");
   if (xdg && xdg[0] == '/')
     return xasprintf ("%s/cella-oci", xdg);
@@ -95,21 +96,11 @@ jstr (json_t *o, const char *key)
 }
 
 int
-oci_state_read (const char *root, const char *id, struct oci_state *s, cella_error_t *err)
+oci_state_parse (const char *text, const char *id, const char *path, struct oci_state *s, cella_error_t *err)
 {
-  cleanup_free char *dir = NULL, *path = NULL, *text = NULL;
   json_t *o, *ann;
   json_error_t je;
   memset (s, 0, sizeof *s);
-  if (oci_dir (root, id, &dir, err) < 0)
-    return -1;
-  path = xasprintf ("%s/state.json", dir);
-  if (read_file (path, &text, NULL, NULL) < 0)
-    {
-      if (errno == ENOENT || errno == ENOTDIR)
-        return cella_error (err, 0, "container `%s` does not exist", id);
-      return cella_error (err, errno, "read `%s`", path);
-    }
   o = json_loads (text, 0, &je);
   if (o == NULL || !json_is_object (o))
     {
@@ -134,6 +125,23 @@ oci_state_read (const char *root, const char *id, struct oci_state *s, cella_err
   if (s->bundle == NULL)
     s->bundle = xstrdup ("");
   return 0;
+}
+
+int
+oci_state_read (const char *root, const char *id, struct oci_state *s, cella_error_t *err)
+{
+  cleanup_free char *dir = NULL, *path = NULL, *text = NULL;
+  memset (s, 0, sizeof *s);
+  if (oci_dir (root, id, &dir, err) < 0)
+    return -1;
+  path = xasprintf ("%s/state.json", dir);
+  if (read_file (path, &text, NULL, NULL) < 0)
+    {
+      if (errno == ENOENT || errno == ENOTDIR)
+        return cella_error (err, 0, "container `%s` does not exist", id);
+      return cella_error (err, errno, "read `%s`", path);
+    }
+  return oci_state_parse (text, id, path, s, err);
 }
 
 int

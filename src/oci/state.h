@@ -39,6 +39,9 @@ int oci_lock (const char *dir, cella_error_t *err);
 
 /* Read ROOT/ID/state.json: "container `ID` does not exist" when there is none. */
 int oci_state_read (const char *root, const char *id, struct oci_state *s, cella_error_t *err);
+/* The same from the file's text (`path` names it in messages): fills *s (cleared first; free
+ * with oci_state_clear). fuzz/fuzz_state.c calls it. */
+int oci_state_parse (const char *text, const char *id, const char *path, struct oci_state *s, cella_error_t *err);
 /* Write it crash-safely (tmp + fsync + rename). */
 int oci_state_write (const char *root, const struct oci_state *s, cella_error_t *err);
 

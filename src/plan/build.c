@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "../engine/paths.h"
+#include "../engine/userns.h"
 #include "../net/net.h"
+#include "../oci/oci.h"
 #include "../ns/caps.h"
 #include "../ns/cgroup.h"
 #include "idmap.h"
@@ -46,6 +48,8 @@ run_options_free (struct run_options *o)
   strv_free (o->cap_add);
   strv_free (o->cap_drop);
   strv_free (o->security_opts);
+  free (o->userns);
+  strv_free (o->devices);
   free (o->hostname);
   free (o->network);
   free (o->backend);
@@ -62,6 +66,7 @@ run_options_free (struct run_options *o)
   free (o->vm_kernel);
   free (o->vm_engine);
   free (o->vm_memory);
+  free (o->vm_cpus);
   free (o->memory);
   free (o->memory_reservation);
   free (o->memory_swap);
@@ -81,7 +86,7 @@ run_options_free (struct run_options *o)
 static int
 build_caps (const struct run_options *o, uint64_t *caps, cella_error_t *err)
 {
-  *caps = caps_default ();
+  *caps = o->privileged ? caps_all () : caps_default ();
   for (size_t i = 0; o->cap_add && o->cap_add[i]; i++)
     if (strcasecmp (o->cap_add[i], "ALL") == 0)
       caps_modify (caps, "ALL", true, NULL);
@@ -101,24 +106,137 @@ static int
 build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
 {
   p->process.seccomp = true;
+  /* the ns backend scopes what the host's namespaces would share (docs/security.md); --privileged
+   * lifts it, unless asked for by name */
+  p->landlock = p->backend == BACKEND_NS && !p->privileged ? PLAN_LANDLOCK_AUTO : 0;
   for (size_t i = 0; o->security_opts && o->security_opts[i]; i++)
     {
       const char *s = o->security_opts[i];
+      if (has_prefix (s, "landlock=") || has_prefix (s, "landlock:"))
+        {
+          if (plan_landlock_parse (s + 9, &p->landlock, err) < 0)
+            return cella_error_wrap (err, "--security-opt `%s`", s);
+          continue;
+        }
       if (strcmp (s, "no-new-privileges") == 0 || strcmp (s, "no-new-privileges=true") == 0
           || strcmp (s, "no-new-privileges:true") == 0)
         p->process.no_new_privs = true;
       else if (strcmp (s, "no-new-privileges=false") == 0 || strcmp (s, "no-new-privileges:false") == 0)
         p->process.no_new_privs = false;
       else if (strcmp (s, "seccomp=unconfined") == 0 || strcmp (s, "seccomp:unconfined") == 0)
-        p->process.seccomp = false;
+        {
+          p->process.seccomp = false;
+          oci_seccomp_free (steal_pointer (&p->process.seccomp_profile));
+        }
       else if (has_prefix (s, "seccomp=") || has_prefix (s, "seccomp:"))
-        return cella_error (err, 0, "--security-opt `%s`: seccomp profiles from files are not supported yet; use "
-                                    "seccomp=unconfined or leave the default filter", s);
+        {
+          /* docker's profile format, read now: the plan (saved with an engine container, shown by
+           * --dry-run) holds the rules that apply to this container's capabilities */
+          struct plan_seccomp *prof = NULL;
+          if (s[8] == '\0')
+            return cella_error (err, 0, "--security-opt `%s`: name a profile file (docker's format) or unconfined", s);
+          if (oci_seccomp_profile_load (s + 8, p->process.caps, &prof, err) < 0)
+            return -1;
+          oci_seccomp_free (p->process.seccomp_profile);
+          p->process.seccomp_profile = prof;
+          p->process.seccomp = false; /* the profile replaces the default filter */
+        }
       else if (has_prefix (s, "label") || has_prefix (s, "apparmor"))
         ; /* no LSM integration: accepted like podman on hosts without it */
       else
-        return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges or seccomp=unconfined)", s);
+        return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges, "
+                                    "seccomp=unconfined, seccomp=PROFILE.json or landlock=off|auto|SCOPES)", s);
     }
+  if (p->privileged)
+    p->process.seccomp = false;
+  return 0;
+}
+
+/* --device: a node in the container's /dev and the cgroup rule that allows it. */
+static int
+build_devices (const struct run_options *o, struct plan *p, cella_error_t *err)
+{
+  size_t n = strv_len (o->devices);
+  if (n == 0)
+    return 0;
+  p->devices = xzalloc ((n + 1) * sizeof *p->devices);
+  p->res.dev_rules = xzalloc ((n + 1) * sizeof *p->res.dev_rules);
+  for (size_t i = 0; i < n; i++)
+    {
+      if (parse_device (o->devices[i], &p->devices[i], &p->res.dev_rules[i], err) < 0)
+        return -1;
+      p->ndevices++;
+      p->res.ndev_rules++;
+    }
+  return 0;
+}
+
+/* The caller's own id map (/proc/self/uid_map), copied for keep-id: the identity for the
+ * machine's root, one line. */
+static int
+keep_id_map (const char *file, struct id_map **m, size_t *n, cella_error_t *err)
+{
+  cleanup_free char *text = NULL;
+  unsigned in, out, count;
+  if (read_file (file, &text, NULL, err) < 0)
+    return cella_error_wrap (err, "--userns keep-id");
+  if (sscanf (text, "%u %u %u", &in, &out, &count) != 3 || strchr (text, '\n') != strrchr (text, '\n'))
+    return cella_error (err, 0, "--userns keep-id: `%s` is not one line of ids to copy", file);
+  *m = xmalloc (sizeof **m);
+  (*m)[0] = (struct id_map){ in, in, count };
+  *n = 1;
+  return 0;
+}
+
+/* --userns (the ns backend, run by root): host (the default: no user namespace), auto (a range
+ * of ids of its own, allocated last, in plan_from_run_options) or keep-id. */
+static int
+build_userns (const struct run_options *o, struct plan *p, struct userns_spec *spec, cella_error_t *err)
+{
+  if (userns_parse (o->userns, spec, err) < 0)
+    return -1;
+  if (spec->mode == USERNS_HOST)
+    return 0;
+  if (p->backend != BACKEND_NS)
+    return cella_error (err, 0, "--userns %s: the %s backend makes no user namespace; use --backend ns", o->userns,
+                        p->backend == BACKEND_PROOT ? "proot" : "vm");
+  if (p->rootless)
+    return cella_error (err, 0, "--userns %s: for containers run by root; a rootless container always runs in a user "
+                                "namespace of its own, with you as its root (--userns host)", o->userns);
+  if (!in_initial_userns ())
+    return cella_error (err, 0, "--userns %s: needs the machine's root (cella runs in a user namespace here, which "
+                                "cannot map other ids nor make idmapped mounts)", o->userns);
+  if (o->privileged)
+    return cella_error (err, 0, "--userns %s: not with --privileged (the host's devices and capabilities over them, "
+                                "which a user namespace does not give; docker refuses it too): use --userns host",
+                        o->userns);
+  if (p->net == NET_CONTAINER)
+    return cella_error (err, 0, "--userns %s: not with --network container:%s (that network namespace belongs to "
+                                "another user namespace)", o->userns, p->network);
+  p->ns |= PLAN_NS_USER;
+  p->userns_mode = xstrdup (spec->mode == USERNS_AUTO ? "auto" : "keep-id");
+  if (spec->mode == USERNS_KEEP_ID)
+    return keep_id_map ("/proc/self/uid_map", &p->uid_map, &p->nuid_map, err) < 0
+               || keep_id_map ("/proc/self/gid_map", &p->gid_map, &p->ngid_map, err) < 0
+               ? -1
+               : 0;
+  return 0;
+}
+
+/* --userns=auto: the range, taken last so that nothing after it can fail (--dry-run only looks) */
+static int
+userns_take (const struct run_options *o, const struct userns_spec *spec, struct plan *p, cella_error_t *err)
+{
+  uint32_t uid, gid;
+  if (spec->mode != USERNS_AUTO)
+    return 0;
+  if (userns_allocate (p->id, spec->size, !o->dry_run, &uid, &gid, err) < 0)
+    return -1;
+  p->uid_map = xmalloc (sizeof *p->uid_map);
+  p->gid_map = xmalloc (sizeof *p->gid_map);
+  p->uid_map[0] = (struct id_map){ 0, uid, spec->size };
+  p->gid_map[0] = (struct id_map){ 0, gid, spec->size };
+  p->nuid_map = p->ngid_map = 1;
   return 0;
 }
 
@@ -147,7 +265,9 @@ add_default_ops (struct plan *p)
   plan_add_op (p, OP_PROC, "/proc");
   op = plan_add_op (p, OP_DEV, "/dev");
   op->mqueue = true;
-  plan_add_op (p, OP_SYSFS, "/sys");
+  /* --privileged: the host's devices too, and a /dev the workload may add nodes to */
+  op->dev_host = op->dev_writable = p->privileged;
+  plan_add_op (p, OP_SYSFS, "/sys")->dev_writable = p->privileged;
 
   plan_add_file (p, "/etc/hostname", hostname_line, strlen (hostname_line), 0644);
   if (p->net == NET_HOST)
@@ -190,6 +310,8 @@ add_default_ops (struct plan *p)
 static void
 add_mask_ops (struct plan *p)
 {
+  if (p->privileged)
+    return; /* docker's --privileged: nothing masked, /proc/sys writable */
   for (size_t i = 0; i < sizeof masked_paths / sizeof masked_paths[0]; i++)
     plan_add_op (p, OP_MASK, masked_paths[i]);
   for (size_t i = 0; i < sizeof readonly_paths / sizeof readonly_paths[0]; i++)
@@ -291,6 +413,14 @@ vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
         return cella_error (err, 0, "--vm-memory `%s`: between 64m and 1t", o->vm_memory);
       p->vm_memory_mib = (unsigned) (m >> 20);
     }
+  if (o->vm_cpus)
+    {
+      char *end = NULL;
+      long n = strtol (o->vm_cpus, &end, 10);
+      if (end == o->vm_cpus || *end || n < 1 || n > 255)
+        return cella_error (err, 0, "--vm-cpus `%s`: expected a number of virtual CPUs from 1 to 255", o->vm_cpus);
+      p->vm_cpus = (unsigned) n;
+    }
   p->vm_kernel = o->vm_kernel ? xstrdup (o->vm_kernel) : NULL;
   p->vm_engine = xstrdup (o->vm_engine ? o->vm_engine : "qemu");
   /* the guest's NIC is QEMU's user-mode network (docs/vm.md "Networking"), or none; as real root
@@ -310,6 +440,12 @@ vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
   if (o->security_opts)
     return cella_error (err, 0, "--security-opt %s: not supported by the vm backend yet (the VM is the boundary)",
                         o->security_opts[0]);
+  if (o->devices)
+    return cella_error (err, 0, "--device %s: the vm backend cannot pass a host device to the guest; use --backend ns",
+                        o->devices[0]);
+  if (o->privileged)
+    return cella_error (err, 0, "--privileged: the vm backend's guest has no host devices or capabilities to give; use "
+                                "--backend ns");
   return vm_plan_prepare (p, err);
 }
 
@@ -471,9 +607,12 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
     }
   else
     return cella_error (err, 0, "no backend can run here: %s; and %s (see `cella doctor`)", ns_why, proot_why);
-  if (p->backend != BACKEND_VM && (o->vm_kernel || o->vm_engine || o->vm_memory))
+  if (p->backend != BACKEND_VM && (o->vm_kernel || o->vm_engine || o->vm_memory || o->vm_cpus))
     return cella_error (err, 0, "%s: only for the vm backend (--backend vm)",
-                        o->vm_kernel ? "--kernel" : o->vm_engine ? "--vm-engine" : "--vm-memory");
+                        o->vm_kernel   ? "--kernel"
+                        : o->vm_engine ? "--vm-engine"
+                        : o->vm_memory ? "--vm-memory"
+                                       : "--vm-cpus");
   if (p->backend == BACKEND_VM)
     {
       if (o->proot_path || o->kernel_release)
@@ -508,6 +647,12 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
   if (o->security_opts)
     return cella_error (err, 0, "--security-opt %s: the proot backend has no seccomp or no_new_privs of its own; use "
                                 "--backend ns", o->security_opts[0]);
+  if (o->devices)
+    return cella_error (err, 0, "--device %s: the proot backend has no /dev or device rules of its own (the workload "
+                                "sees the host's /dev as the calling user); use --backend ns", o->devices[0]);
+  if (o->privileged)
+    return cella_error (err, 0, "--privileged: the proot backend has no capabilities or device rules to lift; use "
+                                "--backend ns");
   return 0;
 }
 
@@ -628,6 +773,7 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
                        cella_error_t *err)
 {
   cleanup_plan struct plan *p = plan_new ();
+  struct userns_spec userns;
 
   p->id = paths_new_id ();
   p->rootfs = xstrdup (rootfs);
@@ -643,6 +789,7 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   p->root_overlay = from_image;
   p->readonly = o->read_only;
   p->debug = o->debug;
+  p->privileged = o->privileged;
   p->rootless = geteuid () != 0;
   p->hostname = o->hostname ? xstrdup (o->hostname) : strndup (p->id, 12);
   if (o->hostname && (o->hostname[0] == '\0' || strlen (o->hostname) > 64))
@@ -670,10 +817,12 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
       if (idmap_default (p, err) < 0)
         return -1;
     }
+  if (build_userns (o, p, &userns, err) < 0)
+    return -1;
 
   if (build_resources (o, p, err) < 0)
     return -1;
-  if (build_process (o, p, err) < 0)
+  if (build_process (o, p, err) < 0 || build_devices (o, p, err) < 0)
     return -1;
   add_default_ops (p);
   if (add_user_mounts (o, p, err) < 0)
@@ -687,7 +836,7 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   if (strcmp (p->process.cwd, "/") != 0)
     plan_add_op (p, OP_MKDIR, p->process.cwd)->mode = 0755;
   add_mask_ops (p);
-  if (plan_validate (p, err) < 0)
+  if (plan_validate (p, err) < 0 || userns_take (o, &userns, p, err) < 0)
     return -1;
   cgroup_notice_unapplied (p);
   *out = steal_pointer (&p);

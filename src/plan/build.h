@@ -7,7 +7,7 @@
 
 /* What an image from the store gives a container (NULL fields: nothing). */
 struct image_defaults {
-  const char *id;             /* config digest */
+  const char *id;             /* the store key of the image (its manifest digest; docs/images.md) */
   char *const *layers;        /* layer dirs above the plan's rootfs, top-most first */
   char *const *env;           /* Env: before --env-file and -e */
   const char *workdir, *user; /* WorkingDir, User: unless -w / -u */
@@ -24,6 +24,9 @@ struct run_options {
   char **mounts;       /* --mount */
   char **cap_add, **cap_drop;
   char **security_opts;
+  char *userns;        /* --userns host|auto[:size=N]|keep-id */
+  char **devices;      /* --device HOST[:CTR][:PERMS] */
+  bool privileged;     /* --privileged */
   char *hostname;
   char *network;       /* none | host | private | NAME (a network) */
   char *backend;
@@ -43,6 +46,7 @@ struct run_options {
   char *vm_kernel;     /* --kernel (vm) */
   char *vm_engine;     /* --vm-engine qemu|firecracker (vm) */
   char *vm_memory;     /* --vm-memory SIZE (vm) */
+  char *vm_cpus;       /* --vm-cpus N (vm) */
   /* cgroup limits, as given (parsed by build_resources): --memory, --cpus, ... */
   char *memory, *memory_reservation, *memory_swap, *cpus, *cpu_shares, *cpu_quota, *cpu_period;
   char *cpuset_cpus, *cpuset_mems, *pids_limit, *blkio_weight;
@@ -82,6 +86,10 @@ int parse_tmpfs (const char *spec, char **dst, long long *size, mode_t *mode, un
 int parse_env_file (const char *path, char ***env, cella_error_t *err);
 int parse_env_line (const char *line, char ***env, cella_error_t *err);
 int parse_mount (const char *spec, struct plan *p, cella_error_t *err);
+/* --device HOST[:CTR][:PERMS] → the node made at CTR (default HOST, under /dev) from the host's character or
+ * block device HOST (symlinks followed, like docker), with its mode and owner, and the cgroup rule that allows
+ * PERMS (r, w, m; default rwm) on it. */
+int parse_device (const char *spec, struct plan_device *dev, struct plan_dev_rule *rule, cella_error_t *err);
 /* -p [IP:]HOST:CTR[/tcp|udp] → "IP:HOST:CTR/PROTO" (malloc'd). */
 int parse_publish (const char *spec, char **out, cella_error_t *err);
 /* Add KEY=VALUE to env, replacing an earlier KEY. */

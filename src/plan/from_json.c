@@ -75,7 +75,7 @@ get_strv (struct reader *r, json_t *o, const char *key)
       bad (r, key, "an array of strings");
       return NULL;
     }
-  out = xzalloc (sizeof *out);
+  out = strv_new (json_array_size (a));
   json_array_foreach (a, i, v)
     {
       if (!json_is_string (v))
@@ -84,7 +84,7 @@ get_strv (struct reader *r, json_t *o, const char *key)
           bad (r, key, "an array of strings");
           return NULL;
         }
-      strv_push (&out, json_string_value (v));
+      out[i] = xstrdup (json_string_value (v));
     }
   return out;
 }
@@ -96,6 +96,8 @@ parse_flags (enum op_kind kind, const char *s)
     { "rw", BIND_WRITABLE, 0 },        { "optional", BIND_OPTIONAL, 0 }, { "dev", BIND_DEVICE, 0 },
     { "rec", BIND_RECURSIVE, 0 },      { "ro", 0, REMOUNT_RDONLY },      { "nosuid", BIND_NOSUID, REMOUNT_NOSUID },
     { "nodev", 0, REMOUNT_NODEV },     { "noexec", BIND_NOEXEC, REMOUNT_NOEXEC },
+    { "noatime", MOUNTF_NOATIME, MOUNTF_NOATIME }, { "strictatime", MOUNTF_STRICTATIME, MOUNTF_STRICTATIME },
+    { "nodiratime", MOUNTF_NODIRATIME, MOUNTF_NODIRATIME },
   };
   cleanup_free char *copy = xstrdup (s ? s : "");
   char *save = NULL;
@@ -135,9 +137,10 @@ read_op (struct reader *r, struct plan *p, json_t *o)
   }
   op->size = get_int (r, o, "size", 0);
   op->mqueue = get_bool (r, o, "mqueue");
-  op->dev_writable = op->kind == OP_DEV && get_bool (r, o, "writable");
-  op->dev_later = op->kind == OP_DEV ? (unsigned) get_int (r, o, "later", 0)
-                                       & (PLAN_DEV_PTS | PLAN_DEV_SHM | PLAN_DEV_MQUEUE) : 0;
+  op->dev_writable = (op->kind == OP_DEV || op->kind == OP_SYSFS) && get_bool (r, o, "writable");
+  op->dev_host = op->kind == OP_DEV && get_bool (r, o, "hostDevices");
+  op->dev_no_shm = op->kind == OP_DEV && get_bool (r, o, "noShm");
+  op->dev_later = op->kind == OP_DEV ? (unsigned) get_int (r, o, "later", 0) & (PLAN_DEV_PTS | PLAN_DEV_MQUEUE) : 0;
   op->tmpcopyup = get_bool (r, o, "tmpcopyup");
   {
     json_t *im = json_object_get (o, "idmap");
@@ -326,6 +329,9 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
         p->vm_accel = get_str (r, vm, "accel", false);
         if (json_is_integer (mem) && json_integer_value (mem) >= 0 && json_integer_value (mem) <= 1048576)
           p->vm_memory_mib = (unsigned) json_integer_value (mem);
+        json_t *cpus = json_object_get (vm, "cpus");
+        if (json_is_integer (cpus) && json_integer_value (cpus) >= 0 && json_integer_value (cpus) <= 255)
+          p->vm_cpus = (unsigned) json_integer_value (cpus);
       }
     if (json_is_object (pr))
       {
@@ -340,10 +346,21 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->ports = get_strv (r, root, "ports");
   p->hostname = get_str (r, root, "hostname", false);
   p->rootless = get_bool (r, root, "rootless");
+  p->userns_mode = get_str (r, root, "usernsMode", false);
+  if (p->userns_mode && strcmp (p->userns_mode, "auto") != 0 && strcmp (p->userns_mode, "keep-id") != 0)
+    bad (r, "usernsMode", "auto or keep-id");
+  p->privileged = get_bool (r, root, "privileged");
   net = get_str (r, root, "network", false);
   p->network = get_str (r, root, "network_name", false);
   p->dns = get_strv (r, root, "dns");
   p->add_hosts = get_strv (r, root, "add_hosts");
+  {
+    /* absent from plans saved before Landlock scoping existed: those containers run unscoped,
+     * and so do the processes exec'd in them */
+    cleanup_free char *ll = get_str (r, root, "landlock", false);
+    if (ll && plan_landlock_parse (ll, &p->landlock, NULL) < 0)
+      bad (r, "landlock", "off, auto, or a list of abstract-unix-socket and signal");
+  }
   k = str_index (nets, 4, net ? net : "none");
   if (k < 0)
     bad (r, "network", "none, host, private or container");

@@ -2,10 +2,34 @@
 #define _GNU_SOURCE
 #include "build.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+/* A target that names the container's root itself ("/", "//", "/.", "/a/.."): a mount there
+ * would hide the whole root, and the setup used to skip it without a word. */
+static bool
+target_is_root (const char *t)
+{
+  int depth = 0;
+  for (const char *c = t; *c;)
+    {
+      size_t n = strcspn (c, "/");
+      if (n == 2 && strncmp (c, "..", 2) == 0)
+        depth = depth > 0 ? depth - 1 : 0;
+      else if (n > 0 && !(n == 1 && *c == '.'))
+        depth++;
+      c += n;
+      while (*c == '/')
+        c++;
+    }
+  return depth == 0;
+}
+
+#define ROOT_TARGET_HINT "the container's root `/` cannot be a mount target (the root comes from IMAGE or ROOTFS-DIR)"
 
 int
 parse_volume (const char *spec, char **src, char **dst, unsigned *flags, cella_error_t *err)
@@ -28,6 +52,8 @@ parse_volume (const char *spec, char **src, char **dst, unsigned *flags, cella_e
                         spec, parts[0]);
   if (parts[1][0] != '/')
     return cella_error (err, 0, "volume `%s`: target `%s` must be an absolute path in the container", spec, parts[1]);
+  if (target_is_root (parts[1]))
+    return cella_error (err, 0, "volume `%s`: " ROOT_TARGET_HINT, spec);
   *flags = BIND_WRITABLE | BIND_RECURSIVE;
   if (n == 3)
     {
@@ -63,6 +89,9 @@ parse_tmpfs (const char *spec, char **dst, long long *size, mode_t *mode, unsign
   *flags = REMOUNT_NOSUID | REMOUNT_NODEV | REMOUNT_NOEXEC;
   if (target[0] != '/')
     return cella_error (err, 0, "tmpfs `%s`: target `%s` must be an absolute path in the container", spec, target);
+  if (target_is_root (target))
+    return cella_error (err, 0, "tmpfs `%s`: " ROOT_TARGET_HINT " (--read-only with --tmpfs for the places that must be writable)",
+                        spec);
   if (colon)
     {
       cleanup_free char *opts = xstrdup (colon + 1);
@@ -184,6 +213,30 @@ parse_env_file (const char *path, char ***env, cella_error_t *err)
   return 0;
 }
 
+/* A key given twice: the last value wins, as in docker. */
+static void
+replace_str (char **slot, const char *v)
+{
+  free (*slot);
+  *slot = xstrdup (v);
+}
+
+/* A --mount flag's value, as docker reads it (Go's strconv.ParseBool): 1 when true, 0 when
+ * false, -1 for anything else. A key given without a value is true. */
+static int
+mount_bool (const char *v)
+{
+  static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
+  static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+  if (v == NULL)
+    return 1;
+  if (str_index (yes, sizeof yes / sizeof yes[0], v) >= 0)
+    return 1;
+  if (str_index (no, sizeof no / sizeof no[0], v) >= 0)
+    return 0;
+  return -1;
+}
+
 /* --mount type=bind|tmpfs|overlay,key=value,... (docker's syntax, plus overlay). */
 int
 parse_mount (const char *spec, struct plan *p, cella_error_t *err)
@@ -204,15 +257,22 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
       if (eq)
         *eq = '\0';
       if (strcmp (kv, "type") == 0 && v)
-        type = xstrdup (v);
+        replace_str (&type, v);
       else if ((strcmp (kv, "source") == 0 || strcmp (kv, "src") == 0) && v)
-        src = xstrdup (v);
+        replace_str (&src, v);
       else if ((strcmp (kv, "target") == 0 || strcmp (kv, "dst") == 0 || strcmp (kv, "destination") == 0) && v)
-        dst = xstrdup (v);
-      else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0)
-        ro = v == NULL || strcmp (v, "true") == 0 || strcmp (v, "1") == 0;
-      else if (strcmp (kv, "optional") == 0)
-        optional = v == NULL || strcmp (v, "true") == 0;
+        replace_str (&dst, v);
+      else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0 || strcmp (kv, "optional") == 0)
+        {
+          int b = mount_bool (v);
+          if (b < 0)
+            return cella_error (err, 0, "mount `%s`: `%s=%s`: expected true or false (1, t, TRUE, 0, f, FALSE ...)",
+                                spec, kv, v);
+          if (strcmp (kv, "optional") == 0)
+            optional = b;
+          else
+            ro = b;
+        }
       else if (strcmp (kv, "tmpfs-size") == 0 && v)
         {
           if ((size = parse_size (v)) <= 0)
@@ -233,9 +293,9 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
             strv_push (&lower, x);
         }
       else if (strcmp (kv, "upper") == 0 && v)
-        upper = xstrdup (v);
+        replace_str (&upper, v);
       else if (strcmp (kv, "work") == 0 && v)
-        work = xstrdup (v);
+        replace_str (&work, v);
       else
         return cella_error (err, 0, "mount `%s`: unknown key `%s`", spec, kv);
     }
@@ -243,6 +303,8 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
     return cella_error (err, 0, "mount `%s`: type= and target= are required", spec);
   if (dst[0] != '/')
     return cella_error (err, 0, "mount `%s`: target `%s` must be an absolute path in the container", spec, dst);
+  if (target_is_root (dst))
+    return cella_error (err, 0, "mount `%s`: " ROOT_TARGET_HINT, spec);
   if (strcmp (type, "bind") == 0)
     {
       if (src == NULL || src[0] != '/')
@@ -294,6 +356,7 @@ parse_publish (const char *spec, char **out, cella_error_t *err)
   char *proto = strchr (copy, '/'), *last, *mid;
   const char *ip = "";
   long long host, ctr;
+  struct in_addr in;
   if (proto)
     {
       *proto++ = '\0';
@@ -323,6 +386,71 @@ parse_publish (const char *spec, char **out, cella_error_t *err)
     host = port_number (copy, strlen (copy));
   if (host <= 0 || ctr <= 0)
     return cella_error (err, 0, "-p `%s`: ports must be numbers from 1 to 65535", spec);
+  /* the network code reads the address back when the container starts (net_port_parse): one it
+   * cannot read is refused here, naming the option */
+  if (*ip && inet_pton (AF_INET, ip, &in) != 1)
+    return cella_error (err, 0, "-p `%s`: `%s` is not an IPv4 address", spec, ip);
   *out = xasprintf ("%s:%lld:%lld/%s", ip, host, ctr, proto ? proto : "tcp");
+  return 0;
+}
+/* r, w and m, each at most once, at least one */
+static bool
+device_perms_valid (const char *s)
+{
+  if (*s == '\0' || strlen (s) > 3 || strspn (s, "rwm") != strlen (s))
+    return false;
+  for (const char *c = s; *c; c++)
+    if (strchr (c + 1, *c))
+      return false;
+  return true;
+}
+
+int
+parse_device (const char *spec, struct plan_device *dev, struct plan_dev_rule *rule, cella_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (spec);
+  char *parts[3] = { NULL }, *rest = copy;
+  const char *host, *ctr, *perms = "rwm";
+  size_t n = 0;
+  struct stat st;
+  memset (dev, 0, sizeof *dev);
+  memset (rule, 0, sizeof *rule);
+  while (rest)
+    {
+      if (n == 3)
+        return cella_error (err, 0, "--device `%s`: too many `:` (expected HOST[:CONTAINER][:PERMISSIONS])", spec);
+      parts[n++] = strsep (&rest, ":");
+    }
+  host = parts[0];
+  ctr = parts[0];
+  if (n == 2 && device_perms_valid (parts[1]))
+    perms = parts[1];
+  else if (n >= 2)
+    ctr = parts[1];
+  if (n == 3)
+    perms = parts[2];
+  if (!path_is_clean_abs (host))
+    return cella_error (err, 0, "--device `%s`: `%s` must be an absolute host path", spec, host);
+  if (!path_is_clean_abs (ctr) || strncmp (ctr, "/dev/", 5) != 0 || ctr[5] == '\0')
+    return cella_error (err, 0, "--device `%s`: the container path `%s` must be an absolute path under /dev/", spec, ctr);
+  if (!device_perms_valid (perms))
+    return cella_error (err, 0, "--device `%s`: permissions `%s` must be made of r, w and m (like rw or rwm)", spec, perms);
+  if (stat (host, &st) < 0)
+    return cella_error (err, errno, "--device `%s`: `%s` on the host", spec, host);
+  if (!S_ISCHR (st.st_mode) && !S_ISBLK (st.st_mode))
+    return cella_error (err, 0, "--device `%s`: `%s` is not a character or block device", spec, host);
+  dev->path = xstrdup (ctr);
+  dev->host_path = xstrdup (host);
+  dev->type = S_ISBLK (st.st_mode) ? 'b' : 'c';
+  dev->major = major (st.st_rdev);
+  dev->minor = minor (st.st_rdev);
+  dev->mode = st.st_mode & 07777;
+  dev->uid = st.st_uid;
+  dev->gid = st.st_gid;
+  rule->allow = true;
+  rule->type = dev->type;
+  rule->major = dev->major;
+  rule->minor = dev->minor;
+  snprintf (rule->access, sizeof rule->access, "%s", perms);
   return 0;
 }

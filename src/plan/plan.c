@@ -21,6 +21,58 @@ op_kind_name (enum op_kind k)
   return k < OP__COUNT ? op_names[k] : "?";
 }
 
+static const struct {
+  unsigned bit;
+  const char *name;
+} landlock_scopes[] = {
+  { PLAN_LANDLOCK_ABSTRACT_UNIX, "abstract-unix-socket" },
+  { PLAN_LANDLOCK_SIGNAL, "signal" },
+};
+
+int
+plan_landlock_parse (const char *text, unsigned *out, cella_error_t *err)
+{
+  cleanup_free char *copy = xstrdup (text);
+  char *save = NULL;
+  unsigned v = 0;
+  if (strcmp (text, "off") == 0 || strcmp (text, "auto") == 0)
+    {
+      *out = text[0] == 'a' ? PLAN_LANDLOCK_AUTO : 0;
+      return 0;
+    }
+  for (char *t = strtok_r (copy, ",", &save); t; t = strtok_r (NULL, ",", &save))
+    {
+      size_t i = 0;
+      while (i < sizeof landlock_scopes / sizeof landlock_scopes[0] && strcmp (t, landlock_scopes[i].name) != 0)
+        i++;
+      if (i == sizeof landlock_scopes / sizeof landlock_scopes[0])
+        return cella_error (err, 0, "unknown Landlock scope `%s` (expected off, auto, or a comma-separated list of "
+                                    "abstract-unix-socket and signal)", t);
+      v |= landlock_scopes[i].bit;
+    }
+  if (v == 0)
+    return cella_error (err, 0, "`%s`: expected off, auto, or a comma-separated list of abstract-unix-socket and signal",
+                        text);
+  *out = v;
+  return 0;
+}
+
+char *
+plan_landlock_format (unsigned v)
+{
+  char *s = NULL;
+  if (v & PLAN_LANDLOCK_AUTO)
+    return xstrdup ("auto");
+  for (size_t i = 0; i < sizeof landlock_scopes / sizeof landlock_scopes[0]; i++)
+    if (v & landlock_scopes[i].bit)
+      {
+        char *next = xasprintf ("%s%s%s", s ? s : "", s ? "," : "", landlock_scopes[i].name);
+        free (s);
+        s = next;
+      }
+  return s ? s : xstrdup ("off");
+}
+
 struct plan *
 plan_new (void)
 {
@@ -78,6 +130,7 @@ plan_free (struct plan *p)
   free (p->hostname);
   free (p->uid_map);
   free (p->gid_map);
+  free (p->userns_mode);
   strv_free (p->process.argv);
   strv_free (p->process.env);
   free (p->process.cwd);
@@ -170,6 +223,12 @@ flags_string (const struct op *op)
       if (*buf)
         buf[strlen (buf) - 1] = '\0';
     }
+  if (op->flags & MOUNTF_NOATIME)
+    strcat (buf, *buf ? ",noatime" : "noatime");
+  if (op->flags & MOUNTF_STRICTATIME)
+    strcat (buf, *buf ? ",strictatime" : "strictatime");
+  if (op->flags & MOUNTF_NODIRATIME)
+    strcat (buf, *buf ? ",nodiratime" : "nodiratime");
   return xstrdup (buf);
 }
 
@@ -184,9 +243,10 @@ op_describe (const struct op *op)
     case OP_PROC:
       return xasprintf ("proc on %s", op->target);
     case OP_DEV:
-      return xasprintf ("minimal dev on %s%s", op->target, op->mqueue ? " (with mqueue)" : "");
+      return xasprintf ("%s dev on %s%s", op->dev_host ? "host devices'" : "minimal", op->target,
+                        op->mqueue ? " (with mqueue)" : "");
     case OP_SYSFS:
-      return xasprintf ("sysfs on %s (ro)", op->target);
+      return xasprintf ("sysfs on %s (%s)", op->target, op->dev_writable ? "rw" : "ro");
     case OP_TMPFS:
       return xasprintf ("tmpfs on %s (size=%lld, mode=%04o)", op->target, op->size, op->mode ? op->mode : 01777);
     case OP_OVERLAY:
@@ -291,8 +351,12 @@ op_json (const struct op *op)
     json_object_set_new (o, "mode", json_integer (op->mode));
   if (op->kind == OP_DEV && op->mqueue)
     json_object_set_new (o, "mqueue", json_true ());
-  if (op->kind == OP_DEV && op->dev_writable)
+  if ((op->kind == OP_DEV || op->kind == OP_SYSFS) && op->dev_writable)
     json_object_set_new (o, "writable", json_true ());
+  if (op->kind == OP_DEV && op->dev_host)
+    json_object_set_new (o, "hostDevices", json_true ());
+  if (op->kind == OP_DEV && op->dev_no_shm)
+    json_object_set_new (o, "noShm", json_true ());
   if (op->kind == OP_DEV && op->dev_later)
     json_object_set_new (o, "later", json_integer (op->dev_later));
   if (op->kind == OP_OVERLAY)
@@ -412,9 +476,10 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "image_id", json_string (p->image_id));
   json_object_set_new (root, "backend", json_string (p->backend == BACKEND_PROOT ? "proot" : p->backend == BACKEND_VM ? "vm" : "ns"));
   if (p->backend == BACKEND_VM)
-    json_object_set_new (root, "vm", json_pack ("{s:s*, s:s*, s:s*, s:s*, s:I}", "engine", p->vm_engine, "kernel", p->vm_kernel,
-                                                "kernel_release", p->vm_kernel_release, "accel", p->vm_accel,
-                                                "memory_mib", (json_int_t) p->vm_memory_mib));
+    json_object_set_new (root, "vm", json_pack ("{s:s*, s:s*, s:s*, s:s*, s:I, s:I}", "engine", p->vm_engine, "kernel",
+                                                p->vm_kernel, "kernel_release", p->vm_kernel_release, "accel",
+                                                p->vm_accel, "memory_mib", (json_int_t) p->vm_memory_mib, "cpus",
+                                                (json_int_t) p->vm_cpus));
   if (p->backend == BACKEND_PROOT)
     json_object_set_new (root, "proot", json_pack ("{s:s*, s:s*, s:s*}", "path", p->proot_path, "kernel_release",
                                                    p->kernel_release, "root_copy", p->root_copy));
@@ -443,6 +508,10 @@ plan_to_json (const struct plan *p)
   json_object_set_new (root, "namespaces", ns);
   json_object_set_new (root, "hostname", json_string (p->hostname ? p->hostname : ""));
   json_object_set_new (root, "rootless", json_boolean (p->rootless));
+  if (p->userns_mode)
+    json_object_set_new (root, "usernsMode", json_string (p->userns_mode));
+  if (p->privileged)
+    json_object_set_new (root, "privileged", json_true ());
   json_object_set_new (root, "uidMappings", maps_json (p->uid_map, p->nuid_map));
   json_object_set_new (root, "gidMappings", maps_json (p->gid_map, p->ngid_map));
   json_object_set_new (root, "network", json_string (nets[p->net]));
@@ -453,6 +522,11 @@ plan_to_json (const struct plan *p)
   if (p->add_hosts)
     json_object_set_new (root, "add_hosts", json_strv (p->add_hosts));
   json_object_set_new (root, "resources", resources_json (&p->res));
+  if (p->landlock)
+    {
+      cleanup_free char *ll = plan_landlock_format (p->landlock);
+      json_object_set_new (root, "landlock", json_string (ll));
+    }
   oci_plan_extras_to_json (p, root);
   out = json_dumps (root, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
   json_decref (root);

@@ -61,10 +61,16 @@ enum {
   REMOUNT_NOEXEC = 1 << 3,
 };
 
-/* op.dev_later: /dev/pts, /dev/shm, /dev/mqueue */
+/* flags for binds and filesystem mounts alike (OCI mount options); none: relatime */
+enum {
+  MOUNTF_NOATIME = 1 << 8,
+  MOUNTF_STRICTATIME = 1 << 9,
+  MOUNTF_NODIRATIME = 1 << 10,
+};
+
+/* op.dev_later: what later ops of the plan mount (an OCI config's /dev/pts, /dev/mqueue) */
 #define PLAN_DEV_PTS (1u << 0)
-#define PLAN_DEV_SHM (1u << 1)
-#define PLAN_DEV_MQUEUE (1u << 2)
+#define PLAN_DEV_MQUEUE (1u << 1)
 
 struct op {
   enum op_kind kind;
@@ -75,8 +81,10 @@ struct op {
   long long size;       /* bytes, 0 = kernel default */
   mode_t mode;          /* tmpfs mode, file mode, mkdir mode; 0 = default */
   bool mqueue;          /* dev: also mount /dev/mqueue */
-  bool dev_writable;    /* dev: the tmpfs stays writable (OCI, as runc's /dev) */
-  unsigned dev_later;   /* dev: PLAN_DEV_* that later ops mount (an OCI config's own): only their directory */
+  bool dev_writable;    /* dev: the tmpfs stays writable (OCI, as runc's /dev); sysfs: read-write (--privileged) */
+  bool dev_host;        /* dev: a node for every device of the host's /dev too (--privileged) */
+  bool dev_no_shm;      /* dev: no /dev/shm of its own (OCI: the config mounts one, or none) */
+  unsigned dev_later;   /* dev: PLAN_DEV_* mounted by later ops: only their directory here */
   /* overlay */
   enum overlay_mode ov_mode;
   char **lower;         /* host dirs, top-most first */
@@ -101,6 +109,10 @@ struct op {
   bool idmap_recursive;
   bool idmap_ready;     /* filled by prepare: idmap_fd is a user namespace with those maps */
   int idmap_fd;
+  /* bind, filled by prepare when root of the host makes a container with a user namespace: the
+   * detached mount, made on the host (whose root may traverse what the container's may not) */
+  bool host_tree_ready;
+  int host_tree_fd;
 };
 
 enum net_mode { NET_NONE, NET_HOST, NET_PRIVATE, NET_CONTAINER /* another container's (plan.network names it) */ };
@@ -146,14 +158,19 @@ struct plan_hook {
 };
 const char *plan_hook_name (enum plan_hook_kind k); /* "prestart", "createRuntime" ... */
 
-/* OCI linux.devices: a node made in the container's /dev */
+/* OCI linux.devices, --device: a node made in the container's /dev */
 struct plan_device {
   char *path;
+  char *host_path;      /* --device: the host's node, bound where mknod is refused (user namespaces); NULL: path */
   char type;            /* 'c', 'b' (u is c), 'p' */
   long long major, minor;
-  mode_t mode;          /* permission bits; 0: 0666 */
+  mode_t mode;          /* permission bits (config.json without fileMode: 0666) */
   uid_t uid;
   gid_t gid;
+  /* filled on the host before clone (a user namespace made by root): the node, made there
+   * with its owner, as a detached mount (src/ns/oci_mounts.c) */
+  bool host_tree_ready;
+  int host_tree_fd;
 };
 
 /* OCI linux.seccomp, kept as a rule list and compiled with libseccomp in the child */
@@ -185,6 +202,8 @@ struct plan_seccomp {
   char **flags;         /* "SECCOMP_FILTER_FLAG_LOG" ... */
   struct plan_scmp_rule *rules;
   size_t nrules;
+  char *listener_path;  /* SCMP_ACT_NOTIFY: the agent's unix socket (gets the notify fd) */
+  char *listener_metadata;
 };
 const char *plan_scmp_action_name (enum plan_scmp_action a); /* "SCMP_ACT_ERRNO" ... */
 const char *plan_scmp_op_name (enum plan_scmp_op o);         /* "SCMP_CMP_EQ" ... */
@@ -194,6 +213,21 @@ enum plan_personality { PERSONALITY_UNSET, PERSONALITY_LINUX, PERSONALITY_LINUX3
 struct id_map {
   uint32_t inside, outside, count;
 };
+
+/* Landlock scopes (ABI 6, Linux 6.12; src/ns/landlock.c): what the container's processes may not
+ * reach outside their Landlock domain. AUTO asks for each scope only where the container shares
+ * the namespace that would otherwise contain it: abstract unix sockets in the host's network
+ * namespace, signals in the host's PID namespace. 0: no scoping. */
+enum {
+  PLAN_LANDLOCK_ABSTRACT_UNIX = 1u << 0, /* connect/send to abstract unix sockets made outside */
+  PLAN_LANDLOCK_SIGNAL = 1u << 1,        /* signals to processes outside */
+  PLAN_LANDLOCK_AUTO = 1u << 2,
+};
+/* "off", "auto", or a comma-separated list of "abstract-unix-socket" and "signal" (the value of
+ * --security-opt landlock= and of the OCI annotation io.github.cella.landlock) */
+int plan_landlock_parse (const char *text, unsigned *out, cella_error_t *err);
+/* the inverse: "off", "auto", "abstract-unix-socket,signal"; caller frees */
+char *plan_landlock_format (unsigned v);
 
 struct plan_process {
   char **argv;
@@ -222,6 +256,7 @@ struct plan_process {
   char *apparmor_profile;
   char *selinux_label;
   unsigned console_height, console_width; /* the terminal's first size; 0: the caller's */
+  char **warnings;      /* OCI loader: what it accepted but left out, to be logged (not saved) */
 };
 
 /* Resource limits (cgroups). Zero means "not set" everywhere; OCI `linux.resources` and the
@@ -265,7 +300,7 @@ struct plan_resources {
 struct plan {
   char *id;            /* 64 hex */
   char *image;         /* image name when run from an image */
-  char *image_id;      /* its id (config digest) when it came from the image store */
+  char *image_id;      /* its image store key (manifest digest) when it came from the store */
   char *rootfs;        /* host path of the root (lowest layer when overlay) */
   char **root_layers;  /* more overlay lowers above rootfs, top-most first (multi-layer images) */
   char **labels;       /* from the image: "key=value" */
@@ -276,6 +311,8 @@ struct plan {
   char *root_upper;    /* ... persistent in these host dirs when set (engine containers), */
   char *root_work;     /* ... else ephemeral */
   bool readonly;       /* read-only root */
+  bool root_tree_ready; /* runtime, not saved: root_tree_fd is rootfs's detached mount, made on */
+  int root_tree_fd;     /* the host (src/ns/mount_ops.c mount_root_prepare) */
   struct op *ops;
   size_t nops;
   unsigned ns;         /* PLAN_NS_* */
@@ -283,12 +320,18 @@ struct plan {
   struct id_map *uid_map, *gid_map;
   size_t nuid_map, ngid_map;
   bool rootless;       /* caller is not root: user ns, fake root */
+  char *userns_mode;   /* --userns auto or keep-id (a user namespace for a root-run container); NULL: host */
+  bool root_premounted;/* runtime, not saved: root_fd is the root, mounted by the parent (src/ns/userns_root.c) */
+  int root_fd;
   enum net_mode net;
   char *network;       /* NET_PRIVATE: the network's name (NULL: the default, "cella") */
   char **dns;          /* --dns: name servers of the container's resolv.conf */
   char **add_hosts;    /* --add-host NAME:IP */
   char *net_addr;      /* runtime, not saved: the address net_prepare leased */
   struct plan_process process;
+  /* PLAN_LANDLOCK_*: what is asked for, for the container's processes and those exec'd in it */
+  unsigned landlock;
+  unsigned landlock_now; /* runtime, not saved: the scopes the process being started gets (AUTO resolved) */
   bool debug;
   enum backend_kind backend;
   char *proot_path;     /* proot: the program */
@@ -299,6 +342,7 @@ struct plan {
   char *vm_kernel_release; /* vm: its release (for the initramfs' modules), NULL when unknown */
   char *vm_accel;       /* vm: "kvm" or "tcg", as decided when the plan was made */
   unsigned vm_memory_mib; /* vm: guest RAM (--vm-memory), 0: 256 */
+  unsigned vm_cpus;       /* vm: virtual CPUs (--vm-cpus), 0: 1 */
   struct plan_resources res;
   /* OCI additions; zero/NULL: not set */
   char *bundle;         /* OCI bundle directory */
@@ -308,6 +352,8 @@ struct plan {
   char **sysctl;        /* "key=value" */
   struct plan_device *devices;
   size_t ndevices;
+  bool privileged;      /* --privileged: every capability, every device, no seccomp, no masked paths, rw /sys */
+  char *devices_host_dir;  /* runtime, not saved: where the host made them (src/ns/oci_mounts.c) */
   enum plan_personality personality;
   enum plan_propagation rootfs_propagation;
   struct plan_hook *hooks[HOOK__COUNT];

@@ -127,8 +127,7 @@ port_command (const struct plan *p, const struct plan_process *pr, char ***argv,
     }
   if (*script == '\0')
     {
-      for (size_t i = 0; pr->argv && pr->argv[i]; i++)
-        strv_push (argv, pr->argv[i]);
+      strv_append_all (argv, pr->argv);
       return 0;
     }
   {
@@ -136,8 +135,7 @@ port_command (const struct plan *p, const struct plan_process *pr, char ***argv,
     strv_push (argv, "/bin/sh");
     strv_push (argv, "-c");
     strv_push (argv, cmd);
-    for (size_t i = 0; pr->argv && pr->argv[i]; i++)
-      strv_push (argv, pr->argv[i]);
+    strv_append_all (argv, pr->argv);
   }
   return 0;
 }
@@ -220,8 +218,7 @@ proot_command (const struct plan *p, const struct plan_process *pr, const char *
         }
     }
   if (!main_process)
-    for (size_t i = 0; pr->argv && pr->argv[i]; i++)
-      strv_push (&argv, pr->argv[i]);
+    strv_append_all (&argv, pr->argv);
   else if (port_command (p, pr, &argv, err) < 0)
     {
       strv_free (argv);
@@ -280,6 +277,7 @@ child_exec (char **argv, char **env, const char *proot_tmp)
   char **e = strv_dup (env);
   cleanup_free char *t = xasprintf ("PROOT_TMP_DIR=%s", proot_tmp);
   strv_push (&e, t);
+  signals_default (); /* proot passes what it inherits on to the workload */
   execve (argv[0], argv, e);
   fprintf (stderr, "cella: run `%s`: %s\n", argv[0], strerror (errno));
   _exit (127);

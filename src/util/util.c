@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int
+static int __attribute__ ((format (printf, 4, 0)))
 error_vset (cella_error_t *err, int status, int errno_, const char *fmt, va_list ap)
 {
   cella_error_t e;
@@ -221,6 +222,24 @@ strv_dup (char *const *v)
   return r;
 }
 
+char **
+strv_new (size_t n)
+{
+  return xzalloc ((n + 1) * sizeof (char *));
+}
+
+void
+strv_append_all (char ***v, char *const *more)
+{
+  size_t n = strv_len (*v), m = strv_len (more);
+  if (m == 0)
+    return;
+  *v = xrealloc (*v, (n + m + 1) * sizeof (char *));
+  for (size_t i = 0; i < m; i++)
+    (*v)[n + i] = xstrdup (more[i]);
+  (*v)[n + m] = NULL;
+}
+
 int
 read_all_fd (int fd, char **out, size_t *len, cella_error_t *err)
 {
@@ -283,11 +302,13 @@ write_all (int fd, const void *buf, size_t len)
 static int
 replace_file (const char *path, const void *buf, size_t len, mode_t mode, bool durable, cella_error_t *err)
 {
-  cleanup_free char *tmp = xasprintf ("%s.tmp.%d", path, (int) getpid ());
-  cleanup_close int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  /* An unpredictable temp name made with O_EXCL (mkostemp): in a directory others can write
+   * (a --pid-file's), a symlink or a file planted at the name is never followed or truncated. */
+  cleanup_free char *tmp = xasprintf ("%s.tmp-XXXXXX", path);
+  cleanup_close int fd = mkostemp (tmp, O_CLOEXEC);
   if (fd < 0)
-    return cella_error (err, errno, "create `%s`", tmp);
-  if (write_all (fd, buf, len) < 0 || (durable && fsync (fd) < 0))
+    return cella_error (err, errno, "create a temp file next to `%s`", path);
+  if (fchmod (fd, mode) < 0 || write_all (fd, buf, len) < 0 || (durable && fsync (fd) < 0))
     {
       int e = errno;
       unlink (tmp);
@@ -334,6 +355,32 @@ fsync_parent (const char *path)
     fsync (dfd);
 }
 
+char *
+path_clean (const char *path)
+{
+  char *out = xmalloc (strlen (path) + 2), *o = out;
+  for (const char *s = path; *s;)
+    {
+      size_t n;
+      while (*s == '/')
+        s++;
+      n = strcspn (s, "/");
+      if (n == 1 && s[0] == '.')
+        n = 0;
+      if (n)
+        {
+          *o++ = '/';
+          memcpy (o, s, n);
+          o += n;
+        }
+      s += n ? n : (*s == '.');
+    }
+  if (o == out)
+    *o++ = '/';
+  *o = '\0';
+  return out;
+}
+
 int
 mkdir_p (const char *path, mode_t mode, cella_error_t *err)
 {
@@ -350,6 +397,55 @@ mkdir_p (const char *path, mode_t mode, cella_error_t *err)
   if (mkdir (p, mode) < 0 && errno != EEXIST)
     return cella_error (err, errno, "mkdir `%s`", p);
   return 0;
+}
+
+int
+state_dir_ensure (const char *path, cella_error_t *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 && errno == ENOENT)
+    {
+      /* made here, before anything is put in it: whoever wins a race to create it is checked below */
+      cleanup_free char *parent = xstrdup (path);
+      char *slash = strrchr (parent, '/');
+      if (slash && slash != parent)
+        {
+          *slash = '\0';
+          if (mkdir_p (parent, 0700, err) < 0)
+            return cella_error_wrap (err, "state directory `%s`", path);
+        }
+      if (mkdir (path, 0700) < 0 && errno != EEXIST)
+        return cella_error (err, errno, "create the state directory `%s`", path);
+      fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+  if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+    return cella_error (err, 0, "state directory `%s` is a symlink or not a directory: refusing to use it (remove it, "
+                        "or choose another place)", path);
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return cella_error (err, errno, "state directory `%s`", path);
+  if (st.st_uid != geteuid ())
+    return cella_error (err, 0, "state directory `%s` belongs to uid %u, not to you (uid %u): refusing to use it, since "
+                        "its owner could plant state there (remove it, or set XDG_RUNTIME_DIR)", path,
+                        (unsigned) st.st_uid, (unsigned) geteuid ());
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return cella_error (err, 0, "state directory `%s` has mode %04o: others may write it, refusing to use it "
+                        "(chmod 700 it)", path, (unsigned) (st.st_mode & 07777));
+  return 0;
+}
+
+void
+signals_default (void)
+{
+  struct sigaction dfl = { .sa_handler = SIG_DFL };
+  sigset_t none;
+  /* a disposition of SIG_IGN survives execve: the caller's (nohup, a shell's `trap ''`) or the
+   * monitor's own would reach the workload */
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction (sig, &dfl, NULL);
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
 }
 
 bool
@@ -450,43 +546,265 @@ host_passwd_field (uid_t uid, int field)
   return q.found;
 }
 
-/* rm -rf without following symlinks (engine containers, image layers). */
+/* rm -rf without following symlinks (engine containers, image layers), and without a descriptor
+ * per level: a container can make a tree deeper than the descriptors a process may hold. Only
+ * the RM_HELD deepest directories of the walk stay open; going up past them reopens the parent
+ * through ".." and checks it is the directory the walk came down from (device and inode), so a
+ * directory moved away meanwhile stops the walk instead of leading it out of the tree.
+ * Directories are read with getdents64 into a buffer of each held level's own: a level costs
+ * about seven system calls, which is what a tree of 10,000 levels on a busy machine needs. */
+#define RM_HELD 16
+#define RM_BUF 8192
+
+struct rm_level {
+  char *name; /* in the level above (the first: in the caller's dfd) */
+  dev_t dev;
+  ino_t ino;
+  int fd;     /* open for the RM_HELD deepest levels, -1 above them */
+  char *buf;  /* its entries read so far: buf[pos..len) not seen yet */
+  size_t pos, len;
+};
+
+struct rm_walk {
+  struct rm_level *lv;
+  size_t n, cap, held;
+  struct stat *kept; /* directories that could not be removed: not entered again on a rescan */
+  size_t nkept;
+  int r, errno_;
+};
+
+static void
+rm_failed (struct rm_walk *w)
+{
+  if (w->r == 0)
+    w->errno_ = errno;
+  w->r = -1;
+}
+
+/* A directory to empty: O_NOFOLLOW, and one without permissions (overlay's work/work is 000)
+ * is made 0700 through its pinned O_PATH descriptor, never through its name again. */
+static int
+rm_open_dir (int dfd, const char *name)
+{
+  char proc[64];
+  cleanup_close int path = -1;
+  int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0 || errno != EACCES)
+    return fd;
+  path = openat (dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (path < 0)
+    return -1;
+  snprintf (proc, sizeof proc, "/proc/self/fd/%d", path);
+  if (chmod (proc, 0700) < 0)
+    return -1;
+  return openat (path, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static bool
+rm_is_kept (const struct rm_walk *w, const struct stat *st)
+{
+  for (size_t i = 0; i < w->nkept; i++)
+    if (w->kept[i].st_dev == st->st_dev && w->kept[i].st_ino == st->st_ino)
+      return true;
+  return false;
+}
+
+static void
+rm_hold (struct rm_walk *w, struct rm_level *l, int fd)
+{
+  l->fd = fd;
+  l->buf = xmalloc (RM_BUF);
+  l->pos = l->len = 0;
+  w->held++;
+}
+
+static void
+rm_let_go (struct rm_walk *w, struct rm_level *l)
+{
+  close (l->fd);
+  free (l->buf);
+  l->fd = -1;
+  l->buf = NULL;
+  w->held--;
+}
+
+/* The next entry of a held level ("." and ".." skipped); NULL at its end (errno 0) or on an error. */
+static struct dirent64 *
+rm_next (struct rm_level *l)
+{
+  for (;;)
+    {
+      struct dirent64 *e;
+      if (l->pos >= l->len)
+        {
+          ssize_t n = getdents64 (l->fd, l->buf, RM_BUF);
+          if (n <= 0)
+            {
+              if (n == 0)
+                errno = 0;
+              return NULL;
+            }
+          l->pos = 0;
+          l->len = (size_t) n;
+        }
+      e = (struct dirent64 *) (void *) (l->buf + l->pos);
+      l->pos += e->d_reclen;
+      if (strcmp (e->d_name, ".") != 0 && strcmp (e->d_name, "..") != 0)
+        return e;
+    }
+}
+
+/* Enter directory fd (named name in the current level); takes fd. 1: a kept one, skipped. */
+static int
+rm_push (struct rm_walk *w, const char *name, int fd)
+{
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  if (rm_is_kept (w, &st))
+    {
+      close (fd); /* its failure is already counted */
+      return 1;
+    }
+  /* the held levels are always the deepest ones: the shallowest of them is let go */
+  if (w->held == RM_HELD)
+    rm_let_go (w, &w->lv[w->n - w->held]);
+  if (w->n == w->cap)
+    {
+      w->cap = w->cap ? 2 * w->cap : 64;
+      w->lv = xrealloc (w->lv, w->cap * sizeof *w->lv);
+    }
+  w->lv[w->n] = (struct rm_level) { .name = xstrdup (name), .dev = st.st_dev, .ino = st.st_ino };
+  rm_hold (w, &w->lv[w->n++], fd);
+  return 0;
+}
+
+/* The current level is empty (or holds what could not be removed): remove it from its parent,
+ * which is reopened through ".." when it was let go. false when the walk must stop. */
+static bool
+rm_pop (struct rm_walk *w, int dfd)
+{
+  struct rm_level *top = &w->lv[w->n - 1], *up = w->n > 1 ? &w->lv[w->n - 2] : NULL;
+  bool go_on = true;
+  if (up && up->fd < 0)
+    {
+      struct stat st;
+      int fd = openat (top->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0 || fstat (fd, &st) < 0 || st.st_dev != up->dev || st.st_ino != up->ino)
+        {
+          if (fd >= 0)
+            close (fd);
+          errno = ESTALE; /* the tree changed under the walk */
+          rm_failed (w);
+          go_on = false;
+        }
+      else
+        rm_hold (w, up, fd); /* read again from its start: what was removed is gone */
+    }
+  rm_let_go (w, top);
+  if (go_on && unlinkat (up ? up->fd : dfd, top->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    {
+      rm_failed (w);
+      w->kept = xrealloc (w->kept, (w->nkept + 1) * sizeof *w->kept);
+      w->kept[w->nkept++] = (struct stat) { .st_dev = top->dev, .st_ino = top->ino };
+    }
+  free (top->name);
+  w->n--;
+  return go_on;
+}
+
+/* One entry of the current level: a non-directory is unlinked, a directory entered. */
+static void
+rm_entry (struct rm_walk *w, int fd, const struct dirent64 *e)
+{
+  unsigned char type = e->d_type;
+  int child;
+  if (type == DT_UNKNOWN)
+    {
+      struct stat st;
+      if (fstatat (fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        {
+          if (errno != ENOENT)
+            rm_failed (w);
+          return;
+        }
+      type = S_ISDIR (st.st_mode) ? DT_DIR : DT_REG;
+    }
+  if (type != DT_DIR)
+    {
+      if (unlinkat (fd, e->d_name, 0) < 0 && errno != ENOENT)
+        rm_failed (w);
+      return;
+    }
+  child = rm_open_dir (fd, e->d_name);
+  if (child < 0)
+    {
+      /* raced into a non-directory: unlink it like one */
+      if (errno == ENOTDIR || errno == ELOOP)
+        {
+          if (unlinkat (fd, e->d_name, 0) < 0 && errno != ENOENT)
+            rm_failed (w);
+        }
+      else if (errno != ENOENT)
+        rm_failed (w);
+      return;
+    }
+  if (rm_push (w, e->d_name, child) < 0)
+    rm_failed (w);
+}
+
 int
 remove_tree_at (int dfd, const char *name)
 {
-  cleanup_close int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  DIR *d;
-  struct dirent *e;
-  int r = 0;
-  if (fd < 0 && errno == EACCES && fchmodat (dfd, name, 0700, 0) == 0)
-    fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); /* overlay's work/work is 000 */
+  struct rm_walk w = { 0 };
+  int fd = rm_open_dir (dfd, name);
   if (fd < 0)
     return unlinkat (dfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
-  d = fdopendir (dup (fd));
-  if (d == NULL)
+  if (rm_push (&w, name, fd) < 0)
     return -1;
-  while ((e = readdir (d)) != NULL)
+  while (w.n > 0)
     {
-      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
-        continue;
-      if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
+      struct rm_level *top = &w.lv[w.n - 1];
+      struct dirent64 *e = rm_next (top);
+      if (e != NULL)
         {
-          if (remove_tree_at (fd, e->d_name) < 0)
-            r = -1;
+          rm_entry (&w, top->fd, e);
+          continue;
         }
-      else if (unlinkat (fd, e->d_name, 0) < 0 && errno != ENOENT)
-        r = -1;
+      if (errno != 0)
+        rm_failed (&w);
+      if (!rm_pop (&w, dfd))
+        break;
     }
-  closedir (d);
-  if (unlinkat (dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    r = -1;
-  return r;
+  while (w.n > 0)
+    {
+      struct rm_level *l = &w.lv[--w.n];
+      if (l->fd >= 0)
+        rm_let_go (&w, l);
+      free (l->name);
+    }
+  free (w.lv);
+  free (w.kept);
+  errno = w.errno_;
+  return w.r;
 }
 
 int
 remove_tree (const char *path)
 {
   return remove_tree_at (AT_FDCWD, path);
+}
+
+int
+same_file (const char *a, const char *b)
+{
+  struct stat sa, sb;
+  if (stat (a, &sa) < 0 || stat (b, &sb) < 0)
+    return -1;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 bool

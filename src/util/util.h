@@ -60,6 +60,11 @@ int str_index (const char *const *names, size_t n, const char *s);
 void strv_push (char ***v, const char *s);   /* copies s */
 void strv_free (char **v);
 char **strv_dup (char *const *v);
+/* An empty vector with room for n strings: fill v[0..n), it stays NULL-terminated. */
+char **strv_new (size_t n);
+/* Copies of more's strings appended to *v in one step. strv_push walks the vector for its length
+ * on every call: a loop of n pushes is O(n²) (200,000 arguments took minutes). */
+void strv_append_all (char ***v, char *const *more);
 
 /* Files. */
 int read_all_fd (int fd, char **out, size_t *len, cella_error_t *err);
@@ -75,6 +80,17 @@ int write_file_volatile (const char *path, const void *buf, size_t len, mode_t m
 /* fsync the directory that holds path (after a rename or an unlink in it). */
 void fsync_parent (const char *path);
 int mkdir_p (const char *path, mode_t mode, cella_error_t *err);
+/* An absolute path without empty or `.` components nor a trailing slash: "/a//b/./c/" → "/a/b/c"
+ * (`..` is kept: the caller decides). Caller frees. */
+char *path_clean (const char *path);
+/* A directory cella keeps state in (the data and run roots, the OCI root): made with mode 0700
+ * when missing, then checked through a descriptor (O_NOFOLLOW|O_DIRECTORY, fstat): it must be a
+ * directory, not a symlink, owned by the caller, and writable by nobody else. Anything else is an
+ * error naming it: another local user who created /tmp/cella-run-UID first must not get a say in
+ * what cella reads from it (docs/security.md). */
+int state_dir_ensure (const char *path, cella_error_t *err);
+/* Every signal back to its default disposition and an empty mask, before a workload's execve. */
+void signals_default (void);
 bool has_prefix (const char *s, const char *prefix);
 /* Parse a non-negative decimal integer that fits in `max`; -1 on error. */
 long long parse_uint (const char *s, unsigned long long max);
@@ -96,6 +112,10 @@ int remove_tree_at (int dfd, const char *name);
 /* Is this process in the initial user namespace (uid_map "0 0 4294967295")? Overlay's trusted.*
  * xattrs need it; elsewhere layers use user.overlay.* and mounts take `userxattr`. */
 bool in_initial_userns (void);
+
+/* Do two paths name one file (device and inode)? For namespace files: /proc/PID/ns/net and
+ * /proc/self/ns/net name the same namespace. 1 yes, 0 no, -1 when either cannot be read. */
+int same_file (const char *a, const char *b);
 
 /* A forked child's error, sent to its parent over a SEQPACKET socket as "<errno>\n<message>";
  * error_recv: 1 when nothing came (the child had no error to report), 0 with *err rebuilt. */

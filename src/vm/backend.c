@@ -82,9 +82,13 @@ vm_plan_prepare (struct plan *p, cella_error_t *err)
   if (p->vm_memory_mib == 0)
     p->vm_memory_mib = 256;
   free (p->vm_accel);
-  p->vm_accel = xstrdup (vm_kvm_usable () ? "kvm" : "tcg");
-  if (strcmp (p->vm_accel, "tcg") == 0)
-    fprintf (stderr, "cella: no usable /dev/kvm: the VM runs under TCG emulation (slow)\n");
+  {
+    cleanup_free char *dir = xasprintf ("%s/vm", paths_data_root ());
+    cleanup_free char *why = vm_kvm_problem (dir);
+    p->vm_accel = xstrdup (why ? "tcg" : "kvm");
+    if (why)
+      fprintf (stderr, "cella: no usable KVM (%s): the VM runs under TCG emulation (slow)\n", why);
+  }
   return 0;
 }
 
@@ -338,7 +342,7 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
     return cella_error (err, errno, "socketpair");
   guest_config (p, &c, &shares, &nshares);
   {
-    bool kvm = vm_kvm_usable ();
+    bool kvm = p->vm_accel && strcmp (p->vm_accel, "kvm") == 0;
     cleanup_free char *extra = kvm ? xstrdup ("") : vm_tcg_cmdline ();
     cleanup_free char *cmdline = xasprintf ("%s%s", p->debug ? VM_CMDLINE_DEBUG : VM_CMDLINE, extra);
     struct vm_launch l = {
@@ -349,7 +353,7 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
       .disk = s->disk,
       .kvm = kvm,
       .memory_mib = p->vm_memory_mib ? p->vm_memory_mib : 256,
-      .cpus = 1,
+      .cpus = p->vm_cpus ? p->vm_cpus : 1,
       .console_log = s->console,
       .hvc_fd = s->hvc[1],
       .ctl_fd = s->ctl[1],

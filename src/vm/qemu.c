@@ -10,20 +10,120 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "net/net.h"
 #include "vm.h"
 
-bool
-vm_kvm_usable (void)
+/* Start QEMU with KVM and the CPU model the vm backend uses, paused, and quit at once. /dev/kvm can
+ * open while no guest can run on it: a nested hypervisor that refuses an MSR QEMU sets for
+ * `-cpu host` (QEMU then aborts: "failed to set MSR 0x10a"), seen on a Firecracker-hosted machine.
+ * NULL when QEMU starts; else why not (malloc'd). */
+static char *
+kvm_try_qemu (const char *qemu)
+{
+  const char *argv[] = { qemu, "-M", "microvm", "-accel", "kvm", "-cpu", "host", "-m", "64M", "-nodefaults",
+                         "-no-user-config", "-display", "none", "-S", "-monitor", "stdio", NULL };
+  int in[2], out[2];
+  char buf[512];
+  size_t n = 0;
+  ssize_t r;
+  int status;
+  pid_t pid;
+  if (pipe2 (in, O_CLOEXEC) < 0)
+    return xasprintf ("pipe: %s", strerror (errno));
+  if (pipe2 (out, O_CLOEXEC) < 0)
+    {
+      close (in[0]), close (in[1]);
+      return xasprintf ("pipe: %s", strerror (errno));
+    }
+  pid = fork ();
+  if (pid == 0)
+    {
+      dup2 (in[0], 0);
+      dup2 (out[1], 1);
+      dup2 (out[1], 2);
+      execv (qemu, (char *const *) argv);
+      _exit (127);
+    }
+  close (in[0]);
+  close (out[1]);
+  if (pid > 0 && write (in[1], "quit\n", 5) < 0)
+    { /* QEMU already gone: its status says why */
+    }
+  close (in[1]);
+  while (pid > 0 && n < sizeof buf - 1 && (r = read (out[0], buf + n, sizeof buf - 1 - n)) != 0)
+    if (r > 0)
+      n += (size_t) r;
+    else if (errno != EINTR)
+      break;
+  buf[n] = '\0';
+  close (out[0]);
+  if (pid < 0)
+    return xasprintf ("fork: %s", strerror (errno));
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+    return NULL;
+  /* the first line QEMU printed that is not its monitor's banner or prompt */
+  for (char *line = strtok (buf, "\r\n"); line; line = strtok (NULL, "\r\n"))
+    {
+      while (has_prefix (line, "(qemu) "))
+        line += strlen ("(qemu) ");
+      if (*line && !has_prefix (line, "QEMU ") && strcmp (line, "(qemu)") != 0)
+        return xasprintf ("QEMU cannot start a KVM guest here: %s", line);
+    }
+  return xstrdup ("QEMU cannot start a KVM guest here: it ended without saying why");
+}
+
+/* "BOOT-ID QEMU-PATH DEV:INO:MTIME": what a cached probe result is valid for. */
+static char *
+kvm_probe_key (const char *qemu)
+{
+  cleanup_free char *boot = NULL;
+  struct stat st;
+  if (read_file ("/proc/sys/kernel/random/boot_id", &boot, NULL, NULL) < 0 || stat (qemu, &st) < 0)
+    return NULL;
+  boot[strcspn (boot, "\n")] = '\0';
+  return xasprintf ("%s %s %lu:%lu:%lld", boot, qemu, (unsigned long) st.st_dev, (unsigned long) st.st_ino,
+                    (long long) st.st_mtime);
+}
+
+char *
+vm_kvm_problem (const char *cache_dir)
 {
   const char *no = getenv ("CELLA_NO_KVM"); /* benchmarks and tests: TCG on a KVM host */
-  int fd = no && *no && strcmp (no, "0") != 0 ? -1 : open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+  cleanup_free char *qemu = NULL, *key = NULL, *cache = NULL, *text = NULL;
+  char *why;
+  int fd;
+  if (no && *no && strcmp (no, "0") != 0)
+    return xstrdup ("$CELLA_NO_KVM is set");
+  fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0)
-    return false;
+    return xasprintf ("/dev/kvm: %s", strerror (errno));
   close (fd);
-  return true;
+  if (vm_qemu_find (&qemu, NULL) < 0)
+    return xstrdup ("qemu-system-x86_64 not found");
+  /* The answer holds until the next boot or another QEMU binary: cached in CACHE_DIR/kvm-probe. */
+  key = kvm_probe_key (qemu);
+  cache = cache_dir && key ? xasprintf ("%s/kvm-probe", cache_dir) : NULL;
+  if (cache && read_file (cache, &text, NULL, NULL) == 0)
+    {
+      char *nl = strchr (text, '\n');
+      if (nl && (size_t) (nl - text) == strlen (key) && strncmp (text, key, (size_t) (nl - text)) == 0)
+        {
+          nl[1 + strcspn (nl + 1, "\n")] = '\0';
+          return strcmp (nl + 1, "ok") == 0 ? NULL : xstrdup (nl + 1);
+        }
+    }
+  why = kvm_try_qemu (qemu);
+  if (cache)
+    {
+      cleanup_free char *line = xasprintf ("%s\n%s\n", key, why ? why : "ok");
+      (void) write_file_atomic (cache, line, strlen (line), 0600, NULL); /* kept only where the dir exists */
+    }
+  return why;
 }
 
 static bool

@@ -79,8 +79,12 @@ struct vm_launch {
   const char *net_mac;     /* the NIC's MAC address (a tap on a bridge), NULL: QEMU's default */
 };
 
-/* Can this process use /dev/kvm (open read-write)? Never with $CELLA_NO_KVM set (not "0"). */
-bool vm_kvm_usable (void);
+/* Can QEMU run a KVM guest here: /dev/kvm opens read-write and QEMU starts a paused microvm with
+ * `-accel kvm -cpu host` (a nested hypervisor can offer a /dev/kvm that QEMU cannot use)? Never with
+ * $CELLA_NO_KVM set (not "0"). vm_kvm_problem returns NULL for yes, else why not (malloc'd); the
+ * QEMU probe's answer is kept in CACHE_DIR/kvm-probe (NULL or a missing dir: not kept) until the next boot or
+ * another QEMU binary. */
+char *vm_kvm_problem (const char *cache_dir);
 
 /* Kernel arguments a guest under TCG needs: the TSC's rate (the host's, which TCG's rdtsc
  * returns), so that the guest need not calibrate it against the emulated PIT, which fails on a

@@ -31,7 +31,9 @@ shift $((OPTIND - 1))
 [ $# = 1 ] || { echo "usage: see the head of $0" >&2; exit 2; }
 initrd=$1
 if [ -z "$accel" ]; then
-	if [ -w /dev/kvm ]; then accel=kvm; else accel=tcg; fi
+	accel=tcg # KVM only where QEMU can start a guest on it (a nested /dev/kvm can refuse QEMU)
+	if [ -w /dev/kvm ] && echo quit | qemu-system-x86_64 -M microvm -accel kvm -cpu host -m 64M -nodefaults \
+		-no-user-config -display none -S -monitor stdio >/dev/null 2>&1; then accel=kvm; fi
 fi
 
 tmp=$(mktemp -d)

@@ -285,6 +285,18 @@ make_rootfs() {
 	chmod 1777 "$dir/tmp"
 }
 
+# oci_rootless_userns: what an OCI bundle needs as an ordinary user (a user namespace mapping the
+# caller to root, as `cella spec --rootless` writes): OCI_USERNS_ENTRY, a linux.namespaces entry
+# with a trailing comma, and OCI_USERNS_MAPS, the linux mappings with a leading comma; both empty
+# as root.
+oci_rootless_userns() {
+	OCI_USERNS_ENTRY="" OCI_USERNS_MAPS=""
+	is_root && return 0
+	OCI_USERNS_ENTRY='{"type": "user"}, '
+	OCI_USERNS_MAPS=", \"uidMappings\": [{\"containerID\": 0, \"hostID\": $(id -u), \"size\": 1}],
+	 \"gidMappings\": [{\"containerID\": 0, \"hostID\": $(id -g), \"size\": 1}]"
+}
+
 # The value of a "Key:" line of /proc/self/status as seen inside a container: status_field OUT Key
 status_field() {
 	printf '%s\n' "$1" | awk -v k="$2:" '$1 == k { print $2; exit }'

@@ -31,6 +31,8 @@
 #         index   an OCI index: the host's architecture (the real image, as gzip) and the other of
 #                 amd64/arm64 (a config and a one-file layer, /ARCH), pushed with --all
 #         docker  the gzip image converted by skopeo to Docker schema2 media types
+#         bomb    the gzip image and a second gzip layer holding /big, 64 MiB of zeros (a ~64 KiB blob)
+#         baddiff the gzip image whose config's rootfs.diff_ids names another digest than its layer's
 #       Every image: Env PATH=/bin FOO=bar, Cmd ["/bin/sh","-c","echo hello from REPO"],
 #       WorkingDir /tmp, Labels {"org.test":"yes"}, ExposedPorts {"80/tcp":{}}; files bin/busybox,
 #       bin/{sh,echo,cat,ls,true,sleep} → busybox, etc/passwd (root, nobody), etc/group, tmp;
@@ -316,6 +318,16 @@ _reg_layout_index() { # LAYOUT MEDIATYPE DIGEST SIZE TAG
 		"$2" "$3" "$4" "$5" >"$1/index.json"
 }
 
+# A layer that expands a thousandfold: /big, 64 MiB of zeros, gzip.
+_reg_bomb_layer() { # LAYOUT WORK
+	mkdir -p "$2/bomb"
+	head -c 64M /dev/zero >"$2/bomb/big"
+	_reg_tar "$2/bomb" "$2/bomb.tar"
+	rm -f "$2/bomb/big"
+	_reg_layer "$1" "$2/bomb.tar" gzip
+	_LAYERS+=$'\n'"$_LMT $_LD $_LS $_DIFF"
+}
+
 # The layers of the busybox image; with zstd, that one layer compressed with zstd.
 _reg_busybox_layers() { # LAYOUT WORK BUSYBOX gzip|zstd
 	_reg_rootfs_busybox "$2/rootfs" "$3"
@@ -392,6 +404,16 @@ registry_push_busybox() {
 	gzip | docker) _reg_busybox_layers "$layout" "$work" "$bb" gzip && _reg_image "$layout" "$repo" "$(_reg_arch)" ;;
 	zstd) _reg_busybox_layers "$layout" "$work" "$bb" zstd && _reg_image "$layout" "$repo" "$(_reg_arch)" ;;
 	multi) _reg_multi_layers "$layout" "$work" "$bb" && _reg_image "$layout" "$repo" "$(_reg_arch)" ;;
+	bomb)
+		_reg_busybox_layers "$layout" "$work" "$bb" gzip
+		_reg_bomb_layer "$layout" "$work"
+		_reg_image "$layout" "$repo" "$(_reg_arch)"
+		;;
+	baddiff)
+		_reg_busybox_layers "$layout" "$work" "$bb" gzip
+		_LAYERS="$_LMT $_LD $_LS sha256:$(printf 'not this layer' | sha256sum | cut -d' ' -f1)"
+		_reg_image "$layout" "$repo" "$(_reg_arch)"
+		;;
 	index)
 		_reg_index "$layout" "$work" "$bb" "$repo"
 		mt=application/vnd.oci.image.index.v1+json

@@ -50,7 +50,7 @@ test_doctor_says_ns_is_the_default_here() {
 		assert_contains "$OUT" "$section"
 	done
 	for item in "mount namespace" "PID namespace" "network namespace" "user namespace" "overlay mount" \
-		seccomp pidfd_open openat2 "new mount API" /dev/kvm version delegation overlay; do
+		seccomp pidfd_open openat2 "new mount API" "Landlock scoping" /dev/kvm version delegation overlay; do
 		assert_match "$OUT" "^  $item +(ok|no|missing) +[^ ]" "the line for $item"
 	done
 	assert_match "$OUT" '^  vm +(ok|no) +[^ ]'
@@ -81,7 +81,7 @@ test_doctor_json_has_the_keys() {
 	else
 		assert_match "$(jqr .backends.vm.fix)" "qemu-system-x86" "the vm backend's fix"
 	fi
-	for k in mount_ns pid_ns net_ns user_ns overlay_userns seccomp pidfd_open openat2 mount_api kvm; do
+	for k in mount_ns pid_ns net_ns user_ns overlay_userns seccomp pidfd_open openat2 mount_api landlock kvm; do
 		assert_eq "true" "$(jqr ".kernel.$k | (.ok | type == \"boolean\") and has(\"errno\") and (.detail | length > 0)")" \
 			"kernel.$k"
 	done

@@ -160,3 +160,21 @@ test_tmpfs_target_symlink_escaping_root() {
 	check_no_leftovers run_cella run --tmpfs /escape "$TEST_TMP/rootfs" /bin/true
 	assert_eq keep "$(ls "$TEST_TMP/outside")" "host dir the symlink points to"
 }
+
+# A volume or a tmpfs on the container's root `/` used to be dropped without a word.
+test_volume_or_tmpfs_on_root_refused() {
+	bad_input 125 "$TEST_TMP:/" run -v "$TEST_TMP:/" busybox true
+	bad_input 125 "$TEST_TMP://" run -v "$TEST_TMP://" busybox true
+	bad_input 125 "tmpfs \`/\`" run --tmpfs / busybox true
+	bad_input 125 "target=/" run --mount "type=bind,source=$TEST_TMP,target=/" busybox true
+	bad_input 125 "target=/." run --mount "type=tmpfs,target=/." busybox true
+}
+
+# --mount's readonly/ro takes docker's spellings of a boolean (1 t T TRUE true True, 0 f F FALSE
+# false False, or none); anything else (yes, maybe) is an error, never a read-write mount.
+test_mount_readonly_bad_value() {
+	bad_input 125 "readonly=yes" run --mount "type=bind,source=$TEST_TMP,target=/m,readonly=yes" busybox true
+	bad_input 125 "readonly=maybe" run --mount "type=bind,source=$TEST_TMP,target=/m,readonly=maybe" busybox true
+	bad_input 125 "ro=yes" run --mount "type=bind,source=$TEST_TMP,target=/m,ro=yes" busybox true
+	bad_input 125 "ro=" run --mount "type=tmpfs,target=/m,ro=" busybox true
+}

@@ -329,3 +329,23 @@ test_rootfs_dir_no_leftovers_after_run() {
 	gone=$(comm -23 <(printf '%s\n' "$before") <(cd "$TEST_TMP/rootfs" && find . | sort))
 	assert_eq "" "$gone" "files of the rootfs dir that disappeared"
 }
+
+# --mount readonly=: every spelling docker accepts for true makes the mount read-only, for false
+# read-write.
+test_mount_readonly_spellings() {
+	local v
+	mkdir "$TEST_TMP/m"
+	for v in readonly readonly=1 readonly=t readonly=T readonly=TRUE readonly=true readonly=True ro ro=1 ro=true ro=TRUE; do
+		run_cella run --mount "type=bind,source=$TEST_TMP/m,target=/m,$v" busybox sh -c 'touch /m/f && echo WROTE; true'
+		assert_ok "$v"
+		assert_not_contains "$OUT" WROTE "a write through a bind mount with $v"
+		run_cella run --mount "type=tmpfs,target=/t,$v" busybox sh -c 'touch /t/f && echo WROTE; true'
+		assert_not_contains "$OUT" WROTE "a write to a tmpfs with $v"
+	done
+	[ ! -e "$TEST_TMP/m/f" ] || fail "a read-only bind mount was written"
+	for v in readonly=0 readonly=f readonly=F readonly=FALSE readonly=false readonly=False ro=0 ro=false; do
+		run_cella run --mount "type=bind,source=$TEST_TMP/m,target=/m,$v" busybox sh -c 'touch /m/f && echo WROTE'
+		assert_ok "$v"
+		assert_eq WROTE "$OUT" "a write through a bind mount with $v"
+	done
+}

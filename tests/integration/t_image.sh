@@ -422,6 +422,205 @@ EOF
 	assert_eq "" "$OUT" "no image from a bad tarball"
 }
 
+# Two images made from rootfs directories: local/a (/etc/motd "image A") and local/b ("image B").
+import_a_and_b() {
+	make_rootfs "$TEST_TMP/ra"
+	echo "image A" >"$TEST_TMP/ra/etc/motd"
+	run_cella image import "$TEST_TMP/ra" local/a
+	assert_ok
+	A_ID=$OUT
+	make_rootfs "$TEST_TMP/rb"
+	echo "image B" >"$TEST_TMP/rb/etc/motd"
+	run_cella image import "$TEST_TMP/rb" local/b
+	assert_ok
+	run_cella image inspect -f '{{.Store.Manifest}}' local/a
+	A_MAN=$OUT
+	run_cella image inspect -f '{{.Store.Manifest}}' local/b
+	B_MAN=$OUT
+}
+
+# An archive that reuses a stored image's config with other layers must not change what that
+# image runs: layers are checked against the config's rootfs.diff_ids, and records are keyed by
+# manifest digest and never rewritten.
+test_import_reusing_a_config_cannot_replace_an_image() {
+	img_env
+	require_cmd python3
+	import_a_and_b
+	run_cella save -o "$TEST_TMP/a.tar" local/a
+	assert_ok
+	python3 - "$TEST_TMP" <<'EOF'
+import io, json, sys, tarfile
+d = sys.argv[1]
+src = tarfile.open(f"{d}/a.tar")
+blob = lambda dg: src.extractfile("blobs/sha256/" + dg[7:]).read()
+man = json.loads(blob(json.loads(src.extractfile("index.json").read())["manifests"][0]["digest"]))
+cfg, base = blob(man["config"]["digest"]), blob(man["layers"][0]["digest"])
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    ti = tarfile.TarInfo("etc/motd"); ti.size = 5; t.addfile(ti, io.BytesIO(b"evil\n"))
+evil = buf.getvalue()
+def docker_archive(name, layers):
+    with tarfile.open(f"{d}/{name}", "w") as t:
+        def add(n, data):
+            ti = tarfile.TarInfo(n); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+        add("config.json", cfg)
+        for i, l in enumerate(layers):
+            add(f"l{i}/layer.tar", l)
+        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": ["local/evil:latest"],
+                                          "Layers": [f"l{i}/layer.tar" for i in range(len(layers))]}]).encode())
+docker_archive("extra.tar", [base, evil])  # A's config and layer, and one more layer
+docker_archive("swapped.tar", [evil])      # A's config, another layer in place of A's
+EOF
+	local t
+	for t in extra swapped; do
+		run_cella image import "$TEST_TMP/$t.tar"
+		local rc=$RC err=$ERR
+		run_cella run --rm --pull never local/a cat /etc/motd
+		assert_eq "image A" "$OUT" "after importing $t.tar, local/a runs its own layers"
+		RC=$rc ERR=$err
+		assert_cella_error 125 "rootfs.diff_ids"
+	done
+	run_cella image inspect -f '{{.Id}} {{.Store.Manifest}}' local/a
+	assert_eq "$A_ID $A_MAN" "$OUT" "local/a is the same image"
+	run_cella image inspect local/evil
+	assert_cella_error 125 "local/evil"
+	assert_store_clean
+}
+
+# Every byte used is the stored, verified one: an archive whose manifest file is not the bytes of
+# the digest it is filed under is refused, even when that digest is in the store already.
+test_import_manifest_bytes_must_match_their_digest() {
+	img_env
+	require_cmd python3
+	import_a_and_b
+	run_cella save -o "$TEST_TMP/a.tar" local/a
+	assert_ok
+	mkdir "$TEST_TMP/layout"
+	tar -C "$TEST_TMP/layout" -xf "$TEST_TMP/a.tar"
+	python3 - "$TEST_TMP/layout" <<'EOF'
+import hashlib, io, json, sys, tarfile
+d = sys.argv[1]
+def put(data):
+    h = hashlib.sha256(data).hexdigest()
+    open(f"{d}/blobs/sha256/{h}", "wb").write(data)
+    return "sha256:" + h, len(data)
+index = json.load(open(f"{d}/index.json"))
+mdig = index["manifests"][0]["digest"]
+man = json.load(open(f"{d}/blobs/sha256/{mdig[7:]}"))
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    ti = tarfile.TarInfo("etc/motd"); ti.size = 5; t.addfile(ti, io.BytesIO(b"evil\n"))
+ld, ls = put(buf.getvalue())
+cfg = json.load(open(f"{d}/blobs/sha256/{man['config']['digest'][7:]}"))
+cfg["rootfs"]["diff_ids"].append(ld)
+cd, cs = put(json.dumps(cfg).encode())
+man["config"].update(digest=cd, size=cs)
+man["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls})
+# filed under A's manifest digest, which the store holds already
+open(f"{d}/blobs/sha256/{mdig[7:]}", "w").write(json.dumps(man))
+EOF
+	run_cella image import "$TEST_TMP/layout" local/crafted
+	local rc=$RC err=$ERR
+	run_cella run --rm --pull never "local/a@$A_MAN" cat /etc/motd
+	assert_eq "image A" "$OUT" "local/a@ITS-MANIFEST-DIGEST runs A"
+	RC=$rc ERR=$err
+	assert_cella_error 125 "digest mismatch"
+	run_cella image inspect local/crafted
+	assert_cella_error 125 "local/crafted"
+	assert_store_clean
+}
+
+# NAME@DIGEST is an image of repository NAME with that digest (docker's reference store, current
+# containers/common; podman 4.3 took any image with the digest): another repository's image with
+# the digest is not used, and a tag next to the digest does not override it.
+test_digest_reference_stays_in_its_repository() {
+	img_env
+	import_a_and_b
+	run_cella run --rm --pull never "local/a@$A_MAN" cat /etc/motd
+	assert_ok
+	assert_eq "image A" "$OUT" "NAME@DIGEST of the image"
+	run_cella run --rm --pull never "local/b@$A_MAN" cat /etc/motd
+	assert_cella_error 125 "not found locally"
+	assert_not_contains "$OUT" "image A" "local/b@A's digest does not run A"
+	run_cella run --rm --pull never "local/a:latest@$B_MAN" cat /etc/motd
+	assert_cella_error 125 "not found locally"
+	assert_not_contains "$OUT" "image" "NAME:TAG@DIGEST needs the digest to match"
+	run_cella run --rm --pull never "local/b:latest@$B_MAN" cat /etc/motd
+	assert_eq "image B" "$OUT" "NAME:TAG@DIGEST with its own digest"
+	# the digest reference outlives the tag that moved away (docker keeps repo@digest)
+	run_cella tag local/b local/a
+	assert_ok
+	run_cella run --rm --pull never "local/a@$A_MAN" cat /etc/motd
+	assert_eq "image A" "$OUT" "local/a@A's digest after local/a moved to B"
+}
+
+# A layer that expands beyond the limits is refused with the layer and the limit named, and leaves
+# no layer directory, no record, no name.
+test_import_gzip_bomb_refused_by_the_limits() {
+	img_env
+	require_cmd python3
+	python3 - "$TEST_TMP" <<'EOF'
+import io, sys, tarfile
+class Zeros(io.RawIOBase):
+    def __init__(self, n): self.n = n
+    def readinto(self, b):
+        k = min(len(b), self.n); b[:k] = bytes(k); self.n -= k; return k
+d = sys.argv[1]
+with tarfile.open(f"{d}/bomb.tar.gz", "w:gz", compresslevel=1) as t:
+    ti = tarfile.TarInfo("big"); ti.size = 64 << 20; t.addfile(ti, Zeros(ti.size))
+with tarfile.open(f"{d}/many.tar", "w") as t:
+    for i in range(10):
+        ti = tarfile.TarInfo(f"f{i}"); t.addfile(ti, io.BytesIO())
+EOF
+	local blob
+	blob=sha256:$(sha256sum "$TEST_TMP/bomb.tar.gz" | cut -d' ' -f1)
+	[ "$(stat -c %s "$TEST_TMP/bomb.tar.gz")" -lt $((1 << 20)) ] || fail "the bomb is not small"
+	CELLA_MAX_LAYER_SIZE=8M run_cella image import "$TEST_TMP/bomb.tar.gz" local/bomb
+	assert_cella_error 125 "$blob"
+	assert_contains "$ERR" "8 MiB" "the limit is named"
+	assert_contains "$ERR" "CELLA_MAX_LAYER_SIZE" "and how to raise it"
+	run_cella image import --max-layer-size 16M "$TEST_TMP/bomb.tar.gz" local/bomb
+	assert_cella_error 125 "16 MiB"
+	assert_contains "$ERR" "--max-layer-size" "the option is named"
+	run_cella image import --max-image-size 20M "$TEST_TMP/bomb.tar.gz" local/bomb
+	assert_cella_error 125 "--max-image-size"
+	run_cella image import --max-layer-entries 4 "$TEST_TMP/many.tar" local/many
+	assert_cella_error 125 "--max-layer-entries"
+	run_cella image import --max-layer-size 1x "$TEST_TMP/bomb.tar.gz" local/bomb
+	assert_cella_error 125 "--max-layer-size"
+	[ -z "$(ls -A "$CELLA_ROOT/layers")" ] || fail "layer dirs left: $(ls -A "$CELLA_ROOT/layers")"
+	run_cella images -a -q
+	assert_eq "" "$OUT" "no image recorded"
+	assert_store_clean
+	# the defaults are generous: the same archive imports, whole
+	run_cella image import "$TEST_TMP/bomb.tar.gz" local/bomb
+	assert_ok
+	[ "$(stat -c %s "$CELLA_ROOT/layers/${blob#sha256:}/big")" = $((64 << 20)) ] || fail "the layer is not whole"
+}
+
+test_pull_limits_and_diff_ids() {
+	img_env
+	registry_start plain
+	registry_push_busybox test/bomb v1 bomb >/dev/null
+	registry_push_busybox test/baddiff v1 baddiff >/dev/null
+	run_cella pull "$REG_HOST/test/baddiff:v1"
+	assert_cella_error 125 "rootfs.diff_ids"
+	run_cella images -a -q
+	assert_eq "" "$OUT" "no image recorded"
+	[ -z "$(ls -A "$CELLA_ROOT/layers")" ] || fail "a layer that failed its diff_id was named: $(ls -A "$CELLA_ROOT/layers")"
+	local big
+	big=$(skopeo inspect --raw --tls-verify=false "docker://$REG_HOST/test/bomb:v1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"][1]["digest"])')
+	run_cella pull --max-layer-size 16M "$REG_HOST/test/bomb:v1"
+	assert_cella_error 125 "$big"
+	assert_contains "$ERR" "limit per layer" "the layer limit is named"
+	run_cella pull --max-image-size 40M "$REG_HOST/test/bomb:v1"
+	assert_cella_error 125 "--max-image-size"
+	[ ! -e "$CELLA_ROOT/layers/${big#sha256:}" ] || fail "the bomb's layer dir was kept"
+	run_cella images -a -q
+	assert_eq "" "$OUT" "no image recorded"
+	assert_store_clean
+}
+
 test_image_build_maps_names() {
 	img_env
 	run_cella image build --from ubuntu --dry-run
@@ -474,4 +673,25 @@ changed
 changed
 c?
 ?image$" "the container runs on a copy; its changes stay with it; the image is untouched"
+}
+
+# A layer 1,539 directories deep (layer entries are at most 4095 bytes long: a tar holds no
+# deeper one): prune removes all of it, without a descriptor per level (it used to report
+# success and leave the layer).
+test_prune_removes_a_deep_layer() {
+	img_env
+	local p=d _
+	for _ in 1 2 3 4 5 6 7 8 9; do p=$p/$p; done
+	mkdir -p "$TEST_TMP/root/etc"
+	(cd "$TEST_TMP/root" && mkdir -p "t/$p" && for _ in 1 2; do mkdir -p "c/$p" && mv t "c/$p/t" && mv c t || exit 1; done) ||
+		fail "make a deep tree"
+	tar -C "$TEST_TMP/root" -cf "$TEST_TMP/deep.tar" . || fail "tar the deep tree"
+	run_cella import "$TEST_TMP/deep.tar" deep:1
+	assert_ok
+	[ -n "$(ls "$CELLA_ROOT/layers")" ] || fail "the import stored no layer"
+	run_cella rmi deep:1
+	assert_ok
+	(ulimit -n 1024 && run_cella image prune && [ "$RC" = 0 ]) || fail "image prune failed: $ERR"
+	[ -z "$(ls "$CELLA_ROOT/layers")" ] || fail "layers left after prune: $(ls -A "$CELLA_ROOT/layers")"
+	assert_store_clean
 }

@@ -30,7 +30,11 @@ test_network_none_no_host_interfaces() {
 	host=$(_ifaces </proc/net/dev | grep -vx lo | head -n1)
 	[ -n "$host" ] || skip "host has no interface besides lo"
 	run_cella run --network none busybox ip link show "$host"
-	assert_rc_ne 0 "ip link show $host inside --network none"
+	assert_rc 2 "ip link show $host inside --network none"
+	assert_contains "$ERR" "can't find device '$host'" "ip's error inside --network none"
+	# the same command finds lo: the error above is about the host's interface only
+	run_cella run --network none busybox ip link show lo
+	assert_rc 0 "ip link show lo inside --network none"
 }
 
 test_network_host_same_interfaces() {

@@ -5,19 +5,22 @@
 # DNAT; as the unprivileged user pasta (or slirp4netns). User-defined networks are root-only:
 # those tests skip in the user pass.
 
+. "$(dirname "${BASH_SOURCE[0]}")/netprobe_lib.sh"
+
 np_env() {
 	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
 }
 
 field() { "$CELLA" inspect -f "$2" "$1" 2>/dev/null; }
 
-# A TCP port nothing listens on, in a range no other test picks from.
+# A port nothing uses (TCP or UDP), in a range no other test picks from.
 free_port() {
 	local p i hex
 	for i in $(seq 100); do
 		p=$((21000 + RANDOM % 20000))
 		hex=$(printf ':%04X ' "$p")
-		grep -qi -- "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null || { echo "$p"; return 0; }
+		grep -qi -- "$hex" /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null ||
+			{ echo "$p"; return 0; }
 	done
 	fail "no free port found"
 }
@@ -281,8 +284,15 @@ test_user_network_by_name_and_none_isolated() {
 	assert_ok
 	assert_contains "$OUT" hello-from-cella "beta reaches alpha by name"
 	addr=$("$CELLA" exec "alpha$$" hostname -i)
+	assert_match "$addr" '^10\.[0-9]+\.[0-9]+\.[0-9]+$' "alpha's address (hostname -i)"
+	# the same request by address, from a member: what fails below fails for --network none only
+	run_cella exec "beta$$" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $addr 80"
+	assert_ok
+	assert_contains "$OUT" hello-from-cella "beta reaches alpha by address"
 	run_cella run --network none busybox sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $addr 80"
+	assert_rc 1 "nc from --network none"
 	assert_not_contains "$OUT" hello-from-cella "--network none reaches alpha"
+	assert_contains "$ERR" "Network is unreachable" "nc's error in --network none"
 	run_cella network rm "$net"
 	assert_cella_error 125 "used by 2 running"
 	run_cella rm -f "alpha$$" "beta$$"
@@ -368,4 +378,290 @@ test_network_container_shares_netns() {
 	assert_cella_error 125 "no-such-ctr$$"
 	run_cella rm -f "host$$" "side$$"
 	assert_ok
+}
+
+# ---- the host's loopback services (CVE-2020-8558 pattern) and isolation between networks ----
+
+# A container on the default private network forges frames to the gateway's MAC: a UDP datagram
+# and a TCP SYN for 127.0.0.1, each through the qdisc and with PACKET_QDISC_BYPASS. Host
+# listeners on 127.0.0.1 must hear nothing and no answer may come back; the same frames for a
+# host address (the control) arrive, so the probe works and only loopback is refused.
+crafted_frames_case() {
+	local u t c host
+	host=$(host_address)
+	[ -n "$host" ] || skip "the host has no global IPv4 address for the control probe"
+	u=$(free_port) t=$(free_port) c=$(free_port)
+	listen lo-udp udp "$u"
+	listen lo-tcp tcp "$t"
+	listen ctl udp "$c" 0.0.0.0
+	run_cella run --rm --network private -v "$NETPROBE:/np:ro" busybox \
+		sh -c "/np send udp $u && /np send syn $t && /np send udp $c $host"
+	stop_listeners
+	assert_ok
+	assert_eq 2 "$(heard ctl | grep -c netprobe-attack)" \
+		"control: crafted datagrams to the host's $host:$c heard (plain and qdisc-bypass); listener: $(cat ctl.out)"
+	[ -z "$(heard lo-udp)" ] || fail "a host service on 127.0.0.1:$u (udp) received a container's datagram: $(heard lo-udp)"
+	[ -z "$(heard lo-tcp)" ] || fail "a host service on 127.0.0.1:$t (tcp) accepted a container's connection: $(heard lo-tcp)"
+	no_reply "$t"
+	assert_match "$OUT" '^plain no reply$' "the probe waited for the SYN's answer"
+}
+
+test_crafted_frames_do_not_reach_host_loopback() {
+	need_private
+	np_env
+	build_netprobe
+	crafted_frames_case
+}
+
+test_crafted_frames_do_not_reach_host_loopback_slirp4netns() {
+	real_root && skip "slirp4netns is the rootless network (root uses a bridge)"
+	need_private
+	require_cmd slirp4netns
+	np_env
+	build_netprobe
+	export CELLA_ROOTLESS_NET=slirp4netns
+	crafted_frames_case
+}
+
+# As root, the bridge's gateway is the host: a service bound to 127.0.0.1 only is not behind it
+# (one bound to every address is: the control).
+test_bridge_gateway_is_not_host_loopback() {
+	real_root || skip "root's bridge (rootless: test_rootless_gateway_is_not_host_loopback)"
+	need_private
+	np_env
+	build_netprobe
+	local p c
+	p=$(free_port) c=$(free_port)
+	listen lo tcp "$p"
+	listen ctl tcp "$c" 0.0.0.0
+	run_cella run --rm --network private busybox sh -c \
+		"gw=\$(ip route | awk '/^default/ { print \$3 }'); echo x | nc -w 2 \$gw $c && echo control-ok; echo x | nc -w 2 \$gw $p && echo LOOPBACK-REACHED"
+	stop_listeners
+	assert_contains "$OUT" control-ok "control: the host's service on every address, through the gateway"
+	assert_not_contains "$OUT" LOOPBACK-REACHED "the host's 127.0.0.1:$p through the gateway"
+	[ -z "$(heard lo)" ] || fail "the host's 127.0.0.1:$p accepted a container's connection: $(heard lo)"
+}
+
+# Rootless (pasta, slirp4netns), in a network namespace of the test's own: a veth pair stands
+# for the host's network (198.51.100.2, and .3 for the control; the default gateway .1 answers
+# nothing), so that nothing the container sends leaves the test. The container tries the
+# gateway, and crafted frames to 127.0.0.1, for host services bound to 127.0.0.1.
+rootless_netns_case() {
+	local p c script=$TEST_TMP/inner.sh
+	require_cmd ip unshare
+	p=$(free_port) c=$(free_port)
+	cat >"$script" <<EOS
+set -e
+PATH=\$PATH:/usr/sbin:/sbin
+ip link add cnv0 type veth peer name cnv1
+ip addr add 198.51.100.2/24 dev cnv0
+ip addr add 198.51.100.3/24 dev cnv0
+ip link set lo up
+ip link set cnv0 up
+ip link set cnv1 up
+ip route add default via 198.51.100.1 dev cnv0
+set +e
+"$NETPROBE" listen tcp $p 20 127.0.0.1 >"$TEST_TMP/lo.out" 2>&1 &
+"$NETPROBE" listen udp $p 20 127.0.0.1 >"$TEST_TMP/lo-udp.out" 2>&1 &
+"$NETPROBE" listen tcp $c 20 198.51.100.3 >"$TEST_TMP/ctl.out" 2>&1 &
+sleep 0.5
+timeout 20 "$CELLA" run --rm --network private -v "$NETPROBE:/np:ro" busybox sh -c \\
+	"ip route; gw=\\\$(ip route | awk '/^default/ { print \\\$3 }'); echo x | nc -w 2 198.51.100.3 $c && echo control-ok
+	echo x | nc -w 2 \\\$gw $p && echo GATEWAY-REACHED-LOOPBACK; /np send syn $p; /np send udp $p"
+echo "cella rc=\$?"
+kill %1 %2 %3
+wait
+EOS
+	run_cmd unshare -rn bash "$script"
+	assert_contains "$OUT" "cella rc=0"
+	assert_contains "$OUT" control-ok "control: a host service on 198.51.100.3, from the container"
+	assert_not_contains "$OUT" GATEWAY-REACHED-LOOPBACK "the host's 127.0.0.1:$p through the gateway"
+	no_reply "$p"
+	[ -z "$(heard lo)" ] || fail "the host's 127.0.0.1:$p (tcp) accepted a container's connection: $(heard lo)"
+	[ -z "$(heard lo-udp)" ] || fail "the host's 127.0.0.1:$p (udp) received a container's datagram: $(heard lo-udp)"
+}
+
+test_rootless_gateway_is_not_host_loopback() {
+	need_private
+	command -v pasta >/dev/null || skip "pasta not installed"
+	np_env
+	build_netprobe
+	export CELLA_ROOTLESS_NET=pasta
+	rootless_netns_case
+}
+
+test_rootless_gateway_is_not_host_loopback_slirp4netns() {
+	need_private
+	require_cmd slirp4netns
+	np_env
+	build_netprobe
+	export CELLA_ROOTLESS_NET=slirp4netns
+	rootless_netns_case
+}
+
+# Two user-defined networks: a container of one reaches no container of the other (the
+# control: a member of the same network does), but a port the other publishes, like any client.
+test_networks_are_isolated_from_each_other() {
+	real_root || skip "user-defined networks need root"
+	need_private
+	np_env
+	local a=tia$$ b=tib$$ addr port host
+	host=$(host_address)
+	port=$(free_port)
+	at_end "\"\$CELLA\" network rm $a $b"
+	at_end "\"\$CELLA\" rm -f web$$"
+	run_cella network create "$a"
+	assert_ok
+	run_cella network create "$b"
+	assert_ok
+	run_cella run -d --init --name web$$ --network "$b" -p "$port:80" busybox sh -c "$httpd_cmd"
+	assert_ok
+	addr=$("$CELLA" exec "web$$" hostname -i)
+	assert_match "$addr" '^10\.[0-9]+\.[0-9]+\.[0-9]+$' "the address on $b"
+	run_cella run --rm --network "$b" busybox sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $addr 80"
+	assert_contains "$OUT" hello-from-cella "control: a member of $b reaches $addr:80"
+	run_cella run --rm --network "$a" busybox sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $addr 80"
+	assert_not_contains "$OUT" hello-from-cella "a container of $a reached $addr:80 on $b"
+	if [ -n "$host" ]; then
+		run_cella run --rm --network "$a" busybox sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $host $port"
+		assert_contains "$OUT" hello-from-cella "a container of $a reaches the port $b's container publishes ($host:$port)"
+	fi
+	run_cella rm -f "web$$"
+	assert_ok
+	run_cella network rm "$a" "$b"
+	assert_ok
+}
+
+# -p 127.0.0.1:HOST:CTR: on 127.0.0.1 only, not on another address of the host (127.0.0.2, and
+# as root the bridge's gateway); -p HOST:CTR (the control) on every address, 127.0.0.2 included.
+publish_loopback_only_case() {
+	local only all gw
+	only=$(free_port) all=$(free_port)
+	at_end "\"\$CELLA\" rm -f lo$$ any$$"
+	run_cella run -d --init --name lo$$ -p "127.0.0.1:$only:80" busybox sh -c "$httpd_cmd"
+	assert_ok
+	run_cella run -d --init --name any$$ -p "$all:80" busybox sh -c "$httpd_cmd"
+	assert_ok
+	http_get "$only" || fail "no answer on 127.0.0.1:$only"
+	assert_eq hello-from-cella "$OUT" "page through 127.0.0.1:$only"
+	run_cella port "lo$$"
+	assert_contains "$OUT" "80/tcp -> 127.0.0.1:$only"
+	OUT=$(wget -qO- -T 3 "http://127.0.0.2:$all/" 2>&1)
+	assert_eq hello-from-cella "$OUT" "control: -p $all:80 answers on 127.0.0.2"
+	wget -qO- -T 2 "http://127.0.0.2:$only/" >/dev/null 2>&1 && fail "-p 127.0.0.1:$only:80 answers on 127.0.0.2"
+	if real_root; then
+		gw=10.209.0.1
+		OUT=$(wget -qO- -T 3 "http://$gw:$all/" 2>&1)
+		assert_eq hello-from-cella "$OUT" "control: -p $all:80 answers on the gateway $gw"
+		wget -qO- -T 2 "http://$gw:$only/" >/dev/null 2>&1 && fail "-p 127.0.0.1:$only:80 answers on $gw"
+	fi
+	run_cella rm -f "lo$$" "any$$"
+	assert_ok
+}
+
+test_publish_on_loopback_only() {
+	need_private
+	np_env
+	publish_loopback_only_case
+}
+
+test_publish_on_loopback_only_slirp4netns() {
+	real_root && skip "slirp4netns is the rootless network (root uses a bridge)"
+	need_private
+	require_cmd slirp4netns
+	np_env
+	export CELLA_ROOTLESS_NET=slirp4netns
+	publish_loopback_only_case
+}
+
+# network create --subnet: the bridge gets the gateway (.1), members their addresses in it;
+# overlapping or malformed subnets are refused.
+test_network_create_subnet() {
+	real_root || skip "user-defined networks need root"
+	need_private
+	np_env
+	local net=tsn$$ k sub
+	for k in $(seq 20); do
+		sub=10.251.$((RANDOM % 250)).0
+		ip -4 route show | grep -q "^$sub/" || break
+	done
+	at_end "\"\$CELLA\" network rm $net"
+	run_cella network create --subnet "$sub/24" "$net"
+	assert_ok
+	run_cella network inspect "$net"
+	assert_ok
+	assert_match "$OUT" "\"subnet\": *\"$sub/24\"" "the subnet in network inspect"
+	assert_match "$OUT" "\"gateway\": *\"${sub%.0}.1\"" "the gateway in network inspect"
+	run_cella run --rm --network "$net" busybox sh -c 'ip -4 -o addr show eth0; ip route'
+	assert_ok
+	assert_match "$OUT" "inet ${sub%.0}\.[0-9]+/24" "the member's address in $sub/24"
+	assert_match "$OUT" "^default via ${sub%.0}\.1 " "the member's default route"
+	ip -4 -o addr show | grep -q "inet ${sub%.0}.1/24" || fail "no bridge holds ${sub%.0}.1/24"
+	run_cella network create --subnet "${sub%.0}.128/25" "x$net"
+	assert_cella_error 125 "overlaps the subnet of network \`$net\`"
+	run_cella network create --subnet 10.252.0.1/24 "x$net"
+	assert_cella_error 125 "host bits"
+	run_cella network create --subnet 10.252.0.0 "x$net"
+	assert_cella_error 125 "ADDRESS/PREFIX"
+	run_cella network rm "$net"
+	assert_ok
+	ip -4 -o addr show | grep -q "inet ${sub%.0}.1/24" && fail "the bridge of $net left"
+	return 0
+}
+
+# CELLA_FIREWALL=iptables: the same rules as chains. Two new networks (their bridges and chains
+# made by these starts), a published port that answers, the loopback guard against crafted
+# frames, the isolation of the networks, and every chain gone after rm and network rm.
+test_firewall_iptables() {
+	real_root || skip "root's firewall"
+	need_private
+	require_cmd iptables
+	np_env
+	build_netprobe
+	export CELLA_FIREWALL=iptables
+	local net=tip$$ other=tiq$$ port id br br2 u c host addr t ch
+	host=$(host_address)
+	port=$(free_port) u=$(free_port) c=$(free_port)
+	at_end "\"\$CELLA\" network rm $net $other"
+	at_end "\"\$CELLA\" rm -f ipt$$ iq$$"
+	run_cella network create "$net"
+	assert_ok
+	run_cella network create "$other"
+	assert_ok
+	br=$("$CELLA" network inspect "$net" | sed -n 's/.*"bridge": *"\([^"]*\)".*/\1/p' | head -n1)
+	br2=$("$CELLA" network inspect "$other" | sed -n 's/.*"bridge": *"\([^"]*\)".*/\1/p' | head -n1)
+	[ -n "$br" ] && [ -n "$br2" ] || fail "no bridge in network inspect"
+	run_cella run -d --init --name ipt$$ --network "$net" -p "$port:80" busybox sh -c "$httpd_cmd"
+	assert_ok
+	id=$OUT
+	http_get "$port" || fail "no answer on 127.0.0.1:$port (iptables)"
+	assert_eq hello-from-cella "$OUT" "page through the published port (iptables)"
+	iptables -w -t nat -S "CELLA-${id:0:12}" | grep -q -- "--to-destination" || fail "no DNAT chain CELLA-${id:0:12}"
+	iptables -w -t raw -S "CELLA-R-$br" | grep -q -- "-d 127.0.0.0/8 .*-j DROP" || fail "no loopback guard in raw CELLA-R-$br"
+	nft list tables 2>/dev/null | grep -q "cella_n_$net\$" && fail "nft table cella_n_$net made under CELLA_FIREWALL=iptables"
+	# isolation: a member of the other network does not reach ipt's address (a member of its own does)
+	addr=$("$CELLA" exec "ipt$$" hostname -i)
+	run_cella run -d --init --name iq$$ --network "$other" busybox sleep 30
+	assert_ok
+	run_cella exec "iq$$" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $addr 80"
+	assert_not_contains "$OUT" hello-from-cella "a container of $other reached $addr:80 on $net (iptables)"
+	listen lo-udp udp "$u"
+	listen ctl udp "$c" 0.0.0.0
+	run_cella run --rm --network "$net" -v "$NETPROBE:/np:ro" busybox \
+		sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 $addr 80; /np send udp $u && /np send udp $c $host"
+	stop_listeners
+	assert_ok
+	assert_contains "$OUT" hello-from-cella "control: a member of $net reaches $addr:80 (iptables)"
+	assert_eq 2 "$(heard ctl | grep -c netprobe-attack)" "control: crafted datagrams to $host:$c heard"
+	[ -z "$(heard lo-udp)" ] || fail "127.0.0.1:$u (udp) received a container's datagram (iptables): $(heard lo-udp)"
+	run_cella rm -f "ipt$$" "iq$$"
+	assert_ok
+	iptables -w -t nat -S "CELLA-${id:0:12}" >/dev/null 2>&1 && fail "chain CELLA-${id:0:12} left"
+	run_cella network rm "$net" "$other"
+	assert_ok
+	for t in raw:CELLA-R-$br nat:CELLA-N-$br filter:CELLA-F-$br raw:CELLA-R-$br2 filter:CELLA-F-$br2; do
+		ch=${t#*:}
+		iptables -w -t "${t%%:*}" -S "$ch" >/dev/null 2>&1 && fail "chain $ch (${t%%:*}) left"
+	done
+	return 0
 }

@@ -8,13 +8,9 @@
 # bundle DIR ARGS_JSON [PROCESS_EXTRA] [LINUX_EXTRA] [TOP_EXTRA] [MOUNTS_EXTRA]: a bundle whose
 # process runs ARGS_JSON (a JSON array); the extras are JSON members (with a leading comma).
 bundle() {
-	local dir=$1 args=$2 pex=${3:-} lex=${4:-} tex=${5:-} mex=${6:-} userns="" usertype=""
+	local dir=$1 args=$2 pex=${3:-} lex=${4:-} tex=${5:-} mex=${6:-}
 	make_rootfs "$dir/rootfs"
-	if ! is_root; then
-		usertype='{"type": "user"}, '
-		userns=", \"uidMappings\": [{\"containerID\": 0, \"hostID\": $(id -u), \"size\": 1}],
-		 \"gidMappings\": [{\"containerID\": 0, \"hostID\": $(id -g), \"size\": 1}]"
-	fi
+	oci_rootless_userns
 	cat >"$dir/config.json" <<EOF
 {
   "ociVersion": "1.0.2",
@@ -35,8 +31,8 @@ bundle() {
     $mex
   ],
   "linux": {
-    "namespaces": [$usertype{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]
-    $userns
+    "namespaces": [$OCI_USERNS_ENTRY{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]
+    $OCI_USERNS_MAPS
     $lex
   }
   $tex
@@ -243,6 +239,27 @@ test_join_user_namespace_by_path() {
 	assert_match "$OUT" "^ +0 +$(id -u) +1$"
 }
 
+# Root runs a bundle whose user namespace maps its root to a range (the rootfs owned by that
+# range, as podman or a userns-remapped docker prepare it): the container's first process becomes
+# root of the namespace before it builds anything, as runc does (before, the staging directory
+# failed with EOVERFLOW: cella's own root is not mapped there).
+test_root_runs_a_bundle_with_a_shifted_user_namespace() {
+	is_root || skip "a user namespace of mapped ranges is written by root"
+	[ "$(echo $(cat /proc/self/uid_map))" = "0 0 4294967295" ] || skip "root of a user namespace here: it maps one id"
+	bundle b '["sh", "-c", "id -u; cat /proc/self/uid_map; stat -c %u:%g /etc/passwd; touch /tmp/new && stat -c %u:%g /tmp/new"]'
+	sed -i -e 's/"namespaces": \[/"namespaces": [{"type": "user"}, /' \
+		-e 's/"linux": {/"linux": {"uidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}], "gidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}],/' \
+		b/config.json
+	chown -R 300000:300000 b/rootfs
+	oci_run b
+	assert_rc 0
+	assert_eq "0" "$(printf '%s\n' "$OUT" | head -1)" "root inside"
+	assert_match "$OUT" "^ +0 +300000 +65536$"
+	assert_contains "$OUT" "0:0
+0:0" "owners inside: the rootfs's and a new file's"
+	assert_eq "300000:300000" "$(stat -c %u:%g b/rootfs/tmp/new)" "the new file on the host"
+}
+
 test_hooks_create_and_start_container() {
 	local log=$PWD/hooks.log
 	bundle b '["true"]' '' '' \
@@ -302,10 +319,11 @@ test_invalid_configs_name_the_path() {
 	assert_rc_ne 0
 	assert_contains "$ERR" "config.json: linux.resources.memory.limit: must be an integer"
 
-	bundle e '["true"]' '' ', "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"}'
+	# runc and crun refuse it too: the hostname has a field of its own
+	bundle e '["true"]' '' ', "sysctl": {"kernel.hostname": "other"}'
 	oci_run e
 	assert_rc_ne 0
-	assert_contains "$ERR" "linux.seccomp.listenerPath: seccomp listeners (user notification) are not supported"
+	assert_contains "$ERR" "linux.sysctl.kernel.hostname: not allowed: it conflicts with the config's \`hostname\` field"
 	run_cella list -q
 	assert_not_contains "$OUT" "oc-$$" "nothing was created"
 }
@@ -328,6 +346,262 @@ EOP
 	assert_eq "33
 0077
 CapEff:	0000000000000020" "$OUT" "the exec'd process's rlimits, umask, capabilities"
+}
+
+# --- what runc's and podman's configs hold (issue 15, 2b) -------------------------------------
+
+# podman --privileged copies each host device with its whole st_mode (type bits included); a
+# device may live outside /dev (runtime-spec 1.1).
+test_device_file_mode_with_type_bits_and_outside_dev() {
+	require_real_root
+	bundle b '["sh", "-c", "stat -c \"%F %t:%T %a\" /dev/mynull /opt/dev/zero; head -c 4 /opt/dev/zero | wc -c"]' '' \
+		', "devices": [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 8630},
+		             {"path": "/opt/dev/zero", "type": "c", "major": 1, "minor": 5, "fileMode": 8624}]'
+	oci_run b
+	assert_rc 0
+	assert_eq "character special file 1:3 666
+character special file 1:5 660
+4" "$OUT" "fileMode 0o20666 and a device outside /dev"
+}
+
+# A user namespace made by root: the container's root may not mknod; the node is made on the
+# host with the config's owner, not the host node's (root:root) bound.
+test_devices_keep_owner_in_user_namespace() {
+	require_real_root
+	bundle b '["stat", "-c", "%F %t:%T %a %u:%g", "/dev/mynull"]' '' \
+		', "devices": [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 416, "uid": 1000, "gid": 1001}]'
+	sed -i -e 's/"namespaces": \[/"namespaces": [{"type": "user"}, /' \
+		-e 's/"linux": {/"linux": {"uidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}], "gidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}],/' b/config.json
+	oci_run b
+	assert_rc 0
+	assert_eq "character special file 1:3 640 1000:1001" "$OUT" "the device's owner and mode in the user namespace"
+	[ -z "$(ls -d /dev/.cella-dev.* 2>/dev/null)" ] || fail "the host-side device directory was left in /dev"
+}
+
+# runc warns and leaves out an ambient capability the kernel would refuse (buildah's RUN steps ask
+# for them) and, as runtime-spec 1.1 says, an unknown capability name.
+test_capabilities_unknown_and_ambient_warned() {
+	require_cmd jq
+	bundle b '["grep", "-E", "^Cap(Bnd|Amb)", "/proc/self/status"]' ', "noNewPrivileges": true'
+	jq '.process.capabilities = {"bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_TELEPORT"], "effective": ["CAP_KILL"],
+		"permitted": ["CAP_KILL", "CAP_CHOWN"], "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL", "CAP_CHOWN"]}' \
+		b/config.json >b/c.json && mv b/c.json b/config.json
+	oci_run b
+	assert_rc 0
+	assert_eq 0000000000000021 "$(status_field "$OUT" CapBnd)" "CapBnd without the unknown name"
+	assert_eq 0000000000000020 "$(status_field "$OUT" CapAmb)" "CapAmb: CAP_KILL kept, CAP_CHOWN (not inheritable) left out"
+	assert_contains "$ERR" "warning: config.json: process.capabilities.bounding[2]: unknown capability \`CAP_TELEPORT\`: ignored"
+	assert_contains "$ERR" "warning: config.json: process.capabilities.ambient: CAP_CHOWN: not also permitted and inheritable"
+}
+
+# strictatime, noatime, nodiratime, sync and dirsync are applied, not only accepted.
+test_mount_atime_and_sync_options_applied() {
+	mkdir -p data
+	bundle b '["awk", "$5 ~ /^\\/(t1|t2|data)$/ { print $5, $6, $NF }", "/proc/self/mountinfo"]' '' '' '' \
+		", {\"destination\": \"/t1\", \"type\": \"tmpfs\", \"options\": [\"strictatime\", \"sync\", \"dirsync\"]},
+		 {\"destination\": \"/t2\", \"type\": \"tmpfs\", \"options\": [\"noatime\", \"nodiratime\"]},
+		 {\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"$PWD/data\", \"options\": [\"rbind\", \"noatime\"]}"
+	ln -sf busybox b/rootfs/bin/awk
+	oci_run b
+	assert_rc 0
+	assert_match "$OUT" "^/t1 rw rw,sync,dirsync" "strictatime (no relatime), sync and dirsync on the new tmpfs"
+	assert_match "$OUT" "^/t2 [^ ]*noatime,nodiratime" "noatime, nodiratime on /t2"
+	# in a user namespace a bind keeps its source's (locked) atime mode, as with runc
+	is_root && grep -qE '^ +0 +0 +4294967295' /proc/self/uid_map || return 0
+	assert_match "$OUT" "^/data [^ ]*noatime" "noatime on a bind"
+}
+
+# A destination with repeated slashes, and one that is a dangling symlink in the root: resolved
+# inside the root (never on the host) and its target created there, as runc does.
+test_mount_destination_slashes_and_dangling_symlink() {
+	local escape="/tmp/cella-oci-escape-$$"
+	bundle b '["cut", "-d", " ", "-f5", "/proc/self/mountinfo"]' '' '' '' \
+		', {"destination": "/a//b/", "type": "tmpfs"},
+		 {"destination": "/mnt/link", "type": "tmpfs"},
+		 {"destination": "/mnt/up", "type": "tmpfs"}'
+	ln -sf busybox b/rootfs/bin/cut
+	mkdir -p b/rootfs/mnt
+	ln -s /real/dir b/rootfs/mnt/link
+	ln -s "../../../../../../..$escape" b/rootfs/mnt/up
+	oci_run b
+	[ ! -e "$escape" ] || { rmdir "$escape"; fail "a symlink in the root made cella create $escape on the host"; }
+	assert_rc 0
+	assert_match "$OUT" "^/a/b$" "the tmpfs on /a//b/"
+	assert_match "$OUT" "^/real/dir$" "the tmpfs on the dangling absolute symlink's target"
+	assert_match "$OUT" "^$escape$" "the tmpfs on the relative symlink's target, inside the root"
+	[ -d b/rootfs/real/dir ] && [ -d "b/rootfs$escape" ] || fail "the targets were not created in the root"
+}
+
+# process.cwd that the root lacks is created (runc); HOME comes from the container's /etc/passwd
+# for the process's user (or /) when env has none.
+test_cwd_created_and_home_from_passwd() {
+	bundle b '["sh", "-c", "pwd; echo HOME=$HOME"]'
+	sed -i 's|"cwd": "/"|"cwd": "/work/new"|' b/config.json
+	oci_run b
+	assert_rc 0
+	assert_eq "/work/new
+HOME=/root" "$OUT" "created cwd, HOME of root"
+	bundle c '["sh", "-c", "echo HOME=$HOME"]'
+	sed -i 's|"env": \["PATH=/bin"\]|"env": ["PATH=/bin", "HOME=/given"]|' c/config.json
+	oci_run c
+	assert_rc 0
+	assert_eq "HOME=/given" "$OUT" "a HOME in the config is kept"
+}
+
+test_home_of_user_without_passwd_line() {
+	is_root || skip "the rootless bundle maps one id: no user but root exists"
+	require_id_range
+	bundle d '["sh", "-c", "echo HOME=$HOME"]'
+	sed -i 's/"user": {"uid": 0, "gid": 0}/"user": {"uid": 4321, "gid": 4321}/' d/config.json
+	oci_run d
+	assert_rc 0
+	assert_eq "HOME=/" "$OUT" "a user without a passwd line: HOME=/"
+}
+
+# A hook without env gets the runtime's environment (runc, crun), not an empty one.
+test_hook_without_env_gets_runtime_env() {
+	local log=$PWD/hook.env
+	bundle b '["true"]' '' '' \
+		", \"hooks\": {\"prestart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"echo PATH=\$PATH MARK=\$CELLA_HOOK_MARK >$log\"]}]}"
+	CELLA_HOOK_MARK=from-cella oci_run b
+	assert_rc 0
+	assert_contains "$(cat "$log")" "MARK=from-cella" "the hook's environment"
+	assert_not_contains "$(cat "$log")" "PATH= " "PATH is set"
+}
+
+# An OCI /dev tmpfs gets no /dev/shm of cella's own: the config mounts one (podman --ipc=none
+# mounts none and must get none).
+test_no_dev_shm_unless_mounted() {
+	bundle b '["sh", "-c", "ls -d /dev/shm 2>&1; ls -d /dev/pts"]'
+	oci_run b
+	assert_rc 0
+	assert_contains "$OUT" "/dev/shm: No such file or directory"
+	bundle c '["sh", "-c", "grep \" /dev/shm \" /proc/self/mountinfo | wc -l"]' '' '' '' \
+		', {"destination": "/dev/shm", "type": "tmpfs", "options": ["mode=1777"]}'
+	oci_run c
+	assert_rc 0
+	assert_eq 1 "$OUT" "the config's own /dev/shm, once"
+}
+
+# An overlay mount from the config (podman --mount type=image): lowerdir only, read-only.
+test_overlay_mount() {
+	mkdir -p l1 l2
+	echo top >l1/f
+	echo low >l2/f
+	echo only-low >l2/g
+	bundle b '["sh", "-c", "cat /img/f /img/g; touch /img/h 2>/dev/null && echo rw || echo ro"]' '' '' '' \
+		", {\"destination\": \"/img\", \"type\": \"overlay\", \"source\": \"overlay\", \"options\": [\"lowerdir=$PWD/l1:$PWD/l2\", \"private\"]}"
+	oci_run b
+	assert_rc 0
+	assert_eq "top
+only-low
+ro" "$OUT" "the merged layers, read-only"
+}
+
+# linux.seccomp.listenerPath: the SCMP_ACT_NOTIFY filter's fd goes to the agent with the state;
+# the agent answers the container's calls (here: ENOSPC for mkdir).
+test_seccomp_listener_agent() {
+	require_cmd python3 jq
+	local agent=$(dirname "${BASH_SOURCE[0]}")/seccomp_agent.py
+	python3 "$agent" "$PWD/agent.sock" "$PWD/agent.state" 28 &
+	local apid=$!
+	for _ in $(seq 50); do [ -S agent.sock ] && break; sleep 0.05; done
+	bundle b '["sh", "-c", "mkdir /tmp/x; echo rc=$?"]' '' \
+		", \"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"listenerPath\": \"$PWD/agent.sock\", \"listenerMetadata\": \"meta-$$\",
+		   \"syscalls\": [{\"names\": [\"mkdir\", \"mkdirat\"], \"action\": \"SCMP_ACT_NOTIFY\"}]}"
+	oci_run b
+	kill "$apid" 2>/dev/null
+	wait "$apid" 2>/dev/null
+	assert_rc 0
+	assert_contains "$OUT" "rc=1"
+	assert_contains "$ERR" "No space left on device" "the agent's answer"
+	assert_eq '["seccompFd"]' "$(jq -c .fds agent.state)" "fds"
+	assert_eq "meta-$$" "$(jq -r .metadata agent.state)" "metadata"
+	assert_eq "$(jq -r .pid agent.state)" "$(jq -r .state.pid agent.state)" "pid"
+	assert_eq "$PWD/b" "$(jq -r .state.bundle agent.state)" "the container's state"
+}
+
+# userns_bundle DIR ARGS UIDMAPS GIDMAPS: a bundle with a user namespace of the given mappings
+# (root of the host only: any host id may be mapped).
+userns_bundle() {
+	bundle "$1" "$2"
+	sed -i -e 's/"namespaces": \[/"namespaces": [{"type": "user"}, /' \
+		-e "s/\"linux\": {/\"linux\": {\"uidMappings\": $3, \"gidMappings\": $4,/" "$1/config.json"
+}
+
+# Maps that leave out host uid 0 (the container's root is host 300000): failed with EOVERFLOW
+# creating the root's mount point before; several ranges as root: written directly (root needs
+# no /etc/subuid line), setgroups stays allowed (additionalGids work).
+test_user_namespace_maps_as_root() {
+	require_real_root
+	local m='[{"containerID": 0, "hostID": 300000, "size": 65536}]'
+	userns_bundle b '["sh", "-c", "cat /proc/self/uid_map; id -u"]' "$m" "$m"
+	oci_run b
+	assert_rc 0
+	assert_match "$OUT" "^ +0 +300000 +65536$" "uid_map"
+	# create + start: the exec fifo belongs to the container's root (host 300000), as runc makes it
+	local status rc
+	run_cella create --bundle b "oc-u-$$" </dev/null
+	rc=$RC
+	run_cella state "oc-u-$$"
+	status=$(jq -r .status <<<"$OUT")
+	run_cella start "oc-u-$$"
+	"$CELLA" delete --force "oc-u-$$" >/dev/null 2>&1
+	[ "$rc" = 0 ] || fail "create failed"
+	assert_eq created "$status" "status after create"
+	assert_rc 0 "start"
+	m='[{"containerID": 0, "hostID": 0, "size": 1}, {"containerID": 1, "hostID": 300001, "size": 1000}]'
+	userns_bundle c '["sh", "-c", "cat /proc/self/uid_map; id -G"]' "$m" "$m"
+	sed -i 's/"user": {"uid": 0, "gid": 0}/"user": {"uid": 0, "gid": 0, "additionalGids": [5, 10]}/' c/config.json
+	oci_run c
+	assert_rc 0
+	assert_match "$OUT" "^ +0 +0 +1$" "uid_map, first range"
+	assert_match "$OUT" "^ +1 +300001 +1000$" "uid_map, second range"
+	assert_match "$OUT" "^0 5 10$" "supplementary groups"
+}
+
+# A bind source under a directory that only the host's root may enter (0700): the container's
+# root (host 300000) could not clone it; cella makes the mount on the host.
+test_bind_source_only_root_can_reach_in_user_namespace() {
+	require_real_root
+	local m='[{"containerID": 0, "hostID": 300000, "size": 65536}]'
+	mkdir -p private/data
+	echo secret >private/data/f
+	chmod 700 private
+	chmod 755 private/data
+	userns_bundle b '["cat", "/data/f"]' "$m" "$m"
+	mkdir -p b/rootfs/data
+	sed -i "s|\"mounts\": \[|\"mounts\": [{\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"$PWD/private/data\", \"options\": [\"rbind\", \"ro\"]}, |" b/config.json
+	oci_run b
+	assert_rc 0
+	assert_eq secret "$OUT" "the bind's content"
+}
+
+# exec --process: user.additionalGids are the process's groups (they were replaced by the
+# container's /etc/group lookup of the uid).
+test_exec_process_additional_gids() {
+	require_id_range
+	is_root || skip "the rootless bundle maps one group: setgroups is denied"
+	local id="oc-g-$$"
+	bundle b '["sleep", "20"]'
+	run_cella run -d --bundle b "$id" </dev/null
+	assert_rc 0
+	cat >p.json <<'EOP'
+{"args": ["id", "-G"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0, "additionalGids": [7, 8]}}
+EOP
+	run_cella exec --process p.json "$id"
+	"$CELLA" delete --force "$id" >/dev/null 2>&1
+	assert_rc 0
+	assert_eq "0 7 8" "$OUT" "the exec'd process's groups"
+}
+
+# The container's first process leads its own session and process group (runc): conmon's
+# kill(-pid) on `podman run --timeout` must reach the container only.
+test_process_leads_its_session() {
+	bundle b '["sh", "-c", "read -r pid comm state ppid pgrp session rest </proc/self/stat; echo $pid $pgrp $session"]'
+	oci_run b
+	assert_rc 0
+	assert_eq "1 1 1" "$OUT" "pid, process group and session of the container's init"
 }
 
 # mount_fields MOUNTINFO MOUNTPOINT: "TYPE SOURCE" of each mountinfo line of that mount point.

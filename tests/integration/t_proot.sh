@@ -179,3 +179,22 @@ SH
 	run_cella run --backend proot -p 80 busybox true
 	assert_cella_error 125 "HOST:CTR"
 }
+
+# The proot backend's workload starts with default signal dispositions and an empty mask, in the
+# foreground and under the monitor, whatever its caller ignored.
+test_proot_workload_default_signals() {
+	proot_env
+	trap '"$CELLA" rm -f psig >/dev/null 2>&1' EXIT
+	local want="SigBlk:0000000000000000 SigIgn:0000000000000000 "
+	trap '' HUP INT PIPE QUIT TERM USR1
+	run_cella run --backend proot busybox grep -E '^Sig(Ign|Blk)' /proc/self/status
+	assert_ok
+	assert_eq "$want" "$(printf '%s\n' "$OUT" | awk '$1 == "SigIgn:" || $1 == "SigBlk:" { printf "%s%s ", $1, $2 }')" "foreground"
+	run_cella run -d --backend proot --name psig busybox grep -E '^Sig(Ign|Blk)' /proc/self/status
+	assert_ok
+	wait_log psig SigBlk
+	run_cella logs psig
+	assert_eq "$want" "$(printf '%s\n' "$OUT" | awk '$1 == "SigIgn:" || $1 == "SigBlk:" { printf "%s%s ", $1, $2 }')" "run -d"
+	trap - HUP INT PIPE QUIT TERM USR1
+	"$CELLA" rm -f psig >/dev/null
+}

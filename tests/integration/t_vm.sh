@@ -11,7 +11,18 @@ vm_require() {
 	[ -x "$(dirname "$CELLA")/cella-vminit" ] || skip "no cella-vminit next to $CELLA (make builds it)"
 }
 
-kvm_usable() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+# KVM is usable when /dev/kvm opens read-write and QEMU starts a paused microvm on it with the CPU
+# model the backend uses: a nested hypervisor can offer a /dev/kvm that QEMU cannot run a guest on
+# (QEMU aborts: "failed to set MSR 0x10a"). Probed here with QEMU itself, not asked of cella.
+KVM_WHY=""
+kvm_usable() {
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || { KVM_WHY="no read-write /dev/kvm"; return 1; }
+	KVM_WHY=$(echo quit | timeout 20 qemu-system-x86_64 -M microvm -accel kvm -cpu host -m 64M -nodefaults \
+		-no-user-config -display none -S -monitor stdio 2>&1 >/dev/null) && return 0
+	KVM_WHY=$(printf '%s\n' "$KVM_WHY" | sed 's/^(qemu) //' | grep -v '^QEMU ' | grep -m1 .)
+	KVM_WHY="QEMU cannot start a KVM guest: ${KVM_WHY:-no reason given}"
+	return 1
+}
 
 # One boot for both: the output reaches the user, and the exit code comes back.
 test_echo_and_exit_code() {
@@ -22,7 +33,7 @@ test_echo_and_exit_code() {
 	if kvm_usable; then
 		assert_not_contains "$ERR" "TCG"
 	else
-		assert_contains "$ERR" "cella: no usable /dev/kvm: the VM runs under TCG emulation (slow)" "the TCG notice"
+		assert_match "$ERR" '^cella: no usable KVM \(.+\): the VM runs under TCG emulation \(slow\)$' "the TCG notice"
 	fi
 	# the kernel's console is not the workload's output
 	assert_not_contains "$OUT" "Linux version"
@@ -58,6 +69,10 @@ test_refusals_name_the_option() {
 	assert_cella_error 125 "--kernel"
 	run_cella run --backend vm --vm-memory lots busybox true
 	assert_cella_error 125 "--vm-memory"
+	run_cella run --backend vm --vm-cpus 0 busybox true
+	assert_cella_error 125 "--vm-cpus \`0\`: expected a number of virtual CPUs from 1 to 255"
+	run_cella run --vm-cpus 2 busybox true
+	assert_cella_error 125 "--vm-cpus: only for the vm backend"
 	if ! command -v firecracker >/dev/null 2>&1; then
 		run_cella run --backend vm --vm-engine firecracker busybox true
 		assert_cella_error 125 "firecracker not found"
@@ -205,22 +220,66 @@ test_published_port_reaches_the_guest() {
 	true
 }
 
+# A root VM's tap is on its network's bridge: the loopback guard (nat.c) covers it as it covers a
+# veth. The guest forges frames for 127.0.0.1 (netprobe, in a shared directory); a host listener
+# on 127.0.0.1 hears nothing, a control listener on every address hears the same frames for a
+# host address. The VM is on a network of the test's own, so its bridge and rules are made by
+# the cella under test. Rootless VMs are on QEMU's user-mode network, which forwards to the
+# host's loopback (docs/security.md, not fixed): this test is about the bridge.
+test_crafted_frames_from_root_vm_do_not_reach_host_loopback() {
+	vm_require
+	vm_real_root || skip "a root VM's tap on the bridge (a rootless VM has QEMU's user-mode network)"
+	. "$(dirname "${BASH_SOURCE[0]}")/netprobe_lib.sh"
+	build_netprobe "$TEST_TMP/np"
+	local net=tvn$$ u c host
+	host=$(host_address)
+	[ -n "$host" ] || skip "the host has no global IPv4 address for the control probe"
+	u=$(vm_free_port) c=$(vm_free_port) LISTEN_SECONDS=140
+	at_end "\"\$CELLA\" network rm $net"
+	run_cella network create "$net"
+	assert_ok
+	listen lo-udp udp "$u"
+	listen ctl udp "$c" 0.0.0.0
+	run_cella run --rm --backend vm --network "$net" -v "$TEST_TMP/np:/np" busybox \
+		sh -c "/np/netprobe send udp $u; /np/netprobe send udp $c $host"
+	stop_listeners
+	assert_ok
+	assert_eq 2 "$(heard ctl | grep -c netprobe-attack)" \
+		"control: the guest's crafted datagrams to $host:$c heard; listener: $(cat "$TEST_TMP/ctl.out")"
+	[ -z "$(heard lo-udp)" ] || fail "a host service on 127.0.0.1:$u received the guest's datagram: $(heard lo-udp)"
+	run_cella network rm "$net"
+	assert_ok
+}
+
 # --network none: no NIC, lo only (up), and init writes no resolv.conf.
 test_network_none_has_lo_only() {
 	vm_require
-	run_cella run --backend vm --network none busybox sh -c \
-		'ls /sys/class/net; ip -o link show lo | grep -o "<[^>]*>"; echo "resolv: $(cat /etc/resolv.conf 2>/dev/null | grep -c cella-init)"'
+	run_cella run --backend vm --network none --vm-cpus 2 busybox sh -c \
+		'ls /sys/class/net; ip -o link show lo | grep -o "<[^>]*>"; echo "resolv: $(cat /etc/resolv.conf 2>/dev/null | grep -c cella-init)"; echo "cpus: $(nproc)"'
 	assert_ok
 	assert_eq "lo
 <LOOPBACK,UP,LOWER_UP>
-resolv: 0" "$OUT" "lo only, up; no resolv.conf written"
+resolv: 0
+cpus: 2" "$OUT" "lo only, up; no resolv.conf written; the --vm-cpus 2 guest's CPUs"
 }
 
 test_kvm_boot() {
 	vm_require
-	kvm_usable || skip "no usable /dev/kvm on this machine (the VM tests above ran under TCG)"
+	kvm_usable || skip "KVM is not usable on this machine ($KVM_WHY; the VM tests above ran under TCG)"
 	run_cella run --backend vm busybox echo kvm
 	assert_ok
 	assert_eq "kvm" "$OUT"
 	assert_not_contains "$ERR" "TCG"
+}
+
+# The guest's workload starts with default signal dispositions and an empty mask, whatever the
+# caller of cella ignored (the guest init starts it; nothing of the host's is inherited).
+test_guest_workload_default_signals() {
+	vm_require
+	trap '' HUP INT PIPE QUIT TERM USR1
+	run_cella run --backend vm busybox grep -E '^Sig(Ign|Blk)' /proc/self/status
+	trap - HUP INT PIPE QUIT TERM USR1
+	assert_ok
+	assert_eq "SigBlk:0000000000000000 SigIgn:0000000000000000 " \
+		"$(printf '%s\n' "$OUT" | awk '$1 == "SigIgn:" || $1 == "SigBlk:" { printf "%s%s ", $1, $2 }')" "the guest's workload"
 }

@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "engine/paths.h"
 #include "image/ref.h"
 #include "image/store.h"
 #include "plan/build.h"
@@ -71,6 +72,23 @@ test_refs (void)
   CHECK (image_ref_parse ("x@sha256:123", &r, &err) < 0 && err_has (&err, "not a digest"), "short digest refused");
   CHECK (image_ref_parse ("", &r, &err) < 0 && err_has (&err, "empty"), "empty refused");
   CHECK (image_ref_parse ("-x", &r, &err) < 0 && err_has (&err, "-x"), "leading separator refused");
+  /* found by fuzz/fuzz_options.c: a short name of 450 characters was accepted, and the name it
+   * is stored under (docker.io/ and library/ added) was then too long to be read back */
+  {
+    char longname[451], *canon;
+    memset (longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    CHECK (image_ref_parse (longname, &r, &err) < 0 && err_has (&err, "longer than 255"),
+           "a name longer than 255 characters with its registry refused");
+    memset (longname, 'a', 255 - strlen ("docker.io/library/"));
+    longname[255 - strlen ("docker.io/library/")] = '\0';
+    CHECK (image_ref_parse (longname, &r, &err) == 0, "a name of 255 characters with its registry");
+    canon = image_ref_string (&r);
+    image_ref_clear (&r);
+    CHECK (image_ref_parse (canon, &r, &err) == 0, "its full form reads back");
+    image_ref_clear (&r);
+    free (canon);
+  }
   setenv ("CELLA_DEFAULT_REGISTRY", "reg.local:5000", 1);
   /* the default is read once per process: a fresh parse after the first keeps docker.io */
   CHECK (strcmp (image_default_registry (), "docker.io") == 0, "the default registry is cached per process");
@@ -181,59 +199,148 @@ test_root_view (void)
   remove_tree (base);
 }
 
+#define D(c) "sha256:" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+static const char id1[] = D ("1"), l1[] = D ("2"), l2[] = D ("3"), m1[] = D ("4"), x1[] = D ("5"), x2[] = D ("6");
+
+static struct image_record *
+found (const char *ref)
+{
+  struct image_record *got = NULL;
+  cella_error_t err = NULL;
+  int r = image_lookup (ref, &got, &err);
+  if (r < 0)
+    printf ("#   lookup %s: %s\n", ref, err->msg);
+  cella_error_free (&err);
+  return r == 0 ? got : NULL;
+}
+
+/* found (ref) is the record of key (NULL: nothing is found). */
+static bool
+finds (const char *ref, const char *key)
+{
+  struct image_record *got = found (ref);
+  bool ok = key ? got && strcmp (got->key, key) == 0 : got == NULL;
+  if (!ok)
+    printf ("#   %s found %s\n", ref, got ? got->key : "nothing");
+  image_record_free (got);
+  return ok;
+}
+
 static void
 test_store (void)
 {
   cleanup_free char *base = tmpdir ();
-  static const char id[] = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-  static const char l1[] = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-  static const char l2[] = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
-  static const char m[] = "sha256:4444444444444444444444444444444444444444444444444444444444444444";
-  struct image_layer layers[] = { { (char *) l1, (char *) "application/vnd.oci.image.layer.v1.tar+gzip", 10 },
-                                  { (char *) l2, NULL, 20 } };
-  struct image_record rec = { .id = (char *) id, .manifest_digest = (char *) m, .layers = layers, .nlayers = 2,
-                              .source = (char *) "test" };
+  struct image_layer layers[] = { { (char *) l1, (char *) "application/vnd.oci.image.layer.v1.tar+gzip", 10, (char *) x1 },
+                                  { (char *) l2, NULL, 20, (char *) x2 } };
+  struct image_record rec = { .key = (char *) m1, .id = (char *) id1, .manifest_digest = (char *) m1, .layers = layers,
+                              .nlayers = 2, .source = (char *) "test" };
   struct image_record *got = NULL;
   cella_error_t err = NULL;
   cleanup_strv char **dirs = NULL;
   setenv ("CELLA_ROOT", base, 1);
   unsetenv ("CELLA_DEFAULT_REGISTRY");
   CHECK (image_record_write (&rec, &err) == 0, "write a record");
-  CHECK (image_name_set ("docker.io/library/x:latest", id, &err) == 0, "name it");
-  CHECK (image_lookup ("x", &got, &err) == 0 && got && strcmp (got->id, id) == 0 && got->nlayers == 2 && got->size == 30,
+  {
+    cleanup_free char *p = xasprintf ("%s/images/records/%s.json", base, m1 + 7);
+    CHECK (access (p, F_OK) == 0, "the record is named by the manifest digest");
+  }
+  {
+    char *const names[] = { (char *) "docker.io/library/x:latest", NULL };
+    char *const drefs[] = { (char *) "docker.io/library/x@" D ("4"), NULL };
+    CHECK (image_refs_set (names, drefs, m1, &err) == 0, "name it");
+  }
+  got = found ("x");
+  CHECK (got && strcmp (got->key, m1) == 0 && strcmp (got->id, id1) == 0 && got->nlayers == 2 && got->size == 30
+             && got->layers[0].diff_id && strcmp (got->layers[0].diff_id, x1) == 0,
          "look it up by short name");
   CHECK (got && strv_len (got->names) == 1 && strcmp (got->names[0], "docker.io/library/x:latest") == 0, "its names");
   image_record_free (got);
-  got = NULL;
-  CHECK (image_lookup ("111111", &got, &err) == 0 && got, "by id prefix");
+  CHECK (finds ("111111", m1), "by id prefix");
+  CHECK (finds ("444444", m1), "by manifest digest prefix");
+  CHECK (finds ("x@" D ("4"), m1), "by NAME@manifest digest");
+  CHECK (finds ("x:other@" D ("4"), m1), "NAME:TAG@DIGEST: the tag plays no part");
+  CHECK (finds ("y@" D ("4"), NULL), "another repository's NAME@DIGEST is not this image");
+  CHECK (finds ("x@" D ("1"), NULL), "NAME@DIGEST of a digest it does not have");
+  CHECK (finds ("y", NULL), "an unknown name is not found");
+
+  /* write-once */
+  CHECK (image_record_write (&rec, &err) == 0, "writing the same record again is fine");
+  {
+    struct image_layer evil[] = { { (char *) l1, NULL, 10, (char *) x1 }, { (char *) l1, NULL, 10, (char *) x1 } };
+    struct image_record other = rec;
+    other.layers = evil;
+    CHECK (image_record_write (&other, &err) < 0 && err_has (&err, "other content"), "another image under that key is refused");
+    other.layers = layers;
+    other.id = (char *) l2;
+    CHECK (image_record_write (&other, &err) < 0 && err_has (&err, "other content"), "another config under that key too");
+    other.key = (char *) x2;
+    CHECK (image_record_write (&other, &err) < 0 && err_has (&err, "manifest digest"), "a key that is not its manifest");
+  }
+  CHECK (finds ("x", m1) && (got = found ("x")) && got->nlayers == 2 && strcmp (got->layers[1].digest, l2) == 0,
+         "the record is unchanged");
   image_record_free (got);
-  got = NULL;
-  CHECK (image_lookup ("x@sha256:4444444444444444444444444444444444444444444444444444444444444444", &got, &err) == 0 && got,
-         "by NAME@manifest digest");
-  image_record_free (got);
-  got = NULL;
-  CHECK (image_lookup ("y", &got, &err) == 1 && got == NULL, "an unknown name is not found");
+
   CHECK (image_layer_dirs (&rec, &dirs, &err) < 0 && err_has (&err, "not unpacked"), "missing layer dirs are an error");
   {
-    cleanup_free char *p1 = store_layer_path (l1), *p2 = store_layer_path (l2);
+    cleanup_free char *p1 = store_layer_path (l1), *p2 = store_layer_path (l2), *d1 = store_diff_id_path (l1);
     mkdir_p (p1, 0755, NULL);
     mkdir_p (p2, 0755, NULL);
+    write_file_atomic (d1, x1, strlen (x1), 0600, NULL);
     CHECK (image_layer_dirs (&rec, &dirs, &err) == 0 && strv_len (dirs) == 2 && strcmp (dirs[0], p2) == 0,
            "layer dirs top-most first");
   }
   CHECK (image_name_remove ("docker.io/library/x:latest", &err) == 0, "remove the name");
   CHECK (image_name_remove ("docker.io/library/x:latest", &err) == 1, "removing it again says so");
+  CHECK (finds ("x@" D ("4"), m1), "the digest reference outlives the name");
   {
     int64_t freed = 0;
     struct image_record **all = NULL;
     size_t n = 0;
+    cleanup_free char *p1 = store_layer_path (l1), *d1 = store_diff_id_path (l1);
     CHECK (image_prune (false, &freed, &err) == 0, "prune");
     CHECK (image_list (&all, &n, &err) == 0 && n == 0, "the unnamed record is gone");
     image_list_free (all, n);
-    cleanup_free char *p1 = store_layer_path (l1);
-    CHECK (access (p1, F_OK) < 0, "and its layers");
+    CHECK (access (p1, F_OK) < 0 && access (d1, F_OK) < 0, "and its layers, and their diff_ids");
+    CHECK (finds ("x@" D ("4"), NULL), "and its digest references");
   }
   fflush (stdout);
+  remove_tree (base);
+}
+
+/* A store from before records were keyed by manifest digest: records named by config digest,
+ * names pointing at config digests. It reads as it is. */
+static void
+test_store_before_manifest_keys (void)
+{
+  cleanup_free char *base = xstrdup (paths_data_root ()); /* cached: test_store's, emptied */
+  cleanup_free char *rec = NULL, *idx = NULL;
+  cella_error_t err = NULL;
+  struct image_record *got = NULL;
+  CHECK (store_init (&err) == 0, "a store");
+  rec = xasprintf ("%s/images/records/%s.json", base, id1 + 7);
+  idx = xasprintf ("%s/images/index.json", base);
+  {
+    cleanup_free char *text = xasprintf ("{\"id\": \"%s\", \"manifest\": \"%s\", \"layers\": [{\"digest\": \"%s\", "
+                                         "\"size\": 5}], \"created\": 1, \"source\": \"pull\"}",
+                                         id1, m1, l1);
+    cleanup_free char *names = xasprintf ("{\"names\": {\"docker.io/library/old:1\": \"%s\"}}", id1);
+    CHECK (write_file_atomic (rec, text, strlen (text), 0600, NULL) == 0 && write_file_atomic (idx, names, strlen (names), 0600, NULL) == 0,
+           "an old record and index");
+  }
+  got = found ("old:1");
+  CHECK (got && strcmp (got->key, id1) == 0 && strcmp (got->id, id1) == 0 && got->nlayers == 1 && got->layers[0].diff_id == NULL,
+         "an old record is found by name; its key is its config digest");
+  image_record_free (got);
+  CHECK (finds ("old@" D ("4"), id1), "NAME@DIGEST finds it by its manifest digest and its name's repository");
+  CHECK (finds ("other@" D ("4"), NULL), "but not for another repository");
+  CHECK (finds (id1, id1), "by id");
+  {
+    cleanup_free char *text = xasprintf ("{\"id\": \"%s\", \"manifest\": \"%s\", \"layers\": []}", id1, m1);
+    cleanup_free char *p = xasprintf ("%s/images/records/%s.json", base, x1 + 7);
+    write_file_atomic (p, text, strlen (text), 0600, NULL);
+    CHECK (image_record_read (x1, &got, &err) < 0 && err_has (&err, "not the record of"),
+           "a record under a name that is neither its manifest nor its id is refused");
+  }
   remove_tree (base);
 }
 
@@ -243,5 +350,6 @@ main (void)
   test_refs ();
   test_root_view ();
   test_store ();
+  test_store_before_manifest_keys ();
   return tap_done ();
 }

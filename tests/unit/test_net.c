@@ -78,6 +78,16 @@ test_ports (void)
   free (s);
   CHECK (parse_publish ("0", &s, &err) < 0, "-p 0 refused");
   cella_error_free (&err);
+  /* found by fuzz/fuzz_options.c: an address the network code cannot read back is refused here,
+   * not when the container starts */
+  s = NULL;
+  CHECK (parse_publish ("bad host:8080:80", &s, &err) < 0 && s == NULL && err && strstr (err->msg, "-p `bad host:8080:80`")
+             && strstr (err->msg, "IPv4"),
+         "-p with an address that is not IPv4 refused, naming -p");
+  cella_error_free (&err);
+  CHECK (parse_publish ("127.0.0.1:8080:80/udp", &s, &err) == 0, "-p 127.0.0.1:8080:80/udp");
+  CHECK_STR (s, "127.0.0.1:8080:80/udp", "-p IP:HOST:CTR/PROTO in the plan");
+  free (s);
 }
 
 static void
@@ -113,11 +123,28 @@ test_rulesets (void)
   struct net_def d = { .name = "cella", .bridge = "cella0" };
   struct net_port p[2] = { { .ip = "", .host = 8080, .ctr = 80, .proto = "tcp" },
                            { .ip = "127.0.0.1", .host = 5353, .ctr = 53, .proto = "udp" } };
-  char *r;
+  char *r, *g;
   net_cidr_parse ("10.209.0.0/16", &d.subnet, &d.prefix, NULL);
   r = nat_network_ruleset (&d);
   CHECK (strstr (r, "ip saddr 10.209.0.0/16 oifname != \"cella0\" masquerade") != NULL, "network: masquerade out");
   CHECK (strstr (r, "add table ip cella_n_cella\ndelete table ip cella_n_cella\n") == r, "network: replaced whole");
+  /* the loopback guard: before NAT and conntrack, both directions */
+  g = strstr (r, "type filter hook prerouting priority raw;");
+  CHECK (g != NULL && strstr (g, "iifname \"cella0\" ip daddr 127.0.0.0/8 drop") != NULL
+             && strstr (g, "iifname \"cella0\" ip saddr 127.0.0.0/8 drop") != NULL,
+         "network: loopback sources and destinations from the bridge dropped at priority raw");
+  /* isolation: published ports (DNAT) first, then nothing to another cella bridge */
+  g = strstr (r, "iifname \"cella0\" ct status dnat accept");
+  CHECK (g != NULL && strstr (g, "iifname \"cella0\" oifname \"cella*\" oifname != \"cella0\" drop") != NULL
+             && strstr (g, "iifname \"cella0\" accept") > strstr (g, "drop"),
+         "network: no forwarding to other networks' bridges but to their published ports");
+  free (r);
+  r = nat_guard_ruleset ("eth0");
+  CHECK (strstr (r, "table netdev cella_guard {") != NULL && strstr (r, "hook egress device \"eth0\"") != NULL,
+         "rootless guard: the egress hook of the device");
+  CHECK (strstr (r, "ip daddr 127.0.0.0/8 drop") != NULL && strstr (r, "ip saddr 127.0.0.0/8 drop") != NULL
+             && strstr (r, "ip6 daddr { ::1, ::ffff:127.0.0.0/104 } drop") != NULL,
+         "rootless guard: IPv4 and IPv6 loopback dropped");
   free (r);
   CHECK (nat_container_ruleset ("0123456789abcdef", p, 0, 0x0ad10002u) == NULL, "no ports, no table");
   r = nat_container_ruleset ("0123456789abcdef", p, 2, 0x0ad10002u);
@@ -169,6 +196,12 @@ test_dns (void)
   bad[12] = 0xc0, bad[13] = 16, bad[14] = 0, bad[15] = 1, bad[16] = 1, bad[17] = 'x', bad[18] = 0, bad[19] = 1,
   bad[20] = 0, bad[21] = 1;
   CHECK (dns_parse (bad, 22, &m) < 0, "a forward pointer: refused");
+  /* found by fuzz/fuzz_dns.c: a pointer into the header read the header's bytes as a name, and
+   * the reply (whose header differs) asked another question */
+  memcpy (bad, q, 12);
+  bad[1] = 1, bad[2] = 'h', bad[3] = 0;
+  bad[12] = 0xc0, bad[13] = 1, bad[14] = 0, bad[15] = 1, bad[16] = 0, bad[17] = 1;
+  CHECK (dns_parse (bad, 18, &m) < 0, "a pointer into the header: refused");
   /* a good pointer in an answer: the reply's own 0xc00c parses (above); the root name */
   memcpy (bad, q, 12);
   bad[12] = 0, bad[13] = 0, bad[14] = 1, bad[15] = 0, bad[16] = 1;

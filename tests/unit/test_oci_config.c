@@ -157,8 +157,8 @@ test_mounts (void)
              && find_op (p, OP_DEV, "/dev")->dev_later == (PLAN_DEV_PTS | PLAN_DEV_MQUEUE),
          "the dev op leaves /dev/pts and /dev/mqueue to the config's mounts");
   CHECK (find_op (p, OP_SYSFS, "/sys") != NULL, "sysfs");
-  op = find_op (p, OP_BIND, "/sys/fs/cgroup");
-  CHECK (op && strcmp (op->source, "/sys/fs/cgroup") == 0 && !(op->flags & BIND_WRITABLE), "cgroup: the host's, ro");
+  op = find_op (p, OP_MOUNT, "/sys/fs/cgroup");
+  CHECK (op && strcmp (op->fstype, "cgroup") == 0 && (op->flags & REMOUNT_RDONLY), "cgroup: the container's own, ro");
   op = find_op (p, OP_BIND, "/data");
   CHECK (op && op->flags == (BIND_RECURSIVE | BIND_NOSUID | BIND_NOEXEC | BIND_DEVICE) && op->propagation == PROP_RPRIVATE,
          "rbind ro nosuid noexec rprivate");
@@ -359,10 +359,7 @@ static const struct {
     "config.json: process.rlimits[0]: soft limit 10 is above the hard limit 5" },
   { "{\"process\": {\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": 1, \"hard\": 1}, {\"type\": \"RLIMIT_NOFILE\", \"soft\": 1, \"hard\": 1}]}}",
     "config.json: process.rlimits[1]: RLIMIT_NOFILE given twice" },
-  { "{\"process\": {\"capabilities\": {\"bounding\": [\"CAP_FLY\"]}}}",
-    "config.json: process.capabilities.bounding[0]: unknown capability `CAP_FLY`" },
-  { "{\"process\": {\"capabilities\": {\"ambient\": [\"CAP_KILL\"]}}}",
-    "config.json: process.capabilities.ambient: an ambient capability must also be permitted and inheritable" },
+
   { "{\"process\": {\"oomScoreAdj\": 2000}}", "config.json: process.oomScoreAdj: must be between -1000 and 1000" },
   { "{\"process\": {\"scheduler\": {\"policy\": \"SCHED_OTHER\"}}}", "config.json: process.scheduler: not supported" },
   { "{\"process\": {\"noNewPrivileges\": 1}}", "config.json: process.noNewPrivileges: must be true or false" },
@@ -390,6 +387,10 @@ static const struct {
   { "{\"hooks\": {\"prestart\": [{\"path\": \"hook\"}]}}", "config.json: hooks.prestart[0].path: `hook`: must be an absolute path" },
   { "{\"hooks\": {\"poststop\": [{\"path\": \"/h\", \"timeout\": 0}]}}",
     "config.json: hooks.poststop[0].timeout: must be between 1 and 2147483647" },
+  /* found by fuzz/fuzz_oci_config.c: a refused hook leaked the args and env read before (ASan build) */
+  { "{\"hooks\": {\"poststop\": [{\"path\": \"/h\", \"args\": [\"h\", \"-x\"], \"env\": [\"A=1\"], \"timeout\": 0}]}}",
+    "config.json: hooks.poststop[0].timeout: must be between 1 and 2147483647" },
+  { "{\"hooks\": {\"prestart\": [{\"args\": [\"h\"], \"env\": [\"A=1\", 2]}]}}", "config.json: hooks.prestart[0].env[1]: must be a string" },
   { "{\"hooks\": {\"createContainer\": {}}}", "config.json: hooks.createContainer: must be an array" },
   { "{\"annotations\": {\"a\": 1}}", "config.json: annotations.a: must be a string" },
   { "{\"linux\": null}", "config.json: linux: is required (cella runs Linux containers)" },
@@ -409,11 +410,21 @@ static const struct {
     "config.json: linux.uidMappings: id mappings need a new user namespace" },
   { "{\"linux\": {\"devices\": [{\"path\": \"/dev/x\", \"type\": \"c\"}]}}",
     "config.json: linux.devices[0]: a character device needs major and minor" },
-  { "{\"linux\": {\"devices\": [{\"path\": \"/etc/x\", \"type\": \"c\", \"major\": 1, \"minor\": 3}]}}",
-    "config.json: linux.devices[0].path: `/etc/x`: must be an absolute path under /dev" },
+  { "{\"linux\": {\"devices\": [{\"path\": \"/etc/../x\", \"type\": \"c\", \"major\": 1, \"minor\": 3}]}}",
+    "config.json: linux.devices[0].path: `/etc/../x`: must be an absolute path without `..`" },
+  { "{\"linux\": {\"devices\": [{\"path\": \"/dev/x\", \"type\": \"c\", \"major\": 1, \"minor\": 3, \"fileMode\": 131072}]}}",
+    "config.json: linux.devices[0].fileMode: must be between 0 and 65535" },
   { "{\"linux\": {\"devices\": [{\"path\": \"/dev/x\", \"type\": \"z\"}]}}", "config.json: linux.devices[0].type: must be c, b, u or p" },
   { "{\"mounts\": [], \"linux\": {\"devices\": [{\"path\": \"/dev/x\", \"type\": \"c\", \"major\": 1, \"minor\": 3}]}}",
-    "config.json: linux.devices: cella makes device nodes in a tmpfs mounted on /dev" },
+    "config.json: linux.devices: cella makes the device nodes under /dev in a tmpfs mounted on /dev" },
+  { "{\"linux\": {\"sysctl\": {\"kernel.hostname\": \"x\"}}}",
+    "config.json: linux.sysctl.kernel.hostname: not allowed: it conflicts with the config's `hostname` field" },
+  { "{\"mounts\": [{\"destination\": \"/img\", \"type\": \"overlay\", \"options\": [\"upperdir=/u\"]}]}",
+    "config.json: mounts[0].options: an overlay mount needs lowerdir=" },
+  { "{\"mounts\": [{\"destination\": \"/img\", \"type\": \"overlay\", \"options\": [\"lowerdir=l\"]}]}",
+    "config.json: mounts[0].options: `lowerdir=l`: overlay directories must be absolute host paths" },
+  { "{\"mounts\": [{\"destination\": \"/img\", \"type\": \"overlay\", \"options\": [\"lowerdir=/l\", \"upperdir=/u\"]}]}",
+    "config.json: mounts[0].options: an overlay mount needs both upperdir= and workdir=, or neither" },
   { "{\"linux\": {\"sysctl\": {\"kernel.panic\": \"1\"}}}",
     "config.json: linux.sysctl.kernel.panic: not a namespaced sysctl: it would change the host" },
   { "{\"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"uts\"}], \"sysctl\": {\"net.ipv4.ip_forward\": \"1\"}}}",
@@ -441,10 +452,12 @@ static const struct {
   { "{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_MAYBE\"}}}",
     "config.json: linux.seccomp.defaultAction: unknown action `SCMP_ACT_MAYBE`" },
   { "{\"linux\": {\"seccomp\": {}}}", "config.json: linux.seccomp.defaultAction: is required" },
-  { "{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"listenerPath\": \"/run/l.sock\"}}}",
-    "config.json: linux.seccomp.listenerPath: seccomp listeners (user notification) are not supported by cella" },
+  { "{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"listenerPath\": \"run/l.sock\"}}}",
+    "config.json: linux.seccomp.listenerPath: `run/l.sock`: must be an absolute path" },
   { "{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_NOTIFY\"}]}}}",
-    "config.json: linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY needs a seccomp listener: not supported by cella" },
+    "config.json: linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath" },
+  { "{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_NOTIFY\", \"listenerPath\": \"/run/l.sock\"}}}",
+    "config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action" },
   { "{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"architectures\": [\"SCMP_ARCH_VAX\"]}}}",
     "config.json: linux.seccomp.architectures[0]: unknown architecture `SCMP_ARCH_VAX`" },
   { "{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"flags\": [\"SECCOMP_FILTER_FLAG_NEW_LISTENER\"]}}}",
@@ -578,6 +591,73 @@ test_advertised_mount_options (void)
   json_decref (names);
 }
 
+/* What runc and crun accept with a warning: left out of the plan, said in process.warnings. */
+static void
+test_warnings (void)
+{
+  cleanup_plan struct plan *p = load_ok (
+    "{\"process\": {\"capabilities\": {\"bounding\": [\"CAP_KILL\", \"CAP_FLY\"], \"permitted\": [\"CAP_KILL\", \"CAP_CHOWN\"],"
+    " \"inheritable\": [\"CAP_KILL\"], \"ambient\": [\"CAP_KILL\", \"CAP_CHOWN\"]}}}",
+    "an unknown capability, an ambient one not inheritable");
+  if (p == NULL)
+    return;
+  CHECK (p->process.capsets.bounding == (1ULL << 5), "unknown capability left out of bounding");
+  CHECK (p->process.capsets.ambient == (1ULL << 5), "ambient CAP_CHOWN (not inheritable) dropped, CAP_KILL kept");
+  CHECK (strv_len (p->process.warnings) == 2
+           && strstr (p->process.warnings[0], "process.capabilities.bounding[1]: unknown capability `CAP_FLY`: ignored")
+           && strstr (p->process.warnings[1], "process.capabilities.ambient: CAP_CHOWN: not also permitted and inheritable"),
+         "both said as warnings naming their JSON path");
+}
+
+/* What podman and runc's users write, accepted as runc accepts it. */
+static void
+test_runc_compat (void)
+{
+  cleanup_plan struct plan *p = load_ok (
+    "{\"mounts\": [{\"destination\": \"/proc\", \"type\": \"proc\"},"
+    " {\"destination\": \"/dev\", \"type\": \"tmpfs\", \"options\": [\"nosuid\", \"strictatime\", \"mode=755\"]},"
+    " {\"destination\": \"/a//b/./c/\", \"type\": \"tmpfs\", \"options\": [\"noatime\", \"nodiratime\", \"sync\", \"dirsync\"]},"
+    " {\"destination\": \"/img\", \"type\": \"overlay\", \"source\": \"overlay\","
+    "   \"options\": [\"lowerdir=/l1:/l2\", \"private\"]},"
+    " {\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"/srv\", \"options\": [\"bind\", \"strictatime\"]}],"
+    " \"linux\": {\"devices\": [{\"path\": \"/dev/fuse\", \"type\": \"c\", \"major\": 10, \"minor\": 229, \"fileMode\": 8630},"
+    "  {\"path\": \"/opt/null\", \"type\": \"c\", \"major\": 1, \"minor\": 3}],"
+    "  \"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\", \"listenerPath\": \"/run/agent.sock\", \"listenerMetadata\": \"m\","
+    "   \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_NOTIFY\"}]}}}",
+    "podman's configs");
+  const struct op *op;
+  if (p == NULL)
+    return;
+  op = find_op (p, OP_DEV, "/dev");
+  CHECK (op && op->dev_no_shm && op->flags == MOUNTF_STRICTATIME, "/dev: strictatime kept, no /dev/shm of its own");
+  op = find_op (p, OP_TMPFS, "/a/b/c");
+  CHECK (op && op->flags == (MOUNTF_NOATIME | MOUNTF_NODIRATIME) && strv_len (op->fsopts) == 2
+           && strcmp (op->fsopts[0], "sync") == 0 && strcmp (op->fsopts[1], "dirsync") == 0,
+         "repeated slashes cleaned; noatime, nodiratime, sync, dirsync applied");
+  op = find_op (p, OP_MOUNT, "/img");
+  CHECK (op && strcmp (op->fstype, "overlay") == 0 && strv_len (op->fsopts) == 1 && op->propagation == PROP_PRIVATE,
+         "an overlay mount (podman --mount type=image)");
+  op = find_op (p, OP_BIND, "/data");
+  CHECK (op && (op->flags & MOUNTF_STRICTATIME), "strictatime on a bind");
+  CHECK (p->ndevices == 2 && p->devices[0].mode == 0666 && strcmp (p->devices[1].path, "/opt/null") == 0,
+         "fileMode with the type bits (0o20666); a device outside /dev");
+  CHECK (p->process.seccomp_profile && strcmp (p->process.seccomp_profile->listener_path, "/run/agent.sock") == 0
+           && p->process.seccomp_profile->rules[0].action == SCMPA_NOTIFY,
+         "seccomp listenerPath and SCMP_ACT_NOTIFY");
+  {
+    cleanup_free char *a = plan_to_json (p), *b = NULL;
+    cleanup_plan struct plan *q = NULL;
+    cella_error_t err = NULL;
+    if (plan_from_json (a, &q, &err) < 0)
+      cella_error_free (&err);
+    b = q ? plan_to_json (q) : NULL;
+    CHECK (b && strcmp (a, b) == 0 && find_op (q, OP_DEV, "/dev")->dev_no_shm
+             && find_op (q, OP_TMPFS, "/a/b/c")->flags == (MOUNTF_NOATIME | MOUNTF_NODIRATIME)
+             && strcmp (q->process.seccomp_profile->listener_metadata, "m") == 0,
+           "the saved plan keeps them");
+  }
+}
+
 int
 main (void)
 {
@@ -590,6 +670,8 @@ main (void)
   test_round_trip ();
   test_process_json ();
   test_errors ();
+  test_warnings ();
+  test_runc_compat ();
   test_lsm_and_json ();
   test_hook_run ();
   test_advertised_mount_options ();

@@ -20,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "image/tool/digest.h"
 #include "image/tool/pack.h"
 #include "image/tool/unpack.h"
 #include "tap.h"
@@ -1140,6 +1141,132 @@ initial_userns (void)
          && count == 4294967295UL;
 }
 
+/* ---------------------------------------------------------------- diff_ids and limits */
+
+/* The sha256 of fd's bytes from 0: what a plain tar's diff_id must be. */
+static void
+sha_of (int fd, char out[72])
+{
+  must ((int) lseek (fd, 0, SEEK_SET), "lseek");
+  must (sha256_fd (fd, out, NULL, NULL), "sha256_fd");
+  must ((int) lseek (fd, 0, SEEK_SET), "lseek");
+}
+
+/* A layer with one file of n zero bytes (a bomb when n is large and the filter compresses). */
+static int
+zeros_layer (int filter, size_t n)
+{
+  struct tb *t = tb_new (filter);
+  cleanup_free char *z = xzalloc (n);
+  tb_put (t, ent ("zeros", S_IFREG | 0644), z, n);
+  return tb_fd (t);
+}
+
+/* A sparse file that claims a gigabyte and holds 4 KiB of data. */
+static int
+sparse_layer (void)
+{
+  struct tb *t = tb_new (ARCHIVE_FILTER_GZIP);
+  struct archive_entry *e = ent ("sparse", S_IFREG | 0644);
+  char data[4096];
+  memset (data, 'x', sizeof data);
+  archive_entry_set_size (e, 1 << 30);
+  archive_entry_sparse_add_entry (e, (1 << 30) - 4096, 4096);
+  if (archive_write_header (t->a, e) < ARCHIVE_WARN || archive_write_data (t->a, data, sizeof data) < 0)
+    {
+      fprintf (stderr, "sparse_layer: %s\n", archive_error_string (t->a));
+      exit (2);
+    }
+  archive_entry_free (e);
+  return tb_fd (t);
+}
+
+static int
+count_names (const char *name, void *ud)
+{
+  (void) name;
+  ++*(int *) ud;
+  return 0;
+}
+
+static void
+test_diff_id_and_limits (void)
+{
+  char plain[72], got[72];
+  struct unpack_stats st;
+  struct unpack_opts o = layer_opts;
+  cella_error_t err = NULL;
+  int fd = normal_layer (ARCHIVE_FILTER_NONE), n = 0;
+  sha_of (fd, plain);
+  new_case ("diffid");
+  CHECK (ok_unpack (fd, P ("diffid/root"), &layer_opts, &st) && strcmp (st.diff_id, plain) == 0,
+         "diff_id: the sha256 of the whole tar, end marker and padding included (%s)", st.diff_id);
+  CHECK (st.over == UNPACK_WITHIN_LIMITS && st.stream_bytes > 0, "diff_id: the stream's bytes counted");
+  fd = normal_layer (ARCHIVE_FILTER_GZIP);
+  CHECK (layer_diff_id (fd, 0, &st, &err) == 0 && strcmp (st.diff_id, plain) == 0,
+         "diff_id: of the gzip layer, without unpacking it, is the plain tar's");
+  close (fd);
+  fd = normal_layer (ARCHIVE_FILTER_ZSTD);
+  new_case ("diffid-zstd");
+  CHECK (ok_unpack (fd, P ("diffid-zstd/root"), &layer_opts, &st) && strcmp (st.diff_id, plain) == 0,
+         "diff_id: of the zstd layer, unpacked, is the plain tar's");
+
+  /* a gzip bomb: 64 MiB of zeros in about 64 KiB */
+  new_case ("bomb");
+  o.max_bytes = 1 << 20;
+  fd = zeros_layer (ARCHIVE_FILTER_GZIP, 64 << 20);
+  CHECK (lseek (fd, 0, SEEK_END) < (1 << 20), "bomb: the blob is small");
+  lseek (fd, 0, SEEK_SET);
+  CHECK (unpack_to (fd, P ("bomb/root"), &o, &st, &err) < 0 && st.over == UNPACK_OVER_BYTES && err
+             && strstr (err->msg, "more than 1048576 bytes"),
+         "bomb: stopped at the limit (%s)", err ? err->msg : "no error");
+  CHECK (st.stream_bytes <= (2 << 20), "bomb: read no further than a block past the limit (%llu)",
+         (unsigned long long) st.stream_bytes);
+  cella_error_free (&err);
+  fd = zeros_layer (ARCHIVE_FILTER_GZIP, 64 << 20);
+  CHECK (layer_diff_id (fd, 1 << 20, &st, &err) < 0 && st.over == UNPACK_OVER_BYTES, "bomb: layer_diff_id stops too");
+  cella_error_free (&err);
+  close (fd);
+
+  /* a sparse entry claims more than the limit while its tar stays small */
+  new_case ("sparse");
+  o.max_bytes = 16 << 20;
+  CHECK (unpack_to (sparse_layer (), P ("sparse/root"), &o, &st, &err) < 0 && st.over == UNPACK_OVER_BYTES && err
+             && strstr (err->msg, "sparse"),
+         "sparse: a file's size counts against the limit (%s)", err ? err->msg : "no error");
+  cella_error_free (&err);
+  CHECK (access (P ("sparse/root/sparse"), F_OK) < 0, "sparse: the file was not created");
+
+  /* entries */
+  new_case ("entries");
+  o.max_bytes = 0;
+  o.max_entries = 3;
+  CHECK (unpack_to (normal_layer (ARCHIVE_FILTER_NONE), P ("entries/root"), &o, &st, &err) < 0
+             && st.over == UNPACK_OVER_ENTRIES && err && strstr (err->msg, "more than 3 entries"),
+         "entries: more than max_entries is refused (%s)", err ? err->msg : "no error");
+  cella_error_free (&err);
+
+  /* listing, within the same limits */
+  fd = normal_layer (ARCHIVE_FILTER_GZIP);
+  CHECK (layer_list (fd, 0, 0, count_names, &n, &st, &err) == 0 && (uint64_t) n == st.entries && n > 3,
+         "list: every name (%d, %s)", n, err ? err->msg : "");
+  cella_error_free (&err);
+  CHECK (layer_list (fd, 0, 3, count_names, &n, &st, &err) < 0 && st.over == UNPACK_OVER_ENTRIES, "list: max_entries");
+  cella_error_free (&err);
+  close (fd);
+  fd = zeros_layer (ARCHIVE_FILTER_GZIP, 8 << 20);
+  CHECK (layer_list (fd, 1 << 20, 0, count_names, &n, &st, &err) < 0 && st.over == UNPACK_OVER_BYTES,
+         "list: max_bytes stops a bomb");
+  cella_error_free (&err);
+  close (fd);
+  fd = mem_fd ("not a tar at all, not even close", 32);
+  CHECK (layer_list (fd, 0, 0, count_names, &n, &st, &err) < 0 && err && strstr (err->msg, "not a tar archive"),
+         "list: garbage is not a tar archive (%s)", err ? err->msg : "no error");
+  cella_error_free (&err);
+  close (fd);
+  (void) got;
+}
+
 int
 main (void)
 {
@@ -1165,6 +1292,7 @@ main (void)
   test_pack_round_trip ();
   test_pack_reproducible_and_errors ();
   test_pack_overlay_upper ();
+  test_diff_id_and_limits ();
   /* the 0555 directories, which an ordinary user could not empty */
   for (const char **d = (const char *[]) { "normal/root", "gzip", "zstd", "xz", "bzip2", NULL }; *d; d++)
     chmod (P ("%s/ro", *d), 0755);

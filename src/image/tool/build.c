@@ -11,6 +11,7 @@
 #include "engine/paths.h"
 #include "image/ref.h"
 #include "image/store.h"
+#include "ingest.h"
 #include "tool.h"
 
 struct build_opts {
@@ -149,7 +150,8 @@ cmd_build (int argc, char **argv)
   source = xasprintf ("build --from %s (debootstrap %s %s)", o.from, suite, mirror);
   {
     char *names[] = { name, NULL };
-    int rc = import_rootfs_dir (rootfs, names, source, id, &err);
+    struct ingest_limits lim;
+    int rc = ingest_limits_init (&lim, NULL, &err) < 0 ? -1 : import_rootfs_dir (rootfs, names, source, &lim, id, &err);
     remove_tree (tmp);
     if (rc < 0)
       goto fail;

@@ -12,6 +12,7 @@
 #include "digest.h"
 #include "image/ref.h"
 #include "ingest.h"
+#include "manifest.h"
 #include "progress.h"
 #include "registry.h"
 #include "tool.h"
@@ -28,9 +29,9 @@ index_type (const char *mt)
   return strcmp (mt, MT_OCI_INDEX) == 0 || strcmp (mt, MT_DOCKER_LIST) == 0;
 }
 
-/* Download what is missing among blobs[0..n) (digest + size), with progress. */
+/* Download what is missing among descs[0..n), with progress. */
 static int
-fetch_blobs (struct registry *reg, json_t **descs, size_t n, bool quiet, cella_error_t *err)
+fetch_blobs (struct registry *reg, const struct oci_descriptor *descs, size_t n, bool quiet, cella_error_t *err)
 {
   struct blob_req *reqs = xzalloc (sizeof *reqs * (n + 1));
   char **tmps = xzalloc (sizeof *tmps * (n + 1));
@@ -41,20 +42,14 @@ fetch_blobs (struct registry *reg, json_t **descs, size_t n, bool quiet, cella_e
   int rc = -1;
   for (size_t i = 0; i < n; i++)
     {
-      const char *d = json_string_value (json_object_get (descs[i], "digest"));
-      json_t *sz = json_object_get (descs[i], "size");
+      const char *d = descs[i].digest;
       bool dup = false;
-      if (d == NULL || !digest_valid (d))
-        {
-          cella_error (err, 0, "the manifest names a blob without a valid digest");
-          goto out;
-        }
       for (size_t j = 0; j < m; j++)
         dup |= strcmp (reqs[j].digest, d) == 0;
       if (dup || blob_present (d))
         continue;
       reqs[m].digest = d;
-      reqs[m].size = json_is_integer (sz) ? json_integer_value (sz) : -1;
+      reqs[m].size = descs[i].size;
       reqs[m].fd = blob_tmp_open (&tmps[m], err);
       if (reqs[m].fd < 0)
         goto out;
@@ -92,9 +87,43 @@ out:
   return rc;
 }
 
+/* Before anything is downloaded: the manifest's types, and its blob sizes against the limits (a
+ * compressed blob larger than the limit cannot unpack below it, give or take a header). */
+static int
+manifest_check (const struct oci_manifest *m, const char *mt, const struct ingest_limits *lim, cella_error_t *err)
+{
+  uint64_t total = 0;
+  if (!manifest_type_ok (mt))
+    return cella_error (err, 0, "unsupported manifest media type %s", mt);
+  /* sizes are required (OCI image spec, Docker schema2): a download is bounded by them */
+  if (m->config.size < 0)
+    return cella_error (err, 0, "config %s: the manifest gives no size", m->config.digest);
+  if (m->config.size > INGEST_JSON_MAX)
+    return cella_error (err, 0, "config %s: %lld bytes, more than the %d an image config may have", m->config.digest,
+                        (long long) m->config.size, INGEST_JSON_MAX);
+  for (size_t i = 0; i < m->nlayers; i++)
+    {
+      const struct oci_descriptor *l = &m->layers[i];
+      uint64_t size = (uint64_t) l->size;
+      if (!layer_media_type_ok (l->media_type))
+        return cella_error (err, 0, "layer %zu has unsupported media type %s", i + 1, l->media_type);
+      if (l->size < 0)
+        return cella_error (err, 0, "layer %s: the manifest gives no size", l->digest);
+      total += size;
+      if (lim->layer_bytes && size > lim->layer_bytes)
+        return cella_error (err, 0, "layer %s: its blob alone is %llu bytes, more than the limit per layer (--max-layer-size or "
+                            "$CELLA_MAX_LAYER_SIZE)", l->digest, (unsigned long long) size);
+      if (lim->image_bytes && total > lim->image_bytes)
+        return cella_error (err, 0, "layer %s: the image's blobs add up to more than the limit per pull (--max-image-size or "
+                            "$CELLA_MAX_IMAGE_SIZE)", l->digest);
+    }
+  return 0;
+}
+
 struct pull_opts {
   bool quiet, from_run;
   char *tls_verify, *platform, *creds;
+  struct limit_args limits;
 };
 
 #define O(f) offsetof (struct pull_opts, f)
@@ -103,148 +132,119 @@ static const struct cli_option pull_table[] = {
   { "tls-verify", 0, OPT_STRING, O (tls_verify), "BOOL", "Verify the registry's TLS certificate (default true; false also allows plain http)" },
   { "platform", 0, OPT_STRING, O (platform), "OS/ARCH[/VARIANT]", "Which image of a multi-platform image (default: linux/this machine)" },
   { "creds", 0, OPT_STRING, O (creds), "USER:PASS", "Credentials for this pull (default: from `cella login`)" },
+  LIMIT_OPTION_ROWS (O (limits)),
   { "quiet-if-present", 0, OPT_FLAG, O (from_run), NULL, NULL },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 #undef O
 
+static int
+registry_opts (const char *tls_verify, const char *creds, const struct image_ref *ref, struct reg_opts *ro, char **user,
+               cella_error_t *err)
+{
+  char *colon;
+  if (tls_verify)
+    {
+      if (strcmp (tls_verify, "false") == 0)
+        ro->tls_verify = false;
+      else if (strcmp (tls_verify, "true") != 0)
+        return cella_error (err, 0, "--tls-verify `%s`: expected true or false", tls_verify);
+    }
+  ro->plain_http = registry_host_is_local (ref->registry);
+  if (creds == NULL)
+    return 0;
+  *user = xstrdup (creds);
+  colon = strchr (*user, ':');
+  if (colon == NULL)
+    return cella_error (err, 0, "--creds: expected USER:PASS");
+  *colon = '\0';
+  ro->user = *user;
+  ro->pass = colon + 1;
+  return 0;
+}
+
+/* The manifest of ref: through an index or manifest list (stored too: its digest is what
+ * NAME@DIGEST of this image means) to this platform's. Body, media type and digest out. */
+static int
+resolve_manifest (struct registry *reg, const struct image_ref *ref, const char *platform, char **body, size_t *len,
+                  char **mt, char mdigest[72], char repo_digest[72], cella_error_t *err)
+{
+  json_t *index;
+  const char *d, *dmt;
+  cleanup_free char *pick = NULL;
+  char stored[72];
+  int rc;
+  *repo_digest = '\0';
+  if (registry_get_manifest (reg, ref->digest ? ref->digest : ref->tag, body, len, mt, mdigest, err) < 0)
+    return -1;
+  if (!index_type (*mt))
+    return 0;
+  index = json_loadb (*body, *len, 0, NULL);
+  if (index == NULL)
+    return cella_error (err, 0, "the registry sent an index that is not JSON");
+  rc = blob_put_mem (*body, *len, stored, err) < 0 || index_pick (index, platform, &d, &dmt, err) < 0 ? -1 : 0;
+  if (rc == 0)
+    pick = xstrdup (d);
+  json_decref (index);
+  if (rc < 0)
+    return -1;
+  memcpy (repo_digest, mdigest, 72);
+  free (*body);
+  free (*mt);
+  *body = NULL;
+  *mt = NULL;
+  return registry_get_manifest (reg, pick, body, len, mt, mdigest, err);
+}
+
 int
-tool_pull (const char *refstr, bool quiet, const char *tls_verify, const char *platform, const char *creds,
-           char id_out[72], cella_error_t *err)
+tool_pull (const char *refstr, const struct pull_args *a, char id_out[72], cella_error_t *err)
 {
   struct image_ref ref = { 0 };
   struct reg_opts ro = REG_OPTS_INIT;
   struct registry *reg = NULL;
+  struct ingest_limits lim;
+  struct oci_manifest m = { 0 };
   cleanup_free char *body = NULL, *mt = NULL, *name = NULL, *refname = NULL, *user = NULL, *source = NULL;
-  cleanup_free char *body2 = NULL, *mt2 = NULL;
-  char digest[72], mdigest[72], stored[72];
-  const char *repo_digest = NULL;
-  json_t *manifest = NULL, *layers, **descs = NULL;
-  size_t len, n, i;
+  cleanup_free struct oci_descriptor *descs = NULL;
+  char mdigest[72], repo_digest[72], stored[72];
+  size_t len;
   cleanup_close int lock = -1;
   int rc = -1;
 
   if (image_ref_parse (refstr, &ref, err) < 0)
     return -1;
-  if (store_init (err) < 0 || (lock = store_lock (false, err)) < 0)
+  if (ingest_limits_init (&lim, a->limits, err) < 0 || registry_opts (a->tls_verify, a->creds, &ref, &ro, &user, err) < 0
+      || store_init (err) < 0 || (lock = store_lock (false, err)) < 0)
     goto out;
   ingest_sweep ();
-  if (tls_verify)
-    {
-      if (strcmp (tls_verify, "false") == 0)
-        ro.tls_verify = false;
-      else if (strcmp (tls_verify, "true") != 0)
-        {
-          cella_error (err, 0, "--tls-verify `%s`: expected true or false", tls_verify);
-          goto out;
-        }
-    }
-  ro.plain_http = registry_host_is_local (ref.registry);
-  if (creds)
-    {
-      char *colon;
-      user = xstrdup (creds);
-      colon = strchr (user, ':');
-      if (colon == NULL)
-        {
-          cella_error (err, 0, "--creds: expected USER:PASS");
-          goto out;
-        }
-      *colon = '\0';
-      ro.user = user;
-      ro.pass = colon + 1;
-    }
   refname = image_ref_string (&ref);
-  if (!quiet)
+  if (!a->quiet)
     fprintf (stderr, "Pulling %s\n", refname);
   reg = registry_new (ref.registry, ref.repo, &ro);
-  if (registry_get_manifest (reg, ref.digest ? ref.digest : ref.tag, &body, &len, &mt, digest, err) < 0)
+  if (resolve_manifest (reg, &ref, a->platform, &body, &len, &mt, mdigest, repo_digest, err) < 0
+      || manifest_parse (body, len, &m, err) < 0 || manifest_check (&m, mt, &lim, err) < 0)
     goto out;
-  manifest = json_loadb (body, len, 0, NULL);
-  if (manifest == NULL)
-    {
-      cella_error (err, 0, "%s: the registry sent a manifest that is not JSON", refname);
-      goto out;
-    }
-  if (index_type (mt))
-    {
-      const char *d, *dmt;
-      /* keep the list too: its digest is what `NAME@DIGEST` of this image means */
-      if (blob_put_mem (body, len, stored, err) < 0 || index_pick (manifest, platform, &d, &dmt, err) < 0)
-        goto out;
-      repo_digest = digest;
-      d = xstrdup (d);
-      json_decref (manifest);
-      manifest = NULL;
-      if (registry_get_manifest (reg, d, &body2, &len, &mt2, mdigest, err) < 0)
-        {
-          free ((char *) d);
-          goto out;
-        }
-      free ((char *) d);
-      free (mt);
-      mt = steal_pointer (&mt2);
-      free (body);
-      body = steal_pointer (&body2);
-      manifest = json_loadb (body, len, 0, NULL);
-      if (manifest == NULL)
-        {
-          cella_error (err, 0, "%s: the registry sent a manifest that is not JSON", refname);
-          goto out;
-        }
-    }
-  else
-    strcpy (mdigest, digest);
-  if (!manifest_type_ok (mt))
-    {
-      cella_error (err, 0, "%s: unsupported manifest media type %s", refname, mt);
-      goto out;
-    }
-  layers = json_object_get (manifest, "layers");
-  if (!json_is_array (layers) || !json_is_object (json_object_get (manifest, "config")))
-    {
-      cella_error (err, 0, "%s: the manifest has no config or layers", refname);
-      goto out;
-    }
-  for (i = 0; i < json_array_size (layers); i++)
-    {
-      const char *lmt = json_string_value (json_object_get (json_array_get (layers, i), "mediaType"));
-      if (!layer_media_type_ok (lmt))
-        {
-          cella_error (err, 0, "%s: layer %zu has unsupported media type %s", refname, i, lmt);
-          goto out;
-        }
-    }
-  n = json_array_size (layers) + 1;
-  descs = xzalloc (sizeof *descs * (n + 1));
-  descs[0] = json_object_get (manifest, "config");
-  for (i = 1; i < n; i++)
-    descs[i] = json_array_get (layers, i - 1);
-  if (blob_put_mem (body, len, stored, err) < 0 || fetch_blobs (reg, descs, n, quiet, err) < 0)
+  descs = xzalloc (sizeof *descs * (m.nlayers + 1));
+  descs[0] = m.config;
+  memcpy (descs + 1, m.layers, sizeof *descs * m.nlayers);
+  if (blob_put_mem (body, len, stored, err) < 0 || fetch_blobs (reg, descs, m.nlayers + 1, a->quiet, err) < 0)
     goto out;
-  for (i = 1; i < n; i++)
-    {
-      const char *d = json_string_value (json_object_get (descs[i], "digest"));
-      if (!quiet && isatty (2))
-        fprintf (stderr, "Unpacking layer %.19s\n", d);
-      if (layer_ensure (d, err) < 0)
-        goto out;
-    }
   name = image_ref_name (&ref);
   source = xasprintf ("pull %s", refname);
   {
     char *names[] = { name, NULL };
-    if (image_register (manifest, mdigest, mt, repo_digest, source, names, id_out, err) < 0)
+    struct image_source src = { .manifest = mdigest, .media_type = mt, .repo_digest = *repo_digest ? repo_digest : NULL,
+                                .source = source, .names = names, .progress = !a->quiet && isatty (2) };
+    if (image_register (&src, &lim, id_out, err) < 0)
       goto out;
   }
-  if (!quiet)
-    fprintf (stderr, "Digest: %s\nStored %s as %.19s\n", repo_digest ? repo_digest : mdigest, name, id_out);
+  if (!a->quiet)
+    fprintf (stderr, "Digest: %s\nStored %s as %.19s\n", *repo_digest ? repo_digest : mdigest, name, id_out);
   rc = 0;
 out:
   if (rc < 0)
     cella_error_wrap (err, "pull %s", refstr);
-  free (descs);
-  json_decref (manifest);
+  manifest_clear (&m);
   registry_free (reg);
   image_ref_clear (&ref);
   return rc;
@@ -262,9 +262,11 @@ cmd_pull (int argc, char **argv)
                                          1, "an image is required", &status);
   if (first > 0)
     {
+      struct pull_args a = { .quiet = o.quiet, .tls_verify = o.tls_verify, .platform = o.platform, .creds = o.creds,
+                             .limits = &o.limits };
       if (o.from_run)
         fprintf (stderr, "Unable to find image '%s' locally\n", argv[first]);
-      if (tool_pull (argv[first], o.quiet, o.tls_verify, o.platform, o.creds, id, &err) < 0)
+      if (tool_pull (argv[first], &a, id, &err) < 0)
         status = cella_error_print (&err);
       else if (!o.from_run)
         puts (id);
@@ -272,5 +274,6 @@ cmd_pull (int argc, char **argv)
   free (o.tls_verify);
   free (o.platform);
   free (o.creds);
+  limit_args_free (&o.limits);
   return status;
 }

@@ -972,13 +972,13 @@ body_media_type (json_t *j)
   return NULL;
 }
 
-static int
-manifest_media_type (struct registry *r, const char *what, struct xfer *x, char **out, cella_error_t *err)
+int
+registry_manifest_media_type (const char *text, size_t len, const char *content_type, const char *what, char **out,
+                              cella_error_t *err)
 {
-  json_t *j = json_loadb (x->body ? x->body : "", x->body_len, 0, NULL);
-  cleanup_free char *hdr = header_media_type (x->content_type), *body = NULL;
+  json_t *j = json_loadb (text ? text : "", len, 0, NULL);
+  cleanup_free char *hdr = header_media_type (content_type), *body = NULL;
   int ret = 0;
-  (void) r;
   if (!json_is_object (j))
     ret = cella_error (err, 0, "%s: the manifest is not a JSON object", what);
   else if (json_object_get (j, "manifests") && json_object_get (j, "layers"))
@@ -1036,7 +1036,7 @@ registry_get_manifest (struct registry *r, const char *ref, char **body, size_t 
       sha256_final (h, digest);
       if (by_digest && strcmp (digest, ref) != 0)
         ret = cella_error (err, 0, "%s: digest mismatch (got %s)", what, digest);
-      else if (manifest_media_type (r, what, &x, media_type, err) < 0)
+      else if (registry_manifest_media_type (x.body, x.body_len, x.content_type, what, media_type, err) < 0)
         ret = -1;
       else
         {

@@ -92,4 +92,11 @@ struct reg_challenge {
 int reg_challenge_parse (const char *header, struct reg_challenge *c);
 void reg_challenge_clear (struct reg_challenge *c);
 
+/* What a manifest response is: its Content-Type (without parameters; generic ones like
+ * application/json say nothing) checked against the body's mediaType or shape; one of the four
+ * MT_* above in *out (malloc'd), else an error naming `what` (not JSON, an ambiguous document
+ * with both `manifests` and `layers`, a mismatch, an unsupported type). */
+int registry_manifest_media_type (const char *text, size_t len, const char *content_type, const char *what, char **out,
+                                  cella_error_t *err);
+
 #endif

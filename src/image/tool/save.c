@@ -45,9 +45,17 @@ out_open (struct oci_out *o, const char *path, cella_error_t *err)
   else
     {
       o->path = xstrdup (path);
-      o->tmp = xasprintf ("%s.tmp-%d", path, (int) getpid ());
-      o->fd = open (o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      /* an unpredictable name made with O_EXCL: -o may name a directory others can write */
+      o->tmp = xasprintf ("%s.tmp-XXXXXX", path);
+      o->fd = mkostemp (o->tmp, O_CLOEXEC);
       if (o->fd < 0)
+        {
+          int e = errno;
+          free (o->tmp);
+          o->tmp = NULL; /* nothing of ours to remove */
+          return cella_error (err, e, "create a temp file next to `%s`", path);
+        }
+      if (fchmod (o->fd, 0644) < 0)
         return cella_error (err, errno, "create `%s`", o->tmp);
     }
   o->a = archive_write_new ();
@@ -346,12 +354,13 @@ cmd_export (int argc, char **argv)
     goto done;
   if (p->image_id)
     {
-      cleanup_free char *cp = store_blob_path (p->image_id);
+      cleanup_free char *cp = NULL;
       int rc = image_record_read (p->image_id, &r, &err);
       if (rc > 0)
         cella_error (&err, 0, "export: the image %.19s of container %.12s is no longer in the store", p->image_id, id);
       if (rc != 0)
         goto done;
+      cp = store_blob_path (r->id);
       config = json_load_file (cp, 0, NULL);
     }
   if (config == NULL)

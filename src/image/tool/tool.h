@@ -16,11 +16,20 @@ int cmd_login (int argc, char **argv);
 int cmd_logout (int argc, char **argv);
 int cmd_build (int argc, char **argv);
 
+struct limit_args;
+struct ingest_limits;
+
+struct pull_args {
+  bool quiet;
+  const char *tls_verify, *platform, *creds; /* NULL: the defaults */
+  const struct limit_args *limits;           /* NULL: from the environment, config.json, defaults */
+};
+
 /* Pull one reference into the store; the image id out. */
-int tool_pull (const char *ref, bool quiet, const char *tls_verify, const char *platform, const char *creds,
-               char id_out[72], cella_error_t *err);
+int tool_pull (const char *ref, const struct pull_args *a, char id_out[72], cella_error_t *err);
 
 /* Import a rootfs directory as a one-layer image (also used by build); id out. */
-int import_rootfs_dir (const char *dir, char *const *names, const char *source, char id_out[72], cella_error_t *err);
+int import_rootfs_dir (const char *dir, char *const *names, const char *source, struct ingest_limits *lim, char id_out[72],
+                       cella_error_t *err);
 
 #endif

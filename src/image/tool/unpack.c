@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include "image/tool/unpack.h"
 
+#include "image/tool/digest.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -42,6 +44,7 @@ struct dir_fixup {
 struct unpack {
   const struct unpack_opts *opts;
   struct unpack_stats *stats;
+  uint64_t headers, file_bytes; /* against max_entries and max_bytes */
   int dirfd;
   cella_error_t *err;
   const char *name; /* the entry being written, as the archive spells it */
@@ -68,6 +71,136 @@ entry_error (struct unpack *u, int errno_, const char *fmt, ...)
   if (strlen (u->name) > NAME_SHOWN)
     return cella_error (u->err, errno_, "layer entry `%.*s...`: %s%s", NAME_SHOWN, u->name, u->ctx, msg);
   return cella_error (u->err, errno_, "layer entry `%s`: %s%s", u->name, u->ctx, msg);
+}
+
+/* ---------------------------------------------------------------- the uncompressed stream */
+
+/* libarchive's raw format behind the decompression filters yields the uncompressed bytes; the tar
+ * reader gets them through stream_read, which hashes every byte (the layer's diff_id) and counts
+ * it against the limit before the tar reader parses it, so a bomb stops at the limit. */
+struct stream {
+  struct archive *raw;
+  struct sha256 *h;
+  uint64_t bytes, max;
+  bool eof, over;
+  char why[256];
+};
+
+static int
+stream_open (struct stream *s, int fd, uint64_t max, bool hash, cella_error_t *err)
+{
+  struct archive_entry *e;
+  int r;
+  *s = (struct stream) { .raw = archive_read_new (), .h = hash ? sha256_new () : NULL, .max = max };
+  if (s->raw == NULL)
+    return cella_error (err, ENOMEM, "read layer");
+  /* The filters cella names, each built into libarchive: support_filter_all would also run
+   * external programs (lrzip, lzop...) on untrusted data. */
+  archive_read_support_filter_gzip (s->raw);
+  archive_read_support_filter_zstd (s->raw);
+  archive_read_support_filter_xz (s->raw);
+  archive_read_support_filter_bzip2 (s->raw);
+  archive_read_support_format_raw (s->raw);
+  if (archive_read_open_fd (s->raw, fd, READ_BLOCK) != ARCHIVE_OK)
+    return cella_error (err, 0, "read layer: %s", archive_error_string (s->raw) ?: "cannot open");
+  r = archive_read_next_header (s->raw, &e);
+  if (r == ARCHIVE_EOF)
+    s->eof = true;
+  else if (r < ARCHIVE_WARN)
+    return cella_error (err, 0, "read layer: %s", archive_error_string (s->raw) ?: "cannot decompress");
+  return 0;
+}
+
+/* The next block: 1 with *buf and *len, 0 at the end, -1 on bad data (s->why) or past the limit
+ * (s->over). */
+static int
+stream_next (struct stream *s, const void **buf, size_t *len)
+{
+  la_int64_t off;
+  while (!s->eof)
+    {
+      int r = archive_read_data_block (s->raw, buf, len, &off);
+      if (r == ARCHIVE_EOF)
+        break;
+      if (r < ARCHIVE_WARN)
+        {
+          snprintf (s->why, sizeof s->why, "%s", archive_error_string (s->raw) ?: "cannot decompress");
+          return -1;
+        }
+      if (*len == 0)
+        continue;
+      s->bytes += *len;
+      if (s->max && s->bytes > s->max)
+        {
+          s->over = true;
+          snprintf (s->why, sizeof s->why, "more than %llu bytes uncompressed", (unsigned long long) s->max);
+          return -1;
+        }
+      if (s->h)
+        sha256_update (s->h, *buf, *len);
+      return 1;
+    }
+  s->eof = true;
+  return 0;
+}
+
+static la_ssize_t
+stream_read (struct archive *a, void *ud, const void **buf)
+{
+  struct stream *s = ud;
+  size_t len = 0;
+  int r = stream_next (s, buf, &len);
+  if (r < 0)
+    {
+      archive_set_error (a, s->over ? EFBIG : EIO, "%s", s->why);
+      return -1;
+    }
+  return r == 0 ? 0 : (la_ssize_t) len;
+}
+
+/* Read what the tar reader left (its end marker, padding) into the hash; the diff_id out. */
+static int
+stream_finish (struct stream *s, struct unpack_stats *st, cella_error_t *err)
+{
+  const void *buf;
+  size_t len;
+  int r;
+  while ((r = stream_next (s, &buf, &len)) > 0)
+    ;
+  st->stream_bytes = s->bytes;
+  if (r < 0)
+    {
+      if (s->over)
+        st->over = UNPACK_OVER_BYTES;
+      return cella_error (err, s->over ? EFBIG : 0, "read layer: %s", s->why);
+    }
+  if (s->h)
+    sha256_final (s->h, st->diff_id);
+  s->h = NULL;
+  return 0;
+}
+
+static void
+stream_close (struct stream *s)
+{
+  if (s->raw)
+    archive_read_free (s->raw);
+  sha256_free (s->h);
+}
+
+/* The tar reader over the stream of fd; *a NULL on an error ("WHAT: why"). */
+static int
+tar_open (struct stream *s, int fd, uint64_t max, bool hash, const char *what, struct archive **a, cella_error_t *err)
+{
+  *a = NULL;
+  if (stream_open (s, fd, max, hash, err) < 0)
+    return -1;
+  if ((*a = archive_read_new ()) == NULL)
+    return cella_error (err, ENOMEM, "%s", what);
+  archive_read_support_format_tar (*a);
+  if (archive_read_open2 (*a, s, NULL, stream_read, NULL, NULL) != ARCHIVE_OK)
+    return cella_error (err, 0, "%s: %s", what, archive_error_string (*a) ?: "cannot open");
+  return 0;
 }
 
 /* ---------------------------------------------------------------- names */
@@ -545,6 +678,19 @@ pwrite_all (int fd, const char *buf, size_t len, off_t off)
   return 0;
 }
 
+/* Files count with their full size, holes included: a sparse entry of a terabyte is a few bytes
+ * of tar, and a copy of the layer (flatten, a VM disk) could write it out whole. */
+static int
+count_file_bytes (struct unpack *u, uint64_t n)
+{
+  uint64_t max = u->opts->max_bytes;
+  u->file_bytes += n;
+  if (max == 0 || u->file_bytes <= max)
+    return 0;
+  u->stats->over = UNPACK_OVER_BYTES;
+  return entry_error (u, EFBIG, "the layer's files hold more than %llu bytes", (unsigned long long) max);
+}
+
 /* Blocks at their offsets: where libarchive skips a sparse hole, the file keeps one. */
 static int
 copy_data (struct unpack *u, struct archive *a, struct archive_entry *e, int fd)
@@ -564,7 +710,11 @@ copy_data (struct unpack *u, struct archive *a, struct archive_entry *e, int fd)
         return entry_error (u, errno, "write its data");
       u->stats->bytes += size;
       if (off + (off_t) size > end)
-        end = off + (off_t) size;
+        {
+          if (count_file_bytes (u, (uint64_t) (off + (off_t) size - end)) < 0)
+            return -1;
+          end = off + (off_t) size;
+        }
     }
   if (end < 0 || ftruncate (fd, end) < 0)
     return entry_error (u, errno, "set its size");
@@ -575,7 +725,11 @@ static int
 write_file (struct unpack *u, struct archive *a, struct archive_entry *e, int parent, const char *leaf)
 {
   cleanup_close int fd = -1;
-  int r = make_room (u, parent, leaf, false);
+  la_int64_t size = archive_entry_size_is_set (e) ? archive_entry_size (e) : 0;
+  int r = count_file_bytes (u, size > 0 ? (uint64_t) size : 0);
+  if (r < 0)
+    return r;
+  r = make_room (u, parent, leaf, false);
   if (r < 0)
     return r;
   fd = openat (parent, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -762,6 +916,11 @@ unpack_all (struct unpack *u, struct archive *a)
       int r = archive_read_next_header (a, &e);
       if (r == ARCHIVE_EOF)
         return 0;
+      if (r >= ARCHIVE_WARN && u->opts->max_entries && ++u->headers > u->opts->max_entries)
+        {
+          u->stats->over = UNPACK_OVER_ENTRIES;
+          return cella_error (u->err, 0, "read layer: more than %llu entries", (unsigned long long) u->opts->max_entries);
+        }
       if (r < ARCHIVE_WARN)
         {
           if (*u->name)
@@ -794,25 +953,86 @@ layer_unpack (int fd, int dirfd, const struct unpack_opts *opts, struct unpack_s
     .opts = opts, .stats = stats ? stats : &local, .dirfd = dirfd, .err = err, .name = "", .ctx = "",
     .euid = geteuid (), .egid = getegid (),
   };
-  struct archive *a = archive_read_new ();
+  struct stream s;
+  struct archive *a = NULL;
   int r;
   *u.stats = (struct unpack_stats) { 0 };
-  if (a == NULL)
-    return cella_error (err, ENOMEM, "read layer");
-  /* The filters cella names, each built into libarchive: support_filter_all would also run
-   * external programs (lrzip, lzop...) on untrusted data. */
-  archive_read_support_filter_gzip (a);
-  archive_read_support_filter_zstd (a);
-  archive_read_support_filter_xz (a);
-  archive_read_support_filter_bzip2 (a);
-  archive_read_support_format_tar (a);
-  if (archive_read_open_fd (a, fd, READ_BLOCK) != ARCHIVE_OK)
-    r = cella_error (err, 0, "read layer: %s", archive_error_string (a) ?: "cannot open");
-  else
+  r = tar_open (&s, fd, opts->max_bytes, true, "read layer", &a, err);
+  if (r == 0)
     r = unpack_all (&u, a);
   if (r == 0)
     r = finish_dirs (&u);
-  archive_read_free (a);
+  if (r == 0 || s.over)
+    {
+      /* past the limit, the error says so rather than naming the entry it cut short */
+      int f = stream_finish (&s, u.stats, r == 0 ? err : NULL);
+      if (r == 0)
+        r = f;
+      else
+        cella_error (err, EFBIG, "read layer: %s", s.why);
+    }
+  if (a)
+    archive_read_free (a);
+  stream_close (&s);
   unpack_free (&u);
   return r < 0 ? r : 0;
+}
+
+int
+layer_diff_id (int fd, uint64_t max_bytes, struct unpack_stats *stats, cella_error_t *err)
+{
+  struct stream s;
+  int r;
+  *stats = (struct unpack_stats) { 0 };
+  r = stream_open (&s, fd, max_bytes, true, err);
+  if (r == 0)
+    r = stream_finish (&s, stats, err);
+  stream_close (&s);
+  return r < 0 ? -1 : 0;
+}
+
+int
+layer_list (int fd, uint64_t max_bytes, uint64_t max_entries, int (*fn) (const char *name, void *ud), void *ud,
+            struct unpack_stats *stats, cella_error_t *err)
+{
+  struct stream s;
+  struct archive *a = NULL;
+  struct archive_entry *e;
+  int r;
+  *stats = (struct unpack_stats) { 0 };
+  if (lseek (fd, 0, SEEK_SET) < 0)
+    return cella_error (err, errno, "rewind the archive");
+  r = tar_open (&s, fd, max_bytes, false, "not a tar archive", &a, err);
+  while (r == 0)
+    {
+      int h = archive_read_next_header (a, &e);
+      const char *name;
+      if (h == ARCHIVE_EOF)
+        break;
+      if (h < ARCHIVE_WARN)
+        {
+          r = cella_error (err, 0, "%s: %s", stats->entries ? "read the archive" : "not a tar archive",
+                           archive_error_string (a) ?: "bad header");
+          break;
+        }
+      if (++stats->entries > max_entries && max_entries)
+        {
+          stats->over = UNPACK_OVER_ENTRIES;
+          r = cella_error (err, 0, "read the archive: more than %llu entries", (unsigned long long) max_entries);
+          break;
+        }
+      name = archive_entry_pathname (e);
+      if (name && fn (name, ud) != 0)
+        break;
+    }
+  if (s.over)
+    {
+      stats->over = UNPACK_OVER_BYTES;
+      r = cella_error (err, EFBIG, "read the archive: %s", s.why);
+    }
+  stats->stream_bytes = s.bytes;
+  if (a)
+    archive_read_free (a);
+  stream_close (&s);
+  return r < 0 ? -1 : 0;
 }
