@@ -93,6 +93,13 @@ report_root_mount (int syncfd)
     _exit (EXIT_CELLA_ERROR);
 }
 
+/* SYNC_GO taken while the root is built (ns_launch_go_late): root_setup says when */
+static int
+wait_go_late (void *ud, cella_error_t *err)
+{
+  return wait_go (*(int *) ud, err);
+}
+
 static int
 loopback_up (cella_error_t *err)
 {
@@ -434,6 +441,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   pid_t host_pid = 0;
   sigset_t none;
   char **env;
+  struct root_go late = { .wait = wait_go_late, .ud = &syncfd };
 
   if (!(l && l->detached))
     prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -449,12 +457,9 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   if (!p->process.stdin_open && !p->process.tty)
     null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
 
-  if (root_setup (p, rts, &err) < 0)
+  if (root_setup (p, rts, ns_launch_waits (p, l) && ns_launch_go_late (p, l) ? &late : NULL, &err) < 0)
     child_fail (syncfd, &err);
   free (rts);
-  /* in its cgroup from here on (the cgroup namespace made now has it as its root) */
-  if (ns_launch_waits (p, l) && ns_launch_go_late (p, l) && wait_go (syncfd, &err) < 0)
-    child_fail (syncfd, &err);
   if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0])
     report_root_mount (syncfd);
   if ((p->ns & PLAN_NS_UTS) && p->hostname && sethostname (p->hostname, strlen (p->hostname)) < 0)

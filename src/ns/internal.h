@@ -74,7 +74,14 @@ int overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, c
 /* Whether a root bound from a directory is made nodev (rootfs.c). */
 bool root_nodev (const struct plan *p);
 /* Build the root: staging tmpfs, the root mount, every op, pivot_root. */
-int root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err);
+/* go (NULL: none): the child's late wait for the parent's SYNC_GO (ns_launch_go_late), called
+ * before the first mount that shows the container's own cgroup, else once the root is built. */
+struct root_go {
+  int (*wait) (void *ud, cella_error_t *err);
+  void *ud;
+  bool done;
+};
+int root_setup (const struct plan *p, struct op_rt *rts, struct root_go *go, cella_error_t *err);
 /* The id of the mount at dirfd/path (statx; the unique 64-bit one on Linux 6.8+). */
 int ns_mount_id (int dirfd, const char *path, unsigned long long *id);
 

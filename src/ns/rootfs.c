@@ -92,12 +92,26 @@ acquire_ops (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   return 0;
 }
 
+/* go's wait, once: the child is in its cgroup (and cgroup namespace) from then on */
 static int
-apply_ops (struct mount_ctx *c, struct op_rt *rts, cella_error_t *err)
+go_now (struct root_go *go, cella_error_t *err)
+{
+  if (go == NULL || go->done)
+    return 0;
+  go->done = true;
+  return go->wait (go->ud, err);
+}
+
+static int
+apply_ops (struct mount_ctx *c, struct op_rt *rts, struct root_go *go, cella_error_t *err)
 {
   const struct plan *p = c->plan;
   for (size_t i = 0; i < p->nops; i++)
     {
+      /* the container's own cgroup mount shows where we are: be there first */
+      if (p->ops[i].kind == OP_MOUNT && p->ops[i].fstype && strncmp (p->ops[i].fstype, "cgroup", 6) == 0
+          && go_now (go, err) < 0)
+        return -1;
       if (p->debug)
         {
           cleanup_free char *d = op_describe (&p->ops[i]);
@@ -168,7 +182,7 @@ ns_host_root_release (const char *rootfs, unsigned long long mount_id)
  * is mounted below stays below, and entered with chroot; everything the container mounted goes
  * with that bind (ns_host_root_release: `delete`, or here on failure). */
 static int
-root_setup_shared (const struct plan *p, struct op_rt *rts, cella_error_t *err)
+root_setup_shared (const struct plan *p, struct op_rt *rts, struct root_go *go, cella_error_t *err)
 {
   struct mount_ctx c = { .plan = p, .rootfd = -1, .stagingfd = -1 };
   struct mount_attr slave = { .propagation = MS_SLAVE };
@@ -190,11 +204,11 @@ root_setup_shared (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   c.rootfd = tree;
   if (mount_setattr (tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &slave, sizeof slave) < 0)
     cella_error (err, errno, "make the root `%s` a slave mount", p->rootfs);
-  else if (apply_ops (&c, rts, err) == 0)
+  else if (apply_ops (&c, rts, go, err) == 0)
     {
       if (fchdir (tree) < 0 || chroot (".") < 0 || chdir ("/") < 0)
         cella_error (err, errno, "chroot to `%s`", p->rootfs);
-      else if (finish_root (p, err) == 0)
+      else if (finish_root (p, err) == 0 && go_now (go, err) == 0)
         return 0;
     }
   umount2 (p->rootfs, MNT_DETACH | UMOUNT_NOFOLLOW);
@@ -202,7 +216,7 @@ root_setup_shared (const struct plan *p, struct op_rt *rts, cella_error_t *err)
 }
 
 int
-root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
+root_setup (const struct plan *p, struct op_rt *rts, struct root_go *go, cella_error_t *err)
 {
   struct mount_ctx c = { .plan = p, .rootfd = -1, .stagingfd = -1 };
   struct op root_op = { .kind = OP_OVERLAY, .target = (char *) "/", .ov_mode = OVERLAY_EPHEMERAL };
@@ -211,7 +225,7 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
   int r = -1;
 
   if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0])
-    return root_setup_shared (p, rts, err);
+    return root_setup_shared (p, rts, go, err);
   /* Nothing we mount may propagate back to the host. */
   if (mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
     return cella_error (err, errno, "make the mount tree private");
@@ -295,7 +309,8 @@ root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err)
       goto out;
     }
 
-  if (apply_ops (&c, rts, err) < 0 || pivot (c.rootfd, err) < 0 || finish_root (p, err) < 0)
+  if (apply_ops (&c, rts, go, err) < 0 || pivot (c.rootfd, err) < 0 || finish_root (p, err) < 0
+      || go_now (go, err) < 0)
     goto out;
   r = 0;
 out:
