@@ -366,7 +366,7 @@ oci_drop_ungrantable_caps (const struct plan *p, struct plan_process *pr)
   if (!s->set || (p->ns & PLAN_NS_USER) || p->ns_path[6])
     return;
   held = caps_held ();
-  missing = (s->effective | s->permitted | s->ambient) & ~held;
+  missing = (s->effective | s->permitted | s->inheritable | s->ambient) & ~held;
   if (missing == 0)
     return;
   names = caps_to_string (missing);
@@ -375,6 +375,7 @@ oci_drop_ungrantable_caps (const struct plan *p, struct plan_process *pr)
   strv_push (&pr->warnings, line);
   s->effective &= held;
   s->permitted &= held;
+  s->inheritable &= held; /* beyond the bounding set the kernel refuses it (EPERM) */
   s->ambient &= held;
 }
 
