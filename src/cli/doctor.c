@@ -368,7 +368,7 @@ network_json (void)
     fw = nft ? xstrdup (nft) : net_find_program ("iptables");
   fix = root ? (fw ? NULL : "apt-get install nftables")
         : !tool ? "apt-get install passt (or slirp4netns)"
-        : !nft  ? "apt-get install nftables (the loopback guard), or run with --cap-drop NET_RAW"
+        : !nft  ? "apt-get install nftables (the loopback guard)"
                 : NULL;
   return json_pack ("{s:s, s:o, s:o}", "private", root ? "bridge" : tool ? tool : "none", "helper",
                     (root ? fw : path) ? json_string (root ? fw : path) : json_null (), "fix",

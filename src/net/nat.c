@@ -194,12 +194,15 @@ nat_delete_table (const char *table, cella_error_t *err)
 }
 
 /* ---- rootless: the guard inside the container's own network namespace ----
- * pasta and slirp4netns turn what the container sends into the host's own sockets: a frame for
- * 127.0.0.1 (or ::1), forged with CAP_NET_RAW on an AF_PACKET socket past the container's
- * routing, reaches the host's loopback services through them (both forward it, whatever
- * --no-map-gw or --disable-host-loopback say of the gateway). The egress hook of the device the
- * helper made sees every frame that leaves it, AF_PACKET's included (with PACKET_QDISC_BYPASS
- * too); the container cannot remove the table without CAP_NET_ADMIN. */
+ * pasta and slirp4netns turn what the container sends into the host's own sockets: a packet for
+ * 127.0.0.1 (or ::1) that leaves the container's interface, whether forged with CAP_NET_RAW on an
+ * AF_PACKET socket or sent by any process from a UDP socket whose IP_UNICAST_IF or IP_PKTINFO names
+ * that interface, reaches the host's loopback services through them (both forward it, whatever
+ * --no-map-gw or --disable-host-loopback say of the gateway). So does a packet for 0.0.0.0 (or ::):
+ * the helper's socket connects there, which Linux reads as the local host, 127.0.0.1 (or ::1).
+ * The egress hook of the device the helper made sees every frame that leaves it, AF_PACKET's
+ * included (with PACKET_QDISC_BYPASS too); the container cannot remove the table without
+ * CAP_NET_ADMIN. */
 
 char *
 nat_guard_ruleset (const char *dev)
@@ -207,9 +210,9 @@ nat_guard_ruleset (const char *dev)
   return xasprintf ("table netdev cella_guard {\n"
                     "  chain egress {\n"
                     "    type filter hook egress device \"%s\" priority filter; policy accept;\n"
-                    "    ip daddr 127.0.0.0/8 drop\n"
+                    "    ip daddr { 0.0.0.0/8, 127.0.0.0/8 } drop\n"
                     "    ip saddr 127.0.0.0/8 drop\n"
-                    "    ip6 daddr { ::1, ::ffff:127.0.0.0/104 } drop\n"
+                    "    ip6 daddr { ::, ::1, ::ffff:0.0.0.0/104, ::ffff:127.0.0.0/104 } drop\n"
                     "    ip6 saddr { ::1, ::ffff:127.0.0.0/104 } drop\n"
                     "  }\n"
                     "}\n",
@@ -223,7 +226,7 @@ nat_guard_apply (int userfd, int netfd, const char *dev, cella_error_t *err)
   char *argv[] = { nft, (char *) "-f", (char *) "-", NULL };
   if (nft == NULL)
     return cella_error (err, ENOENT, "nft (nftables) is needed to keep the host's loopback services out of the "
-                                     "container's reach: install nftables, or --cap-drop NET_RAW");
+                                     "container's reach: install nftables, or use --network host|none");
   if (run_program (argv, rules, userfd, netfd, err) < 0)
     return cella_error_wrap (err, "guard the host's loopback from the container (nft egress hook on %s)", dev);
   return 0;

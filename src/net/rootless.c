@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -304,23 +303,14 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
   return 0;
 }
 
-/* Whether the container's processes can ever hold CAP_NET_RAW (its bounding set). */
-static bool
-may_forge_frames (const struct plan *p)
-{
-  uint64_t bnd = p->process.capsets.set ? p->process.capsets.bounding : p->process.caps;
-  return (bnd >> CAP_NET_RAW) & 1;
-}
-
-/* The egress guard on the helper's device (nat.c): a container that can forge frames must not
- * have the host's loopback services through pasta or slirp4netns. */
+/* The egress guard on the helper's device (nat.c): nothing the container sends to a loopback address
+ * may reach pasta or slirp4netns. Needed without any capability too: an ordinary UDP socket sends
+ * to 127.0.0.1 out of the helper's device when IP_UNICAST_IF or IP_PKTINFO names it. */
 static int
 guard_loopback (const struct plan *p, pid_t pid, const char *dev, cella_error_t *err)
 {
   cleanup_free char *userp = xasprintf ("/proc/%d/ns/user", (int) pid), *netp = xasprintf ("/proc/%d/ns/net", (int) pid);
   cleanup_close int userfd = -1, netfd = -1;
-  if (!may_forge_frames (p))
-    return 0;
   /* without a user namespace of its own (unshare -r) the container's network namespace is ours */
   if (((p->ns & PLAN_NS_USER) && (userfd = open (userp, O_RDONLY | O_CLOEXEC)) < 0)
       || (netfd = open (netp, O_RDONLY | O_CLOEXEC)) < 0)

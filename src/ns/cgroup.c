@@ -515,7 +515,8 @@ cgroup_notice_unapplied (const struct plan *p)
 static bool
 devices_only (const struct plan *p)
 {
-  return !cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL;
+  /* (a vm plan's cgroup is QEMU's, with its memory limit: cgroup_enter_limited) */
+  return p->backend == BACKEND_NS && !cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL;
 }
 
 bool
@@ -679,31 +680,50 @@ cgroup_join (const struct cgroup_dirs *d, pid_t pid, cella_error_t *err)
   return 0;
 }
 
-/* The directories made, the limits and the device rules applied: ready for the container's first process. */
+/* The directories made, the limits in res and p's device rules applied: ready for the container's first
+ * process. */
 static int
-dirs_ready (const struct plan *p, const struct cgroup_dirs *d, cella_error_t *err)
+dirs_ready (const struct plan *p, const struct plan_resources *res, const struct cgroup_dirs *d, cella_error_t *err)
 {
   bool confined = cgroup_devices_confined (p);
-  if (dirs_make (d, &p->res, confined, err) < 0 || cgroup_update (d, &p->res, err) < 0)
+  if (dirs_make (d, res, confined, err) < 0 || cgroup_update (d, res, err) < 0)
     return -1;
   return confined ? cgroup_dev_apply (d, &p->res, err) : 0;
 }
 
-int
-cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
+static int
+enter (const struct plan *p, const struct plan_resources *res, bool limited_only, pid_t pid, cella_error_t *err)
 {
   struct cgroup_dirs d;
   int r;
   if (cgroup_path_of (p, &d, err) < 0)
     return -1;
+  for (int c = 0; limited_only && c < CG_V1__COUNT; c++)
+    if (d.v1[c] && !cg_v2_needed (res, c == CG_BLKIO ? "io" : cg_v1_name (c)))
+      {
+        free (d.v1[c]);
+        d.v1[c] = NULL;
+      }
   /* the device rules before the move: nothing of the container runs unconfined */
-  r = dirs_ready (p, &d, err);
+  r = dirs_ready (p, res, &d, err);
   if (r == 0)
     r = cgroup_join (&d, pid, err);
   if (r < 0)
     cgroup_remove (&d, NULL);
   cgroup_dirs_clear (&d);
   return r;
+}
+
+int
+cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err)
+{
+  return enter (p, &p->res, false, pid, err);
+}
+
+int
+cgroup_enter_limited (const struct plan *p, const struct plan_resources *res, pid_t pid, cella_error_t *err)
+{
+  return enter (p, res, true, pid, err);
 }
 
 /* One directory of a cgroup2 tree and nothing else: v2, or a hybrid host's devices-only cgroup. */
@@ -729,7 +749,7 @@ cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err)
     return -1;
   if ((dir = single_v2_dir (&d)) != NULL)
     {
-      r = dirs_ready (p, &d, err);
+      r = dirs_ready (p, &p->res, &d, err);
       if (r == 0 && (*fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         r = cella_error (err, errno, "cgroup: open `%s`", dir);
       if (r < 0)
@@ -777,7 +797,7 @@ void
 cgroup_remove_plan (const struct plan *p)
 {
   struct cgroup_dirs d;
-  if (p->backend != BACKEND_NS || cgroup_path_of (p, &d, NULL) < 0)
+  if (p->backend == BACKEND_PROOT || cgroup_path_of (p, &d, NULL) < 0)
     return;
   cgroup_remove (&d, NULL);
   cgroup_dirs_clear (&d);

@@ -28,6 +28,10 @@ bool cgroup_wanted (const struct plan *p);
 
 /* Create the container's cgroup, apply p->res and the device rules, move pid into it. */
 int cgroup_enter (const struct plan *p, pid_t pid, cella_error_t *err);
+/* The same with the limits in res instead of p's, and on v1 only in the hierarchies of those limits
+ * (each other one would cost a mkdir and hold nothing used): the vm backend's QEMU, with its memory
+ * limit. */
+int cgroup_enter_limited (const struct plan *p, const struct plan_resources *res, pid_t pid, cella_error_t *err);
 /* Before clone: when the container's cgroup is one directory of a cgroup2 tree (v2; a hybrid host's
  * devices-only cgroup), create it as cgroup_enter would and set *fd to it, for clone3's CLONE_INTO_CGROUP:
  * the child is born there, without a migration (whose RCU grace period cost 4-11 ms of every start here).
@@ -131,7 +135,7 @@ long long cgroup_oom_kills (const struct cgroup_dirs *d);
  * gone is no error. */
 int cgroup_remove (const struct cgroup_dirs *d, cella_error_t *err);
 
-/* Remove the cgroup of plan p, if it has one; errors are dropped (cleanup paths). */
+/* Remove the cgroup of plan p (ns, and vm: QEMU's), if it has one; errors are dropped (cleanup paths). */
 void cgroup_remove_plan (const struct plan *p);
 
 /* exec: move pid into the cgroup of the container of plan p, when it has one (cgroup_wanted and its directory

@@ -177,6 +177,17 @@ setup_tty (int syncfd, const struct ns_launch *l, int host_tty, cella_error_t *e
   return 0;
 }
 
+/* Without -t: a session of its own, so that the caller's terminal, which stdout and stderr may be,
+ * is not the container's controlling terminal: no TIOCSTI pushing input into the caller's shell
+ * (runc and crun do the same). With -t setup_tty makes the session around the container's pty. */
+static int
+own_session (cella_error_t *err)
+{
+  if (setsid () < 0)
+    return cella_error (err, errno, "start a session of the container's own");
+  return 0;
+}
+
 static int
 switch_user (const struct plan *p, bool pdeathsig, cella_error_t *err)
 {
@@ -474,7 +485,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
       cella_error (&err, errno, "stdin");
       child_fail (syncfd, &err);
     }
-  if (p->process.tty && setup_tty (syncfd, l, host_tty, &err) < 0)
+  if (p->process.tty ? setup_tty (syncfd, l, host_tty, &err) < 0 : own_session (&err) < 0)
     child_fail (syncfd, &err);
   if (ns_oci_session (p, &err) < 0 || ns_oci_make_cwd (p, &err) < 0)
     child_fail (syncfd, &err);
@@ -569,7 +580,7 @@ ns_exec_child_main (struct plan *p, int syncfd, const struct ns_launch *l)
     }
   if (exec_resolve_user (p, &err) < 0)
     child_fail (syncfd, &err);
-  if (p->process.tty && setup_tty (syncfd, l, host_tty, &err) < 0)
+  if (p->process.tty ? setup_tty (syncfd, l, host_tty, &err) < 0 : own_session (&err) < 0)
     child_fail (syncfd, &err);
   if (ns_oci_session (p, &err) < 0)
     child_fail (syncfd, &err);

@@ -80,6 +80,21 @@ int ns_run_mapped (int (*fn) (void *ud, cella_error_t *err), void *ud, cella_err
  * ns_run_mapped. -1 if something stayed. */
 int remove_tree_mapped (const char *path);
 
+/* clone3 as fork, into the new namespaces of flags (CLONE_NEW*), with a pidfd of the child in *pidfd
+ * and SIGCHLD at its end; cgfd >= 0: born in that cgroup (CLONE_INTO_CGROUP, a v2 directory's fd).
+ * 0 in the child, its pid in the caller, -1 with errno. */
+pid_t ns_clone (unsigned long long flags, int cgfd, int *pidfd);
+
+/* In a private mount namespace: a directory of the host's tree a fresh tmpfs may cover (/tmp, /mnt,
+ * /run or /var/tmp), NULL if none; and that tmpfs (nosuid, nodev, its root of `mode`) mounted over
+ * dir: its mount fd, or -1 with *err naming `what`. */
+const char *ns_staging_dir (void);
+int ns_tmpfs_over (const char *dir, const char *mode, const char *what, cella_error_t *err);
+
+/* Make the mount whose root directory rootfd is the root of this mount namespace (pivot_root);
+ * the old root and every mount under it are detached. The caller's cwd becomes "/". */
+int ns_pivot_root (int rootfd, cella_error_t *err);
+
 /* Why the backend cannot run here (NULL when it can); used by doctor and auto choice. */
 /* A real attempt (src/ns/probe.c): a child unshares the namespaces a container gets here (with a
  * user namespace when not root); *why (malloc'd, when given) is "<what is refused> (ERRNO): <cause>

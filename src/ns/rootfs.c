@@ -16,8 +16,8 @@
 /* The staging tmpfs is mounted over an existing directory of our private copy of the host's
  * mount tree; nothing is created on the host and everything vanishes with the namespace.
  * Every host source was cloned or opened before this point, so hiding /tmp hides nothing. */
-static const char *
-staging_dir (void)
+const char *
+ns_staging_dir (void)
 {
   static const char *const candidates[] = { "/tmp", "/mnt", "/run", "/var/tmp" };
   struct stat st;
@@ -27,28 +27,28 @@ staging_dir (void)
   return NULL;
 }
 
-static int
-mount_staging (const char *dir, cella_error_t *err)
+int
+ns_tmpfs_over (const char *dir, const char *mode, const char *what, cella_error_t *err)
 {
   cleanup_close int fs = fsopen ("tmpfs", FSOPEN_CLOEXEC);
   int m;
   if (fs < 0 || fsconfig (fs, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0
-      || fsconfig (fs, FSCONFIG_SET_STRING, "mode", "700", 0) < 0
+      || fsconfig (fs, FSCONFIG_SET_STRING, "mode", mode, 0) < 0
       || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-    return cella_error (err, errno, "create the staging tmpfs");
+    return cella_error (err, errno, "create the %s tmpfs", what);
   m = fsmount (fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
   if (m < 0)
-    return cella_error (err, errno, "mount the staging tmpfs");
+    return cella_error (err, errno, "mount the %s tmpfs", what);
   if (move_mount (m, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     {
       close (m);
-      return cella_error (err, errno, "mount the staging tmpfs on `%s`", dir);
+      return cella_error (err, errno, "mount the %s tmpfs on `%s`", what, dir);
     }
   return m;
 }
 
-static int
-pivot (int rootfd, cella_error_t *err)
+int
+ns_pivot_root (int rootfd, cella_error_t *err)
 {
   /* pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
    * removes the old root and every host mount under it from our view. */
@@ -275,13 +275,13 @@ root_setup (const struct plan *p, struct op_rt *rts, struct root_go *go, cella_e
     }
   if (acquire_ops (p, rts, err) < 0)
     goto out;
-  c.staging = staging_dir ();
+  c.staging = ns_staging_dir ();
   if (c.staging == NULL)
     {
       cella_error (err, 0, "no directory to stage the root on (looked for /tmp, /mnt, /run)");
       goto out;
     }
-  c.stagingfd = mount_staging (c.staging, err);
+  c.stagingfd = ns_tmpfs_over (c.staging, "700", "staging", err);
   if (c.stagingfd < 0)
     goto out;
   if (mkdirat (c.stagingfd, "root", 0755) < 0
@@ -309,7 +309,7 @@ root_setup (const struct plan *p, struct op_rt *rts, struct root_go *go, cella_e
       goto out;
     }
 
-  if (apply_ops (&c, rts, go, err) < 0 || pivot (c.rootfd, err) < 0 || finish_root (p, err) < 0
+  if (apply_ops (&c, rts, go, err) < 0 || ns_pivot_root (c.rootfd, err) < 0 || finish_root (p, err) < 0
       || go_now (go, err) < 0)
     goto out;
   r = 0;

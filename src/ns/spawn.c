@@ -292,9 +292,8 @@ supervise (struct session *s, const struct plan *p)
   return exit_status (&si);
 }
 
-/* cgfd >= 0: the child is born in that cgroup (CLONE_INTO_CGROUP) */
-static pid_t
-clone_child (unsigned long long flags, int cgfd, int *pidfd)
+pid_t
+ns_clone (unsigned long long flags, int cgfd, int *pidfd)
 {
   struct clone_args args = { .flags = flags | CLONE_PIDFD | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
                              .pidfd = (uint64_t) (uintptr_t) pidfd, .exit_signal = SIGCHLD,
@@ -304,7 +303,7 @@ clone_child (unsigned long long flags, int cgfd, int *pidfd)
 
 /* OCI: a user namespace joined by path. The container's new namespaces must belong to it, so an
  * intermediate process joins it and clones the container as our child (CLONE_PARENT, as exec's
- * joiner does). Returns like clone_child: 0 in the container's process, its pid here. */
+ * joiner does). Returns like ns_clone: 0 in the container's process, its pid here. */
 static pid_t
 clone_in_userns (const struct plan *p, unsigned long long flags, int *pidfd)
 {
@@ -577,7 +576,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
       go = SYNC_GO_CGROUPNS;
     s.pid = p->ns_path[6]
                 ? clone_in_userns (p, clone_flags (p), &s.pidfd)
-                : clone_child (clone_flags (p) & ~(go == SYNC_GO_CGROUPNS ? CLONE_NEWCGROUP : 0ULL), cgfd, &s.pidfd);
+                : ns_clone (clone_flags (p) & ~(go == SYNC_GO_CGROUPNS ? CLONE_NEWCGROUP : 0ULL), cgfd, &s.pidfd);
     if (s.pid != 0)
       {
         ns_leave_for_children (saved);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static int __attribute__ ((format (printf, 4, 0)))
@@ -437,13 +439,21 @@ state_dir_ensure (const char *path, cella_error_t *err)
 void
 signals_default (void)
 {
-  struct sigaction dfl = { .sa_handler = SIG_DFL };
+  /* the kernel's struct sigaction: glibc's sigaction() refuses signals 32 and 33 (its own), so a
+   * SIG_IGN of theirs (GNU make sets both) would reach the workload */
+  struct
+  {
+    void (*handler) (int);
+    unsigned long flags;
+    void (*restorer) (void);
+    uint64_t mask;
+  } dfl = { .handler = SIG_DFL };
   sigset_t none;
   /* a disposition of SIG_IGN survives execve: the caller's (nohup, a shell's `trap ''`) or the
    * monitor's own would reach the workload */
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP)
-      sigaction (sig, &dfl, NULL);
+      syscall (SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
 }
@@ -568,6 +578,7 @@ struct rm_level {
 struct rm_walk {
   struct rm_level *lv;
   size_t n, cap, held;
+  bool keep_top;     /* empty the first level, but leave it (remove_dir_contents) */
   struct stat *kept; /* directories that could not be removed: not entered again on a rescan */
   size_t nkept;
   int r, errno_;
@@ -654,20 +665,43 @@ rm_next (struct rm_level *l)
     }
 }
 
-/* Enter directory fd (named name in the current level); takes fd. 1: a kept one, skipped. */
+/* Is the directory (sx) the root of a mount (another file system, or a bind mount) below the walk's start? */
+static bool
+rm_is_mount (const struct rm_walk *w, const struct statx *sx, const struct stat *st)
+{
+  if (w->n == 0)
+    return false; /* the caller's own choice */
+  if (sx->stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+    return (sx->stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+  return st->st_dev != w->lv[w->n - 1].dev;
+}
+
+/* Enter directory fd (named name in the current level); takes fd. 1: a kept one, skipped. A mount
+ * below the tree is never entered (its files are not the tree's): it stays, and so do its parents. */
 static int
 rm_push (struct rm_walk *w, const char *name, int fd)
 {
-  struct stat st;
-  if (fstat (fd, &st) < 0)
+  struct statx sx;
+  struct stat st = { 0 };
+  if (statx (fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO, &sx) < 0)
     {
       close (fd);
       return -1;
     }
+  st.st_dev = makedev (sx.stx_dev_major, sx.stx_dev_minor);
+  st.st_ino = sx.stx_ino;
   if (rm_is_kept (w, &st))
     {
       close (fd); /* its failure is already counted */
       return 1;
+    }
+  if (rm_is_mount (w, &sx, &st))
+    {
+      close (fd);
+      w->kept = xrealloc (w->kept, (w->nkept + 1) * sizeof *w->kept);
+      w->kept[w->nkept++] = st; /* counted once, not entered on a rescan either */
+      errno = EBUSY;
+      return -1;
     }
   /* the held levels are always the deepest ones: the shallowest of them is let go */
   if (w->held == RM_HELD)
@@ -705,7 +739,9 @@ rm_pop (struct rm_walk *w, int dfd)
         rm_hold (w, up, fd); /* read again from its start: what was removed is gone */
     }
   rm_let_go (w, top);
-  if (go_on && unlinkat (up ? up->fd : dfd, top->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+  if (up == NULL && w->keep_top)
+    go_on = true; /* emptied: the caller keeps it */
+  else if (go_on && unlinkat (up ? up->fd : dfd, top->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
     {
       rm_failed (w);
       w->kept = xrealloc (w->kept, (w->nkept + 1) * sizeof *w->kept);
@@ -756,6 +792,47 @@ rm_entry (struct rm_walk *w, int fd, const struct dirent64 *e)
     rm_failed (w);
 }
 
+/* The walk from its first level (pushed) to its end. */
+static int
+rm_run (struct rm_walk *w, int dfd)
+{
+  while (w->n > 0)
+    {
+      struct rm_level *top = &w->lv[w->n - 1];
+      struct dirent64 *e = rm_next (top);
+      if (e != NULL)
+        {
+          rm_entry (w, top->fd, e);
+          continue;
+        }
+      if (errno != 0)
+        rm_failed (w);
+      if (!rm_pop (w, dfd))
+        break;
+    }
+  while (w->n > 0)
+    {
+      struct rm_level *l = &w->lv[--w->n];
+      if (l->fd >= 0)
+        rm_let_go (w, l);
+      free (l->name);
+    }
+  free (w->lv);
+  free (w->kept);
+  errno = w->errno_;
+  return w->r;
+}
+
+int
+remove_dir_contents (int fd)
+{
+  struct rm_walk w = { .keep_top = true };
+  int own = openat (fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (own < 0 || rm_push (&w, ".", own) < 0)
+    return -1;
+  return rm_run (&w, fd);
+}
+
 int
 remove_tree_at (int dfd, const char *name)
 {
@@ -765,31 +842,7 @@ remove_tree_at (int dfd, const char *name)
     return unlinkat (dfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
   if (rm_push (&w, name, fd) < 0)
     return -1;
-  while (w.n > 0)
-    {
-      struct rm_level *top = &w.lv[w.n - 1];
-      struct dirent64 *e = rm_next (top);
-      if (e != NULL)
-        {
-          rm_entry (&w, top->fd, e);
-          continue;
-        }
-      if (errno != 0)
-        rm_failed (&w);
-      if (!rm_pop (&w, dfd))
-        break;
-    }
-  while (w.n > 0)
-    {
-      struct rm_level *l = &w.lv[--w.n];
-      if (l->fd >= 0)
-        rm_let_go (&w, l);
-      free (l->name);
-    }
-  free (w.lv);
-  free (w.kept);
-  errno = w.errno_;
-  return w.r;
+  return rm_run (&w, dfd);
 }
 
 int

@@ -105,9 +105,13 @@ void colon_db_each (char *text, int (*fn) (char **f, size_t n, void *ud), void *
  * directly: cella is linked statically, where glibc's NSS would need shared libraries. */
 char *host_passwd_field (uid_t uid, int field);
 
-/* rm -rf of path (or of name under dfd) without following symlinks; -1 if something stayed. */
+/* rm -rf of path (or of name under dfd) without following symlinks or entering a mount below it;
+ * -1 if something stayed. */
 int remove_tree (const char *path);
 int remove_tree_at (int dfd, const char *name);
+/* What directory fd holds (not fd itself), removed relative to fd: no symlink followed, no mount
+ * below entered (it stays, with its parents). -1 if something stayed. */
+int remove_dir_contents (int fd);
 
 /* Is this process in the initial user namespace (uid_map "0 0 4294967295")? Overlay's trusted.*
  * xattrs need it; elsewhere layers use user.overlay.* and mounts take `userxattr`. */

@@ -3,9 +3,10 @@
  * the monitor watches): it relays the workload's stdio to hvc0, turns signals into "signal N"
  * lines on cella.ctl, and exits with the code of the guest's "exit N" line. QEMU is its child in
  * a process group of its own (a terminal's ^C or stop's group SIGTERM reach the supervisor, which
- * forwards them to the guest's workload) and dies with it (PDEATHSIG). */
+ * forwards them to the guest's workload) and dies with it (PDEATHSIG); it runs in its jail (jail.c). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -28,6 +29,7 @@
 #include "engine/container.h"
 #include "engine/paths.h"
 #include "net/net.h"
+#include "ns/cgroup.h"
 #include "guest.h"
 #include "vm.h"
 
@@ -197,7 +199,26 @@ struct vm_session {
   char **argv;
   int hvc[2], ctl[2]; /* [0] ours, [1] QEMU's */
   int qmp;            /* listening socket, QEMU's */
+  int disk_fd[2];     /* the disk read-write and read-only, QEMU's (its jail has no path to it) */
+  int console_fd;     /* the console log, QEMU's */
+  struct vm_jail jail;
 };
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+static void
+session_init (struct vm_session *s)
+{
+  memset (s, 0, sizeof *s);
+  s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
+  s->disk_fd[0] = s->disk_fd[1] = s->console_fd = s->jail.uid_lock = -1;
+}
 
 static void
 session_clear (struct vm_session *s)
@@ -211,19 +232,17 @@ session_clear (struct vm_session *s)
   free (s->netdev);
   net_vm_nic_clear (&s->nic);
   strv_free (s->argv);
+  vm_jail_clear (&s->jail);
   for (int i = 0; i < 2; i++)
     {
-      if (s->hvc[i] >= 0)
-        close (s->hvc[i]);
-      if (s->ctl[i] >= 0)
-        close (s->ctl[i]);
+      close_fd (&s->hvc[i]);
+      close_fd (&s->ctl[i]);
+      close_fd (&s->disk_fd[i]);
     }
-  if (s->qmp >= 0)
-    close (s->qmp);
-  if (s->work_fd >= 0)
-    close (s->work_fd);
-  memset (s, 0, sizeof *s);
-  s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
+  close_fd (&s->qmp);
+  close_fd (&s->console_fd);
+  close_fd (&s->work_fd);
+  session_init (s);
 }
 
 static int
@@ -313,6 +332,96 @@ make_qmp (struct vm_session *s, cella_error_t *err)
   return 0;
 }
 
+/* The files QEMU writes, opened here for it: the disk (both ways: QEMU opens it read-only first)
+ * and the console log. */
+static int
+open_for_qemu (struct vm_session *s, cella_error_t *err)
+{
+  s->disk_fd[0] = open (s->disk, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  s->disk_fd[1] = open (s->disk, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (s->disk_fd[0] < 0 || s->disk_fd[1] < 0)
+    return cella_error (err, errno, "open the disk `%s`", s->disk);
+  s->console_fd = open (s->console, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (s->console_fd < 0)
+    return cella_error (err, errno, "create `%s`", s->console);
+  return 0;
+}
+
+/* 9p's security_model=none as QEMU's uid: the guest's root reads and writes volumes as root did,
+ * and chown sets the guest's owners; no CAP_MKNOD (a guest's device node on a host directory) and
+ * no CAP_DAC_READ_SEARCH (open_by_handle_at reaches any file of the volume's file system). */
+#define VM_9P_CAPS ((1ULL << CAP_CHOWN) | (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_FOWNER) | (1ULL << CAP_FSETID))
+
+/* QEMU's jail (jail.c): the kernel, the initramfs, the volumes at /vm/vol/N, the device nodes;
+ * /etc/resolv.conf for the user-mode network's DNS. */
+static int
+make_jail (struct vm_session *s, const char *qemu, const struct vm_share *shares, size_t nshares, bool kvm,
+           cella_error_t *err)
+{
+  struct vm_jail *j = &s->jail;
+  bool real_root = geteuid () == 0 && in_initial_userns ();
+  cleanup_free char *cache = xasprintf ("%s/vm", paths_data_root ());
+  if (vm_jail_init (j, qemu, cache, err) < 0)
+    return -1;
+  vm_jail_add (j, s->p->vm_kernel, VM_JAIL_KERNEL, VM_JAIL_RO);
+  vm_jail_add (j, s->initrd, VM_JAIL_INITRD, VM_JAIL_OWNED);
+  for (size_t i = 0; i < nshares; i++)
+    {
+      cleanup_free char *at = xasprintf (VM_JAIL_VOLUMES "/%zu", i);
+      vm_jail_add (j, shares[i].host, at, shares[i].ro ? VM_JAIL_RO : VM_JAIL_RW);
+    }
+  vm_jail_add (j, "/dev/null", "/dev/null", VM_JAIL_DEV);
+  vm_jail_add (j, "/dev/urandom", "/dev/urandom", VM_JAIL_DEV);
+  if (kvm)
+    vm_jail_add (j, "/dev/kvm", "/dev/kvm", VM_JAIL_DEV);
+  j->new_net = s->netdev == NULL || s->nic.fd >= 0;
+  if (!j->new_net && access ("/etc/resolv.conf", R_OK) == 0)
+    vm_jail_add (j, "/etc/resolv.conf", "/etc/resolv.conf", VM_JAIL_RO);
+  j->kvm = kvm;
+  j->drop_uid = real_root;
+  j->userns = !real_root;
+  j->caps = real_root && nshares ? VM_9P_CAPS : 0;
+  j->proc = nshares > 0;
+  j->cgroup_plan = cgroup_usable (NULL) ? s->p : NULL;
+  j->memory_limit = vm_memory_limit (s->p->vm_memory_mib ? s->p->vm_memory_mib : 256, kvm);
+  return 0;
+}
+
+/* QEMU's command line, with the paths of its jail: volume N at VM_JAIL_VOLUMES/N. */
+static void
+make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool kvm)
+{
+  cleanup_strv char **vols = NULL;
+  cleanup_free char *extra = kvm ? xstrdup ("") : vm_tcg_cmdline ();
+  cleanup_free char *cmdline = xasprintf ("%s%s", s->p->debug ? VM_CMDLINE_DEBUG : VM_CMDLINE, extra);
+  struct vm_launch l = {
+    .qemu = s->jail.qemu,
+    .kernel = VM_JAIL_KERNEL,
+    .initrd = VM_JAIL_INITRD,
+    .cmdline = cmdline,
+    .disk_fd = s->disk_fd[0],
+    .disk_ro_fd = s->disk_fd[1],
+    .kvm = kvm,
+    .memory_mib = s->p->vm_memory_mib ? s->p->vm_memory_mib : 256,
+    .cpus = s->p->vm_cpus ? s->p->vm_cpus : 1,
+    .console_fd = s->console_fd,
+    .hvc_fd = s->hvc[1],
+    .ctl_fd = s->ctl[1],
+    .qmp_fd = s->qmp,
+    .shares = shares,
+    .nshares = nshares,
+    .netdev = s->netdev,
+    .net_mac = s->nic.mac,
+  };
+  for (size_t i = 0; i < nshares; i++)
+    {
+      cleanup_free char *at = xasprintf (VM_JAIL_VOLUMES "/%zu", i);
+      strv_push (&vols, at);
+      shares[i].host = vols[i]; /* the string, not the array, which strv_push may move */
+    }
+  s->argv = vm_qemu_argv (&l);
+}
+
 static int
 session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_error_t *err)
 {
@@ -320,7 +429,10 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
   struct vm_guest_config c;
   struct vm_share *shares = NULL;
   size_t nshares = 0;
-  s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
+  bool kvm = p->vm_accel && strcmp (p->vm_accel, "kvm") == 0;
+  long long t_jail;
+  int r;
+  session_init (s);
   s->p = p;
   s->work = xstrdup (work);
   if (mkdir (work, 0700) < 0 && errno != EEXIST)
@@ -335,43 +447,29 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
   s->initrd = xasprintf ("%s/initramfs.cpio", work);
   s->console = xasprintf ("%s/console.log", work);
   s->qemu_log = xasprintf ("%s/qemu.log", work);
-  if (make_net (s, err) < 0 || make_initramfs (s, err) < 0 || make_disk (s, err) < 0 || make_qmp (s, err) < 0)
+  if (make_net (s, err) < 0 || make_initramfs (s, err) < 0 || make_disk (s, err) < 0 || make_qmp (s, err) < 0
+      || open_for_qemu (s, err) < 0)
     return -1;
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->hvc) < 0
       || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->ctl) < 0)
     return cella_error (err, errno, "socketpair");
   guest_config (p, &c, &shares, &nshares);
-  {
-    bool kvm = p->vm_accel && strcmp (p->vm_accel, "kvm") == 0;
-    cleanup_free char *extra = kvm ? xstrdup ("") : vm_tcg_cmdline ();
-    cleanup_free char *cmdline = xasprintf ("%s%s", p->debug ? VM_CMDLINE_DEBUG : VM_CMDLINE, extra);
-    struct vm_launch l = {
-      .qemu = qemu,
-      .kernel = p->vm_kernel,
-      .initrd = s->initrd,
-      .cmdline = cmdline,
-      .disk = s->disk,
-      .kvm = kvm,
-      .memory_mib = p->vm_memory_mib ? p->vm_memory_mib : 256,
-      .cpus = p->vm_cpus ? p->vm_cpus : 1,
-      .console_log = s->console,
-      .hvc_fd = s->hvc[1],
-      .ctl_fd = s->ctl[1],
-      .qmp_fd = s->qmp,
-      .shares = shares,
-      .nshares = nshares,
-      .netdev = s->netdev,
-      .net_mac = s->nic.mac,
-    };
-    s->argv = vm_qemu_argv (&l);
-  }
+  t_jail = now_ns ();
+  r = make_jail (s, qemu, shares, nshares, kvm, err);
+  t_jail = now_ns () - t_jail;
+  if (r == 0)
+    make_argv (s, shares, nshares, kvm);
   for (size_t i = 0; i < c.nmounts; i++)
     free (c.mounts[i].tag);
   free (c.mounts);
   free (shares);
+  if (r < 0)
+    return -1;
   if (p->debug)
     {
-      fprintf (stderr, "cella: vm: disk %s (%s), kernel %s\ncella: vm:", s->disk, s->disk_method, p->vm_kernel);
+      fprintf (stderr, "cella: vm: disk %s (%s), kernel %s\ncella: vm: QEMU's jail: %zu entries (found in %.1f ms), %s\ncella: vm:",
+               s->disk, s->disk_method, p->vm_kernel, s->jail.nentries, (double) t_jail / 1e6,
+               s->jail.drop_uid ? "an unprivileged uid of its own" : "the caller's ids in a user namespace");
       for (size_t i = 0; s->argv[i]; i++)
         fprintf (stderr, " %s", s->argv[i]);
       fputc ('\n', stderr);
@@ -391,7 +489,7 @@ struct sup {
   int signalled;        /* a terminating signal that made us end the VM ourselves */
   int pending_sig;      /* came before "ready" */
   unsigned terms;
-  long long t_start, t_ready, t_exit; /* for --debug */
+  long long t_start, t_jailed, t_ready, t_exit; /* for --debug */
   char line[256];
   size_t linelen;
 };
@@ -400,57 +498,25 @@ static int
 qemu_spawn (struct sup *u, cella_error_t *err)
 {
   struct vm_session *s = u->s;
-  int logfd = open (s->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  pid_t pid;
+  const int keep[] = { s->hvc[1], s->ctl[1], s->qmp, s->disk_fd[0], s->disk_fd[1], s->console_fd,
+                       s->nic.fd /* -netdev tap,fd=N; last: -1 without */ };
+  cleanup_close int logfd = open (s->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  cleanup_close int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
   if (logfd < 0)
     return cella_error (err, errno, "create `%s`", s->qemu_log);
-  fflush (NULL);
-  pid = fork ();
-  if (pid < 0)
-    {
-      close (logfd);
-      return cella_error (err, errno, "fork");
-    }
-  if (pid == 0)
-    {
-      int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-      sigset_t none;
-      sigemptyset (&none);
-      sigprocmask (SIG_SETMASK, &none, NULL);
-      for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-        signal (forwarded[i], SIG_DFL);
-      setpgid (0, 0); /* the terminal's and stop's signals are the supervisor's to forward */
-      prctl (PR_SET_PDEATHSIG, SIGKILL);
-      dup2 (null, 0);
-      dup2 (logfd, 1);
-      dup2 (logfd, 2);
-      fcntl (s->hvc[1], F_SETFD, 0);
-      fcntl (s->ctl[1], F_SETFD, 0);
-      fcntl (s->qmp, F_SETFD, 0);
-      if (s->nic.fd >= 0)
-        fcntl (s->nic.fd, F_SETFD, 0); /* -netdev tap,fd=N */
-      execv (s->argv[0], s->argv);
-      dprintf (2, "exec %s: %s\n", s->argv[0], strerror (errno));
-      _exit (127);
-    }
-  close (logfd);
-  close (s->hvc[1]);
-  close (s->ctl[1]);
-  s->hvc[1] = s->ctl[1] = -1;
-  if (s->nic.fd >= 0)
-    {
-      /* QEMU holds the tap now: it goes away with QEMU */
-      close (s->nic.fd);
-      s->nic.fd = -1;
-    }
-  u->qemu = pid;
-  u->qemu_pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
-  if (u->qemu_pidfd < 0)
-    {
-      kill (pid, SIGKILL);
-      waitpid (pid, NULL, 0);
-      return cella_error (err, errno, "pidfd_open");
-    }
+  if (null < 0)
+    return cella_error (err, errno, "open /dev/null");
+  if (vm_jail_spawn (&s->jail, s->argv, keep, sizeof keep / sizeof keep[0] - (s->nic.fd < 0), null, logfd, &u->qemu,
+                     &u->qemu_pidfd, err) < 0)
+    return -1;
+  u->t_jailed = now_ns (); /* its jail built and QEMU exec'd */
+  /* QEMU holds these now (the tap goes away with it) */
+  close_fd (&s->hvc[1]);
+  close_fd (&s->ctl[1]);
+  close_fd (&s->nic.fd);
+  close_fd (&s->disk_fd[0]);
+  close_fd (&s->disk_fd[1]);
+  close_fd (&s->console_fd);
   return 0;
 }
 
@@ -667,6 +733,7 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
   u.t_start = now_ns ();
   if (qemu_spawn (&u, err) < 0)
     {
+      vm_jail_release (&s->jail);
       close (u.sigfd);
       return -1;
     }
@@ -684,11 +751,13 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
   while (waitid (P_PIDFD, u.qemu_pidfd, &si, WEXITED) < 0 && errno == EINTR)
     ;
   close (u.qemu_pidfd);
+  vm_jail_release (&s->jail);
   close (u.sigfd);
   if (s->p->debug)
-    fprintf (stderr, "cella: vm: workload ready %.1f ms after QEMU's start, exit reported at %.1f ms, QEMU gone at %.1f ms\n",
-             u.t_ready ? (double) (u.t_ready - u.t_start) / 1e6 : -1.0, u.t_exit ? (double) (u.t_exit - u.t_start) / 1e6 : -1.0,
-             (double) (now_ns () - u.t_start) / 1e6);
+    fprintf (stderr, "cella: vm: QEMU jailed and exec'd after %.1f ms, workload ready %.1f ms after QEMU's start, exit "
+                     "reported at %.1f ms, QEMU gone at %.1f ms\n",
+             (double) (u.t_jailed - u.t_start) / 1e6, u.t_ready ? (double) (u.t_ready - u.t_start) / 1e6 : -1.0,
+             u.t_exit ? (double) (u.t_exit - u.t_start) / 1e6 : -1.0, (double) (now_ns () - u.t_start) / 1e6);
   if (u.have_exit)
     return u.exit_code;
   if (u.signalled)

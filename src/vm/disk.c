@@ -362,22 +362,37 @@ mount_under (const char *dir)
 int
 vm_workdir_remove (const char *path, cella_error_t *err)
 {
+  cleanup_free char *parent = xstrdup (path), *real = NULL, *mnt = NULL, *self = NULL;
+  cleanup_close int pfd = -1, dfd = -1;
+  char *slash = strrchr (parent, '/');
+  const char *name = slash ? slash + 1 : parent;
   struct stat st;
-  cleanup_free char *real = NULL, *mnt = NULL;
-  if (lstat (path, &st) < 0)
+  if (slash)
+    *slash = '\0';
+  /* the work dir pinned: everything below happens through this fd, never by its path again */
+  pfd = open (slash ? (*parent ? parent : "/") : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (pfd < 0)
+    return errno == ENOENT ? 0 : cella_error (err, errno, "vm work dir `%s`", path);
+  if (fstatat (pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return errno == ENOENT ? 0 : cella_error (err, errno, "vm work dir `%s`", path);
   if (S_ISLNK (st.st_mode))
     return cella_error (err, ELOOP, "vm work dir `%s`: a symbolic link; not removed", path);
   if (!S_ISDIR (st.st_mode))
     return cella_error (err, ENOTDIR, "vm work dir `%s`: not a directory; not removed", path);
-  /* not a link itself; its parents may be, and mountinfo names the resolved path */
-  real = realpath (path, NULL);
+  dfd = openat (pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0)
+    return cella_error (err, errno, "vm work dir `%s`", path);
+  /* where the kernel says the pinned directory is (its parents may be links): mountinfo's terms */
+  self = xasprintf ("/proc/self/fd/%d", dfd);
+  real = realpath (self, NULL);
   if (real == NULL)
     return cella_error (err, errno, "vm work dir `%s`", path);
   mnt = mount_under (real);
   if (mnt)
     return cella_error (err, EBUSY, "vm work dir `%s`: `%s` is still mounted; not removed", path, mnt);
-  if (remove_tree_mapped (real) < 0)
+  if (remove_dir_contents (dfd) < 0 && (geteuid () == 0 || remove_tree_mapped (real) < 0))
+    return cella_error (err, errno, "remove the vm work dir `%s`", path);
+  if (unlinkat (pfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
     return cella_error (err, errno, "remove the vm work dir `%s`", path);
   return 0;
 }

@@ -91,6 +91,29 @@ kvm_probe_key (const char *qemu)
 }
 
 char *
+vm_cache_get (const char *file, const char *key)
+{
+  cleanup_free char *text = NULL;
+  char *nl;
+  if (file == NULL || key == NULL || read_file (file, &text, NULL, NULL) < 0)
+    return NULL;
+  nl = strchr (text, '\n');
+  if (nl == NULL || (size_t) (nl - text) != strlen (key) || strncmp (text, key, (size_t) (nl - text)) != 0)
+    return NULL;
+  return xstrdup (nl + 1);
+}
+
+void
+vm_cache_put (const char *file, const char *key, const char *value)
+{
+  cleanup_free char *text = NULL;
+  if (file == NULL || key == NULL)
+    return;
+  text = xasprintf ("%s\n%s", key, value);
+  (void) write_file_atomic (file, text, strlen (text), 0600, NULL); /* kept only where the dir exists */
+}
+
+char *
 vm_kvm_problem (const char *cache_dir)
 {
   const char *no = getenv ("CELLA_NO_KVM"); /* benchmarks and tests: TCG on a KVM host */
@@ -107,22 +130,18 @@ vm_kvm_problem (const char *cache_dir)
     return xstrdup ("qemu-system-x86_64 not found");
   /* The answer holds until the next boot or another QEMU binary: cached in CACHE_DIR/kvm-probe. */
   key = kvm_probe_key (qemu);
-  cache = cache_dir && key ? xasprintf ("%s/kvm-probe", cache_dir) : NULL;
-  if (cache && read_file (cache, &text, NULL, NULL) == 0)
+  cache = cache_dir ? xasprintf ("%s/kvm-probe", cache_dir) : NULL;
+  text = vm_cache_get (cache, key);
+  if (text)
     {
-      char *nl = strchr (text, '\n');
-      if (nl && (size_t) (nl - text) == strlen (key) && strncmp (text, key, (size_t) (nl - text)) == 0)
-        {
-          nl[1 + strcspn (nl + 1, "\n")] = '\0';
-          return strcmp (nl + 1, "ok") == 0 ? NULL : xstrdup (nl + 1);
-        }
+      text[strcspn (text, "\n")] = '\0';
+      return strcmp (text, "ok") == 0 ? NULL : xstrdup (text);
     }
   why = kvm_try_qemu (qemu);
-  if (cache)
-    {
-      cleanup_free char *line = xasprintf ("%s\n%s\n", key, why ? why : "ok");
-      (void) write_file_atomic (cache, line, strlen (line), 0600, NULL); /* kept only where the dir exists */
-    }
+  {
+    cleanup_free char *line = xasprintf ("%s\n", why ? why : "ok");
+    vm_cache_put (cache, key, line);
+  }
   return why;
 }
 
@@ -211,17 +230,34 @@ pushf (char ***argv, const char *opt, char *val)
   free (val);
 }
 
+long long
+vm_memory_limit (unsigned memory_mib, bool kvm)
+{
+  return ((long long) memory_mib + 128 + (kvm ? 0 : VM_TCG_TB_MIB)) << 20;
+}
+
+/* QEMU's own seccomp filter on top of the jail: no obsolete system calls, no set*id, no
+ * fork/exec, no scheduler or priority changes. */
+#define VM_QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
+/* Files QEMU gets as fds (its jail has no path to them): -add-fd into an fd set, opened as
+ * /dev/fdset/N, which QEMU serves by dup'ing the set's fd with the access mode it asks for. */
+enum { FDSET_DISK = 1, FDSET_CONSOLE = 2 };
+
 char **
 vm_qemu_argv (const struct vm_launch *l)
 {
   char **argv = NULL;
-  cleanup_free char *con = qemu_escape (l->console_log);
   strv_push (&argv, l->qemu ? l->qemu : "qemu-system-x86_64");
+  push2 (&argv, "-sandbox", VM_QEMU_SANDBOX);
   /* microvm: no PCI, no firmware tables beyond what Linux needs, virtio-mmio devices */
   /* under TCG the guest kernel calibrates its clock against the PIT, which microvm leaves out
    * unless asked (without it the boot stops at "tsc: Marking TSC unstable") */
   push2 (&argv, "-M", l->kvm ? "microvm" : "microvm,pit=on,pic=on,rtc=on");
-  push2 (&argv, "-accel", l->kvm ? "kvm" : "tcg");
+  if (l->kvm)
+    push2 (&argv, "-accel", "kvm");
+  else
+    pushf (&argv, "-accel", xasprintf ("tcg,tb-size=%u", VM_TCG_TB_MIB));
   if (l->kvm)
     push2 (&argv, "-cpu", "host");
   pushf (&argv, "-m", xasprintf ("%uM", l->memory_mib));
@@ -234,7 +270,8 @@ vm_qemu_argv (const struct vm_launch *l)
   push2 (&argv, "-initrd", l->initrd);
   push2 (&argv, "-append", l->cmdline);
   /* ttyS0: the kernel's console, to the console log, never to the workload's output */
-  pushf (&argv, "-chardev", xasprintf ("file,id=con,path=%s", con));
+  pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->console_fd, FDSET_CONSOLE));
+  pushf (&argv, "-chardev", xasprintf ("file,id=con,path=/dev/fdset/%d", FDSET_CONSOLE));
   push2 (&argv, "-serial", "chardev:con");
   push2 (&argv, "-device", "virtio-serial-device,max_ports=4");
   /* the first virtconsole is the guest's hvc0: the workload's stdio */
@@ -244,11 +281,13 @@ vm_qemu_argv (const struct vm_launch *l)
   push2 (&argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl");
   pushf (&argv, "-chardev", xasprintf ("socket,id=qmp,fd=%d,server=on,wait=off", l->qmp_fd));
   push2 (&argv, "-mon", "chardev=qmp,mode=control");
-  if (l->disk)
+  if (l->disk_fd >= 0)
     {
-      cleanup_free char *d = qemu_escape (l->disk);
+      pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->disk_fd, FDSET_DISK));
+      pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->disk_ro_fd, FDSET_DISK));
       /* the container's own copy: written back to the host file, never shared */
-      pushf (&argv, "-drive", xasprintf ("id=root,file=%s,format=raw,if=none,cache=writeback,discard=unmap", d));
+      pushf (&argv, "-drive", xasprintf ("id=root,file=/dev/fdset/%d,format=raw,if=none,cache=writeback,discard=unmap",
+                                         FDSET_DISK));
       push2 (&argv, "-device", "virtio-blk-device,drive=root");
     }
   if (l->netdev)

@@ -5,6 +5,7 @@
  *              cached per image, cloned per container; the symlink- and mount-safe work dir removal
  *   kernel.c   which kernel boots the guest, and its release
  *   qemu.c     QEMU's command line, /dev/kvm, QMP
+ *   jail.c     QEMU's jail: its namespaces, minimal root, uid, no_new_privs, cgroup
  *   backend.c  running a plan: foreground (vm_run) and under the engine's monitor (vm_start) */
 #ifndef CELLA_VM_H
 #define CELLA_VM_H
@@ -42,7 +43,9 @@ int vm_disk_clone (const char *src, const char *dst, const char **method, cella_
 
 /* Remove a VM's work directory, refusing (nothing removed) when path is a symbolic link or when a
  * mount (this process's /proc/self/mountinfo) is at or below it: a tree with a mount in it would
- * lose the mounted file system's contents. */
+ * lose the mounted file system's contents. The directory is pinned by an fd once checked, and
+ * emptied relative to it (remove_dir_contents): no symlink in it is followed, no mount that
+ * appears under it later is entered. */
 int vm_workdir_remove (const char *path, cella_error_t *err);
 
 /* ---- kernel.c ---- */
@@ -63,13 +66,16 @@ struct vm_share {
   bool ro;
 };
 
+/* The paths of QEMU's view (its jail, jail.c): kernel, initramfs and volumes where the jail has
+ * them; the disk and the console log are file descriptors QEMU gets with -add-fd. */
 struct vm_launch {
   const char *qemu;        /* the program (NULL: qemu-system-x86_64 on PATH) */
   const char *kernel, *initrd, *cmdline;
-  const char *disk;        /* raw ext4 image, NULL for none */
+  int disk_fd, disk_ro_fd; /* the raw ext4 image, read-write and read-only (QEMU opens it both
+                              ways); -1: no disk */
   bool kvm;
   unsigned memory_mib, cpus;
-  const char *console_log; /* ttyS0 to this file */
+  int console_fd;          /* ttyS0 to this file (opened for writing) */
   int hvc_fd;              /* a connected socket: the workload's stdio (virtconsole hvc0) */
   int ctl_fd;              /* a connected socket: the cella.ctl port */
   int qmp_fd;              /* a listening socket: QMP */
@@ -85,6 +91,12 @@ struct vm_launch {
  * QEMU probe's answer is kept in CACHE_DIR/kvm-probe (NULL or a missing dir: not kept) until the next boot or
  * another QEMU binary. */
 char *vm_kvm_problem (const char *cache_dir);
+
+/* What a probe found, kept in file until its key changes: "KEY\nVALUE". vm_cache_get: VALUE
+ * (malloc'd) when the file's key is key, else NULL; vm_cache_put writes it (0600, atomically;
+ * nothing when the directory is missing). file or key NULL: nothing kept. */
+char *vm_cache_get (const char *file, const char *key);
+void vm_cache_put (const char *file, const char *key, const char *value);
 
 /* Kernel arguments a guest under TCG needs: the TSC's rate (the host's, which TCG's rdtsc
  * returns), so that the guest need not calibrate it against the emulated PIT, which fails on a
@@ -103,8 +115,17 @@ char *vm_tcg_cmdline (void);
  * port (malloc'd, "" when none). */
 int vm_netdev_user (char *const *ports, const char *id, char **netdev, char **lines, cella_error_t *err);
 
-/* QEMU's argv for l (no shell). */
+/* QEMU's argv for l (no shell). Always with QEMU's seccomp sandbox:
+ * -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny. */
 char **vm_qemu_argv (const struct vm_launch *l);
+
+/* Under TCG, QEMU's translation cache is bounded to this (-accel tcg,tb-size=N; QEMU's default
+ * is up to 1 GiB), so that the memory limit below holds. */
+#define VM_TCG_TB_MIB 256
+/* The memory limit of QEMU's cgroup: the guest's RAM + 128 MiB (QEMU's program, libraries, heap,
+ * device and I/O buffers: ~90 MiB measured for a 256 MiB TCG guest that filled its RAM) +
+ * VM_TCG_TB_MIB under TCG. Bytes. */
+long long vm_memory_limit (unsigned memory_mib, bool kvm);
 
 /* The QEMU program: $CELLA_QEMU, else qemu-system-x86_64 on PATH; error naming the package. */
 int vm_qemu_find (char **path, cella_error_t *err);
@@ -112,6 +133,65 @@ int vm_qemu_find (char **path, cella_error_t *err);
 /* Send one QMP command (after the handshake) to the listening socket at qmp_path, e.g.
  * "system_powerdown" or "quit". */
 int vm_qmp (const char *qmp_path, const char *command, cella_error_t *err);
+
+/* ---- jail.c ---- */
+
+enum vm_jail_kind {
+  VM_JAIL_RO,    /* bound read-only (a directory with its submounts); copied in when QEMU's uid
+                    could not read it (a kernel of mode 0600) */
+  VM_JAIL_OWNED, /* a file cella made for QEMU to read (the initramfs): read-only, given to
+                    QEMU's uid (mode 0400) */
+  VM_JAIL_RW,    /* bound read-write (a writable volume) */
+  VM_JAIL_DEV,   /* a device node, bound read-write */
+};
+
+struct vm_jail_entry {
+  char *host;    /* where it is on the host */
+  char *path;    /* where QEMU finds it (absolute, in its root) */
+  enum vm_jail_kind kind;
+};
+
+/* Where QEMU finds the guest's kernel, initramfs and volumes (VM_JAIL_VOLUMES/N) in its jail. */
+#define VM_JAIL_KERNEL "/vm/kernel"
+#define VM_JAIL_INITRD "/vm/initrd"
+#define VM_JAIL_VOLUMES "/vm/vol"
+
+/* What QEMU's jail holds and how QEMU runs in it (src/vm/jail.c's top comment). */
+struct vm_jail {
+  struct vm_jail_entry *entries;
+  size_t nentries;
+  char *qemu;                     /* its program: the real path, the same in the jail */
+  char *ld_path;                  /* LD_LIBRARY_PATH for it (the jail has no ld.so.cache) */
+  bool userns;                    /* not real root: a user namespace of its own (its ids ours) */
+  bool drop_uid;                  /* real root: QEMU runs as uid:gid, from a dedicated range */
+  uid_t uid;                      /* (with userns: the caller's ids, mapped to themselves) */
+  gid_t gid;
+  bool kvm, kvm_group;            /* /dev/kvm used; its group given to QEMU */
+  gid_t kvm_gid;
+  uint64_t caps;                  /* capabilities QEMU keeps (as real root: 9p's, with volumes) */
+  bool new_net;                   /* a network namespace of its own (no user-mode network) */
+  bool proc;                      /* a procfs of its pid namespace, subset=pid (9p needs
+                                     /proc/self/fd) */
+  int uid_lock;                   /* the claimed uid's lock, held while the VM runs; -1 */
+  const struct plan *cgroup_plan; /* QEMU in this container's cgroup (NULL: none) */
+  long long memory_limit;         /* its memory limit, bytes */
+};
+
+/* Start j with QEMU's program, the ELF loader and the libraries the host's loader resolves for
+ * it (`LOADER --list`), its TCG module and the firmware microvm loads (bios-microvm.bin,
+ * linuxboot_dma.bin from <prefix>/share/qemu); each at its host path. The list is kept in
+ * CACHE_DIR/jail-files (NULL: not kept) until QEMU's program or /etc/ld.so.cache changes. */
+int vm_jail_init (struct vm_jail *j, const char *qemu, const char *cache_dir, cella_error_t *err);
+/* Add host at path (absolute) in the jail; a path already there is kept as it is. */
+void vm_jail_add (struct vm_jail *j, const char *host, const char *path, enum vm_jail_kind kind);
+/* Start QEMU (argv, with argv[0] j->qemu) in the jail, with in as stdin, out as stdout and
+ * stderr, and the fds keep[0..nkeep) open at their numbers. Returns once QEMU has exec'd (*pid,
+ * *pidfd), or -1 with *err (the jail's step that failed) and nothing left running. */
+int vm_jail_spawn (struct vm_jail *j, char *const *argv, const int *keep, size_t nkeep, int in, int out, pid_t *pid,
+                   int *pidfd, cella_error_t *err);
+/* Once QEMU is gone: its cgroup removed, its uid free again. */
+void vm_jail_release (struct vm_jail *j);
+void vm_jail_clear (struct vm_jail *j);
 
 /* ---- backend.c ---- */
 

@@ -11,6 +11,11 @@
  *       (which keeps 127.0.0.1 on its lo) is bypassed; sent twice, through the qdisc and with
  *       PACKET_QDISC_BYPASS, each reported as "VARIANT sent" or "VARIANT not sent: WHY". For syn,
  *       then the answers within 2 s: "VARIANT reply SYN-ACK|RST|other" or "VARIANT no reply".
+ *   netprobe send ifudp PORT [DST]
+ *       in a container, without any capability: an ordinary UDP socket sends the datagram to DST
+ *       (127.0.0.1) PORT out of the default route's device, named by IP_UNICAST_IF, then by
+ *       IP_PKTINFO's ifindex (either makes the kernel route a loopback address out of that device);
+ *       "unicast-if sent" or "pktinfo sent", or "... not sent: WHY".
  * Exit status 0 when the probe ran (whatever it observed), 2 for a usage error, 1 otherwise. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -306,6 +311,41 @@ send_twice (const struct route *r, struct in_addr dst, int port, int sport, bool
     }
 }
 
+/* No capability needed: the device named by the socket option or the ancillary data wins over the
+ * local route to 127.0.0.0/8, and the datagram leaves through it to the gateway. */
+static int
+send_ifudp (const struct route *r, struct in_addr dst, int port)
+{
+  struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons (port), .sin_addr = dst };
+  uint32_t idx = htonl ((uint32_t) r->ifindex);
+  char cbuf[CMSG_SPACE (sizeof (struct in_pktinfo))] = { 0 };
+  struct iovec iov = { .iov_base = (void *) PAYLOAD, .iov_len = sizeof PAYLOAD - 1 };
+  struct msghdr mh = { .msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+  struct cmsghdr *cm = CMSG_FIRSTHDR (&mh);
+  struct in_pktinfo pi = { .ipi_ifindex = r->ifindex };
+  int s = socket (AF_INET, SOCK_DGRAM, 0), s2 = socket (AF_INET, SOCK_DGRAM, 0);
+  if (s < 0 || s2 < 0)
+    return die ("UDP socket");
+  if (setsockopt (s, IPPROTO_IP, IP_UNICAST_IF, &idx, sizeof idx) < 0
+      || sendto (s, PAYLOAD, sizeof PAYLOAD - 1, 0, (struct sockaddr *) &to, sizeof to) < 0)
+    printf ("unicast-if not sent: %s\n", strerror (errno));
+  else
+    printf ("unicast-if sent\n");
+  cm->cmsg_level = IPPROTO_IP;
+  cm->cmsg_type = IP_PKTINFO;
+  cm->cmsg_len = CMSG_LEN (sizeof pi);
+  memcpy (CMSG_DATA (cm), &pi, sizeof pi);
+  if (sendmsg (s2, &mh, 0) < 0)
+    printf ("pktinfo not sent: %s\n", strerror (errno));
+  else
+    printf ("pktinfo sent\n");
+  close (s);
+  close (s2);
+  fflush (stdout);
+  return 0;
+}
+
 static int
 send_mode (const char *what, int port, const char *dst_text)
 {
@@ -314,11 +354,13 @@ send_mode (const char *what, int port, const char *dst_text)
   bool syn = strcmp (what, "syn") == 0;
   int sport = 40000 + (getpid () % 10000) * 2, rx = -1;
   char gw[INET_ADDRSTRLEN];
-  if (inet_pton (AF_INET, dst_text, &dst) != 1 || (!syn && strcmp (what, "udp") != 0))
+  if (inet_pton (AF_INET, dst_text, &dst) != 1 || (!syn && strcmp (what, "udp") != 0 && strcmp (what, "ifudp") != 0))
     {
       fprintf (stderr, "netprobe: bad probe %s to %s\n", what, dst_text);
       return 2;
     }
+  if (strcmp (what, "ifudp") == 0)
+    return default_route (&r) != 0 || iface_info (&r) != 0 ? 1 : send_ifudp (&r, dst, port);
   if (default_route (&r) != 0 || iface_info (&r) != 0 || gateway_mac (&r) != 0)
     return 1;
   inet_ntop (AF_INET, &r.gw, gw, sizeof gw);
@@ -345,6 +387,6 @@ main (int argc, char **argv)
     return listen_mode (argv[2], atoi (argv[3]), atoi (argv[4]), argc > 5 ? argv[5] : "127.0.0.1");
   if (argc >= 4 && strcmp (argv[1], "send") == 0)
     return send_mode (argv[2], atoi (argv[3]), argc > 4 ? argv[4] : "127.0.0.1");
-  fprintf (stderr, "usage: netprobe listen udp|tcp PORT SECONDS [ADDR] | send udp|syn PORT [DST]\n");
+  fprintf (stderr, "usage: netprobe listen udp|tcp PORT SECONDS [ADDR] | send udp|syn|ifudp PORT [DST]\n");
   return 2;
 }

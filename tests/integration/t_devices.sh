@@ -251,6 +251,36 @@ test_oci_under_a_confined_parent_cgroup() {
 	assert_not_contains "$OUT" ZERO-OPENED "/dev/zero (a default the parent does not allow)"
 }
 
+# An OCI config's cgroup mount made read-write (podman asks for one for systemd containers): the container
+# sees its own cgroup there, never the host's tree. Before the fix it was the host's whole /sys/fs/cgroup,
+# and the container wrote its pid to the host's root cgroups (v1 devices and the cgroup2 tree), out of its
+# device rules, and read the host's loop device through a node it made (runc keeps it in its own cgroup).
+test_oci_writable_cgroup_mount_is_the_containers_own() {
+	require_real_root
+	loop_setup
+	probe_bundle b
+	local script='mknod /dev/l b "$1" "$2"
+for f in /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/*/cgroup.procs; do
+	[ -e "$f" ] && echo $$ >"$f" 2>/dev/null && echo "moved:$f"
+done
+echo "read:$(head -c 16 /dev/l 2>/dev/null)"
+[ -e /sys/fs/cgroup/devices/devices.list ] && sed "s/^/devlist:/" /sys/fs/cgroup/devices/devices.list
+ls /sys/fs/cgroup | sed "s/^/entry:/"'
+	jq --arg s "$script" --arg maj "$LOOP_MAJ" --arg min "$LOOP_MIN" '.process.args = ["sh", "-c", $s, "probe", $maj, $min]
+		| .mounts |= map(if .type == "cgroup" then .options = (.options - ["ro"] + ["rw"]) else . end)' \
+		b/config.json >b/c.json && mv b/c.json b/config.json
+	run_cella --root "$TEST_TMP/state" run --bundle b devcg
+	assert_ok
+	assert_contains "$OUT" "moved:" "a write to cgroup.procs (the container's own: the mount is read-write)"
+	assert_contains "$OUT" "read:" "the probe"
+	assert_not_contains "$OUT" SECRET-HOST-DISK "what the container read of the host's loop device"
+	assert_contains "$OUT" "entry:" "the cgroup mount's entries"
+	if [ -d /sys/fs/cgroup/devices ]; then
+		assert_contains "$OUT" "devlist:c 1:3 rwm" "devices.list seen in the container (its own rules)"
+		assert_not_contains "$OUT" "devlist:a *:* rwm" "devices.list seen in the container (the host's root's)"
+	fi
+}
+
 # --- cgroup v2: the eBPF program ----------------------------------------------------------------------
 
 # The v2 code driven through this hybrid host's cgroup2 tree mounted at /sys/fs/cgroup in a private

@@ -109,8 +109,9 @@ test_rm_flag_removes() {
 	run_cella run -d --rm --name gone2 busybox true
 	assert_ok
 	local i
-	for i in $(seq 50); do
-		[ -z "$("$CELLA" ps -a -q)" ] && break
+	# the monitor removes the record first, then the directory (.rm-ID) and itself
+	for i in $(seq 100); do
+		[ -z "$("$CELLA" ps -a -q)" ] && [ -z "$(ls -A "$CELLA_ROOT/containers" 2>/dev/null)" ] && break
 		sleep 0.1
 	done
 	assert_engine_empty

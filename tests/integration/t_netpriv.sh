@@ -385,7 +385,11 @@ test_network_container_shares_netns() {
 # A container on the default private network forges frames to the gateway's MAC: a UDP datagram
 # and a TCP SYN for 127.0.0.1, each through the qdisc and with PACKET_QDISC_BYPASS. Host
 # listeners on 127.0.0.1 must hear nothing and no answer may come back; the same frames for a
-# host address (the control) arrive, so the probe works and only loopback is refused.
+# host address (the control) arrive, so the probe works and only loopback is refused. The same
+# for 0.0.0.0, which a helper's socket connects to the host's own loopback (Linux reads a connect to
+# 0.0.0.0 as one to 127.0.0.1: pasta and slirp4netns delivered it there). Then a
+# container without any capability sends UDP datagrams out of eth0 with IP_UNICAST_IF and
+# IP_PKTINFO (no raw socket needed): the same holds.
 crafted_frames_case() {
 	local u t c host
 	host=$(host_address)
@@ -395,11 +399,22 @@ crafted_frames_case() {
 	listen lo-tcp tcp "$t"
 	listen ctl udp "$c" 0.0.0.0
 	run_cella run --rm --network private -v "$NETPROBE:/np:ro" busybox \
-		sh -c "/np send udp $u && /np send syn $t && /np send udp $c $host"
+		sh -c "/np send udp $u && /np send syn $t && /np send udp $u 0.0.0.0 && /np send syn $t 0.0.0.0 && /np send udp $c $host"
+	assert_ok
+	# without any capability: a UDP socket whose IP_UNICAST_IF / IP_PKTINFO names eth0 (no guard
+	# was applied rootless under --cap-drop NET_RAW, and these reached 127.0.0.1 through the helper)
+	local first=$OUT want=4
+	# (pasta gives the container the host's own address: a datagram to it stays in the container)
+	run_cella run --rm --network private --cap-drop ALL -v "$NETPROBE:/np:ro" busybox \
+		sh -c "/np send ifudp $u; ip -4 -o addr | grep -q ' $host/' && echo host-address-is-ours || /np send ifudp $c $host"
 	stop_listeners
 	assert_ok
-	assert_eq 2 "$(heard ctl | grep -c netprobe-attack)" \
-		"control: crafted datagrams to the host's $host:$c heard (plain and qdisc-bypass); listener: $(cat ctl.out)"
+	assert_contains "$OUT" "unicast-if sent" "the capability-less probe"
+	case $OUT in *host-address-is-ours*) want=2 ;; esac
+	OUT="$first
+$OUT"
+	assert_eq "$want" "$(heard ctl | grep -c netprobe-attack)" \
+		"control: datagrams to the host's $host:$c heard (crafted plain and qdisc-bypass, then by IP_UNICAST_IF and IP_PKTINFO); listener: $(cat ctl.out)"
 	[ -z "$(heard lo-udp)" ] || fail "a host service on 127.0.0.1:$u (udp) received a container's datagram: $(heard lo-udp)"
 	[ -z "$(heard lo-tcp)" ] || fail "a host service on 127.0.0.1:$t (tcp) accepted a container's connection: $(heard lo-tcp)"
 	no_reply "$t"
@@ -445,7 +460,8 @@ test_bridge_gateway_is_not_host_loopback() {
 # Rootless (pasta, slirp4netns), in a network namespace of the test's own: a veth pair stands
 # for the host's network (198.51.100.2, and .3 for the control; the default gateway .1 answers
 # nothing), so that nothing the container sends leaves the test. The container tries the
-# gateway, and crafted frames to 127.0.0.1, for host services bound to 127.0.0.1.
+# gateway, crafted frames to 127.0.0.1 and to 0.0.0.0, and (with no capability at all) UDP datagrams sent out of
+# its interface by IP_UNICAST_IF and IP_PKTINFO, for host services bound to 127.0.0.1.
 rootless_netns_case() {
 	local p c script=$TEST_TMP/inner.sh
 	require_cmd ip unshare
@@ -467,13 +483,18 @@ set +e
 sleep 0.5
 timeout 20 "$CELLA" run --rm --network private -v "$NETPROBE:/np:ro" busybox sh -c \\
 	"ip route; gw=\\\$(ip route | awk '/^default/ { print \\\$3 }'); echo x | nc -w 2 198.51.100.3 $c && echo control-ok
-	echo x | nc -w 2 \\\$gw $p && echo GATEWAY-REACHED-LOOPBACK; /np send syn $p; /np send udp $p"
+	echo x | nc -w 2 \\\$gw $p && echo GATEWAY-REACHED-LOOPBACK; /np send syn $p; /np send udp $p
+	/np send syn $p 0.0.0.0; /np send udp $p 0.0.0.0"
 echo "cella rc=\$?"
+timeout 20 "$CELLA" run --rm --network private --cap-drop ALL -v "$NETPROBE:/np:ro" busybox /np send ifudp $p
+echo "cella capless rc=\$?"
 kill %1 %2 %3
 wait
 EOS
 	run_cmd unshare -rn bash "$script"
 	assert_contains "$OUT" "cella rc=0"
+	assert_contains "$OUT" "cella capless rc=0"
+	assert_contains "$OUT" "unicast-if sent" "the capability-less probe (IP_UNICAST_IF, IP_PKTINFO)"
 	assert_contains "$OUT" control-ok "control: a host service on 198.51.100.3, from the container"
 	assert_not_contains "$OUT" GATEWAY-REACHED-LOOPBACK "the host's 127.0.0.1:$p through the gateway"
 	no_reply "$p"

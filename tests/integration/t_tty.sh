@@ -97,3 +97,37 @@ test_tty_interactive_input() {
 	assert_contains "$OUT" in-42 "output of the typed command"
 	assert_rc 6 "exit status of the interactive shell"
 }
+
+# Without -t the workload writes to the caller's own terminal, as with runc's pass-through: it must
+# not push input into it (TIOCSTI), which the caller's shell would read, and run as the caller, once
+# cella exits. The container's processes (run, exec) are in a session of their own, where that
+# terminal is not their controlling one; as with runc. Before the fix both pushes were read.
+test_no_tty_workload_cannot_push_input_to_the_callers_terminal() {
+	require_cmd script
+	require_cmd cc
+	cc -static -O -o "$TEST_TMP/tiocsti" "$(dirname "${BASH_SOURCE[0]}")/tiocsti.c" 2>"$TEST_TMP/cc.err" ||
+		skip "cannot build a static binary here: $(head -n1 "$TEST_TMP/cc.err")"
+	chmod 755 "$TEST_TMP" "$TEST_TMP/tiocsti"
+	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
+	run_cella run -d --network none --name "sti$$" -v "$TEST_TMP/tiocsti:/ti:ro" busybox sleep 30
+	assert_ok
+	trap '"$CELLA" rm -f "sti$$" >/dev/null 2>&1' EXIT
+	{
+		printf 'C=%q N=%q T=%q\n' "$CELLA" "sti$$" "$TEST_TMP/tiocsti"
+		cat <<-'EOS'
+			$C run -v "$T:/ti:ro" busybox /ti 'echo pushed-by-run
+			' 1
+			$C exec "$N" /ti 'echo pushed-by-exec
+			' 2
+			read l; echo "host-read:[$l]"
+		EOS
+	} >"$TEST_TMP/sti.sh"
+	# the pipe keeps the terminal's input open for 4 s, then its end lets the read return
+	run_cmd sh -c 'sleep 4 | script -qec "sh $1" /dev/null' _ "$TEST_TMP/sti.sh"
+	OUT=$(printf '%s\n' "$OUT" | tr -d '\r')
+	assert_match "$OUT" '^fd 1: ' "the run's probe"
+	assert_match "$OUT" '^fd 2: ' "the exec's probe"
+	assert_contains "$OUT" "host-read:" "the caller's read"
+	assert_not_contains "$OUT" ": pushed" "TIOCSTI on the caller's terminal"
+	assert_not_contains "$OUT" "host-read:[echo pushed" "what the caller's shell read after cella run and exec"
+}

@@ -80,6 +80,11 @@ test_refusals_name_the_option() {
 	echo data >"$TEST_TMP/file"
 	run_cella run --backend vm -v "$TEST_TMP/file:/f" busybox true
 	assert_cella_error 125 "shares directories only"
+	if vm_real_root; then
+		# the base of QEMU's uids (its jail), read as real root only
+		CELLA_VM_UID_BASE=0 run_cella run --backend vm --network none busybox true
+		assert_cella_error 125 "\$CELLA_VM_UID_BASE \`0\`: expected a uid from 1 to"
+	fi
 }
 
 # run -d, logs, inspect, exec (refused), a graceful stop, the disk, logs --console, rm.
@@ -141,6 +146,95 @@ test_detached_stop_is_graceful() {
 	run_cella rm "$id"
 	assert_ok "rm"
 	[ ! -e "$dir" ] || fail "rm left $dir"
+}
+
+# QEMU's jail (docs/vm.md "The jail"), checked from the host while a detached VM runs: QEMU in a
+# mount namespace of its own whose root holds only what it needs (its program and libraries, the
+# kernel, the initramfs, the volume, three device nodes), in its own pid namespace, with
+# no_new_privs and QEMU's seccomp sandbox, without capabilities beyond those 9p needs; as real
+# root under an unprivileged uid, in a cgroup of its own whose memory limit is guest RAM +
+# overhead. Then stop and rm: the work dir is removed without following a planted symlink.
+test_qemu_runs_in_its_jail() {
+	vm_require
+	local id sup q i status uid top devs cgpath limit want dir owner
+	mkdir -p "$TEST_TMP/vol"
+	run_cella run -d --backend vm --vm-memory 128m -v "$TEST_TMP/vol:/data" busybox \
+		sh -c 'echo w >/data/by-guest; mknod /data/mem c 1 1 2>/dev/null; echo up; exec sleep 1000'
+	assert_ok "run -d"
+	id=$OUT
+	trap '"$CELLA" rm -f "$id" >/dev/null 2>&1' EXIT
+	for i in $(seq 120); do
+		case "$("$CELLA" logs "$id" 2>&1)" in *up*) break ;; esac
+		sleep 0.5
+	done
+	sup=$("$CELLA" inspect -f '{{.State.Pid}}' "$id")
+	q=$(pgrep -P "$sup" | head -n1)
+	[ -n "$q" ] && grep -qa qemu-system "/proc/$q/cmdline" || fail "no QEMU child of the supervisor $sup"
+	status=$(cat "/proc/$q/status")
+	assert_eq 1 "$(status_field "$status" NoNewPrivs)" "QEMU's no_new_privs"
+	assert_eq 2 "$(status_field "$status" Seccomp)" "QEMU's seccomp filter (-sandbox on)"
+	uid=$(status_field "$status" Uid)
+	if vm_real_root; then
+		[ "$uid" != 0 ] || fail "QEMU runs as root"
+		# 9p's file capabilities only: CHOWN DAC_OVERRIDE FOWNER FSETID
+		assert_eq 000000000000001b "$(status_field "$status" CapEff)" "QEMU's capabilities (a volume)"
+		assert_eq 000000000000001b "$(status_field "$status" CapBnd)" "QEMU's bounding set"
+	else
+		assert_eq 0000000000000000 "$(status_field "$status" CapEff)" "QEMU's capabilities"
+	fi
+	[ "$(readlink "/proc/$q/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] || fail "QEMU shares the host's mount namespace"
+	[ "$(readlink "/proc/$q/ns/pid")" != "$(readlink /proc/self/ns/pid)" ] || fail "QEMU shares the host's pid namespace"
+	# its root: only the jail's entries (etc/ only with QEMU's user-mode network: resolv.conf)
+	top=$(ls -A "/proc/$q/root/" 2>&1 | tr '\n' ' ')
+	assert_match "$top" '^((dev|etc|lib|lib64|proc|usr|vm) )+$' "the top of QEMU's root"
+	# with a volume (9p's /proc/self/fd): a procfs of QEMU's pid namespace, its own entry only
+	assert_eq "1 self thread-self" "$(ls -A "/proc/$q/root/proc" | tr '\n' ' ' | sed 's/ $//')" "QEMU's /proc"
+	devs=$(ls -A "/proc/$q/root/dev" | tr '\n' ' ')
+	assert_match "$devs" '^(kvm )?null urandom $' "the device nodes in QEMU's root"
+	[ ! -e "/proc/$q/root/etc/passwd" ] && [ ! -e "/proc/$q/root/proc/sysrq-trigger" ] && [ ! -e "/proc/$q/root$TEST_TMP" ] ||
+		fail "QEMU's root shows the host"
+	if [ -e "/proc/$q/root/etc" ]; then
+		assert_eq "resolv.conf" "$(ls -A "/proc/$q/root/etc")" "etc/ holds resolv.conf only (slirp's DNS)"
+	fi
+	assert_eq "w" "$(cat "/proc/$q/root/vm/vol/0/by-guest" 2>&1)" "the volume in QEMU's root"
+	if vm_real_root; then
+		# the memory cgroup of QEMU alone: guest RAM + 128 MiB (+ 256 MiB of TCG translation cache)
+		cgpath=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' "/proc/$q/cgroup")
+		if [ -n "$cgpath" ]; then
+			limit=$(cat "/sys/fs/cgroup/memory$cgpath/memory.limit_in_bytes")
+		else
+			cgpath=$(awk -F: '$1 == 0 { print $3 }' "/proc/$q/cgroup")
+			limit=$(cat "/sys/fs/cgroup$cgpath/memory.max")
+		fi
+		assert_eq "/cella/$id" "$cgpath" "QEMU's cgroup"
+		if kvm_usable; then want=$(((128 + 128) << 20)); else want=$(((128 + 128 + 256) << 20)); fi
+		assert_eq "$want" "$limit" "QEMU's memory limit"
+		grep -q "/cella/$id" "/proc/$sup/cgroup" && fail "the supervisor is in QEMU's cgroup"
+		owner=0
+	else
+		owner=$(id -u)
+	fi
+	assert_eq "$owner" "$(stat -c %u "$TEST_TMP/vol/by-guest")" "the owner of the guest's file on the volume"
+	# no CAP_MKNOD: the guest's root makes no device node on a host directory (/dev/mem here)
+	[ ! -e "$TEST_TMP/vol/mem" ] || fail "the guest made a device node on the volume: $(ls -l "$TEST_TMP/vol/mem")"
+	run_cella stop -t 20 "$id"
+	assert_ok "stop"
+	if vm_real_root; then
+		[ ! -e "/sys/fs/cgroup/memory/cella/$id" ] && [ ! -e "/sys/fs/cgroup/cella/$id" ] ||
+			fail "QEMU's cgroup left after stop"
+	fi
+	# symlinks planted in the work dir: rm removes the links, never what they point at
+	dir=$(dirname "$("$CELLA" inspect -f '{{.VM.Disk}}' "$id")")
+	echo keep >"$TEST_TMP/victim"
+	mkdir "$TEST_TMP/victim-dir" && echo keep >"$TEST_TMP/victim-dir/f"
+	ln -s "$TEST_TMP/victim" "$dir/planted"
+	ln -s "$TEST_TMP/victim-dir" "$dir/planted-dir"
+	mkdir "$dir/sub" && ln -s "$TEST_TMP/victim-dir" "$dir/sub/link"
+	run_cella rm "$id"
+	assert_ok "rm"
+	[ ! -e "$dir" ] || fail "rm left $dir"
+	assert_eq "keep" "$(cat "$TEST_TMP/victim")" "a planted symlink's target file"
+	assert_eq "keep" "$(cat "$TEST_TMP/victim-dir/f")" "a planted symlink's target directory"
 }
 
 # A TCP port nothing listens on (a range t_netpriv.sh does not pick from).

@@ -142,8 +142,8 @@ test_rulesets (void)
   r = nat_guard_ruleset ("eth0");
   CHECK (strstr (r, "table netdev cella_guard {") != NULL && strstr (r, "hook egress device \"eth0\"") != NULL,
          "rootless guard: the egress hook of the device");
-  CHECK (strstr (r, "ip daddr 127.0.0.0/8 drop") != NULL && strstr (r, "ip saddr 127.0.0.0/8 drop") != NULL
-             && strstr (r, "ip6 daddr { ::1, ::ffff:127.0.0.0/104 } drop") != NULL,
+  CHECK (strstr (r, "ip daddr { 0.0.0.0/8, 127.0.0.0/8 } drop") != NULL && strstr (r, "ip saddr 127.0.0.0/8 drop") != NULL
+             && strstr (r, "ip6 daddr { ::, ::1, ::ffff:0.0.0.0/104, ::ffff:127.0.0.0/104 } drop") != NULL,
          "rootless guard: IPv4 and IPv6 loopback dropped");
   free (r);
   CHECK (nat_container_ruleset ("0123456789abcdef", p, 0, 0x0ad10002u) == NULL, "no ports, no table");

@@ -193,14 +193,38 @@ test_workdir_remove (const char *tmp)
               || mount ("tmpfs", sub, "tmpfs", 0, "size=1m") < 0)
             _exit (2);
           if (vm_workdir_remove (dir, &e) < 0 && e && strstr (e->msg, "still mounted") && access (f, F_OK) == 0)
-            _exit (0);
+            {
+              /* and rm -rf itself never enters the mount: its file stays (so does the path to it) */
+              cleanup_free char *inside = xasprintf ("%s/in-the-mount", sub);
+              put (inside, "keep", 0600);
+              _exit (remove_tree (dir) < 0 && access (inside, F_OK) == 0 ? 0 : 3);
+            }
           _exit (1);
         }
       waitpid (pid, &st, 0);
-      CHECK (WIFEXITED (st) && WEXITSTATUS (st) == 0, "a work dir with a mount under it is refused, nothing removed (%d)",
+      CHECK (WIFEXITED (st) && WEXITSTATUS (st) == 0, "a work dir with a mount under it is refused, nothing removed; remove_tree does not enter the mount (%d)",
              WIFEXITED (st) ? WEXITSTATUS (st) : -1);
     }
-  CHECK (vm_workdir_remove (dir, &err) == 0 && access (dir, F_OK) < 0, "a plain work dir is removed");
+  {
+    /* what a planted link points at survives: a file, a directory, a link in a 000 directory */
+    cleanup_free char *victim = xasprintf ("%s/victim", tmp), *vdir = xasprintf ("%s/victim-dir", tmp);
+    cleanup_free char *vf = xasprintf ("%s/victim-dir/f", tmp), *l1 = xasprintf ("%s/work/l1", tmp);
+    cleanup_free char *l2 = xasprintf ("%s/work/l2", tmp), *closed = xasprintf ("%s/work/closed", tmp);
+    cleanup_free char *l3 = xasprintf ("%s/work/closed/l3", tmp);
+    put (victim, "keep", 0600);
+    mkdir (vdir, 0700);
+    put (vf, "keep", 0600);
+    mkdir (closed, 0700);
+    CHECK (symlink (victim, l1) == 0 && symlink (vdir, l2) == 0 && symlink (vdir, l3) == 0 && chmod (closed, 0) == 0,
+           "links planted in the work dir");
+    CHECK (vm_workdir_remove (dir, &err) == 0 && access (dir, F_OK) < 0, "a plain work dir is removed: %s",
+           err ? err->msg : "ok");
+    {
+      struct stat st;
+      CHECK (access (victim, F_OK) == 0 && access (vf, F_OK) == 0 && stat (vdir, &st) == 0 && (st.st_mode & 07777) == 0700,
+             "the links' targets are kept, the linked directory's mode untouched");
+    }
+  }
   cella_error_free (&err);
   CHECK (vm_workdir_remove (dir, &err) == 0, "a missing work dir is nothing to do");
 }
@@ -244,12 +268,23 @@ static void
 test_qemu_argv (void)
 {
   struct vm_share sh[] = { { "/srv/da,ta", "vol0", true } };
-  struct vm_launch l = { .qemu = "/usr/bin/qemu-system-x86_64", .kernel = "/boot/k", .initrd = "/w/i", .cmdline = "console=ttyS0",
-                         .disk = "/w/disk.ext4", .kvm = false, .memory_mib = 256, .cpus = 1, .console_log = "/w/console.log",
+  struct vm_launch l = { .qemu = "/usr/bin/qemu-system-x86_64", .kernel = "/vm/kernel", .initrd = "/vm/initrd", .cmdline = "console=ttyS0",
+                         .disk_fd = 8, .disk_ro_fd = 9, .kvm = false, .memory_mib = 256, .cpus = 1, .console_fd = 10,
                          .hvc_fd = 5, .ctl_fd = 6, .qmp_fd = 7, .shares = sh, .nshares = 1 };
   cleanup_strv char **argv = vm_qemu_argv (&l);
-  CHECK (has_pair (argv, "-M", "microvm,pit=on,pic=on,rtc=on") && has_pair (argv, "-accel", "tcg") && has_pair (argv, "-m", "256M"),
-         "microvm with the PIT, tcg, 256M");
+  CHECK (has_pair (argv, "-M", "microvm,pit=on,pic=on,rtc=on") && has_pair (argv, "-accel", "tcg,tb-size=256")
+             && has_pair (argv, "-m", "256M"),
+         "microvm with the PIT, tcg with a bounded translation cache, 256M");
+  CHECK (argv && has_pair (argv, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+             && strcmp (argv[1], "-sandbox") == 0,
+         "QEMU's seccomp sandbox, first");
+  CHECK (has_pair (argv, "-add-fd", "fd=8,set=1") && has_pair (argv, "-add-fd", "fd=9,set=1")
+             && has_pair (argv, "-drive", "id=root,file=/dev/fdset/1,format=raw,if=none,cache=writeback,discard=unmap"),
+         "the disk from its two fds (read-write, read-only) in fd set 1");
+  CHECK (has_pair (argv, "-add-fd", "fd=10,set=2") && has_pair (argv, "-chardev", "file,id=con,path=/dev/fdset/2"),
+         "the console log from its fd in fd set 2");
+  CHECK (vm_memory_limit (256, false) == (256LL + 128 + 256) << 20 && vm_memory_limit (1024, true) == (1024LL + 128) << 20,
+         "QEMU's memory limit: guest + 128 MiB (+ 256 MiB of TCG cache)");
   CHECK (has_pair (argv, "-chardev", "socket,id=hvc,fd=5") && has_pair (argv, "-device", "virtconsole,chardev=hvc"),
          "hvc0 on the given socket");
   CHECK (has_pair (argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl"), "the cella.ctl port");
@@ -372,6 +407,80 @@ test_plan_json (void)
   CHECK (q->vm_memory_mib == 512, "vm memory");
 }
 
+static const struct vm_jail_entry *
+jail_find (const struct vm_jail *j, const char *part)
+{
+  for (size_t i = 0; i < j->nentries; i++)
+    if (strstr (j->entries[i].path, part))
+      return &j->entries[i];
+  return NULL;
+}
+
+/* What QEMU's jail starts with: the program, its loader and libraries as the host's loader
+ * resolves them (asked of a dynamic program the host surely has, /bin/true, and of QEMU). */
+static void
+test_jail_files (const char *tmp)
+{
+  struct vm_jail j;
+  cella_error_t err = NULL;
+  cleanup_free char *truth = realpath ("/bin/true", NULL), *qemu = NULL;
+  const struct vm_jail_entry *e;
+  bool all_there = true;
+  CHECK (vm_jail_init (&j, "/bin/true", NULL, &err) == 0, "jail of /bin/true: %s", err ? err->msg : "ok");
+  CHECK (j.nentries >= 3 && truth && strcmp (j.entries[0].path, truth) == 0 && strcmp (j.qemu, truth) == 0,
+         "the program first, at its real path");
+  e = jail_find (&j, "/ld-linux");
+  CHECK (e && e->kind == VM_JAIL_RO && strcmp (e->host, e->path) == 0, "the ELF loader, read-only, at its path");
+  e = jail_find (&j, "/libc.so");
+  CHECK (e && j.ld_path && strstr (j.ld_path, "/lib") && strncmp (j.ld_path, e->path, strlen (j.ld_path)) == 0,
+         "libc, and its directory in LD_LIBRARY_PATH (%s)", j.ld_path ? j.ld_path : "none");
+  for (size_t i = 0; i < j.nentries; i++)
+    all_there &= j.entries[i].path[0] == '/' && access (j.entries[i].host, R_OK) == 0;
+  CHECK (all_there, "every entry an absolute path to a readable host file");
+  vm_jail_add (&j, "/etc/hostname", j.entries[0].path, VM_JAIL_RW);
+  CHECK (strcmp (j.entries[0].host, truth) == 0, "a path already in the jail keeps its entry");
+  vm_jail_clear (&j);
+  {
+    /* kept in the cache dir: the second look-up reads the same list back; a list that does not
+     * start with the program is not trusted */
+    cleanup_free char *file = xasprintf ("%s/jail-files", tmp), *text = NULL, *key = NULL;
+    struct vm_jail k;
+    size_t n;
+    CHECK (vm_jail_init (&j, "/bin/true", tmp, &err) == 0 && access (file, F_OK) == 0, "the list kept in jail-files");
+    CHECK (vm_jail_init (&k, "/bin/true", tmp, &err) == 0 && k.nentries == j.nentries && k.ld_path && j.ld_path
+               && strcmp (k.ld_path, j.ld_path) == 0 && strcmp (k.entries[k.nentries - 1].path, j.entries[j.nentries - 1].path) == 0,
+           "read back the same");
+    vm_jail_clear (&k);
+    n = j.nentries;
+    vm_jail_clear (&j);
+    if (read_file (file, &text, NULL, NULL) == 0 && strchr (text, '\n'))
+      {
+        key = xstrdup (text);
+        key[strcspn (key, "\n")] = '\0';
+        vm_cache_put (file, key, "/lib\n/etc/shadow\n");
+      }
+    CHECK (key && vm_jail_init (&j, "/bin/true", tmp, &err) == 0 && j.nentries == n && !jail_find (&j, "/etc/shadow"),
+           "a kept list that does not start with the program is found anew");
+    vm_jail_clear (&j);
+  }
+  CHECK (vm_jail_init (&j, "/nonexistent/qemu", NULL, &err) < 0 && err && strstr (err->msg, "/nonexistent/qemu"),
+         "a missing QEMU is named");
+  cella_error_free (&err);
+  vm_jail_clear (&j);
+  if (vm_qemu_find (&qemu, NULL) < 0)
+    {
+      tap_skip ("QEMU not installed", "QEMU's own jail");
+      return;
+    }
+  CHECK (vm_jail_init (&j, qemu, NULL, &err) == 0 && jail_find (&j, "/libglib-2.0.so"), "QEMU's jail has its libraries: %s",
+         err ? err->msg : "ok");
+  CHECK (jail_find (&j, "/qemu/accel-tcg-x86_64.so") || access ("/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so", F_OK) != 0,
+         "its TCG module where Debian has one");
+  CHECK (jail_find (&j, "/share/qemu/bios-microvm.bin") || access ("/usr/share/qemu/bios-microvm.bin", F_OK) != 0,
+         "microvm's firmware, at the path QEMU opens (a symlink on Debian: bound as its target)");
+  vm_jail_clear (&j);
+}
+
 int
 main (void)
 {
@@ -386,6 +495,7 @@ main (void)
   test_workdir_remove (tmp);
   test_kernel ();
   test_qemu_argv ();
+  test_jail_files (tmp);
   test_netdev_user ();
   test_plan_json ();
   remove_tree (tmp);
