@@ -29,7 +29,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,$(B)/unit-san/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check check-v2 test unit integration clean format bench
+.PHONY: all deps demo check check-v2 test unit integration clean format bench conformance
 all: $(B)/cella $(B)/cella-image $(B)/cella-vminit
 
 # The vm backend's guest init (guest/, docs/vm.md): PID 1 in the microVM, put in the initramfs.
@@ -162,6 +162,13 @@ test: all unit fuzz-replay
 bench: all
 	sh scripts/deps.sh --bench
 	bash bench/start.sh
+
+# The OCI runtime conformance suite (opencontainers/runtime-tools) against build/cella, every
+# failure checked against tests/conformance-expected.txt (tests/conformance.sh). RUNTIME_TOOLS
+# names the suite's source (a snapshot .tar.gz or a directory): built once into build/.
+RUNTIME_TOOLS ?=
+conformance: all
+	RUNTIME_TOOLS='$(RUNTIME_TOOLS)' sh tests/conformance.sh
 
 format:
 	clang-format -i src/*/*.c src/*/*.h src/image/tool/*.[ch] tests/unit/*.c

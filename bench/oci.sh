@@ -1,13 +1,22 @@
 #!/bin/bash
 # OCI runtime benchmark (not a test; not part of make check): the create + start + delete loop of
-# youki's and crun's READMEs, with hyperfine, for cella and runc (and crun when it runs here) on
-# the same bundle (`cella spec`, args `true`, no terminal).
+# youki's and crun's READMEs, with hyperfine, for cella, crun and runc on the same bundle
+# (`cella spec`, args `true`, no terminal), in the same run.
 #
 #   sudo bench/oci.sh                 # RUNS=100 by default
 #   RUNS=30 CELLA=build/cella bench/oci.sh
 #
-# Prints hyperfine's markdown table (mean ± σ, and each mean relative to the fastest).
+# crun 1.8 refuses cgroup v1's hybrid layout (a cgroup2 mount at /sys/fs/cgroup/unified): the
+# whole benchmark then runs in a private mount namespace where that mount is hidden, so that
+# every runtime sees the same (pure v1) layout. Prints hyperfine's markdown table (mean ± σ,
+# each mean relative to the fastest), then cella's mean over crun's and over runc's.
 set -eu
+if [ -z "${BENCH_OCI_PRIVATE:-}" ] && mountpoint -q /sys/fs/cgroup/unified 2>/dev/null && command -v unshare >/dev/null; then
+	exec unshare -m --propagation private env BENCH_OCI_PRIVATE=1 bash "$0" "$@"
+fi
+if [ -n "${BENCH_OCI_PRIVATE:-}" ] && mountpoint -q /sys/fs/cgroup/unified; then
+	umount /sys/fs/cgroup/unified
+fi
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-100}
@@ -58,5 +67,32 @@ command -v crun >/dev/null && add crun "$(command -v crun)"
 args=()
 for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 echo "create + start + delete of a busybox \`true\` bundle, $RUNS runs each ($(uname -r), $(nproc) CPUs, $(date -u +%F))"
-hyperfine --warmup 5 --runs "$RUNS" --export-markdown "$WORK/table.md" "${args[@]}" >&2
+hyperfine --warmup 5 --runs "$RUNS" --export-markdown "$WORK/table.md" --export-json "$WORK/times.json" "${args[@]}" >&2
 cat "$WORK/table.md"
+for other in crun runc; do
+	jq -r --arg o "$other" '[.results[] | {(.command): .mean}] | add as $m
+		| if $m.cella and $m[$o] then "cella / \($o) (means): \($m.cella / $m[$o] * 1000 | round / 1000)" else empty end' "$WORK/times.json"
+done
+
+# hyperfine runs one command's runs, then the next's: on a shared machine the load moves under
+# it. The same loops again interleaved, round by round (bench/timeit.c, as bench/start.sh), and
+# their medians, which a load spike moves less.
+"${CC:-cc}" -O2 -Wall -o "$WORK/timeit" "$REPO/bench/timeit.c"
+targs=()
+for i in "${!cmds[@]}"; do targs+=(-- "${names[$i]}" sh -c "${cmds[$i]}"); done
+"$WORK/timeit" "$RUNS" "${targs[@]}" >"$WORK/interleaved"
+echo
+echo "Interleaved, $RUNS rounds: median (p90) ms"
+pct() { # NAME FRACTION: that percentile of NAME's times, in ms
+	awk -v n="$1" '$1 == n { print $2 / 1e6 }' "$WORK/interleaved" | sort -n |
+		awk -v f="$2" '{ t[NR] = $1 } END { i = int(NR * f + 0.5); if (i < 1) i = 1; printf "%.1f", t[i] }'
+}
+for n in "${names[@]}"; do
+	bad=$(awk -v n="$n" '$1 == n && $3 != 0' "$WORK/interleaved" | wc -l)
+	printf '  %-6s %6s (%s)%s\n' "$n" "$(pct "$n" 0.5)" "$(pct "$n" 0.9)" "$([ "$bad" = 0 ] || echo " FAILED $bad times")"
+done
+for other in crun runc; do
+	printf '%s\n' "${names[@]}" | grep -qx "$other" || continue
+	awk -v a="$(pct cella 0.5)" -v b="$(pct "$other" 0.5)" -v o="$other" \
+		'BEGIN { printf "cella / %s (medians, interleaved): %.3f\n", o, a / b }'
+done

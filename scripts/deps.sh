@@ -9,9 +9,9 @@ libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev zstd xz-ut
 docker-registry skopeo apache2-utils openssl python3
 nftables iproute2 passt slirp4netns wget
 qemu-system-x86 linux-image-amd64 e2fsprogs
-podman conmon containerd buildah debootstrap
+podman conmon containerd buildah debootstrap golang-go
 clang libclang-rt-dev"
-BENCH_PKGS="hyperfine umoci"
+BENCH_PKGS="hyperfine umoci crun"
 
 bench=0
 for arg in "$@"; do

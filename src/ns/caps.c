@@ -293,6 +293,16 @@ set_three (uint64_t eff, uint64_t prm, uint64_t inh, cella_error_t *err)
   return 0;
 }
 
+uint64_t
+caps_held (void)
+{
+  uint64_t held = 0;
+  cella_error_t err = NULL;
+  if (get_permitted (&held, &err) < 0)
+    cella_error_free (&err);
+  return held;
+}
+
 int
 caps_apply_sets (uint64_t bounding, uint64_t effective, uint64_t permitted, uint64_t inheritable, uint64_t ambient,
                  bool keep_admin, cella_error_t *err)

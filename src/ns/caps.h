@@ -52,6 +52,10 @@ int caps_apply (uint64_t set, bool root_user, cella_error_t *err);
 int caps_apply_keep_admin (uint64_t set, bool root_user, cella_error_t *err);
 int caps_drop_admin_if_absent (uint64_t set, cella_error_t *err);
 
+/* This process's permitted set: what it can grant a container without a user namespace of its
+ * own (0 when it cannot be read). */
+uint64_t caps_held (void);
+
 /* OCI's five sets, after the user switch with PR_SET_KEEPCAPS (as caps_apply): the bounding set
  * dropped to `bounding`, then effective/permitted/inheritable set, then each ambient capability
  * raised (it must be permitted and inheritable). keep_admin: CAP_SYS_ADMIN stays in effective

@@ -221,10 +221,13 @@ apply_io_weight (const struct cgroup_dirs *d, const char *dir, unsigned w, cella
                       w, dir);
 }
 
-/* swappiness, and the OOM killer off: v1 only (cgroup v2 has neither knob) */
+/* swappiness, the OOM killer off, the TCP buffer limit: v1 only (cgroup v2 has no such knob; a
+ * kernelTCP limit is then ignored, as runc does) */
 static int
 apply_memory_extras (const struct cgroup_dirs *d, const char *dir, const struct plan_resources *r, cella_error_t *err)
 {
+  if (d->layout == CGROUP_V2 && !r->has_swappiness && !r->disable_oom_killer)
+    return 0;
   if (d->layout == CGROUP_V2)
     return cella_error (err, 0, "cgroup: %s was asked, but cgroup v2 has no such setting",
                         r->has_swappiness ? "memory swappiness" : "disabling the OOM killer");
@@ -232,6 +235,12 @@ apply_memory_extras (const struct cgroup_dirs *d, const char *dir, const struct 
     {
       cleanup_free char *v = xasprintf ("%llu", r->memory_swappiness);
       if (cg_write (dir, "memory.swappiness", v, err) < 0)
+        return -1;
+    }
+  if (r->memory_kernel_tcp)
+    {
+      cleanup_free char *v = xasprintf ("%lld", r->memory_kernel_tcp);
+      if (cg_write (dir, "memory.kmem.tcp.limit_in_bytes", v, err) < 0)
         return -1;
     }
   return r->disable_oom_killer ? cg_write (dir, "memory.oom_control", "1", err) : 0;
@@ -348,7 +357,7 @@ cgroup_update (const struct cgroup_dirs *d, const struct plan_resources *r, cell
           || apply_io_weight (d, dir, r->io_weight, err) < 0)
         return -1;
     }
-  if (r->has_swappiness || r->disable_oom_killer)
+  if (r->has_swappiness || r->disable_oom_killer || r->memory_kernel_tcp)
     {
       if ((dir = ctl_dir (d, CG_MEMORY, "a memory setting", err)) == NULL || apply_memory_extras (d, dir, r, err) < 0)
         return -1;

@@ -75,6 +75,31 @@ become_userns_root (const struct plan *p, cella_error_t *err)
   return 0;
 }
 
+/* No mount namespace: the parent learns which mount is the container's root bind, to detach it
+ * when the container goes (or its setup fails). */
+static void
+report_root_mount (int syncfd)
+{
+  struct sync_error e = { .type = SYNC_ROOT_MOUNT };
+  unsigned long long id;
+  cella_error_t err = NULL;
+  if (ns_mount_id (AT_FDCWD, "/", &id) < 0)
+    {
+      cella_error (&err, errno, "the id of the root mount");
+      child_fail (syncfd, &err);
+    }
+  snprintf (e.msg, sizeof e.msg, "%llu", id);
+  if (send (syncfd, &e, sizeof e, MSG_NOSIGNAL) < 0)
+    _exit (EXIT_CELLA_ERROR);
+}
+
+/* SYNC_GO taken while the root is built (ns_launch_go_late): root_setup says when */
+static int
+wait_go_late (void *ud, cella_error_t *err)
+{
+  return wait_go (*(int *) ud, err);
+}
+
 static int
 loopback_up (cella_error_t *err)
 {
@@ -384,8 +409,11 @@ close_inherited (int syncfd, int fifo, unsigned preserve)
 
 /* OCI create: tell the parent the container is created, then block until `start` opens the
  * exec fifo for read (the O_PATH fd reopened through /proc: the fifo is outside our root now).
- * Runs as the container's root, before the user switch, so that the fifo's mode cannot stop it. */
-static void
+ * Runs with the workload's credentials: `create` made the fifo writable by anyone (it is
+ * reachable only through this fd) and /proc lets a process reopen its own fds. Returns the
+ * fifo's write end, left open: it closes at execve (O_CLOEXEC), which is how `start` knows the
+ * program runs (poststart hooks come after that). */
+static int
 wait_start (const struct plan *p, int syncfd, int fifo, unsigned preserve)
 {
   cella_error_t err = NULL;
@@ -411,8 +439,8 @@ wait_start (const struct plan *p, int syncfd, int fifo, unsigned preserve)
       cella_error (&err, errno, "open the exec fifo");
       child_fail (syncfd, &err);
     }
-  close (fd);
   close (fifo);
+  return fd;
 }
 
 __attribute__ ((noreturn)) void
@@ -420,14 +448,15 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
 {
   cella_error_t err = NULL;
   struct op_rt *rts = xzalloc ((p->nops + 1) * sizeof *rts);
-  int host_tty = -1, null = -1;
+  int host_tty = -1, null = -1, started = -1;
   pid_t host_pid = 0;
   sigset_t none;
   char **env;
+  struct root_go late = { .wait = wait_go_late, .ud = &syncfd };
 
   if (!(l && l->detached))
     prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (ns_launch_waits (p, l) && wait_go (syncfd, &err) < 0)
+  if (ns_launch_waits (p, l) && !ns_launch_go_late (p, l) && wait_go (syncfd, &err) < 0)
     child_fail (syncfd, &err);
   if (become_userns_root (p, &err) < 0 || ns_join_paths (p, &err) < 0 || ns_oci_before_root (p, &err) < 0)
     child_fail (syncfd, &err);
@@ -439,9 +468,11 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   if (!p->process.stdin_open && !p->process.tty)
     null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
 
-  if (root_setup (p, rts, &err) < 0)
+  if (root_setup (p, rts, ns_launch_waits (p, l) && ns_launch_go_late (p, l) ? &late : NULL, &err) < 0)
     child_fail (syncfd, &err);
   free (rts);
+  if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0])
+    report_root_mount (syncfd);
   if ((p->ns & PLAN_NS_UTS) && p->hostname && sethostname (p->hostname, strlen (p->hostname)) < 0)
     {
       cella_error (&err, errno, "set hostname `%s`", p->hostname);
@@ -466,12 +497,16 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
   if (ns_oci_process (p, &err) < 0)
     child_fail (syncfd, &err);
   env = ns_process_env (p);
-  if (l && l->exec_fifo >= 0)
-    wait_start (p, syncfd, l->exec_fifo, l->preserve_fds);
-  /* OCI startContainer: after `start`, in the container, before the user's program */
-  if (ns_oci_hooks (p, HOOK_START_CONTAINER, "created", host_pid, &err) < 0)
-    child_fail (syncfd, &err);
   if (switch_user (p, !(l && l->detached), &err) < 0 || lock_down (p, syncfd, &err) < 0)
+    child_fail (syncfd, &err);
+  /* OCI create: every step above (the user, capabilities and seccomp included) is done before
+   * `create` returns, so that its errors fail `create`; the exec fifo is the last wait before
+   * execve (runc's order), so that a signal sent right after `start` finds the program. */
+  if (l && l->exec_fifo >= 0)
+    started = wait_start (p, syncfd, l->exec_fifo, l->preserve_fds);
+  /* OCI startContainer: after `start`, in the container, before the user's program, with its
+   * credentials (as runc) */
+  if (ns_oci_hooks (p, HOOK_START_CONTAINER, "created", host_pid, &err) < 0)
     child_fail (syncfd, &err);
 
   /* No descriptor of the host survives exec (but --preserve-fds); the sync socket closes
@@ -495,6 +530,8 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
       if (pid > 0)
         {
           close (syncfd);
+          if (started >= 0)
+            close (started); /* the workload's copy closes at its execve */
           if (p->process.tty)
             tcsetpgrp (0, pid);
           _exit (ns_init_run (pid));

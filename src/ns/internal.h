@@ -15,6 +15,8 @@ enum sync_msg {
                          * cgroup namespace (left out of clone so that its root is that cgroup) */
   SYNC_SECCOMP = 7,   /* child → parent: the seccomp filter's listener (SCM_RIGHTS) for the agent at
                        * listenerPath; the parent answers with an int: 0, or the errno of its failure */
+  SYNC_ROOT_MOUNT = 8,  /* child → parent: no mount namespace of its own, its root is a bind in the
+                         * runtime's; the mount's id (decimal, in msg) for ns_host_root_release */
 };
 
 struct sync_error {
@@ -59,6 +61,9 @@ void op_rt_close (struct op_rt *rt);
  * (opts: name, value-or-NULL pairs), move_mount onto a target fd, mount_setattr. */
 int mount_open_fs_target (int rootfd, const char *path, cella_error_t *err);
 int mount_new_fs (const char *type, const char *const *opts, unsigned long long attrs, cella_error_t *err);
+/* ... with the source mountinfo shows (mount_new_fs: the type) */
+int mount_new_fs_src (const char *type, const char *source, const char *const *opts, unsigned long long attrs,
+                      cella_error_t *err);
 int mount_attach (int mntfd, int targetfd, const char *what, const char *target, cella_error_t *err);
 int mount_set_attr (int mntfd, unsigned long long set, bool recursive, const char *what, cella_error_t *err);
 /* OCI `cgroup`/`cgroup2` mount (cgroup_mount.c): the container's own cgroups at op->target */
@@ -69,7 +74,16 @@ int overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, c
 /* Whether a root bound from a directory is made nodev (rootfs.c). */
 bool root_nodev (const struct plan *p);
 /* Build the root: staging tmpfs, the root mount, every op, pivot_root. */
-int root_setup (const struct plan *p, struct op_rt *rts, cella_error_t *err);
+/* go (NULL: none): the child's late wait for the parent's SYNC_GO (ns_launch_go_late), called
+ * before the first mount that shows the container's own cgroup, else once the root is built. */
+struct root_go {
+  int (*wait) (void *ud, cella_error_t *err);
+  void *ud;
+  bool done;
+};
+int root_setup (const struct plan *p, struct op_rt *rts, struct root_go *go, cella_error_t *err);
+/* The id of the mount at dirfd/path (statx; the unique 64-bit one on Linux 6.8+). */
+int ns_mount_id (int dirfd, const char *path, unsigned long long *id);
 
 /* Open (creating what is missing when create is set) a path inside the root without ever
  * leaving it: every lookup is openat2 RESOLVE_IN_ROOT. Returns an O_PATH fd. */
@@ -81,6 +95,8 @@ bool ns_child_waits (const struct plan *p);
 struct ns_launch;
 /* ... or when the launch has a parent_hook */
 bool ns_launch_waits (const struct plan *p, const struct ns_launch *l);
+/* ... and takes SYNC_GO only after building its root: when only the cgroup needs the parent */
+bool ns_launch_go_late (const struct plan *p, const struct ns_launch *l);
 
 /* One message over sock: `payload` with fd attached as SCM_RIGHTS (child.c). */
 int send_fd_with (int sock, void *payload, size_t len, int fd);

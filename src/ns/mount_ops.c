@@ -216,14 +216,19 @@ mount_set_attr (int mntfd, unsigned long long set, bool recursive, const char *w
   return 0;
 }
 
-/* fsopen + options + fsmount: a detached filesystem mount the caller owns. */
+/* fsopen + options + fsmount: a detached filesystem mount the caller owns. `source` is what
+ * mountinfo shows as its source (mount(2)'s first argument): fsopen gives none ("none") unless
+ * told, and runtime-tools' runtimetest, like a user, looks mounts up by it. */
 int
-mount_new_fs (const char *type, const char *const *opts, unsigned long long attrs, cella_error_t *err)
+mount_new_fs_src (const char *type, const char *source, const char *const *opts, unsigned long long attrs,
+                  cella_error_t *err)
 {
   cleanup_close int fs = fsopen (type, FSOPEN_CLOEXEC);
   int m;
   if (fs < 0)
     return cella_error (err, errno, "create a %s filesystem", type);
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "source", source, 0) < 0)
+    return cella_error (err, errno, "%s source `%s`", type, source);
   for (size_t i = 0; opts && opts[i]; i += 2)
     {
       int r = opts[i + 1] ? fsconfig (fs, FSCONFIG_SET_STRING, opts[i], opts[i + 1], 0)
@@ -238,6 +243,13 @@ mount_new_fs (const char *type, const char *const *opts, unsigned long long attr
   if (m < 0)
     return cella_error (err, errno, "mount the %s filesystem", type);
   return m;
+}
+
+/* ... with the type as its source, as docker's are (proc, sysfs, tmpfs, devpts, mqueue, cgroup) */
+int
+mount_new_fs (const char *type, const char *const *opts, unsigned long long attrs, cella_error_t *err)
+{
+  return mount_new_fs_src (type, type, opts, attrs, err);
 }
 
 /* MOUNTF_* (binds and filesystems): noatime, strictatime (else relatime), nodiratime */
@@ -518,16 +530,33 @@ mount_op_acquire (const struct op *op, struct op_rt *rt, const struct plan *p, c
 
 /* ---- apply: child, relative to the new root ---- */
 
+/* Linux 6.8+ lists a mount namespace's mounts (mountinfo) in the order they were made, not
+ * attached: a bind taken early (acquire) is copied again here, flags and idmap included, so
+ * that it shows in the plan's order, as the OCI spec's "mounts in order" asks. A kernel that
+ * cannot copy a detached mount lists them in attach order anyway: the early copy then serves. */
+static int
+bind_in_order (const struct op *op, const struct op_rt *rt)
+{
+  int fresh = open_tree (rt->fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH
+                                         | ((op->flags & BIND_RECURSIVE) ? AT_RECURSIVE : 0));
+  return fresh >= 0 ? fresh : rt->fd;
+}
+
 static int
 apply_bind (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella_error_t *err)
 {
   cleanup_close int target = -1;
+  int m, r;
   if (op->skip)
     return 0;
   target = root_open (c->rootfd, op->target, true, op->src_is_dir, err);
   if (target < 0)
     return -1;
-  if (mount_attach (rt->fd, target, op->source, op->target, err) < 0)
+  m = bind_in_order (op, rt);
+  r = mount_attach (m, target, op->source, op->target, err);
+  if (m != rt->fd)
+    close (m);
+  if (r < 0)
     return -1;
   return mount_set_propagation (c->rootfd, op->target, op->propagation, err);
 }
@@ -539,7 +568,8 @@ apply_proc (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   cleanup_close int m = -1;
   if (target < 0)
     return -1;
-  m = mount_new_fs ("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+  m = mount_new_fs_src ("proc", op->source ? op->source : "proc", NULL,
+                        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
   if (m < 0)
     return -1;
   return mount_attach (m, target, "proc", op->target, err);
@@ -569,7 +599,8 @@ apply_sysfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
     return -1;
   if (c->plan->rootless && !(c->plan->ns & PLAN_NS_NET))
     return bind_host_sys (target, op->target, err);
-  m = mount_new_fs ("sysfs", NULL, op->dev_writable ? sysfs_attrs & ~MOUNT_ATTR_RDONLY : sysfs_attrs, err);
+  m = mount_new_fs_src ("sysfs", op->source ? op->source : "sysfs", NULL,
+                        op->dev_writable ? sysfs_attrs & ~MOUNT_ATTR_RDONLY : sysfs_attrs, err);
   if (m < 0 && (*err)->errno_ == EPERM)
     {
       cella_error_free (err);
@@ -580,9 +611,10 @@ apply_sysfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   return mount_attach (m, target, "sysfs", op->target, err);
 }
 
+/* A filesystem on the directory `name` of /dev (made here); source: as docker shows it */
 static int
-mount_sub_fs (int parentfd, const char *name, const char *type, const char *const *opts, unsigned long long attrs,
-              const char *where, cella_error_t *err)
+mount_sub_fs (int parentfd, const char *name, const char *type, const char *source, const char *const *opts,
+              unsigned long long attrs, const char *where, cella_error_t *err)
 {
   cleanup_close int dir = -1, m = -1;
   if (mkdirat (parentfd, name, 0755) < 0 && errno != EEXIST)
@@ -590,7 +622,7 @@ mount_sub_fs (int parentfd, const char *name, const char *type, const char *cons
   dir = openat (parentfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir < 0)
     return cella_error (err, errno, "open `%s`", where);
-  m = mount_new_fs (type, opts, attrs, err);
+  m = mount_new_fs_src (type, source, opts, attrs, err);
   if (m < 0)
     return -1;
   return mount_attach (m, dir, type, where, err);
@@ -682,7 +714,8 @@ apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   bool gid5 = true;
   if (target < 0)
     return -1;
-  m = mount_new_fs ("tmpfs", tmpfs_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | atime_attrs (op->flags), err);
+  m = mount_new_fs_src ("tmpfs", op->source ? op->source : "tmpfs", tmpfs_opts,
+                        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | atime_attrs (op->flags), err);
   if (m < 0 || mount_attach (m, target, "tmpfs", op->target, err) < 0)
     return -1;
   for (size_t i = 0; i < sizeof dev_nodes / sizeof dev_nodes[0]; i++)
@@ -695,6 +728,12 @@ apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
     return -1;
   if (ns_make_devices (c->plan, m, err) < 0)
     return -1;
+  /* what a later op mounts (an OCI config's /dev/pts, /dev/mqueue: one mount each, in the
+   * config's order) only gets its directory here */
+  if ((op->dev_later & PLAN_DEV_PTS) && mkdirat (m, "pts", 0755) < 0 && errno != EEXIST)
+    return cella_error (err, errno, "mkdir `/dev/pts`");
+  if ((op->dev_later & PLAN_DEV_MQUEUE) && mkdirat (m, "mqueue", 0755) < 0 && errno != EEXIST)
+    return cella_error (err, errno, "mkdir `/dev/mqueue`");
 
   /* gid=5 (tty) exists only where the user namespace maps it: not in our own rootless one with a
    * single id, nor when cella itself runs in someone else's (`unshare -r`); then devpts keeps
@@ -706,25 +745,28 @@ apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
         if (c->plan->gid_map[i].inside <= 5 && 5 - c->plan->gid_map[i].inside < c->plan->gid_map[i].count)
           gid5 = true;
     }
-  {
-    const char *pts_opts[] = { "newinstance", NULL, "ptmxmode", "0666", "mode", "0620", gid5 ? "gid" : NULL, "5", NULL };
-    int r = mount_sub_fs (m, "pts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts", err);
-    if (r < 0 && gid5 && (*err)->errno_ == EINVAL)
-      {
-        cella_error_free (err);
-        pts_opts[6] = NULL;
-        r = mount_sub_fs (m, "pts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts", err);
-      }
-    if (r < 0)
-      return -1;
-  }
+  if (!(op->dev_later & PLAN_DEV_PTS))
+    {
+      const char *pts_opts[] = { "newinstance", NULL, "ptmxmode", "0666", "mode", "0620", gid5 ? "gid" : NULL, "5", NULL };
+      int r = mount_sub_fs (m, "pts", "devpts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts",
+                            err);
+      if (r < 0 && gid5 && (*err)->errno_ == EINVAL)
+        {
+          cella_error_free (err);
+          pts_opts[6] = NULL;
+          r = mount_sub_fs (m, "pts", "devpts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts",
+                            err);
+        }
+      if (r < 0)
+        return -1;
+    }
   if (!op->dev_no_shm
-      && mount_sub_fs (m, "shm", "tmpfs", shm_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, "/dev/shm",
-                       err)
+      && mount_sub_fs (m, "shm", "tmpfs", "shm", shm_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                       "/dev/shm", err)
              < 0)
     return -1;
-  if (op->mqueue
-      && mount_sub_fs (m, "mqueue", "mqueue", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+  if (op->mqueue && !(op->dev_later & PLAN_DEV_MQUEUE)
+      && mount_sub_fs (m, "mqueue", "mqueue", "mqueue", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
                        "/dev/mqueue", err)
              < 0)
     return -1;
@@ -773,7 +815,7 @@ apply_tmpfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   snprintf (size, sizeof size, "%lld", op->size);
   snprintf (mode, sizeof mode, "%o", op->mode ? op->mode : 01777);
   opts = op->fsopts ? fs_options (fixed, op->fsopts, &keep) : NULL;
-  m = mount_new_fs ("tmpfs", opts ? opts : fixed, remount_attrs (op->flags), err);
+  m = mount_new_fs_src ("tmpfs", op->source ? op->source : "tmpfs", opts ? opts : fixed, remount_attrs (op->flags), err);
   if (m < 0)
     return cella_error_wrap (err, "tmpfs on `%s`", op->target);
   if (op->tmpcopyup && mount_tmpcopyup (c->rootfd, op->target, m, err) < 0)
@@ -796,6 +838,8 @@ apply_overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt,
     return -1;
   if (fs < 0)
     return cella_error (err, errno, "overlay on `%s`: create an overlay filesystem", op->target);
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "source", op->source ? op->source : "overlay", 0) < 0)
+    return cella_error (err, errno, "overlay on `%s`: source", op->target);
   for (size_t i = 0; i < rt->nlfds; i++)
     {
       cleanup_free char *l = xasprintf ("/proc/self/fd/%d", rt->lfds[i]);
@@ -839,7 +883,7 @@ apply_mount (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   cleanup_close int m = -1;
   if (target < 0)
     return -1;
-  m = mount_new_fs (op->fstype, opts, remount_attrs (op->flags), err);
+  m = mount_new_fs_src (op->fstype, op->source ? op->source : op->fstype, opts, remount_attrs (op->flags), err);
   if (m < 0 && strcmp (op->fstype, "devpts") == 0 && (*err)->errno_ == EINVAL)
     {
       /* A config's devpts gid=5 (tty) names a group the user namespace may not map (a rootless
@@ -854,7 +898,7 @@ apply_mount (struct mount_ctx *c, const struct op *op, cella_error_t *err)
           }
       opts[k] = NULL;
       cella_error_free (err);
-      m = mount_new_fs (op->fstype, opts, remount_attrs (op->flags), err);
+      m = mount_new_fs_src (op->fstype, op->source ? op->source : op->fstype, opts, remount_attrs (op->flags), err);
     }
   if (m < 0)
     return cella_error_wrap (err, "%s on `%s`", op->fstype, op->target);
@@ -874,6 +918,8 @@ overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella
   int m;
   if (fs < 0)
     return cella_error (err, errno, "create an overlay filesystem");
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0)
+    return cella_error (err, errno, "overlay source");
   for (size_t i = 0; i < nl; i++)
     {
       cleanup_free char *l = xasprintf ("/proc/self/fd/%d", lfds[i]);

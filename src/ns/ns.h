@@ -15,7 +15,13 @@ struct ns_proc {
   pid_t pid;
   int pidfd;
   int master;   /* -1 without a terminal */
+  unsigned long long root_mount; /* no mount namespace of its own: its root's bind (else 0) */
 };
+
+/* A container without a mount namespace of its own has its root bound on the rootfs in the
+ * runtime's mount namespace, everything it mounted below: detach that bind, if it is still the
+ * one with id root_mount. */
+void ns_host_root_release (const char *rootfs, unsigned long long root_mount);
 
 /* Start the plan's workload with the caller's stdin/stdout/stderr (a terminal of its own with
  * process.tty). Returns 0 once the workload has exec'd, or a negative value with *err set

@@ -135,6 +135,11 @@ seccomp_load_profile (const struct plan_seccomp *prof, int *notify_fd, cella_err
   ctx = seccomp_init (def);
   if (ctx == NULL)
     return cella_error (err, 0, "seccomp: create the filter");
+  /* libseccomp sets no_new_privs before loading unless told not to: the config's
+   * process.noNewPrivileges decides (the caller sets it, or holds CAP_SYS_ADMIN for the load) */
+  r = seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0);
+  if (r < 0)
+    return cella_error (err, -r, "seccomp: set the filter attributes");
   if (add_arches (ctx, prof->arches, err) < 0 || set_flags (ctx, prof->flags, err) < 0)
     return -1;
   for (size_t i = 0; i < prof->nrules; i++)

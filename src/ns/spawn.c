@@ -161,6 +161,7 @@ struct session {
   int pidfd;
   int sigfd;
   int master;              /* pty master, -1 without -t */
+  unsigned long long root_mount; /* SYNC_ROOT_MOUNT */
   bool raw;                /* the caller's terminal was put in raw mode */
   struct termios saved;
 };
@@ -376,7 +377,8 @@ seccomp_handover (pid_t pid, int sock, const struct ns_launch *l, int fd, cella_
   return r;
 }
 
-/* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. */
+/* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. With an
+ * exec fifo (OCI create) the end is SYNC_CREATED: EOF before it means the child died. */
 static int
 await_child (struct session *s, int sock, const struct ns_launch *l, cella_error_t *err)
 {
@@ -385,6 +387,8 @@ await_child (struct session *s, int sock, const struct ns_launch *l, cella_error
       struct sync_error e;
       int fd = -1;
       ssize_t n = recv_msg (sock, &e, sizeof e, &fd);
+      if (n == 0 && l && l->exec_fifo >= 0)
+        return cella_error (err, 0, "the container's init exited during its setup, before it was created");
       if (n == 0)
         return 0;
       if (n < 0)
@@ -393,6 +397,8 @@ await_child (struct session *s, int sock, const struct ns_launch *l, cella_error
         s->master = fd;
       else if (e.type == SYNC_PID)
         s->pid = e.status;
+      else if (e.type == SYNC_ROOT_MOUNT)
+        s->root_mount = strtoull (e.msg, NULL, 10);
       else if (e.type == SYNC_CREATED)
         return 0; /* OCI create: set up, waiting on the exec fifo */
       else if (e.type == SYNC_SECCOMP && seccomp_handover (s->pid, sock, l, fd, err) < 0)
@@ -467,7 +473,7 @@ ns_child_waits (const struct plan *p)
 static struct {
   const struct plan *p;
   const struct ns_launch *l;
-  bool waits;
+  bool waits, late;
 } launch_decision;
 
 bool
@@ -476,6 +482,19 @@ ns_launch_waits (const struct plan *p, const struct ns_launch *l)
   if (launch_decision.p == p && launch_decision.l == l)
     return launch_decision.waits;
   return ns_child_waits (p) || (l && l->parent_hook);
+}
+
+/* Only the cgroup needs the parent (no user namespace, network, parent hook, nor a createContainer
+ * hook that might look for the container's cgroup): the child builds
+ * its root meanwhile and takes SYNC_GO just after. Moving a process into a cgroup waits for an
+ * RCU grace period (milliseconds, more on a busy host); that wait and the root's mounts overlap. */
+bool
+ns_launch_go_late (const struct plan *p, const struct ns_launch *l)
+{
+  if (launch_decision.p == p && launch_decision.l == l)
+    return launch_decision.late;
+  return !(p->ns & PLAN_NS_USER) && !net_wanted (p) && !(l && l->parent_hook) && !p->nhooks[HOOK_CREATE_CONTAINER]
+         && cgroup_wanted (p);
 }
 
 /* Between clone and the child's setup: what only the parent (in the host's namespaces) can do. born_in_cgroup:
@@ -512,6 +531,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
 
   out->pid = -1;
   out->pidfd = out->master = -1;
+  out->root_mount = 0;
   /* the network first: it may turn /etc/hosts into a bind of a file it keeps up to date, or
    * name another container's namespace for the child to join (--network container:NAME) */
   if (net_join_resolve (p, err) < 0 || (net_wanted (p) && net_prepare (p, err) < 0))
@@ -539,6 +559,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
     int saved[2];
     launch_decision.p = NULL;
     launch_decision.waits = ns_launch_waits (p, l);
+    launch_decision.late = launch_decision.waits && ns_launch_go_late (p, l);
     launch_decision.p = p;
     launch_decision.l = l;
     if (ns_enter_for_children (p, saved, err) < 0)
@@ -604,6 +625,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
   out->pid = s.pid;
   out->pidfd = s.pidfd;
   out->master = s.master;
+  out->root_mount = s.root_mount;
   return 0;
 
 kill:
@@ -614,6 +636,7 @@ reap:
     waitid (P_PIDFD, s.pidfd, &si, WEXITED);
   }
   release_prepared (p);
+  ns_host_root_release (p->rootfs, s.root_mount);
   if (net_wanted (p))
     net_detach (p);
   if (cgroup_wanted (p))
@@ -677,6 +700,18 @@ out:
   return status;
 }
 
+static int
+enter_root_of (pid_t target)
+{
+  char path[64];
+  cleanup_close int root = -1;
+  snprintf (path, sizeof path, "/proc/%d/root", (int) target);
+  root = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0 || fchdir (root) < 0 || chroot (".") < 0 || chdir ("/") < 0)
+    return -1;
+  return 0;
+}
+
 /* The joiner (a fork of cella): enter the container's namespaces through its pidfd, then
  * start the process as a child of cella itself (CLONE_PARENT) inside the pid namespace, which
  * only a new child can enter; report its pid and go. */
@@ -697,10 +732,18 @@ exec_joiner (struct plan *p, pid_t target, unsigned long long flags, int syncfd,
       send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
       _exit (EXIT_CELLA_ERROR);
     }
-  if (pidfd < 0 || setns (pidfd, (int) flags) < 0)
+  if (pidfd < 0 || (flags && setns (pidfd, (int) flags) < 0))
     {
       e.errno_ = errno;
       snprintf (e.msg, sizeof e.msg, "join the namespaces of the container's process %d", (int) target);
+      send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
+      _exit (EXIT_CELLA_ERROR);
+    }
+  /* no mount namespace of its own: the container's root is a chroot in ours */
+  if (!(flags & CLONE_NEWNS) && enter_root_of (target) < 0)
+    {
+      e.errno_ = errno;
+      snprintf (e.msg, sizeof e.msg, "enter the root of the container's process %d", (int) target);
       send (syncfd, &e, sizeof e, MSG_NOSIGNAL);
       _exit (EXIT_CELLA_ERROR);
     }

@@ -24,6 +24,7 @@
 
 #include "../cli/commands.h"
 #include "../cli/options.h"
+#include "../ns/caps.h"
 #include "../ns/cgroup.h"
 #include "../ns/ns.h"
 #include "../plan/build.h"
@@ -155,8 +156,10 @@ first_operand (int argc, char **argv, const char *const *value_opts)
   return NULL;
 }
 
+/* One of `opts` among the options before the first operand; the values of `value_opts` (given
+ * as a separate argument) are skipped, not taken for that operand. */
 static bool
-has_option (int argc, char **argv, const char *const *opts)
+has_option (int argc, char **argv, const char *const *opts, const char *const *value_opts)
 {
   for (int i = 1; i < argc; i++)
     {
@@ -164,6 +167,8 @@ has_option (int argc, char **argv, const char *const *opts)
         return false;
       if (in_list (opts, argv[i], strcspn (argv[i], "=")))
         return true;
+      if (strchr (argv[i], '=') == NULL && in_list (value_opts, argv[i], strlen (argv[i])))
+        i++;
     }
   return false;
 }
@@ -182,6 +187,7 @@ bool
 oci_cli_wanted (int argc, char **argv)
 {
   static const char *const bundle_opts[] = { "--bundle", "-b", NULL };
+  static const char *const create_values[] = { "--pid-file", "--console-socket", "--preserve-fds", NULL };
   static const char *const exec_only[] = { "--process", "-p", "--pid-file", "--console-socket", "--detach", "-d",
                                            "--preserve-fds", "--cwd", "--cap", "-c", "--no-new-privs",
                                            "--additional-gids", "-g", "--process-label", "--apparmor", NULL };
@@ -211,12 +217,12 @@ oci_cli_wanted (int argc, char **argv)
   /* (d) create/run with a bundle; exec with options only runc's exec has; or the operand names
    * a container in the default OCI state root */
   if (strcmp (cmd, "create") == 0 || strcmp (cmd, "run") == 0)
-    return has_option (argc - 1, argv + 1, bundle_opts);
+    return has_option (argc - 1, argv + 1, bundle_opts, create_values);
   if (strcmp (cmd, "exec") == 0)
-    return has_option (argc - 1, argv + 1, exec_only)
+    return has_option (argc - 1, argv + 1, exec_only, exec_values)
            || oci_container_exists (first_operand (argc - 1, argv + 1, exec_values));
   if (strcmp (cmd, "kill") == 0)
-    return has_option (argc - 1, argv + 1, kill_all)
+    return has_option (argc - 1, argv + 1, kill_all, kill_values)
            || oci_container_exists (first_operand (argc - 1, argv + 1, kill_values));
   if (strcmp (cmd, "start") == 0)
     return oci_container_exists (first_operand (argc - 1, argv + 1, NULL));
@@ -272,7 +278,7 @@ oci_write_pid_file (const char *file, pid_t pid, cella_error_t *err)
       abs = xasprintf ("%s/%s", cwd ? cwd : ".", file);
       file = abs;
     }
-  return write_file_atomic (file, buf, (size_t) n, 0644, err);
+  return write_file_volatile (file, buf, (size_t) n, 0644, err);
 }
 
 int
@@ -347,6 +353,32 @@ oci_connect_console (const char *path, cella_error_t *err)
 
 /* ---- loading a bundle ---- */
 
+/* runtime-spec 1.1: a capability the runtime cannot grant is a warning, not a failure ("SHOULD
+ * NOT fail"). Without a user namespace of its own the container gets at most what cella holds
+ * (this test host's bounding set lacks CAP_SYS_RESOURCE): the rest is left out of every set,
+ * said once here rather than failing, or vanishing, in the container's init. */
+void
+oci_drop_ungrantable_caps (const struct plan *p, struct plan_process *pr)
+{
+  struct plan_capsets *s = &pr->capsets;
+  uint64_t held, missing;
+  cleanup_free char *names = NULL, *line = NULL;
+  if (!s->set || (p->ns & PLAN_NS_USER) || p->ns_path[6])
+    return;
+  held = caps_held ();
+  missing = (s->effective | s->permitted | s->inheritable | s->ambient) & ~held;
+  if (missing == 0)
+    return;
+  names = caps_to_string (missing);
+  line = xasprintf ("process.capabilities: %s: not held by cella (the host's bounding set lacks it), so it "
+                    "cannot be granted: left out", names);
+  strv_push (&pr->warnings, line);
+  s->effective &= held;
+  s->permitted &= held;
+  s->inheritable &= held; /* beyond the bounding set the kernel refuses it (EPERM) */
+  s->ambient &= held;
+}
+
 static int
 load_bundle (const struct oci_ctx *c, const char *bundle_arg, const char *id, char **bundle, struct plan **out,
              cella_error_t *err)
@@ -359,6 +391,7 @@ load_bundle (const struct oci_ctx *c, const char *bundle_arg, const char *id, ch
   *bundle = abs;
   if (oci_config_load (abs, &p, err) < 0)
     return -1;
+  oci_drop_ungrantable_caps (p, &p->process);
   oci_log_warnings (c, &p->process);
   free (p->id);
   p->id = xstrdup (id);
@@ -437,8 +470,9 @@ static int
 parent_hooks (pid_t pid, void *ud, cella_error_t *err)
 {
   struct hook_ctx *h = ud;
-  cleanup_free char *state = oci_state_json (h->p, "creating", pid);
-  if (oci_hooks_run (h->p, HOOK_PRESTART, state, err) < 0 || oci_hooks_run (h->p, HOOK_CREATE_RUNTIME, state, err) < 0)
+  /* the (deprecated) prestart hooks see the status crun gives them, and runtime-tools expects */
+  cleanup_free char *created = oci_state_json (h->p, "created", pid), *creating = oci_state_json (h->p, "creating", pid);
+  if (oci_hooks_run (h->p, HOOK_PRESTART, created, err) < 0 || oci_hooks_run (h->p, HOOK_CREATE_RUNTIME, creating, err) < 0)
     return -1;
   return 0;
 }
@@ -464,11 +498,13 @@ run_hooks_warn (const struct oci_ctx *c, struct plan *p, enum plan_hook_kind k, 
   if (!has_hooks (p, k))
     return;
   state = oci_state_json (p, status, pid);
-  if (oci_hooks_run (p, k, state, &err) < 0)
-    {
-      oci_log (c, "warning", "%s hooks: %s", plan_hook_name (k), err->msg);
-      cella_error_free (&err);
-    }
+  /* runtime.md: a failed poststart or poststop hook is a warning, and the others still run */
+  for (size_t i = 0; i < p->nhooks[k]; i++)
+    if (oci_hook_run (&p->hooks[k][i], state, &err) < 0)
+      {
+        oci_log (c, "warning", "%s hook %zu: %s", plan_hook_name (k), i, err->msg);
+        cella_error_free (&err);
+      }
 }
 
 /* The record of a container being made: written before anything runs, so that `delete` can
@@ -486,7 +522,7 @@ record_new (const struct oci_ctx *c, const char *id, const char *bundle, const s
   st->created = xstrdup (t);
   st->annotations = annotations_of (bundle);
   st->owner = geteuid ();
-  if (write_file_atomic (path, plan_json, strlen (plan_json), 0600, err) < 0)
+  if (write_file_volatile (path, plan_json, strlen (plan_json), 0600, err) < 0)
     return -1;
   return oci_state_write (c->root, st, err);
 }
@@ -513,7 +549,9 @@ cleanup_failed (const struct oci_ctx *c, const char *id, const struct plan *p)
 }
 
 /* The exec fifo, 0622 whatever our umask, owned by the container's root as the host sees it
- * (runc's way): the init opens it for write as that root, which need not be ours. */
+ * (runc's way): the init opens it for write once it is the workload's user, which need not be
+ * ours nor root (it reaches the fifo only through its O_PATH fd: the state directory stays
+ * closed to it). */
 static int
 make_exec_fifo (const char *fifo, const struct plan *p, cella_error_t *err)
 {
@@ -586,9 +624,11 @@ do_create (struct oci_ctx *c, const struct create_opts *o, const char *id, cella
   if (ns_start_launch (p, NULL, &l, &proc, err) < 0)
     goto fail;
   close (proc.pidfd);
+  st.root_mount = proc.root_mount;
   if (record_started (c, &st, proc.pid, o->pid_file, err) < 0)
     {
       kill (proc.pid, SIGKILL);
+      ns_host_root_release (p->rootfs, proc.root_mount);
       goto fail;
     }
   oci_log (c, "debug", "container `%s` created, pid %d", id, (int) proc.pid);
@@ -601,14 +641,17 @@ out:
   return r;
 }
 
-/* Open the exec fifo for read and take the byte the container's init writes once it opens it;
- * waits while the init lives (start must not hang on a dead container). */
+/* Open the exec fifo for read and take the byte the container's init writes once it opens it,
+ * then wait for the init to close its end, which it does at execve: the program runs when this
+ * returns (poststart hooks follow). Waits only while the init lives (start must not hang on a
+ * dead container). */
 static int
 release_fifo (const struct oci_state *st, const char *fifo, cella_error_t *err)
 {
   /* the pidfd first: once the fifo is open, the init may run and exit at once */
   cleanup_close int pidfd = oci_pidfd (st, err);
   cleanup_close int fd = -1;
+  bool got = false;
   if (pidfd < 0)
     return -1;
   fd = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -627,11 +670,16 @@ release_fifo (const struct oci_state *st, const char *fifo, cella_error_t *err)
       if (pf[0].revents & POLLIN)
         {
           ssize_t n = read (fd, &b, 1);
-          if (n == 1)
-            break;
+          if (n == 1 && !got)
+            {
+              got = true;
+              continue;
+            }
           if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         }
+      if (got && (pf[0].revents & (POLLHUP | POLLERR) || pf[1].revents & POLLIN))
+        break; /* the program was executed (or the init is gone: then it is stopped) */
       if (pf[1].revents & POLLIN)
         return cella_error (err, 0, "container `%s` exited before it was started", st->id);
       if (pf[0].revents & (POLLHUP | POLLERR))
@@ -829,6 +877,7 @@ do_delete (struct oci_ctx *c, const char *id, bool force, cella_error_t *err)
           goto out;
         }
     }
+  ns_host_root_release (st.rootfs, st.root_mount);
   if (p)
     {
       cgroup_remove_plan (p);
@@ -888,6 +937,7 @@ run_started (const struct ns_proc *proc, void *ud)
 {
   struct hook_ctx *rc = ud;
   cella_error_t err = NULL;
+  rc->st->root_mount = proc->root_mount;
   if (record_started (rc->c, rc->st, proc->pid, rc->pid_file, &err) < 0)
     {
       oci_log (rc->c, "warning", "%s", err->msg);

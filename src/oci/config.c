@@ -556,8 +556,20 @@ static const struct mount_opt {
    * there they change nothing (as with runc) */
   { "sync", OPT_SB, 1 },          { "async", OPT_SB, 0 },        { "dirsync", OPT_SB, 2 },
   { "defaults", OPT_IGNORE, 0 },  { "mand", OPT_IGNORE, 0 },     { "nomand", OPT_IGNORE, 0 },
+  /* change nothing a container can see: accepted, not applied (mount(2) itself ignores the last two) */
+  { "lazytime", OPT_IGNORE, 0 },  { "nolazytime", OPT_IGNORE, 0 }, { "iversion", OPT_IGNORE, 0 },
+  { "noiversion", OPT_IGNORE, 0 }, { "silent", OPT_IGNORE, 0 },   { "loud", OPT_IGNORE, 0 },
   { "idmap", OPT_IDMAP, 1 },      { "ridmap", OPT_IDMAP, 2 },
 };
+
+json_t *
+oci_mount_option_names (void)
+{
+  json_t *a = json_array ();
+  for (size_t i = 0; i < sizeof mount_opts / sizeof mount_opts[0]; i++)
+    json_array_append_new (a, json_string (mount_opts[i].name));
+  return a;
+}
 
 /* bare words a filesystem takes as data (not mount flags) */
 static bool
@@ -630,7 +642,7 @@ read_mount_options (struct rd *r, json_t *m, const char *base, const char *type,
       if (eq)
         {
           bool tmpfs = strcmp (type, "tmpfs") == 0;
-          if (strcmp (type, "bind") == 0 || strcmp (type, "proc") == 0 || strcmp (type, "sysfs") == 0)
+          if (strcmp (type, "proc") == 0 || strcmp (type, "sysfs") == 0)
             return fail (r, pi, "unknown option `%s` for a %s mount", o, type);
           if (tmpfs && strncmp (o, "size=", 5) == 0 && !strchr (o, '%'))
             {
@@ -771,11 +783,8 @@ add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, 
   if (ms->rbind)
     flags |= BIND_RECURSIVE;
   flags |= ms->atime;
-  if (ms->data)
-    {
-      cleanup_free char *po = key_path (pi, "options");
-      return fail (r, po, "unknown option `%s` for a bind mount", ms->data[0]);
-    }
+  /* data options (mode=755 ...) mean nothing to a bind mount: mount(2) ignores them with
+   * MS_BIND, and so do runc and crun */
   if (ms->copyup)
     {
       cleanup_free char *po = key_path (pi, "options");
@@ -784,6 +793,20 @@ add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, 
   op = plan_add_bind (p, src, dest, flags);
   op->propagation = ms->prop;
   return set_idmap (r, p, pi, op, ms);
+}
+
+/* An OCI config's own /dev/pts or /dev/mqueue under a dev op's /dev: the dev op only makes its
+ * directory, the config's entry mounts it (one mount per mount point, in the config's order). */
+static void
+dev_mounted_later (struct plan *p, const char *dest, const char *type)
+{
+  static const struct { const char *dest, *type; unsigned bit; } sub[] = {
+    { "/dev/pts", "devpts", PLAN_DEV_PTS }, { "/dev/mqueue", "mqueue", PLAN_DEV_MQUEUE },
+  };
+  struct op *dev = find_dev_op (p);
+  for (size_t i = 0; dev && i < sizeof sub / sizeof sub[0]; i++)
+    if (strcmp (dest, sub[i].dest) == 0 && strcmp (type, sub[i].type) == 0)
+      dev->dev_later |= sub[i].bit;
 }
 
 /* sync and dirsync as the new filesystem's flags (fsconfig), after its data options */
@@ -827,7 +850,7 @@ check_overlay_options (struct rd *r, const char *pi, char *const *data)
 }
 
 static int
-add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, const char *type,
+add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, const char *type, const char *source,
               struct mount_spec *ms)
 {
   struct op *op;
@@ -850,6 +873,7 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
       op->dev_writable = !(ms->attrs & REMOUNT_RDONLY);
       op->flags = ms->atime;
       op->dev_no_shm = true; /* /dev/shm is the config's to give (podman --ipc=none gives none) */
+      op->source = source && *source ? xstrdup (source) : NULL;
       return 0;
     }
   else if (strcmp (type, "tmpfs") == 0)
@@ -858,11 +882,6 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
       op->tmpcopyup = ms->copyup;
       push_sb_flags (ms);
       op->fsopts = steal_pointer (&ms->data);
-    }
-  else if (strcmp (type, "mqueue") == 0 && strcmp (dest, "/dev/mqueue") == 0 && find_dev_op (p))
-    {
-      find_dev_op (p)->mqueue = true;
-      return 0;
     }
   else if (strcmp (type, "cgroup") == 0 || strcmp (type, "cgroup2") == 0)
     {
@@ -892,6 +911,9 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
     }
   op->flags = ms->attrs | ms->atime;
   op->propagation = ms->prop;
+  /* what mountinfo shows as the source, as with runc's mount(2) */
+  op->source = source && *source ? xstrdup (source) : NULL;
+  dev_mounted_later (p, dest, type);
   return 0;
 }
 
@@ -931,7 +953,7 @@ read_mounts (struct rd *r, json_t *root, struct plan *p)
       else if (ms.bind || strcmp (type, "bind") == 0)
         rc = add_bind_mount (r, p, pi, dest, source, &ms);
       else
-        rc = add_fs_mount (r, p, pi, dest, type, &ms);
+        rc = add_fs_mount (r, p, pi, dest, type, source, &ms);
       strv_free (ms.data);
       free (ms.uid_map);
       free (ms.gid_map);
@@ -1081,8 +1103,10 @@ read_namespaces (struct rd *r, json_t *lx, struct plan *p)
       if (k == 4)
         p->net = NET_NONE;
     }
-  if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0])
-    return fail (r, "linux.namespaces", "cella needs a mount namespace (add {\"type\": \"mount\"})");
+  /* Without a mount namespace the container shares cella's (docs/oci.md): its mounts are made
+   * there, which a user namespace of its own has no right to do. */
+  if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0] && (p->ns & PLAN_NS_USER))
+    return fail (r, "linux.namespaces", "a new user namespace needs a new mount namespace too (add {\"type\": \"mount\"})");
   if ((p->ns & PLAN_NS_TIME) && !host_has ("/proc/self/ns/time"))
     return fail (r, "linux.namespaces", "this kernel has no time namespaces");
   return 0;
@@ -1733,6 +1757,7 @@ read_memory (struct rd *r, json_t *res, struct plan_resources *pr)
   if (get_int (r, m, b, "limit", -1, LLONG_MAX, &pr->memory) < 0
       || get_int (r, m, b, "reservation", -1, LLONG_MAX, &pr->memory_reservation) < 0
       || get_int (r, m, b, "swap", -1, LLONG_MAX, &pr->memory_swap) < 0
+      || get_int (r, m, b, "kernelTCP", -1, LLONG_MAX, &pr->memory_kernel_tcp) < 0
       || get_bool (r, m, b, "disableOOMKiller", &pr->disable_oom_killer) < 0)
     return -1;
   switch (get_int (r, m, b, "swappiness", 0, 100, &v))
@@ -1746,7 +1771,8 @@ read_memory (struct rd *r, json_t *res, struct plan_resources *pr)
     default:
       break;
     }
-  /* kernel, kernelTCP (deprecated, runc ignores them), useHierarchy, checkBeforeUpdate: accepted */
+  /* kernel (deprecated: Linux 6 takes memory.kmem.limit_in_bytes and ignores it), useHierarchy,
+   * checkBeforeUpdate: accepted, not applied */
   return 0;
 }
 
@@ -1951,7 +1977,9 @@ read_linux_misc (struct rd *r, json_t *lx, struct plan *p)
     return fail (r, "linux.intelRdt", "Intel RDT is not supported by cella");
   if (get_str (r, lx, "linux", "mountLabel", &label) < 0)
     return -1;
-  if (label && *label)
+  /* A mount label is an SELinux context for the container's files: without SELinux on the host
+   * there is nothing to label (runc and crun then ignore it too); with it, cella cannot apply one. */
+  if (label && *label && host_has ("/sys/fs/selinux/enforce"))
     return fail (r, "linux.mountLabel", "`%s`: SELinux mount labels are not supported by cella", label);
   if (get_str (r, lx, "linux", "cgroupsPath", &cg) < 0)
     return -1;

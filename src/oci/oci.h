@@ -24,6 +24,10 @@ int oci_config_load (const char *bundle, struct plan **out, cella_error_t *err);
  * bundle; `what` prefixes messages ("config.json"). */
 int oci_config_parse (const char *text, const char *bundle, const char *what, struct plan **out, cella_error_t *err);
 
+/* The mount options config.json takes (the parse table's names), as a JSON array: what
+ * `features` advertises. */
+json_t *oci_mount_option_names (void);
+
 /* An OCI `process` object (runc exec --process FILE): fills *pr (cleared first; free with
  * oci_process_clear). */
 int oci_process_parse (const char *text, const char *what, struct plan_process *pr, cella_error_t *err);

@@ -137,6 +137,8 @@ resources_json (const struct plan_resources *r)
     json_object_set_new (mem, "swappiness", json_integer ((json_int_t) r->memory_swappiness));
   if (r->disable_oom_killer)
     json_object_set_new (mem, "disableOOMKiller", json_true ());
+  if (r->memory_kernel_tcp)
+    json_object_set_new (mem, "kernelTCP", json_integer ((json_int_t) r->memory_kernel_tcp));
   for (int k = 0; k < 4; k++)
     {
       json_t *a = json_array ();

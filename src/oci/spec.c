@@ -12,6 +12,7 @@
 
 #include "../cli/options.h"
 #include "../ns/cgroup.h"
+#include "oci.h"
 #include "cli.h"
 
 #ifndef CELLA_VERSION
@@ -160,14 +161,6 @@ oci_cmd_features (struct oci_ctx *c, int argc, char **argv)
 {
   static const char *const hooks[] = { "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
                                        "poststop", NULL };
-  static const char *const mount_opts[] = {
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion", "lazytime", "loud",
-    "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand", "norelatime",
-    "nostrictatime", "nosuid", "private", "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave",
-    "runbindable", "rw", "shared", "silent", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable",
-    "idmap", "ratime", "rdev", "rdiratime", "rexec", "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnorelatime",
-    "rnostrictatime", "rnosuid", "rnosymfollow", "ro", "rrelatime", "rro", "rrw", "rstrictatime", "rsuid",
-    "rsymfollow", NULL };
   static const char *const namespaces[] = { "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts", NULL };
   static const char *const actions[] = { "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
                                          "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
@@ -200,7 +193,7 @@ oci_cmd_features (struct oci_ctx *c, int argc, char **argv)
   f = json_pack ("{s:s, s:s, s:o, s:o, s:{s:{s:o}, s:o, s:{s:b, s:b, s:b}, s:{s:b, s:o, s:o, s:o, s:o}, "
                  "s:{s:b}, s:{s:b}}, s:{s:s, s:s}}",
                  "ociVersionMin", "1.0.0", "ociVersionMax", "1.1.0", "hooks", strs (hooks), "mountOptions",
-                 strs (mount_opts), "linux", "namespaces", "types", strs (namespaces), "capabilities", strs (cap_names),
+                 oci_mount_option_names (), "linux", "namespaces", "types", strs (namespaces), "capabilities", strs (cap_names),
                  "cgroup", "v1", layout == CGROUP_V1 || layout == CGROUP_HYBRID, "v2", layout == CGROUP_V2,
                  "systemd", 0, "seccomp", "enabled", 1, "actions", strs (actions), "operators", strs (operators),
                  "archs", strs (archs), "knownFlags", strs (scmp_flags), "apparmor", "enabled", 0, "selinux",

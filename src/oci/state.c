@@ -115,6 +115,10 @@ oci_state_parse (const char *text, const char *id, const char *path, struct oci_
   s->start_time = (unsigned long long) json_integer_value (json_object_get (o, "start_time"));
   s->paused = json_is_true (json_object_get (o, "paused"));
   s->owner = (uid_t) json_integer_value (json_object_get (o, "owner_uid"));
+  {
+    const char *rm = json_string_value (json_object_get (o, "root_mount"));
+    s->root_mount = rm ? strtoull (rm, NULL, 10) : 0;
+  }
   ann = json_object_get (o, "annotations");
   s->annotations = json_is_object (ann) ? json_dumps (ann, JSON_COMPACT | JSON_PRESERVE_ORDER) : xstrdup ("{}");
   json_decref (o);
@@ -152,9 +156,15 @@ oci_state_write (const char *root, const struct oci_state *s, cella_error_t *err
   int r;
   if (o == NULL)
     return cella_error (err, 0, "state of `%s`: cannot encode", s->id);
+  if (s->root_mount)
+    {
+      char rm[32];
+      snprintf (rm, sizeof rm, "%llu", s->root_mount);
+      json_object_set_new (o, "root_mount", json_string (rm));
+    }
   text = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref (o);
-  r = write_file_atomic (path, text, strlen (text), 0600, err);
+  r = write_file_volatile (path, text, strlen (text), 0600, err);
   return r;
 }
 

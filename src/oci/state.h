@@ -19,6 +19,7 @@ struct oci_state {
   char *annotations;        /* config.json's annotations as JSON text ("{}" when none) */
   bool paused;              /* frozen by `pause` */
   uid_t owner;
+  unsigned long long root_mount; /* no mount namespace: the root's bind in ours (ns_host_root_release) */
 };
 
 void oci_state_clear (struct oci_state *s);

@@ -140,6 +140,7 @@ read_op (struct reader *r, struct plan *p, json_t *o)
   op->dev_writable = (op->kind == OP_DEV || op->kind == OP_SYSFS) && get_bool (r, o, "writable");
   op->dev_host = op->kind == OP_DEV && get_bool (r, o, "hostDevices");
   op->dev_no_shm = op->kind == OP_DEV && get_bool (r, o, "noShm");
+  op->dev_later = op->kind == OP_DEV ? (unsigned) get_int (r, o, "later", 0) & (PLAN_DEV_PTS | PLAN_DEV_MQUEUE) : 0;
   op->tmpcopyup = get_bool (r, o, "tmpcopyup");
   {
     json_t *im = json_object_get (o, "idmap");

@@ -357,6 +357,8 @@ op_json (const struct op *op)
     json_object_set_new (o, "hostDevices", json_true ());
   if (op->kind == OP_DEV && op->dev_no_shm)
     json_object_set_new (o, "noShm", json_true ());
+  if (op->kind == OP_DEV && op->dev_later)
+    json_object_set_new (o, "later", json_integer (op->dev_later));
   if (op->kind == OP_OVERLAY)
     {
       static const char *const modes[] = { "persistent", "ephemeral", "read-only" };

@@ -68,6 +68,10 @@ enum {
   MOUNTF_NODIRATIME = 1 << 10,
 };
 
+/* op.dev_later: what later ops of the plan mount (an OCI config's /dev/pts, /dev/mqueue) */
+#define PLAN_DEV_PTS (1u << 0)
+#define PLAN_DEV_MQUEUE (1u << 1)
+
 struct op {
   enum op_kind kind;
   char *target;         /* absolute path inside the container */
@@ -80,6 +84,7 @@ struct op {
   bool dev_writable;    /* dev: the tmpfs stays writable (OCI, as runc's /dev); sysfs: read-write (--privileged) */
   bool dev_host;        /* dev: a node for every device of the host's /dev too (--privileged) */
   bool dev_no_shm;      /* dev: no /dev/shm of its own (OCI: the config mounts one, or none) */
+  unsigned dev_later;   /* dev: PLAN_DEV_* mounted by later ops: only their directory here */
   /* overlay */
   enum overlay_mode ov_mode;
   char **lower;         /* host dirs, top-most first */
@@ -272,6 +277,7 @@ struct plan_resources {
   /* OCI linux.resources beyond the above (src/oci/config.c fills them) */
   bool has_swappiness;
   unsigned long long memory_swappiness;
+  long long memory_kernel_tcp;  /* bytes, -1 unlimited: cgroup v1 memory.kmem.tcp.limit_in_bytes (v2: none) */
   bool disable_oom_killer;
   struct plan_hugepage_limit { char *page_size; unsigned long long limit; } *hugepage_limits; /* "2MB" */
   size_t nhugepage_limits;

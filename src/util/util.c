@@ -301,8 +301,8 @@ write_all (int fd, const void *buf, size_t len)
   return 0;
 }
 
-int
-write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err)
+static int
+replace_file (const char *path, const void *buf, size_t len, mode_t mode, bool durable, cella_error_t *err)
 {
   /* An unpredictable temp name made with O_EXCL (mkostemp): in a directory others can write
    * (a --pid-file's), a symlink or a file planted at the name is never followed or truncated. */
@@ -310,7 +310,7 @@ write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, c
   cleanup_close int fd = mkostemp (tmp, O_CLOEXEC);
   if (fd < 0)
     return cella_error (err, errno, "create a temp file next to `%s`", path);
-  if (fchmod (fd, mode) < 0 || write_all (fd, buf, len) < 0 || fsync (fd) < 0)
+  if (fchmod (fd, mode) < 0 || write_all (fd, buf, len) < 0 || (durable && fsync (fd) < 0))
     {
       int e = errno;
       unlink (tmp);
@@ -322,8 +322,21 @@ write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, c
       unlink (tmp);
       return cella_error (err, e, "rename `%s` to `%s`", tmp, path);
     }
-  fsync_parent (path);
+  if (durable)
+    fsync_parent (path);
   return 0;
+}
+
+int
+write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err)
+{
+  return replace_file (path, buf, len, mode, true, err);
+}
+
+int
+write_file_volatile (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err)
+{
+  return replace_file (path, buf, len, mode, false, err);
 }
 
 void

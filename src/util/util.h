@@ -73,6 +73,10 @@ int read_file (const char *path, char **out, size_t *len, cella_error_t *err);
 int write_all (int fd, const void *buf, size_t len);
 /* Write a file crash-safely: temp file, fsync, rename. */
 int write_file_atomic (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err);
+/* The same without fsync: readers see the old or the new file whole, but a power loss may lose
+ * it. For state a reboot clears anyway (the OCI runtime's, under /run), where fsync is most of
+ * a container start's cost on a busy disk. */
+int write_file_volatile (const char *path, const void *buf, size_t len, mode_t mode, cella_error_t *err);
 /* fsync the directory that holds path (after a rename or an unlink in it). */
 void fsync_parent (const char *path);
 int mkdir_p (const char *path, mode_t mode, cella_error_t *err);

@@ -78,6 +78,18 @@ test_tmpfs_in_mountinfo() {
 	assert_contains "$line" mode=755 "mountinfo line of /scratch"
 }
 
+# Each filesystem shows docker's type and source in mountinfo (fsopen gives none unless told).
+test_mounts_show_type_and_source() {
+	run_cella run --tmpfs /scratch busybox cat /proc/self/mountinfo
+	assert_rc 0
+	local want got
+	for want in "/proc proc proc" "/dev tmpfs tmpfs" "/dev/pts devpts devpts" "/dev/shm tmpfs shm" \
+		"/dev/mqueue mqueue mqueue" "/sys sysfs sysfs" "/scratch tmpfs tmpfs" "/ overlay overlay"; do
+		got=$(printf '%s\n' "$OUT" | awk -v p="${want%% *}" '$5 == p { for (i = 7; $i != "-"; i++); print $(i + 1), $(i + 2) }')
+		assert_eq "${want#* }" "$got" "type and source of ${want%% *}"
+	done
+}
+
 test_tmpfs_mode() {
 	run_cella run --tmpfs /scratch:mode=0700 busybox stat -c %a /scratch
 	assert_rc 0

@@ -890,3 +890,97 @@ test_oci_processes_start_with_default_signals() {
 		"$(printf '%s\n' "$OUT" | awk '$1 == "SigIgn:" || $1 == "SigBlk:" { printf "%s%s ", $1, $2 }')" "oci run"
 	oci delete --force sg1
 }
+
+# `create` does all of the setup and the container then waits on the exec fifo as its very last
+# step before execve (runc's order): the created init already has the config's user,
+# capabilities, no_new_privs and seccomp filter, so a signal sent right after `start` reaches
+# the program, not the runtime's setup.
+test_oci_create_leaves_the_init_fully_set_up() {
+	require_id_range
+	is_root || skip "the rootless bundle maps one id"
+	bundle b '["sleep","100"]' '.process.user = {"uid": 1000, "gid": 1000} | .process.noNewPrivileges = true
+		| .process.capabilities = {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
+		| .linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]}'
+	oci create --bundle b su
+	assert_rc 0
+	pid=$(jq -r .pid <<<"$(oci state su; echo "$OUT")")
+	local st
+	st=$(cat "/proc/$pid/status")
+	oci delete --force su
+	assert_match "$st" "^Uid:[[:space:]]+1000[[:space:]]+1000[[:space:]]+1000[[:space:]]+1000$" "the created init's uid"
+	assert_eq 0000000000000020 "$(status_field "$st" CapBnd)" "the created init's bounding set"
+	assert_eq 1 "$(status_field "$st" NoNewPrivs)" "the created init's no_new_privs"
+	assert_eq 2 "$(status_field "$st" Seccomp)" "the created init's seccomp mode"
+}
+
+# `start` returns once the program runs (the init's end of the exec fifo closes at its execve):
+# a signal sent right after it (runtime-tools' killsig) reaches the program, not cella's setup,
+# and poststart hooks come after the program's execve, as the spec says.
+test_oci_start_returns_once_the_program_runs() {
+	local i pid comm
+	# a startContainer hook that takes a while: it runs between the fifo and the execve
+	bundle b '["sleep","100"]' '.hooks = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 0.3"]}]}'
+	for i in 1 2; do
+		oci create --bundle b ks
+		assert_rc 0
+		pid=$(jq -r .pid <<<"$(oci state ks; echo "$OUT")")
+		oci start ks
+		assert_rc 0
+		comm=$(cat "/proc/$pid/comm")
+		oci delete --force ks
+		assert_rc 0
+		assert_eq sleep "$comm" "the init's program when start returned (try $i)"
+	done
+}
+
+# A setup error in the container's init fails `create` with the error on its stderr, and nothing
+# is left (here a user the user namespace does not map).
+test_oci_setup_error_fails_create() {
+	bundle b '["true"]' '.process.user = {"uid": 4242, "gid": 0}
+		| .linux.namespaces += (if any(.linux.namespaces[]; .type == "user") then [] else [{"type": "user"}] end)
+		| .linux.uidMappings = [{"containerID": 0, "hostID": '"$(id -u)"', "size": 1}]
+		| .linux.gidMappings = [{"containerID": 0, "hostID": '"$(id -g)"', "size": 1}]'
+	oci create --bundle b se
+	assert_rc 1
+	assert_contains "$ERR" "uid 4242" "create's stderr names the unmapped user"
+	oci list -q
+	assert_eq "" "$OUT" "nothing left after the failed create"
+}
+
+# A capability cella does not hold (the host's bounding set lacks it) cannot be granted: a warning
+# that names it, and the container runs without it (runtime-spec 1.1: "SHOULD NOT fail").
+test_oci_ungrantable_capability_is_a_warning() {
+	local capbnd missing="" n name
+	is_root || skip "as a user the container gets a user namespace, which holds every capability"
+	capbnd=$((0x$(awk '/^CapBnd/ { print $2 }' /proc/self/status)))
+	for n in $(seq 0 "$(cat /proc/sys/kernel/cap_last_cap)"); do
+		(((capbnd >> n) & 1)) || { missing=$n; break; }
+	done
+	[ -n "$missing" ] || skip "this host's bounding set has every capability"
+	name=$(capsh --decode="$(printf '%x' $((1 << missing)))" 2>/dev/null | sed 's/.*=//' | tr a-z A-Z)
+	[ -n "$name" ] || fail "capsh cannot name capability $missing"
+	bundle b '["grep", "CapEff", "/proc/self/status"]' ".process.capabilities = {\"bounding\": [\"$name\", \"CAP_KILL\"],
+		\"effective\": [\"$name\", \"CAP_KILL\"], \"permitted\": [\"$name\", \"CAP_KILL\"]}"
+	oci run --bundle b ug
+	assert_rc 0
+	assert_contains "$ERR" "warning: process.capabilities: $name" "the warning names the capability"
+	assert_eq 0000000000000020 "$(status_field "$OUT" CapEff)" "CapEff: CAP_KILL only"
+}
+
+# Every mount option `features` advertises is one config.json takes.
+test_oci_features_mount_options_are_accepted() {
+	oci features
+	assert_rc 0
+	local opts o
+	opts=$(jq -r '.mountOptions[]' <<<"$OUT")
+	[ -n "$opts" ] || fail "features lists no mount options"
+	bundle b '["true"]'
+	cp b/config.json base.json
+	for o in $opts; do
+		jq ".mounts += [{\"destination\": \"/mnt\", \"type\": \"tmpfs\", \"source\": \"tmpfs\", \"options\": [\"$o\"]}]" \
+			base.json >b/config.json || fail jq
+		oci run --bundle b mo
+		case "$ERR" in *"unknown option"*) fail "advertised mount option \`$o\` is refused: $ERR" ;; esac
+		oci delete --force mo
+	done
+}

@@ -637,3 +637,128 @@ test_process_leads_its_session() {
 	assert_rc 0
 	assert_eq "1 1 1" "$OUT" "pid, process group and session of the container's init"
 }
+
+# mount_fields MOUNTINFO MOUNTPOINT: "TYPE SOURCE" of each mountinfo line of that mount point.
+mount_fields() {
+	printf '%s\n' "$1" | awk -v p="$2" '$5 == p { for (i = 7; $i != "-"; i++); print $(i + 1), $(i + 2) }'
+}
+
+# Each filesystem shows the type and source of its config entry (runc and docker show the same;
+# runtime-tools' runtimetest matches mounts by them), and each mount point appears once.
+test_mountinfo_type_and_source() {
+	bundle b '["cat", "/proc/self/mountinfo"]' '' '' '' \
+		', {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+		   {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+		   {"destination": "/scratch", "type": "tmpfs", "source": "scratchfs", "options": ["size=1m"]}'
+	oci_run b
+	assert_rc 0
+	local want
+	for want in "/proc proc proc" "/dev tmpfs tmpfs" "/dev/pts devpts devpts" "/dev/shm tmpfs shm" \
+		"/dev/mqueue mqueue mqueue" "/sys sysfs sysfs" "/scratch tmpfs scratchfs"; do
+		assert_eq "${want#* }" "$(mount_fields "$OUT" "${want%% *}")" "mountinfo type and source of ${want%% *}"
+	done
+}
+
+# With a seccomp profile, no_new_privs follows process.noNewPrivileges and nothing else
+# (libseccomp would set it by default).
+test_seccomp_keeps_no_new_privs_as_configured() {
+	local sc='"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]}'
+	bundle b '["grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status"]' '' ", $sc"
+	oci_run b
+	assert_rc 0
+	assert_eq 0 "$(status_field "$OUT" NoNewPrivs)" "NoNewPrivs without noNewPrivileges"
+	assert_eq 2 "$(status_field "$OUT" Seccomp)" "the filter is loaded"
+	bundle c '["grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status"]' ', "noNewPrivileges": false' ", $sc"
+	oci_run c
+	assert_rc 0
+	assert_eq 0 "$(status_field "$OUT" NoNewPrivs)" "NoNewPrivs with noNewPrivileges false"
+	bundle d '["grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status"]' ', "noNewPrivileges": true' ", $sc"
+	oci_run d
+	assert_rc 0
+	assert_eq 1 "$(status_field "$OUT" NoNewPrivs)" "NoNewPrivs with noNewPrivileges true"
+}
+
+# The same for a user other than root, who has no CAP_SYS_ADMIN of its own: the filter must be
+# loaded before the capabilities go.
+test_seccomp_without_no_new_privs_as_a_user() {
+	require_id_range
+	is_root || skip "the rootless bundle maps one id"
+	bundle b '["grep", "-E", "^(NoNewPrivs|Seccomp|CapEff|Uid):", "/proc/self/status"]' '' \
+		', "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]}'
+	sed -i 's/"user": {"uid": 0, "gid": 0}/"user": {"uid": 1000, "gid": 1000}/' b/config.json
+	oci_run b
+	assert_rc 0
+	assert_eq 0 "$(status_field "$OUT" NoNewPrivs)" NoNewPrivs
+	assert_eq 2 "$(status_field "$OUT" Seccomp)" Seccomp
+	assert_eq 1000 "$(status_field "$OUT" Uid)" Uid
+	assert_eq 0000000000000000 "$(status_field "$OUT" CapEff)" CapEff
+}
+
+# A bind mount's data options (mode=, size=...) mean nothing to the kernel: runc and crun ignore them.
+test_bind_with_data_options() {
+	mkdir -p data
+	echo hi >data/f
+	bundle b '["cat", "/data/f"]' '' '' '' \
+		", {\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"$PWD/data\", \"options\": [\"rbind\", \"mode=755\", \"size=1k\"]}"
+	oci_run b
+	assert_rc 0
+	assert_eq hi "$OUT" "the bind with mode=755"
+}
+
+# A user namespace whose root is not the caller: container 0 is host 1000 (runtime-tools'
+# linux_uid_mappings maps 0 to 1000 with 3200 ids).
+test_user_namespace_root_mapped_to_another_id() {
+	require_real_root
+	bundle b '["sh", "-c", "id -u; cat /proc/self/uid_map"]'
+	sed -i -e 's/{"type": "pid"}/{"type": "user"}, {"type": "pid"}/' \
+		-e 's/"namespaces": \[/"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 3200}], "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 3200}], "namespaces": [/' b/config.json
+	oci_run b
+	assert_rc 0
+	assert_match "$OUT" "^ +0 +1000 +3200$" "uid_map"
+	assert_eq 0 "$(printf '%s\n' "$OUT" | head -1)" "root in the container"
+}
+
+# No mount namespace in the config: the container shares the runtime's (runtime-tools'
+# linux_ns_itype), its root entered with chroot; what it mounted there is gone after delete.
+test_no_mount_namespace() {
+	require_real_root
+	local root id="oc-nomnt-$$"
+	bundle b '["sh", "-c", "readlink /proc/self/ns/mnt; ls /proc/self/ns >/dev/null && echo proc"]'
+	ln -sf busybox b/rootfs/bin/readlink
+	sed -i 's/{"type": "mount"}, //' b/config.json
+	root=$(cd b/rootfs && pwd -P)
+	oci_run b
+	assert_rc 0
+	assert_eq "$(readlink /proc/self/ns/mnt)
+proc" "$OUT" "the runtime's mount namespace, /proc mounted in the root"
+	assert_eq 0 "$(mounts_under "$root")" "mounts left under the root after run"
+	# created, exec'd into (in its root), deleted: its mounts are there until delete
+	sed -i 's/"args": \[[^]]*\]/"args": ["sleep", "30"]/' b/config.json
+	touch b/rootfs/in-the-root
+	run_cella create --bundle b "$id"
+	assert_rc 0 "create"
+	[ "$(mounts_under "$root")" -gt 0 ] || fail "no mount under the root of the created container"
+	run_cella exec "$id" ls /in-the-root
+	assert_rc 0 "exec"
+	assert_eq "/in-the-root" "$OUT" "exec sees the container's root"
+	run_cella delete --force "$id"
+	assert_rc 0 "delete"
+	assert_eq 0 "$(mounts_under "$root")" "mounts left under the root after delete"
+}
+
+mounts_under() { # DIR: how many mounts the host has at DIR or below
+	awk -v d="$1" '$5 == d || index($5, d "/") == 1' /proc/self/mountinfo | wc -l
+}
+
+# Mounts appear in mountinfo in the config's order (runtime-tools' "mounts in order"), binds
+# included: Linux 6.8+ lists mounts in the order they were made.
+test_mountinfo_in_config_order() {
+	mkdir -p data
+	bundle b '["cat", "/proc/self/mountinfo"]' '' '' '' \
+		", {\"destination\": \"/m1\", \"type\": \"tmpfs\", \"source\": \"tmpfs\"},
+		   {\"destination\": \"/m2\", \"type\": \"bind\", \"source\": \"$PWD/data\", \"options\": [\"bind\"]},
+		   {\"destination\": \"/m3\", \"type\": \"tmpfs\", \"source\": \"tmpfs\"}"
+	oci_run b
+	assert_rc 0
+	assert_eq "/m1 /m2 /m3" "$(printf '%s\n' "$OUT" | awk '$5 ~ /^\/m[0-9]$/ { printf "%s%s", s, $5; s = " " }')" "mount order"
+}

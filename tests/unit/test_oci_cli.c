@@ -30,6 +30,11 @@ test_detection (void)
   /* what podman 4.3 + conmon pass (no global option) */
   CHECK (wanted ("cella", "create", "--bundle", "/b", "--pid-file", "/p", "abc", NULL), "create --bundle");
   CHECK (wanted ("cella", "create", "-b", "/b", "abc", NULL), "create -b");
+  /* runtime-tools' validation programs put --pid-file first */
+  CHECK (wanted ("cella", "create", "--pid-file", "/p", "--bundle", "/b", "abc", NULL), "create --pid-file F --bundle");
+  CHECK (wanted ("cella", "create", "--pid-file=/p", "-b", "/b", "abc", NULL), "create --pid-file=F -b");
+  CHECK (wanted ("cella", "create", "--console-socket", "/s", "--bundle", "/b", "abc", NULL),
+         "create --console-socket S --bundle");
   CHECK (wanted ("cella", "run", "--bundle=/b", "abc", NULL), "run --bundle=");
   CHECK (wanted ("cella", "delete", "--force", "abc", NULL), "delete");
   CHECK (wanted ("cella", "exec", "--pid-file", "/p", "--process", "/f", "--detach", "abc", NULL), "exec --process");

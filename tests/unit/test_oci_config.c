@@ -130,7 +130,7 @@ test_mounts (void)
     " {\"destination\": \"/dev\", \"type\": \"tmpfs\", \"options\": [\"mode=755\"]},"
     " {\"destination\": \"/dev/pts\", \"type\": \"devpts\", \"options\": [\"nosuid\", \"noexec\", \"newinstance\","
     "   \"ptmxmode=0666\", \"mode=0620\"]},"
-    " {\"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"options\": [\"nosuid\"]},"
+    " {\"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"source\": \"mqueue\", \"options\": [\"nosuid\"]},"
     " {\"destination\": \"/sys\", \"type\": \"sysfs\", \"options\": [\"ro\"]},"
     " {\"destination\": \"/sys/fs/cgroup\", \"type\": \"cgroup\", \"options\": [\"ro\", \"nosuid\"]},"
     " {\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"/srv/data\","
@@ -148,8 +148,14 @@ test_mounts (void)
   CHECK (op && strcmp (op->fstype, "devpts") == 0 && op->flags == (REMOUNT_NOSUID | REMOUNT_NOEXEC)
            && strv_len (op->fsopts) == 3 && strcmp (op->fsopts[0], "newinstance") == 0,
          "devpts: type, flags and data options");
-  CHECK (find_op (p, OP_DEV, "/dev")->mqueue && find_op (p, OP_MOUNT, "/dev/mqueue") == NULL,
-         "mqueue on /dev/mqueue: the dev op's own");
+  /* the config's own /dev/pts and /dev/mqueue: one mount each, the dev op makes only their
+   * directories; the source is what mountinfo will show */
+  op = find_op (p, OP_MOUNT, "/dev/mqueue");
+  CHECK (op && strcmp (op->fstype, "mqueue") == 0 && op->source && strcmp (op->source, "mqueue") == 0,
+         "mqueue on /dev/mqueue: a mount of its own, with its source");
+  CHECK (!find_op (p, OP_DEV, "/dev")->mqueue
+             && find_op (p, OP_DEV, "/dev")->dev_later == (PLAN_DEV_PTS | PLAN_DEV_MQUEUE),
+         "the dev op leaves /dev/pts and /dev/mqueue to the config's mounts");
   CHECK (find_op (p, OP_SYSFS, "/sys") != NULL, "sysfs");
   op = find_op (p, OP_MOUNT, "/sys/fs/cgroup");
   CHECK (op && strcmp (op->fstype, "cgroup") == 0 && (op->flags & REMOUNT_RDONLY), "cgroup: the container's own, ro");
@@ -191,7 +197,7 @@ static const char *const linux_patch =
   " \"devices\": [{\"path\": \"/dev/fuse\", \"type\": \"c\", \"major\": 10, \"minor\": 229, \"fileMode\": 438, \"uid\": 0, \"gid\": 0},"
   "              {\"path\": \"/dev/myfifo\", \"type\": \"p\"}],"
   " \"resources\": {\"memory\": {\"limit\": 67108864, \"reservation\": 33554432, \"swap\": 134217728, \"swappiness\": 10,"
-  "                            \"disableOOMKiller\": false, \"kernel\": 1},"
+  "                            \"disableOOMKiller\": false, \"kernel\": 1, \"kernelTCP\": 2097152},"
   "   \"cpu\": {\"shares\": 512, \"quota\": 50000, \"period\": 100000, \"cpus\": \"0\", \"mems\": \"0\"},"
   "   \"pids\": {\"limit\": 64},"
   "   \"blockIO\": {\"weight\": 500, \"throttleReadBpsDevice\": [{\"major\": 8, \"minor\": 0, \"rate\": 1048576}]},"
@@ -219,7 +225,7 @@ test_linux (void)
            && p->devices[0].mode == 0666 && p->devices[1].type == 'p',
          "devices");
   CHECK (p->res.memory == 67108864 && p->res.memory_reservation == 33554432 && p->res.memory_swap == 134217728
-           && p->res.has_swappiness && p->res.memory_swappiness == 10,
+           && p->res.has_swappiness && p->res.memory_swappiness == 10 && p->res.memory_kernel_tcp == 2097152,
          "resources.memory");
   CHECK (p->res.cpu_shares == 512 && p->res.cpu_quota == 50000 && p->res.cpu_period == 100000
            && strcmp (p->res.cpuset_cpus, "0") == 0,
@@ -307,7 +313,7 @@ test_round_trip (void)
   CHECK (strcmp (a, b) == 0, "plan_to_json → plan_from_json → plan_to_json is the same text");
   CHECK (q->process.seccomp_profile && q->process.seccomp_profile->nrules == 2 && q->ndevices == 2
            && q->process.capsets.set && q->process.capsets.permitted == 3 && q->process.umask == 027
-           && q->res.nio_throttle == 1 && strcmp (q->ns_path[4], "/run/netns/y") == 0,
+           && q->res.nio_throttle == 1 && q->res.memory_kernel_tcp == 2097152 && strcmp (q->ns_path[4], "/run/netns/y") == 0,
          "the reloaded plan has the OCI fields");
   if (strcmp (a, b) != 0)
     printf ("# first:\n%s\n# second:\n%s\n", a, b);
@@ -392,8 +398,9 @@ static const struct {
     "config.json: linux.namespaces[1].type: unknown namespace type `space`" },
   { "{\"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"mount\"}]}}",
     "config.json: linux.namespaces[1]: namespace `mount` given twice" },
-  { "{\"linux\": {\"namespaces\": [{\"type\": \"pid\"}]}, \"hostname\": null}",
-    "config.json: linux.namespaces: cella needs a mount namespace" },
+  { "{\"linux\": {\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"user\"}], \"uidMappings\": [{\"containerID\": 0, \"hostID\": 1000, \"size\": 1}],"
+    " \"gidMappings\": [{\"containerID\": 0, \"hostID\": 1000, \"size\": 1}]}, \"hostname\": null}",
+    "config.json: linux.namespaces: a new user namespace needs a new mount namespace too" },
   { "{\"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"network\", \"path\": \"netns\"}]}, \"hostname\": null}",
     "config.json: linux.namespaces[1].path: `netns`: must be an absolute path" },
   { "{\"linux\": {\"namespaces\": [{\"type\": \"mount\"}]}}", "config.json: hostname: needs a UTS namespace of the container's own" },
@@ -466,8 +473,6 @@ static const struct {
   { "{\"linux\": {\"maskedPaths\": [\"proc/kcore\"]}}", "config.json: linux.maskedPaths[0]: `proc/kcore`: must be an absolute path" },
   { "{\"linux\": {\"readonlyPaths\": [\"/proc/../etc\"]}}", "config.json: linux.readonlyPaths[0]: `/proc/../etc`: must be an absolute path" },
   { "{\"linux\": {\"rootfsPropagation\": \"sideways\"}}", "config.json: linux.rootfsPropagation: unknown propagation `sideways`" },
-  { "{\"linux\": {\"mountLabel\": \"system_u:object_r:container_file_t:s0\"}}",
-    "config.json: linux.mountLabel: `system_u:object_r:container_file_t:s0`: SELinux mount labels are not supported by cella" },
   { "{\"linux\": {\"personality\": {\"domain\": \"BSD\"}}}", "config.json: linux.personality.domain: must be LINUX or LINUX32" },
   { "{\"linux\": {\"personality\": {\"domain\": \"LINUX\", \"flags\": [\"ADDR_NO_RANDOMIZE\"]}}}",
     "config.json: linux.personality.flags: personality flags are not supported by cella" },
@@ -516,6 +521,17 @@ test_lsm_and_json (void)
     }
   else
     tap_skip ("this host has SELinux", "selinuxLabel refused without SELinux");
+  /* a mount label: nothing to label without SELinux (accepted, as runc and crun); refused with it */
+  {
+    int r = load ("{\"linux\": {\"mountLabel\": \"system_u:object_r:container_file_t:s0\"}}", &p, &err);
+    if (access ("/sys/fs/selinux/enforce", F_OK) != 0)
+      CHECK (r == 0, "mountLabel accepted on a host without SELinux");
+    else
+      CHECK (r < 0 && strstr (err->msg, "SELinux mount labels are not supported"), "mountLabel refused with SELinux");
+    cella_error_free (&err);
+    plan_free (p);
+    p = NULL;
+  }
   CHECK (oci_config_parse ("{\"a\": ", "/b", "config.json", &p, &err) < 0 && strstr (err->msg, "config.json: not valid JSON"),
          "not JSON");
   cella_error_free (&err);
@@ -541,6 +557,38 @@ test_hook_run (void)
   cella_error_free (&err);
   CHECK (oci_hook_run (&slow, "{}", &err) < 0 && strstr (err->msg, "timeout of 1 s"), "a hook past its timeout is killed");
   cella_error_free (&err);
+}
+
+/* `features` advertises what the parse table takes: every name loads on a tmpfs mount (or, for
+ * bind-only ones, on a bind) */
+static void
+test_advertised_mount_options (void)
+{
+  json_t *names = oci_mount_option_names (), *n;
+  size_t i, refused = 0;
+  CHECK (json_array_size (names) > 20, "features lists the mount options");
+  json_array_foreach (names, i, n)
+    {
+      const char *o = json_string_value (n);
+      bool bind_only = strcmp (o, "idmap") == 0 || strcmp (o, "ridmap") == 0;
+      cleanup_free char *patch = xasprintf (
+        "{\"linux\": {\"namespaces\": [{\"type\": \"mount\"}, {\"type\": \"uts\"}, {\"type\": \"user\"}],"
+        " \"uidMappings\": [{\"containerID\": 0, \"hostID\": 1000, \"size\": 1}],"
+        " \"gidMappings\": [{\"containerID\": 0, \"hostID\": 1000, \"size\": 1}]},"
+        " \"mounts\": [{\"destination\": \"/m\", \"type\": \"%s\", \"source\": \"%s\", \"options\": [\"%s\"]}]}",
+        bind_only ? "bind" : "tmpfs", bind_only ? "/srv" : "tmpfs", o);
+      cella_error_t err = NULL;
+      struct plan *p = NULL;
+      if (load (patch, &p, &err) < 0)
+        {
+          printf ("#   `%s`: %s\n", o, err->msg);
+          cella_error_free (&err);
+          refused++;
+        }
+      plan_free (p);
+    }
+  CHECK (refused == 0, "every advertised mount option is accepted (%zu refused)", refused);
+  json_decref (names);
 }
 
 /* What runc and crun accept with a warning: left out of the plan, said in process.warnings. */
@@ -626,5 +674,6 @@ main (void)
   test_runc_compat ();
   test_lsm_and_json ();
   test_hook_run ();
+  test_advertised_mount_options ();
   return tap_done ();
 }
