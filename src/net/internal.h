@@ -12,7 +12,9 @@
 /* netlink.c: each returns 0 or -errno (nl_open: an fd or -1 with *err). */
 int nl_open (cella_error_t *err);
 int nl_bridge_add (int fd, const char *name);
-int nl_veth_add (int fd, const char *host, unsigned master, const char *peer, int peer_netns_fd);
+/* peer_mac: 6 bytes, or NULL for a random address */
+int nl_veth_add (int fd, const char *host, unsigned master, const char *peer, const unsigned char *peer_mac,
+                 int peer_netns_fd);
 int nl_link_up (int fd, unsigned index);
 int nl_link_del (int fd, const char *name);
 int nl_link_master (int fd, unsigned index, unsigned master);

@@ -671,12 +671,20 @@ root_attach (struct plan *p, pid_t pid, cella_error_t *err)
   nsfd = open (nspath, O_RDONLY | O_CLOEXEC);
   if (nsfd < 0)
     return cella_error (err, errno, "open `%s`", nspath);
-  r = nl_veth_add (nl, veth, br, "eth0", nsfd);
-  if (r == -EEXIST)
-    {
-      nl_link_del (nl, veth); /* left by a crash */
-      r = nl_veth_add (nl, veth, br, "eth0", nsfd);
-    }
+  {
+    /* docker's 02:42 + the address: a lease given again keeps its MAC, so the host's neighbour
+     * entry for it (a container just removed) stays right; a random one left new connections to
+     * the reused address waiting for that entry to expire, up to ~30 s */
+    uint32_t a = ntohl (in.s_addr);
+    const unsigned char mac[6] = { 0x02, 0x42, (unsigned char) (a >> 24), (unsigned char) (a >> 16),
+                                   (unsigned char) (a >> 8), (unsigned char) a };
+    r = nl_veth_add (nl, veth, br, "eth0", mac, nsfd);
+    if (r == -EEXIST)
+      {
+        nl_link_del (nl, veth); /* left by a crash */
+        r = nl_veth_add (nl, veth, br, "eth0", mac, nsfd);
+      }
+  }
   if (r < 0)
     return cella_error (err, -r, "create the veth pair `%s`", veth);
   vidx = if_nametoindex (veth);

@@ -120,7 +120,8 @@ nl_bridge_add (int fd, const char *name)
 }
 
 int
-nl_veth_add (int fd, const char *host, unsigned master, const char *peer, int peer_netns_fd)
+nl_veth_add (int fd, const char *host, unsigned master, const char *peer, const unsigned char *peer_mac,
+             int peer_netns_fd)
 {
   struct nlreq r;
   struct rtattr *info, *data, *p;
@@ -138,6 +139,8 @@ nl_veth_add (int fd, const char *host, unsigned master, const char *peer, int pe
   memset (pi, 0, sizeof *pi);
   r.h.nlmsg_len += NLMSG_ALIGN (sizeof *pi);
   nl_put_str (&r, IFLA_IFNAME, peer);
+  if (peer_mac)
+    nl_put (&r, IFLA_ADDRESS, peer_mac, 6);
   nl_put_u32 (&r, IFLA_NET_NS_FD, (uint32_t) peer_netns_fd);
   nl_nest_end (&r, p);
   nl_nest_end (&r, data);

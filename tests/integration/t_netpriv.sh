@@ -71,6 +71,15 @@ test_private_address_and_route() {
 	printf '%s\n' "$OUT" | grep -v ' lo ' | grep -q 'inet ' || fail "no address besides lo"
 	if real_root; then
 		assert_match "$OUT" 'eth0 +inet 10\.209\.' "eth0 in the default network's subnet"
+		# docker's MAC, 02:42 + the address: a lease given again keeps its MAC, so the host's
+		# neighbour entry of the previous holder stays right (a random MAC stalled connections ~30 s)
+		run_cella run --network private busybox sh -c \
+			'ip -4 -o addr show eth0 | awk "{ print \$4 }"; cat /sys/class/net/eth0/address'
+		assert_ok
+		local a mac
+		a=$(printf '%s\n' "$OUT" | head -1 | cut -d/ -f1)
+		mac=$(printf '02:42:%02x:%02x:%02x:%02x' ${a//./ })
+		assert_eq "$mac" "$(printf '%s\n' "$OUT" | tail -1)" "eth0's MAC for $a"
 	fi
 }
 
