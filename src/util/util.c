@@ -433,6 +433,10 @@ state_dir_ensure (const char *path, cella_error_t *err)
   if (st.st_mode & (S_IWGRP | S_IWOTH))
     return cella_error (err, 0, "state directory `%s` has mode %04o: others may write it, refusing to use it "
                         "(chmod 700 it)", path, (unsigned) (st.st_mode & 07777));
+  /* ours and written by nobody else, but others may read or enter it (made by hand, umask 022):
+   * what it holds (names, commands, pids) is the caller's alone */
+  if ((st.st_mode & 0077) && fchmod (fd, st.st_mode & 07700) < 0)
+    return cella_error (err, errno, "state directory `%s`: make it private (mode 0700)", path);
   return 0;
 }
 

@@ -85,8 +85,8 @@ int mkdir_p (const char *path, mode_t mode, cella_error_t *err);
 char *path_clean (const char *path);
 /* A directory cella keeps state in (the data and run roots, the OCI root): made with mode 0700
  * when missing, then checked through a descriptor (O_NOFOLLOW|O_DIRECTORY, fstat): it must be a
- * directory, not a symlink, owned by the caller, and writable by nobody else. Anything else is an
- * error naming it: another local user who created /tmp/cella-run-UID first must not get a say in
+ * directory, not a symlink, owned by the caller, and writable by nobody else (one others may only
+ * read or enter is made 0700). Anything else is an error naming it: another local user who created /tmp/cella-run-UID first must not get a say in
  * what cella reads from it (docs/security.md). */
 int state_dir_ensure (const char *path, cella_error_t *err);
 /* Every signal back to its default disposition and an empty mask, before a workload's execve. */

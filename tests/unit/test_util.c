@@ -190,6 +190,9 @@ test_state_dir_ensure (void)
   CHECK (error_names (state_dir_ensure (open_dir, &err), &err, "others may write"), "one others may write is refused");
   must (chmod (open_dir, 0775), "chmod");
   CHECK (error_names (state_dir_ensure (open_dir, &err), &err, open_dir), "one its group may write is refused");
+  must (chmod (open_dir, 0755), "chmod");
+  CHECK (state_dir_ensure (open_dir, &err) == 0 && stat (open_dir, &st) == 0 && (st.st_mode & 07777) == 0700,
+         "one others may only read is made 0700");
   must (symlink (fresh, P ("%s/s/link", base)), "symlink");
   CHECK (error_names (state_dir_ensure (P ("%s/s/link", base), &err), &err, "symlink"), "a symlink is refused");
   put (P ("%s/s/file", base), "x");
