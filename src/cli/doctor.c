@@ -12,12 +12,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "../engine/paths.h"
+#include "../util/paths.h"
 #include "../util/json.h"
 #include "../net/internal.h"
 #include "../ns/landlock.h"
 #include "../ns/ns.h"
-#include "../ns/probe.h"
+#include "../host/probe.h"
 #include "../plan/idmap.h"
 #include "../proot/proot.h"
 #include "../vm/vm.h"

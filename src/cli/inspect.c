@@ -15,7 +15,7 @@
 #include "../net/net.h"
 #include "../engine/container.h"
 #include "../engine/logfile.h"
-#include "../ns/cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "commands.h"
 #include "options.h"
 

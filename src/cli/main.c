@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../engine/paths.h"
+#include "../util/paths.h"
 #include "../util/selfexec.h"
 #include "commands.h"
 

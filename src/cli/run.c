@@ -15,7 +15,7 @@
 #include "../engine/container.h"
 #include "../image/default_image.h"
 #include "../image/store.h"
-#include "../engine/paths.h"
+#include "../util/paths.h"
 #include "../engine/userns.h"
 #include "../ns/ns.h"
 #include "../proot/backend.h"

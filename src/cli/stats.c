@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "../engine/container.h"
-#include "../ns/cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "commands.h"
 #include "options.h"
 

@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #include "../net/net.h"
-#include "../ns/cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "container.h"
-#include "paths.h"
+#include "../util/paths.h"
 
 static const char *
 label (const struct ctr_state *st)

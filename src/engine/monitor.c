@@ -25,7 +25,7 @@
 
 #include "../net/net.h"
 #include "../ns/ns.h"
-#include "../ns/cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "../proot/backend.h"
 #include "../vm/vm.h"
 #include "attach.h"

@@ -14,10 +14,10 @@
 #include "container.h"
 #include "userns.h"
 #include "../ns/ns.h"
-#include "../ns/probe.h"
+#include "../host/probe.h"
 #include "../proot/backend.h"
 #include "../vm/vm.h"
-#include "paths.h"
+#include "../util/paths.h"
 
 static const char *const status_names[] = { "created", "running", "restarting", "exited", "removing" };
 static const char *const policy_names[] = { "no", "on-failure", "always", "unless-stopped" };

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "container.h"
-#include "paths.h"
+#include "../util/paths.h"
 
 int
 userns_parse (const char *s, struct userns_spec *out, cella_error_t *err)

@@ -8,7 +8,7 @@
 #define _GNU_SOURCE
 #include "image/default_image.h"
 
-#include "engine/paths.h"
+#include "util/paths.h"
 
 #include <dirent.h>
 #include <elf.h>

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/paths.h"
+#include "util/paths.h"
 #include "ns/ns.h"
 #include "ref.h"
 #include "store.h"

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "../engine/container.h"
-#include "../engine/paths.h"
+#include "../util/paths.h"
 #include "internal.h"
 
 /* The container's interface that each helper makes (the loopback guard is on it). */

@@ -21,7 +21,7 @@
 
 #include "../net/net.h"
 #include "../plan/idmap.h"
-#include "cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "internal.h"
 #include "landlock.h"
 #include "ns.h"

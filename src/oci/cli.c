@@ -25,7 +25,7 @@
 #include "../cli/commands.h"
 #include "../cli/options.h"
 #include "../ns/caps.h"
-#include "../ns/cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "../ns/ns.h"
 #include "../plan/build.h"
 #include "../util/selfexec.h"

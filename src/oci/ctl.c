@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "../cli/options.h"
-#include "../ns/cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "cli.h"
 
 /* The live container's state, its plan and its cgroup directories. */

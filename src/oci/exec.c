@@ -12,7 +12,7 @@
 
 #include "../cli/options.h"
 #include "../ns/caps.h"
-#include "../ns/cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "../ns/ns.h"
 #include "../plan/build.h"
 #include "cli.h"

@@ -11,7 +11,7 @@
 #include <seccomp.h>
 
 #include "../cli/options.h"
-#include "../ns/cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "oci.h"
 #include "cli.h"
 

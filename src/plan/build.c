@@ -15,12 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../engine/paths.h"
+#include "../util/paths.h"
 #include "../engine/userns.h"
 #include "../net/net.h"
 #include "../oci/oci.h"
 #include "../ns/caps.h"
-#include "../ns/cgroup.h"
+#include "../cgroup/cgroup.h"
 #include "idmap.h"
 
 /* docker's masked and read-only paths */

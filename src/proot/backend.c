@@ -16,7 +16,7 @@
 #include <utmp.h>
 
 #include "backend.h"
-#include "engine/paths.h"
+#include "util/paths.h"
 #include "image/flatten.h"
 
 static void

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../ns/probe.h"
+#include "../host/probe.h"
 #include "../util/util.h"
 
 /* Where proot is installed by hand on Android (adb push, Termux) and by a user without root. */

@@ -27,9 +27,9 @@
 #include <utmp.h>
 
 #include "engine/container.h"
-#include "engine/paths.h"
+#include "util/paths.h"
 #include "net/net.h"
-#include "ns/cgroup.h"
+#include "cgroup/cgroup.h"
 #include "guest.h"
 #include "vm.h"
 

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/paths.h"
+#include "util/paths.h"
 #include "image/flatten.h"
 #include "vm.h"
 

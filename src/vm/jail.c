@@ -34,9 +34,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/paths.h"
+#include "util/paths.h"
 #include "ns/caps.h"
-#include "ns/cgroup.h"
+#include "cgroup/cgroup.h"
 #include "ns/ns.h"
 #include "vm.h"
 

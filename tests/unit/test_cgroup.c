@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "ns/cgroup.h"
+#include "cgroup/cgroup.h"
 #include "plan/build.h"
 #include "tap.h"
 

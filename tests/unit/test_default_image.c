@@ -1,8 +1,8 @@
 /* Unit test for the embedded busybox image and paths.  TAP output.
  * Build: gcc -std=gnu11 -Isrc tests/unit/test_default_image.c src/image/default_image.c \
- *          src/engine/paths.c src/util/util.c */
+ *          src/util/paths.c src/util/util.c */
 #define _GNU_SOURCE
-#include "engine/paths.h"
+#include "util/paths.h"
 #include "image/default_image.h"
 #include "util/util.h"
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "ns/caps.h"
-#include "ns/cgroup.h"
+#include "cgroup/cgroup.h"
 #include "plan/build.h"
 #include "tap.h"
 

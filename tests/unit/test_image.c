@@ -9,7 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "engine/paths.h"
+#include "util/paths.h"
 #include "image/ref.h"
 #include "image/store.h"
 #include "plan/build.h"

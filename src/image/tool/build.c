@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/paths.h"
+#include "util/paths.h"
 #include "image/ref.h"
 #include "image/store.h"
 #include "ingest.h"

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "digest.h"
-#include "engine/paths.h"
+#include "util/paths.h"
 #include "image/ref.h"
 #include "ingest.h"
 #include "manifest.h"

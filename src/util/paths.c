@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "engine/paths.h"
+#include "util/paths.h"
 
 #include "util/util.h"
 

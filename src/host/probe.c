@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "../util/util.h"
-#include "landlock.h"
-#include "ns.h"
+#include "../ns/landlock.h"
+#include "../ns/ns.h"
 
 /* ---- a probe in a child ------------------------------------------------------------------------- */
 

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "../ns/internal.h"
 
 #define HOST_CGROUP "/sys/fs/cgroup"
 
