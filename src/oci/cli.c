@@ -353,30 +353,27 @@ oci_connect_console (const char *path, cella_error_t *err)
 
 /* ---- loading a bundle ---- */
 
-/* runtime-spec 1.1: a capability the runtime cannot grant is a warning, not a failure ("SHOULD
- * NOT fail"). Without a user namespace of its own the container gets at most what cella holds
- * (this test host's bounding set lacks CAP_SYS_RESOURCE): the rest is left out of every set,
- * said once here rather than failing, or vanishing, in the container's init. */
-void
-oci_drop_ungrantable_caps (const struct plan *p, struct plan_process *pr)
+/* A capability the container asks for and cella does not hold (without a user namespace of its
+ * own the container gets at most what cella holds; this test host's bounding set lacks
+ * CAP_SYS_RESOURCE) fails create and exec, before anything is made, as runc and crun fail (capset
+ * EPERM): runtime-spec 1.1's "SHOULD NOT fail" is for names the runtime does not know, which stay
+ * warnings (config.c). A container silently weaker than its config is not what its author asked. */
+int
+oci_check_grantable_caps (const struct plan *p, const struct plan_process *pr, cella_error_t *err)
 {
-  struct plan_capsets *s = &pr->capsets;
-  uint64_t held, missing;
-  cleanup_free char *names = NULL, *line = NULL;
+  const struct plan_capsets *s = &pr->capsets;
+  uint64_t missing;
+  cleanup_free char *names = NULL;
   if (!s->set || (p->ns & PLAN_NS_USER) || p->ns_path[6])
-    return;
-  held = caps_held ();
-  missing = (s->effective | s->permitted | s->inheritable | s->ambient) & ~held;
+    return 0;
+  missing = (s->effective | s->permitted | s->inheritable | s->ambient | s->bounding) & ~caps_held ();
   if (missing == 0)
-    return;
+    return 0;
   names = caps_to_string (missing);
-  line = xasprintf ("process.capabilities: %s: not held by cella (the host's bounding set lacks it), so it "
-                    "cannot be granted: left out", names);
-  strv_push (&pr->warnings, line);
-  s->effective &= held;
-  s->permitted &= held;
-  s->inheritable &= held; /* beyond the bounding set the kernel refuses it (EPERM) */
-  s->ambient &= held;
+  return cella_error (err, 0,
+                      "process.capabilities: %s cannot be granted: cella does not hold it (the host's bounding set "
+                      "lacks it); leave it out of the config, or give the container a user namespace",
+                      names);
 }
 
 static int
@@ -391,7 +388,11 @@ load_bundle (const struct oci_ctx *c, const char *bundle_arg, const char *id, ch
   *bundle = abs;
   if (oci_config_load (abs, &p, err) < 0)
     return -1;
-  oci_drop_ungrantable_caps (p, &p->process);
+  if (oci_check_grantable_caps (p, &p->process, err) < 0)
+    {
+      plan_free (p);
+      return -1;
+    }
   oci_log_warnings (c, &p->process);
   free (p->id);
   p->id = xstrdup (id);

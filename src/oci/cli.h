@@ -25,9 +25,9 @@ void oci_log (const struct oci_ctx *c, const char *level, const char *fmt, ...) 
 
 /* What the config loader left out with a warning (pr->warnings), logged and then freed. */
 void oci_log_warnings (const struct oci_ctx *c, struct plan_process *pr);
-/* A container without a user namespace of its own gets at most the capabilities cella holds: the
- * rest left out of pr's sets, with a warning in pr->warnings (runtime-spec 1.1). */
-void oci_drop_ungrantable_caps (const struct plan *p, struct plan_process *pr);
+/* A container without a user namespace of its own gets at most the capabilities cella holds: one
+ * it asks for beyond them is an error naming it (create and exec fail, as with runc and crun). */
+int oci_check_grantable_caps (const struct plan *p, const struct plan_process *pr, cella_error_t *err);
 
 /* The container's state, with the error "container `ID` does not exist" filled. */
 int oci_load (const struct oci_ctx *c, const char *id, struct oci_state *st, cella_error_t *err);

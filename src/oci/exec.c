@@ -323,7 +323,11 @@ process_from_file (const struct oci_ctx *c, const char *file, struct plan *p, ce
     return -1;
   if (oci_process_parse (text, file, &pr, err) < 0)
     return -1;
-  oci_drop_ungrantable_caps (p, &pr);
+  if (oci_check_grantable_caps (p, &pr, err) < 0)
+    {
+      oci_process_clear (&pr);
+      return -1;
+    }
   oci_log_warnings (c, &pr);
   /* user.uid, gid and additionalGids are the whole answer: not looked up in the container's
    * /etc/passwd and /etc/group as a name given to `exec --user` would be */

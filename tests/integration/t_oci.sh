@@ -947,9 +947,10 @@ test_oci_setup_error_fails_create() {
 	assert_eq "" "$OUT" "nothing left after the failed create"
 }
 
-# A capability cella does not hold (the host's bounding set lacks it) cannot be granted: a warning
-# that names it, and the container runs without it (runtime-spec 1.1: "SHOULD NOT fail").
-test_oci_ungrantable_capability_is_a_warning() {
+# A capability cella does not hold (the host's bounding set lacks it) cannot be granted: create
+# fails, naming it, and leaves nothing behind (runc and crun fail too); with the same config minus
+# that capability the container runs with what it asked for.
+test_oci_ungrantable_capability_fails_create() {
 	local capbnd missing="" n name
 	is_root || skip "as a user the container gets a user namespace, which holds every capability"
 	capbnd=$((0x$(awk '/^CapBnd/ { print $2 }' /proc/self/status)))
@@ -959,12 +960,20 @@ test_oci_ungrantable_capability_is_a_warning() {
 	[ -n "$missing" ] || skip "this host's bounding set has every capability"
 	name=$(capsh --decode="$(printf '%x' $((1 << missing)))" 2>/dev/null | sed 's/.*=//' | tr a-z A-Z)
 	[ -n "$name" ] || fail "capsh cannot name capability $missing"
+	bundle b '["grep", "CapEff", "/proc/self/status"]' '.process.capabilities = {"bounding": ["CAP_KILL"],
+		"effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}'
+	oci run --bundle b ok
+	assert_rc 0
+	assert_eq 0000000000000020 "$(status_field "$OUT" CapEff)" "CapEff: CAP_KILL only"
+	oci delete --force ok
+	rm -rf b
 	bundle b '["grep", "CapEff", "/proc/self/status"]' ".process.capabilities = {\"bounding\": [\"$name\", \"CAP_KILL\"],
 		\"effective\": [\"$name\", \"CAP_KILL\"], \"permitted\": [\"$name\", \"CAP_KILL\"]}"
-	oci run --bundle b ug
-	assert_rc 0
-	assert_contains "$ERR" "warning: process.capabilities: $name" "the warning names the capability"
-	assert_eq 0000000000000020 "$(status_field "$OUT" CapEff)" "CapEff: CAP_KILL only"
+	oci create --bundle b ug
+	assert_rc 1
+	assert_contains "$ERR" "process.capabilities: $name cannot be granted" "the error names the capability"
+	oci list -q
+	assert_eq "" "$OUT" "nothing left after the failed create"
 }
 
 # Every mount option `features` advertises is one config.json takes.
