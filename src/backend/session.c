@@ -99,7 +99,7 @@ ignore_start (const struct session *s, struct loop *l)
 {
   struct sigaction ign = { .sa_handler = SIG_IGN };
   l->nignored = 0;
-  for (size_t i = 0; s->ignore && s->ignore[i] && i < SESSION_MAX_IGNORE; i++)
+  for (size_t i = 0; s->ignore && i < SESSION_MAX_IGNORE && s->ignore[i]; i++)
     sigaction (s->ignore[i], &ign, &l->ignored[l->nignored++]);
 }
 

@@ -32,7 +32,7 @@ struct session {
   const struct session_ops *ops; /* NULL: all defaults */
   void *cookie;
   int pidfd;          /* whose end ends the session */
-  int in, in_to;      /* the caller's input (-1: none) and where it goes */
+  int in, in_to;      /* the caller's input (-1: none; set to -1 at its end) and where it goes */
   int out_from, out;  /* the workload's output (-1: none, it writes to our stdio itself) and where it goes */
   int extra;          /* the backend's own fd to watch (-1: none), see ops->extra */
   int winsize_to;     /* a pty that gets the caller's window size at the start and on SIGWINCH (-1: none) */
