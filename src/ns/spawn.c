@@ -4,21 +4,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "../backend/session.h"
 #include "../net/net.h"
 #include "../plan/idmap.h"
 #include "../cgroup/cgroup.h"
@@ -156,140 +153,52 @@ recv_msg (int sock, void *buf, size_t len, int *fd_out)
   return n;
 }
 
-struct session {
+/* The container's process as the parent learns it during its setup. */
+struct child {
   pid_t pid;
   int pidfd;
-  int sigfd;
-  int master;              /* pty master, -1 without -t */
+  int master;                    /* pty master, -1 without -t */
   unsigned long long root_mount; /* SYNC_ROOT_MOUNT */
-  bool raw;                /* the caller's terminal was put in raw mode */
-  struct termios saved;
 };
 
-static void
-tty_restore (struct session *s)
-{
-  if (s->raw)
-    tcsetattr (0, TCSADRAIN, &s->saved);
-  s->raw = false;
-}
-
-static void
-tty_start (struct session *s, const struct plan *p)
-{
-  struct termios raw;
-  struct winsize ws;
-  if (p->process.stdin_open && isatty (0) && tcgetattr (0, &s->saved) == 0)
-    {
-      raw = s->saved;
-      cfmakeraw (&raw);
-      if (tcsetattr (0, TCSADRAIN, &raw) == 0)
-        s->raw = true;
-    }
-  if (ioctl (isatty (1) ? 1 : 0, TIOCGWINSZ, &ws) == 0)
-    ioctl (s->master, TIOCSWINSZ, &ws);
-}
-
-/* Copy what is readable from `from` to `to`; false at EOF or error. */
-static bool
-pump (int from, int to)
-{
-  char buf[16384];
-  ssize_t n = read (from, buf, sizeof buf);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return true;
-  if (n <= 0)
-    return false;
-  return write_all (to, buf, n) == 0;
-}
-
+/* Until it exits: the signals of `forwarded` passed on by its pidfd, the terminal relayed (with -t;
+ * without, it has the caller's stdio itself). The mask was blocked by the caller (signals_for). */
 static int
-exit_status (const siginfo_t *si)
+supervise (const struct child *c, const struct plan *p, const struct session *signals)
 {
-  if (si->si_code == CLD_EXITED)
-    return si->si_status;
-  return 128 + si->si_status;
+  struct session s = *signals;
+  int status;
+  s.pidfd = c->pidfd;
+  if (c->master >= 0)
+    {
+      s.in = p->process.stdin_open ? 0 : -1;
+      s.in_to = s.out_from = s.winsize_to = c->master;
+      s.out = 1;
+      s.raw = true;
+      s.drain_ms = 100;
+    }
+  status = session_run (&s);
+  return status < 0 ? EXIT_CELLA_ERROR : status;
 }
 
-/* After supervise: the terminal back as it was, the session's fds closed, the caller's signal mask. */
+/* The signals a foreground session takes over (blocked from before the clone). */
 static void
-session_end (struct session *s, const sigset_t *old)
+signals_for (const struct plan *p, struct session *s)
 {
-  tty_restore (s);
-  if (s->master >= 0)
-    close (s->master);
-  if (s->sigfd >= 0)
-    close (s->sigfd);
-  if (s->pidfd >= 0)
-    close (s->pidfd);
-  sigprocmask (SIG_SETMASK, old, NULL);
+  static const int more[] = { SIGCHLD, SIGWINCH };
+  session_init (s);
+  session_add_signals (s, forwarded, sizeof forwarded / sizeof forwarded[0]);
+  session_add_signals (s, more, p->process.tty ? 2 : 1);
 }
 
-static int
-supervise (struct session *s, const struct plan *p)
+static void
+child_close (struct child *c)
 {
-  bool stdin_open = p->process.stdin_open && s->master >= 0;
-  bool master_open = s->master >= 0;
-  siginfo_t si;
-
-  for (;;)
-    {
-      struct pollfd fds[4] = {
-        { .fd = s->sigfd, .events = POLLIN },
-        { .fd = s->pidfd, .events = POLLIN },
-        { .fd = master_open ? s->master : -1, .events = POLLIN },
-        { .fd = stdin_open ? 0 : -1, .events = POLLIN },
-      };
-      if (poll (fds, 4, -1) < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          break;
-        }
-      if (fds[0].revents & POLLIN)
-        {
-          struct signalfd_siginfo ssi;
-          if (read (s->sigfd, &ssi, sizeof ssi) == sizeof ssi)
-            {
-              if (ssi.ssi_signo == SIGWINCH && s->master >= 0)
-                {
-                  struct winsize ws;
-                  if (ioctl (isatty (1) ? 1 : 0, TIOCGWINSZ, &ws) == 0)
-                    ioctl (s->master, TIOCSWINSZ, &ws);
-                }
-              else if (ssi.ssi_signo != SIGCHLD)
-                syscall (SYS_pidfd_send_signal, s->pidfd, ssi.ssi_signo, NULL, 0);
-            }
-        }
-      if (master_open && (fds[2].revents & (POLLIN | POLLHUP | POLLERR)))
-        master_open = pump (s->master, 1);
-      if (stdin_open && (fds[3].revents & (POLLIN | POLLHUP | POLLERR)))
-        {
-          if (!pump (0, s->master))
-            {
-              /* end of input: the pty's EOF character, as typing ^D would */
-              struct termios t;
-              char eof = (tcgetattr (s->master, &t) == 0) ? (char) t.c_cc[VEOF] : 4;
-              if (write_all (s->master, &eof, 1) < 0)
-                master_open = false;
-              stdin_open = false;
-            }
-        }
-      if (fds[1].revents & POLLIN)
-        break;
-    }
-  /* the workload is gone; print what its terminal still holds */
-  while (master_open)
-    {
-      struct pollfd pf = { .fd = s->master, .events = POLLIN };
-      if (poll (&pf, 1, 100) <= 0 || !pump (s->master, 1))
-        break;
-    }
-  memset (&si, 0, sizeof si);
-  while (waitid (P_PIDFD, s->pidfd, &si, WEXITED) < 0)
-    if (errno != EINTR)
-      return EXIT_CELLA_ERROR;
-  return exit_status (&si);
+  if (c->master >= 0)
+    close (c->master);
+  if (c->pidfd >= 0)
+    close (c->pidfd);
+  c->master = c->pidfd = -1;
 }
 
 pid_t
@@ -380,7 +289,7 @@ seccomp_handover (pid_t pid, int sock, const struct ns_launch *l, int fd, cella_
 /* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. With an
  * exec fifo (OCI create) the end is SYNC_CREATED: EOF before it means the child died. */
 static int
-await_child (struct session *s, int sock, const struct ns_launch *l, cella_error_t *err)
+await_child (struct child *s, int sock, const struct ns_launch *l, cella_error_t *err)
 {
   for (;;)
     {
@@ -525,7 +434,7 @@ int
 ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_launch *l, struct ns_proc *out,
                  cella_error_t *err)
 {
-  struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
+  struct child s = { .pid = -1, .pidfd = -1, .master = -1 };
   int sv[2], go = SYNC_GO;
   cleanup_close int cgfd = -1;
 
@@ -666,37 +575,30 @@ ns_run (struct plan *p, cella_error_t *err)
 int
 ns_run_launch (struct plan *p, const struct ns_launch *l, cella_error_t *err)
 {
-  struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
+  struct child c = { .pid = -1, .pidfd = -1, .master = -1 };
+  struct session signals;
   struct ns_proc proc;
-  sigset_t mask, old;
+  sigset_t old;
   int status = -1;
 
-  sigemptyset (&mask);
-  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-    sigaddset (&mask, forwarded[i]);
-  sigaddset (&mask, SIGCHLD);
-  if (p->process.tty)
-    sigaddset (&mask, SIGWINCH);
-  sigprocmask (SIG_BLOCK, &mask, &old);
-
+  signals_for (p, &signals);
+  session_block (&signals, &old);
   if (ns_start_launch (p, &old, l, &proc, err) < 0)
     goto out;
   if (l && l->started)
     l->started (&proc, l->ud);
-  s.pid = proc.pid;
-  s.pidfd = proc.pidfd;
-  s.master = proc.master;
-  s.sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
-  if (s.master >= 0)
-    tty_start (&s, p);
-  status = supervise (&s, p);
+  c.pid = proc.pid;
+  c.pidfd = proc.pidfd;
+  c.master = proc.master;
+  status = supervise (&c, p, &signals);
   if (net_wanted (p))
     net_detach (p);
   if (cgroup_finish (p) && status == 128 + SIGKILL)
     fprintf (stderr, "cella: the container was killed by the OOM killer (memory limit %lld bytes)\n", p->res.memory);
 
 out:
-  session_end (&s, &old);
+  child_close (&c);
+  session_unblock (&old);
   return status;
 }
 
@@ -772,10 +674,11 @@ ns_exec (struct plan *p, pid_t target, cella_error_t *err)
 int
 ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *pid, cella_error_t *err)
 {
-  struct session s = { .pid = -1, .pidfd = -1, .sigfd = -1, .master = -1 };
+  struct child s = { .pid = -1, .pidfd = -1, .master = -1 };
+  struct session signals;
   /* --network container:NAME: the workload's network namespace is that container's */
   unsigned long long flags = clone_flags (p) | joined_flags (p) | (p->net == NET_CONTAINER ? CLONE_NEWNET : 0);
-  sigset_t mask, old;
+  sigset_t old;
   int sv[2], status = -1, r;
   pid_t joiner;
   char netns[64];
@@ -786,17 +689,12 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
   if ((flags & CLONE_NEWNET) && same_file (netns, "/proc/self/ns/net") == 1)
     flags &= ~(unsigned long long) CLONE_NEWNET;
 
-  sigemptyset (&mask);
-  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-    sigaddset (&mask, forwarded[i]);
-  sigaddset (&mask, SIGCHLD);
-  if (p->process.tty)
-    sigaddset (&mask, SIGWINCH);
+  signals_for (p, &signals);
   /* the container's processes were scoped as their namespaces asked: so is this one */
   p->landlock_now = landlock_scopes_for_exec (p, target);
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return cella_error (err, errno, "socketpair");
-  sigprocmask (SIG_BLOCK, &mask, &old);
+  session_block (&signals, &old);
   fflush (NULL);
   joiner = fork ();
   if (joiner < 0)
@@ -844,12 +742,10 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
       status = 0; /* it runs on; whoever reaps our orphans (conmon) waits for it */
       goto out;
     }
-  s.sigfd = signalfd (-1, &mask, SFD_CLOEXEC);
-  if (s.master >= 0)
-    tty_start (&s, p);
-  status = supervise (&s, p);
+  status = supervise (&s, p, &signals);
 out:
-  session_end (&s, &old);
+  child_close (&s);
+  session_unblock (&old);
   return status;
 }
 

@@ -16,6 +16,7 @@
 #include <utmp.h>
 
 #include "backend.h"
+#include "backend/session.h"
 #include "util/paths.h"
 #include "image/flatten.h"
 
@@ -291,20 +292,6 @@ proot_tmp_dir (void)
   return d;
 }
 
-/* proot's exit status → docker's: a guest killed by a signal is 255 from proot; the caller knows
- * no better (see docs/proot.md). */
-static int
-wait_status (pid_t pid)
-{
-  int st;
-  while (waitpid (pid, &st, 0) < 0)
-    if (errno != EINTR)
-      return 125;
-  if (WIFEXITED (st))
-    return WEXITSTATUS (st);
-  return 128 + WTERMSIG (st);
-}
-
 static int
 make_state_dir (char **out, cella_error_t *err)
 {
@@ -321,13 +308,17 @@ make_state_dir (char **out, cella_error_t *err)
   return 0;
 }
 
+/* proot's exit status is the workload's, as docker gives it; a guest killed by a signal is 255
+ * from proot, the caller knows no better (see docs/proot.md). */
 static int
 run_foreground (struct plan *p, const struct plan_process *pr, const char *state_dir, bool main_process,
                 cella_error_t *err)
 {
+  /* ^C reaches the container (same terminal process group); we wait for it */
+  static const int ignore[] = { SIGINT, SIGQUIT, 0 };
   cleanup_strv char **argv = NULL;
   cleanup_free char *tmp = proot_tmp_dir ();
-  struct sigaction ign = { .sa_handler = SIG_IGN }, oldint, oldquit;
+  struct session fg;
   pid_t pid;
   int status;
   if (check_command (p, pr, err) < 0 || proot_command (p, pr, state_dir, main_process, &argv, err) < 0)
@@ -338,13 +329,20 @@ run_foreground (struct plan *p, const struct plan_process *pr, const char *state
     return cella_error (err, errno, "fork");
   if (pid == 0)
     child_exec (argv, pr->env, tmp);
-  /* ^C reaches the container (same terminal process group); we wait for it */
-  sigaction (SIGINT, &ign, &oldint);
-  sigaction (SIGQUIT, &ign, &oldquit);
-  status = wait_status (pid);
-  sigaction (SIGINT, &oldint, NULL);
-  sigaction (SIGQUIT, &oldquit, NULL);
-  return status;
+  session_init (&fg);
+  fg.ignore = ignore;
+  fg.pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  if (fg.pidfd < 0)
+    {
+      int e = errno;
+      kill (pid, SIGKILL);
+      while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+      return cella_error (err, e, "pidfd_open");
+    }
+  status = session_run (&fg);
+  close (fg.pidfd);
+  return status < 0 ? EXIT_CELLA_ERROR : status;
 }
 
 int

@@ -9,23 +9,21 @@
 #include <linux/capability.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <utmp.h>
 
+#include "backend/session.h"
 #include "engine/container.h"
 #include "util/paths.h"
 #include "net/net.h"
@@ -213,7 +211,7 @@ close_fd (int *fd)
 }
 
 static void
-session_init (struct vm_session *s)
+vm_session_init (struct vm_session *s)
 {
   memset (s, 0, sizeof *s);
   s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
@@ -221,7 +219,7 @@ session_init (struct vm_session *s)
 }
 
 static void
-session_clear (struct vm_session *s)
+vm_session_clear (struct vm_session *s)
 {
   free (s->work);
   free (s->disk);
@@ -242,7 +240,7 @@ session_clear (struct vm_session *s)
   close_fd (&s->qmp);
   close_fd (&s->console_fd);
   close_fd (&s->work_fd);
-  session_init (s);
+  vm_session_init (s);
 }
 
 static int
@@ -423,7 +421,7 @@ make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool k
 }
 
 static int
-session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_error_t *err)
+vm_session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_error_t *err)
 {
   cleanup_free char *qemu = NULL;
   struct vm_guest_config c;
@@ -432,7 +430,7 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
   bool kvm = p->vm_accel && strcmp (p->vm_accel, "kvm") == 0;
   long long t_jail;
   int r;
-  session_init (s);
+  vm_session_init (s);
   s->p = p;
   s->work = xstrdup (work);
   if (mkdir (work, 0700) < 0 && errno != EEXIST)
@@ -481,10 +479,11 @@ session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_e
 
 struct sup {
   struct vm_session *s;
-  int in, out;          /* the workload's stdin (-1: none) and stdout on the host */
-  int sigfd, qemu_pidfd;
+  struct session fg;    /* the workload's stdio relayed to hvc0, until QEMU exits */
+  int qemu_pidfd;
   pid_t qemu;
   bool ready, have_exit, eof_sent;
+  long long exit_seen;  /* when the guest said its exit (0: not yet) */
   int exit_code;
   int signalled;        /* a terminating signal that made us end the VM ourselves */
   int pending_sig;      /* came before "ready" */
@@ -586,11 +585,12 @@ on_ctl_line (struct sup *u, const char *line)
   if (strcmp (line, "ready") == 0)
     {
       u->ready = true;
+      u->fg.hold_input = false;
       u->t_ready = now_ns ();
       if (u->pending_sig)
         send_signal (u, u->pending_sig);
       u->pending_sig = 0;
-      if (u->in < 0)
+      if (u->fg.in < 0)
         send_eof (u); /* no stdin: the workload's reads end at once, as with </dev/null */
     }
   else if (sscanf (line, "exit %d", &code) == 1 && code >= 0 && code <= 255)
@@ -602,10 +602,11 @@ on_ctl_line (struct sup *u, const char *line)
 }
 
 static bool
-read_ctl (struct sup *u)
+read_ctl (void *cookie, int fd)
 {
+  struct sup *u = cookie;
   char buf[256];
-  ssize_t n = read (u->s->ctl[0], buf, sizeof buf);
+  ssize_t n = read (fd, buf, sizeof buf);
   if (n < 0 && (errno == EINTR || errno == EAGAIN))
     return true;
   if (n <= 0)
@@ -624,82 +625,41 @@ read_ctl (struct sup *u)
   return true;
 }
 
-static bool
-pump (int from, int to)
+/* The guest said its exit and powers off; a VM that does not is ended. */
+static int
+sup_tick (void *cookie)
 {
-  char buf[16384];
-  ssize_t n = read (from, buf, sizeof buf);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return true;
-  if (n <= 0)
-    return false;
-  if (to >= 0)
-    write_all (to, buf, (size_t) n);
-  return true;
+  struct sup *u = cookie;
+  if (!u->have_exit)
+    return -1;
+  if (u->exit_seen == 0)
+    u->exit_seen = now_ns ();
+  else if (now_ns () - u->exit_seen > 5000000000LL)
+    {
+      qemu_quit (u);
+      u->exit_seen = now_ns ();
+    }
+  return 1000;
 }
 
-/* Relay until QEMU exits; then the rest of the workload's output. */
 static void
-sup_loop (struct sup *u)
+sup_signal (void *cookie, int sig)
 {
-  bool hvc_open = true, ctl_open = true;
-  long long exit_seen = 0;
-  for (;;)
-    {
-      struct pollfd f[5] = {
-        { .fd = u->qemu_pidfd, .events = POLLIN },
-        { .fd = hvc_open ? u->s->hvc[0] : -1, .events = POLLIN },
-        { .fd = ctl_open ? u->s->ctl[0] : -1, .events = POLLIN },
-        { .fd = u->sigfd, .events = POLLIN },
-        /* stdin only once the guest's hvc0 is in raw mode ("ready"): earlier input is echoed */
-        { .fd = u->ready ? u->in : -1, .events = POLLIN },
-      };
-      int r = poll (f, 5, u->have_exit ? 1000 : -1);
-      if (r < 0 && errno != EINTR)
-        break;
-      if (f[1].revents && !pump (u->s->hvc[0], u->out))
-        hvc_open = false;
-      if (f[2].revents)
-        ctl_open = read_ctl (u);
-      if (f[3].revents)
-        {
-          struct signalfd_siginfo si;
-          if (read (u->sigfd, &si, sizeof si) == (ssize_t) sizeof si)
-            on_signal (u, (int) si.ssi_signo);
-        }
-      if (f[4].revents && !pump (u->in, u->s->hvc[0]))
-        {
-          send_eof (u);
-          u->in = -1;
-        }
-      if (f[0].revents & POLLIN)
-        break;
-      if (u->have_exit)
-        {
-          /* the guest said its exit and powers off; a VM that does not is ended */
-          if (exit_seen == 0)
-            exit_seen = now_ns ();
-          else if (now_ns () - exit_seen > 5000000000LL)
-            {
-              qemu_quit (u);
-              exit_seen = now_ns ();
-            }
-        }
-    }
-  /* what hvc0 still holds once QEMU is gone: its end closes with it */
-  while (hvc_open)
-    {
-      struct pollfd f = { .fd = u->s->hvc[0], .events = POLLIN };
-      if (poll (&f, 1, 200) <= 0 || !pump (u->s->hvc[0], u->out))
-        break;
-    }
-  while (ctl_open && read_ctl (u))
-    {
-      struct pollfd f = { .fd = u->s->ctl[0], .events = POLLIN };
-      if (poll (&f, 1, 0) <= 0)
-        break;
-    }
+  on_signal (cookie, sig);
 }
+
+static void
+sup_input_end (void *cookie)
+{
+  send_eof (cookie);
+}
+
+static const struct session_ops sup_ops = {
+  .signal = sup_signal,
+  .input_end = sup_input_end,
+  .extra = read_ctl,
+  .tick = sup_tick,
+};
 
 /* The last lines of a file, for an error. */
 static char *
@@ -719,40 +679,31 @@ tail_of (const char *path, size_t max)
 static int
 supervise (struct vm_session *s, int in, int out, cella_error_t *err)
 {
-  struct sup u = { .s = s, .in = in, .out = out, .sigfd = -1, .qemu_pidfd = -1 };
-  struct termios saved;
-  bool raw = false;
-  siginfo_t si;
-  sigset_t mask;
-  sigemptyset (&mask);
-  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-    sigaddset (&mask, forwarded[i]);
-  u.sigfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (u.sigfd < 0)
-    return cella_error (err, errno, "signalfd");
+  struct sup u = { .s = s, .qemu_pidfd = -1 };
+  const siginfo_t *si = &u.fg.si;
+  session_init (&u.fg);
+  session_add_signals (&u.fg, forwarded, sizeof forwarded / sizeof forwarded[0]);
   u.t_start = now_ns ();
   if (qemu_spawn (&u, err) < 0)
     {
       vm_jail_release (&s->jail);
-      close (u.sigfd);
       return -1;
     }
+  u.fg.ops = &sup_ops;
+  u.fg.cookie = &u;
+  u.fg.pidfd = u.qemu_pidfd;
+  u.fg.in = in;
+  u.fg.in_to = u.fg.out_from = s->hvc[0];
+  u.fg.extra = s->ctl[0];
+  u.fg.out = out;
   /* the guest's hvc0 is the terminal (echo, line editing): ours passes bytes through */
-  if (s->p->process.tty && in >= 0 && isatty (in) && tcgetattr (in, &saved) == 0)
-    {
-      struct termios t = saved;
-      cfmakeraw (&t);
-      raw = tcsetattr (in, TCSANOW, &t) == 0;
-    }
-  sup_loop (&u);
-  if (raw)
-    tcsetattr (in, TCSANOW, &saved);
-  memset (&si, 0, sizeof si);
-  while (waitid (P_PIDFD, u.qemu_pidfd, &si, WEXITED) < 0 && errno == EINTR)
-    ;
+  u.fg.raw = s->p->process.tty;
+  /* stdin only once the guest's hvc0 is in raw mode ("ready"): earlier input is echoed */
+  u.fg.hold_input = true;
+  u.fg.drain_ms = 200;
+  session_run (&u.fg); /* QEMU's status: the workload's comes on cella.ctl */
   close (u.qemu_pidfd);
   vm_jail_release (&s->jail);
-  close (u.sigfd);
   if (s->p->debug)
     fprintf (stderr, "cella: vm: QEMU jailed and exec'd after %.1f ms, workload ready %.1f ms after QEMU's start, exit "
                      "reported at %.1f ms, QEMU gone at %.1f ms\n",
@@ -766,7 +717,7 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
     cleanup_free char *q = tail_of (s->qemu_log, 600), *c = tail_of (s->console, 1500);
     return cella_error (err, 0,
                         "the vm ended without reporting the workload's exit (QEMU %s %d)%s%s%s%s",
-                        si.si_code == CLD_EXITED ? "exit status" : "killed by signal", si.si_status,
+                        si->si_code == CLD_EXITED ? "exit status" : "killed by signal", si->si_status,
                         q ? "; QEMU said: " : "", q ? q : "", c ? "\n--- kernel console (last lines) ---\n" : "",
                         c ? c : "");
   }
@@ -775,11 +726,10 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
 static void
 block_forwarded (sigset_t *old)
 {
-  sigset_t mask;
-  sigemptyset (&mask);
-  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-    sigaddset (&mask, forwarded[i]);
-  sigprocmask (SIG_BLOCK, &mask, old);
+  struct session fg;
+  session_init (&fg);
+  session_add_signals (&fg, forwarded, sizeof forwarded / sizeof forwarded[0]);
+  session_block (&fg, old);
 }
 
 int
@@ -797,11 +747,11 @@ vm_run (struct plan *p, cella_error_t *err)
   /* from here a ^C or a TERM is the VM's to handle (before the boot: it ends the VM), so that
    * the work dir is always removed */
   block_forwarded (&old);
-  if (session_prepare (p, work, &s, err) < 0)
+  if (vm_session_prepare (p, work, &s, err) < 0)
     status = -1;
   else
     status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, err);
-  session_clear (&s);
+  vm_session_clear (&s);
   if (net_vm_tap_wanted (p))
     net_detach (p); /* the lease and the DNAT rules (the tap went with QEMU) */
   {
@@ -822,16 +772,16 @@ vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error
   struct vm_session s = { 0 };
   int master = -1, slave = -1;
   pid_t pid;
-  if (session_prepare (p, work_dir, &s, err) < 0)
+  if (vm_session_prepare (p, work_dir, &s, err) < 0)
     {
-      session_clear (&s);
+      vm_session_clear (&s);
       if (net_vm_tap_wanted (p))
         net_detach (p);
       return -1;
     }
   if (p->process.tty && openpty (&master, &slave, NULL, NULL, NULL) < 0)
     {
-      session_clear (&s);
+      vm_session_clear (&s);
       return cella_error (err, errno, "open a pseudo-terminal");
     }
   if (master >= 0)
@@ -840,7 +790,7 @@ vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error
   pid = fork ();
   if (pid < 0)
     {
-      session_clear (&s);
+      vm_session_clear (&s);
       return cella_error (err, errno, "fork");
     }
   if (pid == 0)
@@ -874,7 +824,7 @@ vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error
     }
   if (slave >= 0)
     close (slave);
-  session_clear (&s);
+  vm_session_clear (&s);
   out->pid = pid;
   out->master = master;
   out->pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
