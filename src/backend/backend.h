@@ -37,6 +37,8 @@ enum backend_cap {
                                           copied), its files there running or not */
   BACKEND_CAP_PORT_FILE = 1u << 7,     /* its supervisor writes the published ports, as resolved, to
                                           `ports` in its state directory */
+  BACKEND_CAP_SEALED_EXE = 1u << 8,    /* the workload could reach cella's own binary (as
+                                          /proc/PID/exe): run re-executes from a sealed copy first */
 };
 
 struct backend {

@@ -390,7 +390,8 @@ run_skips_seal (int argc, char **argv)
 {
   struct run_options o = { 0 };
   int help, first = cli_parse (run_table, &o, argc - 1, argv + 1, &help, NULL);
-  bool skip = first >= 0 && !help && o.backend && (strcmp (o.backend, "proot") == 0 || strcmp (o.backend, "vm") == 0);
+  const struct backend *b = first >= 0 && !help ? backend_named (o.backend) : NULL;
+  bool skip = b && !(b->caps & BACKEND_CAP_SEALED_EXE);
   run_options_free (&o);
   return skip;
 }

@@ -20,7 +20,7 @@ const struct backend backend_ns = {
   .name = "ns",
   .kind = BACKEND_NS,
   .caps = BACKEND_CAP_CGROUP_LIMITS | BACKEND_CAP_CGROUP | BACKEND_CAP_NETNS | BACKEND_CAP_EXEC
-          | BACKEND_CAP_OVERLAY_ROOT,
+          | BACKEND_CAP_OVERLAY_ROOT | BACKEND_CAP_SEALED_EXE,
   .available = ns_available,
   .run = ns_run,
   .start = ns_ops_start,

@@ -30,11 +30,14 @@ test_lookup (void)
         continue;
       p->backend = b->kind;
       CHECK (backend_of (p) == b, "backend_of a %s plan", names[i]);
+      CHECK_STR (plan_backend_name (b->kind), b->name, "the plan's name of its kind");
+      CHECK (plan_backend_kind (b->name) == (int) b->kind, "the plan's kind of its name");
       CHECK (b->run && b->start && b->available, "%s: run, start and available", names[i]);
       CHECK ((b->exec != NULL) == ((b->caps & BACKEND_CAP_EXEC) != 0), "%s: exec iff BACKEND_CAP_EXEC", names[i]);
     }
   CHECK (backend_at (3) == NULL, "three backends");
   CHECK (backend_named ("docker") == NULL && backend_named (NULL) == NULL, "an unknown name: NULL");
+  CHECK (plan_backend_kind ("docker") < 0, "the plan knows no `docker` kind");
   CHECK (backend_of (&(struct plan){ 0 }) == &backend_ns, "a zeroed plan is an ns plan");
 }
 
@@ -53,6 +56,8 @@ test_caps (void)
          "a plain directory root: proot");
   CHECK ((ns & BACKEND_CAP_OVERLAY_ROOT) && !(pr & BACKEND_CAP_OVERLAY_ROOT), "overlay root: ns");
   CHECK ((vm & BACKEND_CAP_PORT_FILE) && !(ns & BACKEND_CAP_PORT_FILE), "a ports file: vm");
+  CHECK ((ns & BACKEND_CAP_SEALED_EXE) && !(pr & BACKEND_CAP_SEALED_EXE) && !(vm & BACKEND_CAP_SEALED_EXE),
+         "a sealed copy of cella: for ns only (proot runs as the user, a VM never sees the binary)");
   {
     cleanup_plan struct plan *p = plan_new ();
     p->backend = BACKEND_VM;
