@@ -2,6 +2,7 @@
  * plan's limits, joining, removing. Reading back and controlling a running container's cgroup (stats, freeze,
  * signal, pids) is in cgroup_ctl.c. docs/resources.md. */
 #define _GNU_SOURCE
+#include "../backend/backend.h"
 #include "cgroup.h"
 
 #include <errno.h>
@@ -489,7 +490,7 @@ cgroup_usable (char **why)
 bool
 cgroup_devices_confined (const struct plan *p)
 {
-  return p->backend == BACKEND_NS && !p->privileged && host_root ();
+  return backend_can (p, BACKEND_CAP_CGROUP_LIMITS) && !p->privileged && host_root ();
 }
 
 void
@@ -498,7 +499,7 @@ cgroup_notice_unapplied (const struct plan *p)
   static bool said;
   cleanup_free char *why = NULL;
   const char *flag = cgroup_res_first_flag (&p->res);
-  if (said || p->backend != BACKEND_NS || (flag == NULL && !cgroup_devices_confined (p)) || cgroup_usable (&why))
+  if (said || !backend_can (p, BACKEND_CAP_CGROUP_LIMITS) || (flag == NULL && !cgroup_devices_confined (p)) || cgroup_usable (&why))
     return;
   said = true;
   if (flag == NULL)
@@ -516,13 +517,13 @@ static bool
 devices_only (const struct plan *p)
 {
   /* (a vm plan's cgroup is QEMU's, with its memory limit: cgroup_enter_limited) */
-  return p->backend == BACKEND_NS && !cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL;
+  return backend_can (p, BACKEND_CAP_CGROUP_LIMITS) && !cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL;
 }
 
 bool
 cgroup_wanted (const struct plan *p)
 {
-  if (p->backend != BACKEND_NS)
+  if (!backend_can (p, BACKEND_CAP_CGROUP_LIMITS))
     return false;
   if (devices_only (p) && !cgroup_devices_confined (p))
     return false;
@@ -797,7 +798,7 @@ void
 cgroup_remove_plan (const struct plan *p)
 {
   struct cgroup_dirs d;
-  if (p->backend == BACKEND_PROOT || cgroup_path_of (p, &d, NULL) < 0)
+  if (!backend_can (p, BACKEND_CAP_CGROUP) || cgroup_path_of (p, &d, NULL) < 0)
     return;
   cgroup_remove (&d, NULL);
   cgroup_dirs_clear (&d);

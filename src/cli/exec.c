@@ -9,8 +9,7 @@
 
 #include "../engine/container.h"
 #include "../engine/copy.h"
-#include "../ns/ns.h"
-#include "../proot/backend.h"
+#include "../backend/backend.h"
 #include "../plan/build.h"
 #include "commands.h"
 #include "options.h"
@@ -88,6 +87,7 @@ cmd_exec (int argc, char **argv)
   cleanup_plan struct plan *p = NULL;
   struct ctr_state st = { 0 };
   int help, first, status = -1;
+  const struct backend *b;
 
   first = cli_parse (exec_table, &o, argc - 1, argv + 1, &help, &err);
   if (first < 0)
@@ -114,15 +114,14 @@ cmd_exec (int argc, char **argv)
     }
   if (ctr_plan_load (id, &p, &err) < 0 || exec_process (p, &o, argv + first + 1, &err) < 0)
     goto out;
-  if (p->backend == BACKEND_VM)
-    cella_error (&err, 0, "exec is not supported by the vm backend yet");
-  else if (p->backend == BACKEND_PROOT)
-    {
-      cleanup_free char *dir = ctr_dir (id), *state = xasprintf ("%s/proot", dir);
-      status = proot_exec (p, state, &err);
-    }
+  b = backend_of (p);
+  if (b->exec == NULL)
+    cella_error (&err, 0, "exec is not supported by the %s backend yet", b->name);
   else
-    status = ns_exec (p, st.pid, &err);
+    {
+      cleanup_free char *dir = ctr_dir (id), *state = backend_state_dir (b, dir);
+      status = b->exec (p, st.pid, state, &err);
+    }
 out:
   ctr_state_clear (&st);
   exec_opts_free (&o);

@@ -15,6 +15,7 @@
 #include "../net/net.h"
 #include "../engine/container.h"
 #include "../engine/logfile.h"
+#include "../backend/backend.h"
 #include "../cgroup/cgroup.h"
 #include "commands.h"
 #include "options.h"
@@ -233,7 +234,7 @@ cli_device_rules_json (const struct plan *p)
   json_t *a;
   size_t n;
   struct plan_dev_rule *rules;
-  if (p->backend != BACKEND_NS)
+  if (!backend_can (p, BACKEND_CAP_CGROUP_LIMITS))
     return json_null ();
   if (p->privileged)
     return json_pack ("[s]", "allow a *:* rwm");
@@ -313,24 +314,13 @@ inspect_json (const char *id, const struct ctr_state *st)
   if (p)
     {
       json_t *args = json_array ();
-      json_object_set_new (o, "Backend", json_string (p->backend == BACKEND_PROOT ? "proot" : p->backend == BACKEND_VM ? "vm" : "ns"));
-      if (p->backend == BACKEND_VM)
-        {
-          cleanup_free char *cdir = ctr_dir (id), *disk = xasprintf ("%s/vm/disk.ext4", cdir);
-          json_object_set_new (o, "VM", json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "Engine", p->vm_engine, "Accel",
-                                                   p->vm_accel, "Kernel", p->vm_kernel, "KernelRelease",
-                                                   p->vm_kernel_release, "Disk", disk, "MemoryMiB",
-                                                   (int) (p->vm_memory_mib ? p->vm_memory_mib : 256), "CPUs",
-                                                   (int) (p->vm_cpus ? p->vm_cpus : 1)));
-        }
+      const struct backend *b = backend_of (p);
+      json_object_set_new (o, "Backend", json_string (b->name));
       json_object_set_new (o, "RootCopy", p->root_copy ? json_string (p->root_copy) : json_null ());
-      if (p->backend == BACKEND_PROOT)
+      if (b->inspect)
         {
-          struct utsname u;
-          const char *rel = p->kernel_release ? p->kernel_release : uname (&u) == 0 ? u.release : NULL;
-          json_object_set_new (o, "Proot", json_pack ("{s:s?, s:s?, s:b, s:s?}", "Path", p->proot_path, "KernelRelease", rel,
-                                                      "KernelReleaseFaked", p->kernel_release != NULL, "RootCopy",
-                                                      p->root_copy));
+          cleanup_free char *cdir = ctr_dir (id), *bstate = backend_state_dir (b, cdir);
+          b->inspect (p, bstate, o);
         }
       for (size_t i = 1; p->process.argv && p->process.argv[i]; i++)
         json_array_append_new (args, json_string (p->process.argv[i]));
@@ -561,12 +551,13 @@ cmd_port (int argc, char **argv)
     cleanup_strv char **leased = net_ports_of (id);
     if (ctr_plan_load (id, &p, &err) < 0)
       return cella_error_print (&err);
-    if (p->backend == BACKEND_VM)
+    if (backend_can (p, BACKEND_CAP_PORT_FILE))
       {
-        /* the VM's hostfwd rules as its supervisor set them up (random host ports resolved);
-         * nothing while it is not running */
+        /* the ports as the backend's supervisor set them up (a VM's hostfwd rules, random host
+         * ports resolved); nothing while it is not running */
         struct ctr_state st = { 0 };
-        cleanup_free char *dir = ctr_dir (id), *path = xasprintf ("%s/vm/ports", dir), *text = NULL;
+        cleanup_free char *dir = ctr_dir (id), *state = backend_state_dir (backend_of (p), dir);
+        cleanup_free char *path = xasprintf ("%s/ports", state), *text = NULL;
         bool running = ctr_state_read (id, &st, -1, NULL) == 0 && st.status == CTR_RUNNING;
         ctr_state_clear (&st);
         if (running && read_file (path, &text, NULL, NULL) == 0)

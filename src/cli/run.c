@@ -17,9 +17,7 @@
 #include "../image/store.h"
 #include "../util/paths.h"
 #include "../engine/userns.h"
-#include "../ns/ns.h"
-#include "../proot/backend.h"
-#include "../vm/vm.h"
+#include "../backend/backend.h"
 #include "../plan/build.h"
 #include "commands.h"
 #include "options.h"
@@ -302,24 +300,6 @@ run_in_engine (struct run_options *o, struct plan *p, bool create_only, const ch
   return status < 0 ? -1 : status;
 }
 
-/* A foreground proot run: an image gets a private copy of its layers, removed after. */
-static int
-run_proot_foreground (struct plan *p, cella_error_t *err)
-{
-  cleanup_free char *copy = NULL;
-  int status;
-  if (p->root_overlay)
-    {
-      copy = xasprintf ("%s/proot-root-%.12s", paths_data_root (), p->id);
-      if (mkdir_p (paths_data_root (), 0700, err) < 0 || proot_prepare_root (p, copy, err) < 0)
-        return -1;
-    }
-  status = proot_run (p, copy == NULL, err);
-  if (copy)
-    remove_tree_mapped (copy);
-  return status;
-}
-
 static int
 run_or_create (int argc, char **argv, bool create_only)
 {
@@ -368,7 +348,7 @@ run_or_create (int argc, char **argv, bool create_only)
       o.img = &img;
     }
   o.engine = create_only || o.detach || o.name || o.restart || o.rm;
-  if (plan_from_run_options (&o, res.rootfs, res.from_image, &p, &err) < 0)
+  if (plan_from_run_options (&o, res.rootfs, res.from_image, &p, &err) < 0 || backend_check (p, &err) < 0)
     goto error;
   resolved_clear (&res);
   o.img = NULL;
@@ -391,16 +371,9 @@ run_or_create (int argc, char **argv, bool create_only)
       return status < 0 ? cella_error_print (&err) : status;
     }
   run_options_free (&o);
-  if (p->backend == BACKEND_PROOT)
-    status = run_proot_foreground (p, &err);
-  else if (p->backend == BACKEND_VM)
-    status = vm_run (p, &err);
-  else
-    {
-      status = ns_run (p, &err);
-      if (p->userns_mode)
-        userns_release (p->id); /* a foreground run keeps nothing, its ids neither */
-    }
+  status = backend_of (p)->run (p, &err);
+  if (p->userns_mode)
+    userns_release (p->id); /* a foreground run keeps nothing, its ids neither */
   if (status < 0)
     return cella_error_print (&err);
   return status;
@@ -417,7 +390,8 @@ run_skips_seal (int argc, char **argv)
 {
   struct run_options o = { 0 };
   int help, first = cli_parse (run_table, &o, argc - 1, argv + 1, &help, NULL);
-  bool skip = first >= 0 && !help && o.backend && (strcmp (o.backend, "proot") == 0 || strcmp (o.backend, "vm") == 0);
+  const struct backend *b = first >= 0 && !help ? backend_named (o.backend) : NULL;
+  bool skip = b && !(b->caps & BACKEND_CAP_SEALED_EXE);
   run_options_free (&o);
   return skip;
 }

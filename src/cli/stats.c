@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "../engine/container.h"
+#include "../backend/backend.h"
 #include "../cgroup/cgroup.h"
 #include "commands.h"
 #include "options.h"
@@ -115,7 +116,7 @@ row_open (struct row *r, const char *id, cella_error_t *err)
   r->name = xstrdup (st.name ? st.name : "");
   r->running = st.status == CTR_RUNNING;
   ctr_state_clear (&st);
-  if (r->running && ctr_plan_load (id, &p, NULL) == 0 && p->backend == BACKEND_NS
+  if (r->running && ctr_plan_load (id, &p, NULL) == 0 && backend_can (p, BACKEND_CAP_CGROUP_LIMITS)
       && cgroup_path_of (p, &r->dirs, NULL) == 0)
     r->has_dirs = true;
   plan_free (p);

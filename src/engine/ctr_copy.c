@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "backend/backend.h"
 #include "ns/ns.h"
 #include "copy.h"
 
@@ -148,7 +149,7 @@ ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path
   if (lock < 0 || ctr_state_read (id, &st, lock, err) < 0 || ctr_plan_load (id, &p, err) < 0)
     return -1;
   /* a proot container's root is a plain directory, running or not (/proc/PID/root is the host's) */
-  if (st.status == CTR_RUNNING && p->backend != BACKEND_PROOT)
+  if (st.status == CTR_RUNNING && !backend_can (p, BACKEND_CAP_PLAIN_ROOT))
     {
       cleanup_free char *proc_root = xasprintf ("/proc/%d/root", (int) st.pid);
       cleanup_close int rootfd = open (proc_root, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -24,10 +24,7 @@
 #include <unistd.h>
 
 #include "../net/net.h"
-#include "../ns/ns.h"
-#include "../cgroup/cgroup.h"
-#include "../proot/backend.h"
-#include "../vm/vm.h"
+#include "../backend/backend.h"
 #include "attach.h"
 #include "container.h"
 #include "logfile.h"
@@ -158,7 +155,7 @@ mon_client_packet (struct mon *m, size_t i)
     {
       int sig;
       memcpy (&sig, pkt + 1, sizeof sig);
-      syscall (SYS_pidfd_send_signal, m->proc.pidfd, sig, NULL, 0);
+      backend_signal (&m->proc, sig);
     }
 }
 
@@ -235,19 +232,13 @@ mon_spawn (struct mon *m, cella_error_t *err)
   dup2 (i[0] >= 0 ? i[0] : null, 0);
   dup2 (o[1] >= 0 ? o[1] : null, 1);
   dup2 (e[1] >= 0 ? e[1] : null, 2);
-  if (m->plan->backend == BACKEND_PROOT)
-    {
-      cleanup_free char *dir = ctr_dir (m->id), *state = xasprintf ("%s/proot", dir);
-      r = proot_start (m->plan, state, &m->proc, err);
-    }
-  else if (m->plan->backend == BACKEND_VM)
-    {
-      /* the container's disk and console log stay in its directory between starts */
-      cleanup_free char *dir = ctr_dir (m->id), *work = xasprintf ("%s/vm", dir);
-      r = vm_start (m->plan, work, &m->proc, err);
-    }
-  else
-    r = ns_start (m->plan, NULL, &m->proc, err);
+  {
+    /* what the backend keeps (a VM's disk and console log) stays in the container's directory
+     * between starts */
+    const struct backend *b = backend_of (m->plan);
+    cleanup_free char *dir = ctr_dir (m->id), *state = backend_state_dir (b, dir);
+    r = b->start (m->plan, state, &m->proc, err);
+  }
   dup2 (null, 0);
   dup2 (null, 1);
   dup2 (null, 2);
@@ -477,7 +468,7 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
         }
       if (mon_mark_running (&m, first, &err) < 0)
         {
-          syscall (SYS_pidfd_send_signal, m.proc.pidfd, SIGKILL, NULL, 0);
+          backend_signal (&m.proc, SIGKILL);
           report (&ready_fd, 125, &err);
           cella_error_free (&err);
           break;
@@ -496,7 +487,7 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
       started = now_ns ();
       status = mon_loop (&m);
       mon_release (&m);
-      m.oom_killed = m.plan->backend == BACKEND_NS && cgroup_finish (m.plan);
+      m.oom_killed = backend_of (m.plan)->finish && backend_of (m.plan)->finish (m.plan);
       if (net_wanted (m.plan) || net_vm_tap_wanted (m.plan))
         net_detach (m.plan); /* the published ports are free once the container stopped */
       again = mon_record_exit (&m, status, now_ns () - started);

@@ -13,10 +13,9 @@
 
 #include "container.h"
 #include "userns.h"
+#include "../backend/backend.h"
 #include "../ns/ns.h"
 #include "../host/probe.h"
-#include "../proot/backend.h"
-#include "../vm/vm.h"
 #include "../util/paths.h"
 
 static const char *const status_names[] = { "created", "running", "restarting", "exited", "removing" };
@@ -675,11 +674,11 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
 
   free (p->id);
   p->id = xstrdup (id);
-  if (p->backend == BACKEND_PROOT && p->root_overlay)
+  if (backend_can (p, BACKEND_CAP_PLAIN_ROOT) && p->root_overlay)
     {
       /* proot cannot mount: the container gets its own copy of the image */
       cleanup_free char *copy = xasprintf ("%s/rootfs", tmp);
-      if (proot_prepare_root (p, copy, err) < 0)
+      if (backend_copy_root (p, copy, err) < 0)
         {
           release_name (name, id);
           remove_tree_mapped (tmp);
@@ -688,13 +687,13 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
       free (p->rootfs);
       p->rootfs = xasprintf ("%s/rootfs", final);
     }
-  if (p->backend == BACKEND_NS && p->root_overlay && !overlay_upper_ok (base))
+  if (backend_can (p, BACKEND_CAP_OVERLAY_ROOT) && p->root_overlay && !overlay_upper_ok (base))
     {
       /* the kernel refuses an overlay whose upper dir is on this file system (e.g. a data root
        * on overlayfs or NFS): the container gets its own copy of the image instead */
       cleanup_free char *copy = xasprintf ("%s/rootfs", tmp), *why = NULL;
       probe_overlay_upper (paths_data_root (), &why);
-      if (proot_prepare_root (p, copy, err) < 0)
+      if (backend_copy_root (p, copy, err) < 0)
         {
           release_name (name, id);
           remove_tree_mapped (tmp);
@@ -749,13 +748,15 @@ ctr_remove_files (const char *id, const char *name, cella_error_t *err)
   cleanup_free char *dir = ctr_dir (id);
   cleanup_free char *gone = xasprintf ("%s/containers/.rm-%s", paths_data_root (), id);
   cleanup_free char *run = ctr_run_dir (id);
-  {
-    /* a vm container's work dir (its disk): never removed through a symlink or with a mount in it */
-    cleanup_free char *vmdir = xasprintf ("%s/vm", dir);
-    struct stat vst;
-    if (lstat (vmdir, &vst) == 0 && vm_workdir_remove (vmdir, err) < 0)
-      return cella_error_wrap (err, "remove container %.12s", id);
-  }
+  /* a backend's state (a VM's disk: never removed through a symlink or with a mount in it) */
+  for (size_t i = 0; backend_at (i); i++)
+    {
+      const struct backend *b = backend_at (i);
+      cleanup_free char *state = backend_state_dir (b, dir);
+      struct stat vst;
+      if (b->remove_state && state && lstat (state, &vst) == 0 && b->remove_state (state, err) < 0)
+        return cella_error_wrap (err, "remove container %.12s", id);
+    }
   if (name)
     release_name (name, id);
   /* out of sight first (ps never lists a half-removed container), then deleted */

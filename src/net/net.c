@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../engine/container.h"
+#include "../backend/backend.h"
 #include "internal.h"
 
 bool
@@ -41,7 +42,7 @@ net_conf_dir (void)
 bool
 net_wanted (const struct plan *p)
 {
-  return p->net == NET_PRIVATE && p->backend == BACKEND_NS;
+  return p->net == NET_PRIVATE && backend_can (p, BACKEND_CAP_NETNS);
 }
 
 static int

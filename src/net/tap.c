@@ -12,12 +12,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "../backend/backend.h"
 #include "internal.h"
 
 bool
 net_vm_tap_wanted (const struct plan *p)
 {
-  return p->backend == BACKEND_VM && p->net == NET_PRIVATE && net_host_root ();
+  return backend_can (p, BACKEND_CAP_NET_TAP) && p->net == NET_PRIVATE && net_host_root ();
 }
 
 /* The container's ports as leased (random host ports resolved by net_prepare). */

@@ -4,19 +4,14 @@
 
 #include <signal.h>
 
+#include "../backend/backend.h"
 #include "../plan/plan.h"
 
 /* Run the plan in the foreground; returns the exit status to give the caller (the workload's,
  * 125/126/127, or 128+N for a signal), or a negative value with *err set when nothing ran. */
 int ns_run (struct plan *p, cella_error_t *err);
 
-/* A started workload: its pid, a pidfd to wait on and signal it, the pty master with -t. */
-struct ns_proc {
-  pid_t pid;
-  int pidfd;
-  int master;   /* -1 without a terminal */
-  unsigned long long root_mount; /* no mount namespace of its own: its root's bind (else 0) */
-};
+/* A started workload: struct ns_proc, the backend-neutral handle (backend/backend.h). */
 
 /* A container without a mount namespace of its own has its root bound on the rootfs in the
  * runtime's mount namespace, everything it mounted below: detach that bind, if it is still the

@@ -449,25 +449,6 @@ vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
   return vm_plan_prepare (p, err);
 }
 
-/* The binds a VM can give are 9p shares of directories. */
-static int
-vm_refuse_ops (const struct plan *p, cella_error_t *err)
-{
-  for (size_t i = 0; i < p->nops; i++)
-    {
-      const struct op *op = &p->ops[i];
-      struct stat st;
-      if (op->kind == OP_OVERLAY || op->kind == OP_TMPFS)
-        return cella_error (err, 0, "%s at `%s`: not supported by the vm backend yet", op->kind == OP_OVERLAY ? "overlay" : "tmpfs",
-                            op->target);
-      if (op->kind == OP_BIND && stat (op->source, &st) < 0)
-        return cella_error (err, errno, "volume `%s`", op->source);
-      if (op->kind == OP_BIND && !S_ISDIR (st.st_mode))
-        return cella_error (err, 0, "volume `%s`: the vm backend shares directories only (9p), not files", op->source);
-    }
-  return 0;
-}
-
 /* "0-3,6": cpu or memory node lists, as the kernel takes them */
 static bool
 cpu_list_valid (const char *s)
@@ -575,9 +556,6 @@ build_resources (const struct run_options *o, struct plan *p, cella_error_t *err
         return -1;
       r->io_weight = (unsigned) n;
     }
-  if (p->backend == BACKEND_PROOT && cgroup_res_any (r))
-    return cella_error (err, 0, "%s: the proot backend cannot limit resources (no cgroup); use --backend ns",
-                        cgroup_res_first_flag (r));
   return 0;
 }
 
@@ -749,25 +727,6 @@ build_ports (const struct run_options *o, struct plan *p, cella_error_t *err)
   return 0;
 }
 
-/* Mount ops proot has no equivalent for. A tmpfs is a bind of a fresh directory (proot_command). */
-static int
-proot_refuse_ops (const struct plan *p, cella_error_t *err)
-{
-  for (size_t i = 0; i < p->nops; i++)
-    {
-      const struct op *op = &p->ops[i];
-      if (op->kind == OP_OVERLAY)
-        return cella_error (err, 0, "overlay at `%s`: the proot backend cannot mount overlays; use --backend ns", op->target);
-      if (op->kind == OP_BIND && !(op->flags & BIND_WRITABLE))
-        return cella_error (err, 0, "read-only volume `%s`: the proot backend cannot make a bind read-only; use --backend ns",
-                            op->target);
-      if (op->kind == OP_TMPFS && op->size > 0)
-        return cella_error (err, 0, "tmpfs `%s` with a size: the proot backend gives a plain directory, without a size limit",
-                            op->target);
-    }
-  return 0;
-}
-
 int
 plan_from_run_options (const struct run_options *o, const char *rootfs, bool from_image, struct plan **out,
                        cella_error_t *err)
@@ -826,10 +785,6 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
     return -1;
   add_default_ops (p);
   if (add_user_mounts (o, p, err) < 0)
-    return -1;
-  if (p->backend == BACKEND_PROOT && proot_refuse_ops (p, err) < 0)
-    return -1;
-  if (p->backend == BACKEND_VM && vm_refuse_ops (p, err) < 0)
     return -1;
   if (build_ports (o, p, err) < 0)
     return -1;

@@ -317,8 +317,9 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
     cleanup_free char *b = get_str (r, root, "backend", false);
     json_t *pr = json_object_get (root, "proot");
     json_t *vm = json_object_get (root, "vm");
-    p->backend = b && strcmp (b, "proot") == 0 ? BACKEND_PROOT : b && strcmp (b, "vm") == 0 ? BACKEND_VM : BACKEND_NS;
-    if (b && strcmp (b, "proot") != 0 && strcmp (b, "ns") != 0 && strcmp (b, "vm") != 0)
+    int kind = b ? plan_backend_kind (b) : BACKEND_NS;
+    p->backend = kind < 0 ? BACKEND_NS : (enum backend_kind) kind;
+    if (kind < 0)
       bad (r, "backend", "ns, proot or vm");
     if (json_is_object (vm))
       {

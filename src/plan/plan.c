@@ -73,6 +73,23 @@ plan_landlock_format (unsigned v)
   return s ? s : xstrdup ("off");
 }
 
+static const char *const backend_names[] = { [BACKEND_NS] = "ns", [BACKEND_PROOT] = "proot", [BACKEND_VM] = "vm" };
+
+const char *
+plan_backend_name (enum backend_kind kind)
+{
+  return (size_t) kind < sizeof backend_names / sizeof backend_names[0] ? backend_names[kind] : "ns";
+}
+
+int
+plan_backend_kind (const char *name)
+{
+  for (size_t i = 0; i < sizeof backend_names / sizeof backend_names[0]; i++)
+    if (strcmp (backend_names[i], name) == 0)
+      return (int) i;
+  return -1;
+}
+
 struct plan *
 plan_new (void)
 {
@@ -474,7 +491,7 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "image", json_string (p->image));
   if (p->image_id)
     json_object_set_new (root, "image_id", json_string (p->image_id));
-  json_object_set_new (root, "backend", json_string (p->backend == BACKEND_PROOT ? "proot" : p->backend == BACKEND_VM ? "vm" : "ns"));
+  json_object_set_new (root, "backend", json_string (plan_backend_name (p->backend)));
   if (p->backend == BACKEND_VM)
     json_object_set_new (root, "vm", json_pack ("{s:s*, s:s*, s:s*, s:s*, s:I, s:I}", "engine", p->vm_engine, "kernel",
                                                 p->vm_kernel, "kernel_release", p->vm_kernel_release, "accel",

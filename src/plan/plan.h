@@ -118,6 +118,10 @@ struct op {
 enum net_mode { NET_NONE, NET_HOST, NET_PRIVATE, NET_CONTAINER /* another container's (plan.network names it) */ };
 
 enum backend_kind { BACKEND_NS, BACKEND_PROOT, BACKEND_VM };
+/* A kind's name as --backend and the plan's JSON spell it ("ns", "proot", "vm"); and the kind of
+ * a name, -1 when none is called that. (What a backend does is backend/backend.h's business.) */
+const char *plan_backend_name (enum backend_kind kind);
+int plan_backend_kind (const char *name);
 
 #define PLAN_NS_MNT (1u << 0)
 #define PLAN_NS_PID (1u << 1)
