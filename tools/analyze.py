@@ -70,6 +70,7 @@ def main(argv):
     for text in other + kept:
         print(text)
     if run.returncode != 0:
+        sys.stdout.write(run.stdout)
         print(f"analyze: {argv[1]} exited with status {run.returncode}", file=sys.stderr)
         return 1
     print(f"analyze: {len(kept)} finding(s); {dropped} leak report(s) on cleanup-attribute variables dropped")
