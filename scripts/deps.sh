@@ -10,7 +10,7 @@ docker-registry skopeo apache2-utils openssl python3
 nftables iproute2 passt slirp4netns wget
 qemu-system-x86 linux-image-amd64 e2fsprogs
 podman conmon containerd buildah debootstrap golang-go
-clang libclang-rt-dev"
+clang libclang-rt-dev clang-format cppcheck clang-tidy"
 BENCH_PKGS="hyperfine umoci crun"
 
 bench=0

@@ -1,12 +1,13 @@
 #!/bin/sh
-# Every test: the C unit tests (plain, then under ASan+UBSan), the fuzz corpora, then the
-# integration tests against the real binary (as root, as an unprivileged user, and as root of a
-# user namespace), then the option coverage check. Last line: "N passed, N failed, N skipped".
+# Every test: the source checks (formatting, static analysis), the C unit tests (plain, then under
+# ASan+UBSan), the fuzz corpora, then the integration tests against the real binary (as root, as an
+# unprivileged user, and as root of a user namespace), then the option coverage check. Last line:
+# "N passed, N failed, N skipped".
 #
 # Nothing may vanish without a word: a unit program whose TAP plan does not match what it printed,
 # an integration pass that does not print its summary, a pass that cannot start: each counts as
 # failed. (For t_harness.sh's self-tests the parts can be replaced: CHECK_UNIT_SRC,
-# CHECK_UNIT_DIRS, CHECK_FUZZ, CHECK_RUNNER, CHECK_PASSES, CHECK_COVERAGE.)
+# CHECK_UNIT_DIRS, CHECK_FUZZ, CHECK_RUNNER, CHECK_PASSES, CHECK_COVERAGE, CHECK_SOURCE.)
 cd "$(dirname "$0")/.." || exit 1
 passed=0 failed=0 skipped=0
 log=$(mktemp) || exit 1
@@ -17,6 +18,7 @@ UNIT_DIRS=${CHECK_UNIT_DIRS-build/unit build/unit-san}
 FUZZ=${CHECK_FUZZ-fuzz}
 RUNNER=${CHECK_RUNNER:-tests/run-integration.sh}
 COVERAGE=${CHECK_COVERAGE-tests/option-coverage.py}
+SOURCE_CHECKS=${CHECK_SOURCE-format-check analyze}
 
 # tap_counts LABEL RC: fold the TAP in $log into the totals. The plan ("1..N", first or last) must be
 # there once and match the tests printed; "1..0 # skip WHY" is one skip.
@@ -50,6 +52,20 @@ tap_counts() {
 		f=1
 	fi
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+# The source checks (Makefile: `make format-check`, `make analyze`), one line each.
+source_checks() {
+	for target in $SOURCE_CHECKS; do
+		if make --no-print-directory -s "$target" >"$log" 2>&1; then
+			echo "ok - [source] make $target: $(tail -n1 "$log")"
+			passed=$((passed + 1))
+		else
+			tail -40 "$log" | sed "s/^/[$target] /"
+			echo "not ok - [source] make $target: see above"
+			failed=$((failed + 1))
+		fi
+	done
 }
 
 unit_tests() {
@@ -135,6 +151,7 @@ else
 	passes="user"
 fi
 
+source_checks
 unit_tests
 fuzz_corpora
 for pass in $passes; do

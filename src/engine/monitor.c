@@ -183,6 +183,7 @@ mon_loop (struct mon *m)
       if (err_open && fds[2].revents)
         err_open = mon_pump_output (m, m->errp, LOG_STDERR);
       if (fds[3].revents & POLLIN)
+        /* cppcheck-suppress nullPointer ; gnu.cfg wants accept4's addrlen, which may be NULL (accept4(2)) */
         mon_add_client (m, accept4 (m->listen, NULL, NULL, SOCK_CLOEXEC));
       for (size_t i = nc; i-- > 0;)
         if (fds[4 + i].revents)
@@ -225,10 +226,19 @@ mon_spawn (struct mon *m, cella_error_t *err)
   int o[2] = { -1, -1 }, e[2] = { -1, -1 }, i[2] = { -1, -1 };
   int null = open ("/dev/null", O_RDWR | O_CLOEXEC), r;
   bool tty = m->plan->process.tty;
+  const char *failed = NULL;
   if (!tty && (pipe2 (o, O_CLOEXEC) < 0 || pipe2 (e, O_CLOEXEC) < 0))
-    return cella_error (err, errno, "pipes for the container's output");
-  if (m->plan->process.stdin_open && !tty && pipe2 (i, O_CLOEXEC) < 0)
-    return cella_error (err, errno, "pipe for the container's input");
+    failed = "pipes for the container's output";
+  else if (m->plan->process.stdin_open && !tty && pipe2 (i, O_CLOEXEC) < 0)
+    failed = "pipe for the container's input";
+  if (failed)
+    {
+      /* /dev/null and the pipes made before the one that failed stay open otherwise */
+      int saved = errno, *fds[] = { &null, &o[0], &o[1], &e[0], &e[1], &i[0], &i[1] };
+      for (size_t k = 0; k < sizeof fds / sizeof fds[0]; k++)
+        close_fd (fds[k]);
+      return cella_error (err, saved, "%s", failed);
+    }
   dup2 (i[0] >= 0 ? i[0] : null, 0);
   dup2 (o[1] >= 0 ? o[1] : null, 1);
   dup2 (e[1] >= 0 ? e[1] : null, 2);

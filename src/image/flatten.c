@@ -802,7 +802,7 @@ static int
 flatten_run (char *const *roots, size_t n, bool layered, const char *dest, struct flatten_stats *st,
              cella_error_t *err)
 {
-  struct flatten_stats dummy;
+  struct flatten_stats dummy = { 0 }; /* zeroed below too; cppcheck does not see it through f.st */
   struct flat f = { .roots = roots, .dest = dest, .destfd = -1, .layered = layered, .st = st ? st : &dummy,
                     .err = err, .weakest = -1 };
   cleanup_free int *fds = xmalloc ((n ? n : 1) * sizeof *fds);

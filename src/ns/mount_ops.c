@@ -787,6 +787,7 @@ fs_options (const char *const *fixed, char *const *extra, char ***keep)
     n += 2;
   opts = xzalloc ((n + 2 * strv_len (extra) + 1) * sizeof *opts);
   for (k = 0; k < n; k++)
+    /* cppcheck-suppress nullPointer ; n is 0 when fixed is NULL */
     opts[k] = fixed[k];
   *keep = strv_dup (extra);
   for (size_t i = 0; *keep && (*keep)[i]; i++)

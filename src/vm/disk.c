@@ -121,9 +121,10 @@ mkfs_dir (const char *dir, const char *out, cella_error_t *err)
   uint64_t used = 0, entries = 0, size;
   cleanup_free char *size_k = NULL, *inodes = NULL;
   cleanup_close int fd = -1;
-  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dfd;
   if (mkfs == NULL)
     return cella_error (err, ENOENT, "mkfs.ext4 (the vm backend's disk builder; apt-get install e2fsprogs)");
+  dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* tree_usage closes it */
   if (dfd < 0 || tree_usage (dfd, &used, &entries) < 0)
     return cella_error (err, errno, "read `%s`", dir);
   size = vm_disk_size (used);

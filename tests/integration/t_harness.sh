@@ -161,7 +161,7 @@ EOR
 _check() {
 	mkdir -p "$TEST_TMP/nosrc"
 	_fake_runner
-	run_cmd env CHECK_PASSES="$1" FAKE_PASSES="$2" FAKE_USERNS="$(readlink /proc/self/ns/user)" CHECK_RUNNER="$TEST_TMP/fake-runner" CHECK_COVERAGE="" CHECK_FUZZ="" \
+	run_cmd env CHECK_PASSES="$1" FAKE_PASSES="$2" FAKE_USERNS="$(readlink /proc/self/ns/user)" CHECK_RUNNER="$TEST_TMP/fake-runner" CHECK_COVERAGE="" CHECK_FUZZ="" CHECK_SOURCE="" \
 		CHECK_UNIT_SRC="${3:-$TEST_TMP/nosrc}" CHECK_UNIT_DIRS="${4:-}" PATH="$TEST_TMP/bin:$PATH" \
 		sh "$(_here)/../check.sh"
 }

@@ -32,9 +32,9 @@ test_volume (void)
   CHECK (parse_volume ("/a:/b", &src, &dst, &flags, &err) == 0 && strcmp (src, "/a") == 0 && strcmp (dst, "/b") == 0
              && (flags & BIND_WRITABLE) && (flags & BIND_RECURSIVE),
          "volume /a:/b is a writable recursive bind");
-  free (src), free (dst);
+  free (src), free (dst), src = dst = NULL; /* a failed parse below leaves them as they are */
   CHECK (parse_volume ("/a:/b:ro", &src, &dst, &flags, &err) == 0 && !(flags & BIND_WRITABLE), "volume :ro is read-only");
-  free (src), free (dst);
+  free (src), free (dst), src = dst = NULL;
   CHECK (parse_volume ("rel:/b", &src, &dst, &flags, &err) < 0 && err_has (&err, "`rel` must be an absolute host path"),
          "relative volume source is refused, naming it");
   CHECK (parse_volume ("/a:rel", &src, &dst, &flags, &err) < 0 && err_has (&err, "target `rel` must be an absolute"),
@@ -58,11 +58,11 @@ test_tmpfs (void)
   CHECK (parse_tmpfs ("/t", &dst, &size, &mode, &flags, &err) == 0 && size == 0 && mode == 01777
              && (flags & REMOUNT_NOEXEC) && (flags & REMOUNT_NOSUID) && (flags & REMOUNT_NODEV),
          "tmpfs defaults: no size, mode 1777, noexec,nosuid,nodev (docker's)");
-  free (dst);
+  free (dst), dst = NULL;
   CHECK (parse_tmpfs ("/t:size=1m,mode=755,exec", &dst, &size, &mode, &flags, &err) == 0 && size == 1048576
              && mode == 0755 && !(flags & REMOUNT_NOEXEC),
          "tmpfs size=1m,mode=755,exec");
-  free (dst);
+  free (dst), dst = NULL;
   CHECK (parse_tmpfs ("/t:size=abc", &dst, &size, &mode, &flags, &err) < 0 && err_has (&err, "bad size `abc`"),
          "bad tmpfs size is refused, naming it");
   CHECK (parse_tmpfs ("/t:mode=99", &dst, &size, &mode, &flags, &err) < 0 && err_has (&err, "bad mode `99`"),

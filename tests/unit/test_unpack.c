@@ -384,8 +384,10 @@ sig_walk (int dfd, const char *rel, char ***lines)
         {
           int sub = openat (dfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
           if (sub >= 0)
-            sig_walk (sub, path, lines);
-          close (sub);
+            {
+              sig_walk (sub, path, lines);
+              close (sub);
+            }
         }
     }
 }

@@ -258,7 +258,7 @@ test_kernel (void)
 static bool
 has_pair (char **argv, const char *opt, const char *val)
 {
-  for (size_t i = 0; argv[i] && argv[i + 1]; i++)
+  for (size_t i = 0; argv && argv[i] && argv[i + 1]; i++)
     if (strcmp (argv[i], opt) == 0 && strcmp (argv[i + 1], val) == 0)
       return true;
   return false;

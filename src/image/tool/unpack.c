@@ -948,7 +948,7 @@ unpack_free (struct unpack *u)
 int
 layer_unpack (int fd, int dirfd, const struct unpack_opts *opts, struct unpack_stats *stats, cella_error_t *err)
 {
-  struct unpack_stats local;
+  struct unpack_stats local = { 0 }; /* zeroed below too; cppcheck does not see it through u.stats */
   struct unpack u = {
     .opts = opts, .stats = stats ? stats : &local, .dirfd = dirfd, .err = err, .name = "", .ctx = "",
     .euid = geteuid (), .egid = getegid (),
