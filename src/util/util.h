@@ -18,11 +18,12 @@ enum {
 
 /* Error contract (docs/error-handling.md): a library function returns 0 on success or
  * a negative value on failure and fills *err; the CLI prints it once at the top. */
-typedef struct cella_error {
+struct cella_error {
   int errno_;   /* errno that caused it, 0 for none */
   int status;   /* exit status the CLI should use (125 unless set otherwise) */
   char *msg;    /* "<object>: <action/why>" */
-} *cella_error_t;
+};
+typedef struct cella_error *cella_error_t;
 
 int cella_error (cella_error_t *err, int errno_, const char *fmt, ...)
   __attribute__ ((format (printf, 3, 4)));
