@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "../net/net.h"
-#include "../plan/idmap.h"
+#include "../host/facts.h"
 #include "../cgroup/cgroup.h"
 #include "internal.h"
 #include "landlock.h"
