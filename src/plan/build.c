@@ -1,6 +1,7 @@
 /* `cella run` options → plan. The defaults follow docker: what a container gets without asking. */
 #define _GNU_SOURCE
 #include "build.h"
+#include "capnames.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,10 +16,9 @@
 #include "../engine/userns.h"
 #include "../net/net.h"
 #include "../oci/oci.h"
-#include "../ns/caps.h"
-#include "../cgroup/cgroup.h"
 #include "host_facts.h"
 #include "idmap.h"
+#include "resources.h"
 
 /* docker's masked and read-only paths */
 static const char *const masked_paths[] = {
@@ -123,10 +123,10 @@ build_caps (const struct run_options *o, const struct host_facts *f, uint64_t *c
     if (strcasecmp (o->cap_drop[i], "ALL") == 0)
       *caps = 0;
   for (size_t i = 0; o->cap_add && o->cap_add[i]; i++)
-    if (strcasecmp (o->cap_add[i], "ALL") != 0 && caps_modify (caps, o->cap_add[i], true, err) < 0)
+    if (strcasecmp (o->cap_add[i], "ALL") != 0 && caps_modify_in (caps, o->cap_add[i], true, all, err) < 0)
       return cella_error_wrap (err, "--cap-add");
   for (size_t i = 0; o->cap_drop && o->cap_drop[i]; i++)
-    if (strcasecmp (o->cap_drop[i], "ALL") != 0 && caps_modify (caps, o->cap_drop[i], false, err) < 0)
+    if (strcasecmp (o->cap_drop[i], "ALL") != 0 && caps_modify_in (caps, o->cap_drop[i], false, all, err) < 0)
       return cella_error_wrap (err, "--cap-drop");
   return 0;
 }
