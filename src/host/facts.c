@@ -88,6 +88,12 @@ host_facts_gather (const struct host_facts_query *q, struct host_facts *f)
     gather_idmap (f);
   if (q->want & HOST_FACT_VM)
     gather_vm (q, f);
+  if ((q->want & HOST_FACT_NETWORK) && q->network)
+    {
+      struct net_def d;
+      f->network_defined = net_def_load (q->network, &d, NULL) == 0;
+      f->have |= HOST_FACT_NETWORK;
+    }
   if (q->want & HOST_FACT_CPUS)
     {
       f->ncpu = sysconf (_SC_NPROCESSORS_ONLN);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "build.h"
 #include "capnames.h"
+#include "etcfiles.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +15,6 @@
 
 #include "../util/paths.h"
 #include "../engine/userns.h"
-#include "../net/net.h"
 #include "../oci/oci.h"
 #include "host_facts.h"
 #include "idmap.h"
@@ -48,6 +48,14 @@ plan_facts_query (const struct run_options *o, struct host_facts_query *q)
     q->want |= HOST_FACT_VM;
   if (o->network == NULL && o->engine)
     q->want |= HOST_FACT_NET_TOOL;
+  /* (build_network's modes; anything else may name a network) */
+  if (o->network && strcmp (o->network, "host") != 0 && strcmp (o->network, "none") != 0
+      && strcmp (o->network, "private") != 0 && strcmp (o->network, "bridge") != 0
+      && strcmp (o->network, NET_DEFAULT_NAME) != 0 && !has_prefix (o->network, "container:"))
+    {
+      q->want |= HOST_FACT_NETWORK;
+      q->network = o->network;
+    }
   if (o->cpus)
     q->want |= HOST_FACT_CPUS;
 }
@@ -733,7 +741,6 @@ static int
 build_network (const struct run_options *o, const struct host_facts *f, struct plan *p, cella_error_t *err)
 {
   const char *n = o->network;
-  struct net_def d;
   if (n == NULL)
     {
       p->net = NET_HOST;
@@ -757,7 +764,9 @@ build_network (const struct run_options *o, const struct host_facts *f, struct p
       p->net = NET_CONTAINER;
       p->network = xstrdup (n + 10);
     }
-  else if (net_def_load (n, &d, NULL) == 0)
+  else if (need (f, HOST_FACT_NETWORK, "network", err) < 0)
+    return -1;
+  else if (f->network_defined)
     {
       if (f->euid != 0 || !f->initial_userns)
         return cella_error (err, 0, "--network %s: user-defined networks need root (rootless containers get pasta or "

@@ -18,6 +18,7 @@ enum host_fact {
   HOST_FACT_IDMAP = 1u << 4,       /* the id ranges of a rootless user: gathered only when not root */
   HOST_FACT_VM = 1u << 5,          /* qemu, the guest kernel, KVM */
   HOST_FACT_CPUS = 1u << 6,        /* ncpu */
+  HOST_FACT_NETWORK = 1u << 7,     /* network_defined: the user-defined network --network names */
 };
 
 struct host_facts {
@@ -48,6 +49,8 @@ struct host_facts {
   char *kvm_why;
   /* HOST_FACT_CPUS: online cpus (0: unknown) */
   long ncpu;
+  /* HOST_FACT_NETWORK: `cella network create` made the network query.network names */
+  bool network_defined;
 };
 
 /* What to look for, beside the HOST_FACT_* bits: the options that name a program or a file. */
@@ -55,6 +58,7 @@ struct host_facts_query {
   unsigned want;
   const char *proot_path; /* --proot-path */
   const char *vm_kernel;  /* --kernel */
+  const char *network;    /* --network, when it may name a user-defined network */
 };
 
 void host_facts_free (struct host_facts *f);

@@ -192,6 +192,23 @@ test_network (void)
   CHECK (p && p->net == NET_PRIVATE && (p->ns & PLAN_NS_NET), "--network private rootless: private (the tool is the "
                                                                "runtime's business)");
   plan_free (p);
+  free (o.network);
+  o.network = xstrdup ("backend-net");
+  f.network_defined = true;
+  f.have |= HOST_FACT_NETWORK;
+  p = build (&o, &f, &err);
+  CHECK (p == NULL && err_has (&err, "--network backend-net: user-defined networks need root"),
+         "a user-defined network, rootless: refused");
+  f = root_host ();
+  f.have |= HOST_FACT_NETWORK;
+  f.network_defined = true;
+  p = build (&o, &f, &err);
+  CHECK (p && p->net == NET_PRIVATE && p->network && strcmp (p->network, "backend-net") == 0,
+         "a user-defined network, as root: private, on it");
+  plan_free (p);
+  f.network_defined = false;
+  p = build (&o, &f, &err);
+  CHECK (p == NULL && err_has (&err, "--network `backend-net`: unknown mode or network"), "a network that is not defined");
   f = root_host ();
   f.have &= ~HOST_FACT_NET_TOOL; /* root: the gatherer does not look for pasta */
   free (o.network);
@@ -262,6 +279,16 @@ test_query (void)
   plan_facts_query (&o, &q);
   CHECK ((q.want & HOST_FACT_VM) && !(q.want & HOST_FACT_NS) && q.vm_kernel && strcmp (q.vm_kernel, "/k") == 0,
          "--backend vm: the vm facts, for the kernel asked");
+  free (o.backend);
+  o.backend = NULL;
+  o.network = xstrdup ("private");
+  plan_facts_query (&o, &q);
+  CHECK (!(q.want & HOST_FACT_NETWORK), "--network private: no network definition looked up");
+  free (o.network);
+  o.network = xstrdup ("mynet");
+  plan_facts_query (&o, &q);
+  CHECK ((q.want & HOST_FACT_NETWORK) && q.network && strcmp (q.network, "mynet") == 0,
+         "--network NAME: its definition looked up");
   run_options_free (&o);
 }
 
