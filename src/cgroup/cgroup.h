@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "../plan/plan.h"
+#include "../plan/resources.h"
 
 /* Whether a container of this plan gets a cgroup of its own (the parent then moves the child into it before
  * the child sets itself up): an ns-backend plan with a limit, a cgroupsPath, or res.want (engine containers,
@@ -38,24 +39,13 @@ int cgroup_enter_limited (const struct plan *p, const struct plan_resources *res
  * *fd -1: cgroup_enter after clone, as before. */
 int cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err);
 
-/* ---- the pure parts (exported for the unit tests) ---- */
+/* ---- the pure parts (exported for the unit tests; those the plan builder uses are in plan/resources.h) ---- */
 
-/* Docker's memory units: "512", "64k", "32m", "1g", "1.5g", "2t", optional trailing b/ib
- * ("32mb", "32MiB"), case-insensitive; powers of 1024. -1 on a bad value (errno EINVAL/ERANGE). */
-long long cgroup_parse_bytes (const char *s);
-/* --cpus "1.5" → nano cpus (1500000000); -1 when bad or not positive. */
-long long cgroup_parse_cpus (const char *s);
-/* nano cpus → cfs quota in µs for the given period (µs). */
-long long cgroup_cpus_to_quota (long long nano_cpus, unsigned long long period);
 /* cpu.shares (2..262144) → cgroup v2 cpu.weight (1..10000), the OCI/runc conversion. */
 unsigned long long cgroup_shares_to_weight (unsigned long long shares);
 /* A cgroupsPath (NULL: cella's default) → the container's path relative to a hierarchy's root (starts with
  * '/', no trailing '/'). base: the directory cella works under ("" for the root). */
 int cgroup_rel_path (const char *cgroups_path, const char *id, const char *base, char **out, cella_error_t *err);
-/* Any limit set in r? */
-bool cgroup_res_any (const struct plan_resources *r);
-/* The first flag name of a set limit ("--memory"), for notices; NULL when none. */
-const char *cgroup_res_first_flag (const struct plan_resources *r);
 
 /* ---- the layout and a container's directories ---- */
 

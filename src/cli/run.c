@@ -19,6 +19,8 @@
 #include "../engine/userns.h"
 #include "../backend/backend.h"
 #include "../plan/build.h"
+#include "../cgroup/cgroup.h"
+#include "../host/facts.h"
 #include "commands.h"
 #include "options.h"
 
@@ -231,6 +233,22 @@ resolve_command (struct run_options *o, struct resolved *res, char **detected, c
   return 0;
 }
 
+/* The plan for o, from the facts about this host that o needs (gathered once, here). */
+static int
+build_plan (const struct run_options *o, const struct resolved *res, struct plan **p, cella_error_t *err)
+{
+  struct host_facts_query q;
+  struct host_facts facts;
+  int r;
+  plan_facts_query (o, &q);
+  host_facts_gather (&q, &facts);
+  r = plan_from_run_options (o, &facts, res->rootfs, res->from_image, p, err);
+  host_facts_free (&facts);
+  if (r == 0)
+    cgroup_notice_unapplied (*p);
+  return r;
+}
+
 static int
 engine_options (const struct run_options *o, const struct plan *p, struct ctr_create_opts *c, cella_error_t *err)
 {
@@ -348,7 +366,7 @@ run_or_create (int argc, char **argv, bool create_only)
       o.img = &img;
     }
   o.engine = create_only || o.detach || o.name || o.restart || o.rm;
-  if (plan_from_run_options (&o, res.rootfs, res.from_image, &p, &err) < 0 || backend_check (p, &err) < 0)
+  if (build_plan (&o, &res, &p, &err) < 0 || backend_check (p, &err) < 0)
     goto error;
   resolved_clear (&res);
   o.img = NULL;

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../plan/etcfiles.h"
 #include "../plan/plan.h"
 
-#define NET_DEFAULT_NAME "cella"
 /* Every network's bridge is NET_BRIDGE_PREFIX + a number (the firewall matches them by it). */
 #define NET_BRIDGE_PREFIX "cella"
 #define NET_DEFAULT_BRIDGE NET_BRIDGE_PREFIX "0"
@@ -35,14 +35,6 @@ struct net_port {
 int net_cidr_parse (const char *s, uint32_t *addr, int *prefix, cella_error_t *err);
 char *net_addr_str (uint32_t addr);   /* dotted quad, malloc'd */
 int net_port_parse (const char *plan_port, struct net_port *out, cella_error_t *err);
-/* /etc/resolv.conf for a container of its own network: `dns` when given, else the host's name
- * servers without loopback ones (they answer only in the host's namespace), else docker's public
- * fallback. host_text: the host's resolv.conf (NULL: none). */
-char *net_resolv_conf (const char *host_text, char *const *dns);
-/* /etc/hosts: localhost, `addr hostname [aliases]`, then --add-host NAME:IP lines. */
-char *net_hosts (const char *addr, const char *hostname, const char *alias, char *const *add_hosts);
-/* --add-host NAME:IP check. */
-int net_add_host_check (const char *spec, cella_error_t *err);
 
 /* --network container:NAME: the running container's network namespace becomes the one the child
  * joins (plan.ns_path, by /proc/PID/ns/net); nothing for other modes. Root (or unshare -r) only. */

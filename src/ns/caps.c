@@ -20,16 +20,6 @@ cleanup_capp (cap_t *c)
 }
 #define cleanup_cap __attribute__ ((cleanup (cleanup_capp)))
 
-uint64_t
-caps_default (void)
-{
-  return CAP_BIT (CAP_CHOWN) | CAP_BIT (CAP_DAC_OVERRIDE) | CAP_BIT (CAP_FSETID)
-         | CAP_BIT (CAP_FOWNER) | CAP_BIT (CAP_MKNOD) | CAP_BIT (CAP_NET_RAW)
-         | CAP_BIT (CAP_SETGID) | CAP_BIT (CAP_SETUID) | CAP_BIT (CAP_SETFCAP)
-         | CAP_BIT (CAP_SETPCAP) | CAP_BIT (CAP_NET_BIND_SERVICE) | CAP_BIT (CAP_SYS_CHROOT)
-         | CAP_BIT (CAP_KILL) | CAP_BIT (CAP_AUDIT_WRITE);
-}
-
 int
 caps_last_cap (void)
 {
@@ -64,52 +54,10 @@ caps_all (void)
   return last >= 63 ? UINT64_MAX : CAP_BIT (last + 1) - 1;
 }
 
-/* The number of a docker-style name ("chown", "CAP_CHOWN", "Cap_Chown"), -1 if unknown. */
-static int
-cap_number (const char *name)
-{
-  char buf[64] = "cap_";
-  size_t len = strlen (buf);
-  cap_value_t v;
-
-  if (strncasecmp (name, "cap_", 4) == 0)
-    name += 4;
-  if (*name == '\0')
-    return -1;
-  /* libcap's lookup also takes numbers and stops at the first character that cannot be in a
-   * name ("chown,kill" would be chown), so only whole names get that far. */
-  for (; *name; name++)
-    {
-      if (!isalnum ((unsigned char) *name) && *name != '_')
-        return -1;
-      if (len + 1 >= sizeof buf)
-        return -1;
-      buf[len++] = (char) tolower ((unsigned char) *name);
-    }
-  buf[len] = '\0';
-  if (cap_from_name (buf, &v) < 0 || v < 0 || v > 63)
-    return -1;
-  return v;
-}
-
 int
 caps_modify (uint64_t *set, const char *name, bool add, cella_error_t *err)
 {
-  int cap;
-
-  if (strcasecmp (name, "all") == 0)
-    {
-      *set = add ? (*set | caps_all ()) : 0;
-      return 0;
-    }
-  cap = cap_number (name);
-  if (cap < 0)
-    return cella_error (err, 0, "unknown capability \"%s\": see capabilities(7) for names", name);
-  if (add)
-    *set |= CAP_BIT (cap);
-  else
-    *set &= ~CAP_BIT (cap);
-  return 0;
+  return caps_modify_in (set, name, add, caps_all (), err);
 }
 
 char *

@@ -6,11 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../plan/capnames.h"
 #include "../util/util.h"
 
-/* Docker's default set: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID SETFCAP
- * SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE. */
-uint64_t caps_default (void);
 
 /* The highest capability the running kernel knows (/proc/sys/kernel/cap_last_cap, read once;
  * CAP_LAST_CAP from the headers when that cannot be read). */

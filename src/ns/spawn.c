@@ -17,7 +17,7 @@
 
 #include "../backend/session.h"
 #include "../net/net.h"
-#include "../plan/idmap.h"
+#include "../host/facts.h"
 #include "../cgroup/cgroup.h"
 #include "internal.h"
 #include "landlock.h"

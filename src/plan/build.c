@@ -1,10 +1,8 @@
 /* `cella run` options → plan. The defaults follow docker: what a container gets without asking. */
 #define _GNU_SOURCE
 #include "build.h"
-#include "../ns/ns.h"
-#include "../proot/backend.h"
-#include "../proot/proot.h"
-#include "../vm/vm.h"
+#include "capnames.h"
+#include "etcfiles.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,11 +15,10 @@
 
 #include "../util/paths.h"
 #include "../engine/userns.h"
-#include "../net/net.h"
 #include "../oci/oci.h"
-#include "../ns/caps.h"
-#include "../cgroup/cgroup.h"
+#include "host_facts.h"
 #include "idmap.h"
+#include "resources.h"
 
 /* docker's masked and read-only paths */
 static const char *const masked_paths[] = {
@@ -34,6 +31,34 @@ static const char *const readonly_paths[] = {
 };
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+void
+plan_facts_query (const struct run_options *o, struct host_facts_query *q)
+{
+  memset (q, 0, sizeof *q);
+  q->proot_path = o->proot_path;
+  q->vm_kernel = o->vm_kernel;
+  if (o->backend == NULL)
+    q->want |= HOST_FACT_NS | HOST_FACT_PROOT_NO_NS | HOST_FACT_IDMAP;
+  else if (strcmp (o->backend, "ns") == 0)
+    q->want |= HOST_FACT_IDMAP;
+  else if (strcmp (o->backend, "proot") == 0)
+    q->want |= HOST_FACT_PROOT;
+  else if (strcmp (o->backend, "vm") == 0)
+    q->want |= HOST_FACT_VM;
+  if (o->network == NULL && o->engine)
+    q->want |= HOST_FACT_NET_TOOL;
+  /* (build_network's modes; anything else may name a network) */
+  if (o->network && strcmp (o->network, "host") != 0 && strcmp (o->network, "none") != 0
+      && strcmp (o->network, "private") != 0 && strcmp (o->network, "bridge") != 0
+      && strcmp (o->network, NET_DEFAULT_NAME) != 0 && !has_prefix (o->network, "container:"))
+    {
+      q->want |= HOST_FACT_NETWORK;
+      q->network = o->network;
+    }
+  if (o->cpus)
+    q->want |= HOST_FACT_CPUS;
+}
 
 void
 run_options_free (struct run_options *o)
@@ -83,21 +108,33 @@ run_options_free (struct run_options *o)
   memset (o, 0, sizeof *o);
 }
 
+/* A host fact the builder reads but the caller did not gather: the caller's mistake
+ * (plan_facts_query says what to gather). */
 static int
-build_caps (const struct run_options *o, uint64_t *caps, cella_error_t *err)
+need (const struct host_facts *f, unsigned fact, const char *what, cella_error_t *err)
 {
-  *caps = o->privileged ? caps_all () : caps_default ();
+  if (f->have & fact)
+    return 0;
+  return cella_error (err, 0, "internal error: the host fact `%s` was not gathered before the plan was built", what);
+}
+
+static int
+build_caps (const struct run_options *o, const struct host_facts *f, uint64_t *caps, cella_error_t *err)
+{
+  /* every capability of this kernel (caps_all, from the gathered cap_last_cap) */
+  uint64_t all = f->cap_last >= 63 ? UINT64_MAX : (1ULL << (f->cap_last + 1)) - 1;
+  *caps = o->privileged ? all : caps_default ();
   for (size_t i = 0; o->cap_add && o->cap_add[i]; i++)
     if (strcasecmp (o->cap_add[i], "ALL") == 0)
-      caps_modify (caps, "ALL", true, NULL);
+      *caps |= all;
   for (size_t i = 0; o->cap_drop && o->cap_drop[i]; i++)
     if (strcasecmp (o->cap_drop[i], "ALL") == 0)
       *caps = 0;
   for (size_t i = 0; o->cap_add && o->cap_add[i]; i++)
-    if (strcasecmp (o->cap_add[i], "ALL") != 0 && caps_modify (caps, o->cap_add[i], true, err) < 0)
+    if (strcasecmp (o->cap_add[i], "ALL") != 0 && caps_modify_in (caps, o->cap_add[i], true, all, err) < 0)
       return cella_error_wrap (err, "--cap-add");
   for (size_t i = 0; o->cap_drop && o->cap_drop[i]; i++)
-    if (strcasecmp (o->cap_drop[i], "ALL") != 0 && caps_modify (caps, o->cap_drop[i], false, err) < 0)
+    if (strcasecmp (o->cap_drop[i], "ALL") != 0 && caps_modify_in (caps, o->cap_drop[i], false, all, err) < 0)
       return cella_error_wrap (err, "--cap-drop");
   return 0;
 }
@@ -191,7 +228,8 @@ keep_id_map (const char *file, struct id_map **m, size_t *n, cella_error_t *err)
 /* --userns (the ns backend, run by root): host (the default: no user namespace), auto (a range
  * of ids of its own, allocated last, in plan_from_run_options) or keep-id. */
 static int
-build_userns (const struct run_options *o, struct plan *p, struct userns_spec *spec, cella_error_t *err)
+build_userns (const struct run_options *o, const struct host_facts *f, struct plan *p, struct userns_spec *spec,
+              cella_error_t *err)
 {
   if (userns_parse (o->userns, spec, err) < 0)
     return -1;
@@ -203,7 +241,7 @@ build_userns (const struct run_options *o, struct plan *p, struct userns_spec *s
   if (p->rootless)
     return cella_error (err, 0, "--userns %s: for containers run by root; a rootless container always runs in a user "
                                 "namespace of its own, with you as its root (--userns host)", o->userns);
-  if (!in_initial_userns ())
+  if (!f->initial_userns)
     return cella_error (err, 0, "--userns %s: needs the machine's root (cella runs in a user namespace here, which "
                                 "cannot map other ids nor make idmapped mounts)", o->userns);
   if (o->privileged)
@@ -346,7 +384,7 @@ add_user_mounts (const struct run_options *o, struct plan *p, cella_error_t *err
 }
 
 static int
-build_process (const struct run_options *o, struct plan *p, cella_error_t *err)
+build_process (const struct run_options *o, const struct host_facts *f, struct plan *p, cella_error_t *err)
 {
   struct plan_process *pr = &p->process;
   cleanup_free char *home = NULL;
@@ -395,14 +433,46 @@ build_process (const struct run_options *o, struct plan *p, cella_error_t *err)
   for (size_t i = 0; o->env && o->env[i]; i++)
     if (parse_env_line (o->env[i], &pr->env, err) < 0)
       return cella_error_wrap (err, "--env");
-  if (build_caps (o, &pr->caps, err) < 0)
+  if (build_caps (o, f, &pr->caps, err) < 0)
     return -1;
   return build_security (o, p, err);
 }
 
+/* The VM's engine, guest kernel and accelerator, from the host's facts (vm_plan_prepare for a plan
+ * built elsewhere). */
+static int
+vm_from_facts (const struct host_facts *f, struct plan *p, cella_error_t *err)
+{
+  if (need (f, HOST_FACT_VM, "vm", err) < 0)
+    return -1;
+  if (strcmp (p->vm_engine, "firecracker") == 0)
+    {
+      /* not shipped by Debian; its API-socket launch is not written yet */
+      if (!f->firecracker_found)
+        return cella_error (err, 0, "--vm-engine firecracker: firecracker not found on PATH (it is not packaged by Debian; "
+                                    "use --vm-engine qemu)");
+      return cella_error (err, 0, "--vm-engine firecracker: not supported by this build yet; use --vm-engine qemu");
+    }
+  if (strcmp (p->vm_engine, "qemu") != 0)
+    return cella_error (err, 0, "--vm-engine `%s`: unknown (expected qemu or firecracker)", p->vm_engine);
+  if (f->vm_why)
+    return cella_error (err, f->vm_why_errno, "%s", f->vm_why);
+  free (p->vm_kernel);
+  p->vm_kernel = f->vm_kernel ? xstrdup (f->vm_kernel) : NULL;
+  free (p->vm_kernel_release);
+  p->vm_kernel_release = f->vm_kernel_release ? xstrdup (f->vm_kernel_release) : NULL;
+  if (p->vm_memory_mib == 0)
+    p->vm_memory_mib = 256;
+  free (p->vm_accel);
+  p->vm_accel = xstrdup (f->kvm_why ? "tcg" : "kvm");
+  if (f->kvm_why)
+    fprintf (stderr, "cella: no usable KVM (%s): the VM runs under TCG emulation (slow)\n", f->kvm_why);
+  return 0;
+}
+
 /* --backend vm: what a guest of ours cannot give yet is refused, never dropped. */
 static int
-vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
+vm_choose (const struct run_options *o, const struct host_facts *f, struct plan *p, cella_error_t *err)
 {
   if (o->vm_memory)
     {
@@ -427,11 +497,11 @@ vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
    * a tap on the bridge of the default or a user-defined network (build_network checks the name) */
   if (o->network && strcmp (o->network, "none") != 0 && strcmp (o->network, "private") != 0
       && strcmp (o->network, "bridge") != 0 && strcmp (o->network, NET_DEFAULT_NAME) != 0
-      && (geteuid () != 0 || !in_initial_userns () || strcmp (o->network, "host") == 0
+      && (f->euid != 0 || !f->initial_userns || strcmp (o->network, "host") == 0
           || has_prefix (o->network, "container:")))
     return cella_error (err, 0, "--network %s: the vm backend gives the guest QEMU's user-mode network (--network "
                                 "private, the default) or none (--network none)%s; use --backend ns for others", o->network,
-                        geteuid () == 0 && in_initial_userns () ? ", or as root a network from `cella network ls`" : "");
+                        f->euid == 0 && f->initial_userns ? ", or as root a network from `cella network ls`" : "");
   if (o->tmpfs)
     return cella_error (err, 0, "--tmpfs %s: not supported by the vm backend yet", o->tmpfs[0]);
   if (o->cap_add || o->cap_drop)
@@ -446,7 +516,7 @@ vm_choose (const struct run_options *o, struct plan *p, cella_error_t *err)
   if (o->privileged)
     return cella_error (err, 0, "--privileged: the vm backend's guest has no host devices or capabilities to give; use "
                                 "--backend ns");
-  return vm_plan_prepare (p, err);
+  return vm_from_facts (f, p, err);
 }
 
 /* "0-3,6": cpu or memory node lists, as the kernel takes them */
@@ -481,7 +551,7 @@ limit_int (const char *flag, const char *v, long long lo, long long hi, long lon
 
 /* --memory, --cpus, ... → p->res, with docker's checks and defaults (memory-swap twice memory). */
 static int
-build_resources (const struct run_options *o, struct plan *p, cella_error_t *err)
+build_resources (const struct run_options *o, const struct host_facts *f, struct plan *p, cella_error_t *err)
 {
   struct plan_resources *r = &p->res;
   long long n;
@@ -508,7 +578,10 @@ build_resources (const struct run_options *o, struct plan *p, cella_error_t *err
     return cella_error (err, 0, "--memory-reservation %s: must not be above --memory %s", o->memory_reservation, o->memory);
   if (o->cpus)
     {
-      long ncpu = sysconf (_SC_NPROCESSORS_ONLN);
+      long ncpu;
+      if (need (f, HOST_FACT_CPUS, "cpus", err) < 0)
+        return -1;
+      ncpu = f->ncpu;
       if ((r->nano_cpus = cgroup_parse_cpus (o->cpus)) <= 0)
         return cella_error (err, 0, "--cpus %s: expected a positive number of cpus like 1.5", o->cpus);
       if (ncpu > 0 && r->nano_cpus > ncpu * 1000000000LL)
@@ -561,30 +634,36 @@ build_resources (const struct run_options *o, struct plan *p, cella_error_t *err
 
 /* --backend, or the first that works here: ns, else proot (with one notice line). */
 static int
-choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
+choose_backend (const struct run_options *o, const struct host_facts *f, struct plan *p, cella_error_t *err)
 {
-  cleanup_free char *ns_why = NULL, *proot_why = NULL, *path = NULL;
+  const char *path = NULL;
   if (o->backend && strcmp (o->backend, "ns") == 0)
     p->backend = BACKEND_NS;
   else if (o->backend && strcmp (o->backend, "proot") == 0)
     {
-      if (proot_find (o->proot_path, &path, NULL, &proot_why) < 0)
-        return cella_error (err, 0, "--backend proot: %s", proot_why);
+      if (need (f, HOST_FACT_PROOT, "proot", err) < 0)
+        return -1;
+      if ((path = f->proot_path) == NULL)
+        return cella_error (err, 0, "--backend proot: %s", f->proot_why);
       p->backend = BACKEND_PROOT;
     }
   else if (o->backend && strcmp (o->backend, "vm") == 0)
     p->backend = BACKEND_VM;
   else if (o->backend)
     return cella_error (err, 0, "--backend `%s`: unknown (available: ns, proot, vm)", o->backend);
-  else if (ns_available (&ns_why))
+  else if (need (f, HOST_FACT_NS, "ns", err) < 0)
+    return -1;
+  else if (f->ns_usable)
     p->backend = BACKEND_NS;
-  else if (proot_find (o->proot_path, &path, NULL, &proot_why) == 0)
+  else if (need (f, HOST_FACT_PROOT, "proot", err) < 0)
+    return -1;
+  else if ((path = f->proot_path) != NULL)
     {
       p->backend = BACKEND_PROOT;
-      fprintf (stderr, "cella: namespaces are not available here (%s); using the proot backend\n", ns_why);
+      fprintf (stderr, "cella: namespaces are not available here (%s); using the proot backend\n", f->ns_why);
     }
   else
-    return cella_error (err, 0, "no backend can run here: %s; and %s (see `cella doctor`)", ns_why, proot_why);
+    return cella_error (err, 0, "no backend can run here: %s; and %s (see `cella doctor`)", f->ns_why, f->proot_why);
   if (p->backend != BACKEND_VM && (o->vm_kernel || o->vm_engine || o->vm_memory || o->vm_cpus))
     return cella_error (err, 0, "%s: only for the vm backend (--backend vm)",
                         o->vm_kernel   ? "--kernel"
@@ -596,7 +675,7 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
       if (o->proot_path || o->kernel_release)
         return cella_error (err, 0, "%s: only for the proot backend (--backend proot)",
                             o->proot_path ? "--proot-path" : "--kernel-release");
-      return vm_choose (o, p, err);
+      return vm_choose (o, f, p, err);
     }
   if (p->backend != BACKEND_PROOT)
     {
@@ -605,7 +684,7 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
                             o->proot_path ? "--proot-path" : "--kernel-release");
       return 0;
     }
-  p->proot_path = steal_pointer (&path);
+  p->proot_path = xstrdup (path);
   /* no fake release unless asked: proot 5.1's -k breaks directory reads (see docs/proot.md) */
   p->kernel_release = o->kernel_release ? xstrdup (o->kernel_release) : NULL;
   /* what proot cannot give is refused, never dropped */
@@ -637,18 +716,17 @@ choose_backend (const struct run_options *o, struct plan *p, cella_error_t *err)
 /* --network: host, none, private (the default network) or a network's name. Without it: private
  * for a container the engine keeps (docker's bridge), else the host's (the faster start). */
 static int
-build_network (const struct run_options *o, struct plan *p, cella_error_t *err)
+build_network (const struct run_options *o, const struct host_facts *f, struct plan *p, cella_error_t *err)
 {
   const char *n = o->network;
-  struct net_def d;
   if (n == NULL)
     {
-      char *tool = NULL;
       p->net = NET_HOST;
       /* rootless without pasta or slirp4netns: the host's network, as before */
-      if (o->engine && p->backend == BACKEND_NS && (geteuid () == 0 || net_rootless_tool (&tool)))
+      if (o->engine && p->backend == BACKEND_NS && f->euid != 0 && need (f, HOST_FACT_NET_TOOL, "net_tool", err) < 0)
+        return -1;
+      if (o->engine && p->backend == BACKEND_NS && (f->euid == 0 || f->rootless_net_tool))
         p->net = NET_PRIVATE;
-      free (tool);
     }
   else if (strcmp (n, "host") == 0)
     p->net = NET_HOST;
@@ -664,9 +742,11 @@ build_network (const struct run_options *o, struct plan *p, cella_error_t *err)
       p->net = NET_CONTAINER;
       p->network = xstrdup (n + 10);
     }
-  else if (net_def_load (n, &d, NULL) == 0)
+  else if (need (f, HOST_FACT_NETWORK, "network", err) < 0)
+    return -1;
+  else if (f->network_defined)
     {
-      if (geteuid () != 0 || !in_initial_userns ())
+      if (f->euid != 0 || !f->initial_userns)
         return cella_error (err, 0, "--network %s: user-defined networks need root (rootless containers get pasta or "
                                     "slirp4netns with --network private)", n);
       p->net = NET_PRIVATE;
@@ -728,8 +808,8 @@ build_ports (const struct run_options *o, struct plan *p, cella_error_t *err)
 }
 
 int
-plan_from_run_options (const struct run_options *o, const char *rootfs, bool from_image, struct plan **out,
-                       cella_error_t *err)
+plan_from_run_options (const struct run_options *o, const struct host_facts *f, const char *rootfs, bool from_image,
+                       struct plan **out, cella_error_t *err)
 {
   cleanup_plan struct plan *p = plan_new ();
   struct userns_spec userns;
@@ -749,14 +829,14 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   p->readonly = o->read_only;
   p->debug = o->debug;
   p->privileged = o->privileged;
-  p->rootless = geteuid () != 0;
+  p->rootless = f->euid != 0;
   p->hostname = o->hostname ? xstrdup (o->hostname) : strndup (p->id, 12);
   if (o->hostname && (o->hostname[0] == '\0' || strlen (o->hostname) > 64))
     return cella_error (err, 0, "--hostname `%s`: must be 1 to 64 characters", o->hostname);
 
-  if (choose_backend (o, p, err) < 0)
+  if (choose_backend (o, f, p, err) < 0)
     return -1;
-  if (build_network (o, p, err) < 0)
+  if (build_network (o, f, p, err) < 0)
     return -1;
 
   p->ns = PLAN_NS_MNT | PLAN_NS_PID | PLAN_NS_UTS | PLAN_NS_IPC | PLAN_NS_CGROUP;
@@ -773,15 +853,16 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   else if (p->rootless)
     {
       p->ns |= PLAN_NS_USER;
-      if (idmap_default (p, err) < 0)
+      if (need (f, HOST_FACT_IDMAP, "idmap", err) < 0)
         return -1;
+      idmap_from_facts (p, f);
     }
-  if (build_userns (o, p, &userns, err) < 0)
+  if (build_userns (o, f, p, &userns, err) < 0)
     return -1;
 
-  if (build_resources (o, p, err) < 0)
+  if (build_resources (o, f, p, err) < 0)
     return -1;
-  if (build_process (o, p, err) < 0 || build_devices (o, p, err) < 0)
+  if (build_process (o, f, p, err) < 0 || build_devices (o, p, err) < 0)
     return -1;
   add_default_ops (p);
   if (add_user_mounts (o, p, err) < 0)
@@ -793,7 +874,6 @@ plan_from_run_options (const struct run_options *o, const char *rootfs, bool fro
   add_mask_ops (p);
   if (plan_validate (p, err) < 0 || userns_take (o, &userns, p, err) < 0)
     return -1;
-  cgroup_notice_unapplied (p);
   *out = steal_pointer (&p);
   return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef CELLA_PLAN_BUILD_H
 #define CELLA_PLAN_BUILD_H
 
+#include "host_facts.h"
 #include "plan.h"
 
 /* What an image from the store gives a container (NULL fields: nothing). */
@@ -75,10 +76,16 @@ int entrypoint_detect (const struct root_view *root, char ***argv, cella_error_t
 
 void run_options_free (struct run_options *o);
 
-/* rootfs: the host directory the image or ROOTFS-DIR resolved to; from_image: true when it
- * came from the image store (the container then gets an ephemeral overlay over it). */
-int plan_from_run_options (const struct run_options *o, const char *rootfs, bool from_image, struct plan **out,
-                           cella_error_t *err);
+/* The host facts plan_from_run_options reads for o: the caller gathers them (host_facts_gather)
+ * and passes them in. Only what o needs: the ns probe only when no --backend is named. */
+void plan_facts_query (const struct run_options *o, struct host_facts_query *q);
+
+/* f: the host, as gathered for plan_facts_query (o); the builder asks the host nothing else about
+ * itself (an error names a fact that was not gathered). rootfs: the host directory the image or
+ * ROOTFS-DIR resolved to; from_image: true when it came from the image store (the container then
+ * gets an ephemeral overlay over it). cgroup_notice_unapplied is the caller's. */
+int plan_from_run_options (const struct run_options *o, const struct host_facts *f, const char *rootfs,
+                           bool from_image, struct plan **out, cella_error_t *err);
 
 /* Parsers, exported for the unit tests. */
 int parse_volume (const char *spec, char **src, char **dst, unsigned *flags, cella_error_t *err);

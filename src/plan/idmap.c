@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 struct range_query {
   const char *name;
@@ -51,31 +50,27 @@ add_map (struct id_map **m, size_t *n, uint32_t inside, uint32_t outside, uint32
   (*n)++;
 }
 
-static bool
-sub_range (const char *file, const char *name, unsigned id, uint32_t *start, uint32_t *count)
+void
+idmap_from_facts (struct plan *p, const struct host_facts *f)
 {
-  cleanup_free char *text = NULL;
-  if (read_file (file, &text, NULL, NULL) < 0)
-    return false;
-  return idmap_find_range (text, name, id, start, count) == 0;
+  add_map (&p->uid_map, &p->nuid_map, 0, f->euid, 1);
+  add_map (&p->gid_map, &p->ngid_map, 0, f->egid, 1);
+  if (f->subid_found)
+    {
+      add_map (&p->uid_map, &p->nuid_map, 1, f->subuid_start, f->subuid_count);
+      add_map (&p->gid_map, &p->ngid_map, 1, f->subgid_start, f->subgid_count);
+    }
 }
 
-int
-idmap_default (struct plan *p, cella_error_t *err)
+void
+host_facts_free (struct host_facts *f)
 {
-  uid_t uid = geteuid ();
-  gid_t gid = getegid ();
-  cleanup_free char *name = host_passwd_field (uid, 0);
-  uint32_t us, uc, gs, gc;
-  bool helpers = access ("/usr/bin/newuidmap", X_OK) == 0 && access ("/usr/bin/newgidmap", X_OK) == 0;
-  (void) err;
-
-  add_map (&p->uid_map, &p->nuid_map, 0, uid, 1);
-  add_map (&p->gid_map, &p->ngid_map, 0, gid, 1);
-  if (helpers && sub_range ("/etc/subuid", name, uid, &us, &uc) && sub_range ("/etc/subgid", name, uid, &gs, &gc))
-    {
-      add_map (&p->uid_map, &p->nuid_map, 1, us, uc);
-      add_map (&p->gid_map, &p->ngid_map, 1, gs, gc);
-    }
-  return 0;
+  free (f->ns_why);
+  free (f->proot_path);
+  free (f->proot_why);
+  free (f->vm_kernel);
+  free (f->vm_kernel_release);
+  free (f->vm_why);
+  free (f->kvm_why);
+  memset (f, 0, sizeof *f);
 }

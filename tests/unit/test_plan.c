@@ -219,6 +219,13 @@ test_user (void)
   CHECK (system (cmd) == 0, "clean up");
 }
 
+/* An invented host: real root, namespaces usable, no proot (no probe runs). */
+static const struct host_facts root_host = {
+  .have = HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_NET_TOOL | HOST_FACT_IDMAP | HOST_FACT_CPUS,
+  .euid = 0, .egid = 0, .initial_userns = true, .cap_last = 40, .ns_usable = true,
+  .proot_why = (char *) "proot is not installed", .ncpu = 4,
+};
+
 static void
 test_builder (void)
 {
@@ -242,7 +249,7 @@ test_builder (void)
   o.network = xstrdup ("none");
   o.hostname = xstrdup ("box");
   o.workdir = xstrdup ("/work");
-  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0, "build a plan from options");
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) == 0, "build a plan from options");
   if (p == NULL)
     return;
   CHECK (p->process.caps == (UINT64_C (1) << 0), "--cap-drop ALL --cap-add chown leaves only CAP_CHOWN");
@@ -278,37 +285,37 @@ test_builder (void)
 
   free (o.network);
   o.network = xstrdup ("bridge0");
-  CHECK (plan_from_run_options (&o, dir, false, &p, &err) < 0 && err_has (&err, "--network `bridge0`"),
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) < 0 && err_has (&err, "--network `bridge0`"),
          "unknown network mode names it");
   free (o.network);
   o.network = NULL;
   strv_push (&o.security_opts, "landlock=off");
-  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0 && p->landlock == 0, "--security-opt landlock=off");
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) == 0 && p->landlock == 0, "--security-opt landlock=off");
   plan_free (p);
   p = NULL;
   strv_push (&o.security_opts, "landlock:signal");
-  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0 && p->landlock == PLAN_LANDLOCK_SIGNAL,
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) == 0 && p->landlock == PLAN_LANDLOCK_SIGNAL,
          "the last --security-opt landlock wins");
   plan_free (p);
   p = NULL;
   o.privileged = true;
-  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0 && p->landlock == PLAN_LANDLOCK_SIGNAL,
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) == 0 && p->landlock == PLAN_LANDLOCK_SIGNAL,
          "--privileged keeps a Landlock scope asked for by name");
   plan_free (p);
   p = NULL;
   strv_free (o.security_opts);
   o.security_opts = NULL;
-  CHECK (plan_from_run_options (&o, dir, false, &p, &err) == 0 && p->landlock == 0, "--privileged: no Landlock scoping");
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) == 0 && p->landlock == 0, "--privileged: no Landlock scoping");
   plan_free (p);
   p = NULL;
   o.privileged = false;
   strv_push (&o.security_opts, "landlock=nope");
-  CHECK (plan_from_run_options (&o, dir, false, &p, &err) < 0 && err_has (&err, "--security-opt `landlock=nope`"),
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) < 0 && err_has (&err, "--security-opt `landlock=nope`"),
          "a bad landlock value names the option");
   strv_free (o.security_opts);
   o.security_opts = NULL;
   strv_push (&o.cap_add, "CAP_BOGUS");
-  CHECK (plan_from_run_options (&o, dir, false, &p, &err) < 0 && err_has (&err, "BOGUS"), "unknown capability names it");
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) < 0 && err_has (&err, "BOGUS"), "unknown capability names it");
   run_options_free (&o);
   cmd = xasprintf ("rm -rf '%s'", dir);
   if (system (cmd) != 0)
