@@ -221,7 +221,7 @@ test_user (void)
 
 /* An invented host: real root, namespaces usable, no proot (no probe runs). */
 static const struct host_facts root_host = {
-  .have = HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_NET_TOOL | HOST_FACT_IDMAP | HOST_FACT_CPUS,
+  .have = HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_NET_TOOL | HOST_FACT_IDMAP | HOST_FACT_CPUS | HOST_FACT_NETWORK,
   .euid = 0, .egid = 0, .initial_userns = true, .cap_last = 40, .ns_usable = true,
   .proot_why = (char *) "proot is not installed", .ncpu = 4,
 };
