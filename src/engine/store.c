@@ -72,14 +72,6 @@ ctr_state_clear (struct ctr_state *s)
   memset (s, 0, sizeof *s);
 }
 
-long long
-now_ns (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 char *
 ctr_dir (const char *id)
 {
@@ -104,22 +96,6 @@ names_dir (void)
   return xasprintf ("%s/names", paths_data_root ());
 }
 
-bool
-ctr_name_valid (const char *name)
-{
-  size_t n = strlen (name);
-  if (n == 0 || n > 128)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    {
-      char c = name[i];
-      bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-      if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-        return false;
-    }
-  return true;
-}
-
 char *
 ctr_name_generate (void)
 {
@@ -132,39 +108,6 @@ ctr_name_generate (void)
   for (int i = 0; i < 4; i++)
     r[i] = (unsigned char) (id ? strtoul ((char[]) { id[2 * i], id[2 * i + 1], 0 }, NULL, 16) : (unsigned) rand ());
   return xasprintf ("%s_%s_%02x%02x", adj[r[0] % 16], noun[r[1] % 16], r[2], r[3]);
-}
-
-/* Process start time in clock ticks since boot: with the pid, it names one process for good. */
-unsigned long long
-proc_start_time (pid_t pid)
-{
-  char path[64], buf[1024];
-  cleanup_close int fd = -1;
-  ssize_t n;
-  char *p;
-  unsigned long long start = 0;
-  if (pid <= 0)
-    return 0;
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || (n = read (fd, buf, sizeof buf - 1)) <= 0)
-    return 0;
-  buf[n] = '\0';
-  /* the command name may hold spaces and parentheses: fields restart after the last ')' */
-  p = strrchr (buf, ')');
-  if (p == NULL || p[1] != ' ')
-    return 0;
-  if (p[2] == 'Z' || p[2] == 'X') /* a zombie has finished */
-    return 0;
-  if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
-    return 0;
-  return start;
-}
-
-bool
-proc_alive (pid_t pid, unsigned long long start)
-{
-  return pid > 0 && start != 0 && proc_start_time (pid) == start;
 }
 
 /* --- state.json ----------------------------------------------------------------------------- */

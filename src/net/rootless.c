@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../engine/container.h"
+#include "../util/proc.h"
 #include "../util/paths.h"
 #include "internal.h"
 

@@ -14,7 +14,32 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
+
+long long
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool
+ctr_name_valid (const char *name)
+{
+  size_t n = strlen (name);
+  if (n == 0 || n > 128)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    {
+      char c = name[i];
+      bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+        return false;
+    }
+  return true;
+}
 
 static int __attribute__ ((format (printf, 4, 0)))
 error_vset (cella_error_t *err, int status, int errno_, const char *fmt, va_list ap)

@@ -97,6 +97,12 @@ long long parse_uint (const char *s, unsigned long long max);
 /* Parse a size like 64m, 1g, 512k, 4096 into bytes; -1 on error. */
 long long parse_size (const char *s);
 
+/* The wall clock (CLOCK_REALTIME) in nanoseconds since the epoch. */
+long long now_ns (void);
+
+/* Names of containers and networks: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 characters. */
+bool ctr_name_valid (const char *name);
+
 /* Colon-separated databases (passwd, group, subuid): split `text` in place, line by line, and
  * call fn with each line's fields (at most 8); fn returns > 0 to stop. */
 void colon_db_each (char *text, int (*fn) (char **f, size_t n, void *ud), void *ud);

@@ -26,7 +26,6 @@
 #include <unistd.h>
 #include <utmp.h>
 
-#include "engine/container.h"
 #include "util/paths.h"
 #include "net/net.h"
 #include "cgroup/cgroup.h"
