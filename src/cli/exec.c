@@ -13,7 +13,7 @@
 #include "../proot/backend.h"
 #include "../plan/build.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 struct exec_opts {
   bool interactive, tty;

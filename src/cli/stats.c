@@ -12,7 +12,7 @@
 #include "../engine/container.h"
 #include "../cgroup/cgroup.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 struct stats_opts {
   bool no_stream, all;

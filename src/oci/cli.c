@@ -22,8 +22,7 @@
 
 #include <jansson.h>
 
-#include "../cli/commands.h"
-#include "../cli/options.h"
+#include "../util/options.h"
 #include "../ns/caps.h"
 #include "../cgroup/cgroup.h"
 #include "../ns/ns.h"

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "../cli/options.h"
+#include "../util/options.h"
 #include "../cgroup/cgroup.h"
 #include "cli.h"
 

@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "../cli/options.h"
+#include "../util/options.h"
 #include "../ns/caps.h"
 #include "../cgroup/cgroup.h"
 #include "../ns/ns.h"

@@ -89,6 +89,8 @@ char *path_clean (const char *path);
  * read or enter is made 0700). Anything else is an error naming it: another local user who created /tmp/cella-run-UID first must not get a say in
  * what cella reads from it (docs/security.md). */
 int state_dir_ensure (const char *path, cella_error_t *err);
+/* A signal by name (TERM, SIGTERM, any case) or number; -1 if unknown. */
+int signal_parse (const char *s);
 /* Every signal back to its default disposition and an empty mask, before a workload's execve. */
 void signals_default (void);
 bool has_prefix (const char *s, const char *prefix);

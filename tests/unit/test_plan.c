@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/options.h"
+#include "util/options.h"
 #include "ns/caps.h"
 #include "ns/landlock.h"
 #include "plan/build.h"
