@@ -17,6 +17,7 @@
 #include "../host/probe.h"
 #include "../proot/backend.h"
 #include "../vm/vm.h"
+#include "../util/json.h"
 #include "../util/paths.h"
 
 static const char *const status_names[] = { "created", "running", "restarting", "exited", "removing" };
@@ -146,19 +147,6 @@ state_json (const struct ctr_state *s)
   return o;
 }
 
-static char *
-jstr (json_t *o, const char *k)
-{
-  const char *v = json_string_value (json_object_get (o, k));
-  return v ? xstrdup (v) : NULL;
-}
-
-static long long
-jint (json_t *o, const char *k)
-{
-  return json_integer_value (json_object_get (o, k));
-}
-
 static int
 lookup_name (const char *const *names, size_t n, const char *s)
 {
@@ -179,27 +167,27 @@ state_from_json (json_t *o, struct ctr_state *s)
   s->status = (enum ctr_status) k;
   k = lookup_name (policy_names, 4, rp);
   s->restart = k < 0 ? RESTART_NO : (enum restart_policy) k;
-  s->id = jstr (o, "id");
-  s->name = jstr (o, "name");
-  s->image = jstr (o, "image");
-  s->command = jstr (o, "command");
-  s->entrypoint = jstr (o, "entrypoint");
-  s->error = jstr (o, "error");
-  s->pid = (pid_t) jint (o, "pid");
-  s->pid_start = (unsigned long long) jint (o, "pidStart");
-  s->monitor_pid = (pid_t) jint (o, "monitorPid");
-  s->monitor_start = (unsigned long long) jint (o, "monitorStart");
-  s->exit_code = (int) jint (o, "exitCode");
+  s->id = json_member_str (o, "id");
+  s->name = json_member_str (o, "name");
+  s->image = json_member_str (o, "image");
+  s->command = json_member_str (o, "command");
+  s->entrypoint = json_member_str (o, "entrypoint");
+  s->error = json_member_str (o, "error");
+  s->pid = (pid_t) json_member_int (o, "pid");
+  s->pid_start = (unsigned long long) json_member_int (o, "pidStart");
+  s->monitor_pid = (pid_t) json_member_int (o, "monitorPid");
+  s->monitor_start = (unsigned long long) json_member_int (o, "monitorStart");
+  s->exit_code = (int) json_member_int (o, "exitCode");
   s->oom_killed = json_is_true (json_object_get (o, "oomKilled"));
-  s->created_ns = jint (o, "created");
-  s->started_ns = jint (o, "started");
-  s->finished_ns = jint (o, "finished");
-  s->restart_count = (int) jint (o, "restartCount");
+  s->created_ns = json_member_int (o, "created");
+  s->started_ns = json_member_int (o, "started");
+  s->finished_ns = json_member_int (o, "finished");
+  s->restart_count = (int) json_member_int (o, "restartCount");
   s->stop_requested = json_is_true (json_object_get (o, "stopRequested"));
-  s->restart_max = (int) jint (o, "restartMax");
+  s->restart_max = (int) json_member_int (o, "restartMax");
   s->auto_remove = json_is_true (json_object_get (o, "autoRemove"));
   s->tty = json_is_true (json_object_get (o, "tty"));
-  s->log_max_size = jint (o, "logMaxSize");
+  s->log_max_size = json_member_int (o, "logMaxSize");
   return s->id ? 0 : -1;
 }
 

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "../util/json.h"
 #include "../util/proc.h"
 
 #define OCI_SPEC_VERSION "1.1.0"
@@ -90,13 +91,6 @@ oci_lock (const char *dir, cella_error_t *err)
   return steal_fd (&fd);
 }
 
-static char *
-jstr (json_t *o, const char *key)
-{
-  const char *v = json_string_value (json_object_get (o, key));
-  return v ? xstrdup (v) : NULL;
-}
-
 int
 oci_state_parse (const char *text, const char *id, const char *path, struct oci_state *s, cella_error_t *err)
 {
@@ -110,9 +104,9 @@ oci_state_parse (const char *text, const char *id, const char *path, struct oci_
       return cella_error (err, 0, "`%s`: not a state file (%s)", path, je.text);
     }
   s->id = xstrdup (id);
-  s->bundle = jstr (o, "bundle");
-  s->rootfs = jstr (o, "rootfs");
-  s->created = jstr (o, "created");
+  s->bundle = json_member_str (o, "bundle");
+  s->rootfs = json_member_str (o, "rootfs");
+  s->created = json_member_str (o, "created");
   s->pid = (pid_t) json_integer_value (json_object_get (o, "pid"));
   s->start_time = (unsigned long long) json_integer_value (json_object_get (o, "start_time"));
   s->paused = json_is_true (json_object_get (o, "paused"));
