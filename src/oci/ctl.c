@@ -1,4 +1,4 @@
-/* OCI pause, resume, update and events: a running container's cgroup (src/ns/cgroup.h). */
+/* OCI pause, resume, update and events: a running container's cgroup (src/cgroup/cgroup.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
