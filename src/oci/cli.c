@@ -23,7 +23,7 @@
 #include <jansson.h>
 
 #include "../util/options.h"
-#include "../ns/caps.h"
+#include "../util/caps.h"
 #include "../cgroup/cgroup.h"
 #include "../ns/ns.h"
 #include "../plan/build.h"

@@ -19,7 +19,7 @@
 #include "../engine/userns.h"
 #include "../net/net.h"
 #include "../oci/oci.h"
-#include "../ns/caps.h"
+#include "../util/caps.h"
 #include "../cgroup/cgroup.h"
 #include "idmap.h"
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "util/options.h"
-#include "ns/caps.h"
+#include "util/caps.h"
 #include "ns/landlock.h"
 #include "plan/build.h"
 #include "plan/idmap.h"

@@ -1,12 +1,12 @@
 /* Linux capabilities: docker's names and default set, and dropping them in the container child.
  * A capability set is a uint64_t with bit n = capability number n (capabilities(7)). */
-#ifndef CELLA_CAPS_H
-#define CELLA_CAPS_H
+#ifndef CELLA_UTIL_CAPS_H
+#define CELLA_UTIL_CAPS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../util/util.h"
+#include "util.h"
 
 /* Docker's default set: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID SETFCAP
  * SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE. */
