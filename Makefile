@@ -29,7 +29,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,$(B)/unit-san/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check check-v2 test unit integration clean format format-check analyze lint-full bench conformance
+.PHONY: all deps demo check check-v2 test unit integration clean format format-check analyze lint-full bench conformance layers
 all: $(B)/cella $(B)/cella-image $(B)/cella-vminit
 
 # The vm backend's guest init (guest/, docs/vm.md): PID 1 in the microVM, put in the initramfs.
@@ -150,6 +150,10 @@ unit: $(UNIT_BIN) $(UNIT_SAN)
 check: deps
 	$(MAKE) -j$(shell nproc 2>/dev/null || echo 2) all unit fuzz-replay
 	sh tests/check.sh
+
+# The layer order of src/ (docs/architecture.md "Layers"; tests/check.sh runs it too).
+layers:
+	python3 tools/check-layers.py
 
 # The pure cgroup v2 lane: cgroup tests in a microVM whose kernel has cgroup v2 only, with a subtree
 # delegated to the unprivileged test user (tests/v2/run.sh; TCG here, a few minutes).

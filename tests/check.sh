@@ -1,13 +1,13 @@
 #!/bin/sh
 # Every test: the source checks (formatting, static analysis), the C unit tests (plain, then under
 # ASan+UBSan), the fuzz corpora, then the integration tests against the real binary (as root, as an
-# unprivileged user, and as root of a user namespace), then the option coverage check. Last line:
-# "N passed, N failed, N skipped".
+# unprivileged user, and as root of a user namespace), then the option coverage check and the layer
+# check (tools/check-layers.py). Last line: "N passed, N failed, N skipped".
 #
 # Nothing may vanish without a word: a unit program whose TAP plan does not match what it printed,
 # an integration pass that does not print its summary, a pass that cannot start: each counts as
 # failed. (For t_harness.sh's self-tests the parts can be replaced: CHECK_UNIT_SRC,
-# CHECK_UNIT_DIRS, CHECK_FUZZ, CHECK_RUNNER, CHECK_PASSES, CHECK_COVERAGE, CHECK_SOURCE.)
+# CHECK_UNIT_DIRS, CHECK_FUZZ, CHECK_RUNNER, CHECK_PASSES, CHECK_COVERAGE, CHECK_SOURCE, CHECK_LAYERS.)
 cd "$(dirname "$0")/.." || exit 1
 passed=0 failed=0 skipped=0
 log=$(mktemp) || exit 1
@@ -19,6 +19,7 @@ FUZZ=${CHECK_FUZZ-fuzz}
 RUNNER=${CHECK_RUNNER:-tests/run-integration.sh}
 COVERAGE=${CHECK_COVERAGE-tests/option-coverage.py}
 SOURCE_CHECKS=${CHECK_SOURCE-format-check analyze}
+LAYERS=${CHECK_LAYERS-tools/check-layers.py}
 
 # tap_counts LABEL RC: fold the TAP in $log into the totals. The plan ("1..N", first or last) must be
 # there once and match the tests printed; "1..0 # skip WHY" is one skip.
@@ -183,6 +184,13 @@ done
 if [ -n "$COVERAGE" ]; then
 	python3 "$COVERAGE" >"$log" 2>&1
 	tap_counts "option coverage" $?
+fi
+
+# No include goes up or sideways against the layers, beyond tools/layer-exceptions.txt
+# (docs/architecture.md "Layers").
+if [ -n "$LAYERS" ]; then
+	python3 "$LAYERS" >"$log" 2>&1
+	tap_counts "layers" $?
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

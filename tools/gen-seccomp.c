@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include <linux/filter.h>
 
-#include "ns/caps.h"
+#include "util/caps.h"
 #include "ns/seccomp.h"
 
 int

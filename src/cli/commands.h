@@ -37,15 +37,6 @@ int cmd_image_tool (int argc, char **argv);
 /* Run the image tool with argv (argv[0] is its command); its exit status, or -1 with *err. */
 int image_tool_run (char *const *argv, cella_error_t *err);
 void image_tool_path_init (void);
-/* A signal by name (TERM, SIGTERM) or number; -1 if unknown. */
-int signal_parse (const char *s);
-/* The OCI runtime command line (src/oci/cli.c, docs/oci.md): whether this invocation is one
- * (runc global option first, a runc-like program name, an OCI-only command, create/run with
- * --bundle, ...), and its entry point (argv: [GLOBAL OPTIONS] COMMAND ...; full_argv: main's,
- * for the sealed re-exec). */
-bool oci_cli_wanted (int argc, char **argv);
-int oci_main (int argc, char **argv, char **full_argv);
-void oci_print_version (void);
 /* The device rules a container of plan p gets here, as JSON strings ("deny a *:* rwm", "allow c 1:3 rwm" ...,
  * later ones win; --privileged: "allow a *:* rwm"); null where none are applied (rootless: the user namespace
  * keeps host devices out). For run --dry-run and inspect. */

@@ -22,7 +22,7 @@
 #include "../proot/proot.h"
 #include "../vm/vm.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 enum {
   PG_PROOT,

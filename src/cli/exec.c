@@ -12,7 +12,7 @@
 #include "../backend/backend.h"
 #include "../plan/build.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 struct exec_opts {
   bool interactive, tty;

@@ -17,7 +17,7 @@
 #include "../image/ref.h"
 #include "../image/store.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 /* ---- the image tool ---------------------------------------------------------------------------- */
 

@@ -18,7 +18,7 @@
 #include "../backend/backend.h"
 #include "../cgroup/cgroup.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 struct ro_opts {
   bool all, quiet, no_trunc, follow, timestamps, console;

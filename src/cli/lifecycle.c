@@ -12,7 +12,7 @@
 #include "../engine/attach.h"
 #include "../engine/container.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 struct lc_opts {
   bool attach, interactive, force, volumes;
@@ -199,32 +199,6 @@ int
 cmd_restart (int argc, char **argv)
 {
   return stop_or_restart (argc, argv, true);
-}
-
-static const struct {
-  const char *name;
-  int num;
-} signals[] = {
-  { "HUP", SIGHUP },   { "INT", SIGINT },     { "QUIT", SIGQUIT }, { "ILL", SIGILL },   { "TRAP", SIGTRAP },
-  { "ABRT", SIGABRT }, { "BUS", SIGBUS },     { "FPE", SIGFPE },   { "KILL", SIGKILL }, { "USR1", SIGUSR1 },
-  { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },   { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
-  { "CHLD", SIGCHLD }, { "CONT", SIGCONT },   { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
-  { "TTOU", SIGTTOU }, { "URG", SIGURG },     { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM },
-  { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },     { "PWR", SIGPWR },   { "SYS", SIGSYS },
-};
-
-int
-signal_parse (const char *s)
-{
-  long long n = parse_uint (s, 64);
-  if (n > 0)
-    return (int) n;
-  if (strncasecmp (s, "SIG", 3) == 0)
-    s += 3;
-  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
-    if (strcasecmp (s, signals[i].name) == 0)
-      return signals[i].num;
-  return -1;
 }
 
 static int

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../oci/cli.h"
 #include "../util/paths.h"
 #include "../util/selfexec.h"
 #include "commands.h"

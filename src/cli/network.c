@@ -8,7 +8,7 @@
 
 #include "../net/net.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 struct net_opts {
   char *subnet;

@@ -22,7 +22,7 @@
 #include "../cgroup/cgroup.h"
 #include "../host/facts.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 #define O(f) offsetof (struct run_options, f)
 static const struct cli_option run_table[] = {

@@ -13,7 +13,7 @@
 #include "../backend/backend.h"
 #include "../cgroup/cgroup.h"
 #include "commands.h"
-#include "options.h"
+#include "../util/options.h"
 
 struct stats_opts {
   bool no_stream, all;

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "../plan/plan.h"
+#include "../util/proc.h"
 
 enum ctr_status { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED, CTR_REMOVING };
 
@@ -56,8 +57,7 @@ char *ctr_dir (const char *id);
 char *ctr_log_path (const char *id);
 char *ctr_run_dir (const char *id);   /* $run/containers/<id>: sockets */
 
-/* Names: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 characters. */
-bool ctr_name_valid (const char *name);
+/* A new name (ctr_name_valid, util.h, says which names are valid). */
 char *ctr_name_generate (void);
 
 /* A container by name, full id or unique id prefix; *id is malloc'd. The error says which
@@ -81,12 +81,6 @@ void ctr_list_free (struct ctr_state *v, size_t n);
 
 /* The saved plan. */
 int ctr_plan_load (const char *id, struct plan **p, cella_error_t *err);
-
-/* Process identity: start time (clock ticks since boot, /proc/PID/stat field 22); 0 if gone. */
-unsigned long long proc_start_time (pid_t pid);
-bool proc_alive (pid_t pid, unsigned long long start);
-
-long long now_ns (void);
 
 struct ctr_create_opts {
   const char *name;          /* NULL: generate */

@@ -16,6 +16,7 @@
 #include "../backend/backend.h"
 #include "../ns/ns.h"
 #include "../host/probe.h"
+#include "../util/json.h"
 #include "../util/paths.h"
 
 static const char *const status_names[] = { "created", "running", "restarting", "exited", "removing" };
@@ -71,14 +72,6 @@ ctr_state_clear (struct ctr_state *s)
   memset (s, 0, sizeof *s);
 }
 
-long long
-now_ns (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 char *
 ctr_dir (const char *id)
 {
@@ -103,22 +96,6 @@ names_dir (void)
   return xasprintf ("%s/names", paths_data_root ());
 }
 
-bool
-ctr_name_valid (const char *name)
-{
-  size_t n = strlen (name);
-  if (n == 0 || n > 128)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    {
-      char c = name[i];
-      bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-      if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-        return false;
-    }
-  return true;
-}
-
 char *
 ctr_name_generate (void)
 {
@@ -131,39 +108,6 @@ ctr_name_generate (void)
   for (int i = 0; i < 4; i++)
     r[i] = (unsigned char) (id ? strtoul ((char[]) { id[2 * i], id[2 * i + 1], 0 }, NULL, 16) : (unsigned) rand ());
   return xasprintf ("%s_%s_%02x%02x", adj[r[0] % 16], noun[r[1] % 16], r[2], r[3]);
-}
-
-/* Process start time in clock ticks since boot: with the pid, it names one process for good. */
-unsigned long long
-proc_start_time (pid_t pid)
-{
-  char path[64], buf[1024];
-  cleanup_close int fd = -1;
-  ssize_t n;
-  char *p;
-  unsigned long long start = 0;
-  if (pid <= 0)
-    return 0;
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || (n = read (fd, buf, sizeof buf - 1)) <= 0)
-    return 0;
-  buf[n] = '\0';
-  /* the command name may hold spaces and parentheses: fields restart after the last ')' */
-  p = strrchr (buf, ')');
-  if (p == NULL || p[1] != ' ')
-    return 0;
-  if (p[2] == 'Z' || p[2] == 'X') /* a zombie has finished */
-    return 0;
-  if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
-    return 0;
-  return start;
-}
-
-bool
-proc_alive (pid_t pid, unsigned long long start)
-{
-  return pid > 0 && start != 0 && proc_start_time (pid) == start;
 }
 
 /* --- state.json ----------------------------------------------------------------------------- */
@@ -202,19 +146,6 @@ state_json (const struct ctr_state *s)
   return o;
 }
 
-static char *
-jstr (json_t *o, const char *k)
-{
-  const char *v = json_string_value (json_object_get (o, k));
-  return v ? xstrdup (v) : NULL;
-}
-
-static long long
-jint (json_t *o, const char *k)
-{
-  return json_integer_value (json_object_get (o, k));
-}
-
 static int
 lookup_name (const char *const *names, size_t n, const char *s)
 {
@@ -235,27 +166,27 @@ state_from_json (json_t *o, struct ctr_state *s)
   s->status = (enum ctr_status) k;
   k = lookup_name (policy_names, 4, rp);
   s->restart = k < 0 ? RESTART_NO : (enum restart_policy) k;
-  s->id = jstr (o, "id");
-  s->name = jstr (o, "name");
-  s->image = jstr (o, "image");
-  s->command = jstr (o, "command");
-  s->entrypoint = jstr (o, "entrypoint");
-  s->error = jstr (o, "error");
-  s->pid = (pid_t) jint (o, "pid");
-  s->pid_start = (unsigned long long) jint (o, "pidStart");
-  s->monitor_pid = (pid_t) jint (o, "monitorPid");
-  s->monitor_start = (unsigned long long) jint (o, "monitorStart");
-  s->exit_code = (int) jint (o, "exitCode");
+  s->id = json_member_str (o, "id");
+  s->name = json_member_str (o, "name");
+  s->image = json_member_str (o, "image");
+  s->command = json_member_str (o, "command");
+  s->entrypoint = json_member_str (o, "entrypoint");
+  s->error = json_member_str (o, "error");
+  s->pid = (pid_t) json_member_int (o, "pid");
+  s->pid_start = (unsigned long long) json_member_int (o, "pidStart");
+  s->monitor_pid = (pid_t) json_member_int (o, "monitorPid");
+  s->monitor_start = (unsigned long long) json_member_int (o, "monitorStart");
+  s->exit_code = (int) json_member_int (o, "exitCode");
   s->oom_killed = json_is_true (json_object_get (o, "oomKilled"));
-  s->created_ns = jint (o, "created");
-  s->started_ns = jint (o, "started");
-  s->finished_ns = jint (o, "finished");
-  s->restart_count = (int) jint (o, "restartCount");
+  s->created_ns = json_member_int (o, "created");
+  s->started_ns = json_member_int (o, "started");
+  s->finished_ns = json_member_int (o, "finished");
+  s->restart_count = (int) json_member_int (o, "restartCount");
   s->stop_requested = json_is_true (json_object_get (o, "stopRequested"));
-  s->restart_max = (int) jint (o, "restartMax");
+  s->restart_max = (int) json_member_int (o, "restartMax");
   s->auto_remove = json_is_true (json_object_get (o, "autoRemove"));
   s->tty = json_is_true (json_object_get (o, "tty"));
-  s->log_max_size = jint (o, "logMaxSize");
+  s->log_max_size = json_member_int (o, "logMaxSize");
   return s->id ? 0 : -1;
 }
 

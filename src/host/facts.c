@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../ns/caps.h"
+#include "../util/caps.h"
 #include "../net/net.h"
 #include "../plan/idmap.h"
 #include "../proot/proot.h"

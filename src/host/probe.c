@@ -28,8 +28,7 @@
 #include <unistd.h>
 
 #include "../util/util.h"
-#include "../ns/landlock.h"
-#include "../ns/ns.h"
+#include "landlock.h"
 
 /* ---- a probe in a child ------------------------------------------------------------------------- */
 

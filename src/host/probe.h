@@ -1,7 +1,7 @@
 /* What this host can do, tried for real where that is cheap: the probes `cella doctor` reports.
- * (The backends only need ns_available, in ns.h, which is built on probe_ns_backend.) */
-#ifndef CELLA_NS_PROBE_H
-#define CELLA_NS_PROBE_H
+ * (The backends only need ns_available, which is built on probe_ns_backend.) */
+#ifndef CELLA_HOST_PROBE_H
+#define CELLA_HOST_PROBE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,6 +11,11 @@
  * refused (EPERM): user.max_user_namespaces is 0") and *fix ("`sysctl -w …`"), both malloc'd.
  * The sysctls and /proc/self/status are read only to explain a refusal. Cached per process. */
 bool probe_ns_backend (char **reason, char **fix);
+
+/* Why the ns backend cannot run here (NULL when it can); used by doctor and the auto choice.
+ * probe_ns_backend's answer: *why (malloc'd, when given) is "<what is refused> (ERRNO): <cause>
+ * — <fix>". Cached per process: about 0.3 ms the first time. */
+bool ns_available (char **why);
 
 /* The kernel features, each its own attempt. */
 enum probe_id {

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/json.h"
 #include "util/paths.h"
 #include "ns/ns.h"
 #include "ref.h"
@@ -105,29 +106,6 @@ store_lock (bool exclusive, cella_error_t *err)
 }
 
 /* ---- JSON helpers ---------------------------------------------------------------------------- */
-
-static char *
-jstr (json_t *o, const char *key)
-{
-  json_t *v = json_object_get (o, key);
-  return json_is_string (v) ? xstrdup (json_string_value (v)) : NULL;
-}
-
-static char **
-jstrv (json_t *a)
-{
-  char **v = NULL;
-  size_t i;
-  json_t *e;
-  if (!json_is_array (a))
-    return NULL;
-  size_t n = 0;
-  v = strv_new (json_array_size (a));
-  json_array_foreach (a, i, e)
-    if (json_is_string (e))
-      v[n++] = xstrdup (json_string_value (e));
-  return v;
-}
 
 /* {"k": {}, ...} → ["k", ...] ; {"k": "v"} → ["k=v"] when with_values */
 static char **
@@ -381,11 +359,11 @@ image_record_parse (json_t *o, const char *path, struct image_record **out, cell
   struct image_record *r = xzalloc (sizeof *r);
   json_t *layers = json_object_get (o, "layers"), *l;
   size_t i;
-  r->id = jstr (o, "id");
-  r->manifest_digest = jstr (o, "manifest");
-  r->manifest_media_type = jstr (o, "manifest_media_type");
-  r->repo_digest = jstr (o, "repo_digest");
-  r->source = jstr (o, "source");
+  r->id = json_member_str (o, "id");
+  r->manifest_digest = json_member_str (o, "manifest");
+  r->manifest_media_type = json_member_str (o, "manifest_media_type");
+  r->repo_digest = json_member_str (o, "repo_digest");
+  r->source = json_member_str (o, "source");
   r->created = json_integer_value (json_object_get (o, "created"));
   if (!digest_ok (r->id) || !json_is_array (layers) || (r->manifest_digest && !digest_ok (r->manifest_digest)))
     {
@@ -397,9 +375,9 @@ image_record_parse (json_t *o, const char *path, struct image_record **out, cell
   json_array_foreach (layers, i, l)
     {
       struct image_layer *il = &r->layers[r->nlayers];
-      il->digest = jstr (l, "digest");
-      il->media_type = jstr (l, "mediaType");
-      il->diff_id = jstr (l, "diff_id");
+      il->digest = json_member_str (l, "digest");
+      il->media_type = json_member_str (l, "mediaType");
+      il->diff_id = json_member_str (l, "diff_id");
       il->size = json_integer_value (json_object_get (l, "size"));
       r->nlayers++;
       if (!digest_ok (il->digest) || (il->diff_id && !digest_ok (il->diff_id)))
@@ -796,11 +774,11 @@ image_config_from_json (json_t *o, struct image_config *c)
     cfg = json_object_get (o, "container_config");
   if (json_is_object (cfg))
     {
-      c->entrypoint = jstrv (json_object_get (cfg, "Entrypoint"));
-      c->cmd = jstrv (json_object_get (cfg, "Cmd"));
-      c->env = jstrv (json_object_get (cfg, "Env"));
-      c->workdir = jstr (cfg, "WorkingDir");
-      c->user = jstr (cfg, "User");
+      c->entrypoint = json_strv_read (json_object_get (cfg, "Entrypoint"));
+      c->cmd = json_strv_read (json_object_get (cfg, "Cmd"));
+      c->env = json_strv_read (json_object_get (cfg, "Env"));
+      c->workdir = json_member_str (cfg, "WorkingDir");
+      c->user = json_member_str (cfg, "User");
       c->exposed_ports = jkeys (json_object_get (cfg, "ExposedPorts"), false);
       c->volumes = jkeys (json_object_get (cfg, "Volumes"), false);
       c->labels = jkeys (json_object_get (cfg, "Labels"), true);
@@ -815,13 +793,13 @@ image_config_from_json (json_t *o, struct image_config *c)
           c->user = NULL;
         }
     }
-  c->os = jstr (o, "os");
-  c->arch = jstr (o, "architecture");
-  c->created = jstr (o, "created");
-  c->author = jstr (o, "author");
+  c->os = json_member_str (o, "os");
+  c->arch = json_member_str (o, "architecture");
+  c->created = json_member_str (o, "created");
+  c->author = json_member_str (o, "author");
   rootfs = json_object_get (o, "rootfs");
   if (json_is_object (rootfs))
-    c->diff_ids = jstrv (json_object_get (rootfs, "diff_ids"));
+    c->diff_ids = json_strv_read (json_object_get (rootfs, "diff_ids"));
 }
 
 int

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../engine/container.h"
+#include "../util/proc.h"
 #include "internal.h"
 
 /* ---- packets ---- */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../engine/container.h"
+#include "../util/proc.h"
 #include "internal.h"
 
 static void

@@ -19,7 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../engine/container.h"
+#include <jansson.h>
+
+#include "../util/proc.h"
 #include "../util/paths.h"
 #include "internal.h"
 
@@ -217,22 +219,31 @@ pasta_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
   return cella_error (err, ETIMEDOUT, "start pasta for the container's network: not ready after 20 s");
 }
 
-/* One request on slirp4netns's API socket; its answer must carry "return". */
+/* One request on slirp4netns's API socket (a JSON object each way); the answer must be an object
+ * with "return" (an "error" one is refused, with what it said). */
 static int
-slirp_api (const char *sock, const char *req, cella_error_t *err)
+slirp_api (const char *sock, json_t *req, cella_error_t *err)
 {
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   cleanup_close int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  cleanup_free char *text = json_dumps (req, JSON_COMPACT);
   char buf[1024];
+  json_t *reply;
+  bool ok;
   ssize_t n;
+  if (text == NULL)
+    return cella_error (err, ENOMEM, "slirp4netns request");
   snprintf (sa.sun_path, sizeof sa.sun_path, "%s", sock);
-  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || write_all (fd, req, strlen (req)) < 0)
+  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0 || write_all (fd, text, strlen (text)) < 0)
     return cella_error (err, errno, "slirp4netns API socket `%s`", sock);
   shutdown (fd, SHUT_WR);
   n = read (fd, buf, sizeof buf - 1);
   buf[n > 0 ? n : 0] = '\0';
-  if (n <= 0 || strstr (buf, "\"return\"") == NULL)
-    return cella_error (err, 0, "slirp4netns refused `%s`: %s", req, buf);
+  reply = n > 0 ? json_loads (buf, 0, NULL) : NULL;
+  ok = json_object_get (reply, "return") != NULL;
+  json_decref (reply);
+  if (!ok)
+    return cella_error (err, 0, "slirp4netns refused `%s`: %s", text, buf);
   return 0;
 }
 
@@ -293,11 +304,12 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
   for (size_t i = 0; i < nports; i++)
     {
       const struct net_port pt = ports[i];
-      cleanup_free char *req = NULL;
-      req = xasprintf ("{\"execute\": \"add_hostfwd\", \"arguments\": {\"proto\": \"%s\", \"host_addr\": \"%s\", "
-                       "\"host_port\": %u, \"guest_port\": %u}}",
-                       pt.proto, *pt.ip ? pt.ip : "0.0.0.0", pt.host, pt.ctr);
-      if (slirp_api (sock, req, err) < 0)
+      json_t *req = json_pack ("{s:s, s:{s:s, s:s, s:I, s:I}}", "execute", "add_hostfwd", "arguments", "proto", pt.proto,
+                               "host_addr", *pt.ip ? pt.ip : "0.0.0.0", "host_port", (json_int_t) pt.host,
+                               "guest_port", (json_int_t) pt.ctr);
+      int r = req ? slirp_api (sock, req, err) : cella_error (err, EINVAL, "slirp4netns request for port %u", pt.host);
+      json_decref (req);
+      if (r < 0)
         return -1;
     }
   return 0;

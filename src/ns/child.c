@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "../plan/build.h"
-#include "caps.h"
+#include "../util/caps.h"
 #include "internal.h"
 #include "landlock.h"
 #include "ns.h"

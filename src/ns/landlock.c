@@ -1,5 +1,5 @@
-/* Landlock scoping (landlock.h). The kernel's interface is used directly: Debian 12's headers
- * predate the `scoped` field (Linux 6.12), and a ruleset of scopes alone needs no library. */
+/* Landlock scoping (landlock.h). The kernel's interface (struct ll_ruleset_attr, the ABI probe)
+ * is in src/host/landlock.h. */
 #define _GNU_SOURCE
 #include "landlock.h"
 
@@ -10,28 +10,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* struct landlock_ruleset_attr as of ABI 6 (include/uapi/linux/landlock.h) */
-struct ll_ruleset_attr {
-  uint64_t handled_access_fs;
-  uint64_t handled_access_net;
-  uint64_t scoped;
-};
-#define LL_CREATE_RULESET_VERSION (1U << 0)
-#define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
-#define LL_SCOPE_SIGNAL (1ULL << 1)
-
-int
-landlock_abi (void)
-{
-  static int abi;
-  if (abi == 0)
-    {
-      long v = syscall (SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
-      abi = v > 0 ? (int) v : errno > 0 ? -errno : -ENOSYS;
-    }
-  return abi;
-}
-
 static int
 create_ruleset (unsigned scopes)
 {
@@ -39,16 +17,6 @@ create_ruleset (unsigned scopes)
   attr.scoped = ((scopes & PLAN_LANDLOCK_ABSTRACT_UNIX) ? LL_SCOPE_ABSTRACT_UNIX_SOCKET : 0)
                 | ((scopes & PLAN_LANDLOCK_SIGNAL) ? LL_SCOPE_SIGNAL : 0);
   return (int) syscall (SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
-}
-
-int
-landlock_try_scopes (void)
-{
-  int fd = create_ruleset (PLAN_LANDLOCK_ABSTRACT_UNIX | PLAN_LANDLOCK_SIGNAL);
-  if (fd < 0)
-    return -errno;
-  close (fd);
-  return 0;
 }
 
 /* Two namespace files name the same namespace; true too when either cannot be read (the

@@ -7,17 +7,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "../host/landlock.h" /* landlock_abi, LANDLOCK_ABI_SCOPES */
 #include "../plan/plan.h"
-
-/* The first Landlock ABI version with scopes. */
-#define LANDLOCK_ABI_SCOPES 6
-
-/* The running kernel's Landlock ABI version (> 0), or -errno: -ENOSYS (not built in),
- * -EOPNOTSUPP (built in, not enabled: not in the lsm= list). One syscall, cached. */
-int landlock_abi (void);
-
-/* A ruleset with both scopes made and closed (nothing is restricted): 0, or -errno. For doctor. */
-int landlock_try_scopes (void);
 
 /* The scopes (PLAN_LANDLOCK_ABSTRACT_UNIX | PLAN_LANDLOCK_SIGNAL) a process of p gets, on the
  * host's side before it starts: AUTO becomes each scope whose namespace is the host's. */

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "../backend/backend.h"
+#include "../host/probe.h" /* ns_available */
 #include "../plan/plan.h"
 
 /* Run the plan in the foreground; returns the exit status to give the caller (the workload's,
@@ -92,10 +93,6 @@ int ns_tmpfs_over (const char *dir, const char *mode, const char *what, cella_er
  * the old root and every mount under it are detached. The caller's cwd becomes "/". */
 int ns_pivot_root (int rootfd, cella_error_t *err);
 
-/* Why the backend cannot run here (NULL when it can); used by doctor and auto choice. */
-/* A real attempt (src/ns/probe.c): a child unshares the namespaces a container gets here (with a
- * user namespace when not root); *why (malloc'd, when given) is "<what is refused> (ERRNO): <cause>
- * — <fix>". Cached per process: about 0.3 ms the first time. */
-bool ns_available (char **why);
+/* ns_available (can this backend run here, and why not) is a host probe: src/host/probe.h. */
 
 #endif

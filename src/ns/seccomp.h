@@ -16,7 +16,7 @@
  * same machine (x86 and x32 on x86_64), so a 32-bit syscall cannot go around it.
  *
  * The filter does not set no_new_privs: loading needs either no_new_privs already set by the
- * caller or CAP_SYS_ADMIN in the effective set (see caps_apply_keep_admin in caps.h). */
+ * caller or CAP_SYS_ADMIN in the effective set (see caps_apply_keep_admin in util/caps.h). */
 int seccomp_load_default (uint64_t caps, cella_error_t *err);
 /* Write the filter for `caps` as raw BPF (struct sock_filter array) to fd. */
 int seccomp_export_default (uint64_t caps, int fd, cella_error_t *err);

@@ -22,9 +22,8 @@
 
 #include <jansson.h>
 
-#include "../cli/commands.h"
-#include "../cli/options.h"
-#include "../ns/caps.h"
+#include "../util/options.h"
+#include "../util/caps.h"
 #include "../cgroup/cgroup.h"
 #include "../ns/ns.h"
 #include "../plan/build.h"

@@ -18,6 +18,14 @@ struct oci_ctx {
   char *rootless;      /* auto | true | false */
 };
 
+/* The OCI runtime command line (src/oci/cli.c, docs/oci.md): whether this invocation is one
+ * (runc global option first, a runc-like program name, an OCI-only command, create/run with
+ * --bundle, ...), and its entry point (argv: [GLOBAL OPTIONS] COMMAND ...; full_argv: main's,
+ * for the sealed re-exec). src/cli/main.c calls them. */
+bool oci_cli_wanted (int argc, char **argv);
+int oci_main (int argc, char **argv, char **full_argv);
+void oci_print_version (void);
+
 /* Every OCI command prints its error itself, once, and returns the exit status (1 on error). */
 int oci_fail (const struct oci_ctx *c, cella_error_t *err);
 /* A message at level "warning" or "debug" (debug only with --debug), to stderr and the log. */

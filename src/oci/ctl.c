@@ -1,4 +1,4 @@
-/* OCI pause, resume, update and events: a running container's cgroup (src/ns/cgroup.h). */
+/* OCI pause, resume, update and events: a running container's cgroup (src/cgroup/cgroup.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "../cli/options.h"
+#include "../util/options.h"
 #include "../cgroup/cgroup.h"
 #include "cli.h"
 

@@ -10,11 +10,12 @@
 
 #include <jansson.h>
 
-#include "../cli/options.h"
-#include "../ns/caps.h"
+#include "../util/options.h"
+#include "../util/caps.h"
 #include "../cgroup/cgroup.h"
 #include "../ns/ns.h"
 #include "../plan/build.h"
+#include "../util/proc.h"
 #include "cli.h"
 #include "oci.h"
 
@@ -32,19 +33,8 @@ same_pidns (pid_t pid, const struct stat *ns)
 static pid_t
 parent_of (pid_t pid)
 {
-  char path[64], buf[512], *p;
-  int ppid = -1;
-  cleanup_close int fd = -1;
-  ssize_t n;
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || (n = read (fd, buf, sizeof buf - 1)) <= 0)
-    return -1;
-  buf[n] = '\0';
-  p = strrchr (buf, ')');
-  if (p == NULL || sscanf (p + 2, "%*c %d", &ppid) != 1)
-    return -1;
-  return (pid_t) ppid;
+  struct proc_stat st;
+  return proc_stat_read (pid, &st) < 0 ? -1 : st.ppid;
 }
 
 /* Without a cgroup: the processes in the init's pid namespace when it has its own, else the

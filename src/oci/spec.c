@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <seccomp.h>
 
-#include "../cli/options.h"
+#include "../util/options.h"
 #include "../cgroup/cgroup.h"
 #include "oci.h"
 #include "cli.h"

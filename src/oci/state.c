@@ -12,6 +12,9 @@
 
 #include <jansson.h>
 
+#include "../util/json.h"
+#include "../util/proc.h"
+
 #define OCI_SPEC_VERSION "1.1.0"
 
 void
@@ -88,13 +91,6 @@ oci_lock (const char *dir, cella_error_t *err)
   return steal_fd (&fd);
 }
 
-static char *
-jstr (json_t *o, const char *key)
-{
-  const char *v = json_string_value (json_object_get (o, key));
-  return v ? xstrdup (v) : NULL;
-}
-
 int
 oci_state_parse (const char *text, const char *id, const char *path, struct oci_state *s, cella_error_t *err)
 {
@@ -108,9 +104,9 @@ oci_state_parse (const char *text, const char *id, const char *path, struct oci_
       return cella_error (err, 0, "`%s`: not a state file (%s)", path, je.text);
     }
   s->id = xstrdup (id);
-  s->bundle = jstr (o, "bundle");
-  s->rootfs = jstr (o, "rootfs");
-  s->created = jstr (o, "created");
+  s->bundle = json_member_str (o, "bundle");
+  s->rootfs = json_member_str (o, "rootfs");
+  s->created = json_member_str (o, "created");
   s->pid = (pid_t) json_integer_value (json_object_get (o, "pid"));
   s->start_time = (unsigned long long) json_integer_value (json_object_get (o, "start_time"));
   s->paused = json_is_true (json_object_get (o, "paused"));
@@ -171,32 +167,14 @@ oci_state_write (const char *root, const struct oci_state *s, cella_error_t *err
 unsigned long long
 oci_proc_start_time (pid_t pid, bool *zombie)
 {
-  char path[64], buf[1024], *p;
-  unsigned long long t = 0;
-  ssize_t n;
-  int fd;
-  char state;
+  struct proc_stat st;
   if (zombie)
     *zombie = false;
-  if (pid <= 0)
-    return 0;
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
-  /* the command name may hold spaces and parentheses: fields resume after the last ')' */
-  p = strrchr (buf, ')');
-  if (p == NULL || sscanf (p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                           &state, &t) != 2)
+  if (proc_stat_read (pid, &st) < 0)
     return 0;
   if (zombie)
-    *zombie = state == 'Z' || state == 'X';
-  return t;
+    *zombie = st.state == 'Z' || st.state == 'X';
+  return st.start_time;
 }
 
 const char *

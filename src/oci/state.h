@@ -52,7 +52,8 @@ const char *oci_state_status (const char *root, const struct oci_state *s);
 /* The state as the OCI runtime spec gives it (plus runc's rootfs, created, owner), JSON text. */
 char *oci_state_text (const char *root, const struct oci_state *s, int indent);
 
-/* Field 22 of /proc/PID/stat; 0 when the process is gone. zombie: set when it is one. */
+/* Field 22 of /proc/PID/stat (proc_stat_read, util/proc.h); 0 when the process is gone. zombie: set
+ * when it is one. */
 unsigned long long oci_proc_start_time (pid_t pid, bool *zombie);
 
 /* Remove ROOT/ID entirely. */

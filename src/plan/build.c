@@ -1,7 +1,7 @@
 /* `cella run` options → plan. The defaults follow docker: what a container gets without asking. */
 #define _GNU_SOURCE
 #include "build.h"
-#include "capnames.h"
+#include "../util/capnames.h"
 #include "etcfiles.h"
 
 #include <arpa/inet.h>
@@ -17,6 +17,7 @@
 #include "../engine/userns.h"
 #include "../oci/oci.h"
 #include "host_facts.h"
+#include "../util/caps.h"
 #include "idmap.h"
 #include "resources.h"
 

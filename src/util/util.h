@@ -90,6 +90,8 @@ char *path_clean (const char *path);
  * read or enter is made 0700). Anything else is an error naming it: another local user who created /tmp/cella-run-UID first must not get a say in
  * what cella reads from it (docs/security.md). */
 int state_dir_ensure (const char *path, cella_error_t *err);
+/* A signal by name (TERM, SIGTERM, any case) or number; -1 if unknown. */
+int signal_parse (const char *s);
 /* Every signal back to its default disposition and an empty mask, before a workload's execve. */
 void signals_default (void);
 bool has_prefix (const char *s, const char *prefix);
@@ -97,6 +99,12 @@ bool has_prefix (const char *s, const char *prefix);
 long long parse_uint (const char *s, unsigned long long max);
 /* Parse a size like 64m, 1g, 512k, 4096 into bytes; -1 on error. */
 long long parse_size (const char *s);
+
+/* The wall clock (CLOCK_REALTIME) in nanoseconds since the epoch. */
+long long now_ns (void);
+
+/* Names of containers and networks: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 characters. */
+bool ctr_name_valid (const char *name);
 
 /* Colon-separated databases (passwd, group, subuid): split `text` in place, line by line, and
  * call fn with each line's fields (at most 8); fn returns > 0 to stop. */

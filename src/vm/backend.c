@@ -24,7 +24,6 @@
 #include <utmp.h>
 
 #include "backend/session.h"
-#include "engine/container.h"
 #include "util/paths.h"
 #include "net/net.h"
 #include "cgroup/cgroup.h"

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "util/paths.h"
-#include "ns/caps.h"
+#include "util/caps.h"
 #include "cgroup/cgroup.h"
 #include "ns/ns.h"
 #include "vm.h"

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "net/net.h"
 #include "vm.h"
 
@@ -386,6 +388,21 @@ qmp_line (int fd, char *buf, size_t cap)
   return true;
 }
 
+/* Which member a QMP line's object has: "return" (1), "error" (-1), anything else, an event or
+ * text that is no JSON object (0). With `member` "QMP": the greeting (1). */
+static int
+qmp_kind (const char *line, const char *member)
+{
+  json_t *o = json_loads (line, 0, NULL);
+  int kind = 0;
+  if (json_object_get (o, member))
+    kind = 1;
+  else if (json_object_get (o, "error"))
+    kind = -1;
+  json_decref (o);
+  return kind;
+}
+
 /* Read lines until the reply (not an event). */
 static int
 qmp_reply (int fd, const char *what, cella_error_t *err)
@@ -393,14 +410,30 @@ qmp_reply (int fd, const char *what, cella_error_t *err)
   char buf[4096];
   for (int i = 0; i < 64; i++)
     {
+      int kind;
       if (!qmp_line (fd, buf, sizeof buf))
         return cella_error (err, ETIMEDOUT, "QMP: no reply to %s", what);
-      if (strstr (buf, "\"return\""))
+      kind = qmp_kind (buf, "return");
+      if (kind > 0)
         return 0;
-      if (strstr (buf, "\"error\""))
+      if (kind < 0)
         return cella_error (err, 0, "QMP %s: %s", what, buf);
     }
   return cella_error (err, 0, "QMP: no reply to %s", what);
+}
+
+/* {"execute": COMMAND} and a newline, then its reply. */
+static int
+qmp_execute (int fd, const char *command, cella_error_t *err)
+{
+  json_t *o = json_pack ("{s:s}", "execute", command);
+  cleanup_free char *text = o ? json_dumps (o, JSON_COMPACT) : NULL;
+  json_decref (o);
+  if (text == NULL)
+    return cella_error (err, EINVAL, "QMP %s: cannot build the request", command);
+  if (write_all (fd, text, strlen (text)) < 0 || write_all (fd, "\n", 1) < 0)
+    return cella_error (err, errno, "QMP %s", command);
+  return qmp_reply (fd, command, err);
 }
 
 int
@@ -408,19 +441,15 @@ vm_qmp (const char *qmp_path, const char *command, cella_error_t *err)
 {
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   cleanup_close int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  cleanup_free char *cmd = xasprintf ("{\"execute\":\"%s\"}\n", command);
   char greeting[4096];
-  static const char caps[] = "{\"execute\":\"qmp_capabilities\"}\n";
   if (strlen (qmp_path) >= sizeof sa.sun_path)
     return cella_error (err, ENAMETOOLONG, "QMP socket `%s`", qmp_path);
   strcpy (sa.sun_path, qmp_path);
   if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
     return cella_error (err, errno, "connect to QMP at `%s`", qmp_path);
-  if (!qmp_line (fd, greeting, sizeof greeting) || strstr (greeting, "\"QMP\"") == NULL)
+  if (!qmp_line (fd, greeting, sizeof greeting) || qmp_kind (greeting, "QMP") <= 0)
     return cella_error (err, EPROTO, "QMP at `%s`: no greeting", qmp_path);
-  if (write_all (fd, caps, sizeof caps - 1) < 0 || qmp_reply (fd, "qmp_capabilities", err) < 0)
+  if (qmp_execute (fd, "qmp_capabilities", err) < 0)
     return -1;
-  if (write_all (fd, cmd, strlen (cmd)) < 0)
-    return cella_error (err, errno, "QMP %s", command);
-  return qmp_reply (fd, command, err);
+  return qmp_execute (fd, command, err);
 }

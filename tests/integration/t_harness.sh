@@ -161,7 +161,7 @@ EOR
 _check() {
 	mkdir -p "$TEST_TMP/nosrc"
 	_fake_runner
-	run_cmd env CHECK_PASSES="$1" FAKE_PASSES="$2" FAKE_USERNS="$(readlink /proc/self/ns/user)" CHECK_RUNNER="$TEST_TMP/fake-runner" CHECK_COVERAGE="" CHECK_FUZZ="" CHECK_SOURCE="" \
+	run_cmd env CHECK_PASSES="$1" FAKE_PASSES="$2" FAKE_USERNS="$(readlink /proc/self/ns/user)" CHECK_RUNNER="$TEST_TMP/fake-runner" CHECK_COVERAGE="" CHECK_FUZZ="" CHECK_SOURCE="" CHECK_LAYERS="" \
 		CHECK_UNIT_SRC="${3:-$TEST_TMP/nosrc}" CHECK_UNIT_DIRS="${4:-}" PATH="$TEST_TMP/bin:$PATH" \
 		sh "$(_here)/../check.sh"
 }
@@ -326,4 +326,30 @@ test_leftovers_snapshot_before_a_kill_sweep() {
 	assert_not_contains "$(cat "$TEST_TMP/log1")" "/selftest/cella 25" "the check around rm alone (status $around)"
 	assert_ne 0 "$since" "a leak during the sweep went unnoticed"
 	assert_contains "$(cat "$TEST_TMP/log2")" "/selftest/cella 25"
+}
+
+test_layer_check_fails_on_an_include_against_the_order() {
+	# tools/check-layers.py on a tree of its own: util includes plan (up), ns includes vm
+	# (sideways), plan includes util (fine); then each violation listed, then a stale line
+	local t=$TEST_TMP/layers check
+	check="$(_here)/../../tools/check-layers.py"
+	mkdir -p "$t/src/util" "$t/src/plan" "$t/src/ns" "$t/src/vm" "$t/tools"
+	printf '#include "../plan/plan.h"\n' >"$t/src/util/util.c"
+	printf '#include "util/util.h"\n' >"$t/src/plan/plan.h"
+	printf '/* util */\n' >"$t/src/util/util.h"
+	printf '#include <stdio.h>\n\n#include "../vm/vm.h"\n' >"$t/src/ns/spawn.c"
+	printf '/* vm */\n' >"$t/src/vm/vm.h"
+	run_cmd python3 "$check" --root "$t"
+	assert_rc 1 "the check with two unlisted violations"
+	assert_contains "$OUT" "not ok - src/util/util.c:1: folder util includes plan (layer 1 above 0): not in tools/layer-exceptions.txt"
+	assert_contains "$OUT" "not ok - src/ns/spawn.c:3: folder ns includes vm (same layer 4: siblings)"
+	assert_contains "$OUT" "not ok - cycle plan <-> util"
+	printf 'src/util/util.c -> src/plan/plan.h  # test\nsrc/ns/spawn.c -> src/vm/vm.h  # test\n' >"$t/tools/layer-exceptions.txt"
+	run_cmd python3 "$check" --root "$t"
+	assert_rc 0 "the check with both listed"
+	assert_contains "$OUT" "ok - layers: 2 includes against the order, 2 listed"
+	printf '/* no include */\n' >"$t/src/ns/spawn.c"
+	run_cmd python3 "$check" --root "$t"
+	assert_rc 1 "the check with a stale exception"
+	assert_contains "$OUT" "tools/layer-exceptions.txt:2: \`src/ns/spawn.c -> src/vm/vm.h\` is no longer a violating include"
 }

@@ -2,7 +2,7 @@
  * CAP_SETPCAP, CAP_SETUID and CAP_SETGID (root, or root in a user namespace); without them they
  * say SKIP. */
 #define _GNU_SOURCE
-#include "ns/caps.h"
+#include "util/caps.h"
 
 #include <errno.h>
 #include <linux/capability.h>

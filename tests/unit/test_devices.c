@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ns/caps.h"
+#include "util/caps.h"
 #include "cgroup/cgroup.h"
 #include "plan/build.h"
 #include "tap.h"

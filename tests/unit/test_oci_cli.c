@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/commands.h"
+#include "oci/cli.h"
 #include "oci/state.h"
 #include "tap.h"
 

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/options.h"
-#include "ns/caps.h"
+#include "util/options.h"
+#include "util/caps.h"
 #include "ns/landlock.h"
 #include "plan/build.h"
 #include "plan/idmap.h"

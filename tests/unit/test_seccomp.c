@@ -5,7 +5,7 @@
  * answers with something other than EPERM (invalid flags, a bad fd, a missing path), so an
  * EPERM can only come from the filter and the result does not depend on being root. */
 #define _GNU_SOURCE
-#include "ns/caps.h"
+#include "util/caps.h"
 #include "ns/seccomp.h"
 
 #include <errno.h>

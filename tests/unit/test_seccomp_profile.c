@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ns/caps.h"
+#include "util/caps.h"
 #include "oci/oci.h"
 #include "tap.h"
 

@@ -1,7 +1,9 @@
 /* Unit tests for src/util/util.c's helpers: remove_tree on trees deeper than the file
  * descriptors a process may hold, and on ones with symlinks out; write_file_atomic next to
  * symlinks planted at temp-file names an attacker could predict; state_dir_ensure on what
- * another user could have put in its place; signals_default; the string vector helpers. */
+ * another user could have put in its place; signals_default; the string vector helpers; the helpers
+ * other layers share (util/proc.h's /proc/PID/stat reader, util/json.h's typed reads,
+ * signal_parse, ctr_name_valid). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +18,8 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "util/json.h"
+#include "util/proc.h"
 #include "util/util.h"
 
 static char base[64];
@@ -256,6 +260,56 @@ test_strv_growth (void)
   strv_free (more);
 }
 
+static void
+test_proc_stat (void)
+{
+  struct proc_stat st;
+  pid_t child;
+  unsigned long long self = proc_start_time (getpid ());
+  CHECK (proc_stat_read (getpid (), &st) == 0 && st.ppid == getppid () && st.start_time == self && self != 0,
+         "proc_stat_read: this process's parent and start time");
+  CHECK (proc_alive (getpid (), self) && !proc_alive (getpid (), self + 1), "proc_alive checks the start time");
+  CHECK (proc_stat_read (0, &st) < 0 && proc_start_time (-1) == 0, "no pid, no stat");
+  child = fork ();
+  if (child == 0)
+    _exit (0);
+  /* a zombie until it is waited for: it has finished */
+  for (int i = 0; i < 1000 && proc_stat_read (child, &st) == 0 && st.state != 'Z'; i++)
+    usleep (1000);
+  CHECK (proc_stat_read (child, &st) == 0 && st.state == 'Z' && proc_start_time (child) == 0,
+         "a zombie has a stat but no start time");
+  waitpid (child, NULL, 0);
+  CHECK (proc_stat_read (child, &st) < 0 && proc_start_time (child) == 0, "a reaped process has none");
+}
+
+static void
+test_json_reads (void)
+{
+  json_t *o = json_pack ("{s:s, s:I, s:[s, i, s], s:i}", "s", "text", "i", (json_int_t) 1LL << 40, "v", "a", 1, "b",
+                         "n", 7);
+  char *s = json_member_str (o, "s"), *none = json_member_str (o, "n"), **v = json_strv_read (json_object_get (o, "v"));
+  CHECK_STR (s, "text", "json_member_str");
+  CHECK (none == NULL && json_member_str (NULL, "s") == NULL, "json_member_str: NULL for a number, a NULL object");
+  CHECK (json_member_int (o, "i") == 1LL << 40 && json_member_int (o, "s") == 0, "json_member_int");
+  CHECK (v && strv_len (v) == 2 && strcmp (v[0], "a") == 0 && strcmp (v[1], "b") == 0,
+         "json_strv_read keeps the strings of an array");
+  CHECK (json_strv_read (json_object_get (o, "s")) == NULL, "json_strv_read: NULL for a non-array");
+  free (s);
+  strv_free (v);
+  json_decref (o);
+}
+
+static void
+test_names_and_signals (void)
+{
+  CHECK (signal_parse ("TERM") == SIGTERM && signal_parse ("sigkill") == SIGKILL && signal_parse ("9") == SIGKILL
+             && signal_parse ("NOPE") == -1,
+         "signal_parse: names, any case, SIG prefix, numbers");
+  CHECK (ctr_name_valid ("web_1.a-b") && !ctr_name_valid ("_x") && !ctr_name_valid ("") && !ctr_name_valid ("a/b"),
+         "ctr_name_valid");
+  CHECK (now_ns () > 1600000000LL * 1000000000LL, "now_ns is the wall clock");
+}
+
 int
 main (void)
 {
@@ -272,6 +326,9 @@ main (void)
   test_state_dir_ensure ();
   test_signals_default ();
   test_strv_growth ();
+  test_proc_stat ();
+  test_json_reads ();
+  test_names_and_signals ();
   remove_tree (base);
   return tap_done ();
 }

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/options.h"
+#include "util/options.h"
 #include "image/store.h"
 #include "unpack.h"
 

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "cli/options.h"
+#include "util/options.h"
 #include "util/util.h"
 
 int cmd_pull (int argc, char **argv);

@@ -1,10 +1,11 @@
-/* Table-driven option parsing: one row per option gives parsing and --help at once. */
-#ifndef CELLA_CLI_OPTIONS_H
-#define CELLA_CLI_OPTIONS_H
+/* Table-driven option parsing: one row per option gives parsing and --help at once. Every command
+ * line uses it: the engine CLI (src/cli), the OCI runtime (src/oci) and the image tool. */
+#ifndef CELLA_UTIL_OPTIONS_H
+#define CELLA_UTIL_OPTIONS_H
 
 #include <stddef.h>
 
-#include "../util/util.h"
+#include "util.h"
 
 enum opt_type { OPT_FLAG, OPT_STRING, OPT_LIST };
 

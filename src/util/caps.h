@@ -1,13 +1,13 @@
 /* Linux capabilities: docker's names and default set, and dropping them in the container child.
  * A capability set is a uint64_t with bit n = capability number n (capabilities(7)). */
-#ifndef CELLA_CAPS_H
-#define CELLA_CAPS_H
+#ifndef CELLA_UTIL_CAPS_H
+#define CELLA_UTIL_CAPS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../plan/capnames.h"
-#include "../util/util.h"
+#include "capnames.h"
+#include "util.h"
 
 
 /* The highest capability the running kernel knows (/proc/sys/kernel/cap_last_cap, read once;

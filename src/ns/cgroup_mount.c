@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../ns/internal.h"
+#include "internal.h"
 
 #define HOST_CGROUP "/sys/fs/cgroup"
 

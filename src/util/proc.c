@@ -1,0 +1,51 @@
+/* Processes by /proc (see proc.h). */
+#define _GNU_SOURCE
+#include "proc.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int
+proc_stat_read (pid_t pid, struct proc_stat *st)
+{
+  char path[64], buf[1024], *p;
+  cleanup_close int fd = -1;
+  ssize_t n;
+  int ppid;
+  if (pid <= 0)
+    return -1;
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || (n = read (fd, buf, sizeof buf - 1)) <= 0)
+    return -1;
+  buf[n] = '\0';
+  /* the command name may hold spaces and parentheses: fields restart after the last ')' */
+  p = strrchr (buf, ')');
+  if (p == NULL || p[1] != ' ')
+    return -1;
+  if (sscanf (p + 2, "%c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &st->state,
+              &ppid, &st->start_time)
+      != 3)
+    return -1;
+  st->ppid = (pid_t) ppid;
+  return 0;
+}
+
+unsigned long long
+proc_start_time (pid_t pid)
+{
+  struct proc_stat st;
+  if (proc_stat_read (pid, &st) < 0 || st.state == 'Z' || st.state == 'X')
+    return 0;
+  return st.start_time;
+}
+
+bool
+proc_alive (pid_t pid, unsigned long long start)
+{
+  return pid > 0 && start != 0 && proc_start_time (pid) == start;
+}

@@ -1,0 +1,25 @@
+/* Processes by /proc: the one reader of /proc/PID/stat (engine records, the OCI runtime's state,
+ * network helpers' records and `ps` all name a process by its pid and start time). */
+#ifndef CELLA_UTIL_PROC_H
+#define CELLA_UTIL_PROC_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* The fields of /proc/PID/stat that cella reads. */
+struct proc_stat {
+  char state;                    /* R, S, D, Z (zombie), X (dead), ... */
+  pid_t ppid;
+  unsigned long long start_time; /* clock ticks since boot (field 22) */
+};
+
+/* 0 with *st filled, -1 when the process is gone or its stat cannot be read or parsed. */
+int proc_stat_read (pid_t pid, struct proc_stat *st);
+
+/* Process identity: start time (clock ticks since boot, /proc/PID/stat field 22); with the pid it
+ * names one process for good. 0 if gone or a zombie (it has finished). */
+unsigned long long proc_start_time (pid_t pid);
+/* pid is the process that started at `start` and it has not finished. */
+bool proc_alive (pid_t pid, unsigned long long start);
+
+#endif
