@@ -11,8 +11,8 @@
 static void
 media_type (const uint8_t *data, size_t size)
 {
-  static const char *const content_types[] = { NULL, "application/json", MT_OCI_MANIFEST "; charset=utf-8",
-                                                MT_DOCKER_LIST };
+  static const char *const content_types[]
+      = { NULL, "application/json", MT_OCI_MANIFEST "; charset=utf-8", MT_DOCKER_LIST };
   for (size_t i = 0; i < sizeof content_types / sizeof content_types[0]; i++)
     {
       cella_error_t err = NULL;

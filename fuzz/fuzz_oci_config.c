@@ -25,8 +25,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   cella_error_free (&err);
   {
     /* includes/excludes decided for a container with CAP_SYS_ADMIN on amd64, Linux 6.1 */
-    struct oci_seccomp_host h = { .caps = (UINT64_C (1) << 21) | 1, .arch = "amd64", .scmp_arch = "SCMP_ARCH_X86_64",
-                                  .kernel = { 6, 1 } };
+    struct oci_seccomp_host h
+        = { .caps = (UINT64_C (1) << 21) | 1, .arch = "amd64", .scmp_arch = "SCMP_ARCH_X86_64", .kernel = { 6, 1 } };
     p = plan_new ();
     p->rootfs = strdup ("/r");
     if (oci_seccomp_profile_parse (text, "profile.json", &h, &p->process.seccomp_profile, &err) == 0)

@@ -136,14 +136,12 @@ image (const char *v)
   cella_error_free (&err);
 }
 
-static const struct
-{
+static const struct {
   const char *option;
   void (*parse) (const char *value);
 } parsers[] = {
-  { "-v", volume },       { "--tmpfs", tmpfs },       { "--mount", mount },     { "-p", publish },
-  { "-e", env },          { "--add-host", add_host }, { "--restart", restart }, { "--subnet", subnet },
-  { "image", image },
+  { "-v", volume },           { "--tmpfs", tmpfs },     { "--mount", mount },   { "-p", publish },  { "-e", env },
+  { "--add-host", add_host }, { "--restart", restart }, { "--subnet", subnet }, { "image", image },
 };
 
 int

@@ -56,7 +56,8 @@ leases (const char *text)
   once = leases_format (&l);
   leases_parse (once, &back);
   twice = leases_format (&back);
-  FUZZ_CHECK (back.n == l.n && strcmp (once, twice) == 0, "the lease file changes when read back:\n%s\n%s", once, twice);
+  FUZZ_CHECK (back.n == l.n && strcmp (once, twice) == 0, "the lease file changes when read back:\n%s\n%s", once,
+              twice);
   free (once);
   free (twice);
   leases_clear (&back);

@@ -23,47 +23,47 @@ struct guest_io {
 extern struct guest_io guest_io;
 
 /* "cella-init: ..." on the kernel console and on hvc0 when it is open. */
-void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void say (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 /* Report a setup failure (console, hvc0, "exit 125" on cella.ctl) and power
  * off. */
-void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fail (const char *fmt, ...) __attribute__ ((format (printf, 1, 2), noreturn));
 /* fail() with the cella_error's message (and strerror). */
-void fail_err(cella_error_t *err) __attribute__((noreturn));
+void fail_err (cella_error_t *err) __attribute__ ((noreturn));
 /* Flush, sync and reboot(RB_AUTOBOOT): the host runs QEMU with -no-reboot, so
  * the VM ends. */
-void power_off(void) __attribute__((noreturn));
+void power_off (void) __attribute__ ((noreturn));
 
 /* modules.c */
-void modules_load(const char *order_path);
+void modules_load (const char *order_path);
 
 /* root.c */
-int mount_basics(cella_error_t *err);
-int root_mount_disk(const struct vm_guest_config *c, cella_error_t *err);
-int root_copy_initramfs(cella_error_t *err);
-int mount_volumes(const struct vm_guest_config *c, cella_error_t *err);
-int switch_to_newroot(cella_error_t *err);
+int mount_basics (cella_error_t *err);
+int root_mount_disk (const struct vm_guest_config *c, cella_error_t *err);
+int root_copy_initramfs (cella_error_t *err);
+int mount_volumes (const struct vm_guest_config *c, cella_error_t *err);
+int switch_to_newroot (cella_error_t *err);
 
 /* io.c */
-int find_hvc(cella_error_t *err); /* opens it raw */
+int find_hvc (cella_error_t *err); /* opens it raw */
 /* The workload's terminal mode: raw bytes without a tty, the kernel's cooked
  * default with one. */
-void hvc_set_mode(bool tty);
-int find_ctl(cella_error_t *err);
+void hvc_set_mode (bool tty);
+int find_ctl (cella_error_t *err);
 /* Queue a line for the host on cella.ctl; ctl_flush writes what it can without
  * blocking. */
-void ctl_send(const char *line);
-void ctl_flush(void);
-bool ctl_pending(void);
+void ctl_send (const char *line);
+void ctl_flush (void);
+bool ctl_pending (void);
 /* Write everything queued, waiting up to timeout_ms for the host to read it. */
-void ctl_flush_wait(int timeout_ms);
+void ctl_flush_wait (int timeout_ms);
 
 /* net.c: lo up, and the `net` interface configured (before the workload);
  * /etc/resolv.conf from `nameserver` lines (after the switch to the root). */
-int net_setup(const struct vm_guest_config *c, cella_error_t *err);
-int net_write_resolv(const struct vm_guest_config *c, cella_error_t *err);
+int net_setup (const struct vm_guest_config *c, cella_error_t *err);
+int net_write_resolv (const struct vm_guest_config *c, cella_error_t *err);
 
 /* workload.c: run the workload to its end; returns its exit code (0..255,
  * 128+signal). */
-int workload_run(const struct vm_guest_config *c);
+int workload_run (const struct vm_guest_config *c);
 
 #endif

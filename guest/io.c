@@ -18,15 +18,19 @@
 
 #define DEVICE_WAIT_MS 5000
 
-static long long now_ms(void) {
+static long long
+now_ms (void)
+{
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime (CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms) {
-  struct timespec ts = {0, ms * 1000000L};
-  nanosleep(&ts, NULL);
+static void
+sleep_ms (int ms)
+{
+  struct timespec ts = { 0, ms * 1000000L };
+  nanosleep (&ts, NULL);
 }
 
 static struct termios hvc_cooked;
@@ -35,123 +39,147 @@ static bool hvc_have_cooked;
 /* Raw from the start: input the host sends early must not be echoed back or
  * line-edited. A tty workload gets the kernel's cooked default back
  * (hvc_set_mode). */
-static void hvc_raw(int fd) {
+static void
+hvc_raw (int fd)
+{
   struct termios t;
-  if (tcgetattr(fd, &t) < 0)
+  if (tcgetattr (fd, &t) < 0)
     return;
   hvc_cooked = t;
   hvc_have_cooked = true;
-  cfmakeraw(&t);
-  tcsetattr(fd, TCSANOW, &t);
+  cfmakeraw (&t);
+  tcsetattr (fd, TCSANOW, &t);
 }
 
-void hvc_set_mode(bool tty) {
+void
+hvc_set_mode (bool tty)
+{
   if (tty && hvc_have_cooked)
-    tcsetattr(guest_io.hvc, TCSANOW, &hvc_cooked);
+    tcsetattr (guest_io.hvc, TCSANOW, &hvc_cooked);
 }
 
-int find_hvc(cella_error_t *err) {
-  long long deadline = now_ms() + DEVICE_WAIT_MS;
-  for (;;) {
-    int fd = open("/dev/hvc0", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (fd >= 0) {
-      hvc_raw(fd);
-      guest_io.hvc = fd;
-      return 0;
+int
+find_hvc (cella_error_t *err)
+{
+  long long deadline = now_ms () + DEVICE_WAIT_MS;
+  for (;;)
+    {
+      int fd = open ("/dev/hvc0", O_RDWR | O_NOCTTY | O_CLOEXEC);
+      if (fd >= 0)
+        {
+          hvc_raw (fd);
+          guest_io.hvc = fd;
+          return 0;
+        }
+      if ((errno != ENOENT && errno != ENODEV && errno != ENXIO) || now_ms () > deadline)
+        return cella_error (err, errno, "open /dev/hvc0 (the workload's console: -device virtconsole)");
+      sleep_ms (5);
     }
-    if ((errno != ENOENT && errno != ENODEV && errno != ENXIO) ||
-        now_ms() > deadline)
-      return cella_error(
-          err, errno,
-          "open /dev/hvc0 (the workload's console: -device virtconsole)");
-    sleep_ms(5);
-  }
 }
 
 /* The vportNpM whose name is cella.ctl, or "" when none has that name (yet). */
-static void ctl_vport(char *out, size_t outlen) {
-  DIR *d = opendir("/sys/class/virtio-ports");
+static void
+ctl_vport (char *out, size_t outlen)
+{
+  DIR *d = opendir ("/sys/class/virtio-ports");
   struct dirent *de;
   out[0] = '\0';
   if (d == NULL)
     return;
-  while ((de = readdir(d)) != NULL) {
-    char path[512], name[64] = "";
-    if (de->d_name[0] == '.')
-      continue;
-    snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", de->d_name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      continue;
-    ssize_t n = read(fd, name, sizeof name - 1);
-    close(fd);
-    if (n > 0 &&
-        strncmp(name, CTL_PORT_NAME "\n", strlen(CTL_PORT_NAME) + 1) == 0) {
-      snprintf(out, outlen, "/dev/%s", de->d_name);
-      break;
+  while ((de = readdir (d)) != NULL)
+    {
+      char path[512], name[64] = "";
+      if (de->d_name[0] == '.')
+        continue;
+      snprintf (path, sizeof path, "/sys/class/virtio-ports/%s/name", de->d_name);
+      int fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      ssize_t n = read (fd, name, sizeof name - 1);
+      close (fd);
+      if (n > 0 && strncmp (name, CTL_PORT_NAME "\n", strlen (CTL_PORT_NAME) + 1) == 0)
+        {
+          snprintf (out, outlen, "/dev/%s", de->d_name);
+          break;
+        }
     }
-  }
-  closedir(d);
+  closedir (d);
 }
 
-int find_ctl(cella_error_t *err) {
-  long long deadline = now_ms() + DEVICE_WAIT_MS;
+int
+find_ctl (cella_error_t *err)
+{
+  long long deadline = now_ms () + DEVICE_WAIT_MS;
   char dev[300];
-  for (;;) {
-    ctl_vport(dev, sizeof dev);
-    if (dev[0]) {
-      /* Non-blocking: a write waits for the host end to be connected, and we
-       * never hang on it. */
-      int fd = open(dev, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-      if (fd >= 0) {
-        guest_io.ctl = fd;
-        return 0;
-      }
-      if (errno != ENOENT || now_ms() > deadline)
-        return cella_error(err, errno,
-                           "open %s (virtio port " CTL_PORT_NAME ")", dev);
-    } else if (now_ms() > deadline)
-      return cella_error(err, 0,
-                         "no virtio serial port named " CTL_PORT_NAME
-                         " (-device virtserialport,name=" CTL_PORT_NAME ")");
-    sleep_ms(5);
-  }
+  for (;;)
+    {
+      ctl_vport (dev, sizeof dev);
+      if (dev[0])
+        {
+          /* Non-blocking: a write waits for the host end to be connected, and we
+           * never hang on it. */
+          int fd = open (dev, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+          if (fd >= 0)
+            {
+              guest_io.ctl = fd;
+              return 0;
+            }
+          if (errno != ENOENT || now_ms () > deadline)
+            return cella_error (err, errno, "open %s (virtio port " CTL_PORT_NAME ")", dev);
+        }
+      else if (now_ms () > deadline)
+        return cella_error (
+            err, 0, "no virtio serial port named " CTL_PORT_NAME " (-device virtserialport,name=" CTL_PORT_NAME ")");
+      sleep_ms (5);
+    }
 }
 
 static char outq[256];
 static size_t outq_len;
 
-void ctl_send(const char *line) {
-  size_t n = strlen(line);
+void
+ctl_send (const char *line)
+{
+  size_t n = strlen (line);
   if (outq_len + n > sizeof outq)
     return; /* the host is not reading; only "ready" and one "exit" are ever
                queued */
-  memcpy(outq + outq_len, line, n);
+  memcpy (outq + outq_len, line, n);
   outq_len += n;
-  ctl_flush();
+  ctl_flush ();
 }
 
-bool ctl_pending(void) { return outq_len > 0; }
-
-void ctl_flush(void) {
-  while (guest_io.ctl >= 0 && outq_len > 0) {
-    ssize_t n = write(guest_io.ctl, outq, outq_len);
-    if (n <= 0)
-      return;
-    memmove(outq, outq + n, outq_len - (size_t)n);
-    outq_len -= (size_t)n;
-  }
+bool
+ctl_pending (void)
+{
+  return outq_len > 0;
 }
 
-void ctl_flush_wait(int timeout_ms) {
-  long long deadline = now_ms() + timeout_ms;
-  ctl_flush();
-  while (guest_io.ctl >= 0 && outq_len > 0 && now_ms() < deadline) {
-    struct pollfd p = {.fd = guest_io.ctl, .events = POLLOUT};
-    /* With the host end unconnected the port polls as POLLHUP: sleep instead of
-     * spinning. */
-    if (poll(&p, 1, 50) < 0 || (p.revents & POLLOUT) == 0)
-      sleep_ms(10);
-    ctl_flush();
-  }
+void
+ctl_flush (void)
+{
+  while (guest_io.ctl >= 0 && outq_len > 0)
+    {
+      ssize_t n = write (guest_io.ctl, outq, outq_len);
+      if (n <= 0)
+        return;
+      memmove (outq, outq + n, outq_len - (size_t) n);
+      outq_len -= (size_t) n;
+    }
+}
+
+void
+ctl_flush_wait (int timeout_ms)
+{
+  long long deadline = now_ms () + timeout_ms;
+  ctl_flush ();
+  while (guest_io.ctl >= 0 && outq_len > 0 && now_ms () < deadline)
+    {
+      struct pollfd p = { .fd = guest_io.ctl, .events = POLLOUT };
+      /* With the host end unconnected the port polls as POLLHUP: sleep instead of
+       * spinning. */
+      if (poll (&p, 1, 50) < 0 || (p.revents & POLLOUT) == 0)
+        sleep_ms (10);
+      ctl_flush ();
+    }
 }

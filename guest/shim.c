@@ -8,29 +8,33 @@
 
 #include "util/util.h"
 
-int cella_error(cella_error_t *err, int errno_, const char *fmt, ...) {
+int
+cella_error (cella_error_t *err, int errno_, const char *fmt, ...)
+{
   va_list ap;
   cella_error_t e;
   if (err == NULL)
     return -1;
-  e = calloc(1, sizeof *e);
+  e = calloc (1, sizeof *e);
   if (e == NULL)
-    abort();
+    abort ();
   e->errno_ = errno_;
   e->status = EXIT_CELLA_ERROR;
-  va_start(ap, fmt);
-  if (vasprintf(&e->msg, fmt, ap) < 0)
-    abort();
-  va_end(ap);
-  cella_error_free(err);
+  va_start (ap, fmt);
+  if (vasprintf (&e->msg, fmt, ap) < 0)
+    abort ();
+  va_end (ap);
+  cella_error_free (err);
   *err = e;
   return errno_ > 0 ? -errno_ : -1;
 }
 
-void cella_error_free(cella_error_t *err) {
+void
+cella_error_free (cella_error_t *err)
+{
   if (err == NULL || *err == NULL)
     return;
-  free((*err)->msg);
-  free(*err);
+  free ((*err)->msg);
+  free (*err);
   *err = NULL;
 }

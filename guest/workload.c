@@ -19,54 +19,53 @@
 #include <termios.h>
 #include <unistd.h>
 
-static const int forwarded[] = {SIGTERM, SIGINT,  SIGHUP,
-                                SIGQUIT, SIGUSR1, SIGUSR2};
+static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
-static void __attribute__((noreturn))
-child_fail(int code, const char *what, const char *arg) {
+static void __attribute__ ((noreturn)) child_fail (int code, const char *what, const char *arg)
+{
   char buf[512];
-  int n = snprintf(buf, sizeof buf, "cella-init: %s `%s`: %s\n", what, arg,
-                   strerror(errno));
-  if (n > 0 && write(STDERR_FILENO, buf, (size_t)n) < 0) {
-  }
-  _exit(code);
+  int n = snprintf (buf, sizeof buf, "cella-init: %s `%s`: %s\n", what, arg, strerror (errno));
+  if (n > 0 && write (STDERR_FILENO, buf, (size_t) n) < 0)
+    {
+    }
+  _exit (code);
 }
 
-static void __attribute__((noreturn))
-child_exec(const struct vm_guest_config *c, int stdin_fd) {
-  struct sigaction dfl = {.sa_handler = SIG_DFL};
+static void __attribute__ ((noreturn)) child_exec (const struct vm_guest_config *c, int stdin_fd)
+{
+  struct sigaction dfl = { .sa_handler = SIG_DFL };
   sigset_t none;
   /* the defaults whatever PID 1 did with its own signals (a SIG_IGN survives execve) */
   for (int sig = 1; sig < NSIG; sig++)
     if (sig != SIGKILL && sig != SIGSTOP)
-      sigaction(sig, &dfl, NULL);
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  setsid();
+      sigaction (sig, &dfl, NULL);
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  setsid ();
   for (int i = 0; i < 3; i++)
-    if (dup2(i == 0 && stdin_fd >= 0 ? stdin_fd : guest_io.hvc, i) < 0)
-      child_fail(EXIT_CELLA_ERROR, "dup2", "/dev/hvc0");
-  if (c->tty && ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0)
-    child_fail(EXIT_CELLA_ERROR, "make the controlling terminal", "/dev/hvc0");
-  if (setgroups(c->ngroups, c->groups) < 0)
-    child_fail(EXIT_CELLA_ERROR, "setgroups", "");
-  if (setgid(c->gid) < 0)
-    child_fail(EXIT_CELLA_ERROR, "setgid", "");
-  if (setuid(c->uid) < 0)
-    child_fail(EXIT_CELLA_ERROR, "setuid", "");
-  if (chdir(c->cwd ? c->cwd : "/") < 0)
-    child_fail(EXIT_CELLA_ERROR, "chdir", c->cwd ? c->cwd : "/");
+    if (dup2 (i == 0 && stdin_fd >= 0 ? stdin_fd : guest_io.hvc, i) < 0)
+      child_fail (EXIT_CELLA_ERROR, "dup2", "/dev/hvc0");
+  if (c->tty && ioctl (STDIN_FILENO, TIOCSCTTY, 0) < 0)
+    child_fail (EXIT_CELLA_ERROR, "make the controlling terminal", "/dev/hvc0");
+  if (setgroups (c->ngroups, c->groups) < 0)
+    child_fail (EXIT_CELLA_ERROR, "setgroups", "");
+  if (setgid (c->gid) < 0)
+    child_fail (EXIT_CELLA_ERROR, "setgid", "");
+  if (setuid (c->uid) < 0)
+    child_fail (EXIT_CELLA_ERROR, "setuid", "");
+  if (chdir (c->cwd ? c->cwd : "/") < 0)
+    child_fail (EXIT_CELLA_ERROR, "chdir", c->cwd ? c->cwd : "/");
   /* execvp searches the PATH of environ: the workload's own. */
   environ = c->env;
-  execvp(c->argv[0], c->argv);
-  child_fail(errno == ENOENT || errno == ENOTDIR ? EXIT_NOT_FOUND
-                                                 : EXIT_CANNOT_EXEC,
-             "exec", c->argv[0]);
+  execvp (c->argv[0], c->argv);
+  child_fail (errno == ENOENT || errno == ENOTDIR ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC, "exec", c->argv[0]);
 }
 
-static void forward(pid_t pid, int sig) {
+static void
+forward (pid_t pid, int sig)
+{
   if (pid > 0 && sig > 0 && sig < 65)
-    kill(pid, sig);
+    kill (pid, sig);
 }
 
 /* Without a tty the workload's stdin is a pipe we feed from hvc0, so that the
@@ -80,169 +79,190 @@ struct stdin_relay {
   char buf[4096];
 };
 
-static void relay_close(struct stdin_relay *r) {
+static void
+relay_close (struct stdin_relay *r)
+{
   if (r->out >= 0)
-    close(r->out);
+    close (r->out);
   if (r->in >= 0)
-    close(r->in);
+    close (r->in);
   r->in = r->out = -1;
 }
 
-static void relay_pump(struct stdin_relay *r) {
+static void
+relay_pump (struct stdin_relay *r)
+{
   if (r->out < 0)
     return;
-  if (r->in >= 0 && r->len < sizeof r->buf) {
-    ssize_t n = read(r->in, r->buf + r->len, sizeof r->buf - r->len);
-    if (n > 0)
-      r->len += (size_t)n;
-    else if (n == 0) {
-      close(r->in); /* a hung-up console: nothing more will come (the pipe waits
-                       for "eof") */
-      r->in = -1;
+  if (r->in >= 0 && r->len < sizeof r->buf)
+    {
+      ssize_t n = read (r->in, r->buf + r->len, sizeof r->buf - r->len);
+      if (n > 0)
+        r->len += (size_t) n;
+      else if (n == 0)
+        {
+          close (r->in); /* a hung-up console: nothing more will come (the pipe waits
+                            for "eof") */
+          r->in = -1;
+        }
     }
-  }
-  if (r->len > 0) {
-    ssize_t n = write(r->out, r->buf, r->len);
-    if (n < 0 && errno == EPIPE) {
-      relay_close(r); /* the workload closed its stdin */
-      return;
+  if (r->len > 0)
+    {
+      ssize_t n = write (r->out, r->buf, r->len);
+      if (n < 0 && errno == EPIPE)
+        {
+          relay_close (r); /* the workload closed its stdin */
+          return;
+        }
+      if (n > 0)
+        {
+          memmove (r->buf, r->buf + n, r->len - (size_t) n);
+          r->len -= (size_t) n;
+        }
     }
-    if (n > 0) {
-      memmove(r->buf, r->buf + n, r->len - (size_t)n);
-      r->len -= (size_t)n;
-    }
-  }
   if (r->eof && r->len == 0)
-    relay_close(r);
+    relay_close (r);
 }
 
 /* "signal N\n" and "eof\n" lines from the host; anything else is ignored. */
-static void ctl_read(pid_t pid, bool *hup, struct stdin_relay *relay) {
+static void
+ctl_read (pid_t pid, bool *hup, struct stdin_relay *relay)
+{
   static char in[256];
   static size_t len;
-  ssize_t n = read(guest_io.ctl, in + len, sizeof in - 1 - len);
-  if (n <= 0) {
-    /* 0: the host end is not connected (yet, or any more). */
-    *hup = n == 0 || (errno != EAGAIN && errno != EINTR);
-    return;
-  }
-  len += (size_t)n;
+  ssize_t n = read (guest_io.ctl, in + len, sizeof in - 1 - len);
+  if (n <= 0)
+    {
+      /* 0: the host end is not connected (yet, or any more). */
+      *hup = n == 0 || (errno != EAGAIN && errno != EINTR);
+      return;
+    }
+  len += (size_t) n;
   in[len] = '\0';
   char *nl;
-  while ((nl = memchr(in, '\n', len)) != NULL) {
-    *nl = '\0';
-    int sig;
-    char extra;
-    if (sscanf(in, "signal %d%c", &sig, &extra) == 1)
-      forward(pid, sig);
-    else if (strcmp(in, "eof") == 0) {
-      relay->eof = true;
-      relay_pump(relay);
+  while ((nl = memchr (in, '\n', len)) != NULL)
+    {
+      *nl = '\0';
+      int sig;
+      char extra;
+      if (sscanf (in, "signal %d%c", &sig, &extra) == 1)
+        forward (pid, sig);
+      else if (strcmp (in, "eof") == 0)
+        {
+          relay->eof = true;
+          relay_pump (relay);
+        }
+      size_t used = (size_t) (nl - in) + 1;
+      memmove (in, nl + 1, len - used);
+      len -= used;
     }
-    size_t used = (size_t)(nl - in) + 1;
-    memmove(in, nl + 1, len - used);
-    len -= used;
-  }
   if (len == sizeof in - 1)
     len = 0; /* an overlong line: drop it */
 }
 
-static int status_code(int status) {
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  if (WIFSIGNALED(status))
-    return 128 + WTERMSIG(status);
+static int
+status_code (int status)
+{
+  if (WIFEXITED (status))
+    return WEXITSTATUS (status);
+  if (WIFSIGNALED (status))
+    return 128 + WTERMSIG (status);
   return EXIT_CELLA_ERROR;
 }
 
 /* After the workload: kill what it left behind and reap it, for a bounded time.
  */
-static void kill_rest(void) {
-  kill(-1, SIGKILL);
-  for (int i = 0; i < 200; i++) {
-    pid_t p = waitpid(-1, NULL, WNOHANG);
-    if (p < 0)
-      return;
-    if (p == 0)
-      usleep(5000);
-  }
+static void
+kill_rest (void)
+{
+  kill (-1, SIGKILL);
+  for (int i = 0; i < 200; i++)
+    {
+      pid_t p = waitpid (-1, NULL, WNOHANG);
+      if (p < 0)
+        return;
+      if (p == 0)
+        usleep (5000);
+    }
 }
 
-int workload_run(const struct vm_guest_config *c) {
+int
+workload_run (const struct vm_guest_config *c)
+{
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
+  sigemptyset (&set);
+  sigaddset (&set, SIGCHLD);
   for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
-    sigaddset(&set, forwarded[i]);
-  int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    sigaddset (&set, forwarded[i]);
+  int sfd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0)
-    fail("signalfd: %s", strerror(errno));
-  hvc_set_mode(c->tty);
+    fail ("signalfd: %s", strerror (errno));
+  hvc_set_mode (c->tty);
 
-  struct stdin_relay relay = {.in = -1, .out = -1};
-  int pipefd[2] = {-1, -1};
-  if (!c->tty) {
-    relay.in = open("/dev/hvc0", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-    if (relay.in < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
-      fail("stdin relay (/dev/hvc0, pipe): %s", strerror(errno));
-    relay.out = pipefd[1];
-    fcntl(relay.out, F_SETFL, O_NONBLOCK);
-  }
+  struct stdin_relay relay = { .in = -1, .out = -1 };
+  int pipefd[2] = { -1, -1 };
+  if (!c->tty)
+    {
+      relay.in = open ("/dev/hvc0", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+      if (relay.in < 0 || pipe2 (pipefd, O_CLOEXEC) < 0)
+        fail ("stdin relay (/dev/hvc0, pipe): %s", strerror (errno));
+      relay.out = pipefd[1];
+      fcntl (relay.out, F_SETFL, O_NONBLOCK);
+    }
 
-  pid_t pid = fork();
+  pid_t pid = fork ();
   if (pid < 0)
-    fail("fork: %s", strerror(errno));
+    fail ("fork: %s", strerror (errno));
   if (pid == 0)
-    child_exec(c, pipefd[0]);
+    child_exec (c, pipefd[0]);
   if (pipefd[0] >= 0)
-    close(pipefd[0]);
-  ctl_send("ready\n");
+    close (pipefd[0]);
+  ctl_send ("ready\n");
 
   int code = -1;
   bool hup = false;
-  while (code < 0) {
-    struct pollfd p[4] = {
-        {.fd = sfd, .events = POLLIN},
-        {.fd = hup ? -1 : guest_io.ctl,
-         .events = POLLIN | (ctl_pending() ? POLLOUT : 0)},
-        {.fd = relay.out >= 0 && relay.len < sizeof relay.buf ? relay.in : -1,
-         .events = POLLIN},
-        {.fd = relay.len > 0 ? relay.out : -1, .events = POLLOUT},
-    };
-    /* While the host end of cella.ctl is away, look again every 100 ms instead
-     * of spinning. */
-    int r = poll(p, 4, hup ? 100 : -1);
-    if (r < 0 && errno != EINTR)
-      fail("poll: %s", strerror(errno));
-    if (hup && r == 0)
-      hup = false;
-    if (p[1].revents & POLLOUT)
-      ctl_flush();
-    if (p[1].revents & POLLIN)
-      ctl_read(pid, &hup, &relay);
-    else if (p[1].revents & (POLLHUP | POLLERR))
-      hup = true;
-    if ((p[2].revents | p[3].revents) & (POLLIN | POLLOUT | POLLHUP | POLLERR))
-      relay_pump(&relay);
-    struct signalfd_siginfo si;
-    while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-      if (si.ssi_signo != SIGCHLD)
-        /* From the kernel, SIGINT means Ctrl-Alt-Del (the VMM's graceful stop):
-         * a SIGTERM. */
-        forward(pid, si.ssi_signo == SIGINT && si.ssi_code == SI_KERNEL
-                         ? SIGTERM
-                         : (int)si.ssi_signo);
-      else {
-        int status;
-        pid_t w;
-        while ((w = waitpid(-1, &status, WNOHANG)) > 0)
-          if (w == pid)
-            code = status_code(status);
-      }
+  while (code < 0)
+    {
+      struct pollfd p[4] = {
+        { .fd = sfd, .events = POLLIN },
+        { .fd = hup ? -1 : guest_io.ctl, .events = POLLIN | (ctl_pending () ? POLLOUT : 0) },
+        { .fd = relay.out >= 0 && relay.len < sizeof relay.buf ? relay.in : -1, .events = POLLIN },
+        { .fd = relay.len > 0 ? relay.out : -1, .events = POLLOUT },
+      };
+      /* While the host end of cella.ctl is away, look again every 100 ms instead
+       * of spinning. */
+      int r = poll (p, 4, hup ? 100 : -1);
+      if (r < 0 && errno != EINTR)
+        fail ("poll: %s", strerror (errno));
+      if (hup && r == 0)
+        hup = false;
+      if (p[1].revents & POLLOUT)
+        ctl_flush ();
+      if (p[1].revents & POLLIN)
+        ctl_read (pid, &hup, &relay);
+      else if (p[1].revents & (POLLHUP | POLLERR))
+        hup = true;
+      if ((p[2].revents | p[3].revents) & (POLLIN | POLLOUT | POLLHUP | POLLERR))
+        relay_pump (&relay);
+      struct signalfd_siginfo si;
+      while (read (sfd, &si, sizeof si) == (ssize_t) sizeof si)
+        {
+          if (si.ssi_signo != SIGCHLD)
+            /* From the kernel, SIGINT means Ctrl-Alt-Del (the VMM's graceful stop):
+             * a SIGTERM. */
+            forward (pid, si.ssi_signo == SIGINT && si.ssi_code == SI_KERNEL ? SIGTERM : (int) si.ssi_signo);
+          else
+            {
+              int status;
+              pid_t w;
+              while ((w = waitpid (-1, &status, WNOHANG)) > 0)
+                if (w == pid)
+                  code = status_code (status);
+            }
+        }
     }
-  }
-  close(sfd);
-  relay_close(&relay);
-  kill_rest();
+  close (sfd);
+  relay_close (&relay);
+  kill_rest ();
   return code;
 }

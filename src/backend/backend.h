@@ -21,7 +21,7 @@
 struct ns_proc {
   pid_t pid;
   int pidfd;
-  int master;   /* -1 without a terminal */
+  int master;                    /* -1 without a terminal */
   unsigned long long root_mount; /* no mount namespace of its own: its root's bind (else 0) */
 };
 

@@ -17,11 +17,11 @@
 
 /* What the loop keeps between rounds. */
 struct loop {
-  bool out_open;    /* out_from still gives output */
-  bool out_ok;      /* writes to out still work: once one fails, output is read and dropped, so
-                       that the workload never blocks on a full pipe or terminal */
+  bool out_open; /* out_from still gives output */
+  bool out_ok;   /* writes to out still work: once one fails, output is read and dropped, so
+                    that the workload never blocks on a full pipe or terminal */
   bool extra_open;
-  int raw_fd;       /* the terminal put in raw mode (in may end before the session does) */
+  int raw_fd; /* the terminal put in raw mode (in may end before the session does) */
   struct sigaction ignored[SESSION_MAX_IGNORE];
   size_t nignored;
 };
@@ -231,8 +231,8 @@ loop (struct session *s, struct loop *l)
 int
 session_run (struct session *s)
 {
-  struct loop l = { .out_open = s->out_from >= 0, .out_ok = true,
-                    .extra_open = s->extra >= 0 && s->ops && s->ops->extra };
+  struct loop l
+      = { .out_open = s->out_from >= 0, .out_ok = true, .extra_open = s->extra >= 0 && s->ops && s->ops->extra };
   int r = 0;
   if (!sigisemptyset (&s->signals))
     s->sigfd = signalfd (-1, &s->signals, SFD_CLOEXEC | SFD_NONBLOCK);

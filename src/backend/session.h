@@ -31,19 +31,19 @@ struct session_ops {
 struct session {
   const struct session_ops *ops; /* NULL: all defaults */
   void *cookie;
-  int pidfd;          /* whose end ends the session */
-  int in, in_to;      /* the caller's input (-1: none; set to -1 at its end) and where it goes */
-  int out_from, out;  /* the workload's output (-1: none, it writes to our stdio itself) and where it goes */
-  int extra;          /* the backend's own fd to watch (-1: none), see ops->extra */
-  int winsize_to;     /* a pty that gets the caller's window size at the start and on SIGWINCH (-1: none) */
-  bool raw;           /* put `in` in raw mode when it is a terminal (the workload has a terminal of its own) */
-  bool hold_input;    /* do not read `in` yet; the backend clears it from a callback */
-  int drain_ms;       /* after the end: how long to wait for each further piece of output */
-  sigset_t signals;   /* taken over while it runs: SIGWINCH resizes, SIGCHLD is dropped, the rest go to
-                         ops->signal. Block them (session_block) before the workload starts. */
-  const int *ignore;  /* 0-terminated (at most SESSION_MAX_IGNORE): SIG_IGN while it runs, for signals
-                         the workload gets from the terminal itself */
-  siginfo_t si;       /* out: how the pidfd's process ended */
+  int pidfd;         /* whose end ends the session */
+  int in, in_to;     /* the caller's input (-1: none; set to -1 at its end) and where it goes */
+  int out_from, out; /* the workload's output (-1: none, it writes to our stdio itself) and where it goes */
+  int extra;         /* the backend's own fd to watch (-1: none), see ops->extra */
+  int winsize_to;    /* a pty that gets the caller's window size at the start and on SIGWINCH (-1: none) */
+  bool raw;          /* put `in` in raw mode when it is a terminal (the workload has a terminal of its own) */
+  bool hold_input;   /* do not read `in` yet; the backend clears it from a callback */
+  int drain_ms;      /* after the end: how long to wait for each further piece of output */
+  sigset_t signals;  /* taken over while it runs: SIGWINCH resizes, SIGCHLD is dropped, the rest go to
+                        ops->signal. Block them (session_block) before the workload starts. */
+  const int *ignore; /* 0-terminated (at most SESSION_MAX_IGNORE): SIG_IGN while it runs, for signals
+                        the workload gets from the terminal itself */
+  siginfo_t si;      /* out: how the pidfd's process ended */
 
   /* the session's own */
   int sigfd;

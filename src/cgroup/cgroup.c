@@ -408,12 +408,15 @@ cgroup_notice_unapplied (const struct plan *p)
   static bool said;
   cleanup_free char *why = NULL;
   const char *flag = cgroup_res_first_flag (&p->res);
-  if (said || !backend_can (p, BACKEND_CAP_CGROUP_LIMITS) || (flag == NULL && !cgroup_devices_confined (p)) || cgroup_usable (&why))
+  if (said || !backend_can (p, BACKEND_CAP_CGROUP_LIMITS) || (flag == NULL && !cgroup_devices_confined (p))
+      || cgroup_usable (&why))
     return;
   said = true;
   if (flag == NULL)
-    fprintf (stderr, "cella: %s: the container's device rules are not applied (nodev mounts still keep nodes on its "
-                     "root and tmpfs closed)\n", why);
+    fprintf (stderr,
+             "cella: %s: the container's device rules are not applied (nodev mounts still keep nodes on its "
+             "root and tmpfs closed)\n",
+             why);
   else
     fprintf (stderr, "cella: no writable cgroup for this user: %s is not applied (%s)\n", flag, why);
 }
@@ -426,7 +429,8 @@ static bool
 devices_only (const struct plan *p)
 {
   /* (a vm plan's cgroup is QEMU's, with its memory limit: cgroup_enter_limited) */
-  return backend_can (p, BACKEND_CAP_CGROUP_LIMITS) && !cgroup_res_any (&p->res) && !p->res.want && p->res.cgroups_path == NULL;
+  return backend_can (p, BACKEND_CAP_CGROUP_LIMITS) && !cgroup_res_any (&p->res) && !p->res.want
+         && p->res.cgroups_path == NULL;
 }
 
 bool

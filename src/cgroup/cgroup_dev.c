@@ -23,10 +23,9 @@
  * CAP_NET_ADMIN to do anything). Not /dev/console (5:1): it is the host's console; a container's
  * terminal is a pty of its own devpts. */
 static const struct plan_dev_rule defaults[] = {
-  { true, 'c', -1, -1, "m" },    { true, 'b', -1, -1, "m" },    { true, 'c', 1, 3, "rwm" },
-  { true, 'c', 1, 5, "rwm" },    { true, 'c', 1, 7, "rwm" },    { true, 'c', 1, 8, "rwm" },
-  { true, 'c', 1, 9, "rwm" },    { true, 'c', 5, 0, "rwm" },    { true, 'c', 5, 2, "rwm" },
-  { true, 'c', 136, -1, "rwm" }, { true, 'c', 10, 200, "rwm" },
+  { true, 'c', -1, -1, "m" }, { true, 'b', -1, -1, "m" },    { true, 'c', 1, 3, "rwm" },    { true, 'c', 1, 5, "rwm" },
+  { true, 'c', 1, 7, "rwm" }, { true, 'c', 1, 8, "rwm" },    { true, 'c', 1, 9, "rwm" },    { true, 'c', 5, 0, "rwm" },
+  { true, 'c', 5, 2, "rwm" }, { true, 'c', 136, -1, "rwm" }, { true, 'c', 10, 200, "rwm" },
 };
 
 size_t
@@ -41,7 +40,7 @@ cgroup_dev_rules (const struct plan_resources *r, size_t *n)
 {
   size_t nd = sizeof defaults / sizeof defaults[0];
   struct plan_dev_rule *v = xzalloc ((1 + r->ndev_rules + nd) * sizeof *v);
-  v[0] = (struct plan_dev_rule) { .allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm" };
+  v[0] = (struct plan_dev_rule){ .allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm" };
   if (r->ndev_rules)
     memcpy (v + 1, r->dev_rules, r->ndev_rules * sizeof *v);
   memcpy (v + 1 + r->ndev_rules, defaults, sizeof defaults);
@@ -133,7 +132,7 @@ enum { R0, R1, R2, R3, R4, R5 };
 static struct bpf_insn
 insn (uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
 {
-  return (struct bpf_insn) { .code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm };
+  return (struct bpf_insn){ .code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm };
 }
 
 struct prog {

@@ -41,8 +41,7 @@ enum {
   PG_COUNT
 };
 
-static const struct
-{
+static const struct {
   const char *name, *version_arg;
 } helper_programs[PG_COUNT] = {
   [PG_PROOT] = { "proot", "--version" },
@@ -62,7 +61,7 @@ static const struct
 
 /* What rootless containers get: the caller's subordinate ranges and the setuid helpers. */
 struct rootless {
-  bool needed;  /* not root: containers get a user namespace */
+  bool needed; /* not root: containers get a user namespace */
   char *user;
   uid_t uid;
   bool has_subuid, has_subgid, newuidmap, newgidmap;
@@ -70,17 +69,17 @@ struct rootless {
 };
 
 struct report {
-  const char *default_backend;  /* "ns", "proot" or "none" */
+  const char *default_backend; /* "ns", "proot" or "none" */
   bool ns_ok;
   char *ns_reason, *ns_fix;
   struct rootless rl;
   bool proot_ok;
   char *proot_why;
-  const char *vm_accel;         /* "KVM", "TCG (slow)", or NULL without qemu */
-  bool vm_ok;                   /* the vm backend can run (vm_available) */
-  char *vm_why;                 /* what it would use, or what is missing */
+  const char *vm_accel; /* "KVM", "TCG (slow)", or NULL without qemu */
+  bool vm_ok;           /* the vm backend can run (vm_available) */
+  char *vm_why;         /* what it would use, or what is missing */
   char *release;
-  char *scratch;                /* where the overlay probe ran */
+  char *scratch; /* where the overlay probe ran */
   struct probe_result kernel[PROBE_COUNT];
   struct probe_cgroups cg;
   const char *overlay_mode;
@@ -223,8 +222,8 @@ static char *
 vm_detail (const struct report *r)
 {
   const struct probe_program *q = &r->programs[PG_QEMU], *fc = &r->programs[PG_FIRECRACKER];
-  cleanup_free char *qemu = q->path ? xasprintf ("qemu-system-x86_64 found (%s)", r->vm_accel)
-                                    : xstrdup ("qemu-system-x86_64 not found");
+  cleanup_free char *qemu
+      = q->path ? xasprintf ("qemu-system-x86_64 found (%s)", r->vm_accel) : xstrdup ("qemu-system-x86_64 not found");
   if (r->vm_ok)
     return xasprintf ("%s, %s; firecracker %s", r->vm_why, r->vm_accel ? r->vm_accel : "TCG (slow)",
                       fc->path ? "found" : "not found");
@@ -238,8 +237,9 @@ print_backends (const struct report *r)
   cleanup_free char *vm = vm_detail (r);
   printf ("Backends (default: %s)\n", r->default_backend);
   if (r->ns_ok)
-    row ("ns", "ok", "%s", r->rl.needed ? "rootless: a user namespace with mount, PID, UTS and IPC namespaces can be made"
-                                        : "mount, PID, UTS and IPC namespaces can be made");
+    row ("ns", "ok", "%s",
+         r->rl.needed ? "rootless: a user namespace with mount, PID, UTS and IPC namespaces can be made"
+                      : "mount, PID, UTS and IPC namespaces can be made");
   else
     row ("ns", "no", "%s — %s", r->ns_reason, r->ns_fix);
   if (r->proot_ok)
@@ -278,9 +278,10 @@ print_rootless (const struct rootless *rl)
          (rl->subuid_count < rl->subgid_count ? rl->subuid_count : rl->subgid_count) + 1,
          rl->subuid_count < rl->subgid_count ? rl->subuid_count : rl->subgid_count);
   else
-    row ("ids", "no", "rootless with one id only: add a range to /etc/subuid and /etc/subgid (`usermod "
-                      "--add-subuids 100000-165535 --add-subgids 100000-165535 %s`)%s", rl->user,
-         rl->newuidmap && rl->newgidmap ? "" : " and install uidmap");
+    row ("ids", "no",
+         "rootless with one id only: add a range to /etc/subuid and /etc/subgid (`usermod "
+         "--add-subuids 100000-165535 --add-subgids 100000-165535 %s`)%s",
+         rl->user, rl->newuidmap && rl->newgidmap ? "" : " and install uidmap");
 }
 
 static void
@@ -337,8 +338,9 @@ print_cgroups (const struct probe_cgroups *cg)
   else if (cg->delegated)
     row ("delegation", "ok", "%s is writable by this user", cg->own);
   else
-    row ("delegation", "no", "%s is not writable by this user: a systemd user session delegates one "
-                             "(`systemd-run --user --scope -p Delegate=yes …`), or root can chown one to you",
+    row ("delegation", "no",
+         "%s is not writable by this user: a systemd user session delegates one "
+         "(`systemd-run --user --scope -p Delegate=yes …`), or root can chown one to you",
          cg->own);
 }
 
@@ -366,12 +368,15 @@ network_json (void)
   bool root = geteuid () == 0 && in_initial_userns ();
   if (root)
     fw = nft ? xstrdup (nft) : net_find_program ("iptables");
-  fix = root ? (fw ? NULL : "apt-get install nftables")
+  fix = root    ? (fw ? NULL : "apt-get install nftables")
         : !tool ? "apt-get install passt (or slirp4netns)"
         : !nft  ? "apt-get install nftables (the loopback guard)"
                 : NULL;
-  return json_pack ("{s:s, s:o, s:o}", "private", root ? "bridge" : tool ? tool : "none", "helper",
-                    (root ? fw : path) ? json_string (root ? fw : path) : json_null (), "fix",
+  return json_pack ("{s:s, s:o, s:o}", "private",
+                    root   ? "bridge"
+                    : tool ? tool
+                           : "none",
+                    "helper", (root ? fw : path) ? json_string (root ? fw : path) : json_null (), "fix",
                     fix ? json_string (fix) : json_null ());
 }
 
@@ -443,16 +448,16 @@ backends_json (const struct report *r)
   cleanup_free char *vm = vm_detail (r);
   json_t *ns = json_pack ("{s:b, s:o, s:o, s:o}", "available", r->ns_ok, "reason", str_or_null (r->ns_reason), "fix",
                           str_or_null (r->ns_fix), "rootless", rootless_json (&r->rl));
-  json_t *proot = json_pack ("{s:b, s:o, s:o, s:o, s:o}", "available", r->proot_ok, "reason",
-                             str_or_null (r->proot_why), "fix",
-                             r->proot_ok ? json_null () : json_string ("apt-get install proot (or give --proot-path)"),
-                             "path", str_or_null (pr->path), "version", str_or_null (pr->version));
+  json_t *proot
+      = json_pack ("{s:b, s:o, s:o, s:o, s:o}", "available", r->proot_ok, "reason", str_or_null (r->proot_why), "fix",
+                   r->proot_ok ? json_null () : json_string ("apt-get install proot (or give --proot-path)"), "path",
+                   str_or_null (pr->path), "version", str_or_null (pr->version));
   json_t *vmj = json_pack ("{s:b, s:o, s:o, s:s, s:o, s:o, s:o}", "available", r->vm_ok, "reason",
                            r->vm_ok ? json_null () : json_string (r->vm_why), "fix",
-                           r->vm_ok ? json_null () : json_string ("apt-get install qemu-system-x86 linux-image-amd64 e2fsprogs"),
-                           "detail", vm, "qemu",
-                           str_or_null (r->programs[PG_QEMU].path), "accel", str_or_null (r->vm_accel), "firecracker",
-                           str_or_null (r->programs[PG_FIRECRACKER].path));
+                           r->vm_ok ? json_null ()
+                                    : json_string ("apt-get install qemu-system-x86 linux-image-amd64 e2fsprogs"),
+                           "detail", vm, "qemu", str_or_null (r->programs[PG_QEMU].path), "accel",
+                           str_or_null (r->vm_accel), "firecracker", str_or_null (r->programs[PG_FIRECRACKER].path));
   return json_pack ("{s:o, s:o, s:o}", "ns", ns, "proot", proot, "vm", vmj);
 }
 
@@ -464,9 +469,9 @@ kernel_json (const struct report *r)
     {
       const struct probe_result *p = &r->kernel[i];
       json_object_set_new (k, p->key,
-                           json_pack ("{s:b, s:o, s:o}", "ok", p->ok,
-                                      "errno", p->errno_ ? str_or_null (strerrorname_np (p->errno_)) : json_null (),
-                                      "detail", str_or_null (p->detail)));
+                           json_pack ("{s:b, s:o, s:o}", "ok", p->ok, "errno",
+                                      p->errno_ ? str_or_null (strerrorname_np (p->errno_)) : json_null (), "detail",
+                                      str_or_null (p->detail)));
     }
   json_object_set_new (json_object_get (k, "overlay_userns"), "dir", str_or_null (r->scratch));
   json_object_set_new (json_object_get (k, "landlock"), "abi",
@@ -478,8 +483,8 @@ static json_t *
 cgroups_json (const struct probe_cgroups *cg)
 {
   return json_pack ("{s:s, s:o, s:o, s:o, s:o, s:b}", "version", cg->version, "v2_mount", str_or_null (cg->v2_mount),
-                    "v1_controllers", json_strv (cg->v1_controllers), "v2_controllers",
-                    json_strv (cg->v2_controllers), "own_cgroup", str_or_null (cg->own), "delegated", cg->delegated);
+                    "v1_controllers", json_strv (cg->v1_controllers), "v2_controllers", json_strv (cg->v2_controllers),
+                    "own_cgroup", str_or_null (cg->own), "delegated", cg->delegated);
 }
 
 static json_t *
@@ -537,7 +542,8 @@ cmd_doctor (int argc, char **argv)
     return status;
   if (first < argc)
     {
-      cella_error (&err, 0, "doctor: unexpected argument `%s` (usage: cella doctor [--format table|json])", argv[first]);
+      cella_error (&err, 0, "doctor: unexpected argument `%s` (usage: cella doctor [--format table|json])",
+                   argv[first]);
       return cella_error_print (&err);
     }
   if (format && strcmp (format, "json") != 0 && strcmp (format, "table") != 0)

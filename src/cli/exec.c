@@ -174,7 +174,8 @@ cmd_cp (int argc, char **argv)
       return cella_error_print (&err);
     }
   if (ctr_lookup (src_ref ? src_ref : dst_ref, &id, &err) < 0
-      || ctr_copy (id, dst_ref != NULL, src_ref ? src_path : dst_path, src_ref ? argv[first + 1] : argv[first], &err) < 0)
+      || ctr_copy (id, dst_ref != NULL, src_ref ? src_path : dst_path, src_ref ? argv[first + 1] : argv[first], &err)
+             < 0)
     return cella_error_print (&err);
   return 0;
 }

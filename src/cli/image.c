@@ -64,8 +64,10 @@ image_tool_run (char *const *argv, cella_error_t *err)
   pid_t pid;
   int status;
   if (tool == NULL)
-    return cella_error (err, 0, "the image tool `cella-image` is not installed next to cella (or in %s/cella); "
-                                "build it with `make`", LIBEXECDIR);
+    return cella_error (err, 0,
+                        "the image tool `cella-image` is not installed next to cella (or in %s/cella); "
+                        "build it with `make`",
+                        LIBEXECDIR);
   strv_push (&v, "cella-image");
   for (size_t i = 0; argv[i]; i++)
     strv_push (&v, argv[i]);
@@ -93,8 +95,10 @@ cmd_image_tool (int argc, char **argv)
   cleanup_strv char **v = NULL;
   if (tool == NULL)
     {
-      fprintf (stderr, "cella: %s: the image tool `cella-image` is not installed next to cella (or in %s/cella); build it "
-                       "with `make`\n", argv[0], LIBEXECDIR);
+      fprintf (stderr,
+               "cella: %s: the image tool `cella-image` is not installed next to cella (or in %s/cella); build it "
+               "with `make`\n",
+               argv[0], LIBEXECDIR);
       return 125;
     }
   strv_push (&v, "cella-image");
@@ -202,8 +206,9 @@ ls_json (const struct image_record *r)
   json_t *names = json_array ();
   for (size_t i = 0; r->names[i]; i++)
     json_array_append_new (names, json_string (r->names[i]));
-  return json_pack ("{s:s, s:o, s:s?, s:I, s:I, s:I}", "Id", r->id, "Names", names, "Digest", r->repo_digest ? r->repo_digest : r->manifest_digest,
-                    "Created", (json_int_t) r->created, "Size", (json_int_t) r->size, "Layers", (json_int_t) r->nlayers);
+  return json_pack ("{s:s, s:o, s:s?, s:I, s:I, s:I}", "Id", r->id, "Names", names, "Digest",
+                    r->repo_digest ? r->repo_digest : r->manifest_digest, "Created", (json_int_t) r->created, "Size",
+                    (json_int_t) r->size, "Layers", (json_int_t) r->nlayers);
 }
 
 static int
@@ -222,8 +227,9 @@ list_images (struct img_opts *o)
   if (image_list (&v, &n, &err) < 0)
     return cella_error_print (&err);
   if (!json && !o->quiet)
-    printf ("%-40s %-16s %s%-14s %-16s %s\n", "REPOSITORY", "TAG", o->digests ? "DIGEST                                                                   " : "",
-            "IMAGE ID", "CREATED", "SIZE");
+    printf ("%-40s %-16s %s%-14s %-16s %s\n", "REPOSITORY", "TAG",
+            o->digests ? "DIGEST                                                                   " : "", "IMAGE ID",
+            "CREATED", "SIZE");
   for (size_t i = 0; i < n; i++)
     {
       struct image_record *r = v[i];
@@ -308,8 +314,9 @@ image_inspect_json (const struct image_record *r, const struct image_config *c)
   for (size_t i = 0; i < r->nlayers; i++)
     {
       cleanup_free char *path = store_layer_path (r->layers[i].digest);
-      json_array_append_new (layers, json_pack ("{s:s, s:s?, s:I, s:s}", "Digest", r->layers[i].digest, "MediaType",
-                                                r->layers[i].media_type, "Size", (json_int_t) r->layers[i].size, "Path", path));
+      json_array_append_new (layers,
+                             json_pack ("{s:s, s:s?, s:I, s:s}", "Digest", r->layers[i].digest, "MediaType",
+                                        r->layers[i].media_type, "Size", (json_int_t) r->layers[i].size, "Path", path));
     }
   for (size_t i = 0; r->names[i]; i++)
     {
@@ -321,15 +328,17 @@ image_inspect_json (const struct image_record *r, const struct image_config *c)
           json_array_append_new (repo_digests, json_string (rd));
         }
     }
-  cfg = json_pack ("{s:o?, s:o?, s:o?, s:s?, s:s?, s:o, s:o, s:o}", "Entrypoint", c->entrypoint ? strv_to_json (c->entrypoint) : NULL,
-                   "Cmd", c->cmd ? strv_to_json (c->cmd) : NULL, "Env", c->env ? strv_to_json (c->env) : NULL, "WorkingDir",
-                   c->workdir, "User", c->user, "ExposedPorts", set_to_json (c->exposed_ports), "Volumes",
-                   set_to_json (c->volumes), "Labels", labels);
-  o = json_pack ("{s:s, s:o, s:o, s:s?, s:s?, s:s?, s:I, s:o, s:{s:s, s:o}, s:{s:s?, s:s?, s:s?, s:o, s:I}}", "Id", r->id, "RepoTags",
-                 strv_to_json (r->names), "RepoDigests", repo_digests, "Created", c->created, "Os", c->os, "Architecture",
-                 c->arch, "Size", (json_int_t) r->size, "Config", cfg, "RootFS", "Type", "layers", "Layers",
-                 strv_to_json (c->diff_ids), "Store", "Manifest", r->manifest_digest, "ManifestMediaType",
-                 r->manifest_media_type, "Source", r->source, "Layers", layers, "Stored", (json_int_t) r->created);
+  cfg = json_pack ("{s:o?, s:o?, s:o?, s:s?, s:s?, s:o, s:o, s:o}", "Entrypoint",
+                   c->entrypoint ? strv_to_json (c->entrypoint) : NULL, "Cmd", c->cmd ? strv_to_json (c->cmd) : NULL,
+                   "Env", c->env ? strv_to_json (c->env) : NULL, "WorkingDir", c->workdir, "User", c->user,
+                   "ExposedPorts", set_to_json (c->exposed_ports), "Volumes", set_to_json (c->volumes), "Labels",
+                   labels);
+  o = json_pack ("{s:s, s:o, s:o, s:s?, s:s?, s:s?, s:I, s:o, s:{s:s, s:o}, s:{s:s?, s:s?, s:s?, s:o, s:I}}", "Id",
+                 r->id, "RepoTags", strv_to_json (r->names), "RepoDigests", repo_digests, "Created", c->created, "Os",
+                 c->os, "Architecture", c->arch, "Size", (json_int_t) r->size, "Config", cfg, "RootFS", "Type",
+                 "layers", "Layers", strv_to_json (c->diff_ids), "Store", "Manifest", r->manifest_digest,
+                 "ManifestMediaType", r->manifest_media_type, "Source", r->source, "Layers", layers, "Stored",
+                 (json_int_t) r->created);
   return o;
 }
 
@@ -379,8 +388,8 @@ image_inspect_cmd (int argc, char **argv)
 {
   struct img_opts o = { 0 };
   int status, first = cli_parse_command (inspect_table, &o, argc, argv, "cella image inspect [-f TEMPLATE] IMAGE...",
-                                         "Print images' configuration and layers as a JSON array.", 1, "an image is required",
-                                         &status);
+                                         "Print images' configuration and layers as a JSON array.", 1,
+                                         "an image is required", &status);
   if (first > 0)
     status = inspect_images (&o, argc, argv, first);
   img_opts_free (&o);
@@ -392,8 +401,8 @@ cmd_rmi (int argc, char **argv)
 {
   struct img_opts o = { 0 };
   int status, first = cli_parse_command (rm_table, &o, argc, argv, "cella image rm [-f] IMAGE...",
-                                         "Remove images (a name removes that name; the image goes with its last name).", 1,
-                                         "an image is required", &status);
+                                         "Remove images (a name removes that name; the image goes with its last name).",
+                                         1, "an image is required", &status);
   for (int i = first; first > 0 && i < argc; i++)
     {
       cella_error_t err = NULL;
@@ -408,10 +417,11 @@ static int
 image_prune_cmd (int argc, char **argv)
 {
   struct img_opts o = { 0 };
-  int status, first = cli_parse_command (prune_table, &o, argc, argv, "cella image prune [-a] [-f]",
-                                         "Remove images without a name (-a: every image no container uses), then blobs and "
-                                         "layers nothing references, and what interrupted pulls left.",
-                                         0, "", &status);
+  int status,
+      first = cli_parse_command (prune_table, &o, argc, argv, "cella image prune [-a] [-f]",
+                                 "Remove images without a name (-a: every image no container uses), then blobs and "
+                                 "layers nothing references, and what interrupted pulls left.",
+                                 0, "", &status);
   if (first > 0)
     {
       cella_error_t err = NULL;
@@ -465,8 +475,7 @@ cmd_tag (int argc, char **argv)
 }
 
 /* `cella image SUBCOMMAND` */
-static const struct
-{
+static const struct {
   const char *name;
   int (*fn) (int argc, char **argv);
   const char *help;

@@ -32,7 +32,8 @@ static const struct cli_option ps_table[] = {
   { "quiet", 'q', OPT_FLAG, O (quiet), NULL, "Only print ids" },
   { "no-trunc", 0, OPT_FLAG, O (no_trunc), NULL, "Do not shorten ids and commands" },
   { "format", 0, OPT_STRING, O (format), "table|json", "Output format (json: one array of objects)" },
-  { "filter", 'f', OPT_LIST, O (filters), "KEY=VALUE", "name=SUBSTRING, status=created|running|restarting|exited|removing, id=PREFIX" },
+  { "filter", 'f', OPT_LIST, O (filters), "KEY=VALUE",
+    "name=SUBSTRING, status=created|running|restarting|exited|removing, id=PREFIX" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option inspect_table[] = {
@@ -42,7 +43,8 @@ static const struct cli_option inspect_table[] = {
 static const struct cli_option logs_table[] = {
   { "follow", 'f', OPT_FLAG, O (follow), NULL, "Keep printing new output until the container stops" },
   { "tail", 'n', OPT_STRING, O (tail), "N", "Only the last N lines (all: everything)" },
-  { "since", 0, OPT_STRING, O (since), "TIME", "Only output since TIME (RFC3339, unix seconds, or a duration like 10m)" },
+  { "since", 0, OPT_STRING, O (since), "TIME",
+    "Only output since TIME (RFC3339, unix seconds, or a duration like 10m)" },
   { "until", 0, OPT_STRING, O (until), "TIME", "Only output before TIME" },
   { "timestamps", 't', OPT_FLAG, O (timestamps), NULL, "Prefix each line with its time" },
   { "console", 0, OPT_FLAG, O (console), NULL, "vm backend: the guest kernel's console log instead" },
@@ -145,8 +147,8 @@ check_filters (char *const *filters, cella_error_t *err)
       for (size_t k = 0; k < 5 && !ok; k++)
         ok = has_prefix (f, "status=") && strcmp (f + 7, statuses[k]) == 0;
       if (!ok)
-        return cella_error (err, 0, "ps: filter `%s`: expected name=.., id=.. or status=created|running|restarting|exited|removing",
-                            f);
+        return cella_error (
+            err, 0, "ps: filter `%s`: expected name=.., id=.. or status=created|running|restarting|exited|removing", f);
     }
   return 0;
 }
@@ -155,10 +157,11 @@ static json_t *
 ps_json (const struct ctr_state *st)
 {
   cleanup_free char *created = rfc3339 (st->created_ns), *status = status_text (st);
-  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "Id", st->id, "Names", st->name ? st->name : "",
-                    "Image", st->image ? st->image : "", "Command", st->command ? st->command : "", "CreatedAt", created,
-                    "State", ctr_status_name (st->status), "Status", status, "ExitCode", st->exit_code, "Pid",
-                    st->status == CTR_RUNNING ? st->pid : 0, "RestartCount", st->restart_count);
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "Id", st->id, "Names",
+                    st->name ? st->name : "", "Image", st->image ? st->image : "", "Command",
+                    st->command ? st->command : "", "CreatedAt", created, "State", ctr_status_name (st->status),
+                    "Status", status, "ExitCode", st->exit_code, "Pid", st->status == CTR_RUNNING ? st->pid : 0,
+                    "RestartCount", st->restart_count);
 }
 
 static void
@@ -329,15 +332,16 @@ inspect_json (const char *id, const struct ctr_state *st)
       json_object_set_new (o, "Rootfs", json_string (p->rootfs ? p->rootfs : ""));
       json_object_set_new (o, "UpperDir", p->root_upper ? json_string (p->root_upper) : json_null ());
     }
-  json_object_set_new (o, "Entrypoint", json_pack ("{s:s?, s:b}", "Detected", st->entrypoint, "FromCommandLine",
-                                                   st->entrypoint == NULL));
+  json_object_set_new (
+      o, "Entrypoint",
+      json_pack ("{s:s?, s:b}", "Detected", st->entrypoint, "FromCommandLine", st->entrypoint == NULL));
   json_object_set_new (o, "LogPath", json_string (log));
   json_object_set_new (o, "Dir", json_string (dir));
   json_object_set_new (o, "RestartCount", json_integer (st->restart_count));
   json_object_set_new (o, "HostConfig",
-                       json_pack ("{s:{s:s, s:i}, s:b, s:I}", "RestartPolicy", "Name", restart_policy_name (st->restart),
-                                  "MaximumRetryCount", st->restart_max, "AutoRemove", st->auto_remove, "LogMaxSize",
-                                  (json_int_t) st->log_max_size));
+                       json_pack ("{s:{s:s, s:i}, s:b, s:I}", "RestartPolicy", "Name",
+                                  restart_policy_name (st->restart), "MaximumRetryCount", st->restart_max, "AutoRemove",
+                                  st->auto_remove, "LogMaxSize", (json_int_t) st->log_max_size));
   if (p)
     {
       json_t *hc = json_object_get (o, "HostConfig");
@@ -353,7 +357,6 @@ inspect_json (const char *id, const struct ctr_state *st)
   plan_free (p);
   return o;
 }
-
 
 int
 cmd_inspect (int argc, char **argv)
@@ -414,8 +417,9 @@ cmd_logs (int argc, char **argv)
   cleanup_free char *id = NULL, *path = NULL;
   struct log_read_opts r = { .tail = -1 };
   struct ctr_state st;
-  int status, first = parse (logs_table, &o, argc, argv, "cella logs [-f] [--tail N] [--since T] [--until T] [-t] CONTAINER",
-                             "Print a container's output (kept by its monitor, rotated at --log-opt max-size).", 1, &status);
+  int status,
+      first = parse (logs_table, &o, argc, argv, "cella logs [-f] [--tail N] [--since T] [--until T] [-t] CONTAINER",
+                     "Print a container's output (kept by its monitor, rotated at --log-opt max-size).", 1, &status);
   if (first <= 0)
     goto out;
   if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)
@@ -435,7 +439,8 @@ cmd_logs (int argc, char **argv)
       size_t len = 0;
       if (read_file (con, &text, &len, NULL) < 0)
         {
-          cella_error (&err, 0, "logs --console: container `%s` has no console log (only vm backend containers have one)",
+          cella_error (&err, 0,
+                       "logs --console: container `%s` has no console log (only vm backend containers have one)",
                        argv[first]);
           goto fail;
         }
@@ -477,8 +482,8 @@ cmd_top (int argc, char **argv)
   DIR *d;
   struct dirent *e;
   ssize_t n;
-  int status, first = parse (no_options, &o, argc, argv, "cella top CONTAINER", "List the processes of a running container.",
-                             1, &status);
+  int status, first = parse (no_options, &o, argc, argv, "cella top CONTAINER",
+                             "List the processes of a running container.", 1, &status);
   if (first <= 0)
     return status;
   if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)
@@ -539,8 +544,8 @@ cmd_port (int argc, char **argv)
   struct ro_opts o = { 0 };
   cella_error_t err = NULL;
   cleanup_free char *id = NULL;
-  int status, first = parse (no_options, &o, argc, argv, "cella port CONTAINER",
-                             "List a container's published ports.", 1, &status);
+  int status, first = parse (no_options, &o, argc, argv, "cella port CONTAINER", "List a container's published ports.",
+                             1, &status);
   if (first <= 0)
     return status;
   if (ctr_lookup (argv[first], &id, &err) < 0)

@@ -35,7 +35,8 @@ static const struct cli_option kill_table[] = {
 };
 static const struct cli_option rm_table[] = {
   { "force", 'f', OPT_FLAG, O (force), NULL, "Kill a running container first" },
-  { "volumes", 'v', OPT_FLAG, O (volumes), NULL, "Also remove anonymous volumes (cella creates none; accepted for docker)" },
+  { "volumes", 'v', OPT_FLAG, O (volumes), NULL,
+    "Also remove anonymous volumes (cella creates none; accepted for docker)" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option no_options[] = { { NULL, 0, 0, 0, NULL, NULL } };
@@ -173,11 +174,12 @@ stop_or_restart (int argc, char **argv, bool restart)
   struct lc_opts o = { 0 };
   cella_error_t err = NULL;
   int t, status,
-      first = parse (stop_table, &o, argc, argv,
-                     restart ? "cella restart [-t SECONDS] CONTAINER..." : "cella stop [-t SECONDS] CONTAINER...",
-                     restart ? "Stop, then start again, each container."
-                             : "Stop containers: SIGTERM, then SIGKILL after the timeout. The restart policy is not applied.",
-                     1, &status);
+      first
+      = parse (stop_table, &o, argc, argv,
+               restart ? "cella restart [-t SECONDS] CONTAINER..." : "cella stop [-t SECONDS] CONTAINER...",
+               restart ? "Stop, then start again, each container."
+                       : "Stop containers: SIGTERM, then SIGKILL after the timeout. The restart policy is not applied.",
+               1, &status);
   if (first > 0)
     {
       if (parse_timeout (o.timeout, &t, &err) < 0)
@@ -211,9 +213,9 @@ int
 cmd_kill (int argc, char **argv)
 {
   struct lc_opts o = { 0 };
-  int sig, status = 0, first = parse (kill_table, &o, argc, argv, "cella kill [-s SIGNAL] CONTAINER...",
-                                      "Send a signal (default KILL) to the main process of running containers.", 1,
-                                      &status);
+  int sig, status = 0,
+           first = parse (kill_table, &o, argc, argv, "cella kill [-s SIGNAL] CONTAINER...",
+                          "Send a signal (default KILL) to the main process of running containers.", 1, &status);
   if (first > 0)
     {
       sig = signal_parse (o.signal ? o.signal : "KILL");
@@ -276,8 +278,8 @@ cmd_rename (int argc, char **argv)
   struct lc_opts o = { 0 };
   cella_error_t err = NULL;
   cleanup_free char *id = NULL;
-  int status, first = parse (no_options, &o, argc, argv, "cella rename CONTAINER NEW-NAME", "Rename a container.", 2,
-                             &status);
+  int status,
+      first = parse (no_options, &o, argc, argv, "cella rename CONTAINER NEW-NAME", "Rename a container.", 2, &status);
   if (first <= 0)
     return status;
   if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_rename (id, argv[first + 1], &err) < 0)
@@ -307,8 +309,9 @@ cmd_attach (int argc, char **argv)
   cella_error_t err = NULL;
   cleanup_free char *id = NULL;
   struct ctr_state st;
-  int fd, status, first = parse (no_options, &o, argc, argv, "cella attach CONTAINER",
-                                 "Attach to a running container's output (and input, and terminal with -t).", 1, &status);
+  int fd, status,
+      first = parse (no_options, &o, argc, argv, "cella attach CONTAINER",
+                     "Attach to a running container's output (and input, and terminal with -t).", 1, &status);
   if (first <= 0)
     return status;
   if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)

@@ -88,8 +88,8 @@ net_ls (int argc, char **argv)
   struct net_def *defs = NULL;
   size_t n = 0;
   cella_error_t err = NULL;
-  int status, first = cli_parse_command (ls_table, &o, argc, argv, "cella network ls [--format json]",
-                                         "List networks.", 0, NULL, &status);
+  int status, first = cli_parse_command (ls_table, &o, argc, argv, "cella network ls [--format json]", "List networks.",
+                                         0, NULL, &status);
   if (first <= 0)
     return status;
   if (net_def_list (&defs, &n, &err) < 0)
@@ -124,8 +124,10 @@ static int
 net_rm (int argc, char **argv)
 {
   struct net_opts o = { 0 };
-  int status, first = cli_parse_command (no_table, &o, argc, argv, "cella network rm NAME...",
-                                         "Remove networks no running container uses.", 1, "NAME", &status), rc = 0;
+  int status,
+      first = cli_parse_command (no_table, &o, argc, argv, "cella network rm NAME...",
+                                 "Remove networks no running container uses.", 1, "NAME", &status),
+      rc = 0;
   if (first <= 0)
     return status;
   if ((status = need_root ()) != 0)
@@ -147,8 +149,10 @@ net_inspect (int argc, char **argv)
   struct net_opts o = { 0 };
   json_t *a = json_array ();
   char *s;
-  int status, first = cli_parse_command (no_table, &o, argc, argv, "cella network inspect NAME...",
-                                         "Show networks and their running containers (JSON).", 1, "NAME", &status), rc = 0;
+  int status,
+      first = cli_parse_command (no_table, &o, argc, argv, "cella network inspect NAME...",
+                                 "Show networks and their running containers (JSON).", 1, "NAME", &status),
+      rc = 0;
   if (first <= 0)
     {
       json_decref (a);
@@ -176,8 +180,8 @@ cmd_network (int argc, char **argv)
   static const struct {
     const char *name;
     int (*fn) (int, char **);
-  } subs[] = { { "create", net_create }, { "ls", net_ls }, { "list", net_ls }, { "rm", net_rm },
-               { "remove", net_rm }, { "inspect", net_inspect } };
+  } subs[] = { { "create", net_create }, { "ls", net_ls },     { "list", net_ls },
+               { "rm", net_rm },         { "remove", net_rm }, { "inspect", net_inspect } };
   if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
     {
       printf ("Usage: cella network COMMAND\n\nCommands:\n  create [--subnet CIDR] NAME\n  ls [--format json]\n"

@@ -32,12 +32,14 @@ static const struct cli_option run_table[] = {
   { "user", 'u', OPT_STRING, O (user), "USER[:GROUP]", "Run as this user (name or uid, resolved in the container)" },
   { "volume", 'v', OPT_LIST, O (volumes), "HOST:CTR[:ro|rw]", "Bind-mount a host path into the container" },
   { "tmpfs", 0, OPT_LIST, O (tmpfs), "CTR[:OPTS]", "Mount a tmpfs (OPTS: size=64m,mode=1777,ro,exec,...)" },
-  { "mount", 0, OPT_LIST, O (mounts), "SPEC", "type=bind|tmpfs|overlay,target=..,source=..,lower=A:B,upper=..,work=.." },
+  { "mount", 0, OPT_LIST, O (mounts), "SPEC",
+    "type=bind|tmpfs|overlay,target=..,source=..,lower=A:B,upper=..,work=.." },
   { "read-only", 0, OPT_FLAG, O (read_only), NULL, "Mount the container's root read-only" },
   { "hostname", 0, OPT_STRING, O (hostname), "NAME", "Container host name (default: short id)" },
   { "interactive", 'i', OPT_FLAG, O (interactive), NULL, "Keep stdin open and pass it to the container" },
   { "tty", 't', OPT_FLAG, O (tty), NULL, "Allocate a pseudo-terminal" },
-  { "network", 0, OPT_STRING, O (network), "MODE", "host, none (lo only), private (own address, NAT out) or a network's name; default: private for -d/create/--name, else host" },
+  { "network", 0, OPT_STRING, O (network), "MODE",
+    "host, none (lo only), private (own address, NAT out) or a network's name; default: private for -d/create/--name, else host" },
   { "dns", 0, OPT_LIST, O (dns), "IP", "Name server for the container's resolv.conf" },
   { "add-host", 0, OPT_LIST, O (add_hosts), "NAME:IP", "Add a line to the container's /etc/hosts" },
   { "publish-all", 'P', OPT_FLAG, O (publish_all), NULL, "Publish every port the image exposes on a random host port" },
@@ -51,25 +53,35 @@ static const struct cli_option run_table[] = {
   { "userns", 0, OPT_STRING, O (userns), "MODE",
     "As root: host (default: no user namespace), auto[:size=N] (a free range of subordinate ids, root inside is its "
     "first) or keep-id (a user namespace with the host's ids)" },
-  { "device", 0, OPT_LIST, O (devices), "HOST[:CTR][:PERMS]", "Give the container a host device (CTR under /dev, default HOST; PERMS of r, w, m, default rwm)" },
-  { "privileged", 0, OPT_FLAG, O (privileged), NULL, "Lift the confinement: every capability and host device, no seccomp, no masked paths, rw /sys, no Landlock scoping" },
+  { "device", 0, OPT_LIST, O (devices), "HOST[:CTR][:PERMS]",
+    "Give the container a host device (CTR under /dev, default HOST; PERMS of r, w, m, default rwm)" },
+  { "privileged", 0, OPT_FLAG, O (privileged), NULL,
+    "Lift the confinement: every capability and host device, no seccomp, no masked paths, rw /sys, no Landlock scoping" },
   { "init", 0, OPT_FLAG, O (init), NULL, "Run a small init as PID 1 that reaps zombies and forwards signals" },
   { "detach", 'd', OPT_FLAG, O (detach), NULL, "Run in the background under a monitor; print the container id" },
   { "name", 0, OPT_STRING, O (name), "NAME", "Name the container (kept until `cella rm`; see `cella ps -a`)" },
   { "rm", 0, OPT_FLAG, O (rm), NULL, "Remove the container when it exits" },
   { "restart", 0, OPT_STRING, O (restart), "POLICY", "no, on-failure[:MAX], always or unless-stopped" },
   { "log-opt", 0, OPT_LIST, O (log_opts), "max-size=SIZE", "Rotate the container's log at this size (default 10m)" },
-  { "backend", 0, OPT_STRING, O (backend), "NAME", "ns (namespaces; the default where they work), proot (ptrace; the fallback) or vm (a microVM)" },
-  { "publish", 'p', OPT_LIST, O (publish), "[IP:]HOST:CTR[/PROTO]", "Publish a port (CTR alone: a random host port; proot backend: same port, or nginx's listen rewritten)" },
-  { "proot-path", 0, OPT_STRING, O (proot_path), "PATH", "proot backend: the proot program (default: PATH, then Android's places)" },
-  { "kernel-release", 0, OPT_STRING, O (kernel_release), "RELEASE", "proot backend: what `uname -r` says inside (default: the host's; proot 5.1's -k breaks directory reads)" },
-  { "kernel", 0, OPT_STRING, O (vm_kernel), "PATH", "vm backend: the guest kernel (default: the host's newest /boot/vmlinuz-*)" },
+  { "backend", 0, OPT_STRING, O (backend), "NAME",
+    "ns (namespaces; the default where they work), proot (ptrace; the fallback) or vm (a microVM)" },
+  { "publish", 'p', OPT_LIST, O (publish), "[IP:]HOST:CTR[/PROTO]",
+    "Publish a port (CTR alone: a random host port; proot backend: same port, or nginx's listen rewritten)" },
+  { "proot-path", 0, OPT_STRING, O (proot_path), "PATH",
+    "proot backend: the proot program (default: PATH, then Android's places)" },
+  { "kernel-release", 0, OPT_STRING, O (kernel_release), "RELEASE",
+    "proot backend: what `uname -r` says inside (default: the host's; proot 5.1's -k breaks directory reads)" },
+  { "kernel", 0, OPT_STRING, O (vm_kernel), "PATH",
+    "vm backend: the guest kernel (default: the host's newest /boot/vmlinuz-*)" },
   { "vm-engine", 0, OPT_STRING, O (vm_engine), "ENGINE", "vm backend: qemu (default) or firecracker" },
   { "vm-memory", 0, OPT_STRING, O (vm_memory), "SIZE", "vm backend: the guest's memory (default 256m)" },
   { "vm-cpus", 0, OPT_STRING, O (vm_cpus), "N", "vm backend: the guest's virtual CPUs (default 1)" },
-  { "memory", 'm', OPT_STRING, O (memory), "BYTES", "Memory limit (units b, k, m, g: 512m); beyond it the OOM killer ends the container" },
-  { "memory-reservation", 0, OPT_STRING, O (memory_reservation), "BYTES", "Memory soft limit (reclaimed first under pressure)" },
-  { "memory-swap", 0, OPT_STRING, O (memory_swap), "BYTES", "Memory plus swap limit (default: twice --memory; -1: unlimited swap)" },
+  { "memory", 'm', OPT_STRING, O (memory), "BYTES",
+    "Memory limit (units b, k, m, g: 512m); beyond it the OOM killer ends the container" },
+  { "memory-reservation", 0, OPT_STRING, O (memory_reservation), "BYTES",
+    "Memory soft limit (reclaimed first under pressure)" },
+  { "memory-swap", 0, OPT_STRING, O (memory_swap), "BYTES",
+    "Memory plus swap limit (default: twice --memory; -1: unlimited swap)" },
   { "cpus", 0, OPT_STRING, O (cpus), "N", "CPUs the container may use (1.5: 150 ms of cpu time per 100 ms)" },
   { "cpu-shares", 'c', OPT_STRING, O (cpu_shares), "N", "Relative cpu weight (2..262144, default 1024)" },
   { "cpu-quota", 0, OPT_STRING, O (cpu_quota), "US", "CFS quota: µs of cpu time per period (-1: none)" },
@@ -103,10 +115,10 @@ static const char create_summary[]
 
 /* What IMAGE|ROOTFS-DIR resolved to. */
 struct resolved {
-  char *rootfs;              /* the directory, or the image's bottom layer */
-  char **layers;             /* the image's other layers, top-most first */
+  char *rootfs;  /* the directory, or the image's bottom layer */
+  char **layers; /* the image's other layers, top-most first */
   bool from_image;
-  struct image_record *rec;  /* a store image */
+  struct image_record *rec; /* a store image */
   struct image_config cfg;
 };
 
@@ -180,8 +192,8 @@ resolve_root (const char *arg, const char *pull, struct resolved *out, cella_err
           return 0;
         }
       if (strcmp (pull, "never") == 0)
-        return cella_error (err, 0, "image `%s`: not found locally, and --pull never (see `cella images`; `cella pull %s`)",
-                            arg, arg);
+        return cella_error (
+            err, 0, "image `%s`: not found locally, and --pull never (see `cella images`; `cella pull %s`)", arg, arg);
     }
   {
     char *const pargv[] = { (char *) "pull", (char *) "--quiet-if-present", (char *) arg, NULL };
@@ -261,7 +273,8 @@ engine_options (const struct run_options *o, const struct plan *p, struct ctr_cr
   if (o->rm && c->restart != RESTART_NO)
     return cella_error (err, 0, "--rm and --restart %s conflict: a removed container cannot be restarted", o->restart);
   if (o->name && !ctr_name_valid (o->name))
-    return cella_error (err, 0, "invalid container name `%s`: use letters, digits and _ . - (starting with a letter or digit)",
+    return cella_error (err, 0,
+                        "invalid container name `%s`: use letters, digits and _ . - (starting with a letter or digit)",
                         o->name);
   for (size_t i = 0; o->log_opts && o->log_opts[i]; i++)
     {

@@ -11,13 +11,13 @@
 #include "../util/util.h"
 
 enum attach_msg {
-  ATT_STDOUT = 1,     /* bytes the workload wrote (the terminal's output with -t) */
+  ATT_STDOUT = 1, /* bytes the workload wrote (the terminal's output with -t) */
   ATT_STDERR = 2,
-  ATT_STDIN = 3,      /* bytes for the workload's stdin */
-  ATT_STDIN_EOF = 4,  /* the client's input ended */
-  ATT_RESIZE = 5,     /* unsigned short rows, cols */
-  ATT_EXIT = 6,       /* int: the exit status (docker's: code, or 128+signal) */
-  ATT_SIGNAL = 7,     /* int: a signal for the workload (sig-proxy) */
+  ATT_STDIN = 3,     /* bytes for the workload's stdin */
+  ATT_STDIN_EOF = 4, /* the client's input ended */
+  ATT_RESIZE = 5,    /* unsigned short rows, cols */
+  ATT_EXIT = 6,      /* int: the exit status (docker's: code, or 128+signal) */
+  ATT_SIGNAL = 7,    /* int: a signal for the workload (sig-proxy) */
 };
 
 #define ATT_MAX_PAYLOAD 16384

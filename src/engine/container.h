@@ -26,23 +26,23 @@ enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_UN
 
 struct ctr_state {
   char *id, *name;
-  char *image;              /* image name or root directory as given */
-  char *command;            /* the command line, for ps */
-  char *entrypoint;         /* set when the command was detected, not given */
+  char *image;      /* image name or root directory as given */
+  char *command;    /* the command line, for ps */
+  char *entrypoint; /* set when the command was detected, not given */
   enum ctr_status status;
-  pid_t pid;                /* the workload (host pid) while running */
+  pid_t pid; /* the workload (host pid) while running */
   unsigned long long pid_start;
   pid_t monitor_pid;
   unsigned long long monitor_start;
-  int exit_code;            /* -1: never exited */
-  bool oom_killed;          /* the OOM killer struck in its cgroup during the last run */
-  char *error;              /* why the last start failed, or why the exit code is unknown */
+  int exit_code;   /* -1: never exited */
+  bool oom_killed; /* the OOM killer struck in its cgroup during the last run */
+  char *error;     /* why the last start failed, or why the exit code is unknown */
   long long created_ns, started_ns, finished_ns;
   int restart_count;
-  bool stop_requested;      /* stop/kill/rm asked for it: no restart */
+  bool stop_requested; /* stop/kill/rm asked for it: no restart */
   enum restart_policy restart;
-  int restart_max;          /* on-failure:N, 0 = no limit */
-  bool auto_remove;         /* --rm */
+  int restart_max;  /* on-failure:N, 0 = no limit */
+  bool auto_remove; /* --rm */
   bool tty;
   long long log_max_size;
 };
@@ -55,7 +55,7 @@ const char *restart_policy_name (enum restart_policy p);
 /* Directory of a container, of its log, of the names. Caller frees. */
 char *ctr_dir (const char *id);
 char *ctr_log_path (const char *id);
-char *ctr_run_dir (const char *id);   /* $run/containers/<id>: sockets */
+char *ctr_run_dir (const char *id); /* $run/containers/<id>: sockets */
 
 /* A new name (ctr_name_valid, util.h, says which names are valid). */
 char *ctr_name_generate (void);
@@ -83,9 +83,9 @@ void ctr_list_free (struct ctr_state *v, size_t n);
 int ctr_plan_load (const char *id, struct plan **p, cella_error_t *err);
 
 struct ctr_create_opts {
-  const char *name;          /* NULL: generate */
-  const char *image;         /* for ps/inspect */
-  const char *entrypoint;    /* detected command, or NULL */
+  const char *name;       /* NULL: generate */
+  const char *image;      /* for ps/inspect */
+  const char *entrypoint; /* detected command, or NULL */
   enum restart_policy restart;
   int restart_max;
   bool auto_remove;
@@ -104,7 +104,7 @@ void ctr_gc (void);
 
 /* lifecycle.c */
 struct ctr_start_opts {
-  int attach_fd;             /* a SOCK_SEQPACKET end that gets the output (attach.h), or -1 */
+  int attach_fd; /* a SOCK_SEQPACKET end that gets the output (attach.h), or -1 */
 };
 int ctr_start (const char *id, const struct ctr_start_opts *o, cella_error_t *err);
 int ctr_stop (const char *id, int timeout_s, cella_error_t *err);
@@ -116,7 +116,7 @@ int ctr_rename (const char *id, const char *new_name, cella_error_t *err);
 
 /* What the monitor tells the starting CLI over the ready socket. */
 struct monitor_ready {
-  int status;            /* 0: the workload runs; else the exit status for the CLI (125/126/127) */
+  int status; /* 0: the workload runs; else the exit status for the CLI (125/126/127) */
   int errno_;
   char msg[1024];
 };

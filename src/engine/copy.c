@@ -53,9 +53,9 @@ struct at {
 /* The top-level source, pinned by the directory that holds it. */
 struct src {
   int dirfd;
-  char *name;     /* entry in dirfd; "." when dirfd is the source directory itself */
-  char *base;     /* the name its copy gets inside an existing directory */
-  bool contents;  /* SRC ended in "/.": its contents are copied, not itself */
+  char *name;    /* entry in dirfd; "." when dirfd is the source directory itself */
+  char *base;    /* the name its copy gets inside an existing directory */
+  bool contents; /* SRC ended in "/.": its contents are copied, not itself */
   const char *shown;
   struct stat st;
 };
@@ -169,9 +169,9 @@ shown_join (const char *dir, const char *name)
 static bool
 kernel_fs (int fd)
 {
-  static const long magics[] = { 0x9fa0 /* proc */,         0x62656572 /* sysfs */,    0x64626720 /* debugfs */,
-                                 0x74726163 /* tracefs */,  0x73636673 /* securityfs */, 0x27e0eb /* cgroup */,
-                                 0x63677270 /* cgroup2 */,  (long) 0xcafe4a11 /* bpf */, 0x62656570 /* configfs */ };
+  static const long magics[] = { 0x9fa0 /* proc */,        0x62656572 /* sysfs */,      0x64626720 /* debugfs */,
+                                 0x74726163 /* tracefs */, 0x73636673 /* securityfs */, 0x27e0eb /* cgroup */,
+                                 0x63677270 /* cgroup2 */, (long) 0xcafe4a11 /* bpf */, 0x62656570 /* configfs */ };
   struct statfs sf;
   if (fstatfs (fd, &sf) < 0)
     return false;
@@ -600,8 +600,7 @@ src_open_ctr (struct src *s, int rootfd, const char *path, cella_error_t *err)
 }
 
 int
-copy_into_root (const char *host_src, int rootfd, const char *ctr_dst, const struct copy_opts *o,
-                cella_error_t *err)
+copy_into_root (const char *host_src, int rootfd, const char *ctr_dst, const struct copy_opts *o, cella_error_t *err)
 {
   static const struct copy_opts none;
   __attribute__ ((cleanup (src_free))) struct src s = { .dirfd = -1 };
@@ -615,8 +614,7 @@ copy_into_root (const char *host_src, int rootfd, const char *ctr_dst, const str
 }
 
 int
-copy_out_of_root (int rootfd, const char *ctr_src, const char *host_dst, const struct copy_opts *o,
-                  cella_error_t *err)
+copy_out_of_root (int rootfd, const char *ctr_src, const char *host_dst, const struct copy_opts *o, cella_error_t *err)
 {
   static const struct copy_opts none;
   __attribute__ ((cleanup (src_free))) struct src s = { .dirfd = -1 };

@@ -19,7 +19,7 @@
 #include "../util/util.h"
 
 struct copy_opts {
-  bool chown;          /* set the owner of what is created to uid:gid (copy in as root: 0:0) */
+  bool chown; /* set the owner of what is created to uid:gid (copy in as root: 0:0) */
   uid_t uid;
   gid_t gid;
 };

@@ -23,7 +23,8 @@ static int
 do_copy (const struct plan *p, int rootfd, bool into, const char *ctr_path, const char *host_path, cella_error_t *err)
 {
   bool shifted = p->userns_mode && p->nuid_map && p->ngid_map;
-  struct copy_opts o = { .chown = into && geteuid () == 0, .uid = shifted ? p->uid_map[0].outside : 0,
+  struct copy_opts o = { .chown = into && geteuid () == 0,
+                         .uid = shifted ? p->uid_map[0].outside : 0,
                          .gid = shifted ? p->gid_map[0].outside : 0 };
   if (into)
     return copy_into_root (host_path, rootfd, ctr_path, &o, err);

@@ -367,7 +367,8 @@ ctr_rename (const char *id, const char *new_name, cella_error_t *err)
   struct ctr_state st;
   int lock;
   if (!ctr_name_valid (new_name))
-    return cella_error (err, 0, "invalid container name `%s`: use letters, digits and _ . - (starting with a letter or digit)",
+    return cella_error (err, 0,
+                        "invalid container name `%s`: use letters, digits and _ . - (starting with a letter or digit)",
                         new_name);
   lock = ctr_lock (id, err);
   if (lock < 0)
@@ -380,7 +381,8 @@ ctr_rename (const char *id, const char *new_name, cella_error_t *err)
   if (symlink (id, link) < 0)
     {
       if (errno == EEXIST)
-        cella_error (err, 0, "the name `%s` is already in use (remove that container or choose another name)", new_name);
+        cella_error (err, 0, "the name `%s` is already in use (remove that container or choose another name)",
+                     new_name);
       else
         cella_error (err, errno, "claim the name `%s`", new_name);
     }

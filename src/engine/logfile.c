@@ -77,7 +77,7 @@ parse_date (struct cur *c, struct tm *tm)
   if (cur_digits (c, 4, 4, &y) < 0 || !cur_eat (c, '-') || cur_digits (c, 2, 2, &m) < 0 || !cur_eat (c, '-')
       || cur_digits (c, 2, 2, &d) < 0)
     return -1;
-  *tm = (struct tm) { .tm_year = (int) y - 1900, .tm_mon = (int) m - 1, .tm_mday = (int) d };
+  *tm = (struct tm){ .tm_year = (int) y - 1900, .tm_mon = (int) m - 1, .tm_mday = (int) d };
   return 0;
 }
 
@@ -118,7 +118,8 @@ tm_to_ns (const struct tm *tm, long long off, long long frac, long long *ns)
   if (tm->tm_mon < 0 || tm->tm_mon > 11 || tm->tm_mday < 1)
     return -1;
   secs = (long long) timegm (&t) - off;
-  if (t.tm_mday != tm->tm_mday || t.tm_mon != tm->tm_mon || secs >= LLONG_MAX / NS_PER_S || secs <= LLONG_MIN / NS_PER_S)
+  if (t.tm_mday != tm->tm_mday || t.tm_mon != tm->tm_mon || secs >= LLONG_MAX / NS_PER_S
+      || secs <= LLONG_MIN / NS_PER_S)
     return -1;
   *ns = secs * NS_PER_S + frac;
   return 0;
@@ -165,8 +166,8 @@ static const struct {
   long long ns;
 } duration_units[] = {
   /* two-letter units first, so "ms" is not read as "m" followed by "s" */
-  { "ns", 1 },           { "us", 1000 },        { "\xc2\xb5s", 1000 }, { "ms", 1000000 },
-  { "s", NS_PER_S },     { "m", 60 * NS_PER_S }, { "h", 3600 * NS_PER_S },
+  { "ns", 1 },       { "us", 1000 },         { "\xc2\xb5s", 1000 },    { "ms", 1000000 },
+  { "s", NS_PER_S }, { "m", 60 * NS_PER_S }, { "h", 3600 * NS_PER_S },
 };
 
 static long long
@@ -243,8 +244,8 @@ log_format_time (long long ns, char *buf, size_t len)
     frac += NS_PER_S, secs--;
   t = (time_t) secs;
   gmtime_r (&t, &tm);
-  snprintf (buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-            tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  snprintf (buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+            tm.tm_min, tm.tm_sec, frac);
 }
 
 static long long
@@ -480,12 +481,12 @@ print_record (struct log_walk *w, const struct log_rec *r, bool line_start)
   int n = 0;
   if (line_start && w->o->timestamps)
     {
-      iov[n++] = (struct iovec) { (void *) r->ts, r->ts_len };
-      iov[n++] = (struct iovec) { (void *) " ", 1 };
+      iov[n++] = (struct iovec){ (void *) r->ts, r->ts_len };
+      iov[n++] = (struct iovec){ (void *) " ", 1 };
     }
-  iov[n++] = (struct iovec) { (void *) r->text, r->text_len };
+  iov[n++] = (struct iovec){ (void *) r->text, r->text_len };
   if (r->full)
-    iov[n++] = (struct iovec) { (void *) "\n", 1 };
+    iov[n++] = (struct iovec){ (void *) "\n", 1 };
   return writev_all (w->fd[r->idx], iov, n);
 }
 
@@ -677,7 +678,8 @@ static int
 watch_dir (const char *path)
 {
   const char *slash = strrchr (path, '/');
-  cleanup_free char *dir = slash == NULL ? xstrdup (".") : xasprintf ("%.*s", (int) (slash - path + (slash == path)), path);
+  cleanup_free char *dir
+      = slash == NULL ? xstrdup (".") : xasprintf ("%.*s", (int) (slash - path + (slash == path)), path);
   int fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0)
     return -1;
@@ -693,7 +695,7 @@ static void
 wait_change (int ifd)
 {
   struct pollfd p = { .fd = ifd, .events = POLLIN };
-  char ev[4096] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  char ev[4096] __attribute__ ((aligned (__alignof__(struct inotify_event))));
   if (poll (&p, ifd >= 0, LOG_POLL_MS) > 0)
     while (read (ifd, ev, sizeof ev) > 0)
       ;

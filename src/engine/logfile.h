@@ -25,11 +25,11 @@ void log_writer_flush (struct log_writer *w);
 void log_writer_close (struct log_writer *w); /* flushes; NULL is fine */
 
 struct log_read_opts {
-  long long tail;          /* only the last N lines (across PATH.1 and PATH); < 0: all */
-  long long since_ns;      /* only records at or after this time (ns since the epoch); 0: all */
-  long long until_ns;      /* only records before this time; 0: no limit */
-  bool timestamps;         /* prefix each line with its RFC3339Nano time and a space */
-  bool follow;             /* after the end, wait for more (following a rotation) ... */
+  long long tail;                    /* only the last N lines (across PATH.1 and PATH); < 0: all */
+  long long since_ns;                /* only records at or after this time (ns since the epoch); 0: all */
+  long long until_ns;                /* only records before this time; 0: no limit */
+  bool timestamps;                   /* prefix each line with its RFC3339Nano time and a space */
+  bool follow;                       /* after the end, wait for more (following a rotation) ... */
   bool (*keep_following) (void *ud); /* ... while this says true (checked about every 100 ms) */
   void *ud;
 };

@@ -36,13 +36,13 @@ struct mon {
   struct plan *plan;
   struct log_writer *log;
   struct ns_proc proc;
-  int out, errp;          /* read ends of the workload's stdout/stderr (or out = pty master) */
-  int in;                 /* write end of its stdin pipe, -1 when none */
-  int listen;             /* attach socket */
+  int out, errp; /* read ends of the workload's stdout/stderr (or out = pty master) */
+  int in;        /* write end of its stdin pipe, -1 when none */
+  int listen;    /* attach socket */
   int sigfd;
   int clients[MAX_CLIENTS];
   size_t nclients;
-  bool oom_killed;        /* the last run's cgroup counted an OOM kill */
+  bool oom_killed; /* the last run's cgroup counted an OOM kill */
 };
 
 static void
@@ -175,7 +175,7 @@ mon_loop (struct mon *m)
       };
       size_t nc = m->nclients;
       for (size_t i = 0; i < nc; i++)
-        fds[4 + i] = (struct pollfd) { .fd = m->clients[i], .events = POLLIN };
+        fds[4 + i] = (struct pollfd){ .fd = m->clients[i], .events = POLLIN };
       if (poll (fds, 4 + nc, -1) < 0 && errno != EINTR)
         break;
       if (out_open && fds[1].revents)
@@ -194,8 +194,8 @@ mon_loop (struct mon *m)
   /* what the pipes (or the terminal) still hold */
   while (out_open || err_open)
     {
-      struct pollfd fds[2] = { { .fd = out_open ? m->out : -1, .events = POLLIN },
-                               { .fd = err_open ? m->errp : -1, .events = POLLIN } };
+      struct pollfd fds[2]
+          = { { .fd = out_open ? m->out : -1, .events = POLLIN }, { .fd = err_open ? m->errp : -1, .events = POLLIN } };
       if (poll (fds, 2, 100) <= 0)
         break;
       if (out_open && fds[0].revents)

@@ -99,14 +99,14 @@ names_dir (void)
 char *
 ctr_name_generate (void)
 {
-  static const char *const adj[] = { "brisk", "calm", "eager", "fond", "gentle", "happy", "keen",  "lucid",
-                                     "merry", "nimble", "proud", "quiet", "rapid", "sly",   "tidy", "witty" };
+  static const char *const adj[] = { "brisk", "calm",   "eager", "fond",  "gentle", "happy", "keen", "lucid",
+                                     "merry", "nimble", "proud", "quiet", "rapid",  "sly",   "tidy", "witty" };
   static const char *const noun[] = { "otter", "heron", "lynx",  "marten", "puffin", "badger", "ibis",  "gecko",
                                       "tapir", "wren",  "bison", "koala",  "okapi",  "shrew",  "stoat", "vole" };
   unsigned char r[4];
   cleanup_free char *id = paths_new_id ();
   for (int i = 0; i < 4; i++)
-    r[i] = (unsigned char) (id ? strtoul ((char[]) { id[2 * i], id[2 * i + 1], 0 }, NULL, 16) : (unsigned) rand ());
+    r[i] = (unsigned char) (id ? strtoul ((char[]){ id[2 * i], id[2 * i + 1], 0 }, NULL, 16) : (unsigned) rand ());
   return xasprintf ("%s_%s_%02x%02x", adj[r[0] % 16], noun[r[1] % 16], r[2], r[3]);
 }
 
@@ -351,8 +351,9 @@ ctr_lookup (const char *ref, char **id, cella_error_t *err)
   free (*id);
   *id = NULL;
   if (matches > 1)
-    return cella_error (err, 0, "container id prefix `%s` is ambiguous: %zu containers match (give more characters or the name)",
-                        ref, matches);
+    return cella_error (
+        err, 0, "container id prefix `%s` is ambiguous: %zu containers match (give more characters or the name)", ref,
+        matches);
   return cella_error (err, 0, "no such container: `%s` (see `cella ps -a`)", ref);
 }
 
@@ -445,7 +446,8 @@ claim_name (const char *name, const char *id, cella_error_t *err)
             }
         }
       if (owner)
-        return cella_error (err, 0, "the name `%s` is already in use by container %.12s (remove it or choose another name)",
+        return cella_error (err, 0,
+                            "the name `%s` is already in use by container %.12s (remove it or choose another name)",
                             name, owner);
       /* a dead link: take it over with a rename, atomic against other claimers */
       {
@@ -579,8 +581,8 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
   if (id == NULL)
     return cella_error (err, errno, "generate a container id");
   if (!ctr_name_valid (name))
-    return cella_error (err, 0, "invalid container name `%s`: use letters, digits and _ . - (starting with a letter or digit)",
-                        name);
+    return cella_error (
+        err, 0, "invalid container name `%s`: use letters, digits and _ . - (starting with a letter or digit)", name);
   if (mkdir_p (base, 0700, err) < 0 || mkdir_p (names, 0700, err) < 0)
     return -1;
   ctr_gc ();

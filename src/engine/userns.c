@@ -31,8 +31,10 @@ userns_parse (const char *s, struct userns_spec *out, cella_error_t *err)
       return 0;
     }
   if (has_prefix (s, "keep-id:"))
-    return cella_error (err, 0, "--userns %s: keep-id takes no options for a container run by root (its ids are the "
-                                "host's; uid= and gid= are for rootless podman)", s);
+    return cella_error (err, 0,
+                        "--userns %s: keep-id takes no options for a container run by root (its ids are the "
+                        "host's; uid= and gid= are for rootless podman)",
+                        s);
   if (strcmp (s, "auto") != 0 && !has_prefix (s, "auto:"))
     return cella_error (err, 0, "--userns `%s`: unknown mode (expected host, auto[:size=N] or keep-id)", s);
   out->mode = USERNS_AUTO;
@@ -170,7 +172,8 @@ record_read_live (int dfd, const char *id, struct record *out)
   unsigned long long start;
   struct stat st;
   cleanup_close int fd = openat (dfd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 || read_all_fd (fd, &text, NULL, NULL) < 0 || sscanf (text, "%u %u %u %u %llu", &u, &g, &n, &pid, &start) != 5)
+  if (fd < 0 || read_all_fd (fd, &text, NULL, NULL) < 0
+      || sscanf (text, "%u %u %u %u %llu", &u, &g, &n, &pid, &start) != 5)
     return false; /* written by rename, so never half: not one of ours */
   out->uid = (struct id_range){ u, n };
   out->gid = (struct id_range){ g, n };
@@ -216,14 +219,16 @@ pick_side (const char *file, const struct record *recs, size_t nrecs, bool uid_s
     text = NULL; /* no file: cella's own range */
   npool = userns_pool (text, &pool, &why);
   if (npool == 0)
-    return cella_error (err, 0, "--userns auto: no subordinate ids to give containers (%s): add a line "
-                                "`" USERNS_SUBID_USER ":START:COUNT` with ids nobody else uses to /etc/subuid and /etc/subgid",
+    return cella_error (err, 0,
+                        "--userns auto: no subordinate ids to give containers (%s): add a line "
+                        "`" USERNS_SUBID_USER ":START:COUNT` with ids nobody else uses to /etc/subuid and /etc/subgid",
                         why ? why : file);
   for (size_t i = 0; i < nrecs; i++)
     used[i] = uid_side ? recs[i].uid : recs[i].gid;
   if (userns_pick (pool, npool, used, nrecs, size, start) < 0)
-    return cella_error (err, 0, "--userns auto: no free range of %u ids left in %s (%zu containers hold ranges; give "
-                                "`" USERNS_SUBID_USER "` more ids there, or ask for a smaller size=)",
+    return cella_error (err, 0,
+                        "--userns auto: no free range of %u ids left in %s (%zu containers hold ranges; give "
+                        "`" USERNS_SUBID_USER "` more ids there, or ask for a smaller size=)",
                         size, file, nrecs);
   return 0;
 }

@@ -131,9 +131,13 @@ needs_userns (void)
 
 /* ---- why a namespace is refused, and the fix ---------------------------------------------------- */
 
-static const char *const ns_limits[] = { "user/max_user_namespaces", "user/max_mnt_namespaces",
-                                         "user/max_pid_namespaces", "user/max_uts_namespaces",
-                                         "user/max_ipc_namespaces", "user/max_net_namespaces", NULL };
+static const char *const ns_limits[] = { "user/max_user_namespaces",
+                                         "user/max_mnt_namespaces",
+                                         "user/max_pid_namespaces",
+                                         "user/max_uts_namespaces",
+                                         "user/max_ipc_namespaces",
+                                         "user/max_net_namespaces",
+                                         NULL };
 
 static void
 explain_limit (char **cause, char **fix)
@@ -148,7 +152,8 @@ explain_limit (char **cause, char **fix)
         return;
       }
   *cause = xasprintf ("the namespace limit is used up (user.max_user_namespaces is %ld here; an outer "
-                      "user namespace may have a lower one)", sysctl_long ("user/max_user_namespaces"));
+                      "user namespace may have a lower one)",
+                      sysctl_long ("user/max_user_namespaces"));
   *fix = xstrdup ("raise it: `sysctl -w user.max_user_namespaces=15000`");
 }
 
@@ -277,8 +282,8 @@ static const char *const overlay_stages[] = {
 };
 
 struct overlay_probe {
-  const char *dir;   /* empty, ours, made by the parent, removed by it */
-  bool real_root;    /* as the initial namespace's root: trusted.* xattrs, no user namespace */
+  const char *dir; /* empty, ours, made by the parent, removed by it */
+  bool real_root;  /* as the initial namespace's root: trusted.* xattrs, no user namespace */
   uid_t uid;
   gid_t gid;
 };
@@ -327,7 +332,8 @@ try_overlay (void *ud, int *stage)
   /* relative paths: overlayfs resolves them from our cwd, and no path needs escaping */
   *stage = OV_MOUNT;
   if (mount ("overlay", "m", "overlay", 0,
-             o->real_root ? "lowerdir=l,upperdir=u,workdir=w" : "lowerdir=l,upperdir=u,workdir=w,userxattr") < 0)
+             o->real_root ? "lowerdir=l,upperdir=u,workdir=w" : "lowerdir=l,upperdir=u,workdir=w,userxattr")
+      < 0)
     return errno;
   *stage = OV_WRITE;
   if ((fd = open ("m/new", O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
@@ -342,7 +348,8 @@ try_overlay (void *ud, int *stage)
 static void
 overlay_result (const struct overlay_probe *o, struct probe_msg m, struct probe_result *r)
 {
-  const char *how = o->real_root ? "a kernel overlay (trusted.* xattrs)" : "an overlay with userxattr in a user namespace";
+  const char *how
+      = o->real_root ? "a kernel overlay (trusted.* xattrs)" : "an overlay with userxattr in a user namespace";
   r->ok = m.stage == OV_WHITEOUT && m.err == 0;
   r->errno_ = r->ok ? 0 : m.err;
   if (r->ok)
@@ -350,24 +357,28 @@ overlay_result (const struct overlay_probe *o, struct probe_msg m, struct probe_
   else if (m.stage <= 0 || m.stage > OV_WHITEOUT)
     r->detail = xasprintf ("the probe could not run (%s)", strerror (m.err));
   else
-    r->detail = xasprintf ("%s: %s%s failed (%s)%s", how, overlay_stages[m.stage],
-                           m.stage != OV_UNSHARE ? "" : o->uid ? "(CLONE_NEWUSER|CLONE_NEWNS)" : "(CLONE_NEWNS)",
-                           errname (m.err),
-                           m.stage == OV_MOUNT && !o->real_root ? ": the kernel needs 5.11+ for overlay in a user "
-                                                                  "namespace, and a file system that keeps user.* xattrs"
-                                                                : "");
+    r->detail
+        = xasprintf ("%s: %s%s failed (%s)%s", how, overlay_stages[m.stage],
+                     m.stage != OV_UNSHARE ? ""
+                     : o->uid              ? "(CLONE_NEWUSER|CLONE_NEWNS)"
+                                           : "(CLONE_NEWNS)",
+                     errname (m.err),
+                     m.stage == OV_MOUNT && !o->real_root ? ": the kernel needs 5.11+ for overlay in a user "
+                                                            "namespace, and a file system that keeps user.* xattrs"
+                                                          : "");
 }
 
 static void
 probe_overlay (const char *scratch, struct probe_result *r)
 {
-  struct overlay_probe o = { .real_root = geteuid () == 0 && in_initial_userns (), .uid = geteuid (), .gid = getegid () };
+  struct overlay_probe o
+      = { .real_root = geteuid () == 0 && in_initial_userns (), .uid = geteuid (), .gid = getegid () };
   cleanup_free char *dir = xasprintf ("%s/cella-doctor-XXXXXX", scratch ? scratch : "/tmp");
   if (mkdtemp (dir) == NULL)
     {
       r->errno_ = errno;
-      r->detail = xasprintf ("cannot make a temporary directory in %s (%s)", scratch ? scratch : "/tmp",
-                             errname (errno));
+      r->detail
+          = xasprintf ("cannot make a temporary directory in %s (%s)", scratch ? scratch : "/tmp", errname (errno));
       return;
     }
   o.dir = dir;
@@ -414,14 +425,16 @@ probe_seccomp (struct probe_result *r)
     {
       r->errno_ = errno;
       r->detail = xasprintf ("prctl(PR_GET_SECCOMP) fails (%s): the kernel has no seccomp (CONFIG_SECCOMP); "
-                             "containers run without a syscall filter", errname (errno));
+                             "containers run without a syscall filter",
+                             errname (errno));
       return;
     }
   if (syscall (SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) < 0)
     {
       r->errno_ = errno;
       r->detail = xasprintf ("seccomp(SECCOMP_GET_ACTION_AVAIL) fails (%s): the kernel has no seccomp filters "
-                             "(CONFIG_SECCOMP_FILTER)", errname (errno));
+                             "(CONFIG_SECCOMP_FILTER)",
+                             errname (errno));
       return;
     }
   r->ok = true;
@@ -469,9 +482,10 @@ probe_landlock (struct probe_result *r)
     {
       r->errno_ = -abi;
       r->detail = xasprintf ("%s (%s): containers that share the host's network namespace can reach its abstract unix "
-                             "sockets", abi == -ENOSYS ? "this kernel has no Landlock (CONFIG_SECURITY_LANDLOCK)"
-                                                       : "Landlock is built in but not enabled: add landlock to the lsm= "
-                                                         "boot parameter",
+                             "sockets",
+                             abi == -ENOSYS ? "this kernel has no Landlock (CONFIG_SECURITY_LANDLOCK)"
+                                            : "Landlock is built in but not enabled: add landlock to the lsm= "
+                                              "boot parameter",
                              errname (-abi));
       return;
     }
@@ -484,7 +498,8 @@ probe_landlock (struct probe_result *r)
   if (abi < LANDLOCK_ABI_SCOPES)
     {
       r->detail = xasprintf ("ABI %d has no scopes (ABI %d, Linux 6.12+): containers that share the host's network "
-                             "namespace can reach its abstract unix sockets", abi, LANDLOCK_ABI_SCOPES);
+                             "namespace can reach its abstract unix sockets",
+                             abi, LANDLOCK_ABI_SCOPES);
       return;
     }
   if ((made = landlock_try_scopes ()) < 0)
@@ -495,7 +510,8 @@ probe_landlock (struct probe_result *r)
     }
   r->ok = true;
   r->detail = xasprintf ("ABI %d: a container in the host's network namespace cannot reach its abstract unix "
-                         "sockets (opt out: --security-opt landlock=off)", abi);
+                         "sockets (opt out: --security-opt landlock=off)",
+                         abi);
 }
 
 static void
@@ -515,15 +531,15 @@ probe_kvm (struct probe_result *r)
                          "or this is a VM without nested virtualization");
   else if (errno == EACCES || errno == EPERM)
     r->detail = xasprintf ("/dev/kvm cannot be opened read-write (%s): join its group (`usermod -aG kvm $USER`, "
-                           "then log in again)", errname (errno));
+                           "then log in again)",
+                           errname (errno));
   else
     r->detail = xasprintf ("/dev/kvm cannot be opened read-write (%s)", errname (errno));
 }
 
 /* ---- all of them -------------------------------------------------------------------------------- */
 
-static const struct
-{
+static const struct {
   const char *key, *title;
 } probe_names[PROBE_COUNT] = {
   [PROBE_MOUNT_NS] = { "mount_ns", "mount namespace" },
@@ -542,11 +558,12 @@ static const struct
 static void
 ns_result (int flag, bool in_userns, struct probe_msg m, struct probe_result *r)
 {
-  static const struct
-  {
+  static const struct {
     int flag;
     const char *name;
-  } names[] = { { CLONE_NEWNS, "CLONE_NEWNS" }, { CLONE_NEWPID, "CLONE_NEWPID" }, { CLONE_NEWNET, "CLONE_NEWNET" },
+  } names[] = { { CLONE_NEWNS, "CLONE_NEWNS" },
+                { CLONE_NEWPID, "CLONE_NEWPID" },
+                { CLONE_NEWNET, "CLONE_NEWNET" },
                 { CLONE_NEWUSER, "CLONE_NEWUSER" } };
   const char *name = "";
   const char *where = in_userns ? " in a new user namespace" : "";

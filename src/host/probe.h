@@ -23,22 +23,22 @@ enum probe_id {
   PROBE_PID_NS,
   PROBE_NET_NS,
   PROBE_USER_NS,
-  PROBE_OVERLAY,      /* an overlay mounted (and written through) where the image store mounts it */
+  PROBE_OVERLAY, /* an overlay mounted (and written through) where the image store mounts it */
   PROBE_SECCOMP,
   PROBE_PIDFD,
   PROBE_OPENAT2,
   PROBE_MOUNT_API,
-  PROBE_LANDLOCK,     /* Landlock scoping (ABI 6): the ABI version, and a ruleset of scopes made */
+  PROBE_LANDLOCK, /* Landlock scoping (ABI 6): the ABI version, and a ruleset of scopes made */
   PROBE_KVM,
   PROBE_COUNT
 };
 
 struct probe_result {
-  const char *key;    /* JSON name: "mount_ns", "overlay_userns", … */
-  const char *title;  /* for the table: "mount namespace", … */
+  const char *key;   /* JSON name: "mount_ns", "overlay_userns", … */
+  const char *title; /* for the table: "mount namespace", … */
   bool ok;
-  int errno_;         /* what the attempt failed with; 0 when ok */
-  char *detail;       /* what was tried and what came back; the fix too when it failed */
+  int errno_;   /* what the attempt failed with; 0 when ok */
+  char *detail; /* what was tried and what came back; the fix too when it failed */
 };
 
 /* Run every probe (those that change namespaces in a child each, one after the other: a few
@@ -52,22 +52,22 @@ bool probe_overlay_upper (const char *dir, char **detail);
 void probe_results_free (struct probe_result *res, size_t n);
 
 struct probe_cgroups {
-  const char *version;    /* "v2" (unified at /sys/fs/cgroup), "hybrid", "v1" or "none" */
-  char *v2_mount;         /* where cgroup2 is mounted; NULL without it */
-  char **v1_controllers;  /* enabled in /proc/cgroups and bound to a v1 hierarchy */
-  char **v2_controllers;  /* cgroup.controllers of the v2 root */
-  char *own;              /* this process's v2 cgroup directory; NULL without v2 */
-  bool delegated;         /* own (and its cgroup.procs) writable by this user */
+  const char *version;   /* "v2" (unified at /sys/fs/cgroup), "hybrid", "v1" or "none" */
+  char *v2_mount;        /* where cgroup2 is mounted; NULL without it */
+  char **v1_controllers; /* enabled in /proc/cgroups and bound to a v1 hierarchy */
+  char **v2_controllers; /* cgroup.controllers of the v2 root */
+  char *own;             /* this process's v2 cgroup directory; NULL without v2 */
+  bool delegated;        /* own (and its cgroup.procs) writable by this user */
 };
 void probe_cgroups (struct probe_cgroups *cg);
 void probe_cgroups_free (struct probe_cgroups *cg);
 
 /* Helper programs and their versions. */
 struct probe_program {
-  const char *name;         /* looked up on PATH (then the sbin dirs) when path is NULL */
-  const char *version_arg;  /* "--version", "-V" */
-  char *path;               /* malloc'd; NULL when not found */
-  char *version;            /* filled: probe_version_line of what it printed, or NULL */
+  const char *name;        /* looked up on PATH (then the sbin dirs) when path is NULL */
+  const char *version_arg; /* "--version", "-V" */
+  char *path;              /* malloc'd; NULL when not found */
+  char *version;           /* filled: probe_version_line of what it printed, or NULL */
   bool timed_out;
 };
 

@@ -34,20 +34,17 @@
 
 static const char *const busybox_candidates[] = { "/bin/busybox", "/usr/bin/busybox" };
 
-static const struct
-{
+static const struct {
   const char *path;
   mode_t mode;
 } rootfs_dirs[] = {
-  { "bin", 0755 },     { "sbin", 0755 },    { "usr", 0755 },     { "usr/bin", 0755 },
-  { "usr/sbin", 0755 }, { "etc", 0755 },    { "root", 0700 },    { "home", 0755 },
-  { "home/cella", 0755 }, { "tmp", 01777 }, { "var", 0755 },     { "var/tmp", 01777 },
-  { "proc", 0755 },    { "sys", 0755 },     { "dev", 0755 },     { "run", 0755 },
-  { "mnt", 0755 },     { "opt", 0755 },     { "srv", 0755 },
+  { "bin", 0755 }, { "sbin", 0755 },     { "usr", 0755 },  { "usr/bin", 0755 },    { "usr/sbin", 0755 },
+  { "etc", 0755 }, { "root", 0700 },     { "home", 0755 }, { "home/cella", 0755 }, { "tmp", 01777 },
+  { "var", 0755 }, { "var/tmp", 01777 }, { "proc", 0755 }, { "sys", 0755 },        { "dev", 0755 },
+  { "run", 0755 }, { "mnt", 0755 },      { "opt", 0755 },  { "srv", 0755 },
 };
 
-static const struct
-{
+static const struct {
   const char *path;
   const char *content;
 } rootfs_files[] = {
@@ -299,8 +296,7 @@ copy_fd (int src, int dst, off_t size)
         {
           n = copy_file_range (src, NULL, dst, NULL, size - done, 0);
           /* Cross-filesystem on old kernels, or a filesystem without support. */
-          if (n < 0 && done == 0
-              && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
+          if (n < 0 && done == 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
             {
               use_sendfile = true;
               continue;
@@ -325,8 +321,7 @@ copy_fd (int src, int dst, off_t size)
 static int
 copy_busybox (int srcfd, const struct stat *src, int rootfd, cella_error_t *err)
 {
-  cleanup_close int dst
-      = openat (rootfd, "bin/busybox", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
+  cleanup_close int dst = openat (rootfd, "bin/busybox", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
   if (dst < 0)
     return cella_error (err, errno, "create bin/busybox");
   if (lseek (srcfd, 0, SEEK_SET) < 0 || copy_fd (srcfd, dst, src->st_size) < 0)
@@ -359,8 +354,7 @@ make_dirs (int rootfd, cella_error_t *err)
 static int
 write_file_at (int dfd, const char *path, const char *content, mode_t mode, cella_error_t *err)
 {
-  cleanup_close int fd
-      = openat (dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  cleanup_close int fd = openat (dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return cella_error (err, errno, "create `%s`", path);
   if (write_all (fd, content, strlen (content)) < 0 || fchmod (fd, mode) < 0)
@@ -496,8 +490,8 @@ link_applets (int rootfd, char *list, size_t *count, cella_error_t *err)
 }
 
 static int
-write_manifest (int tmpfd, const char *src_path, const struct stat *src, const char *version_line,
-                size_t applets, cella_error_t *err)
+write_manifest (int tmpfd, const char *src_path, const struct stat *src, const char *version_line, size_t applets,
+                cella_error_t *err)
 {
   /* Only the mtime is stamped; atime is left alone. */
   const struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, src->st_mtim };
@@ -507,11 +501,9 @@ write_manifest (int tmpfd, const char *src_path, const struct stat *src, const c
                                        "mtime %lld.%09ld\n"
                                        "version %s\n"
                                        "applets %zu\n",
-                                       src_path, (long long) src->st_size,
-                                       (long long) src->st_mtim.tv_sec, src->st_mtim.tv_nsec,
-                                       version_line, applets);
-  cleanup_close int fd
-      = openat (tmpfd, "manifest", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                                       src_path, (long long) src->st_size, (long long) src->st_mtim.tv_sec,
+                                       src->st_mtim.tv_nsec, version_line, applets);
+  cleanup_close int fd = openat (tmpfd, "manifest", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return cella_error (err, errno, "create manifest");
   if (write_all (fd, text, strlen (text)) < 0 || fchmod (fd, 0644) < 0)

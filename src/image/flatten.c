@@ -181,7 +181,7 @@ link_remember (struct flat *f, unsigned layer, const struct stat *st)
   s = link_slot (f->links, f->links_cap, layer, st->st_dev, st->st_ino);
   if (s->path)
     return;
-  *s = (struct link_slot) { st->st_dev, st->st_ino, layer, xstrdup (f->rel) };
+  *s = (struct link_slot){ st->st_dev, st->st_ino, layer, xstrdup (f->rel) };
   f->nlinks++;
 }
 
@@ -193,8 +193,7 @@ link_known (struct flat *f, unsigned layer, const struct stat *st, int out, cons
 {
   /* Only directories we made lie on the way to the first copy; still, nothing there is followed. */
   struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-                          .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
-                                     | RESOLVE_NO_XDEV };
+                          .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
   cleanup_free char *parent = NULL;
   cleanup_close int pfd = -1;
   const char *first, *slash;
@@ -502,7 +501,7 @@ entries_add (struct entries *es, const char *name, unsigned pos, unsigned char t
       es->names = xrealloc (es->names, es->names_cap);
     }
   memcpy (es->names + es->names_len, name, n);
-  es->v[es->len++] = (struct entry) { .off = es->names_len, .pos = pos, .type = type };
+  es->v[es->len++] = (struct entry){ .off = es->names_len, .pos = pos, .type = type };
   es->names_len += n;
 }
 
@@ -580,7 +579,7 @@ merge_subdir (struct flat *f, int out, const struct src_dir *srcs, const struct 
         close (fd);
       return src_fail (f, errno, top->layer, "open directory");
     }
-  sub[nsub++] = (struct src_dir) { fd, top->layer };
+  sub[nsub++] = (struct src_dir){ fd, top->layer };
   opaque = f->layered && is_opaque (fd);
   for (size_t k = 1; f->layered && !opaque && k < ng; k++)
     {
@@ -596,7 +595,7 @@ merge_subdir (struct flat *f, int out, const struct src_dir *srcs, const struct 
           src_fail (f, errno, s->layer, "open directory");
           goto out;
         }
-      sub[nsub++] = (struct src_dir) { fd, s->layer };
+      sub[nsub++] = (struct src_dir){ fd, s->layer };
       opaque = is_opaque (fd);
     }
   if (mkdirat (out, name, 0700) < 0)
@@ -735,8 +734,7 @@ parent_of (const char *path)
 /* Refuse a dest inside one of the roots (the copy would copy itself). The directory that will
  * hold dest is walked up by "..", so neither symlinks nor bind mounts in the paths can hide it. */
 static int
-check_outside (const char *dest, const int *fds, char *const *names, size_t n, const char *what,
-               cella_error_t *err)
+check_outside (const char *dest, const int *fds, char *const *names, size_t n, const char *what, cella_error_t *err)
 {
   cleanup_free char *parent = parent_of (dest);
   cleanup_free struct stat *roots = xmalloc ((n ? n : 1) * sizeof *roots);
@@ -754,8 +752,7 @@ check_outside (const char *dest, const int *fds, char *const *names, size_t n, c
         if (roots[i].st_ino != 0 && here.st_dev == roots[i].st_dev && here.st_ino == roots[i].st_ino)
           {
             close (fd);
-            return cella_error (err, EINVAL, "refusing to copy into `%s`: it is inside %s `%s`", dest, what,
-                                names[i]);
+            return cella_error (err, EINVAL, "refusing to copy into `%s`: it is inside %s `%s`", dest, what, names[i]);
           }
       ufd = openat (fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (ufd < 0 || fstat (ufd, &up) < 0 || (up.st_dev == here.st_dev && up.st_ino == here.st_ino))
@@ -779,7 +776,7 @@ flatten_fds (struct flat *f, const int *fds, size_t n)
   cleanup_free struct src_dir *srcs = xmalloc ((n ? n : 1) * sizeof *srcs);
   int r;
   for (size_t i = 0; i < n; i++)
-    srcs[i] = (struct src_dir) { fds[i], (unsigned) i };
+    srcs[i] = (struct src_dir){ fds[i], (unsigned) i };
   if (check_outside (f->dest, fds, f->roots, n, f->layered ? "layer" : "the source", f->err) < 0)
     return -1;
   /* 0700 until it is done: nobody else can reach in (and swap a symlink for one of our
@@ -799,12 +796,12 @@ flatten_fds (struct flat *f, const int *fds, size_t n)
 }
 
 static int
-flatten_run (char *const *roots, size_t n, bool layered, const char *dest, struct flatten_stats *st,
-             cella_error_t *err)
+flatten_run (char *const *roots, size_t n, bool layered, const char *dest, struct flatten_stats *st, cella_error_t *err)
 {
   struct flatten_stats dummy = { 0 }; /* zeroed below too; cppcheck does not see it through f.st */
-  struct flat f = { .roots = roots, .dest = dest, .destfd = -1, .layered = layered, .st = st ? st : &dummy,
-                    .err = err, .weakest = -1 };
+  struct flat f = {
+    .roots = roots, .dest = dest, .destfd = -1, .layered = layered, .st = st ? st : &dummy, .err = err, .weakest = -1
+  };
   cleanup_free int *fds = xmalloc ((n ? n : 1) * sizeof *fds);
   size_t opened = 0;
   int r = -1;

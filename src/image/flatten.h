@@ -17,11 +17,11 @@
 enum copy_method { COPY_REFLINK, COPY_RANGE, COPY_READ_WRITE };
 
 struct flatten_stats {
-  uint64_t files;      /* regular files whose data was copied (hard links not counted again) */
-  uint64_t dirs;       /* directories created below dest */
+  uint64_t files; /* regular files whose data was copied (hard links not counted again) */
+  uint64_t dirs;  /* directories created below dest */
   uint64_t symlinks;
-  uint64_t hardlinks;  /* names made with linkat to a file copied earlier */
-  uint64_t bytes;      /* regular file data, by size */
+  uint64_t hardlinks;         /* names made with linkat to a file copied earlier */
+  uint64_t bytes;             /* regular file data, by size */
   uint64_t whiteouts_applied; /* whiteouts that hid something a lower layer had */
   /* The weakest method used for file data; COPY_REFLINK when no file had data. */
   enum copy_method method;

@@ -129,13 +129,15 @@ image_ref_parse (const char *s, struct image_ref *out, cella_error_t *err)
     {
       *at = '\0';
       if (!digest_ok (at + 1))
-        return cella_error (err, 0, "image reference `%s`: `%s` is not a digest (expected sha256: and 64 lowercase hex digits)",
+        return cella_error (err, 0,
+                            "image reference `%s`: `%s` is not a digest (expected sha256: and 64 lowercase hex digits)",
                             s, at + 1);
       r.digest = xstrdup (at + 1);
     }
   slash = strchr (name, '/');
-  if (slash && (memchr (name, '.', slash - name) || memchr (name, ':', slash - name)
-                || (slash - name == 9 && strncmp (name, "localhost", 9) == 0)))
+  if (slash
+      && (memchr (name, '.', slash - name) || memchr (name, ':', slash - name)
+          || (slash - name == 9 && strncmp (name, "localhost", 9) == 0)))
     {
       *slash = '\0';
       if (!registry_ok (name))
@@ -160,8 +162,9 @@ image_ref_parse (const char *s, struct image_ref *out, cella_error_t *err)
       if (!tag_ok (colon + 1))
         {
           image_ref_clear (&r);
-          return cella_error (err, 0, "image reference `%s`: `%s` is not a valid tag (letters, digits, _ . -; at most 128)",
-                              s, colon + 1);
+          return cella_error (err, 0,
+                              "image reference `%s`: `%s` is not a valid tag (letters, digits, _ . -; at most 128)", s,
+                              colon + 1);
         }
       r.tag = xstrdup (colon + 1);
     }
@@ -174,10 +177,11 @@ image_ref_parse (const char *s, struct image_ref *out, cella_error_t *err)
       if (!repo_component_ok (p, n))
         {
           image_ref_clear (&r);
-          return cella_error (err, 0,
-                              "image reference `%s`: `%s` is not a valid repository name (lowercase letters, digits and "
-                              "separators . _ -, components split by /)",
-                              s, name);
+          return cella_error (
+              err, 0,
+              "image reference `%s`: `%s` is not a valid repository name (lowercase letters, digits and "
+              "separators . _ -, components split by /)",
+              s, name);
         }
       if (e == NULL)
         break;
@@ -191,7 +195,8 @@ image_ref_parse (const char *s, struct image_ref *out, cella_error_t *err)
   if (strlen (r.registry) + 1 + strlen (r.repo) > 255)
     {
       image_ref_clear (&r);
-      return cella_error (err, 0, "image reference `%.40s…`: the name with its registry is longer than 255 characters", s);
+      return cella_error (err, 0, "image reference `%.40s…`: the name with its registry is longer than 255 characters",
+                          s);
     }
   *out = r;
   return 0;

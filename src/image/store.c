@@ -670,7 +670,8 @@ lookup_digest_by_scan (const char *repo, const char *digest, struct image_record
   if (image_list (&all, &n, err) < 0)
     return -1;
   for (size_t i = 0; i < n && r == 1; i++)
-    if ((str_eq (all[i]->manifest_digest, digest) || str_eq (all[i]->repo_digest, digest)) && named_in_repo (all[i], repo))
+    if ((str_eq (all[i]->manifest_digest, digest) || str_eq (all[i]->repo_digest, digest))
+        && named_in_repo (all[i], repo))
       {
         *out = steal_pointer (&all[i]);
         r = 0;
@@ -813,8 +814,9 @@ image_layer_dirs (const struct image_record *r, char ***dirs, cella_error_t *err
       if (stat (p, &st) < 0 || !S_ISDIR (st.st_mode))
         {
           strv_free (v);
-          return cella_error (err, errno ? errno : ENOTDIR, "image %.19s: layer %s is not unpacked at `%s`: pull the image again",
-                              r->id, r->layers[i].digest, p);
+          return cella_error (err, errno ? errno : ENOTDIR,
+                              "image %.19s: layer %s is not unpacked at `%s`: pull the image again", r->id,
+                              r->layers[i].digest, p);
         }
       strv_push (&v, p);
     }
@@ -907,8 +909,8 @@ image_remove (const char *ref, bool force, cella_error_t *err)
         {
           if (strv_len (r->names) == 1 && strv_has (in_use, r->key) && !force)
             {
-              cella_error (err, 0, "image `%s` is used by a container: remove the container first, or use -f to untag it",
-                           ref);
+              cella_error (err, 0,
+                           "image `%s` is used by a container: remove the container first, or use -f to untag it", ref);
               image_record_free (r);
               return -1;
             }
@@ -940,7 +942,8 @@ image_remove (const char *ref, bool force, cella_error_t *err)
     }
   if (strv_has (in_use, r->key) && !force)
     {
-      cella_error (err, 0, "image %.19s is used by a container: remove the container first, or use -f to untag it", r->id);
+      cella_error (err, 0, "image %.19s is used by a container: remove the container first, or use -f to untag it",
+                   r->id);
       image_record_free (r);
       return -1;
     }

@@ -36,25 +36,25 @@ struct image_layer {
 };
 
 struct image_record {
-  char *key;                 /* what names point at: the manifest digest (old stores: the config digest) */
-  char *id;                  /* config digest, "sha256:…" */
-  char *manifest_digest;     /* the manifest we stored, "sha256:…" */
+  char *key;             /* what names point at: the manifest digest (old stores: the config digest) */
+  char *id;              /* config digest, "sha256:…" */
+  char *manifest_digest; /* the manifest we stored, "sha256:…" */
   char *manifest_media_type;
-  char *repo_digest;         /* the digest the registry knows it by (a manifest list's, when pulled via one) */
+  char *repo_digest;          /* the digest the registry knows it by (a manifest list's, when pulled via one) */
   struct image_layer *layers; /* bottom first, as in the manifest */
   size_t nlayers;
-  int64_t created;           /* when it entered the store, unix seconds */
-  int64_t size;              /* sum of the layer blobs */
-  char *source;              /* "pull docker.io/library/busybox:latest", "import FILE" */
-  char **names;              /* names pointing at it (filled by the readers below) */
+  int64_t created; /* when it entered the store, unix seconds */
+  int64_t size;    /* sum of the layer blobs */
+  char *source;    /* "pull docker.io/library/busybox:latest", "import FILE" */
+  char **names;    /* names pointing at it (filled by the readers below) */
 };
 
 struct image_config {
   char **entrypoint, **cmd, **env; /* NULL when absent */
   char *workdir, *user;
-  char **exposed_ports;            /* "80/tcp" */
-  char **volumes;                  /* "/data" */
-  char **labels;                   /* "key=value" */
+  char **exposed_ports; /* "80/tcp" */
+  char **volumes;       /* "/data" */
+  char **labels;        /* "key=value" */
   char *os, *arch, *created, *author;
   char **diff_ids;
 };

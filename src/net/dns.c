@@ -116,8 +116,8 @@ dns_parse (const uint8_t *pkt, size_t len, struct dns_msg *m)
         if (e + 10 + rdlen > len)
           return -1;
         if (type == 1 && rdlen == 4 && !m->first_a)
-          m->first_a = (uint32_t) pkt[e + 10] << 24 | (uint32_t) pkt[e + 11] << 16 | (uint32_t) pkt[e + 12] << 8
-                       | pkt[e + 13];
+          m->first_a
+              = (uint32_t) pkt[e + 10] << 24 | (uint32_t) pkt[e + 11] << 16 | (uint32_t) pkt[e + 12] << 8 | pkt[e + 13];
         o = e + 10 + rdlen;
       }
   }
@@ -142,9 +142,22 @@ dns_reply (const uint8_t *query, const struct dns_msg *q, int rcode, uint32_t ad
     {
       if (n + 16 > cap)
         return 0;
-      const uint8_t rr[16] = { 0xc0, 0x0c, 0, 1, 0, 1, (uint8_t) (ttl >> 24), (uint8_t) (ttl >> 16),
-                               (uint8_t) (ttl >> 8), (uint8_t) ttl, 0, 4, (uint8_t) (addr >> 24),
-                               (uint8_t) (addr >> 16), (uint8_t) (addr >> 8), (uint8_t) addr };
+      const uint8_t rr[16] = { 0xc0,
+                               0x0c,
+                               0,
+                               1,
+                               0,
+                               1,
+                               (uint8_t) (ttl >> 24),
+                               (uint8_t) (ttl >> 16),
+                               (uint8_t) (ttl >> 8),
+                               (uint8_t) ttl,
+                               0,
+                               4,
+                               (uint8_t) (addr >> 24),
+                               (uint8_t) (addr >> 16),
+                               (uint8_t) (addr >> 8),
+                               (uint8_t) addr };
       memcpy (out + n, rr, sizeof rr);
       n += sizeof rr;
     }
@@ -202,11 +215,11 @@ upstreams (struct sockaddr_in *out, size_t max)
       char val[64];
       struct in_addr in;
       if (sscanf (line, "nameserver %63s", val) == 1 && inet_pton (AF_INET, val, &in) == 1)
-        out[n++] = (struct sockaddr_in) { .sin_family = AF_INET, .sin_port = htons (53), .sin_addr = in };
+        out[n++] = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons (53), .sin_addr = in };
     }
   if (n == 0)
     {
-      out[0] = (struct sockaddr_in) { .sin_family = AF_INET, .sin_port = htons (53) };
+      out[0] = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons (53) };
       inet_pton (AF_INET, "8.8.8.8", &out[0].sin_addr);
       n = 1;
     }
@@ -219,7 +232,7 @@ struct inflight {
   bool used;
   uint16_t id, orig_id;
   struct sockaddr_in client;
-  uint8_t query[512];   /* the question, for a SERVFAIL when no answer comes */
+  uint8_t query[512]; /* the question, for a SERVFAIL when no answer comes */
   size_t qlen;
   time_t sent;
 };
@@ -289,7 +302,8 @@ net_dns_main (const char *net)
             size_t len;
             fl[i].used = false;
             fl[i].query[0] = (uint8_t) (fl[i].orig_id >> 8), fl[i].query[1] = (uint8_t) fl[i].orig_id;
-            if (dns_parse (fl[i].query, fl[i].qlen, &q) == 0 && (len = dns_reply (fl[i].query, &q, 2, 0, 0, out, sizeof out)))
+            if (dns_parse (fl[i].query, fl[i].qlen, &q) == 0
+                && (len = dns_reply (fl[i].query, &q, 2, 0, 0, out, sizeof out)))
               sendto (srv, out, len, 0, (struct sockaddr *) &fl[i].client, sizeof fl[i].client);
           }
       if (r <= 0)
@@ -324,8 +338,12 @@ net_dns_main (const char *net)
                       slot = i;
                   if (slot < INFLIGHT && getrandom (&nid, sizeof nid, 0) == sizeof nid)
                     {
-                      fl[slot] = (struct inflight) { .used = true, .id = nid, .orig_id = q.id, .client = from,
-                                                     .sent = now, .qlen = q.qend < 512 ? q.qend : 0 };
+                      fl[slot] = (struct inflight){ .used = true,
+                                                    .id = nid,
+                                                    .orig_id = q.id,
+                                                    .client = from,
+                                                    .sent = now,
+                                                    .qlen = q.qend < 512 ? q.qend : 0 };
                       memcpy (fl[slot].query, buf, fl[slot].qlen);
                       buf[0] = (uint8_t) (nid >> 8), buf[1] = (uint8_t) nid;
                       for (size_t s = 0; s < nups; s++)

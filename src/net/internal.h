@@ -23,12 +23,12 @@ int nl_route_default (int fd, unsigned index, uint32_t gw_be);
 
 /* ipam.c: the leases of one network, in a file under a lock. */
 struct lease {
-  uint32_t addr;            /* host order */
+  uint32_t addr; /* host order */
   char id[65];
-  pid_t owner;              /* the cella process that runs the container (foreground or monitor) */
+  pid_t owner; /* the cella process that runs the container (foreground or monitor) */
   unsigned long long owner_start;
-  char *ports;              /* "tcp:IP:HOST:CTR,udp::HOST:CTR" or "-" */
-  char *names;              /* "name,hostname": how the other members of the network call it */
+  char *ports; /* "tcp:IP:HOST:CTR,udp::HOST:CTR" or "-" */
+  char *names; /* "name,hostname": how the other members of the network call it */
 };
 
 struct leases {
@@ -51,7 +51,7 @@ uint32_t ipam_pick (const struct net_def *d, const struct leases *l);
 char *nat_network_ruleset (const struct net_def *d);
 /* nft input: the container's table of DNAT rules; NULL when it publishes nothing. */
 char *nat_container_ruleset (const char *id, const struct net_port *ports, size_t n, uint32_t addr);
-char *nat_container_table (const char *id);   /* its table's name */
+char *nat_container_table (const char *id); /* its table's name */
 /* Feed `ruleset` to nft; with delete_table: delete that table (missing is fine). */
 int nat_apply (const char *ruleset, cella_error_t *err);
 int nat_delete_table (const char *table, cella_error_t *err);
@@ -83,8 +83,8 @@ int net_port_item_parse (const char *item, struct net_port *pt);
 struct dns_msg {
   uint16_t id, flags, qdcount, ancount, qtype, qclass;
   char qname[256];
-  size_t qend;       /* the offset after the question */
-  uint32_t first_a;  /* host order; 0 when none */
+  size_t qend;      /* the offset after the question */
+  uint32_t first_a; /* host order; 0 when none */
 };
 /* 0, or -1 for a malformed message (truncated, not one question, a bad label, a compression loop). */
 int dns_parse (const uint8_t *pkt, size_t len, struct dns_msg *m);

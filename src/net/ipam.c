@@ -26,7 +26,7 @@ net_cidr_parse (const char *s, uint32_t *addr, int *prefix, cella_error_t *err)
   *addr = ntohl (in.s_addr);
   if (*addr & (0xffffffffu >> pl))
     return cella_error (err, 0, "subnet `%s`: host bits are set (the network address is %s/%d)", s,
-                        inet_ntoa ((struct in_addr) { htonl (*addr & ~(0xffffffffu >> pl)) }), *prefix);
+                        inet_ntoa ((struct in_addr){ htonl (*addr & ~(0xffffffffu >> pl)) }), *prefix);
   return 0;
 }
 
@@ -108,8 +108,11 @@ leases_parse (const char *text, struct leases *out)
           || inet_pton (AF_INET, addr, &in) != 1)
         continue;
       out->v = xrealloc (out->v, (out->n + 1) * sizeof *out->v);
-      out->v[out->n] = (struct lease) { .addr = ntohl (in.s_addr), .owner = owner, .owner_start = start,
-                                        .ports = xstrdup (ports), .names = xstrdup (names) };
+      out->v[out->n] = (struct lease){ .addr = ntohl (in.s_addr),
+                                       .owner = owner,
+                                       .owner_start = start,
+                                       .ports = xstrdup (ports),
+                                       .names = xstrdup (names) };
       snprintf (out->v[out->n].id, sizeof out->v[out->n].id, "%s", id);
       out->n++;
     }
@@ -147,4 +150,3 @@ ipam_pick (const struct net_def *d, const struct leases *l)
     }
   return 0;
 }
-

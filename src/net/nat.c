@@ -33,8 +33,7 @@ net_find_program (const char *name)
   return NULL;
 }
 
-static void __attribute__ ((noreturn))
-child_die (const char *what)
+static void __attribute__ ((noreturn)) child_die (const char *what)
 {
   dprintf (2, "%s: %s\n", what, strerror (errno));
   _exit (127);
@@ -225,8 +224,9 @@ nat_guard_apply (int userfd, int netfd, const char *dev, cella_error_t *err)
   cleanup_free char *nft = net_find_program ("nft"), *rules = nat_guard_ruleset (dev);
   char *argv[] = { nft, (char *) "-f", (char *) "-", NULL };
   if (nft == NULL)
-    return cella_error (err, ENOENT, "nft (nftables) is needed to keep the host's loopback services out of the "
-                                     "container's reach: install nftables, or use --network host|none");
+    return cella_error (err, ENOENT,
+                        "nft (nftables) is needed to keep the host's loopback services out of the "
+                        "container's reach: install nftables, or use --network host|none");
   if (run_program (argv, rules, userfd, netfd, err) < 0)
     return cella_error_wrap (err, "guard the host's loopback from the container (nft egress hook on %s)", dev);
   return 0;
@@ -305,12 +305,14 @@ ipt_network_setup (const char *prog, const struct net_def *d, cella_error_t *err
       || ipt (prog, err, "nat", "-A", nat, "-s", cidr, "!", "-o", br, "-j", "MASQUERADE", NULL) < 0
       || ipt (prog, err, "nat", "-A", nat, "-o", br, "-s", "127.0.0.0/8", "-j", "MASQUERADE", NULL) < 0
       || ipt_chain (prog, "filter", fwd, "FORWARD", err) < 0
-      || ipt (prog, err, "filter", "-A", fwd, "-i", br, "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT", NULL) < 0
+      || ipt (prog, err, "filter", "-A", fwd, "-i", br, "-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT", NULL)
+             < 0
       || ipt (prog, err, "filter", "-A", fwd, "-i", br, "-o", br, "-j", "ACCEPT", NULL) < 0
       || ipt (prog, err, "filter", "-A", fwd, "-i", br, "-o", NET_BRIDGE_PREFIX "+", "-j", "DROP", NULL) < 0
       || ipt (prog, err, "filter", "-A", fwd, "-i", br, "-j", "ACCEPT", NULL) < 0
       || ipt (prog, err, "filter", "-A", fwd, "-o", br, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED,DNAT",
-              "-j", "ACCEPT", NULL) < 0)
+              "-j", "ACCEPT", NULL)
+             < 0)
     return cella_error_wrap (err, "set the firewall rules of network `%s` (iptables)", d->name);
   return 0;
 }
@@ -321,7 +323,8 @@ nat_network_setup (const struct net_def *d, cella_error_t *err)
   bool nft;
   cleanup_free char *prog = firewall (&nft);
   if (prog == NULL)
-    return cella_error (err, ENOENT, "nft (nftables) or iptables is needed for private networks as root: install nftables");
+    return cella_error (err, ENOENT,
+                        "nft (nftables) or iptables is needed for private networks as root: install nftables");
   if (nft)
     {
       cleanup_free char *rules = nat_network_ruleset (d);
@@ -377,8 +380,8 @@ nat_container_setup (const char *id, const struct net_port *ports, size_t n, uin
       char host[8];
       cleanup_free char *to = xasprintf ("%s:%u", a, ports[i].ctr);
       snprintf (host, sizeof host, "%u", ports[i].host);
-      if ((ports[i].ip[0] ? ipt (prog, err, "nat", "-A", chain, "-p", ports[i].proto, "-d", ports[i].ip, "--dport", host,
-                                 "-j", "DNAT", "--to-destination", to, NULL)
+      if ((ports[i].ip[0] ? ipt (prog, err, "nat", "-A", chain, "-p", ports[i].proto, "-d", ports[i].ip, "--dport",
+                                 host, "-j", "DNAT", "--to-destination", to, NULL)
                           : ipt (prog, err, "nat", "-A", chain, "-p", ports[i].proto, "-m", "addrtype", "--dst-type",
                                  "LOCAL", "--dport", host, "-j", "DNAT", "--to-destination", to, NULL))
           < 0)

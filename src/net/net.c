@@ -268,8 +268,8 @@ port_check (const struct net_port *pt, struct net_def *defs, size_t ndefs, const
           free (copy);
           if (clash)
             {
-              cella_error (err, 0, "-p %s%s%u:%u/%s: host port %u is published by container %.12s already",
-                           pt->ip, *pt->ip ? ":" : "", pt->host, pt->ctr, pt->proto, pt->host, l.v[i].id);
+              cella_error (err, 0, "-p %s%s%u:%u/%s: host port %u is published by container %.12s already", pt->ip,
+                           *pt->ip ? ":" : "", pt->host, pt->ctr, pt->proto, pt->host, l.v[i].id);
               leases_clear (&l);
               return -1;
             }
@@ -321,7 +321,7 @@ port_pick (struct net_port *pt, cella_error_t *err)
 int
 net_port_item_parse (const char *item, struct net_port *pt)
 {
-  *pt = (struct net_port) { 0 };
+  *pt = (struct net_port){ 0 };
   if (sscanf (item, "%3[a-z]:%47[^:]:%u:%u", pt->proto, pt->ip, &pt->host, &pt->ctr) == 4)
     return 0;
   pt->ip[0] = '\0';
@@ -362,7 +362,8 @@ set_resolv_file (struct plan *p, uint32_t gateway)
   char *dns[] = { gw, NULL };
   if (p->dns && p->dns[0])
     return;
-  if (read_file ("/run/systemd/resolve/resolv.conf", &rc, NULL, NULL) < 0 && read_file ("/etc/resolv.conf", &rc, NULL, NULL) < 0)
+  if (read_file ("/run/systemd/resolve/resolv.conf", &rc, NULL, NULL) < 0
+      && read_file ("/etc/resolv.conf", &rc, NULL, NULL) < 0)
     rc = NULL;
   for (size_t i = 0; i < p->nops; i++)
     if (p->ops[i].kind == OP_FILE && strcmp (p->ops[i].target, "/etc/resolv.conf") == 0)
@@ -388,7 +389,7 @@ lease_names (const struct plan *p)
   if (ctr_state_read (p->id, &st, -1, NULL) < 0)
     return xstrdup (p->hostname ? p->hostname : "-");
   out = st.name && p->hostname && strcmp (st.name, p->hostname) != 0 ? xasprintf ("%s,%s", st.name, p->hostname)
-                                                                      : xstrdup (st.name ? st.name : p->hostname);
+                                                                     : xstrdup (st.name ? st.name : p->hostname);
   ctr_state_clear (&st);
   return out;
 }
@@ -461,8 +462,11 @@ lease_take (struct plan *p, struct net_port *ports, size_t nports, uint32_t *add
     }
   ps = ports_string (ports, nports);
   l.v = xrealloc (l.v, (l.n + 1) * sizeof *l.v);
-  l.v[l.n] = (struct lease) { .addr = *addr, .owner = getpid (), .owner_start = proc_start_time (getpid ()),
-                              .ports = xstrdup (ps), .names = lease_names (p) };
+  l.v[l.n] = (struct lease){ .addr = *addr,
+                             .owner = getpid (),
+                             .owner_start = proc_start_time (getpid ()),
+                             .ports = xstrdup (ps),
+                             .names = lease_names (p) };
   snprintf (l.v[l.n].id, sizeof l.v[l.n].id, "%s", p->id);
   l.n++;
   r = leases_store (d.name, &l, err);
@@ -677,8 +681,9 @@ root_attach (struct plan *p, pid_t pid, cella_error_t *err)
      * entry for it (a container just removed) stays right; a random one left new connections to
      * the reused address waiting for that entry to expire, up to ~30 s */
     uint32_t a = ntohl (in.s_addr);
-    const unsigned char mac[6] = { 0x02, 0x42, (unsigned char) (a >> 24), (unsigned char) (a >> 16),
-                                   (unsigned char) (a >> 8), (unsigned char) a };
+    const unsigned char mac[6] = {
+      0x02, 0x42, (unsigned char) (a >> 24), (unsigned char) (a >> 16), (unsigned char) (a >> 8), (unsigned char) a
+    };
     r = nl_veth_add (nl, veth, br, "eth0", mac, nsfd);
     if (r == -EEXIST)
       {

@@ -26,14 +26,14 @@ struct net_def {
 
 /* A published port, from the plan's "IP:HOST:CTR/PROTO". */
 struct net_port {
-  char ip[48];          /* "" for every address */
+  char ip[48]; /* "" for every address */
   unsigned host, ctr;
-  char proto[4];        /* tcp | udp */
+  char proto[4]; /* tcp | udp */
 };
 
 /* Pure parsers (unit tests). */
 int net_cidr_parse (const char *s, uint32_t *addr, int *prefix, cella_error_t *err);
-char *net_addr_str (uint32_t addr);   /* dotted quad, malloc'd */
+char *net_addr_str (uint32_t addr); /* dotted quad, malloc'd */
 int net_port_parse (const char *plan_port, struct net_port *out, cella_error_t *err);
 
 /* --network container:NAME: the running container's network namespace becomes the one the child
@@ -75,12 +75,12 @@ char **net_def_members (const char *name);
  * vt<id:12>), attached and up, an address leased (net_prepare), the published ports as DNAT rules.
  * The tap goes away with the last fd on it (QEMU's); the lease and rules with net_detach. */
 struct net_vm_nic {
-  int fd;              /* the tap (O_CLOEXEC): QEMU's -netdev tap,fd=N */
-  char *cidr;          /* the guest's "10.209.0.2/16" */
-  char *gateway;       /* the bridge's address */
-  char *mac;           /* 02:42:<address> */
-  char **nameservers;  /* --dns, else the host's without loopback ones */
-  char *port_lines;    /* "80/tcp -> 0.0.0.0:8080\n" per published port ("" when none) */
+  int fd;             /* the tap (O_CLOEXEC): QEMU's -netdev tap,fd=N */
+  char *cidr;         /* the guest's "10.209.0.2/16" */
+  char *gateway;      /* the bridge's address */
+  char *mac;          /* 02:42:<address> */
+  char **nameservers; /* --dns, else the host's without loopback ones */
+  char *port_lines;   /* "80/tcp -> 0.0.0.0:8080\n" per published port ("" when none) */
 };
 bool net_vm_tap_wanted (const struct plan *p);
 int net_vm_tap (struct plan *p, struct net_vm_nic *nic, cella_error_t *err);

@@ -99,8 +99,10 @@ net_def_create (const char *name, const char *subnet, struct net_def *out, cella
   int r = -1;
   if (!name_valid (name) || strcmp (name, "none") == 0 || strcmp (name, "host") == 0 || strcmp (name, "private") == 0
       || has_prefix (name, "container"))
-    return cella_error (err, 0, "network name `%s`: use letters, digits and _ . - (at most 39; not none, host, "
-                                     "private or container...)", name);
+    return cella_error (err, 0,
+                        "network name `%s`: use letters, digits and _ . - (at most 39; not none, host, "
+                        "private or container...)",
+                        name);
   if ((lock = net_lock (err)) < 0 || net_def_list (&defs, &n, err) < 0)
     return -1;
   for (size_t i = 0; i < n; i++)

@@ -94,8 +94,8 @@ rootless_ports_load (const char *id)
   char *nl;
   int pid = 0;
   unsigned long long start = 0;
-  if (read_file (path, &text, NULL, NULL) < 0 || sscanf (text, "%d %llu", &pid, &start) != 2
-      || !proc_alive (pid, start) || (nl = strchr (text, '\n')) == NULL)
+  if (read_file (path, &text, NULL, NULL) < 0 || sscanf (text, "%d %llu", &pid, &start) != 2 || !proc_alive (pid, start)
+      || (nl = strchr (text, '\n')) == NULL)
     return NULL;
   nl++;
   nl[strcspn (nl, "\n")] = '\0';
@@ -151,7 +151,8 @@ pasta_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
   cleanup_free char *tcp = port_spec (ports, nports, "tcp"), *udp = port_spec (ports, nports, "udp");
   cleanup_free char *pidfile = state_path (p->id, "pasta"), *dir = xasprintf ("%s/net", paths_run_root ());
   cleanup_free char *runas = xasprintf ("%u:%u", (unsigned) geteuid (), (unsigned) getegid ());
-  cleanup_free char *netp = xasprintf ("/proc/%d/ns/net", (int) pid), *userp = xasprintf ("/proc/%d/ns/user", (int) pid);
+  cleanup_free char *netp = xasprintf ("/proc/%d/ns/net", (int) pid),
+                    *userp = xasprintf ("/proc/%d/ns/user", (int) pid);
   cleanup_free char *netns = NULL, *userns = NULL;
   cleanup_close int netfd = open (netp, O_RDONLY), userfd = open (userp, O_RDONLY);
   cleanup_close int errfd = memfd_create ("cella-pasta-stderr", MFD_CLOEXEC);
@@ -171,9 +172,9 @@ pasta_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
       char *argv[] = { (char *) prog, (char *) "-f", (char *) "--config-net", (char *) "--quiet", (char *) "--runas",
                        runas, (char *) "--pid", pidfile, (char *) "--no-netns-quit", (char *) "--netns", netns,
                        /* the gateway is not the host's loopback (docs/network.md); the guard's device */
-                       (char *) "--no-map-gw", (char *) "-I", (char *) ROOTLESS_PASTA_DEV,
-                       (char *) "-t", tcp ? tcp : (char *) "none", (char *) "-u", udp ? udp : (char *) "none",
-                       (char *) "-T", (char *) "none", (char *) "-U", (char *) "none",
+                       (char *) "--no-map-gw", (char *) "-I", (char *) ROOTLESS_PASTA_DEV, (char *) "-t",
+                       tcp ? tcp : (char *) "none", (char *) "-u", udp ? udp : (char *) "none", (char *) "-T",
+                       (char *) "none", (char *) "-U", (char *) "none",
                        /* the container's own user namespace; without one (unshare -r) it is ours already */
                        (p->ns & PLAN_NS_USER) ? (char *) "--userns" : NULL, userns, NULL };
       int null = open ("/dev/null", O_RDWR);
@@ -210,7 +211,8 @@ pasta_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
           msg[len > 0 ? len : 0] = '\0';
           while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
             msg[--len] = '\0';
-          return cella_error (err, 0, "start pasta for the container's network: pasta exited%s%s", *msg ? ": " : "", msg);
+          return cella_error (err, 0, "start pasta for the container's network: pasta exited%s%s", *msg ? ": " : "",
+                              msg);
         }
       nanosleep (&ts, NULL);
     }
@@ -252,7 +254,8 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
               cella_error_t *err)
 {
   cleanup_free char *sock = sock_path (p->id), *dir = xasprintf ("%s/net", paths_run_root ());
-  cleanup_free char *target = xasprintf ("%d", (int) pid), *userns = xasprintf ("--userns-path=/proc/%d/ns/user", (int) pid);
+  cleanup_free char *target = xasprintf ("%d", (int) pid),
+                    *userns = xasprintf ("--userns-path=/proc/%d/ns/user", (int) pid);
   cleanup_free char *api = NULL, *rfd = NULL, *efd = NULL;
   int ready[2], ex[2];
   char c;
@@ -272,8 +275,17 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
     return cella_error (err, errno, "fork slirp4netns");
   if (helper == 0)
     {
-      char *argv[] = { (char *) prog, (char *) "--configure", (char *) "--mtu=65520", (char *) "--disable-host-loopback",
-                       api, rfd, efd, (p->ns & PLAN_NS_USER) ? userns : NULL, NULL, NULL, NULL };
+      char *argv[] = { (char *) prog,
+                       (char *) "--configure",
+                       (char *) "--mtu=65520",
+                       (char *) "--disable-host-loopback",
+                       api,
+                       rfd,
+                       efd,
+                       (p->ns & PLAN_NS_USER) ? userns : NULL,
+                       NULL,
+                       NULL,
+                       NULL };
       size_t k = (p->ns & PLAN_NS_USER) ? 7 : 6;
       int null = open ("/dev/null", O_RDWR);
       argv[k++] = target;
@@ -304,8 +316,8 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
   for (size_t i = 0; i < nports; i++)
     {
       const struct net_port pt = ports[i];
-      json_t *req = json_pack ("{s:s, s:{s:s, s:s, s:I, s:I}}", "execute", "add_hostfwd", "arguments", "proto", pt.proto,
-                               "host_addr", *pt.ip ? pt.ip : "0.0.0.0", "host_port", (json_int_t) pt.host,
+      json_t *req = json_pack ("{s:s, s:{s:s, s:s, s:I, s:I}}", "execute", "add_hostfwd", "arguments", "proto",
+                               pt.proto, "host_addr", *pt.ip ? pt.ip : "0.0.0.0", "host_port", (json_int_t) pt.host,
                                "guest_port", (json_int_t) pt.ctr);
       int r = req ? slirp_api (sock, req, err) : cella_error (err, EINVAL, "slirp4netns request for port %u", pt.host);
       json_decref (req);
@@ -321,7 +333,8 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
 static int
 guard_loopback (const struct plan *p, pid_t pid, const char *dev, cella_error_t *err)
 {
-  cleanup_free char *userp = xasprintf ("/proc/%d/ns/user", (int) pid), *netp = xasprintf ("/proc/%d/ns/net", (int) pid);
+  cleanup_free char *userp = xasprintf ("/proc/%d/ns/user", (int) pid),
+                    *netp = xasprintf ("/proc/%d/ns/net", (int) pid);
   cleanup_close int userfd = -1, netfd = -1;
   /* without a user namespace of its own (unshare -r) the container's network namespace is ours */
   if (((p->ns & PLAN_NS_USER) && (userfd = open (userp, O_RDONLY | O_CLOEXEC)) < 0)
@@ -339,8 +352,9 @@ rootless_attach (struct plan *p, pid_t pid, cella_error_t *err)
   bool pasta;
   size_t n;
   if (tool == NULL)
-    return cella_error (err, 0, "a private network without root needs pasta (package passt) or slirp4netns; "
-                                     "install one, or use --network host|none");
+    return cella_error (err, 0,
+                        "a private network without root needs pasta (package passt) or slirp4netns; "
+                        "install one, or use --network host|none");
   n = resolved_ports (p, &ports);
   if (n < strv_len (p->ports))
     return cella_error (err, 0, "the container's published ports were not prepared (net_prepare was not called)");

@@ -71,8 +71,9 @@ tap_open (const char *name, cella_error_t *err)
   struct ifreq ifr = { 0 };
   int fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (fd < 0)
-    return cella_error (err, errno, "the vm's network: open `/dev/net/tun` (needed for a tap device as root; "
-                                    "modprobe tun, or use --network none)");
+    return cella_error (err, errno,
+                        "the vm's network: open `/dev/net/tun` (needed for a tap device as root; "
+                        "modprobe tun, or use --network none)");
   /* what QEMU's -netdev tap expects of an fd: ethernet frames, no packet info, virtio-net headers */
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   snprintf (ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);

@@ -27,9 +27,9 @@
 
 /* One cgroup mount of the host's under /sys/fs/cgroup. */
 struct cg_mount {
-  char *name;       /* its entry under /sys/fs/cgroup; "" for /sys/fs/cgroup itself */
-  char *root;       /* the mount's root in its hierarchy (mountinfo field 4) */
-  char *superopts;  /* "rw,cpu,cpuacct", "rw,xattr,name=systemd", "rw,nsdelegate" */
+  char *name;      /* its entry under /sys/fs/cgroup; "" for /sys/fs/cgroup itself */
+  char *root;      /* the mount's root in its hierarchy (mountinfo field 4) */
+  char *superopts; /* "rw,cpu,cpuacct", "rw,xattr,name=systemd", "rw,nsdelegate" */
   bool v2;
 };
 
@@ -71,7 +71,9 @@ host_cg_mounts (struct cg_mount **out, size_t *n, cella_error_t *err)
       else
         continue;
       *out = xrealloc (*out, (*n + 1) * sizeof **out);
-      (*out)[*n] = (struct cg_mount){ .name = xstrdup (name), .root = xstrdup (root), .superopts = xstrdup (superopts),
+      (*out)[*n] = (struct cg_mount){ .name = xstrdup (name),
+                                      .root = xstrdup (root),
+                                      .superopts = xstrdup (superopts),
                                       .v2 = strcmp (fstype, "cgroup2") == 0 };
       (*n)++;
     }
@@ -201,8 +203,8 @@ copy_links (int tofd, cella_error_t *err)
 }
 
 static int
-mount_split (struct mount_ctx *c, const struct op *op, int target, const struct cg_mount *ms, size_t n, const char *self,
-             bool own_ns, unsigned long long attrs, cella_error_t *err)
+mount_split (struct mount_ctx *c, const struct op *op, int target, const struct cg_mount *ms, size_t n,
+             const char *self, bool own_ns, unsigned long long attrs, cella_error_t *err)
 {
   static const char *const tmpfs_opts[] = { "mode", "755", NULL };
   cleanup_close int tmp = mount_new_fs ("tmpfs", tmpfs_opts, attrs & ~(unsigned long long) MOUNT_ATTR_RDONLY, err);

@@ -198,21 +198,22 @@ switch_user (const struct plan *p, bool pdeathsig, cella_error_t *err)
   if (can_setgroups && setgroups (pr->ngroups, pr->groups) < 0 && !(errno == EPERM && pr->ngroups == 0))
     {
       if (errno == EPERM && !in_initial_userns ())
-        return cella_error (err, errno, "setgroups for user `%s`: cella runs in a user namespace that denies "
-                                        "supplementary groups (like `unshare -r`); drop additionalGids/--group-add",
+        return cella_error (err, errno,
+                            "setgroups for user `%s`: cella runs in a user namespace that denies "
+                            "supplementary groups (like `unshare -r`); drop additionalGids/--group-add",
                             pr->user ? pr->user : "0");
       return cella_error (err, errno, "setgroups for user `%s`", pr->user ? pr->user : "0");
     }
   if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
     return cella_error (err, errno, "keep capabilities");
   if (setresgid (pr->gid, pr->gid, pr->gid) < 0)
-    return cella_error (err, errno == EINVAL ? 0 : errno,
-                        "group %u of user `%s`: %s", (unsigned) pr->gid, pr->user ? pr->user : "0",
+    return cella_error (err, errno == EINVAL ? 0 : errno, "group %u of user `%s`: %s", (unsigned) pr->gid,
+                        pr->user ? pr->user : "0",
                         errno == EINVAL ? "not mapped in the user namespace (give your user a range in /etc/subgid)"
                                         : "setresgid failed");
   if (setresuid (pr->uid, pr->uid, pr->uid) < 0)
-    return cella_error (err, errno == EINVAL ? 0 : errno,
-                        "user `%s` (uid %u): %s", pr->user ? pr->user : "0", (unsigned) pr->uid,
+    return cella_error (err, errno == EINVAL ? 0 : errno, "user `%s` (uid %u): %s", pr->user ? pr->user : "0",
+                        (unsigned) pr->uid,
                         errno == EINVAL ? "not mapped in the user namespace (give your user a range in /etc/subuid)"
                                         : "setresuid failed");
   /* a credential change clears the parent-death signal */

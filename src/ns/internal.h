@@ -6,39 +6,39 @@
 
 /* Stages of the parent/child protocol over the SOCK_SEQPACKET sync socket. */
 enum sync_msg {
-  SYNC_GO = 1,        /* parent → child: id maps written, set yourself up (user ns only) */
-  SYNC_PTY = 2,       /* child → parent: the pty master (SCM_RIGHTS) */
-  SYNC_ERROR = 3,     /* child → parent: setup failed; status, errno and text follow */
-  SYNC_PID = 4,       /* exec's joiner → cella: the pid of the process it started (in .status) */
-  SYNC_CREATED = 5,   /* child → parent: set up, now blocked on the exec fifo (OCI create) */
+  SYNC_GO = 1,          /* parent → child: id maps written, set yourself up (user ns only) */
+  SYNC_PTY = 2,         /* child → parent: the pty master (SCM_RIGHTS) */
+  SYNC_ERROR = 3,       /* child → parent: setup failed; status, errno and text follow */
+  SYNC_PID = 4,         /* exec's joiner → cella: the pid of the process it started (in .status) */
+  SYNC_CREATED = 5,     /* child → parent: set up, now blocked on the exec fifo (OCI create) */
   SYNC_GO_CGROUPNS = 6, /* parent → child: as SYNC_GO, and you are in your cgroup now: create the
                          * cgroup namespace (left out of clone so that its root is that cgroup) */
-  SYNC_SECCOMP = 7,   /* child → parent: the seccomp filter's listener (SCM_RIGHTS) for the agent at
-                       * listenerPath; the parent answers with an int: 0, or the errno of its failure */
+  SYNC_SECCOMP = 7,     /* child → parent: the seccomp filter's listener (SCM_RIGHTS) for the agent at
+                         * listenerPath; the parent answers with an int: 0, or the errno of its failure */
   SYNC_ROOT_MOUNT = 8,  /* child → parent: no mount namespace of its own, its root is a bind in the
                          * runtime's; the mount's id (decimal, in msg) for ns_host_root_release */
 };
 
 struct sync_error {
-  int type;           /* SYNC_ERROR */
-  int status;         /* exit status to use: 125, 126, 127 */
+  int type;   /* SYNC_ERROR */
+  int status; /* exit status to use: 125, 126, 127 */
   int errno_;
   char msg[1024];
 };
 
 /* Per-op handles the child holds while it builds the root. */
 struct op_rt {
-  int fd;             /* detached mount (open_tree / fsmount) or O_PATH source; -1 none */
-  int fds[8];         /* dev: host device trees; overlay: lower/upper/work O_PATH fds */
+  int fd;     /* detached mount (open_tree / fsmount) or O_PATH source; -1 none */
+  int fds[8]; /* dev: host device trees; overlay: lower/upper/work O_PATH fds */
   size_t nfds;
-  int *lfds;          /* the root overlay: its (many) lower layers, top-most first; NULL otherwise */
+  int *lfds; /* the root overlay: its (many) lower layers, top-most first; NULL otherwise */
   size_t nlfds;
 };
 
 struct mount_ctx {
   const struct plan *plan;
-  int rootfd;         /* the container root mount, attached at <staging>/root */
-  int stagingfd;      /* the private tmpfs that holds root/, overlay uppers and placed files */
+  int rootfd;    /* the container root mount, attached at <staging>/root */
+  int stagingfd; /* the private tmpfs that holds root/, overlay uppers and placed files */
   const char *staging;
   unsigned seq;
 };
@@ -110,23 +110,23 @@ __attribute__ ((noreturn)) void ns_exec_child_main (struct plan *p, int syncfd, 
 int ns_init_run (pid_t workload);
 
 /* oci_apply.c: what an OCI config adds (every step is a no-op for an engine plan) */
-int ns_join_paths (const struct plan *p, cella_error_t *err);             /* child, first */
+int ns_join_paths (const struct plan *p, cella_error_t *err);                       /* child, first */
 int ns_enter_for_children (const struct plan *p, int saved[2], cella_error_t *err); /* parent, before clone */
-void ns_leave_for_children (int saved[2]);                                 /* parent, after clone */
-int ns_oci_before_root (const struct plan *p, cella_error_t *err);         /* sysctl, oom, time ns, LSM */
-int ns_oci_process (const struct plan *p, cella_error_t *err);             /* rlimits, umask, personality, domainname */
-int ns_oci_exec_process (const struct plan *p, cella_error_t *err);        /* the same for exec, but domainname */
-int ns_oci_session (const struct plan *p, cella_error_t *err);             /* OCI: a session of its own (no tty) */
-int ns_oci_make_cwd (const struct plan *p, cella_error_t *err);            /* OCI init: create a missing cwd */
-char **ns_process_env (const struct plan *p);                              /* env + HOME when it has none */
-pid_t ns_host_pid (void);                                                  /* while the host's /proc is mounted */
+void ns_leave_for_children (int saved[2]);                                          /* parent, after clone */
+int ns_oci_before_root (const struct plan *p, cella_error_t *err);                  /* sysctl, oom, time ns, LSM */
+int ns_oci_process (const struct plan *p, cella_error_t *err);      /* rlimits, umask, personality, domainname */
+int ns_oci_exec_process (const struct plan *p, cella_error_t *err); /* the same for exec, but domainname */
+int ns_oci_session (const struct plan *p, cella_error_t *err);      /* OCI: a session of its own (no tty) */
+int ns_oci_make_cwd (const struct plan *p, cella_error_t *err);     /* OCI init: create a missing cwd */
+char **ns_process_env (const struct plan *p);                       /* env + HOME when it has none */
+pid_t ns_host_pid (void);                                           /* while the host's /proc is mounted */
 int ns_oci_hooks (const struct plan *p, enum plan_hook_kind kind, const char *status, pid_t pid, cella_error_t *err);
 /* oci_mounts.c: linux.devices in the container's /dev tmpfs (dirfd); a mount's or the root's
  * propagation; tmpcopyup of what the root has at path into the detached tmpfs m */
 int ns_make_devices (const struct plan *p, int devfd, cella_error_t *err);
 int ns_make_devices_elsewhere (const struct plan *p, int rootfd, cella_error_t *err); /* outside /dev */
 int ns_prepare_devices (struct plan *p, cella_error_t *err); /* host, before clone (root + user ns) */
-void ns_release_devices (struct plan *p);                     /* host, after clone */
+void ns_release_devices (struct plan *p);                    /* host, after clone */
 int mount_set_propagation (int dirfd, const char *path, enum plan_propagation prop, cella_error_t *err);
 int mount_tmpcopyup (int rootfd, const char *path, int m, cella_error_t *err);
 /* a user namespace holding these maps (for MOUNT_ATTR_IDMAP), made from the host by root: its

@@ -89,7 +89,8 @@ landlock_restrict (unsigned scopes, bool debug, cella_error_t *err)
     return cella_error (err, errno, "Landlock: create a ruleset of scopes");
   if (syscall (SYS_landlock_restrict_self, fd, 0) < 0)
     return cella_error (err, errno, "Landlock: scope the container's processes%s",
-                        errno == EPERM  ? " (needs no_new_privs or CAP_SYS_ADMIN; --security-opt landlock=off turns it off)"
+                        errno == EPERM
+                            ? " (needs no_new_privs or CAP_SYS_ADMIN; --security-opt landlock=off turns it off)"
                         : errno == E2BIG ? " (cella runs in 16 nested Landlock domains already)"
                                          : "");
   if (debug)

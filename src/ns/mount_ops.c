@@ -86,8 +86,10 @@ overlay_set_lowers (int fs, char *const *lowers, size_t n, cella_error_t *err)
       strcat (joined, lowers[i]);
     }
   if (fsconfig (fs, FSCONFIG_SET_STRING, "lowerdir", joined, 0) < 0)
-    return cella_error (err, errno, "overlay with %zu layers (this kernel takes them in one option of at most 256 bytes; "
-                                    "Linux 6.8 lifts that)", n);
+    return cella_error (err, errno,
+                        "overlay with %zu layers (this kernel takes them in one option of at most 256 bytes; "
+                        "Linux 6.8 lifts that)",
+                        n);
   return 0;
 }
 
@@ -188,8 +190,10 @@ mount_open_fs_target (int rootfd, const char *path, cella_error_t *err)
       ssize_t n = readlinkat (fd, "", link, sizeof link - 1);
       if (n > 0)
         link[n] = '\0';
-      return cella_error (err, 0, "`%s` in the root filesystem is a symlink (to `%s`): refusing to mount over it; "
-                                  "make it a directory in the image", path, link);
+      return cella_error (err, 0,
+                          "`%s` in the root filesystem is a symlink (to `%s`): refusing to mount over it; "
+                          "make it a directory in the image",
+                          path, link);
     }
   if (!S_ISDIR (st.st_mode))
     return cella_error (err, 0, "`%s` in the root filesystem is not a directory", path);
@@ -208,7 +212,8 @@ int
 mount_set_attr (int mntfd, unsigned long long set, bool recursive, const char *what, cella_error_t *err)
 {
   /* an atime mode replaces the mount's (the kernel wants the whole atime field cleared then) */
-  struct mount_attr attr = { .attr_set = set, .attr_clr = (set & (MOUNT_ATTR_NOATIME | MOUNT_ATTR_STRICTATIME)) ? MOUNT_ATTR__ATIME : 0 };
+  struct mount_attr attr
+      = { .attr_set = set, .attr_clr = (set & (MOUNT_ATTR_NOATIME | MOUNT_ATTR_STRICTATIME)) ? MOUNT_ATTR__ATIME : 0 };
   if (set == 0)
     return 0;
   if (mount_setattr (mntfd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
@@ -256,7 +261,8 @@ mount_new_fs (const char *type, const char *const *opts, unsigned long long attr
 static unsigned long long
 atime_attrs (unsigned flags)
 {
-  return ((flags & MOUNTF_NOATIME) ? MOUNT_ATTR_NOATIME : 0) | ((flags & MOUNTF_STRICTATIME) ? MOUNT_ATTR_STRICTATIME : 0)
+  return ((flags & MOUNTF_NOATIME) ? MOUNT_ATTR_NOATIME : 0)
+         | ((flags & MOUNTF_STRICTATIME) ? MOUNT_ATTR_STRICTATIME : 0)
          | ((flags & MOUNTF_NODIRATIME) ? MOUNT_ATTR_NODIRATIME : 0);
 }
 
@@ -499,8 +505,8 @@ mount_op_acquire (const struct op *op, struct op_rt *rt, const struct plan *p, c
           rt->fd = acquire_tree ("/sys", true, err);
           if (rt->fd < 0)
             return -1;
-          return mount_set_attr (rt->fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, true,
-                           "/sys", err);
+          return mount_set_attr (rt->fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                                 true, "/sys", err);
         }
       return 0;
     case OP_MOUNT:
@@ -537,8 +543,9 @@ mount_op_acquire (const struct op *op, struct op_rt *rt, const struct plan *p, c
 static int
 bind_in_order (const struct op *op, const struct op_rt *rt)
 {
-  int fresh = open_tree (rt->fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH
-                                         | ((op->flags & BIND_RECURSIVE) ? AT_RECURSIVE : 0));
+  int fresh = open_tree (rt->fd, "",
+                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH
+                             | ((op->flags & BIND_RECURSIVE) ? AT_RECURSIVE : 0));
   return fresh >= 0 ? fresh : rt->fd;
 }
 
@@ -575,7 +582,8 @@ apply_proc (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   return mount_attach (m, target, "proc", op->target, err);
 }
 
-static const unsigned long long sysfs_attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+static const unsigned long long sysfs_attrs
+    = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
 
 /* The host's /sys, read-only: reachable here because the old root is still attached. */
 static int
@@ -705,7 +713,9 @@ apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
 {
   static const char *const tmpfs_opts[] = { "mode", "755", "size", "65536k", NULL };
   static const char *const shm_opts[] = { "mode", "1777", "size", "65536k", NULL };
-  static const struct { const char *name, *to; } links[] = {
+  static const struct {
+    const char *name, *to;
+  } links[] = {
     { "fd", "/proc/self/fd" },       { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
     { "stderr", "/proc/self/fd/2" }, { "ptmx", "pts/ptmx" },         { "core", "/proc/kcore" },
   };
@@ -747,7 +757,8 @@ apply_dev (struct mount_ctx *c, const struct op *op, cella_error_t *err)
     }
   if (!(op->dev_later & PLAN_DEV_PTS))
     {
-      const char *pts_opts[] = { "newinstance", NULL, "ptmxmode", "0666", "mode", "0620", gid5 ? "gid" : NULL, "5", NULL };
+      const char *pts_opts[]
+          = { "newinstance", NULL, "ptmxmode", "0666", "mode", "0620", gid5 ? "gid" : NULL, "5", NULL };
       int r = mount_sub_fs (m, "pts", "devpts", "devpts", pts_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, "/dev/pts",
                             err);
       if (r < 0 && gid5 && (*err)->errno_ == EINVAL)
@@ -816,7 +827,8 @@ apply_tmpfs (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   snprintf (size, sizeof size, "%lld", op->size);
   snprintf (mode, sizeof mode, "%o", op->mode ? op->mode : 01777);
   opts = op->fsopts ? fs_options (fixed, op->fsopts, &keep) : NULL;
-  m = mount_new_fs_src ("tmpfs", op->source ? op->source : "tmpfs", opts ? opts : fixed, remount_attrs (op->flags), err);
+  m = mount_new_fs_src ("tmpfs", op->source ? op->source : "tmpfs", opts ? opts : fixed, remount_attrs (op->flags),
+                        err);
   if (m < 0)
     return cella_error_wrap (err, "tmpfs on `%s`", op->target);
   if (op->tmpcopyup && mount_tmpcopyup (c->rootfd, op->target, m, err) < 0)
@@ -952,7 +964,8 @@ overlay_mount (struct mount_ctx *c, const struct op *op, struct op_rt *rt, cella
     return cella_error (err, errno, "create the overlay filesystem");
   /* nodev: a node in an image layer or made with mknod in the upper dir is never a way to a device */
   m = fsmount (fs, FSMOUNT_CLOEXEC,
-               (op->ov_mode == OVERLAY_READONLY ? MOUNT_ATTR_RDONLY : 0) | (c->plan->privileged ? 0 : MOUNT_ATTR_NODEV));
+               (op->ov_mode == OVERLAY_READONLY ? MOUNT_ATTR_RDONLY : 0)
+                   | (c->plan->privileged ? 0 : MOUNT_ATTR_NODEV));
   if (m < 0)
     return cella_error (err, errno, "mount the overlay filesystem");
   return m;
@@ -1007,8 +1020,8 @@ apply_file (struct mount_ctx *c, const struct op *op, cella_error_t *err)
   tree = open_tree (AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   if (tree < 0)
     return cella_error (err, errno, "file `%s`: clone mount", op->target);
-  if (mount_set_attr (tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, false, op->target,
-                err)
+  if (mount_set_attr (tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, false,
+                      op->target, err)
       < 0)
     return -1;
   target = root_open (c->rootfd, op->target, true, false, err);
@@ -1047,7 +1060,8 @@ apply_mask (struct mount_ctx *c, const struct op *op, cella_error_t *err)
     return cella_error (err, errno, "mask `%s`", op->target);
   if (S_ISDIR (st.st_mode))
     {
-      m = mount_new_fs ("tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, err);
+      m = mount_new_fs ("tmpfs", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                        err);
       if (m < 0)
         return -1;
       return mount_attach (m, target, "empty tmpfs", op->target, err);

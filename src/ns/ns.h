@@ -27,13 +27,13 @@ int ns_start (struct plan *p, const sigset_t *child_mask, struct ns_proc *out, c
 
 /* How an OCI runtime command (src/oci/) starts a container, beyond what the plan says. */
 struct ns_launch {
-  int exec_fifo;          /* O_PATH fd of the exec fifo: the child, set up, says SYNC_CREATED and
-                             blocks opening it for write until `start` opens it for read; -1: exec */
-  int console_socket;     /* connected unix socket: the pty master goes there (runc's protocol) */
-  unsigned preserve_fds;  /* the caller's fds 3 .. 3+n-1 stay open in the workload */
-  bool detached;          /* the container outlives this process: no parent-death signal */
-  bool cgroup_later;      /* ns_exec_launch: the container's cgroup is frozen (paused); the caller
-                             moves the process in once it runs (`started`), or this one would freeze */
+  int exec_fifo;         /* O_PATH fd of the exec fifo: the child, set up, says SYNC_CREATED and
+                            blocks opening it for write until `start` opens it for read; -1: exec */
+  int console_socket;    /* connected unix socket: the pty master goes there (runc's protocol) */
+  unsigned preserve_fds; /* the caller's fds 3 .. 3+n-1 stay open in the workload */
+  bool detached;         /* the container outlives this process: no parent-death signal */
+  bool cgroup_later;     /* ns_exec_launch: the container's cgroup is frozen (paused); the caller
+                            moves the process in once it runs (`started`), or this one would freeze */
   /* in the parent, after id maps and cgroup, before the child builds its root (createRuntime and
    * prestart hooks); the child waits for it. Returns 0 or -1 with *err. */
   int (*parent_hook) (pid_t pid, void *ud, cella_error_t *err);
@@ -44,7 +44,10 @@ struct ns_launch {
    * the agent; the process waits, and fails when this does. NULL: such a profile fails. */
   int (*seccomp_listener) (int fd, pid_t pid, void *ud, cella_error_t *err);
 };
-#define NS_LAUNCH_INIT { .exec_fifo = -1, .console_socket = -1 }
+#define NS_LAUNCH_INIT                                                                                                 \
+  {                                                                                                                    \
+    .exec_fifo = -1, .console_socket = -1                                                                              \
+  }
 
 /* ns_start / ns_run with a launch description (NULL: as ns_start / ns_run). */
 int ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_launch *l, struct ns_proc *out,

@@ -179,8 +179,9 @@ apply_rlimits (const struct plan_process *pr, cella_error_t *err)
       if (setrlimit (l->resource, &rl) == 0)
         continue;
       if (errno == EPERM && getrlimit (l->resource, &now) == 0 && l->hard > now.rlim_max)
-        return cella_error (err, EPERM, "rlimit %d (soft %llu, hard %llu): raising the hard limit above %llu needs "
-                                        "CAP_SYS_RESOURCE, which cella does not hold here",
+        return cella_error (err, EPERM,
+                            "rlimit %d (soft %llu, hard %llu): raising the hard limit above %llu needs "
+                            "CAP_SYS_RESOURCE, which cella does not hold here",
                             l->resource, l->soft, l->hard, (unsigned long long) now.rlim_max);
       return cella_error (err, errno, "rlimit %d (soft %llu, hard %llu)", l->resource, l->soft, l->hard);
     }
@@ -195,15 +196,17 @@ process_settings (const struct plan *p, cella_error_t *err)
   /* the engine's supplementary groups come from the image's /etc/group and are dropped where
    * setgroups is denied; an OCI config asks for them explicitly: an error then */
   if (p->bundle && pr->ngroups && p->rootless && p->ngid_map <= 1 && (p->ns & PLAN_NS_USER))
-    return cella_error (err, 0, "process.user.additionalGids: this user namespace maps one group id only, so "
-                                "setgroups is denied (map a range with gidMappings)");
+    return cella_error (err, 0,
+                        "process.user.additionalGids: this user namespace maps one group id only, so "
+                        "setgroups is denied (map a range with gidMappings)");
   if (apply_rlimits (pr, err) < 0)
     return -1;
   if (pr->has_umask)
     umask (pr->umask);
   if (pr->tty && (pr->console_height || pr->console_width))
     {
-      struct winsize ws = { .ws_row = (unsigned short) pr->console_height, .ws_col = (unsigned short) pr->console_width };
+      struct winsize ws
+          = { .ws_row = (unsigned short) pr->console_height, .ws_col = (unsigned short) pr->console_width };
       ioctl (0, TIOCSWINSZ, &ws);
     }
   return 0;

@@ -39,7 +39,10 @@ ns_write_id_map (const char *dir, const char *file, const struct id_map *m, size
 int
 mount_set_propagation (int dirfd, const char *path, enum plan_propagation prop, cella_error_t *err)
 {
-  static const struct { unsigned long long type; bool rec; } map[PROP__COUNT] = {
+  static const struct {
+    unsigned long long type;
+    bool rec;
+  } map[PROP__COUNT] = {
     [PROP_PRIVATE] = { MS_PRIVATE, false },       [PROP_RPRIVATE] = { MS_PRIVATE, true },
     [PROP_SLAVE] = { MS_SLAVE, false },           [PROP_RSLAVE] = { MS_SLAVE, true },
     [PROP_SHARED] = { MS_SHARED, false },         [PROP_RSHARED] = { MS_SHARED, true },
@@ -133,7 +136,8 @@ copy_tree (int sfd, int dfd, cella_error_t *err)
 int
 mount_tmpcopyup (int rootfd, const char *path, int m, cella_error_t *err)
 {
-  struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+  struct open_how how
+      = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
   cleanup_close int src = (int) syscall (SYS_openat2, rootfd, path, &how, sizeof how);
   struct stat st;
   if (src < 0)
@@ -279,7 +283,8 @@ ns_make_devices_elsewhere (const struct plan *p, int rootfd, cella_error_t *err)
         continue;
       dir = slash == d->path ? xstrdup ("/") : strndup (d->path, (size_t) (slash - d->path));
       parent = root_open (rootfd, dir, true, true, err);
-      if (parent < 0 || make_device (d, parent, slash + 1, false, err) < 0 || usable_node (parent, slash + 1, d, err) < 0)
+      if (parent < 0 || make_device (d, parent, slash + 1, false, err) < 0
+          || usable_node (parent, slash + 1, d, err) < 0)
         return -1;
     }
   return 0;
@@ -308,8 +313,8 @@ host_device_tree (const struct plan *p, const struct plan_device *d, int dir, ce
   int tree;
   snprintf (name, sizeof name, "%zu", (size_t) (d - p->devices));
   if (!map_id (p->uid_map, p->nuid_map, d->uid, &uid) || !map_id (p->gid_map, p->ngid_map, d->gid, &gid))
-    return cella_error (err, 0, "device `%s`: its owner %u:%u is not mapped in the container's user namespace",
-                        d->path, (unsigned) d->uid, (unsigned) d->gid);
+    return cella_error (err, 0, "device `%s`: its owner %u:%u is not mapped in the container's user namespace", d->path,
+                        (unsigned) d->uid, (unsigned) d->gid);
   if (mknodat (dir, name, device_type (d) | perm, makedev ((unsigned) d->major, (unsigned) d->minor)) < 0
       || fchmodat (dir, name, perm, 0) < 0 || fchownat (dir, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
     {

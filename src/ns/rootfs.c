@@ -199,8 +199,10 @@ root_setup_shared (const struct plan *p, struct op_rt *rts, struct root_go *go, 
   if (acquire_ops (p, rts, err) < 0)
     return -1;
   if (move_mount (tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-    return cella_error (err, errno, "mount the root `%s` on itself (no mount namespace in the config: cella mounts in "
-                                    "its own, which needs CAP_SYS_ADMIN there)", p->rootfs);
+    return cella_error (err, errno,
+                        "mount the root `%s` on itself (no mount namespace in the config: cella mounts in "
+                        "its own, which needs CAP_SYS_ADMIN there)",
+                        p->rootfs);
   c.rootfd = tree;
   if (mount_setattr (tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &slave, sizeof slave) < 0)
     cella_error (err, errno, "make the root `%s` a slave mount", p->rootfs);
@@ -261,12 +263,12 @@ root_setup (const struct plan *p, struct op_rt *rts, struct root_go *go, cella_e
   else
     {
       struct mount_attr nodev = { .attr_set = MOUNT_ATTR_NODEV };
-      root_rt.fd = p->root_tree_ready ? fcntl (p->root_tree_fd, F_DUPFD_CLOEXEC, 3)
-                                      : open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+      root_rt.fd = p->root_tree_ready
+                       ? fcntl (p->root_tree_fd, F_DUPFD_CLOEXEC, 3)
+                       : open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
       if (root_rt.fd < 0)
         return cella_error (err, errno, "root `%s`: clone mount", p->rootfs);
-      if (root_nodev (p)
-          && mount_setattr (root_rt.fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev, sizeof nodev) < 0)
+      if (root_nodev (p) && mount_setattr (root_rt.fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev, sizeof nodev) < 0)
         {
           cella_error (err, errno, "root `%s`: make it nodev", p->rootfs);
           op_rt_close (&root_rt);

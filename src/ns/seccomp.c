@@ -179,8 +179,7 @@ add_rule (scmp_filter_ctx ctx, const struct rule *r, cella_error_t *err)
   switch (r->match)
     {
     case MATCH_CLONE_FLAG:
-      rc = seccomp_rule_add (ctx, action, nr, 1,
-                             SCMP_CMP (clone_flags_arg (), SCMP_CMP_MASKED_EQ, r->value, r->value));
+      rc = seccomp_rule_add (ctx, action, nr, 1, SCMP_CMP (clone_flags_arg (), SCMP_CMP_MASKED_EQ, r->value, r->value));
       break;
     case MATCH_ANY:
     default:
@@ -197,9 +196,9 @@ seccomp_check_names (cella_error_t *err)
 {
   for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
     if (seccomp_syscall_resolve_name (rules[i].name) == __NR_SCMP_ERROR)
-      return cella_error (err, ENOSYS, "seccomp: libseccomp %u.%u.%u does not know the syscall `%s` of the default filter's table",
-                          seccomp_version ()->major, seccomp_version ()->minor, seccomp_version ()->micro,
-                          rules[i].name);
+      return cella_error (
+          err, ENOSYS, "seccomp: libseccomp %u.%u.%u does not know the syscall `%s` of the default filter's table",
+          seccomp_version ()->major, seccomp_version ()->minor, seccomp_version ()->micro, rules[i].name);
   return 0;
 }
 

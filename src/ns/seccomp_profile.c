@@ -47,8 +47,13 @@ action (enum plan_scmp_action a, int errno_ret)
 }
 
 static const enum scmp_compare cmp_ops[SCMPO__COUNT] = {
-  [SCMPO_NE] = SCMP_CMP_NE, [SCMPO_LT] = SCMP_CMP_LT, [SCMPO_LE] = SCMP_CMP_LE,       [SCMPO_EQ] = SCMP_CMP_EQ,
-  [SCMPO_GE] = SCMP_CMP_GE, [SCMPO_GT] = SCMP_CMP_GT, [SCMPO_MASKED_EQ] = SCMP_CMP_MASKED_EQ,
+  [SCMPO_NE] = SCMP_CMP_NE,
+  [SCMPO_LT] = SCMP_CMP_LT,
+  [SCMPO_LE] = SCMP_CMP_LE,
+  [SCMPO_EQ] = SCMP_CMP_EQ,
+  [SCMPO_GE] = SCMP_CMP_GE,
+  [SCMPO_GT] = SCMP_CMP_GT,
+  [SCMPO_MASKED_EQ] = SCMP_CMP_MASKED_EQ,
 };
 
 static int
@@ -62,7 +67,7 @@ add_arches (scmp_filter_ctx ctx, char *const *arches, cella_error_t *err)
       int r;
       for (j = 0; arches[i][10 + j] && j < sizeof lower - 1; j++)
         lower[j] = (char) (arches[i][10 + j] >= 'A' && arches[i][10 + j] <= 'Z' ? arches[i][10 + j] - 'A' + 'a'
-                                                                                 : arches[i][10 + j]);
+                                                                                : arches[i][10 + j]);
       lower[j] = '\0';
       a = seccomp_arch_resolve_name (lower);
       if (a == 0)
@@ -109,8 +114,10 @@ add_rule (scmp_filter_ctx ctx, const struct plan_scmp_rule *r, int nr, uint32_t 
       if (r->args[i].index == r->args[j].index)
         same_index = true;
   for (size_t i = 0; i < r->nargs && i < 6; i++)
-    cmp[i] = (struct scmp_arg_cmp){ .arg = r->args[i].index, .op = cmp_ops[r->args[i].op],
-                                    .datum_a = r->args[i].value, .datum_b = r->args[i].value_two };
+    cmp[i] = (struct scmp_arg_cmp){ .arg = r->args[i].index,
+                                    .op = cmp_ops[r->args[i].op],
+                                    .datum_a = r->args[i].value,
+                                    .datum_b = r->args[i].value_two };
   if (!same_index)
     rc = seccomp_rule_add_array (ctx, act, nr, (unsigned) (r->nargs < 6 ? r->nargs : 6), cmp);
   else

@@ -29,9 +29,12 @@ static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGU
 static unsigned long long
 clone_flags (const struct plan *p)
 {
-  static const struct { unsigned ns; unsigned long long flag; } map[] = {
-    { PLAN_NS_MNT, CLONE_NEWNS },   { PLAN_NS_PID, CLONE_NEWPID }, { PLAN_NS_UTS, CLONE_NEWUTS },
-    { PLAN_NS_IPC, CLONE_NEWIPC },  { PLAN_NS_NET, CLONE_NEWNET }, { PLAN_NS_CGROUP, CLONE_NEWCGROUP },
+  static const struct {
+    unsigned ns;
+    unsigned long long flag;
+  } map[] = {
+    { PLAN_NS_MNT, CLONE_NEWNS },    { PLAN_NS_PID, CLONE_NEWPID }, { PLAN_NS_UTS, CLONE_NEWUTS },
+    { PLAN_NS_IPC, CLONE_NEWIPC },   { PLAN_NS_NET, CLONE_NEWNET }, { PLAN_NS_CGROUP, CLONE_NEWCGROUP },
     { PLAN_NS_USER, CLONE_NEWUSER },
   };
   unsigned long long f = 0;
@@ -45,8 +48,8 @@ clone_flags (const struct plan *p)
 static unsigned long long
 joined_flags (const struct plan *p)
 {
-  static const unsigned long long flag[PLAN_NS_COUNT] = { CLONE_NEWNS,  CLONE_NEWPID,    CLONE_NEWUTS,  CLONE_NEWIPC,
-                                                          CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWUSER, 0 };
+  static const unsigned long long flag[PLAN_NS_COUNT]
+      = { CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWUSER, 0 };
   unsigned long long f = 0;
   for (unsigned i = 0; i < PLAN_NS_COUNT; i++)
     if (p->ns_path[i])
@@ -205,7 +208,8 @@ pid_t
 ns_clone (unsigned long long flags, int cgfd, int *pidfd)
 {
   struct clone_args args = { .flags = flags | CLONE_PIDFD | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
-                             .pidfd = (uint64_t) (uintptr_t) pidfd, .exit_signal = SIGCHLD,
+                             .pidfd = (uint64_t) (uintptr_t) pidfd,
+                             .exit_signal = SIGCHLD,
                              .cgroup = cgfd >= 0 ? (uint64_t) cgfd : 0 };
   return (pid_t) syscall (SYS_clone3, &args, sizeof args);
 }
@@ -447,8 +451,7 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
     return -1;
   /* the cgroup before clone where the child can be born in it (a user namespace joined by path clones
    * from another process: cgroup_enter after) */
-  if (prepare_plan (p, err) < 0
-      || (!p->ns_path[6] && cgroup_wanted (p) && cgroup_create_for_clone (p, &cgfd, err) < 0))
+  if (prepare_plan (p, err) < 0 || (!p->ns_path[6] && cgroup_wanted (p) && cgroup_create_for_clone (p, &cgfd, err) < 0))
     {
       release_prepared (p);
       root_release (p);
@@ -498,7 +501,8 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
       close (sv[0]);
       close (sv[1]);
       if (e == EPERM || e == ENOSPC || e == EUSERS)
-        cella_error (err, e, "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
+        cella_error (err, e,
+                     "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
       else
         cella_error (err, e, "clone");
       goto undo;

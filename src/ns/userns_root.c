@@ -37,7 +37,8 @@ static int
 layer_tree (const char *path, int usernsfd, bool recursive, cella_error_t *err)
 {
   struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) usernsfd };
-  cleanup_close int t = open_tree (AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+  cleanup_close int t
+      = open_tree (AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
   if (t < 0)
     return cella_error (err, errno, "root layer `%s`", path);
   if (usernsfd >= 0 && mount_setattr (t, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
@@ -50,7 +51,7 @@ layer_tree (const char *path, int usernsfd, bool recursive, cella_error_t *err)
 
 /* The helper's sources, taken before its tmpfs covers anything (the data root may be under it). */
 struct sources {
-  int *layers;  /* detached, idmapped for auto; top-most first, the root's bottom layer last */
+  int *layers; /* detached, idmapped for auto; top-most first, the root's bottom layer last */
   size_t n;
   int upper, work; /* a persistent upper and work directory (O_PATH); -1 for an ephemeral root */
 };
@@ -120,7 +121,8 @@ helper_overlay (const struct plan *p, const struct sources *src, const char *dir
   fs = fsopen ("overlay", FSOPEN_CLOEXEC);
   if (fs < 0 || overlay_set_lowers (fs, lowers, src->n, err) < 0)
     return fs < 0 ? cella_error (err, errno, "create an overlay filesystem") : -1;
-  if (fsconfig (fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 || fsconfig (fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0
+  if (fsconfig (fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0
+      || fsconfig (fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0
       || fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
     return cella_error (err, errno, "create the root overlay over `%s`", p->rootfs);
   /* nodev as overlay_mount's: no node on the root opens a device, whatever the cgroup says */
@@ -146,7 +148,7 @@ helper_main (const struct plan *p, int usernsfd, int sock)
   else
     m = helper_overlay (p, &src, dir, &err);
   sources_close (&src);
-  if (m < 0 || send_fd_with (sock, (char[]) { "0\nok" }, 4, m) < 0)
+  if (m < 0 || send_fd_with (sock, (char[]){ "0\nok" }, 4, m) < 0)
     {
       error_send (sock, err);
       _exit (1);

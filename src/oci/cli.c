@@ -105,8 +105,8 @@ oci_fail (const struct oci_ctx *c, cella_error_t *err)
 {
   if (err && *err)
     {
-      cleanup_free char *msg = (*err)->errno_ ? xasprintf ("%s: %s", (*err)->msg, strerror ((*err)->errno_))
-                                              : xstrdup ((*err)->msg);
+      cleanup_free char *msg
+          = (*err)->errno_ ? xasprintf ("%s: %s", (*err)->msg, strerror ((*err)->errno_)) : xstrdup ((*err)->msg);
       log_line (c, "error", msg);
       fprintf (stderr, "cella: %s\n", msg);
       cella_error_free (err);
@@ -118,8 +118,8 @@ oci_fail (const struct oci_ctx *c, cella_error_t *err)
 
 static const char *const global_value_flags[] = { "--root", "--log", "--log-format", "--rootless", "--criu", NULL };
 static const char *const global_bool_flags[] = { "--debug", "--systemd-cgroup", NULL };
-static const char *const oci_only[] = { "state", "delete", "list", "spec", "features", "pause", "resume",
-                                        "update", "events", "oci", NULL };
+static const char *const oci_only[]
+    = { "state", "delete", "list", "spec", "features", "pause", "resume", "update", "events", "oci", NULL };
 
 static bool
 in_list (const char *const *l, const char *s, size_t n)
@@ -187,13 +187,30 @@ oci_cli_wanted (int argc, char **argv)
 {
   static const char *const bundle_opts[] = { "--bundle", "-b", NULL };
   static const char *const create_values[] = { "--pid-file", "--console-socket", "--preserve-fds", NULL };
-  static const char *const exec_only[] = { "--process", "-p", "--pid-file", "--console-socket", "--detach", "-d",
-                                           "--preserve-fds", "--cwd", "--cap", "-c", "--no-new-privs",
-                                           "--additional-gids", "-g", "--process-label", "--apparmor", NULL };
-  static const char *const exec_values[] = { "--process", "-p", "--pid-file", "--console-socket", "--preserve-fds",
-                                             "--cwd", "--cap", "-c", "--env", "-e", "--user", "-u",
-                                             "--additional-gids", "-g", "--process-label", "--apparmor",
-                                             "--cgroup", "-w", "--workdir", NULL };
+  static const char *const exec_only[]
+      = { "--process",  "-p",    "--pid-file", "--console-socket", "--detach",          "-d", "--preserve-fds",
+          "--cwd",      "--cap", "-c",         "--no-new-privs",   "--additional-gids", "-g", "--process-label",
+          "--apparmor", NULL };
+  static const char *const exec_values[] = { "--process",
+                                             "-p",
+                                             "--pid-file",
+                                             "--console-socket",
+                                             "--preserve-fds",
+                                             "--cwd",
+                                             "--cap",
+                                             "-c",
+                                             "--env",
+                                             "-e",
+                                             "--user",
+                                             "-u",
+                                             "--additional-gids",
+                                             "-g",
+                                             "--process-label",
+                                             "--apparmor",
+                                             "--cgroup",
+                                             "-w",
+                                             "--workdir",
+                                             NULL };
   static const char *const kill_values[] = { "-s", "--signal", NULL };
   static const char *const kill_all[] = { "--all", "-a", NULL };
   static const char *const ps_values[] = { "--format", "-f", NULL };
@@ -463,7 +480,7 @@ struct hook_ctx {
   struct plan *p;
   struct oci_state *st;
   const char *pid_file;
-  int notify;           /* foreground run: the NOTIFY_SOCKET listener, -1 none */
+  int notify; /* foreground run: the NOTIFY_SOCKET listener, -1 none */
 };
 
 static int
@@ -471,8 +488,10 @@ parent_hooks (pid_t pid, void *ud, cella_error_t *err)
 {
   struct hook_ctx *h = ud;
   /* the (deprecated) prestart hooks see the status crun gives them, and runtime-tools expects */
-  cleanup_free char *created = oci_state_json (h->p, "created", pid), *creating = oci_state_json (h->p, "creating", pid);
-  if (oci_hooks_run (h->p, HOOK_PRESTART, created, err) < 0 || oci_hooks_run (h->p, HOOK_CREATE_RUNTIME, creating, err) < 0)
+  cleanup_free char *created = oci_state_json (h->p, "created", pid),
+                    *creating = oci_state_json (h->p, "creating", pid);
+  if (oci_hooks_run (h->p, HOOK_PRESTART, created, err) < 0
+      || oci_hooks_run (h->p, HOOK_CREATE_RUNTIME, creating, err) < 0)
     return -1;
   return 0;
 }
@@ -709,7 +728,8 @@ do_start (struct oci_ctx *c, const char *id, cella_error_t *err)
     }
   dir = xasprintf ("%s/%s", c->root, id);
   fifo = xasprintf ("%s/exec.fifo", dir);
-  if ((lock = oci_lock (dir, err)) < 0 || oci_notify_listen (dir, &notify, err) < 0 || release_fifo (&st, fifo, err) < 0)
+  if ((lock = oci_lock (dir, err)) < 0 || oci_notify_listen (dir, &notify, err) < 0
+      || release_fifo (&st, fifo, err) < 0)
     goto out;
   if (oci_load_plan (c, id, &p, NULL) == 0)
     run_hooks_warn (c, p, HOOK_POSTSTART, "running", st.pid);
@@ -764,8 +784,7 @@ cmd_create_ (struct oci_ctx *c, int argc, char **argv)
   struct create_opts o = { 0 };
   cella_error_t err = NULL;
   int first, r = parse_or_help (create_table, &o, argc, argv, "cella create [OPTIONS] ID",
-                                        "Create a container from a bundle; it waits, set up, until `start`.", &first,
-                                        &err);
+                                "Create a container from a bundle; it waits, set up, until `start`.", &first, &err);
   if (r == 0 && first >= argc)
     r = cella_error (&err, 0, "create: a container id is required (usage: cella create --bundle DIR ID)");
   if (r == 0)
@@ -1012,9 +1031,9 @@ cmd_run_ (struct oci_ctx *c, int argc, char **argv)
   struct create_opts o = { 0 };
   cella_error_t err = NULL;
   int first, r = parse_or_help (run_table, &o, argc, argv, "cella run [OPTIONS] ID",
-                                        "Create and start a container from a bundle; without -d, wait for it and "
-                                        "return its exit status (and delete it unless --keep).",
-                                        &first, &err);
+                                "Create and start a container from a bundle; without -d, wait for it and "
+                                "return its exit status (and delete it unless --keep).",
+                                &first, &err);
   if (r == 0 && first >= argc)
     r = cella_error (&err, 0, "run: a container id is required (usage: cella run --bundle DIR ID)");
   if (r == 0 && o.detach)
@@ -1061,7 +1080,8 @@ struct kill_opts {
 };
 static const struct cli_option kill_table[] = {
   { "all", 'a', OPT_FLAG, offsetof (struct kill_opts, all), NULL, "Send the signal to every process of the container" },
-  { "signal", 's', OPT_STRING, offsetof (struct kill_opts, signal), "SIGNAL", "The signal (also the operand after ID)" },
+  { "signal", 's', OPT_STRING, offsetof (struct kill_opts, signal), "SIGNAL",
+    "The signal (also the operand after ID)" },
   { NULL, 0, OPT_FLAG, 0, NULL, NULL },
 };
 
@@ -1239,14 +1259,15 @@ oci_usage (FILE *f)
               "cella as an OCI runtime (runc's command line; also `cella oci COMMAND`).\n\nCommands:\n");
   for (const struct oci_command *c = oci_commands; c->name; c++)
     fprintf (f, "  %-10s %s\n", c->name, c->help);
-  fprintf (f, "\nGlobal options:\n"
-              "  --root DIR                 State root (default /run/cella-oci; rootless $XDG_RUNTIME_DIR/cella-oci)\n"
-              "  --log FILE                 Write errors (and --debug lines) to FILE\n"
-              "  --log-format text|json     Format of the --log lines (json: {\"level\",\"msg\",\"time\"})\n"
-              "  --debug                    Debug lines\n"
-              "  --systemd-cgroup           Accepted; cella drives cgroupfs (cgroupsPath slice:prefix:name understood)\n"
-              "  --rootless auto|true|false Accepted; cella decides from its effective uid\n"
-              "  -v, --version              Print the version\n");
+  fprintf (f,
+           "\nGlobal options:\n"
+           "  --root DIR                 State root (default /run/cella-oci; rootless $XDG_RUNTIME_DIR/cella-oci)\n"
+           "  --log FILE                 Write errors (and --debug lines) to FILE\n"
+           "  --log-format text|json     Format of the --log lines (json: {\"level\",\"msg\",\"time\"})\n"
+           "  --debug                    Debug lines\n"
+           "  --systemd-cgroup           Accepted; cella drives cgroupfs (cgroupsPath slice:prefix:name understood)\n"
+           "  --rootless auto|true|false Accepted; cella decides from its effective uid\n"
+           "  -v, --version              Print the version\n");
 }
 
 void
@@ -1333,8 +1354,9 @@ oci_main (int argc, char **argv, char **full_argv)
   if (c.root == NULL)
     c.root = oci_root_default ();
   if (c.systemd_cgroup)
-    oci_log (&c, "info", "--systemd-cgroup: cella drives cgroupfs directly, not systemd (a slice:prefix:name "
-                         "cgroupsPath becomes the cgroupfs path systemd would use)");
+    oci_log (&c, "info",
+             "--systemd-cgroup: cella drives cgroupfs directly, not systemd (a slice:prefix:name "
+             "cgroupsPath becomes the cgroupfs path systemd would use)");
   for (const struct oci_command *cmd = oci_commands; cmd->name; cmd++)
     if (strcmp (argv[i], cmd->name) == 0)
       {

@@ -10,9 +10,9 @@
 
 /* The global options, given before the command (runc's). */
 struct oci_ctx {
-  char *root;          /* --root: the state root */
-  char *log;           /* --log FILE: errors (and --debug lines) also go there */
-  bool log_json;       /* --log-format json */
+  char *root;    /* --root: the state root */
+  char *log;     /* --log FILE: errors (and --debug lines) also go there */
+  bool log_json; /* --log-format json */
   bool debug;
   bool systemd_cgroup; /* accepted: cgroupfs is what cella drives */
   char *rootless;      /* auto | true | false */

@@ -23,14 +23,13 @@
 #include <unistd.h>
 
 struct rd {
-  const char *what;     /* "config.json", "saved plan" */
+  const char *what; /* "config.json", "saved plan" */
   cella_error_t *err;
   bool failed;
-  char ***warnings;     /* where warn() puts what is accepted but dropped; NULL: nowhere */
+  char ***warnings; /* where warn() puts what is accepted but dropped; NULL: nowhere */
 };
 
-static int __attribute__ ((format (printf, 3, 4)))
-fail (struct rd *r, const char *path, const char *fmt, ...)
+static int __attribute__ ((format (printf, 3, 4))) fail (struct rd *r, const char *path, const char *fmt, ...)
 {
   va_list ap;
   cleanup_free char *msg = NULL;
@@ -45,8 +44,7 @@ fail (struct rd *r, const char *path, const char *fmt, ...)
 }
 
 /* A value runc and crun accept with a warning and leave out (runtime-spec: "SHOULD log a warning"). */
-static void __attribute__ ((format (printf, 3, 4)))
-warn (struct rd *r, const char *path, const char *fmt, ...)
+static void __attribute__ ((format (printf, 3, 4))) warn (struct rd *r, const char *path, const char *fmt, ...)
 {
   va_list ap;
   cleanup_free char *msg = NULL;
@@ -193,15 +191,18 @@ get_strv (struct rd *r, json_t *o, const char *base, const char *key, char ***ou
 /* ---- names shared with the writer ---- */
 
 static const char *const rlimit_names[RLIM_NLIMITS] = {
-  [RLIMIT_CPU] = "RLIMIT_CPU",         [RLIMIT_FSIZE] = "RLIMIT_FSIZE",   [RLIMIT_DATA] = "RLIMIT_DATA",
-  [RLIMIT_STACK] = "RLIMIT_STACK",     [RLIMIT_CORE] = "RLIMIT_CORE",     [RLIMIT_RSS] = "RLIMIT_RSS",
-  [RLIMIT_NPROC] = "RLIMIT_NPROC",     [RLIMIT_NOFILE] = "RLIMIT_NOFILE", [RLIMIT_MEMLOCK] = "RLIMIT_MEMLOCK",
-  [RLIMIT_AS] = "RLIMIT_AS",           [RLIMIT_LOCKS] = "RLIMIT_LOCKS",   [RLIMIT_SIGPENDING] = "RLIMIT_SIGPENDING",
-  [RLIMIT_MSGQUEUE] = "RLIMIT_MSGQUEUE", [RLIMIT_NICE] = "RLIMIT_NICE",   [RLIMIT_RTPRIO] = "RLIMIT_RTPRIO",
-  [RLIMIT_RTTIME] = "RLIMIT_RTTIME",
+  [RLIMIT_CPU] = "RLIMIT_CPU",           [RLIMIT_FSIZE] = "RLIMIT_FSIZE",
+  [RLIMIT_DATA] = "RLIMIT_DATA",         [RLIMIT_STACK] = "RLIMIT_STACK",
+  [RLIMIT_CORE] = "RLIMIT_CORE",         [RLIMIT_RSS] = "RLIMIT_RSS",
+  [RLIMIT_NPROC] = "RLIMIT_NPROC",       [RLIMIT_NOFILE] = "RLIMIT_NOFILE",
+  [RLIMIT_MEMLOCK] = "RLIMIT_MEMLOCK",   [RLIMIT_AS] = "RLIMIT_AS",
+  [RLIMIT_LOCKS] = "RLIMIT_LOCKS",       [RLIMIT_SIGPENDING] = "RLIMIT_SIGPENDING",
+  [RLIMIT_MSGQUEUE] = "RLIMIT_MSGQUEUE", [RLIMIT_NICE] = "RLIMIT_NICE",
+  [RLIMIT_RTPRIO] = "RLIMIT_RTPRIO",     [RLIMIT_RTTIME] = "RLIMIT_RTTIME",
 };
 
-static const char *const ns_names[PLAN_NS_COUNT] = { "mount", "pid", "uts", "ipc", "network", "cgroup", "user", "time" };
+static const char *const ns_names[PLAN_NS_COUNT]
+    = { "mount", "pid", "uts", "ipc", "network", "cgroup", "user", "time" };
 
 const char *
 plan_ns_name (unsigned bit_index)
@@ -210,9 +211,12 @@ plan_ns_name (unsigned bit_index)
 }
 
 static const char *const hook_names[HOOK__COUNT] = {
-  [HOOK_PRESTART] = "prestart",         [HOOK_CREATE_RUNTIME] = "createRuntime",
-  [HOOK_CREATE_CONTAINER] = "createContainer", [HOOK_START_CONTAINER] = "startContainer",
-  [HOOK_POSTSTART] = "poststart",       [HOOK_POSTSTOP] = "poststop",
+  [HOOK_PRESTART] = "prestart",
+  [HOOK_CREATE_RUNTIME] = "createRuntime",
+  [HOOK_CREATE_CONTAINER] = "createContainer",
+  [HOOK_START_CONTAINER] = "startContainer",
+  [HOOK_POSTSTART] = "poststart",
+  [HOOK_POSTSTOP] = "poststop",
 };
 
 const char *
@@ -222,8 +226,8 @@ plan_hook_name (enum plan_hook_kind k)
 }
 
 static const char *const prop_names[PROP__COUNT] = {
-  [PROP_PRIVATE] = "private", [PROP_RPRIVATE] = "rprivate",       [PROP_SLAVE] = "slave",
-  [PROP_RSLAVE] = "rslave",   [PROP_SHARED] = "shared",           [PROP_RSHARED] = "rshared",
+  [PROP_PRIVATE] = "private",       [PROP_RPRIVATE] = "rprivate",       [PROP_SLAVE] = "slave",
+  [PROP_RSLAVE] = "rslave",         [PROP_SHARED] = "shared",           [PROP_RSHARED] = "rshared",
   [PROP_UNBINDABLE] = "unbindable", [PROP_RUNBINDABLE] = "runbindable",
 };
 
@@ -234,10 +238,14 @@ plan_propagation_name (enum plan_propagation p)
 }
 
 static const char *const action_names[SCMPA__COUNT] = {
-  [SCMPA_KILL] = "SCMP_ACT_KILL",   [SCMPA_KILL_PROCESS] = "SCMP_ACT_KILL_PROCESS",
-  [SCMPA_KILL_THREAD] = "SCMP_ACT_KILL_THREAD", [SCMPA_TRAP] = "SCMP_ACT_TRAP",
-  [SCMPA_ERRNO] = "SCMP_ACT_ERRNO", [SCMPA_TRACE] = "SCMP_ACT_TRACE",
-  [SCMPA_ALLOW] = "SCMP_ACT_ALLOW", [SCMPA_LOG] = "SCMP_ACT_LOG",
+  [SCMPA_KILL] = "SCMP_ACT_KILL",
+  [SCMPA_KILL_PROCESS] = "SCMP_ACT_KILL_PROCESS",
+  [SCMPA_KILL_THREAD] = "SCMP_ACT_KILL_THREAD",
+  [SCMPA_TRAP] = "SCMP_ACT_TRAP",
+  [SCMPA_ERRNO] = "SCMP_ACT_ERRNO",
+  [SCMPA_TRACE] = "SCMP_ACT_TRACE",
+  [SCMPA_ALLOW] = "SCMP_ACT_ALLOW",
+  [SCMPA_LOG] = "SCMP_ACT_LOG",
   [SCMPA_NOTIFY] = "SCMP_ACT_NOTIFY",
 };
 
@@ -248,8 +256,13 @@ plan_scmp_action_name (enum plan_scmp_action a)
 }
 
 static const char *const op_names[SCMPO__COUNT] = {
-  [SCMPO_NE] = "SCMP_CMP_NE", [SCMPO_LT] = "SCMP_CMP_LT", [SCMPO_LE] = "SCMP_CMP_LE", [SCMPO_EQ] = "SCMP_CMP_EQ",
-  [SCMPO_GE] = "SCMP_CMP_GE", [SCMPO_GT] = "SCMP_CMP_GT", [SCMPO_MASKED_EQ] = "SCMP_CMP_MASKED_EQ",
+  [SCMPO_NE] = "SCMP_CMP_NE",
+  [SCMPO_LT] = "SCMP_CMP_LT",
+  [SCMPO_LE] = "SCMP_CMP_LE",
+  [SCMPO_EQ] = "SCMP_CMP_EQ",
+  [SCMPO_GE] = "SCMP_CMP_GE",
+  [SCMPO_GT] = "SCMP_CMP_GT",
+  [SCMPO_MASKED_EQ] = "SCMP_CMP_MASKED_EQ",
 };
 
 const char *
@@ -258,8 +271,8 @@ plan_scmp_op_name (enum plan_scmp_op o)
   return o < SCMPO__COUNT ? op_names[o] : "?";
 }
 
-static const char *const seccomp_flags[] = { "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
-                                             "SECCOMP_FILTER_FLAG_SPEC_ALLOW" };
+static const char *const seccomp_flags[]
+    = { "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW" };
 
 /* ---- process ---- */
 
@@ -360,7 +373,8 @@ read_caps (struct rd *r, json_t *pro, const char *base, struct plan_process *pr)
   s->set = true; /* absent: no capabilities at all (runc) */
   if (caps == NULL)
     return 0;
-  if (cap_set_from (r, caps, p, "bounding", &s->bounding) < 0 || cap_set_from (r, caps, p, "effective", &s->effective) < 0
+  if (cap_set_from (r, caps, p, "bounding", &s->bounding) < 0
+      || cap_set_from (r, caps, p, "effective", &s->effective) < 0
       || cap_set_from (r, caps, p, "permitted", &s->permitted) < 0
       || cap_set_from (r, caps, p, "inheritable", &s->inheritable) < 0
       || cap_set_from (r, caps, p, "ambient", &s->ambient) < 0)
@@ -529,37 +543,70 @@ read_process (struct rd *r, json_t *pro, const char *base, struct plan_process *
 
 /* ---- mounts ---- */
 
-enum opt_kind { OPT_ATTR, OPT_NOT_ATTR, OPT_BIND, OPT_RBIND, OPT_PROP, OPT_COPYUP, OPT_IGNORE, OPT_IDMAP, OPT_ATIME,
-                OPT_DIRATIME, OPT_SB };
+enum opt_kind {
+  OPT_ATTR,
+  OPT_NOT_ATTR,
+  OPT_BIND,
+  OPT_RBIND,
+  OPT_PROP,
+  OPT_COPYUP,
+  OPT_IGNORE,
+  OPT_IDMAP,
+  OPT_ATIME,
+  OPT_DIRATIME,
+  OPT_SB
+};
 
 static const struct mount_opt {
   const char *name;
   enum opt_kind kind;
-  unsigned value;      /* REMOUNT_* for attrs; propagation */
+  unsigned value; /* REMOUNT_* for attrs; propagation */
 } mount_opts[] = {
-  { "ro", OPT_ATTR, REMOUNT_RDONLY },        { "rw", OPT_NOT_ATTR, REMOUNT_RDONLY },
-  { "nosuid", OPT_ATTR, REMOUNT_NOSUID },    { "suid", OPT_NOT_ATTR, REMOUNT_NOSUID },
-  { "nodev", OPT_ATTR, REMOUNT_NODEV },      { "dev", OPT_NOT_ATTR, REMOUNT_NODEV },
-  { "noexec", OPT_ATTR, REMOUNT_NOEXEC },    { "exec", OPT_NOT_ATTR, REMOUNT_NOEXEC },
-  { "bind", OPT_BIND, 0 },                   { "rbind", OPT_RBIND, 0 },
-  { "private", OPT_PROP, PROP_PRIVATE },     { "rprivate", OPT_PROP, PROP_RPRIVATE },
-  { "slave", OPT_PROP, PROP_SLAVE },         { "rslave", OPT_PROP, PROP_RSLAVE },
-  { "shared", OPT_PROP, PROP_SHARED },       { "rshared", OPT_PROP, PROP_RSHARED },
-  { "unbindable", OPT_PROP, PROP_UNBINDABLE }, { "runbindable", OPT_PROP, PROP_RUNBINDABLE },
+  { "ro", OPT_ATTR, REMOUNT_RDONLY },
+  { "rw", OPT_NOT_ATTR, REMOUNT_RDONLY },
+  { "nosuid", OPT_ATTR, REMOUNT_NOSUID },
+  { "suid", OPT_NOT_ATTR, REMOUNT_NOSUID },
+  { "nodev", OPT_ATTR, REMOUNT_NODEV },
+  { "dev", OPT_NOT_ATTR, REMOUNT_NODEV },
+  { "noexec", OPT_ATTR, REMOUNT_NOEXEC },
+  { "exec", OPT_NOT_ATTR, REMOUNT_NOEXEC },
+  { "bind", OPT_BIND, 0 },
+  { "rbind", OPT_RBIND, 0 },
+  { "private", OPT_PROP, PROP_PRIVATE },
+  { "rprivate", OPT_PROP, PROP_RPRIVATE },
+  { "slave", OPT_PROP, PROP_SLAVE },
+  { "rslave", OPT_PROP, PROP_RSLAVE },
+  { "shared", OPT_PROP, PROP_SHARED },
+  { "rshared", OPT_PROP, PROP_RSHARED },
+  { "unbindable", OPT_PROP, PROP_UNBINDABLE },
+  { "runbindable", OPT_PROP, PROP_RUNBINDABLE },
   { "tmpcopyup", OPT_COPYUP, 0 },
   /* the atime mode (relatime unless asked), on binds and filesystems alike */
-  { "atime", OPT_ATIME, 0 },      { "relatime", OPT_ATIME, 0 },  { "norelatime", OPT_ATIME, 0 },
-  { "nostrictatime", OPT_ATIME, 0 }, { "noatime", OPT_ATIME, MOUNTF_NOATIME },
+  { "atime", OPT_ATIME, 0 },
+  { "relatime", OPT_ATIME, 0 },
+  { "norelatime", OPT_ATIME, 0 },
+  { "nostrictatime", OPT_ATIME, 0 },
+  { "noatime", OPT_ATIME, MOUNTF_NOATIME },
   { "strictatime", OPT_ATIME, MOUNTF_STRICTATIME },
-  { "diratime", OPT_DIRATIME, 0 }, { "nodiratime", OPT_DIRATIME, MOUNTF_NODIRATIME },
+  { "diratime", OPT_DIRATIME, 0 },
+  { "nodiratime", OPT_DIRATIME, MOUNTF_NODIRATIME },
   /* superblock flags: a new filesystem gets them; a bind shares its source's superblock, so
    * there they change nothing (as with runc) */
-  { "sync", OPT_SB, 1 },          { "async", OPT_SB, 0 },        { "dirsync", OPT_SB, 2 },
-  { "defaults", OPT_IGNORE, 0 },  { "mand", OPT_IGNORE, 0 },     { "nomand", OPT_IGNORE, 0 },
+  { "sync", OPT_SB, 1 },
+  { "async", OPT_SB, 0 },
+  { "dirsync", OPT_SB, 2 },
+  { "defaults", OPT_IGNORE, 0 },
+  { "mand", OPT_IGNORE, 0 },
+  { "nomand", OPT_IGNORE, 0 },
   /* change nothing a container can see: accepted, not applied (mount(2) itself ignores the last two) */
-  { "lazytime", OPT_IGNORE, 0 },  { "nolazytime", OPT_IGNORE, 0 }, { "iversion", OPT_IGNORE, 0 },
-  { "noiversion", OPT_IGNORE, 0 }, { "silent", OPT_IGNORE, 0 },   { "loud", OPT_IGNORE, 0 },
-  { "idmap", OPT_IDMAP, 1 },      { "ridmap", OPT_IDMAP, 2 },
+  { "lazytime", OPT_IGNORE, 0 },
+  { "nolazytime", OPT_IGNORE, 0 },
+  { "iversion", OPT_IGNORE, 0 },
+  { "noiversion", OPT_IGNORE, 0 },
+  { "silent", OPT_IGNORE, 0 },
+  { "loud", OPT_IGNORE, 0 },
+  { "idmap", OPT_IDMAP, 1 },
+  { "ridmap", OPT_IDMAP, 2 },
 };
 
 json_t *
@@ -586,14 +633,14 @@ fs_takes_flag (const char *type, const char *word)
 
 struct mount_spec {
   unsigned attrs, not_attrs;
-  unsigned atime;     /* MOUNTF_* */
+  unsigned atime; /* MOUNTF_* */
   bool sync, dirsync;
   bool bind, rbind, copyup;
-  int idmap;          /* 1 idmap, 2 ridmap */
-  struct id_map *uid_map, *gid_map;   /* the mount's own uidMappings/gidMappings */
+  int idmap;                        /* 1 idmap, 2 ridmap */
+  struct id_map *uid_map, *gid_map; /* the mount's own uidMappings/gidMappings */
   size_t nuid_map, ngid_map;
   enum plan_propagation prop;
-  char **data;        /* key=value and fs words */
+  char **data; /* key=value and fs words */
   long long size;
   mode_t mode;
 };
@@ -800,8 +847,12 @@ add_bind_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, 
 static void
 dev_mounted_later (struct plan *p, const char *dest, const char *type)
 {
-  static const struct { const char *dest, *type; unsigned bit; } sub[] = {
-    { "/dev/pts", "devpts", PLAN_DEV_PTS }, { "/dev/mqueue", "mqueue", PLAN_DEV_MQUEUE },
+  static const struct {
+    const char *dest, *type;
+    unsigned bit;
+  } sub[] = {
+    { "/dev/pts", "devpts", PLAN_DEV_PTS },
+    { "/dev/mqueue", "mqueue", PLAN_DEV_MQUEUE },
   };
   struct op *dev = find_dev_op (p);
   for (size_t i = 0; dev && i < sizeof sub / sizeof sub[0]; i++)
@@ -905,9 +956,10 @@ add_fs_mount (struct rd *r, struct plan *p, const char *pi, const char *dest, co
   else
     {
       cleanup_free char *pt = key_path (pi, "type");
-      return fail (r, pt,
-                   "mount type `%s` is not supported (bind, proc, sysfs, tmpfs, devpts, mqueue, cgroup, cgroup2, overlay)",
-                   type);
+      return fail (
+          r, pt,
+          "mount type `%s` is not supported (bind, proc, sysfs, tmpfs, devpts, mqueue, cgroup, cgroup2, overlay)",
+          type);
     }
   op->flags = ms->attrs | ms->atime;
   op->propagation = ms->prop;
@@ -1106,7 +1158,8 @@ read_namespaces (struct rd *r, json_t *lx, struct plan *p)
   /* Without a mount namespace the container shares cella's (docs/oci.md): its mounts are made
    * there, which a user namespace of its own has no right to do. */
   if (!(p->ns & PLAN_NS_MNT) && !p->ns_path[0] && (p->ns & PLAN_NS_USER))
-    return fail (r, "linux.namespaces", "a new user namespace needs a new mount namespace too (add {\"type\": \"mount\"})");
+    return fail (r, "linux.namespaces",
+                 "a new user namespace needs a new mount namespace too (add {\"type\": \"mount\"})");
   if ((p->ns & PLAN_NS_TIME) && !host_has ("/proc/self/ns/time"))
     return fail (r, "linux.namespaces", "this kernel has no time namespaces");
   return 0;
@@ -1127,7 +1180,8 @@ read_idmaps (struct rd *r, json_t *lx, const char *base, const char *key, struct
       long long c = 0, h = 0, s = 0;
       if (!json_is_object (m))
         return fail (r, pi, "must be an object");
-      if (get_int (r, m, pi, "containerID", 0, UINT32_MAX - 1, &c) <= 0 || get_int (r, m, pi, "hostID", 0, UINT32_MAX - 1, &h) <= 0
+      if (get_int (r, m, pi, "containerID", 0, UINT32_MAX - 1, &c) <= 0
+          || get_int (r, m, pi, "hostID", 0, UINT32_MAX - 1, &h) <= 0
           || get_int (r, m, pi, "size", 1, UINT32_MAX, &s) <= 0)
         return r->failed ? -1 : fail (r, pi, "needs containerID, hostID and size");
       (*out)[i] = (struct id_map){ .inside = (uint32_t) c, .outside = (uint32_t) h, .count = (uint32_t) s };
@@ -1182,11 +1236,14 @@ read_devices (struct rd *r, json_t *lx, struct plan *p)
           return fail (r, pt, "must be c, b, u or p");
         }
       if (type[0] != 'p'
-          && (get_int (r, d, pi, "major", 0, UINT32_MAX, &maj) <= 0 || get_int (r, d, pi, "minor", 0, UINT32_MAX, &min) <= 0))
-        return r->failed ? -1 : fail (r, pi, "a %s device needs major and minor", type[0] == 'b' ? "block" : "character");
+          && (get_int (r, d, pi, "major", 0, UINT32_MAX, &maj) <= 0
+              || get_int (r, d, pi, "minor", 0, UINT32_MAX, &min) <= 0))
+        return r->failed ? -1
+                         : fail (r, pi, "a %s device needs major and minor", type[0] == 'b' ? "block" : "character");
       /* podman copies the host node's whole st_mode (0o20666): the type bits are `type`'s job
        * and ignored, as runc and crun do */
-      if (get_int (r, d, pi, "fileMode", 0, 0177777, &mode) < 0 || get_int (r, d, pi, "uid", 0, UINT32_MAX - 1, &uid) < 0
+      if (get_int (r, d, pi, "fileMode", 0, 0177777, &mode) < 0
+          || get_int (r, d, pi, "uid", 0, UINT32_MAX - 1, &uid) < 0
           || get_int (r, d, pi, "gid", 0, UINT32_MAX - 1, &gid) < 0)
         return -1;
       if (strcmp (r->what, "saved plan") == 0 && read_host_path (r, d, pi, dev) < 0)
@@ -1434,8 +1491,9 @@ read_scmp_rule (struct rd *r, json_t *s, const char *pi, const struct oci_seccom
   *keep = true;
   if (!json_is_object (s))
     return fail (r, pi, "must be an object");
-  if (read_scmp_names (r, s, pi, h != NULL, &rule->names) < 0 || read_action (r, s, pi, "action", true, &rule->action) < 0
-      || get_int (r, s, pi, "errnoRet", 0, 4095, &e) < 0 || read_scmp_args (r, s, pi, rule) < 0)
+  if (read_scmp_names (r, s, pi, h != NULL, &rule->names) < 0
+      || read_action (r, s, pi, "action", true, &rule->action) < 0 || get_int (r, s, pi, "errnoRet", 0, 4095, &e) < 0
+      || read_scmp_args (r, s, pi, rule) < 0)
     return -1;
   rule->errno_ret = (int) e;
   if (h == NULL)
@@ -1519,7 +1577,8 @@ scmp_rule_clear (struct plan_scmp_rule *rule)
 }
 
 static int
-read_scmp_profile (struct rd *r, json_t *sc, const char *base, const struct oci_seccomp_host *h, struct plan_seccomp *prof)
+read_scmp_profile (struct rd *r, json_t *sc, const char *base, const struct oci_seccomp_host *h,
+                   struct plan_seccomp *prof)
 {
   json_t *sys, *s;
   const char *listener = NULL, *metadata = NULL;
@@ -1540,15 +1599,17 @@ read_scmp_profile (struct rd *r, json_t *sc, const char *base, const struct oci_
   if (metadata && *metadata)
     prof->listener_metadata = xstrdup (metadata);
   if (read_action (r, sc, base, "defaultAction", true, &prof->default_action) < 0
-      || get_int (r, sc, base, "defaultErrnoRet", 0, 4095, &e) < 0 || get_strv (r, sc, base, "architectures", &prof->arches) < 0
-      || get_strv (r, sc, base, "flags", &prof->flags) < 0 || get_arr (r, sc, base, "syscalls", &sys) < 0)
+      || get_int (r, sc, base, "defaultErrnoRet", 0, 4095, &e) < 0
+      || get_strv (r, sc, base, "architectures", &prof->arches) < 0 || get_strv (r, sc, base, "flags", &prof->flags) < 0
+      || get_arr (r, sc, base, "syscalls", &sys) < 0)
     return -1;
   prof->default_errno = (int) e;
   /* runc refuses it too: every call of the container, cella's own last ones included, would
    * wait on the agent */
   if (prof->default_action == SCMPA_NOTIFY)
     return fail (r, pd, "SCMP_ACT_NOTIFY cannot be the default action");
-  if (check_scmp_arches (r, base, "architectures", prof->arches) < 0 || (h && read_scmp_arch_map (r, sc, base, h, prof) < 0))
+  if (check_scmp_arches (r, base, "architectures", prof->arches) < 0
+      || (h && read_scmp_arch_map (r, sc, base, h, prof) < 0))
     return -1;
   for (i = 0; prof->flags && prof->flags[i]; i++)
     if (str_index (seccomp_flags, sizeof seccomp_flags / sizeof seccomp_flags[0], prof->flags[i]) < 0)
@@ -1574,8 +1635,9 @@ read_scmp_profile (struct rd *r, json_t *sc, const char *base, const struct oci_
         {
           cleanup_free char *pa = key_path (pi, "action");
           return h ? fail (r, pa, "SCMP_ACT_NOTIFY needs a seccomp listener, which only an OCI bundle can name")
-                   : fail (r, pa, "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent that gets the "
-                                  "notifications)");
+                   : fail (r, pa,
+                           "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent that gets the "
+                           "notifications)");
         }
     }
   return 0;
@@ -1596,11 +1658,16 @@ static const struct {
   uint32_t token;
   const char *docker, *scmp;
 } native_arches[] = {
-  { SCMP_ARCH_X86_64, "amd64", "SCMP_ARCH_X86_64" }, { SCMP_ARCH_X86, "x86", "SCMP_ARCH_X86" },
-  { SCMP_ARCH_AARCH64, "arm64", "SCMP_ARCH_AARCH64" }, { SCMP_ARCH_ARM, "arm", "SCMP_ARCH_ARM" },
-  { SCMP_ARCH_S390X, "s390x", "SCMP_ARCH_S390X" },    { SCMP_ARCH_S390, "s390", "SCMP_ARCH_S390" },
-  { SCMP_ARCH_PPC64LE, "ppc64le", "SCMP_ARCH_PPC64LE" }, { SCMP_ARCH_PPC64, "ppc64", "SCMP_ARCH_PPC64" },
-  { SCMP_ARCH_PPC, "ppc", "SCMP_ARCH_PPC" },          { SCMP_ARCH_MIPS64, "mips64", "SCMP_ARCH_MIPS64" },
+  { SCMP_ARCH_X86_64, "amd64", "SCMP_ARCH_X86_64" },
+  { SCMP_ARCH_X86, "x86", "SCMP_ARCH_X86" },
+  { SCMP_ARCH_AARCH64, "arm64", "SCMP_ARCH_AARCH64" },
+  { SCMP_ARCH_ARM, "arm", "SCMP_ARCH_ARM" },
+  { SCMP_ARCH_S390X, "s390x", "SCMP_ARCH_S390X" },
+  { SCMP_ARCH_S390, "s390", "SCMP_ARCH_S390" },
+  { SCMP_ARCH_PPC64LE, "ppc64le", "SCMP_ARCH_PPC64LE" },
+  { SCMP_ARCH_PPC64, "ppc64", "SCMP_ARCH_PPC64" },
+  { SCMP_ARCH_PPC, "ppc", "SCMP_ARCH_PPC" },
+  { SCMP_ARCH_MIPS64, "mips64", "SCMP_ARCH_MIPS64" },
   { SCMP_ARCH_MIPSEL64, "mipsel64", "SCMP_ARCH_MIPSEL64" },
 #ifdef SCMP_ARCH_RISCV64
   { SCMP_ARCH_RISCV64, "riscv64", "SCMP_ARCH_RISCV64" },
@@ -1703,7 +1770,8 @@ read_personality (struct rd *r, json_t *lx, struct plan *p)
   const char *dom = NULL;
   if (get_obj (r, lx, "linux", "personality", &o) < 0 || o == NULL)
     return r->failed ? -1 : 0;
-  if (get_str (r, o, "linux.personality", "domain", &dom) < 0 || get_arr (r, o, "linux.personality", "flags", &flags) < 0)
+  if (get_str (r, o, "linux.personality", "domain", &dom) < 0
+      || get_arr (r, o, "linux.personality", "flags", &flags) < 0)
     return -1;
   if (dom && strcmp (dom, "LINUX") == 0)
     p->personality = PERSONALITY_LINUX;
@@ -1735,7 +1803,8 @@ read_time_offsets (struct rd *r, json_t *lx, struct plan *p)
         return fail (r, pk, "unknown clock (monotonic or boottime)");
       if (!json_is_object (c))
         return fail (r, pk, "must be an object");
-      if (get_int (r, c, pk, "secs", LLONG_MIN, LLONG_MAX, &s) < 0 || get_int (r, c, pk, "nanosecs", 0, 999999999, &ns) < 0)
+      if (get_int (r, c, pk, "secs", LLONG_MIN, LLONG_MAX, &s) < 0
+          || get_int (r, c, pk, "nanosecs", 0, 999999999, &ns) < 0)
         return -1;
       p->time_offset[i][0] = s;
       p->time_offset[i][1] = ns;
@@ -1820,8 +1889,8 @@ read_throttle (struct rd *r, json_t *bio, const char *key, int kind, struct plan
       memset (t, 0, sizeof *t);
       if (!json_is_object (d))
         return fail (r, pi, "must be an object");
-      if (get_int (r, d, pi, "major", 0, UINT32_MAX, &t->major) <= 0 || get_int (r, d, pi, "minor", 0, UINT32_MAX, &t->minor) <= 0
-          || get_u64 (r, d, pi, "rate", &t->rate) <= 0)
+      if (get_int (r, d, pi, "major", 0, UINT32_MAX, &t->major) <= 0
+          || get_int (r, d, pi, "minor", 0, UINT32_MAX, &t->minor) <= 0 || get_u64 (r, d, pi, "rate", &t->rate) <= 0)
         return r->failed ? -1 : fail (r, pi, "needs major, minor and rate");
       t->kind = kind;
       pr->nio_throttle++;
@@ -1832,8 +1901,8 @@ read_throttle (struct rd *r, json_t *bio, const char *key, int kind, struct plan
 static int
 read_blkio (struct rd *r, json_t *res, struct plan_resources *pr)
 {
-  static const char *const keys[] = { "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
-                                      "throttleWriteIOPSDevice" };
+  static const char *const keys[]
+      = { "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice" };
   const char *b = "linux.resources.blockIO";
   json_t *bio, *wd;
   long long w = 0, lw = 0;
@@ -1908,7 +1977,8 @@ read_dev_rules (struct rd *r, json_t *res, struct plan_resources *pr)
         }
       if (get_bool (r, d, pi, "allow", &allow) < 0 || get_str (r, d, pi, "type", &type) < 0
           || get_int (r, d, pi, "major", -1, UINT32_MAX, &rule->major) < 0
-          || get_int (r, d, pi, "minor", -1, UINT32_MAX, &rule->minor) < 0 || get_str (r, d, pi, "access", &access_) < 0)
+          || get_int (r, d, pi, "minor", -1, UINT32_MAX, &rule->minor) < 0
+          || get_str (r, d, pi, "access", &access_) < 0)
         return -1;
       if (type && (strlen (type) != 1 || !strchr ("acb", type[0])))
         {
@@ -2078,8 +2148,8 @@ oci_config_parse (const char *text, const char *bundle, const char *what, struct
       goto out;
     }
   if (read_process (&r, pro, "process", &p->process) < 0 || read_annotations (&r, root, p) < 0
-      || read_landlock_annotation (&r, root, p) < 0 || read_linux (&r, root, p) < 0 || check_names (&r, p) < 0 || read_mounts (&r, root, p) < 0
-      || read_hooks (&r, root, p) < 0)
+      || read_landlock_annotation (&r, root, p) < 0 || read_linux (&r, root, p) < 0 || check_names (&r, p) < 0
+      || read_mounts (&r, root, p) < 0 || read_hooks (&r, root, p) < 0)
     goto out;
   /* after the mounts, as runc does: hide and freeze what the mounts brought */
   {
@@ -2089,7 +2159,8 @@ oci_config_parse (const char *text, const char *bundle, const char *what, struct
       goto out;
     for (size_t i = 0; i < p->ndevices && !r.failed; i++)
       if (strncmp (p->devices[i].path, "/dev/", 5) == 0 && find_dev_op (p) == NULL)
-        fail (&r, "linux.devices", "cella makes the device nodes under /dev in a tmpfs mounted on /dev: add one to mounts");
+        fail (&r, "linux.devices",
+              "cella makes the device nodes under /dev in a tmpfs mounted on /dev: add one to mounts");
   }
 out:
   json_decref (root);

@@ -109,7 +109,7 @@ oci_cmd_resume (struct oci_ctx *c, int argc, char **argv)
 
 struct update_opts {
   char *resources, *memory, *memory_reservation, *memory_swap, *kernel_memory, *cpu_shares, *cpu_quota, *cpu_period,
-    *cpuset_cpus, *cpuset_mems, *pids_limit, *blkio_weight;
+      *cpuset_cpus, *cpuset_mems, *pids_limit, *blkio_weight;
 };
 #define UO(f) offsetof (struct update_opts, f)
 static const struct cli_option update_table[] = {
@@ -131,9 +131,9 @@ static const struct cli_option update_table[] = {
 static void
 update_opts_free (struct update_opts *o)
 {
-  char **f[] = { &o->resources, &o->memory, &o->memory_reservation, &o->memory_swap, &o->kernel_memory,
-                 &o->cpu_shares, &o->cpu_quota, &o->cpu_period, &o->cpuset_cpus, &o->cpuset_mems,
-                 &o->pids_limit, &o->blkio_weight };
+  char **f[]
+      = { &o->resources, &o->memory,     &o->memory_reservation, &o->memory_swap, &o->kernel_memory, &o->cpu_shares,
+          &o->cpu_quota, &o->cpu_period, &o->cpuset_cpus,        &o->cpuset_mems, &o->pids_limit,    &o->blkio_weight };
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
     free (*f[i]);
 }
@@ -215,7 +215,8 @@ resources_from_flags (const struct update_opts *o, struct plan_resources *r, cel
   long long v;
   if (o->memory && parse_signed ("--memory", o->memory, true, &r->memory, err) < 0)
     return -1;
-  if (o->memory_reservation && parse_signed ("--memory-reservation", o->memory_reservation, true, &r->memory_reservation, err) < 0)
+  if (o->memory_reservation
+      && parse_signed ("--memory-reservation", o->memory_reservation, true, &r->memory_reservation, err) < 0)
     return -1;
   if (o->memory_swap && parse_signed ("--memory-swap", o->memory_swap, true, &r->memory_swap, err) < 0)
     return -1;

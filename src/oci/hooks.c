@@ -65,7 +65,8 @@ hook_wait (const struct plan_hook *h, pid_t pid, int pidfd, int *status, cella_e
           kill (pid, SIGKILL);
           while (waitpid (pid, status, 0) < 0 && errno == EINTR)
             ;
-          return cella_error (err, 0, "hook `%s`: still running after its timeout of %d s: killed", h->path, h->timeout);
+          return cella_error (err, 0, "hook `%s`: still running after its timeout of %d s: killed", h->path,
+                              h->timeout);
         }
     }
   while (waitpid (pid, status, 0) < 0)

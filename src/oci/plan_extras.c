@@ -48,12 +48,14 @@ static const char *
 rlimit_name (int res)
 {
   static const char *const n[RLIM_NLIMITS] = {
-    [RLIMIT_CPU] = "RLIMIT_CPU",         [RLIMIT_FSIZE] = "RLIMIT_FSIZE",   [RLIMIT_DATA] = "RLIMIT_DATA",
-    [RLIMIT_STACK] = "RLIMIT_STACK",     [RLIMIT_CORE] = "RLIMIT_CORE",     [RLIMIT_RSS] = "RLIMIT_RSS",
-    [RLIMIT_NPROC] = "RLIMIT_NPROC",     [RLIMIT_NOFILE] = "RLIMIT_NOFILE", [RLIMIT_MEMLOCK] = "RLIMIT_MEMLOCK",
-    [RLIMIT_AS] = "RLIMIT_AS",           [RLIMIT_LOCKS] = "RLIMIT_LOCKS",   [RLIMIT_SIGPENDING] = "RLIMIT_SIGPENDING",
-    [RLIMIT_MSGQUEUE] = "RLIMIT_MSGQUEUE", [RLIMIT_NICE] = "RLIMIT_NICE",   [RLIMIT_RTPRIO] = "RLIMIT_RTPRIO",
-    [RLIMIT_RTTIME] = "RLIMIT_RTTIME",
+    [RLIMIT_CPU] = "RLIMIT_CPU",           [RLIMIT_FSIZE] = "RLIMIT_FSIZE",
+    [RLIMIT_DATA] = "RLIMIT_DATA",         [RLIMIT_STACK] = "RLIMIT_STACK",
+    [RLIMIT_CORE] = "RLIMIT_CORE",         [RLIMIT_RSS] = "RLIMIT_RSS",
+    [RLIMIT_NPROC] = "RLIMIT_NPROC",       [RLIMIT_NOFILE] = "RLIMIT_NOFILE",
+    [RLIMIT_MEMLOCK] = "RLIMIT_MEMLOCK",   [RLIMIT_AS] = "RLIMIT_AS",
+    [RLIMIT_LOCKS] = "RLIMIT_LOCKS",       [RLIMIT_SIGPENDING] = "RLIMIT_SIGPENDING",
+    [RLIMIT_MSGQUEUE] = "RLIMIT_MSGQUEUE", [RLIMIT_NICE] = "RLIMIT_NICE",
+    [RLIMIT_RTPRIO] = "RLIMIT_RTPRIO",     [RLIMIT_RTTIME] = "RLIMIT_RTTIME",
   };
   return res >= 0 && res < RLIM_NLIMITS && n[res] ? n[res] : "?";
 }
@@ -66,8 +68,9 @@ process_json (const struct plan_process *pr)
     {
       json_t *a = json_array ();
       for (size_t i = 0; i < pr->nrlimits; i++)
-        json_array_append_new (a, json_pack ("{s:s, s:I, s:I}", "type", rlimit_name (pr->rlimits[i].resource), "soft",
-                                             (json_int_t) pr->rlimits[i].soft, "hard", (json_int_t) pr->rlimits[i].hard));
+        json_array_append_new (a,
+                               json_pack ("{s:s, s:I, s:I}", "type", rlimit_name (pr->rlimits[i].resource), "soft",
+                                          (json_int_t) pr->rlimits[i].soft, "hard", (json_int_t) pr->rlimits[i].hard));
       json_object_set_new (o, "rlimits", a);
     }
   if (pr->has_umask)
@@ -76,17 +79,18 @@ process_json (const struct plan_process *pr)
     json_object_set_new (o, "oomScoreAdj", json_integer (pr->oom_score_adj));
   if (pr->capsets.set)
     json_object_set_new (o, "capabilities",
-                         json_pack ("{s:o, s:o, s:o, s:o, s:o}", "bounding", caps_json (pr->capsets.bounding), "effective",
-                                    caps_json (pr->capsets.effective), "permitted", caps_json (pr->capsets.permitted),
-                                    "inheritable", caps_json (pr->capsets.inheritable), "ambient",
-                                    caps_json (pr->capsets.ambient)));
+                         json_pack ("{s:o, s:o, s:o, s:o, s:o}", "bounding", caps_json (pr->capsets.bounding),
+                                    "effective", caps_json (pr->capsets.effective), "permitted",
+                                    caps_json (pr->capsets.permitted), "inheritable",
+                                    caps_json (pr->capsets.inheritable), "ambient", caps_json (pr->capsets.ambient)));
   if (pr->apparmor_profile)
     json_object_set_new (o, "apparmorProfile", json_string (pr->apparmor_profile));
   if (pr->selinux_label)
     json_object_set_new (o, "selinuxLabel", json_string (pr->selinux_label));
   if (pr->console_height || pr->console_width)
-    json_object_set_new (o, "consoleSize", json_pack ("{s:i, s:i}", "height", (int) pr->console_height, "width",
-                                                      (int) pr->console_width));
+    json_object_set_new (
+        o, "consoleSize",
+        json_pack ("{s:i, s:i}", "height", (int) pr->console_height, "width", (int) pr->console_width));
   return o;
 }
 
@@ -117,7 +121,8 @@ seccomp_json (const struct plan_seccomp *s)
           for (size_t j = 0; j < r->nargs; j++)
             json_array_append_new (a, json_pack ("{s:i, s:I, s:I, s:s}", "index", (int) r->args[j].index, "value",
                                                  (json_int_t) r->args[j].value, "valueTwo",
-                                                 (json_int_t) r->args[j].value_two, "op", plan_scmp_op_name (r->args[j].op)));
+                                                 (json_int_t) r->args[j].value_two, "op",
+                                                 plan_scmp_op_name (r->args[j].op)));
           json_object_set_new (ro, "args", a);
         }
       json_array_append_new (sys, ro);
@@ -129,8 +134,8 @@ seccomp_json (const struct plan_seccomp *s)
 static json_t *
 resources_json (const struct plan_resources *r)
 {
-  static const char *const thr[] = { "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
-                                     "throttleWriteIOPSDevice" };
+  static const char *const thr[]
+      = { "throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice" };
   json_t *o = json_object (), *mem = json_object (), *bio = json_object ();
   /* memory, cpu, pids, io weight and cgroupsPath are the plan's own "resources" key */
   if (r->has_swappiness)
@@ -144,8 +149,8 @@ resources_json (const struct plan_resources *r)
       json_t *a = json_array ();
       for (size_t i = 0; i < r->nio_throttle; i++)
         if ((int) r->io_throttle[i].kind == k)
-          json_array_append_new (a, json_pack ("{s:I, s:I, s:I}", "major", (json_int_t) r->io_throttle[i].major, "minor",
-                                               (json_int_t) r->io_throttle[i].minor, "rate",
+          json_array_append_new (a, json_pack ("{s:I, s:I, s:I}", "major", (json_int_t) r->io_throttle[i].major,
+                                               "minor", (json_int_t) r->io_throttle[i].minor, "rate",
                                                (json_int_t) r->io_throttle[i].rate));
       if (json_array_size (a))
         json_object_set_new (bio, thr[k], a);
@@ -170,7 +175,8 @@ resources_json (const struct plan_resources *r)
           const struct plan_dev_rule *d = &r->dev_rules[i];
           char t[2] = { d->type, 0 };
           json_array_append_new (a, json_pack ("{s:b, s:s, s:I, s:I, s:s}", "allow", d->allow, "type", t, "major",
-                                               (json_int_t) d->major, "minor", (json_int_t) d->minor, "access", d->access));
+                                               (json_int_t) d->major, "minor", (json_int_t) d->minor, "access",
+                                               d->access));
         }
       json_object_set_new (o, "devices", a);
     }
@@ -194,9 +200,10 @@ linux_json (const struct plan *p)
         {
           const struct plan_device *d = &p->devices[i];
           char t[2] = { d->type, 0 };
-          json_array_append_new (a, json_pack ("{s:s, s:s, s:I, s:I, s:i, s:I, s:I}", "path", d->path, "type", t, "major",
-                                               (json_int_t) d->major, "minor", (json_int_t) d->minor, "fileMode",
-                                               (int) d->mode, "uid", (json_int_t) d->uid, "gid", (json_int_t) d->gid));
+          json_array_append_new (a,
+                                 json_pack ("{s:s, s:s, s:I, s:I, s:i, s:I, s:I}", "path", d->path, "type", t, "major",
+                                            (json_int_t) d->major, "minor", (json_int_t) d->minor, "fileMode",
+                                            (int) d->mode, "uid", (json_int_t) d->uid, "gid", (json_int_t) d->gid));
           if (d->host_path)
             json_object_set_new (json_array_get (a, json_array_size (a) - 1), "hostPath", json_string (d->host_path));
         }
@@ -209,13 +216,14 @@ linux_json (const struct plan *p)
   if (p->rootfs_propagation)
     json_object_set_new (o, "rootfsPropagation", json_string (plan_propagation_name (p->rootfs_propagation)));
   if (p->personality)
-    json_object_set_new (o, "personality", json_pack ("{s:s}", "domain",
-                                                      p->personality == PERSONALITY_LINUX32 ? "LINUX32" : "LINUX"));
+    json_object_set_new (o, "personality",
+                         json_pack ("{s:s}", "domain", p->personality == PERSONALITY_LINUX32 ? "LINUX32" : "LINUX"));
   if (p->has_time_offsets)
     json_object_set_new (o, "timeOffsets",
-                         json_pack ("{s:{s:I, s:I}, s:{s:I, s:I}}", "monotonic", "secs", (json_int_t) p->time_offset[0][0],
-                                    "nanosecs", (json_int_t) p->time_offset[0][1], "boottime", "secs",
-                                    (json_int_t) p->time_offset[1][0], "nanosecs", (json_int_t) p->time_offset[1][1]));
+                         json_pack ("{s:{s:I, s:I}, s:{s:I, s:I}}", "monotonic", "secs",
+                                    (json_int_t) p->time_offset[0][0], "nanosecs", (json_int_t) p->time_offset[0][1],
+                                    "boottime", "secs", (json_int_t) p->time_offset[1][0], "nanosecs",
+                                    (json_int_t) p->time_offset[1][1]));
   json_object_set_new (o, "resources", resources_json (&p->res));
   return o;
 }

@@ -37,20 +37,32 @@ mount (const char *dst, const char *type, const char *src, const char *const *op
   return m;
 }
 
-static const char *const masked[] = { "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                                      "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                                      "/proc/scsi", NULL };
-static const char *const readonly[] = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL };
+static const char *const masked[] = { "/proc/acpi",
+                                      "/proc/asound",
+                                      "/proc/kcore",
+                                      "/proc/keys",
+                                      "/proc/latency_stats",
+                                      "/proc/timer_list",
+                                      "/proc/timer_stats",
+                                      "/proc/sched_debug",
+                                      "/sys/firmware",
+                                      "/proc/scsi",
+                                      NULL };
+static const char *const readonly[]
+    = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL };
 static const char *const default_caps[] = { "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", NULL };
 
 static json_t *
 default_spec (bool rootless)
 {
   static const char *const args[] = { "sh", NULL };
-  static const char *const env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", NULL };
+  static const char *const env[]
+      = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", NULL };
   static const char *const dev_opts[] = { "nosuid", "strictatime", "mode=755", "size=65536k", NULL };
-  static const char *const pts_opts[] = { "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5", NULL };
-  static const char *const pts_opts_rootless[] = { "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", NULL };
+  static const char *const pts_opts[]
+      = { "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5", NULL };
+  static const char *const pts_opts_rootless[]
+      = { "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", NULL };
   static const char *const shm_opts[] = { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL };
   static const char *const mq_opts[] = { "nosuid", "noexec", "nodev", NULL };
   static const char *const sys_opts[] = { "nosuid", "noexec", "nodev", "ro", NULL };
@@ -58,10 +70,10 @@ default_spec (bool rootless)
   static const char *const cg_opts[] = { "nosuid", "noexec", "nodev", "relatime", "ro", NULL };
   json_t *caps = json_pack ("{s:o, s:o, s:o}", "bounding", strs (default_caps), "effective", strs (default_caps),
                             "permitted", strs (default_caps));
-  json_t *process = json_pack ("{s:b, s:{s:i, s:i}, s:o, s:o, s:s, s:o, s:[{s:s, s:i, s:i}], s:b}", "terminal", 1,
-                               "user", "uid", 0, "gid", 0, "args", strs (args), "env", strs (env), "cwd", "/",
-                               "capabilities", caps, "rlimits", "type", "RLIMIT_NOFILE", "hard", 1024, "soft", 1024,
-                               "noNewPrivileges", 1);
+  json_t *process
+      = json_pack ("{s:b, s:{s:i, s:i}, s:o, s:o, s:s, s:o, s:[{s:s, s:i, s:i}], s:b}", "terminal", 1, "user", "uid", 0,
+                   "gid", 0, "args", strs (args), "env", strs (env), "cwd", "/", "capabilities", caps, "rlimits",
+                   "type", "RLIMIT_NOFILE", "hard", 1024, "soft", 1024, "noNewPrivileges", 1);
   json_t *mounts = json_array ();
   json_t *ns = json_array ();
   json_t *linux_ = json_object ();
@@ -97,8 +109,8 @@ default_spec (bool rootless)
   json_object_set_new (linux_, "namespaces", ns);
   json_object_set_new (linux_, "maskedPaths", strs (masked));
   json_object_set_new (linux_, "readonlyPaths", strs (readonly));
-  return json_pack ("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.1.0", "process", process, "root", "path",
-                    "rootfs", "readonly", 1, "hostname", "cella", "mounts", mounts, "linux", linux_);
+  return json_pack ("{s:s, s:o, s:{s:s, s:b}, s:s, s:o, s:o}", "ociVersion", "1.1.0", "process", process, "root",
+                    "path", "rootfs", "readonly", 1, "hostname", "cella", "mounts", mounts, "linux", linux_);
 }
 
 struct spec_opts {
@@ -159,26 +171,60 @@ out:
 int
 oci_cmd_features (struct oci_ctx *c, int argc, char **argv)
 {
-  static const char *const hooks[] = { "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-                                       "poststop", NULL };
+  static const char *const hooks[]
+      = { "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop", NULL };
   static const char *const namespaces[] = { "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts", NULL };
-  static const char *const actions[] = { "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                                         "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
-                                         "SCMP_ACT_TRAP", NULL };
-  static const char *const operators[] = { "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
-                                           "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE", NULL };
-  static const char *const archs[] = { "SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64",
-                                       "SCMP_ARCH_ARM", NULL };
-  static const char *const scmp_flags[] = { "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                                            "SECCOMP_FILTER_FLAG_TSYNC", NULL };
-  static const char *const cap_names[] = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE", NULL };
+  static const char *const actions[]
+      = { "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO",  "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+          "SCMP_ACT_LOG",   "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP",         NULL };
+  static const char *const operators[] = { "SCMP_CMP_EQ", "SCMP_CMP_GE",        "SCMP_CMP_GT", "SCMP_CMP_LE",
+                                           "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE", NULL };
+  static const char *const archs[]
+      = { "SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", NULL };
+  static const char *const scmp_flags[]
+      = { "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC", NULL };
+  static const char *const cap_names[] = { "CAP_CHOWN",
+                                           "CAP_DAC_OVERRIDE",
+                                           "CAP_DAC_READ_SEARCH",
+                                           "CAP_FOWNER",
+                                           "CAP_FSETID",
+                                           "CAP_KILL",
+                                           "CAP_SETGID",
+                                           "CAP_SETUID",
+                                           "CAP_SETPCAP",
+                                           "CAP_LINUX_IMMUTABLE",
+                                           "CAP_NET_BIND_SERVICE",
+                                           "CAP_NET_BROADCAST",
+                                           "CAP_NET_ADMIN",
+                                           "CAP_NET_RAW",
+                                           "CAP_IPC_LOCK",
+                                           "CAP_IPC_OWNER",
+                                           "CAP_SYS_MODULE",
+                                           "CAP_SYS_RAWIO",
+                                           "CAP_SYS_CHROOT",
+                                           "CAP_SYS_PTRACE",
+                                           "CAP_SYS_PACCT",
+                                           "CAP_SYS_ADMIN",
+                                           "CAP_SYS_BOOT",
+                                           "CAP_SYS_NICE",
+                                           "CAP_SYS_RESOURCE",
+                                           "CAP_SYS_TIME",
+                                           "CAP_SYS_TTY_CONFIG",
+                                           "CAP_MKNOD",
+                                           "CAP_LEASE",
+                                           "CAP_AUDIT_WRITE",
+                                           "CAP_AUDIT_CONTROL",
+                                           "CAP_SETFCAP",
+                                           "CAP_MAC_OVERRIDE",
+                                           "CAP_MAC_ADMIN",
+                                           "CAP_SYSLOG",
+                                           "CAP_WAKE_ALARM",
+                                           "CAP_BLOCK_SUSPEND",
+                                           "CAP_AUDIT_READ",
+                                           "CAP_PERFMON",
+                                           "CAP_BPF",
+                                           "CAP_CHECKPOINT_RESTORE",
+                                           NULL };
   const struct scmp_version *v = seccomp_version ();
   enum cgroup_layout layout = cgroup_layout ();
   cleanup_free char *lib = xasprintf ("%u.%u.%u", v ? v->major : 0, v ? v->minor : 0, v ? v->micro : 0);
@@ -193,11 +239,12 @@ oci_cmd_features (struct oci_ctx *c, int argc, char **argv)
   f = json_pack ("{s:s, s:s, s:o, s:o, s:{s:{s:o}, s:o, s:{s:b, s:b, s:b}, s:{s:b, s:o, s:o, s:o, s:o}, "
                  "s:{s:b}, s:{s:b}}, s:{s:s, s:s}}",
                  "ociVersionMin", "1.0.0", "ociVersionMax", "1.1.0", "hooks", strs (hooks), "mountOptions",
-                 oci_mount_option_names (), "linux", "namespaces", "types", strs (namespaces), "capabilities", strs (cap_names),
-                 "cgroup", "v1", layout == CGROUP_V1 || layout == CGROUP_HYBRID, "v2", layout == CGROUP_V2,
-                 "systemd", 0, "seccomp", "enabled", 1, "actions", strs (actions), "operators", strs (operators),
-                 "archs", strs (archs), "knownFlags", strs (scmp_flags), "apparmor", "enabled", 0, "selinux",
-                 "enabled", 0, "annotations", "io.github.cella.version", CELLA_VERSION, "io.github.cella.libseccomp.version", lib);
+                 oci_mount_option_names (), "linux", "namespaces", "types", strs (namespaces), "capabilities",
+                 strs (cap_names), "cgroup", "v1", layout == CGROUP_V1 || layout == CGROUP_HYBRID, "v2",
+                 layout == CGROUP_V2, "systemd", 0, "seccomp", "enabled", 1, "actions", strs (actions), "operators",
+                 strs (operators), "archs", strs (archs), "knownFlags", strs (scmp_flags), "apparmor", "enabled", 0,
+                 "selinux", "enabled", 0, "annotations", "io.github.cella.version", CELLA_VERSION,
+                 "io.github.cella.libseccomp.version", lib);
   if (f == NULL)
     {
       cella_error_t err = NULL;

@@ -11,13 +11,13 @@
 
 struct oci_state {
   char *id;
-  char *bundle;             /* absolute */
-  char *rootfs;             /* absolute host path of the root */
-  pid_t pid;                /* the container's init; 0 while it is being created */
+  char *bundle;                  /* absolute */
+  char *rootfs;                  /* absolute host path of the root */
+  pid_t pid;                     /* the container's init; 0 while it is being created */
   unsigned long long start_time; /* field 22 of /proc/PID/stat: tells a reused pid apart */
-  char *created;            /* RFC 3339, UTC */
-  char *annotations;        /* config.json's annotations as JSON text ("{}" when none) */
-  bool paused;              /* frozen by `pause` */
+  char *created;                 /* RFC 3339, UTC */
+  char *annotations;             /* config.json's annotations as JSON text ("{}" when none) */
+  bool paused;                   /* frozen by `pause` */
   uid_t owner;
   unsigned long long root_mount; /* no mount namespace: the root's bind in ours (ns_host_root_release) */
 };

@@ -23,9 +23,9 @@
 
 /* docker's masked and read-only paths */
 static const char *const masked_paths[] = {
-  "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-  "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-  "/sys/devices/virtual/powercap",
+  "/proc/asound",      "/proc/acpi",          "/proc/interrupts", "/proc/kcore",
+  "/proc/keys",        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+  "/proc/sched_debug", "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap",
 };
 static const char *const readonly_paths[] = {
   "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
@@ -182,8 +182,10 @@ build_security (const struct run_options *o, struct plan *p, cella_error_t *err)
       else if (has_prefix (s, "label") || has_prefix (s, "apparmor"))
         ; /* no LSM integration: accepted like podman on hosts without it */
       else
-        return cella_error (err, 0, "--security-opt `%s`: unknown option (expected no-new-privileges, "
-                                    "seccomp=unconfined, seccomp=PROFILE.json or landlock=off|auto|SCOPES)", s);
+        return cella_error (err, 0,
+                            "--security-opt `%s`: unknown option (expected no-new-privileges, "
+                            "seccomp=unconfined, seccomp=PROFILE.json or landlock=off|auto|SCOPES)",
+                            s);
     }
   if (p->privileged)
     p->process.seccomp = false;
@@ -240,23 +242,30 @@ build_userns (const struct run_options *o, const struct host_facts *f, struct pl
     return cella_error (err, 0, "--userns %s: the %s backend makes no user namespace; use --backend ns", o->userns,
                         p->backend == BACKEND_PROOT ? "proot" : "vm");
   if (p->rootless)
-    return cella_error (err, 0, "--userns %s: for containers run by root; a rootless container always runs in a user "
-                                "namespace of its own, with you as its root (--userns host)", o->userns);
+    return cella_error (err, 0,
+                        "--userns %s: for containers run by root; a rootless container always runs in a user "
+                        "namespace of its own, with you as its root (--userns host)",
+                        o->userns);
   if (!f->initial_userns)
-    return cella_error (err, 0, "--userns %s: needs the machine's root (cella runs in a user namespace here, which "
-                                "cannot map other ids nor make idmapped mounts)", o->userns);
+    return cella_error (err, 0,
+                        "--userns %s: needs the machine's root (cella runs in a user namespace here, which "
+                        "cannot map other ids nor make idmapped mounts)",
+                        o->userns);
   if (o->privileged)
-    return cella_error (err, 0, "--userns %s: not with --privileged (the host's devices and capabilities over them, "
-                                "which a user namespace does not give; docker refuses it too): use --userns host",
+    return cella_error (err, 0,
+                        "--userns %s: not with --privileged (the host's devices and capabilities over them, "
+                        "which a user namespace does not give; docker refuses it too): use --userns host",
                         o->userns);
   if (p->net == NET_CONTAINER)
-    return cella_error (err, 0, "--userns %s: not with --network container:%s (that network namespace belongs to "
-                                "another user namespace)", o->userns, p->network);
+    return cella_error (err, 0,
+                        "--userns %s: not with --network container:%s (that network namespace belongs to "
+                        "another user namespace)",
+                        o->userns, p->network);
   p->ns |= PLAN_NS_USER;
   p->userns_mode = xstrdup (spec->mode == USERNS_AUTO ? "auto" : "keep-id");
   if (spec->mode == USERNS_KEEP_ID)
     return keep_id_map ("/proc/self/uid_map", &p->uid_map, &p->nuid_map, err) < 0
-               || keep_id_map ("/proc/self/gid_map", &p->gid_map, &p->ngid_map, err) < 0
+                   || keep_id_map ("/proc/self/gid_map", &p->gid_map, &p->ngid_map, err) < 0
                ? -1
                : 0;
   return 0;
@@ -337,7 +346,8 @@ add_default_ops (struct plan *p)
     {
       /* as the host's, without its loopback servers (systemd-resolved's real ones when it is the stub) */
       cleanup_free char *rc = NULL, *text = NULL;
-      if (read_file ("/run/systemd/resolve/resolv.conf", &rc, NULL, NULL) < 0 && read_file ("/etc/resolv.conf", &rc, NULL, NULL) < 0)
+      if (read_file ("/run/systemd/resolve/resolv.conf", &rc, NULL, NULL) < 0
+          && read_file ("/etc/resolv.conf", &rc, NULL, NULL) < 0)
         rc = NULL;
       text = net_resolv_conf (rc, p->dns);
       plan_add_file (p, "/etc/resolv.conf", text, strlen (text), 0644);
@@ -450,8 +460,9 @@ vm_from_facts (const struct host_facts *f, struct plan *p, cella_error_t *err)
     {
       /* not shipped by Debian; its API-socket launch is not written yet */
       if (!f->firecracker_found)
-        return cella_error (err, 0, "--vm-engine firecracker: firecracker not found on PATH (it is not packaged by Debian; "
-                                    "use --vm-engine qemu)");
+        return cella_error (err, 0,
+                            "--vm-engine firecracker: firecracker not found on PATH (it is not packaged by Debian; "
+                            "use --vm-engine qemu)");
       return cella_error (err, 0, "--vm-engine firecracker: not supported by this build yet; use --vm-engine qemu");
     }
   if (strcmp (p->vm_engine, "qemu") != 0)
@@ -500,14 +511,18 @@ vm_choose (const struct run_options *o, const struct host_facts *f, struct plan 
       && strcmp (o->network, "bridge") != 0 && strcmp (o->network, NET_DEFAULT_NAME) != 0
       && (f->euid != 0 || !f->initial_userns || strcmp (o->network, "host") == 0
           || has_prefix (o->network, "container:")))
-    return cella_error (err, 0, "--network %s: the vm backend gives the guest QEMU's user-mode network (--network "
-                                "private, the default) or none (--network none)%s; use --backend ns for others", o->network,
+    return cella_error (err, 0,
+                        "--network %s: the vm backend gives the guest QEMU's user-mode network (--network "
+                        "private, the default) or none (--network none)%s; use --backend ns for others",
+                        o->network,
                         f->euid == 0 && f->initial_userns ? ", or as root a network from `cella network ls`" : "");
   if (o->tmpfs)
     return cella_error (err, 0, "--tmpfs %s: not supported by the vm backend yet", o->tmpfs[0]);
   if (o->cap_add || o->cap_drop)
-    return cella_error (err, 0, "%s: the vm backend's workload keeps its user's capabilities (the VM is the boundary); "
-                                "not supported yet", o->cap_add ? "--cap-add" : "--cap-drop");
+    return cella_error (err, 0,
+                        "%s: the vm backend's workload keeps its user's capabilities (the VM is the boundary); "
+                        "not supported yet",
+                        o->cap_add ? "--cap-add" : "--cap-drop");
   if (o->security_opts)
     return cella_error (err, 0, "--security-opt %s: not supported by the vm backend yet (the VM is the boundary)",
                         o->security_opts[0]);
@@ -515,8 +530,9 @@ vm_choose (const struct run_options *o, const struct host_facts *f, struct plan 
     return cella_error (err, 0, "--device %s: the vm backend cannot pass a host device to the guest; use --backend ns",
                         o->devices[0]);
   if (o->privileged)
-    return cella_error (err, 0, "--privileged: the vm backend's guest has no host devices or capabilities to give; use "
-                                "--backend ns");
+    return cella_error (err, 0,
+                        "--privileged: the vm backend's guest has no host devices or capabilities to give; use "
+                        "--backend ns");
   return vm_from_facts (f, p, err);
 }
 
@@ -566,7 +582,8 @@ build_resources (const struct run_options *o, const struct host_facts *f, struct
       if (strcmp (o->memory_swap, "-1") == 0)
         r->memory_swap = -1;
       else if ((r->memory_swap = cgroup_parse_bytes (o->memory_swap)) <= 0)
-        return cella_error (err, 0, "--memory-swap %s: expected a size like 1g, or -1 for unlimited swap", o->memory_swap);
+        return cella_error (err, 0, "--memory-swap %s: expected a size like 1g, or -1 for unlimited swap",
+                            o->memory_swap);
       if (!r->memory)
         return cella_error (err, 0, "--memory-swap %s: needs --memory too (it is memory plus swap)", o->memory_swap);
       if (r->memory_swap > 0 && r->memory_swap < r->memory)
@@ -576,7 +593,8 @@ build_resources (const struct run_options *o, const struct host_facts *f, struct
   else if (r->memory)
     r->memory_swap = r->memory * 2; /* docker's default: as much swap as memory */
   if (r->memory && r->memory_reservation > r->memory)
-    return cella_error (err, 0, "--memory-reservation %s: must not be above --memory %s", o->memory_reservation, o->memory);
+    return cella_error (err, 0, "--memory-reservation %s: must not be above --memory %s", o->memory_reservation,
+                        o->memory);
   if (o->cpus)
     {
       long ncpu;
@@ -690,27 +708,35 @@ choose_backend (const struct run_options *o, const struct host_facts *f, struct 
   p->kernel_release = o->kernel_release ? xstrdup (o->kernel_release) : NULL;
   /* what proot cannot give is refused, never dropped */
   if (o->network && strcmp (o->network, "host") != 0)
-    return cella_error (err, 0, "--network %s: the proot backend has no private network (it shares the host's); use "
-                                "--backend ns", o->network);
+    return cella_error (err, 0,
+                        "--network %s: the proot backend has no private network (it shares the host's); use "
+                        "--backend ns",
+                        o->network);
   if (o->read_only)
     return cella_error (err, 0, "--read-only: the proot backend cannot make the root read-only; use --backend ns");
   if (o->init)
     return cella_error (err, 0, "--init: the proot backend has no PID namespace to be init of; use --backend ns");
   if (o->hostname)
-    return cella_error (err, 0, "--hostname: the proot backend cannot give the container a host name of its own (no UTS "
-                                "namespace); use --backend ns");
+    return cella_error (err, 0,
+                        "--hostname: the proot backend cannot give the container a host name of its own (no UTS "
+                        "namespace); use --backend ns");
   if (o->cap_add || o->cap_drop)
     return cella_error (err, 0, "%s: the proot backend has no capabilities to grant or drop; use --backend ns",
                         o->cap_add ? "--cap-add" : "--cap-drop");
   if (o->security_opts)
-    return cella_error (err, 0, "--security-opt %s: the proot backend has no seccomp or no_new_privs of its own; use "
-                                "--backend ns", o->security_opts[0]);
+    return cella_error (err, 0,
+                        "--security-opt %s: the proot backend has no seccomp or no_new_privs of its own; use "
+                        "--backend ns",
+                        o->security_opts[0]);
   if (o->devices)
-    return cella_error (err, 0, "--device %s: the proot backend has no /dev or device rules of its own (the workload "
-                                "sees the host's /dev as the calling user); use --backend ns", o->devices[0]);
+    return cella_error (err, 0,
+                        "--device %s: the proot backend has no /dev or device rules of its own (the workload "
+                        "sees the host's /dev as the calling user); use --backend ns",
+                        o->devices[0]);
   if (o->privileged)
-    return cella_error (err, 0, "--privileged: the proot backend has no capabilities or device rules to lift; use "
-                                "--backend ns");
+    return cella_error (err, 0,
+                        "--privileged: the proot backend has no capabilities or device rules to lift; use "
+                        "--backend ns");
   return 0;
 }
 
@@ -748,14 +774,18 @@ build_network (const struct run_options *o, const struct host_facts *f, struct p
   else if (f->network_defined)
     {
       if (f->euid != 0 || !f->initial_userns)
-        return cella_error (err, 0, "--network %s: user-defined networks need root (rootless containers get pasta or "
-                                    "slirp4netns with --network private)", n);
+        return cella_error (err, 0,
+                            "--network %s: user-defined networks need root (rootless containers get pasta or "
+                            "slirp4netns with --network private)",
+                            n);
       p->net = NET_PRIVATE;
       p->network = xstrdup (n);
     }
   else
-    return cella_error (err, 0, "--network `%s`: unknown mode or network (expected none, host, private or a network "
-                                "from `cella network ls`)", n);
+    return cella_error (err, 0,
+                        "--network `%s`: unknown mode or network (expected none, host, private or a network "
+                        "from `cella network ls`)",
+                        n);
   for (size_t i = 0; o->add_hosts && o->add_hosts[i]; i++)
     if (net_add_host_check (o->add_hosts[i], err) < 0)
       return -1;
@@ -780,20 +810,26 @@ build_ports (const struct run_options *o, struct plan *p, cella_error_t *err)
       if (parse_publish (o->publish[i], &port, err) < 0)
         return -1;
       if (p->backend != BACKEND_PROOT && p->net == NET_CONTAINER)
-        return cella_error (err, 0, "-p %s: a container on another container's network publishes nothing of its own; "
-                                    "publish the port on `%s`", o->publish[i], p->network);
+        return cella_error (err, 0,
+                            "-p %s: a container on another container's network publishes nothing of its own; "
+                            "publish the port on `%s`",
+                            o->publish[i], p->network);
       if (p->backend != BACKEND_PROOT && p->net != NET_PRIVATE)
-        return cella_error (err, 0, "-p %s: published ports are for private networks (--network private or a network's "
-                                    "name); with --network %s the container's ports %s", o->publish[i], p->net == NET_HOST ? "host" : "none",
+        return cella_error (err, 0,
+                            "-p %s: published ports are for private networks (--network private or a network's "
+                            "name); with --network %s the container's ports %s",
+                            o->publish[i], p->net == NET_HOST ? "host" : "none",
                             p->net == NET_HOST ? "are the host's already" : "cannot be reached");
       if (p->backend == BACKEND_PROOT && strstr (port, ":0:"))
-        return cella_error (err, 0, "-p %s: the proot backend cannot pick a random host port; give HOST:CTR", o->publish[i]);
+        return cella_error (err, 0, "-p %s: the proot backend cannot pick a random host port; give HOST:CTR",
+                            o->publish[i]);
       strv_push (&p->ports, port);
     }
   if (o->publish_all)
     {
       if (p->net != NET_PRIVATE)
-        return cella_error (err, 0, "-P: published ports are for private networks (--network private or a network's name)");
+        return cella_error (err, 0,
+                            "-P: published ports are for private networks (--network private or a network's name)");
       for (size_t i = 0; p->exposed_ports && p->exposed_ports[i]; i++)
         {
           unsigned port;

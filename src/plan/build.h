@@ -16,44 +16,44 @@ struct image_defaults {
 };
 
 struct run_options {
-  char **env;          /* -e, in order */
-  char **env_files;    /* --env-file */
-  char *workdir;       /* -w */
-  char *user;          /* -u */
-  char **volumes;      /* -v */
-  char **tmpfs;        /* --tmpfs */
-  char **mounts;       /* --mount */
+  char **env;       /* -e, in order */
+  char **env_files; /* --env-file */
+  char *workdir;    /* -w */
+  char *user;       /* -u */
+  char **volumes;   /* -v */
+  char **tmpfs;     /* --tmpfs */
+  char **mounts;    /* --mount */
   char **cap_add, **cap_drop;
   char **security_opts;
-  char *userns;        /* --userns host|auto[:size=N]|keep-id */
-  char **devices;      /* --device HOST[:CTR][:PERMS] */
-  bool privileged;     /* --privileged */
+  char *userns;    /* --userns host|auto[:size=N]|keep-id */
+  char **devices;  /* --device HOST[:CTR][:PERMS] */
+  bool privileged; /* --privileged */
   char *hostname;
-  char *network;       /* none | host | private | NAME (a network) */
+  char *network; /* none | host | private | NAME (a network) */
   char *backend;
   char *name;
-  char *restart;       /* engine: --restart */
-  char **log_opts;     /* engine: --log-opt max-size=.. */
+  char *restart;   /* engine: --restart */
+  char **log_opts; /* engine: --log-opt max-size=.. */
   bool read_only, interactive, tty, init, rm, dry_run, debug, detach;
-  char *entrypoint;    /* --entrypoint */
-  char *pull;          /* --pull missing|always|never */
-  char **publish;      /* -p [IP:]HOST:CTR[/tcp|udp] */
-  bool publish_all;    /* -P: every ExposedPort of the image on a random host port */
-  char **dns;          /* --dns */
-  char **add_hosts;    /* --add-host NAME:IP */
-  bool engine;         /* kept by the engine (create, -d, --name, --rm, --restart): private network by default */
-  char *proot_path;    /* --proot-path */
-  char *kernel_release;/* --kernel-release (proot) */
-  char *vm_kernel;     /* --kernel (vm) */
-  char *vm_engine;     /* --vm-engine qemu|firecracker (vm) */
-  char *vm_memory;     /* --vm-memory SIZE (vm) */
-  char *vm_cpus;       /* --vm-cpus N (vm) */
+  char *entrypoint;     /* --entrypoint */
+  char *pull;           /* --pull missing|always|never */
+  char **publish;       /* -p [IP:]HOST:CTR[/tcp|udp] */
+  bool publish_all;     /* -P: every ExposedPort of the image on a random host port */
+  char **dns;           /* --dns */
+  char **add_hosts;     /* --add-host NAME:IP */
+  bool engine;          /* kept by the engine (create, -d, --name, --rm, --restart): private network by default */
+  char *proot_path;     /* --proot-path */
+  char *kernel_release; /* --kernel-release (proot) */
+  char *vm_kernel;      /* --kernel (vm) */
+  char *vm_engine;      /* --vm-engine qemu|firecracker (vm) */
+  char *vm_memory;      /* --vm-memory SIZE (vm) */
+  char *vm_cpus;        /* --vm-cpus N (vm) */
   /* cgroup limits, as given (parsed by build_resources): --memory, --cpus, ... */
   char *memory, *memory_reservation, *memory_swap, *cpus, *cpu_shares, *cpu_quota, *cpu_period;
   char *cpuset_cpus, *cpuset_mems, *pids_limit, *blkio_weight;
   const struct image_defaults *img; /* set by the caller once the image is resolved */
-  char *image;         /* IMAGE or ROOTFS-DIR as given */
-  char **command;      /* COMMAND [ARG...] */
+  char *image;                      /* IMAGE or ROOTFS-DIR as given */
+  char **command;                   /* COMMAND [ARG...] */
 };
 
 /* A root made of overlay layers (or one directory), searched as overlayfs would merge them: the
@@ -84,8 +84,8 @@ void plan_facts_query (const struct run_options *o, struct host_facts_query *q);
  * itself (an error names a fact that was not gathered). rootfs: the host directory the image or
  * ROOTFS-DIR resolved to; from_image: true when it came from the image store (the container then
  * gets an ephemeral overlay over it). cgroup_notice_unapplied is the caller's. */
-int plan_from_run_options (const struct run_options *o, const struct host_facts *f, const char *rootfs,
-                           bool from_image, struct plan **out, cella_error_t *err);
+int plan_from_run_options (const struct run_options *o, const struct host_facts *f, const char *rootfs, bool from_image,
+                           struct plan **out, cella_error_t *err);
 
 /* Parsers, exported for the unit tests. */
 int parse_volume (const char *spec, char **src, char **dst, unsigned *flags, cella_error_t *err);
@@ -107,7 +107,7 @@ const char *env_get (char *const *env, const char *key);
  * (read with RESOLVE_IN_ROOT, so a symlinked /etc/passwd cannot point at the host). */
 int user_resolve_view (const struct root_view *root, const char *spec, uid_t *uid, gid_t *gid, gid_t **groups,
                        size_t *ngroups, char **home, cella_error_t *err);
-int user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **groups, size_t *ngroups,
-                  char **home, cella_error_t *err);
+int user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **groups, size_t *ngroups, char **home,
+                  cella_error_t *err);
 
 #endif

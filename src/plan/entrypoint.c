@@ -50,6 +50,7 @@ entrypoint_detect (const struct root_view *root, char ***argv, cella_error_t *er
         *argv = v;
         return 0;
       }
-  return cella_error (err, 0, "no command given, the image has none, and its root has none of /init, /usr/sbin/nginx, "
-                              "/docker-entrypoint.sh, python3 or /bin/sh: give a COMMAND");
+  return cella_error (err, 0,
+                      "no command given, the image has none, and its root has none of /init, /usr/sbin/nginx, "
+                      "/docker-entrypoint.sh, python3 or /bin/sh: give a COMMAND");
 }

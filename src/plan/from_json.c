@@ -10,7 +10,7 @@
 
 struct reader {
   cella_error_t *err;
-  const char *where;   /* "process", "ops[3]" … for error messages */
+  const char *where; /* "process", "ops[3]" … for error messages */
   int failed;
 };
 
@@ -92,11 +92,20 @@ get_strv (struct reader *r, json_t *o, const char *key)
 static unsigned
 parse_flags (enum op_kind kind, const char *s)
 {
-  static const struct { const char *name; unsigned bind, remount; } words[] = {
-    { "rw", BIND_WRITABLE, 0 },        { "optional", BIND_OPTIONAL, 0 }, { "dev", BIND_DEVICE, 0 },
-    { "rec", BIND_RECURSIVE, 0 },      { "ro", 0, REMOUNT_RDONLY },      { "nosuid", BIND_NOSUID, REMOUNT_NOSUID },
-    { "nodev", 0, REMOUNT_NODEV },     { "noexec", BIND_NOEXEC, REMOUNT_NOEXEC },
-    { "noatime", MOUNTF_NOATIME, MOUNTF_NOATIME }, { "strictatime", MOUNTF_STRICTATIME, MOUNTF_STRICTATIME },
+  static const struct {
+    const char *name;
+    unsigned bind, remount;
+  } words[] = {
+    { "rw", BIND_WRITABLE, 0 },
+    { "optional", BIND_OPTIONAL, 0 },
+    { "dev", BIND_DEVICE, 0 },
+    { "rec", BIND_RECURSIVE, 0 },
+    { "ro", 0, REMOUNT_RDONLY },
+    { "nosuid", BIND_NOSUID, REMOUNT_NOSUID },
+    { "nodev", 0, REMOUNT_NODEV },
+    { "noexec", BIND_NOEXEC, REMOUNT_NOEXEC },
+    { "noatime", MOUNTF_NOATIME, MOUNTF_NOATIME },
+    { "strictatime", MOUNTF_STRICTATIME, MOUNTF_STRICTATIME },
     { "nodiratime", MOUNTF_NODIRATIME, MOUNTF_NODIRATIME },
   };
   cleanup_free char *copy = xstrdup (s ? s : "");

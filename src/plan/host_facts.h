@@ -22,11 +22,11 @@ enum host_fact {
 };
 
 struct host_facts {
-  unsigned have;        /* HOST_FACT_* gathered (or made up by a test) */
+  unsigned have; /* HOST_FACT_* gathered (or made up by a test) */
   uid_t euid;
   gid_t egid;
-  bool initial_userns;  /* in the machine's initial user namespace (real root when euid is 0) */
-  int cap_last;         /* the kernel's last capability (/proc/sys/kernel/cap_last_cap) */
+  bool initial_userns; /* in the machine's initial user namespace (real root when euid is 0) */
+  int cap_last;        /* the kernel's last capability (/proc/sys/kernel/cap_last_cap) */
 
   /* HOST_FACT_NS: the ns backend's probe; why not (with the fix) when it fails */
   bool ns_usable;

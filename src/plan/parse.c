@@ -48,7 +48,8 @@ parse_volume (const char *spec, char **src, char **dst, unsigned *flags, cella_e
   if (n < 2)
     return cella_error (err, 0, "volume `%s`: expected HOST:CONTAINER[:ro|rw]", spec);
   if (parts[0][0] != '/')
-    return cella_error (err, 0, "volume `%s`: source `%s` must be an absolute host path (named volumes are not supported)",
+    return cella_error (err, 0,
+                        "volume `%s`: source `%s` must be an absolute host path (named volumes are not supported)",
                         spec, parts[0]);
   if (parts[1][0] != '/')
     return cella_error (err, 0, "volume `%s`: target `%s` must be an absolute path in the container", spec, parts[1]);
@@ -90,8 +91,9 @@ parse_tmpfs (const char *spec, char **dst, long long *size, mode_t *mode, unsign
   if (target[0] != '/')
     return cella_error (err, 0, "tmpfs `%s`: target `%s` must be an absolute path in the container", spec, target);
   if (target_is_root (target))
-    return cella_error (err, 0, "tmpfs `%s`: " ROOT_TARGET_HINT " (--read-only with --tmpfs for the places that must be writable)",
-                        spec);
+    return cella_error (
+        err, 0, "tmpfs `%s`: " ROOT_TARGET_HINT " (--read-only with --tmpfs for the places that must be writable)",
+        spec);
   if (colon)
     {
       cleanup_free char *opts = xstrdup (colon + 1);
@@ -102,7 +104,8 @@ parse_tmpfs (const char *spec, char **dst, long long *size, mode_t *mode, unsign
             {
               *size = parse_size (o + 5);
               if (*size <= 0)
-                return cella_error (err, 0, "tmpfs `%s`: bad size `%s` (expected a number with an optional k, m or g suffix)",
+                return cella_error (err, 0,
+                                    "tmpfs `%s`: bad size `%s` (expected a number with an optional k, m or g suffix)",
                                     spec, o + 5);
             }
           else if (has_prefix (o, "mode="))
@@ -130,8 +133,9 @@ parse_tmpfs (const char *spec, char **dst, long long *size, mode_t *mode, unsign
           else if (strcmp (o, "nodev") == 0)
             *flags |= REMOUNT_NODEV;
           else
-            return cella_error (err, 0, "tmpfs `%s`: unknown option `%s` (expected size=, mode=, ro, rw, [no]exec, [no]suid, [no]dev)",
-                                spec, o);
+            return cella_error (
+                err, 0, "tmpfs `%s`: unknown option `%s` (expected size=, mode=, ro, rw, [no]exec, [no]suid, [no]dev)",
+                spec, o);
         }
     }
   *dst = steal_pointer (&target);
@@ -432,9 +436,11 @@ parse_device (const char *spec, struct plan_device *dev, struct plan_dev_rule *r
   if (!path_is_clean_abs (host))
     return cella_error (err, 0, "--device `%s`: `%s` must be an absolute host path", spec, host);
   if (!path_is_clean_abs (ctr) || strncmp (ctr, "/dev/", 5) != 0 || ctr[5] == '\0')
-    return cella_error (err, 0, "--device `%s`: the container path `%s` must be an absolute path under /dev/", spec, ctr);
+    return cella_error (err, 0, "--device `%s`: the container path `%s` must be an absolute path under /dev/", spec,
+                        ctr);
   if (!device_perms_valid (perms))
-    return cella_error (err, 0, "--device `%s`: permissions `%s` must be made of r, w and m (like rw or rwm)", spec, perms);
+    return cella_error (err, 0, "--device `%s`: permissions `%s` must be made of r, w and m (like rw or rwm)", spec,
+                        perms);
   if (stat (host, &st) < 0)
     return cella_error (err, errno, "--device `%s`: `%s` on the host", spec, host);
   if (!S_ISCHR (st.st_mode) && !S_ISBLK (st.st_mode))

@@ -8,10 +8,9 @@
 #include "../oci/oci.h"
 
 static const char *const op_names[OP__COUNT] = {
-  [OP_BIND] = "bind",       [OP_PROC] = "proc",       [OP_DEV] = "dev",
-  [OP_SYSFS] = "sysfs",     [OP_TMPFS] = "tmpfs",     [OP_OVERLAY] = "overlay",
-  [OP_SYMLINK] = "symlink", [OP_MKDIR] = "mkdir",     [OP_FILE] = "file",
-  [OP_REMOUNT] = "remount", [OP_MASK] = "mask",       [OP_READONLY] = "readonly",
+  [OP_BIND] = "bind",   [OP_PROC] = "proc",       [OP_DEV] = "dev",         [OP_SYSFS] = "sysfs",
+  [OP_TMPFS] = "tmpfs", [OP_OVERLAY] = "overlay", [OP_SYMLINK] = "symlink", [OP_MKDIR] = "mkdir",
+  [OP_FILE] = "file",   [OP_REMOUNT] = "remount", [OP_MASK] = "mask",       [OP_READONLY] = "readonly",
   [OP_MOUNT] = "mount",
 };
 
@@ -46,13 +45,15 @@ plan_landlock_parse (const char *text, unsigned *out, cella_error_t *err)
       while (i < sizeof landlock_scopes / sizeof landlock_scopes[0] && strcmp (t, landlock_scopes[i].name) != 0)
         i++;
       if (i == sizeof landlock_scopes / sizeof landlock_scopes[0])
-        return cella_error (err, 0, "unknown Landlock scope `%s` (expected off, auto, or a comma-separated list of "
-                                    "abstract-unix-socket and signal)", t);
+        return cella_error (err, 0,
+                            "unknown Landlock scope `%s` (expected off, auto, or a comma-separated list of "
+                            "abstract-unix-socket and signal)",
+                            t);
       v |= landlock_scopes[i].bit;
     }
   if (v == 0)
-    return cella_error (err, 0, "`%s`: expected off, auto, or a comma-separated list of abstract-unix-socket and signal",
-                        text);
+    return cella_error (err, 0,
+                        "`%s`: expected off, auto, or a comma-separated list of abstract-unix-socket and signal", text);
   *out = v;
   return 0;
 }
@@ -339,12 +340,15 @@ plan_validate (const struct plan *p, cella_error_t *err)
           if (n == 0)
             return cella_error (err, 0, "overlay on `%s`: needs at least one lower layer", op->target);
           if (op->ov_mode == OVERLAY_READONLY && n < 2)
-            return cella_error (err, 0, "overlay on `%s`: a read-only overlay needs at least two lower layers", op->target);
+            return cella_error (err, 0, "overlay on `%s`: a read-only overlay needs at least two lower layers",
+                                op->target);
           if (op->ov_mode == OVERLAY_PERSISTENT && (op->upper == NULL || op->work == NULL))
-            return cella_error (err, 0, "overlay on `%s`: a persistent overlay needs upper and work directories", op->target);
+            return cella_error (err, 0, "overlay on `%s`: a persistent overlay needs upper and work directories",
+                                op->target);
           for (size_t j = 0; j < n; j++)
             if (op->lower[j][0] != '/' || strchr (op->lower[j], ','))
-              return cella_error (err, 0, "overlay lower `%s`: must be an absolute host path without `,`", op->lower[j]);
+              return cella_error (err, 0, "overlay lower `%s`: must be an absolute host path without `,`",
+                                  op->lower[j]);
           if (op->ov_mode == OVERLAY_PERSISTENT && (op->upper[0] != '/' || op->work[0] != '/'))
             return cella_error (err, 0, "overlay on `%s`: upper and work must be absolute host paths", op->target);
         }
@@ -400,13 +404,16 @@ op_json (const struct op *op)
     {
       json_t *u = json_array (), *g = json_array ();
       for (size_t i = 0; i < op->nidmap_uid; i++)
-        json_array_append_new (u, json_pack ("{s:I, s:I, s:I}", "inside", (json_int_t) op->idmap_uid[i].inside, "outside",
-                                             (json_int_t) op->idmap_uid[i].outside, "count", (json_int_t) op->idmap_uid[i].count));
+        json_array_append_new (u, json_pack ("{s:I, s:I, s:I}", "inside", (json_int_t) op->idmap_uid[i].inside,
+                                             "outside", (json_int_t) op->idmap_uid[i].outside, "count",
+                                             (json_int_t) op->idmap_uid[i].count));
       for (size_t i = 0; i < op->nidmap_gid; i++)
-        json_array_append_new (g, json_pack ("{s:I, s:I, s:I}", "inside", (json_int_t) op->idmap_gid[i].inside, "outside",
-                                             (json_int_t) op->idmap_gid[i].outside, "count", (json_int_t) op->idmap_gid[i].count));
-      json_object_set_new (o, "idmap", json_pack ("{s:o, s:o, s:b}", "uidMappings", u, "gidMappings", g, "recursive",
-                                                  op->idmap_recursive));
+        json_array_append_new (g, json_pack ("{s:I, s:I, s:I}", "inside", (json_int_t) op->idmap_gid[i].inside,
+                                             "outside", (json_int_t) op->idmap_gid[i].outside, "count",
+                                             (json_int_t) op->idmap_gid[i].count));
+      json_object_set_new (
+          o, "idmap",
+          json_pack ("{s:o, s:o, s:b}", "uidMappings", u, "gidMappings", g, "recursive", op->idmap_recursive));
     }
   return o;
 }
@@ -416,8 +423,8 @@ maps_json (const struct id_map *m, size_t n)
 {
   json_t *a = json_array ();
   for (size_t i = 0; i < n; i++)
-    json_array_append_new (a, json_pack ("{s:I, s:I, s:I}", "inside", (json_int_t) m[i].inside,
-                                         "outside", (json_int_t) m[i].outside, "count", (json_int_t) m[i].count));
+    json_array_append_new (a, json_pack ("{s:I, s:I, s:I}", "inside", (json_int_t) m[i].inside, "outside",
+                                         (json_int_t) m[i].outside, "count", (json_int_t) m[i].count));
   return a;
 }
 
@@ -428,10 +435,10 @@ resources_json (const struct plan_resources *r)
   json_t *o = json_object ();
 #define RES_INT(k, v)                                                                                                  \
   if (v)                                                                                                               \
-    json_object_set_new (o, k, json_integer ((json_int_t) (v)))
+  json_object_set_new (o, k, json_integer ((json_int_t) (v)))
 #define RES_STR(k, v)                                                                                                  \
   if (v)                                                                                                               \
-    json_object_set_new (o, k, json_string (v))
+  json_object_set_new (o, k, json_string (v))
   RES_INT ("memory", r->memory);
   RES_INT ("memoryReservation", r->memory_reservation);
   RES_INT ("memorySwap", r->memory_swap);
@@ -455,8 +462,11 @@ char *
 plan_to_json (const struct plan *p)
 {
   static const char *const nets[] = { "none", "host", "private", "container" };
-  static const struct { unsigned bit; const char *name; } nss[] = {
-    { PLAN_NS_MNT, "mount" }, { PLAN_NS_PID, "pid" }, { PLAN_NS_UTS, "uts" }, { PLAN_NS_IPC, "ipc" },
+  static const struct {
+    unsigned bit;
+    const char *name;
+  } nss[] = {
+    { PLAN_NS_MNT, "mount" },   { PLAN_NS_PID, "pid" },       { PLAN_NS_UTS, "uts" },   { PLAN_NS_IPC, "ipc" },
     { PLAN_NS_NET, "network" }, { PLAN_NS_CGROUP, "cgroup" }, { PLAN_NS_USER, "user" }, { PLAN_NS_TIME, "time" },
   };
   const struct plan_process *pr = &p->process;
@@ -468,8 +478,8 @@ plan_to_json (const struct plan *p)
       json_array_append_new (caps, json_integer (c));
   proc = json_pack ("{s:o, s:o, s:s, s:i, s:i, s:b, s:b, s:b, s:b, s:o, s:b}", "args", json_strv (pr->argv), "env",
                     json_strv (pr->env), "cwd", pr->cwd ? pr->cwd : "/", "uid", (int) pr->uid, "gid", (int) pr->gid,
-                    "terminal", pr->tty, "stdin", pr->stdin_open, "noNewPrivileges", pr->no_new_privs, "init",
-                    pr->init, "capabilities", caps, "seccomp", pr->seccomp);
+                    "terminal", pr->tty, "stdin", pr->stdin_open, "noNewPrivileges", pr->no_new_privs, "init", pr->init,
+                    "capabilities", caps, "seccomp", pr->seccomp);
   if (pr->user)
     json_object_set_new (proc, "user", json_string (pr->user));
   if (pr->ngroups)
@@ -493,13 +503,14 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "image_id", json_string (p->image_id));
   json_object_set_new (root, "backend", json_string (plan_backend_name (p->backend)));
   if (p->backend == BACKEND_VM)
-    json_object_set_new (root, "vm", json_pack ("{s:s*, s:s*, s:s*, s:s*, s:I, s:I}", "engine", p->vm_engine, "kernel",
-                                                p->vm_kernel, "kernel_release", p->vm_kernel_release, "accel",
-                                                p->vm_accel, "memory_mib", (json_int_t) p->vm_memory_mib, "cpus",
-                                                (json_int_t) p->vm_cpus));
+    json_object_set_new (root, "vm",
+                         json_pack ("{s:s*, s:s*, s:s*, s:s*, s:I, s:I}", "engine", p->vm_engine, "kernel",
+                                    p->vm_kernel, "kernel_release", p->vm_kernel_release, "accel", p->vm_accel,
+                                    "memory_mib", (json_int_t) p->vm_memory_mib, "cpus", (json_int_t) p->vm_cpus));
   if (p->backend == BACKEND_PROOT)
-    json_object_set_new (root, "proot", json_pack ("{s:s*, s:s*, s:s*}", "path", p->proot_path, "kernel_release",
-                                                   p->kernel_release, "root_copy", p->root_copy));
+    json_object_set_new (root, "proot",
+                         json_pack ("{s:s*, s:s*, s:s*}", "path", p->proot_path, "kernel_release", p->kernel_release,
+                                    "root_copy", p->root_copy));
   if (p->labels)
     json_object_set_new (root, "labels", json_strv (p->labels));
   if (p->exposed_ports)
@@ -510,7 +521,9 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "ports", json_strv (p->ports));
   {
     json_t *r = json_pack ("{s:s, s:b, s:s}", "path", p->rootfs ? p->rootfs : "", "readonly", p->readonly, "mode",
-                           !p->root_overlay ? "bind" : p->root_upper ? "overlay" : "ephemeral-overlay");
+                           !p->root_overlay ? "bind"
+                           : p->root_upper  ? "overlay"
+                                            : "ephemeral-overlay");
     if (p->root_layers)
       json_object_set_new (r, "layers", json_strv (p->root_layers));
     if (p->root_overlay && p->root_upper)

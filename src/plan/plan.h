@@ -22,25 +22,31 @@ enum op_kind {
   OP_REMOUNT,
   OP_MASK,
   OP_READONLY,
-  OP_MOUNT,     /* a kernel filesystem of any type (OCI mounts: devpts, mqueue, tmpfs with options...) */
+  OP_MOUNT, /* a kernel filesystem of any type (OCI mounts: devpts, mqueue, tmpfs with options...) */
   OP__COUNT
 };
 
 /* bind flags */
 enum {
-  BIND_OPTIONAL = 1 << 0,  /* a missing source is skipped, not an error */
+  BIND_OPTIONAL = 1 << 0, /* a missing source is skipped, not an error */
   BIND_WRITABLE = 1 << 1,
-  BIND_DEVICE = 1 << 2,    /* device nodes usable (no nodev) */
+  BIND_DEVICE = 1 << 2, /* device nodes usable (no nodev) */
   BIND_RECURSIVE = 1 << 3,
-  BIND_NOSUID = 1 << 4,    /* OCI bind options */
+  BIND_NOSUID = 1 << 4, /* OCI bind options */
   BIND_NOEXEC = 1 << 5,
 };
 
 /* mount propagation (OCI mount options, rootfsPropagation) */
 enum plan_propagation {
   PROP_UNSET,
-  PROP_PRIVATE, PROP_RPRIVATE, PROP_SLAVE, PROP_RSLAVE, PROP_SHARED, PROP_RSHARED,
-  PROP_UNBINDABLE, PROP_RUNBINDABLE,
+  PROP_PRIVATE,
+  PROP_RPRIVATE,
+  PROP_SLAVE,
+  PROP_RSLAVE,
+  PROP_SHARED,
+  PROP_RSHARED,
+  PROP_UNBINDABLE,
+  PROP_RUNBINDABLE,
   PROP__COUNT
 };
 /* "private", "rprivate" ... ; NULL for PROP_UNSET */
@@ -74,21 +80,21 @@ enum {
 
 struct op {
   enum op_kind kind;
-  char *target;         /* absolute path inside the container */
-  char *source;         /* bind: host path; symlink: link text */
-  unsigned flags;       /* BIND_* or REMOUNT_* */
+  char *target;   /* absolute path inside the container */
+  char *source;   /* bind: host path; symlink: link text */
+  unsigned flags; /* BIND_* or REMOUNT_* */
   /* tmpfs, dev */
-  long long size;       /* bytes, 0 = kernel default */
-  mode_t mode;          /* tmpfs mode, file mode, mkdir mode; 0 = default */
-  bool mqueue;          /* dev: also mount /dev/mqueue */
-  bool dev_writable;    /* dev: the tmpfs stays writable (OCI, as runc's /dev); sysfs: read-write (--privileged) */
-  bool dev_host;        /* dev: a node for every device of the host's /dev too (--privileged) */
-  bool dev_no_shm;      /* dev: no /dev/shm of its own (OCI: the config mounts one, or none) */
-  unsigned dev_later;   /* dev: PLAN_DEV_* mounted by later ops: only their directory here */
+  long long size;     /* bytes, 0 = kernel default */
+  mode_t mode;        /* tmpfs mode, file mode, mkdir mode; 0 = default */
+  bool mqueue;        /* dev: also mount /dev/mqueue */
+  bool dev_writable;  /* dev: the tmpfs stays writable (OCI, as runc's /dev); sysfs: read-write (--privileged) */
+  bool dev_host;      /* dev: a node for every device of the host's /dev too (--privileged) */
+  bool dev_no_shm;    /* dev: no /dev/shm of its own (OCI: the config mounts one, or none) */
+  unsigned dev_later; /* dev: PLAN_DEV_* mounted by later ops: only their directory here */
   /* overlay */
   enum overlay_mode ov_mode;
-  char **lower;         /* host dirs, top-most first */
-  char *upper, *work;   /* host dirs (persistent) */
+  char **lower;       /* host dirs, top-most first */
+  char *upper, *work; /* host dirs (persistent) */
   /* file */
   char *data;
   size_t data_len;
@@ -97,17 +103,17 @@ struct op {
   dev_t src_dev;
   ino_t src_ino;
   bool src_is_dir;
-  bool skip;            /* optional source missing */
+  bool skip; /* optional source missing */
   /* OCI mounts */
   enum plan_propagation propagation;
-  bool tmpcopyup;       /* tmpfs: copy what the root has at target into it */
-  char *fstype;         /* mount: filesystem type */
-  char **fsopts;        /* mount: "key=value" or "flag" data options */
+  bool tmpcopyup; /* tmpfs: copy what the root has at target into it */
+  char *fstype;   /* mount: filesystem type */
+  char **fsopts;  /* mount: "key=value" or "flag" data options */
   /* bind: an idmapped mount (OCI "idmap"/"ridmap"): ids seen through these maps */
   struct id_map *idmap_uid, *idmap_gid;
   size_t nidmap_uid, nidmap_gid;
   bool idmap_recursive;
-  bool idmap_ready;     /* filled by prepare: idmap_fd is a user namespace with those maps */
+  bool idmap_ready; /* filled by prepare: idmap_fd is a user namespace with those maps */
   int idmap_fd;
   /* bind, filled by prepare when root of the host makes a container with a user namespace: the
    * detached mount, made on the host (whose root may traverse what the container's may not) */
@@ -150,25 +156,29 @@ struct plan_capsets {
 
 /* OCI hooks */
 enum plan_hook_kind {
-  HOOK_PRESTART, HOOK_CREATE_RUNTIME, HOOK_CREATE_CONTAINER, HOOK_START_CONTAINER,
-  HOOK_POSTSTART, HOOK_POSTSTOP,
+  HOOK_PRESTART,
+  HOOK_CREATE_RUNTIME,
+  HOOK_CREATE_CONTAINER,
+  HOOK_START_CONTAINER,
+  HOOK_POSTSTART,
+  HOOK_POSTSTOP,
   HOOK__COUNT
 };
 struct plan_hook {
   char *path;
-  char **args;          /* argv, argv[0] included; NULL: { path } */
+  char **args; /* argv, argv[0] included; NULL: { path } */
   char **env;
-  int timeout;          /* seconds; 0: none */
+  int timeout; /* seconds; 0: none */
 };
 const char *plan_hook_name (enum plan_hook_kind k); /* "prestart", "createRuntime" ... */
 
 /* OCI linux.devices, --device: a node made in the container's /dev */
 struct plan_device {
   char *path;
-  char *host_path;      /* --device: the host's node, bound where mknod is refused (user namespaces); NULL: path */
-  char type;            /* 'c', 'b' (u is c), 'p' */
+  char *host_path; /* --device: the host's node, bound where mknod is refused (user namespaces); NULL: path */
+  char type;       /* 'c', 'b' (u is c), 'p' */
   long long major, minor;
-  mode_t mode;          /* permission bits (config.json without fileMode: 0666) */
+  mode_t mode; /* permission bits (config.json without fileMode: 0666) */
   uid_t uid;
   gid_t gid;
   /* filled on the host before clone (a user namespace made by root): the node, made there
@@ -179,14 +189,18 @@ struct plan_device {
 
 /* OCI linux.seccomp, kept as a rule list and compiled with libseccomp in the child */
 enum plan_scmp_action {
-  SCMPA_KILL, SCMPA_KILL_PROCESS, SCMPA_KILL_THREAD, SCMPA_TRAP, SCMPA_ERRNO, SCMPA_TRACE,
-  SCMPA_ALLOW, SCMPA_LOG, SCMPA_NOTIFY,
+  SCMPA_KILL,
+  SCMPA_KILL_PROCESS,
+  SCMPA_KILL_THREAD,
+  SCMPA_TRAP,
+  SCMPA_ERRNO,
+  SCMPA_TRACE,
+  SCMPA_ALLOW,
+  SCMPA_LOG,
+  SCMPA_NOTIFY,
   SCMPA__COUNT
 };
-enum plan_scmp_op {
-  SCMPO_NE, SCMPO_LT, SCMPO_LE, SCMPO_EQ, SCMPO_GE, SCMPO_GT, SCMPO_MASKED_EQ,
-  SCMPO__COUNT
-};
+enum plan_scmp_op { SCMPO_NE, SCMPO_LT, SCMPO_LE, SCMPO_EQ, SCMPO_GE, SCMPO_GT, SCMPO_MASKED_EQ, SCMPO__COUNT };
 struct plan_scmp_arg {
   unsigned index;
   unsigned long long value, value_two;
@@ -195,18 +209,18 @@ struct plan_scmp_arg {
 struct plan_scmp_rule {
   char **names;
   enum plan_scmp_action action;
-  int errno_ret;        /* -1: not given (EPERM for errno/trace) */
+  int errno_ret; /* -1: not given (EPERM for errno/trace) */
   struct plan_scmp_arg *args;
   size_t nargs;
 };
 struct plan_seccomp {
   enum plan_scmp_action default_action;
-  int default_errno;    /* -1: not given */
-  char **arches;        /* "SCMP_ARCH_X86_64" ... */
-  char **flags;         /* "SECCOMP_FILTER_FLAG_LOG" ... */
+  int default_errno; /* -1: not given */
+  char **arches;     /* "SCMP_ARCH_X86_64" ... */
+  char **flags;      /* "SECCOMP_FILTER_FLAG_LOG" ... */
   struct plan_scmp_rule *rules;
   size_t nrules;
-  char *listener_path;  /* SCMP_ACT_NOTIFY: the agent's unix socket (gets the notify fd) */
+  char *listener_path; /* SCMP_ACT_NOTIFY: the agent's unix socket (gets the notify fd) */
   char *listener_metadata;
 };
 const char *plan_scmp_action_name (enum plan_scmp_action a); /* "SCMP_ACT_ERRNO" ... */
@@ -235,19 +249,19 @@ char *plan_landlock_format (unsigned v);
 
 struct plan_process {
   char **argv;
-  char **env;          /* KEY=VALUE */
+  char **env; /* KEY=VALUE */
   char *cwd;
-  char *user;          /* as given: name, uid, uid:gid, name:group */
-  uid_t uid;           /* resolved in the container (after setup) */
+  char *user; /* as given: name, uid, uid:gid, name:group */
+  uid_t uid;  /* resolved in the container (after setup) */
   gid_t gid;
-  gid_t *groups;       /* supplementary */
+  gid_t *groups; /* supplementary */
   size_t ngroups;
   bool tty;
-  bool stdin_open;     /* -i */
+  bool stdin_open; /* -i */
   bool no_new_privs;
-  bool init;           /* --init: a reaper as PID 1 */
-  uint64_t caps;       /* bit n = capability n; applied to bnd, and eff/prm for root */
-  bool seccomp;        /* default filter on */
+  bool init;     /* --init: a reaper as PID 1 */
+  uint64_t caps; /* bit n = capability n; applied to bnd, and eff/prm for root */
+  bool seccomp;  /* default filter on */
   /* OCI additions; zero/NULL/false: not set, the engine's behaviour */
   struct plan_rlimit *rlimits;
   size_t nrlimits;
@@ -260,110 +274,113 @@ struct plan_process {
   char *apparmor_profile;
   char *selinux_label;
   unsigned console_height, console_width; /* the terminal's first size; 0: the caller's */
-  char **warnings;      /* OCI loader: what it accepted but left out, to be logged (not saved) */
+  char **warnings;                        /* OCI loader: what it accepted but left out, to be logged (not saved) */
 };
 
 /* Resource limits (cgroups). Zero means "not set" everywhere; OCI `linux.resources` and the
  * engine's --memory/--cpus/--cpu-shares/--pids-limit both land here (src/ns/cgroup.c applies them). */
 struct plan_resources {
-  long long memory;             /* bytes; -1 unlimited */
-  long long memory_reservation; /* bytes (soft limit) */
-  long long memory_swap;        /* memory + swap bytes (docker/OCI meaning); -1 unlimited */
-  unsigned long long cpu_shares;/* v1 shares (2..262144); v2 weight derived */
-  long long cpu_quota;          /* µs per period; -1 unlimited */
-  unsigned long long cpu_period;/* µs */
+  long long memory;              /* bytes; -1 unlimited */
+  long long memory_reservation;  /* bytes (soft limit) */
+  long long memory_swap;         /* memory + swap bytes (docker/OCI meaning); -1 unlimited */
+  unsigned long long cpu_shares; /* v1 shares (2..262144); v2 weight derived */
+  long long cpu_quota;           /* µs per period; -1 unlimited */
+  unsigned long long cpu_period; /* µs */
   char *cpuset_cpus, *cpuset_mems;
-  long long pids_limit;         /* -1 unlimited */
-  unsigned io_weight;           /* blkio weight 10..1000 */
-  char *cgroups_path;           /* OCI cgroupsPath; NULL: cella's default for the container */
-  long long nano_cpus;          /* --cpus as given (1e9 = one cpu), shown by inspect; quota/period hold it */
-  bool want;                    /* a cgroup even without limits (engine containers: stats, pause, exec) */
+  long long pids_limit; /* -1 unlimited */
+  unsigned io_weight;   /* blkio weight 10..1000 */
+  char *cgroups_path;   /* OCI cgroupsPath; NULL: cella's default for the container */
+  long long nano_cpus;  /* --cpus as given (1e9 = one cpu), shown by inspect; quota/period hold it */
+  bool want;            /* a cgroup even without limits (engine containers: stats, pause, exec) */
   /* OCI linux.resources beyond the above (src/oci/config.c fills them) */
   bool has_swappiness;
   unsigned long long memory_swappiness;
-  long long memory_kernel_tcp;  /* bytes, -1 unlimited: cgroup v1 memory.kmem.tcp.limit_in_bytes (v2: none) */
+  long long memory_kernel_tcp; /* bytes, -1 unlimited: cgroup v1 memory.kmem.tcp.limit_in_bytes (v2: none) */
   bool disable_oom_killer;
-  struct plan_hugepage_limit { char *page_size; unsigned long long limit; } *hugepage_limits; /* "2MB" */
+  struct plan_hugepage_limit {
+    char *page_size;
+    unsigned long long limit;
+  } * hugepage_limits; /* "2MB" */
   size_t nhugepage_limits;
   struct plan_io_throttle {
     enum { IO_READ_BPS, IO_WRITE_BPS, IO_READ_IOPS, IO_WRITE_IOPS } kind;
     long long major, minor;
     unsigned long long rate;
-  } *io_throttle;
+  } * io_throttle;
   size_t nio_throttle;
   struct plan_dev_rule {
     bool allow;
-    char type;                  /* 'a', 'c', 'b' */
-    long long major, minor;     /* -1: any */
-    char access[4];             /* "rwm" subset; "" = all */
-  } *dev_rules;
+    char type;              /* 'a', 'c', 'b' */
+    long long major, minor; /* -1: any */
+    char access[4];         /* "rwm" subset; "" = all */
+  } * dev_rules;
   size_t ndev_rules;
-  char **unified;               /* cgroup v2 files: "key=value" */
+  char **unified; /* cgroup v2 files: "key=value" */
 };
 
 struct plan {
-  char *id;            /* 64 hex */
-  char *image;         /* image name when run from an image */
-  char *image_id;      /* its image store key (manifest digest) when it came from the store */
-  char *rootfs;        /* host path of the root (lowest layer when overlay) */
-  char **root_layers;  /* more overlay lowers above rootfs, top-most first (multi-layer images) */
-  char **labels;       /* from the image: "key=value" */
-  char **exposed_ports;/* from the image: "80/tcp" */
-  char **volumes;      /* from the image: paths it declares as volumes */
-  char **ports;        /* published: "IP:HOST:CTR/PROTO" (IP empty for all addresses) */
-  bool root_overlay;   /* container root = an overlay on rootfs ... */
-  char *root_upper;    /* ... persistent in these host dirs when set (engine containers), */
-  char *root_work;     /* ... else ephemeral */
-  bool readonly;       /* read-only root */
+  char *id;             /* 64 hex */
+  char *image;          /* image name when run from an image */
+  char *image_id;       /* its image store key (manifest digest) when it came from the store */
+  char *rootfs;         /* host path of the root (lowest layer when overlay) */
+  char **root_layers;   /* more overlay lowers above rootfs, top-most first (multi-layer images) */
+  char **labels;        /* from the image: "key=value" */
+  char **exposed_ports; /* from the image: "80/tcp" */
+  char **volumes;       /* from the image: paths it declares as volumes */
+  char **ports;         /* published: "IP:HOST:CTR/PROTO" (IP empty for all addresses) */
+  bool root_overlay;    /* container root = an overlay on rootfs ... */
+  char *root_upper;     /* ... persistent in these host dirs when set (engine containers), */
+  char *root_work;      /* ... else ephemeral */
+  bool readonly;        /* read-only root */
   bool root_tree_ready; /* runtime, not saved: root_tree_fd is rootfs's detached mount, made on */
   int root_tree_fd;     /* the host (src/ns/mount_ops.c mount_root_prepare) */
   struct op *ops;
   size_t nops;
-  unsigned ns;         /* PLAN_NS_* */
+  unsigned ns; /* PLAN_NS_* */
   char *hostname;
   struct id_map *uid_map, *gid_map;
   size_t nuid_map, ngid_map;
-  bool rootless;       /* caller is not root: user ns, fake root */
-  char *userns_mode;   /* --userns auto or keep-id (a user namespace for a root-run container); NULL: host */
-  bool root_premounted;/* runtime, not saved: root_fd is the root, mounted by the parent (src/ns/userns_root.c) */
+  bool rootless;        /* caller is not root: user ns, fake root */
+  char *userns_mode;    /* --userns auto or keep-id (a user namespace for a root-run container); NULL: host */
+  bool root_premounted; /* runtime, not saved: root_fd is the root, mounted by the parent (src/ns/userns_root.c) */
   int root_fd;
   enum net_mode net;
-  char *network;       /* NET_PRIVATE: the network's name (NULL: the default, "cella") */
-  char **dns;          /* --dns: name servers of the container's resolv.conf */
-  char **add_hosts;    /* --add-host NAME:IP */
-  char *net_addr;      /* runtime, not saved: the address net_prepare leased */
+  char *network;    /* NET_PRIVATE: the network's name (NULL: the default, "cella") */
+  char **dns;       /* --dns: name servers of the container's resolv.conf */
+  char **add_hosts; /* --add-host NAME:IP */
+  char *net_addr;   /* runtime, not saved: the address net_prepare leased */
   struct plan_process process;
   /* PLAN_LANDLOCK_*: what is asked for, for the container's processes and those exec'd in it */
   unsigned landlock;
   unsigned landlock_now; /* runtime, not saved: the scopes the process being started gets (AUTO resolved) */
   bool debug;
   enum backend_kind backend;
-  char *proot_path;     /* proot: the program */
-  char *kernel_release; /* proot: what uname -r says inside (-k) */
-  char *root_copy;      /* proot: how an image's layers were copied into rootfs (reflink, ...) */
-  char *vm_engine;      /* vm: "qemu" or "firecracker" */
-  char *vm_kernel;      /* vm: the guest kernel (--kernel, else the host's newest /boot/vmlinuz-*) */
+  char *proot_path;        /* proot: the program */
+  char *kernel_release;    /* proot: what uname -r says inside (-k) */
+  char *root_copy;         /* proot: how an image's layers were copied into rootfs (reflink, ...) */
+  char *vm_engine;         /* vm: "qemu" or "firecracker" */
+  char *vm_kernel;         /* vm: the guest kernel (--kernel, else the host's newest /boot/vmlinuz-*) */
   char *vm_kernel_release; /* vm: its release (for the initramfs' modules), NULL when unknown */
-  char *vm_accel;       /* vm: "kvm" or "tcg", as decided when the plan was made */
-  unsigned vm_memory_mib; /* vm: guest RAM (--vm-memory), 0: 256 */
-  unsigned vm_cpus;       /* vm: virtual CPUs (--vm-cpus), 0: 1 */
+  char *vm_accel;          /* vm: "kvm" or "tcg", as decided when the plan was made */
+  unsigned vm_memory_mib;  /* vm: guest RAM (--vm-memory), 0: 256 */
+  unsigned vm_cpus;        /* vm: virtual CPUs (--vm-cpus), 0: 1 */
   struct plan_resources res;
   /* OCI additions; zero/NULL: not set */
-  char *bundle;         /* OCI bundle directory */
-  char **annotations;   /* "key=value" */
+  char *bundle;       /* OCI bundle directory */
+  char **annotations; /* "key=value" */
   char *domainname;
-  char *ns_path[PLAN_NS_COUNT];  /* namespaces to join instead of creating, by PLAN_NS_* bit index */
-  char **sysctl;        /* "key=value" */
+  char *ns_path[PLAN_NS_COUNT]; /* namespaces to join instead of creating, by PLAN_NS_* bit index */
+  char **sysctl;                /* "key=value" */
   struct plan_device *devices;
   size_t ndevices;
-  bool privileged;      /* --privileged: every capability, every device, no seccomp, no masked paths, rw /sys */
-  char *devices_host_dir;  /* runtime, not saved: where the host made them (src/ns/oci_mounts.c) */
+  bool privileged;        /* --privileged: every capability, every device, no seccomp, no masked paths, rw /sys */
+  char *devices_host_dir; /* runtime, not saved: where the host made them (src/ns/oci_mounts.c) */
   enum plan_personality personality;
   enum plan_propagation rootfs_propagation;
   struct plan_hook *hooks[HOOK__COUNT];
   size_t nhooks[HOOK__COUNT];
   bool has_time_offsets;
-  long long time_offset[2][2];  /* [0] monotonic, [1] boottime: { seconds, nanoseconds } */
+  long long time_offset[2][2]; /* [0] monotonic, [1] boottime: { seconds, nanoseconds } */
 };
 
 struct plan *plan_new (void);

@@ -76,8 +76,9 @@ bool
 cgroup_res_any (const struct plan_resources *r)
 {
   return r->memory || r->memory_reservation || r->memory_swap || r->cpu_shares || r->cpu_quota || r->cpu_period
-         || r->cpuset_cpus || r->cpuset_mems || r->pids_limit || r->io_weight || r->has_swappiness || r->memory_kernel_tcp
-         || r->disable_oom_killer || r->nhugepage_limits || r->nio_throttle || (r->unified && r->unified[0]);
+         || r->cpuset_cpus || r->cpuset_mems || r->pids_limit || r->io_weight || r->has_swappiness
+         || r->memory_kernel_tcp || r->disable_oom_killer || r->nhugepage_limits || r->nio_throttle
+         || (r->unified && r->unified[0]);
 }
 
 const char *

@@ -26,7 +26,7 @@ db_each (const struct root_view *root, const char *path, int (*fn) (char **f, si
 }
 
 struct pw_query {
-  const char *name;  /* or NULL to match uid */
+  const char *name; /* or NULL to match uid */
   long long uid;
   bool found;
   uid_t r_uid;
@@ -56,10 +56,10 @@ pw_match (char **f, size_t n, void *ud)
 }
 
 struct gr_query {
-  const char *name;     /* group to find by name (for uid:group) */
+  const char *name; /* group to find by name (for uid:group) */
   bool found;
   gid_t gid;
-  const char *member;   /* collect supplementary groups of this user */
+  const char *member; /* collect supplementary groups of this user */
   gid_t *groups;
   size_t ngroups;
 };
@@ -99,8 +99,8 @@ user_resolve (int rootfd, const char *spec, uid_t *uid, gid_t *gid, gid_t **grou
 }
 
 int
-user_resolve_view (const struct root_view *root, const char *spec, uid_t *uid, gid_t *gid, gid_t **groups, size_t *ngroups, char **home,
-              cella_error_t *err)
+user_resolve_view (const struct root_view *root, const char *spec, uid_t *uid, gid_t *gid, gid_t **groups,
+                   size_t *ngroups, char **home, cella_error_t *err)
 {
   cleanup_free char *u = xstrdup (spec);
   char *g = strchr (u, ':');

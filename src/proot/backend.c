@@ -85,7 +85,8 @@ mkdir_in_root (const char *rootfs, const char *path, mode_t mode, cella_error_t 
     return cella_error (err, errno, "root `%s`", rootfs);
   for (char *c = strtok_r (copy, "/", &save); c; c = strtok_r (NULL, "/", &save))
     {
-      struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+      struct open_how how
+          = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
       int next;
       if (mkdirat (dir, c, mode) < 0 && errno != EEXIST)
         return cella_error (err, errno, "create `%s` in the root", path);
@@ -117,12 +118,14 @@ port_command (const struct plan *p, const struct plan_process *pr, char ***argv,
       if (host == ctr)
         continue;
       if (!nginx)
-        return cella_error (err, 0, "-p %u:%u: the proot backend shares the host's network and this proot cannot remap "
-                                    "ports: publish the port the container listens on (-p %u:%u), or use --backend ns",
+        return cella_error (err, 0,
+                            "-p %u:%u: the proot backend shares the host's network and this proot cannot remap "
+                            "ports: publish the port the container listens on (-p %u:%u), or use --backend ns",
                             host, ctr, ctr, ctr);
-      s = xasprintf ("%ssed -i 's/listen[[:space:]]*%u;/listen %u;/g; s/listen[[:space:]]*\\[::\\]:%u;/listen [::]:%u;/g' "
-                     "/etc/nginx/conf.d/*.conf /etc/nginx/nginx.conf 2>/dev/null; ",
-                     script, ctr, host, ctr, host);
+      s = xasprintf (
+          "%ssed -i 's/listen[[:space:]]*%u;/listen %u;/g; s/listen[[:space:]]*\\[::\\]:%u;/listen [::]:%u;/g' "
+          "/etc/nginx/conf.d/*.conf /etc/nginx/nginx.conf 2>/dev/null; ",
+          script, ctr, host, ctr, host);
       free (script);
       script = s;
     }
@@ -208,8 +211,8 @@ proot_command (const struct plan *p, const struct plan_process *pr, const char *
         case OP_REMOUNT:
         case OP__COUNT:
         default:
-          r = cella_error (err, 0, "the proot backend cannot apply a %s mount at `%s`", op->kind == OP_OVERLAY ? "overlay" : "special",
-                           op->target);
+          r = cella_error (err, 0, "the proot backend cannot apply a %s mount at `%s`",
+                           op->kind == OP_OVERLAY ? "overlay" : "special", op->target);
           break;
         }
       if (r < 0)
@@ -250,7 +253,8 @@ check_command (const struct plan *p, const struct plan_process *pr, cella_error_
     dirs = xstrdup ("");
   else
     dirs = xstrdup (path);
-  for (char *d = strchr (cmd, '/') ? dirs : strtok_r (dirs, ":", &save); d; d = strchr (cmd, '/') ? NULL : strtok_r (NULL, ":", &save))
+  for (char *d = strchr (cmd, '/') ? dirs : strtok_r (dirs, ":", &save); d;
+       d = strchr (cmd, '/') ? NULL : strtok_r (NULL, ":", &save))
     {
       cleanup_free char *full = strchr (cmd, '/') ? xstrdup (cmd) : xasprintf ("%s/%s", d, cmd);
       struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };

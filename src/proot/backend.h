@@ -12,7 +12,6 @@
 #include "ns/ns.h"
 #include "plan/plan.h"
 
-
 /* The proot command line for p's process. state_dir: a private directory where the placed files
  * and tmpfs stand-ins are made (kept while the container runs). main_process: the container's own
  * command (published ports apply to it), not an exec. */

@@ -30,12 +30,15 @@ proot_refuse_ops (const struct plan *p, cella_error_t *err)
     {
       const struct op *op = &p->ops[i];
       if (op->kind == OP_OVERLAY)
-        return cella_error (err, 0, "overlay at `%s`: the proot backend cannot mount overlays; use --backend ns", op->target);
+        return cella_error (err, 0, "overlay at `%s`: the proot backend cannot mount overlays; use --backend ns",
+                            op->target);
       if (op->kind == OP_BIND && !(op->flags & BIND_WRITABLE))
-        return cella_error (err, 0, "read-only volume `%s`: the proot backend cannot make a bind read-only; use --backend ns",
+        return cella_error (err, 0,
+                            "read-only volume `%s`: the proot backend cannot make a bind read-only; use --backend ns",
                             op->target);
       if (op->kind == OP_TMPFS && op->size > 0)
-        return cella_error (err, 0, "tmpfs `%s` with a size: the proot backend gives a plain directory, without a size limit",
+        return cella_error (err, 0,
+                            "tmpfs `%s` with a size: the proot backend gives a plain directory, without a size limit",
                             op->target);
     }
   return 0;
@@ -82,8 +85,9 @@ proot_inspect (const struct plan *p, const char *state_dir, json_t *o)
   struct utsname u;
   const char *rel = p->kernel_release ? p->kernel_release : uname (&u) == 0 ? u.release : NULL;
   (void) state_dir;
-  json_object_set_new (o, "Proot", json_pack ("{s:s?, s:s?, s:b, s:s?}", "Path", p->proot_path, "KernelRelease", rel,
-                                              "KernelReleaseFaked", p->kernel_release != NULL, "RootCopy", p->root_copy));
+  json_object_set_new (o, "Proot",
+                       json_pack ("{s:s?, s:s?, s:b, s:s?}", "Path", p->proot_path, "KernelRelease", rel,
+                                  "KernelReleaseFaked", p->kernel_release != NULL, "RootCopy", p->root_copy));
 }
 
 const struct backend backend_proot = {

@@ -123,8 +123,7 @@ set_eff_prm (uint64_t set, cella_error_t *err)
       cap_value_t v = i;
       if (!(set & CAP_BIT (i)))
         continue;
-      if (cap_set_flag (c, CAP_EFFECTIVE, 1, &v, CAP_SET) < 0
-          || cap_set_flag (c, CAP_PERMITTED, 1, &v, CAP_SET) < 0)
+      if (cap_set_flag (c, CAP_EFFECTIVE, 1, &v, CAP_SET) < 0 || cap_set_flag (c, CAP_PERMITTED, 1, &v, CAP_SET) < 0)
         return cella_error (err, errno, "build a capability set");
     }
   if (cap_set_proc (c) < 0)

@@ -9,7 +9,6 @@
 #include "capnames.h"
 #include "util.h"
 
-
 /* The highest capability the running kernel knows (/proc/sys/kernel/cap_last_cap, read once;
  * CAP_LAST_CAP from the headers when that cannot be read). */
 int caps_last_cap (void);

@@ -128,8 +128,8 @@ cli_print_help (const char *usage, const char *summary, const struct cli_option 
 }
 
 int
-cli_parse_command (const struct cli_option *t, void *opts, int argc, char **argv, const char *usage, const char *summary,
-                   int min_args, const char *what, int *status)
+cli_parse_command (const struct cli_option *t, void *opts, int argc, char **argv, const char *usage,
+                   const char *summary, int min_args, const char *what, int *status)
 {
   cella_error_t err = NULL;
   int help, first = cli_parse (t, opts, argc - 1, argv + 1, &help, &err);

@@ -11,10 +11,10 @@ enum opt_type { OPT_FLAG, OPT_STRING, OPT_LIST };
 
 struct cli_option {
   const char *long_name;
-  char short_name;          /* 0 for none */
+  char short_name; /* 0 for none */
   enum opt_type type;
-  size_t offset;            /* into the command's options struct: bool, char *, char ** */
-  const char *arg;          /* argument name for --help */
+  size_t offset;   /* into the command's options struct: bool, char *, char ** */
+  const char *arg; /* argument name for --help */
   const char *help;
 };
 

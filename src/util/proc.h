@@ -8,7 +8,7 @@
 
 /* The fields of /proc/PID/stat that cella reads. */
 struct proc_stat {
-  char state;                    /* R, S, D, Z (zombie), X (dead), ... */
+  char state; /* R, S, D, Z (zombie), X (dead), ... */
   pid_t ppid;
   unsigned long long start_time; /* clock ticks since boot (field 22) */
 };

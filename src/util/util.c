@@ -473,17 +473,22 @@ state_dir_ensure (const char *path, cella_error_t *err)
       fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
   if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
-    return cella_error (err, 0, "state directory `%s` is a symlink or not a directory: refusing to use it (remove it, "
-                        "or choose another place)", path);
+    return cella_error (err, 0,
+                        "state directory `%s` is a symlink or not a directory: refusing to use it (remove it, "
+                        "or choose another place)",
+                        path);
   if (fd < 0 || fstat (fd, &st) < 0)
     return cella_error (err, errno, "state directory `%s`", path);
   if (st.st_uid != geteuid ())
-    return cella_error (err, 0, "state directory `%s` belongs to uid %u, not to you (uid %u): refusing to use it, since "
-                        "its owner could plant state there (remove it, or set XDG_RUNTIME_DIR)", path,
-                        (unsigned) st.st_uid, (unsigned) geteuid ());
+    return cella_error (err, 0,
+                        "state directory `%s` belongs to uid %u, not to you (uid %u): refusing to use it, since "
+                        "its owner could plant state there (remove it, or set XDG_RUNTIME_DIR)",
+                        path, (unsigned) st.st_uid, (unsigned) geteuid ());
   if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return cella_error (err, 0, "state directory `%s` has mode %04o: others may write it, refusing to use it "
-                        "(chmod 700 it)", path, (unsigned) (st.st_mode & 07777));
+    return cella_error (err, 0,
+                        "state directory `%s` has mode %04o: others may write it, refusing to use it "
+                        "(chmod 700 it)",
+                        path, (unsigned) (st.st_mode & 07777));
   /* ours and written by nobody else, but others may read or enter it (made by hand, umask 022):
    * what it holds (names, commands, pids) is the caller's alone */
   if ((st.st_mode & 0077) && fchmod (fd, st.st_mode & 07700) < 0)
@@ -496,8 +501,7 @@ signals_default (void)
 {
   /* the kernel's struct sigaction: glibc's sigaction() refuses signals 32 and 33 (its own), so a
    * SIG_IGN of theirs (GNU make sets both) would reach the workload */
-  struct
-  {
+  struct {
     void (*handler) (int);
     unsigned long flags;
     void (*restorer) (void);
@@ -546,13 +550,30 @@ parse_size (const char *s)
     return -1;
   switch (tolower ((unsigned char) *end))
     {
-    case '\0': break;
-    case 'b': mult = 1; end++; break;
-    case 'k': mult = 1ULL << 10; end++; break;
-    case 'm': mult = 1ULL << 20; end++; break;
-    case 'g': mult = 1ULL << 30; end++; break;
-    case 't': mult = 1ULL << 40; end++; break;
-    default: return -1;
+    case '\0':
+      break;
+    case 'b':
+      mult = 1;
+      end++;
+      break;
+    case 'k':
+      mult = 1ULL << 10;
+      end++;
+      break;
+    case 'm':
+      mult = 1ULL << 20;
+      end++;
+      break;
+    case 'g':
+      mult = 1ULL << 30;
+      end++;
+      break;
+    case 't':
+      mult = 1ULL << 40;
+      end++;
+      break;
+    default:
+      return -1;
     }
   if (mult > 1 && (*end == 'b' || *end == 'B'))
     end++;
@@ -625,8 +646,8 @@ struct rm_level {
   char *name; /* in the level above (the first: in the caller's dfd) */
   dev_t dev;
   ino_t ino;
-  int fd;     /* open for the RM_HELD deepest levels, -1 above them */
-  char *buf;  /* its entries read so far: buf[pos..len) not seen yet */
+  int fd;    /* open for the RM_HELD deepest levels, -1 above them */
+  char *buf; /* its entries read so far: buf[pos..len) not seen yet */
   size_t pos, len;
 };
 
@@ -766,7 +787,7 @@ rm_push (struct rm_walk *w, const char *name, int fd)
       w->cap = w->cap ? 2 * w->cap : 64;
       w->lv = xrealloc (w->lv, w->cap * sizeof *w->lv);
     }
-  w->lv[w->n] = (struct rm_level) { .name = xstrdup (name), .dev = st.st_dev, .ino = st.st_ino };
+  w->lv[w->n] = (struct rm_level){ .name = xstrdup (name), .dev = st.st_dev, .ino = st.st_ino };
   rm_hold (w, &w->lv[w->n++], fd);
   return 0;
 }
@@ -800,7 +821,7 @@ rm_pop (struct rm_walk *w, int dfd)
     {
       rm_failed (w);
       w->kept = xrealloc (w->kept, (w->nkept + 1) * sizeof *w->kept);
-      w->kept[w->nkept++] = (struct stat) { .st_dev = top->dev, .st_ino = top->ino };
+      w->kept[w->nkept++] = (struct stat){ .st_dev = top->dev, .st_ino = top->ino };
     }
   free (top->name);
   w->n--;

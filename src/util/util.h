@@ -11,24 +11,23 @@
 
 /* Exit codes, docker's convention (docs/errors.md lists them). */
 enum {
-  EXIT_CELLA_ERROR = 125,  /* cella itself failed: bad input, setup error */
-  EXIT_CANNOT_EXEC = 126,  /* the command exists but cannot be executed */
-  EXIT_NOT_FOUND = 127,    /* the command was not found */
+  EXIT_CELLA_ERROR = 125, /* cella itself failed: bad input, setup error */
+  EXIT_CANNOT_EXEC = 126, /* the command exists but cannot be executed */
+  EXIT_NOT_FOUND = 127,   /* the command was not found */
 };
 
 /* Error contract (docs/error-handling.md): a library function returns 0 on success or
  * a negative value on failure and fills *err; the CLI prints it once at the top. */
 struct cella_error {
-  int errno_;   /* errno that caused it, 0 for none */
-  int status;   /* exit status the CLI should use (125 unless set otherwise) */
-  char *msg;    /* "<object>: <action/why>" */
+  int errno_; /* errno that caused it, 0 for none */
+  int status; /* exit status the CLI should use (125 unless set otherwise) */
+  char *msg;  /* "<object>: <action/why>" */
 };
 typedef struct cella_error *cella_error_t;
 
-int cella_error (cella_error_t *err, int errno_, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
+int cella_error (cella_error_t *err, int errno_, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 int cella_error_status (cella_error_t *err, int status, int errno_, const char *fmt, ...)
-  __attribute__ ((format (printf, 4, 5)));
+    __attribute__ ((format (printf, 4, 5)));
 /* Prefix an existing error with more context: "<context>: <old message>". */
 int cella_error_wrap (cella_error_t *err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 void cella_error_free (cella_error_t *err);
@@ -41,7 +40,11 @@ void *xrealloc (void *p, size_t n);
 char *xstrdup (const char *s);
 char *xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
-static inline void cleanup_freep (void *p) { free (*(void **) p); }
+static inline void
+cleanup_freep (void *p)
+{
+  free (*(void **) p);
+}
 void cleanup_closep (int *fd);
 void cleanup_fclosep (void *f);
 void cleanup_strvp (char ***v);
@@ -50,15 +53,27 @@ void cleanup_strvp (char ***v);
 #define cleanup_fclose __attribute__ ((cleanup (cleanup_fclosep)))
 #define cleanup_strv __attribute__ ((cleanup (cleanup_strvp)))
 
-static inline void *steal_ptr_ (void **pp) { void *p = *pp; *pp = NULL; return p; }
+static inline void *
+steal_ptr_ (void **pp)
+{
+  void *p = *pp;
+  *pp = NULL;
+  return p;
+}
 #define steal_pointer(pp) steal_ptr_ ((void **) (pp))
-static inline int steal_fd (int *fd) { int r = *fd; *fd = -1; return r; }
+static inline int
+steal_fd (int *fd)
+{
+  int r = *fd;
+  *fd = -1;
+  return r;
+}
 
 /* NULL-terminated string vectors. */
 size_t strv_len (char *const *v);
 /* The index of s among names[0..n) (NULL entries skipped), or -1. */
 int str_index (const char *const *names, size_t n, const char *s);
-void strv_push (char ***v, const char *s);   /* copies s */
+void strv_push (char ***v, const char *s); /* copies s */
 void strv_free (char **v);
 char **strv_dup (char *const *v);
 /* An empty vector with room for n strings: fill v[0..n), it stays NULL-terminated. */
@@ -87,8 +102,8 @@ char *path_clean (const char *path);
 /* A directory cella keeps state in (the data and run roots, the OCI root): made with mode 0700
  * when missing, then checked through a descriptor (O_NOFOLLOW|O_DIRECTORY, fstat): it must be a
  * directory, not a symlink, owned by the caller, and writable by nobody else (one others may only
- * read or enter is made 0700). Anything else is an error naming it: another local user who created /tmp/cella-run-UID first must not get a say in
- * what cella reads from it (docs/security.md). */
+ * read or enter is made 0700). Anything else is an error naming it: another local user who created /tmp/cella-run-UID
+ * first must not get a say in what cella reads from it (docs/security.md). */
 int state_dir_ensure (const char *path, cella_error_t *err);
 /* A signal by name (TERM, SIGTERM, any case) or number; -1 if unknown. */
 int signal_parse (const char *s);

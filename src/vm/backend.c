@@ -61,8 +61,9 @@ vm_plan_prepare (struct plan *p, cella_error_t *err)
     {
       /* not shipped by Debian; its API-socket launch is not written yet */
       if (!on_path ("firecracker"))
-        return cella_error (err, 0, "--vm-engine firecracker: firecracker not found on PATH (it is not packaged by Debian; "
-                                    "use --vm-engine qemu)");
+        return cella_error (err, 0,
+                            "--vm-engine firecracker: firecracker not found on PATH (it is not packaged by Debian; "
+                            "use --vm-engine qemu)");
       return cella_error (err, 0, "--vm-engine firecracker: not supported by this build yet; use --vm-engine qemu");
     }
   if (strcmp (p->vm_engine, "qemu") != 0)
@@ -187,10 +188,10 @@ vm_available (char **why)
 
 struct vm_session {
   struct plan *p;
-  char *work;        /* its directory: initramfs, disk, console log, QMP socket */
+  char *work; /* its directory: initramfs, disk, console log, QMP socket */
   int work_fd;
   char *disk, *initrd, *console, *qemu_log, *qmp_path;
-  char *netdev;      /* -netdev user,... or tap,... (NULL: no NIC) */
+  char *netdev;          /* -netdev user,... or tap,... (NULL: no NIC) */
   struct net_vm_nic nic; /* as root: the tap on the network's bridge (nic.fd -1: none) */
   const char *disk_method;
   char **argv;
@@ -464,9 +465,11 @@ vm_session_prepare (struct plan *p, const char *work, struct vm_session *s, cell
     return -1;
   if (p->debug)
     {
-      fprintf (stderr, "cella: vm: disk %s (%s), kernel %s\ncella: vm: QEMU's jail: %zu entries (found in %.1f ms), %s\ncella: vm:",
-               s->disk, s->disk_method, p->vm_kernel, s->jail.nentries, (double) t_jail / 1e6,
-               s->jail.drop_uid ? "an unprivileged uid of its own" : "the caller's ids in a user namespace");
+      fprintf (
+          stderr,
+          "cella: vm: disk %s (%s), kernel %s\ncella: vm: QEMU's jail: %zu entries (found in %.1f ms), %s\ncella: vm:",
+          s->disk, s->disk_method, p->vm_kernel, s->jail.nentries, (double) t_jail / 1e6,
+          s->jail.drop_uid ? "an unprivileged uid of its own" : "the caller's ids in a user namespace");
       for (size_t i = 0; s->argv[i]; i++)
         fprintf (stderr, " %s", s->argv[i]);
       fputc ('\n', stderr);
@@ -478,14 +481,14 @@ vm_session_prepare (struct plan *p, const char *work, struct vm_session *s, cell
 
 struct sup {
   struct vm_session *s;
-  struct session fg;    /* the workload's stdio relayed to hvc0, until QEMU exits */
+  struct session fg; /* the workload's stdio relayed to hvc0, until QEMU exits */
   int qemu_pidfd;
   pid_t qemu;
   bool ready, have_exit, eof_sent;
-  long long exit_seen;  /* when the guest said its exit (0: not yet) */
+  long long exit_seen; /* when the guest said its exit (0: not yet) */
   int exit_code;
-  int signalled;        /* a terminating signal that made us end the VM ourselves */
-  int pending_sig;      /* came before "ready" */
+  int signalled;   /* a terminating signal that made us end the VM ourselves */
+  int pending_sig; /* came before "ready" */
   unsigned terms;
   long long t_start, t_jailed, t_ready, t_exit; /* for --debug */
   char line[256];
@@ -496,8 +499,8 @@ static int
 qemu_spawn (struct sup *u, cella_error_t *err)
 {
   struct vm_session *s = u->s;
-  const int keep[] = { s->hvc[1], s->ctl[1], s->qmp, s->disk_fd[0], s->disk_fd[1], s->console_fd,
-                       s->nic.fd /* -netdev tap,fd=N; last: -1 without */ };
+  const int keep[] = { s->hvc[1],     s->ctl[1],     s->qmp,   s->disk_fd[0],
+                       s->disk_fd[1], s->console_fd, s->nic.fd /* -netdev tap,fd=N; last: -1 without */ };
   cleanup_close int logfd = open (s->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   cleanup_close int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
   if (logfd < 0)
@@ -505,7 +508,8 @@ qemu_spawn (struct sup *u, cella_error_t *err)
   if (null < 0)
     return cella_error (err, errno, "open /dev/null");
   if (vm_jail_spawn (&s->jail, s->argv, keep, sizeof keep / sizeof keep[0] - (s->nic.fd < 0), null, logfd, &u->qemu,
-                     &u->qemu_pidfd, err) < 0)
+                     &u->qemu_pidfd, err)
+      < 0)
     return -1;
   u->t_jailed = now_ns (); /* its jail built and QEMU exec'd */
   /* QEMU holds these now (the tap goes away with it) */
@@ -704,8 +708,9 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
   close (u.qemu_pidfd);
   vm_jail_release (&s->jail);
   if (s->p->debug)
-    fprintf (stderr, "cella: vm: QEMU jailed and exec'd after %.1f ms, workload ready %.1f ms after QEMU's start, exit "
-                     "reported at %.1f ms, QEMU gone at %.1f ms\n",
+    fprintf (stderr,
+             "cella: vm: QEMU jailed and exec'd after %.1f ms, workload ready %.1f ms after QEMU's start, exit "
+             "reported at %.1f ms, QEMU gone at %.1f ms\n",
              (double) (u.t_jailed - u.t_start) / 1e6, u.t_ready ? (double) (u.t_ready - u.t_start) / 1e6 : -1.0,
              u.t_exit ? (double) (u.t_exit - u.t_start) / 1e6 : -1.0, (double) (now_ns () - u.t_start) / 1e6);
   if (u.have_exit)
@@ -714,8 +719,7 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
     return 128 + u.signalled;
   {
     cleanup_free char *q = tail_of (s->qemu_log, 600), *c = tail_of (s->console, 1500);
-    return cella_error (err, 0,
-                        "the vm ended without reporting the workload's exit (QEMU %s %d)%s%s%s%s",
+    return cella_error (err, 0, "the vm ended without reporting the workload's exit (QEMU %s %d)%s%s%s%s",
                         si->si_code == CLD_EXITED ? "exit status" : "killed by signal", si->si_status,
                         q ? "; QEMU said: " : "", q ? q : "", c ? "\n--- kernel console (last lines) ---\n" : "",
                         c ? c : "");

@@ -137,10 +137,11 @@ mkfs_dir (const char *dir, const char *out, cella_error_t *err)
   {
     /* The journal stays (4 MiB, mkfs's smallest): a container's disk outlives a VM killed
      * after the stop timeout, and the guest mounts it again without an fsck. */
-    char *const argv[] = { (char *) mkfs, (char *) "-q", (char *) "-F", (char *) "-t", (char *) "ext4", (char *) "-L",
-                           (char *) "cella-root", (char *) "-m", (char *) "0", (char *) "-J", (char *) "size=4",
-                           (char *) "-N", inodes, (char *) "-E", (char *) "root_owner=0:0,nodiscard", (char *) "-d",
-                           (char *) dir, (char *) out, size_k, NULL };
+    char *const argv[]
+        = { (char *) mkfs,     (char *) "-q",         (char *) "-F", (char *) "-t", (char *) "ext4",
+            (char *) "-L",     (char *) "cella-root", (char *) "-m", (char *) "0",  (char *) "-J",
+            (char *) "size=4", (char *) "-N",         inodes,        (char *) "-E", (char *) "root_owner=0:0,nodiscard",
+            (char *) "-d",     (char *) dir,          (char *) out,  size_k,        NULL };
     return run_tool (argv, err);
   }
 }

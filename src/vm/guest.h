@@ -81,8 +81,8 @@ struct vm_guest_config {
   gid_t *groups;
   size_t ngroups;
   char *hostname;
-  char *root_dev; /* "/dev/vda"; NULL: the initramfs itself holds the root (copy
-                     to tmpfs) */
+  char *root_dev;    /* "/dev/vda"; NULL: the initramfs itself holds the root (copy
+                        to tmpfs) */
   char *root_fstype; /* "ext4" */
   bool root_ro;
   struct vm_mount *mounts;
@@ -118,31 +118,27 @@ struct vm_guest_config {
  * GATEWAY|-, IPv4) sets net_ifname/net_addr/net_gateway together;
  * `nameserver` lines (IPv4 or IPv6 addresses) fill nameservers. On error *c is
  * left zeroed. */
-char *guestcfg_format(const struct vm_guest_config *c, size_t *len);
-int guestcfg_parse(const char *text, size_t len, struct vm_guest_config *c,
-                   cella_error_t *err);
-void guestcfg_free(struct vm_guest_config *c);
+char *guestcfg_format (const struct vm_guest_config *c, size_t *len);
+int guestcfg_parse (const char *text, size_t len, struct vm_guest_config *c, cella_error_t *err);
+void guestcfg_free (struct vm_guest_config *c);
 
 /* Write the initramfs to `out` (created 0600, replaced atomically): /init from
  * init_path, /cella/config, and the modules kernel_release needs for
  * virtio-mmio, virtio-blk, virtio-console, 9p over virtio, vsock, ext4 and
  * virtio-net (none
  * when they are built in or kernel_release is NULL). */
-int initramfs_build(const char *out, const char *init_path,
-                    const char *kernel_release, const char *config,
-                    size_t config_len, cella_error_t *err);
+int initramfs_build (const char *out, const char *init_path, const char *kernel_release, const char *config,
+                     size_t config_len, cella_error_t *err);
 /* The same, plus the whole tree at `tree` (entries owned by root, modes and
  * times kept, sockets left out; top-level `init` and `cella` skipped): for a
  * config without root_dev, the guest init copies this tree into a tmpfs and
  * runs the workload there. */
-int initramfs_build_with_tree(const char *out, const char *init_path,
-                              const char *kernel_release, const char *config,
-                              size_t config_len, const char *tree,
-                              cella_error_t *err);
+int initramfs_build_with_tree (const char *out, const char *init_path, const char *kernel_release, const char *config,
+                               size_t config_len, const char *tree, cella_error_t *err);
 /* The modules under `moddir` (/lib/modules/<release>) the guest needs,
  * dependencies first, as absolute paths (*out NULL-terminated, NULL when none
  * are needed or moddir does not exist). Fails on a required module that is
  * neither built in nor listed, and on compressed modules. */
-int initramfs_modules(const char *moddir, char ***out, cella_error_t *err);
+int initramfs_modules (const char *moddir, char ***out, cella_error_t *err);
 
 #endif

@@ -257,7 +257,8 @@ files_key (const char *real)
     memset (&c, 0, sizeof c);
   return xasprintf ("jail-files-1 %s %lu:%lu:%lld:%lld.%09ld %lu:%lu:%lld.%09ld", real, (unsigned long) q.st_dev,
                     (unsigned long) q.st_ino, (long long) q.st_size, (long long) q.st_mtim.tv_sec, q.st_mtim.tv_nsec,
-                    (unsigned long) c.st_dev, (unsigned long) c.st_ino, (long long) c.st_mtim.tv_sec, c.st_mtim.tv_nsec);
+                    (unsigned long) c.st_dev, (unsigned long) c.st_ino, (long long) c.st_mtim.tv_sec,
+                    c.st_mtim.tv_nsec);
 }
 
 /* The cached list: LD_LIBRARY_PATH's line, then one path per line. */
@@ -331,7 +332,8 @@ claim_uid (struct vm_jail *j, cella_error_t *err)
     {
       base = parse_uint (env, UINT32_MAX - 1 - VM_JAIL_UIDS);
       if (base <= 0)
-        return cella_error (err, 0, "$CELLA_VM_UID_BASE `%s`: expected a uid from 1 to %u (QEMU's jail takes %u uids from it)",
+        return cella_error (err, 0,
+                            "$CELLA_VM_UID_BASE `%s`: expected a uid from 1 to %u (QEMU's jail takes %u uids from it)",
                             env, UINT32_MAX - 1 - VM_JAIL_UIDS, VM_JAIL_UIDS);
     }
   if (mkdir_p (dir, 0700, err) < 0)
@@ -449,10 +451,12 @@ acquire (const struct vm_jail *j, struct source *src, cella_error_t *err)
       if (src[i].copy)
         src[i].fd = open (e->host, O_RDONLY | O_CLOEXEC);
       else
-        src[i].fd = open_tree (AT_FDCWD, e->host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (src[i].dir ? AT_RECURSIVE : 0));
+        src[i].fd
+            = open_tree (AT_FDCWD, e->host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (src[i].dir ? AT_RECURSIVE : 0));
       if (src[i].fd < 0)
         return cella_error (err, errno, "%s `%s`", src[i].copy ? "open" : "clone a mount of", e->host);
-      if (!src[i].copy && mount_setattr (src[i].fd, "", AT_EMPTY_PATH | (src[i].dir ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+      if (!src[i].copy
+          && mount_setattr (src[i].fd, "", AT_EMPTY_PATH | (src[i].dir ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
         return cella_error (err, errno, "set the mount flags of `%s`", e->host);
     }
   return 0;
@@ -491,7 +495,8 @@ make_target (int rootfd, const char *path, bool dir, cella_error_t *err)
     }
   if (name == NULL)
     return cella_error (err, EINVAL, "`%s`: not a path in the jail", path);
-  if (dir ? mkdirat (cur, name, 0755) < 0 : (fd = openat (cur, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0444)) < 0)
+  if (dir ? mkdirat (cur, name, 0755) < 0
+          : (fd = openat (cur, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0444)) < 0)
     return cella_error (err, errno, "create `%s` in the jail", path);
   if (!dir)
     close (fd);
@@ -625,9 +630,8 @@ child_setup (const struct vm_jail *j, int sync, int parent_pidfd, cella_error_t 
   return 0;
 }
 
-static void __attribute__ ((noreturn))
-child_run (const struct vm_jail *j, char *const *argv, const int *keep, size_t nkeep, int in, int out, int sync,
-           int parent_pidfd)
+static void __attribute__ ((noreturn)) child_run (const struct vm_jail *j, char *const *argv, const int *keep,
+                                                  size_t nkeep, int in, int out, int sync, int parent_pidfd)
 {
   cella_error_t e = NULL;
   cleanup_free char *ld = j->ld_path ? xasprintf ("LD_LIBRARY_PATH=%s", j->ld_path) : NULL;
@@ -699,7 +703,9 @@ vm_jail_spawn (struct vm_jail *j, char *const *argv, const int *keep, size_t nke
       close (sync[0]);
       child_run (j, argv, keep, nkeep, in, out, sync[1], self);
     }
-  r = *pid < 0 ? cella_error (err, errno, "QEMU's jail: clone (%s)", j->userns ? "a user namespace and others" : "namespaces") : 0;
+  r = *pid < 0 ? cella_error (err, errno, "QEMU's jail: clone (%s)",
+                              j->userns ? "a user namespace and others" : "namespaces")
+               : 0;
   close (sync[1]);
   if (r == 0 && enter_cgroup (j, *pid, err) < 0)
     r = cella_error_wrap (err, "QEMU's jail");

@@ -92,8 +92,9 @@ vm_kernel_find (const char *override, char **path, char **release, cella_error_t
   if (d)
     closedir (d);
   if (best == NULL)
-    return cella_error (err, 0, "no guest kernel: no readable /boot/vmlinuz-* on this host; install one (apt-get install "
-                                "linux-image-amd64) or give --kernel PATH");
+    return cella_error (err, 0,
+                        "no guest kernel: no readable /boot/vmlinuz-* on this host; install one (apt-get install "
+                        "linux-image-amd64) or give --kernel PATH");
   *path = xasprintf ("/boot/%s", best);
   *release = xstrdup (best + 8);
   return 0;

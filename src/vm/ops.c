@@ -13,8 +13,8 @@ vm_check (const struct plan *p, cella_error_t *err)
       const struct op *op = &p->ops[i];
       struct stat st;
       if (op->kind == OP_OVERLAY || op->kind == OP_TMPFS)
-        return cella_error (err, 0, "%s at `%s`: not supported by the vm backend yet", op->kind == OP_OVERLAY ? "overlay" : "tmpfs",
-                            op->target);
+        return cella_error (err, 0, "%s at `%s`: not supported by the vm backend yet",
+                            op->kind == OP_OVERLAY ? "overlay" : "tmpfs", op->target);
       if (op->kind == OP_BIND && stat (op->source, &st) < 0)
         return cella_error (err, errno, "volume `%s`", op->source);
       if (op->kind == OP_BIND && !S_ISDIR (st.st_mode))
@@ -27,10 +27,11 @@ static void
 vm_inspect (const struct plan *p, const char *state_dir, json_t *o)
 {
   cleanup_free char *disk = xasprintf ("%s/disk.ext4", state_dir);
-  json_object_set_new (o, "VM", json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "Engine", p->vm_engine, "Accel",
-                                           p->vm_accel, "Kernel", p->vm_kernel, "KernelRelease", p->vm_kernel_release,
-                                           "Disk", disk, "MemoryMiB", (int) (p->vm_memory_mib ? p->vm_memory_mib : 256),
-                                           "CPUs", (int) (p->vm_cpus ? p->vm_cpus : 1)));
+  json_object_set_new (o, "VM",
+                       json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "Engine", p->vm_engine, "Accel",
+                                  p->vm_accel, "Kernel", p->vm_kernel, "KernelRelease", p->vm_kernel_release, "Disk",
+                                  disk, "MemoryMiB", (int) (p->vm_memory_mib ? p->vm_memory_mib : 256), "CPUs",
+                                  (int) (p->vm_cpus ? p->vm_cpus : 1)));
 }
 
 const struct backend backend_vm = {

@@ -25,8 +25,9 @@
 static char *
 kvm_try_qemu (const char *qemu)
 {
-  const char *argv[] = { qemu, "-M", "microvm", "-accel", "kvm", "-cpu", "host", "-m", "64M", "-nodefaults",
-                         "-no-user-config", "-display", "none", "-S", "-monitor", "stdio", NULL };
+  const char *argv[] = { qemu,       "-M",    "microvm",     "-accel",          "kvm",      "-cpu", "host",
+                         "-m",       "64M",   "-nodefaults", "-no-user-config", "-display", "none", "-S",
+                         "-monitor", "stdio", NULL };
   int in[2], out[2];
   char buf[512];
   size_t n = 0;
@@ -181,8 +182,9 @@ vm_qemu_find (char **path, cella_error_t *err)
       *path = xstrdup ("/usr/bin/qemu-system-x86_64");
       return 0;
     }
-  return cella_error (err, 0, "the vm backend needs QEMU: qemu-system-x86_64 not found on PATH (apt-get install "
-                              "qemu-system-x86, or set $CELLA_QEMU)");
+  return cella_error (err, 0,
+                      "the vm backend needs QEMU: qemu-system-x86_64 not found on PATH (apt-get install "
+                      "qemu-system-x86, or set $CELLA_QEMU)");
 }
 
 char *
@@ -288,8 +290,8 @@ vm_qemu_argv (const struct vm_launch *l)
       pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->disk_fd, FDSET_DISK));
       pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->disk_ro_fd, FDSET_DISK));
       /* the container's own copy: written back to the host file, never shared */
-      pushf (&argv, "-drive", xasprintf ("id=root,file=/dev/fdset/%d,format=raw,if=none,cache=writeback,discard=unmap",
-                                         FDSET_DISK));
+      pushf (&argv, "-drive",
+             xasprintf ("id=root,file=/dev/fdset/%d,format=raw,if=none,cache=writeback,discard=unmap", FDSET_DISK));
       push2 (&argv, "-device", "virtio-blk-device,drive=root");
     }
   if (l->netdev)
@@ -306,8 +308,8 @@ vm_qemu_argv (const struct vm_launch *l)
       cleanup_free char *h = qemu_escape (l->shares[i].host), *t = qemu_escape (l->shares[i].tag);
       /* security_model=none: the guest sees the host's owners and modes, and its writes are the
        * caller's (no privileges needed, nothing stored in xattrs) */
-      pushf (&argv, "-fsdev", xasprintf ("local,id=fs%zu,path=%s,security_model=none%s", i, h,
-                                         l->shares[i].ro ? ",readonly=on" : ""));
+      pushf (&argv, "-fsdev",
+             xasprintf ("local,id=fs%zu,path=%s,security_model=none%s", i, h, l->shares[i].ro ? ",readonly=on" : ""));
       pushf (&argv, "-device", xasprintf ("virtio-9p-device,fsdev=fs%zu,mount_tag=%s", i, t));
     }
   return argv;

@@ -61,28 +61,28 @@ char *vm_kernel_release_of (const char *path);
 /* ---- qemu.c ---- */
 
 struct vm_share {
-  const char *host;  /* directory on the host */
-  const char *tag;   /* 9p mount_tag */
+  const char *host; /* directory on the host */
+  const char *tag;  /* 9p mount_tag */
   bool ro;
 };
 
 /* The paths of QEMU's view (its jail, jail.c): kernel, initramfs and volumes where the jail has
  * them; the disk and the console log are file descriptors QEMU gets with -add-fd. */
 struct vm_launch {
-  const char *qemu;        /* the program (NULL: qemu-system-x86_64 on PATH) */
+  const char *qemu; /* the program (NULL: qemu-system-x86_64 on PATH) */
   const char *kernel, *initrd, *cmdline;
   int disk_fd, disk_ro_fd; /* the raw ext4 image, read-write and read-only (QEMU opens it both
                               ways); -1: no disk */
   bool kvm;
   unsigned memory_mib, cpus;
-  int console_fd;          /* ttyS0 to this file (opened for writing) */
-  int hvc_fd;              /* a connected socket: the workload's stdio (virtconsole hvc0) */
-  int ctl_fd;              /* a connected socket: the cella.ctl port */
-  int qmp_fd;              /* a listening socket: QMP */
+  int console_fd; /* ttyS0 to this file (opened for writing) */
+  int hvc_fd;     /* a connected socket: the workload's stdio (virtconsole hvc0) */
+  int ctl_fd;     /* a connected socket: the cella.ctl port */
+  int qmp_fd;     /* a listening socket: QMP */
   const struct vm_share *shares;
   size_t nshares;
-  const char *netdev;      /* -netdev value of the NIC ("user,id=n0,..."), NULL: no NIC */
-  const char *net_mac;     /* the NIC's MAC address (a tap on a bridge), NULL: QEMU's default */
+  const char *netdev;  /* -netdev value of the NIC ("user,id=n0,..."), NULL: no NIC */
+  const char *net_mac; /* the NIC's MAC address (a tap on a bridge), NULL: QEMU's default */
 };
 
 /* Can QEMU run a KVM guest here: /dev/kvm opens read-write and QEMU starts a paused microvm with
@@ -146,8 +146,8 @@ enum vm_jail_kind {
 };
 
 struct vm_jail_entry {
-  char *host;    /* where it is on the host */
-  char *path;    /* where QEMU finds it (absolute, in its root) */
+  char *host; /* where it is on the host */
+  char *path; /* where QEMU finds it (absolute, in its root) */
   enum vm_jail_kind kind;
 };
 
@@ -160,13 +160,13 @@ struct vm_jail_entry {
 struct vm_jail {
   struct vm_jail_entry *entries;
   size_t nentries;
-  char *qemu;                     /* its program: the real path, the same in the jail */
-  char *ld_path;                  /* LD_LIBRARY_PATH for it (the jail has no ld.so.cache) */
-  bool userns;                    /* not real root: a user namespace of its own (its ids ours) */
-  bool drop_uid;                  /* real root: QEMU runs as uid:gid, from a dedicated range */
-  uid_t uid;                      /* (with userns: the caller's ids, mapped to themselves) */
+  char *qemu;    /* its program: the real path, the same in the jail */
+  char *ld_path; /* LD_LIBRARY_PATH for it (the jail has no ld.so.cache) */
+  bool userns;   /* not real root: a user namespace of its own (its ids ours) */
+  bool drop_uid; /* real root: QEMU runs as uid:gid, from a dedicated range */
+  uid_t uid;     /* (with userns: the caller's ids, mapped to themselves) */
   gid_t gid;
-  bool kvm, kvm_group;            /* /dev/kvm used; its group given to QEMU */
+  bool kvm, kvm_group; /* /dev/kvm used; its group given to QEMU */
   gid_t kvm_gid;
   uint64_t caps;                  /* capabilities QEMU keeps (as real root: 9p's, with volumes) */
   bool new_net;                   /* a network namespace of its own (no user-mode network) */

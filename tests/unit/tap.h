@@ -8,8 +8,7 @@
 
 static int tap_n, tap_failed;
 
-static void __attribute__ ((format (printf, 2, 3), unused))
-tap_check (bool ok, const char *fmt, ...)
+static void __attribute__ ((format (printf, 2, 3), unused)) tap_check (bool ok, const char *fmt, ...)
 {
   va_list ap;
   printf ("%sok %d - ", ok ? "" : "not ", ++tap_n);
@@ -22,8 +21,7 @@ tap_check (bool ok, const char *fmt, ...)
 }
 
 /* An "ok" that says why it did not run: only for what the machine lacks. */
-static void __attribute__ ((format (printf, 2, 3), unused))
-tap_skip (const char *why, const char *fmt, ...)
+static void __attribute__ ((format (printf, 2, 3), unused)) tap_skip (const char *why, const char *fmt, ...)
 {
   va_list ap;
   printf ("ok %d - ", ++tap_n);
@@ -41,12 +39,11 @@ tap_skip (const char *why, const char *fmt, ...)
       bool ok_ = g_ && w_ && strcmp (g_, w_) == 0;                                                                     \
       tap_check (ok_, "%s", what);                                                                                     \
       if (!ok_)                                                                                                        \
-        printf ("#   got:  %s\n#   want: %s\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)");                              \
+        printf ("#   got:  %s\n#   want: %s\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)");                               \
     }                                                                                                                  \
   while (0)
 
-static int __attribute__ ((unused))
-tap_done (void)
+static int __attribute__ ((unused)) tap_done (void)
 {
   printf ("1..%d\n", tap_n);
   return tap_failed ? 1 : 0;

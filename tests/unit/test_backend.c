@@ -61,7 +61,8 @@ test_caps (void)
   {
     cleanup_plan struct plan *p = plan_new ();
     p->backend = BACKEND_VM;
-    CHECK (backend_can (p, BACKEND_CAP_CGROUP | BACKEND_CAP_NET_TAP) && !backend_can (p, BACKEND_CAP_CGROUP | BACKEND_CAP_EXEC),
+    CHECK (backend_can (p, BACKEND_CAP_CGROUP | BACKEND_CAP_NET_TAP)
+               && !backend_can (p, BACKEND_CAP_CGROUP | BACKEND_CAP_EXEC),
            "backend_can: all the bits asked");
   }
 }
@@ -84,7 +85,8 @@ test_check (void)
     plan_add_op (p, OP_TMPFS, "/scratch")->size = 1 << 20;
     CHECK (backend_check (p, &err) == 0, "ns takes a sized tmpfs");
     p->backend = BACKEND_PROOT;
-    CHECK (backend_check (p, &err) < 0 && err_has (&err, "tmpfs `/scratch` with a size: the proot backend gives a plain directory"),
+    CHECK (backend_check (p, &err) < 0
+               && err_has (&err, "tmpfs `/scratch` with a size: the proot backend gives a plain directory"),
            "proot refuses a sized tmpfs");
     p->backend = BACKEND_VM;
     CHECK (backend_check (p, &err) < 0 && err_has (&err, "tmpfs at `/scratch`: not supported by the vm backend yet"),
@@ -94,12 +96,14 @@ test_check (void)
     cleanup_plan struct plan *p = plan_new ();
     struct op *op = plan_add_bind (p, "/", "/data", 0);
     p->backend = BACKEND_PROOT;
-    CHECK (backend_check (p, &err) < 0 && err_has (&err, "read-only volume `/data`: the proot backend cannot make a bind read-only"),
+    CHECK (backend_check (p, &err) < 0
+               && err_has (&err, "read-only volume `/data`: the proot backend cannot make a bind read-only"),
            "proot refuses a read-only volume");
     op->flags |= BIND_WRITABLE;
     CHECK (backend_check (p, &err) == 0, "proot takes a writable volume");
     p->res.memory = 64 << 20;
-    CHECK (backend_check (p, &err) < 0 && err_has (&err, "--memory: the proot backend cannot limit resources (no cgroup); use --backend ns"),
+    CHECK (backend_check (p, &err) < 0
+               && err_has (&err, "--memory: the proot backend cannot limit resources (no cgroup); use --backend ns"),
            "proot refuses --memory, naming it");
     p->backend = BACKEND_VM;
     CHECK (backend_check (p, &err) == 0, "vm shares a directory");

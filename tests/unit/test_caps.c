@@ -51,11 +51,10 @@ static void
 test_default (void)
 {
   uint64_t d = caps_default ();
-  tap_check (__builtin_popcountll (d) == 14, "caps_default has 14 capabilities (%d)",
-         __builtin_popcountll (d));
+  tap_check (__builtin_popcountll (d) == 14, "caps_default has 14 capabilities (%d)", __builtin_popcountll (d));
   tap_check ((d & BIT (CAP_CHOWN)) && (d & BIT (CAP_AUDIT_WRITE)) && (d & BIT (CAP_SETFCAP))
-             && !(d & BIT (CAP_SYS_ADMIN)) && !(d & BIT (CAP_NET_ADMIN)),
-         "caps_default has CHOWN, AUDIT_WRITE, SETFCAP and not SYS_ADMIN, NET_ADMIN");
+                 && !(d & BIT (CAP_SYS_ADMIN)) && !(d & BIT (CAP_NET_ADMIN)),
+             "caps_default has CHOWN, AUDIT_WRITE, SETFCAP and not SYS_ADMIN, NET_ADMIN");
 }
 
 static void
@@ -64,8 +63,7 @@ test_last_cap (void)
   int last = caps_last_cap ();
   tap_check (last >= CAP_AUDIT_READ && last < 64, "caps_last_cap is plausible (%d)", last);
   tap_check (caps_last_cap () == last, "caps_last_cap is stable");
-  tap_check (__builtin_popcountll (caps_all ()) == last + 1 && (caps_all () & 1),
-         "caps_all is 0..last_cap");
+  tap_check (__builtin_popcountll (caps_all ()) == last + 1 && (caps_all () & 1), "caps_all is 0..last_cap");
 }
 
 static void
@@ -75,20 +73,25 @@ test_modify_names (void)
     const char *name;
     int cap;
   } names[] = {
-    { "NET_ADMIN", CAP_NET_ADMIN },     { "CAP_NET_ADMIN", CAP_NET_ADMIN },
-    { "net_admin", CAP_NET_ADMIN },     { "cap_sys_admin", CAP_SYS_ADMIN },
-    { "Cap_Sys_Ptrace", CAP_SYS_PTRACE }, { "SETFCAP", CAP_SETFCAP },
-    { "setpcap", CAP_SETPCAP },         { "CAP_CHECKPOINT_RESTORE", CAP_CHECKPOINT_RESTORE },
-    { "chown", CAP_CHOWN },             { "bpf", CAP_BPF },
+    { "NET_ADMIN", CAP_NET_ADMIN },
+    { "CAP_NET_ADMIN", CAP_NET_ADMIN },
+    { "net_admin", CAP_NET_ADMIN },
+    { "cap_sys_admin", CAP_SYS_ADMIN },
+    { "Cap_Sys_Ptrace", CAP_SYS_PTRACE },
+    { "SETFCAP", CAP_SETFCAP },
+    { "setpcap", CAP_SETPCAP },
+    { "CAP_CHECKPOINT_RESTORE", CAP_CHECKPOINT_RESTORE },
+    { "chown", CAP_CHOWN },
+    { "bpf", CAP_BPF },
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    tap_check (modified (0, names[i].name, true) == BIT (names[i].cap),
-           "caps_modify adds \"%s\" as capability %d", names[i].name, names[i].cap);
+    tap_check (modified (0, names[i].name, true) == BIT (names[i].cap), "caps_modify adds \"%s\" as capability %d",
+               names[i].name, names[i].cap);
 
   tap_check (modified (caps_default (), "CAP_CHOWN", false) == (caps_default () & ~BIT (CAP_CHOWN)),
-         "caps_modify drops CAP_CHOWN");
+             "caps_modify drops CAP_CHOWN");
   tap_check (modified (caps_default (), "chown", true) == caps_default (),
-         "caps_modify adding a capability already there changes nothing");
+             "caps_modify adding a capability already there changes nothing");
   tap_check (modified (0, "sys_admin", false) == 0, "caps_modify dropping an absent capability");
   tap_check (modified (BIT (CAP_KILL), "ALL", true) == caps_all (), "caps_modify adds ALL");
   tap_check (modified (0, "all", true) == caps_all (), "caps_modify adds \"all\"");
@@ -99,19 +102,17 @@ static void
 test_modify_errors (void)
 {
   static const char *bad[] = {
-    "FOO", "CAP_", "", "cap_chown,cap_kill", "12", "CAP_12", " chown", "chown ", "CAP_ALL",
-    "chownx", "cap_cap_chown",
+    "FOO", "CAP_", "", "cap_chown,cap_kill", "12", "CAP_12", " chown", "chown ", "CAP_ALL", "chownx", "cap_cap_chown",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     {
       cella_error_t err = NULL;
       uint64_t set = caps_default ();
-      cleanup_free char *want
-          = xasprintf ("unknown capability \"%s\": see capabilities(7) for names", bad[i]);
+      cleanup_free char *want = xasprintf ("unknown capability \"%s\": see capabilities(7) for names", bad[i]);
       int r = caps_modify (&set, bad[i], true, &err);
-      tap_check (r < 0 && err && strcmp (err->msg, want) == 0 && err->status == EXIT_CELLA_ERROR
-                 && err->errno_ == 0 && set == caps_default (),
-             "caps_modify rejects \"%s\" (%s)", bad[i], err ? err->msg : "no error");
+      tap_check (r < 0 && err && strcmp (err->msg, want) == 0 && err->status == EXIT_CELLA_ERROR && err->errno_ == 0
+                     && set == caps_default (),
+                 "caps_modify rejects \"%s\" (%s)", bad[i], err ? err->msg : "no error");
       cella_error_free (&err);
     }
 }
@@ -151,8 +152,7 @@ compare (const struct expect *want)
     const char *field;
     uint64_t want;
   } rows[] = {
-    { "CapBnd", want->bnd }, { "CapEff", want->eff }, { "CapPrm", want->prm },
-    { "CapInh", 0 },         { "CapAmb", 0 },
+    { "CapBnd", want->bnd }, { "CapEff", want->eff }, { "CapPrm", want->prm }, { "CapInh", 0 }, { "CapAmb", 0 },
   };
   int bad = 0;
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
@@ -252,8 +252,7 @@ child_keep_admin_root (uint64_t prm0, uint64_t bnd0)
 {
   cella_error_t err = NULL;
   uint64_t set = caps_default () & prm0;
-  struct expect kept = { caps_default () & bnd0, set | BIT (CAP_SYS_ADMIN),
-                         set | BIT (CAP_SYS_ADMIN) };
+  struct expect kept = { caps_default () & bnd0, set | BIT (CAP_SYS_ADMIN), set | BIT (CAP_SYS_ADMIN) };
   struct expect dropped = { caps_default () & bnd0, set, set };
   if (caps_apply_keep_admin (caps_default (), true, &err) < 0)
     return report (&err);
@@ -338,9 +337,7 @@ main (void)
   run_child ("caps_apply as nobody: bnd = default, eff = prm = 0", child_apply_nobody);
   run_child ("caps_apply ALL keeps what the process holds", child_apply_all);
   run_child ("caps_apply_keep_admin + caps_drop_admin_if_absent as root", child_keep_admin_root);
-  run_child ("caps_drop_admin_if_absent keeps CAP_SYS_ADMIN when asked for",
-             child_keep_admin_wanted);
-  run_child ("caps_apply_keep_admin + caps_drop_admin_if_absent (0) as nobody",
-             child_keep_admin_nobody);
+  run_child ("caps_drop_admin_if_absent keeps CAP_SYS_ADMIN when asked for", child_keep_admin_wanted);
+  run_child ("caps_apply_keep_admin + caps_drop_admin_if_absent (0) as nobody", child_keep_admin_nobody);
   return tap_done ();
 }

@@ -15,13 +15,12 @@
 #include "engine/copy.h"
 #include "tap.h"
 
-static char base[64];  /* the temporary directory: root/, host/, out/, outside/, hostfile */
+static char base[64];   /* the temporary directory: root/, host/, out/, outside/, hostfile */
 static char canary[80]; /* a file name unique to this run (also looked for at the host's /) */
 static int rootfd = -1;
 
 /* Paths under base; a ring of buffers so a few can be used in one expression. */
-static const char *__attribute__ ((format (printf, 1, 2)))
-P (const char *fmt, ...)
+static const char *__attribute__ ((format (printf, 1, 2))) P (const char *fmt, ...)
 {
   static char ring[8][PATH_MAX];
   static unsigned i;
@@ -302,7 +301,8 @@ test_chown (void)
   r = copy_into_root (HOST ("/tree"), rootfd, "/owned", &o, &err);
   CHECK (ok_or_say (r, &err) && lstat (ROOT ("/owned"), &a) == 0 && lstat (ROOT ("/owned/sub/b.txt"), &b) == 0
              && lstat (ROOT ("/owned/link"), &c) == 0 && a.st_uid == 1234 && a.st_gid == 5678 && b.st_uid == 1234
-             && b.st_gid == 5678 && c.st_uid == 1234 && c.st_gid == 5678 && mode_mtime (ROOT ("/owned"), 0751, 1100000000),
+             && b.st_gid == 5678 && c.st_uid == 1234 && c.st_gid == 5678
+             && mode_mtime (ROOT ("/owned"), 0751, 1100000000),
          "chown option sets the owner of every copied entry (dirs, files, symlinks)");
 }
 
@@ -312,8 +312,7 @@ static void
 test_safety_out (void)
 {
   cella_error_t err = NULL;
-  CHECK (OUTOF ("/etc/hostfile", OUT ("/d1")) && is_link_to (OUT ("/d1"), HOSTFILE)
-             && host_untouched (),
+  CHECK (OUTOF ("/etc/hostfile", OUT ("/d1")) && is_link_to (OUT ("/d1"), HOSTFILE) && host_untouched (),
          "copy out of an absolute symlink to a host file copies the link");
   CHECK (OUTOF ("/etc/relhost", OUT ("/d2")) && is_link_to (OUT ("/d2"), "../../hostfile") && host_untouched (),
          "copy out of a relative ../ symlink copies the link");
@@ -377,8 +376,8 @@ test_safety_final (void)
   symlink_at (OUTSIDE, ROOT ("/merge/tree/sub"));
   snprintf (deep, sizeof deep, "../../../../../../../../..%s/outside", base);
   symlink_at (deep, ROOT ("/merge/tree/fifo"));
-  CHECK (IN (HOST ("/tree"), "/merge") && tree_copied (ROOT ("/merge/tree")) && is_type (ROOT ("/merge/tree/a.txt"), S_IFREG)
-             && host_untouched (),
+  CHECK (IN (HOST ("/tree"), "/merge") && tree_copied (ROOT ("/merge/tree"))
+             && is_type (ROOT ("/merge/tree/a.txt"), S_IFREG) && host_untouched (),
          "merging a tree over planted links (file, dir, fifo) replaces them");
 }
 

@@ -116,8 +116,7 @@ test_concurrent_build (const char *images)
   for (size_t i = 0; i < 4; i++)
     {
       int status;
-      if (pids[i] < 0 || waitpid (pids[i], &status, 0) < 0 || !WIFEXITED (status)
-          || WEXITSTATUS (status) != 0)
+      if (pids[i] < 0 || waitpid (pids[i], &status, 0) < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
         all_ok = false;
     }
   check (all_ok, "4 concurrent builds all succeed");
@@ -141,19 +140,15 @@ test_contents (const char *rootfs)
   ssize_t n;
 
   check (lstat (sh, &st) == 0 && S_ISLNK (st.st_mode), "bin/sh is a symlink");
-  check (stat (sh, &st) == 0 && stat (bb, &bst) == 0 && st.st_ino == bst.st_ino,
-         "bin/sh resolves to bin/busybox");
-  check (stat (bb, &bst) == 0 && (bst.st_mode & 07777) == 0755 && bst.st_size > 0,
-         "bin/busybox is a 0755 copy");
+  check (stat (sh, &st) == 0 && stat (bb, &bst) == 0 && st.st_ino == bst.st_ino, "bin/sh resolves to bin/busybox");
+  check (stat (bb, &bst) == 0 && (bst.st_mode & 07777) == 0755 && bst.st_size > 0, "bin/busybox is a 0755 copy");
   n = readlink (env, target, sizeof target - 1);
   if (n >= 0)
     target[n] = '\0';
   check (strcmp (target, "../../bin/busybox") == 0, "usr/bin/env -> ../../bin/busybox");
-  check (file_contains (passwd, "\ncella:x:1000:1000:cella:/home/cella:/bin/sh\n"),
-         "etc/passwd has the cella user");
+  check (file_contains (passwd, "\ncella:x:1000:1000:cella:/home/cella:/bin/sh\n"), "etc/passwd has the cella user");
   check (file_contains (group, "\ncella:x:1000:\n"), "etc/group has the cella group");
-  check (file_contains (osr, "ID=busybox\n") && file_contains (osr, "VERSION_ID="),
-         "etc/os-release names busybox");
+  check (file_contains (osr, "ID=busybox\n") && file_contains (osr, "VERSION_ID="), "etc/os-release names busybox");
   check (stat (tmp, &st) == 0 && (st.st_mode & 07777) == 01777, "tmp is 1777");
   check (stat (vartmp, &st) == 0 && (st.st_mode & 07777) == 01777, "var/tmp is 1777");
   check (stat (root, &st) == 0 && (st.st_mode & 07777) == 0700, "root is 0700");
@@ -189,8 +184,8 @@ test_rebuild_on_change (const char *data_root, const char *images, const char *r
   diag_err (&err);
   after = inode_of (rootfs);
   check (r == 0 && before != after, "a different source binary triggers a rebuild");
-  check (stat (copy, &st) == 0 && stat (manifest, &mst) == 0
-             && st.st_mtim.tv_sec == mst.st_mtim.tv_sec && st.st_mtim.tv_nsec == mst.st_mtim.tv_nsec,
+  check (stat (copy, &st) == 0 && stat (manifest, &mst) == 0 && st.st_mtim.tv_sec == mst.st_mtim.tv_sec
+             && st.st_mtim.tv_nsec == mst.st_mtim.tv_nsec,
          "manifest mtime is the source's mtime");
   free (out), out = NULL;
 

@@ -169,7 +169,8 @@ test_effective_rules (void)
   {
     struct plan_dev_rule r1 = rule (true, 'c', 136, -1, "rwm"), r2 = rule (false, 'a', -1, -1, "");
     struct plan_dev_rule r3 = rule (true, 'b', 8, 16, "m");
-    cleanup_free char *t1 = cgroup_dev_rule_text (&r1), *t2 = cgroup_dev_rule_text (&r2), *t3 = cgroup_dev_rule_text (&r3);
+    cleanup_free char *t1 = cgroup_dev_rule_text (&r1), *t2 = cgroup_dev_rule_text (&r2),
+                      *t3 = cgroup_dev_rule_text (&r3);
     CHECK_STR (t1, "c 136:* rwm", "rule text");
     CHECK_STR (t2, "a *:* rwm", "rule text: empty access is all");
     CHECK_STR (t3, "b 8:16 m", "rule text");
@@ -195,8 +196,12 @@ test_programs (void)
   {
     /* an OCI config: partial accesses, wildcards, a deny after an allow, a max major */
     struct plan_dev_rule mine[] = {
-      rule (true, 'a', -1, -1, "r"),       rule (false, 'c', 1, -1, "w"), rule (true, 'c', 1, 11, "w"),
-      rule (false, 'b', -1, 0, "rwm"),     rule (true, 'b', 254, -1, ""), rule (false, 'a', 4294967295LL, -1, "m"),
+      rule (true, 'a', -1, -1, "r"),
+      rule (false, 'c', 1, -1, "w"),
+      rule (true, 'c', 1, 11, "w"),
+      rule (false, 'b', -1, 0, "rwm"),
+      rule (true, 'b', 254, -1, ""),
+      rule (false, 'a', 4294967295LL, -1, "m"),
       rule (true, 'c', 4294967295LL, 4294967295LL, "rw"),
     };
     res.dev_rules = mine;
@@ -221,8 +226,8 @@ test_programs (void)
     v = cgroup_dev_rules (&none, &n);
     cgroup_dev_bpf_build (v, n, &def_prog, &ndef);
     CHECK (run_prog (prog, ninsn, BPF_DEVCG_DEV_BLOCK, 6, 254, 0) == 1, "allow-all: the host's disk may be opened");
-    CHECK (ninsn == ndef, "allow-all: nothing emitted for the rules before it (%zu instructions, %zu without them)", ninsn,
-           ndef);
+    CHECK (ninsn == ndef, "allow-all: nothing emitted for the rules before it (%zu instructions, %zu without them)",
+           ninsn, ndef);
     free (prog);
     free (def_prog);
     free (v);
@@ -306,8 +311,13 @@ find_op (const struct plan *p, enum op_kind kind)
 /* An invented host: real root, namespaces usable, no proot (no probe runs). */
 static const struct host_facts root_host = {
   .have = HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_NET_TOOL | HOST_FACT_IDMAP | HOST_FACT_CPUS,
-  .euid = 0, .egid = 0, .initial_userns = true, .cap_last = 40, .ns_usable = true,
-  .proot_why = (char *) "proot is not installed", .ncpu = 4,
+  .euid = 0,
+  .egid = 0,
+  .initial_userns = true,
+  .cap_last = 40,
+  .ns_usable = true,
+  .proot_why = (char *) "proot is not installed",
+  .ncpu = 4,
 };
 
 static void
@@ -379,7 +389,8 @@ test_plan_options (void)
   o.backend = xstrdup ("proot");
   p = NULL;
   if (plan_from_run_options (&o, &root_host, dir, false, &p, &err) < 0)
-    CHECK (err && (strstr (err->msg, "--device /dev/null:/dev/mynull:rw: the proot backend")
+    CHECK (err
+               && (strstr (err->msg, "--device /dev/null:/dev/mynull:rw: the proot backend")
                    || strstr (err->msg, "proot")),
            "--backend proot refuses --device: %s", err ? err->msg : "");
   else

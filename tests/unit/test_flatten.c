@@ -409,12 +409,36 @@ expected_merge (const struct caps *c)
 {
   cleanup_strv char **w = NULL;
   static const char *const always[] = {
-    "bb f 0755 bb", "bin d 0755", "bin/busybox f 0755 bb", "bin/extra f 0644 x", "bin/ping f 0755 ping", "bin/sh f 0755 bb", "bin/su f 4755 su",
-    "d2f f 0644 now a file", "dev d 0755", "etc d 0755", "etc/hosts f 0644 mid-hosts",
-    "etc/passwd f 0644 root:x:0:0", "f2d d 0755", "f2d/in f 0644 in", "link-passwd l -> /etc/passwd", "lnk d 0755",
-    "lnk/file f 0644 in-lnk", "opq d 0755", "opq/new f 0644 new", "opq2 d 0755", "opq2/new f 0644 new2",
-    "opt d 0755", "opt/keep f 0644 keep", "opt/keep2 f 0644 keep", "owned f 0640 owned", "rel l -> etc/hosts", "run d 0755",
-    "run/fifo p 0644", "tmp d 1777", NULL,
+    "bb f 0755 bb",
+    "bin d 0755",
+    "bin/busybox f 0755 bb",
+    "bin/extra f 0644 x",
+    "bin/ping f 0755 ping",
+    "bin/sh f 0755 bb",
+    "bin/su f 4755 su",
+    "d2f f 0644 now a file",
+    "dev d 0755",
+    "etc d 0755",
+    "etc/hosts f 0644 mid-hosts",
+    "etc/passwd f 0644 root:x:0:0",
+    "f2d d 0755",
+    "f2d/in f 0644 in",
+    "link-passwd l -> /etc/passwd",
+    "lnk d 0755",
+    "lnk/file f 0644 in-lnk",
+    "opq d 0755",
+    "opq/new f 0644 new",
+    "opq2 d 0755",
+    "opq2/new f 0644 new2",
+    "opt d 0755",
+    "opt/keep f 0644 keep",
+    "opt/keep2 f 0644 keep",
+    "owned f 0640 owned",
+    "rel l -> etc/hosts",
+    "run d 0755",
+    "run/fifo p 0644",
+    "tmp d 1777",
+    NULL,
   };
   char sparse[64];
   char *buf = xzalloc ((1 << 20) + 1);
@@ -448,9 +472,9 @@ check_stats (const struct flatten_stats *st, const struct caps *c, const char *d
   uint64_t bytes = 0;
   {
     /* every distinct regular file's size, counted once per inode */
-    static const char *const files_in[] = { "bin/busybox", "bin/extra", "bin/ping", "bin/su", "d2f", "etc/hosts", "etc/passwd",
-                                            "f2d/in", "lnk/file", "opq/new", "opq2/new", "opt/keep", "owned",
-                                            "sparse", "opq2/old", "opq/old", "opq/sub/x", NULL };
+    static const char *const files_in[] = { "bin/busybox", "bin/extra", "bin/ping", "bin/su",  "d2f",       "etc/hosts",
+                                            "etc/passwd",  "f2d/in",    "lnk/file", "opq/new", "opq2/new",  "opt/keep",
+                                            "owned",       "sparse",    "opq2/old", "opq/old", "opq/sub/x", NULL };
     for (size_t i = 0; files_in[i]; i++)
       {
         cleanup_free char *p = at (dest, files_in[i]);
@@ -493,8 +517,8 @@ check_details (const char *base, const char *l3, const char *dest, const struct 
          "a file linked three times is one inode in dest, in two directories");
   CHECK (lstat (keep1, &a) == 0 && lstat (keep2, &b) == 0 && a.st_ino == b.st_ino && a.st_nlink == 2,
          "a hard-linked pair shares one inode in dest");
-  CHECK (lstat (sparse, &sp) == 0 && sp.st_blocks * 512 < (1 << 20),
-         "holes are kept (%lld blocks for 1 MiB)", (long long) sp.st_blocks);
+  CHECK (lstat (sparse, &sp) == 0 && sp.st_blocks * 512 < (1 << 20), "holes are kept (%lld blocks for 1 MiB)",
+         (long long) sp.st_blocks);
   CHECK (mtime_of (dest, "etc/passwd") == 1000000000, "a file's mtime is kept");
   CHECK (mtime_of (dest, "etc") == mtime_of (l3, "etc") && mtime_of (dest, "etc") == 1200000000,
          "a merged directory has the top-most layer's mtime, set after its contents");
@@ -592,7 +616,8 @@ test_merge (void)
   /* errors */
   {
     cleanup_free char *marker = at (dest, "etc/hosts");
-    CHECK (image_flatten (layers, dest, &st, &err) < 0 && err_has (&err, dest), "an existing dest is an error naming it");
+    CHECK (image_flatten (layers, dest, &st, &err) < 0 && err_has (&err, dest),
+           "an existing dest is an error naming it");
     CHECK (exists (marker), "and what was there is left alone");
   }
   {
@@ -705,8 +730,8 @@ test_tree_copy (void)
   CHECK (tree_copy (src, dest, &st, &err) == 0, "tree_copy of a plain directory%s%s", err ? ": " : "",
          err ? err->msg : "");
   cella_error_free (&err);
-  for (const char *const *p = (const char *const[]) { "a f 0600 A", "a2 f 0600 A", "d d 0700", "d/b f 0644 B",
-                                                      "s l -> /etc/shadow", NULL };
+  for (const char *const *p
+       = (const char *const[]){ "a f 0600 A", "a2 f 0600 A", "d d 0700", "d/b f 0644 B", "s l -> /etc/shadow", NULL };
        *p; p++)
     strv_push (&w, *p);
   if (wh)
@@ -717,9 +742,9 @@ test_tree_copy (void)
   CHECK (lstat (a, &x) == 0 && lstat (a2, &y) == 0 && x.st_ino == y.st_ino, "tree_copy keeps hard links");
   CHECK (st.files == 2 && st.hardlinks == 1 && st.symlinks == 1 && st.dirs == 1 && st.bytes == 2
              && st.whiteouts_applied == 0,
-         "tree_copy stats: %llu files, %llu links, %llu symlinks, %llu dirs, %llu bytes",
-         (unsigned long long) st.files, (unsigned long long) st.hardlinks, (unsigned long long) st.symlinks,
-         (unsigned long long) st.dirs, (unsigned long long) st.bytes);
+         "tree_copy stats: %llu files, %llu links, %llu symlinks, %llu dirs, %llu bytes", (unsigned long long) st.files,
+         (unsigned long long) st.hardlinks, (unsigned long long) st.symlinks, (unsigned long long) st.dirs,
+         (unsigned long long) st.bytes);
   if (ux)
     {
       cleanup_free char *mine = get_x (dest, "d", "user.mine"), *opq = get_x (dest, "d", "user.overlay.opaque");

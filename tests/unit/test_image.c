@@ -66,7 +66,8 @@ test_refs (void)
     cleanup_free char *in = xasprintf ("x:t@%s", d);
     check_ref (in, "docker.io", "library/x", "t", d);
   }
-  CHECK (image_ref_parse ("Busybox", &r, &err) < 0 && err_has (&err, "not a valid repository name"), "uppercase refused");
+  CHECK (image_ref_parse ("Busybox", &r, &err) < 0 && err_has (&err, "not a valid repository name"),
+         "uppercase refused");
   CHECK (image_ref_parse ("a//b", &r, &err) < 0 && err_has (&err, "`a//b`"), "empty component refused");
   CHECK (image_ref_parse ("x:bad tag", &r, &err) < 0 && err_has (&err, "not a valid tag"), "bad tag refused");
   CHECK (image_ref_parse ("x@sha256:123", &r, &err) < 0 && err_has (&err, "not a digest"), "short digest refused");
@@ -155,7 +156,8 @@ static void
 test_root_view (void)
 {
   cleanup_free char *base = tmpdir ();
-  cleanup_free char *bottom = xasprintf ("%s/l1", base), *mid = xasprintf ("%s/l2", base), *top = xasprintf ("%s/l3", base);
+  cleanup_free char *bottom = xasprintf ("%s/l1", base), *mid = xasprintf ("%s/l2", base),
+                    *top = xasprintf ("%s/l3", base);
   char *layers[] = { top, mid, NULL };
   struct root_view v;
   cella_error_t err = NULL;
@@ -199,7 +201,9 @@ test_root_view (void)
   remove_tree (base);
 }
 
-#define D(c) "sha256:" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+#define D(c)                                                                                                           \
+  "sha256:" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c  \
+      c c c c c c c c c c c
 static const char id1[] = D ("1"), l1[] = D ("2"), l2[] = D ("3"), m1[] = D ("4"), x1[] = D ("5"), x2[] = D ("6");
 
 static struct image_record *
@@ -230,10 +234,15 @@ static void
 test_store (void)
 {
   cleanup_free char *base = tmpdir ();
-  struct image_layer layers[] = { { (char *) l1, (char *) "application/vnd.oci.image.layer.v1.tar+gzip", 10, (char *) x1 },
-                                  { (char *) l2, NULL, 20, (char *) x2 } };
-  struct image_record rec = { .key = (char *) m1, .id = (char *) id1, .manifest_digest = (char *) m1, .layers = layers,
-                              .nlayers = 2, .source = (char *) "test" };
+  struct image_layer layers[]
+      = { { (char *) l1, (char *) "application/vnd.oci.image.layer.v1.tar+gzip", 10, (char *) x1 },
+          { (char *) l2, NULL, 20, (char *) x2 } };
+  struct image_record rec = { .key = (char *) m1,
+                              .id = (char *) id1,
+                              .manifest_digest = (char *) m1,
+                              .layers = layers,
+                              .nlayers = 2,
+                              .source = (char *) "test" };
   struct image_record *got = NULL;
   cella_error_t err = NULL;
   cleanup_strv char **dirs = NULL;
@@ -269,12 +278,15 @@ test_store (void)
     struct image_layer evil[] = { { (char *) l1, NULL, 10, (char *) x1 }, { (char *) l1, NULL, 10, (char *) x1 } };
     struct image_record other = rec;
     other.layers = evil;
-    CHECK (image_record_write (&other, &err) < 0 && err_has (&err, "other content"), "another image under that key is refused");
+    CHECK (image_record_write (&other, &err) < 0 && err_has (&err, "other content"),
+           "another image under that key is refused");
     other.layers = layers;
     other.id = (char *) l2;
-    CHECK (image_record_write (&other, &err) < 0 && err_has (&err, "other content"), "another config under that key too");
+    CHECK (image_record_write (&other, &err) < 0 && err_has (&err, "other content"),
+           "another config under that key too");
     other.key = (char *) x2;
-    CHECK (image_record_write (&other, &err) < 0 && err_has (&err, "manifest digest"), "a key that is not its manifest");
+    CHECK (image_record_write (&other, &err) < 0 && err_has (&err, "manifest digest"),
+           "a key that is not its manifest");
   }
   CHECK (finds ("x", m1) && (got = found ("x")) && got->nlayers == 2 && strcmp (got->layers[1].digest, l2) == 0,
          "the record is unchanged");
@@ -324,11 +336,13 @@ test_store_before_manifest_keys (void)
                                          "\"size\": 5}], \"created\": 1, \"source\": \"pull\"}",
                                          id1, m1, l1);
     cleanup_free char *names = xasprintf ("{\"names\": {\"docker.io/library/old:1\": \"%s\"}}", id1);
-    CHECK (write_file_atomic (rec, text, strlen (text), 0600, NULL) == 0 && write_file_atomic (idx, names, strlen (names), 0600, NULL) == 0,
+    CHECK (write_file_atomic (rec, text, strlen (text), 0600, NULL) == 0
+               && write_file_atomic (idx, names, strlen (names), 0600, NULL) == 0,
            "an old record and index");
   }
   got = found ("old:1");
-  CHECK (got && strcmp (got->key, id1) == 0 && strcmp (got->id, id1) == 0 && got->nlayers == 1 && got->layers[0].diff_id == NULL,
+  CHECK (got && strcmp (got->key, id1) == 0 && strcmp (got->id, id1) == 0 && got->nlayers == 1
+             && got->layers[0].diff_id == NULL,
          "an old record is found by name; its key is its config digest");
   image_record_free (got);
   CHECK (finds ("old@" D ("4"), id1), "NAME@DIGEST finds it by its manifest digest and its name's repository");

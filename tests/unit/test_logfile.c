@@ -168,7 +168,8 @@ test_long_line (void)
         tag[tags] = p[38];
       tags++;
     }
-  CHECK (tags == 3 && strcmp (tag, "PPF") == 0, "a 40000-byte line is written as P, P, F records (got %zu: %s)", tags, tag);
+  CHECK (tags == 3 && strcmp (tag, "PPF") == 0, "a 40000-byte line is written as P, P, F records (got %zu: %s)", tags,
+         tag);
   CHECK (longest <= 16384 + 40, "no record holds more than 16 KiB of text");
   CHECK (read_log (dir, path, NULL, &out, NULL) == 0 && strcmp (out, line) == 0, "log_read joins them into the line");
   remove_tmpdir (dir);
@@ -349,14 +350,25 @@ test_parse_time (void)
     const char *s;
     long long ago;
   } durations[] = {
-    { "10m", 600 * NS },     { "1h30m", 5400 * NS }, { "45s", 45 * NS },
-    { "500ms", NS / 2 },     { "1.5h", 5400 * NS },  { "2us", 2000 },
-    { "3\xc2\xb5s", 3000 },  { "7ns", 7 },           { "1h2m3s4ms5us6ns", 3723 * NS + 4005006 },
+    { "10m", 600 * NS },    { "1h30m", 5400 * NS }, { "45s", 45 * NS },
+    { "500ms", NS / 2 },    { "1.5h", 5400 * NS },  { "2us", 2000 },
+    { "3\xc2\xb5s", 3000 }, { "7ns", 7 },           { "1h2m3s4ms5us6ns", 3723 * NS + 4005006 },
   };
   static const char *const bad[] = {
-    "",        "yesterday",           "2026-13-01",           "2026-02-30",   "2026-11-23T25:00:00Z",
-    "2026-11-23T10:00:00", "2026-11-23T10:00:00+1:00", "10x", "1h30", "1.2.3", "-5m", "2026-11-23T10:00Z",
-    "1e9",     "99999999999999999999h",
+    "",
+    "yesterday",
+    "2026-13-01",
+    "2026-02-30",
+    "2026-11-23T25:00:00Z",
+    "2026-11-23T10:00:00",
+    "2026-11-23T10:00:00+1:00",
+    "10x",
+    "1h30",
+    "1.2.3",
+    "-5m",
+    "2026-11-23T10:00Z",
+    "1e9",
+    "99999999999999999999h",
   };
   long long now = 1800000000LL * NS, ns;
   cella_error_t err = NULL;
@@ -425,8 +437,7 @@ child_running (void *ud)
 }
 
 /* Another process appends: 12 lines, 30 ms apart, rotating once half way. */
-static void __attribute__ ((noreturn))
-append_child (const char *path, bool wait_first)
+static void __attribute__ ((noreturn)) append_child (const char *path, bool wait_first)
 {
   cella_error_t err = NULL;
   struct log_writer *w;

@@ -81,8 +81,8 @@ test_ports (void)
   /* found by fuzz/fuzz_options.c: an address the network code cannot read back is refused here,
    * not when the container starts */
   s = NULL;
-  CHECK (parse_publish ("bad host:8080:80", &s, &err) < 0 && s == NULL && err && strstr (err->msg, "-p `bad host:8080:80`")
-             && strstr (err->msg, "IPv4"),
+  CHECK (parse_publish ("bad host:8080:80", &s, &err) < 0 && s == NULL && err
+             && strstr (err->msg, "-p `bad host:8080:80`") && strstr (err->msg, "IPv4"),
          "-p with an address that is not IPv4 refused, naming -p");
   cella_error_free (&err);
   CHECK (parse_publish ("127.0.0.1:8080:80/udp", &s, &err) == 0, "-p 127.0.0.1:8080:80/udp");
@@ -142,14 +142,16 @@ test_rulesets (void)
   r = nat_guard_ruleset ("eth0");
   CHECK (strstr (r, "table netdev cella_guard {") != NULL && strstr (r, "hook egress device \"eth0\"") != NULL,
          "rootless guard: the egress hook of the device");
-  CHECK (strstr (r, "ip daddr { 0.0.0.0/8, 127.0.0.0/8 } drop") != NULL && strstr (r, "ip saddr 127.0.0.0/8 drop") != NULL
+  CHECK (strstr (r, "ip daddr { 0.0.0.0/8, 127.0.0.0/8 } drop") != NULL
+             && strstr (r, "ip saddr 127.0.0.0/8 drop") != NULL
              && strstr (r, "ip6 daddr { ::, ::1, ::ffff:0.0.0.0/104, ::ffff:127.0.0.0/104 } drop") != NULL,
          "rootless guard: IPv4 and IPv6 loopback dropped");
   free (r);
   CHECK (nat_container_ruleset ("0123456789abcdef", p, 0, 0x0ad10002u) == NULL, "no ports, no table");
   r = nat_container_ruleset ("0123456789abcdef", p, 2, 0x0ad10002u);
   CHECK (strstr (r, "table ip cella_c_0123456789ab {") != NULL, "container table named by id");
-  CHECK (strstr (r, "fib daddr type local tcp dport 8080 dnat to 10.209.0.2:80") != NULL, "DNAT on every local address");
+  CHECK (strstr (r, "fib daddr type local tcp dport 8080 dnat to 10.209.0.2:80") != NULL,
+         "DNAT on every local address");
   CHECK (strstr (r, "ip daddr 127.0.0.1 udp dport 5353 dnat to 10.209.0.2:53") != NULL, "DNAT on one address");
   CHECK (strstr (r, "hook output") != NULL, "the host's own connections DNAT'd too");
   free (r);
@@ -160,8 +162,8 @@ static void
 test_dns (void)
 {
   /* id 0x1234, RD, one question: Alpha.Example A IN */
-  static const uint8_t q[] = { 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 5, 'A', 'l', 'p', 'h', 'a', 7, 'E',
-                               'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1 };
+  static const uint8_t q[] = { 0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0,   0,   0,   0, 0, 5, 'A', 'l', 'p',
+                               'h',  'a',  7,    'E',  'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0,   1 };
   uint8_t out[512], bad[64];
   struct dns_msg m, a;
   size_t n;
@@ -170,8 +172,8 @@ test_dns (void)
   CHECK_STR (m.qname, "alpha.example", "the name, lower-cased");
   n = dns_reply (q, &m, 0, 0x0ad20002u, 5, out, sizeof out);
   CHECK (n == sizeof q + 16, "an answer with one A record");
-  CHECK (dns_parse (out, n, &a) == 0 && a.id == 0x1234 && (a.flags & 0x8000) && (a.flags & 0x0f) == 0
-             && a.ancount == 1 && a.first_a == 0x0ad20002u && strcmp (a.qname, "alpha.example") == 0,
+  CHECK (dns_parse (out, n, &a) == 0 && a.id == 0x1234 && (a.flags & 0x8000) && (a.flags & 0x0f) == 0 && a.ancount == 1
+             && a.first_a == 0x0ad20002u && strcmp (a.qname, "alpha.example") == 0,
          "the answer parses back: id, QR, NOERROR, the address");
   n = dns_reply (q, &m, 3, 0, 0, out, sizeof out);
   CHECK (dns_parse (out, n, &a) == 0 && (a.flags & 0x0f) == 3 && a.ancount == 0, "NXDOMAIN, no answer");

@@ -33,7 +33,8 @@ test_volume (void)
              && (flags & BIND_WRITABLE) && (flags & BIND_RECURSIVE),
          "volume /a:/b is a writable recursive bind");
   free (src), free (dst), src = dst = NULL; /* a failed parse below leaves them as they are */
-  CHECK (parse_volume ("/a:/b:ro", &src, &dst, &flags, &err) == 0 && !(flags & BIND_WRITABLE), "volume :ro is read-only");
+  CHECK (parse_volume ("/a:/b:ro", &src, &dst, &flags, &err) == 0 && !(flags & BIND_WRITABLE),
+         "volume :ro is read-only");
   free (src), free (dst), src = dst = NULL;
   CHECK (parse_volume ("rel:/b", &src, &dst, &flags, &err) < 0 && err_has (&err, "`rel` must be an absolute host path"),
          "relative volume source is refused, naming it");
@@ -79,7 +80,8 @@ test_sizes (void)
   CHECK (parse_size ("4096") == 4096 && parse_size ("2k") == 2048 && parse_size ("3M") == 3145728
              && parse_size ("1g") == 1073741824LL && parse_size ("1mb") == 1048576,
          "parse_size suffixes");
-  CHECK (parse_size ("") < 0 && parse_size ("1x") < 0 && parse_size ("-1") < 0 && parse_size ("99999999999999999999") < 0,
+  CHECK (parse_size ("") < 0 && parse_size ("1x") < 0 && parse_size ("-1") < 0
+             && parse_size ("99999999999999999999") < 0,
          "parse_size rejects garbage and overflow");
 }
 
@@ -130,7 +132,8 @@ test_mount_spec (void)
          "unknown key");
   /* found by fuzz/fuzz_options.c: a key given twice leaked its first value (the sanitizer build
    * reports it); the last one wins, as in docker */
-  CHECK (parse_mount ("type=bind,src=/a,source=/b,type=overlay,lower=/l,target=/x,dst=/t,upper=/u,upper=/v", p, &err) < 0
+  CHECK (parse_mount ("type=bind,src=/a,source=/b,type=overlay,lower=/l,target=/x,dst=/t,upper=/u,upper=/v", p, &err)
+                 < 0
              && err_has (&err, "upper= and work="),
          "--mount with keys given twice, refused afterwards: nothing leaks");
   CHECK (parse_mount ("type=bind,type=tmpfs,target=/x,dst=/t", p, &err) == 0 && p->ops[5].kind == OP_TMPFS
@@ -140,7 +143,8 @@ test_mount_spec (void)
   p->ops[0].lower[1] = (free (p->ops[0].lower[1]), NULL);
   p->rootfs = xstrdup ("/");
   strv_push (&p->process.argv, "true");
-  CHECK (plan_validate (p, &err) < 0 && err_has (&err, "at least two lower layers"), "read-only overlay with one lower");
+  CHECK (plan_validate (p, &err) < 0 && err_has (&err, "at least two lower layers"),
+         "read-only overlay with one lower");
   plan_free (p);
 
   p = plan_new ();
@@ -222,8 +226,13 @@ test_user (void)
 /* An invented host: real root, namespaces usable, no proot (no probe runs). */
 static const struct host_facts root_host = {
   .have = HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_NET_TOOL | HOST_FACT_IDMAP | HOST_FACT_CPUS | HOST_FACT_NETWORK,
-  .euid = 0, .egid = 0, .initial_userns = true, .cap_last = 40, .ns_usable = true,
-  .proot_why = (char *) "proot is not installed", .ncpu = 4,
+  .euid = 0,
+  .egid = 0,
+  .initial_userns = true,
+  .cap_last = 40,
+  .ns_usable = true,
+  .proot_why = (char *) "proot is not installed",
+  .ncpu = 4,
 };
 
 static void
@@ -276,9 +285,13 @@ test_builder (void)
   }
   json = plan_to_json (p);
   j = json_loads (json, 0, NULL);
-  CHECK (j && json_is_array (json_object_get (j, "ops")) && strcmp (json_string_value (json_object_get (j, "network")), "none") == 0
-             && strcmp (json_string_value (json_array_get (json_object_get (json_object_get (j, "process"), "args"), 0)), "echo") == 0,
-         "plan JSON has ops, network and args");
+  CHECK (
+      j && json_is_array (json_object_get (j, "ops"))
+          && strcmp (json_string_value (json_object_get (j, "network")), "none") == 0
+          && strcmp (json_string_value (json_array_get (json_object_get (json_object_get (j, "process"), "args"), 0)),
+                     "echo")
+                 == 0,
+      "plan JSON has ops, network and args");
   json_decref (j);
   plan_free (p);
   p = NULL;
@@ -290,7 +303,8 @@ test_builder (void)
   free (o.network);
   o.network = NULL;
   strv_push (&o.security_opts, "landlock=off");
-  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) == 0 && p->landlock == 0, "--security-opt landlock=off");
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) == 0 && p->landlock == 0,
+         "--security-opt landlock=off");
   plan_free (p);
   p = NULL;
   strv_push (&o.security_opts, "landlock:signal");
@@ -305,17 +319,20 @@ test_builder (void)
   p = NULL;
   strv_free (o.security_opts);
   o.security_opts = NULL;
-  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) == 0 && p->landlock == 0, "--privileged: no Landlock scoping");
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) == 0 && p->landlock == 0,
+         "--privileged: no Landlock scoping");
   plan_free (p);
   p = NULL;
   o.privileged = false;
   strv_push (&o.security_opts, "landlock=nope");
-  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) < 0 && err_has (&err, "--security-opt `landlock=nope`"),
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) < 0
+             && err_has (&err, "--security-opt `landlock=nope`"),
          "a bad landlock value names the option");
   strv_free (o.security_opts);
   o.security_opts = NULL;
   strv_push (&o.cap_add, "CAP_BOGUS");
-  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) < 0 && err_has (&err, "BOGUS"), "unknown capability names it");
+  CHECK (plan_from_run_options (&o, &root_host, dir, false, &p, &err) < 0 && err_has (&err, "BOGUS"),
+         "unknown capability names it");
   run_options_free (&o);
   cmd = xasprintf ("rm -rf '%s'", dir);
   if (system (cmd) != 0)
@@ -342,9 +359,11 @@ test_cli_parse (void)
   int help;
   char *argv1[] = { "-fs", "x", "--list=a", "-lb", "--str", "y", "image", "-f", NULL };
   int first = cli_parse (t, &o, 8, argv1, &help, &err);
-  CHECK (first == 6 && o.flag && strcmp (o.str, "y") == 0 && strv_len (o.list) == 2, "grouped, = and separate values; stops at operand");
+  CHECK (first == 6 && o.flag && strcmp (o.str, "y") == 0 && strv_len (o.list) == 2,
+         "grouped, = and separate values; stops at operand");
   char *argv2[] = { "--nope", NULL };
-  CHECK (cli_parse (t, &o, 1, argv2, &help, &err) < 0 && err_has (&err, "unknown option `--nope`"), "unknown long option");
+  CHECK (cli_parse (t, &o, 1, argv2, &help, &err) < 0 && err_has (&err, "unknown option `--nope`"),
+         "unknown long option");
   char *argv3[] = { "--str", NULL };
   CHECK (cli_parse (t, &o, 1, argv3, &help, &err) < 0 && err_has (&err, "needs a value"), "missing value");
   free (o.str);
@@ -362,7 +381,8 @@ test_landlock (void)
     { "off", "off", 0 },
     { "auto", "auto", PLAN_LANDLOCK_AUTO },
     { "signal", "signal", PLAN_LANDLOCK_SIGNAL },
-    { "signal,abstract-unix-socket", "abstract-unix-socket,signal", PLAN_LANDLOCK_SIGNAL | PLAN_LANDLOCK_ABSTRACT_UNIX },
+    { "signal,abstract-unix-socket", "abstract-unix-socket,signal",
+      PLAN_LANDLOCK_SIGNAL | PLAN_LANDLOCK_ABSTRACT_UNIX },
   };
   static const char *const bad[] = { "", ",", "on", "auto,signal", "signal,bogus", "SIGNAL" };
   cella_error_t err = NULL;
@@ -373,7 +393,8 @@ test_landlock (void)
       cleanup_free char *f = NULL;
       CHECK (plan_landlock_parse (good[i].in, &v, &err) == 0 && v == good[i].v, "landlock value `%s`", good[i].in);
       f = plan_landlock_format (v);
-      CHECK (strcmp (f, good[i].out) == 0, "landlock value `%s` written back as `%s` (got `%s`)", good[i].in, good[i].out, f);
+      CHECK (strcmp (f, good[i].out) == 0, "landlock value `%s` written back as `%s` (got `%s`)", good[i].in,
+             good[i].out, f);
     }
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     {
@@ -384,7 +405,8 @@ test_landlock (void)
 
   p->landlock = PLAN_LANDLOCK_AUTO;
   p->ns = PLAN_NS_MNT | PLAN_NS_PID;
-  CHECK (landlock_scopes_for_start (p) == PLAN_LANDLOCK_ABSTRACT_UNIX, "auto, the host's network: abstract unix sockets");
+  CHECK (landlock_scopes_for_start (p) == PLAN_LANDLOCK_ABSTRACT_UNIX,
+         "auto, the host's network: abstract unix sockets");
   p->ns = PLAN_NS_MNT | PLAN_NS_NET;
   CHECK (landlock_scopes_for_start (p) == PLAN_LANDLOCK_SIGNAL, "auto, the host's PID namespace: signals");
   p->ns = PLAN_NS_MNT | PLAN_NS_NET | PLAN_NS_PID;
@@ -416,7 +438,7 @@ test_json_round_trip (void)
   p->ns = PLAN_NS_MNT | PLAN_NS_PID | PLAN_NS_USER;
   p->rootless = true;
   p->uid_map = xzalloc (sizeof *p->uid_map);
-  p->uid_map[0] = (struct id_map) { 0, 1000, 1 };
+  p->uid_map[0] = (struct id_map){ 0, 1000, 1 };
   p->nuid_map = 1;
   strv_push (&p->process.argv, "sh");
   strv_push (&p->process.env, "A=b");

@@ -29,8 +29,14 @@ static struct host_facts
 root_host (void)
 {
   return (struct host_facts){
-    .have = ALL_FACTS, .euid = 0, .egid = 0, .initial_userns = true, .cap_last = 40, .ns_usable = true,
-    .proot_why = (char *) "proot is not installed: `apt-get install proot`", .vm_why = (char *) "qemu not found",
+    .have = ALL_FACTS,
+    .euid = 0,
+    .egid = 0,
+    .initial_userns = true,
+    .cap_last = 40,
+    .ns_usable = true,
+    .proot_why = (char *) "proot is not installed: `apt-get install proot`",
+    .vm_why = (char *) "qemu not found",
     .ncpu = 4,
   };
 }
@@ -101,7 +107,8 @@ test_backend_selection (void)
 
   o.backend = xstrdup ("proot");
   p = build (&o, &f, &err);
-  CHECK (p == NULL && err_has (&err, "--backend proot: proot is not installed"), "--backend proot without proot: its why");
+  CHECK (p == NULL && err_has (&err, "--backend proot: proot is not installed"),
+         "--backend proot without proot: its why");
   free (o.backend);
   o.backend = xstrdup ("ns");
   f.have = HOST_FACT_IDMAP; /* no probe gathered: --backend ns needs none */
@@ -177,11 +184,13 @@ test_network (void)
   o.engine = true;
   f.rootless_net_tool = true;
   p = build (&o, &f, &err);
-  CHECK (p && p->net == NET_PRIVATE && (p->ns & PLAN_NS_NET), "rootless engine container with pasta: a private network");
+  CHECK (p && p->net == NET_PRIVATE && (p->ns & PLAN_NS_NET),
+         "rootless engine container with pasta: a private network");
   plan_free (p);
   f.rootless_net_tool = false;
   p = build (&o, &f, &err);
-  CHECK (p && p->net == NET_HOST && !(p->ns & PLAN_NS_NET), "rootless engine container without pasta: the host's network");
+  CHECK (p && p->net == NET_HOST && !(p->ns & PLAN_NS_NET),
+         "rootless engine container without pasta: the host's network");
   plan_free (p);
   o.engine = false;
   p = build (&o, &f, &err);
@@ -190,7 +199,7 @@ test_network (void)
   o.network = xstrdup ("private");
   p = build (&o, &f, &err);
   CHECK (p && p->net == NET_PRIVATE && (p->ns & PLAN_NS_NET), "--network private rootless: private (the tool is the "
-                                                               "runtime's business)");
+                                                              "runtime's business)");
   plan_free (p);
   free (o.network);
   o.network = xstrdup ("backend-net");
@@ -208,7 +217,8 @@ test_network (void)
   plan_free (p);
   f.network_defined = false;
   p = build (&o, &f, &err);
-  CHECK (p == NULL && err_has (&err, "--network `backend-net`: unknown mode or network"), "a network that is not defined");
+  CHECK (p == NULL && err_has (&err, "--network `backend-net`: unknown mode or network"),
+         "a network that is not defined");
   f = root_host ();
   f.have &= ~HOST_FACT_NET_TOOL; /* root: the gatherer does not look for pasta */
   free (o.network);
@@ -271,7 +281,8 @@ test_query (void)
   o.backend = xstrdup ("ns");
   o.engine = true;
   plan_facts_query (&o, &q);
-  CHECK (!(q.want & (HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_PROOT_NO_NS | HOST_FACT_VM)) && (q.want & HOST_FACT_NET_TOOL),
+  CHECK (!(q.want & (HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_PROOT_NO_NS | HOST_FACT_VM))
+             && (q.want & HOST_FACT_NET_TOOL),
          "--backend ns in the engine: no probe, the network tool");
   free (o.backend);
   o.backend = xstrdup ("vm");

@@ -108,8 +108,7 @@ main (void)
   cella_error_free (&err);
 
   r = run ("{\"hello\": 1}", NULL, NULL, "quit", &err);
-  CHECK (r < 0 && err && strstr (err->msg, "no greeting") != NULL,
-         "no QMP greeting (%s)", err ? err->msg : "no error");
+  CHECK (r < 0 && err && strstr (err->msg, "no greeting") != NULL, "no QMP greeting (%s)", err ? err->msg : "no error");
   cella_error_free (&err);
 
   unlink (sock);

@@ -270,8 +270,7 @@ push_blob (const char *base, const char *repo, const void *data, size_t len, con
 }
 
 static bool
-push_manifest (const char *base, const char *repo, const char *tag, const char *body, const char *mt,
-               const char *authz)
+push_manifest (const char *base, const char *repo, const char *tag, const char *body, const char *mt, const char *authz)
 {
   cleanup_free char *url = xasprintf ("%s/v2/%s/manifests/%s", base, repo, tag);
   cleanup_free char *ct = xasprintf ("Content-Type: %s", mt);
@@ -338,8 +337,17 @@ test_challenge (void)
   reg_challenge_clear (&c);
 
   {
-    static const char *const junk[] = { "", "   ", ",,,", "=", "=\"x\"", "Bearer", "Bearer ,,, realm", "\"\"",
-                                        "Bearer realm=", "Bearer realm=\"\\", "\x01\x02 Basic" };
+    static const char *const junk[] = { "",
+                                        "   ",
+                                        ",,,",
+                                        "=",
+                                        "=\"x\"",
+                                        "Bearer",
+                                        "Bearer ,,, realm",
+                                        "\"\"",
+                                        "Bearer realm=",
+                                        "Bearer realm=\"\\",
+                                        "\x01\x02 Basic" };
     bool ok = true;
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
       {
@@ -485,8 +493,7 @@ test_auth (void)
   no_err (auth_set ("reg.example:5000", "alice", "new", &err), &err, "auth_set over another file");
   no_err (auth_set ("other.io", "bob", "secret2", &err), &err, "auth_set replaces an entry");
   text = slurp (file);
-  CHECK (strstr (text, "credHelpers") && strstr (text, "gcloud") && strstr (text, "b@x"),
-         "auth: unknown keys kept");
+  CHECK (strstr (text, "credHelpers") && strstr (text, "gcloud") && strstr (text, "b@x"), "auth: unknown keys kept");
   free (text), text = NULL;
   r = auth_get ("other.io", &user, &pass, &err);
   CHECK (r == 0 && strcmp (user, "bob") == 0 && strcmp (pass, "secret2") == 0, "auth: other host's entry updated");
@@ -1269,7 +1276,7 @@ test_live_plain (const struct image *im)
         pushed &= push_blob (l.base, "test/img", data[i], strlen (data[i]), NULL);
         paths[i] = xasprintf ("%s/many%d", tmpdir, i);
         fds[i] = open (paths[i], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        reqs[i] = (struct blob_req) { .digest = dg[i], .size = (int64_t) strlen (data[i]), .fd = fds[i] };
+        reqs[i] = (struct blob_req){ .digest = dg[i], .size = (int64_t) strlen (data[i]), .fd = fds[i] };
       }
     CHECK (pushed, "live: pushed %d small blobs", N);
     no_err (registry_get_blobs (r, reqs, N, 3, NULL, NULL, &err), &err, "live: 7 blobs, 3 at a time");
@@ -1394,10 +1401,25 @@ test_live_token (const struct image *im)
       return;
     }
   {
-    char *argv[] = { (char *) "python3", (char *) server, (char *) "--key", key, (char *) "--cert", crt,
-                     (char *) "--issuer", (char *) "cella-test-issuer", (char *) "--service", (char *) "cella-test",
-                     (char *) "--user", (char *) "alice", (char *) "--pass", (char *) "s3cret", (char *) "--field",
-                     (char *) "access_token", (char *) "--port-file", portf, NULL };
+    char *argv[] = { (char *) "python3",
+                     (char *) server,
+                     (char *) "--key",
+                     key,
+                     (char *) "--cert",
+                     crt,
+                     (char *) "--issuer",
+                     (char *) "cella-test-issuer",
+                     (char *) "--service",
+                     (char *) "cella-test",
+                     (char *) "--user",
+                     (char *) "alice",
+                     (char *) "--pass",
+                     (char *) "s3cret",
+                     (char *) "--field",
+                     (char *) "access_token",
+                     (char *) "--port-file",
+                     portf,
+                     NULL };
     tpid = spawn (argv, tlog);
   }
   for (int i = 0; i < 100 && access (portf, F_OK) != 0; i++)

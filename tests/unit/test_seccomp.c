@@ -29,7 +29,6 @@
 #define BIT(c) (UINT64_C (1) << (c))
 #define LOAD_FAILED 255
 
-
 /* A probe returns 0 when the call succeeded, else its errno. */
 static int
 result (long r)
@@ -173,11 +172,16 @@ static const struct {
   const char *name;
   int (*fn) (void);
 } escapes[] = {
-  { "open_by_handle_at", probe_open_by_handle_at }, { "fsopen", probe_fsopen },
-  { "open_tree", probe_open_tree },                 { "move_mount", probe_move_mount },
-  { "io_uring_setup", probe_io_uring_setup },       { "io_uring_enter", probe_io_uring_enter },
-  { "io_uring_register", probe_io_uring_register }, { "userfaultfd", probe_userfaultfd },
-  { "perf_event_open", probe_perf_event_open },     { "kexec_load", probe_kexec_load },
+  { "open_by_handle_at", probe_open_by_handle_at },
+  { "fsopen", probe_fsopen },
+  { "open_tree", probe_open_tree },
+  { "move_mount", probe_move_mount },
+  { "io_uring_setup", probe_io_uring_setup },
+  { "io_uring_enter", probe_io_uring_enter },
+  { "io_uring_register", probe_io_uring_register },
+  { "userfaultfd", probe_userfaultfd },
+  { "perf_event_open", probe_perf_event_open },
+  { "kexec_load", probe_kexec_load },
 };
 
 /* clone with a namespace flag and CLONE_SIGHAND without CLONE_VM: the kernel refuses the
@@ -195,9 +199,8 @@ static const struct {
   const char *name;
   unsigned long flag;
 } ns_flags[] = {
-  { "CLONE_NEWNS", CLONE_NEWNS },   { "CLONE_NEWUTS", CLONE_NEWUTS },
-  { "CLONE_NEWIPC", CLONE_NEWIPC }, { "CLONE_NEWUSER", CLONE_NEWUSER },
-  { "CLONE_NEWPID", CLONE_NEWPID }, { "CLONE_NEWNET", CLONE_NEWNET },
+  { "CLONE_NEWNS", CLONE_NEWNS },         { "CLONE_NEWUTS", CLONE_NEWUTS }, { "CLONE_NEWIPC", CLONE_NEWIPC },
+  { "CLONE_NEWUSER", CLONE_NEWUSER },     { "CLONE_NEWPID", CLONE_NEWPID }, { "CLONE_NEWNET", CLONE_NEWNET },
   { "CLONE_NEWCGROUP", CLONE_NEWCGROUP },
 };
 
@@ -221,10 +224,7 @@ static long
 int80 (long nr, long a, long b, long c)
 {
   long ret;
-  __asm__ volatile ("int $0x80"
-                    : "=a" (ret)
-                    : "a" (nr), "b" (a), "c" (b), "d" (c)
-                    : "memory", "r8", "r9", "r10", "r11");
+  __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory", "r8", "r9", "r10", "r11");
   return ret;
 }
 
@@ -250,8 +250,7 @@ probe_i386_keyctl (void)
 static int
 probe_x32_keyctl (void)
 {
-  return result (syscall (0x40000000 | SYS_keyctl, KEYCTL_GET_KEYRING_ID,
-                          KEY_SPEC_SESSION_KEYRING, 0));
+  return result (syscall (0x40000000 | SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0));
 }
 #endif
 
@@ -312,8 +311,8 @@ expect_blocked (const char *what, int (*fn) (void), uint64_t caps, int want)
   if (base == want || base < 0)
     tap_skip ("the kernel already answers that", "%s: %s without a filter", what, name (base, b1));
   else
-    tap_check (got == want, "%s: %s under the filter (got %s, %s without)", what, name (want, b3),
-           name (got, b1), name (base, b2));
+    tap_check (got == want, "%s: %s under the filter (got %s, %s without)", what, name (want, b3), name (got, b1),
+               name (base, b2));
 }
 
 /* Under `caps` the filter does not touch the call: same result as without a filter. */
@@ -323,8 +322,8 @@ expect_allowed (const char *what, int (*fn) (void), uint64_t caps)
   char b1[32], b2[32];
   int base = probe (NULL, fn);
   int got = probe (&caps, fn);
-  tap_check (got == base && got != LOAD_FAILED, "%s: not filtered (got %s, %s without)", what,
-         name (got, b1), name (base, b2));
+  tap_check (got == base && got != LOAD_FAILED, "%s: not filtered (got %s, %s without)", what, name (got, b1),
+             name (base, b2));
 }
 
 static void

@@ -141,7 +141,10 @@ seen_tick (void *cookie)
 }
 
 static const struct session_ops seen_ops = {
-  .signal = seen_signal, .input_end = seen_input_end, .extra = seen_extra, .tick = seen_tick,
+  .signal = seen_signal,
+  .input_end = seen_input_end,
+  .extra = seen_extra,
+  .tick = seen_tick,
 };
 
 /* Input → the child → output; the end of input told once; the child's exit code. */
@@ -183,13 +186,15 @@ test_pipes (bool held)
   close (out[1]);
   got = read_all (out[0]);
   CHECK (status == 3, "%s: the child's exit code (%d)", held ? "held input" : "pipes", status);
-  CHECK_STR (got, "hello\n", held ? "held input: relayed once released" : "pipes: the input relayed and the output back");
+  CHECK_STR (got, "hello\n",
+             held ? "held input: relayed once released" : "pipes: the input relayed and the output back");
   CHECK (v.eofs == 1 && s.in == -1, "%s: the end of input told once (%d)", held ? "held input" : "pipes", v.eofs);
   if (held)
     CHECK (strcmp (v.extra, "ready\n") == 0, "held input: the extra fd read by the backend's callback");
   if (!held)
     CHECK (v.ticks > 0, "pipes: the tick called after a round (%d)", v.ticks);
-  CHECK (s.si.si_code == CLD_EXITED && s.si.si_status == 3, "%s: how the child ended in si", held ? "held input" : "pipes");
+  CHECK (s.si.si_code == CLD_EXITED && s.si.si_status == 3, "%s: how the child ended in si",
+         held ? "held input" : "pipes");
   close (caller[0]);
   close (from_child[0]);
   close (out[0]);

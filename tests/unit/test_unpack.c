@@ -30,11 +30,10 @@
 #define MIB (1024 * 1024)
 
 static char base[64]; /* the temporary directory all cases live in */
-static bool is_root; /* real root: uid 0 in the initial user namespace (not `unshare -r`) */
+static bool is_root;  /* real root: uid 0 in the initial user namespace (not `unshare -r`) */
 
 /* Paths under base; a ring of buffers so a few can be used in one expression. */
-static const char *__attribute__ ((format (printf, 1, 2)))
-P (const char *fmt, ...)
+static const char *__attribute__ ((format (printf, 1, 2))) P (const char *fmt, ...)
 {
   static char ring[8][PATH_MAX];
   static unsigned i;
@@ -357,8 +356,8 @@ entry_sig (int dfd, const char *name, const char *path, const struct stat *st)
   char extra[PATH_MAX + 1] = "";
   ssize_t n;
   if (S_ISREG (st->st_mode))
-    snprintf (extra, sizeof extra, "size=%lld links=%ld hash=%016llx", (long long) st->st_size,
-              (long) st->st_nlink, (unsigned long long) hash_file (dfd, name));
+    snprintf (extra, sizeof extra, "size=%lld links=%ld hash=%016llx", (long long) st->st_size, (long) st->st_nlink,
+              (unsigned long long) hash_file (dfd, name));
   else if (S_ISLNK (st->st_mode) && (n = readlinkat (dfd, name, extra, PATH_MAX)) >= 0)
     extra[n] = '\0';
   else if (S_ISCHR (st->st_mode) || S_ISBLK (st->st_mode))
@@ -437,10 +436,14 @@ tar_lines (const void *buf, size_t len, bool any_filter)
     {
       mode_t t = archive_entry_filetype (e);
       const char *hl = archive_entry_hardlink (e);
-      cleanup_free char *line
-          = xasprintf ("%c %s%s%s%s", hl ? 'h' : t == AE_IFDIR ? 'd' : t == AE_IFLNK ? 'l' : t == AE_IFREG ? 'f' : 'n',
-                       archive_entry_pathname (e), hl ? "=" : "", hl ? hl : "",
-                       archive_entry_xattr_count (e) ? " xattrs" : "");
+      cleanup_free char *line = xasprintf ("%c %s%s%s%s",
+                                           hl              ? 'h'
+                                           : t == AE_IFDIR ? 'd'
+                                           : t == AE_IFLNK ? 'l'
+                                           : t == AE_IFREG ? 'f'
+                                                           : 'n',
+                                           archive_entry_pathname (e), hl ? "=" : "", hl ? hl : "",
+                                           archive_entry_xattr_count (e) ? " xattrs" : "");
       strv_push (&lines, line);
     }
   if (r != ARCHIVE_EOF)
@@ -584,7 +587,8 @@ test_normal (void)
          (unsigned long long) st.bytes);
   CHECK (geteuid () == 0 ? st.owner_failures == 0 : st.owner_failures == normal_owned,
          "normal: entries not owned as in the archive are counted (%llu)", (unsigned long long) st.owner_failures);
-  CHECK (stat (P ("%s", r), &root_st) == 0 && root_st.st_mtim.tv_sec == T_FILE, "normal: the ./ entry sets the root's times");
+  CHECK (stat (P ("%s", r), &root_st) == 0 && root_st.st_mtim.tv_sec == T_FILE,
+         "normal: the ./ entry sets the root's times");
 }
 
 static void
@@ -593,8 +597,10 @@ test_compressed (void)
   static const struct {
     int filter;
     const char *name;
-  } filters[] = { { ARCHIVE_FILTER_GZIP, "gzip" }, { ARCHIVE_FILTER_ZSTD, "zstd" },
-                  { ARCHIVE_FILTER_XZ, "xz" },     { ARCHIVE_FILTER_BZIP2, "bzip2" } };
+  } filters[] = { { ARCHIVE_FILTER_GZIP, "gzip" },
+                  { ARCHIVE_FILTER_ZSTD, "zstd" },
+                  { ARCHIVE_FILTER_XZ, "xz" },
+                  { ARCHIVE_FILTER_BZIP2, "bzip2" } };
   cleanup_free char *want = tree_sig (P ("normal/root"));
   for (size_t i = 0; i < sizeof filters / sizeof *filters; i++)
     {
@@ -703,8 +709,7 @@ test_hardlink_tricks (void)
   t = tb_new (ARCHIVE_FILTER_NONE);
   tb_symlink (t, "sd", P ("hl/outside"));
   tb_hardlink (t, "h3", "sd/secret");
-  CHECK (refused (tb_fd (t), P ("hl/root"), &layer_opts, "`h3`: hard link target `sd/secret`: `sd` is a symlink",
-                  NULL),
+  CHECK (refused (tb_fd (t), P ("hl/root"), &layer_opts, "`h3`: hard link target `sd/secret`: `sd` is a symlink", NULL),
          "a hard link through a symlinked directory is refused");
   t = tb_new (ARCHIVE_FILTER_NONE);
   tb_dir (t, "dd/", 0755);
@@ -714,11 +719,12 @@ test_hardlink_tricks (void)
   must (stat ("/etc/passwd", &host_before), "/etc/passwd");
   t = tb_new (ARCHIVE_FILTER_NONE);
   tb_hardlink (t, "pw", "/etc/passwd");
-  CHECK (refused (tb_fd (t), P ("hl/root"), &layer_opts, "`pw`: hard link target `/etc/passwd` is not in the layer",
-                  NULL),
-         "a hard link to /etc/passwd is resolved in the layer, and missing");
+  CHECK (
+      refused (tb_fd (t), P ("hl/root"), &layer_opts, "`pw`: hard link target `/etc/passwd` is not in the layer", NULL),
+      "a hard link to /etc/passwd is resolved in the layer, and missing");
   must (stat ("/etc/passwd", &host_after), "/etc/passwd");
-  CHECK (host_after.st_nlink == host_before.st_nlink && !exists (P ("hl/root/pw")), "the host's /etc/passwd was not linked");
+  CHECK (host_after.st_nlink == host_before.st_nlink && !exists (P ("hl/root/pw")),
+         "the host's /etc/passwd was not linked");
   CHECK (stat (P ("hl/outside/secret"), &st) == 0 && st.st_nlink == 1, "outside/secret was never linked");
   t = tb_new (ARCHIVE_FILTER_NONE);
   tb_dir (t, "etc/", 0755);
@@ -757,8 +763,8 @@ test_replace_and_garbage (void)
     tb_put (big, ent ("trunc", S_IFREG | 0644), data, sizeof data);
     archive_write_close (big->a);
     unpack_to (mem_fd (big->buf, 1536), P ("repl/root"), &layer_opts, NULL, &err);
-    CHECK (err && strstr (err->msg, "`trunc`"),
-           "a truncated tar is refused, naming the entry: %s", err ? err->msg : "(no error)");
+    CHECK (err && strstr (err->msg, "`trunc`"), "a truncated tar is refused, naming the entry: %s",
+           err ? err->msg : "(no error)");
     cella_error_free (&err);
     archive_write_free (big->a);
     free (big->buf);
@@ -842,7 +848,8 @@ test_flat (void)
   CHECK (ok_unpack (tb_fd (t), P ("flat/root"), &flat_opts, NULL), "flat: a layer with whiteouts on top");
   CHECK (!exists (P ("flat/root/x")) && !exists (P ("flat/root/.wh.x")) && exists (P ("flat/root/keep")),
          "flat: .wh.x removes x");
-  CHECK (!exists (P ("flat/root/d/old1")) && !exists (P ("flat/root/d/old2/deep")), "flat: opaque d drops old children");
+  CHECK (!exists (P ("flat/root/d/old1")) && !exists (P ("flat/root/d/old2/deep")),
+         "flat: opaque d drops old children");
   CHECK (exists (P ("flat/root/d/new")) && exists (P ("flat/root/d/new2")) && exists (P ("flat/root/d/old2/again")),
          "flat: opaque d keeps this layer's children, before and after the marker");
   CHECK (!exists (P ("flat/root/d/.wh..wh..opq")) && !exists (P ("flat/root/nodir")), "flat: no marker files");
@@ -1079,8 +1086,9 @@ test_pack_reproducible_and_errors (void)
   struct sink a = { 0 }, b = { 0 };
   cella_error_t err = NULL;
   int dfd, ro;
-  CHECK (pack_to (P ("pack/src"), &po, &a, NULL, NULL, &err) == 0 && pack_to (P ("pack/src"), &po, &b, NULL, NULL, &err) == 0
-             && a.len == b.len && memcmp (a.buf, b.buf, a.len) == 0,
+  CHECK (pack_to (P ("pack/src"), &po, &a, NULL, NULL, &err) == 0
+             && pack_to (P ("pack/src"), &po, &b, NULL, NULL, &err) == 0 && a.len == b.len
+             && memcmp (a.buf, b.buf, a.len) == 0,
          "pack: reproducible output is the same twice");
   cella_error_free (&err);
   free (a.buf), free (b.buf);
@@ -1088,8 +1096,8 @@ test_pack_reproducible_and_errors (void)
   ro = open (P ("pack/ro"), O_RDONLY | O_CLOEXEC);
   dfd = open (P ("pack/src"), O_PATH | O_DIRECTORY | O_CLOEXEC);
   layer_pack (dfd, ro, &po, NULL, NULL, NULL, NULL, &err);
-  CHECK (err && strcmp (err->msg, "write layer") == 0 && err->errno_ == EBADF,
-         "pack: a write error is reported: %s", err ? err->msg : "(none)");
+  CHECK (err && strcmp (err->msg, "write layer") == 0 && err->errno_ == EBADF, "pack: a write error is reported: %s",
+         err ? err->msg : "(none)");
   cella_error_free (&err);
   close (ro);
   close (dfd);
@@ -1296,7 +1304,7 @@ main (void)
   test_pack_overlay_upper ();
   test_diff_id_and_limits ();
   /* the 0555 directories, which an ordinary user could not empty */
-  for (const char **d = (const char *[]) { "normal/root", "gzip", "zstd", "xz", "bzip2", NULL }; *d; d++)
+  for (const char **d = (const char *[]){ "normal/root", "gzip", "zstd", "xz", "bzip2", NULL }; *d; d++)
     chmod (P ("%s/ro", *d), 0755);
   CHECK (remove_tree (base) == 0, "cleanup: %s removed", base);
   return tap_done ();

@@ -19,9 +19,9 @@ test_parse (void)
     enum userns_mode mode;
     uint32_t size;
   } ok[] = {
-    { NULL, USERNS_HOST, USERNS_DEFAULT_SIZE },  { "", USERNS_HOST, USERNS_DEFAULT_SIZE },
+    { NULL, USERNS_HOST, USERNS_DEFAULT_SIZE },   { "", USERNS_HOST, USERNS_DEFAULT_SIZE },
     { "host", USERNS_HOST, USERNS_DEFAULT_SIZE }, { "auto", USERNS_AUTO, 65536 },
-    { "auto:size=1000", USERNS_AUTO, 1000 },    { "keep-id", USERNS_KEEP_ID, USERNS_DEFAULT_SIZE },
+    { "auto:size=1000", USERNS_AUTO, 1000 },      { "keep-id", USERNS_KEEP_ID, USERNS_DEFAULT_SIZE },
   };
   static const struct {
     const char *s, *msg;
@@ -29,7 +29,8 @@ test_parse (void)
     { "private", "--userns `private`: unknown mode (expected host, auto[:size=N] or keep-id)" },
     { "auto:size=0", "--userns auto:size=0: size must be a number of ids from 1 to 4294967295" },
     { "auto:size=lots", "--userns auto:size=lots: size must be a number of ids from 1 to 4294967295" },
-    { "auto:uidmapping=0:1:2", "--userns auto:uidmapping=0:1:2: unknown option `uidmapping=0:1:2` (auto takes size=N)" },
+    { "auto:uidmapping=0:1:2",
+      "--userns auto:uidmapping=0:1:2: unknown option `uidmapping=0:1:2` (auto takes size=N)" },
     { "keep-id:uid=5", "--userns keep-id:uid=5: keep-id takes no options for a container run by root" },
     { "autox", "--userns `autox`: unknown mode" },
   };
@@ -141,10 +142,11 @@ test_records (void)
       fprintf (f, "%u %u 65536 999999999 1\n", ub + 65536, gb + 65536);
       fclose (f);
     }
-  CHECK (userns_allocate ("dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd", 65536, true, &ud, &gd, &err)
-             == 0
-             && ud == ub + 65536 && access (path, F_OK) < 0,
-         "a dead maker's record is reclaimed");
+  CHECK (
+      userns_allocate ("dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd", 65536, true, &ud, &gd, &err)
+              == 0
+          && ud == ub + 65536 && access (path, F_OK) < 0,
+      "a dead maker's record is reclaimed");
   free (path);
   /* ... but not one whose container exists */
   path = xasprintf ("%s/containers/%s", dir, b);

@@ -24,8 +24,7 @@
 
 static char base[64];
 
-static const char *__attribute__ ((format (printf, 1, 2)))
-P (const char *fmt, ...)
+static const char *__attribute__ ((format (printf, 1, 2))) P (const char *fmt, ...)
 {
   static char ring[8][PATH_MAX];
   static unsigned i;
@@ -238,7 +237,8 @@ test_signals_default (void)
       _exit (sigismember (&now, SIGUSR1) ? 3 : 0);
     }
   must (waitpid (pid, &status, 0), "waitpid");
-  CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0, "signals_default: no SIG_IGN, nothing blocked (child said %d)",
+  CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+         "signals_default: no SIG_IGN, nothing blocked (child said %d)",
          WIFEXITED (status) ? WEXITSTATUS (status) : -1);
 }
 
@@ -285,8 +285,8 @@ test_proc_stat (void)
 static void
 test_json_reads (void)
 {
-  json_t *o = json_pack ("{s:s, s:I, s:[s, i, s], s:i}", "s", "text", "i", (json_int_t) 1LL << 40, "v", "a", 1, "b",
-                         "n", 7);
+  json_t *o
+      = json_pack ("{s:s, s:I, s:[s, i, s], s:i}", "s", "text", "i", (json_int_t) 1LL << 40, "v", "a", 1, "b", "n", 7);
   char *s = json_member_str (o, "s"), *none = json_member_str (o, "n"), **v = json_strv_read (json_object_get (o, "v"));
   CHECK_STR (s, "text", "json_member_str");
   CHECK (none == NULL && json_member_str (NULL, "s") == NULL, "json_member_str: NULL for a number, a NULL object");

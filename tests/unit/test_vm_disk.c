@@ -145,7 +145,8 @@ test_build (const char *tmp)
   CHECK (out && strstr (out, "User:     0") && strstr (out, "Mode:  0755"), "the root directory: 0:0, 0755");
   free (out);
   out = debugfs (img, "stat /bin/sh");
-  CHECK (out && strstr (out, "Type: symlink") && strstr (out, "Fast link dest: \"tool\""), "/bin/sh is the symlink to tool");
+  CHECK (out && strstr (out, "Type: symlink") && strstr (out, "Fast link dest: \"tool\""),
+         "/bin/sh is the symlink to tool");
   free (out);
   out = NULL;
 
@@ -161,7 +162,8 @@ test_build (const char *tmp)
     CHECK (run_out (argv, &out) == 0, "e2fsck accepts the clone");
     free (out);
   }
-  CHECK (vm_disk_clone (img, clone, &method, &err) < 0 && err && err->errno_ == EEXIST, "cloning onto an existing file is refused");
+  CHECK (vm_disk_clone (img, clone, &method, &err) < 0 && err && err->errno_ == EEXIST,
+         "cloning onto an existing file is refused");
   cella_error_free (&err);
 }
 
@@ -202,7 +204,8 @@ test_workdir_remove (const char *tmp)
           _exit (1);
         }
       waitpid (pid, &st, 0);
-      CHECK (WIFEXITED (st) && WEXITSTATUS (st) == 0, "a work dir with a mount under it is refused, nothing removed; remove_tree does not enter the mount (%d)",
+      CHECK (WIFEXITED (st) && WEXITSTATUS (st) == 0,
+             "a work dir with a mount under it is refused, nothing removed; remove_tree does not enter the mount (%d)",
              WIFEXITED (st) ? WEXITSTATUS (st) : -1);
     }
   {
@@ -221,7 +224,8 @@ test_workdir_remove (const char *tmp)
            err ? err->msg : "ok");
     {
       struct stat st;
-      CHECK (access (victim, F_OK) == 0 && access (vf, F_OK) == 0 && stat (vdir, &st) == 0 && (st.st_mode & 07777) == 0700,
+      CHECK (access (victim, F_OK) == 0 && access (vf, F_OK) == 0 && stat (vdir, &st) == 0
+                 && (st.st_mode & 07777) == 0700,
              "the links' targets are kept, the linked directory's mode untouched");
     }
   }
@@ -268,9 +272,21 @@ static void
 test_qemu_argv (void)
 {
   struct vm_share sh[] = { { "/srv/da,ta", "vol0", true } };
-  struct vm_launch l = { .qemu = "/usr/bin/qemu-system-x86_64", .kernel = "/vm/kernel", .initrd = "/vm/initrd", .cmdline = "console=ttyS0",
-                         .disk_fd = 8, .disk_ro_fd = 9, .kvm = false, .memory_mib = 256, .cpus = 1, .console_fd = 10,
-                         .hvc_fd = 5, .ctl_fd = 6, .qmp_fd = 7, .shares = sh, .nshares = 1 };
+  struct vm_launch l = { .qemu = "/usr/bin/qemu-system-x86_64",
+                         .kernel = "/vm/kernel",
+                         .initrd = "/vm/initrd",
+                         .cmdline = "console=ttyS0",
+                         .disk_fd = 8,
+                         .disk_ro_fd = 9,
+                         .kvm = false,
+                         .memory_mib = 256,
+                         .cpus = 1,
+                         .console_fd = 10,
+                         .hvc_fd = 5,
+                         .ctl_fd = 6,
+                         .qmp_fd = 7,
+                         .shares = sh,
+                         .nshares = 1 };
   cleanup_strv char **argv = vm_qemu_argv (&l);
   CHECK (has_pair (argv, "-M", "microvm,pit=on,pic=on,rtc=on") && has_pair (argv, "-accel", "tcg,tb-size=256")
              && has_pair (argv, "-m", "256M"),
@@ -283,7 +299,8 @@ test_qemu_argv (void)
          "the disk from its two fds (read-write, read-only) in fd set 1");
   CHECK (has_pair (argv, "-add-fd", "fd=10,set=2") && has_pair (argv, "-chardev", "file,id=con,path=/dev/fdset/2"),
          "the console log from its fd in fd set 2");
-  CHECK (vm_memory_limit (256, false) == (256LL + 128 + 256) << 20 && vm_memory_limit (1024, true) == (1024LL + 128) << 20,
+  CHECK (vm_memory_limit (256, false) == (256LL + 128 + 256) << 20
+             && vm_memory_limit (1024, true) == (1024LL + 128) << 20,
          "QEMU's memory limit: guest + 128 MiB (+ 256 MiB of TCG cache)");
   CHECK (has_pair (argv, "-chardev", "socket,id=hvc,fd=5") && has_pair (argv, "-device", "virtconsole,chardev=hvc"),
          "hvc0 on the given socket");
@@ -329,7 +346,8 @@ test_netdev_user (void)
       return;
     }
   CHECK (vm_netdev_user (none, "x", &nd, &lines, &err) == 0
-             && strcmp (nd, "user,id=n0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3,ipv6=off") == 0 && strcmp (lines, "") == 0,
+             && strcmp (nd, "user,id=n0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3,ipv6=off") == 0
+             && strcmp (lines, "") == 0,
          "netdev: user-mode network without ports");
   free (nd);
   free (lines);
@@ -338,7 +356,8 @@ test_netdev_user (void)
     char *ports[] = { (char *) ":0:53/udp", NULL };
     const char *h;
     int r = vm_netdev_user (ports, "x", &nd, &lines, &err);
-    CHECK (r == 0 && (h = strstr (nd, ",hostfwd=udp::")) != NULL && sscanf (h, ",hostfwd=udp::%u-:53", &udp) == 1 && udp > 0,
+    CHECK (r == 0 && (h = strstr (nd, ",hostfwd=udp::")) != NULL && sscanf (h, ",hostfwd=udp::%u-:53", &udp) == 1
+               && udp > 0,
            "netdev: -p 53/udp gets a random host port: %s", r == 0 ? nd : err->msg);
     cella_error_free (&err);
     want = xasprintf ("53/udp -> 0.0.0.0:%u\n", udp);
@@ -448,7 +467,8 @@ test_jail_files (const char *tmp)
     size_t n;
     CHECK (vm_jail_init (&j, "/bin/true", tmp, &err) == 0 && access (file, F_OK) == 0, "the list kept in jail-files");
     CHECK (vm_jail_init (&k, "/bin/true", tmp, &err) == 0 && k.nentries == j.nentries && k.ld_path && j.ld_path
-               && strcmp (k.ld_path, j.ld_path) == 0 && strcmp (k.entries[k.nentries - 1].path, j.entries[j.nentries - 1].path) == 0,
+               && strcmp (k.ld_path, j.ld_path) == 0
+               && strcmp (k.entries[k.nentries - 1].path, j.entries[j.nentries - 1].path) == 0,
            "read back the same");
     vm_jail_clear (&k);
     n = j.nentries;
@@ -472,9 +492,10 @@ test_jail_files (const char *tmp)
       tap_skip ("QEMU not installed", "QEMU's own jail");
       return;
     }
-  CHECK (vm_jail_init (&j, qemu, NULL, &err) == 0 && jail_find (&j, "/libglib-2.0.so"), "QEMU's jail has its libraries: %s",
-         err ? err->msg : "ok");
-  CHECK (jail_find (&j, "/qemu/accel-tcg-x86_64.so") || access ("/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so", F_OK) != 0,
+  CHECK (vm_jail_init (&j, qemu, NULL, &err) == 0 && jail_find (&j, "/libglib-2.0.so"),
+         "QEMU's jail has its libraries: %s", err ? err->msg : "ok");
+  CHECK (jail_find (&j, "/qemu/accel-tcg-x86_64.so")
+             || access ("/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so", F_OK) != 0,
          "its TCG module where Debian has one");
   CHECK (jail_find (&j, "/share/qemu/bios-microvm.bin") || access ("/usr/share/qemu/bios-microvm.bin", F_OK) != 0,
          "microvm's firmware, at the path QEMU opens (a symlink on Debian: bound as its target)");

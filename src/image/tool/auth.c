@@ -142,8 +142,7 @@ write_private (const char *path, const char *text, cella_error_t *err)
   cleanup_close int fd = mkostemp (tmp, O_CLOEXEC);
   if (fd < 0)
     return cella_error (err, errno, "create a temporary file next to `%s`", path);
-  if (fchmod (fd, 0600) < 0 || write_all (fd, text, strlen (text)) < 0 || fsync (fd) < 0
-      || rename (tmp, path) < 0)
+  if (fchmod (fd, 0600) < 0 || write_all (fd, text, strlen (text)) < 0 || fsync (fd) < 0 || rename (tmp, path) < 0)
     {
       int e = errno;
       unlink (tmp);

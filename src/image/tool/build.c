@@ -20,7 +20,8 @@ struct build_opts {
 };
 #define O(f) offsetof (struct build_opts, f)
 static const struct cli_option build_table[] = {
-  { "from", 0, OPT_STRING, O (from), "DISTRO[:SUITE]", "debian, ubuntu, or a suite (bookworm, noble, ...); debian→bookworm, ubuntu→noble" },
+  { "from", 0, OPT_STRING, O (from), "DISTRO[:SUITE]",
+    "debian, ubuntu, or a suite (bookworm, noble, ...); debian→bookworm, ubuntu→noble" },
   { "tag", 't', OPT_STRING, O (tag), "NAME[:TAG]", "Name of the image (default: localhost/DISTRO:SUITE)" },
   { "mirror", 0, OPT_STRING, O (mirror), "URL", "Package mirror (default: deb.debian.org or archive.ubuntu.com)" },
   { "variant", 0, OPT_STRING, O (variant), "NAME", "debootstrap variant (default minbase)" },
@@ -29,8 +30,7 @@ static const struct cli_option build_table[] = {
 };
 #undef O
 
-static const struct
-{
+static const struct {
   const char *suite, *distro;
 } suites[] = {
   { "bookworm", "debian" }, { "trixie", "debian" }, { "bullseye", "debian" }, { "buster", "debian" },
@@ -69,7 +69,8 @@ map_from (const char *from, char **distro, char **suite, cella_error_t *err)
         *suite = xstrdup (name);
         return 0;
       }
-  return cella_error (err, 0, "--from `%s`: expected debian, ubuntu, DISTRO:SUITE or a suite name (bookworm, noble, ...)", from);
+  return cella_error (
+      err, 0, "--from `%s`: expected debian, ubuntu, DISTRO:SUITE or a suite name (bookworm, noble, ...)", from);
 }
 
 int
@@ -80,10 +81,11 @@ cmd_build (int argc, char **argv)
   cleanup_free char *distro = NULL, *suite = NULL, *name = NULL, *tmp = NULL, *rootfs = NULL, *source = NULL;
   const char *mirror;
   char id[72];
-  int status, first = cli_parse_command (build_table, &o, argc, argv, "cella image build --from DISTRO[:SUITE] [-t NAME]",
-                                         "Bootstrap a minimal Debian or Ubuntu image with debootstrap (needs root and "
-                                         "network access to the mirror) and store it.",
-                                         0, "", &status);
+  int status,
+      first = cli_parse_command (build_table, &o, argc, argv, "cella image build --from DISTRO[:SUITE] [-t NAME]",
+                                 "Bootstrap a minimal Debian or Ubuntu image with debootstrap (needs root and "
+                                 "network access to the mirror) and store it.",
+                                 0, "", &status);
   if (first <= 0)
     goto out;
   if (o.from == NULL)
@@ -93,7 +95,9 @@ cmd_build (int argc, char **argv)
     }
   if (map_from (o.from, &distro, &suite, &err) < 0)
     goto fail;
-  mirror = o.mirror ? o.mirror : strcmp (distro, "ubuntu") == 0 ? "http://archive.ubuntu.com/ubuntu" : "http://deb.debian.org/debian";
+  mirror = o.mirror                         ? o.mirror
+           : strcmp (distro, "ubuntu") == 0 ? "http://archive.ubuntu.com/ubuntu"
+                                            : "http://deb.debian.org/debian";
   {
     struct image_ref r = { 0 };
     cleanup_free char *given = o.tag ? xstrdup (o.tag) : xasprintf ("localhost/%s:%s", distro, suite);
@@ -105,7 +109,8 @@ cmd_build (int argc, char **argv)
   tmp = xasprintf ("%s/layers/.tmp-build-XXXXXX", paths_data_root ());
   if (o.dry_run)
     {
-      printf ("debootstrap --variant=%s %s ROOTFS %s\nimage name: %s\n", o.variant ? o.variant : "minbase", suite, mirror, name);
+      printf ("debootstrap --variant=%s %s ROOTFS %s\nimage name: %s\n", o.variant ? o.variant : "minbase", suite,
+              mirror, name);
       status = 0;
       goto out;
     }

@@ -128,15 +128,16 @@ static int
 register_synth (const char *config_digest, int64_t config_size, json_t *layers, char *const *names, const char *source,
                 struct ingest_limits *lim, char id[72], cella_error_t *err)
 {
-  json_t *m = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST_T, "config",
-                         "mediaType", MT_OCI_CONFIG, "digest", config_digest, "size", (json_int_t) config_size, "layers",
-                         layers);
+  json_t *m = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST_T,
+                         "config", "mediaType", MT_OCI_CONFIG, "digest", config_digest, "size",
+                         (json_int_t) config_size, "layers", layers);
   char *text = json_dumps (m, JSON_COMPACT);
   char mdigest[72];
   int rc = blob_put_mem (text, strlen (text), mdigest, err);
   if (rc == 0)
     {
-      struct image_source src = { .manifest = mdigest, .media_type = MT_OCI_MANIFEST_T, .source = source, .names = names };
+      struct image_source src
+          = { .manifest = mdigest, .media_type = MT_OCI_MANIFEST_T, .source = source, .names = names };
       rc = image_register (&src, lim, id, err);
     }
   free (text);
@@ -175,8 +176,8 @@ default_config (json_t *diff_ids)
 {
   cleanup_free char *now = iso_now ();
   return json_pack ("{s:s, s:s, s:s, s:{s:[s]}, s:{s:s, s:o}}", "created", now, "architecture", platform_arch (), "os",
-                    "linux", "config", "Env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "rootfs",
-                    "type", "layers", "diff_ids", diff_ids);
+                    "linux", "config", "Env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "rootfs", "type", "layers", "diff_ids", diff_ids);
 }
 
 int
@@ -238,8 +239,8 @@ import_rootfs_dir (const char *dir, char *const *names, const char *source, stru
 
 /* The tarball is stored as it is, one layer; unpacking it gives its diff_id for the config. */
 static int
-import_rootfs_tar (int fd, const char *path, char *const *names, const char *source, struct ingest_limits *lim, char id[72],
-                   cella_error_t *err)
+import_rootfs_tar (int fd, const char *path, char *const *names, const char *source, struct ingest_limits *lim,
+                   char id[72], cella_error_t *err)
 {
   const char *mt = sniff_layer_type (fd);
   char digest[72], diff_id[72], cdigest[72];
@@ -247,7 +248,8 @@ import_rootfs_tar (int fd, const char *path, char *const *names, const char *sou
   json_t *config, *layers;
   int rc;
   if (*mt == '\0')
-    return cella_error (err, 0, "`%s`: xz and bzip2 tarballs are not OCI layer formats: recompress it with gzip or zstd", path);
+    return cella_error (err, 0,
+                        "`%s`: xz and bzip2 tarballs are not OCI layer formats: recompress it with gzip or zstd", path);
   if (blob_put_fd (fd, NULL, digest, &size, err) < 0 || layer_ensure (digest, NULL, lim, diff_id, err) < 0)
     return cella_error_wrap (err, "`%s`", path);
   config = default_config (json_pack ("[s]", diff_id));
@@ -305,7 +307,8 @@ import_layout_manifest (int dirfd, const char *mdigest, const struct image_sourc
   if (layout_json_blob (dirfd, mdigest, &buf, &len, err) < 0 || manifest_parse (buf, len, &m, err) < 0)
     return cella_error_wrap (err, "manifest %s", mdigest);
   if (m.config.size > INGEST_JSON_MAX)
-    cella_error (err, 0, "config %s: %lld bytes, more than an image config may have", m.config.digest, (long long) m.config.size);
+    cella_error (err, 0, "config %s: %lld bytes, more than an image config may have", m.config.digest,
+                 (long long) m.config.size);
   else if (layout_blob (dirfd, &m.config, err) == 0)
     {
       rc = 0;
@@ -338,7 +341,8 @@ layout_names (json_t *entry, char *const *names, size_t done)
     return done == 0 ? strv_dup (names) : NULL;
   if (refname == NULL)
     return NULL;
-  full = strchr (refname, '/') || strchr (refname, ':') ? xstrdup (refname) : xasprintf ("localhost/import:%s", refname);
+  full
+      = strchr (refname, '/') || strchr (refname, ':') ? xstrdup (refname) : xasprintf ("localhost/import:%s", refname);
   if (image_ref_parse (full, &r, NULL) == 0 && r.tag)
     {
       cleanup_free char *n = image_ref_name (&r);
@@ -349,7 +353,8 @@ layout_names (json_t *entry, char *const *names, size_t done)
 }
 
 static int
-import_layout (int dirfd, char *const *names, const char *source, struct ingest_limits *lim, char id[72], cella_error_t *err)
+import_layout (int dirfd, char *const *names, const char *source, struct ingest_limits *lim, char id[72],
+               cella_error_t *err)
 {
   json_t *index = load_json_beneath (dirfd, "index.json", err), *ms, *m;
   size_t i, done = 0;
@@ -421,7 +426,8 @@ docker_layer (int dirfd, const char *path, json_t *layers, cella_error_t *err)
   mt = sniff_layer_type (bfd);
   if (*mt == '\0')
     return cella_error (err, 0, "docker archive layer `%s`: not a tar, gzip or zstd stream", path);
-  json_array_append_new (layers, json_pack ("{s:s, s:s, s:I}", "mediaType", mt, "digest", ld, "size", (json_int_t) lsize));
+  json_array_append_new (layers,
+                         json_pack ("{s:s, s:s, s:I}", "mediaType", mt, "digest", ld, "size", (json_int_t) lsize));
   return 0;
 }
 
@@ -477,7 +483,8 @@ import_docker_image (int dirfd, json_t *e, size_t i, char *const *names, const c
 }
 
 static int
-import_docker (int dirfd, char *const *names, const char *source, struct ingest_limits *lim, char id[72], cella_error_t *err)
+import_docker (int dirfd, char *const *names, const char *source, struct ingest_limits *lim, char id[72],
+               cella_error_t *err)
 {
   json_t *man = load_json_beneath (dirfd, "manifest.json", err), *e;
   size_t i;
@@ -556,8 +563,8 @@ import_archive (int fd, const char *src, enum archive_kind kind, char *const *na
 {
   cleanup_free char *tmp = xasprintf ("%s/layers/.tmp-import-XXXXXX", paths_data_root ());
   cleanup_close int tfd = -1;
-  struct unpack_opts uo = { .mode = UNPACK_FLAT, .skip_devices = true, .max_bytes = lim->image_bytes,
-                            .max_entries = lim->layer_entries };
+  struct unpack_opts uo
+      = { .mode = UNPACK_FLAT, .skip_devices = true, .max_bytes = lim->image_bytes, .max_entries = lim->layer_entries };
   struct unpack_stats st;
   int rc;
   if (mkdtemp (tmp) == NULL)
@@ -571,7 +578,8 @@ import_archive (int fd, const char *src, enum archive_kind kind, char *const *na
       ingest_limit_error (what, st.over, true, lim, err);
     }
   if (rc == 0)
-    rc = kind == KIND_OCI ? import_layout (tfd, names, source, lim, id, err) : import_docker (tfd, names, source, lim, id, err);
+    rc = kind == KIND_OCI ? import_layout (tfd, names, source, lim, id, err)
+                          : import_docker (tfd, names, source, lim, id, err);
   remove_tree (tmp);
   return rc < 0 ? -1 : 0;
 }
@@ -619,12 +627,13 @@ cmd_import (int argc, char **argv)
   cleanup_strv char **names = NULL;
   cleanup_close int lock = -1;
   char id[72];
-  int status, first = cli_parse_command (
-      import_table, &o, argc, argv, "cella image import [OPTIONS] SOURCE [NAME[:TAG]]",
-      "Import an image from SOURCE: a rootfs directory, a rootfs tarball (.tar, .tar.gz, .tar.zst), an OCI image layout\n"
-      "directory or archive, or a docker-archive (`docker save`). NAME names it (an OCI layout's ref.name annotation\n"
-      "and a docker-archive's RepoTags are used when NAME is absent). Prints the image id.",
-      1, "a SOURCE is required", &status);
+  int status,
+      first = cli_parse_command (
+          import_table, &o, argc, argv, "cella image import [OPTIONS] SOURCE [NAME[:TAG]]",
+          "Import an image from SOURCE: a rootfs directory, a rootfs tarball (.tar, .tar.gz, .tar.zst), an OCI image layout\n"
+          "directory or archive, or a docker-archive (`docker save`). NAME names it (an OCI layout's ref.name annotation\n"
+          "and a docker-archive's RepoTags are used when NAME is absent). Prints the image id.",
+          1, "a SOURCE is required", &status);
   if (first <= 0)
     {
       limit_args_free (&o.limits);

@@ -45,10 +45,10 @@ ingest_privileged (void)
 
 struct limit_row {
   const char *option, *env, *setting;
-  size_t arg; /* offset in struct limit_args */
+  size_t arg;   /* offset in struct limit_args */
   size_t field; /* offset in struct ingest_limits */
   uint64_t def;
-  bool count;   /* a number of entries, not a size */
+  bool count; /* a number of entries, not a size */
 };
 
 static const struct limit_row limit_rows[] = {
@@ -56,8 +56,9 @@ static const struct limit_row limit_rows[] = {
     offsetof (struct ingest_limits, layer_bytes), INGEST_LAYER_BYTES_DEFAULT, false },
   { "--max-image-size", "CELLA_MAX_IMAGE_SIZE", "max_image_size", offsetof (struct limit_args, max_image_size),
     offsetof (struct ingest_limits, image_bytes), INGEST_IMAGE_BYTES_DEFAULT, false },
-  { "--max-layer-entries", "CELLA_MAX_LAYER_ENTRIES", "max_layer_entries", offsetof (struct limit_args, max_layer_entries),
-    offsetof (struct ingest_limits, layer_entries), INGEST_LAYER_ENTRIES_DEFAULT, true },
+  { "--max-layer-entries", "CELLA_MAX_LAYER_ENTRIES", "max_layer_entries",
+    offsetof (struct limit_args, max_layer_entries), offsetof (struct ingest_limits, layer_entries),
+    INGEST_LAYER_ENTRIES_DEFAULT, true },
 };
 
 int
@@ -275,8 +276,8 @@ blob_put_fd (int src, const char *expected, char digest[72], int64_t *size, cell
     {
       if (tmp)
         unlink (tmp);
-      return cella_error (err, 0, "blob %s: digest mismatch (got %s): the source is damaged or was tampered with", expected,
-                          digest);
+      return cella_error (err, 0, "blob %s: digest mismatch (got %s): the source is damaged or was tampered with",
+                          expected, digest);
     }
   if (tmp == NULL)
     return 0;
@@ -562,10 +563,11 @@ register_layers (const struct image_source *src, const struct oci_manifest *m, c
 {
   size_t n = strv_len (diff_ids);
   if (n != m->nlayers)
-    return cella_error (err, 0,
-                        "manifest %s lists %zu layers, but its config's rootfs.diff_ids has %zu: the image is damaged or "
-                        "was tampered with",
-                        src->manifest, m->nlayers, n);
+    return cella_error (
+        err, 0,
+        "manifest %s lists %zu layers, but its config's rootfs.diff_ids has %zu: the image is damaged or "
+        "was tampered with",
+        src->manifest, m->nlayers, n);
   r->layers = xzalloc (sizeof *r->layers * (n + 1));
   for (size_t i = 0; i < n; i++)
     {
@@ -576,8 +578,10 @@ register_layers (const struct image_source *src, const struct oci_manifest *m, c
         fprintf (stderr, "Unpacking layer %.19s\n", d->digest);
       if (layer_ensure (d->digest, diff_ids[i], lim, NULL, err) < 0)
         return cella_error_wrap (err, "layer %zu of %zu", i + 1, n);
-      r->layers[i] = (struct image_layer) { .digest = (char *) d->digest, .media_type = d->media_type,
-                                            .size = d->size < 0 ? 0 : d->size, .diff_id = diff_ids[i] };
+      r->layers[i] = (struct image_layer){ .digest = (char *) d->digest,
+                                           .media_type = d->media_type,
+                                           .size = d->size < 0 ? 0 : d->size,
+                                           .diff_id = diff_ids[i] };
       r->nlayers++;
     }
   return 0;
@@ -602,7 +606,9 @@ image_register (const struct image_source *src, struct ingest_limits *lim, char 
       r.key = (char *) src->manifest;
       r.id = m.config.digest;
       r.manifest_digest = (char *) src->manifest;
-      r.manifest_media_type = (char *) (src->media_type ? src->media_type : m.media_type ? m.media_type : MT_OCI_MANIFEST);
+      r.manifest_media_type = (char *) (src->media_type ? src->media_type
+                                        : m.media_type  ? m.media_type
+                                                        : MT_OCI_MANIFEST);
       r.repo_digest = (char *) src->repo_digest;
       r.source = (char *) src->source;
       r.created = time (NULL);
@@ -621,11 +627,10 @@ image_register (const struct image_source *src, struct ingest_limits *lim, char 
 const char *
 platform_arch (void)
 {
-  static const struct
-  {
+  static const struct {
     const char *uname, *oci;
   } map[] = {
-    { "x86_64", "amd64" }, { "aarch64", "arm64" }, { "armv7l", "arm" }, { "armv6l", "arm" }, { "i686", "386" },
+    { "x86_64", "amd64" }, { "aarch64", "arm64" },   { "armv7l", "arm" },  { "armv6l", "arm" },      { "i686", "386" },
     { "i386", "386" },     { "ppc64le", "ppc64le" }, { "s390x", "s390x" }, { "riscv64", "riscv64" },
   };
   static char arch[65];
@@ -682,11 +687,11 @@ index_pick (json_t *index, const char *platform, const char **digest, const char
             return cella_error (err, 0, "the index's entry for %s/%s has no valid digest", os, arch);
           return 0;
         }
-      o2 = xasprintf ("%s%s%s/%s%s%s", offered, *offered ? ", " : "", mos ? mos : "?", march ? march : "?", mvar ? "/" : "",
-                      mvar ? mvar : "");
+      o2 = xasprintf ("%s%s%s/%s%s%s", offered, *offered ? ", " : "", mos ? mos : "?", march ? march : "?",
+                      mvar ? "/" : "", mvar ? mvar : "");
       free (offered);
       offered = o2;
     }
-  return cella_error (err, 0, "no image for %s/%s%s%s in the manifest list (it has: %s); choose one with --platform", os,
-                      arch, variant ? "/" : "", variant ? variant : "", *offered ? offered : "nothing");
+  return cella_error (err, 0, "no image for %s/%s%s%s in the manifest list (it has: %s); choose one with --platform",
+                      os, arch, variant ? "/" : "", variant ? variant : "", *offered ? offered : "nothing");
 }

@@ -27,13 +27,20 @@ struct ingest_limits {
 struct limit_args {
   char *max_layer_size, *max_image_size, *max_layer_entries;
 };
-#define LIMIT_OPTION_ROWS(base)                                                                                       \
-  { "max-layer-size", 0, OPT_STRING, (base) + offsetof (struct limit_args, max_layer_size), "SIZE",                 \
-    "Refuse a layer whose uncompressed tar is larger (default 16G, or $CELLA_MAX_LAYER_SIZE; 0: no limit)" },        \
-  { "max-image-size", 0, OPT_STRING, (base) + offsetof (struct limit_args, max_image_size), "SIZE",                 \
-    "Refuse to unpack more than this in all (default 64G, or $CELLA_MAX_IMAGE_SIZE; 0: no limit)" },                 \
-  { "max-layer-entries", 0, OPT_STRING, (base) + offsetof (struct limit_args, max_layer_entries), "N",               \
-    "Refuse a layer with more files, directories and links (default 1000000, or $CELLA_MAX_LAYER_ENTRIES; 0: none)" }
+#define LIMIT_OPTION_ROWS(base)                                                                                            \
+  { "max-layer-size",                                                                                                      \
+    0,                                                                                                                     \
+    OPT_STRING,                                                                                                            \
+    (base) + offsetof (struct limit_args, max_layer_size),                                                                 \
+    "SIZE",                                                                                                                \
+    "Refuse a layer whose uncompressed tar is larger (default 16G, or $CELLA_MAX_LAYER_SIZE; 0: no limit)" },              \
+      { "max-image-size", 0,                                                                                               \
+        OPT_STRING,       (base) + offsetof (struct limit_args, max_image_size),                                           \
+        "SIZE",           "Refuse to unpack more than this in all (default 64G, or $CELLA_MAX_IMAGE_SIZE; 0: no limit)" }, \
+  {                                                                                                                        \
+    "max-layer-entries", 0, OPT_STRING, (base) + offsetof (struct limit_args, max_layer_entries), "N",                     \
+        "Refuse a layer with more files, directories and links (default 1000000, or $CELLA_MAX_LAYER_ENTRIES; 0: none)"    \
+  }
 
 /* Each limit from its option, else $CELLA_MAX_LAYER_SIZE / $CELLA_MAX_IMAGE_SIZE /
  * $CELLA_MAX_LAYER_ENTRIES, else "max_layer_size" / "max_image_size" / "max_layer_entries" in
@@ -71,7 +78,8 @@ int blob_read (const char *digest, size_t max, char **buf, size_t *len, cella_er
  * unpacked. The unpack counts against lim (layer_bytes and layer_entries, and what is left of
  * image_bytes); over a limit, the error names the layer and the limit, and nothing is kept.
  * diff_id out (may be NULL). */
-int layer_ensure (const char *digest, const char *want, struct ingest_limits *lim, char diff_id[72], cella_error_t *err);
+int layer_ensure (const char *digest, const char *want, struct ingest_limits *lim, char diff_id[72],
+                  cella_error_t *err);
 
 /* The error for what (a layer, an archive) going over a limit: which one, and how to raise it. */
 int ingest_limit_error (const char *what, enum unpack_limit over, bool by_image, const struct ingest_limits *lim,

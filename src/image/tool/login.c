@@ -102,9 +102,9 @@ int
 cmd_logout (int argc, char **argv)
 {
   cella_error_t err = NULL;
-  int status, first = cli_parse_command (logout_table, NULL, argc, argv, "cella logout REGISTRY",
-                                         "Remove the stored credentials for a registry.", 1, "a registry is required",
-                                         &status);
+  int status,
+      first = cli_parse_command (logout_table, NULL, argc, argv, "cella logout REGISTRY",
+                                 "Remove the stored credentials for a registry.", 1, "a registry is required", &status);
   int r;
   if (first <= 0)
     return status;

@@ -278,7 +278,7 @@ seen_link (struct pack *p, const struct stat *st, const char *path)
   if (found)
     return (*found)->path;
   l = xmalloc (sizeof *l);
-  *l = (struct link_seen) { .dev = st->st_dev, .ino = st->st_ino, .path = xstrdup (path) };
+  *l = (struct link_seen){ .dev = st->st_dev, .ino = st->st_ino, .path = xstrdup (path) };
   if (tsearch (l, &p->links, cmp_link) == NULL)
     abort ();
   return NULL;
@@ -386,8 +386,7 @@ pack_one (struct pack *p, int dfd, const char *name, const char *path)
     return path_error (p, path, errno, "stat");
   if (p->opts->overlay_upper && S_ISCHR (st.st_mode) && st.st_rdev == makedev (0, 0))
     {
-      cleanup_free char *marker
-          = xasprintf ("%.*s" WH_PREFIX "%s", (int) (strlen (path) - strlen (name)), path, name);
+      cleanup_free char *marker = xasprintf ("%.*s" WH_PREFIX "%s", (int) (strlen (path) - strlen (name)), path, name);
       return write_marker (p, marker, &st);
     }
   switch (st.st_mode & S_IFMT)
@@ -456,12 +455,17 @@ pack_dir (struct pack *p, int dfd, const char *rel)
 }
 
 int
-layer_pack (int dirfd, int out_fd, const struct pack_opts *opts, pack_tap_fn tap, void *tap_ud,
-            pack_tap_fn tap_raw, void *tap_raw_ud, cella_error_t *err)
+layer_pack (int dirfd, int out_fd, const struct pack_opts *opts, pack_tap_fn tap, void *tap_ud, pack_tap_fn tap_raw,
+            void *tap_raw_ud, cella_error_t *err)
 {
   struct pack p = {
-    .opts = opts, .out_fd = out_fd, .tap = tap, .tap_ud = tap_ud, .tap_raw = tap_raw,
-    .tap_raw_ud = tap_raw_ud, .err = err,
+    .opts = opts,
+    .out_fd = out_fd,
+    .tap = tap,
+    .tap_ud = tap_ud,
+    .tap_raw = tap_raw,
+    .tap_raw_ud = tap_raw_ud,
+    .err = err,
   };
   int r;
   p.buf = xmalloc (COPY_BLOCK);

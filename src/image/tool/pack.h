@@ -28,7 +28,7 @@ typedef void (*pack_tap_fn) (const void *buf, size_t len, void *ud);
  * followed, sockets skipped, files with several links stored once and then as hard links,
  * xattrs stored (but not security.selinux, a host label). Returns 0, or a negative value with
  * *err naming the path. */
-int layer_pack (int dirfd, int out_fd, const struct pack_opts *opts, pack_tap_fn tap, void *tap_ud,
-                pack_tap_fn tap_raw, void *tap_raw_ud, cella_error_t *err);
+int layer_pack (int dirfd, int out_fd, const struct pack_opts *opts, pack_tap_fn tap, void *tap_ud, pack_tap_fn tap_raw,
+                void *tap_raw_ud, cella_error_t *err);
 
 #endif

@@ -111,11 +111,16 @@ manifest_check (const struct oci_manifest *m, const char *mt, const struct inges
         return cella_error (err, 0, "layer %s: the manifest gives no size", l->digest);
       total += size;
       if (lim->layer_bytes && size > lim->layer_bytes)
-        return cella_error (err, 0, "layer %s: its blob alone is %llu bytes, more than the limit per layer (--max-layer-size or "
-                            "$CELLA_MAX_LAYER_SIZE)", l->digest, (unsigned long long) size);
+        return cella_error (
+            err, 0,
+            "layer %s: its blob alone is %llu bytes, more than the limit per layer (--max-layer-size or "
+            "$CELLA_MAX_LAYER_SIZE)",
+            l->digest, (unsigned long long) size);
       if (lim->image_bytes && total > lim->image_bytes)
-        return cella_error (err, 0, "layer %s: the image's blobs add up to more than the limit per pull (--max-image-size or "
-                            "$CELLA_MAX_IMAGE_SIZE)", l->digest);
+        return cella_error (err, 0,
+                            "layer %s: the image's blobs add up to more than the limit per pull (--max-image-size or "
+                            "$CELLA_MAX_IMAGE_SIZE)",
+                            l->digest);
     }
   return 0;
 }
@@ -129,8 +134,10 @@ struct pull_opts {
 #define O(f) offsetof (struct pull_opts, f)
 static const struct cli_option pull_table[] = {
   { "quiet", 'q', OPT_FLAG, O (quiet), NULL, "No progress, only the image id" },
-  { "tls-verify", 0, OPT_STRING, O (tls_verify), "BOOL", "Verify the registry's TLS certificate (default true; false also allows plain http)" },
-  { "platform", 0, OPT_STRING, O (platform), "OS/ARCH[/VARIANT]", "Which image of a multi-platform image (default: linux/this machine)" },
+  { "tls-verify", 0, OPT_STRING, O (tls_verify), "BOOL",
+    "Verify the registry's TLS certificate (default true; false also allows plain http)" },
+  { "platform", 0, OPT_STRING, O (platform), "OS/ARCH[/VARIANT]",
+    "Which image of a multi-platform image (default: linux/this machine)" },
   { "creds", 0, OPT_STRING, O (creds), "USER:PASS", "Credentials for this pull (default: from `cella login`)" },
   LIMIT_OPTION_ROWS (O (limits)),
   { "quiet-if-present", 0, OPT_FLAG, O (from_run), NULL, NULL },
@@ -207,8 +214,9 @@ tool_pull (const char *refstr, const struct pull_args *a, char id_out[72], cella
 
   if (image_ref_parse (refstr, &ref, err) < 0)
     return -1;
-  if (ingest_limits_init (&lim, a->limits, err) < 0 || registry_opts (a->tls_verify, a->creds, &ref, &ro, &user, err) < 0
-      || store_init (err) < 0 || (lock = store_lock (false, err)) < 0)
+  if (ingest_limits_init (&lim, a->limits, err) < 0
+      || registry_opts (a->tls_verify, a->creds, &ref, &ro, &user, err) < 0 || store_init (err) < 0
+      || (lock = store_lock (false, err)) < 0)
     goto out;
   ingest_sweep ();
   refname = image_ref_string (&ref);
@@ -227,8 +235,12 @@ tool_pull (const char *refstr, const struct pull_args *a, char id_out[72], cella
   source = xasprintf ("pull %s", refname);
   {
     char *names[] = { name, NULL };
-    struct image_source src = { .manifest = mdigest, .media_type = mt, .repo_digest = *repo_digest ? repo_digest : NULL,
-                                .source = source, .names = names, .progress = !a->quiet && isatty (2) };
+    struct image_source src = { .manifest = mdigest,
+                                .media_type = mt,
+                                .repo_digest = *repo_digest ? repo_digest : NULL,
+                                .source = source,
+                                .names = names,
+                                .progress = !a->quiet && isatty (2) };
     if (image_register (&src, &lim, id_out, err) < 0)
       goto out;
   }
@@ -250,14 +262,16 @@ cmd_pull (int argc, char **argv)
   struct pull_opts o = { 0 };
   cella_error_t err = NULL;
   char id[72];
-  int status, first = cli_parse_command (pull_table, &o, argc, argv, "cella pull [OPTIONS] IMAGE[:TAG|@DIGEST]",
-                                         "Pull an image from a registry into the store (short names use the default "
-                                         "registry, docker.io unless $CELLA_DEFAULT_REGISTRY or config.json say otherwise).",
-                                         1, "an image is required", &status);
+  int status,
+      first = cli_parse_command (pull_table, &o, argc, argv, "cella pull [OPTIONS] IMAGE[:TAG|@DIGEST]",
+                                 "Pull an image from a registry into the store (short names use the default "
+                                 "registry, docker.io unless $CELLA_DEFAULT_REGISTRY or config.json say otherwise).",
+                                 1, "an image is required", &status);
   if (first > 0)
     {
-      struct pull_args a = { .quiet = o.quiet, .tls_verify = o.tls_verify, .platform = o.platform, .creds = o.creds,
-                             .limits = &o.limits };
+      struct pull_args a = {
+        .quiet = o.quiet, .tls_verify = o.tls_verify, .platform = o.platform, .creds = o.creds, .limits = &o.limits
+      };
       if (o.from_run)
         fprintf (stderr, "Unable to find image '%s' locally\n", argv[first]);
       if (tool_pull (argv[first], &a, id, &err) < 0)

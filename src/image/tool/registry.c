@@ -31,8 +31,7 @@
 #define RETRY_AFTER_MAX_MS 60000
 #define PROGRESS_MS 100
 
-#define ACCEPT_MANIFESTS                                                                                               \
-  "Accept: " MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
+#define ACCEPT_MANIFESTS "Accept: " MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
 
 struct registry {
   char *host;     /* as the user wrote it: messages, auth.json */
@@ -241,7 +240,7 @@ reg_challenge_parse (const char *header, struct reg_challenge *c)
       in_challenge = true;
       s.cur.scheme = n == 5 && strncasecmp (name, "basic", 5) == 0    ? REG_AUTH_BASIC
                      : n == 6 && strncasecmp (name, "bearer", 6) == 0 ? REG_AUTH_BEARER
-                                                                       : REG_AUTH_NONE;
+                                                                      : REG_AUTH_NONE;
       /* token68 credentials ("Negotiate abc==") belong to schemes we ignore */
       if (s.cur.scheme == REG_AUTH_NONE && *p != ',' && *p != '\0')
         {
@@ -447,8 +446,7 @@ on_body (char *data, size_t size, size_t nmemb, void *ud)
         buf_append (&x->errbody, &x->errbody_len, data, n < ERRBODY_MAX ? n : ERRBODY_MAX);
       return n;
     }
-  if ((x->expect_size >= 0 && x->got + (int64_t) n > x->expect_size)
-      || (x->fd < 0 && x->body_len + n > x->max_mem))
+  if ((x->expect_size >= 0 && x->got + (int64_t) n > x->expect_size) || (x->fd < 0 && x->body_len + n > x->max_mem))
     {
       x->overflow = true;
       return 0; /* CURLE_WRITE_ERROR: stop reading */
@@ -789,9 +787,9 @@ token_url (struct registry *r, const struct reg_challenge *c, bool with_scope)
   cleanup_free char *scope_raw = xasprintf ("repository:%s:pull", r->repo);
   char *scope = curl_easy_escape (e, scope_raw, 0);
   char *account = r->user ? curl_easy_escape (e, r->user, 0) : NULL;
-  char *url = xasprintf ("%s%s%s%s%s%s%s%s", c->realm, strchr (c->realm, '?') ? "&" : "?",
-                         service ? "service=" : "", service ? service : "", with_scope ? "&scope=" : "",
-                         with_scope ? scope : "", account ? "&account=" : "", account ? account : "");
+  char *url = xasprintf ("%s%s%s%s%s%s%s%s", c->realm, strchr (c->realm, '?') ? "&" : "?", service ? "service=" : "",
+                         service ? service : "", with_scope ? "&scope=" : "", with_scope ? scope : "",
+                         account ? "&account=" : "", account ? account : "");
   curl_free (service);
   curl_free (scope);
   curl_free (account);
@@ -1089,8 +1087,8 @@ blob_finish (struct registry *r, struct xfer *x, cella_error_t *err)
 }
 
 int
-registry_get_blobs (struct registry *r, struct blob_req *reqs, size_t n, int parallel, reg_progress_fn cb,
-                    void *ud, cella_error_t *err)
+registry_get_blobs (struct registry *r, struct blob_req *reqs, size_t n, int parallel, reg_progress_fn cb, void *ud,
+                    cella_error_t *err)
 {
   struct xfer *xs = xzalloc ((n ? n : 1) * sizeof *xs);
   char **paths = xzalloc ((n ? n : 1) * sizeof *paths), **whats = xzalloc ((n ? n : 1) * sizeof *whats);
@@ -1102,9 +1100,16 @@ registry_get_blobs (struct registry *r, struct blob_req *reqs, size_t n, int par
         ret = cella_error (err, 0, "%s/%s: invalid blob digest `%s`", r->host, r->repo, reqs[i].digest);
       paths[i] = xasprintf ("/v2/%s/blobs/%s", r->repo, reqs[i].digest);
       whats[i] = xasprintf ("%s/%s: blob %s", r->host, r->repo, reqs[i].digest);
-      xs[i] = (struct xfer) { .what = whats[i], .path = paths[i], .digest = reqs[i].digest, .reg_auth = true,
-                              .fd = reqs[i].fd, .expect_size = reqs[i].size, .finish = blob_finish, .index = i,
-                              .cb = cb, .ud = ud };
+      xs[i] = (struct xfer){ .what = whats[i],
+                             .path = paths[i],
+                             .digest = reqs[i].digest,
+                             .reg_auth = true,
+                             .fd = reqs[i].fd,
+                             .expect_size = reqs[i].size,
+                             .finish = blob_finish,
+                             .index = i,
+                             .cb = cb,
+                             .ud = ud };
     }
   if (ret == 0)
     ret = xfers_run (r, r->multi, xs, n, parallel, err);

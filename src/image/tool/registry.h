@@ -25,7 +25,10 @@ struct reg_opts {
   const char *user, *pass; /* basic credentials (from login); NULL = look up auth.json for the host, else anonymous */
 };
 /* The defaults; a zeroed struct would mean tls_verify = false, so start from this one. */
-#define REG_OPTS_INIT { .tls_verify = true, .plain_http = false, .retries = 4, .user = NULL, .pass = NULL }
+#define REG_OPTS_INIT                                                                                                  \
+  {                                                                                                                    \
+    .tls_verify = true, .plain_http = false, .retries = 4, .user = NULL, .pass = NULL                                  \
+  }
 
 /* --tls-verify (NULL: not given; else true or false, *err otherwise) for a registry on `host`.
  * A local one (registry_host_is_local) is docker's insecure registry unless --tls-verify=true:
@@ -60,7 +63,7 @@ struct blob_req {
   int64_t size;       /* expected size, -1 unknown */
   int fd;             /* written from offset 0 (truncated first); the caller owns it */
   /* results */
-  int64_t done;       /* bytes received and verified: == size only for a blob whose digest matched */
+  int64_t done; /* bytes received and verified: == size only for a blob whose digest matched */
 };
 /* Throttled, ≥ 100 ms apart per blob, plus a final call with done == total; done goes back to 0
  * when a blob restarts after an error. total is -1 when unknown. */
@@ -72,8 +75,8 @@ typedef void (*reg_progress_fn) (size_t index, int64_t done, int64_t total, void
  * "blob sha256:… not found in HOST/REPO"; on any error nothing is claimed: every fd is truncated
  * to 0 and every done is 0. A blob that fails on a transient error restarts from 0 after a back-off.
  * fd must be a regular file (written with pwrite). */
-int registry_get_blobs (struct registry *r, struct blob_req *reqs, size_t n, int parallel, reg_progress_fn cb,
-                        void *ud, cella_error_t *err);
+int registry_get_blobs (struct registry *r, struct blob_req *reqs, size_t n, int parallel, reg_progress_fn cb, void *ud,
+                        cella_error_t *err);
 
 /* GET /v2/ with the credentials: 0 when accepted; "… unauthorized: wrong user name or password"
  * when the registry (or its token server) refuses them. */

@@ -156,7 +156,8 @@ out_close (struct oci_out *o, json_t *index, bool ok, cella_error_t *err)
     {
       static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
       char *text = json_dumps (index, JSON_COMPACT);
-      if (out_mem (o, "oci-layout", layout, sizeof layout - 1, err) < 0 || out_mem (o, "index.json", text, strlen (text), err) < 0)
+      if (out_mem (o, "oci-layout", layout, sizeof layout - 1, err) < 0
+          || out_mem (o, "index.json", text, strlen (text), err) < 0)
         rc = -1;
       free (text);
     }
@@ -186,10 +187,12 @@ out_close (struct oci_out *o, json_t *index, bool ok, cella_error_t *err)
 static json_t *
 index_entry (const char *digest, int64_t size, const char *refname)
 {
-  json_t *e = json_pack ("{s:s, s:s, s:I}", "mediaType", MT_OCI_MANIFEST_S, "digest", digest, "size", (json_int_t) size);
+  json_t *e
+      = json_pack ("{s:s, s:s, s:I}", "mediaType", MT_OCI_MANIFEST_S, "digest", digest, "size", (json_int_t) size);
   if (refname)
-    json_object_set_new (e, "annotations", json_pack ("{s:s, s:s}", "io.containerd.image.name", refname,
-                                                      "org.opencontainers.image.ref.name", refname));
+    json_object_set_new (
+        e, "annotations",
+        json_pack ("{s:s, s:s}", "io.containerd.image.name", refname, "org.opencontainers.image.ref.name", refname));
   return e;
 }
 
@@ -220,13 +223,14 @@ cmd_save (int argc, char **argv)
   struct save_opts o = { 0 };
   struct oci_out out;
   cella_error_t err = NULL;
-  json_t *index = json_pack ("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType", "application/vnd.oci.image.index.v1+json",
-                             "manifests");
+  json_t *index = json_pack ("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType",
+                             "application/vnd.oci.image.index.v1+json", "manifests");
   bool ok = false;
-  int status, first = cli_parse_command (save_table, &o, argc, argv, "cella save [-o FILE] IMAGE...",
-                                         "Write images (their manifests, configs and layers) to an OCI archive: a tar of an "
-                                         "OCI image layout that `cella image import`, podman load and skopeo read.",
-                                         1, "an image is required", &status);
+  int status,
+      first = cli_parse_command (save_table, &o, argc, argv, "cella save [-o FILE] IMAGE...",
+                                 "Write images (their manifests, configs and layers) to an OCI archive: a tar of an "
+                                 "OCI image layout that `cella image import`, podman load and skopeo read.",
+                                 1, "an image is required", &status);
   if (first <= 0)
     {
       json_decref (index);
@@ -293,7 +297,8 @@ tapx_fn (const void *buf, size_t len, void *ud)
 
 /* Pack dir into a temp file (gzip): fd, digest, diff_id, size. */
 static int
-pack_to_tmp (const char *dir, bool upper, int *fd_out, char digest[72], char diff_id[72], int64_t *size, cella_error_t *err)
+pack_to_tmp (const char *dir, bool upper, int *fd_out, char digest[72], char diff_id[72], int64_t *size,
+             cella_error_t *err)
 {
   char tmpl[] = "/var/tmp/cella-export-XXXXXX";
   cleanup_close int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -337,17 +342,18 @@ cmd_export (int argc, char **argv)
   cleanup_free char *id = NULL;
   struct plan *p = NULL;
   struct image_record *r = NULL;
-  json_t *index = json_pack ("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType", "application/vnd.oci.image.index.v1+json",
-                             "manifests");
+  json_t *index = json_pack ("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType",
+                             "application/vnd.oci.image.index.v1+json", "manifests");
   json_t *config = NULL, *layers = json_array (), *diff_ids, *manifest = NULL;
   int fds[2] = { -1, -1 }, nf = 0;
   char *cfg_text = NULL, *man_text = NULL;
   char cdigest[72], mdigest[72];
   bool ok = false;
-  int status, first = cli_parse_command (save_table, &o, argc, argv, "cella export [-o FILE] CONTAINER",
-                                         "Write a container as an image to an OCI archive: its image's layers and one more "
-                                         "layer with the container's changes.",
-                                         1, "a container is required", &status);
+  int status,
+      first = cli_parse_command (save_table, &o, argc, argv, "cella export [-o FILE] CONTAINER",
+                                 "Write a container as an image to an OCI archive: its image's layers and one more "
+                                 "layer with the container's changes.",
+                                 1, "a container is required", &status);
   if (first <= 0)
     goto done_quiet;
   if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_plan_load (id, &p, &err) < 0)
@@ -364,8 +370,8 @@ cmd_export (int argc, char **argv)
       config = json_load_file (cp, 0, NULL);
     }
   if (config == NULL)
-    config = json_pack ("{s:s, s:s, s:{}, s:{s:s, s:[]}}", "architecture", platform_arch (), "os", "linux", "config", "rootfs",
-                        "type", "layers", "diff_ids");
+    config = json_pack ("{s:s, s:s, s:{}, s:{s:s, s:[]}}", "architecture", platform_arch (), "os", "linux", "config",
+                        "rootfs", "type", "layers", "diff_ids");
   diff_ids = json_object_get (json_object_get (config, "rootfs"), "diff_ids");
   if (!json_is_array (diff_ids))
     {
@@ -385,8 +391,9 @@ cmd_export (int argc, char **argv)
       if (pack_to_tmp (p->rootfs, false, &fds[nf], d, di, &sz, &err) < 0)
         goto done;
       nf++;
-      json_array_append_new (layers, json_pack ("{s:s, s:s, s:I}", "mediaType", "application/vnd.oci.image.layer.v1.tar+gzip",
-                                                "digest", d, "size", (json_int_t) sz));
+      json_array_append_new (layers,
+                             json_pack ("{s:s, s:s, s:I}", "mediaType", "application/vnd.oci.image.layer.v1.tar+gzip",
+                                        "digest", d, "size", (json_int_t) sz));
       json_array_append_new (diff_ids, json_string (di));
     }
   if (p->root_upper)
@@ -396,8 +403,9 @@ cmd_export (int argc, char **argv)
       if (pack_to_tmp (p->root_upper, true, &fds[nf], d, di, &sz, &err) < 0)
         goto done;
       nf++;
-      json_array_append_new (layers, json_pack ("{s:s, s:s, s:I}", "mediaType", "application/vnd.oci.image.layer.v1.tar+gzip",
-                                                "digest", d, "size", (json_int_t) sz));
+      json_array_append_new (layers,
+                             json_pack ("{s:s, s:s, s:I}", "mediaType", "application/vnd.oci.image.layer.v1.tar+gzip",
+                                        "digest", d, "size", (json_int_t) sz));
       json_array_append_new (diff_ids, json_string (di));
     }
   {
@@ -414,9 +422,9 @@ cmd_export (int argc, char **argv)
     sha256_update (h, cfg_text, strlen (cfg_text));
     sha256_final (h, cdigest);
   }
-  manifest = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST_S, "config",
-                        "mediaType", MT_OCI_CONFIG_S, "digest", cdigest, "size", (json_int_t) strlen (cfg_text), "layers",
-                        layers);
+  manifest = json_pack ("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST_S,
+                        "config", "mediaType", MT_OCI_CONFIG_S, "digest", cdigest, "size",
+                        (json_int_t) strlen (cfg_text), "layers", layers);
   man_text = json_dumps (manifest, JSON_COMPACT);
   {
     struct sha256 *h = sha256_new ();
@@ -429,7 +437,8 @@ cmd_export (int argc, char **argv)
       goto done;
     }
   {
-    cleanup_free char *mname = xasprintf ("blobs/sha256/%s", mdigest + 7), *cname = xasprintf ("blobs/sha256/%s", cdigest + 7);
+    cleanup_free char *mname = xasprintf ("blobs/sha256/%s", mdigest + 7),
+                      *cname = xasprintf ("blobs/sha256/%s", cdigest + 7);
     int rc = out_mem (&out, mname, man_text, strlen (man_text), &err);
     size_t base = r ? r->nlayers : 0;
     if (rc == 0)
@@ -442,7 +451,8 @@ cmd_export (int argc, char **argv)
         cleanup_free char *ln = xasprintf ("blobs/sha256/%s", d + 7);
         rc = out_file (&out, ln, fds[i], &err);
       }
-    json_array_append_new (json_object_get (index, "manifests"), index_entry (mdigest, (int64_t) strlen (man_text), NULL));
+    json_array_append_new (json_object_get (index, "manifests"),
+                           index_entry (mdigest, (int64_t) strlen (man_text), NULL));
     if (out_close (&out, index, rc == 0, &err) < 0)
       goto done;
   }

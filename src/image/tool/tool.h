@@ -29,7 +29,7 @@ struct pull_args {
 int tool_pull (const char *ref, const struct pull_args *a, char id_out[72], cella_error_t *err);
 
 /* Import a rootfs directory as a one-layer image (also used by build); id out. */
-int import_rootfs_dir (const char *dir, char *const *names, const char *source, struct ingest_limits *lim, char id_out[72],
-                       cella_error_t *err);
+int import_rootfs_dir (const char *dir, char *const *names, const char *source, struct ingest_limits *lim,
+                       char id_out[72], cella_error_t *err);
 
 #endif

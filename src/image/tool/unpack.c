@@ -59,8 +59,7 @@ struct unpack {
   bool written_sorted;
 };
 
-static int __attribute__ ((format (printf, 3, 4)))
-entry_error (struct unpack *u, int errno_, const char *fmt, ...)
+static int __attribute__ ((format (printf, 3, 4))) entry_error (struct unpack *u, int errno_, const char *fmt, ...)
 {
   cleanup_free char *msg = NULL;
   va_list ap;
@@ -91,7 +90,7 @@ stream_open (struct stream *s, int fd, uint64_t max, bool hash, cella_error_t *e
 {
   struct archive_entry *e;
   int r;
-  *s = (struct stream) { .raw = archive_read_new (), .h = hash ? sha256_new () : NULL, .max = max };
+  *s = (struct stream){ .raw = archive_read_new (), .h = hash ? sha256_new () : NULL, .max = max };
   if (s->raw == NULL)
     return cella_error (err, ENOMEM, "read layer");
   /* The filters cella names, each built into libarchive: support_filter_all would also run
@@ -365,12 +364,12 @@ entry_times (struct archive_entry *e, struct timespec ts[2])
   if (!archive_entry_mtime_is_set (e))
     return false;
   ns = archive_entry_mtime_nsec (e);
-  ts[1] = (struct timespec) { .tv_sec = archive_entry_mtime (e), .tv_nsec = ns >= 0 && ns < 1000000000L ? ns : 0 };
+  ts[1] = (struct timespec){ .tv_sec = archive_entry_mtime (e), .tv_nsec = ns >= 0 && ns < 1000000000L ? ns : 0 };
   ts[0] = ts[1];
   if (archive_entry_atime_is_set (e))
     {
       ns = archive_entry_atime_nsec (e);
-      ts[0] = (struct timespec) { .tv_sec = archive_entry_atime (e), .tv_nsec = ns >= 0 && ns < 1000000000L ? ns : 0 };
+      ts[0] = (struct timespec){ .tv_sec = archive_entry_atime (e), .tv_nsec = ns >= 0 && ns < 1000000000L ? ns : 0 };
     }
   return true;
 }
@@ -468,7 +467,7 @@ defer_dir (struct unpack *u, struct archive_entry *e, const char *path)
       u->dirs = xrealloc (u->dirs, u->cap_dirs * sizeof *u->dirs);
     }
   d = &u->dirs[u->n_dirs];
-  *d = (struct dir_fixup) { .path = xstrdup (path), .mode = archive_entry_perm (e) & 07777, .seq = u->n_dirs };
+  *d = (struct dir_fixup){ .path = xstrdup (path), .mode = archive_entry_perm (e) & 07777, .seq = u->n_dirs };
   d->has_times = entry_times (e, d->times);
   for (const char *p = path; *p; p++)
     d->depth += *p == '/';
@@ -919,7 +918,8 @@ unpack_all (struct unpack *u, struct archive *a)
       if (r >= ARCHIVE_WARN && u->opts->max_entries && ++u->headers > u->opts->max_entries)
         {
           u->stats->over = UNPACK_OVER_ENTRIES;
-          return cella_error (u->err, 0, "read layer: more than %llu entries", (unsigned long long) u->opts->max_entries);
+          return cella_error (u->err, 0, "read layer: more than %llu entries",
+                              (unsigned long long) u->opts->max_entries);
         }
       if (r < ARCHIVE_WARN)
         {
@@ -950,13 +950,19 @@ layer_unpack (int fd, int dirfd, const struct unpack_opts *opts, struct unpack_s
 {
   struct unpack_stats local = { 0 }; /* zeroed below too; cppcheck does not see it through u.stats */
   struct unpack u = {
-    .opts = opts, .stats = stats ? stats : &local, .dirfd = dirfd, .err = err, .name = "", .ctx = "",
-    .euid = geteuid (), .egid = getegid (),
+    .opts = opts,
+    .stats = stats ? stats : &local,
+    .dirfd = dirfd,
+    .err = err,
+    .name = "",
+    .ctx = "",
+    .euid = geteuid (),
+    .egid = getegid (),
   };
   struct stream s;
   struct archive *a = NULL;
   int r;
-  *u.stats = (struct unpack_stats) { 0 };
+  *u.stats = (struct unpack_stats){ 0 };
   r = tar_open (&s, fd, opts->max_bytes, true, "read layer", &a, err);
   if (r == 0)
     r = unpack_all (&u, a);
@@ -983,7 +989,7 @@ layer_diff_id (int fd, uint64_t max_bytes, struct unpack_stats *stats, cella_err
 {
   struct stream s;
   int r;
-  *stats = (struct unpack_stats) { 0 };
+  *stats = (struct unpack_stats){ 0 };
   r = stream_open (&s, fd, max_bytes, true, err);
   if (r == 0)
     r = stream_finish (&s, stats, err);
@@ -999,7 +1005,7 @@ layer_list (int fd, uint64_t max_bytes, uint64_t max_entries, int (*fn) (const c
   struct archive *a = NULL;
   struct archive_entry *e;
   int r;
-  *stats = (struct unpack_stats) { 0 };
+  *stats = (struct unpack_stats){ 0 };
   if (lseek (fd, 0, SEEK_SET) < 0)
     return cella_error (err, errno, "rewind the archive");
   r = tar_open (&s, fd, max_bytes, false, "not a tar archive", &a, err);

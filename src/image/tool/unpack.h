@@ -23,13 +23,13 @@ enum unpack_mode {
 
 struct unpack_opts {
   enum unpack_mode mode;
-  bool user_xattr;   /* opaque dirs via user.overlay.opaque (rootless) */
-  bool set_owner;    /* chown entries to the archive's uid/gid (root, or inside a mapped user ns);
-                        when false, or when chown fails with EPERM/EINVAL (an unmapped id), files
-                        stay owned by the caller; each entry whose archive owner is not the caller's
-                        is then counted in owner_failures, not an error */
-  bool skip_devices; /* char/block device nodes and fifos are skipped (counted), e.g. rootless; a
-                        device node whose mknod is refused (EPERM: no CAP_MKNOD) is skipped too */
+  bool user_xattr;      /* opaque dirs via user.overlay.opaque (rootless) */
+  bool set_owner;       /* chown entries to the archive's uid/gid (root, or inside a mapped user ns);
+                           when false, or when chown fails with EPERM/EINVAL (an unmapped id), files
+                           stay owned by the caller; each entry whose archive owner is not the caller's
+                           is then counted in owner_failures, not an error */
+  bool skip_devices;    /* char/block device nodes and fifos are skipped (counted), e.g. rootless; a
+                           device node whose mknod is refused (EPERM: no CAP_MKNOD) is skipped too */
   uint64_t max_bytes;   /* 0, or the most bytes the uncompressed stream may hold; the sizes of its
                            regular files count too (a sparse entry cannot claim more than this) */
   uint64_t max_entries; /* 0, or the most archive entries (headers) the layer may hold */
@@ -40,9 +40,9 @@ enum unpack_limit { UNPACK_WITHIN_LIMITS, UNPACK_OVER_BYTES, UNPACK_OVER_ENTRIES
 struct unpack_stats {
   uint64_t entries, bytes; /* entries written (whiteouts included), bytes of file data */
   uint64_t skipped_devices, owner_failures;
-  uint64_t stream_bytes;   /* bytes of the uncompressed stream read */
-  char diff_id[72];        /* sha256 of the whole uncompressed stream ("sha256:…"), set on success */
-  enum unpack_limit over;  /* which limit stopped the unpack, if one did */
+  uint64_t stream_bytes;  /* bytes of the uncompressed stream read */
+  char diff_id[72];       /* sha256 of the whole uncompressed stream ("sha256:…"), set on success */
+  enum unpack_limit over; /* which limit stopped the unpack, if one did */
 };
 
 /* Read a tar stream from fd (plain, gzip, zstd, xz or bzip2: detected from the data, not a name)
