@@ -14,16 +14,7 @@
 #include "image/store.h"
 #include "plan/build.h"
 #include "tap.h"
-
-static bool
-err_has (cella_error_t *err, const char *needle)
-{
-  bool r = err && *err && strstr ((*err)->msg, needle) != NULL;
-  if (!r)
-    printf ("#   error was: %s\n", err && *err ? (*err)->msg : "(none)");
-  cella_error_free (err);
-  return r;
-}
+#include "errcheck.h"
 
 static void
 check_ref (const char *in, const char *registry, const char *repo, const char *tag, const char *digest)

@@ -13,6 +13,7 @@
 
 #include "engine/logfile.h"
 #include "tap.h"
+#include "errcheck.h"
 
 #define NS 1000000000LL
 #define T_2026_11_23 1795392000LL /* 2026-11-23T00:00:00Z */
@@ -54,16 +55,6 @@ put_file (const char *path, const char *text)
   cella_error_t err = NULL;
   if (write_file_atomic (path, text, strlen (text), 0640, &err) < 0)
     abort ();
-}
-
-static bool
-err_has (cella_error_t *err, const char *needle)
-{
-  bool r = err && *err && strstr ((*err)->msg, needle) != NULL;
-  if (!r)
-    printf ("#   error was: %s\n", err && *err ? (*err)->msg : "(none)");
-  cella_error_free (err);
-  return r;
 }
 
 /* Run log_read into two files; *out and *errout get what was printed to each. */

@@ -12,16 +12,7 @@
 #include "plan/build.h"
 #include "plan/idmap.h"
 #include "tap.h"
-
-static bool
-err_has (cella_error_t *err, const char *needle)
-{
-  bool r = err && *err && strstr ((*err)->msg, needle) != NULL;
-  if (!r)
-    printf ("#   error was: %s\n", err && *err ? (*err)->msg : "(none)");
-  cella_error_free (err);
-  return r;
-}
+#include "errcheck.h"
 
 static void
 test_volume (void)

@@ -8,21 +8,12 @@
 
 #include "plan/build.h"
 #include "tap.h"
+#include "errcheck.h"
 
 #define ALL_FACTS                                                                                                      \
   (HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_NET_TOOL | HOST_FACT_IDMAP | HOST_FACT_VM | HOST_FACT_CPUS)
 
 static char root_dir[] = "/tmp/cella-plan-build-XXXXXX";
-
-static bool
-err_has (cella_error_t *err, const char *needle)
-{
-  bool r = err && *err && strstr ((*err)->msg, needle) != NULL;
-  if (!r)
-    printf ("#   error was: %s\n", err && *err ? (*err)->msg : "(none)");
-  cella_error_free (err);
-  return r;
-}
 
 /* A host run by root of the machine, with namespaces, no proot, no qemu. */
 static struct host_facts
