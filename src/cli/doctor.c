@@ -19,7 +19,7 @@
 #include "../ns/ns.h"
 #include "../host/probe.h"
 #include "../plan/idmap.h"
-#include "../proot/proot.h"
+#include "../host/proot_find.h"
 #include "../vm/vm.h"
 #include "commands.h"
 #include "../util/options.h"

@@ -9,7 +9,7 @@
 #include "../util/caps.h"
 #include "../net/net.h"
 #include "../plan/idmap.h"
-#include "../proot/proot.h"
+#include "proot_find.h"
 #include "../util/paths.h"
 #include "../vm/vm.h"
 #include "probe.h"

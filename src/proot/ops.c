@@ -6,7 +6,7 @@
 #include "../cgroup/cgroup.h"
 #include "../util/paths.h"
 #include "backend.h"
-#include "proot.h"
+#include "../host/proot_find.h"
 
 static bool
 proot_ops_available (char **why)

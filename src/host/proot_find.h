@@ -1,6 +1,6 @@
-/* Finding the `proot` program (the proot backend's engine) on this host. */
-#ifndef CELLA_PROOT_PROOT_H
-#define CELLA_PROOT_PROOT_H
+/* Finding the `proot` program (the proot backend's engine) on this host: a host probe. */
+#ifndef CELLA_HOST_PROOT_FIND_H
+#define CELLA_HOST_PROOT_FIND_H
 
 /* Where proot is: `override` (the --proot-path value) when given, else $CELLA_PROOT when set
  * (each an error when not an executable file: the user asked for that one), else `proot` on

@@ -1,6 +1,6 @@
-/* Where the proot program is, and which version it is (src/proot/proot.h). */
+/* Where the proot program is, and which version it is (src/host/proot_find.h). */
 #define _GNU_SOURCE
-#include "proot.h"
+#include "proot_find.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../host/probe.h"
+#include "probe.h"
 #include "../util/util.h"
 
 /* Where proot is installed by hand on Android (adb push, Termux) and by a user without root. */
