@@ -12,6 +12,7 @@
 #include "cgroup/cgroup.h"
 #include "plan/build.h"
 #include "tap.h"
+#include "hosts.h"
 
 /* ---- an interpreter for the instructions cgroup_dev_bpf_build emits --------------------------------- */
 
@@ -308,18 +309,6 @@ find_op (const struct plan *p, enum op_kind kind)
 }
 
 /* run options → plan → JSON → plan: --device's node and rule, --privileged's every part */
-/* An invented host: real root, namespaces usable, no proot (no probe runs). */
-static const struct host_facts root_host = {
-  .have = HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_NET_TOOL | HOST_FACT_IDMAP | HOST_FACT_CPUS,
-  .euid = 0,
-  .egid = 0,
-  .initial_userns = true,
-  .cap_last = 40,
-  .ns_usable = true,
-  .proot_why = (char *) "proot is not installed",
-  .ncpu = 4,
-};
-
 static void
 test_plan_options (void)
 {

@@ -12,6 +12,7 @@
 #include "plan/build.h"
 #include "plan/idmap.h"
 #include "tap.h"
+#include "hosts.h"
 #include "errcheck.h"
 
 static void
@@ -213,18 +214,6 @@ test_user (void)
   cmd = xasprintf ("rm -rf '%s'", dir);
   CHECK (system (cmd) == 0, "clean up");
 }
-
-/* An invented host: real root, namespaces usable, no proot (no probe runs). */
-static const struct host_facts root_host = {
-  .have = HOST_FACT_NS | HOST_FACT_PROOT | HOST_FACT_NET_TOOL | HOST_FACT_IDMAP | HOST_FACT_CPUS | HOST_FACT_NETWORK,
-  .euid = 0,
-  .egid = 0,
-  .initial_userns = true,
-  .cap_last = 40,
-  .ns_usable = true,
-  .proot_why = (char *) "proot is not installed",
-  .ncpu = 4,
-};
 
 static void
 test_builder (void)
