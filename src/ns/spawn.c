@@ -295,11 +295,16 @@ seccomp_handover (pid_t pid, int sock, const struct ns_launch *l, int fd, cella_
 static int
 await_child (struct child *s, int sock, const struct ns_launch *l, cella_error_t *err)
 {
+  int resets = 0;
   for (;;)
     {
       struct sync_error e;
       int fd = -1;
       ssize_t n = recv_msg (sock, &e, sizeof e, &fd);
+      /* a child that failed with GO unread in its queue resets the socket on exit: the kernel reports
+       * that once, before the messages the child sent, which are still there to read */
+      if (n < 0 && errno == ECONNRESET && resets++ == 0)
+        continue;
       if (n == 0 && l && l->exec_fifo >= 0)
         return cella_error (err, 0, "the container's init exited during its setup, before it was created");
       if (n == 0)
@@ -527,7 +532,12 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
         goto kill;
       if (send (sv[0], &go, sizeof go, MSG_NOSIGNAL) < 0)
         {
-          cella_error (err, errno, "start the container");
+          /* a child that takes GO late (while its root is built) may have failed and gone before GO:
+           * its own error is still queued on the socket, and says more than EPIPE */
+          int e = errno;
+          if ((e == EPIPE || e == ECONNRESET) && await_child (&s, sv[0], l, err) < 0)
+            goto reap;
+          cella_error (err, e, "start the container: its setup ended before it was told to go on");
           goto kill;
         }
     }
