@@ -154,6 +154,7 @@ gather (struct report *r)
 {
   cleanup_free char *proot_path = NULL;
   struct utsname u;
+  probe_ns_backend_fresh (); /* doctor tries for real, never a kept answer */
   r->ns_ok = probe_ns_backend (&r->ns_reason, &r->ns_fix);
   gather_rootless (&r->rl);
   r->proot_ok = proot_find (NULL, &proot_path, NULL, &r->proot_why) == 0;

@@ -23,10 +23,12 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/paths.h"
 #include "../util/util.h"
 #include "landlock.h"
 
@@ -222,6 +224,86 @@ try_unshare (void *ud, int *stage)
   return unshare (flags) < 0 ? errno : 0;
 }
 
+/* ---- the ns probe's answer kept for the boot ------------------------------------------------------ */
+
+/* Everything the probe's answer depends on, as one line: the boot, the kernel, who asks (ids,
+ * capabilities, seccomp, no_new_privs, the user namespace it is in) and the sysctls that limit or
+ * forbid namespaces. A change of any of them probes again. */
+static char *
+ns_cache_key (void)
+{
+  cleanup_free char *boot = NULL, *status = NULL;
+  char userns[64] = "", line[256];
+  struct utsname u;
+  size_t len = 0;
+  char *key = NULL;
+  cleanup_fclose FILE *f = open_memstream (&key, &len);
+  if (f == NULL)
+    return NULL;
+  if (read_file ("/proc/sys/kernel/random/boot_id", &boot, NULL, NULL) < 0 || uname (&u) < 0
+      || read_file ("/proc/self/status", &status, NULL, NULL) < 0
+      || readlink ("/proc/self/ns/user", userns, sizeof userns - 1) < 0)
+    {
+      fclose (steal_pointer (&f));
+      free (key);
+      return NULL;
+    }
+  fprintf (f, "v1 boot=%.36s kernel=%s %s euid=%u egid=%u userns=%s", boot, u.release, u.version, (unsigned) geteuid (),
+           (unsigned) getegid (), userns);
+  static const char *const fields[]
+      = { "\nCapEff:", "\nCapBnd:", "\nSeccomp:", "\nSeccomp_filters:", "\nNoNewPrivs:", NULL };
+  for (size_t i = 0; fields[i]; i++)
+    {
+      const char *at = strstr (status, fields[i]);
+      if (at && sscanf (at + strlen (fields[i]), " %255s", line) == 1)
+        fprintf (f, " %s%s", fields[i] + 1, line);
+    }
+  for (size_t i = 0; ns_limits[i]; i++)
+    fprintf (f, " %s=%ld", ns_limits[i], sysctl_long (ns_limits[i]));
+  fprintf (f, " unprivileged_userns_clone=%ld apparmor_restrict=%ld\n",
+           sysctl_long ("kernel/unprivileged_userns_clone"),
+           sysctl_long ("kernel/apparmor_restrict_unprivileged_userns"));
+  fclose (steal_pointer (&f));
+  return key;
+}
+
+/* The run root, when it is this user's own directory that nobody else can write: only there is a
+ * kept answer trusted (and only a positive one is kept, so that a stale answer can never send a
+ * host that could run namespaces to another backend, and a fixed host is seen at once). */
+static char *
+ns_cache_path (void)
+{
+  struct stat st;
+  const char *root = paths_run_root ();
+  if (lstat (root, &st) < 0 || !S_ISDIR (st.st_mode) || st.st_uid != geteuid () || (st.st_mode & 022))
+    return NULL;
+  return xasprintf ("%s/probe-ns", root);
+}
+
+static bool
+ns_cache_says_usable (const char *key)
+{
+  cleanup_free char *path = ns_cache_path (), *text = NULL;
+  return path && key && read_file (path, &text, NULL, NULL) == 0 && strcmp (text, key) == 0;
+}
+
+static void
+ns_cache_keep (const char *key)
+{
+  cella_error_t err = NULL;
+  cleanup_free char *path = ns_cache_path ();
+  if (path && key && write_file_atomic (path, key, strlen (key), 0644, &err) < 0)
+    cella_error_free (&err); /* only a cache: the next start probes again */
+}
+
+static bool ns_boot_cache = true;
+
+void
+probe_ns_backend_fresh (void)
+{
+  ns_boot_cache = false;
+}
+
 bool
 probe_ns_backend (char **reason, char **fix)
 {
@@ -230,10 +312,24 @@ probe_ns_backend (char **reason, char **fix)
   *reason = *fix = NULL;
   if (cached < 0)
     {
+      cleanup_free char *key = ns_boot_cache ? ns_cache_key () : NULL;
+      if (ns_cache_says_usable (key))
+        {
+          cached = 1;
+          return true;
+        }
+    }
+  if (cached < 0)
+    {
       bool userns = needs_userns ();
       int flags = CONTAINER_NS | (userns ? CLONE_NEWUSER : 0);
       struct probe_msg m = run_probe (try_unshare, &flags);
       cached = m.stage == 1 && m.err == 0;
+      if (cached && ns_boot_cache)
+        {
+          cleanup_free char *key = ns_cache_key ();
+          ns_cache_keep (key);
+        }
       if (m.stage < 0)
         {
           cached_reason = xasprintf ("the namespace probe could not run (%s)", strerror (m.err));

@@ -9,8 +9,13 @@
 /* The ns backend's probe: a child tries to unshare the namespaces a container gets here (with a
  * user namespace when not root). true when it can; else *reason ("creating a user namespace … is
  * refused (EPERM): user.max_user_namespaces is 0") and *fix ("`sysctl -w …`"), both malloc'd.
- * The sysctls and /proc/self/status are read only to explain a refusal. Cached per process. */
+ * The sysctls and /proc/self/status are read only to explain a refusal, and to key the boot cache.
+ * Cached per process. */
 bool probe_ns_backend (char **reason, char **fix);
+/* A positive answer is also kept for the boot in the run root (keyed by the boot id, the kernel,
+ * who asks and the namespace sysctls: any change probes again), which saves a start the probe's
+ * child. `cella doctor` calls this first to probe for real, whatever is kept. */
+void probe_ns_backend_fresh (void);
 
 /* Why the ns backend cannot run here (NULL when it can); used by doctor and the auto choice.
  * probe_ns_backend's answer: *why (malloc'd, when given) is "<what is refused> (ERRNO): <cause>

@@ -124,6 +124,11 @@ test_proot_auto_fallback_when_namespaces_are_refused() {
 	cc -O2 -o "$TEST_TMP/nons" "$(dirname "${BASH_SOURCE[0]}")/nons.c" 2>"$TEST_TMP/cc.err" || fail "build nons.c: $(cat "$TEST_TMP/cc.err")"
 	run_cmd "$TEST_TMP/nons" unshare -U true
 	assert_rc_ne 0 "the filter really refuses namespaces"
+	# the ns probe's positive answer is kept for the boot in the run root; a process the filter
+	# confines must not be given it (its key holds the seccomp state)
+	run_cella run busybox echo warm
+	assert_ok
+	[ -s "$CELLA_RUN_ROOT/probe-ns" ] || fail "the ns probe's answer was not kept in $CELLA_RUN_ROOT/probe-ns"
 	run_cmd "$TEST_TMP/nons" "$CELLA" run busybox echo fallback
 	assert_ok
 	assert_eq fallback "$OUT" "the container ran"
