@@ -351,6 +351,31 @@ test_fifty_parallel_detached_runs() {
 	assert_engine_empty
 }
 
+# stop of several at once (each in its own child): every one stopped, the names printed in the
+# order given, a missing one named on stderr and the status 125; workloads that ignore TERM are
+# killed after the timeout
+test_stop_several() {
+	engine_env
+	local i
+	for i in 1 2 3; do
+		run_cella run -d --name s$i busybox sleep 1000
+		assert_ok
+	done
+	run_cella stop -t 1 s1 s2 nothere s3
+	assert_rc 125
+	assert_eq "s1
+s2
+s3" "$OUT" "the names, in order"
+	assert_contains "$ERR" "no such container: \`nothere\`"
+	for i in 1 2 3; do
+		assert_eq exited "$(field s$i '{{.State.Status}}')" "s$i stopped"
+		assert_eq 137 "$(field s$i '{{.State.ExitCode}}')" "s$i killed after the timeout"
+	done
+	run_cella rm s1 s2 s3
+	assert_ok
+	assert_engine_empty
+}
+
 test_bad_input() {
 	engine_env
 	run_cella start nothere
