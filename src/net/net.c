@@ -175,9 +175,19 @@ hosts_sync (const char *net, const struct leases *l)
     }
 }
 
-/* Remove every lease matching (id, or a dead owner when id is NULL) from every network. */
+/* Is the lease's owner gone? thorough: by its start time (a pid taken again counts as gone); else
+ * only when no process has its pid (one kill(2) a lease: what every start can afford with a
+ * thousand members; the thorough pass runs in `cella doctor`, on `network rm`, and when a start
+ * finds no free address). */
+static bool
+owner_gone (const struct lease *le, bool thorough)
+{
+  return thorough ? !proc_alive (le->owner, le->owner_start) : proc_surely_gone (le->owner);
+}
+
+/* Remove every lease matching (id, or a gone owner when id is NULL) from every network. */
 static void
-leases_reap (const char *id)
+leases_reap (const char *id, bool thorough)
 {
   struct net_def *defs = NULL;
   size_t ndefs = 0;
@@ -191,7 +201,7 @@ leases_reap (const char *id)
       bool changed = false;
       leases_load (defs[d].name, &l);
       for (size_t i = 0; i < l.n;)
-        if (id ? strcmp (l.v[i].id, id) == 0 : !proc_alive (l.v[i].owner, l.v[i].owner_start))
+        if (id ? strcmp (l.v[i].id, id) == 0 : owner_gone (&l.v[i], thorough))
           {
             dead.v = xrealloc (dead.v, (dead.n + 1) * sizeof *dead.v);
             dead.v[dead.n++] = l.v[i];
@@ -223,14 +233,21 @@ void
 net_gc (void)
 {
   if (net_host_root ())
-    leases_reap (NULL);
+    leases_reap (NULL, true);
+}
+
+void
+net_gc_quick (void)
+{
+  if (net_host_root ())
+    leases_reap (NULL, false);
 }
 
 void
 net_cleanup (const char *id)
 {
   if (net_host_root ())
-    leases_reap (id);
+    leases_reap (id, false);
   else
     rootless_detach (id);
 }
@@ -253,7 +270,7 @@ port_check (const struct net_port *pt, struct net_def *defs, size_t ndefs, const
         {
           char *copy, *save = NULL;
           bool clash = false;
-          if (strcmp (l.v[i].id, id) == 0 || !proc_alive (l.v[i].owner, l.v[i].owner_start))
+          if (strcmp (l.v[i].id, id) == 0 || !l.v[i].ports)
             continue;
           copy = xstrdup (l.v[i].ports);
           for (char *t = strtok_r (copy, ",", &save); t && !clash; t = strtok_r (NULL, ",", &save))
@@ -266,7 +283,7 @@ port_check (const struct net_port *pt, struct net_def *defs, size_t ndefs, const
                       && (!*ip || !*pt->ip || strcmp (ip, pt->ip) == 0);
             }
           free (copy);
-          if (clash)
+          if (clash && proc_alive (l.v[i].owner, l.v[i].owner_start)) /* /proc read only on a clash */
             {
               cella_error (err, 0, "-p %s%s%u:%u/%s: host port %u is published by container %.12s already", pt->ip,
                            *pt->ip ? ":" : "", pt->host, pt->ctr, pt->proto, pt->host, l.v[i].id);
@@ -429,9 +446,9 @@ hosts_attach (struct plan *p, uint32_t addr, const struct leases *l, cella_error
   return 0;
 }
 
-/* Under the lock: reap dead leases, check the ports, take an address. */
+/* Under the lock: drop leases of gone owners, check the ports, take an address (*full: none left). */
 static int
-lease_take (struct plan *p, struct net_port *ports, size_t nports, uint32_t *addr, cella_error_t *err)
+lease_take (struct plan *p, struct net_port *ports, size_t nports, uint32_t *addr, bool *full, cella_error_t *err)
 {
   struct net_def *defs = NULL, d;
   size_t ndefs = 0;
@@ -450,13 +467,16 @@ lease_take (struct plan *p, struct net_port *ports, size_t nports, uint32_t *add
     if ((ports[i].host == 0 ? port_pick (&ports[i], err) : port_check (&ports[i], defs, ndefs, p->id, err)) < 0)
       goto out;
   for (size_t i = 0; i < l.n;)
-    if (!proc_alive (l.v[i].owner, l.v[i].owner_start))
-      lease_drop (&l, i); /* stale; its rules go in net_gc */
+    if (proc_surely_gone (l.v[i].owner))
+      lease_drop (&l, i); /* died since net_gc_quick: its rules go in the next one */
     else
       i++;
   *addr = ipam_pick (&d, &l);
   if (*addr == 0)
     {
+      /* the subnet may be held by owners whose pid was taken again: the caller reaps thoroughly
+       * and tries once more */
+      *full = true;
       cella_error (err, 0, "network `%s`: no free address left in its subnet", d.name);
       goto out;
     }
@@ -519,16 +539,23 @@ net_prepare (struct plan *p, cella_error_t *err)
       ps = ports_string (ports, n);
       return rootless_ports_save (p->id, ps, err);
     }
-  net_gc ();
-  lock = net_lock (err);
-  if (lock < 0)
-    return -1;
-  if (lease_take (p, ports, n, &addr, err) < 0)
+  net_gc_quick ();
+  for (int tries = 0;; tries++)
     {
+      bool full = false;
+      int r;
+      lock = net_lock (err);
+      if (lock < 0)
+        return -1;
+      r = lease_take (p, ports, n, &addr, &full, err);
       close (lock);
-      return -1;
+      if (r == 0)
+        break;
+      if (!full || tries == 1)
+        return -1;
+      cella_error_free (err);
+      net_gc ();
     }
-  close (lock);
   a = net_addr_str (addr);
   set_hosts_file (p, a);
   p->net_addr = steal_pointer (&a);

@@ -52,6 +52,10 @@ void net_detach (const struct plan *p);
 void net_cleanup (const char *id);
 /* Leases whose owner died: their rules and helpers removed, addresses freed. */
 void net_gc (void);
+/* The same for owners whose pid no process has (one kill(2) a lease, no /proc read): what every
+ * start runs; an owner whose pid was taken again waits for net_gc (doctor, network rm, a full
+ * subnet). */
+void net_gc_quick (void);
 
 /* Is the host port of pt free (no listening socket, no other container's published port)? An
  * error naming the port when not; id: the asking container (its own lease is not a clash). For

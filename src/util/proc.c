@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include "proc.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,4 +50,10 @@ bool
 proc_alive (pid_t pid, unsigned long long start)
 {
   return pid > 0 && start != 0 && proc_start_time (pid) == start;
+}
+
+bool
+proc_surely_gone (pid_t pid)
+{
+  return pid <= 0 || (kill (pid, 0) < 0 && errno == ESRCH);
 }

@@ -21,5 +21,9 @@ int proc_stat_read (pid_t pid, struct proc_stat *st);
 unsigned long long proc_start_time (pid_t pid);
 /* pid is the process that started at `start` and it has not finished. */
 bool proc_alive (pid_t pid, unsigned long long start);
+/* No process has this pid at all (kill(pid, 0) fails with ESRCH): a test costing one system call
+ * where proc_alive reads /proc. It never calls a live owner gone; a dead one whose pid was taken
+ * again reads as not gone (proc_alive tells those apart). */
+bool proc_surely_gone (pid_t pid);
 
 #endif
