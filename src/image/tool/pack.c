@@ -156,8 +156,8 @@ fill_entry (struct pack *p, const char *name, const struct stat *st)
   archive_entry_clear (e);
   archive_entry_copy_pathname (e, name);
   archive_entry_set_mode (e, st->st_mode);
-  archive_entry_set_uid (e, st->st_uid);
-  archive_entry_set_gid (e, st->st_gid);
+  archive_entry_set_uid (e, p->opts->self_as_root && st->st_uid == getuid () ? 0 : st->st_uid);
+  archive_entry_set_gid (e, p->opts->self_as_root && st->st_gid == getgid () ? 0 : st->st_gid);
   archive_entry_set_mtime (e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
   if (!p->opts->reproducible)
     {

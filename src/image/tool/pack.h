@@ -15,6 +15,8 @@ struct pack_opts {
   bool overlay_upper; /* the dir is an overlayfs upper dir: 0:0 char devices become `.wh.NAME`
                          entries, opaque dirs (trusted.overlay.opaque or user.overlay.opaque = y)
                          get a `.wh..wh..opq` entry; overlay xattrs are not stored */
+  bool self_as_root;  /* store what our own uid/gid owns as 0 (a rootless container's root, packed
+                         where no user namespace maps it back) */
   bool reproducible;  /* no atime/ctime (entries are always sorted by name and owners are always
                          numeric; the gzip header never carries a time) */
 };
