@@ -67,6 +67,12 @@ tool_argv (const struct commit_opts *o, const struct plan *p, const char *id, co
       strv_push (&v, "--author");
       strv_push (&v, o->author);
     }
+  for (size_t i = 0; i < p->nops; i++)
+    if (p->ops[i].target)
+      {
+        strv_push (&v, "--mount-point");
+        strv_push (&v, p->ops[i].target);
+      }
   for (size_t i = 0; o->changes && o->changes[i]; i++)
     {
       strv_push (&v, "--change");

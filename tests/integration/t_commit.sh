@@ -95,7 +95,7 @@ mnt-gone" "$OUT" "ENV, WORKDIR, added, changed and deleted files as the containe
 	assert_ok
 	assert_match "$(printf '%s\n' "$OUT" | sed -n 2p)" "^${id:7:12} .* first commit$" "history: the new layer on top, with its comment"
 	assert_eq 3 "$(printf '%s\n' "$OUT" | wc -l)" "history: a header, the new layer, the busybox layer"
-	run_cella history --format json localhost/committed:v1
+	run_cella image history --format json localhost/committed:v1
 	assert_ok
 	assert_eq "$id|first commit|yes" "$(printf '%s' "$OUT" | python3 -c 'import json,sys
 a = json.load(sys.stdin)
@@ -115,9 +115,18 @@ A /second" "$OUT" "diff against a store image's layers"
 	assert_eq "second
 o
 new-gone" "$OUT" "a commit of a commit"
-	run_cella history -q localhost/committed:v2
+	run_cella image history -q localhost/committed:v2
 	assert_ok
 	assert_eq 3 "$(printf '%s\n' "$OUT" | wc -l)" "three layers"
+	assert_eq "$(printf '%s\n' "$OUT" | sed -n 2,3p)" "<missing>
+<missing>" "-q: the image's id, then <missing> for the layers below"
+	run_cella image history --no-trunc localhost/committed:v2
+	assert_ok
+	assert_match "$(printf '%s\n' "$OUT" | sed -n 3p)" '^<missing> +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z +.*echo new.* first commit$' \
+		"--no-trunc: exact times and the whole command"
+	# the plain `history` spelling works too
+	run_cella history localhost/committed:v2
+	assert_ok
 }
 
 test_commit_a_running_container() {
@@ -160,6 +169,13 @@ test_commit_an_image_from_the_registry() {
 A /etc/added" "$OUT" "diff against a pulled image"
 	run_cella commit -m "on the registry image" p1 localhost/fromreg:1
 	assert_ok
+	# the new layer holds the change, not the mount points cella made (/etc/hosts, /proc ...)
+	run_cella image inspect -f '{{.Store.Layers}}' localhost/fromreg:1
+	assert_ok
+	local top
+	top=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["Path"])')
+	assert_eq "/etc
+/etc/added" "$(find "$top" -mindepth 1 | sed "s|^$top||" | sort)" "the committed layer's files"
 	run_cella run --rm localhost/fromreg:1
 	assert_ok
 	assert_eq "hello from test/bb" "$OUT" "the parent's Cmd is kept"

@@ -3,7 +3,10 @@
  * and recorded like an import. `cella commit` (src/cli/commit.c) finds the container and runs
  *
  *   cella-image commit --upper DIR (--parent KEY | --base-dir DIR) [--message M] [--author A]
- *                      [--change C]... [--created-by CMD] [--container ID] [NAME]
+ *                      [--change C]... [--created-by CMD] [--container ID] [--mount-point PATH]...
+ *                      [NAME]
+ * (--mount-point: what cella mounts on in the container, left out of the layer where the upper dir
+ * holds only the empty stub cella made for it)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,19 +31,21 @@
 
 struct commit_opts {
   char *upper, *parent, *base_dir, *message, *author, *created_by, *container;
-  char **changes;
+  char **changes, **mount_points;
 };
 
 #define O(f) offsetof (struct commit_opts, f)
+/* internal: `cella commit` passes these (no help text: not listed as user options) */
 static const struct cli_option commit_table[] = {
-  { "upper", 0, OPT_STRING, O (upper), "DIR", "The container's overlay upper dir (its changes)" },
-  { "parent", 0, OPT_STRING, O (parent), "KEY", "The store image the container runs on" },
-  { "base-dir", 0, OPT_STRING, O (base_dir), "DIR", "Or: a root directory under the overlay, packed as a layer" },
-  { "message", 'm', OPT_STRING, O (message), "MSG", "The history entry's comment" },
-  { "author", 'a', OPT_STRING, O (author), "AUTHOR", "The image's author" },
-  { "change", 'c', OPT_LIST, O (changes), "INSTR", "Apply CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL ..." },
-  { "created-by", 0, OPT_STRING, O (created_by), "CMD", "The history entry's created_by" },
-  { "container", 0, OPT_STRING, O (container), "ID", "The container's id, recorded in the config" },
+  { "upper", 0, OPT_STRING, O (upper), "DIR", NULL },
+  { "parent", 0, OPT_STRING, O (parent), "KEY", NULL },
+  { "base-dir", 0, OPT_STRING, O (base_dir), "DIR", NULL },
+  { "message", 'm', OPT_STRING, O (message), "MSG", NULL },
+  { "author", 'a', OPT_STRING, O (author), "AUTHOR", NULL },
+  { "change", 'c', OPT_LIST, O (changes), "INSTR", NULL },
+  { "created-by", 0, OPT_STRING, O (created_by), "CMD", NULL },
+  { "container", 0, OPT_STRING, O (container), "ID", NULL },
+  { "mount-point", 0, OPT_LIST, O (mount_points), "PATH", NULL },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 #undef O
@@ -56,6 +61,7 @@ commit_opts_free (struct commit_opts *o)
   free (o->created_by);
   free (o->container);
   strv_free (o->changes);
+  strv_free (o->mount_points);
 }
 
 /* ---- --change: a Dockerfile instruction applied to the config ---------------------------------- */
@@ -260,6 +266,7 @@ struct packed {
 
 struct pack_job {
   const char *dir;
+  char *const *stubs;
   bool upper;
   int out_fd;
   struct packed *res;
@@ -287,6 +294,7 @@ pack_fn (void *ud, cella_error_t *err)
   struct pack_opts po = { .compression = PACK_GZIP,
                           .overlay_upper = j->upper,
                           .reproducible = true,
+                          .skip_stubs = j->stubs,
                           .self_as_root = j->upper && geteuid () != 0 };
   struct tapc b = { sha256_new (), 0 }, r = { sha256_new (), 0 };
   cleanup_close int dfd = open (j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -307,12 +315,12 @@ pack_fn (void *ud, cella_error_t *err)
 /* Pack dir (an upper dir: whiteouts and opaque dirs as .wh. entries) as a gzip layer blob into the
  * store; its digest, diff_id and size out. */
 static int
-pack_layer (const char *dir, bool upper, struct packed *out, cella_error_t *err)
+pack_layer (const char *dir, bool upper, char *const *stubs, struct packed *out, cella_error_t *err)
 {
   struct packed *res = mmap (NULL, sizeof *res, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   cleanup_free char *tmp = NULL;
   cleanup_close int fd = -1;
-  struct pack_job j = { .dir = dir, .upper = upper, .res = res };
+  struct pack_job j = { .dir = dir, .stubs = stubs, .upper = upper, .res = res };
   int rc = -1;
   if (res == MAP_FAILED)
     return cella_error (err, errno, "mmap");
@@ -472,12 +480,19 @@ commit_image (const struct commit_opts *o, char *const *names, char id[72], cell
     goto out;
   if (o->base_dir)
     {
-      if (pack_layer (o->base_dir, false, &base, err) < 0)
+      if (pack_layer (o->base_dir, false, NULL, &base, err) < 0)
         goto out;
       add_layer (config, layers, &base);
     }
-  if (pack_layer (o->upper, true, &top, err) < 0)
-    goto out;
+  {
+    /* the mount points cella made in the upper dir ("/etc/hosts"), relative as the packer names them */
+    cleanup_strv char **stubs = NULL;
+    for (size_t i = 0; o->mount_points && o->mount_points[i]; i++)
+      if (o->mount_points[i][0] == '/' && o->mount_points[i][1])
+        strv_push (&stubs, o->mount_points[i] + 1);
+    if (pack_layer (o->upper, true, stubs, &top, err) < 0)
+      goto out;
+  }
   add_layer (config, layers, &top);
   add_history (config, o, now, parent_layers, o->base_dir ? "cella: the embedded busybox rootfs" : NULL);
   json_object_set_new (config, "created", json_string (now));
