@@ -231,3 +231,23 @@ test_commit_diff_history_errors() {
 	assert_ok
 	assert_contains "$OUT" "--change" "commit --help"
 }
+
+test_commit_of_a_docker_schema2_image() {
+	commit_env
+	. "$(dirname "${BASH_SOURCE[0]}")/registry_lib.sh"
+	registry_start plain
+	registry_push_busybox test/dock v1 docker >/dev/null
+	run_cella pull -q "$REG_HOST/test/dock:v1"
+	assert_ok
+	run_cella run --name dk "$REG_HOST/test/dock:v1" sh -c 'echo d >/d'
+	assert_ok
+	run_cella commit dk localhost/dock:1
+	assert_ok
+	run_cella image inspect -f '{{.Store.Layers}}' localhost/dock:1
+	assert_ok
+	assert_not_contains "$OUT" "vnd.docker" "the new OCI manifest names the parent's layers by their OCI media type"
+	assert_eq 2 "$(printf '%s' "$OUT" | grep -o 'tar+gzip' | wc -l)" "two gzip layers"
+	run_cella run --rm localhost/dock:1 cat /d
+	assert_ok
+	assert_eq d "$OUT" "the committed image of a Docker schema2 image runs"
+}

@@ -360,6 +360,16 @@ iso_now_c (char buf[64])
   strftime (buf, 64, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The new manifest is OCI: a Docker schema2 parent's gzip layers get the OCI name of the same
+ * format (the blob is the same bytes); what has no OCI twin (foreign layers) keeps its own. */
+static const char *
+oci_layer_type (const char *mt)
+{
+  if (mt == NULL || strcmp (mt, "application/vnd.docker.image.rootfs.diff.tar.gzip") == 0)
+    return MT_LAYER_GZIP_C;
+  return mt;
+}
+
 /* The parent's config (a copy) and its layers as manifest descriptors. */
 static int
 parent_load (const char *key, json_t **config, json_t *layers, cella_error_t *err)
@@ -381,8 +391,7 @@ parent_load (const char *key, json_t **config, json_t *layers, cella_error_t *er
       return *err ? -1 : cella_error (err, 0, "the container's image config %s is not JSON", key);
     }
   for (size_t i = 0; i < r->nlayers; i++)
-    json_array_append_new (layers, json_pack ("{s:s, s:s, s:I}", "mediaType",
-                                              r->layers[i].media_type ? r->layers[i].media_type : MT_LAYER_GZIP_C,
+    json_array_append_new (layers, json_pack ("{s:s, s:s, s:I}", "mediaType", oci_layer_type (r->layers[i].media_type),
                                               "digest", r->layers[i].digest, "size", (json_int_t) r->layers[i].size));
   image_record_free (r);
   return 0;
