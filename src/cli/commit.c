@@ -24,7 +24,7 @@ static const struct cli_option commit_table[] = {
   { "change", 'c', OPT_LIST, O (changes), "INSTR",
     "Change the config with an instruction: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, VOLUME, STOPSIGNAL "
     "(repeatable)" },
-  { "pause", 'p', OPT_STRING, O (pause), "true|false",
+  { "pause", 0, OPT_STRING, O (pause), "true|false",
     "Freeze a running container while its changes are read "
     "(default true)" },
   { NULL, 0, 0, 0, NULL, NULL },
