@@ -29,6 +29,9 @@ int cmd_image (int argc, char **argv);
 int cmd_rmi (int argc, char **argv);
 int cmd_tag (int argc, char **argv);
 int cmd_doctor (int argc, char **argv);
+int cmd_diff (int argc, char **argv);
+int cmd_commit (int argc, char **argv);
+int cmd_history (int argc, char **argv);
 int cmd_network (int argc, char **argv);
 /* __netdns NET: the embedded name server of a user-defined network (src/net/dns.c). */
 int cmd_netdns (int argc, char **argv);
@@ -42,5 +45,8 @@ void image_tool_path_init (void);
  * keeps host devices out). For run --dry-run and inspect. */
 struct plan;
 struct json_t;
+/* The lower layers (top-most first, NULL-terminated) of a container whose root is an overlay with
+ * a kept upper dir (p->root_upper); else an error naming ref. */
+int ctr_overlay_lowers (const char *ref, const struct plan *p, char ***lowers, cella_error_t *err);
 struct json_t *cli_device_rules_json (const struct plan *p);
 #endif

@@ -486,6 +486,7 @@ static const struct {
   { "rm", cmd_rmi, "Remove images" },
   { "prune", image_prune_cmd, "Remove unused images, blobs and layers" },
   { "tag", cmd_tag, "Give an image another name" },
+  { "history", cmd_history, "Show an image's layers and how each was made" },
   { "pull", cmd_image_tool, "Pull an image from a registry" },
   { "import", cmd_image_tool, "Import a rootfs dir or tarball, an OCI layout or archive, a docker-archive" },
   { "save", cmd_image_tool, "Write images to an OCI archive" },

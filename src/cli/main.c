@@ -40,6 +40,9 @@ static const struct command commands[] = {
   { "stats", cmd_stats, false, "Show containers' cpu, memory, block I/O and process use" },
   { "rename", cmd_rename, false, "Rename a container" },
   { "port", cmd_port, false, "List a container's published ports" },
+  { "diff", cmd_diff, false, "List the files a container added, changed and deleted" },
+  { "commit", cmd_commit, false, "Make an image of a container's changes" },
+  { "history", cmd_history, false, "Show an image's layers and how each was made" },
   { "network", cmd_network, false, "Manage networks (create, ls, rm, inspect)" },
   { "images", cmd_images, false, "List images" },
   { "image", cmd_image, false, "Manage images (ls, inspect, rm, prune, tag, pull, import, save, build)" },
@@ -141,7 +144,8 @@ main (int argc, char **argv)
   for (const struct command *c = commands; c->name; c++)
     if (strcmp (argv[1], c->name) == 0)
       {
-        if (c->fn == cmd_run || c->fn == cmd_create || c->fn == cmd_image_tool || c->fn == cmd_image)
+        if (c->fn == cmd_run || c->fn == cmd_create || c->fn == cmd_image_tool || c->fn == cmd_image
+            || c->fn == cmd_commit)
           image_tool_path_init ();
         vminit_path_init ();
         if (needs_seal (c, argc, argv) && selfexec_sealed (argv) < 0)

@@ -442,6 +442,12 @@ ingest_limit_error (const char *what, enum unpack_limit over, bool by_image, con
                       what, sz);
 }
 
+int
+ingest_run_mapped (int (*fn) (void *ud, cella_error_t *err), void *ud, cella_error_t *err)
+{
+  return ns_run_mapped (fn, ud, err);
+}
+
 /* Unpack blob fd into the temp dir dfd (as root of a mapped user namespace when rootless with a
  * subordinate range, so that files keep their owners); the stats live in shared memory so that
  * the mapped child's diff_id comes back. */

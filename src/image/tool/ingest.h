@@ -112,6 +112,11 @@ const char *platform_arch (void);
  * errors list what the index offers. */
 int index_pick (json_t *index, const char *platform, const char **digest, const char **media_type, cella_error_t *err);
 
+/* Call fn as root of a user namespace mapped the way rootless containers are (ns_run_mapped:
+ * 0 → us, 1.. → our subordinate range), so that a container's files show the owners it sees;
+ * as root, or without a range, fn runs here as we are. */
+int ingest_run_mapped (int (*fn) (void *ud, cella_error_t *err), void *ud, cella_error_t *err);
+
 /* Whether this process may set owners and trusted.* xattrs: root of the initial user namespace. */
 bool ingest_privileged (void);
 

@@ -156,8 +156,8 @@ fill_entry (struct pack *p, const char *name, const struct stat *st)
   archive_entry_clear (e);
   archive_entry_copy_pathname (e, name);
   archive_entry_set_mode (e, st->st_mode);
-  archive_entry_set_uid (e, st->st_uid);
-  archive_entry_set_gid (e, st->st_gid);
+  archive_entry_set_uid (e, p->opts->self_as_root && st->st_uid == getuid () ? 0 : st->st_uid);
+  archive_entry_set_gid (e, p->opts->self_as_root && st->st_gid == getgid () ? 0 : st->st_gid);
   archive_entry_set_mtime (e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
   if (!p->opts->reproducible)
     {
@@ -378,12 +378,42 @@ pack_node (struct pack *p, int dfd, const char *name, const char *path, const st
   return write_header (p, path);
 }
 
+static bool
+dir_empty (int dfd, const char *name)
+{
+  int fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
+  struct dirent *de;
+  bool empty = true;
+  if (d == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return false;
+    }
+  while (empty && (de = readdir (d)) != NULL)
+    empty = strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0;
+  closedir (d);
+  return empty;
+}
+
+static bool
+is_stub (struct pack *p, int dfd, const char *name, const char *path, const struct stat *st)
+{
+  bool listed = false;
+  for (size_t i = 0; !listed && p->opts->skip_stubs && p->opts->skip_stubs[i]; i++)
+    listed = strcmp (p->opts->skip_stubs[i], path) == 0;
+  return listed && ((S_ISREG (st->st_mode) && st->st_size == 0) || (S_ISDIR (st->st_mode) && dir_empty (dfd, name)));
+}
+
 static int
 pack_one (struct pack *p, int dfd, const char *name, const char *path)
 {
   struct stat st;
   if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     return path_error (p, path, errno, "stat");
+  if (is_stub (p, dfd, name, path, &st))
+    return 0;
   if (p->opts->overlay_upper && S_ISCHR (st.st_mode) && st.st_rdev == makedev (0, 0))
     {
       cleanup_free char *marker = xasprintf ("%.*s" WH_PREFIX "%s", (int) (strlen (path) - strlen (name)), path, name);

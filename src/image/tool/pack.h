@@ -12,11 +12,16 @@ enum pack_compression { PACK_NONE, PACK_GZIP, PACK_ZSTD };
 
 struct pack_opts {
   enum pack_compression compression;
-  bool overlay_upper; /* the dir is an overlayfs upper dir: 0:0 char devices become `.wh.NAME`
-                         entries, opaque dirs (trusted.overlay.opaque or user.overlay.opaque = y)
-                         get a `.wh..wh..opq` entry; overlay xattrs are not stored */
-  bool reproducible;  /* no atime/ctime (entries are always sorted by name and owners are always
-                         numeric; the gzip header never carries a time) */
+  bool overlay_upper;      /* the dir is an overlayfs upper dir: 0:0 char devices become `.wh.NAME`
+                              entries, opaque dirs (trusted.overlay.opaque or user.overlay.opaque = y)
+                              get a `.wh..wh..opq` entry; overlay xattrs are not stored */
+  bool self_as_root;       /* store what our own uid/gid owns as 0 (a rootless container's root, packed
+                              where no user namespace maps it back) */
+  char *const *skip_stubs; /* paths relative to the root ("etc/hosts", NULL-terminated): left out
+                              where they are an empty file or directory (the mount points a
+                              container runtime made in an upper dir) */
+  bool reproducible;       /* no atime/ctime (entries are always sorted by name and owners are always
+                              numeric; the gzip header never carries a time) */
 };
 
 /* Every byte written to out_fd is also passed to `tap` and every byte of the uncompressed tar to

@@ -15,6 +15,7 @@ int cmd_export (int argc, char **argv);
 int cmd_login (int argc, char **argv);
 int cmd_logout (int argc, char **argv);
 int cmd_build (int argc, char **argv);
+int cmd_image_commit (int argc, char **argv);
 
 struct limit_args;
 struct ingest_limits;
