@@ -15,6 +15,14 @@ int cmd_export (int argc, char **argv);
 int cmd_login (int argc, char **argv);
 int cmd_logout (int argc, char **argv);
 int cmd_build (int argc, char **argv);
+int cmd_push (int argc, char **argv);
+
+/* push.c, pure (unit tests): a layer media type in Docker schema2 (docker) or OCI terms, NULL when
+ * that format has none for it; a manifest with the media types of format "oci" or "docker" (its own
+ * bytes when it has them already), the new media type in *mt. */
+const char *push_layer_media_type (const char *mt, bool docker);
+int push_convert_manifest (const char *text, size_t len, const char *format, char **out, size_t *out_len, char **mt,
+                           cella_error_t *err);
 
 struct limit_args;
 struct ingest_limits;
