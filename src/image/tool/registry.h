@@ -1,10 +1,11 @@
-/* A client for the OCI distribution API (v2) over libcurl: manifests, blobs, the login check.
+/* A client for the OCI distribution API (v2) over libcurl: manifests, blobs, the login check,
+ * and uploads (push).
  *
  * Authentication follows the registry: the first request goes out anonymous; a 401 names a
  * scheme in WWW-Authenticate. Basic → the credentials are sent on every later request. Bearer →
- * a token is fetched from the challenge's realm (scope repository:REPO:pull, with the basic
- * credentials when there are some) and reused for the session; a 401 on a later request fetches
- * a fresh one once (tokens expire during long pulls). Credentials come from reg_opts, else
+ * a token is fetched from the challenge's realm (scope repository:REPO:pull, or pull,push once
+ * registry_set_push was called; with the basic credentials when there are some) and reused for the session; a 401 on a
+ * later request fetches a fresh one once (tokens expire during long pulls). Credentials come from reg_opts, else
  * auth.json (auth.h) for the host, else none. */
 #ifndef CELLA_IMAGE_REGISTRY_H
 #define CELLA_IMAGE_REGISTRY_H

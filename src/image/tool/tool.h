@@ -1,5 +1,5 @@
 /* The image tool (build/cella-image): the image commands that need libcurl and libarchive. `cella`
- * runs it for pull, import, save, export, login, logout and build (src/cli/image.c). */
+ * runs it for pull, push, import, save, export, login, logout and build (src/cli/image.c). */
 #ifndef CELLA_IMAGE_TOOL_H
 #define CELLA_IMAGE_TOOL_H
 
