@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,109 @@ struct push_blob {
   int64_t size;
 };
 
+/* Blobs to upload, taken in turn by up to PUSH_PARALLEL threads, each with its own client (a copy
+ * of the caller's, with its scheme and Authorization). */
+#define PUSH_PARALLEL 4
+
+struct upload_pool {
+  struct registry *base;
+  const struct push_blob *blobs;
+  const size_t *todo; /* indexes into blobs */
+  char **started;     /* uploads a mount attempt started, per todo entry */
+  size_t m, next;
+  int64_t chunk;
+  struct progress *pr;
+  pthread_mutex_t lock;
+  bool failed;
+  cella_error_t err; /* the first error */
+};
+
+static int
+upload_one (struct registry *reg, struct upload_pool *p, size_t k, char *started, cella_error_t *err)
+{
+  const struct push_blob *b = &p->blobs[p->todo[k]];
+  cleanup_free char *path = store_blob_path (b->digest);
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  struct blob_upload up = { .digest = b->digest, .fd = fd, .size = b->size, .chunk = p->chunk };
+  if (fd < 0)
+    {
+      free (started);
+      return cella_error (err, errno, "blob %s is missing from the store (`%s`): pull the image again", b->digest,
+                          path);
+    }
+  if (fstat (fd, &st) < 0 || st.st_size != b->size)
+    {
+      free (started);
+      return cella_error (err, 0, "blob %s in the store is %lld bytes, the manifest says %lld", b->digest,
+                          (long long) st.st_size, (long long) b->size);
+    }
+  return registry_put_blob (reg, &up, started, k, p->pr ? progress_blob_cb : NULL, p->pr, err);
+}
+
+static void *
+upload_worker (void *ud)
+{
+  struct upload_pool *p = ud;
+  struct registry *reg = registry_dup (p->base);
+  for (;;)
+    {
+      cella_error_t e = NULL;
+      char *started;
+      size_t k;
+      pthread_mutex_lock (&p->lock);
+      if (p->failed || p->next >= p->m)
+        {
+          pthread_mutex_unlock (&p->lock);
+          break;
+        }
+      k = p->next++;
+      started = steal_pointer (&p->started[k]);
+      pthread_mutex_unlock (&p->lock);
+      if (upload_one (reg, p, k, started, &e) < 0)
+        {
+          pthread_mutex_lock (&p->lock);
+          if (!p->failed)
+            {
+              p->failed = true;
+              p->err = steal_pointer (&e);
+            }
+          pthread_mutex_unlock (&p->lock);
+          cella_error_free (&e);
+        }
+    }
+  registry_free (reg);
+  return NULL;
+}
+
+/* Upload every blob of the pool: one at a time on the caller's client when there is one, else
+ * up to PUSH_PARALLEL at once. */
+static int
+upload_all (struct upload_pool *p, cella_error_t *err)
+{
+  pthread_t th[PUSH_PARALLEL];
+  size_t n = p->m < PUSH_PARALLEL ? p->m : PUSH_PARALLEL, started = 0;
+  if (p->m == 0)
+    return 0;
+  if (p->m == 1)
+    return upload_one (p->base, p, 0, steal_pointer (&p->started[0]), err);
+  pthread_mutex_init (&p->lock, NULL);
+  for (size_t i = 0; i < n; i++)
+    if (pthread_create (&th[started], NULL, upload_worker, p) == 0)
+      started++;
+  if (started == 0)
+    upload_worker (p); /* no thread to be had: this one does it all */
+  for (size_t i = 0; i < started; i++)
+    pthread_join (th[i], NULL);
+  pthread_mutex_destroy (&p->lock);
+  if (p->failed)
+    {
+      *err = steal_pointer (&p->err);
+      return -1;
+    }
+  return 0;
+}
+
 /* Upload what the registry lacks among blobs[0..n): HEAD, else mount, else upload with progress. */
 static int
 push_blobs (struct registry *reg, const struct push_blob *blobs, size_t n, const char *from, int64_t chunk, bool quiet,
@@ -223,27 +327,13 @@ push_blobs (struct registry *reg, const struct push_blob *blobs, size_t n, const
     }
   if (!quiet && m > 0)
     pr = progress_new (m, names, totals, isatty (2));
-  for (size_t k = 0; k < m; k++)
-    {
-      const struct push_blob *b = &blobs[todo[k]];
-      cleanup_free char *path = store_blob_path (b->digest);
-      cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-      struct stat st;
-      struct blob_upload up = { .digest = b->digest, .fd = fd, .size = b->size, .chunk = chunk };
-      if (fd < 0)
-        {
-          cella_error (err, errno, "blob %s is missing from the store (`%s`): pull the image again", b->digest, path);
-          goto out;
-        }
-      if (fstat (fd, &st) < 0 || st.st_size != b->size)
-        {
-          cella_error (err, 0, "blob %s in the store is %lld bytes, the manifest says %lld", b->digest,
-                       (long long) st.st_size, (long long) b->size);
-          goto out;
-        }
-      if (registry_put_blob (reg, &up, steal_pointer (&started[k]), k, pr ? progress_blob_cb : NULL, pr, err) < 0)
-        goto out;
-    }
+  {
+    struct upload_pool pool = {
+      .base = reg, .blobs = blobs, .todo = todo, .started = started, .m = m, .chunk = chunk, .pr = pr, .err = NULL
+    };
+    if (upload_all (&pool, err) < 0)
+      goto out;
+  }
   rc = 0;
 out:
   progress_finish (pr);

@@ -1474,3 +1474,24 @@ registry_put_manifest (struct registry *r, const char *ref, const char *body, si
   xfer_clear (r->multi, &x);
   return ret;
 }
+
+struct registry *
+registry_dup (const struct registry *r)
+{
+  struct reg_opts o = REG_OPTS_INIT;
+  struct registry *d;
+  o.tls_verify = r->tls_verify;
+  o.plain_http = r->use_http && r->scheme_known;
+  o.retries = r->retries;
+  o.user = r->user;
+  o.pass = r->pass;
+  d = registry_new (r->host, r->repo, &o);
+  d->use_http = r->use_http;
+  d->scheme_known = r->scheme_known;
+  d->creds_loaded = r->creds_loaded;
+  d->push = r->push;
+  d->mount_from = r->mount_from ? xstrdup (r->mount_from) : NULL;
+  if (r->authz)
+    set_authz (d, xstrdup (r->authz));
+  return d;
+}

@@ -89,6 +89,10 @@ int registry_check_login (struct registry *r, cella_error_t *err);
  * mount_from is given, for cross-repository mounts); a pull-only token held is dropped. */
 void registry_set_push (struct registry *r, const char *mount_from);
 
+/* Another client for the same registry and repository, with what r learnt (the scheme, the
+ * credentials, the current Authorization): one per thread when blobs go up in parallel. */
+struct registry *registry_dup (const struct registry *r);
+
 /* HEAD /v2/REPO/blobs/DIGEST: 1 when the registry has it (*size its length, -1 unknown; size may
  * be NULL), 0 when not, < 0 on an error. */
 int registry_blob_exists (struct registry *r, const char *digest, int64_t *size, cella_error_t *err);
