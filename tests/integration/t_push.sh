@@ -154,3 +154,29 @@ test_push_token_auth() {
 	assert_ok
 	assert_eq "$OUT" "$(skopeo_digest "$REG_HOST/priv/bb:1" alice:s3cret)"
 }
+
+test_push_imported_multi_layer_image_uploads_in_parallel() {
+	push_env
+	registry_start plain
+	registry_push_busybox test/multi v1 multi >/dev/null
+	local orig=$REG_DIGEST
+	# through an OCI layout and `image import`: the store does not know the source repository, so
+	# nothing can be mounted and every blob (3 layers, one zstd, and the config) is uploaded
+	run_cmd skopeo copy --quiet --src-tls-verify=false "docker://$REG_HOST/test/multi:v1" "oci:$TEST_TMP/multi:v1"
+	assert_ok
+	run_cella image import "$TEST_TMP/multi" local/multi:v1
+	assert_ok
+	run_cella push local/multi:v1 "$REG_HOST/up/multi:v1"
+	assert_ok
+	assert_eq "$orig" "$OUT" "the same manifest, the same digest"
+	assert_eq 4 "$(printf '%s\n' "$ERR" | grep -c 'done')" "four blobs uploaded"
+	assert_not_contains "$ERR" "mounted" "nothing to mount from"
+	run_cmd skopeo copy --quiet --src-tls-verify=false "docker://$REG_HOST/up/multi:v1" "oci:$TEST_TMP/back:v1"
+	assert_ok
+	run_cella pull -q "$REG_HOST/up/multi:v1"
+	assert_ok
+	run_cella run --rm "$REG_HOST/up/multi:v1" cat /etc/motd /etc/layer3
+	assert_ok
+	assert_eq "welcome to the cella test image
+layer 3" "$OUT"
+}
