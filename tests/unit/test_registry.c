@@ -1143,6 +1143,34 @@ test_fake_push (struct fake *f)
   rc = registry_put_blob (r, &up, NULL, 0, NULL, NULL, &err);
   CHECK (rc < 0 && err_has (&err, "stored it as " SHA_ABC), "fake push: another digest back is an error");
 
+  /* the registry fails the PUT (a retry of the request too): the blob starts over with a new upload */
+  registry_free (r);
+  r = fake_registry (f, NULL, NULL, 1);
+  registry_set_push (r, NULL);
+  fake_reset (f);
+  fake_add (f, "202 Accepted", "Location: /v2/test/repo/blobs/uploads/u1\r\n", "");
+  fake_add (f, "500 Internal Server Error", "", "");
+  fake_add (f, "500 Internal Server Error", "", "");
+  fake_add (f, "202 Accepted", "Location: /v2/test/repo/blobs/uploads/u2\r\n", "");
+  fake_add (f, "201 Created", dcd, "");
+  rc = registry_put_blob (r, &up, NULL, 0, NULL, NULL, &err);
+  no_err (rc, &err, "fake push: a blob whose upload the registry lost is sent again");
+  free (log);
+  log = fake_log (f);
+  CHECK (count (log, "POST /v2/test/repo/blobs/uploads/ HTTP") == 2
+             && strstr (log, "PUT /v2/test/repo/blobs/uploads/u2?"),
+         "fake push: a second upload, to its own Location");
+  /* a refusal (4xx) is not retried */
+  fake_reset (f);
+  fake_add (f, "202 Accepted", "Location: /v2/test/repo/blobs/uploads/u1\r\n", "");
+  fake_add (f, "400 Bad Request", "Content-Type: application/json\r\n",
+            "{\"errors\":[{\"code\":\"DIGEST_INVALID\",\"message\":\"provided digest did not match\"}]}");
+  rc = registry_put_blob (r, &up, NULL, 0, NULL, NULL, &err);
+  CHECK (rc < 0 && err_has (&err, "DIGEST_INVALID: provided digest did not match"), "fake push: a 400 is an error");
+  free (log);
+  log = fake_log (f);
+  CHECK (count (log, "POST /v2/test/repo/blobs/uploads/ HTTP") == 1, "fake push: and not tried again");
+
   /* HEAD: 200 has it, 404 not; a 403 names the registry */
   fake_reset (f);
   fake_add (f, "200 OK", "", "");

@@ -1382,25 +1382,29 @@ registry_blob_mount (struct registry *r, const char *digest, const char *from, c
   return ret;
 }
 
-int
-registry_put_blob (struct registry *r, const struct blob_upload *b, char *started, size_t index, reg_progress_fn cb,
-                   void *ud, cella_error_t *err)
+/* Whether a failed upload step may succeed on a new upload: the connection broke, the registry
+ * failed (5xx, 429: already retried as a request), or it lost the upload (404 on a PATCH or PUT). */
+static bool
+upload_step_transient (const struct xfer *x, bool after_start)
+{
+  if (x->status == 0)
+    return x->cres != CURLE_OK && !curl_tls_error (x->cres) && x->cres != CURLE_COULDNT_RESOLVE_HOST;
+  return x->status >= 500 || x->status == 429 || (after_start && x->status == 404);
+}
+
+/* One try at a blob: POST (unless started), PATCH chunks, PUT. *transient says whether a new try
+ * may do better. */
+static int
+put_blob_once (struct registry *r, const struct blob_upload *b, char *started, const char *dq, size_t index,
+               reg_progress_fn cb, void *ud, bool *transient, cella_error_t *err)
 {
   cleanup_free char *what = xasprintf ("%s/%s: blob %s", r->host, r->repo, b->digest);
   cleanup_free char *start_path = xasprintf ("/v2/%s/blobs/uploads/", r->repo);
-  cleanup_free char *url = started, *dq = NULL;
-  CURL *e;
-  char *de;
+  cleanup_free char *url = started;
   struct xfer x;
   int64_t off = 0, chunk = b->chunk > 0 ? b->chunk : 0;
   int ret = 0;
-  if (!digest_valid (b->digest))
-    return cella_error (err, 0, "%s/%s: invalid blob digest `%s`", r->host, r->repo, b->digest);
-  e = curl_easy_init ();
-  de = curl_easy_escape (e, b->digest, 0);
-  dq = xasprintf ("digest=%s", de);
-  curl_free (de);
-  curl_easy_cleanup (e);
+  *transient = false;
   memset (&x, 0, sizeof x);
   x.fd = -1;
   if (url == NULL)
@@ -1412,6 +1416,8 @@ registry_put_blob (struct registry *r, const struct blob_upload *b, char *starte
         ret = push_status_error (r, &x, "start an upload", err);
       if (ret == 0)
         ret = upload_next (r, &x, start_path, &url, err);
+      if (ret < 0)
+        *transient = upload_step_transient (&x, false);
       xfer_clear (r->multi, &x);
     }
   /* chunks: PATCH with Content-Range, each answered with the next Location */
@@ -1427,6 +1433,8 @@ registry_put_blob (struct registry *r, const struct blob_upload *b, char *starte
         ret = push_status_error (r, &x, "take a chunk", err);
       if (ret == 0)
         ret = upload_next (r, &x, start_path, &url, err);
+      if (ret < 0)
+        *transient = upload_step_transient (&x, true);
       xfer_clear (r->multi, &x);
       off += chunk;
     }
@@ -1441,12 +1449,50 @@ registry_put_blob (struct registry *r, const struct blob_upload *b, char *starte
       ret = xfers_run (r, r->multi, &x, 1, 1, err);
       if (ret == 0 && x.status != 201 && x.status != 204)
         ret = push_status_error (r, &x, "take the blob", err);
+      if (ret < 0)
+        *transient = upload_step_transient (&x, true);
       if (ret == 0 && x.dcd && strcmp (x.dcd, b->digest) != 0)
         ret = cella_error (err, 0, "%s: registry %s stored it as %s", what, r->host, x.dcd);
-      if (ret == 0 && cb)
-        cb (index, b->size, b->size, ud);
       xfer_clear (r->multi, &x);
     }
+  return ret;
+}
+
+#define BLOB_RESTARTS 2
+
+int
+registry_put_blob (struct registry *r, const struct blob_upload *b, char *started, size_t index, reg_progress_fn cb,
+                   void *ud, cella_error_t *err)
+{
+  cleanup_free char *dq = NULL;
+  CURL *e;
+  char *de;
+  int ret;
+  if (!digest_valid (b->digest))
+    {
+      free (started);
+      return cella_error (err, 0, "%s/%s: invalid blob digest `%s`", r->host, r->repo, b->digest);
+    }
+  e = curl_easy_init ();
+  de = curl_easy_escape (e, b->digest, 0);
+  dq = xasprintf ("digest=%s", de);
+  curl_free (de);
+  curl_easy_cleanup (e);
+  for (int attempt = 0;; attempt++)
+    {
+      bool transient;
+      ret = put_blob_once (r, b, started, dq, index, cb, ud, &transient, err);
+      started = NULL;
+      if (ret == 0 || !transient || attempt >= BLOB_RESTARTS || attempt >= r->retries)
+        break;
+      /* the upload is lost: a new one from the first byte, after a back-off */
+      cella_error_free (err);
+      if (cb)
+        cb (index, 0, b->size, ud);
+      usleep ((useconds_t) (BACKOFF_MS << attempt) * 1000);
+    }
+  if (ret == 0 && cb)
+    cb (index, b->size, b->size, ud);
   return ret;
 }
 
