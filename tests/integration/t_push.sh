@@ -180,3 +180,17 @@ test_push_imported_multi_layer_image_uploads_in_parallel() {
 	assert_eq "welcome to the cella test image
 layer 3" "$OUT"
 }
+
+test_push_tls_registry() {
+	push_env
+	REG_TLS=1 registry_start plain
+	# a local registry with a self-signed certificate: its certificate is not checked unless told
+	run_cella push --tls-verify=true busybox "$REG_HOST/tls/bb:1"
+	assert_cella_error 125 "TLS error talking to $REG_HOST"
+	assert_contains "$ERR" "--tls-verify=false"
+	run_cella push -q --tls-verify=false busybox "$REG_HOST/tls/bb:1"
+	assert_ok
+	assert_eq "$OUT" "$(skopeo_digest "$REG_HOST/tls/bb:1")" "pushed over https"
+	run_cella push -q --tls-verify=maybe busybox "$REG_HOST/tls/bb:1"
+	assert_cella_error 125 "--tls-verify"
+}
