@@ -490,6 +490,7 @@ static const struct {
   { "pull", cmd_image_tool, "Pull an image from a registry" },
   { "import", cmd_image_tool, "Import a rootfs dir or tarball, an OCI layout or archive, a docker-archive" },
   { "save", cmd_image_tool, "Write images to an OCI archive" },
+  { "push", cmd_image_tool, "Push an image to a registry" },
   { "build", cmd_image_tool, "Bootstrap a Debian or Ubuntu image with debootstrap" },
   { NULL, NULL, NULL },
 };

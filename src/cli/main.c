@@ -52,6 +52,7 @@ static const struct command commands[] = {
   { "import", cmd_image_tool, false, "Import an image (same as `image import`)" },
   { "save", cmd_image_tool, false, "Write images to an OCI archive" },
   { "export", cmd_image_tool, false, "Write a container's root as an image to an OCI archive" },
+  { "push", cmd_image_tool, false, "Push an image to a registry" },
   { "login", cmd_image_tool, false, "Store credentials for a registry" },
   { "logout", cmd_image_tool, false, "Remove stored credentials for a registry" },
   { "doctor", cmd_doctor, false, "Check what this host can run: backends, kernel features, helper programs" },

@@ -24,6 +24,7 @@
 #include "image/tool/digest.h"
 #include "image/tool/progress.h"
 #include "image/tool/registry.h"
+#include "image/tool/tool.h"
 #include "tap.h"
 
 #define SHA_EMPTY "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -1028,6 +1029,197 @@ test_fake_transport (struct fake *f)
          "registry_host_is_local");
 }
 
+/* ---------------------------------------------------------------- push */
+
+static void
+test_push_pure (void)
+{
+  cella_error_t err = NULL;
+  char *u, *out = NULL, *mt = NULL;
+  size_t olen = 0;
+  static const char oci[]
+      = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":"
+        "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" SHA_ABC
+        "\",\"size\":3},\"layers\":[{\"mediaType\":"
+        "\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" SHA_EMPTY "\",\"size\":0}],\"annotations\":{"
+        "\"a\":\"b\"}}";
+  static const char zstd[]
+      = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":"
+        "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" SHA_ABC
+        "\",\"size\":3},\"layers\":[{\"mediaType\":"
+        "\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" SHA_EMPTY "\",\"size\":0}]}";
+
+  u = reg_location_url ("http", "h:5000", "/v2/r/blobs/uploads/", "/v2/r/blobs/uploads/abc?_state=x");
+  CHECK_STR (u, "http://h:5000/v2/r/blobs/uploads/abc?_state=x", "location: absolute path on the registry");
+  free (u);
+  u = reg_location_url ("https", "h", "/v2/r/blobs/uploads/", "https://storage.example/up/1");
+  CHECK_STR (u, "https://storage.example/up/1", "location: absolute URL kept");
+  free (u);
+  u = reg_location_url ("https", "h", "/v2/r/blobs/uploads/", "//other/x");
+  CHECK_STR (u, "https://other/x", "location: scheme-relative");
+  free (u);
+  u = reg_location_url ("http", "h", "/v2/r/blobs/uploads/", "abc");
+  CHECK_STR (u, "http://h/v2/r/blobs/uploads/abc", "location: relative to the request's directory");
+  free (u);
+  CHECK (reg_location_url ("http", "h", "/", NULL) == NULL, "location: none");
+  u = reg_url_add_query ("http://h/u/1", "digest=d");
+  CHECK_STR (u, "http://h/u/1?digest=d", "query: first parameter");
+  free (u);
+  u = reg_url_add_query ("http://h/u/1?_state=x", "digest=d");
+  CHECK_STR (u, "http://h/u/1?_state=x&digest=d", "query: added to one");
+  free (u);
+  u = reg_url_add_query ("http://h/u/1?", "digest=d");
+  CHECK_STR (u, "http://h/u/1?digest=d", "query: after a bare ?");
+  free (u);
+
+  CHECK_STR (push_layer_media_type ("application/vnd.oci.image.layer.v1.tar+gzip", true),
+             "application/vnd.docker.image.rootfs.diff.tar.gzip", "layer type: OCI gzip → Docker");
+  CHECK_STR (push_layer_media_type ("application/vnd.docker.image.rootfs.diff.tar.gzip", false),
+             "application/vnd.oci.image.layer.v1.tar+gzip", "layer type: Docker gzip → OCI");
+  CHECK (push_layer_media_type ("application/vnd.oci.image.layer.v1.tar+zstd", true) == NULL,
+         "layer type: zstd has no Docker type");
+  CHECK (push_layer_media_type ("application/vnd.oci.image.layer.v1.tar", true) == NULL,
+         "layer type: uncompressed tar has no Docker schema2 type");
+  CHECK (push_layer_media_type ("text/plain", false) == NULL, "layer type: unknown");
+
+  no_err (push_convert_manifest (oci, strlen (oci), "oci", &out, &olen, &mt, &err), &err, "convert: OCI to OCI");
+  CHECK (olen == strlen (oci) && memcmp (out, oci, olen) == 0, "convert: same format keeps the bytes (and the digest)");
+  CHECK_STR (mt, "application/vnd.oci.image.manifest.v1+json", "convert: OCI type");
+  free (out);
+  free (mt);
+  no_err (push_convert_manifest (oci, strlen (oci), "docker", &out, &olen, &mt, &err), &err, "convert: OCI to Docker");
+  CHECK_STR (mt, "application/vnd.docker.distribution.manifest.v2+json", "convert: Docker type");
+  CHECK (strstr (out, "\"application/vnd.docker.container.image.v1+json\"")
+             && strstr (out, "\"application/vnd.docker.image.rootfs.diff.tar.gzip\"") && !strstr (out, "annotations")
+             && strstr (out, SHA_ABC) && strstr (out, SHA_EMPTY),
+         "convert: config and layer types, no annotations, same blobs");
+  free (out);
+  free (mt);
+  out = mt = NULL;
+  CHECK (push_convert_manifest (zstd, strlen (zstd), "docker", &out, &olen, &mt, &err) < 0 && out == NULL
+             && err_has (&err, "layer 1 (" SHA_EMPTY ") is application/vnd.oci.image.layer.v1.tar+zstd"),
+         "convert: a zstd layer cannot be Docker schema2");
+}
+
+static void
+test_fake_push (struct fake *f)
+{
+  struct registry *r;
+  cella_error_t err = NULL;
+  static const char content[] = "0123456789";
+  cleanup_free char *d = digest_of (content, strlen (content)), *log = NULL, *abs = NULL, *dcd = NULL;
+  cleanup_free char *realm = NULL, *started = NULL;
+  struct blob_upload up = { .digest = d, .mem = content, .fd = -1, .size = 10, .chunk = 4 };
+  char md[72];
+  int rc;
+
+  /* chunked: POST, PATCH 0-3 (relative Location), PATCH 4-7 (absolute), PUT the last 2 ?digest= */
+  abs = xasprintf ("Location: http://127.0.0.1:%d/v2/test/repo/blobs/uploads/u3?_state=c\r\n", f->port);
+  dcd = xasprintf ("Docker-Content-Digest: %s\r\n", d);
+  fake_reset (f);
+  fake_add (f, "202 Accepted", "Location: /v2/test/repo/blobs/uploads/u1\r\n", "");
+  fake_add (f, "202 Accepted", "Location: u2?_state=b\r\nRange: 0-3\r\n", "");
+  fake_add (f, "202 Accepted", abs, "");
+  fake_add (f, "201 Created", dcd, "");
+  r = fake_registry (f, NULL, NULL, 0);
+  registry_set_push (r, NULL);
+  rc = registry_put_blob (r, &up, NULL, 0, NULL, NULL, &err);
+  no_err (rc, &err, "fake push: a chunked upload");
+  log = fake_log (f);
+  CHECK (strstr (log, "POST /v2/test/repo/blobs/uploads/ HTTP") != NULL, "fake push: POST starts the upload");
+  CHECK (strstr (log, "PATCH /v2/test/repo/blobs/uploads/u1 HTTP") && strstr (log, "Content-Range: 0-3"),
+         "fake push: first chunk to the Location");
+  CHECK (strstr (log, "PATCH /v2/test/repo/blobs/uploads/u2?_state=b HTTP") && strstr (log, "Content-Range: 4-7"),
+         "fake push: second chunk to the relative Location");
+  CHECK (strstr (log, "PUT /v2/test/repo/blobs/uploads/u3?_state=c&digest=sha256%3A") != NULL,
+         "fake push: the closing PUT to the absolute Location, with the digest");
+  CHECK (count (log, "Content-Length: 4") == 2 && count (log, "Content-Length: 2") == 1, "fake push: 4 + 4 + 2 bytes");
+
+  /* the registry stores something else: refused */
+  fake_reset (f);
+  fake_add (f, "202 Accepted", "Location: /v2/test/repo/blobs/uploads/u1\r\n", "");
+  fake_add (f, "201 Created", "Docker-Content-Digest: " SHA_ABC "\r\n", "");
+  up.chunk = 0;
+  rc = registry_put_blob (r, &up, NULL, 0, NULL, NULL, &err);
+  CHECK (rc < 0 && err_has (&err, "stored it as " SHA_ABC), "fake push: another digest back is an error");
+
+  /* the registry fails the PUT (a retry of the request too): the blob starts over with a new upload */
+  registry_free (r);
+  r = fake_registry (f, NULL, NULL, 1);
+  registry_set_push (r, NULL);
+  fake_reset (f);
+  fake_add (f, "202 Accepted", "Location: /v2/test/repo/blobs/uploads/u1\r\n", "");
+  fake_add (f, "500 Internal Server Error", "", "");
+  fake_add (f, "500 Internal Server Error", "", "");
+  fake_add (f, "202 Accepted", "Location: /v2/test/repo/blobs/uploads/u2\r\n", "");
+  fake_add (f, "201 Created", dcd, "");
+  rc = registry_put_blob (r, &up, NULL, 0, NULL, NULL, &err);
+  no_err (rc, &err, "fake push: a blob whose upload the registry lost is sent again");
+  free (log);
+  log = fake_log (f);
+  CHECK (count (log, "POST /v2/test/repo/blobs/uploads/ HTTP") == 2
+             && strstr (log, "PUT /v2/test/repo/blobs/uploads/u2?"),
+         "fake push: a second upload, to its own Location");
+  /* a refusal (4xx) is not retried */
+  fake_reset (f);
+  fake_add (f, "202 Accepted", "Location: /v2/test/repo/blobs/uploads/u1\r\n", "");
+  fake_add (f, "400 Bad Request", "Content-Type: application/json\r\n",
+            "{\"errors\":[{\"code\":\"DIGEST_INVALID\",\"message\":\"provided digest did not match\"}]}");
+  rc = registry_put_blob (r, &up, NULL, 0, NULL, NULL, &err);
+  CHECK (rc < 0 && err_has (&err, "DIGEST_INVALID: provided digest did not match"), "fake push: a 400 is an error");
+  free (log);
+  log = fake_log (f);
+  CHECK (count (log, "POST /v2/test/repo/blobs/uploads/ HTTP") == 1, "fake push: and not tried again");
+
+  /* HEAD: 200 has it, 404 not; a 403 names the registry */
+  fake_reset (f);
+  fake_add (f, "200 OK", "", "");
+  fake_add (f, "404 Not Found", "", "");
+  fake_add (f, "403 Forbidden", "Content-Type: application/json\r\n",
+            "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"no\"}]}");
+  CHECK (registry_blob_exists (r, d, NULL, &err) == 1, "fake push: HEAD 200 → present");
+  CHECK (registry_blob_exists (r, d, NULL, &err) == 0, "fake push: HEAD 404 → absent");
+  CHECK (registry_blob_exists (r, d, NULL, &err) < 0 && err_has (&err, "registry 127.0.0.1:"),
+         "fake push: HEAD 403 → an error naming the registry");
+  registry_free (r);
+
+  /* a Bearer challenge on push asks for pull,push (and pull on the mount source) */
+  realm = xasprintf ("WWW-Authenticate: Bearer realm=\"http://127.0.0.1:%d/token\",service=\"reg\"\r\n", f->port);
+  fake_reset (f);
+  fake_add (f, "401 Unauthorized", realm, "");
+  fake_add (f, "200 OK", "Content-Type: application/json\r\n", "{\"token\":\"tok\"}");
+  fake_add (f, "201 Created", "", "");
+  r = fake_registry (f, NULL, NULL, 0);
+  registry_set_push (r, "other/src");
+  rc = registry_blob_mount (r, d, "other/src", &started, &err);
+  CHECK (rc == 1 && started == NULL, "fake push: mount → 201 mounted");
+  cella_error_free (&err);
+  free (log);
+  log = fake_log (f);
+  CHECK (strstr (log, "scope=repository%3Atest%2Frepo%3Apull%2Cpush&scope=repository%3Aother%2Fsrc%3Apull") != NULL,
+         "fake push: token scopes pull,push and the source's pull");
+  CHECK (strstr (log, "POST /v2/test/repo/blobs/uploads/?mount=sha256%3A") && strstr (log, "&from=other%2Fsrc"),
+         "fake push: the mount request");
+  CHECK (strstr (log, "Authorization: Bearer tok") != NULL, "fake push: with the token");
+
+  /* the manifest: its Content-Type, and the digest of its bytes */
+  fake_reset (f);
+  fake_add (f, "201 Created", "", "");
+  rc = registry_put_manifest (r, "v1", OCI_MANIFEST_BODY, strlen (OCI_MANIFEST_BODY),
+                              "application/vnd.oci.image.manifest.v1+json", md, &err);
+  no_err (rc, &err, "fake push: manifest");
+  free (log);
+  log = fake_log (f);
+  CHECK (strstr (log, "PUT /v2/test/repo/manifests/v1 HTTP")
+             && strstr (log, "Content-Type: application/vnd.oci.image.manifest.v1+json"),
+         "fake push: manifest PUT with its media type");
+  {
+    cleanup_free char *want = digest_of (OCI_MANIFEST_BODY, strlen (OCI_MANIFEST_BODY));
+    CHECK_STR (md, want, "fake push: the manifest digest is the sha256 of the bytes sent");
+  }
+  registry_free (r);
+}
+
 /* ---------------------------------------------------------------- real registries */
 
 struct live {
@@ -1607,6 +1799,8 @@ main (void)
   test_fake_auth (&f);
   test_fake_blobs (&f);
   test_fake_transport (&f);
+  test_push_pure ();
+  test_fake_push (&f);
   fake_stop (&f);
 
   test_live ();

@@ -46,6 +46,8 @@ struct registry {
   char *authz;       /* "Authorization: ..." once a challenge was answered */
   unsigned auth_gen; /* bumped whenever authz changes */
   char *user_agent;
+  bool push;          /* tokens ask for pull,push */
+  char *mount_from;   /* and pull on this repository (cross-repository mounts), or NULL */
   CURLM *multi;       /* registry requests */
   CURLM *token_multi; /* token requests, run while `multi` waits */
 };
@@ -290,8 +292,16 @@ struct xfer {
   const char *accept; /* a header line, or NULL */
   const char *basic;  /* an Authorization header line for a token request, or NULL */
   const char *digest; /* a blob's expected digest */
-  bool reg_auth;      /* a registry request: a 401 runs the auth flow */
-  int fd;             /* body to fd from offset 0, else to memory */
+  const char *method; /* NULL: GET; "HEAD", "POST", "PUT", "PATCH" */
+  const char *ctype;  /* a Content-Type header line for the request body, or NULL */
+  const char *crange; /* a Content-Range header line, or NULL */
+  bool upload;        /* send a body: up_len bytes of up_mem, else of up_fd from up_off */
+  const char *up_mem;
+  int up_fd;
+  int64_t up_off, up_len, up_pos;
+  int64_t cb_base, cb_total; /* an upload's progress: cb_base + bytes sent of cb_total */
+  bool reg_auth;             /* a registry request: a 401 runs the auth flow */
+  int fd;                    /* body to fd from offset 0, else to memory */
   int64_t expect_size;
   size_t max_mem;
   xfer_finish_fn finish;
@@ -316,7 +326,7 @@ struct xfer {
   size_t body_len, errbody_len;
   int64_t got;
   struct sha256 *hash;
-  char *content_type, *www_auth, *retry_after;
+  char *content_type, *www_auth, *retry_after, *location, *dcd;
 };
 
 static void
@@ -336,7 +346,10 @@ xfer_reset_response (struct xfer *x)
   free (x->content_type);
   free (x->www_auth);
   free (x->retry_after);
-  x->content_type = x->www_auth = x->retry_after = NULL;
+  free (x->location);
+  free (x->dcd);
+  x->content_type = x->www_auth = x->retry_after = x->location = x->dcd = NULL;
+  x->up_pos = 0;
   x->errbuf[0] = '\0';
 }
 
@@ -355,6 +368,8 @@ xfer_clear (CURLM *m, struct xfer *x)
   free (x->content_type);
   free (x->www_auth);
   free (x->retry_after);
+  free (x->location);
+  free (x->dcd);
   memset (x, 0, sizeof *x);
   x->fd = -1;
 }
@@ -398,7 +413,19 @@ on_header (char *line, size_t size, size_t nmemb, void *ud)
       free (x->content_type);
       free (x->www_auth);
       free (x->retry_after);
-      x->content_type = x->www_auth = x->retry_after = NULL;
+      free (x->location);
+      free (x->dcd);
+      x->content_type = x->www_auth = x->retry_after = x->location = x->dcd = NULL;
+    }
+  else if ((v = header_value (line, n, "location")))
+    {
+      free (x->location);
+      x->location = v;
+    }
+  else if ((v = header_value (line, n, "docker-content-digest")))
+    {
+      free (x->dcd);
+      x->dcd = v;
     }
   else if ((v = header_value (line, n, "content-type")))
     {
@@ -474,6 +501,47 @@ on_body (char *data, size_t size, size_t nmemb, void *ud)
   return n;
 }
 
+/* An upload's body: from memory or from the file at up_off, progress as it goes. */
+static size_t
+on_read (char *buf, size_t size, size_t nmemb, void *ud)
+{
+  struct xfer *x = ud;
+  size_t want = size * nmemb;
+  int64_t left = x->up_len - x->up_pos;
+  ssize_t n;
+  if (left <= 0)
+    return 0;
+  if ((int64_t) want > left)
+    want = (size_t) left;
+  if (x->up_mem)
+    {
+      memcpy (buf, x->up_mem + x->up_pos, want);
+      n = (ssize_t) want;
+    }
+  else
+    {
+      do
+        n = pread (x->up_fd, buf, want, x->up_off + x->up_pos);
+      while (n < 0 && errno == EINTR);
+      if (n <= 0)
+        {
+          x->write_errno = n < 0 ? errno : EIO; /* a file that shrank under us */
+          return CURL_READFUNC_ABORT;
+        }
+    }
+  x->up_pos += n;
+  if (x->cb)
+    {
+      int64_t t = now_ms ();
+      if (t - x->last_cb >= PROGRESS_MS)
+        {
+          x->last_cb = t;
+          x->cb (x->index, x->cb_base + x->up_pos, x->cb_total, x->ud);
+        }
+    }
+  return (size_t) n;
+}
+
 static char *
 xfer_url (struct registry *r, struct xfer *x)
 {
@@ -524,6 +592,12 @@ xfer_start (struct registry *r, CURLM *m, struct xfer *x)
   x->hdrs = NULL;
   if (x->accept)
     x->hdrs = curl_slist_append (x->hdrs, x->accept);
+  if (x->ctype)
+    x->hdrs = curl_slist_append (x->hdrs, x->ctype);
+  if (x->crange)
+    x->hdrs = curl_slist_append (x->hdrs, x->crange);
+  if (x->method)
+    x->hdrs = curl_slist_append (x->hdrs, "Expect:"); /* no 100-continue round trip before a body */
   if (x->reg_auth && r->authz)
     x->hdrs = curl_slist_append (x->hdrs, r->authz);
   else if (x->basic)
@@ -538,6 +612,25 @@ xfer_start (struct registry *r, CURLM *m, struct xfer *x)
   curl_easy_setopt (x->easy, CURLOPT_WRITEDATA, x);
   curl_easy_setopt (x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt (x->easy, CURLOPT_PRIVATE, x);
+  if (x->method && strcmp (x->method, "HEAD") == 0)
+    curl_easy_setopt (x->easy, CURLOPT_NOBODY, 1L);
+  else if (x->method && !x->upload)
+    {
+      /* POST or PUT without a body */
+      curl_easy_setopt (x->easy, CURLOPT_POSTFIELDSIZE, 0L);
+      curl_easy_setopt (x->easy, CURLOPT_POSTFIELDS, "");
+      if (strcmp (x->method, "POST") != 0)
+        curl_easy_setopt (x->easy, CURLOPT_CUSTOMREQUEST, x->method);
+    }
+  else if (x->method)
+    {
+      curl_easy_setopt (x->easy, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt (x->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t) x->up_len);
+      curl_easy_setopt (x->easy, CURLOPT_READFUNCTION, on_read);
+      curl_easy_setopt (x->easy, CURLOPT_READDATA, x);
+      if (strcmp (x->method, "PUT") != 0)
+        curl_easy_setopt (x->easy, CURLOPT_CUSTOMREQUEST, x->method);
+    }
   if (curl_multi_add_handle (m, x->easy) != CURLM_OK)
     abort ();
   x->state = X_RUNNING;
@@ -631,7 +724,7 @@ xfer_completed (struct registry *r, struct xfer *x, cella_error_t *err)
 {
   curl_easy_getinfo (x->easy, CURLINFO_RESPONSE_CODE, &x->status);
   if (x->write_errno)
-    return cella_error (err, x->write_errno, "%s: write", x->what);
+    return cella_error (err, x->write_errno, "%s: %s", x->what, x->upload ? "read" : "write");
   if (x->overflow)
     {
       if (x->fd >= 0)
@@ -784,14 +877,18 @@ token_url (struct registry *r, const struct reg_challenge *c, bool with_scope)
 {
   CURL *e = curl_easy_init ();
   char *service = c->service ? curl_easy_escape (e, c->service, 0) : NULL;
-  cleanup_free char *scope_raw = xasprintf ("repository:%s:pull", r->repo);
+  cleanup_free char *scope_raw = xasprintf ("repository:%s:%s", r->repo, r->push ? "pull,push" : "pull");
+  cleanup_free char *from_raw = r->mount_from ? xasprintf ("repository:%s:pull", r->mount_from) : NULL;
   char *scope = curl_easy_escape (e, scope_raw, 0);
+  char *from = from_raw ? curl_easy_escape (e, from_raw, 0) : NULL;
   char *account = r->user ? curl_easy_escape (e, r->user, 0) : NULL;
-  char *url = xasprintf ("%s%s%s%s%s%s%s%s", c->realm, strchr (c->realm, '?') ? "&" : "?", service ? "service=" : "",
-                         service ? service : "", with_scope ? "&scope=" : "", with_scope ? scope : "",
+  char *url = xasprintf ("%s%s%s%s%s%s%s%s%s%s", c->realm, strchr (c->realm, '?') ? "&" : "?",
+                         service ? "service=" : "", service ? service : "", with_scope ? "&scope=" : "",
+                         with_scope ? scope : "", with_scope && from ? "&scope=" : "", with_scope && from ? from : "",
                          account ? "&account=" : "", account ? account : "");
   curl_free (service);
   curl_free (scope);
+  curl_free (from);
   curl_free (account);
   curl_easy_cleanup (e);
   return url;
@@ -858,10 +955,10 @@ reg_authenticate (struct registry *r, struct xfer *x, cella_error_t *err)
         return cella_error (err, 0,
                             "%s: unauthorized: the repository does not exist or requires a login: run `cella login %s`",
                             x->what, r->host);
-      if (basic || strcmp (x->path, "/v2/") == 0)
+      if (basic || (x->path && strcmp (x->path, "/v2/") == 0))
         return wrong_login (r, x, err);
-      return cella_error (err, 0, "%s: unauthorized: %s may not pull %s (or it does not exist)", x->what, r->user,
-                          r->repo);
+      return cella_error (err, 0, "%s: unauthorized: %s may not %s %s (or it does not exist)", x->what, r->user,
+                          r->push ? "push to" : "pull", r->repo);
     }
   if (reg_challenge_parse (x->www_auth, &c) < 0)
     {
@@ -923,6 +1020,7 @@ registry_free (struct registry *r)
   free (r->host);
   free (r->api_host);
   free (r->repo);
+  free (r->mount_from);
   free (r->user);
   if (r->pass)
     explicit_bzero (r->pass, strlen (r->pass));
@@ -1149,4 +1247,297 @@ registry_check_login (struct registry *r, cella_error_t *err)
     }
   xfer_clear (r->multi, &x);
   return ret;
+}
+
+/* ---------------------------------------------------------------- push */
+
+void
+registry_set_push (struct registry *r, const char *mount_from)
+{
+  r->push = true;
+  free (r->mount_from);
+  r->mount_from = mount_from ? xstrdup (mount_from) : NULL;
+  /* a token asked for pull only does not cover what comes next */
+  if (r->authz && has_prefix (r->authz, "Authorization: Bearer"))
+    {
+      explicit_bzero (r->authz, strlen (r->authz));
+      set_authz (r, NULL);
+    }
+}
+
+char *
+reg_location_url (const char *scheme, const char *host, const char *base_path, const char *location)
+{
+  const char *slash;
+  if (location == NULL || *location == '\0')
+    return NULL;
+  if (has_prefix (location, "http://") || has_prefix (location, "https://"))
+    return xstrdup (location);
+  if (location[0] == '/' && location[1] == '/')
+    return xasprintf ("%s:%s", scheme, location); /* scheme-relative */
+  if (location[0] == '/')
+    return xasprintf ("%s://%s%s", scheme, host, location);
+  /* relative to the request's directory */
+  slash = strrchr (base_path, '/');
+  return xasprintf ("%s://%s%.*s/%s", scheme, host, slash ? (int) (slash - base_path) : 0, base_path, location);
+}
+
+char *
+reg_url_add_query (const char *url, const char *param)
+{
+  const char *hash = strchr (url, '#');
+  int n = hash ? (int) (hash - url) : (int) strlen (url);
+  const char *q = memchr (url, '?', (size_t) n);
+  const char *sep = q == NULL ? "?" : (q[1] == '\0' || url[n - 1] == '&' || url[n - 1] == '?') ? "" : "&";
+  return xasprintf ("%.*s%s%s", n, url, sep, param);
+}
+
+/* An upload's next URL from the Location of the response x got (the registry must send one). */
+static int
+upload_next (struct registry *r, struct xfer *x, const char *base_path, char **url, cella_error_t *err)
+{
+  char *u = reg_location_url (r->use_http ? "http" : "https", r->api_host, base_path, x->location);
+  if (u == NULL)
+    return cella_error (err, 0, "%s: registry %s answered %ld without a Location for the upload", x->what, r->host,
+                        x->status);
+  free (*url);
+  *url = u;
+  return 0;
+}
+
+static int
+push_status_error (struct registry *r, struct xfer *x, const char *doing, cella_error_t *err)
+{
+  cleanup_free char *why = error_body_text (x->errbody, x->errbody_len);
+  if (x->status == 403 || x->status == 401)
+    return cella_error (err, 0, "%s: registry %s refused to %s (%ld): %s", x->what, r->host, doing, x->status,
+                        *why ? why : "denied");
+  return cella_error (err, 0, "%s: registry %s answered %ld to %s: %s", x->what, r->host, x->status, doing, why);
+}
+
+static void
+push_xfer (struct xfer *x, const char *what, const char *method)
+{
+  memset (x, 0, sizeof *x);
+  x->what = what, x->method = method, x->reg_auth = true, x->fd = -1, x->expect_size = -1;
+  x->max_mem = ERRBODY_MAX;
+}
+
+int
+registry_blob_exists (struct registry *r, const char *digest, int64_t *size, cella_error_t *err)
+{
+  cleanup_free char *what = xasprintf ("%s/%s: blob %s", r->host, r->repo, digest), *path = NULL;
+  struct xfer x;
+  int ret;
+  if (!digest_valid (digest))
+    return cella_error (err, 0, "%s/%s: invalid blob digest `%s`", r->host, r->repo, digest);
+  path = xasprintf ("/v2/%s/blobs/%s", r->repo, digest);
+  push_xfer (&x, what, "HEAD");
+  x.path = path;
+  ret = xfers_run (r, r->multi, &x, 1, 1, err);
+  if (ret == 0)
+    {
+      if (x.status == 200)
+        {
+          curl_off_t cl = -1;
+          curl_easy_getinfo (x.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+          if (size)
+            *size = cl;
+          ret = 1;
+        }
+      else if (x.status != 404)
+        ret = push_status_error (r, &x, "look up a blob", err);
+    }
+  xfer_clear (r->multi, &x);
+  return ret;
+}
+
+int
+registry_blob_mount (struct registry *r, const char *digest, const char *from, char **upload_url, cella_error_t *err)
+{
+  cleanup_free char *what = xasprintf ("%s/%s: blob %s", r->host, r->repo, digest), *path = NULL;
+  CURL *e = curl_easy_init ();
+  char *fe = curl_easy_escape (e, from, 0), *de = curl_easy_escape (e, digest, 0);
+  struct xfer x;
+  int ret;
+  *upload_url = NULL;
+  path = xasprintf ("/v2/%s/blobs/uploads/?mount=%s&from=%s", r->repo, de, fe);
+  curl_free (fe);
+  curl_free (de);
+  curl_easy_cleanup (e);
+  push_xfer (&x, what, "POST");
+  x.path = path;
+  ret = xfers_run (r, r->multi, &x, 1, 1, err);
+  if (ret == 0)
+    {
+      if (x.status == 201)
+        ret = 1;
+      else if (x.status == 202)
+        /* not mounted (the source lacks it, or no mounts here): an ordinary upload started */
+        ret = upload_next (r, &x, path, upload_url, err);
+      else
+        ret = push_status_error (r, &x, "mount a blob", err);
+    }
+  xfer_clear (r->multi, &x);
+  return ret;
+}
+
+/* Whether a failed upload step may succeed on a new upload: the connection broke, the registry
+ * failed (5xx, 429: already retried as a request), or it lost the upload (404 on a PATCH or PUT). */
+static bool
+upload_step_transient (const struct xfer *x, bool after_start)
+{
+  if (x->status == 0)
+    return x->cres != CURLE_OK && !curl_tls_error (x->cres) && x->cres != CURLE_COULDNT_RESOLVE_HOST;
+  return x->status >= 500 || x->status == 429 || (after_start && x->status == 404);
+}
+
+/* One try at a blob: POST (unless started), PATCH chunks, PUT. *transient says whether a new try
+ * may do better. */
+static int
+put_blob_once (struct registry *r, const struct blob_upload *b, char *started, const char *dq, size_t index,
+               reg_progress_fn cb, void *ud, bool *transient, cella_error_t *err)
+{
+  cleanup_free char *what = xasprintf ("%s/%s: blob %s", r->host, r->repo, b->digest);
+  cleanup_free char *start_path = xasprintf ("/v2/%s/blobs/uploads/", r->repo);
+  cleanup_free char *url = started;
+  struct xfer x;
+  int64_t off = 0, chunk = b->chunk > 0 ? b->chunk : 0;
+  int ret = 0;
+  *transient = false;
+  memset (&x, 0, sizeof x);
+  x.fd = -1;
+  if (url == NULL)
+    {
+      push_xfer (&x, what, "POST");
+      x.path = start_path;
+      ret = xfers_run (r, r->multi, &x, 1, 1, err);
+      if (ret == 0 && x.status != 202)
+        ret = push_status_error (r, &x, "start an upload", err);
+      if (ret == 0)
+        ret = upload_next (r, &x, start_path, &url, err);
+      if (ret < 0)
+        *transient = upload_step_transient (&x, false);
+      xfer_clear (r->multi, &x);
+    }
+  /* chunks: PATCH with Content-Range, each answered with the next Location */
+  while (ret == 0 && chunk > 0 && b->size - off > chunk)
+    {
+      cleanup_free char *range = xasprintf ("Content-Range: %lld-%lld", (long long) off, (long long) (off + chunk - 1));
+      push_xfer (&x, what, "PATCH");
+      x.url = url, x.ctype = "Content-Type: application/octet-stream", x.crange = range, x.upload = true;
+      x.up_mem = b->mem ? (const char *) b->mem + off : NULL, x.up_fd = b->fd, x.up_off = off, x.up_len = chunk;
+      x.cb = cb, x.ud = ud, x.index = index, x.cb_base = off, x.cb_total = b->size;
+      ret = xfers_run (r, r->multi, &x, 1, 1, err);
+      if (ret == 0 && x.status != 202 && x.status != 204)
+        ret = push_status_error (r, &x, "take a chunk", err);
+      if (ret == 0)
+        ret = upload_next (r, &x, start_path, &url, err);
+      if (ret < 0)
+        *transient = upload_step_transient (&x, true);
+      xfer_clear (r->multi, &x);
+      off += chunk;
+    }
+  /* the rest (or all of it) with the closing PUT ?digest= */
+  if (ret == 0)
+    {
+      cleanup_free char *put = reg_url_add_query (url, dq);
+      push_xfer (&x, what, "PUT");
+      x.url = put, x.ctype = "Content-Type: application/octet-stream", x.upload = true;
+      x.up_mem = b->mem ? (const char *) b->mem + off : NULL, x.up_fd = b->fd, x.up_off = off, x.up_len = b->size - off;
+      x.cb = cb, x.ud = ud, x.index = index, x.cb_base = off, x.cb_total = b->size;
+      ret = xfers_run (r, r->multi, &x, 1, 1, err);
+      if (ret == 0 && x.status != 201 && x.status != 204)
+        ret = push_status_error (r, &x, "take the blob", err);
+      if (ret < 0)
+        *transient = upload_step_transient (&x, true);
+      if (ret == 0 && x.dcd && strcmp (x.dcd, b->digest) != 0)
+        ret = cella_error (err, 0, "%s: registry %s stored it as %s", what, r->host, x.dcd);
+      xfer_clear (r->multi, &x);
+    }
+  return ret;
+}
+
+#define BLOB_RESTARTS 2
+
+int
+registry_put_blob (struct registry *r, const struct blob_upload *b, char *started, size_t index, reg_progress_fn cb,
+                   void *ud, cella_error_t *err)
+{
+  cleanup_free char *dq = NULL;
+  CURL *e;
+  char *de;
+  int ret;
+  if (!digest_valid (b->digest))
+    {
+      free (started);
+      return cella_error (err, 0, "%s/%s: invalid blob digest `%s`", r->host, r->repo, b->digest);
+    }
+  e = curl_easy_init ();
+  de = curl_easy_escape (e, b->digest, 0);
+  dq = xasprintf ("digest=%s", de);
+  curl_free (de);
+  curl_easy_cleanup (e);
+  for (int attempt = 0;; attempt++)
+    {
+      bool transient;
+      ret = put_blob_once (r, b, started, dq, index, cb, ud, &transient, err);
+      started = NULL;
+      if (ret == 0 || !transient || attempt >= BLOB_RESTARTS || attempt >= r->retries)
+        break;
+      /* the upload is lost: a new one from the first byte, after a back-off */
+      cella_error_free (err);
+      if (cb)
+        cb (index, 0, b->size, ud);
+      usleep ((useconds_t) (BACKOFF_MS << attempt) * 1000);
+    }
+  if (ret == 0 && cb)
+    cb (index, b->size, b->size, ud);
+  return ret;
+}
+
+int
+registry_put_manifest (struct registry *r, const char *ref, const char *body, size_t len, const char *media_type,
+                       char digest[72], cella_error_t *err)
+{
+  cleanup_free char *what = ref_display (r, ref), *path = NULL, *ctype = NULL;
+  struct sha256 *h = sha256_new ();
+  struct xfer x;
+  int ret;
+  sha256_update (h, body, len);
+  sha256_final (h, digest);
+  if (has_prefix (ref, "sha256:") ? strcmp (ref, digest) != 0 : (*ref == '\0' || strpbrk (ref, "/?#@ ") != NULL))
+    return cella_error (err, 0, "%s: invalid reference `%s`", what, ref);
+  path = xasprintf ("/v2/%s/manifests/%s", r->repo, ref);
+  ctype = xasprintf ("Content-Type: %s", media_type);
+  push_xfer (&x, what, "PUT");
+  x.path = path, x.ctype = ctype, x.upload = true, x.up_mem = body, x.up_len = (int64_t) len;
+  ret = xfers_run (r, r->multi, &x, 1, 1, err);
+  if (ret == 0 && x.status != 201 && x.status != 200 && x.status != 204)
+    ret = push_status_error (r, &x, "take the manifest", err);
+  if (ret == 0 && x.dcd && strcmp (x.dcd, digest) != 0)
+    ret = cella_error (err, 0, "%s: registry %s stored the manifest as %s, not %s", what, r->host, x.dcd, digest);
+  xfer_clear (r->multi, &x);
+  return ret;
+}
+
+struct registry *
+registry_dup (const struct registry *r)
+{
+  struct reg_opts o = REG_OPTS_INIT;
+  struct registry *d;
+  o.tls_verify = r->tls_verify;
+  o.plain_http = r->use_http && r->scheme_known;
+  o.retries = r->retries;
+  o.user = r->user;
+  o.pass = r->pass;
+  d = registry_new (r->host, r->repo, &o);
+  d->use_http = r->use_http;
+  d->scheme_known = r->scheme_known;
+  d->creds_loaded = r->creds_loaded;
+  d->push = r->push;
+  d->mount_from = r->mount_from ? xstrdup (r->mount_from) : NULL;
+  if (r->authz)
+    set_authz (d, xstrdup (r->authz));
+  return d;
 }

@@ -1,10 +1,11 @@
-/* A client for the OCI distribution API (v2) over libcurl: manifests, blobs, the login check.
+/* A client for the OCI distribution API (v2) over libcurl: manifests, blobs, the login check,
+ * and uploads (push).
  *
  * Authentication follows the registry: the first request goes out anonymous; a 401 names a
  * scheme in WWW-Authenticate. Basic → the credentials are sent on every later request. Bearer →
- * a token is fetched from the challenge's realm (scope repository:REPO:pull, with the basic
- * credentials when there are some) and reused for the session; a 401 on a later request fetches
- * a fresh one once (tokens expire during long pulls). Credentials come from reg_opts, else
+ * a token is fetched from the challenge's realm (scope repository:REPO:pull, or pull,push once
+ * registry_set_push was called; with the basic credentials when there are some) and reused for the session; a 401 on a
+ * later request fetches a fresh one once (tokens expire during long pulls). Credentials come from reg_opts, else
  * auth.json (auth.h) for the host, else none. */
 #ifndef CELLA_IMAGE_REGISTRY_H
 #define CELLA_IMAGE_REGISTRY_H
@@ -82,7 +83,52 @@ int registry_get_blobs (struct registry *r, struct blob_req *reqs, size_t n, int
  * when the registry (or its token server) refuses them. */
 int registry_check_login (struct registry *r, cella_error_t *err);
 
+/* ---- push ---- */
+
+/* From now on tokens are asked for `repository:REPO:pull,push` (and `repository:FROM:pull` when
+ * mount_from is given, for cross-repository mounts); a pull-only token held is dropped. */
+void registry_set_push (struct registry *r, const char *mount_from);
+
+/* Another client for the same registry and repository, with what r learnt (the scheme, the
+ * credentials, the current Authorization): one per thread when blobs go up in parallel. */
+struct registry *registry_dup (const struct registry *r);
+
+/* HEAD /v2/REPO/blobs/DIGEST: 1 when the registry has it (*size its length, -1 unknown; size may
+ * be NULL), 0 when not, < 0 on an error. */
+int registry_blob_exists (struct registry *r, const char *digest, int64_t *size, cella_error_t *err);
+
+/* POST /v2/REPO/blobs/uploads/?mount=DIGEST&from=FROM: 1 mounted; 0 not, with the upload the
+ * registry started instead in *upload_url (malloc'd; hand it to registry_put_blob), < 0 on an error. */
+int registry_blob_mount (struct registry *r, const char *digest, const char *from, char **upload_url,
+                         cella_error_t *err);
+
+struct blob_upload {
+  const char *digest; /* "sha256:..." of the bytes */
+  const void *mem;    /* the bytes, else read from fd at offsets 0..size */
+  int fd;
+  int64_t size;
+  int64_t chunk; /* > 0: PATCH chunks of this many bytes, then PUT the rest; 0: one PUT */
+};
+/* Upload a blob: POST /v2/REPO/blobs/uploads/ (or continue `started`, which it takes and frees),
+ * following each Location (absolute or relative), then PUT LOCATION?digest=. cb gets (index,
+ * bytes sent, size) as it goes. A registry that refuses is "HOST/REPO: blob …: registry HOST
+ * refused to …". */
+int registry_put_blob (struct registry *r, const struct blob_upload *b, char *started, size_t index, reg_progress_fn cb,
+                       void *ud, cella_error_t *err);
+
+/* PUT /v2/REPO/manifests/REF with Content-Type media_type; digest out (sha256 of body; when the
+ * registry answers Docker-Content-Digest it must be the same). REF may be a tag or that digest. */
+int registry_put_manifest (struct registry *r, const char *ref, const char *body, size_t len, const char *media_type,
+                           char digest[72], cella_error_t *err);
+
 /* ---- internals, declared for the unit tests ---- */
+
+/* An upload's Location made absolute: kept when it has a scheme, "scheme:" + it when it starts
+ * with "//", "scheme://host" + it when it starts with "/", else relative to base_path's directory.
+ * NULL for no Location. */
+char *reg_location_url (const char *scheme, const char *host, const char *base_path, const char *location);
+/* url with "param" added to its query ("?" or "&" as needed; a fragment is dropped). */
+char *reg_url_add_query (const char *url, const char *param);
 
 enum reg_auth_scheme {
   REG_AUTH_NONE,

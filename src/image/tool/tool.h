@@ -1,5 +1,5 @@
 /* The image tool (build/cella-image): the image commands that need libcurl and libarchive. `cella`
- * runs it for pull, import, save, export, login, logout and build (src/cli/image.c). */
+ * runs it for pull, push, import, save, export, login, logout and build (src/cli/image.c). */
 #ifndef CELLA_IMAGE_TOOL_H
 #define CELLA_IMAGE_TOOL_H
 
@@ -16,6 +16,14 @@ int cmd_login (int argc, char **argv);
 int cmd_logout (int argc, char **argv);
 int cmd_build (int argc, char **argv);
 int cmd_image_commit (int argc, char **argv);
+int cmd_push (int argc, char **argv);
+
+/* push.c, pure (unit tests): a layer media type in Docker schema2 (docker) or OCI terms, NULL when
+ * that format has none for it; a manifest with the media types of format "oci" or "docker" (its own
+ * bytes when it has them already), the new media type in *mt. */
+const char *push_layer_media_type (const char *mt, bool docker);
+int push_convert_manifest (const char *text, size_t len, const char *format, char **out, size_t *out_len, char **mt,
+                           cella_error_t *err);
 
 struct limit_args;
 struct ingest_limits;
