@@ -51,6 +51,7 @@ static const struct command commands[] = {
   { "export", cmd_image_tool, false, "Write a container's root as an image to an OCI archive" },
   { "login", cmd_image_tool, false, "Store credentials for a registry" },
   { "logout", cmd_image_tool, false, "Remove stored credentials for a registry" },
+  { "healthcheck", cmd_healthcheck, true, "Run a container's health check now (healthcheck run)" },
   { "doctor", cmd_doctor, false, "Check what this host can run: backends, kernel features, helper programs" },
   { "__monitor", cmd_monitor, true, NULL },
   { "__netdns", cmd_netdns, false, NULL },
