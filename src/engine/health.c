@@ -1,6 +1,7 @@
 /* Health checks: the configuration, the probe the monitor forks per check, the recorded verdict
  * (health.h says how they fit together). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -301,6 +302,46 @@ health_probe_read (struct health_probe *h)
     }
 }
 
+/* The children of pid (/proc/PID/task/TID/children needs CONFIG_PROC_CHILDREN: scan instead);
+ * fn on each. Only at a timeout, so the scan's cost does not matter. */
+static void
+each_child (pid_t pid, void (*fn) (pid_t))
+{
+  DIR *d = opendir ("/proc");
+  struct dirent *e;
+  while (d && (e = readdir (d)) != NULL)
+    {
+      char path[300], buf[512], *close_paren;
+      long ppid = 0;
+      ssize_t n;
+      int fd;
+      if (e->d_name[0] < '1' || e->d_name[0] > '9')
+        continue;
+      snprintf (path, sizeof path, "/proc/%s/stat", e->d_name);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      n = read (fd, buf, sizeof buf - 1);
+      close (fd);
+      if (n <= 0)
+        continue;
+      buf[n] = '\0';
+      /* "pid (comm) S ppid ...": comm may hold anything, so from the last ')' */
+      close_paren = strrchr (buf, ')');
+      if (close_paren && sscanf (close_paren + 1, " %*c %ld", &ppid) == 1 && ppid == pid)
+        fn ((pid_t) atol (e->d_name));
+    }
+  if (d)
+    closedir (d);
+}
+
+static void
+kill_group (pid_t c)
+{
+  kill (-c, SIGKILL);
+  kill (c, SIGKILL);
+}
+
 /* The command is the probe's child (exec's joiner clones it as ours, CLONE_PARENT) and leads a
  * session of its own in the container: kill that process group, give the probe a moment to reap
  * the command (killed first, the command would be left a zombie under the container's init),
@@ -308,25 +349,11 @@ health_probe_read (struct health_probe *h)
 static void
 probe_kill (struct health_probe *h)
 {
-  char path[64];
-  cleanup_free char *kids = NULL;
-  snprintf (path, sizeof path, "/proc/%d/task/%d/children", (int) h->pid, (int) h->pid);
-  if (read_file (path, &kids, NULL, NULL) == 0)
-    for (char *s = kids, *end; *s; s = end)
-      {
-        long c = strtol (s, &end, 10);
-        if (end == s)
-          break;
-        if (c > 0)
-          {
-            kill (-(pid_t) c, SIGKILL);
-            kill ((pid_t) c, SIGKILL);
-          }
-      }
+  each_child (h->pid, kill_group);
   if (h->pidfd >= 0)
     {
       struct pollfd pf = { .fd = h->pidfd, .events = POLLIN };
-      while (poll (&pf, 1, 1000) < 0 && errno == EINTR)
+      while (poll (&pf, 1, 250) < 0 && errno == EINTR)
         ;
     }
   kill (-h->pid, SIGKILL);
