@@ -286,7 +286,9 @@ health_probe_start (struct health_probe *h, struct plan *p, const char *id, pid_
 void
 health_probe_read (struct health_probe *h)
 {
-  for (;;)
+  /* a bounded number of reads: a check that writes without end (`yes`) must not keep the
+   * monitor from its poll loop, its deadline included */
+  for (int k = 0; k < 32; k++)
     {
       char drop[512];
       bool keep = h->len < HEALTH_OUTPUT_MAX;

@@ -196,6 +196,36 @@ mon_health_done (struct mon *m, bool timed_out)
     }
 }
 
+/* Is the workload on its way out? When PID 1 of a PID namespace exits, the kernel kills the rest
+ * (a check at work too) and PID 1's own end shows only once they are reaped: the check's end
+ * comes first, and is not a verdict on the container. PF_EXITING (0x4) in /proc/PID/stat's flags
+ * says so early; a zombie or a readable pidfd says so late. */
+static bool
+mon_workload_ending (const struct mon *m)
+{
+  char path[64], buf[512], state = 0, *p;
+  unsigned long flags = 0;
+  struct pollfd pf = { .fd = m->proc.pidfd, .events = POLLIN };
+  ssize_t n;
+  int fd;
+  if (poll (&pf, 1, 0) > 0)
+    return true;
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) m->proc.pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return true;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return true;
+  buf[n] = '\0';
+  p = strrchr (buf, ')');
+  /* ") S ppid pgrp session tty_nr tpgid flags" */
+  if (p == NULL || sscanf (p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+    return false;
+  return state == 'Z' || state == 'X' || (flags & 0x4) != 0;
+}
+
 /* After each poll: the probe's output and end, its deadline, the next check. */
 static void
 mon_health_step (struct mon *m, const struct pollfd *out, const struct pollfd *end)
@@ -206,7 +236,12 @@ mon_health_step (struct mon *m, const struct pollfd *out, const struct pollfd *e
     {
       if (out->revents)
         health_probe_read (&m->probe);
-      if (end->revents & POLLIN)
+      if ((end->revents & POLLIN) && mon_workload_ending (m))
+        {
+          health_probe_cancel (&m->probe);
+          m->next_check_ns = now_ns () + m->hc.interval_ns;
+        }
+      else if (end->revents & POLLIN)
         mon_health_done (m, false);
       else if (now_ns () >= m->probe.deadline_ns)
         mon_health_done (m, true);

@@ -330,3 +330,30 @@ test_bad_health_options() {
 	run_cella rm d
 	assert_ok
 }
+
+test_stop_during_a_check() {
+	engine_env
+	run_cella run -d --name busy --health-cmd 'sleep 29.7' --health-interval 100ms --health-timeout 20s \
+		busybox sleep 1000
+	assert_ok
+	id=$OUT
+	for _ in $(seq 50); do
+		pgrep -f 'sleep 29.7' >/dev/null && break
+		sleep 0.1
+	done
+	pgrep -f 'sleep 29.7' >/dev/null || fail "no check at work"
+	start=$SECONDS
+	run_cella stop -t 1 busy
+	assert_ok
+	[ $((SECONDS - start)) -le 4 ] || fail "stop took $((SECONDS - start)) s with a check at work"
+	assert_eq exited "$(field busy '{{.State.Status}}')"
+	assert_eq starting "$(field busy '{{.State.Health.Status}}')" "the check in flight was not recorded"
+	assert_eq 0 "$("$CELLA" inspect busy | jq '.[0].State.Health.Log | length')"
+	run_cella ps -a
+	assert_match "$OUT" 'Exited \(137\) .* busy$' "no health status for a stopped container"
+	# neither the check nor its probe (a fork of the monitor, its command line) is left
+	assert_eq "" "$(pgrep -f 'sleep 29.7')" "the check's process"
+	assert_eq "" "$(pgrep -f "__monitor $id")" "the monitor and its probe"
+	run_cella rm busy
+	assert_ok
+}
