@@ -188,7 +188,7 @@ health_from_json (json_t *o, struct ctr_state *s)
   s->hc.retries = (int) json_member_int (hc, "retries");
   health_action_parse (json_string_value (json_object_get (hc, "onFailure")), &s->hc.on_failure);
   s->health = HEALTH_STARTING;
-  for (int k = 0; status && k <= HEALTH_UNHEALTHY; k++)
+  for (int k = HEALTH_STARTING; status && k <= HEALTH_UNHEALTHY; k++)
     if (strcmp (status, ctr_health_name ((enum ctr_health) k)) == 0)
       s->health = (enum ctr_health) k;
   s->failing_streak = (int) json_member_int (h, "failingStreak");
