@@ -10,7 +10,8 @@
 #    timed container is removed again, so the counts stay exactly 0 and COUNT).
 # 2. Monitor memory: starts MONITORS (5) detached `sleep 600` containers and reads VmHWM and
 #    VmRSS of each one's monitor (`cella __monitor ID`) from /proc/PID/status; then one container
-#    that prints LOG_LINES (10000) lines, and its monitor's VmHWM once they are all in the log.
+#    that prints LOG_LINES (10000) lines, and its monitor's VmHWM once they are all in the log;
+#    then one with a health check every 100 ms (HEALTH_SECONDS, 5, of them), its monitor's VmHWM.
 #    conmon, when installed, is measured the same way (under runc) for comparison.
 # Timing is done by bench/timeit.c (compiled here): the clock is read right before posix_spawn
 # and right after waitpid; the command's output goes to /dev/null.
@@ -196,6 +197,14 @@ done
 [ "$lines" -ge "$LOG_LINES" ] || echo "bench: warning: only $lines of $LOG_LINES lines in the log after 30 s" >&2
 echo "monitor after $lines log lines ($(stat -c %s "$("$CELLA" inspect -f '{{.LogPath}}' bench-log)") bytes of log): VmHWM $(kb "$pid" VmHWM) kB, VmRSS $(kb "$pid" VmRSS) kB; goal <= 1024 kB: $(verdict 'a <= 1024' "$(kb "$pid" VmHWM)" 0)"
 echo "monitor memory (bench-log, smaps_rollup): $(rollup "$pid")"
+
+# health checks: one every 100 ms, each printing 10 KB (4 KiB of it kept), for HEALTH_SECONDS
+"$CELLA" run -d --name bench-health --health-interval 100ms \
+	--health-cmd 'head -c 10000 /dev/zero | tr "\\0" x' busybox sleep 600 >/dev/null
+pid=$("$CELLA" inspect -f '{{.State.MonitorPid}}' bench-health)
+WATCH_PIDS+=("$pid")
+sleep "${HEALTH_SECONDS:-5}"
+echo "monitor with health checks (every 100 ms for ${HEALTH_SECONDS:-5} s, status $("$CELLA" inspect -f '{{.State.Health.Status}}' bench-health)): VmHWM $(kb "$pid" VmHWM) kB, VmRSS $(kb "$pid" VmRSS) kB; goal <= 1024 kB: $(verdict 'a <= 1024' "$(kb "$pid" VmHWM)" 0)"
 
 # --- conmon, for comparison ------------------------------------------------------------------
 if ! command -v conmon >/dev/null 2>&1; then

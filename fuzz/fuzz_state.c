@@ -29,6 +29,9 @@ ctr_state (const uint8_t *data, size_t size)
     {
       FUZZ_CHECK (s.id != NULL, "a parsed container state has no id");
       FUZZ_CHECK (ctr_status_name (s.status)[0] != 'u', "status %d out of range", (int) s.status);
+      FUZZ_CHECK (s.health_nlog >= 0 && s.health_nlog <= HEALTH_LOG_MAX, "%d health results", s.health_nlog);
+      FUZZ_CHECK ((s.hc.test == NULL) == (s.health == HEALTH_NONE), "health %d with test %p", (int) s.health,
+                  (void *) s.hc.test);
       ctr_state_clear (&s);
     }
 }

@@ -32,6 +32,7 @@ int cmd_doctor (int argc, char **argv);
 int cmd_diff (int argc, char **argv);
 int cmd_commit (int argc, char **argv);
 int cmd_history (int argc, char **argv);
+int cmd_healthcheck (int argc, char **argv);
 int cmd_network (int argc, char **argv);
 /* __netdns NET: the embedded name server of a user-defined network (src/net/dns.c). */
 int cmd_netdns (int argc, char **argv);

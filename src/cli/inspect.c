@@ -14,10 +14,12 @@
 
 #include "../net/net.h"
 #include "../engine/container.h"
+#include "../engine/health.h"
 #include "../engine/logfile.h"
 #include "../backend/backend.h"
 #include "../cgroup/cgroup.h"
 #include "commands.h"
+#include "../util/json.h"
 #include "../util/options.h"
 
 struct ro_opts {
@@ -33,7 +35,7 @@ static const struct cli_option ps_table[] = {
   { "no-trunc", 0, OPT_FLAG, O (no_trunc), NULL, "Do not shorten ids and commands" },
   { "format", 0, OPT_STRING, O (format), "table|json", "Output format (json: one array of objects)" },
   { "filter", 'f', OPT_LIST, O (filters), "KEY=VALUE",
-    "name=SUBSTRING, status=created|running|restarting|exited|removing, id=PREFIX" },
+    "name=SUBSTRING, status=created|running|restarting|exited|removing, id=PREFIX, health=starting|healthy|unhealthy|none" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option inspect_table[] = {
@@ -104,6 +106,11 @@ status_text (const struct ctr_state *st)
     {
     case CTR_RUNNING:
       ago = human_since (st->started_ns);
+      /* docker's words */
+      if (st->health == HEALTH_STARTING)
+        return xasprintf ("Up %s (health: starting)", ago);
+      if (st->health != HEALTH_NONE)
+        return xasprintf ("Up %s (%s)", ago, ctr_health_name (st->health));
       return xasprintf ("Up %s", ago);
     case CTR_RESTARTING:
       ago = human_since (st->finished_ns);
@@ -131,6 +138,8 @@ matches (const struct ctr_state *st, char *const *filters, bool all)
         return false;
       if (has_prefix (f, "id=") && !has_prefix (st->id, f + 3))
         return false;
+      if (has_prefix (f, "health=") && strcmp (ctr_health_name (st->health), f + 7) != 0)
+        return false;
     }
   return all || st->status == CTR_RUNNING || st->status == CTR_RESTARTING
          || (filters && filters[0] && has_prefix (filters[0], "status="));
@@ -146,9 +155,14 @@ check_filters (char *const *filters, cella_error_t *err)
       bool ok = has_prefix (f, "name=") || has_prefix (f, "id=");
       for (size_t k = 0; k < 5 && !ok; k++)
         ok = has_prefix (f, "status=") && strcmp (f + 7, statuses[k]) == 0;
+      for (int k = HEALTH_NONE; k <= HEALTH_UNHEALTHY && !ok; k++)
+        ok = has_prefix (f, "health=") && strcmp (f + 7, ctr_health_name ((enum ctr_health) k)) == 0;
       if (!ok)
         return cella_error (
-            err, 0, "ps: filter `%s`: expected name=.., id=.. or status=created|running|restarting|exited|removing", f);
+            err, 0,
+            "ps: filter `%s`: expected name=.., id=.., status=created|running|restarting|exited|removing "
+            "or health=starting|healthy|unhealthy|none",
+            f);
     }
   return 0;
 }
@@ -157,11 +171,12 @@ static json_t *
 ps_json (const struct ctr_state *st)
 {
   cleanup_free char *created = rfc3339 (st->created_ns), *status = status_text (st);
-  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "Id", st->id, "Names",
+  return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "Id", st->id, "Names",
                     st->name ? st->name : "", "Image", st->image ? st->image : "", "Command",
                     st->command ? st->command : "", "CreatedAt", created, "State", ctr_status_name (st->status),
                     "Status", status, "ExitCode", st->exit_code, "Pid", st->status == CTR_RUNNING ? st->pid : 0,
-                    "RestartCount", st->restart_count);
+                    "RestartCount", st->restart_count, "Health",
+                    st->health == HEALTH_NONE ? "" : ctr_health_name (st->health));
 }
 
 static void
@@ -293,6 +308,22 @@ host_config_resources (json_t *hc, const struct plan_resources *r)
   json_object_set_new (hc, "CgroupParent", json_string (r->cgroups_path ? r->cgroups_path : ""));
 }
 
+/* docker's State.Health: Status, FailingStreak, Log [{Start, End, ExitCode, Output}] */
+static json_t *
+health_json (const struct ctr_state *st)
+{
+  json_t *log = json_array ();
+  for (int i = 0; i < st->health_nlog; i++)
+    {
+      const struct ctr_health_result *r = &st->health_log[i];
+      cleanup_free char *start = rfc3339 (r->start_ns), *end = rfc3339 (r->end_ns);
+      json_array_append_new (log, json_pack ("{s:s, s:s, s:i, s:s}", "Start", start, "End", end, "ExitCode",
+                                             r->exit_code, "Output", r->output ? r->output : ""));
+    }
+  return json_pack ("{s:s, s:i, s:o}", "Status", ctr_health_name (st->health), "FailingStreak", st->failing_streak,
+                    "Log", log);
+}
+
 static json_t *
 inspect_json (const char *id, const struct ctr_state *st)
 {
@@ -312,6 +343,8 @@ inspect_json (const char *id, const struct ctr_state *st)
                      "Error", st->error, "StartedAt", started, "FinishedAt", finished, "MonitorPid",
                      st->status == CTR_RUNNING || st->status == CTR_RESTARTING ? st->monitor_pid : 0);
   json_object_set_new (state, "OOMKilled", json_boolean (st->oom_killed));
+  if (st->hc.test)
+    json_object_set_new (state, "Health", health_json (st));
   o = json_pack ("{s:s, s:s, s:s, s:o, s:s, s:s}", "Id", id, "Name", st->name ? st->name : "", "Created", created,
                  "State", state, "Image", st->image ? st->image : "", "Backend", "ns");
   if (p)
@@ -353,6 +386,15 @@ inspect_json (const char *id, const struct ctr_state *st)
       json_object_set_new (hc, "UsernsMode", json_string (p->userns_mode ? p->userns_mode : ""));
     }
   json_object_set_new (o, "Config", json_pack ("{s:b}", "Tty", st->tty));
+  if (st->hc.test)
+    {
+      json_t *cfg = json_object_get (o, "Config");
+      json_object_set_new (cfg, "Healthcheck",
+                           json_pack ("{s:o, s:I, s:I, s:I, s:i}", "Test", json_strv (st->hc.test), "Interval",
+                                      (json_int_t) st->hc.interval_ns, "Timeout", (json_int_t) st->hc.timeout_ns,
+                                      "StartPeriod", (json_int_t) st->hc.start_period_ns, "Retries", st->hc.retries));
+      json_object_set_new (cfg, "HealthcheckOnFailureAction", json_string (health_action_name (st->hc.on_failure)));
+    }
   json_object_set_new (o, "Plan", plan_json ? plan_json : json_null ());
   plan_free (p);
   return o;

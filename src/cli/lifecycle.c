@@ -12,12 +12,13 @@
 
 #include "../engine/attach.h"
 #include "../engine/container.h"
+#include "../engine/health.h"
 #include "commands.h"
 #include "../util/options.h"
 
 struct lc_opts {
   bool attach, interactive, force, volumes;
-  char *timeout, *signal;
+  char *timeout, *signal, *condition;
 };
 
 #define O(f) offsetof (struct lc_opts, f)
@@ -40,6 +41,12 @@ static const struct cli_option rm_table[] = {
     "Also remove anonymous volumes (cella creates none; accepted for docker)" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
+static const struct cli_option wait_table[] = {
+  { "condition", 0, OPT_STRING, O (condition), "COND",
+    "stopped (default: until it stops; print the exit code), healthy or unhealthy (until its health check says so; "
+    "print nothing)" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
 static const struct cli_option no_options[] = { { NULL, 0, 0, 0, NULL, NULL } };
 #undef O
 
@@ -48,6 +55,7 @@ lc_opts_free (struct lc_opts *o)
 {
   free (o->timeout);
   free (o->signal);
+  free (o->condition);
 }
 
 /* Parse; print help; check the operand count. Returns the first operand's index, 0 after
@@ -327,14 +335,35 @@ do_wait (const char *id, void *ud, cella_error_t *err)
   return 0;
 }
 
+static int
+do_wait_health (const char *id, void *ud, cella_error_t *err)
+{
+  return ctr_wait_health (id, *(enum ctr_health *) ud, err);
+}
+
 int
 cmd_wait (int argc, char **argv)
 {
   struct lc_opts o = { 0 };
-  int status, first = parse (no_options, &o, argc, argv, "cella wait CONTAINER...",
-                             "Wait until containers stop; print each exit code.", 1, &status);
+  int status, first = parse (wait_table, &o, argc, argv, "cella wait [--condition COND] CONTAINER...",
+                             "Wait until containers stop; print each exit code. With --condition healthy or\n"
+                             "unhealthy: until their health check says so (an error if one stops first).",
+                             1, &status);
   if (first > 0)
-    status = each (argc, argv, first, false, do_wait, NULL);
+    {
+      const char *c = o.condition ? o.condition : "stopped";
+      enum ctr_health want = strcmp (c, "healthy") == 0 ? HEALTH_HEALTHY : HEALTH_UNHEALTHY;
+      if (strcmp (c, "stopped") == 0 || strcmp (c, "not-running") == 0 || strcmp (c, "exited") == 0)
+        status = each (argc, argv, first, false, do_wait, NULL);
+      else if (strcmp (c, "healthy") == 0 || strcmp (c, "unhealthy") == 0)
+        status = each (argc, argv, first, false, do_wait_health, &want);
+      else
+        {
+          fprintf (stderr, "cella: wait: --condition `%s`: expected stopped, healthy or unhealthy\n", c);
+          status = EXIT_CELLA_ERROR;
+        }
+    }
+  lc_opts_free (&o);
   return status;
 }
 

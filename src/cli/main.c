@@ -55,6 +55,7 @@ static const struct command commands[] = {
   { "push", cmd_image_tool, false, "Push an image to a registry" },
   { "login", cmd_image_tool, false, "Store credentials for a registry" },
   { "logout", cmd_image_tool, false, "Remove stored credentials for a registry" },
+  { "healthcheck", cmd_healthcheck, true, "Run a container's health check now (healthcheck run)" },
   { "doctor", cmd_doctor, false, "Check what this host can run: backends, kernel features, helper programs" },
   { "__monitor", cmd_monitor, true, NULL },
   { "__netdns", cmd_netdns, false, NULL },

@@ -13,6 +13,7 @@
 
 #include "../engine/attach.h"
 #include "../engine/container.h"
+#include "../engine/health.h"
 #include "../image/default_image.h"
 #include "../image/store.h"
 #include "../util/paths.h"
@@ -63,6 +64,18 @@ static const struct cli_option run_table[] = {
   { "rm", 0, OPT_FLAG, O (rm), NULL, "Remove the container when it exits" },
   { "restart", 0, OPT_STRING, O (restart), "POLICY", "no, on-failure[:MAX], always or unless-stopped" },
   { "log-opt", 0, OPT_LIST, O (log_opts), "max-size=SIZE", "Rotate the container's log at this size (default 10m)" },
+  { "health-cmd", 0, OPT_STRING, O (health_cmd), "CMD",
+    "Check the container's health by running CMD in it (with /bin/sh -c, like exec); 0: healthy" },
+  { "health-interval", 0, OPT_STRING, O (health_interval), "DURATION",
+    "Time between health checks (500ms, 30s, 1m30s; default 30s)" },
+  { "health-timeout", 0, OPT_STRING, O (health_timeout), "DURATION",
+    "A health check running longer is killed and fails (default 30s)" },
+  { "health-retries", 0, OPT_STRING, O (health_retries), "N", "Failures in a row that make it unhealthy (default 3)" },
+  { "health-start-period", 0, OPT_STRING, O (health_start_period), "DURATION",
+    "Failures in this time after a start do not count until a check passes (default 0s)" },
+  { "health-on-failure", 0, OPT_STRING, O (health_on_failure), "ACTION",
+    "When it turns unhealthy: none (default), kill (and no restart by the policy) or restart it" },
+  { "no-healthcheck", 0, OPT_FLAG, O (no_healthcheck), NULL, "No health check, not even the image's" },
   { "backend", 0, OPT_STRING, O (backend), "NAME",
     "ns (namespaces; the default where they work), proot (ptrace; the fallback) or vm (a microVM)" },
   { "publish", 'p', OPT_LIST, O (publish), "[IP:]HOST:CTR[/PROTO]",
@@ -261,10 +274,32 @@ build_plan (const struct run_options *o, const struct resolved *res, struct plan
   return r;
 }
 
+/* The health check: the image's Healthcheck with the command line's options over it. */
+static int
+health_from (const struct run_options *o, const struct image_config *cfg, struct ctr_healthcheck *hc,
+             cella_error_t *err)
+{
+  struct health_options ho = { .cmd = o->health_cmd,
+                               .interval = o->health_interval,
+                               .timeout = o->health_timeout,
+                               .retries = o->health_retries,
+                               .start_period = o->health_start_period,
+                               .on_failure = o->health_on_failure,
+                               .none = o->no_healthcheck };
+  struct ctr_healthcheck image = { .test = cfg->health_test,
+                                   .interval_ns = cfg->health_interval,
+                                   .timeout_ns = cfg->health_timeout,
+                                   .start_period_ns = cfg->health_start_period,
+                                   .retries = cfg->health_retries };
+  return health_config (&ho, cfg->health_test ? &image : NULL, hc, err);
+}
+
 static int
 engine_options (const struct run_options *o, const struct plan *p, struct ctr_create_opts *c, cella_error_t *err)
 {
+  const struct ctr_healthcheck *health = c->health;
   memset (c, 0, sizeof *c);
+  c->health = health;
   c->name = o->name;
   c->image = o->image;
   c->auto_remove = o->rm;
@@ -287,9 +322,10 @@ engine_options (const struct run_options *o, const struct plan *p, struct ctr_cr
 
 /* run -d / --name / create: the engine keeps the container; a monitor runs it. */
 static int
-run_in_engine (struct run_options *o, struct plan *p, bool create_only, const char *detected, cella_error_t *err)
+run_in_engine (struct run_options *o, struct plan *p, bool create_only, const char *detected,
+               const struct ctr_healthcheck *hc, cella_error_t *err)
 {
-  struct ctr_create_opts c;
+  struct ctr_create_opts c = { .health = hc };
   cleanup_free char *id = NULL;
   int sv[2], status;
   if (engine_options (o, p, &c, err) < 0)
@@ -339,6 +375,7 @@ run_or_create (int argc, char **argv, bool create_only)
   cleanup_free char *detected = NULL;
   struct resolved res = { 0 };
   struct image_defaults img = { 0 };
+  struct ctr_healthcheck hc = { 0 };
   cella_error_t err = NULL;
   bool engine;
   int help, first, status;
@@ -364,7 +401,8 @@ run_or_create (int argc, char **argv, bool create_only)
     }
   o.image = xstrdup (argv[first]);
   o.command = strv_dup (argv + first + 1);
-  if (resolve_root (o.image, o.pull, &res, &err) < 0 || resolve_command (&o, &res, &detected, &err) < 0)
+  if (resolve_root (o.image, o.pull, &res, &err) < 0 || resolve_command (&o, &res, &detected, &err) < 0
+      || health_from (&o, &res.cfg, &hc, &err) < 0)
     goto error;
   if (res.rec)
     {
@@ -391,16 +429,26 @@ run_or_create (int argc, char **argv, bool create_only)
       json = json_dumps (j, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
       json_decref (j);
       puts (json);
+      ctr_healthcheck_clear (&hc);
       run_options_free (&o);
       return 0;
     }
   engine = create_only || o.detach || o.name || o.restart || o.rm;
+  if (!engine && hc.test && (o.health_cmd || o.health_on_failure))
+    {
+      /* the image's own check is simply not run in the foreground, as docker does without -d */
+      cella_error (&err, 0,
+                   "--health-cmd and --health-on-failure need a container the engine keeps (-d, --name or create)");
+      goto error;
+    }
   if (engine)
     {
-      status = run_in_engine (&o, p, create_only, detected, &err);
+      status = run_in_engine (&o, p, create_only, detected, &hc, &err);
+      ctr_healthcheck_clear (&hc);
       run_options_free (&o);
       return status < 0 ? cella_error_print (&err) : status;
     }
+  ctr_healthcheck_clear (&hc);
   run_options_free (&o);
   status = backend_of (p)->run (p, &err);
   if (p->userns_mode)
@@ -410,6 +458,7 @@ run_or_create (int argc, char **argv, bool create_only)
   return status;
 
 error:
+  ctr_healthcheck_clear (&hc);
   resolved_clear (&res);
   o.img = NULL;
   run_options_free (&o);

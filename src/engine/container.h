@@ -24,6 +24,26 @@ enum ctr_status { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED, CTR_REMO
 
 enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_UNLESS_STOPPED };
 
+/* Health checks (health.c; docs/engine.md "Health checks"): the monitor runs the check the way
+ * `cella exec` runs a command and keeps the verdict and the last results in state.json. */
+enum ctr_health { HEALTH_NONE, HEALTH_STARTING, HEALTH_HEALTHY, HEALTH_UNHEALTHY };
+enum health_action { HEALTH_ACT_NONE, HEALTH_ACT_KILL, HEALTH_ACT_RESTART };
+#define HEALTH_LOG_MAX 5
+#define HEALTH_OUTPUT_MAX 4096 /* docker's limit on a result's kept output */
+
+struct ctr_healthcheck {
+  char **test; /* docker's form: {"CMD", argv...} or {"CMD-SHELL", line}; NULL: no health check */
+  long long interval_ns, timeout_ns, start_period_ns;
+  int retries;
+  enum health_action on_failure;
+};
+
+struct ctr_health_result {
+  long long start_ns, end_ns;
+  int exit_code; /* the check's; -1: it timed out or could not start */
+  char *output;  /* stdout and stderr, at most HEALTH_OUTPUT_MAX bytes */
+};
+
 struct ctr_state {
   char *id, *name;
   char *image;      /* image name or root directory as given */
@@ -45,6 +65,11 @@ struct ctr_state {
   bool auto_remove; /* --rm */
   bool tty;
   long long log_max_size;
+  struct ctr_healthcheck hc;
+  enum ctr_health health; /* HEALTH_NONE without a health check */
+  int failing_streak;
+  struct ctr_health_result health_log[HEALTH_LOG_MAX]; /* oldest first */
+  int health_nlog;
 };
 
 void ctr_state_clear (struct ctr_state *s);
@@ -90,6 +115,7 @@ struct ctr_create_opts {
   int restart_max;
   bool auto_remove;
   long long log_max_size;
+  const struct ctr_healthcheck *health; /* NULL: none */
 };
 
 /* Create the record: claims the name, writes plan.json and state.json (status created), makes

@@ -27,6 +27,7 @@
 #include "../backend/backend.h"
 #include "attach.h"
 #include "container.h"
+#include "health.h"
 #include "logfile.h"
 
 #define MAX_CLIENTS 16
@@ -43,6 +44,11 @@ struct mon {
   int clients[MAX_CLIENTS];
   size_t nclients;
   bool oom_killed; /* the last run's cgroup counted an OOM kill */
+  /* health checks (health.h): the check, the one at work (probe.pid > 0), when the next is due */
+  struct ctr_healthcheck hc;
+  struct health_probe probe;
+  long long run_started_ns, next_check_ns;
+  bool health_restart; /* --health-on-failure restart struck: start again whatever the policy */
 };
 
 static void
@@ -159,25 +165,128 @@ mon_client_packet (struct mon *m, size_t i)
     }
 }
 
-/* Wait for the workload, moving its output; returns its docker-style exit status. */
+/* How long poll may sleep before a health check is due or overdue (-1: none). */
+static int
+mon_health_wait_ms (const struct mon *m)
+{
+  long long due, left;
+  if (m->hc.test == NULL)
+    return -1;
+  due = m->probe.pid > 0 ? m->probe.deadline_ns : m->next_check_ns;
+  left = due - now_ns ();
+  return left <= 0 ? 0 : (int) (left / 1000000 + 1);
+}
+
+/* A check ended (or ran out of time): record it, act on a turn to unhealthy. */
+static void
+mon_health_done (struct mon *m, bool timed_out)
+{
+  struct ctr_health_result r;
+  cella_error_t err = NULL;
+  bool turned = false;
+  health_probe_finish (&m->probe, timed_out, m->hc.timeout_ns, &r);
+  if (health_record (m->id, &r, m->run_started_ns, &turned, &err) < 0)
+    cella_error_free (&err);
+  ctr_health_result_clear (&r);
+  m->next_check_ns = now_ns () + m->hc.interval_ns;
+  if (turned && m->hc.on_failure != HEALTH_ACT_NONE)
+    {
+      m->health_restart = m->hc.on_failure == HEALTH_ACT_RESTART;
+      backend_signal (&m->proc, SIGKILL);
+    }
+}
+
+/* Is the workload on its way out? When PID 1 of a PID namespace exits, the kernel kills the rest
+ * (a check at work too) and PID 1's own end shows only once they are reaped: the check's end
+ * comes first, and is not a verdict on the container. PF_EXITING (0x4) in /proc/PID/stat's flags
+ * says so early; a zombie or a readable pidfd says so late. */
+static bool
+mon_workload_ending (const struct mon *m)
+{
+  char path[64], buf[512], state = 0, *p;
+  unsigned long flags = 0;
+  struct pollfd pf = { .fd = m->proc.pidfd, .events = POLLIN };
+  ssize_t n;
+  int fd;
+  if (poll (&pf, 1, 0) > 0)
+    return true;
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) m->proc.pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return true;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return true;
+  buf[n] = '\0';
+  p = strrchr (buf, ')');
+  /* ") S ppid pgrp session tty_nr tpgid flags" */
+  if (p == NULL || sscanf (p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+    return false;
+  return state == 'Z' || state == 'X' || (flags & 0x4) != 0;
+}
+
+/* After each poll: the probe's output and end, its deadline, the next check. */
+static void
+mon_health_step (struct mon *m, const struct pollfd *out, const struct pollfd *end)
+{
+  if (m->hc.test == NULL)
+    return;
+  if (m->probe.pid > 0)
+    {
+      if (out->revents)
+        health_probe_read (&m->probe);
+      if ((end->revents & POLLIN) && mon_workload_ending (m))
+        {
+          health_probe_cancel (&m->probe);
+          m->next_check_ns = now_ns () + m->hc.interval_ns;
+        }
+      else if (end->revents & POLLIN)
+        mon_health_done (m, false);
+      else if (now_ns () >= m->probe.deadline_ns)
+        mon_health_done (m, true);
+    }
+  else if (now_ns () >= m->next_check_ns)
+    {
+      cella_error_t err = NULL;
+      if (health_probe_start (&m->probe, m->plan, m->id, m->proc.pid, &m->hc, &err) < 0)
+        {
+          /* recorded as a failed check, like a command that cannot run */
+          struct ctr_health_result r
+              = { .start_ns = now_ns (), .end_ns = now_ns (), .exit_code = -1, .output = err->msg };
+          bool turned;
+          health_record (m->id, &r, m->run_started_ns, &turned, NULL);
+          cella_error_free (&err);
+          m->probe.pid = -1;
+          m->next_check_ns = now_ns () + m->hc.interval_ns;
+        }
+    }
+}
+
+/* Wait for the workload, moving its output and running its health checks; returns its
+ * docker-style exit status. */
 static int
 mon_loop (struct mon *m)
 {
   bool out_open = m->out >= 0, err_open = m->errp >= 0;
   siginfo_t si;
+  m->next_check_ns = now_ns () + m->hc.interval_ns;
   for (;;)
     {
-      struct pollfd fds[4 + MAX_CLIENTS] = {
+      struct pollfd fds[6 + MAX_CLIENTS] = {
         { .fd = m->proc.pidfd, .events = POLLIN },
         { .fd = out_open ? m->out : -1, .events = POLLIN },
         { .fd = err_open ? m->errp : -1, .events = POLLIN },
         { .fd = m->listen, .events = POLLIN },
+        { .fd = m->probe.pid > 0 && m->probe.out_open ? m->probe.out : -1, .events = POLLIN },
+        { .fd = m->probe.pid > 0 ? m->probe.pidfd : -1, .events = POLLIN },
       };
       size_t nc = m->nclients;
       for (size_t i = 0; i < nc; i++)
-        fds[4 + i] = (struct pollfd){ .fd = m->clients[i], .events = POLLIN };
-      if (poll (fds, 4 + nc, -1) < 0 && errno != EINTR)
+        fds[6 + i] = (struct pollfd){ .fd = m->clients[i], .events = POLLIN };
+      if (poll (fds, 6 + nc, mon_health_wait_ms (m)) < 0 && errno != EINTR)
         break;
+      mon_health_step (m, &fds[4], &fds[5]);
       if (out_open && fds[1].revents)
         out_open = mon_pump_output (m, m->out, LOG_STDOUT);
       if (err_open && fds[2].revents)
@@ -186,11 +295,12 @@ mon_loop (struct mon *m)
         /* cppcheck-suppress nullPointer ; gnu.cfg wants accept4's addrlen, which may be NULL (accept4(2)) */
         mon_add_client (m, accept4 (m->listen, NULL, NULL, SOCK_CLOEXEC));
       for (size_t i = nc; i-- > 0;)
-        if (fds[4 + i].revents)
+        if (fds[6 + i].revents)
           mon_client_packet (m, i);
       if (fds[0].revents & POLLIN)
         break;
     }
+  health_probe_cancel (&m->probe); /* a check of a container that stopped has no verdict */
   /* what the pipes (or the terminal) still hold */
   while (out_open || err_open)
     {
@@ -314,7 +424,9 @@ mon_record_exit (struct mon *m, int status, long long ran_ns)
         close (lock);
       return false;
     }
-  if (!st.stop_requested)
+  if (!st.stop_requested && m->health_restart)
+    again = true;
+  else if (!st.stop_requested)
     switch (st.restart)
       {
       case RESTART_ON_FAILURE:
@@ -396,6 +508,12 @@ mon_mark_running (struct mon *m, bool first, cella_error_t *err)
     st.stop_requested = false;
   else
     st.restart_count++;
+  if (st.hc.test)
+    {
+      /* each run starts its health afresh; the log of the last ones stays */
+      st.health = HEALTH_STARTING;
+      st.failing_streak = 0;
+    }
   r = ctr_state_write (&st, err);
   ctr_state_clear (&st);
   if (lock >= 0)
@@ -436,7 +554,11 @@ mon_init (struct mon *m, const char *id, cella_error_t *err)
   if (ctr_plan_load (id, &m->plan, err) < 0 || ctr_state_read (id, &st, -1, err) < 0)
     return -1;
   max = st.log_max_size;
+  m->hc = st.hc;
+  memset (&st.hc, 0, sizeof st.hc);
   ctr_state_clear (&st);
+  m->probe.pid = -1;
+  m->probe.pidfd = m->probe.out = -1;
   m->log = log_writer_open (log, max, err);
   if (m->log == NULL)
     return -1;
@@ -494,7 +616,8 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
             }
         }
       first = false;
-      started = now_ns ();
+      started = m.run_started_ns = now_ns ();
+      m.health_restart = false;
       status = mon_loop (&m);
       mon_release (&m);
       m.oom_killed = backend_of (m.plan)->finish && backend_of (m.plan)->finish (m.plan);
@@ -543,6 +666,7 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
     close (lock_fd);
   log_writer_close (m.log);
   plan_free (m.plan);
+  ctr_healthcheck_clear (&m.hc);
   for (size_t i = 0; i < m.nclients; i++)
     close (m.clients[i]);
   return 0;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "health.h"
 #include "userns.h"
 #include "../backend/backend.h"
 #include "../ns/ns.h"
@@ -69,6 +70,9 @@ ctr_state_clear (struct ctr_state *s)
   free (s->command);
   free (s->entrypoint);
   free (s->error);
+  ctr_healthcheck_clear (&s->hc);
+  for (int i = 0; i < s->health_nlog && i < HEALTH_LOG_MAX; i++)
+    ctr_health_result_clear (&s->health_log[i]);
   memset (s, 0, sizeof *s);
 }
 
@@ -143,7 +147,63 @@ state_json (const struct ctr_state *s)
   SETI ("logMaxSize", s->log_max_size);
 #undef SETS
 #undef SETI
+  if (s->hc.test)
+    {
+      json_t *log = json_array ();
+      json_object_set_new (o, "healthcheck",
+                           json_pack ("{s:o, s:I, s:I, s:I, s:i, s:s}", "test", json_strv (s->hc.test), "interval",
+                                      (json_int_t) s->hc.interval_ns, "timeout", (json_int_t) s->hc.timeout_ns,
+                                      "startPeriod", (json_int_t) s->hc.start_period_ns, "retries", s->hc.retries,
+                                      "onFailure", health_action_name (s->hc.on_failure)));
+      for (int i = 0; i < s->health_nlog && i < HEALTH_LOG_MAX; i++)
+        {
+          const struct ctr_health_result *r = &s->health_log[i];
+          json_array_append_new (log, json_pack ("{s:I, s:I, s:i, s:s}", "start", (json_int_t) r->start_ns, "end",
+                                                 (json_int_t) r->end_ns, "exitCode", r->exit_code, "output",
+                                                 r->output ? r->output : ""));
+        }
+      json_object_set_new (o, "health",
+                           json_pack ("{s:s, s:i, s:o}", "status", ctr_health_name (s->health), "failingStreak",
+                                      s->failing_streak, "log", log));
+    }
   return o;
+}
+
+static void
+health_from_json (json_t *o, struct ctr_state *s)
+{
+  json_t *hc = json_object_get (o, "healthcheck"), *h = json_object_get (o, "health"), *log, *e;
+  const char *status = json_string_value (json_object_get (h, "status"));
+  size_t i;
+  char **test = json_strv_read (json_object_get (hc, "test"));
+  if (test == NULL || test[0] == NULL)
+    {
+      strv_free (test);
+      return;
+    }
+  s->hc.test = test;
+  s->hc.interval_ns = json_member_int (hc, "interval");
+  s->hc.timeout_ns = json_member_int (hc, "timeout");
+  s->hc.start_period_ns = json_member_int (hc, "startPeriod");
+  s->hc.retries = (int) json_member_int (hc, "retries");
+  health_action_parse (json_string_value (json_object_get (hc, "onFailure")), &s->hc.on_failure);
+  s->health = HEALTH_STARTING;
+  for (int k = HEALTH_STARTING; status && k <= HEALTH_UNHEALTHY; k++)
+    if (strcmp (status, ctr_health_name ((enum ctr_health) k)) == 0)
+      s->health = (enum ctr_health) k;
+  s->failing_streak = (int) json_member_int (h, "failingStreak");
+  log = json_object_get (h, "log");
+  json_array_foreach (log, i, e)
+    {
+      struct ctr_health_result *r;
+      if (s->health_nlog == HEALTH_LOG_MAX)
+        break;
+      r = &s->health_log[s->health_nlog++];
+      r->start_ns = json_member_int (e, "start");
+      r->end_ns = json_member_int (e, "end");
+      r->exit_code = (int) json_member_int (e, "exitCode");
+      r->output = json_member_str (e, "output");
+    }
 }
 
 static int
@@ -187,6 +247,7 @@ state_from_json (json_t *o, struct ctr_state *s)
   s->auto_remove = json_is_true (json_object_get (o, "autoRemove"));
   s->tty = json_is_true (json_object_get (o, "tty"));
   s->log_max_size = json_member_int (o, "logMaxSize");
+  health_from_json (o, s);
   return s->id ? 0 : -1;
 }
 
@@ -658,6 +719,11 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
   st.auto_remove = o->auto_remove;
   st.tty = p->process.tty;
   st.log_max_size = o->log_max_size;
+  if (o->health && o->health->test)
+    {
+      st.hc = *o->health; /* borrowed, like the strings above: not cleared */
+      st.health = HEALTH_STARTING;
+    }
 
   /* built aside and renamed into place: a crash leaves either nothing or the whole record */
   r = write_new_dir (tmp, p, &st, err);

@@ -167,6 +167,7 @@ image_config_clear (struct image_config *c)
   free (c->created);
   free (c->author);
   strv_free (c->diff_ids);
+  strv_free (c->health_test);
   memset (c, 0, sizeof *c);
 }
 
@@ -783,6 +784,14 @@ image_config_from_json (json_t *o, struct image_config *c)
       c->exposed_ports = jkeys (json_object_get (cfg, "ExposedPorts"), false);
       c->volumes = jkeys (json_object_get (cfg, "Volumes"), false);
       c->labels = jkeys (json_object_get (cfg, "Labels"), true);
+      {
+        json_t *hc = json_object_get (cfg, "Healthcheck");
+        c->health_test = json_strv_read (json_object_get (hc, "Test"));
+        c->health_interval = json_member_int (hc, "Interval");
+        c->health_timeout = json_member_int (hc, "Timeout");
+        c->health_start_period = json_member_int (hc, "StartPeriod");
+        c->health_retries = (int) json_member_int (hc, "Retries");
+      }
       if (c->workdir && *c->workdir == '\0')
         {
           free (c->workdir);

@@ -57,6 +57,11 @@ struct image_config {
   char **labels;        /* "key=value" */
   char *os, *arch, *created, *author;
   char **diff_ids;
+  /* Healthcheck: Test ({"CMD", ...}, {"CMD-SHELL", line}, {"NONE"}; NULL when absent), the
+   * durations in ns and Retries (0: not given) */
+  char **health_test;
+  long long health_interval, health_timeout, health_start_period;
+  int health_retries;
 };
 
 void image_record_free (struct image_record *r);

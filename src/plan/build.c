@@ -66,6 +66,12 @@ run_options_free (struct run_options *o)
 {
   strv_free (o->env);
   strv_free (o->env_files);
+  free (o->health_cmd);
+  free (o->health_interval);
+  free (o->health_timeout);
+  free (o->health_retries);
+  free (o->health_start_period);
+  free (o->health_on_failure);
   free (o->workdir);
   free (o->user);
   strv_free (o->volumes);

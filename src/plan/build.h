@@ -51,6 +51,9 @@ struct run_options {
   /* cgroup limits, as given (parsed by build_resources): --memory, --cpus, ... */
   char *memory, *memory_reservation, *memory_swap, *cpus, *cpu_shares, *cpu_quota, *cpu_period;
   char *cpuset_cpus, *cpuset_mems, *pids_limit, *blkio_weight;
+  /* engine: the health check, as given (src/engine/health.h reads them; the plan has none of it) */
+  char *health_cmd, *health_interval, *health_timeout, *health_retries, *health_start_period, *health_on_failure;
+  bool no_healthcheck;
   const struct image_defaults *img; /* set by the caller once the image is resolved */
   char *image;                      /* IMAGE or ROOTFS-DIR as given */
   char **command;                   /* COMMAND [ARG...] */
