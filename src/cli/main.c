@@ -41,6 +41,7 @@ static const struct command commands[] = {
   { "rename", cmd_rename, false, "Rename a container" },
   { "port", cmd_port, false, "List a container's published ports" },
   { "network", cmd_network, false, "Manage networks (create, ls, rm, inspect)" },
+  { "volume", cmd_volume, false, "Manage volumes (create, ls, inspect, rm, prune)" },
   { "images", cmd_images, false, "List images" },
   { "image", cmd_image, false, "Manage images (ls, inspect, rm, prune, tag, pull, import, save, build)" },
   { "pull", cmd_image_tool, false, "Pull an image from a registry" },

@@ -22,6 +22,14 @@
 
 enum ctr_status { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED, CTR_REMOVING };
 
+/* One volume a container mounts (volume.h), as kept in its record: rm refuses to remove a volume
+ * a record names, rm -v removes the anonymous ones. */
+struct ctr_volume {
+  char *name, *target;
+  bool readonly, anonymous;
+};
+void ctr_volumes_free (struct ctr_volume *v, size_t n);
+
 enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_UNLESS_STOPPED };
 
 struct ctr_state {
@@ -45,6 +53,8 @@ struct ctr_state {
   bool auto_remove; /* --rm */
   bool tty;
   long long log_max_size;
+  struct ctr_volume *volumes; /* the volumes it mounts */
+  size_t nvolumes;
 };
 
 void ctr_state_clear (struct ctr_state *s);
@@ -90,6 +100,8 @@ struct ctr_create_opts {
   int restart_max;
   bool auto_remove;
   long long log_max_size;
+  const struct ctr_volume *volumes; /* named and anonymous volumes it mounts */
+  size_t nvolumes;
 };
 
 /* Create the record: claims the name, writes plan.json and state.json (status created), makes
@@ -109,7 +121,8 @@ struct ctr_start_opts {
 int ctr_start (const char *id, const struct ctr_start_opts *o, cella_error_t *err);
 int ctr_stop (const char *id, int timeout_s, cella_error_t *err);
 int ctr_kill (const char *id, int sig, cella_error_t *err);
-int ctr_rm (const char *id, bool force, cella_error_t *err);
+/* volumes: also remove its anonymous volumes (rm -v). */
+int ctr_rm (const char *id, bool force, bool volumes, cella_error_t *err);
 /* Wait until the container is not running; returns its exit code (or -1 with *err). */
 int ctr_wait (const char *id, cella_error_t *err);
 int ctr_rename (const char *id, const char *new_name, cella_error_t *err);
