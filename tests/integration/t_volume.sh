@@ -163,6 +163,10 @@ test_anonymous_volumes_removed_by_rm_v_only() {
 	assert_match "$anon" '^[0-9a-f]{64}$' "the image's VOLUME got an anonymous volume"
 	run_cella volume inspect "$anon"
 	assert_eq true "$(jq -r '.[0].Anonymous' <<<"$OUT")"
+	run_cella inspect a1
+	assert_eq "$anon /var/lib/app true true|named /n true false|" \
+		"$(jq -r '.[0].Mounts[] | "\(.Name) \(.Destination) \(.RW) \(.Anonymous)"' <<<"$OUT" | sort | tr '\n' '|')" \
+		"inspect's Mounts"
 	run_cella start -a a1
 	assert_ok
 	run_cella run --rm -v "$anon:/x" busybox cat /x/f
@@ -226,4 +230,22 @@ test_volumes_from() {
 	run_cella rm src
 	run_cella volume rm data
 	assert_cella_error 125 "in use by container \`user2\`"
+}
+
+test_volume_tmpfs_and_bind_types() {
+	vol_env
+	mkdir -p "$TEST_TMP/hostdir"
+	echo from-host >"$TEST_TMP/hostdir/x"
+	run_cella volume create --opt type=tmpfs --opt o=size=8m,mode=700 tv
+	assert_ok
+	run_cella volume create --opt type=bind --opt device="$TEST_TMP/hostdir" bv
+	assert_ok
+	run_cella run --rm -v tv:/t -v bv:/b busybox sh -c 'grep " /t " /proc/mounts; stat -c %a /t; cat /b/x; echo w >/b/y'
+	assert_ok
+	assert_match "$OUT" '^tmpfs /t tmpfs rw,.*size=8192k' "a tmpfs-typed volume mounts a tmpfs with its o= options"
+	assert_contains "$OUT" "700
+from-host" "mode= and the bind-typed volume's device"
+	assert_eq w "$(cat "$TEST_TMP/hostdir/y")" "writes reach the device directory"
+	run_cella volume create --opt type=bind --opt device="$TEST_TMP/nosuch" bad
+	assert_cella_error 125 "nosuch"
 }
