@@ -452,7 +452,7 @@ run_or_create (int argc, char **argv, bool create_only)
   o.engine = create_only || o.detach || o.name || o.restart || o.rm;
   if (run_volumes_resolve (&o, &rv, &err) < 0 || build_plan (&o, &res, &p, &err) < 0 || backend_check (p, &err) < 0)
     goto error;
-  if (!o.dry_run && volume_copy_up (rv.used, rv.nused, rv.made, p->root_layers, p->rootfs, &err) < 0)
+  if (!o.dry_run && volume_copy_up (rv.used, rv.nused, rv.made, p, &err) < 0)
     goto error;
   resolved_clear (&res);
   o.img = NULL;

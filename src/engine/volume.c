@@ -74,6 +74,23 @@ name_error (const char *name, cella_error_t *err)
                       name);
 }
 
+/* Under the lock nobody is creating or removing a volume: a .tmp- or .rm- entry is what a killed
+ * create or rm left. */
+static void
+volume_gc (const char *base)
+{
+  DIR *d = opendir (base);
+  struct dirent *e;
+  while (d && (e = readdir (d)) != NULL)
+    if (has_prefix (e->d_name, ".tmp-") || has_prefix (e->d_name, ".rm-"))
+      {
+        cleanup_free char *path = xasprintf ("%s/%s", base, e->d_name);
+        remove_tree_mapped (path);
+      }
+  if (d)
+    closedir (d);
+}
+
 int
 volume_lock (cella_error_t *err)
 {
@@ -90,6 +107,7 @@ volume_lock (cella_error_t *err)
       close (fd);
       return cella_error (err, errno, "lock `%s`", path);
     }
+  volume_gc (base);
   return fd;
 }
 

@@ -67,8 +67,9 @@ int volume_resolve_run (struct run_options *o, char *const *volumes_from, bool a
                         size_t *nused, char ***made, cella_error_t *err);
 
 /* Copy what the image has at each new, empty volume's target into the volume (owners, modes,
- * symlinks, times), docker's copy-up. layers: top-most first, above bottom (the plan's root). */
-int volume_copy_up (const struct ctr_volume *used, size_t nused, char *const *made, char *const *layers,
-                    const char *bottom, cella_error_t *err);
+ * symlinks, times), docker's copy-up, from the plan's root (p->rootfs and p->root_layers). With
+ * --userns=auto the new volume's files get the host ids of the container's (its root owns _data). */
+int volume_copy_up (const struct ctr_volume *used, size_t nused, char *const *made, const struct plan *p,
+                    cella_error_t *err);
 
 #endif

@@ -182,9 +182,67 @@ struct copy_up {
   const struct ctr_volume *used;
   size_t nused;
   char *const *made;
-  char *const *layers;
-  const char *bottom;
+  const struct plan *p;
 };
+
+/* --userns=auto: the container's ids are a range of the host's; a new volume's files get the
+ * host ids the container's own map to (an id outside the map: the overflow id, as the kernel
+ * shows it) */
+static uint32_t
+map_id (const struct id_map *m, size_t n, uint32_t id)
+{
+  for (size_t i = 0; i < n; i++)
+    if (id >= m[i].inside && id - m[i].inside < m[i].count)
+      return m[i].outside + (id - m[i].inside);
+  return 65534;
+}
+
+static int
+shift_owner (int dfd, const char *name, const struct plan *p, cella_error_t *err)
+{
+  struct stat st;
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) < 0)
+    return cella_error (err, errno, "copy-up: stat `%s`", name);
+  if (fchownat (dfd, name, map_id (p->uid_map, p->nuid_map, st.st_uid), map_id (p->gid_map, p->ngid_map, st.st_gid),
+                AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)
+      < 0)
+    return cella_error (err, errno, "copy-up: set the owner of `%s` for the container's user namespace", name);
+  /* chown cleared set-id bits: put the mode back */
+  if (!S_ISLNK (st.st_mode)
+      && (name[0] ? fchmodat (dfd, name, st.st_mode & 07777, 0) : fchmod (dfd, st.st_mode & 07777)) < 0)
+    return cella_error (err, errno, "copy-up: set the mode of `%s`", name);
+  return 0;
+}
+
+static int
+shift_tree (int dfd, const struct plan *p, cella_error_t *err)
+{
+  int fd = dup (dfd);
+  DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
+  struct dirent *e;
+  int r = 0;
+  if (d == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return cella_error (err, errno, "copy-up: read a volume directory");
+    }
+  while (r == 0 && (e = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+        continue;
+      if (fstatat (dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR (st.st_mode))
+        {
+          cleanup_close int sub = openat (dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          r = sub < 0 ? cella_error (err, errno, "copy-up: open `%s`", e->d_name) : shift_tree (sub, p, err);
+        }
+      if (r == 0)
+        r = shift_owner (dfd, e->d_name, p, err);
+    }
+  closedir (d);
+  return r;
+}
 
 static bool
 is_made (const struct copy_up *c, const char *name)
@@ -228,7 +286,7 @@ static int
 copy_up_fn (void *ud, cella_error_t *err)
 {
   const struct copy_up *c = ud;
-  size_t nl = strv_len (c->layers);
+  size_t nl = strv_len (c->p->root_layers);
   for (size_t i = 0; i < c->nused; i++)
     {
       cleanup_free char *vdir = NULL;
@@ -243,21 +301,24 @@ copy_up_fn (void *ud, cella_error_t *err)
       volume_clear (&v);
       if (data < 0)
         continue; /* a tmpfs- or bind-typed volume has no _data to fill */
-      if (copy_layer (c->bottom, c->used[i].target, data, &seen, err) < 0)
+      if (copy_layer (c->p->rootfs, c->used[i].target, data, &seen, err) < 0)
         return cella_error_wrap (err, "volume `%s`", c->used[i].name);
       for (size_t l = nl; l > 0; l--)
-        if (copy_layer (c->layers[l - 1], c->used[i].target, data, &seen, err) < 0)
+        if (copy_layer (c->p->root_layers[l - 1], c->used[i].target, data, &seen, err) < 0)
           return cella_error_wrap (err, "volume `%s`", c->used[i].name);
+      if (c->p->userns_mode && c->p->nuid_map && c->p->ngid_map && geteuid () == 0
+          && (shift_tree (data, c->p, err) < 0 || shift_owner (data, "", c->p, err) < 0))
+        return cella_error_wrap (err, "volume `%s`", c->used[i].name);
     }
   return 0;
 }
 
 int
-volume_copy_up (const struct ctr_volume *used, size_t nused, char *const *made, char *const *layers, const char *bottom,
+volume_copy_up (const struct ctr_volume *used, size_t nused, char *const *made, const struct plan *p,
                 cella_error_t *err)
 {
-  struct copy_up c = { used, nused, made, layers, bottom };
-  if (made == NULL || made[0] == NULL || bottom == NULL)
+  struct copy_up c = { used, nused, made, p };
+  if (made == NULL || made[0] == NULL || p->rootfs == NULL)
     return 0;
   return ns_run_mapped (copy_up_fn, &c, err);
 }

@@ -249,3 +249,23 @@ from-host" "mode= and the bind-typed volume's device"
 	run_cella volume create --opt type=bind --opt device="$TEST_TMP/nosuch" bad
 	assert_cella_error 125 "nosuch"
 }
+
+test_volume_copy_up_userns_auto() {
+	is_root || skip "--userns auto is for containers run by root"
+	[ "$(echo $(cat /proc/self/uid_map))" = "0 0 4294967295" ] ||
+		skip "root of a user namespace here, not the machine's root (--userns auto needs subordinate ids)"
+	vol_env
+	vol_image local/vol /srv
+	run_cella run --rm --userns=auto -v ua:/srv -v empty:/nothing local/vol sh -c \
+		'stat -c "%u:%g %n" /srv/owned /srv/seed /srv /nothing; touch /srv/new /nothing/new && echo wrote; cat /proc/self/uid_map'
+	assert_ok
+	assert_contains "$OUT" "33:34 /srv/owned
+0:0 /srv/seed
+0:0 /srv
+0:0 /nothing
+wrote" "the container sees the image's owners in its new volumes, its root can write"
+	local base
+	base=$(printf '%s\n' "$OUT" | awk '$1 == 0 { print $2; exit }')
+	assert_eq "$((base + 33)):$((base + 34))" "$(stat -c %u:%g "$CELLA_ROOT/volumes/ua/_data/owned")" \
+		"on the host, the container's range"
+}
