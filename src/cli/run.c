@@ -298,12 +298,28 @@ struct run_volumes {
   int lock;
 };
 
+/* Does the run name a volume (or get anonymous ones)? -v NAME:.., -v /path, --mount type=volume,
+ * --volumes-from, or an image VOLUME for a container the engine keeps. */
+static bool
+volume_wanted (const struct run_options *o)
+{
+  if (o->volumes_from || (o->engine && o->img && o->img->volumes && o->img->volumes[0]))
+    return true;
+  for (size_t i = 0; o->volumes && o->volumes[i]; i++)
+    if (o->volumes[i][0] != '/' || strchr (o->volumes[i], ':') == NULL)
+      return true;
+  for (size_t i = 0; o->mounts && o->mounts[i]; i++)
+    if (strstr (o->mounts[i], "type=volume") != NULL)
+      return true;
+  return false;
+}
+
 static int
 run_volumes_resolve (struct run_options *o, struct run_volumes *rv, cella_error_t *err)
 {
   rv->lock = -1;
-  if (!o->volumes && !o->mounts && !o->volumes_from && !(o->engine && o->img && o->img->volumes))
-    return 0;
+  if (!volume_wanted (o))
+    return 0; /* plain binds and tmpfs: no lock, nothing made under the data root */
   if ((rv->lock = volume_lock (err)) < 0)
     return -1;
   /* anonymous volumes for the image's VOLUME paths: for a container the engine keeps (a
