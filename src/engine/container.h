@@ -27,6 +27,7 @@ enum ctr_status { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED, CTR_REMO
 struct ctr_volume {
   char *name, *target;
   bool readonly, anonymous;
+  bool nocopy; /* the run asked for no copy-up (nocopy, volume-nocopy); not kept in the record */
 };
 void ctr_volumes_free (struct ctr_volume *v, size_t n);
 

@@ -424,8 +424,7 @@ target_taken (const struct resolver *r, const char *target)
 /* Take (or make) volume name (NULL: a new anonymous one) for target, and give the plan builder
  * the mount: a bind of its directory, or a tmpfs for a tmpfs-typed volume. */
 static int
-use_volume (struct resolver *r, const char *name, const char *target, bool ro, const char *bind_opts,
-            cella_error_t *err)
+use_volume (struct resolver *r, const char *name, const char *target, bool ro, bool nocopy, cella_error_t *err)
 {
   struct volume v;
   bool created;
@@ -448,8 +447,7 @@ use_volume (struct resolver *r, const char *name, const char *target, bool ro, c
   else
     {
       const char *src = device && type ? device : v.mountpoint;
-      spec = xasprintf ("%s:%s:%s%s%s", src, target, ro ? "ro" : "rw", bind_opts && *bind_opts ? "," : "",
-                        bind_opts ? bind_opts : "");
+      spec = xasprintf ("%s:%s:%s", src, target, ro ? "ro" : "rw");
       strv_push (&r->volumes, spec);
     }
   r->used = xrealloc (r->used, (r->nused + 1) * sizeof *r->used);
@@ -457,6 +455,7 @@ use_volume (struct resolver *r, const char *name, const char *target, bool ro, c
   r->used[r->nused].target = xstrdup (target);
   r->used[r->nused].readonly = ro;
   r->used[r->nused].anonymous = v.anonymous;
+  r->used[r->nused].nocopy = nocopy;
   r->nused++;
   volume_clear (&v);
   return 0;
@@ -468,9 +467,9 @@ resolve_dash_v (struct resolver *r, const char *spec, cella_error_t *err)
 {
   cleanup_free char *copy = xstrdup (spec), *rest = NULL;
   char *colon = strchr (copy, ':'), *dst, *opts;
-  bool ro = false;
+  bool ro = false, nocopy = false;
   if (copy[0] == '/' && colon == NULL)
-    return use_volume (r, NULL, copy, false, NULL, err); /* -v /path: anonymous */
+    return use_volume (r, NULL, copy, false, false, err); /* -v /path: anonymous */
   if (copy[0] == '/' || colon == NULL)
     {
       strv_push (&r->volumes, spec); /* a bind, or an error parse_volume explains */
@@ -494,13 +493,15 @@ resolve_dash_v (struct resolver *r, const char *spec, cella_error_t *err)
         ro = true;
       else if (strcmp (o, "rw") == 0)
         ro = false;
-      else if (strcmp (o, "z") == 0 || strcmp (o, "Z") == 0 || strcmp (o, "nocopy") == 0)
+      else if (strcmp (o, "nocopy") == 0)
+        nocopy = true;
+      else if (strcmp (o, "z") == 0 || strcmp (o, "Z") == 0)
         ;
       else
         return cella_error (err, 0, "volume `%s`: unknown option `%s` (expected ro or rw)", spec, o);
     }
   (void) rest;
-  return use_volume (r, copy, dst, ro, NULL, err);
+  return use_volume (r, copy, dst, ro, nocopy, err);
 }
 
 static int
@@ -516,7 +517,7 @@ resolve_mount (struct resolver *r, const char *spec, cella_error_t *err)
   cleanup_free char *copy = xstrdup (spec);
   char *save = NULL;
   const char *type = NULL, *src = NULL, *dst = NULL;
-  bool ro = false;
+  bool ro = false, nocopy = false;
   for (char *kv = strtok_r (copy, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
     {
       char *eq = strchr (kv, '=');
@@ -531,7 +532,9 @@ resolve_mount (struct resolver *r, const char *spec, cella_error_t *err)
         dst = v;
       else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0)
         ro = mount_bool_true (v);
-      else if (type && strcmp (type, "volume") == 0 && strcmp (kv, "volume-nocopy") != 0 && !has_prefix (kv, "volume-"))
+      else if (strcmp (kv, "volume-nocopy") == 0)
+        nocopy = mount_bool_true (v);
+      else if (type && strcmp (type, "volume") == 0)
         return cella_error (err, 0, "--mount `%s`: unknown key `%s` for type=volume", spec, kv);
     }
   if (type == NULL || strcmp (type, "volume") != 0)
@@ -543,7 +546,7 @@ resolve_mount (struct resolver *r, const char *spec, cella_error_t *err)
     return cella_error (err, 0, "--mount `%s`: type=volume needs target=ABSOLUTE-PATH", spec);
   if (src && *src && !volume_name_valid (src))
     return name_error (src, err);
-  return use_volume (r, src && *src ? src : NULL, dst, ro, NULL, err);
+  return use_volume (r, src && *src ? src : NULL, dst, ro, nocopy, err);
 }
 
 /* --volumes-from CTR[:ro|rw]: the volumes its record names, at the same targets. */
@@ -564,7 +567,7 @@ resolve_from (struct resolver *r, const char *spec, cella_error_t *err)
     {
       bool ro = mode ? strcmp (mode, "ro") == 0 : st.volumes[i].readonly;
       if (!target_taken (r, st.volumes[i].target))
-        rc = use_volume (r, st.volumes[i].name, st.volumes[i].target, ro, NULL, err);
+        rc = use_volume (r, st.volumes[i].name, st.volumes[i].target, ro, false, err);
     }
   ctr_state_clear (&st);
   return rc;
@@ -618,7 +621,7 @@ volume_resolve_run (struct run_options *o, char *const *volumes_from, bool anon_
     rc = resolve_from (&r, volumes_from[i], err);
   for (size_t i = 0; rc == 0 && anon_image && o->img && o->img->volumes && o->img->volumes[i]; i++)
     if (o->img->volumes[i][0] == '/' && !user_covers (&r, o->img->volumes[i]))
-      rc = use_volume (&r, NULL, o->img->volumes[i], false, NULL, err);
+      rc = use_volume (&r, NULL, o->img->volumes[i], false, false, err);
   if (rc < 0)
     {
       ctr_volumes_free (r.used, r.nused);

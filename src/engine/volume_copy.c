@@ -293,7 +293,7 @@ copy_up_fn (void *ud, cella_error_t *err)
       cleanup_close int data = -1;
       struct volume v;
       bool seen = false;
-      if (!is_made (c, c->used[i].name))
+      if (!is_made (c, c->used[i].name) || c->used[i].nocopy)
         continue;
       if (volume_load (c->used[i].name, &v, err) < 0)
         return -1;

@@ -205,6 +205,14 @@ seed
 	run_cella run --name own local/vol stat -c '%u:%g %a' /var/lib/app
 	assert_ok
 	assert_eq "33:33 750" "$OUT" "the anonymous volume took the directory's owner and mode"
+	run_cella run --rm -v nc:/srv:nocopy local/vol ls /srv
+	assert_ok
+	assert_eq "" "$OUT" "-v NAME:/path:nocopy: no copy-up"
+	run_cella run --rm --mount type=volume,src=nc2,dst=/srv,volume-nocopy local/vol ls /srv
+	assert_ok
+	assert_eq "" "$OUT" "--mount volume-nocopy: no copy-up"
+	run_cella run --rm --mount type=volume,src=nc3,dst=/srv,volume-opt=x local/vol true
+	assert_cella_error 125 "unknown key \`volume-opt\`"
 	run_cella volume create empty
 	run_cella run --rm -v empty:/srv local/vol ls /srv
 	assert_ok
