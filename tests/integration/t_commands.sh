@@ -79,7 +79,7 @@ test_rm_volumes_flag() {
 	assert_ok
 	run_cella run -d --name rv2 busybox sleep 30
 	assert_ok
-	# cella makes no anonymous volumes: -v is accepted and removes the containers like rm
+	# busybox declares no VOLUME: -v removes the containers like rm (t_volume.sh tests anonymous volumes)
 	run_cella rm -v rv
 	assert_ok
 	assert_eq rv "$OUT"

@@ -277,3 +277,17 @@ wrote" "the container sees the image's owners in its new volumes, its root can w
 	assert_eq "$((base + 33)):$((base + 34))" "$(stat -c %u:%g "$CELLA_ROOT/volumes/ua/_data/owned")" \
 		"on the host, the container's range"
 }
+
+test_volume_help() {
+	local c
+	for c in create ls inspect rm prune; do
+		run_cella volume "$c" --help
+		assert_ok "volume $c --help"
+		assert_contains "$OUT" "Usage: cella volume $c" "volume $c --help"
+	done
+	run_cella volume
+	assert_rc 125
+	assert_contains "$OUT" "Usage: cella volume COMMAND"
+	run_cella volume frob
+	assert_cella_error 125 "volume frob: unknown command"
+}
