@@ -337,8 +337,9 @@ run_volumes_keep (struct run_volumes *rv)
   rv->made = NULL;
 }
 
-/* A run that made no container record: the volumes it made go, but for named ones a
- * foreground run made (docker keeps those) unless all (a failed run or --dry-run). */
+/* A run that made no container record: the anonymous volumes it made go; the named ones too when
+ * all (a failed run, --dry-run), else they stay, as docker keeps them after a run. One that a
+ * container took meanwhile stays (no force). */
 static void
 run_volumes_drop (struct run_volumes *rv, bool all)
 {
@@ -354,7 +355,7 @@ run_volumes_drop (struct run_volumes *rv, bool all)
       if (all || anon)
         {
           int lock = volume_lock (NULL);
-          volume_remove (rv->made[i], true, NULL);
+          volume_remove (rv->made[i], false, NULL);
           if (lock >= 0)
             close (lock);
         }

@@ -202,8 +202,10 @@ check_options (char *const *opts, cella_error_t *err)
       struct stat st;
       if (device == NULL || device[0] != '/')
         return cella_error (err, 0, "--opt type=%s needs device=ABSOLUTE-HOST-PATH", type);
-      if (stat (device, &st) < 0 || !S_ISDIR (st.st_mode))
-        return cella_error (err, errno ? errno : ENOTDIR, "--opt device=%s: not a directory", device);
+      if (stat (device, &st) < 0)
+        return cella_error (err, errno, "--opt device=%s", device);
+      if (!S_ISDIR (st.st_mode))
+        return cella_error (err, ENOTDIR, "--opt device=%s", device);
     }
   for (size_t i = 0; opts && opts[i]; i++)
     if (has_prefix (opts[i], "o=") && type && strcmp (type, "tmpfs") == 0)
@@ -465,7 +467,7 @@ use_volume (struct resolver *r, const char *name, const char *target, bool ro, b
 static int
 resolve_dash_v (struct resolver *r, const char *spec, cella_error_t *err)
 {
-  cleanup_free char *copy = xstrdup (spec), *rest = NULL;
+  cleanup_free char *copy = xstrdup (spec);
   char *colon = strchr (copy, ':'), *dst, *opts;
   bool ro = false, nocopy = false;
   if (copy[0] == '/' && colon == NULL)
@@ -500,7 +502,6 @@ resolve_dash_v (struct resolver *r, const char *spec, cella_error_t *err)
       else
         return cella_error (err, 0, "volume `%s`: unknown option `%s` (expected ro or rw)", spec, o);
     }
-  (void) rest;
   return use_volume (r, copy, dst, ro, nocopy, err);
 }
 
