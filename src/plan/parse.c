@@ -339,7 +339,7 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
         op->ov_mode = ro ? OVERLAY_READONLY : OVERLAY_EPHEMERAL;
     }
   else
-    return cella_error (err, 0, "mount `%s`: unknown type `%s` (expected bind, tmpfs or overlay)", spec, type);
+    return cella_error (err, 0, "mount `%s`: unknown type `%s` (expected bind, volume, tmpfs or overlay)", spec, type);
   return 0;
 }
 

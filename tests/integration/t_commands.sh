@@ -196,8 +196,8 @@ from-ctr" "$(printf '%s\n' "$OUT" | head -n1; cat "$TEST_TMP/src/g")" "a bind mo
 	assert_eq from-host "$OUT"
 	assert_contains "$ERR" "Read-only file system"
 	[ ! -e "$TEST_TMP/src/h" ] || fail "a readonly bind mount was written"
-	run_cella run --mount "type=volume,target=/v" busybox true
-	assert_cella_error 125 "type=volume"
+	run_cella run --mount "type=npipe,target=/v" busybox true
+	assert_cella_error 125 "unknown type \`npipe\` (expected bind, volume, tmpfs or overlay)"
 	run_cella run --mount "type=bind,target=/m" busybox true
 	assert_cella_error 125 "source"
 }
