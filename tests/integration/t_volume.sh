@@ -88,6 +88,13 @@ test_volume_create_inspect_ls_rm() {
 	assert_cella_error 125 "no such volume"
 	run_cella volume rm -f v1
 	assert_ok
+	# what a killed create or rm leaves is hidden from ls and removed by the next one to lock
+	mkdir -p "$CELLA_ROOT/volumes/.tmp-0123-half/_data" "$CELLA_ROOT/volumes/.rm-4567-gone/_data"
+	assert_eq "" "$(vol_names)" "ls shows no half-made volume"
+	run_cella volume create after
+	assert_ok
+	[ -z "$(ls -A "$CELLA_ROOT/volumes" | grep -v -e '^after$' -e '^.lock$')" ] ||
+		fail "leftovers not removed: $(ls -A "$CELLA_ROOT/volumes")"
 }
 
 test_volume_bad_names_and_options() {
