@@ -494,10 +494,20 @@ run_or_create (int argc, char **argv, bool create_only)
       return status < 0 ? cella_error_print (&err) : status;
     }
   run_options_free (&o);
-  if (rv.lock >= 0)
-    close (rv.lock); /* mounted while the run holds them; rm -f of a volume in use is the user's call */
-  rv.lock = -1;
-  status = backend_of (p)->run (p, &err);
+  {
+    /* no record names them: the run holds its volumes while it runs (volume rm refuses them) */
+    int *held = rv.nused ? xzalloc (rv.nused * sizeof *held) : NULL;
+    for (size_t i = 0; i < rv.nused; i++)
+      held[i] = volume_hold (rv.used[i].name);
+    if (rv.lock >= 0)
+      close (rv.lock);
+    rv.lock = -1;
+    status = backend_of (p)->run (p, &err);
+    for (size_t i = 0; i < rv.nused; i++)
+      if (held[i] >= 0)
+        close (held[i]);
+    free (held);
+  }
   run_volumes_drop (&rv, false);
   if (p->userns_mode)
     userns_release (p->id); /* a foreground run keeps nothing, its ids neither */

@@ -365,6 +365,32 @@ volume_users (const char *name)
 }
 
 int
+volume_hold (const char *name)
+{
+  cleanup_free char *dir = volume_name_valid (name) ? volume_dir (name) : NULL;
+  int fd = dir ? open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+  if (fd >= 0 && flock (fd, LOCK_SH | LOCK_NB) < 0)
+    {
+      close (fd);
+      fd = -1;
+    }
+  return fd;
+}
+
+/* Is a foreground run holding it (volume_hold)? */
+static bool
+volume_held (const char *dir)
+{
+  cleanup_close int fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  if (flock (fd, LOCK_EX | LOCK_NB) < 0)
+    return errno == EWOULDBLOCK;
+  flock (fd, LOCK_UN);
+  return false;
+}
+
+int
 volume_remove (const char *name, bool force, cella_error_t *err)
 {
   cleanup_free char *dir = NULL, *gone = NULL, *rnd = NULL;
@@ -378,6 +404,9 @@ volume_remove (const char *name, bool force, cella_error_t *err)
     return cella_error (err, EBUSY, "volume `%s` is in use by container `%s`%s: remove the container first", name,
                         users[0], users[1] ? " (and others)" : "");
   dir = volume_dir (name);
+  if (!force && volume_held (dir))
+    return cella_error (err, EBUSY,
+                        "volume `%s` is in use by a running container (a `cella run` the engine does not keep)", name);
   rnd = paths_new_id ();
   gone = xasprintf ("%s/volumes/.rm-%.16s-%s", paths_data_root (), rnd ? rnd : "0", name);
   /* out of sight first: ls never shows a half-removed volume */

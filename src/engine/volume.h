@@ -47,6 +47,10 @@ int volume_load (const char *name, struct volume *v, cella_error_t *err);
 int volume_list (struct volume **out, size_t *n, cella_error_t *err);
 /* The names of the containers (running or not) whose record names the volume; NULL if none. */
 char **volume_users (const char *name);
+/* A run the engine does not keep has no record to name its volumes: it holds each one it mounts
+ * (a shared flock on the volume's directory, the fd returned) while it runs, and volume_remove
+ * refuses a held volume. -1 when it cannot be held (the run goes on without). */
+int volume_hold (const char *name);
 /* Refuses while a container uses it (the error names the container), unless force. */
 int volume_remove (const char *name, bool force, cella_error_t *err);
 

@@ -161,6 +161,22 @@ test_volume_rm_refuses_in_use_and_prune() {
 	assert_eq "" "$(vol_names)"
 }
 
+test_volume_rm_refuses_while_a_foreground_run_uses_it() {
+	vol_env
+	"$CELLA" run -v held:/h busybox sh -c 'touch /h/started; sleep 4' >/dev/null 2>&1 &
+	local _
+	for _ in $(seq 100); do
+		[ -e "$CELLA_ROOT/volumes/held/_data/started" ] && break
+		sleep 0.1
+	done
+	run_cella volume rm held
+	assert_cella_error 125 "volume \`held\` is in use by a running container"
+	wait
+	run_cella volume rm held
+	assert_ok
+	assert_eq "" "$(vol_names)" "removed once the run ended"
+}
+
 test_anonymous_volumes_removed_by_rm_v_only() {
 	vol_env
 	vol_image local/vol /var/lib/app
