@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../engine/volume.h"
 #include "../net/net.h"
 #include "../engine/container.h"
 #include "../engine/health.h"
@@ -324,6 +325,25 @@ health_json (const struct ctr_state *st)
                     "Log", log);
 }
 
+/* docker's Mounts, for the volumes the record names (binds and tmpfs are in the plan) */
+static json_t *
+mounts_json (const struct ctr_state *st)
+{
+  json_t *a = json_array ();
+  for (size_t i = 0; i < st->nvolumes; i++)
+    {
+      struct volume v;
+      bool have = volume_load (st->volumes[i].name, &v, NULL) == 0;
+      json_array_append_new (a, json_pack ("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "Type", "volume", "Name",
+                                           st->volumes[i].name, "Source", have ? v.mountpoint : "", "Destination",
+                                           st->volumes[i].target, "Driver", "local", "RW", !st->volumes[i].readonly,
+                                           "Anonymous", st->volumes[i].anonymous));
+      if (have)
+        volume_clear (&v);
+    }
+  return a;
+}
+
 static json_t *
 inspect_json (const char *id, const struct ctr_state *st)
 {
@@ -368,6 +388,7 @@ inspect_json (const char *id, const struct ctr_state *st)
   json_object_set_new (
       o, "Entrypoint",
       json_pack ("{s:s?, s:b}", "Detected", st->entrypoint, "FromCommandLine", st->entrypoint == NULL));
+  json_object_set_new (o, "Mounts", mounts_json (st));
   json_object_set_new (o, "LogPath", json_string (log));
   json_object_set_new (o, "Dir", json_string (dir));
   json_object_set_new (o, "RestartCount", json_integer (st->restart_count));

@@ -38,7 +38,7 @@ static const struct cli_option kill_table[] = {
 static const struct cli_option rm_table[] = {
   { "force", 'f', OPT_FLAG, O (force), NULL, "Kill a running container first" },
   { "volumes", 'v', OPT_FLAG, O (volumes), NULL,
-    "Also remove anonymous volumes (cella creates none; accepted for docker)" },
+    "Also remove the container's anonymous volumes (VOLUME, -v /path) no other container uses" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option wait_table[] = {
@@ -308,7 +308,8 @@ cmd_kill (int argc, char **argv)
 static int
 do_rm (const char *id, void *ud, cella_error_t *err)
 {
-  return ctr_rm (id, *(bool *) ud, err);
+  const struct lc_opts *o = ud;
+  return ctr_rm (id, o->force, o->volumes, err);
 }
 
 int
@@ -318,7 +319,7 @@ cmd_rm (int argc, char **argv)
   int status, first = parse (rm_table, &o, argc, argv, "cella rm [-f] [-v] CONTAINER...",
                              "Remove containers: their record, writable layer and log.", 1, &status);
   if (first > 0)
-    status = each (argc, argv, first, true, do_rm, &o.force);
+    status = each (argc, argv, first, true, do_rm, &o);
   lc_opts_free (&o);
   return status;
 }

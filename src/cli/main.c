@@ -44,6 +44,7 @@ static const struct command commands[] = {
   { "commit", cmd_commit, false, "Make an image of a container's changes" },
   { "history", cmd_history, false, "Show an image's layers and how each was made" },
   { "network", cmd_network, false, "Manage networks (create, ls, rm, inspect)" },
+  { "volume", cmd_volume, false, "Manage volumes (create, ls, inspect, rm, prune)" },
   { "images", cmd_images, false, "List images" },
   { "image", cmd_image, false, "Manage images (ls, inspect, rm, prune, tag, pull, import, save, build)" },
   { "pull", cmd_image_tool, false, "Pull an image from a registry" },

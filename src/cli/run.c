@@ -18,6 +18,7 @@
 #include "../image/store.h"
 #include "../util/paths.h"
 #include "../engine/userns.h"
+#include "../engine/volume.h"
 #include "../backend/backend.h"
 #include "../plan/build.h"
 #include "../cgroup/cgroup.h"
@@ -31,10 +32,13 @@ static const struct cli_option run_table[] = {
   { "env-file", 0, OPT_LIST, O (env_files), "FILE", "Read KEY=VALUE lines from a file (# comments)" },
   { "workdir", 'w', OPT_STRING, O (workdir), "DIR", "Working directory inside the container (created if missing)" },
   { "user", 'u', OPT_STRING, O (user), "USER[:GROUP]", "Run as this user (name or uid, resolved in the container)" },
-  { "volume", 'v', OPT_LIST, O (volumes), "HOST:CTR[:ro|rw]", "Bind-mount a host path into the container" },
+  { "volume", 'v', OPT_LIST, O (volumes), "SRC:CTR[:ro|rw]",
+    "Bind-mount a host path (SRC absolute) or mount a volume (SRC a name, created if missing; CTR alone: a new "
+    "anonymous volume)" },
+  { "volumes-from", 0, OPT_LIST, O (volumes_from), "CTR[:ro|rw]", "Mount the volumes another container mounts" },
   { "tmpfs", 0, OPT_LIST, O (tmpfs), "CTR[:OPTS]", "Mount a tmpfs (OPTS: size=64m,mode=1777,ro,exec,...)" },
   { "mount", 0, OPT_LIST, O (mounts), "SPEC",
-    "type=bind|tmpfs|overlay,target=..,source=..,lower=A:B,upper=..,work=.." },
+    "type=bind|volume|tmpfs|overlay,target=..,source=..,readonly,lower=A:B,upper=..,work=.." },
   { "read-only", 0, OPT_FLAG, O (read_only), NULL, "Mount the container's root read-only" },
   { "hostname", 0, OPT_STRING, O (hostname), "NAME", "Container host name (default: short id)" },
   { "interactive", 'i', OPT_FLAG, O (interactive), NULL, "Keep stdin open and pass it to the container" },
@@ -320,10 +324,88 @@ engine_options (const struct run_options *o, const struct plan *p, struct ctr_cr
   return 0;
 }
 
+/* The volumes a run mounts (src/engine/volume.c), under the volume lock from their resolution
+ * until the container's record names them (or the run has them mounted). */
+struct run_volumes {
+  struct ctr_volume *used;
+  size_t nused;
+  char **made; /* volumes this run created */
+  int lock;
+};
+
+/* Does the run name a volume (or get anonymous ones)? -v NAME:.., -v /path, --mount type=volume,
+ * --volumes-from, or an image VOLUME for a container the engine keeps. */
+static bool
+volume_wanted (const struct run_options *o)
+{
+  if (o->volumes_from || (o->engine && o->img && o->img->volumes && o->img->volumes[0]))
+    return true;
+  for (size_t i = 0; o->volumes && o->volumes[i]; i++)
+    if (o->volumes[i][0] != '/' || strchr (o->volumes[i], ':') == NULL)
+      return true;
+  for (size_t i = 0; o->mounts && o->mounts[i]; i++)
+    if (strstr (o->mounts[i], "type=volume") != NULL)
+      return true;
+  return false;
+}
+
+static int
+run_volumes_resolve (struct run_options *o, struct run_volumes *rv, cella_error_t *err)
+{
+  rv->lock = -1;
+  if (!volume_wanted (o))
+    return 0; /* plain binds and tmpfs: no lock, nothing made under the data root */
+  if ((rv->lock = volume_lock (err)) < 0)
+    return -1;
+  /* anonymous volumes for the image's VOLUME paths: for a container the engine keeps (a
+   * foreground run keeps nothing, its writes to those paths go with its overlay) */
+  return volume_resolve_run (o, o->volumes_from, o->engine, &rv->used, &rv->nused, &rv->made, err);
+}
+
+static void
+run_volumes_keep (struct run_volumes *rv)
+{
+  if (rv->lock >= 0)
+    close (rv->lock);
+  rv->lock = -1;
+  strv_free (rv->made);
+  rv->made = NULL;
+}
+
+/* A run that made no container record: the anonymous volumes it made go; the named ones too when
+ * all (a failed run, --dry-run), else they stay, as docker keeps them after a run. One that a
+ * container took meanwhile stays (no force). */
+static void
+run_volumes_drop (struct run_volumes *rv, bool all)
+{
+  if (rv->lock >= 0)
+    close (rv->lock);
+  rv->lock = -1;
+  for (size_t i = 0; rv->made && rv->made[i]; i++)
+    {
+      bool anon = false;
+      for (size_t j = 0; j < rv->nused; j++)
+        if (strcmp (rv->used[j].name, rv->made[i]) == 0)
+          anon = rv->used[j].anonymous;
+      if (all || anon)
+        {
+          int lock = volume_lock (NULL);
+          volume_remove (rv->made[i], false, NULL);
+          if (lock >= 0)
+            close (lock);
+        }
+    }
+  strv_free (rv->made);
+  rv->made = NULL;
+  ctr_volumes_free (rv->used, rv->nused);
+  rv->used = NULL;
+  rv->nused = 0;
+}
+
 /* run -d / --name / create: the engine keeps the container; a monitor runs it. */
 static int
 run_in_engine (struct run_options *o, struct plan *p, bool create_only, const char *detected,
-               const struct ctr_healthcheck *hc, cella_error_t *err)
+               const struct ctr_healthcheck *hc, struct run_volumes *rv, cella_error_t *err)
 {
   struct ctr_create_opts c = { .health = hc };
   cleanup_free char *id = NULL;
@@ -331,11 +413,15 @@ run_in_engine (struct run_options *o, struct plan *p, bool create_only, const ch
   if (engine_options (o, p, &c, err) < 0)
     return -1;
   c.entrypoint = detected;
+  c.volumes = rv->used;
+  c.nvolumes = rv->nused;
   if (ctr_create (p, &c, &id, err) < 0)
     {
       userns_release (p->id); /* --userns=auto: the range taken for it */
       return -1;
     }
+  /* the record names its volumes now: they are its, and volume rm sees them */
+  run_volumes_keep (rv);
   if (create_only)
     {
       puts (id);
@@ -376,6 +462,7 @@ run_or_create (int argc, char **argv, bool create_only)
   struct resolved res = { 0 };
   struct image_defaults img = { 0 };
   struct ctr_healthcheck hc = { 0 };
+  struct run_volumes rv = { .lock = -1 };
   cella_error_t err = NULL;
   bool engine;
   int help, first, status;
@@ -417,12 +504,15 @@ run_or_create (int argc, char **argv, bool create_only)
       o.img = &img;
     }
   o.engine = create_only || o.detach || o.name || o.restart || o.rm;
-  if (build_plan (&o, &res, &p, &err) < 0 || backend_check (p, &err) < 0)
+  if (run_volumes_resolve (&o, &rv, &err) < 0 || build_plan (&o, &res, &p, &err) < 0 || backend_check (p, &err) < 0)
+    goto error;
+  if (!o.dry_run && volume_copy_up (rv.used, rv.nused, rv.made, p, &err) < 0)
     goto error;
   resolved_clear (&res);
   o.img = NULL;
   if (o.dry_run)
     {
+      run_volumes_drop (&rv, true);
       cleanup_free char *text = plan_to_json (p), *json = NULL;
       json_t *j = json_loads (text, 0, NULL);
       json_object_set_new (j, "deviceRules", cli_device_rules_json (p));
@@ -443,14 +533,29 @@ run_or_create (int argc, char **argv, bool create_only)
     }
   if (engine)
     {
-      status = run_in_engine (&o, p, create_only, detected, &hc, &err);
+      status = run_in_engine (&o, p, create_only, detected, &hc, &rv, &err);
       ctr_healthcheck_clear (&hc);
+      run_volumes_drop (&rv, true); /* nothing left to drop once the record names them */
       run_options_free (&o);
       return status < 0 ? cella_error_print (&err) : status;
     }
   ctr_healthcheck_clear (&hc);
   run_options_free (&o);
-  status = backend_of (p)->run (p, &err);
+  {
+    /* no record names them: the run holds its volumes while it runs (volume rm refuses them) */
+    int *held = rv.nused ? xzalloc (rv.nused * sizeof *held) : NULL;
+    for (size_t i = 0; i < rv.nused; i++)
+      held[i] = volume_hold (rv.used[i].name);
+    if (rv.lock >= 0)
+      close (rv.lock);
+    rv.lock = -1;
+    status = backend_of (p)->run (p, &err);
+    for (size_t i = 0; i < rv.nused; i++)
+      if (held[i] >= 0)
+        close (held[i]);
+    free (held);
+  }
+  run_volumes_drop (&rv, false);
   if (p->userns_mode)
     userns_release (p->id); /* a foreground run keeps nothing, its ids neither */
   if (status < 0)
@@ -459,6 +564,7 @@ run_or_create (int argc, char **argv, bool create_only)
 
 error:
   ctr_healthcheck_clear (&hc);
+  run_volumes_drop (&rv, true);
   resolved_clear (&res);
   o.img = NULL;
   run_options_free (&o);

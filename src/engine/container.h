@@ -22,6 +22,15 @@
 
 enum ctr_status { CTR_CREATED, CTR_RUNNING, CTR_RESTARTING, CTR_EXITED, CTR_REMOVING };
 
+/* One volume a container mounts (volume.h), as kept in its record: rm refuses to remove a volume
+ * a record names, rm -v removes the anonymous ones. */
+struct ctr_volume {
+  char *name, *target;
+  bool readonly, anonymous;
+  bool nocopy; /* the run asked for no copy-up (nocopy, volume-nocopy); not kept in the record */
+};
+void ctr_volumes_free (struct ctr_volume *v, size_t n);
+
 enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_UNLESS_STOPPED };
 
 /* Health checks (health.c; docs/engine.md "Health checks"): the monitor runs the check the way
@@ -70,6 +79,8 @@ struct ctr_state {
   int failing_streak;
   struct ctr_health_result health_log[HEALTH_LOG_MAX]; /* oldest first */
   int health_nlog;
+  struct ctr_volume *volumes; /* the volumes it mounts */
+  size_t nvolumes;
 };
 
 void ctr_state_clear (struct ctr_state *s);
@@ -116,6 +127,8 @@ struct ctr_create_opts {
   bool auto_remove;
   long long log_max_size;
   const struct ctr_healthcheck *health; /* NULL: none */
+  const struct ctr_volume *volumes;     /* named and anonymous volumes it mounts */
+  size_t nvolumes;
 };
 
 /* Create the record: claims the name, writes plan.json and state.json (status created), makes
@@ -135,7 +148,8 @@ struct ctr_start_opts {
 int ctr_start (const char *id, const struct ctr_start_opts *o, cella_error_t *err);
 int ctr_stop (const char *id, int timeout_s, cella_error_t *err);
 int ctr_kill (const char *id, int sig, cella_error_t *err);
-int ctr_rm (const char *id, bool force, cella_error_t *err);
+/* volumes: also remove its anonymous volumes (rm -v). */
+int ctr_rm (const char *id, bool force, bool volumes, cella_error_t *err);
 /* Wait until the container is not running; returns its exit code (or -1 with *err). */
 int ctr_wait (const char *id, cella_error_t *err);
 int ctr_rename (const char *id, const char *new_name, cella_error_t *err);

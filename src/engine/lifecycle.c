@@ -18,6 +18,7 @@
 #include "../net/net.h"
 #include "../cgroup/cgroup.h"
 #include "container.h"
+#include "volume.h"
 #include "../util/paths.h"
 
 static const char *
@@ -272,7 +273,7 @@ out:
 }
 
 int
-ctr_rm (const char *id, bool force, cella_error_t *err)
+ctr_rm (const char *id, bool force, bool volumes, cella_error_t *err)
 {
   struct ctr_state st;
   int lock, r;
@@ -324,8 +325,10 @@ ctr_rm (const char *id, bool force, cella_error_t *err)
     plan_free (p);
   }
   r = ctr_remove_files (id, st.name, err);
-  ctr_state_clear (&st);
   close (lock);
+  if (r == 0 && volumes)
+    volume_remove_anonymous (st.volumes, st.nvolumes);
+  ctr_state_clear (&st);
   return r;
 }
 

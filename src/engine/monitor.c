@@ -28,6 +28,7 @@
 #include "attach.h"
 #include "container.h"
 #include "health.h"
+#include "volume.h"
 #include "logfile.h"
 
 #define MAX_CLIENTS 16
@@ -648,9 +649,11 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
             /* a first start that failed still holds the lock the CLI handed down: taking it
              * again (another open file) would wait for ourselves forever */
             int lock = lock_fd >= 0 ? steal_fd (&lock_fd) : ctr_lock (id, NULL);
-            ctr_remove_files (id, st.name, NULL);
+            int removed = ctr_remove_files (id, st.name, NULL);
             if (lock >= 0)
               close (lock);
+            if (removed == 0) /* docker's --rm takes the anonymous volumes along */
+              volume_remove_anonymous (st.volumes, st.nvolumes);
           }
         ctr_state_clear (&st);
       }

@@ -73,6 +73,7 @@ ctr_state_clear (struct ctr_state *s)
   ctr_healthcheck_clear (&s->hc);
   for (int i = 0; i < s->health_nlog && i < HEALTH_LOG_MAX; i++)
     ctr_health_result_clear (&s->health_log[i]);
+  ctr_volumes_free (s->volumes, s->nvolumes);
   memset (s, 0, sizeof *s);
 }
 
@@ -145,6 +146,15 @@ state_json (const struct ctr_state *s)
   json_object_set_new (o, "autoRemove", json_boolean (s->auto_remove));
   json_object_set_new (o, "tty", json_boolean (s->tty));
   SETI ("logMaxSize", s->log_max_size);
+  if (s->nvolumes)
+    {
+      json_t *a = json_array ();
+      for (size_t i = 0; i < s->nvolumes; i++)
+        json_array_append_new (a, json_pack ("{s:s, s:s, s:b, s:b}", "name", s->volumes[i].name, "target",
+                                             s->volumes[i].target, "readonly", s->volumes[i].readonly, "anonymous",
+                                             s->volumes[i].anonymous));
+      json_object_set_new (o, "volumes", a);
+    }
 #undef SETS
 #undef SETI
   if (s->hc.test)
@@ -215,6 +225,42 @@ lookup_name (const char *const *names, size_t n, const char *s)
   return -1;
 }
 
+void
+ctr_volumes_free (struct ctr_volume *v, size_t n)
+{
+  for (size_t i = 0; v && i < n; i++)
+    {
+      free (v[i].name);
+      free (v[i].target);
+    }
+  free (v);
+}
+
+static void
+volumes_from_json (json_t *a, struct ctr_state *s)
+{
+  size_t i;
+  json_t *e;
+  if (!json_is_array (a) || json_array_size (a) == 0)
+    return;
+  s->volumes = xzalloc (json_array_size (a) * sizeof *s->volumes);
+  json_array_foreach (a, i, e)
+    {
+      struct ctr_volume *v = &s->volumes[s->nvolumes];
+      v->name = json_member_str (e, "name");
+      v->target = json_member_str (e, "target");
+      if (v->name == NULL || v->target == NULL)
+        {
+          free (v->name);
+          free (v->target);
+          continue;
+        }
+      v->readonly = json_is_true (json_object_get (e, "readonly"));
+      v->anonymous = json_is_true (json_object_get (e, "anonymous"));
+      s->nvolumes++;
+    }
+}
+
 static int
 state_from_json (json_t *o, struct ctr_state *s)
 {
@@ -248,6 +294,7 @@ state_from_json (json_t *o, struct ctr_state *s)
   s->tty = json_is_true (json_object_get (o, "tty"));
   s->log_max_size = json_member_int (o, "logMaxSize");
   health_from_json (o, s);
+  volumes_from_json (json_object_get (o, "volumes"), s);
   return s->id ? 0 : -1;
 }
 
@@ -724,6 +771,8 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
       st.hc = *o->health; /* borrowed, like the strings above: not cleared */
       st.health = HEALTH_STARTING;
     }
+  st.volumes = (struct ctr_volume *) o->volumes;
+  st.nvolumes = o->nvolumes;
 
   /* built aside and renamed into place: a crash leaves either nothing or the whole record */
   r = write_new_dir (tmp, p, &st, err);

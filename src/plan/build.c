@@ -75,6 +75,7 @@ run_options_free (struct run_options *o)
   free (o->workdir);
   free (o->user);
   strv_free (o->volumes);
+  strv_free (o->volumes_from);
   strv_free (o->tmpfs);
   strv_free (o->mounts);
   strv_free (o->cap_add);

@@ -16,13 +16,14 @@ struct image_defaults {
 };
 
 struct run_options {
-  char **env;       /* -e, in order */
-  char **env_files; /* --env-file */
-  char *workdir;    /* -w */
-  char *user;       /* -u */
-  char **volumes;   /* -v */
-  char **tmpfs;     /* --tmpfs */
-  char **mounts;    /* --mount */
+  char **env;          /* -e, in order */
+  char **env_files;    /* --env-file */
+  char *workdir;       /* -w */
+  char *user;          /* -u */
+  char **volumes;      /* -v: HOST:CTR binds (the engine turns volume names into their directories first) */
+  char **volumes_from; /* --volumes-from CTR[:ro|rw]: read by the engine (src/engine/volume.c) */
+  char **tmpfs;        /* --tmpfs */
+  char **mounts;       /* --mount */
   char **cap_add, **cap_drop;
   char **security_opts;
   char *userns;    /* --userns host|auto[:size=N]|keep-id */

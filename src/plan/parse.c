@@ -48,9 +48,10 @@ parse_volume (const char *spec, char **src, char **dst, unsigned *flags, cella_e
   if (n < 2)
     return cella_error (err, 0, "volume `%s`: expected HOST:CONTAINER[:ro|rw]", spec);
   if (parts[0][0] != '/')
-    return cella_error (err, 0,
-                        "volume `%s`: source `%s` must be an absolute host path (named volumes are not supported)",
-                        spec, parts[0]);
+    return cella_error (
+        err, 0,
+        "volume `%s`: source `%s` must be an absolute host path (volume names are resolved by the engine first)", spec,
+        parts[0]);
   if (parts[1][0] != '/')
     return cella_error (err, 0, "volume `%s`: target `%s` must be an absolute path in the container", spec, parts[1]);
   if (target_is_root (parts[1]))
@@ -338,7 +339,7 @@ parse_mount (const char *spec, struct plan *p, cella_error_t *err)
         op->ov_mode = ro ? OVERLAY_READONLY : OVERLAY_EPHEMERAL;
     }
   else
-    return cella_error (err, 0, "mount `%s`: unknown type `%s` (expected bind, tmpfs or overlay)", spec, type);
+    return cella_error (err, 0, "mount `%s`: unknown type `%s` (expected bind, volume, tmpfs or overlay)", spec, type);
   return 0;
 }
 

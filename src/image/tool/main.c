@@ -11,10 +11,9 @@ static const struct {
   const char *name;
   int (*fn) (int argc, char **argv);
 } commands[] = {
-  { "pull", cmd_pull },     { "import", cmd_import },       { "save", cmd_save },
-  { "export", cmd_export }, { "login", cmd_login },         { "logout", cmd_logout },
-  { "build", cmd_build },   { "commit", cmd_image_commit }, { "push", cmd_push },
-  { NULL, NULL },
+  { "pull", cmd_pull },   { "import", cmd_import }, { "save", cmd_save },   { "export", cmd_export },
+  { "login", cmd_login }, { "logout", cmd_logout }, { "build", cmd_build }, { "commit", cmd_image_commit },
+  { "push", cmd_push },   { NULL, NULL },
 };
 
 int
