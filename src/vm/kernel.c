@@ -1,4 +1,5 @@
-/* The guest kernel (vm.h): --kernel, else the host's newest readable /boot/vmlinuz-*. */
+/* The guest kernel (vm.h): --kernel, else the tuned kernel `make vm-kernel` cached under the data
+ * root (vm/kernels/current/bzImage), else the host's newest readable /boot/vmlinuz-*. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/paths.h"
 #include "vm.h"
 
 /* The x86 boot protocol: "HdrS" at 0x202, the version string's offset (minus 0x200) at 0x20e. */
@@ -56,11 +58,44 @@ release_cmp (const char *a, const char *b)
 }
 
 int
-vm_kernel_find (const char *override, char **path, char **release, cella_error_t *err)
+vm_kernel_tuned (const char *dir, char **path, char **release)
 {
-  cleanup_free char *best = NULL;
+  cleanup_free char *img = xasprintf ("%s/current/bzImage", dir);
+  cleanup_free char *rel_path = xasprintf ("%s/current/release", dir);
+  char *rel = NULL;
+  struct stat st;
+  cella_error_t ignored = NULL;
+  if (stat (img, &st) < 0 || !S_ISREG (st.st_mode) || access (img, R_OK) < 0)
+    return -1;
+  *path = realpath (img, NULL);
+  if (*path == NULL)
+    return -1;
+  if (read_file (rel_path, &rel, NULL, &ignored) < 0)
+    cella_error_free (&ignored);
+  if (rel)
+    rel[strcspn (rel, "\n")] = '\0';
+  if (rel == NULL || rel[0] == '\0')
+    {
+      free (rel);
+      rel = vm_kernel_release_of (*path);
+    }
+  *release = rel;
+  return 0;
+}
+
+char *
+vm_kernel_tuned_dir (void)
+{
+  return xasprintf ("%s/vm/kernels", paths_data_root ());
+}
+
+int
+vm_kernel_find (const char *override, char **path, char **release, const char **kind, cella_error_t *err)
+{
+  cleanup_free char *best = NULL, *tuned = NULL;
   DIR *d;
   struct dirent *e;
+  *kind = VM_KERNEL_GIVEN;
   if (override)
     {
       struct stat st;
@@ -74,6 +109,13 @@ vm_kernel_find (const char *override, char **path, char **release, cella_error_t
       *release = vm_kernel_release_of (*path);
       return 0;
     }
+  tuned = vm_kernel_tuned_dir ();
+  if (vm_kernel_tuned (tuned, path, release) == 0)
+    {
+      *kind = VM_KERNEL_TUNED;
+      return 0;
+    }
+  *kind = VM_KERNEL_DISTRO;
   d = opendir ("/boot");
   while (d && (e = readdir (d)))
     {
