@@ -11,7 +11,7 @@
 #   CELLA_TEST_USER_CGROUP=DIR  a cgroup v2 directory delegated to the user (as systemd's
 #                         Delegate=yes makes user@UID.service): the unprivileged pass runs in
 #                         DIR/tests.scope, so rootless limits can be applied (tests/v2/ sets it)
-#   CELLA_TEST_VM_KERNEL=DIR  a tuned guest kernel (DIR/bzImage, DIR/release: scripts/vm-kernel.sh's
+#   CELLA_TEST_VM_KERNEL=DIR  a tuned guest kernel (DIR/bzImage, release, config: scripts/vm-kernel.sh's
 #                         output) for t_vm when the data root has none (default for the
 #                         unprivileged pass: a copy of root's /var/lib/cella/vm/kernels/current)
 #
@@ -217,8 +217,8 @@ run_user_pass() {
 	# copy the user can read: t_vm boots it with --kernel (the user's own data root has none)
 	local vmk="" d
 	for d in "${CELLA_TEST_VM_KERNEL:-}" /var/lib/cella/vm/kernels/current; do
-		[ -n "$d" ] && [ -r "$d/bzImage" ] && [ -r "$d/release" ] || continue
-		mkdir -p "$ubase/vm-kernel" && cp "$d/bzImage" "$d/release" "$ubase/vm-kernel/" &&
+		[ -n "$d" ] && [ -r "$d/bzImage" ] && [ -r "$d/release" ] && [ -r "$d/config" ] || continue
+		mkdir -p "$ubase/vm-kernel" && cp "$d/bzImage" "$d/release" "$d/config" "$ubase/vm-kernel/" &&
 			chmod -R a+rX "$ubase/vm-kernel" && vmk=$ubase/vm-kernel
 		break
 	done

@@ -57,6 +57,27 @@ release_cmp (const char *a, const char *b)
   return (unsigned char) *a - (unsigned char) *b;
 }
 
+/* A kernel scripts/vm-kernel.sh built: its config beside it, without ACPI and modules. */
+static bool
+built_by_us (const char *kernel_path)
+{
+  cleanup_free char *copy = xstrdup (kernel_path);
+  char *slash = strrchr (copy, '/');
+  cleanup_free char *config_path = NULL, *config = NULL;
+  cella_error_t ignored = NULL;
+  if (slash == NULL)
+    return false;
+  *slash = '\0';
+  config_path = xasprintf ("%s/config", *copy ? copy : "/");
+  if (read_file (config_path, &config, NULL, &ignored) < 0)
+    {
+      cella_error_free (&ignored);
+      return false;
+    }
+  return strstr (config, "\n# CONFIG_ACPI is not set\n") && strstr (config, "\n# CONFIG_MODULES is not set\n")
+         && strstr (config, "\nCONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n");
+}
+
 int
 vm_kernel_tuned (const char *dir, char **path, char **release)
 {
@@ -107,6 +128,8 @@ vm_kernel_find (const char *override, char **path, char **release, const char **
       if (*path == NULL)
         return cella_error (err, errno, "--kernel `%s`", override);
       *release = vm_kernel_release_of (*path);
+      if (built_by_us (*path))
+        *kind = VM_KERNEL_TUNED;
       return 0;
     }
   tuned = vm_kernel_tuned_dir ();

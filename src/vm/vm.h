@@ -51,7 +51,9 @@ int vm_workdir_remove (const char *path, cella_error_t *err);
 /* ---- kernel.c ---- */
 
 /* What kind of kernel boots the guest (the plan's vm.kernel_kind): --kernel's, the tuned one
- * `make vm-kernel` built (everything built in: no modules in the initramfs), or the host's. */
+ * `make vm-kernel` built (everything built in: no modules in the initramfs; no ACPI: microvm runs
+ * with acpi=off), or the host's. A --kernel PATH with scripts/vm-kernel.sh's `config` beside it
+ * (no ACPI, no modules, command-line virtio-mmio devices) is "tuned" too. */
 #define VM_KERNEL_GIVEN "given"
 #define VM_KERNEL_TUNED "tuned"
 #define VM_KERNEL_DISTRO "distro"

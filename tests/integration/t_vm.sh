@@ -453,7 +453,8 @@ test_vm_kernel_choice() {
 
 # The tuned kernel boots a container, everything built in (no /proc/modules): the one in
 # this pass's data root (make vm-kernel), else the one $CELLA_TEST_VM_KERNEL names (a directory
-# with bzImage and release, as scripts/vm-kernel.sh writes), given with --kernel.
+# with bzImage, release and config, as scripts/vm-kernel.sh writes), given with --kernel: the
+# config beside it makes it "tuned" too (no modules, acpi=off).
 test_vm_tuned_kernel_boots() {
 	vm_require
 	local dir opt=()
@@ -463,6 +464,9 @@ test_vm_tuned_kernel_boots() {
 		[ -n "$dir" ] && [ -r "$dir/bzImage" ] || skip "no tuned kernel built: make vm-kernel"
 		opt=(--kernel "$dir/bzImage")
 	fi
+	run_cella run --dry-run --backend vm "${opt[@]}" busybox true
+	assert_ok
+	assert_eq "tuned" "$(printf '%s' "$OUT" | jq -r .vm.kernel_kind)" "the plan's kernel kind"
 	run_cella run --debug --backend vm "${opt[@]}" busybox \
 		sh -c 'uname -r; cat /proc/version; [ -e /proc/modules ] && echo modules || echo no-modules'
 	assert_ok

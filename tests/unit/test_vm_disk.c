@@ -280,6 +280,21 @@ test_kernel (void)
            "the release from the release file, without its newline");
     free (p2);
     free (r2);
+    p2 = r2 = NULL;
+    CHECK (vm_kernel_find (img, &p2, &r2, &kind, &err) == 0 && strcmp (kind, VM_KERNEL_GIVEN) == 0, "--kernel: given");
+    free (p2);
+    free (r2);
+    p2 = r2 = NULL;
+    {
+      static const char cfg[] = "#\n# CONFIG_ACPI is not set\nCONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n"
+                                "# CONFIG_MODULES is not set\n";
+      cleanup_free char *cfgf = xasprintf ("%s/config", key);
+      CHECK (write_file_atomic (cfgf, cfg, sizeof cfg - 1, 0644, &err) == 0, "its config");
+    }
+    CHECK (vm_kernel_find (img, &p2, &r2, &kind, &err) == 0 && strcmp (kind, VM_KERNEL_TUNED) == 0,
+           "--kernel with vm-kernel.sh's config beside it (no ACPI, no modules): tuned");
+    free (p2);
+    free (r2);
     cleanup_free char *rm = xasprintf ("rm -rf '%s'", dir);
     CHECK (system (rm) == 0, "cleanup");
   }
