@@ -48,8 +48,9 @@ done
 die() { echo "vm-kernel.sh: $*" >&2; exit 1; }
 
 version=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) || version=""
-[ -n "$version" ] && [ -r "$SRC_TAR" ] ||
+if [ -z "$version" ] || [ ! -r "$SRC_TAR" ]; then
 	die "$SRC_PKG is not installed ($SRC_TAR): run scripts/deps.sh --vm-kernel (or apt-get install $SRC_PKG)"
+fi
 [ -r "$fragment" ] || die "$fragment: missing"
 key=$( { printf '%s %s recipe %s\n' "$SRC_PKG" "$version" "$RECIPE"; cat "$fragment"; } | sha256sum | cut -c1-16)
 if [ "$print_key" = 1 ]; then
@@ -71,6 +72,9 @@ if [ -z "$out" ]; then
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+# one build at a time per cache (they share the unpacked source)
+exec 9>"$out/.lock"
+flock 9
 
 set_current() {
 	ln -sfn "$key" "$out/.current.tmp"
@@ -119,7 +123,7 @@ printf 'source %s %s\nfragment sha256 %s\nrecipe %s\nbuilt in %s s with make -j%
 	"$(sha256sum "$fragment" | cut -d' ' -f1)" "$RECIPE" "$(($(date +%s) - start))" "$jobs" >"$stage/info"
 chmod 0644 "$stage"/*
 chmod 0755 "$stage"
-rm -rf "$out/$key"
+rm -rf "${out:?}/${key:?}"
 mv -T "$stage" "$out/$key"
 set_current
 cd /
