@@ -29,7 +29,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,$(B)/unit-san/%,$(UNIT_SRC))
 
-.PHONY: all deps demo check check-v2 test unit integration clean format format-check analyze lint-full bench conformance layers
+.PHONY: all deps demo vm-kernel check check-v2 test unit integration clean format format-check analyze lint-full bench conformance layers
 all: $(B)/cella $(B)/cella-image $(B)/cella-vminit
 
 # The vm backend's guest init (guest/, docs/vm.md): PID 1 in the microVM, put in the initramfs.
@@ -136,6 +136,13 @@ fuzz-merge: fuzz-build
 
 deps:
 	sh scripts/deps.sh
+
+# The tuned guest kernel for the vm backend (docs/vm.md): vm/kernel.config over allnoconfig, from
+# Debian's linux-source-6.1, cached under the data root's vm/kernels/KEY (not built again while the
+# source and config stay the same). Not part of `make check`.
+vm-kernel:
+	sh scripts/deps.sh --vm-kernel
+	sh scripts/vm-kernel.sh --jobs 2
 
 DEMO_CMD := echo "hello from a cella container"; echo "pid $$$$, host name $$(hostname), $$(id)"; head -1 /etc/os-release
 

@@ -6,7 +6,11 @@
 # Boot-to-exit of busybox `true`: from `cella run --backend vm busybox true` to its exit, ROUNDS
 # times, under KVM when /dev/kvm is usable and always under TCG (CELLA's kvm detection is forced
 # off for that series by hiding /dev/kvm with CELLA_NO_KVM=1); the image's disk is built once
-# before the rounds (cached). Then the memory of a running VM: QEMU's RSS and the supervisor's.
+# before the rounds (cached). Each series with the distro kernel (the newest /boot/vmlinuz-*) and,
+# when `make vm-kernel` built one, the tuned kernel (VM_KERNEL=DIR, default root's
+# /var/lib/cella/vm/kernels/current or the user's ~/.local/share/cella/vm/kernels/current), both
+# given with --kernel (the tuned one's config beside it makes it "tuned": docs/vm.md).
+# Then the memory of a running VM: QEMU's RSS and the supervisor's.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-5}
@@ -19,7 +23,15 @@ gcc -O2 -o "$WORK/timeit" "$REPO/bench/timeit.c"
 median() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] / 1e6 }'; }
 min() { sort -n | awk 'NR == 1 { printf "%.1f", $1 / 1e6 }'; }
 
-"$CELLA" run --backend vm busybox true 2>/dev/null # builds and caches the disk
+DISTRO=$(ls /boot/vmlinuz-* | sort -V | tail -1)
+kernels=("distro:$DISTRO")
+for d in "${VM_KERNEL:-}" /var/lib/cella/vm/kernels/current "${XDG_DATA_HOME:-$HOME/.local/share}/cella/vm/kernels/current"; do
+	if [ -n "$d" ] && [ -r "$d/bzImage" ] && [ -r "$d/config" ]; then
+		kernels+=("tuned:$(readlink -f "$d/bzImage")")
+		break
+	fi
+done
+"$CELLA" run --backend vm --kernel "$DISTRO" busybox true 2>/dev/null # builds and caches the disk
 series=()
 # KVM counts only where QEMU can start a guest on it (a nested /dev/kvm can refuse QEMU: docs/vm.md)
 if [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo quit | timeout 20 qemu-system-x86_64 -M microvm -accel kvm -cpu host \
@@ -27,9 +39,13 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo quit | timeout 20 qemu-system-x86_
 series+=(tcg)
 for s in "${series[@]}"; do
 	if [ "$s" = tcg ]; then export CELLA_NO_KVM=1; else unset CELLA_NO_KVM; fi
-	"$WORK/timeit" "$ROUNDS" -- "$s" "$CELLA" run --backend vm busybox true >"$WORK/$s.txt"
-	bad=$(awk '$3 != 0' "$WORK/$s.txt" | wc -l)
-	echo "boot-to-exit $s ($ROUNDS rounds, $bad failed): median $(awk '{ print $2 }' "$WORK/$s.txt" | median) ms, min $(awk '{ print $2 }' "$WORK/$s.txt" | min) ms"
+	for k in "${kernels[@]}"; do
+		kind=${k%%:*} path=${k#*:}
+		"$WORK/timeit" "$ROUNDS" -- "$s-$kind" "$CELLA" run --backend vm --kernel "$path" busybox true >"$WORK/$s-$kind.txt"
+		bad=$(awk '$3 != 0' "$WORK/$s-$kind.txt" | wc -l)
+		echo "boot-to-exit $s, $kind kernel $path ($ROUNDS rounds, $bad failed): median" \
+			"$(awk '{ print $2 }' "$WORK/$s-$kind.txt" | median) ms, min $(awk '{ print $2 }' "$WORK/$s-$kind.txt" | min) ms"
+	done
 done
 unset CELLA_NO_KVM
 

@@ -12,12 +12,17 @@ qemu-system-x86 linux-image-amd64 e2fsprogs
 podman conmon containerd buildah debootstrap golang-go
 clang libclang-rt-dev clang-format cppcheck clang-tidy"
 BENCH_PKGS="hyperfine umoci crun"
+# --vm-kernel: what `make vm-kernel` needs to build the tuned guest kernel (not in the default set:
+# the source alone is ~140 MB and the build takes a while)
+VM_KERNEL_PKGS="linux-source-6.1 flex bison bc libelf-dev"
 
 bench=0
+vm_kernel=0
 for arg in "$@"; do
 	case "$arg" in
 	--bench) bench=1 ;;
-	-h|--help) echo "usage: $0 [--bench]"; exit 0 ;;
+	--vm-kernel) vm_kernel=1 ;;
+	-h|--help) echo "usage: $0 [--bench] [--vm-kernel]"; exit 0 ;;
 	*) echo "deps.sh: unknown argument: $arg" >&2; exit 2 ;;
 	esac
 done
@@ -42,6 +47,12 @@ if [ "$bench" = 1 ]; then
 		is_installed "$p" && continue
 		# The package index may be empty on a fresh image; the check happens again after update.
 		missing="$missing $p"
+	done
+fi
+
+if [ "$vm_kernel" = 1 ]; then
+	for p in $VM_KERNEL_PKGS; do
+		is_installed "$p" || missing="$missing $p"
 	done
 fi
 

@@ -11,6 +11,9 @@
 #   CELLA_TEST_USER_CGROUP=DIR  a cgroup v2 directory delegated to the user (as systemd's
 #                         Delegate=yes makes user@UID.service): the unprivileged pass runs in
 #                         DIR/tests.scope, so rootless limits can be applied (tests/v2/ sets it)
+#   CELLA_TEST_VM_KERNEL=DIR  a tuned guest kernel (DIR/bzImage, release, config: scripts/vm-kernel.sh's
+#                         output) for t_vm when the data root has none (default for the
+#                         unprivileged pass: a copy of root's /var/lib/cella/vm/kernels/current)
 #
 # As root, every file runs twice: as root, then as the unprivileged user (files with a line
 # "# root-only" are not run the second time). As an ordinary user, only the unprivileged pass runs.
@@ -210,6 +213,15 @@ run_user_pass() {
 
 	ubase=$(mktemp -d /tmp/itest-user.XXXXXX)
 	chown "$uid:$gid" "$ubase"
+	# the tuned guest kernel (CELLA_TEST_VM_KERNEL, else the one root's `make vm-kernel` built), in a
+	# copy the user can read: t_vm boots it with --kernel (the user's own data root has none)
+	local vmk="" d
+	for d in "${CELLA_TEST_VM_KERNEL:-}" /var/lib/cella/vm/kernels/current; do
+		[ -n "$d" ] && [ -r "$d/bzImage" ] && [ -r "$d/release" ] && [ -r "$d/config" ] || continue
+		mkdir -p "$ubase/vm-kernel" && cp "$d/bzImage" "$d/release" "$d/config" "$ubase/vm-kernel/" &&
+			chmod -R a+rX "$ubase/vm-kernel" && vmk=$ubase/vm-kernel
+		break
+	done
 	counts=$ubase/counts
 	p=()
 	[ -n "$kpat" ] && p=(-k "$kpat")
@@ -232,7 +244,7 @@ run_user_pass() {
 				HOME="$home" USER="$TEST_USER" LOGNAME="$TEST_USER" LANG=C.UTF-8 \
 				XDG_DATA_HOME="$datadir" XDG_RUNTIME_DIR="$rundir" \
 				CELLA="$ucella" CELLA_HELPERS="$helpers" TEST_TIMEOUT="$TEST_TIMEOUT" CMD_TIMEOUT="$CMD_TIMEOUT" \
-				COUNTS_FILE="$counts" \
+				COUNTS_FILE="$counts" CELLA_TEST_VM_KERNEL="$vmk" \
 				bash "$urunner" --inner user --base "$ubase" "${p[@]}" "${ufiles[@]}"
 	) </dev/null
 	if [ -r "$counts" ]; then

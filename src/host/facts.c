@@ -49,7 +49,8 @@ gather_vm (const struct host_facts_query *q, struct host_facts *f)
   cleanup_free char *qemu = NULL;
   cleanup_free char *fc = probe_find_program ("firecracker");
   f->firecracker_found = fc != NULL;
-  if (vm_qemu_find (&qemu, &err) < 0 || vm_kernel_find (q->vm_kernel, &f->vm_kernel, &f->vm_kernel_release, &err) < 0)
+  if (vm_qemu_find (&qemu, &err) < 0
+      || vm_kernel_find (q->vm_kernel, &f->vm_kernel, &f->vm_kernel_release, &f->vm_kernel_kind, &err) < 0)
     {
       f->vm_why = steal_pointer (&err->msg);
       f->vm_why_errno = err->errno_;

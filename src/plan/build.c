@@ -480,6 +480,8 @@ vm_from_facts (const struct host_facts *f, struct plan *p, cella_error_t *err)
   p->vm_kernel = f->vm_kernel ? xstrdup (f->vm_kernel) : NULL;
   free (p->vm_kernel_release);
   p->vm_kernel_release = f->vm_kernel_release ? xstrdup (f->vm_kernel_release) : NULL;
+  free (p->vm_kernel_kind);
+  p->vm_kernel_kind = f->vm_kernel_kind ? xstrdup (f->vm_kernel_kind) : NULL;
   if (p->vm_memory_mib == 0)
     p->vm_memory_mib = 256;
   free (p->vm_accel);

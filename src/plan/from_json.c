@@ -336,6 +336,7 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
         p->vm_engine = get_str (r, vm, "engine", false);
         p->vm_kernel = get_str (r, vm, "kernel", false);
         p->vm_kernel_release = get_str (r, vm, "kernel_release", false);
+        p->vm_kernel_kind = get_str (r, vm, "kernel_kind", false);
         p->vm_accel = get_str (r, vm, "accel", false);
         if (json_is_integer (mem) && json_integer_value (mem) >= 0 && json_integer_value (mem) <= 1048576)
           p->vm_memory_mib = (unsigned) json_integer_value (mem);

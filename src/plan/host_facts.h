@@ -44,6 +44,7 @@ struct host_facts {
    * run under TCG (NULL: KVM) */
   bool firecracker_found;
   char *vm_kernel, *vm_kernel_release;
+  const char *vm_kernel_kind; /* static: "given", "tuned" or "distro" */
   char *vm_why;
   int vm_why_errno;
   char *kvm_why;

@@ -361,6 +361,7 @@ struct plan {
   char *vm_engine;         /* vm: "qemu" or "firecracker" */
   char *vm_kernel;         /* vm: the guest kernel (--kernel, else the host's newest /boot/vmlinuz-*) */
   char *vm_kernel_release; /* vm: its release (for the initramfs' modules), NULL when unknown */
+  char *vm_kernel_kind;    /* vm: "given" (--kernel), "tuned" (make vm-kernel) or "distro" */
   char *vm_accel;          /* vm: "kvm" or "tcg", as decided when the plan was made */
   unsigned vm_memory_mib;  /* vm: guest RAM (--vm-memory), 0: 256 */
   unsigned vm_cpus;        /* vm: virtual CPUs (--vm-cpus), 0: 1 */

@@ -72,12 +72,15 @@ vm_plan_prepare (struct plan *p, cella_error_t *err)
     return -1;
   {
     char *path = NULL, *release = NULL;
-    if (vm_kernel_find (p->vm_kernel, &path, &release, err) < 0)
+    const char *kind = NULL;
+    if (vm_kernel_find (p->vm_kernel, &path, &release, &kind, err) < 0)
       return -1;
     free (p->vm_kernel);
     p->vm_kernel = path;
     free (p->vm_kernel_release);
     p->vm_kernel_release = release;
+    free (p->vm_kernel_kind);
+    p->vm_kernel_kind = xstrdup (kind);
   }
   if (p->vm_memory_mib == 0)
     p->vm_memory_mib = 256;
@@ -166,7 +169,8 @@ vm_available (char **why)
 {
   cella_error_t e = NULL;
   cleanup_free char *qemu = NULL, *kernel = NULL, *release = NULL;
-  if (vm_qemu_find (&qemu, &e) < 0 || vm_kernel_find (NULL, &kernel, &release, &e) < 0)
+  const char *kind = NULL;
+  if (vm_qemu_find (&qemu, &e) < 0 || vm_kernel_find (NULL, &kernel, &release, &kind, &e) < 0)
     {
       if (why)
         *why = xstrdup (e->msg);
@@ -180,7 +184,9 @@ vm_available (char **why)
       return false;
     }
   if (why)
-    *why = xasprintf ("%s, kernel %s", qemu, kernel);
+    *why = xasprintf ("%s, kernel %s (%s%s)", qemu, kernel, kind,
+                      strcmp (kind, VM_KERNEL_TUNED) == 0 ? ""
+                                                          : "; make vm-kernel builds a tuned one that boots faster");
   return true;
 }
 
@@ -260,7 +266,9 @@ make_initramfs (struct vm_session *s, cella_error_t *err)
       c.nameservers = s->nic.nameservers;
     }
   text = guestcfg_format (&c, &len);
-  r = initramfs_build (s->initrd, vminit_path (), s->p->vm_kernel_release, text, len, err);
+  /* the tuned kernel has all it needs built in: no modules to look for */
+  bool tuned = s->p->vm_kernel_kind && strcmp (s->p->vm_kernel_kind, VM_KERNEL_TUNED) == 0;
+  r = initramfs_build (s->initrd, vminit_path (), tuned ? NULL : s->p->vm_kernel_release, text, len, err);
   for (size_t i = 0; i < c.nmounts; i++)
     free (c.mounts[i].tag);
   free (c.mounts);
@@ -400,6 +408,7 @@ make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool k
     .disk_fd = s->disk_fd[0],
     .disk_ro_fd = s->disk_fd[1],
     .kvm = kvm,
+    .no_acpi = s->p->vm_kernel_kind && strcmp (s->p->vm_kernel_kind, VM_KERNEL_TUNED) == 0,
     .memory_mib = s->p->vm_memory_mib ? s->p->vm_memory_mib : 256,
     .cpus = s->p->vm_cpus ? s->p->vm_cpus : 1,
     .console_fd = s->console_fd,

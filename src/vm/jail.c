@@ -45,9 +45,10 @@
 #define VM_JAIL_UID_BASE 0x70000000u
 #define VM_JAIL_UIDS 65536u
 
-/* The firmware microvm loads (its qboot BIOS; the option ROM that boots -kernel), from QEMU's data
- * directory next to its program (<prefix>/share/qemu; QEMU looks there first). */
-static const char *const firmware[] = { "bios-microvm.bin", "linuxboot_dma.bin" };
+/* The firmware microvm loads (its BIOS: bios-microvm.bin, or qboot.rom itself with acpi=off as
+ * for the tuned kernel; the option ROM that boots -kernel), from QEMU's data directory next to its
+ * program (<prefix>/share/qemu; QEMU looks there first). */
+static const char *const firmware[] = { "bios-microvm.bin", "qboot.rom", "linuxboot_dma.bin" };
 /* Where QEMU's TCG module is, relative to its program's directory (Debian's, then others). */
 static const char *const module_dirs[] = { "../lib/x86_64-linux-gnu/qemu", "../lib64/qemu", "../lib/qemu" };
 #define TCG_MODULE "accel-tcg-x86_64.so"
@@ -255,7 +256,7 @@ files_key (const char *real)
     return NULL;
   if (stat ("/etc/ld.so.cache", &c) < 0)
     memset (&c, 0, sizeof c);
-  return xasprintf ("jail-files-1 %s %lu:%lu:%lld:%lld.%09ld %lu:%lu:%lld.%09ld", real, (unsigned long) q.st_dev,
+  return xasprintf ("jail-files-2 %s %lu:%lu:%lld:%lld.%09ld %lu:%lu:%lld.%09ld", real, (unsigned long) q.st_dev,
                     (unsigned long) q.st_ino, (long long) q.st_size, (long long) q.st_mtim.tv_sec, q.st_mtim.tv_nsec,
                     (unsigned long) c.st_dev, (unsigned long) c.st_ino, (long long) c.st_mtim.tv_sec,
                     c.st_mtim.tv_nsec);

@@ -1,4 +1,5 @@
-/* The guest kernel (vm.h): --kernel, else the host's newest readable /boot/vmlinuz-*. */
+/* The guest kernel (vm.h): --kernel, else the tuned kernel `make vm-kernel` cached under the data
+ * root (vm/kernels/current/bzImage), else the host's newest readable /boot/vmlinuz-*. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/paths.h"
 #include "vm.h"
 
 /* The x86 boot protocol: "HdrS" at 0x202, the version string's offset (minus 0x200) at 0x20e. */
@@ -55,12 +57,66 @@ release_cmp (const char *a, const char *b)
   return (unsigned char) *a - (unsigned char) *b;
 }
 
-int
-vm_kernel_find (const char *override, char **path, char **release, cella_error_t *err)
+/* A kernel scripts/vm-kernel.sh built: its config beside it, without ACPI and modules. */
+static bool
+built_by_us (const char *kernel_path)
 {
-  cleanup_free char *best = NULL;
+  cleanup_free char *copy = xstrdup (kernel_path);
+  char *slash = strrchr (copy, '/');
+  cleanup_free char *config_path = NULL, *config = NULL;
+  cella_error_t ignored = NULL;
+  if (slash == NULL)
+    return false;
+  *slash = '\0';
+  config_path = xasprintf ("%s/config", *copy ? copy : "/");
+  if (read_file (config_path, &config, NULL, &ignored) < 0)
+    {
+      cella_error_free (&ignored);
+      return false;
+    }
+  return strstr (config, "\n# CONFIG_ACPI is not set\n") && strstr (config, "\n# CONFIG_MODULES is not set\n")
+         && strstr (config, "\nCONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n");
+}
+
+int
+vm_kernel_tuned (const char *dir, char **path, char **release)
+{
+  cleanup_free char *img = xasprintf ("%s/current/bzImage", dir);
+  cleanup_free char *rel_path = xasprintf ("%s/current/release", dir);
+  char *rel = NULL;
+  struct stat st;
+  cella_error_t ignored = NULL;
+  if (stat (img, &st) < 0 || !S_ISREG (st.st_mode) || access (img, R_OK) < 0)
+    return -1;
+  *path = realpath (img, NULL);
+  if (*path == NULL)
+    return -1;
+  if (read_file (rel_path, &rel, NULL, &ignored) < 0)
+    cella_error_free (&ignored);
+  if (rel)
+    rel[strcspn (rel, "\n")] = '\0';
+  if (rel == NULL || rel[0] == '\0')
+    {
+      free (rel);
+      rel = vm_kernel_release_of (*path);
+    }
+  *release = rel;
+  return 0;
+}
+
+char *
+vm_kernel_tuned_dir (void)
+{
+  return xasprintf ("%s/vm/kernels", paths_data_root ());
+}
+
+int
+vm_kernel_find (const char *override, char **path, char **release, const char **kind, cella_error_t *err)
+{
+  cleanup_free char *best = NULL, *tuned = NULL;
   DIR *d;
   struct dirent *e;
+  *kind = VM_KERNEL_GIVEN;
   if (override)
     {
       struct stat st;
@@ -72,8 +128,17 @@ vm_kernel_find (const char *override, char **path, char **release, cella_error_t
       if (*path == NULL)
         return cella_error (err, errno, "--kernel `%s`", override);
       *release = vm_kernel_release_of (*path);
+      if (built_by_us (*path))
+        *kind = VM_KERNEL_TUNED;
       return 0;
     }
+  tuned = vm_kernel_tuned_dir ();
+  if (vm_kernel_tuned (tuned, path, release) == 0)
+    {
+      *kind = VM_KERNEL_TUNED;
+      return 0;
+    }
+  *kind = VM_KERNEL_DISTRO;
   d = opendir ("/boot");
   while (d && (e = readdir (d)))
     {

@@ -28,9 +28,10 @@ vm_inspect (const struct plan *p, const char *state_dir, json_t *o)
 {
   cleanup_free char *disk = xasprintf ("%s/disk.ext4", state_dir);
   json_object_set_new (o, "VM",
-                       json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "Engine", p->vm_engine, "Accel",
-                                  p->vm_accel, "Kernel", p->vm_kernel, "KernelRelease", p->vm_kernel_release, "Disk",
-                                  disk, "MemoryMiB", (int) (p->vm_memory_mib ? p->vm_memory_mib : 256), "CPUs",
+                       json_pack ("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:i, s:i}", "Engine", p->vm_engine, "Accel",
+                                  p->vm_accel, "Kernel", p->vm_kernel, "KernelRelease", p->vm_kernel_release,
+                                  "KernelKind", p->vm_kernel_kind, "Disk", disk, "MemoryMiB",
+                                  (int) (p->vm_memory_mib ? p->vm_memory_mib : 256), "CPUs",
                                   (int) (p->vm_cpus ? p->vm_cpus : 1)));
 }
 

@@ -257,7 +257,9 @@ vm_qemu_argv (const struct vm_launch *l)
   /* microvm: no PCI, no firmware tables beyond what Linux needs, virtio-mmio devices */
   /* under TCG the guest kernel calibrates its clock against the PIT, which microvm leaves out
    * unless asked (without it the boot stops at "tsc: Marking TSC unstable") */
-  push2 (&argv, "-M", l->kvm ? "microvm" : "microvm,pit=on,pic=on,rtc=on");
+  /* acpi=off also makes QEMU boot with qboot rather than SeaBIOS, and add the virtio-mmio
+   * devices to the kernel's command line */
+  pushf (&argv, "-M", xasprintf ("microvm%s%s", l->kvm ? "" : ",pit=on,pic=on,rtc=on", l->no_acpi ? ",acpi=off" : ""));
   if (l->kvm)
     push2 (&argv, "-accel", "kvm");
   else

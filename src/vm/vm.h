@@ -50,10 +50,28 @@ int vm_workdir_remove (const char *path, cella_error_t *err);
 
 /* ---- kernel.c ---- */
 
-/* The guest kernel: `override` (--kernel) when given, else the newest readable /boot/vmlinuz-*.
- * *path and *release (malloc'd; release NULL when neither the file name nor the bzImage header
- * says it). Error naming the package to install when there is none. */
-int vm_kernel_find (const char *override, char **path, char **release, cella_error_t *err);
+/* What kind of kernel boots the guest (the plan's vm.kernel_kind): --kernel's, the tuned one
+ * `make vm-kernel` built (everything built in: no modules in the initramfs; no ACPI: microvm runs
+ * with acpi=off), or the host's. A --kernel PATH with scripts/vm-kernel.sh's `config` beside it
+ * (no ACPI, no modules, command-line virtio-mmio devices) is "tuned" too. */
+#define VM_KERNEL_GIVEN "given"
+#define VM_KERNEL_TUNED "tuned"
+#define VM_KERNEL_DISTRO "distro"
+
+/* The guest kernel: `override` (--kernel) when given, else the tuned kernel cached in
+ * vm_kernel_tuned_dir()/current/bzImage (scripts/vm-kernel.sh), else the newest readable
+ * /boot/vmlinuz-*. *path and *release (malloc'd; release NULL when neither the file name nor the
+ * bzImage header says it), *kind one of VM_KERNEL_* (static). Error naming the package to install
+ * when there is none. */
+int vm_kernel_find (const char *override, char **path, char **release, const char **kind, cella_error_t *err);
+
+/* Where `make vm-kernel` caches tuned kernels for this user: DATA_ROOT/vm/kernels (malloc'd). */
+char *vm_kernel_tuned_dir (void);
+
+/* The tuned kernel cached in `dir` (DIR/current/bzImage; its release from DIR/current/release,
+ * else its header): 0 with *path (real path) and *release (malloc'd, may be NULL) when there is a
+ * readable one, -1 when not. */
+int vm_kernel_tuned (const char *dir, char **path, char **release);
 
 /* The version string of a bzImage header (its first word: the release), or NULL. */
 char *vm_kernel_release_of (const char *path);
@@ -74,6 +92,8 @@ struct vm_launch {
   int disk_fd, disk_ro_fd; /* the raw ext4 image, read-write and read-only (QEMU opens it both
                               ways); -1: no disk */
   bool kvm;
+  bool no_acpi; /* -M microvm,acpi=off: a kernel without ACPI (the tuned one) finds the
+                   virtio-mmio devices on its command line and the CPUs in an MP table */
   unsigned memory_mib, cpus;
   int console_fd; /* ttyS0 to this file (opened for writing) */
   int hvc_fd;     /* a connected socket: the workload's stdio (virtconsole hvc0) */

@@ -414,3 +414,64 @@ test_guest_workload_default_signals() {
 	assert_eq "SigBlk:0000000000000000 SigIgn:0000000000000000 " \
 		"$(printf '%s\n' "$OUT" | awk '$1 == "SigIgn:" || $1 == "SigBlk:" { printf "%s%s ", $1, $2 }')" "the guest's workload"
 }
+
+# The data root cella uses in this pass (the runner sets none: root's store, or the user's).
+vm_data_root() {
+	if [ -n "${CELLA_ROOT:-}" ]; then echo "$CELLA_ROOT"
+	elif [ "$(id -u)" = 0 ]; then echo /var/lib/cella
+	else echo "${XDG_DATA_HOME:-$HOME/.local/share}/cella"; fi
+}
+
+# Which kernel the plan boots (no VM started): the tuned one `make vm-kernel` cached in the data
+# root when there is one, else the host's newest /boot/vmlinuz-*; --kernel wins over both; doctor
+# names the same one.
+test_vm_kernel_choice() {
+	vm_require
+	local tuned distro
+	tuned=$(vm_data_root)/vm/kernels/current/bzImage
+	distro=$(ls /boot/vmlinuz-* | sort -V | tail -1)
+	run_cella run --dry-run --backend vm busybox true
+	assert_ok
+	if [ -r "$tuned" ]; then
+		assert_eq "tuned $(readlink -f "$tuned") $(cat "$(dirname "$tuned")/release")" \
+			"$(printf '%s' "$OUT" | jq -r '"\(.vm.kernel_kind) \(.vm.kernel) \(.vm.kernel_release)"')" "the cached tuned kernel"
+	else
+		assert_eq "distro $distro" "$(printf '%s' "$OUT" | jq -r '"\(.vm.kernel_kind) \(.vm.kernel)"')" \
+			"no tuned kernel in $(dirname "$tuned"): the distro's"
+	fi
+	run_cella run --dry-run --backend vm --kernel "$distro" busybox true
+	assert_ok
+	assert_eq "given $distro" "$(printf '%s' "$OUT" | jq -r '"\(.vm.kernel_kind) \(.vm.kernel)"')" "--kernel wins"
+	run_cella doctor
+	assert_ok
+	if [ -r "$tuned" ]; then
+		assert_contains "$OUT" "kernel $(readlink -f "$tuned") (tuned)" "doctor names the tuned kernel"
+	else
+		assert_contains "$OUT" "kernel $distro (distro;" "doctor names the distro kernel"
+	fi
+}
+
+# The tuned kernel boots a container, everything built in (no /proc/modules): the one in
+# this pass's data root (make vm-kernel), else the one $CELLA_TEST_VM_KERNEL names (a directory
+# with bzImage, release and config, as scripts/vm-kernel.sh writes), given with --kernel: the
+# config beside it makes it "tuned" too (no modules, acpi=off).
+test_vm_tuned_kernel_boots() {
+	vm_require
+	local dir opt=()
+	dir=$(vm_data_root)/vm/kernels/current
+	if [ ! -r "$dir/bzImage" ]; then
+		dir=${CELLA_TEST_VM_KERNEL:-}
+		[ -n "$dir" ] && [ -r "$dir/bzImage" ] || skip "no tuned kernel built: make vm-kernel"
+		opt=(--kernel "$dir/bzImage")
+	fi
+	run_cella run --dry-run --backend vm "${opt[@]}" busybox true
+	assert_ok
+	assert_eq "tuned" "$(printf '%s' "$OUT" | jq -r .vm.kernel_kind)" "the plan's kernel kind"
+	run_cella run --debug --backend vm "${opt[@]}" busybox \
+		sh -c 'uname -r; cat /proc/version; [ -e /proc/modules ] && echo modules || echo no-modules'
+	assert_ok
+	assert_eq "$(cat "$dir/release")" "$(printf '%s\n' "$OUT" | sed -n 1p)" "uname -r in the guest"
+	assert_match "$(printf '%s\n' "$OUT" | sed -n 2p)" "^Linux version $(cat "$dir/release") " "/proc/version"
+	assert_eq "no-modules" "$(printf '%s\n' "$OUT" | sed -n 3p)" "a kernel without modules (CONFIG_MODULES=n)"
+	assert_match "$ERR" "kernel $(readlink -f "$dir/bzImage")" "the debug line names the tuned kernel"
+}

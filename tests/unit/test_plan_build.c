@@ -236,13 +236,14 @@ test_vm (void)
   f.vm_why = NULL;
   f.vm_kernel = (char *) "/boot/vmlinuz-test";
   f.vm_kernel_release = (char *) "6.1.0-test";
+  f.vm_kernel_kind = "distro";
   f.kvm_why = (char *) "/dev/kvm is missing";
   p = build (&o, &f, &err);
   CHECK (p && p->backend == BACKEND_VM && p->ns == 0 && p->net == NET_PRIVATE && p->vm_kernel
              && strcmp (p->vm_kernel, "/boot/vmlinuz-test") == 0 && p->vm_kernel_release
              && strcmp (p->vm_kernel_release, "6.1.0-test") == 0 && p->vm_accel && strcmp (p->vm_accel, "tcg") == 0
-             && p->vm_memory_mib == 256,
-         "--backend vm: the kernel found, TCG without KVM, 256 MiB");
+             && p->vm_memory_mib == 256 && p->vm_kernel_kind && strcmp (p->vm_kernel_kind, "distro") == 0,
+         "--backend vm: the kernel found (and its kind), TCG without KVM, 256 MiB");
   plan_free (p);
   f.kvm_why = NULL;
   p = build (&o, &f, &err);

@@ -237,8 +237,9 @@ static void
 test_kernel (void)
 {
   cleanup_free char *path = NULL, *rel = NULL, *hdr = NULL;
+  const char *kind = NULL;
   cella_error_t err = NULL;
-  if (vm_kernel_find (NULL, &path, &rel, &err) < 0)
+  if (vm_kernel_find (NULL, &path, &rel, &kind, &err) < 0)
     {
       path = rel = NULL;
       CHECK (err && strstr (err->msg, "linux-image-amd64"), "no kernel: the error names the package");
@@ -251,10 +252,51 @@ test_kernel (void)
          hdr ? hdr : "(none)");
   {
     char *p2 = NULL, *r2 = NULL;
-    CHECK (vm_kernel_find ("/nonexistent/vmlinuz", &p2, &r2, &err) < 0 && err && strstr (err->msg, "--kernel"),
+    CHECK (vm_kernel_find ("/nonexistent/vmlinuz", &p2, &r2, &kind, &err) < 0 && err && strstr (err->msg, "--kernel"),
            "a missing --kernel is an error naming the option");
     free (p2);
     free (r2);
+  }
+  {
+    /* the tuned kernel's cache: DIR/current -> KEY/{bzImage,release} */
+    char tmpl[] = "/tmp/test-vm-kernel.XXXXXX";
+    char *dir = mkdtemp (tmpl);
+    char *p2 = NULL, *r2 = NULL;
+    CHECK (dir && vm_kernel_tuned (dir, &p2, &r2) < 0, "no tuned kernel cached: none");
+    cleanup_free char *key = xasprintf ("%s/0123456789abcdef", dir);
+    cleanup_free char *img = xasprintf ("%s/bzImage", key);
+    cleanup_free char *relf = xasprintf ("%s/release", key);
+    cleanup_free char *cur = xasprintf ("%s/current", dir);
+    cleanup_free char *cmd = xasprintf ("cp '%s' '%s'", path, img);
+    CHECK (mkdir (key, 0755) == 0 && symlink ("0123456789abcdef", cur) == 0 && system (cmd) == 0, "a cached kernel");
+    CHECK (vm_kernel_tuned (dir, &p2, &r2) == 0 && p2 && strcmp (p2, img) == 0 && r2 && strcmp (r2, hdr) == 0,
+           "a tuned kernel without a release file: its real path, the release from its header (%s)",
+           r2 ? r2 : "(none)");
+    free (p2);
+    free (r2);
+    p2 = r2 = NULL;
+    CHECK (write_file_atomic (relf, "6.1.192-cella\n", 14, 0644, &err) == 0, "its release file");
+    CHECK (vm_kernel_tuned (dir, &p2, &r2) == 0 && r2 && strcmp (r2, "6.1.192-cella") == 0,
+           "the release from the release file, without its newline");
+    free (p2);
+    free (r2);
+    p2 = r2 = NULL;
+    CHECK (vm_kernel_find (img, &p2, &r2, &kind, &err) == 0 && strcmp (kind, VM_KERNEL_GIVEN) == 0, "--kernel: given");
+    free (p2);
+    free (r2);
+    p2 = r2 = NULL;
+    {
+      static const char cfg[] = "#\n# CONFIG_ACPI is not set\nCONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n"
+                                "# CONFIG_MODULES is not set\n";
+      cleanup_free char *cfgf = xasprintf ("%s/config", key);
+      CHECK (write_file_atomic (cfgf, cfg, sizeof cfg - 1, 0644, &err) == 0, "its config");
+    }
+    CHECK (vm_kernel_find (img, &p2, &r2, &kind, &err) == 0 && strcmp (kind, VM_KERNEL_TUNED) == 0,
+           "--kernel with vm-kernel.sh's config beside it (no ACPI, no modules): tuned");
+    free (p2);
+    free (r2);
+    cleanup_free char *rm = xasprintf ("rm -rf '%s'", dir);
+    CHECK (system (rm) == 0, "cleanup");
   }
   cella_error_free (&err);
 }
@@ -313,6 +355,17 @@ test_qemu_argv (void)
   strv_free (argv);
   argv = vm_qemu_argv (&l);
   CHECK (has_pair (argv, "-accel", "kvm") && has_pair (argv, "-cpu", "host"), "kvm: -accel kvm -cpu host");
+  CHECK (has_pair (argv, "-M", "microvm"), "kvm: microvm with its defaults");
+  l.no_acpi = true;
+  strv_free (argv);
+  argv = vm_qemu_argv (&l);
+  CHECK (has_pair (argv, "-M", "microvm,acpi=off"), "a kernel without ACPI (the tuned one): acpi=off");
+  l.kvm = false;
+  strv_free (argv);
+  argv = vm_qemu_argv (&l);
+  CHECK (has_pair (argv, "-M", "microvm,pit=on,pic=on,rtc=on,acpi=off"), "the same under tcg");
+  l.kvm = true;
+  l.no_acpi = false;
   CHECK (!has_pair (argv, "-device", "virtio-net-device,netdev=n0"), "no netdev: no NIC");
   l.netdev = "user,id=n0";
   strv_free (argv);
