@@ -7,7 +7,7 @@
 # test-timeout: 240
 # cmd-timeout: 120
 
-SCALE_N=${SCALE_N:-24}
+SCALE_N=${SCALE_N:-16}
 
 sc_env() {
 	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
