@@ -52,17 +52,7 @@ volume_list_free (struct volume *v, size_t n)
 bool
 volume_name_valid (const char *name)
 {
-  size_t n = name ? strlen (name) : 0;
-  if (n == 0 || n > 255)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    {
-      char c = name[i];
-      bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-      if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
-        return false;
-    }
-  return true;
+  return name_token_valid (name, 255);
 }
 
 static int
@@ -221,17 +211,6 @@ check_options (char *const *opts, cella_error_t *err)
   return 0;
 }
 
-static char *
-rfc3339_now (void)
-{
-  char buf[64];
-  time_t t = time (NULL);
-  struct tm tm;
-  gmtime_r (&t, &tm);
-  strftime (buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return xstrdup (buf);
-}
-
 static int
 write_new_volume (const char *tmp, const struct volume *v, cella_error_t *err)
 {
@@ -288,7 +267,7 @@ volume_create (const char *name, char *const *labels, char *const *opts, bool an
   nv.labels = (char **) labels;
   nv.options = (char **) opts;
   nv.anonymous = anonymous;
-  nv.created = rfc3339_now ();
+  nv.created = utc_now_rfc3339 ();
   r = write_new_volume (tmp, &nv, err);
   free (nv.created);
   /* rename(2) onto an existing non-empty directory fails: two creates of one name, one wins */

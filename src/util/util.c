@@ -26,10 +26,10 @@ now_ns (void)
 }
 
 bool
-ctr_name_valid (const char *name)
+name_token_valid (const char *name, size_t max)
 {
-  size_t n = strlen (name);
-  if (n == 0 || n > 128)
+  size_t n = name ? strlen (name) : 0;
+  if (n == 0 || n > max)
     return false;
   for (size_t i = 0; i < n; i++)
     {
@@ -39,6 +39,23 @@ ctr_name_valid (const char *name)
         return false;
     }
   return true;
+}
+
+bool
+ctr_name_valid (const char *name)
+{
+  return name_token_valid (name, 128);
+}
+
+char *
+utc_now_rfc3339 (void)
+{
+  char buf[64];
+  time_t t = time (NULL);
+  struct tm tm;
+  gmtime_r (&t, &tm);
+  strftime (buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return xstrdup (buf);
 }
 
 static const struct {

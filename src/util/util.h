@@ -118,8 +118,12 @@ long long parse_size (const char *s);
 /* The wall clock (CLOCK_REALTIME) in nanoseconds since the epoch. */
 long long now_ns (void);
 
-/* Names of containers and networks: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 characters. */
+/* A name as docker takes them: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most max characters. */
+bool name_token_valid (const char *name, size_t max);
+/* Names of containers and networks: name_token_valid, at most 128 characters. */
 bool ctr_name_valid (const char *name);
+/* Now, UTC, to the second: "2026-12-02T15:04:05Z", malloc'd. */
+char *utc_now_rfc3339 (void);
 
 /* Colon-separated databases (passwd, group, subuid): split `text` in place, line by line, and
  * call fn with each line's fields (at most 8); fn returns > 0 to stop. */

@@ -351,15 +351,6 @@ out:
 
 /* ---- config and manifest ------------------------------------------------------------------------ */
 
-static void
-iso_now_c (char buf[64])
-{
-  time_t t = time (NULL);
-  struct tm tm;
-  gmtime_r (&t, &tm);
-  strftime (buf, 64, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* The new manifest is OCI: a Docker schema2 parent's gzip layers get the OCI name of the same
  * format (the blob is the same bytes); what has no OCI twin (foreign layers) keeps its own. */
 static const char *
@@ -470,11 +461,11 @@ commit_image (const struct commit_opts *o, char *const *names, char id[72], cell
   json_t *config = NULL, *layers = json_array (), *cfg, *m = NULL;
   struct packed base = { 0 }, top = { 0 };
   struct ingest_limits lim;
-  char now[64], cdigest[72], mdigest[72];
+  cleanup_free char *now = utc_now_rfc3339 ();
+  char cdigest[72], mdigest[72];
   size_t parent_layers = 0;
   char *text = NULL;
   int rc = -1;
-  iso_now_c (now);
   if (o->parent && parent_load (o->parent, &config, layers, err) < 0)
     goto out;
   if (config == NULL)

@@ -84,17 +84,6 @@ sniff_layer_type (int fd)
   return MT_LAYER_TAR;
 }
 
-static char *
-iso_now (void)
-{
-  char buf[64];
-  time_t t = time (NULL);
-  struct tm tm;
-  gmtime_r (&t, &tm);
-  strftime (buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return xstrdup (buf);
-}
-
 /* Names given on the command line, in their stored form. */
 static int
 normalize_names (char *const *in, char ***out, cella_error_t *err)
@@ -174,7 +163,7 @@ store_config (const char *diff_id_list_json_unused, json_t *config, char digest[
 static json_t *
 default_config (json_t *diff_ids)
 {
-  cleanup_free char *now = iso_now ();
+  cleanup_free char *now = utc_now_rfc3339 ();
   return json_pack ("{s:s, s:s, s:s, s:{s:[s]}, s:{s:s, s:o}}", "created", now, "architecture", platform_arch (), "os",
                     "linux", "config", "Env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "rootfs", "type", "layers", "diff_ids", diff_ids);
