@@ -136,6 +136,14 @@ run_pass() {
 			echo "# $f is root-only: not run unprivileged"
 			continue
 		fi
+		# "# passes: root user": the passes the file runs in (default: all), with the reason on
+		# the next line "# passes-why: ..." (what the other passes would repeat)
+		local want
+		want=$(sed -n 's/^# passes: *//p' "$path" | head -n1)
+		if [ -n "$want" ] && ! printf ' %s ' "$want" | grep -q " $pass "; then
+			echo "# $f runs in the passes: $want, not $pass ($(sed -n 's/^# passes-why: *//p' "$path" | head -n1))"
+			continue
+		fi
 		fns=$(test_functions "$path")
 		if [ -z "$fns" ]; then
 			echo "not ok - $pass: ${f%.sh} # no test_ functions found (does the file source cleanly?)"

@@ -1,4 +1,6 @@
 # cella push: images of the store (pulled ones, the embedded busybox) to a real registry (Debian's
+# passes: root user
+# passes-why: the image tool's registry client is the same code in every pass; root and cellatest cover its two store layouts
 # docker-registry on 127.0.0.1: plain, htpasswd, token), read back by skopeo and by cella pull.
 # shellcheck disable=SC2154
 

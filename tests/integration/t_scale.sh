@@ -1,4 +1,6 @@
 # shellcheck shell=bash disable=SC2034
+# passes: root user
+# passes-why: as root of a user namespace the networks are pasta's, as in the cellatest pass
 # Many containers at once (issue 18, at a size that fits CI; bench/scale.sh is the large run):
 # parallel starts with private networks and published ports get distinct names, addresses and
 # ports, every one answers; kill -9 of CLIs and monitors midway still converges under `ps` and

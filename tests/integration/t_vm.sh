@@ -1,3 +1,5 @@
+# passes: root user
+# passes-why: TCG boots take minutes; the root and cellatest passes cover both QEMU jails (CI time)
 # The vm backend (docs/vm.md): busybox in a QEMU microVM. Without /dev/kvm (this machine) the VM
 # runs under TCG, which boots in seconds: each file's tests share the image's cached disk, and the
 # file raises the per-test and per-command limits.
