@@ -1,4 +1,6 @@
 # shellcheck shell=bash disable=SC2034
+# passes: root user
+# passes-why: the messages do not depend on how root came to be; root and cellatest cover both paths (CI time)
 # Bad input: each gets one clear "cella: <what>: <why>" line naming the input, exit 125 (126/127
 # for what cannot be executed or found), and leaves no mount, temp dir or process behind.
 
