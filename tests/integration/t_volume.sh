@@ -161,6 +161,25 @@ test_volume_rm_refuses_in_use_and_prune() {
 	assert_eq "" "$(vol_names)"
 }
 
+# --driver: only docker's `local` exists; prune --filter label= removes only the matching unused ones
+test_volume_driver_and_prune_filter() {
+	vol_env
+	run_cella volume create --driver local --label tier=cache c1
+	assert_ok
+	run_cella volume create -d local --label tier=db d1
+	assert_ok
+	run_cella volume create --driver nfs n1
+	assert_cella_error 125 "--driver \`nfs\`: only the local driver exists here"
+	run_cella volume prune -f --filter label=tier=cache
+	assert_ok
+	assert_eq c1 "$OUT" "only the volume with the label"
+	assert_eq "d1 " "$(vol_names)"
+	run_cella volume prune --filter color
+	assert_cella_error 125 "--filter \`color\`: prune takes label=KEY[=VALUE]"
+	run_cella volume rm d1
+	assert_ok
+}
+
 test_volume_rm_refuses_while_a_foreground_run_uses_it() {
 	vol_env
 	"$CELLA" run -v held:/h busybox sh -c 'touch /h/started; sleep 4' >/dev/null 2>&1 &
