@@ -1,4 +1,6 @@
 # shellcheck shell=bash disable=SC2016,SC2154
+# passes: root user
+# passes-why: the image tool packs as in the root and cellatest passes (CI time)
 # A container's changes: `cella diff` (A/C/D like docker), `cella commit` (its upper dir as a new
 # layer over its image, with --change and a history entry) and `cella image history`.
 # Every test keeps its containers and images in its own data and run roots.

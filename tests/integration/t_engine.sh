@@ -1,4 +1,6 @@
 # shellcheck shell=bash disable=SC2034
+# passes: root user
+# passes-why: the engine is the same code as root; root and cellatest cover its two paths (CI time)
 # The engine: named containers, their monitor, their state on disk, and the commands on them.
 # Every test keeps its containers in its own data and run roots, so none sees another's.
 

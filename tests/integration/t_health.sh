@@ -1,4 +1,6 @@
 # shellcheck shell=bash disable=SC2034
+# passes: root user
+# passes-why: health checks run through the engine as in the root pass; root and cellatest cover both exec paths (CI time)
 # Health checks of engine containers: run by the monitor through exec, their verdict in ps and
 # inspect, the image's Healthcheck, --health-on-failure, wait --condition, healthcheck run.
 # Each test keeps its containers in its own data and run roots (as t_engine.sh does).

@@ -1,3 +1,5 @@
+# passes: root user
+# passes-why: the registry client and unpacking are the same code as in the root and cellatest passes (CI time)
 # Images: pull from a real registry (Debian's docker-registry on 127.0.0.1, images pushed by
 # skopeo), token and basic auth, digests, import of every format, save/export, tag/rm/prune.
 # shellcheck disable=SC2154

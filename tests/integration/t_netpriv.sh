@@ -1,4 +1,6 @@
 # shellcheck shell=bash disable=SC2034
+# passes: root user
+# passes-why: as root of a user namespace the networks are pasta's, as in the cellatest pass (CI time)
 # Private networks (docs/network.md): an address of the container's own, published ports with
 # real traffic over the host's loopback, and that nothing (rules, interfaces, helpers, leases) is
 # left once a container stops or its monitor is killed. As root a bridge, veth pairs and nft

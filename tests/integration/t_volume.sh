@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# passes: root user
+# passes-why: volumes are engine records and binds as in the root and cellatest passes (CI time)
 # Named and anonymous volumes: `cella volume create|ls|inspect|rm|prune`, -v NAME:/path,
 # --mount type=volume, --volumes-from, copy-up of the image's content, rm -v.
 
