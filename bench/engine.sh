@@ -20,6 +20,7 @@
 set -eu
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/bench/lib.sh"
 COUNT=${COUNT:-500}
 PS_ROUNDS=${PS_ROUNDS:-20}
 CREATE_ROUNDS=${CREATE_ROUNDS:-30}
@@ -54,15 +55,11 @@ cleanup() {
 		kill -TERM "$CONMON_PID" 2>/dev/null
 		runc --root "$CONMON_RUNC_ROOT" delete -f bench-conmon >/dev/null 2>&1
 	fi
-	awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r |
-		while read -r m; do umount -l "$m"; done
+	bench_unmount_under "$WORK"
 	rm -rf "$WORK"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+bench_traps cleanup
 
 cp "$CELLA_SRC" "$CELLA"
 CC=${CC:-cc}

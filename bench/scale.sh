@@ -23,6 +23,7 @@
 set -eu
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/bench/lib.sh"
 N=${N:-1000}
 PAR=${PAR:-8}
 PS_ROUNDS=${PS_ROUNDS:-5}
@@ -59,15 +60,11 @@ cleanup() {
 		podman "${PODMAN_ARGS[@]}" rm -af -t 0 >/dev/null 2>&1
 		podman "${PODMAN_ARGS[@]}" system reset -f >/dev/null 2>&1
 	fi
-	awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r |
-		while read -r m; do umount -l "$m"; done
+	bench_unmount_under "$WORK"
 	rm -rf "$WORK"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+bench_traps cleanup
 
 cp "$CELLA_SRC" "$CELLA"
 mkdir -p "$CELLA_ROOT" "$CELLA_RUN_ROOT"
