@@ -113,7 +113,7 @@ test_ipc_namespace_isolated() {
 	local id
 	id=$(ipcmk -M 4096 2>/dev/null | grep -oE '[0-9]+$')
 	[ -n "$id" ] || skip "ipcmk cannot create a shared memory segment here"
-	trap 'ipcrm -m "$id" 2>/dev/null' EXIT
+	trap "ipcrm -m '$id' 2>/dev/null" EXIT # ($id expanded now: it is local, gone when the trap runs)
 	awk -v id="$id" 'NR > 1 && $2 == id { f = 1 } END { exit !f }' /proc/sysvipc/shm ||
 		fail "the host segment $id is not in the host's /proc/sysvipc/shm"
 	run_cella run busybox cat /proc/sysvipc/shm

@@ -242,7 +242,7 @@ test_oci_exec_is_scoped() {
 	_require_scoping
 	local id="oc-ll-$$-$RANDOM"
 	_listen "$TEST_TMP/l.out"
-	trap '"$CELLA" delete --force "$id" >/dev/null 2>&1; _stop_listeners >/dev/null 2>&1' EXIT
+	trap "\"\$CELLA\" delete --force '$id' >/dev/null 2>&1; _stop_listeners >/dev/null 2>&1" EXIT # (id: local, expanded now)
 	OWN_PID=1 _host_ns_bundle b '["sleep", "20"]' ', "annotations": {"io.github.cella.landlock": "auto"}'
 	run_cella run -d --bundle b "$id" </dev/null
 	assert_rc 0

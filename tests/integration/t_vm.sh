@@ -165,7 +165,7 @@ test_qemu_runs_in_its_jail() {
 		sh -c 'echo w >/data/by-guest; mknod /data/mem c 1 1 2>/dev/null; echo up; exec sleep 1000'
 	assert_ok "run -d"
 	id=$OUT
-	trap '"$CELLA" rm -f "$id" >/dev/null 2>&1' EXIT
+	trap "\"\$CELLA\" rm -f '$id' >/dev/null 2>&1" EXIT # (id: local, expanded now)
 	for i in $(seq 120); do
 		case "$("$CELLA" logs "$id" 2>&1)" in *up*) break ;; esac
 		sleep 0.5
