@@ -6,23 +6,7 @@
 # Each test keeps its containers in its own data and run roots (as t_engine.sh does).
 # test-timeout: 60
 
-engine_env() {
-	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
-}
-
-field() {
-	"$CELLA" inspect -f "$2" "$1" 2>/dev/null
-}
-
-# wait_status NAME STATUS: poll (up to 10 s) until the container has that status
-wait_status() {
-	local i
-	for i in $(seq 100); do
-		[ "$(field "$1" '{{.State.Status}}')" = "$2" ] && return 0
-		sleep 0.1
-	done
-	fail "container $1 never reached status $2 (now: $(field "$1" '{{.State.Status}}'))"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
 
 # health_log_last NAME KEY: KEY of the newest State.Health.Log entry
 health_log_last() {

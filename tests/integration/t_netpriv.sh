@@ -13,7 +13,7 @@ np_env() {
 	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
 }
 
-field() { "$CELLA" inspect -f "$2" "$1" 2>/dev/null; }
+. "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
 
 # A port nothing uses (TCP or UDP), in a range no other test picks from.
 free_port() {

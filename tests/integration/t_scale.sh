@@ -11,8 +11,10 @@
 
 SCALE_N=${SCALE_N:-16}
 
+. "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
+
 sc_env() {
-	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
+	engine_env
 	"$CELLA" run busybox true >/dev/null 2>&1 # the image, once
 }
 
@@ -38,13 +40,6 @@ free_ports() {
 		out="$out$p "
 	done
 	echo $out
-}
-
-monitor_pids() {
-	local p
-	for p in $(pgrep -f '__monitor' 2>/dev/null); do
-		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "CELLA_ROOT=$CELLA_ROOT" && echo "$p"
-	done
 }
 
 # Nothing of the containers whose full ids are in $TEST_TMP/ids (and of this data root) is left.

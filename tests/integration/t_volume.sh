@@ -4,9 +4,7 @@
 # Named and anonymous volumes: `cella volume create|ls|inspect|rm|prune`, -v NAME:/path,
 # --mount type=volume, --volumes-from, copy-up of the image's content, rm -v.
 
-vol_env() {
-	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
 
 # vol_image NAME VOLUME...: import an image (busybox root, /srv with a file owned 33:34, a
 # symlink, and /var/lib/app owned 33:33 mode 750) whose config declares the VOLUMEs.
@@ -51,7 +49,7 @@ EOF
 vol_names() { "$CELLA" volume ls -q 2>/dev/null | sort | tr '\n' ' '; }
 
 test_volume_create_inspect_ls_rm() {
-	vol_env
+	engine_env
 	require_cmd jq
 	run_cella volume create --label app=web --label tier=db --opt type=tmpfs --opt o=size=8m v1
 	assert_ok
@@ -101,7 +99,7 @@ test_volume_create_inspect_ls_rm() {
 }
 
 test_volume_bad_names_and_options() {
-	vol_env
+	engine_env
 	run_cella volume create good.name_1-x
 	assert_ok
 	run_cella volume create 'bad/name'
@@ -122,7 +120,7 @@ test_volume_bad_names_and_options() {
 }
 
 test_named_volume_shared_and_readonly() {
-	vol_env
+	engine_env
 	run_cella run --rm -v shared:/data busybox sh -c 'echo from-one >/data/f'
 	assert_ok
 	assert_eq "shared " "$(vol_names)" "-v NAME:/path created the volume"
@@ -140,7 +138,7 @@ test_named_volume_shared_and_readonly() {
 }
 
 test_volume_rm_refuses_in_use_and_prune() {
-	vol_env
+	engine_env
 	run_cella volume create keep
 	run_cella volume create idle
 	run_cella create --name user1 -v keep:/d busybox true
@@ -165,7 +163,7 @@ test_volume_rm_refuses_in_use_and_prune() {
 
 # --driver: only docker's `local` exists; prune --filter label= removes only the matching unused ones
 test_volume_driver_and_prune_filter() {
-	vol_env
+	engine_env
 	run_cella volume create --driver local --label tier=cache c1
 	assert_ok
 	run_cella volume create -d local --label tier=db d1
@@ -183,7 +181,7 @@ test_volume_driver_and_prune_filter() {
 }
 
 test_volume_rm_refuses_while_a_foreground_run_uses_it() {
-	vol_env
+	engine_env
 	"$CELLA" run -v held:/h busybox sh -c 'touch /h/started; sleep 4' >/dev/null 2>&1 &
 	local _
 	for _ in $(seq 100); do
@@ -199,7 +197,7 @@ test_volume_rm_refuses_while_a_foreground_run_uses_it() {
 }
 
 test_anonymous_volumes_removed_by_rm_v_only() {
-	vol_env
+	engine_env
 	vol_image local/vol /var/lib/app
 	run_cella create --name a1 -v named:/n local/vol sh -c 'echo a1 >/var/lib/app/f; echo n >/n/f'
 	assert_ok
@@ -233,7 +231,7 @@ test_anonymous_volumes_removed_by_rm_v_only() {
 }
 
 test_volume_copy_up_content_and_owners() {
-	vol_env
+	engine_env
 	require_id_range
 	vol_image local/vol /srv /var/lib/app
 	run_cella run --rm -v fresh:/srv local/vol sh -c 'cat /srv/seed /srv/link; stat -c "%u:%g %a %F" /srv/owned /srv/link /srv'
@@ -265,7 +263,7 @@ seed
 }
 
 test_volumes_from() {
-	vol_env
+	engine_env
 	run_cella create --name src -v data:/data busybox true
 	assert_ok
 	run_cella run --rm -v data:/data busybox sh -c 'echo shared >/data/f'
@@ -286,7 +284,7 @@ test_volumes_from() {
 }
 
 test_volume_tmpfs_and_bind_types() {
-	vol_env
+	engine_env
 	mkdir -p "$TEST_TMP/hostdir"
 	echo from-host >"$TEST_TMP/hostdir/x"
 	run_cella volume create --opt type=tmpfs --opt o=size=8m,mode=700 tv
@@ -307,7 +305,7 @@ test_volume_copy_up_userns_auto() {
 	is_root || skip "--userns auto is for containers run by root"
 	awk '$1 == 0 && $2 == 0 && $3 == 4294967295 { ok = 1 } END { exit !ok }' /proc/self/uid_map ||
 		skip "root of a user namespace here, not the machine's root (--userns auto needs subordinate ids)"
-	vol_env
+	engine_env
 	vol_image local/vol /srv
 	run_cella run --rm --userns=auto -v ua:/srv -v empty:/nothing local/vol sh -c \
 		'stat -c "%u:%g %n" /srv/owned /srv/seed /srv /nothing; touch /srv/new /nothing/new && echo wrote; cat /proc/self/uid_map'
