@@ -14,6 +14,8 @@
 #   CELLA_TEST_VM_KERNEL=DIR  a tuned guest kernel (DIR/bzImage, release, config: scripts/vm-kernel.sh's
 #                         output) for t_vm when the data root has none (default for the
 #                         unprivileged pass: a copy of root's /var/lib/cella/vm/kernels/current)
+#   CELLA_TEST_TIMES=FILE  append "SECONDS PASS: FILE: TEST" for every test run (where CI time goes:
+#                         sort -rn FILE | head)
 #
 # As root, every file runs twice: as root, then as the unprivileged user (files with a line
 # "# root-only" are not run the second time). As an ordinary user, only the unprivileged pass runs.
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
 	--base) base=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
 	-k) kpat=$2; shift 2 ;;
-	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "run-integration.sh: unknown option $1" >&2; exit 2 ;;
 	*/*) files+=("$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"); shift ;; # a test file elsewhere (t_harness.sh's self-tests)
 	*) files+=("$ITEST/$(basename "${1%.sh}").sh"); shift ;;
@@ -79,7 +81,7 @@ reap_containers() {
 
 # run_one PASS FILE FUNCTION
 run_one() {
-	local pass=$1 file=$2 fn=$3 tmp log skipf asserts rc name reason limit cmd_limit n
+	local pass=$1 file=$2 fn=$3 tmp log skipf asserts rc name reason limit cmd_limit n t0
 	limit=$TEST_TIMEOUT cmd_limit=$CMD_TIMEOUT
 	n=$(sed -n 's/^# test-timeout: *\([0-9][0-9]*\) *$/\1/p' "$file" | head -n1)
 	[ -n "$n" ] && [ "$n" -gt "$limit" ] && limit=$n
@@ -90,6 +92,7 @@ run_one() {
 	log=$tmp.log
 	skipf=$tmp.skip
 	asserts=$tmp.asserts
+	t0=$SECONDS
 	(
 		cd "$tmp" || exit 1
 		export CELLA TEST_TMP="$tmp" T_SKIPFILE="$skipf" T_ASSERTS="$asserts" CELLA_PASS="$pass" CMD_TIMEOUT="$cmd_limit"
@@ -97,6 +100,7 @@ run_one() {
 	) </dev/null >"$log" 2>&1
 	rc=$?
 	reap_containers "$tmp" >>"$log" 2>&1
+	[ -z "${CELLA_TEST_TIMES:-}" ] || echo "$((SECONDS - t0)) $name" >>"$CELLA_TEST_TIMES"
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 		echo "not ok - $name # timed out after ${limit}s"
 		sed 's/^/#   /' "$log"
@@ -252,9 +256,10 @@ run_user_pass() {
 				HOME="$home" USER="$TEST_USER" LOGNAME="$TEST_USER" LANG=C.UTF-8 \
 				XDG_DATA_HOME="$datadir" XDG_RUNTIME_DIR="$rundir" \
 				CELLA="$ucella" CELLA_HELPERS="$helpers" TEST_TIMEOUT="$TEST_TIMEOUT" CMD_TIMEOUT="$CMD_TIMEOUT" \
-				COUNTS_FILE="$counts" CELLA_TEST_VM_KERNEL="$vmk" \
+				COUNTS_FILE="$counts" CELLA_TEST_VM_KERNEL="$vmk" CELLA_TEST_TIMES="${CELLA_TEST_TIMES:+$ubase/times}" \
 				bash "$urunner" --inner user --base "$ubase" "${p[@]}" "${ufiles[@]}"
 	) </dev/null
+	[ -z "${CELLA_TEST_TIMES:-}" ] || cat "$ubase/times" >>"$CELLA_TEST_TIMES" 2>/dev/null
 	if [ -r "$counts" ]; then
 		read -r p f s <"$counts"
 		passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
