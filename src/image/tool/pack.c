@@ -317,7 +317,9 @@ pack_file (struct pack *p, int dfd, const char *name, const char *path, const st
       archive_entry_set_size (p->entry, 0);
       return write_header (p, path);
     }
-  fd = openat (dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO swapped in for the file (by a container that runs while it is packed) must
+   * not hang the open; the inode check below then refuses it. (No effect on a regular file's reads.) */
+  fd = openat (dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0 || fstat (fd, &fst) < 0)
     return path_error (p, path, errno, "open");
   if (fst.st_ino != st->st_ino || fst.st_dev != st->st_dev)
