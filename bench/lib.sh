@@ -45,3 +45,17 @@ bench_traps() {
 	trap 'exit 143' TERM
 	trap 'exit 129' HUP
 }
+
+# bench_median N...: the median of the numbers
+bench_median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# bench_ratio WHAT A_NAME A_TIMES B_NAME B_TIMES: the medians (times in microseconds, space separated)
+# in ms and the ratio A/B, as the benchmarks print them.
+bench_ratio() {
+	local am bm
+	# shellcheck disable=SC2086
+	am=$(bench_median $3) bm=$(bench_median $5)
+	printf '%-28s %-10s median %9.1f ms  (%s)\n' "$1" "$2:" "$(echo "$am / 1000" | bc -l)" "$3"
+	printf '%-28s %-10s median %9.1f ms  (%s)\n' "$1" "$4:" "$(echo "$bm / 1000" | bc -l)" "$5"
+	printf '%-28s ratio %s / %s: %.3f\n' "$1" "$2" "$4" "$(echo "$am / $bm" | bc -l)"
+}
