@@ -148,7 +148,8 @@ cut_continuation (struct parser *p, struct line *l)
   size_t n = l->n;
   while (n > 0 && (l->s[n - 1] == ' ' || l->s[n - 1] == '\t'))
     n--;
-  if (n == 0 || l->s[n - 1] != p->escape)
+  /* `\\` at the end is an escaped escape char, not a continuation (docker's regex) */
+  if (n == 0 || l->s[n - 1] != p->escape || (n >= 2 && l->s[n - 2] == p->escape))
     return false;
   l->n = n - 1;
   return true;
@@ -318,6 +319,32 @@ instr_clear (struct df_instr *in)
   memset (in, 0, sizeof *in);
 }
 
+/* The next flag word at *s: docker's extractBuilderFlags removes its quotes and escape chars. */
+static char *
+flag_word (struct parser *p, const char **s)
+{
+  struct df_buf b = { 0 };
+  char quote = 0;
+  const char *c = *s;
+  for (; *c && (quote || !is_blank (*c)); c++)
+    {
+      if (quote ? *c == quote : (*c == '"' || *c == '\''))
+        {
+          quote = quote ? 0 : *c;
+          continue;
+        }
+      if (*c == p->escape)
+        {
+          if (c[1] == '\0')
+            break;
+          c++;
+        }
+      df_buf_addc (&b, *c);
+    }
+  *s = skip_blanks (c, c + strlen (c));
+  return df_buf_steal (&b);
+}
+
 /* The leading `--name[=value]` words of *rest, checked against what the instruction takes. */
 static int
 parse_flags (struct parser *p, struct df_instr *in, const char **rest)
@@ -325,46 +352,29 @@ parse_flags (struct parser *p, struct df_instr *in, const char **rest)
   const char *s = *rest;
   while (s[0] == '-' && s[1] == '-')
     {
-      const char *start = s;
-      char quote = 0;
-      for (; *s && (quote || !is_blank (*s)); s++)
-        {
-          if (quote && *s == quote)
-            quote = 0;
-          else if (!quote && (*s == '"' || *s == '\''))
-            quote = *s;
-          else if (*s == p->escape && s[1] && quote != '\'')
-            s++;
-        }
-      size_t n = s - start;
-      s = skip_blanks (s, s + strlen (s));
-      if (n == 2) /* `--` ends the flags */
+      cleanup_free char *word = flag_word (p, &s);
+      if (strcmp (word, "--") == 0) /* `--` ends the flags */
         break;
-      const char *eq = memchr (start, '=', n);
-      cleanup_free char *name = strndup (start + 2, (eq ? eq : start + n) - (start + 2));
+      char *eq = strchr (word, '=');
+      cleanup_free char *name = strndup (word + 2, (eq ? (size_t) (eq - word) : strlen (word)) - 2);
+      const char *kw = df_kind_name (in->kind);
       const struct flag_def *def = NULL;
       for (size_t i = 0; i < sizeof flag_defs / sizeof flag_defs[0]; i++)
         if (flag_defs[i].kind == in->kind && strcmp (flag_defs[i].name, name) == 0)
           def = &flag_defs[i];
       if (def == NULL)
-        return perr (p, in->line, "%s: unknown flag --%s", df_kind_name (in->kind), name);
+        return perr (p, in->line, "%s: unknown flag --%s", kw, name);
       if (def->type == FLAG_STR && eq == NULL)
-        return perr (p, in->line, "%s: missing a value on flag --%s", df_kind_name (in->kind), name);
-      if (def->type == FLAG_BOOL && eq)
-        {
-          size_t vn = start + n - (eq + 1);
-          if (!((vn == 4 && strncasecmp (eq + 1, "true", 4) == 0)
-                || (vn == 5 && strncasecmp (eq + 1, "false", 5) == 0)))
-            return perr (p, in->line, "%s: expecting a boolean value for flag --%s, not: %.*s", df_kind_name (in->kind),
-                         name, (int) vn, eq + 1);
-        }
+        return perr (p, in->line, "%s: missing a value on flag --%s", kw, name);
+      if (def->type == FLAG_BOOL && eq && strcasecmp (eq + 1, "true") != 0 && strcasecmp (eq + 1, "false") != 0)
+        return perr (p, in->line, "%s: expecting a boolean value for flag --%s, not: %s", kw, name, eq + 1);
       if (def->type != FLAG_LIST)
         for (size_t i = 0; i < in->n_flags; i++)
           if (strcmp (in->flags[i].name, name) == 0)
-            return perr (p, in->line, "%s: duplicate flag --%s", df_kind_name (in->kind), name);
+            return perr (p, in->line, "%s: duplicate flag --%s", kw, name);
       in->flags = xrealloc (in->flags, (in->n_flags + 1) * sizeof *in->flags);
       in->flags[in->n_flags].name = steal_pointer (&name);
-      in->flags[in->n_flags].value = eq ? strndup (eq + 1, start + n - (eq + 1)) : NULL;
+      in->flags[in->n_flags].value = eq ? xstrdup (eq + 1) : NULL;
       in->n_flags++;
     }
   *rest = s;
@@ -703,7 +713,7 @@ parse_instr (struct parser *p, const char *text, int line, bool nested, struct d
     return -1;
   if (parse_args (p, in, rest) < 0)
     return -1;
-  if (!nested && !in->json && (in->kind == DF_RUN || in->kind == DF_COPY || in->kind == DF_ADD) && strstr (rest, "<<"))
+  if (!in->json && (in->kind == DF_RUN || in->kind == DF_COPY || in->kind == DF_ADD) && strstr (rest, "<<"))
     {
       find_heredocs (rest, in);
       if (read_heredocs (p, in) < 0)

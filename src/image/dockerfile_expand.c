@@ -5,6 +5,7 @@
  * as a shell would (EXPOSE $PORTS). */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ struct lexer {
 struct sink {
   struct df_buf cur;
   bool split, in_word;
+  bool raw; /* keep the escape chars (a pattern's text) */
   struct df_vec words;
 };
 
@@ -35,10 +37,11 @@ sink_char (struct sink *k, char c)
   k->in_word = true;
 }
 
+/* Docker's lexer never gives an empty word: `''` alone is nothing. */
 static void
 sink_break (struct sink *k)
 {
-  if (k->in_word)
+  if (k->in_word && k->cur.n > 0)
     df_vec_take (&k->words, df_buf_steal (&k->cur));
   k->in_word = false;
 }
@@ -70,12 +73,13 @@ is_name_char (char c)
   return isalnum ((unsigned char) c) || c == '_';
 }
 
-/* After `${NAME` and its modifier: the word up to the closing brace, itself lexed. */
+/* After `${NAME` and its modifier: the text up to stop, itself lexed (raw: the escape chars are
+ * kept, for the pattern of # % /, which fnmatch reads). */
 static int
-brace_word (struct lexer *l, char **out)
+brace_word (struct lexer *l, char stop, bool raw, char **out)
 {
-  struct sink k = { 0 };
-  if (lex (l, '}', &k) < 0)
+  struct sink k = { .raw = raw };
+  if (lex (l, stop, &k) < 0)
     {
       free (k.cur.p);
       return -1;
@@ -84,59 +88,109 @@ brace_word (struct lexer *l, char **out)
   return 0;
 }
 
-/* At a '$': its value into *out (a literal "$" when no name follows). */
-static int
-dollar (struct lexer *l, char **out)
+/* The name after `$` or `${`: a run of digits, one special parameter char, or letters, digits and
+ * underscores; "" when none. */
+static char *
+read_name (struct lexer *l)
 {
   const char *s = l->s;
-  size_t start;
-  l->pos++;
-  if (l->pos >= l->len || (s[l->pos] != '{' && !is_name_char (s[l->pos])))
-    {
-      *out = xstrdup ("$");
-      return 0;
-    }
-  if (s[l->pos] != '{')
-    {
-      start = l->pos;
-      if (isdigit ((unsigned char) s[l->pos]))
-        l->pos++; /* $1: one digit, as a shell reads it */
-      else
-        while (l->pos < l->len && is_name_char (s[l->pos]))
-          l->pos++;
-      cleanup_free char *name = strndup (s + start, l->pos - start);
-      const char *v = l->lookup (name, l->ud);
-      *out = xstrdup (v ? v : "");
-      return 0;
-    }
-  l->pos++;
-  start = l->pos;
-  while (l->pos < l->len && is_name_char (s[l->pos]))
+  size_t start = l->pos;
+  if (l->pos < l->len && isdigit ((unsigned char) s[l->pos]))
+    while (l->pos < l->len && isdigit ((unsigned char) s[l->pos]))
+      l->pos++;
+  else if (l->pos < l->len && strchr ("@*#?-$!", s[l->pos]))
     l->pos++;
-  cleanup_free char *name = strndup (s + start, l->pos - start);
-  if (*name == '\0')
-    return cella_error (l->err, 0, "bad substitution in \"%.*s\": no variable name", (int) l->len, s);
-  if (l->pos >= l->len)
-    return cella_error (l->err, 0, "missing '}' in \"%.*s\"", (int) l->len, s);
-  const char *v = l->lookup (name, l->ud);
-  char c = s[l->pos++];
-  if (c == '}')
+  else
+    while (l->pos < l->len && is_name_char (s[l->pos]))
+      l->pos++;
+  return strndup (s + start, l->pos - start);
+}
+
+/* ${V#pat} ${V##pat} (prefix) and ${V%pat} ${V%%pat} (suffix): the shortest, or with the
+ * doubled char the longest, match of the shell pattern removed. */
+static char *
+trim_match (const char *value, const char *pat, bool suffix, bool longest)
+{
+  size_t n = strlen (value);
+  cleanup_free char *tmp = xstrdup (value);
+  for (size_t k = 0; k <= n; k++)
     {
-      *out = xstrdup (v ? v : "");
+      size_t i = longest ? n - k : k; /* the length of the part removed */
+      bool m;
+      if (suffix)
+        m = fnmatch (pat, value + n - i, 0) == 0;
+      else
+        {
+          char c = tmp[i];
+          tmp[i] = '\0';
+          m = fnmatch (pat, tmp, 0) == 0;
+          tmp[i] = c;
+        }
+      if (m)
+        return suffix ? strndup (value, n - i) : xstrdup (value + i);
+    }
+  return xstrdup (value);
+}
+
+/* ${V/pat/repl} and ${V//pat/repl}: the leftmost longest match (every one) replaced. */
+static char *
+replace_match (const char *value, const char *pat, const char *repl, bool all)
+{
+  size_t n = strlen (value), i = 0;
+  cleanup_free char *tmp = xstrdup (value);
+  struct df_buf out = { 0 };
+  bool done = false;
+  while (i <= n)
+    {
+      size_t j = n + 1;
+      if (!done)
+        for (size_t e = n + 1; e-- > i;)
+          {
+            char c = tmp[e];
+            tmp[e] = '\0';
+            bool m = fnmatch (pat, tmp + i, 0) == 0;
+            tmp[e] = c;
+            if (m)
+              {
+                j = e;
+                break;
+              }
+          }
+      if (j <= n)
+        {
+          df_buf_add (&out, repl, strlen (repl));
+          done = !all;
+          if (j > i)
+            {
+              i = j;
+              continue;
+            }
+        }
+      if (i < n)
+        df_buf_addc (&out, value[i]);
+      i++;
+    }
+  return df_buf_steal (&out);
+}
+
+static int
+brace_modifier (struct lexer *l, const char *name, char c, bool colon, char **out)
+{
+  const char *s = l->s;
+  cleanup_free char *word = NULL, *repl = NULL;
+  const char *v = l->lookup (name, l->ud);
+  if (c == '/')
+    {
+      bool all = l->pos < l->len && s[l->pos] == '/';
+      if (all)
+        l->pos++;
+      if (brace_word (l, '/', true, &word) < 0 || brace_word (l, '}', true, &repl) < 0)
+        return -1;
+      *out = *word ? replace_match (v ? v : "", word, repl, all) : xstrdup (v ? v : "");
       return 0;
     }
-  bool colon = c == ':';
-  if (colon)
-    {
-      if (l->pos >= l->len)
-        return cella_error (l->err, 0, "missing '}' in \"%.*s\"", (int) l->len, s);
-      c = s[l->pos++];
-    }
-  if (c != '-' && c != '+' && c != '?')
-    return cella_error (l->err, 0, "unsupported modifier (%s%c) in substitution \"%.*s\"", colon ? ":" : "", c,
-                        (int) l->len, s);
-  cleanup_free char *word = NULL;
-  if (brace_word (l, &word) < 0)
+  bool raw = c == '#' || c == '%';
+  if (brace_word (l, '}', raw, &word) < 0)
     return -1;
   /* with the colon, an empty value counts as unset */
   bool set = v != NULL && (!colon || *v != '\0');
@@ -148,15 +202,62 @@ dollar (struct lexer *l, char **out)
     case '+':
       *out = xstrdup (set ? word : "");
       return 0;
+    case '#':
+    case '%':
+      {
+        bool longest = word[0] == c;
+        *out = trim_match (v ? v : "", word + longest, c == '%', longest);
+        return 0;
+      }
     case '?':
     default:
       if (!set)
         return cella_error (l->err, 0, "%s: %s", name,
-                            *word ? word
-                                  : (colon ? "is not allowed to be empty or unset" : "is not allowed to be unset"));
+                            *word ? word : (v ? "is not allowed to be empty" : "is not allowed to be unset"));
       *out = xstrdup (v);
       return 0;
     }
+}
+
+/* At a '$': its value into *out (a literal "$" when no name follows). */
+static int
+dollar (struct lexer *l, char **out)
+{
+  const char *s = l->s;
+  l->pos++;
+  if (l->pos >= l->len || s[l->pos] != '{')
+    {
+      cleanup_free char *name = read_name (l);
+      const char *v = *name ? l->lookup (name, l->ud) : "$";
+      *out = xstrdup (v ? v : "");
+      return 0;
+    }
+  l->pos++;
+  if (l->pos >= l->len)
+    return cella_error (l->err, 0, "missing '}' in \"%.*s\"", (int) l->len, s);
+  if (strchr ("{}:", s[l->pos]))
+    return cella_error (l->err, 0, "bad substitution in \"%.*s\"", (int) l->len, s);
+  cleanup_free char *name = read_name (l);
+  if (l->pos >= l->len)
+    return cella_error (l->err, 0, "missing '}' in \"%.*s\"", (int) l->len, s);
+  char c = s[l->pos++];
+  if (c == '}')
+    {
+      const char *v = l->lookup (name, l->ud);
+      *out = xstrdup (v ? v : "");
+      return 0;
+    }
+  bool colon = c == ':';
+  if (colon)
+    {
+      if (l->pos >= l->len)
+        return cella_error (l->err, 0, "missing '}' in \"%.*s\"", (int) l->len, s);
+      c = s[l->pos++];
+    }
+  if (!strchr (colon ? "-+?" : "-+?#%/", c) || c == '\0')
+    return cella_error (l->err, 0, "unsupported modifier (%s%c) in substitution \"%.*s\"", colon ? ":" : "", c,
+                        (int) l->len, s);
+  return brace_modifier (l, name, c, colon, out);
 }
 
 static int
@@ -209,6 +310,8 @@ lex (struct lexer *l, char stop, struct sink *k)
       if (c == l->esc)
         {
           l->pos++;
+          if (k->raw)
+            sink_char (k, c);
           if (l->pos < l->len)
             sink_char (k, s[l->pos++]);
         }

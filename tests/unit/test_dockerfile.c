@@ -248,6 +248,16 @@ test_continuations (void)
       CHECK_STR (I (&df, 0, 1)->text, "RUN echo  x", "and \\ continues the line");
       dockerfile_free (&df);
     }
+  text = "FROM a\nRUN echo \\\\\nUSER x\nONBUILD RUN <<EOF\nhi\nEOF\nCMD y\n";
+  if (OK (parse (text, &df), "an escaped escape char at the end; ONBUILD with a heredoc"))
+    {
+      CHECK (df.stages[0].n_instrs == 5, "echo \\\\ at a line end does not continue (%zu)", df.stages[0].n_instrs);
+      CHECK_ARGS (I (&df, 0, 1), "echo \\\\", "the two backslashes kept");
+      const struct df_instr *ob = I (&df, 0, 3)->onbuild;
+      CHECK (ob && ob->n_heredocs == 1 && strcmp (ob->heredocs[0].body, "hi\n") == 0, "ONBUILD RUN <<EOF: the body");
+      CHECK (I (&df, 0, 4)->kind == DF_CMD && I (&df, 0, 4)->line == 7, "CMD after it at line 7");
+      dockerfile_free (&df);
+    }
   text = "# comment\n# escape=`\nFROM a\nRUN x \\\n";
   if (OK (parse (text, &df), "a directive after a comment is a comment"))
     {
@@ -361,7 +371,7 @@ test_flags (void)
   CHECK_ARGS (in, "./src|/dst", "COPY: the words after the flags");
   CHECK (I (&df, 0, 3)->n_flags == 3, "ADD: --checksum --keep-git-dir=true --link=false");
   CHECK_ARGS (I (&df, 0, 4), "--weird|/dst", "`--` ends the flags");
-  CHECK_STR (I (&df, 0, 5)->flags[0].value, "\"a b\"", "a quoted flag value keeps its quotes and blank");
+  CHECK_STR (I (&df, 0, 5)->flags[0].value, "a b", "a quoted flag value: quotes removed, the blank kept");
   dockerfile_free (&df);
 
   CHECK (parse_fails ("FROM a\nCOPY --mount=x a b\n", "Containerfile:2: COPY: unknown flag --mount"),
@@ -537,7 +547,20 @@ test_expand (void)
   expand_is ("`$A", '`', "$A");
   expand_is ("$", '\\', "$");
   expand_is ("a$", '\\', "a$");
-  expand_is ("$-x", '\\', "$-x");
+  expand_is ("$-x", '\\', "x");
+  expand_is ("$%x", '\\', "$%x");
+  expand_is ("$10x", '\\', "x");
+  expand_is ("${A#al}", '\\', "pha");
+  expand_is ("${A#*a}", '\\', "lpha");
+  expand_is ("${A##*a}", '\\', "");
+  expand_is ("${A%a}", '\\', "alph");
+  expand_is ("${A%%l*}", '\\', "a");
+  expand_is ("${A%l*}", '\\', "a");
+  expand_is ("${A%\\*}", '\\', "alpha");
+  expand_is ("${A/a/A}", '\\', "Alpha");
+  expand_is ("${A//a/A}", '\\', "AlphA");
+  expand_is ("${A//p?/P}", '\\', "alPa");
+  expand_is ("${NOPE//a/b}", '\\', "");
   expand_is ("\"\"", '\\', "");
   expand_is ("$SP", '\\', "x  y");
   expand_is ("${A}${B}", '\\', "alphabeta");
@@ -547,7 +570,10 @@ test_expand (void)
   expand_fails ("${A", "missing '}'");
   expand_fails ("${A:-x", "missing '}'");
   expand_fails ("${}", "bad substitution");
-  expand_fails ("${A%x}", "unsupported modifier (%)");
+  expand_fails ("${A:%x}", "unsupported modifier (:%)");
+  expand_fails ("${A@}", "unsupported modifier (@)");
+  expand_fails ("${:-x}", "bad substitution");
+  expand_fails ("${A/x", "missing '/'");
   expand_fails ("'abc", "matching single-quote");
   expand_fails ("\"abc", "matching double-quote");
 
@@ -556,7 +582,7 @@ test_expand (void)
   CHECK (df_expand_words ("$P \"$SP\" '' x\\ y ${NOPE} \"a\"b", '\\', env_lookup, NULL, &w, &err) == 0,
          "expand_words succeeds");
   cleanup_free char *j = joined (w, false);
-  CHECK_STR (j, "80|443|x  y||x y|ab", "unquoted values split, quoted kept whole, '' an empty word, unset nothing");
+  CHECK_STR (j, "80|443|x  y|x y|ab", "unquoted values split, quoted kept whole, '' and unset give no word");
   strv_free (w);
   w = NULL;
   CHECK (df_expand_words ("   ", '\\', env_lookup, NULL, &w, &err) == 0 && w && w[0] == NULL, "blank: no words");
