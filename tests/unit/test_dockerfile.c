@@ -448,7 +448,7 @@ test_errors (void)
          "SHELL shell form");
   CHECK (parse_fails ("FROM a\nENV ONLY\n", "ENV ONLY must have two arguments"), "ENV with a key only");
   CHECK (parse_fails ("FROM a\nENV A=1 B\n", "can't find = in \"B\""), "ENV pairs mixed with a bare word");
-  CHECK (parse_fails ("FROM a\nLABEL =x\n", "LABEL: can't find = in \"=x\""), "LABEL with no key");
+  CHECK (parse_fails ("FROM a\nLABEL =x\n", "LABEL: names can not be blank: \"=x\""), "LABEL with no key");
   CHECK (parse_fails ("FROM a\nHEALTHCHECK NONE x\n", "HEALTHCHECK NONE takes no arguments"), "HEALTHCHECK NONE x");
   CHECK (parse_fails ("FROM a\nHEALTHCHECK RUN x\n", "HEALTHCHECK: unknown type \"RUN\""), "HEALTHCHECK RUN");
   CHECK (parse_fails ("FROM a\nHEALTHCHECK CMD\n", "HEALTHCHECK CMD requires a command"), "HEALTHCHECK CMD alone");
@@ -459,6 +459,8 @@ test_errors (void)
   CHECK (parse_fails ("# escape=x\nFROM a\n", "Containerfile:1: invalid escape token 'x'"), "a bad escape");
   CHECK (parse_fails ("# escape=`\n# escape=\\\nFROM a\n", "Containerfile:2: only one escape parser directive"),
          "two escape directives");
+  CHECK (parse_fails ("# check=skip=all\n# CHECK=x\nFROM a\n", "Containerfile:2: only one check parser directive"),
+         "two check directives");
   CHECK (parse_fails ("FROM a\nARG =x\n", "ARG: no name"), "ARG =x");
 
   struct dockerfile df;
