@@ -524,7 +524,7 @@ parse_from (struct parser *p, struct df_instr *in, const char *rest)
 {
   in->args = split_words (rest, p->escape);
   size_t n = strv_len (in->args);
-  if (n == 2 || n > 3 || (n == 3 && strcasecmp (in->args[1], "AS") != 0))
+  if (n == 0 || n == 2 || n > 3 || (n == 3 && strcasecmp (in->args[1], "AS") != 0))
     return perr (p, in->line, "FROM requires either one or three arguments (FROM IMAGE [AS NAME]): %s", in->text);
   if (n == 3)
     {
@@ -690,6 +690,8 @@ parse_args (struct parser *p, struct df_instr *in, const char *rest)
     case DF_EXPOSE:
     default:
       in->args = split_words (rest, p->escape);
+      if (in->args[0] == NULL)
+        return perr (p, in->line, "%s requires at least one argument", kw);
       return 0;
     }
 }
@@ -848,7 +850,13 @@ df_parse (const char *text, size_t len, const char *filename, struct dockerfile 
   memset (out, 0, sizeof *out);
   out->escape = '\\';
   split_lines (&p, text, len);
-  int r = parse_all (&p, out);
+  int r = 0;
+  /* the words are C strings: a NUL would cut them short without a word */
+  for (size_t i = 0; i < p.n_lines && r == 0; i++)
+    if (memchr (p.lines[i].s, '\0', p.lines[i].n))
+      r = perr (&p, (int) i + 1, "a NUL byte in the file");
+  if (r == 0)
+    r = parse_all (&p, out);
   free (p.lines);
   if (r < 0)
     dockerfile_free (out);

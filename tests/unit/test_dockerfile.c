@@ -463,8 +463,13 @@ test_errors (void)
          "two check directives");
   CHECK (parse_fails ("FROM a\nARG =x\n", "ARG: no name"), "ARG =x");
 
+  CHECK (parse_fails ("FROM\n", "Containerfile:1: FROM requires at least one argument"), "FROM alone");
+  CHECK (parse_fails ("FROM a\nEXPOSE \\\n\n", "EXPOSE requires at least one argument"), "EXPOSE with no word");
+
   struct dockerfile df;
   cella_error_t err = NULL;
+  CHECK (df_parse ("FROM a\nRUN x\0y\n", 13, "f", &df, &err) < 0 && err_has (&err, "f:2: a NUL byte in the file"),
+         "a NUL byte is refused with its line");
   CHECK (df_parse ("FROM a\nFOO\n", 11, "/ctx/Dockerfile", &df, &err) < 0
              && err_has (&err, "/ctx/Dockerfile:2: unknown"),
          "errors name the file given");
