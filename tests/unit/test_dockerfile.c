@@ -666,6 +666,15 @@ test_ignore (void)
   CHECK (df_ignore_match (ig, "bx") && !df_ignore_match (ig, "ax") && df_ignore_match (ig, "[y"), "[^a] and \\[");
   df_ignore_free (ig);
 
+  ig = ignore ("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b\n**/**/**/**/**/**/**/**/x/y\n");
+  char longname[200];
+  memset (longname, 'a', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  for (size_t i = 101; i < sizeof longname - 1; i += 4)
+    longname[i] = '/';
+  CHECK (!df_ignore_match (ig, longname + 2), "many stars against a long path: no match, and no exponential time");
+  df_ignore_free (ig);
+
   ig = ignore ("");
   CHECK (!df_ignore_match (ig, "a") && !df_ignore_may_except (ig, "a"), "no patterns: nothing excluded");
   df_ignore_free (ig);
