@@ -2,7 +2,9 @@
  * ctr_start in its own session). It starts the workload, keeps its output (the log, attached
  * clients), waits for its exit, records it, applies the restart policy and removes --rm
  * containers. The workload dies with it (PDEATHSIG), so the state can never claim a container
- * runs when nobody watches it. Kept small: its peak RSS is measured by bench/engine.sh. */
+ * runs when nobody watches it. While the workload runs, this process is the small monitor
+ * (monitor/main.c, build/cella-monitor: mon_exec_small) and comes back here at its end
+ * (monitor_main's resume); its peak RSS is measured by bench/engine.sh and bench/scale.sh. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
