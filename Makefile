@@ -30,7 +30,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,$(B)/unit-san/%,$(UNIT_SRC))
 
 .PHONY: all deps demo vm-kernel check check-v2 test unit integration clean format format-check analyze lint-full bench conformance layers
-all: $(B)/cella $(B)/cella-image $(B)/cella-vminit
+all: $(B)/cella $(B)/cella-image $(B)/cella-vminit $(B)/cella-monitor
 
 # The vm backend's guest init (guest/, docs/vm.md): PID 1 in the microVM, put in the initramfs.
 # Static and non-PIE, stripped, libc only (no jansson/libseccomp): it is copied into every VM.
@@ -39,6 +39,15 @@ $(B)/cella-vminit: $(GUEST_SRC) $(wildcard guest/*.h) src/vm/guest.h src/util/ut
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -Isrc -Iguest $(WARN) -Os -fno-pie -no-pie -static -s -ffunction-sections -fdata-sections \
 	  -Wl,--gc-sections -o $@ $(GUEST_SRC)
+
+# The small monitor (monitor/main.c, docs/architecture.md "The monitor"): what stays resident
+# per running container. The full monitor execs it once the workload runs; it execs the full
+# binary again at the workload's end. Static and non-PIE, stripped, libc only, like cella-vminit.
+MON_SRC := monitor/main.c src/engine/logfile.c src/util/util.c
+$(B)/cella-monitor: $(MON_SRC) src/engine/logfile.h src/engine/attach.h src/util/util.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Isrc $(WARN) -Os -fno-pie -no-pie -static -s -ffunction-sections -fdata-sections \
+	  -Wl,--gc-sections -o $@ $(MON_SRC)
 
 $(B)/obj/image/tool/%.o: src/image/tool/%.c $(wildcard src/*/*.h src/image/tool/*.h)
 	@mkdir -p $(dir $@)
@@ -184,7 +193,7 @@ conformance: all
 # One style (.clang-format: GNU, 120 columns) for every C file. `make format` rewrites them;
 # `make format-check` (in `make check`) names those that differ and fails.
 CLANG_FORMAT ?= clang-format
-FORMAT_SRC := $(sort $(wildcard src/*/*.[ch] src/image/tool/*.[ch] guest/*.[ch] tests/unit/*.[ch] fuzz/*.[ch] tools/*.c))
+FORMAT_SRC := $(sort $(wildcard src/*/*.[ch] src/image/tool/*.[ch] guest/*.[ch] monitor/*.[ch] tests/unit/*.[ch] fuzz/*.[ch] tools/*.c))
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_SRC)
@@ -210,7 +219,7 @@ CPPCHECK_FLAGS := -q --std=c11 --enable=warning,portability --inline-suppr \
   --suppressions-list=tools/cppcheck-suppressions.txt --library=posix --library=gnu --library=tools/cppcheck.cfg \
   -Isrc -Iguest -Ifuzz -DLIBEXECDIR='"$(LIBEXECDIR)"' -D_FORTIFY_SOURCE=2 -j$(ANALYZE_JOBS) \
   --cppcheck-build-dir=$(B)/cppcheck
-ANALYZE_SRC := src guest tools tests/unit fuzz
+ANALYZE_SRC := src guest monitor tools tests/unit fuzz
 
 analyze:
 	@mkdir -p $(B)/cppcheck

@@ -67,6 +67,8 @@ cleanup() {
 bench_traps cleanup
 
 cp "$CELLA_SRC" "$CELLA"
+# the small monitor next to it (monitor/main.c); CELLA_MONITOR_BIN= (empty) keeps the full one
+[ -x "$(dirname "$CELLA_SRC")/cella-monitor" ] && cp "$(dirname "$CELLA_SRC")/cella-monitor" "$WORK/cella-monitor"
 mkdir -p "$CELLA_ROOT" "$CELLA_RUN_ROOT"
 
 now() { date +%s.%N; }
@@ -83,6 +85,17 @@ mean_pss() {
 	local pat=$1 p sum=0 n=0 v
 	for p in $(pgrep -f "$pat"); do
 		v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+		[ -n "$v" ] || continue
+		sum=$((sum + v))
+		n=$((n + 1))
+	done
+	[ "$n" -gt 0 ] && echo $((sum / n)) || echo -
+}
+# mean of FIELD (VmHWM, VmRSS: kB) in /proc/PID/status of the processes matching PATTERN
+mean_status() {
+	local pat=$1 field=$2 p sum=0 n=0 v
+	for p in $(pgrep -f "$pat"); do
+		v=$(awk -v f="$field:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
 		[ -n "$v" ] || continue
 		sum=$((sum + v))
 		n=$((n + 1))
@@ -121,7 +134,7 @@ for a in sleep true; do ln -s busybox "$WORK/bb/bin/$a"; done
 declare -A R
 
 run_tool() { # TOOL
-	local t=$1 s e before after i
+	local t=$1 s e before after i pat
 	local -a run ps stats stop rm
 	case $t in
 	cella)
@@ -154,9 +167,12 @@ run_tool() { # TOOL
 	after=$(avail_kb)
 	R[$t, mem_kb]=$(((before - after) / (R[$t, started] > 0 ? R[$t, started] : 1)))
 	case $t in
-	cella) R[$t, helper_pss]=$(mean_pss "__monitor") ;;
-	podman) R[$t, helper_pss]=$(mean_pss "^/usr/bin/conmon") ;;
+	cella) pat="__monitor" ;;
+	podman) pat="^/usr/bin/conmon" ;;
 	esac
+	R[$t, helper_pss]=$(mean_pss "$pat")
+	R[$t, helper_rss]=$(mean_status "$pat" VmRSS)
+	R[$t, helper_hwm]=$(mean_status "$pat" VmHWM)
 	for i in $(seq "$PS_ROUNDS"); do
 		s=$(now)
 		"${ps[@]}" >/dev/null
@@ -205,6 +221,8 @@ row "start of all (wall)" start_ms ms
 echo "| start rate | $(rate cella) /s | $(rate podman) /s | $(ratio "$(rate podman)" "$(rate cella)") (cella / podman) |"
 row "memory per idle container (MemAvailable)" mem_kb kB
 row "mean Pss of monitor / conmon" helper_pss kB
+row "mean VmRSS of monitor / conmon" helper_rss kB
+row "mean VmHWM of monitor / conmon" helper_hwm kB
 row "\`ps -a\` (median of $PS_ROUNDS)" ps_ms ms
 row "\`stats --no-stream\`" stats_ms ms
 row "stop of all" stop_ms ms

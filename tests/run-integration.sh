@@ -173,7 +173,7 @@ summary() {
 
 # --- the unprivileged pass, run as root ---------------------------------------------------------
 
-# The helper programs built next to the binary under test (cella-image, cella-vminit): each pass
+# The helper programs built next to the binary under test (cella-image, cella-vminit, cella-monitor): each pass
 # must find them next to its cella (t_harness.sh checks, through CELLA_HELPERS).
 cella_helpers() {
 	local h
@@ -218,7 +218,7 @@ run_user_pass() {
 		cp "$RUNNER" "$src/run-integration.sh"
 		cp "$ITEST"/*.sh "$ITEST"/*.c "$ITEST"/*.py "$src/integration/"
 		cp "$CELLA" "$src/bin/cella"
-		# the helpers cella finds next to itself (cella-image, cella-vminit): without them every
+		# the helpers cella finds next to itself (cella-image, cella-vminit, cella-monitor): without them every
 		# image or VM test of this pass would fail, or worse, skip
 		for h in $helpers; do cp "$(dirname "$CELLA")/$h" "$src/bin/" || { echo "not ok - copy $h for the unprivileged pass"; failed=$((failed + 1)); }; done
 		chmod -R a+rX "$src"

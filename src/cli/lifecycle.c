@@ -1,9 +1,11 @@
 /* cella start | stop | restart | kill | rm | wait | rename, and the hidden __monitor. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -386,6 +388,19 @@ cmd_rename (int argc, char **argv)
 int
 cmd_monitor (int argc, char **argv)
 {
+  if (argc >= 7 && argc <= 7 + 16 && strcmp (argv[2], "--resume") == 0)
+    {
+      struct monitor_resume r = {
+        .status = atoi (argv[3]), .listen = atoi (argv[4]), .started_ns = atoll (argv[5]), .delay_ms = atoll (argv[6])
+      };
+      for (int i = 7; i < argc; i++)
+        r.clients[r.nclients++] = atoi (argv[i]);
+      if (r.listen >= 0)
+        fcntl (r.listen, F_SETFD, FD_CLOEXEC);
+      for (size_t i = 0; i < r.nclients; i++)
+        fcntl (r.clients[i], F_SETFD, FD_CLOEXEC);
+      return monitor_main (argv[1], -1, -1, -1, &r);
+    }
   if (argc != 2)
     {
       fprintf (stderr, "cella: __monitor is started by cella itself\n");
@@ -394,7 +409,7 @@ cmd_monitor (int argc, char **argv)
   {
     struct stat st;
     bool attached = fstat (4, &st) == 0 && S_ISSOCK (st.st_mode);
-    return monitor_main (argv[1], 3, attached ? 4 : -1, 5);
+    return monitor_main (argv[1], 3, attached ? 4 : -1, 5, NULL);
   }
 }
 

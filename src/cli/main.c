@@ -120,6 +120,31 @@ vminit_path_init (void)
     setenv ("CELLA_VMINIT", self, 0);
 }
 
+/* The small monitor (build/cella-monitor, next to this binary) and this binary's own path, for
+ * the monitor to exec one from the other (src/engine/monitor.c): $CELLA_MONITOR_BIN (set empty:
+ * the full monitor stays) and $CELLA_FULL_BIN. Processes started from a sealed copy see the
+ * values of the cella that started them. */
+static void
+monitor_path_init (void)
+{
+  char self[4096], small[4096 + 16];
+  ssize_t n;
+  char *slash;
+  if (getenv ("CELLA_FULL_BIN"))
+    return;
+  n = readlink ("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    return;
+  self[n] = '\0';
+  slash = strrchr (self, '/');
+  if (slash == NULL || self[0] != '/' || strncmp (self, "/memfd:", 7) == 0 || strstr (self, " (deleted)"))
+    return;
+  setenv ("CELLA_FULL_BIN", self, 0);
+  snprintf (small, sizeof small, "%.*s/cella-monitor", (int) (slash - self), self);
+  if (access (small, X_OK) == 0)
+    setenv ("CELLA_MONITOR_BIN", small, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -151,6 +176,8 @@ main (int argc, char **argv)
             || c->fn == cmd_commit)
           image_tool_path_init ();
         vminit_path_init ();
+        if (c->starts_containers)
+          monitor_path_init ();
         if (needs_seal (c, argc, argv) && selfexec_sealed (argv) < 0)
           {
             perror ("cella: re-execute from a sealed copy of the binary");

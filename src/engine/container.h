@@ -165,6 +165,14 @@ struct monitor_ready {
 int ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path, cella_error_t *err);
 
 /* monitor.c: the body of `cella __monitor` */
-int monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd);
+/* What the small monitor (monitor/main.c) hands back when its workload ended: `cella __monitor
+ * ID --resume STATUS LISTEN-FD STARTED-NS DELAY-MS [CLIENT-FD...]`. */
+struct monitor_resume {
+  int status, listen;
+  long long started_ns, delay_ms;
+  int clients[16];
+  size_t nclients;
+};
+int monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd, const struct monitor_resume *resume);
 
 #endif

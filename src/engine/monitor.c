@@ -2,7 +2,9 @@
  * ctr_start in its own session). It starts the workload, keeps its output (the log, attached
  * clients), waits for its exit, records it, applies the restart policy and removes --rm
  * containers. The workload dies with it (PDEATHSIG), so the state can never claim a container
- * runs when nobody watches it. Kept small: its peak RSS is measured by bench/engine.sh. */
+ * runs when nobody watches it. While the workload runs, this process is the small monitor
+ * (monitor/main.c, build/cella-monitor: mon_exec_small) and comes back here at its end
+ * (monitor_main's resume); its peak RSS is measured by bench/engine.sh and bench/scale.sh. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +52,7 @@ struct mon {
   struct health_probe probe;
   long long run_started_ns, next_check_ns;
   bool health_restart; /* --health-on-failure restart struck: start again whatever the policy */
+  long long log_max;   /* the state's log_max_size, for the small monitor */
 };
 
 static void
@@ -543,7 +546,7 @@ mon_record_failure (struct mon *m, bool first, cella_error_t *err)
 }
 
 static int
-mon_init (struct mon *m, const char *id, cella_error_t *err)
+mon_init (struct mon *m, const char *id, int listen_fd, cella_error_t *err)
 {
   struct ctr_state st;
   cleanup_free char *log = ctr_log_path (id);
@@ -554,7 +557,7 @@ mon_init (struct mon *m, const char *id, cella_error_t *err)
   m->proc.pidfd = m->proc.master = -1;
   if (ctr_plan_load (id, &m->plan, err) < 0 || ctr_state_read (id, &st, -1, err) < 0)
     return -1;
-  max = st.log_max_size;
+  max = m->log_max = st.log_max_size;
   m->hc = st.hc;
   memset (&st.hc, 0, sizeof st.hc);
   ctr_state_clear (&st);
@@ -563,17 +566,99 @@ mon_init (struct mon *m, const char *id, cella_error_t *err)
   m->log = log_writer_open (log, max, err);
   if (m->log == NULL)
     return -1;
-  m->listen = mon_listen (id);
+  m->listen = listen_fd >= 0 ? listen_fd : mon_listen (id);
   return 0;
 }
 
+/* Where the small monitor and the full binary are: $CELLA_MONITOR_BIN and $CELLA_FULL_BIN (set
+ * by main from the path of the cella that started us; $CELLA_MONITOR_BIN set empty keeps the
+ * full monitor), else the installed ones. NULL: keep the full monitor. */
+static const char *
+mon_small_path (const char **full)
+{
+  const char *small = getenv ("CELLA_MONITOR_BIN");
+  *full = getenv ("CELLA_FULL_BIN");
+  if (small == NULL && access (LIBEXECDIR "/cella/cella-monitor", X_OK) == 0)
+    small = LIBEXECDIR "/cella/cella-monitor";
+  if (small == NULL || *small == '\0' || *full == NULL || **full != '/')
+    return NULL;
+  return small;
+}
+
+static void
+push_num (char ***argv, long long v)
+{
+  char s[24];
+  snprintf (s, sizeof s, "%lld", v);
+  strv_push (argv, s);
+}
+
+/* an fd the small monitor keeps: open across the execve */
+static void
+push_fd (char ***argv, int fd)
+{
+  if (fd >= 0)
+    fcntl (fd, F_SETFD, 0);
+  push_num (argv, fd);
+}
+
+/* The workload runs: become the small monitor (monitor/main.c) in this same process, the
+ * workload still our child, for as long as it runs. A container with health checks keeps the
+ * full monitor (the checks need the plan and the backend). Returns only when that cannot be
+ * (then this process goes on as the full monitor). */
+static void
+mon_exec_small (struct mon *m, long long started, long long delay_ms)
+{
+  extern char **environ;
+  const char *full, *small = mon_small_path (&full);
+  cleanup_free char *log = NULL;
+  char **argv = NULL;
+  cella_error_t err = NULL;
+  int keep[6 + MAX_CLIENTS];
+  size_t nkeep = 0;
+  if (small == NULL || m->hc.test != NULL)
+    return;
+  log = ctr_log_path (m->id);
+  log_writer_close (m->log); /* nothing was written yet: no output was read */
+  m->log = NULL;
+  strv_push (&argv, "cella-monitor");
+  strv_push (&argv, "__monitor");
+  strv_push (&argv, m->id);
+  {
+    int fds[] = { m->proc.pidfd, m->out, m->errp, m->in, m->proc.master, m->listen };
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+      {
+        push_fd (&argv, fds[i]);
+        if (fds[i] >= 0)
+          keep[nkeep++] = fds[i];
+      }
+  }
+  strv_push (&argv, log);
+  push_num (&argv, m->log_max);
+  push_num (&argv, started);
+  push_num (&argv, delay_ms);
+  strv_push (&argv, full);
+  for (size_t i = 0; i < m->nclients; i++)
+    {
+      push_fd (&argv, m->clients[i]);
+      keep[nkeep++] = m->clients[i];
+    }
+  execve (small, argv, environ);
+  /* not there after all: go on here, as before */
+  for (size_t i = 0; i < nkeep; i++)
+    fcntl (keep[i], F_SETFD, FD_CLOEXEC);
+  strv_free (argv);
+  m->log = log_writer_open (log, m->log_max, &err);
+  cella_error_free (&err);
+}
+
 int
-monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
+monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd, const struct monitor_resume *resume)
 {
   struct mon m;
   cella_error_t err = NULL;
-  long long delay_ms = 100;
-  bool first = true, again, auto_remove = false;
+  long long delay_ms = resume ? resume->delay_ms : 100;
+  bool first = resume == NULL, again, auto_remove = false;
   int status = 0;
 
   prctl (PR_SET_NAME, "cella-monitor", 0, 0, 0); /* started as /proc/self/exe: comm would be "exe" */
@@ -581,15 +666,25 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
   signal (SIGPIPE, SIG_IGN);
   signal (SIGHUP, SIG_IGN);
   signal (SIGINT, SIG_IGN);
-  if (mon_init (&m, id, &err) < 0)
+  if (mon_init (&m, id, resume ? resume->listen : -1, &err) < 0)
     {
       report (&ready_fd, 125, &err);
       return 125;
     }
   mon_add_client (&m, attach_fd);
+  for (size_t i = 0; resume && i < resume->nclients; i++)
+    mon_add_client (&m, resume->clients[i]);
   do
     {
       long long started;
+      if (resume)
+        {
+          /* back from the small monitor: its workload ended with this status */
+          status = resume->status;
+          started = resume->started_ns;
+          resume = NULL;
+          goto ended;
+        }
       if (mon_spawn (&m, &err) < 0)
         {
           mon_record_failure (&m, first, &err);
@@ -619,7 +714,9 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd)
       first = false;
       started = m.run_started_ns = now_ns ();
       m.health_restart = false;
+      mon_exec_small (&m, started, delay_ms);
       status = mon_loop (&m);
+    ended:
       mon_release (&m);
       m.oom_killed = backend_of (m.plan)->finish && backend_of (m.plan)->finish (m.plan);
       if (net_wanted (m.plan) || net_vm_tap_wanted (m.plan))

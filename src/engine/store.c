@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -298,12 +299,329 @@ state_from_json (json_t *o, struct ctr_state *s)
   return s->id ? 0 : -1;
 }
 
+/* --- the flat state, read without jansson ---------------------------------------------------
+ * `ps`, `stats` and every lookup read each container's state; jansson's parse was ~80% of a
+ * `ps -a` (callgrind, docs/benchmarks.md "Scale"). The record state_json writes is one flat
+ * object of strings, integers, booleans and nulls unless it has volumes or a health check: that
+ * form is read here. Anything else (a nested value, a \u escape, a byte past ASCII, a number
+ * that is not a plain integer, an unknown key) returns 1 and the caller parses with jansson. */
+
+enum flat_type { FLAT_NULL, FLAT_STR, FLAT_INT, FLAT_TRUE, FLAT_FALSE };
+
+struct flat_val {
+  enum flat_type type;
+  long long i;
+  char *s; /* FLAT_STR: decoded, owned */
+};
+
+static const char *
+flat_ws (const char *p, const char *end)
+{
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    p++;
+  return p;
+}
+
+/* *pp at the opening quote; a decoded copy in *out (NULL when not the flat form) */
+static const char *
+flat_string (const char *p, const char *end, char **out)
+{
+  const char *q;
+  char *d;
+  size_t n = 0;
+  *out = NULL;
+  if (p >= end || *p != '"')
+    return NULL;
+  for (q = p + 1; q < end && *q != '"'; q++, n++)
+    {
+      if ((unsigned char) *q < 0x20 || (unsigned char) *q >= 0x80)
+        return NULL;
+      if (*q == '\\' && ++q >= end)
+        return NULL;
+    }
+  if (q >= end)
+    return NULL;
+  d = *out = xmalloc (n + 1);
+  for (q = p + 1; *q != '"'; q++)
+    {
+      char c = *q;
+      if (c == '\\')
+        switch (*++q)
+          {
+          case '"':
+            c = '"';
+            break;
+          case '\\':
+            c = '\\';
+            break;
+          case '/':
+            c = '/';
+            break;
+          case 'b':
+            c = '\b';
+            break;
+          case 'f':
+            c = '\f';
+            break;
+          case 'n':
+            c = '\n';
+            break;
+          case 'r':
+            c = '\r';
+            break;
+          case 't':
+            c = '\t';
+            break;
+          default: /* \u and anything else: jansson's */
+            free (*out);
+            *out = NULL;
+            return NULL;
+          }
+      *d++ = c;
+    }
+  *d = '\0';
+  return q + 1;
+}
+
+static const char *
+flat_value (const char *p, const char *end, struct flat_val *v)
+{
+  memset (v, 0, sizeof *v);
+  if (p >= end)
+    return NULL;
+  if (*p == '"')
+    {
+      v->type = FLAT_STR;
+      return flat_string (p, end, &v->s);
+    }
+  if (*p == '-' || (*p >= '0' && *p <= '9'))
+    {
+      const char *q = p + (*p == '-');
+      long long x = 0;
+      if (q >= end || *q < '0' || *q > '9' || (*q == '0' && q + 1 < end && q[1] >= '0' && q[1] <= '9'))
+        return NULL;
+      for (; q < end && *q >= '0' && *q <= '9'; q++)
+        {
+          if (x > (LLONG_MAX - (*q - '0')) / 10)
+            return NULL; /* past a long long: jansson's */
+          x = x * 10 + (*q - '0');
+        }
+      if (q < end && (*q == '.' || *q == 'e' || *q == 'E'))
+        return NULL;
+      v->type = FLAT_INT;
+      v->i = *p == '-' ? -x : x;
+      return q;
+    }
+  static const struct {
+    const char *word;
+    enum flat_type type;
+  } words[] = { { "null", FLAT_NULL }, { "true", FLAT_TRUE }, { "false", FLAT_FALSE } };
+  for (size_t k = 0; k < 3; k++)
+    {
+      size_t n = strlen (words[k].word);
+      if ((size_t) (end - p) >= n && memcmp (p, words[k].word, n) == 0)
+        {
+          v->type = words[k].type;
+          return p + n;
+        }
+    }
+  return NULL;
+}
+
+enum flat_key {
+  K_ID,
+  K_NAME,
+  K_IMAGE,
+  K_COMMAND,
+  K_ENTRYPOINT,
+  K_ERROR,
+  K_STATUS,
+  K_POLICY,
+  K_PID,
+  K_PID_START,
+  K_MONITOR_PID,
+  K_MONITOR_START,
+  K_EXIT_CODE,
+  K_CREATED,
+  K_STARTED,
+  K_FINISHED,
+  K_RESTART_COUNT,
+  K_RESTART_MAX,
+  K_LOG_MAX,
+  K_OOM,
+  K_STOP,
+  K_AUTO_REMOVE,
+  K_TTY,
+  K_COUNT
+};
+
+static const char *const flat_keys[K_COUNT]
+    = { "id",         "name",          "image",         "command",    "entrypoint",   "error",
+        "status",     "restartPolicy", "pid",           "pidStart",   "monitorPid",   "monitorStart",
+        "exitCode",   "created",       "started",       "finished",   "restartCount", "restartMax",
+        "logMaxSize", "oomKilled",     "stopRequested", "autoRemove", "tty" };
+
+/* the key's index, or -1: not one state_json writes at the top (then jansson's) */
+static int
+flat_key (const char *key)
+{
+  for (int k = 0; k < K_COUNT; k++)
+    if (key[0] == flat_keys[k][0] && strcmp (key, flat_keys[k]) == 0)
+      return k;
+  return -1;
+}
+
+/* as state_from_json: json_member_str (a string or NULL), json_member_int (an integer or 0),
+ * json_is_true */
+static void
+flat_set (struct ctr_state *s, int key, struct flat_val *v, const char **status, const char **policy)
+{
+  char **strs[] = { &s->id, &s->name, &s->image, &s->command, &s->entrypoint, &s->error };
+  long long i = v->type == FLAT_INT ? v->i : 0;
+  bool t = v->type == FLAT_TRUE;
+  if (key <= K_ERROR)
+    {
+      free (*strs[key]);
+      *strs[key] = v->type == FLAT_STR ? steal_pointer (&v->s) : NULL;
+      return;
+    }
+  switch ((enum flat_key) key)
+    {
+    case K_STATUS:
+      *status = v->type == FLAT_STR ? v->s : NULL;
+      break;
+    case K_POLICY:
+      *policy = v->type == FLAT_STR ? v->s : NULL;
+      break;
+    case K_PID:
+      s->pid = (pid_t) i;
+      break;
+    case K_PID_START:
+      s->pid_start = (unsigned long long) i;
+      break;
+    case K_MONITOR_PID:
+      s->monitor_pid = (pid_t) i;
+      break;
+    case K_MONITOR_START:
+      s->monitor_start = (unsigned long long) i;
+      break;
+    case K_EXIT_CODE:
+      s->exit_code = (int) i;
+      break;
+    case K_CREATED:
+      s->created_ns = i;
+      break;
+    case K_STARTED:
+      s->started_ns = i;
+      break;
+    case K_FINISHED:
+      s->finished_ns = i;
+      break;
+    case K_RESTART_COUNT:
+      s->restart_count = (int) i;
+      break;
+    case K_RESTART_MAX:
+      s->restart_max = (int) i;
+      break;
+    case K_LOG_MAX:
+      s->log_max_size = i;
+      break;
+    case K_OOM:
+      s->oom_killed = t;
+      break;
+    case K_STOP:
+      s->stop_requested = t;
+      break;
+    case K_AUTO_REMOVE:
+      s->auto_remove = t;
+      break;
+    case K_TTY:
+      s->tty = t;
+      break;
+    default:
+      break;
+    }
+}
+
+/* 0: read into *s; -1: damaged (as state_from_json says); 1: not the flat form */
+static int
+state_parse_flat (const char *text, size_t len, struct ctr_state *s)
+{
+  const char *p = text, *end = text + len, *status = NULL, *policy = NULL;
+  struct flat_val vals[32];
+  size_t nvals = 0;
+  int r = 1, k;
+  p = flat_ws (p, end);
+  if (p >= end || *p++ != '{')
+    return 1;
+  p = flat_ws (p, end);
+  if (p < end && *p == '}')
+    p++;
+  else
+    for (;;)
+      {
+        cleanup_free char *name = NULL;
+        struct flat_val *v;
+        int key;
+        p = flat_string (p, end, &name);
+        if (p == NULL || (key = flat_key (name)) < 0 || nvals == sizeof vals / sizeof vals[0])
+          goto out;
+        p = flat_ws (p, end);
+        if (p >= end || *p++ != ':')
+          goto out;
+        v = &vals[nvals];
+        p = flat_value (flat_ws (p, end), end, v);
+        if (p == NULL)
+          goto out;
+        nvals++;
+        flat_set (s, key, v, &status, &policy);
+        p = flat_ws (p, end);
+        if (p < end && *p == ',')
+          {
+            p = flat_ws (p + 1, end);
+            continue;
+          }
+        if (p < end && *p == '}')
+          {
+            p++;
+            break;
+          }
+        goto out;
+      }
+  if (flat_ws (p, end) != end)
+    goto out;
+  k = lookup_name (status_names, 5, status);
+  if (k < 0)
+    {
+      r = -1;
+      goto out;
+    }
+  s->status = (enum ctr_status) k;
+  k = lookup_name (policy_names, 4, policy);
+  s->restart = k < 0 ? RESTART_NO : (enum restart_policy) k;
+  r = s->id ? 0 : -1;
+out:
+  for (size_t i = 0; i < nvals; i++)
+    free (vals[i].s);
+  return r;
+}
+
 int
 ctr_state_parse (const char *text, size_t len, struct ctr_state *st)
 {
-  json_t *o = json_loadb (text, len, 0, NULL);
+  json_t *o;
   int r;
   memset (st, 0, sizeof *st);
+  r = state_parse_flat (text, len, st);
+  if (r <= 0)
+    {
+      if (r < 0)
+        ctr_state_clear (st);
+      return r;
+    }
+  ctr_state_clear (st);
+  memset (st, 0, sizeof *st);
+  o = json_loadb (text, len, 0, NULL);
   r = o ? state_from_json (o, st) : -1;
   json_decref (o);
   if (r < 0)
@@ -474,6 +792,45 @@ by_created_desc (const void *a, const void *b)
   return x->created_ns < y->created_ns ? 1 : x->created_ns > y->created_ns ? -1 : 0;
 }
 
+/* ctr_state_read for a listing: through the containers directory's fd (a shorter path walk),
+ * one read for a record that fits 4 KiB (a regular file's short read is its end) */
+static int
+state_read_at (int dfd, const char *id, struct ctr_state *st)
+{
+  char path[64 + sizeof "/state.json"], small[4096];
+  cleanup_close int fd = -1;
+  cleanup_free char *big = NULL;
+  const char *text = small;
+  size_t len;
+  ssize_t r;
+  memset (st, 0, sizeof *st);
+  snprintf (path, sizeof path, "%s/state.json", id);
+  fd = openat (dfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  do
+    r = read (fd, small, sizeof small);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return -1;
+  len = (size_t) r;
+  if (len == sizeof small)
+    {
+      size_t rest;
+      if (read_all_fd (fd, &big, &rest, NULL) < 0)
+        return -1;
+      big = xrealloc (big, sizeof small + rest + 1);
+      memmove (big + sizeof small, big, rest + 1);
+      memcpy (big, small, sizeof small);
+      text = big;
+      len += rest;
+    }
+  if (ctr_state_parse (text, len, st) < 0)
+    return -1;
+  reconcile (st);
+  return 0;
+}
+
 int
 ctr_list (struct ctr_state **out, size_t *n, cella_error_t *err)
 {
@@ -490,7 +847,7 @@ ctr_list (struct ctr_state **out, size_t *n, cella_error_t *err)
   while ((e = readdir (d)) != NULL)
     {
       struct ctr_state st;
-      if (!is_hex_id (e->d_name, 64) || ctr_state_read (e->d_name, &st, -1, NULL) < 0)
+      if (!is_hex_id (e->d_name, 64) || state_read_at (dirfd (d), e->d_name, &st) < 0)
         continue;
       if (*n == cap)
         {
