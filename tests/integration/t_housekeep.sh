@@ -146,6 +146,18 @@ test_system_prune() {
 	assert_cella_error 125 "--bogus"
 	run_cella rm -f sp_run
 	assert_ok
+	# a named image no container uses: kept by system prune, removed by system prune -a
+	make_rootfs "$TEST_TMP/rootfs"
+	run_cella image import "$TEST_TMP/rootfs" local/sp:v1
+	assert_ok
+	run_cella system prune -f
+	assert_ok
+	run_cella images -q
+	assert_match "$OUT" '[0-9a-f]' "a named image stays"
+	run_cella system prune -a -f
+	assert_ok
+	run_cella images -q
+	assert_eq "$OUT" "" "system prune -a removes unused images"
 }
 
 # last_count NAME: the last number in the container's log
@@ -232,6 +244,12 @@ test_update_limits_live_and_after_restart() {
 	assert_ok
 	run_cella inspect -f '{{.HostConfig.NanoCpus}}' up
 	assert_eq "$OUT" 500000000 "--cpus"
+	run_cella update --memory-swap 300m --memory-reservation 32m --cpu-shares 512 up
+	assert_ok
+	run_cella inspect -f '{{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} {{.HostConfig.CpuShares}}' up
+	assert_eq "$OUT" "314572800 33554432 512" "swap, reservation, shares"
+	run_cella update --memory-swap 10m up
+	assert_cella_error 125 "--memory-swap"
 	# a stopped container: kept for its next start
 	run_cella stop -t 0 up
 	assert_ok
