@@ -73,9 +73,10 @@ one_matches (json_t *ev, const char *key, const char *val)
         return strcmp (id, val) == 0 || (name && strcmp (name, val) == 0);
       return img && strcmp (img, val) == 0;
     }
-  /* container, volume, network: that type, by name or (a prefix of) the id */
+  /* container, volume, network: that type, by name or id (of a container, also its first 12+ digits) */
   return strcmp (type, key) == 0
-         && ((name && strcmp (name, val) == 0) || (val[0] && strncmp (id, val, strlen (val)) == 0));
+         && ((name && strcmp (name, val) == 0) || strcmp (id, val) == 0
+             || (strcmp (key, "container") == 0 && strlen (val) >= 12 && strncmp (id, val, strlen (val)) == 0));
 }
 
 static bool

@@ -59,6 +59,9 @@ assert die["Actor"]["Attributes"]["image"] == "busybox", die
 assert die["status"] == "die" and die["id"] == sys.argv[1] and die["scope"] == "local", die
 assert die["timeNano"] // 10**9 == die["time"], die
 ' "$id" "$code" || fail "die event: $OUT"
+	# by a 12-digit id prefix too
+	ev_json --filter "container=${id:0:12}"
+	assert_eq "$(actions ev1)" "create start die stop destroy" "container=<short id>"
 	# a non-zero exit of its own
 	run_cella run --name ev2 busybox sh -c 'exit 3'
 	assert_rc 3
@@ -113,6 +116,8 @@ test_filters() {
 	ev_json --filter type=volume
 	assert_eq "$(printf '%s\n' "$OUT" | python3 -c 'import json,sys; print(" ".join(json.loads(l)["Action"] + ":" + json.loads(l)["Actor"]["ID"] for l in sys.stdin if l.strip()))')" \
 		"create:evvol destroy:evvol" "volume events"
+	ev_json --filter volume=evvo
+	assert_eq "$OUT" "" "volume= is a whole name"
 	ev_json --filter container=fa
 	assert_eq "$(actions fa)" "create start die" "fa's events"
 	assert_eq "$(actions fb)" "" "container=fa keeps fb out"
