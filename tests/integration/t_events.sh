@@ -194,3 +194,30 @@ with open(sys.argv[1], "w") as f:
 	assert_contains "$OUT" '"ID":"old"' "the rotated part is replayed"
 	assert_contains "$OUT" '"ID":"rotvol"' "and the new part"
 }
+
+test_oom_event_before_die() {
+	ev_env
+	require_cgroups
+	run_cella run -d --name evoom -m 32m busybox sh -c 'x=$(head -c 100000000 /dev/zero | tr "\0" a); echo survived'
+	assert_ok
+	run_cella wait evoom
+	assert_eq "$OUT" 137 "OOM-killed"
+	ev_json --filter container=evoom
+	assert_eq "$(actions evoom)" "create start oom die" "oom, then die"
+}
+
+test_image_events() {
+	ev_env
+	make_rootfs "$TEST_TMP/rootfs"
+	run_cella image import "$TEST_TMP/rootfs" local/evimg:v1
+	assert_ok
+	run_cella tag local/evimg:v1 local/evimg:v2
+	assert_ok
+	run_cella rmi local/evimg:v2
+	assert_ok
+	ev_json --filter type=image
+	assert_eq "$(printf '%s\n' "$OUT" | python3 -c 'import json,sys; print(" ".join(json.loads(l)["Action"] + ":" + json.loads(l)["Actor"]["Attributes"]["name"] for l in sys.stdin if l.strip()))')" \
+		"import:local/evimg:v1 tag:docker.io/local/evimg:v2 delete:local/evimg:v2" "image events"
+	ev_json --filter type=image --filter image=local/evimg:v1
+	assert_contains "$OUT" '"Action":"import"' "image= by name"
+}
