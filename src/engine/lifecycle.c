@@ -270,7 +270,11 @@ ctr_kill (const char *id, int sig, cella_error_t *err)
       ctr_state_write (&st, NULL);
     }
   if (*err == NULL)
-    event_ctr ("kill", &st);
+    {
+      char signo[16];
+      snprintf (signo, sizeof signo, "%d", sig);
+      event_emit ("container", "kill", st.id, st.name, (const char *[]){ "image", st.image, "signal", signo, NULL });
+    }
   if (pfd >= 0)
     close (pfd);
 out:

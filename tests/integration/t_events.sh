@@ -221,3 +221,16 @@ test_image_events() {
 	ev_json --filter type=image --filter image=local/evimg:v1
 	assert_contains "$OUT" '"Action":"import"' "image= by name"
 }
+
+test_kill_event_names_the_signal() {
+	ev_env
+	run_cella run -d --name evk busybox sleep 1000
+	assert_ok
+	run_cella kill -s KILL evk
+	assert_ok
+	run_cella wait evk
+	ev_json --filter container=evk --filter event=kill
+	assert_contains "$OUT" '"signal":"9"' "kill's signal"
+	run_cella rm evk
+	assert_ok
+}
