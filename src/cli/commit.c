@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/events.h"
 #include "../cgroup/cgroup.h"
 #include "../engine/container.h"
 #include "commands.h"
@@ -131,9 +132,12 @@ cmd_commit (int argc, char **argv)
            && (have_state = ctr_state_read (id, &st, -1, &err) == 0))
     {
       targv = tool_argv (&o, p, id, st.command, argc - first == 2 ? argv[first + 1] : NULL);
-      if (st.status == CTR_RUNNING && !(o.pause && strcmp (o.pause, "false") == 0))
+      if (st.status == CTR_RUNNING && !st.paused && !(o.pause && strcmp (o.pause, "false") == 0))
         frozen = freeze (p, &dirs);
       status = image_tool_run (targv, &err);
+      if (status == 0)
+        event_emit ("image", "commit", argc - first == 2 ? argv[first + 1] : id,
+                    argc - first == 2 ? argv[first + 1] : NULL, (const char *[]){ "container", st.name, NULL });
       if (frozen)
         {
           cella_error_t e = NULL;

@@ -112,6 +112,12 @@ cmd_exec (int argc, char **argv)
                    argv[first], ctr_status_name (st.status), argv[first]);
       goto out;
     }
+  if (st.paused)
+    {
+      cella_error (&err, 0, "container `%s` is paused: unpause it first with `cella unpause %s`", argv[first],
+                   argv[first]);
+      goto out;
+    }
   if (ctr_plan_load (id, &p, &err) < 0 || exec_process (p, &o, argv + first + 1, &err) < 0)
     goto out;
   b = backend_of (p);

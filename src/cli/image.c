@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../engine/events.h"
 #include "../image/ref.h"
 #include "../image/store.h"
 #include "commands.h"
@@ -100,6 +101,24 @@ cmd_image_tool (int argc, char **argv)
                "with `make`\n",
                argv[0], LIBEXECDIR);
       return 125;
+    }
+  if (strcmp (argv[0], "pull") == 0 || strcmp (argv[0], "import") == 0)
+    {
+      /* run it as a child, for the event once it has done its work */
+      cella_error_t err = NULL;
+      const char *what = NULL;
+      int status;
+      for (int i = 1; i < argc; i++)
+        if (argv[i][0] != '-' || argv[i][1] == '\0')
+          what = argv[i];
+      for (int i = 0; i < argc; i++)
+        strv_push (&v, argv[i]);
+      status = image_tool_run (v, &err);
+      if (status < 0)
+        return cella_error_print (&err);
+      if (status == 0 && what)
+        event_emit ("image", argv[0], what, what, NULL);
+      return status;
     }
   strv_push (&v, "cella-image");
   for (int i = 0; i < argc; i++)
@@ -408,6 +427,8 @@ cmd_rmi (int argc, char **argv)
       cella_error_t err = NULL;
       if (image_remove (argv[i], o.force, &err) < 0)
         status = cella_error_print (&err);
+      else
+        event_emit ("image", "delete", argv[i], argv[i], NULL);
     }
   img_opts_free (&o);
   return status;
@@ -466,6 +487,8 @@ cmd_tag (int argc, char **argv)
           name = image_ref_name (&ref);
           if (image_name_set (name, r->key, &err) < 0)
             status = cella_error_print (&err);
+          else
+            event_emit ("image", "tag", r->id, name, NULL);
         }
       image_ref_clear (&ref);
       image_record_free (r);

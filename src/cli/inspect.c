@@ -99,6 +99,13 @@ human_since (long long ns)
   return xasprintf ("%lld day%s", s / 86400, s / 86400 == 1 ? "" : "s");
 }
 
+/* docker's state word: "paused" for a running container whose cgroup is frozen */
+static const char *
+st_name (const struct ctr_state *st)
+{
+  return st->paused && st->status == CTR_RUNNING ? "paused" : ctr_status_name (st->status);
+}
+
 static char *
 status_text (const struct ctr_state *st)
 {
@@ -108,6 +115,8 @@ status_text (const struct ctr_state *st)
     case CTR_RUNNING:
       ago = human_since (st->started_ns);
       /* docker's words */
+      if (st->paused)
+        return xasprintf ("Up %s (Paused)", ago);
       if (st->health == HEALTH_STARTING)
         return xasprintf ("Up %s (health: starting)", ago);
       if (st->health != HEALTH_NONE)
@@ -135,7 +144,7 @@ matches (const struct ctr_state *st, char *const *filters, bool all)
       const char *f = filters[i];
       if (has_prefix (f, "name=") && (st->name == NULL || strstr (st->name, f + 5) == NULL))
         return false;
-      if (has_prefix (f, "status=") && strcmp (ctr_status_name (st->status), f + 7) != 0)
+      if (has_prefix (f, "status=") && strcmp (st_name (st), f + 7) != 0)
         return false;
       if (has_prefix (f, "id=") && !has_prefix (st->id, f + 3))
         return false;
@@ -149,19 +158,19 @@ matches (const struct ctr_state *st, char *const *filters, bool all)
 static int
 check_filters (char *const *filters, cella_error_t *err)
 {
-  static const char *const statuses[] = { "created", "running", "restarting", "exited", "removing" };
+  static const char *const statuses[] = { "created", "running", "restarting", "exited", "removing", "paused" };
   for (size_t i = 0; filters && filters[i]; i++)
     {
       const char *f = filters[i];
       bool ok = has_prefix (f, "name=") || has_prefix (f, "id=");
-      for (size_t k = 0; k < 5 && !ok; k++)
+      for (size_t k = 0; k < 6 && !ok; k++)
         ok = has_prefix (f, "status=") && strcmp (f + 7, statuses[k]) == 0;
       for (int k = HEALTH_NONE; k <= HEALTH_UNHEALTHY && !ok; k++)
         ok = has_prefix (f, "health=") && strcmp (f + 7, ctr_health_name ((enum ctr_health) k)) == 0;
       if (!ok)
         return cella_error (
             err, 0,
-            "ps: filter `%s`: expected name=.., id=.., status=created|running|restarting|exited|removing "
+            "ps: filter `%s`: expected name=.., id=.., status=created|running|paused|restarting|exited|removing "
             "or health=starting|healthy|unhealthy|none",
             f);
     }
@@ -174,10 +183,9 @@ ps_json (const struct ctr_state *st)
   cleanup_free char *created = rfc3339 (st->created_ns), *status = status_text (st);
   return json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "Id", st->id, "Names",
                     st->name ? st->name : "", "Image", st->image ? st->image : "", "Command",
-                    st->command ? st->command : "", "CreatedAt", created, "State", ctr_status_name (st->status),
-                    "Status", status, "ExitCode", st->exit_code, "Pid", st->status == CTR_RUNNING ? st->pid : 0,
-                    "RestartCount", st->restart_count, "Health",
-                    st->health == HEALTH_NONE ? "" : ctr_health_name (st->health));
+                    st->command ? st->command : "", "CreatedAt", created, "State", st_name (st), "Status", status,
+                    "ExitCode", st->exit_code, "Pid", st->status == CTR_RUNNING ? st->pid : 0, "RestartCount",
+                    st->restart_count, "Health", st->health == HEALTH_NONE ? "" : ctr_health_name (st->health));
 }
 
 static void
@@ -357,12 +365,13 @@ inspect_json (const char *id, const struct ctr_state *st)
       plan_json = json_loads (text, 0, NULL);
       free (text);
     }
-  state = json_pack ("{s:s, s:b, s:b, s:b, s:i, s:i, s:s?, s:s, s:s, s:i}", "Status", ctr_status_name (st->status),
-                     "Running", st->status == CTR_RUNNING, "Restarting", st->status == CTR_RESTARTING, "Dead", false,
-                     "Pid", st->status == CTR_RUNNING ? st->pid : 0, "ExitCode", st->exit_code < 0 ? 0 : st->exit_code,
+  state = json_pack ("{s:s, s:b, s:b, s:b, s:i, s:i, s:s?, s:s, s:s, s:i}", "Status", st_name (st), "Running",
+                     st->status == CTR_RUNNING, "Restarting", st->status == CTR_RESTARTING, "Dead", false, "Pid",
+                     st->status == CTR_RUNNING ? st->pid : 0, "ExitCode", st->exit_code < 0 ? 0 : st->exit_code,
                      "Error", st->error, "StartedAt", started, "FinishedAt", finished, "MonitorPid",
                      st->status == CTR_RUNNING || st->status == CTR_RESTARTING ? st->monitor_pid : 0);
   json_object_set_new (state, "OOMKilled", json_boolean (st->oom_killed));
+  json_object_set_new (state, "Paused", json_boolean (st->paused && st->status == CTR_RUNNING));
   if (st->hc.test)
     json_object_set_new (state, "Health", health_json (st));
   o = json_pack ("{s:s, s:s, s:s, s:o, s:s, s:s}", "Id", id, "Name", st->name ? st->name : "", "Created", created,

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../engine/events.h"
 #include "../engine/attach.h"
 #include "../engine/container.h"
 #include "../engine/health.h"
@@ -239,9 +240,15 @@ do_stop (const char *id, void *ud, cella_error_t *err)
 static int
 do_restart (const char *id, void *ud, cella_error_t *err)
 {
-  if (ctr_stop (id, *(int *) ud, err) < 0)
+  struct ctr_state st;
+  if (ctr_stop (id, *(int *) ud, err) < 0 || ctr_start (id, NULL, err) < 0)
     return -1;
-  return ctr_start (id, NULL, err);
+  if (ctr_state_read (id, &st, -1, NULL) == 0)
+    {
+      event_ctr ("restart", &st);
+      ctr_state_clear (&st);
+    }
+  return 0;
 }
 
 static int

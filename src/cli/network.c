@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../engine/container.h"
+#include "../engine/events.h"
 #include "../net/net.h"
 #include "commands.h"
 #include "../util/options.h"
@@ -13,6 +15,7 @@
 struct net_opts {
   char *subnet;
   char *format;
+  bool force;
 };
 
 #define O(f) offsetof (struct net_opts, f)
@@ -22,6 +25,10 @@ static const struct cli_option create_table[] = {
 };
 static const struct cli_option ls_table[] = {
   { "format", 0, OPT_STRING, O (format), "FORMAT", "json: one JSON array" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option prune_table[] = {
+  { "force", 'f', OPT_FLAG, offsetof (struct net_opts, force), NULL, "Accepted for docker: prune never asks" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option no_table[] = {
@@ -77,6 +84,7 @@ net_create (int argc, char **argv)
   free (o.subnet);
   if (status < 0)
     return cella_error_print (&err);
+  event_emit ("network", "create", d.name, d.name, NULL);
   puts (d.name);
   return 0;
 }
@@ -138,8 +146,74 @@ net_rm (int argc, char **argv)
       if (net_def_remove (argv[i], &err) < 0)
         rc = cella_error_print (&err);
       else
-        puts (argv[i]);
+        {
+          event_emit ("network", "destroy", argv[i], argv[i], NULL);
+          puts (argv[i]);
+        }
     }
+  return rc;
+}
+
+/* Whether any container (running or not) names network `name` in its plan. */
+static bool
+net_used_by_container (const char *name)
+{
+  struct ctr_state *v = NULL;
+  size_t n = 0;
+  bool used = false;
+  if (ctr_list (&v, &n, NULL) < 0)
+    return true; /* when in doubt, keep it */
+  for (size_t i = 0; i < n && !used; i++)
+    {
+      struct plan *p = NULL;
+      if (ctr_plan_load (v[i].id, &p, NULL) == 0 && p->network && strcmp (p->network, name) == 0)
+        used = true;
+      plan_free (p);
+    }
+  ctr_list_free (v, n);
+  return used;
+}
+
+static int
+net_prune (int argc, char **argv)
+{
+  struct net_opts o = { 0 };
+  struct net_def *defs = NULL;
+  size_t n = 0;
+  bool header = false;
+  int status = 0, rc = 0,
+      first = cli_parse_command (prune_table, &o, argc, argv, "cella network prune [-f]",
+                                 "Remove the user-defined networks no container (running or stopped) uses.", 0, NULL,
+                                 &status);
+  cella_error_t err = NULL;
+  if (first <= 0)
+    return status;
+  if (first < argc)
+    {
+      fprintf (stderr, "cella: network prune: unexpected argument `%s`\n", argv[first]);
+      return EXIT_CELLA_ERROR;
+    }
+  if (geteuid () != 0 || !in_initial_userns ())
+    return 0; /* rootless: there are no user-defined networks to prune */
+  if (net_def_list (&defs, &n, &err) < 0)
+    return cella_error_print (&err);
+  for (size_t i = 0; i < n; i++)
+    {
+      cleanup_strv char **members = net_def_members (defs[i].name);
+      if (strcmp (defs[i].name, "cella") == 0 || (members && members[0]) || net_used_by_container (defs[i].name))
+        continue;
+      if (net_def_remove (defs[i].name, &err) < 0)
+        {
+          rc = cella_error_print (&err);
+          continue;
+        }
+      event_emit ("network", "destroy", defs[i].name, defs[i].name, NULL);
+      if (!header)
+        puts ("Deleted Networks:");
+      header = true;
+      puts (defs[i].name);
+    }
+  free (defs);
   return rc;
 }
 
@@ -180,18 +254,18 @@ cmd_network (int argc, char **argv)
   static const struct {
     const char *name;
     int (*fn) (int, char **);
-  } subs[] = { { "create", net_create }, { "ls", net_ls },     { "list", net_ls },
-               { "rm", net_rm },         { "remove", net_rm }, { "inspect", net_inspect } };
+  } subs[] = { { "create", net_create }, { "ls", net_ls },           { "list", net_ls },    { "rm", net_rm },
+               { "remove", net_rm },     { "inspect", net_inspect }, { "prune", net_prune } };
   if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
     {
       printf ("Usage: cella network COMMAND\n\nCommands:\n  create [--subnet CIDR] NAME\n  ls [--format json]\n"
-              "  rm NAME...\n  inspect NAME...\n");
+              "  rm NAME...\n  inspect NAME...\n  prune [-f]\n");
       return argc < 2 ? EXIT_CELLA_ERROR : 0;
     }
   for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
     if (strcmp (argv[1], subs[i].name) == 0)
       return subs[i].fn (argc - 1, argv + 1);
-  fprintf (stderr, "cella: network %s: unknown command (create, ls, rm, inspect)\n", argv[1]);
+  fprintf (stderr, "cella: network %s: unknown command (create, ls, rm, inspect, prune)\n", argv[1]);
   return EXIT_CELLA_ERROR;
 }
 

@@ -69,6 +69,7 @@ struct ctr_state {
   long long created_ns, started_ns, finished_ns;
   int restart_count;
   bool stop_requested; /* stop/kill/rm asked for it: no restart */
+  bool paused;         /* running, its cgroup frozen (pause.c); kept only while running */
   enum restart_policy restart;
   int restart_max;  /* on-failure:N, 0 = no limit */
   bool auto_remove; /* --rm */
@@ -160,6 +161,27 @@ struct monitor_ready {
   int errno_;
   char msg[1024];
 };
+
+/* pause.c: freeze (pause) or thaw a running container's cgroup; an error names the container when
+ * it is not running, already so, or has no cgroup here. */
+int ctr_pause (const char *id, bool pause, cella_error_t *err);
+/* Thaw st's container if it is paused, before a signal must reach it (stop, kill, rm -f); its
+ * state is left for the caller to write (st->paused false). */
+void ctr_thaw_for_signal (struct ctr_state *st);
+/* Whether the container's state says paused (false when it cannot be read). */
+bool ctr_is_paused (const char *id);
+
+/* What `cella update` changes; unset: 0 / NULL. */
+struct ctr_update {
+  long long memory, memory_swap, memory_reservation; /* bytes; -1: unlimited */
+  long long nano_cpus;
+  unsigned long long cpu_shares;
+  long long pids_limit; /* -1: unlimited */
+  const char *restart;  /* a restart policy */
+};
+/* Apply u to the container: its cgroup now when it runs, and its plan and state, so that the next
+ * start keeps them. */
+int ctr_update (const char *id, const struct ctr_update *u, cella_error_t *err);
 
 /* ctr_copy.c: `cella cp` with one side in the container (into: host_path → ctr_path). */
 int ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path, cella_error_t *err);

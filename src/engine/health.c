@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "../backend/backend.h"
 #include "health.h"
 
@@ -447,6 +448,7 @@ health_record (const char *id, const struct ctr_health_result *r, long long run_
 {
   struct ctr_state st;
   int lock = ctr_lock (id, err), ret;
+  enum ctr_health was;
   *turned_unhealthy = false;
   if (lock < 0)
     return -1;
@@ -456,6 +458,7 @@ health_record (const char *id, const struct ctr_health_result *r, long long run_
       return -1;
     }
   log_append (&st, r);
+  was = st.health;
   if (st.status == CTR_RUNNING && st.hc.test)
     {
       if (r->exit_code == 0)
@@ -477,6 +480,8 @@ health_record (const char *id, const struct ctr_health_result *r, long long run_
         }
     }
   ret = ctr_state_write (&st, err);
+  if (ret == 0 && st.health != was)
+    event_ctr ("health_status", &st);
   ctr_state_clear (&st);
   close (lock);
   return ret;

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "../net/net.h"
 #include "../cgroup/cgroup.h"
 #include "container.h"
@@ -222,6 +223,7 @@ ctr_stop (const char *id, int timeout_s, cella_error_t *err)
       ctr_state_clear (&st);
       return 0; /* docker: stopping a stopped container is not an error */
     }
+  ctr_thaw_for_signal (&st); /* a frozen workload would not see the signal */
   pfd = pidfd_for (st.pid, st.pid_start);
   if (pfd >= 0)
     {
@@ -234,6 +236,7 @@ ctr_stop (const char *id, int timeout_s, cella_error_t *err)
       close (pfd);
     }
   await_monitor (id, &st);
+  event_ctr ("stop", &st);
   ctr_state_clear (&st);
   return 0;
 }
@@ -255,6 +258,8 @@ ctr_kill (const char *id, int sig, cella_error_t *err)
       cella_error (err, 0, "container `%s` is not running (status: %s)", label (&st), ctr_status_name (st.status));
       goto out;
     }
+  if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT)
+    ctr_thaw_for_signal (&st);
   pfd = pidfd_for (st.pid, st.pid_start);
   if (pfd < 0 || signal_workload (pfd, st.pid, sig) < 0)
     cella_error (err, errno, "signal %d to container `%s`", sig, label (&st));
@@ -263,6 +268,12 @@ ctr_kill (const char *id, int sig, cella_error_t *err)
       /* like docker: a container killed by hand is not restarted by its policy */
       st.stop_requested = true;
       ctr_state_write (&st, NULL);
+    }
+  if (*err == NULL)
+    {
+      char signo[16];
+      snprintf (signo, sizeof signo, "%d", sig);
+      event_emit ("container", "kill", st.id, st.name, (const char *[]){ "image", st.image, "signal", signo, NULL });
     }
   if (pfd >= 0)
     close (pfd);
@@ -298,6 +309,7 @@ ctr_rm (const char *id, bool force, bool volumes, cella_error_t *err)
           ctr_state_clear (&st);
           return -1;
         }
+      ctr_thaw_for_signal (&st);
       pfd = pidfd_for (st.pid, st.pid_start);
       if (pfd >= 0)
         {
@@ -325,6 +337,8 @@ ctr_rm (const char *id, bool force, bool volumes, cella_error_t *err)
     plan_free (p);
   }
   r = ctr_remove_files (id, st.name, err);
+  if (r == 0)
+    event_ctr ("destroy", &st);
   close (lock);
   if (r == 0 && volumes)
     volume_remove_anonymous (st.volumes, st.nvolumes);

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "../net/net.h"
 #include "../backend/backend.h"
 #include "attach.h"
@@ -250,7 +251,7 @@ mon_health_step (struct mon *m, const struct pollfd *out, const struct pollfd *e
       else if (now_ns () >= m->probe.deadline_ns)
         mon_health_done (m, true);
     }
-  else if (now_ns () >= m->next_check_ns)
+  else if (now_ns () >= m->next_check_ns && !ctr_is_paused (m->id)) /* docker: no checks while paused */
     {
       cella_error_t err = NULL;
       if (health_probe_start (&m->probe, m->plan, m->id, m->proc.pid, &m->hc, &err) < 0)
@@ -457,6 +458,7 @@ mon_record_exit (struct mon *m, int status, long long ran_ns)
       st.monitor_start = 0;
     }
   ctr_state_write (&st, NULL);
+  event_ctr ("die", &st);
   ctr_state_clear (&st);
   close (lock);
   return again;
@@ -519,6 +521,7 @@ mon_mark_running (struct mon *m, bool first, cella_error_t *err)
       st.failing_streak = 0;
     }
   r = ctr_state_write (&st, err);
+  event_ctr ("start", &st);
   ctr_state_clear (&st);
   if (lock >= 0)
     close (lock);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "container.h"
 #include "health.h"
 #include "userns.h"
@@ -142,6 +143,8 @@ state_json (const struct ctr_state *s)
   SETI ("finished", s->finished_ns);
   SETI ("restartCount", s->restart_count);
   json_object_set_new (o, "stopRequested", json_boolean (s->stop_requested));
+  if (s->paused && s->status == CTR_RUNNING)
+    json_object_set_new (o, "paused", json_true ());
   SETS ("restartPolicy", restart_policy_name (s->restart));
   SETI ("restartMax", s->restart_max);
   json_object_set_new (o, "autoRemove", json_boolean (s->auto_remove));
@@ -290,6 +293,7 @@ state_from_json (json_t *o, struct ctr_state *s)
   s->finished_ns = json_member_int (o, "finished");
   s->restart_count = (int) json_member_int (o, "restartCount");
   s->stop_requested = json_is_true (json_object_get (o, "stopRequested"));
+  s->paused = json_is_true (json_object_get (o, "paused"));
   s->restart_max = (int) json_member_int (o, "restartMax");
   s->auto_remove = json_is_true (json_object_get (o, "autoRemove"));
   s->tty = json_is_true (json_object_get (o, "tty"));
@@ -1143,6 +1147,7 @@ ctr_create (struct plan *p, const struct ctr_create_opts *o, char **id_out, cell
       return -1;
     }
   fsync_parent (final);
+  event_emit ("container", "create", id, name, (const char *[]){ "image", o->image, NULL });
   *id_out = steal_pointer (&id);
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "volume.h"
 #include "container.h"
 #include "../ns/ns.h"
@@ -287,6 +288,7 @@ volume_create (const char *name, char *const *labels, char *const *opts, bool an
   fsync_parent (final);
   if (created)
     *created = true;
+  event_emit ("volume", "create", name, NULL, NULL);
   return volume_load (name, v, err);
 }
 
@@ -392,6 +394,7 @@ volume_remove (const char *name, bool force, cella_error_t *err)
   if (rename (dir, gone) < 0)
     return cella_error (err, errno, "remove volume `%s`", name);
   fsync_parent (dir);
+  event_emit ("volume", "destroy", name, NULL, NULL);
   if (remove_tree_mapped (gone) < 0)
     return cella_error (err, errno, "remove `%s`", gone);
   return 0;

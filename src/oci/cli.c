@@ -118,8 +118,7 @@ oci_fail (const struct oci_ctx *c, cella_error_t *err)
 
 static const char *const global_value_flags[] = { "--root", "--log", "--log-format", "--rootless", "--criu", NULL };
 static const char *const global_bool_flags[] = { "--debug", "--systemd-cgroup", NULL };
-static const char *const oci_only[]
-    = { "state", "delete", "list", "spec", "features", "pause", "resume", "update", "events", "oci", NULL };
+static const char *const oci_only[] = { "state", "delete", "list", "spec", "features", "resume", "oci", NULL };
 
 static bool
 in_list (const char *const *l, const char *s, size_t n)
@@ -214,6 +213,10 @@ oci_cli_wanted (int argc, char **argv)
   static const char *const kill_values[] = { "-s", "--signal", NULL };
   static const char *const kill_all[] = { "--all", "-a", NULL };
   static const char *const ps_values[] = { "--format", "-f", NULL };
+  static const char *const update_only[]
+      = { "--resources",       "-r", "--cpu-period", "--cpu-quota", "--cpuset-cpus", "--cpuset-mems", "--blkio-weight",
+          "--l3-cache-schema", NULL };
+  static const char *const events_only[] = { "--stats", "--interval", NULL };
   const char *base = strrchr (argv[0], '/') ? strrchr (argv[0], '/') + 1 : argv[0];
   size_t blen = strlen (base);
   const char *cmd;
@@ -244,6 +247,15 @@ oci_cli_wanted (int argc, char **argv)
     return oci_container_exists (first_operand (argc - 1, argv + 1, NULL));
   if (strcmp (cmd, "ps") == 0)
     return oci_container_exists (first_operand (argc - 1, argv + 1, ps_values));
+  /* pause, update, events: the engine's too (docs/engine.md); the OCI one's when its own options
+   * are given or the last argument names a container in the default OCI state root */
+  if (strcmp (cmd, "update") == 0)
+    return has_option (argc - 1, argv + 1, update_only, NULL) || oci_container_exists (argv[argc - 1]);
+  if (strcmp (cmd, "events") == 0)
+    return has_option (argc - 1, argv + 1, events_only, NULL)
+           || (argc > 2 && argv[argc - 1][0] != '-' && oci_container_exists (argv[argc - 1]));
+  if (strcmp (cmd, "pause") == 0)
+    return argc == 3 && oci_container_exists (argv[2]);
   return false;
 }
 

@@ -1,0 +1,298 @@
+# shellcheck shell=bash
+# passes: root user
+# passes-why: prune, df and the records they read are the data root's as in the root pass; pause and update need a cgroup (skipped where this user has none)
+# Housekeeping: system df, container/network/system prune, pause/unpause and update of engine
+# containers.
+# test-timeout: 90
+
+hk_env() {
+	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
+}
+
+# df_field TYPE KEY: KEY of TYPE's line of `system df --format json`
+df_field() {
+	"$CELLA" system df --format json | python3 -c '
+import json, sys
+for l in sys.stdin:
+    o = json.loads(l)
+    if o["Type"] == sys.argv[1]:
+        print(o[sys.argv[2]])' "$1" "$2"
+}
+
+test_system_df_counts_what_is_added() {
+	hk_env
+	require_cmd python3
+	run_cella system df
+	assert_ok
+	assert_match "$OUT" '^TYPE +TOTAL +ACTIVE +SIZE +RECLAIMABLE$' "header"
+	assert_match "$OUT" '^Local Volumes +0 +0 +0B' "no volumes yet"
+	assert_eq "$(df_field Images TotalCount)" 0 "no images yet"
+	# an image: its layers' size counts, all of it reclaimable while no container uses it
+	make_rootfs "$TEST_TMP/rootfs"
+	run_cella image import "$TEST_TMP/rootfs" local/df:v1
+	assert_ok
+	assert_eq "$(df_field Images TotalCount)" 1 "one image"
+	size=$(df_field Images Size)
+	[ "$size" -gt 500000 ] || fail "image size $size: less than its busybox"
+	assert_eq "$(df_field Images Reclaimable)" "$size" "an unused image is reclaimable"
+	# a volume with a copy of busybox in it, used by a stopped container: counted, active, not
+	# reclaimable
+	run_cella volume create dfvol
+	assert_ok
+	run_cella run --name dfc -v dfvol:/data local/df:v1 sh -c 'cat /bin/busybox >/data/f'
+	assert_ok
+	assert_eq "$(df_field 'Local Volumes' TotalCount)" 1 "one volume"
+	assert_eq "$(df_field 'Local Volumes' Active)" 1 "used by dfc"
+	vsize=$(df_field 'Local Volumes' Size)
+	bb=$(stat -c %s "$TEST_TMP/rootfs/bin/busybox")
+	[ "$vsize" -ge "$bb" ] || fail "volume size $vsize: less than the $bb bytes written"
+	assert_eq "$(df_field 'Local Volumes' Reclaimable)" 0 "a used volume is not reclaimable"
+	assert_eq "$(df_field Images Active)" 1 "the image is in use"
+	assert_eq "$(df_field Images Reclaimable)" 0 "an image in use is not reclaimable"
+	assert_eq "$(df_field Containers TotalCount)" 1 "one container"
+	assert_eq "$(df_field Containers Active)" 0 "not running"
+	run_cella system df -v
+	assert_ok
+	assert_contains "$OUT" "dfvol" "-v lists the volume"
+	assert_contains "$OUT" "dfc" "-v lists the container"
+	run_cella system df --format yaml
+	assert_cella_error 125 "yaml"
+}
+
+test_container_prune_removes_only_stopped() {
+	hk_env
+	run_cella run -d --name keep busybox sleep 1000
+	assert_ok
+	run_cella run --name gone1 busybox true
+	assert_ok
+	run_cella run --name gone2 busybox sh -c 'exit 2'
+	assert_rc 2
+	run_cella create --name gone3 busybox true
+	assert_ok
+	run_cella container prune -f
+	assert_ok
+	assert_contains "$OUT" "Deleted Containers:" "header"
+	assert_contains "$OUT" "Total reclaimed space:" "total"
+	run_cella ps -a --format json
+	assert_ok
+	assert_eq "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(" ".join(sorted(c["Names"] for c in json.load(sys.stdin))))')" \
+		"keep" "only the running container is left"
+	# until=: only those created before
+	run_cella run --name old busybox true
+	assert_ok
+	sleep 1.2
+	t=$(date +%s.%N)
+	run_cella run --name new busybox true
+	assert_ok
+	run_cella container prune --filter "until=$t"
+	assert_ok
+	run_cella ps -a --format json
+	assert_eq "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(" ".join(sorted(c["Names"] for c in json.load(sys.stdin))))')" \
+		"keep new" "until= kept the newer one"
+	run_cella container prune --filter colour=red
+	assert_cella_error 125 "colour=red"
+	run_cella rm -f keep
+	assert_ok
+}
+
+test_network_prune_removes_unused_only() {
+	hk_env
+	is_real_root || skip "user-defined networks are root's (of the initial user namespace)"
+	run_cella network create hkused
+	assert_ok
+	run_cella network create hkfree
+	assert_ok
+	run_cella run -d --name netc --network hkused busybox sleep 1000
+	assert_ok
+	run_cella network prune -f
+	assert_ok
+	assert_contains "$OUT" "hkfree" "the unused network is removed"
+	assert_not_contains "$OUT" "hkused" "the used one is not"
+	run_cella network ls
+	assert_contains "$OUT" "hkused" "still there"
+	assert_not_contains "$OUT" "hkfree" "gone"
+	# a stopped container still holds its network
+	run_cella stop -t 0 netc
+	assert_ok
+	run_cella network prune
+	assert_ok
+	run_cella network ls
+	assert_contains "$OUT" "hkused" "kept for the stopped container"
+	run_cella rm netc
+	assert_ok
+	run_cella network prune
+	assert_contains "$OUT" "hkused" "removed once nothing uses it"
+}
+
+test_system_prune() {
+	hk_env
+	run_cella run -d --name sp_run busybox sleep 1000
+	assert_ok
+	run_cella run --name sp_done busybox true
+	assert_ok
+	run_cella volume create sp_vol
+	assert_ok
+	run_cella system prune -f
+	assert_ok
+	run_cella ps -a -q
+	assert_eq "$(printf '%s\n' "$OUT" | grep -c .)" 1 "the running container stays"
+	run_cella volume ls -q
+	assert_contains "$OUT" "sp_vol" "volumes stay without --volumes"
+	run_cella system prune -f --volumes
+	assert_ok
+	run_cella volume ls -q
+	assert_not_contains "$OUT" "sp_vol" "--volumes removes unused volumes"
+	run_cella system prune --bogus
+	assert_cella_error 125 "--bogus"
+	run_cella rm -f sp_run
+	assert_ok
+	# a named image no container uses: kept by system prune, removed by system prune -a
+	make_rootfs "$TEST_TMP/rootfs"
+	run_cella image import "$TEST_TMP/rootfs" local/sp:v1
+	assert_ok
+	run_cella system prune -f
+	assert_ok
+	run_cella images -q
+	assert_match "$OUT" '[0-9a-f]' "a named image stays"
+	run_cella system prune -a -f
+	assert_ok
+	run_cella images -q
+	assert_eq "$OUT" "" "system prune -a removes unused images"
+}
+
+# last_count NAME: the last number in the container's log
+last_count() {
+	"$CELLA" logs "$1" 2>/dev/null | tail -n 1
+}
+
+test_pause_freezes_and_unpause_resumes() {
+	hk_env
+	require_cgroups
+	run_cella run -d --name pz busybox sh -c 'i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done'
+	assert_ok
+	wait_log pz 3
+	run_cella pause pz
+	assert_ok
+	assert_eq "$OUT" "pz" "pause prints the name"
+	a=$(last_count pz)
+	sleep 1
+	b=$(last_count pz)
+	assert_eq "$b" "$a" "the counter stands still while paused"
+	run_cella ps
+	assert_match "$OUT" 'Up .*\(Paused\) +pz$' "ps shows Paused"
+	run_cella inspect -f '{{.State.Status}} {{.State.Paused}} {{.State.Running}}' pz
+	assert_eq "$OUT" "paused true true" "inspect"
+	run_cella ps --filter status=paused -q
+	assert_match "$OUT" '^[0-9a-f]{12}$' "status=paused filter"
+	run_cella pause pz
+	assert_cella_error 125 "already paused"
+	run_cella exec pz true
+	assert_cella_error 125 "paused"
+	run_cella unpause pz
+	assert_ok
+	sleep 0.5
+	c=$(last_count pz)
+	[ "$c" -gt "$b" ] || fail "the counter did not move after unpause ($b, then $c)"
+	run_cella unpause pz
+	assert_cella_error 125 "not paused"
+	# stop of a paused container: thawed, then stopped
+	run_cella pause pz
+	assert_ok
+	run_cella stop -t 2 pz
+	assert_ok
+	run_cella inspect -f '{{.State.Status}} {{.State.Paused}}' pz
+	assert_eq "$OUT" "exited false" "stopped"
+	run_cella pause pz
+	assert_cella_error 125 "not running"
+	# rm -f of a paused one
+	run_cella run -d --name pz2 busybox sleep 1000
+	assert_ok
+	run_cella pause pz2
+	assert_ok
+	run_cella rm -f pz2
+	assert_ok
+	run_cella pause nosuch
+	assert_cella_error 125 "nosuch"
+}
+
+# mem_limit NAME: the memory limit of the container's cgroup (v1 or v2)
+mem_limit() {
+	local pid line
+	pid=$("$CELLA" inspect -f '{{.State.Pid}}' "$1")
+	line=$(grep -E '^[0-9]+:memory:' "/proc/$pid/cgroup")
+	if [ -n "$line" ]; then
+		cat "/sys/fs/cgroup/memory${line#*:memory:}/memory.limit_in_bytes"
+	else
+		cat "/sys/fs/cgroup$(sed -n 's/^0:://p' "/proc/$pid/cgroup")/memory.max"
+	fi
+}
+
+test_update_limits_live_and_after_restart() {
+	hk_env
+	require_cgroups
+	run_cella run -d --name up busybox sleep 1000
+	assert_ok
+	run_cella update --memory 96m --pids-limit 77 --restart on-failure:3 up
+	assert_ok
+	assert_eq "$(mem_limit up)" 100663296 "the cgroup's limit now"
+	run_cella inspect -f '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}' up
+	assert_eq "$OUT" "100663296 77 on-failure 3" "inspect"
+	run_cella restart -t 0 up
+	assert_ok
+	assert_eq "$(mem_limit up)" 100663296 "kept after restart"
+	run_cella update --cpus 0.5 up
+	assert_ok
+	run_cella inspect -f '{{.HostConfig.NanoCpus}}' up
+	assert_eq "$OUT" 500000000 "--cpus"
+	run_cella update --memory-swap 300m --memory-reservation 32m --cpu-shares 512 up
+	assert_ok
+	run_cella inspect -f '{{.HostConfig.MemorySwap}} {{.HostConfig.MemoryReservation}} {{.HostConfig.CpuShares}}' up
+	assert_eq "$OUT" "314572800 33554432 512" "swap, reservation, shares"
+	run_cella update --memory-swap 10m up
+	assert_cella_error 125 "--memory-swap"
+	# a stopped container: kept for its next start
+	run_cella stop -t 0 up
+	assert_ok
+	run_cella update --memory 128m up
+	assert_ok
+	run_cella start up
+	assert_ok
+	assert_eq "$(mem_limit up)" 134217728 "applied at the next start"
+	run_cella update --memory lots up
+	assert_cella_error 125 "lots"
+	run_cella update --cpus -2 up
+	assert_cella_error 125 "-2"
+	run_cella update --restart sometimes up
+	assert_cella_error 125 "sometimes"
+	run_cella update up
+	assert_cella_error 125 "nothing to change"
+	run_cella update --memory 64m nosuch
+	assert_cella_error 125 "nosuch"
+	run_cella rm -f up
+	assert_ok
+}
+
+test_help_of_the_new_commands() {
+	for c in "events" "system df" "system prune" "container prune" "network prune" "pause" "unpause" "update"; do
+		# shellcheck disable=SC2086
+		run_cella $c --help
+		assert_ok "$c --help"
+		assert_contains "$OUT" "Usage: cella $c" "$c --help"
+	done
+}
+
+test_pause_without_a_cgroup_names_the_container() {
+	hk_env
+	if cgroup_probe; then
+		skip "this user has cgroups: pause works (test_pause_freezes_and_unpause_resumes)"
+	fi
+	run_cella run -d --name nocg busybox sleep 1000
+	assert_ok
+	run_cella pause nocg
+	assert_cella_error 125 "nocg"
+	assert_contains "$ERR" "no cgroup" "says why"
+	run_cella inspect -f '{{.State.Status}}' nocg
+	assert_eq "$OUT" "running" "nothing changed"
+	run_cella rm -f nocg
+	assert_ok
+}
