@@ -35,6 +35,7 @@ int cmd_history (int argc, char **argv);
 int cmd_healthcheck (int argc, char **argv);
 int cmd_network (int argc, char **argv);
 int cmd_volume (int argc, char **argv);
+int cmd_compose (int argc, char **argv);
 /* __netdns NET: the embedded name server of a user-defined network (src/net/dns.c). */
 int cmd_netdns (int argc, char **argv);
 /* pull, import, save, export, login, logout, build: carried out by the image tool. */
