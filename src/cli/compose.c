@@ -768,8 +768,8 @@ cp_ps (struct compose_project *p, struct sub_opts *o, char **names, cella_error_
           const char *pub = json_string_value (json_object_get (e, "published"));
           json_array_append_new (
               ports,
-              json_take_str (xasprintf ("%s%s%s%lld/%s", ip ? ip : (pub ? "0.0.0.0" : ""), pub ? ":" : "",
-                                        pub ? pub : "", (long long) json_integer_value (json_object_get (e, "target")),
+              json_take_str (xasprintf ("%s%s%s%s%lld/%s", ip ? ip : (pub ? "0.0.0.0" : ""), pub ? ":" : "",
+                                        pub ? pub : "", pub ? "->" : "", (long long) json_integer_value (json_object_get (e, "target")),
                                         json_string_value (json_object_get (e, "protocol")))));
         }
       json_array_append_new (out, json_pack ("{s:s,s:s,s:s,s:O,s:O,s:O,s:O,s:O,s:o}", "Name", cn, "Service", *s,
