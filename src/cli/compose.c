@@ -293,8 +293,16 @@ say (const char *what, const char *name, const char *state)
 static int
 ensure_networks (const struct compose_project *p, char **services, json_t *rec, cella_error_t *err)
 {
-  json_t *have = cella_json ("network", "ls", NULL), *nets = json_object_get (p->model, "networks");
+  json_t *have, *nets = json_object_get (p->model, "networks");
   int rc = 0;
+  if (!compose_networks_supported ())
+    {
+      fprintf (stderr,
+               "cella compose: warning: rootless: no project network (user-defined networks are for root); each "
+               "service gets a private network of its own and services do not reach each other by name\n");
+      return 0;
+    }
+  have = cella_json ("network", "ls", NULL);
   for (char **s = services; *s && rc == 0; s++)
     {
       const char *k;
@@ -686,7 +694,7 @@ cp_down (struct compose_project *p, struct sub_opts *o, cella_error_t *err)
   json_object_foreach (json_object_get (p->model, "networks"), k, e)
     if (!json_is_true (json_object_get (e, "external")))
       strset_add (nets, json_string_value (json_object_get (e, "name")));
-  json_t *have = cella_json ("network", "ls", NULL);
+  json_t *have = compose_networks_supported () ? cella_json ("network", "ls", NULL) : json_array ();
   size_t i, j;
   json_array_foreach (nets, i, e)
     {
@@ -767,10 +775,10 @@ cp_ps (struct compose_project *p, struct sub_opts *o, char **names, cella_error_
           const char *ip = json_string_value (json_object_get (e, "host_ip"));
           const char *pub = json_string_value (json_object_get (e, "published"));
           json_array_append_new (
-              ports,
-              json_take_str (xasprintf ("%s%s%s%s%lld/%s", ip ? ip : (pub ? "0.0.0.0" : ""), pub ? ":" : "",
-                                        pub ? pub : "", pub ? "->" : "", (long long) json_integer_value (json_object_get (e, "target")),
-                                        json_string_value (json_object_get (e, "protocol")))));
+              ports, json_take_str (xasprintf ("%s%s%s%s%lld/%s", ip ? ip : (pub ? "0.0.0.0" : ""), pub ? ":" : "",
+                                               pub ? pub : "", pub ? "->" : "",
+                                               (long long) json_integer_value (json_object_get (e, "target")),
+                                               json_string_value (json_object_get (e, "protocol")))));
         }
       json_array_append_new (out, json_pack ("{s:s,s:s,s:s,s:O,s:O,s:O,s:O,s:O,s:o}", "Name", cn, "Service", *s,
                                              "Project", p->name, "Image", json_object_get (c, "Image"), "State",

@@ -4,8 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compose_cli.h"
+
+bool
+compose_networks_supported (void)
+{
+  return geteuid () == 0 && in_initial_userns ();
+}
 
 char *
 compose_ctr_name (const struct compose_project *p, const char *svc)
@@ -195,7 +202,8 @@ compose_run_args (const struct compose_project *p, const char *svc, bool detach,
   push2 (&a, "--name", name);
   push2 (&a, "--hostname", json_string_value (json_object_get (s, "hostname")) ?: svc);
   json_object_foreach (json_object_get (s, "networks"), k, e)
-    push2 (&a, "--network", json_string_value (json_object_get (json_object_get (nets, k), "name")));
+    if (compose_networks_supported ())
+      push2 (&a, "--network", json_string_value (json_object_get (json_object_get (nets, k), "name")));
   json_object_foreach (json_object_get (s, "environment"), k, e)
     if (json_is_string (e))
       {

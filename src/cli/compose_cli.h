@@ -14,6 +14,11 @@
  * not be started). out: its stdout, malloc'd, when not NULL. quiet: its stdout to /dev/null. */
 int compose_cella (char *const *args, char **out, bool quiet);
 
+/* Whether this cella can make the project's networks: user-defined networks are for root of the
+ * initial user namespace. Elsewhere each service gets its own private network (published ports
+ * work; services do not reach each other by name), with one warning. */
+bool compose_networks_supported (void);
+
 /* The container name of a service: container_name, else PROJECT-SVC-1. */
 char *compose_ctr_name (const struct compose_project *p, const char *svc);
 
