@@ -210,6 +210,22 @@ compose_run_args (const struct compose_project *p, const char *svc, bool detach,
         cleanup_free char *kv = xasprintf ("%s=%s", k, json_string_value (e));
         push2 (&a, "--env", kv);
       }
+  {
+    cleanup_free char *hash = compose_service_hash (p, svc);
+    cleanup_free char *l1 = xasprintf ("com.docker.compose.project=%s", p->name);
+    cleanup_free char *l2 = xasprintf ("com.docker.compose.service=%s", svc);
+    cleanup_free char *l3 = xasprintf ("com.docker.compose.config-hash=%s", hash);
+    push2 (&a, "--label", l1);
+    push2 (&a, "--label", l2);
+    push2 (&a, "--label", l3);
+    push2 (&a, "--label", detach ? "com.docker.compose.oneoff=False" : "com.docker.compose.oneoff=True");
+    json_object_foreach (json_object_get (s, "labels"), k, e)
+      if (json_is_string (e))
+        {
+          cleanup_free char *kv = xasprintf ("%s=%s", k, json_string_value (e));
+          push2 (&a, "--label", kv);
+        }
+  }
   port_args (json_object_get (s, "ports"), &a);
   volume_args (p, json_object_get (s, "volumes"), &a);
   for (i = 0; i < sizeof scalar_flags / sizeof *scalar_flags; i++)

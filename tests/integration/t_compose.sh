@@ -137,6 +137,12 @@ test_stack_up_http_ps_logs_recreate_down() {
 	assert_eq "127.0.0.1:$port->80/tcp" "$(printf '%s' "$OUT" | jq -r '.[] | select(.Service=="web") | .Publishers[0]')" "web's port"
 	run_cella compose ps
 	assert_match "$OUT" "^stack-web-1 +web +Up"
+	run_cella inspect -f '{{.Config.Labels}}' stack-web-1
+	assert_eq "stack" "$(printf '%s' "$OUT" | jq -r '."com.docker.compose.project"')" "the project label"
+	assert_eq "web" "$(printf '%s' "$OUT" | jq -r '."com.docker.compose.service"')" "the service label"
+	assert_match "$OUT" '"com.docker.compose.config-hash":"[0-9a-f]{16}"'
+	run_cella volume ls --filter label=com.docker.compose.project=stack -q
+	assert_eq "stack_data" "$OUT" "the volume's project label"
 	# the client read the job's file from the volume and (root: on the project network) reached
 	# web by its service name; rootless cella has no user-defined networks, and says so
 	wait_logs client "client-1 | client first sees job-wrote-this"
