@@ -661,19 +661,38 @@ cp_down (struct compose_project *p, struct sub_opts *o, cella_error_t *err)
       else
         fprintf (stderr, "cella compose: warning: found orphan container %s; --remove-orphans removes it\n", cn);
     }
+  /* stops run side by side: each may wait its grace period */
+  {
+    size_t n = strv_len (order), started = 0;
+    pid_t *pids = xzalloc (sizeof *pids * (n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+      {
+        json_t *c = ctr_find (ps, order[i]);
+        const char *svc = json_string_value (json_object_get (json_object_get (ctrs, order[i]), "service"));
+        if (c == NULL || !ctr_running (c))
+          continue;
+        say ("Container", order[i], "Stopping");
+        fflush (NULL);
+        pids[started] = fork ();
+        if (pids[started] == 0)
+          _exit (stop_one (p, svc, order[i], o->timeout));
+        if (pids[started] > 0)
+          started++;
+        else
+          stop_one (p, svc, order[i], o->timeout);
+      }
+    for (size_t i = 0; i < started; i++)
+      while (waitpid (pids[i], NULL, 0) < 0 && errno == EINTR)
+        ;
+    free (pids);
+  }
   for (char **n = order; n && *n; n++)
     {
       json_t *c = ctr_find (ps, *n);
-      const char *svc = json_string_value (json_object_get (json_object_get (ctrs, *n), "service"));
       if (c == NULL)
         {
           json_object_del (ctrs, *n);
           continue;
-        }
-      if (ctr_running (c))
-        {
-          say ("Container", *n, "Stopping");
-          stop_one (p, svc, *n, o->timeout);
         }
       char *const args[]
           = { (char *) "rm", (char *) "--force", (char *) (o->volumes ? "--volumes" : "--force"), *n, NULL };
