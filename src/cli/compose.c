@@ -1075,11 +1075,14 @@ static const struct subcommand subcommands[] = {
   { NULL, NULL, NULL, NULL },
 };
 
+static const char compose_usage_line[]
+    = "cella compose [-f FILE]... [-p NAME] [--profile P] [--env-file FILE] COMMAND [ARGS]";
+
 static void
 compose_usage (FILE *f)
 {
-  fprintf (f, "Usage: cella compose [-f FILE]... [-p NAME] [--profile P] [--env-file FILE] COMMAND [ARGS]\n\n"
-              "Run an application of several containers from a compose file (docs/compose.md).\n\nCommands:\n");
+  fprintf (f, "Usage: %s\n\n", compose_usage_line);
+  fprintf (f, "Run an application of several containers from a compose file (docs/compose.md).\n\nCommands:\n");
   for (const struct subcommand *s = subcommands; s->name; s++)
     fprintf (f, "  %-8s %s\n", s->name, s->summary);
   fprintf (f, "\nOptions:\n");
@@ -1129,7 +1132,10 @@ cmd_compose (int argc, char **argv)
   const struct subcommand *sc;
   first = cli_parse (top_table, &co, argc - 1, argv + 1, &help, &err);
   if (first < 0)
-    return cella_error_print (&err);
+    {
+      fprintf (stderr, "Usage: %s\n", compose_usage_line);
+      return cella_error_print (&err);
+    }
   first++;
   if (help || first >= argc)
     {

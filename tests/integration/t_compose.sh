@@ -92,6 +92,15 @@ EOF
 	assert_eq "from-host" "$(printf '%s' "$OUT" | jq -r '.services.app.environment.B')" "a bare environment key takes the host's value"
 	assert_eq "app_default" "$(printf '%s' "$OUT" | jq -r '.networks.default.name')" "default network name"
 	assert_contains "$ERR" "unknown key \`frobnicate\`" "the warning for an unknown key"
+	# --env-file replaces .env; --profile enables a profile's services
+	printf 'FROM_DOTENV=other-file\n' >other.env
+	run_cella compose --env-file other.env config
+	assert_eq "other-file" "$(printf '%s' "$OUT" | jq -r '.services.app.command[2]')" "--env-file"
+	printf 'services:\n  a:\n    image: busybox\n  dbg:\n    image: busybox\n    profiles: [debug]\n' >p.yaml
+	run_cella compose -f p.yaml config
+	assert_eq "a" "$(printf '%s' "$OUT" | jq -r '.services | keys | join(" ")')" "a profile's service is off by default"
+	run_cella compose -f p.yaml --profile debug config
+	assert_eq "a dbg" "$(printf '%s' "$OUT" | jq -r '.services | keys | join(" ")')" "--profile debug"
 	# -p wins over the directory's name
 	run_cella compose -p Other.Name config
 	assert_eq "othername" "$(printf '%s' "$OUT" | jq -r '.name')" "normalized project name"
@@ -255,6 +264,72 @@ EOF
 	assert_eq "exited" "$(printf '%s' "$OUT" | jq -r '.[0].State')" "state after Ctrl-C"
 	run_cella compose -p fg down
 	assert_ok "compose down"
+	run_cella ps -a -q
+	assert_eq "" "$OUT" "containers after down"
+}
+
+test_command_options() {
+	require_cmd jq
+	compose_env
+	local a1
+	cat >compose.yaml <<'EOF2'
+services:
+  a:
+    image: busybox
+    init: true
+    command: sh -c 'echo line-one; echo line-two; exec sleep 300'
+  b:
+    image: busybox
+    init: true
+    command: sleep 300
+    depends_on: [a]
+EOF2
+	run_cella compose config --format json
+	assert_eq "a b" "$(printf '%s' "$OUT" | jq -r '.services | keys | join(" ")')" "config --format json"
+	run_cella compose config -q
+	assert_ok "config -q"
+	assert_eq "" "$OUT" "config -q prints nothing"
+	# --no-deps: b alone
+	CMD_TIMEOUT=60 run_cella compose up -d --no-deps b
+	assert_ok "up --no-deps b"
+	run_cella compose ps -q
+	assert_eq "app-b-1" "$OUT" "ps -q after up --no-deps b"
+	CMD_TIMEOUT=60 run_cella compose up -d
+	run_cella compose ps -q
+	assert_eq "app-a-1 app-b-1" "$(printf '%s' "$OUT" | tr '\n' ' ' | sed 's/ $//')" "ps -q after up"
+	a1=$("$CELLA" inspect -f '{{.Id}}' app-a-1)
+	CMD_TIMEOUT=60 run_cella compose up -d --force-recreate a
+	assert_ok "up --force-recreate"
+	assert_ne "$a1" "$("$CELLA" inspect -f '{{.Id}}' app-a-1)" "a recreated by --force-recreate"
+	# logs --tail, --timestamps, -f (ended by the container's stop)
+	run_cella compose logs --tail 1 a
+	assert_eq "a-1 | line-two" "$OUT" "logs --tail 1"
+	run_cella compose logs --timestamps a
+	assert_match "$OUT" "^a-1 \| [0-9]{4}-[0-9]{2}-[0-9]{2}T.* line-one$"
+	(sleep 1 && "$CELLA" stop -t 1 app-a-1 >/dev/null 2>&1) &
+	CMD_TIMEOUT=30 run_cella compose logs -f a
+	wait
+	assert_contains "$OUT" "a-1 | line-one" "logs -f"
+	# exec -e -u -w -d
+	CMD_TIMEOUT=60 run_cella compose restart -t 1
+	assert_ok "restart -t"
+	run_cella compose exec -d -e FOO=bar -u 1:2 -w /tmp a sh -c 'echo $FOO $(id -u):$(id -g) $PWD'
+	assert_eq "bar 1:2 /tmp" "$OUT" "exec -e -u -w"
+	# run --rm --name -e
+	run_cella compose run --rm --name one-off -e X=y b sh -c 'echo $X $(hostname)'
+	assert_eq "y b" "$OUT" "run --name -e"
+	run_cella ps -a -q --filter name=one-off
+	assert_eq "" "$OUT" "the run container is removed"
+	CMD_TIMEOUT=60 run_cella compose stop -t 1 b
+	assert_ok "stop -t"
+	# an orphan: b left the file
+	printf 'services:\n  a:\n    image: busybox\n    init: true\n    command: sleep 300\n' >compose.yaml
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_contains "$ERR" "orphan container app-b-1"
+	CMD_TIMEOUT=60 run_cella compose up -d --remove-orphans
+	assert_contains "$ERR" "Container app-b-1  Removed"
+	CMD_TIMEOUT=60 run_cella compose down --remove-orphans -t 1
+	assert_ok "down --remove-orphans -t 1"
 	run_cella ps -a -q
 	assert_eq "" "$OUT" "containers after down"
 }
