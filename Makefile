@@ -1,6 +1,6 @@
 # cella — see README.md. `make demo` and `make check` are the two commands a new user runs.
 CC ?= cc
-PKGS := libseccomp libcap jansson
+PKGS := libseccomp libcap jansson yaml-0.1
 WARN := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wformat-nonliteral -Wformat-security \
         -Wswitch-default -Wpointer-arith -Wundef -Wvla
 CFLAGS ?= -O2 -g
@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 LIBEXECDIR ?= $(PREFIX)/libexec
 ALL_CFLAGS := -std=gnu11 -Isrc $(WARN) -DLIBEXECDIR='"$(LIBEXECDIR)"'  -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE $(CFLAGS) \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lseccomp -lcap -ljansson)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lseccomp -lcap -ljansson -lyaml)
 LDFLAGS ?= -static-pie -Wl,-z,relro,-z,now
 # The image tool (pull, import, save, export, login, build) needs libcurl, libarchive and
 # OpenSSL, which Debian ships only as shared libraries: it is a second, dynamically linked

@@ -3,7 +3,7 @@
 # Idempotent: asks dpkg first and only runs apt-get for what is missing.
 set -eu
 
-PKGS="build-essential pkg-config libseccomp-dev libcap-dev libjansson-dev busybox-static
+PKGS="build-essential pkg-config libseccomp-dev libcap-dev libjansson-dev libyaml-dev busybox-static
 uidmap util-linux procps bubblewrap runc proot strace jq
 libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev zstd xz-utils curl
 docker-registry skopeo apache2-utils openssl python3

@@ -41,6 +41,7 @@ int cmd_container (int argc, char **argv);
 int cmd_pause (int argc, char **argv);
 int cmd_unpause (int argc, char **argv);
 int cmd_update (int argc, char **argv);
+int cmd_compose (int argc, char **argv);
 /* __netdns NET: the embedded name server of a user-defined network (src/net/dns.c). */
 int cmd_netdns (int argc, char **argv);
 /* pull, import, save, export, login, logout, build: carried out by the image tool. */

@@ -425,6 +425,16 @@ inspect_json (const char *id, const struct ctr_state *st)
                                       "StartPeriod", (json_int_t) st->hc.start_period_ns, "Retries", st->hc.retries));
       json_object_set_new (cfg, "HealthcheckOnFailureAction", json_string (health_action_name (st->hc.on_failure)));
     }
+  {
+    json_t *labels = json_object ();
+    for (size_t i = 0; p && p->labels && p->labels[i]; i++)
+      {
+        const char *eq = strchr (p->labels[i], '=');
+        cleanup_free char *k = eq ? strndup (p->labels[i], (size_t) (eq - p->labels[i])) : xstrdup (p->labels[i]);
+        json_object_set_new (labels, k, json_string (eq ? eq + 1 : ""));
+      }
+    json_object_set_new (json_object_get (o, "Config"), "Labels", labels);
+  }
   json_object_set_new (o, "Plan", plan_json ? plan_json : json_null ());
   plan_free (p);
   return o;

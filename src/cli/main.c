@@ -45,6 +45,7 @@ static const struct command commands[] = {
   { "history", cmd_history, false, "Show an image's layers and how each was made" },
   { "network", cmd_network, false, "Manage networks (create, ls, rm, inspect)" },
   { "volume", cmd_volume, false, "Manage volumes (create, ls, inspect, rm, prune)" },
+  { "compose", cmd_compose, false, "Run an application of several containers from a compose file" },
   { "images", cmd_images, false, "List images" },
   { "image", cmd_image, false, "Manage images (ls, inspect, rm, prune, tag, pull, import, save, build)" },
   { "pull", cmd_image_tool, false, "Pull an image from a registry" },

@@ -67,6 +67,7 @@ static const struct cli_option run_table[] = {
   { "name", 0, OPT_STRING, O (name), "NAME", "Name the container (kept until `cella rm`; see `cella ps -a`)" },
   { "rm", 0, OPT_FLAG, O (rm), NULL, "Remove the container when it exits" },
   { "restart", 0, OPT_STRING, O (restart), "POLICY", "no, on-failure[:MAX], always or unless-stopped" },
+  { "label", 'l', OPT_LIST, O (labels), "KEY=VALUE", "Set a label on the container (inspect: Config.Labels)" },
   { "log-opt", 0, OPT_LIST, O (log_opts), "max-size=SIZE", "Rotate the container's log at this size (default 10m)" },
   { "health-cmd", 0, OPT_STRING, O (health_cmd), "CMD",
     "Check the container's health by running CMD in it (with /bin/sh -c, like exec); 0: healthy" },

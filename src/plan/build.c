@@ -66,6 +66,7 @@ run_options_free (struct run_options *o)
 {
   strv_free (o->env);
   strv_free (o->env_files);
+  strv_free (o->labels);
   free (o->health_cmd);
   free (o->health_interval);
   free (o->health_timeout);
@@ -871,6 +872,8 @@ plan_from_run_options (const struct run_options *o, const struct host_facts *f, 
       p->exposed_ports = o->img->exposed_ports ? strv_dup (o->img->exposed_ports) : NULL;
       p->volumes = o->img->volumes ? strv_dup (o->img->volumes) : NULL;
     }
+  if (o->labels)
+    strv_append_all (&p->labels, o->labels); /* after the image's: a reader takes the last KEY= */
   p->root_overlay = from_image;
   p->readonly = o->read_only;
   p->debug = o->debug;

@@ -35,6 +35,7 @@ struct run_options {
   char *name;
   char *restart;   /* engine: --restart */
   char **log_opts; /* engine: --log-opt max-size=.. */
+  char **labels;   /* --label KEY=VALUE: over the image's (plan labels; inspect Config.Labels) */
   bool read_only, interactive, tty, init, rm, dry_run, debug, detach;
   char *entrypoint;     /* --entrypoint */
   char *pull;           /* --pull missing|always|never */

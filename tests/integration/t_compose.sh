@@ -1,0 +1,335 @@
+# shellcheck shell=bash disable=SC2034
+# passes: root user
+# passes-why: compose drives the engine commands (run -d, networks, volumes) as the root and cellatest passes do
+# cella compose: a three-service stack (busybox httpd, a client waiting for it to be healthy, a
+# one-shot job writing into a named volume) up over real HTTP on a published port, ps, logs,
+# up again with a changed file, down -v leaving nothing; config's interpolation and warnings;
+# kill -9 of `compose up` halfway, then up again converges.
+# test-timeout: 180
+
+compose_env() {
+	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
+	mkdir -p "$TEST_TMP/app"
+	cd "$TEST_TMP/app" || fail "cd"
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# write_stack PORT [CLIENT-MESSAGE]: the three-service stack as compose.yaml
+write_stack() {
+	cat >compose.yaml <<EOF
+name: stack
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports:
+      - "127.0.0.1:\${WEB_PORT}:80"
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
+      interval: 500ms
+      retries: 40
+    stop_grace_period: 2s
+  job:
+    image: busybox
+    command: sh -c 'echo job-wrote-this > /data/out.txt'
+    volumes:
+      - data:/data
+  client:
+    image: busybox
+    init: true
+    environment:
+      MSG: ${2:-first}
+    command: sh -c 'echo "client \$\$MSG sees \$\$(cat /data/out.txt)"; while :; do wget -q -O - http://web/; sleep 1; done'
+    volumes:
+      - data:/data:ro
+    depends_on:
+      web:
+        condition: service_healthy
+      job:
+        condition: service_completed_successfully
+    stop_grace_period: 2s
+volumes:
+  data:
+EOF
+	printf 'WEB_PORT=%s\n' "$1" >.env
+}
+
+ctr_id() {
+	"$CELLA" inspect -f '{{.Id}}' "$1" 2>/dev/null
+}
+
+# wait_logs SERVICE TEXT: poll `compose logs SERVICE` (10 s) until it contains TEXT
+wait_logs() {
+	local i
+	for i in $(seq 50); do
+		run_cella compose logs "$1"
+		case "$OUT" in *"$2"*) return 0 ;; esac
+		sleep 0.2
+	done
+	fail "compose logs $1 never showed '$2': $OUT"
+}
+
+test_config_interpolates_and_warns() {
+	compose_env
+	cat >compose.yaml <<'EOF'
+services:
+  app:
+    image: busybox
+    command: ["echo", "${FROM_ENV}", "${FROM_DOTENV}", "${UNSET:-dflt}", "${EMPTY:-empty-dflt}", "${EMPTY-kept}", "$$HOME"]
+    environment:
+      - A=1
+      - B
+    frobnicate: yes
+volumes: {}
+EOF
+	printf 'FROM_DOTENV=dotenv-value\nEMPTY=\n' >.env
+	FROM_ENV=env-value B=from-host run_cella compose config
+	assert_ok "compose config"
+	assert_eq 'echo env-value dotenv-value dflt empty-dflt  $HOME' "$(printf '%s' "$OUT" | jq -r '.services.app.command | join(" ")')" "interpolated command"
+	assert_eq "from-host" "$(printf '%s' "$OUT" | jq -r '.services.app.environment.B')" "a bare environment key takes the host's value"
+	assert_eq "app_default" "$(printf '%s' "$OUT" | jq -r '.networks.default.name')" "default network name"
+	assert_contains "$ERR" "unknown key \`frobnicate\`" "the warning for an unknown key"
+	# --env-file replaces .env; --profile enables a profile's services
+	printf 'FROM_DOTENV=other-file\n' >other.env
+	run_cella compose --env-file other.env config
+	assert_eq "other-file" "$(printf '%s' "$OUT" | jq -r '.services.app.command[2]')" "--env-file"
+	printf 'services:\n  a:\n    image: busybox\n  dbg:\n    image: busybox\n    profiles: [debug]\n' >p.yaml
+	run_cella compose -f p.yaml config
+	assert_eq "a" "$(printf '%s' "$OUT" | jq -r '.services | keys | join(" ")')" "a profile's service is off by default"
+	run_cella compose -f p.yaml --profile debug config
+	assert_eq "a dbg" "$(printf '%s' "$OUT" | jq -r '.services | keys | join(" ")')" "--profile debug"
+	# -p wins over the directory's name
+	run_cella compose -p Other.Name config
+	assert_eq "othername" "$(printf '%s' "$OUT" | jq -r '.name')" "normalized project name"
+	# ${VAR:?err} fails with the message
+	printf 'services:\n  a:\n    image: "${NEEDED:?set NEEDED please}"\n' >compose.yaml
+	run_cella compose config
+	assert_cella_error 125 "set NEEDED please"
+	# known but unsupported keys are errors naming the key
+	printf 'services:\n  a:\n    image: busybox\n    build: .\n' >compose.yaml
+	run_cella compose config
+	assert_cella_error 125 "\`build\` is not supported yet"
+	printf 'services:\n  a:\n    image: busybox\n    volumes: [nothere:/x]\n' >compose.yaml
+	run_cella compose config
+	assert_cella_error 125 "volume \`nothere\`"
+	printf 'services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n' >compose.yaml
+	run_cella compose config
+	assert_cella_error 125 "cycle"
+	printf 'services:\n  a: [\n' >compose.yaml
+	run_cella compose config
+	assert_cella_error 125 "compose.yaml: line"
+}
+
+test_stack_up_http_ps_logs_recreate_down() {
+	require_cmd python3 curl jq
+	compose_env
+	local port web1 web2 job1 cl1 cl2
+	port=$(free_port)
+	write_stack "$port" first
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "compose up -d"
+	# the client started only after web was healthy and the job had completed
+	assert_contains "$ERR" "Container stack-web-1  Healthy"
+	assert_contains "$ERR" "Container stack-job-1  Exited"
+	run_cmd curl -sf "http://127.0.0.1:$port/"
+	assert_eq "hello-from-web" "$OUT" "HTTP through the published port"
+	run_cella compose ps --format json
+	assert_ok "compose ps"
+	assert_eq "3" "$(printf '%s' "$OUT" | jq length)" "containers in compose ps"
+	assert_eq "running" "$(printf '%s' "$OUT" | jq -r '.[] | select(.Service=="web") | .State')" "web's state"
+	assert_eq "healthy" "$(printf '%s' "$OUT" | jq -r '.[] | select(.Service=="web") | .Health')" "web's health"
+	assert_eq "exited" "$(printf '%s' "$OUT" | jq -r '.[] | select(.Service=="job") | .State')" "job's state"
+	assert_eq "0" "$(printf '%s' "$OUT" | jq -r '.[] | select(.Service=="job") | .ExitCode')" "job's exit code"
+	assert_eq "127.0.0.1:$port->80/tcp" "$(printf '%s' "$OUT" | jq -r '.[] | select(.Service=="web") | .Publishers[0]')" "web's port"
+	run_cella compose ps
+	assert_match "$OUT" "^stack-web-1 +web +Up"
+	run_cella inspect -f '{{.Config.Labels}}' stack-web-1
+	assert_eq "stack" "$(printf '%s' "$OUT" | jq -r '."com.docker.compose.project"')" "the project label"
+	assert_eq "web" "$(printf '%s' "$OUT" | jq -r '."com.docker.compose.service"')" "the service label"
+	assert_match "$OUT" '"com.docker.compose.config-hash":"[0-9a-f]{16}"'
+	run_cella volume ls --filter label=com.docker.compose.project=stack -q
+	assert_eq "stack_data" "$OUT" "the volume's project label"
+	# the client read the job's file from the volume and (root: on the project network) reached
+	# web by its service name; rootless cella has no user-defined networks, and says so
+	wait_logs client "client-1 | client first sees job-wrote-this"
+	if is_real_root; then
+		wait_logs client "client-1 | hello-from-web"
+	else
+		run_cella compose up -d
+		assert_contains "$ERR" "rootless: no project network" "the rootless warning"
+	fi
+	# exec in a service's container
+	run_cella compose exec -T web cat /www/index.html
+	assert_eq "hello-from-web" "$OUT" "compose exec"
+	# run a one-off container of a service: its network and volume
+	run_cella compose run -T client cat /data/out.txt
+	assert_eq "job-wrote-this" "$OUT" "compose run"
+	web1=$(ctr_id stack-web-1)
+	cl1=$(ctr_id stack-client-1)
+	# up again, unchanged: nothing recreated
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "second compose up"
+	assert_eq "$web1" "$(ctr_id stack-web-1)" "web kept by an unchanged up"
+	assert_eq "$cl1" "$(ctr_id stack-client-1)" "client kept by an unchanged up"
+	# a changed client: only the client is recreated
+	write_stack "$port" second
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "compose up with a changed file"
+	assert_contains "$ERR" "Container stack-client-1  Recreate"
+	assert_eq "$web1" "$(ctr_id stack-web-1)" "web kept when only the client changed"
+	assert_ne "$cl1" "$(ctr_id stack-client-1)" "client recreated"
+	wait_logs client "client second sees job-wrote-this"
+	# stop and start
+	CMD_TIMEOUT=60 run_cella compose stop
+	assert_ok "compose stop"
+	run_cella compose ps --format json
+	assert_eq "exited exited exited" "$(printf '%s' "$OUT" | jq -r '[.[].State] | join(" ")')" "states after stop"
+	CMD_TIMEOUT=60 run_cella compose start
+	assert_ok "compose start"
+	run_cmd curl -sf "http://127.0.0.1:$port/"
+	assert_eq "hello-from-web" "$OUT" "HTTP after compose start"
+	# down -v: nothing left
+	CMD_TIMEOUT=60 run_cella compose down -v
+	assert_ok "compose down -v"
+	run_cella ps -a --format json
+	assert_eq "0" "$(printf '%s' "$OUT" | jq length)" "containers after down"
+	run_cella network ls --format json
+	assert_eq "" "$(printf '%s' "$OUT" | jq -r '.[].name | select(startswith("stack"))')" "networks after down"
+	run_cella volume ls --format json
+	assert_eq "0" "$(printf '%s' "$OUT" | jq length)" "volumes after down -v"
+	run_cmd curl -s -m 2 "http://127.0.0.1:$port/"
+	assert_rc_ne 0 "HTTP after down"
+}
+
+test_killed_up_then_up_converges() {
+	require_cmd python3 curl jq
+	compose_env
+	local port pid i
+	port=$(free_port)
+	write_stack "$port" first
+	# kill -9 while it waits for web to be healthy (after web, before the client)
+	"$CELLA" compose up -d >"$TEST_TMP/up.log" 2>&1 &
+	pid=$!
+	for i in $(seq 100); do
+		grep -q "stack-web-1  Waiting\|stack-web-1  Healthy" "$TEST_TMP/up.log" && break
+		sleep 0.1
+	done
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "compose up after a killed one"
+	run_cella compose ps --format json
+	assert_eq "3" "$(printf '%s' "$OUT" | jq length)" "containers after the second up"
+	assert_eq "running" "$(printf '%s' "$OUT" | jq -r '.[] | select(.Service=="client") | .State')" "client's state"
+	run_cmd curl -sf "http://127.0.0.1:$port/"
+	assert_eq "hello-from-web" "$OUT" "HTTP after converging"
+	run_cella ps -a -q
+	assert_eq "3" "$(printf '%s\n' "$OUT" | grep -c .)" "no stray containers"
+	CMD_TIMEOUT=60 run_cella compose down -v
+	assert_ok "compose down -v"
+	run_cella ps -a -q
+	assert_eq "" "$OUT" "containers after down"
+	run_cella volume ls -q
+	assert_eq "" "$OUT" "volumes after down"
+}
+
+test_foreground_up_follows_logs_and_ctrl_c_stops() {
+	require_cmd jq
+	compose_env
+	local pid i
+	cat >compose.yaml <<'EOF'
+services:
+  ticker:
+    image: busybox
+    init: true
+    command: sh -c 'while :; do echo tick; sleep 0.3; done'
+EOF
+	"$CELLA" compose -p fg up >"$TEST_TMP/fg.log" 2>&1 &
+	pid=$!
+	for i in $(seq 100); do
+		grep -q "ticker-1 | tick" "$TEST_TMP/fg.log" && break
+		sleep 0.1
+	done
+	assert_contains "$(cat "$TEST_TMP/fg.log")" "ticker-1 | tick" "foreground up's output"
+	kill -INT "$pid"
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && fail "compose up still running after SIGINT"
+	run_cella compose -p fg ps --format json
+	assert_eq "exited" "$(printf '%s' "$OUT" | jq -r '.[0].State')" "state after Ctrl-C"
+	run_cella compose -p fg down
+	assert_ok "compose down"
+	run_cella ps -a -q
+	assert_eq "" "$OUT" "containers after down"
+}
+
+test_command_options() {
+	require_cmd jq
+	compose_env
+	local a1
+	cat >compose.yaml <<'EOF2'
+services:
+  a:
+    image: busybox
+    init: true
+    command: sh -c 'echo line-one; echo line-two; exec sleep 300'
+  b:
+    image: busybox
+    init: true
+    command: sleep 300
+    depends_on: [a]
+EOF2
+	run_cella compose config --format json
+	assert_eq "a b" "$(printf '%s' "$OUT" | jq -r '.services | keys | join(" ")')" "config --format json"
+	run_cella compose config -q
+	assert_ok "config -q"
+	assert_eq "" "$OUT" "config -q prints nothing"
+	# --no-deps: b alone
+	CMD_TIMEOUT=60 run_cella compose up -d --no-deps b
+	assert_ok "up --no-deps b"
+	run_cella compose ps -q
+	assert_eq "app-b-1" "$OUT" "ps -q after up --no-deps b"
+	CMD_TIMEOUT=60 run_cella compose up -d
+	run_cella compose ps -q
+	assert_eq "app-a-1 app-b-1" "$(printf '%s' "$OUT" | tr '\n' ' ' | sed 's/ $//')" "ps -q after up"
+	a1=$("$CELLA" inspect -f '{{.Id}}' app-a-1)
+	CMD_TIMEOUT=60 run_cella compose up -d --force-recreate a
+	assert_ok "up --force-recreate"
+	assert_ne "$a1" "$("$CELLA" inspect -f '{{.Id}}' app-a-1)" "a recreated by --force-recreate"
+	# logs --tail, --timestamps, -f (ended by the container's stop)
+	run_cella compose logs --tail 1 a
+	assert_eq "a-1 | line-two" "$OUT" "logs --tail 1"
+	run_cella compose logs --timestamps a
+	assert_match "$OUT" "^a-1 \| [0-9]{4}-[0-9]{2}-[0-9]{2}T.* line-one$"
+	(sleep 1 && "$CELLA" stop -t 1 app-a-1 >/dev/null 2>&1) &
+	CMD_TIMEOUT=30 run_cella compose logs -f a
+	wait
+	assert_contains "$OUT" "a-1 | line-one" "logs -f"
+	# exec -e -u -w -d
+	CMD_TIMEOUT=60 run_cella compose restart -t 1
+	assert_ok "restart -t"
+	run_cella compose exec -d -e FOO=bar -u 1:2 -w /tmp a sh -c 'echo $FOO $(id -u):$(id -g) $PWD'
+	assert_eq "bar 1:2 /tmp" "$OUT" "exec -e -u -w"
+	# run --rm --name -e
+	run_cella compose run --rm --name one-off -e X=y b sh -c 'echo $X $(hostname)'
+	assert_eq "y b" "$OUT" "run --name -e"
+	run_cella ps -a -q --filter name=one-off
+	assert_eq "" "$OUT" "the run container is removed"
+	CMD_TIMEOUT=60 run_cella compose stop -t 1 b
+	assert_ok "stop -t"
+	# an orphan: b left the file
+	printf 'services:\n  a:\n    image: busybox\n    init: true\n    command: sleep 300\n' >compose.yaml
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_contains "$ERR" "orphan container app-b-1"
+	CMD_TIMEOUT=60 run_cella compose up -d --remove-orphans
+	assert_contains "$ERR" "Container app-b-1  Removed"
+	CMD_TIMEOUT=60 run_cella compose down --remove-orphans -t 1
+	assert_ok "down --remove-orphans -t 1"
+	run_cella ps -a -q
+	assert_eq "" "$OUT" "containers after down"
+}
