@@ -18,7 +18,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-struct guest_io guest_io = { .hvc = -1, .ctl = -1 };
+struct guest_io guest_io = { .hvc = -1, .ctl = -1, .exec = -1 };
 
 static void
 vsay (const char *prefix, const char *fmt, va_list ap)
@@ -184,6 +184,7 @@ main (int argc, char **argv)
   modules_load (MODULES_ORDER_PATH);
   if (find_hvc (&err) < 0 || find_ctl (&err) < 0)
     fail_err (&err);
+  find_exec ();
   read_config (&cfg);
 
   if (cfg.root_dev ? root_mount_disk (&cfg, &err) : root_copy_initramfs (&err))

@@ -17,8 +17,9 @@
 /* The two channels to the host, kept open across the switch to the new root
  * (O_CLOEXEC). */
 struct guest_io {
-  int hvc; /* /dev/hvc0: the workload's stdio, -1 until found */
-  int ctl; /* the cella.ctl virtio port, -1 until found */
+  int hvc;  /* /dev/hvc0: the workload's stdio, -1 until found */
+  int ctl;  /* the cella.ctl virtio port, -1 until found */
+  int exec; /* the cella.exec virtio port, -1: none (no exec) */
 };
 extern struct guest_io guest_io;
 
@@ -49,6 +50,9 @@ int find_hvc (cella_error_t *err); /* opens it raw */
  * default with one. */
 void hvc_set_mode (bool tty);
 int find_ctl (cella_error_t *err);
+/* The cella.exec port when the host gave one (looked for once cella.ctl is
+ * there); -1 in guest_io.exec when not. */
+void find_exec (void);
 /* Queue a line for the host on cella.ctl; ctl_flush writes what it can without
  * blocking. */
 void ctl_send (const char *line);
@@ -61,6 +65,16 @@ void ctl_flush_wait (int timeout_ms);
  * /etc/resolv.conf from `nameserver` lines (after the switch to the root). */
 int net_setup (const struct vm_guest_config *c, cella_error_t *err);
 int net_write_resolv (const struct vm_guest_config *c, cella_error_t *err);
+
+/* exec.c: the cella.exec sessions (guest.h). exec_pollfds fills at most max
+ * entries (call it before exec_timeout); exec_pump does what can be done
+ * without blocking; exec_timeout: ms until exec_pump has work without an
+ * event (-1: none); exec_reaped takes a reaped child that was an exec's. */
+struct pollfd;
+size_t exec_pollfds (struct pollfd *p, size_t max);
+void exec_pump (void);
+int exec_timeout (void);
+bool exec_reaped (pid_t pid, int code);
 
 /* workload.c: run the workload to its end; returns its exit code (0..255,
  * 128+signal). */

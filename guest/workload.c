@@ -223,15 +223,19 @@ workload_run (const struct vm_guest_config *c)
   bool hup = false;
   while (code < 0)
     {
-      struct pollfd p[4] = {
+      struct pollfd p[4 + 1 + 3 * EXEC_MAX_SESSIONS] = {
         { .fd = sfd, .events = POLLIN },
         { .fd = hup ? -1 : guest_io.ctl, .events = POLLIN | (ctl_pending () ? POLLOUT : 0) },
         { .fd = relay.out >= 0 && relay.len < sizeof relay.buf ? relay.in : -1, .events = POLLIN },
         { .fd = relay.len > 0 ? relay.out : -1, .events = POLLOUT },
       };
+      size_t np = 4 + exec_pollfds (p + 4, sizeof p / sizeof *p - 4);
       /* While the host end of cella.ctl is away, look again every 100 ms instead
        * of spinning. */
-      int r = poll (p, 4, hup ? 100 : -1);
+      int timeout = hup ? 100 : -1, xt = exec_timeout ();
+      if (xt >= 0 && (timeout < 0 || xt < timeout))
+        timeout = xt;
+      int r = poll (p, np, timeout);
       if (r < 0 && errno != EINTR)
         fail ("poll: %s", strerror (errno));
       if (hup && r == 0)
@@ -251,15 +255,16 @@ workload_run (const struct vm_guest_config *c)
             /* From the kernel, SIGINT means Ctrl-Alt-Del (the VMM's graceful stop):
              * a SIGTERM. */
             forward (pid, si.ssi_signo == SIGINT && si.ssi_code == SI_KERNEL ? SIGTERM : (int) si.ssi_signo);
-          else
-            {
-              int status;
-              pid_t w;
-              while ((w = waitpid (-1, &status, WNOHANG)) > 0)
-                if (w == pid)
-                  code = status_code (status);
-            }
         }
+      /* reap every child: the workload, an exec'd command, or an orphan */
+      int status;
+      pid_t w;
+      while ((w = waitpid (-1, &status, WNOHANG)) > 0)
+        if (w == pid)
+          code = status_code (status);
+        else
+          exec_reaped (w, status_code (status));
+      exec_pump ();
     }
   close (sfd);
   relay_close (&relay);

@@ -107,6 +107,7 @@ guestcfg_format (const struct vm_guest_config *c, size_t *len)
   for (size_t i = 0; i < c->ngroups; i++)
     sb_key_num (&b, "group", c->groups[i]);
   sb_key_str (&b, "hostname", c->hostname);
+  sb_key_str (&b, "user", c->user);
   if (c->root_dev)
     {
       sb_str (&b, "root");
@@ -154,6 +155,7 @@ guestcfg_free (struct vm_guest_config *c)
   free (c->cwd);
   free (c->groups);
   free (c->hostname);
+  free (c->user);
   free (c->root_dev);
   free (c->root_fstype);
   for (size_t i = 0; i < c->nmounts; i++)
@@ -386,6 +388,17 @@ parse_line (struct pstate *st, const char *key, const char *val, size_t vlen, un
         }
       return argv ? add_string (st, key, &c->argv, &st->nargv, &st->argv_cap, f[0])
                   : add_string (st, key, &c->env, &st->nenv, &st->env_cap, f[0]);
+    }
+  if (strcmp (key, "user") == 0)
+    {
+      if (split_fields (st, key, val, vlen, f, 1) < 0)
+        return -1;
+      if (f[0][0] == '\0' || strlen (f[0]) > 256)
+        {
+          free (f[0]);
+          return cella_error (st->err, 0, "guest config line %u: `user` must be 1 to 256 bytes", st->lineno);
+        }
+      return set_once (st, key, &c->user, f[0]);
     }
   if (strcmp (key, "cwd") == 0 || strcmp (key, "hostname") == 0)
     {

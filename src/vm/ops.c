@@ -38,12 +38,13 @@ vm_inspect (const struct plan *p, const char *state_dir, json_t *o)
 const struct backend backend_vm = {
   .name = "vm",
   .kind = BACKEND_VM,
-  .caps = BACKEND_CAP_CGROUP | BACKEND_CAP_NET_TAP | BACKEND_CAP_PORT_FILE,
+  .caps = BACKEND_CAP_CGROUP | BACKEND_CAP_NET_TAP | BACKEND_CAP_PORT_FILE | BACKEND_CAP_EXEC,
   .state_name = "vm",
   .available = vm_available,
   .check = vm_check,
   .run = vm_run,
   .start = vm_start,
+  .exec = vm_exec,
   .inspect = vm_inspect,
   .remove_state = vm_workdir_remove,
 };
