@@ -37,6 +37,7 @@ test_roundtrip (void)
                                .groups = groups,
                                .ngroups = 3,
                                .hostname = "h o",
+                               .user = "no body:wheel",
                                .root_dev = "/dev/vda",
                                .root_fstype = "ext4",
                                .root_ro = true,
@@ -67,6 +68,7 @@ test_roundtrip (void)
   CHECK (d.uid == 1000 && d.gid == 4294967294u, "round trip: uid, gid");
   CHECK (d.ngroups == 3 && d.groups[0] == 10 && d.groups[1] == 20 && d.groups[2] == 4294967294u, "round trip: groups");
   CHECK_STR (d.hostname, "h o", "round trip: hostname");
+  CHECK_STR (d.user, "no body:wheel", "round trip: user (exec -u)");
   CHECK_STR (d.root_dev, "/dev/vda", "round trip: root_dev");
   CHECK_STR (d.root_fstype, "ext4", "round trip: root_fstype");
   CHECK (d.root_ro && d.tty, "round trip: root_ro, tty");
@@ -84,7 +86,7 @@ test_roundtrip (void)
   text = guestcfg_format (&m, &len);
   r = guestcfg_parse (text, len, &d, &err);
   CHECK (r == 0 && d.root_dev == NULL && d.root_fstype == NULL && d.env && d.env[0] == NULL && d.cwd == NULL
-             && d.hostname == NULL && d.nmounts == 0 && !d.tty && d.uid == 0,
+             && d.hostname == NULL && d.user == NULL && d.nmounts == 0 && !d.tty && d.uid == 0,
          "minimal config: root_dev NULL, env empty, defaults");
   guestcfg_free (&d);
   free (text);
@@ -143,6 +145,7 @@ test_errors (void)
   expect_error ("cwd /a/../b\n", false, "`cwd` must be an absolute path without `..`", "cwd with ..");
   expect_error ("cwd /a\ncwd /b\n", false, "line 4: duplicate `cwd`", "duplicate cwd");
   expect_error ("hostname a\nhostname b\n", false, "duplicate `hostname`", "duplicate hostname");
+  expect_error ("user a\nuser b\n", false, "duplicate `user`", "duplicate user");
   expect_error ("hostname \n", false, "`hostname` must be 1 to 64 bytes", "empty hostname");
   expect_error ("hostname "
                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
