@@ -260,8 +260,13 @@ static void __attribute__ ((noreturn)) child_run (struct vm_guest_config *c, int
     child_die (EXIT_CELLA_ERROR, "make the controlling terminal", "pty", errno);
   if (c->user)
     resolve_user (c->user, &c->uid, &c->gid, &c->groups, &c->ngroups);
+  /* the container's capabilities and no_new_privs, whatever the request says */
+  if (boot_config && privs_before_ids (boot_config) < 0)
+    child_die (EXIT_CELLA_ERROR, "drop capabilities", "", errno);
   if (setgroups (c->ngroups, c->groups) < 0 || setgid (c->gid) < 0 || setuid (c->uid) < 0)
     child_die (EXIT_CELLA_ERROR, "set the ids of user", c->user ? c->user : "(the container's)", errno);
+  if (boot_config && privs_after_ids (boot_config) < 0)
+    child_die (EXIT_CELLA_ERROR, "set capabilities, no_new_privs", "", errno);
   if (chdir (c->cwd ? c->cwd : "/") < 0)
     child_die (EXIT_CELLA_ERROR, "chdir", c->cwd ? c->cwd : "/", errno);
   environ = c->env;

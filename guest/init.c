@@ -189,7 +189,8 @@ main (int argc, char **argv)
 
   if (cfg.root_dev ? root_mount_disk (&cfg, &err) : root_copy_initramfs (&err))
     fail_err (&err);
-  if (mount_volumes (&cfg, &err) < 0 || switch_to_newroot (&err) < 0)
+  if (mount_volumes (&cfg, &err) < 0 || mount_tmpfs (&cfg, &err) < 0 || root_seal (&cfg, &err) < 0
+      || switch_to_newroot (&err) < 0)
     fail_err (&err);
   if (net_setup (&cfg, &err) < 0 || net_write_resolv (&cfg, &err) < 0)
     fail_err (&err);

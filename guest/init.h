@@ -42,6 +42,10 @@ int mount_basics (cella_error_t *err);
 int root_mount_disk (const struct vm_guest_config *c, cella_error_t *err);
 int root_copy_initramfs (cella_error_t *err);
 int mount_volumes (const struct vm_guest_config *c, cella_error_t *err);
+int mount_tmpfs (const struct vm_guest_config *c, cella_error_t *err);
+/* --read-only with volumes or tmpfs: the root made read-only once their mount
+ * points exist. */
+int root_seal (const struct vm_guest_config *c, cella_error_t *err);
 int switch_to_newroot (cella_error_t *err);
 
 /* io.c */
@@ -75,6 +79,14 @@ size_t exec_pollfds (struct pollfd *p, size_t max);
 void exec_pump (void);
 int exec_timeout (void);
 bool exec_reaped (pid_t pid, int code);
+
+/* workload.c: the config's capabilities (bounding set before the ids change;
+ * root's effective/permitted/inheritable sets after) and no_new_privs, for the
+ * workload and each exec'd command; -1 with errno set. */
+int privs_before_ids (const struct vm_guest_config *c);
+int privs_after_ids (const struct vm_guest_config *c);
+/* The boot config (the container's), once workload_run has it. */
+extern const struct vm_guest_config *boot_config;
 
 /* workload.c: run the workload to its end; returns its exit code (0..255,
  * 128+signal). */

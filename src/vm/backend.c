@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -122,6 +123,11 @@ guest_config (const struct plan *p, struct vm_guest_config *c, struct vm_share *
   c->root_fstype = (char *) "ext4";
   c->root_ro = p->readonly;
   c->tty = p->process.tty;
+  /* the container's capabilities (docker's defaults, --cap-add/--cap-drop) and no_new_privs,
+   * applied by init to the workload and to each exec */
+  c->caps_set = true;
+  c->caps = p->process.caps;
+  c->no_new_privs = p->process.no_new_privs;
   if (p->net == NET_PRIVATE)
     {
       /* QEMU's user-mode network (vm_netdev_user); its DNS unless --dns */
@@ -151,6 +157,23 @@ guest_config (const struct plan *p, struct vm_guest_config *c, struct vm_share *
     }
   c->nmounts = n;
   *nshares = n;
+  n = 0;
+  for (size_t i = 0; i < p->nops; i++)
+    n += p->ops[i].kind == OP_TMPFS && !p->ops[i].skip;
+  c->tmpfs = n ? xzalloc (n * sizeof *c->tmpfs) : NULL;
+  for (size_t i = 0; i < p->nops; i++)
+    {
+      const struct op *op = &p->ops[i];
+      if (op->kind != OP_TMPFS || op->skip)
+        continue;
+      c->tmpfs[c->ntmpfs++] = (struct vm_tmpfs){
+        .target = op->target,
+        .size = op->size > 0 ? (unsigned long long) op->size : 0,
+        .mode = (unsigned) op->mode,
+        .flags = (op->flags & REMOUNT_RDONLY ? MS_RDONLY : 0) | (op->flags & REMOUNT_NOSUID ? MS_NOSUID : 0)
+                 | (op->flags & REMOUNT_NODEV ? MS_NODEV : 0) | (op->flags & REMOUNT_NOEXEC ? MS_NOEXEC : 0),
+      };
+    }
 }
 
 /* Where our guest init is: $CELLA_VMINIT (set by the CLI from its own directory), else the
@@ -277,6 +300,7 @@ make_initramfs (struct vm_session *s, cella_error_t *err)
   for (size_t i = 0; i < c.nmounts; i++)
     free (c.mounts[i].tag);
   free (c.mounts);
+  free (c.tmpfs);
   free (shares);
   if (r < 0)
     return cella_error_wrap (err, "the vm's initramfs");
@@ -492,6 +516,7 @@ vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_sessi
   for (size_t i = 0; i < c.nmounts; i++)
     free (c.mounts[i].tag);
   free (c.mounts);
+  free (c.tmpfs);
   free (shares);
   if (r < 0)
     return -1;

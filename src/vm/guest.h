@@ -72,6 +72,13 @@ struct vm_mount {
   bool ro;
 };
 
+struct vm_tmpfs {
+  char *target;            /* absolute path in the container */
+  unsigned long long size; /* bytes; 0: the kernel's default (half the RAM) */
+  unsigned mode;           /* 0: 01777 */
+  unsigned long flags;     /* MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC only */
+};
+
 struct vm_guest_config {
   char **argv; /* NULL-terminated */
   char **env;  /* KEY=VALUE, NULL-terminated */
@@ -91,6 +98,15 @@ struct vm_guest_config {
   struct vm_mount *mounts;
   size_t nmounts;
   bool tty;
+  /* --tmpfs: mounted by init in the container's root (after the volumes) */
+  struct vm_tmpfs *tmpfs;
+  size_t ntmpfs;
+  /* with caps_set: the workload's (and each exec's) bounding set, and its
+   * effective/permitted/inheritable sets when it runs as uid 0 (--cap-add,
+   * --cap-drop: docker's defaults changed); without: all of them */
+  bool caps_set;
+  unsigned long long caps;
+  bool no_new_privs; /* --security-opt no-new-privileges */
   /* Network (additive): with net_addr, init configures net_ifname (default
    * eth0, the virtio-net device) with it and a default route via net_gateway;
    * lo is brought up always. nameservers (NULL-terminated, NULL: none): init

@@ -62,8 +62,8 @@ test_refusals_name_the_option() {
 	vm_require
 	run_cella run --backend vm --network none -p 8080:80 busybox true
 	assert_cella_error 125 "-p 8080:80"
-	run_cella run --backend vm --tmpfs /x busybox true
-	assert_cella_error 125 "--tmpfs"
+	run_cella run --backend vm --security-opt seccomp=unconfined busybox true
+	assert_cella_error 125 "--security-opt seccomp=unconfined"
 	run_cella run --backend vm --network host busybox true
 	assert_cella_error 125 "--network host"
 	run_cella run --kernel /boot/none busybox true
@@ -150,11 +150,15 @@ test_detached_stop_is_graceful() {
 }
 
 # cella exec into a running VM (docs/vm.md "exec"): the guest init runs each command over the
-# cella.exec port; one VM (TCG boots are slow), several execs, two of them at once.
+# cella.exec port; one VM (TCG boots are slow), several execs, two of them at once. The VM also
+# has what its init applies (--read-only, --tmpfs, --cap-add/--cap-drop, no-new-privileges), to
+# the workload and to each exec'd command.
 test_exec() {
 	vm_require
-	local id i sup kids cpid rc a b
-	run_cella run -d --backend vm busybox sh -c 'echo up; exec sleep 300'
+	local id i sup kids cpid rc a b want
+	run_cella run -d --backend vm --read-only --tmpfs /scratch:size=8m,mode=1770 --cap-drop NET_RAW \
+		--cap-add SYS_ADMIN --security-opt no-new-privileges busybox \
+		sh -c 'grep -E "^(CapBnd|CapEff|NoNewPrivs)" /proc/self/status >/scratch/w; echo up; exec sleep 300'
 	assert_ok "run -d"
 	id=$OUT
 	trap '"$CELLA" rm -f "$id" >/dev/null 2>&1' EXIT
@@ -162,6 +166,19 @@ test_exec() {
 		case "$("$CELLA" logs "$id" 2>&1)" in *up*) break ;; esac
 		sleep 0.5
 	done
+	# docker's defaults (a80425fb) less NET_RAW (bit 13), plus SYS_ADMIN (bit 21)
+	want="CapEff:	00000000a82405fb
+CapBnd:	00000000a82405fb
+NoNewPrivs:	1"
+	run_cella exec "$id" cat /scratch/w
+	assert_eq "$want" "$OUT" "the workload's capabilities and no_new_privs"
+	run_cella exec "$id" sh -c 'grep -E "^(CapBnd|CapEff|NoNewPrivs)" /proc/self/status'
+	assert_eq "$want" "$OUT" "an exec'd command's capabilities and no_new_privs"
+	run_cella exec "$id" sh -c 'grep " /scratch " /proc/mounts; stat -c %a /scratch; touch /f 2>&1; echo rc=$?'
+	assert_match "$OUT" '^tmpfs /scratch tmpfs rw,nosuid,nodev,noexec,.*size=8192k' "--tmpfs mounted by init"
+	assert_contains "$OUT" "1770" "--tmpfs mode"
+	assert_contains "$OUT" "Read-only file system" "--read-only root"
+	assert_contains "$OUT" "rc=1"
 	run_cella exec "$id" sh -c 'exit 7'
 	assert_rc 7 "the command's exit code"
 	run_cella exec "$id" sh -c 'echo out; echo err >&2'
