@@ -18,7 +18,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-struct guest_io guest_io = { .hvc = -1, .ctl = -1 };
+struct guest_io guest_io = { .hvc = -1, .ctl = -1, .exec = -1 };
 
 static void
 vsay (const char *prefix, const char *fmt, va_list ap)
@@ -184,11 +184,13 @@ main (int argc, char **argv)
   modules_load (MODULES_ORDER_PATH);
   if (find_hvc (&err) < 0 || find_ctl (&err) < 0)
     fail_err (&err);
+  find_exec ();
   read_config (&cfg);
 
   if (cfg.root_dev ? root_mount_disk (&cfg, &err) : root_copy_initramfs (&err))
     fail_err (&err);
-  if (mount_volumes (&cfg, &err) < 0 || switch_to_newroot (&err) < 0)
+  if (mount_volumes (&cfg, &err) < 0 || mount_tmpfs (&cfg, &err) < 0 || root_seal (&cfg, &err) < 0
+      || switch_to_newroot (&err) < 0)
     fail_err (&err);
   if (net_setup (&cfg, &err) < 0 || net_write_resolv (&cfg, &err) < 0)
     fail_err (&err);

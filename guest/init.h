@@ -17,8 +17,9 @@
 /* The two channels to the host, kept open across the switch to the new root
  * (O_CLOEXEC). */
 struct guest_io {
-  int hvc; /* /dev/hvc0: the workload's stdio, -1 until found */
-  int ctl; /* the cella.ctl virtio port, -1 until found */
+  int hvc;  /* /dev/hvc0: the workload's stdio, -1 until found */
+  int ctl;  /* the cella.ctl virtio port, -1 until found */
+  int exec; /* the cella.exec virtio port, -1: none (no exec) */
 };
 extern struct guest_io guest_io;
 
@@ -41,6 +42,10 @@ int mount_basics (cella_error_t *err);
 int root_mount_disk (const struct vm_guest_config *c, cella_error_t *err);
 int root_copy_initramfs (cella_error_t *err);
 int mount_volumes (const struct vm_guest_config *c, cella_error_t *err);
+int mount_tmpfs (const struct vm_guest_config *c, cella_error_t *err);
+/* --read-only with volumes or tmpfs: the root made read-only once their mount
+ * points exist. */
+int root_seal (const struct vm_guest_config *c, cella_error_t *err);
 int switch_to_newroot (cella_error_t *err);
 
 /* io.c */
@@ -49,6 +54,9 @@ int find_hvc (cella_error_t *err); /* opens it raw */
  * default with one. */
 void hvc_set_mode (bool tty);
 int find_ctl (cella_error_t *err);
+/* The cella.exec port when the host gave one (looked for once cella.ctl is
+ * there); -1 in guest_io.exec when not. */
+void find_exec (void);
 /* Queue a line for the host on cella.ctl; ctl_flush writes what it can without
  * blocking. */
 void ctl_send (const char *line);
@@ -61,6 +69,24 @@ void ctl_flush_wait (int timeout_ms);
  * /etc/resolv.conf from `nameserver` lines (after the switch to the root). */
 int net_setup (const struct vm_guest_config *c, cella_error_t *err);
 int net_write_resolv (const struct vm_guest_config *c, cella_error_t *err);
+
+/* exec.c: the cella.exec sessions (guest.h). exec_pollfds fills at most max
+ * entries (call it before exec_timeout); exec_pump does what can be done
+ * without blocking; exec_timeout: ms until exec_pump has work without an
+ * event (-1: none); exec_reaped takes a reaped child that was an exec's. */
+struct pollfd;
+size_t exec_pollfds (struct pollfd *p, size_t max);
+void exec_pump (void);
+int exec_timeout (void);
+bool exec_reaped (pid_t pid, int code);
+
+/* workload.c: the config's capabilities (bounding set before the ids change;
+ * root's effective/permitted/inheritable sets after) and no_new_privs, for the
+ * workload and each exec'd command; -1 with errno set. */
+int privs_before_ids (const struct vm_guest_config *c);
+int privs_after_ids (const struct vm_guest_config *c);
+/* The boot config (the container's), once workload_run has it. */
+extern const struct vm_guest_config *boot_config;
 
 /* workload.c: run the workload to its end; returns its exit code (0..255,
  * 128+signal). */

@@ -77,10 +77,11 @@ find_hvc (cella_error_t *err)
     }
 }
 
-/* The vportNpM whose name is cella.ctl, or "" when none has that name (yet). */
+/* The vportNpM whose name is `want`, or "" when none has that name (yet). */
 static void
-ctl_vport (char *out, size_t outlen)
+find_vport (const char *want, char *out, size_t outlen)
 {
+  size_t wl = strlen (want);
   DIR *d = opendir ("/sys/class/virtio-ports");
   struct dirent *de;
   out[0] = '\0';
@@ -97,7 +98,7 @@ ctl_vport (char *out, size_t outlen)
         continue;
       ssize_t n = read (fd, name, sizeof name - 1);
       close (fd);
-      if (n > 0 && strncmp (name, CTL_PORT_NAME "\n", strlen (CTL_PORT_NAME) + 1) == 0)
+      if (n > 0 && (size_t) n > wl && strncmp (name, want, wl) == 0 && name[wl] == '\n')
         {
           snprintf (out, outlen, "/dev/%s", de->d_name);
           break;
@@ -113,7 +114,7 @@ find_ctl (cella_error_t *err)
   char dev[300];
   for (;;)
     {
-      ctl_vport (dev, sizeof dev);
+      find_vport (CTL_PORT_NAME, dev, sizeof dev);
       if (dev[0])
         {
           /* Non-blocking: a write waits for the host end to be connected, and we
@@ -132,6 +133,16 @@ find_ctl (cella_error_t *err)
             err, 0, "no virtio serial port named " CTL_PORT_NAME " (-device virtserialport,name=" CTL_PORT_NAME ")");
       sleep_ms (5);
     }
+}
+
+void
+find_exec (void)
+{
+  char dev[300];
+  /* the ports are probed together: cella.ctl is there, so is cella.exec if given */
+  find_vport (EXEC_PORT_NAME, dev, sizeof dev);
+  if (dev[0])
+    guest_io.exec = open (dev, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 }
 
 static char outq[256];

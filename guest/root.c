@@ -58,8 +58,18 @@ root_mount_disk (const struct vm_guest_config *c, cella_error_t *err)
         return cella_error (err, errno, "root device %s did not appear (-device virtio-blk-device)", c->root_dev);
       nanosleep (&pause, NULL);
     }
-  return mount_one (c->root_dev, NEWROOT, c->root_fstype ? c->root_fstype : "ext4", c->root_ro ? MS_RDONLY : 0, NULL,
-                    err);
+  /* read-only with mounts on it: read-write until their mount points are made (root_seal) */
+  bool ro_now = c->root_ro && c->nmounts == 0 && c->ntmpfs == 0;
+  return mount_one (c->root_dev, NEWROOT, c->root_fstype ? c->root_fstype : "ext4", ro_now ? MS_RDONLY : 0, NULL, err);
+}
+
+int
+root_seal (const struct vm_guest_config *c, cella_error_t *err)
+{
+  if (c->root_dev && c->root_ro && (c->nmounts || c->ntmpfs)
+      && mount (NULL, NEWROOT, NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
+    return cella_error (err, errno, "remount the root read-only");
+  return 0;
 }
 
 /* ---- copying the initramfs into a tmpfs
@@ -275,6 +285,25 @@ mount_volumes (const struct vm_guest_config *c, cella_error_t *err)
           < 0)
         return cella_error (err, errno, "mount 9p volume `%s` on %s (-device virtio-9p-device,mount_tag=%s)", m->tag,
                             m->target, m->tag);
+    }
+  return 0;
+}
+
+int
+mount_tmpfs (const struct vm_guest_config *c, cella_error_t *err)
+{
+  for (size_t i = 0; i < c->ntmpfs; i++)
+    {
+      const struct vm_tmpfs *t = &c->tmpfs[i];
+      char path[4096], data[96];
+      int n = snprintf (data, sizeof data, "mode=%o", t->mode ? t->mode : 01777);
+      if (t->size && n > 0 && (size_t) n < sizeof data)
+        snprintf (data + n, sizeof data - (size_t) n, ",size=%llu", t->size);
+      snprintf (path, sizeof path, NEWROOT "%s", t->target);
+      if (mkdir_below_newroot (t->target, err) < 0)
+        return -1;
+      if (mount ("tmpfs", path, "tmpfs", t->flags, data) < 0)
+        return cella_error (err, errno, "mount the tmpfs on %s (%s)", t->target, data);
     }
   return 0;
 }

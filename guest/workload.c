@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -47,18 +50,52 @@ static void __attribute__ ((noreturn)) child_exec (const struct vm_guest_config 
       child_fail (EXIT_CELLA_ERROR, "dup2", "/dev/hvc0");
   if (c->tty && ioctl (STDIN_FILENO, TIOCSCTTY, 0) < 0)
     child_fail (EXIT_CELLA_ERROR, "make the controlling terminal", "/dev/hvc0");
+  if (privs_before_ids (c) < 0)
+    child_fail (EXIT_CELLA_ERROR, "drop capabilities", "");
   if (setgroups (c->ngroups, c->groups) < 0)
     child_fail (EXIT_CELLA_ERROR, "setgroups", "");
   if (setgid (c->gid) < 0)
     child_fail (EXIT_CELLA_ERROR, "setgid", "");
   if (setuid (c->uid) < 0)
     child_fail (EXIT_CELLA_ERROR, "setuid", "");
+  if (privs_after_ids (c) < 0)
+    child_fail (EXIT_CELLA_ERROR, "capabilities, no_new_privs", "");
   if (chdir (c->cwd ? c->cwd : "/") < 0)
     child_fail (EXIT_CELLA_ERROR, "chdir", c->cwd ? c->cwd : "/");
   /* execvp searches the PATH of environ: the workload's own. */
   environ = c->env;
   execvp (c->argv[0], c->argv);
   child_fail (errno == ENOENT || errno == ENOTDIR ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC, "exec", c->argv[0]);
+}
+
+const struct vm_guest_config *boot_config;
+
+int
+privs_before_ids (const struct vm_guest_config *c)
+{
+  if (!c->caps_set)
+    return 0;
+  for (int cap = 0; cap < 64; cap++)
+    if (!(c->caps & (1ULL << cap)) && prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+      return -1;
+  return 0;
+}
+
+int
+privs_after_ids (const struct vm_guest_config *c)
+{
+  if (c->caps_set && getuid () == 0)
+    {
+      struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+      struct __user_cap_data_struct d[2];
+      for (int i = 0; i < 2; i++)
+        d[i].effective = d[i].permitted = d[i].inheritable = (unsigned) (c->caps >> (32 * i));
+      if (syscall (SYS_capset, &h, d) < 0)
+        return -1;
+    }
+  if (c->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return -1;
+  return 0;
 }
 
 static void
@@ -194,6 +231,7 @@ workload_run (const struct vm_guest_config *c)
   sigaddset (&set, SIGCHLD);
   for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
     sigaddset (&set, forwarded[i]);
+  boot_config = c;
   int sfd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0)
     fail ("signalfd: %s", strerror (errno));
@@ -223,15 +261,19 @@ workload_run (const struct vm_guest_config *c)
   bool hup = false;
   while (code < 0)
     {
-      struct pollfd p[4] = {
+      struct pollfd p[4 + 1 + 3 * EXEC_MAX_SESSIONS] = {
         { .fd = sfd, .events = POLLIN },
         { .fd = hup ? -1 : guest_io.ctl, .events = POLLIN | (ctl_pending () ? POLLOUT : 0) },
         { .fd = relay.out >= 0 && relay.len < sizeof relay.buf ? relay.in : -1, .events = POLLIN },
         { .fd = relay.len > 0 ? relay.out : -1, .events = POLLOUT },
       };
+      size_t np = 4 + exec_pollfds (p + 4, sizeof p / sizeof *p - 4);
       /* While the host end of cella.ctl is away, look again every 100 ms instead
        * of spinning. */
-      int r = poll (p, 4, hup ? 100 : -1);
+      int timeout = hup ? 100 : -1, xt = exec_timeout ();
+      if (xt >= 0 && (timeout < 0 || xt < timeout))
+        timeout = xt;
+      int r = poll (p, np, timeout);
       if (r < 0 && errno != EINTR)
         fail ("poll: %s", strerror (errno));
       if (hup && r == 0)
@@ -251,15 +293,16 @@ workload_run (const struct vm_guest_config *c)
             /* From the kernel, SIGINT means Ctrl-Alt-Del (the VMM's graceful stop):
              * a SIGTERM. */
             forward (pid, si.ssi_signo == SIGINT && si.ssi_code == SI_KERNEL ? SIGTERM : (int) si.ssi_signo);
-          else
-            {
-              int status;
-              pid_t w;
-              while ((w = waitpid (-1, &status, WNOHANG)) > 0)
-                if (w == pid)
-                  code = status_code (status);
-            }
         }
+      /* reap every child: the workload, an exec'd command, or an orphan */
+      int status;
+      pid_t w;
+      while ((w = waitpid (-1, &status, WNOHANG)) > 0)
+        if (w == pid)
+          code = status_code (status);
+        else
+          exec_reaped (w, status_code (status));
+      exec_pump ();
     }
   close (sfd);
   relay_close (&relay);

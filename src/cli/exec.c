@@ -34,7 +34,8 @@ static const struct cli_option exec_table[] = {
 static const char exec_usage[] = "cella exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]";
 static const char exec_summary[]
     = "Run a command in a running container: in all its namespaces, with its capabilities, seccomp\n"
-      "filter and environment. Exit status: the command's, or 125/126/127 as for `cella run`.";
+      "filter and environment (a VM's: by its guest init, -u resolved in the guest). Exit status:\n"
+      "the command's, or 125/126/127 as for `cella run`.";
 
 static void
 exec_opts_free (struct exec_opts *o)

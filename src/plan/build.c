@@ -526,16 +526,13 @@ vm_choose (const struct run_options *o, const struct host_facts *f, struct plan 
                         "private, the default) or none (--network none)%s; use --backend ns for others",
                         o->network,
                         f->euid == 0 && f->initial_userns ? ", or as root a network from `cella network ls`" : "");
-  if (o->tmpfs)
-    return cella_error (err, 0, "--tmpfs %s: not supported by the vm backend yet", o->tmpfs[0]);
-  if (o->cap_add || o->cap_drop)
-    return cella_error (err, 0,
-                        "%s: the vm backend's workload keeps its user's capabilities (the VM is the boundary); "
-                        "not supported yet",
-                        o->cap_add ? "--cap-add" : "--cap-drop");
-  if (o->security_opts)
-    return cella_error (err, 0, "--security-opt %s: not supported by the vm backend yet (the VM is the boundary)",
-                        o->security_opts[0]);
+  /* --tmpfs, --cap-add/--cap-drop, --read-only and no-new-privileges: applied by the guest's init */
+  for (size_t i = 0; o->security_opts && o->security_opts[i]; i++)
+    if (!has_prefix (o->security_opts[i], "no-new-privileges"))
+      return cella_error (err, 0,
+                          "--security-opt %s: not supported by the vm backend (the VM is the boundary; "
+                          "no-new-privileges is)",
+                          o->security_opts[i]);
   if (o->devices)
     return cella_error (err, 0, "--device %s: the vm backend cannot pass a host device to the guest; use --backend ns",
                         o->devices[0]);

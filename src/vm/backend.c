@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -122,6 +123,11 @@ guest_config (const struct plan *p, struct vm_guest_config *c, struct vm_share *
   c->root_fstype = (char *) "ext4";
   c->root_ro = p->readonly;
   c->tty = p->process.tty;
+  /* the container's capabilities (docker's defaults, --cap-add/--cap-drop) and no_new_privs,
+   * applied by init to the workload and to each exec */
+  c->caps_set = true;
+  c->caps = p->process.caps;
+  c->no_new_privs = p->process.no_new_privs;
   if (p->net == NET_PRIVATE)
     {
       /* QEMU's user-mode network (vm_netdev_user); its DNS unless --dns */
@@ -151,6 +157,23 @@ guest_config (const struct plan *p, struct vm_guest_config *c, struct vm_share *
     }
   c->nmounts = n;
   *nshares = n;
+  n = 0;
+  for (size_t i = 0; i < p->nops; i++)
+    n += p->ops[i].kind == OP_TMPFS && !p->ops[i].skip;
+  c->tmpfs = n ? xzalloc (n * sizeof *c->tmpfs) : NULL;
+  for (size_t i = 0; i < p->nops; i++)
+    {
+      const struct op *op = &p->ops[i];
+      if (op->kind != OP_TMPFS || op->skip)
+        continue;
+      c->tmpfs[c->ntmpfs++] = (struct vm_tmpfs){
+        .target = op->target,
+        .size = op->size > 0 ? (unsigned long long) op->size : 0,
+        .mode = (unsigned) op->mode,
+        .flags = (op->flags & REMOUNT_RDONLY ? MS_RDONLY : 0) | (op->flags & REMOUNT_NOSUID ? MS_NOSUID : 0)
+                 | (op->flags & REMOUNT_NODEV ? MS_NODEV : 0) | (op->flags & REMOUNT_NOEXEC ? MS_NOEXEC : 0),
+      };
+    }
 }
 
 /* Where our guest init is: $CELLA_VMINIT (set by the CLI from its own directory), else the
@@ -202,6 +225,8 @@ struct vm_session {
   const char *disk_method;
   char **argv;
   int hvc[2], ctl[2]; /* [0] ours, [1] QEMU's */
+  int exec[2];        /* the cella.exec port (-1: no exec): [0] the router's, [1] QEMU's */
+  int exec_listen;    /* VM_EXEC_SOCKET in the work dir, listening (the router's) */
   int qmp;            /* listening socket, QEMU's */
   int disk_fd[2];     /* the disk read-write and read-only, QEMU's (its jail has no path to it) */
   int console_fd;     /* the console log, QEMU's */
@@ -221,6 +246,7 @@ vm_session_init (struct vm_session *s)
 {
   memset (s, 0, sizeof *s);
   s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
+  s->exec[0] = s->exec[1] = s->exec_listen = -1;
   s->disk_fd[0] = s->disk_fd[1] = s->console_fd = s->jail.uid_lock = -1;
 }
 
@@ -241,9 +267,11 @@ vm_session_clear (struct vm_session *s)
     {
       close_fd (&s->hvc[i]);
       close_fd (&s->ctl[i]);
+      close_fd (&s->exec[i]);
       close_fd (&s->disk_fd[i]);
     }
   close_fd (&s->qmp);
+  close_fd (&s->exec_listen);
   close_fd (&s->console_fd);
   close_fd (&s->work_fd);
   vm_session_init (s);
@@ -272,6 +300,7 @@ make_initramfs (struct vm_session *s, cella_error_t *err)
   for (size_t i = 0; i < c.nmounts; i++)
     free (c.mounts[i].tag);
   free (c.mounts);
+  free (c.tmpfs);
   free (shares);
   if (r < 0)
     return cella_error_wrap (err, "the vm's initramfs");
@@ -335,6 +364,23 @@ make_qmp (struct vm_session *s, cella_error_t *err)
   s->qmp = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s->qmp < 0 || bind (s->qmp, (struct sockaddr *) &sa, sizeof sa) < 0 || listen (s->qmp, 4) < 0)
     return cella_error (err, errno, "QMP socket in `%s`", s->work);
+  return 0;
+}
+
+/* `cella exec`'s way in: the cella.exec port's socket pair and VM_EXEC_SOCKET in the work dir
+ * (bound through the work dir's fd, like QMP's), for the router (vm_exec_router_start). */
+static int
+make_exec (struct vm_session *s, cella_error_t *err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf (sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/" VM_EXEC_SOCKET, s->work_fd);
+  unlinkat (s->work_fd, VM_EXEC_SOCKET, 0);
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->exec) < 0)
+    return cella_error (err, errno, "socketpair");
+  s->exec_listen = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s->exec_listen < 0 || bind (s->exec_listen, (struct sockaddr *) &sa, sizeof sa) < 0
+      || listen (s->exec_listen, 16) < 0)
+    return cella_error (err, errno, "exec socket in `%s`", s->work);
   return 0;
 }
 
@@ -414,6 +460,7 @@ make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool k
     .console_fd = s->console_fd,
     .hvc_fd = s->hvc[1],
     .ctl_fd = s->ctl[1],
+    .exec_fd = s->exec[1],
     .qmp_fd = s->qmp,
     .shares = shares,
     .nshares = nshares,
@@ -430,7 +477,7 @@ make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool k
 }
 
 static int
-vm_session_prepare (struct plan *p, const char *work, struct vm_session *s, cella_error_t *err)
+vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_session *s, cella_error_t *err)
 {
   cleanup_free char *qemu = NULL;
   struct vm_guest_config c;
@@ -455,7 +502,7 @@ vm_session_prepare (struct plan *p, const char *work, struct vm_session *s, cell
   s->console = xasprintf ("%s/console.log", work);
   s->qemu_log = xasprintf ("%s/qemu.log", work);
   if (make_net (s, err) < 0 || make_initramfs (s, err) < 0 || make_disk (s, err) < 0 || make_qmp (s, err) < 0
-      || open_for_qemu (s, err) < 0)
+      || open_for_qemu (s, err) < 0 || (exec && make_exec (s, err) < 0))
     return -1;
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->hvc) < 0
       || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->ctl) < 0)
@@ -469,6 +516,7 @@ vm_session_prepare (struct plan *p, const char *work, struct vm_session *s, cell
   for (size_t i = 0; i < c.nmounts; i++)
     free (c.mounts[i].tag);
   free (c.mounts);
+  free (c.tmpfs);
   free (shares);
   if (r < 0)
     return -1;
@@ -508,22 +556,25 @@ static int
 qemu_spawn (struct sup *u, cella_error_t *err)
 {
   struct vm_session *s = u->s;
-  const int keep[] = { s->hvc[1],     s->ctl[1],     s->qmp,   s->disk_fd[0],
-                       s->disk_fd[1], s->console_fd, s->nic.fd /* -netdev tap,fd=N; last: -1 without */ };
+  int keep[8] = { s->hvc[1], s->ctl[1], s->qmp, s->disk_fd[0], s->disk_fd[1], s->console_fd };
+  size_t nkeep = 6;
+  if (s->nic.fd >= 0)
+    keep[nkeep++] = s->nic.fd; /* -netdev tap,fd=N */
+  if (s->exec[1] >= 0)
+    keep[nkeep++] = s->exec[1];
   cleanup_close int logfd = open (s->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   cleanup_close int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
   if (logfd < 0)
     return cella_error (err, errno, "create `%s`", s->qemu_log);
   if (null < 0)
     return cella_error (err, errno, "open /dev/null");
-  if (vm_jail_spawn (&s->jail, s->argv, keep, sizeof keep / sizeof keep[0] - (s->nic.fd < 0), null, logfd, &u->qemu,
-                     &u->qemu_pidfd, err)
-      < 0)
+  if (vm_jail_spawn (&s->jail, s->argv, keep, nkeep, null, logfd, &u->qemu, &u->qemu_pidfd, err) < 0)
     return -1;
   u->t_jailed = now_ns (); /* its jail built and QEMU exec'd */
   /* QEMU holds these now (the tap goes away with it) */
   close_fd (&s->hvc[1]);
   close_fd (&s->ctl[1]);
+  close_fd (&s->exec[1]);
   close_fd (&s->nic.fd);
   close_fd (&s->disk_fd[0]);
   close_fd (&s->disk_fd[1]);
@@ -701,6 +752,18 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
       vm_jail_release (&s->jail);
       return -1;
     }
+  if (s->exec[0] >= 0)
+    {
+      cella_error_t e = NULL;
+      int r = vm_exec_router_start (s->exec[0], s->exec_listen, &e);
+      s->exec[0] = s->exec_listen = -1;
+      if (r < 0)
+        {
+          /* the VM runs on without exec */
+          fprintf (stderr, "cella: warning: %s\n", e->msg);
+          cella_error_free (&e);
+        }
+    }
   u.fg.ops = &sup_ops;
   u.fg.cookie = &u;
   u.fg.pidfd = u.qemu_pidfd;
@@ -759,7 +822,7 @@ vm_run (struct plan *p, cella_error_t *err)
   /* from here a ^C or a TERM is the VM's to handle (before the boot: it ends the VM), so that
    * the work dir is always removed */
   block_forwarded (&old);
-  if (vm_session_prepare (p, work, &s, err) < 0)
+  if (vm_session_prepare (p, work, false, &s, err) < 0)
     status = -1;
   else
     status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, err);
@@ -784,7 +847,7 @@ vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error
   struct vm_session s = { 0 };
   int master = -1, slave = -1;
   pid_t pid;
-  if (vm_session_prepare (p, work_dir, &s, err) < 0)
+  if (vm_session_prepare (p, work_dir, true, &s, err) < 0)
     {
       vm_session_clear (&s);
       if (net_vm_tap_wanted (p))
@@ -825,7 +888,9 @@ vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error
       {
         /* the VM is gone: its ports are published no more */
         cleanup_free char *ports = xasprintf ("%s/ports", work_dir);
+        cleanup_free char *sock = xasprintf ("%s/" VM_EXEC_SOCKET, work_dir);
         unlink (ports);
+        unlink (sock);
       }
       if (status < 0)
         {

@@ -72,6 +72,13 @@ struct vm_mount {
   bool ro;
 };
 
+struct vm_tmpfs {
+  char *target;            /* absolute path in the container */
+  unsigned long long size; /* bytes; 0: the kernel's default (half the RAM) */
+  unsigned mode;           /* 0: 01777 */
+  unsigned long flags;     /* MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC only */
+};
+
 struct vm_guest_config {
   char **argv; /* NULL-terminated */
   char **env;  /* KEY=VALUE, NULL-terminated */
@@ -81,6 +88,9 @@ struct vm_guest_config {
   gid_t *groups;
   size_t ngroups;
   char *hostname;
+  /* exec requests only: -u USER[:GROUP] (names or ids), resolved by init
+   * against the guest's /etc/passwd and /etc/group; NULL: uid/gid/groups */
+  char *user;
   char *root_dev;    /* "/dev/vda"; NULL: the initramfs itself holds the root (copy
                         to tmpfs) */
   char *root_fstype; /* "ext4" */
@@ -88,6 +98,15 @@ struct vm_guest_config {
   struct vm_mount *mounts;
   size_t nmounts;
   bool tty;
+  /* --tmpfs: mounted by init in the container's root (after the volumes) */
+  struct vm_tmpfs *tmpfs;
+  size_t ntmpfs;
+  /* with caps_set: the workload's (and each exec's) bounding set, and its
+   * effective/permitted/inheritable sets when it runs as uid 0 (--cap-add,
+   * --cap-drop: docker's defaults changed); without: all of them */
+  bool caps_set;
+  unsigned long long caps;
+  bool no_new_privs; /* --security-opt no-new-privileges */
   /* Network (additive): with net_addr, init configures net_ifname (default
    * eth0, the virtio-net device) with it and a default route via net_gateway;
    * lo is brought up always. nameservers (NULL-terminated, NULL: none): init
@@ -108,6 +127,63 @@ struct vm_guest_config {
 #define GUESTCFG_MAX_HOSTNAME 64 /* HOST_NAME_MAX */
 #define GUESTCFG_MAX_NAMESERVERS 8
 #define GUESTCFG_MAX_IFNAME 15 /* IFNAMSIZ - 1 */
+
+/* ---- cella exec: the cella.exec port ----
+ * A second virtserialport, name=cella.exec (optional: without it, no exec).
+ * Both ways a stream of frames: an 8-byte header, u8 type, u8 0, u16 session
+ * id, u32 payload length (little-endian), then the payload. Each `cella exec`
+ * is one session; the host picks its id (1..EXEC_MAX_SESSIONS) and does not
+ * reuse it before the guest's EXIT for it. Host -> guest:
+ *   OPEN    a guest config text (guestcfg_format: argv, env, cwd, uid, gid,
+ *           groups, tty, user), at most EXEC_MAX_OPEN bytes; init forks the
+ *           command (a session of its own; with tty a pty, else pipes)
+ *   STDIN   bytes for its stdin (empty: end of input). The host keeps at most
+ *           EXEC_WINDOW bytes unacknowledged per session (see ACK)
+ *   RESIZE  u16 rows, u16 cols: the pty's window size
+ *   SIGNAL  u32 signal number, sent to the command
+ *   CLOSE   the caller went away: the command's session is SIGKILLed
+ * Guest -> host:
+ *   STDOUT, STDERR  output (at most EXEC_MAX_DATA bytes each; with a tty all
+ *           output is STDOUT); empty: that stream ended
+ *   ACK     u32: that many STDIN bytes were written to the command
+ *   EXIT    u32 exit status (0..255, 128+signal; 126/127 exec failed, the
+ *           reason on STDERR), the last frame of a session, after its output.
+ * The host reads guest frames as untrusted: lengths are checked against these
+ * limits and frames for unknown sessions are dropped. */
+#define EXEC_PORT_NAME "cella.exec"
+#define EXEC_HDR 8
+#define EXEC_MAX_DATA 32768
+#define EXEC_MAX_OPEN (1 << 20)
+#define EXEC_MAX_SESSIONS 64
+#define EXEC_WINDOW 65536
+enum exec_frame {
+  EXEC_OPEN = 1,
+  EXEC_STDIN = 2,
+  EXEC_RESIZE = 3,
+  EXEC_SIGNAL = 4,
+  EXEC_CLOSE = 5,
+  EXEC_STDOUT = 16,
+  EXEC_STDERR = 17,
+  EXEC_ACK = 18,
+  EXEC_EXIT = 19,
+};
+
+static inline void
+exec_hdr_put (unsigned char *h, unsigned type, unsigned id, size_t len)
+{
+  h[0] = (unsigned char) type;
+  h[1] = 0;
+  h[2] = (unsigned char) (id & 0xff);
+  h[3] = (unsigned char) (id >> 8);
+  for (int i = 0; i < 4; i++)
+    h[4 + i] = (unsigned char) (len >> (8 * i));
+}
+
+static inline unsigned
+exec_u32 (const unsigned char *p)
+{
+  return (unsigned) p[0] | (unsigned) p[1] << 8 | (unsigned) p[2] << 16 | (unsigned) p[3] << 24;
+}
 
 /* The config as text (malloc'd, *len set); guestcfg_parse reads it back.
  * guestcfg_parse checks: argv non-empty, env entries KEY=VALUE, cwd and mount

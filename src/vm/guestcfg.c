@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 
 #define GUESTCFG_MAGIC "cella-vm-config 1"
 
@@ -107,6 +108,7 @@ guestcfg_format (const struct vm_guest_config *c, size_t *len)
   for (size_t i = 0; i < c->ngroups; i++)
     sb_key_num (&b, "group", c->groups[i]);
   sb_key_str (&b, "hostname", c->hostname);
+  sb_key_str (&b, "user", c->user);
   if (c->root_dev)
     {
       sb_str (&b, "root");
@@ -124,6 +126,27 @@ guestcfg_format (const struct vm_guest_config *c, size_t *len)
       sb_add (&b, "\n", 1);
     }
   sb_key_num (&b, "tty", c->tty ? 1 : 0);
+  for (size_t i = 0; i < c->ntmpfs; i++)
+    {
+      char num[64];
+      sb_str (&b, "tmpfs");
+      sb_field (&b, c->tmpfs[i].target);
+      snprintf (num, sizeof num, "%llu", c->tmpfs[i].size);
+      sb_field (&b, num);
+      snprintf (num, sizeof num, "%o", c->tmpfs[i].mode);
+      sb_field (&b, num);
+      snprintf (num, sizeof num, "%lu", c->tmpfs[i].flags);
+      sb_field (&b, num);
+      sb_add (&b, "\n", 1);
+    }
+  if (c->caps_set)
+    {
+      char num[32];
+      snprintf (num, sizeof num, "%llx", c->caps);
+      sb_key_str (&b, "caps", num);
+    }
+  if (c->no_new_privs)
+    sb_key_num (&b, "nnp", 1);
   if (c->net_addr)
     {
       sb_str (&b, "net");
@@ -154,6 +177,7 @@ guestcfg_free (struct vm_guest_config *c)
   free (c->cwd);
   free (c->groups);
   free (c->hostname);
+  free (c->user);
   free (c->root_dev);
   free (c->root_fstype);
   for (size_t i = 0; i < c->nmounts; i++)
@@ -162,6 +186,9 @@ guestcfg_free (struct vm_guest_config *c)
       free (c->mounts[i].target);
     }
   free (c->mounts);
+  for (size_t i = 0; i < c->ntmpfs; i++)
+    free (c->tmpfs[i].target);
+  free (c->tmpfs);
   free (c->net_ifname);
   free (c->net_addr);
   free (c->net_gateway);
@@ -175,7 +202,7 @@ guestcfg_free (struct vm_guest_config *c)
 struct pstate {
   struct vm_guest_config *c;
   size_t nargv, nenv, nns, ns_cap;
-  size_t argv_cap, env_cap, groups_cap, mounts_cap; /* grown by doubling: 64k entries stay linear */
+  size_t argv_cap, env_cap, groups_cap, mounts_cap, tmpfs_cap; /* grown by doubling: 64k entries stay linear */
   unsigned lineno;
   cella_error_t *err;
 };
@@ -387,6 +414,17 @@ parse_line (struct pstate *st, const char *key, const char *val, size_t vlen, un
       return argv ? add_string (st, key, &c->argv, &st->nargv, &st->argv_cap, f[0])
                   : add_string (st, key, &c->env, &st->nenv, &st->env_cap, f[0]);
     }
+  if (strcmp (key, "user") == 0)
+    {
+      if (split_fields (st, key, val, vlen, f, 1) < 0)
+        return -1;
+      if (f[0][0] == '\0' || strlen (f[0]) > 256)
+        {
+          free (f[0]);
+          return cella_error (st->err, 0, "guest config line %u: `user` must be 1 to 256 bytes", st->lineno);
+        }
+      return set_once (st, key, &c->user, f[0]);
+    }
   if (strcmp (key, "cwd") == 0 || strcmp (key, "hostname") == 0)
     {
       bool cwd = key[0] == 'c';
@@ -480,6 +518,57 @@ parse_line (struct pstate *st, const char *key, const char *val, size_t vlen, un
           c->mounts[c->nmounts++] = (struct vm_mount){ .tag = f[0], .target = f[1], .ro = f[2][1] == 'o' };
         }
       free (f[2]);
+      return 0;
+    }
+  if (strcmp (key, "tmpfs") == 0)
+    {
+      char *end1 = NULL, *end2 = NULL, *end3 = NULL, *f4[4] = { NULL, NULL, NULL, NULL };
+      if (split_fields (st, key, val, vlen, f4, 4) < 0)
+        return -1;
+      f[0] = f4[0], f[1] = f4[1], f[2] = f4[2];
+      unsigned long long size = strtoull (f[1], &end1, 10);
+      unsigned long mode = strtoul (f[2], &end2, 8);
+      unsigned long flags = strtoul (f4[3], &end3, 10);
+      bool flags_ok = f4[3][0] >= '0' && f4[3][0] <= '9' && *end3 == '\0'
+                      && (flags & ~(unsigned long) (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)) == 0;
+      free (f4[3]);
+      const char *why = NULL;
+      if (bad_path (f[0]) || strcmp (f[0], "/") == 0)
+        why = "target must be an absolute path below / without `..`";
+      else if (f[1][0] < '0' || f[1][0] > '9' || *end1 || f[2][0] < '0' || f[2][0] > '7' || *end2 || mode > 07777
+               || !flags_ok)
+        why = "expected TARGET SIZE OCTAL-MODE MS-FLAGS";
+      else if (c->ntmpfs >= GUESTCFG_MAX_MOUNTS)
+        why = "too many tmpfs";
+      free (f[1]);
+      free (f[2]);
+      if (why)
+        {
+          free (f[0]);
+          return cella_error (st->err, 0, "guest config line %u: `tmpfs`: %s", st->lineno, why);
+        }
+      c->tmpfs = grow (c->tmpfs, &st->tmpfs_cap, c->ntmpfs + 1, sizeof *c->tmpfs);
+      c->tmpfs[c->ntmpfs++]
+          = (struct vm_tmpfs){ .target = f[0], .size = size, .mode = (unsigned) mode, .flags = flags };
+      return 0;
+    }
+  if (strcmp (key, "caps") == 0 || strcmp (key, "nnp") == 0)
+    {
+      char *end = NULL;
+      if (split_fields (st, key, val, vlen, f, 1) < 0)
+        return -1;
+      unsigned long long v = strtoull (f[0], &end, key[0] == 'c' ? 16 : 10);
+      bool ok = f[0][0] != '\0' && f[0][0] != '-' && *end == '\0' && (key[0] == 'c' || v == 1);
+      free (f[0]);
+      if (!ok)
+        return cella_error (st->err, 0, "guest config line %u: bad `%s` value", st->lineno, key);
+      if (key[0] == 'c')
+        {
+          c->caps_set = true;
+          c->caps = v;
+        }
+      else
+        c->no_new_privs = true;
       return 0;
     }
   if (strcmp (key, "net") == 0)

@@ -12,9 +12,8 @@ vm_check (const struct plan *p, cella_error_t *err)
     {
       const struct op *op = &p->ops[i];
       struct stat st;
-      if (op->kind == OP_OVERLAY || op->kind == OP_TMPFS)
-        return cella_error (err, 0, "%s at `%s`: not supported by the vm backend yet",
-                            op->kind == OP_OVERLAY ? "overlay" : "tmpfs", op->target);
+      if (op->kind == OP_OVERLAY)
+        return cella_error (err, 0, "overlay at `%s`: not supported by the vm backend yet", op->target);
       if (op->kind == OP_BIND && stat (op->source, &st) < 0)
         return cella_error (err, errno, "volume `%s`", op->source);
       if (op->kind == OP_BIND && !S_ISDIR (st.st_mode))
@@ -38,12 +37,13 @@ vm_inspect (const struct plan *p, const char *state_dir, json_t *o)
 const struct backend backend_vm = {
   .name = "vm",
   .kind = BACKEND_VM,
-  .caps = BACKEND_CAP_CGROUP | BACKEND_CAP_NET_TAP | BACKEND_CAP_PORT_FILE,
+  .caps = BACKEND_CAP_CGROUP | BACKEND_CAP_NET_TAP | BACKEND_CAP_PORT_FILE | BACKEND_CAP_EXEC,
   .state_name = "vm",
   .available = vm_available,
   .check = vm_check,
   .run = vm_run,
   .start = vm_start,
+  .exec = vm_exec,
   .inspect = vm_inspect,
   .remove_state = vm_workdir_remove,
 };

@@ -283,6 +283,12 @@ vm_qemu_argv (const struct vm_launch *l)
   /* the first virtconsole is the guest's hvc0: the workload's stdio */
   pushf (&argv, "-chardev", xasprintf ("socket,id=hvc,fd=%d", l->hvc_fd));
   push2 (&argv, "-device", "virtconsole,chardev=hvc");
+  if (l->exec_fd >= 0)
+    {
+      /* before cella.ctl: the guest finds it named once cella.ctl is */
+      pushf (&argv, "-chardev", xasprintf ("socket,id=exec,fd=%d", l->exec_fd));
+      push2 (&argv, "-device", "virtserialport,chardev=exec,name=cella.exec");
+    }
   pushf (&argv, "-chardev", xasprintf ("socket,id=ctl,fd=%d", l->ctl_fd));
   push2 (&argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl");
   pushf (&argv, "-chardev", xasprintf ("socket,id=qmp,fd=%d,server=on,wait=off", l->qmp_fd));

@@ -98,6 +98,7 @@ struct vm_launch {
   int console_fd; /* ttyS0 to this file (opened for writing) */
   int hvc_fd;     /* a connected socket: the workload's stdio (virtconsole hvc0) */
   int ctl_fd;     /* a connected socket: the cella.ctl port */
+  int exec_fd;    /* a connected socket: the cella.exec port (-1: none, no exec) */
   int qmp_fd;     /* a listening socket: QMP */
   const struct vm_share *shares;
   size_t nshares;
@@ -230,5 +231,19 @@ int vm_run (struct plan *p, cella_error_t *err);
  * to the guest's workload as "signal 15") with the caller's stdio, whose exit status is the
  * workload's. work_dir keeps the container's disk and console log between starts. */
 int vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error_t *err);
+
+/* ---- exec.c: `cella exec` into a running VM (the cella.exec port, src/vm/guest.h) ---- */
+
+/* The supervisor's exec router: a process of its own (PDEATHSIG) that accepts `cella exec`
+ * callers on the listening socket `listen_fd` (VM_EXEC_SOCKET in the work dir) and routes their
+ * frames to the guest over port_fd (QEMU's cella.exec chardev), giving each caller a session id;
+ * it checks every frame from the guest (sizes, ids) and ends when the port closes (QEMU gone).
+ * The fds are the router's from then on (closed in the caller). 0, or -1 with *err. */
+#define VM_EXEC_SOCKET "exec.sock"
+int vm_exec_router_start (int port_fd, int listen_fd, cella_error_t *err);
+
+/* p's process (argv, env, cwd, ids or process.user, tty, stdin_open) run in the running VM whose
+ * work dir is state_dir, with the caller's stdio: its exit status, or -1 with *err. */
+int vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err);
 
 #endif

@@ -42,7 +42,8 @@ test_caps (void)
          "a host cgroup to remove: ns and vm, not proot");
   CHECK ((ns & BACKEND_CAP_NETNS) && !(pr & BACKEND_CAP_NETNS) && !(vm & BACKEND_CAP_NETNS), "network namespace: ns");
   CHECK ((vm & BACKEND_CAP_NET_TAP) && !(ns & BACKEND_CAP_NET_TAP) && !(pr & BACKEND_CAP_NET_TAP), "tap NIC: vm");
-  CHECK ((ns & BACKEND_CAP_EXEC) && (pr & BACKEND_CAP_EXEC) && !(vm & BACKEND_CAP_EXEC), "exec: ns and proot");
+  CHECK ((ns & BACKEND_CAP_EXEC) && (pr & BACKEND_CAP_EXEC) && (vm & BACKEND_CAP_EXEC) && backend_vm.exec != NULL,
+         "exec: ns, proot and vm (through its guest init)");
   CHECK ((pr & BACKEND_CAP_PLAIN_ROOT) && !(ns & BACKEND_CAP_PLAIN_ROOT) && !(vm & BACKEND_CAP_PLAIN_ROOT),
          "a plain directory root: proot");
   CHECK ((ns & BACKEND_CAP_OVERLAY_ROOT) && !(pr & BACKEND_CAP_OVERLAY_ROOT), "overlay root: ns");
@@ -53,7 +54,7 @@ test_caps (void)
     cleanup_plan struct plan *p = plan_new ();
     p->backend = BACKEND_VM;
     CHECK (backend_can (p, BACKEND_CAP_CGROUP | BACKEND_CAP_NET_TAP)
-               && !backend_can (p, BACKEND_CAP_CGROUP | BACKEND_CAP_EXEC),
+               && !backend_can (p, BACKEND_CAP_CGROUP | BACKEND_CAP_NETNS),
            "backend_can: all the bits asked");
   }
 }
@@ -80,8 +81,10 @@ test_check (void)
                && err_has (&err, "tmpfs `/scratch` with a size: the proot backend gives a plain directory"),
            "proot refuses a sized tmpfs");
     p->backend = BACKEND_VM;
-    CHECK (backend_check (p, &err) < 0 && err_has (&err, "tmpfs at `/scratch`: not supported by the vm backend yet"),
-           "vm refuses a tmpfs");
+    CHECK (backend_check (p, &err) == 0, "vm takes a tmpfs (its guest init mounts it)");
+    plan_add_op (p, OP_OVERLAY, "/o");
+    CHECK (backend_check (p, &err) < 0 && err_has (&err, "overlay at `/o`: not supported by the vm backend yet"),
+           "vm refuses an overlay");
   }
   {
     cleanup_plan struct plan *p = plan_new ();

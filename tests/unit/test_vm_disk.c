@@ -326,6 +326,7 @@ test_qemu_argv (void)
                          .console_fd = 10,
                          .hvc_fd = 5,
                          .ctl_fd = 6,
+                         .exec_fd = -1,
                          .qmp_fd = 7,
                          .shares = sh,
                          .nshares = 1 };
@@ -347,6 +348,14 @@ test_qemu_argv (void)
   CHECK (has_pair (argv, "-chardev", "socket,id=hvc,fd=5") && has_pair (argv, "-device", "virtconsole,chardev=hvc"),
          "hvc0 on the given socket");
   CHECK (has_pair (argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl"), "the cella.ctl port");
+  CHECK (!has_pair (argv, "-device", "virtserialport,chardev=exec,name=cella.exec"), "no exec port without its fd");
+  l.exec_fd = 11;
+  strv_free (argv);
+  argv = vm_qemu_argv (&l);
+  CHECK (has_pair (argv, "-chardev", "socket,id=exec,fd=11")
+             && has_pair (argv, "-device", "virtserialport,chardev=exec,name=cella.exec"),
+         "the cella.exec port on its socket");
+  l.exec_fd = -1;
   CHECK (has_pair (argv, "-fsdev", "local,id=fs0,path=/srv/da,,ta,security_model=none,readonly=on")
              && has_pair (argv, "-device", "virtio-9p-device,fsdev=fs0,mount_tag=vol0"),
          "a read-only 9p share, its comma escaped");

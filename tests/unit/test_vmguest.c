@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@ test_roundtrip (void)
                                .groups = groups,
                                .ngroups = 3,
                                .hostname = "h o",
+                               .user = "no body:wheel",
                                .root_dev = "/dev/vda",
                                .root_fstype = "ext4",
                                .root_ro = true,
@@ -67,6 +69,7 @@ test_roundtrip (void)
   CHECK (d.uid == 1000 && d.gid == 4294967294u, "round trip: uid, gid");
   CHECK (d.ngroups == 3 && d.groups[0] == 10 && d.groups[1] == 20 && d.groups[2] == 4294967294u, "round trip: groups");
   CHECK_STR (d.hostname, "h o", "round trip: hostname");
+  CHECK_STR (d.user, "no body:wheel", "round trip: user (exec -u)");
   CHECK_STR (d.root_dev, "/dev/vda", "round trip: root_dev");
   CHECK_STR (d.root_fstype, "ext4", "round trip: root_fstype");
   CHECK (d.root_ro && d.tty, "round trip: root_ro, tty");
@@ -78,13 +81,28 @@ test_roundtrip (void)
   guestcfg_free (&d); /* idempotent */
   free (text);
 
+  /* What init applies: tmpfs, capabilities, no_new_privs. */
+  struct vm_tmpfs tm[] = { { "/scratch dir", 8 << 20, 01770, MS_NOSUID | MS_NODEV | MS_NOEXEC }, { "/t", 0, 0, 0 } };
+  char *argv3[] = { "sh", NULL };
+  struct vm_guest_config x
+      = { .argv = argv3, .tmpfs = tm, .ntmpfs = 2, .caps_set = true, .caps = 0xa80425fbULL, .no_new_privs = true };
+  text = guestcfg_format (&x, &len);
+  r = guestcfg_parse (text, len, &d, &err);
+  CHECK (r == 0 && d.ntmpfs == 2 && strcmp (d.tmpfs[0].target, "/scratch dir") == 0 && d.tmpfs[0].size == 8 << 20
+             && d.tmpfs[0].mode == 01770 && d.tmpfs[0].flags == (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+             && d.tmpfs[1].size == 0 && d.tmpfs[1].mode == 0 && d.tmpfs[1].flags == 0,
+         "round trip: tmpfs target, size, mode, flags");
+  CHECK (r == 0 && d.caps_set && d.caps == 0xa80425fbULL && d.no_new_privs, "round trip: caps, nnp");
+  guestcfg_free (&d);
+  free (text);
+
   /* The minimal config: no root (initramfs root), no env, nothing optional. */
   char *argv2[] = { "true", NULL };
   struct vm_guest_config m = { .argv = argv2 };
   text = guestcfg_format (&m, &len);
   r = guestcfg_parse (text, len, &d, &err);
   CHECK (r == 0 && d.root_dev == NULL && d.root_fstype == NULL && d.env && d.env[0] == NULL && d.cwd == NULL
-             && d.hostname == NULL && d.nmounts == 0 && !d.tty && d.uid == 0,
+             && d.hostname == NULL && d.user == NULL && d.nmounts == 0 && !d.tty && d.uid == 0,
          "minimal config: root_dev NULL, env empty, defaults");
   guestcfg_free (&d);
   free (text);
@@ -143,6 +161,13 @@ test_errors (void)
   expect_error ("cwd /a/../b\n", false, "`cwd` must be an absolute path without `..`", "cwd with ..");
   expect_error ("cwd /a\ncwd /b\n", false, "line 4: duplicate `cwd`", "duplicate cwd");
   expect_error ("hostname a\nhostname b\n", false, "duplicate `hostname`", "duplicate hostname");
+  expect_error ("user a\nuser b\n", false, "duplicate `user`", "duplicate user");
+  expect_error ("tmpfs /x 0 1777 1073741824\n", false, "`tmpfs`: expected",
+                "tmpfs with a mount flag beyond ro/nosuid/nodev/noexec");
+  expect_error ("tmpfs / 0 1777 0\n", false, "`tmpfs`: target", "tmpfs on /");
+  expect_error ("tmpfs /x 0 9 0\n", false, "`tmpfs`: expected", "tmpfs with a non-octal mode");
+  expect_error ("caps zz\n", false, "bad `caps`", "caps not hex");
+  expect_error ("nnp 2\n", false, "bad `nnp`", "nnp other than 1");
   expect_error ("hostname \n", false, "`hostname` must be 1 to 64 bytes", "empty hostname");
   expect_error ("hostname "
                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
