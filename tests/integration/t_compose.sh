@@ -7,8 +7,10 @@
 # kill -9 of `compose up` halfway, then up again converges.
 # test-timeout: 180
 
+. "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
+
 compose_env() {
-	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
+	engine_env
 	mkdir -p "$TEST_TMP/app"
 	cd "$TEST_TMP/app" || fail "cd"
 }

@@ -5,9 +5,7 @@
 # --since/--until, followed, filtered, and printed as JSON lines.
 # test-timeout: 60
 
-ev_env() {
-	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
 
 # ev_json ARGS...: `cella events --since 1h --until now-ish --format json ARGS...` into OUT
 ev_json() {
@@ -32,7 +30,7 @@ print(" ".join(out))' "$1"
 }
 
 test_run_stop_rm_cycle_events() {
-	ev_env
+	engine_env
 	require_cmd python3
 	run_cella run -d --name ev1 busybox sleep 1000
 	assert_ok
@@ -71,7 +69,7 @@ assert die["timeNano"] // 10**9 == die["time"], die
 }
 
 test_text_format_is_dockers_line() {
-	ev_env
+	engine_env
 	run_cella run --name evt busybox true
 	assert_ok
 	run_cella events --since 1m --until "$(date +%s.%N)" --filter container=evt --filter event=die
@@ -80,7 +78,7 @@ test_text_format_is_dockers_line() {
 }
 
 test_since_until_window() {
-	ev_env
+	engine_env
 	run_cella run --name early busybox true
 	assert_ok
 	sleep 1.2
@@ -104,7 +102,7 @@ test_since_until_window() {
 }
 
 test_filters() {
-	ev_env
+	engine_env
 	run_cella volume create evvol
 	assert_ok
 	run_cella run --name fa busybox true
@@ -135,7 +133,7 @@ test_filters() {
 }
 
 test_follow_sees_new_events() {
-	ev_env
+	engine_env
 	require_cmd python3
 	mkdir -p "$CELLA_ROOT"
 	"$CELLA" events --format json --filter container=fol >"$TEST_TMP/follow.out" 2>&1 &
@@ -152,14 +150,15 @@ test_follow_sees_new_events() {
 	OUT=$(cat "$TEST_TMP/follow.out")
 	assert_eq "$(actions fol)" "create start die" "followed events"
 	assert_contains "$OUT" '"exitCode":"7"' "the exit code"
-	# --until in the future: follows, then ends by itself
-	run_cella events --since 1h --until 1s --filter container=fol --format json
+	# --until in the future (2 s from now; a duration such as 1s would mean 1 s ago, as docker
+	# reads it): follows, then ends by itself
+	run_cella events --since 1h --until "$(date -d '+2 seconds' +%s.%N)" --filter container=fol --format json
 	assert_ok
 	assert_eq "$(actions fol)" "create start die" "--until ends the follow"
 }
 
 test_health_and_pause_events() {
-	ev_env
+	engine_env
 	run_cella run -d --name evh --health-cmd 'true' --health-interval 200ms busybox sleep 1000
 	assert_ok
 	for _ in $(seq 50); do
@@ -175,7 +174,7 @@ test_health_and_pause_events() {
 }
 
 test_log_rotates_at_its_cap() {
-	ev_env
+	engine_env
 	mkdir -p "$CELLA_ROOT"
 	# a log just under the cap: the next event moves it to events.log.1 and starts a new one
 	python3 -c '
@@ -196,7 +195,7 @@ with open(sys.argv[1], "w") as f:
 }
 
 test_oom_event_before_die() {
-	ev_env
+	engine_env
 	require_cgroups
 	run_cella run -d --name evoom -m 32m busybox sh -c 'x=$(head -c 100000000 /dev/zero | tr "\0" a); echo survived'
 	assert_ok
@@ -207,7 +206,7 @@ test_oom_event_before_die() {
 }
 
 test_image_events() {
-	ev_env
+	engine_env
 	make_rootfs "$TEST_TMP/rootfs"
 	run_cella image import "$TEST_TMP/rootfs" local/evimg:v1
 	assert_ok
@@ -223,7 +222,7 @@ test_image_events() {
 }
 
 test_kill_event_names_the_signal() {
-	ev_env
+	engine_env
 	run_cella run -d --name evk busybox sleep 1000
 	assert_ok
 	run_cella kill -s KILL evk

@@ -5,9 +5,7 @@
 # containers.
 # test-timeout: 90
 
-hk_env() {
-	export CELLA_ROOT="$TEST_TMP/data" CELLA_RUN_ROOT="$TEST_TMP/run"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
 
 # df_field TYPE KEY: KEY of TYPE's line of `system df --format json`
 df_field() {
@@ -20,7 +18,7 @@ for l in sys.stdin:
 }
 
 test_system_df_counts_what_is_added() {
-	hk_env
+	engine_env
 	require_cmd python3
 	run_cella system df
 	assert_ok
@@ -60,7 +58,7 @@ test_system_df_counts_what_is_added() {
 }
 
 test_container_prune_removes_only_stopped() {
-	hk_env
+	engine_env
 	run_cella run -d --name keep busybox sleep 1000
 	assert_ok
 	run_cella run --name gone1 busybox true
@@ -96,7 +94,7 @@ test_container_prune_removes_only_stopped() {
 }
 
 test_network_prune_removes_unused_only() {
-	hk_env
+	engine_env
 	is_real_root || skip "user-defined networks are root's (of the initial user namespace)"
 	run_cella network create hkused
 	assert_ok
@@ -125,7 +123,7 @@ test_network_prune_removes_unused_only() {
 }
 
 test_system_prune() {
-	hk_env
+	engine_env
 	run_cella run -d --name sp_run busybox sleep 1000
 	assert_ok
 	run_cella run --name sp_done busybox true
@@ -166,7 +164,7 @@ last_count() {
 }
 
 test_pause_freezes_and_unpause_resumes() {
-	hk_env
+	engine_env
 	require_cgroups
 	run_cella run -d --name pz busybox sh -c 'i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done'
 	assert_ok
@@ -228,7 +226,7 @@ mem_limit() {
 }
 
 test_update_limits_live_and_after_restart() {
-	hk_env
+	engine_env
 	require_cgroups
 	run_cella run -d --name up busybox sleep 1000
 	assert_ok
@@ -282,7 +280,7 @@ test_help_of_the_new_commands() {
 }
 
 test_pause_without_a_cgroup_names_the_container() {
-	hk_env
+	engine_env
 	if cgroup_probe; then
 		skip "this user has cgroups: pause works (test_pause_freezes_and_unpause_resumes)"
 	fi
