@@ -737,7 +737,7 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
               rc = cella_error (err, 0, "%s: ADD of a URL is not supported (download it in a RUN step)", w);
               goto fail;
             }
-          if (bc_sources (rootfd, words[i], from != NULL, w, &sources, err) < 0)
+          if (bc_sources (rootfd, words[i], from != NULL, from ? NULL : b->ignore, w, &sources, err) < 0)
             {
               rc = -1;
               goto fail;
@@ -835,7 +835,7 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
     if (ns_run_mapped (bc_copy_run, &j, err) < 0)
       {
         step_dir_remove (dir);
-        return cella_error_wrap (err, "%s", w);
+        return -1; /* its errors name the step */
       }
     rc = commit (b, s, upper, created, NULL, &key, err);
     step_dir_remove (dir);

@@ -136,8 +136,14 @@ has_glob (const char *s)
   return strpbrk (s, "*?[") != NULL;
 }
 
+static bool
+ignored (const struct df_ignore *ig, const char *rel)
+{
+  return ig && *rel && df_ignore_match (ig, rel) && !df_ignore_may_except (ig, rel);
+}
+
 static int
-glob_walk (int rootfd, const char *dir, const char *pattern, bool in_root, char ***out)
+glob_walk (int rootfd, const char *dir, const char *pattern, bool in_root, const struct df_ignore *ig, char ***out)
 {
   const char *slash = strchr (pattern, '/');
   cleanup_free char *comp = slash ? strndup (pattern, (size_t) (slash - pattern)) : xstrdup (pattern);
@@ -151,8 +157,9 @@ glob_walk (int rootfd, const char *dir, const char *pattern, bool in_root, char 
         return 0;
       close (t);
       if (slash)
-        return glob_walk (rootfd, p, slash + 1, in_root, out);
-      strv_push (out, p);
+        return glob_walk (rootfd, p, slash + 1, in_root, ig, out);
+      if (!ignored (ig, p))
+        strv_push (out, p);
       return 0;
     }
   fd = bc_open (rootfd, dir, O_RDONLY | O_DIRECTORY, in_root);
@@ -165,8 +172,8 @@ glob_walk (int rootfd, const char *dir, const char *pattern, bool in_root, char 
         {
           cleanup_free char *p = *dir ? xasprintf ("%s/%s", dir, v[i]->d_name) : xstrdup (v[i]->d_name);
           if (slash)
-            glob_walk (rootfd, p, slash + 1, in_root, out);
-          else
+            glob_walk (rootfd, p, slash + 1, in_root, ig, out);
+          else if (!ignored (ig, p))
             strv_push (out, p);
         }
       free (v[i]);
@@ -179,7 +186,8 @@ glob_walk (int rootfd, const char *dir, const char *pattern, bool in_root, char 
 /* The sources a COPY word names under rootfd, relative and cleaned; an error names the word when it
  * leaves the root or matches nothing. */
 int
-bc_sources (int rootfd, const char *word, bool in_root, const char *where, char ***out, cella_error_t *err)
+bc_sources (int rootfd, const char *word, bool in_root, const struct df_ignore *ig, const char *where, char ***out,
+            cella_error_t *err)
 {
   cleanup_free char *clean = path_clean (*word == '/' ? word + 1 : word);
   const char *rel = clean;
@@ -192,7 +200,7 @@ bc_sources (int rootfd, const char *word, bool in_root, const char *where, char 
     return cella_error (err, 0, "%s: `%s` is outside the build context", where, word);
   if (has_glob (rel))
     {
-      glob_walk (rootfd, "", rel, in_root, out);
+      glob_walk (rootfd, "", rel, in_root, ig, out);
       if (strv_len (*out) == before)
         return cella_error (err, 0, "%s: no source file matches `%s`", where, word);
       return 0;
@@ -207,6 +215,8 @@ bc_sources (int rootfd, const char *word, bool in_root, const char *where, char 
       }
     close (fd);
   }
+  if (ignored (ig, rel))
+    return cella_error (err, 0, "%s: `%s` is excluded by .dockerignore", where, word);
   strv_push (out, rel);
   return 0;
 }
@@ -469,7 +479,7 @@ untar (const struct copy_job *j, int sroot, const char *rel, int dfd, cella_erro
     {
       if (dup2 (in, 0) < 0 || fchdir (dfd) < 0)
         _exit (127);
-      execlp ("tar", "tar", "-x", "-f", "-", "--no-overwrite-dir", (char *) NULL);
+      execlp ("tar", "tar", "-x", "-f", "/proc/self/fd/0", "--no-overwrite-dir", (char *) NULL);
       _exit (127);
     }
   close (in);

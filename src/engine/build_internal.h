@@ -23,7 +23,8 @@ void bh_hex (const struct bhash *h, char out[33]);
  * or RESOLVE_IN_ROOT (a stage's or an image's root). */
 int bc_open (int rootfd, const char *rel, int flags, bool in_root);
 /* The sources one COPY word names (globs expanded), relative to rootfd, appended to *out. */
-int bc_sources (int rootfd, const char *word, bool in_root, const char *where, char ***out, cella_error_t *err);
+int bc_sources (int rootfd, const char *word, bool in_root, const struct df_ignore *ig, const char *where, char ***out,
+                cella_error_t *err);
 /* Hash a source (content, modes, link texts; a directory's tree minus what ig excludes). */
 int bc_hash_source (int rootfd, const char *rel, const struct df_ignore *ig, struct bhash *h);
 
