@@ -567,6 +567,7 @@ static int stage_build (struct build *b, size_t i, cella_error_t *err);
 /* The root --from=NAME reads: a stage's (built first) or an image's, flattened once. */
 static int
 from_root (struct build *b, const char *name, const char *w, char **root, char **src_key, cella_error_t *err)
+/* root NULL: only the source's key (for the cache key) */
 {
   const struct df_stage *st = df_stage_find (&b->df, name);
   struct stage_state tmp = { 0 }, *s = &tmp;
@@ -586,6 +587,11 @@ from_root (struct build *b, const char *name, const char *w, char **root, char *
       image_record_free (r);
     }
   *src_key = xstrdup (s->key ? s->key : s->base_dir ? s->base_dir : "scratch");
+  if (root == NULL)
+    {
+      free (tmp.key);
+      return 0;
+    }
   if (s->flat == NULL)
     {
       cleanup_free char *bottom = NULL;
@@ -666,11 +672,35 @@ parse_chown (struct build *b, struct stage_state *s, const char *spec, const cha
   return 0;
 }
 
+/* The sources of a COPY/ADD (words but the last), resolved under rootfd and hashed into h (h NULL:
+ * not hashed); *dest_dir set when there are several or a glob. */
+static int
+resolve_sources (struct build *b, char **words, size_t n, bool add, int rootfd, const char *from, const char *w,
+                 char ***sources, struct bhash *h, bool *dest_dir, cella_error_t *err)
+{
+  for (size_t i = 0; i + 1 < n; i++)
+    {
+      size_t before = strv_len (*sources);
+      if (add && (has_prefix (words[i], "http://") || has_prefix (words[i], "https://")))
+        return cella_error (err, 0, "%s: ADD of a URL is not supported (download it in a RUN step)", w);
+      if (bc_sources (rootfd, words[i], from != NULL, from ? NULL : b->ignore, w, sources, err) < 0)
+        return -1;
+      for (size_t k = before; h && (*sources)[k]; k++)
+        if (bc_hash_source (rootfd, (*sources)[k], from ? NULL : b->ignore, h) < 0)
+          return cella_error (err, errno, "%s: read `%s`", w, (*sources)[k]);
+      if (strv_len (*sources) - before > 1 || strpbrk (words[i], "*?["))
+        *dest_dir = true;
+    }
+  if (strv_len (*sources) > 1)
+    *dest_dir = true;
+  return 0;
+}
+
 static int
 do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
 {
   cleanup_free char *w = where (b, in), *from_root_dir = NULL, *src_key = NULL, *dest = NULL, *key = NULL,
-                    *hexed = NULL, *created = NULL, *bottom = NULL, *heredoc = NULL;
+                    *created = NULL, *bottom = NULL, *heredoc = NULL, *from_x = NULL, *src_key2 = NULL;
   cleanup_strv char **words = NULL, **sources = NULL, **layers = NULL, **mounts = NULL;
   const char *from = flag_get (in, "from"), *chown = flag_get (in, "chown"), *chmod = flag_get (in, "chmod");
   struct copy_job j = { 0 };
@@ -702,14 +732,10 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
   }
   if (from)
     {
-      cleanup_free char *fx = NULL;
-      if (expand (b, s, from, &fx, err) < 0)
+      if (expand (b, s, from, &from_x, err) < 0)
         return cella_error_wrap (err, "%s", w);
-      if (from_root (b, fx, w, &from_root_dir, &src_key, err) < 0)
+      if (from_root (b, from_x, w, NULL, &src_key, err) < 0)
         return -1;
-      rootfd = open (from_root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (rootfd < 0)
-        return cella_error (err, errno, "open `%s`", from_root_dir);
       bh_str (&h, src_key);
     }
   if (in->n_heredocs)
@@ -727,36 +753,8 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
       j.heredoc_data = heredoc;
       j.heredoc_name = hd->name;
     }
-  else
-    {
-      for (size_t i = 0; i + 1 < n; i++)
-        {
-          size_t before = strv_len (sources);
-          if (add && (has_prefix (words[i], "http://") || has_prefix (words[i], "https://")))
-            {
-              rc = cella_error (err, 0, "%s: ADD of a URL is not supported (download it in a RUN step)", w);
-              goto fail;
-            }
-          if (bc_sources (rootfd, words[i], from != NULL, from ? NULL : b->ignore, w, &sources, err) < 0)
-            {
-              rc = -1;
-              goto fail;
-            }
-          for (size_t k = before; sources[k]; k++)
-            if (bc_hash_source (rootfd, sources[k], from ? NULL : b->ignore, &h) < 0)
-              {
-                rc = cella_error (err, errno, "%s: read `%s`", w, sources[k]);
-                goto fail;
-              }
-          if (strv_len (sources) - before > 1 || strpbrk (words[i], "*?["))
-            j.dest_dir = true;
-        }
-      if (strv_len (sources) > 1)
-        j.dest_dir = true;
-    }
-  if (from)
-    close (rootfd);
-  rootfd = -1;
+  else if (from == NULL && resolve_sources (b, words, n, add, b->ctxfd, NULL, w, &sources, &h, &j.dest_dir, err) < 0)
+    return -1;
   {
     char *all = NULL;
     json_t *a = strv_json (words);
@@ -775,6 +773,18 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
       if (!b->o->quiet)
         printf ("--> Using cache %s\n", key);
       return stage_take (s, key, err);
+    }
+  if (from)
+    {
+      int r;
+      if (from_root (b, from_x, w, &from_root_dir, &src_key2, err) < 0)
+        return -1;
+      if ((rootfd = open (from_root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return cella_error (err, errno, "open `%s`", from_root_dir);
+      r = in->n_heredocs ? 0 : resolve_sources (b, words, n, add, rootfd, from, w, &sources, NULL, &j.dest_dir, err);
+      close (rootfd);
+      if (r < 0)
+        return -1;
     }
   /* the job */
   j.where = w;
@@ -844,10 +854,6 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
   }
   cache_put (s->chain, key);
   return stage_take (s, key, err);
-fail:
-  if (from && rootfd >= 0)
-    close (rootfd);
-  return rc;
 }
 
 /* ---- the config instructions --------------------------------------------------------------------- */
