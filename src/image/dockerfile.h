@@ -52,7 +52,7 @@ struct df_heredoc {
 
 struct df_flag {
   char *name;  /* "from", "chown", "chmod", "link", "mount", "network", "platform", "interval"... */
-  char *value; /* as written after '=' (unexpanded), or NULL for a bare --flag */
+  char *value; /* after '=', unexpanded (quotes and escape chars removed, as docker does), or NULL for a bare --flag */
 };
 
 struct df_instr {
