@@ -248,3 +248,46 @@ test_failures_leave_nothing() {
 	assert_rc 125
 	assert_eq "$before" "$(store_count)" "records, layers, build dirs and containers as before"
 }
+
+test_heredocs_shell_onbuild_file() {
+	build_env
+	mkdir -p "$TEST_TMP/h"
+	cat >"$TEST_TMP/h/other.df" <<'ZZZ'
+FROM busybox
+ARG NAME=world
+SHELL ["/bin/sh", "-ec"]
+RUN <<EOF
+echo "heredoc-run $NAME" > /h1
+echo line2 >> /h1
+EOF
+COPY <<EOT /etc/greeting
+hello ${NAME}
+EOT
+RUN cat <<X > /h2
+inside
+X
+ONBUILD RUN echo child
+ENTRYPOINT ["cat"]
+CMD ["/h1", "/h2", "/etc/greeting"]
+ZZZ
+	run_cella build -f "$TEST_TMP/h/other.df" -t hd --build-arg NAME=you --label added=yes "$TEST_TMP/h"
+	assert_ok
+	local id
+	id=$(printf '%s\n' "$OUT" | tail -n1)
+	run_cella run --rm hd
+	assert_ok
+	assert_eq "heredoc-run you
+line2
+inside
+hello you" "$OUT" "RUN <<EOF runs its body, COPY <<EOT writes its (expanded) body, the shell reads a heredoc"
+	python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["config"]
+assert c.get("Shell") == ["/bin/sh", "-ec"], c
+assert c.get("OnBuild") == ["RUN echo child"], c
+assert c.get("Labels", {}).get("added") == "yes", c
+' "$CELLA_ROOT/blobs/sha256/${id#sha256:}" || fail "SHELL, ONBUILD and --label are in the config"
+	run_cella image history hd
+	assert_ok
+	assert_contains "$OUT" "ONBUILD RUN echo child" "history has the config steps"
+}
