@@ -1208,8 +1208,9 @@ stage_from (struct build *b, struct stage_state *s, cella_error_t *err)
           struct stat stb;
           cleanup_free char *ident = NULL;
           s->base_dir = rootfs;
-          s->config = json_pack ("{s:s, s:s, s:{s:[s], s:[s]}, s:{s:s, s:[]}}", "architecture", "amd64", "os", "linux",
-                                 "config", "Env", DEFAULT_PATH, "Cmd", "sh", "rootfs", "type", "layers", "diff_ids");
+          s->config = json_pack ("{s:s, s:s, s:{s:[s], s:[s]}, s:{s:s, s:[]}, s:[{s:s}]}", "architecture", "amd64",
+                                 "os", "linux", "config", "Env", DEFAULT_PATH, "Cmd", "sh", "rootfs", "type", "layers",
+                                 "diff_ids", "history", "created_by", "cella: the embedded busybox rootfs");
           ident = stat (rootfs, &stb) == 0
                       ? xasprintf ("%s %ld.%ld", rootfs, (long) stb.st_mtim.tv_sec, (long) stb.st_mtim.tv_nsec)
                       : xstrdup (rootfs);
@@ -1232,6 +1233,14 @@ stage_from (struct build *b, struct stage_state *s, cella_error_t *err)
   image_record_free (r);
   if (config_of (s->key, &s->config, NULL, err) < 0)
     return -1;
+  if (!json_is_array (json_object_get (s->config, "history")))
+    {
+      /* a base without history: one entry per layer first, so that entries and layers pair up */
+      json_t *h = json_array ();
+      for (size_t i = 0; i < json_array_size (json_object_get (member (s->config, "rootfs"), "diff_ids")); i++)
+        json_array_append_new (h, json_object ());
+      json_object_set_new (s->config, "history", h);
+    }
   chain_step (s, "FROM", s->key);
   return 0;
 }

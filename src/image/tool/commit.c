@@ -515,7 +515,9 @@ commit_image (const struct commit_opts *o, char *const *names, char id[72], cell
   if (o->upper)
     {
       add_layer (config, layers, &top);
-      add_history (config, o, now, parent_layers, o->base_dir ? "cella: the embedded busybox rootfs" : NULL);
+      /* with --config, the build's history already has the base's entry */
+      add_history (config, o, now, parent_layers,
+                   o->base_dir && o->config == NULL ? "cella: the embedded busybox rootfs" : NULL);
     }
   json_object_set_new (config, "created", json_string (now));
   if (o->author)
