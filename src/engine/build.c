@@ -1,11 +1,13 @@
 /* cella build: the executor (build.h). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,6 +51,7 @@ struct build {
   struct stage_state *ss;
   size_t n;
   char *tmp; /* $data/build/tmp-<id>: upper dirs, flattened roots, config files */
+  int tmpfd; /* tmp, flock'd while the build runs */
   unsigned step, steps;
   struct host_facts facts;
   bool have_facts;
@@ -1391,10 +1394,35 @@ read_inputs (struct build *b, cella_error_t *err)
   return 0;
 }
 
+/* The temp dirs of builds that were killed (a build holds a flock on its own while it runs). */
+static void
+sweep_stale (const char *dir)
+{
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  if (d == NULL)
+    return;
+  while ((e = readdir (d)) != NULL)
+    {
+      cleanup_free char *p = NULL;
+      int fd;
+      if (strncmp (e->d_name, "tmp-", 4) != 0)
+        continue;
+      p = xasprintf ("%s/%s", dir, e->d_name);
+      fd = open (p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+        remove_tree_mapped (p);
+      close (fd);
+    }
+  closedir (d);
+}
+
 int
 build_image (const struct build_opts *o, char **id, cella_error_t *err)
 {
-  struct build b = { .o = o, .ctxfd = -1 };
+  struct build b = { .o = o, .ctxfd = -1, .tmpfd = -1 };
   cleanup_strv char **names = NULL;
   size_t target;
   int rc = -1;
@@ -1473,6 +1501,11 @@ build_image (const struct build_opts *o, char **id, cella_error_t *err)
         b.tmp = NULL;
         goto out;
       }
+    /* held while this build runs: a later build removes only temp dirs nobody holds */
+    b.tmpfd = open (b.tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (b.tmpfd >= 0)
+      flock (b.tmpfd, LOCK_EX);
+    sweep_stale (dir);
   }
   for (size_t i = 0; i <= target; i++)
     if (b.ss[i].needed && stage_build (&b, i, err) < 0)
@@ -1526,6 +1559,8 @@ out:
       remove_tree_mapped (b.tmp);
       free (b.tmp);
     }
+  if (b.tmpfd >= 0)
+    close (b.tmpfd);
   for (size_t i = 0; i < b.n; i++)
     {
       free (b.ss[i].key);

@@ -247,6 +247,11 @@ test_failures_leave_nothing() {
 	run_cella build "$TEST_TMP/f"
 	assert_rc 125
 	assert_eq "$before" "$(store_count)" "records, layers, build dirs and containers as before"
+	# the temp dir of a build that was killed goes with the next build
+	mkdir -p "$CELLA_ROOT/build/tmp-killedbuild/step-3/upper"
+	run_cella build -q "$CTX"
+	assert_ok
+	assert_eq "" "$(find "$CELLA_ROOT/build" -mindepth 1 -maxdepth 1 2>/dev/null)" "a stale build temp dir is swept"
 }
 
 test_heredocs_shell_onbuild_file() {
