@@ -179,7 +179,7 @@ split_lines (struct parser *p, const char *text, size_t len)
 /* `# name=value` at the top: true when the line is one (and it was taken), false when the
  * directives are over (this line and all after are ordinary). */
 static int
-parse_directive (struct parser *p, const struct line *l, struct dockerfile *df, bool *seen_escape, bool *done)
+parse_directive (struct parser *p, const struct line *l, struct dockerfile *df, unsigned *seen, bool *done)
 {
   const char *s = skip_blanks (l->s, l->s + l->n), *end = l->s + l->n, *name, *value;
   size_t name_n;
@@ -203,23 +203,23 @@ parse_directive (struct parser *p, const struct line *l, struct dockerfile *df, 
     return 0;
   value = s;
   int line = (int) (l - p->lines) + 1;
-  if (name_n == 6 && strncasecmp (name, "escape", 6) == 0)
+  static const char *const known[] = { "escape", "syntax", "check" };
+  size_t k = 0;
+  while (k < 3 && !(strlen (known[k]) == name_n && strncasecmp (name, known[k], name_n) == 0))
+    k++;
+  if (k == 3)
+    return 0; /* an unknown directive is a comment, and ends the directives */
+  if (*seen & (1u << k))
+    return perr (p, line, "only one %s parser directive can be used", known[k]);
+  *seen |= 1u << k;
+  if (k == 0)
     {
-      if (*seen_escape)
-        return perr (p, line, "only one escape parser directive can be used");
-      *seen_escape = true;
       if (end - value != 1 || (*value != '\\' && *value != '`'))
         return perr (p, line, "invalid escape token '%.*s' does not match ` or \\", (int) (end - value), value);
       p->escape = df->escape = *value;
     }
-  else if (name_n == 6 && strncasecmp (name, "syntax", 6) == 0)
-    {
-      if (df->syntax)
-        return perr (p, line, "only one syntax parser directive can be used");
-      df->syntax = strndup (value, end - value);
-    }
-  else if (!(name_n == 5 && strncasecmp (name, "check", 5) == 0))
-    return 0; /* an unknown directive is a comment, and ends the directives */
+  else if (k == 1)
+    df->syntax = strndup (value, end - value);
   *done = false;
   return 0;
 }
@@ -435,7 +435,12 @@ parse_name_values (struct parser *p, struct df_instr *in, const char *rest)
   for (size_t i = 0; words[i]; i++)
     {
       char *eq = strchr (words[i], '=');
-      if (eq == NULL || eq == words[i])
+      if (eq == words[i])
+        {
+          pairs_free (w.v);
+          return perr (p, in->line, "%s: names can not be blank: \"%s\"", df_kind_name (in->kind), words[i]);
+        }
+      if (eq == NULL)
         {
           pairs_free (w.v);
           return perr (p, in->line, "%s: can't find = in \"%s\": must be of the form name=value",
@@ -519,7 +524,7 @@ parse_from (struct parser *p, struct df_instr *in, const char *rest)
 {
   in->args = split_words (rest, p->escape);
   size_t n = strv_len (in->args);
-  if (n == 2 || n > 3 || (n == 3 && strcasecmp (in->args[1], "AS") != 0))
+  if (n == 0 || n == 2 || n > 3 || (n == 3 && strcasecmp (in->args[1], "AS") != 0))
     return perr (p, in->line, "FROM requires either one or three arguments (FROM IMAGE [AS NAME]): %s", in->text);
   if (n == 3)
     {
@@ -685,6 +690,8 @@ parse_args (struct parser *p, struct df_instr *in, const char *rest)
     case DF_EXPOSE:
     default:
       in->args = split_words (rest, p->escape);
+      if (in->args[0] == NULL)
+        return perr (p, in->line, "%s requires at least one argument", kw);
       return 0;
     }
 }
@@ -805,12 +812,13 @@ static int
 parse_all (struct parser *p, struct dockerfile *df)
 {
   struct df_buf b = { 0 };
-  bool seen_escape = false, done = false;
+  bool done = false;
+  unsigned seen = 0;
   size_t cap = 0;
   int line, r = 0;
   while (!done && p->next < p->n_lines)
     {
-      if (parse_directive (p, &p->lines[p->next], df, &seen_escape, &done) < 0)
+      if (parse_directive (p, &p->lines[p->next], df, &seen, &done) < 0)
         return -1;
       if (!done)
         p->next++;
@@ -842,7 +850,13 @@ df_parse (const char *text, size_t len, const char *filename, struct dockerfile 
   memset (out, 0, sizeof *out);
   out->escape = '\\';
   split_lines (&p, text, len);
-  int r = parse_all (&p, out);
+  int r = 0;
+  /* the words are C strings: a NUL would cut them short without a word */
+  for (size_t i = 0; i < p.n_lines && r == 0; i++)
+    if (memchr (p.lines[i].s, '\0', p.lines[i].n))
+      r = perr (&p, (int) i + 1, "a NUL byte in the file");
+  if (r == 0)
+    r = parse_all (&p, out);
   free (p.lines);
   if (r < 0)
     dockerfile_free (out);

@@ -72,9 +72,12 @@ struct df_instr {
    * - ENV, LABEL, ARG: pairs key, value (value NULL for `ARG NAME` with no default); the legacy
    *   `ENV KEY rest of line` gives one pair; keys and values keep their quotes (df_expand removes
    *   them);
-   * - everything else (FROM, COPY, ADD, EXPOSE, VOLUME, USER, WORKDIR, STOPSIGNAL, MAINTAINER,
-   *   SHELL's json): the words, split at unquoted blanks, quotes kept.
-   * NULL-terminated (strv). */
+   * - USER, WORKDIR, STOPSIGNAL, MAINTAINER: one string, the rest of the line (docker's
+   *   `WORKDIR /my dir` is the one directory "/my dir");
+   * - everything else (FROM, COPY, ADD, EXPOSE, VOLUME, SHELL's json): the words, split at
+   *   unquoted blanks, quotes kept.
+   * NULL-terminated (strv); ENV, LABEL, ARG pairs are walked by key (`for (i = 0; args[i]; i += 2)`):
+   * an ARG value may be NULL, so strv_len/strv_dup do not apply to them. */
   char **args;
   struct df_heredoc *heredocs; /* in the order they appear on the instruction's line */
   size_t n_heredocs;

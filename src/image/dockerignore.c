@@ -127,11 +127,31 @@ match_class (const char **p, unsigned ch)
   return in != neg;
 }
 
-/* Whether s matches the glob p; with partial, also when s ends while p could still go on (the
- * pattern could match something under s). */
+struct glob_ctx {
+  const char *p0, *s0;
+  size_t s_len;
+  bool partial;
+  unsigned char *failed; /* (p offset, s offset) already known not to match: no exponential retry */
+};
+
+static bool glob_at (struct glob_ctx *g, const char *p, const char *s);
+
 static bool
-glob (const char *p, const char *s, bool partial)
+glob_memo (struct glob_ctx *g, const char *p, const char *s)
 {
+  size_t bit = (size_t) (p - g->p0) * (g->s_len + 1) + (size_t) (s - g->s0);
+  if (g->failed[bit / 8] & (1u << (bit % 8)))
+    return false;
+  if (glob_at (g, p, s))
+    return true;
+  g->failed[bit / 8] |= (unsigned char) (1u << (bit % 8));
+  return false;
+}
+
+static bool
+glob_at (struct glob_ctx *g, const char *p, const char *s)
+{
+  bool partial = g->partial;
   for (;;)
     {
       if (*p == '\0')
@@ -146,10 +166,10 @@ glob (const char *p, const char *s, bool partial)
           if (*p == '\0')
             return true;
           /* `**` is "nothing, or anything up to a slash" */
-          if (glob (p, s, partial))
+          if (glob_memo (g, p, s))
             return true;
           for (; *s; s++)
-            if (*s == '/' && glob (p, s + 1, partial))
+            if (*s == '/' && glob_memo (g, p, s + 1))
               return true;
           return false;
         }
@@ -158,7 +178,7 @@ glob (const char *p, const char *s, bool partial)
           p++;
           for (;; s++)
             {
-              if (glob (p, s, partial))
+              if (glob_memo (g, p, s))
                 return true;
               if (*s == '\0' || *s == '/')
                 return false;
@@ -187,6 +207,19 @@ glob (const char *p, const char *s, bool partial)
         return false;
       p++, s++;
     }
+}
+
+/* Whether s matches the glob p; with partial, also when s ends while p could still go on (the
+ * pattern could match something under s). */
+static bool
+glob (const char *p, const char *s, bool partial)
+{
+  size_t p_len = strlen (p), s_len = strlen (s);
+  struct glob_ctx g = { .p0 = p, .s0 = s, .s_len = s_len, .partial = partial };
+  g.failed = xzalloc (((p_len + 1) * (s_len + 1) + 7) / 8);
+  bool r = glob_at (&g, p, s);
+  free (g.failed);
+  return r;
 }
 
 static bool

@@ -448,7 +448,7 @@ test_errors (void)
          "SHELL shell form");
   CHECK (parse_fails ("FROM a\nENV ONLY\n", "ENV ONLY must have two arguments"), "ENV with a key only");
   CHECK (parse_fails ("FROM a\nENV A=1 B\n", "can't find = in \"B\""), "ENV pairs mixed with a bare word");
-  CHECK (parse_fails ("FROM a\nLABEL =x\n", "LABEL: can't find = in \"=x\""), "LABEL with no key");
+  CHECK (parse_fails ("FROM a\nLABEL =x\n", "LABEL: names can not be blank: \"=x\""), "LABEL with no key");
   CHECK (parse_fails ("FROM a\nHEALTHCHECK NONE x\n", "HEALTHCHECK NONE takes no arguments"), "HEALTHCHECK NONE x");
   CHECK (parse_fails ("FROM a\nHEALTHCHECK RUN x\n", "HEALTHCHECK: unknown type \"RUN\""), "HEALTHCHECK RUN");
   CHECK (parse_fails ("FROM a\nHEALTHCHECK CMD\n", "HEALTHCHECK CMD requires a command"), "HEALTHCHECK CMD alone");
@@ -459,10 +459,17 @@ test_errors (void)
   CHECK (parse_fails ("# escape=x\nFROM a\n", "Containerfile:1: invalid escape token 'x'"), "a bad escape");
   CHECK (parse_fails ("# escape=`\n# escape=\\\nFROM a\n", "Containerfile:2: only one escape parser directive"),
          "two escape directives");
+  CHECK (parse_fails ("# check=skip=all\n# CHECK=x\nFROM a\n", "Containerfile:2: only one check parser directive"),
+         "two check directives");
   CHECK (parse_fails ("FROM a\nARG =x\n", "ARG: no name"), "ARG =x");
+
+  CHECK (parse_fails ("FROM\n", "Containerfile:1: FROM requires at least one argument"), "FROM alone");
+  CHECK (parse_fails ("FROM a\nEXPOSE \\\n\n", "EXPOSE requires at least one argument"), "EXPOSE with no word");
 
   struct dockerfile df;
   cella_error_t err = NULL;
+  CHECK (df_parse ("FROM a\nRUN x\0y\n", 13, "f", &df, &err) < 0 && err_has (&err, "f:2: a NUL byte in the file"),
+         "a NUL byte is refused with its line");
   CHECK (df_parse ("FROM a\nFOO\n", 11, "/ctx/Dockerfile", &df, &err) < 0
              && err_has (&err, "/ctx/Dockerfile:2: unknown"),
          "errors name the file given");
@@ -657,6 +664,15 @@ test_ignore (void)
 
   ig = ignore ("[^a]x\n\\[y\n");
   CHECK (df_ignore_match (ig, "bx") && !df_ignore_match (ig, "ax") && df_ignore_match (ig, "[y"), "[^a] and \\[");
+  df_ignore_free (ig);
+
+  ig = ignore ("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b\n**/**/**/**/**/**/**/**/x/y\n");
+  char longname[200];
+  memset (longname, 'a', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  for (size_t i = 101; i < sizeof longname - 1; i += 4)
+    longname[i] = '/';
+  CHECK (!df_ignore_match (ig, longname + 2), "many stars against a long path: no match, and no exponential time");
   df_ignore_free (ig);
 
   ig = ignore ("");
