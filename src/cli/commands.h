@@ -31,6 +31,9 @@ int cmd_tag (int argc, char **argv);
 int cmd_doctor (int argc, char **argv);
 int cmd_diff (int argc, char **argv);
 int cmd_commit (int argc, char **argv);
+/* cella build, and `cella image build` without --from (src/cli/build.c) */
+int cmd_build (int argc, char **argv);
+int cmd_image_build (int argc, char **argv);
 int cmd_history (int argc, char **argv);
 int cmd_healthcheck (int argc, char **argv);
 int cmd_network (int argc, char **argv);

@@ -514,7 +514,8 @@ static const struct {
   { "import", cmd_image_tool, "Import a rootfs dir or tarball, an OCI layout or archive, a docker-archive" },
   { "save", cmd_image_tool, "Write images to an OCI archive" },
   { "push", cmd_image_tool, "Push an image to a registry" },
-  { "build", cmd_image_tool, "Bootstrap a Debian or Ubuntu image with debootstrap" },
+  { "build", cmd_image_build,
+    "Build an image from a Containerfile (like `cella build`), or with --from bootstrap Debian or Ubuntu" },
   { NULL, NULL, NULL },
 };
 

@@ -42,6 +42,7 @@ static const struct command commands[] = {
   { "port", cmd_port, false, "List a container's published ports" },
   { "diff", cmd_diff, false, "List the files a container added, changed and deleted" },
   { "commit", cmd_commit, false, "Make an image of a container's changes" },
+  { "build", cmd_build, true, "Build an image from a Containerfile" },
   { "history", cmd_history, false, "Show an image's layers and how each was made" },
   { "network", cmd_network, false, "Manage networks (create, ls, rm, inspect)" },
   { "volume", cmd_volume, false, "Manage volumes (create, ls, inspect, rm, prune)" },
@@ -90,6 +91,14 @@ usage (FILE *f)
 static bool
 needs_seal (const struct command *c, int argc, char **argv)
 {
+  if (c->fn == cmd_image && argc > 2 && strcmp (argv[2], "build") == 0)
+    {
+      /* `image build` without --from runs a Containerfile's RUN steps in containers */
+      for (int i = 3; i < argc; i++)
+        if (strcmp (argv[i], "--from") == 0 || strncmp (argv[i], "--from=", 7) == 0 || strcmp (argv[i], "--help") == 0)
+          return false;
+      return true;
+    }
   if (!c->starts_containers)
     return false;
   return c->fn != cmd_run || !run_skips_seal (argc - 1, argv + 1);
@@ -180,7 +189,7 @@ main (int argc, char **argv)
     if (strcmp (argv[1], c->name) == 0)
       {
         if (c->fn == cmd_run || c->fn == cmd_create || c->fn == cmd_image_tool || c->fn == cmd_image
-            || c->fn == cmd_commit)
+            || c->fn == cmd_commit || c->fn == cmd_build)
           image_tool_path_init ();
         vminit_path_init ();
         if (c->starts_containers)

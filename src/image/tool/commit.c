@@ -30,7 +30,7 @@
 #define MT_LAYER_GZIP_C "application/vnd.oci.image.layer.v1.tar+gzip"
 
 struct commit_opts {
-  char *upper, *parent, *base_dir, *message, *author, *created_by, *container;
+  char *upper, *parent, *base_dir, *message, *author, *created_by, *container, *config, *key_file, *source;
   char **changes, **mount_points;
 };
 
@@ -46,6 +46,11 @@ static const struct cli_option commit_table[] = {
   { "created-by", 0, OPT_STRING, O (created_by), "CMD", NULL },
   { "container", 0, OPT_STRING, O (container), "ID", NULL },
   { "mount-point", 0, OPT_LIST, O (mount_points), "PATH", NULL },
+  /* `cella build`: the whole image config (history, rootfs of the parent) as the build made it, in
+   * place of the parent's; without --upper no layer is added (a step that changed only the config) */
+  { "config", 0, OPT_STRING, O (config), "FILE", NULL },
+  { "key-file", 0, OPT_STRING, O (key_file), "FILE", NULL },
+  { "source", 0, OPT_STRING, O (source), "TEXT", NULL },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 #undef O
@@ -60,6 +65,9 @@ commit_opts_free (struct commit_opts *o)
   free (o->author);
   free (o->created_by);
   free (o->container);
+  free (o->config);
+  free (o->key_file);
+  free (o->source);
   strv_free (o->changes);
   strv_free (o->mount_points);
 }
@@ -468,6 +476,16 @@ commit_image (const struct commit_opts *o, char *const *names, char id[72], cell
   int rc = -1;
   if (o->parent && parent_load (o->parent, &config, layers, err) < 0)
     goto out;
+  if (o->config)
+    {
+      json_error_t je;
+      json_decref (config);
+      if ((config = json_load_file (o->config, 0, &je)) == NULL || !json_is_object (config))
+        {
+          cella_error (err, 0, "commit: --config `%s`: not a JSON object (%s)", o->config, je.text);
+          goto out;
+        }
+    }
   if (config == NULL)
     config = base_config ();
   parent_layers = json_array_size (layers);
@@ -484,17 +502,23 @@ commit_image (const struct commit_opts *o, char *const *names, char id[72], cell
         goto out;
       add_layer (config, layers, &base);
     }
-  {
-    /* the mount points cella made in the upper dir ("/etc/hosts"), relative as the packer names them */
-    cleanup_strv char **stubs = NULL;
-    for (size_t i = 0; o->mount_points && o->mount_points[i]; i++)
-      if (o->mount_points[i][0] == '/' && o->mount_points[i][1])
-        strv_push (&stubs, o->mount_points[i] + 1);
-    if (pack_layer (o->upper, true, stubs, &top, err) < 0)
-      goto out;
-  }
-  add_layer (config, layers, &top);
-  add_history (config, o, now, parent_layers, o->base_dir ? "cella: the embedded busybox rootfs" : NULL);
+  if (o->upper)
+    {
+      /* the mount points cella made in the upper dir ("/etc/hosts"), relative as the packer names them */
+      cleanup_strv char **stubs = NULL;
+      for (size_t i = 0; o->mount_points && o->mount_points[i]; i++)
+        if (o->mount_points[i][0] == '/' && o->mount_points[i][1])
+          strv_push (&stubs, o->mount_points[i] + 1);
+      if (pack_layer (o->upper, true, stubs, &top, err) < 0)
+        goto out;
+    }
+  if (o->upper)
+    {
+      add_layer (config, layers, &top);
+      /* with --config, the build's history already has the base's entry */
+      add_history (config, o, now, parent_layers,
+                   o->base_dir && o->config == NULL ? "cella: the embedded busybox rootfs" : NULL);
+    }
   json_object_set_new (config, "created", json_string (now));
   if (o->author)
     json_object_set_new (config, "author", json_string (o->author));
@@ -510,10 +534,18 @@ commit_image (const struct commit_opts *o, char *const *names, char id[72], cell
   if (blob_put_mem (text, strlen (text), mdigest, err) < 0)
     goto out;
   {
-    cleanup_free char *source = xasprintf ("commit %s", o->container ? o->container : o->upper);
+    cleanup_free char *source = o->source      ? xstrdup (o->source)
+                                : o->container ? xasprintf ("commit %s", o->container)
+                                               : xasprintf ("commit %s", o->upper ? o->upper : "");
     struct image_source src
         = { .manifest = mdigest, .media_type = MT_OCI_MANIFEST_C, .source = source, .names = names };
     rc = image_register (&src, &lim, id, err);
+    if (rc == 0 && o->key_file)
+      {
+        char line[80];
+        int n = snprintf (line, sizeof line, "%s\n", mdigest);
+        rc = write_file_atomic (o->key_file, line, (size_t) n, 0644, err);
+      }
   }
 out:
   free (text);
@@ -541,7 +573,7 @@ cmd_image_commit (int argc, char **argv)
       commit_opts_free (&o);
       return status;
     }
-  if (o.upper == NULL)
+  if (o.upper == NULL && o.config == NULL)
     cella_error (&err, 0, "commit: --upper is required");
   else if (argc - first > 1)
     cella_error (&err, 0, "commit: too many arguments (usage: cella commit [OPTIONS] CONTAINER [IMAGE[:TAG]])");
@@ -551,8 +583,10 @@ cmd_image_commit (int argc, char **argv)
       ingest_sweep ();
       if (commit_image (&o, names, id, &err) == 0)
         {
+          bool quiet = o.key_file != NULL;
           commit_opts_free (&o);
-          puts (id);
+          if (!quiet)
+            puts (id);
           return 0;
         }
     }

@@ -1,0 +1,1586 @@
+/* cella build: the executor (build.h). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../backend/backend.h"
+#include "../host/facts.h"
+#include "../image/default_image.h"
+#include "../image/dockerfile.h"
+#include "../image/flatten.h"
+#include "../image/ref.h"
+#include "../image/store.h"
+#include "../ns/ns.h"
+#include "../plan/build.h"
+#include "../util/paths.h"
+#include "build.h"
+#include "build_internal.h"
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct stage_state {
+  const struct df_stage *st;
+  bool needed, done;
+  char *key;      /* store key of the image so far; NULL: scratch or base_dir */
+  char *base_dir; /* FROM the embedded busybox: its rootfs (a layer once something is committed) */
+  json_t *config; /* the whole image config so far */
+  char chain[33]; /* the cache key of what is built so far */
+  bool dirty;     /* config changed since key was made */
+  char **args;    /* ARG values in scope, "K=V" */
+  char *flat;     /* flattened root for COPY --from (made on first use) */
+};
+
+struct build {
+  const struct build_opts *o;
+  struct dockerfile df;
+  char *file;      /* the Containerfile's path */
+  char *file_name; /* its name for messages */
+  char *context;   /* realpath */
+  int ctxfd;
+  struct df_ignore *ignore;
+  char **meta_args; /* "K=V" of the ARGs before the first FROM, resolved */
+  struct stage_state *ss;
+  size_t n;
+  char *tmp; /* $data/build/tmp-<id>: upper dirs, flattened roots, config files */
+  int tmpfd; /* tmp, flock'd while the build runs */
+  unsigned step, steps;
+  struct host_facts facts;
+  bool have_facts;
+};
+
+/* ---- small helpers ----------------------------------------------------------------------------- */
+
+static const char *
+kv_get (char *const *v, const char *key)
+{
+  size_t n = strlen (key);
+  for (size_t i = 0; v && v[i]; i++)
+    if (strncmp (v[i], key, n) == 0 && v[i][n] == '=')
+      return v[i] + n + 1;
+  return NULL;
+}
+
+static bool
+kv_has (char *const *v, const char *key)
+{
+  return kv_get (v, key) != NULL;
+}
+
+static json_t *
+member (json_t *o, const char *key)
+{
+  json_t *m = json_object_get (o, key);
+  if (!json_is_object (m))
+    {
+      m = json_object ();
+      json_object_set_new (o, key, m);
+    }
+  return m;
+}
+
+static json_t *
+cfg_of (struct stage_state *s)
+{
+  return member (s->config, "config");
+}
+
+static char **
+json_strv (json_t *a)
+{
+  char **v = NULL;
+  size_t i;
+  json_t *x;
+  json_array_foreach (a, i, x)
+    if (json_is_string (x))
+      strv_push (&v, json_string_value (x));
+  return v;
+}
+
+static json_t *
+strv_json (char *const *v)
+{
+  json_t *a = json_array ();
+  for (size_t i = 0; v && v[i]; i++)
+    json_array_append_new (a, json_string (v[i]));
+  return a;
+}
+
+struct lookup_ctx {
+  struct stage_state *s;
+  char **env; /* the config's Env */
+};
+
+static const char *
+lookup (const char *name, void *ud)
+{
+  struct lookup_ctx *c = ud;
+  const char *v = kv_get (c->env, name);
+  return v ? v : c->s ? kv_get (c->s->args, name) : NULL;
+}
+
+static const char *
+meta_lookup (const char *name, void *ud)
+{
+  return kv_get ((char **) ud, name);
+}
+
+static int
+expand (struct build *b, struct stage_state *s, const char *word, char **out, cella_error_t *err)
+{
+  cleanup_strv char **env = json_strv (json_object_get (cfg_of (s), "Env"));
+  struct lookup_ctx c = { s, env };
+  return df_expand (word, b->df.escape, lookup, &c, out, err);
+}
+
+static char *
+where (struct build *b, const struct df_instr *in)
+{
+  return xasprintf ("%s:%d: %s", b->file_name, in->line, in->text);
+}
+
+static const char *
+flag_get (const struct df_instr *in, const char *name)
+{
+  for (size_t i = 0; i < in->n_flags; i++)
+    if (strcmp (in->flags[i].name, name) == 0)
+      return in->flags[i].value ? in->flags[i].value : "";
+  return NULL;
+}
+
+static void
+chain_step (struct stage_state *s, const char *what, const char *extra)
+{
+  struct bhash h;
+  bh_init (&h);
+  bh_str (&h, s->chain);
+  bh_str (&h, what);
+  bh_str (&h, extra ? extra : "");
+  bh_hex (&h, s->chain);
+}
+
+static void
+history_add (struct stage_state *s, const char *created_by, bool empty)
+{
+  json_t *hist = json_object_get (s->config, "history");
+  cleanup_free char *now = utc_now_rfc3339 ();
+  if (!json_is_array (hist))
+    {
+      hist = json_array ();
+      json_object_set_new (s->config, "history", hist);
+    }
+  json_array_append_new (
+      hist, empty ? json_pack ("{s:s, s:s, s:b}", "created", now, "created_by", created_by, "empty_layer", 1)
+                  : json_pack ("{s:s, s:s}", "created", now, "created_by", created_by));
+}
+
+/* ---- the cache ------------------------------------------------------------------------------------ */
+
+static char *
+cache_path (const char *chain)
+{
+  return xasprintf ("%s/build-cache/%s", paths_data_root (), chain);
+}
+
+/* The image a cache entry names, when it is still in the store: its key out. */
+static bool
+cache_get (struct build *b, const char *chain, char **key)
+{
+  cleanup_free char *p = cache_path (chain), *text = NULL;
+  size_t len;
+  struct image_record *r = NULL;
+  cella_error_t e = NULL;
+  if (b->o->no_cache || read_file (p, &text, &len, &e) < 0)
+    {
+      cella_error_free (&e);
+      return false;
+    }
+  text[strcspn (text, "\n")] = '\0';
+  if (image_record_read (text, &r, &e) != 0)
+    {
+      cella_error_free (&e);
+      return false;
+    }
+  image_record_free (r);
+  *key = xstrdup (text);
+  return true;
+}
+
+static void
+cache_put (const char *chain, const char *key)
+{
+  cleanup_free char *dir = xasprintf ("%s/build-cache", paths_data_root ()), *p = cache_path (chain),
+                    *line = xasprintf ("%s\n", key);
+  cella_error_t e = NULL;
+  if (mkdir_p (dir, 0700, &e) < 0 || write_file_atomic (p, line, strlen (line), 0600, &e) < 0)
+    cella_error_free (&e); /* a cache that cannot be written is only slower */
+}
+
+/* The config of the image key (the blob, parsed). */
+static int
+config_of (const char *key, json_t **out, char **id, cella_error_t *err)
+{
+  struct image_record *r = NULL;
+  cleanup_free char *path = NULL;
+  json_error_t je;
+  int rc = image_record_read (key, &r, err);
+  if (rc > 0)
+    return cella_error (err, 0, "image %s: not in the store", key);
+  if (rc < 0)
+    return -1;
+  path = store_blob_path (r->id);
+  *out = json_load_file (path, 0, &je);
+  if (id)
+    *id = xstrdup (r->id);
+  image_record_free (r);
+  if (!json_is_object (*out))
+    {
+      json_decref (*out);
+      *out = NULL;
+      return cella_error (err, 0, "image config `%s`: %s", path, je.text);
+    }
+  return 0;
+}
+
+/* Take the image key as the stage's state (a cache hit, a commit). */
+static int
+stage_take (struct stage_state *s, const char *key, cella_error_t *err)
+{
+  json_t *c = NULL;
+  if (config_of (key, &c, NULL, err) < 0)
+    return -1;
+  json_decref (s->config);
+  s->config = c;
+  free (s->key);
+  s->key = xstrdup (key);
+  free (s->base_dir);
+  s->base_dir = NULL;
+  s->dirty = false;
+  free (s->flat);
+  s->flat = NULL;
+  return 0;
+}
+
+/* ---- the image tool ------------------------------------------------------------------------------ */
+
+/* Store the stage's config (with the layer in upper, when given) as a new image; its key out. */
+static int
+commit (struct build *b, struct stage_state *s, const char *upper, const char *created_by, char *const *mounts,
+        char **key, cella_error_t *err)
+{
+  cleanup_free char *cfg = xasprintf ("%s/config.json", b->tmp), *kf = xasprintf ("%s/key", b->tmp), *text = NULL;
+  cleanup_strv char **v = NULL;
+  size_t len;
+  int status;
+  unlink (kf);
+  if (json_dump_file (s->config, cfg, JSON_COMPACT) < 0)
+    return cella_error (err, errno, "write `%s`", cfg);
+  strv_push (&v, "commit");
+  strv_push (&v, "--config");
+  strv_push (&v, cfg);
+  strv_push (&v, "--key-file");
+  strv_push (&v, kf);
+  strv_push (&v, "--source");
+  strv_push (&v, "build");
+  if (s->key)
+    {
+      strv_push (&v, "--parent");
+      strv_push (&v, s->key);
+    }
+  else if (s->base_dir)
+    {
+      strv_push (&v, "--base-dir");
+      strv_push (&v, s->base_dir);
+    }
+  if (upper)
+    {
+      strv_push (&v, "--upper");
+      strv_push (&v, upper);
+      strv_push (&v, "--created-by");
+      strv_push (&v, created_by);
+    }
+  for (size_t i = 0; mounts && mounts[i]; i++)
+    {
+      strv_push (&v, "--mount-point");
+      strv_push (&v, mounts[i]);
+    }
+  status = b->o->tool (v, err);
+  if (status < 0)
+    return -1;
+  if (status != 0)
+    return cella_error (err, 0, "storing the layer failed (see above)");
+  if (read_file (kf, &text, &len, err) < 0)
+    return -1;
+  text[strcspn (text, "\n")] = '\0';
+  *key = xstrdup (text);
+  unlink (kf);
+  unlink (cfg);
+  return 0;
+}
+
+/* The root the stage has so far, for RUN and COPY: bottom layer and those above it. */
+static int
+stage_layers (struct stage_state *s, char **bottom, char ***layers, cella_error_t *err)
+{
+  *bottom = NULL;
+  *layers = NULL;
+  if (s->key)
+    {
+      struct image_record *r = NULL;
+      char **dirs = NULL;
+      size_t n;
+      int rc = image_record_read (s->key, &r, err);
+      if (rc != 0)
+        return rc > 0 ? cella_error (err, 0, "image %s: not in the store", s->key) : -1;
+      rc = image_layer_dirs (r, &dirs, err);
+      image_record_free (r);
+      if (rc < 0)
+        return -1;
+      n = strv_len (dirs);
+      if (n == 0)
+        {
+          strv_free (dirs);
+          return 0;
+        }
+      *bottom = dirs[n - 1];
+      dirs[n - 1] = NULL;
+      *layers = dirs;
+      return 0;
+    }
+  if (s->base_dir)
+    *bottom = xstrdup (s->base_dir);
+  return 0;
+}
+
+/* A fresh step dir (upper + work) under the build's temp dir. */
+static char *
+step_dir (struct build *b, cella_error_t *err)
+{
+  char *d = xasprintf ("%s/step-%u", b->tmp, b->step);
+  cleanup_free char *u = xasprintf ("%s/upper", d), *w = xasprintf ("%s/work", d);
+  if (mkdir (d, 0700) < 0 || mkdir (u, 0755) < 0 || mkdir (w, 0700) < 0)
+    {
+      cella_error (err, errno, "make `%s`", d);
+      free (d);
+      return NULL;
+    }
+  return d;
+}
+
+static void
+step_dir_remove (char *d)
+{
+  if (d)
+    remove_tree_mapped (d);
+  free (d);
+}
+
+/* ---- RUN ----------------------------------------------------------------------------------------- */
+
+static int
+run_container (struct build *b, struct stage_state *s, char **argv, const char *dir, char ***mounts, int *status,
+               cella_error_t *err)
+{
+  struct run_options o = { 0 };
+  struct image_defaults img = { 0 };
+  cleanup_free char *bottom = NULL;
+  cleanup_strv char **layers = NULL, **env = json_strv (json_object_get (cfg_of (s), "Env"));
+  struct plan *p = NULL;
+  const char *wd = json_string_value (json_object_get (cfg_of (s), "WorkingDir")),
+             *user = json_string_value (json_object_get (cfg_of (s), "User"));
+  int saved[3] = { -1, -1, -1 }, rc = -1, nullfd = -1, outfd = -1;
+  cleanup_free char *outpath = xasprintf ("%s/run.out", b->tmp);
+  if (stage_layers (s, &bottom, &layers, err) < 0)
+    return -1;
+  if (bottom == NULL)
+    return cella_error (err, 0, "RUN needs a root with a shell (this stage is FROM scratch with no files)");
+  if (!b->have_facts)
+    {
+      struct host_facts_query q;
+      plan_facts_query (&o, &q);
+      host_facts_gather (&q, &b->facts);
+      b->have_facts = true;
+    }
+  /* the ARGs reach RUN as environment variables (the config's ENV wins) */
+  for (size_t i = 0; s->args && s->args[i]; i++)
+    {
+      cleanup_free char *k = strndup (s->args[i], strcspn (s->args[i], "="));
+      if (!kv_has (env, k))
+        strv_push (&env, s->args[i]);
+    }
+  if (!kv_has (env, "PATH"))
+    strv_push (&env, DEFAULT_PATH);
+  img.id = s->key;
+  img.layers = layers;
+  o.img = &img;
+  o.env = steal_pointer (&env);
+  o.workdir = wd && *wd ? xstrdup (wd) : NULL;
+  o.user = user && *user ? xstrdup (user) : NULL;
+  o.network = xstrdup ("host");
+  o.command = strv_dup (argv);
+  o.image = xstrdup ("build");
+  if (plan_from_run_options (&o, &b->facts, bottom, true, &p, err) < 0)
+    goto out;
+  p->root_upper = xasprintf ("%s/upper", dir);
+  p->root_work = xasprintf ("%s/work", dir);
+  if (backend_check (p, err) < 0)
+    goto out;
+  for (size_t i = 0; i < p->nops; i++)
+    if (p->ops[i].target)
+      strv_push (mounts, p->ops[i].target);
+  fflush (NULL);
+  nullfd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  saved[0] = dup (0);
+  if (nullfd >= 0)
+    dup2 (nullfd, 0);
+  if (b->o->quiet)
+    {
+      outfd = open (outpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      saved[1] = dup (1);
+      saved[2] = dup (2);
+      if (outfd >= 0)
+        {
+          dup2 (outfd, 1);
+          dup2 (outfd, 2);
+        }
+    }
+  *status = backend_of (p)->run (p, err);
+  fflush (NULL);
+  for (int i = 0; i < 3; i++)
+    if (saved[i] >= 0)
+      {
+        dup2 (saved[i], i);
+        close (saved[i]);
+      }
+  if (b->o->quiet && *status != 0)
+    {
+      /* the failing step's output, which -q held back */
+      cleanup_free char *text = NULL;
+      size_t len;
+      cella_error_t e = NULL;
+      if (read_file (outpath, &text, &len, &e) == 0)
+        fwrite (text, 1, len, stderr);
+      cella_error_free (&e);
+    }
+  rc = *status < 0 ? -1 : 0;
+out:
+  if (nullfd >= 0)
+    close (nullfd);
+  if (outfd >= 0)
+    close (outfd);
+  unlink (outpath);
+  o.img = NULL;
+  run_options_free (&o);
+  plan_free (p);
+  return rc;
+}
+
+static int
+do_run (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
+{
+  cleanup_strv char **argv = NULL, **mounts = NULL;
+  cleanup_free char *w = where (b, in), *desc = NULL, *created = NULL, *key = NULL;
+  char *dir = NULL;
+  int status = 0;
+  if (in->json)
+    argv = strv_dup (in->args);
+  else
+    {
+      cleanup_strv char **shell = json_strv (json_object_get (cfg_of (s), "Shell"));
+      cleanup_free char *script = NULL;
+      const char *text = in->args && in->args[0] ? in->args[0] : "";
+      if (shell == NULL)
+        {
+          strv_push (&shell, "/bin/sh");
+          strv_push (&shell, "-c");
+        }
+      if (in->n_heredocs == 1 && strncmp (text + strspn (text, " \t"), "<<", 2) == 0
+          && strcspn (text + strspn (text, " \t"), " \t") == strlen (text + strspn (text, " \t")))
+        script = xstrdup (in->heredocs[0].body); /* RUN <<EOF: the body is the script */
+      else
+        {
+          /* the shell reads the heredocs itself */
+          script = xstrdup (text);
+          for (size_t i = 0; i < in->n_heredocs; i++)
+            {
+              char *n = xasprintf ("%s\n%s%s", script, in->heredocs[i].body, in->heredocs[i].name);
+              free (script);
+              script = n;
+            }
+        }
+      argv = strv_dup (shell);
+      strv_push (&argv, script);
+    }
+  {
+    /* the key: the command, the environment it gets (ARGs included) */
+    cleanup_free char *a = NULL;
+    json_t *j = strv_json (argv), *e = strv_json (s->args);
+    a = json_dumps (j, JSON_COMPACT);
+    desc = json_dumps (e, JSON_COMPACT);
+    json_decref (j);
+    json_decref (e);
+    chain_step (s, a, desc);
+    created = xasprintf ("RUN %s", in->json ? a : argv[strv_len (argv) - 1]);
+  }
+  if (cache_get (b, s->chain, &key))
+    {
+      if (!b->o->quiet)
+        printf ("--> Using cache %s\n", key);
+      return stage_take (s, key, err);
+    }
+  history_add (s, created, false);
+  /* the tool adds the layer's history entry itself: take ours back */
+  json_array_remove (json_object_get (s->config, "history"),
+                     json_array_size (json_object_get (s->config, "history")) - 1);
+  if ((dir = step_dir (b, err)) == NULL)
+    return -1;
+  if (run_container (b, s, argv, dir, &mounts, &status, err) < 0)
+    {
+      step_dir_remove (dir);
+      return cella_error_wrap (err, "%s", w);
+    }
+  if (status != 0)
+    {
+      step_dir_remove (dir);
+      return cella_error (err, 0, "%s: the command exited with status %d", w, status);
+    }
+  {
+    cleanup_free char *upper = xasprintf ("%s/upper", dir);
+    int r = commit (b, s, upper, created, mounts, &key, err);
+    step_dir_remove (dir);
+    if (r < 0)
+      return cella_error_wrap (err, "%s", w);
+  }
+  cache_put (s->chain, key);
+  return stage_take (s, key, err);
+}
+
+/* ---- COPY / ADD ---------------------------------------------------------------------------------- */
+
+static int stage_build (struct build *b, size_t i, cella_error_t *err);
+
+/* The root --from=NAME reads: a stage's (built first) or an image's, flattened once. */
+static int
+from_root (struct build *b, const char *name, const char *w, char **root, char **src_key, cella_error_t *err)
+/* root NULL: only the source's key (for the cache key) */
+{
+  const struct df_stage *st = df_stage_find (&b->df, name);
+  struct stage_state tmp = { 0 }, *s = &tmp;
+  if (st)
+    {
+      if (stage_build (b, (size_t) st->index, err) < 0)
+        return -1;
+      s = &b->ss[st->index];
+    }
+  else
+    {
+      struct image_record *r = NULL;
+      int rc = image_lookup (name, &r, err);
+      if (rc != 0)
+        return rc < 0 ? -1 : cella_error (err, 0, "%s: --from `%s`: no stage and no image of that name", w, name);
+      tmp.key = xstrdup (r->key);
+      image_record_free (r);
+    }
+  *src_key = xstrdup (s->key ? s->key : s->base_dir ? s->base_dir : "scratch");
+  if (root == NULL)
+    {
+      free (tmp.key);
+      return 0;
+    }
+  if (s->flat == NULL)
+    {
+      cleanup_free char *bottom = NULL;
+      cleanup_strv char **layers = NULL, **all = NULL;
+      char *dest = xasprintf ("%s/from-%u-%zu", b->tmp, b->step, (size_t) (st ? st->index : 999));
+      if (stage_layers (s, &bottom, &layers, err) < 0)
+        {
+          free (dest);
+          free (tmp.key);
+          return -1;
+        }
+      all = strv_dup (layers);
+      if (bottom)
+        strv_push (&all, bottom);
+      if (all == NULL ? mkdir (dest, 0755) < 0 && cella_error (err, errno, "mkdir `%s`", dest)
+                      : image_flatten (all, dest, NULL, err) < 0)
+        {
+          free (dest);
+          free (tmp.key);
+          return -1;
+        }
+      s->flat = dest;
+    }
+  *root = xstrdup (s->flat);
+  if (s == &tmp)
+    {
+      free (tmp.key);
+      free (tmp.flat);
+    }
+  return 0;
+}
+
+static int
+parse_chown (struct build *b, struct stage_state *s, const char *spec, const char *w, uid_t *uid, gid_t *gid,
+             cella_error_t *err)
+{
+  cleanup_free char *bottom = NULL;
+  cleanup_strv char **layers = NULL;
+  struct root_view view = { 0 };
+  gid_t *groups = NULL;
+  size_t ng = 0;
+  char *home = NULL, *end;
+  unsigned long u, g;
+  const char *colon = strchr (spec, ':');
+  int r;
+  /* numeric ids need no passwd file */
+  errno = 0;
+  u = strtoul (spec, &end, 10);
+  if (end != spec && (*end == '\0' || *end == ':') && errno == 0)
+    {
+      *uid = (uid_t) u;
+      *gid = (gid_t) u;
+      if (colon)
+        {
+          g = strtoul (colon + 1, &end, 10);
+          if (end != colon + 1 && *end == '\0')
+            {
+              *gid = (gid_t) g;
+              return 0;
+            }
+        }
+      else
+        return 0;
+    }
+  (void) b;
+  if (stage_layers (s, &bottom, &layers, err) < 0)
+    return -1;
+  if (bottom == NULL)
+    return cella_error (err, 0, "%s: --chown `%s`: no /etc/passwd in a root FROM scratch (use numeric ids)", w, spec);
+  if (root_view_open (&view, layers, bottom, err) < 0)
+    return -1;
+  r = user_resolve_view (&view, spec, uid, gid, &groups, &ng, &home, err);
+  root_view_close (&view);
+  free (groups);
+  free (home);
+  if (r < 0)
+    return cella_error_wrap (err, "%s: --chown", w);
+  return 0;
+}
+
+/* The sources of a COPY/ADD (words but the last), resolved under rootfd and hashed into h (h NULL:
+ * not hashed); *dest_dir set when there are several or a glob. */
+static int
+resolve_sources (struct build *b, char **words, size_t n, bool add, int rootfd, const char *from, const char *w,
+                 char ***sources, struct bhash *h, bool *dest_dir, cella_error_t *err)
+{
+  for (size_t i = 0; i + 1 < n; i++)
+    {
+      size_t before = strv_len (*sources);
+      if (add && (has_prefix (words[i], "http://") || has_prefix (words[i], "https://")))
+        return cella_error (err, 0, "%s: ADD of a URL is not supported (download it in a RUN step)", w);
+      if (bc_sources (rootfd, words[i], from != NULL, from ? NULL : b->ignore, w, sources, err) < 0)
+        return -1;
+      for (size_t k = before; h && (*sources)[k]; k++)
+        if (bc_hash_source (rootfd, (*sources)[k], from ? NULL : b->ignore, h) < 0)
+          return cella_error (err, errno, "%s: read `%s`", w, (*sources)[k]);
+      if (strv_len (*sources) - before > 1 || strpbrk (words[i], "*?["))
+        *dest_dir = true;
+    }
+  if (strv_len (*sources) > 1)
+    *dest_dir = true;
+  return 0;
+}
+
+static int
+do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
+{
+  cleanup_free char *w = where (b, in), *from_root_dir = NULL, *src_key = NULL, *dest = NULL, *key = NULL,
+                    *created = NULL, *bottom = NULL, *heredoc = NULL, *from_x = NULL, *src_key2 = NULL;
+  cleanup_strv char **words = NULL, **sources = NULL, **layers = NULL, **mounts = NULL;
+  const char *from = flag_get (in, "from"), *chown = flag_get (in, "chown"), *chmod = flag_get (in, "chmod");
+  struct copy_job j = { 0 };
+  struct bhash h;
+  size_t n;
+  int rootfd = b->ctxfd, rc;
+  char *dir = NULL, hex[33];
+  bool add = in->kind == DF_ADD;
+  for (size_t i = 0; in->args && in->args[i]; i++)
+    {
+      char *x = NULL;
+      if (expand (b, s, in->args[i], &x, err) < 0)
+        return cella_error_wrap (err, "%s", w);
+      strv_push (&words, x);
+      free (x);
+    }
+  n = strv_len (words);
+  if (n < 2 && !(n == 1 && in->n_heredocs))
+    return cella_error (err, 0, "%s: needs a source and a destination", w);
+  bh_init (&h);
+  /* the destination: absolute, relative to WORKDIR */
+  {
+    const char *d = words[n - 1];
+    const char *wd = json_string_value (json_object_get (cfg_of (s), "WorkingDir"));
+    cleanup_free char *abs = d[0] == '/' ? xstrdup (d) : xasprintf ("%s/%s", wd && *wd ? wd : "/", d);
+    size_t dl = strlen (d);
+    dest = path_clean (abs);
+    j.dest_dir = (dl && d[dl - 1] == '/') || (dl >= 2 && strcmp (d + dl - 2, "/.") == 0) || strcmp (d, ".") == 0;
+  }
+  if (from)
+    {
+      if (expand (b, s, from, &from_x, err) < 0)
+        return cella_error_wrap (err, "%s", w);
+      if (from_root (b, from_x, w, NULL, &src_key, err) < 0)
+        return -1;
+      bh_str (&h, src_key);
+    }
+  if (in->n_heredocs)
+    {
+      /* COPY <<EOF /dest */
+      const struct df_heredoc *hd = &in->heredocs[0];
+      if (hd->expand)
+        {
+          if (expand (b, s, hd->body, &heredoc, err) < 0)
+            return cella_error_wrap (err, "%s", w);
+        }
+      else
+        heredoc = xstrdup (hd->body);
+      bh_str (&h, heredoc);
+      j.heredoc_data = heredoc;
+      j.heredoc_name = hd->name;
+    }
+  else if (from == NULL && resolve_sources (b, words, n, add, b->ctxfd, NULL, w, &sources, &h, &j.dest_dir, err) < 0)
+    return -1;
+  {
+    char *all = NULL;
+    json_t *a = strv_json (words);
+    char *aj = json_dumps (a, JSON_COMPACT);
+    json_decref (a);
+    all = xasprintf ("%s %s from=%s chown=%s chmod=%s", add ? "ADD" : "COPY", aj, from ? from : "", chown ? chown : "",
+                     chmod ? chmod : "");
+    free (aj);
+    bh_hex (&h, hex);
+    chain_step (s, all, hex);
+    created = xasprintf ("%s %s", add ? "ADD" : "COPY", in->text + strcspn (in->text, " \t") + 1);
+    free (all);
+  }
+  if (cache_get (b, s->chain, &key))
+    {
+      if (!b->o->quiet)
+        printf ("--> Using cache %s\n", key);
+      return stage_take (s, key, err);
+    }
+  if (from)
+    {
+      int r;
+      if (from_root (b, from_x, w, &from_root_dir, &src_key2, err) < 0)
+        return -1;
+      if ((rootfd = open (from_root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return cella_error (err, errno, "open `%s`", from_root_dir);
+      r = in->n_heredocs ? 0 : resolve_sources (b, words, n, add, rootfd, from, w, &sources, NULL, &j.dest_dir, err);
+      close (rootfd);
+      if (r < 0)
+        return -1;
+    }
+  /* the job */
+  j.where = w;
+  j.src_root = from ? from_root_dir : b->context;
+  j.is_context = from == NULL;
+  j.sources = sources;
+  j.ignore = from ? NULL : b->ignore;
+  j.dest = dest;
+  j.add = add && from == NULL;
+  if (stage_layers (s, &bottom, &layers, err) < 0)
+    return -1;
+  j.bottom = bottom;
+  j.layers = layers;
+  if (!j.dest_dir && !in->n_heredocs && sources && sources[0] && bottom)
+    {
+      /* dest is a directory the image has: the source goes in it */
+      struct root_view view;
+      if (root_view_open (&view, layers, bottom, err) < 0)
+        return -1;
+      int fd = root_view_openat (&view, dest, O_RDONLY | O_DIRECTORY);
+      if (fd >= 0)
+        {
+          j.dest_dir = true;
+          close (fd);
+        }
+      root_view_close (&view);
+    }
+  {
+    struct stat st;
+    if (!j.dest_dir && sources && sources[0]
+        && fstatat (j.is_context ? b->ctxfd : AT_FDCWD, j.is_context ? (*sources[0] ? sources[0] : ".") : "/", &st,
+                    AT_SYMLINK_NOFOLLOW)
+               == 0
+        && S_ISDIR (st.st_mode) && j.is_context)
+      j.dest_dir = true;
+  }
+  if (chown)
+    {
+      cleanup_free char *cx = NULL;
+      if (expand (b, s, chown, &cx, err) < 0 || parse_chown (b, s, cx, w, &j.uid, &j.gid, err) < 0)
+        return -1;
+      j.chown_set = true;
+    }
+  if (chmod)
+    {
+      char *end;
+      unsigned long m = strtoul (chmod, &end, 8);
+      if (*chmod == '\0' || *end != '\0' || m > 07777)
+        return cella_error (err, 0, "%s: --chmod `%s`: an octal mode", w, chmod);
+      j.mode = (mode_t) m;
+      j.chmod_set = true;
+    }
+  if ((dir = step_dir (b, err)) == NULL)
+    return -1;
+  {
+    cleanup_free char *upper = xasprintf ("%s/upper", dir);
+    j.upper = upper;
+    if (ns_run_mapped (bc_copy_run, &j, err) < 0)
+      {
+        step_dir_remove (dir);
+        return -1; /* its errors name the step */
+      }
+    rc = commit (b, s, upper, created, NULL, &key, err);
+    step_dir_remove (dir);
+    if (rc < 0)
+      return cella_error_wrap (err, "%s", w);
+  }
+  cache_put (s->chain, key);
+  return stage_take (s, key, err);
+}
+
+/* ---- the config instructions --------------------------------------------------------------------- */
+
+static int
+exec_or_shell (struct build *b, struct stage_state *s, const struct df_instr *in, json_t **out)
+{
+  (void) b;
+  if (in->json)
+    *out = strv_json (in->args);
+  else
+    {
+      cleanup_strv char **shell = json_strv (json_object_get (cfg_of (s), "Shell"));
+      if (shell == NULL)
+        {
+          strv_push (&shell, "/bin/sh");
+          strv_push (&shell, "-c");
+        }
+      strv_push (&shell, in->args && in->args[0] ? in->args[0] : "");
+      *out = strv_json (shell);
+    }
+  return 0;
+}
+
+static long long
+duration_ns (const char *s, bool *ok)
+{
+  long long total = 0;
+  *ok = *s != '\0';
+  while (*s && *ok)
+    {
+      char *end;
+      double v = strtod (s, &end);
+      long long unit;
+      if (end == s)
+        {
+          *ok = false;
+          break;
+        }
+      s = end;
+      if (strncmp (s, "ms", 2) == 0)
+        unit = 1000000LL, s += 2;
+      else if (strncmp (s, "us", 2) == 0)
+        unit = 1000LL, s += 2;
+      else if (strncmp (s, "ns", 2) == 0)
+        unit = 1, s += 2;
+      else if (*s == 's')
+        unit = 1000000000LL, s++;
+      else if (*s == 'm')
+        unit = 60000000000LL, s++;
+      else if (*s == 'h')
+        unit = 3600000000000LL, s++;
+      else
+        {
+          *ok = false;
+          break;
+        }
+      total += (long long) (v * (double) unit);
+    }
+  return total;
+}
+
+static int
+do_healthcheck (struct build *b, struct stage_state *s, const struct df_instr *in, const char *w, cella_error_t *err)
+{
+  json_t *hc = json_object ();
+  const char *first = in->args && in->args[0] ? in->args[0] : "";
+  static const char *const durs[][2] = { { "interval", "Interval" },
+                                         { "timeout", "Timeout" },
+                                         { "start-period", "StartPeriod" },
+                                         { "start-interval", "StartInterval" } };
+  (void) b;
+  if (strcasecmp (first, "NONE") == 0)
+    json_object_set_new (hc, "Test", json_pack ("[s]", "NONE"));
+  else
+    {
+      json_t *t;
+      if (in->json)
+        {
+          t = json_pack ("[s]", "CMD");
+          for (size_t i = 1; in->args[i]; i++)
+            json_array_append_new (t, json_string (in->args[i]));
+        }
+      else
+        {
+          /* the command text after CMD */
+          cleanup_free char *line = NULL;
+          for (size_t i = 1; in->args && in->args[i]; i++)
+            {
+              char *n = line ? xasprintf ("%s %s", line, in->args[i]) : xstrdup (in->args[i]);
+              free (line);
+              line = n;
+            }
+          if (line == NULL)
+            {
+              json_decref (hc);
+              return cella_error (err, 0, "%s: HEALTHCHECK CMD needs a command", w);
+            }
+          t = json_pack ("[s, s]", "CMD-SHELL", line);
+        }
+      json_object_set_new (hc, "Test", t);
+      for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++)
+        {
+          const char *v = flag_get (in, durs[i][0]);
+          bool ok;
+          long long ns;
+          if (v == NULL)
+            continue;
+          ns = duration_ns (v, &ok);
+          if (!ok)
+            {
+              json_decref (hc);
+              return cella_error (err, 0, "%s: --%s `%s`: a duration (30s, 1m30s)", w, durs[i][0], v);
+            }
+          json_object_set_new (hc, durs[i][1], json_integer (ns));
+        }
+      if (flag_get (in, "retries"))
+        json_object_set_new (hc, "Retries", json_integer (atoi (flag_get (in, "retries"))));
+    }
+  json_object_set_new (cfg_of (s), "Healthcheck", hc);
+  return 0;
+}
+
+static int
+pairs (struct build *b, struct stage_state *s, const struct df_instr *in, const char *w, bool env, cella_error_t *err)
+{
+  for (size_t i = 0; in->args && in->args[i]; i += 2)
+    {
+      cleanup_free char *k = NULL, *v = NULL;
+      if (expand (b, s, in->args[i], &k, err) < 0 || (in->args[i + 1] && expand (b, s, in->args[i + 1], &v, err) < 0))
+        return cella_error_wrap (err, "%s", w);
+      if (in->args[i + 1] == NULL)
+        break;
+      if (env)
+        {
+          cleanup_strv char **e = json_strv (json_object_get (cfg_of (s), "Env"));
+          cleanup_free char *kv = xasprintf ("%s=%s", k, v);
+          env_set (&e, kv);
+          json_object_set_new (cfg_of (s), "Env", strv_json (e));
+        }
+      else
+        json_object_set_new (member (cfg_of (s), "Labels"), k, json_string (v));
+    }
+  return 0;
+}
+
+static int
+do_arg (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
+{
+  for (size_t i = 0; in->args && in->args[i]; i += 2)
+    {
+      const char *name = in->args[i], *given = kv_get (b->o->build_args, name);
+      cleanup_free char *v = NULL, *kv = NULL;
+      if (given)
+        v = xstrdup (given);
+      else if (in->args[i + 1])
+        {
+          if (expand (b, s, in->args[i + 1], &v, err) < 0)
+            {
+              cleanup_free char *w = where (b, in);
+              return cella_error_wrap (err, "%s", w);
+            }
+        }
+      else if (kv_get (b->meta_args, name))
+        v = xstrdup (kv_get (b->meta_args, name));
+      if (v)
+        {
+          kv = xasprintf ("%s=%s", name, v);
+          env_set (&s->args, kv);
+        }
+      chain_step (s, "ARG", kv ? kv : name);
+      if (in->args[i + 1] == NULL && given == NULL && v == NULL)
+        continue;
+    }
+  return 0;
+}
+
+/* One metadata instruction onto the config. */
+static int
+do_meta (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
+{
+  cleanup_free char *w = where (b, in), *v = NULL, *created = NULL;
+  json_t *cfg = cfg_of (s);
+  switch (in->kind)
+    {
+    case DF_ENV:
+      if (pairs (b, s, in, w, true, err) < 0)
+        return -1;
+      break;
+    case DF_LABEL:
+      if (pairs (b, s, in, w, false, err) < 0)
+        return -1;
+      break;
+    case DF_MAINTAINER:
+      json_object_set_new (s->config, "author", json_string (in->args && in->args[0] ? in->args[0] : ""));
+      break;
+    case DF_CMD:
+    case DF_ENTRYPOINT:
+      {
+        json_t *a;
+        exec_or_shell (b, s, in, &a);
+        if (in->kind == DF_ENTRYPOINT)
+          {
+            json_object_set_new (cfg, "Entrypoint", a);
+            json_object_del (cfg, "Cmd"); /* a new ENTRYPOINT drops the Cmd it had, as docker does */
+          }
+        else
+          json_object_set_new (cfg, "Cmd", a);
+      }
+      break;
+    case DF_EXPOSE:
+    case DF_VOLUME:
+      for (size_t i = 0; in->args && in->args[i]; i++)
+        {
+          cleanup_strv char **words = NULL;
+          cleanup_strv char **env = json_strv (json_object_get (cfg, "Env"));
+          struct lookup_ctx c = { s, env };
+          if (df_expand_words (in->args[i], b->df.escape, lookup, &c, &words, err) < 0)
+            return cella_error_wrap (err, "%s", w);
+          for (size_t k = 0; words && words[k]; k++)
+            {
+              if (in->kind == DF_VOLUME)
+                {
+                  json_object_set_new (member (cfg, "Volumes"), words[k], json_object ());
+                  continue;
+                }
+              char *end, *slash = strchr (words[k], '/');
+              long port = strtol (words[k], &end, 10);
+              cleanup_free char *pk = NULL;
+              if (end == words[k] || (end != slash && *end) || port < 1 || port > 65535
+                  || (slash && strcmp (slash, "/tcp") && strcmp (slash, "/udp") && strcmp (slash, "/sctp")))
+                return cella_error (err, 0, "%s: `%s` is not PORT[/tcp|udp|sctp]", w, words[k]);
+              pk = xasprintf ("%ld%s", port, slash ? slash : "/tcp");
+              json_object_set_new (member (cfg, "ExposedPorts"), pk, json_object ());
+            }
+        }
+      break;
+    case DF_USER:
+    case DF_WORKDIR:
+    case DF_STOPSIGNAL:
+      if (in->args == NULL || in->args[0] == NULL)
+        return cella_error (err, 0, "%s: needs a value", w);
+      if (expand (b, s, in->args[0], &v, err) < 0)
+        return cella_error_wrap (err, "%s", w);
+      if (in->kind == DF_WORKDIR)
+        {
+          const char *old = json_string_value (json_object_get (cfg, "WorkingDir"));
+          cleanup_free char *abs = v[0] == '/' ? xstrdup (v) : xasprintf ("%s/%s", old && *old ? old : "/", v);
+          cleanup_free char *clean = path_clean (abs);
+          json_object_set_new (cfg, "WorkingDir", json_string (clean));
+        }
+      else
+        {
+          if (in->kind == DF_STOPSIGNAL && signal_parse (v) < 0)
+            return cella_error (err, 0, "%s: `%s` is not a signal", w, v);
+          json_object_set_new (cfg, in->kind == DF_USER ? "User" : "StopSignal", json_string (v));
+        }
+      break;
+    case DF_SHELL:
+      if (!in->json)
+        return cella_error (err, 0, "%s: SHELL needs the JSON form: SHELL [\"/bin/sh\", \"-c\"]", w);
+      json_object_set_new (cfg, "Shell", strv_json (in->args));
+      break;
+    case DF_HEALTHCHECK:
+      if (do_healthcheck (b, s, in, w, err) < 0)
+        return -1;
+      break;
+    case DF_ONBUILD:
+      {
+        json_t *ob = json_object_get (cfg, "OnBuild");
+        const char *t = in->onbuild ? in->onbuild->text : in->text + strcspn (in->text, " \t") + 1;
+        if (!json_is_array (ob))
+          {
+            ob = json_array ();
+            json_object_set_new (cfg, "OnBuild", ob);
+          }
+        json_array_append_new (ob, json_string (t));
+      }
+      break;
+    default:
+      return cella_error (err, 0, "%s: not a config instruction", w);
+    }
+  {
+    /* the key: the instruction with its variables as they are now */
+    cleanup_free char *text = json_dumps (cfg, JSON_COMPACT | JSON_SORT_KEYS);
+    chain_step (s, in->text, text);
+  }
+  created = xasprintf ("/bin/sh -c #(nop) %s", in->text);
+  history_add (s, created, true);
+  s->dirty = true;
+  return 0;
+}
+
+/* ---- stages -------------------------------------------------------------------------------------- */
+
+static int
+stage_from (struct build *b, struct stage_state *s, cella_error_t *err)
+{
+  const struct df_stage *st = s->st;
+  cleanup_free char *base = NULL, *w = where (b, st->from);
+  const struct df_stage *prev;
+  struct image_record *r = NULL;
+  int rc;
+  if (df_expand (st->base, b->df.escape, meta_lookup, b->meta_args, &base, err) < 0)
+    return cella_error_wrap (err, "%s", w);
+  memset (s->chain, '0', 32);
+  s->chain[32] = '\0';
+  prev = df_stage_find (&b->df, base);
+  if (prev && prev->index < st->index)
+    {
+      struct stage_state *p = &b->ss[prev->index];
+      if (stage_build (b, (size_t) prev->index, err) < 0)
+        return -1;
+      s->key = p->key ? xstrdup (p->key) : NULL;
+      s->base_dir = p->base_dir ? xstrdup (p->base_dir) : NULL;
+      s->config = json_deep_copy (p->config);
+      memcpy (s->chain, p->chain, sizeof s->chain);
+      chain_step (s, "FROM stage", "");
+      return 0;
+    }
+  if (prev)
+    return cella_error (err, 0, "%s: stage `%s` comes after this one", w, base);
+  if (strcmp (base, "scratch") == 0)
+    {
+      s->config = json_pack ("{s:s, s:s, s:{}, s:{s:s, s:[]}}", "architecture", "amd64", "os", "linux", "config",
+                             "rootfs", "type", "layers", "diff_ids");
+      json_object_set_new (s->config, "architecture",
+                           json_string (
+#if defined(__x86_64__)
+                               "amd64"
+#elif defined(__aarch64__)
+                               "arm64"
+#else
+                               "unknown"
+#endif
+                               ));
+      chain_step (s, "FROM scratch", "");
+      return 0;
+    }
+  rc = image_lookup (base, &r, err);
+  if (rc < 0)
+    return cella_error_wrap (err, "%s", w);
+  if (rc > 0)
+    {
+      char *rootfs = NULL;
+      int d = default_image_ensure (base, &rootfs, err);
+      if (d < 0)
+        return cella_error_wrap (err, "%s", w);
+      if (d == 0)
+        {
+          /* the embedded busybox: its rootfs is the base layer of what is committed */
+          struct stat stb;
+          cleanup_free char *ident = NULL;
+          s->base_dir = rootfs;
+          s->config = json_pack ("{s:s, s:s, s:{s:[s], s:[s]}, s:{s:s, s:[]}, s:[{s:s}]}", "architecture", "amd64",
+                                 "os", "linux", "config", "Env", DEFAULT_PATH, "Cmd", "sh", "rootfs", "type", "layers",
+                                 "diff_ids", "history", "created_by", "cella: the embedded busybox rootfs");
+          ident = stat (rootfs, &stb) == 0
+                      ? xasprintf ("%s %ld.%ld", rootfs, (long) stb.st_mtim.tv_sec, (long) stb.st_mtim.tv_nsec)
+                      : xstrdup (rootfs);
+          chain_step (s, "FROM busybox (embedded)", ident);
+          return 0;
+        }
+      {
+        char *const pargv[] = { (char *) "pull", (char *) "--quiet-if-present", base, NULL };
+        int status = b->o->tool (pargv, err);
+        if (status < 0)
+          return -1;
+        if (status != 0)
+          return cella_error (err, 0, "%s: image `%s` is not in the store and the pull failed (see above)", w, base);
+      }
+      rc = image_lookup (base, &r, err);
+      if (rc != 0)
+        return rc < 0 ? -1 : cella_error (err, 0, "%s: image `%s`: pulled, but the store does not name it", w, base);
+    }
+  s->key = xstrdup (r->key);
+  image_record_free (r);
+  if (config_of (s->key, &s->config, NULL, err) < 0)
+    return -1;
+  if (!json_is_array (json_object_get (s->config, "history")))
+    {
+      /* a base without history: one entry per layer first, so that entries and layers pair up */
+      json_t *h = json_array ();
+      for (size_t i = 0; i < json_array_size (json_object_get (member (s->config, "rootfs"), "diff_ids")); i++)
+        json_array_append_new (h, json_object ());
+      json_object_set_new (s->config, "history", h);
+    }
+  chain_step (s, "FROM", s->key);
+  return 0;
+}
+
+static int
+stage_build (struct build *b, size_t i, cella_error_t *err)
+{
+  struct stage_state *s = &b->ss[i];
+  const struct df_stage *st = s->st;
+  if (s->done)
+    return 0;
+  if (!b->o->quiet)
+    {
+      cleanup_free char *w = NULL;
+      printf ("[%zu/%zu] STEP %u/%u: %s\n", i + 1, b->n, ++b->step, b->steps, st->from->text);
+    }
+  else
+    b->step++;
+  if (stage_from (b, s, err) < 0)
+    return -1;
+  for (size_t k = 1; k < st->n_instrs; k++)
+    {
+      const struct df_instr *in = &st->instrs[k];
+      int r;
+      b->step++;
+      if (!b->o->quiet)
+        {
+          printf ("[%zu/%zu] STEP %u/%u: %s\n", i + 1, b->n, b->step, b->steps, in->text);
+          fflush (stdout);
+        }
+      switch (in->kind)
+        {
+        case DF_RUN:
+          r = do_run (b, s, in, err);
+          break;
+        case DF_COPY:
+        case DF_ADD:
+          r = do_copy (b, s, in, err);
+          break;
+        case DF_ARG:
+          r = do_arg (b, s, in, err);
+          break;
+        case DF_FROM:
+          r = cella_error (err, 0, "%s:%d: FROM inside a stage", b->file_name, in->line);
+          break;
+        default:
+          r = do_meta (b, s, in, err);
+          break;
+        }
+      if (r < 0)
+        return -1;
+    }
+  s->done = true;
+  return 0;
+}
+
+/* Which stages the target needs: its FROM chain and the --from stages of its COPYs. */
+static void
+mark_needed (struct build *b, size_t i)
+{
+  struct stage_state *s = &b->ss[i];
+  const struct df_stage *st = s->st, *dep;
+  cleanup_free char *base = NULL;
+  cella_error_t e = NULL;
+  if (s->needed)
+    return;
+  s->needed = true;
+  if (df_expand (st->base, b->df.escape, meta_lookup, b->meta_args, &base, &e) == 0
+      && (dep = df_stage_find (&b->df, base)) != NULL && (size_t) dep->index < i)
+    mark_needed (b, (size_t) dep->index);
+  cella_error_free (&e);
+  for (size_t k = 1; k < st->n_instrs; k++)
+    {
+      const char *f
+          = st->instrs[k].kind == DF_COPY || st->instrs[k].kind == DF_ADD ? flag_get (&st->instrs[k], "from") : NULL;
+      if (f && (dep = df_stage_find (&b->df, f)) != NULL && (size_t) dep->index != i)
+        mark_needed (b, (size_t) dep->index);
+    }
+}
+
+static int
+read_inputs (struct build *b, cella_error_t *err)
+{
+  const struct build_opts *o = b->o;
+  cleanup_free char *text = NULL;
+  size_t len;
+  b->context = realpath (o->context, NULL);
+  if (b->context == NULL)
+    return cella_error (err, errno, "build context `%s`", o->context);
+  b->ctxfd = open (b->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (b->ctxfd < 0)
+    return cella_error (err, errno, "build context `%s`", o->context);
+  if (o->file)
+    b->file = xstrdup (o->file);
+  else
+    {
+      b->file = xasprintf ("%s/Containerfile", b->context);
+      if (access (b->file, F_OK) < 0)
+        {
+          free (b->file);
+          b->file = xasprintf ("%s/Dockerfile", b->context);
+        }
+    }
+  b->file_name = xstrdup (strrchr (b->file, '/') ? strrchr (b->file, '/') + 1 : b->file);
+  if (read_file (b->file, &text, &len, err) < 0)
+    return cella_error_wrap (err, "Containerfile");
+  if (df_parse (text, len, b->file_name, &b->df, err) < 0)
+    return -1;
+  if (b->df.n_stages == 0)
+    return cella_error (err, 0, "%s: no FROM: nothing to build", b->file_name);
+  {
+    static const char *const ign[] = { ".containerignore", ".dockerignore" };
+    for (size_t i = 0; i < 2 && b->ignore == NULL; i++)
+      {
+        cleanup_free char *p = xasprintf ("%s/%s", b->context, ign[i]), *t = NULL;
+        size_t n;
+        cella_error_t e = NULL;
+        if (read_file (p, &t, &n, &e) < 0)
+          {
+            cella_error_free (&e);
+            continue;
+          }
+        if (df_ignore_parse (t, n, &b->ignore, err) < 0)
+          return cella_error_wrap (err, "%s", p);
+      }
+  }
+  /* the meta ARGs (before the first FROM), with --build-arg over their defaults */
+  for (size_t i = 0; i < b->df.n_meta_args; i++)
+    {
+      const struct df_instr *in = &b->df.meta_args[i];
+      for (size_t k = 0; in->args && in->args[k]; k += 2)
+        {
+          const char *given = kv_get (o->build_args, in->args[k]);
+          cleanup_free char *v = NULL, *kv = NULL;
+          if (given)
+            v = xstrdup (given);
+          else if (in->args[k + 1] && df_expand (in->args[k + 1], b->df.escape, meta_lookup, b->meta_args, &v, err) < 0)
+            return -1;
+          if (v)
+            {
+              kv = xasprintf ("%s=%s", in->args[k], v);
+              env_set (&b->meta_args, kv);
+            }
+          if (in->args[k + 1] == NULL)
+            break;
+        }
+    }
+  return 0;
+}
+
+/* The temp dirs of builds that were killed (a build holds a flock on its own while it runs). */
+static void
+sweep_stale (const char *dir)
+{
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  if (d == NULL)
+    return;
+  while ((e = readdir (d)) != NULL)
+    {
+      cleanup_free char *p = NULL;
+      int fd;
+      if (strncmp (e->d_name, "tmp-", 4) != 0)
+        continue;
+      p = xasprintf ("%s/%s", dir, e->d_name);
+      fd = open (p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+        remove_tree_mapped (p);
+      close (fd);
+    }
+  closedir (d);
+}
+
+int
+build_image (const struct build_opts *o, char **id, cella_error_t *err)
+{
+  struct build b = { .o = o, .ctxfd = -1, .tmpfd = -1 };
+  cleanup_strv char **names = NULL;
+  size_t target;
+  int rc = -1;
+  struct stage_state *t;
+  cleanup_free char *key = NULL;
+  /* the tags are checked before anything is built */
+  for (size_t i = 0; o->tags && o->tags[i]; i++)
+    {
+      struct image_ref r = { 0 };
+      char *n;
+      if (image_ref_parse (o->tags[i], &r, err) < 0)
+        return cella_error_wrap (err, "-t `%s`", o->tags[i]);
+      if (r.digest)
+        {
+          image_ref_clear (&r);
+          return cella_error (err, 0, "-t `%s`: a name to store cannot have a digest", o->tags[i]);
+        }
+      n = image_ref_name (&r);
+      strv_push (&names, n);
+      free (n);
+      image_ref_clear (&r);
+    }
+  for (size_t i = 0; o->labels && o->labels[i]; i++)
+    if (strchr (o->labels[i], '=') == NULL)
+      return cella_error (err, 0, "--label `%s`: KEY=VALUE", o->labels[i]);
+  if (read_inputs (&b, err) < 0)
+    goto out;
+  b.n = b.df.n_stages;
+  b.ss = xzalloc (b.n * sizeof *b.ss);
+  for (size_t i = 0; i < b.n; i++)
+    b.ss[i].st = &b.df.stages[i];
+  target = b.n - 1;
+  if (o->target)
+    {
+      const struct df_stage *st = df_stage_find (&b.df, o->target);
+      if (st == NULL)
+        {
+          cella_error (err, 0, "--target `%s`: no stage of that name in %s", o->target, b.file_name);
+          goto out;
+        }
+      target = (size_t) st->index;
+    }
+  mark_needed (&b, target);
+  for (size_t i = 0; i < b.n; i++)
+    if (b.ss[i].needed)
+      b.steps += (unsigned) b.ss[i].st->n_instrs;
+  /* a check of every --from before anything runs: an unknown stage that is not an image either */
+  for (size_t i = 0; i < b.n; i++)
+    for (size_t k = 1; b.ss[i].needed && k < b.ss[i].st->n_instrs; k++)
+      {
+        const struct df_instr *in = &b.ss[i].st->instrs[k];
+        const char *f = in->kind == DF_COPY || in->kind == DF_ADD ? flag_get (in, "from") : NULL;
+        struct image_record *r = NULL;
+        if (f == NULL || df_stage_find (&b.df, f) || strchr (f, '$'))
+          continue;
+        if (image_lookup (f, &r, err) != 0)
+          {
+            cleanup_free char *w = where (&b, in);
+            cella_error_free (err);
+            cella_error (err, 0, "%s: --from `%s`: no stage of that name and no such image in the store", w, f);
+            goto out;
+          }
+        image_record_free (r);
+      }
+  if (store_init (err) < 0)
+    goto out;
+  {
+    cleanup_free char *dir = xasprintf ("%s/build", paths_data_root ()), *nid = paths_new_id ();
+    if (mkdir_p (dir, 0700, err) < 0)
+      goto out;
+    b.tmp = xasprintf ("%s/tmp-%.12s", dir, nid);
+    if (mkdir (b.tmp, 0700) < 0)
+      {
+        cella_error (err, errno, "mkdir `%s`", b.tmp);
+        free (b.tmp);
+        b.tmp = NULL;
+        goto out;
+      }
+    /* held while this build runs: a later build removes only temp dirs nobody holds */
+    b.tmpfd = open (b.tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (b.tmpfd >= 0)
+      flock (b.tmpfd, LOCK_EX);
+    sweep_stale (dir);
+  }
+  for (size_t i = 0; i <= target; i++)
+    if (b.ss[i].needed && stage_build (&b, i, err) < 0)
+      goto out;
+  t = &b.ss[target];
+  /* --label, then the final image: committed when the config changed since the last layer */
+  for (size_t i = 0; o->labels && o->labels[i]; i++)
+    {
+      size_t kl = strcspn (o->labels[i], "=");
+      cleanup_free char *k = strndup (o->labels[i], kl);
+      json_object_set_new (member (cfg_of (t), "Labels"), k, json_string (o->labels[i] + kl + 1));
+      chain_step (t, "--label", o->labels[i]);
+      t->dirty = true;
+    }
+  if (t->dirty || t->key == NULL)
+    {
+      chain_step (t, "COMMIT", "");
+      if (!cache_get (&b, t->chain, &key))
+        {
+          if (commit (&b, t, NULL, NULL, NULL, &key, err) < 0)
+            goto out;
+          cache_put (t->chain, key);
+        }
+    }
+  else
+    key = xstrdup (t->key);
+  if (names && image_refs_set (names, NULL, key, err) < 0)
+    goto out;
+  {
+    struct image_record *r = NULL;
+    if (image_record_read (key, &r, err) != 0)
+      {
+        if (*err == NULL)
+          cella_error (err, 0, "the built image %s is not in the store", key);
+        goto out;
+      }
+    *id = xstrdup (r->id);
+    image_record_free (r);
+  }
+  if (!o->quiet)
+    {
+      printf ("COMMIT");
+      for (size_t i = 0; names && names[i]; i++)
+        printf (" %s", names[i]);
+      printf ("\n--> %.12s\n", *id + strlen ("sha256:"));
+    }
+  rc = 0;
+out:
+  if (b.tmp)
+    {
+      remove_tree_mapped (b.tmp);
+      free (b.tmp);
+    }
+  if (b.tmpfd >= 0)
+    close (b.tmpfd);
+  for (size_t i = 0; i < b.n; i++)
+    {
+      free (b.ss[i].key);
+      free (b.ss[i].base_dir);
+      json_decref (b.ss[i].config);
+      strv_free (b.ss[i].args);
+      free (b.ss[i].flat);
+    }
+  free (b.ss);
+  if (b.have_facts)
+    host_facts_free (&b.facts);
+  if (b.ignore)
+    df_ignore_free (b.ignore);
+  if (b.n || b.df.stages)
+    dockerfile_free (&b.df);
+  strv_free (b.meta_args);
+  if (b.ctxfd >= 0)
+    close (b.ctxfd);
+  free (b.context);
+  free (b.file);
+  free (b.file_name);
+  return rc;
+}
