@@ -241,6 +241,11 @@ test_import_rootfs_dir_and_tarballs() {
 	assert_ok
 	run_cella run local/tgz cat /etc/motd
 	assert_eq imported "$OUT"
+	# one history entry for the one layer (buildah refuses to build on an image whose history
+	# does not match its layers)
+	run_cella image history --format json local/tgz
+	assert_ok
+	assert_eq "1 imported from a tarball" "$(jq -r 'length, .[0].Comment' <<<"$OUT" | tr '\n' ' ' | sed 's/ $//')" "history of an imported image"
 	tar -C "$TEST_TMP/rootfs" -cf - . | zstd -q -o "$TEST_TMP/r.tar.zst"
 	run_cella import "$TEST_TMP/r.tar.zst" local/zst
 	assert_ok

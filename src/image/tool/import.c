@@ -160,13 +160,17 @@ store_config (const char *diff_id_list_json_unused, json_t *config, char digest[
   return rc;
 }
 
+/* The config of a one-layer image made from a root: docker's default PATH, and a history entry for
+ * the layer (as docker's import writes one: tools that append history, buildah among them, check
+ * that the entries without empty_layer match the layers). */
 static json_t *
-default_config (json_t *diff_ids)
+default_config (json_t *diff_ids, const char *comment)
 {
   cleanup_free char *now = utc_now_rfc3339 ();
-  return json_pack ("{s:s, s:s, s:s, s:{s:[s]}, s:{s:s, s:o}}", "created", now, "architecture", platform_arch (), "os",
-                    "linux", "config", "Env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "rootfs", "type", "layers", "diff_ids", diff_ids);
+  return json_pack ("{s:s, s:s, s:s, s:{s:[s]}, s:{s:s, s:o}, s:[{s:s, s:s, s:s}]}", "created", now, "architecture",
+                    platform_arch (), "os", "linux", "config", "Env",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "rootfs", "type", "layers",
+                    "diff_ids", diff_ids, "history", "created", now, "created_by", "cella import", "comment", comment);
 }
 
 int
@@ -211,7 +215,7 @@ import_rootfs_dir (const char *dir, char *const *names, const char *source, stru
       unlink (tmp);
       return -1;
     }
-  config = default_config (json_pack ("[s]", diff_id));
+  config = default_config (json_pack ("[s]", diff_id), "imported from a directory");
   if (store_config (NULL, config, cdigest, &csize, err) < 0)
     {
       json_decref (config);
@@ -241,7 +245,7 @@ import_rootfs_tar (int fd, const char *path, char *const *names, const char *sou
                         "`%s`: xz and bzip2 tarballs are not OCI layer formats: recompress it with gzip or zstd", path);
   if (blob_put_fd (fd, NULL, digest, &size, err) < 0 || layer_ensure (digest, NULL, lim, diff_id, err) < 0)
     return cella_error_wrap (err, "`%s`", path);
-  config = default_config (json_pack ("[s]", diff_id));
+  config = default_config (json_pack ("[s]", diff_id), "imported from a tarball");
   rc = store_config (NULL, config, cdigest, &csize, err);
   json_decref (config);
   if (rc < 0)
