@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# passes: root user
-# passes-why: the event log is the data root's, written by the CLI and the monitor as in the root pass
+# passes: root
+# passes-why: the event log is the data root's, written by the same CLI and monitor code for any user; one pass (CI time)
 # cella events: the event log written where containers, volumes and images change, replayed with
 # --since/--until, followed, filtered, and printed as JSON lines.
 # test-timeout: 60

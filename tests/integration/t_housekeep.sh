@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# passes: root user
-# passes-why: prune, df and the records they read are the data root's as in the root pass; pause and update need a cgroup (skipped where this user has none)
+# passes: root
+# passes-why: prune, df and the records they read are the data root's, the same code for any user; pause and update need a cgroup, which cellatest lacks on this host (CI time)
 # Housekeeping: system df, container/network/system prune, pause/unpause and update of engine
 # containers.
 # test-timeout: 90
