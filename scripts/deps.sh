@@ -11,7 +11,7 @@ nftables iproute2 passt slirp4netns wget
 qemu-system-x86 linux-image-amd64 e2fsprogs
 podman conmon containerd buildah debootstrap golang-go
 clang libclang-rt-dev clang-format cppcheck clang-tidy"
-BENCH_PKGS="hyperfine umoci crun"
+BENCH_PKGS="hyperfine umoci crun podman-compose"
 # --vm-kernel: what `make vm-kernel` needs to build the tuned guest kernel (not in the default set:
 # the source alone is ~140 MB and the build takes a while)
 VM_KERNEL_PKGS="linux-source-6.1 flex bison bc libelf-dev"

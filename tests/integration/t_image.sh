@@ -649,7 +649,7 @@ test_image_build_maps_names() {
 	run_cella image build --from debian:nosuch
 	assert_cella_error 125 "unknown debian suite"
 	run_cella image build
-	assert_cella_error 125 "--from is required"
+	assert_cella_error 125 "a CONTEXT directory is required" # (without --from: a Containerfile build)
 	if ! is_root && [ -x /usr/sbin/debootstrap ]; then
 		run_cella image build --from debian
 		assert_cella_error 125 "needs root"
