@@ -256,44 +256,48 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
   cleanup_free char *sock = sock_path (p->id), *dir = xasprintf ("%s/net", paths_run_root ());
   cleanup_free char *target = xasprintf ("%d", (int) pid),
                     *userns = xasprintf ("--userns-path=/proc/%d/ns/user", (int) pid);
-  cleanup_free char *api = NULL, *rfd = NULL, *efd = NULL;
-  int ready[2], ex[2];
+  cleanup_free char *api = NULL, *rfd = NULL;
+  int ready[2];
   char c;
-  pid_t helper;
+  pid_t helper, parent = getpid ();
   if (strlen (sock) >= sizeof ((struct sockaddr_un *) 0)->sun_path)
     return cella_error (err, ENAMETOOLONG, "slirp4netns API socket `%s`: the path is too long for a socket", sock);
   if (mkdir_p (dir, 0700, err) < 0 || pipe2 (ready, O_CLOEXEC) < 0)
     return cella_error (err, errno, "pipe");
-  if (pipe2 (ex, O_CLOEXEC) < 0)
-    return cella_error (err, errno, "pipe");
   unlink (sock);
   api = xasprintf ("--api-socket=%s", sock);
   rfd = xasprintf ("--ready-fd=%d", ready[1]);
-  efd = xasprintf ("--exit-fd=%d", ex[0]);
   helper = fork ();
   if (helper < 0)
-    return cella_error (err, errno, "fork slirp4netns");
+    {
+      close (ready[0]);
+      close (ready[1]);
+      return cella_error (err, errno, "fork slirp4netns");
+    }
   if (helper == 0)
     {
-      char *argv[] = { (char *) prog,
-                       (char *) "--configure",
-                       (char *) "--mtu=65520",
-                       (char *) "--disable-host-loopback",
-                       api,
-                       rfd,
-                       efd,
-                       (p->ns & PLAN_NS_USER) ? userns : NULL,
-                       NULL,
-                       NULL,
-                       NULL };
-      size_t k = (p->ns & PLAN_NS_USER) ? 7 : 6;
+      char *argv[10];
+      size_t k = 0;
       int null = open ("/dev/null", O_RDWR);
+      argv[k++] = (char *) prog;
+      argv[k++] = (char *) "--configure";
+      argv[k++] = (char *) "--mtu=65520";
+      argv[k++] = (char *) "--disable-host-loopback";
+      argv[k++] = api;
+      argv[k++] = rfd;
+      if (p->ns & PLAN_NS_USER)
+        argv[k++] = userns;
       argv[k++] = target;
       argv[k++] = (char *) ROOTLESS_SLIRP_DEV;
       argv[k] = NULL;
+      /* The helper lives as long as this process, across its execve: the monitor becomes the small
+       * monitor (monitor/main.c) and, at the workload's end, the full one again. So no --exit-fd
+       * (a close-on-exec pipe ended slirp4netns at the first of those execs): the parent-death
+       * signal, which an execve of the parent keeps, ends it with the process that started it. */
       prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      if (getppid () != parent)
+        _exit (127);
       fcntl (ready[1], F_SETFD, 0);
-      fcntl (ex[0], F_SETFD, 0);
       dup2 (null, 0);
       dup2 (null, 1);
       dup2 (null, 2);
@@ -302,8 +306,6 @@ slirp_attach (struct plan *p, const char *prog, pid_t pid, const struct net_port
       _exit (127);
     }
   close (ready[1]);
-  close (ex[0]);
-  /* the write end of the exit pipe stays open in this process: slirp4netns ends when it dies */
   if (read (ready[0], &c, 1) != 1)
     {
       close (ready[0]);
