@@ -43,8 +43,8 @@ $(B)/cella-vminit: $(GUEST_SRC) $(wildcard guest/*.h) src/vm/guest.h src/util/ut
 # The small monitor (monitor/main.c, docs/architecture.md "The monitor"): what stays resident
 # per running container. The full monitor execs it once the workload runs; it execs the full
 # binary again at the workload's end. Static and non-PIE, stripped, libc only, like cella-vminit.
-MON_SRC := monitor/main.c src/engine/logfile.c src/util/util.c
-$(B)/cella-monitor: $(MON_SRC) src/engine/logfile.h src/engine/attach.h src/util/util.h
+MON_SRC := monitor/main.c src/engine/attach_hub.c src/engine/logfile.c src/util/util.c
+$(B)/cella-monitor: $(MON_SRC) src/engine/logfile.h src/engine/attach.h src/engine/attach_hub.h src/util/util.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -Isrc $(WARN) -Os -fno-pie -no-pie -static -s -ffunction-sections -fdata-sections \
 	  -Wl,--gc-sections -o $@ $(MON_SRC)

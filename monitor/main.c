@@ -26,127 +26,13 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "engine/attach.h"
+#include "engine/attach_hub.h"
 #include "engine/logfile.h"
 
-#define MAX_CLIENTS 16
-
 struct small {
-  int pidfd, out, errp, in, master, listen;
-  int clients[MAX_CLIENTS];
-  size_t nclients;
-  struct log_writer *log;
+  int pidfd, out, errp, master, listen;
+  struct att_hub hub; /* the clients, the log, the terminal (master) and the stdin pipe */
 };
-
-static int
-send_packet (int sock, int type, const void *buf, size_t len)
-{
-  char pkt[1 + ATT_MAX_PAYLOAD];
-  if (len > ATT_MAX_PAYLOAD)
-    len = ATT_MAX_PAYLOAD;
-  pkt[0] = (char) type;
-  if (len)
-    memcpy (pkt + 1, buf, len);
-  for (;;)
-    {
-      if (send (sock, pkt, len + 1, MSG_NOSIGNAL) >= 0)
-        return 0;
-      if (errno != EINTR)
-        return -1;
-    }
-}
-
-static void
-drop_client (struct small *m, size_t i)
-{
-  close (m->clients[i]);
-  m->clients[i] = m->clients[--m->nclients];
-}
-
-static void
-broadcast (struct small *m, int type, const void *buf, size_t len)
-{
-  for (size_t i = 0; i < m->nclients;)
-    if (send_packet (m->clients[i], type, buf, len) < 0)
-      drop_client (m, i);
-    else
-      i++;
-}
-
-static void
-add_client (struct small *m, int fd)
-{
-  if (fd < 0)
-    return;
-  if (m->nclients == MAX_CLIENTS)
-    {
-      close (fd);
-      return;
-    }
-  m->clients[m->nclients++] = fd;
-}
-
-static bool
-pump (struct small *m, int fd, int stream)
-{
-  char buf[ATT_MAX_PAYLOAD];
-  ssize_t n = read (fd, buf, sizeof buf);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return true;
-  if (n <= 0)
-    return false;
-  log_writer_write (m->log, stream, buf, (size_t) n);
-  broadcast (m, stream == LOG_STDERR ? ATT_STDERR : ATT_STDOUT, buf, (size_t) n);
-  return true;
-}
-
-static void
-close_stdin (struct small *m)
-{
-  if (m->master >= 0)
-    {
-      struct termios t;
-      char eof = tcgetattr (m->master, &t) == 0 ? (char) t.c_cc[VEOF] : 4;
-      write_all (m->master, &eof, 1);
-    }
-  if (m->in >= 0)
-    close (m->in);
-  m->in = -1;
-}
-
-static void
-client_packet (struct small *m, size_t i)
-{
-  char pkt[1 + ATT_MAX_PAYLOAD];
-  ssize_t n = recv (m->clients[i], pkt, sizeof pkt, MSG_DONTWAIT);
-  int in = m->master >= 0 ? m->master : m->in;
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return;
-  if (n <= 0)
-    {
-      drop_client (m, i);
-      return;
-    }
-  if (pkt[0] == ATT_STDIN && in >= 0)
-    write_all (in, pkt + 1, (size_t) n - 1);
-  else if (pkt[0] == ATT_STDIN_EOF)
-    close_stdin (m);
-  else if (pkt[0] == ATT_RESIZE && n >= 5 && m->master >= 0)
-    {
-      unsigned short rc[2];
-      struct winsize ws = { 0 };
-      memcpy (rc, pkt + 1, sizeof rc);
-      ws.ws_row = rc[0];
-      ws.ws_col = rc[1];
-      ioctl (m->master, TIOCSWINSZ, &ws);
-    }
-  else if (pkt[0] == ATT_SIGNAL && n >= 1 + (ssize_t) sizeof (int))
-    {
-      int sig;
-      memcpy (&sig, pkt + 1, sizeof sig);
-      syscall (SYS_pidfd_send_signal, m->pidfd, sig, NULL, 0);
-    }
-}
 
 /* The loop of monitor.c's mon_loop, less the health checks: returns the docker-style status. */
 static int
@@ -156,27 +42,31 @@ run (struct small *m)
   siginfo_t si;
   for (;;)
     {
-      struct pollfd fds[4 + MAX_CLIENTS] = {
+      struct pollfd fds[4 + ATT_MAX_CLIENTS] = {
         { .fd = m->pidfd, .events = POLLIN },
         { .fd = out_open ? m->out : -1, .events = POLLIN },
         { .fd = err_open ? m->errp : -1, .events = POLLIN },
         { .fd = m->listen, .events = POLLIN },
       };
-      size_t nc = m->nclients;
+      size_t nc = m->hub.nclients;
       for (size_t i = 0; i < nc; i++)
-        fds[4 + i] = (struct pollfd){ .fd = m->clients[i], .events = POLLIN };
+        fds[4 + i] = (struct pollfd){ .fd = m->hub.clients[i], .events = POLLIN };
       if (poll (fds, 4 + nc, -1) < 0 && errno != EINTR)
         break;
       if (out_open && fds[1].revents)
-        out_open = pump (m, m->out, LOG_STDOUT);
+        out_open = att_hub_pump (&m->hub, m->out, LOG_STDOUT);
       if (err_open && fds[2].revents)
-        err_open = pump (m, m->errp, LOG_STDERR);
+        err_open = att_hub_pump (&m->hub, m->errp, LOG_STDERR);
       if (fds[3].revents & POLLIN)
         /* cppcheck-suppress nullPointer ; accept4's addrlen may be NULL (accept4(2)) */
-        add_client (m, accept4 (m->listen, NULL, NULL, SOCK_CLOEXEC));
+        att_hub_add (&m->hub, accept4 (m->listen, NULL, NULL, SOCK_CLOEXEC));
       for (size_t i = nc; i-- > 0;)
         if (fds[4 + i].revents)
-          client_packet (m, i);
+          {
+            int sig = att_hub_client_packet (&m->hub, i);
+            if (sig > 0)
+              syscall (SYS_pidfd_send_signal, m->pidfd, sig, NULL, 0);
+          }
       if (fds[0].revents & POLLIN)
         break;
     }
@@ -187,12 +77,12 @@ run (struct small *m)
       if (poll (fds, 2, 100) <= 0)
         break;
       if (out_open && fds[0].revents)
-        out_open = pump (m, m->out, LOG_STDOUT);
+        out_open = att_hub_pump (&m->hub, m->out, LOG_STDOUT);
       if (err_open && fds[1].revents)
-        err_open = pump (m, m->errp, LOG_STDERR);
+        err_open = att_hub_pump (&m->hub, m->errp, LOG_STDERR);
     }
-  log_writer_close (m->log);
-  m->log = NULL;
+  log_writer_close (m->hub.log);
+  m->hub.log = NULL;
   memset (&si, 0, sizeof si);
   while (waitid (P_PIDFD, m->pidfd, &si, WEXITED) < 0)
     if (errno != EINTR)
@@ -224,12 +114,12 @@ int
 main (int argc, char **argv)
 {
   extern char **environ;
-  struct small m = { .nclients = 0 };
+  struct small m = { .hub = { .nclients = 0 } };
   cella_error_t err = NULL;
-  int status, *fds[] = { &m.pidfd, &m.out, &m.errp, &m.in, &m.master, &m.listen };
-  char st[16], lst[16], *full[16 + MAX_CLIENTS];
+  int status, *fds[] = { &m.pidfd, &m.out, &m.errp, &m.hub.in, &m.master, &m.listen };
+  char st[16], lst[16], *full[16 + ATT_MAX_CLIENTS];
   size_t k = 0;
-  if (argc < 14 || argc > 14 + MAX_CLIENTS || strcmp (argv[1], "__monitor") != 0)
+  if (argc < 14 || argc > 14 + ATT_MAX_CLIENTS || strcmp (argv[1], "__monitor") != 0)
     {
       fprintf (stderr, "cella-monitor: started by cella itself\n");
       return 125;
@@ -238,9 +128,10 @@ main (int argc, char **argv)
     if ((*fds[i] = fd_arg (argv[3 + i])) == -2)
       return 125;
   for (int i = 14; i < argc; i++)
-    add_client (&m, fd_arg (argv[i]));
-  m.log = log_writer_open (argv[9], atoll (argv[10]), &err);
-  if (m.log == NULL)
+    att_hub_add (&m.hub, fd_arg (argv[i]));
+  m.hub.tty = m.master;
+  m.hub.log = log_writer_open (argv[9], atoll (argv[10]), &err);
+  if (m.hub.log == NULL)
     {
       cella_error_free (&err);
       return 125;
@@ -253,7 +144,7 @@ main (int argc, char **argv)
   else
     close_fd (&m.out);
   close_fd (&m.errp);
-  close_fd (&m.in);
+  close_fd (&m.hub.in);
   snprintf (st, sizeof st, "%d", status);
   snprintf (lst, sizeof lst, "%d", m.listen);
   full[k++] = (char *) "cella";
@@ -266,12 +157,12 @@ main (int argc, char **argv)
   full[k++] = argv[12];
   if (m.listen >= 0)
     fcntl (m.listen, F_SETFD, 0);
-  for (size_t i = 0; i < m.nclients; i++)
+  for (size_t i = 0; i < m.hub.nclients; i++)
     {
       char *s = NULL;
-      if (asprintf (&s, "%d", m.clients[i]) < 0)
+      if (asprintf (&s, "%d", m.hub.clients[i]) < 0)
         continue;
-      fcntl (m.clients[i], F_SETFD, 0);
+      fcntl (m.hub.clients[i], F_SETFD, 0);
       full[k++] = s;
     }
   full[k] = NULL;

@@ -18,25 +18,6 @@
 #include "container.h"
 
 int
-attach_send (int sock, int type, const void *buf, size_t len)
-{
-  char pkt[1 + ATT_MAX_PAYLOAD];
-  if (len > ATT_MAX_PAYLOAD)
-    len = ATT_MAX_PAYLOAD;
-  pkt[0] = (char) type;
-  if (len)
-    memcpy (pkt + 1, buf, len);
-  for (;;)
-    {
-      ssize_t n = send (sock, pkt, len + 1, MSG_NOSIGNAL);
-      if (n >= 0)
-        return 0;
-      if (errno != EINTR)
-        return -1;
-    }
-}
-
-int
 attach_connect (const char *id, cella_error_t *err)
 {
   cleanup_free char *dir = ctr_run_dir (id);

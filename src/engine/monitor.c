@@ -28,26 +28,21 @@
 #include "events.h"
 #include "../net/net.h"
 #include "../backend/backend.h"
-#include "attach.h"
+#include "attach_hub.h"
 #include "container.h"
 #include "health.h"
 #include "volume.h"
 #include "logfile.h"
 
-#define MAX_CLIENTS 16
-
 struct mon {
   const char *id;
   struct plan *plan;
-  struct log_writer *log;
   struct ns_proc proc;
   int out, errp; /* read ends of the workload's stdout/stderr (or out = pty master) */
-  int in;        /* write end of its stdin pipe, -1 when none */
   int listen;    /* attach socket */
   int sigfd;
-  int clients[MAX_CLIENTS];
-  size_t nclients;
-  bool oom_killed; /* the last run's cgroup counted an OOM kill */
+  struct att_hub hub; /* the attached clients, the log, the terminal and the stdin pipe's write end */
+  bool oom_killed;    /* the last run's cgroup counted an OOM kill */
   /* health checks (health.h): the check, the one at work (probe.pid > 0), when the next is due */
   struct ctr_healthcheck hc;
   struct health_probe probe;
@@ -55,32 +50,6 @@ struct mon {
   bool health_restart; /* --health-on-failure restart struck: start again whatever the policy */
   long long log_max;   /* the state's log_max_size, for the small monitor */
 };
-
-static void
-mon_broadcast (struct mon *m, int type, const void *buf, size_t len)
-{
-  for (size_t i = 0; i < m->nclients;)
-    if (attach_send (m->clients[i], type, buf, len) < 0)
-      {
-        close (m->clients[i]);
-        m->clients[i] = m->clients[--m->nclients];
-      }
-    else
-      i++;
-}
-
-static void
-mon_add_client (struct mon *m, int fd)
-{
-  if (fd < 0)
-    return;
-  if (m->nclients == MAX_CLIENTS)
-    {
-      close (fd);
-      return;
-    }
-  m->clients[m->nclients++] = fd;
-}
 
 static int
 mon_listen (const char *id)
@@ -104,70 +73,6 @@ mon_listen (const char *id)
       return -1;
     }
   return fd;
-}
-
-/* Output of the workload: to the log and to every attached client. */
-static bool
-mon_pump_output (struct mon *m, int fd, int stream)
-{
-  char buf[ATT_MAX_PAYLOAD];
-  ssize_t n = read (fd, buf, sizeof buf);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return true;
-  if (n <= 0)
-    return false;
-  log_writer_write (m->log, stream, buf, (size_t) n);
-  mon_broadcast (m, stream == LOG_STDERR ? ATT_STDERR : ATT_STDOUT, buf, (size_t) n);
-  return true;
-}
-
-static void
-mon_close_stdin (struct mon *m)
-{
-  if (m->proc.master >= 0 && m->plan->process.tty)
-    {
-      struct termios t;
-      char eof = tcgetattr (m->proc.master, &t) == 0 ? (char) t.c_cc[VEOF] : 4;
-      write_all (m->proc.master, &eof, 1);
-    }
-  if (m->in >= 0)
-    close (m->in);
-  m->in = -1;
-}
-
-static void
-mon_client_packet (struct mon *m, size_t i)
-{
-  char pkt[1 + ATT_MAX_PAYLOAD];
-  ssize_t n = recv (m->clients[i], pkt, sizeof pkt, MSG_DONTWAIT);
-  int in = m->plan->process.tty ? m->proc.master : m->in;
-  if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return;
-  if (n <= 0)
-    {
-      close (m->clients[i]);
-      m->clients[i] = m->clients[--m->nclients];
-      return;
-    }
-  if (pkt[0] == ATT_STDIN && in >= 0)
-    write_all (in, pkt + 1, (size_t) n - 1);
-  else if (pkt[0] == ATT_STDIN_EOF)
-    mon_close_stdin (m);
-  else if (pkt[0] == ATT_RESIZE && n >= 5 && m->proc.master >= 0)
-    {
-      unsigned short rc[2];
-      struct winsize ws = { 0 };
-      memcpy (rc, pkt + 1, sizeof rc);
-      ws.ws_row = rc[0];
-      ws.ws_col = rc[1];
-      ioctl (m->proc.master, TIOCSWINSZ, &ws);
-    }
-  else if (pkt[0] == ATT_SIGNAL && n >= 1 + (ssize_t) sizeof (int))
-    {
-      int sig;
-      memcpy (&sig, pkt + 1, sizeof sig);
-      backend_signal (&m->proc, sig);
-    }
 }
 
 /* How long poll may sleep before a health check is due or overdue (-1: none). */
@@ -278,7 +183,7 @@ mon_loop (struct mon *m)
   m->next_check_ns = now_ns () + m->hc.interval_ns;
   for (;;)
     {
-      struct pollfd fds[6 + MAX_CLIENTS] = {
+      struct pollfd fds[6 + ATT_MAX_CLIENTS] = {
         { .fd = m->proc.pidfd, .events = POLLIN },
         { .fd = out_open ? m->out : -1, .events = POLLIN },
         { .fd = err_open ? m->errp : -1, .events = POLLIN },
@@ -286,22 +191,26 @@ mon_loop (struct mon *m)
         { .fd = m->probe.pid > 0 && m->probe.out_open ? m->probe.out : -1, .events = POLLIN },
         { .fd = m->probe.pid > 0 ? m->probe.pidfd : -1, .events = POLLIN },
       };
-      size_t nc = m->nclients;
+      size_t nc = m->hub.nclients;
       for (size_t i = 0; i < nc; i++)
-        fds[6 + i] = (struct pollfd){ .fd = m->clients[i], .events = POLLIN };
+        fds[6 + i] = (struct pollfd){ .fd = m->hub.clients[i], .events = POLLIN };
       if (poll (fds, 6 + nc, mon_health_wait_ms (m)) < 0 && errno != EINTR)
         break;
       mon_health_step (m, &fds[4], &fds[5]);
       if (out_open && fds[1].revents)
-        out_open = mon_pump_output (m, m->out, LOG_STDOUT);
+        out_open = att_hub_pump (&m->hub, m->out, LOG_STDOUT);
       if (err_open && fds[2].revents)
-        err_open = mon_pump_output (m, m->errp, LOG_STDERR);
+        err_open = att_hub_pump (&m->hub, m->errp, LOG_STDERR);
       if (fds[3].revents & POLLIN)
         /* cppcheck-suppress nullPointer ; gnu.cfg wants accept4's addrlen, which may be NULL (accept4(2)) */
-        mon_add_client (m, accept4 (m->listen, NULL, NULL, SOCK_CLOEXEC));
+        att_hub_add (&m->hub, accept4 (m->listen, NULL, NULL, SOCK_CLOEXEC));
       for (size_t i = nc; i-- > 0;)
         if (fds[6 + i].revents)
-          mon_client_packet (m, i);
+          {
+            int sig = att_hub_client_packet (&m->hub, i);
+            if (sig > 0)
+              backend_signal (&m->proc, sig);
+          }
       if (fds[0].revents & POLLIN)
         break;
     }
@@ -314,11 +223,11 @@ mon_loop (struct mon *m)
       if (poll (fds, 2, 100) <= 0)
         break;
       if (out_open && fds[0].revents)
-        out_open = mon_pump_output (m, m->out, LOG_STDOUT);
+        out_open = att_hub_pump (&m->hub, m->out, LOG_STDOUT);
       if (err_open && fds[1].revents)
-        err_open = mon_pump_output (m, m->errp, LOG_STDERR);
+        err_open = att_hub_pump (&m->hub, m->errp, LOG_STDERR);
     }
-  log_writer_flush (m->log);
+  log_writer_flush (m->hub.log);
   memset (&si, 0, sizeof si);
   while (waitid (P_PIDFD, m->proc.pidfd, &si, WEXITED) < 0)
     if (errno != EINTR)
@@ -373,13 +282,14 @@ mon_spawn (struct mon *m, cella_error_t *err)
   close_fd (&i[0]);
   m->out = tty ? m->proc.master : o[0];
   m->errp = e[0];
-  m->in = i[1];
+  m->hub.in = i[1];
+  m->hub.tty = tty ? m->proc.master : -1;
   if (r < 0)
     {
       close_fd (&o[0]);
       close_fd (&e[0]);
       close_fd (&i[1]);
-      m->out = m->errp = m->in = -1;
+      m->out = m->errp = m->hub.in = -1;
     }
   return r;
 }
@@ -391,10 +301,10 @@ mon_release (struct mon *m)
     close (m->proc.master);
   else
     close_fd (&m->out);
-  m->proc.master = -1;
+  m->proc.master = m->hub.tty = -1;
   m->out = -1;
   close_fd (&m->errp);
-  close_fd (&m->in);
+  close_fd (&m->hub.in);
   close_fd (&m->proc.pidfd);
 }
 
@@ -556,7 +466,7 @@ mon_init (struct mon *m, const char *id, int listen_fd, cella_error_t *err)
   long long max = 0;
   memset (m, 0, sizeof *m);
   m->id = id;
-  m->out = m->errp = m->in = -1;
+  m->out = m->errp = m->hub.in = m->hub.tty = -1;
   m->proc.pidfd = m->proc.master = -1;
   if (ctr_plan_load (id, &m->plan, err) < 0 || ctr_state_read (id, &st, -1, err) < 0)
     return -1;
@@ -566,8 +476,8 @@ mon_init (struct mon *m, const char *id, int listen_fd, cella_error_t *err)
   ctr_state_clear (&st);
   m->probe.pid = -1;
   m->probe.pidfd = m->probe.out = -1;
-  m->log = log_writer_open (log, max, err);
-  if (m->log == NULL)
+  m->hub.log = log_writer_open (log, max, err);
+  if (m->hub.log == NULL)
     return -1;
   m->listen = listen_fd >= 0 ? listen_fd : mon_listen (id);
   return 0;
@@ -617,18 +527,18 @@ mon_exec_small (struct mon *m, long long started, long long delay_ms)
   cleanup_free char *log = NULL;
   char **argv = NULL;
   cella_error_t err = NULL;
-  int keep[6 + MAX_CLIENTS];
+  int keep[6 + ATT_MAX_CLIENTS];
   size_t nkeep = 0;
   if (small == NULL || m->hc.test != NULL)
     return;
   log = ctr_log_path (m->id);
-  log_writer_close (m->log); /* nothing was written yet: no output was read */
-  m->log = NULL;
+  log_writer_close (m->hub.log); /* nothing was written yet: no output was read */
+  m->hub.log = NULL;
   strv_push (&argv, "cella-monitor");
   strv_push (&argv, "__monitor");
   strv_push (&argv, m->id);
   {
-    int fds[] = { m->proc.pidfd, m->out, m->errp, m->in, m->proc.master, m->listen };
+    int fds[] = { m->proc.pidfd, m->out, m->errp, m->hub.in, m->proc.master, m->listen };
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
       {
         push_fd (&argv, fds[i]);
@@ -641,17 +551,17 @@ mon_exec_small (struct mon *m, long long started, long long delay_ms)
   push_num (&argv, started);
   push_num (&argv, delay_ms);
   strv_push (&argv, full);
-  for (size_t i = 0; i < m->nclients; i++)
+  for (size_t i = 0; i < m->hub.nclients; i++)
     {
-      push_fd (&argv, m->clients[i]);
-      keep[nkeep++] = m->clients[i];
+      push_fd (&argv, m->hub.clients[i]);
+      keep[nkeep++] = m->hub.clients[i];
     }
   execve (small, argv, environ);
   /* not there after all: go on here, as before */
   for (size_t i = 0; i < nkeep; i++)
     fcntl (keep[i], F_SETFD, FD_CLOEXEC);
   strv_free (argv);
-  m->log = log_writer_open (log, m->log_max, &err);
+  m->hub.log = log_writer_open (log, m->log_max, &err);
   cella_error_free (&err);
 }
 
@@ -674,9 +584,9 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd, const st
       report (&ready_fd, 125, &err);
       return 125;
     }
-  mon_add_client (&m, attach_fd);
+  att_hub_add (&m.hub, attach_fd);
   for (size_t i = 0; resume && i < resume->nclients; i++)
-    mon_add_client (&m, resume->clients[i]);
+    att_hub_add (&m.hub, resume->clients[i]);
   do
     {
       long long started;
@@ -693,7 +603,7 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd, const st
           mon_record_failure (&m, first, &err);
           report (&ready_fd, err->status ? err->status : 125, &err);
           status = err->status;
-          mon_broadcast (&m, ATT_EXIT, &status, sizeof status);
+          att_hub_broadcast (&m.hub, ATT_EXIT, &status, sizeof status);
           cella_error_free (&err);
           break;
         }
@@ -725,7 +635,7 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd, const st
       if (net_wanted (m.plan) || net_vm_tap_wanted (m.plan))
         net_detach (m.plan); /* the published ports are free once the container stopped */
       again = mon_record_exit (&m, status, now_ns () - started);
-      mon_broadcast (&m, ATT_EXIT, &status, sizeof status);
+      att_hub_broadcast (&m.hub, ATT_EXIT, &status, sizeof status);
       if (now_ns () - started > 10 * 1000000000LL)
         delay_ms = 100;
     }
@@ -767,10 +677,9 @@ monitor_main (const char *id, int ready_fd, int attach_fd, int lock_fd, const st
     }
   if (lock_fd >= 0)
     close (lock_fd);
-  log_writer_close (m.log);
+  log_writer_close (m.hub.log);
   plan_free (m.plan);
   ctr_healthcheck_clear (&m.hc);
-  for (size_t i = 0; i < m.nclients; i++)
-    close (m.clients[i]);
+  att_hub_close_all (&m.hub);
   return 0;
 }
