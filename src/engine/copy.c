@@ -282,7 +282,7 @@ set_meta (struct ctx *c, int fd, const struct stat *st, const struct at *d)
   if (c->o->chown && fchown (fd, c->o->uid, c->o->gid) < 0)
     return cella_error (c->err, errno, "cp: `%s`: set owner to %u:%u%s", d->shown, (unsigned) c->o->uid,
                         (unsigned) c->o->gid, c->dwhere);
-  if (fchmod (fd, st->st_mode & 07777) < 0)
+  if (fchmod (fd, st->st_mode & (c->o->no_setid ? 01777 : 07777)) < 0)
     return cella_error (c->err, errno, "cp: `%s`: set mode%s", d->shown, c->dwhere);
   if (futimens (fd, times) < 0)
     return cella_error (c->err, errno, "cp: `%s`: set times%s", d->shown, c->dwhere);
@@ -616,10 +616,11 @@ copy_into_root (const char *host_src, int rootfd, const char *ctr_dst, const str
 int
 copy_out_of_root (int rootfd, const char *ctr_src, const char *host_dst, const struct copy_opts *o, cella_error_t *err)
 {
-  static const struct copy_opts none;
+  struct copy_opts out = o ? *o : (struct copy_opts){ .chown = false };
   __attribute__ ((cleanup (src_free))) struct src s = { .dirfd = -1 };
   struct side d = { -1, " on the host" };
-  struct ctx c = { .o = o ? o : &none, .err = err, .swhere = " in the container", .dwhere = d.where, .top = ctr_src };
+  struct ctx c = { .o = &out, .err = err, .swhere = " in the container", .dwhere = d.where, .top = ctr_src };
+  out.no_setid = true;
   if (*ctr_src == '\0' || *host_dst == '\0')
     return cella_error (err, 0, "cp: empty path");
   if (src_open_ctr (&s, rootfd, ctr_src, err) < 0)

@@ -19,7 +19,8 @@
 #include "../util/util.h"
 
 struct copy_opts {
-  bool chown; /* set the owner of what is created to uid:gid (copy in as root: 0:0) */
+  bool chown;    /* set the owner of what is created to uid:gid (copy in as root: 0:0) */
+  bool no_setid; /* drop set-uid and set-gid bits (copy_out_of_root always does) */
   uid_t uid;
   gid_t gid;
 };
@@ -28,7 +29,9 @@ struct copy_opts {
  * rootfd: a directory fd of the container's root (O_PATH is fine); ctr_dst: absolute. */
 int copy_into_root (const char *host_src, int rootfd, const char *ctr_dst, const struct copy_opts *o,
                     cella_error_t *err);
-/* ctr_src: absolute path in the container; host_dst: host path ("-" is not handled here). */
+/* ctr_src: absolute path in the container; host_dst: host path ("-" is not handled here). What
+ * is copied out loses its set-uid and set-gid bits: the workload made those files, and `cella cp`
+ * often runs as root (a set-uid program of the container's would be one of root's on the host). */
 int copy_out_of_root (int rootfd, const char *ctr_src, const char *host_dst, const struct copy_opts *o,
                       cella_error_t *err);
 
