@@ -30,8 +30,9 @@ if [ ${#args[@]} = 0 ]; then
 fi
 log=$(mktemp) || exit 1
 trap 'rm -f "$log"' EXIT
-# A VM of our own: root in the guest, every controller of the guest kernel's cgroup v2.
-"$CELLA" run --rm --backend vm --vm-memory "$V2_MEMORY" --vm-cpus "$V2_CPUS" --network none -v /:/host:ro busybox \
+# A VM of our own: root in the guest with every capability (--cap-add ALL: the lane loads modules and
+# mounts; a VM workload gets docker's default capabilities otherwise), every controller of cgroup v2.
+"$CELLA" run --rm --backend vm --cap-add ALL --vm-memory "$V2_MEMORY" --vm-cpus "$V2_CPUS" --network none -v /:/host:ro busybox \
 	sh "/host$repo/tests/v2/guest.sh" "$repo" "${args[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 [ "${1:-}" = --cmd ] && exit "$rc"
