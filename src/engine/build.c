@@ -182,6 +182,54 @@ history_add (struct stage_state *s, const char *created_by, bool empty)
                   : json_pack ("{s:s, s:s}", "created", now, "created_by", created_by));
 }
 
+/* ---- the platform ------------------------------------------------------------------------------- */
+
+/* This machine's architecture as OCI names it. */
+static const char *
+host_arch (void)
+{
+#if defined(__x86_64__)
+  return "amd64";
+#elif defined(__aarch64__)
+  return "arm64";
+#elif defined(__i386__)
+  return "386";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return "ppc64le";
+#elif defined(__s390x__)
+  return "s390x";
+#elif defined(__riscv) && __riscv_xlen == 64
+  return "riscv64";
+#else
+  return "unknown";
+#endif
+}
+
+/* A --platform value (the option's or FROM's): only this machine's is built (RUN executes natively;
+ * there is no emulation), so another is an error naming it and what is supported. */
+static int
+platform_check (const char *what, const char *p, cella_error_t *err)
+{
+  cleanup_free char *os = xstrdup (p);
+  char *arch = strchr (os, '/'), *variant = NULL;
+  if (arch == NULL)
+    return cella_error (err, 0, "%s `%s`: expected OS/ARCH[/VARIANT], like linux/%s", what, p, host_arch ());
+  *arch++ = '\0';
+  if ((variant = strchr (arch, '/')) != NULL)
+    *variant++ = '\0';
+  if (strcmp (arch, "x86_64") == 0)
+    arch = (char *) "amd64";
+  else if (strcmp (arch, "aarch64") == 0)
+    arch = (char *) "arm64";
+  if (strcmp (os, "linux") == 0 && strcmp (arch, host_arch ()) == 0
+      && (variant == NULL || (strcmp (arch, "arm64") == 0 && strcmp (variant, "v8") == 0)))
+    return 0;
+  return cella_error (err, 0,
+                      "%s `%s`: not supported: cella builds only for this machine's platform, linux/%s (RUN steps run "
+                      "natively; there is no emulation of another architecture)",
+                      what, p, host_arch ());
+}
+
 /* ---- the cache ------------------------------------------------------------------------------------ */
 
 static char *
@@ -675,6 +723,12 @@ parse_chown (struct build *b, struct stage_state *s, const char *spec, const cha
   return 0;
 }
 
+static bool
+is_url (const char *w)
+{
+  return has_prefix (w, "http://") || has_prefix (w, "https://");
+}
+
 /* The sources of a COPY/ADD (words but the last), resolved under rootfd and hashed into h (h NULL:
  * not hashed); *dest_dir set when there are several or a glob. */
 static int
@@ -684,8 +738,10 @@ resolve_sources (struct build *b, char **words, size_t n, bool add, int rootfd, 
   for (size_t i = 0; i + 1 < n; i++)
     {
       size_t before = strv_len (*sources);
-      if (add && (has_prefix (words[i], "http://") || has_prefix (words[i], "https://")))
-        return cella_error (err, 0, "%s: ADD of a URL is not supported (download it in a RUN step)", w);
+      if (is_url (words[i]))
+        return cella_error (err, 0, "%s: `%s`: %s", w, words[i],
+                            add ? "a URL and local sources in one ADD (use one ADD for each)"
+                                : "COPY does not download URLs (ADD does)");
       if (bc_sources (rootfd, words[i], from != NULL, from ? NULL : b->ignore, w, sources, err) < 0)
         return -1;
       for (size_t k = before; h && (*sources)[k]; k++)
@@ -699,13 +755,78 @@ resolve_sources (struct build *b, char **words, size_t n, bool add, int rootfd, 
   return 0;
 }
 
+/* ADD URL... DEST: each URL downloaded by the image tool (libcurl) into a dir of the step, named by
+ * the last component of the URL's path; the files are then the sources, hashed into h (the content
+ * decides the cache, as a context file's does). *dl out: that dir. */
+static int
+fetch_sources (struct build *b, char **words, size_t n, const char *checksum, const char *w, char **dl, char ***sources,
+               struct bhash *h, cella_error_t *err)
+{
+  int dfd;
+  *dl = xasprintf ("%s/url-%u", b->tmp, b->step);
+  if (mkdir (*dl, 0700) < 0)
+    return cella_error (err, errno, "mkdir `%s`", *dl);
+  if (checksum && n != 2)
+    return cella_error (err, 0, "%s: --checksum goes with one URL source", w);
+  for (size_t i = 0; i + 1 < n; i++)
+    {
+      cleanup_free char *path = NULL, *out = NULL;
+      const char *p = strstr (words[i], "://") + 3, *slash = strchr (p, '/');
+      const char *name;
+      size_t len;
+      int status;
+      if (!is_url (words[i]))
+        return cella_error (err, 0, "%s: `%s`: a URL and local sources in one ADD (use one ADD for each)", w, words[i]);
+      path = strndup (slash ? slash : "/", slash ? strcspn (slash, "?#") : 1);
+      len = strlen (path);
+      while (len > 1 && path[len - 1] == '/')
+        path[--len] = '\0';
+      name = strrchr (path, '/') + 1;
+      if (*name == '\0' || strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
+        name = "download";
+      for (size_t k = 0; *sources && (*sources)[k]; k++)
+        if (strcmp ((*sources)[k], name) == 0)
+          return cella_error (err, 0, "%s: two URLs name the same file `%s`", w, name);
+      out = xasprintf ("%s/%s", *dl, name);
+      {
+        char *const fargv[] = { (char *) "fetch",
+                                (char *) "--output",
+                                out,
+                                checksum ? (char *) "--checksum" : words[i],
+                                checksum ? (char *) checksum : NULL,
+                                checksum ? words[i] : NULL,
+                                NULL };
+        status = b->o->tool (fargv, err);
+      }
+      if (status < 0)
+        return cella_error_wrap (err, "%s", w);
+      if (status != 0)
+        return cella_error (err, 0, "%s: downloading `%s` failed (see above)", w, words[i]);
+      strv_push (sources, name);
+    }
+  dfd = open (*dl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return cella_error (err, errno, "open `%s`", *dl);
+  for (size_t k = 0; (*sources)[k]; k++)
+    if (bc_hash_source (dfd, (*sources)[k], NULL, h) < 0)
+      {
+        int e = errno;
+        close (dfd);
+        return cella_error (err, e, "%s: read `%s`", w, (*sources)[k]);
+      }
+  close (dfd);
+  return 0;
+}
+
 static int
 do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
 {
   cleanup_free char *w = where (b, in), *from_root_dir = NULL, *src_key = NULL, *dest = NULL, *key = NULL,
-                    *created = NULL, *bottom = NULL, *heredoc = NULL, *from_x = NULL, *src_key2 = NULL;
+                    *created = NULL, *bottom = NULL, *heredoc = NULL, *from_x = NULL, *src_key2 = NULL, *dl = NULL;
   cleanup_strv char **words = NULL, **sources = NULL, **layers = NULL, **mounts = NULL;
-  const char *from = flag_get (in, "from"), *chown = flag_get (in, "chown"), *chmod = flag_get (in, "chmod");
+  const char *from = flag_get (in, "from"), *chown = flag_get (in, "chown"), *chmod = flag_get (in, "chmod"),
+             *checksum = flag_get (in, "checksum");
+  bool url;
   struct copy_job j = { 0 };
   struct bhash h;
   size_t n;
@@ -723,15 +844,19 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
   n = strv_len (words);
   if (n < 2 && !(n == 1 && in->n_heredocs))
     return cella_error (err, 0, "%s: needs a source and a destination", w);
+  url = add && from == NULL && !in->n_heredocs && is_url (words[0]);
+  if (checksum && !url)
+    return cella_error (err, 0, "%s: --checksum is for an ADD of a URL", w);
   bh_init (&h);
   /* the destination: absolute, relative to WORKDIR */
   {
     const char *d = words[n - 1];
     const char *wd = json_string_value (json_object_get (cfg_of (s), "WorkingDir"));
     cleanup_free char *abs = d[0] == '/' ? xstrdup (d) : xasprintf ("%s/%s", wd && *wd ? wd : "/", d);
-    size_t dl = strlen (d);
+    size_t dlen = strlen (d);
     dest = path_clean (abs);
-    j.dest_dir = (dl && d[dl - 1] == '/') || (dl >= 2 && strcmp (d + dl - 2, "/.") == 0) || strcmp (d, ".") == 0;
+    j.dest_dir
+        = (dlen && d[dlen - 1] == '/') || (dlen >= 2 && strcmp (d + dlen - 2, "/.") == 0) || strcmp (d, ".") == 0;
   }
   if (from)
     {
@@ -755,6 +880,20 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
       bh_str (&h, heredoc);
       j.heredoc_data = heredoc;
       j.heredoc_name = hd->name;
+    }
+  else if (url)
+    {
+      cleanup_free char *cx = NULL;
+      if (checksum && expand (b, s, checksum, &cx, err) < 0)
+        return cella_error_wrap (err, "%s", w);
+      if (fetch_sources (b, words, n, cx, w, &dl, &sources, &h, err) < 0)
+        {
+          if (dl)
+            remove_tree_mapped (dl);
+          return -1;
+        }
+      if (n > 2)
+        j.dest_dir = true;
     }
   else if (from == NULL && resolve_sources (b, words, n, add, b->ctxfd, NULL, w, &sources, &h, &j.dest_dir, err) < 0)
     return -1;
@@ -791,12 +930,12 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
     }
   /* the job */
   j.where = w;
-  j.src_root = from ? from_root_dir : b->context;
-  j.is_context = from == NULL;
+  j.src_root = from ? from_root_dir : url ? dl : b->context;
+  j.is_context = from == NULL; /* a download: beneath its dir, owned by 0:0 like a context file */
   j.sources = sources;
-  j.ignore = from ? NULL : b->ignore;
+  j.ignore = from || url ? NULL : b->ignore;
   j.dest = dest;
-  j.add = add && from == NULL;
+  j.add = add && from == NULL && !url; /* a downloaded archive is not unpacked, as docker does */
   if (stage_layers (s, &bottom, &layers, err) < 0)
     return -1;
   j.bottom = bottom;
@@ -817,7 +956,7 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
     }
   {
     struct stat st;
-    if (!j.dest_dir && sources && sources[0]
+    if (!j.dest_dir && !url && sources && sources[0]
         && fstatat (j.is_context ? b->ctxfd : AT_FDCWD, j.is_context ? (*sources[0] ? sources[0] : ".") : "/", &st,
                     AT_SYMLINK_NOFOLLOW)
                == 0
@@ -852,6 +991,8 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
       }
     rc = commit (b, s, upper, created, NULL, &key, err);
     step_dir_remove (dir);
+    if (dl)
+      remove_tree_mapped (dl);
     if (rc < 0)
       return cella_error_wrap (err, "%s", w);
   }
@@ -1162,6 +1303,13 @@ stage_from (struct build *b, struct stage_state *s, cella_error_t *err)
   int rc;
   if (df_expand (st->base, b->df.escape, meta_lookup, b->meta_args, &base, err) < 0)
     return cella_error_wrap (err, "%s", w);
+  if (st->platform)
+    {
+      cleanup_free char *pf = NULL;
+      if (df_expand (st->platform, b->df.escape, meta_lookup, b->meta_args, &pf, err) < 0
+          || platform_check ("--platform", pf, err) < 0)
+        return cella_error_wrap (err, "%s", w);
+    }
   memset (s->chain, '0', 32);
   s->chain[32] = '\0';
   prev = df_stage_find (&b->df, base);
@@ -1199,6 +1347,21 @@ stage_from (struct build *b, struct stage_state *s, cella_error_t *err)
   rc = image_lookup (base, &r, err);
   if (rc < 0)
     return cella_error_wrap (err, "%s", w);
+  if (rc == 0 && b->o->pull)
+    {
+      /* --pull: the registry's image now, whatever the store has */
+      char *const pargv[] = { (char *) "pull", base, NULL };
+      int status = b->o->tool (pargv, err);
+      image_record_free (r);
+      r = NULL;
+      if (status < 0)
+        return cella_error_wrap (err, "%s", w);
+      if (status != 0)
+        return cella_error (err, 0, "%s: --pull: pulling `%s` failed (see above)", w, base);
+      rc = image_lookup (base, &r, err);
+      if (rc != 0)
+        return rc < 0 ? -1 : cella_error (err, 0, "%s: image `%s`: pulled, but the store does not name it", w, base);
+    }
   if (rc > 0)
     {
       char *rootfs = NULL;
@@ -1248,6 +1411,85 @@ stage_from (struct build *b, struct stage_state *s, cella_error_t *err)
   return 0;
 }
 
+/* One instruction of a stage (or an ONBUILD trigger) onto the stage's state. */
+static int
+dispatch (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
+{
+  switch (in->kind)
+    {
+    case DF_RUN:
+      return do_run (b, s, in, err);
+    case DF_COPY:
+    case DF_ADD:
+      return do_copy (b, s, in, err);
+    case DF_ARG:
+      return do_arg (b, s, in, err);
+    case DF_FROM:
+      return cella_error (err, 0, "%s:%d: FROM inside a stage", b->file_name, in->line);
+    default:
+      return do_meta (b, s, in, err);
+    }
+}
+
+/* The base image's ONBUILD triggers, right after FROM, as docker runs them: parsed as instructions
+ * of their own, in order; the new image does not inherit them (OnBuild is dropped first). Errors
+ * name the FROM's FILE:LINE and the trigger. */
+static int
+onbuild_triggers (struct build *b, struct stage_state *s, cella_error_t *err)
+{
+  json_t *ob = json_object_get (cfg_of (s), "OnBuild");
+  cleanup_free char *text = NULL, *w = NULL;
+  struct dockerfile df = { 0 };
+  size_t i;
+  json_t *x;
+  if (!json_is_array (ob) || json_array_size (ob) == 0)
+    {
+      if (ob)
+        json_object_del (cfg_of (s), "OnBuild");
+      return 0;
+    }
+  text = xstrdup ("FROM scratch\n");
+  json_array_foreach (ob, i, x)
+    {
+      char *n;
+      if (!json_is_string (x))
+        continue;
+      n = xasprintf ("%s%s\n", text, json_string_value (x));
+      free (text);
+      text = n;
+    }
+  w = where (b, s->st->from);
+  if (df_parse (text, strlen (text), "ONBUILD", &df, err) < 0)
+    return cella_error_wrap (err, "%s: the base image's ONBUILD triggers", w);
+  json_object_del (cfg_of (s), "OnBuild");
+  chain_step (s, "ONBUILD triggers", text);
+  s->dirty = true;
+  for (size_t k = 1; df.n_stages == 1 && k < df.stages[0].n_instrs; k++)
+    {
+      struct df_instr *in = &df.stages[0].instrs[k];
+      if (in->kind == DF_FROM || in->kind == DF_ONBUILD || in->kind == DF_MAINTAINER)
+        {
+          cella_error (err, 0, "%s: ONBUILD trigger `%s`: not allowed in a trigger", w, in->text);
+          dockerfile_free (&df);
+          return -1;
+        }
+      if (!b->o->quiet)
+        {
+          printf ("--> ONBUILD trigger: %s\n", in->text);
+          fflush (stdout);
+        }
+      in->line = s->st->from->line;
+      if (dispatch (b, s, in, err) < 0)
+        {
+          cella_error_wrap (err, "%s: ONBUILD trigger", w);
+          dockerfile_free (&df);
+          return -1;
+        }
+    }
+  dockerfile_free (&df);
+  return 0;
+}
+
 static int
 stage_build (struct build *b, size_t i, cella_error_t *err)
 {
@@ -1262,38 +1504,18 @@ stage_build (struct build *b, size_t i, cella_error_t *err)
     }
   else
     b->step++;
-  if (stage_from (b, s, err) < 0)
+  if (stage_from (b, s, err) < 0 || onbuild_triggers (b, s, err) < 0)
     return -1;
   for (size_t k = 1; k < st->n_instrs; k++)
     {
       const struct df_instr *in = &st->instrs[k];
-      int r;
       b->step++;
       if (!b->o->quiet)
         {
           printf ("[%zu/%zu] STEP %u/%u: %s\n", i + 1, b->n, b->step, b->steps, in->text);
           fflush (stdout);
         }
-      switch (in->kind)
-        {
-        case DF_RUN:
-          r = do_run (b, s, in, err);
-          break;
-        case DF_COPY:
-        case DF_ADD:
-          r = do_copy (b, s, in, err);
-          break;
-        case DF_ARG:
-          r = do_arg (b, s, in, err);
-          break;
-        case DF_FROM:
-          r = cella_error (err, 0, "%s:%d: FROM inside a stage", b->file_name, in->line);
-          break;
-        default:
-          r = do_meta (b, s, in, err);
-          break;
-        }
-      if (r < 0)
+      if (dispatch (b, s, in, err) < 0)
         return -1;
     }
   s->done = true;
@@ -1370,6 +1592,15 @@ read_inputs (struct build *b, cella_error_t *err)
           return cella_error_wrap (err, "%s", p);
       }
   }
+  {
+    /* the automatic platform ARGs (FROM --platform=$BUILDPLATFORM; `ARG TARGETARCH` in a stage) */
+    const char *a = host_arch ();
+    cleanup_free char *tp = xasprintf ("TARGETPLATFORM=linux/%s", a), *ta = xasprintf ("TARGETARCH=%s", a),
+                      *bp = xasprintf ("BUILDPLATFORM=linux/%s", a), *ba = xasprintf ("BUILDARCH=%s", a);
+    const char *const pa[] = { tp, "TARGETOS=linux", ta, "TARGETVARIANT=", bp, "BUILDOS=linux", ba, "BUILDVARIANT=" };
+    for (size_t i = 0; i < sizeof pa / sizeof pa[0]; i++)
+      env_set (&b->meta_args, pa[i]);
+  }
   /* the meta ARGs (before the first FROM), with --build-arg over their defaults */
   for (size_t i = 0; i < b->df.n_meta_args; i++)
     {
@@ -1445,6 +1676,8 @@ build_image (const struct build_opts *o, char **id, cella_error_t *err)
       free (n);
       image_ref_clear (&r);
     }
+  if (o->platform && platform_check ("--platform", o->platform, err) < 0)
+    return -1;
   for (size_t i = 0; o->labels && o->labels[i]; i++)
     if (strchr (o->labels[i], '=') == NULL)
       return cella_error (err, 0, "--label `%s`: KEY=VALUE", o->labels[i]);

@@ -17,6 +17,7 @@ int cmd_logout (int argc, char **argv);
 int cmd_build (int argc, char **argv);
 int cmd_image_commit (int argc, char **argv);
 int cmd_push (int argc, char **argv);
+int cmd_fetch (int argc, char **argv);
 
 /* push.c, pure (unit tests): a layer media type in Docker schema2 (docker) or OCI terms, NULL when
  * that format has none for it; a manifest with the media types of format "oci" or "docker" (its own
