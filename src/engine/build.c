@@ -433,9 +433,310 @@ step_dir_remove (char *d)
 
 /* ---- RUN ----------------------------------------------------------------------------------------- */
 
+/* ---- RUN --mount, --network ----------------------------------------------------------------------- */
+
+static int from_root (struct build *b, const char *name, const char *w, char **root, char **src_key,
+                      cella_error_t *err);
+
+/* One RUN --mount=type=bind|cache|tmpfs,... as written (variables expanded). */
+struct run_mount {
+  char *type, *target, *id, *sharing, *from, *source;
+  bool rw;
+  long long size;
+};
+
+/* What a RUN's container gets besides the stage's root: --mount specs in the `run --mount` syntax,
+ * the network, the flock'd fds of `sharing=locked` caches (closed after the RUN). */
+struct run_extra {
+  struct run_mount *m;
+  size_t n;
+  const char *network; /* none | host */
+  char **mounts;
+  int *locks;
+  size_t nlocks;
+};
+
+static void
+run_extra_free (struct run_extra *x)
+{
+  for (size_t i = 0; i < x->n; i++)
+    {
+      free (x->m[i].type);
+      free (x->m[i].target);
+      free (x->m[i].id);
+      free (x->m[i].sharing);
+      free (x->m[i].from);
+      free (x->m[i].source);
+    }
+  free (x->m);
+  for (size_t i = 0; i < x->nlocks; i++)
+    close (x->locks[i]);
+  free (x->locks);
+  strv_free (x->mounts);
+}
+
+static void
+set_str (char **p, const char *v)
+{
+  free (*p);
+  *p = xstrdup (v);
+}
+
 static int
-run_container (struct build *b, struct stage_state *s, char **argv, const char *dir, char ***mounts, int *status,
-               cella_error_t *err)
+mount_bool (const char *spec, const char *k, const char *v, bool *out, const char *w, cella_error_t *err)
+{
+  if (v == NULL || strcmp (v, "true") == 0 || strcmp (v, "1") == 0)
+    *out = true;
+  else if (strcmp (v, "false") == 0 || strcmp (v, "0") == 0)
+    *out = false;
+  else
+    return cella_error (err, 0, "%s: --mount `%s`: `%s=%s`: true or false", w, spec, k, v);
+  return 0;
+}
+
+static int
+run_mount_parse (struct build *b, struct stage_state *s, const char *raw, const char *w, struct run_mount *m,
+                 cella_error_t *err)
+{
+  cleanup_free char *spec = NULL, *copy = NULL;
+  char *save = NULL;
+  bool ro = false;
+  if (expand (b, s, raw, &spec, err) < 0)
+    return cella_error_wrap (err, "%s", w);
+  copy = xstrdup (spec);
+  for (char *kv = strtok_r (copy, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
+    {
+      char *v = strchr (kv, '=');
+      if (v)
+        *v++ = '\0';
+      if (strcmp (kv, "type") == 0 && v)
+        set_str (&m->type, v);
+      else if ((strcmp (kv, "target") == 0 || strcmp (kv, "dst") == 0 || strcmp (kv, "destination") == 0) && v)
+        set_str (&m->target, v);
+      else if ((strcmp (kv, "source") == 0 || strcmp (kv, "src") == 0) && v)
+        set_str (&m->source, v);
+      else if (strcmp (kv, "id") == 0 && v)
+        set_str (&m->id, v);
+      else if (strcmp (kv, "sharing") == 0 && v)
+        set_str (&m->sharing, v);
+      else if (strcmp (kv, "from") == 0 && v)
+        set_str (&m->from, v);
+      else if (strcmp (kv, "rw") == 0 || strcmp (kv, "readwrite") == 0)
+        {
+          if (mount_bool (spec, kv, v, &m->rw, w, err) < 0)
+            return -1;
+        }
+      else if (strcmp (kv, "ro") == 0 || strcmp (kv, "readonly") == 0)
+        {
+          if (mount_bool (spec, kv, v, &ro, w, err) < 0)
+            return -1;
+        }
+      else if (strcmp (kv, "size") == 0 && v)
+        {
+          if ((m->size = parse_size (v)) <= 0)
+            return cella_error (err, 0, "%s: --mount `%s`: size `%s`: a size (64m, 1g)", w, spec, v);
+        }
+      else
+        return cella_error (err, 0, "%s: --mount `%s`: unknown option `%s` (known: type, target, source, from, id, "
+                            "sharing, rw, ro, size)", w, spec, kv);
+    }
+  if (m->type == NULL)
+    m->type = xstrdup ("bind");
+  if (strcmp (m->type, "bind") && strcmp (m->type, "cache") && strcmp (m->type, "tmpfs"))
+    return cella_error (err, 0, "%s: --mount type=%s: not supported (supported: bind, cache, tmpfs)", w, m->type);
+  if (m->target == NULL)
+    return cella_error (err, 0, "%s: --mount `%s`: needs target=DIR", w, spec);
+  {
+    const char *wd = json_string_value (json_object_get (cfg_of (s), "WorkingDir"));
+    cleanup_free char *abs = m->target[0] == '/' ? xstrdup (m->target)
+                                                 : xasprintf ("%s/%s", wd && *wd ? wd : "/", m->target);
+    free (m->target);
+    m->target = path_clean (abs);
+    if (strcmp (m->target, "/") == 0)
+      return cella_error (err, 0, "%s: --mount `%s`: the target cannot be /", w, spec);
+  }
+  if (m->sharing && strcmp (m->sharing, "shared") && strcmp (m->sharing, "private") && strcmp (m->sharing, "locked"))
+    return cella_error (err, 0, "%s: --mount `%s`: sharing=%s: shared, private or locked", w, spec, m->sharing);
+  if (strcmp (m->type, "cache") != 0 && (m->id || m->sharing))
+    return cella_error (err, 0, "%s: --mount `%s`: id= and sharing= are for type=cache", w, spec);
+  if (strcmp (m->type, "bind") != 0 && (m->from || m->source))
+    return cella_error (err, 0, "%s: --mount `%s`: from= and source= are for type=bind", w, spec);
+  if (strcmp (m->type, "tmpfs") != 0 && m->size)
+    return cella_error (err, 0, "%s: --mount `%s`: size= is for type=tmpfs", w, spec);
+  if (ro)
+    m->rw = false;
+  if (m->id == NULL && strcmp (m->type, "cache") == 0)
+    m->id = xstrdup (m->target);
+  if (strchr (m->target, ','))
+    return cella_error (err, 0, "%s: --mount `%s`: a target with a comma is not supported", w, spec);
+  return 0;
+}
+
+/* The RUN's flags: --mount (parsed, and hashed into h: the spec, and for a bind the content it
+ * shows), --network. */
+static int
+run_flags (struct build *b, struct stage_state *s, const struct df_instr *in, const char *w, struct run_extra *x,
+           struct bhash *h, cella_error_t *err)
+{
+  x->network = "host";
+  for (size_t i = 0; i < in->n_flags; i++)
+    {
+      const struct df_flag *f = &in->flags[i];
+      if (strcmp (f->name, "network") == 0)
+        {
+          const char *v = f->value ? f->value : "";
+          if (strcmp (v, "none") == 0)
+            x->network = "none";
+          else if (strcmp (v, "host") == 0 || strcmp (v, "default") == 0)
+            x->network = "host";
+          else
+            return cella_error (err, 0, "%s: --network=%s: none, host or default (the host's network)", w, v);
+          bh_str (h, x->network);
+          continue;
+        }
+      if (strcmp (f->name, "mount") != 0)
+        return cella_error (err, 0, "%s: --%s: not supported for RUN (supported: --mount, --network)", w, f->name);
+      {
+        struct run_mount *m;
+        x->m = xrealloc (x->m, (x->n + 1) * sizeof *x->m);
+        m = &x->m[x->n++];
+        memset (m, 0, sizeof *m);
+        if (run_mount_parse (b, s, f->value ? f->value : "", w, m, err) < 0)
+          return -1;
+        bh_str (h, m->type);
+        bh_str (h, m->target);
+        bh_str (h, m->rw ? "rw" : "ro");
+        if (strcmp (m->type, "bind") == 0)
+          {
+            /* what the mount shows is part of the step: its content (context) or its image (from=) */
+            bh_str (h, m->source ? m->source : ".");
+            if (m->from)
+              {
+                cleanup_free char *k = NULL;
+                if (from_root (b, m->from, w, NULL, &k, err) < 0)
+                  return -1;
+                bh_str (h, k);
+              }
+            else
+              {
+                int fd = bc_open (b->ctxfd, m->source ? m->source : "", O_PATH, false);
+                if (fd < 0)
+                  return cella_error (err, errno, "%s: --mount source `%s` in the build context", w,
+                                      m->source ? m->source : ".");
+                close (fd);
+                if (bc_hash_source (b->ctxfd, m->source ? m->source : "", b->ignore, h) < 0)
+                  return cella_error (err, errno, "%s: read `%s`", w, m->source ? m->source : ".");
+              }
+          }
+      }
+    }
+  return 0;
+}
+
+/* A path safe to hand the mount code: fd's, as the kernel resolved it (openat2 kept it beneath
+ * its root). A comma would end the spec. */
+static char *
+fd_path (int fd)
+{
+  char link[64], buf[4096];
+  ssize_t n;
+  snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+  n = readlink (link, buf, sizeof buf - 1);
+  if (n <= 0)
+    return NULL;
+  buf[n] = '\0';
+  return strchr (buf, ',') ? NULL : xstrdup (buf);
+}
+
+/* The mounts on a cache miss: cache dirs made (and locked), bind sources resolved (and copied for
+ * rw, so that writes are dropped with the step, as docker does). */
+static int
+run_mounts_prepare (struct build *b, const char *w, struct run_extra *x, cella_error_t *err)
+{
+  for (size_t i = 0; i < x->n; i++)
+    {
+      struct run_mount *m = &x->m[i];
+      cleanup_free char *spec = NULL;
+      if (strcmp (m->type, "tmpfs") == 0)
+        spec = m->size ? xasprintf ("type=tmpfs,target=%s,tmpfs-size=%lld", m->target, m->size)
+                       : xasprintf ("type=tmpfs,target=%s", m->target);
+      else if (strcmp (m->type, "cache") == 0)
+        {
+          struct bhash h;
+          char hex[33];
+          cleanup_free char *dir = NULL;
+          bh_init (&h);
+          bh_str (&h, m->id);
+          bh_hex (&h, hex);
+          dir = xasprintf ("%s/build-cache/mounts/%s", paths_data_root (), hex);
+          if (mkdir_p (dir, 0755, err) < 0)
+            return cella_error_wrap (err, "%s: --mount type=cache", w);
+          if (m->sharing && strcmp (m->sharing, "locked") == 0)
+            {
+              int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+              if (fd < 0 || flock (fd, LOCK_EX) < 0)
+                {
+                  if (fd >= 0)
+                    close (fd);
+                  return cella_error (err, errno, "%s: lock the cache `%s`", w, dir);
+                }
+              x->locks = xrealloc (x->locks, (x->nlocks + 1) * sizeof *x->locks);
+              x->locks[x->nlocks++] = fd;
+            }
+          if (strchr (dir, ','))
+            return cella_error (err, 0, "%s: the data root `%s` has a comma: no cache mount", w, dir);
+          spec = xasprintf ("type=bind,source=%s,target=%s", dir, m->target);
+        }
+      else
+        {
+          cleanup_free char *root = NULL, *k = NULL, *path = NULL;
+          int rootfd, fd;
+          struct stat st;
+          if (m->from && from_root (b, m->from, w, &root, &k, err) < 0)
+            return -1;
+          rootfd = m->from ? open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : b->ctxfd;
+          if (rootfd < 0)
+            return cella_error (err, errno, "open `%s`", root);
+          fd = bc_open (rootfd, m->source ? m->source : "", O_PATH, m->from != NULL);
+          if (m->from)
+            close (rootfd);
+          if (fd < 0)
+            return cella_error (err, errno, "%s: --mount source `%s`%s%s", w, m->source ? m->source : ".",
+                                m->from ? " in " : " in the build context", m->from ? m->from : "");
+          path = fd_path (fd);
+          if (fstat (fd, &st) < 0)
+            st.st_mode = 0;
+          close (fd);
+          if (path == NULL)
+            return cella_error (err, 0, "%s: --mount source `%s`: a path with a comma is not supported", w,
+                                m->source ? m->source : ".");
+          if (m->rw)
+            {
+              char *copy = xasprintf ("%s/mount-%u-%zu", b->tmp, b->step, i);
+              if (!S_ISDIR (st.st_mode))
+                {
+                  free (copy);
+                  return cella_error (err, 0, "%s: --mount rw of `%s`: only a directory can be mounted rw", w,
+                                      m->source ? m->source : ".");
+                }
+              if (tree_copy (path, copy, NULL, err) < 0)
+                {
+                  free (copy);
+                  return cella_error_wrap (err, "%s: --mount rw", w);
+                }
+              free (path);
+              path = copy;
+            }
+          spec = xasprintf ("type=bind,source=%s,target=%s%s", path, m->target, m->rw ? "" : ",readonly");
+        }
+      strv_push (&x->mounts, spec);
+    }
+  return 0;
+}
+
+static int
+run_container (struct build *b, struct stage_state *s, char **argv, const char *dir, const struct run_extra *x,
+               char ***mounts, int *status, cella_error_t *err)
 {
   struct run_options o = { 0 };
   struct image_defaults img = { 0 };
@@ -472,7 +773,8 @@ run_container (struct build *b, struct stage_state *s, char **argv, const char *
   o.env = steal_pointer (&env);
   o.workdir = wd && *wd ? xstrdup (wd) : NULL;
   o.user = user && *user ? xstrdup (user) : NULL;
-  o.network = xstrdup ("host");
+  o.network = xstrdup (x->network);
+  o.mounts = strv_dup (x->mounts);
   o.command = strv_dup (argv);
   o.image = xstrdup ("build");
   if (plan_from_run_options (&o, &b->facts, bottom, true, &p, err) < 0)
@@ -531,13 +833,66 @@ out:
   return rc;
 }
 
+/* A RUN past its cache key: a hit, or the container run and its upper dir committed. */
+static int
+run_step (struct build *b, struct stage_state *s, char **argv, const char *created, const char *w,
+          struct run_extra *x, cella_error_t *err)
+{
+  cleanup_strv char **mounts = NULL;
+  cleanup_free char *key = NULL;
+  char *dir = NULL;
+  int status = 0;
+  if (cache_get (b, s->chain, &key))
+    {
+      if (!b->o->quiet)
+        printf ("--> Using cache %s\n", key);
+      return stage_take (s, key, err);
+    }
+  history_add (s, created, false);
+  /* the tool adds the layer's history entry itself: take ours back */
+  json_array_remove (json_object_get (s->config, "history"),
+                     json_array_size (json_object_get (s->config, "history")) - 1);
+  if (run_mounts_prepare (b, w, x, err) < 0)
+    return -1;
+  if ((dir = step_dir (b, err)) == NULL)
+    return -1;
+  if (run_container (b, s, argv, dir, x, &mounts, &status, err) < 0)
+    {
+      step_dir_remove (dir);
+      return cella_error_wrap (err, "%s", w);
+    }
+  if (status != 0)
+    {
+      step_dir_remove (dir);
+      return cella_error (err, 0, "%s: the command exited with status %d", w, status);
+    }
+  {
+    cleanup_free char *upper = xasprintf ("%s/upper", dir);
+    int r = commit (b, s, upper, created, mounts, &key, err);
+    step_dir_remove (dir);
+    if (r < 0)
+      return cella_error_wrap (err, "%s", w);
+  }
+  cache_put (s->chain, key);
+  return stage_take (s, key, err);
+}
+
 static int
 do_run (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
 {
-  cleanup_strv char **argv = NULL, **mounts = NULL;
-  cleanup_free char *w = where (b, in), *desc = NULL, *created = NULL, *key = NULL;
-  char *dir = NULL;
-  int status = 0;
+  cleanup_strv char **argv = NULL;
+  cleanup_free char *w = where (b, in), *desc = NULL, *created = NULL;
+  char hex[33];
+  int rc;
+  struct run_extra x = { 0 };
+  struct bhash h;
+  bh_init (&h);
+  if (run_flags (b, s, in, w, &x, &h, err) < 0)
+    {
+      run_extra_free (&x);
+      return -1;
+    }
+  bh_hex (&h, hex);
   if (in->json)
     argv = strv_dup (in->args);
   else
@@ -575,40 +930,18 @@ do_run (struct build *b, struct stage_state *s, const struct df_instr *in, cella
     desc = json_dumps (e, JSON_COMPACT);
     json_decref (j);
     json_decref (e);
+    if (in->n_flags)
+      {
+        char *d2 = xasprintf ("%s %s", desc, hex);
+        free (desc);
+        desc = d2;
+      }
     chain_step (s, a, desc);
     created = xasprintf ("RUN %s", in->json ? a : argv[strv_len (argv) - 1]);
   }
-  if (cache_get (b, s->chain, &key))
-    {
-      if (!b->o->quiet)
-        printf ("--> Using cache %s\n", key);
-      return stage_take (s, key, err);
-    }
-  history_add (s, created, false);
-  /* the tool adds the layer's history entry itself: take ours back */
-  json_array_remove (json_object_get (s->config, "history"),
-                     json_array_size (json_object_get (s->config, "history")) - 1);
-  if ((dir = step_dir (b, err)) == NULL)
-    return -1;
-  if (run_container (b, s, argv, dir, &mounts, &status, err) < 0)
-    {
-      step_dir_remove (dir);
-      return cella_error_wrap (err, "%s", w);
-    }
-  if (status != 0)
-    {
-      step_dir_remove (dir);
-      return cella_error (err, 0, "%s: the command exited with status %d", w, status);
-    }
-  {
-    cleanup_free char *upper = xasprintf ("%s/upper", dir);
-    int r = commit (b, s, upper, created, mounts, &key, err);
-    step_dir_remove (dir);
-    if (r < 0)
-      return cella_error_wrap (err, "%s", w);
-  }
-  cache_put (s->chain, key);
-  return stage_take (s, key, err);
+  rc = run_step (b, s, argv, created, w, &x, err);
+  run_extra_free (&x);
+  return rc;
 }
 
 /* ---- COPY / ADD ---------------------------------------------------------------------------------- */
@@ -1543,6 +1876,16 @@ mark_needed (struct build *b, size_t i)
           = st->instrs[k].kind == DF_COPY || st->instrs[k].kind == DF_ADD ? flag_get (&st->instrs[k], "from") : NULL;
       if (f && (dep = df_stage_find (&b->df, f)) != NULL && (size_t) dep->index != i)
         mark_needed (b, (size_t) dep->index);
+      /* RUN --mount=...,from=STAGE */
+      for (size_t m = 0; st->instrs[k].kind == DF_RUN && m < st->instrs[k].n_flags; m++)
+        {
+          const struct df_flag *fl = &st->instrs[k].flags[m];
+          cleanup_free char *spec = fl->value && strcmp (fl->name, "mount") == 0 ? xstrdup (fl->value) : NULL;
+          char *save = NULL;
+          for (char *kv = spec ? strtok_r (spec, ",", &save) : NULL; kv; kv = strtok_r (NULL, ",", &save))
+            if (has_prefix (kv, "from=") && (dep = df_stage_find (&b->df, kv + 5)) != NULL && (size_t) dep->index != i)
+              mark_needed (b, (size_t) dep->index);
+        }
     }
 }
 

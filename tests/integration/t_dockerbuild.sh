@@ -520,3 +520,71 @@ hi" "$OUT" "the pulled image runs as built"
 	run_cella build --pull "$TEST_TMP/pl"
 	assert_cella_error 125 "Containerfile:1: FROM $REG_HOST/base/img:v1: --pull"
 }
+
+# RUN --mount: type=cache (a dir under the data root kept across builds, not in the layer),
+# type=bind (the context read-only by default, a stage, rw writes dropped), type=tmpfs; --network.
+test_run_mount_and_network() {
+	build_env
+	mkdir -p "$TEST_TMP/m/src"
+	echo ctx-file >"$TEST_TMP/m/src/in.txt"
+	cat >"$TEST_TMP/m/Containerfile" <<'ZZZ'
+FROM busybox AS tool
+RUN mkdir /out && echo from-stage > /out/s.txt
+
+FROM busybox
+ARG N=1
+RUN --mount=type=cache,target=/cache,id=c1,sharing=locked echo "run-$N" >> /cache/log && cat /cache/log | tr '\n' ' ' > /seen
+RUN --mount=type=bind,source=src,target=/ctx cat /ctx/in.txt > /ctxcopy && ! touch /ctx/new 2>/dev/null
+RUN --mount=type=bind,from=tool,source=/out,target=/st cat /st/s.txt > /stcopy
+RUN --mount=type=bind,source=src,target=/rwctx,rw echo written > /rwctx/w.txt && cat /rwctx/w.txt > /rwseen
+RUN --mount=type=tmpfs,target=/scratch,size=1m echo t > /scratch/t && grep -q ' /scratch tmpfs' /proc/mounts && echo tmpfs-ok > /tmpfsseen
+RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ' ' > /nets
+ZZZ
+	run_cella build -t mnt "$TEST_TMP/m"
+	assert_ok
+	run_cella run --rm mnt sh -c 'cat /seen; echo; cat /ctxcopy /stcopy /rwseen /tmpfsseen /nets'
+	assert_ok
+	assert_eq "run-1 
+ctx-file
+from-stage
+written
+tmpfs-ok
+lo " "$OUT" "cache, bind from the context and a stage, rw bind, tmpfs, --network=none (only lo)"
+	run_cella run --rm mnt sh -c 'for d in /cache /ctx /st /rwctx /scratch; do ls -A "$d" 2>/dev/null; done | wc -l'
+	assert_eq "0" "$OUT" "nothing of the mounts in the image (empty mount points at most)"
+	assert_eq "" "$(ls -A "$TEST_TMP/m/src" | grep -v in.txt)" "the context is not written (rw writes go to a copy)"
+	# the cache dir lives on under the data root: a second build (another ARG: the RUN runs) sees it
+	run_cella build --build-arg N=2 -t mnt2 "$TEST_TMP/m"
+	assert_ok
+	run_cella run --rm mnt2 cat /seen
+	assert_eq "run-1 run-2 " "$OUT" "the cache mount kept the first build's file"
+	# a changed bind-mounted context file runs its RUN again
+	run_cella build --build-arg N=2 "$TEST_TMP/m"
+	assert_ok
+	assert_eq 7 "$(printf '%s\n' "$OUT" | grep -c -- '--> Using cache')" "unchanged: every RUN cached"
+	echo ctx-file2 >"$TEST_TMP/m/src/in.txt"
+	run_cella build --build-arg N=2 -t mnt3 "$TEST_TMP/m"
+	assert_ok
+	run_cella run --rm mnt3 cat /ctxcopy
+	assert_eq "ctx-file2" "$OUT" "the bind mount's content is part of the cache key"
+	# errors: unsupported types and options are named
+	printf 'FROM busybox\nRUN --mount=type=secret,id=x cat /run/secrets/x\n' >"$TEST_TMP/m/Containerfile"
+	run_cella build "$TEST_TMP/m"
+	assert_cella_error 125 "Containerfile:2: RUN --mount=type=secret,id=x cat /run/secrets/x: --mount type=secret: not supported (supported: bind, cache, tmpfs)"
+	printf 'FROM busybox\nRUN --mount=type=ssh true\n' >"$TEST_TMP/m/Containerfile"
+	run_cella build "$TEST_TMP/m"
+	assert_cella_error 125 "--mount type=ssh: not supported"
+	printf 'FROM busybox\nRUN --mount=type=cache,target=/c,bogus=1 true\n' >"$TEST_TMP/m/Containerfile"
+	run_cella build "$TEST_TMP/m"
+	assert_cella_error 125 "unknown option \`bogus\`"
+	printf 'FROM busybox\nRUN --mount=type=bind,source=../..,target=/x true\n' >"$TEST_TMP/m/Containerfile"
+	run_cella build "$TEST_TMP/m"
+	assert_cella_error 125 "Containerfile:2"
+	assert_contains "$ERR" "--mount source \`../..\` in the build context" "a bind source outside the context is refused"
+	printf 'FROM busybox\nRUN --network=bridge true\n' >"$TEST_TMP/m/Containerfile"
+	run_cella build "$TEST_TMP/m"
+	assert_cella_error 125 "--network=bridge: none, host or default"
+	printf 'FROM busybox\nRUN --security=insecure true\n' >"$TEST_TMP/m/Containerfile"
+	run_cella build "$TEST_TMP/m"
+	assert_cella_error 125 "--security: not supported for RUN"
+}
