@@ -588,3 +588,33 @@ lo " "$OUT" "cache, bind from the context and a stage, rw bind, tmpfs, --network
 	run_cella build "$TEST_TMP/m"
 	assert_cella_error 125 "--security: not supported for RUN"
 }
+
+# The layer cache outlives `image prune` (its images are kept though nameless) and `image prune -a`;
+# `system df` counts it; `system prune -a` removes it, cache mounts included.
+test_cache_survives_image_prune() {
+	build_env
+	printf 'FROM busybox\nRUN --mount=type=cache,target=/c echo x > /c/f && echo "PRUNE-RUN-$((40+2))"\n' >"$CTX/Containerfile.p"
+	run_cella build -q -f "$CTX/Containerfile.p" "$CTX"
+	assert_ok
+	run_cella build -t pr "$CTX"
+	assert_ok
+	run_cella image prune
+	assert_ok
+	run_cella image prune -a
+	assert_ok
+	run_cella build "$CTX"
+	assert_ok
+	assert_not_contains "$OUT" "-42" "after image prune (-a): every step still cached"
+	run_cella build -f "$CTX/Containerfile.p" "$CTX"
+	assert_not_contains "$OUT" "PRUNE-RUN-42" "the cache-mount step too"
+	run_cella system df
+	assert_ok
+	assert_match "$OUT" 'Build Cache' "system df lists the build cache"
+	[ -n "$(find "$CELLA_ROOT/build-cache/mounts" -type f 2>/dev/null)" ] || fail "the cache mount's file is under build-cache/mounts"
+	run_cella system prune -a
+	assert_ok
+	assert_eq "" "$(ls -A "$CELLA_ROOT/build-cache" 2>/dev/null)" "system prune -a removes the cache and the cache mounts"
+	run_cella build "$CTX"
+	assert_ok
+	assert_contains "$OUT" "RAN-FINAL-42" "after system prune -a the steps run again"
+}

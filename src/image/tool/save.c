@@ -247,9 +247,8 @@ cmd_save (int argc, char **argv)
       struct image_record *r = NULL;
       int64_t msize = 0;
       const char *refname = NULL;
-      int rc = image_lookup (argv[i], &r, &err);
-      if (rc > 0)
-        cella_error (&err, 0, "image `%s`: not found (see `cella images`)", argv[i]);
+      bool embedded = false;
+      int rc = tool_image_or_embedded (argv[i], &r, &embedded, &err);
       if (rc != 0)
         {
           out_close (&out, index, false, NULL);
@@ -258,6 +257,8 @@ cmd_save (int argc, char **argv)
       for (size_t j = 0; r->names[j]; j++)
         if (strstr (argv[i], r->names[j]) || refname == NULL)
           refname = r->names[j];
+      if (embedded)
+        refname = "docker.io/library/busybox:latest"; /* what `busybox` means to run */
       if (out_blob (&out, r->manifest_digest, &err) < 0 || out_blob (&out, r->id, &err) < 0)
         rc = -1;
       for (size_t j = 0; rc == 0 && j < r->nlayers; j++)
