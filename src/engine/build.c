@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ struct build {
   char *tmp; /* $data/build/tmp-<id>: upper dirs, flattened roots, config files */
   int tmpfd; /* tmp, flock'd while the build runs */
   unsigned step, steps;
+  unsigned *first_step; /* per stage: the number of its FROM step minus one (progress, step dir names) */
   struct host_facts facts;
   bool have_facts;
 };
@@ -1823,18 +1825,28 @@ onbuild_triggers (struct build *b, struct stage_state *s, cella_error_t *err)
   return 0;
 }
 
+static int stage_steps (struct build *b, struct stage_state *s, size_t i, cella_error_t *err);
+
 static int
 stage_build (struct build *b, size_t i, cella_error_t *err)
 {
   struct stage_state *s = &b->ss[i];
-  const struct df_stage *st = s->st;
+  unsigned outer = b->step; /* a stage built for another's COPY --from: that one's numbering goes on after */
+  int rc;
   if (s->done)
     return 0;
+  b->step = b->first_step ? b->first_step[i] : b->step;
+  rc = stage_steps (b, s, i, err);
+  b->step = outer;
+  return rc;
+}
+
+static int
+stage_steps (struct build *b, struct stage_state *s, size_t i, cella_error_t *err)
+{
+  const struct df_stage *st = s->st;
   if (!b->o->quiet)
-    {
-      cleanup_free char *w = NULL;
-      printf ("[%zu/%zu] STEP %u/%u: %s\n", i + 1, b->n, ++b->step, b->steps, st->from->text);
-    }
+    printf ("[%zu/%zu] STEP %u/%u: %s\n", i + 1, b->n, ++b->step, b->steps, st->from->text);
   else
     b->step++;
   if (stage_from (b, s, err) < 0 || onbuild_triggers (b, s, err) < 0)
@@ -1853,6 +1865,173 @@ stage_build (struct build *b, size_t i, cella_error_t *err)
     }
   s->done = true;
   return 0;
+}
+
+/* ---- independent stages, two at a time ------------------------------------------------------------ */
+
+#define BUILD_PARALLEL 2
+
+/* A stage that needs no other stage (FROM an image or scratch; no COPY --from or RUN --mount from=
+ * naming a stage): it can be built beside another. */
+static bool
+stage_independent (struct build *b, size_t i)
+{
+  const struct df_stage *st = b->ss[i].st;
+  cleanup_free char *base = NULL;
+  cella_error_t e = NULL;
+  if (df_expand (st->base, b->df.escape, meta_lookup, b->meta_args, &base, &e) < 0)
+    {
+      cella_error_free (&e);
+      return false;
+    }
+  if (df_stage_find (&b->df, base))
+    return false;
+  for (size_t k = 1; k < st->n_instrs; k++)
+    {
+      const struct df_instr *in = &st->instrs[k];
+      for (size_t f = 0; f < in->n_flags; f++)
+        if ((strcmp (in->flags[f].name, "from") == 0 && in->flags[f].value)
+            || (strcmp (in->flags[f].name, "mount") == 0 && in->flags[f].value && strstr (in->flags[f].value, "from=")))
+          return false; /* an image or a stage: a stage is a dependency; keep it simple */
+    }
+  return true;
+}
+
+/* In the child: build stage i in a temp dir of its own and leave its state in STATE.json there. */
+static void __attribute__ ((noreturn))
+stage_child (struct build *b, size_t i, const char *dir)
+{
+  struct stage_state *s = &b->ss[i];
+  cella_error_t e = NULL;
+  json_t *st;
+  cleanup_free char *path = xasprintf ("%s/state.json", dir);
+  int rc;
+  b->tmp = xstrdup (dir);
+  rc = stage_build (b, i, &e);
+  st = rc == 0 ? json_pack ("{s:s?, s:s?, s:s, s:O}", "key", s->key, "base_dir", s->base_dir, "chain", s->chain,
+                            "config", s->config)
+               : json_pack ("{s:s, s:i}", "error", e && e->msg ? e->msg : "the stage failed", "errno",
+                            e ? e->errno_ : 0);
+  if (s->dirty && rc == 0)
+    json_object_set_new (st, "dirty", json_true ());
+  fflush (NULL);
+  rc = json_dump_file (st, path, JSON_COMPACT) == 0 && rc == 0 ? 0 : 1;
+  _exit (rc);
+}
+
+/* The child's result into the parent's stage state. */
+static int
+stage_adopt (struct build *b, size_t i, const char *dir, int wstatus, cella_error_t *err)
+{
+  struct stage_state *s = &b->ss[i];
+  cleanup_free char *path = xasprintf ("%s/state.json", dir);
+  json_t *st = json_load_file (path, 0, NULL);
+  const char *msg = json_string_value (json_object_get (st, "error"));
+  int rc = 0;
+  if (st == NULL || msg)
+    {
+      if (msg)
+        cella_error (err, (int) json_integer_value (json_object_get (st, "errno")), "%s", msg);
+      else
+        cella_error (err, 0, "stage %zu: the process building it ended with status %d", i + 1,
+                     WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 128 + WTERMSIG (wstatus));
+      json_decref (st);
+      return -1;
+    }
+  free (s->key);
+  free (s->base_dir);
+  json_decref (s->config);
+  s->key = json_string_value (json_object_get (st, "key")) ? xstrdup (json_string_value (json_object_get (st, "key")))
+                                                            : NULL;
+  s->base_dir = json_string_value (json_object_get (st, "base_dir"))
+                    ? xstrdup (json_string_value (json_object_get (st, "base_dir")))
+                    : NULL;
+  s->config = json_incref (json_object_get (st, "config"));
+  snprintf (s->chain, sizeof s->chain, "%s",
+            json_string_value (json_object_get (st, "chain")) ? json_string_value (json_object_get (st, "chain")) : "");
+  s->dirty = json_is_true (json_object_get (st, "dirty"));
+  s->done = true;
+  if (!json_is_object (s->config))
+    rc = cella_error (err, 0, "stage %zu: the process building it left no config", i + 1);
+  json_decref (st);
+  return rc;
+}
+
+/* Build the independent stages the target needs (not the target itself) BUILD_PARALLEL at a time,
+ * each in a child process (a RUN redirects the process's stdio: threads would share it); the
+ * parent takes each child's final state. Only when there are two or more. */
+static int
+stages_parallel (struct build *b, size_t target, cella_error_t *err)
+{
+  size_t cand[64], nc = 0, next = 0, running = 0;
+  struct {
+    pid_t pid;
+    size_t i;
+    char *dir;
+  } kids[BUILD_PARALLEL];
+  int rc = 0;
+  for (size_t i = 0; i < target && nc < sizeof cand / sizeof cand[0]; i++)
+    if (b->ss[i].needed && !b->ss[i].done && stage_independent (b, i))
+      cand[nc++] = i;
+  if (nc < 2)
+    return 0;
+  fflush (NULL);
+  while (next < nc || running > 0)
+    {
+      if (rc == 0 && next < nc && running < BUILD_PARALLEL)
+        {
+          size_t i = cand[next++];
+          char *dir = xasprintf ("%s/par-%zu", b->tmp, i);
+          pid_t pid;
+          if (mkdir (dir, 0700) < 0)
+            {
+              rc = cella_error (err, errno, "mkdir `%s`", dir);
+              free (dir);
+              continue;
+            }
+          pid = fork ();
+          if (pid < 0)
+            {
+              rc = cella_error (err, errno, "fork");
+              free (dir);
+              continue;
+            }
+          if (pid == 0)
+            stage_child (b, i, dir);
+          kids[running].pid = pid;
+          kids[running].i = i;
+          kids[running].dir = dir;
+          running++;
+          continue;
+        }
+      if (running == 0)
+        break;
+      {
+        int ws = 0;
+        pid_t pid = waitpid (-1, &ws, 0);
+        size_t k;
+        if (pid < 0)
+          {
+            if (errno == EINTR)
+              continue;
+            rc = rc ? rc : cella_error (err, errno, "waitpid");
+            break;
+          }
+        for (k = 0; k < running && kids[k].pid != pid; k++)
+          ;
+        if (k == running)
+          continue; /* not ours (a RUN's helper is waited for by its own code) */
+        {
+          cella_error_t later = NULL; /* after the first failure, the others' errors are dropped */
+          if (stage_adopt (b, kids[k].i, kids[k].dir, ws, rc == 0 ? err : &later) < 0)
+            rc = -1;
+          cella_error_free (&later);
+        }
+        free (kids[k].dir);
+        kids[k] = kids[--running];
+      }
+    }
+  return rc;
 }
 
 /* Which stages the target needs: its FROM chain and the --from stages of its COPYs. */
@@ -2042,9 +2221,13 @@ build_image (const struct build_opts *o, char **id, cella_error_t *err)
       target = (size_t) st->index;
     }
   mark_needed (&b, target);
+  b.first_step = xzalloc (b.n * sizeof *b.first_step);
   for (size_t i = 0; i < b.n; i++)
     if (b.ss[i].needed)
-      b.steps += (unsigned) b.ss[i].st->n_instrs;
+      {
+        b.first_step[i] = b.steps;
+        b.steps += (unsigned) b.ss[i].st->n_instrs;
+      }
   /* a check of every --from before anything runs: an unknown stage that is not an image either */
   for (size_t i = 0; i < b.n; i++)
     for (size_t k = 1; b.ss[i].needed && k < b.ss[i].st->n_instrs; k++)
@@ -2083,6 +2266,8 @@ build_image (const struct build_opts *o, char **id, cella_error_t *err)
       flock (b.tmpfd, LOCK_EX);
     sweep_stale (dir);
   }
+  if (stages_parallel (&b, target, err) < 0)
+    goto out;
   for (size_t i = 0; i <= target; i++)
     if (b.ss[i].needed && stage_build (&b, i, err) < 0)
       goto out;
@@ -2146,6 +2331,7 @@ out:
       free (b.ss[i].flat);
     }
   free (b.ss);
+  free (b.first_step);
   if (b.have_facts)
     host_facts_free (&b.facts);
   if (b.ignore)

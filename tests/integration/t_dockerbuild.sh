@@ -618,3 +618,40 @@ test_cache_survives_image_prune() {
 	assert_ok
 	assert_contains "$OUT" "RAN-FINAL-42" "after system prune -a the steps run again"
 }
+
+# Independent stages are built two at a time: each RUN waits (30 s at most) for the other stage's
+# RUN to have started, through a shared cache mount; built one after the other, the first would
+# time out. A failing parallel stage fails the build naming its step, and leaves nothing.
+test_parallel_stages() {
+	build_env
+	mkdir -p "$TEST_TMP/par"
+	cat >"$TEST_TMP/par/Containerfile" <<'ZZZ'
+FROM busybox AS a
+RUN --mount=type=cache,target=/sync,id=rv touch /sync/a && for i in $(seq 300); do [ -e /sync/b ] && break; sleep 0.1; done && [ -e /sync/b ] && echo a-saw-b > /a
+
+FROM busybox AS b
+RUN --mount=type=cache,target=/sync,id=rv touch /sync/b && for i in $(seq 300); do [ -e /sync/a ] && break; sleep 0.1; done && [ -e /sync/a ] && echo b-saw-a > /b
+
+FROM busybox
+COPY --from=a /a /a
+COPY --from=b /b /b
+CMD ["cat", "/a", "/b"]
+ZZZ
+	run_cella build -t par "$TEST_TMP/par"
+	assert_ok
+	assert_match "$OUT" '^\[1/3\] STEP 1/6: FROM busybox AS a$' "stage a's steps keep their numbers"
+	assert_match "$OUT" '^\[2/3\] STEP 3/6: FROM busybox AS b$' "stage b's too"
+	run_cella run --rm par
+	assert_ok
+	assert_eq "a-saw-b
+b-saw-a" "$OUT" "both stages ran at the same time"
+	run_cella build "$TEST_TMP/par"
+	assert_ok
+	assert_eq 4 "$(printf '%s\n' "$OUT" | grep -c -- '--> Using cache')" "a rebuild: every step cached (the parallel stages' too)"
+	# a failing parallel stage
+	printf 'FROM busybox AS a\nRUN exit 5\nFROM busybox AS b\nRUN echo b > /b\nFROM busybox\nCOPY --from=a /etc/passwd /p\nCOPY --from=b /b /b\n' >"$TEST_TMP/par/Containerfile"
+	run_cella build "$TEST_TMP/par"
+	assert_cella_error 125 "Containerfile:2: RUN exit 5: the command exited with status 5"
+	assert_eq "" "$(find "$CELLA_ROOT/build" -mindepth 1 -maxdepth 1 2>/dev/null)" "no build temp dir left"
+	assert_eq "" "$(find "$CELLA_ROOT/containers" -mindepth 1 -maxdepth 1 2>/dev/null)" "no container left"
+}
