@@ -30,7 +30,7 @@ static const struct cli_option build_table[] = {
   { "pull", 0, OPT_FLAG, O (pull), NULL,
     "Pull every base image from its registry again, even when the store has it (not the embedded busybox)" },
   { "platform", 0, OPT_STRING, O (platform), "OS/ARCH[/VARIANT]",
-    "The platform to build for: only this machine's (linux/amd64 here) is supported" },
+    "The platform to build for: only the host's is supported (linux/amd64 on x86_64)" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 #undef O

@@ -539,8 +539,10 @@ run_mount_parse (struct build *b, struct stage_state *s, const char *raw, const 
             return cella_error (err, 0, "%s: --mount `%s`: size `%s`: a size (64m, 1g)", w, spec, v);
         }
       else
-        return cella_error (err, 0, "%s: --mount `%s`: unknown option `%s` (known: type, target, source, from, id, "
-                            "sharing, rw, ro, size)", w, spec, kv);
+        return cella_error (err, 0,
+                            "%s: --mount `%s`: unknown option `%s` (known: type, target, source, from, id, "
+                            "sharing, rw, ro, size)",
+                            w, spec, kv);
     }
   if (m->type == NULL)
     m->type = xstrdup ("bind");
@@ -550,8 +552,8 @@ run_mount_parse (struct build *b, struct stage_state *s, const char *raw, const 
     return cella_error (err, 0, "%s: --mount `%s`: needs target=DIR", w, spec);
   {
     const char *wd = json_string_value (json_object_get (cfg_of (s), "WorkingDir"));
-    cleanup_free char *abs = m->target[0] == '/' ? xstrdup (m->target)
-                                                 : xasprintf ("%s/%s", wd && *wd ? wd : "/", m->target);
+    cleanup_free char *abs
+        = m->target[0] == '/' ? xstrdup (m->target) : xasprintf ("%s/%s", wd && *wd ? wd : "/", m->target);
     free (m->target);
     m->target = path_clean (abs);
     if (strcmp (m->target, "/") == 0)
@@ -837,8 +839,8 @@ out:
 
 /* A RUN past its cache key: a hit, or the container run and its upper dir committed. */
 static int
-run_step (struct build *b, struct stage_state *s, char **argv, const char *created, const char *w,
-          struct run_extra *x, cella_error_t *err)
+run_step (struct build *b, struct stage_state *s, char **argv, const char *created, const char *w, struct run_extra *x,
+          cella_error_t *err)
 {
   cleanup_strv char **mounts = NULL;
   cleanup_free char *key = NULL;
@@ -1898,8 +1900,7 @@ stage_independent (struct build *b, size_t i)
 }
 
 /* In the child: build stage i in a temp dir of its own and leave its state in STATE.json there. */
-static void __attribute__ ((noreturn))
-stage_child (struct build *b, size_t i, const char *dir)
+static void __attribute__ ((noreturn)) stage_child (struct build *b, size_t i, const char *dir)
 {
   struct stage_state *s = &b->ss[i];
   cella_error_t e = NULL;
@@ -1908,10 +1909,10 @@ stage_child (struct build *b, size_t i, const char *dir)
   int rc;
   b->tmp = xstrdup (dir);
   rc = stage_build (b, i, &e);
-  st = rc == 0 ? json_pack ("{s:s?, s:s?, s:s, s:O}", "key", s->key, "base_dir", s->base_dir, "chain", s->chain,
-                            "config", s->config)
-               : json_pack ("{s:s, s:i}", "error", e && e->msg ? e->msg : "the stage failed", "errno",
-                            e ? e->errno_ : 0);
+  st = rc == 0
+           ? json_pack ("{s:s?, s:s?, s:s, s:O}", "key", s->key, "base_dir", s->base_dir, "chain", s->chain, "config",
+                        s->config)
+           : json_pack ("{s:s, s:i}", "error", e && e->msg ? e->msg : "the stage failed", "errno", e ? e->errno_ : 0);
   if (s->dirty && rc == 0)
     json_object_set_new (st, "dirty", json_true ());
   fflush (NULL);
@@ -1942,7 +1943,7 @@ stage_adopt (struct build *b, size_t i, const char *dir, int wstatus, cella_erro
   free (s->base_dir);
   json_decref (s->config);
   s->key = json_string_value (json_object_get (st, "key")) ? xstrdup (json_string_value (json_object_get (st, "key")))
-                                                            : NULL;
+                                                           : NULL;
   s->base_dir = json_string_value (json_object_get (st, "base_dir"))
                     ? xstrdup (json_string_value (json_object_get (st, "base_dir")))
                     : NULL;

@@ -1081,7 +1081,7 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
   struct image_record **v = NULL;
   size_t n = 0;
   cleanup_strv char **in_use = NULL, **keep_blobs = NULL, **keep_layers = NULL, **keep_keys = NULL,
-                   **build_cached = NULL;
+                    **build_cached = NULL;
   cleanup_free char *blobs = NULL, *layers = NULL, *diffids = NULL;
   struct refs_drop gone = { 0 };
   int swept;

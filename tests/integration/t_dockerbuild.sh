@@ -639,8 +639,8 @@ CMD ["cat", "/a", "/b"]
 ZZZ
 	run_cella build -t par "$TEST_TMP/par"
 	assert_ok
-	assert_match "$OUT" '^\[1/3\] STEP 1/6: FROM busybox AS a$' "stage a's steps keep their numbers"
-	assert_match "$OUT" '^\[2/3\] STEP 3/6: FROM busybox AS b$' "stage b's too"
+	assert_match "$OUT" '^\[1/3\] STEP 1/8: FROM busybox AS a$' "stage a's steps keep their numbers"
+	assert_match "$OUT" '^\[2/3\] STEP 3/8: FROM busybox AS b$' "stage b's too"
 	run_cella run --rm par
 	assert_ok
 	assert_eq "a-saw-b

@@ -421,8 +421,8 @@ tool_push (const char *src, const char *dest, const struct push_opts *o, char di
     return cella_error (err, 0, "--format `%s`: expected oci or docker", o->format);
   if (o->chunk_size && (chunk = parse_size (o->chunk_size)) <= 0)
     return cella_error (err, 0, "--chunk-size `%s`: expected a size like 64m or 1048576", o->chunk_size);
-  if (store_init (err) < 0 || (lock = store_lock (false, err)) < 0 || tool_image_or_embedded (src, &r, &embedded, err) != 0
-      || push_dest (src, dest, r, embedded, &ref, err) < 0)
+  if (store_init (err) < 0 || (lock = store_lock (false, err)) < 0
+      || tool_image_or_embedded (src, &r, &embedded, err) != 0 || push_dest (src, dest, r, embedded, &ref, err) < 0)
     goto out;
   if (o->creds)
     {
