@@ -364,7 +364,8 @@ tool_image_or_embedded (const char *src, struct image_record **r, bool *embedded
   if (rc > 0)
     return cella_error (err, 0, "image `%s`: not found (see `cella images`)", src);
   *embedded = true;
-  if (ingest_limits_init (&lim, NULL, err) < 0 || import_rootfs_dir (rootfs, NULL, "push busybox", &lim, id, err) < 0)
+  if (store_init (err) < 0 || ingest_limits_init (&lim, NULL, err) < 0
+      || import_rootfs_dir (rootfs, NULL, "push busybox", &lim, id, err) < 0)
     return -1;
   rc = image_lookup (id, r, err);
   if (rc > 0)

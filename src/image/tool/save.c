@@ -226,6 +226,7 @@ cmd_save (int argc, char **argv)
   json_t *index = json_pack ("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType",
                              "application/vnd.oci.image.index.v1+json", "manifests");
   bool ok = false;
+  cleanup_close int lock = -1;
   int status,
       first = cli_parse_command (save_table, &o, argc, argv, "cella save [-o FILE] IMAGE...",
                                  "Write images (their manifests, configs and layers) to an OCI archive: a tar of an "
@@ -237,6 +238,10 @@ cmd_save (int argc, char **argv)
       free (o.output);
       return status;
     }
+  /* held shared: a prune waits, so that what is being saved (the embedded busybox's nameless
+   * import included) stays */
+  if (store_init (&err) < 0 || (lock = store_lock (false, &err)) < 0)
+    goto done;
   if (out_open (&out, o.output, &err) < 0)
     {
       out_close (&out, index, false, NULL);
@@ -350,6 +355,7 @@ cmd_export (int argc, char **argv)
   char *cfg_text = NULL, *man_text = NULL;
   char cdigest[72], mdigest[72];
   bool ok = false;
+  cleanup_close int lock = -1;
   int status,
       first = cli_parse_command (save_table, &o, argc, argv, "cella export [-o FILE] CONTAINER",
                                  "Write a container as an image to an OCI archive: its image's layers and one more "
@@ -432,6 +438,10 @@ cmd_export (int argc, char **argv)
     sha256_update (h, man_text, strlen (man_text));
     sha256_final (h, mdigest);
   }
+  /* held shared: a prune waits, so that what is being saved (the embedded busybox's nameless
+   * import included) stays */
+  if (store_init (&err) < 0 || (lock = store_lock (false, &err)) < 0)
+    goto done;
   if (out_open (&out, o.output, &err) < 0)
     {
       out_close (&out, index, false, NULL);
