@@ -624,6 +624,8 @@ run_flags (struct build *b, struct stage_state *s, const struct df_instr *in, co
             else
               {
                 int fd = bc_open (b->ctxfd, m->source ? m->source : "", O_PATH, false);
+                if (fd < 0 && (errno == EXDEV || errno == ELOOP))
+                  return cella_error (err, 0, "%s: --mount source `%s`: outside the build context", w, m->source);
                 if (fd < 0)
                   return cella_error (err, errno, "%s: --mount source `%s` in the build context", w,
                                       m->source ? m->source : ".");
@@ -1908,6 +1910,7 @@ static void __attribute__ ((noreturn)) stage_child (struct build *b, size_t i, c
   cleanup_free char *path = xasprintf ("%s/state.json", dir);
   int rc;
   b->tmp = xstrdup (dir);
+  setvbuf (stdout, NULL, _IOLBF, 0); /* the two stages' progress lines interleave as they happen */
   rc = stage_build (b, i, &e);
   st = rc == 0
            ? json_pack ("{s:s?, s:s?, s:s, s:O}", "key", s->key, "base_dir", s->base_dir, "chain", s->chain, "config",

@@ -580,7 +580,7 @@ lo " "$OUT" "cache, bind from the context and a stage, rw bind, tmpfs, --network
 	printf 'FROM busybox\nRUN --mount=type=bind,source=../..,target=/x true\n' >"$TEST_TMP/m/Containerfile"
 	run_cella build "$TEST_TMP/m"
 	assert_cella_error 125 "Containerfile:2"
-	assert_contains "$ERR" "--mount source \`../..\` in the build context" "a bind source outside the context is refused"
+	assert_contains "$ERR" "--mount source \`../..\`: outside the build context" "a bind source outside the context is refused"
 	printf 'FROM busybox\nRUN --network=bridge true\n' >"$TEST_TMP/m/Containerfile"
 	run_cella build "$TEST_TMP/m"
 	assert_cella_error 125 "--network=bridge: none, host or default"
