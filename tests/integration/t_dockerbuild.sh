@@ -552,7 +552,7 @@ tmpfs-ok
 lo " "$OUT" "cache, bind from the context and a stage, rw bind, tmpfs, --network=none (only lo)"
 	run_cella run --rm mnt sh -c 'for d in /cache /ctx /st /rwctx /scratch; do ls -A "$d" 2>/dev/null; done | wc -l'
 	assert_eq "0" "$OUT" "nothing of the mounts in the image (empty mount points at most)"
-	assert_eq "" "$(ls -A "$TEST_TMP/m/src" | grep -v in.txt)" "the context is not written (rw writes go to a copy)"
+	assert_eq "in.txt" "$(cd "$TEST_TMP/m/src" && echo *)" "the context is not written (rw writes go to a copy)"
 	# the cache dir lives on under the data root: a second build (another ARG: the RUN runs) sees it
 	run_cella build --build-arg N=2 -t mnt2 "$TEST_TMP/m"
 	assert_ok
