@@ -1110,12 +1110,12 @@ fetch_sources (struct build *b, char **words, size_t n, const char *checksum, co
   for (size_t i = 0; i + 1 < n; i++)
     {
       cleanup_free char *path = NULL, *out = NULL;
-      const char *p = strstr (words[i], "://") + 3, *slash = strchr (p, '/');
-      const char *name;
+      const char *slash, *name;
       size_t len;
       int status;
       if (!is_url (words[i]))
         return cella_error (err, 0, "%s: `%s`: a URL and local sources in one ADD (use one ADD for each)", w, words[i]);
+      slash = strchr (strstr (words[i], "://") + 3, '/');
       path = strndup (slash ? slash : "/", slash ? strcspn (slash, "?#") : 1);
       len = strlen (path);
       while (len > 1 && path[len - 1] == '/')
