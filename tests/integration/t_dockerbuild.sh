@@ -4,7 +4,9 @@
 # `cella build`: a Containerfile run step by step into an image (src/engine/build.c), over the
 # embedded busybox (no network): multi-stage, the config instructions, COPY/ADD from the context
 # and from a stage, the layer cache, --no-cache, --build-arg, --target, .dockerignore, and the
-# failures, which leave no image, layer, temp dir or container behind.
+# failures, which leave no image, layer, temp dir or container behind; ONBUILD triggers, --platform,
+# --pull, ADD of a URL (a local http server), RUN --mount/--network, parallel stages, the cache
+# across prunes, and a built image pushed to a real registry and pulled back (skopeo, cella pull).
 # Each RUN or COPY packs and stores a layer: on a loaded 2-core machine a build takes seconds.
 # test-timeout: 180
 # cmd-timeout: 90
