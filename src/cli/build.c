@@ -1,5 +1,6 @@
 /* cella build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] [--no-cache] [-q]
- * [--label K=V]... CONTEXT: an image from a Containerfile (the executor: src/engine/build.c). */
+ * [--label K=V]... [--pull] [--platform P] CONTEXT: an image from a Containerfile (the executor: src/engine/build.c).
+ */
 #define _GNU_SOURCE
 #include <stddef.h>
 #include <stdio.h>
@@ -12,8 +13,8 @@
 
 struct build_cli {
   char **tags, **build_args, **labels;
-  char *file, *target;
-  bool no_cache, quiet;
+  char *file, *target, *platform;
+  bool no_cache, quiet, pull;
 };
 
 #define O(f) offsetof (struct build_cli, f)
@@ -26,6 +27,10 @@ static const struct cli_option build_table[] = {
   { "no-cache", 0, OPT_FLAG, O (no_cache), NULL, "Run every step again instead of taking layers from the cache" },
   { "quiet", 'q', OPT_FLAG, O (quiet), NULL, "Print only the new image's id (a failing step's output still shows)" },
   { "label", 0, OPT_LIST, O (labels), "KEY=VALUE", "Add a label to the image (repeatable)" },
+  { "pull", 0, OPT_FLAG, O (pull), NULL,
+    "Pull every base image from its registry again, even when the store has it (not the embedded busybox)" },
+  { "platform", 0, OPT_STRING, O (platform), "OS/ARCH[/VARIANT]",
+    "The platform to build for: only the host's is supported (linux/amd64 on x86_64)" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 #undef O
@@ -40,7 +45,7 @@ cmd_build (int argc, char **argv)
   cleanup_strv char **args = NULL;
   int status, first = cli_parse_command (build_table, &c, argc, argv,
                                          "cella build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] "
-                                         "[--no-cache] [-q] [--label K=V]... CONTEXT",
+                                         "[--no-cache] [-q] [--label K=V]... [--pull] [--platform P] CONTEXT",
                                          "Build an image from a Containerfile (Dockerfile) and the files of CONTEXT. "
                                          "Prints each step, and the new image's id last.",
                                          1, "a CONTEXT directory is required", &status);
@@ -71,6 +76,8 @@ cmd_build (int argc, char **argv)
   o.labels = c.labels;
   o.no_cache = c.no_cache;
   o.quiet = c.quiet;
+  o.pull = c.pull;
+  o.platform = c.platform;
   o.tool = image_tool_run;
   if (build_image (&o, &id, &err) < 0)
     status = cella_error_print (&err);
@@ -85,6 +92,7 @@ out:
   strv_free (c.labels);
   free (c.file);
   free (c.target);
+  free (c.platform);
   return status;
 }
 

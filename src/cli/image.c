@@ -352,6 +352,16 @@ image_inspect_json (const struct image_record *r, const struct image_config *c)
                    "Env", c->env ? strv_to_json (c->env) : NULL, "WorkingDir", c->workdir, "User", c->user,
                    "ExposedPorts", set_to_json (c->exposed_ports), "Volumes", set_to_json (c->volumes), "Labels",
                    labels);
+  {
+    /* what struct image_config does not hold, as the config blob has it */
+    static const char *const raw[] = { "StopSignal", "Healthcheck", "OnBuild", "Shell" };
+    cleanup_free char *path = store_blob_path (r->id);
+    json_t *blob = json_load_file (path, 0, NULL), *bc = json_object_get (blob, "config");
+    for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++)
+      if (json_object_get (bc, raw[i]) && !json_is_null (json_object_get (bc, raw[i])))
+        json_object_set (cfg, raw[i], json_object_get (bc, raw[i]));
+    json_decref (blob);
+  }
   o = json_pack ("{s:s, s:o, s:o, s:s?, s:s?, s:s?, s:I, s:o, s:{s:s, s:o}, s:{s:s?, s:s?, s:s?, s:o, s:I}}", "Id",
                  r->id, "RepoTags", strv_to_json (r->names), "RepoDigests", repo_digests, "Created", c->created, "Os",
                  c->os, "Architecture", c->arch, "Size", (json_int_t) r->size, "Config", cfg, "RootFS", "Type",

@@ -428,15 +428,16 @@ sys_prune (int argc, char **argv)
         status = EXIT_CELLA_ERROR;
     }
   {
-    char *iargv[] = { "image", "prune", o.all ? "-a" : "-f", NULL };
-    if (cmd_image (3, iargv) != 0)
-      status = EXIT_CELLA_ERROR;
-  }
-  {
+    /* the cache first: image prune keeps the images it names */
     cleanup_free char *cache = xasprintf ("%s/build-cache", paths_data_root ());
     long long s = du (cache);
     if (s > 0 && remove_tree (cache) == 0)
       freed += s;
+  }
+  {
+    char *iargv[] = { "image", "prune", o.all ? "-a" : "-f", NULL };
+    if (cmd_image (3, iargv) != 0)
+      status = EXIT_CELLA_ERROR;
   }
   printf ("Containers and build cache: ");
   print_reclaimed (freed);

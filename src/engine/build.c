@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ struct build {
   char *tmp; /* $data/build/tmp-<id>: upper dirs, flattened roots, config files */
   int tmpfd; /* tmp, flock'd while the build runs */
   unsigned step, steps;
+  unsigned *first_step; /* per stage: the number of its FROM step minus one (progress, step dir names) */
   struct host_facts facts;
   bool have_facts;
 };
@@ -180,6 +182,54 @@ history_add (struct stage_state *s, const char *created_by, bool empty)
   json_array_append_new (
       hist, empty ? json_pack ("{s:s, s:s, s:b}", "created", now, "created_by", created_by, "empty_layer", 1)
                   : json_pack ("{s:s, s:s}", "created", now, "created_by", created_by));
+}
+
+/* ---- the platform ------------------------------------------------------------------------------- */
+
+/* This machine's architecture as OCI names it. */
+static const char *
+host_arch (void)
+{
+#if defined(__x86_64__)
+  return "amd64";
+#elif defined(__aarch64__)
+  return "arm64";
+#elif defined(__i386__)
+  return "386";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return "ppc64le";
+#elif defined(__s390x__)
+  return "s390x";
+#elif defined(__riscv) && __riscv_xlen == 64
+  return "riscv64";
+#else
+  return "unknown";
+#endif
+}
+
+/* A --platform value (the option's or FROM's): only this machine's is built (RUN executes natively;
+ * there is no emulation), so another is an error naming it and what is supported. */
+static int
+platform_check (const char *what, const char *p, cella_error_t *err)
+{
+  cleanup_free char *os = xstrdup (p);
+  char *arch = strchr (os, '/'), *variant = NULL;
+  if (arch == NULL)
+    return cella_error (err, 0, "%s `%s`: expected OS/ARCH[/VARIANT], like linux/%s", what, p, host_arch ());
+  *arch++ = '\0';
+  if ((variant = strchr (arch, '/')) != NULL)
+    *variant++ = '\0';
+  if (strcmp (arch, "x86_64") == 0)
+    arch = (char *) "amd64";
+  else if (strcmp (arch, "aarch64") == 0)
+    arch = (char *) "arm64";
+  if (strcmp (os, "linux") == 0 && strcmp (arch, host_arch ()) == 0
+      && (variant == NULL || (strcmp (arch, "arm64") == 0 && strcmp (variant, "v8") == 0)))
+    return 0;
+  return cella_error (err, 0,
+                      "%s `%s`: not supported: cella builds only for this machine's platform, linux/%s (RUN steps run "
+                      "natively; there is no emulation of another architecture)",
+                      what, p, host_arch ());
 }
 
 /* ---- the cache ------------------------------------------------------------------------------------ */
@@ -385,9 +435,314 @@ step_dir_remove (char *d)
 
 /* ---- RUN ----------------------------------------------------------------------------------------- */
 
+/* ---- RUN --mount, --network ----------------------------------------------------------------------- */
+
+static int from_root (struct build *b, const char *name, const char *w, char **root, char **src_key,
+                      cella_error_t *err);
+
+/* One RUN --mount=type=bind|cache|tmpfs,... as written (variables expanded). */
+struct run_mount {
+  char *type, *target, *id, *sharing, *from, *source;
+  bool rw;
+  long long size;
+};
+
+/* What a RUN's container gets besides the stage's root: --mount specs in the `run --mount` syntax,
+ * the network, the flock'd fds of `sharing=locked` caches (closed after the RUN). */
+struct run_extra {
+  struct run_mount *m;
+  size_t n;
+  const char *network; /* none | host */
+  char **mounts;
+  int *locks;
+  size_t nlocks;
+};
+
+static void
+run_extra_free (struct run_extra *x)
+{
+  for (size_t i = 0; i < x->n; i++)
+    {
+      free (x->m[i].type);
+      free (x->m[i].target);
+      free (x->m[i].id);
+      free (x->m[i].sharing);
+      free (x->m[i].from);
+      free (x->m[i].source);
+    }
+  free (x->m);
+  for (size_t i = 0; i < x->nlocks; i++)
+    close (x->locks[i]);
+  free (x->locks);
+  strv_free (x->mounts);
+}
+
+static void
+set_str (char **p, const char *v)
+{
+  free (*p);
+  *p = xstrdup (v);
+}
+
 static int
-run_container (struct build *b, struct stage_state *s, char **argv, const char *dir, char ***mounts, int *status,
-               cella_error_t *err)
+mount_bool (const char *spec, const char *k, const char *v, bool *out, const char *w, cella_error_t *err)
+{
+  if (v == NULL || strcmp (v, "true") == 0 || strcmp (v, "1") == 0)
+    *out = true;
+  else if (strcmp (v, "false") == 0 || strcmp (v, "0") == 0)
+    *out = false;
+  else
+    return cella_error (err, 0, "%s: --mount `%s`: `%s=%s`: true or false", w, spec, k, v);
+  return 0;
+}
+
+static int
+run_mount_parse (struct build *b, struct stage_state *s, const char *raw, const char *w, struct run_mount *m,
+                 cella_error_t *err)
+{
+  cleanup_free char *spec = NULL, *copy = NULL;
+  char *save = NULL;
+  bool ro = false;
+  if (expand (b, s, raw, &spec, err) < 0)
+    return cella_error_wrap (err, "%s", w);
+  copy = xstrdup (spec);
+  for (char *kv = strtok_r (copy, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
+    {
+      char *v = strchr (kv, '=');
+      if (v)
+        *v++ = '\0';
+      if (strcmp (kv, "type") == 0 && v)
+        set_str (&m->type, v);
+      else if ((strcmp (kv, "target") == 0 || strcmp (kv, "dst") == 0 || strcmp (kv, "destination") == 0) && v)
+        set_str (&m->target, v);
+      else if ((strcmp (kv, "source") == 0 || strcmp (kv, "src") == 0) && v)
+        set_str (&m->source, v);
+      else if (strcmp (kv, "id") == 0 && v)
+        set_str (&m->id, v);
+      else if (strcmp (kv, "sharing") == 0 && v)
+        set_str (&m->sharing, v);
+      else if (strcmp (kv, "from") == 0 && v)
+        set_str (&m->from, v);
+      else if (strcmp (kv, "rw") == 0 || strcmp (kv, "readwrite") == 0)
+        {
+          if (mount_bool (spec, kv, v, &m->rw, w, err) < 0)
+            return -1;
+        }
+      else if (strcmp (kv, "ro") == 0 || strcmp (kv, "readonly") == 0)
+        {
+          if (mount_bool (spec, kv, v, &ro, w, err) < 0)
+            return -1;
+        }
+      else if (strcmp (kv, "size") == 0 && v)
+        {
+          if ((m->size = parse_size (v)) <= 0)
+            return cella_error (err, 0, "%s: --mount `%s`: size `%s`: a size (64m, 1g)", w, spec, v);
+        }
+      else
+        return cella_error (err, 0,
+                            "%s: --mount `%s`: unknown option `%s` (known: type, target, source, from, id, "
+                            "sharing, rw, ro, size)",
+                            w, spec, kv);
+    }
+  if (m->type == NULL)
+    m->type = xstrdup ("bind");
+  if (strcmp (m->type, "bind") && strcmp (m->type, "cache") && strcmp (m->type, "tmpfs"))
+    return cella_error (err, 0, "%s: --mount type=%s: not supported (supported: bind, cache, tmpfs)", w, m->type);
+  if (m->target == NULL)
+    return cella_error (err, 0, "%s: --mount `%s`: needs target=DIR", w, spec);
+  {
+    const char *wd = json_string_value (json_object_get (cfg_of (s), "WorkingDir"));
+    cleanup_free char *abs
+        = m->target[0] == '/' ? xstrdup (m->target) : xasprintf ("%s/%s", wd && *wd ? wd : "/", m->target);
+    free (m->target);
+    m->target = path_clean (abs);
+    if (strcmp (m->target, "/") == 0)
+      return cella_error (err, 0, "%s: --mount `%s`: the target cannot be /", w, spec);
+  }
+  if (m->sharing && strcmp (m->sharing, "shared") && strcmp (m->sharing, "private") && strcmp (m->sharing, "locked"))
+    return cella_error (err, 0, "%s: --mount `%s`: sharing=%s: shared, private or locked", w, spec, m->sharing);
+  if (strcmp (m->type, "cache") != 0 && (m->id || m->sharing))
+    return cella_error (err, 0, "%s: --mount `%s`: id= and sharing= are for type=cache", w, spec);
+  if (strcmp (m->type, "bind") != 0 && (m->from || m->source))
+    return cella_error (err, 0, "%s: --mount `%s`: from= and source= are for type=bind", w, spec);
+  if (strcmp (m->type, "tmpfs") != 0 && m->size)
+    return cella_error (err, 0, "%s: --mount `%s`: size= is for type=tmpfs", w, spec);
+  if (ro)
+    m->rw = false;
+  if (m->id == NULL && strcmp (m->type, "cache") == 0)
+    m->id = xstrdup (m->target);
+  if (strchr (m->target, ','))
+    return cella_error (err, 0, "%s: --mount `%s`: a target with a comma is not supported", w, spec);
+  return 0;
+}
+
+/* The RUN's flags: --mount (parsed, and hashed into h: the spec, and for a bind the content it
+ * shows), --network. */
+static int
+run_flags (struct build *b, struct stage_state *s, const struct df_instr *in, const char *w, struct run_extra *x,
+           struct bhash *h, cella_error_t *err)
+{
+  x->network = "host";
+  for (size_t i = 0; i < in->n_flags; i++)
+    {
+      const struct df_flag *f = &in->flags[i];
+      if (strcmp (f->name, "network") == 0)
+        {
+          const char *v = f->value ? f->value : "";
+          if (strcmp (v, "none") == 0)
+            x->network = "none";
+          else if (strcmp (v, "host") == 0 || strcmp (v, "default") == 0)
+            x->network = "host";
+          else
+            return cella_error (err, 0, "%s: --network=%s: none, host or default (the host's network)", w, v);
+          bh_str (h, x->network);
+          continue;
+        }
+      if (strcmp (f->name, "mount") != 0)
+        return cella_error (err, 0, "%s: --%s: not supported for RUN (supported: --mount, --network)", w, f->name);
+      {
+        struct run_mount *m;
+        x->m = xrealloc (x->m, (x->n + 1) * sizeof *x->m);
+        m = &x->m[x->n++];
+        memset (m, 0, sizeof *m);
+        if (run_mount_parse (b, s, f->value ? f->value : "", w, m, err) < 0)
+          return -1;
+        bh_str (h, m->type);
+        bh_str (h, m->target);
+        bh_str (h, m->rw ? "rw" : "ro");
+        if (strcmp (m->type, "bind") == 0)
+          {
+            /* what the mount shows is part of the step: its content (context) or its image (from=) */
+            bh_str (h, m->source ? m->source : ".");
+            if (m->from)
+              {
+                cleanup_free char *k = NULL;
+                if (from_root (b, m->from, w, NULL, &k, err) < 0)
+                  return -1;
+                bh_str (h, k);
+              }
+            else
+              {
+                int fd = bc_open (b->ctxfd, m->source ? m->source : "", O_PATH, false);
+                if (fd < 0 && (errno == EXDEV || errno == ELOOP))
+                  return cella_error (err, 0, "%s: --mount source `%s`: outside the build context", w, m->source);
+                if (fd < 0)
+                  return cella_error (err, errno, "%s: --mount source `%s` in the build context", w,
+                                      m->source ? m->source : ".");
+                close (fd);
+                if (bc_hash_source (b->ctxfd, m->source ? m->source : "", b->ignore, h) < 0)
+                  return cella_error (err, errno, "%s: read `%s`", w, m->source ? m->source : ".");
+              }
+          }
+      }
+    }
+  return 0;
+}
+
+/* A path safe to hand the mount code: fd's, as the kernel resolved it (openat2 kept it beneath
+ * its root). A comma would end the spec. */
+static char *
+fd_path (int fd)
+{
+  char link[64], buf[4096];
+  ssize_t n;
+  snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+  n = readlink (link, buf, sizeof buf - 1);
+  if (n <= 0)
+    return NULL;
+  buf[n] = '\0';
+  return strchr (buf, ',') ? NULL : xstrdup (buf);
+}
+
+/* The mounts on a cache miss: cache dirs made (and locked), bind sources resolved (and copied for
+ * rw, so that writes are dropped with the step, as docker does). */
+static int
+run_mounts_prepare (struct build *b, const char *w, struct run_extra *x, cella_error_t *err)
+{
+  for (size_t i = 0; i < x->n; i++)
+    {
+      struct run_mount *m = &x->m[i];
+      cleanup_free char *spec = NULL;
+      if (strcmp (m->type, "tmpfs") == 0)
+        spec = m->size ? xasprintf ("type=tmpfs,target=%s,tmpfs-size=%lld", m->target, m->size)
+                       : xasprintf ("type=tmpfs,target=%s", m->target);
+      else if (strcmp (m->type, "cache") == 0)
+        {
+          struct bhash h;
+          char hex[33];
+          cleanup_free char *dir = NULL;
+          bh_init (&h);
+          bh_str (&h, m->id);
+          bh_hex (&h, hex);
+          dir = xasprintf ("%s/build-cache/mounts/%s", paths_data_root (), hex);
+          if (mkdir_p (dir, 0755, err) < 0)
+            return cella_error_wrap (err, "%s: --mount type=cache", w);
+          if (m->sharing && strcmp (m->sharing, "locked") == 0)
+            {
+              int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+              if (fd < 0 || flock (fd, LOCK_EX) < 0)
+                {
+                  if (fd >= 0)
+                    close (fd);
+                  return cella_error (err, errno, "%s: lock the cache `%s`", w, dir);
+                }
+              x->locks = xrealloc (x->locks, (x->nlocks + 1) * sizeof *x->locks);
+              x->locks[x->nlocks++] = fd;
+            }
+          if (strchr (dir, ','))
+            return cella_error (err, 0, "%s: the data root `%s` has a comma: no cache mount", w, dir);
+          spec = xasprintf ("type=bind,source=%s,target=%s", dir, m->target);
+        }
+      else
+        {
+          cleanup_free char *root = NULL, *k = NULL, *path = NULL;
+          int rootfd, fd;
+          struct stat st;
+          if (m->from && from_root (b, m->from, w, &root, &k, err) < 0)
+            return -1;
+          rootfd = m->from ? open (root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : b->ctxfd;
+          if (rootfd < 0)
+            return cella_error (err, errno, "open `%s`", root);
+          fd = bc_open (rootfd, m->source ? m->source : "", O_PATH, m->from != NULL);
+          if (m->from)
+            close (rootfd);
+          if (fd < 0)
+            return cella_error (err, errno, "%s: --mount source `%s`%s%s", w, m->source ? m->source : ".",
+                                m->from ? " in " : " in the build context", m->from ? m->from : "");
+          path = fd_path (fd);
+          if (fstat (fd, &st) < 0)
+            st.st_mode = 0;
+          close (fd);
+          if (path == NULL)
+            return cella_error (err, 0, "%s: --mount source `%s`: a path with a comma is not supported", w,
+                                m->source ? m->source : ".");
+          if (m->rw)
+            {
+              char *copy = xasprintf ("%s/mount-%u-%zu", b->tmp, b->step, i);
+              if (!S_ISDIR (st.st_mode))
+                {
+                  free (copy);
+                  return cella_error (err, 0, "%s: --mount rw of `%s`: only a directory can be mounted rw", w,
+                                      m->source ? m->source : ".");
+                }
+              if (tree_copy (path, copy, NULL, err) < 0)
+                {
+                  free (copy);
+                  return cella_error_wrap (err, "%s: --mount rw", w);
+                }
+              free (path);
+              path = copy;
+            }
+          spec = xasprintf ("type=bind,source=%s,target=%s%s", path, m->target, m->rw ? "" : ",readonly");
+        }
+      strv_push (&x->mounts, spec);
+    }
+  return 0;
+}
+
+static int
+run_container (struct build *b, struct stage_state *s, char **argv, const char *dir, const struct run_extra *x,
+               char ***mounts, int *status, cella_error_t *err)
 {
   struct run_options o = { 0 };
   struct image_defaults img = { 0 };
@@ -424,7 +779,8 @@ run_container (struct build *b, struct stage_state *s, char **argv, const char *
   o.env = steal_pointer (&env);
   o.workdir = wd && *wd ? xstrdup (wd) : NULL;
   o.user = user && *user ? xstrdup (user) : NULL;
-  o.network = xstrdup ("host");
+  o.network = xstrdup (x->network);
+  o.mounts = strv_dup (x->mounts);
   o.command = strv_dup (argv);
   o.image = xstrdup ("build");
   if (plan_from_run_options (&o, &b->facts, bottom, true, &p, err) < 0)
@@ -483,13 +839,66 @@ out:
   return rc;
 }
 
+/* A RUN past its cache key: a hit, or the container run and its upper dir committed. */
+static int
+run_step (struct build *b, struct stage_state *s, char **argv, const char *created, const char *w, struct run_extra *x,
+          cella_error_t *err)
+{
+  cleanup_strv char **mounts = NULL;
+  cleanup_free char *key = NULL;
+  char *dir = NULL;
+  int status = 0;
+  if (cache_get (b, s->chain, &key))
+    {
+      if (!b->o->quiet)
+        printf ("--> Using cache %s\n", key);
+      return stage_take (s, key, err);
+    }
+  history_add (s, created, false);
+  /* the tool adds the layer's history entry itself: take ours back */
+  json_array_remove (json_object_get (s->config, "history"),
+                     json_array_size (json_object_get (s->config, "history")) - 1);
+  if (run_mounts_prepare (b, w, x, err) < 0)
+    return -1;
+  if ((dir = step_dir (b, err)) == NULL)
+    return -1;
+  if (run_container (b, s, argv, dir, x, &mounts, &status, err) < 0)
+    {
+      step_dir_remove (dir);
+      return cella_error_wrap (err, "%s", w);
+    }
+  if (status != 0)
+    {
+      step_dir_remove (dir);
+      return cella_error (err, 0, "%s: the command exited with status %d", w, status);
+    }
+  {
+    cleanup_free char *upper = xasprintf ("%s/upper", dir);
+    int r = commit (b, s, upper, created, mounts, &key, err);
+    step_dir_remove (dir);
+    if (r < 0)
+      return cella_error_wrap (err, "%s", w);
+  }
+  cache_put (s->chain, key);
+  return stage_take (s, key, err);
+}
+
 static int
 do_run (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
 {
-  cleanup_strv char **argv = NULL, **mounts = NULL;
-  cleanup_free char *w = where (b, in), *desc = NULL, *created = NULL, *key = NULL;
-  char *dir = NULL;
-  int status = 0;
+  cleanup_strv char **argv = NULL;
+  cleanup_free char *w = where (b, in), *desc = NULL, *created = NULL;
+  char hex[33];
+  int rc;
+  struct run_extra x = { 0 };
+  struct bhash h;
+  bh_init (&h);
+  if (run_flags (b, s, in, w, &x, &h, err) < 0)
+    {
+      run_extra_free (&x);
+      return -1;
+    }
+  bh_hex (&h, hex);
   if (in->json)
     argv = strv_dup (in->args);
   else
@@ -527,40 +936,18 @@ do_run (struct build *b, struct stage_state *s, const struct df_instr *in, cella
     desc = json_dumps (e, JSON_COMPACT);
     json_decref (j);
     json_decref (e);
+    if (in->n_flags)
+      {
+        char *d2 = xasprintf ("%s %s", desc, hex);
+        free (desc);
+        desc = d2;
+      }
     chain_step (s, a, desc);
     created = xasprintf ("RUN %s", in->json ? a : argv[strv_len (argv) - 1]);
   }
-  if (cache_get (b, s->chain, &key))
-    {
-      if (!b->o->quiet)
-        printf ("--> Using cache %s\n", key);
-      return stage_take (s, key, err);
-    }
-  history_add (s, created, false);
-  /* the tool adds the layer's history entry itself: take ours back */
-  json_array_remove (json_object_get (s->config, "history"),
-                     json_array_size (json_object_get (s->config, "history")) - 1);
-  if ((dir = step_dir (b, err)) == NULL)
-    return -1;
-  if (run_container (b, s, argv, dir, &mounts, &status, err) < 0)
-    {
-      step_dir_remove (dir);
-      return cella_error_wrap (err, "%s", w);
-    }
-  if (status != 0)
-    {
-      step_dir_remove (dir);
-      return cella_error (err, 0, "%s: the command exited with status %d", w, status);
-    }
-  {
-    cleanup_free char *upper = xasprintf ("%s/upper", dir);
-    int r = commit (b, s, upper, created, mounts, &key, err);
-    step_dir_remove (dir);
-    if (r < 0)
-      return cella_error_wrap (err, "%s", w);
-  }
-  cache_put (s->chain, key);
-  return stage_take (s, key, err);
+  rc = run_step (b, s, argv, created, w, &x, err);
+  run_extra_free (&x);
+  return rc;
 }
 
 /* ---- COPY / ADD ---------------------------------------------------------------------------------- */
@@ -675,6 +1062,12 @@ parse_chown (struct build *b, struct stage_state *s, const char *spec, const cha
   return 0;
 }
 
+static bool
+is_url (const char *w)
+{
+  return has_prefix (w, "http://") || has_prefix (w, "https://");
+}
+
 /* The sources of a COPY/ADD (words but the last), resolved under rootfd and hashed into h (h NULL:
  * not hashed); *dest_dir set when there are several or a glob. */
 static int
@@ -684,8 +1077,10 @@ resolve_sources (struct build *b, char **words, size_t n, bool add, int rootfd, 
   for (size_t i = 0; i + 1 < n; i++)
     {
       size_t before = strv_len (*sources);
-      if (add && (has_prefix (words[i], "http://") || has_prefix (words[i], "https://")))
-        return cella_error (err, 0, "%s: ADD of a URL is not supported (download it in a RUN step)", w);
+      if (is_url (words[i]))
+        return cella_error (err, 0, "%s: `%s`: %s", w, words[i],
+                            add ? "a URL and local sources in one ADD (use one ADD for each)"
+                                : "COPY does not download URLs (ADD does)");
       if (bc_sources (rootfd, words[i], from != NULL, from ? NULL : b->ignore, w, sources, err) < 0)
         return -1;
       for (size_t k = before; h && (*sources)[k]; k++)
@@ -699,13 +1094,78 @@ resolve_sources (struct build *b, char **words, size_t n, bool add, int rootfd, 
   return 0;
 }
 
+/* ADD URL... DEST: each URL downloaded by the image tool (libcurl) into a dir of the step, named by
+ * the last component of the URL's path; the files are then the sources, hashed into h (the content
+ * decides the cache, as a context file's does). *dl out: that dir. */
+static int
+fetch_sources (struct build *b, char **words, size_t n, const char *checksum, const char *w, char **dl, char ***sources,
+               struct bhash *h, cella_error_t *err)
+{
+  int dfd;
+  *dl = xasprintf ("%s/url-%u", b->tmp, b->step);
+  if (mkdir (*dl, 0700) < 0)
+    return cella_error (err, errno, "mkdir `%s`", *dl);
+  if (checksum && n != 2)
+    return cella_error (err, 0, "%s: --checksum goes with one URL source", w);
+  for (size_t i = 0; i + 1 < n; i++)
+    {
+      cleanup_free char *path = NULL, *out = NULL;
+      const char *slash, *name;
+      size_t len;
+      int status;
+      if (!is_url (words[i]))
+        return cella_error (err, 0, "%s: `%s`: a URL and local sources in one ADD (use one ADD for each)", w, words[i]);
+      slash = strchr (strstr (words[i], "://") + 3, '/');
+      path = strndup (slash ? slash : "/", slash ? strcspn (slash, "?#") : 1);
+      len = strlen (path);
+      while (len > 1 && path[len - 1] == '/')
+        path[--len] = '\0';
+      name = strrchr (path, '/') + 1;
+      if (*name == '\0' || strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
+        name = "download";
+      for (size_t k = 0; *sources && (*sources)[k]; k++)
+        if (strcmp ((*sources)[k], name) == 0)
+          return cella_error (err, 0, "%s: two URLs name the same file `%s`", w, name);
+      out = xasprintf ("%s/%s", *dl, name);
+      {
+        char *const fargv[] = { (char *) "fetch",
+                                (char *) "--output",
+                                out,
+                                checksum ? (char *) "--checksum" : words[i],
+                                checksum ? (char *) checksum : NULL,
+                                checksum ? words[i] : NULL,
+                                NULL };
+        status = b->o->tool (fargv, err);
+      }
+      if (status < 0)
+        return cella_error_wrap (err, "%s", w);
+      if (status != 0)
+        return cella_error (err, 0, "%s: downloading `%s` failed (see above)", w, words[i]);
+      strv_push (sources, name);
+    }
+  dfd = open (*dl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return cella_error (err, errno, "open `%s`", *dl);
+  for (size_t k = 0; (*sources)[k]; k++)
+    if (bc_hash_source (dfd, (*sources)[k], NULL, h) < 0)
+      {
+        int e = errno;
+        close (dfd);
+        return cella_error (err, e, "%s: read `%s`", w, (*sources)[k]);
+      }
+  close (dfd);
+  return 0;
+}
+
 static int
 do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
 {
   cleanup_free char *w = where (b, in), *from_root_dir = NULL, *src_key = NULL, *dest = NULL, *key = NULL,
-                    *created = NULL, *bottom = NULL, *heredoc = NULL, *from_x = NULL, *src_key2 = NULL;
+                    *created = NULL, *bottom = NULL, *heredoc = NULL, *from_x = NULL, *src_key2 = NULL, *dl = NULL;
   cleanup_strv char **words = NULL, **sources = NULL, **layers = NULL, **mounts = NULL;
-  const char *from = flag_get (in, "from"), *chown = flag_get (in, "chown"), *chmod = flag_get (in, "chmod");
+  const char *from = flag_get (in, "from"), *chown = flag_get (in, "chown"), *chmod = flag_get (in, "chmod"),
+             *checksum = flag_get (in, "checksum");
+  bool url;
   struct copy_job j = { 0 };
   struct bhash h;
   size_t n;
@@ -723,15 +1183,19 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
   n = strv_len (words);
   if (n < 2 && !(n == 1 && in->n_heredocs))
     return cella_error (err, 0, "%s: needs a source and a destination", w);
+  url = add && from == NULL && !in->n_heredocs && is_url (words[0]);
+  if (checksum && !url)
+    return cella_error (err, 0, "%s: --checksum is for an ADD of a URL", w);
   bh_init (&h);
   /* the destination: absolute, relative to WORKDIR */
   {
     const char *d = words[n - 1];
     const char *wd = json_string_value (json_object_get (cfg_of (s), "WorkingDir"));
     cleanup_free char *abs = d[0] == '/' ? xstrdup (d) : xasprintf ("%s/%s", wd && *wd ? wd : "/", d);
-    size_t dl = strlen (d);
+    size_t dlen = strlen (d);
     dest = path_clean (abs);
-    j.dest_dir = (dl && d[dl - 1] == '/') || (dl >= 2 && strcmp (d + dl - 2, "/.") == 0) || strcmp (d, ".") == 0;
+    j.dest_dir
+        = (dlen && d[dlen - 1] == '/') || (dlen >= 2 && strcmp (d + dlen - 2, "/.") == 0) || strcmp (d, ".") == 0;
   }
   if (from)
     {
@@ -755,6 +1219,20 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
       bh_str (&h, heredoc);
       j.heredoc_data = heredoc;
       j.heredoc_name = hd->name;
+    }
+  else if (url)
+    {
+      cleanup_free char *cx = NULL;
+      if (checksum && expand (b, s, checksum, &cx, err) < 0)
+        return cella_error_wrap (err, "%s", w);
+      if (fetch_sources (b, words, n, cx, w, &dl, &sources, &h, err) < 0)
+        {
+          if (dl)
+            remove_tree_mapped (dl);
+          return -1;
+        }
+      if (n > 2)
+        j.dest_dir = true;
     }
   else if (from == NULL && resolve_sources (b, words, n, add, b->ctxfd, NULL, w, &sources, &h, &j.dest_dir, err) < 0)
     return -1;
@@ -791,12 +1269,12 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
     }
   /* the job */
   j.where = w;
-  j.src_root = from ? from_root_dir : b->context;
-  j.is_context = from == NULL;
+  j.src_root = from ? from_root_dir : url ? dl : b->context;
+  j.is_context = from == NULL; /* a download: beneath its dir, owned by 0:0 like a context file */
   j.sources = sources;
-  j.ignore = from ? NULL : b->ignore;
+  j.ignore = from || url ? NULL : b->ignore;
   j.dest = dest;
-  j.add = add && from == NULL;
+  j.add = add && from == NULL && !url; /* a downloaded archive is not unpacked, as docker does */
   if (stage_layers (s, &bottom, &layers, err) < 0)
     return -1;
   j.bottom = bottom;
@@ -817,7 +1295,7 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
     }
   {
     struct stat st;
-    if (!j.dest_dir && sources && sources[0]
+    if (!j.dest_dir && !url && sources && sources[0]
         && fstatat (j.is_context ? b->ctxfd : AT_FDCWD, j.is_context ? (*sources[0] ? sources[0] : ".") : "/", &st,
                     AT_SYMLINK_NOFOLLOW)
                == 0
@@ -852,6 +1330,8 @@ do_copy (struct build *b, struct stage_state *s, const struct df_instr *in, cell
       }
     rc = commit (b, s, upper, created, NULL, &key, err);
     step_dir_remove (dir);
+    if (dl)
+      remove_tree_mapped (dl);
     if (rc < 0)
       return cella_error_wrap (err, "%s", w);
   }
@@ -1162,6 +1642,13 @@ stage_from (struct build *b, struct stage_state *s, cella_error_t *err)
   int rc;
   if (df_expand (st->base, b->df.escape, meta_lookup, b->meta_args, &base, err) < 0)
     return cella_error_wrap (err, "%s", w);
+  if (st->platform)
+    {
+      cleanup_free char *pf = NULL;
+      if (df_expand (st->platform, b->df.escape, meta_lookup, b->meta_args, &pf, err) < 0
+          || platform_check ("--platform", pf, err) < 0)
+        return cella_error_wrap (err, "%s", w);
+    }
   memset (s->chain, '0', 32);
   s->chain[32] = '\0';
   prev = df_stage_find (&b->df, base);
@@ -1199,6 +1686,21 @@ stage_from (struct build *b, struct stage_state *s, cella_error_t *err)
   rc = image_lookup (base, &r, err);
   if (rc < 0)
     return cella_error_wrap (err, "%s", w);
+  if (rc == 0 && b->o->pull)
+    {
+      /* --pull: the registry's image now, whatever the store has */
+      char *const pargv[] = { (char *) "pull", base, NULL };
+      int status = b->o->tool (pargv, err);
+      image_record_free (r);
+      r = NULL;
+      if (status < 0)
+        return cella_error_wrap (err, "%s", w);
+      if (status != 0)
+        return cella_error (err, 0, "%s: --pull: pulling `%s` failed (see above)", w, base);
+      rc = image_lookup (base, &r, err);
+      if (rc != 0)
+        return rc < 0 ? -1 : cella_error (err, 0, "%s: image `%s`: pulled, but the store does not name it", w, base);
+    }
   if (rc > 0)
     {
       char *rootfs = NULL;
@@ -1248,56 +1750,292 @@ stage_from (struct build *b, struct stage_state *s, cella_error_t *err)
   return 0;
 }
 
+/* One instruction of a stage (or an ONBUILD trigger) onto the stage's state. */
+static int
+dispatch (struct build *b, struct stage_state *s, const struct df_instr *in, cella_error_t *err)
+{
+  switch (in->kind)
+    {
+    case DF_RUN:
+      return do_run (b, s, in, err);
+    case DF_COPY:
+    case DF_ADD:
+      return do_copy (b, s, in, err);
+    case DF_ARG:
+      return do_arg (b, s, in, err);
+    case DF_FROM:
+      return cella_error (err, 0, "%s:%d: FROM inside a stage", b->file_name, in->line);
+    default:
+      return do_meta (b, s, in, err);
+    }
+}
+
+/* The base image's ONBUILD triggers, right after FROM, as docker runs them: parsed as instructions
+ * of their own, in order; the new image does not inherit them (OnBuild is dropped first). Errors
+ * name the FROM's FILE:LINE and the trigger. */
+static int
+onbuild_triggers (struct build *b, struct stage_state *s, cella_error_t *err)
+{
+  json_t *ob = json_object_get (cfg_of (s), "OnBuild");
+  cleanup_free char *text = NULL, *w = NULL;
+  struct dockerfile df = { 0 };
+  size_t i;
+  json_t *x;
+  if (!json_is_array (ob) || json_array_size (ob) == 0)
+    {
+      if (ob)
+        json_object_del (cfg_of (s), "OnBuild");
+      return 0;
+    }
+  text = xstrdup ("FROM scratch\n");
+  json_array_foreach (ob, i, x)
+    {
+      char *n;
+      if (!json_is_string (x))
+        continue;
+      n = xasprintf ("%s%s\n", text, json_string_value (x));
+      free (text);
+      text = n;
+    }
+  w = where (b, s->st->from);
+  if (df_parse (text, strlen (text), "ONBUILD", &df, err) < 0)
+    return cella_error_wrap (err, "%s: the base image's ONBUILD triggers", w);
+  json_object_del (cfg_of (s), "OnBuild");
+  chain_step (s, "ONBUILD triggers", text);
+  s->dirty = true;
+  for (size_t k = 1; df.n_stages == 1 && k < df.stages[0].n_instrs; k++)
+    {
+      struct df_instr *in = &df.stages[0].instrs[k];
+      if (in->kind == DF_FROM || in->kind == DF_ONBUILD || in->kind == DF_MAINTAINER)
+        {
+          cella_error (err, 0, "%s: ONBUILD trigger `%s`: not allowed in a trigger", w, in->text);
+          dockerfile_free (&df);
+          return -1;
+        }
+      if (!b->o->quiet)
+        {
+          printf ("--> ONBUILD trigger: %s\n", in->text);
+          fflush (stdout);
+        }
+      in->line = s->st->from->line;
+      if (dispatch (b, s, in, err) < 0)
+        {
+          cella_error_wrap (err, "%s: ONBUILD trigger", w);
+          dockerfile_free (&df);
+          return -1;
+        }
+    }
+  dockerfile_free (&df);
+  return 0;
+}
+
+static int stage_steps (struct build *b, struct stage_state *s, size_t i, cella_error_t *err);
+
 static int
 stage_build (struct build *b, size_t i, cella_error_t *err)
 {
   struct stage_state *s = &b->ss[i];
-  const struct df_stage *st = s->st;
+  unsigned outer = b->step; /* a stage built for another's COPY --from: that one's numbering goes on after */
+  int rc;
   if (s->done)
     return 0;
+  b->step = b->first_step ? b->first_step[i] : b->step;
+  rc = stage_steps (b, s, i, err);
+  b->step = outer;
+  return rc;
+}
+
+static int
+stage_steps (struct build *b, struct stage_state *s, size_t i, cella_error_t *err)
+{
+  const struct df_stage *st = s->st;
   if (!b->o->quiet)
-    {
-      cleanup_free char *w = NULL;
-      printf ("[%zu/%zu] STEP %u/%u: %s\n", i + 1, b->n, ++b->step, b->steps, st->from->text);
-    }
+    printf ("[%zu/%zu] STEP %u/%u: %s\n", i + 1, b->n, ++b->step, b->steps, st->from->text);
   else
     b->step++;
-  if (stage_from (b, s, err) < 0)
+  if (stage_from (b, s, err) < 0 || onbuild_triggers (b, s, err) < 0)
     return -1;
   for (size_t k = 1; k < st->n_instrs; k++)
     {
       const struct df_instr *in = &st->instrs[k];
-      int r;
       b->step++;
       if (!b->o->quiet)
         {
           printf ("[%zu/%zu] STEP %u/%u: %s\n", i + 1, b->n, b->step, b->steps, in->text);
           fflush (stdout);
         }
-      switch (in->kind)
-        {
-        case DF_RUN:
-          r = do_run (b, s, in, err);
-          break;
-        case DF_COPY:
-        case DF_ADD:
-          r = do_copy (b, s, in, err);
-          break;
-        case DF_ARG:
-          r = do_arg (b, s, in, err);
-          break;
-        case DF_FROM:
-          r = cella_error (err, 0, "%s:%d: FROM inside a stage", b->file_name, in->line);
-          break;
-        default:
-          r = do_meta (b, s, in, err);
-          break;
-        }
-      if (r < 0)
+      if (dispatch (b, s, in, err) < 0)
         return -1;
     }
   s->done = true;
   return 0;
+}
+
+/* ---- independent stages, two at a time ------------------------------------------------------------ */
+
+#define BUILD_PARALLEL 2
+
+/* A stage that needs no other stage (FROM an image or scratch; no COPY --from or RUN --mount from=
+ * naming a stage): it can be built beside another. */
+static bool
+stage_independent (struct build *b, size_t i)
+{
+  const struct df_stage *st = b->ss[i].st;
+  cleanup_free char *base = NULL;
+  cella_error_t e = NULL;
+  if (df_expand (st->base, b->df.escape, meta_lookup, b->meta_args, &base, &e) < 0)
+    {
+      cella_error_free (&e);
+      return false;
+    }
+  if (df_stage_find (&b->df, base))
+    return false;
+  for (size_t k = 1; k < st->n_instrs; k++)
+    {
+      const struct df_instr *in = &st->instrs[k];
+      for (size_t f = 0; f < in->n_flags; f++)
+        if ((strcmp (in->flags[f].name, "from") == 0 && in->flags[f].value)
+            || (strcmp (in->flags[f].name, "mount") == 0 && in->flags[f].value && strstr (in->flags[f].value, "from=")))
+          return false; /* an image or a stage: a stage is a dependency; keep it simple */
+    }
+  return true;
+}
+
+/* In the child: build stage i in a temp dir of its own and leave its state in STATE.json there. */
+static void __attribute__ ((noreturn)) stage_child (struct build *b, size_t i, const char *dir)
+{
+  struct stage_state *s = &b->ss[i];
+  cella_error_t e = NULL;
+  json_t *st;
+  cleanup_free char *path = xasprintf ("%s/state.json", dir);
+  int rc;
+  b->tmp = xstrdup (dir);
+  setvbuf (stdout, NULL, _IOLBF, 0); /* the two stages' progress lines interleave as they happen */
+  rc = stage_build (b, i, &e);
+  st = rc == 0
+           ? json_pack ("{s:s?, s:s?, s:s, s:O}", "key", s->key, "base_dir", s->base_dir, "chain", s->chain, "config",
+                        s->config)
+           : json_pack ("{s:s, s:i}", "error", e && e->msg ? e->msg : "the stage failed", "errno", e ? e->errno_ : 0);
+  if (s->dirty && rc == 0)
+    json_object_set_new (st, "dirty", json_true ());
+  fflush (NULL);
+  rc = json_dump_file (st, path, JSON_COMPACT) == 0 && rc == 0 ? 0 : 1;
+  _exit (rc);
+}
+
+/* The child's result into the parent's stage state. */
+static int
+stage_adopt (struct build *b, size_t i, const char *dir, int wstatus, cella_error_t *err)
+{
+  struct stage_state *s = &b->ss[i];
+  cleanup_free char *path = xasprintf ("%s/state.json", dir);
+  json_t *st = json_load_file (path, 0, NULL);
+  const char *msg = json_string_value (json_object_get (st, "error"));
+  int rc = 0;
+  if (st == NULL || msg)
+    {
+      if (msg)
+        cella_error (err, (int) json_integer_value (json_object_get (st, "errno")), "%s", msg);
+      else
+        cella_error (err, 0, "stage %zu: the process building it ended with status %d", i + 1,
+                     WIFEXITED (wstatus) ? WEXITSTATUS (wstatus) : 128 + WTERMSIG (wstatus));
+      json_decref (st);
+      return -1;
+    }
+  free (s->key);
+  free (s->base_dir);
+  json_decref (s->config);
+  s->key = json_string_value (json_object_get (st, "key")) ? xstrdup (json_string_value (json_object_get (st, "key")))
+                                                           : NULL;
+  s->base_dir = json_string_value (json_object_get (st, "base_dir"))
+                    ? xstrdup (json_string_value (json_object_get (st, "base_dir")))
+                    : NULL;
+  s->config = json_incref (json_object_get (st, "config"));
+  snprintf (s->chain, sizeof s->chain, "%s",
+            json_string_value (json_object_get (st, "chain")) ? json_string_value (json_object_get (st, "chain")) : "");
+  s->dirty = json_is_true (json_object_get (st, "dirty"));
+  s->done = true;
+  if (!json_is_object (s->config))
+    rc = cella_error (err, 0, "stage %zu: the process building it left no config", i + 1);
+  json_decref (st);
+  return rc;
+}
+
+/* Build the independent stages the target needs (not the target itself) BUILD_PARALLEL at a time,
+ * each in a child process (a RUN redirects the process's stdio: threads would share it); the
+ * parent takes each child's final state. Only when there are two or more. */
+static int
+stages_parallel (struct build *b, size_t target, cella_error_t *err)
+{
+  size_t cand[64], nc = 0, next = 0, running = 0;
+  struct {
+    pid_t pid;
+    size_t i;
+    char *dir;
+  } kids[BUILD_PARALLEL];
+  int rc = 0;
+  for (size_t i = 0; i < target && nc < sizeof cand / sizeof cand[0]; i++)
+    if (b->ss[i].needed && !b->ss[i].done && stage_independent (b, i))
+      cand[nc++] = i;
+  if (nc < 2)
+    return 0;
+  fflush (NULL);
+  while (next < nc || running > 0)
+    {
+      if (rc == 0 && next < nc && running < BUILD_PARALLEL)
+        {
+          size_t i = cand[next++];
+          char *dir = xasprintf ("%s/par-%zu", b->tmp, i);
+          pid_t pid;
+          if (mkdir (dir, 0700) < 0)
+            {
+              rc = cella_error (err, errno, "mkdir `%s`", dir);
+              free (dir);
+              continue;
+            }
+          pid = fork ();
+          if (pid < 0)
+            {
+              rc = cella_error (err, errno, "fork");
+              free (dir);
+              continue;
+            }
+          if (pid == 0)
+            stage_child (b, i, dir);
+          kids[running].pid = pid;
+          kids[running].i = i;
+          kids[running].dir = dir;
+          running++;
+          continue;
+        }
+      if (running == 0)
+        break;
+      {
+        int ws = 0;
+        pid_t pid = waitpid (-1, &ws, 0);
+        size_t k;
+        if (pid < 0)
+          {
+            if (errno == EINTR)
+              continue;
+            rc = rc ? rc : cella_error (err, errno, "waitpid");
+            break;
+          }
+        for (k = 0; k < running && kids[k].pid != pid; k++)
+          ;
+        if (k == running)
+          continue; /* not ours (a RUN's helper is waited for by its own code) */
+        {
+          cella_error_t later = NULL; /* after the first failure, the others' errors are dropped */
+          if (stage_adopt (b, kids[k].i, kids[k].dir, ws, rc == 0 ? err : &later) < 0)
+            rc = -1;
+          cella_error_free (&later);
+        }
+        free (kids[k].dir);
+        kids[k] = kids[--running];
+      }
+    }
+  return rc;
 }
 
 /* Which stages the target needs: its FROM chain and the --from stages of its COPYs. */
@@ -1321,6 +2059,16 @@ mark_needed (struct build *b, size_t i)
           = st->instrs[k].kind == DF_COPY || st->instrs[k].kind == DF_ADD ? flag_get (&st->instrs[k], "from") : NULL;
       if (f && (dep = df_stage_find (&b->df, f)) != NULL && (size_t) dep->index != i)
         mark_needed (b, (size_t) dep->index);
+      /* RUN --mount=...,from=STAGE */
+      for (size_t m = 0; st->instrs[k].kind == DF_RUN && m < st->instrs[k].n_flags; m++)
+        {
+          const struct df_flag *fl = &st->instrs[k].flags[m];
+          cleanup_free char *spec = fl->value && strcmp (fl->name, "mount") == 0 ? xstrdup (fl->value) : NULL;
+          char *save = NULL;
+          for (char *kv = spec ? strtok_r (spec, ",", &save) : NULL; kv; kv = strtok_r (NULL, ",", &save))
+            if (has_prefix (kv, "from=") && (dep = df_stage_find (&b->df, kv + 5)) != NULL && (size_t) dep->index != i)
+              mark_needed (b, (size_t) dep->index);
+        }
     }
 }
 
@@ -1369,6 +2117,15 @@ read_inputs (struct build *b, cella_error_t *err)
         if (df_ignore_parse (t, n, &b->ignore, err) < 0)
           return cella_error_wrap (err, "%s", p);
       }
+  }
+  {
+    /* the automatic platform ARGs (FROM --platform=$BUILDPLATFORM; `ARG TARGETARCH` in a stage) */
+    const char *a = host_arch ();
+    cleanup_free char *tp = xasprintf ("TARGETPLATFORM=linux/%s", a), *ta = xasprintf ("TARGETARCH=%s", a),
+                      *bp = xasprintf ("BUILDPLATFORM=linux/%s", a), *ba = xasprintf ("BUILDARCH=%s", a);
+    const char *const pa[] = { tp, "TARGETOS=linux", ta, "TARGETVARIANT=", bp, "BUILDOS=linux", ba, "BUILDVARIANT=" };
+    for (size_t i = 0; i < sizeof pa / sizeof pa[0]; i++)
+      env_set (&b->meta_args, pa[i]);
   }
   /* the meta ARGs (before the first FROM), with --build-arg over their defaults */
   for (size_t i = 0; i < b->df.n_meta_args; i++)
@@ -1445,6 +2202,8 @@ build_image (const struct build_opts *o, char **id, cella_error_t *err)
       free (n);
       image_ref_clear (&r);
     }
+  if (o->platform && platform_check ("--platform", o->platform, err) < 0)
+    return -1;
   for (size_t i = 0; o->labels && o->labels[i]; i++)
     if (strchr (o->labels[i], '=') == NULL)
       return cella_error (err, 0, "--label `%s`: KEY=VALUE", o->labels[i]);
@@ -1466,9 +2225,13 @@ build_image (const struct build_opts *o, char **id, cella_error_t *err)
       target = (size_t) st->index;
     }
   mark_needed (&b, target);
+  b.first_step = xzalloc (b.n * sizeof *b.first_step);
   for (size_t i = 0; i < b.n; i++)
     if (b.ss[i].needed)
-      b.steps += (unsigned) b.ss[i].st->n_instrs;
+      {
+        b.first_step[i] = b.steps;
+        b.steps += (unsigned) b.ss[i].st->n_instrs;
+      }
   /* a check of every --from before anything runs: an unknown stage that is not an image either */
   for (size_t i = 0; i < b.n; i++)
     for (size_t k = 1; b.ss[i].needed && k < b.ss[i].st->n_instrs; k++)
@@ -1507,6 +2270,8 @@ build_image (const struct build_opts *o, char **id, cella_error_t *err)
       flock (b.tmpfd, LOCK_EX);
     sweep_stale (dir);
   }
+  if (stages_parallel (&b, target, err) < 0)
+    goto out;
   for (size_t i = 0; i <= target; i++)
     if (b.ss[i].needed && stage_build (&b, i, err) < 0)
       goto out;
@@ -1570,6 +2335,7 @@ out:
       free (b.ss[i].flat);
     }
   free (b.ss);
+  free (b.first_step);
   if (b.have_facts)
     host_facts_free (&b.facts);
   if (b.ignore)

@@ -16,13 +16,15 @@
 #include "../util/util.h"
 
 struct build_opts {
-  const char *context; /* the build context directory */
-  const char *file;    /* -f: NULL: CONTEXT/Containerfile, else CONTEXT/Dockerfile */
-  const char *target;  /* --target: a stage name or index; NULL: the last stage */
-  char **tags;         /* -t NAME, NULL-terminated or NULL */
-  char **build_args;   /* --build-arg K=V (K alone: the host's value) */
-  char **labels;       /* --label K=V: added to the final image */
+  const char *context;  /* the build context directory */
+  const char *file;     /* -f: NULL: CONTEXT/Containerfile, else CONTEXT/Dockerfile */
+  const char *target;   /* --target: a stage name or index; NULL: the last stage */
+  char **tags;          /* -t NAME, NULL-terminated or NULL */
+  char **build_args;    /* --build-arg K=V (K alone: the host's value) */
+  char **labels;        /* --label K=V: added to the final image */
+  const char *platform; /* --platform OS/ARCH[/VARIANT]: only the host's is accepted (NULL: the host's) */
   bool no_cache, quiet;
+  bool pull; /* --pull: pull every registry base again even when the store has it */
   /* runs `cella-image ARGV...`: its exit status, or -1 with *err when it did not run */
   int (*tool) (char *const *argv, cella_error_t *err);
 };

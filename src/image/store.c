@@ -863,6 +863,41 @@ image_ids_in_use (void)
   return ids;
 }
 
+/* The keys of the images `cella build`'s layer cache names ($data/build-cache/<key>: one line, an
+ * image key): prune keeps them, so that the cache outlives `image prune`; `system prune` removes the
+ * cache first. */
+static char **
+build_cache_keys (void)
+{
+  cleanup_free char *dir = xasprintf ("%s/build-cache", paths_data_root ());
+  char **keys = xzalloc (sizeof *keys);
+  DIR *d = opendir (dir);
+  struct dirent *e;
+  if (d == NULL)
+    return keys;
+  while ((e = readdir (d)) != NULL)
+    {
+      char buf[128];
+      ssize_t len;
+      int fd;
+      if (e->d_name[0] == '.')
+        continue;
+      fd = openat (dirfd (d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      len = read (fd, buf, sizeof buf - 1);
+      close (fd);
+      if (len <= 0)
+        continue;
+      buf[len] = '\0';
+      buf[strcspn (buf, "\n")] = '\0';
+      if (has_prefix (buf, "sha256:"))
+        strv_push (&keys, buf);
+    }
+  closedir (d);
+  return keys;
+}
+
 static bool
 strv_has (char *const *v, const char *s)
 {
@@ -1045,7 +1080,8 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
   cleanup_close int lock = store_lock (true, err);
   struct image_record **v = NULL;
   size_t n = 0;
-  cleanup_strv char **in_use = NULL, **keep_blobs = NULL, **keep_layers = NULL, **keep_keys = NULL;
+  cleanup_strv char **in_use = NULL, **keep_blobs = NULL, **keep_layers = NULL, **keep_keys = NULL,
+                    **build_cached = NULL;
   cleanup_free char *blobs = NULL, *layers = NULL, *diffids = NULL;
   struct refs_drop gone = { 0 };
   int swept;
@@ -1053,6 +1089,7 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
   if (lock < 0)
     return -1;
   in_use = image_ids_in_use ();
+  build_cached = build_cache_keys ();
   if (image_list (&v, &n, err) < 0)
     return -1;
   keep_blobs = xzalloc (sizeof (char *));
@@ -1061,7 +1098,7 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
   for (size_t i = 0; i < n; i++)
     {
       struct image_record *r = v[i];
-      bool used = strv_has (in_use, r->key);
+      bool used = strv_has (in_use, r->key), cached = strv_has (build_cached, r->key);
       if (!used && (all || strv_len (r->names) == 0))
         {
           for (size_t j = 0; r->names[j]; j++)
@@ -1074,10 +1111,13 @@ image_prune (bool all, int64_t *freed, cella_error_t *err)
                 }
               printf ("Untagged: %s\n", s);
             }
+          if (cached)
+            goto keep; /* the build cache's: kept until `system prune` drops the cache */
           record_delete (r);
           printf ("Deleted: %s\n", r->id);
           continue;
         }
+    keep:
       strv_push (&keep_keys, r->key);
       strv_push (&keep_blobs, r->id + 7);
       if (r->manifest_digest)

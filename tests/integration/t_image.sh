@@ -832,3 +832,29 @@ test_prune_removes_a_deep_layer() {
 	[ -z "$(ls "$CELLA_ROOT/layers")" ] || fail "layers left after prune: $(ls -A "$CELLA_ROOT/layers")"
 	assert_store_clean
 }
+
+# `cella save busybox`: the embedded image (no store image of that name) saved like a store image,
+# read by skopeo and podman-compatible tools, imported back under busybox's name and run.
+test_save_embedded_busybox() {
+	img_env
+	run_cella save -o "$TEST_TMP/bb.tar" busybox
+	assert_ok
+	require_cmd skopeo
+	run_cmd skopeo inspect --format '{{.Digest}} {{.Os}}' "oci-archive:$TEST_TMP/bb.tar"
+	assert_ok
+	assert_match "$OUT" '^sha256:[0-9a-f]{64} linux$' "skopeo reads the archive"
+	run_cmd tar -xOf "$TEST_TMP/bb.tar" index.json
+	assert_ok
+	assert_eq "docker.io/library/busybox:latest" "$(printf '%s' "$OUT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"])')" "named busybox in the archive"
+	export CELLA_ROOT="$TEST_TMP/data2"
+	run_cella image import "$TEST_TMP/bb.tar"
+	assert_ok
+	run_cella images
+	assert_contains "$OUT" "busybox" "imported under busybox's name"
+	run_cella run --rm busybox sh -c 'echo saved-busybox'
+	assert_ok
+	assert_eq "saved-busybox" "$OUT" "the saved busybox runs (now a store image)"
+	run_cella save -o "$TEST_TMP/x.tar" no-such-image-here
+	assert_cella_error 125 "image \`no-such-image-here\`: not found"
+	[ ! -e "$TEST_TMP/x.tar" ] || fail "a failed save leaves no archive"
+}

@@ -13,7 +13,7 @@ static const struct {
 } commands[] = {
   { "pull", cmd_pull },   { "import", cmd_import }, { "save", cmd_save },   { "export", cmd_export },
   { "login", cmd_login }, { "logout", cmd_logout }, { "build", cmd_build }, { "commit", cmd_image_commit },
-  { "push", cmd_push },   { NULL, NULL },
+  { "push", cmd_push },   { "fetch", cmd_fetch },   { NULL, NULL },
 };
 
 int

@@ -346,9 +346,10 @@ out:
   return rc;
 }
 
-/* The stored image to push: looked up, or the embedded busybox made into a store image (nameless). */
-static int
-push_source (const char *src, struct image_record **r, bool *embedded, cella_error_t *err)
+/* The stored image to push (or save): looked up, or the embedded busybox made into a store image
+ * (nameless). */
+int
+tool_image_or_embedded (const char *src, struct image_record **r, bool *embedded, cella_error_t *err)
 {
   cleanup_free char *rootfs = NULL;
   struct ingest_limits lim;
@@ -363,7 +364,8 @@ push_source (const char *src, struct image_record **r, bool *embedded, cella_err
   if (rc > 0)
     return cella_error (err, 0, "image `%s`: not found (see `cella images`)", src);
   *embedded = true;
-  if (ingest_limits_init (&lim, NULL, err) < 0 || import_rootfs_dir (rootfs, NULL, "push busybox", &lim, id, err) < 0)
+  if (store_init (err) < 0 || ingest_limits_init (&lim, NULL, err) < 0
+      || import_rootfs_dir (rootfs, NULL, "push busybox", &lim, id, err) < 0)
     return -1;
   rc = image_lookup (id, r, err);
   if (rc > 0)
@@ -420,8 +422,8 @@ tool_push (const char *src, const char *dest, const struct push_opts *o, char di
     return cella_error (err, 0, "--format `%s`: expected oci or docker", o->format);
   if (o->chunk_size && (chunk = parse_size (o->chunk_size)) <= 0)
     return cella_error (err, 0, "--chunk-size `%s`: expected a size like 64m or 1048576", o->chunk_size);
-  if (store_init (err) < 0 || (lock = store_lock (false, err)) < 0 || push_source (src, &r, &embedded, err) != 0
-      || push_dest (src, dest, r, embedded, &ref, err) < 0)
+  if (store_init (err) < 0 || (lock = store_lock (false, err)) < 0
+      || tool_image_or_embedded (src, &r, &embedded, err) != 0 || push_dest (src, dest, r, embedded, &ref, err) < 0)
     goto out;
   if (o->creds)
     {

@@ -226,6 +226,7 @@ cmd_save (int argc, char **argv)
   json_t *index = json_pack ("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType",
                              "application/vnd.oci.image.index.v1+json", "manifests");
   bool ok = false;
+  cleanup_close int lock = -1;
   int status,
       first = cli_parse_command (save_table, &o, argc, argv, "cella save [-o FILE] IMAGE...",
                                  "Write images (their manifests, configs and layers) to an OCI archive: a tar of an "
@@ -237,6 +238,10 @@ cmd_save (int argc, char **argv)
       free (o.output);
       return status;
     }
+  /* held shared: a prune waits, so that what is being saved (the embedded busybox's nameless
+   * import included) stays */
+  if (store_init (&err) < 0 || (lock = store_lock (false, &err)) < 0)
+    goto done;
   if (out_open (&out, o.output, &err) < 0)
     {
       out_close (&out, index, false, NULL);
@@ -247,9 +252,8 @@ cmd_save (int argc, char **argv)
       struct image_record *r = NULL;
       int64_t msize = 0;
       const char *refname = NULL;
-      int rc = image_lookup (argv[i], &r, &err);
-      if (rc > 0)
-        cella_error (&err, 0, "image `%s`: not found (see `cella images`)", argv[i]);
+      bool embedded = false;
+      int rc = tool_image_or_embedded (argv[i], &r, &embedded, &err);
       if (rc != 0)
         {
           out_close (&out, index, false, NULL);
@@ -258,6 +262,8 @@ cmd_save (int argc, char **argv)
       for (size_t j = 0; r->names[j]; j++)
         if (strstr (argv[i], r->names[j]) || refname == NULL)
           refname = r->names[j];
+      if (embedded)
+        refname = "docker.io/library/busybox:latest"; /* what `busybox` means to run */
       if (out_blob (&out, r->manifest_digest, &err) < 0 || out_blob (&out, r->id, &err) < 0)
         rc = -1;
       for (size_t j = 0; rc == 0 && j < r->nlayers; j++)
@@ -349,6 +355,7 @@ cmd_export (int argc, char **argv)
   char *cfg_text = NULL, *man_text = NULL;
   char cdigest[72], mdigest[72];
   bool ok = false;
+  cleanup_close int lock = -1;
   int status,
       first = cli_parse_command (save_table, &o, argc, argv, "cella export [-o FILE] CONTAINER",
                                  "Write a container as an image to an OCI archive: its image's layers and one more "
@@ -431,6 +438,10 @@ cmd_export (int argc, char **argv)
     sha256_update (h, man_text, strlen (man_text));
     sha256_final (h, mdigest);
   }
+  /* held shared: a prune waits, so that what is being saved (the embedded busybox's nameless
+   * import included) stays */
+  if (store_init (&err) < 0 || (lock = store_lock (false, &err)) < 0)
+    goto done;
   if (out_open (&out, o.output, &err) < 0)
     {
       out_close (&out, index, false, NULL);

@@ -17,6 +17,12 @@ int cmd_logout (int argc, char **argv);
 int cmd_build (int argc, char **argv);
 int cmd_image_commit (int argc, char **argv);
 int cmd_push (int argc, char **argv);
+int cmd_fetch (int argc, char **argv);
+
+struct image_record;
+/* src looked up in the store, or, when it names the embedded busybox (`busybox` with no such store
+ * image), that rootfs imported as a nameless store image: 0 with *r, or -1 ("not found" included). */
+int tool_image_or_embedded (const char *src, struct image_record **r, bool *embedded, cella_error_t *err);
 
 /* push.c, pure (unit tests): a layer media type in Docker schema2 (docker) or OCI terms, NULL when
  * that format has none for it; a manifest with the media types of format "oci" or "docker" (its own
