@@ -335,3 +335,80 @@ EOF2
 	run_cella ps -a -q
 	assert_eq "" "$OUT" "containers after down"
 }
+
+test_build_services() {
+	require_cmd jq
+	compose_env
+	local id1 c1
+	mkdir -p web ctx2
+	printf 'FROM busybox\nARG GREETING=none\nRUN echo "$GREETING" >/greeting\nCMD ["cat", "/greeting"]\n' >web/Containerfile
+	printf 'FROM busybox AS base\nRUN echo base >/stage\nFROM base AS final\nRUN echo final >/stage\n' >ctx2/Other.df
+	printf 'FROM busybox\nRUN echo v1 >/v\n' >ctx2/Containerfile
+	cat >compose.yaml <<'EOF2'
+services:
+  web:
+    build: ./web
+    command: sh -c 'cat /greeting; exec sleep 300'
+    init: true
+  tool:
+    image: localhost/tool:1
+    build:
+      context: ctx2
+      dockerfile: Other.df
+      target: base
+      args: {UNUSED: x}
+      labels: {org.example.k: v}
+    command: cat /stage
+EOF2
+	# up builds the missing images: web as PROJECT-SERVICE, tool as its image:
+	CMD_TIMEOUT=120 run_cella compose up -d
+	assert_ok "compose up builds missing images"
+	assert_contains "$ERR" "Image app-web  Built"
+	assert_contains "$ERR" "Image localhost/tool:1  Built"
+	run_cella image inspect app-web
+	assert_ok "the image app-web exists"
+	assert_eq "app" "$(printf '%s' "$OUT" | jq -r '.[0].Config.Labels."com.docker.compose.project"')" "the built image's project label"
+	run_cella image inspect localhost/tool:1
+	assert_eq "v" "$(printf '%s' "$OUT" | jq -r '.[0].Config.Labels."org.example.k"')" "build.labels on the image"
+	run_cella wait app-tool-1
+	run_cella logs app-tool-1
+	assert_eq "base" "$OUT" "build.target: the base stage, from build.dockerfile"
+	wait_logs web "web-1 | none"
+	run_cella inspect -f '{{.Image}}' app-web-1
+	assert_contains "$OUT" "app-web" "the service runs the built image"
+	# up again: present images are not built again, containers kept
+	c1=$(ctr_id app-web-1)
+	id1=$("$CELLA" image inspect app-web | jq -r '.[0].Id')
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "second up"
+	assert_not_contains "$ERR" "Building" "no build when the images are present"
+	assert_eq "$c1" "$(ctr_id app-web-1)" "web kept"
+	# build.args changed, `compose build web`: a new image; up (no --build) recreates web on it
+	sed -i 's|build: ./web|build: {context: ./web, args: {GREETING: hello-built}}|' compose.yaml
+	CMD_TIMEOUT=120 run_cella compose build web
+	assert_ok "compose build web"
+	assert_contains "$ERR" "Image app-web  Built"
+	assert_not_contains "$ERR" "localhost/tool" "compose build SERVICE builds only that service"
+	assert_ne "$id1" "$("$CELLA" image inspect app-web | jq -r '.[0].Id')" "a new image"
+	CMD_TIMEOUT=60 run_cella compose up -d web
+	assert_contains "$ERR" "Container app-web-1  Recreate"
+	wait_logs web "web-1 | hello-built"
+	# up --build: every built image again (the cache makes it quick), the containers kept when
+	# the image is the same
+	c1=$(ctr_id app-web-1)
+	CMD_TIMEOUT=120 run_cella compose up -d --build web
+	assert_ok "up --build"
+	assert_contains "$ERR" "Image app-web  Built"
+	assert_eq "$c1" "$(ctr_id app-web-1)" "an unchanged rebuild keeps the container"
+	# pull skips services that are built; a failing build is an error naming the service
+	run_cella compose pull web
+	assert_ok "pull skips built services"
+	printf 'FROM busybox\nRUN exit 3\n' >web/Containerfile
+	CMD_TIMEOUT=60 run_cella compose build
+	assert_rc_ne 0 "a failing build"
+	assert_contains "$ERR" "service \`web\`: could not build image \`app-web\`"
+	CMD_TIMEOUT=60 run_cella compose down -t 1
+	assert_ok "down"
+	run_cella ps -a -q
+	assert_eq "" "$OUT" "containers after down"
+}
