@@ -419,7 +419,8 @@ ensure_networks (const struct compose_project *p, char **services, json_t *rec, 
     {
       fprintf (stderr,
                "cella compose: warning: rootless: no project network (user-defined networks are for root); each "
-               "service gets a private network of its own and services do not reach each other by name\n");
+               "service gets a private network of its own and services do not reach each other by name (network "
+               "aliases neither)\n");
       return 0;
     }
   have = cella_json ("network", "ls", NULL);

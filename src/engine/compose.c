@@ -1032,9 +1032,11 @@ finish_model (struct compose_project *p, char **profiles, cella_error_t *err)
             return cella_error (err, 0, "service `%s` uses network `%s`, which is not declared", name, k);
           if (json_object_get (nets, k) == NULL)
             json_object_set_new (nets, k, json_object ());
-          if (json_array_size (json_object_get (e, "aliases")) > 0)
-            return cella_error (
-                err, 0, "service `%s`: networks.%s.aliases is not supported yet (the service name resolves)", name, k);
+          size_t j;
+          json_t *al;
+          json_array_foreach (json_object_get (e, "aliases"), j, al)
+            if (!json_is_string (al))
+              return cella_error (err, 0, "service `%s`: networks.%s.aliases must be a list of names", name, k);
         }
       size_t i;
       json_array_foreach (json_object_get (s, "volumes"), i, e)

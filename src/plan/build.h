@@ -43,6 +43,7 @@ struct run_options {
   bool publish_all;     /* -P: every ExposedPort of the image on a random host port */
   char **dns;           /* --dns */
   char **add_hosts;     /* --add-host NAME:IP */
+  char **network_aliases; /* --network-alias NAME (a user-defined network) */
   bool engine;          /* kept by the engine (create, -d, --name, --rm, --restart): private network by default */
   char *proot_path;     /* --proot-path */
   char *kernel_release; /* --kernel-release (proot) */

@@ -412,3 +412,49 @@ EOF2
 	run_cella ps -a -q
 	assert_eq "" "$OUT" "containers after down"
 }
+
+test_network_aliases() {
+	compose_env
+	if ! is_real_root; then
+		# rootless: no user-defined networks, so no aliases; cella run says so
+		run_cella run --rm --network-alias x busybox true
+		assert_rc_ne 0 "--network-alias without a user-defined network"
+		assert_contains "$ERR" "--network-alias x: only on a user-defined network"
+		return 0
+	fi
+	cat >compose.yaml <<'EOF2'
+services:
+  db:
+    image: busybox
+    init: true
+    command: sleep 300
+    networks:
+      back:
+        aliases: [database, db.internal]
+  probe:
+    image: busybox
+    command: sleep 300
+    init: true
+    networks: [back]
+networks:
+  back:
+EOF2
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "up with network aliases"
+	local ip
+	run_cella compose exec -T db sh -c "ip -4 -o addr show eth0 | sed 's|.*inet \\([0-9.]*\\)/.*|\\1|'"
+	ip=$OUT
+	assert_match "$ip" '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$' "db's address"
+	for name in database db.internal db; do
+		# shellcheck disable=SC2016
+		run_cella compose exec -T probe awk -v n="$name" '{ for (i = 2; i <= NF; i++) if ($i == n) print $1 }' /etc/hosts
+		assert_eq "$ip" "$OUT" "$name is db's address in probe's /etc/hosts"
+		run_cella compose exec -T probe nslookup "$name"
+		assert_contains "$OUT" "$ip" "$name answered by the network's name server"
+	done
+	# not on the network: no such name
+	run_cella run --rm --network private busybox nslookup database
+	assert_rc_ne 0 "an alias does not resolve off its network"
+	CMD_TIMEOUT=60 run_cella compose down -t 1
+	assert_ok "down"
+}
