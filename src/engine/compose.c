@@ -618,8 +618,8 @@ n_build (struct norm_ctx *c, json_t *v, json_t **out, cella_error_t *err)
     if (str_index (keys, 5, k) < 0 && strncmp (k, "x-", 2) != 0)
       {
         json_decref (o);
-        return cella_error (err, 0, "service `%s`: build.%s is not supported (context, dockerfile, args, target, labels)",
-                            c->svc, k);
+        return cella_error (
+            err, 0, "service `%s`: build.%s is not supported (context, dockerfile, args, target, labels)", c->svc, k);
       }
   ctx = json_string_value (json_object_get (v, "context"));
   if (json_object_get (v, "context") && ctx == NULL)
@@ -633,7 +633,8 @@ n_build (struct norm_ctx *c, json_t *v, json_t **out, cella_error_t *err)
       json_t *x = json_object_get (v, keys[i]), *n = NULL;
       if (x == NULL)
         continue;
-      c->key = i == 2 || i == 4 ? (i == 2 ? "build.args" : "build.labels") : (i == 1 ? "build.dockerfile" : "build.target");
+      c->key = i == 2 || i == 4 ? (i == 2 ? "build.args" : "build.labels")
+                                : (i == 1 ? "build.dockerfile" : "build.target");
       if ((i == 2 || i == 4 ? n_kvmap (c, x, &n, err) : n_string (c, x, &n, err)) < 0)
         {
           json_decref (o);

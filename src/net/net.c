@@ -413,8 +413,8 @@ lease_names (const struct plan *p)
     }
   for (size_t i = 0; p->network && p->network_aliases && p->network_aliases[i]; i++)
     {
-      char *n = strcmp (out, "-") == 0 ? xstrdup (p->network_aliases[i])
-                                       : xasprintf ("%s,%s", out, p->network_aliases[i]);
+      char *n
+          = strcmp (out, "-") == 0 ? xstrdup (p->network_aliases[i]) : xasprintf ("%s,%s", out, p->network_aliases[i]);
       free (out);
       out = n;
     }

@@ -811,7 +811,8 @@ build_network (const struct run_options *o, const struct host_facts *f, struct p
                             "--network-alias %s: only on a user-defined network (--network NAME, as root; `cella "
                             "network create NAME`)",
                             a);
-      if (*a == '\0' || strlen (a) > 253 || strspn (a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != strlen (a))
+      if (*a == '\0' || strlen (a) > 253
+          || strspn (a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != strlen (a))
         return cella_error (err, 0, "--network-alias `%s`: a host name (letters, digits, `.`, `-`, `_`)", a);
     }
   p->dns = strv_dup (o->dns);

@@ -5,7 +5,7 @@
 # one-shot job writing into a named volume) up over real HTTP on a published port, ps, logs,
 # up again with a changed file, down -v leaving nothing; config's interpolation and warnings;
 # kill -9 of `compose up` halfway, then up again converges.
-# test-timeout: 180
+# test-timeout: 300
 
 . "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
 
@@ -455,6 +455,153 @@ EOF2
 	# not on the network: no such name
 	run_cella run --rm --network private busybox nslookup database
 	assert_rc_ne 0 "an alias does not resolve off its network"
+	CMD_TIMEOUT=60 run_cella compose down -t 1
+	assert_ok "down"
+}
+
+# The same compose file under `podman-compose` (Debian's 1.0.3; podman 4.3 with its own runtime,
+# runc where crun refuses the hybrid cgroup layout) and under cella compose: what a user observes
+# is the same: the HTTP body on the published port, the one-shot job's exit code, the named
+# volume's content, the client's output (it read the volume after web started), the services ps
+# lists. podman runs in a store, network config dir and containers.conf of the test's own. Root
+# only: rootful podman's CNI bridge is what podman-compose's project network needs; Debian ships
+# no dnsname plugin, so the stack does not rely on names between services (the other tests
+# check those under cella).
+test_same_as_podman_compose() {
+	require_real_root
+	require_cmd podman podman-compose jq curl python3 busybox
+	compose_env
+	local S=$TEST_TMP/podman port1 port2 rt="" pc_rc=0 c_rc=0
+	mkdir -p "$S/bb/bin" "$S/cni" "$S/tmp"
+	cp "$(command -v busybox)" "$S/bb/bin/busybox"
+	for a in sh cat echo sleep httpd mkdir test; do ln -s busybox "$S/bb/bin/$a"; done
+	tar -C "$S/bb" -cf "$S/bb.tar" .
+	# the same image in both stores: the host's busybox
+	run_cella image import "$S/bb.tar" localhost/cmp-busybox:1
+	assert_ok "cella image import"
+	[ -d /sys/fs/cgroup/unified ] && command -v runc >/dev/null && rt="--runtime runc"
+	# this host's root lacks CAP_SYS_RESOURCE: podman's default rlimits (above the hard limits)
+	# cannot be set, so containers.conf asks for lower ones
+	cat >"$S/containers.conf" <<-EOF2
+	[containers]
+	default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+	[engine]
+	cgroup_manager = "cgroupfs"
+	events_logger = "file"
+	events_logfile_path = "$S/events.log"
+	tmp_dir = "$S/tmp"
+	volume_path = "$S/volumes"
+	[network]
+	network_config_dir = "$S/cni"
+	EOF2
+	cat >"$S/podman" <<-EOF2
+	#!/bin/sh
+	exec podman --root "$S/graph" --runroot "$S/run" --storage-driver vfs --cgroup-manager cgroupfs \
+		--events-backend file --network-config-dir "$S/cni" $rt "\$@"
+	EOF2
+	chmod +x "$S/podman"
+	export CONTAINERS_CONF=$S/containers.conf
+	# shellcheck disable=SC2064
+	trap "cd '$TEST_TMP/app' 2>/dev/null && timeout 120 podman-compose --podman-path '$S/podman' -p cmp down -v >/dev/null 2>&1; '$S/podman' rm -af -t 0 >/dev/null 2>&1; '$S/podman' volume prune -f >/dev/null 2>&1; '$S/podman' network prune -f >/dev/null 2>&1; '$S/podman' rmi -af >/dev/null 2>&1" EXIT
+	CMD_TIMEOUT=120 run_cmd "$S/podman" import "$S/bb.tar" localhost/cmp-busybox:1
+	assert_ok "podman import"
+	cat >compose.yaml <<'EOF2'
+services:
+  web:
+    image: localhost/cmp-busybox:1
+    command: ["sh", "-c", "mkdir -p /www && echo served-by-web >/www/index.html && exec httpd -f -p 80 -h /www"]
+    ports:
+      - "127.0.0.1:${WEB_PORT}:80"
+  job:
+    image: localhost/cmp-busybox:1
+    command: ["sh", "-c", "echo job-output >/data/out.txt; exit 3"]
+    volumes:
+      - data:/data
+  client:
+    image: localhost/cmp-busybox:1
+    command: ["sh", "-c", "while ! test -s /data/out.txt; do sleep 0.2; done; echo client-read $$(cat /data/out.txt); exec sleep 300"]
+    volumes:
+      - data:/data:ro
+    depends_on:
+      web:
+        condition: service_started
+volumes:
+  data:
+EOF2
+	port1=$(free_port)
+	port2=$(free_port)
+	# podman-compose
+	CMD_TIMEOUT=240 run_cmd env WEB_PORT="$port1" podman-compose --podman-path "$S/podman" -p cmp up -d
+	pc_rc=$RC
+	assert_eq 0 "$pc_rc" "podman-compose up -d (stderr: $ERR)"
+	local p_http p_job p_vol p_cl p_svcs
+	p_http=$(curl -s --retry 20 --retry-connrefused --retry-delay 1 "http://127.0.0.1:$port1/")
+	"$S/podman" wait cmp_job_1 >/dev/null 2>&1
+	p_job=$("$S/podman" inspect -f '{{.State.ExitCode}}' cmp_job_1)
+	p_vol=$("$S/podman" run --rm -v cmp_data:/d localhost/cmp-busybox:1 cat /d/out.txt)
+	for _ in $(seq 50); do
+		p_cl=$("$S/podman" logs cmp_client_1 2>&1)
+		[ -n "$p_cl" ] && break
+		sleep 0.2
+	done
+	p_svcs=$("$S/podman" ps -a --filter label=io.podman.compose.project=cmp --format '{{index .Labels "com.docker.compose.service"}}' | sort | tr '\n' ' ')
+	CMD_TIMEOUT=240 run_cmd env WEB_PORT="$port1" podman-compose --podman-path "$S/podman" -p cmp down -v
+	# cella compose, the same file
+	CMD_TIMEOUT=120 run_cmd env WEB_PORT="$port2" "$CELLA" compose -p cmp up -d
+	assert_ok "cella compose up -d"
+	local c_http c_job c_vol c_cl c_svcs
+	c_http=$(curl -s --retry 20 --retry-connrefused --retry-delay 1 "http://127.0.0.1:$port2/")
+	c_job=$("$CELLA" wait cmp-job-1)
+	c_vol=$("$CELLA" run --rm -v cmp_data:/d localhost/cmp-busybox:1 cat /d/out.txt)
+	for _ in $(seq 50); do
+		c_cl=$("$CELLA" logs cmp-client-1 2>&1)
+		[ -n "$c_cl" ] && break
+		sleep 0.2
+	done
+	c_svcs=$(WEB_PORT=$port2 "$CELLA" compose -p cmp ps --format json | jq -r '.[].Service' | sort | tr '\n' ' ')
+	CMD_TIMEOUT=60 run_cmd env WEB_PORT="$port2" "$CELLA" compose -p cmp down -v -t 1
+	assert_ok "cella compose down -v"
+	# what podman-compose gave is what was expected, and cella gives the same
+	assert_eq "served-by-web" "$p_http" "podman-compose: HTTP body"
+	assert_eq "3" "$p_job" "podman-compose: the job's exit code"
+	assert_eq "job-output" "$p_vol" "podman-compose: the volume's content"
+	assert_eq "client-read job-output" "$p_cl" "podman-compose: the client's output"
+	assert_eq "client job web " "$p_svcs" "podman-compose: the services in ps"
+	assert_eq "$p_http" "$c_http" "HTTP body: cella as podman-compose"
+	assert_eq "$p_job" "$c_job" "job's exit code: cella as podman-compose"
+	assert_eq "$p_vol" "$c_vol" "volume content: cella as podman-compose"
+	assert_eq "$p_cl" "$c_cl" "client's output: cella as podman-compose"
+	assert_eq "$p_svcs" "$c_svcs" "services in ps: cella as podman-compose"
+}
+
+# A service on the vm backend (QEMU; TCG here) on the project network reaches an ns service by its
+# service name: the guest's resolv.conf names the network's name server (src/net/tap.c).
+test_vm_service_reaches_ns_service_by_name() {
+	require_real_root # the vm's tap on the project network's bridge (rootless: QEMU's user-mode network, no project network)
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+	ls /boot/vmlinuz-* >/dev/null 2>&1 || skip "no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
+	[ -x "$(dirname "$CELLA")/cella-vminit" ] || fail "no cella-vminit next to $CELLA (make builds it)"
+	compose_env
+	cat >compose.yaml <<'EOF2'
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo hello-ns-web >/www/index.html && exec httpd -f -p 80 -h /www"]
+  guest:
+    image: busybox
+    x-cella:
+      backend: vm
+    command: ["sh", "-c", "cat /etc/resolv.conf; for i in $$(seq 30); do wget -q -T 3 -O - http://web/ && exit 0; sleep 1; done; exit 1"]
+    depends_on: [web]
+EOF2
+	CMD_TIMEOUT=120 run_cella compose up -d
+	assert_ok "up with a vm service"
+	CMD_TIMEOUT=150 run_cella wait app-guest-1
+	local code=$OUT
+	run_cella logs app-guest-1
+	assert_eq "0" "$code" "the vm's wget of http://web/ (output: $OUT)"
+	assert_contains "$OUT" "hello-ns-web" "the vm reached the ns service by its name"
+	assert_match "$OUT" "nameserver 10\.[0-9.]+\.1" "the guest asks the network's name server"
 	CMD_TIMEOUT=60 run_cella compose down -t 1
 	assert_ok "down"
 }
