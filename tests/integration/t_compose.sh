@@ -442,8 +442,8 @@ EOF2
 	CMD_TIMEOUT=60 run_cella compose up -d
 	assert_ok "up with network aliases"
 	local ip
-	run_cella compose exec -T db sh -c "ip -4 -o addr show eth0 | sed 's|.*inet \\([0-9.]*\\)/.*|\\1|'"
-	ip=$OUT
+	run_cella compose exec -T db ip -4 addr show eth0
+	ip=$(printf '%s\n' "$OUT" | sed -n 's|.*inet \([0-9.]*\)/.*|\1|p')
 	assert_match "$ip" '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$' "db's address"
 	for name in database db.internal db; do
 		# shellcheck disable=SC2016
