@@ -575,7 +575,9 @@ EOF2
 }
 
 # A service on the vm backend (QEMU; TCG here) on the project network reaches an ns service by its
-# service name: the guest's resolv.conf names the network's name server (src/net/tap.c).
+# service name: the guest's resolv.conf names the network's name server (src/net/tap.c). The
+# guest resolves with busybox's nslookup and connects with nc: the image's busybox wget segfaulted
+# in the guest here (under TCG; not looked into).
 test_vm_service_reaches_ns_service_by_name() {
 	require_real_root # the vm's tap on the project network's bridge (rootless: QEMU's user-mode network, no project network)
 	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
@@ -591,7 +593,18 @@ services:
     image: busybox
     x-cella:
       backend: vm
-    command: ["sh", "-c", "cat /etc/resolv.conf; for i in $$(seq 30); do wget -q -T 3 -O - http://web/ && exit 0; sleep 1; done; exit 1"]
+    command:
+      - sh
+      - -c
+      - |
+        cat /etc/resolv.conf
+        for i in $$(seq 30); do
+          a=$$(nslookup web 2>/dev/null | awk '/^Address/ && !/:53$$/ { print $$2 }' | tail -n 1)
+          echo "web is $$a"
+          [ -n "$$a" ] && printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 "$$a" 80 && exit 0
+          sleep 1
+        done
+        exit 1
     depends_on: [web]
 EOF2
 	CMD_TIMEOUT=120 run_cella compose up -d
