@@ -111,9 +111,12 @@ EOF
 	run_cella compose config
 	assert_cella_error 125 "set NEEDED please"
 	# known but unsupported keys are errors naming the key
-	printf 'services:\n  a:\n    image: busybox\n    build: .\n' >compose.yaml
+	printf 'services:\n  a:\n    image: busybox\n    secrets: [s]\n' >compose.yaml
 	run_cella compose config
-	assert_cella_error 125 "\`build\` is not supported yet"
+	assert_cella_error 125 "\`secrets\` is not supported yet"
+	printf 'services:\n  a:\n    image: busybox\n    build: {context: ., ssh: [default]}\n' >compose.yaml
+	run_cella compose config
+	assert_cella_error 125 "build.ssh is not supported"
 	printf 'services:\n  a:\n    image: busybox\n    volumes: [nothere:/x]\n' >compose.yaml
 	run_cella compose config
 	assert_cella_error 125 "volume \`nothere\`"
