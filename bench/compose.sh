@@ -3,6 +3,7 @@
 #
 #   sudo bash bench/compose.sh            # ROUNDS=5 rounds of up -d / down of a 5-service stack
 #   SERVICES=5 ROUNDS=3 bash bench/compose.sh
+#   sudo MODE=ps bash bench/compose.sh    # `compose ps` of PS_SERVICES=50 running services
 #
 # The same compose file (SERVICES busybox `sleep` services on the project's default network,
 # one of them with a named volume) brought up with `up -d` and taken down with `down -v` by
@@ -33,6 +34,7 @@ fi
 cleanup() {
 	set +e
 	(cd "$WORK/app" && "$CELLA" compose -p benchc down -v -t 1 >/dev/null 2>&1)
+	[ -d "$WORK/ps" ] && (cd "$WORK/ps" && "$CELLA" compose -p benchps down -t 1 >/dev/null 2>&1)
 	if command -v podman >/dev/null; then
 		"$WORK/podman" rm -af -t 0 >/dev/null 2>&1
 		"$WORK/podman" system reset -f >/dev/null 2>&1
@@ -93,6 +95,44 @@ round() { # TOOL: one up -d and one down -v, their times appended to WORK/TOOL.u
 
 TOOLS="cella"
 "$CELLA" run --rm busybox true >/dev/null
+
+# MODE=ps: PS_SERVICES running busybox services, then the median of PS_ROUNDS `compose ps`
+# (table and --format json) and of the `cella ps -a --format json` it runs; cella only.
+if [ "${MODE:-}" = ps ]; then
+	N=${PS_SERVICES:-50}
+	mkdir -p "$WORK/ps"
+	{
+		echo "services:"
+		for i in $(seq "$N"); do
+			printf '  s%d:\n    image: busybox\n    init: true\n    command: ["sleep", "3600"]\n' "$i"
+			printf '    environment: {INDEX: "%d"}\n    labels: {bench: ps}\n' "$i"
+		done
+	} >"$WORK/ps/compose.yaml"
+	cd "$WORK/ps"
+	s=$(now)
+	"$CELLA" compose -p benchps up -d >"$WORK/ps.log" 2>&1 || { tail -20 "$WORK/ps.log" >&2; exit 1; }
+	echo "up -d of $N services: $(ms "$s" "$(now)") ms"
+	n=$("$CELLA" compose -p benchps ps -q | wc -l)
+	[ "$n" = "$N" ] || { echo "bench: compose ps lists $n containers, not $N" >&2; exit 1; }
+	for what in table json engine; do
+		: >"$WORK/ps.$what"
+		for _ in $(seq "${PS_ROUNDS:-21}"); do
+			s=$(now)
+			case $what in
+			table) "$CELLA" compose -p benchps ps >/dev/null ;;
+			json) "$CELLA" compose -p benchps ps --format json >/dev/null ;;
+			engine) "$CELLA" ps -a --format json >/dev/null ;;
+			esac
+			ms "$s" "$(now)" >>"$WORK/ps.$what"
+		done
+	done
+	echo "median of ${PS_ROUNDS:-21} runs, $N running services, ms:"
+	echo "| \`compose ps\` | \`compose ps --format json\` | \`cella ps -a --format json\` |"
+	echo "|---|---|---|"
+	echo "| $(median <"$WORK/ps.table") | $(median <"$WORK/ps.json") | $(median <"$WORK/ps.engine") |"
+	"$CELLA" compose -p benchps down -t 1 >/dev/null 2>&1
+	exit 0
+fi
 if command -v podman-compose >/dev/null && command -v podman >/dev/null; then
 	mkdir -p "$WORK/bb/bin"
 	cp "$(command -v busybox)" "$WORK/bb/bin/busybox"

@@ -21,6 +21,7 @@
 #include "../util/paths.h"
 #include "commands.h"
 #include "compose_cli.h"
+#include "../image/store.h"
 
 struct compose_opts {
   char **files, **profiles;
@@ -39,7 +40,7 @@ static const struct cli_option top_table[] = {
 #undef O
 
 struct sub_opts {
-  bool detach, volumes, remove_orphans, follow, no_deps, force_recreate, tty_off, quiet, timestamps;
+  bool detach, volumes, remove_orphans, follow, no_deps, force_recreate, tty_off, quiet, timestamps, build, no_cache;
   char *format, *timeout, *tail, *user, *workdir, *name;
   char **env;
 };
@@ -50,6 +51,13 @@ static const struct cli_option up_table[] = {
     "Recreate containers even when their config is unchanged" },
   { "no-deps", 0, OPT_FLAG, O (no_deps), NULL, "Do not start the named services' dependencies" },
   { "remove-orphans", 0, OPT_FLAG, O (remove_orphans), NULL, "Remove containers of services no longer in the file" },
+  { "build", 0, OPT_FLAG, O (build), NULL,
+    "Build the images of services with `build:` first (default: only those whose image is missing)" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option build_table[] = {
+  { "no-cache", 0, OPT_FLAG, O (no_cache), NULL, "Run every step again instead of taking layers from the cache" },
+  { "quiet", 'q', OPT_FLAG, O (quiet), NULL, "Print no build output (a failing step's still shows)" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option down_table[] = {
@@ -288,6 +296,118 @@ say (const char *what, const char *name, const char *state)
   fprintf (stderr, " %s %s  %s\n", what, name, state);
 }
 
+/* ---- build ---- */
+
+/* The image id of `ref` in the store, or NULL. */
+static char *
+image_id_of (const char *ref)
+{
+  struct image_record *r = NULL;
+  cella_error_t e = NULL;
+  char *id = NULL;
+  int rc = image_lookup (ref, &r, &e);
+  cella_error_free (&e);
+  if (rc == 0)
+    {
+      id = xstrdup (r->id ? r->id : "");
+      image_record_free (r);
+    }
+  return id;
+}
+
+static bool
+image_present (const char *ref)
+{
+  cleanup_free char *id = image_id_of (ref);
+  return id != NULL;
+}
+
+/* `cella build -t IMAGE [-f FILE] [--build-arg K=V]... [--target T] [--label K=V]... CONTEXT`. */
+static int
+build_service (const struct compose_project *p, const char *svc, bool no_cache, bool quiet, cella_error_t *err)
+{
+  json_t *s = compose_service (p, svc), *b = json_object_get (s, "build"), *e;
+  const char *img = json_string_value (json_object_get (s, "image")), *k;
+  const char *ctx = json_string_value (json_object_get (b, "context"));
+  const char *df = json_string_value (json_object_get (b, "dockerfile"));
+  cleanup_strv char **args = NULL;
+  cleanup_free char *dfpath = NULL;
+  strv_push (&args, "build");
+  strv_push (&args, "--tag");
+  strv_push (&args, img);
+  if (df)
+    {
+      /* relative to the context, as docker compose reads it */
+      dfpath = df[0] == '/' ? xstrdup (df) : xasprintf ("%s/%s", ctx, df);
+      strv_push (&args, "--file");
+      strv_push (&args, dfpath);
+    }
+  json_object_foreach (json_object_get (b, "args"), k, e)
+    {
+      cleanup_free char *kv = json_is_string (e) ? xasprintf ("%s=%s", k, json_string_value (e)) : xstrdup (k);
+      strv_push (&args, "--build-arg");
+      strv_push (&args, kv);
+    }
+  if (json_is_string (json_object_get (b, "target")))
+    {
+      strv_push (&args, "--target");
+      strv_push (&args, json_string_value (json_object_get (b, "target")));
+    }
+  {
+    cleanup_free char *l1 = xasprintf ("com.docker.compose.project=%s", p->name);
+    cleanup_free char *l2 = xasprintf ("com.docker.compose.service=%s", svc);
+    strv_push (&args, "--label");
+    strv_push (&args, l1);
+    strv_push (&args, "--label");
+    strv_push (&args, l2);
+  }
+  json_object_foreach (json_object_get (b, "labels"), k, e)
+    if (json_is_string (e))
+      {
+        cleanup_free char *kv = xasprintf ("%s=%s", k, json_string_value (e));
+        strv_push (&args, "--label");
+        strv_push (&args, kv);
+      }
+  if (no_cache)
+    strv_push (&args, "--no-cache");
+  if (quiet)
+    strv_push (&args, "--quiet"); /* a failing step's output still shows */
+  strv_push (&args, ctx);
+  say ("Image", img, "Building");
+  if (compose_cella (args, NULL, quiet) != 0)
+    return cella_error (err, 0, "service `%s`: could not build image `%s` from `%s` (see the error above)", svc, img,
+                        ctx);
+  say ("Image", img, "Built");
+  return 0;
+}
+
+/* Build the images of `services` that have `build:`: all (always), else only the missing ones. */
+static int
+build_services (const struct compose_project *p, char **services, bool always, bool no_cache, bool quiet,
+                cella_error_t *err)
+{
+  for (char **s = services; s && *s; s++)
+    {
+      json_t *svc = compose_service (p, *s);
+      if (json_object_get (svc, "build") == NULL)
+        continue;
+      if (!always && image_present (json_string_value (json_object_get (svc, "image"))))
+        continue;
+      if (build_service (p, *s, no_cache, quiet, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+static int
+cp_build (struct compose_project *p, struct sub_opts *o, char **names, cella_error_t *err)
+{
+  cleanup_strv char **services = NULL;
+  if (select_services (p, names, false, &services, err) < 0)
+    return -1;
+  return build_services (p, services, true, o->no_cache, o->quiet, err);
+}
+
 /* ---- up ---- */
 
 static int
@@ -299,7 +419,8 @@ ensure_networks (const struct compose_project *p, char **services, json_t *rec, 
     {
       fprintf (stderr,
                "cella compose: warning: rootless: no project network (user-defined networks are for root); each "
-               "service gets a private network of its own and services do not reach each other by name\n");
+               "service gets a private network of its own and services do not reach each other by name (network "
+               "aliases neither)\n");
       return 0;
     }
   have = cella_json ("network", "ls", NULL);
@@ -430,6 +551,14 @@ up_service (const struct compose_project *p, const char *svc, json_t *ps, json_t
   cleanup_free char *name = compose_ctr_name (p, svc);
   cleanup_free char *hash = compose_service_hash (p, svc);
   json_t *ctrs = json_object_get (rec, "containers"), *have = ctr_find (ps, name);
+  if (json_object_get (compose_service (p, svc), "build"))
+    {
+      /* a built image: a rebuild that changed it (up --build) recreates the container too */
+      cleanup_free char *id = image_id_of (json_string_value (json_object_get (compose_service (p, svc), "image")));
+      char *h2 = xasprintf ("%s@%.19s", hash, id ? id : "none");
+      free (hash);
+      hash = h2;
+    }
   const char *old = json_string_value (json_object_get (json_object_get (ctrs, name), "hash"));
   cleanup_strv char **args = NULL;
   if (have && old && strcmp (old, hash) == 0 && !force)
@@ -515,6 +644,9 @@ cp_up (struct compose_project *p, struct sub_opts *o, char **names, cella_error_
   json_t *rec, *ps;
   int rc = 0;
   if (select_services (p, names, !o->no_deps, &services, err) < 0)
+    return -1;
+  /* images first: --build all of them, else those missing */
+  if (build_services (p, services, o->build, false, false, err) < 0)
     return -1;
   rec = record_load (p->name);
   ps = cella_json ("ps", "-a", NULL);
@@ -973,6 +1105,8 @@ cp_run (struct compose_project *p, struct sub_opts *o, char **rest, cella_error_
   if (compose_service (p, rest[0]) == NULL)
     return cella_error (err, 0, "no such service: %s", rest[0]);
   strv_push (&one, rest[0]);
+  if (build_services (p, one, false, false, false, err) < 0)
+    return -1;
   rec = record_load (p->name);
   rc = ensure_networks (p, one, rec, err);
   if (rc == 0)
@@ -1016,6 +1150,8 @@ cp_pull (struct compose_project *p, char **names, cella_error_t *err)
   for (char **s = services; *s && rc == 0; s++)
     {
       const char *img = json_string_value (json_object_get (compose_service (p, *s), "image"));
+      if (json_object_get (compose_service (p, *s), "build"))
+        continue; /* built here, not pulled (docker compose pull --ignore-buildable) */
       if (json_object_get (done, img))
         continue;
       json_object_set_new (done, img, json_true ());
@@ -1055,8 +1191,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
   { "config", config_table, "cella compose config [--format json] [-q]",
     "Print the resolved file (merged, interpolated, normalized) as JSON." },
-  { "up", up_table, "cella compose up [-d] [--force-recreate] [--remove-orphans] [SERVICE...]",
-    "Create networks and volumes, then create and start the services' containers in dependency order; a container "
+  { "up", up_table, "cella compose up [-d] [--build] [--force-recreate] [--remove-orphans] [SERVICE...]",
+    "Build missing images (--build: all), create networks and volumes, then create and start the services' containers in dependency order; a container "
     "whose config is unchanged is kept. Without -d: follow their logs, Ctrl-C stops them." },
   { "down", down_table, "cella compose down [-v] [--remove-orphans] [-t SECONDS]",
     "Stop and remove the project's containers and networks (-v: and volumes)." },
@@ -1071,7 +1207,9 @@ static const struct subcommand subcommands[] = {
     "Run a command in a service's running container." },
   { "run", run_table, "cella compose run [-T] [--name NAME] [-e K=V] SERVICE [COMMAND [ARG...]]",
     "Run a one-off container of a service (removed when it exits)." },
-  { "pull", no_table, "cella compose pull [SERVICE...]", "Pull the services' images." },
+  { "pull", no_table, "cella compose pull [SERVICE...]", "Pull the services' images (not those with `build:`)." },
+  { "build", build_table, "cella compose build [--no-cache] [-q] [SERVICE...]",
+    "Build the images of the services with `build:` (cella build; named `image:`, else PROJECT-SERVICE)." },
   { NULL, NULL, NULL, NULL },
 };
 
@@ -1116,6 +1254,8 @@ dispatch (const struct subcommand *sc, struct compose_opts *co, struct sub_opts 
     rc = cp_run (&p, so, rest, err);
   else if (strcmp (sc->name, "pull") == 0)
     rc = cp_pull (&p, rest, err);
+  else if (strcmp (sc->name, "build") == 0)
+    rc = cp_build (&p, so, rest, err);
   else
     rc = cp_lifecycle (&p, sc->name, so, rest, err);
   compose_project_free (&p);

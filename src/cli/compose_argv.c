@@ -203,7 +203,12 @@ compose_run_args (const struct compose_project *p, const char *svc, bool detach,
   push2 (&a, "--hostname", json_string_value (json_object_get (s, "hostname")) ?: svc);
   json_object_foreach (json_object_get (s, "networks"), k, e)
     if (compose_networks_supported ())
-      push2 (&a, "--network", json_string_value (json_object_get (json_object_get (nets, k), "name")));
+      {
+        json_t *al;
+        push2 (&a, "--network", json_string_value (json_object_get (json_object_get (nets, k), "name")));
+        json_array_foreach (json_object_get (e, "aliases"), i, al)
+          push2 (&a, "--network-alias", json_string_value (al));
+      }
   json_object_foreach (json_object_get (s, "environment"), k, e)
     if (json_is_string (e))
       {

@@ -47,6 +47,8 @@ static const struct cli_option run_table[] = {
     "host, none (lo only), private (own address, NAT out) or a network's name; default: private for -d/create/--name, else host" },
   { "dns", 0, OPT_LIST, O (dns), "IP", "Name server for the container's resolv.conf" },
   { "add-host", 0, OPT_LIST, O (add_hosts), "NAME:IP", "Add a line to the container's /etc/hosts" },
+  { "network-alias", 0, OPT_LIST, O (network_aliases), "NAME",
+    "Another name the members of the container's user-defined network resolve to it (root)" },
   { "publish-all", 'P', OPT_FLAG, O (publish_all), NULL, "Publish every port the image exposes on a random host port" },
   { "net", 0, OPT_STRING, O (network), "MODE", "Same as --network" },
   { "cap-add", 0, OPT_LIST, O (cap_add), "CAP", "Add a capability (or ALL)" },

@@ -594,6 +594,59 @@ n_xcella (struct norm_ctx *c, json_t *v, json_t **out, cella_error_t *err)
   return 0;
 }
 
+/* build: a context path, or {context, dockerfile, args, target, labels} → that long form with the
+ * context an absolute path (relative to the project directory) and dockerfile as given (relative
+ * to the context, as docker compose reads it). */
+static int
+n_build (struct norm_ctx *c, json_t *v, json_t **out, cella_error_t *err)
+{
+  static const char *const keys[] = { "context", "dockerfile", "args", "target", "labels" };
+  json_t *o = json_object (), *e;
+  const char *k, *ctx;
+  if (json_is_string (v))
+    {
+      json_object_set_new (o, "context", json_take (resolve_path (c, json_string_value (v))));
+      *out = o;
+      return 0;
+    }
+  if (!json_is_object (v))
+    {
+      json_decref (o);
+      return bad_type (c, "a context path or a mapping {context, dockerfile, args, target, labels}", err);
+    }
+  json_object_foreach (v, k, e)
+    if (str_index (keys, 5, k) < 0 && strncmp (k, "x-", 2) != 0)
+      {
+        json_decref (o);
+        return cella_error (
+            err, 0, "service `%s`: build.%s is not supported (context, dockerfile, args, target, labels)", c->svc, k);
+      }
+  ctx = json_string_value (json_object_get (v, "context"));
+  if (json_object_get (v, "context") && ctx == NULL)
+    {
+      json_decref (o);
+      return bad_type (c, "a mapping whose context is a path", err);
+    }
+  json_object_set_new (o, "context", json_take (resolve_path (c, ctx ? ctx : ".")));
+  for (size_t i = 1; i < 5; i++)
+    {
+      json_t *x = json_object_get (v, keys[i]), *n = NULL;
+      if (x == NULL)
+        continue;
+      c->key = i == 2 || i == 4 ? (i == 2 ? "build.args" : "build.labels")
+                                : (i == 1 ? "build.dockerfile" : "build.target");
+      if ((i == 2 || i == 4 ? n_kvmap (c, x, &n, err) : n_string (c, x, &n, err)) < 0)
+        {
+          json_decref (o);
+          return -1;
+        }
+      json_object_set_new (o, keys[i], n);
+    }
+  c->key = "build";
+  *out = o;
+  return 0;
+}
+
 static int
 n_env_file (struct norm_ctx *c, json_t *v, json_t **out, cella_error_t *err)
 {
@@ -658,8 +711,8 @@ static const struct svc_key svc_keys[] = {
   { "stdin_open", n_bool },
   { "tty", n_bool },
   { "x-cella", n_xcella },
+  { "build", n_build },
   /* known, not supported by cella (yet) */
-  { "build", NULL },
   { "secrets", NULL },
   { "configs", NULL },
   { "extends", NULL },
@@ -960,8 +1013,14 @@ finish_model (struct compose_project *p, char **profiles, cella_error_t *err)
           json_object_del (services, name);
           continue;
         }
+      if (!json_is_string (json_object_get (s, "image")) && json_object_get (s, "build") == NULL)
+        return cella_error (err, 0, "service `%s` has neither `image` nor `build`", name);
       if (!json_is_string (json_object_get (s, "image")))
-        return cella_error (err, 0, "service `%s` has no `image`", name);
+        {
+          /* docker compose's name for a built image: PROJECT-SERVICE */
+          cleanup_free char *img = xasprintf ("%s-%s", p->name, name);
+          json_object_set_new (s, "image", json_string (img));
+        }
       if (resolve_environment (name, s, err) < 0)
         return -1;
       if (json_object_get (s, "networks") == NULL)
@@ -974,9 +1033,11 @@ finish_model (struct compose_project *p, char **profiles, cella_error_t *err)
             return cella_error (err, 0, "service `%s` uses network `%s`, which is not declared", name, k);
           if (json_object_get (nets, k) == NULL)
             json_object_set_new (nets, k, json_object ());
-          if (json_array_size (json_object_get (e, "aliases")) > 0)
-            return cella_error (
-                err, 0, "service `%s`: networks.%s.aliases is not supported yet (the service name resolves)", name, k);
+          size_t j;
+          json_t *al;
+          json_array_foreach (json_object_get (e, "aliases"), j, al)
+            if (!json_is_string (al))
+              return cella_error (err, 0, "service `%s`: networks.%s.aliases must be a list of names", name, k);
         }
       size_t i;
       json_array_foreach (json_object_get (s, "volumes"), i, e)

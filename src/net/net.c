@@ -397,17 +397,27 @@ plan_network (const struct plan *p)
   return p->network ? p->network : NET_DEFAULT_NAME;
 }
 
-/* "name,hostname" of an engine container, "hostname" of a foreground one. */
+/* "name,hostname[,alias...]" of an engine container, "hostname[,alias...]" of a foreground one. */
 static char *
 lease_names (const struct plan *p)
 {
   struct ctr_state st;
   char *out;
   if (ctr_state_read (p->id, &st, -1, NULL) < 0)
-    return xstrdup (p->hostname ? p->hostname : "-");
-  out = st.name && p->hostname && strcmp (st.name, p->hostname) != 0 ? xasprintf ("%s,%s", st.name, p->hostname)
-                                                                     : xstrdup (st.name ? st.name : p->hostname);
-  ctr_state_clear (&st);
+    out = xstrdup (p->hostname ? p->hostname : "-");
+  else
+    {
+      out = st.name && p->hostname && strcmp (st.name, p->hostname) != 0 ? xasprintf ("%s,%s", st.name, p->hostname)
+                                                                         : xstrdup (st.name ? st.name : p->hostname);
+      ctr_state_clear (&st);
+    }
+  for (size_t i = 0; p->network && p->network_aliases && p->network_aliases[i]; i++)
+    {
+      char *n
+          = strcmp (out, "-") == 0 ? xstrdup (p->network_aliases[i]) : xasprintf ("%s,%s", out, p->network_aliases[i]);
+      free (out);
+      out = n;
+    }
   return out;
 }
 

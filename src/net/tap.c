@@ -137,7 +137,15 @@ net_vm_tap (struct plan *p, struct net_vm_nic *nic, cella_error_t *err)
     nic->gateway = steal_pointer (&gw);
   }
   nic->mac = xasprintf ("02:42:%02x:%02x:%02x:%02x", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
-  nic->nameservers = nameservers (p);
+  if (p->network && strcmp (p->network, NET_DEFAULT_NAME) != 0 && !(p->dns && p->dns[0]))
+    {
+      /* a user-defined network: its name server (on the gateway), as for an ns member: it answers
+       * the members' names and forwards the rest to the host's resolvers */
+      strv_push (&nic->nameservers, nic->gateway);
+      net_dns_start (p->network); /* a no-op when the network's server runs already */
+    }
+  else
+    nic->nameservers = nameservers (p);
   nic->port_lines = xstrdup ("");
   for (size_t i = 0; i < n; i++)
     {

@@ -96,6 +96,7 @@ run_options_free (struct run_options *o)
   strv_free (o->publish);
   strv_free (o->dns);
   strv_free (o->add_hosts);
+  strv_free (o->network_aliases);
   free (o->kernel_release);
   free (o->vm_kernel);
   free (o->vm_engine);
@@ -802,8 +803,21 @@ build_network (const struct run_options *o, const struct host_facts *f, struct p
       if (inet_pton (AF_INET, o->dns[i], buf) != 1 && inet_pton (AF_INET6, o->dns[i], buf) != 1)
         return cella_error (err, 0, "--dns `%s`: not an IP address", o->dns[i]);
     }
+  for (size_t i = 0; o->network_aliases && o->network_aliases[i]; i++)
+    {
+      const char *a = o->network_aliases[i];
+      if (p->net != NET_PRIVATE || p->network == NULL)
+        return cella_error (err, 0,
+                            "--network-alias %s: only on a user-defined network (--network NAME, as root; `cella "
+                            "network create NAME`)",
+                            a);
+      if (*a == '\0' || strlen (a) > 253
+          || strspn (a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != strlen (a))
+        return cella_error (err, 0, "--network-alias `%s`: a host name (letters, digits, `.`, `-`, `_`)", a);
+    }
   p->dns = strv_dup (o->dns);
   p->add_hosts = strv_dup (o->add_hosts);
+  p->network_aliases = strv_dup (o->network_aliases);
   return 0;
 }
 

@@ -37,19 +37,20 @@ struct run_options {
   char **log_opts; /* engine: --log-opt max-size=.. */
   char **labels;   /* --label KEY=VALUE: over the image's (plan labels; inspect Config.Labels) */
   bool read_only, interactive, tty, init, rm, dry_run, debug, detach;
-  char *entrypoint;     /* --entrypoint */
-  char *pull;           /* --pull missing|always|never */
-  char **publish;       /* -p [IP:]HOST:CTR[/tcp|udp] */
-  bool publish_all;     /* -P: every ExposedPort of the image on a random host port */
-  char **dns;           /* --dns */
-  char **add_hosts;     /* --add-host NAME:IP */
-  bool engine;          /* kept by the engine (create, -d, --name, --rm, --restart): private network by default */
-  char *proot_path;     /* --proot-path */
-  char *kernel_release; /* --kernel-release (proot) */
-  char *vm_kernel;      /* --kernel (vm) */
-  char *vm_engine;      /* --vm-engine qemu|firecracker (vm) */
-  char *vm_memory;      /* --vm-memory SIZE (vm) */
-  char *vm_cpus;        /* --vm-cpus N (vm) */
+  char *entrypoint;       /* --entrypoint */
+  char *pull;             /* --pull missing|always|never */
+  char **publish;         /* -p [IP:]HOST:CTR[/tcp|udp] */
+  bool publish_all;       /* -P: every ExposedPort of the image on a random host port */
+  char **dns;             /* --dns */
+  char **add_hosts;       /* --add-host NAME:IP */
+  char **network_aliases; /* --network-alias NAME (a user-defined network) */
+  bool engine;            /* kept by the engine (create, -d, --name, --rm, --restart): private network by default */
+  char *proot_path;       /* --proot-path */
+  char *kernel_release;   /* --kernel-release (proot) */
+  char *vm_kernel;        /* --kernel (vm) */
+  char *vm_engine;        /* --vm-engine qemu|firecracker (vm) */
+  char *vm_memory;        /* --vm-memory SIZE (vm) */
+  char *vm_cpus;          /* --vm-cpus N (vm) */
   /* cgroup limits, as given (parsed by build_resources): --memory, --cpus, ... */
   char *memory, *memory_reservation, *memory_swap, *cpus, *cpu_shares, *cpu_quota, *cpu_period;
   char *cpuset_cpus, *cpuset_mems, *pids_limit, *blkio_weight;

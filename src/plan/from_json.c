@@ -365,6 +365,7 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->network = get_str (r, root, "network_name", false);
   p->dns = get_strv (r, root, "dns");
   p->add_hosts = get_strv (r, root, "add_hosts");
+  p->network_aliases = get_strv (r, root, "network_aliases");
   {
     /* absent from plans saved before Landlock scoping existed: those containers run unscoped,
      * and so do the processes exec'd in them */

@@ -143,6 +143,7 @@ plan_free (struct plan *p)
   free (p->network);
   strv_free (p->dns);
   strv_free (p->add_hosts);
+  strv_free (p->network_aliases);
   free (p->net_addr);
   free (p->root_upper);
   free (p->root_work);
@@ -553,6 +554,8 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "dns", json_strv (p->dns));
   if (p->add_hosts)
     json_object_set_new (root, "add_hosts", json_strv (p->add_hosts));
+  if (p->network_aliases)
+    json_object_set_new (root, "network_aliases", json_strv (p->network_aliases));
   json_object_set_new (root, "resources", resources_json (&p->res));
   if (p->landlock)
     {

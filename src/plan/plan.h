@@ -345,10 +345,11 @@ struct plan {
   bool root_premounted; /* runtime, not saved: root_fd is the root, mounted by the parent (src/ns/userns_root.c) */
   int root_fd;
   enum net_mode net;
-  char *network;    /* NET_PRIVATE: the network's name (NULL: the default, "cella") */
-  char **dns;       /* --dns: name servers of the container's resolv.conf */
-  char **add_hosts; /* --add-host NAME:IP */
-  char *net_addr;   /* runtime, not saved: the address net_prepare leased */
+  char *network;          /* NET_PRIVATE: the network's name (NULL: the default, "cella") */
+  char **dns;             /* --dns: name servers of the container's resolv.conf */
+  char **add_hosts;       /* --add-host NAME:IP */
+  char **network_aliases; /* --network-alias: more names of the container on p->network */
+  char *net_addr;         /* runtime, not saved: the address net_prepare leased */
   struct plan_process process;
   /* PLAN_LANDLOCK_*: what is asked for, for the container's processes and those exec'd in it */
   unsigned landlock;

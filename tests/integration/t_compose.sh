@@ -5,7 +5,7 @@
 # one-shot job writing into a named volume) up over real HTTP on a published port, ps, logs,
 # up again with a changed file, down -v leaving nothing; config's interpolation and warnings;
 # kill -9 of `compose up` halfway, then up again converges.
-# test-timeout: 180
+# test-timeout: 300
 
 . "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
 
@@ -111,9 +111,12 @@ EOF
 	run_cella compose config
 	assert_cella_error 125 "set NEEDED please"
 	# known but unsupported keys are errors naming the key
-	printf 'services:\n  a:\n    image: busybox\n    build: .\n' >compose.yaml
+	printf 'services:\n  a:\n    image: busybox\n    secrets: [s]\n' >compose.yaml
 	run_cella compose config
-	assert_cella_error 125 "\`build\` is not supported yet"
+	assert_cella_error 125 "\`secrets\` is not supported yet"
+	printf 'services:\n  a:\n    image: busybox\n    build: {context: ., ssh: [default]}\n' >compose.yaml
+	run_cella compose config
+	assert_cella_error 125 "build.ssh is not supported"
 	printf 'services:\n  a:\n    image: busybox\n    volumes: [nothere:/x]\n' >compose.yaml
 	run_cella compose config
 	assert_cella_error 125 "volume \`nothere\`"
@@ -334,4 +337,287 @@ EOF2
 	assert_ok "down --remove-orphans -t 1"
 	run_cella ps -a -q
 	assert_eq "" "$OUT" "containers after down"
+}
+
+test_build_services() {
+	require_cmd jq
+	compose_env
+	local id1 c1
+	mkdir -p web ctx2
+	printf 'FROM busybox\nARG GREETING=none\nRUN echo "$GREETING" >/greeting\nCMD ["cat", "/greeting"]\n' >web/Containerfile
+	printf 'FROM busybox AS base\nRUN echo base >/stage\nFROM base AS final\nRUN echo final >/stage\n' >ctx2/Other.df
+	printf 'FROM busybox\nRUN echo v1 >/v\n' >ctx2/Containerfile
+	cat >compose.yaml <<'EOF2'
+services:
+  web:
+    build: ./web
+    command: sh -c 'cat /greeting; exec sleep 300'
+    init: true
+  tool:
+    image: localhost/tool:1
+    build:
+      context: ctx2
+      dockerfile: Other.df
+      target: base
+      args: {UNUSED: x}
+      labels: {org.example.k: v}
+    command: cat /stage
+EOF2
+	# up builds the missing images: web as PROJECT-SERVICE, tool as its image:
+	CMD_TIMEOUT=120 run_cella compose up -d
+	assert_ok "compose up builds missing images"
+	assert_contains "$ERR" "Image app-web  Built"
+	assert_contains "$ERR" "Image localhost/tool:1  Built"
+	run_cella image inspect app-web
+	assert_ok "the image app-web exists"
+	assert_eq "app" "$(printf '%s' "$OUT" | jq -r '.[0].Config.Labels."com.docker.compose.project"')" "the built image's project label"
+	run_cella image inspect localhost/tool:1
+	assert_eq "v" "$(printf '%s' "$OUT" | jq -r '.[0].Config.Labels."org.example.k"')" "build.labels on the image"
+	run_cella wait app-tool-1
+	run_cella logs app-tool-1
+	assert_eq "base" "$OUT" "build.target: the base stage, from build.dockerfile"
+	wait_logs web "web-1 | none"
+	run_cella inspect -f '{{.Image}}' app-web-1
+	assert_contains "$OUT" "app-web" "the service runs the built image"
+	# up again: present images are not built again, containers kept
+	c1=$(ctr_id app-web-1)
+	id1=$("$CELLA" image inspect app-web | jq -r '.[0].Id')
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "second up"
+	assert_not_contains "$ERR" "Building" "no build when the images are present"
+	assert_eq "$c1" "$(ctr_id app-web-1)" "web kept"
+	# build.args changed, `compose build web`: a new image; up (no --build) recreates web on it
+	sed -i 's|build: ./web|build: {context: ./web, args: {GREETING: hello-built}}|' compose.yaml
+	CMD_TIMEOUT=120 run_cella compose build web
+	assert_ok "compose build web"
+	assert_contains "$ERR" "Image app-web  Built"
+	assert_not_contains "$ERR" "localhost/tool" "compose build SERVICE builds only that service"
+	assert_ne "$id1" "$("$CELLA" image inspect app-web | jq -r '.[0].Id')" "a new image"
+	CMD_TIMEOUT=60 run_cella compose up -d web
+	assert_contains "$ERR" "Container app-web-1  Recreate"
+	wait_logs web "web-1 | hello-built"
+	# up --build: every built image again (the cache makes it quick), the containers kept when
+	# the image is the same
+	c1=$(ctr_id app-web-1)
+	CMD_TIMEOUT=120 run_cella compose up -d --build web
+	assert_ok "up --build"
+	assert_contains "$ERR" "Image app-web  Built"
+	assert_eq "$c1" "$(ctr_id app-web-1)" "an unchanged rebuild keeps the container"
+	# pull skips services that are built; a failing build is an error naming the service
+	run_cella compose pull web
+	assert_ok "pull skips built services"
+	printf 'FROM busybox\nRUN exit 3\n' >web/Containerfile
+	CMD_TIMEOUT=60 run_cella compose build
+	assert_rc_ne 0 "a failing build"
+	assert_contains "$ERR" "service \`web\`: could not build image \`app-web\`"
+	CMD_TIMEOUT=60 run_cella compose down -t 1
+	assert_ok "down"
+	run_cella ps -a -q
+	assert_eq "" "$OUT" "containers after down"
+}
+
+test_network_aliases() {
+	compose_env
+	if ! is_real_root; then
+		# rootless: no user-defined networks, so no aliases; cella run says so
+		run_cella run --rm --network-alias x busybox true
+		assert_rc_ne 0 "--network-alias without a user-defined network"
+		assert_contains "$ERR" "--network-alias x: only on a user-defined network"
+		return 0
+	fi
+	cat >compose.yaml <<'EOF2'
+services:
+  db:
+    image: busybox
+    init: true
+    command: sleep 300
+    networks:
+      back:
+        aliases: [database, db.internal]
+  probe:
+    image: busybox
+    command: sleep 300
+    init: true
+    networks: [back]
+networks:
+  back:
+EOF2
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "up with network aliases"
+	local ip
+	run_cella compose exec -T db ip -4 addr show eth0
+	ip=$(printf '%s\n' "$OUT" | sed -n 's|.*inet \([0-9.]*\)/.*|\1|p')
+	assert_match "$ip" '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$' "db's address"
+	for name in database db.internal db; do
+		# shellcheck disable=SC2016
+		run_cella compose exec -T probe awk -v n="$name" '{ for (i = 2; i <= NF; i++) if ($i == n) print $1 }' /etc/hosts
+		assert_eq "$ip" "$OUT" "$name is db's address in probe's /etc/hosts"
+		run_cella compose exec -T probe nslookup "$name"
+		assert_contains "$OUT" "$ip" "$name answered by the network's name server"
+	done
+	# not on the network: no such name
+	run_cella run --rm --network private busybox nslookup database
+	assert_rc_ne 0 "an alias does not resolve off its network"
+	CMD_TIMEOUT=60 run_cella compose down -t 1
+	assert_ok "down"
+}
+
+# The same compose file under `podman-compose` (Debian's 1.0.3; podman 4.3 with its own runtime,
+# runc where crun refuses the hybrid cgroup layout) and under cella compose: what a user observes
+# is the same: the HTTP body on the published port, the one-shot job's exit code, the named
+# volume's content, the client's output (it read the volume after web started), the services ps
+# lists. podman runs in a store, network config dir and containers.conf of the test's own. Root
+# only: rootful podman's CNI bridge is what podman-compose's project network needs; Debian ships
+# no dnsname plugin, so the stack does not rely on names between services (the other tests
+# check those under cella).
+test_same_as_podman_compose() {
+	require_real_root
+	require_cmd podman podman-compose jq curl python3 busybox
+	compose_env
+	local S=$TEST_TMP/podman port1 port2 rt="" pc_rc=0 c_rc=0
+	mkdir -p "$S/bb/bin" "$S/cni" "$S/tmp"
+	cp "$(command -v busybox)" "$S/bb/bin/busybox"
+	for a in sh cat echo sleep httpd mkdir test; do ln -s busybox "$S/bb/bin/$a"; done
+	tar -C "$S/bb" -cf "$S/bb.tar" .
+	# the same image in both stores: the host's busybox
+	run_cella image import "$S/bb.tar" localhost/cmp-busybox:1
+	assert_ok "cella image import"
+	[ -d /sys/fs/cgroup/unified ] && command -v runc >/dev/null && rt="--runtime runc"
+	# this host's root lacks CAP_SYS_RESOURCE: podman's default rlimits (above the hard limits)
+	# cannot be set, so containers.conf asks for lower ones
+	cat >"$S/containers.conf" <<-EOF2
+	[containers]
+	default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+	[engine]
+	cgroup_manager = "cgroupfs"
+	events_logger = "file"
+	events_logfile_path = "$S/events.log"
+	tmp_dir = "$S/tmp"
+	volume_path = "$S/volumes"
+	[network]
+	network_config_dir = "$S/cni"
+	EOF2
+	cat >"$S/podman" <<-EOF2
+	#!/bin/sh
+	exec podman --root "$S/graph" --runroot "$S/run" --storage-driver vfs --cgroup-manager cgroupfs \
+		--events-backend file --network-config-dir "$S/cni" $rt "\$@"
+	EOF2
+	chmod +x "$S/podman"
+	export CONTAINERS_CONF=$S/containers.conf
+	# shellcheck disable=SC2064
+	trap "cd '$TEST_TMP/app' 2>/dev/null && timeout 120 podman-compose --podman-path '$S/podman' -p cmp down -v >/dev/null 2>&1; '$S/podman' rm -af -t 0 >/dev/null 2>&1; '$S/podman' volume prune -f >/dev/null 2>&1; '$S/podman' network prune -f >/dev/null 2>&1; '$S/podman' rmi -af >/dev/null 2>&1" EXIT
+	CMD_TIMEOUT=120 run_cmd "$S/podman" import "$S/bb.tar" localhost/cmp-busybox:1
+	assert_ok "podman import"
+	cat >compose.yaml <<'EOF2'
+services:
+  web:
+    image: localhost/cmp-busybox:1
+    command: ["sh", "-c", "mkdir -p /www && echo served-by-web >/www/index.html && exec httpd -f -p 80 -h /www"]
+    ports:
+      - "127.0.0.1:${WEB_PORT}:80"
+  job:
+    image: localhost/cmp-busybox:1
+    command: ["sh", "-c", "echo job-output >/data/out.txt; exit 3"]
+    volumes:
+      - data:/data
+  client:
+    image: localhost/cmp-busybox:1
+    command: ["sh", "-c", "while ! test -s /data/out.txt; do sleep 0.2; done; echo client-read $$(cat /data/out.txt); exec sleep 300"]
+    volumes:
+      - data:/data:ro
+    depends_on:
+      web:
+        condition: service_started
+volumes:
+  data:
+EOF2
+	port1=$(free_port)
+	port2=$(free_port)
+	# podman-compose
+	CMD_TIMEOUT=240 run_cmd env WEB_PORT="$port1" podman-compose --podman-path "$S/podman" -p cmp up -d
+	pc_rc=$RC
+	assert_eq 0 "$pc_rc" "podman-compose up -d (stderr: $ERR)"
+	local p_http p_job p_vol p_cl p_svcs
+	p_http=$(curl -s --retry 20 --retry-connrefused --retry-delay 1 "http://127.0.0.1:$port1/")
+	"$S/podman" wait cmp_job_1 >/dev/null 2>&1
+	p_job=$("$S/podman" inspect -f '{{.State.ExitCode}}' cmp_job_1)
+	p_vol=$("$S/podman" run --rm -v cmp_data:/d localhost/cmp-busybox:1 cat /d/out.txt)
+	for _ in $(seq 50); do
+		p_cl=$("$S/podman" logs cmp_client_1 2>&1)
+		[ -n "$p_cl" ] && break
+		sleep 0.2
+	done
+	p_svcs=$("$S/podman" ps -a --filter label=io.podman.compose.project=cmp --format '{{index .Labels "com.docker.compose.service"}}' | sort | tr '\n' ' ')
+	CMD_TIMEOUT=240 run_cmd env WEB_PORT="$port1" podman-compose --podman-path "$S/podman" -p cmp down -v
+	# cella compose, the same file
+	CMD_TIMEOUT=120 run_cmd env WEB_PORT="$port2" "$CELLA" compose -p cmp up -d
+	assert_ok "cella compose up -d"
+	local c_http c_job c_vol c_cl c_svcs
+	c_http=$(curl -s --retry 20 --retry-connrefused --retry-delay 1 "http://127.0.0.1:$port2/")
+	c_job=$("$CELLA" wait cmp-job-1)
+	c_vol=$("$CELLA" run --rm -v cmp_data:/d localhost/cmp-busybox:1 cat /d/out.txt)
+	for _ in $(seq 50); do
+		c_cl=$("$CELLA" logs cmp-client-1 2>&1)
+		[ -n "$c_cl" ] && break
+		sleep 0.2
+	done
+	c_svcs=$(WEB_PORT=$port2 "$CELLA" compose -p cmp ps --format json | jq -r '.[].Service' | sort | tr '\n' ' ')
+	CMD_TIMEOUT=60 run_cmd env WEB_PORT="$port2" "$CELLA" compose -p cmp down -v -t 1
+	assert_ok "cella compose down -v"
+	# what podman-compose gave is what was expected, and cella gives the same
+	assert_eq "served-by-web" "$p_http" "podman-compose: HTTP body"
+	assert_eq "3" "$p_job" "podman-compose: the job's exit code"
+	assert_eq "job-output" "$p_vol" "podman-compose: the volume's content"
+	assert_eq "client-read job-output" "$p_cl" "podman-compose: the client's output"
+	assert_eq "client job web " "$p_svcs" "podman-compose: the services in ps"
+	assert_eq "$p_http" "$c_http" "HTTP body: cella as podman-compose"
+	assert_eq "$p_job" "$c_job" "job's exit code: cella as podman-compose"
+	assert_eq "$p_vol" "$c_vol" "volume content: cella as podman-compose"
+	assert_eq "$p_cl" "$c_cl" "client's output: cella as podman-compose"
+	assert_eq "$p_svcs" "$c_svcs" "services in ps: cella as podman-compose"
+}
+
+# A service on the vm backend (QEMU; TCG here) on the project network reaches an ns service by its
+# service name: the guest's resolv.conf names the network's name server (src/net/tap.c). The
+# guest resolves with busybox's nslookup and connects with nc: the image's busybox wget segfaulted
+# in the guest here (under TCG; not looked into).
+test_vm_service_reaches_ns_service_by_name() {
+	require_real_root # the vm's tap on the project network's bridge (rootless: QEMU's user-mode network, no project network)
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+	ls /boot/vmlinuz-* >/dev/null 2>&1 || skip "no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
+	[ -x "$(dirname "$CELLA")/cella-vminit" ] || fail "no cella-vminit next to $CELLA (make builds it)"
+	compose_env
+	cat >compose.yaml <<'EOF2'
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo hello-ns-web >/www/index.html && exec httpd -f -p 80 -h /www"]
+  guest:
+    image: busybox
+    x-cella:
+      backend: vm
+    command:
+      - sh
+      - -c
+      - |
+        cat /etc/resolv.conf
+        for i in $$(seq 30); do
+          a=$$(nslookup web 2>/dev/null | awk '/^Address/ && !/:53$$/ { print $$2 }' | tail -n 1)
+          echo "web is $$a"
+          [ -n "$$a" ] && printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 "$$a" 80 && exit 0
+          sleep 1
+        done
+        exit 1
+    depends_on: [web]
+EOF2
+	CMD_TIMEOUT=120 run_cella compose up -d
+	assert_ok "up with a vm service"
+	CMD_TIMEOUT=150 run_cella wait app-guest-1
+	local code=$OUT
+	run_cella logs app-guest-1
+	assert_eq "0" "$code" "the vm's wget of http://web/ (output: $OUT)"
+	assert_contains "$OUT" "hello-ns-web" "the vm reached the ns service by its name"
+	assert_match "$OUT" "nameserver 10\.[0-9.]+\.1" "the guest asks the network's name server"
+	CMD_TIMEOUT=60 run_cella compose down -t 1
+	assert_ok "down"
 }

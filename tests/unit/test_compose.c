@@ -141,6 +141,65 @@ test_model (void)
   free (f2);
 }
 
+/* Load one compose file's text into p (in a temp dir, kept in *dirp for paths); rc of compose_load. */
+static int
+load_text (const char *yaml, struct compose_project *p, char **dirp, cella_error_t *err)
+{
+  char dir[] = "/tmp/cella-test-compose-XXXXXX";
+  if (mkdtemp (dir) == NULL)
+    return -1;
+  char *f = xasprintf ("%s/compose.yaml", dir);
+  write_file_atomic (f, yaml, strlen (yaml), 0644, NULL);
+  char *files[] = { f, NULL };
+  struct compose_load_opts o = { files, "proj", NULL, NULL };
+  int rc = compose_load (&o, p, err);
+  unlink (f);
+  rmdir (dir);
+  free (f);
+  *dirp = xstrdup (dir);
+  return rc;
+}
+
+static void
+test_build (void)
+{
+  cella_error_t err = NULL;
+  struct compose_project p;
+  char *dir = NULL;
+  const char *y = "services:\n  a:\n    build: ./app\n"
+                  "  b:\n    image: mine/b:1\n    build:\n      context: ctx\n      dockerfile: Other\n"
+                  "      args: {V: \"2\", HOSTV: null}\n      target: final\n      labels: [l=1]\n";
+  CHECK (load_text (y, &p, &dir, &err) == 0, "build: string and mapping forms load");
+  if (err)
+    err_has (&err, "");
+  json_t *a = compose_service (&p, "a"), *b = compose_service (&p, "b");
+  char *actx = xasprintf ("%s/app", dir), *bctx = xasprintf ("%s/ctx", dir);
+  CHECK_STR (json_string_value (json_object_get (a, "image")), "proj-a", "a built image is named PROJECT-SERVICE");
+  CHECK_STR (json_string_value (json_object_get (json_object_get (a, "build"), "context")), actx,
+             "a string build is the context, under the project directory");
+  CHECK_STR (json_string_value (json_object_get (b, "image")), "mine/b:1", "image: names the built image");
+  json_t *bb = json_object_get (b, "build");
+  CHECK_STR (json_string_value (json_object_get (bb, "context")), bctx, "build.context resolved");
+  CHECK_STR (json_string_value (json_object_get (bb, "dockerfile")), "Other", "build.dockerfile kept");
+  CHECK_STR (json_string_value (json_object_get (json_object_get (bb, "args"), "V")), "2", "build.args as a map");
+  CHECK (json_is_null (json_object_get (json_object_get (bb, "args"), "HOSTV")), "a bare build arg stays null");
+  CHECK_STR (json_string_value (json_object_get (bb, "target")), "final", "build.target");
+  CHECK_STR (json_string_value (json_object_get (json_object_get (bb, "labels"), "l")), "1", "build.labels list");
+  compose_project_free (&p);
+  free (actx);
+  free (bctx);
+  free (dir);
+  CHECK (load_text ("services:\n  a:\n    build: {context: ., ssh: [default]}\n", &p, &dir, &err) < 0
+             && err_has (&err, "build.ssh"),
+         "an unsupported build key is an error naming it");
+  compose_project_free (&p);
+  free (dir);
+  CHECK (load_text ("services:\n  a:\n    command: [x]\n", &p, &dir, &err) < 0 && err_has (&err, "neither"),
+         "a service without image and build is an error");
+  compose_project_free (&p);
+  free (dir);
+}
+
 int
 main (void)
 {
@@ -148,5 +207,6 @@ main (void)
   test_yaml ();
   test_shell_split ();
   test_model ();
+  test_build ();
   return tap_done ();
 }

@@ -206,6 +206,26 @@ test_network (void)
   CHECK (p && p->net == NET_PRIVATE && p->network && strcmp (p->network, "backend-net") == 0,
          "a user-defined network, as root: private, on it");
   plan_free (p);
+  strv_push (&o.network_aliases, "db.alias");
+  p = build (&o, &f, &err);
+  CHECK (p && p->network_aliases && strcmp (p->network_aliases[0], "db.alias") == 0,
+         "--network-alias on a user-defined network: in the plan");
+  plan_free (p);
+  strv_push (&o.network_aliases, "bad,name");
+  p = build (&o, &f, &err);
+  CHECK (p == NULL && err_has (&err, "--network-alias `bad,name`: a host name"), "a bad alias: refused");
+  strv_free (o.network_aliases);
+  o.network_aliases = NULL;
+  strv_push (&o.network_aliases, "x");
+  free (o.network);
+  o.network = xstrdup ("private");
+  p = build (&o, &f, &err);
+  CHECK (p == NULL && err_has (&err, "--network-alias x: only on a user-defined network"),
+         "--network-alias without a user-defined network: refused");
+  strv_free (o.network_aliases);
+  o.network_aliases = NULL;
+  free (o.network);
+  o.network = xstrdup ("backend-net");
   f.network_defined = false;
   p = build (&o, &f, &err);
   CHECK (p == NULL && err_has (&err, "--network `backend-net`: unknown mode or network"),
