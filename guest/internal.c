@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,9 +71,11 @@ static int
 tar_out (const char *dir, const char *name, bool follow)
 {
   cella_error_t err = NULL;
+  struct stat st;
+  const char *sep = strcmp (dir, "/") == 0 ? "" : "/";
   int dfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    cella_error (&err, errno, "cp: `%s`", dir);
+  if (dfd < 0 || fstatat (dfd, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
+    cella_error (&err, errno, "cp: `%s%s%s`", dir, sep, name); /* named as the caller did */
   else if (tar_write_tree (1, dfd, name, name, follow, false, &err) == 0)
     return 0;
   internal_fail (&err);
@@ -92,7 +95,8 @@ tar_in_first (void *ctx, const char *top, bool is_dir, struct tar_dest *d, cella
   struct tar_in *t = ctx;
   struct stat st;
   size_t len = strlen (t->dst);
-  (void) top;
+  if (t->contents && !is_dir)
+    return cella_error (err, ENOTDIR, "cp: `%s/.`: the source is not a directory", top);
   int sr = stat (t->dst, &st);
   if (sr < 0 && errno != ENOENT)
     return cella_error (err, errno, "cp: `%s`", t->dst);
@@ -146,6 +150,7 @@ guest_internal (char **argv)
   while (argv[n])
     n++;
   umask (0);
+  __fpurge (stdout); /* what init's stdio held at the fork is not this command's output */
   if (strcmp (argv[1], "__ps") == 0 && n == 2)
     code = ps ();
   else if (strcmp (argv[1], "__tar-out") == 0 && n == 5)

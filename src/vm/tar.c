@@ -286,9 +286,9 @@ struct pending_dir {
 struct reader {
   int fd;
   const struct tar_read_opts *o;
-  int root;       /* where the top goes (from o->first) */
-  char *top;      /* the archive's top name */
-  const char *as; /* its name under root; NULL: its contents go into root */
+  int root;  /* where the top goes (from o->first) */
+  char *top; /* the archive's top name */
+  char *as;  /* its name under root (a copy); NULL: its contents go into root */
   bool started;
   struct pending_dir *dirs;
   size_t ndirs;
@@ -503,9 +503,9 @@ map_name (struct reader *r, struct entry *e, cella_error_t *err)
         }
       r->started = true;
       r->root = d.dirfd;
-      r->as = d.as;
+      r->as = d.as ? strdup (d.as) : NULL; /* d.as may be the caller's view of n */
       r->top = strdup (n);
-      if (r->top == NULL)
+      if (r->top == NULL || (d.as && r->as == NULL))
         abort ();
     }
   size_t tl = strlen (r->top);
@@ -824,5 +824,6 @@ tar_read (int fd, const struct tar_read_opts *o, cella_error_t *err)
     free (r.dirs[i].rel);
   free (r.dirs);
   free (r.top);
+  free (r.as);
   return rc;
 }
