@@ -30,7 +30,7 @@ static char *
 strip_tail (const char *path, bool *contents, bool *dir_syntax)
 {
   char *s = xstrdup (path);
-  *contents = ends_with (s, "/.") || strcmp (s, ".") == 0;
+  *contents = ends_with (s, "/.");
   *dir_syntax = *contents || ends_with (s, "/");
   for (;;)
     {
