@@ -34,8 +34,8 @@ all: $(B)/cella $(B)/cella-image $(B)/cella-vminit $(B)/cella-monitor
 
 # The vm backend's guest init (guest/, docs/vm.md): PID 1 in the microVM, put in the initramfs.
 # Static and non-PIE, stripped, libc only (no jansson/libseccomp): it is copied into every VM.
-GUEST_SRC := $(wildcard guest/*.c) src/vm/guestcfg.c
-$(B)/cella-vminit: $(GUEST_SRC) $(wildcard guest/*.h) src/vm/guest.h src/util/util.h
+GUEST_SRC := $(wildcard guest/*.c) src/vm/guestcfg.c src/vm/tar.c
+$(B)/cella-vminit: $(GUEST_SRC) $(wildcard guest/*.h) src/vm/guest.h src/vm/tar.h src/util/util.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -Isrc -Iguest $(WARN) -Os -fno-pie -no-pie -static -s -ffunction-sections -fdata-sections \
 	  -Wl,--gc-sections -o $@ $(GUEST_SRC)

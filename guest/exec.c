@@ -258,6 +258,7 @@ static void __attribute__ ((noreturn)) child_run (struct vm_guest_config *c, int
     _exit (EXIT_CELLA_ERROR);
   if (c->tty && ioctl (0, TIOCSCTTY, 0) < 0)
     child_die (EXIT_CELLA_ERROR, "make the controlling terminal", "pty", errno);
+  guest_internal (c->argv); /* top, cp: as root, before the ids and capabilities change */
   if (c->user)
     resolve_user (c->user, &c->uid, &c->gid, &c->groups, &c->ngroups);
   /* the container's capabilities and no_new_privs, whatever the request says */

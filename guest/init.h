@@ -88,6 +88,10 @@ int privs_after_ids (const struct vm_guest_config *c);
 /* The boot config (the container's), once workload_run has it. */
 extern const struct vm_guest_config *boot_config;
 
+/* internal.c: when argv is a GUEST_INTERNAL command (src/vm/guest.h), run it
+ * and _exit; else return. */
+void guest_internal (char **argv);
+
 /* workload.c: run the workload to its end; returns its exit code (0..255,
  * 128+signal). */
 int workload_run (const struct vm_guest_config *c);

@@ -163,7 +163,8 @@ cmd_cp (int argc, char **argv)
     {
       cli_print_help (usage,
                       "Copy files between a container and the host (docker's rules for files, dirs and `dir/.`).\n"
-                      "Works on running and stopped containers; never writes outside the container's root.",
+                      "Works on running and stopped containers (a vm container: while it runs, through its guest);\n"
+                      "never writes outside the container's root.",
                       no_options);
       return 0;
     }

@@ -18,6 +18,7 @@
 #include "../engine/health.h"
 #include "../engine/logfile.h"
 #include "../backend/backend.h"
+#include "../vm/vm.h"
 #include "../cgroup/cgroup.h"
 #include "commands.h"
 #include "../util/json.h"
@@ -553,6 +554,43 @@ out:
 }
 
 /* Processes in the container: those in its pid namespace. */
+/* /proc/PID/stat's parent pid (field 4, after the parenthesised name), -1 when gone. */
+static long
+proc_ppid (const char *pid)
+{
+  char path[64], buf[1024];
+  ssize_t n;
+  int fd;
+  snprintf (path, sizeof path, "/proc/%s/stat", pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  n = fd >= 0 ? read (fd, buf, sizeof buf - 1) : -1;
+  if (fd >= 0)
+    close (fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  const char *rp = strrchr (buf, ')');
+  long ppid;
+  return rp && sscanf (rp + 1, " %*c %ld", &ppid) == 1 ? ppid : -1;
+}
+
+/* A proot container shares the host's pid namespace: its processes are proot's (the recorded
+ * pid) and its descendants. */
+static bool
+proot_member (pid_t root, const char *pid)
+{
+  long p = parse_uint (pid, 1 << 30);
+  for (int depth = 0; p > 1 && depth < 4096; depth++)
+    {
+      char buf[24];
+      if (p == root)
+        return true;
+      snprintf (buf, sizeof buf, "%ld", p);
+      p = proc_ppid (buf);
+    }
+  return false;
+}
+
 int
 cmd_top (int argc, char **argv)
 {
@@ -564,8 +602,12 @@ cmd_top (int argc, char **argv)
   DIR *d;
   struct dirent *e;
   ssize_t n;
-  int status, first = parse (no_options, &o, argc, argv, "cella top CONTAINER",
-                             "List the processes of a running container.", 1, &status);
+  pid_t proot_root;
+  int status,
+      first = parse (
+          no_options, &o, argc, argv, "cella top CONTAINER",
+          "List the processes of a running container (a vm's from inside its guest; a proot one's: proot and its descendants).",
+          1, &status);
   if (first <= 0)
     return status;
   if (ctr_lookup (argv[first], &id, &err) < 0 || ctr_state_read (id, &st, -1, &err) < 0)
@@ -576,6 +618,29 @@ cmd_top (int argc, char **argv)
       ctr_state_clear (&st);
       return cella_error_print (&err);
     }
+  {
+    cleanup_plan struct plan *p = NULL;
+    if (ctr_plan_load (id, &p, &err) < 0)
+      {
+        ctr_state_clear (&st);
+        return cella_error_print (&err);
+      }
+    if (p->backend == BACKEND_VM)
+      {
+        /* the guest's own table, through its exec channel */
+        cleanup_free char *dir = ctr_dir (id), *state = backend_state_dir (backend_of (p), dir);
+        bool paused = st.paused;
+        ctr_state_clear (&st);
+        if (paused)
+          cella_error (&err, 0, "container `%s` is paused: unpause it first with `cella unpause %s`", argv[first],
+                       argv[first]);
+        fflush (stdout);
+        if (paused || vm_top (state, 1, &err) < 0)
+          return cella_error_print (&err);
+        return 0;
+      }
+    proot_root = p->backend == BACKEND_PROOT ? st.pid : 0;
+  }
   ns_path = xasprintf ("/proc/%d/ns/pid", (int) st.pid);
   ctr_state_clear (&st);
   n = readlink (ns_path, want, sizeof want - 1);
@@ -599,7 +664,7 @@ cmd_top (int argc, char **argv)
       if ((len = readlink (path, got, sizeof got - 1)) < 0)
         continue;
       got[len] = '\0';
-      if (strcmp (got, want) != 0)
+      if (proot_root ? !proot_member (proot_root, e->d_name) : strcmp (got, want) != 0)
         continue;
       snprintf (path, sizeof path, "/proc/%s/cmdline", e->d_name);
       fd = open (path, O_RDONLY | O_CLOEXEC);

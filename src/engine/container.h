@@ -185,6 +185,10 @@ int ctr_update (const char *id, const struct ctr_update *u, cella_error_t *err);
 
 /* ctr_copy.c: `cella cp` with one side in the container (into: host_path → ctr_path). */
 int ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path, cella_error_t *err);
+/* ctr_copy_vm.c: the same for a vm container (through its running guest; a stopped one is
+ * refused). */
+int ctr_copy_vm (const struct plan *p, const char *id, bool running, bool into, const char *ctr_path,
+                 const char *host_path, cella_error_t *err);
 
 /* monitor.c: the body of `cella __monitor` */
 /* What the small monitor (monitor/main.c) hands back when its workload ended: `cella __monitor

@@ -149,6 +149,16 @@ ctr_copy (const char *id, bool into, const char *ctr_path, const char *host_path
   lock = ctr_lock (id, err);
   if (lock < 0 || ctr_state_read (id, &st, lock, err) < 0 || ctr_plan_load (id, &p, err) < 0)
     return -1;
+  if (p->backend == BACKEND_VM)
+    {
+      bool running = st.status == CTR_RUNNING && proc_alive (st.pid, st.pid_start), paused = st.paused;
+      ctr_state_clear (&st);
+      if (running && paused)
+        return cella_error (err, 0, "cp: container %.12s is paused: unpause it first with `cella unpause %.12s`", id,
+                            id);
+      close (steal_fd (&lock)); /* as below: the guest copies; stop may end it */
+      return ctr_copy_vm (p, id, running, into, ctr_path, host_path, err);
+    }
   /* a proot container's root is a plain directory, running or not (/proc/PID/root is the host's) */
   if (st.status == CTR_RUNNING && !backend_can (p, BACKEND_CAP_PLAIN_ROOT))
     {

@@ -472,9 +472,9 @@ connect_exec (const char *state_dir, cella_error_t *err)
   return fd;
 }
 
-/* The request: the process as a guest config (guest.h). */
-static char *
-exec_request (const struct plan *p, size_t *len)
+/* The process as a guest config (guest.h), its strings p's. */
+static struct vm_guest_config
+exec_config (const struct plan *p)
 {
   const struct plan_process *pr = &p->process;
   struct vm_guest_config c = { 0 };
@@ -487,23 +487,31 @@ exec_request (const struct plan *p, size_t *len)
   c.ngroups = pr->ngroups;
   c.tty = pr->tty;
   c.user = pr->user;
-  return guestcfg_format (&c, len);
+  return c;
 }
 
 int
 vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err)
 {
+  struct vm_guest_config c = exec_config (p);
+  (void) target;
+  return vm_exec_fds (&c, p->process.stdin_open, state_dir, 0, 1, 2, err);
+}
+
+int
+vm_exec_fds (const struct vm_guest_config *c, bool stdin_open, const char *state_dir, int in, int out, int errfd,
+             cella_error_t *err)
+{
   cleanup_close int fd = -1, sfd = -1;
   cleanup_free char *req = NULL;
   unsigned char *buf = NULL;
   size_t len = 0, blen = 0, bcap = 0, inflight = 0;
-  bool broken = false, in_open = p->process.stdin_open, raw = false;
+  bool broken = false, in_open = stdin_open, raw = false;
   int tty = -1, code = -1;
   struct termios saved;
   sigset_t set, old;
-  (void) target;
 
-  req = exec_request (p, &len);
+  req = guestcfg_format (c, &len);
   if (len > EXEC_MAX_OPEN)
     return cella_error (err, E2BIG, "exec: the command and its environment are %zu bytes (at most %d in a vm)", len,
                         EXEC_MAX_OPEN);
@@ -518,15 +526,15 @@ vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err
   signal (SIGPIPE, SIG_IGN);
 
   send_frame (fd, EXEC_OPEN, req, len, &broken);
-  if (p->process.tty)
+  if (c->tty)
     {
-      tty = isatty (0) ? 0 : isatty (1) ? 1 : -1;
+      tty = isatty (in) ? in : isatty (out) ? out : -1;
       send_winsize (fd, tty, &broken);
-      if (tty == 0 && in_open && tcgetattr (0, &saved) == 0)
+      if (tty == in && in_open && tcgetattr (in, &saved) == 0)
         {
           struct termios t = saved;
           cfmakeraw (&t);
-          raw = tcsetattr (0, TCSANOW, &t) == 0;
+          raw = tcsetattr (in, TCSANOW, &t) == 0;
         }
     }
   if (!in_open)
@@ -537,7 +545,7 @@ vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err
       struct pollfd pf[3] = {
         { .fd = fd, .events = POLLIN },
         { .fd = sfd, .events = POLLIN },
-        { .fd = in_open && inflight < EXEC_WINDOW ? 0 : -1, .events = POLLIN },
+        { .fd = in_open && inflight < EXEC_WINDOW ? in : -1, .events = POLLIN },
       };
       if (poll (pf, 3, -1) < 0)
         {
@@ -547,12 +555,12 @@ vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err
         }
       if (pf[2].revents & (POLLIN | POLLHUP | POLLERR))
         {
-          unsigned char in[EXEC_MAX_DATA];
-          size_t want = EXEC_WINDOW - inflight < sizeof in ? EXEC_WINDOW - inflight : sizeof in;
-          ssize_t n = read (0, in, want);
+          unsigned char data[EXEC_MAX_DATA];
+          size_t want = EXEC_WINDOW - inflight < sizeof data ? EXEC_WINDOW - inflight : sizeof data;
+          ssize_t n = read (in, data, want);
           if (n > 0)
             {
-              send_frame (fd, EXEC_STDIN, in, (size_t) n, &broken);
+              send_frame (fd, EXEC_STDIN, data, (size_t) n, &broken);
               inflight += (size_t) n;
             }
           else if (n == 0 || (errno != EINTR && errno != EAGAIN))
@@ -596,7 +604,7 @@ vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err
                 break;
               if (type == EXEC_STDOUT || type == EXEC_STDERR)
                 {
-                  if (l && write_all (type == EXEC_STDOUT ? 1 : 2, buf + EXEC_HDR, l) < 0 && errno != EPIPE)
+                  if (l && write_all (type == EXEC_STDOUT ? out : errfd, buf + EXEC_HDR, l) < 0 && errno != EPIPE)
                     broken = true;
                 }
               else if (type == EXEC_ACK && l == 4)
@@ -613,10 +621,9 @@ vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err
     }
   free (buf);
   if (raw)
-    tcsetattr (0, TCSANOW, &saved);
+    tcsetattr (in, TCSANOW, &saved);
   sigprocmask (SIG_SETMASK, &old, NULL);
   if (code < 0)
-    return cella_error (err, 0, "exec: the vm ended (or closed its exec channel) before `%s` exited",
-                        p->process.argv[0]);
+    return cella_error (err, 0, "exec: the vm ended (or closed its exec channel) before `%s` exited", c->argv[0]);
   return code;
 }

@@ -167,6 +167,19 @@ enum exec_frame {
   EXEC_ACK = 18,
   EXEC_EXIT = 19,
 };
+/* `cella top` and `cella cp` on a running VM are exec sessions whose argv[0] is
+ * GUEST_INTERNAL (guest/internal.c): init runs them with its own code in the
+ * session's child, as root with every capability, in the container's root
+ * (whatever the container's user and capabilities), never exec'ing:
+ *   __ps                    the process table (PID UID CMD, a header first; init
+ *                           and kernel threads left out) on stdout
+ *   __tar-out DIR NAME 0|1  DIR/NAME as a tar stream (src/vm/tar.h) on stdout,
+ *                           its top entry NAME; 1: NAME may be a symlink to follow
+ *   __tar-in DST whole|contents  a tar stream on stdin put at DST by docker's cp
+ *                           rules (tar.h's first entry is the source; contents:
+ *                           its directory's contents, `SRC/.`)
+ * Exit 0, else 1 with "cella: ..." on stderr. */
+#define GUEST_INTERNAL "/proc/1/exe"
 
 static inline void
 exec_hdr_put (unsigned char *h, unsigned type, unsigned id, size_t len)

@@ -245,5 +245,22 @@ int vm_exec_router_start (int port_fd, int listen_fd, cella_error_t *err);
 /* p's process (argv, env, cwd, ids or process.user, tty, stdin_open) run in the running VM whose
  * work dir is state_dir, with the caller's stdio: its exit status, or -1 with *err. */
 int vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err);
+/* The same for the command c (guest.h) with its stdin read from `in` (stdin_open; else none) and
+ * its output written to out and errfd: its exit status, or -1 with *err. */
+struct vm_guest_config;
+int vm_exec_fds (const struct vm_guest_config *c, bool stdin_open, const char *state_dir, int in, int out, int errfd,
+                 cella_error_t *err);
+
+/* ---- copy.c: `cella top` and `cella cp` on a running VM (guest.h GUEST_INTERNAL, tar.h) ---- */
+
+/* The guest's process table (PID UID CMD) written to out. */
+int vm_top (const char *state_dir, int out, cella_error_t *err);
+/* The VM's dir/name (name: one component; follow: it may be a symlink to follow) extracted into
+ * the host directory destfd as destfd/name (no set-id bits, owners not kept). */
+int vm_copy_out (const char *state_dir, const char *dir, const char *name, bool follow, int destfd, cella_error_t *err);
+/* The host's srcdir/name (symlinks in name followed) put at ctr_dst in the VM by docker's cp
+ * rules (contents: only the directory's contents, `SRC/.`), owned by root. */
+int vm_copy_in (const char *state_dir, int srcdir, const char *name, bool contents, const char *ctr_dst,
+                cella_error_t *err);
 
 #endif

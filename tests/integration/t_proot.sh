@@ -84,6 +84,14 @@ test_proot_engine_lifecycle() {
 	assert_eq into "$OUT" "cp into a running proot container"
 	run_cella cp pr:/tmp/made "$TEST_TMP/back"
 	assert_eq data "$(cat "$TEST_TMP/back")" "cp out of it"
+	# top: proot and its descendants (no pid namespace of its own), not the rest of the host
+	sleep 4323 &
+	local hostsleep=$!
+	run_cella top pr
+	kill "$hostsleep"
+	assert_ok "top"
+	assert_contains "$OUT" "while :; do sleep 0.1" "top lists the workload"
+	assert_not_contains "$OUT" "sleep 4323" "top does not list the host's other processes"
 	local t0 t1
 	t0=$(date +%s%N)
 	run_cella stop -t 10 pr

@@ -244,6 +244,88 @@ there" "$OUT" "stdin piped to the command, its end passed on"
 	[ -z "$a" ] || fail "rm -f left processes:$a ($(ps -o pid,comm -p "${a# }" 2>&1 | tr '\n' ' '))"
 }
 
+# top and cp on a running VM (docs/vm.md "top and cp"): through the guest init's own commands over
+# the exec channel, as root in the guest whatever the container's user and capabilities. One boot.
+test_top_and_cp_running_vm() {
+	vm_require
+	local id i hostpid
+	run_cella run -d --backend vm --user 1000:1000 --cap-drop CHOWN --cap-drop DAC_OVERRIDE busybox sleep 1234
+	assert_ok "run -d"
+	id=$OUT
+	sleep 4321 &
+	hostpid=$!
+	trap '"$CELLA" rm -f "$id" >/dev/null 2>&1; kill "$hostpid" 2>/dev/null' EXIT
+	for i in $(seq 120); do
+		"$CELLA" exec "$id" true >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	run_cella top "$id"
+	assert_ok "top"
+	assert_match "$OUT" '^PID +UID +CMD' "top's header"
+	assert_match "$OUT" '[0-9]+ +1000 +sleep 1234' "top lists the workload, with its uid in the guest"
+	assert_not_contains "$OUT" "sleep 4321" "top does not list the host's processes"
+	assert_not_contains "$OUT" "__ps" "top leaves itself out"
+
+	# host -> VM: a tree with modes and symlinks; the destination is missing, so it is the copy
+	mkdir -p "$TEST_TMP/tree/sub/deep" "$TEST_TMP/victim"
+	echo top-data >"$TEST_TMP/tree/a.txt"
+	chmod 640 "$TEST_TMP/tree/a.txt"
+	printf '#!/bin/sh\necho ran\n' >"$TEST_TMP/tree/sub/run"
+	chmod 755 "$TEST_TMP/tree/sub/run"
+	echo deep >"$TEST_TMP/tree/sub/deep/f"
+	ln -s a.txt "$TEST_TMP/tree/link"
+	run_cella cp "$TEST_TMP/tree" "$id:/root/t"
+	assert_ok "cp into /root (0700, root's) of a VM whose user is 1000"
+	run_cella exec -u 0 "$id" sh -c 'stat -c "%a %u %n" /root/t/a.txt /root/t/sub/run; readlink /root/t/link; cat /root/t/sub/deep/f; /root/t/sub/run'
+	assert_eq "640 0 /root/t/a.txt
+755 0 /root/t/sub/run
+a.txt
+deep
+ran" "$OUT" "modes, root's ownership, the symlink, nested files"
+	echo one-file >"$TEST_TMP/hf"
+	run_cella cp "$TEST_TMP/hf" "$id:/root/t/sub/"
+	run_cella exec -u 0 "$id" cat /root/t/sub/hf
+	assert_eq one-file "$OUT" "a file into an existing directory"
+
+	# VM -> host, with symlinks planted in the guest that point out of the destination
+	run_cella exec -u 0 "$id" sh -c "ln -s $TEST_TMP/victim /root/t/evil; ln -s ../../../../../../../$TEST_TMP/victim /root/t/evil2; ln -s /etc /root/t/etc"
+	assert_ok
+	run_cella cp "$id:/root/t" "$TEST_TMP/back"
+	assert_ok "cp out of the VM"
+	assert_eq top-data "$(cat "$TEST_TMP/back/a.txt")"
+	assert_eq "640 755" "$(stat -c %a "$TEST_TMP/back/a.txt") $(stat -c %a "$TEST_TMP/back/sub/run")" "modes kept"
+	assert_eq "a.txt" "$(readlink "$TEST_TMP/back/link")" "a symlink comes back as a symlink"
+	assert_eq "$TEST_TMP/victim" "$(readlink "$TEST_TMP/back/evil")" "the guest's symlink is copied, not followed"
+	[ -z "$(ls -A "$TEST_TMP/victim")" ] || fail "something was written into the symlink's target: $(ls -A "$TEST_TMP/victim")"
+	# `DIR/.` through a guest symlink resolves in the guest: its /etc, not the host's
+	run_cella exec "$id" cat /etc/passwd
+	local guest_passwd=$OUT
+	mkdir "$TEST_TMP/etc-out"
+	run_cella cp "$id:/root/t/etc/." "$TEST_TMP/etc-out"
+	assert_ok "cp DIR/. through a symlink in the guest"
+	assert_eq "$guest_passwd" "$(cat "$TEST_TMP/etc-out/passwd")" "the guest's /etc/passwd, not the host's"
+	# the copy back onto the tree it came from: a directory over an existing one merges
+	run_cella cp "$TEST_TMP/back/." "$id:/root/t"
+	assert_ok "cp DIR/. into an existing directory"
+	run_cella exec -u 0 "$id" readlink /root/t/evil
+	assert_eq "$TEST_TMP/victim" "$OUT"
+
+	# errors name the path
+	run_cella cp "$id:/no/such" "$TEST_TMP/x"
+	assert_cella_error 125 "/no/such"
+	run_cella cp "$TEST_TMP/tree" "$id:/root/t/a.txt"
+	assert_cella_error 125 "cannot copy a directory onto the file"
+	run_cella cp "$id:/" "$TEST_TMP/x"
+	assert_cella_error 125 "whole root"
+	run_cella stop -t 1 "$id"
+	run_cella cp "$TEST_TMP/hf" "$id:/root/"
+	assert_cella_error 125 "stopped vm"
+	assert_contains "$ERR" "cella start"
+	run_cella rm -f "$id"
+	trap - EXIT
+	kill "$hostpid" 2>/dev/null || true
+}
+
 # QEMU's jail (docs/vm.md "The jail"), checked from the host while a detached VM runs: QEMU in a
 # mount namespace of its own whose root holds only what it needs (its program and libraries, the
 # kernel, the initramfs, the volume, three device nodes), in its own pid namespace, with
