@@ -5,6 +5,7 @@
  * a process group of its own (a terminal's ^C or stop's group SIGTERM reach the supervisor, which
  * forwards them to the guest's workload) and dies with it (PDEATHSIG); it runs in its jail (jail.c). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <linux/capability.h>
 #include <fcntl.h>
@@ -573,6 +574,64 @@ fnv1a (const char *text)
   return h;
 }
 
+static const char *const snap_files[] = { "state", "initramfs.cpio", "initramfs.cpio.tmp", "key", NULL };
+
+/* Does a key still hold: every file it names (qemu, kernel, init, disk lines: "NAME PATH ID") has
+ * that identity now? */
+static bool
+snap_key_holds (char *key)
+{
+  char *save = NULL;
+  for (char *line = strtok_r (key, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    {
+      char *path = strchr (line, ' '), *id;
+      if (path == NULL
+          || !(has_prefix (line, "qemu ") || has_prefix (line, "kernel ") || has_prefix (line, "init ")
+               || has_prefix (line, "disk ")))
+        continue;
+      path++;
+      id = strrchr (path, ' ');
+      if (id == NULL)
+        return false;
+      *id = '\0';
+      cleanup_free char *now = file_id (path);
+      *id = ' ';
+      if (now == NULL || strcmp (now, path) != 0)
+        return false;
+    }
+  return true;
+}
+
+/* Snapshots whose inputs changed (another kernel, image disk, QEMU or init) are no use any more:
+ * removed, each under its lock (one being built is left alone). */
+static void
+snap_sweep (const char *base, const char *keep)
+{
+  DIR *d = opendir (base);
+  struct dirent *de;
+  while (d && (de = readdir (d)) != NULL)
+    {
+      cleanup_free char *dir = xasprintf ("%s/%s", base, de->d_name), *lockp = xasprintf ("%s.lock", dir);
+      cleanup_free char *kp = xasprintf ("%s/key", dir), *key = NULL;
+      if (de->d_name[0] == '.' || strchr (de->d_name, '.') || strcmp (dir, keep) == 0)
+        continue;
+      cleanup_close int lock = open (lockp, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+      if (lock < 0 || flock (lock, LOCK_EX | LOCK_NB) < 0)
+        continue;
+      if (read_file (kp, &key, NULL, NULL) == 0 && snap_key_holds (key))
+        continue;
+      for (size_t i = 0; snap_files[i]; i++)
+        {
+          cleanup_free char *p = xasprintf ("%s/%s", dir, snap_files[i]);
+          unlink (p);
+        }
+      if (rmdir (dir) == 0)
+        unlink (lockp);
+    }
+  if (d)
+    closedir (d);
+}
+
 /* Restore from the snapshot for this VM when there is one; else build it (this VM boots the
  * snapshot's initramfs and is saved when its init waits), under a lock so that concurrent runs
  * build it once. Not for volumes (9p devices, one each), a kept disk (a restarted container's)
@@ -611,12 +670,12 @@ snap_choose (struct vm_session *s, size_t nshares, const char *qemu, bool kvm, b
   /* an old one under this name (another key, or a save that was cut short) goes */
   if (mkdir (s->snap_dir, 0700) < 0 && errno != EEXIST)
     return cella_error (err, errno, "create `%s`", s->snap_dir);
-  for (const char *const *n = (const char *const[]){ "state", "initramfs.cpio", "initramfs.cpio.tmp", "key", NULL }; *n;
-       n++)
+  for (size_t i = 0; snap_files[i]; i++)
     {
-      cleanup_free char *p = xasprintf ("%s/%s", s->snap_dir, *n);
+      cleanup_free char *p = xasprintf ("%s/%s", s->snap_dir, snap_files[i]);
       unlink (p);
     }
+  snap_sweep (base, s->snap_dir);
   {
     cleanup_free char *kp = xasprintf ("%s/key", s->snap_dir);
     if (write_file_atomic (kp, s->snap_key, strlen (s->snap_key), 0600, err) < 0)
@@ -1073,6 +1132,32 @@ block_forwarded (sigset_t *old)
   session_block (&fg, old);
 }
 
+/* The work dirs of foreground runs that were killed (kill -9: nothing of theirs ran; their QEMU
+ * died with them, PDEATHSIG): each run holds a lock on its dir while it lives, so a dir that is
+ * unlocked and was not touched for a minute is no live run's. Removed as vm_workdir_remove does. */
+static void
+sweep_killed_runs (const char *base)
+{
+  DIR *d = opendir (base);
+  struct dirent *de;
+  while (d && (de = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (!has_prefix (de->d_name, "run-") || fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+          || !S_ISDIR (st.st_mode) || time (NULL) - st.st_mtime < 60)
+        continue;
+      cleanup_close int fd = openat (dirfd (d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 || flock (fd, LOCK_EX | LOCK_NB) < 0)
+        continue;
+      cleanup_free char *path = xasprintf ("%s/%s", base, de->d_name);
+      cella_error_t e = NULL;
+      if (vm_workdir_remove (path, &e) < 0)
+        cella_error_free (&e);
+    }
+  if (d)
+    closedir (d);
+}
+
 int
 vm_run (struct plan *p, cella_error_t *err)
 {
@@ -1083,8 +1168,13 @@ vm_run (struct plan *p, cella_error_t *err)
   int status;
   if (mkdir_p (base, 0700, err) < 0)
     return -1;
+  sweep_killed_runs (base);
   if (mkdtemp (work) == NULL)
     return cella_error (err, errno, "create `%s`", work);
+  /* held while this run lives (sweep_killed_runs) */
+  cleanup_close int alive = open (work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (alive >= 0)
+    flock (alive, LOCK_EX);
   /* from here a ^C or a TERM is the VM's to handle (before the boot: it ends the VM), so that
    * the work dir is always removed */
   block_forwarded (&old);
