@@ -602,15 +602,47 @@ snap_key_holds (char *key)
   return true;
 }
 
+/* Remove the snapshot dir (its lock held by the caller). */
+static void
+snap_remove (const char *dir, const char *lockp)
+{
+  for (size_t i = 0; snap_files[i]; i++)
+    {
+      cleanup_free char *p = xasprintf ("%s/%s", dir, snap_files[i]);
+      unlink (p);
+    }
+  if (rmdir (dir) == 0)
+    unlink (lockp);
+}
+
+/* How many snapshots a data root keeps (each ~90 MB): the least recently used beyond it go. */
+#define SNAP_KEEP 6
+
+struct snap_use {
+  char *dir;
+  time_t used; /* the state's mtime: set at each restore */
+};
+
+static int
+snap_use_cmp (const void *a, const void *b)
+{
+  const struct snap_use *x = a, *y = b;
+  return x->used < y->used ? -1 : x->used > y->used;
+}
+
 /* Snapshots whose inputs changed (another kernel, image disk, QEMU or init) are no use any more:
- * removed, each under its lock (one being built is left alone). */
+ * removed, each under its lock (one being built is left alone); of the others, the least recently
+ * used beyond SNAP_KEEP (with the one being built) go too. */
 static void
 snap_sweep (const char *base, const char *keep)
 {
   DIR *d = opendir (base);
   struct dirent *de;
+  struct snap_use *live = NULL;
+  size_t nlive = 0;
   while (d && (de = readdir (d)) != NULL)
     {
+      struct stat st;
       cleanup_free char *dir = xasprintf ("%s/%s", base, de->d_name), *lockp = xasprintf ("%s.lock", dir);
       cleanup_free char *kp = xasprintf ("%s/key", dir), *key = NULL;
       if (de->d_name[0] == '.' || strchr (de->d_name, '.') || strcmp (dir, keep) == 0)
@@ -619,17 +651,31 @@ snap_sweep (const char *base, const char *keep)
       if (lock < 0 || flock (lock, LOCK_EX | LOCK_NB) < 0)
         continue;
       if (read_file (kp, &key, NULL, NULL) == 0 && snap_key_holds (key))
-        continue;
-      for (size_t i = 0; snap_files[i]; i++)
         {
-          cleanup_free char *p = xasprintf ("%s/%s", dir, snap_files[i]);
-          unlink (p);
+          cleanup_free char *sp = xasprintf ("%s/state", dir);
+          live = xrealloc (live, (nlive + 1) * sizeof *live);
+          live[nlive].dir = steal_pointer (&dir);
+          live[nlive++].used = stat (sp, &st) == 0 ? st.st_mtime : 0;
+          continue;
         }
-      if (rmdir (dir) == 0)
-        unlink (lockp);
+      snap_remove (dir, lockp);
     }
   if (d)
     closedir (d);
+  if (nlive > 0)
+    qsort (live, nlive, sizeof *live, snap_use_cmp);
+  for (size_t i = 0; i < nlive; i++)
+    {
+      cleanup_free char *lockp = xasprintf ("%s.lock", live[i].dir);
+      if (i + SNAP_KEEP <= nlive)
+        {
+          cleanup_close int lock = open (lockp, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+          if (lock >= 0 && flock (lock, LOCK_EX | LOCK_NB) == 0)
+            snap_remove (live[i].dir, lockp);
+        }
+      free (live[i].dir);
+    }
+  free (live);
 }
 
 /* Restore from the snapshot for this VM when there is one; else build it (this VM boots the
@@ -651,6 +697,7 @@ snap_choose (struct vm_session *s, size_t nshares, const char *qemu, bool kvm, b
   lockp = xasprintf ("%s.lock", s->snap_dir);
   if ((s->snap_state = snap_open (s->snap_dir, s->snap_key)) >= 0)
     {
+      futimens (s->snap_state, NULL); /* used now (snap_sweep keeps the recently used) */
       s->snap = SNAP_RESTORE;
       return 0;
     }
