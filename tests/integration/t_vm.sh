@@ -599,7 +599,7 @@ test_snapshot_restored_vms_are_private() {
 	# the guest's clock is the host's, not the snapshot's
 	[ $((host - $(sed -n 3p <<<"$b"))) -ge 0 ] && [ $((host - $(sed -n 3p <<<"$b"))) -lt 30 ] ||
 		fail "the restored guest's clock: $(sed -n 3p <<<"$b"), the host's: $host"
-	if [ "$(id -u)" = 0 ] && [ "$(readlink /proc/self/ns/user)" = "$(readlink /proc/1/ns/user)" ]; then
+	if vm_real_root; then
 		# the tap's MAC comes from the container's lease in 10.209.0.0/16
 		assert_match "$(sed -n 2p <<<"$a")" '^02:42:0a:d1:' "the lease's MAC"
 	else
