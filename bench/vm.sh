@@ -4,7 +4,7 @@
 #   bash bench/vm.sh            ROUNDS=10 bash bench/vm.sh
 #
 # Boot-to-exit of busybox `true`: from `cella run --backend vm busybox true` to its exit, ROUNDS
-# times, under KVM when /dev/kvm is usable and always under TCG (CELLA's kvm detection is forced
+# times each, a cold boot (--vm-snapshot=off) and a start from the snapshot, interleaved, under KVM when /dev/kvm is usable and always under TCG (CELLA's kvm detection is forced
 # off for that series by hiding /dev/kvm with CELLA_NO_KVM=1); the image's disk is built once
 # before the rounds (cached). Each series with the distro kernel (the newest /boot/vmlinuz-*) and,
 # when `make vm-kernel` built one, the tuned kernel (VM_KERNEL=DIR, default root's
@@ -41,10 +41,17 @@ for s in "${series[@]}"; do
 	if [ "$s" = tcg ]; then export CELLA_NO_KVM=1; else unset CELLA_NO_KVM; fi
 	for k in "${kernels[@]}"; do
 		kind=${k%%:*} path=${k#*:}
-		"$WORK/timeit" "$ROUNDS" -- "$s-$kind" "$CELLA" run --backend vm --kernel "$path" busybox true >"$WORK/$s-$kind.txt"
-		bad=$(awk '$3 != 0' "$WORK/$s-$kind.txt" | wc -l)
-		echo "boot-to-exit $s, $kind kernel $path ($ROUNDS rounds, $bad failed): median" \
-			"$(awk '{ print $2 }' "$WORK/$s-$kind.txt" | median) ms, min $(awk '{ print $2 }' "$WORK/$s-$kind.txt" | min) ms"
+		# the snapshot of this kernel made before the rounds (its first run boots and saves it)
+		"$CELLA" run --backend vm --kernel "$path" busybox true 2>/dev/null
+		# cold boots and starts from the snapshot, interleaved round by round
+		"$WORK/timeit" "$ROUNDS" -- cold "$CELLA" run --backend vm --vm-snapshot=off --kernel "$path" busybox true \
+			-- snap "$CELLA" run --backend vm --kernel "$path" busybox true >"$WORK/$s-$kind.txt"
+		for m in cold snap; do
+			bad=$(awk -v m=$m '$1 == m && $3 != 0' "$WORK/$s-$kind.txt" | wc -l)
+			echo "boot-to-exit $s, $kind kernel $path, $([ $m = cold ] && echo "cold boot" || echo "from the snapshot")" \
+				"($ROUNDS rounds, $bad failed): median $(awk -v m=$m '$1 == m { print $2 }' "$WORK/$s-$kind.txt" | median) ms," \
+				"min $(awk -v m=$m '$1 == m { print $2 }' "$WORK/$s-$kind.txt" | min) ms"
+		done
 	done
 done
 unset CELLA_NO_KVM

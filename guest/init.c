@@ -185,7 +185,10 @@ main (int argc, char **argv)
   if (find_hvc (&err) < 0 || find_ctl (&err) < 0)
     fail_err (&err);
   find_exec ();
-  read_config (&cfg);
+  if (snap_waits ())
+    snap_restore (&cfg);
+  else
+    read_config (&cfg);
 
   if (cfg.root_dev ? root_mount_disk (&cfg, &err) : root_copy_initramfs (&err))
     fail_err (&err);

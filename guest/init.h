@@ -34,6 +34,12 @@ void fail_err (cella_error_t *err) __attribute__ ((noreturn));
  * the VM ends. */
 void power_off (void) __attribute__ ((noreturn));
 
+/* snap.c: start from a snapshot (src/vm/guest.h, SNAP_WAIT_MAGIC): does
+ * /cella/config hold the marker? snap_restore says "waiting" on cella.ctl, and
+ * (once restored) takes the seed, MAC, config and clock from there. */
+bool snap_waits (void);
+void snap_restore (struct vm_guest_config *c);
+
 /* modules.c */
 void modules_load (const char *order_path);
 

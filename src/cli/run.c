@@ -96,6 +96,8 @@ static const struct cli_option run_table[] = {
   { "vm-engine", 0, OPT_STRING, O (vm_engine), "ENGINE", "vm backend: qemu (default) or firecracker" },
   { "vm-memory", 0, OPT_STRING, O (vm_memory), "SIZE", "vm backend: the guest's memory (default 256m)" },
   { "vm-cpus", 0, OPT_STRING, O (vm_cpus), "N", "vm backend: the guest's virtual CPUs (default 1)" },
+  { "vm-snapshot", 0, OPT_STRING, O (vm_snapshot), "on|off",
+    "vm backend: start from a saved VM state (default on; $CELLA_VM_SNAPSHOT=off changes the default)" },
   { "memory", 'm', OPT_STRING, O (memory), "BYTES",
     "Memory limit (units b, k, m, g: 512m); beyond it the OOM killer ends the container" },
   { "memory-reservation", 0, OPT_STRING, O (memory_reservation), "BYTES",

@@ -102,6 +102,7 @@ run_options_free (struct run_options *o)
   free (o->vm_engine);
   free (o->vm_memory);
   free (o->vm_cpus);
+  free (o->vm_snapshot);
   free (o->memory);
   free (o->memory_reservation);
   free (o->memory_swap);
@@ -514,6 +515,13 @@ vm_choose (const struct run_options *o, const struct host_facts *f, struct plan 
         return cella_error (err, 0, "--vm-cpus `%s`: expected a number of virtual CPUs from 1 to 255", o->vm_cpus);
       p->vm_cpus = (unsigned) n;
     }
+  {
+    const char *snap = o->vm_snapshot ? o->vm_snapshot : getenv ("CELLA_VM_SNAPSHOT");
+    if (snap && *snap && strcmp (snap, "on") != 0 && strcmp (snap, "off") != 0)
+      return cella_error (err, 0, "%s `%s`: expected on or off",
+                          o->vm_snapshot ? "--vm-snapshot" : "$CELLA_VM_SNAPSHOT", snap);
+    p->vm_snapshot_off = snap && strcmp (snap, "off") == 0;
+  }
   p->vm_kernel = o->vm_kernel ? xstrdup (o->vm_kernel) : NULL;
   p->vm_engine = xstrdup (o->vm_engine ? o->vm_engine : "qemu");
   /* the guest's NIC is QEMU's user-mode network (docs/vm.md "Networking"), or none; as real root
@@ -691,12 +699,13 @@ choose_backend (const struct run_options *o, const struct host_facts *f, struct 
     }
   else
     return cella_error (err, 0, "no backend can run here: %s; and %s (see `cella doctor`)", f->ns_why, f->proot_why);
-  if (p->backend != BACKEND_VM && (o->vm_kernel || o->vm_engine || o->vm_memory || o->vm_cpus))
+  if (p->backend != BACKEND_VM && (o->vm_kernel || o->vm_engine || o->vm_memory || o->vm_cpus || o->vm_snapshot))
     return cella_error (err, 0, "%s: only for the vm backend (--backend vm)",
                         o->vm_kernel   ? "--kernel"
                         : o->vm_engine ? "--vm-engine"
                         : o->vm_memory ? "--vm-memory"
-                                       : "--vm-cpus");
+                        : o->vm_cpus   ? "--vm-cpus"
+                                       : "--vm-snapshot");
   if (p->backend == BACKEND_VM)
     {
       if (o->proot_path || o->kernel_release)

@@ -51,6 +51,7 @@ struct run_options {
   char *vm_engine;        /* --vm-engine qemu|firecracker (vm) */
   char *vm_memory;        /* --vm-memory SIZE (vm) */
   char *vm_cpus;          /* --vm-cpus N (vm) */
+  char *vm_snapshot;      /* --vm-snapshot on|off (vm) */
   /* cgroup limits, as given (parsed by build_resources): --memory, --cpus, ... */
   char *memory, *memory_reservation, *memory_swap, *cpus, *cpu_shares, *cpu_quota, *cpu_period;
   char *cpuset_cpus, *cpuset_mems, *pids_limit, *blkio_weight;

@@ -343,6 +343,7 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
         json_t *cpus = json_object_get (vm, "cpus");
         if (json_is_integer (cpus) && json_integer_value (cpus) >= 0 && json_integer_value (cpus) <= 255)
           p->vm_cpus = (unsigned) json_integer_value (cpus);
+        p->vm_snapshot_off = json_is_false (json_object_get (vm, "snapshot"));
       }
     if (json_is_object (pr))
       {

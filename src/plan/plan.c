@@ -506,10 +506,11 @@ plan_to_json (const struct plan *p)
   json_object_set_new (root, "backend", json_string (plan_backend_name (p->backend)));
   if (p->backend == BACKEND_VM)
     json_object_set_new (root, "vm",
-                         json_pack ("{s:s*, s:s*, s:s*, s:s*, s:s*, s:I, s:I}", "engine", p->vm_engine, "kernel",
+                         json_pack ("{s:s*, s:s*, s:s*, s:s*, s:s*, s:I, s:I, s:b}", "engine", p->vm_engine, "kernel",
                                     p->vm_kernel, "kernel_release", p->vm_kernel_release, "kernel_kind",
                                     p->vm_kernel_kind, "accel", p->vm_accel, "memory_mib",
-                                    (json_int_t) p->vm_memory_mib, "cpus", (json_int_t) p->vm_cpus));
+                                    (json_int_t) p->vm_memory_mib, "cpus", (json_int_t) p->vm_cpus, "snapshot",
+                                    !p->vm_snapshot_off));
   if (p->backend == BACKEND_PROOT)
     json_object_set_new (root, "proot",
                          json_pack ("{s:s*, s:s*, s:s*}", "path", p->proot_path, "kernel_release", p->kernel_release,

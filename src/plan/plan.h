@@ -366,6 +366,7 @@ struct plan {
   char *vm_accel;          /* vm: "kvm" or "tcg", as decided when the plan was made */
   unsigned vm_memory_mib;  /* vm: guest RAM (--vm-memory), 0: 256 */
   unsigned vm_cpus;        /* vm: virtual CPUs (--vm-cpus), 0: 1 */
+  bool vm_snapshot_off;    /* vm: --vm-snapshot=off (or $CELLA_VM_SNAPSHOT=off): always a cold boot */
   struct plan_resources res;
   /* OCI additions; zero/NULL: not set */
   char *bundle;       /* OCI bundle directory */

@@ -5,6 +5,7 @@
  * a process group of its own (a terminal's ^C or stop's group SIGTERM reach the supervisor, which
  * forwards them to the guest's workload) and dies with it (PDEATHSIG); it runs in its jail (jail.c). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <linux/capability.h>
 #include <fcntl.h>
@@ -14,7 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -231,6 +234,18 @@ struct vm_session {
   int disk_fd[2];     /* the disk read-write and read-only, QEMU's (its jail has no path to it) */
   int console_fd;     /* the console log, QEMU's */
   struct vm_jail jail;
+  char *disk_src; /* the image's cached disk the container's was cloned from (NULL: kept, built) */
+  char *cfg_text; /* the guest config (sent on cella.ctl when started from a snapshot) */
+  size_t cfg_len;
+  /* Start from a snapshot (docs/vm.md): NONE boots cold; BUILD boots the snapshot's initramfs,
+   * saves the VM when the guest waits, and goes on as a restored VM; RESTORE starts from the
+   * saved state (-incoming). */
+  enum { SNAP_NONE, SNAP_BUILD, SNAP_RESTORE } snap;
+  char *snap_dir; /* $data/vm/snapshots/<hash of the key> */
+  char *snap_key; /* what the snapshot is valid for (snap_key) */
+  int snap_lock;  /* BUILD: its lock, held until saved */
+  int snap_state; /* RESTORE: the saved state, QEMU's -incoming fd */
+  long long snap_save_ms;
 };
 
 static void
@@ -248,6 +263,7 @@ vm_session_init (struct vm_session *s)
   s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
   s->exec[0] = s->exec[1] = s->exec_listen = -1;
   s->disk_fd[0] = s->disk_fd[1] = s->console_fd = s->jail.uid_lock = -1;
+  s->snap_lock = s->snap_state = -1;
 }
 
 static void
@@ -260,6 +276,12 @@ vm_session_clear (struct vm_session *s)
   free (s->qemu_log);
   free (s->qmp_path);
   free (s->netdev);
+  free (s->disk_src);
+  free (s->cfg_text);
+  free (s->snap_dir);
+  free (s->snap_key);
+  close_fd (&s->snap_lock);
+  close_fd (&s->snap_state);
   net_vm_nic_clear (&s->nic);
   strv_free (s->argv);
   vm_jail_clear (&s->jail);
@@ -296,7 +318,22 @@ make_initramfs (struct vm_session *s, cella_error_t *err)
   text = guestcfg_format (&c, &len);
   /* the tuned kernel has all it needs built in: no modules to look for */
   bool tuned = s->p->vm_kernel_kind && strcmp (s->p->vm_kernel_kind, VM_KERNEL_TUNED) == 0;
-  r = initramfs_build (s->initrd, vminit_path (), tuned ? NULL : s->p->vm_kernel_release, text, len, err);
+  if (s->snap == SNAP_RESTORE)
+    {
+      /* the snapshot's own (its guest memory holds it already; QEMU loads it as it did then) */
+      cleanup_free char *src = xasprintf ("%s/initramfs.cpio", s->snap_dir);
+      const char *how;
+      unlink (s->initrd);
+      r = vm_disk_clone (src, s->initrd, &how, err);
+    }
+  else if (s->snap == SNAP_BUILD)
+    /* no container in it: init waits for its config on cella.ctl */
+    r = initramfs_build (s->initrd, vminit_path (), tuned ? NULL : s->p->vm_kernel_release, SNAP_WAIT_MAGIC,
+                         strlen (SNAP_WAIT_MAGIC), err);
+  else
+    r = initramfs_build (s->initrd, vminit_path (), tuned ? NULL : s->p->vm_kernel_release, text, len, err);
+  s->cfg_text = steal_pointer (&text);
+  s->cfg_len = len;
   for (size_t i = 0; i < c.nmounts; i++)
     free (c.mounts[i].tag);
   free (c.mounts);
@@ -326,7 +363,10 @@ make_disk (struct vm_session *s, cella_error_t *err)
       s->disk_method = "built";
       return 0;
     }
-  return vm_disk_clone (src, s->disk, &s->disk_method, err);
+  if (vm_disk_clone (src, s->disk, &s->disk_method, err) < 0)
+    return -1;
+  s->disk_src = steal_pointer (&src);
+  return 0;
 }
 
 /* The NIC: as root (initial user namespace) a tap on the network's bridge with a leased address
@@ -466,6 +506,8 @@ make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool k
     .nshares = nshares,
     .netdev = s->netdev,
     .net_mac = s->nic.mac,
+    .incoming_fd = s->snap == SNAP_RESTORE ? s->snap_state : 0,
+    .disk_nolock = s->snap == SNAP_BUILD,
   };
   for (size_t i = 0; i < nshares; i++)
     {
@@ -474,6 +516,293 @@ make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool k
       shares[i].host = vols[i]; /* the string, not the array, which strv_push may move */
     }
   s->argv = vm_qemu_argv (&l);
+}
+
+/* ---- start from a snapshot (docs/vm.md "Start from a snapshot") ---- */
+
+/* "dev:ino:size:mtime" of a file: a changed file is another key. */
+static char *
+file_id (const char *path)
+{
+  struct stat st;
+  if (path == NULL || stat (path, &st) < 0)
+    return NULL;
+  return xasprintf ("%s %lu:%lu:%lld:%lld.%09ld", path, (unsigned long) st.st_dev, (unsigned long) st.st_ino,
+                    (long long) st.st_size, (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
+/* Everything the saved VM depends on: QEMU, the kernel, our init (the initramfs), the image's
+ * cached disk (the guest's kernel has probed it), the memory, CPUs, accelerator, command line and
+ * the devices (NIC, exec port; no volumes). NULL when a file cannot be named. */
+static char *
+snap_key (const struct vm_session *s, const char *qemu, bool kvm, bool exec)
+{
+  cleanup_free char *q = file_id (qemu), *k = file_id (s->p->vm_kernel), *i = file_id (vminit_path ()),
+                    *d = file_id (s->disk_src);
+  if (q == NULL || k == NULL || i == NULL || d == NULL)
+    return NULL;
+  return xasprintf ("cella-vm-snapshot 1\nqemu %s\nkernel %s\nrelease %s\nkind %s\ninit %s\ndisk %s\nmemory "
+                    "%u\ncpus %u\naccel %s\ncmdline %s\nnic %s\nexec %s\n",
+                    q, k, s->p->vm_kernel_release ? s->p->vm_kernel_release : "-",
+                    s->p->vm_kernel_kind ? s->p->vm_kernel_kind : "-", i, d,
+                    s->p->vm_memory_mib ? s->p->vm_memory_mib : 256, s->p->vm_cpus ? s->p->vm_cpus : 1,
+                    kvm ? "kvm" : "tcg", s->p->debug ? "debug" : "quiet",
+                    s->netdev == NULL ? "none"
+                    : s->nic.fd >= 0  ? "tap"
+                                      : "user",
+                    exec ? "yes" : "no");
+}
+
+/* The saved state in dir when its key is key: its fd, else -1. */
+static int
+snap_open (const char *dir, const char *key)
+{
+  cleanup_free char *kp = xasprintf ("%s/key", dir), *sp = xasprintf ("%s/state", dir), *have = NULL;
+  cleanup_free char *ip = xasprintf ("%s/initramfs.cpio", dir);
+  if (read_file (kp, &have, NULL, NULL) < 0 || strcmp (have, key) != 0 || access (ip, R_OK) < 0)
+    return -1;
+  return open (sp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* 64-bit FNV-1a: the snapshot's directory name (the key itself is checked in it). */
+static unsigned long long
+fnv1a (const char *text)
+{
+  unsigned long long h = 14695981039346656037ULL;
+  for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+    h = (h ^ *c) * 1099511628211ULL;
+  return h;
+}
+
+static const char *const snap_files[] = { "state", "initramfs.cpio", "initramfs.cpio.tmp", "key", NULL };
+
+/* Does a key still hold: every file it names (qemu, kernel, init, disk lines: "NAME PATH ID") has
+ * that identity now? */
+static bool
+snap_key_holds (char *key)
+{
+  char *save = NULL;
+  for (char *line = strtok_r (key, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    {
+      char *path = strchr (line, ' '), *id;
+      if (path == NULL
+          || !(has_prefix (line, "qemu ") || has_prefix (line, "kernel ") || has_prefix (line, "init ")
+               || has_prefix (line, "disk ")))
+        continue;
+      path++;
+      id = strrchr (path, ' ');
+      if (id == NULL)
+        return false;
+      *id = '\0';
+      cleanup_free char *now = file_id (path);
+      *id = ' ';
+      if (now == NULL || strcmp (now, path) != 0)
+        return false;
+    }
+  return true;
+}
+
+/* Remove the snapshot dir (its lock held by the caller). */
+static void
+snap_remove (const char *dir, const char *lockp)
+{
+  for (size_t i = 0; snap_files[i]; i++)
+    {
+      cleanup_free char *p = xasprintf ("%s/%s", dir, snap_files[i]);
+      unlink (p);
+    }
+  if (rmdir (dir) == 0)
+    unlink (lockp);
+}
+
+/* How many snapshots a data root keeps (each ~90 MB): the least recently used beyond it go. */
+#define SNAP_KEEP 6
+
+struct snap_use {
+  char *dir;
+  time_t used; /* the state's mtime: set at each restore */
+};
+
+static int
+snap_use_cmp (const void *a, const void *b)
+{
+  const struct snap_use *x = a, *y = b;
+  return x->used < y->used ? -1 : x->used > y->used;
+}
+
+/* Snapshots whose inputs changed (another kernel, image disk, QEMU or init) are no use any more:
+ * removed, each under its lock (one being built is left alone); of the others, the least recently
+ * used beyond SNAP_KEEP (with the one being built) go too. */
+static void
+snap_sweep (const char *base, const char *keep)
+{
+  DIR *d = opendir (base);
+  struct dirent *de;
+  struct snap_use *live = NULL;
+  size_t nlive = 0;
+  while (d && (de = readdir (d)) != NULL)
+    {
+      struct stat st;
+      cleanup_free char *dir = xasprintf ("%s/%s", base, de->d_name), *lockp = xasprintf ("%s.lock", dir);
+      cleanup_free char *kp = xasprintf ("%s/key", dir), *key = NULL;
+      if (de->d_name[0] == '.' || strchr (de->d_name, '.') || strcmp (dir, keep) == 0)
+        continue;
+      cleanup_close int lock = open (lockp, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+      if (lock < 0 || flock (lock, LOCK_EX | LOCK_NB) < 0)
+        continue;
+      if (read_file (kp, &key, NULL, NULL) == 0 && snap_key_holds (key))
+        {
+          cleanup_free char *sp = xasprintf ("%s/state", dir);
+          live = xrealloc (live, (nlive + 1) * sizeof *live);
+          live[nlive].dir = steal_pointer (&dir);
+          live[nlive++].used = stat (sp, &st) == 0 ? st.st_mtime : 0;
+          continue;
+        }
+      snap_remove (dir, lockp);
+    }
+  if (d)
+    closedir (d);
+  if (nlive > 0)
+    qsort (live, nlive, sizeof *live, snap_use_cmp);
+  for (size_t i = 0; i < nlive; i++)
+    {
+      cleanup_free char *lockp = xasprintf ("%s.lock", live[i].dir);
+      if (i + SNAP_KEEP <= nlive)
+        {
+          cleanup_close int lock = open (lockp, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+          if (lock >= 0 && flock (lock, LOCK_EX | LOCK_NB) == 0)
+            snap_remove (live[i].dir, lockp);
+        }
+      free (live[i].dir);
+    }
+  free (live);
+}
+
+/* Restore from the snapshot for this VM when there is one; else build it (this VM boots the
+ * snapshot's initramfs and is saved when its init waits), under a lock so that concurrent runs
+ * build it once. Not for volumes (9p devices, one each), a kept disk (a restarted container's)
+ * or a plain root directory's disk (nothing cached), nor with --vm-snapshot=off: a cold boot. */
+static int
+snap_choose (struct vm_session *s, size_t nshares, const char *qemu, bool kvm, bool exec, cella_error_t *err)
+{
+  cleanup_free char *base = xasprintf ("%s/vm/snapshots", paths_data_root ()), *lockp = NULL;
+  if (s->p->vm_snapshot_off || nshares > 0 || s->disk_src == NULL)
+    return 0;
+  s->snap_key = snap_key (s, qemu, kvm, exec);
+  if (s->snap_key == NULL)
+    return 0;
+  if (mkdir_p (base, 0700, err) < 0)
+    return -1;
+  s->snap_dir = xasprintf ("%s/%016llx", base, fnv1a (s->snap_key));
+  lockp = xasprintf ("%s.lock", s->snap_dir);
+  if ((s->snap_state = snap_open (s->snap_dir, s->snap_key)) >= 0)
+    {
+      futimens (s->snap_state, NULL); /* used now (snap_sweep keeps the recently used) */
+      s->snap = SNAP_RESTORE;
+      return 0;
+    }
+  s->snap_lock = open (lockp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (s->snap_lock < 0)
+    return cella_error (err, errno, "the vm snapshot's lock `%s`", lockp);
+  while (flock (s->snap_lock, LOCK_EX) < 0)
+    if (errno != EINTR)
+      return cella_error (err, errno, "lock `%s`", lockp);
+  if ((s->snap_state = snap_open (s->snap_dir, s->snap_key)) >= 0)
+    {
+      /* another run built it while we waited */
+      close_fd (&s->snap_lock);
+      s->snap = SNAP_RESTORE;
+      return 0;
+    }
+  /* an old one under this name (another key, or a save that was cut short) goes */
+  if (mkdir (s->snap_dir, 0700) < 0 && errno != EEXIST)
+    return cella_error (err, errno, "create `%s`", s->snap_dir);
+  for (size_t i = 0; snap_files[i]; i++)
+    {
+      cleanup_free char *p = xasprintf ("%s/%s", s->snap_dir, snap_files[i]);
+      unlink (p);
+    }
+  snap_sweep (base, s->snap_dir);
+  {
+    cleanup_free char *kp = xasprintf ("%s/key", s->snap_dir);
+    if (write_file_atomic (kp, s->snap_key, strlen (s->snap_key), 0600, err) < 0)
+      return -1;
+  }
+  s->snap = SNAP_BUILD;
+  return 0;
+}
+
+/* BUILD, once the guest waits: its state into an unnamed file, named `state` only once complete
+ * (after the initramfs it goes with), so that a save cut short (kill -9) leaves nothing a restore
+ * would take. A failure is a warning: this VM goes on, the next run builds again. */
+static int
+snap_save (struct vm_session *s)
+{
+  int r = 0;
+  cella_error_t e = NULL;
+  cleanup_close int fd = open (s->snap_dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  cleanup_free char *ip = xasprintf ("%s/initramfs.cpio", s->snap_dir);
+  cleanup_free char *tmp = xasprintf ("%s.tmp", ip), *sp = xasprintf ("%s/state", s->snap_dir);
+  char proc[64];
+  const char *how;
+  s->snap_save_ms = -1;
+  if (fd < 0)
+    cella_error (&e, errno, "create the snapshot's state in `%s`", s->snap_dir);
+  else if ((r = vm_qmp_save (s->qmp_path, fd, &s->snap_save_ms, &e)) < 0)
+    s->snap_save_ms = -1;
+  else if (fdatasync (fd) < 0)
+    cella_error (&e, errno, "write the snapshot's state in `%s`", s->snap_dir);
+  else if (vm_disk_clone (s->initrd, tmp, &how, &e) < 0)
+    ;
+  else if (rename (tmp, ip) < 0)
+    cella_error (&e, errno, "rename `%s`", tmp);
+  else
+    {
+      snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
+      if (linkat (AT_FDCWD, proc, AT_FDCWD, sp, AT_SYMLINK_FOLLOW) < 0)
+        cella_error (&e, errno, "name the snapshot's state `%s`", sp);
+    }
+  if (e)
+    {
+      fprintf (stderr, "cella: %sthe vm snapshot was not saved (the next run tries again): %s\n",
+               r == -2 ? "" : "warning: ", e->msg);
+      cella_error_free (&e);
+      s->snap_save_ms = -1;
+      unlink (tmp);
+    }
+  close_fd (&s->snap_lock);
+  return r == -2 ? -1 : 0;
+}
+
+/* The guest's own randomness, NIC address, and config, read by its init after the restore
+ * (guest/snap.c): a restored VM shares nothing of the snapshot's but what every container of
+ * that image and kernel has in common. */
+static int
+snap_send_config (struct vm_session *s)
+{
+  unsigned char rnd[32 + 5];
+  char hex[2 * 32 + 1], mac[32];
+  if (getrandom (rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
+    {
+      /* no randomness: the guest must not go on with the snapshot's (the caller ends it) */
+      fprintf (stderr, "cella: the vm snapshot: getrandom: %s\n", strerror (errno));
+      return -1;
+    }
+  for (int i = 0; i < 32; i++)
+    snprintf (hex + 2 * i, 3, "%02x", rnd[i]);
+  if (s->netdev == NULL)
+    snprintf (mac, sizeof mac, "-");
+  else if (s->nic.mac)
+    snprintf (mac, sizeof mac, "%s", s->nic.mac); /* the tap's: from its lease */
+  else
+    /* user-mode network: a locally administered unicast address of its own */
+    snprintf (mac, sizeof mac, "02:%02x:%02x:%02x:%02x:%02x", rnd[32], rnd[33], rnd[34], rnd[35], rnd[36]);
+  cleanup_free char *head = xasprintf ("restore %s %s\nconfig %zu\n", hex, mac, s->cfg_len);
+  explicit_bzero (rnd, sizeof rnd);
+  explicit_bzero (hex, sizeof hex);
+  if (write_all (s->ctl[0], head, strlen (head)) < 0 || write_all (s->ctl[0], s->cfg_text, s->cfg_len) < 0)
+    return -1; /* QEMU is gone: the supervisor sees it end */
+  return 0;
 }
 
 static int
@@ -501,13 +830,25 @@ vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_sessi
   s->initrd = xasprintf ("%s/initramfs.cpio", work);
   s->console = xasprintf ("%s/console.log", work);
   s->qemu_log = xasprintf ("%s/qemu.log", work);
-  if (make_net (s, err) < 0 || make_initramfs (s, err) < 0 || make_disk (s, err) < 0 || make_qmp (s, err) < 0
-      || open_for_qemu (s, err) < 0 || (exec && make_exec (s, err) < 0))
-    return -1;
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->hvc) < 0
-      || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->ctl) < 0)
-    return cella_error (err, errno, "socketpair");
   guest_config (p, &c, &shares, &nshares);
+  r = make_net (s, err) < 0 || make_disk (s, err) < 0 || snap_choose (s, nshares, qemu, kvm, exec, err) < 0
+              || make_initramfs (s, err) < 0 || make_qmp (s, err) < 0 || open_for_qemu (s, err) < 0
+              || (exec && make_exec (s, err) < 0)
+          ? -1
+          : 0;
+  if (r == 0
+      && (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->hvc) < 0
+          || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->ctl) < 0))
+    r = cella_error (err, errno, "socketpair");
+  if (r < 0)
+    {
+      for (size_t i = 0; i < c.nmounts; i++)
+        free (c.mounts[i].tag);
+      free (c.mounts);
+      free (c.tmpfs);
+      free (shares);
+      return -1;
+    }
   t_jail = now_ns ();
   r = make_jail (s, qemu, shares, nshares, kvm, err);
   t_jail = now_ns () - t_jail;
@@ -522,11 +863,15 @@ vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_sessi
     return -1;
   if (p->debug)
     {
-      fprintf (
-          stderr,
-          "cella: vm: disk %s (%s), kernel %s\ncella: vm: QEMU's jail: %zu entries (found in %.1f ms), %s\ncella: vm:",
-          s->disk, s->disk_method, p->vm_kernel, s->jail.nentries, (double) t_jail / 1e6,
-          s->jail.drop_uid ? "an unprivileged uid of its own" : "the caller's ids in a user namespace");
+      fprintf (stderr,
+               "cella: vm: disk %s (%s), kernel %s, %s\ncella: vm: QEMU's jail: %zu entries (found in %.1f ms), "
+               "%s\ncella: vm:",
+               s->disk, s->disk_method, p->vm_kernel,
+               s->snap == SNAP_RESTORE ? "started from the snapshot"
+               : s->snap == SNAP_BUILD ? "booted to make the snapshot"
+                                       : "a cold boot (no snapshot)",
+               s->jail.nentries, (double) t_jail / 1e6,
+               s->jail.drop_uid ? "an unprivileged uid of its own" : "the caller's ids in a user namespace");
       for (size_t i = 0; s->argv[i]; i++)
         fprintf (stderr, " %s", s->argv[i]);
       fputc ('\n', stderr);
@@ -547,7 +892,7 @@ struct sup {
   int signalled;   /* a terminating signal that made us end the VM ourselves */
   int pending_sig; /* came before "ready" */
   unsigned terms;
-  long long t_start, t_jailed, t_ready, t_exit; /* for --debug */
+  long long t_start, t_jailed, t_resumed, t_ready, t_exit; /* for --debug */
   char line[256];
   size_t linelen;
 };
@@ -556,8 +901,10 @@ static int
 qemu_spawn (struct sup *u, cella_error_t *err)
 {
   struct vm_session *s = u->s;
-  int keep[8] = { s->hvc[1], s->ctl[1], s->qmp, s->disk_fd[0], s->disk_fd[1], s->console_fd };
+  int keep[10] = { s->hvc[1], s->ctl[1], s->qmp, s->disk_fd[0], s->disk_fd[1], s->console_fd };
   size_t nkeep = 6;
+  if (s->snap == SNAP_RESTORE)
+    keep[nkeep++] = s->snap_state; /* -incoming fd:N */
   if (s->nic.fd >= 0)
     keep[nkeep++] = s->nic.fd; /* -netdev tap,fd=N */
   if (s->exec[1] >= 0)
@@ -579,6 +926,9 @@ qemu_spawn (struct sup *u, cella_error_t *err)
   close_fd (&s->disk_fd[0]);
   close_fd (&s->disk_fd[1]);
   close_fd (&s->console_fd);
+  close_fd (&s->snap_state);
+  if (s->snap == SNAP_RESTORE && snap_send_config (s) < 0) /* read by the guest once restored */
+    kill (u->qemu, SIGKILL);
   return 0;
 }
 
@@ -645,7 +995,23 @@ static void
 on_ctl_line (struct sup *u, const char *line)
 {
   int code;
-  if (strcmp (line, "ready") == 0)
+  if (strcmp (line, "waiting") == 0 && u->s->snap == SNAP_BUILD)
+    {
+      /* a VM that cannot go on after the save is ended (its error said so) */
+      if (snap_save (u->s) < 0 || snap_send_config (u->s) < 0)
+        kill (u->qemu, SIGKILL);
+    }
+  else if (strcmp (line, "resumed") == 0 && u->s->snap != SNAP_NONE)
+    {
+      /* the guest's clock stood still in the snapshot */
+      struct timespec ts;
+      char msg[64];
+      clock_gettime (CLOCK_REALTIME, &ts);
+      int n = snprintf (msg, sizeof msg, "clock %lld %ld\n", (long long) ts.tv_sec, ts.tv_nsec);
+      write_all (u->s->ctl[0], msg, (size_t) n);
+      u->t_resumed = now_ns ();
+    }
+  else if (strcmp (line, "ready") == 0)
     {
       u->ready = true;
       u->fg.hold_input = false;
@@ -779,6 +1145,12 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
   session_run (&u.fg); /* QEMU's status: the workload's comes on cella.ctl */
   close (u.qemu_pidfd);
   vm_jail_release (&s->jail);
+  if (s->p->debug && s->snap != SNAP_NONE)
+    fprintf (stderr, "cella: vm: snapshot %s%s; the guest had its config %.1f ms after QEMU's start\n", s->snap_dir,
+             s->snap == SNAP_BUILD ? (s->snap_save_ms >= 0 ? " saved" : " not saved") : "",
+             u.t_resumed ? (double) (u.t_resumed - u.t_start) / 1e6 : -1.0);
+  if (s->p->debug && s->snap == SNAP_BUILD)
+    fprintf (stderr, "cella: vm: saving the snapshot took %lld ms\n", s->snap_save_ms);
   if (s->p->debug)
     fprintf (stderr,
              "cella: vm: QEMU jailed and exec'd after %.1f ms, workload ready %.1f ms after QEMU's start, exit "
@@ -807,6 +1179,32 @@ block_forwarded (sigset_t *old)
   session_block (&fg, old);
 }
 
+/* The work dirs of foreground runs that were killed (kill -9: nothing of theirs ran; their QEMU
+ * died with them, PDEATHSIG): each run holds a lock on its dir while it lives, so a dir that is
+ * unlocked and was not touched for a minute is no live run's. Removed as vm_workdir_remove does. */
+static void
+sweep_killed_runs (const char *base)
+{
+  DIR *d = opendir (base);
+  struct dirent *de;
+  while (d && (de = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (!has_prefix (de->d_name, "run-") || fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
+          || !S_ISDIR (st.st_mode) || time (NULL) - st.st_mtime < 60)
+        continue;
+      cleanup_close int fd = openat (dirfd (d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 || flock (fd, LOCK_EX | LOCK_NB) < 0)
+        continue;
+      cleanup_free char *path = xasprintf ("%s/%s", base, de->d_name);
+      cella_error_t e = NULL;
+      if (vm_workdir_remove (path, &e) < 0)
+        cella_error_free (&e);
+    }
+  if (d)
+    closedir (d);
+}
+
 int
 vm_run (struct plan *p, cella_error_t *err)
 {
@@ -817,8 +1215,13 @@ vm_run (struct plan *p, cella_error_t *err)
   int status;
   if (mkdir_p (base, 0700, err) < 0)
     return -1;
+  sweep_killed_runs (base);
   if (mkdtemp (work) == NULL)
     return cella_error (err, errno, "create `%s`", work);
+  /* held while this run lives (sweep_killed_runs) */
+  cleanup_close int alive = open (work, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (alive >= 0)
+    flock (alive, LOCK_EX);
   /* from here a ^C or a TERM is the VM's to handle (before the boot: it ends the VM), so that
    * the work dir is always removed */
   block_forwarded (&old);

@@ -118,6 +118,11 @@ struct vm_guest_config {
   char **nameservers;
 };
 
+/* Start from a snapshot: an initramfs whose /cella/config is this line (and
+ * nothing else) holds no container: init says "waiting" on cella.ctl and reads
+ * its seed, MAC, config and clock from there (guest/snap.c has the lines). */
+#define SNAP_WAIT_MAGIC "cella-vm-wait 1\n"
+
 /* Limits guestcfg_parse enforces (the format itself is described in
  * guestcfg.c). */
 #define GUESTCFG_MAX_BYTES (4 << 20)

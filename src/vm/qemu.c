@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -299,7 +300,8 @@ vm_qemu_argv (const struct vm_launch *l)
       pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->disk_ro_fd, FDSET_DISK));
       /* the container's own copy: written back to the host file, never shared */
       pushf (&argv, "-drive",
-             xasprintf ("id=root,file=/dev/fdset/%d,format=raw,if=none,cache=writeback,discard=unmap", FDSET_DISK));
+             xasprintf ("id=root,file=/dev/fdset/%d,format=raw,if=none,cache=writeback,discard=unmap%s", FDSET_DISK,
+                        l->disk_nolock ? ",file.locking=off" : ""));
       push2 (&argv, "-device", "virtio-blk-device,drive=root");
     }
   if (l->netdev)
@@ -320,6 +322,8 @@ vm_qemu_argv (const struct vm_launch *l)
              xasprintf ("local,id=fs%zu,path=%s,security_model=none%s", i, h, l->shares[i].ro ? ",readonly=on" : ""));
       pushf (&argv, "-device", xasprintf ("virtio-9p-device,fsdev=fs%zu,mount_tag=%s", i, t));
     }
+  if (l->incoming_fd > 0)
+    pushf (&argv, "-incoming", xasprintf ("fd:%d", l->incoming_fd));
   return argv;
 }
 
@@ -462,4 +466,142 @@ vm_qmp (const char *qmp_path, const char *command, cella_error_t *err)
   if (qmp_execute (fd, "qmp_capabilities", err) < 0)
     return -1;
   return qmp_execute (fd, command, err);
+}
+
+/* Connected to QMP at qmp_path, past its greeting and capabilities negotiation; -1 with *err. */
+static int
+qmp_open (const char *qmp_path, cella_error_t *err)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  char greeting[4096];
+  if (strlen (qmp_path) >= sizeof sa.sun_path)
+    {
+      if (fd >= 0)
+        close (fd);
+      return cella_error (err, ENAMETOOLONG, "QMP socket `%s`", qmp_path);
+    }
+  strcpy (sa.sun_path, qmp_path);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+    {
+      cella_error (err, errno, "connect to QMP at `%s`", qmp_path);
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  if (!qmp_line (fd, greeting, sizeof greeting) || qmp_kind (greeting, "QMP") <= 0)
+    {
+      close (fd);
+      return cella_error (err, EPROTO, "QMP at `%s`: no greeting", qmp_path);
+    }
+  if (qmp_execute (fd, "qmp_capabilities", err) < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+/* A request (JSON text, one line) with `pass` (>= 0) as an SCM_RIGHTS fd, then its reply; with
+ * `reply` the reply's line (malloc'd). */
+static int
+qmp_request (int fd, const char *text, int pass, char **reply, cella_error_t *err)
+{
+  char buf[4096];
+  struct iovec iov = { .iov_base = (void *) text, .iov_len = strlen (text) };
+  union {
+    struct cmsghdr h;
+    char b[CMSG_SPACE (sizeof (int))];
+  } u;
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+  if (pass >= 0)
+    {
+      memset (&u, 0, sizeof u);
+      m.msg_control = u.b;
+      m.msg_controllen = sizeof u.b;
+      struct cmsghdr *c = CMSG_FIRSTHDR (&m);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (c), &pass, sizeof (int));
+    }
+  if (sendmsg (fd, &m, MSG_NOSIGNAL) != (ssize_t) iov.iov_len)
+    return cella_error (err, errno, "QMP: send `%s`", text);
+  for (int i = 0; i < 64; i++)
+    {
+      int kind;
+      if (!qmp_line (fd, buf, sizeof buf))
+        return cella_error (err, ETIMEDOUT, "QMP: no reply to `%s`", text);
+      kind = qmp_kind (buf, "return");
+      if (kind < 0)
+        return cella_error (err, 0, "QMP `%s`: %s", text, buf);
+      if (kind > 0)
+        {
+          if (reply)
+            *reply = xstrdup (buf);
+          return 0;
+        }
+    }
+  return cella_error (err, 0, "QMP: no reply to `%s`", text);
+}
+
+/* query-migrate's status ("completed", "failed", "active", ...), malloc'd; NULL on error. */
+static char *
+migrate_status (int fd, cella_error_t *err)
+{
+  cleanup_free char *reply = NULL;
+  if (qmp_request (fd, "{\"execute\":\"query-migrate\"}\n", -1, &reply, err) < 0)
+    return NULL;
+  json_t *o = json_loads (reply, 0, NULL);
+  const char *st = json_string_value (json_object_get (json_object_get (o, "return"), "status"));
+  char *r = xstrdup (st ? st : "none");
+  json_decref (o);
+  return r;
+}
+
+int
+vm_qmp_save (const char *qmp_path, int state_fd, long long *ms, cella_error_t *err)
+{
+  cleanup_close int fd = qmp_open (qmp_path, err);
+  long long t0 = now_ns ();
+  int r = -1;
+  if (fd < 0)
+    return -1;
+  if (qmp_request (fd, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"cella-snap\"}}\n", state_fd, NULL, err) < 0
+      || qmp_request (fd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:cella-snap\"}}\n", -1, NULL, err) < 0)
+    return -1;
+  /* the guest waits idle: its memory goes in one pass; a minute is far beyond it */
+  while (now_ns () - t0 < 60000000000LL)
+    {
+      cleanup_free char *st = migrate_status (fd, err);
+      if (st == NULL)
+        return -1;
+      if (strcmp (st, "completed") == 0)
+        {
+          r = 0;
+          break;
+        }
+      if (strcmp (st, "failed") == 0 || strcmp (st, "cancelled") == 0)
+        {
+          cella_error (err, 0, "QEMU's migration to the snapshot file %s (see qemu.log)", st);
+          break;
+        }
+      struct timespec ts = { 0, 10 * 1000 * 1000 };
+      nanosleep (&ts, NULL);
+    }
+  if (r < 0 && (err == NULL || *err == NULL))
+    cella_error (err, ETIMEDOUT, "QEMU's migration to the snapshot file did not end within 60 s");
+  if (ms)
+    *ms = (now_ns () - t0) / 1000000;
+  /* the VM goes on (migration paused it), also when the save failed */
+  if (r == 0 && qmp_request (fd, "{\"execute\":\"cont\"}\n", -1, NULL, err) < 0)
+    return -2;
+  if (r < 0)
+    {
+      cella_error_t ignored = NULL;
+      if (qmp_request (fd, "{\"execute\":\"cont\"}\n", -1, NULL, &ignored) < 0)
+        r = -2;
+      cella_error_free (&ignored);
+    }
+  return r;
 }

@@ -104,6 +104,10 @@ struct vm_launch {
   size_t nshares;
   const char *netdev;  /* -netdev value of the NIC ("user,id=n0,..."), NULL: no NIC */
   const char *net_mac; /* the NIC's MAC address (a tap on a bridge), NULL: QEMU's default */
+  bool disk_nolock;    /* the disk without QEMU's file locks (file.locking=off): a VM that goes on
+                          after its state was saved (the save drops them, and QEMU's two fds of
+                          the disk then conflict when it takes them again) */
+  int incoming_fd;     /* > 0: start from the VM state saved in this file (-incoming fd:N); 0: boot */
 };
 
 /* Can QEMU run a KVM guest here: /dev/kvm opens read-write and QEMU starts a paused microvm with
@@ -154,6 +158,11 @@ int vm_qemu_find (char **path, cella_error_t *err);
 /* Send one QMP command (after the handshake) to the listening socket at qmp_path, e.g.
  * "system_powerdown" or "quit". */
 int vm_qmp (const char *qmp_path, const char *command, cella_error_t *err);
+
+/* Save the running VM's state into state_fd (QMP getfd + migrate fd:, polled until done; the VM
+ * keeps running: cont), for a snapshot (backend.c). *ms: how long it took. 0; -1 with *err when
+ * the save failed (the VM goes on); -2 with *err when the VM could not go on. */
+int vm_qmp_save (const char *qmp_path, int state_fd, long long *ms, cella_error_t *err);
 
 /* ---- jail.c ---- */
 

@@ -653,3 +653,109 @@ test_vm_tuned_kernel_boots() {
 	assert_eq "no-modules" "$(printf '%s\n' "$OUT" | sed -n 3p)" "a kernel without modules (CONFIG_MODULES=n)"
 	assert_match "$ERR" "kernel $(readlink -f "$dir/bzImage")" "the debug line names the tuned kernel"
 }
+
+# Start from a snapshot (docs/vm.md): the first run of a (kernel, image disk, memory, devices)
+# boots and saves the VM where its init waits for the config; the later ones restore it, each with
+# its own disk, randomness (a fresh boot_id), MAC and clock.
+test_snapshot_restored_vms_are_private() {
+	vm_require
+	local probe a b host
+	probe='cat /proc/sys/kernel/random/boot_id; cat /sys/class/net/eth0/address; date +%s; ls /mark 2>&1; echo x >/mark'
+	run_cella run --debug --backend vm busybox true
+	assert_ok
+	assert_match "$ERR" "cella: vm: disk .*, (started from the snapshot|booted to make the snapshot)" "a snapshot run"
+	run_cella run --debug --backend vm busybox sh -c "$probe"
+	assert_ok
+	assert_contains "$ERR" "started from the snapshot"
+	a=$OUT
+	run_cella run --debug --backend vm busybox sh -c "$probe"
+	assert_ok
+	assert_contains "$ERR" "started from the snapshot"
+	b=$OUT
+	host=$(date +%s)
+	assert_match "$(sed -n 1p <<<"$a")" '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$' "a boot_id"
+	[ "$(sed -n 1p <<<"$a")" != "$(sed -n 1p <<<"$b")" ] || fail "two restored VMs have the same boot_id: $a / $b"
+	# each its own disk: neither saw the other's (nor the snapshot run's) write
+	assert_contains "$(sed -n 4p <<<"$a")" "No such file" "the first restored VM's disk"
+	assert_contains "$(sed -n 4p <<<"$b")" "No such file" "the second restored VM's disk"
+	# the guest's clock is the host's, not the snapshot's
+	[ $((host - $(sed -n 3p <<<"$b"))) -ge 0 ] && [ $((host - $(sed -n 3p <<<"$b"))) -lt 30 ] ||
+		fail "the restored guest's clock: $(sed -n 3p <<<"$b"), the host's: $host"
+	if vm_real_root; then
+		# the tap's MAC comes from the container's lease in 10.209.0.0/16
+		assert_match "$(sed -n 2p <<<"$a")" '^02:42:0a:d1:' "the lease's MAC"
+	else
+		assert_match "$(sed -n 2p <<<"$a")" '^02(:[0-9a-f]{2}){5}$' "a locally administered MAC"
+		[ "$(sed -n 2p <<<"$a")" != "$(sed -n 2p <<<"$b")" ] || fail "two restored VMs have the same MAC"
+	fi
+	run_cella run --debug --vm-snapshot=off --backend vm busybox true
+	assert_ok
+	assert_contains "$ERR" "a cold boot (no snapshot)" "--vm-snapshot=off"
+	CELLA_VM_SNAPSHOT=off run_cella run --backend vm --vm-snapshot=bogus busybox true
+	assert_rc 125
+	assert_contains "$ERR" "--vm-snapshot \`bogus\`: expected on or off"
+}
+
+# Any changed input makes another snapshot: a kernel file changed (another identity), the image's
+# disk rebuilt; the stale one is removed when the new one is built.
+test_snapshot_invalidated_by_kernel_or_image() {
+	vm_require
+	local distro snaps disk old
+	distro=$(ls /boot/vmlinuz-* | sort -V | tail -1)
+	cp "$distro" "$TEST_TMP/vmlinuz"
+	snaps=$(vm_data_root)/vm/snapshots
+	run_cella run --debug --backend vm --kernel "$TEST_TMP/vmlinuz" busybox true
+	assert_ok
+	assert_contains "$ERR" "booted to make the snapshot" "a new kernel file: a new snapshot"
+	old=$(grep -l "^kernel $TEST_TMP/vmlinuz " "$snaps"/*/key)
+	[ -f "$(dirname "$old")/state" ] || fail "no saved state beside $old"
+	run_cella run --debug --backend vm --kernel "$TEST_TMP/vmlinuz" busybox true
+	assert_ok
+	assert_contains "$ERR" "started from the snapshot" "the same kernel: restored"
+	touch -d '2001-01-01' "$TEST_TMP/vmlinuz"
+	run_cella run --debug --backend vm --kernel "$TEST_TMP/vmlinuz" busybox true
+	assert_ok
+	assert_contains "$ERR" "booted to make the snapshot" "the kernel file changed: a new snapshot"
+	[ ! -e "$(dirname "$old")/state" ] || fail "the stale snapshot $(dirname "$old") was kept"
+	# the image's disk (what every restored VM's disk is a copy of) rebuilt: its identity changes
+	disk=$(sed -n 's/^disk \(.*\) [^ ]*$/\1/p' "$(grep -l "^kernel $TEST_TMP/vmlinuz " "$snaps"/*/key)")
+	[ -f "$disk" ] || fail "no cached disk named in the snapshot's key"
+	cp -p "$disk" "$disk.new" && mv "$disk.new" "$disk"
+	run_cella run --debug --backend vm --kernel "$TEST_TMP/vmlinuz" busybox true
+	assert_ok
+	assert_contains "$ERR" "booted to make the snapshot" "the image's disk changed: a new snapshot"
+}
+
+# kill -9 of a detached VM's supervisor while it restores: QEMU goes with it, the engine cleans
+# the container up, and the snapshot is intact (no half-written file).
+test_snapshot_kill9_during_restore_leaves_nothing() {
+	vm_require
+	local id sup q="" i snaps
+	snaps=$(vm_data_root)/vm/snapshots
+	run_cella run -d --backend vm busybox true # (builds the snapshot of a detached VM when missing)
+	assert_ok
+	run_cella wait "$OUT"
+	assert_eq 0 "$OUT"
+	leftovers_snapshot
+	run_cella run -d --backend vm busybox sleep 60
+	assert_ok
+	id=$OUT
+	sup=$("$CELLA" inspect -f '{{.State.Pid}}' "$id")
+	for i in $(seq 200); do
+		for k in $(pgrep -P "$sup"); do grep -qa -- -incoming "/proc/$k/cmdline" 2>/dev/null && q=$k; done
+		[ -n "$q" ] && break
+		sleep 0.02
+	done
+	[ -n "$q" ] || fail "no QEMU restoring (-incoming) under the supervisor $sup"
+	kill -9 "$sup"
+	for i in $(seq 50); do kill -0 "$q" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$q" 2>/dev/null || fail "QEMU $q outlived its supervisor"
+	run_cella rm -f "$id"
+	assert_ok
+	assert_no_leftovers
+	for d in "$snaps"/*/; do
+		for f in "$d"*; do
+			case "${f##*/}" in state | initramfs.cpio | key) ;; *) fail "a half-written file in the snapshot: $f" ;; esac
+		done
+	done
+}

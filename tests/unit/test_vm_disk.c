@@ -360,6 +360,17 @@ test_qemu_argv (void)
              && has_pair (argv, "-device", "virtio-9p-device,fsdev=fs0,mount_tag=vol0"),
          "a read-only 9p share, its comma escaped");
   CHECK (strv_len (argv) > 0 && !has_pair (argv, "-cpu", "host"), "no -cpu host under tcg");
+  {
+    bool incoming = false;
+    for (size_t i = 0; argv && argv[i]; i++)
+      incoming |= strcmp (argv[i], "-incoming") == 0;
+    CHECK (!incoming, "a boot: no -incoming");
+  }
+  l.incoming_fd = 12;
+  strv_free (argv);
+  argv = vm_qemu_argv (&l);
+  CHECK (has_pair (argv, "-incoming", "fd:12"), "from a snapshot: -incoming fd:N (the saved state's fd)");
+  l.incoming_fd = 0;
   l.kvm = true;
   strv_free (argv);
   argv = vm_qemu_argv (&l);
@@ -486,6 +497,14 @@ test_plan_json (void)
   CHECK_STR (q->vm_kernel_release, "6.1.0-56-amd64", "vm kernel release");
   CHECK_STR (q->vm_accel, "tcg", "vm accel");
   CHECK (q->vm_memory_mib == 512, "vm memory");
+  CHECK (!q->vm_snapshot_off, "snapshots on by default");
+  p->vm_snapshot_off = true;
+  free (json);
+  json = plan_to_json (p);
+  plan_free (q);
+  q = NULL;
+  CHECK (plan_from_json (json, &q, &err) == 0 && q && q->vm_snapshot_off, "--vm-snapshot=off kept in the plan");
+  cella_error_free (&err);
 }
 
 static const struct vm_jail_entry *
