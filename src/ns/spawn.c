@@ -19,6 +19,8 @@
 #include "../net/net.h"
 #include "../host/facts.h"
 #include "../cgroup/cgroup.h"
+#include "../util/execstub.h"
+#include "../util/selfexec.h"
 #include "internal.h"
 #include "landlock.h"
 #include "ns.h"
@@ -290,10 +292,12 @@ seccomp_handover (pid_t pid, int sock, const struct ns_launch *l, int fd, cella_
   return r;
 }
 
+_Static_assert(SYNC_EXEC_FAILED == EXECSTUB_FAILED, "the exec stub reports with the sync protocol's number");
+
 /* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. With an
  * exec fifo (OCI create) the end is SYNC_CREATED: EOF before it means the child died. */
 static int
-await_child (struct child *s, int sock, const struct ns_launch *l, cella_error_t *err)
+await_child (struct child *s, int sock, const struct ns_launch *l, const char *argv0, cella_error_t *err)
 {
   int resets = 0;
   for (;;)
@@ -321,6 +325,12 @@ await_child (struct child *s, int sock, const struct ns_launch *l, cella_error_t
         return 0; /* OCI create: set up, waiting on the exec fifo */
       else if (e.type == SYNC_SECCOMP && seccomp_handover (s->pid, sock, l, fd, err) < 0)
         return -1;
+      else if (e.type == SYNC_EXEC_FAILED)
+        {
+          struct execstub_failure f;
+          memcpy (&f, &e, sizeof f);
+          return ns_exec_error (err, argv0, f.errno_);
+        }
       else if (e.type == SYNC_ERROR)
         {
           e.msg[sizeof e.msg - 1] = '\0';
@@ -450,6 +460,11 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
   out->pid = -1;
   out->pidfd = out->master = -1;
   out->root_mount = 0;
+  /* The exec stub protects the workload's execve only; a process that stays in the container
+   * running this binary (an --init, a PID namespace the container shares) needs the re-exec
+   * (src/cli/run.c decides before anything happens; this is the guard). */
+  if (selfexec_stub_armed () && (p->process.init || !(p->ns & PLAN_NS_PID) || p->ns_path[1] || l))
+    return cella_error (err, 0, "internal: this container needs cella re-executed from a sealed copy, and it was not");
   /* the network first: it may turn /etc/hosts into a bind of a file it keeps up to date, or
    * name another container's namespace for the child to join (--network container:NAME) */
   if (net_join_resolve (p, err) < 0 || (net_wanted (p) && net_prepare (p, err) < 0))
@@ -535,13 +550,13 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
           /* a child that takes GO late (while its root is built) may have failed and gone before GO:
            * its own error is still queued on the socket, and says more than EPIPE */
           int e = errno;
-          if ((e == EPIPE || e == ECONNRESET) && await_child (&s, sv[0], l, err) < 0)
+          if ((e == EPIPE || e == ECONNRESET) && await_child (&s, sv[0], l, p->process.argv[0], err) < 0)
             goto reap;
           cella_error (err, e, "start the container: its setup ended before it was told to go on");
           goto kill;
         }
     }
-  if (await_child (&s, sv[0], l, err) < 0)
+  if (await_child (&s, sv[0], l, p->process.argv[0], err) < 0)
     goto reap;
   release_prepared (p);
   close (sv[0]);
@@ -725,7 +740,7 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
       exec_joiner (p, target, flags, sv[1], l);
     }
   close (sv[1]);
-  r = await_child (&s, sv[0], l, err);
+  r = await_child (&s, sv[0], l, p->process.argv[0], err);
   close (sv[0]);
   while (waitpid (joiner, NULL, 0) < 0 && errno == EINTR)
     ;
