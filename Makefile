@@ -49,6 +49,26 @@ $(B)/cella-monitor: $(MON_SRC) src/engine/logfile.h src/engine/attach.h src/engi
 	$(CC) -std=gnu11 -Isrc $(WARN) -Os -fno-pie -no-pie -static -s -ffunction-sections -fdata-sections \
 	  -Wl,--gc-sections -o $@ $(MON_SRC)
 
+# The exec stub (execstub/main.c, src/util/execstub.h): what a `cella run` container's first
+# process execs from a sealed memfd right before the workload. Freestanding (no libc: its exec
+# touches two pages and runs no cpuid), position-independent with no relocation, stripped; its
+# bytes are linked into cella (build/gen/execstub_bin.c).
+$(B)/cella-exec: execstub/main.c src/util/execstub.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Isrc $(WARN) -Os -fPIE -static-pie -nostdlib -nostartfiles -ffreestanding -fno-stack-protector \
+	  -fno-builtin -fno-tree-loop-distribute-patterns -fno-asynchronous-unwind-tables -fcf-protection=none \
+	  -Wl,-z,noexecstack -Wl,-z,noseparate-code -Wl,--gc-sections -Wl,--build-id=none -s -o $@ execstub/main.c
+
+$(B)/gen/execstub_bin.c: $(B)/cella-exec
+	@mkdir -p $(dir $@)
+	{ echo '#include "util/execstub.h"'; echo 'const unsigned char execstub_elf[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; \
+	  echo 'const unsigned int execstub_elf_len = sizeof execstub_elf;'; } > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/gen/execstub_bin.o: $(B)/gen/execstub_bin.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
 $(B)/obj/image/tool/%.o: src/image/tool/%.c $(wildcard src/*/*.h src/image/tool/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -c $< -o $@
@@ -64,7 +84,7 @@ $(B)/libcella-image.a: $(IMG_OBJ)
 $(B)/cella-image: $(B)/libcella-image.a $(B)/libcella.a
 	$(CC) -pie -Wl,-z,relro,-z,now -o $@ $(B)/libcella-image.a $(B)/libcella.a $(LDLIBS) $(IMG_LDLIBS)
 
-$(B)/libcella.a: $(LIB_OBJ)
+$(B)/libcella.a: $(LIB_OBJ) $(B)/obj/gen/execstub_bin.o
 	rm -f $@ && ar rcs $@ $^
 
 # The default seccomp filter is compiled at build time (tools/gen-seccomp.c) and linked in.
@@ -82,8 +102,10 @@ $(B)/obj/gen/seccomp_prebuilt.o: $(B)/gen/seccomp_prebuilt.c
 # Linked statically: a container start pays for no dynamic loading (measured in
 # docs/benchmarks.md), and the copy it re-executes from is one self-contained file.
 # Debug info goes to cella.debug: the binary is what a rootless start copies into a memfd.
+# On x86_64 its entry point prefaults the writable segment before glibc's start-up (src/cli/main.c).
+CELLA_ENTRY := $(if $(filter x86_64,$(shell $(CC) -dumpmachine | cut -d- -f1)),-e cella_entry)
 $(B)/cella: $(B)/obj/cli/main.o $(B)/obj/gen/seccomp_prebuilt.o $(B)/libcella.a
-	$(CC) $(LDFLAGS) -o $@.full $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(CELLA_ENTRY) -o $@.full $^ $(LDLIBS)
 	objcopy --only-keep-debug $@.full $@.debug
 	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@.tmp && rm $@.full && mv $@.tmp $@
 
@@ -99,7 +121,7 @@ $(B)/san/%.o: src/%.c $(wildcard src/*/*.h src/image/tool/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(IMG_CFLAGS) -O1 $(SAN) -c $< -o $@
 
-$(B)/libcella-san.a: $(SAN_OBJ)
+$(B)/libcella-san.a: $(SAN_OBJ) $(B)/obj/gen/execstub_bin.o
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/unit-san/%: tests/unit/%.c $(B)/libcella-san.a
@@ -121,7 +143,7 @@ $(B)/fuzz/obj/%.o: src/%.c $(wildcard src/*/*.h src/image/tool/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
-$(B)/fuzz/libcella-fuzz.a: $(FUZZ_OBJ)
+$(B)/fuzz/libcella-fuzz.a: $(FUZZ_OBJ) $(B)/obj/gen/execstub_bin.o
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(B)/fuzz/libcella-fuzz.a
@@ -193,7 +215,7 @@ conformance: all
 # One style (.clang-format: GNU, 120 columns) for every C file. `make format` rewrites them;
 # `make format-check` (in `make check`) names those that differ and fails.
 CLANG_FORMAT ?= clang-format
-FORMAT_SRC := $(sort $(wildcard src/*/*.[ch] src/image/tool/*.[ch] guest/*.[ch] monitor/*.[ch] tests/unit/*.[ch] fuzz/*.[ch] tools/*.c))
+FORMAT_SRC := $(sort $(wildcard src/*/*.[ch] src/image/tool/*.[ch] guest/*.[ch] monitor/*.[ch] execstub/*.[ch] tests/unit/*.[ch] fuzz/*.[ch] tools/*.c))
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_SRC)
@@ -219,7 +241,7 @@ CPPCHECK_FLAGS := -q --std=c11 --enable=warning,portability --inline-suppr \
   --suppressions-list=tools/cppcheck-suppressions.txt --library=posix --library=gnu --library=tools/cppcheck.cfg \
   -Isrc -Iguest -Ifuzz -DLIBEXECDIR='"$(LIBEXECDIR)"' -D_FORTIFY_SOURCE=2 -j$(ANALYZE_JOBS) \
   --cppcheck-build-dir=$(B)/cppcheck
-ANALYZE_SRC := src guest monitor tools tests/unit fuzz
+ANALYZE_SRC := src guest monitor execstub tools tests/unit fuzz
 
 analyze:
 	@mkdir -p $(B)/cppcheck

@@ -4,9 +4,13 @@
 /* Each returns the process exit status. argv[0] is the command name. */
 int cmd_run (int argc, char **argv);
 int cmd_create (int argc, char **argv);
-/* Whether `run`'s own options (argv as for cmd_run) choose a backend whose workload never sees
- * this binary (proot, vm): main skips the sealed re-exec then. Unparsable options: false. */
-bool run_skips_seal (int argc, char **argv);
+/* How `run`, by its own options (argv as for cmd_run), protects this binary from its containers
+ * (CVE-2019-5736, docs/security.md): not at all for a backend whose workload never sees it
+ * (proot, vm); through the exec stub for a foreground run of the ns backend, whose only process
+ * in the container runs this binary until its exec (no --init; the engine's runs go through a
+ * monitor that re-executes itself); else by the sealed re-exec. Unparsable options: re-exec. */
+enum run_seal { RUN_SEAL_NONE, RUN_SEAL_REEXEC, RUN_SEAL_STUB };
+enum run_seal run_seal_mode (int argc, char **argv);
 int cmd_start (int argc, char **argv);
 int cmd_stop (int argc, char **argv);
 int cmd_restart (int argc, char **argv);

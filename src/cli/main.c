@@ -101,7 +101,17 @@ needs_seal (const struct command *c, int argc, char **argv)
     }
   if (!c->starts_containers)
     return false;
-  return c->fn != cmd_run || !run_skips_seal (argc - 1, argv + 1);
+  return c->fn != cmd_run || run_seal_mode (argc - 1, argv + 1) != RUN_SEAL_NONE;
+}
+
+/* The sealed re-exec, or for a foreground `run` of the ns backend the exec stub in its place
+ * (cheaper by one exec of this whole binary: docs/benchmarks.md); -1 when neither could be made. */
+static int
+seal (const struct command *c, int argc, char **argv)
+{
+  if (c->fn == cmd_run && run_seal_mode (argc - 1, argv + 1) == RUN_SEAL_STUB && selfexec_defer_to_stub () == 0)
+    return 0;
+  return selfexec_sealed (argv);
 }
 
 /* Commands that keep or read state check their roots first (paths_check); doctor reports on a
@@ -194,7 +204,7 @@ main (int argc, char **argv)
         vminit_path_init ();
         if (c->starts_containers)
           monitor_path_init ();
-        if (needs_seal (c, argc, argv) && selfexec_sealed (argv) < 0)
+        if (needs_seal (c, argc, argv) && seal (c, argc, argv) < 0)
           {
             perror ("cella: re-execute from a sealed copy of the binary");
             return 125;
@@ -206,3 +216,29 @@ main (int argc, char **argv)
   fprintf (stderr, "cella: unknown command `%s` (see cella --help)\n", argv[1]);
   return 125;
 }
+
+#if defined(__x86_64__)
+/* The entry point (the Makefile links cella with -e cella_entry), in front of glibc's _start: one
+ * madvise(MADV_POPULATE_WRITE) over the writable segment (relocated data, GOT, .data, .bss, 22
+ * pages) before the static-pie self-relocation writes them page by page. A page fault costs
+ * 15-25 us in a VM that traps them, the populate about 1 us a page: about 19 faults and 0.3 ms
+ * fewer on every start of cella (docs/benchmarks.md). It changes no protection: relro still
+ * turns the relocated part read-only after the relocation. A kernel without MADV_POPULATE_WRITE
+ * (before 5.14) says EINVAL, and the faults happen as before. Only rdx (the kernel's atexit
+ * pointer for _start) must survive; the syscall clobbers rax, rcx, r11. */
+__asm__(".text\n"
+        ".globl cella_entry\n"
+        ".type cella_entry,@function\n"
+        "cella_entry:\n"
+        "\tmov %rdx, %r12\n"
+        "\tlea __init_array_start(%rip), %rdi\n"
+        "\tand $-4096, %rdi\n"
+        "\tlea _end(%rip), %rsi\n"
+        "\tsub %rdi, %rsi\n"
+        "\tmov $23, %edx\n" /* MADV_POPULATE_WRITE */
+        "\tmov $28, %eax\n" /* SYS_madvise */
+        "\tsyscall\n"
+        "\tmov %r12, %rdx\n"
+        "\tjmp _start\n"
+        ".size cella_entry, .-cella_entry\n");
+#endif

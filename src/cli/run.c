@@ -576,15 +576,32 @@ error:
   return cella_error_print (&err);
 }
 
-bool
-run_skips_seal (int argc, char **argv)
+/* A profile of the user's may refuse the stub's few system calls (fcntl, execve, write). */
+static bool
+has_seccomp_profile (const struct run_options *o)
+{
+  for (size_t i = 0; o->security_opts && o->security_opts[i]; i++)
+    {
+      const char *s = o->security_opts[i];
+      if ((has_prefix (s, "seccomp=") || has_prefix (s, "seccomp:")) && strcmp (s + 8, "unconfined") != 0)
+        return true;
+    }
+  return false;
+}
+
+enum run_seal
+run_seal_mode (int argc, char **argv)
 {
   struct run_options o = { 0 };
   int help, first = cli_parse (run_table, &o, argc - 1, argv + 1, &help, NULL);
   const struct backend *b = first >= 0 && !help ? backend_named (o.backend) : NULL;
-  bool skip = b && !(b->caps & BACKEND_CAP_SEALED_EXE);
+  enum run_seal mode = RUN_SEAL_REEXEC;
+  if (b && !(b->caps & BACKEND_CAP_SEALED_EXE))
+    mode = RUN_SEAL_NONE;
+  else if (first >= 0 && !help && !o.init && !(o.detach || o.name || o.restart || o.rm) && !has_seccomp_profile (&o))
+    mode = RUN_SEAL_STUB;
   run_options_free (&o);
-  return skip;
+  return mode;
 }
 
 int

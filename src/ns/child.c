@@ -22,6 +22,7 @@
 
 #include "../plan/build.h"
 #include "../util/caps.h"
+#include "../util/selfexec.h"
 #include "internal.h"
 #include "landlock.h"
 #include "ns.h"
@@ -222,15 +223,33 @@ switch_user (const struct plan *p, bool pdeathsig, cella_error_t *err)
   return 0;
 }
 
+int
+ns_exec_error (cella_error_t *err, const char *argv0, int saved)
+{
+  if (saved == ENOENT || saved == ENOTDIR)
+    return cella_error_status (err, EXIT_NOT_FOUND, 0, "exec `%s`: %s", argv0,
+                               strchr (argv0, '/') ? "no such file or directory in the container"
+                                                   : "executable file not found in $PATH");
+  return cella_error_status (err, EXIT_CANNOT_EXEC, saved, "exec `%s`", argv0);
+}
+
 /* execvpe with the container's PATH (glibc's would use ours). Returns only on failure. */
 static void
-exec_workload (const struct plan *p, char *const *env, cella_error_t *err)
+exec_workload (const struct plan *p, int syncfd, char *const *env, cella_error_t *err)
 {
   char *const *argv = p->process.argv;
   const char *path = env_get (env, "PATH");
   int saved = ENOENT;
 
   signals_default (); /* a SIG_IGN of our caller's or the monitor's survives execve */
+  if (selfexec_stub_armed ())
+    {
+      /* this process runs the host's cella binary: the workload's execve must not start from it */
+      selfexec_stub_exec (syncfd, path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", argv,
+                          env);
+      cella_error (err, errno, "exec the sealed exec stub");
+      return;
+    }
   if (strchr (argv[0], '/'))
     {
       execve (argv[0], argv, env);
@@ -248,12 +267,7 @@ exec_workload (const struct plan *p, char *const *env, cella_error_t *err)
             saved = errno;
         }
     }
-  if (saved == ENOENT || saved == ENOTDIR)
-    cella_error_status (err, EXIT_NOT_FOUND, 0, "exec `%s`: %s", argv[0],
-                        strchr (argv[0], '/') ? "no such file or directory in the container"
-                                              : "executable file not found in $PATH");
-  else
-    cella_error_status (err, EXIT_CANNOT_EXEC, saved, "exec `%s`", argv[0]);
+  ns_exec_error (err, argv[0], saved);
 }
 
 /* A filter with SCMP_ACT_NOTIFY rules: its listener goes to the agent at listenerPath through
@@ -457,6 +471,13 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
 
   if (!(l && l->detached))
     prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* Until the exec stub, this process runs the host's cella binary. A process of another
+   * container that shares the host's PID namespace (OCI) with capabilities no fewer than ours
+   * could open our /proc/PID/exe; non-dumpable, it needs CAP_SYS_PTRACE over the host's user
+   * namespace, with which it already reaches the host's root through /proc/1/root. (In a user
+   * namespace it needs CAP_SYS_PTRACE over ours anyway.) The stub's exec makes it dumpable again. */
+  if (selfexec_stub_armed () && !(p->ns & PLAN_NS_USER) && !p->ns_path[6])
+    prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (ns_launch_waits (p, l) && !ns_launch_go_late (p, l) && wait_go (syncfd, &err) < 0)
     child_fail (syncfd, &err);
   if (become_userns_root (p, &err) < 0 || ns_join_paths (p, &err) < 0 || ns_oci_before_root (p, &err) < 0)
@@ -540,7 +561,7 @@ ns_child_main (const struct plan *p, int syncfd, const struct ns_launch *l)
       setpgid (0, 0);
     }
   sigprocmask (SIG_SETMASK, &none, NULL);
-  exec_workload (p, env, &err);
+  exec_workload (p, syncfd, env, &err);
   child_fail (syncfd, &err);
 }
 
@@ -598,6 +619,6 @@ ns_exec_child_main (struct plan *p, int syncfd, const struct ns_launch *l)
   keep_fds (l);
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
-  exec_workload (p, env, &err);
+  exec_workload (p, syncfd, env, &err);
   child_fail (syncfd, &err);
 }

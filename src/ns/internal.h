@@ -17,6 +17,8 @@ enum sync_msg {
                          * listenerPath; the parent answers with an int: 0, or the errno of its failure */
   SYNC_ROOT_MOUNT = 8,  /* child → parent: no mount namespace of its own, its root is a bind in the
                          * runtime's; the mount's id (decimal, in msg) for ns_host_root_release */
+  SYNC_EXEC_FAILED = 9, /* the exec stub → parent: no execve of the workload succeeded; a struct
+                         * execstub_failure (src/util/execstub.h) */
 };
 
 struct sync_error {
@@ -106,6 +108,9 @@ __attribute__ ((noreturn)) void ns_child_main (const struct plan *p, int syncfd,
 /* exec: the joined process (already in every namespace of the container): terminal, user,
  * working directory, capabilities, seccomp, then exec. */
 __attribute__ ((noreturn)) void ns_exec_child_main (struct plan *p, int syncfd, const struct ns_launch *l);
+/* The error of a failed exec of argv0 (saved: the errno that decides, as execvp's): 127 when not
+ * found, 126 otherwise. */
+int ns_exec_error (cella_error_t *err, const char *argv0, int saved);
 /* init.c: PID 1 reaper for --init; returns the exit status to exit with */
 int ns_init_run (pid_t workload);
 

@@ -6,6 +6,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include "../net/net.h"
 #include "../host/facts.h"
 #include "../cgroup/cgroup.h"
+#include "../util/execstub.h"
+#include "../util/selfexec.h"
 #include "internal.h"
 #include "landlock.h"
 #include "ns.h"
@@ -67,23 +70,28 @@ write_proc_file (pid_t pid, const char *name, const char *text, cella_error_t *e
   return 0;
 }
 
+/* posix_spawn (a vfork): no copy of our page tables, and none of our pages turns copy-on-write
+ * (each such fault is 15-30 us on a VM that traps them). */
+static pid_t
+helper_start (char **argv, cella_error_t *err)
+{
+  extern char **environ;
+  pid_t pid;
+  int e = posix_spawn (&pid, argv[0], NULL, NULL, argv, environ);
+  if (e != 0)
+    return cella_error (err, e, "run %s", argv[0]);
+  return pid;
+}
+
 static int
-run_helper (char **argv, cella_error_t *err)
+helper_wait (pid_t pid, const char *name, cella_error_t *err)
 {
   int status;
-  pid_t pid = fork ();
-  if (pid < 0)
-    return cella_error (err, errno, "fork %s", argv[0]);
-  if (pid == 0)
-    {
-      execv (argv[0], argv);
-      _exit (127);
-    }
   while (waitpid (pid, &status, 0) < 0)
     if (errno != EINTR)
-      return cella_error (err, errno, "wait for %s", argv[0]);
+      return cella_error (err, errno, "wait for %s", name);
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return cella_error (err, 0, "%s failed (status %d): check /etc/subuid and /etc/subgid for your user", argv[0],
+    return cella_error (err, 0, "%s failed (status %d): check /etc/subuid and /etc/subgid for your user", name,
                         WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status));
   return 0;
 }
@@ -99,32 +107,44 @@ write_map_privileged (pid_t pid, const char *kind, const struct id_map *m, size_
   return 0;
 }
 
-static int
-write_map (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_error_t *err)
+/* The argv of newuidmap/newgidmap for map m (kind: "uid_map" or "gid_map") */
+static char **
+map_helper_argv (pid_t pid, const char *kind, const struct id_map *m, size_t n)
 {
+  char **argv = NULL;
+  char buf[32];
+  strv_push (&argv, strcmp (kind, "uid_map") == 0 ? "/usr/bin/newuidmap" : "/usr/bin/newgidmap");
+  snprintf (buf, sizeof buf, "%d", (int) pid);
+  strv_push (&argv, buf);
+  for (size_t i = 0; i < n; i++)
+    {
+      snprintf (buf, sizeof buf, "%u", m[i].inside);
+      strv_push (&argv, buf);
+      snprintf (buf, sizeof buf, "%u", m[i].outside);
+      strv_push (&argv, buf);
+      snprintf (buf, sizeof buf, "%u", m[i].count);
+      strv_push (&argv, buf);
+    }
+  return argv;
+}
+
+/* Write one map, or (ranges beyond our own id: shadow's set-uid newuidmap/newgidmap) start its
+ * helper and leave its pid in *helper (0: none) for the caller to wait for. */
+static int
+write_map_start (pid_t pid, const char *kind, const struct id_map *m, size_t n, pid_t *helper, cella_error_t *err)
+{
+  *helper = 0;
   if (geteuid () == 0 && in_initial_userns ())
     return write_map_privileged (pid, kind, m, n, err);
   if (n > 1)
     {
-      /* ranges beyond our own id need the setuid helpers (shadow's newuidmap/newgidmap) */
-      char **argv = NULL;
-      char buf[32];
-      int r;
-      strv_push (&argv, strcmp (kind, "uid_map") == 0 ? "/usr/bin/newuidmap" : "/usr/bin/newgidmap");
-      snprintf (buf, sizeof buf, "%d", (int) pid);
-      strv_push (&argv, buf);
-      for (size_t i = 0; i < n; i++)
-        {
-          snprintf (buf, sizeof buf, "%u", m[i].inside);
-          strv_push (&argv, buf);
-          snprintf (buf, sizeof buf, "%u", m[i].outside);
-          strv_push (&argv, buf);
-          snprintf (buf, sizeof buf, "%u", m[i].count);
-          strv_push (&argv, buf);
-        }
-      r = run_helper (argv, err);
+      char **argv = map_helper_argv (pid, kind, m, n);
+      pid_t h = helper_start (argv, err);
       strv_free (argv);
-      return r;
+      if (h < 0)
+        return -1;
+      *helper = h;
+      return 0;
     }
   else
     {
@@ -137,6 +157,22 @@ write_map (pid_t pid, const char *kind, const struct id_map *m, size_t n, cella_
         return -1;
       return write_proc_file (pid, kind, text, err);
     }
+}
+
+/* Both maps; the two helpers, when needed, run at once (each is a whole start of a dynamically
+ * linked program: one after the other they were most of a rootless start). */
+static int
+write_maps (const struct plan *p, pid_t pid, cella_error_t *err)
+{
+  pid_t uh = 0, gh = 0;
+  int r = write_map_start (pid, "uid_map", p->uid_map, p->nuid_map, &uh, err);
+  if (r == 0)
+    r = write_map_start (pid, "gid_map", p->gid_map, p->ngid_map, &gh, err);
+  if (uh > 0 && helper_wait (uh, "/usr/bin/newuidmap", r < 0 ? NULL : err) < 0)
+    r = -1;
+  if (gh > 0 && helper_wait (gh, "/usr/bin/newgidmap", r < 0 ? NULL : err) < 0)
+    r = -1;
+  return r;
 }
 
 static ssize_t
@@ -290,10 +326,12 @@ seccomp_handover (pid_t pid, int sock, const struct ns_launch *l, int fd, cella_
   return r;
 }
 
+_Static_assert(SYNC_EXEC_FAILED == EXECSTUB_FAILED, "the exec stub reports with the sync protocol's number");
+
 /* Wait for the child's setup to end: EOF (exec happened), a pty, or an error report. With an
  * exec fifo (OCI create) the end is SYNC_CREATED: EOF before it means the child died. */
 static int
-await_child (struct child *s, int sock, const struct ns_launch *l, cella_error_t *err)
+await_child (struct child *s, int sock, const struct ns_launch *l, const char *argv0, cella_error_t *err)
 {
   int resets = 0;
   for (;;)
@@ -321,6 +359,12 @@ await_child (struct child *s, int sock, const struct ns_launch *l, cella_error_t
         return 0; /* OCI create: set up, waiting on the exec fifo */
       else if (e.type == SYNC_SECCOMP && seccomp_handover (s->pid, sock, l, fd, err) < 0)
         return -1;
+      else if (e.type == SYNC_EXEC_FAILED)
+        {
+          struct execstub_failure f;
+          memcpy (&f, &e, sizeof f);
+          return ns_exec_error (err, argv0, f.errno_);
+        }
       else if (e.type == SYNC_ERROR)
         {
           e.msg[sizeof e.msg - 1] = '\0';
@@ -422,8 +466,7 @@ parent_setup (struct plan *p, pid_t pid, bool born_in_cgroup, cella_error_t *err
 {
   if (p->ns & PLAN_NS_USER)
     {
-      if (write_map (pid, "uid_map", p->uid_map, p->nuid_map, err) < 0
-          || write_map (pid, "gid_map", p->gid_map, p->ngid_map, err) < 0)
+      if (write_maps (p, pid, err) < 0)
         return -1;
     }
   if (!born_in_cgroup && cgroup_wanted (p) && cgroup_enter (p, pid, err) < 0)
@@ -450,6 +493,11 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
   out->pid = -1;
   out->pidfd = out->master = -1;
   out->root_mount = 0;
+  /* The exec stub protects the workload's execve only; a process that stays in the container
+   * running this binary (an --init, a PID namespace the container shares) needs the re-exec
+   * (src/cli/run.c decides before anything happens; this is the guard). */
+  if (selfexec_stub_armed () && (p->process.init || !(p->ns & PLAN_NS_PID) || p->ns_path[1] || l))
+    return cella_error (err, 0, "internal: this container needs cella re-executed from a sealed copy, and it was not");
   /* the network first: it may turn /etc/hosts into a bind of a file it keeps up to date, or
    * name another container's namespace for the child to join (--network container:NAME) */
   if (net_join_resolve (p, err) < 0 || (net_wanted (p) && net_prepare (p, err) < 0))
@@ -535,13 +583,13 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
           /* a child that takes GO late (while its root is built) may have failed and gone before GO:
            * its own error is still queued on the socket, and says more than EPIPE */
           int e = errno;
-          if ((e == EPIPE || e == ECONNRESET) && await_child (&s, sv[0], l, err) < 0)
+          if ((e == EPIPE || e == ECONNRESET) && await_child (&s, sv[0], l, p->process.argv[0], err) < 0)
             goto reap;
           cella_error (err, e, "start the container: its setup ended before it was told to go on");
           goto kill;
         }
     }
-  if (await_child (&s, sv[0], l, err) < 0)
+  if (await_child (&s, sv[0], l, p->process.argv[0], err) < 0)
     goto reap;
   release_prepared (p);
   close (sv[0]);
@@ -725,7 +773,7 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
       exec_joiner (p, target, flags, sv[1], l);
     }
   close (sv[1]);
-  r = await_child (&s, sv[0], l, err);
+  r = await_child (&s, sv[0], l, p->process.argv[0], err);
   close (sv[0]);
   while (waitpid (joiner, NULL, 0) < 0 && errno == EINTR)
     ;
@@ -810,8 +858,7 @@ ns_run_mapped (int (*fn) (void *ud, cella_error_t *err), void *ud, cella_error_t
   if (read (ready[0], &c, 1) == 1)
     {
       cella_error_t me = NULL;
-      if (write_map (pid, "uid_map", p->uid_map, p->nuid_map, &me) < 0
-          || write_map (pid, "gid_map", p->gid_map, p->ngid_map, &me) < 0)
+      if (write_maps (p, pid, &me) < 0)
         {
           kill (pid, SIGKILL);
           *err = me;

@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
@@ -10,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "execstub.h"
 #include "util.h"
 
 #ifndef MFD_EXEC
@@ -92,4 +96,53 @@ selfexec_sealed (char **argv)
     exec_from_ro_bind (argv);
   exec_from_memfd (exe, argv);
   return -1;
+}
+
+/* The sealed memfd of the exec stub; -1 when the process was re-executed, or runs safe. */
+static int stub_fd = -1;
+
+int
+selfexec_defer_to_stub (void)
+{
+  cleanup_close int exe = open ("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  cleanup_close int mfd = -1;
+  if (exe < 0)
+    return -1;
+  if (running_safe (exe))
+    return 0;
+  mfd = memfd_create ("cella-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (mfd < 0 && errno == EINVAL) /* kernels before 6.3 know no MFD_EXEC */
+    mfd = memfd_create ("cella-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0 || write (mfd, execstub_elf, execstub_elf_len) != (ssize_t) execstub_elf_len
+      || fcntl (mfd, F_ADD_SEALS, all_seals) < 0)
+    return -1;
+  stub_fd = steal_fd (&mfd);
+  return 0;
+}
+
+bool
+selfexec_stub_armed (void)
+{
+  return stub_fd >= 0;
+}
+
+void
+selfexec_stub_exec (int syncfd, const char *path_list, char *const *argv, char *const *env)
+{
+  char fdtext[16];
+  size_t n = 0;
+  char **sargv;
+  while (argv[n])
+    n++;
+  sargv = xzalloc ((n + 4) * sizeof *sargv);
+  snprintf (fdtext, sizeof fdtext, "%d", syncfd);
+  sargv[0] = (char *) "cella-exec";
+  sargv[1] = fdtext;
+  sargv[2] = (char *) path_list;
+  memcpy (sargv + 3, argv, n * sizeof *sargv);
+  /* the stub makes it close-on-exec again before the workload's execve */
+  if (fcntl (syncfd, F_SETFD, 0) < 0)
+    return;
+  execveat (stub_fd, "", sargv, (char **) env, AT_EMPTY_PATH);
+  free (sargv);
 }

@@ -18,6 +18,59 @@ test_cella_binary_not_writable_from_inside() {
 		fail "a binary this user can write ran without a sealed copy"
 }
 
+# The same class without --init: a foreground `cella run` does not re-execute itself; its
+# container's first process execs the workload through the exec stub, from a sealed memfd. A
+# workload that is a `#!/proc/self/exe` script makes the kernel run whatever /proc/self/exe is at
+# that execve: the stub (which says so and exits 126), never the host's cella (which would print
+# its version, inside the container, from a file the container could then open for writing).
+# (An ordinary user's binary that user cannot write needs neither and runs as is, as above.)
+_shebang_root() { # DIR: a root whose /evil is `#!/proc/self/exe version`
+	make_rootfs "$1"
+	printf '#!/proc/self/exe version\n' >"$1/evil"
+	chmod 755 "$1/evil"
+}
+
+_assert_exec_sealed() { # what run_cella of /evil gave
+	case "$ERR" in *"cella-exec: cella's exec stub"*)
+		assert_rc 126
+		assert_not_contains "$OUT" "cella version" stdout
+		return 0
+		;;
+	esac
+	[ "$CELLA_PASS" = user ] && [ ! -w "$CELLA" ] && [ "$(stat -c %u "$CELLA")" != "$(id -u)" ] && return 0
+	fail "the workload's #!/proc/self/exe did not reach the sealed exec stub (rc $RC): $OUT $ERR"
+}
+
+test_workload_exec_through_sealed_stub() {
+	local before
+	before=$(sha256sum "$CELLA" | cut -d' ' -f1)
+	_shebang_root "$TEST_TMP/root"
+	run_cella run "$TEST_TMP/root" /evil
+	_assert_exec_sealed
+	run_cella run --network none --read-only "$TEST_TMP/root" /evil
+	_assert_exec_sealed
+	assert_eq "$before" "$(sha256sum "$CELLA" | cut -d' ' -f1)" "sha256 of the cella binary"
+}
+
+# The stub's own failures are the usual ones: not found (127), not executable (126), by PATH too.
+test_workload_exec_errors_through_stub() {
+	make_rootfs "$TEST_TMP/root"
+	run_cella run "$TEST_TMP/root" nosuchcmd-xyz
+	assert_rc 127
+	assert_contains "$ERR" "exec \`nosuchcmd-xyz\`: executable file not found in \$PATH" stderr
+	run_cella run "$TEST_TMP/root" /etc/passwd
+	assert_rc 126
+	assert_contains "$ERR" "exec \`/etc/passwd\`: Permission denied" stderr
+	run_cella run -e PATH=/etc:/bin "$TEST_TMP/root" passwd
+	assert_rc 126
+	assert_contains "$ERR" "exec \`passwd\`: Permission denied" stderr
+	run_cella run -e PATH=/nonexistent::/bin "$TEST_TMP/root" true
+	assert_rc 0
+	# a descriptor of the stub's (the sync socket) never reaches the workload
+	run_cella run "$TEST_TMP/root" ls /proc/self/fd
+	assert_eq "0 1 2 3" "$(echo $OUT)" "fds seen by the workload"
+}
+
 # A descriptor the caller left open (without close-on-exec) must not reach the container.
 test_no_host_fd_leaks() {
 	exec 7</etc/hostname
@@ -374,9 +427,16 @@ test_sealed_reexec_not_skipped_by_workload_args() {
 	local before pid
 	before=$(sha256sum "$CELLA" | cut -d' ' -f1)
 	mkdir "$TEST_TMP/s"
-	"$CELLA" run -v "$TEST_TMP/s:/s" busybox sh -c 'touch /s/run1; sleep 3' --backend=vm &
+	# a foreground run: the protection is the exec stub (test_workload_exec_through_sealed_stub)
+	_shebang_root "$TEST_TMP/root"
+	run_cella run "$TEST_TMP/root" /evil --backend=vm
+	_assert_exec_sealed
+	run_cella run "$TEST_TMP/root" /evil x --backend proot
+	_assert_exec_sealed
+	# under --init, cella itself stays in the container: it re-executes from a sealed copy
+	"$CELLA" run --init -v "$TEST_TMP/s:/s" busybox sh -c 'touch /s/run1; sleep 3' --backend=vm &
 	_started_then_check "$TEST_TMP/s/run1" $!
-	"$CELLA" run -v "$TEST_TMP/s:/s" busybox sh -c 'touch /s/run2; sleep 3' x --backend proot &
+	"$CELLA" run --init -v "$TEST_TMP/s:/s" busybox sh -c 'touch /s/run2; sleep 3' x --backend proot &
 	_started_then_check "$TEST_TMP/s/run2" $!
 	export CELLA_ROOT=$TEST_TMP/data CELLA_RUN_ROOT=$TEST_TMP/run
 	trap '"$CELLA" rm -f sealed >/dev/null 2>&1' EXIT
