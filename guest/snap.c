@@ -97,18 +97,6 @@ ctl_bytes (char *out, size_t len)
     }
 }
 
-static int
-hexval (char ch)
-{
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
 #define SEED_BYTES 32
 
 /* The host's bytes into the input pool, credited, and the CRNG reseeded from
@@ -125,7 +113,7 @@ reseed (const char *hex)
     fail ("snapshot: seed: expected %d hex digits", 2 * SEED_BYTES);
   for (int i = 0; i < SEED_BYTES; i++)
     {
-      int hi = hexval (hex[2 * i]), lo = hexval (hex[2 * i + 1]);
+      int hi = guestcfg_hexval (hex[2 * i]), lo = guestcfg_hexval (hex[2 * i + 1]);
       if (hi < 0 || lo < 0)
         fail ("snapshot: seed: not hex");
       s.buf[i] = (unsigned char) (hi << 4 | lo);

@@ -100,6 +100,26 @@ vm_top (const char *state_dir, int out, cella_error_t *err)
   return session_end (&s, "top", err);
 }
 
+/* The end of a cp session: the guest's reason first (a missing path ends its stream early),
+ * then the stream's (r, terr: what tar_read or tar_write_tree said). */
+static int
+cp_end (struct session *s, int r, cella_error_t *terr, cella_error_t *err)
+{
+  if (session_end (s, "cp", err) < 0)
+    {
+      cella_error_free (terr);
+      return -1;
+    }
+  if (r < 0)
+    {
+      cella_error_free (err);
+      *err = *terr;
+      *terr = NULL;
+      return -1;
+    }
+  return 0;
+}
+
 struct out_ctx {
   const char *name;
   int destfd;
@@ -137,19 +157,7 @@ vm_copy_out (const char *state_dir, const char *dir, const char *name, bool foll
   close (p[1]);
   r = tar_read (p[0], &o, &terr);
   close (p[0]);
-  /* the guest's reason first (a missing path ends its stream early); then the stream's */
-  if (session_end (&s, "cp", err) < 0)
-    {
-      cella_error_free (&terr);
-      return -1;
-    }
-  if (r < 0)
-    {
-      cella_error_free (err);
-      *err = terr;
-      return -1;
-    }
-  return 0;
+  return cp_end (&s, r, &terr, err);
 }
 
 int
@@ -173,16 +181,5 @@ vm_copy_in (const char *state_dir, int srcdir, const char *name, bool contents, 
   r = tar_write_tree (p[1], srcdir, name, name, true, true, &terr);
   close (p[1]);
   sigaction (SIGPIPE, &old, NULL);
-  if (session_end (&s, "cp", err) < 0)
-    {
-      cella_error_free (&terr);
-      return -1;
-    }
-  if (r < 0)
-    {
-      cella_error_free (err);
-      *err = terr;
-      return -1;
-    }
-  return 0;
+  return cp_end (&s, r, &terr, err);
 }

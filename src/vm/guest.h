@@ -215,6 +215,8 @@ exec_u32 (const unsigned char *p)
 char *guestcfg_format (const struct vm_guest_config *c, size_t *len);
 int guestcfg_parse (const char *text, size_t len, struct vm_guest_config *c, cella_error_t *err);
 void guestcfg_free (struct vm_guest_config *c);
+/* The value of one hex digit (either case), -1 for anything else. */
+int guestcfg_hexval (char ch);
 
 /* Write the initramfs to `out` (created 0600, replaced atomically): /init from
  * init_path, /cella/config, and the modules kernel_release needs for

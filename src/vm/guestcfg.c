@@ -207,8 +207,8 @@ struct pstate {
   cella_error_t *err;
 };
 
-static int
-hexval (char ch)
+int
+guestcfg_hexval (char ch)
 {
   if (ch >= '0' && ch <= '9')
     return ch - '0';
@@ -232,8 +232,8 @@ unescape (struct pstate *st, const char *key, const char *s, size_t n)
           *o++ = s[i];
           continue;
         }
-      int hi = i + 2 < n ? hexval (s[i + 1]) : -1;
-      int lo = i + 2 < n ? hexval (s[i + 2]) : -1;
+      int hi = i + 2 < n ? guestcfg_hexval (s[i + 1]) : -1;
+      int lo = i + 2 < n ? guestcfg_hexval (s[i + 2]) : -1;
       if (hi < 0 || lo < 0)
         {
           free (out);
