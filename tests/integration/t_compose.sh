@@ -403,6 +403,19 @@ EOF2
 	assert_ok "up --build"
 	assert_contains "$ERR" "Image app-web  Built"
 	assert_eq "$c1" "$(ctr_id app-web-1)" "an unchanged rebuild keeps the container"
+	# compose build again: every step from the cache, the same image; --no-cache -q: the steps run
+	# again (a new image: the new layer's file times differ) and build's own lines are not shown
+	id1=$("$CELLA" image inspect app-web | jq -r '.[0].Id')
+	CMD_TIMEOUT=120 run_cella compose build web
+	assert_ok "compose build web, cached"
+	assert_contains "$OUT$ERR" "Using cache" "a rebuild takes its steps from the cache"
+	assert_eq "$id1" "$("$CELLA" image inspect app-web | jq -r '.[0].Id')" "a cached rebuild is the same image"
+	CMD_TIMEOUT=120 run_cella compose build --no-cache -q web
+	assert_ok "compose build --no-cache -q web"
+	assert_not_contains "$OUT$ERR" "Using cache" "--no-cache: no step from the cache"
+	assert_not_contains "$OUT$ERR" "STEP" "-q: build's step lines are not shown"
+	assert_contains "$ERR" "Image app-web  Built"
+	assert_ne "$id1" "$("$CELLA" image inspect app-web | jq -r '.[0].Id')" "--no-cache built a new image"
 	# pull skips services that are built; a failing build is an error naming the service
 	run_cella compose pull web
 	assert_ok "pull skips built services"

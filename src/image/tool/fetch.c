@@ -25,9 +25,10 @@ struct fetch_opts {
 };
 
 #define O(f) offsetof (struct fetch_opts, f)
+/* Internal (cella build's ADD URL runs it): no help texts, so not a user's options to list. */
 static const struct cli_option fetch_table[] = {
-  { "output", 'o', OPT_STRING, O (output), "FILE", "Where to write it (must not exist)" },
-  { "checksum", 0, OPT_STRING, O (checksum), "sha256:HEX", "The sha256 the content must have" },
+  { "output", 'o', OPT_STRING, O (output), "FILE", NULL },         /* where to write it (must not exist) */
+  { "checksum", 0, OPT_STRING, O (checksum), "sha256:HEX", NULL }, /* the sha256 the content must have */
   { NULL, 0, 0, 0, NULL, NULL },
 };
 #undef O
