@@ -9,9 +9,9 @@ libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libzstd-dev zstd xz-ut
 docker-registry skopeo apache2-utils openssl python3
 nftables iproute2 passt slirp4netns wget
 qemu-system-x86 linux-image-amd64 e2fsprogs
-podman conmon containerd buildah debootstrap golang-go
+podman conmon podman-compose containerd buildah debootstrap golang-go
 clang libclang-rt-dev clang-format cppcheck clang-tidy"
-BENCH_PKGS="hyperfine umoci crun podman-compose"
+BENCH_PKGS="hyperfine umoci crun"
 # --vm-kernel: what `make vm-kernel` needs to build the tuned guest kernel (not in the default set:
 # the source alone is ~140 MB and the build takes a while)
 VM_KERNEL_PKGS="linux-source-6.1 flex bison bc libelf-dev"
