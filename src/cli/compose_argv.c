@@ -204,10 +204,18 @@ compose_run_args (const struct compose_project *p, const char *svc, bool detach,
   json_object_foreach (json_object_get (s, "networks"), k, e)
     if (compose_networks_supported ())
       {
+        /* one --network per network, in the file's order (the first gets eth0, the default route and
+         * the published ports), its aliases as NET:alias=A,alias=B (names on that network only) */
         json_t *al;
-        push2 (&a, "--network", json_string_value (json_object_get (json_object_get (nets, k), "name")));
+        char *spec = xstrdup (json_string_value (json_object_get (json_object_get (nets, k), "name")));
         json_array_foreach (json_object_get (e, "aliases"), i, al)
-          push2 (&a, "--network-alias", json_string_value (al));
+          {
+            char *next = xasprintf ("%s%salias=%s", spec, i ? "," : ":", json_string_value (al));
+            free (spec);
+            spec = next;
+          }
+        push2 (&a, "--network", spec);
+        free (spec);
       }
   json_object_foreach (json_object_get (s, "environment"), k, e)
     if (json_is_string (e))

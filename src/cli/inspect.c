@@ -353,6 +353,59 @@ mounts_json (const struct ctr_state *st)
   return a;
 }
 
+/* docker's NetworkSettings: each network the container is on (Networks, with its address, MAC and
+ * names there, from the leases while it runs; the plan's networks with empty addresses when it
+ * does not), the first network's address at the top. */
+static json_t *
+network_settings (const struct ctr_state *st, const struct plan *p)
+{
+  json_t *ns = json_object (), *nets = json_object ();
+  struct net_membership *m = NULL;
+  size_t n = 0;
+  const char *first = p->net == NET_PRIVATE ? (p->network ? p->network : NET_DEFAULT_NAME) : NULL;
+  if (st->status == CTR_RUNNING && p->net == NET_PRIVATE)
+    net_memberships (st->id, &m, &n);
+  for (size_t i = 0; i < n; i++)
+    {
+      cleanup_free char *a = net_addr_str (m[i].addr), *gw = net_addr_str (m[i].gateway);
+      char mac[18];
+      json_t *al = json_array (), *e;
+      char *save = NULL;
+      snprintf (mac, sizeof mac, "02:42:%02x:%02x:%02x:%02x", m[i].addr >> 24, (m[i].addr >> 16) & 0xff,
+                (m[i].addr >> 8) & 0xff, m[i].addr & 0xff);
+      for (char *t = strtok_r (m[i].names, ",", &save); t; t = strtok_r (NULL, ",", &save))
+        if (strcmp (t, "-") != 0)
+          json_array_append_new (al, json_string (t));
+      e = json_pack ("{s:s, s:i, s:s, s:s, s:o}", "IPAddress", a, "IPPrefixLen", m[i].prefix, "Gateway", gw,
+                     "MacAddress", mac, "Aliases", al);
+      if (first && strcmp (m[i].net, first) == 0)
+        {
+          json_object_set_new (ns, "IPAddress", json_string (a));
+          json_object_set_new (ns, "IPPrefixLen", json_integer (m[i].prefix));
+          json_object_set_new (ns, "Gateway", json_string (gw));
+          json_object_set_new (ns, "MacAddress", json_string (mac));
+        }
+      json_object_set_new (nets, m[i].net, e);
+      free (m[i].names);
+    }
+  free (m);
+  if (n == 0 && first)
+    {
+      /* not running: the networks it starts on */
+      json_object_set_new (nets, first,
+                           json_pack ("{s:s, s:i, s:s, s:s, s:[]}", "IPAddress", "", "IPPrefixLen", 0, "Gateway", "",
+                                      "MacAddress", "", "Aliases"));
+      for (size_t i = 0; p->networks_extra && p->networks_extra[i]; i++)
+        json_object_set_new (nets, p->networks_extra[i],
+                             json_pack ("{s:s, s:i, s:s, s:s, s:[]}", "IPAddress", "", "IPPrefixLen", 0, "Gateway", "",
+                                        "MacAddress", "", "Aliases"));
+    }
+  if (json_object_get (ns, "IPAddress") == NULL)
+    json_object_set_new (ns, "IPAddress", json_string (""));
+  json_object_set_new (ns, "Networks", nets);
+  return ns;
+}
+
 static json_t *
 inspect_json (const char *id, const struct ctr_state *st)
 {
@@ -436,6 +489,8 @@ inspect_json (const char *id, const struct ctr_state *st)
       }
     json_object_set_new (json_object_get (o, "Config"), "Labels", labels);
   }
+  if (p && p->backend != BACKEND_PROOT)
+    json_object_set_new (o, "NetworkSettings", network_settings (st, p));
   json_object_set_new (o, "Plan", plan_json ? plan_json : json_null ());
   plan_free (p);
   return o;

@@ -13,6 +13,7 @@
 #include "../util/options.h"
 
 struct net_opts {
+  char **aliases;
   char *subnet;
   char *format;
   bool force;
@@ -29,6 +30,10 @@ static const struct cli_option ls_table[] = {
 };
 static const struct cli_option prune_table[] = {
   { "force", 'f', OPT_FLAG, offsetof (struct net_opts, force), NULL, "Accepted for docker: prune never asks" },
+  { NULL, 0, 0, 0, NULL, NULL },
+};
+static const struct cli_option connect_table[] = {
+  { "alias", 0, OPT_LIST, O (aliases), "NAME", "Another name of the container on that network (repeatable)" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option no_table[] = {
@@ -168,6 +173,8 @@ net_used_by_container (const char *name)
       struct plan *p = NULL;
       if (ctr_plan_load (v[i].id, &p, NULL) == 0 && p->network && strcmp (p->network, name) == 0)
         used = true;
+      for (size_t k = 0; p && p->networks_extra && p->networks_extra[k]; k++)
+        used |= strcmp (p->networks_extra[k], name) == 0;
       plan_free (p);
     }
   ctr_list_free (v, n);
@@ -248,24 +255,106 @@ net_inspect (int argc, char **argv)
   return rc;
 }
 
+/* connect / disconnect: the running container's plan and pid. */
+static int
+connect_target (const char *ref, struct plan **p, pid_t *pid, cella_error_t *err)
+{
+  cleanup_free char *id = NULL;
+  struct ctr_state st;
+  bool running;
+  if (ctr_lookup (ref, &id, err) < 0 || ctr_state_read (id, &st, -1, err) < 0)
+    return -1;
+  running = st.status == CTR_RUNNING && st.pid > 0;
+  *pid = st.pid;
+  ctr_state_clear (&st);
+  if (!running)
+    return cella_error (err, 0,
+                        "container `%s` is not running: connect and disconnect change a running container's "
+                        "networks (start it with --network NET1 --network NET2 for several)",
+                        ref);
+  return ctr_plan_load (id, p, err);
+}
+
+static int
+net_connect_cmd (int argc, char **argv, bool connect)
+{
+  struct net_opts o = { 0 };
+  cleanup_plan struct plan *p = NULL;
+  cella_error_t err = NULL;
+  pid_t pid = 0;
+  int status,
+      first = cli_parse_command (connect ? connect_table : no_table, &o, argc, argv,
+                                 connect ? "cella network connect [--alias NAME] NETWORK CONTAINER"
+                                         : "cella network disconnect NETWORK CONTAINER",
+                                 connect ? "Connect a running container (root, on a user-defined network) to another "
+                                           "user-defined network: an interface, an address and its names there, "
+                                           "until it stops."
+                                         : "Disconnect a running container from a network it was connected to (not "
+                                           "its first one).",
+                                 2, "NETWORK CONTAINER", &status);
+  if (first <= 0)
+    return status;
+  if (first + 2 != argc)
+    {
+      fprintf (stderr, "cella: network %s: expected NETWORK CONTAINER\n", connect ? "connect" : "disconnect");
+      strv_free (o.aliases);
+      return EXIT_CELLA_ERROR;
+    }
+  if ((status = need_root ()) != 0)
+    {
+      strv_free (o.aliases);
+      return status;
+    }
+  if (connect_target (argv[first + 1], &p, &pid, &err) < 0
+      || (connect ? net_connect (p, pid, argv[first], o.aliases, &err) : net_disconnect (p, argv[first], &err)) < 0)
+    {
+      strv_free (o.aliases);
+      return cella_error_print (&err);
+    }
+  strv_free (o.aliases);
+  event_emit ("network", connect ? "connect" : "disconnect", argv[first], argv[first], NULL);
+  return 0;
+}
+
+static int
+net_connect_main (int argc, char **argv)
+{
+  return net_connect_cmd (argc, argv, true);
+}
+
+static int
+net_disconnect_main (int argc, char **argv)
+{
+  return net_connect_cmd (argc, argv, false);
+}
+
 int
 cmd_network (int argc, char **argv)
 {
   static const struct {
     const char *name;
     int (*fn) (int, char **);
-  } subs[] = { { "create", net_create }, { "ls", net_ls },           { "list", net_ls },    { "rm", net_rm },
-               { "remove", net_rm },     { "inspect", net_inspect }, { "prune", net_prune } };
+  } subs[] = { { "create", net_create },
+               { "ls", net_ls },
+               { "list", net_ls },
+               { "rm", net_rm },
+               { "remove", net_rm },
+               { "inspect", net_inspect },
+               { "prune", net_prune },
+               { "connect", net_connect_main },
+               { "disconnect", net_disconnect_main } };
   if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
     {
       printf ("Usage: cella network COMMAND\n\nCommands:\n  create [--subnet CIDR] NAME\n  ls [--format json]\n"
-              "  rm NAME...\n  inspect NAME...\n  prune [-f]\n");
+              "  rm NAME...\n  inspect NAME...\n  prune [-f]\n  connect [--alias NAME] NETWORK CONTAINER\n"
+              "  disconnect NETWORK CONTAINER\n");
       return argc < 2 ? EXIT_CELLA_ERROR : 0;
     }
   for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
     if (strcmp (argv[1], subs[i].name) == 0)
       return subs[i].fn (argc - 1, argv + 1);
-  fprintf (stderr, "cella: network %s: unknown command (create, ls, rm, inspect, prune)\n", argv[1]);
+  fprintf (stderr, "cella: network %s: unknown command (create, ls, rm, inspect, prune, connect, disconnect)\n",
+           argv[1]);
   return EXIT_CELLA_ERROR;
 }
 

@@ -43,14 +43,17 @@ static const struct cli_option run_table[] = {
   { "hostname", 0, OPT_STRING, O (hostname), "NAME", "Container host name (default: short id)" },
   { "interactive", 'i', OPT_FLAG, O (interactive), NULL, "Keep stdin open and pass it to the container" },
   { "tty", 't', OPT_FLAG, O (tty), NULL, "Allocate a pseudo-terminal" },
-  { "network", 0, OPT_STRING, O (network), "MODE",
-    "host, none (lo only), private (own address, NAT out) or a network's name; default: private for -d/create/--name, else host" },
+  { "network", 0, OPT_LIST, O (network_specs), "MODE",
+    "host, none (lo only), private (own address, NAT out) or a network's name; default: private for -d/create/--name, "
+    "else host. Repeat it (or NET1,NET2) for several user-defined networks (eth0, eth1... in that order; the default "
+    "route and published ports on the first); NET:alias=NAME gives a name on NET only" },
   { "dns", 0, OPT_LIST, O (dns), "IP", "Name server for the container's resolv.conf" },
   { "add-host", 0, OPT_LIST, O (add_hosts), "NAME:IP", "Add a line to the container's /etc/hosts" },
   { "network-alias", 0, OPT_LIST, O (network_aliases), "NAME",
-    "Another name the members of the container's user-defined network resolve to it (root)" },
+    "Another name the members of the container's user-defined networks resolve to it (root; on every network it is "
+    "on)" },
   { "publish-all", 'P', OPT_FLAG, O (publish_all), NULL, "Publish every port the image exposes on a random host port" },
-  { "net", 0, OPT_STRING, O (network), "MODE", "Same as --network" },
+  { "net", 0, OPT_LIST, O (network_specs), "MODE", "Same as --network" },
   { "cap-add", 0, OPT_LIST, O (cap_add), "CAP", "Add a capability (or ALL)" },
   { "cap-drop", 0, OPT_LIST, O (cap_drop), "CAP", "Drop a capability (or ALL)" },
   { "security-opt", 0, OPT_LIST, O (security_opts), "OPT",
@@ -484,6 +487,8 @@ run_or_create (int argc, char **argv, bool create_only)
       run_options_free (&o);
       return 0;
     }
+  if (run_options_networks (&o, &err) < 0)
+    goto error;
   first += 1;
   if (first >= argc)
     {

@@ -1025,8 +1025,12 @@ finish_model (struct compose_project *p, char **profiles, cella_error_t *err)
         return -1;
       if (json_object_get (s, "networks") == NULL)
         json_object_set_new (s, "networks", json_pack ("{s:n}", "default"));
-      if (json_object_size (json_object_get (s, "networks")) > 1)
-        return cella_error (err, 0, "service `%s`: more than one network is not supported yet", name);
+      if (json_object_size (json_object_get (s, "networks")) > 1
+          && json_is_string (json_object_get (json_object_get (s, "x-cella"), "backend"))
+          && strcmp (json_string_value (json_object_get (json_object_get (s, "x-cella"), "backend")), "ns") != 0)
+        return cella_error (err, 0,
+                            "service `%s`: several networks are for the ns backend (x-cella.backend `%s` gives one)",
+                            name, json_string_value (json_object_get (json_object_get (s, "x-cella"), "backend")));
       json_object_foreach (json_object_get (s, "networks"), k, e)
         {
           if (json_object_get (nets, k) == NULL && strcmp (k, "default") != 0)

@@ -93,6 +93,9 @@ host_facts_gather (const struct host_facts_query *q, struct host_facts *f)
     {
       struct net_def d;
       f->network_defined = net_def_load (q->network, &d, NULL) == 0;
+      for (size_t i = 0; q->networks_extra && q->networks_extra[i] && !f->network_extra_missing; i++)
+        if (net_def_load (q->networks_extra[i], &d, NULL) < 0)
+          f->network_extra_missing = xstrdup (q->networks_extra[i]);
       f->have |= HOST_FACT_NETWORK;
     }
   if (q->want & HOST_FACT_CPUS)

@@ -201,6 +201,44 @@ member_lookup (const char *net, const char *qname, bool *alive)
   return found;
 }
 
+/* A name on the client's other networks: the client is the member of `net` at address `from`
+ * (host order); a container on several networks resolves the members of each through the name
+ * server its resolv.conf names first (the address is the one on that other network). */
+static uint32_t
+member_lookup_other (const char *net, uint32_t from, const char *qname)
+{
+  struct leases l;
+  struct net_def *defs = NULL;
+  size_t n = 0;
+  char id[65] = "";
+  uint32_t found = 0;
+  bool alive;
+  leases_load (net, &l);
+  for (size_t i = 0; i < l.n && !*id; i++)
+    if (l.v[i].addr == from && proc_alive (l.v[i].owner, l.v[i].owner_start))
+      snprintf (id, sizeof id, "%s", l.v[i].id);
+  leases_clear (&l);
+  if (!*id || net_def_list (&defs, &n, NULL) < 0)
+    {
+      free (defs);
+      return 0;
+    }
+  for (size_t d = 0; d < n && !found; d++)
+    {
+      bool member = false;
+      if (strcmp (defs[d].name, net) == 0 || strcmp (defs[d].name, NET_DEFAULT_NAME) == 0)
+        continue;
+      leases_load (defs[d].name, &l);
+      for (size_t i = 0; i < l.n && !member; i++)
+        member = strcmp (l.v[i].id, id) == 0;
+      leases_clear (&l);
+      if (member)
+        found = member_lookup (defs[d].name, qname, &alive);
+    }
+  free (defs);
+  return found;
+}
+
 /* The host's IPv4 name servers (loopback ones too: we run in the host's namespace). */
 static size_t
 upstreams (struct sockaddr_in *out, size_t max)
@@ -319,6 +357,8 @@ net_dns_main (const char *net)
               && dns_parse (buf, (size_t) n, &q) == 0 && !(q.flags & 0x8000) && ((q.flags >> 11) & 0xf) == 0)
             {
               uint32_t a = q.qclass == 1 ? member_lookup (net, q.qname, &alive) : 0;
+              if (a == 0 && q.qclass == 1)
+                a = member_lookup_other (net, ntohl (from.sin_addr.s_addr), q.qname);
               if (a || (q.qclass == 1 && strchr (q.qname, '.') == NULL))
                 {
                   /* a member: its address for A (and ANY), an empty answer for other types (AAAA);

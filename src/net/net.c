@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -113,17 +114,35 @@ lease_drop (struct leases *l, size_t i)
   l->v[i] = l->v[--l->n];
 }
 
-/* What a dead lease leaves: its DNAT table and its host-side veth. */
-static void
-lease_cleanup (const struct lease *le)
+/* The host side of a container's k-th veth (its eth<k>): vc<id:12>, then vc<id:12>1... */
+static char *
+veth_name (const char *id, unsigned k)
 {
-  cleanup_free char *veth = xasprintf ("vc%.12s", le->id), *tap = xasprintf ("vt%.12s", le->id);
+  return k == 0 ? xasprintf ("vc%.12s", id) : xasprintf ("vc%.12s%u", id, k);
+}
+
+/* What a dead lease leaves: its DNAT table and its host-side veth (on the lease's bridge). */
+static void
+lease_cleanup (const struct lease *le, const char *bridge)
+{
+  cleanup_free char *tap = xasprintf ("vt%.12s", le->id);
   int fd = nl_open (NULL);
   if (le->ports && strcmp (le->ports, "-") != 0)
     nat_container_delete (le->id);
   if (fd >= 0)
     {
-      nl_link_del (fd, veth);
+      for (unsigned k = 0; k < NET_MAX_PER_CONTAINER; k++)
+        {
+          cleanup_free char *veth = veth_name (le->id, k);
+          cleanup_free char *master = xasprintf ("/sys/class/net/%s/master", veth);
+          char target[PATH_MAX];
+          ssize_t n = readlink (master, target, sizeof target - 1);
+          if (n < 0)
+            continue; /* none (gone with the container's namespace), or not on a bridge */
+          target[n] = '\0';
+          if (strcmp (strrchr (target, '/') ? strrchr (target, '/') + 1 : target, bridge) == 0)
+            nl_link_del (fd, veth);
+        }
       nl_link_del (fd, tap); /* a vm's (tap.c), normally gone with QEMU */
       close (fd);
     }
@@ -140,39 +159,91 @@ hosts_path (const char *id, const char *ext)
   return xasprintf ("%s/hosts/%.64s%s", net_run_dir (), id, ext);
 }
 
+/* Every network's leases (a container on several networks sees the members of each). */
+struct net_all {
+  struct net_def *defs;
+  size_t n;
+  struct leases *l;
+};
+
 static void
-hosts_sync (const char *net, const struct leases *l)
+net_all_load (struct net_all *a)
 {
-  if (strcmp (net, NET_DEFAULT_NAME) == 0)
-    return; /* like docker's default bridge: no names */
+  *a = (struct net_all){ 0 };
+  if (net_def_list (&a->defs, &a->n, NULL) < 0)
+    a->n = 0;
+  a->l = xzalloc ((a->n + 1) * sizeof *a->l);
+  for (size_t d = 0; d < a->n; d++)
+    leases_load (a->defs[d].name, &a->l[d]);
+}
+
+static void
+net_all_clear (struct net_all *a)
+{
+  for (size_t d = 0; d < a->n; d++)
+    leases_clear (&a->l[d]);
+  free (a->l);
+  free (a->defs);
+}
+
+static bool
+leases_have (const struct leases *l, const char *id)
+{
   for (size_t i = 0; i < l->n; i++)
+    if (strcmp (l->v[i].id, id) == 0)
+      return true;
+  return false;
+}
+
+/* The /etc/hosts of member `id`: its own lines, then the other members of each user-defined
+ * network it is on. */
+static void
+hosts_write (const char *id, const struct net_all *a)
+{
+  cleanup_free char *path = hosts_path (id, ""), *base_path = hosts_path (id, ".base");
+  cleanup_free char *base = NULL, *all = NULL;
+  cleanup_close int fd = -1;
+  if (read_file (base_path, &base, NULL, NULL) < 0)
+    return;
+  all = xstrdup (base);
+  for (size_t d = 0; d < a->n; d++)
     {
-      cleanup_free char *path = hosts_path (l->v[i].id, ""), *base_path = hosts_path (l->v[i].id, ".base");
-      cleanup_free char *base = NULL, *all = NULL;
-      cleanup_close int fd = -1;
-      if (read_file (base_path, &base, NULL, NULL) < 0)
+      const struct leases *l = &a->l[d];
+      if (strcmp (a->defs[d].name, NET_DEFAULT_NAME) == 0 || !leases_have (l, id))
         continue;
-      all = xstrdup (base);
       for (size_t j = 0; j < l->n; j++)
         {
-          cleanup_free char *a = NULL;
+          cleanup_free char *addr = NULL;
           char *next, *names;
-          if (j == i || !l->v[j].names || strcmp (l->v[j].names, "-") == 0)
+          if (strcmp (l->v[j].id, id) == 0 || !l->v[j].names || strcmp (l->v[j].names, "-") == 0)
             continue;
-          a = net_addr_str (l->v[j].addr);
+          addr = net_addr_str (l->v[j].addr);
           names = xstrdup (l->v[j].names);
           for (char *c = names; *c; c++)
             if (*c == ',')
               *c = ' ';
-          next = xasprintf ("%s%s\t%s\n", all, a, names);
+          next = xasprintf ("%s%s\t%s\n", all, addr, names);
           free (names);
           free (all);
           all = next;
         }
-      fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-      if (fd >= 0)
-        write_all (fd, all, strlen (all));
     }
+  fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd >= 0)
+    write_all (fd, all, strlen (all));
+}
+
+/* After network `net`'s leases (l, as stored) changed: the /etc/hosts of each of its members. */
+static void
+hosts_sync (const char *net, const struct leases *l)
+{
+  struct net_all a;
+  if (strcmp (net, NET_DEFAULT_NAME) == 0 || l->n == 0)
+    return; /* like docker's default bridge: no names */
+  net_all_load (&a);
+  for (size_t i = 0; i < l->n; i++)
+    hosts_write (l->v[i].id, &a);
+  net_all_clear (&a);
 }
 
 /* Is the lease's owner gone? thorough: by its start time (a pid taken again counts as gone); else
@@ -192,6 +263,7 @@ leases_reap (const char *id, bool thorough)
   struct net_def *defs = NULL;
   size_t ndefs = 0;
   struct leases dead = { 0 };
+  cleanup_strv char **dead_bridge = NULL;
   cleanup_close int lock = net_lock (NULL);
   if (lock < 0 || net_def_list (&defs, &ndefs, NULL) < 0)
     return;
@@ -205,6 +277,7 @@ leases_reap (const char *id, bool thorough)
           {
             dead.v = xrealloc (dead.v, (dead.n + 1) * sizeof *dead.v);
             dead.v[dead.n++] = l.v[i];
+            strv_push (&dead_bridge, defs[d].bridge);
             l.v[i].ports = l.v[i].names = NULL;
             lease_drop (&l, i);
             changed = true;
@@ -224,7 +297,7 @@ leases_reap (const char *id, bool thorough)
       cleanup_free char *h = hosts_path (dead.v[i].id, ""), *b = hosts_path (dead.v[i].id, ".base");
       unlink (h);
       unlink (b);
-      lease_cleanup (&dead.v[i]);
+      lease_cleanup (&dead.v[i], dead_bridge[i]);
     }
   leases_clear (&dead);
 }
@@ -373,10 +446,9 @@ set_hosts_file (struct plan *p, const char *addr)
 /* A member of a user-defined network asks the network's name server (the gateway) only, with
  * the host's search and options lines; --dns replaces it (those servers only, as elsewhere). */
 static void
-set_resolv_file (struct plan *p, uint32_t gateway)
+set_resolv_file (struct plan *p, char **dns)
 {
-  cleanup_free char *rc = NULL, *gw = net_addr_str (gateway);
-  char *dns[] = { gw, NULL };
+  cleanup_free char *rc = NULL;
   if (p->dns && p->dns[0])
     return;
   if (read_file ("/run/systemd/resolve/resolv.conf", &rc, NULL, NULL) < 0
@@ -397,9 +469,29 @@ plan_network (const struct plan *p)
   return p->network ? p->network : NET_DEFAULT_NAME;
 }
 
-/* "name,hostname[,alias...]" of an engine container, "hostname[,alias...]" of a foreground one. */
+/* The container's networks in order (eth0, eth1...): the first, then --network's others. */
+static char **
+plan_nets (const struct plan *p)
+{
+  char **v = NULL;
+  strv_push (&v, plan_network (p));
+  for (size_t i = 0; p->networks_extra && p->networks_extra[i]; i++)
+    strv_push (&v, p->networks_extra[i]);
+  return v;
+}
+
+static void
+names_add (char **out, const char *name)
+{
+  char *n = strcmp (*out, "-") == 0 ? xstrdup (name) : xasprintf ("%s,%s", *out, name);
+  free (*out);
+  *out = n;
+}
+
+/* "name,hostname[,alias...]" of an engine container, "hostname[,alias...]" of a foreground one,
+ * on network `net` (--network-alias on each, NET:alias=... on NET only). */
 static char *
-lease_names (const struct plan *p)
+lease_names (const struct plan *p, const char *net)
 {
   struct ctr_state st;
   char *out;
@@ -412,22 +504,23 @@ lease_names (const struct plan *p)
       ctr_state_clear (&st);
     }
   for (size_t i = 0; p->network && p->network_aliases && p->network_aliases[i]; i++)
+    names_add (&out, p->network_aliases[i]);
+  for (size_t i = 0; p->network && p->net_aliases_of && p->net_aliases_of[i]; i++)
     {
-      char *n
-          = strcmp (out, "-") == 0 ? xstrdup (p->network_aliases[i]) : xasprintf ("%s,%s", out, p->network_aliases[i]);
-      free (out);
-      out = n;
+      size_t len = strlen (net);
+      if (strncmp (p->net_aliases_of[i], net, len) == 0 && p->net_aliases_of[i][len] == ':')
+        names_add (&out, p->net_aliases_of[i] + len + 1);
     }
   return out;
 }
 
 /* A member of a user-defined network: its /etc/hosts becomes a bind of the file kept in sync. */
 static int
-hosts_attach (struct plan *p, uint32_t addr, const struct leases *l, cella_error_t *err)
+hosts_attach (struct plan *p, uint32_t addr, cella_error_t *err)
 {
   cleanup_free char *dir = xasprintf ("%s/hosts", net_run_dir ()), *path = hosts_path (p->id, "");
   cleanup_free char *base_path = hosts_path (p->id, ".base"), *a = net_addr_str (addr), *base = NULL;
-  cleanup_free char *names = lease_names (p), *alias = NULL;
+  cleanup_free char *names = lease_names (p, plan_network (p)), *alias = NULL;
   char *comma = strchr (names, ',');
   if (comma)
     *comma = '\0';
@@ -440,7 +533,6 @@ hosts_attach (struct plan *p, uint32_t addr, const struct leases *l, cella_error
     if (fd < 0)
       return cella_error (err, errno, "create `%s`", path);
   }
-  hosts_sync (p->network, l);
   for (size_t i = 0; i < p->nops; i++)
     if (strcmp (p->ops[i].target, "/etc/hosts") == 0)
       {
@@ -456,56 +548,113 @@ hosts_attach (struct plan *p, uint32_t addr, const struct leases *l, cella_error
   return 0;
 }
 
-/* Under the lock: drop leases of gone owners, check the ports, take an address (*full: none left). */
+/* Remove the lease of `id` on network `net` (under the lock); whether there was one. */
+static bool
+lease_remove (const char *net, const char *id)
+{
+  struct leases l;
+  bool found = false;
+  leases_load (net, &l);
+  for (size_t i = 0; i < l.n;)
+    if (strcmp (l.v[i].id, id) == 0)
+      {
+        lease_drop (&l, i);
+        found = true;
+      }
+    else
+      i++;
+  if (found)
+    {
+      leases_store (net, &l, NULL);
+      hosts_sync (net, &l);
+    }
+  leases_clear (&l);
+  return found;
+}
+
+/* Under the lock: drop leases of gone owners, check the ports, take an address on each of the
+ * container's networks (*full: none left); the ports are the first network's. */
 static int
 lease_take (struct plan *p, struct net_port *ports, size_t nports, uint32_t *addr, bool *full, cella_error_t *err)
 {
   struct net_def *defs = NULL, d;
-  size_t ndefs = 0;
-  struct leases l;
-  cleanup_free char *ps = NULL;
+  size_t ndefs = 0, k;
+  cleanup_strv char **nets = plan_nets (p), **dns = NULL;
   int r = -1;
-  if (net_def_load (plan_network (p), &d, err) < 0 || net_def_list (&defs, &ndefs, err) < 0)
+  if (net_def_list (&defs, &ndefs, err) < 0)
     return -1;
-  leases_load (d.name, &l);
-  for (size_t i = 0; i < l.n;)
-    if (strcmp (l.v[i].id, p->id) == 0)
-      lease_drop (&l, i); /* a restart: the old lease is ours */
-    else
-      i++;
-  for (size_t i = 0; i < nports; i++)
-    if ((ports[i].host == 0 ? port_pick (&ports[i], err) : port_check (&ports[i], defs, ndefs, p->id, err)) < 0)
-      goto out;
-  for (size_t i = 0; i < l.n;)
-    if (proc_surely_gone (l.v[i].owner))
-      lease_drop (&l, i); /* died since net_gc_quick: its rules go in the next one */
-    else
-      i++;
-  *addr = ipam_pick (&d, &l);
-  if (*addr == 0)
+  for (k = 0; nets[k]; k++)
     {
-      /* the subnet may be held by owners whose pid was taken again: the caller reaps thoroughly
-       * and tries once more */
-      *full = true;
-      cella_error (err, 0, "network `%s`: no free address left in its subnet", d.name);
-      goto out;
+      struct leases l;
+      uint32_t a;
+      cleanup_free char *ps = NULL;
+      if (net_def_load (nets[k], &d, err) < 0)
+        goto out;
+      leases_load (d.name, &l);
+      for (size_t i = 0; i < l.n;)
+        if (strcmp (l.v[i].id, p->id) == 0)
+          lease_drop (&l, i); /* a restart: the old lease is ours */
+        else
+          i++;
+      for (size_t i = 0; k == 0 && i < nports; i++)
+        if ((ports[i].host == 0 ? port_pick (&ports[i], err) : port_check (&ports[i], defs, ndefs, p->id, err)) < 0)
+          {
+            leases_clear (&l);
+            goto out;
+          }
+      for (size_t i = 0; i < l.n;)
+        if (proc_surely_gone (l.v[i].owner))
+          lease_drop (&l, i); /* died since net_gc_quick: its rules go in the next one */
+        else
+          i++;
+      a = ipam_pick (&d, &l);
+      if (a == 0)
+        {
+          /* the subnet may be held by owners whose pid was taken again: the caller reaps thoroughly
+           * and tries once more */
+          *full = true;
+          cella_error (err, 0, "network `%s`: no free address left in its subnet", d.name);
+          leases_clear (&l);
+          goto out;
+        }
+      if (k == 0)
+        *addr = a;
+      ps = k == 0 ? ports_string (ports, nports) : xstrdup ("-");
+      l.v = xrealloc (l.v, (l.n + 1) * sizeof *l.v);
+      l.v[l.n] = (struct lease){ .addr = a,
+                                 .owner = getpid (),
+                                 .owner_start = proc_start_time (getpid ()),
+                                 .ports = xstrdup (ps),
+                                 .names = lease_names (p, d.name) };
+      snprintf (l.v[l.n].id, sizeof l.v[l.n].id, "%s", p->id);
+      l.n++;
+      r = leases_store (d.name, &l, err);
+      leases_clear (&l);
+      if (r < 0)
+        goto out;
+      r = -1;
+      if (strcmp (d.name, NET_DEFAULT_NAME) != 0)
+        {
+          cleanup_free char *gw = net_addr_str (d.gateway);
+          strv_push (&dns, gw);
+        }
     }
-  ps = ports_string (ports, nports);
-  l.v = xrealloc (l.v, (l.n + 1) * sizeof *l.v);
-  l.v[l.n] = (struct lease){ .addr = *addr,
-                             .owner = getpid (),
-                             .owner_start = proc_start_time (getpid ()),
-                             .ports = xstrdup (ps),
-                             .names = lease_names (p) };
-  snprintf (l.v[l.n].id, sizeof l.v[l.n].id, "%s", p->id);
-  l.n++;
-  r = leases_store (d.name, &l, err);
-  if (r == 0 && p->network)
-    r = hosts_attach (p, *addr, &l, err);
-  if (r == 0 && p->network && strcmp (p->network, NET_DEFAULT_NAME) != 0)
-    set_resolv_file (p, d.gateway);
+  r = 0;
+  if (p->network)
+    r = hosts_attach (p, *addr, err);
+  for (k = 0; r == 0 && p->network && nets[k]; k++)
+    {
+      struct leases l;
+      leases_load (nets[k], &l);
+      hosts_sync (nets[k], &l);
+      leases_clear (&l);
+    }
+  if (r == 0 && dns)
+    set_resolv_file (p, dns);
 out:
-  leases_clear (&l);
+  if (r < 0)
+    for (size_t j = 0; j < k; j++)
+      lease_remove (nets[j], p->id); /* nothing half-taken */
   free (defs);
   return r;
 }
@@ -516,7 +665,7 @@ net_prepare (struct plan *p, cella_error_t *err)
   cleanup_free struct net_port *ports = NULL;
   cleanup_free char *a = NULL;
   size_t n;
-  uint32_t addr;
+  uint32_t addr = 0;
   int lock;
   if (plan_ports (p, &ports, &n, err) < 0)
     return -1;
@@ -668,9 +817,10 @@ net_bridge_ensure (int nl, const struct net_def *d, unsigned *index, cella_error
   return bridge_ensure (nl, d, index, err);
 }
 
-/* eth0 in the child's namespace: up, its address, the default route through the gateway. */
+/* eth<k> in the child's namespace: up, its address, the default route through the gateway (the
+ * first network's only). */
 static int
-configure_inside (int nsfd, const struct net_def *d, uint32_t addr, cella_error_t *err)
+configure_inside (int nsfd, const char *ifname, const struct net_def *d, uint32_t addr, bool route, cella_error_t *err)
 {
   cleanup_close int self = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), nl = -1;
   unsigned idx;
@@ -679,20 +829,66 @@ configure_inside (int nsfd, const struct net_def *d, uint32_t addr, cella_error_
     return cella_error (err, errno, "enter the container's network namespace");
   /* a netlink socket stays in the namespace it was opened in */
   nl = nl_open (err);
-  idx = if_nametoindex ("eth0");
+  idx = if_nametoindex (ifname);
   if (setns (self, CLONE_NEWNET) < 0)
     return cella_error (err, errno, "return to the host's network namespace");
   if (nl < 0)
     return -1;
   if (idx == 0)
-    return cella_error (err, ENODEV, "eth0 in the container");
+    return cella_error (err, ENODEV, "%s in the container", ifname);
   if ((r = nl_addr_add (nl, idx, htonl (addr), d->prefix)) < 0)
-    return cella_error (err, -r, "give eth0 its address");
+    return cella_error (err, -r, "give %s its address", ifname);
   if ((r = nl_link_up (nl, idx)) < 0)
-    return cella_error (err, -r, "bring eth0 up");
-  if ((r = nl_route_default (nl, idx, htonl (d->gateway))) < 0)
+    return cella_error (err, -r, "bring %s up", ifname);
+  if (route && (r = nl_route_default (nl, idx, htonl (d->gateway))) < 0)
     return cella_error (err, -r, "add the default route of the container");
   return 0;
+}
+
+/* The container's k-th interface: a veth pair from the network's bridge to eth<k> in the
+ * namespace nsfd, with the address leased there. */
+static int
+attach_one (int nl, int nsfd, const char *id, const struct net_def *d, unsigned k, uint32_t a, cella_error_t *err)
+{
+  cleanup_free char *veth = veth_name (id, k);
+  char ifname[16];
+  unsigned br, vidx;
+  int r;
+  /* docker's 02:42 + the address: a lease given again keeps its MAC, so the host's neighbour
+   * entry for it (a container just removed) stays right; a random one left new connections to
+   * the reused address waiting for that entry to expire, up to ~30 s */
+  const unsigned char mac[6] = {
+    0x02, 0x42, (unsigned char) (a >> 24), (unsigned char) (a >> 16), (unsigned char) (a >> 8), (unsigned char) a
+  };
+  snprintf (ifname, sizeof ifname, "eth%u", k);
+  if (bridge_ensure (nl, d, &br, err) < 0)
+    return -1;
+  r = nl_veth_add (nl, veth, br, ifname, mac, nsfd);
+  if (r == -EEXIST)
+    {
+      nl_link_del (nl, veth); /* left by a crash */
+      r = nl_veth_add (nl, veth, br, ifname, mac, nsfd);
+    }
+  if (r < 0)
+    return cella_error (err, -r, "create the veth pair `%s`", veth);
+  vidx = if_nametoindex (veth);
+  if (vidx == 0 || (r = nl_link_up (nl, vidx)) < 0)
+    return cella_error (err, vidx ? -r : errno, "bring `%s` up", veth);
+  return configure_inside (nsfd, ifname, d, a, k == 0, err);
+}
+
+/* The lease of `id` on network `net`: its address (0: none). */
+static uint32_t
+lease_addr (const char *net, const char *id)
+{
+  struct leases l;
+  uint32_t a = 0;
+  leases_load (net, &l);
+  for (size_t i = 0; i < l.n && !a; i++)
+    if (strcmp (l.v[i].id, id) == 0)
+      a = l.v[i].addr;
+  leases_clear (&l);
+  return a;
 }
 
 static int
@@ -700,43 +896,33 @@ root_attach (struct plan *p, pid_t pid, cella_error_t *err)
 {
   struct net_def d;
   struct in_addr in;
-  cleanup_free char *veth = xasprintf ("vc%.12s", p->id), *nspath = xasprintf ("/proc/%d/ns/net", (int) pid);
+  cleanup_free char *nspath = xasprintf ("/proc/%d/ns/net", (int) pid);
   cleanup_free struct net_port *ports = NULL;
+  cleanup_strv char **nets = plan_nets (p);
   cleanup_close int nl = -1, nsfd = -1;
-  unsigned br, vidx;
   size_t n;
-  int r;
   if (p->net_addr == NULL || inet_pton (AF_INET, p->net_addr, &in) != 1)
     return cella_error (err, EINVAL, "the container has no address (net_prepare was not called)");
-  if (net_def_load (plan_network (p), &d, err) < 0 || (nl = nl_open (err)) < 0 || bridge_ensure (nl, &d, &br, err) < 0)
+  if ((nl = nl_open (err)) < 0)
     return -1;
   nsfd = open (nspath, O_RDONLY | O_CLOEXEC);
   if (nsfd < 0)
     return cella_error (err, errno, "open `%s`", nspath);
-  {
-    /* docker's 02:42 + the address: a lease given again keeps its MAC, so the host's neighbour
-     * entry for it (a container just removed) stays right; a random one left new connections to
-     * the reused address waiting for that entry to expire, up to ~30 s */
-    uint32_t a = ntohl (in.s_addr);
-    const unsigned char mac[6] = {
-      0x02, 0x42, (unsigned char) (a >> 24), (unsigned char) (a >> 16), (unsigned char) (a >> 8), (unsigned char) a
-    };
-    r = nl_veth_add (nl, veth, br, "eth0", mac, nsfd);
-    if (r == -EEXIST)
-      {
-        nl_link_del (nl, veth); /* left by a crash */
-        r = nl_veth_add (nl, veth, br, "eth0", mac, nsfd);
-      }
-  }
-  if (r < 0)
-    return cella_error (err, -r, "create the veth pair `%s`", veth);
-  vidx = if_nametoindex (veth);
-  if (vidx == 0 || (r = nl_link_up (nl, vidx)) < 0)
-    return cella_error (err, vidx ? -r : errno, "bring `%s` up", veth);
-  if (configure_inside (nsfd, &d, ntohl (in.s_addr), err) < 0)
+  for (unsigned k = 0; nets[k]; k++)
+    {
+      uint32_t a = k == 0 ? ntohl (in.s_addr) : lease_addr (nets[k], p->id);
+      if (net_def_load (nets[k], &d, err) < 0)
+        return -1;
+      if (a == 0)
+        return cella_error (err, EINVAL, "the container has no address on network `%s`", nets[k]);
+      if (attach_one (nl, nsfd, p->id, &d, k, a, err) < 0)
+        return -1;
+    }
+  if (net_def_load (nets[0], &d, err) < 0)
     return -1;
   {
-    /* the ports as leased: a random host port (-p CTR) was chosen by net_prepare */
+    /* the ports as leased (the first network's): a random host port (-p CTR) was chosen by
+     * net_prepare */
     struct leases l;
     leases_load (d.name, &l);
     for (size_t i = 0; i < l.n; i++)
@@ -770,10 +956,12 @@ net_attach (struct plan *p, pid_t pid, cella_error_t *err)
 {
   if (net_host_root ())
     {
+      cleanup_strv char **nets = plan_nets (p);
       if (root_attach (p, pid, err) < 0)
         return -1;
-      if (p->network && strcmp (p->network, NET_DEFAULT_NAME) != 0)
-        net_dns_start (p->network); /* a no-op when the network's server runs already */
+      for (size_t k = 0; p->network && nets[k]; k++)
+        if (strcmp (nets[k], NET_DEFAULT_NAME) != 0)
+          net_dns_start (nets[k]); /* a no-op when the network's server runs already */
       return 0;
     }
   return rootless_attach (p, pid, err);
@@ -875,5 +1063,203 @@ net_join_resolve (struct plan *p, cella_error_t *err)
       p->ns_path[6] = xasprintf ("/proc/%d/ns/user", (int) pid);
       p->ns &= ~PLAN_NS_USER;
     }
+  return 0;
+}
+
+/* ---- network connect / disconnect of a running container ---- */
+
+/* The container's lease on its first network (the owner that runs it); false when none runs. */
+static bool
+first_lease (const struct plan *p, struct lease *out)
+{
+  struct leases l;
+  bool found = false;
+  leases_load (plan_network (p), &l);
+  for (size_t i = 0; i < l.n && !found; i++)
+    if (strcmp (l.v[i].id, p->id) == 0 && proc_alive (l.v[i].owner, l.v[i].owner_start))
+      {
+        *out = l.v[i];
+        out->ports = out->names = NULL;
+        found = true;
+      }
+  leases_clear (&l);
+  return found;
+}
+
+static int
+connect_check (const struct plan *p, const char *what, const char *net, cella_error_t *err)
+{
+  if (!net_host_root ())
+    return cella_error (err, 0, "network %s %s: user-defined networks are for root (of the initial user namespace)",
+                        what, net);
+  if (p->backend != BACKEND_NS)
+    return cella_error (err, 0,
+                        "network %s %s %.12s: the container runs on the %s backend; several networks are for the "
+                        "ns backend",
+                        what, net, p->id, p->backend == BACKEND_VM ? "vm" : "proot");
+  if (p->net != NET_PRIVATE || p->network == NULL)
+    return cella_error (err, 0,
+                        "network %s %s %.12s: the container is not on a user-defined network (it runs with "
+                        "--network %s); connect works for a container started with --network NAME",
+                        what, net, p->id,
+                        p->net == NET_HOST        ? "host"
+                        : p->net == NET_NONE      ? "none"
+                        : p->net == NET_CONTAINER ? "container:..."
+                                                  : "private");
+  if (strcmp (net, NET_DEFAULT_NAME) == 0)
+    return cella_error (err, 0, "network %s %s: the default network has no names; give a user-defined network", what,
+                        net);
+  return 0;
+}
+
+int
+net_connect (const struct plan *p, pid_t pid, const char *net, char *const *aliases, cella_error_t *err)
+{
+  struct net_def d;
+  struct leases l;
+  struct lease first;
+  cleanup_strv char **nets = plan_nets (p);
+  cleanup_free char *names = NULL, *nspath = xasprintf ("/proc/%d/ns/net", (int) pid);
+  cleanup_close int lock = -1, nl = -1, nsfd = -1;
+  unsigned k = 0;
+  uint32_t a;
+  if (connect_check (p, "connect", net, err) < 0 || net_def_load (net, &d, err) < 0)
+    return -1;
+  for (size_t i = 0; aliases && aliases[i]; i++)
+    if (!*aliases[i] || strlen (aliases[i]) > 253
+        || strspn (aliases[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+               != strlen (aliases[i]))
+      return cella_error (err, 0, "--alias `%s`: a host name (letters, digits, `.`, `-`, `_`)", aliases[i]);
+  if ((lock = net_lock (err)) < 0)
+    return -1;
+  if (!first_lease (p, &first))
+    return cella_error (err, 0, "network connect %s %.12s: the container is not running", net, p->id);
+  if (lease_addr (net, p->id) != 0)
+    return cella_error (err, 0, "network connect %s %.12s: the container is on that network already", net, p->id);
+  /* its interface: the first eth<k> whose host side is free */
+  for (k = 1; k < NET_MAX_PER_CONTAINER; k++)
+    {
+      cleanup_free char *veth = veth_name (p->id, k), *sys = xasprintf ("/sys/class/net/%s", veth);
+      if (access (sys, F_OK) < 0)
+        break;
+    }
+  if (k == NET_MAX_PER_CONTAINER)
+    return cella_error (err, 0, "network connect %s %.12s: a container is on %d networks at most", net, p->id,
+                        NET_MAX_PER_CONTAINER);
+  leases_load (d.name, &l);
+  for (size_t i = 0; i < l.n;)
+    if (proc_surely_gone (l.v[i].owner))
+      lease_drop (&l, i);
+    else
+      i++;
+  a = ipam_pick (&d, &l);
+  if (a == 0)
+    {
+      leases_clear (&l);
+      return cella_error (err, 0, "network `%s`: no free address left in its subnet", d.name);
+    }
+  names = lease_names (p, d.name);
+  for (size_t i = 0; aliases && aliases[i]; i++)
+    names_add (&names, aliases[i]);
+  l.v = xrealloc (l.v, (l.n + 1) * sizeof *l.v);
+  l.v[l.n] = (struct lease){
+    .addr = a, .owner = first.owner, .owner_start = first.owner_start, .ports = xstrdup ("-"), .names = xstrdup (names)
+  };
+  snprintf (l.v[l.n].id, sizeof l.v[l.n].id, "%s", p->id);
+  l.n++;
+  if (leases_store (d.name, &l, err) < 0)
+    {
+      leases_clear (&l);
+      return -1;
+    }
+  hosts_sync (d.name, &l);
+  leases_clear (&l);
+  close (lock);
+  lock = -1;
+  nsfd = open (nspath, O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0)
+    cella_error (err, errno, "open `%s`", nspath);
+  if (nsfd < 0 || (nl = nl_open (err)) < 0 || attach_one (nl, nsfd, p->id, &d, k, a, err) < 0)
+    {
+      /* nothing half-made: the lease, the hosts lines and the veth go */
+      cleanup_close int relock = net_lock (NULL);
+      cleanup_free char *veth = veth_name (p->id, k);
+      if (nl >= 0)
+        nl_link_del (nl, veth);
+      lease_remove (d.name, p->id);
+      return -1;
+    }
+  net_dns_start (d.name);
+  return 0;
+}
+
+int
+net_disconnect (const struct plan *p, const char *net, cella_error_t *err)
+{
+  struct net_def d;
+  struct lease first;
+  struct leases l;
+  cleanup_close int lock = -1;
+  if (connect_check (p, "disconnect", net, err) < 0 || net_def_load (net, &d, err) < 0)
+    return -1;
+  if (strcmp (net, plan_network (p)) == 0)
+    return cella_error (err, 0,
+                        "network disconnect %s %.12s: that is the container's first network (its eth0, default "
+                        "route, published ports and name server); only the networks after it can be disconnected",
+                        net, p->id);
+  if ((lock = net_lock (err)) < 0)
+    return -1;
+  if (!first_lease (p, &first))
+    return cella_error (err, 0, "network disconnect %s %.12s: the container is not running", net, p->id);
+  leases_load (d.name, &l);
+  if (!leases_have (&l, p->id))
+    {
+      leases_clear (&l);
+      return cella_error (err, 0, "network disconnect %s %.12s: the container is not on that network", net, p->id);
+    }
+  for (size_t i = 0; i < l.n; i++)
+    if (strcmp (l.v[i].id, p->id) == 0)
+      {
+        lease_cleanup (&l.v[i], d.bridge); /* its veth on that bridge, and so its eth<k> */
+        break;
+      }
+  leases_clear (&l);
+  lease_remove (d.name, p->id);
+  {
+    /* its own /etc/hosts loses that network's members */
+    struct net_all all;
+    net_all_load (&all);
+    hosts_write (p->id, &all);
+    net_all_clear (&all);
+  }
+  return 0;
+}
+
+int
+net_memberships (const char *id, struct net_membership **out, size_t *n)
+{
+  struct net_all a;
+  *out = NULL;
+  *n = 0;
+  if (!net_host_root ())
+    return 0;
+  net_all_load (&a);
+  for (size_t d = 0; d < a.n; d++)
+    for (size_t i = 0; i < a.l[d].n; i++)
+      {
+        const struct lease *le = &a.l[d].v[i];
+        struct net_membership *m;
+        if (strcmp (le->id, id) != 0 || !proc_alive (le->owner, le->owner_start))
+          continue;
+        *out = xrealloc (*out, (*n + 1) * sizeof **out);
+        m = &(*out)[(*n)++];
+        memset (m, 0, sizeof *m);
+        snprintf (m->net, sizeof m->net, "%s", a.defs[d].name);
+        m->addr = le->addr;
+        m->prefix = a.defs[d].prefix;
+        m->gateway = a.defs[d].gateway;
+        m->names = xstrdup (le->names ? le->names : "-");
+      }
+  net_all_clear (&a);
   return 0;
 }

@@ -14,6 +14,8 @@
 #define NET_BRIDGE_PREFIX "cella"
 #define NET_DEFAULT_BRIDGE NET_BRIDGE_PREFIX "0"
 #define NET_DEFAULT_SUBNET "10.209.0.0/16"
+/* A container's networks at most (eth0..eth7; its host-side veths vc<id:12>, vc<id:12>1...) */
+#define NET_MAX_PER_CONTAINER 8
 
 /* A network: a bridge with the first address of its subnet (the gateway). Addresses in host order. */
 struct net_def {
@@ -74,6 +76,22 @@ int net_def_remove (const char *name, cella_error_t *err);
 int net_def_list (struct net_def **out, size_t *n, cella_error_t *err);
 /* Containers with a lease on the network: "id addr" strings. */
 char **net_def_members (const char *name);
+
+/* `cella network connect|disconnect` (root, ns backend): a running container on a user-defined
+ * network (plan p, its workload's pid) gets an interface (eth<k>), a lease, /etc/hosts lines and
+ * name-server membership on `net`, with more names (aliases); disconnect takes them back (not
+ * from its first network). Until the container stops: the plan is not changed. */
+int net_connect (const struct plan *p, pid_t pid, const char *net, char *const *aliases, cella_error_t *err);
+int net_disconnect (const struct plan *p, const char *net, cella_error_t *err);
+
+/* The networks a running container is on (root), from the leases: inspect's NetworkSettings. */
+struct net_membership {
+  char net[64];
+  uint32_t addr, gateway; /* host order */
+  int prefix;
+  char *names; /* "name,hostname,alias..." */
+};
+int net_memberships (const char *id, struct net_membership **out, size_t *n);
 
 /* The vm backend as root (net_vm_tap_wanted): a tap device on the network's bridge (named
  * vt<id:12>), attached and up, an address leased (net_prepare), the published ports as DNAT rules.

@@ -56,9 +56,80 @@ plan_facts_query (const struct run_options *o, struct host_facts_query *q)
     {
       q->want |= HOST_FACT_NETWORK;
       q->network = o->network;
+      q->networks_extra = o->networks_extra;
     }
   if (o->cpus)
     q->want |= HOST_FACT_CPUS;
+}
+
+static bool
+network_is_mode (const char *n)
+{
+  return strcmp (n, "host") == 0 || strcmp (n, "none") == 0 || strcmp (n, "private") == 0 || strcmp (n, "bridge") == 0
+         || strcmp (n, NET_DEFAULT_NAME) == 0 || has_prefix (n, "container:");
+}
+
+int
+run_options_networks (struct run_options *o, cella_error_t *err)
+{
+  cleanup_strv char **names = NULL;
+  if (o->network_specs == NULL)
+    return 0;
+  for (size_t i = 0; o->network_specs[i]; i++)
+    {
+      const char *s = o->network_specs[i];
+      const char *colon = strchr (s, ':');
+      if (*s == '\0')
+        return cella_error (err, 0, "--network: an empty value (give a mode or a network's name)");
+      if (has_prefix (s, "container:") || colon == NULL)
+        {
+          /* container:NAME as is; NET1,NET2 is several networks */
+          cleanup_free char *copy = xstrdup (s);
+          char *save = NULL;
+          if (has_prefix (s, "container:"))
+            strv_push (&names, s);
+          else
+            for (char *t = strtok_r (copy, ",", &save); t; t = strtok_r (NULL, ",", &save))
+              strv_push (&names, t);
+          continue;
+        }
+      {
+        /* NET:alias=A,alias=B (podman's form): names of the container on NET only */
+        cleanup_free char *net = xasprintf ("%.*s", (int) (colon - s), s), *opts = xstrdup (colon + 1);
+        char *save = NULL;
+        if (*net == '\0' || network_is_mode (net))
+          return cella_error (err, 0, "--network %s: options (alias=NAME) are for a user-defined network's name", s);
+        strv_push (&names, net);
+        for (char *t = strtok_r (opts, ",", &save); t; t = strtok_r (NULL, ",", &save))
+          {
+            cleanup_free char *item = NULL;
+            if (!has_prefix (t, "alias=") || t[6] == '\0')
+              return cella_error (err, 0, "--network %s: unknown option `%s` (expected alias=NAME)", s, t);
+            item = xasprintf ("%s:%s", net, t + 6);
+            strv_push (&o->net_aliases_of, item);
+          }
+      }
+    }
+  if (names == NULL)
+    return cella_error (err, 0, "--network: an empty value (give a mode or a network's name)");
+  free (o->network);
+  o->network = xstrdup (names[0]);
+  if (names[1] == NULL)
+    return 0;
+  for (size_t i = 0; names[i]; i++)
+    {
+      if (network_is_mode (names[i]))
+        return cella_error (err, 0,
+                            "--network %s: only user-defined networks (`cella network create`) combine with "
+                            "others; `%s` is not one",
+                            names[i], names[i]);
+      for (size_t j = 0; j < i; j++)
+        if (strcmp (names[i], names[j]) == 0)
+          return cella_error (err, 0, "--network %s: given twice", names[i]);
+      if (i > 0)
+        strv_push (&o->networks_extra, names[i]);
+    }
+  return 0;
 }
 
 void
@@ -97,6 +168,9 @@ run_options_free (struct run_options *o)
   strv_free (o->dns);
   strv_free (o->add_hosts);
   strv_free (o->network_aliases);
+  strv_free (o->network_specs);
+  strv_free (o->networks_extra);
+  strv_free (o->net_aliases_of);
   free (o->kernel_release);
   free (o->vm_kernel);
   free (o->vm_engine);
@@ -535,6 +609,11 @@ vm_choose (const struct run_options *o, const struct host_facts *f, struct plan 
                         "private, the default) or none (--network none)%s; use --backend ns for others",
                         o->network,
                         f->euid == 0 && f->initial_userns ? ", or as root a network from `cella network ls`" : "");
+  if (o->networks_extra)
+    return cella_error (err, 0,
+                        "--network %s: the vm backend gives the guest one network (--network %s); use --backend ns "
+                        "for a container on several",
+                        o->networks_extra[0], o->network);
   /* --tmpfs, --cap-add/--cap-drop, --read-only and no-new-privileges: applied by the guest's init */
   for (size_t i = 0; o->security_opts && o->security_opts[i]; i++)
     if (!has_prefix (o->security_opts[i], "no-new-privileges"))
@@ -812,6 +891,30 @@ build_network (const struct run_options *o, const struct host_facts *f, struct p
       if (inet_pton (AF_INET, o->dns[i], buf) != 1 && inet_pton (AF_INET6, o->dns[i], buf) != 1)
         return cella_error (err, 0, "--dns `%s`: not an IP address", o->dns[i]);
     }
+  if (o->networks_extra)
+    {
+      if (p->backend != BACKEND_NS)
+        return cella_error (err, 0, "--network %s: several networks are for the ns backend (--backend ns)",
+                            o->networks_extra[0]);
+      if (f->network_extra_missing)
+        return cella_error (err, 0, "--network `%s`: no such network (`cella network ls`; `cella network create %s`)",
+                            f->network_extra_missing, f->network_extra_missing);
+      if (p->network == NULL)
+        return cella_error (err, 0, "--network %s: only user-defined networks combine with others", o->network);
+      p->networks_extra = strv_dup (o->networks_extra);
+    }
+  for (size_t i = 0; o->net_aliases_of && o->net_aliases_of[i]; i++)
+    {
+      const char *a = strchr (o->net_aliases_of[i], ':') + 1;
+      if (p->net != NET_PRIVATE || p->network == NULL)
+        return cella_error (err, 0, "--network %s: aliases are for user-defined networks (as root)",
+                            o->net_aliases_of[i]);
+      if (strlen (a) > 253
+          || strspn (a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != strlen (a))
+        return cella_error (err, 0, "--network %s: alias `%s` is not a host name (letters, digits, `.`, `-`, `_`)",
+                            o->net_aliases_of[i], a);
+    }
+  p->net_aliases_of = strv_dup (o->net_aliases_of);
   for (size_t i = 0; o->network_aliases && o->network_aliases[i]; i++)
     {
       const char *a = o->network_aliases[i];

@@ -30,7 +30,10 @@ struct run_options {
   char **devices;  /* --device HOST[:CTR][:PERMS] */
   bool privileged; /* --privileged */
   char *hostname;
-  char *network; /* none | host | private | NAME (a network) */
+  char *network;         /* none | host | private | NAME (a network): the first of network_specs */
+  char **network_specs;  /* --network, as given (repeated; NAME,NAME; NAME:alias=A): run_options_networks */
+  char **networks_extra; /* the user-defined networks after the first one */
+  char **net_aliases_of; /* "NET:ALIAS" from --network NET:alias=ALIAS */
   char *backend;
   char *name;
   char *restart;   /* engine: --restart */
@@ -81,6 +84,9 @@ int root_view_openat (const struct root_view *v, const char *path, int flags);
  * /usr/local/bin/python3, /usr/bin/python3, /bin/sh that is an executable file in it. */
 int entrypoint_detect (const struct root_view *root, char ***argv, cella_error_t *err);
 
+/* --network as given (network_specs) → network (the first), networks_extra, net_aliases_of; an
+ * error naming the value that cannot be combined or parsed. */
+int run_options_networks (struct run_options *o, cella_error_t *err);
 void run_options_free (struct run_options *o);
 
 /* The host facts plan_from_run_options reads for o: the caller gathers them (host_facts_gather)

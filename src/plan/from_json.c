@@ -367,6 +367,8 @@ read_plan (struct reader *r, struct plan *p, json_t *root)
   p->dns = get_strv (r, root, "dns");
   p->add_hosts = get_strv (r, root, "add_hosts");
   p->network_aliases = get_strv (r, root, "network_aliases");
+  p->networks_extra = get_strv (r, root, "networks_extra");
+  p->net_aliases_of = get_strv (r, root, "net_aliases_of");
   {
     /* absent from plans saved before Landlock scoping existed: those containers run unscoped,
      * and so do the processes exec'd in them */

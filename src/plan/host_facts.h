@@ -52,14 +52,17 @@ struct host_facts {
   long ncpu;
   /* HOST_FACT_NETWORK: `cella network create` made the network query.network names */
   bool network_defined;
+  /* HOST_FACT_NETWORK: the first of query.networks_extra that no `cella network create` made */
+  char *network_extra_missing;
 };
 
 /* What to look for, beside the HOST_FACT_* bits: the options that name a program or a file. */
 struct host_facts_query {
   unsigned want;
-  const char *proot_path; /* --proot-path */
-  const char *vm_kernel;  /* --kernel */
-  const char *network;    /* --network, when it may name a user-defined network */
+  const char *proot_path;      /* --proot-path */
+  const char *vm_kernel;       /* --kernel */
+  const char *network;         /* --network, when it may name a user-defined network */
+  char *const *networks_extra; /* the networks after it (--network A --network B) */
 };
 
 void host_facts_free (struct host_facts *f);

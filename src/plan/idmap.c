@@ -72,5 +72,6 @@ host_facts_free (struct host_facts *f)
   free (f->vm_kernel_release);
   free (f->vm_why);
   free (f->kvm_why);
+  free (f->network_extra_missing);
   memset (f, 0, sizeof *f);
 }

@@ -144,6 +144,8 @@ plan_free (struct plan *p)
   strv_free (p->dns);
   strv_free (p->add_hosts);
   strv_free (p->network_aliases);
+  strv_free (p->networks_extra);
+  strv_free (p->net_aliases_of);
   free (p->net_addr);
   free (p->root_upper);
   free (p->root_work);
@@ -557,6 +559,10 @@ plan_to_json (const struct plan *p)
     json_object_set_new (root, "add_hosts", json_strv (p->add_hosts));
   if (p->network_aliases)
     json_object_set_new (root, "network_aliases", json_strv (p->network_aliases));
+  if (p->networks_extra)
+    json_object_set_new (root, "networks_extra", json_strv (p->networks_extra));
+  if (p->net_aliases_of)
+    json_object_set_new (root, "net_aliases_of", json_strv (p->net_aliases_of));
   json_object_set_new (root, "resources", resources_json (&p->res));
   if (p->landlock)
     {

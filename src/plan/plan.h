@@ -348,7 +348,9 @@ struct plan {
   char *network;          /* NET_PRIVATE: the network's name (NULL: the default, "cella") */
   char **dns;             /* --dns: name servers of the container's resolv.conf */
   char **add_hosts;       /* --add-host NAME:IP */
-  char **network_aliases; /* --network-alias: more names of the container on p->network */
+  char **network_aliases; /* --network-alias: more names of the container on each of its networks */
+  char **networks_extra;  /* more user-defined networks after p->network (eth1, eth2...), in order */
+  char **net_aliases_of;  /* "NET:ALIAS": a name of the container on network NET only */
   char *net_addr;         /* runtime, not saved: the address net_prepare leased */
   struct plan_process process;
   /* PLAN_LANDLOCK_*: what is asked for, for the container's processes and those exec'd in it */

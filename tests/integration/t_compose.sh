@@ -475,6 +475,63 @@ EOF2
 	assert_ok "down"
 }
 
+# A service on two networks: proxy (on front and back) reaches web (front) and db (back) by name
+# and by its per-network alias over real TCP; web (front only) cannot reach db.
+test_service_on_two_networks() {
+	is_real_root || skip "user-defined networks (a project's networks) need root"
+	compose_env
+	cat >compose.yaml <<'EOF2'
+services:
+  web:
+    image: busybox
+    init: true
+    command: sh -c 'mkdir -p /w && echo from-web > /w/index.html && exec httpd -f -p 80 -h /w'
+    networks: [front]
+  db:
+    image: busybox
+    init: true
+    command: sh -c 'mkdir -p /w && echo from-db > /w/index.html && exec httpd -f -p 80 -h /w'
+    networks:
+      back:
+        aliases: [database]
+  proxy:
+    image: busybox
+    init: true
+    command: sleep 300
+    networks:
+      front:
+      back:
+        aliases: [gateway-svc]
+networks:
+  front:
+  back:
+EOF2
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "up with a service on two networks"
+	run_cella compose exec -T proxy sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 web 80; printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 database 80"
+	assert_contains "$OUT" from-web "proxy reaches web on front"
+	assert_contains "$OUT" from-db "proxy reaches db (alias database) on back"
+	local dbip
+	dbip=$("$CELLA" compose exec -T db hostname -i)
+	assert_match "$dbip" '^10[.][0-9.]+$' "db's address"
+	run_cella compose exec -T web sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 1 $dbip 80"
+	assert_not_contains "$OUT" from-db "web (front only) reached db on back"
+	run_cella compose exec -T db grep -c gateway-svc /etc/hosts
+	assert_eq 1 "$OUT" "proxy's alias on back in db's /etc/hosts"
+	run_cella compose exec -T web grep -c gateway-svc /etc/hosts
+	assert_eq 0 "$OUT" "proxy's alias on back in web's /etc/hosts"
+	local proxy
+	proxy=$("$CELLA" inspect -f '{{.Id}}' app-proxy-1)
+	assert_match "$proxy" '^[0-9a-f]{64}$' "proxy's id"
+	ip link show "vc${proxy:0:12}1" >/dev/null 2>&1 || fail "proxy's second veth (vc${proxy:0:12}1) missing while up"
+	CMD_TIMEOUT=60 run_cella compose down -t 1
+	assert_ok "down"
+	ip link show "vc${proxy:0:12}1" >/dev/null 2>&1 && fail "proxy's second veth left after down"
+	grep -qs "$proxy" /run/cella-net/*.leases && fail "a lease of proxy left after down"
+	[ ! -e "/run/cella-net/hosts/$proxy" ] || fail "proxy's hosts file left after down"
+	return 0
+}
+
 # The same compose file under `podman-compose` (Debian's 1.0.3; podman 4.3 with its own runtime,
 # runc where crun refuses the hybrid cgroup layout) and under cella compose: what a user observes
 # is the same: the HTTP body on the published port, the one-shot job's exit code, the named

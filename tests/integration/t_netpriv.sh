@@ -697,3 +697,100 @@ test_firewall_iptables() {
 	done
 	return 0
 }
+
+# two_networks_setup: networks A=tma$$ and B=tmb$$, busybox httpd members wa$$ (on A) and wb$$
+# (on B); $ab: wb's address.
+two_networks_setup() {
+	real_root || skip "user-defined networks need root"
+	need_private
+	np_env
+	a=tma$$ b=tmb$$
+	at_end "\"\$CELLA\" rm -f wa$$ wb$$ both$$ >/dev/null 2>&1; \"\$CELLA\" network rm $a $b >/dev/null 2>&1"
+	run_cella network create "$a"
+	assert_ok
+	run_cella network create "$b"
+	assert_ok
+	run_cella run -d --init --name wa$$ --network "$a" busybox sh -c "$httpd_cmd"
+	assert_ok
+	id_wa=$OUT
+	run_cella run -d --init --name wb$$ --network "$b" busybox sh -c "$httpd_cmd"
+	assert_ok
+	ab=$("$CELLA" exec "wb$$" hostname -i)
+	assert_match "$ab" '^10\.[0-9.]+$' "wb's address"
+}
+
+# A container on two user-defined networks (eth0 on A, eth1 on B): it reaches a member of each by
+# name over real TCP, the members of A still cannot reach B's, a per-network alias resolves on its
+# network only, -p goes to its address on A; rm leaves no veth, lease, rule or hosts file.
+test_container_on_two_networks() {
+	local a b ab id_wa id_both port
+	two_networks_setup
+	port=$(free_port)
+	run_cella run -d --init --name both$$ --network "$a" --network "$b:alias=bee$$" -p "$port:80" busybox sh -c "$httpd_cmd"
+	assert_ok
+	id_both=$OUT
+	run_cella exec "both$$" sh -c "ip -o -4 addr; ip route"
+	assert_match "$OUT" "eth0 +inet 10\.[0-9.]+/" "eth0 on $a"
+	assert_match "$OUT" "eth1 +inet 10\.[0-9.]+/" "eth1 on $b"
+	assert_match "$OUT" "^default via [0-9.]+ dev eth0" "the default route through the first network"
+	run_cella exec "both$$" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 wa$$ 80 && printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 wb$$ 80"
+	assert_ok "both reaches wa ($a) and wb ($b) by name"
+	assert_eq 2 "$(printf '%s\n' "$OUT" | grep -c hello-from-cella)" "two answers"
+	run_cella exec "both$$" nslookup "wb$$"
+	assert_contains "$OUT" "Address: $ab" "wb (on $b) answered by the name server resolv.conf names first ($a's)"
+	# isolation kept: wa (on A only) neither knows nor reaches wb
+	run_cella exec "wa$$" sh -c "grep -c 'wb$$\|bee$$' /etc/hosts; printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 1 $ab 80"
+	assert_eq 0 "$OUT" "wb or both's alias on $b in wa's /etc/hosts, or wa ($a) reached wb's $ab on $b"
+	# the alias given on B: B's members resolve it
+	run_cella exec "wb$$" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 bee$$ 80"
+	assert_contains "$OUT" hello-from-cella "wb reaches both by its alias on $b"
+	http_get "$port" || fail "no answer on the published port $port"
+	assert_eq hello-from-cella "$OUT" "-p through the first network"
+	run_cella inspect "both$$"
+	OUT=$(printf '%s' "$OUT" | tr -d ' \n')
+	assert_contains "$OUT" "\"$a\":{\"IPAddress\":\"10." "inspect: NetworkSettings.Networks.$a"
+	assert_contains "$OUT" "\"$b\":{\"IPAddress\":\"$(printf '%s' "$ab" | sed 's/\.[0-9]*$//')." "inspect: Networks.$b, its address there"
+	run_cella run --rm --network "$a" --network host busybox true
+	assert_cella_error 125 "only user-defined networks"
+	run_cella rm -f "wa$$" "wb$$" "both$$"
+	assert_ok
+	for i in "$id_wa" "$id_both"; do
+		assert_net_clean "$i"
+		ip link show "vc${i:0:12}1" >/dev/null 2>&1 && fail "veth vc${i:0:12}1 left"
+		[ ! -e "/run/cella-net/hosts/$i" ] || fail "hosts file of ${i:0:12} left"
+	done
+	run_cella network rm "$a" "$b"
+	assert_ok
+}
+
+# `network connect` / `disconnect` of a running container: an interface, an address and names on
+# the other network, then none; `network rm` refuses while a container is connected.
+test_network_connect_disconnect() {
+	local a b ab id_wa
+	two_networks_setup
+	run_cella network connect --alias wee$$ "$b" "wa$$"
+	assert_ok "network connect"
+	run_cella exec "wa$$" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 wb$$ 80"
+	assert_contains "$OUT" hello-from-cella "wa reaches wb by name once connected to $b"
+	run_cella exec "wb$$" sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 wee$$ 80"
+	assert_contains "$OUT" hello-from-cella "wb reaches wa by the alias connect gave"
+	run_cella network connect "$b" "wa$$"
+	assert_cella_error 125 "on that network already"
+	run_cella network disconnect "$a" "wa$$"
+	assert_cella_error 125 "first network"
+	run_cella network rm "$b"
+	assert_cella_error 125 "used by 2 running"
+	run_cella network disconnect "$b" "wa$$"
+	assert_ok "network disconnect"
+	run_cella exec "wa$$" sh -c "ip -o link | grep -c eth1; grep -c wb$$ /etc/hosts; printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 1 $ab 80"
+	assert_eq "$(printf '0\n0')" "$OUT" "eth1, wb's hosts line, or a reply from wb after the disconnect"
+	ip link show "vc${id_wa:0:12}1" >/dev/null 2>&1 && fail "the host side of wa's eth1 left"
+	grep -qs "$id_wa" "/run/cella-net/$b.leases" && fail "wa's lease on $b left"
+	run_cella exec "wb$$" grep -c "wee$$" /etc/hosts
+	assert_eq 0 "$OUT" "wa's alias in wb's /etc/hosts after the disconnect"
+	run_cella rm -f "wa$$" "wb$$"
+	assert_ok
+	assert_net_clean "$id_wa"
+	run_cella network rm "$a" "$b"
+	assert_ok
+}

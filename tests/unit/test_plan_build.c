@@ -163,6 +163,59 @@ test_rootless_maps (void)
   run_options_free (&o);
 }
 
+/* --network repeated, NET1,NET2 and NET:alias=A: the first network, the others, aliases per
+ * network; modes do not combine; an undefined second network, the vm backend refused. */
+static void
+test_several_networks (void)
+{
+  struct run_options o;
+  struct host_facts f = root_host ();
+  cella_error_t err = NULL;
+  struct plan *p;
+
+  options (&o);
+  f.have |= HOST_FACT_NETWORK;
+  f.network_defined = true;
+  strv_push (&o.network_specs, "front,mid");
+  strv_push (&o.network_specs, "back:alias=db,alias=db2");
+  CHECK (run_options_networks (&o, &err) == 0 && strcmp (o.network, "front") == 0 && strv_len (o.networks_extra) == 2
+             && strcmp (o.networks_extra[0], "mid") == 0 && strcmp (o.networks_extra[1], "back") == 0
+             && strv_len (o.net_aliases_of) == 2 && strcmp (o.net_aliases_of[1], "back:db2") == 0,
+         "--network front,mid --network back:alias=db,alias=db2: parsed in order");
+  p = build (&o, &f, &err);
+  CHECK (p && p->net == NET_PRIVATE && strcmp (p->network, "front") == 0 && strv_len (p->networks_extra) == 2
+             && strv_len (p->net_aliases_of) == 2,
+         "several user-defined networks: in the plan");
+  plan_free (p);
+  f.network_extra_missing = xstrdup ("mid");
+  p = build (&o, &f, &err);
+  CHECK (p == NULL && err_has (&err, "--network `mid`: no such network"), "an undefined second network: refused");
+  free (f.network_extra_missing);
+  f.network_extra_missing = NULL;
+  run_options_free (&o);
+
+  options (&o);
+  strv_push (&o.network_specs, "front");
+  strv_push (&o.network_specs, "host");
+  CHECK (run_options_networks (&o, &err) < 0 && err_has (&err, "--network host: only user-defined networks"),
+         "--network host with another: refused");
+  run_options_free (&o);
+  options (&o);
+  strv_push (&o.network_specs, "front,front");
+  CHECK (run_options_networks (&o, &err) < 0 && err_has (&err, "--network front: given twice"), "a network twice");
+  run_options_free (&o);
+  options (&o);
+  strv_push (&o.network_specs, "front:ip=1.2.3.4");
+  CHECK (run_options_networks (&o, &err) < 0 && err_has (&err, "unknown option `ip=1.2.3.4`"),
+         "an option other than alias=: refused");
+  run_options_free (&o);
+  options (&o);
+  strv_push (&o.network_specs, "container:web");
+  CHECK (run_options_networks (&o, &err) == 0 && strcmp (o.network, "container:web") == 0 && !o.networks_extra,
+         "--network container:NAME: one network, as before");
+  run_options_free (&o);
+}
+
 static void
 test_network (void)
 {
@@ -332,6 +385,7 @@ main (void)
   test_backend_selection ();
   test_rootless_maps ();
   test_network ();
+  test_several_networks ();
   test_vm ();
   test_query ();
   cmd = xasprintf ("rm -rf '%s'", root_dir);
