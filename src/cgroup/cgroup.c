@@ -678,22 +678,36 @@ cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err)
 
 /* ---- removing ---------------------------------------------------------------------------------------- */
 
-/* rmdir of dir and of the empty cgroups below it (a container may make its own, e.g. systemd in its cgroup
- * namespace), the deepest first. rmdir itself refuses a cgroup that holds a task or a child, so nothing
- * alive goes. -1 with errno (ENOENT: gone, which callers count as removed). */
+/* rmdir of dir, and when it is busy, of the empty cgroups below it first (a container may make its own, e.g.
+ * systemd in its cgroup namespace), the deepest first. rmdir itself refuses a cgroup that holds a task or a child, so
+ * nothing alive goes. -1 with errno (ENOENT: gone, which callers count as removed). */
 static int
 rmdir_tree (const char *dir, int depth)
 {
-  DIR *dp = depth < 32 ? opendir (dir) : NULL;
+  DIR *dp;
   struct dirent *de;
-  while (dp && (de = readdir (dp)) != NULL)
+  bool any = false;
+  if (rmdir (dir) == 0)
+    return 0;
+  if (errno != EBUSY || depth >= 32)
+    return -1;
+  if ((dp = opendir (dir)) == NULL)
+    {
+      errno = EBUSY;
+      return -1;
+    }
+  while ((de = readdir (dp)) != NULL)
     if (de->d_type == DT_DIR && strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
       {
         cleanup_free char *sub = xasprintf ("%s/%s", dir, de->d_name);
-        rmdir_tree (sub, depth + 1);
+        any |= rmdir_tree (sub, depth + 1) == 0;
       }
-  if (dp)
-    closedir (dp);
+  closedir (dp);
+  if (!any)
+    {
+      errno = EBUSY;
+      return -1;
+    }
   return rmdir (dir);
 }
 
