@@ -213,7 +213,8 @@ test_busy_cgroup_is_removed_later() {
 	[ -d "$mem" ] || fail "no memory cgroup $mem for the container"
 	sleep 300 &
 	holder=$!
-	# a failed assertion leaves neither the holder nor the cgroups it held
+	# a failed assertion leaves neither the holder nor the cgroups it held (expanded now: locals)
+	# shellcheck disable=SC2064
 	trap "kill $holder 2>/dev/null; sleep 0.2; rmdir '$mem' 2>/dev/null" EXIT
 	echo "$holder" >"$mem/cgroup.procs"
 	run_cella stop -t 0 "$id"
@@ -243,6 +244,7 @@ test_busy_cgroup_is_removed_later() {
 	mkdir /sys/fs/cgroup/memory/cella/"$orphan"/inner
 	sleep 300 &
 	holder=$!
+	# shellcheck disable=SC2064
 	trap "kill $holder 2>/dev/null; sleep 0.2; rmdir /sys/fs/cgroup/memory/cella/{$orphan/inner,$orphan,$young,$held,keep-me} /sys/fs/cgroup/pids/cella/$orphan 2>/dev/null" EXIT
 	echo "$holder" >"/sys/fs/cgroup/memory/cella/$held/cgroup.procs"
 	touch -d '-2 min' /sys/fs/cgroup/{memory,pids}/cella/"$orphan" /sys/fs/cgroup/memory/cella/{"$held",keep-me}
