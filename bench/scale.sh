@@ -109,9 +109,13 @@ leftovers() { # TOOL: processes, mounts, dirs, cgroups, veths, nft tables of thi
 	case $1 in
 	cella)
 		dirs=$(find "$CELLA_ROOT/containers" "$CELLA_RUN_ROOT/containers" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-		cgs=$(find /sys/fs/cgroup -maxdepth 3 -type d -path '*cella/*' 2>/dev/null | wc -l)
-		veths=$(ip -o link show 2>/dev/null | grep -c ' vc[0-9a-f]\{12\}' || true)
-		nfts=$(nft list tables 2>/dev/null | grep -c 'cella_c_' || true)
+		# this run's containers only, in every hierarchy (v1 controllers and the unified one): other
+		# cella cgroups on the machine (another data root's containers, a VM's QEMU) are not leftovers
+		cgs=$(find /sys/fs/cgroup -maxdepth 8 -type d -name '[0-9a-f]*' 2>/dev/null | grep -cFf "$WORK/cella.ids" || true)
+		cgs="$cgs (recorded busy: $(cat "$CELLA_RUN_ROOT"/cgroup-leftover/* 2>/dev/null | grep -c . || true), rm said busy: $(grep -c 'still busy' "$WORK/cella.rm.err" 2>/dev/null || true))"
+		cut -c1-12 "$WORK/cella.ids" >"$WORK/cella.short"
+		veths=$(ip -o link show 2>/dev/null | grep -o ' vc[0-9a-f]\{12\}' | cut -c4- | grep -cFf "$WORK/cella.short" || true)
+		nfts=$(nft list tables 2>/dev/null | grep -o 'cella_c_[0-9a-f]*' | cut -c9- | grep -cFf "$WORK/cella.short" || true)
 		;;
 	podman)
 		dirs=$(find "$WORK/podman-root/overlay-containers" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
@@ -190,7 +194,7 @@ run_tool() { # TOOL
 	e=$(now)
 	R[$t, stop_ms]=$(ms "$s" "$e")
 	s=$(now)
-	xargs -P "$PAR" -n 20 "${rm[@]}" <"$WORK/$t.ids" >/dev/null 2>&1 || true
+	xargs -P "$PAR" -n 20 "${rm[@]}" <"$WORK/$t.ids" >/dev/null 2>"$WORK/$t.rm.err" || true
 	e=$(now)
 	R[$t, rm_ms]=$(ms "$s" "$e")
 	sleep 2

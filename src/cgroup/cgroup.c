@@ -5,9 +5,11 @@
 #include "../backend/backend.h"
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "cgroup_internal.h"
+#include "../util/paths.h"
 
 /* ---- the pure parts ---------------------------------------------------------------------------------- */
 
@@ -675,36 +678,288 @@ cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err)
 
 /* ---- removing ---------------------------------------------------------------------------------------- */
 
+/* rmdir of dir, and when it is busy, of the empty cgroups below it first (a container may make its own, e.g.
+ * systemd in its cgroup namespace), the deepest first. rmdir itself refuses a cgroup that holds a task or a child, so
+ * nothing alive goes. -1 with errno (ENOENT: gone, which callers count as removed). */
 static int
-rmdir_retry (const char *dir, cella_error_t *err)
+rmdir_tree (const char *dir, int depth)
 {
-  for (int i = 0; i < 200; i++)
+  DIR *dp;
+  struct dirent *de;
+  bool any = false;
+  if (rmdir (dir) == 0)
+    return 0;
+  if (errno != EBUSY || depth >= 32)
+    return -1;
+  if ((dp = opendir (dir)) == NULL)
     {
-      struct timespec ts = { 0, 10 * 1000000L };
-      if (rmdir (dir) == 0 || errno == ENOENT)
+      errno = EBUSY;
+      return -1;
+    }
+  while ((de = readdir (dp)) != NULL)
+    if (de->d_type == DT_DIR && strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+      {
+        cleanup_free char *sub = xasprintf ("%s/%s", dir, de->d_name);
+        any |= rmdir_tree (sub, depth + 1) == 0;
+      }
+  closedir (dp);
+  if (!any)
+    {
+      errno = EBUSY;
+      return -1;
+    }
+  return rmdir (dir);
+}
+
+/* The pids cgroup.procs lists in dir, on one line ("" when none: the tasks left are exiting, which
+ * cgroup.procs no longer shows although rmdir still counts them). */
+static char *
+procs_line (const char *dir)
+{
+  char *t = cg_read (dir, "cgroup.procs");
+  if (t == NULL)
+    return xstrdup ("?");
+  for (char *c = t; *c; c++)
+    if (*c == '\n')
+      *c = c[1] ? ' ' : '\0';
+  return t;
+}
+
+/* Remove dir's cgroup, waiting up to patience_ms while it is busy: a cgroup2 directory's cgroup.events
+ * says when it empties ("populated 0", polled: POLLPRI), a v1 one is asked again every 10 ms. */
+static int
+remove_wait (const char *dir, long long patience_ms, cella_error_t *err)
+{
+  long long end = now_ns () + patience_ms * 1000000LL;
+  cleanup_free char *events = xasprintf ("%s/cgroup.events", dir);
+  cleanup_close int efd = open (events, O_RDONLY | O_CLOEXEC);
+  for (;;)
+    {
+      long long left;
+      if (rmdir_tree (dir, 0) == 0 || errno == ENOENT)
         return 0;
       if (errno != EBUSY)
+        return cella_error (err, errno, "cgroup: remove `%s`", dir);
+      left = (end - now_ns ()) / 1000000LL;
+      if (left <= 0)
         break;
-      nanosleep (&ts, NULL);
+      if (efd >= 0)
+        {
+          char buf[128];
+          struct pollfd pf = { .fd = efd, .events = POLLPRI };
+          /* re-read to re-arm; "populated 0" already: only a child (removed above) or a dying task left */
+          ssize_t got = pread (efd, buf, sizeof buf - 1, 0);
+          buf[got > 0 ? got : 0] = '\0';
+          if (strstr (buf, "populated 0"))
+            {
+              struct timespec ts = { 0, 10 * 1000000L };
+              nanosleep (&ts, NULL);
+            }
+          else
+            poll (&pf, 1, left < 100 ? (int) left : 100);
+        }
+      else
+        {
+          struct timespec ts = { 0, 10 * 1000000L };
+          nanosleep (&ts, NULL);
+        }
     }
-  return cella_error (err, errno, "cgroup: remove `%s`", dir);
+  {
+    cleanup_free char *procs = procs_line (dir);
+    return cella_error (err, EBUSY, "cgroup: `%s` still busy after %lld ms (processes: %s)", dir, patience_ms,
+                        *procs ? procs : "none listed, exiting ones");
+  }
+}
+
+/* The record of cgroups left behind: <run root>/cgroup-leftover/NAME, one directory a line, retried by
+ * cgroup_sweep (the next start, `system prune`). */
+static char *
+leftover_dir (void)
+{
+  return xasprintf ("%s/cgroup-leftover", paths_run_root ());
+}
+
+static void
+leftover_record (const char *const *left, size_t n)
+{
+  cleanup_free char *dir = leftover_dir (), *path = NULL, *text = xstrdup ("");
+  const char *any = n ? left[0] : NULL, *name;
+  if (any == NULL || mkdir_p (dir, 0700, NULL) < 0)
+    return;
+  name = strrchr (any, '/') ? strrchr (any, '/') + 1 : any;
+  path = xasprintf ("%s/%s", dir, name);
+  for (size_t i = 0; i < n; i++)
+    {
+      struct stat st;
+      char *t;
+      if (stat (left[i], &st) < 0)
+        continue;
+      /* the inode tells this cgroup from one made again at the same path (a restart, a start again) */
+      t = xasprintf ("%s%llu %s\n", text, (unsigned long long) st.st_ino, left[i]);
+      free (text);
+      text = t;
+    }
+  write_file_atomic (path, text, strlen (text), 0600, NULL);
 }
 
 int
-cgroup_remove (const struct cgroup_dirs *d, cella_error_t *err)
+cgroup_remove_patient (const struct cgroup_dirs *d, long long patience_ms, cella_error_t *err)
 {
+  const char *left[CG_V1__COUNT + 2];
+  size_t n = 0;
   int r = 0;
   cella_error_t e = NULL;
   if (cgroup_signal_all (d, SIGKILL, &e) < 0)
     cella_error_free (&e);
   if (d->layout == CGROUP_V2)
-    return d->v2 ? rmdir_retry (d->v2, err) : 0;
-  for (int c = 0; c < CG_V1__COUNT; c++)
-    if (d->v1[c] && rmdir_retry (d->v1[c], r < 0 ? NULL : err) < 0)
+    {
+      if (d->v2 && remove_wait (d->v2, patience_ms, err) < 0)
+        left[n++] = d->v2;
+    }
+  else
+    {
+      for (int c = 0; c < CG_V1__COUNT; c++)
+        /* after the first busy one, the others get a short wait: the same tasks hold them all (or none) */
+        if (d->v1[c] && remove_wait (d->v1[c], n ? 50 : patience_ms, n ? NULL : err) < 0)
+          left[n++] = d->v1[c];
+      if (d->unified && remove_wait (d->unified, n ? 50 : patience_ms, n ? NULL : err) < 0)
+        left[n++] = d->unified;
+    }
+  if (n)
+    {
+      leftover_record (left, n);
       r = -1;
-  if (d->unified && rmdir_retry (d->unified, r < 0 ? NULL : err) < 0)
-    r = -1;
+    }
   return r;
+}
+
+int
+cgroup_remove (const struct cgroup_dirs *d, cella_error_t *err)
+{
+  return cgroup_remove_patient (d, 2000, err);
+}
+
+/* Is path a directory of a cgroup hierarchy cella found (under one of its mounts, no `..`)? */
+static bool
+under_a_mount (const char *path)
+{
+  const char *mounts[CG_V1__COUNT + 1];
+  size_t n = 0;
+  layout_probe ();
+  if (path[0] != '/' || strstr (path, "/../") || strstr (path, "\n"))
+    return false;
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    if (cache.v1_mount[c])
+      mounts[n++] = cache.v1_mount[c];
+  if (cache.v2_mount)
+    mounts[n++] = cache.v2_mount;
+  for (size_t i = 0; i < n; i++)
+    {
+      size_t l = strlen (mounts[i]);
+      if (strncmp (path, mounts[i], l) == 0 && path[l] == '/' && path[l + 1]
+          && (is_fs (path, CGROUP_SUPER_MAGIC) || is_fs (path, CGROUP2_SUPER_MAGIC)))
+        return true;
+    }
+  return false;
+}
+
+/* The recorded leftovers: each one removed when it is empty now (nothing is killed: the container is
+ * gone); a record goes once all its directories did. */
+static size_t
+sweep_records (void)
+{
+  cleanup_free char *dir = leftover_dir ();
+  DIR *dp = opendir (dir);
+  struct dirent *de;
+  size_t removed = 0;
+  if (dp == NULL)
+    return 0;
+  while ((de = readdir (dp)) != NULL)
+    {
+      cleanup_free char *path = NULL, *text = NULL, *rest = xstrdup ("");
+      char *save = NULL;
+      bool any = false;
+      if (de->d_name[0] == '.')
+        continue;
+      path = xasprintf ("%s/%s", dir, de->d_name);
+      if (read_file (path, &text, NULL, NULL) < 0)
+        continue;
+      for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+        {
+          char *l = strchr (line, ' '), *t;
+          struct stat st;
+          unsigned long long ino = strtoull (line, NULL, 10);
+          /* gone already, not a cgroup, or another one made at its path since: nothing to do */
+          if (l == NULL || !under_a_mount (++l) || stat (l, &st) < 0 || (unsigned long long) st.st_ino != ino)
+            {
+              any = true;
+              continue;
+            }
+          if (rmdir_tree (l, 0) == 0 || errno == ENOENT)
+            {
+              removed++;
+              any = true;
+              continue;
+            }
+          t = xasprintf ("%s%s\n", rest, line);
+          free (rest);
+          rest = t;
+        }
+      if (*rest == '\0')
+        unlink (path);
+      else if (any)
+        write_file_atomic (path, rest, strlen (rest), 0600, NULL);
+    }
+  closedir (dp);
+  return removed;
+}
+
+static bool
+container_id_name (const char *s)
+{
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+      return false;
+  return n == 64;
+}
+
+size_t
+cgroup_sweep (bool scan, bool (*keep) (const char *id, void *ud), void *ud)
+{
+  cleanup_free char *why = NULL, *base = NULL;
+  const char *mounts[CG_V1__COUNT + 1];
+  size_t n = 0, removed = sweep_records ();
+  long long now = (long long) time (NULL);
+  if (!scan || (base = work_base (&why)) == NULL)
+    return removed;
+  for (int c = 0; c < CG_V1__COUNT; c++)
+    if (cache.v1_mount[c])
+      mounts[n++] = cache.v1_mount[c];
+  if (cache.v2_mount)
+    mounts[n++] = cache.v2_mount;
+  for (size_t i = 0; i < n; i++)
+    {
+      cleanup_free char *top = xasprintf ("%s%s/cella", mounts[i], base);
+      DIR *dp = opendir (top);
+      struct dirent *de;
+      while (dp && (de = readdir (dp)) != NULL)
+        {
+          cleanup_free char *sub = NULL;
+          struct stat st;
+          if (de->d_type != DT_DIR || !container_id_name (de->d_name) || (keep && keep (de->d_name, ud)))
+            continue;
+          sub = xasprintf ("%s/%s", top, de->d_name);
+          /* a young one may be a start under way (made, its first process not yet in it) */
+          if (stat (sub, &st) < 0 || now - (long long) st.st_mtime < CGROUP_ORPHAN_MIN_AGE_S)
+            continue;
+          if (rmdir_tree (sub, 0) == 0)
+            removed++;
+        }
+      if (dp)
+        closedir (dp);
+    }
+  return removed;
 }
 
 void

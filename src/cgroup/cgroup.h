@@ -121,9 +121,23 @@ int cgroup_stats (const struct cgroup_dirs *d, struct cgroup_stats *st, cella_er
 /* The OOM kills counted in the cgroup (0 when none or unknown). */
 long long cgroup_oom_kills (const struct cgroup_dirs *d);
 
-/* Kill what is left in the cgroup and remove its directories (rmdir retried while EBUSY). A cgroup already
- * gone is no error. */
+/* Kill what is left in the cgroup and remove its directories, and the empty cgroups below them, waiting up to
+ * patience_ms while one is busy (tasks still exiting: the kernel counts a task in its cgroup until its last
+ * switch out, after its parent reaped it). A cgroup already gone is no error. What is still busy then is
+ * recorded (<run root>/cgroup-leftover) for cgroup_sweep, and -1 says which. docs/resources.md. */
+int cgroup_remove_patient (const struct cgroup_dirs *d, long long patience_ms, cella_error_t *err);
+
+/* cgroup_remove_patient with 2 s (the monitor's, a failed start's). */
 int cgroup_remove (const struct cgroup_dirs *d, cella_error_t *err);
+
+/* An orphan cgroup younger than this may be a start under way in another data root: the sweep leaves it. */
+#define CGROUP_ORPHAN_MIN_AGE_S 60
+
+/* Remove the recorded leftovers that are empty now; with scan, also every empty cgroup named as a container
+ * (64 hex digits) under cella's own directory of each hierarchy (<base>/cella/ID) that keep(ID) does not
+ * claim and that is CGROUP_ORPHAN_MIN_AGE_S old. Only rmdir: a cgroup with a task or a child stays, and
+ * nothing is killed. Returns how many directories went. */
+size_t cgroup_sweep (bool scan, bool (*keep) (const char *id, void *ud), void *ud);
 
 /* Remove the cgroup of plan p (ns, and vm: QEMU's), if it has one; errors are dropped (cleanup paths). */
 void cgroup_remove_plan (const struct plan *p);

@@ -403,7 +403,8 @@ sys_prune (int argc, char **argv)
       first
       = cli_parse_command (prune_table, &o, argc, argv, "cella system prune [-a] [--volumes] [-f]",
                            "Remove stopped containers, networks no container uses, unnamed images (-a: every image no "
-                           "container uses) and the build cache; with --volumes, volumes no container uses.",
+                           "container uses), the build cache and leftover cgroups (empty ones of containers that "
+                           "are gone); with --volumes, volumes no container uses.",
                            0, NULL, &status);
   if (first <= 0)
     goto out;
@@ -416,6 +417,11 @@ sys_prune (int argc, char **argv)
     }
   if (prune_containers (NULL, &freed, false, &err) < 0)
     status = err ? cella_error_print (&err) : EXIT_CELLA_ERROR;
+  {
+    size_t cgs = ctr_sweep_cgroups ();
+    if (cgs)
+      printf ("Removed %zu leftover cgroup director%s\n", cgs, cgs == 1 ? "y" : "ies");
+  }
   {
     char *nargv[] = { "network", "prune", "-f", NULL };
     if (cmd_network (3, nargv) != 0)

@@ -162,6 +162,10 @@ struct monitor_ready {
   char msg[1024];
 };
 
+/* Remove the cgroups left behind (recorded by a removal that found them busy, and those of containers this
+ * data root does not know, under cella's own directory, empty and a minute old); how many directories went. */
+size_t ctr_sweep_cgroups (void);
+
 /* pause.c: freeze (pause) or thaw a running container's cgroup; an error names the container when
  * it is not running, already so, or has no cgroup here. */
 int ctr_pause (const char *id, bool pause, cella_error_t *err);

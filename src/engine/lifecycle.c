@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "../backend/backend.h"
 #include "../net/net.h"
 #include "../cgroup/cgroup.h"
 #include "container.h"
@@ -140,7 +141,9 @@ int
 ctr_start (const char *id, const struct ctr_start_opts *o, cella_error_t *err)
 {
   struct ctr_state st;
-  int lock = ctr_lock (id, err), r;
+  int lock, r;
+  cgroup_sweep (false, NULL, NULL); /* what an earlier removal recorded as still busy (cheap when none) */
+  lock = ctr_lock (id, err);
   if (lock < 0)
     return -1;
   if (ctr_state_read (id, &st, lock, err) < 0)
@@ -330,10 +333,23 @@ ctr_rm (const char *id, bool force, bool volumes, cella_error_t *err)
     }
   net_cleanup (id); /* what a crashed monitor left: rules, interfaces, a network helper */
   {
-    /* and its cgroup (normally gone with the workload, via the monitor) */
+    /* and its cgroup (normally gone with the workload, via the monitor; when the monitor found it still busy
+     * it recorded it: try again, and say so when it still is) */
     struct plan *p = NULL;
-    if (ctr_plan_load (id, &p, NULL) == 0)
-      cgroup_remove_plan (p);
+    struct cgroup_dirs d;
+    cella_error_t ce = NULL;
+    if (ctr_plan_load (id, &p, NULL) == 0 && backend_can (p, BACKEND_CAP_CGROUP) && cgroup_path_of (p, &d, NULL) == 0)
+      {
+        if (cgroup_remove_patient (&d, 3000, &ce) < 0)
+          {
+            fprintf (stderr,
+                     "cella: rm %s: %s; it stays recorded, and the next start or `cella system prune` removes it "
+                     "once empty\n",
+                     st.name ? st.name : id, ce ? ce->msg : "its cgroup is still busy");
+            cella_error_free (&ce);
+          }
+        cgroup_dirs_clear (&d);
+      }
     plan_free (p);
   }
   r = ctr_remove_files (id, st.name, err);
@@ -416,4 +432,18 @@ ctr_rename (const char *id, const char *new_name, cella_error_t *err)
   ctr_state_clear (&st);
   close (lock);
   return *err ? -1 : 0;
+}
+
+static bool
+is_a_container (const char *id, void *ud)
+{
+  cleanup_free char *dir = ctr_dir (id);
+  (void) ud;
+  return access (dir, F_OK) == 0;
+}
+
+size_t
+ctr_sweep_cgroups (void)
+{
+  return cgroup_sweep (true, is_a_container, NULL);
 }
