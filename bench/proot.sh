@@ -28,9 +28,10 @@ for w in true ls-lR; do
 	# shellcheck disable=SC2086
 	"$WORK/timeit" "$ROUNDS" -- ns "$CELLA" run "$WORK/root" $cmd -- cella "$CELLA" run --backend proot "$WORK/root" $cmd \
 		-- proot $PROOT $cmd >"$WORK/$w.txt"
-	echo "== $w ($ROUNDS rounds)"
+	echo "== $w ($ROUNDS rounds, load $(cut -d' ' -f1-3 /proc/loadavg))"
 	for n in ns cella proot; do
-		awk -v n="$n" '$1 == n { print $2 }' "$WORK/$w.txt" | sort -n | awk -v n="$n" '{ a[NR] = $1 } END { printf "%-6s median %8.2f ms\n", n, a[int((NR + 1) / 2)] / 1e6 }'
+		cpu=$(awk -v n="$n" '$1 == n { print $4 }' "$WORK/$w.txt" | sort -n | awk '{ a[NR] = $1 } END { printf "%.2f", a[int((NR + 1) / 2)] / 1e6 }')
+		awk -v n="$n" '$1 == n { print $2 }' "$WORK/$w.txt" | sort -n | awk -v n="$n" -v cpu="$cpu" '{ a[NR] = $1 } END { printf "%-6s median %8.2f ms  (CPU, user+sys: median %s ms)\n", n, a[int((NR + 1) / 2)] / 1e6, cpu }'
 	done
 	c=$(awk '$1 == "cella" { print $2 }' "$WORK/$w.txt" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
 	p=$(awk '$1 == "proot" { print $2 }' "$WORK/$w.txt" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')

@@ -6,8 +6,10 @@
 #
 # Runs `true` in a busybox root file system with cella and with the tools it is compared to,
 # interleaved round by round (each round starting one command later) on the same machine, and prints a markdown table: median and p90
-# wall time per invocation and the ratio of each median to cella's. Timing is done by
-# bench/timeit.c (compiled here): clock read right before posix_spawn and right after waitpid.
+# wall time per invocation, the ratio of each median to cella's, and the median CPU time (user +
+# system of the command and its waited-for children: less sensitive to a shared machine's load).
+# Timing is done by bench/timeit.c (compiled here): clock read right before posix_spawn and right
+# after wait4.
 # Tools that are missing are listed as "not installed"; ones that fail are listed with the error.
 set -eu
 
@@ -99,7 +101,7 @@ echo "bench: $ROUNDS rounds of ${#selected[@]} commands, interleaved…" >&2
 "$WORK/timeit" "$ROUNDS" "${args[@]}" >"$WORK/times"
 
 # --- statistics -------------------------------------------------------------------------------
-stat_of() { # INDEX -> "median_ms p90_ms nonzero_exits"
+stat_of() { # INDEX -> "median_ms p90_ms cpu_median_ms nonzero_exits"
 	awk -v i="$1" '$1 == i { print $2 }' "$WORK/times" | sort -n | awk '
 		{ v[NR] = $1 }
 		END {
@@ -108,12 +110,16 @@ stat_of() { # INDEX -> "median_ms p90_ms nonzero_exits"
 			k = int(0.9 * NR); if (k < 0.9 * NR) k++
 			printf "%.2f %.2f ", m / 1e6, v[k] / 1e6
 		}'
+	# CPU time (user + system of the command and what it waited for: timeit's fourth column)
+	awk -v i="$1" '$1 == i { print $4 }' "$WORK/times" | sort -n | awk '
+		{ v[NR] = $1 }
+		END { if (NR == 0) { printf "- "; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f ", m / 1e6 }'
 	awk -v i="$1" '$1 == i && $3 != 0' "$WORK/times" | wc -l
 }
 
-declare -A median p90 bad
+declare -A median p90 cpu bad
 for i in "${selected[@]}"; do
-	read -r median[$i] p90[$i] bad[$i] <<<"$(stat_of "$i")"
+	read -r median[$i] p90[$i] cpu[$i] bad[$i] <<<"$(stat_of "$i")"
 done
 ref=""
 for i in "${selected[@]}"; do
@@ -121,20 +127,20 @@ for i in "${selected[@]}"; do
 done
 
 echo
-echo "Start-up time, $ROUNDS runs each, interleaved ($(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%d))"
+echo "Start-up time, $ROUNDS runs each, interleaved ($(uname -r), $(nproc) CPUs, $(date -u +%Y-%m-%d), load $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
-echo "| tool | median ms | p90 ms | ratio to cella median |"
-echo "|---|---:|---:|---:|"
+echo "| tool | median ms | p90 ms | ratio to cella median | median CPU ms (user+sys) |"
+echo "|---|---:|---:|---:|---:|"
 for i in "${!names[@]}"; do
 	if [ "${status[$i]}" != ok ]; then
-		echo "| ${names[$i]} | ${status[$i]} | | |"
+		echo "| ${names[$i]} | ${status[$i]} | | | |"
 		continue
 	fi
 	ratio="-"
 	[ -n "$ref" ] && ratio=$(awk -v a="${median[$i]}" -v b="$ref" 'BEGIN { printf "%.2f×", a / b }')
 	note=""
 	[ "${bad[$i]}" = 0 ] || note=" (${bad[$i]} runs exited non-zero)"
-	echo "| ${names[$i]}$note | ${median[$i]} | ${p90[$i]} | $ratio |"
+	echo "| ${names[$i]}$note | ${median[$i]} | ${p90[$i]} | $ratio | ${cpu[$i]} |"
 done
 echo
 echo "Commands (ROOTFS = a static busybox tree in a temp dir):"

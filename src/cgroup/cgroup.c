@@ -656,7 +656,7 @@ single_v2_dir (const struct cgroup_dirs *d)
 }
 
 int
-cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err)
+cgroup_create_for_clone (const struct plan *p, bool devices_later, int *fd, cella_error_t *err)
 {
   struct cgroup_dirs d;
   const char *dir;
@@ -666,12 +666,35 @@ cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err)
     return -1;
   if ((dir = single_v2_dir (&d)) != NULL)
     {
-      r = dirs_ready (p, &p->res, &d, err);
+      if (devices_later)
+        r = dirs_make (&d, &p->res, cgroup_devices_confined (p), err) < 0 || cgroup_update (&d, &p->res, err) < 0 ? -1
+                                                                                                                  : 0;
+      else
+        r = dirs_ready (p, &p->res, &d, err);
       if (r == 0 && (*fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         r = cella_error (err, errno, "cgroup: open `%s`", dir);
       if (r < 0)
         cgroup_remove (&d, NULL);
     }
+  cgroup_dirs_clear (&d);
+  return r;
+}
+
+int
+cgroup_devices_apply (const struct plan *p, int cgfd, cella_error_t *err)
+{
+  struct cgroup_dirs d;
+  const char *dir;
+  int r = 0;
+  if (!cgroup_devices_confined (p))
+    return 0;
+  if (cgroup_path_of (p, &d, err) < 0)
+    return -1;
+  dir = single_v2_dir (&d);
+  if (dir == NULL)
+    r = cella_error (err, 0, "internal: the device rules after clone, but no single cgroup2 directory");
+  else
+    r = cgroup_dev_apply_v2_fd (dir, cgfd, &p->res, err);
   cgroup_dirs_clear (&d);
   return r;
 }

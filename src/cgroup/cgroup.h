@@ -36,8 +36,12 @@ int cgroup_enter_limited (const struct plan *p, const struct plan_resources *res
 /* Before clone: when the container's cgroup is one directory of a cgroup2 tree (v2; a hybrid host's
  * devices-only cgroup), create it as cgroup_enter would and set *fd to it, for clone3's CLONE_INTO_CGROUP:
  * the child is born there, without a migration (whose RCU grace period cost 4-11 ms of every start here).
- * *fd -1: cgroup_enter after clone, as before. */
-int cgroup_create_for_clone (const struct plan *p, int *fd, cella_error_t *err);
+ * *fd -1: cgroup_enter after clone, as before. devices_later: everything but the device rules, which the
+ * caller applies with cgroup_devices_apply after clone, while the child builds its root, and before it lets
+ * the child run anything of the container's (its exec). */
+int cgroup_create_for_clone (const struct plan *p, bool devices_later, int *fd, cella_error_t *err);
+/* The device rules of the cgroup that cgroup_create_for_clone (devices_later) made, cgfd open on it. */
+int cgroup_devices_apply (const struct plan *p, int cgfd, cella_error_t *err);
 
 /* ---- the pure parts (exported for the unit tests; those the plan builder uses are in plan/resources.h) ---- */
 
@@ -173,5 +177,7 @@ int cgroup_dev_bpf_load (const struct bpf_insn *insns, size_t n, cella_error_t *
  * attached with BPF_F_ALLOW_MULTI (hybrid: v1, or the cgroup2 tree's program when v1 has no devices
  * hierarchy). */
 int cgroup_dev_apply (const struct cgroup_dirs *d, const struct plan_resources *r, cella_error_t *err);
+/* The same for the cgroup2 directory dir, open as cgfd (cgroup_devices_apply): its eBPF program. */
+int cgroup_dev_apply_v2_fd (const char *dir, int cgfd, const struct plan_resources *r, cella_error_t *err);
 
 #endif

@@ -257,11 +257,12 @@ cgroup_dev_bpf_load (const struct bpf_insn *insns, size_t n, cella_error_t *err)
                       log);
 }
 
+/* dir names cg (its name in errors); cg < 0: open dir */
 static int
-apply_bpf (const char *dir, const struct plan_dev_rule *rules, size_t n, cella_error_t *err)
+apply_bpf (const char *dir, int cg, const struct plan_dev_rule *rules, size_t n, cella_error_t *err)
 {
   cleanup_free struct bpf_insn *insns = NULL;
-  cleanup_close int prog = -1, cg = -1;
+  cleanup_close int prog = -1, own = -1;
   union bpf_attr a;
   size_t ninsn;
   if (cgroup_dev_bpf_build (rules, n, &insns, &ninsn) < 0)
@@ -269,9 +270,12 @@ apply_bpf (const char *dir, const struct plan_dev_rule *rules, size_t n, cella_e
   prog = cgroup_dev_bpf_load (insns, ninsn, err);
   if (prog < 0)
     return -1;
-  cg = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cg < 0)
-    return cella_error (err, errno, "cgroup: open `%s`", dir);
+    {
+      cg = own = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (cg < 0)
+        return cella_error (err, errno, "cgroup: open `%s`", dir);
+    }
   memset (&a, 0, sizeof a);
   a.target_fd = (uint32_t) cg;
   a.attach_bpf_fd = (uint32_t) prog;
@@ -291,13 +295,21 @@ cgroup_dev_apply (const struct cgroup_dirs *d, const struct plan_resources *r, c
   size_t n;
   cleanup_free struct plan_dev_rule *rules = cgroup_dev_rules (r, &n);
   if (d->layout == CGROUP_V2)
-    return apply_bpf (d->v2, rules, n, err);
+    return apply_bpf (d->v2, -1, rules, n, err);
   if (d->v1[CG_DEVICES])
     return apply_v1 (d->v1[CG_DEVICES], rules, n, err);
   /* hybrid without a v1 devices hierarchy: the kernel runs the cgroup2 tree's device programs too */
   if (d->layout == CGROUP_HYBRID && d->unified)
-    return apply_bpf (d->unified, rules, n, err);
+    return apply_bpf (d->unified, -1, rules, n, err);
   return cella_error (err, 0,
                       "cgroup: this host has neither a `devices` cgroup controller nor a cgroup2 tree: the "
                       "container's device access cannot be limited");
+}
+
+int
+cgroup_dev_apply_v2_fd (const char *dir, int cgfd, const struct plan_resources *r, cella_error_t *err)
+{
+  size_t n;
+  cleanup_free struct plan_dev_rule *rules = cgroup_dev_rules (r, &n);
+  return apply_bpf (dir, cgfd, rules, n, err);
 }

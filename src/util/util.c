@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -513,6 +515,65 @@ state_dir_ensure (const char *path, cella_error_t *err)
   return 0;
 }
 
+static bool
+status_mask (const char *text, const char *field, uint64_t *out)
+{
+  const char *f = text;
+  char *end;
+  while ((f = strstr (f, field)) != NULL && f != text && f[-1] != '\n')
+    f++;
+  if (f == NULL)
+    return false;
+  f += strlen (field);
+  while (*f == '\t' || *f == ' ')
+    f++;
+  errno = 0;
+  *out = strtoull (f, &end, 16);
+  return errno == 0 && end != f && (*end == '\n' || *end == '\0');
+}
+
+uint64_t
+signals_not_default_in (const char *status)
+{
+  uint64_t ign, cgt;
+  if (status == NULL || !status_mask (status, "SigIgn:", &ign) || !status_mask (status, "SigCgt:", &cgt))
+    return ~0ULL;
+  return ign | cgt;
+}
+
+/* The signals whose disposition is not SIG_DFL (bit sig - 1), from this process's /proc status; every
+ * one when that cannot be read (no /proc, or something else mounted there). */
+static uint64_t
+signals_not_default (void)
+{
+  char buf[8192];
+  size_t len = 0;
+  ssize_t n;
+  struct statfs sf;
+  int fd = open ("/proc/self/status", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return ~0ULL;
+  if (fstatfs (fd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)
+    {
+      close (fd);
+      return ~0ULL;
+    }
+  while (len < sizeof buf - 1 && (n = read (fd, buf + len, sizeof buf - 1 - len)) != 0)
+    {
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          close (fd);
+          return ~0ULL;
+        }
+      len += (size_t) n;
+    }
+  close (fd);
+  buf[len] = '\0';
+  return signals_not_default_in (buf);
+}
+
 void
 signals_default (void)
 {
@@ -526,9 +587,12 @@ signals_default (void)
   } dfl = { .handler = SIG_DFL };
   sigset_t none;
   /* a disposition of SIG_IGN survives execve: the caller's (nohup, a shell's `trap ''`) or the
-   * monitor's own would reach the workload */
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP)
+   * monitor's own would reach the workload. Only those that are not SIG_DFL already: a system call
+   * for each of the 62 signals cost ~0.3 ms of every start on the development VM, the status file
+   * that lists them ~0.07 ms. */
+  uint64_t todo = signals_not_default ();
+  for (int sig = 1; sig < NSIG && sig <= 64; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP && (todo & (1ULL << (sig - 1))))
       syscall (SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);

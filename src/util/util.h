@@ -109,6 +109,9 @@ int state_dir_ensure (const char *path, cella_error_t *err);
 int signal_parse (const char *s);
 /* Every signal back to its default disposition and an empty mask, before a workload's execve. */
 void signals_default (void);
+/* From the text of /proc/PID/status: the signals whose disposition is not SIG_DFL (SigIgn | SigCgt; bit
+ * sig - 1), or every one when either field is missing or malformed. */
+uint64_t signals_not_default_in (const char *status);
 bool has_prefix (const char *s, const char *prefix);
 /* Parse a non-negative decimal integer that fits in `max`; -1 on error. */
 long long parse_uint (const char *s, unsigned long long max);

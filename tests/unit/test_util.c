@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -212,6 +213,12 @@ test_state_dir_ensure (void)
 }
 
 static void
+on_signal (int sig)
+{
+  (void) sig;
+}
+
+static void
 test_signals_default (void)
 {
   pid_t pid = fork ();
@@ -219,12 +226,21 @@ test_signals_default (void)
   must (pid, "fork");
   if (pid == 0)
     {
-      struct sigaction ign = { .sa_handler = SIG_IGN }, got;
+      struct sigaction ign = { .sa_handler = SIG_IGN }, cgt = { .sa_handler = on_signal }, got;
+      struct {
+        void (*handler) (int);
+        unsigned long flags;
+        void (*restorer) (void);
+        uint64_t mask;
+      } raw = { .handler = SIG_IGN }, rgot;
       sigset_t set, now;
       sigemptyset (&set);
       sigaddset (&set, SIGUSR1);
       sigaction (SIGPIPE, &ign, NULL);
       sigaction (SIGINT, &ign, NULL);
+      sigaction (SIGUSR2, &cgt, NULL);
+      sigaction (SIGRTMAX, &ign, NULL);
+      syscall (SYS_rt_sigaction, 33, &raw, NULL, sizeof raw.mask); /* glibc's own, as GNU make ignores it */
       sigprocmask (SIG_BLOCK, &set, NULL);
       signals_default ();
       sigaction (SIGPIPE, NULL, &got);
@@ -233,13 +249,34 @@ test_signals_default (void)
       sigaction (SIGINT, NULL, &got);
       if (got.sa_handler != SIG_DFL)
         _exit (2);
+      sigaction (SIGUSR2, NULL, &got);
+      if (got.sa_handler != SIG_DFL)
+        _exit (4);
+      sigaction (SIGRTMAX, NULL, &got);
+      if (got.sa_handler != SIG_DFL)
+        _exit (5);
+      if (syscall (SYS_rt_sigaction, 33, NULL, &rgot, sizeof rgot.mask) < 0 || rgot.handler != SIG_DFL)
+        _exit (6);
       sigprocmask (SIG_SETMASK, NULL, &now);
       _exit (sigismember (&now, SIGUSR1) ? 3 : 0);
     }
   must (waitpid (pid, &status, 0), "waitpid");
   CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0,
-         "signals_default: no SIG_IGN, nothing blocked (child said %d)",
+         "signals_default: no SIG_IGN (1-64, glibc's 33 too), no handler, nothing blocked (child said %d)",
          WIFEXITED (status) ? WEXITSTATUS (status) : -1);
+
+  CHECK (signals_not_default_in ("Name:\tx\nSigBlk:\t0000000000000001\nSigIgn:\t0000000000001002\n"
+                                 "SigCgt:\t8000000000000000\nCapInh:\t0\n")
+             == (0x1002ULL | 0x8000000000000000ULL),
+         "signals_not_default_in: SigIgn | SigCgt");
+  CHECK (signals_not_default_in ("Name:\tx\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n") == 0,
+         "signals_not_default_in: all default");
+  CHECK (signals_not_default_in ("Name:\tx\nSigIgn:\t0000000000001000\n") == ~0ULL,
+         "signals_not_default_in: SigCgt missing: every signal");
+  CHECK (signals_not_default_in ("SigIgn:\tzz\nSigCgt:\t0\n") == ~0ULL && signals_not_default_in (NULL) == ~0ULL,
+         "signals_not_default_in: malformed: every signal");
+  CHECK (signals_not_default_in ("XSigIgn:\t0\nXSigCgt:\t0\n") == ~0ULL,
+         "signals_not_default_in: a field name only at the start of a line");
 }
 
 static void
