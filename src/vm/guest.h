@@ -95,6 +95,12 @@ struct vm_guest_config {
                         to tmpfs) */
   char *root_fstype; /* "ext4" */
   bool root_ro;
+  /* cella build's RUN (plan vm_export): once the workload exited 0, init writes
+   * the root disk's tree (no other mount) as a tar stream (src/vm/tar.h) to the
+   * virtio-blk disk whose serial is VM_EXPORT_SERIAL and says "exported" on
+   * cella.ctl before its "exit 0"; /etc/resolv.conf, when init gives one, is
+   * a bind mount then, never written to the root. */
+  bool export_root;
   struct vm_mount *mounts;
   size_t nmounts;
   bool tty;
@@ -121,6 +127,8 @@ struct vm_guest_config {
 /* Start from a snapshot: an initramfs whose /cella/config is this line (and
  * nothing else) holds no container: init says "waiting" on cella.ctl and reads
  * its seed, MAC, config and clock from there (guest/snap.c has the lines). */
+#define VM_EXPORT_SERIAL "cella-export"
+
 #define SNAP_WAIT_MAGIC "cella-vm-wait 1\n"
 
 /* Limits guestcfg_parse enforces (the format itself is described in
