@@ -31,7 +31,8 @@
  *   -device virtserialport,name=cella.ctl (init finds it via
  * /sys/class/virtio-ports/vportNpM/name and waits up to 5 s for it and for
  * hvc0; missing: the setup fails) guest -> host lines: "ready\n" once the
- * workload is forked, "exit N\n" when it has exited (N = 0..255; 128+sig when
+ * workload is forked, "exported\n" (export_root only) once the root's tar
+ * stream is on the export disk, "exit N\n" when it has exited (N = 0..255; 128+sig when
  * killed; 125 setup failure in init or before exec, 126 cannot exec, 127 not
  * found), written after sync; init waits up to 2 s for the host to take it (the
  * port is not readable without a connected host end). host -> guest lines:
