@@ -43,7 +43,7 @@ vm_layer_run (void *ud, cella_error_t *err)
   cleanup_free char *exp = xasprintf ("%s/export.raw", v->dir), *after = xasprintf ("%s/after", v->dir),
                     *before = xasprintf ("%s/before", v->dir), *upper = xasprintf ("%s/upper", v->dir);
   cleanup_close int in = -1, bfd = -1, ufd = -1;
-  struct tar_read_opts o = { .chown = true, .first = first_entry, .ctx = v };
+  struct tar_read_opts o = { .chown = true, .xattrs = true, .first = first_entry, .ctx = v };
   struct layer_diff_stats st;
   int rc;
   if (mkdir (after, 0755) < 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "layerdiff.h"
@@ -70,6 +71,57 @@ same_link (int a_dir, int b_dir, const char *name)
   return n >= 0 && n == m && memcmp (x, y, (size_t) n) == 0;
 }
 
+/* The xattrs of a file or directory, overlay's own left out, as sorted "name=value" blobs. */
+static char **
+xattrs_of (int dir, const char *name)
+{
+  char names[65536], value[65536];
+  char **v = NULL;
+  int fd = openat (dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  ssize_t n = fd >= 0 ? flistxattr (fd, names, sizeof names) : -1;
+  for (ssize_t i = 0; i < n; i += (ssize_t) strlen (names + i) + 1)
+    {
+      ssize_t len;
+      if (strncmp (names + i, "trusted.overlay.", 16) == 0 || strncmp (names + i, "user.overlay.", 13) == 0)
+        continue;
+      len = fgetxattr (fd, names + i, value, sizeof value);
+      if (len < 0)
+        continue;
+      /* the value in hex: it is bytes (a file capability has NULs) */
+      size_t nl = strlen (names + i);
+      char *e = xmalloc (nl + 2 + 2 * (size_t) len);
+      memcpy (e, names + i, nl);
+      e[nl] = '=';
+      for (ssize_t k = 0; k < len; k++)
+        snprintf (e + nl + 1 + 2 * k, 3, "%02x", (unsigned char) value[k]);
+      e[nl + 1 + 2 * len] = '\0';
+      strv_push (&v, e);
+      free (e);
+    }
+  if (fd >= 0)
+    close (fd);
+  for (size_t a = 0; v && v[a]; a++)
+    for (size_t b = a + 1; v[b]; b++)
+      if (strcmp (v[a], v[b]) > 0)
+        {
+          char *t = v[a];
+          v[a] = v[b];
+          v[b] = t;
+        }
+  return v;
+}
+
+static bool
+same_xattrs (int a_dir, int b_dir, const char *name)
+{
+  cleanup_strv char **x = xattrs_of (a_dir, name), **y = xattrs_of (b_dir, name);
+  size_t i = 0;
+  for (; x && y && x[i] && y[i]; i++)
+    if (strcmp (x[i], y[i]) != 0)
+      return false;
+  return (x == NULL || x[i] == NULL) && (y == NULL || y[i] == NULL);
+}
+
 /* A non-directory of the same type in both: unchanged? */
 static bool
 unchanged_file (int a_dir, int b_dir, const char *name, const struct stat *a, const struct stat *b)
@@ -83,7 +135,7 @@ unchanged_file (int a_dir, int b_dir, const char *name, const struct stat *a, co
   if (S_ISLNK (a->st_mode))
     return same_link (a_dir, b_dir, name);
   if (S_ISREG (a->st_mode))
-    return same_content (a_dir, b_dir, name);
+    return same_xattrs (a_dir, b_dir, name) && same_content (a_dir, b_dir, name);
   return true; /* fifos, sockets: their metadata is all they have */
 }
 
@@ -95,11 +147,35 @@ move_up (struct diff *d, int after, int upper, const char *name, const char *rel
   return 0;
 }
 
-/* The directory `name` of upper takes after's mode, owner and mtime. */
 static int
-dir_attrs (struct diff *d, int upper, const char *name, const struct stat *a, const char *rel)
+copy_dir_xattrs (struct diff *d, int after, int upper, const char *name, const char *rel)
+{
+  char names[65536], value[65536];
+  int from = openat (after, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int to = openat (upper, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  ssize_t n = from >= 0 && to >= 0 ? flistxattr (from, names, sizeof names) : -1;
+  int rc = 0;
+  for (ssize_t i = 0; i < n && rc == 0; i += (ssize_t) strlen (names + i) + 1)
+    {
+      ssize_t len = fgetxattr (from, names + i, value, sizeof value);
+      if (len >= 0 && fsetxattr (to, names + i, value, (size_t) len, 0) < 0)
+        rc = cella_error (d->err, errno, "layer: set the xattr `%s` of `%s`", names + i, rel);
+    }
+  if (from >= 0)
+    close (from);
+  if (to >= 0)
+    close (to);
+  return rc;
+}
+
+/* The directory `name` of upper takes after's mode, owner, xattrs and mtime. */
+static int
+dir_attrs (struct diff *d, int after, int upper, const char *name, const struct stat *a, const char *rel)
 {
   struct timespec t[2] = { a->st_atim, a->st_mtim };
+  /* the directory's xattrs: from after's, which stays where it was (only its entries moved) */
+  if (copy_dir_xattrs (d, after, upper, name, rel) < 0)
+    return -1;
   if (fchownat (upper, name, a->st_uid, a->st_gid, AT_SYMLINK_NOFOLLOW) < 0
       || fchmodat (upper, name, a->st_mode & 07777, 0) < 0 || utimensat (upper, name, t, AT_SYMLINK_NOFOLLOW) < 0)
     return cella_error (d->err, errno, "layer: set the attributes of `%s` in the upper dir", rel);
@@ -132,7 +208,8 @@ diff_subdir (struct diff *d, int after, int before, int upper, const char *name,
     close (uc);
   if (rc < 0)
     return -1;
-  if (!below && a->st_mode == b->st_mode && a->st_uid == b->st_uid && a->st_gid == b->st_gid)
+  if (!below && a->st_mode == b->st_mode && a->st_uid == b->st_uid && a->st_gid == b->st_gid
+      && same_xattrs (after, before, name))
     {
       if (unlinkat (upper, name, AT_REMOVEDIR) < 0)
         return cella_error (d->err, errno, "layer: remove `%s` from the upper dir", rel);
@@ -142,7 +219,7 @@ diff_subdir (struct diff *d, int after, int before, int upper, const char *name,
   if (!below)
     d->st->changed++;
   d->st->dirs++;
-  return dir_attrs (d, upper, name, a, rel);
+  return dir_attrs (d, after, upper, name, a, rel);
 }
 
 static int

@@ -7,9 +7,9 @@
  * - only in `after`, or another file type than in `before`: moved (renameat, whole subtree) into
  *   upper;
  * - a non-directory in both: moved into upper when its mode, owner, size, mtime (seconds), link
- *   text or content differ, else left out;
- * - a directory in both: compared entry by entry; it is in upper (mode, owner and mtime of
- *   `after`) when something below it is, or its own mode or owner changed;
+ *   text, xattrs (overlay's own aside) or content differ, else left out;
+ * - a directory in both: compared entry by entry; it is in upper (mode, owner, xattrs and mtime of
+ *   `after`) when something below it is, or its own mode, owner or xattrs changed;
  * - only in `before`: a whiteout (a 0:0 character device) in upper.
  * A top-level `lost+found` that `before` lacks is left out (mkfs.ext4 makes one on every disk).
  * `after` is consumed (entries are moved out of it). upper must be empty. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "image/layerdiff.h"
@@ -186,9 +187,54 @@ test_diff (void)
   }
 }
 
+/* An xattr change alone is a change (a file's, a directory's); equal xattrs are not. */
+static void
+test_xattr_diff (void)
+{
+  cleanup_free char *top = tmpdir ();
+  cleanup_free char *b = xasprintf ("%s/before", top), *a = xasprintf ("%s/after", top),
+                    *u = xasprintf ("%s/upper", top);
+  cleanup_free char *got = xstrdup ("");
+  cella_error_t err = NULL;
+  char p[4096], v[8];
+  mkdir (b, 0755);
+  mkdir (a, 0755);
+  mkdir (u, 0755);
+  for (int i = 0; i < 2; i++)
+    {
+      const char *r = i ? a : b;
+      dir (r, "d", 0755);
+      dir (r, "e", 0755);
+      put (r, "d/same", "s\n", 0644, 1000);
+      put (r, "d/x", "x\n", 0644, 1000);
+    }
+  if (setxattr (AT (p, b, "d/same"), "user.k", "1", 1, 0) < 0)
+    {
+      tap_skip ("this file system has no user xattrs", "xattr changes");
+      return;
+    }
+  CHECK (setxattr (AT (p, a, "d/same"), "user.k", "1", 1, 0) == 0, "setxattr");
+  CHECK (setxattr (AT (p, a, "d/x"), "user.k", "2", 1, 0) == 0, "setxattr");
+  CHECK (setxattr (AT (p, a, "e"), "user.k", "3", 1, 0) == 0, "setxattr");
+  int af = open (a, O_RDONLY | O_DIRECTORY), bf = open (b, O_RDONLY | O_DIRECTORY),
+      uf = open (u, O_RDONLY | O_DIRECTORY);
+  CHECK (image_layer_diff (af, bf, uf, NULL, &err) == 0, "the diff runs");
+  cella_error_free (&err);
+  list (uf, "", &got);
+  CHECK_STR (got, "d d755\nd/x f644\ne d755\n", "a new xattr is a change, an equal one is not");
+  CHECK (getxattr (AT (p, u, "e"), "user.k", v, sizeof v) == 1 && v[0] == '3',
+         "a directory in upper has after's xattrs");
+  close (af);
+  close (bf);
+  close (uf);
+  cleanup_free char *cmd = xasprintf ("rm -rf '%s'", top);
+  CHECK (system (cmd) == 0, "cleanup");
+}
+
 int
 main (void)
 {
   test_diff ();
+  test_xattr_diff ();
   return tap_done ();
 }
