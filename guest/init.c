@@ -190,6 +190,8 @@ main (int argc, char **argv)
   else
     read_config (&cfg);
 
+  if (cfg.export_root && export_prepare (&cfg, &err) < 0)
+    fail_err (&err);
   if (cfg.root_dev ? root_mount_disk (&cfg, &err) : root_copy_initramfs (&err))
     fail_err (&err);
   if (mount_volumes (&cfg, &err) < 0 || mount_tmpfs (&cfg, &err) < 0 || root_seal (&cfg, &err) < 0
@@ -202,6 +204,13 @@ main (int argc, char **argv)
 
   int code = workload_run (&cfg);
   char line[32];
+  if (code == 0 && cfg.export_root)
+    {
+      net_resolv_undo ();
+      if (export_root (&err) < 0)
+        fail_err (&err);
+      ctl_send ("exported\n");
+    }
   snprintf (line, sizeof line, "exit %d\n", code);
   if (guest_io.hvc >= 0)
     tcdrain (guest_io.hvc);

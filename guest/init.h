@@ -75,6 +75,15 @@ void ctl_flush_wait (int timeout_ms);
  * /etc/resolv.conf from `nameserver` lines (after the switch to the root). */
 int net_setup (const struct vm_guest_config *c, cella_error_t *err);
 int net_write_resolv (const struct vm_guest_config *c, cella_error_t *err);
+/* export_root: the stub /etc/resolv.conf net_write_resolv made (none in the
+ * image) unmounted and removed again. */
+void net_resolv_undo (void);
+
+/* export.c (export_root): export_prepare before the root is mounted (finds the
+ * export disk, sets c->root_dev to the other one); export_root after the
+ * workload. */
+int export_prepare (struct vm_guest_config *c, cella_error_t *err);
+int export_root (cella_error_t *err);
 
 /* exec.c: the cella.exec sessions (guest.h). exec_pollfds fills at most max
  * entries (call it before exec_timeout); exec_pump does what can be done

@@ -159,6 +159,19 @@ write_all_fd (int fd, const char *p, size_t n)
  * replaced (a symlink there is replaced, not followed). On a read-only root the
  * text goes to a file on /dev/shm bind-mounted over an existing
  * /etc/resolv.conf. Called after the switch to the container's root. */
+static bool resolv_stub; /* export_root: /etc/resolv.conf is our empty stub */
+
+void
+net_resolv_undo (void)
+{
+  struct stat st;
+  if (!resolv_stub)
+    return;
+  umount2 ("/etc/resolv.conf", MNT_DETACH);
+  if (lstat ("/etc/resolv.conf", &st) == 0 && S_ISREG (st.st_mode) && st.st_size == 0)
+    unlink ("/etc/resolv.conf");
+}
+
 int
 net_write_resolv (const struct vm_guest_config *c, cella_error_t *err)
 {
@@ -174,7 +187,22 @@ net_write_resolv (const struct vm_guest_config *c, cella_error_t *err)
     n = sizeof text - 1;
   if (mkdir ("/etc", 0755) < 0 && errno != EEXIST && errno != EROFS)
     return cella_error (err, errno, "network: mkdir /etc");
-  int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  struct stat st;
+  if (c->export_root)
+    {
+      /* a build's RUN: the root's files are the layer; ours is bound over it (an empty stub,
+       * removed after, where the image has none) */
+      if (lstat ("/etc/resolv.conf", &st) < 0 && errno == ENOENT)
+        {
+          int stub = open ("/etc/resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+          if (stub < 0)
+            return cella_error (err, errno, "network: create /etc/resolv.conf");
+          close (stub);
+          resolv_stub = true;
+        }
+      errno = EROFS;
+    }
+  int fd = c->export_root ? -1 : open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd >= 0)
     {
       int bad = write_all_fd (fd, text, n) < 0 || fsync (fd) < 0;
@@ -192,7 +220,6 @@ net_write_resolv (const struct vm_guest_config *c, cella_error_t *err)
     return cella_error (err, errno, "network: write /etc/resolv.conf");
   /* read-only root: a bind of a tmpfs file over the image's resolv.conf */
   static const char shm[] = "/dev/shm/.cella-resolv.conf";
-  struct stat st;
   if (lstat ("/etc/resolv.conf", &st) < 0 || !S_ISREG (st.st_mode))
     {
       /* nothing to cover: the workload runs without one (names do not

@@ -14,6 +14,7 @@
 struct build_cli {
   char **tags, **build_args, **labels;
   char *file, *target, *platform;
+  char *backend;
   bool no_cache, quiet, pull;
 };
 
@@ -29,6 +30,8 @@ static const struct cli_option build_table[] = {
   { "label", 0, OPT_LIST, O (labels), "KEY=VALUE", "Add a label to the image (repeatable)" },
   { "pull", 0, OPT_FLAG, O (pull), NULL,
     "Pull every base image from its registry again, even when the store has it (not the embedded busybox)" },
+  { "backend", 0, OPT_STRING, O (backend), "ns|vm",
+    "What RUN steps run in: ns (namespaces, the default) or vm (a microVM; its root's changes become the layer)" },
   { "platform", 0, OPT_STRING, O (platform), "OS/ARCH[/VARIANT]",
     "The platform to build for: only the host's is supported (linux/amd64 on x86_64)" },
   { NULL, 0, 0, 0, NULL, NULL },
@@ -43,12 +46,13 @@ cmd_build (int argc, char **argv)
   cella_error_t err = NULL;
   cleanup_free char *id = NULL;
   cleanup_strv char **args = NULL;
-  int status, first = cli_parse_command (build_table, &c, argc, argv,
-                                         "cella build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] "
-                                         "[--no-cache] [-q] [--label K=V]... [--pull] [--platform P] CONTEXT",
-                                         "Build an image from a Containerfile (Dockerfile) and the files of CONTEXT. "
-                                         "Prints each step, and the new image's id last.",
-                                         1, "a CONTEXT directory is required", &status);
+  int status,
+      first = cli_parse_command (build_table, &c, argc, argv,
+                                 "cella build [-t NAME]... [-f FILE] [--build-arg K=V]... [--target STAGE] "
+                                 "[--no-cache] [-q] [--label K=V]... [--pull] [--platform P] [--backend ns|vm] CONTEXT",
+                                 "Build an image from a Containerfile (Dockerfile) and the files of CONTEXT. "
+                                 "Prints each step, and the new image's id last.",
+                                 1, "a CONTEXT directory is required", &status);
   if (first <= 0)
     goto out;
   if (argc - first > 1)
@@ -78,6 +82,7 @@ cmd_build (int argc, char **argv)
   o.quiet = c.quiet;
   o.pull = c.pull;
   o.platform = c.platform;
+  o.backend = c.backend;
   o.tool = image_tool_run;
   if (build_image (&o, &id, &err) < 0)
     status = cella_error_print (&err);
@@ -93,6 +98,7 @@ out:
   free (c.file);
   free (c.target);
   free (c.platform);
+  free (c.backend);
   return status;
 }
 

@@ -62,6 +62,12 @@ struct build {
 /* ---- small helpers ----------------------------------------------------------------------------- */
 
 static const char *
+build_backend (const struct build *b)
+{
+  return b->o->backend ? b->o->backend : "ns";
+}
+
+static const char *
 kv_get (char *const *v, const char *key)
 {
   size_t n = strlen (key);
@@ -757,6 +763,7 @@ run_container (struct build *b, struct stage_state *s, char **argv, const char *
     return -1;
   if (bottom == NULL)
     return cella_error (err, 0, "RUN needs a root with a shell (this stage is FROM scratch with no files)");
+  o.backend = xstrdup (build_backend (b));
   if (!b->have_facts)
     {
       struct host_facts_query q;
@@ -779,7 +786,9 @@ run_container (struct build *b, struct stage_state *s, char **argv, const char *
   o.env = steal_pointer (&env);
   o.workdir = wd && *wd ? xstrdup (wd) : NULL;
   o.user = user && *user ? xstrdup (user) : NULL;
-  o.network = xstrdup (x->network);
+  /* a VM has no host network to share: the default and host networks are QEMU's user-mode one */
+  o.network
+      = xstrdup (strcmp (build_backend (b), "vm") == 0 && strcmp (x->network, "host") == 0 ? "private" : x->network);
   o.mounts = strv_dup (x->mounts);
   o.command = strv_dup (argv);
   o.image = xstrdup ("build");
@@ -787,6 +796,8 @@ run_container (struct build *b, struct stage_state *s, char **argv, const char *
     goto out;
   p->root_upper = xasprintf ("%s/upper", dir);
   p->root_work = xasprintf ("%s/work", dir);
+  if (p->backend == BACKEND_VM)
+    p->vm_export = xasprintf ("%s/export.raw", dir); /* the guest's root: build_vm_layer */
   if (backend_check (p, err) < 0)
     goto out;
   for (size_t i = 0; i < p->nops; i++)
@@ -872,6 +883,19 @@ run_step (struct build *b, struct stage_state *s, char **argv, const char *creat
       step_dir_remove (dir);
       return cella_error (err, 0, "%s: the command exited with status %d", w, status);
     }
+  if (strcmp (build_backend (b), "vm") == 0)
+    {
+      cleanup_free char *bottom = NULL;
+      cleanup_strv char **layers = NULL;
+      int r = stage_layers (s, &bottom, &layers, err);
+      if (r == 0 && bottom)
+        strv_push (&layers, bottom);
+      if (r < 0 || build_vm_layer (dir, layers, err) < 0)
+        {
+          step_dir_remove (dir);
+          return cella_error_wrap (err, "%s", w);
+        }
+    }
   {
     cleanup_free char *upper = xasprintf ("%s/upper", dir);
     int r = commit (b, s, upper, created, mounts, &key, err);
@@ -942,6 +966,12 @@ do_run (struct build *b, struct stage_state *s, const struct df_instr *in, cella
         free (desc);
         desc = d2;
       }
+    {
+      /* the backend made the layer: a step run in a VM is another step */
+      char *d2 = xasprintf ("%s backend=%s", desc, build_backend (b));
+      free (desc);
+      desc = d2;
+    }
     chain_step (s, a, desc);
     created = xasprintf ("RUN %s", in->json ? a : argv[strv_len (argv) - 1]);
   }
@@ -2204,6 +2234,13 @@ build_image (const struct build_opts *o, char **id, cella_error_t *err)
     }
   if (o->platform && platform_check ("--platform", o->platform, err) < 0)
     return -1;
+  if (o->backend && strcmp (o->backend, "ns") != 0 && strcmp (o->backend, "vm") != 0)
+    return cella_error (err, 0,
+                        strcmp (o->backend, "proot") == 0
+                            ? "--backend proot: not supported by cella build (a RUN step's layer is an overlay "
+                              "upper dir (ns) or the root a VM hands back (vm)); use --backend ns or vm"
+                            : "--backend `%s`: unknown (cella build runs RUN steps with ns or vm)",
+                        o->backend);
   for (size_t i = 0; o->labels && o->labels[i]; i++)
     if (strchr (o->labels[i], '=') == NULL)
       return cella_error (err, 0, "--label `%s`: KEY=VALUE", o->labels[i]);

@@ -24,7 +24,8 @@ struct build_opts {
   char **labels;        /* --label K=V: added to the final image */
   const char *platform; /* --platform OS/ARCH[/VARIANT]: only the host's is accepted (NULL: the host's) */
   bool no_cache, quiet;
-  bool pull; /* --pull: pull every registry base again even when the store has it */
+  bool pull;           /* --pull: pull every registry base again even when the store has it */
+  const char *backend; /* --backend: what RUN steps run in, "ns" (NULL) or "vm" */
   /* runs `cella-image ARGV...`: its exit status, or -1 with *err when it did not run */
   int (*tool) (char *const *argv, cella_error_t *err);
 };

@@ -48,4 +48,9 @@ struct copy_job {
 };
 int bc_copy_run (void *ud, cella_error_t *err);
 
+/* --backend vm: the RUN step's layer in dir/upper from the guest's root stream in
+ * dir/export.raw and the stage's layers (top-most first, the bottom last; NULL: an empty root),
+ * in the mapped user namespace (build_vm.c). */
+int build_vm_layer (const char *dir, char *const *layers, cella_error_t *err);
+
 #endif

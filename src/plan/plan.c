@@ -133,6 +133,7 @@ plan_free (struct plan *p)
   free (p->vm_kernel);
   free (p->vm_kernel_release);
   free (p->vm_kernel_kind);
+  free (p->vm_export);
   free (p->vm_accel);
   free (p->rootfs);
   strv_free (p->root_layers);

@@ -369,6 +369,10 @@ struct plan {
   unsigned vm_memory_mib;  /* vm: guest RAM (--vm-memory), 0: 256 */
   unsigned vm_cpus;        /* vm: virtual CPUs (--vm-cpus), 0: 1 */
   bool vm_snapshot_off;    /* vm: --vm-snapshot=off (or $CELLA_VM_SNAPSHOT=off): always a cold boot */
+  /* vm, foreground run only (cella build's RUN; not saved with a container): once the workload
+   * exited 0, the guest writes its root disk's tree (its own mounts left out) as a tar stream to
+   * this file (created by the run; a raw disk of bounded size to the guest). NULL: nothing. */
+  char *vm_export;
   struct plan_resources res;
   /* OCI additions; zero/NULL: not set */
   char *bundle;       /* OCI bundle directory */

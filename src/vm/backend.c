@@ -131,6 +131,7 @@ guest_config (const struct plan *p, struct vm_guest_config *c, struct vm_share *
   c->caps_set = true;
   c->caps = p->process.caps;
   c->no_new_privs = p->process.no_new_privs;
+  c->export_root = p->vm_export != NULL;
   if (p->net == NET_PRIVATE)
     {
       /* QEMU's user-mode network (vm_netdev_user); its DNS unless --dns */
@@ -232,6 +233,7 @@ struct vm_session {
   int exec_listen;    /* VM_EXEC_SOCKET in the work dir, listening (the router's) */
   int qmp;            /* listening socket, QEMU's */
   int disk_fd[2];     /* the disk read-write and read-only, QEMU's (its jail has no path to it) */
+  int export_fd[2];   /* plan vm_export: the export disk, the same way (-1: none) */
   int console_fd;     /* the console log, QEMU's */
   struct vm_jail jail;
   char *disk_src; /* the image's cached disk the container's was cloned from (NULL: kept, built) */
@@ -263,6 +265,7 @@ vm_session_init (struct vm_session *s)
   s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
   s->exec[0] = s->exec[1] = s->exec_listen = -1;
   s->disk_fd[0] = s->disk_fd[1] = s->console_fd = s->jail.uid_lock = -1;
+  s->export_fd[0] = s->export_fd[1] = -1;
   s->snap_lock = s->snap_state = -1;
 }
 
@@ -291,6 +294,7 @@ vm_session_clear (struct vm_session *s)
       close_fd (&s->ctl[i]);
       close_fd (&s->exec[i]);
       close_fd (&s->disk_fd[i]);
+      close_fd (&s->export_fd[i]);
     }
   close_fd (&s->qmp);
   close_fd (&s->exec_listen);
@@ -424,6 +428,27 @@ make_exec (struct vm_session *s, cella_error_t *err)
   return 0;
 }
 
+/* The export disk (plan vm_export): a new sparse file twice the root disk's size and 64 MiB more
+ * (a tar stream of the root: its files, a header and padding each), which bounds what the guest
+ * can write, and so what the host reads back. */
+static int
+make_export (struct vm_session *s, cella_error_t *err)
+{
+  struct stat st;
+  const char *path = s->p->vm_export;
+  if (fstat (s->disk_fd[0], &st) < 0)
+    return cella_error (err, errno, "stat the disk `%s`", s->disk);
+  s->export_fd[0] = open (path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (s->export_fd[0] < 0)
+    return cella_error (err, errno, "create the export disk `%s`", path);
+  if (ftruncate (s->export_fd[0], 2 * st.st_size + (64LL << 20)) < 0)
+    return cella_error (err, errno, "size the export disk `%s`", path);
+  s->export_fd[1] = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (s->export_fd[1] < 0)
+    return cella_error (err, errno, "open the export disk `%s`", path);
+  return 0;
+}
+
 /* The files QEMU writes, opened here for it: the disk (both ways: QEMU opens it read-only first)
  * and the console log. */
 static int
@@ -436,7 +461,7 @@ open_for_qemu (struct vm_session *s, cella_error_t *err)
   s->console_fd = open (s->console, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (s->console_fd < 0)
     return cella_error (err, errno, "create `%s`", s->console);
-  return 0;
+  return s->p->vm_export ? make_export (s, err) : 0;
 }
 
 /* 9p's security_model=none as QEMU's uid: the guest's root reads and writes volumes as root did,
@@ -508,6 +533,8 @@ make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool k
     .net_mac = s->nic.mac,
     .incoming_fd = s->snap == SNAP_RESTORE ? s->snap_state : 0,
     .disk_nolock = s->snap == SNAP_BUILD,
+    .export_fd = s->export_fd[0] > 0 ? s->export_fd[0] : 0,
+    .export_ro_fd = s->export_fd[1],
   };
   for (size_t i = 0; i < nshares; i++)
     {
@@ -686,7 +713,7 @@ static int
 snap_choose (struct vm_session *s, size_t nshares, const char *qemu, bool kvm, bool exec, cella_error_t *err)
 {
   cleanup_free char *base = xasprintf ("%s/vm/snapshots", paths_data_root ()), *lockp = NULL;
-  if (s->p->vm_snapshot_off || nshares > 0 || s->disk_src == NULL)
+  if (s->p->vm_snapshot_off || nshares > 0 || s->disk_src == NULL || s->p->vm_export)
     return 0;
   s->snap_key = snap_key (s, qemu, kvm, exec);
   if (s->snap_key == NULL)
@@ -886,7 +913,7 @@ struct sup {
   struct session fg; /* the workload's stdio relayed to hvc0, until QEMU exits */
   int qemu_pidfd;
   pid_t qemu;
-  bool ready, have_exit, eof_sent;
+  bool ready, have_exit, eof_sent, exported;
   long long exit_seen; /* when the guest said its exit (0: not yet) */
   int exit_code;
   int signalled;   /* a terminating signal that made us end the VM ourselves */
@@ -901,8 +928,13 @@ static int
 qemu_spawn (struct sup *u, cella_error_t *err)
 {
   struct vm_session *s = u->s;
-  int keep[10] = { s->hvc[1], s->ctl[1], s->qmp, s->disk_fd[0], s->disk_fd[1], s->console_fd };
+  int keep[12] = { s->hvc[1], s->ctl[1], s->qmp, s->disk_fd[0], s->disk_fd[1], s->console_fd };
   size_t nkeep = 6;
+  if (s->export_fd[0] >= 0)
+    {
+      keep[nkeep++] = s->export_fd[0];
+      keep[nkeep++] = s->export_fd[1];
+    }
   if (s->snap == SNAP_RESTORE)
     keep[nkeep++] = s->snap_state; /* -incoming fd:N */
   if (s->nic.fd >= 0)
@@ -925,6 +957,8 @@ qemu_spawn (struct sup *u, cella_error_t *err)
   close_fd (&s->nic.fd);
   close_fd (&s->disk_fd[0]);
   close_fd (&s->disk_fd[1]);
+  close_fd (&s->export_fd[0]);
+  close_fd (&s->export_fd[1]);
   close_fd (&s->console_fd);
   close_fd (&s->snap_state);
   if (s->snap == SNAP_RESTORE && snap_send_config (s) < 0) /* read by the guest once restored */
@@ -1022,6 +1056,8 @@ on_ctl_line (struct sup *u, const char *line)
       if (u->fg.in < 0)
         send_eof (u); /* no stdin: the workload's reads end at once, as with </dev/null */
     }
+  else if (strcmp (line, "exported") == 0)
+    u->exported = true;
   else if (sscanf (line, "exit %d", &code) == 1 && code >= 0 && code <= 255)
     {
       u->have_exit = true;
@@ -1157,6 +1193,8 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
              "reported at %.1f ms, QEMU gone at %.1f ms\n",
              (double) (u.t_jailed - u.t_start) / 1e6, u.t_ready ? (double) (u.t_ready - u.t_start) / 1e6 : -1.0,
              u.t_exit ? (double) (u.t_exit - u.t_start) / 1e6 : -1.0, (double) (now_ns () - u.t_start) / 1e6);
+  if (u.have_exit && u.exit_code == 0 && s->p->vm_export && !u.exported)
+    return cella_error (err, 0, "the vm exited 0 without writing its root to the export disk");
   if (u.have_exit)
     return u.exit_code;
   if (u.signalled)

@@ -31,7 +31,8 @@
  *   -device virtserialport,name=cella.ctl (init finds it via
  * /sys/class/virtio-ports/vportNpM/name and waits up to 5 s for it and for
  * hvc0; missing: the setup fails) guest -> host lines: "ready\n" once the
- * workload is forked, "exit N\n" when it has exited (N = 0..255; 128+sig when
+ * workload is forked, "exported\n" (export_root only) once the root's tar
+ * stream is on the export disk, "exit N\n" when it has exited (N = 0..255; 128+sig when
  * killed; 125 setup failure in init or before exec, 126 cannot exec, 127 not
  * found), written after sync; init waits up to 2 s for the host to take it (the
  * port is not readable without a connected host end). host -> guest lines:
@@ -95,6 +96,12 @@ struct vm_guest_config {
                         to tmpfs) */
   char *root_fstype; /* "ext4" */
   bool root_ro;
+  /* cella build's RUN (plan vm_export): once the workload exited 0, init writes
+   * the root disk's tree (no other mount) as a tar stream (src/vm/tar.h) to the
+   * virtio-blk disk whose serial is VM_EXPORT_SERIAL and says "exported" on
+   * cella.ctl before its "exit 0"; /etc/resolv.conf, when init gives one, is
+   * a bind mount then, never written to the root. */
+  bool export_root;
   struct vm_mount *mounts;
   size_t nmounts;
   bool tty;
@@ -121,6 +128,8 @@ struct vm_guest_config {
 /* Start from a snapshot: an initramfs whose /cella/config is this line (and
  * nothing else) holds no container: init says "waiting" on cella.ctl and reads
  * its seed, MAC, config and clock from there (guest/snap.c has the lines). */
+#define VM_EXPORT_SERIAL "cella-export"
+
 #define SNAP_WAIT_MAGIC "cella-vm-wait 1\n"
 
 /* Limits guestcfg_parse enforces (the format itself is described in

@@ -147,6 +147,8 @@ guestcfg_format (const struct vm_guest_config *c, size_t *len)
     }
   if (c->no_new_privs)
     sb_key_num (&b, "nnp", 1);
+  if (c->export_root)
+    sb_key_num (&b, "export", 1);
   if (c->net_addr)
     {
       sb_str (&b, "net");
@@ -552,7 +554,7 @@ parse_line (struct pstate *st, const char *key, const char *val, size_t vlen, un
           = (struct vm_tmpfs){ .target = f[0], .size = size, .mode = (unsigned) mode, .flags = flags };
       return 0;
     }
-  if (strcmp (key, "caps") == 0 || strcmp (key, "nnp") == 0)
+  if (strcmp (key, "caps") == 0 || strcmp (key, "nnp") == 0 || strcmp (key, "export") == 0)
     {
       char *end = NULL;
       if (split_fields (st, key, val, vlen, f, 1) < 0)
@@ -567,6 +569,8 @@ parse_line (struct pstate *st, const char *key, const char *val, size_t vlen, un
           c->caps_set = true;
           c->caps = v;
         }
+      else if (key[0] == 'e')
+        c->export_root = true;
       else
         c->no_new_privs = true;
       return 0;

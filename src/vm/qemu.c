@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "net/net.h"
+#include "guest.h"
 #include "vm.h"
 
 /* Start QEMU with KVM and the CPU model the vm backend uses, paused, and quit at once. /dev/kvm can
@@ -247,7 +248,7 @@ vm_memory_limit (unsigned memory_mib, bool kvm)
 
 /* Files QEMU gets as fds (its jail has no path to them): -add-fd into an fd set, opened as
  * /dev/fdset/N, which QEMU serves by dup'ing the set's fd with the access mode it asks for. */
-enum { FDSET_DISK = 1, FDSET_CONSOLE = 2 };
+enum { FDSET_DISK = 1, FDSET_CONSOLE = 2, FDSET_EXPORT = 3 };
 
 char **
 vm_qemu_argv (const struct vm_launch *l)
@@ -303,6 +304,14 @@ vm_qemu_argv (const struct vm_launch *l)
              xasprintf ("id=root,file=/dev/fdset/%d,format=raw,if=none,cache=writeback,discard=unmap%s", FDSET_DISK,
                         l->disk_nolock ? ",file.locking=off" : ""));
       push2 (&argv, "-device", "virtio-blk-device,drive=root");
+    }
+  if (l->export_fd > 0)
+    {
+      /* raw bytes, no file system: the guest writes a tar stream, the host reads it as one */
+      pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->export_fd, FDSET_EXPORT));
+      pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->export_ro_fd, FDSET_EXPORT));
+      pushf (&argv, "-drive", xasprintf ("id=export,file=/dev/fdset/%d,format=raw,if=none,cache=unsafe", FDSET_EXPORT));
+      push2 (&argv, "-device", "virtio-blk-device,drive=export,serial=" VM_EXPORT_SERIAL);
     }
   if (l->netdev)
     {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,9 +76,9 @@ put_octal (char *field, size_t width, unsigned long long v)
 }
 
 static void
-pax_add (char **buf, size_t *len, const char *key, const char *value)
+pax_add_bytes (char **buf, size_t *len, const char *key, const char *value, size_t vlen)
 {
-  size_t body = strlen (key) + strlen (value) + 3; /* " " "=" "\n" */
+  size_t body = strlen (key) + vlen + 3; /* " " "=" "\n" */
   size_t digits = 1, total;
   for (;;)
     {
@@ -90,14 +91,40 @@ pax_add (char **buf, size_t *len, const char *key, const char *value)
   char *n = realloc (*buf, *len + total + 1);
   if (n == NULL)
     abort ();
-  snprintf (n + *len, total + 1, "%zu %s=%s\n", total, key, value);
+  int head = snprintf (n + *len, total + 1, "%zu %s=", total, key);
+  memcpy (n + *len + head, value, vlen);
+  n[*len + total - 1] = '\n';
   *buf = n;
   *len += total;
 }
 
+static void
+pax_add (char **buf, size_t *len, const char *key, const char *value)
+{
+  pax_add_bytes (buf, len, key, value, strlen (value));
+}
+
+/* The xattrs of an open file as pax records (SCHILY.xattr.NAME), appended to *buf; those that
+ * cannot be read are left out. */
+static void
+pax_xattrs (int fd, char **buf, size_t *len)
+{
+  char names[65536], value[65536];
+  ssize_t n = fd >= 0 ? flistxattr (fd, names, sizeof names) : -1;
+  for (ssize_t i = 0; i < n; i += (ssize_t) strlen (names + i) + 1)
+    {
+      ssize_t v = fgetxattr (fd, names + i, value, sizeof value);
+      char key[300];
+      if (v < 0 || strlen (names + i) > 255)
+        continue;
+      snprintf (key, sizeof key, "SCHILY.xattr.%s", names + i);
+      pax_add_bytes (buf, len, key, value, (size_t) v);
+    }
+}
+
 static int
 put_header (int fd, const char *name, char type, const struct stat *st, unsigned long long size, const char *link,
-            bool zero_owner, cella_error_t *err)
+            bool zero_owner, int xattr_fd, cella_error_t *err)
 {
   char h[BLK], num[32];
   char *pax = NULL;
@@ -123,11 +150,12 @@ put_header (int fd, const char *name, char type, const struct stat *st, unsigned
       snprintf (num, sizeof num, "%llu", gid);
       pax_add (&pax, &paxlen, "gid", num);
     }
+  pax_xattrs (xattr_fd, &pax, &paxlen);
   if (pax)
     {
       struct stat none = { .st_mode = 0644 };
       char pad[BLK] = { 0 };
-      int r = put_header (fd, "././@PaxHeader", 'x', &none, paxlen, NULL, true, err);
+      int r = put_header (fd, "././@PaxHeader", 'x', &none, paxlen, NULL, true, -1, err);
       if (r == 0)
         r = put_all (fd, pax, paxlen, err);
       if (r == 0 && paxlen % BLK)
@@ -206,7 +234,7 @@ put_tree (int fd, int at, const char *name, const char *path, bool follow, bool 
         tar_close int src = openat (at, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
         if (src < 0)
           return cella_error (err, errno, "cp: open `%s`", path);
-        if (put_header (fd, path, '0', &st, (unsigned long long) st.st_size, NULL, zero_owner, err) < 0)
+        if (put_header (fd, path, '0', &st, (unsigned long long) st.st_size, NULL, zero_owner, src, err) < 0)
           return -1;
         return put_data (fd, src, (unsigned long long) st.st_size, path, err);
       }
@@ -217,18 +245,22 @@ put_tree (int fd, int at, const char *name, const char *path, bool follow, bool 
         if (n < 0)
           return cella_error (err, errno, "cp: read the link `%s`", path);
         target[n] = '\0';
-        return put_header (fd, path, '2', &st, 0, target, zero_owner, err);
+        return put_header (fd, path, '2', &st, 0, target, zero_owner, -1, err);
       }
     case S_IFIFO:
-      return put_header (fd, path, '6', &st, 0, NULL, zero_owner, err);
+      return put_header (fd, path, '6', &st, 0, NULL, zero_owner, -1, err);
     case S_IFDIR:
       break;
     default:
       return 0; /* sockets, devices: left out */
     }
-  if (put_header (fd, path, '5', &st, 0, NULL, zero_owner, err) < 0)
-    return -1;
   int dfd = openat (at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  if (put_header (fd, path, '5', &st, 0, NULL, zero_owner, dfd, err) < 0)
+    {
+      if (dfd >= 0)
+        close (dfd);
+      return -1;
+    }
   DIR *d = dfd >= 0 ? fdopendir (dfd) : NULL;
   struct dirent *e;
   int r = 0;
@@ -294,8 +326,15 @@ struct reader {
   size_t ndirs;
 };
 
+struct xattr {
+  char *name, *value;
+  size_t len;
+};
+
 struct entry {
   char *name, *link;
+  struct xattr *xattrs;
+  size_t nxattrs;
   char type;
   unsigned long long size, uid, gid;
   long long mtime;
@@ -434,7 +473,23 @@ parse_pax (const char *buf, size_t len, struct entry *over, bool *have_size, cel
       size_t klen = (size_t) (eq - (end + 1)), vlen = (size_t) (rec + rl - 1 - val);
       const char *key = end + 1;
 #define KEY(k) (klen == sizeof k - 1 && memcmp (key, k, klen) == 0)
-      if (KEY ("path"))
+      if (klen > 13 && memcmp (key, "SCHILY.xattr.", 13) == 0)
+        {
+          struct xattr *x;
+          if (over->nxattrs >= 128)
+            return cella_error (err, 0, "cp: more than 128 xattrs on one archive entry");
+          over->xattrs = realloc (over->xattrs, (over->nxattrs + 1) * sizeof *over->xattrs);
+          if (over->xattrs == NULL)
+            abort ();
+          x = &over->xattrs[over->nxattrs++];
+          x->name = strndup (key + 13, klen - 13);
+          x->value = malloc (vlen ? vlen : 1);
+          if (x->name == NULL || x->value == NULL)
+            abort ();
+          memcpy (x->value, val, vlen);
+          x->len = vlen;
+        }
+      else if (KEY ("path"))
         set_str (&over->name, val, vlen);
       else if (KEY ("linkpath"))
         set_str (&over->link, val, vlen);
@@ -593,6 +648,35 @@ copy_data (struct reader *r, int out, const struct entry *e, const char *rel, ce
   return skip_raw (r->fd, e->size % BLK ? BLK - e->size % BLK : 0, err);
 }
 
+static void
+xattrs_free (struct entry *e)
+{
+  for (size_t i = 0; i < e->nxattrs; i++)
+    {
+      free (e->xattrs[i].name);
+      free (e->xattrs[i].value);
+    }
+  free (e->xattrs);
+  e->xattrs = NULL;
+  e->nxattrs = 0;
+}
+
+/* With o->xattrs: the entry's user.* (not overlay's own: they steer an overlay mount of the tree)
+ * and security.capability xattrs on fd; others are left out. */
+static int
+set_xattrs (const struct reader *r, const struct entry *e, int fd, const char *rel, cella_error_t *err)
+{
+  for (size_t i = 0; r->o->xattrs && i < e->nxattrs; i++)
+    {
+      const char *n = e->xattrs[i].name;
+      bool ok = (strncmp (n, "user.", 5) == 0 && strncmp (n, "user.overlay.", 13) != 0)
+                || strcmp (n, "security.capability") == 0;
+      if (ok && fsetxattr (fd, n, e->xattrs[i].value, e->xattrs[i].len, 0) < 0)
+        return cella_error (err, errno, "cp: set the xattr `%s` of `%s`", n, rel);
+    }
+  return 0;
+}
+
 static mode_t
 entry_mode (const struct reader *r, const struct entry *e)
 {
@@ -616,6 +700,15 @@ extract (struct reader *r, struct entry *e, const char *rel, cella_error_t *err)
           || (r->o->chown && fchownat (dir, last, (uid_t) e->uid, (gid_t) e->gid, AT_SYMLINK_NOFOLLOW) < 0
               && cella_error (err, errno, "cp: set the owner of `%s`", rel) < 0))
         break;
+      if (e->nxattrs && r->o->xattrs)
+        {
+          int dfd = openat (dir, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          int x = dfd < 0 ? cella_error (err, errno, "cp: open `%s`", rel) : set_xattrs (r, e, dfd, rel, err);
+          if (dfd >= 0)
+            close (dfd);
+          if (x < 0)
+            break;
+        }
       r->dirs = realloc (r->dirs, (r->ndirs + 1) * sizeof *r->dirs);
       if (r->dirs == NULL)
         abort ();
@@ -641,6 +734,8 @@ extract (struct reader *r, struct entry *e, const char *rel, cella_error_t *err)
           rc = cella_error (err, errno, "cp: set the owner of `%s`", rel);
         if (rc == 0 && fchmod (out, entry_mode (r, e)) < 0)
           rc = cella_error (err, errno, "cp: set the mode of `%s`", rel);
+        if (rc == 0)
+          rc = set_xattrs (r, e, out, rel, err); /* after the owner: fchown clears a file capability */
         if (rc == 0 && futimens (out, t) < 0)
           rc = cella_error (err, errno, "cp: set the time of `%s`", rel);
         close (out);
@@ -799,17 +894,21 @@ read_entries (struct reader *r, cella_error_t *err)
       else
         set_str (&e.link, (const char *) h + 157, strnlen ((const char *) h + 157, 100));
       have_size = false;
+      e.xattrs = over.xattrs;
+      e.nxattrs = over.nxattrs;
       over = (struct entry){ 0 };
       char *rel = map_name (r, &e, err);
       int x = rel == NULL ? -1 : *rel == '\0' ? skip_data (r->fd, e.size, err) : extract (r, &e, rel, err);
       free (rel);
       free (e.name);
       free (e.link);
+      xattrs_free (&e);
       if (x < 0)
         break;
     }
   free (over.name);
   free (over.link);
+  xattrs_free (&over);
   return rc;
 }
 

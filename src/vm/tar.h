@@ -3,7 +3,8 @@
  * like guestcfg.c).
  *
  * Written: regular files, directories, symlinks and fifos (sockets and device nodes are left out;
- * hard links are written as separate files), with mode, owner, mtime (seconds); a pax record
+ * hard links are written as separate files), with mode, owner, mtime (seconds), and the xattrs of
+ * files and directories (pax SCHILY.xattr.NAME records, as GNU tar writes them); a pax record
  * carries what ustar cannot hold (a name or link target over its fields, a size of 8 GiB or
  * more, an id of 2^21 or more).
  *
@@ -36,6 +37,8 @@ struct tar_dest {
 struct tar_read_opts {
   bool chown;    /* set each entry's owner from the archive (as root) */
   bool no_setid; /* clear set-user-ID and set-group-ID bits */
+  bool xattrs;   /* set the entries' user.* (not user.overlay.*) and security.capability xattrs
+                    (SCHILY.xattr pax records); others are always left out */
   /* called once, with the first entry's name and whether it is a directory: fills *d, or returns
    * -1 with *err (the archive is then not extracted) */
   int (*first) (void *ctx, const char *top, bool is_dir, struct tar_dest *d, cella_error_t *err);

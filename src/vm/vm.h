@@ -102,12 +102,14 @@ struct vm_launch {
   int qmp_fd;     /* a listening socket: QMP */
   const struct vm_share *shares;
   size_t nshares;
-  const char *netdev;  /* -netdev value of the NIC ("user,id=n0,..."), NULL: no NIC */
-  const char *net_mac; /* the NIC's MAC address (a tap on a bridge), NULL: QEMU's default */
-  bool disk_nolock;    /* the disk without QEMU's file locks (file.locking=off): a VM that goes on
-                          after its state was saved (the save drops them, and QEMU's two fds of
-                          the disk then conflict when it takes them again) */
-  int incoming_fd;     /* > 0: start from the VM state saved in this file (-incoming fd:N); 0: boot */
+  const char *netdev;          /* -netdev value of the NIC ("user,id=n0,..."), NULL: no NIC */
+  const char *net_mac;         /* the NIC's MAC address (a tap on a bridge), NULL: QEMU's default */
+  bool disk_nolock;            /* the disk without QEMU's file locks (file.locking=off): a VM that goes on
+                                  after its state was saved (the save drops them, and QEMU's two fds of
+                                  the disk then conflict when it takes them again) */
+  int incoming_fd;             /* > 0: start from the VM state saved in this file (-incoming fd:N); 0: boot */
+  int export_fd, export_ro_fd; /* a second raw disk (serial VM_EXPORT_SERIAL) the guest writes its
+                                  root's tar stream to (plan vm_export); 0: none */
 };
 
 /* Can QEMU run a KVM guest here: /dev/kvm opens read-write and QEMU starts a paused microvm with

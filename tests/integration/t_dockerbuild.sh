@@ -657,3 +657,98 @@ b-saw-a" "$OUT" "both stages ran at the same time"
 	assert_eq "" "$(find "$CELLA_ROOT/build" -mindepth 1 -maxdepth 1 2>/dev/null)" "no build temp dir left"
 	assert_eq "" "$(find "$CELLA_ROOT/containers" -mindepth 1 -maxdepth 1 2>/dev/null)" "no container left"
 }
+
+# --backend vm: RUN steps in a microVM (QEMU; TCG here), the guest's root handed back as a tar
+# stream and turned into the step's layer (added, changed, deleted as whiteouts, owners and modes);
+# the same Containerfile built with ns gives the same layer. A failing RUN in the VM: its output and
+# exit status, no image, no layer, no VM work dir; check_no_leftovers: no QEMU (or other process),
+# tap, lease or mount left by either build.
+vm_build_require() {
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+	ls /boot/vmlinuz-* >/dev/null 2>&1 || skip "no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
+	[ -x /usr/sbin/mkfs.ext4 ] || skip "mkfs.ext4 not installed (apt-get install e2fsprogs)"
+	[ -x "$(dirname "$CELLA")/cella-vminit" ] || fail "no cella-vminit next to $CELLA (make builds it; the runner copies it)"
+}
+
+# The last layer of an image as lines: type+mode, owner, size, path, link text, content hash.
+last_layer_tree() {
+	run_cella image inspect "$1"
+	assert_ok
+	printf '%s\n' "$OUT" | python3 -c '
+import hashlib, json, os, stat, sys
+top = json.load(sys.stdin)[0]["Store"]["Layers"][-1]["Path"]
+for d, dirs, files in os.walk(top):
+    for n in sorted(dirs + files):
+        p = os.path.join(d, n)
+        st = os.lstat(p)
+        extra = ""
+        if stat.S_ISLNK(st.st_mode):
+            extra = os.readlink(p)
+        elif stat.S_ISCHR(st.st_mode):
+            extra = "dev %d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+        elif stat.S_ISREG(st.st_mode) and os.access(p, os.R_OK):
+            extra = hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
+        size = st.st_size if not stat.S_ISDIR(st.st_mode) else 0
+        print(stat.filemode(st.st_mode), st.st_uid, st.st_gid, size, os.path.relpath(p, top), extra)
+' | sort -k5
+}
+
+test_build_backend_vm() {
+	vm_build_require
+	require_cmd python3
+	build_env
+	mkdir -p "$TEST_TMP/v/src"
+	echo from-context >"$TEST_TMP/v/src/in.txt"
+	cat >"$TEST_TMP/v/Containerfile" <<'ZZZ'
+FROM busybox
+RUN --mount=type=bind,source=src,target=/ctx --mount=type=cache,target=/cache,id=vmtest echo "RAN-IN-VM-$((40+2))" && \
+    echo added > /added && cat /ctx/in.txt > /ctxcopy && echo vm:x:1234:567::/home/vm:/bin/sh >> /etc/passwd && \
+    rm /bin/vi && rmdir /srv && mkdir -p /d/e && echo x > /d/e/f && chown -R 1234:567 /d && chmod 0640 /d/e/f && \
+    chmod 0700 /home && ln -s /added /d/link && mkfifo /d/fifo && echo c >> /cache/log
+ZZZ
+	check_no_leftovers run_cella build --backend vm -t vmimg "$TEST_TMP/v"
+	assert_ok
+	assert_contains "$OUT" "RAN-IN-VM-42" "the RUN's output is streamed"
+	run_cella run --rm vmimg sh -c 'cat /added /ctxcopy; tail -n1 /etc/passwd; ls /bin/vi /srv 2>&1 | wc -l;
+		stat -c "%u:%g %a" /d/e/f /d /home; readlink /d/link; ls -A /cache /ctx 2>/dev/null | wc -l'
+	assert_ok
+	assert_eq "added
+from-context
+vm:x:1234:567::/home/vm:/bin/sh
+2
+1234:567 640
+1234:567 755
+0:0 700
+/added
+0" "$OUT" "the image has the added and changed files, not the deleted ones, the owners and modes, no mount's files"
+	local vmtree nstree
+	vmtree=$(last_layer_tree vmimg)
+	assert_contains "$vmtree" "bin/vi dev 0:0" "a deleted file is a whiteout in the layer"
+	assert_not_contains "$vmtree" "lost+found" "the guest disk's lost+found is not in the layer"
+	assert_not_contains "$vmtree" "resolv.conf" "the VM's resolv.conf is not in the layer"
+	run_cella build -t nsimg "$TEST_TMP/v"
+	assert_ok
+	assert_not_contains "$OUT" "Using cache" "the ns build does not take the vm build's layer (the backend is in the key)"
+	nstree=$(last_layer_tree nsimg)
+	assert_eq "$nstree" "$vmtree" "the vm backend's layer has the same tree as the ns backend's"
+	# the vm build again: cached
+	run_cella build --backend vm -t vmimg "$TEST_TMP/v"
+	assert_ok
+	assert_contains "$OUT" "Using cache" "an unchanged vm step is cached"
+	# a failing RUN in the VM
+	local before
+	before=$(store_count)
+	printf 'FROM busybox\nRUN echo VM-FAILING-$((1+1)); exit 3\n' >"$TEST_TMP/v/Containerfile"
+	check_no_leftovers run_cella build --backend vm -t vmfail "$TEST_TMP/v"
+	assert_cella_error 125 'Containerfile:2: RUN echo VM-FAILING-$((1+1)); exit 3: the command exited with status 3'
+	assert_contains "$OUT" "VM-FAILING-2" "the failing step's output"
+	assert_eq "$before" "$(store_count)" "no image, layer, build dir or container"
+	assert_eq "" "$(find "$CELLA_ROOT/vm" -maxdepth 1 -name 'run-*' 2>/dev/null)" "no VM work dir left"
+	run_cella images
+	assert_not_contains "$OUT" "vmfail" "no image named"
+	# the backends build cannot use
+	run_cella build --backend proot "$TEST_TMP/v"
+	assert_cella_error 125 "--backend proot: not supported by cella build"
+	run_cella build --backend nope "$TEST_TMP/v"
+	assert_cella_error 125 "--backend \`nope\`: unknown"
+}

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "vm/guest.h"
 #include "vm/vm.h"
 #include "tap.h"
 
@@ -349,6 +350,17 @@ test_qemu_argv (void)
          "hvc0 on the given socket");
   CHECK (has_pair (argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl"), "the cella.ctl port");
   CHECK (!has_pair (argv, "-device", "virtserialport,chardev=exec,name=cella.exec"), "no exec port without its fd");
+  CHECK (!has_pair (argv, "-device", "virtio-blk-device,drive=export,serial=" VM_EXPORT_SERIAL),
+         "no export disk without its fd");
+  l.export_fd = 13;
+  l.export_ro_fd = 14;
+  strv_free (argv);
+  argv = vm_qemu_argv (&l);
+  CHECK (has_pair (argv, "-add-fd", "fd=13,set=3") && has_pair (argv, "-add-fd", "fd=14,set=3")
+             && has_pair (argv, "-drive", "id=export,file=/dev/fdset/3,format=raw,if=none,cache=unsafe")
+             && has_pair (argv, "-device", "virtio-blk-device,drive=export,serial=" VM_EXPORT_SERIAL),
+         "cella build's export disk: raw, in fd set 3, found by its serial");
+  l.export_fd = 0;
   l.exec_fd = 11;
   strv_free (argv);
   argv = vm_qemu_argv (&l);

@@ -84,8 +84,13 @@ test_roundtrip (void)
   /* What init applies: tmpfs, capabilities, no_new_privs. */
   struct vm_tmpfs tm[] = { { "/scratch dir", 8 << 20, 01770, MS_NOSUID | MS_NODEV | MS_NOEXEC }, { "/t", 0, 0, 0 } };
   char *argv3[] = { "sh", NULL };
-  struct vm_guest_config x
-      = { .argv = argv3, .tmpfs = tm, .ntmpfs = 2, .caps_set = true, .caps = 0xa80425fbULL, .no_new_privs = true };
+  struct vm_guest_config x = { .argv = argv3,
+                               .tmpfs = tm,
+                               .ntmpfs = 2,
+                               .caps_set = true,
+                               .caps = 0xa80425fbULL,
+                               .no_new_privs = true,
+                               .export_root = true };
   text = guestcfg_format (&x, &len);
   r = guestcfg_parse (text, len, &d, &err);
   CHECK (r == 0 && d.ntmpfs == 2 && strcmp (d.tmpfs[0].target, "/scratch dir") == 0 && d.tmpfs[0].size == 8 << 20
@@ -93,6 +98,7 @@ test_roundtrip (void)
              && d.tmpfs[1].size == 0 && d.tmpfs[1].mode == 0 && d.tmpfs[1].flags == 0,
          "round trip: tmpfs target, size, mode, flags");
   CHECK (r == 0 && d.caps_set && d.caps == 0xa80425fbULL && d.no_new_privs, "round trip: caps, nnp");
+  CHECK (r == 0 && d.export_root, "round trip: export (cella build's RUN)");
   guestcfg_free (&d);
   free (text);
 
@@ -168,6 +174,7 @@ test_errors (void)
   expect_error ("tmpfs /x 0 9 0\n", false, "`tmpfs`: expected", "tmpfs with a non-octal mode");
   expect_error ("caps zz\n", false, "bad `caps`", "caps not hex");
   expect_error ("nnp 2\n", false, "bad `nnp`", "nnp other than 1");
+  expect_error ("export 0\n", false, "bad `export`", "export other than 1");
   expect_error ("hostname \n", false, "`hostname` must be 1 to 64 bytes", "empty hostname");
   expect_error ("hostname "
                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "tap.h"
@@ -174,6 +175,56 @@ test_round_trip (void)
   CHECK (r == 0 && slurp ("contents/a.txt") && access (path ("contents/top"), F_OK) < 0,
          "contents mode: the top directory's entries go into the destination itself");
   cella_error_free (&err);
+  close (fd);
+}
+
+/* xattrs travel as SCHILY.xattr records (binary values too); the reader sets user.* (not
+ * user.overlay.*) only when asked (cella build --backend vm), never otherwise. */
+static void
+test_xattrs (void)
+{
+  static const char bin[] = { 1, 0, 2, 0 };
+  char v[16];
+  cella_error_t err = NULL;
+  mkdir (path ("xs"), 0755);
+  mkdir (path ("xs/t"), 0755);
+  put_file ("xs/t/f", "x\n", 0644);
+  if (setxattr (path ("xs/t/f"), "user.bin", bin, sizeof bin, 0) < 0)
+    {
+      tap_skip ("this file system has no user xattrs", "xattrs round trip");
+      return;
+    }
+  must (setxattr (path ("xs/t"), "user.dir", "d", 1, 0));
+  must (setxattr (path ("xs/t"), "user.overlay.opaque", "y", 1, 0));
+  int fd = memfd_create ("tar", MFD_CLOEXEC), src = open (path ("xs"), O_PATH | O_DIRECTORY);
+  CHECK (tar_write_tree (fd, src, "t", "t", false, false, &err) == 0, "write: a tree with xattrs");
+  cella_error_free (&err);
+  close (src);
+  for (int want = 0; want < 2; want++)
+    {
+      const char *dest = want ? "xs-on" : "xs-off";
+      mkdir (path (dest), 0755);
+      struct first_ctx f = { .dirfd = open (path (dest), O_PATH | O_DIRECTORY), .as = "t" };
+      struct tar_read_opts o = { .xattrs = want, .first = first_cb, .ctx = &f };
+      lseek (fd, 0, SEEK_SET);
+      CHECK (tar_read (fd, &o, &err) == 0, "read with xattrs %s", want ? "on" : "off");
+      cella_error_free (&err);
+      close (f.dirfd);
+      char fp[300], dp[300];
+      snprintf (fp, sizeof fp, "%s/t/f", dest);
+      snprintf (dp, sizeof dp, "%s/t", dest);
+      strcpy (fp, path (fp));
+      strcpy (dp, path (dp));
+      ssize_t n = getxattr (fp, "user.bin", v, sizeof v);
+      if (want)
+        {
+          CHECK (n == (ssize_t) sizeof bin && memcmp (v, bin, sizeof bin) == 0, "a file's xattr, its NULs kept");
+          CHECK (getxattr (dp, "user.dir", v, sizeof v) == 1, "a directory's xattr");
+          CHECK (getxattr (dp, "user.overlay.opaque", v, sizeof v) < 0, "overlay's own xattrs are never set");
+        }
+      else
+        CHECK (n < 0 && getxattr (dp, "user.dir", v, sizeof v) < 0, "without the option: no xattrs set");
+    }
   close (fd);
 }
 
@@ -398,6 +449,7 @@ main (void)
   umask (022);
   make_tree ();
   test_round_trip ();
+  test_xattrs ();
   test_libarchive_reads_ours ();
   test_reads_libarchive ();
   test_hostile ();
