@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -248,6 +249,9 @@ struct vm_session {
   int snap_lock;  /* BUILD: its lock, held until saved */
   int snap_state; /* RESTORE: the saved state, QEMU's -incoming fd */
   long long snap_save_ms;
+  bool ephemeral;                   /* a foreground run: its disk goes with its work dir once QEMU is gone */
+  struct vm_state_stats snap_stats; /* BUILD: what the saved state became (snapstate.c) */
+  bool snap_compacted;
 };
 
 static void
@@ -324,11 +328,10 @@ make_initramfs (struct vm_session *s, cella_error_t *err)
   bool tuned = s->p->vm_kernel_kind && strcmp (s->p->vm_kernel_kind, VM_KERNEL_TUNED) == 0;
   if (s->snap == SNAP_RESTORE)
     {
-      /* the snapshot's own (its guest memory holds it already; QEMU loads it as it did then) */
-      cleanup_free char *src = xasprintf ("%s/initramfs.cpio", s->snap_dir);
-      const char *how;
-      unlink (s->initrd);
-      r = vm_disk_clone (src, s->initrd, &how, err);
+      /* Empty: the restored guest's memory holds what it unpacked; QEMU only hands an initrd to
+       * the firmware at a boot, which a restored VM does not make (-no-reboot ends it). */
+      cleanup_close int fd = open (s->initrd, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+      r = fd < 0 ? cella_error (err, errno, "create `%s`", s->initrd) : 0;
     }
   else if (s->snap == SNAP_BUILD)
     /* no container in it: init waits for its config on cella.ctl */
@@ -568,7 +571,7 @@ snap_key (const struct vm_session *s, const char *qemu, bool kvm, bool exec)
                     *d = file_id (s->disk_src);
   if (q == NULL || k == NULL || i == NULL || d == NULL)
     return NULL;
-  return xasprintf ("cella-vm-snapshot 1\nqemu %s\nkernel %s\nrelease %s\nkind %s\ninit %s\ndisk %s\nmemory "
+  return xasprintf ("cella-vm-snapshot 2\nqemu %s\nkernel %s\nrelease %s\nkind %s\ninit %s\ndisk %s\nmemory "
                     "%u\ncpus %u\naccel %s\ncmdline %s\nnic %s\nexec %s\n",
                     q, k, s->p->vm_kernel_release ? s->p->vm_kernel_release : "-",
                     s->p->vm_kernel_kind ? s->p->vm_kernel_kind : "-", i, d,
@@ -585,8 +588,7 @@ static int
 snap_open (const char *dir, const char *key)
 {
   cleanup_free char *kp = xasprintf ("%s/key", dir), *sp = xasprintf ("%s/state", dir), *have = NULL;
-  cleanup_free char *ip = xasprintf ("%s/initramfs.cpio", dir);
-  if (read_file (kp, &have, NULL, NULL) < 0 || strcmp (have, key) != 0 || access (ip, R_OK) < 0)
+  if (read_file (kp, &have, NULL, NULL) < 0 || strcmp (have, key) != 0)
     return -1;
   return open (sp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 }
@@ -601,6 +603,7 @@ fnv1a (const char *text)
   return h;
 }
 
+/* initramfs.cpio: snapshots of format 1 kept the initramfs they booted (gone with their dir) */
 static const char *const snap_files[] = { "state", "initramfs.cpio", "initramfs.cpio.tmp", "key", NULL };
 
 /* Does a key still hold: every file it names (qemu, kernel, init, disk lines: "NAME PATH ID") has
@@ -759,30 +762,59 @@ snap_choose (struct vm_session *s, size_t nshares, const char *qemu, bool kvm, b
   return 0;
 }
 
+/* The saved state in *fd without the guest RAM's zero pages (snapstate.c): *fd becomes another
+ * unnamed file in the snapshot's directory holding it. A stream we do not rewrite stays as it
+ * was. */
+static int
+snap_compact (struct vm_session *s, int *fd, cella_error_t *err)
+{
+  struct stat st;
+  void *map;
+  int r;
+  if (fstat (*fd, &st) < 0)
+    return cella_error (err, errno, "the snapshot's state in `%s`", s->snap_dir);
+  if (st.st_size == 0)
+    return 0;
+  map = mmap (NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, *fd, 0);
+  if (map == MAP_FAILED)
+    return cella_error (err, errno, "read the snapshot's state in `%s`", s->snap_dir);
+  cleanup_close int out = open (s->snap_dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (out < 0)
+    r = cella_error (err, errno, "create the snapshot's state in `%s`", s->snap_dir);
+  else
+    r = vm_state_compact (map, (size_t) st.st_size, out, &s->snap_stats, err);
+  munmap (map, (size_t) st.st_size);
+  if (r == 1)
+    s->snap_stats.bytes = (size_t) st.st_size;
+  if (r == 0)
+    {
+      close (*fd);
+      *fd = steal_fd (&out);
+      s->snap_compacted = true;
+    }
+  return r < 0 ? -1 : 0;
+}
+
 /* BUILD, once the guest waits: its state into an unnamed file, named `state` only once complete
- * (after the initramfs it goes with), so that a save cut short (kill -9) leaves nothing a restore
- * would take. A failure is a warning: this VM goes on, the next run builds again. */
+ * (written, its zero pages left out, synced), so that a save cut short (kill -9) leaves nothing a
+ * restore would take. A failure is a warning: this VM goes on, the next run builds again. */
 static int
 snap_save (struct vm_session *s)
 {
   int r = 0;
   cella_error_t e = NULL;
-  cleanup_close int fd = open (s->snap_dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-  cleanup_free char *ip = xasprintf ("%s/initramfs.cpio", s->snap_dir);
-  cleanup_free char *tmp = xasprintf ("%s.tmp", ip), *sp = xasprintf ("%s/state", s->snap_dir);
+  cleanup_close int fd = open (s->snap_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  cleanup_free char *sp = xasprintf ("%s/state", s->snap_dir);
   char proc[64];
-  const char *how;
   s->snap_save_ms = -1;
   if (fd < 0)
     cella_error (&e, errno, "create the snapshot's state in `%s`", s->snap_dir);
   else if ((r = vm_qmp_save (s->qmp_path, fd, &s->snap_save_ms, &e)) < 0)
     s->snap_save_ms = -1;
+  else if (snap_compact (s, &fd, &e) < 0)
+    ;
   else if (fdatasync (fd) < 0)
     cella_error (&e, errno, "write the snapshot's state in `%s`", s->snap_dir);
-  else if (vm_disk_clone (s->initrd, tmp, &how, &e) < 0)
-    ;
-  else if (rename (tmp, ip) < 0)
-    cella_error (&e, errno, "rename `%s`", tmp);
   else
     {
       snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
@@ -795,7 +827,6 @@ snap_save (struct vm_session *s)
                r == -2 ? "" : "warning: ", e->msg);
       cella_error_free (&e);
       s->snap_save_ms = -1;
-      unlink (tmp);
     }
   close_fd (&s->snap_lock);
   return r == -2 ? -1 : 0;
@@ -1063,6 +1094,10 @@ on_ctl_line (struct sup *u, const char *line)
       u->have_exit = true;
       u->exit_code = code;
       u->t_exit = now_ns ();
+      /* The guest synced its disk before it said so and its output is out of it (tcdrain); what
+       * is left is its power-off, a remount and QEMU's own exit, for a disk that nobody keeps. */
+      if (u->s->ephemeral)
+        kill (u->qemu, SIGKILL);
     }
 }
 
@@ -1186,7 +1221,8 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
              s->snap == SNAP_BUILD ? (s->snap_save_ms >= 0 ? " saved" : " not saved") : "",
              u.t_resumed ? (double) (u.t_resumed - u.t_start) / 1e6 : -1.0);
   if (s->p->debug && s->snap == SNAP_BUILD)
-    fprintf (stderr, "cella: vm: saving the snapshot took %lld ms\n", s->snap_save_ms);
+    fprintf (stderr, "cella: vm: saving the snapshot took %lld ms; its state %zu bytes (%s)\n", s->snap_save_ms,
+             s->snap_stats.bytes, s->snap_compacted ? "the guest RAM's zero pages left out" : "as QEMU wrote it");
   if (s->p->debug)
     fprintf (stderr,
              "cella: vm: QEMU jailed and exec'd after %.1f ms, workload ready %.1f ms after QEMU's start, exit "
@@ -1266,7 +1302,10 @@ vm_run (struct plan *p, cella_error_t *err)
   if (vm_session_prepare (p, work, false, &s, err) < 0)
     status = -1;
   else
-    status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, err);
+    {
+      s.ephemeral = true; /* its work dir is removed below */
+      status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, err);
+    }
   vm_session_clear (&s);
   if (net_vm_tap_wanted (p))
     net_detach (p); /* the lease and the DNAT rules (the tap went with QEMU) */

@@ -5,6 +5,7 @@
  *              cached per image, cloned per container; the symlink- and mount-safe work dir removal
  *   kernel.c   which kernel boots the guest, and its release
  *   qemu.c     QEMU's command line, /dev/kvm, QMP
+ *   snapstate.c  a snapshot's saved state without the guest RAM's zero pages
  *   jail.c     QEMU's jail: its namespaces, minimal root, uid, no_new_privs, cgroup
  *   backend.c  running a plan: foreground (vm_run) and under the engine's monitor (vm_start) */
 #ifndef CELLA_VM_H
@@ -165,6 +166,24 @@ int vm_qmp (const char *qmp_path, const char *command, cella_error_t *err);
  * keeps running: cont), for a snapshot (backend.c). *ms: how long it took. 0; -1 with *err when
  * the save failed (the VM goes on); -2 with *err when the VM could not go on. */
 int vm_qmp_save (const char *qmp_path, int state_fd, long long *ms, cella_error_t *err);
+
+/* ---- snapstate.c ---- */
+
+/* The guest RAM's block in QEMU's migration stream (-M microvm without a memory backend). */
+#define VM_STATE_RAM_BLOCK "microvm.ram"
+
+struct vm_state_stats {
+  size_t zero_dropped; /* zero pages of VM_STATE_RAM_BLOCK left out */
+  size_t pages_kept;   /* RAM records kept (pages with data, zero pages of other blocks) */
+  size_t bytes;        /* written */
+};
+
+/* Write QEMU's saved state (state, len bytes: a migration stream, format version 3) to out_fd
+ * without the zero pages of the guest's RAM, which a restore into fresh memory need not load
+ * (snapstate.c says why it matters). 0; 1 when the stream is not one we rewrite (compressed pages,
+ * another layout): what was written to out_fd is to be thrown away and the state kept as it was;
+ * -1 with *err when writing failed. */
+int vm_state_compact (const void *state, size_t len, int out_fd, struct vm_state_stats *st, cella_error_t *err);
 
 /* ---- jail.c ---- */
 

@@ -707,6 +707,8 @@ test_snapshot_invalidated_by_kernel_or_image() {
 	run_cella run --debug --backend vm --kernel "$TEST_TMP/vmlinuz" busybox true
 	assert_ok
 	assert_contains "$ERR" "booted to make the snapshot" "a new kernel file: a new snapshot"
+	# its state without the guest RAM's zero pages (src/vm/snapstate.c); the restores below load it
+	assert_contains "$ERR" "the guest RAM's zero pages left out" "the saved state rewritten"
 	old=$(grep -l "^kernel $TEST_TMP/vmlinuz " "$snaps"/*/key)
 	[ -f "$(dirname "$old")/state" ] || fail "no saved state beside $old"
 	run_cella run --debug --backend vm --kernel "$TEST_TMP/vmlinuz" busybox true
