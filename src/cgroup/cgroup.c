@@ -862,20 +862,29 @@ cgroup_remove (const struct cgroup_dirs *d, cella_error_t *err)
   return cgroup_remove_patient (d, 2000, err);
 }
 
-/* Is path a directory of a cgroup hierarchy cella found (under one of its mounts, no `..`)? */
-static bool
-under_a_mount (const char *path)
+/* The mount points of the hierarchies cella found (v1 controllers, then the v2 one): how many. */
+static size_t
+hierarchy_mounts (const char *mounts[CG_V1__COUNT + 1])
 {
-  const char *mounts[CG_V1__COUNT + 1];
   size_t n = 0;
-  layout_probe ();
-  if (path[0] != '/' || strstr (path, "/../") || strstr (path, "\n"))
-    return false;
   for (int c = 0; c < CG_V1__COUNT; c++)
     if (cache.v1_mount[c])
       mounts[n++] = cache.v1_mount[c];
   if (cache.v2_mount)
     mounts[n++] = cache.v2_mount;
+  return n;
+}
+
+/* Is path a directory of a cgroup hierarchy cella found (under one of its mounts, no `..`)? */
+static bool
+under_a_mount (const char *path)
+{
+  const char *mounts[CG_V1__COUNT + 1];
+  size_t n;
+  layout_probe ();
+  if (path[0] != '/' || strstr (path, "/../") || strstr (path, "\n"))
+    return false;
+  n = hierarchy_mounts (mounts);
   for (size_t i = 0; i < n; i++)
     {
       size_t l = strlen (mounts[i]);
@@ -952,15 +961,11 @@ cgroup_sweep (bool scan, bool (*keep) (const char *id, void *ud), void *ud)
 {
   cleanup_free char *why = NULL, *base = NULL;
   const char *mounts[CG_V1__COUNT + 1];
-  size_t n = 0, removed = sweep_records ();
+  size_t n, removed = sweep_records ();
   long long now = (long long) time (NULL);
   if (!scan || (base = work_base (&why)) == NULL)
     return removed;
-  for (int c = 0; c < CG_V1__COUNT; c++)
-    if (cache.v1_mount[c])
-      mounts[n++] = cache.v1_mount[c];
-  if (cache.v2_mount)
-    mounts[n++] = cache.v2_mount;
+  n = hierarchy_mounts (mounts);
   for (size_t i = 0; i < n; i++)
     {
       cleanup_free char *top = xasprintf ("%s%s/cella", mounts[i], base);
