@@ -320,7 +320,7 @@ diff_dir (struct diff *d, int after, int before, int upper, const char *rel, boo
 int
 image_layer_diff (int after, int before, int upper, struct layer_diff_stats *st, cella_error_t *err)
 {
-  struct layer_diff_stats none;
+  struct layer_diff_stats none = { 0 };
   struct diff d = { .st = st ? st : &none, .err = err };
   bool any = false;
   memset (d.st, 0, sizeof *d.st);
