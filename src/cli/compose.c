@@ -293,8 +293,7 @@ service_ctrs (const struct compose_project *p, const char *svc, json_t *rec, jso
           json_t *prev = json_array_get (out, i - 1);
           json_int_t pn = json_integer_value (json_object_get (prev, "number"));
           if (pn < json_integer_value (e)
-              || (pn == json_integer_value (e)
-                  && strcmp (json_string_value (json_object_get (prev, "name")), k) < 0))
+              || (pn == json_integer_value (e) && strcmp (json_string_value (json_object_get (prev, "name")), k) < 0))
             break;
           i--;
         }
@@ -1080,12 +1079,12 @@ cp_ps (struct compose_project *p, struct sub_opts *o, char **names, cella_error_
                                                (long long) json_integer_value (json_object_get (e, "target")),
                                                json_string_value (json_object_get (e, "protocol")))));
         }
-      json_array_append_new (
-          out, json_pack ("{s:s,s:s,s:O,s:s,s:O,s:O,s:O,s:O,s:O,s:o}", "Name", cn, "Service", svc, "Number",
-                          json_object_get (ce, "number"), "Project", p->name, "Image", json_object_get (c, "Image"),
-                          "State", json_object_get (c, "State"), "Status", json_object_get (c, "Status"), "Health",
-                          json_object_get (c, "Health") ?: json_string (""), "ExitCode",
-                          json_object_get (c, "ExitCode"), "Publishers", ports));
+      json_array_append_new (out, json_pack ("{s:s,s:s,s:O,s:s,s:O,s:O,s:O,s:O,s:O,s:o}", "Name", cn, "Service", svc,
+                                             "Number", json_object_get (ce, "number"), "Project", p->name, "Image",
+                                             json_object_get (c, "Image"), "State", json_object_get (c, "State"),
+                                             "Status", json_object_get (c, "Status"), "Health",
+                                             json_object_get (c, "Health") ?: json_string (""), "ExitCode",
+                                             json_object_get (c, "ExitCode"), "Publishers", ports));
     }
   json_decref (ctrs);
   json_decref (ps);
@@ -1340,7 +1339,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
   { "config", config_table, "cella compose config [--format json] [-q]",
     "Print the resolved file (merged, interpolated, normalized) as JSON." },
-  { "up", up_table, "cella compose up [-d] [--build] [--force-recreate] [--remove-orphans] [--scale SERVICE=N]... [SERVICE...]",
+  { "up", up_table,
+    "cella compose up [-d] [--build] [--force-recreate] [--remove-orphans] [--scale SERVICE=N]... [SERVICE...]",
     "Build missing images (--build: all), create networks and volumes, then create and start the services' containers in dependency order; a container "
     "whose config is unchanged is kept. Without -d: follow their logs, Ctrl-C stops them." },
   { "down", down_table, "cella compose down [-v] [--remove-orphans] [-t SECONDS]",

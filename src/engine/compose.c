@@ -1227,8 +1227,7 @@ compose_scale_parse (const char *spec, char **svc, int *n, cella_error_t *err)
     return cella_error (err, 0, "--scale `%s`: SERVICE=NUMBER (e.g. --scale web=3)", spec);
   v = parse_uint (eq + 1, COMPOSE_MAX_REPLICAS);
   if (v < 0)
-    return cella_error (err, 0, "--scale `%s`: the number must be an integer from 0 to %d", spec,
-                        COMPOSE_MAX_REPLICAS);
+    return cella_error (err, 0, "--scale `%s`: the number must be an integer from 0 to %d", spec, COMPOSE_MAX_REPLICAS);
   *svc = strndup (spec, (size_t) (eq - spec));
   *n = (int) v;
   return 0;

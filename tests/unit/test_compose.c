@@ -221,7 +221,8 @@ test_replicas (void)
   CHECK (compose_check_replicas (&p, "c", &err) == 0 && compose_check_replicas (&p, "d", &err) == 0,
          "one replica with a fixed port or container_name is fine");
   h1 = compose_service_hash (&p, "a");
-  CHECK (compose_set_replicas (&p, "a", 1, &err) == 0 && compose_service_replicas (&p, "a") == 1, "--scale a=1 sets it");
+  CHECK (compose_set_replicas (&p, "a", 1, &err) == 0 && compose_service_replicas (&p, "a") == 1,
+         "--scale a=1 sets it");
   h2 = compose_service_hash (&p, "a");
   CHECK_STR (h1, h2, "the config hash leaves out the replica count (scaling recreates nothing)");
   free (h1);
