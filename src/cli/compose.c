@@ -988,6 +988,13 @@ cp_down (struct compose_project *p, struct sub_opts *o, cella_error_t *err)
       json_object_del (ctrs, *n);
       say ("Container", *n, "Removed");
     }
+  /* recorded containers that no longer exist (removed by hand): forgotten */
+  {
+    void *tmp;
+    json_object_foreach_safe (ctrs, tmp, cn, e)
+      if (ps && ctr_find (ps, cn) == NULL)
+        json_object_del (ctrs, cn);
+  }
   json_decref (ps);
   /* networks: the recorded ones and the file's own (not external) */
   json_t *nets = json_copy (json_object_get (rec, "networks"));
