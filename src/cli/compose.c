@@ -41,8 +41,8 @@ static const struct cli_option top_table[] = {
 
 struct sub_opts {
   bool detach, volumes, remove_orphans, follow, no_deps, force_recreate, tty_off, quiet, timestamps, build, no_cache;
-  char *format, *timeout, *tail, *user, *workdir, *name;
-  char **env;
+  char *format, *timeout, *tail, *user, *workdir, *name, *index;
+  char **env, **scale;
 };
 #define O(f) offsetof (struct sub_opts, f)
 static const struct cli_option up_table[] = {
@@ -53,6 +53,8 @@ static const struct cli_option up_table[] = {
   { "remove-orphans", 0, OPT_FLAG, O (remove_orphans), NULL, "Remove containers of services no longer in the file" },
   { "build", 0, OPT_FLAG, O (build), NULL,
     "Build the images of services with `build:` first (default: only those whose image is missing)" },
+  { "scale", 0, OPT_LIST, O (scale), "SERVICE=N",
+    "Run N containers of SERVICE (PROJECT-SERVICE-1..N; overrides deploy.replicas; repeatable)" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option build_table[] = {
@@ -89,6 +91,7 @@ static const struct cli_option exec_table[] = {
   { "env", 'e', OPT_LIST, O (env), "KEY=VALUE", "Set an environment variable" },
   { "user", 'u', OPT_STRING, O (user), "USER", "Run as this user" },
   { "workdir", 'w', OPT_STRING, O (workdir), "DIR", "Working directory" },
+  { "index", 0, OPT_STRING, O (index), "N", "Which replica of the service (PROJECT-SERVICE-N; default 1)" },
   { NULL, 0, 0, 0, NULL, NULL },
 };
 static const struct cli_option run_table[] = {
@@ -112,7 +115,9 @@ sub_opts_free (struct sub_opts *o)
   free (o->user);
   free (o->workdir);
   free (o->name);
+  free (o->index);
   strv_free (o->env);
+  strv_free (o->scale);
 }
 
 /* ---- running cella ---- */
@@ -253,6 +258,49 @@ ctr_running (json_t *c)
 {
   const char *st = json_string_value (json_object_get (c, "State"));
   return st && (strcmp (st, "running") == 0 || strcmp (st, "restarting") == 0);
+}
+
+/* A service's containers that exist (in ps): those the record has for it, and those with the
+ * names of its replicas 1..N; [{name, number}] by number. Only recorded or canonical names: a
+ * container of another project whose name happens to look alike is never taken. */
+static json_t *
+service_ctrs (const struct compose_project *p, const char *svc, json_t *rec, json_t *ps)
+{
+  json_t *found = json_object (), *e, *out = json_array ();
+  int want = compose_service_replicas (p, svc);
+  const char *k;
+  for (int n = 1; n <= want; n++)
+    {
+      cleanup_free char *cn = compose_ctr_name (p, svc, n);
+      if (ctr_find (ps, cn))
+        json_object_set_new (found, cn, json_integer (n));
+    }
+  json_object_foreach (json_object_get (rec, "containers"), k, e)
+    {
+      json_t *num = json_object_get (e, "number");
+      if (strcmp (json_string_value (json_object_get (e, "service")) ?: "", svc) != 0 || ctr_find (ps, k) == NULL
+          || json_object_get (found, k))
+        continue;
+      /* records written before replicas have no number: theirs was 1 */
+      json_object_set_new (found, k, json_integer (json_is_integer (num) ? json_integer_value (num) : 1));
+    }
+  json_object_foreach (found, k, e)
+    {
+      size_t i = json_array_size (out);
+      /* insertion by number (then name): few replicas */
+      while (i > 0)
+        {
+          json_t *prev = json_array_get (out, i - 1);
+          json_int_t pn = json_integer_value (json_object_get (prev, "number"));
+          if (pn < json_integer_value (e)
+              || (pn == json_integer_value (e) && strcmp (json_string_value (json_object_get (prev, "name")), k) < 0))
+            break;
+          i--;
+        }
+      json_array_insert_new (out, i, json_pack ("{s:s,s:O}", "name", k, "number", e));
+    }
+  json_decref (found);
+  return out;
 }
 
 /* The services named in args (all, in dependency order, when none); with deps their dependencies
@@ -509,7 +557,32 @@ ensure_volumes (const struct compose_project *p, char **services, json_t *rec, c
   return 0;
 }
 
-/* Wait for svc's dependencies' conditions. */
+/* Wait for one dependency container's condition. */
+static int
+wait_dep (const char *svc, const char *d, const char *dn, const char *cond, cella_error_t *err)
+{
+  if (strcmp (cond, "service_healthy") == 0)
+    {
+      char *const args[] = { (char *) "wait", (char *) "--condition", (char *) "healthy", (char *) dn, NULL };
+      say ("Container", dn, "Waiting");
+      if (compose_cella (args, NULL, true) != 0)
+        return cella_error (err, 0, "dependency failed to start: container %s is not healthy", dn);
+      say ("Container", dn, "Healthy");
+    }
+  else if (strcmp (cond, "service_completed_successfully") == 0)
+    {
+      char *const args[] = { (char *) "wait", (char *) dn, NULL };
+      cleanup_free char *out = NULL;
+      say ("Container", dn, "Waiting");
+      if (compose_cella (args, &out, false) != 0 || atoi (out) != 0)
+        return cella_error (err, 0, "service `%s` didn't complete successfully: container %s exit %d (needed by `%s`)",
+                            d, dn, out ? atoi (out) : -1, svc);
+      say ("Container", dn, "Exited");
+    }
+  return 0;
+}
+
+/* Wait for svc's dependencies' conditions: on every replica of each dependency. */
 static int
 wait_deps (const struct compose_project *p, const char *svc, cella_error_t *err)
 {
@@ -518,37 +591,28 @@ wait_deps (const struct compose_project *p, const char *svc, cella_error_t *err)
   json_object_foreach (json_object_get (compose_service (p, svc), "depends_on"), d, e)
     {
       const char *cond = json_string_value (json_object_get (e, "condition"));
-      cleanup_free char *dn = compose_ctr_name (p, d);
-      if (strcmp (cond, "service_healthy") == 0)
+      if (strcmp (cond, "service_healthy") == 0 && json_object_get (compose_service (p, d), "healthcheck") == NULL)
+        fprintf (stderr,
+                 "cella compose: warning: `%s` waits for `%s` to be healthy; it needs a healthcheck (or the image's)\n",
+                 svc, d);
+      for (int n = 1, max = compose_service_replicas (p, d); n <= max; n++)
         {
-          if (json_object_get (compose_service (p, d), "healthcheck") == NULL)
-            fprintf (
-                stderr,
-                "cella compose: warning: `%s` waits for `%s` to be healthy; it needs a healthcheck (or the image's)\n",
-                svc, d);
-          char *const args[] = { (char *) "wait", (char *) "--condition", (char *) "healthy", dn, NULL };
-          say ("Container", dn, "Waiting");
-          if (compose_cella (args, NULL, true) != 0)
-            return cella_error (err, 0, "dependency failed to start: container %s is not healthy", dn);
-          say ("Container", dn, "Healthy");
-        }
-      else if (strcmp (cond, "service_completed_successfully") == 0)
-        {
-          char *const args[] = { (char *) "wait", dn, NULL };
-          cleanup_free char *out = NULL;
-          say ("Container", dn, "Waiting");
-          if (compose_cella (args, &out, false) != 0 || atoi (out) != 0)
-            return cella_error (err, 0, "service `%s` didn't complete successfully: exit %d", d, out ? atoi (out) : -1);
-          say ("Container", dn, "Exited");
+          cleanup_free char *dn = compose_ctr_name (p, d, n);
+          if (wait_dep (svc, d, dn, cond, err) < 0)
+            return -1;
         }
     }
   return 0;
 }
 
+static int stop_one (const struct compose_project *p, const char *svc, const char *name, const char *timeout);
+
+/* Create or keep replica `number` of svc. */
 static int
-up_service (const struct compose_project *p, const char *svc, json_t *ps, json_t *rec, bool force, cella_error_t *err)
+up_replica (const struct compose_project *p, const char *svc, int number, json_t *ps, json_t *rec, bool force,
+            cella_error_t *err)
 {
-  cleanup_free char *name = compose_ctr_name (p, svc);
+  cleanup_free char *name = compose_ctr_name (p, svc, number);
   cleanup_free char *hash = compose_service_hash (p, svc);
   json_t *ctrs = json_object_get (rec, "containers"), *have = ctr_find (ps, name);
   if (json_object_get (compose_service (p, svc), "build"))
@@ -586,12 +650,12 @@ up_service (const struct compose_project *p, const char *svc, json_t *ps, json_t
         return cella_error (err, 0, "could not remove container `%s` to recreate it", name);
       say ("Container", name, "Recreate");
     }
-  if (compose_run_args (p, svc, true, name, NULL, &args, err) < 0)
+  if (compose_run_args (p, svc, number, name, NULL, &args, err) < 0)
     return -1;
   if (wait_deps (p, svc, err) < 0)
     return -1;
   /* the name is recorded before the container exists (hash unknown: recreated by the next up) */
-  json_object_set_new (ctrs, name, json_pack ("{s:s}", "service", svc));
+  json_object_set_new (ctrs, name, json_pack ("{s:s,s:i}", "service", svc, "number", number));
   if (record_save (p->name, rec, err) < 0)
     return -1;
   {
@@ -601,10 +665,59 @@ up_service (const struct compose_project *p, const char *svc, json_t *ps, json_t
     if (compose_cella (full, NULL, true) != 0)
       return cella_error (err, 0, "service `%s`: could not start container `%s` (see the error above)", svc, name);
   }
-  json_object_set_new (ctrs, name, json_pack ("{s:s,s:s}", "service", svc, "hash", hash));
+  json_object_set_new (ctrs, name, json_pack ("{s:s,s:i,s:s}", "service", svc, "number", number, "hash", hash));
   if (record_save (p->name, rec, err) < 0)
     return -1;
   say ("Container", name, "Started");
+  return 0;
+}
+
+/* Scale svc to its replica count: remove the containers above it (highest first; stopped with the
+ * service's stop signal and grace period) and those whose name is no longer their number's (a
+ * changed container_name), then create or keep 1..N. */
+static int
+up_service (const struct compose_project *p, const char *svc, json_t *ps, json_t *rec, bool force, cella_error_t *err)
+{
+  int want = compose_service_replicas (p, svc);
+  json_t *have = service_ctrs (p, svc, rec, ps), *ctrs = json_object_get (rec, "containers"), *e;
+  const char *k;
+  void *tmp;
+  for (size_t i = json_array_size (have); i-- > 0;)
+    {
+      json_t *c = json_array_get (have, i);
+      const char *name = json_string_value (json_object_get (c, "name"));
+      int n = (int) json_integer_value (json_object_get (c, "number"));
+      cleanup_free char *canon = compose_ctr_name (p, svc, n);
+      if (n <= want && strcmp (canon, name) == 0)
+        continue;
+      if (ctr_running (ctr_find (ps, name)))
+        {
+          say ("Container", name, "Stopping");
+          stop_one (p, svc, name, NULL);
+        }
+      char *const rargs[] = { (char *) "rm", (char *) "--force", (char *) name, NULL };
+      if (compose_cella (rargs, NULL, true) != 0)
+        {
+          json_decref (have);
+          return cella_error (err, 0, "could not remove container `%s` to scale `%s` to %d", name, svc, want);
+        }
+      json_object_del (ctrs, name);
+      say ("Container", name, "Removed");
+    }
+  json_decref (have);
+  /* recorded containers of svc that are gone and not among 1..N: forget them */
+  json_object_foreach_safe (ctrs, tmp, k, e)
+    if (strcmp (json_string_value (json_object_get (e, "service")) ?: "", svc) == 0 && ctr_find (ps, k) == NULL)
+      {
+        json_int_t n = json_integer_value (json_object_get (e, "number"));
+        if (n < 1 || n > want)
+          json_object_del (ctrs, k);
+      }
+  if (record_save (p->name, rec, err) < 0)
+    return -1;
+  for (int n = 1; n <= want; n++)
+    if (up_replica (p, svc, n, ps, rec, force, err) < 0)
+      return -1;
   return 0;
 }
 
@@ -616,23 +729,44 @@ on_signal (int sig)
   got_signal = sig;
 }
 
-static void
-log_sources (const struct compose_project *p, char **services, struct compose_log_src **srcs, char ***names,
-             char ***labels)
+/* The existing containers of services, in their order: [{name, number, service}]. */
+static json_t *
+project_ctrs (const struct compose_project *p, char **services, json_t *ps)
 {
-  size_t n = strv_len (services);
-  *srcs = xzalloc (sizeof **srcs * (n ? n : 1));
-  for (size_t i = 0; i < n; i++)
+  json_t *rec = record_load (p->name), *out = json_array ();
+  for (char **s = services; s && *s; s++)
     {
-      char *cn = compose_ctr_name (p, services[i]);
-      char *lb = xasprintf ("%s-1", services[i]);
-      strv_push (names, cn);
+      json_t *l = service_ctrs (p, *s, rec, ps), *c;
+      size_t i;
+      json_array_foreach (l, i, c)
+        {
+          json_object_set_new (c, "service", json_string (*s));
+          json_array_append (out, c);
+        }
+      json_decref (l);
+    }
+  json_decref (rec);
+  return out;
+}
+
+/* Log sources for the containers of ctrs (project_ctrs), labelled SERVICE-N as docker compose does. */
+static size_t
+log_sources (json_t *ctrs, struct compose_log_src **srcs, char ***names, char ***labels)
+{
+  size_t n = json_array_size (ctrs), i;
+  json_t *c;
+  *srcs = xzalloc (sizeof **srcs * (n ? n : 1));
+  json_array_foreach (ctrs, i, c)
+    {
+      char *lb = xasprintf ("%s-%lld", json_string_value (json_object_get (c, "service")),
+                            (long long) json_integer_value (json_object_get (c, "number")));
+      strv_push (names, json_string_value (json_object_get (c, "name")));
       strv_push (labels, lb);
-      free (cn);
       free (lb);
     }
-  for (size_t i = 0; i < n; i++)
+  for (i = 0; i < n; i++)
     (*srcs)[i] = (struct compose_log_src){ (*names)[i], (*labels)[i] };
+  return n;
 }
 
 static int stop_services (const struct compose_project *p, char **services, const char *timeout);
@@ -645,6 +779,17 @@ cp_up (struct compose_project *p, struct sub_opts *o, char **names, cella_error_
   int rc = 0;
   if (select_services (p, names, !o->no_deps, &services, err) < 0)
     return -1;
+  /* --scale, then every service's replica count checked before anything is built or started */
+  for (char **sc = o->scale; sc && *sc; sc++)
+    {
+      cleanup_free char *svc = NULL;
+      int n;
+      if (compose_scale_parse (*sc, &svc, &n, err) < 0 || compose_set_replicas (p, svc, n, err) < 0)
+        return -1;
+    }
+  for (char **s = services; *s; s++)
+    if (compose_check_replicas (p, *s, err) < 0)
+      return -1;
   /* images first: --build all of them, else those missing */
   if (build_services (p, services, o->build, false, false, err) < 0)
     return -1;
@@ -696,10 +841,13 @@ cp_up (struct compose_project *p, struct sub_opts *o, char **names, cella_error_
     cleanup_strv char **cnames = NULL;
     cleanup_strv char **labels = NULL;
     struct sigaction sa = { .sa_handler = on_signal };
+    json_t *now = cella_json ("ps", "-a", NULL), *ctrs = project_ctrs (p, services, now);
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGTERM, &sa, NULL);
-    log_sources (p, services, &srcs, &cnames, &labels);
-    compose_logs_follow (srcs, strv_len (services), true, NULL, &got_signal);
+    size_t n = log_sources (ctrs, &srcs, &cnames, &labels);
+    json_decref (ctrs);
+    json_decref (now);
+    compose_logs_follow (srcs, n, true, NULL, &got_signal);
     free (srcs);
     if (got_signal)
       {
@@ -750,21 +898,22 @@ stop_one (const struct compose_project *p, const char *svc, const char *name, co
   return compose_cella (args, NULL, true);
 }
 
-/* Stop services last-first (dependents before what they depend on). */
+/* Stop services last-first (dependents before what they depend on), replicas highest first. */
 static int
 stop_services (const struct compose_project *p, char **services, const char *timeout)
 {
-  json_t *ps = cella_json ("ps", "-a", NULL);
-  for (size_t i = strv_len (services); i-- > 0;)
+  json_t *ps = cella_json ("ps", "-a", NULL), *ctrs = project_ctrs (p, services, ps), *e;
+  for (size_t i = json_array_size (ctrs); i-- > 0;)
     {
-      cleanup_free char *name = compose_ctr_name (p, services[i]);
-      json_t *c = ctr_find (ps, name);
-      if (c == NULL || !ctr_running (c))
+      e = json_array_get (ctrs, i);
+      const char *name = json_string_value (json_object_get (e, "name"));
+      if (!ctr_running (ctr_find (ps, name)))
         continue;
       say ("Container", name, "Stopping");
-      stop_one (p, services[i], name, timeout);
+      stop_one (p, json_string_value (json_object_get (e, "service")), name, timeout);
       say ("Container", name, "Stopped");
     }
+  json_decref (ctrs);
   json_decref (ps);
   return 0;
 }
@@ -774,13 +923,14 @@ cp_down (struct compose_project *p, struct sub_opts *o, cella_error_t *err)
 {
   json_t *rec = record_load (p->name), *ps = cella_json ("ps", "-a", NULL), *ctrs = json_object_get (rec, "containers");
   cleanup_strv char **order = NULL;
-  /* the file's services in reverse dependency order, then orphans */
-  for (size_t i = strv_len (p->order); i-- > 0;)
-    {
-      char *cn = compose_ctr_name (p, p->order[i]);
-      strv_push (&order, cn);
-      free (cn);
-    }
+  /* the file's services' containers in reverse dependency order (replicas highest first), then
+   * orphans */
+  {
+    json_t *all = project_ctrs (p, p->order, ps);
+    for (size_t i = json_array_size (all); i-- > 0;)
+      strv_push (&order, json_string_value (json_object_get (json_array_get (all, i), "name")));
+    json_decref (all);
+  }
   const char *cn;
   json_t *e;
   json_object_foreach (ctrs, cn, e)
@@ -838,6 +988,13 @@ cp_down (struct compose_project *p, struct sub_opts *o, cella_error_t *err)
       json_object_del (ctrs, *n);
       say ("Container", *n, "Removed");
     }
+  /* recorded containers that no longer exist (removed by hand): forgotten */
+  {
+    void *tmp;
+    json_object_foreach_safe (ctrs, tmp, cn, e)
+      if (ps && ctr_find (ps, cn) == NULL)
+        json_object_del (ctrs, cn);
+  }
   json_decref (ps);
   /* networks: the recorded ones and the file's own (not external) */
   json_t *nets = json_copy (json_object_get (rec, "networks"));
@@ -911,17 +1068,15 @@ cp_ps (struct compose_project *p, struct sub_opts *o, char **names, cella_error_
   ps = cella_json ("ps", "-a", NULL);
   if (ps == NULL)
     return cella_error (err, 0, "could not list containers (cella ps -a)");
-  for (char **s = services; *s; s++)
+  json_t *ctrs = project_ctrs (p, services, ps), *ce;
+  size_t ci;
+  json_array_foreach (ctrs, ci, ce)
     {
-      cleanup_free char *cn = compose_ctr_name (p, *s);
+      const char *cn = json_string_value (json_object_get (ce, "name"));
+      const char *svc = json_string_value (json_object_get (ce, "service"));
       json_t *c = ctr_find (ps, cn), *ports = json_array (), *e;
       size_t i;
-      if (c == NULL)
-        {
-          json_decref (ports);
-          continue;
-        }
-      json_array_foreach (json_object_get (compose_service (p, *s), "ports"), i, e)
+      json_array_foreach (json_object_get (compose_service (p, svc), "ports"), i, e)
         {
           const char *ip = json_string_value (json_object_get (e, "host_ip"));
           const char *pub = json_string_value (json_object_get (e, "published"));
@@ -931,12 +1086,14 @@ cp_ps (struct compose_project *p, struct sub_opts *o, char **names, cella_error_
                                                (long long) json_integer_value (json_object_get (e, "target")),
                                                json_string_value (json_object_get (e, "protocol")))));
         }
-      json_array_append_new (out, json_pack ("{s:s,s:s,s:s,s:O,s:O,s:O,s:O,s:O,s:o}", "Name", cn, "Service", *s,
-                                             "Project", p->name, "Image", json_object_get (c, "Image"), "State",
-                                             json_object_get (c, "State"), "Status", json_object_get (c, "Status"),
-                                             "Health", json_object_get (c, "Health") ?: json_string (""), "ExitCode",
+      json_array_append_new (out, json_pack ("{s:s,s:s,s:O,s:s,s:O,s:O,s:O,s:O,s:O,s:o}", "Name", cn, "Service", svc,
+                                             "Number", json_object_get (ce, "number"), "Project", p->name, "Image",
+                                             json_object_get (c, "Image"), "State", json_object_get (c, "State"),
+                                             "Status", json_object_get (c, "Status"), "Health",
+                                             json_object_get (c, "Health") ?: json_string (""), "ExitCode",
                                              json_object_get (c, "ExitCode"), "Publishers", ports));
     }
+  json_decref (ctrs);
   json_decref (ps);
   if (o->format && strcmp (o->format, "json") == 0)
     {
@@ -988,19 +1145,9 @@ cp_logs (struct compose_project *p, struct sub_opts *o, char **names, cella_erro
   json_t *ps;
   if (select_services (p, names, false, &services, err) < 0)
     return -1;
-  /* only services that have a container */
+  /* the containers that exist, every replica */
   ps = cella_json ("ps", "-a", NULL);
-  {
-    cleanup_strv char **present = NULL;
-    for (char **s = services; *s; s++)
-      {
-        cleanup_free char *cn = compose_ctr_name (p, *s);
-        if (ctr_find (ps, cn))
-          strv_push (&present, *s);
-      }
-    strv_free (services);
-    services = present ? steal_pointer (&present) : strv_new (0);
-  }
+  json_t *ctrs = project_ctrs (p, services, ps);
   json_decref (ps);
   if (o->tail)
     {
@@ -1010,8 +1157,9 @@ cp_logs (struct compose_project *p, struct sub_opts *o, char **names, cella_erro
   if (o->timestamps)
     strv_push (&extra, "--timestamps");
   sigaction (SIGINT, &sa, NULL);
-  log_sources (p, services, &srcs, &cnames, &labels);
-  compose_logs_follow (srcs, strv_len (services), o->follow, extra, &got_signal);
+  size_t n = log_sources (ctrs, &srcs, &cnames, &labels);
+  json_decref (ctrs);
+  compose_logs_follow (srcs, n, o->follow, extra, &got_signal);
   free (srcs);
   return 0;
 }
@@ -1029,17 +1177,20 @@ cp_lifecycle (struct compose_project *p, const char *what, struct sub_opts *o, c
   ps = cella_json ("ps", "-a", NULL);
   if (strcmp (what, "restart") == 0)
     stop_services (p, services, o->timeout);
-  for (char **s = services; *s; s++)
+  json_t *ctrs = project_ctrs (p, services, ps), *c;
+  size_t i;
+  const char *waited = NULL;
+  json_array_foreach (ctrs, i, c)
     {
-      cleanup_free char *cn = compose_ctr_name (p, *s);
-      if (ctr_find (ps, cn) == NULL)
-        continue;
-      if (wait_deps (p, *s, err) < 0)
+      const char *cn = json_string_value (json_object_get (c, "name"));
+      const char *svc = json_string_value (json_object_get (c, "service"));
+      if ((waited == NULL || strcmp (waited, svc) != 0) && wait_deps (p, svc, err) < 0)
         {
           rc = -1;
           break;
         }
-      char *const args[] = { (char *) "start", cn, NULL };
+      waited = svc;
+      char *const args[] = { (char *) "start", (char *) cn, NULL };
       if (compose_cella (args, NULL, true) != 0)
         {
           rc = cella_error (err, 0, "could not start container `%s`", cn);
@@ -1047,6 +1198,7 @@ cp_lifecycle (struct compose_project *p, const char *what, struct sub_opts *o, c
         }
       say ("Container", cn, "Started");
     }
+  json_decref (ctrs);
   json_decref (ps);
   return rc;
 }
@@ -1066,7 +1218,10 @@ cp_exec (struct compose_project *p, struct sub_opts *o, char **rest, cella_error
     return cella_error (err, 0, "usage: cella compose exec SERVICE COMMAND [ARG...]");
   if (compose_service (p, rest[0]) == NULL)
     return cella_error (err, 0, "no such service: %s", rest[0]);
-  cn = compose_ctr_name (p, rest[0]);
+  long long idx = o->index ? parse_uint (o->index, COMPOSE_MAX_REPLICAS) : 1;
+  if (idx < 1)
+    return cella_error (err, 0, "--index `%s`: a replica number from 1 (cella compose ps lists them)", o->index);
+  cn = compose_ctr_name (p, rest[0], (int) idx);
   strv_push (&args, "exec");
   strv_push (&args, "--interactive");
   if (want_tty (o))
@@ -1121,7 +1276,7 @@ cp_run (struct compose_project *p, struct sub_opts *o, char **rest, cella_error_
       cleanup_free char *id = paths_new_id ();
       name = xasprintf ("%s-%s-run-%.12s", p->name, rest[0], id ? id : "0");
     }
-  if (compose_run_args (p, rest[0], false, name, rest[1] ? rest + 1 : NULL, &args, err) < 0)
+  if (compose_run_args (p, rest[0], 0, name, rest[1] ? rest + 1 : NULL, &args, err) < 0)
     return -1;
   strv_push (&full, "run");
   strv_push (&full, "--interactive");
@@ -1191,7 +1346,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
   { "config", config_table, "cella compose config [--format json] [-q]",
     "Print the resolved file (merged, interpolated, normalized) as JSON." },
-  { "up", up_table, "cella compose up [-d] [--build] [--force-recreate] [--remove-orphans] [SERVICE...]",
+  { "up", up_table,
+    "cella compose up [-d] [--build] [--force-recreate] [--remove-orphans] [--scale SERVICE=N]... [SERVICE...]",
     "Build missing images (--build: all), create networks and volumes, then create and start the services' containers in dependency order; a container "
     "whose config is unchanged is kept. Without -d: follow their logs, Ctrl-C stops them." },
   { "down", down_table, "cella compose down [-v] [--remove-orphans] [-t SECONDS]",
@@ -1203,8 +1359,8 @@ static const struct subcommand subcommands[] = {
   { "stop", stop_table, "cella compose stop [-t SECONDS] [SERVICE...]", "Stop the services' containers." },
   { "restart", stop_table, "cella compose restart [-t SECONDS] [SERVICE...]",
     "Stop and start the services' containers." },
-  { "exec", exec_table, "cella compose exec [-T] [-e K=V] [-u USER] [-w DIR] SERVICE COMMAND [ARG...]",
-    "Run a command in a service's running container." },
+  { "exec", exec_table, "cella compose exec [-T] [-e K=V] [-u USER] [-w DIR] [--index N] SERVICE COMMAND [ARG...]",
+    "Run a command in a service's running container (--index: which replica)." },
   { "run", run_table, "cella compose run [-T] [--name NAME] [-e K=V] SERVICE [COMMAND [ARG...]]",
     "Run a one-off container of a service (removed when it exits)." },
   { "pull", no_table, "cella compose pull [SERVICE...]", "Pull the services' images (not those with `build:`)." },

@@ -15,10 +15,10 @@ compose_networks_supported (void)
 }
 
 char *
-compose_ctr_name (const struct compose_project *p, const char *svc)
+compose_ctr_name (const struct compose_project *p, const char *svc, int number)
 {
   const char *cn = json_string_value (json_object_get (compose_service (p, svc), "container_name"));
-  return cn ? xstrdup (cn) : xasprintf ("%s-%s-1", p->name, svc);
+  return cn && number == 1 ? xstrdup (cn) : xasprintf ("%s-%s-%d", p->name, svc, number);
 }
 
 static void
@@ -191,13 +191,14 @@ deploy_args (json_t *s, char ***a)
 }
 
 int
-compose_run_args (const struct compose_project *p, const char *svc, bool detach, const char *name, char *const *command,
+compose_run_args (const struct compose_project *p, const char *svc, int number, const char *name, char *const *command,
                   char ***args, cella_error_t *err)
 {
   json_t *s = compose_service (p, svc), *e, *nets = json_object_get (p->model, "networks");
   cleanup_strv char **a = NULL;
   const char *k;
   size_t i;
+  bool detach = number > 0;
   strv_push (&a, detach ? "--detach" : "--rm");
   push2 (&a, "--name", name);
   push2 (&a, "--hostname", json_string_value (json_object_get (s, "hostname")) ?: svc);
@@ -232,6 +233,11 @@ compose_run_args (const struct compose_project *p, const char *svc, bool detach,
     push2 (&a, "--label", l2);
     push2 (&a, "--label", l3);
     push2 (&a, "--label", detach ? "com.docker.compose.oneoff=False" : "com.docker.compose.oneoff=True");
+    if (detach)
+      {
+        cleanup_free char *l4 = xasprintf ("com.docker.compose.container-number=%d", number);
+        push2 (&a, "--label", l4);
+      }
     json_object_foreach (json_object_get (s, "labels"), k, e)
       if (json_is_string (e))
         {

@@ -19,12 +19,14 @@ int compose_cella (char *const *args, char **out, bool quiet);
  * work; services do not reach each other by name), with one warning. */
 bool compose_networks_supported (void);
 
-/* The container name of a service: container_name, else PROJECT-SVC-1. */
-char *compose_ctr_name (const struct compose_project *p, const char *svc);
+/* The container name of a service's replica `number` (1...): container_name for 1 when set, else
+ * PROJECT-SVC-NUMBER (docker compose's names). */
+char *compose_ctr_name (const struct compose_project *p, const char *svc, int number);
 
-/* `cella run` arguments (after "run") for svc: detach (-d) or, for `compose run`, --rm with
- * command replacing the service's (NULL: the service's) and name. */
-int compose_run_args (const struct compose_project *p, const char *svc, bool detach, const char *name,
+/* `cella run` arguments (after "run") for svc: replica `number` (> 0: -d, labelled with the number)
+ * or, for `compose run` (0), --rm with command replacing the service's (NULL: the service's) and
+ * name. */
+int compose_run_args (const struct compose_project *p, const char *svc, int number, const char *name,
                       char *const *command, char ***args, cella_error_t *err);
 
 struct compose_log_src {

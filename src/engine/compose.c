@@ -554,11 +554,22 @@ n_healthcheck (struct norm_ctx *c, json_t *v, json_t **out, cella_error_t *err)
   return 0;
 }
 
-/* deploy: resources.limits/reservations and replicas 1; the rest of deploy is swarm's. */
+/* A replica count: an integer >= 0. */
+static int
+n_replicas (struct norm_ctx *c, json_t *v, json_t **out, cella_error_t *err)
+{
+  if (!json_is_integer (v) || json_integer_value (v) < 0 || json_integer_value (v) > COMPOSE_MAX_REPLICAS)
+    return cella_error (err, 0, "service `%s`: `%s` must be an integer from 0 to %d", c->svc, c->key,
+                        COMPOSE_MAX_REPLICAS);
+  *out = json_incref (v);
+  return 0;
+}
+
+/* deploy: resources.limits/reservations and replicas; the rest of deploy is swarm's. */
 static int
 n_deploy (struct norm_ctx *c, json_t *v, json_t **out, cella_error_t *err)
 {
-  json_t *o = json_object (), *e;
+  json_t *o = json_object (), *e, *n = NULL;
   const char *k;
   if (!json_is_object (v))
     return bad_type (c, "a mapping", err);
@@ -566,11 +577,13 @@ n_deploy (struct norm_ctx *c, json_t *v, json_t **out, cella_error_t *err)
     {
       if (strcmp (k, "replicas") == 0)
         {
-          if (!json_is_integer (e) || json_integer_value (e) != 1)
+          c->key = "deploy.replicas";
+          if (n_replicas (c, e, &n, err) < 0)
             {
               json_decref (o);
-              return cella_error (err, 0, "service `%s`: deploy.replicas other than 1 is not supported yet", c->svc);
+              return -1;
             }
+          json_object_set_new (o, k, n);
         }
       else if (strcmp (k, "resources") == 0 && json_is_object (e))
         json_object_set (o, k, e);
@@ -703,6 +716,7 @@ static const struct svc_key svc_keys[] = {
   { "cpuset", n_string },
   { "pids_limit", n_string },
   { "deploy", n_deploy },
+  { "scale", n_replicas },
   { "labels", n_kvmap },
   { "stop_signal", n_string },
   { "stop_grace_period", n_string },
@@ -731,7 +745,6 @@ static const struct svc_key svc_keys[] = {
   { "cgroup_parent", NULL },
   { "userns_mode", NULL },
   { "group_add", NULL },
-  { "scale", NULL },
   { "runtime", NULL },
   { "domainname", NULL },
   { "mac_address", NULL },
@@ -1178,10 +1191,88 @@ char *
 compose_service_hash (const struct compose_project *p, const char *name)
 {
   /* FNV-1a 64 over the service's canonical JSON (sorted keys) and its networks' and volumes'
-   * resolved names: enough to tell a changed config from an unchanged one */
-  cleanup_free char *s = json_dumps (compose_service (p, name), JSON_COMPACT | JSON_SORT_KEYS);
+   * resolved names: enough to tell a changed config from an unchanged one. The replica count is
+   * left out: scaling adds or removes containers, it does not recreate the others. */
+  json_t *svc = json_deep_copy (compose_service (p, name));
+  json_object_del (svc, "scale");
+  json_object_del (json_object_get (svc, "deploy"), "replicas");
+  if (json_object_size (json_object_get (svc, "deploy")) == 0)
+    json_object_del (svc, "deploy");
+  cleanup_free char *s = json_dumps (svc, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref (svc);
   unsigned long long h = 1469598103934665603ULL;
   for (const char *c = s ? s : ""; *c; c++)
     h = (h ^ (unsigned char) *c) * 1099511628211ULL;
   return xasprintf ("%016llx", h);
+}
+
+/* ---- replicas ---- */
+
+int
+compose_service_replicas (const struct compose_project *p, const char *name)
+{
+  json_t *s = compose_service (p, name);
+  json_t *n = json_object_get (s, "scale");
+  if (!json_is_integer (n))
+    n = json_object_get (json_object_get (s, "deploy"), "replicas");
+  return json_is_integer (n) ? (int) json_integer_value (n) : 1;
+}
+
+int
+compose_scale_parse (const char *spec, char **svc, int *n, cella_error_t *err)
+{
+  const char *eq = strchr (spec, '=');
+  long long v;
+  if (eq == NULL || eq == spec)
+    return cella_error (err, 0, "--scale `%s`: SERVICE=NUMBER (e.g. --scale web=3)", spec);
+  v = parse_uint (eq + 1, COMPOSE_MAX_REPLICAS);
+  if (v < 0)
+    return cella_error (err, 0, "--scale `%s`: the number must be an integer from 0 to %d", spec, COMPOSE_MAX_REPLICAS);
+  *svc = strndup (spec, (size_t) (eq - spec));
+  *n = (int) v;
+  return 0;
+}
+
+int
+compose_set_replicas (struct compose_project *p, const char *name, int n, cella_error_t *err)
+{
+  json_t *s = compose_service (p, name), *d;
+  if (s == NULL)
+    return cella_error (err, 0, "--scale: no such service: %s", name);
+  json_object_del (s, "scale");
+  d = json_object_get (s, "deploy");
+  if (!json_is_object (d))
+    {
+      d = json_object ();
+      json_object_set_new (s, "deploy", d);
+    }
+  json_object_set_new (d, "replicas", json_integer (n));
+  return 0;
+}
+
+int
+compose_check_replicas (const struct compose_project *p, const char *name, cella_error_t *err)
+{
+  json_t *s = compose_service (p, name), *e;
+  int n = compose_service_replicas (p, name);
+  size_t i;
+  if (n <= 1)
+    return 0;
+  if (json_is_string (json_object_get (s, "container_name")))
+    return cella_error (err, 0,
+                        "service `%s` has container_name `%s`: it cannot have %d replicas (a name is unique; drop "
+                        "container_name to scale)",
+                        name, json_string_value (json_object_get (s, "container_name")), n);
+  json_array_foreach (json_object_get (s, "ports"), i, e)
+    {
+      const char *pub = json_string_value (json_object_get (e, "published"));
+      if (pub && *pub)
+        return cella_error (err, 0,
+                            "service `%s` publishes fixed host port %s (to %lld/%s): only one of its %d replicas could "
+                            "bind it; publish an ephemeral port (\"%lld\") to scale",
+                            name, pub, (long long) json_integer_value (json_object_get (e, "target")),
+                            json_string_value (json_object_get (e, "protocol")) ?: "tcp", n,
+                            (long long) json_integer_value (json_object_get (e, "target")));
+    }
+  return 0;
 }

@@ -34,6 +34,20 @@ json_t *compose_service (const struct compose_project *p, const char *name);
 /* A short hash of a service's normalized config (what `up` compares to decide on recreating). */
 char *compose_service_hash (const struct compose_project *p, const char *name);
 
+/* Replicas: `scale`, else `deploy.replicas`, else 1. */
+#define COMPOSE_MAX_REPLICAS 1000
+int compose_service_replicas (const struct compose_project *p, const char *name);
+
+/* `--scale SERVICE=N` split (svc malloc'd); the service is not checked. */
+int compose_scale_parse (const char *spec, char **svc, int *n, cella_error_t *err);
+
+/* Set a service's replica count (what --scale does); an unknown service is an error. */
+int compose_set_replicas (struct compose_project *p, const char *name, int n, cella_error_t *err);
+
+/* Whether the service can run its replica count: more than one with container_name or a fixed
+ * published host port is an error naming them. */
+int compose_check_replicas (const struct compose_project *p, const char *name, cella_error_t *err);
+
 /* Interpolate ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?e}, ${VAR?e}, ${VAR:+a}, $VAR and $$ in `in`
  * from env (an object of strings). */
 int compose_interpolate (const char *in, json_t *env, char **out, cella_error_t *err);

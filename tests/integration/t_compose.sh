@@ -4,7 +4,9 @@
 # cella compose: a three-service stack (busybox httpd, a client waiting for it to be healthy, a
 # one-shot job writing into a named volume) up over real HTTP on a published port, ps, logs,
 # up again with a changed file, down -v leaving nothing; config's interpolation and warnings;
-# kill -9 of `compose up` halfway, then up again converges.
+# kill -9 of `compose up` halfway, then up again converges; replicas (deploy.replicas, scale,
+# up --scale down and up, exec --index, depends_on on every replica) and the refusals of a fixed
+# host port or container_name above one replica.
 # test-timeout: 300
 
 . "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
@@ -207,6 +209,154 @@ test_stack_up_http_ps_logs_recreate_down() {
 	assert_eq "0" "$(printf '%s' "$OUT" | jq length)" "volumes after down -v"
 	run_cmd curl -s -m 2 "http://127.0.0.1:$port/"
 	assert_rc_ne 0 "HTTP after down"
+}
+
+# answers NSLOOKUP-OUTPUT: the addresses busybox nslookup printed for the name (after `Name:`)
+answers() {
+	printf '%s\n' "$1" | sed -n '/^Name:/,$p' | sed -n 's/^Address:[[:space:]]*\([0-9.]*\).*/\1/p' | sort -u
+}
+
+# ids_of NAME...: the containers' ids, one line
+ids_of() {
+	local n
+	for n in "$@"; do printf '%s ' "$(ctr_id "$n")"; done
+}
+
+# Replicas: deploy.replicas 3 gives PROJECT-SERVICE-1..3 (numbered, labelled); a dependent waits
+# for every replica of a one-shot job; up --scale removes the highest numbers and adds the missing
+# ones, keeping the rest; an unchanged up keeps them all; exec --index picks one; down removes all.
+test_scale_replicas() {
+	require_cmd jq
+	compose_env
+	cat >compose.yaml <<'EOF'
+name: scale
+services:
+  web:
+    image: busybox
+    init: true
+    command: sh -c 'echo web-started; exec httpd -f -p 80 -h /'
+    ports: ["80"]
+    stop_grace_period: 1s
+    deploy:
+      replicas: 3
+  job:
+    image: busybox
+    command: "true"
+    scale: 2
+  after:
+    image: busybox
+    init: true
+    command: sleep 300
+    stop_grace_period: 1s
+    depends_on:
+      job:
+        condition: service_completed_successfully
+EOF
+	leftovers_snapshot
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "compose up -d with replicas"
+	# the dependent waited for both replicas of the job
+	assert_contains "$ERR" "Container scale-job-1  Exited"
+	assert_contains "$ERR" "Container scale-job-2  Exited"
+	run_cella compose ps --format json web
+	assert_ok "compose ps"
+	assert_eq "scale-web-1 scale-web-2 scale-web-3" "$(printf '%s' "$OUT" | jq -r '[.[].Name] | join(" ")')" "web's replicas"
+	assert_eq "running running running" "$(printf '%s' "$OUT" | jq -r '[.[].State] | join(" ")')" "replicas' states"
+	run_cella inspect -f '{{.Config.Labels}}' scale-web-3
+	assert_eq "3" "$(printf '%s' "$OUT" | jq -r '."com.docker.compose.container-number"')" "the container-number label"
+	wait_logs web "web-3 | web-started"
+	assert_contains "$OUT" "web-1 | web-started" "logs of replica 1"
+	# exec --index: replica 2 and no other
+	run_cella compose exec -T --index 2 web touch /tmp/mark
+	assert_ok "exec --index 2"
+	run_cella exec scale-web-2 test -e /tmp/mark
+	assert_ok "exec --index 2 ran in scale-web-2"
+	run_cella exec scale-web-1 test -e /tmp/mark
+	assert_rc_ne 0 "not in scale-web-1"
+	if is_real_root; then
+		# on the project network a replica's container name is its address, and the service name
+		# one of the replicas' (the name server answers with the first live one)
+		local ip2 ips a
+		run_cella exec scale-web-2 ip -4 addr show eth0
+		ip2=$(printf '%s\n' "$OUT" | sed -n 's|.*inet \([0-9.]*\)/.*|\1|p')
+		assert_match "$ip2" '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$' "scale-web-2's address"
+		run_cella compose exec -T after nslookup scale-web-2
+		assert_eq "$ip2" "$(answers "$OUT")" "scale-web-2 resolves to replica 2"
+		ips=$(for i in 1 2 3; do "$CELLA" exec "scale-web-$i" ip -4 addr show eth0 | sed -n 's|.*inet \([0-9.]*\)/.*|\1|p'; done)
+		run_cella compose exec -T after nslookup web
+		assert_ok "nslookup web"
+		a=$(answers "$OUT")
+		assert_match "$a" '^[0-9.]+$' "web resolves to one address"
+		printf '%s\n' "$ips" | grep -qxF "$a" || fail "web resolves to $a, none of the replicas ($ips)"
+	fi
+	local before w1
+	before=$(ids_of scale-web-1 scale-web-2 scale-web-3)
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "up again, unchanged"
+	assert_eq "$before" "$(ids_of scale-web-1 scale-web-2 scale-web-3)" "an unchanged up keeps every replica"
+	# scale down: 3 and 2 go, 1 stays
+	w1=$(ctr_id scale-web-1)
+	CMD_TIMEOUT=60 run_cella compose up -d --scale web=1
+	assert_ok "up --scale web=1"
+	assert_contains "$ERR" "Container scale-web-3  Removed"
+	assert_contains "$ERR" "Container scale-web-2  Removed"
+	run_cella compose ps --format json web
+	assert_eq "scale-web-1" "$(printf '%s' "$OUT" | jq -r '[.[].Name] | join(" ")')" "web after --scale web=1"
+	run_cella ps -a --format json
+	assert_eq "" "$(printf '%s' "$OUT" | jq -r '.[].Names | select(test("^scale-web-[23]$"))')" "containers 2 and 3 gone"
+	assert_eq "$w1" "$(ctr_id scale-web-1)" "scale-web-1 kept"
+	# scale up: 2 comes back, 1 kept
+	CMD_TIMEOUT=60 run_cella compose up -d --scale web=2
+	assert_ok "up --scale web=2"
+	run_cella compose ps --format json web
+	assert_eq "scale-web-1 scale-web-2" "$(printf '%s' "$OUT" | jq -r '[.[].Name] | join(" ")')" "web after --scale web=2"
+	assert_eq "$w1" "$(ctr_id scale-web-1)" "scale-web-1 kept when scaling up"
+	# stop and start act on every replica
+	CMD_TIMEOUT=60 run_cella compose stop web
+	assert_ok "compose stop web"
+	run_cella compose ps --format json web
+	assert_eq "exited exited" "$(printf '%s' "$OUT" | jq -r '[.[].State] | join(" ")')" "replicas after stop"
+	CMD_TIMEOUT=60 run_cella compose start web
+	assert_ok "compose start web"
+	run_cella compose ps --format json web
+	assert_eq "running running" "$(printf '%s' "$OUT" | jq -r '[.[].State] | join(" ")')" "replicas after start"
+	CMD_TIMEOUT=60 run_cella compose down -t 1
+	assert_ok "compose down"
+	assert_contains "$ERR" "Container scale-web-2  Removed"
+	assert_engine_empty
+	assert_no_leftovers
+}
+
+# More than one replica of a service that publishes a fixed host port, or that has container_name:
+# an error naming it, before anything is created.
+test_scale_fixed_port_and_container_name_refused() {
+	require_cmd jq
+	compose_env
+	local port
+	port=$(free_port)
+	cat >compose.yaml <<EOF
+services:
+  web:
+    image: busybox
+    command: sleep 300
+    ports: ["127.0.0.1:$port:80"]
+  solo:
+    image: busybox
+    command: sleep 300
+    container_name: only-one
+EOF
+	run_cella compose -p fixed config -q
+	assert_ok "the file is valid at one replica"
+	run_cella compose -p fixed up -d --scale web=2
+	assert_cella_error 125 "service \`web\` publishes fixed host port $port"
+	run_cella compose -p fixed up -d --scale solo=3
+	assert_cella_error 125 "service \`solo\` has container_name \`only-one\`"
+	run_cella compose -p fixed up -d --scale web=x
+	assert_cella_error 125 "--scale \`web=x\`"
+	run_cella ps -a -q
+	assert_eq "" "$OUT" "nothing created"
+	run_cella network ls --format json
+	assert_eq "" "$(printf '%s' "$OUT" | jq -r '.[].name | select(startswith("fixed"))')" "no network created"
 }
 
 test_killed_up_then_up_converges() {

@@ -200,6 +200,65 @@ test_build (void)
   free (dir);
 }
 
+static void
+test_replicas (void)
+{
+  cella_error_t err = NULL;
+  struct compose_project p;
+  char *dir = NULL, *svc = NULL, *h1, *h2;
+  int n = -1;
+  const char *y = "services:\n  a:\n    image: x\n    deploy: {replicas: 3}\n    ports: [\"80\"]\n"
+                  "  b:\n    image: x\n    scale: 0\n"
+                  "  c:\n    image: x\n    ports: [\"8080:80\"]\n"
+                  "  d:\n    image: x\n    container_name: fixed\n  e:\n    image: x\n";
+  CHECK (load_text (y, &p, &dir, &err) == 0, "deploy.replicas and scale load");
+  if (err)
+    err_has (&err, "");
+  CHECK (compose_service_replicas (&p, "a") == 3, "deploy.replicas: 3");
+  CHECK (compose_service_replicas (&p, "b") == 0, "scale: 0");
+  CHECK (compose_service_replicas (&p, "e") == 1, "no count: 1");
+  CHECK (compose_check_replicas (&p, "a", &err) == 0, "3 replicas with an ephemeral host port are fine");
+  CHECK (compose_check_replicas (&p, "c", &err) == 0 && compose_check_replicas (&p, "d", &err) == 0,
+         "one replica with a fixed port or container_name is fine");
+  h1 = compose_service_hash (&p, "a");
+  CHECK (compose_set_replicas (&p, "a", 1, &err) == 0 && compose_service_replicas (&p, "a") == 1,
+         "--scale a=1 sets it");
+  h2 = compose_service_hash (&p, "a");
+  CHECK_STR (h1, h2, "the config hash leaves out the replica count (scaling recreates nothing)");
+  free (h1);
+  free (h2);
+  CHECK (compose_set_replicas (&p, "c", 2, &err) == 0 && compose_check_replicas (&p, "c", &err) < 0
+             && err_has (&err, "service `c` publishes fixed host port 8080"),
+         "2 replicas with a fixed host port: an error naming the service and the port");
+  CHECK (compose_set_replicas (&p, "d", 2, &err) == 0 && compose_check_replicas (&p, "d", &err) < 0
+             && err_has (&err, "container_name `fixed`"),
+         "2 replicas with container_name: an error naming it");
+  CHECK (compose_set_replicas (&p, "nosuch", 2, &err) < 0 && err_has (&err, "no such service: nosuch"),
+         "--scale of an unknown service is an error naming it");
+  compose_project_free (&p);
+  free (dir);
+  CHECK (compose_scale_parse ("web=12", &svc, &n, &err) == 0 && svc && strcmp (svc, "web") == 0 && n == 12,
+         "--scale web=12 parses");
+  free (svc);
+  svc = NULL;
+  CHECK (compose_scale_parse ("web=0", &svc, &n, &err) == 0 && n == 0, "--scale web=0 parses");
+  free (svc);
+  svc = NULL;
+  static const char *const bad[] = { "web", "=3", "web=", "web=-1", "web=x", "web=1001" };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    CHECK (compose_scale_parse (bad[i], &svc, &n, &err) < 0 && err_has (&err, bad[i]) && svc == NULL,
+           "--scale `%s` is an error naming it", bad[i]);
+  CHECK (load_text ("services:\n  a:\n    image: x\n    deploy: {replicas: -1}\n", &p, &dir, &err) < 0
+             && err_has (&err, "deploy.replicas"),
+         "a negative deploy.replicas is an error naming the key");
+  compose_project_free (&p);
+  free (dir);
+  CHECK (load_text ("services:\n  a:\n    image: x\n    scale: two\n", &p, &dir, &err) < 0 && err_has (&err, "`scale`"),
+         "a non-integer scale is an error naming the key");
+  compose_project_free (&p);
+  free (dir);
+}
+
 int
 main (void)
 {
@@ -208,5 +267,6 @@ main (void)
   test_shell_split ();
   test_model ();
   test_build ();
+  test_replicas ();
   return tap_done ();
 }
