@@ -95,7 +95,7 @@ static const struct cli_option run_table[] = {
   { "kernel-release", 0, OPT_STRING, O (kernel_release), "RELEASE",
     "proot backend: what `uname -r` says inside (default: the host's; proot 5.1's -k breaks directory reads)" },
   { "kernel", 0, OPT_STRING, O (vm_kernel), "PATH",
-    "vm backend: the guest kernel (default: the host's newest /boot/vmlinuz-*)" },
+    "vm backend: the guest kernel (default: the tuned one `make vm-kernel` cached, else the host's newest /boot/vmlinuz-*)" },
   { "vm-engine", 0, OPT_STRING, O (vm_engine), "ENGINE", "vm backend: qemu (default) or firecracker" },
   { "vm-memory", 0, OPT_STRING, O (vm_memory), "SIZE", "vm backend: the guest's memory (default 256m)" },
   { "vm-cpus", 0, OPT_STRING, O (vm_cpus), "N", "vm backend: the guest's virtual CPUs (default 1)" },

@@ -362,7 +362,7 @@ struct plan {
   char *kernel_release;    /* proot: what uname -r says inside (-k) */
   char *root_copy;         /* proot: how an image's layers were copied into rootfs (reflink, ...) */
   char *vm_engine;         /* vm: "qemu" or "firecracker" */
-  char *vm_kernel;         /* vm: the guest kernel (--kernel, else the host's newest /boot/vmlinuz-*) */
+  char *vm_kernel;         /* vm: the guest kernel (--kernel, else make vm-kernel's, else /boot/vmlinuz-*) */
   char *vm_kernel_release; /* vm: its release (for the initramfs' modules), NULL when unknown */
   char *vm_kernel_kind;    /* vm: "given" (--kernel), "tuned" (make vm-kernel) or "distro" */
   char *vm_accel;          /* vm: "kvm" or "tcg", as decided when the plan was made */

@@ -28,11 +28,25 @@ if [ ${#args[@]} = 0 ]; then
 		[ -r "tests/integration/$f.sh" ] && args+=("$f")
 	done
 fi
+# The lane loads modules from the host's /lib/modules, so the guest runs a distro kernel that has
+# them (the newest /boot/vmlinuz-* with its modules), not the tuned one `make vm-kernel` caches
+# (built without modules), which cella would pick by default.
+V2_KERNEL=${V2_KERNEL:-}
+if [ -z "$V2_KERNEL" ]; then
+	for k in $(ls -v /boot/vmlinuz-* 2>/dev/null); do
+		[ -r "$k" ] && [ -d "/lib/modules/${k#/boot/vmlinuz-}/kernel" ] && V2_KERNEL=$k
+	done
+fi
+if [ -z "$V2_KERNEL" ]; then
+	echo "not ok - v2 lane: no readable /boot/vmlinuz-* with its modules in /lib/modules (install linux-image-amd64)"
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
 log=$(mktemp) || exit 1
 trap 'rm -f "$log"' EXIT
 # A VM of our own: root in the guest with every capability (--cap-add ALL: the lane loads modules and
 # mounts; a VM workload gets docker's default capabilities otherwise), every controller of cgroup v2.
-"$CELLA" run --rm --backend vm --cap-add ALL --vm-memory "$V2_MEMORY" --vm-cpus "$V2_CPUS" --network none -v /:/host:ro busybox \
+"$CELLA" run --rm --backend vm --kernel "$V2_KERNEL" --cap-add ALL --vm-memory "$V2_MEMORY" --vm-cpus "$V2_CPUS" --network none -v /:/host:ro busybox \
 	sh "/host$repo/tests/v2/guest.sh" "$repo" "${args[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 [ "${1:-}" = --cmd ] && exit "$rc"
