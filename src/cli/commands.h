@@ -65,4 +65,6 @@ struct json_t;
  * a kept upper dir (p->root_upper); else an error naming ref. */
 int ctr_overlay_lowers (const char *ref, const struct plan *p, char ***lowers, cella_error_t *err);
 struct json_t *cli_device_rules_json (const struct plan *p);
+/* RFC 3339 ("2024-01-02T03:04:05.678Z", "…+02:00") to unix seconds; -1 if it is not one. */
+long long rfc3339_seconds (const char *s);
 #endif

@@ -35,8 +35,7 @@ struct hist_row {
   bool empty_layer;
 };
 
-/* RFC 3339 ("2024-01-02T03:04:05.678Z", "…+02:00") to unix seconds; -1 if it is not one. */
-static long long
+long long
 rfc3339_seconds (const char *s)
 {
   struct tm tm = { 0 };

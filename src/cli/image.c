@@ -219,6 +219,20 @@ split_name (const char *full, char **repo, char **tag)
     }
 }
 
+/* When the image was made: its config's "created" (what docker shows), else when it was stored. */
+static int64_t
+image_created (const struct image_record *r)
+{
+  struct image_config c = { 0 };
+  cella_error_t err = NULL;
+  long long t = -1;
+  if (image_config_load (r, &c, &err) == 0)
+    t = rfc3339_seconds (c.created);
+  cella_error_free (&err);
+  image_config_clear (&c);
+  return t > 0 ? (int64_t) t : r->created;
+}
+
 static json_t *
 ls_json (const struct image_record *r)
 {
@@ -226,8 +240,8 @@ ls_json (const struct image_record *r)
   for (size_t i = 0; r->names[i]; i++)
     json_array_append_new (names, json_string (r->names[i]));
   return json_pack ("{s:s, s:o, s:s?, s:I, s:I, s:I}", "Id", r->id, "Names", names, "Digest",
-                    r->repo_digest ? r->repo_digest : r->manifest_digest, "Created", (json_int_t) r->created, "Size",
-                    (json_int_t) r->size, "Layers", (json_int_t) r->nlayers);
+                    r->repo_digest ? r->repo_digest : r->manifest_digest, "Created", (json_int_t) image_created (r),
+                    "Size", (json_int_t) r->size, "Layers", (json_int_t) r->nlayers);
 }
 
 static int
@@ -267,7 +281,7 @@ list_images (struct img_opts *o)
           continue;
         }
       human_size (r->size, sz, sizeof sz);
-      human_ago (r->created, ago, sizeof ago);
+      human_ago (image_created (r), ago, sizeof ago);
       for (size_t j = 0; j < (nn ? nn : 1); j++)
         {
           cleanup_free char *repo = NULL, *tag = NULL;

@@ -176,6 +176,11 @@ test_commit_an_image_from_the_registry() {
 	run_cella history "$REG_HOST/test/bb:v1"
 	assert_ok
 	assert_eq 2 "$(printf '%s\n' "$OUT" | wc -l)" "history of a pulled image: a header and its layer"
+	# CREATED is the image's own date (its config's, 2023-11-14T22:13:20Z), not when it was pulled
+	run_cella images
+	assert_match "$(printf '%s\n' "$OUT" | grep "^$REG_HOST/test/bb ")" " v1 +[0-9a-f]{12} +[0-9]+ days ago " "images: CREATED"
+	run_cella images --format json
+	assert_contains "$OUT" '"Created": 1700000000' "images --format json: Created in unix seconds"
 	run_cella run --name p1 "$REG_HOST/test/bb:v1" sh -c 'echo added >/etc/added'
 	assert_ok
 	run_cella diff p1
