@@ -16,6 +16,7 @@
 #include "../util/json.h"
 #include "../util/options.h"
 #include "../util/paths.h"
+#include "../vm/vm.h"
 
 /* ---- disk use ------------------------------------------------------------------------------------ */
 
@@ -399,13 +400,12 @@ sys_prune (int argc, char **argv)
   struct sys_opts o = { 0 };
   cella_error_t err = NULL;
   long long freed = 0;
-  int status,
-      first
-      = cli_parse_command (prune_table, &o, argc, argv, "cella system prune [-a] [--volumes] [-f]",
-                           "Remove stopped containers, networks no container uses, unnamed images (-a: every image no "
-                           "container uses), the build cache and leftover cgroups (empty ones of containers that "
-                           "are gone); with --volumes, volumes no container uses.",
-                           0, NULL, &status);
+  int status, first = cli_parse_command (
+                  prune_table, &o, argc, argv, "cella system prune [-a] [--volumes] [-f]",
+                  "Remove stopped containers, networks no container uses, unnamed images (-a: every image no "
+                  "container uses), the build cache and leftover cgroups (empty ones of containers that "
+                  "are gone), the cached VM disks of images that are gone; with --volumes, volumes no container uses.",
+                  0, NULL, &status);
   if (first <= 0)
     goto out;
   status = 0;
@@ -445,7 +445,22 @@ sys_prune (int argc, char **argv)
     if (cmd_image (3, iargv) != 0)
       status = EXIT_CELLA_ERROR;
   }
-  printf ("Containers and build cache: ");
+  {
+    /* the VM disks of images that are gone now (and the rebuildable ones of root directories) */
+    struct image_record **v = NULL;
+    size_t n = 0;
+    cleanup_strv char **ids = NULL;
+    if (image_list (&v, &n, &err) == 0)
+      {
+        for (size_t i = 0; i < n; i++)
+          strv_push (&ids, v[i]->id);
+        image_list_free (v, n);
+        freed += (long long) vm_disk_prune (ids ? ids : (char *[]){ NULL });
+      }
+    else
+      status = cella_error_print (&err);
+  }
+  printf ("Containers, build cache and VM disks: ");
   print_reclaimed (freed);
 out:
   sys_opts_free (&o);

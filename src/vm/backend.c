@@ -357,13 +357,14 @@ static int
 make_disk (struct vm_session *s, cella_error_t *err)
 {
   cleanup_free char *src = NULL;
+  cleanup_close int held = -1;
   s->disk = xasprintf ("%s/disk.ext4", s->work);
   if (access (s->disk, R_OK | W_OK) == 0)
     {
       s->disk_method = "kept";
       return 0;
     }
-  if (vm_disk_for_plan (s->p, s->disk, &src, err) < 0)
+  if (vm_disk_for_plan (s->p, s->disk, &src, &held, err) < 0)
     return -1;
   if (strcmp (src, s->disk) == 0)
     {

@@ -220,12 +220,12 @@ dir_key (const char *dir)
 }
 
 int
-vm_disk_for_plan (const struct plan *p, const char *fresh, char **path, cella_error_t *err)
+vm_disk_for_plan (const struct plan *p, const char *fresh, char **path, int *held, cella_error_t *err)
 {
   cleanup_free char *dir = xasprintf ("%s/vm/disks", paths_data_root ());
   cleanup_free char *key = NULL, *out = NULL, *lockp = NULL;
-  cleanup_strv char **layers = NULL;
   cleanup_close int lock = -1;
+  *held = -1;
   if (!p->root_overlay)
     {
       /* a plain directory changes under us: no cache */
@@ -245,17 +245,86 @@ vm_disk_for_plan (const struct plan *p, const char *fresh, char **path, cella_er
   if (mkdir_p (dir, 0700, err) < 0)
     return -1;
   lock = open (lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (lock < 0 || flock (lock, LOCK_EX) < 0)
+  if (lock < 0)
     return cella_error (err, errno, "lock `%s`", lockp);
-  if (access (out, R_OK) != 0)
+  /* shared while the disk is there (runs clone it side by side), exclusive to build it; a prune
+   * (exclusive) may take it between the two, so the shared lock checks again */
+  for (;;)
     {
-      layers = strv_dup (p->root_layers);
-      strv_push (&layers, p->rootfs);
-      if (build_at (layers, NULL, out, err) < 0)
-        return cella_error_wrap (err, "build the vm disk of %s", p->image ? p->image : p->rootfs);
+      if (flock (lock, LOCK_SH) < 0)
+        return cella_error (err, errno, "lock `%s`", lockp);
+      if (access (out, R_OK) == 0)
+        break;
+      if (flock (lock, LOCK_EX) < 0)
+        return cella_error (err, errno, "lock `%s`", lockp);
+      if (access (out, R_OK) != 0)
+        {
+          cleanup_strv char **layers = strv_dup (p->root_layers);
+          strv_push (&layers, p->rootfs);
+          if (build_at (layers, NULL, out, err) < 0)
+            return cella_error_wrap (err, "build the vm disk of %s", p->image ? p->image : p->rootfs);
+          if (p->image_id == NULL)
+            {
+              /* which directory a dir-key stands for: vm_disk_prune tells the stale ones by it */
+              cleanup_free char *srcp = xasprintf ("%s/%s.src", dir, key);
+              if (write_file_atomic (srcp, p->rootfs, strlen (p->rootfs), 0600, err) < 0)
+                return -1;
+            }
+        }
     }
   *path = steal_pointer (&out);
+  *held = steal_fd (&lock);
   return 0;
+}
+
+uint64_t
+vm_disk_prune (char *const *keep_ids)
+{
+  cleanup_free char *dir = xasprintf ("%s/vm/disks", paths_data_root ());
+  DIR *d = opendir (dir);
+  struct dirent *de;
+  uint64_t freed = 0;
+  while (d && (de = readdir (d)) != NULL)
+    {
+      size_t len = strlen (de->d_name);
+      bool keep = false;
+      struct stat st;
+      if (len <= 5 || strcmp (de->d_name + len - 5, ".ext4") != 0)
+        continue;
+      cleanup_free char *key = strndup (de->d_name, len - 5);
+      for (size_t i = 0; keep_ids && keep_ids[i] && !keep; i++)
+        {
+          cleanup_free char *k = xstrdup (keep_ids[i]);
+          for (char *c = k; *c; c++)
+            if (*c == '/' || *c == ':')
+              *c = '-';
+          keep = strcmp (k, key) == 0;
+        }
+      if (!keep && has_prefix (key, "dir-"))
+        {
+          /* a directory's disk is stale once the directory changed (another key) or is gone */
+          cleanup_free char *srcp = xasprintf ("%s/%s.src", dir, key), *src = NULL, *now = NULL;
+          if (read_file (srcp, &src, NULL, NULL) == 0 && (now = dir_key (src)) != NULL)
+            keep = strcmp (now, key) == 0;
+        }
+      if (keep)
+        continue;
+      cleanup_free char *out = xasprintf ("%s/%s", dir, de->d_name), *lockp = xasprintf ("%s/%s.lock", dir, key);
+      cleanup_close int lock = open (lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      /* one being built or cloned holds the lock: left for the next prune */
+      if (lock < 0 || flock (lock, LOCK_EX | LOCK_NB) < 0)
+        continue;
+      if (lstat (out, &st) == 0 && S_ISREG (st.st_mode) && unlink (out) == 0)
+        freed += (uint64_t) st.st_blocks * 512;
+      {
+        cleanup_free char *srcp = xasprintf ("%s/%s.src", dir, key);
+        unlink (srcp);
+      }
+      /* the lock file stays: a run waiting on it must not race one that would make a new one */
+    }
+  if (d)
+    closedir (d);
+  return freed;
 }
 
 /* A copy that keeps holes: only the data segments are copied. */

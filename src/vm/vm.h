@@ -34,9 +34,16 @@ int vm_disk_build (const char *dir, const char *out, cella_error_t *err);
 
 /* The root disk of p's image (its layers merged): built once into
  * $data/vm/disks/<key>.ext4 (key: the image id, else the root directory's identity), under a lock
- * so concurrent runs build it once; *path (malloc'd). A plan with a plain root directory (not an
- * image) gets a fresh disk at `fresh` instead, nothing cached. */
-int vm_disk_for_plan (const struct plan *p, const char *fresh, char **path, cella_error_t *err);
+ * so concurrent runs build it once; *path (malloc'd). *held: that lock, shared, for the caller to
+ * close once it has its copy (vm_disk_prune leaves a disk alone while one is held), -1 when none.
+ * A plan with a plain root directory (not an image) gets a fresh disk at `fresh` instead, nothing
+ * cached. */
+int vm_disk_for_plan (const struct plan *p, const char *fresh, char **path, int *held, cella_error_t *err);
+
+/* Remove the cached image disks ($data/vm/disks) of images not in keep_ids (image ids, "sha256:…")
+ * and those of root directories that changed or are gone, each under its lock (one being built or
+ * cloned is left alone): what `system prune` frees. The bytes freed. */
+uint64_t vm_disk_prune (char *const *keep_ids);
 
 /* Copy the disk src to dst (must not exist): a reflink (FICLONE) where the file system can, else
  * a copy of the data that keeps holes. *method: "reflink" or "copy". */

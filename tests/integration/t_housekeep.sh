@@ -158,6 +158,39 @@ test_system_prune() {
 	assert_eq "$OUT" "" "system prune -a removes unused images"
 }
 
+# The vm backend caches one ext4 disk per image ($data/vm/disks): system prune removes those of
+# images that are gone (and of root directories that changed) and keeps the ones still of use.
+test_system_prune_removes_vm_disks_of_gone_images() {
+	engine_env
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+	ls /boot/vmlinuz-* >/dev/null 2>&1 || skip "no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
+	[ -x /usr/sbin/mkfs.ext4 ] || skip "mkfs.ext4 not installed (apt-get install e2fsprogs)"
+	local disks=$CELLA_ROOT/vm/disks kept gone
+	run_cella run --rm --backend vm --network none --vm-snapshot=off busybox true
+	assert_ok
+	kept=$(ls "$disks"/*.ext4)
+	assert_eq 1 "$(printf '%s\n' "$kept" | grep -c .)" "one cached disk: busybox's"
+	make_rootfs "$TEST_TMP/rootfs"
+	run_cella image import "$TEST_TMP/rootfs" local/spvm:v1
+	assert_ok
+	run_cella run --rm --backend vm --network none --vm-snapshot=off local/spvm:v1 true
+	assert_ok
+	gone=$(ls "$disks"/*.ext4 | grep -vxF "$kept")
+	[ -f "$gone" ] || fail "no second cached disk for local/spvm:v1 in $disks: $(ls "$disks")"
+	run_cella system prune -f
+	assert_ok
+	[ -f "$gone" ] || fail "system prune removed the disk of an image still in the store: $gone"
+	run_cella rmi local/spvm:v1
+	assert_ok
+	run_cella system prune -f
+	assert_ok
+	[ ! -e "$gone" ] || fail "system prune kept the disk of a removed image: $gone"
+	[ -f "$kept" ] || fail "system prune removed busybox's disk, still of use: $kept"
+	run_cella run --rm --backend vm --network none --vm-snapshot=off busybox echo again
+	assert_ok
+	assert_eq "$OUT" "again" "busybox still boots from its kept disk"
+}
+
 # last_count NAME: the last number in the container's log
 last_count() {
 	"$CELLA" logs "$1" 2>/dev/null | tail -n 1
