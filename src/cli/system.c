@@ -453,7 +453,7 @@ sys_prune (int argc, char **argv)
     if (image_list (&v, &n, &err) == 0)
       {
         for (size_t i = 0; i < n; i++)
-          strv_push (&ids, v[i]->id);
+          strv_push (&ids, v[i]->key);
         image_list_free (v, n);
         freed += (long long) vm_disk_prune (ids ? ids : (char *[]){ NULL });
       }

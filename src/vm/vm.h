@@ -40,9 +40,9 @@ int vm_disk_build (const char *dir, const char *out, cella_error_t *err);
  * cached. */
 int vm_disk_for_plan (const struct plan *p, const char *fresh, char **path, int *held, cella_error_t *err);
 
-/* Remove the cached image disks ($data/vm/disks) of images not in keep_ids (image ids, "sha256:…")
- * and those of root directories that changed or are gone, each under its lock (one being built or
- * cloned is left alone): what `system prune` frees. The bytes freed. */
+/* Remove the cached image disks ($data/vm/disks) of images not in keep_ids (image keys, what a plan's image_id holds:
+ * "sha256:…") and those of root directories that changed or are gone, each under its lock (one being built or cloned is
+ * left alone): what `system prune` frees. The bytes freed. */
 uint64_t vm_disk_prune (char *const *keep_ids);
 
 /* Copy the disk src to dst (must not exist): a reflink (FICLONE) where the file system can, else
