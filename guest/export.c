@@ -99,7 +99,7 @@ export_root (cella_error_t *err)
   treefd = (int) syscall (SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   if (treefd < 0)
     return cella_error (err, errno, "export: open_tree /");
-  rc = tar_write_tree (export_fd, treefd, ".", "rootfs", false, false, err);
+  rc = tar_write_tree (export_fd, treefd, ".", "rootfs", false, false, true, err);
   if (rc == 0 && fsync (export_fd) < 0)
     rc = cella_error (err, errno, "export: flush the export disk");
   close (export_fd);

@@ -76,7 +76,7 @@ tar_out (const char *dir, const char *name, bool follow)
   int dfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || fstatat (dfd, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
     cella_error (&err, errno, "cp: `%s%s%s`", dir, sep, name); /* named as the caller did */
-  else if (tar_write_tree (1, dfd, name, name, follow, false, &err) == 0)
+  else if (tar_write_tree (1, dfd, name, name, follow, false, false, &err) == 0)
     return 0;
   internal_fail (&err);
 }

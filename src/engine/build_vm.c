@@ -1,7 +1,7 @@
 /* cella build --backend vm: a RUN step's layer from the guest's root (build_internal.h). The vm
  * backend writes the guest's tar stream of its root disk to the step's export file (plan
  * vm_export); here it is read as an untrusted stream (src/vm/tar.c: no name outside the tree, no
- * write through a symlink, no hard links, no device nodes; its size bounded by the export disk's)
+ * write through a symlink, hard links only to its own files, no device nodes; its size bounded by the export disk's)
  * into step/after, the stage's layers are flattened into step/before, and image_layer_diff makes
  * step/upper of the two, as the ns backend's overlay would have. Rootless, all of it runs as root
  * of the mapped user namespace, so the owners the guest set are kept. */
@@ -43,7 +43,7 @@ vm_layer_run (void *ud, cella_error_t *err)
   cleanup_free char *exp = xasprintf ("%s/export.raw", v->dir), *after = xasprintf ("%s/after", v->dir),
                     *before = xasprintf ("%s/before", v->dir), *upper = xasprintf ("%s/upper", v->dir);
   cleanup_close int in = -1, bfd = -1, ufd = -1;
-  struct tar_read_opts o = { .chown = true, .xattrs = true, .first = first_entry, .ctx = v };
+  struct tar_read_opts o = { .chown = true, .xattrs = true, .hardlinks = true, .first = first_entry, .ctx = v };
   struct layer_diff_stats st;
   int rc;
   if (mkdir (after, 0755) < 0)

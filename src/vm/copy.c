@@ -178,7 +178,7 @@ vm_copy_in (const char *state_dir, int srcdir, const char *name, bool contents, 
     }
   close (p[0]);
   sigaction (SIGPIPE, &ign, &old); /* the guest may refuse (and stop reading) at the first entry */
-  r = tar_write_tree (p[1], srcdir, name, name, true, true, &terr);
+  r = tar_write_tree (p[1], srcdir, name, name, true, true, false, &terr);
   close (p[1]);
   sigaction (SIGPIPE, &old, NULL);
   return cp_end (&s, r, &terr, err);

@@ -67,6 +67,77 @@ get_all (int fd, void *buf, size_t len, cella_error_t *err)
   return 1;
 }
 
+/* Files by (device, inode): the writer's first name of a file with several links, the reader's
+ * regular files it made (a hard-link entry may point only at one of those). Open addressing,
+ * grown at half full. */
+struct inode_slot {
+  dev_t dev;
+  ino_t ino;
+  char *name;
+  bool used;
+};
+struct inode_set {
+  struct inode_slot *v;
+  size_t cap, n;
+};
+
+static size_t
+inode_hash (dev_t dev, ino_t ino, size_t cap)
+{
+  uint64_t h = ((uint64_t) ino * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t) dev * 0xC2B2AE3D27D4EB4FULL);
+  return (size_t) (h ^ (h >> 31)) & (cap - 1);
+}
+
+static struct inode_slot *
+inode_find (const struct inode_set *s, dev_t dev, ino_t ino)
+{
+  for (size_t i = s->cap ? inode_hash (dev, ino, s->cap) : 0; s->cap && s->v[i].used; i = (i + 1) & (s->cap - 1))
+    if (s->v[i].dev == dev && s->v[i].ino == ino)
+      return &s->v[i];
+  return NULL;
+}
+
+static void
+inode_add (struct inode_set *s, dev_t dev, ino_t ino, const char *name)
+{
+  if (inode_find (s, dev, ino))
+    return;
+  if (2 * (s->n + 1) > s->cap)
+    {
+      struct inode_set g = { .cap = s->cap ? 2 * s->cap : 64 };
+      g.v = calloc (g.cap, sizeof *g.v);
+      if (g.v == NULL)
+        abort ();
+      for (size_t i = 0; i < s->cap; i++)
+        if (s->v[i].used)
+          {
+            size_t j = inode_hash (s->v[i].dev, s->v[i].ino, g.cap);
+            while (g.v[j].used)
+              j = (j + 1) & (g.cap - 1);
+            g.v[j] = s->v[i];
+          }
+      free (s->v);
+      g.n = s->n;
+      *s = g;
+    }
+  size_t i = inode_hash (dev, ino, s->cap);
+  while (s->v[i].used)
+    i = (i + 1) & (s->cap - 1);
+  s->v[i] = (struct inode_slot){ .dev = dev, .ino = ino, .name = name ? strdup (name) : NULL, .used = true };
+  if (name && s->v[i].name == NULL)
+    abort ();
+  s->n++;
+}
+
+static void
+inode_set_free (struct inode_set *s)
+{
+  for (size_t i = 0; i < s->cap; i++)
+    free (s->v[i].name);
+  free (s->v);
+  *s = (struct inode_set){ 0 };
+}
+
 /* ---- writing ---- */
 
 static void
@@ -222,7 +293,8 @@ put_data (int fd, int src, unsigned long long size, const char *name, cella_erro
 }
 
 static int
-put_tree (int fd, int at, const char *name, const char *path, bool follow, bool zero_owner, cella_error_t *err)
+put_tree (int fd, int at, const char *name, const char *path, bool follow, bool zero_owner, struct inode_set *links,
+          cella_error_t *err)
 {
   struct stat st;
   if (fstatat (at, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
@@ -231,6 +303,13 @@ put_tree (int fd, int at, const char *name, const char *path, bool follow, bool 
     {
     case S_IFREG:
       {
+        if (links && st.st_nlink > 1)
+          {
+            const struct inode_slot *first = inode_find (links, st.st_dev, st.st_ino);
+            if (first)
+              return put_header (fd, path, '1', &st, 0, first->name, zero_owner, -1, err);
+            inode_add (links, st.st_dev, st.st_ino, path);
+          }
         tar_close int src = openat (at, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
         if (src < 0)
           return cella_error (err, errno, "cp: open `%s`", path);
@@ -288,7 +367,7 @@ put_tree (int fd, int at, const char *name, const char *path, bool follow, bool 
       memcpy (child, path, pl);
       child[pl] = '/';
       memcpy (child + pl + 1, e->d_name, len - pl - 1); /* with its NUL */
-      r = put_tree (fd, dirfd (d), e->d_name, child, false, zero_owner, err);
+      r = put_tree (fd, dirfd (d), e->d_name, child, false, zero_owner, links, err);
       free (child);
     }
   if (r == 0 && errno != 0)
@@ -298,10 +377,14 @@ put_tree (int fd, int at, const char *name, const char *path, bool follow, bool 
 }
 
 int
-tar_write_tree (int fd, int at, const char *name, const char *as, bool follow, bool zero_owner, cella_error_t *err)
+tar_write_tree (int fd, int at, const char *name, const char *as, bool follow, bool zero_owner, bool hardlinks,
+                cella_error_t *err)
 {
   char end[2 * BLK];
-  if (put_tree (fd, at, name, as, follow, zero_owner, err) < 0)
+  struct inode_set links = { 0 };
+  int r = put_tree (fd, at, name, as, follow, zero_owner, hardlinks ? &links : NULL, err);
+  inode_set_free (&links);
+  if (r < 0)
     return -1;
   memset (end, 0, sizeof end);
   return put_all (fd, end, sizeof end, err);
@@ -324,6 +407,7 @@ struct reader {
   bool started;
   struct pending_dir *dirs;
   size_t ndirs;
+  struct inode_set made; /* with o->hardlinks: the regular files this archive made */
 };
 
 struct xattr {
@@ -683,6 +767,48 @@ entry_mode (const struct reader *r, const struct entry *e)
   return (mode_t) (e->mode & (r->o->no_setid ? 01777u : 07777u));
 }
 
+static char *map_name (struct reader *r, struct entry *e, cella_error_t *err);
+
+/* A hard-link entry: its target named like an entry (the same rules), resolved component by
+ * component, and a regular file this archive made; then a link to it at dir/last. */
+static int
+extract_link (struct reader *r, const struct entry *e, int dir, const char *last, const char *rel, cella_error_t *err)
+{
+  struct entry t = { .name = strdup (e->link ? e->link : ""), .type = '0' };
+  char *trel;
+  const char *tlast;
+  struct stat st;
+  bool is_dir;
+  int tdir, rc = -1;
+  if (t.name == NULL)
+    abort ();
+  trel = map_name (r, &t, err);
+  free (t.name);
+  if (trel == NULL)
+    return -1; /* map_name said why */
+  if (*trel == '\0' || (tdir = open_parent (r->root, trel, &tlast, err)) < 0)
+    {
+      if (*trel == '\0')
+        cella_error (err, 0, "cp: the hard link `%s` points at the archive's top", rel);
+      free (trel);
+      return -1;
+    }
+  if (fstatat (tdir, tlast, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    cella_error (err, errno, "cp: the hard link `%s`: its target `%s`", rel, trel);
+  else if (!S_ISREG (st.st_mode) || inode_find (&r->made, st.st_dev, st.st_ino) == NULL)
+    cella_error (err, EPERM, "cp: the hard link `%s`: its target `%s` is not a file of the archive's own", rel, trel);
+  else if (clear_slot (dir, last, rel, false, &is_dir, err) == 0)
+    {
+      if (linkat (tdir, tlast, dir, last, 0) < 0)
+        cella_error (err, errno, "cp: create the hard link `%s` to `%s`", rel, trel);
+      else
+        rc = skip_data (r->fd, e->size, err);
+    }
+  close (tdir);
+  free (trel);
+  return rc;
+}
+
 static int
 extract (struct reader *r, struct entry *e, const char *rel, cella_error_t *err)
 {
@@ -729,6 +855,14 @@ extract (struct reader *r, struct entry *e, const char *rel, cella_error_t *err)
             break;
           }
         rc = copy_data (r, out, e, rel, err);
+        if (rc == 0 && r->o->hardlinks)
+          {
+            struct stat st;
+            if (fstat (out, &st) < 0)
+              rc = cella_error (err, errno, "cp: `%s`", rel);
+            else
+              inode_add (&r->made, st.st_dev, st.st_ino, NULL);
+          }
         /* the owner first: fchown clears set-id bits */
         if (rc == 0 && r->o->chown && fchown (out, (uid_t) e->uid, (gid_t) e->gid) < 0)
           rc = cella_error (err, errno, "cp: set the owner of `%s`", rel);
@@ -763,7 +897,10 @@ extract (struct reader *r, struct entry *e, const char *rel, cella_error_t *err)
       rc = skip_data (r->fd, e->size, err); /* device nodes: left out */
       break;
     case '1':
-      cella_error (err, ENOTSUP, "cp: `%s`: hard links in the archive are not supported", rel);
+      if (!r->o->hardlinks)
+        cella_error (err, ENOTSUP, "cp: `%s`: hard links in the archive are not supported", rel);
+      else
+        rc = extract_link (r, e, dir, last, rel, err);
       break;
     default:
       cella_error (err, ENOTSUP, "cp: `%s`: an archive entry of unknown type `%c`", rel, e->type);
@@ -922,6 +1059,7 @@ tar_read (int fd, const struct tar_read_opts *o, cella_error_t *err)
   for (size_t i = 0; i < r.ndirs; i++)
     free (r.dirs[i].rel);
   free (r.dirs);
+  inode_set_free (&r.made);
   free (r.top);
   free (r.as);
   return rc;

@@ -704,13 +704,15 @@ FROM busybox
 RUN --mount=type=bind,source=src,target=/ctx --mount=type=cache,target=/cache,id=vmtest echo "RAN-IN-VM-$((40+2))" && \
     echo added > /added && cat /ctx/in.txt > /ctxcopy && echo vm:x:1234:567::/home/vm:/bin/sh >> /etc/passwd && \
     rm /bin/vi && rmdir /srv && mkdir -p /d/e && echo x > /d/e/f && chown -R 1234:567 /d && chmod 0640 /d/e/f && \
-    chmod 0700 /home && ln -s /added /d/link && mkfifo /d/fifo && echo c >> /cache/log
+    chmod 0700 /home && ln -s /added /d/link && mkfifo /d/fifo && echo c >> /cache/log && \
+    echo h > /d/h1 && ln /d/h1 /d/h2
 ZZZ
 	check_no_leftovers run_cella build --backend vm -t vmimg "$TEST_TMP/v"
 	assert_ok
 	assert_contains "$OUT" "RAN-IN-VM-42" "the RUN's output is streamed"
 	run_cella run --rm vmimg sh -c 'cat /added /ctxcopy; tail -n1 /etc/passwd; ls /bin/vi /srv 2>&1 | wc -l;
-		stat -c "%u:%g %a" /d/e/f /d /home; readlink /d/link; ls -A /cache /ctx 2>/dev/null | wc -l'
+		stat -c "%u:%g %a" /d/e/f /d /home; readlink /d/link; ls -A /cache /ctx 2>/dev/null | wc -l;
+		stat -c "%h %i" /d/h1 /d/h2 | sort -u'
 	assert_ok
 	assert_eq "added
 from-context
@@ -720,7 +722,8 @@ vm:x:1234:567::/home/vm:/bin/sh
 1234:567 755
 0:0 700
 /added
-0" "$OUT" "the image has the added and changed files, not the deleted ones, the owners and modes, no mount's files"
+0" "$(printf '%s\n' "$OUT" | sed '$d')" "the image has the added and changed files, not the deleted ones, the owners and modes, no mount's files"
+	assert_match "$(printf '%s\n' "$OUT" | tail -n1)" '^2 [0-9]+$' "a hard link made by the RUN kept: one inode with two names"
 	local vmtree nstree
 	vmtree=$(last_layer_tree vmimg)
 	assert_contains "$vmtree" "bin/vi dev 0:0" "a deleted file is a whiteout in the layer"

@@ -85,7 +85,7 @@ archive (const char *dir, const char *name)
 {
   int fd = memfd_create ("a", 0), d = open (at (dir), O_PATH | O_DIRECTORY);
   cella_error_t err = NULL;
-  if (tar_write_tree (fd, d, name, name, true, true, &err) < 0)
+  if (tar_write_tree (fd, d, name, name, true, true, false, &err) < 0)
     abort ();
   close (d);
   return fd;

@@ -123,7 +123,7 @@ archive_of_tree (bool zero_owner)
 {
   int fd = memfd_create ("tar", MFD_CLOEXEC), src = open (path ("src"), O_PATH | O_DIRECTORY);
   cella_error_t err = NULL;
-  int r = tar_write_tree (fd, src, "t", "top", false, zero_owner, &err);
+  int r = tar_write_tree (fd, src, "t", "top", false, zero_owner, false, &err);
   CHECK (r == 0, "write: the tree is archived%s%s", err ? ": " : "", err ? err->msg : "");
   cella_error_free (&err);
   close (src);
@@ -197,7 +197,7 @@ test_xattrs (void)
   must (setxattr (path ("xs/t"), "user.dir", "d", 1, 0));
   must (setxattr (path ("xs/t"), "user.overlay.opaque", "y", 1, 0));
   int fd = memfd_create ("tar", MFD_CLOEXEC), src = open (path ("xs"), O_PATH | O_DIRECTORY);
-  CHECK (tar_write_tree (fd, src, "t", "t", false, false, &err) == 0, "write: a tree with xattrs");
+  CHECK (tar_write_tree (fd, src, "t", "t", false, false, false, &err) == 0, "write: a tree with xattrs");
   cella_error_free (&err);
   close (src);
   for (int want = 0; want < 2; want++)
@@ -321,6 +321,107 @@ test_reads_libarchive (void)
       buf[n < 0 ? 0 : n] = '\0';
       CHECK_STR (buf, long_target, "a 250-byte link target");
       close (fd);
+    }
+}
+
+/* Extract with hard-link entries accepted (cella build's vm export). */
+static int
+extract_links (int fd, const char *dest, bool hardlinks, cella_error_t *err)
+{
+  mkdir (path (dest), 0755);
+  struct first_ctx f = { .dirfd = open (path (dest), O_PATH | O_DIRECTORY), .as = NULL };
+  struct tar_read_opts o = { .hardlinks = hardlinks, .first = first_cb, .ctx = &f };
+  lseek (fd, 0, SEEK_SET);
+  int r = tar_read (fd, &o, err);
+  close (f.dirfd);
+  return r;
+}
+
+/* libarchive's archive of a directory "x" and then, in order: files (data), symlinks (AE_IFLNK,
+ * data the target) and hard links (type 0, data the target's name). */
+static int
+libarchive_links (const struct ent *ents, size_t n)
+{
+  int fd = memfd_create ("la", MFD_CLOEXEC);
+  struct archive *a = archive_write_new ();
+  archive_write_set_format (a, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+  archive_write_open_fd (a, fd);
+  for (size_t i = 0; i < n; i++)
+    {
+      struct archive_entry *e = archive_entry_new ();
+      archive_entry_copy_pathname (e, ents[i].name);
+      archive_entry_set_mode (e, (ents[i].type ? ents[i].type : AE_IFREG) | (ents[i].type == AE_IFDIR ? 0755 : 0644));
+      if (ents[i].type == 0)
+        archive_entry_copy_hardlink (e, ents[i].data);
+      if (ents[i].type == AE_IFLNK)
+        archive_entry_copy_symlink (e, ents[i].data);
+      if (ents[i].type == AE_IFREG)
+        archive_entry_set_size (e, (la_int64_t) strlen (ents[i].data));
+      archive_write_header (a, e);
+      if (ents[i].type == AE_IFREG)
+        archive_write_data (a, ents[i].data, strlen (ents[i].data));
+      archive_entry_free (e);
+    }
+  archive_write_close (a);
+  archive_write_free (a);
+  return fd;
+}
+
+static void
+test_hardlinks (void)
+{
+  cella_error_t err = NULL;
+  struct stat a, b, c;
+  mkdir (path ("hsrc"), 0755);
+  mkdir (path ("hsrc/x"), 0755);
+  mkdir (path ("hsrc/x/sub"), 0755);
+  put_file ("hsrc/x/a", "A\n", 0644);
+  put_file ("hsrc/x/c", "C\n", 0644);
+  must (link (path ("hsrc/x/a"), path ("hsrc/x/sub/b")));
+  int fd = memfd_create ("tar", MFD_CLOEXEC), src = open (path ("hsrc"), O_PATH | O_DIRECTORY);
+  CHECK (tar_write_tree (fd, src, "x", "x", false, false, true, &err) == 0, "write with hard links");
+  cella_error_free (&err);
+  close (src);
+  int r = extract_links (fd, "hl1", true, &err);
+  CHECK (r == 0, "a hard link of the archive's own is made%s%s", err ? ": " : "", err ? err->msg : "");
+  cella_error_free (&err);
+  CHECK (stat (path ("hl1/a"), &a) == 0 && stat (path ("hl1/sub/b"), &b) == 0 && stat (path ("hl1/c"), &c) == 0
+             && a.st_ino == b.st_ino && a.st_nlink == 2 && c.st_ino != a.st_ino && c.st_nlink == 1,
+         "x/a and x/sub/b are one file, x/c another (the top's contents in hl1)");
+  CHECK_STR (slurp ("hl1/sub/b"), "A\n", "the link's contents");
+  r = extract_links (fd, "hl2", false, &err);
+  CHECK (r < 0 && err && strstr (err->msg, "hard links in the archive are not supported"),
+         "without hardlinks (cp) a link entry is refused");
+  cella_error_free (&err);
+  close (fd);
+  /* hostile: a link to a file the archive did not make (already in the destination), to a
+   * symlink it made, to a name outside its top; each refused, the victim keeps one link */
+  mkdir (path ("hl3"), 0755);
+  put_file ("hl3/victim", "host\n", 0600);
+  const struct ent pre[] = { { "x", AE_IFDIR, NULL }, { "x/l", 0, "x/victim" } };
+  const struct ent sym[] = { { "x", AE_IFDIR, NULL }, { "x/s", AE_IFLNK, "/etc/passwd" }, { "x/l", 0, "x/s" } };
+  const struct ent out[] = { { "x", AE_IFDIR, NULL }, { "x/l", 0, "x/../../hl3/victim" } };
+  const struct ent top[] = { { "x", AE_IFDIR, NULL }, { "x/l", 0, "y/victim" } };
+  const struct {
+    const struct ent *e;
+    size_t n;
+    const char *why, *msg;
+  } cases[] = {
+    { pre, 2, "a file already in the destination", "not a file of the archive's own" },
+    { sym, 3, "a symlink of the archive", "not a file of the archive's own" },
+    { out, 2, "a `..` name", "is refused" },
+    { top, 2, "a name not below the top", "not below its first" },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      fd = libarchive_links (cases[i].e, cases[i].n);
+      r = extract_links (fd, "hl3", true, &err);
+      CHECK (r < 0 && err && strstr (err->msg, cases[i].msg), "a hard link to %s is refused (%s)", cases[i].why,
+             err ? err->msg : "no error");
+      cella_error_free (&err);
+      close (fd);
+      CHECK (stat (path ("hl3/victim"), &a) == 0 && a.st_nlink == 1 && lstat (path ("hl3/l"), &b) < 0,
+             "the victim has one link and no x/l was made (%s)", cases[i].why);
     }
 }
 
@@ -453,6 +554,7 @@ main (void)
   test_libarchive_reads_ours ();
   test_reads_libarchive ();
   test_hostile ();
+  test_hardlinks ();
   test_damaged ();
   char cmd[128];
   snprintf (cmd, sizeof cmd, "rm -rf %s", base);
