@@ -196,6 +196,7 @@ ctl_wait_drained (int timeout_ms)
     {
       char in[64];
       struct pollfd p = { .fd = guest_io.ctl, .events = POLLIN };
+      ctl_flush (); /* the "exit" line itself, if the port had no room for it yet */
       if (poll (&p, 1, 100) < 0 && errno != EINTR)
         return;
       ssize_t n = read (guest_io.ctl, in, sizeof in);
