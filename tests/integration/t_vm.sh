@@ -71,6 +71,18 @@ out" "$(cat "$TEST_TMP/out")" "stdout: stdin's line (cat) and out, nothing of st
 	assert_no_leftovers
 }
 
+# With -t the workload's terminal is hvc0 (stdin, stdout and stderr: one stream, as a tty is).
+test_tty_run_stays_on_hvc0() {
+	vm_require
+	command -v script >/dev/null 2>&1 || skip "script not installed (apt-get install bsdutils)"
+	leftovers_snapshot
+	run_cmd timeout 90 script -qec "$CELLA run --rm -t --backend vm --network none busybox sh -c 'tty; echo to-stderr >&2; exit 5'" /dev/null
+	assert_rc 5 "the workload's exit code through script"
+	assert_contains "$OUT" "/dev/hvc0" "the tty is hvc0"
+	assert_contains "$OUT" "to-stderr" "stderr on the terminal too"
+	assert_no_leftovers
+}
+
 test_volume_is_visible() {
 	vm_require
 	mkdir -p "$TEST_TMP/vol" "$TEST_TMP/ro"
