@@ -1,13 +1,15 @@
 /* cella-vminit: PID 1 in the microVM. Mounts the basics, loads the kernel
  * modules the host put in the initramfs, reads /cella/config, switches to the
  * container's root (the disk, or a tmpfs copy of the initramfs), runs the
- * workload with hvc0 as its stdio and reports its exit code on the cella.ctl
- * port, then reboots (the host's QEMU runs with -no-reboot, so the VM ends). */
+ * workload (stdin on hvc0; stdout and stderr on the cella.stdout and
+ * cella.stderr ports, or hvc0 with a tty) and reports its exit code on the
+ * cella.ctl port, then reboots (the host's QEMU runs with -no-reboot, so the VM ends). */
 #define _GNU_SOURCE
 #include "init.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-struct guest_io guest_io = { .hvc = -1, .ctl = -1, .exec = -1 };
+struct guest_io guest_io = { .hvc = -1, .ctl = -1, .exec = -1, .out = -1, .err = -1 };
 
 static void
 vsay (const char *prefix, const char *fmt, va_list ap)
@@ -37,9 +39,35 @@ vsay (const char *prefix, const char *fmt, va_list ap)
   if (write (STDERR_FILENO, buf, (size_t) n) < 0)
     { /* no console: nothing else to tell */
     }
-  if (guest_io.hvc >= 0 && write (guest_io.hvc, buf, (size_t) n) < 0)
+  if (guest_io.err >= 0)
+    {
+      /* behind the workload's stderr, maybe: wait a little for room */
+      struct pollfd p = { .fd = guest_io.err, .events = POLLOUT };
+      for (ssize_t off = 0; off < n;)
+        {
+          ssize_t w = port_write (guest_io.err, buf + off, (size_t) (n - off));
+          if (w > 0)
+            off += w;
+          else if (w < 0 && errno == EAGAIN && poll (&p, 1, 1000) > 0)
+            continue;
+          else
+            break;
+        }
+    }
+  else if (guest_io.hvc >= 0 && write (guest_io.hvc, buf, (size_t) n) < 0)
     {
     }
+}
+
+/* "exit N OUT ERR" (guest.h) once the output is out; then the host's "drained". */
+static void
+report_exit (int code, int drain_ms)
+{
+  char line[96];
+  snprintf (line, sizeof line, "exit %d %llu %llu\n", code, guest_io.out_sent, guest_io.err_sent);
+  ctl_send (line);
+  ctl_flush_wait (2000);
+  ctl_wait_drained (drain_ms);
 }
 
 void
@@ -78,14 +106,14 @@ fail (const char *fmt, ...)
   if (guest_io.ctl < 0)
     find_ctl (&ignored);
   cella_error_free (&ignored);
+  if (guest_io.ctl >= 0 && (guest_io.out < 0 || guest_io.err < 0))
+    find_stdio_ports (&ignored);
+  cella_error_free (&ignored);
   va_start (ap, fmt);
   vsay ("", fmt, ap);
   va_end (ap);
   if (guest_io.ctl >= 0)
-    {
-      ctl_send ("exit 125\n");
-      ctl_flush_wait (2000);
-    }
+    report_exit (125, 10000);
   power_off ();
 }
 
@@ -182,7 +210,7 @@ main (int argc, char **argv)
     }
   console_stdio ();
   modules_load (MODULES_ORDER_PATH);
-  if (find_hvc (&err) < 0 || find_ctl (&err) < 0)
+  if (find_hvc (&err) < 0 || find_ctl (&err) < 0 || find_stdio_ports (&err) < 0)
     fail_err (&err);
   find_exec ();
   if (snap_waits ())
@@ -203,7 +231,6 @@ main (int argc, char **argv)
     fail ("sethostname `%s`: %s", cfg.hostname, strerror (errno));
 
   int code = workload_run (&cfg);
-  char line[32];
   if (code == 0 && cfg.export_root)
     {
       net_resolv_undo ();
@@ -211,11 +238,11 @@ main (int argc, char **argv)
         fail_err (&err);
       ctl_send ("exported\n");
     }
-  snprintf (line, sizeof line, "exit %d\n", code);
   if (guest_io.hvc >= 0)
     tcdrain (guest_io.hvc);
   sync ();
-  ctl_send (line);
-  ctl_flush_wait (2000);
+  /* the workload's output is all in the ports' queues; the host may take its
+   * time reading it (a slow reader), and the VM lives until it has */
+  report_exit (code, -1);
   power_off ();
 }

@@ -17,13 +17,16 @@
 /* The two channels to the host, kept open across the switch to the new root
  * (O_CLOEXEC). */
 struct guest_io {
-  int hvc;  /* /dev/hvc0: the workload's stdio, -1 until found */
-  int ctl;  /* the cella.ctl virtio port, -1 until found */
-  int exec; /* the cella.exec virtio port, -1: none (no exec) */
+  int hvc;                               /* /dev/hvc0: the workload's stdin (its terminal with tty), -1 until found */
+  int ctl;                               /* the cella.ctl virtio port, -1 until found */
+  int exec;                              /* the cella.exec virtio port, -1: none (no exec) */
+  int out, err;                          /* the cella.stdout, cella.stderr ports (non-blocking), -1 until found */
+  unsigned long long out_sent, err_sent; /* bytes written to them (port_write) */
 };
 extern struct guest_io guest_io;
 
-/* "cella-init: ..." on the kernel console and on hvc0 when it is open. */
+/* "cella-init: ..." on the kernel console and on cella.stderr (hvc0 until that
+ * port is found). */
 void say (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 /* Report a setup failure (console, hvc0, "exit 125" on cella.ctl) and power
  * off. */
@@ -63,6 +66,15 @@ int find_ctl (cella_error_t *err);
 /* The cella.exec port when the host gave one (looked for once cella.ctl is
  * there); -1 in guest_io.exec when not. */
 void find_exec (void);
+/* The cella.stdout and cella.stderr ports (given before cella.ctl: there once
+ * it is, looked for up to 1 s more). */
+int find_stdio_ports (cella_error_t *err);
+/* Write what the port fd (guest_io.out or .err) takes now, counted in
+ * guest_io.out_sent / err_sent: write's result. */
+ssize_t port_write (int fd, const void *buf, size_t len);
+/* After "exit N OUT ERR": wait for the host's "drained" line on cella.ctl
+ * (all our output read), up to timeout_ms (< 0: as long as it takes). */
+void ctl_wait_drained (int timeout_ms);
 /* Queue a line for the host on cella.ctl; ctl_flush writes what it can without
  * blocking. */
 void ctl_send (const char *line);

@@ -1,5 +1,6 @@
-/* The guest's two channels to the host: hvc0 (the workload's stdio) and the
- * cella.ctl virtio serial port (line protocol, see src/vm/guest.h). Device
+/* The guest's channels to the host: hvc0 (the workload's stdin, its terminal
+ * with tty), the cella.stdout and cella.stderr ports (its output without tty)
+ * and the cella.ctl virtio serial port (line protocol, see src/vm/guest.h). Device
  * nodes and port names appear a little after the virtio_console driver binds,
  * so both are polled for briefly. */
 #define _GNU_SOURCE
@@ -143,6 +144,85 @@ find_exec (void)
   find_vport (EXEC_PORT_NAME, dev, sizeof dev);
   if (dev[0])
     guest_io.exec = open (dev, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+}
+
+int
+find_stdio_ports (cella_error_t *err)
+{
+  long long deadline = now_ms () + 1000;
+  char dev[300];
+  for (;;)
+    {
+      if (guest_io.out < 0)
+        {
+          find_vport (STDOUT_PORT_NAME, dev, sizeof dev);
+          if (dev[0])
+            guest_io.out = open (dev, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        }
+      if (guest_io.err < 0)
+        {
+          find_vport (STDERR_PORT_NAME, dev, sizeof dev);
+          if (dev[0])
+            guest_io.err = open (dev, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        }
+      if (guest_io.out >= 0 && guest_io.err >= 0)
+        return 0;
+      if (now_ms () > deadline)
+        return cella_error (err, 0,
+                            "no virtio serial ports named " STDOUT_PORT_NAME " and " STDERR_PORT_NAME
+                            " (-device virtserialport,name=...)");
+      sleep_ms (5);
+    }
+}
+
+ssize_t
+port_write (int fd, const void *buf, size_t len)
+{
+  ssize_t n = write (fd, buf, len);
+  if (n > 0 && fd == guest_io.out)
+    guest_io.out_sent += (unsigned long long) n;
+  else if (n > 0 && fd == guest_io.err)
+    guest_io.err_sent += (unsigned long long) n;
+  return n;
+}
+
+void
+ctl_wait_drained (int timeout_ms)
+{
+  long long deadline = now_ms () + timeout_ms;
+  char line[64];
+  size_t len = 0;
+  while (guest_io.ctl >= 0 && (timeout_ms < 0 || now_ms () < deadline))
+    {
+      char in[64];
+      struct pollfd p = { .fd = guest_io.ctl, .events = POLLIN };
+      ctl_flush (); /* the "exit" line itself, if the port had no room for it yet */
+      if (poll (&p, 1, 100) < 0 && errno != EINTR)
+        return;
+      ssize_t n = read (guest_io.ctl, in, sizeof in);
+      if (n < 0 && errno != EAGAIN && errno != EINTR)
+        return;
+      if (n <= 0)
+        {
+          /* 0: the host end is not connected (it polls as POLLHUP): no spinning */
+          if (n == 0 || (p.revents & POLLIN) == 0)
+            sleep_ms (10);
+          continue;
+        }
+      for (ssize_t i = 0; i < n; i++)
+        {
+          if (in[i] != '\n')
+            {
+              if (len + 1 < sizeof line)
+                line[len++] = in[i];
+              continue;
+            }
+          line[len] = '\0';
+          len = 0;
+          if (strcmp (line, "drained") == 0)
+            return;
+        }
+    }
 }
 
 static char outq[256];

@@ -1,5 +1,7 @@
-/* Run the workload as PID 1's only child: hvc0 as its stdio (its controlling
- * terminal with a tty), ids, cwd, env; then supervise: reap every zombie,
+/* Run the workload as PID 1's only child: hvc0 as its stdio with a tty (its
+ * controlling terminal), else pipes we relay (stdin from hvc0, stdout and
+ * stderr to the cella.stdout and cella.stderr ports); ids, cwd, env; then
+ * supervise: reap every zombie,
  * forward signals (ours and "signal N" lines from the host), tell the host
  * "ready", and end when the workload exits. */
 #define _GNU_SOURCE
@@ -34,7 +36,7 @@ static void __attribute__ ((noreturn)) child_fail (int code, const char *what, c
   _exit (code);
 }
 
-static void __attribute__ ((noreturn)) child_exec (const struct vm_guest_config *c, int stdin_fd)
+static void __attribute__ ((noreturn)) child_exec (const struct vm_guest_config *c, const int fds[3])
 {
   struct sigaction dfl = { .sa_handler = SIG_DFL };
   sigset_t none;
@@ -46,7 +48,7 @@ static void __attribute__ ((noreturn)) child_exec (const struct vm_guest_config 
   sigprocmask (SIG_SETMASK, &none, NULL);
   setsid ();
   for (int i = 0; i < 3; i++)
-    if (dup2 (i == 0 && stdin_fd >= 0 ? stdin_fd : guest_io.hvc, i) < 0)
+    if (dup2 (fds[i] >= 0 ? fds[i] : guest_io.hvc, i) < 0)
       child_fail (EXIT_CELLA_ERROR, "dup2", "/dev/hvc0");
   if (c->tty && ioctl (STDIN_FILENO, TIOCSCTTY, 0) < 0)
     child_fail (EXIT_CELLA_ERROR, "make the controlling terminal", "/dev/hvc0");
@@ -161,6 +163,87 @@ relay_pump (struct stdin_relay *r)
     relay_close (r);
 }
 
+/* Without a tty the workload's stdout and stderr are pipes we relay to the
+ * cella.stdout and cella.stderr ports: a port holds back (its data waits in
+ * QEMU until the host takes it), so a slow reader on the host slows the
+ * workload down instead of losing its output (hvc0, a console, drops what the
+ * host does not take at once); the bytes are counted (port_write) for the
+ * host's "exit N OUT ERR". */
+struct out_relay {
+  int in;   /* the pipe's read end (non-blocking), -1 at its end */
+  int port; /* guest_io.out or guest_io.err */
+  size_t len;
+  char buf[16384];
+};
+
+static void
+out_pump (struct out_relay *r)
+{
+  if (r->in >= 0 && r->len < sizeof r->buf)
+    {
+      ssize_t n = read (r->in, r->buf + r->len, sizeof r->buf - r->len);
+      if (n > 0)
+        r->len += (size_t) n;
+      else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        {
+          close (r->in);
+          r->in = -1;
+        }
+    }
+  if (r->len > 0)
+    {
+      ssize_t n = port_write (r->port, r->buf, r->len);
+      if (n > 0)
+        {
+          memmove (r->buf, r->buf + n, r->len - (size_t) n);
+          r->len -= (size_t) n;
+        }
+      else if (n < 0 && errno != EAGAIN && errno != EINTR)
+        r->len = 0; /* the port fails: dropped, so that the workload never waits on it */
+    }
+}
+
+static void
+out_pollfds (const struct out_relay *r, struct pollfd *p)
+{
+  p[0] = (struct pollfd){ .fd = r->in >= 0 && r->len < sizeof r->buf ? r->in : -1, .events = POLLIN };
+  p[1] = (struct pollfd){ .fd = r->len > 0 ? r->port : -1, .events = POLLOUT };
+}
+
+/* Once the workload is gone (and what it left, kill_rest): what its pipes
+ * still hold, all written to the ports, as long as the host takes to read it.
+ * A pipe that stays open (a writer kill_rest could not end) and quiet for 1 s
+ * ends the wait. */
+static void
+out_drain (struct out_relay *r, size_t n)
+{
+  for (;;)
+    {
+      struct pollfd p[4];
+      bool pending = false, open = false;
+      for (size_t i = 0; i < n; i++)
+        {
+          out_pollfds (&r[i], p + 2 * i);
+          pending |= r[i].len > 0;
+          open |= r[i].in >= 0;
+        }
+      if (!pending && !open)
+        break;
+      int rc = poll (p, 2 * n, pending ? -1 : 1000);
+      if (rc == 0 || (rc < 0 && errno != EINTR))
+        break;
+      for (size_t i = 0; i < n; i++)
+        if (p[2 * i].revents | p[2 * i + 1].revents)
+          out_pump (&r[i]);
+    }
+  for (size_t i = 0; i < n; i++)
+    if (r[i].in >= 0)
+      {
+        close (r[i].in);
+        r[i].in = -1;
+      }
+}
+
 /* "signal N\n" and "eof\n" lines from the host; anything else is ignored. */
 static void
 ctl_read (pid_t pid, bool *hup, struct stdin_relay *relay)
@@ -238,7 +321,8 @@ workload_run (const struct vm_guest_config *c)
   hvc_set_mode (c->tty);
 
   struct stdin_relay relay = { .in = -1, .out = -1 };
-  int pipefd[2] = { -1, -1 };
+  static struct out_relay outs[2] = { { .in = -1, .port = -1 }, { .in = -1, .port = -1 } };
+  int pipefd[2] = { -1, -1 }, outfd[2] = { -1, -1 }, errfd[2] = { -1, -1 };
   if (!c->tty)
     {
       relay.in = open ("/dev/hvc0", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
@@ -246,28 +330,40 @@ workload_run (const struct vm_guest_config *c)
         fail ("stdin relay (/dev/hvc0, pipe): %s", strerror (errno));
       relay.out = pipefd[1];
       fcntl (relay.out, F_SETFL, O_NONBLOCK);
+      if (pipe2 (outfd, O_CLOEXEC) < 0 || pipe2 (errfd, O_CLOEXEC) < 0)
+        fail ("stdout/stderr relay (pipe): %s", strerror (errno));
+      outs[0] = (struct out_relay){ .in = outfd[0], .port = guest_io.out };
+      outs[1] = (struct out_relay){ .in = errfd[0], .port = guest_io.err };
+      fcntl (outfd[0], F_SETFL, O_NONBLOCK);
+      fcntl (errfd[0], F_SETFL, O_NONBLOCK);
     }
 
   pid_t pid = fork ();
   if (pid < 0)
     fail ("fork: %s", strerror (errno));
   if (pid == 0)
-    child_exec (c, pipefd[0]);
+    child_exec (c, (const int[3]){ pipefd[0], outfd[1], errfd[1] });
   if (pipefd[0] >= 0)
     close (pipefd[0]);
+  if (outfd[1] >= 0)
+    close (outfd[1]);
+  if (errfd[1] >= 0)
+    close (errfd[1]);
   ctl_send ("ready\n");
 
   int code = -1;
   bool hup = false;
   while (code < 0)
     {
-      struct pollfd p[4 + 1 + 3 * EXEC_MAX_SESSIONS] = {
+      struct pollfd p[8 + 1 + 3 * EXEC_MAX_SESSIONS] = {
         { .fd = sfd, .events = POLLIN },
         { .fd = hup ? -1 : guest_io.ctl, .events = POLLIN | (ctl_pending () ? POLLOUT : 0) },
         { .fd = relay.out >= 0 && relay.len < sizeof relay.buf ? relay.in : -1, .events = POLLIN },
         { .fd = relay.len > 0 ? relay.out : -1, .events = POLLOUT },
       };
-      size_t np = 4 + exec_pollfds (p + 4, sizeof p / sizeof *p - 4);
+      out_pollfds (&outs[0], p + 4);
+      out_pollfds (&outs[1], p + 6);
+      size_t np = 8 + exec_pollfds (p + 8, sizeof p / sizeof *p - 8);
       /* While the host end of cella.ctl is away, look again every 100 ms instead
        * of spinning. */
       int timeout = hup ? 100 : -1, xt = exec_timeout ();
@@ -286,6 +382,9 @@ workload_run (const struct vm_guest_config *c)
         hup = true;
       if ((p[2].revents | p[3].revents) & (POLLIN | POLLOUT | POLLHUP | POLLERR))
         relay_pump (&relay);
+      for (int i = 0; i < 2; i++)
+        if (p[4 + 2 * i].revents | p[5 + 2 * i].revents)
+          out_pump (&outs[i]);
       struct signalfd_siginfo si;
       while (read (sfd, &si, sizeof si) == (ssize_t) sizeof si)
         {
@@ -307,5 +406,6 @@ workload_run (const struct vm_guest_config *c)
   close (sfd);
   relay_close (&relay);
   kill_rest ();
+  out_drain (outs, 2);
   return code;
 }

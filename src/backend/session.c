@@ -17,9 +17,10 @@
 
 /* What the loop keeps between rounds. */
 struct loop {
-  bool out_open; /* out_from still gives output */
-  bool out_ok;   /* writes to out still work: once one fails, output is read and dropped, so
-                    that the workload never blocks on a full pipe or terminal */
+  bool out_open;         /* out_from still gives output */
+  bool out_ok;           /* writes to out still work: once one fails, output is read and dropped, so
+                            that the workload never blocks on a full pipe or terminal */
+  bool err_open, err_ok; /* the same for err_from, err */
   bool extra_open;
   int raw_fd; /* the terminal put in raw mode (in may end before the session does) */
   struct sigaction ignored[SESSION_MAX_IGNORE];
@@ -30,7 +31,7 @@ void
 session_init (struct session *s)
 {
   memset (s, 0, sizeof *s);
-  s->pidfd = s->in = s->in_to = s->out_from = s->out = s->extra = s->winsize_to = s->sigfd = -1;
+  s->pidfd = s->in = s->in_to = s->out_from = s->out = s->err_from = s->err = s->extra = s->winsize_to = s->sigfd = -1;
   sigemptyset (&s->signals);
 }
 
@@ -135,9 +136,9 @@ read_signals (struct session *s)
 }
 
 /* Copy what is readable from `from` to `to`: false at its end (EOF or a read error); *to_ok false
- * once a write to `to` failed. */
+ * once a write to `to` failed; *count (when given) grows by what was read. */
 static bool
-relay (int from, int to, bool *to_ok)
+relay (int from, int to, bool *to_ok, unsigned long long *count)
 {
   char buf[16384];
   ssize_t n = read (from, buf, sizeof buf);
@@ -145,6 +146,8 @@ relay (int from, int to, bool *to_ok)
     return true;
   if (n <= 0)
     return false;
+  if (count)
+    *count += (unsigned long long) n;
   if (*to_ok && write_all (to, buf, (size_t) n) < 0)
     *to_ok = false;
   return true;
@@ -163,7 +166,7 @@ static void
 relay_input (struct session *s)
 {
   bool ok = true;
-  if (relay (s->in, s->in_to, &ok) && ok)
+  if (relay (s->in, s->in_to, &ok, NULL) && ok)
     return;
   /* the end of input, or the workload's side takes no more */
   s->in = -1;
@@ -180,7 +183,13 @@ drain (struct session *s, struct loop *l)
   while (l->out_open)
     {
       struct pollfd f = { .fd = s->out_from, .events = POLLIN };
-      if (poll (&f, 1, s->drain_ms) <= 0 || !relay (s->out_from, s->out, &l->out_ok))
+      if (poll (&f, 1, s->drain_ms) <= 0 || !relay (s->out_from, s->out, &l->out_ok, &s->out_bytes))
+        break;
+    }
+  while (l->err_open)
+    {
+      struct pollfd f = { .fd = s->err_from, .events = POLLIN };
+      if (poll (&f, 1, s->drain_ms) <= 0 || !relay (s->err_from, s->err, &l->err_ok, &s->err_bytes))
         break;
     }
   while (l->extra_open)
@@ -192,7 +201,7 @@ drain (struct session *s, struct loop *l)
     }
 }
 
-enum { F_SIGNALS, F_PID, F_OUT, F_EXTRA, F_IN, F__COUNT };
+enum { F_SIGNALS, F_PID, F_OUT, F_ERR, F_EXTRA, F_IN, F__COUNT };
 
 static void
 loop (struct session *s, struct loop *l)
@@ -204,6 +213,7 @@ loop (struct session *s, struct loop *l)
         [F_SIGNALS] = { .fd = s->sigfd, .events = POLLIN },
         [F_PID] = { .fd = s->pidfd, .events = POLLIN },
         [F_OUT] = { .fd = l->out_open ? s->out_from : -1, .events = POLLIN },
+        [F_ERR] = { .fd = l->err_open ? s->err_from : -1, .events = POLLIN },
         [F_EXTRA] = { .fd = l->extra_open ? s->extra : -1, .events = POLLIN },
         [F_IN] = { .fd = s->hold_input ? -1 : s->in, .events = POLLIN },
       };
@@ -215,8 +225,10 @@ loop (struct session *s, struct loop *l)
         }
       if (f[F_SIGNALS].revents)
         read_signals (s);
-      if (f[F_OUT].revents && !relay (s->out_from, s->out, &l->out_ok))
+      if (f[F_OUT].revents && !relay (s->out_from, s->out, &l->out_ok, &s->out_bytes))
         l->out_open = false;
+      if (f[F_ERR].revents && !relay (s->err_from, s->err, &l->err_ok, &s->err_bytes))
+        l->err_open = false;
       if (f[F_EXTRA].revents)
         l->extra_open = s->ops->extra (s->cookie, s->extra);
       if (f[F_IN].revents && s->in >= 0)
@@ -231,8 +243,11 @@ loop (struct session *s, struct loop *l)
 int
 session_run (struct session *s)
 {
-  struct loop l
-      = { .out_open = s->out_from >= 0, .out_ok = true, .extra_open = s->extra >= 0 && s->ops && s->ops->extra };
+  struct loop l = { .out_open = s->out_from >= 0,
+                    .out_ok = true,
+                    .err_open = s->err_from >= 0,
+                    .err_ok = true,
+                    .extra_open = s->extra >= 0 && s->ops && s->ops->extra };
   int r = 0;
   if (!sigisemptyset (&s->signals))
     s->sigfd = signalfd (-1, &s->signals, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -34,6 +34,7 @@ struct session {
   int pidfd;         /* whose end ends the session */
   int in, in_to;     /* the caller's input (-1: none; set to -1 at its end) and where it goes */
   int out_from, out; /* the workload's output (-1: none, it writes to our stdio itself) and where it goes */
+  int err_from, err; /* a second output stream (the vm's stderr port; -1: none) and where it goes */
   int extra;         /* the backend's own fd to watch (-1: none), see ops->extra */
   int winsize_to;    /* a pty that gets the caller's window size at the start and on SIGWINCH (-1: none) */
   bool raw;          /* put `in` in raw mode when it is a terminal (the workload has a terminal of its own) */
@@ -44,6 +45,8 @@ struct session {
   const int *ignore; /* 0-terminated (at most SESSION_MAX_IGNORE): SIG_IGN while it runs, for signals
                         the workload gets from the terminal itself */
   siginfo_t si;      /* out: how the pidfd's process ended */
+  unsigned long long out_bytes, err_bytes; /* out: read so far from out_from, err_from (also what was
+                                              dropped once writes failed) */
 
   /* the session's own */
   int sigfd;

@@ -230,6 +230,7 @@ struct vm_session {
   const char *disk_method;
   char **argv;
   int hvc[2], ctl[2]; /* [0] ours, [1] QEMU's */
+  int out[2], err[2]; /* the cella.stdout and cella.stderr ports, the same way */
   int exec[2];        /* the cella.exec port (-1: no exec): [0] the router's, [1] QEMU's */
   int exec_listen;    /* VM_EXEC_SOCKET in the work dir, listening (the router's) */
   int qmp;            /* listening socket, QEMU's */
@@ -267,6 +268,7 @@ vm_session_init (struct vm_session *s)
 {
   memset (s, 0, sizeof *s);
   s->hvc[0] = s->hvc[1] = s->ctl[0] = s->ctl[1] = s->qmp = s->work_fd = s->nic.fd = -1;
+  s->out[0] = s->out[1] = s->err[0] = s->err[1] = -1;
   s->exec[0] = s->exec[1] = s->exec_listen = -1;
   s->disk_fd[0] = s->disk_fd[1] = s->console_fd = s->jail.uid_lock = -1;
   s->export_fd[0] = s->export_fd[1] = -1;
@@ -296,6 +298,8 @@ vm_session_clear (struct vm_session *s)
     {
       close_fd (&s->hvc[i]);
       close_fd (&s->ctl[i]);
+      close_fd (&s->out[i]);
+      close_fd (&s->err[i]);
       close_fd (&s->exec[i]);
       close_fd (&s->disk_fd[i]);
       close_fd (&s->export_fd[i]);
@@ -528,6 +532,8 @@ make_argv (struct vm_session *s, struct vm_share *shares, size_t nshares, bool k
     .cpus = s->p->vm_cpus ? s->p->vm_cpus : 1,
     .console_fd = s->console_fd,
     .hvc_fd = s->hvc[1],
+    .stdout_fd = s->out[1],
+    .stderr_fd = s->err[1],
     .ctl_fd = s->ctl[1],
     .exec_fd = s->exec[1],
     .qmp_fd = s->qmp,
@@ -564,7 +570,8 @@ file_id (const char *path)
 
 /* Everything the saved VM depends on: QEMU, the kernel, our init (the initramfs), the image's
  * cached disk (the guest's kernel has probed it), the memory, CPUs, accelerator, command line and
- * the devices (NIC, exec port; no volumes). NULL when a file cannot be named. */
+ * the devices (NIC, exec port; no volumes). Format 3: the cella.stdout and cella.stderr ports
+ * (max_ports=8), which a format 2 snapshot's device set lacks. NULL when a file cannot be named. */
 static char *
 snap_key (const struct vm_session *s, const char *qemu, bool kvm, bool exec)
 {
@@ -572,7 +579,7 @@ snap_key (const struct vm_session *s, const char *qemu, bool kvm, bool exec)
                     *d = file_id (s->disk_src);
   if (q == NULL || k == NULL || i == NULL || d == NULL)
     return NULL;
-  return xasprintf ("cella-vm-snapshot 2\nqemu %s\nkernel %s\nrelease %s\nkind %s\ninit %s\ndisk %s\nmemory "
+  return xasprintf ("cella-vm-snapshot 3\nqemu %s\nkernel %s\nrelease %s\nkind %s\ninit %s\ndisk %s\nmemory "
                     "%u\ncpus %u\naccel %s\ncmdline %s\nnic %s\nexec %s\n",
                     q, k, s->p->vm_kernel_release ? s->p->vm_kernel_release : "-",
                     s->p->vm_kernel_kind ? s->p->vm_kernel_kind : "-", i, d,
@@ -897,7 +904,9 @@ vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_sessi
           : 0;
   if (r == 0
       && (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->hvc) < 0
-          || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->ctl) < 0))
+          || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->ctl) < 0
+          || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->out) < 0
+          || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s->err) < 0))
     r = cella_error (err, errno, "socketpair");
   if (r < 0)
     {
@@ -942,11 +951,16 @@ vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_sessi
 
 struct sup {
   struct vm_session *s;
-  struct session fg; /* the workload's stdio relayed to hvc0, until QEMU exits */
+  struct session fg; /* the workload's stdio relayed (hvc0, cella.stdout, cella.stderr), until QEMU
+                        exits */
   int qemu_pidfd;
   pid_t qemu;
   bool ready, have_exit, eof_sent, exported;
-  long long exit_seen; /* when the guest said its exit (0: not yet) */
+  bool drained;                  /* all the guest's output read (its "exit" counts) */
+  unsigned long long seen_bytes; /* output read at the last tick, and when it grew */
+  long long seen_at;
+  unsigned long long out_expect, err_expect; /* the "exit N OUT ERR" counts */
+  long long exit_seen;                       /* when the guest said its exit (0: not yet) */
   int exit_code;
   int signalled;   /* a terminating signal that made us end the VM ourselves */
   int pending_sig; /* came before "ready" */
@@ -960,8 +974,8 @@ static int
 qemu_spawn (struct sup *u, cella_error_t *err)
 {
   struct vm_session *s = u->s;
-  int keep[12] = { s->hvc[1], s->ctl[1], s->qmp, s->disk_fd[0], s->disk_fd[1], s->console_fd };
-  size_t nkeep = 6;
+  int keep[14] = { s->hvc[1], s->ctl[1], s->out[1], s->err[1], s->qmp, s->disk_fd[0], s->disk_fd[1], s->console_fd };
+  size_t nkeep = 8;
   if (s->export_fd[0] >= 0)
     {
       keep[nkeep++] = s->export_fd[0];
@@ -985,6 +999,8 @@ qemu_spawn (struct sup *u, cella_error_t *err)
   /* QEMU holds these now (the tap goes away with it) */
   close_fd (&s->hvc[1]);
   close_fd (&s->ctl[1]);
+  close_fd (&s->out[1]);
+  close_fd (&s->err[1]);
   close_fd (&s->exec[1]);
   close_fd (&s->nic.fd);
   close_fd (&s->disk_fd[0]);
@@ -1057,6 +1073,24 @@ send_eof (struct sup *u)
   u->eof_sent = true;
 }
 
+/* Once the guest said its exit and every byte it counted on the output ports has been read (its
+ * data waits in QEMU's queues until we take it, and a port has no end of file): the guest may
+ * power off. The guest synced its disk before it said its exit; for a disk that nobody keeps, what
+ * is left is its power-off, a remount and QEMU's own exit, so QEMU is ended at once. */
+static void
+sup_drained (struct sup *u)
+{
+  static const char drained[] = "drained\n";
+  if (!u->have_exit || u->drained || u->fg.out_bytes < u->out_expect || u->fg.err_bytes < u->err_expect)
+    return;
+  u->drained = true;
+  u->exit_seen = now_ns ();
+  if (u->s->ephemeral)
+    kill (u->qemu, SIGKILL);
+  else
+    write_all (u->s->ctl[0], drained, sizeof drained - 1);
+}
+
 static void
 on_ctl_line (struct sup *u, const char *line)
 {
@@ -1090,15 +1124,12 @@ on_ctl_line (struct sup *u, const char *line)
     }
   else if (strcmp (line, "exported") == 0)
     u->exported = true;
-  else if (sscanf (line, "exit %d", &code) == 1 && code >= 0 && code <= 255)
+  else if (sscanf (line, "exit %d %llu %llu", &code, &u->out_expect, &u->err_expect) >= 1 && code >= 0 && code <= 255)
     {
       u->have_exit = true;
       u->exit_code = code;
       u->t_exit = now_ns ();
-      /* The guest synced its disk before it said so and its output is out of it (tcdrain); what
-       * is left is its power-off, a remount and QEMU's own exit, for a disk that nobody keeps. */
-      if (u->s->ephemeral)
-        kill (u->qemu, SIGKILL);
+      sup_drained (u);
     }
 }
 
@@ -1126,16 +1157,35 @@ read_ctl (void *cookie, int fd)
   return true;
 }
 
-/* The guest said its exit and powers off; a VM that does not is ended. */
+/* The guest said its exit and, once its output is read, powers off; a VM that does not is ended
+ * 5 s after. */
 static int
 sup_tick (void *cookie)
 {
   struct sup *u = cookie;
   if (!u->have_exit)
     return -1;
-  if (u->exit_seen == 0)
-    u->exit_seen = now_ns ();
-  else if (now_ns () - u->exit_seen > 5000000000LL)
+  sup_drained (u);
+  if (!u->drained)
+    {
+      /* each piece of output read is a round of the loop; a blocked write to a slow reader
+       * holds the loop, not this clock. Output that stopped short for 10 s will not come. */
+      unsigned long long seen = u->fg.out_bytes + u->fg.err_bytes;
+      if (u->seen_at == 0 || seen != u->seen_bytes)
+        {
+          u->seen_bytes = seen;
+          u->seen_at = now_ns ();
+        }
+      else if (now_ns () - u->seen_at > 10000000000LL)
+        {
+          fprintf (stderr, "cella: warning: the vm's output ended short of what the guest wrote (%llu of %llu bytes)\n",
+                   seen, u->out_expect + u->err_expect);
+          u->out_expect = u->err_expect = 0;
+          sup_drained (u);
+        }
+      return 1000;
+    }
+  if (now_ns () - u->exit_seen > 5000000000LL)
     {
       qemu_quit (u);
       u->exit_seen = now_ns ();
@@ -1175,10 +1225,10 @@ tail_of (const char *path, size_t max)
   return xstrdup (len > max ? buf + len - max : buf);
 }
 
-/* Run the VM of s to its end with the workload's stdio at in/out: the workload's exit status,
+/* Run the VM of s to its end with the workload's stdio at in/out/out_err: the workload's exit status,
  * or -1 with *err. Signals in `forwarded` must be blocked by the caller. */
 static int
-supervise (struct vm_session *s, int in, int out, cella_error_t *err)
+supervise (struct vm_session *s, int in, int out, int out_err, cella_error_t *err)
 {
   struct sup u = { .s = s, .qemu_pidfd = -1 };
   const siginfo_t *si = &u.fg.si;
@@ -1206,9 +1256,14 @@ supervise (struct vm_session *s, int in, int out, cella_error_t *err)
   u.fg.cookie = &u;
   u.fg.pidfd = u.qemu_pidfd;
   u.fg.in = in;
-  u.fg.in_to = u.fg.out_from = s->hvc[0];
+  u.fg.in_to = s->hvc[0];
+  /* with -t hvc0 is the workload's terminal; without, its stdout and stderr are the ports (what
+   * hvc0 shows then is nobody's output). cella.stderr also carries init's own messages. */
+  u.fg.out_from = s->p->process.tty ? s->hvc[0] : s->out[0];
+  u.fg.err_from = s->err[0];
   u.fg.extra = s->ctl[0];
   u.fg.out = out;
+  u.fg.err = out_err;
   /* the guest's hvc0 is the terminal (echo, line editing): ours passes bytes through */
   u.fg.raw = s->p->process.tty;
   /* stdin only once the guest's hvc0 is in raw mode ("ready"): earlier input is echoed */
@@ -1305,7 +1360,7 @@ vm_run (struct plan *p, cella_error_t *err)
   else
     {
       s.ephemeral = true; /* its work dir is removed below */
-      status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, err);
+      status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, 2, err);
     }
   vm_session_clear (&s);
   if (net_vm_tap_wanted (p))
@@ -1365,7 +1420,7 @@ vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error
       block_forwarded (NULL);
       for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         signal (forwarded[i], SIG_DFL);
-      status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, &e);
+      status = supervise (&s, p->process.stdin_open || p->process.tty ? 0 : -1, 1, 2, &e);
       {
         /* the VM is gone: its ports are published no more */
         cleanup_free char *ports = xasprintf ("%s/ports", work_dir);

@@ -21,22 +21,34 @@
  * log (never the workload's output) /dev/vda              the root disk (ext4),
  * when config root_dev is set; mounted rw unless root_ro; left clean (remounted
  * ro before power off) hvc0 (the first -device virtconsole) the workload's
- * stdout/stderr, and stdin: without tty: raw bytes (no echo, no \n -> \r\n);
- * stdin is a pipe init feeds from hvc0, closed when the host sends "eof" (a
- * console has no end of file). The host must send "eof" at once when the
- * workload has no stdin (else a read of stdin waits forever). with tty: hvc0 is
- * the workload's controlling terminal in the kernel's cooked mode. The host
- * must not write to hvc0 before "ready": hvc0 echoes input until init has made
- *       it raw.
+ * stdin, and with tty its stdout/stderr too: without tty: raw bytes (no echo,
+ * no \n -> \r\n); stdin is a pipe init feeds from hvc0, closed when the host
+ * sends "eof" (a console has no end of file). The host must send "eof" at once
+ * when the workload has no stdin (else a read of stdin waits forever). with
+ * tty: hvc0 is the workload's controlling terminal in the kernel's cooked
+ * mode. The host must not write to hvc0 before "ready": hvc0 echoes input
+ * until init has made it raw. (QEMU drops what a console's host end does not
+ * take at once, hence the ports below for output without tty.)
+ *   -device virtserialport,name=cella.stdout and name=cella.stderr (always
+ * given, before cella.ctl, so that a snapshot has one device set): without tty
+ * the workload's stdout and stderr are pipes init relays to these ports (a
+ * port's data waits in QEMU until its host end takes it: backpressure, nothing
+ * dropped); init's own messages ("cella-init: ...") go to cella.stderr. A port
+ * has no end of file either: init counts the bytes it wrote to each.
  *   -device virtserialport,name=cella.ctl (init finds it via
  * /sys/class/virtio-ports/vportNpM/name and waits up to 5 s for it and for
  * hvc0; missing: the setup fails) guest -> host lines: "ready\n" once the
  * workload is forked, "exported\n" (export_root only) once the root's tar
- * stream is on the export disk, "exit N\n" when it has exited (N = 0..255; 128+sig when
- * killed; 125 setup failure in init or before exec, 126 cannot exec, 127 not
- * found), written after sync; init waits up to 2 s for the host to take it (the
- * port is not readable without a connected host end). host -> guest lines:
- * "signal N\n" (init forwards signal N to the workload), "eof\n" (see hvc0).
+ * stream is on the export disk, "exit N OUT ERR\n" when it has exited (N =
+ * 0..255; 128+sig when killed; 125 setup failure in init or before exec, 126
+ * cannot exec, 127 not found; OUT, ERR: the bytes init wrote to cella.stdout
+ * and cella.stderr in all), written after sync and after the workload's output
+ * is all written to the ports; init waits up to 2 s for the host to take it
+ * (the port is not readable without a connected host end), then for
+ * "drained\n" before it powers off. host -> guest lines: "signal N\n" (init
+ * forwards signal N to the workload), "eof\n" (see hvc0), "drained\n" once
+ * the host has read OUT and ERR bytes from the two ports (or ends QEMU itself
+ * then: a foreground run's disk is thrown away).
  * Other lines are ignored. virtio-9p devices with mount_tag = vm_mount.tag,
  * mounted by init at vm_mount.target
  *       (trans=virtio,version=9p2000.L,msize=262144,cache=none; ro when asked;
@@ -44,7 +56,7 @@
  * SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 it receives to the
  * workload; Ctrl-Alt-Del (Firecracker SendCtrlAltDel) reaches init as a kernel
  * SIGINT and is forwarded as SIGTERM. When the workload exits, whatever it left
- * is SIGKILLed. Setup failure: "cella-init: <what>: <why>" on ttyS0 and hvc0,
+ * is SIGKILLed. Setup failure: "cella-init: <what>: <why>" on ttyS0 and cella.stderr (hvc0 before it is found),
  * "exit 125" on cella.ctl. Power off: init calls reboot(RB_AUTOBOOT); the host
  * runs QEMU with -no-reboot so it exits. Network: lo is always brought up;
  * with a `net` config line, -device virtio-net-device (virtio_net and its
@@ -165,6 +177,9 @@ struct vm_guest_config {
  * The host reads guest frames as untrusted: lengths are checked against these
  * limits and frames for unknown sessions are dropped. */
 #define EXEC_PORT_NAME "cella.exec"
+/* The workload's stdout and stderr without tty (above). */
+#define STDOUT_PORT_NAME "cella.stdout"
+#define STDERR_PORT_NAME "cella.stderr"
 #define EXEC_HDR 8
 #define EXEC_MAX_DATA 32768
 #define EXEC_MAX_OPEN (1 << 20)

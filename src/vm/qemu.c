@@ -281,10 +281,18 @@ vm_qemu_argv (const struct vm_launch *l)
   pushf (&argv, "-add-fd", xasprintf ("fd=%d,set=%d", l->console_fd, FDSET_CONSOLE));
   pushf (&argv, "-chardev", xasprintf ("file,id=con,path=/dev/fdset/%d", FDSET_CONSOLE));
   push2 (&argv, "-serial", "chardev:con");
-  push2 (&argv, "-device", "virtio-serial-device,max_ports=4");
-  /* the first virtconsole is the guest's hvc0: the workload's stdio */
+  push2 (&argv, "-device", "virtio-serial-device,max_ports=8");
+  /* the first virtconsole is the guest's hvc0: the workload's stdin, and its terminal with -t */
   pushf (&argv, "-chardev", xasprintf ("socket,id=hvc,fd=%d", l->hvc_fd));
   push2 (&argv, "-device", "virtconsole,chardev=hvc");
+  /* Without -t, stdout and stderr: ports, not consoles. QEMU counts what a console's host end
+   * did not take as written (it drops it: a slow reader lost output), while a port's data waits
+   * in the guest's queue until the host end takes it. Given with -t too (unused there), so that a
+   * snapshot has one device set; before cella.ctl, like cella.exec. */
+  pushf (&argv, "-chardev", xasprintf ("socket,id=out,fd=%d", l->stdout_fd));
+  push2 (&argv, "-device", "virtserialport,chardev=out,name=" STDOUT_PORT_NAME);
+  pushf (&argv, "-chardev", xasprintf ("socket,id=err,fd=%d", l->stderr_fd));
+  push2 (&argv, "-device", "virtserialport,chardev=err,name=" STDERR_PORT_NAME);
   if (l->exec_fd >= 0)
     {
       /* before cella.ctl: the guest finds it named once cella.ctl is */

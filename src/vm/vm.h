@@ -104,7 +104,9 @@ struct vm_launch {
                    virtio-mmio devices on its command line and the CPUs in an MP table */
   unsigned memory_mib, cpus;
   int console_fd; /* ttyS0 to this file (opened for writing) */
-  int hvc_fd;     /* a connected socket: the workload's stdio (virtconsole hvc0) */
+  int hvc_fd;     /* a connected socket: the workload's stdin, its terminal with tty (virtconsole hvc0) */
+  int stdout_fd;  /* a connected socket: the cella.stdout port (the workload's stdout without tty) */
+  int stderr_fd;  /* a connected socket: the cella.stderr port (its stderr without tty; init's messages) */
   int ctl_fd;     /* a connected socket: the cella.ctl port */
   int exec_fd;    /* a connected socket: the cella.exec port (-1: none, no exec) */
   int qmp_fd;     /* a listening socket: QMP */

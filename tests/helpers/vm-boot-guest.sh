@@ -1,8 +1,9 @@
 #!/bin/bash
 # Boot an initramfs made by initramfs_build under QEMU microvm the way the host side must, for
-# testing the guest init by hand (docs/vm.md, "Guest init"). The workload's output (hvc0) goes to
-# stdout, the cella.ctl lines to stderr as "ctl: ...", the kernel console to the -c file; the
-# script exits with the code of the "exit N" line (or 125 when none came).
+# testing the guest init by hand (docs/vm.md, "Guest init"). The workload's output goes to stdout
+# and stderr (the cella.stdout and cella.stderr ports; hvc0 to stdout: a tty workload's), the
+# cella.ctl lines to stderr as "ctl: ...", the kernel console to the -c file; the script exits with
+# the code of the "exit N OUT ERR" line (or 125 when none came), once OUT and ERR bytes were read.
 #   vm-boot-guest.sh [-k KERNEL] [-d DISK.img] [-v TAG=DIR[:ro]]... [-s SIGNAL] [-c CONSOLE.log]
 #                    [-a kvm|tcg] [-m MEM-MiB] [-i STDIN-FILE] INITRAMFS
 # -s sends "signal N" 0.5 s after "ready"; -i sends the file to hvc0 after "ready", then "eof".
@@ -52,7 +53,9 @@ args=(-M "$machine" -m "$mem" -no-reboot -nodefaults -no-user-config -nographic
 	-kernel "$kernel" -initrd "$initrd" -append "$kargs"
 	-serial "file:$console"
 	-device virtio-serial-device
-	-chardev "socket,id=out,path=$tmp/hvc.sock,server=on,wait=off" -device virtconsole,chardev=out
+	-chardev "socket,id=hvc,path=$tmp/hvc.sock,server=on,wait=off" -device virtconsole,chardev=hvc
+	-chardev "socket,id=out,path=$tmp/out.sock,server=on,wait=off" -device virtserialport,chardev=out,name=cella.stdout
+	-chardev "socket,id=err,path=$tmp/err.sock,server=on,wait=off" -device virtserialport,chardev=err,name=cella.stderr
 	-chardev "socket,id=ctl,path=$tmp/ctl.sock,server=on,wait=off" -device virtserialport,chardev=ctl,name=cella.ctl)
 [ "$accel" = kvm ] && args+=(-cpu host)
 if [ -n "$disk" ]; then
@@ -69,8 +72,9 @@ done
 qemu-system-x86_64 "${args[@]}" </dev/null &
 qpid=$!
 cat >"$tmp/host.py" <<'PY'
-# The host's part: relay hvc0 to stdout (fd 3), send stdin only after "ready" (input that reaches
-# hvc0 before the guest init has made it raw would be echoed by the tty), then "eof"; read "exit N".
+# The host's part: relay hvc0 and cella.stdout to stdout (fd 3), cella.stderr to stderr, send
+# stdin only after "ready" (input that reaches hvc0 before the guest init has made it raw would be
+# echoed by the tty), then "eof"; read "exit N OUT ERR", answer "drained" once that much was read.
 import os, select, socket, sys, time
 tmp, sig, inp, eof = sys.argv[1:5]
 def connect(path):
@@ -83,10 +87,12 @@ def connect(path):
             time.sleep(0.01)
     return None
 ctl, hvc = connect(tmp + "/ctl.sock"), connect(tmp + "/hvc.sock")
-if ctl is None or hvc is None:
+out, err = connect(tmp + "/out.sock"), connect(tmp + "/err.sock")
+if ctl is None or hvc is None or out is None or err is None:
     print(125)
     sys.exit(0)
-code, buf, live = 125, b"", {ctl, hvc}
+code, buf, live = 125, b"", {ctl, hvc, out, err}
+got, want = {out: 0, err: 0}, None
 if eof and os.environ.get("CELLA_VM_EARLY_EOF"):
     hvc.sendall(open(inp, "rb").read())  # a host that sends stdin and "eof" before "ready"
     ctl.sendall(b"eof\n")
@@ -96,8 +102,12 @@ while ctl in live:
         data = f.recv(65536)
         if not data:
             live.discard(f)
-        elif f is hvc:
+        elif f is hvc or f is out:
             os.write(3, data)
+            got[out] += len(data) if f is out else 0
+        elif f is err:
+            os.write(2, data)
+            got[err] += len(data)
         else:
             buf += data
     while b"\n" in buf:
@@ -110,13 +120,19 @@ while ctl in live:
             hvc.sendall(open(inp, "rb").read())
             ctl.sendall(b"eof\n")
         if line.startswith(b"exit "):
-            code = int(line[5:])
+            words = line.split()
+            code = int(words[1])
+            want = (int(words[2]), int(words[3])) if len(words) == 4 else (0, 0)
+    if want and got[out] >= want[0] and got[err] >= want[1]:
+        ctl.sendall(b"drained\n")
+        want = None
 # what hvc0 still holds: until QEMU closes it
-while hvc in live:
-    data = hvc.recv(65536)
-    if not data:
-        break
-    os.write(3, data)
+for f, fd in ((hvc, 3), (out, 3), (err, 2)):
+    while f in live:
+        data = f.recv(65536)
+        if not data:
+            break
+        os.write(fd, data)
 print(code)
 PY
 exec 3>&1

@@ -203,6 +203,51 @@ test_pipes (bool held)
   close (s.pidfd);
 }
 
+/* Two output streams (the vm's stdout and stderr ports): each to its own fd, never mixed, and
+ * what was read from each counted; also what the loop or the drain after the end took. */
+static void
+test_two_outputs (void)
+{
+  struct session s;
+  int nothing[2], o[2], e[2], to_o[2], to_e[2];
+  cleanup_free char *got_o = NULL, *got_e = NULL;
+  xpipe (nothing);
+  xpipe (o);
+  xpipe (e);
+  xpipe (to_o);
+  xpipe (to_e);
+  if (write_all (o[1], "out\n", 4) < 0 || write_all (e[1], "error\n", 6) < 0)
+    abort ();
+  close (o[1]);
+  close (e[1]);
+  close (nothing[1]);
+  session_init (&s);
+  {
+    int others[] = { o[0], e[0], to_o[0], to_o[1], to_e[0], to_e[1] };
+    s.pidfd = spawn (CHILD_COUNT, nothing[0], nothing[0], others, sizeof others / sizeof others[0]);
+  }
+  close (nothing[0]);
+  s.out_from = o[0];
+  s.out = to_o[1];
+  s.err_from = e[0];
+  s.err = to_e[1];
+  s.drain_ms = 100;
+  CHECK (session_run (&s) == 0, "two outputs: the child's exit code");
+  close (to_o[1]);
+  close (to_e[1]);
+  got_o = read_all (to_o[0]);
+  got_e = read_all (to_e[0]);
+  CHECK_STR (got_o, "out\n", "two outputs: the first to out");
+  CHECK_STR (got_e, "error\n", "two outputs: the second to err, apart");
+  CHECK (s.out_bytes == 4 && s.err_bytes == 6, "two outputs: bytes counted per stream (%llu, %llu)", s.out_bytes,
+         s.err_bytes);
+  close (o[0]);
+  close (e[0]);
+  close (to_o[0]);
+  close (to_e[0]);
+  close (s.pidfd);
+}
+
 /* A blocked signal taken over by the session: to the callback, or by default to the pidfd. */
 static void
 test_signal (bool callback)
@@ -320,6 +365,7 @@ main (void)
 {
   test_pipes (false);
   test_pipes (true);
+  test_two_outputs ();
   test_signal (true);
   test_signal (false);
   test_pty ();

@@ -326,6 +326,8 @@ test_qemu_argv (void)
                          .cpus = 1,
                          .console_fd = 10,
                          .hvc_fd = 5,
+                         .stdout_fd = 15,
+                         .stderr_fd = 16,
                          .ctl_fd = 6,
                          .exec_fd = -1,
                          .qmp_fd = 7,
@@ -349,6 +351,30 @@ test_qemu_argv (void)
   CHECK (has_pair (argv, "-chardev", "socket,id=hvc,fd=5") && has_pair (argv, "-device", "virtconsole,chardev=hvc"),
          "hvc0 on the given socket");
   CHECK (has_pair (argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl"), "the cella.ctl port");
+  CHECK (has_pair (argv, "-device", "virtio-serial-device,max_ports=8"),
+         "room for hvc0, cella.stdout, cella.stderr, cella.exec, cella.ctl");
+  CHECK (has_pair (argv, "-chardev", "socket,id=out,fd=15")
+             && has_pair (argv, "-device", "virtserialport,chardev=out,name=cella.stdout")
+             && has_pair (argv, "-chardev", "socket,id=err,fd=16")
+             && has_pair (argv, "-device", "virtserialport,chardev=err,name=cella.stderr"),
+         "stdout and stderr on ports of their own (virtserialport: held back, never dropped)");
+  CHECK (!has_pair (argv, "-device", "virtconsole,chardev=out")
+             && !has_pair (argv, "-device", "virtconsole,chardev=err"),
+         "stdout and stderr are no consoles (QEMU drops what a console's host end does not take)");
+  {
+    ssize_t at_out = -1, at_err = -1, at_ctl = -1;
+    for (size_t i = 0; argv && argv[i]; i++)
+      {
+        if (strcmp (argv[i], "virtserialport,chardev=out,name=cella.stdout") == 0)
+          at_out = (ssize_t) i;
+        if (strcmp (argv[i], "virtserialport,chardev=err,name=cella.stderr") == 0)
+          at_err = (ssize_t) i;
+        if (strcmp (argv[i], "virtserialport,chardev=ctl,name=cella.ctl") == 0)
+          at_ctl = (ssize_t) i;
+      }
+    CHECK (at_out >= 0 && at_err > at_out && at_ctl > at_err,
+           "the output ports before cella.ctl (the guest finds them once cella.ctl is there)");
+  }
   CHECK (!has_pair (argv, "-device", "virtserialport,chardev=exec,name=cella.exec"), "no exec port without its fd");
   CHECK (!has_pair (argv, "-device", "virtio-blk-device,drive=export,serial=" VM_EXPORT_SERIAL),
          "no export disk without its fd");
