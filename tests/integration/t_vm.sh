@@ -768,27 +768,30 @@ test_snapshot_kill9_during_restore_leaves_nothing() {
 # VMs restored at the same time see their own directory only; more volumes than slots boot cold.
 test_snapshot_with_volumes() {
 	vm_require
-	local a=$TEST_TMP/a b=$TEST_TMP/b ro=$TEST_TMP/ro probe i
+	local a=$TEST_TMP/a b=$TEST_TMP/b ro=$TEST_TMP/ro probe i vn=snapvol-$$
 	mkdir -p "$a" "$b" "$ro"
+	trap "\"\$CELLA\" volume rm -f '$vn' >/dev/null 2>&1" EXIT
 	echo "in a" >"$a/in"
 	echo "in b" >"$b/in"
 	echo "read only" >"$ro/f"
 	run_cella run --debug --backend vm -v "$a:/data" busybox true # (builds the snapshot when missing)
 	assert_ok
 	assert_match "$ERR" "cella: vm: disk .*, (started from the snapshot|booted to make the snapshot)" "a run with a volume"
-	run_cella run --debug --backend vm -v "$a:/data" busybox sh -c 'cat /data/in; echo "from a" >/data/out; ls /data'
+	run_cella run --debug --backend vm -v "$a:/data" -v "$vn:/n" busybox \
+		sh -c 'cat /data/in; echo "from a" >/data/out; ls /data; echo named >/n/f'
 	assert_ok
-	assert_contains "$ERR" "started from the snapshot" "-v DIR:/data"
+	assert_contains "$ERR" "started from the snapshot" "-v DIR:/data -v NAME:/n"
 	assert_eq "in a
 in
 out" "$OUT" "the volume read in the restored VM"
 	assert_eq "from a" "$(cat "$a/out")" "the restored guest's write on the host"
-	run_cella run --debug --backend vm -v "$ro:/ro:ro" busybox \
-		sh -c 'cat /ro/f; echo x >/ro/g 2>/dev/null && echo written || echo ro-refused'
+	run_cella run --debug --backend vm -v "$ro:/ro:ro" -v "$vn:/n" busybox \
+		sh -c 'cat /ro/f; echo x >/ro/g 2>/dev/null && echo written || echo ro-refused; cat /n/f'
 	assert_ok
 	assert_contains "$ERR" "started from the snapshot" "-v DIR:/ro:ro"
 	assert_eq "read only
-ro-refused" "$OUT" "a :ro volume in the restored VM"
+ro-refused
+named" "$OUT" "a :ro volume and the named volume in the restored VM"
 	[ ! -e "$ro/g" ] || fail "the guest wrote into a read-only volume"
 	# two at once, each with its own directory; the slots neither uses (vol1..vol3) are empty and
 	# read-only even to the guest's root
@@ -816,4 +819,6 @@ in" "$(cat "$TEST_TMP/out.b")" "VM b sees its own volume only"
 	run_cella run --backend vm -v "$a:/1" -v "$b:/2" -v "$ro:/3:ro" -v "$a:/4" -v "$b:/5" busybox true
 	assert_ok
 	assert_not_contains "$ERR" "slots" "without --debug"
+	run_cella volume rm "$vn"
+	assert_ok
 }
