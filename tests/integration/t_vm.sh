@@ -768,7 +768,7 @@ test_snapshot_kill9_during_restore_leaves_nothing() {
 # VMs restored at the same time see their own directory only; more volumes than slots boot cold.
 test_snapshot_with_volumes() {
 	vm_require
-	local a=$TEST_TMP/a b=$TEST_TMP/b ro=$TEST_TMP/ro probe i vn=snapvol-$$
+	local a=$TEST_TMP/a b=$TEST_TMP/b ro=$TEST_TMP/ro probe i pid_a pid_b vn=snapvol-$$
 	mkdir -p "$a" "$b" "$ro"
 	trap "\"\$CELLA\" volume rm -f '$vn' >/dev/null 2>&1" EXIT
 	echo "in a" >"$a/in"
@@ -796,12 +796,13 @@ named" "$OUT" "a :ro volume and the named volume in the restored VM"
 	# two at once, each with its own directory; the slots neither uses (vol1..vol3) are empty and
 	# read-only even to the guest's root
 	probe='cat /data/in; ls /data; for t in vol1 vol2 vol3; do mkdir -p /m; mount -t 9p -o trans=virtio,version=9p2000.L $t /m || echo no-$t; ls -A /m; touch /m/x 2>/dev/null && echo wrote-$t; umount /m 2>/dev/null; done'
-	"$CELLA" run --debug --backend vm --cap-add SYS_ADMIN -v "$a:/data" busybox sh -c "$probe" \
-		>"$TEST_TMP/out.a" 2>"$TEST_TMP/err.a" &
-	"$CELLA" run --debug --backend vm --cap-add SYS_ADMIN -v "$b:/data" busybox sh -c "$probe" \
-		>"$TEST_TMP/out.b" 2>"$TEST_TMP/err.b" &
-	wait %1 || fail "the VM with $a: $(cat "$TEST_TMP/err.a")"
-	wait %2 || fail "the VM with $b: $(cat "$TEST_TMP/err.b")"
+	for i in a b; do
+		timeout -k 2 "$CMD_TIMEOUT" "$CELLA" run --debug --backend vm --cap-add SYS_ADMIN -v "$TEST_TMP/$i:/data" \
+			busybox sh -c "$probe" >"$TEST_TMP/out.$i" 2>"$TEST_TMP/err.$i" &
+		eval "pid_$i=\$!"
+	done
+	wait "$pid_a" || fail "the VM with $a: $(cat "$TEST_TMP/err.a")"
+	wait "$pid_b" || fail "the VM with $b: $(cat "$TEST_TMP/err.b")"
 	for i in a b; do
 		assert_contains "$(cat "$TEST_TMP/err.$i")" "started from the snapshot" "VM $i"
 	done
