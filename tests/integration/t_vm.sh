@@ -778,7 +778,7 @@ test_snapshot_with_volumes() {
 	assert_ok
 	assert_match "$ERR" "cella: vm: disk .*, (started from the snapshot|booted to make the snapshot)" "a run with a volume"
 	run_cella run --debug --backend vm -v "$a:/data" -v "$vn:/n" busybox \
-		sh -c 'cat /data/in; echo "from a" >/data/out; ls /data; echo named >/n/f'
+		sh -c 'cat /data/in; echo "from a" >/data/out; ls -1 /data; echo named >/n/f'
 	assert_ok
 	assert_contains "$ERR" "started from the snapshot" "-v DIR:/data -v NAME:/n"
 	assert_eq "in a
@@ -786,7 +786,7 @@ in
 out" "$OUT" "the volume read in the restored VM"
 	assert_eq "from a" "$(cat "$a/out")" "the restored guest's write on the host"
 	run_cella run --debug --backend vm -v "$ro:/ro:ro" -v "$vn:/n" busybox \
-		sh -c 'cat /ro/f; echo x >/ro/g 2>/dev/null && echo written || echo ro-refused; cat /n/f'
+		sh -c 'cat /ro/f; { echo x >/ro/g; } 2>/dev/null && echo written || echo ro-refused; cat /n/f'
 	assert_ok
 	assert_contains "$ERR" "started from the snapshot" "-v DIR:/ro:ro"
 	assert_eq "read only
@@ -795,7 +795,7 @@ named" "$OUT" "a :ro volume and the named volume in the restored VM"
 	[ ! -e "$ro/g" ] || fail "the guest wrote into a read-only volume"
 	# two at once, each with its own directory; the slots neither uses (vol1..vol3) are empty and
 	# read-only even to the guest's root
-	probe='cat /data/in; ls /data; for t in vol1 vol2 vol3; do mkdir -p /m; mount -t 9p -o trans=virtio,version=9p2000.L $t /m || echo no-$t; ls -A /m; touch /m/x 2>/dev/null && echo wrote-$t; umount /m 2>/dev/null; done'
+	probe='cat /data/in; ls -1 /data; for t in vol1 vol2 vol3; do mkdir -p /m; mount -t 9p -o trans=virtio,version=9p2000.L $t /m || echo no-$t; ls -A /m; touch /m/x 2>/dev/null && echo wrote-$t; umount /m 2>/dev/null; done'
 	for i in a b; do
 		timeout -k 2 "$CMD_TIMEOUT" "$CELLA" run --debug --backend vm --cap-add SYS_ADMIN -v "$TEST_TMP/$i:/data" \
 			busybox sh -c "$probe" >"$TEST_TMP/out.$i" 2>"$TEST_TMP/err.$i" &
