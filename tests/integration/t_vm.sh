@@ -728,8 +728,8 @@ test_snapshot_invalidated_by_kernel_or_image() {
 	assert_contains "$ERR" "booted to make the snapshot" "the image's disk changed: a new snapshot"
 }
 
-# kill -9 of a detached VM's supervisor while it restores: QEMU goes with it, the engine cleans
-# the container up, and the snapshot is intact (no half-written file).
+# kill -9 of a detached VM's supervisor while it restores (with a volume): QEMU goes with it, the
+# engine cleans the container up, and the snapshot is intact (no half-written file).
 test_snapshot_kill9_during_restore_leaves_nothing() {
 	vm_require
 	local id sup q="" i snaps
@@ -739,7 +739,9 @@ test_snapshot_kill9_during_restore_leaves_nothing() {
 	run_cella wait "$OUT"
 	assert_eq 0 "$OUT"
 	leftovers_snapshot
-	run_cella run -d --backend vm busybox sleep 60
+	# with a volume (its share slot): nothing of it left either
+	mkdir -p "$TEST_TMP/kv"
+	run_cella run -d --backend vm -v "$TEST_TMP/kv:/data" busybox sleep 60
 	assert_ok
 	id=$OUT
 	sup=$("$CELLA" inspect -f '{{.State.Pid}}' "$id")
