@@ -569,8 +569,8 @@ file_id (const char *path)
 /* A snapshot's VM has this many 9p devices, whatever its volumes (the device set is part of the
  * saved state): tags vol0..vol3, none mounted when it is saved (QEMU blocks the save of a mounted
  * export, and keeps no path of one in the state), each restored VM's QEMU given its own volumes in
- * the first ones and an empty read-only directory in the others (snap_slots). microvm has 8
- * virtio-mmio transports: with the console, disk and NIC, 4 slots leave one spare. */
+ * the first ones and an empty read-only directory in the others (snap_slots). QEMU 7.2's microvm
+ * has 8 virtio-mmio transports: with the console, disk and NIC, 4 slots leave one spare. */
 #define VM_SNAP_SLOTS 4
 
 /* Everything the saved VM depends on: QEMU, the kernel, our init (the initramfs), the image's
