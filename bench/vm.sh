@@ -9,7 +9,9 @@
 # before the rounds (cached). Each series with the distro kernel (the newest /boot/vmlinuz-*) and,
 # when `make vm-kernel` built one, the tuned kernel (VM_KERNEL=DIR, default root's
 # /var/lib/cella/vm/kernels/current or the user's ~/.local/share/cella/vm/kernels/current), both
-# given with --kernel (the tuned one's config beside it makes it "tuned": docs/vm.md).
+# given with --kernel (the tuned one's config beside it makes it "tuned": docs/vm.md). The same
+# pair again with a volume (`-v DIR:/data`, `cat` of a file in it): before the snapshot's share
+# slots a VM with a volume always booted cold.
 # Then the memory of a running VM: QEMU's RSS and the supervisor's.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +19,7 @@ ROUNDS=${ROUNDS:-5}
 CELLA=${CELLA:-$REPO/build/cella}
 WORK=$(mktemp -d /tmp/bench-vm.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT INT TERM
+mkdir "$WORK/vol" && echo hi >"$WORK/vol/f"
 export CELLA_ROOT=$WORK/data CELLA_RUN_ROOT=$WORK/run
 gcc -O2 -o "$WORK/timeit" "$REPO/bench/timeit.c"
 
@@ -45,10 +48,13 @@ for s in "${series[@]}"; do
 		"$CELLA" run --backend vm --kernel "$path" busybox true 2>/dev/null
 		# cold boots and starts from the snapshot, interleaved round by round
 		"$WORK/timeit" "$ROUNDS" -- cold "$CELLA" run --backend vm --vm-snapshot=off --kernel "$path" busybox true \
-			-- snap "$CELLA" run --backend vm --kernel "$path" busybox true >"$WORK/$s-$kind.txt"
-		for m in cold snap; do
+			-- snap "$CELLA" run --backend vm --kernel "$path" busybox true \
+			-- coldvol "$CELLA" run --backend vm --vm-snapshot=off --kernel "$path" -v "$WORK/vol:/data" busybox cat /data/f \
+			-- snapvol "$CELLA" run --backend vm --kernel "$path" -v "$WORK/vol:/data" busybox cat /data/f \
+			>"$WORK/$s-$kind.txt"
+		for m in cold snap coldvol snapvol; do
 			bad=$(awk -v m=$m '$1 == m && $3 != 0' "$WORK/$s-$kind.txt" | wc -l)
-			echo "boot-to-exit $s, $kind kernel $path, $([ $m = cold ] && echo "cold boot" || echo "from the snapshot")" \
+			echo "boot-to-exit $s, $kind kernel $path, $(case $m in cold*) echo "cold boot" ;; *) echo "from the snapshot" ;; esac)$(case $m in *vol) echo ", a volume" ;; esac)" \
 				"($ROUNDS rounds, $bad failed): median $(awk -v m=$m '$1 == m { print $2 }' "$WORK/$s-$kind.txt" | median) ms," \
 				"min $(awk -v m=$m '$1 == m { print $2 }' "$WORK/$s-$kind.txt" | min) ms"
 		done

@@ -247,6 +247,8 @@ struct vm_session {
   enum { SNAP_NONE, SNAP_BUILD, SNAP_RESTORE } snap;
   char *snap_dir; /* $data/vm/snapshots/<hash of the key> */
   char *snap_key; /* what the snapshot is valid for (snap_key) */
+  char *snap_why; /* NONE for want of share slots: why, for --debug (NULL: not that) */
+  char *noshare;  /* BUILD/RESTORE: the empty directory behind the unused share slots */
   int snap_lock;  /* BUILD: its lock, held until saved */
   int snap_state; /* RESTORE: the saved state, QEMU's -incoming fd */
   long long snap_save_ms;
@@ -289,6 +291,8 @@ vm_session_clear (struct vm_session *s)
   free (s->cfg_text);
   free (s->snap_dir);
   free (s->snap_key);
+  free (s->snap_why);
+  free (s->noshare);
   close_fd (&s->snap_lock);
   close_fd (&s->snap_state);
   net_vm_nic_clear (&s->nic);
@@ -477,11 +481,12 @@ open_for_qemu (struct vm_session *s, cella_error_t *err)
  * no CAP_DAC_READ_SEARCH (open_by_handle_at reaches any file of the volume's file system). */
 #define VM_9P_CAPS ((1ULL << CAP_CHOWN) | (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_FOWNER) | (1ULL << CAP_FSETID))
 
-/* QEMU's jail (jail.c): the kernel, the initramfs, the volumes at /vm/vol/N, the device nodes;
- * /etc/resolv.conf for the user-mode network's DNS. */
+/* QEMU's jail (jail.c): the kernel, the initramfs, the shares at /vm/vol/N (the first nvolumes
+ * the volumes, the others a snapshot's unused slots), the device nodes; /etc/resolv.conf for the
+ * user-mode network's DNS. */
 static int
-make_jail (struct vm_session *s, const char *qemu, const struct vm_share *shares, size_t nshares, bool kvm,
-           cella_error_t *err)
+make_jail (struct vm_session *s, const char *qemu, const struct vm_share *shares, size_t nshares, size_t nvolumes,
+           bool kvm, cella_error_t *err)
 {
   struct vm_jail *j = &s->jail;
   bool real_root = geteuid () == 0 && in_initial_userns ();
@@ -505,7 +510,7 @@ make_jail (struct vm_session *s, const char *qemu, const struct vm_share *shares
   j->kvm = kvm;
   j->drop_uid = real_root;
   j->userns = !real_root;
-  j->caps = real_root && nshares ? VM_9P_CAPS : 0;
+  j->caps = real_root && nvolumes ? VM_9P_CAPS : 0; /* not for a snapshot's empty slots */
   j->proc = nshares > 0;
   j->cgroup_plan = cgroup_usable (NULL) ? s->p : NULL;
   j->memory_limit = vm_memory_limit (s->p->vm_memory_mib ? s->p->vm_memory_mib : 256, kvm);
@@ -568,10 +573,18 @@ file_id (const char *path)
                     (long long) st.st_size, (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 }
 
+/* A snapshot's VM has this many 9p devices, whatever its volumes (the device set is part of the
+ * saved state): tags vol0..vol3, none mounted when it is saved (QEMU blocks the save of a mounted
+ * export, and keeps no path of one in the state), each restored VM's QEMU given its own volumes in
+ * the first ones and an empty read-only directory in the others (snap_slots). QEMU 7.2's microvm
+ * has 8 virtio-mmio transports: with the console, disk and NIC, 4 slots leave one spare. */
+#define VM_SNAP_SLOTS 4
+
 /* Everything the saved VM depends on: QEMU, the kernel, our init (the initramfs), the image's
  * cached disk (the guest's kernel has probed it), the memory, CPUs, accelerator, command line and
- * the devices (NIC, exec port; no volumes). Format 3: the cella.stdout and cella.stderr ports
- * (max_ports=8), which a format 2 snapshot's device set lacks. NULL when a file cannot be named. */
+ * the devices (NIC, exec port, VM_SNAP_SLOTS share slots). Format 4: the cella.stdout and
+ * cella.stderr ports (max_ports=8) and the share slots, which the device sets of formats 2 and 3
+ * lack. NULL when a file cannot be named. */
 static char *
 snap_key (const struct vm_session *s, const char *qemu, bool kvm, bool exec)
 {
@@ -579,8 +592,8 @@ snap_key (const struct vm_session *s, const char *qemu, bool kvm, bool exec)
                     *d = file_id (s->disk_src);
   if (q == NULL || k == NULL || i == NULL || d == NULL)
     return NULL;
-  return xasprintf ("cella-vm-snapshot 3\nqemu %s\nkernel %s\nrelease %s\nkind %s\ninit %s\ndisk %s\nmemory "
-                    "%u\ncpus %u\naccel %s\ncmdline %s\nnic %s\nexec %s\n",
+  return xasprintf ("cella-vm-snapshot 4\nqemu %s\nkernel %s\nrelease %s\nkind %s\ninit %s\ndisk %s\nmemory "
+                    "%u\ncpus %u\naccel %s\ncmdline %s\nnic %s\nexec %s\nshares %d\n",
                     q, k, s->p->vm_kernel_release ? s->p->vm_kernel_release : "-",
                     s->p->vm_kernel_kind ? s->p->vm_kernel_kind : "-", i, d,
                     s->p->vm_memory_mib ? s->p->vm_memory_mib : 256, s->p->vm_cpus ? s->p->vm_cpus : 1,
@@ -588,7 +601,7 @@ snap_key (const struct vm_session *s, const char *qemu, bool kvm, bool exec)
                     s->netdev == NULL ? "none"
                     : s->nic.fd >= 0  ? "tap"
                                       : "user",
-                    exec ? "yes" : "no");
+                    exec ? "yes" : "no", VM_SNAP_SLOTS);
 }
 
 /* The saved state in dir when its key is key: its fd, else -1. */
@@ -718,14 +731,21 @@ snap_sweep (const char *base, const char *keep)
 
 /* Restore from the snapshot for this VM when there is one; else build it (this VM boots the
  * snapshot's initramfs and is saved when its init waits), under a lock so that concurrent runs
- * build it once. Not for volumes (9p devices, one each), a kept disk (a restarted container's)
- * or a plain root directory's disk (nothing cached), nor with --vm-snapshot=off: a cold boot. */
+ * build it once. Not for more volumes than VM_SNAP_SLOTS, a kept disk (a restarted container's),
+ * a plain root directory's disk (nothing cached) or an export, nor with --vm-snapshot=off: a cold
+ * boot. */
 static int
 snap_choose (struct vm_session *s, size_t nshares, const char *qemu, bool kvm, bool exec, cella_error_t *err)
 {
   cleanup_free char *base = xasprintf ("%s/vm/snapshots", paths_data_root ()), *lockp = NULL;
-  if (s->p->vm_snapshot_off || nshares > 0 || s->disk_src == NULL || s->p->vm_export)
+  if (s->p->vm_snapshot_off || s->disk_src == NULL || s->p->vm_export)
     return 0;
+  if (nshares > VM_SNAP_SLOTS)
+    {
+      s->snap_why = xasprintf ("a cold boot (no snapshot: %zu volumes, more than a snapshot's %d slots)", nshares,
+                               VM_SNAP_SLOTS);
+      return 0;
+    }
   s->snap_key = snap_key (s, qemu, kvm, exec);
   if (s->snap_key == NULL)
     return 0;
@@ -767,6 +787,26 @@ snap_choose (struct vm_session *s, size_t nshares, const char *qemu, bool kvm, b
       return -1;
   }
   s->snap = SNAP_BUILD;
+  return 0;
+}
+
+/* BUILD and RESTORE: the shares (the volumes) filled up to VM_SNAP_SLOTS with an empty directory
+ * of the work dir's, read-only, under the slots' fixed tags. Per container, so a guest that
+ * mounts an unused slot finds nothing, of its own or of another container. */
+static int
+snap_slots (struct vm_session *s, struct vm_share **shares, size_t *nshares, cella_error_t *err)
+{
+  static const char *const tags[] = { "vol0", "vol1", "vol2", "vol3" };
+  _Static_assert(sizeof tags / sizeof *tags == VM_SNAP_SLOTS, "a tag per slot");
+  if (s->snap == SNAP_NONE)
+    return 0;
+  if (mkdirat (s->work_fd, "noshare", 0555) < 0 && errno != EEXIST)
+    return cella_error (err, errno, "create `%s/noshare`", s->work);
+  s->noshare = xasprintf ("%s/noshare", s->work);
+  *shares = xrealloc (*shares, VM_SNAP_SLOTS * sizeof **shares);
+  for (size_t i = *nshares; i < VM_SNAP_SLOTS; i++)
+    (*shares)[i] = (struct vm_share){ .host = s->noshare, .tag = tags[i], .ro = true };
+  *nshares = VM_SNAP_SLOTS;
   return 0;
 }
 
@@ -877,7 +917,7 @@ vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_sessi
   cleanup_free char *qemu = NULL;
   struct vm_guest_config c;
   struct vm_share *shares = NULL;
-  size_t nshares = 0;
+  size_t nshares = 0, nvolumes;
   bool kvm = p->vm_accel && strcmp (p->vm_accel, "kvm") == 0;
   long long t_jail;
   int r;
@@ -897,9 +937,10 @@ vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_sessi
   s->console = xasprintf ("%s/console.log", work);
   s->qemu_log = xasprintf ("%s/qemu.log", work);
   guest_config (p, &c, &shares, &nshares);
+  nvolumes = nshares;
   r = make_net (s, err) < 0 || make_disk (s, err) < 0 || snap_choose (s, nshares, qemu, kvm, exec, err) < 0
-              || make_initramfs (s, err) < 0 || make_qmp (s, err) < 0 || open_for_qemu (s, err) < 0
-              || (exec && make_exec (s, err) < 0)
+              || snap_slots (s, &shares, &nshares, err) < 0 || make_initramfs (s, err) < 0 || make_qmp (s, err) < 0
+              || open_for_qemu (s, err) < 0 || (exec && make_exec (s, err) < 0)
           ? -1
           : 0;
   if (r == 0
@@ -918,7 +959,7 @@ vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_sessi
       return -1;
     }
   t_jail = now_ns ();
-  r = make_jail (s, qemu, shares, nshares, kvm, err);
+  r = make_jail (s, qemu, shares, nshares, nvolumes, kvm, err);
   t_jail = now_ns () - t_jail;
   if (r == 0)
     make_argv (s, shares, nshares, kvm);
@@ -937,6 +978,7 @@ vm_session_prepare (struct plan *p, const char *work, bool exec, struct vm_sessi
                s->disk, s->disk_method, p->vm_kernel,
                s->snap == SNAP_RESTORE ? "started from the snapshot"
                : s->snap == SNAP_BUILD ? "booted to make the snapshot"
+               : s->snap_why           ? s->snap_why
                                        : "a cold boot (no snapshot)",
                s->jail.nentries, (double) t_jail / 1e6,
                s->jail.drop_uid ? "an unprivileged uid of its own" : "the caller's ids in a user namespace");

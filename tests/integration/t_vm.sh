@@ -771,8 +771,8 @@ test_snapshot_invalidated_by_kernel_or_image() {
 	assert_contains "$ERR" "booted to make the snapshot" "the image's disk changed: a new snapshot"
 }
 
-# kill -9 of a detached VM's supervisor while it restores: QEMU goes with it, the engine cleans
-# the container up, and the snapshot is intact (no half-written file).
+# kill -9 of a detached VM's supervisor while it restores (with a volume): QEMU goes with it, the
+# engine cleans the container up, and the snapshot is intact (no half-written file).
 test_snapshot_kill9_during_restore_leaves_nothing() {
 	vm_require
 	local id sup q="" i snaps
@@ -782,7 +782,9 @@ test_snapshot_kill9_during_restore_leaves_nothing() {
 	run_cella wait "$OUT"
 	assert_eq 0 "$OUT"
 	leftovers_snapshot
-	run_cella run -d --backend vm busybox sleep 60
+	# with a volume (its share slot): nothing of it left either
+	mkdir -p "$TEST_TMP/kv"
+	run_cella run -d --backend vm -v "$TEST_TMP/kv:/data" busybox sleep 60
 	assert_ok
 	id=$OUT
 	sup=$("$CELLA" inspect -f '{{.State.Pid}}' "$id")
@@ -803,4 +805,66 @@ test_snapshot_kill9_during_restore_leaves_nothing() {
 			case "${f##*/}" in state | initramfs.cpio | key) ;; *) fail "a half-written file in the snapshot: $f" ;; esac
 		done
 	done
+}
+
+# Volumes from a snapshot: the snapshot's VM has 4 spare 9p devices (tags vol0..vol3), none mounted
+# when it is saved; a restored VM's QEMU gets them with its own directories (the unused ones an
+# empty read-only one) and the guest mounts those its config names. A :ro one refuses writes; two
+# VMs restored at the same time see their own directory only; more volumes than slots boot cold.
+test_snapshot_with_volumes() {
+	vm_require
+	local a=$TEST_TMP/a b=$TEST_TMP/b ro=$TEST_TMP/ro probe i pid_a pid_b vn=snapvol-$$
+	mkdir -p "$a" "$b" "$ro"
+	trap "\"\$CELLA\" volume rm -f '$vn' >/dev/null 2>&1" EXIT
+	echo "in a" >"$a/in"
+	echo "in b" >"$b/in"
+	echo "read only" >"$ro/f"
+	run_cella run --debug --backend vm -v "$a:/data" busybox true # (builds the snapshot when missing)
+	assert_ok
+	assert_match "$ERR" "cella: vm: disk .*, (started from the snapshot|booted to make the snapshot)" "a run with a volume"
+	run_cella run --debug --backend vm -v "$a:/data" -v "$vn:/n" busybox \
+		sh -c 'cat /data/in; echo "from a" >/data/out; ls -1 /data; echo named >/n/f'
+	assert_ok
+	assert_contains "$ERR" "started from the snapshot" "-v DIR:/data -v NAME:/n"
+	assert_eq "in a
+in
+out" "$OUT" "the volume read in the restored VM"
+	assert_eq "from a" "$(cat "$a/out")" "the restored guest's write on the host"
+	run_cella run --debug --backend vm -v "$ro:/ro:ro" -v "$vn:/n" busybox \
+		sh -c 'cat /ro/f; { echo x >/ro/g; } 2>/dev/null && echo written || echo ro-refused; cat /n/f'
+	assert_ok
+	assert_contains "$ERR" "started from the snapshot" "-v DIR:/ro:ro"
+	assert_eq "read only
+ro-refused
+named" "$OUT" "a :ro volume and the named volume in the restored VM"
+	[ ! -e "$ro/g" ] || fail "the guest wrote into a read-only volume"
+	# two at once, each with its own directory; the slots neither uses (vol1..vol3) are empty and
+	# read-only even to the guest's root
+	probe='cat /data/in; ls -1 /data; for t in vol1 vol2 vol3; do mkdir -p /m; mount -t 9p -o trans=virtio,version=9p2000.L $t /m || echo no-$t; ls -A /m; touch /m/x 2>/dev/null && echo wrote-$t; umount /m 2>/dev/null; done'
+	for i in a b; do
+		timeout -k 2 "$CMD_TIMEOUT" "$CELLA" run --debug --backend vm --cap-add SYS_ADMIN -v "$TEST_TMP/$i:/data" \
+			busybox sh -c "$probe" >"$TEST_TMP/out.$i" 2>"$TEST_TMP/err.$i" &
+		eval "pid_$i=\$!"
+	done
+	wait "$pid_a" || fail "the VM with $a: $(cat "$TEST_TMP/err.a")"
+	wait "$pid_b" || fail "the VM with $b: $(cat "$TEST_TMP/err.b")"
+	for i in a b; do
+		assert_contains "$(cat "$TEST_TMP/err.$i")" "started from the snapshot" "VM $i"
+	done
+	assert_eq "in a
+in
+out" "$(cat "$TEST_TMP/out.a")" "VM a sees its own volume, nothing else in the spare slots"
+	assert_eq "in b
+in" "$(cat "$TEST_TMP/out.b")" "VM b sees its own volume only"
+	[ ! -e "$a/x" ] && [ ! -e "$b/x" ] || fail "a spare slot wrote into a volume"
+	# more volumes than the snapshot's slots: a cold boot, said in --debug only
+	run_cella run --debug --backend vm -v "$a:/1" -v "$b:/2" -v "$ro:/3:ro" -v "$a:/4" -v "$b:/5" busybox cat /5/in
+	assert_ok
+	assert_eq "in b" "$OUT"
+	assert_contains "$ERR" "a cold boot (no snapshot: 5 volumes, more than a snapshot's 4 slots)"
+	run_cella run --backend vm -v "$a:/1" -v "$b:/2" -v "$ro:/3:ro" -v "$a:/4" -v "$b:/5" busybox true
+	assert_ok
+	assert_not_contains "$ERR" "slots" "without --debug"
+	run_cella volume rm "$vn"
+	assert_ok
 }
