@@ -894,7 +894,7 @@ test_help_usage_lines_name_every_option() {
 	assert_eq "" "$missing" "options missing from their usage line"
 }
 
-# The service keys that map onto run options reach the container: entrypoint and command,
+# The service keys that map onto run options reach the container: entrypoint and command, init,
 # env_file under environment, user, working_dir, hostname, read_only, cap_drop/cap_add, tmpfs and
 # bind volumes, labels, restart, mem_limit/cpus/pids_limit and deploy.resources.limits; and
 # stop_signal is what `down` sends first (the workload's trap exits at once, well inside
@@ -963,6 +963,11 @@ EOF2
 	assert_eq "backend" "$(printf '%s' "$OUT" | jq -r '.[0].Config.Labels."org.example.tier"')" "labels"
 	assert_eq "on-failure 3" "$(printf '%s' "$OUT" | jq -r '.[0].HostConfig.RestartPolicy | "\(.Name) \(.MaximumRetryCount)"')" "restart"
 	assert_eq "67108864 500000000 50" "$(printf '%s' "$OUT" | jq -r '.[0].HostConfig | "\(.Memory) \(.NanoCpus) \(.PidsLimit)"')" "mem_limit, cpus, pids_limit"
+	run_cella compose exec -T limits cat /proc/1/comm
+	assert_ok "exec in limits"
+	assert_ne "sleep" "$OUT" "init: true puts an init, not the command, at PID 1"
+	run_cella compose exec -T limits sh -c 'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = sleep ] && cut -d" " -f4 $p/stat; done'
+	assert_eq "1" "$OUT" "the command runs below the init"
 	run_cella inspect app-limits-1
 	assert_eq "33554432 250000000 20" "$(printf '%s' "$OUT" | jq -r '.[0].HostConfig | "\(.Memory) \(.NanoCpus) \(.PidsLimit)"')" "deploy.resources.limits"
 	if is_real_root; then
