@@ -1086,11 +1086,13 @@ cp_ps (struct compose_project *p, struct sub_opts *o, char **names, cella_error_
                                                (long long) json_integer_value (json_object_get (e, "target")),
                                                json_string_value (json_object_get (e, "protocol")))));
         }
-      json_array_append_new (out, json_pack ("{s:s,s:s,s:O,s:s,s:O,s:O,s:O,s:O,s:O,s:o}", "Name", cn, "Service", svc,
+      /* (a container without a health check has no Health: "" then, made here and owned by the row) */
+      json_t *health = json_object_get (c, "Health");
+      json_array_append_new (out, json_pack ("{s:s,s:s,s:O,s:s,s:O,s:O,s:O,s:o,s:O,s:o}", "Name", cn, "Service", svc,
                                              "Number", json_object_get (ce, "number"), "Project", p->name, "Image",
                                              json_object_get (c, "Image"), "State", json_object_get (c, "State"),
                                              "Status", json_object_get (c, "Status"), "Health",
-                                             json_object_get (c, "Health") ?: json_string (""), "ExitCode",
+                                             health ? json_incref (health) : json_string (""), "ExitCode",
                                              json_object_get (c, "ExitCode"), "Publishers", ports));
     }
   json_decref (ctrs);
@@ -1347,21 +1349,22 @@ static const struct subcommand subcommands[] = {
   { "config", config_table, "cella compose config [--format json] [-q]",
     "Print the resolved file (merged, interpolated, normalized) as JSON." },
   { "up", up_table,
-    "cella compose up [-d] [--build] [--force-recreate] [--remove-orphans] [--scale SERVICE=N]... [SERVICE...]",
+    "cella compose up [-d] [--build] [--force-recreate] [--no-deps] [--remove-orphans] [--scale SERVICE=N]... "
+    "[SERVICE...]",
     "Build missing images (--build: all), create networks and volumes, then create and start the services' containers in dependency order; a container "
     "whose config is unchanged is kept. Without -d: follow their logs, Ctrl-C stops them." },
   { "down", down_table, "cella compose down [-v] [--remove-orphans] [-t SECONDS]",
     "Stop and remove the project's containers and networks (-v: and volumes)." },
   { "ps", ps_table, "cella compose ps [--format table|json] [-q] [SERVICE...]", "List the project's containers." },
-  { "logs", logs_table, "cella compose logs [-f] [--tail N] [SERVICE...]",
+  { "logs", logs_table, "cella compose logs [-f] [--tail N] [-t] [SERVICE...]",
     "Print the services' output, each line prefixed by its service." },
   { "start", no_table, "cella compose start [SERVICE...]", "Start the services' existing containers." },
   { "stop", stop_table, "cella compose stop [-t SECONDS] [SERVICE...]", "Stop the services' containers." },
   { "restart", stop_table, "cella compose restart [-t SECONDS] [SERVICE...]",
     "Stop and start the services' containers." },
-  { "exec", exec_table, "cella compose exec [-T] [-e K=V] [-u USER] [-w DIR] [--index N] SERVICE COMMAND [ARG...]",
+  { "exec", exec_table, "cella compose exec [-T] [-d] [-e K=V] [-u USER] [-w DIR] [--index N] SERVICE COMMAND [ARG...]",
     "Run a command in a service's running container (--index: which replica)." },
-  { "run", run_table, "cella compose run [-T] [--name NAME] [-e K=V] SERVICE [COMMAND [ARG...]]",
+  { "run", run_table, "cella compose run [-T] [--rm] [--name NAME] [-e K=V] SERVICE [COMMAND [ARG...]]",
     "Run a one-off container of a service (removed when it exits)." },
   { "pull", no_table, "cella compose pull [SERVICE...]", "Pull the services' images (not those with `build:`)." },
   { "build", build_table, "cella compose build [--no-cache] [-q] [SERVICE...]",
@@ -1370,7 +1373,7 @@ static const struct subcommand subcommands[] = {
 };
 
 static const char compose_usage_line[]
-    = "cella compose [-f FILE]... [-p NAME] [--profile P] [--env-file FILE] COMMAND [ARGS]";
+    = "cella compose [-f FILE]... [-p NAME] [--profile P]... [--env-file FILE] COMMAND [ARGS]";
 
 static void
 compose_usage (FILE *f)

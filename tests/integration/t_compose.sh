@@ -3,10 +3,12 @@
 # passes-why: compose drives the engine commands (run -d, networks, volumes) as the root and cellatest passes do
 # cella compose: a three-service stack (busybox httpd, a client waiting for it to be healthy, a
 # one-shot job writing into a named volume) up over real HTTP on a published port, ps, logs,
-# up again with a changed file, down -v leaving nothing; config's interpolation and warnings;
-# kill -9 of `compose up` halfway, then up again converges; replicas (deploy.replicas, scale,
-# up --scale down and up, exec --index, depends_on on every replica) and the refusals of a fixed
-# host port or container_name above one replica.
+# scaled up and down, up again with a changed file, down -v leaving nothing (containers, networks,
+# volumes, mounts, cgroups, nft rules); config's interpolation and warnings; kill -9 of `compose
+# up` halfway, then up again converges; replicas (deploy.replicas, scale, up --scale down and up,
+# exec --index, depends_on on every replica) and the refusals of a fixed host port or
+# container_name above one replica; the service keys' effects in the container; pull from a real
+# registry; every command's --help usage line.
 # test-timeout: 300
 
 . "$(dirname "${BASH_SOURCE[0]}")/engine_lib.sh"
@@ -105,6 +107,12 @@ EOF
 	assert_eq "a" "$(printf '%s' "$OUT" | jq -r '.services | keys | join(" ")')" "a profile's service is off by default"
 	run_cella compose -f p.yaml --profile debug config
 	assert_eq "a dbg" "$(printf '%s' "$OUT" | jq -r '.services | keys | join(" ")')" "--profile debug"
+	# several -f files merged in order: mappings key by key, the rest replaced
+	printf 'services:\n  a:\n    image: busybox\n    command: ["echo", "base"]\n    environment: {X: "1", Y: "1"}\n' >base.yaml
+	printf 'services:\n  a:\n    command: ["echo", "over"]\n    environment: {Y: "2"}\n  b:\n    image: busybox\n' >over.yaml
+	run_cella compose -f base.yaml -f over.yaml config
+	assert_ok "config of two files"
+	assert_eq "echo over|X=1 Y=2|a b" "$(printf '%s' "$OUT" | jq -r '(.services.a.command | join(" ")) + "|" + (.services.a.environment | to_entries | map("\(.key)=\(.value)") | join(" ")) + "|" + (.services | keys | join(" "))')" "-f base.yaml -f over.yaml merged"
 	# -p wins over the directory's name
 	run_cella compose -p Other.Name config
 	assert_eq "othername" "$(printf '%s' "$OUT" | jq -r '.name')" "normalized project name"
@@ -136,6 +144,7 @@ test_stack_up_http_ps_logs_recreate_down() {
 	local port web1 web2 job1 cl1 cl2
 	port=$(free_port)
 	write_stack "$port" first
+	leftovers_snapshot
 	CMD_TIMEOUT=60 run_cella compose up -d
 	assert_ok "compose up -d"
 	# the client started only after web was healthy and the job had completed
@@ -181,6 +190,23 @@ test_stack_up_http_ps_logs_recreate_down() {
 	assert_ok "second compose up"
 	assert_eq "$web1" "$(ctr_id stack-web-1)" "web kept by an unchanged up"
 	assert_eq "$cl1" "$(ctr_id stack-client-1)" "client kept by an unchanged up"
+	# scaled up to two clients (the second reads the volume too), then down to one: client-2 goes,
+	# client-1 and the rest stay
+	CMD_TIMEOUT=60 run_cella compose up -d --scale client=2
+	assert_ok "up --scale client=2"
+	wait_logs client "client-2 | client first sees job-wrote-this"
+	assert_eq "$cl1" "$(ctr_id stack-client-1)" "client-1 kept when scaling up"
+	CMD_TIMEOUT=60 run_cella compose up -d --scale client=1
+	assert_ok "up --scale client=1"
+	assert_contains "$ERR" "Container stack-client-2  Removed"
+	run_cella compose ps --format json
+	assert_eq "stack-client-1 stack-job-1 stack-web-1" "$(printf '%s' "$OUT" | jq -r '[.[].Name] | sort | join(" ")')" "containers after scaling down"
+	run_cella ps -a -q --filter name=stack-client-2
+	assert_eq "" "$OUT" "stack-client-2 removed by scaling down"
+	assert_eq "$web1" "$(ctr_id stack-web-1)" "web kept when the client scaled down"
+	assert_eq "$cl1" "$(ctr_id stack-client-1)" "client-1 kept when scaling down"
+	run_cmd curl -sf "http://127.0.0.1:$port/"
+	assert_eq "hello-from-web" "$OUT" "HTTP after scaling down"
 	# a changed client: only the client is recreated
 	write_stack "$port" second
 	CMD_TIMEOUT=60 run_cella compose up -d
@@ -209,6 +235,9 @@ test_stack_up_http_ps_logs_recreate_down() {
 	assert_eq "0" "$(printf '%s' "$OUT" | jq length)" "volumes after down -v"
 	run_cmd curl -s -m 2 "http://127.0.0.1:$port/"
 	assert_rc_ne 0 "HTTP after down"
+	# nothing left on the host either: monitors, workloads, mounts, cgroups, veths, nft rules, leases
+	assert_engine_empty
+	assert_no_leftovers
 }
 
 # answers NSLOOKUP-OUTPUT: the addresses busybox nslookup printed for the name (after `Name:`)
@@ -424,7 +453,7 @@ EOF
 }
 
 test_command_options() {
-	require_cmd jq
+	require_cmd jq script
 	compose_env
 	local a1
 	cat >compose.yaml <<'EOF2'
@@ -459,6 +488,9 @@ EOF2
 	# logs --tail, --timestamps, -f (ended by the container's stop)
 	run_cella compose logs --tail 1 a
 	assert_eq "a-1 | line-two" "$OUT" "logs --tail 1"
+	# on a terminal the prefix is coloured (here: not, above)
+	run_cmd script -qec "$CELLA compose logs --tail 1 a" /dev/null
+	assert_contains "$OUT" $'\033[36ma-1 |\033[0m line-two' "logs on a terminal: the coloured prefix"
 	run_cella compose logs --timestamps a
 	assert_match "$OUT" "^a-1 \| [0-9]{4}-[0-9]{2}-[0-9]{2}T.* line-one$"
 	(sleep 1 && "$CELLA" stop -t 1 app-a-1 >/dev/null 2>&1) &
@@ -839,5 +871,158 @@ EOF2
 	assert_contains "$OUT" "hello-ns-web" "the vm reached the ns service by its name"
 	assert_match "$OUT" "nameserver 10\.[0-9.]+\.1" "the guest asks the network's name server"
 	CMD_TIMEOUT=60 run_cella compose down -t 1
+	assert_ok "down"
+}
+
+# Every option a compose command's --help lists is in its usage line too (and the top level's).
+test_help_usage_lines_name_every_option() {
+	local s usage opt short long missing=""
+	for s in "" config up down ps logs start stop restart exec run pull build; do
+		# shellcheck disable=SC2086
+		run_cella compose $s --help
+		assert_ok "compose $s --help"
+		usage=$(printf '%s\n' "$OUT" | sed -n '1s/^Usage: //p')
+		assert_match "$usage" "^cella compose" "compose $s --help's usage line"
+		while read -r opt; do
+			short=$(printf '%s' "$opt" | sed -n 's/^-\([A-Za-z]\),.*/\1/p')
+			long=$(printf '%s' "$opt" | sed -n 's/^\(-[A-Za-z], \)\{0,1\}--\([A-Za-z-]*\).*/\2/p')
+			[ "$long" = help ] && continue
+			[ -n "$long" ] || fail "compose $s --help: an option line without a long name: $opt"
+			printf '%s\n' "$usage" | grep -qE -- "\[(--$long${short:+|-$short})[] ]" || missing="$missing compose $s: --$long;"
+		done < <(printf '%s\n' "$OUT" | sed -n '/^Options:/,$p' | sed -n 's/^ \{1,\}\(-.*\)/\1/p')
+	done
+	assert_eq "" "$missing" "options missing from their usage line"
+}
+
+# The service keys that map onto run options reach the container: entrypoint and command, init,
+# env_file under environment, user, working_dir, hostname, read_only, cap_drop/cap_add, tmpfs and
+# bind volumes, labels, restart, mem_limit/cpus/pids_limit and deploy.resources.limits; and
+# stop_signal is what `down` sends first (the workload's trap exits at once, well inside
+# stop_grace_period).
+test_service_keys_reach_the_container() {
+	require_cmd jq
+	compose_env
+	local id
+	mkdir -p out
+	chmod 777 out
+	printf 'A=from-file\nB=from-file\n' >vars.env
+	cat >compose.yaml <<'EOF2'
+services:
+  keys:
+    image: busybox
+    entrypoint: ["sh", "-c"]
+    command: ['trap "echo got-usr1 >/mnt/out/signal; exit 0" USR1; echo keys-started; while :; do sleep 0.2; done']
+    env_file: [vars.env]
+    environment:
+      B: from-env
+    user: "1000:1000"
+    working_dir: /scratch
+    hostname: keys-host
+    read_only: true
+    cap_drop: [ALL]
+    cap_add: [NET_RAW]
+    tmpfs: [/other]
+    volumes:
+      - ./out:/mnt/out
+      - type: tmpfs
+        target: /scratch
+    labels:
+      org.example.tier: backend
+    restart: on-failure:3
+    mem_limit: 64m
+    cpus: 0.5
+    pids_limit: 50
+    stop_signal: SIGUSR1
+    stop_grace_period: 20s
+  limits:
+    image: busybox
+    init: true
+    command: sleep 300
+    stop_grace_period: 1s
+    deploy:
+      resources:
+        limits: {cpus: "0.25", memory: 32M, pids: 20}
+EOF2
+	leftovers_snapshot
+	CMD_TIMEOUT=60 run_cella compose up -d
+	assert_ok "compose up -d"
+	wait_logs keys "keys-1 | keys-started"
+	run_cella compose exec -T keys sh -c 'echo "$(id -u):$(id -g) $(pwd) $(hostname) $A $B"'
+	assert_eq "1000:1000 /scratch keys-host from-file from-env" "$OUT" "user, working_dir, hostname, env_file, environment"
+	run_cella compose exec -T keys sh -c 'touch /x 2>/dev/null && echo root-writable; touch /scratch/y /other/z && echo tmpfs-writable'
+	assert_eq "tmpfs-writable" "$OUT" "read_only root, writable tmpfs (volumes and tmpfs keys)"
+	run_cella compose exec -T keys sh -c 'grep -E " /(scratch|other) " /proc/mounts | cut -d" " -f2,3 | sort | tr "\n" " "'
+	assert_eq "/other tmpfs /scratch tmpfs " "$OUT" "the tmpfs mounts"
+	run_cella compose exec -T keys sh -c 'grep CapBnd /proc/self/status | cut -f2'
+	assert_eq "0000000000002000" "$OUT" "cap_drop ALL, cap_add NET_RAW: the bounding set"
+	run_cella compose exec -T keys sh -c 'tr "\0" " " </proc/1/cmdline'
+	assert_match "$OUT" '^sh -c trap ' "entrypoint and command: PID 1"
+	id=$(ctr_id app-keys-1)
+	run_cella inspect app-keys-1
+	assert_ok "inspect app-keys-1"
+	assert_eq "backend" "$(printf '%s' "$OUT" | jq -r '.[0].Config.Labels."org.example.tier"')" "labels"
+	assert_eq "on-failure 3" "$(printf '%s' "$OUT" | jq -r '.[0].HostConfig.RestartPolicy | "\(.Name) \(.MaximumRetryCount)"')" "restart"
+	assert_eq "67108864 500000000 50" "$(printf '%s' "$OUT" | jq -r '.[0].HostConfig | "\(.Memory) \(.NanoCpus) \(.PidsLimit)"')" "mem_limit, cpus, pids_limit"
+	run_cella compose exec -T limits cat /proc/1/comm
+	assert_ok "exec in limits"
+	assert_ne "sleep" "$OUT" "init: true puts an init, not the command, at PID 1"
+	run_cella compose exec -T limits sh -c 'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = sleep ] && cut -d" " -f4 $p/stat; done'
+	assert_eq "1" "$OUT" "the command runs below the init"
+	run_cella inspect app-limits-1
+	assert_eq "33554432 250000000 20" "$(printf '%s' "$OUT" | jq -r '.[0].HostConfig | "\(.Memory) \(.NanoCpus) \(.PidsLimit)"')" "deploy.resources.limits"
+	if is_real_root; then
+		# the limits in the container's cgroups (this host: cgroup v1)
+		local d
+		d=$(find /sys/fs/cgroup/memory -type d -name "$id" 2>/dev/null | head -1)
+		[ -n "$d" ] || fail "no memory cgroup of app-keys-1 ($id)"
+		assert_eq 67108864 "$(cat "$d/memory.limit_in_bytes")" "mem_limit in memory.limit_in_bytes"
+		d=$(find /sys/fs/cgroup/pids -type d -name "$id" 2>/dev/null | head -1)
+		[ -n "$d" ] || fail "no pids cgroup of app-keys-1 ($id)"
+		assert_eq 50 "$(cat "$d/pids.max")" "pids_limit in pids.max"
+	fi
+	# down: SIGUSR1 first, the trap exits, no 20 s wait
+	local t0=$SECONDS
+	CMD_TIMEOUT=60 run_cella compose down
+	assert_ok "compose down"
+	[ $((SECONDS - t0)) -lt 12 ] || fail "down took $((SECONDS - t0)) s: stop_signal not sent first?"
+	assert_eq "got-usr1" "$(cat out/signal 2>/dev/null)" "stop_signal SIGUSR1 reached the workload"
+	assert_engine_empty
+	assert_no_leftovers
+}
+
+# compose pull fetches the services' images from a real registry (docker-registry on 127.0.0.1),
+# skipping services that build theirs; up then runs the pulled image.
+test_pull_from_a_registry() {
+	require_cmd jq
+	compose_env
+	. "$(dirname "${BASH_SOURCE[0]}")/registry_lib.sh"
+	registry_start plain
+	registry_push_busybox cmp/pulled v1 gzip >/dev/null
+	mkdir -p ctx
+	printf 'FROM busybox\n' >ctx/Containerfile
+	cat >compose.yaml <<EOF2
+services:
+  one:
+    image: $REG_HOST/cmp/pulled:v1
+  two:
+    image: $REG_HOST/cmp/pulled:v1
+    command: ["sh", "-c", "echo two-runs; exec sleep 300"]
+    stop_grace_period: 1s
+  built:
+    build: ./ctx
+EOF2
+	run_cella image inspect "$REG_HOST/cmp/pulled:v1"
+	assert_rc_ne 0 "the image is not there before compose pull"
+	CMD_TIMEOUT=60 run_cella compose pull
+	assert_ok "compose pull"
+	run_cella image inspect "$REG_HOST/cmp/pulled:v1"
+	assert_ok "compose pull stored the image"
+	assert_contains "$(printf '%s' "$OUT" | jq -r '.[0].RepoDigests | join(" ")')" "$REG_DIGEST" "the pushed manifest pulled"
+	run_cella image inspect app-built
+	assert_rc_ne 0 "compose pull builds nothing"
+	CMD_TIMEOUT=60 run_cella compose up -d two
+	assert_ok "up two"
+	wait_logs two "two-1 | two-runs"
+	CMD_TIMEOUT=60 run_cella compose down
 	assert_ok "down"
 }

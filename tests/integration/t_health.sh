@@ -343,3 +343,40 @@ test_stop_during_a_check() {
 	run_cella rm busy
 	assert_ok
 }
+
+# descendants PID: the processes below PID (children, their children...), one "COMM" a line, sorted
+descendants() {
+	local p
+	for p in $(pgrep -P "$1"); do
+		cat "/proc/$p/comm" 2>/dev/null
+		descendants "$p"
+	done | sort
+}
+
+# The checks run through exec from the monitor, one probe per check: between checks, a container
+# with a health check has exactly the processes of one without (no resident helper).
+test_no_resident_process_between_checks() {
+	engine_env
+	local m_plain m_hc i same=0 n
+	run_cella run -d --name plain busybox sleep 1000
+	assert_ok
+	run_cella run -d --name hc --health-cmd 'true' --health-interval 1s busybox sleep 1000
+	assert_ok
+	run_cella wait --condition healthy hc
+	assert_ok "healthy"
+	m_plain=$(field plain '{{.State.MonitorPid}}')
+	m_hc=$(field hc '{{.State.MonitorPid}}')
+	assert_match "$m_hc" '^[0-9]+$' "hc's monitor pid"
+	assert_match "$(descendants "$m_plain")" 'sleep' "plain's workload below its monitor"
+	# sampled over 3 s (three checks): the probe and the check exist only while a check runs,
+	# so samples between checks see exactly plain's tree (a resident helper would be in every one)
+	for i in $(seq 15); do
+		[ "$(descendants "$m_hc")" = "$(descendants "$m_plain")" ] && same=$((same + 1))
+		sleep 0.2
+	done
+	[ "$same" -ge 3 ] || fail "hc's monitor had other processes than plain's in $((15 - same)) of 15 samples: $(descendants "$m_hc" | tr '\n' ' ') vs $(descendants "$m_plain" | tr '\n' ' ')"
+	n=$("$CELLA" inspect hc | jq '.[0].State.Health.Log | length')
+	[ "$n" -ge 3 ] || fail "only $n checks ran in those 3 s"
+	run_cella rm -f plain hc
+	assert_ok
+}

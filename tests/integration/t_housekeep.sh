@@ -57,6 +57,30 @@ test_system_df_counts_what_is_added() {
 	assert_cella_error 125 "yaml"
 }
 
+# The build cache: a build's cached steps show in system df's Build Cache row, all of it
+# reclaimable; system prune empties it (and the next build of the file runs its step again).
+test_system_df_counts_the_build_cache() {
+	engine_env
+	require_cmd python3
+	mkdir -p "$TEST_TMP/ctx"
+	printf 'FROM busybox\nRUN dd if=/dev/zero of=/big bs=1k count=300 2>/dev/null\n' >"$TEST_TMP/ctx/Containerfile"
+	assert_eq "$(df_field 'Build Cache' Size)" 0 "no build cache yet"
+	CMD_TIMEOUT=60 run_cella build -t local/bc:1 "$TEST_TMP/ctx"
+	assert_ok "build"
+	local cs
+	cs=$(df_field 'Build Cache' Size)
+	[ "$cs" -gt 0 ] || fail "Build Cache size $cs after a build with a RUN step"
+	assert_eq "$(df_field 'Build Cache' Reclaimable)" "$cs" "the build cache is reclaimable"
+	run_cella system df
+	assert_match "$OUT" '^Build Cache +' "the table's Build Cache row"
+	run_cella system prune -f
+	assert_ok "system prune"
+	assert_eq "$(df_field 'Build Cache' Size)" 0 "the build cache after system prune"
+	CMD_TIMEOUT=60 run_cella build -t local/bc:1 "$TEST_TMP/ctx"
+	assert_ok "build again"
+	assert_not_contains "$OUT$ERR" "Using cache" "the pruned cache is not used"
+}
+
 test_container_prune_removes_only_stopped() {
 	engine_env
 	run_cella run -d --name keep busybox sleep 1000

@@ -90,15 +90,26 @@ test_volume_is_visible() {
 	mkdir -p "$TEST_TMP/vol" "$TEST_TMP/ro"
 	echo "from the host" >"$TEST_TMP/vol/in.txt"
 	echo "read only" >"$TEST_TMP/ro/f"
+	# and a named volume (an engine record: its directory, over 9p like a bind), in the shared
+	# data root: a name of this run's, removed before anything is asserted
+	local vn="vmnamed-$$-$RANDOM" named out err rc
+	run_cella volume create "$vn"
+	assert_ok "volume create $vn"
 	# (the image's disk was built by an earlier test or run: this one only clones it)
-	run_cella run --debug --backend vm -v "$TEST_TMP/vol:/data" -v "$TEST_TMP/ro:/ro:ro" busybox \
-		sh -c 'cat /data/in.txt; echo "from the guest" >/data/out.txt; echo x >/ro/g 2>/dev/null || echo ro-refused; id -u'
+	run_cella run --debug --backend vm -v "$TEST_TMP/vol:/data" -v "$TEST_TMP/ro:/ro:ro" -v "$vn:/named" busybox \
+		sh -c 'cat /data/in.txt; echo "from the guest" >/data/out.txt; echo x >/ro/g 2>/dev/null || echo ro-refused; echo "named by the guest" >/named/f; id -u'
+	out=$OUT err=$ERR rc=$RC
+	named=$("$CELLA" run --rm -v "$vn:/n" busybox cat /n/f 2>&1)
+	run_cella volume rm "$vn"
+	assert_ok "volume rm $vn"
+	OUT=$out ERR=$err RC=$rc
 	assert_ok
 	assert_contains "$OUT" "from the host"
 	assert_contains "$OUT" "ro-refused" "a :ro volume refuses writes"
 	assert_eq "from the guest" "$(cat "$TEST_TMP/vol/out.txt")" "the guest's write on the host"
 	[ ! -e "$TEST_TMP/ro/g" ] || fail "the guest wrote into a read-only volume"
 	assert_match "$ERR" "cella: vm: disk .* \((copy|reflink)\)" "the cached disk is cloned, not rebuilt"
+	assert_eq "named by the guest" "$named" "the guest's write on the named volume, read by an ns container"
 }
 
 test_refusals_name_the_option() {
