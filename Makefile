@@ -29,7 +29,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 UNIT_SAN := $(patsubst tests/unit/%.c,$(B)/unit-san/%,$(UNIT_SRC))
 
-.PHONY: all deps demo vm-kernel check check-v2 test unit integration clean format format-check analyze lint-full bench conformance layers
+.PHONY: all deps demo vm-kernel check check-v2 test unit integration clean format format-check analyze lint-full bench conformance layers start-order
 all: $(B)/cella $(B)/cella-image $(B)/cella-vminit $(B)/cella-monitor
 
 # The vm backend's guest init (guest/, docs/vm.md): PID 1 in the microVM, put in the initramfs.
@@ -104,8 +104,16 @@ $(B)/obj/gen/seccomp_prebuilt.o: $(B)/gen/seccomp_prebuilt.c
 # Debug info goes to cella.debug: the binary is what a rootless start copies into a memfd.
 # On x86_64 its entry point prefaults the writable segment before glibc's start-up (src/cli/main.c).
 CELLA_ENTRY := $(if $(filter x86_64,$(shell $(CC) -dumpmachine | cut -d- -f1)),-e cella_entry)
-$(B)/cella: $(B)/obj/cli/main.o $(B)/obj/gen/seccomp_prebuilt.o $(B)/libcella.a
-	$(CC) $(LDFLAGS) $(CELLA_ENTRY) -o $@.full $^ $(LDLIBS)
+# Where lld is installed, it places the code a container start runs (tools/start-order.txt, made by
+# `make start-order`: every function of `cella run` in the parent and the container's first process,
+# of `run --backend proot` and of `version`) side by side, so that its first touches fault in fewer
+# pages: a page fault traps to the hypervisor on a VM (docs/benchmarks.md). Without lld the link
+# is the same binary in the default order.
+LLD := $(shell command -v ld.lld 2>/dev/null)
+ORDER_FLAGS := -fuse-ld=lld -Wl,--symbol-ordering-file=tools/start-order.txt -Wl,--no-warn-symbol-ordering
+CELLA_ORDER := $(if $(LLD),$(ORDER_FLAGS))
+$(B)/cella: $(B)/obj/cli/main.o $(B)/obj/gen/seccomp_prebuilt.o $(B)/libcella.a $(if $(LLD),tools/start-order.txt)
+	$(CC) $(LDFLAGS) $(CELLA_ENTRY) $(CELLA_ORDER) -o $@.full $(filter %.o %.a,$^) $(LDLIBS)
 	objcopy --only-keep-debug $@.full $@.debug
 	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@.tmp && rm $@.full && mv $@.tmp $@
 
@@ -200,6 +208,11 @@ check-v2: all
 
 test: all unit fuzz-replay
 	sh tests/check.sh
+
+# Records which functions a container start runs, for the link order above (as root: it runs
+# containers under gdb; commit the file it writes).
+start-order: $(B)/cella
+	bash tools/start-order.sh $(B)/cella tools/start-order.txt
 
 bench: all
 	sh scripts/deps.sh --bench

@@ -10,7 +10,7 @@ docker-registry skopeo apache2-utils openssl python3
 nftables iproute2 passt slirp4netns wget
 qemu-system-x86 linux-image-amd64 e2fsprogs
 podman conmon podman-compose containerd buildah debootstrap golang-go
-clang libclang-rt-dev clang-format cppcheck clang-tidy"
+clang libclang-rt-dev clang-format cppcheck clang-tidy lld gdb"
 BENCH_PKGS="hyperfine umoci crun"
 # --vm-kernel: what `make vm-kernel` needs to build the tuned guest kernel (not in the default set:
 # the source alone is ~140 MB and the build takes a while)

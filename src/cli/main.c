@@ -1,8 +1,11 @@
 /* cella: the command-line entry point. Dispatches to one file per command family. */
 #define _GNU_SOURCE
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../oci/cli.h"
@@ -171,10 +174,33 @@ monitor_path_init (void)
     setenv ("CELLA_MONITOR_BIN", small, 0);
 }
 
+/* The heap glibc's start-up already took (132 KB from brk) and the stack's next 64 KB, populated
+ * with one madvise each: a command touches a handful of their pages for the first time, each
+ * a page fault that traps to the hypervisor on a VM (15-30 us), where populating costs about 1 us
+ * a page (docs/benchmarks.md). Best effort: a kernel before 5.14 (EINVAL) or a range past the
+ * stack's mapping (ENOMEM: a small RLIMIT_STACK) leaves the faults as they were. */
+static void
+prefault_heap_and_stack (void)
+{
+#ifdef MADV_POPULATE_WRITE
+  const uintptr_t page = 4096;
+  char here;
+  uintptr_t sp = (uintptr_t) &here & ~(page - 1);
+  void *first = malloc (1);
+  uintptr_t lo = (uintptr_t) first & ~(page - 1), hi = (uintptr_t) sbrk (0);
+
+  madvise ((void *) (sp - 15 * page), 16 * page, MADV_POPULATE_WRITE);
+  if (first != NULL && hi > lo + page && hi - lo <= 1024 * 1024)
+    madvise ((void *) (lo + page), hi - lo - page, MADV_POPULATE_WRITE);
+  free (first);
+#endif
+}
+
 int
 main (int argc, char **argv)
 {
   cella_error_t err = NULL;
+  prefault_heap_and_stack ();
   /* the OCI runtime command line (runc's): `cella oci ...`, or recognised (docs/oci.md) */
   if (argc >= 2 && strcmp (argv[1], "oci") == 0)
     return oci_main (argc - 1, argv + 1, argv);
