@@ -13,6 +13,7 @@
 #include <pty.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -1419,6 +1420,30 @@ vm_run (struct plan *p, cella_error_t *err)
   return status;
 }
 
+/* In the supervisor forked from an engine monitor: the write ends of its stdin's pipe that the fork
+ * copied (the monitor's, which it closes once the caller's input ends). Held here too, the pipe
+ * would never end and the guest never get its eof (`printf x | cella run -i --backend vm ... cat`
+ * would hang). */
+static void
+close_inherited_stdin_writers (void)
+{
+  struct stat in, st;
+  struct dirent *e;
+  DIR *d;
+  if (fstat (0, &in) < 0 || !S_ISFIFO (in.st_mode) || (d = opendir ("/proc/self/fd")) == NULL)
+    return;
+  while ((e = readdir (d)) != NULL)
+    {
+      int fd = atoi (e->d_name);
+      if (fd <= 2 || fd == dirfd (d))
+        continue;
+      if (fstat (fd, &st) == 0 && S_ISFIFO (st.st_mode) && st.st_ino == in.st_ino && st.st_dev == in.st_dev
+          && (fcntl (fd, F_GETFL) & O_ACCMODE) == O_WRONLY)
+        close (fd);
+    }
+  closedir (d);
+}
+
 int
 vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error_t *err)
 {
@@ -1459,6 +1484,7 @@ vm_start (struct plan *p, const char *work_dir, struct ns_proc *out, cella_error
         setsid (); /* a process group of its own: stop signals it, not QEMU's */
       prctl (PR_SET_PDEATHSIG, SIGKILL);
       prctl (PR_SET_NAME, "cella-vm", 0, 0, 0);
+      close_inherited_stdin_writers ();
       block_forwarded (NULL);
       for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         signal (forwarded[i], SIG_DFL);

@@ -63,12 +63,14 @@ test_output_survives_a_slow_reader() {
 test_stdout_and_stderr_are_separate() {
 	vm_require
 	leftovers_snapshot
-	printf 'in\n' | timeout 90 "$CELLA" run --rm -i --backend vm --network none busybox \
-		sh -c 'read -r l; echo "$l"; echo out; echo err >&2; exit 4' >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+	# cat to the end of stdin: the end of the caller's input reaches the guest
+	printf 'in\nmore\n' | timeout 90 "$CELLA" run --rm -i --backend vm --network none busybox \
+		sh -c 'cat; echo out; echo err >&2; exit 4' >"$TEST_TMP/out" 2>"$TEST_TMP/err"
 	echo "$?" >"$TEST_TMP/rc"
-	assert_eq 4 "$(cat "$TEST_TMP/rc")" "the workload's exit code"
+	assert_eq 4 "$(cat "$TEST_TMP/rc")" "the workload's exit code (124: the guest never saw the end of its input)"
 	assert_eq "in
-out" "$(cat "$TEST_TMP/out")" "stdout: stdin's line and out, nothing of stderr"
+more
+out" "$(cat "$TEST_TMP/out")" "stdout: stdin's lines and out, nothing of stderr"
 	assert_eq "err" "$(grep -v '^cella: ' "$TEST_TMP/err")" "stderr: err alone (beside cella's own notices)"
 	assert_no_leftovers
 }
