@@ -87,7 +87,7 @@ static const struct cli_option stop_table[] = {
 };
 static const struct cli_option exec_table[] = {
   { "no-TTY", 'T', OPT_FLAG, O (tty_off), NULL, "No pseudo-terminal (default: one when stdin is a terminal)" },
-  { "detach", 'd', OPT_FLAG, O (detach), NULL, "Accepted for docker compose; runs in the foreground" },
+  { "detach", 'd', OPT_FLAG, O (detach), NULL, "Run the command in the background (cella exec -d)" },
   { "env", 'e', OPT_LIST, O (env), "KEY=VALUE", "Set an environment variable" },
   { "user", 'u', OPT_STRING, O (user), "USER", "Run as this user" },
   { "workdir", 'w', OPT_STRING, O (workdir), "DIR", "Working directory" },
@@ -1225,9 +1225,14 @@ cp_exec (struct compose_project *p, struct sub_opts *o, char **rest, cella_error
     return cella_error (err, 0, "--index `%s`: a replica number from 1 (cella compose ps lists them)", o->index);
   cn = compose_ctr_name (p, rest[0], (int) idx);
   strv_push (&args, "exec");
-  strv_push (&args, "--interactive");
-  if (want_tty (o))
-    strv_push (&args, "--tty");
+  if (o->detach)
+    strv_push (&args, "--detach");
+  else
+    {
+      strv_push (&args, "--interactive");
+      if (want_tty (o))
+        strv_push (&args, "--tty");
+    }
   for (char **e = o->env; e && *e; e++)
     {
       strv_push (&args, "--env");

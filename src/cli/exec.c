@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../engine/container.h"
@@ -15,13 +16,15 @@
 #include "../util/options.h"
 
 struct exec_opts {
-  bool interactive, tty;
+  bool interactive, tty, detach;
   char **env;
   char *workdir, *user;
 };
 
 #define O(f) offsetof (struct exec_opts, f)
 static const struct cli_option exec_table[] = {
+  { "detach", 'd', OPT_FLAG, O (detach), NULL,
+    "Run the command in the background: return once it is on its way, its output discarded" },
   { "interactive", 'i', OPT_FLAG, O (interactive), NULL, "Keep stdin open and pass it to the command" },
   { "tty", 't', OPT_FLAG, O (tty), NULL, "Allocate a pseudo-terminal" },
   { "env", 'e', OPT_LIST, O (env), "KEY=VALUE", "Set an environment variable (on top of the container's)" },
@@ -31,11 +34,12 @@ static const struct cli_option exec_table[] = {
 };
 #undef O
 
-static const char exec_usage[] = "cella exec [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]";
+static const char exec_usage[] = "cella exec [-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]";
 static const char exec_summary[]
     = "Run a command in a running container: in all its namespaces, with its capabilities, seccomp\n"
       "filter and environment (a VM's: by its guest init, -u resolved in the guest). Exit status:\n"
-      "the command's, or 125/126/127 as for `cella run`.";
+      "the command's, or 125/126/127 as for `cella run`. With -d: 0 once the command is started in\n"
+      "the background (stdin, stdout and stderr /dev/null; its exit status is not kept).";
 
 static void
 exec_opts_free (struct exec_opts *o)
@@ -79,6 +83,41 @@ exec_process (struct plan *p, const struct exec_opts *o, char **argv, cella_erro
   return 0;
 }
 
+/* exec -d: the exec is run by a process of its own, in a session of its own with /dev/null as its
+ * stdio, which the caller does not wait for (a grandchild: init reaps it). 0 once it is forked. */
+static int
+exec_detached (const struct backend *b, struct plan *p, const char *id, pid_t pid, cella_error_t *err)
+{
+  int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  pid_t child;
+  if (null < 0)
+    return cella_error (err, errno, "open /dev/null");
+  fflush (NULL);
+  child = fork ();
+  if (child < 0)
+    {
+      close (null);
+      return cella_error (err, errno, "fork");
+    }
+  if (child == 0)
+    {
+      cella_error_t e = NULL;
+      setsid ();
+      if (fork () != 0)
+        _exit (0);
+      dup2 (null, 0);
+      dup2 (null, 1);
+      dup2 (null, 2);
+      cleanup_free char *dir = ctr_dir (id), *state = backend_state_dir (b, dir);
+      int r = b->exec (p, pid, state, &e);
+      cella_error_free (&e);
+      _exit (r < 0 ? 125 : r);
+    }
+  close (null);
+  waitpid (child, NULL, 0);
+  return 0;
+}
+
 int
 cmd_exec (int argc, char **argv)
 {
@@ -119,11 +158,18 @@ cmd_exec (int argc, char **argv)
                    argv[first]);
       goto out;
     }
+  if (o.detach && (o.interactive || o.tty))
+    {
+      cella_error (&err, 0, "exec: -d cannot be used with -i or -t (a background command has no terminal or input)");
+      goto out;
+    }
   if (ctr_plan_load (id, &p, &err) < 0 || exec_process (p, &o, argv + first + 1, &err) < 0)
     goto out;
   b = backend_of (p);
   if (b->exec == NULL)
     cella_error (&err, 0, "exec is not supported by the %s backend yet", b->name);
+  else if (o.detach)
+    status = exec_detached (b, p, id, st.pid, &err);
   else
     {
       cleanup_free char *dir = ctr_dir (id), *state = backend_state_dir (b, dir);

@@ -302,6 +302,14 @@ EOF
 	assert_ok "exec --index 2 ran in scale-web-2"
 	run_cella exec scale-web-1 test -e /tmp/mark
 	assert_rc_ne 0 "not in scale-web-1"
+	# exec -d: in the background (cella exec -d), back before the command is done
+	run_cella compose exec -d --index 3 web sh -c 'sleep 1; touch /tmp/bgmark'
+	assert_ok "compose exec -d"
+	run_cella exec scale-web-3 test -e /tmp/bgmark
+	assert_rc_ne 0 "exec -d returned before its command was done"
+	for _ in $(seq 50); do "$CELLA" exec scale-web-3 test -e /tmp/bgmark && break; sleep 0.1; done
+	run_cella exec scale-web-3 test -e /tmp/bgmark
+	assert_ok "the background command ran in scale-web-3"
 	if is_real_root; then
 		# on the project network a replica's container name is its address, and the service name
 		# one of the replicas' (the name server answers with the first live one)

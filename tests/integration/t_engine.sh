@@ -159,6 +159,22 @@ test_exec_joins_the_container() {
 	run_cella top ex
 	assert_ok
 	assert_match "$OUT" 'sleep 60' "top lists the workload"
+	# -d: back at once, the command runs on in the container (its output discarded)
+	local t0
+	t0=$(date +%s%N)
+	run_cella exec -d ex sh -c 'echo out; echo err >&2; sleep 2; echo done >/tmp/bg; sleep 30'
+	assert_ok
+	assert_eq "" "$OUT$ERR" "exec -d prints nothing"
+	[ $((($(date +%s%N) - t0) / 1000000)) -lt 1500 ] || fail "exec -d waited for the command ($((($(date +%s%N) - t0) / 1000000)) ms)"
+	run_cella exec ex test -e /tmp/bg
+	assert_rc 1 "not done yet right after exec -d"
+	run_cella top ex
+	assert_match "$OUT" 'sleep 2' "top lists the background command"
+	for _ in $(seq 50); do "$CELLA" exec ex test -e /tmp/bg && break; sleep 0.1; done
+	run_cella exec ex cat /tmp/bg
+	assert_eq done "$OUT" "the background command ran to its write"
+	run_cella exec -d -i ex true
+	assert_cella_error 125 "-d cannot be used with -i or -t"
 }
 
 test_exec_as_another_user() {
