@@ -170,10 +170,12 @@ meminfo_bytes (const char *name)
  * in use (QEMU writes a zero page as a few bytes, and a restore need not touch it). The kernel
  * leaves freed pages as they were (the unpacked initramfs' source, pages of the boot); pages it
  * gives to a process are zeroed first, so taking nearly all free memory once and giving it back
- * zeroes it. The clean page cache goes first (dropped, its pages freed); SNAP_ZERO_RESERVE stays
- * free so that nothing comes near the out-of-memory killer (PID 1 is the only process). Costs the
- * snapshot's build only, never a workload. */
-#define SNAP_ZERO_RESERVE (8ULL << 20)
+ * zeroes it. The clean page cache goes first (dropped, its pages freed); SNAP_ZERO_RESERVE and a
+ * sixteenth of the free memory stay free so that nothing comes near the out-of-memory killer (PID 1
+ * is the only process, which it cannot kill: the kernel panics). The share grows with the memory:
+ * the zone watermarks and the page tables of the mapping do (a fixed 8 MiB left a 3 GiB guest
+ * out of memory). Costs the snapshot's build only, never a workload. */
+#define SNAP_ZERO_RESERVE (16ULL << 20)
 static void
 zero_free_memory (void)
 {
@@ -186,9 +188,10 @@ zero_free_memory (void)
       close (fd);
     }
   unsigned long long avail = meminfo_bytes ("MemFree");
-  if (avail <= 2 * SNAP_ZERO_RESERVE)
+  unsigned long long keep = SNAP_ZERO_RESERVE + avail / 16;
+  if (avail <= 2 * keep)
     return;
-  size_t len = (size_t) (avail - SNAP_ZERO_RESERVE) & ~(size_t) 0xfffff;
+  size_t len = (size_t) (avail - keep) & ~(size_t) 0xfffff;
   void *p = mmap (NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_NORESERVE, -1, 0);
   if (p != MAP_FAILED)
     munmap (p, len);

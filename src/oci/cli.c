@@ -186,10 +186,22 @@ oci_cli_wanted (int argc, char **argv)
 {
   static const char *const bundle_opts[] = { "--bundle", "-b", NULL };
   static const char *const create_values[] = { "--pid-file", "--console-socket", "--preserve-fds", NULL };
-  static const char *const exec_only[]
-      = { "--process",  "-p",    "--pid-file", "--console-socket", "--detach",          "-d", "--preserve-fds",
-          "--cwd",      "--cap", "-c",         "--no-new-privs",   "--additional-gids", "-g", "--process-label",
-          "--apparmor", NULL };
+  /* (not --detach/-d: the engine's exec has it too; runc's callers pass --process or --pid-file
+   * with it, or name an OCI container) */
+  static const char *const exec_only[] = { "--process",
+                                           "-p",
+                                           "--pid-file",
+                                           "--console-socket",
+                                           "--preserve-fds",
+                                           "--cwd",
+                                           "--cap",
+                                           "-c",
+                                           "--no-new-privs",
+                                           "--additional-gids",
+                                           "-g",
+                                           "--process-label",
+                                           "--apparmor",
+                                           NULL };
   static const char *const exec_values[] = { "--process",
                                              "-p",
                                              "--pid-file",

@@ -62,6 +62,8 @@ test_detection (void)
   CHECK (!wanted ("cella", "run", "-d", "--name", "web", "busybox", NULL), "engine run -d");
   CHECK (!wanted ("cella", "create", "--name", "job", "busybox", NULL), "engine create");
   CHECK (!wanted ("cella", "exec", "-it", "web", "sh", NULL), "engine exec");
+  CHECK (!wanted ("cella", "exec", "-d", "web", "sh", NULL) && !wanted ("cella", "exec", "--detach", "web", "sh", NULL),
+         "engine exec -d");
   CHECK (!wanted ("cella", "ps", "-a", NULL), "engine ps");
   CHECK (!wanted ("cella", "kill", "-s", "TERM", "web", NULL), "engine kill");
   CHECK (!wanted ("cella", "--help", NULL) && !wanted ("cella", "--version", NULL) && !wanted ("cella", NULL),
