@@ -505,11 +505,17 @@ EOF2
 	CMD_TIMEOUT=30 run_cella compose logs -f a
 	wait
 	assert_contains "$OUT" "a-1 | line-one" "logs -f"
-	# exec -e -u -w -d
+	# exec -e -u -w, and with -d in the background (its output in a file of the container)
 	CMD_TIMEOUT=60 run_cella compose restart -t 1
 	assert_ok "restart -t"
-	run_cella compose exec -d -e FOO=bar -u 1:2 -w /tmp a sh -c 'echo $FOO $(id -u):$(id -g) $PWD'
+	run_cella compose exec -e FOO=bar -u 1:2 -w /tmp a sh -c 'echo $FOO $(id -u):$(id -g) $PWD'
 	assert_eq "bar 1:2 /tmp" "$OUT" "exec -e -u -w"
+	run_cella compose exec -d -e FOO=bg -w /tmp a sh -c 'echo $FOO $PWD >/tmp/bg.out'
+	assert_ok "exec -d"
+	assert_eq "" "$OUT" "exec -d prints nothing"
+	for _ in $(seq 50); do "$CELLA" exec app-a-1 test -s /tmp/bg.out && break; sleep 0.1; done
+	run_cella exec app-a-1 cat /tmp/bg.out
+	assert_eq "bg /tmp" "$OUT" "exec -d -e -w: the background command's environment and directory"
 	# run --rm --name -e
 	run_cella compose run --rm --name one-off -e X=y b sh -c 'echo $X $(hostname)'
 	assert_eq "y b" "$OUT" "run --name -e"
