@@ -451,6 +451,7 @@ cgroup_dirs_clear (struct cgroup_dirs *d)
 {
   free (d->v2);
   free (d->unified);
+  free (d->dev_shared);
   for (int c = 0; c < CG_V1__COUNT; c++)
     free (d->v1[c]);
   memset (d, 0, sizeof *d);
@@ -467,6 +468,17 @@ cgroup_path_of (const struct plan *p, struct cgroup_dirs *out, cella_error_t *er
   if (cgroup_rel_path (p->res.cgroups_path, p->id, base, &rel, err) < 0)
     return -1;
   out->layout = cgroup_layout ();
+  if (devices_only (p) && cgroup_devices_confined (p) && (out->layout == CGROUP_V2 || out->layout == CGROUP_HYBRID))
+    {
+      cleanup_free char *shared = cgroup_dev_shared_name (&p->res);
+      if (shared)
+        {
+          char *r = xasprintf ("%s/cella/%s/%s", base, shared, p->id);
+          out->dev_shared = xasprintf ("%s%s/cella/%s", cache.v2_mount, base, shared);
+          free (rel);
+          rel = r;
+        }
+    }
   if (out->layout == CGROUP_V2)
     out->v2 = xasprintf ("%s%s", cache.v2_mount, rel);
   else if (!devices_only (p) || out->layout != CGROUP_HYBRID)
@@ -694,7 +706,7 @@ cgroup_devices_apply (const struct plan *p, int cgfd, cella_error_t *err)
   if (dir == NULL)
     r = cella_error (err, 0, "internal: the device rules after clone, but no single cgroup2 directory");
   else
-    r = cgroup_dev_apply_v2_fd (dir, cgfd, &p->res, err);
+    r = cgroup_dev_apply_v2_fd (&d, dir, cgfd, &p->res, err);
   cgroup_dirs_clear (&d);
   return r;
 }
@@ -956,6 +968,40 @@ container_id_name (const char *s)
   return n == 64;
 }
 
+/* The container-named cgroups of top that nobody keeps and that are old enough, removed when empty; and those
+ * below the parents of plain runs (devices-KEY, which stay themselves: they carry the program for the next run). */
+static size_t
+sweep_dir (const char *top, bool nested, bool (*keep) (const char *id, void *ud), void *ud, long long now)
+{
+  DIR *dp = opendir (top);
+  struct dirent *de;
+  size_t removed = 0;
+  while (dp && (de = readdir (dp)) != NULL)
+    {
+      cleanup_free char *sub = NULL;
+      struct stat st;
+      if (de->d_type != DT_DIR)
+        continue;
+      if (!nested && strncmp (de->d_name, "devices-", 8) == 0)
+        {
+          sub = xasprintf ("%s/%s", top, de->d_name);
+          removed += sweep_dir (sub, true, keep, ud, now);
+          continue;
+        }
+      if (!container_id_name (de->d_name) || (keep && keep (de->d_name, ud)))
+        continue;
+      sub = xasprintf ("%s/%s", top, de->d_name);
+      /* a young one may be a start under way (made, its first process not yet in it) */
+      if (stat (sub, &st) < 0 || now - (long long) st.st_mtime < CGROUP_ORPHAN_MIN_AGE_S)
+        continue;
+      if (rmdir_tree (sub, 0) == 0)
+        removed++;
+    }
+  if (dp)
+    closedir (dp);
+  return removed;
+}
+
 size_t
 cgroup_sweep (bool scan, bool (*keep) (const char *id, void *ud), void *ud)
 {
@@ -969,23 +1015,7 @@ cgroup_sweep (bool scan, bool (*keep) (const char *id, void *ud), void *ud)
   for (size_t i = 0; i < n; i++)
     {
       cleanup_free char *top = xasprintf ("%s%s/cella", mounts[i], base);
-      DIR *dp = opendir (top);
-      struct dirent *de;
-      while (dp && (de = readdir (dp)) != NULL)
-        {
-          cleanup_free char *sub = NULL;
-          struct stat st;
-          if (de->d_type != DT_DIR || !container_id_name (de->d_name) || (keep && keep (de->d_name, ud)))
-            continue;
-          sub = xasprintf ("%s/%s", top, de->d_name);
-          /* a young one may be a start under way (made, its first process not yet in it) */
-          if (stat (sub, &st) < 0 || now - (long long) st.st_mtime < CGROUP_ORPHAN_MIN_AGE_S)
-            continue;
-          if (rmdir_tree (sub, 0) == 0)
-            removed++;
-        }
-      if (dp)
-        closedir (dp);
+      removed += sweep_dir (top, false, keep, ud, now);
     }
   return removed;
 }

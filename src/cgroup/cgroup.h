@@ -76,6 +76,10 @@ struct cgroup_dirs {
   char *unified;          /* hybrid: the same path in the cgroup2 tree, used only for
                            * what no v1 hierarchy has (hugetlb on this kind of host);
                            * NULL otherwise */
+  char *dev_shared;       /* a plain run's cgroup (devices only, v2 or the cgroup2 tree of a hybrid host):
+                           * the parent `cella/devices-KEY` whose one program of the container's rules
+                           * holds for every container below it; NULL: the program goes on the
+                           * container's own directory */
 };
 void cgroup_dirs_clear (struct cgroup_dirs *d);
 
@@ -177,7 +181,12 @@ int cgroup_dev_bpf_load (const struct bpf_insn *insns, size_t n, cella_error_t *
  * attached with BPF_F_ALLOW_MULTI (hybrid: v1, or the cgroup2 tree's program when v1 has no devices
  * hierarchy). */
 int cgroup_dev_apply (const struct cgroup_dirs *d, const struct plan_resources *r, cella_error_t *err);
-/* The same for the cgroup2 directory dir, open as cgfd (cgroup_devices_apply): its eBPF program. */
-int cgroup_dev_apply_v2_fd (const char *dir, int cgfd, const struct plan_resources *r, cella_error_t *err);
+/* The same for the cgroup2 directory dir of d, open as cgfd (cgroup_devices_apply): its eBPF program, or
+ * d->dev_shared's. */
+int cgroup_dev_apply_v2_fd (const struct cgroup_dirs *d, const char *dir, int cgfd, const struct plan_resources *r,
+                            cella_error_t *err);
+/* "devices-KEY": the name of the shared parent of plain runs with r's device rules (cgroup_dirs.dev_shared);
+ * NULL when the rules are too many for a program. */
+char *cgroup_dev_shared_name (const struct plan_resources *r);
 
 #endif

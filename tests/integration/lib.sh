@@ -330,7 +330,8 @@ _snap_ids() {
 _snap_cgroups() {
 	local d
 	cgroup_probe || return 0 # (this user makes none)
-	find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -path '*/cella/*' 2>/dev/null |
+	# (not the parents of plain runs, cella/devices-KEY: made once, they stay for the next run by design)
+	find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -path '*/cella/*' ! -regex '.*/cella/devices-[0-9a-f]*' 2>/dev/null |
 		while read -r d; do
 			[ -s "$d/cgroup.procs" ] || printf '%s\n' "$d"
 		done | _without_live

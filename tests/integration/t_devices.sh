@@ -333,6 +333,41 @@ test_hybrid_without_v1_devices_uses_the_unified_filter() {
 	assert_match "$OUT" '^0::/cella/[0-9a-f]{64}$' "the container's cgroup2 directory"
 }
 
+# A plain run (devices only, no limits) is born in a cgroup of its own below `cella/devices-KEY`, which carries
+# the one program of those rules for every run below it (docs/security.md "Devices"). The parent stays for the
+# next run, with nothing of the run left below it; a run that finds it (and so its program) gone makes it and
+# attaches the program again before anything of the container runs. The rules here (--device /dev/full:r)
+# are this test's own, so its parent is no other run's.
+test_plain_runs_share_one_device_program() {
+	require_real_root
+	local top pid cg dir i
+	top=/sys/fs/cgroup
+	[ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] || top=/sys/fs/cgroup/unified
+	[ "$(stat -f -c %T "$top" 2>/dev/null)" = cgroup2fs ] || skip "no cgroup2 tree (plain runs use the v1 devices controller)"
+	"$CELLA" run --device /dev/full:/dev/probe-full:r busybox sleep 5.4321 >/dev/null 2>&1 &
+	for i in $(seq 100); do
+		pid=$(pgrep -f -x 'sleep 5.4321' | head -n1)
+		[ -n "$pid" ] && break
+		sleep 0.05
+	done
+	[ -n "$pid" ] || fail "the run's process did not show up"
+	cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+	kill -9 "$pid"
+	wait
+	case "$cg" in /cella/devices-*/*) ;; *) fail "the plain run's cgroup is $cg, not below cella/devices-KEY" ;; esac
+	dir=$top${cg%/*}
+	[ -d "$dir" ] || fail "the shared parent $dir did not stay"
+	[ ! -e "$top$cg" ] || fail "the run's own cgroup $top$cg stayed"
+	# gone (its program with it): the next run puts both back, and is confined
+	rmdir "$dir" || fail "rmdir $dir (something left below it?)"
+	for i in 1 2; do
+		run_cella run --device /dev/full:/dev/probe-full:r --tmpfs /devt:dev busybox sh -c "$PROBE" probe /devt
+		assert_confined
+		assert_contains "$OUT" "OPEN-W:/devt/null" "an allowed device (run $i)"
+		[ -d "$dir" ] || fail "run $i did not make $dir again"
+	done
+}
+
 # A v1-only host (the cgroup2 tree unmounted in a private mount namespace): a plain run's rules go to
 # the v1 devices controller, the child moved there after clone.
 test_v1_only_plain_run_uses_the_devices_controller() {

@@ -59,3 +59,25 @@ test_image_root_is_copy_on_write() {
 	assert_rc 0
 	assert_eq /bin/true "$OUT" "a second container sees the pristine image"
 }
+
+# A plain run of an image hands its mount namespace, once the exit is known, to a small process that tears it
+# down after cella has reported (an overlay's unmount waits for RCU grace periods: docs/benchmarks.md). That
+# process must not outlive the teardown: a moment after 10 runs, nothing on the machine holds any of their
+# mount namespaces (as a process's own or as an open fd).
+test_image_run_teardown_leaves_nothing_held() {
+	local i ns="" left=""
+	for i in $(seq 10); do
+		run_cella run busybox readlink /proc/self/ns/mnt
+		assert_ok
+		assert_match "$OUT" '^mnt:\[[0-9]+\]$'
+		ns="$ns$OUT
+"
+	done
+	for i in $(seq 50); do
+		left=$(find /proc/[0-9]*/fd /proc/[0-9]*/ns -maxdepth 1 -lname 'mnt:*' -printf '%l %p\n' 2>/dev/null |
+			grep -F -f <(printf '%s' "$ns") || true)
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	[ -z "$left" ] || fail "the runs' mount namespaces are still held: $left"
+}
