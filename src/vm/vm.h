@@ -285,10 +285,11 @@ int vm_exec_router_start (int port_fd, int listen_fd, cella_error_t *err);
  * work dir is state_dir, with the caller's stdio: its exit status, or -1 with *err. */
 int vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err);
 /* The same for the command c (guest.h) with its stdin read from `in` (stdin_open; else none) and
- * its output written to out and errfd: its exit status, or -1 with *err. */
+ * its output written to out and errfd: its exit status, or -1 with *err. started: the plan whose
+ * backend_exec_started is called once the command is sent to the guest (NULL: none). */
 struct vm_guest_config;
 int vm_exec_fds (const struct vm_guest_config *c, bool stdin_open, const char *state_dir, int in, int out, int errfd,
-                 cella_error_t *err);
+                 struct plan *started, cella_error_t *err);
 
 /* ---- copy.c: `cella top` and `cella cp` on a running VM (guest.h GUEST_INTERNAL, tar.h) ---- */
 
