@@ -44,6 +44,12 @@ int vm_disk_for_plan (const struct plan *p, const char *fresh, char **path, int 
  * "sha256:…") and those of root directories that changed or are gone, each under its lock (one being built or cloned is
  * left alone): what `system prune` frees. The bytes freed. */
 uint64_t vm_disk_prune (char *const *keep_ids);
+/* What the cached image disks hold (`system df`): how many, their bytes on disk, and how many of
+ * them vm_disk_prune (keep_ids) would remove (stale) with their bytes (reclaimable). */
+struct vm_disk_use {
+  uint64_t count, size, stale, reclaimable;
+};
+void vm_disk_usage (char *const *keep_ids, struct vm_disk_use *use);
 
 /* Copy the disk src to dst (must not exist): a reflink (FICLONE) where the file system can, else
  * a copy of the data that keeps holes. *method: "reflink" or "copy". */
