@@ -45,6 +45,14 @@ backend_state_dir (const struct backend *b, const char *ctr_dir)
   return b->state_name ? xasprintf ("%s/%s", ctr_dir, b->state_name) : NULL;
 }
 
+void
+backend_exec_started (struct plan *p)
+{
+  if (p->exec_started_fd > 0)
+    close (p->exec_started_fd);
+  p->exec_started_fd = 0;
+}
+
 int
 backend_copy_root (struct plan *p, const char *dest, cella_error_t *err)
 {

@@ -96,6 +96,10 @@ int backend_check (const struct plan *p, cella_error_t *err);
 /* The state directory of b for a container whose directory is ctr_dir (malloc'd), NULL when b
  * keeps none. */
 char *backend_state_dir (const struct backend *b, const char *ctr_dir);
+/* An exec's process runs (it was started: its command found and executed, as far as the backend
+ * can tell): tell `exec -d`, which waits for this, by closing p->exec_started_fd. Once; no-op
+ * without one. */
+void backend_exec_started (struct plan *p);
 
 /* Give p a plain directory root at dest, a copy of its image's layers (the proot backend's
  * copier: ns uses it too when the kernel refuses an overlay upper on the data root). */

@@ -14,6 +14,7 @@
 #include "../plan/build.h"
 #include "commands.h"
 #include "../util/options.h"
+#include "../util/proc.h"
 
 struct exec_opts {
   bool interactive, tty, detach;
@@ -24,7 +25,7 @@ struct exec_opts {
 #define O(f) offsetof (struct exec_opts, f)
 static const struct cli_option exec_table[] = {
   { "detach", 'd', OPT_FLAG, O (detach), NULL,
-    "Run the command in the background: return once it is on its way, its output discarded" },
+    "Run the command in the background: return once it has started, its output discarded" },
   { "interactive", 'i', OPT_FLAG, O (interactive), NULL, "Keep stdin open and pass it to the command" },
   { "tty", 't', OPT_FLAG, O (tty), NULL, "Allocate a pseudo-terminal" },
   { "env", 'e', OPT_LIST, O (env), "KEY=VALUE", "Set an environment variable (on top of the container's)" },
@@ -38,8 +39,9 @@ static const char exec_usage[] = "cella exec [-d] [-i] [-t] [-e K=V] [-w DIR] [-
 static const char exec_summary[]
     = "Run a command in a running container: in all its namespaces, with its capabilities, seccomp\n"
       "filter and environment (a VM's: by its guest init, -u resolved in the guest). Exit status:\n"
-      "the command's, or 125/126/127 as for `cella run`. With -d: 0 once the command is started in\n"
-      "the background (stdin, stdout and stderr /dev/null; its exit status is not kept).";
+      "the command's, or 125/126/127 as for `cella run`. With -d: 0 once the command has started in\n"
+      "the background (stdin, stdout and stderr /dev/null; its exit status is not kept), or\n"
+      "125/126/127 with the error when it could not be started (in a vm: 0 once it is sent).";
 
 static void
 exec_opts_free (struct exec_opts *o)
@@ -83,39 +85,66 @@ exec_process (struct plan *p, const struct exec_opts *o, char **argv, cella_erro
   return 0;
 }
 
-/* exec -d: the exec is run by a process of its own, in a session of its own with /dev/null as its
- * stdio, which the caller does not wait for (a grandchild: init reaps it). 0 once it is forked. */
+/* What the daemon of exec -d reports when the command did not start (nothing: it started). */
+struct detached_failure {
+  int status, errno_;
+  char msg[1024];
+};
+
+/* exec -d: the exec is run by a daemon of its own (proc_daemonize: a session of its own, stdio
+ * /dev/null, not waited for). The caller waits only until the backend says the command runs
+ * (backend_exec_started closes the report pipe: 0) or the daemon reports why it did not start
+ * (-1 with *err and its status: 126/127 as the foreground exec gives them). */
 static int
 exec_detached (const struct backend *b, struct plan *p, const char *id, pid_t pid, cella_error_t *err)
 {
-  int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  pid_t child;
-  if (null < 0)
-    return cella_error (err, errno, "open /dev/null");
-  fflush (NULL);
-  child = fork ();
-  if (child < 0)
+  struct detached_failure f;
+  int fds[2], wr, r;
+  ssize_t n;
+  if (pipe2 (fds, O_CLOEXEC) < 0)
+    return cella_error (err, errno, "pipe");
+  /* above stdio, which the daemon's /dev/null replaces (a caller may have started us without) */
+  wr = fcntl (fds[1], F_DUPFD_CLOEXEC, 3);
+  close (fds[1]);
+  if (wr < 0)
     {
-      close (null);
-      return cella_error (err, errno, "fork");
+      close (fds[0]);
+      return cella_error (err, errno, "pipe");
     }
-  if (child == 0)
+  r = proc_daemonize (err);
+  if (r == 0)
     {
       cella_error_t e = NULL;
-      setsid ();
-      if (fork () != 0)
-        _exit (0);
-      dup2 (null, 0);
-      dup2 (null, 1);
-      dup2 (null, 2);
+      close (fds[0]);
+      p->exec_started_fd = wr;
       cleanup_free char *dir = ctr_dir (id), *state = backend_state_dir (b, dir);
-      int r = b->exec (p, pid, state, &e);
+      r = b->exec (p, pid, state, &e);
+      if (r < 0 && p->exec_started_fd > 0)
+        {
+          memset (&f, 0, sizeof f);
+          f.status = e ? e->status : EXIT_CELLA_ERROR;
+          f.errno_ = e ? e->errno_ : 0;
+          snprintf (f.msg, sizeof f.msg, "%s", e && e->msg ? e->msg : "exec: the command did not start");
+          if (write_all (wr, &f, sizeof f) < 0) /* at most PIPE_BUF: in one piece */
+            _exit (EXIT_CELLA_ERROR);
+        }
       cella_error_free (&e);
-      _exit (r < 0 ? 125 : r);
+      _exit (r < 0 ? EXIT_CELLA_ERROR : r);
     }
-  close (null);
-  waitpid (child, NULL, 0);
-  return 0;
+  close (wr);
+  if (r < 0)
+    {
+      close (fds[0]);
+      return -1;
+    }
+  do
+    n = read (fds[0], &f, sizeof f);
+  while (n < 0 && errno == EINTR);
+  close (fds[0]);
+  if (n != (ssize_t) sizeof f)
+    return 0; /* closed: the command runs */
+  f.msg[sizeof f.msg - 1] = '\0';
+  return cella_error_status (err, f.status, f.errno_, "%s", f.msg);
 }
 
 int

@@ -181,6 +181,28 @@ df_cache (struct df_row *r)
   r->size = r->reclaimable = du (dir);
 }
 
+/* The vm backend's cached root disks of images ($data/vm/disks): reclaimable are those `system
+ * prune` removes (of images that are gone, of root directories that changed). */
+static void
+df_vm_disks (struct df_row *r)
+{
+  struct image_record **v = NULL;
+  struct vm_disk_use use;
+  size_t n = 0;
+  cleanup_strv char **ids = NULL;
+  r->type = "VM Disks";
+  if (image_list (&v, &n, NULL) < 0)
+    return;
+  for (size_t i = 0; i < n; i++)
+    strv_push (&ids, v[i]->key);
+  image_list_free (v, n);
+  vm_disk_usage (ids ? ids : (char *[]){ NULL }, &use);
+  r->total = (long long) use.count;
+  r->active = (long long) (use.count - use.stale);
+  r->size = (long long) use.size;
+  r->reclaimable = (long long) use.reclaimable;
+}
+
 struct sys_opts {
   bool verbose, all, volumes, force;
   char *format;
@@ -218,10 +240,11 @@ static int
 sys_df (int argc, char **argv)
 {
   struct sys_opts o = { 0 };
-  struct df_row rows[4] = { { 0 } };
+  struct df_row rows[5] = { { 0 } };
   int status, first = cli_parse_command (df_table, &o, argc, argv, "cella system df [-v] [--format json]",
-                                         "Show the disk space images, containers, volumes and the build cache use, "
-                                         "and how much of it nothing uses (reclaimable).",
+                                         "Show the disk space images, containers, volumes, the build cache and the vm "
+                                         "backend's cached image disks use, and how much of it nothing uses "
+                                         "(reclaimable).",
                                          0, NULL, &status);
   bool json;
   if (first <= 0)
@@ -240,14 +263,15 @@ sys_df (int argc, char **argv)
       status = EXIT_CELLA_ERROR;
       goto out;
     }
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 5; i++)
     rows[i].items = json_array ();
   df_images (&rows[0], o.verbose);
   df_containers (&rows[1], o.verbose);
   df_volumes (&rows[2], o.verbose);
   df_cache (&rows[3]);
+  df_vm_disks (&rows[4]);
   if (json)
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
       {
         json_t *j = json_pack ("{s:s, s:I, s:I, s:I, s:I}", "Type", rows[i].type, "TotalCount",
                                (json_int_t) rows[i].total, "Active", (json_int_t) rows[i].active, "Size",
@@ -263,7 +287,7 @@ sys_df (int argc, char **argv)
   else
     {
       printf ("%-15s %-8s %-8s %-10s %s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
-      for (int i = 0; i < 4; i++)
+      for (int i = 0; i < 5; i++)
         {
           char sz[32], rc[32];
           fmt_size (rows[i].size, sz, sizeof sz);
@@ -286,7 +310,7 @@ sys_df (int argc, char **argv)
               }
           }
     }
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 5; i++)
     json_decref (rows[i].items);
 out:
   sys_opts_free (&o);

@@ -17,7 +17,6 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -424,26 +423,14 @@ net_dns_start (const char *net)
 {
   extern char **environ;
   char *argv[] = { (char *) "cella", (char *) "__netdns", (char *) net, NULL };
-  pid_t pid;
-  fflush (NULL);
-  pid = fork ();
-  if (pid < 0)
-    return;
-  if (pid == 0)
+  cella_error_t err = NULL;
+  if (proc_daemonize (&err) == 0)
     {
-      int null = open ("/dev/null", O_RDWR);
-      setsid ();
-      if (fork () != 0)
-        _exit (0);
-      dup2 (null, 0);
-      dup2 (null, 1);
-      dup2 (null, 2);
       close_range (3, ~0U, 0);
       execve ("/proc/self/exe", argv, environ);
       _exit (125);
     }
-  while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
-    ;
+  cella_error_free (&err); /* best effort, as before: without a server the names do not resolve */
 }
 
 void

@@ -862,6 +862,7 @@ ns_exec_launch (struct plan *p, pid_t target, const struct ns_launch *l, pid_t *
     }
   if (pid)
     *pid = s.pid;
+  backend_exec_started (p);
   if (l && l->started)
     {
       struct ns_proc started = { .pid = s.pid, .pidfd = s.pidfd, .master = s.master };

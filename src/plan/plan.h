@@ -356,6 +356,9 @@ struct plan {
   /* PLAN_LANDLOCK_*: what is asked for, for the container's processes and those exec'd in it */
   unsigned landlock;
   unsigned landlock_now; /* runtime, not saved: the scopes the process being started gets (AUTO resolved) */
+  /* runtime, not saved: `exec -d`'s report pipe (0: none, it is never stdio): a backend's exec
+   * closes it once the process runs (backend_exec_started), before it waits for the process */
+  int exec_started_fd;
   bool debug;
   enum backend_kind backend;
   char *proot_path;        /* proot: the program */

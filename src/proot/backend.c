@@ -333,6 +333,7 @@ run_foreground (struct plan *p, const struct plan_process *pr, const char *state
     return cella_error (err, errno, "fork");
   if (pid == 0)
     child_exec (argv, pr->env, tmp);
+  backend_exec_started (p); /* the command was checked: proot runs it */
   session_init (&fg);
   fg.ignore = ignore;
   fg.pidfd = (int) syscall (SYS_pidfd_open, pid, 0);

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -56,4 +57,44 @@ bool
 proc_surely_gone (pid_t pid)
 {
   return pid <= 0 || (kill (pid, 0) < 0 && errno == ESRCH);
+}
+
+int
+proc_daemonize (cella_error_t *err)
+{
+  int null = open ("/dev/null", O_RDWR | O_CLOEXEC), status = 0;
+  pid_t child;
+  if (null < 0)
+    return cella_error (err, errno, "open /dev/null");
+  fflush (NULL);
+  child = fork ();
+  if (child < 0)
+    {
+      int e = errno;
+      close (null);
+      return cella_error (err, e, "fork");
+    }
+  if (child == 0)
+    {
+      pid_t daemon;
+      if (setsid () < 0)
+        _exit (1);
+      daemon = fork ();
+      if (daemon != 0)
+        _exit (daemon < 0 ? 2 : 0);
+      /* dup2 clears close-on-exec on the copies: the daemon's stdio stays across its exec */
+      if (dup2 (null, 0) < 0 || dup2 (null, 1) < 0 || dup2 (null, 2) < 0)
+        _exit (125);
+      if (null > 2)
+        close (null);
+      return 0;
+    }
+  close (null);
+  while (waitpid (child, &status, 0) < 0)
+    if (errno != EINTR)
+      return cella_error (err, errno, "wait for the daemon's parent");
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return cella_error (err, 0, "start a daemon: %s failed in its parent",
+                        WIFEXITED (status) && WEXITSTATUS (status) == 1 ? "setsid" : "fork");
+  return 1;
 }

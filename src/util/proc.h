@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "util.h"
+
 /* The fields of /proc/PID/stat that cella reads. */
 struct proc_stat {
   char state; /* R, S, D, Z (zombie), X (dead), ... */
@@ -25,5 +27,11 @@ bool proc_alive (pid_t pid, unsigned long long start);
  * where proc_alive reads /proc. It never calls a live owner gone; a dead one whose pid was taken
  * again reads as not gone (proc_alive tells those apart). */
 bool proc_surely_gone (pid_t pid);
+
+/* Fork a daemon: a grandchild in a session of its own with stdin, stdout and stderr on /dev/null,
+ * which the caller does not wait for (init, or the nearest subreaper, reaps it). Other descriptors
+ * are inherited as they are. Returns 0 in the daemon; in the caller 1 once the intermediate child
+ * has exited, or -1 with *err when /dev/null, a fork or setsid failed (no daemon runs then). */
+int proc_daemonize (cella_error_t *err);
 
 #endif

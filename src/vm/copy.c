@@ -48,7 +48,7 @@ session_start (const char *state_dir, char **argv, int in, int out, int other, s
       if (other >= 0)
         close (other);
       signal (SIGPIPE, SIG_IGN);
-      code = vm_exec_fds (&c, in >= 0, state_dir, in, out, s->errfd, &e);
+      code = vm_exec_fds (&c, in >= 0, state_dir, in, out, s->errfd, NULL, &e);
       if (code < 0)
         {
           dprintf (s->errfd, "cella: %s%s%s\n", e->msg, e->errno_ > 0 ? ": " : "",

@@ -277,8 +277,34 @@ vm_disk_for_plan (const struct plan *p, const char *fresh, char **path, int *hel
   return 0;
 }
 
-uint64_t
-vm_disk_prune (char *const *keep_ids)
+/* Is the cached disk `key` (its file name less .ext4) one that prune removes: not of an image of
+ * keep_ids, nor of a root directory that is still as it was when it was built? */
+static bool
+disk_stale (const char *dir, const char *key, char *const *keep_ids)
+{
+  for (size_t i = 0; keep_ids && keep_ids[i]; i++)
+    {
+      cleanup_free char *k = xstrdup (keep_ids[i]);
+      for (char *c = k; *c; c++)
+        if (*c == '/' || *c == ':')
+          *c = '-';
+      if (strcmp (k, key) == 0)
+        return false;
+    }
+  if (has_prefix (key, "dir-"))
+    {
+      /* a directory's disk is stale once the directory changed (another key) or is gone */
+      cleanup_free char *srcp = xasprintf ("%s/%s.src", dir, key), *src = NULL, *now = NULL;
+      if (read_file (srcp, &src, NULL, NULL) == 0 && (now = dir_key (src)) != NULL && strcmp (now, key) == 0)
+        return false;
+    }
+  return true;
+}
+
+/* Each cached disk of $data/vm/disks: counted in *use (when not NULL), the stale ones removed
+ * when `remove`. The bytes freed. */
+static uint64_t
+disks_walk (char *const *keep_ids, bool remove, struct vm_disk_use *use)
 {
   cleanup_free char *dir = xasprintf ("%s/vm/disks", paths_data_root ());
   DIR *d = opendir (dir);
@@ -287,29 +313,28 @@ vm_disk_prune (char *const *keep_ids)
   while (d && (de = readdir (d)) != NULL)
     {
       size_t len = strlen (de->d_name);
-      bool keep = false;
+      bool stale;
       struct stat st;
       if (len <= 5 || strcmp (de->d_name + len - 5, ".ext4") != 0)
         continue;
       cleanup_free char *key = strndup (de->d_name, len - 5);
-      for (size_t i = 0; keep_ids && keep_ids[i] && !keep; i++)
-        {
-          cleanup_free char *k = xstrdup (keep_ids[i]);
-          for (char *c = k; *c; c++)
-            if (*c == '/' || *c == ':')
-              *c = '-';
-          keep = strcmp (k, key) == 0;
-        }
-      if (!keep && has_prefix (key, "dir-"))
-        {
-          /* a directory's disk is stale once the directory changed (another key) or is gone */
-          cleanup_free char *srcp = xasprintf ("%s/%s.src", dir, key), *src = NULL, *now = NULL;
-          if (read_file (srcp, &src, NULL, NULL) == 0 && (now = dir_key (src)) != NULL)
-            keep = strcmp (now, key) == 0;
-        }
-      if (keep)
+      cleanup_free char *out = xasprintf ("%s/%s", dir, de->d_name);
+      if (lstat (out, &st) < 0 || !S_ISREG (st.st_mode))
         continue;
-      cleanup_free char *out = xasprintf ("%s/%s", dir, de->d_name), *lockp = xasprintf ("%s/%s.lock", dir, key);
+      stale = disk_stale (dir, key, keep_ids);
+      if (use)
+        {
+          use->count++;
+          use->size += (uint64_t) st.st_blocks * 512;
+          if (stale)
+            {
+              use->stale++;
+              use->reclaimable += (uint64_t) st.st_blocks * 512;
+            }
+        }
+      if (!remove || !stale)
+        continue;
+      cleanup_free char *lockp = xasprintf ("%s/%s.lock", dir, key);
       cleanup_close int lock = open (lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
       /* one being built or cloned holds the lock: left for the next prune */
       if (lock < 0 || flock (lock, LOCK_EX | LOCK_NB) < 0)
@@ -325,6 +350,19 @@ vm_disk_prune (char *const *keep_ids)
   if (d)
     closedir (d);
   return freed;
+}
+
+uint64_t
+vm_disk_prune (char *const *keep_ids)
+{
+  return disks_walk (keep_ids, true, NULL);
+}
+
+void
+vm_disk_usage (char *const *keep_ids, struct vm_disk_use *use)
+{
+  memset (use, 0, sizeof *use);
+  disks_walk (keep_ids, false, use);
 }
 
 /* A copy that keeps holes: only the data segments are copied. */

@@ -495,12 +495,12 @@ vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err
 {
   struct vm_guest_config c = exec_config (p);
   (void) target;
-  return vm_exec_fds (&c, p->process.stdin_open, state_dir, 0, 1, 2, err);
+  return vm_exec_fds (&c, p->process.stdin_open, state_dir, 0, 1, 2, p, err);
 }
 
 int
 vm_exec_fds (const struct vm_guest_config *c, bool stdin_open, const char *state_dir, int in, int out, int errfd,
-             cella_error_t *err)
+             struct plan *started, cella_error_t *err)
 {
   cleanup_close int fd = -1, sfd = -1;
   cleanup_free char *req = NULL;
@@ -526,6 +526,9 @@ vm_exec_fds (const struct vm_guest_config *c, bool stdin_open, const char *state
   signal (SIGPIPE, SIG_IGN);
 
   send_frame (fd, EXEC_OPEN, req, len, &broken);
+  /* the guest's init reports a command it cannot start only by its exit status, as if it ran */
+  if (started && !broken)
+    backend_exec_started (started);
   if (c->tty)
     {
       tty = isatty (in) ? in : isatty (out) ? out : -1;

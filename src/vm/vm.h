@@ -44,6 +44,12 @@ int vm_disk_for_plan (const struct plan *p, const char *fresh, char **path, int 
  * "sha256:…") and those of root directories that changed or are gone, each under its lock (one being built or cloned is
  * left alone): what `system prune` frees. The bytes freed. */
 uint64_t vm_disk_prune (char *const *keep_ids);
+/* What the cached image disks hold (`system df`): how many, their bytes on disk, and how many of
+ * them vm_disk_prune (keep_ids) would remove (stale) with their bytes (reclaimable). */
+struct vm_disk_use {
+  uint64_t count, size, stale, reclaimable;
+};
+void vm_disk_usage (char *const *keep_ids, struct vm_disk_use *use);
 
 /* Copy the disk src to dst (must not exist): a reflink (FICLONE) where the file system can, else
  * a copy of the data that keeps holes. *method: "reflink" or "copy". */
@@ -285,10 +291,11 @@ int vm_exec_router_start (int port_fd, int listen_fd, cella_error_t *err);
  * work dir is state_dir, with the caller's stdio: its exit status, or -1 with *err. */
 int vm_exec (struct plan *p, pid_t target, const char *state_dir, cella_error_t *err);
 /* The same for the command c (guest.h) with its stdin read from `in` (stdin_open; else none) and
- * its output written to out and errfd: its exit status, or -1 with *err. */
+ * its output written to out and errfd: its exit status, or -1 with *err. started: the plan whose
+ * backend_exec_started is called once the command is sent to the guest (NULL: none). */
 struct vm_guest_config;
 int vm_exec_fds (const struct vm_guest_config *c, bool stdin_open, const char *state_dir, int in, int out, int errfd,
-                 cella_error_t *err);
+                 struct plan *started, cella_error_t *err);
 
 /* ---- copy.c: `cella top` and `cella cp` on a running VM (guest.h GUEST_INTERNAL, tar.h) ---- */
 

@@ -302,11 +302,15 @@ EOF
 	assert_ok "exec --index 2 ran in scale-web-2"
 	run_cella exec scale-web-1 test -e /tmp/mark
 	assert_rc_ne 0 "not in scale-web-1"
-	# exec -d: in the background (cella exec -d), back before the command is done
-	run_cella compose exec -d --index 3 web sh -c 'sleep 1; touch /tmp/bgmark'
+	# exec -d: in the background (cella exec -d), back before the command is done: it waits for
+	# /tmp/go (at most 30 s), which only comes after exec -d returned, so no timing is assumed
+	run_cella compose exec -d --index 3 web sh -c \
+		'i=0; while [ ! -e /tmp/go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; touch /tmp/bgmark'
 	assert_ok "compose exec -d"
 	run_cella exec scale-web-3 test -e /tmp/bgmark
 	assert_rc_ne 0 "exec -d returned before its command was done"
+	run_cella exec scale-web-3 touch /tmp/go
+	assert_ok
 	for _ in $(seq 50); do "$CELLA" exec scale-web-3 test -e /tmp/bgmark && break; sleep 0.1; done
 	run_cella exec scale-web-3 test -e /tmp/bgmark
 	assert_ok "the background command ran in scale-web-3"

@@ -177,6 +177,41 @@ test_exec_joins_the_container() {
 	assert_cella_error 125 "-d cannot be used with -i or -t"
 }
 
+# exec -d waits for the command to start, not to end: one that cannot start fails as the
+# foreground exec does (127 not found, 126 not executable, the same message); one that starts
+# is back at once and runs on.
+test_exec_detached_reports_a_command_that_cannot_start() {
+	engine_env
+	run_cella run -d --name exd busybox sleep 60
+	assert_ok
+	run_cella exec exd nosuchcmd
+	local fg=$ERR
+	assert_cella_error 127 "nosuchcmd"
+	run_cella exec -d exd nosuchcmd
+	assert_cella_error 127 "nosuchcmd"
+	assert_eq "$fg" "$ERR" "exec -d's message is the foreground exec's"
+	run_cella exec -d exd /no/such/file
+	assert_cella_error 127 "/no/such/file"
+	run_cella exec exd /etc/passwd
+	fg=$ERR
+	assert_cella_error 126 "/etc/passwd"
+	run_cella exec -d exd /etc/passwd
+	assert_cella_error 126 "/etc/passwd"
+	assert_eq "$fg" "$ERR" "exec -d's message is the foreground exec's (126)"
+	# one that starts: back well before its 5 s are over, and running in the container
+	local t0 ms
+	t0=$(date +%s%N)
+	run_cella exec -d exd sh -c 'echo $$ >/tmp/started; exec sleep 5'
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	assert_ok
+	assert_eq "" "$OUT$ERR" "exec -d prints nothing"
+	[ "$ms" -lt 1000 ] || fail "exec -d of a command that starts took $ms ms (not back at once)"
+	for _ in $(seq 50); do "$CELLA" exec exd test -s /tmp/started && break; sleep 0.1; done
+	run_cella exec exd sh -c 'cat /proc/$(cat /tmp/started)/cmdline | tr "\0" " "'
+	assert_ok
+	assert_eq "sleep 5 " "$OUT" "the background command runs in the container"
+}
+
 test_exec_as_another_user() {
 	require_id_range
 	engine_env

@@ -81,6 +81,44 @@ test_system_df_counts_the_build_cache() {
 	assert_not_contains "$OUT$ERR" "Using cache" "the pruned cache is not used"
 }
 
+# The vm backend's cached image disks ($data/vm/disks/KEY.ext4, KEY the image's manifest digest
+# with `-` for `:`, as a vm run leaves them: see system_prune_removes_vm_disks_of_gone_images) show
+# in system df's VM Disks row: that of an image in the store active, that of a gone image
+# reclaimable, as system prune removes it. Files of that name and known size stand in for disks.
+test_system_df_counts_vm_disks() {
+	engine_env
+	require_cmd python3
+	local disks=$CELLA_ROOT/vm/disks key kept gone ksz gsz
+	assert_eq "$(df_field 'VM Disks' TotalCount)" 0 "no vm disks yet"
+	make_rootfs "$TEST_TMP/rootfs"
+	run_cella image import "$TEST_TMP/rootfs" local/vd:v1
+	assert_ok
+	run_cella image inspect local/vd:v1
+	key=$(printf '%s\n' "$OUT" | grep -o '@sha256:[0-9a-f]*' | head -n 1)
+	[ -n "$key" ] || fail "no manifest digest in the image's RepoDigests"
+	kept=$disks/sha256-${key#@sha256:}.ext4
+	gone=$disks/sha256-$(printf '%064d' 7).ext4
+	mkdir -p "$disks"
+	dd if=/dev/urandom of="$kept" bs=64k count=40 2>/dev/null
+	dd if=/dev/urandom of="$gone" bs=64k count=24 2>/dev/null
+	ksz=$(($(stat -c '%b * %B' "$kept")))
+	gsz=$(($(stat -c '%b * %B' "$gone")))
+	assert_eq "$(df_field 'VM Disks' TotalCount)" 2 "two cached disks"
+	assert_eq "$(df_field 'VM Disks' Active)" 1 "the disk of the image in the store"
+	assert_eq "$(df_field 'VM Disks' Size)" $((ksz + gsz)) "both disks' bytes"
+	assert_eq "$(df_field 'VM Disks' Reclaimable)" "$gsz" "the gone image's disk is reclaimable"
+	run_cella system df
+	assert_match "$OUT" '^VM Disks +2 +1 +4\.[0-9]+MB +1\.[0-9]+MB' "the table's VM Disks row"
+	run_cella system prune -f
+	assert_ok
+	[ ! -e "$gone" ] || fail "system prune kept the disk df called reclaimable"
+	assert_eq "$(df_field 'VM Disks' TotalCount)" 1 "one disk after prune"
+	assert_eq "$(df_field 'VM Disks' Reclaimable)" 0 "nothing reclaimable after prune"
+	run_cella rmi local/vd:v1
+	assert_ok
+	assert_eq "$(df_field 'VM Disks' Reclaimable)" "$ksz" "the disk of a removed image is reclaimable"
+}
+
 test_container_prune_removes_only_stopped() {
 	engine_env
 	run_cella run -d --name keep busybox sleep 1000
