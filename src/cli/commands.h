@@ -55,7 +55,7 @@ int cmd_netdns (int argc, char **argv);
 int cmd_image_tool (int argc, char **argv);
 /* Run the image tool with argv (argv[0] is its command); its exit status, or -1 with *err. */
 int image_tool_run (char *const *argv, cella_error_t *err);
-void image_tool_path_init (void);
+void image_tool_path_init (const char *self);
 /* The device rules a container of plan p gets here, as JSON strings ("deny a *:* rwm", "allow c 1:3 rwm" ...,
  * later ones win; --privileged: "allow a *:* rwm"); null where none are applied (rootless: the user namespace
  * keeps host devices out). For run --dry-run and inspect. */

@@ -23,24 +23,19 @@
 /* ---- the image tool ---------------------------------------------------------------------------- */
 
 /* Where build/cella-image is: $CELLA_IMAGE_TOOL, else next to this binary, else libexec. Called
- * early in main, before a re-exec from a sealed copy hides where the binary lives. */
+ * early in main, before a re-exec from a sealed copy hides where the binary lives; self is this binary's path
+ * (/proc/self/exe), or NULL. */
 void
-image_tool_path_init (void)
+image_tool_path_init (const char *self)
 {
-  char self[PATH_MAX];
-  ssize_t n;
-  char *slash, *p;
-  if (getenv ("CELLA_IMAGE_TOOL"))
+  const char *slash;
+  char *p;
+  if (getenv ("CELLA_IMAGE_TOOL") || self == NULL)
     return;
-  n = readlink ("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0)
-    return;
-  self[n] = '\0';
   slash = strrchr (self, '/');
   if (slash == NULL || has_prefix (self, "/memfd:"))
     return;
-  *slash = '\0';
-  p = xasprintf ("%s/cella-image", self);
+  p = xasprintf ("%.*s/cella-image", (int) (slash - self), self);
   if (access (p, X_OK) == 0)
     setenv ("CELLA_IMAGE_TOOL", p, 0);
   free (p);

@@ -130,23 +130,18 @@ needs_roots (const struct command *c, int argc, char **argv)
 /* The vm backend's guest init (cella-vminit) next to this binary, for the processes started from
  * a sealed copy (their /proc/self/exe is a memfd): $CELLA_VMINIT, as $CELLA_IMAGE_TOOL. */
 static void
-vminit_path_init (void)
+vminit_path_init (const char *self)
 {
-  char self[4096];
-  ssize_t n;
-  char *slash;
-  if (getenv ("CELLA_VMINIT"))
+  char path[4096 + 16];
+  const char *slash;
+  if (getenv ("CELLA_VMINIT") || self == NULL)
     return;
-  n = readlink ("/proc/self/exe", self, sizeof self - 16);
-  if (n <= 0)
-    return;
-  self[n] = '\0';
   slash = strrchr (self, '/');
   if (slash == NULL || strncmp (self, "/memfd:", 7) == 0)
     return;
-  strcpy (slash + 1, "cella-vminit");
-  if (access (self, X_OK) == 0)
-    setenv ("CELLA_VMINIT", self, 0);
+  snprintf (path, sizeof path, "%.*s/cella-vminit", (int) (slash - self), self);
+  if (access (path, X_OK) == 0)
+    setenv ("CELLA_VMINIT", path, 0);
 }
 
 /* The small monitor (build/cella-monitor, next to this binary) and this binary's own path, for
@@ -154,17 +149,12 @@ vminit_path_init (void)
  * the full monitor stays) and $CELLA_FULL_BIN. Processes started from a sealed copy see the
  * values of the cella that started them. */
 static void
-monitor_path_init (void)
+monitor_path_init (const char *self)
 {
-  char self[4096], small[4096 + 16];
-  ssize_t n;
-  char *slash;
-  if (getenv ("CELLA_FULL_BIN"))
+  char small[4096 + 16];
+  const char *slash;
+  if (getenv ("CELLA_FULL_BIN") || self == NULL)
     return;
-  n = readlink ("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0)
-    return;
-  self[n] = '\0';
   slash = strrchr (self, '/');
   if (slash == NULL || self[0] != '/' || strncmp (self, "/memfd:", 7) == 0 || strstr (self, " (deleted)"))
     return;
@@ -172,6 +162,24 @@ monitor_path_init (void)
   snprintf (small, sizeof small, "%.*s/cella-monitor", (int) (slash - self), self);
   if (access (small, X_OK) == 0)
     setenv ("CELLA_MONITOR_BIN", small, 0);
+}
+
+/* This binary's path (NULL where /proc/self/exe cannot be read), read once for the three helpers
+ * above: each readlink of /proc/self/exe builds a proc inode and a path, ~50 us on the reference
+ * VM (docs/benchmarks.md, "proot's stand-ins"). */
+static const char *
+self_exe (void)
+{
+  static char self[4096];
+  static int state; /* 0: not read yet, 1: read, -1: unreadable */
+  if (state == 0)
+    {
+      ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
+      state = n > 0 ? 1 : -1;
+      if (n > 0)
+        self[n] = '\0';
+    }
+  return state > 0 ? self : NULL;
 }
 
 /* The heap glibc's start-up already took (132 KB from brk) and the stack's next 64 KB, populated
@@ -226,10 +234,10 @@ main (int argc, char **argv)
       {
         if (c->fn == cmd_run || c->fn == cmd_create || c->fn == cmd_image_tool || c->fn == cmd_image
             || c->fn == cmd_commit || c->fn == cmd_build)
-          image_tool_path_init ();
-        vminit_path_init ();
+          image_tool_path_init (self_exe ());
+        vminit_path_init (self_exe ());
         if (c->starts_containers)
-          monitor_path_init ();
+          monitor_path_init (self_exe ());
         if (needs_seal (c, argc, argv) && seal (c, argc, argv) < 0)
           {
             perror ("cella: re-execute from a sealed copy of the binary");

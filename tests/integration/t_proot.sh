@@ -43,6 +43,25 @@ $(uname -r)
 		fail "copies or state left: $(ls -d "$CELLA_ROOT"/proot-* "$CELLA_RUN_ROOT"/proot-*)"
 }
 
+# A directory root that lacks the targets of the binds (a busybox root has no /etc/hosts,
+# hostname or resolv.conf) gets empty mount points, as the ns backend leaves them, and the
+# container still sees the host's files; a target that is a symlink out of the root creates
+# nothing outside it.
+test_proot_directory_root_mount_points() {
+	proot_env
+	make_rootfs "$TEST_TMP/r"
+	ln -s "$TEST_TMP/outside" "$TEST_TMP/r/etc/resolv.conf"
+	run_cella run --backend proot "$TEST_TMP/r" cat /etc/hosts
+	assert_ok
+	assert_eq "$(cat /etc/hosts)" "$OUT" "the host's /etc/hosts"
+	[ -f "$TEST_TMP/r/etc/hosts" ] && [ ! -s "$TEST_TMP/r/etc/hosts" ] || fail "no empty mount point /etc/hosts in the root"
+	[ -f "$TEST_TMP/r/etc/hostname" ] || fail "no mount point /etc/hostname in the root"
+	[ ! -e "$TEST_TMP/outside" ] || fail "a file was created outside the root through its symlink"
+	[ -L "$TEST_TMP/r/etc/resolv.conf" ] || fail "the root's symlink was replaced"
+	run_cella run --backend proot "$TEST_TMP/r" cat /etc/hostname
+	assert_eq "$(cat /etc/hostname)" "$OUT" "the host's /etc/hostname, second run"
+}
+
 test_proot_refusals() {
 	proot_env
 	local args
