@@ -1057,6 +1057,24 @@ cgroup_join_plan (const struct plan *p, pid_t pid, cella_error_t *err)
 }
 
 bool
+cgroup_plain_leaf (const struct plan *p, char *buf, size_t n)
+{
+  struct cgroup_dirs d;
+  const char *dir;
+  bool ok = false;
+  if (!cgroup_wanted (p) || cgroup_path_of (p, &d, NULL) < 0)
+    return false;
+  dir = single_v2_dir (&d);
+  if (d.dev_shared && dir && strlen (dir) < n)
+    {
+      memcpy (buf, dir, strlen (dir) + 1);
+      ok = true;
+    }
+  cgroup_dirs_clear (&d);
+  return ok;
+}
+
+bool
 cgroup_finish (const struct plan *p)
 {
   struct cgroup_dirs d;

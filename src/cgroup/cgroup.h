@@ -157,6 +157,10 @@ int cgroup_join_plan (const struct plan *p, pid_t pid, cella_error_t *err);
 /* After the container's workload is gone (foreground run's end, the engine monitor): whether the OOM killer
  * struck in its cgroup; then the cgroup is removed. false when it had none. */
 bool cgroup_finish (const struct plan *p);
+/* A plain run's own cgroup (below a shared device parent, `cella/devices-KEY`: nothing in it to report, no
+ * limit), for another process to rmdir once the run is over: its path into buf, true; false (buf untouched)
+ * for any other cgroup, which cgroup_finish removes. */
+bool cgroup_plain_leaf (const struct plan *p, char *buf, size_t n);
 
 /* ---- devices (cgroup_dev.c) ---- */
 

@@ -665,33 +665,70 @@ teardown_hold (pid_t pid)
 }
 
 /* The holder shares cella's memory (CLONE_VM: no copy of its page tables) and runs on a stack of its own;
- * it only makes system calls (nothing that writes errno or cella's heap). It has a copy of cella's fd
- * table: it closes everything but the namespace first, so that a caller reading cella's output is not
- * kept waiting for its end, then the namespace (the teardown happens here), then exits. */
+ * it only makes raw system calls (nothing that writes errno, which it shares with cella, or cella's heap). It
+ * has a copy of cella's fd table: it closes everything but the namespace first, so that a caller reading
+ * cella's output is not kept waiting for its end; then (a plain run's) removes the run's own cgroup below
+ * the shared device parent, asking again while the kernel still counts the exited tasks (EBUSY, for up to
+ * ~2 s; one left after that is swept by the next `system prune`); then closes the namespace (the teardown
+ * happens here) and exits. */
 static char teardown_stack[16384] __attribute__ ((aligned (16)));
+static struct {
+  unsigned fd;
+  char cgroup[4096];
+} teardown;
+
+#if defined(__x86_64__)
+static long
+raw3 (long nr, long a, long b, long c)
+{
+  long r;
+  __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return r;
+}
 
 static int
 teardown_holder (void *arg)
 {
-  unsigned fd = (unsigned) (uintptr_t) arg;
+  unsigned fd = teardown.fd;
+  (void) arg;
   if (fd > 0)
-    syscall (SYS_close_range, 0U, fd - 1, 0U);
-  syscall (SYS_close_range, fd + 1, ~0U, 0U);
-  syscall (SYS_close, fd);
-  syscall (SYS_exit, 0);
+    raw3 (SYS_close_range, 0, fd - 1, 0);
+  raw3 (SYS_close_range, fd + 1, ~0U, 0);
+  for (int i = 0; teardown.cgroup[0] && i < 150; i++)
+    {
+      struct timespec t = { 0, i < 50 ? 1000000L : 20000000L };
+      if (raw3 (SYS_rmdir, (long) teardown.cgroup, 0, 0) != -EBUSY)
+        break;
+      raw3 (SYS_nanosleep, (long) &t, 0, 0);
+    }
+  raw3 (SYS_close, fd, 0, 0);
+  raw3 (SYS_exit, 0, 0, 0);
   return 0;
 }
 
-static void
-teardown_hand_off (int fd)
+/* Hands fd (and p's plain cgroup) to the holder; false when there is none: the caller removes the cgroup and
+ * the teardown happens at this close, as it would have in the container. */
+static bool
+teardown_hand_off (const struct plan *p, int fd)
 {
+  bool handed;
+  teardown.fd = (unsigned) fd;
+  teardown.cgroup[0] = '\0';
+  cgroup_plain_leaf (p, teardown.cgroup, sizeof teardown.cgroup);
   /* exit signal 0: no SIGCHLD for cella; once cella has exited, init reaps it */
-  if (clone (teardown_holder, teardown_stack + sizeof teardown_stack, CLONE_VM, (void *) (uintptr_t) fd) < 0)
-    {
-      /* no holder: the teardown happens here, at this close, as it would have in the container */
-    }
+  handed = clone (teardown_holder, teardown_stack + sizeof teardown_stack, CLONE_VM, NULL) >= 0;
   close (fd);
+  return handed;
 }
+#else
+static bool
+teardown_hand_off (const struct plan *p, int fd)
+{
+  (void) p;
+  close (fd); /* (no holder without raw system calls here) */
+  return false;
+}
+#endif
 
 int
 ns_run (struct plan *p, cella_error_t *err)
@@ -707,6 +744,7 @@ ns_run_launch (struct plan *p, const struct ns_launch *l, cella_error_t *err)
   struct ns_proc proc;
   sigset_t old;
   int status = -1, held;
+  bool handed;
 
   signals_for (p, &signals);
   session_block (&signals, &old);
@@ -719,11 +757,12 @@ ns_run_launch (struct plan *p, const struct ns_launch *l, cella_error_t *err)
   c.master = proc.master;
   held = teardown_deferrable (p, l) ? teardown_hold (proc.pid) : -1;
   status = supervise (&c, p, &signals);
-  if (held >= 0)
-    teardown_hand_off (held);
+  handed = held >= 0 && teardown_hand_off (p, held);
   if (net_wanted (p))
     net_detach (p);
-  if (cgroup_finish (p) && status == 128 + SIGKILL)
+  if (handed && teardown.cgroup[0])
+    ; /* the holder removes it */
+  else if (cgroup_finish (p) && status == 128 + SIGKILL)
     fprintf (stderr, "cella: the container was killed by the OOM killer (memory limit %lld bytes)\n", p->res.memory);
 
 out:

@@ -357,6 +357,11 @@ test_plain_runs_share_one_device_program() {
 	case "$cg" in /cella/devices-*/*) ;; *) fail "the plain run's cgroup is $cg, not below cella/devices-KEY" ;; esac
 	dir=$top${cg%/*}
 	[ -d "$dir" ] || fail "the shared parent $dir did not stay"
+	# (removed by the process that also tears the run's mounts down, a moment after cella's exit)
+	for i in $(seq 60); do
+		[ -e "$top$cg" ] || break
+		sleep 0.05
+	done
 	[ ! -e "$top$cg" ] || fail "the run's own cgroup $top$cg stayed"
 	# gone (its program with it): the next run puts both back, and is confined
 	rmdir "$dir" || fail "rmdir $dir (something left below it?)"
