@@ -341,7 +341,7 @@ static bool
 attached_by_name (int cg, const char *name)
 {
   union bpf_attr a;
-  uint32_t ids[16];
+  uint32_t ids[16] = { 0 };
   memset (&a, 0, sizeof a);
   a.query.target_fd = (uint32_t) cg;
   a.query.attach_type = BPF_CGROUP_DEVICE;
