@@ -53,7 +53,7 @@ $(B)/cella-monitor: $(MON_SRC) src/engine/logfile.h src/engine/attach.h src/engi
 # process execs from a sealed memfd right before the workload. Freestanding (no libc: its exec
 # touches two pages and runs no cpuid), position-independent with no relocation, stripped; its
 # bytes are linked into cella (build/gen/execstub_bin.c).
-$(B)/cella-exec: execstub/main.c src/util/execstub.h
+$(B)/cella-exec: execstub/main.c src/util/execstub.h src/util/rawsys.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -Isrc $(WARN) -Os -fPIE -static-pie -nostdlib -nostartfiles -ffreestanding -fno-stack-protector \
 	  -fno-builtin -fno-tree-loop-distribute-patterns -fno-asynchronous-unwind-tables -fcf-protection=none \

@@ -7,27 +7,12 @@
 #include <linux/fcntl.h>
 
 #include "util/execstub.h"
+#include "util/rawsys.h"
 
+#define sys3 raw_sys3
 #if defined(__x86_64__)
-static long
-sys3 (long n, long a, long b, long c)
-{
-  long r;
-  __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-  return r;
-}
 __asm__(".text\n.global _start\n_start:\n\txor %ebp,%ebp\n\tmov %rsp,%rdi\n\tand $-16,%rsp\n\tcall stub_main\n\thlt\n");
 #elif defined(__aarch64__)
-static long
-sys3 (long n, long a, long b, long c)
-{
-  register long x8 __asm__("x8") = n;
-  register long x0 __asm__("x0") = a;
-  register long x1 __asm__("x1") = b;
-  register long x2 __asm__("x2") = c;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-  return x0;
-}
 __asm__(".text\n.global _start\n_start:\n\tmov x0, sp\n\tbl stub_main\n\tbrk #0\n");
 #else
 #error "the exec stub knows the system calls of x86_64 and aarch64 only"

@@ -266,13 +266,28 @@ cgroup_dev_bpf_load (const struct bpf_insn *insns, size_t n, cella_error_t *err)
   return load_named (insns, n, NULL, err);
 }
 
+/* prog attached to the cgroup cg (dir: its name in errors) with BPF_F_ALLOW_MULTI: every program on the way up is
+ * run too, so a host's own device policy above us still holds */
+static int
+attach (int cg, int prog, const char *dir, cella_error_t *err)
+{
+  union bpf_attr a;
+  memset (&a, 0, sizeof a);
+  a.target_fd = (uint32_t) cg;
+  a.attach_bpf_fd = (uint32_t) prog;
+  a.attach_type = BPF_CGROUP_DEVICE;
+  a.attach_flags = BPF_F_ALLOW_MULTI;
+  if (sys_bpf (BPF_PROG_ATTACH, &a) < 0)
+    return cella_error (err, errno, "cgroup: attach the device filter to `%s`", dir);
+  return 0;
+}
+
 /* dir names cg (its name in errors); cg < 0: open dir */
 static int
 apply_bpf (const char *dir, int cg, const struct plan_dev_rule *rules, size_t n, cella_error_t *err)
 {
   cleanup_free struct bpf_insn *insns = NULL;
   cleanup_close int prog = -1, own = -1;
-  union bpf_attr a;
   size_t ninsn;
   if (cgroup_dev_bpf_build (rules, n, &insns, &ninsn) < 0)
     return cella_error (err, 0, "cgroup: %zu device rules: too many", n);
@@ -285,15 +300,7 @@ apply_bpf (const char *dir, int cg, const struct plan_dev_rule *rules, size_t n,
       if (cg < 0)
         return cella_error (err, errno, "cgroup: open `%s`", dir);
     }
-  memset (&a, 0, sizeof a);
-  a.target_fd = (uint32_t) cg;
-  a.attach_bpf_fd = (uint32_t) prog;
-  a.attach_type = BPF_CGROUP_DEVICE;
-  /* every program on the way up is run too: a host's own device policy above us still holds */
-  a.attach_flags = BPF_F_ALLOW_MULTI;
-  if (sys_bpf (BPF_PROG_ATTACH, &a) < 0)
-    return cella_error (err, errno, "cgroup: attach the device filter to `%s`", dir);
-  return 0; /* the attachment holds the program; it goes with the cgroup */
+  return attach (cg, prog, dir, err); /* the attachment holds the program; it goes with the cgroup */
 }
 
 /* ---- one program for every plain run of a rule set ---------------------------------------------------
@@ -379,7 +386,6 @@ shared_ensure (const char *dir, const struct plan_resources *r, cella_error_t *e
   cleanup_free struct bpf_insn *insns = NULL;
   cleanup_close int cg = -1, prog = -1;
   char name[16];
-  union bpf_attr a;
   if (cgroup_dev_bpf_build (rules, n, &insns, &ninsn) < 0)
     return cella_error (err, 0, "cgroup: %zu device rules: too many", n);
   /* "cella_" and 9 hex digits of the key: a program name holds 15 characters */
@@ -393,14 +399,7 @@ shared_ensure (const char *dir, const struct plan_resources *r, cella_error_t *e
     return 0;
   if ((prog = load_named (insns, ninsn, name, err)) < 0)
     return -1;
-  memset (&a, 0, sizeof a);
-  a.target_fd = (uint32_t) cg;
-  a.attach_bpf_fd = (uint32_t) prog;
-  a.attach_type = BPF_CGROUP_DEVICE;
-  a.attach_flags = BPF_F_ALLOW_MULTI;
-  if (sys_bpf (BPF_PROG_ATTACH, &a) < 0)
-    return cella_error (err, errno, "cgroup: attach the device filter to `%s`", dir);
-  return 0;
+  return attach (cg, prog, dir, err);
 }
 
 /* ---- applying ---------------------------------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include "../host/facts.h"
 #include "../cgroup/cgroup.h"
 #include "../util/execstub.h"
+#include "../util/rawsys.h"
 #include "../util/selfexec.h"
 #include "internal.h"
 #include "landlock.h"
@@ -677,32 +678,24 @@ static struct {
   char cgroup[4096];
 } teardown;
 
-#if defined(__x86_64__)
-static long
-raw3 (long nr, long a, long b, long c)
-{
-  long r;
-  __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-  return r;
-}
-
+#if defined(RAW_SYS3)
 static int
 teardown_holder (void *arg)
 {
   unsigned fd = teardown.fd;
   (void) arg;
   if (fd > 0)
-    raw3 (SYS_close_range, 0, fd - 1, 0);
-  raw3 (SYS_close_range, fd + 1, ~0U, 0);
+    raw_sys3 (SYS_close_range, 0, fd - 1, 0);
+  raw_sys3 (SYS_close_range, fd + 1, ~0U, 0);
   for (int i = 0; teardown.cgroup[0] && i < 150; i++)
     {
       struct timespec t = { 0, i < 50 ? 1000000L : 20000000L };
-      if (raw3 (SYS_rmdir, (long) teardown.cgroup, 0, 0) != -EBUSY)
+      if (raw_sys3 (SYS_rmdir, (long) teardown.cgroup, 0, 0) != -EBUSY)
         break;
-      raw3 (SYS_nanosleep, (long) &t, 0, 0);
+      raw_sys3 (SYS_nanosleep, (long) &t, 0, 0);
     }
-  raw3 (SYS_close, fd, 0, 0);
-  raw3 (SYS_exit, 0, 0, 0);
+  raw_sys3 (SYS_close, fd, 0, 0);
+  raw_sys3 (SYS_exit, 0, 0, 0);
   return 0;
 }
 
