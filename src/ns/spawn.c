@@ -672,7 +672,10 @@ teardown_hold (pid_t pid)
  * the shared device parent, asking again while the kernel still counts the exited tasks (EBUSY, for up to
  * ~2 s; one left after that is swept by the next `system prune`); then closes the namespace (the teardown
  * happens here) and exits. */
-static char teardown_stack[16384] __attribute__ ((aligned (16)));
+/* (static: cella's entry point populates its writable segment at every start, so these are kept small; the
+ * holder's frames are a few hundred bytes, and it runs with cella's signals blocked: no handler frame lands
+ * on its stack) */
+static char teardown_stack[4096] __attribute__ ((aligned (16)));
 static struct {
   unsigned fd;
   char cgroup[4096];
