@@ -165,9 +165,11 @@ char **vm_qemu_argv (const struct vm_launch *l);
 /* Under TCG, QEMU's translation cache is bounded to this (-accel tcg,tb-size=N; QEMU's default
  * is up to 1 GiB), so that the memory limit below holds. */
 #define VM_TCG_TB_MIB 256
-/* The memory limit of QEMU's cgroup: the guest's RAM + 128 MiB (QEMU's program, libraries, heap,
- * device and I/O buffers: ~90 MiB measured for a 256 MiB TCG guest that filled its RAM) +
- * VM_TCG_TB_MIB under TCG. Bytes. */
+/* QEMU's own memory beside the guest's RAM, in its cgroup's limit (vm_memory_limit) */
+#define VM_QEMU_OVERHEAD_MIB 256
+/* The memory limit of QEMU's cgroup: the guest's RAM + VM_QEMU_OVERHEAD_MIB (QEMU's program, libraries,
+ * heap, device and I/O buffers: ~90 MiB measured for a 256 MiB TCG guest that filled its RAM, 119 MiB for a
+ * 3 GiB one with 9p shares) + VM_TCG_TB_MIB under TCG. Bytes. */
 long long vm_memory_limit (unsigned memory_mib, bool kvm);
 
 /* The QEMU program: $CELLA_QEMU, else qemu-system-x86_64 on PATH; error naming the package. */

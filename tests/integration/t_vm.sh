@@ -433,7 +433,7 @@ test_qemu_runs_in_its_jail() {
 	fi
 	assert_eq "w" "$(cat "/proc/$q/root/vm/vol/0/by-guest" 2>&1)" "the volume in QEMU's root"
 	if vm_real_root; then
-		# the memory cgroup of QEMU alone: guest RAM + 128 MiB (+ 256 MiB of TCG translation cache)
+		# the memory cgroup of QEMU alone: guest RAM + 256 MiB (+ 256 MiB of TCG translation cache)
 		cgpath=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' "/proc/$q/cgroup")
 		if [ -n "$cgpath" ]; then
 			limit=$(cat "/sys/fs/cgroup/memory$cgpath/memory.limit_in_bytes")
@@ -442,7 +442,7 @@ test_qemu_runs_in_its_jail() {
 			limit=$(cat "/sys/fs/cgroup$cgpath/memory.max")
 		fi
 		assert_eq "/cella/$id" "$cgpath" "QEMU's cgroup"
-		if kvm_usable; then want=$(((128 + 128) << 20)); else want=$(((128 + 128 + 256) << 20)); fi
+		if kvm_usable; then want=$(((128 + 256) << 20)); else want=$(((128 + 256 + 256) << 20)); fi
 		assert_eq "$want" "$limit" "QEMU's memory limit"
 		grep -q "/cella/$id" "/proc/$sup/cgroup" && fail "the supervisor is in QEMU's cgroup"
 		owner=0

@@ -345,9 +345,9 @@ test_qemu_argv (void)
          "the disk from its two fds (read-write, read-only) in fd set 1");
   CHECK (has_pair (argv, "-add-fd", "fd=10,set=2") && has_pair (argv, "-chardev", "file,id=con,path=/dev/fdset/2"),
          "the console log from its fd in fd set 2");
-  CHECK (vm_memory_limit (256, false) == (256LL + 128 + 256) << 20
-             && vm_memory_limit (1024, true) == (1024LL + 128) << 20,
-         "QEMU's memory limit: guest + 128 MiB (+ 256 MiB of TCG cache)");
+  CHECK (vm_memory_limit (256, false) == (256LL + 256 + 256) << 20
+             && vm_memory_limit (1024, true) == (1024LL + 256) << 20,
+         "QEMU's memory limit: guest + 256 MiB (+ 256 MiB of TCG cache)");
   CHECK (has_pair (argv, "-chardev", "socket,id=hvc,fd=5") && has_pair (argv, "-device", "virtconsole,chardev=hvc"),
          "hvc0 on the given socket");
   CHECK (has_pair (argv, "-device", "virtserialport,chardev=ctl,name=cella.ctl"), "the cella.ctl port");
