@@ -18,6 +18,7 @@
 #include "../image/store.h"
 #include "../util/paths.h"
 #include "../engine/userns.h"
+#include "../host/probe.h"
 #include "../engine/volume.h"
 #include "../backend/backend.h"
 #include "../plan/build.h"
@@ -568,6 +569,16 @@ run_or_create (int argc, char **argv, bool create_only)
   run_volumes_drop (&rv, false);
   if (p->userns_mode)
     userns_release (p->id); /* a foreground run keeps nothing, its ids neither */
+  if (status < 0 && p->backend == BACKEND_NS && probe_ns_kept_answer_was_wrong ())
+    {
+      /* the namespaces were refused though the probe's kept answer said they were allowed (a
+       * sysctl changed, another sandbox in the same seccomp state): nothing ran yet, so plan
+       * again with a real probe, which picks the proot backend if it has to (once: the real
+       * probe's answer is never from the kept file) */
+      cella_error_free (&err);
+      probe_ns_backend_fresh ();
+      return run_or_create (argc, argv, create_only);
+    }
   if (status < 0)
     return cella_error_print (&err);
   return status;

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
@@ -23,7 +24,6 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,45 +226,24 @@ try_unshare (void *ud, int *stage)
 
 /* ---- the ns probe's answer kept for the boot ------------------------------------------------------ */
 
-/* Everything the probe's answer depends on, as one line: the boot, the kernel, who asks (ids,
- * capabilities, seccomp, no_new_privs, the user namespace it is in) and the sysctls that limit or
- * forbid namespaces. A change of any of them probes again. */
+/* Who asks, in a few system calls (no /proc/sys reads: this is on every start's path): the boot
+ * (a new kernel is a new boot), the ids, the user namespace, the effective capabilities, the
+ * seccomp mode and no_new_privs. What it leaves out (a namespace sysctl lowered since, another
+ * filter in the same seccomp state) shows up when the start's own clone is refused:
+ * probe_ns_refused_at_start drops the kept answer and the run plans again. */
 static char *
 ns_cache_key (void)
 {
-  cleanup_free char *boot = NULL, *status = NULL;
-  char userns[64] = "", line[256];
-  struct utsname u;
-  size_t len = 0;
-  char *key = NULL;
-  cleanup_fclose FILE *f = open_memstream (&key, &len);
-  if (f == NULL)
+  cleanup_free char *boot = NULL;
+  char userns[64] = "";
+  struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct caps[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+  if (read_file ("/proc/sys/kernel/random/boot_id", &boot, NULL, NULL) < 0
+      || readlink ("/proc/self/ns/user", userns, sizeof userns - 1) < 0 || syscall (SYS_capget, &h, caps) < 0)
     return NULL;
-  if (read_file ("/proc/sys/kernel/random/boot_id", &boot, NULL, NULL) < 0 || uname (&u) < 0
-      || read_file ("/proc/self/status", &status, NULL, NULL) < 0
-      || readlink ("/proc/self/ns/user", userns, sizeof userns - 1) < 0)
-    {
-      fclose (steal_pointer (&f));
-      free (key);
-      return NULL;
-    }
-  fprintf (f, "v1 boot=%.36s kernel=%s %s euid=%u egid=%u userns=%s", boot, u.release, u.version, (unsigned) geteuid (),
-           (unsigned) getegid (), userns);
-  static const char *const fields[]
-      = { "\nCapEff:", "\nCapBnd:", "\nSeccomp:", "\nSeccomp_filters:", "\nNoNewPrivs:", NULL };
-  for (size_t i = 0; fields[i]; i++)
-    {
-      const char *at = strstr (status, fields[i]);
-      if (at && sscanf (at + strlen (fields[i]), " %255s", line) == 1)
-        fprintf (f, " %s%s", fields[i] + 1, line);
-    }
-  for (size_t i = 0; ns_limits[i]; i++)
-    fprintf (f, " %s=%ld", ns_limits[i], sysctl_long (ns_limits[i]));
-  fprintf (f, " unprivileged_userns_clone=%ld apparmor_restrict=%ld\n",
-           sysctl_long ("kernel/unprivileged_userns_clone"),
-           sysctl_long ("kernel/apparmor_restrict_unprivileged_userns"));
-  fclose (steal_pointer (&f));
-  return key;
+  return xasprintf ("v2 boot=%.36s euid=%u egid=%u userns=%s capeff=%08x%08x seccomp=%d nnp=%d\n", boot,
+                    (unsigned) geteuid (), (unsigned) getegid (), userns, caps[1].effective, caps[0].effective,
+                    prctl (PR_GET_SECCOMP, 0, 0, 0, 0), prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
 }
 
 /* The run root, when it is this user's own directory that nobody else can write: only there is a
@@ -296,61 +275,92 @@ ns_cache_keep (const char *key)
     cella_error_free (&err); /* only a cache: the next start probes again */
 }
 
-static bool ns_boot_cache = true;
+/* This process's answer: -1 not asked yet, else 0/1; from_kept: it came from the kept file;
+ * kept_wrong: the start's clone met a refusal after that (probe_ns_refused_at_start). */
+static struct {
+  bool boot_cache; /* may use and keep the answer kept for the boot */
+  int answer;
+  bool from_kept, kept_wrong;
+  char *reason, *fix;
+} ns_probe = { .boot_cache = true, .answer = -1 };
 
 void
 probe_ns_backend_fresh (void)
 {
-  ns_boot_cache = false;
+  ns_probe.boot_cache = false;
+  ns_probe.answer = -1;
+  ns_probe.from_kept = ns_probe.kept_wrong = false;
+  free (ns_probe.reason);
+  free (ns_probe.fix);
+  ns_probe.reason = ns_probe.fix = NULL;
+}
+
+bool
+probe_ns_refused_at_start (int e)
+{
+  cleanup_free char *path = NULL;
+  if (!ns_probe.from_kept
+      || !(e == EPERM || e == EACCES || e == ENOSPC || e == EUSERS || e == EINVAL || e == ENOSYS))
+    return false;
+  if ((path = ns_cache_path ()) != NULL)
+    (void) unlink (path);
+  ns_probe.from_kept = false;
+  ns_probe.kept_wrong = true;
+  return true;
+}
+
+bool
+probe_ns_kept_answer_was_wrong (void)
+{
+  return ns_probe.kept_wrong;
 }
 
 bool
 probe_ns_backend (char **reason, char **fix)
 {
-  static int cached = -1;
-  static char *cached_reason, *cached_fix;
   *reason = *fix = NULL;
-  if (cached < 0)
+  if (ns_probe.answer < 0 && ns_probe.boot_cache)
     {
-      cleanup_free char *key = ns_boot_cache ? ns_cache_key () : NULL;
+      cleanup_free char *key = ns_cache_key ();
       if (ns_cache_says_usable (key))
         {
-          cached = 1;
+          ns_probe.answer = 1;
+          ns_probe.from_kept = true;
           return true;
         }
     }
-  if (cached < 0)
+  if (ns_probe.answer < 0)
     {
       bool userns = needs_userns ();
       int flags = CONTAINER_NS | (userns ? CLONE_NEWUSER : 0);
       struct probe_msg m = run_probe (try_unshare, &flags);
-      cached = m.stage == 1 && m.err == 0;
-      if (cached && ns_boot_cache)
+      ns_probe.answer = m.stage == 1 && m.err == 0;
+      if (ns_probe.answer && ns_probe.boot_cache)
         {
           cleanup_free char *key = ns_cache_key ();
           ns_cache_keep (key);
         }
       if (m.stage < 0)
         {
-          cached_reason = xasprintf ("the namespace probe could not run (%s)", strerror (m.err));
-          cached_fix = xstrdup ("try again; if it persists, use the proot backend");
+          ns_probe.reason = xasprintf ("the namespace probe could not run (%s)", strerror (m.err));
+          ns_probe.fix = xstrdup ("try again; if it persists, use the proot backend");
         }
       else if (m.err)
         {
           cleanup_free char *cause = NULL;
-          explain_refusal (m.err, userns, &cause, &cached_fix);
-          cached_reason = xasprintf ("creating %s %s (%s): %s",
-                                     userns ? "a user namespace (with mount, PID, UTS and IPC namespaces)"
-                                            : "mount, PID, UTS and IPC namespaces",
-                                     refusal_verb (m.err), errname (m.err), cause);
+          explain_refusal (m.err, userns, &cause, &ns_probe.fix);
+          ns_probe.reason = xasprintf ("creating %s %s (%s): %s",
+                                       userns ? "a user namespace (with mount, PID, UTS and IPC namespaces)"
+                                              : "mount, PID, UTS and IPC namespaces",
+                                       refusal_verb (m.err), errname (m.err), cause);
         }
     }
-  if (!cached)
+  if (!ns_probe.answer)
     {
-      *reason = xstrdup (cached_reason);
-      *fix = xstrdup (cached_fix);
+      *reason = xstrdup (ns_probe.reason);
+      *fix = xstrdup (ns_probe.fix);
     }
-  return cached;
+  return ns_probe.answer;
 }
 
 bool

@@ -9,13 +9,20 @@
 /* The ns backend's probe: a child tries to unshare the namespaces a container gets here (with a
  * user namespace when not root). true when it can; else *reason ("creating a user namespace … is
  * refused (EPERM): user.max_user_namespaces is 0") and *fix ("`sysctl -w …`"), both malloc'd.
- * The sysctls and /proc/self/status are read only to explain a refusal, and to key the boot cache.
- * Cached per process. */
+ * The sysctls and /proc/self/status are read only to explain a refusal. Cached per process. */
 bool probe_ns_backend (char **reason, char **fix);
-/* A positive answer is also kept for the boot in the run root (keyed by the boot id, the kernel,
- * who asks and the namespace sysctls: any change probes again), which saves a start the probe's
- * child. `cella doctor` calls this first to probe for real, whatever is kept. */
+/* A positive answer is also kept for the boot in the run root (keyed by the boot id and who asks:
+ * ids, user namespace, effective capabilities, seccomp mode, no_new_privs; a change probes again),
+ * which saves a start the probe's child. probe_ns_backend_fresh forgets this process's answer and
+ * probes for real from then on, whatever is kept: `cella doctor` calls it first, and a run whose
+ * kept answer was wrong before it plans again. */
 void probe_ns_backend_fresh (void);
+/* The start's own clone of the container's namespaces failed with e. When the answer came from
+ * the kept file and e is a refusal (EPERM, EACCES, ENOSPC, EUSERS, EINVAL, ENOSYS), the kept
+ * answer is dropped and true returned: the caller may plan again after probe_ns_backend_fresh.
+ * probe_ns_kept_answer_was_wrong says whether that happened in this process. */
+bool probe_ns_refused_at_start (int e);
+bool probe_ns_kept_answer_was_wrong (void);
 
 /* Why the ns backend cannot run here (NULL when it can); used by doctor and the auto choice.
  * probe_ns_backend's answer: *why (malloc'd, when given) is "<what is refused> (ERRNO): <cause>

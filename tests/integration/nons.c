@@ -2,11 +2,14 @@
  * them (docker's default profile, systemd's RestrictNamespaces=).
  *
  *   nons COMMAND [ARG...]
+ *   nons --allow COMMAND [ARG...]
  *
  * It sets no_new_privs, installs a seccomp filter written by hand (no libseccomp) and executes
  * COMMAND: unshare(2) with any CLONE_NEW* flag and clone(2) with any in its flags (the first
  * argument) fail with EPERM; clone3(2) fails with ENOSYS, since its flags are in memory where a
- * filter cannot read them, so that glibc falls back to clone(2). Everything else is allowed. Built
+ * filter cannot read them, so that glibc falls back to clone(2). Everything else is allowed. With
+ * --allow the filter allows everything: a process in the same state (no_new_privs, one filter,
+ * seccomp mode 2) whose namespaces are not refused. Built
  * by the tests (t_doctor.sh, t_proot.sh) with `cc -O2 -o nons nons.c`. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -67,13 +70,23 @@ static struct sock_filter filter[] = {
   /* 15 */ BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
 };
 
+static struct sock_filter allow_all[] = {
+  BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
 int
 main (int argc, char **argv)
 {
   struct sock_fprog prog = { .len = sizeof filter / sizeof filter[0], .filter = filter };
+  if (argc > 1 && strcmp (argv[1], "--allow") == 0)
+    {
+      prog = (struct sock_fprog){ .len = 1, .filter = allow_all };
+      argv++;
+      argc--;
+    }
   if (argc < 2)
     {
-      fprintf (stderr, "usage: nons COMMAND [ARG...]\n");
+      fprintf (stderr, "usage: nons [--allow] COMMAND [ARG...]\n");
       return 2;
     }
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

@@ -163,6 +163,27 @@ test_proot_auto_fallback_when_namespaces_are_refused() {
 	assert_eq 1 "$(printf '%s\n' "$ERR" | grep -c .)" "only one line"
 	run_cmd "$TEST_TMP/nons" "$CELLA" run --backend ns busybox echo no
 	assert_rc 125
+	# a kept answer that matches but is wrong (here: written by a process under another filter in
+	# the same seccomp state, one that allows namespaces; on a host: a namespace sysctl lowered
+	# since) is dropped when the start meets the refusal, and the run falls back all the same.
+	# As root only: a filter needs no_new_privs, under which newuidmap (set-uid) cannot map a
+	# rootless container's ids, so a rootless run under the permissive filter cannot use namespaces.
+	[ "$(id -u)" = 0 ] || return 0
+	rm -f "$CELLA_RUN_ROOT/probe-ns"
+	run_cmd "$TEST_TMP/nons" --allow "$CELLA" run busybox echo allowed
+	assert_ok
+	assert_eq allowed "$OUT" "namespaces are allowed under the permissive filter"
+	assert_eq "" "$ERR" "without a notice"
+	[ -s "$CELLA_RUN_ROOT/probe-ns" ] || fail "the answer under the permissive filter was not kept"
+	run_cmd "$TEST_TMP/nons" "$CELLA" run busybox echo fallback
+	assert_ok
+	assert_eq fallback "$OUT" "the container ran after the kept answer was found wrong"
+	assert_contains "$ERR" "using the proot backend" "with one notice line"
+	assert_eq 1 "$(printf '%s\n' "$ERR" | grep -c .)" "only one line"
+	[ ! -e "$CELLA_RUN_ROOT/probe-ns" ] || fail "the wrong answer is still kept: $(cat "$CELLA_RUN_ROOT/probe-ns")"
+	run_cella run busybox echo back
+	assert_eq back "$OUT" "outside the filter: namespaces again"
+	assert_eq "" "$ERR" "without a notice"
 }
 
 # -p with proot: the same port works as is (host network); an nginx container gets its listen
