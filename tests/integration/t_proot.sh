@@ -186,6 +186,34 @@ test_proot_auto_fallback_when_namespaces_are_refused() {
 	assert_eq "" "$ERR" "without a notice"
 }
 
+# The kept answer's key has no sysctl (a start reads none): a namespace limit lowered after the
+# probe is met by the start's clone, and the run falls back to proot all the same. As root of a
+# user namespace of the test's own, whose user.max_mnt_namespaces only it sees.
+test_proot_fallback_when_a_namespace_limit_is_lowered_later() {
+	proot_env
+	require_cmd unshare
+	unshare -Ur true 2>/dev/null || skip "this host refuses user namespaces already"
+	cat >"$TEST_TMP/inner.sh" <<-'EOF'
+		"$CELLA" run busybox echo first >"$T/1.out" 2>"$T/1.err" || exit 11
+		[ -s "$CELLA_RUN_ROOT/probe-ns" ] || exit 12
+		echo 0 >/proc/sys/user/max_mnt_namespaces || exit 99
+		"$CELLA" run busybox echo second >"$T/2.out" 2>"$T/2.err"
+		echo $? >"$T/2.rc"
+		[ -e "$CELLA_RUN_ROOT/probe-ns" ] && : >"$T/still-kept"
+		exit 0
+	EOF
+	T=$TEST_TMP CELLA=$CELLA run_cmd unshare -Ur sh "$TEST_TMP/inner.sh"
+	[ "$RC" = 99 ] && skip "the kernel does not let the root of a user namespace lower user.max_mnt_namespaces"
+	assert_ok "the script in the user namespace (11: the first run failed: $(cat "$TEST_TMP/1.err" 2>/dev/null))"
+	assert_eq first "$(cat "$TEST_TMP/1.out")" "the first run, in namespaces"
+	assert_eq "" "$(cat "$TEST_TMP/1.err")" "without a notice"
+	assert_eq 0 "$(cat "$TEST_TMP/2.rc")" "the run after the limit was lowered: $(cat "$TEST_TMP/2.err")"
+	assert_eq second "$(cat "$TEST_TMP/2.out")"
+	assert_contains "$(cat "$TEST_TMP/2.err")" "using the proot backend" "it fell back"
+	assert_contains "$(cat "$TEST_TMP/2.err")" "ENOSPC" "naming the limit"
+	[ ! -e "$TEST_TMP/still-kept" ] || fail "the wrong answer is still kept"
+}
+
 # -p with proot: the same port works as is (host network); an nginx container gets its listen
 # port rewritten (real traffic over loopback); anything else is refused clearly.
 test_proot_published_ports() {
