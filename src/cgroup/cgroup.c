@@ -1003,6 +1003,12 @@ sweep_dir (const char *top, bool nested, bool (*keep) (const char *id, void *ud)
 }
 
 size_t
+cgroup_sweep_leaves (const char *parent)
+{
+  return sweep_dir (parent, true, NULL, NULL, (long long) time (NULL));
+}
+
+size_t
 cgroup_sweep (bool scan, bool (*keep) (const char *id, void *ud), void *ud)
 {
   cleanup_free char *why = NULL, *base = NULL;

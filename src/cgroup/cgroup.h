@@ -147,6 +147,13 @@ int cgroup_remove (const struct cgroup_dirs *d, cella_error_t *err);
  * nothing is killed. Returns how many directories went. */
 size_t cgroup_sweep (bool scan, bool (*keep) (const char *id, void *ud), void *ud);
 
+/* A plain run killed before its teardown leaves its empty leaf below the shared parent (devices-KEY).
+ * Once the parent has more than this many leaves, the start that finds it so removes the empty
+ * ones that are CGROUP_ORPHAN_MIN_AGE_S old (cgroup_sweep_leaves): the leftovers stay bounded
+ * without `system prune`, and a start pays one fstat below the mark. */
+#define CGROUP_PLAIN_SWEEP_AT 128
+size_t cgroup_sweep_leaves (const char *parent);
+
 /* Remove the cgroup of plan p (ns, and vm: QEMU's), if it has one; errors are dropped (cleanup paths). */
 void cgroup_remove_plan (const struct plan *p);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -392,6 +393,11 @@ shared_ensure (const char *dir, const struct plan_resources *r, cella_error_t *e
   snprintf (name, sizeof name, "cella_%09llx", prog_key (insns, ninsn) >> 28);
   if ((cg = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
     return cella_error (err, errno, "cgroup: open `%s`", dir);
+  {
+    struct stat st; /* a cgroup directory's link count is 2 + its subdirectories */
+    if (fstat (cg, &st) == 0 && st.st_nlink > 2 + CGROUP_PLAIN_SWEEP_AT)
+      cgroup_sweep_leaves (dir);
+  }
   if (attached_by_name (cg, name))
     return 0;
   /* the first run: one attach, however many start at once (the lock goes with the fd) */

@@ -373,6 +373,58 @@ test_plain_runs_share_one_device_program() {
 	done
 }
 
+# Plain runs killed before their teardown leave empty leaves below the shared parent; once there
+# are more than CGROUP_PLAIN_SWEEP_AT (128), the next start removes the old empty ones (not a
+# young one: a start under way; not one with a process in it).
+test_plain_run_leaves_left_behind_stay_bounded() {
+	require_real_root
+	local top pid cg dir i hex young busy holder
+	top=/sys/fs/cgroup
+	[ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] || top=/sys/fs/cgroup/unified
+	[ "$(stat -f -c %T "$top" 2>/dev/null)" = cgroup2fs ] || skip "no cgroup2 tree (plain runs use the v1 devices controller)"
+	# a rule set of this test's own: its own parent, which no other test's runs use
+	"$CELLA" run --device /dev/full:/dev/bounded-full:r busybox sleep 6.5432 >/dev/null 2>&1 &
+	for i in $(seq 100); do
+		pid=$(pgrep -f -x 'sleep 6.5432' | head -n1)
+		[ -n "$pid" ] && break
+		sleep 0.05
+	done
+	[ -n "$pid" ] || fail "the run's process did not show up"
+	cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+	kill -9 "$pid"
+	wait
+	dir=$top${cg%/*}
+	case "$cg" in /cella/devices-*/*) ;; *) fail "the plain run's cgroup is $cg, not below cella/devices-KEY" ;; esac
+	trap "kill \$holder 2>/dev/null; sleep 0.2; rmdir '$dir'/* 2>/dev/null" EXIT
+	for i in $(seq 140); do
+		hex=$(printf '%064x' "$((0xb0b0000 + i))")
+		mkdir "$dir/$hex" && touch -d '-2 min' "$dir/$hex" || fail "mkdir/touch $dir/$hex"
+	done
+	young=$(printf '%064x' 0xb0c0001)
+	busy=$(printf '%064x' 0xb0c0002)
+	mkdir "$dir/$young" "$dir/$busy" || fail "mkdir"
+	sleep 300 &
+	holder=$!
+	echo "$holder" >"$dir/$busy/cgroup.procs" || fail "move a process into $dir/$busy"
+	touch -d '-2 min' "$dir/$busy"
+	run_cella run --device /dev/full:/dev/bounded-full:r busybox true
+	assert_ok
+	assert_eq 0 "$(find "$dir" -mindepth 1 -maxdepth 1 -name '000000000000000000000000000000000000000000000000000000000b0b*' | wc -l)" \
+		"the old empty leaves were removed"
+	[ -d "$dir/$young" ] || fail "a young leaf (a start under way) was removed"
+	[ -d "$dir/$busy" ] || fail "a leaf with a process in it was removed"
+	kill "$holder"
+	wait "$holder" 2>/dev/null
+	for i in $(seq 40); do rmdir "$dir/$busy" 2>/dev/null && break; sleep 0.05; done
+	rmdir "$dir/$young" || fail "rmdir $dir/$young"
+	# below the mark a start does not sweep: an old empty leaf stays until `system prune`
+	hex=$(printf '%064x' 0xb0d0001)
+	mkdir "$dir/$hex" && touch -d '-2 min' "$dir/$hex"
+	run_cella run --device /dev/full:/dev/bounded-full:r busybox true
+	[ -d "$dir/$hex" ] || fail "a start below the mark swept"
+	rmdir "$dir/$hex"
+}
+
 # A v1-only host (the cgroup2 tree unmounted in a private mount namespace): a plain run's rules go to
 # the v1 devices controller, the child moved there after clone.
 test_v1_only_plain_run_uses_the_devices_controller() {
