@@ -338,23 +338,31 @@ test_hybrid_without_v1_devices_uses_the_unified_filter() {
 # next run, with nothing of the run left below it; a run that finds it (and so its program) gone makes it and
 # attaches the program again before anything of the container runs. The rules here (--device /dev/full:r)
 # are this test's own, so its parent is no other run's.
-test_plain_runs_share_one_device_program() {
-	require_real_root
-	local top pid cg dir i
-	top=/sys/fs/cgroup
-	[ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] || top=/sys/fs/cgroup/unified
-	[ "$(stat -f -c %T "$top" 2>/dev/null)" = cgroup2fs ] || skip "no cgroup2 tree (plain runs use the v1 devices controller)"
-	"$CELLA" run --device /dev/full:/dev/probe-full:r busybox sleep 5.4321 >/dev/null 2>&1 &
+# plain_run_cgroup DEVICE SECONDS: start a plain `cella run --device DEVICE busybox sleep SECONDS`,
+# take its cgroup (CG, below cella/devices-KEY) from its process, and kill it.
+plain_run_cgroup() {
+	local pid i
+	"$CELLA" run --device "$1" busybox sleep "$2" >/dev/null 2>&1 &
 	for i in $(seq 100); do
-		pid=$(pgrep -f -x 'sleep 5.4321' | head -n1)
+		pid=$(pgrep -f -x "sleep $2" | head -n1)
 		[ -n "$pid" ] && break
 		sleep 0.05
 	done
 	[ -n "$pid" ] || fail "the run's process did not show up"
-	cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+	CG=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
 	kill -9 "$pid"
 	wait
-	case "$cg" in /cella/devices-*/*) ;; *) fail "the plain run's cgroup is $cg, not below cella/devices-KEY" ;; esac
+	case "$CG" in /cella/devices-*/*) ;; *) fail "the plain run's cgroup is $CG, not below cella/devices-KEY" ;; esac
+}
+
+test_plain_runs_share_one_device_program() {
+	require_real_root
+	local top cg dir i
+	top=/sys/fs/cgroup
+	[ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] || top=/sys/fs/cgroup/unified
+	[ "$(stat -f -c %T "$top" 2>/dev/null)" = cgroup2fs ] || skip "no cgroup2 tree (plain runs use the v1 devices controller)"
+	plain_run_cgroup /dev/full:/dev/probe-full:r 5.4321
+	cg=$CG
 	dir=$top${cg%/*}
 	[ -d "$dir" ] || fail "the shared parent $dir did not stay"
 	# (removed by the process that also tears the run's mounts down, a moment after cella's exit)
@@ -378,23 +386,13 @@ test_plain_runs_share_one_device_program() {
 # young one: a start under way; not one with a process in it).
 test_plain_run_leaves_left_behind_stay_bounded() {
 	require_real_root
-	local top pid cg dir i hex young busy holder
+	local top dir i hex young busy holder
 	top=/sys/fs/cgroup
 	[ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] || top=/sys/fs/cgroup/unified
 	[ "$(stat -f -c %T "$top" 2>/dev/null)" = cgroup2fs ] || skip "no cgroup2 tree (plain runs use the v1 devices controller)"
 	# a rule set of this test's own: its own parent, which no other test's runs use
-	"$CELLA" run --device /dev/full:/dev/bounded-full:r busybox sleep 6.5432 >/dev/null 2>&1 &
-	for i in $(seq 100); do
-		pid=$(pgrep -f -x 'sleep 6.5432' | head -n1)
-		[ -n "$pid" ] && break
-		sleep 0.05
-	done
-	[ -n "$pid" ] || fail "the run's process did not show up"
-	cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
-	kill -9 "$pid"
-	wait
-	dir=$top${cg%/*}
-	case "$cg" in /cella/devices-*/*) ;; *) fail "the plain run's cgroup is $cg, not below cella/devices-KEY" ;; esac
+	plain_run_cgroup /dev/full:/dev/bounded-full:r 6.5432
+	dir=$top${CG%/*}
 	trap "kill \$holder 2>/dev/null; sleep 0.2; rmdir '$dir'/* 2>/dev/null" EXIT
 	for i in $(seq 140); do
 		hex=$(printf '%064x' "$((0xb0b0000 + i))")
