@@ -299,8 +299,7 @@ bool
 probe_ns_refused_at_start (int e)
 {
   cleanup_free char *path = NULL;
-  if (!ns_probe.from_kept
-      || !(e == EPERM || e == EACCES || e == ENOSPC || e == EUSERS || e == EINVAL || e == ENOSYS))
+  if (!ns_probe.from_kept || !(e == EPERM || e == EACCES || e == ENOSPC || e == EUSERS || e == EINVAL || e == ENOSYS))
     return false;
   if ((path = ns_cache_path ()) != NULL)
     (void) unlink (path);

@@ -564,8 +564,9 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
       close (sv[0]);
       close (sv[1]);
       if (probe_ns_refused_at_start (e))
-        cella_error (err, e, "create the container's namespaces: refused, though an earlier probe in this boot "
-                             "found them allowed (its kept answer is dropped; run again)");
+        cella_error (err, e,
+                     "create the container's namespaces: refused, though an earlier probe in this boot "
+                     "found them allowed (its kept answer is dropped; run again)");
       else if (e == EPERM || e == ENOSPC || e == EUSERS)
         cella_error (err, e,
                      "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
