@@ -59,9 +59,6 @@ int switch_to_newroot (cella_error_t *err);
 
 /* io.c */
 int find_hvc (cella_error_t *err); /* opens it raw */
-/* The workload's terminal mode: raw bytes without a tty, the kernel's cooked
- * default with one. */
-void hvc_set_mode (bool tty);
 int find_ctl (cella_error_t *err);
 /* The cella.exec port when the host gave one (looked for once cella.ctl is
  * there); -1 in guest_io.exec when not. */

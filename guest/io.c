@@ -1,5 +1,5 @@
-/* The guest's channels to the host: hvc0 (the workload's stdin, its terminal
- * with tty), the cella.stdout and cella.stderr ports (its output without tty)
+/* The guest's channels to the host: hvc0 (the workload's stdin), the
+ * cella.stdout and cella.stderr ports (its output; with a tty, its terminal's)
  * and the cella.ctl virtio serial port (line protocol, see src/vm/guest.h). Device
  * nodes and port names appear a little after the virtio_console driver binds,
  * so both are polled for briefly. */
@@ -34,29 +34,16 @@ sleep_ms (int ms)
   nanosleep (&ts, NULL);
 }
 
-static struct termios hvc_cooked;
-static bool hvc_have_cooked;
-
-/* Raw from the start: input the host sends early must not be echoed back or
- * line-edited. A tty workload gets the kernel's cooked default back
- * (hvc_set_mode). */
+/* Raw for good: input the host sends must not be echoed back or line-edited
+ * (a tty workload gets a terminal of our own, see workload.c). */
 static void
 hvc_raw (int fd)
 {
   struct termios t;
   if (tcgetattr (fd, &t) < 0)
     return;
-  hvc_cooked = t;
-  hvc_have_cooked = true;
   cfmakeraw (&t);
   tcsetattr (fd, TCSANOW, &t);
-}
-
-void
-hvc_set_mode (bool tty)
-{
-  if (tty && hvc_have_cooked)
-    tcsetattr (guest_io.hvc, TCSANOW, &hvc_cooked);
 }
 
 int

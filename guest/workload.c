@@ -1,9 +1,10 @@
-/* Run the workload as PID 1's only child: hvc0 as its stdio with a tty (its
- * controlling terminal), else pipes we relay (stdin from hvc0, stdout and
- * stderr to the cella.stdout and cella.stderr ports); ids, cwd, env; then
- * supervise: reap every zombie,
- * forward signals (ours and "signal N" lines from the host), tell the host
- * "ready", and end when the workload exits. */
+/* Run the workload as PID 1's only child: with a tty, a pseudo-terminal of
+ * ours as its stdio (its controlling terminal; we relay hvc0 to the master
+ * and the master to the cella.stdout port), else pipes we relay (stdin from
+ * hvc0, stdout and stderr to the cella.stdout and cella.stderr ports); ids,
+ * cwd, env; then supervise: reap every zombie, forward signals (ours and
+ * "signal N" lines from the host), resize the terminal ("winsize R C"), tell
+ * the host "ready", and end when the workload exits. */
 #define _GNU_SOURCE
 #include "init.h"
 
@@ -48,10 +49,10 @@ static void __attribute__ ((noreturn)) child_exec (const struct vm_guest_config 
   sigprocmask (SIG_SETMASK, &none, NULL);
   setsid ();
   for (int i = 0; i < 3; i++)
-    if (dup2 (fds[i] >= 0 ? fds[i] : guest_io.hvc, i) < 0)
-      child_fail (EXIT_CELLA_ERROR, "dup2", "/dev/hvc0");
+    if (dup2 (fds[i], i) < 0)
+      child_fail (EXIT_CELLA_ERROR, "dup2", "stdio");
   if (c->tty && ioctl (STDIN_FILENO, TIOCSCTTY, 0) < 0)
-    child_fail (EXIT_CELLA_ERROR, "make the controlling terminal", "/dev/hvc0");
+    child_fail (EXIT_CELLA_ERROR, "make the controlling terminal", "/dev/pts");
   if (privs_before_ids (c) < 0)
     child_fail (EXIT_CELLA_ERROR, "drop capabilities", "");
   if (setgroups (c->ngroups, c->groups) < 0)
@@ -107,12 +108,12 @@ forward (pid_t pid, int sig)
     kill (pid, sig);
 }
 
-/* Without a tty the workload's stdin is a pipe we feed from hvc0, so that the
- * host's "eof" line can end it (a console has no end of file). */
+/* The workload's stdin is fed from hvc0: without a tty into a pipe, so that
+ * the host's "eof" line can end it (a console has no end of file); with one
+ * into the terminal's master (its line discipline echoes and edits). */
 struct stdin_relay {
-  int in;  /* hvc0, a second non-blocking open (the workload's stdout shares the
-              first) */
-  int out; /* the pipe's write end, -1 once closed */
+  int in;  /* hvc0, a second non-blocking open */
+  int out; /* the pipe's write end or the master, -1 once closed */
   bool eof;
   size_t len;
   char buf[4096];
@@ -163,14 +164,15 @@ relay_pump (struct stdin_relay *r)
     relay_close (r);
 }
 
-/* Without a tty the workload's stdout and stderr are pipes we relay to the
- * cella.stdout and cella.stderr ports: a port holds back (its data waits in
- * QEMU until the host takes it), so a slow reader on the host slows the
- * workload down instead of losing its output (hvc0, a console, drops what the
- * host does not take at once); the bytes are counted (port_write) for the
- * host's "exit N OUT ERR". */
+/* The workload's stdout and stderr (pipes), or its terminal's master with a
+ * tty, are relayed to the cella.stdout and cella.stderr ports: a port holds
+ * back (its data waits in QEMU until the host takes it), so a slow reader on
+ * the host slows the workload down instead of losing its output (hvc0, a
+ * console, drops what the host does not take at once); the bytes are counted
+ * (port_write) for the host's "exit N OUT ERR". */
 struct out_relay {
-  int in;   /* the pipe's read end (non-blocking), -1 at its end */
+  int in;   /* the pipe's read end or the master (non-blocking), -1 at its end
+               (a master reads EIO once no process holds the terminal) */
   int port; /* guest_io.out or guest_io.err */
   size_t len;
   char buf[16384];
@@ -244,7 +246,11 @@ out_drain (struct out_relay *r, size_t n)
       }
 }
 
-/* "signal N\n" and "eof\n" lines from the host; anything else is ignored. */
+/* The workload's terminal (its master), -1 without a tty. */
+static int tty_master = -1;
+
+/* "signal N\n", "eof\n" and "winsize ROWS COLS\n" lines from the host; anything
+ * else is ignored. */
 static void
 ctl_read (pid_t pid, bool *hup, struct stdin_relay *relay)
 {
@@ -264,9 +270,17 @@ ctl_read (pid_t pid, bool *hup, struct stdin_relay *relay)
     {
       *nl = '\0';
       int sig;
+      unsigned rows, cols;
       char extra;
       if (sscanf (in, "signal %d%c", &sig, &extra) == 1)
         forward (pid, sig);
+      else if (sscanf (in, "winsize %u %u%c", &rows, &cols, &extra) == 2 && tty_master >= 0 && rows < 65536
+               && cols < 65536)
+        {
+          /* the kernel tells the terminal's foreground process group (SIGWINCH) */
+          struct winsize ws = { .ws_row = (unsigned short) rows, .ws_col = (unsigned short) cols };
+          ioctl (tty_master, TIOCSWINSZ, &ws);
+        }
       else if (strcmp (in, "eof") == 0)
         {
           relay->eof = true;
@@ -318,16 +332,32 @@ workload_run (const struct vm_guest_config *c)
   int sfd = signalfd (-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0)
     fail ("signalfd: %s", strerror (errno));
-  hvc_set_mode (c->tty);
-
   struct stdin_relay relay = { .in = -1, .out = -1 };
   static struct out_relay outs[2] = { { .in = -1, .port = -1 }, { .in = -1, .port = -1 } };
-  int pipefd[2] = { -1, -1 }, outfd[2] = { -1, -1 }, errfd[2] = { -1, -1 };
-  if (!c->tty)
+  int pipefd[2] = { -1, -1 }, outfd[2] = { -1, -1 }, errfd[2] = { -1, -1 }, slave = -1;
+  relay.in = open ("/dev/hvc0", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (relay.in < 0)
+    fail ("stdin relay (/dev/hvc0): %s", strerror (errno));
+  if (c->tty)
     {
-      relay.in = open ("/dev/hvc0", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-      if (relay.in < 0 || pipe2 (pipefd, O_CLOEXEC) < 0)
-        fail ("stdin relay (/dev/hvc0, pipe): %s", strerror (errno));
+      /* hvc0 stays raw: the terminal is ours (a console drops what the host
+       * does not take at once, a port waits) */
+      char name[64];
+      tty_master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+      if (tty_master < 0 || grantpt (tty_master) < 0 || unlockpt (tty_master) < 0
+          || ptsname_r (tty_master, name, sizeof name) != 0 || (slave = open (name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+        fail ("the workload's terminal (/dev/ptmx): %s", strerror (errno));
+      relay.out = fcntl (tty_master, F_DUPFD_CLOEXEC, 3);
+      outs[0] = (struct out_relay){ .in = tty_master, .port = guest_io.out };
+      if (relay.out < 0)
+        fail ("the workload's terminal: %s", strerror (errno));
+      fcntl (relay.out, F_SETFL, O_NONBLOCK);
+      fcntl (tty_master, F_SETFL, O_NONBLOCK);
+    }
+  else
+    {
+      if (pipe2 (pipefd, O_CLOEXEC) < 0)
+        fail ("stdin relay (pipe): %s", strerror (errno));
       relay.out = pipefd[1];
       fcntl (relay.out, F_SETFL, O_NONBLOCK);
       if (pipe2 (outfd, O_CLOEXEC) < 0 || pipe2 (errfd, O_CLOEXEC) < 0)
@@ -342,7 +372,9 @@ workload_run (const struct vm_guest_config *c)
   if (pid < 0)
     fail ("fork: %s", strerror (errno));
   if (pid == 0)
-    child_exec (c, (const int[3]){ pipefd[0], outfd[1], errfd[1] });
+    child_exec (c, c->tty ? (const int[3]){ slave, slave, slave } : (const int[3]){ pipefd[0], outfd[1], errfd[1] });
+  if (slave >= 0)
+    close (slave);
   if (pipefd[0] >= 0)
     close (pipefd[0]);
   if (outfd[1] >= 0)

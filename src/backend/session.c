@@ -118,6 +118,8 @@ deliver (struct session *s, int sig)
     {
       if (s->winsize_to >= 0)
         copy_winsize (s->winsize_to);
+      else if (s->ops && s->ops->resize)
+        s->ops->resize (s->cookie);
     }
   else if (sig == SIGCHLD)
     ; /* ours (the workload, QEMU): its end comes by the pidfd */

@@ -26,6 +26,9 @@ struct session_ops {
   bool (*extra) (void *cookie, int fd);
   /* after each round of the loop: the timeout of the next poll in ms (-1: none) */
   int (*tick) (void *cookie);
+  /* SIGWINCH when there is no winsize_to: the caller's terminal changed its size (the vm's guest
+   * has the workload's terminal). NULL: nothing */
+  void (*resize) (void *cookie);
 };
 
 struct session {

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -41,6 +42,8 @@
 
 /* Signals the supervisor forwards to the guest's workload. */
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+/* and taken over too: the caller's terminal resized (-t: "winsize R C" to the guest) */
+static const int resized[] = { SIGWINCH };
 
 static bool
 on_path (const char *name)
@@ -1105,6 +1108,19 @@ on_signal (struct sup *u, int sig)
   send_signal (u, sig);
 }
 
+/* -t: the caller's terminal's size to the guest's terminal of the workload (its foreground process
+ * group gets SIGWINCH there). Only once the guest said "ready": it has the terminal then. */
+static void
+send_winsize (struct sup *u)
+{
+  struct winsize ws;
+  char msg[48];
+  if (!u->s->p->process.tty || !u->ready || ioctl (isatty (1) ? 1 : 0, TIOCGWINSZ, &ws) < 0)
+    return;
+  int n = snprintf (msg, sizeof msg, "winsize %u %u\n", (unsigned) ws.ws_row, (unsigned) ws.ws_col);
+  write_all (u->s->ctl[0], msg, (size_t) n);
+}
+
 /* A console has no end of file to pass on: say it on cella.ctl (see src/vm/guest.h). */
 static void
 send_eof (struct sup *u)
@@ -1159,6 +1175,7 @@ on_ctl_line (struct sup *u, const char *line)
       u->ready = true;
       u->fg.hold_input = false;
       u->t_ready = now_ns ();
+      send_winsize (u);
       if (u->pending_sig)
         send_signal (u, u->pending_sig);
       u->pending_sig = 0;
@@ -1248,11 +1265,18 @@ sup_input_end (void *cookie)
   send_eof (cookie);
 }
 
+static void
+sup_resize (void *cookie)
+{
+  send_winsize (cookie);
+}
+
 static const struct session_ops sup_ops = {
   .signal = sup_signal,
   .input_end = sup_input_end,
   .extra = read_ctl,
   .tick = sup_tick,
+  .resize = sup_resize,
 };
 
 /* The last lines of a file, for an error. */
@@ -1277,6 +1301,7 @@ supervise (struct vm_session *s, int in, int out, int out_err, cella_error_t *er
   const siginfo_t *si = &u.fg.si;
   session_init (&u.fg);
   session_add_signals (&u.fg, forwarded, sizeof forwarded / sizeof forwarded[0]);
+  session_add_signals (&u.fg, resized, sizeof resized / sizeof resized[0]);
   u.t_start = now_ns ();
   if (qemu_spawn (&u, err) < 0)
     {
@@ -1300,14 +1325,16 @@ supervise (struct vm_session *s, int in, int out, int out_err, cella_error_t *er
   u.fg.pidfd = u.qemu_pidfd;
   u.fg.in = in;
   u.fg.in_to = s->hvc[0];
-  /* with -t hvc0 is the workload's terminal; without, its stdout and stderr are the ports (what
-   * hvc0 shows then is nobody's output). cella.stderr also carries init's own messages. */
-  u.fg.out_from = s->p->process.tty ? s->hvc[0] : s->out[0];
+  /* the workload's stdout and stderr come on the ports; with -t its terminal (a pseudo-terminal
+   * in the guest) on cella.stdout. hvc0 only takes its input. A port holds back where a console
+   * would drop: a slow reader here slows the workload down and loses nothing. cella.stderr also
+   * carries init's own messages. */
+  u.fg.out_from = s->out[0];
   u.fg.err_from = s->err[0];
   u.fg.extra = s->ctl[0];
   u.fg.out = out;
   u.fg.err = out_err;
-  /* the guest's hvc0 is the terminal (echo, line editing): ours passes bytes through */
+  /* the guest's terminal echoes and edits: ours passes bytes through */
   u.fg.raw = s->p->process.tty;
   /* stdin only once the guest's hvc0 is in raw mode ("ready"): earlier input is echoed */
   u.fg.hold_input = true;
@@ -1349,6 +1376,7 @@ block_forwarded (sigset_t *old)
   struct session fg;
   session_init (&fg);
   session_add_signals (&fg, forwarded, sizeof forwarded / sizeof forwarded[0]);
+  session_add_signals (&fg, resized, sizeof resized / sizeof resized[0]);
   session_block (&fg, old);
 }
 

@@ -21,17 +21,17 @@
  * log (never the workload's output) /dev/vda              the root disk (ext4),
  * when config root_dev is set; mounted rw unless root_ro; left clean (remounted
  * ro before power off) hvc0 (the first -device virtconsole) the workload's
- * stdin, and with tty its stdout/stderr too: without tty: raw bytes (no echo,
- * no \n -> \r\n); stdin is a pipe init feeds from hvc0, closed when the host
- * sends "eof" (a console has no end of file). The host must send "eof" at once
- * when the workload has no stdin (else a read of stdin waits forever). with
- * tty: hvc0 is the workload's controlling terminal in the kernel's cooked
- * mode. The host must not write to hvc0 before "ready": hvc0 echoes input
+ * stdin, raw bytes (no echo, no \n -> \r\n): without tty init feeds it into a
+ * pipe, closed when the host sends "eof" (a console has no end of file); the
+ * host must send "eof" at once when the workload has no stdin (else a read of
+ * stdin waits forever). With tty init feeds it into the master of a
+ * pseudo-terminal it made (/dev/ptmx), the workload's stdio and controlling
+ * terminal. The host must not write to hvc0 before "ready": hvc0 echoes input
  * until init has made it raw. (QEMU drops what a console's host end does not
- * take at once, hence the ports below for output without tty.)
+ * take at once, hence the ports below for all output.)
  *   -device virtserialport,name=cella.stdout and name=cella.stderr (always
- * given, before cella.ctl, so that a snapshot has one device set): without tty
- * the workload's stdout and stderr are pipes init relays to these ports (a
+ * given, before cella.ctl): the workload's stdout and stderr are pipes init
+ * relays to these ports, with tty its terminal's master to cella.stdout (a
  * port's data waits in QEMU until its host end takes it: backpressure, nothing
  * dropped); init's own messages ("cella-init: ...") go to cella.stderr. A port
  * has no end of file either: init counts the bytes it wrote to each.
@@ -46,7 +46,8 @@
  * is all written to the ports; init waits up to 2 s for the host to take it
  * (the port is not readable without a connected host end), then for
  * "drained\n" before it powers off. host -> guest lines: "signal N\n" (init
- * forwards signal N to the workload), "eof\n" (see hvc0), "drained\n" once
+ * forwards signal N to the workload), "eof\n" (see hvc0), "winsize R C\n"
+ * (with tty: the terminal's size, so SIGWINCH in the guest), "drained\n" once
  * the host has read OUT and ERR bytes from the two ports (or ends QEMU itself
  * then: a foreground run's disk is thrown away).
  * Other lines are ignored. virtio-9p devices with mount_tag = vm_mount.tag,

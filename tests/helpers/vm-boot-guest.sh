@@ -1,7 +1,7 @@
 #!/bin/bash
 # Boot an initramfs made by initramfs_build under QEMU microvm the way the host side must, for
 # testing the guest init by hand (docs/vm.md, "Guest init"). The workload's output goes to stdout
-# and stderr (the cella.stdout and cella.stderr ports; hvc0 to stdout: a tty workload's), the
+# and stderr (the cella.stdout and cella.stderr ports; hvc0 to stdout too), the
 # cella.ctl lines to stderr as "ctl: ...", the kernel console to the -c file; the script exits with
 # the code of the "exit N OUT ERR" line (or 125 when none came), once OUT and ERR bytes were read.
 #   vm-boot-guest.sh [-k KERNEL] [-d DISK.img] [-v TAG=DIR[:ro]]... [-s SIGNAL] [-c CONSOLE.log]

@@ -75,16 +75,38 @@ out" "$(cat "$TEST_TMP/out")" "stdout: stdin's lines and out, nothing of stderr"
 	assert_no_leftovers
 }
 
-# With -t the workload's terminal is hvc0 (stdin, stdout and stderr: one stream, as a tty is).
-test_tty_run_stays_on_hvc0() {
+# With -t the workload has a terminal of its own in the guest (a pseudo-terminal relayed on the
+# cella.stdout port; hvc0 carries its input): stdin, stdout and stderr on it, the caller's window
+# size at the start and after a resize (SIGWINCH in the guest).
+test_tty_run_has_a_terminal_of_its_own() {
 	vm_require
 	command -v script >/dev/null 2>&1 || skip "script not installed (apt-get install bsdutils)"
 	leftovers_snapshot
-	run_cmd timeout 90 script -qec "$CELLA run --rm -t --backend vm --network none busybox sh -c 'tty; echo to-stderr >&2; exit 5'" /dev/null
+	mkdir -p "$TEST_TMP/sig"
+	# the caller's terminal resized once the workload runs (it says so in a shared directory)
+	cat >"$TEST_TMP/resize.sh" <<-EOF
+		for i in \$(seq 900); do [ -e "$TEST_TMP/sig/started" ] && break; sleep 0.1; done
+		stty rows 30 cols 100 </dev/tty
+	EOF
+	run_cmd timeout 90 script -qec "stty rows 27 cols 91; sh $TEST_TMP/resize.sh & $CELLA run --rm -t --backend vm --network none -v $TEST_TMP/sig:/sig busybox sh -c 'tty; stty size; echo to-stderr >&2; trap \"stty size; exit 5\" WINCH; touch /sig/started; sleep 60 & wait; echo no-resize'" /dev/null
 	assert_rc 5 "the workload's exit code through script"
-	assert_contains "$OUT" "/dev/hvc0" "the tty is hvc0"
+	assert_match "$OUT" '^/dev/pts/[0-9]+' "the tty is a terminal of the guest's"
+	assert_contains "$OUT" "27 91" "the caller's window size at the start"
+	assert_contains "$OUT" "30 100" "and after the resize"
+	assert_not_contains "$OUT" "no-resize"
 	assert_contains "$OUT" "to-stderr" "stderr on the terminal too"
 	assert_no_leftovers
+}
+
+# -t output is never dropped either: a slow terminal slows the workload down (the guest's
+# terminal goes to a port, which holds back; hvc0, a console, dropped what was not taken at once).
+test_tty_output_waits_for_a_slow_reader() {
+	vm_require
+	command -v script >/dev/null 2>&1 || skip "script not installed (apt-get install bsdutils)"
+	timeout 120 script -qec "$CELLA run --rm -t --backend vm --network none busybox seq 1 100000" /dev/null 2>/dev/null |
+		(sleep 3; cat) | tr -d '\r' >"$TEST_TMP/out"
+	assert_eq 100000 "$(grep -cE '^[0-9]+$' "$TEST_TMP/out")" "every line reached the slow reader"
+	seq 1 100000 | cmp -s - <(grep -E '^[0-9]+$' "$TEST_TMP/out") || fail "the lines are not seq's"
 }
 
 test_volume_is_visible() {
