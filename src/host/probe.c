@@ -299,13 +299,16 @@ bool
 probe_ns_refused_at_start (int e)
 {
   cleanup_free char *path = NULL;
-  if (!ns_probe.from_kept || !(e == EPERM || e == EACCES || e == ENOSPC || e == EUSERS || e == EINVAL || e == ENOSYS))
+  bool was_kept = ns_probe.from_kept;
+  if (!(e == EPERM || e == EACCES || e == ENOSPC || e == EUSERS || e == EINVAL || e == ENOSYS))
     return false;
+  /* whoever clones (also an engine monitor, which did not plan and cannot know where the plan's
+   * answer came from): the next start probes for real */
   if ((path = ns_cache_path ()) != NULL)
     (void) unlink (path);
   ns_probe.from_kept = false;
-  ns_probe.kept_wrong = true;
-  return true;
+  ns_probe.kept_wrong = was_kept;
+  return was_kept;
 }
 
 bool

@@ -17,9 +17,10 @@ bool probe_ns_backend (char **reason, char **fix);
  * probes for real from then on, whatever is kept: `cella doctor` calls it first, and a run whose
  * kept answer was wrong before it plans again. */
 void probe_ns_backend_fresh (void);
-/* The start's own clone of the container's namespaces failed with e. When the answer came from
- * the kept file and e is a refusal (EPERM, EACCES, ENOSPC, EUSERS, EINVAL, ENOSYS), the kept
- * answer is dropped and true returned: the caller may plan again after probe_ns_backend_fresh.
+/* The start's own clone of the container's namespaces failed with e. When e is a refusal (EPERM,
+ * EACCES, ENOSPC, EUSERS, EINVAL, ENOSYS) the kept answer is dropped (the next start probes for
+ * real), and when this process's answer came from it, true is returned: the caller may plan
+ * again after probe_ns_backend_fresh.
  * probe_ns_kept_answer_was_wrong says whether that happened in this process. */
 bool probe_ns_refused_at_start (int e);
 bool probe_ns_kept_answer_was_wrong (void);

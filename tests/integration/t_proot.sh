@@ -184,6 +184,18 @@ test_proot_auto_fallback_when_namespaces_are_refused() {
 	run_cella run busybox echo back
 	assert_eq back "$OUT" "outside the filter: namespaces again"
 	assert_eq "" "$ERR" "without a notice"
+	# a container the engine keeps: its monitor clones (the plan was made before): that start
+	# fails, but drops the wrong answer, and the next one falls back
+	rm -f "$CELLA_RUN_ROOT/probe-ns"
+	run_cmd "$TEST_TMP/nons" --allow "$CELLA" run busybox true
+	[ -s "$CELLA_RUN_ROOT/probe-ns" ] || fail "the answer under the permissive filter was not kept (2)"
+	run_cmd "$TEST_TMP/nons" "$CELLA" run --rm busybox echo first
+	assert_rc_ne 0 "the kept answer's start, in the monitor"
+	[ ! -e "$CELLA_RUN_ROOT/probe-ns" ] || fail "the monitor's refused clone left the wrong answer kept"
+	run_cmd "$TEST_TMP/nons" "$CELLA" run --rm busybox echo second
+	assert_ok
+	assert_eq second "$OUT" "the next engine run fell back"
+	assert_contains "$ERR" "using the proot backend"
 }
 
 # The kept answer's key has no sysctl (a start reads none): a namespace limit lowered after the
