@@ -62,11 +62,17 @@ session_exit_status (const siginfo_t *si)
   return 128 + si->si_status;
 }
 
+int
+session_caller_winsize (struct winsize *ws)
+{
+  return ioctl (isatty (1) ? 1 : 0, TIOCGWINSZ, ws) < 0 ? -1 : 0;
+}
+
 static void
 copy_winsize (int to)
 {
   struct winsize ws;
-  if (ioctl (isatty (1) ? 1 : 0, TIOCGWINSZ, &ws) == 0)
+  if (session_caller_winsize (&ws) == 0)
     ioctl (to, TIOCSWINSZ, &ws);
 }
 

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 
 struct session_ops {
@@ -58,6 +59,10 @@ struct session {
 };
 
 #define SESSION_MAX_IGNORE 4
+
+/* The caller's terminal's size (stdout's when it is a terminal, else stdin's): 0, or -1 when
+ * neither is one. */
+int session_caller_winsize (struct winsize *ws);
 
 /* A session with nothing to relay: every fd -1, no signals. */
 void session_init (struct session *s);

@@ -15,6 +15,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../backend/session.h"
 #include "container.h"
 
 int
@@ -45,7 +46,7 @@ send_winsize (int sock)
 {
   struct winsize ws;
   unsigned short rc[2];
-  if (ioctl (isatty (1) ? 1 : 0, TIOCGWINSZ, &ws) < 0)
+  if (session_caller_winsize (&ws) < 0)
     return;
   rc[0] = ws.ws_row;
   rc[1] = ws.ws_col;

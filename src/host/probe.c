@@ -295,20 +295,19 @@ probe_ns_backend_fresh (void)
   ns_probe.reason = ns_probe.fix = NULL;
 }
 
-bool
+void
 probe_ns_refused_at_start (int e)
 {
   cleanup_free char *path = NULL;
   bool was_kept = ns_probe.from_kept;
   if (!(e == EPERM || e == EACCES || e == ENOSPC || e == EUSERS || e == EINVAL || e == ENOSYS))
-    return false;
+    return;
   /* whoever clones (also an engine monitor, which did not plan and cannot know where the plan's
    * answer came from): the next start probes for real */
   if ((path = ns_cache_path ()) != NULL)
     (void) unlink (path);
   ns_probe.from_kept = false;
   ns_probe.kept_wrong = was_kept;
-  return was_kept;
 }
 
 bool

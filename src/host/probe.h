@@ -19,10 +19,9 @@ bool probe_ns_backend (char **reason, char **fix);
 void probe_ns_backend_fresh (void);
 /* The start's own clone of the container's namespaces failed with e. When e is a refusal (EPERM,
  * EACCES, ENOSPC, EUSERS, EINVAL, ENOSYS) the kept answer is dropped (the next start probes for
- * real), and when this process's answer came from it, true is returned: the caller may plan
- * again after probe_ns_backend_fresh.
- * probe_ns_kept_answer_was_wrong says whether that happened in this process. */
-bool probe_ns_refused_at_start (int e);
+ * real). probe_ns_kept_answer_was_wrong then says whether this process's answer had come from
+ * it: the caller may plan again after probe_ns_backend_fresh. */
+void probe_ns_refused_at_start (int e);
 bool probe_ns_kept_answer_was_wrong (void);
 
 /* Why the ns backend cannot run here (NULL when it can); used by doctor and the auto choice.

@@ -563,11 +563,8 @@ ns_start_launch (struct plan *p, const sigset_t *child_mask, const struct ns_lau
       int e = errno;
       close (sv[0]);
       close (sv[1]);
-      if (probe_ns_refused_at_start (e))
-        cella_error (err, e,
-                     "create the container's namespaces: refused, though an earlier probe in this boot "
-                     "found them allowed (its kept answer is dropped; run again)");
-      else if (e == EPERM || e == ENOSPC || e == EUSERS)
+      probe_ns_refused_at_start (e); /* a foreground run then plans again (cli/run.c) */
+      if (e == EPERM || e == ENOSPC || e == EUSERS)
         cella_error (err, e,
                      "create the container's namespaces (is user namespace creation allowed? try `cella doctor`)");
       else

@@ -18,7 +18,6 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -1115,7 +1114,7 @@ send_winsize (struct sup *u)
 {
   struct winsize ws;
   char msg[48];
-  if (!u->s->p->process.tty || !u->ready || ioctl (isatty (1) ? 1 : 0, TIOCGWINSZ, &ws) < 0)
+  if (!u->s->p->process.tty || !u->ready || session_caller_winsize (&ws) < 0)
     return;
   int n = snprintf (msg, sizeof msg, "winsize %u %u\n", (unsigned) ws.ws_row, (unsigned) ws.ws_col);
   write_all (u->s->ctl[0], msg, (size_t) n);
